@@ -1,0 +1,34 @@
+import type { Pool } from 'pg';
+import type { Logger } from '../src/logger.js';
+
+export interface ActivityDeps {
+  pool: Pool;
+  logger: Logger;
+}
+
+export interface DatabaseCheck {
+  ok: boolean;
+  latencyMs: number;
+  serverVersion?: string;
+  error?: string;
+}
+
+/** Builds the worker's activities around their dependencies (one instance per worker). */
+export function createActivities({ pool, logger }: ActivityDeps) {
+  const log = logger.child({ component: 'activities' });
+  return {
+    /** Proves that a worker is polling and can reach Postgres. */
+    async checkDatabase(): Promise<DatabaseCheck> {
+      const started = performance.now();
+      try {
+        const { rows } = await pool.query<{ server_version: string }>('SHOW server_version');
+        return { ok: true, latencyMs: Math.round(performance.now() - started), serverVersion: rows[0]?.server_version };
+      } catch (err) {
+        log.warn({ err }, 'database check failed');
+        return { ok: false, latencyMs: Math.round(performance.now() - started), error: (err as Error).message };
+      }
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;

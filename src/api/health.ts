@@ -1,0 +1,71 @@
+import type { Client } from '@temporalio/client';
+import type { Pool } from 'pg';
+import type { HealthReport } from '../../workflows/index.js';
+
+export interface ComponentHealth {
+  status: 'ok' | 'down';
+  latencyMs: number;
+  detail?: Record<string, unknown>;
+  error?: string;
+}
+
+export interface HealthStatus {
+  status: 'ok' | 'degraded';
+  checks: Record<string, ComponentHealth>;
+}
+
+export interface HealthDeps {
+  pool: Pool;
+  temporal: Client;
+  taskQueue: string;
+}
+
+async function timed(check: () => Promise<Record<string, unknown> | undefined>, timeoutMs: number): Promise<ComponentHealth> {
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const detail = await Promise.race([
+      check(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+    return { status: 'ok', latencyMs: Math.round(performance.now() - started), ...(detail ? { detail } : {}) };
+  } catch (err) {
+    return { status: 'down', latencyMs: Math.round(performance.now() - started), error: (err as Error).message };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Checks Postgres and the Temporal frontend; with `deep`, also runs the health workflow to prove that a worker polls the
+ * task queue and reaches the database.
+ */
+export async function checkHealth(deps: HealthDeps, options: { deep?: boolean; timeoutMs?: number } = {}): Promise<HealthStatus> {
+  const timeoutMs = options.timeoutMs ?? 3_000;
+  const checks: Record<string, Promise<ComponentHealth>> = {
+    postgres: timed(async () => {
+      const { rows } = await deps.pool.query<{ server_version: string }>('SHOW server_version');
+      return { serverVersion: rows[0]?.server_version };
+    }, timeoutMs),
+    temporal: timed(async () => {
+      const info = await deps.temporal.workflowService.getSystemInfo({});
+      return { serverVersion: info.serverVersion };
+    }, timeoutMs),
+  };
+  if (options.deep) {
+    checks.worker = timed(async () => {
+      const report: HealthReport = await deps.temporal.workflow.execute('healthWorkflow', {
+        taskQueue: deps.taskQueue,
+        workflowId: `health/${Date.now()}-${Math.random().toString(36).slice(2, 8)}`,
+        workflowExecutionTimeout: `${timeoutMs} ms`,
+      });
+      if (!report.ok) throw new Error(`worker reached but database check failed: ${report.database.error}`);
+      return { taskQueue: report.taskQueue, databaseLatencyMs: report.database.latencyMs };
+    }, timeoutMs);
+  }
+  const entries = await Promise.all(Object.entries(checks).map(async ([name, p]) => [name, await p] as const));
+  const result = Object.fromEntries(entries);
+  return { status: entries.every(([, c]) => c.status === 'ok') ? 'ok' : 'degraded', checks: result };
+}

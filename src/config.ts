@@ -1,0 +1,138 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Every environment variable the service reads, parsed once at startup.
+ * Keep this list, README.md and .env.example in step: a test checks that they agree.
+ */
+const port = z.coerce
+  .number({ message: 'must be a port number' })
+  .int('must be a whole number')
+  .min(1, 'must be between 1 and 65535')
+  .max(65535, 'must be between 1 and 65535');
+
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: "must be 'true' or 'false'" })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const postgresUrl = z
+  .string()
+  .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// connection URL");
+
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['json', 'pretty']).optional(),
+  DATA_DIR: z.string().min(1).default('.data'),
+
+  DATABASE_URL: postgresUrl.optional(),
+  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(500).default(10),
+  EMBEDDED_PG_PORT: port.default(54329),
+  DATABASE_READY_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  MIGRATE_ON_START: booleanFlag.default(true),
+
+  TEMPORAL_ADDRESS: z
+    .string()
+    .regex(/^[^\s:]+:\d+$/, "must be host:port, e.g. 'localhost:7233'")
+    .optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('erc8004'),
+  TEMPORAL_CLI: z.string().min(1).optional(),
+  TEMPORAL_DEV_PORT: port.default(7233),
+  TEMPORAL_UI_PORT: port.default(8233),
+  TEMPORAL_READY_TIMEOUT_MS: z.coerce.number().int().min(100).default(60_000),
+
+  API_HOST: z.string().min(1).default('127.0.0.1'),
+  API_PORT: port.default(8080),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  nodeEnv: Env['NODE_ENV'];
+  log: { level: Env['LOG_LEVEL']; format: 'json' | 'pretty' };
+  dataDir: string;
+  database: {
+    /** Absent: the supervisor starts embedded Postgres and fills this in. */
+    url: string | undefined;
+    poolMax: number;
+    embeddedPort: number;
+    readyTimeoutMs: number;
+    migrateOnStart: boolean;
+  };
+  temporal: {
+    /** Absent: the supervisor starts `temporal server start-dev` and fills this in. */
+    address: string | undefined;
+    namespace: string;
+    taskQueue: string;
+    cliPath: string | undefined;
+    devPort: number;
+    uiPort: number;
+    readyTimeoutMs: number;
+  };
+  api: { host: string; port: number };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function describeValue(value: unknown): string {
+  if (value === undefined) return 'it is not set';
+  return `got ${JSON.stringify(value)}`;
+}
+
+/** Parses the environment; throws a ConfigError that names every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  // Empty strings mean "not set" so that `FOO=` in a .env file falls back to the default.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = issue.path.join('.');
+      return `${name}: ${issue.message} (${describeValue(cleaned[name])})`;
+    });
+    throw new ConfigError(problems);
+  }
+  const e = parsed.data;
+  return {
+    nodeEnv: e.NODE_ENV,
+    log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT ?? (e.NODE_ENV === 'production' ? 'json' : 'pretty') },
+    dataDir: path.resolve(e.DATA_DIR),
+    database: {
+      url: e.DATABASE_URL,
+      poolMax: e.DATABASE_POOL_MAX,
+      embeddedPort: e.EMBEDDED_PG_PORT,
+      readyTimeoutMs: e.DATABASE_READY_TIMEOUT_MS,
+      migrateOnStart: e.MIGRATE_ON_START,
+    },
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      taskQueue: e.TEMPORAL_TASK_QUEUE,
+      cliPath: e.TEMPORAL_CLI,
+      devPort: e.TEMPORAL_DEV_PORT,
+      uiPort: e.TEMPORAL_UI_PORT,
+      readyTimeoutMs: e.TEMPORAL_READY_TIMEOUT_MS,
+    },
+    api: { host: e.API_HOST, port: e.API_PORT },
+  };
+}
+
+/** Production entry points need external services; the supervisor is the only one that may start embedded ones. */
+export function requireDatabaseUrl(config: Config): string {
+  if (!config.database.url) {
+    throw new ConfigError(['DATABASE_URL: required for this entry point (use `npm start` for the embedded database)']);
+  }
+  return config.database.url;
+}
+
+export function requireTemporalAddress(config: Config): string {
+  if (!config.temporal.address) {
+    throw new ConfigError(['TEMPORAL_ADDRESS: required for this entry point (use `npm start` for the Temporal dev server)']);
+  }
+  return config.temporal.address;
+}

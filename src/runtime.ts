@@ -1,0 +1,78 @@
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { createLogger, type Logger } from './logger.js';
+
+export interface ProcessContext {
+  config: Config;
+  logger: Logger;
+  /** Registers a cleanup step; steps run in reverse order of registration on shutdown. */
+  onShutdown(name: string, step: () => Promise<void>): void;
+  /** Resolves when a shutdown was requested (signal or fatal error). */
+  shutdownRequested: Promise<string>;
+}
+
+/**
+ * Runs an entry point: parses configuration (a readable message and exit code 1 when it is wrong), creates the
+ * logger, and on SIGINT/SIGTERM runs the registered shutdown steps in reverse order. A second signal exits at once.
+ */
+export async function runProcess(name: string, body: (ctx: ProcessContext) => Promise<void>): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${name}: ${err.message}\nSee README.md (Configuration) and .env.example.\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const logger = createLogger(config, name);
+  const steps: { name: string; step: () => Promise<void> }[] = [];
+  let requestShutdown!: (reason: string) => void;
+  const shutdownRequested = new Promise<string>((resolve) => (requestShutdown = resolve));
+  let shuttingDown = false;
+
+  const shutdown = async (reason: string, exitCode: number) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    requestShutdown(reason);
+    logger.info({ reason }, 'shutting down');
+    for (const { name: stepName, step } of steps.reverse()) {
+      try {
+        await step();
+        logger.debug({ step: stepName }, 'stopped');
+      } catch (err) {
+        logger.error({ err, step: stepName }, 'shutdown step failed');
+        exitCode = exitCode || 1;
+      }
+    }
+    logger.info('stopped');
+    logger.flush?.();
+    // Let pino's transport drain before exiting.
+    setTimeout(() => process.exit(exitCode), 50).unref();
+  };
+
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (shuttingDown) {
+        logger.warn({ signal }, 'second signal: exiting without finishing shutdown');
+        process.exit(1);
+      }
+      void shutdown(signal, 0);
+    });
+  }
+
+  try {
+    await body({
+      config,
+      logger,
+      onShutdown: (stepName, step) => steps.push({ name: stepName, step }),
+      shutdownRequested,
+    });
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    logger.fatal({ err }, `${name} failed: ${message}`);
+    // Also on stderr in plain words: the structured log may be filtered or piped elsewhere.
+    process.stderr.write(`\n${name}: ${message}\n`);
+    await shutdown('fatal error', 1);
+  }
+}

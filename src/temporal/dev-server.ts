@@ -1,0 +1,103 @@
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { Logger } from '../logger.js';
+import { SEARCH_ATTRIBUTES } from './search-attributes.js';
+import { connectTemporal } from './connection.js';
+
+const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** Runs temporal/ensure-cli.sh, which finds or builds the Temporal CLI and prints its path. */
+export async function resolveTemporalCli(explicitPath?: string): Promise<string> {
+  const env = { ...process.env, ...(explicitPath ? { TEMPORAL_CLI: explicitPath } : {}) };
+  try {
+    const { stdout } = await promisify(execFile)('bash', [path.join(PROJECT_ROOT, 'temporal/ensure-cli.sh')], {
+      env,
+      maxBuffer: 16 * 1024 * 1024,
+      timeout: 30 * 60_000,
+    });
+    const cli = stdout.trim().split('\n').pop();
+    if (!cli) throw new Error('temporal/ensure-cli.sh printed no path');
+    return cli;
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr?.trim();
+    throw new Error(`Temporal CLI unavailable.\n${stderr || (err as Error).message}`);
+  }
+}
+
+export interface TemporalDevServer {
+  address: string;
+  uiUrl: string | undefined;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export interface DevServerOptions {
+  cliPath: string;
+  port: number;
+  uiPort?: number;
+  /** SQLite file for persistence across restarts; omitted means in-memory (tests). */
+  dbFile?: string;
+  namespace: string;
+  logger: Logger;
+  readyTimeoutMs?: number;
+  headless?: boolean;
+}
+
+/** Starts `temporal server start-dev` and resolves once its frontend answers. */
+export async function startTemporalDevServer(options: DevServerOptions): Promise<TemporalDevServer> {
+  const log = options.logger.child({ component: 'temporal-dev-server' });
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(options.port), '--log-format', 'json', '--log-level', 'warn'];
+  if (options.headless || options.uiPort === undefined) args.push('--headless');
+  else args.push('--ui-port', String(options.uiPort));
+  if (options.dbFile) {
+    await fs.mkdir(path.dirname(options.dbFile), { recursive: true });
+    args.push('--db-filename', options.dbFile);
+  }
+  if (options.namespace !== 'default') args.push('--namespace', options.namespace);
+  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+
+  const child = spawn(options.cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let exited = false;
+  let stderrTail = '';
+  child.on('exit', (code, signal) => {
+    exited = true;
+    log.info({ code, signal }, 'Temporal dev server exited');
+  });
+  child.stdout?.on('data', (chunk: Buffer) => log.trace(chunk.toString().trim()));
+  child.stderr?.on('data', (chunk: Buffer) => {
+    const text = chunk.toString();
+    stderrTail = (stderrTail + text).slice(-4_000);
+    log.debug(text.trim());
+  });
+
+  const address = `127.0.0.1:${options.port}`;
+  const stop = async () => {
+    if (exited) return;
+    const done = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await done;
+    clearTimeout(timer);
+  };
+
+  try {
+    const exitedEarly = new Promise<never>((_, reject) =>
+      child.once('exit', (code) =>
+        reject(new Error(`Temporal dev server exited during start-up (code ${code}). ${stderrTail.trim()}`)),
+      ),
+    );
+    // Once start-up is over, a later exit is reported by the 'exit' listener, not as an unhandled rejection.
+    exitedEarly.catch(() => undefined);
+    const connection = await Promise.race([connectTemporal(address, options.readyTimeoutMs ?? 60_000, log), exitedEarly]);
+    await connection.close();
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const uiUrl = options.headless || options.uiPort === undefined ? undefined : `http://127.0.0.1:${options.uiPort}`;
+  log.info({ address, uiUrl, dbFile: options.dbFile }, 'Temporal dev server is up');
+  return { address, uiUrl, process: child, stop };
+}

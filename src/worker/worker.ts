@@ -1,0 +1,94 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  NativeConnection,
+  Worker,
+  Runtime,
+  bundleWorkflowCode,
+  makeTelemetryFilterString,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
+import type { Pool } from 'pg';
+import { createActivities } from '../../activities/index.js';
+import type { Logger } from '../logger.js';
+
+export const WORKFLOWS_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../workflows/index.ts');
+
+let runtimeInstalled = false;
+/** Routes the Temporal Core SDK's logs into our pino logger (once per process). */
+function installRuntime(logger: Logger) {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  const log = logger.child({ component: 'temporal-sdk' });
+  Runtime.install({
+    logger: {
+      log: (level, message, meta) => log[level === 'TRACE' ? 'trace' : (level.toLowerCase() as 'debug' | 'info' | 'warn' | 'error')](meta ?? {}, message),
+      trace: (message, meta) => log.trace(meta ?? {}, message),
+      debug: (message, meta) => log.debug(meta ?? {}, message),
+      info: (message, meta) => log.info(meta ?? {}, message),
+      warn: (message, meta) => log.warn(meta ?? {}, message),
+      error: (message, meta) => log.error(meta ?? {}, message),
+    },
+    telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } },
+  });
+}
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** Bundles workflows/ once per process; webpack's build report goes to debug level instead of the console. */
+export function workflowBundle(logger: Logger): Promise<WorkflowBundleWithSourceMap> {
+  const log = logger.child({ component: 'workflow-bundler' });
+  const quiet = {
+    log: (_level: string, message: string) => log.debug(message),
+    trace: (message: string) => log.trace(message),
+    debug: (message: string) => log.debug(message),
+    info: (message: string) => log.debug(message),
+    warn: (message: string) => log.warn(message),
+    error: (message: string) => log.error(message),
+  };
+  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quiet });
+  return bundle;
+}
+
+export interface WorkerOptions {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+  pool: Pool;
+  logger: Logger;
+  /** Workflows kept in memory; the rest are replayed from history when they next run. */
+  maxCachedWorkflows?: number;
+}
+
+export interface RunningWorker {
+  worker: Worker;
+  connection: NativeConnection;
+  /** Resolves when the worker has stopped; rejects if it crashed. */
+  done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
+  installRuntime(options.logger);
+  const log = options.logger.child({ component: 'worker', taskQueue: options.taskQueue });
+  const workflowCode = await workflowBundle(options.logger);
+  const connection = await NativeConnection.connect({ address: options.address });
+  const worker = await Worker.create({
+    connection,
+    namespace: options.namespace,
+    taskQueue: options.taskQueue,
+    workflowBundle: workflowCode,
+    activities: createActivities({ pool: options.pool, logger: options.logger }),
+    maxCachedWorkflows: options.maxCachedWorkflows ?? 1_000,
+  });
+  const done = worker.run().finally(() => connection.close().catch(() => undefined));
+  log.info('Temporal worker polling');
+  return {
+    worker,
+    connection,
+    done,
+    stop: async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await done.catch((err) => log.error({ err }, 'worker stopped with an error'));
+    },
+  };
+}

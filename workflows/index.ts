@@ -1,0 +1,3 @@
+// Every workflow the worker registers. Workflow code is deterministic: no I/O, no clock, types-only activity imports.
+export { healthWorkflow } from './health.js';
+export type { HealthReport } from './health.js';
