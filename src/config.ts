@@ -30,6 +30,8 @@ export const envSchema = z.object({
   EMBEDDED_PG_PORT: port.default(54329),
   DATABASE_READY_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   MIGRATE_ON_START: booleanFlag.default(true),
+  /** Read by migration 0006: 'auto' uses TimescaleDB when the server has it, 'off' never does. */
+  TIMESCALEDB: z.enum(['auto', 'off'], { message: "must be 'auto' or 'off'" }).default('auto'),
 
   TEMPORAL_ADDRESS: z
     .string()

@@ -14,7 +14,11 @@ export interface ProcessContext {
  * Runs an entry point: parses configuration (a readable message and exit code 1 when it is wrong), creates the
  * logger, and on SIGINT/SIGTERM runs the registered shutdown steps in reverse order. A second signal exits at once.
  */
-export async function runProcess(name: string, body: (ctx: ProcessContext) => Promise<void>): Promise<void> {
+export async function runProcess(
+  name: string,
+  body: (ctx: ProcessContext) => Promise<void>,
+  options: { /** A command that ends when its body does (migrate, backfill), not a service. */ oneShot?: boolean } = {},
+): Promise<void> {
   let config: Config;
   try {
     config = loadConfig();
@@ -47,7 +51,8 @@ export async function runProcess(name: string, body: (ctx: ProcessContext) => Pr
     }
     logger.info('stopped');
     logger.flush?.();
-    // Let pino's transport drain before exiting.
+    // Exit with this code whether the loop drains by itself or the timer (left for pino's transport to flush) fires.
+    process.exitCode = exitCode;
     setTimeout(() => process.exit(exitCode), 50).unref();
   };
 
@@ -68,6 +73,7 @@ export async function runProcess(name: string, body: (ctx: ProcessContext) => Pr
       onShutdown: (stepName, step) => steps.push({ name: stepName, step }),
       shutdownRequested,
     });
+    if (options.oneShot) await shutdown('done', 0);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     logger.fatal({ err }, `${name} failed: ${message}`);

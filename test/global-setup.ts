@@ -1,0 +1,64 @@
+/**
+ * Starts the real services the integration tests share, once per `npm test`:
+ *  - an embedded Postgres cluster in a fresh temp folder on a free port, with a migrated template database
+ *    from which each test file clones its own database (test/helpers/db.ts);
+ *  - a Temporal dev server (`temporal server start-dev`, in memory) on free ports, unless TEST_TEMPORAL_ADDRESS
+ *    points at one already running.
+ * Everything is stopped and removed in teardown, so runs never collide and nothing is left running.
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { startEmbeddedPostgres, ensureDatabase } from '../src/db/embedded.js';
+import { migrate } from '../src/db/migrate.js';
+import { resolveTemporalCli, startTemporalDevServer } from '../src/temporal/dev-server.js';
+import { getFreePort } from './helpers/ports.js';
+import { testLogger } from './helpers/logger.js';
+
+export const TEMPLATE_DATABASE = 'erc8004_template';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    pgAdminUrl: string;
+    templateDatabase: string;
+    temporalAddress: string;
+  }
+}
+
+export default async function setup(project: TestProject) {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'erc8004-test-'));
+  // Postgres runs as an unprivileged user when we are root: it must be able to enter the folder.
+  await fs.chmod(root, 0o755);
+
+  const [database, temporal] = await Promise.all([
+    (async () => {
+      const port = await getFreePort();
+      const db = await startEmbeddedPostgres({ dataDir: path.join(root, 'pg'), port, logger: testLogger });
+      await ensureDatabase(db.adminUrl, TEMPLATE_DATABASE);
+      await migrate({ databaseUrl: db.urlFor(TEMPLATE_DATABASE), logger: testLogger });
+      return db;
+    })(),
+    (async () => {
+      if (process.env.TEST_TEMPORAL_ADDRESS) return { address: process.env.TEST_TEMPORAL_ADDRESS, stop: async () => {} };
+      const cliPath = await resolveTemporalCli(process.env.TEMPORAL_CLI);
+      return startTemporalDevServer({
+        cliPath,
+        port: await getFreePort(),
+        namespace: 'default',
+        logger: testLogger,
+        headless: true,
+        readyTimeoutMs: 90_000,
+      });
+    })(),
+  ]);
+
+  project.provide('pgAdminUrl', database.adminUrl);
+  project.provide('templateDatabase', TEMPLATE_DATABASE);
+  project.provide('temporalAddress', temporal.address);
+
+  return async () => {
+    await Promise.allSettled([temporal.stop(), database.stop()]);
+    await fs.rm(root, { recursive: true, force: true });
+  };
+}

@@ -1,0 +1,70 @@
+import { randomBytes } from 'node:crypto';
+import type pg from 'pg';
+
+const hex = (bytes: number) => `0x${randomBytes(bytes).toString('hex')}`;
+
+export async function insertUser(pool: pg.Pool, overrides: Record<string, unknown> = {}): Promise<string> {
+  const tag = randomBytes(4).toString('hex');
+  const row = { username: `user_${tag}`, email: `${tag}@example.test`, password_hash: '$argon2id$fake', ...overrides };
+  const cols = Object.keys(row);
+  const { rows } = await pool.query<{ id: string }>(
+    `INSERT INTO users (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING id`,
+    Object.values(row),
+  );
+  return rows[0]!.id;
+}
+
+export async function insertOrganization(pool: pg.Pool, ownerId: string, overrides: Record<string, unknown> = {}): Promise<string> {
+  const row = { name: 'Acme', slug: `acme-${randomBytes(4).toString('hex')}`, owner_id: ownerId, ...overrides };
+  const cols = Object.keys(row);
+  const { rows } = await pool.query<{ id: string }>(
+    `INSERT INTO organizations (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING id`,
+    Object.values(row),
+  );
+  return rows[0]!.id;
+}
+
+export interface EventRow {
+  [column: string]: unknown;
+}
+
+/** A valid NewFeedback row; override any column. Keeps id, block_time and position consistent. */
+export function feedbackEvent(overrides: EventRow = {}): EventRow {
+  const chain_id = (overrides.chain_id as number | undefined) ?? 31337;
+  const block_number = (overrides.block_number as number | undefined) ?? 100;
+  const log_index = (overrides.log_index as number | undefined) ?? 0;
+  const timestamp = (overrides.timestamp as number | undefined) ?? 1_767_225_600;
+  return {
+    id: `${chain_id}-${block_number}-${log_index}`,
+    chain_id,
+    block_number,
+    block_hash: hex(32),
+    transaction_hash: hex(32),
+    log_index,
+    contract_address: hex(20),
+    registry: 'reputation',
+    event_type: 'NewFeedback',
+    agent_id: '0',
+    timestamp,
+    block_time: new Date(timestamp * 1000).toISOString(),
+    client_address: hex(20),
+    feedback_index: '1',
+    value: '95',
+    value_decimals: 0,
+    tag1: 'quality',
+    tag2: '',
+    endpoint: 'https://agent.example/mcp',
+    file_uri: 'ipfs://feedback',
+    file_hash: hex(32),
+    ...overrides,
+  };
+}
+
+export async function insertEvent(pool: pg.Pool | pg.PoolClient, row: EventRow): Promise<{ ingest_seq: string; id: string }> {
+  const cols = Object.keys(row);
+  const { rows } = await pool.query<{ ingest_seq: string; id: string }>(
+    `INSERT INTO events (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING ingest_seq, id`,
+    Object.values(row),
+  );
+  return rows[0]!;
+}

@@ -1,0 +1,14 @@
+import net from 'node:net';
+
+/** A TCP port that was free a moment ago on 127.0.0.1 (the OS picks it, so parallel runs don't collide). */
+export function getFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}

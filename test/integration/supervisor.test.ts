@@ -1,0 +1,153 @@
+/**
+ * `npm start` end to end: the supervisor brings up embedded Postgres, the Temporal dev server, migrations, the worker
+ * and the API on free ports in a temp DATA_DIR; /health turns green; SIGINT stops every child process; a restart on the
+ * same DATA_DIR finds the data of the first run.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, chmod } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Connection, Client } from '@temporalio/client';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getFreePort } from '../helpers/ports.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+interface Supervisor {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function startSupervisor(env: Record<string, string>): Supervisor {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/start.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_FORMAT: 'json', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, output: () => output, exited };
+}
+
+async function waitForHealthy(url: string, supervisor: Supervisor, timeoutMs = 120_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (supervisor.child.exitCode !== null) throw new Error(`supervisor exited early:\n${supervisor.output()}`);
+    try {
+      const res = await fetch(url);
+      if (res.status === 200) return (await res.json()) as { status: string; checks: Record<string, { status: string }> };
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`not healthy within ${timeoutMs} ms:\n${supervisor.output()}`);
+}
+
+/** PIDs of processes whose command line mentions the data folder (embedded Postgres, Temporal dev server). */
+function childrenUsing(dataDir: string): number[] {
+  const out = execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' });
+  return out
+    .split('\n')
+    .filter((line) => line.includes(dataDir))
+    .map((line) => Number(line.trim().split(/\s+/)[0]));
+}
+
+describe('npm start supervisor', () => {
+  let dataDir: string;
+  let env: Record<string, string>;
+  let running: Supervisor | undefined;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'erc8004-supervisor-'));
+    await chmod(dataDir, 0o755);
+    env = {
+      DATA_DIR: dataDir,
+      EMBEDDED_PG_PORT: String(await getFreePort()),
+      TEMPORAL_DEV_PORT: String(await getFreePort()),
+      TEMPORAL_UI_PORT: String(await getFreePort()),
+      API_PORT: String(await getFreePort()),
+    };
+  });
+
+  afterAll(async () => {
+    if (running && running.child.exitCode === null) {
+      running.child.kill('SIGKILL');
+      await running.exited;
+    }
+    for (const pid of childrenUsing(dataDir)) process.kill(pid, 'SIGKILL');
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('comes up healthy, stops every child on SIGINT, and keeps its data across a restart', { timeout: 300_000 }, async () => {
+    const api = `http://127.0.0.1:${env.API_PORT}`;
+    const pgUrl = `postgres://postgres:postgres@127.0.0.1:${env.EMBEDDED_PG_PORT}/erc8004`;
+
+    running = startSupervisor(env);
+    const health = await waitForHealthy(`${api}/health?deep=true`, running);
+    expect(health).toMatchObject({ status: 'ok', checks: { postgres: { status: 'ok' }, temporal: { status: 'ok' }, worker: { status: 'ok' } } });
+    // The Web UI is served on its configured port.
+    expect((await fetch(`http://127.0.0.1:${env.TEMPORAL_UI_PORT}/`)).status).toBe(200);
+    expect(childrenUsing(dataDir).length).toBeGreaterThanOrEqual(2);
+
+    const client = new pg.Client({ connectionString: pgUrl });
+    await client.connect();
+    await client.query(`INSERT INTO users (username, email, password_hash) VALUES ('persisted', 'p@example.test', 'x')`);
+    await client.end();
+
+    running.child.kill('SIGINT');
+    expect(await running.exited).toBe(0);
+    expect(running.output()).toContain('"msg":"stopped"');
+    expect(childrenUsing(dataDir), 'child processes left running').toEqual([]);
+
+    // Second start on the same data: migrations are already applied, the user and the Temporal history are still there.
+    running = startSupervisor(env);
+    await waitForHealthy(`${api}/health`, running);
+    expect(running.output()).not.toContain('ran 6 migration');
+    const again = new pg.Client({ connectionString: pgUrl });
+    await again.connect();
+    const { rows } = await again.query(`SELECT username FROM users WHERE username = 'persisted'`);
+    await again.end();
+    expect(rows).toHaveLength(1);
+    const connection = await Connection.connect({ address: `127.0.0.1:${env.TEMPORAL_DEV_PORT}` });
+    try {
+      const temporal = new Client({ connection });
+      const seen: string[] = [];
+      for await (const wf of temporal.workflow.list({ query: `WorkflowType = 'healthWorkflow'` })) seen.push(wf.workflowId);
+      expect(seen.length, 'health workflow of the first run survives the restart').toBeGreaterThanOrEqual(1);
+    } finally {
+      await connection.close();
+    }
+    running.child.kill('SIGTERM');
+    expect(await running.exited).toBe(0);
+    expect(childrenUsing(dataDir)).toEqual([]);
+  });
+
+  it('fails fast with a readable message on bad configuration', async () => {
+    const bad = startSupervisor({ ...env, API_PORT: 'eighty', TEMPORAL_ADDRESS: 'no-port' });
+    expect(await bad.exited).toBe(1);
+    expect(bad.output()).toContain('Invalid configuration:');
+    expect(bad.output()).toContain('API_PORT: must be a port number (got "eighty")');
+    expect(bad.output()).toContain('TEMPORAL_ADDRESS: must be host:port');
+    expect(childrenUsing(dataDir)).toEqual([]);
+  });
+
+  it('names the database it cannot reach', async () => {
+    const port = await getFreePort();
+    const bad = startSupervisor({
+      ...env,
+      DATABASE_URL: `postgres://nobody:secret@127.0.0.1:${port}/none`,
+      DATABASE_READY_TIMEOUT_MS: '500',
+      TEMPORAL_ADDRESS: `127.0.0.1:${await getFreePort()}`,
+      TEMPORAL_READY_TIMEOUT_MS: '500',
+    });
+    expect(await bad.exited).toBe(1);
+    expect(bad.output()).toMatch(new RegExp(`Postgres at postgres://nobody:\\*\\*\\*@127\\.0\\.0\\.1:${port}/none did not accept connections`));
+    expect(bad.output()).not.toContain('secret');
+  });
+});

@@ -1,0 +1,71 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, envSchema, loadConfig } from '../../src/config.js';
+
+describe('loadConfig', () => {
+  it('applies embedded defaults when nothing is set', () => {
+    const config = loadConfig({});
+    expect(config.database.url).toBeUndefined();
+    expect(config.database.embeddedPort).toBe(54329);
+    expect(config.temporal.address).toBeUndefined();
+    expect(config.temporal.uiPort).toBe(8233);
+    expect(config.api).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(config.database.migrateOnStart).toBe(true);
+    expect(config.log.format).toBe('pretty');
+  });
+
+  it('reads production settings', () => {
+    const config = loadConfig({
+      NODE_ENV: 'production',
+      DATABASE_URL: 'postgres://u:p@db:5432/erc8004',
+      TEMPORAL_ADDRESS: 'temporal:7233',
+      API_PORT: '9000',
+      MIGRATE_ON_START: 'false',
+    });
+    expect(config.database.url).toBe('postgres://u:p@db:5432/erc8004');
+    expect(config.temporal.address).toBe('temporal:7233');
+    expect(config.api.port).toBe(9000);
+    expect(config.database.migrateOnStart).toBe(false);
+    expect(config.log.format).toBe('json');
+  });
+
+  it('treats empty values as unset', () => {
+    expect(loadConfig({ DATABASE_URL: '', API_PORT: '' }).api.port).toBe(8080);
+  });
+
+  it('names every bad variable, with what was wrong and what it got', () => {
+    let error: unknown;
+    try {
+      loadConfig({ API_PORT: 'eighty', DATABASE_URL: 'mysql://x', TEMPORAL_ADDRESS: 'nohost', MIGRATE_ON_START: 'maybe' });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as ConfigError).message;
+    expect(message).toMatch(/^Invalid configuration:/);
+    expect(message).toContain('API_PORT: must be a port number (got "eighty")');
+    expect(message).toContain('DATABASE_URL: must be a postgres:// or postgresql:// connection URL (got "mysql://x")');
+    expect(message).toContain("TEMPORAL_ADDRESS: must be host:port");
+    expect(message).toContain("MIGRATE_ON_START: must be 'true' or 'false' (got \"maybe\")");
+    expect((error as ConfigError).problems).toHaveLength(4);
+  });
+
+  it('refuses out-of-range ports', () => {
+    expect(() => loadConfig({ EMBEDDED_PG_PORT: '70000' })).toThrow(/EMBEDDED_PG_PORT: must be between 1 and 65535/);
+  });
+});
+
+describe('configuration documentation', () => {
+  const keys = Object.keys(envSchema.shape);
+  it.each(['README.md', '.env.example'])('%s documents every environment variable', (file) => {
+    const text = readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8');
+    const missing = keys.filter((key) => !new RegExp(`\\b${key}\\b`).test(text));
+    expect(missing, `variables missing from ${file}`).toEqual([]);
+  });
+
+  it('.env.example names no variable the service does not read', () => {
+    const text = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');
+    const named = [...text.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]);
+    expect(named.filter((n) => !keys.includes(n!))).toEqual([]);
+  });
+});
