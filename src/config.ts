@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { ChainConfigError, loadChains, type ChainConfig } from './chain/config.js';
 
 /**
  * Every environment variable the service reads, parsed once at startup.
@@ -46,6 +47,16 @@ export const envSchema = z.object({
 
   API_HOST: z.string().min(1).default('127.0.0.1'),
   API_PORT: port.default(8080),
+
+  /** Chains to index: inline JSON array (see src/chain/config.ts) or a JSON file. */
+  CHAINS: z.string().optional(),
+  CHAINS_FILE: z.string().optional(),
+  /** auto: `npm start` runs a local anvil chain with our registries and a simulator when no chain is configured. */
+  DEMO_MODE: z.enum(['auto', 'on', 'off'], { message: "must be 'auto', 'on' or 'off'" }).default('auto'),
+  DEMO_EVENTS_PER_SECOND: z.coerce.number().min(0).max(1_000).default(2),
+  DEMO_ANVIL_PORT: port.default(8545),
+  /** Bearer token for POST /api/v1/ingest/events (external indexers); unset disables the endpoint. */
+  INGEST_API_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -73,6 +84,9 @@ export interface Config {
     readyTimeoutMs: number;
   };
   api: { host: string; port: number };
+  chains: ChainConfig[];
+  demo: { mode: 'auto' | 'on' | 'off'; eventsPerSecond: number; anvilPort: number };
+  ingestApiToken: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -100,6 +114,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(problems);
   }
   const e = parsed.data;
+  let chains: ChainConfig[];
+  try {
+    chains = loadChains(e);
+  } catch (err) {
+    if (err instanceof ChainConfigError) throw new ConfigError([err.message.replace(/\n/g, '\n  ')]);
+    throw err;
+  }
   return {
     nodeEnv: e.NODE_ENV,
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT ?? (e.NODE_ENV === 'production' ? 'json' : 'pretty') },
@@ -121,6 +142,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       readyTimeoutMs: e.TEMPORAL_READY_TIMEOUT_MS,
     },
     api: { host: e.API_HOST, port: e.API_PORT },
+    chains,
+    demo: { mode: e.DEMO_MODE, eventsPerSecond: e.DEMO_EVENTS_PER_SECOND, anvilPort: e.DEMO_ANVIL_PORT },
+    ingestApiToken: e.INGEST_API_TOKEN,
   };
 }
 

@@ -108,7 +108,7 @@ describe('npm start supervisor', () => {
     // Second start on the same data: migrations are already applied, the user and the Temporal history are still there.
     running = startSupervisor(env);
     await waitForHealthy(`${api}/health`, running);
-    expect(running.output()).not.toContain('ran 6 migration');
+    expect(running.output()).not.toMatch(/ran \d+ migration/);
     const again = new pg.Client({ connectionString: pgUrl });
     await again.connect();
     const { rows } = await again.query(`SELECT username FROM users WHERE username = 'persisted'`);

@@ -32,8 +32,8 @@ import {
   validationEventsV04,
   validationEventsV1,
 } from '../../src/chain/abis.js';
-import { startAnvil, deployRegistries, type AnvilInstance, type DeployedRegistries } from './anvil.js';
-import { loadArtifacts, type Artifacts } from './compile.js';
+import { startAnvil, deployRegistries, type AnvilInstance, type DeployedRegistries } from '../../src/chain/dev/anvil.js';
+import { loadArtifacts, type Artifacts } from '../../src/chain/dev/compile.js';
 
 /** Copied verbatim from the standard (erc8004.md), independently of src/chain/abis.ts. */
 const STANDARD_V1 = {

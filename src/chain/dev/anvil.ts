@@ -1,6 +1,6 @@
 /**
  * A real local chain for tests: spawns the anvil binary shipped by @foundry-rs/anvil on a free port, and deploys
- * the test registries (test/contracts/src) with anvil's unlocked default accounts.
+ * our registries (src/chain/contracts) with anvil's unlocked default accounts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';

@@ -1,9 +1,9 @@
 /**
  * Compiles the test contracts in ./src with solc-js (standard JSON, viaIR, optimizer) and caches abi + bytecode in
- * ./.cache/artifacts.json, keyed by a sha256 of the sources, the compiler version and the settings. solc-js takes
+ * <repo>/.cache/solc/artifacts.json, keyed by a sha256 of the sources, the compiler version and the settings. solc-js takes
  * seconds to load and compile, so it is only loaded when the cache is stale.
  *
- * Run directly (`npx tsx test/contracts/compile.ts`) to (re)build the cache.
+ * Run directly (`npx tsx src/chain/dev/compile.ts`) to (re)build the cache.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -27,8 +27,9 @@ export interface Artifact {
 export type Artifacts = Record<ContractName, Artifact>;
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const SRC_DIR = path.join(here, 'src');
-const CACHE_DIR = path.join(here, '.cache');
+const SRC_DIR = path.resolve(here, '../contracts');
+// Build output, git-ignored; rebuilt when a source, the compiler or the settings change.
+const CACHE_DIR = path.resolve(here, '../../../.cache/solc');
 const CACHE_FILE = path.join(CACHE_DIR, 'artifacts.json');
 
 const require = createRequire(import.meta.url);
@@ -82,7 +83,7 @@ function compile(sources: Record<string, { content: string }>): { artifacts: Art
   const artifacts = {} as Artifacts;
   for (const name of CONTRACT_NAMES) {
     const out = output.contracts?.[`${name}.sol`]?.[name];
-    if (!out) throw new Error(`solc produced no output for ${name} (expected contract ${name} in src/${name}.sol)`);
+    if (!out) throw new Error(`solc produced no output for ${name} (expected contract ${name} in src/chain/contracts/${name}.sol)`);
     artifacts[name] = { abi: out.abi, bytecode: `0x${out.evm.bytecode.object}` };
   }
   return { artifacts, solcVersion: solc.version() };

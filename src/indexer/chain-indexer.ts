@@ -1,0 +1,321 @@
+/**
+ * Ingestion for one chain: reads registry logs up to head − confirmations, decodes them with each deployment's own
+ * ABI, and writes events, block hashes, the written range and the checkpoint in one transaction. Detects reorgs by
+ * comparing stored block hashes with the chain and retracts what was orphaned. Resumes from its checkpoint after any
+ * crash; ranges written by a backfill are skipped, never written twice.
+ */
+import type { Hex, PublicClient } from 'viem';
+import type pg from 'pg';
+import type { ChainConfig, Deployment } from '../chain/config.js';
+import { liveStartBlock } from '../chain/config.js';
+import type { Logger } from '../logger.js';
+import { decodeRegistryLog, UnknownLogError, type EventRecord } from './decode.js';
+import type { BlockRange } from './ranges.js';
+import {
+  AdaptiveRange,
+  AbortedError,
+  BlockCache,
+  createChainClient,
+  getLogs,
+  isRangeError,
+  sleep,
+  withRetry,
+  type RpcLog,
+} from './rpc.js';
+import {
+  claimRange,
+  completeRange,
+  insertEvents,
+  loadCheckpoint,
+  pruneBlockHashes,
+  recordBlockHashes,
+  recordHead,
+  releaseClaims,
+  retractAbove,
+  saveCheckpoint,
+  storedBlockHashes,
+  withIngestTransaction,
+  type Checkpoint,
+} from './store.js';
+
+export const LIVE_OWNER = 'live';
+/** How long a claimed range stays reserved if its process dies mid-way. */
+export const CLAIM_LEASE_MS = 120_000;
+/** Block hashes kept behind the checkpoint for finding a reorg's common ancestor. */
+const HASH_WINDOW = 2_048;
+
+export interface IndexerStats {
+  chainId: number;
+  head: number | undefined;
+  checkpoint: number | undefined;
+  eventsWritten: number;
+  unknownLogs: number;
+  reorgs: number;
+  retracted: number;
+  rpcErrors: number;
+}
+
+export interface ChainReaderOptions {
+  chain: ChainConfig;
+  pool: pg.Pool;
+  logger: Logger;
+  client?: PublicClient;
+  signal?: AbortSignal;
+}
+
+/** Reading and writing block ranges: shared by the live indexer and backfills. */
+export class ChainReader {
+  readonly chain: ChainConfig;
+  readonly client: PublicClient;
+  readonly blocks: BlockCache;
+  readonly range: AdaptiveRange;
+  protected readonly pool: pg.Pool;
+  protected readonly log: Logger;
+  protected readonly signal: AbortSignal | undefined;
+  private readonly byAddress: Map<string, Deployment>;
+  private readonly addresses: Hex[];
+  readonly stats: IndexerStats;
+
+  constructor(options: ChainReaderOptions) {
+    this.chain = options.chain;
+    this.pool = options.pool;
+    this.signal = options.signal;
+    this.log = options.logger.child({ component: 'indexer', chainId: options.chain.chainId });
+    this.client = options.client ?? createChainClient(options.chain);
+    this.blocks = new BlockCache(this.client);
+    this.range = new AdaptiveRange(options.chain.maxBlockRange);
+    this.byAddress = new Map(options.chain.deployments.map((d) => [d.address.toLowerCase(), d as Deployment]));
+    this.addresses = [...this.byAddress.keys()] as Hex[];
+    this.stats = { chainId: options.chain.chainId, head: undefined, checkpoint: undefined, eventsWritten: 0, unknownLogs: 0, reorgs: 0, retracted: 0, rpcErrors: 0 };
+  }
+
+  protected retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return withRetry(
+      async () => {
+        try {
+          return await fn();
+        } catch (err) {
+          this.stats.rpcErrors++;
+          throw err;
+        }
+      },
+      { logger: this.log, what, signal: this.signal },
+    );
+  }
+
+  async head(): Promise<number> {
+    const head = Number(await this.retry('eth_blockNumber', () => this.client.getBlockNumber({ cacheTime: 0 })));
+    this.stats.head = head;
+    return head;
+  }
+
+  /** All registry logs in [from, to], splitting the range while the node refuses it. */
+  async readLogs(from: number, to: number): Promise<RpcLog[]> {
+    const logs: RpcLog[] = [];
+    let cursor = from;
+    let delay = 250;
+    while (cursor <= to) {
+      if (this.signal?.aborted) throw new AbortedError();
+      const end = Math.min(to, cursor + this.range.size - 1);
+      try {
+        const batch = await getLogs(this.client, this.addresses, cursor, end);
+        this.range.succeeded(batch.length);
+        logs.push(...batch);
+        cursor = end + 1;
+        delay = 250;
+      } catch (err) {
+        this.stats.rpcErrors++;
+        if (isRangeError(err) && this.range.refused()) {
+          this.log.debug({ from: cursor, to: end, nextSize: this.range.size }, 'node refused the log range; shrinking');
+          continue;
+        }
+        this.log.warn({ err, from: cursor, to: end, retryInMs: delay }, 'eth_getLogs failed; retrying');
+        await sleep(delay, this.signal);
+        delay = Math.min(delay * 2, 30_000);
+      }
+    }
+    return logs;
+  }
+
+  /** Decodes logs of our deployments; logs that are not ERC-8004 events are counted and skipped. */
+  async decode(logs: readonly RpcLog[]): Promise<EventRecord[]> {
+    const rows: EventRecord[] = [];
+    for (const log of logs) {
+      if (log.removed) continue;
+      const deployment = this.byAddress.get(log.address.toLowerCase());
+      if (!deployment || Number(log.blockNumber) < deployment.firstBlock) continue;
+      const timestamp =
+        log.blockTimestamp !== undefined && log.blockTimestamp !== null
+          ? Number(log.blockTimestamp)
+          : (await this.retry('eth_getBlockByNumber', () => this.blocks.get(Number(log.blockNumber)))).timestamp;
+      try {
+        rows.push(decodeRegistryLog(log, deployment, this.chain.chainId, timestamp));
+      } catch (err) {
+        if (!(err instanceof UnknownLogError)) throw err;
+        this.stats.unknownLogs++;
+        this.log.debug({ reason: err.message }, 'skipped a log that is not an ERC-8004 event');
+      }
+    }
+    return rows;
+  }
+
+  /**
+   * Reads and writes one claimed range in a single transaction: its events, the range as done, and — for the live
+   * indexer — block hashes and the checkpoint.
+   */
+  async writeRange(range: BlockRange, owner: string, checkpointHash?: Hex): Promise<number> {
+    const logs = await this.readLogs(range.from, range.to);
+    const rows = await this.decode(logs);
+    const inserted = await withIngestTransaction(this.pool, async (client) => {
+      const count = await insertEvents(client, rows);
+      if (checkpointHash) {
+        const eventBlocks = new Map(rows.map((r) => [r.block_number, r.block_hash]));
+        eventBlocks.set(range.to, checkpointHash.toLowerCase() as Hex);
+        await recordBlockHashes(client, this.chain.chainId, [...eventBlocks].map(([number, hash]) => ({ number, hash })));
+        await saveCheckpoint(client, { chainId: this.chain.chainId, blockNumber: range.to, blockHash: checkpointHash });
+        await pruneBlockHashes(client, this.chain.chainId, range.to - HASH_WINDOW);
+      }
+      await completeRange(client, this.chain.chainId, range, owner);
+      return count;
+    });
+    this.stats.eventsWritten += inserted;
+    return inserted;
+  }
+}
+
+export interface ChainIndexerOptions extends ChainReaderOptions {
+  /** Called after each tick that wrote something (tests, metrics). */
+  onProgress?: (stats: IndexerStats) => void;
+}
+
+/** The live indexer of one chain. */
+export class ChainIndexer extends ChainReader {
+  private readonly onProgress: ((stats: IndexerStats) => void) | undefined;
+
+  constructor(options: ChainIndexerOptions) {
+    super(options);
+    this.onProgress = options.onProgress;
+  }
+
+  /**
+   * One pass: checks for a reorg at the checkpoint, then writes everything up to head − confirmations that is not
+   * already written by a backfill. Returns the new checkpoint.
+   */
+  async tick(): Promise<Checkpoint | undefined> {
+    const chainId = this.chain.chainId;
+    const head = await this.head();
+    let checkpoint = await loadCheckpoint(this.pool, chainId);
+    if (checkpoint) {
+      await recordHead(this.pool, chainId, head);
+      checkpoint = await this.checkForReorg(checkpoint, head);
+    }
+    const target = head - this.chain.confirmations;
+    let next = checkpoint ? checkpoint.blockNumber + 1 : liveStartBlock(this.chain);
+    while (next <= target) {
+      if (this.signal?.aborted) throw new AbortedError();
+      const chunk = { from: next, to: Math.min(target, next + this.chain.maxBlockRange - 1) };
+      const segments = await claimRange(this.pool, chainId, chunk, LIVE_OWNER, CLAIM_LEASE_MS);
+      let advanced = false;
+      for (const segment of segments) {
+        if (segment.status === 'busy') break; // a backfill is writing these blocks: wait for it
+        const end = await this.retry('eth_getBlockByNumber', () => this.blocks.get(segment.to));
+        if (segment.status === 'done') {
+          // Written by a backfill: move the checkpoint over it.
+          await withIngestTransaction(this.pool, async (client) => {
+            await saveCheckpoint(client, { chainId, blockNumber: segment.to, blockHash: end.hash });
+            await recordBlockHashes(client, chainId, [{ number: segment.to, hash: end.hash }]);
+          });
+        } else {
+          const inserted = await this.writeRange(segment, LIVE_OWNER, end.hash);
+          if (inserted > 0) this.log.debug({ from: segment.from, to: segment.to, inserted }, 'wrote events');
+        }
+        checkpoint = { chainId, blockNumber: segment.to, blockHash: end.hash };
+        next = segment.to + 1;
+        advanced = true;
+      }
+      if (!advanced || next <= chunk.to) break;
+    }
+    if (checkpoint) await recordHead(this.pool, chainId, head);
+    this.stats.checkpoint = checkpoint?.blockNumber;
+    this.onProgress?.(this.stats);
+    return checkpoint;
+  }
+
+  /** Compares the checkpoint's hash with the chain; on a mismatch, retracts back to the common ancestor. */
+  private async checkForReorg(checkpoint: Checkpoint, head: number): Promise<Checkpoint | undefined> {
+    const onChain = checkpoint.blockNumber <= head
+      ? await this.retry('eth_getBlockByNumber', () => this.blocks.fresh(checkpoint.blockNumber))
+      : undefined;
+    if (onChain && onChain.hash.toLowerCase() === checkpoint.blockHash) return checkpoint;
+
+    this.stats.reorgs++;
+    let ancestor: { number: number; hash: string } | undefined;
+    let below = checkpoint.blockNumber;
+    search: while (below >= 0) {
+      const stored = await storedBlockHashes(this.pool, this.chain.chainId, below, 128);
+      if (stored.length === 0) break;
+      for (const block of stored) {
+        const current = block.number <= head
+          ? await this.retry('eth_getBlockByNumber', () => this.blocks.fresh(block.number))
+          : undefined;
+        if (current && current.hash.toLowerCase() === block.hash) {
+          ancestor = block;
+          break search;
+        }
+      }
+      below = stored[stored.length - 1]!.number - 1;
+    }
+    const retracted = await retractAbove(this.pool, this.chain.chainId, ancestor);
+    this.blocks.forgetAbove(ancestor?.number ?? -1);
+    this.stats.retracted += retracted;
+    this.log.warn(
+      { checkpoint: checkpoint.blockNumber, ancestor: ancestor?.number ?? null, depth: checkpoint.blockNumber - (ancestor?.number ?? -1), retracted },
+      'reorg: retracted orphaned events and rewinding to the common ancestor',
+    );
+    return ancestor ? { chainId: this.chain.chainId, blockNumber: ancestor.number, blockHash: ancestor.hash } : undefined;
+  }
+
+  /**
+   * Runs until the signal aborts: a tick, then waits for the next head (WebSocket subscription when configured) or the
+   * poll interval. Only one live indexer per chain writes at a time (a session advisory lock); others stand by.
+   */
+  async run(options: { wake?: (notify: () => void) => () => void } = {}): Promise<void> {
+    const lockClient = await this.pool.connect();
+    const key = `live-indexer:${this.chain.chainId}`;
+    let wakeUp: (() => void) | undefined;
+    const unsubscribe = options.wake?.(() => wakeUp?.());
+    try {
+      while (!this.signal?.aborted) {
+        const { rows } = await lockClient.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [key]);
+        if (rows[0]?.ok) break;
+        this.log.info('another live indexer holds this chain; standing by');
+        await sleep(this.chain.pollIntervalMs * 5, this.signal).catch(() => undefined);
+      }
+      this.log.info({ confirmations: this.chain.confirmations, deployments: this.chain.deployments.length }, 'live indexer started');
+      while (!this.signal?.aborted) {
+        try {
+          await this.tick();
+        } catch (err) {
+          if (err instanceof AbortedError) break;
+          this.log.error({ err }, 'indexer pass failed; retrying');
+        }
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, this.chain.pollIntervalMs);
+          const onAbort = () => done();
+          this.signal?.addEventListener('abort', onAbort, { once: true });
+          wakeUp = done;
+          function done() {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      }
+    } finally {
+      unsubscribe?.();
+      await releaseClaims(this.pool, this.chain.chainId, LIVE_OWNER).catch(() => undefined);
+      await lockClient.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
+      lockClient.release();
+      this.log.info('live indexer stopped');
+    }
+  }
+}

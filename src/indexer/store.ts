@@ -1,0 +1,227 @@
+/**
+ * The one write path into the event log, shared by the live indexer, backfills and the ingestion endpoint.
+ *
+ * Every transaction that draws ingest_seq numbers (event inserts, retractions) first takes INGEST_LOCK, held until
+ * commit: numbers therefore become visible in increasing order, and the relay's "everything after my cursor" read
+ * never skips a row that commits later with a smaller number.
+ */
+import type pg from 'pg';
+import { EVENT_COLUMNS, type EventRecord } from './decode.js';
+import { segmentRange, type BlockRange, type OccupiedRange, type Segment } from './ranges.js';
+
+/** Advisory lock key serialising writers of ingest_seq ("8004" in ASCII). */
+export const INGEST_LOCK = 0x38303034;
+
+export interface Checkpoint {
+  chainId: number;
+  blockNumber: number;
+  blockHash: string;
+}
+
+export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** A transaction that may append to the event log (see INGEST_LOCK). */
+export function withIngestTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  return withTransaction(pool, async (client) => {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [INGEST_LOCK]);
+    return fn(client);
+  });
+}
+
+const COLUMN_TYPES: Record<(typeof EVENT_COLUMNS)[number], string> = {
+  id: 'text', chain_id: 'int8', block_number: 'int8', block_hash: 'text', transaction_hash: 'text', log_index: 'int4',
+  contract_address: 'text', registry: 'text', event_type: 'text', abi_version: 'text', agent_id: 'numeric',
+  timestamp: 'int8', owner: 'text', from_address: 'text', token_uri: 'text', metadata_key: 'text',
+  metadata_value: 'text', updated_by: 'text', client_address: 'text', feedback_index: 'numeric', value: 'numeric',
+  value_decimals: 'int2', tag1: 'text', tag2: 'text', endpoint: 'text', file_uri: 'text', file_hash: 'text',
+  responder: 'text', validator_address: 'text', request_hash: 'text', request_uri: 'text', response: 'int2',
+  response_uri: 'text', response_hash: 'text', tag: 'text',
+};
+
+const INSERT_EVENTS_SQL = `
+  INSERT INTO events (${EVENT_COLUMNS.map((c) => `"${c}"`).join(', ')}, block_time)
+  SELECT u.*, to_timestamp(u."timestamp")
+  FROM unnest(${EVENT_COLUMNS.map((c, i) => `$${i + 1}::${COLUMN_TYPES[c]}[]`).join(', ')})
+    AS u(${EVENT_COLUMNS.map((c) => `"${c}"`).join(', ')})
+  ORDER BY u.block_number, u.log_index
+  ON CONFLICT ON CONSTRAINT events_block_log_key DO NOTHING`;
+
+/**
+ * Appends events (one statement, any number of rows), skipping rows already stored (same chain, block hash, log
+ * index). Must run inside withIngestTransaction. Returns how many rows were new.
+ */
+export async function insertEvents(client: pg.PoolClient, rows: readonly EventRecord[]): Promise<number> {
+  if (rows.length === 0) return 0;
+  const columns = EVENT_COLUMNS.map((c) => rows.map((r) => r[c]));
+  const result = await client.query(INSERT_EVENTS_SQL, columns);
+  return result.rowCount ?? 0;
+}
+
+// ---------------------------------------------------------------------------------------------- checkpoints
+
+export async function loadCheckpoint(db: pg.Pool | pg.PoolClient, chainId: number): Promise<Checkpoint | undefined> {
+  const { rows } = await db.query<{ last_block_number: string; last_block_hash: string }>(
+    'SELECT last_block_number, last_block_hash FROM checkpoints WHERE chain_id = $1',
+    [chainId],
+  );
+  const row = rows[0];
+  return row ? { chainId, blockNumber: Number(row.last_block_number), blockHash: row.last_block_hash } : undefined;
+}
+
+export async function saveCheckpoint(client: pg.PoolClient, checkpoint: Checkpoint): Promise<void> {
+  await client.query(
+    `INSERT INTO checkpoints (chain_id, last_block_number, last_block_hash) VALUES ($1, $2, $3)
+     ON CONFLICT (chain_id) DO UPDATE SET last_block_number = EXCLUDED.last_block_number, last_block_hash = EXCLUDED.last_block_hash`,
+    [checkpoint.chainId, checkpoint.blockNumber, checkpoint.blockHash.toLowerCase()],
+  );
+}
+
+/** Records the chain head the indexer saw (for lag); creates no checkpoint. */
+export async function recordHead(pool: pg.Pool, chainId: number, head: number): Promise<void> {
+  await pool.query('UPDATE checkpoints SET head_block_number = $2, head_seen_at = now() WHERE chain_id = $1', [chainId, head]);
+}
+
+// ---------------------------------------------------------------------------------------------- block hashes
+
+export async function recordBlockHashes(client: pg.PoolClient, chainId: number, blocks: readonly { number: number; hash: string }[]) {
+  if (blocks.length === 0) return;
+  await client.query(
+    `INSERT INTO indexed_blocks (chain_id, block_number, block_hash)
+     SELECT $1, n, h FROM unnest($2::int8[], $3::text[]) AS u(n, h)
+     ON CONFLICT (chain_id, block_number) DO UPDATE SET block_hash = EXCLUDED.block_hash`,
+    [chainId, blocks.map((b) => b.number), blocks.map((b) => b.hash.toLowerCase())],
+  );
+}
+
+/** Stored hashes at or below `atOrBelow`, newest first. */
+export async function storedBlockHashes(pool: pg.Pool, chainId: number, atOrBelow: number, limit: number) {
+  const { rows } = await pool.query<{ block_number: string; block_hash: string }>(
+    `SELECT block_number, block_hash FROM indexed_blocks WHERE chain_id = $1 AND block_number <= $2
+     ORDER BY block_number DESC LIMIT $3`,
+    [chainId, atOrBelow, limit],
+  );
+  return rows.map((r) => ({ number: Number(r.block_number), hash: r.block_hash }));
+}
+
+export async function pruneBlockHashes(client: pg.PoolClient, chainId: number, below: number) {
+  await client.query('DELETE FROM indexed_blocks WHERE chain_id = $1 AND block_number < $2', [chainId, below]);
+}
+
+// ---------------------------------------------------------------------------------------------- range claims
+
+function rangeLockKey(chainId: number): string {
+  return `ingest-ranges:${chainId}`;
+}
+
+/**
+ * Looks at [from, to] under the chain's range lock and claims its free parts (and any of `owner`'s own earlier
+ * claims) for `owner` with a lease. Expired claims of dead processes are dropped first.
+ */
+export async function claimRange(
+  pool: pg.Pool,
+  chainId: number,
+  request: BlockRange,
+  owner: string,
+  leaseMs: number,
+): Promise<Segment[]> {
+  return withTransaction(pool, async (client) => {
+    await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [rangeLockKey(chainId)]);
+    await client.query(`DELETE FROM ingest_ranges WHERE chain_id = $1 AND state = 'claimed' AND lease_expires_at < now()`, [chainId]);
+    const { rows } = await client.query<{ from_block: string; to_block: string; state: 'done' | 'claimed'; owner: string }>(
+      `SELECT from_block, to_block, state, owner FROM ingest_ranges
+       WHERE chain_id = $1 AND to_block >= $2 AND from_block <= $3 ORDER BY from_block`,
+      [chainId, request.from, request.to],
+    );
+    const occupied: OccupiedRange[] = rows.map((r) => ({ from: Number(r.from_block), to: Number(r.to_block), state: r.state, owner: r.owner }));
+    const segments = segmentRange(request, occupied, owner);
+    const toClaim = segments.filter((s) => s.status === 'free' || s.status === 'mine');
+    if (toClaim.length > 0) {
+      await client.query(`DELETE FROM ingest_ranges WHERE chain_id = $1 AND state = 'claimed' AND owner = $2 AND to_block >= $3 AND from_block <= $4`, [
+        chainId, owner, request.from, request.to,
+      ]);
+      await client.query(
+        `INSERT INTO ingest_ranges (chain_id, from_block, to_block, state, owner, lease_expires_at)
+         SELECT $1, f, t, 'claimed', $2, now() + make_interval(secs => $3::float8 / 1000)
+         FROM unnest($4::int8[], $5::int8[]) AS u(f, t)`,
+        [chainId, owner, leaseMs, toClaim.map((s) => s.from), toClaim.map((s) => s.to)],
+      );
+    }
+    return segments.map((s) => (s.status === 'free' ? { ...s, status: 'mine' as const } : s));
+  });
+}
+
+/**
+ * Turns `owner`'s claim on [from, to] into a done range, merged with done neighbours. Runs in the transaction that
+ * wrote the range's events, so "done" and the events commit together.
+ */
+export async function completeRange(client: pg.PoolClient, chainId: number, range: BlockRange, owner: string): Promise<void> {
+  await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [rangeLockKey(chainId)]);
+  await client.query(
+    `DELETE FROM ingest_ranges WHERE chain_id = $1 AND state = 'claimed' AND owner = $2 AND from_block >= $3 AND to_block <= $4`,
+    [chainId, owner, range.from, range.to],
+  );
+  // Absorb done ranges that touch or overlap this one, then insert the union.
+  const { rows } = await client.query<{ lo: string | null; hi: string | null }>(
+    `WITH absorbed AS (
+       DELETE FROM ingest_ranges WHERE chain_id = $1 AND state = 'done' AND to_block >= $2 - 1 AND from_block <= $3 + 1
+       RETURNING from_block, to_block)
+     SELECT min(from_block)::text AS lo, max(to_block)::text AS hi FROM absorbed`,
+    [chainId, range.from, range.to],
+  );
+  const lo = Math.min(range.from, rows[0]?.lo != null ? Number(rows[0].lo) : range.from);
+  const hi = Math.max(range.to, rows[0]?.hi != null ? Number(rows[0].hi) : range.to);
+  await client.query(`INSERT INTO ingest_ranges (chain_id, from_block, to_block, state, owner) VALUES ($1, $2, $3, 'done', $4)`, [
+    chainId, lo, hi, owner,
+  ]);
+}
+
+/** Gives up `owner`'s claims (graceful stop), so others need not wait for the lease to expire. */
+export async function releaseClaims(pool: pg.Pool, chainId: number, owner: string): Promise<void> {
+  await pool.query(`DELETE FROM ingest_ranges WHERE chain_id = $1 AND state = 'claimed' AND owner = $2`, [chainId, owner]);
+}
+
+// ---------------------------------------------------------------------------------------------- reorgs
+
+/**
+ * After a reorg whose common ancestor is `ancestor`: appends a retraction for every canonical event above it, forgets
+ * block hashes and written ranges above it, and moves the checkpoint back (or removes it when nothing below remains).
+ * Returns the number of retracted events.
+ */
+export async function retractAbove(
+  pool: pg.Pool,
+  chainId: number,
+  ancestor: { number: number; hash: string } | undefined,
+): Promise<number> {
+  return withIngestTransaction(pool, async (client) => {
+    const above = ancestor?.number ?? -1;
+    const { rowCount } = await client.query(
+      `INSERT INTO event_retractions (event_seq, event_id, chain_id, block_number, block_hash, reason)
+       SELECT e.ingest_seq, e.id, e.chain_id, e.block_number, e.block_hash, 'reorg'
+       FROM events e
+       WHERE e.chain_id = $1 AND e.block_number > $2
+         AND NOT EXISTS (SELECT 1 FROM event_retractions r WHERE r.event_seq = e.ingest_seq)
+       ORDER BY e.block_number, e.log_index`,
+      [chainId, above],
+    );
+    await client.query('DELETE FROM indexed_blocks WHERE chain_id = $1 AND block_number > $2', [chainId, above]);
+    await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [rangeLockKey(chainId)]);
+    await client.query('DELETE FROM ingest_ranges WHERE chain_id = $1 AND from_block > $2', [chainId, above]);
+    await client.query('UPDATE ingest_ranges SET to_block = $2 WHERE chain_id = $1 AND to_block > $2', [chainId, above]);
+    if (ancestor) await saveCheckpoint(client, { chainId, blockNumber: ancestor.number, blockHash: ancestor.hash });
+    else await client.query('DELETE FROM checkpoints WHERE chain_id = $1', [chainId]);
+    return rowCount ?? 0;
+  });
+}
