@@ -10,6 +10,7 @@
 --    timestamp), and the idempotency key (chain_id, block_hash, log_index) carries it. The textual id
 --    `{chain_id}-{block_number}-{log_index}` is kept but is not unique by itself: after a reorg the orphaned event and
 --    its canonical replacement share it, and the log keeps both (the orphan gets a row in event_retractions).
+--    `incarnation` lets a retracted event be appended again when its block returns to the canonical chain.
 --  * the relay needs a cursor that follows commit order: ingest_seq, taken from one sequence shared with retractions.
 --    Writers take a transaction-level advisory lock before drawing numbers (see src/indexer), so numbers become
 --    visible in increasing order and a reader never skips a row that commits later with a smaller number.
@@ -62,6 +63,10 @@ CREATE TABLE events (
     response_hash TEXT,
     tag TEXT,
 
+    -- 0, or how many earlier copies of this (chain, block hash, log index) were retracted: a block can leave the
+    -- canonical chain and come back (A→B→A reorgs), and its events must then be appended again.
+    incarnation SMALLINT NOT NULL DEFAULT 0 CHECK (incarnation >= 0),
+
     created_at TIMESTAMPTZ NOT NULL DEFAULT NOW(),
 
     CONSTRAINT events_id_is_position CHECK (id = chain_id::TEXT || '-' || block_number::TEXT || '-' || log_index::TEXT),
@@ -73,7 +78,7 @@ CREATE TABLE events (
         OR (registry = 'validation' AND event_type IN ('ValidationRequest', 'ValidationResponse'))
     ),
     -- Idempotency key of the write path; includes the time dimension so that it is valid on a hypertable.
-    CONSTRAINT events_block_log_key UNIQUE (chain_id, block_hash, log_index, block_time)
+    CONSTRAINT events_block_log_key UNIQUE (chain_id, block_hash, log_index, incarnation, block_time)
 );
 
 CREATE INDEX idx_events_ingest_seq ON events(ingest_seq);

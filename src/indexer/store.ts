@@ -51,17 +51,21 @@ const COLUMN_TYPES: Record<(typeof EVENT_COLUMNS)[number], string> = {
   response_uri: 'text', response_hash: 'text', tag: 'text',
 };
 
+// incarnation = how many copies of the same (chain, block hash, log index) were retracted: an event already stored
+// and live conflicts (idempotent no-op); one whose every copy was retracted (its block came back) is appended anew.
 const INSERT_EVENTS_SQL = `
-  INSERT INTO events (${EVENT_COLUMNS.map((c) => `"${c}"`).join(', ')}, block_time)
-  SELECT u.*, to_timestamp(u."timestamp")
+  INSERT INTO events (${EVENT_COLUMNS.map((c) => `"${c}"`).join(', ')}, block_time, incarnation)
+  SELECT u.*, to_timestamp(u."timestamp"),
+    (SELECT count(*) FROM events e JOIN event_retractions r ON r.event_seq = e.ingest_seq
+     WHERE e.chain_id = u.chain_id AND e.block_hash = u.block_hash AND e.log_index = u.log_index)
   FROM unnest(${EVENT_COLUMNS.map((c, i) => `$${i + 1}::${COLUMN_TYPES[c]}[]`).join(', ')})
     AS u(${EVENT_COLUMNS.map((c) => `"${c}"`).join(', ')})
   ORDER BY u.block_number, u.log_index
   ON CONFLICT ON CONSTRAINT events_block_log_key DO NOTHING`;
 
 /**
- * Appends events (one statement, any number of rows), skipping rows already stored (same chain, block hash, log
- * index). Must run inside withIngestTransaction. Returns how many rows were new.
+ * Appends events (one statement, any number of rows), skipping rows already stored and live (same chain, block hash,
+ * log index). Must run inside withIngestTransaction. Returns how many rows were new.
  */
 export async function insertEvents(client: pg.PoolClient, rows: readonly EventRecord[]): Promise<number> {
   if (rows.length === 0) return 0;

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
+import { EVENT_COLUMNS, type EventRecord } from '../../src/indexer/decode.js';
+import { insertEvents, withIngestTransaction } from '../../src/indexer/store.js';
 
 const hex = (bytes: number) => `0x${randomBytes(bytes).toString('hex')}`;
 
@@ -67,4 +69,17 @@ export async function insertEvent(pool: pg.Pool | pg.PoolClient, row: EventRow):
     Object.values(row),
   );
   return rows[0]!;
+}
+
+/** A NewFeedback EventRecord for the store's write path (src/indexer/store.ts). */
+export function feedbackRecord(overrides: Partial<EventRecord> = {}): EventRecord {
+  const row = feedbackEvent(overrides as EventRow);
+  delete row.block_time;
+  const nulls = Object.fromEntries(EVENT_COLUMNS.map((c) => [c, null]));
+  return { ...nulls, abi_version: 'v1.0', ...row } as unknown as EventRecord;
+}
+
+/** Appends records through the production write path; returns how many were new. */
+export async function appendEvents(pool: pg.Pool, records: EventRecord[]): Promise<number> {
+  return withIngestTransaction(pool, (client) => insertEvents(client, records));
 }

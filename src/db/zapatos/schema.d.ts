@@ -2162,6 +2162,12 @@ declare module 'zapatos/schema' {
       */
       id: string | null;
       /**
+      * **canonical_events.incarnation**
+      * - `int2` in database
+      * - Nullable, no default
+      */
+      incarnation: number | null;
+      /**
       * **canonical_events.ingest_seq**
       * - `int8` in database
       * - Nullable, no default
@@ -2391,6 +2397,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       id: string | null;
+      /**
+      * **canonical_events.incarnation**
+      * - `int2` in database
+      * - Nullable, no default
+      */
+      incarnation: number | null;
       /**
       * **canonical_events.ingest_seq**
       * - `int8` in database
@@ -2622,6 +2634,12 @@ declare module 'zapatos/schema' {
       */
       id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **canonical_events.incarnation**
+      * - `int2` in database
+      * - Nullable, no default
+      */
+      incarnation?: number | db.Parameter<number> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, number | db.Parameter<number> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **canonical_events.ingest_seq**
       * - `int8` in database
       * - Nullable, no default
@@ -2851,6 +2869,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **canonical_events.incarnation**
+      * - `int2` in database
+      * - Nullable, no default
+      */
+      incarnation?: number | db.Parameter<number> | null | db.DefaultType | db.SQLFragment;
       /**
       * **canonical_events.ingest_seq**
       * - `int8` in database
@@ -3082,6 +3106,12 @@ declare module 'zapatos/schema' {
       */
       id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
       /**
+      * **canonical_events.incarnation**
+      * - `int2` in database
+      * - Nullable, no default
+      */
+      incarnation?: number | db.Parameter<number> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, number | db.Parameter<number> | null | db.DefaultType | db.SQLFragment>;
+      /**
       * **canonical_events.ingest_seq**
       * - `int8` in database
       * - Nullable, no default
@@ -3235,6 +3265,18 @@ declare module 'zapatos/schema' {
       */
       chain_id: db.Int8String;
       /**
+      * **checkpoints.head_block_number**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      head_block_number: db.Int8String | null;
+      /**
+      * **checkpoints.head_seen_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      head_seen_at: Date | null;
+      /**
       * **checkpoints.last_block_hash**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -3260,6 +3302,18 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, no default
       */
       chain_id: number;
+      /**
+      * **checkpoints.head_block_number**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      head_block_number: number | null;
+      /**
+      * **checkpoints.head_seen_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      head_seen_at: db.TimestampTzString | null;
       /**
       * **checkpoints.last_block_hash**
       * - `text` in database
@@ -3287,6 +3341,18 @@ declare module 'zapatos/schema' {
       */
       chain_id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **checkpoints.head_block_number**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      head_block_number?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **checkpoints.head_seen_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      head_seen_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **checkpoints.last_block_hash**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -3313,6 +3379,18 @@ declare module 'zapatos/schema' {
       */
       chain_id: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment;
       /**
+      * **checkpoints.head_block_number**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      head_block_number?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **checkpoints.head_seen_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      head_seen_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **checkpoints.last_block_hash**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -3338,6 +3416,18 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, no default
       */
       chain_id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment>;
+      /**
+      * **checkpoints.head_block_number**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      head_block_number?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **checkpoints.head_seen_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      head_seen_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
       /**
       * **checkpoints.last_block_hash**
       * - `text` in database
@@ -4197,6 +4287,12 @@ declare module 'zapatos/schema' {
       */
       id: string;
       /**
+      * **events.incarnation**
+      * - `int2` in database
+      * - `NOT NULL`, default: `0`
+      */
+      incarnation: number;
+      /**
       * **events.ingest_seq**
       * - `int8` in database
       * - `NOT NULL`, default: `nextval('events_ingest_seq'::regclass)`
@@ -4426,6 +4522,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, no default
       */
       id: string;
+      /**
+      * **events.incarnation**
+      * - `int2` in database
+      * - `NOT NULL`, default: `0`
+      */
+      incarnation: number;
       /**
       * **events.ingest_seq**
       * - `int8` in database
@@ -4657,6 +4759,12 @@ declare module 'zapatos/schema' {
       */
       id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **events.incarnation**
+      * - `int2` in database
+      * - `NOT NULL`, default: `0`
+      */
+      incarnation?: number | db.Parameter<number> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, number | db.Parameter<number> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **events.ingest_seq**
       * - `int8` in database
       * - `NOT NULL`, default: `nextval('events_ingest_seq'::regclass)`
@@ -4887,6 +4995,12 @@ declare module 'zapatos/schema' {
       */
       id: string | db.Parameter<string> | db.SQLFragment;
       /**
+      * **events.incarnation**
+      * - `int2` in database
+      * - `NOT NULL`, default: `0`
+      */
+      incarnation?: number | db.Parameter<number> | db.DefaultType | db.SQLFragment;
+      /**
       * **events.ingest_seq**
       * - `int8` in database
       * - `NOT NULL`, default: `nextval('events_ingest_seq'::regclass)`
@@ -5116,6 +5230,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, no default
       */
       id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **events.incarnation**
+      * - `int2` in database
+      * - `NOT NULL`, default: `0`
+      */
+      incarnation?: number | db.Parameter<number> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, number | db.Parameter<number> | db.DefaultType | db.SQLFragment>;
       /**
       * **events.ingest_seq**
       * - `int8` in database
@@ -5365,6 +5485,382 @@ declare module 'zapatos/schema' {
       [key: string]: never;
     }
     export type UniqueIndex = 'idx_events_hourly_key';
+    export type Column = keyof Selectable;
+    export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
+    export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
+    export type SQL = SQLExpression | SQLExpression[];
+  }
+
+  /**
+   * **indexed_blocks**
+   * - Table in database
+   */
+  export namespace indexed_blocks {
+    export type Table = 'indexed_blocks';
+    export interface Selectable {
+      /**
+      * **indexed_blocks.block_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      block_hash: string;
+      /**
+      * **indexed_blocks.block_number**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      block_number: db.Int8String;
+      /**
+      * **indexed_blocks.chain_id**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      chain_id: db.Int8String;
+    }
+    export interface JSONSelectable {
+      /**
+      * **indexed_blocks.block_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      block_hash: string;
+      /**
+      * **indexed_blocks.block_number**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      block_number: number;
+      /**
+      * **indexed_blocks.chain_id**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      chain_id: number;
+    }
+    export interface Whereable {
+      /**
+      * **indexed_blocks.block_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      block_hash?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **indexed_blocks.block_number**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      block_number?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **indexed_blocks.chain_id**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      chain_id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn>;
+    }
+    export interface Insertable {
+      /**
+      * **indexed_blocks.block_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      block_hash: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **indexed_blocks.block_number**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      block_number: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment;
+      /**
+      * **indexed_blocks.chain_id**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      chain_id: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment;
+    }
+    export interface Updatable {
+      /**
+      * **indexed_blocks.block_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      block_hash?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **indexed_blocks.block_number**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      block_number?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment>;
+      /**
+      * **indexed_blocks.chain_id**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      chain_id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment>;
+    }
+    export type UniqueIndex = 'indexed_blocks_pkey';
+    export type Column = keyof Selectable;
+    export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
+    export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
+    export type SQL = SQLExpression | SQLExpression[];
+  }
+
+  /**
+   * **ingest_ranges**
+   * - Table in database
+   */
+  export namespace ingest_ranges {
+    export type Table = 'ingest_ranges';
+    export interface Selectable {
+      /**
+      * **ingest_ranges.chain_id**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      chain_id: db.Int8String;
+      /**
+      * **ingest_ranges.from_block**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      from_block: db.Int8String;
+      /**
+      * **ingest_ranges.id**
+      * - `int8` in database
+      * - `NOT NULL`, default: `nextval('ingest_ranges_id_seq'::regclass)`
+      */
+      id: db.Int8String;
+      /**
+      * **ingest_ranges.lease_expires_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      lease_expires_at: Date | null;
+      /**
+      * **ingest_ranges.owner**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      owner: string;
+      /**
+      * **ingest_ranges.state**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      state: string;
+      /**
+      * **ingest_ranges.to_block**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      to_block: db.Int8String;
+      /**
+      * **ingest_ranges.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at: Date;
+    }
+    export interface JSONSelectable {
+      /**
+      * **ingest_ranges.chain_id**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      chain_id: number;
+      /**
+      * **ingest_ranges.from_block**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      from_block: number;
+      /**
+      * **ingest_ranges.id**
+      * - `int8` in database
+      * - `NOT NULL`, default: `nextval('ingest_ranges_id_seq'::regclass)`
+      */
+      id: number;
+      /**
+      * **ingest_ranges.lease_expires_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      lease_expires_at: db.TimestampTzString | null;
+      /**
+      * **ingest_ranges.owner**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      owner: string;
+      /**
+      * **ingest_ranges.state**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      state: string;
+      /**
+      * **ingest_ranges.to_block**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      to_block: number;
+      /**
+      * **ingest_ranges.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at: db.TimestampTzString;
+    }
+    export interface Whereable {
+      /**
+      * **ingest_ranges.chain_id**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      chain_id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **ingest_ranges.from_block**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      from_block?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **ingest_ranges.id**
+      * - `int8` in database
+      * - `NOT NULL`, default: `nextval('ingest_ranges_id_seq'::regclass)`
+      */
+      id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **ingest_ranges.lease_expires_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      lease_expires_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **ingest_ranges.owner**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      owner?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **ingest_ranges.state**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      state?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **ingest_ranges.to_block**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      to_block?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **ingest_ranges.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+    }
+    export interface Insertable {
+      /**
+      * **ingest_ranges.chain_id**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      chain_id: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment;
+      /**
+      * **ingest_ranges.from_block**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      from_block: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment;
+      /**
+      * **ingest_ranges.id**
+      * - `int8` in database
+      * - `NOT NULL`, default: `nextval('ingest_ranges_id_seq'::regclass)`
+      */
+      id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.DefaultType | db.SQLFragment;
+      /**
+      * **ingest_ranges.lease_expires_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      lease_expires_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **ingest_ranges.owner**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      owner: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **ingest_ranges.state**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      state: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **ingest_ranges.to_block**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      to_block: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment;
+      /**
+      * **ingest_ranges.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+    }
+    export interface Updatable {
+      /**
+      * **ingest_ranges.chain_id**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      chain_id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment>;
+      /**
+      * **ingest_ranges.from_block**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      from_block?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment>;
+      /**
+      * **ingest_ranges.id**
+      * - `int8` in database
+      * - `NOT NULL`, default: `nextval('ingest_ranges_id_seq'::regclass)`
+      */
+      id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **ingest_ranges.lease_expires_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      lease_expires_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **ingest_ranges.owner**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      owner?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **ingest_ranges.state**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      state?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **ingest_ranges.to_block**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      to_block?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment>;
+      /**
+      * **ingest_ranges.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+    }
+    export type UniqueIndex = 'ingest_ranges_pkey';
     export type Column = keyof Selectable;
     export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
     export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
@@ -7183,6 +7679,119 @@ declare module 'zapatos/schema' {
       tool?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
     }
     export type UniqueIndex = 'query_cache_cache_key_key' | 'query_cache_pkey';
+    export type Column = keyof Selectable;
+    export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
+    export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
+    export type SQL = SQLExpression | SQLExpression[];
+  }
+
+  /**
+   * **relay_cursors**
+   * - Table in database
+   */
+  export namespace relay_cursors {
+    export type Table = 'relay_cursors';
+    export interface Selectable {
+      /**
+      * **relay_cursors.name**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      name: string;
+      /**
+      * **relay_cursors.position**
+      * - `int8` in database
+      * - `NOT NULL`, default: `0`
+      */
+      position: db.Int8String;
+      /**
+      * **relay_cursors.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at: Date;
+    }
+    export interface JSONSelectable {
+      /**
+      * **relay_cursors.name**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      name: string;
+      /**
+      * **relay_cursors.position**
+      * - `int8` in database
+      * - `NOT NULL`, default: `0`
+      */
+      position: number;
+      /**
+      * **relay_cursors.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at: db.TimestampTzString;
+    }
+    export interface Whereable {
+      /**
+      * **relay_cursors.name**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      name?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **relay_cursors.position**
+      * - `int8` in database
+      * - `NOT NULL`, default: `0`
+      */
+      position?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **relay_cursors.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+    }
+    export interface Insertable {
+      /**
+      * **relay_cursors.name**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      name: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **relay_cursors.position**
+      * - `int8` in database
+      * - `NOT NULL`, default: `0`
+      */
+      position?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.DefaultType | db.SQLFragment;
+      /**
+      * **relay_cursors.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+    }
+    export interface Updatable {
+      /**
+      * **relay_cursors.name**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      name?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **relay_cursors.position**
+      * - `int8` in database
+      * - `NOT NULL`, default: `0`
+      */
+      position?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **relay_cursors.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+    }
+    export type UniqueIndex = 'relay_cursors_pkey';
     export type Column = keyof Selectable;
     export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
     export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
@@ -9206,20 +9815,20 @@ declare module 'zapatos/schema' {
   /* --- aggregate types --- */
 
   export namespace public {  
-    export type Table = a2a_tasks.Table | action_metrics_hourly.Table | action_results.Table | agent_links.Table | agent_mcp_tokens.Table | api_keys.Table | canonical_events.Table | checkpoints.Table | credit_transactions.Table | credits.Table | event_retractions.Table | events.Table | events_hourly.Table | oauth_clients.Table | oauth_tokens.Table | organization_members.Table | organizations.Table | payment_nonces.Table | query_cache.Table | subscriptions.Table | trigger_actions.Table | trigger_conditions.Table | trigger_state.Table | triggers.Table | usage_logs.Table | used_nonces.Table | users.Table;
-    export type Selectable = a2a_tasks.Selectable | action_metrics_hourly.Selectable | action_results.Selectable | agent_links.Selectable | agent_mcp_tokens.Selectable | api_keys.Selectable | canonical_events.Selectable | checkpoints.Selectable | credit_transactions.Selectable | credits.Selectable | event_retractions.Selectable | events.Selectable | events_hourly.Selectable | oauth_clients.Selectable | oauth_tokens.Selectable | organization_members.Selectable | organizations.Selectable | payment_nonces.Selectable | query_cache.Selectable | subscriptions.Selectable | trigger_actions.Selectable | trigger_conditions.Selectable | trigger_state.Selectable | triggers.Selectable | usage_logs.Selectable | used_nonces.Selectable | users.Selectable;
-    export type JSONSelectable = a2a_tasks.JSONSelectable | action_metrics_hourly.JSONSelectable | action_results.JSONSelectable | agent_links.JSONSelectable | agent_mcp_tokens.JSONSelectable | api_keys.JSONSelectable | canonical_events.JSONSelectable | checkpoints.JSONSelectable | credit_transactions.JSONSelectable | credits.JSONSelectable | event_retractions.JSONSelectable | events.JSONSelectable | events_hourly.JSONSelectable | oauth_clients.JSONSelectable | oauth_tokens.JSONSelectable | organization_members.JSONSelectable | organizations.JSONSelectable | payment_nonces.JSONSelectable | query_cache.JSONSelectable | subscriptions.JSONSelectable | trigger_actions.JSONSelectable | trigger_conditions.JSONSelectable | trigger_state.JSONSelectable | triggers.JSONSelectable | usage_logs.JSONSelectable | used_nonces.JSONSelectable | users.JSONSelectable;
-    export type Whereable = a2a_tasks.Whereable | action_metrics_hourly.Whereable | action_results.Whereable | agent_links.Whereable | agent_mcp_tokens.Whereable | api_keys.Whereable | canonical_events.Whereable | checkpoints.Whereable | credit_transactions.Whereable | credits.Whereable | event_retractions.Whereable | events.Whereable | events_hourly.Whereable | oauth_clients.Whereable | oauth_tokens.Whereable | organization_members.Whereable | organizations.Whereable | payment_nonces.Whereable | query_cache.Whereable | subscriptions.Whereable | trigger_actions.Whereable | trigger_conditions.Whereable | trigger_state.Whereable | triggers.Whereable | usage_logs.Whereable | used_nonces.Whereable | users.Whereable;
-    export type Insertable = a2a_tasks.Insertable | action_metrics_hourly.Insertable | action_results.Insertable | agent_links.Insertable | agent_mcp_tokens.Insertable | api_keys.Insertable | canonical_events.Insertable | checkpoints.Insertable | credit_transactions.Insertable | credits.Insertable | event_retractions.Insertable | events.Insertable | events_hourly.Insertable | oauth_clients.Insertable | oauth_tokens.Insertable | organization_members.Insertable | organizations.Insertable | payment_nonces.Insertable | query_cache.Insertable | subscriptions.Insertable | trigger_actions.Insertable | trigger_conditions.Insertable | trigger_state.Insertable | triggers.Insertable | usage_logs.Insertable | used_nonces.Insertable | users.Insertable;
-    export type Updatable = a2a_tasks.Updatable | action_metrics_hourly.Updatable | action_results.Updatable | agent_links.Updatable | agent_mcp_tokens.Updatable | api_keys.Updatable | canonical_events.Updatable | checkpoints.Updatable | credit_transactions.Updatable | credits.Updatable | event_retractions.Updatable | events.Updatable | events_hourly.Updatable | oauth_clients.Updatable | oauth_tokens.Updatable | organization_members.Updatable | organizations.Updatable | payment_nonces.Updatable | query_cache.Updatable | subscriptions.Updatable | trigger_actions.Updatable | trigger_conditions.Updatable | trigger_state.Updatable | triggers.Updatable | usage_logs.Updatable | used_nonces.Updatable | users.Updatable;
-    export type UniqueIndex = a2a_tasks.UniqueIndex | action_metrics_hourly.UniqueIndex | action_results.UniqueIndex | agent_links.UniqueIndex | agent_mcp_tokens.UniqueIndex | api_keys.UniqueIndex | canonical_events.UniqueIndex | checkpoints.UniqueIndex | credit_transactions.UniqueIndex | credits.UniqueIndex | event_retractions.UniqueIndex | events.UniqueIndex | events_hourly.UniqueIndex | oauth_clients.UniqueIndex | oauth_tokens.UniqueIndex | organization_members.UniqueIndex | organizations.UniqueIndex | payment_nonces.UniqueIndex | query_cache.UniqueIndex | subscriptions.UniqueIndex | trigger_actions.UniqueIndex | trigger_conditions.UniqueIndex | trigger_state.UniqueIndex | triggers.UniqueIndex | usage_logs.UniqueIndex | used_nonces.UniqueIndex | users.UniqueIndex;
-    export type Column = a2a_tasks.Column | action_metrics_hourly.Column | action_results.Column | agent_links.Column | agent_mcp_tokens.Column | api_keys.Column | canonical_events.Column | checkpoints.Column | credit_transactions.Column | credits.Column | event_retractions.Column | events.Column | events_hourly.Column | oauth_clients.Column | oauth_tokens.Column | organization_members.Column | organizations.Column | payment_nonces.Column | query_cache.Column | subscriptions.Column | trigger_actions.Column | trigger_conditions.Column | trigger_state.Column | triggers.Column | usage_logs.Column | used_nonces.Column | users.Column;
+    export type Table = a2a_tasks.Table | action_metrics_hourly.Table | action_results.Table | agent_links.Table | agent_mcp_tokens.Table | api_keys.Table | canonical_events.Table | checkpoints.Table | credit_transactions.Table | credits.Table | event_retractions.Table | events.Table | events_hourly.Table | indexed_blocks.Table | ingest_ranges.Table | oauth_clients.Table | oauth_tokens.Table | organization_members.Table | organizations.Table | payment_nonces.Table | query_cache.Table | relay_cursors.Table | subscriptions.Table | trigger_actions.Table | trigger_conditions.Table | trigger_state.Table | triggers.Table | usage_logs.Table | used_nonces.Table | users.Table;
+    export type Selectable = a2a_tasks.Selectable | action_metrics_hourly.Selectable | action_results.Selectable | agent_links.Selectable | agent_mcp_tokens.Selectable | api_keys.Selectable | canonical_events.Selectable | checkpoints.Selectable | credit_transactions.Selectable | credits.Selectable | event_retractions.Selectable | events.Selectable | events_hourly.Selectable | indexed_blocks.Selectable | ingest_ranges.Selectable | oauth_clients.Selectable | oauth_tokens.Selectable | organization_members.Selectable | organizations.Selectable | payment_nonces.Selectable | query_cache.Selectable | relay_cursors.Selectable | subscriptions.Selectable | trigger_actions.Selectable | trigger_conditions.Selectable | trigger_state.Selectable | triggers.Selectable | usage_logs.Selectable | used_nonces.Selectable | users.Selectable;
+    export type JSONSelectable = a2a_tasks.JSONSelectable | action_metrics_hourly.JSONSelectable | action_results.JSONSelectable | agent_links.JSONSelectable | agent_mcp_tokens.JSONSelectable | api_keys.JSONSelectable | canonical_events.JSONSelectable | checkpoints.JSONSelectable | credit_transactions.JSONSelectable | credits.JSONSelectable | event_retractions.JSONSelectable | events.JSONSelectable | events_hourly.JSONSelectable | indexed_blocks.JSONSelectable | ingest_ranges.JSONSelectable | oauth_clients.JSONSelectable | oauth_tokens.JSONSelectable | organization_members.JSONSelectable | organizations.JSONSelectable | payment_nonces.JSONSelectable | query_cache.JSONSelectable | relay_cursors.JSONSelectable | subscriptions.JSONSelectable | trigger_actions.JSONSelectable | trigger_conditions.JSONSelectable | trigger_state.JSONSelectable | triggers.JSONSelectable | usage_logs.JSONSelectable | used_nonces.JSONSelectable | users.JSONSelectable;
+    export type Whereable = a2a_tasks.Whereable | action_metrics_hourly.Whereable | action_results.Whereable | agent_links.Whereable | agent_mcp_tokens.Whereable | api_keys.Whereable | canonical_events.Whereable | checkpoints.Whereable | credit_transactions.Whereable | credits.Whereable | event_retractions.Whereable | events.Whereable | events_hourly.Whereable | indexed_blocks.Whereable | ingest_ranges.Whereable | oauth_clients.Whereable | oauth_tokens.Whereable | organization_members.Whereable | organizations.Whereable | payment_nonces.Whereable | query_cache.Whereable | relay_cursors.Whereable | subscriptions.Whereable | trigger_actions.Whereable | trigger_conditions.Whereable | trigger_state.Whereable | triggers.Whereable | usage_logs.Whereable | used_nonces.Whereable | users.Whereable;
+    export type Insertable = a2a_tasks.Insertable | action_metrics_hourly.Insertable | action_results.Insertable | agent_links.Insertable | agent_mcp_tokens.Insertable | api_keys.Insertable | canonical_events.Insertable | checkpoints.Insertable | credit_transactions.Insertable | credits.Insertable | event_retractions.Insertable | events.Insertable | events_hourly.Insertable | indexed_blocks.Insertable | ingest_ranges.Insertable | oauth_clients.Insertable | oauth_tokens.Insertable | organization_members.Insertable | organizations.Insertable | payment_nonces.Insertable | query_cache.Insertable | relay_cursors.Insertable | subscriptions.Insertable | trigger_actions.Insertable | trigger_conditions.Insertable | trigger_state.Insertable | triggers.Insertable | usage_logs.Insertable | used_nonces.Insertable | users.Insertable;
+    export type Updatable = a2a_tasks.Updatable | action_metrics_hourly.Updatable | action_results.Updatable | agent_links.Updatable | agent_mcp_tokens.Updatable | api_keys.Updatable | canonical_events.Updatable | checkpoints.Updatable | credit_transactions.Updatable | credits.Updatable | event_retractions.Updatable | events.Updatable | events_hourly.Updatable | indexed_blocks.Updatable | ingest_ranges.Updatable | oauth_clients.Updatable | oauth_tokens.Updatable | organization_members.Updatable | organizations.Updatable | payment_nonces.Updatable | query_cache.Updatable | relay_cursors.Updatable | subscriptions.Updatable | trigger_actions.Updatable | trigger_conditions.Updatable | trigger_state.Updatable | triggers.Updatable | usage_logs.Updatable | used_nonces.Updatable | users.Updatable;
+    export type UniqueIndex = a2a_tasks.UniqueIndex | action_metrics_hourly.UniqueIndex | action_results.UniqueIndex | agent_links.UniqueIndex | agent_mcp_tokens.UniqueIndex | api_keys.UniqueIndex | canonical_events.UniqueIndex | checkpoints.UniqueIndex | credit_transactions.UniqueIndex | credits.UniqueIndex | event_retractions.UniqueIndex | events.UniqueIndex | events_hourly.UniqueIndex | indexed_blocks.UniqueIndex | ingest_ranges.UniqueIndex | oauth_clients.UniqueIndex | oauth_tokens.UniqueIndex | organization_members.UniqueIndex | organizations.UniqueIndex | payment_nonces.UniqueIndex | query_cache.UniqueIndex | relay_cursors.UniqueIndex | subscriptions.UniqueIndex | trigger_actions.UniqueIndex | trigger_conditions.UniqueIndex | trigger_state.UniqueIndex | triggers.UniqueIndex | usage_logs.UniqueIndex | used_nonces.UniqueIndex | users.UniqueIndex;
+    export type Column = a2a_tasks.Column | action_metrics_hourly.Column | action_results.Column | agent_links.Column | agent_mcp_tokens.Column | api_keys.Column | canonical_events.Column | checkpoints.Column | credit_transactions.Column | credits.Column | event_retractions.Column | events.Column | events_hourly.Column | indexed_blocks.Column | ingest_ranges.Column | oauth_clients.Column | oauth_tokens.Column | organization_members.Column | organizations.Column | payment_nonces.Column | query_cache.Column | relay_cursors.Column | subscriptions.Column | trigger_actions.Column | trigger_conditions.Column | trigger_state.Column | triggers.Column | usage_logs.Column | used_nonces.Column | users.Column;
   
-    export type AllBaseTables = [a2a_tasks.Table, action_results.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, checkpoints.Table, credit_transactions.Table, credits.Table, event_retractions.Table, events.Table, oauth_clients.Table, oauth_tokens.Table, organization_members.Table, organizations.Table, payment_nonces.Table, query_cache.Table, subscriptions.Table, trigger_actions.Table, trigger_conditions.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
+    export type AllBaseTables = [a2a_tasks.Table, action_results.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, checkpoints.Table, credit_transactions.Table, credits.Table, event_retractions.Table, events.Table, indexed_blocks.Table, ingest_ranges.Table, oauth_clients.Table, oauth_tokens.Table, organization_members.Table, organizations.Table, payment_nonces.Table, query_cache.Table, relay_cursors.Table, subscriptions.Table, trigger_actions.Table, trigger_conditions.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
     export type AllForeignTables = [];
     export type AllViews = [canonical_events.Table];
     export type AllMaterializedViews = [action_metrics_hourly.Table, events_hourly.Table];
-    export type AllTablesAndViews = [a2a_tasks.Table, action_metrics_hourly.Table, action_results.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, canonical_events.Table, checkpoints.Table, credit_transactions.Table, credits.Table, event_retractions.Table, events.Table, events_hourly.Table, oauth_clients.Table, oauth_tokens.Table, organization_members.Table, organizations.Table, payment_nonces.Table, query_cache.Table, subscriptions.Table, trigger_actions.Table, trigger_conditions.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
+    export type AllTablesAndViews = [a2a_tasks.Table, action_metrics_hourly.Table, action_results.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, canonical_events.Table, checkpoints.Table, credit_transactions.Table, credits.Table, event_retractions.Table, events.Table, events_hourly.Table, indexed_blocks.Table, ingest_ranges.Table, oauth_clients.Table, oauth_tokens.Table, organization_members.Table, organizations.Table, payment_nonces.Table, query_cache.Table, relay_cursors.Table, subscriptions.Table, trigger_actions.Table, trigger_conditions.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
   }
 
 
@@ -9260,12 +9869,15 @@ declare module 'zapatos/schema' {
     "event_retractions": event_retractions.Selectable;
     "events": events.Selectable;
     "events_hourly": events_hourly.Selectable;
+    "indexed_blocks": indexed_blocks.Selectable;
+    "ingest_ranges": ingest_ranges.Selectable;
     "oauth_clients": oauth_clients.Selectable;
     "oauth_tokens": oauth_tokens.Selectable;
     "organization_members": organization_members.Selectable;
     "organizations": organizations.Selectable;
     "payment_nonces": payment_nonces.Selectable;
     "query_cache": query_cache.Selectable;
+    "relay_cursors": relay_cursors.Selectable;
     "subscriptions": subscriptions.Selectable;
     "trigger_actions": trigger_actions.Selectable;
     "trigger_conditions": trigger_conditions.Selectable;
@@ -9290,12 +9902,15 @@ declare module 'zapatos/schema' {
     "event_retractions": event_retractions.JSONSelectable;
     "events": events.JSONSelectable;
     "events_hourly": events_hourly.JSONSelectable;
+    "indexed_blocks": indexed_blocks.JSONSelectable;
+    "ingest_ranges": ingest_ranges.JSONSelectable;
     "oauth_clients": oauth_clients.JSONSelectable;
     "oauth_tokens": oauth_tokens.JSONSelectable;
     "organization_members": organization_members.JSONSelectable;
     "organizations": organizations.JSONSelectable;
     "payment_nonces": payment_nonces.JSONSelectable;
     "query_cache": query_cache.JSONSelectable;
+    "relay_cursors": relay_cursors.JSONSelectable;
     "subscriptions": subscriptions.JSONSelectable;
     "trigger_actions": trigger_actions.JSONSelectable;
     "trigger_conditions": trigger_conditions.JSONSelectable;
@@ -9320,12 +9935,15 @@ declare module 'zapatos/schema' {
     "event_retractions": event_retractions.Whereable;
     "events": events.Whereable;
     "events_hourly": events_hourly.Whereable;
+    "indexed_blocks": indexed_blocks.Whereable;
+    "ingest_ranges": ingest_ranges.Whereable;
     "oauth_clients": oauth_clients.Whereable;
     "oauth_tokens": oauth_tokens.Whereable;
     "organization_members": organization_members.Whereable;
     "organizations": organizations.Whereable;
     "payment_nonces": payment_nonces.Whereable;
     "query_cache": query_cache.Whereable;
+    "relay_cursors": relay_cursors.Whereable;
     "subscriptions": subscriptions.Whereable;
     "trigger_actions": trigger_actions.Whereable;
     "trigger_conditions": trigger_conditions.Whereable;
@@ -9350,12 +9968,15 @@ declare module 'zapatos/schema' {
     "event_retractions": event_retractions.Insertable;
     "events": events.Insertable;
     "events_hourly": events_hourly.Insertable;
+    "indexed_blocks": indexed_blocks.Insertable;
+    "ingest_ranges": ingest_ranges.Insertable;
     "oauth_clients": oauth_clients.Insertable;
     "oauth_tokens": oauth_tokens.Insertable;
     "organization_members": organization_members.Insertable;
     "organizations": organizations.Insertable;
     "payment_nonces": payment_nonces.Insertable;
     "query_cache": query_cache.Insertable;
+    "relay_cursors": relay_cursors.Insertable;
     "subscriptions": subscriptions.Insertable;
     "trigger_actions": trigger_actions.Insertable;
     "trigger_conditions": trigger_conditions.Insertable;
@@ -9380,12 +10001,15 @@ declare module 'zapatos/schema' {
     "event_retractions": event_retractions.Updatable;
     "events": events.Updatable;
     "events_hourly": events_hourly.Updatable;
+    "indexed_blocks": indexed_blocks.Updatable;
+    "ingest_ranges": ingest_ranges.Updatable;
     "oauth_clients": oauth_clients.Updatable;
     "oauth_tokens": oauth_tokens.Updatable;
     "organization_members": organization_members.Updatable;
     "organizations": organizations.Updatable;
     "payment_nonces": payment_nonces.Updatable;
     "query_cache": query_cache.Updatable;
+    "relay_cursors": relay_cursors.Updatable;
     "subscriptions": subscriptions.Updatable;
     "trigger_actions": trigger_actions.Updatable;
     "trigger_conditions": trigger_conditions.Updatable;
@@ -9410,12 +10034,15 @@ declare module 'zapatos/schema' {
     "event_retractions": event_retractions.UniqueIndex;
     "events": events.UniqueIndex;
     "events_hourly": events_hourly.UniqueIndex;
+    "indexed_blocks": indexed_blocks.UniqueIndex;
+    "ingest_ranges": ingest_ranges.UniqueIndex;
     "oauth_clients": oauth_clients.UniqueIndex;
     "oauth_tokens": oauth_tokens.UniqueIndex;
     "organization_members": organization_members.UniqueIndex;
     "organizations": organizations.UniqueIndex;
     "payment_nonces": payment_nonces.UniqueIndex;
     "query_cache": query_cache.UniqueIndex;
+    "relay_cursors": relay_cursors.UniqueIndex;
     "subscriptions": subscriptions.UniqueIndex;
     "trigger_actions": trigger_actions.UniqueIndex;
     "trigger_conditions": trigger_conditions.UniqueIndex;
@@ -9440,12 +10067,15 @@ declare module 'zapatos/schema' {
     "event_retractions": event_retractions.Column;
     "events": events.Column;
     "events_hourly": events_hourly.Column;
+    "indexed_blocks": indexed_blocks.Column;
+    "ingest_ranges": ingest_ranges.Column;
     "oauth_clients": oauth_clients.Column;
     "oauth_tokens": oauth_tokens.Column;
     "organization_members": organization_members.Column;
     "organizations": organizations.Column;
     "payment_nonces": payment_nonces.Column;
     "query_cache": query_cache.Column;
+    "relay_cursors": relay_cursors.Column;
     "subscriptions": subscriptions.Column;
     "trigger_actions": trigger_actions.Column;
     "trigger_conditions": trigger_conditions.Column;
@@ -9470,12 +10100,15 @@ declare module 'zapatos/schema' {
     "event_retractions": event_retractions.SQL;
     "events": events.SQL;
     "events_hourly": events_hourly.SQL;
+    "indexed_blocks": indexed_blocks.SQL;
+    "ingest_ranges": ingest_ranges.SQL;
     "oauth_clients": oauth_clients.SQL;
     "oauth_tokens": oauth_tokens.SQL;
     "organization_members": organization_members.SQL;
     "organizations": organizations.SQL;
     "payment_nonces": payment_nonces.SQL;
     "query_cache": query_cache.SQL;
+    "relay_cursors": relay_cursors.SQL;
     "subscriptions": subscriptions.SQL;
     "trigger_actions": trigger_actions.SQL;
     "trigger_conditions": trigger_conditions.SQL;

@@ -1,0 +1,207 @@
+/**
+ * The relay: reads the event log in ingest order after its durable cursor and hands each batch to a dispatcher.
+ * NOTIFY on `new_event` is only a wake-up (it is lost while disconnected and carries no order); the cursor in
+ * `relay_cursors` is the truth, and it moves only after the dispatcher accepted the batch — delivery is at least once,
+ * in order, with nothing skipped. One relay per cursor name is active at a time (advisory lock); others stand by.
+ */
+import pg from 'pg';
+import type { Logger } from '../logger.js';
+import { EVENT_COLUMNS, type EventRecord } from '../indexer/decode.js';
+import { sleep, AbortedError } from '../indexer/rpc.js';
+
+export interface StoredEvent extends EventRecord {
+  ingest_seq: string;
+  incarnation: number;
+  block_time: string;
+}
+
+export type RelayItem =
+  | { kind: 'event'; seq: string; event: StoredEvent }
+  | { kind: 'retraction'; seq: string; eventSeq: string; eventId: string; chainId: number; blockNumber: number; blockHash: string };
+
+export interface Dispatcher {
+  /** Must throw unless every item of the batch was durably accepted downstream. */
+  dispatch(batch: readonly RelayItem[]): Promise<void>;
+}
+
+export interface RelayOptions {
+  pool: pg.Pool;
+  /** Connection string for the dedicated LISTEN connection (a pooled one would lose its LISTEN). */
+  databaseUrl: string;
+  dispatcher: Dispatcher;
+  logger: Logger;
+  /** Cursor name; one per consumer. */
+  name?: string;
+  batchSize?: number;
+  /** Safety-net poll when no notification arrives (a lost NOTIFY costs at most this delay). */
+  idlePollMs?: number;
+}
+
+// Exact columns: numeric values stay strings, never JSON numbers. ORDER BY names the table column, not the text alias.
+const EVENT_SELECT = `SELECT ingest_seq::text, incarnation, to_char(block_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS block_time,
+  ${EVENT_COLUMNS.map((c) => (c === 'chain_id' || c === 'block_number' || c === 'timestamp' ? `"${c}"::float8 AS "${c}"` : `"${c}"`)).join(', ')}
+  FROM events e WHERE e.ingest_seq > $1 ORDER BY e.ingest_seq LIMIT $2`;
+const RETRACTION_SELECT = `SELECT ingest_seq::text, event_seq::text, event_id, chain_id::float8 AS chain_id, block_number::float8 AS block_number, block_hash
+  FROM event_retractions r WHERE r.ingest_seq > $1 ORDER BY r.ingest_seq LIMIT $2`;
+
+interface Listener {
+  client: pg.Client;
+  alive: boolean;
+}
+
+export class Relay {
+  readonly name: string;
+  private readonly pool: pg.Pool;
+  private readonly databaseUrl: string;
+  private readonly dispatcher: Dispatcher;
+  private readonly log: Logger;
+  private readonly batchSize: number;
+  private readonly idlePollMs: number;
+  private wake: (() => void) | undefined;
+  private pendingWake = false;
+  /** Items dispatched since start (metrics). */
+  dispatched = 0;
+
+  constructor(options: RelayOptions) {
+    this.name = options.name ?? 'triggers';
+    this.pool = options.pool;
+    this.databaseUrl = options.databaseUrl;
+    this.dispatcher = options.dispatcher;
+    this.log = options.logger.child({ component: 'relay', cursor: options.name ?? 'triggers' });
+    this.batchSize = options.batchSize ?? 500;
+    this.idlePollMs = options.idlePollMs ?? 5_000;
+  }
+
+  async cursor(): Promise<string> {
+    await this.pool.query('INSERT INTO relay_cursors (name) VALUES ($1) ON CONFLICT (name) DO NOTHING', [this.name]);
+    const { rows } = await this.pool.query<{ position: string }>('SELECT position FROM relay_cursors WHERE name = $1', [this.name]);
+    return rows[0]!.position;
+  }
+
+  /** The next batch after `after`, events and retractions merged in ingest order. */
+  async readBatch(after: string): Promise<RelayItem[]> {
+    const [events, retractions] = await Promise.all([
+      this.pool.query(EVENT_SELECT, [after, this.batchSize]),
+      this.pool.query(RETRACTION_SELECT, [after, this.batchSize]),
+    ]);
+    const items: RelayItem[] = [
+      ...events.rows.map((row): RelayItem => ({ kind: 'event', seq: row.ingest_seq, event: row as StoredEvent })),
+      ...retractions.rows.map((row): RelayItem => ({
+        kind: 'retraction', seq: row.ingest_seq, eventSeq: row.event_seq, eventId: row.event_id,
+        chainId: row.chain_id, blockNumber: row.block_number, blockHash: row.block_hash,
+      })),
+    ];
+    items.sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
+    return items.slice(0, this.batchSize);
+  }
+
+  /** Dispatches everything after the cursor; returns how many items went out. Throws if the dispatcher does. */
+  async catchUp(signal?: AbortSignal): Promise<number> {
+    let position = await this.cursor();
+    let total = 0;
+    for (;;) {
+      if (signal?.aborted) throw new AbortedError();
+      const batch = await this.readBatch(position);
+      if (batch.length === 0) return total;
+      await this.dispatcher.dispatch(batch);
+      const last = batch[batch.length - 1]!.seq;
+      await this.pool.query('UPDATE relay_cursors SET position = $2 WHERE name = $1', [this.name, last]);
+      position = last;
+      total += batch.length;
+      this.dispatched += batch.length;
+    }
+  }
+
+  /** Runs until the signal aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    const lock = await this.pool.connect();
+    let listener: Listener | undefined;
+    try {
+      while (!signal.aborted) {
+        const { rows } = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [`relay:${this.name}`]);
+        if (rows[0]?.ok) break;
+        this.log.info('another relay holds this cursor; standing by');
+        await sleep(this.idlePollMs, signal).catch(() => undefined);
+      }
+      this.log.info({ position: await this.cursor() }, 'relay started');
+      let failures = 0;
+      while (!signal.aborted) {
+        if (!listener) listener = await this.listen(signal).catch((err: unknown) => {
+          if (!(err instanceof AbortedError)) this.log.warn({ err }, 'LISTEN connection failed; polling until it is back');
+          return undefined;
+        });
+        try {
+          this.pendingWake = false;
+          const sent = await this.catchUp(signal);
+          if (sent > 0) this.log.debug({ sent }, 'dispatched');
+          failures = 0;
+        } catch (err) {
+          if (err instanceof AbortedError) break;
+          failures++;
+          const delay = Math.min(250 * 2 ** (failures - 1), 30_000);
+          this.log.error({ err, retryInMs: delay }, 'dispatch failed; the cursor stays, retrying');
+          await sleep(delay, signal).catch(() => undefined);
+          continue;
+        }
+        if (listener && !listener.alive) {
+          await listener.client.end().catch(() => undefined);
+          listener = undefined;
+        }
+        // Without a live LISTEN connection, poll faster until it is back.
+        await this.waitForWake(signal, listener ? this.idlePollMs : Math.min(this.idlePollMs, 1_000));
+      }
+    } finally {
+      await listener?.client.end().catch(() => undefined);
+      await lock.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
+      lock.release();
+      this.log.info('relay stopped');
+    }
+  }
+
+  private async listen(signal: AbortSignal): Promise<Listener> {
+    const client = new pg.Client({ connectionString: this.databaseUrl, application_name: `erc8004-relay-${this.name}` });
+    const listener: Listener = { client, alive: true };
+    const lost = (err?: Error) => {
+      if (signal.aborted || !listener.alive) return;
+      listener.alive = false;
+      this.log.warn({ err }, 'LISTEN connection lost; reconnecting');
+      this.notify();
+    };
+    client.on('error', lost);
+    client.on('end', () => lost());
+    client.on('notification', () => this.notify());
+    await client.connect();
+    await client.query('LISTEN new_event');
+    // Anything committed before LISTEN took effect is picked up by the catch-up that follows.
+    this.notify();
+    return listener;
+  }
+
+  private notify() {
+    this.pendingWake = true;
+    this.wake?.();
+  }
+
+  private waitForWake(signal: AbortSignal, timeoutMs: number): Promise<void> {
+    if (this.pendingWake || signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      signal.addEventListener('abort', done, { once: true });
+      this.wake = done;
+    });
+  }
+}
+
+/** A dispatcher that keeps what it received: for tests and for running the relay without triggers. */
+export class RecordingDispatcher implements Dispatcher {
+  readonly received: RelayItem[] = [];
+  async dispatch(batch: readonly RelayItem[]): Promise<void> {
+    this.received.push(...batch);
+  }
+}

@@ -1,0 +1,142 @@
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Relay, RecordingDispatcher, type Dispatcher, type RelayItem } from '../../src/relay/relay.js';
+import { retractAbove } from '../../src/indexer/store.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { appendEvents, feedbackRecord } from '../helpers/fixtures.js';
+import { testLogger } from '../helpers/logger.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(async () => db?.drop());
+
+let block = 1_000;
+/** `count` feedback events in one new block each call. */
+function records(count: number, chainId = 31337) {
+  block++;
+  return Array.from({ length: count }, (_, i) => feedbackRecord({ chain_id: chainId, block_number: block, log_index: i, value: String(block * 100 + i) }));
+}
+
+async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const seqs = (items: readonly RelayItem[]) => items.map((i) => BigInt(i.seq));
+const values = (items: readonly RelayItem[]) => items.flatMap((i) => (i.kind === 'event' ? [i.event.value] : []));
+
+function running(relay: Relay) {
+  const controller = new AbortController();
+  const done = relay.run(controller.signal);
+  return { stop: async () => { controller.abort(); await done; } };
+}
+
+const stops: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const stop of stops.splice(0)) await stop();
+});
+
+describe('relay', () => {
+  it('dispatches events and retractions in ingest order after its cursor, with exact values', async () => {
+    const dispatcher = new RecordingDispatcher();
+    const relay = new Relay({ pool: db.pool, databaseUrl: db.url, dispatcher, logger: testLogger, name: 'order', batchSize: 7 });
+    await appendEvents(db.pool, records(10));
+    await appendEvents(db.pool, [feedbackRecord({ block_number: ++block, value: '-170141183460469231731687303715884105728', value_decimals: 18 })]);
+    await retractAbove(db.pool, 31337, { number: block - 1, hash: `0x${'00'.repeat(32)}` });
+    const sent = await relay.catchUp();
+    const got = dispatcher.received;
+    expect(sent).toBe(12);
+    expect(seqs(got)).toEqual([...seqs(got)].sort((a, b) => (a < b ? -1 : 1)));
+    expect(got.slice(0, 11).every((i) => i.kind === 'event')).toBe(true);
+    const last = got[10]!;
+    expect(last.kind === 'event' && last.event).toMatchObject({ value: '-170141183460469231731687303715884105728', value_decimals: 18, agent_id: '0' });
+    expect(got[11]).toMatchObject({ kind: 'retraction', eventSeq: last.seq, chainId: 31337, blockNumber: block });
+    // The cursor moved: nothing is sent twice.
+    expect(await relay.catchUp()).toBe(0);
+  });
+
+  it('wakes up on NOTIFY and catches up what it missed while down, once and in order', async () => {
+    const dispatcher = new RecordingDispatcher();
+    // A long idle poll: only a notification can explain a prompt dispatch.
+    const make = () => new Relay({ pool: db.pool, databaseUrl: db.url, dispatcher, logger: testLogger, name: 'wake', idlePollMs: 60_000 });
+    const first = running(make());
+    stops.push(first.stop);
+    await until(async () => (await db.pool.query(`SELECT 1 FROM relay_cursors WHERE name = 'wake'`)).rowCount === 1);
+    await until(() => dispatcher.received.length > 0); // history from the first test
+    const start = dispatcher.received.length;
+
+    const live = records(3);
+    await appendEvents(db.pool, live);
+    await until(() => dispatcher.received.length === start + 3);
+
+    await first.stop();
+    stops.pop();
+    const whileDown = [records(4), records(2)];
+    for (const batch of whileDown) await appendEvents(db.pool, batch);
+    const second = running(make());
+    stops.push(second.stop);
+    await until(() => dispatcher.received.length === start + 9);
+    expect(values(dispatcher.received.slice(start))).toEqual([...live, ...whileDown.flat()].map((r) => r.value));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(dispatcher.received.length).toBe(start + 9);
+  });
+
+  it('keeps its cursor when the dispatcher fails, and delivers the batch once it succeeds', async () => {
+    let failuresLeft = 2;
+    const accepted: RelayItem[] = [];
+    const flaky: Dispatcher = {
+      async dispatch(batch) {
+        if (failuresLeft-- > 0) throw new Error('downstream unavailable');
+        accepted.push(...batch);
+      },
+    };
+    const relay = new Relay({ pool: db.pool, databaseUrl: db.url, dispatcher: flaky, logger: testLogger, name: 'flaky', idlePollMs: 60_000 });
+    const positionBefore = await relay.cursor();
+    await expect(relay.catchUp()).rejects.toThrow('downstream unavailable');
+    expect(await relay.cursor()).toBe(positionBefore);
+    const r = running(relay);
+    stops.push(r.stop);
+    const { rows } = await db.pool.query(`SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM event_retractions) AS n`);
+    await until(() => accepted.length === Number(rows[0].n));
+    expect(new Set(accepted.map((i) => i.seq)).size).toBe(accepted.length);
+  });
+
+  it('reconnects its LISTEN connection after the server drops it', async () => {
+    const dispatcher = new RecordingDispatcher();
+    const relay = new Relay({ pool: db.pool, databaseUrl: db.url, dispatcher, logger: testLogger, name: 'reconnect', idlePollMs: 60_000 });
+    const r = running(relay);
+    stops.push(r.stop);
+    await until(() => dispatcher.received.length > 0);
+    const admin = new pg.Client({ connectionString: db.url });
+    await admin.connect();
+    try {
+      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'erc8004-relay-reconnect'`);
+      await until(async () => (await admin.query(`SELECT 1 FROM pg_stat_activity WHERE application_name = 'erc8004-relay-reconnect'`)).rowCount === 1);
+    } finally {
+      await admin.end();
+    }
+    const start = dispatcher.received.length;
+    await appendEvents(db.pool, records(2));
+    await until(() => dispatcher.received.length === start + 2, 5_000);
+  });
+
+  it('lets only one relay per cursor dispatch at a time', async () => {
+    const a = new RecordingDispatcher();
+    const b = new RecordingDispatcher();
+    const ra = running(new Relay({ pool: db.pool, databaseUrl: db.url, dispatcher: a, logger: testLogger, name: 'single', idlePollMs: 100 }));
+    stops.push(ra.stop);
+    await until(() => a.received.length > 0);
+    const rb = running(new Relay({ pool: db.pool, databaseUrl: db.url, dispatcher: b, logger: testLogger, name: 'single', idlePollMs: 100 }));
+    stops.push(rb.stop);
+    await appendEvents(db.pool, records(3));
+    const total = a.received.length + 3;
+    await until(() => a.received.length === total);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(b.received).toEqual([]);
+  });
+});
