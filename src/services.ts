@@ -7,6 +7,10 @@ import { connectTemporal, createTemporalClient } from './temporal/connection.js'
 import { resolveTemporalCli, startTemporalDevServer } from './temporal/dev-server.js';
 import type { ProcessContext } from './runtime.js';
 import { requireDatabaseUrl, requireTemporalAddress } from './config.js';
+import type { ChainConfig } from './chain/config.js';
+import { ChainIndexer } from './indexer/chain-indexer.js';
+import { createHeadSubscriptionClient } from './indexer/rpc.js';
+import { Relay, type Dispatcher } from './relay/relay.js';
 
 /** Name of the application database inside the embedded cluster. */
 export const EMBEDDED_DATABASE = 'erc8004';
@@ -19,8 +23,13 @@ export async function provideDatabase(ctx: ProcessContext, { allowEmbedded }: { 
   const { config, logger } = ctx;
   let url = config.database.url;
   if (!url) {
+    const running = `postgres://postgres:postgres@127.0.0.1:${config.database.embeddedPort}/${EMBEDDED_DATABASE}`;
     if (!allowEmbedded) url = requireDatabaseUrl(config);
-    else {
+    else if (await isReachable(running)) {
+      // `npm start` is already running the embedded cluster: share it (e.g. `npm run backfill` next to it).
+      logger.info({ port: config.database.embeddedPort }, 'using the embedded Postgres that is already running');
+      url = running;
+    } else {
       const embedded = await startEmbeddedPostgres({
         dataDir: path.join(config.dataDir, 'postgres'),
         port: config.database.embeddedPort,
@@ -34,6 +43,15 @@ export async function provideDatabase(ctx: ProcessContext, { allowEmbedded }: { 
   await waitForDatabase(url, config.database.readyTimeoutMs, logger);
   if (config.database.migrateOnStart) await migrate({ databaseUrl: url, logger });
   return url;
+}
+
+async function isReachable(url: string): Promise<boolean> {
+  try {
+    await waitForDatabase(url, 500);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function providePool(ctx: ProcessContext, url: string, applicationName: string): Pool {
@@ -69,4 +87,42 @@ export async function provideTemporalClient(ctx: ProcessContext, address: string
   const connection = await connectTemporal(address, ctx.config.temporal.readyTimeoutMs, ctx.logger);
   ctx.onShutdown('temporal client', () => connection.close());
   return createTemporalClient(connection, ctx.config.temporal.namespace);
+}
+
+/** Live indexers for the configured chains; stopped (and their claims released) on shutdown. */
+export function startIndexers(ctx: ProcessContext, pool: Pool, chains: ChainConfig[]): ChainIndexer[] {
+  const controller = new AbortController();
+  const indexers = chains.map((chain) => new ChainIndexer({ chain, pool, logger: ctx.logger, signal: controller.signal }));
+  const runs = indexers.map((indexer) =>
+    indexer.run({ wake: headSubscription(indexer.chain, ctx) }).catch((err) => ctx.logger.fatal({ err, chainId: indexer.chain.chainId }, 'indexer crashed')),
+  );
+  ctx.onShutdown('indexers', async () => {
+    controller.abort();
+    await Promise.all(runs);
+  });
+  return indexers;
+}
+
+/** With a WebSocket URL, new heads wake the indexer at once instead of at the next poll. */
+function headSubscription(chain: ChainConfig, ctx: ProcessContext) {
+  const client = createHeadSubscriptionClient(chain);
+  if (!client) return undefined;
+  return (notify: () => void) =>
+    client.watchBlockNumber({
+      emitOnBegin: false,
+      onBlockNumber: () => notify(),
+      onError: (err) => ctx.logger.warn({ err, chainId: chain.chainId }, 'head subscription error; polling continues'),
+    });
+}
+
+/** The relay over the event log, with the given dispatcher. */
+export function startRelay(ctx: ProcessContext, pool: Pool, databaseUrl: string, dispatcher: Dispatcher): Relay {
+  const controller = new AbortController();
+  const relay = new Relay({ pool, databaseUrl, dispatcher, logger: ctx.logger });
+  const run = relay.run(controller.signal).catch((err) => ctx.logger.fatal({ err }, 'relay crashed'));
+  ctx.onShutdown('relay', async () => {
+    controller.abort();
+    await run;
+  });
+  return relay;
 }
