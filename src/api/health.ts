@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { HealthReport } from '../../workflows/index.js';
+import { indexerLag } from './metrics.js';
 
 export interface ComponentHealth {
   status: 'ok' | 'down';
@@ -54,6 +55,13 @@ export async function checkHealth(deps: HealthDeps, options: { deep?: boolean; t
       return { serverVersion: info.serverVersion };
     }, timeoutMs),
   };
+  checks.indexer = timed(async () => {
+    const chains = await indexerLag(deps.pool);
+    // An indexer that has not seen its chain's head for two minutes is stuck (RPC down or process gone).
+    const stale = chains.filter((c) => c.headSeenSecondsAgo !== null && c.headSeenSecondsAgo > 120);
+    if (stale.length > 0) throw new Error(`no new head for over 2 minutes on chain(s) ${stale.map((c) => c.chainId).join(', ')}`);
+    return { chains };
+  }, timeoutMs);
   if (options.deep) {
     checks.worker = timed(async () => {
       const report: HealthReport = await deps.temporal.workflow.execute('healthWorkflow', {

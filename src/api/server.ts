@@ -2,21 +2,20 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../logger.js';
 import { checkHealth, type HealthDeps } from './health.js';
+import { HttpError, sendJson } from './http.js';
+import { handleIngest } from './ingest.js';
+import { renderMetrics } from './metrics.js';
 
 export interface ApiServerDeps extends HealthDeps {
   logger: Logger;
+  /** Bearer token of the ingestion endpoint; undefined disables it. */
+  ingestApiToken?: string;
 }
 
 export interface RunningApiServer {
   server: http.Server;
   url: string;
   stop(): Promise<void>;
-}
-
-function sendJson(res: http.ServerResponse, status: number, body: unknown) {
-  const payload = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload) });
-  res.end(payload);
 }
 
 /** The single HTTP server of the API process. Later routers (tRPC, REST, MCP, A2A, webhooks) mount here. */
@@ -31,8 +30,25 @@ export function createApiHandler(deps: ApiServerDeps): http.RequestListener {
         const health = await checkHealth(deps, { deep });
         return sendJson(res, health.status === 'ok' ? 200 : 503, health);
       }
+      if (url.pathname === '/metrics') {
+        if (req.method !== 'GET') return sendJson(res, 405, { error: 'method not allowed' });
+        const text = await renderMetrics(deps.pool);
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+        return res.end(text);
+      }
+      if (url.pathname === '/api/v1/ingest/events') {
+        if (req.method !== 'POST') return sendJson(res, 405, { error: 'method not allowed' });
+        const result = await handleIngest(req, { pool: deps.pool, logger: log, token: deps.ingestApiToken });
+        return sendJson(res, result.status, result.body);
+      }
       return sendJson(res, 404, { error: 'not found', path: url.pathname });
     } catch (err) {
+      if (err instanceof HttpError) {
+        if (!res.headersSent) sendJson(res, err.status, { error: err.message, ...err.details }, err.headers);
+        // A refused upload may still be streaming: drop the connection once the answer is out, instead of reading it.
+        if (!req.complete) res.once('finish', () => req.destroy());
+        return;
+      }
       log.error({ err, path: url.pathname }, 'request failed');
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
       else res.end();

@@ -9,7 +9,7 @@ await runProcess('erc8004-api', async (ctx) => {
   const pool = providePool(ctx, databaseUrl, 'erc8004-api');
   const temporal = await provideTemporalClient(ctx, temporalAddress);
   const api = await startApiServer(
-    { pool, temporal, taskQueue: ctx.config.temporal.taskQueue, logger: ctx.logger },
+    { pool, temporal, taskQueue: ctx.config.temporal.taskQueue, logger: ctx.logger, ingestApiToken: ctx.config.ingestApiToken },
     ctx.config.api,
   );
   ctx.onShutdown('api', api.stop);

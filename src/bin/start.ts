@@ -1,9 +1,11 @@
 /**
  * `npm start`: the whole system in one supervisor on embedded defaults — embedded Postgres (unless DATABASE_URL),
- * the Temporal dev server (unless TEMPORAL_ADDRESS), migrations, the worker and the API. Ctrl-C stops everything.
+ * the Temporal dev server (unless TEMPORAL_ADDRESS), migrations, the worker, the indexers, the relay and the API — and,
+ * with no chain configured, a local demo chain with a simulator. Ctrl-C stops everything.
  */
 import { runProcess } from '../runtime.js';
-import { provideDatabase, providePool, provideTemporal, provideTemporalClient } from '../services.js';
+import { provideDatabase, providePool, provideTemporal, provideTemporalClient, startIndexers, startRelay } from '../services.js';
+import { LogDispatcher } from '../relay/log-dispatcher.js';
 import { startWorker } from '../worker/worker.js';
 import { startApiServer } from '../api/server.js';
 
@@ -28,8 +30,20 @@ await runProcess('erc8004', async (ctx) => {
     process.kill(process.pid, 'SIGTERM');
   });
 
+  let chains = config.chains;
+  if (config.demo.mode === 'on' || (config.demo.mode === 'auto' && chains.length === 0)) {
+    // Loaded only in demo mode: it pulls in the Solidity compiler and anvil.
+    const { startDemo } = await import('../demo/demo-mode.js');
+    chains = [...chains, await startDemo(ctx)];
+  }
+  startIndexers(ctx, pool, chains);
+  startRelay(ctx, pool, databaseUrl, new LogDispatcher(logger.child({ component: 'relay' })));
+
   const temporal = await provideTemporalClient(ctx, temporalAddress);
-  const api = await startApiServer({ pool, temporal, taskQueue: config.temporal.taskQueue, logger }, config.api);
+  const api = await startApiServer(
+    { pool, temporal, taskQueue: config.temporal.taskQueue, logger, ingestApiToken: config.ingestApiToken },
+    config.api,
+  );
   ctx.onShutdown('api', api.stop);
 
   logger.info(
@@ -38,6 +52,7 @@ await runProcess('erc8004', async (ctx) => {
       health: `${api.url}/health`,
       temporalUi: config.temporal.address ? undefined : `http://127.0.0.1:${config.temporal.uiPort}`,
       temporal: temporalAddress,
+      chains: chains.map((c) => c.chainId),
     },
     'erc8004-backend is up',
   );

@@ -93,7 +93,7 @@ export function bytes32ToText(value: Hex): string {
   const body = bytes.subarray(0, end);
   if (body.includes(0)) return value.toLowerCase();
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(body);
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(body);
   } catch {
     return value.toLowerCase();
   }

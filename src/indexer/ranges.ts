@@ -30,20 +30,21 @@ export function segmentRange(request: BlockRange, occupied: readonly OccupiedRan
       from: Math.max(r.from, request.from),
       to: Math.min(r.to, request.to),
       status: (r.state === 'done' ? 'done' : r.owner === owner ? 'mine' : 'busy') as SegmentStatus,
-    }))
-    // 'done' wins over a claim on the same blocks (a claim is only a promise), a foreign claim over our own.
-    .sort((a, b) => a.from - b.from || rank(a.status) - rank(b.status));
-
+    }));
+  // Cut [from, to] at every boundary; each piece takes the strongest status covering it: 'done' wins over any claim
+  // (a claim is only a promise), another owner's claim over our own, and our own over nothing.
+  const cuts = new Set<number>([request.from, request.to + 1]);
+  for (const r of relevant) cuts.add(r.from).add(r.to + 1);
+  const points = [...cuts].sort((a, b) => a - b);
   const out: Segment[] = [];
-  let cursor = request.from;
-  for (const r of relevant) {
-    if (r.to < cursor) continue;
-    if (r.from > cursor) push(out, { from: cursor, to: r.from - 1, status: 'free' });
-    push(out, { from: Math.max(r.from, cursor), to: r.to, status: r.status });
-    cursor = r.to + 1;
-    if (cursor > request.to) break;
+  for (let i = 0; i < points.length - 1; i++) {
+    const piece = { from: points[i]!, to: points[i + 1]! - 1 };
+    let status: SegmentStatus = 'free';
+    for (const r of relevant) {
+      if (r.from <= piece.from && r.to >= piece.to && rank(r.status) < rank(status)) status = r.status;
+    }
+    push(out, { ...piece, status });
   }
-  if (cursor <= request.to) push(out, { from: cursor, to: request.to, status: 'free' });
   return out;
 }
 

@@ -23,14 +23,37 @@ export function createHeadSubscriptionClient(chain: Pick<ChainConfig, 'wsUrl'>):
   return createPublicClient({ transport: webSocket(chain.wsUrl, { retryCount: 5, reconnect: { attempts: Infinity, delay: 1_000 } }) });
 }
 
-const RANGE_ERROR = /block range|range (is )?too (large|wide)|limit exceeded|more than \d+ (results|logs)|too many (results|logs|blocks)|exceed(s|ed)? .*(limit|range|max)|response size|query timeout|-32005|log response size/i;
+const RANGE_ERROR =
+  /blocks? range|range (is )?too (large|wide)|limited to (a )?[\d,]+|(?<!rate )limit exceeded|more than [\d,]+ (results|logs)|too many (results|logs|blocks)|exceed(s|ed)? .*(limit|range|max)|response size|query timeout|-32005|-32614/i;
+/** Rate limiting is transient: back off, do not shrink the range. */
+const RATE_LIMIT = /rate.?limit|too many requests|\b429\b/i;
+/** JSON-RPC codes providers use for "range or result too large". */
+const RANGE_CODES = new Set([-32005, -32614]);
+
+function errorParts(err: unknown): { texts: string[]; codes: number[] } {
+  const texts: string[] = [];
+  const codes: number[] = [];
+  let current: unknown = err;
+  for (let depth = 0; current && depth < 5; depth++) {
+    if (typeof current === 'string') texts.push(current);
+    else if (typeof current === 'object') {
+      const e = current as { message?: unknown; details?: unknown; shortMessage?: unknown; code?: unknown; cause?: unknown };
+      for (const t of [e.message, e.details, e.shortMessage]) if (typeof t === 'string') texts.push(t);
+      if (typeof e.code === 'number') codes.push(e.code);
+      current = e.cause;
+      continue;
+    }
+    break;
+  }
+  return { texts, codes };
+}
 
 /** True when the node refused the request because of its range or result size (so a smaller range may pass). */
 export function isRangeError(err: unknown): boolean {
-  const text = [err instanceof Error ? err.message : String(err), (err as { details?: string })?.details, (err as { cause?: { message?: string } })?.cause?.message]
-    .filter(Boolean)
-    .join(' ');
-  return RANGE_ERROR.test(text);
+  const { texts, codes } = errorParts(err);
+  const text = texts.join(' ');
+  if (RATE_LIMIT.test(text)) return false;
+  return RANGE_ERROR.test(text) || codes.some((c) => RANGE_CODES.has(c));
 }
 
 /**

@@ -72,6 +72,8 @@ describe('npm start supervisor', () => {
       TEMPORAL_DEV_PORT: String(await getFreePort()),
       TEMPORAL_UI_PORT: String(await getFreePort()),
       API_PORT: String(await getFreePort()),
+      DEMO_ANVIL_PORT: String(await getFreePort()),
+      DEMO_EVENTS_PER_SECOND: '10',
     };
   });
 
@@ -98,6 +100,20 @@ describe('npm start supervisor', () => {
     const client = new pg.Client({ connectionString: pgUrl });
     await client.connect();
     await client.query(`INSERT INTO users (username, email, password_hash) VALUES ('persisted', 'p@example.test', 'x')`);
+    // Demo mode: the simulator's transactions on the local chain reach the event log and the relay within seconds.
+    const deadline = Date.now() + 60_000;
+    let demo = { events: 0, relayed: 0 };
+    while (Date.now() < deadline && (demo.events < 5 || demo.relayed < 5)) {
+      const { rows } = await client.query(
+        `SELECT (SELECT count(*)::int FROM events) AS events, (SELECT coalesce(max(position), 0)::int FROM relay_cursors) AS relayed`,
+      );
+      demo = rows[0];
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(demo.events, running.output().slice(-3_000)).toBeGreaterThanOrEqual(5);
+    expect(demo.relayed).toBeGreaterThanOrEqual(5);
+    const metrics = await (await fetch(`${api}/metrics`)).text();
+    expect(metrics).toMatch(/erc8004_indexer_checkpoint_block\{chain_id="31337"\} \d+/);
     await client.end();
 
     running.child.kill('SIGINT');
@@ -114,6 +130,13 @@ describe('npm start supervisor', () => {
     const { rows } = await again.query(`SELECT username FROM users WHERE username = 'persisted'`);
     await again.end();
     expect(rows).toHaveLength(1);
+    // The demo chain resumed from its saved state: same blocks, so nothing had to be retracted.
+    const again2 = new pg.Client({ connectionString: pgUrl });
+    await again2.connect();
+    await new Promise((r) => setTimeout(r, 1_000));
+    const retracted = await again2.query('SELECT count(*)::int AS n FROM event_retractions');
+    await again2.end();
+    expect(retracted.rows[0].n).toBe(0);
     const connection = await Connection.connect({ address: `127.0.0.1:${env.TEMPORAL_DEV_PORT}` });
     try {
       const temporal = new Client({ connection });

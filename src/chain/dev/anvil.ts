@@ -25,6 +25,8 @@ export interface AnvilOptions {
   blockTime?: number;
   /** Default 31337. */
   chainId?: number;
+  /** A fixed port (demo mode); default: a free port picked at start. */
+  port?: number;
   /** Extra command-line arguments passed to anvil as is. */
   extraArgs?: string[];
   /** How long to wait for anvil to answer eth_chainId. Default 15 s. */
@@ -114,7 +116,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function startOnce(opts: AnvilOptions): Promise<AnvilInstance> {
   const bin = resolveAnvilBinary();
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const chainId = opts.chainId ?? 31337;
   const args = ['--port', String(port), '--host', '127.0.0.1', '--chain-id', String(chainId), '--silent'];
   if (opts.blockTime !== undefined) args.push('--block-time', String(opts.blockTime));
@@ -176,7 +178,8 @@ async function startOnce(opts: AnvilOptions): Promise<AnvilInstance> {
 /** Starts anvil on a free port and resolves once it answers JSON-RPC. Retries on a lost port race. */
 export async function startAnvil(opts: AnvilOptions = {}): Promise<AnvilInstance> {
   let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
+  // A fixed port cannot lose a race for a free port: no point retrying.
+  for (let attempt = 0; attempt < (opts.port === undefined ? 3 : 1); attempt++) {
     try {
       return await startOnce(opts);
     } catch (err) {
