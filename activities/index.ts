@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import type { Logger } from '../src/logger.js';
+import { createTriggerActivities } from './triggers.js';
 
 export interface ActivityDeps {
   pool: Pool;
@@ -17,6 +18,7 @@ export interface DatabaseCheck {
 export function createActivities({ pool, logger }: ActivityDeps) {
   const log = logger.child({ component: 'activities' });
   return {
+    ...createTriggerActivities({ pool, logger }),
     /** Proves that a worker is polling and can reach Postgres. */
     async checkDatabase(): Promise<DatabaseCheck> {
       const started = performance.now();

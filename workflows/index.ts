@@ -1,3 +1,4 @@
 // Every workflow the worker registers. Workflow code is deterministic: no I/O, no clock, types-only activity imports.
 export { healthWorkflow } from './health.js';
 export type { HealthReport } from './health.js';
+export { triggerWorkflow } from './trigger.js';

@@ -1,10 +1,12 @@
-/** Production entry point: the relay from the event log to the trigger workflows. Needs DATABASE_URL. */
+/** Production entry point: the relay from the event log to the trigger workflows. Needs DATABASE_URL and TEMPORAL_ADDRESS. */
 import { runProcess } from '../runtime.js';
-import { provideDatabase, providePool, startRelay } from '../services.js';
-import { LogDispatcher } from '../relay/log-dispatcher.js';
+import { provideDatabase, providePool, provideTemporal, provideTemporalClient, startRelay } from '../services.js';
+import { TriggerDispatcher } from '../relay/trigger-dispatcher.js';
 
 await runProcess('erc8004-relay', async (ctx) => {
   const databaseUrl = await provideDatabase(ctx, { allowEmbedded: false });
+  const temporalAddress = await provideTemporal(ctx, { allowDevServer: false });
   const pool = providePool(ctx, databaseUrl, 'erc8004-relay');
-  startRelay(ctx, pool, databaseUrl, new LogDispatcher(ctx.logger.child({ component: 'relay' })));
+  const temporal = await provideTemporalClient(ctx, temporalAddress);
+  startRelay(ctx, pool, databaseUrl, new TriggerDispatcher({ pool, temporal, taskQueue: ctx.config.temporal.taskQueue, logger: ctx.logger }));
 });

@@ -5,7 +5,7 @@
  */
 import { runProcess } from '../runtime.js';
 import { provideDatabase, providePool, provideTemporal, provideTemporalClient, startIndexers, startRelay } from '../services.js';
-import { LogDispatcher } from '../relay/log-dispatcher.js';
+import { TriggerDispatcher } from '../relay/trigger-dispatcher.js';
 import { startWorker } from '../worker/worker.js';
 import { startApiServer } from '../api/server.js';
 
@@ -36,10 +36,10 @@ await runProcess('erc8004', async (ctx) => {
     const { startDemo } = await import('../demo/demo-mode.js');
     chains = [...chains, await startDemo(ctx)];
   }
-  startIndexers(ctx, pool, chains);
-  startRelay(ctx, pool, databaseUrl, new LogDispatcher(logger.child({ component: 'relay' })));
-
   const temporal = await provideTemporalClient(ctx, temporalAddress);
+  startIndexers(ctx, pool, chains);
+  startRelay(ctx, pool, databaseUrl, new TriggerDispatcher({ pool, temporal, taskQueue: config.temporal.taskQueue, logger }));
+
   const api = await startApiServer(
     { pool, temporal, taskQueue: config.temporal.taskQueue, logger, ingestApiToken: config.ingestApiToken },
     config.api,

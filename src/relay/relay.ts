@@ -17,7 +17,20 @@ export interface StoredEvent extends EventRecord {
 
 export type RelayItem =
   | { kind: 'event'; seq: string; event: StoredEvent }
-  | { kind: 'retraction'; seq: string; eventSeq: string; eventId: string; chainId: number; blockNumber: number; blockHash: string };
+  | {
+      kind: 'retraction';
+      seq: string;
+      eventSeq: string;
+      eventId: string;
+      chainId: number;
+      blockNumber: number;
+      blockHash: string;
+      /** Fields of the retracted event, so consumers can route the retraction like the event. */
+      registry: string;
+      eventType: string;
+      agentId: string | null;
+      requestHash: string | null;
+    };
 
 export interface Dispatcher {
   /** Must throw unless every item of the batch was durably accepted downstream. */
@@ -41,8 +54,10 @@ export interface RelayOptions {
 const EVENT_SELECT = `SELECT ingest_seq::text, incarnation, to_char(block_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS block_time,
   ${EVENT_COLUMNS.map((c) => (c === 'chain_id' || c === 'block_number' || c === 'timestamp' ? `"${c}"::float8 AS "${c}"` : `"${c}"`)).join(', ')}
   FROM events e WHERE e.ingest_seq > $1 ORDER BY e.ingest_seq LIMIT $2`;
-const RETRACTION_SELECT = `SELECT ingest_seq::text, event_seq::text, event_id, chain_id::float8 AS chain_id, block_number::float8 AS block_number, block_hash
-  FROM event_retractions r WHERE r.ingest_seq > $1 ORDER BY r.ingest_seq LIMIT $2`;
+const RETRACTION_SELECT = `SELECT r.ingest_seq::text AS ingest_seq, r.event_seq::text AS event_seq, r.event_id, r.chain_id::float8 AS chain_id,
+    r.block_number::float8 AS block_number, r.block_hash, e.registry, e.event_type, e.agent_id::text AS agent_id, e.request_hash
+  FROM event_retractions r JOIN events e ON e.ingest_seq = r.event_seq
+  WHERE r.ingest_seq > $1 ORDER BY r.ingest_seq LIMIT $2`;
 
 interface Listener {
   client: pg.Client;
@@ -89,6 +104,7 @@ export class Relay {
       ...retractions.rows.map((row): RelayItem => ({
         kind: 'retraction', seq: row.ingest_seq, eventSeq: row.event_seq, eventId: row.event_id,
         chainId: row.chain_id, blockNumber: row.block_number, blockHash: row.block_hash,
+        registry: row.registry, eventType: row.event_type, agentId: row.agent_id, requestHash: row.request_hash,
       })),
     ];
     items.sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));

@@ -72,10 +72,10 @@ describe('migrations on an empty database', () => {
 
   it('reverts one step at a time', async () => {
     const [last] = await migrate({ databaseUrl: db.url, logger: testLogger, direction: 'down' });
-    expect(last).toBe('0007_ingestion');
-    const { rows } = await db.pool.query(`SELECT to_regclass('relay_cursors') AS t, to_regclass('ingest_ranges') AS r`);
-    expect(rows).toEqual([{ t: null, r: null }]);
-    expect(await migrate({ databaseUrl: db.url, logger: testLogger })).toEqual(['0007_ingestion']);
+    expect(last).toBe('0008_trigger_engine');
+    const { rows } = await db.pool.query(`SELECT to_regclass('trigger_matches') AS t, to_regclass('relay_cursors') IS NULL AS r`);
+    expect(rows).toEqual([{ t: null, r: false }]);
+    expect(await migrate({ databaseUrl: db.url, logger: testLogger })).toEqual(['0008_trigger_engine']);
   });
 
   it('without TimescaleDB, refreshes the plain reporting views', async () => {

@@ -8558,6 +8558,299 @@ declare module 'zapatos/schema' {
   }
 
   /**
+   * **trigger_matches**
+   * - Table in database
+   */
+  export namespace trigger_matches {
+    export type Table = 'trigger_matches';
+    export interface Selectable {
+      /**
+      * **trigger_matches.agent_key**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      agent_key: string;
+      /**
+      * **trigger_matches.block_time**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      block_time: Date;
+      /**
+      * **trigger_matches.evaluation**
+      * - `jsonb` in database
+      * - `NOT NULL`, no default
+      */
+      evaluation: db.JSONValue;
+      /**
+      * **trigger_matches.event_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      event_id: string;
+      /**
+      * **trigger_matches.event_seq**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      event_seq: db.Int8String;
+      /**
+      * **trigger_matches.id**
+      * - `int8` in database
+      * - `NOT NULL`, default: `nextval('trigger_matches_id_seq'::regclass)`
+      */
+      id: db.Int8String;
+      /**
+      * **trigger_matches.kind**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      kind: string;
+      /**
+      * **trigger_matches.matched_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      matched_at: Date;
+      /**
+      * **trigger_matches.trigger_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      trigger_id: string;
+    }
+    export interface JSONSelectable {
+      /**
+      * **trigger_matches.agent_key**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      agent_key: string;
+      /**
+      * **trigger_matches.block_time**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      block_time: db.TimestampTzString;
+      /**
+      * **trigger_matches.evaluation**
+      * - `jsonb` in database
+      * - `NOT NULL`, no default
+      */
+      evaluation: db.JSONValue;
+      /**
+      * **trigger_matches.event_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      event_id: string;
+      /**
+      * **trigger_matches.event_seq**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      event_seq: number;
+      /**
+      * **trigger_matches.id**
+      * - `int8` in database
+      * - `NOT NULL`, default: `nextval('trigger_matches_id_seq'::regclass)`
+      */
+      id: number;
+      /**
+      * **trigger_matches.kind**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      kind: string;
+      /**
+      * **trigger_matches.matched_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      matched_at: db.TimestampTzString;
+      /**
+      * **trigger_matches.trigger_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      trigger_id: string;
+    }
+    export interface Whereable {
+      /**
+      * **trigger_matches.agent_key**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      agent_key?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **trigger_matches.block_time**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      block_time?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **trigger_matches.evaluation**
+      * - `jsonb` in database
+      * - `NOT NULL`, no default
+      */
+      evaluation?: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **trigger_matches.event_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      event_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **trigger_matches.event_seq**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      event_seq?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **trigger_matches.id**
+      * - `int8` in database
+      * - `NOT NULL`, default: `nextval('trigger_matches_id_seq'::regclass)`
+      */
+      id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **trigger_matches.kind**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      kind?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **trigger_matches.matched_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      matched_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **trigger_matches.trigger_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      trigger_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+    }
+    export interface Insertable {
+      /**
+      * **trigger_matches.agent_key**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      agent_key: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **trigger_matches.block_time**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      block_time: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment;
+      /**
+      * **trigger_matches.evaluation**
+      * - `jsonb` in database
+      * - `NOT NULL`, no default
+      */
+      evaluation: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment;
+      /**
+      * **trigger_matches.event_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      event_id: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **trigger_matches.event_seq**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      event_seq: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment;
+      /**
+      * **trigger_matches.id**
+      * - `int8` in database
+      * - `NOT NULL`, default: `nextval('trigger_matches_id_seq'::regclass)`
+      */
+      id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.DefaultType | db.SQLFragment;
+      /**
+      * **trigger_matches.kind**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      kind: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **trigger_matches.matched_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      matched_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+      /**
+      * **trigger_matches.trigger_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      trigger_id: string | db.Parameter<string> | db.SQLFragment;
+    }
+    export interface Updatable {
+      /**
+      * **trigger_matches.agent_key**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      agent_key?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **trigger_matches.block_time**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      block_time?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment>;
+      /**
+      * **trigger_matches.evaluation**
+      * - `jsonb` in database
+      * - `NOT NULL`, no default
+      */
+      evaluation?: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment>;
+      /**
+      * **trigger_matches.event_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      event_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **trigger_matches.event_seq**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      event_seq?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment>;
+      /**
+      * **trigger_matches.id**
+      * - `int8` in database
+      * - `NOT NULL`, default: `nextval('trigger_matches_id_seq'::regclass)`
+      */
+      id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **trigger_matches.kind**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      kind?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **trigger_matches.matched_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      matched_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **trigger_matches.trigger_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      trigger_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+    }
+    export type UniqueIndex = 'trigger_matches_pkey' | 'trigger_matches_trigger_id_event_seq_kind_key';
+    export type Column = keyof Selectable;
+    export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
+    export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
+    export type SQL = SQLExpression | SQLExpression[];
+  }
+
+  /**
    * **trigger_state**
    * - Table in database
    */
@@ -8680,9 +8973,9 @@ declare module 'zapatos/schema' {
       /**
       * **triggers.chain_id**
       * - `int8` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
-      chain_id: db.Int8String;
+      chain_id: db.Int8String | null;
       /**
       * **triggers.created_at**
       * - `timestamptz` in database
@@ -8726,11 +9019,41 @@ declare module 'zapatos/schema' {
       */
       organization_id: string;
       /**
+      * **triggers.prefilter_agent_ids**
+      * - `_numeric` in database
+      * - Nullable, no default
+      */
+      prefilter_agent_ids: db.NumericString[] | null;
+      /**
+      * **triggers.prefilter_event_types**
+      * - `_text` in database
+      * - Nullable, no default
+      */
+      prefilter_event_types: string[] | null;
+      /**
       * **triggers.registry**
       * - `text` in database
       * - `NOT NULL`, no default
       */
       registry: string;
+      /**
+      * **triggers.settings**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'{}'::jsonb`
+      */
+      settings: db.JSONValue;
+      /**
+      * **triggers.start_block**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      start_block: db.Int8String | null;
+      /**
+      * **triggers.start_seq**
+      * - `int8` in database
+      * - `NOT NULL`, default: `0`
+      */
+      start_seq: db.Int8String;
       /**
       * **triggers.updated_at**
       * - `timestamptz` in database
@@ -8748,9 +9071,9 @@ declare module 'zapatos/schema' {
       /**
       * **triggers.chain_id**
       * - `int8` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
-      chain_id: number;
+      chain_id: number | null;
       /**
       * **triggers.created_at**
       * - `timestamptz` in database
@@ -8794,11 +9117,41 @@ declare module 'zapatos/schema' {
       */
       organization_id: string;
       /**
+      * **triggers.prefilter_agent_ids**
+      * - `_numeric` in database
+      * - Nullable, no default
+      */
+      prefilter_agent_ids: number[] | null;
+      /**
+      * **triggers.prefilter_event_types**
+      * - `_text` in database
+      * - Nullable, no default
+      */
+      prefilter_event_types: string[] | null;
+      /**
       * **triggers.registry**
       * - `text` in database
       * - `NOT NULL`, no default
       */
       registry: string;
+      /**
+      * **triggers.settings**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'{}'::jsonb`
+      */
+      settings: db.JSONValue;
+      /**
+      * **triggers.start_block**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      start_block: number | null;
+      /**
+      * **triggers.start_seq**
+      * - `int8` in database
+      * - `NOT NULL`, default: `0`
+      */
+      start_seq: number;
       /**
       * **triggers.updated_at**
       * - `timestamptz` in database
@@ -8816,7 +9169,7 @@ declare module 'zapatos/schema' {
       /**
       * **triggers.chain_id**
       * - `int8` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
       chain_id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn>;
       /**
@@ -8862,11 +9215,41 @@ declare module 'zapatos/schema' {
       */
       organization_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **triggers.prefilter_agent_ids**
+      * - `_numeric` in database
+      * - Nullable, no default
+      */
+      prefilter_agent_ids?: (number | db.NumericString)[] | db.Parameter<(number | db.NumericString)[]> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.NumericString)[] | db.Parameter<(number | db.NumericString)[]> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **triggers.prefilter_event_types**
+      * - `_text` in database
+      * - Nullable, no default
+      */
+      prefilter_event_types?: string[] | db.Parameter<string[]> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string[] | db.Parameter<string[]> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **triggers.registry**
       * - `text` in database
       * - `NOT NULL`, no default
       */
       registry?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **triggers.settings**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'{}'::jsonb`
+      */
+      settings?: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **triggers.start_block**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      start_block?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **triggers.start_seq**
+      * - `int8` in database
+      * - `NOT NULL`, default: `0`
+      */
+      start_seq?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn>;
       /**
       * **triggers.updated_at**
       * - `timestamptz` in database
@@ -8884,9 +9267,9 @@ declare module 'zapatos/schema' {
       /**
       * **triggers.chain_id**
       * - `int8` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
-      chain_id: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment;
+      chain_id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | null | db.DefaultType | db.SQLFragment;
       /**
       * **triggers.created_at**
       * - `timestamptz` in database
@@ -8930,11 +9313,41 @@ declare module 'zapatos/schema' {
       */
       organization_id: string | db.Parameter<string> | db.SQLFragment;
       /**
+      * **triggers.prefilter_agent_ids**
+      * - `_numeric` in database
+      * - Nullable, no default
+      */
+      prefilter_agent_ids?: (number | db.NumericString)[] | db.Parameter<(number | db.NumericString)[]> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **triggers.prefilter_event_types**
+      * - `_text` in database
+      * - Nullable, no default
+      */
+      prefilter_event_types?: string[] | db.Parameter<string[]> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **triggers.registry**
       * - `text` in database
       * - `NOT NULL`, no default
       */
       registry: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **triggers.settings**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'{}'::jsonb`
+      */
+      settings?: db.JSONValue | db.Parameter<db.JSONValue> | db.DefaultType | db.SQLFragment;
+      /**
+      * **triggers.start_block**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      start_block?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **triggers.start_seq**
+      * - `int8` in database
+      * - `NOT NULL`, default: `0`
+      */
+      start_seq?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.DefaultType | db.SQLFragment;
       /**
       * **triggers.updated_at**
       * - `timestamptz` in database
@@ -8952,9 +9365,9 @@ declare module 'zapatos/schema' {
       /**
       * **triggers.chain_id**
       * - `int8` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
-      chain_id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment>;
+      chain_id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | null | db.DefaultType | db.SQLFragment>;
       /**
       * **triggers.created_at**
       * - `timestamptz` in database
@@ -8998,11 +9411,41 @@ declare module 'zapatos/schema' {
       */
       organization_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
       /**
+      * **triggers.prefilter_agent_ids**
+      * - `_numeric` in database
+      * - Nullable, no default
+      */
+      prefilter_agent_ids?: (number | db.NumericString)[] | db.Parameter<(number | db.NumericString)[]> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (number | db.NumericString)[] | db.Parameter<(number | db.NumericString)[]> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **triggers.prefilter_event_types**
+      * - `_text` in database
+      * - Nullable, no default
+      */
+      prefilter_event_types?: string[] | db.Parameter<string[]> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string[] | db.Parameter<string[]> | null | db.DefaultType | db.SQLFragment>;
+      /**
       * **triggers.registry**
       * - `text` in database
       * - `NOT NULL`, no default
       */
       registry?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **triggers.settings**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'{}'::jsonb`
+      */
+      settings?: db.JSONValue | db.Parameter<db.JSONValue> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **triggers.start_block**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      start_block?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **triggers.start_seq**
+      * - `int8` in database
+      * - `NOT NULL`, default: `0`
+      */
+      start_seq?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.DefaultType | db.SQLFragment>;
       /**
       * **triggers.updated_at**
       * - `timestamptz` in database
@@ -9815,20 +10258,20 @@ declare module 'zapatos/schema' {
   /* --- aggregate types --- */
 
   export namespace public {  
-    export type Table = a2a_tasks.Table | action_metrics_hourly.Table | action_results.Table | agent_links.Table | agent_mcp_tokens.Table | api_keys.Table | canonical_events.Table | checkpoints.Table | credit_transactions.Table | credits.Table | event_retractions.Table | events.Table | events_hourly.Table | indexed_blocks.Table | ingest_ranges.Table | oauth_clients.Table | oauth_tokens.Table | organization_members.Table | organizations.Table | payment_nonces.Table | query_cache.Table | relay_cursors.Table | subscriptions.Table | trigger_actions.Table | trigger_conditions.Table | trigger_state.Table | triggers.Table | usage_logs.Table | used_nonces.Table | users.Table;
-    export type Selectable = a2a_tasks.Selectable | action_metrics_hourly.Selectable | action_results.Selectable | agent_links.Selectable | agent_mcp_tokens.Selectable | api_keys.Selectable | canonical_events.Selectable | checkpoints.Selectable | credit_transactions.Selectable | credits.Selectable | event_retractions.Selectable | events.Selectable | events_hourly.Selectable | indexed_blocks.Selectable | ingest_ranges.Selectable | oauth_clients.Selectable | oauth_tokens.Selectable | organization_members.Selectable | organizations.Selectable | payment_nonces.Selectable | query_cache.Selectable | relay_cursors.Selectable | subscriptions.Selectable | trigger_actions.Selectable | trigger_conditions.Selectable | trigger_state.Selectable | triggers.Selectable | usage_logs.Selectable | used_nonces.Selectable | users.Selectable;
-    export type JSONSelectable = a2a_tasks.JSONSelectable | action_metrics_hourly.JSONSelectable | action_results.JSONSelectable | agent_links.JSONSelectable | agent_mcp_tokens.JSONSelectable | api_keys.JSONSelectable | canonical_events.JSONSelectable | checkpoints.JSONSelectable | credit_transactions.JSONSelectable | credits.JSONSelectable | event_retractions.JSONSelectable | events.JSONSelectable | events_hourly.JSONSelectable | indexed_blocks.JSONSelectable | ingest_ranges.JSONSelectable | oauth_clients.JSONSelectable | oauth_tokens.JSONSelectable | organization_members.JSONSelectable | organizations.JSONSelectable | payment_nonces.JSONSelectable | query_cache.JSONSelectable | relay_cursors.JSONSelectable | subscriptions.JSONSelectable | trigger_actions.JSONSelectable | trigger_conditions.JSONSelectable | trigger_state.JSONSelectable | triggers.JSONSelectable | usage_logs.JSONSelectable | used_nonces.JSONSelectable | users.JSONSelectable;
-    export type Whereable = a2a_tasks.Whereable | action_metrics_hourly.Whereable | action_results.Whereable | agent_links.Whereable | agent_mcp_tokens.Whereable | api_keys.Whereable | canonical_events.Whereable | checkpoints.Whereable | credit_transactions.Whereable | credits.Whereable | event_retractions.Whereable | events.Whereable | events_hourly.Whereable | indexed_blocks.Whereable | ingest_ranges.Whereable | oauth_clients.Whereable | oauth_tokens.Whereable | organization_members.Whereable | organizations.Whereable | payment_nonces.Whereable | query_cache.Whereable | relay_cursors.Whereable | subscriptions.Whereable | trigger_actions.Whereable | trigger_conditions.Whereable | trigger_state.Whereable | triggers.Whereable | usage_logs.Whereable | used_nonces.Whereable | users.Whereable;
-    export type Insertable = a2a_tasks.Insertable | action_metrics_hourly.Insertable | action_results.Insertable | agent_links.Insertable | agent_mcp_tokens.Insertable | api_keys.Insertable | canonical_events.Insertable | checkpoints.Insertable | credit_transactions.Insertable | credits.Insertable | event_retractions.Insertable | events.Insertable | events_hourly.Insertable | indexed_blocks.Insertable | ingest_ranges.Insertable | oauth_clients.Insertable | oauth_tokens.Insertable | organization_members.Insertable | organizations.Insertable | payment_nonces.Insertable | query_cache.Insertable | relay_cursors.Insertable | subscriptions.Insertable | trigger_actions.Insertable | trigger_conditions.Insertable | trigger_state.Insertable | triggers.Insertable | usage_logs.Insertable | used_nonces.Insertable | users.Insertable;
-    export type Updatable = a2a_tasks.Updatable | action_metrics_hourly.Updatable | action_results.Updatable | agent_links.Updatable | agent_mcp_tokens.Updatable | api_keys.Updatable | canonical_events.Updatable | checkpoints.Updatable | credit_transactions.Updatable | credits.Updatable | event_retractions.Updatable | events.Updatable | events_hourly.Updatable | indexed_blocks.Updatable | ingest_ranges.Updatable | oauth_clients.Updatable | oauth_tokens.Updatable | organization_members.Updatable | organizations.Updatable | payment_nonces.Updatable | query_cache.Updatable | relay_cursors.Updatable | subscriptions.Updatable | trigger_actions.Updatable | trigger_conditions.Updatable | trigger_state.Updatable | triggers.Updatable | usage_logs.Updatable | used_nonces.Updatable | users.Updatable;
-    export type UniqueIndex = a2a_tasks.UniqueIndex | action_metrics_hourly.UniqueIndex | action_results.UniqueIndex | agent_links.UniqueIndex | agent_mcp_tokens.UniqueIndex | api_keys.UniqueIndex | canonical_events.UniqueIndex | checkpoints.UniqueIndex | credit_transactions.UniqueIndex | credits.UniqueIndex | event_retractions.UniqueIndex | events.UniqueIndex | events_hourly.UniqueIndex | indexed_blocks.UniqueIndex | ingest_ranges.UniqueIndex | oauth_clients.UniqueIndex | oauth_tokens.UniqueIndex | organization_members.UniqueIndex | organizations.UniqueIndex | payment_nonces.UniqueIndex | query_cache.UniqueIndex | relay_cursors.UniqueIndex | subscriptions.UniqueIndex | trigger_actions.UniqueIndex | trigger_conditions.UniqueIndex | trigger_state.UniqueIndex | triggers.UniqueIndex | usage_logs.UniqueIndex | used_nonces.UniqueIndex | users.UniqueIndex;
-    export type Column = a2a_tasks.Column | action_metrics_hourly.Column | action_results.Column | agent_links.Column | agent_mcp_tokens.Column | api_keys.Column | canonical_events.Column | checkpoints.Column | credit_transactions.Column | credits.Column | event_retractions.Column | events.Column | events_hourly.Column | indexed_blocks.Column | ingest_ranges.Column | oauth_clients.Column | oauth_tokens.Column | organization_members.Column | organizations.Column | payment_nonces.Column | query_cache.Column | relay_cursors.Column | subscriptions.Column | trigger_actions.Column | trigger_conditions.Column | trigger_state.Column | triggers.Column | usage_logs.Column | used_nonces.Column | users.Column;
+    export type Table = a2a_tasks.Table | action_metrics_hourly.Table | action_results.Table | agent_links.Table | agent_mcp_tokens.Table | api_keys.Table | canonical_events.Table | checkpoints.Table | credit_transactions.Table | credits.Table | event_retractions.Table | events.Table | events_hourly.Table | indexed_blocks.Table | ingest_ranges.Table | oauth_clients.Table | oauth_tokens.Table | organization_members.Table | organizations.Table | payment_nonces.Table | query_cache.Table | relay_cursors.Table | subscriptions.Table | trigger_actions.Table | trigger_conditions.Table | trigger_matches.Table | trigger_state.Table | triggers.Table | usage_logs.Table | used_nonces.Table | users.Table;
+    export type Selectable = a2a_tasks.Selectable | action_metrics_hourly.Selectable | action_results.Selectable | agent_links.Selectable | agent_mcp_tokens.Selectable | api_keys.Selectable | canonical_events.Selectable | checkpoints.Selectable | credit_transactions.Selectable | credits.Selectable | event_retractions.Selectable | events.Selectable | events_hourly.Selectable | indexed_blocks.Selectable | ingest_ranges.Selectable | oauth_clients.Selectable | oauth_tokens.Selectable | organization_members.Selectable | organizations.Selectable | payment_nonces.Selectable | query_cache.Selectable | relay_cursors.Selectable | subscriptions.Selectable | trigger_actions.Selectable | trigger_conditions.Selectable | trigger_matches.Selectable | trigger_state.Selectable | triggers.Selectable | usage_logs.Selectable | used_nonces.Selectable | users.Selectable;
+    export type JSONSelectable = a2a_tasks.JSONSelectable | action_metrics_hourly.JSONSelectable | action_results.JSONSelectable | agent_links.JSONSelectable | agent_mcp_tokens.JSONSelectable | api_keys.JSONSelectable | canonical_events.JSONSelectable | checkpoints.JSONSelectable | credit_transactions.JSONSelectable | credits.JSONSelectable | event_retractions.JSONSelectable | events.JSONSelectable | events_hourly.JSONSelectable | indexed_blocks.JSONSelectable | ingest_ranges.JSONSelectable | oauth_clients.JSONSelectable | oauth_tokens.JSONSelectable | organization_members.JSONSelectable | organizations.JSONSelectable | payment_nonces.JSONSelectable | query_cache.JSONSelectable | relay_cursors.JSONSelectable | subscriptions.JSONSelectable | trigger_actions.JSONSelectable | trigger_conditions.JSONSelectable | trigger_matches.JSONSelectable | trigger_state.JSONSelectable | triggers.JSONSelectable | usage_logs.JSONSelectable | used_nonces.JSONSelectable | users.JSONSelectable;
+    export type Whereable = a2a_tasks.Whereable | action_metrics_hourly.Whereable | action_results.Whereable | agent_links.Whereable | agent_mcp_tokens.Whereable | api_keys.Whereable | canonical_events.Whereable | checkpoints.Whereable | credit_transactions.Whereable | credits.Whereable | event_retractions.Whereable | events.Whereable | events_hourly.Whereable | indexed_blocks.Whereable | ingest_ranges.Whereable | oauth_clients.Whereable | oauth_tokens.Whereable | organization_members.Whereable | organizations.Whereable | payment_nonces.Whereable | query_cache.Whereable | relay_cursors.Whereable | subscriptions.Whereable | trigger_actions.Whereable | trigger_conditions.Whereable | trigger_matches.Whereable | trigger_state.Whereable | triggers.Whereable | usage_logs.Whereable | used_nonces.Whereable | users.Whereable;
+    export type Insertable = a2a_tasks.Insertable | action_metrics_hourly.Insertable | action_results.Insertable | agent_links.Insertable | agent_mcp_tokens.Insertable | api_keys.Insertable | canonical_events.Insertable | checkpoints.Insertable | credit_transactions.Insertable | credits.Insertable | event_retractions.Insertable | events.Insertable | events_hourly.Insertable | indexed_blocks.Insertable | ingest_ranges.Insertable | oauth_clients.Insertable | oauth_tokens.Insertable | organization_members.Insertable | organizations.Insertable | payment_nonces.Insertable | query_cache.Insertable | relay_cursors.Insertable | subscriptions.Insertable | trigger_actions.Insertable | trigger_conditions.Insertable | trigger_matches.Insertable | trigger_state.Insertable | triggers.Insertable | usage_logs.Insertable | used_nonces.Insertable | users.Insertable;
+    export type Updatable = a2a_tasks.Updatable | action_metrics_hourly.Updatable | action_results.Updatable | agent_links.Updatable | agent_mcp_tokens.Updatable | api_keys.Updatable | canonical_events.Updatable | checkpoints.Updatable | credit_transactions.Updatable | credits.Updatable | event_retractions.Updatable | events.Updatable | events_hourly.Updatable | indexed_blocks.Updatable | ingest_ranges.Updatable | oauth_clients.Updatable | oauth_tokens.Updatable | organization_members.Updatable | organizations.Updatable | payment_nonces.Updatable | query_cache.Updatable | relay_cursors.Updatable | subscriptions.Updatable | trigger_actions.Updatable | trigger_conditions.Updatable | trigger_matches.Updatable | trigger_state.Updatable | triggers.Updatable | usage_logs.Updatable | used_nonces.Updatable | users.Updatable;
+    export type UniqueIndex = a2a_tasks.UniqueIndex | action_metrics_hourly.UniqueIndex | action_results.UniqueIndex | agent_links.UniqueIndex | agent_mcp_tokens.UniqueIndex | api_keys.UniqueIndex | canonical_events.UniqueIndex | checkpoints.UniqueIndex | credit_transactions.UniqueIndex | credits.UniqueIndex | event_retractions.UniqueIndex | events.UniqueIndex | events_hourly.UniqueIndex | indexed_blocks.UniqueIndex | ingest_ranges.UniqueIndex | oauth_clients.UniqueIndex | oauth_tokens.UniqueIndex | organization_members.UniqueIndex | organizations.UniqueIndex | payment_nonces.UniqueIndex | query_cache.UniqueIndex | relay_cursors.UniqueIndex | subscriptions.UniqueIndex | trigger_actions.UniqueIndex | trigger_conditions.UniqueIndex | trigger_matches.UniqueIndex | trigger_state.UniqueIndex | triggers.UniqueIndex | usage_logs.UniqueIndex | used_nonces.UniqueIndex | users.UniqueIndex;
+    export type Column = a2a_tasks.Column | action_metrics_hourly.Column | action_results.Column | agent_links.Column | agent_mcp_tokens.Column | api_keys.Column | canonical_events.Column | checkpoints.Column | credit_transactions.Column | credits.Column | event_retractions.Column | events.Column | events_hourly.Column | indexed_blocks.Column | ingest_ranges.Column | oauth_clients.Column | oauth_tokens.Column | organization_members.Column | organizations.Column | payment_nonces.Column | query_cache.Column | relay_cursors.Column | subscriptions.Column | trigger_actions.Column | trigger_conditions.Column | trigger_matches.Column | trigger_state.Column | triggers.Column | usage_logs.Column | used_nonces.Column | users.Column;
   
-    export type AllBaseTables = [a2a_tasks.Table, action_results.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, checkpoints.Table, credit_transactions.Table, credits.Table, event_retractions.Table, events.Table, indexed_blocks.Table, ingest_ranges.Table, oauth_clients.Table, oauth_tokens.Table, organization_members.Table, organizations.Table, payment_nonces.Table, query_cache.Table, relay_cursors.Table, subscriptions.Table, trigger_actions.Table, trigger_conditions.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
+    export type AllBaseTables = [a2a_tasks.Table, action_results.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, checkpoints.Table, credit_transactions.Table, credits.Table, event_retractions.Table, events.Table, indexed_blocks.Table, ingest_ranges.Table, oauth_clients.Table, oauth_tokens.Table, organization_members.Table, organizations.Table, payment_nonces.Table, query_cache.Table, relay_cursors.Table, subscriptions.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
     export type AllForeignTables = [];
     export type AllViews = [canonical_events.Table];
     export type AllMaterializedViews = [action_metrics_hourly.Table, events_hourly.Table];
-    export type AllTablesAndViews = [a2a_tasks.Table, action_metrics_hourly.Table, action_results.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, canonical_events.Table, checkpoints.Table, credit_transactions.Table, credits.Table, event_retractions.Table, events.Table, events_hourly.Table, indexed_blocks.Table, ingest_ranges.Table, oauth_clients.Table, oauth_tokens.Table, organization_members.Table, organizations.Table, payment_nonces.Table, query_cache.Table, relay_cursors.Table, subscriptions.Table, trigger_actions.Table, trigger_conditions.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
+    export type AllTablesAndViews = [a2a_tasks.Table, action_metrics_hourly.Table, action_results.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, canonical_events.Table, checkpoints.Table, credit_transactions.Table, credits.Table, event_retractions.Table, events.Table, events_hourly.Table, indexed_blocks.Table, ingest_ranges.Table, oauth_clients.Table, oauth_tokens.Table, organization_members.Table, organizations.Table, payment_nonces.Table, query_cache.Table, relay_cursors.Table, subscriptions.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
   }
 
 
@@ -9881,6 +10324,7 @@ declare module 'zapatos/schema' {
     "subscriptions": subscriptions.Selectable;
     "trigger_actions": trigger_actions.Selectable;
     "trigger_conditions": trigger_conditions.Selectable;
+    "trigger_matches": trigger_matches.Selectable;
     "trigger_state": trigger_state.Selectable;
     "triggers": triggers.Selectable;
     "usage_logs": usage_logs.Selectable;
@@ -9914,6 +10358,7 @@ declare module 'zapatos/schema' {
     "subscriptions": subscriptions.JSONSelectable;
     "trigger_actions": trigger_actions.JSONSelectable;
     "trigger_conditions": trigger_conditions.JSONSelectable;
+    "trigger_matches": trigger_matches.JSONSelectable;
     "trigger_state": trigger_state.JSONSelectable;
     "triggers": triggers.JSONSelectable;
     "usage_logs": usage_logs.JSONSelectable;
@@ -9947,6 +10392,7 @@ declare module 'zapatos/schema' {
     "subscriptions": subscriptions.Whereable;
     "trigger_actions": trigger_actions.Whereable;
     "trigger_conditions": trigger_conditions.Whereable;
+    "trigger_matches": trigger_matches.Whereable;
     "trigger_state": trigger_state.Whereable;
     "triggers": triggers.Whereable;
     "usage_logs": usage_logs.Whereable;
@@ -9980,6 +10426,7 @@ declare module 'zapatos/schema' {
     "subscriptions": subscriptions.Insertable;
     "trigger_actions": trigger_actions.Insertable;
     "trigger_conditions": trigger_conditions.Insertable;
+    "trigger_matches": trigger_matches.Insertable;
     "trigger_state": trigger_state.Insertable;
     "triggers": triggers.Insertable;
     "usage_logs": usage_logs.Insertable;
@@ -10013,6 +10460,7 @@ declare module 'zapatos/schema' {
     "subscriptions": subscriptions.Updatable;
     "trigger_actions": trigger_actions.Updatable;
     "trigger_conditions": trigger_conditions.Updatable;
+    "trigger_matches": trigger_matches.Updatable;
     "trigger_state": trigger_state.Updatable;
     "triggers": triggers.Updatable;
     "usage_logs": usage_logs.Updatable;
@@ -10046,6 +10494,7 @@ declare module 'zapatos/schema' {
     "subscriptions": subscriptions.UniqueIndex;
     "trigger_actions": trigger_actions.UniqueIndex;
     "trigger_conditions": trigger_conditions.UniqueIndex;
+    "trigger_matches": trigger_matches.UniqueIndex;
     "trigger_state": trigger_state.UniqueIndex;
     "triggers": triggers.UniqueIndex;
     "usage_logs": usage_logs.UniqueIndex;
@@ -10079,6 +10528,7 @@ declare module 'zapatos/schema' {
     "subscriptions": subscriptions.Column;
     "trigger_actions": trigger_actions.Column;
     "trigger_conditions": trigger_conditions.Column;
+    "trigger_matches": trigger_matches.Column;
     "trigger_state": trigger_state.Column;
     "triggers": triggers.Column;
     "usage_logs": usage_logs.Column;
@@ -10112,6 +10562,7 @@ declare module 'zapatos/schema' {
     "subscriptions": subscriptions.SQL;
     "trigger_actions": trigger_actions.SQL;
     "trigger_conditions": trigger_conditions.SQL;
+    "trigger_matches": trigger_matches.SQL;
     "trigger_state": trigger_state.SQL;
     "triggers": triggers.SQL;
     "usage_logs": usage_logs.SQL;

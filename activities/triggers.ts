@@ -1,0 +1,101 @@
+/**
+ * Database work of the trigger workflows: loading a definition, recording matches, snapshotting state, and reading the
+ * canonical events an agent's state is recomputed from after a retraction. Every write is idempotent (activities run
+ * at least once).
+ */
+import type pg from 'pg';
+import type { Logger } from '../src/logger.js';
+import type { TriggerEvent, TriggerState } from '../src/triggers/engine.js';
+import { loadTriggerInput, type StoredTrigger } from '../src/triggers/store.js';
+
+export interface MatchRecord {
+  eventSeq: string;
+  eventId: string;
+  agentKey: string;
+  kind: 'match' | 'absence';
+  /** Block time, Unix seconds. */
+  timestamp: number;
+  evaluation: unknown;
+}
+
+export interface CanonicalEventsQuery {
+  triggerId: string;
+  chainId: number;
+  agentId: string | null;
+  registry: string;
+  /** Exclusive lower bound (the trigger's start), inclusive upper bound (what the workflow has seen). */
+  afterSeq: string;
+  upToSeq: string;
+}
+
+/** Columns of canonical_events a TriggerEvent needs, numbers exact. */
+export const TRIGGER_EVENT_COLUMNS = `ingest_seq::text AS ingest_seq, id, chain_id::float8 AS chain_id, block_number::float8 AS block_number,
+  log_index, "timestamp"::float8 AS "timestamp", registry, event_type, agent_id::text AS agent_id, value::text AS value, value_decimals,
+  tag1, tag2, tag, validator_address, file_uri, response, request_hash`;
+
+export function createTriggerActivities({ pool, logger }: { pool: pg.Pool; logger: Logger }) {
+  const log = logger.child({ component: 'trigger-activities' });
+  return {
+    /** The trigger as stored, or null when it was deleted. */
+    async loadTriggerDefinition(triggerId: string): Promise<StoredTrigger | null> {
+      return loadTriggerInput(pool, triggerId);
+    },
+
+    async recordMatches(triggerId: string, matches: MatchRecord[]): Promise<number> {
+      if (matches.length === 0) return 0;
+      const { rowCount } = await pool.query(
+        `INSERT INTO trigger_matches (trigger_id, event_seq, event_id, agent_key, kind, block_time, evaluation)
+         SELECT $1, s, i, a, k, to_timestamp(t), e
+         FROM unnest($2::int8[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::jsonb[]) AS u(s, i, a, k, t, e)
+         ON CONFLICT (trigger_id, event_seq, kind) DO NOTHING`,
+        [
+          triggerId,
+          matches.map((m) => m.eventSeq),
+          matches.map((m) => m.eventId),
+          matches.map((m) => m.agentKey),
+          matches.map((m) => m.kind),
+          matches.map((m) => m.timestamp),
+          matches.map((m) => JSON.stringify(m.evaluation)),
+        ],
+      );
+      log.debug({ triggerId, matches: matches.length, new: rowCount }, 'recorded trigger matches');
+      return rowCount ?? 0;
+    },
+
+    /** Snapshot of the workflow's state (the workflow holds the live copy). A deleted trigger's snapshot is skipped. */
+    async saveTriggerState(triggerId: string, state: TriggerState): Promise<void> {
+      await pool.query(
+        `INSERT INTO trigger_state (trigger_id, state_data, last_updated)
+         SELECT id, $2, now() FROM triggers WHERE id = $1
+         ON CONFLICT (trigger_id) DO UPDATE SET state_data = EXCLUDED.state_data, last_updated = now()`,
+        [triggerId, JSON.stringify(state)],
+      );
+    },
+
+    async deleteTriggerState(triggerId: string): Promise<void> {
+      await pool.query('DELETE FROM trigger_state WHERE trigger_id = $1', [triggerId]);
+    },
+
+    /** History for a trigger with a start block: canonical events from that block up to its creation, a page at a time. */
+    async loadTriggerHistory(q: { chainId: number | null; registry: string; startBlock: number; afterSeq: string; upToSeq: string; limit: number }): Promise<TriggerEvent[]> {
+      const { rows } = await pool.query<TriggerEvent>(
+        `SELECT ${TRIGGER_EVENT_COLUMNS} FROM canonical_events
+         WHERE ($1::int8 IS NULL OR chain_id = $1) AND registry = $2 AND block_number >= $3 AND ingest_seq > $4 AND ingest_seq <= $5
+         ORDER BY ingest_seq LIMIT $6`,
+        [q.chainId, q.registry, q.startBlock, q.afterSeq, q.upToSeq, q.limit],
+      );
+      return rows;
+    },
+
+    /** Canonical events of one agent the trigger has seen, in ingest order (for recomputing after a retraction). */
+    async loadCanonicalEvents(q: CanonicalEventsQuery): Promise<TriggerEvent[]> {
+      const { rows } = await pool.query<TriggerEvent>(
+        `SELECT ${TRIGGER_EVENT_COLUMNS} FROM canonical_events
+         WHERE chain_id = $1 AND registry = $2 AND agent_id IS NOT DISTINCT FROM $3::numeric AND ingest_seq > $4 AND ingest_seq <= $5
+         ORDER BY ingest_seq LIMIT 100000`,
+        [q.chainId, q.registry, q.agentId, q.afterSeq, q.upToSeq],
+      );
+      return rows;
+    },
+  };
+}

@@ -1,0 +1,154 @@
+/** Triggers in Postgres: the definition rows (triggers, trigger_conditions, trigger_actions) as one unit. */
+import type pg from 'pg';
+import { compileDefinition, staticPrefilters, type Registry, type TriggerDefinitionInput, type TriggerSettings } from './definition.js';
+
+export interface ActionRow {
+  id: number;
+  action_type: 'telegram' | 'rest' | 'mcp';
+  priority: number;
+  config: Record<string, unknown>;
+}
+
+export interface StoredTrigger {
+  input: TriggerDefinitionInput & { settings: TriggerSettings };
+  /** The relay sends the trigger events with ingest_seq above this (the newest at its creation). */
+  startSeq: string;
+  /** When set, the workflow first reads the canonical events from this block up to startSeq. */
+  startBlock: number | null;
+  actions: ActionRow[];
+  createdBy: string;
+}
+
+export interface TriggerWrite {
+  organizationId: string;
+  userId: string;
+  name: string;
+  description?: string | null;
+  chainId: number | null;
+  registry: Registry;
+  enabled?: boolean;
+  settings?: Partial<TriggerSettings>;
+  conditions: { condition_type: string; field?: string; operator?: string; value?: string; config?: Record<string, unknown> | null }[];
+  actions?: { action_type: 'telegram' | 'rest' | 'mcp'; priority?: number; config: Record<string, unknown> }[];
+}
+
+export async function loadTriggerInput(db: pg.Pool | pg.PoolClient, triggerId: string): Promise<StoredTrigger | null> {
+  const { rows } = await db.query(
+    `SELECT t.id, t.organization_id, t.user_id, t.name, t.chain_id::float8 AS chain_id, t.registry, t.enabled, t.settings, t.start_seq::text AS start_seq, t.start_block::float8 AS start_block,
+       coalesce((SELECT json_agg(json_build_object('key', c.id::text, 'condition_type', c.condition_type, 'field', c.field,
+                 'operator', c.operator, 'value', c.value, 'config', c.config) ORDER BY c.id) FROM trigger_conditions c WHERE c.trigger_id = t.id), '[]') AS conditions,
+       coalesce((SELECT json_agg(json_build_object('id', a.id, 'action_type', a.action_type, 'priority', a.priority, 'config', a.config)
+                 ORDER BY a.priority, a.id) FROM trigger_actions a WHERE a.trigger_id = t.id), '[]') AS actions
+     FROM triggers t WHERE t.id = $1`,
+    [triggerId],
+  );
+  const t = rows[0];
+  if (!t) return null;
+  return {
+    input: {
+      id: t.id,
+      organizationId: t.organization_id,
+      name: t.name,
+      chainId: t.chain_id,
+      registry: t.registry,
+      enabled: t.enabled,
+      settings: { cooldown_seconds: 0, hysteresis: false, start_block: null, ...t.settings },
+      conditions: t.conditions,
+    },
+    startSeq: t.start_seq,
+    startBlock: t.start_block,
+    actions: t.actions,
+    createdBy: t.user_id,
+  };
+}
+
+/**
+ * Writes a trigger with its conditions and actions in the caller's transaction, replacing them on update. Validates
+ * the whole definition first (DefinitionError with per-field paths). Returns the trigger id.
+ */
+export async function saveTrigger(client: pg.PoolClient, write: TriggerWrite, existingId?: string): Promise<string> {
+  const settings = { cooldown_seconds: 0, hysteresis: false, start_block: null, ...write.settings };
+  // Validate before touching anything; condition keys are placeholders until the rows exist.
+  const draft = compileDefinition({
+    id: existingId ?? 'new',
+    organizationId: write.organizationId,
+    name: write.name,
+    chainId: write.chainId,
+    registry: write.registry,
+    enabled: write.enabled ?? true,
+    settings,
+    // Unchecked shapes are fine here: compileDefinition parses them with zod and reports every problem.
+    conditions: write.conditions.map((c, i) => ({ ...c, key: `new-${i}` })) as TriggerDefinitionInput['conditions'],
+  });
+  const prefilters = staticPrefilters(draft);
+  let id = existingId;
+  if (!id) {
+    const { rows } = await client.query<{ id: string }>(
+      `INSERT INTO triggers (user_id, organization_id, name, description, chain_id, registry, enabled, is_stateful, settings, start_seq, start_block,
+         prefilter_event_types, prefilter_agent_ids)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
+         -- The relay sends the trigger what is ingested from now on; a start block makes the workflow read the history
+         -- up to here itself (src/triggers/history in workflows/trigger.ts).
+         greatest((SELECT coalesce(max(ingest_seq), 0) FROM events), (SELECT coalesce(max(ingest_seq), 0) FROM event_retractions)),
+         $10, $11, $12)
+       RETURNING id`,
+      [
+        write.userId, write.organizationId, write.name, write.description ?? null, write.chainId, write.registry, write.enabled ?? true,
+        draft.conditions.some((c) => c.params.kind === 'ema' || c.params.kind === 'rate' || c.params.kind === 'absence'),
+        JSON.stringify(settings), settings.start_block, prefilters.eventTypes, prefilters.agentIds,
+      ],
+    );
+    id = rows[0]!.id;
+  } else {
+    const { rowCount } = await client.query(
+      `UPDATE triggers SET name = $2, description = $3, chain_id = $4, registry = $5, enabled = $6, is_stateful = $7, settings = $8,
+         start_block = $9, prefilter_event_types = $10, prefilter_agent_ids = $11
+       WHERE id = $1`,
+      [
+        id, write.name, write.description ?? null, write.chainId, write.registry, write.enabled ?? true,
+        draft.conditions.some((c) => c.params.kind === 'ema' || c.params.kind === 'rate' || c.params.kind === 'absence'),
+        JSON.stringify(settings), settings.start_block, prefilters.eventTypes, prefilters.agentIds,
+      ],
+    );
+    if (rowCount === 0) throw new Error(`trigger ${id} does not exist`);
+  }
+  await replaceConditions(client, id, write.conditions);
+  if (write.actions) {
+    await client.query('DELETE FROM trigger_actions WHERE trigger_id = $1', [id]);
+    for (const a of write.actions) {
+      await client.query('INSERT INTO trigger_actions (trigger_id, action_type, priority, config) VALUES ($1, $2, $3, $4)', [
+        id, a.action_type, a.priority ?? 1, JSON.stringify(a.config),
+      ]);
+    }
+  }
+  return id;
+}
+
+/**
+ * Keeps the rows (and so the keys, and so the state) of conditions that did not change; replaces the others. A
+ * condition whose parameters change gets a new key, so only its state restarts.
+ */
+async function replaceConditions(client: pg.PoolClient, triggerId: string, conditions: TriggerWrite['conditions']) {
+  const { rows } = await client.query<{ id: number; condition_type: string; field: string; operator: string; value: string; config: unknown }>(
+    'SELECT id, condition_type, field, operator, value, config FROM trigger_conditions WHERE trigger_id = $1 ORDER BY id',
+    [triggerId],
+  );
+  const signature = (c: { condition_type: string; field?: string; operator?: string; value?: string; config?: unknown }) =>
+    JSON.stringify([c.condition_type, c.field ?? '', c.operator ?? '=', c.value ?? '', c.config ?? null]);
+  const existing = new Map<string, number[]>();
+  for (const r of rows) existing.set(signature(r), [...(existing.get(signature(r)) ?? []), r.id]);
+  const keep = new Set<number>();
+  const add: TriggerWrite['conditions'] = [];
+  for (const c of conditions) {
+    const ids = existing.get(signature(c));
+    const id = ids?.shift();
+    if (id !== undefined) keep.add(id);
+    else add.push(c);
+  }
+  await client.query('DELETE FROM trigger_conditions WHERE trigger_id = $1 AND NOT (id = ANY($2::int[]))', [triggerId, [...keep]]);
+  for (const c of add) {
+    await client.query('INSERT INTO trigger_conditions (trigger_id, condition_type, field, operator, value, config) VALUES ($1, $2, $3, $4, $5, $6)', [
+      triggerId, c.condition_type, c.field ?? '', c.operator ?? '=', c.value ?? '', c.config ? JSON.stringify(c.config) : null,
+    ]);
+  }
+}
