@@ -29,7 +29,7 @@ export async function runProcess(
     }
     throw err;
   }
-  const logger = createLogger(config, name);
+  const logger = createLogger(config, name, { toStderr: options.oneShot });
   const steps: { name: string; step: () => Promise<void> }[] = [];
   let requestShutdown!: (reason: string) => void;
   const shutdownRequested = new Promise<string>((resolve) => (requestShutdown = resolve));

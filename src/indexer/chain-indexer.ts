@@ -300,14 +300,15 @@ export class ChainIndexer extends ChainReader {
           this.log.error({ err }, 'indexer pass failed; retrying');
         }
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(done, this.chain.pollIntervalMs);
-          const onAbort = () => done();
-          this.signal?.addEventListener('abort', onAbort, { once: true });
-          wakeUp = done;
-          function done() {
+          const done = () => {
             clearTimeout(timer);
+            this.signal?.removeEventListener('abort', done);
+            wakeUp = undefined;
             resolve();
-          }
+          };
+          const timer = setTimeout(done, this.chain.pollIntervalMs);
+          this.signal?.addEventListener('abort', done, { once: true });
+          wakeUp = done;
         });
       }
     } finally {
