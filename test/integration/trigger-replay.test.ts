@@ -1,0 +1,79 @@
+/**
+ * Determinism guard: trigger workflow histories replay against the current workflow code. A fresh history is recorded
+ * on the real server (events, a retraction, a config update, continue-as-new, delete), and the histories committed in
+ * test/fixtures/histories (recorded with earlier code) must still replay — a change that breaks them needs patched().
+ * Re-record with RECORD_HISTORIES=1 only when the change is meant to be incompatible and old runs are drained.
+ */
+import { randomUUID } from 'node:crypto';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { Relay } from '../../src/relay/relay.js';
+import { TriggerDispatcher } from '../../src/relay/trigger-dispatcher.js';
+import { retractAbove } from '../../src/indexer/store.js';
+import { TriggerService } from '../../src/triggers/service.js';
+import { triggerWorkflowId } from '../../src/triggers/search-attributes.js';
+import { startWorker, workflowBundle, type RunningWorker } from '../../src/worker/worker.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { appendEvents, feedbackRecord, insertOrganization, insertUser } from '../helpers/fixtures.js';
+import { testLogger } from '../helpers/logger.js';
+
+const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/histories');
+let db: TestDatabase;
+let worker: RunningWorker;
+let connection: Connection;
+let client: Client;
+const taskQueue = `replay-${randomUUID()}`;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  const address = inject('temporalAddress');
+  worker = await startWorker({ address, namespace: 'default', taskQueue, pool: db.pool, logger: testLogger });
+  connection = await Connection.connect({ address });
+  client = new Client({ connection });
+});
+afterAll(async () => {
+  await worker?.stop();
+  await connection?.close();
+  await db?.drop();
+});
+
+it('a trigger workflow history recorded now replays deterministically', { timeout: 60_000 }, async () => {
+  const userId = await insertUser(db.pool);
+  const organizationId = await insertOrganization(db.pool, userId);
+  const service = new TriggerService({ pool: db.pool, temporal: client, taskQueue, logger: testLogger, workflowOptions: { continueAsNewAfterSignals: 1_000, snapshotEveryMs: 50 } });
+  const relay = new Relay({ pool: db.pool, databaseUrl: db.url, logger: testLogger, dispatcher: new TriggerDispatcher({ pool: db.pool, temporal: client, taskQueue, logger: testLogger }) });
+  const write = {
+    organizationId, userId, name: 'replayed', chainId: 31337, registry: 'reputation' as const, settings: { cooldown_seconds: 60 },
+    conditions: [{ condition_type: 'ema_threshold', operator: '<', value: '50', config: { alpha: 0.5, rearm_value: 55 } }],
+  };
+  const id = await service.create(write);
+  let block = 10;
+  for (const v of ['90', '40', '30', '70', '20']) {
+    await appendEvents(db.pool, [feedbackRecord({ block_number: ++block, timestamp: 1_767_225_600 + block * 120, value: v })]);
+    await relay.catchUp();
+  }
+  await retractAbove(db.pool, 31337, { number: block - 1, hash: `0x${'00'.repeat(32)}` });
+  await relay.catchUp();
+  await service.update(id, { ...write, conditions: [{ ...write.conditions[0]!, value: '45' }] });
+  await service.state(id);
+  await service.delete(id, organizationId);
+
+  const history = await client.workflow.getHandle(triggerWorkflowId(id)).fetchHistory();
+  expect(history.events?.length).toBeGreaterThan(20);
+  await Worker.runReplayHistory({ workflowBundle: await workflowBundle(testLogger) }, history);
+  if (process.env.RECORD_HISTORIES === '1') await writeFile(path.join(FIXTURES, 'trigger-workflow.json'), historyToJSON(history));
+});
+
+it('committed histories still replay against the current workflow code', async () => {
+  const files = (await readdir(FIXTURES)).filter((f) => f.endsWith('.json'));
+  expect(files.length).toBeGreaterThan(0);
+  for (const file of files) {
+    const history = historyFromJSON(JSON.parse(await readFile(path.join(FIXTURES, file), 'utf8')));
+    await Worker.runReplayHistory({ workflowBundle: await workflowBundle(testLogger) }, history, file);
+  }
+});
