@@ -166,6 +166,7 @@ function parseParams(row: z.infer<typeof conditionRow>, registry: Registry, issu
       return c && { kind: 'score', field, op: c, threshold };
     }
     case 'ema_threshold': {
+      if (registry !== 'reputation') return void issue('condition_type', 'ema_threshold averages feedback values: it applies to the reputation registry');
       const c = comparison();
       const threshold = Number(row.value);
       if (row.value.trim() === '' || !Number.isFinite(threshold)) return void issue('value', 'must be a number');
@@ -182,6 +183,7 @@ function parseParams(row: z.infer<typeof conditionRow>, registry: Registry, issu
       if (cfg.rearm_value !== undefined) {
         rearm = Number(cfg.rearm_value);
         if (!Number.isFinite(rearm)) return void issue('config.rearm_value', 'must be a number');
+        if (c === '=' || c === '!=') return void issue('config.rearm_value', "needs an ordering operator (<, <=, > or >=)");
         if (c && ((c.startsWith('<') && rearm < threshold) || (c.startsWith('>') && rearm > threshold))) {
           return void issue('config.rearm_value', `must be on the far side of the threshold (not ${c === '<' || c === '<=' ? 'below' : 'above'} ${threshold})`);
         }
@@ -191,7 +193,7 @@ function parseParams(row: z.infer<typeof conditionRow>, registry: Registry, issu
     case 'rate_limit': {
       const c = comparison();
       const threshold = Number(row.value);
-      if (!Number.isInteger(threshold) || threshold < 0) return void issue('value', 'must be a whole number of events');
+      if (!/^\s*\d+\s*$/.test(row.value) || !Number.isSafeInteger(threshold)) return void issue('value', 'must be a whole number of events');
       const windowSeconds = typeof cfg.time_window === 'string' ? parseDuration(cfg.time_window) : undefined;
       if (!windowSeconds) return void issue('config.time_window', "must be a duration like '30s', '5m', '1h' or '7d'");
       if (cfg.reset_on_trigger !== undefined && typeof cfg.reset_on_trigger !== 'boolean') return void issue('config.reset_on_trigger', 'must be true or false');
@@ -210,7 +212,17 @@ function parseParams(row: z.infer<typeof conditionRow>, registry: Registry, issu
 export function compileDefinition(input: TriggerDefinitionInput): TriggerDefinition {
   const parsed = triggerDefinitionInput.safeParse(input);
   if (!parsed.success) {
-    throw new DefinitionError(parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+    const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+    // Also check the conditions that are well-formed rows, so that one answer lists every problem.
+    const registry = z.enum(REGISTRIES).safeParse((input as { registry?: unknown })?.registry);
+    const rows = Array.isArray((input as { conditions?: unknown })?.conditions) ? (input as { conditions: unknown[] }).conditions : [];
+    if (registry.success) {
+      rows.forEach((raw, index) => {
+        const row = conditionRow.safeParse(raw);
+        if (row.success) parseParams(row.data, registry.data, (field, message) => issues.push({ path: `conditions.${index}.${field}`, message }));
+      });
+    }
+    throw new DefinitionError(issues);
   }
   const d = parsed.data;
   const issues: { path: string; message: string }[] = [];

@@ -8,7 +8,10 @@
  *     their order or grouping — so state never depends on how conditions are arranged.
  *  3. The trigger *matches* when the whole formula (AND of groups, OR within a group, negations) holds after the update.
  *  4. It *fires* on a match unless the agent is in cooldown (block time since its last firing) or, with hysteresis, the
- *     formula was already true for that agent at its previous eligible event (it fires on the rising edge only).
+ *     formula was already true for that agent at its previous event of the kind the trigger is about (it fires on the
+ *     rising edge only). "Of the kind" means passing the required event-type and agent-id conditions; such an event that
+ *     is not eligible makes the formula false and so re-arms the trigger. A match held back by cooldown still counts as
+ *     true for hysteresis (the alert is suppressed, not postponed).
  *  5. State lives per agent (chain id + agent id), and per condition key: agents and conditions never share state.
  * Threshold conditions with a `rearm_value` latch: once true, they stay true until the metric crosses the re-arm value.
  */
@@ -215,6 +218,13 @@ function gate(def: TriggerDefinition, e: TriggerEvent) {
   return { groups, stateless, values, eligible };
 }
 
+/** Whether the event passes the trigger's required (ungrouped, not negated) event-type and agent-id conditions. */
+function routed(def: TriggerDefinition, stateless: Map<string, boolean>): boolean {
+  return def.conditions
+    .filter((c) => !c.group && !c.negate && (c.params.kind === 'event_type' || c.params.kind === 'agent_id'))
+    .every((c) => stateless.get(c.key));
+}
+
 /**
  * Evaluates one event against the definition, updating `state` in place. Returns what happened for the event's agent.
  * Absence conditions are handled by `trackAbsence` / `expireAbsences`.
@@ -222,7 +232,12 @@ function gate(def: TriggerDefinition, e: TriggerEvent) {
 export function evaluate(def: TriggerDefinition, state: TriggerState, e: TriggerEvent): Evaluation {
   const agentKey = agentKeyOf(e);
   const { groups, stateless, values, eligible } = gate(def, e);
-  if (!eligible) return { agentKey, eligible, matched: false, fired: false, values };
+  if (!eligible) {
+    // An event the trigger is about where the formula is false re-arms hysteresis (rule 4).
+    const agent = state.agents[agentKey];
+    if (agent?.wasTrue && routed(def, stateless)) agent.wasTrue = false;
+    return { agentKey, eligible, matched: false, fired: false, values };
+  }
 
   const agent = (state.agents[agentKey] ??= { conditions: {}, wasTrue: false, lastFiredAt: null, fired: 0 });
   const stateful = new Map<string, boolean>();
