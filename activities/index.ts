@@ -1,10 +1,13 @@
 import type { Pool } from 'pg';
 import type { Logger } from '../src/logger.js';
 import { createTriggerActivities } from './triggers.js';
+import { createDeliveryActivities, type DeliveryDeps } from './deliveries.js';
 
 export interface ActivityDeps {
   pool: Pool;
   logger: Logger;
+  /** What action delivery needs beyond the pool and the logger. */
+  delivery: Omit<DeliveryDeps, 'pool' | 'logger'>;
 }
 
 export interface DatabaseCheck {
@@ -15,10 +18,11 @@ export interface DatabaseCheck {
 }
 
 /** Builds the worker's activities around their dependencies (one instance per worker). */
-export function createActivities({ pool, logger }: ActivityDeps) {
+export function createActivities({ pool, logger, delivery }: ActivityDeps) {
   const log = logger.child({ component: 'activities' });
   return {
     ...createTriggerActivities({ pool, logger }),
+    ...createDeliveryActivities({ pool, logger, ...delivery }),
     /** Proves that a worker is polling and can reach Postgres. */
     async checkDatabase(): Promise<DatabaseCheck> {
       const started = performance.now();

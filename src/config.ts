@@ -57,6 +57,15 @@ export const envSchema = z.object({
   DEMO_ANVIL_PORT: port.default(8545),
   /** Bearer token for POST /api/v1/ingest/events (external indexers); unset disables the endpoint. */
   INGEST_API_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
+
+  /** 32-byte key (base64 or hex) sealing the secrets we send on; development creates one under DATA_DIR. */
+  APP_ENCRYPTION_KEY: z.string().optional(),
+  TELEGRAM_API_BASE_URL: z.url({ message: 'must be a URL' }).default('https://api.telegram.org'),
+  /** Bot token for Telegram actions that do not carry their own. */
+  TELEGRAM_BOT_TOKEN: z.string().optional(),
+  /** Hosts, addresses or CIDRs that actions may reach although private (local development, tests). */
+  ACTION_ALLOWED_HOSTS: z.string().optional(),
+  IPFS_GATEWAY_URL: z.url({ message: 'must be a URL' }).default('https://ipfs.io/ipfs/'),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -87,6 +96,13 @@ export interface Config {
   chains: ChainConfig[];
   demo: { mode: 'auto' | 'on' | 'off'; eventsPerSecond: number; anvilPort: number };
   ingestApiToken: string | undefined;
+  actions: {
+    appEncryptionKey: string | undefined;
+    telegramBaseUrl: string;
+    telegramBotToken: string | undefined;
+    allowedHosts: string | undefined;
+    ipfsGateway: string;
+  };
 }
 
 export class ConfigError extends Error {
@@ -145,6 +161,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     chains,
     demo: { mode: e.DEMO_MODE, eventsPerSecond: e.DEMO_EVENTS_PER_SECOND, anvilPort: e.DEMO_ANVIL_PORT },
     ingestApiToken: e.INGEST_API_TOKEN,
+    actions: {
+      appEncryptionKey: e.APP_ENCRYPTION_KEY,
+      telegramBaseUrl: e.TELEGRAM_API_BASE_URL,
+      telegramBotToken: e.TELEGRAM_BOT_TOKEN,
+      allowedHosts: e.ACTION_ALLOWED_HOSTS,
+      ipfsGateway: e.IPFS_GATEWAY_URL,
+    },
   };
 }
 

@@ -7,6 +7,7 @@ import { runProcess } from '../runtime.js';
 import { provideDatabase, providePool, provideTemporal, provideTemporalClient, startIndexers, startRelay } from '../services.js';
 import { TriggerDispatcher } from '../relay/trigger-dispatcher.js';
 import { startWorker } from '../worker/worker.js';
+import { actionSettings } from '../actions/settings.js';
 import { startApiServer } from '../api/server.js';
 
 await runProcess('erc8004', async (ctx) => {
@@ -23,6 +24,7 @@ await runProcess('erc8004', async (ctx) => {
     taskQueue: config.temporal.taskQueue,
     pool,
     logger,
+    actions: await actionSettings(config),
   });
   ctx.onShutdown('worker', worker.stop);
   worker.done.catch((err) => {

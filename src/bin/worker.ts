@@ -2,6 +2,7 @@
 import { runProcess } from '../runtime.js';
 import { provideDatabase, providePool, provideTemporal } from '../services.js';
 import { startWorker } from '../worker/worker.js';
+import { actionSettings } from '../actions/settings.js';
 
 await runProcess('erc8004-worker', async (ctx) => {
   const { config, logger } = ctx;
@@ -14,6 +15,7 @@ await runProcess('erc8004-worker', async (ctx) => {
     taskQueue: config.temporal.taskQueue,
     pool,
     logger,
+    actions: await actionSettings(config),
   });
   ctx.onShutdown('worker', worker.stop);
   worker.done.catch((err) => {

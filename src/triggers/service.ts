@@ -11,6 +11,7 @@ import { configUpdate, stateQuery, triggerWorkflow, type ConfigChange, type Trig
 import { compileDefinition } from './definition.js';
 import { triggerSearchAttributes, triggerWorkflowId } from './search-attributes.js';
 import { loadTriggerInput, saveTrigger, type TriggerWrite } from './store.js';
+import type { SecretBox } from '../secrets.js';
 
 export class TriggerNotFoundError extends Error {
   constructor(readonly triggerId: string) {
@@ -24,6 +25,8 @@ export interface TriggerServiceDeps {
   temporal: Client;
   taskQueue: string;
   logger: Logger;
+  /** Seals the secrets in action configs. */
+  secrets?: SecretBox;
   /** Passed to new workflows (tests force continue-as-new early). */
   workflowOptions?: { continueAsNewAfterSignals?: number; snapshotEveryMs?: number };
 }
@@ -35,7 +38,7 @@ export class TriggerService {
   }
 
   async create(write: TriggerWrite): Promise<string> {
-    const id = await withTransaction(this.deps.pool, (client) => saveTrigger(client, write));
+    const id = await withTransaction(this.deps.pool, (client) => saveTrigger(client, write, undefined, this.deps.secrets));
     await this.ensureWorkflow(id);
     this.log.info({ triggerId: id, organizationId: write.organizationId }, 'trigger created');
     return id;
@@ -44,7 +47,7 @@ export class TriggerService {
   async update(id: string, write: TriggerWrite): Promise<void> {
     await withTransaction(this.deps.pool, async (client) => {
       await this.lockExisting(client, id, write.organizationId);
-      await saveTrigger(client, write, id);
+      await saveTrigger(client, write, id, this.deps.secrets);
     });
     const stored = await loadTriggerInput(this.deps.pool, id);
     if (!stored) throw new TriggerNotFoundError(id);

@@ -1,6 +1,37 @@
 /** Triggers in Postgres: the definition rows (triggers, trigger_conditions, trigger_actions) as one unit. */
 import type pg from 'pg';
-import { compileDefinition, staticPrefilters, type Registry, type TriggerDefinitionInput, type TriggerSettings } from './definition.js';
+import { compileDefinition, DefinitionError, staticPrefilters, type Registry, type TriggerDefinitionInput, type TriggerSettings } from './definition.js';
+import { validateActionConfig, type ActionConfig } from '../actions/config.js';
+import { SecretBox } from '../secrets.js';
+
+/**
+ * Names a template may use for a condition's state: `state.<id>` (trigger_conditions.id), `state.<condition_type>` (the
+ * first condition of that type) and `state.<config.name>` when the condition has a name.
+ */
+export function templateStateKeys(conditions: { id?: number | string; condition_type: string; config?: Record<string, unknown> | null }[]): string[] {
+  const keys = new Set<string>();
+  for (const c of conditions) {
+    if (c.id !== undefined) keys.add(String(c.id));
+    keys.add(c.condition_type);
+    if (typeof c.config?.name === 'string' && c.config.name) keys.add(c.config.name);
+  }
+  return [...keys];
+}
+
+/** Seals the secrets of an action config (Telegram bot token, REST secret headers) unless already sealed. */
+export function sealActionSecrets(type: string, config: ActionConfig, box: SecretBox | undefined): ActionConfig {
+  const seal = (v: string) => {
+    if (SecretBox.isSealed(v)) return v;
+    if (!box) throw new DefinitionError([{ path: 'actions', message: 'secrets need the application key (APP_ENCRYPTION_KEY)' }]);
+    return box.encrypt(v);
+  };
+  if (type === 'telegram' && 'bot_token' in config && config.bot_token) return { ...config, bot_token: seal(config.bot_token) };
+  if (type === 'rest' && 'secret_headers' in config && config.secret_headers) {
+    return { ...config, secret_headers: Object.fromEntries(Object.entries(config.secret_headers).map(([k, v]) => [k, seal(v)])) };
+  }
+  return config;
+}
+
 
 export interface ActionRow {
   id: number;
@@ -66,7 +97,7 @@ export async function loadTriggerInput(db: pg.Pool | pg.PoolClient, triggerId: s
  * Writes a trigger with its conditions and actions in the caller's transaction, replacing them on update. Validates
  * the whole definition first (DefinitionError with per-field paths). Returns the trigger id.
  */
-export async function saveTrigger(client: pg.PoolClient, write: TriggerWrite, existingId?: string): Promise<string> {
+export async function saveTrigger(client: pg.PoolClient, write: TriggerWrite, existingId?: string, secrets?: SecretBox): Promise<string> {
   const settings = { cooldown_seconds: 0, hysteresis: false, start_block: null, ...write.settings };
   // Validate before touching anything; condition keys are placeholders until the rows exist.
   const draft = compileDefinition({
@@ -81,6 +112,15 @@ export async function saveTrigger(client: pg.PoolClient, write: TriggerWrite, ex
     conditions: write.conditions.map((c, i) => ({ ...c, key: `new-${i}` })) as TriggerDefinitionInput['conditions'],
   });
   const prefilters = staticPrefilters(draft);
+  // Actions are validated with the trigger: shapes, and every template against the variables it can use.
+  const stateKeys = templateStateKeys(write.conditions);
+  const actionIssues: { path: string; message: string }[] = [];
+  const actions = (write.actions ?? []).map((a, i) => {
+    const checked = validateActionConfig(a.action_type, a.config, stateKeys, `actions.${i}.config`);
+    actionIssues.push(...checked.issues.map((issue) => (issue.path === 'action_type' ? { ...issue, path: `actions.${i}.action_type` } : issue)));
+    return checked.config ? { ...a, config: sealActionSecrets(a.action_type, checked.config, secrets) } : a;
+  });
+  if (actionIssues.length > 0) throw new DefinitionError(actionIssues);
   let id = existingId;
   if (!id) {
     const { rows } = await client.query<{ id: string }>(
@@ -115,7 +155,7 @@ export async function saveTrigger(client: pg.PoolClient, write: TriggerWrite, ex
   await replaceConditions(client, id, write.conditions);
   if (write.actions) {
     await client.query('DELETE FROM trigger_actions WHERE trigger_id = $1', [id]);
-    for (const a of write.actions) {
+    for (const a of actions) {
       await client.query('INSERT INTO trigger_actions (trigger_id, action_type, priority, config) VALUES ($1, $2, $3, $4)', [
         id, a.action_type, a.priority ?? 1, JSON.stringify(a.config),
       ]);

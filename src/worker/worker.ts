@@ -9,7 +9,9 @@ import {
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import type { Pool } from 'pg';
+import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../../activities/index.js';
+import type { ActionSettings } from '../actions/settings.js';
 import type { Logger } from '../logger.js';
 
 export const WORKFLOWS_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../workflows/index.ts');
@@ -57,6 +59,9 @@ export interface WorkerOptions {
   logger: Logger;
   /** Workflows kept in memory; the rest are replayed from history when they next run. */
   maxCachedWorkflows?: number;
+  actions: ActionSettings;
+  /** Circuit breaker tuning (tests shorten the pause). */
+  breaker?: { threshold?: number; basePauseMs?: number };
 }
 
 export interface RunningWorker {
@@ -72,15 +77,25 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const log = options.logger.child({ component: 'worker', taskQueue: options.taskQueue });
   const workflowCode = await workflowBundle(options.logger);
   const connection = await NativeConnection.connect({ address: options.address });
+  // Activities start delivery workflows: they need a client of their own.
+  const clientConnection = await Connection.connect({ address: options.address });
+  const client = new Client({ connection: clientConnection, namespace: options.namespace });
   const worker = await Worker.create({
     connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     workflowBundle: workflowCode,
-    activities: createActivities({ pool: options.pool, logger: options.logger }),
+    activities: createActivities({
+      pool: options.pool,
+      logger: options.logger,
+      delivery: { ...options.actions, temporal: client, taskQueue: options.taskQueue, breaker: options.breaker },
+    }),
     maxCachedWorkflows: options.maxCachedWorkflows ?? 1_000,
   });
-  const done = worker.run().finally(() => connection.close().catch(() => undefined));
+  const done = worker.run().finally(async () => {
+    await connection.close().catch(() => undefined);
+    await clientConnection.close().catch(() => undefined);
+  });
   log.info('Temporal worker polling');
   return {
     worker,

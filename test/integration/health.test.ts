@@ -7,6 +7,7 @@ import { createPool } from '../../src/db/pool.js';
 import { startWorker, type RunningWorker } from '../../src/worker/worker.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { testLogger } from '../helpers/logger.js';
+import { testActionSettings } from '../helpers/actions.js';
 import { getFreePort } from '../helpers/ports.js';
 
 let db: TestDatabase;
@@ -20,7 +21,7 @@ const taskQueue = `health-${randomUUID()}`;
 beforeAll(async () => {
   db = await createTestDatabase();
   const address = inject('temporalAddress');
-  worker = await startWorker({ address, namespace: 'default', taskQueue, pool: db.pool, logger: testLogger });
+  worker = await startWorker({ address, namespace: 'default', taskQueue, pool: db.pool, logger: testLogger, actions: testActionSettings() });
   connection = await Connection.connect({ address });
   client = new Client({ connection });
   api = await startApiServer({ pool: db.pool, temporal: client, taskQueue, logger: testLogger }, { host: '127.0.0.1', port: 0 });

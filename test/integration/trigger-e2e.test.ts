@@ -21,6 +21,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { startTestChain, type TestChain } from '../helpers/chain.js';
 import { insertOrganization, insertUser } from '../helpers/fixtures.js';
 import { testLogger } from '../helpers/logger.js';
+import { testActionSettings } from '../helpers/actions.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 let db: TestDatabase;
@@ -37,7 +38,7 @@ const taskQueue = `e2e-${randomUUID()}`;
 beforeAll(async () => {
   [db, chain] = await Promise.all([createTestDatabase(), startTestChain()]);
   const address = inject('temporalAddress');
-  worker = await startWorker({ address, namespace: 'default', taskQueue, pool: db.pool, logger: testLogger });
+  worker = await startWorker({ address, namespace: 'default', taskQueue, pool: db.pool, logger: testLogger, actions: testActionSettings() });
   connection = await Connection.connect({ address });
   const client = new Client({ connection });
   service = new TriggerService({ pool: db.pool, temporal: client, taskQueue, logger: testLogger });

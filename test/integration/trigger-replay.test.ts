@@ -9,7 +9,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
-import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { Relay } from '../../src/relay/relay.js';
@@ -21,6 +21,7 @@ import { startWorker, workflowBundle, type RunningWorker } from '../../src/worke
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { appendEvents, feedbackRecord, insertOrganization, insertUser } from '../helpers/fixtures.js';
 import { testLogger } from '../helpers/logger.js';
+import { testActionSettings } from '../helpers/actions.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/histories');
 let db: TestDatabase;
@@ -32,7 +33,7 @@ const taskQueue = `replay-${randomUUID()}`;
 beforeAll(async () => {
   db = await createTestDatabase();
   const address = inject('temporalAddress');
-  worker = await startWorker({ address, namespace: 'default', taskQueue, pool: db.pool, logger: testLogger });
+  worker = await startWorker({ address, namespace: 'default', taskQueue, pool: db.pool, logger: testLogger, actions: testActionSettings() });
   connection = await Connection.connect({ address });
   client = new Client({ connection });
 });

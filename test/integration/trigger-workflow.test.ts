@@ -15,6 +15,7 @@ import { eventsSignal, stateQuery } from '../../workflows/trigger.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { appendEvents, feedbackRecord, insertOrganization, insertUser } from '../helpers/fixtures.js';
 import { testLogger } from '../helpers/logger.js';
+import { testActionSettings } from '../helpers/actions.js';
 
 let db: TestDatabase;
 let worker: RunningWorker;
@@ -30,7 +31,7 @@ const chainId = 31337;
 beforeAll(async () => {
   db = await createTestDatabase();
   const address = inject('temporalAddress');
-  worker = await startWorker({ address, namespace: 'default', taskQueue, pool: db.pool, logger: testLogger });
+  worker = await startWorker({ address, namespace: 'default', taskQueue, pool: db.pool, logger: testLogger, actions: testActionSettings() });
   connection = await Connection.connect({ address });
   client = new Client({ connection });
   service = new TriggerService({ pool: db.pool, temporal: client, taskQueue, logger: testLogger, workflowOptions: { continueAsNewAfterSignals: 4, snapshotEveryMs: 100 } });

@@ -606,6 +606,18 @@ declare module 'zapatos/schema' {
       */
       action_type: string;
       /**
+      * **action_results.attempt**
+      * - `int4` in database
+      * - Nullable, no default
+      */
+      attempt: number | null;
+      /**
+      * **action_results.destination**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      destination: string | null;
+      /**
       * **action_results.duration_ms**
       * - `int4` in database
       * - Nullable, no default
@@ -636,11 +648,23 @@ declare module 'zapatos/schema' {
       */
       executed_at: Date;
       /**
+      * **action_results.http_status**
+      * - `int4` in database
+      * - Nullable, no default
+      */
+      http_status: number | null;
+      /**
       * **action_results.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id: string;
+      /**
+      * **action_results.idempotency_key**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      idempotency_key: string | null;
       /**
       * **action_results.job_id**
       * - `text` in database
@@ -686,6 +710,18 @@ declare module 'zapatos/schema' {
       */
       action_type: string;
       /**
+      * **action_results.attempt**
+      * - `int4` in database
+      * - Nullable, no default
+      */
+      attempt: number | null;
+      /**
+      * **action_results.destination**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      destination: string | null;
+      /**
       * **action_results.duration_ms**
       * - `int4` in database
       * - Nullable, no default
@@ -716,11 +752,23 @@ declare module 'zapatos/schema' {
       */
       executed_at: db.TimestampTzString;
       /**
+      * **action_results.http_status**
+      * - `int4` in database
+      * - Nullable, no default
+      */
+      http_status: number | null;
+      /**
       * **action_results.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id: string;
+      /**
+      * **action_results.idempotency_key**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      idempotency_key: string | null;
       /**
       * **action_results.job_id**
       * - `text` in database
@@ -766,6 +814,18 @@ declare module 'zapatos/schema' {
       */
       action_type?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **action_results.attempt**
+      * - `int4` in database
+      * - Nullable, no default
+      */
+      attempt?: number | db.Parameter<number> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, number | db.Parameter<number> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **action_results.destination**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      destination?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **action_results.duration_ms**
       * - `int4` in database
       * - Nullable, no default
@@ -796,11 +856,23 @@ declare module 'zapatos/schema' {
       */
       executed_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **action_results.http_status**
+      * - `int4` in database
+      * - Nullable, no default
+      */
+      http_status?: number | db.Parameter<number> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, number | db.Parameter<number> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **action_results.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **action_results.idempotency_key**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      idempotency_key?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
       * **action_results.job_id**
       * - `text` in database
@@ -846,6 +918,18 @@ declare module 'zapatos/schema' {
       */
       action_type: string | db.Parameter<string> | db.SQLFragment;
       /**
+      * **action_results.attempt**
+      * - `int4` in database
+      * - Nullable, no default
+      */
+      attempt?: number | db.Parameter<number> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **action_results.destination**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      destination?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **action_results.duration_ms**
       * - `int4` in database
       * - Nullable, no default
@@ -876,11 +960,23 @@ declare module 'zapatos/schema' {
       */
       executed_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
       /**
+      * **action_results.http_status**
+      * - `int4` in database
+      * - Nullable, no default
+      */
+      http_status?: number | db.Parameter<number> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **action_results.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment;
+      /**
+      * **action_results.idempotency_key**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      idempotency_key?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
       /**
       * **action_results.job_id**
       * - `text` in database
@@ -926,6 +1022,18 @@ declare module 'zapatos/schema' {
       */
       action_type?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
       /**
+      * **action_results.attempt**
+      * - `int4` in database
+      * - Nullable, no default
+      */
+      attempt?: number | db.Parameter<number> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, number | db.Parameter<number> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **action_results.destination**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      destination?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
       * **action_results.duration_ms**
       * - `int4` in database
       * - Nullable, no default
@@ -956,11 +1064,23 @@ declare module 'zapatos/schema' {
       */
       executed_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
       /**
+      * **action_results.http_status**
+      * - `int4` in database
+      * - Nullable, no default
+      */
+      http_status?: number | db.Parameter<number> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, number | db.Parameter<number> | null | db.DefaultType | db.SQLFragment>;
+      /**
       * **action_results.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **action_results.idempotency_key**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      idempotency_key?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
       /**
       * **action_results.job_id**
       * - `text` in database
@@ -3921,6 +4041,832 @@ declare module 'zapatos/schema' {
   }
 
   /**
+   * **deliveries**
+   * - Table in database
+   */
+  export namespace deliveries {
+    export type Table = 'deliveries';
+    export interface Selectable {
+      /**
+      * **deliveries.action_id**
+      * - `int4` in database
+      * - Nullable, no default
+      */
+      action_id: number | null;
+      /**
+      * **deliveries.action_type**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      action_type: string;
+      /**
+      * **deliveries.attempts**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      attempts: number;
+      /**
+      * **deliveries.context**
+      * - `jsonb` in database
+      * - `NOT NULL`, no default
+      */
+      context: db.JSONValue;
+      /**
+      * **deliveries.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at: Date;
+      /**
+      * **deliveries.dead_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      dead_at: Date | null;
+      /**
+      * **deliveries.delivered_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      delivered_at: Date | null;
+      /**
+      * **deliveries.destination**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      destination: string | null;
+      /**
+      * **deliveries.event_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      event_id: string;
+      /**
+      * **deliveries.event_seq**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      event_seq: db.Int8String;
+      /**
+      * **deliveries.idempotency_key**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      idempotency_key: string;
+      /**
+      * **deliveries.last_error**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      last_error: string | null;
+      /**
+      * **deliveries.last_http_status**
+      * - `int4` in database
+      * - Nullable, no default
+      */
+      last_http_status: number | null;
+      /**
+      * **deliveries.match_id**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      match_id: db.Int8String;
+      /**
+      * **deliveries.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+      /**
+      * **deliveries.replays**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      replays: number;
+      /**
+      * **deliveries.status**
+      * - `text` in database
+      * - `NOT NULL`, default: `'pending'::text`
+      */
+      status: string;
+      /**
+      * **deliveries.trigger_id**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      trigger_id: string | null;
+      /**
+      * **deliveries.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at: Date;
+      /**
+      * **deliveries.workflow_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      workflow_id: string | null;
+    }
+    export interface JSONSelectable {
+      /**
+      * **deliveries.action_id**
+      * - `int4` in database
+      * - Nullable, no default
+      */
+      action_id: number | null;
+      /**
+      * **deliveries.action_type**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      action_type: string;
+      /**
+      * **deliveries.attempts**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      attempts: number;
+      /**
+      * **deliveries.context**
+      * - `jsonb` in database
+      * - `NOT NULL`, no default
+      */
+      context: db.JSONValue;
+      /**
+      * **deliveries.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at: db.TimestampTzString;
+      /**
+      * **deliveries.dead_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      dead_at: db.TimestampTzString | null;
+      /**
+      * **deliveries.delivered_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      delivered_at: db.TimestampTzString | null;
+      /**
+      * **deliveries.destination**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      destination: string | null;
+      /**
+      * **deliveries.event_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      event_id: string;
+      /**
+      * **deliveries.event_seq**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      event_seq: number;
+      /**
+      * **deliveries.idempotency_key**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      idempotency_key: string;
+      /**
+      * **deliveries.last_error**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      last_error: string | null;
+      /**
+      * **deliveries.last_http_status**
+      * - `int4` in database
+      * - Nullable, no default
+      */
+      last_http_status: number | null;
+      /**
+      * **deliveries.match_id**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      match_id: number;
+      /**
+      * **deliveries.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+      /**
+      * **deliveries.replays**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      replays: number;
+      /**
+      * **deliveries.status**
+      * - `text` in database
+      * - `NOT NULL`, default: `'pending'::text`
+      */
+      status: string;
+      /**
+      * **deliveries.trigger_id**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      trigger_id: string | null;
+      /**
+      * **deliveries.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at: db.TimestampTzString;
+      /**
+      * **deliveries.workflow_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      workflow_id: string | null;
+    }
+    export interface Whereable {
+      /**
+      * **deliveries.action_id**
+      * - `int4` in database
+      * - Nullable, no default
+      */
+      action_id?: number | db.Parameter<number> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, number | db.Parameter<number> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **deliveries.action_type**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      action_type?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **deliveries.attempts**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      attempts?: number | db.Parameter<number> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, number | db.Parameter<number> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **deliveries.context**
+      * - `jsonb` in database
+      * - `NOT NULL`, no default
+      */
+      context?: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **deliveries.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **deliveries.dead_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      dead_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **deliveries.delivered_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      delivered_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **deliveries.destination**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      destination?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **deliveries.event_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      event_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **deliveries.event_seq**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      event_seq?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **deliveries.idempotency_key**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      idempotency_key?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **deliveries.last_error**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      last_error?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **deliveries.last_http_status**
+      * - `int4` in database
+      * - Nullable, no default
+      */
+      last_http_status?: number | db.Parameter<number> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, number | db.Parameter<number> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **deliveries.match_id**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      match_id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **deliveries.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **deliveries.replays**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      replays?: number | db.Parameter<number> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, number | db.Parameter<number> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **deliveries.status**
+      * - `text` in database
+      * - `NOT NULL`, default: `'pending'::text`
+      */
+      status?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **deliveries.trigger_id**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      trigger_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **deliveries.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **deliveries.workflow_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      workflow_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+    }
+    export interface Insertable {
+      /**
+      * **deliveries.action_id**
+      * - `int4` in database
+      * - Nullable, no default
+      */
+      action_id?: number | db.Parameter<number> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **deliveries.action_type**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      action_type: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **deliveries.attempts**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      attempts?: number | db.Parameter<number> | db.DefaultType | db.SQLFragment;
+      /**
+      * **deliveries.context**
+      * - `jsonb` in database
+      * - `NOT NULL`, no default
+      */
+      context: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment;
+      /**
+      * **deliveries.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+      /**
+      * **deliveries.dead_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      dead_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **deliveries.delivered_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      delivered_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **deliveries.destination**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      destination?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **deliveries.event_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      event_id: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **deliveries.event_seq**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      event_seq: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment;
+      /**
+      * **deliveries.idempotency_key**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      idempotency_key: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **deliveries.last_error**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      last_error?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **deliveries.last_http_status**
+      * - `int4` in database
+      * - Nullable, no default
+      */
+      last_http_status?: number | db.Parameter<number> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **deliveries.match_id**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      match_id: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment;
+      /**
+      * **deliveries.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **deliveries.replays**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      replays?: number | db.Parameter<number> | db.DefaultType | db.SQLFragment;
+      /**
+      * **deliveries.status**
+      * - `text` in database
+      * - `NOT NULL`, default: `'pending'::text`
+      */
+      status?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment;
+      /**
+      * **deliveries.trigger_id**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      trigger_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **deliveries.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+      /**
+      * **deliveries.workflow_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      workflow_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+    }
+    export interface Updatable {
+      /**
+      * **deliveries.action_id**
+      * - `int4` in database
+      * - Nullable, no default
+      */
+      action_id?: number | db.Parameter<number> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, number | db.Parameter<number> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **deliveries.action_type**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      action_type?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **deliveries.attempts**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      attempts?: number | db.Parameter<number> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, number | db.Parameter<number> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **deliveries.context**
+      * - `jsonb` in database
+      * - `NOT NULL`, no default
+      */
+      context?: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment>;
+      /**
+      * **deliveries.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **deliveries.dead_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      dead_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **deliveries.delivered_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      delivered_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **deliveries.destination**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      destination?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **deliveries.event_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      event_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **deliveries.event_seq**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      event_seq?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment>;
+      /**
+      * **deliveries.idempotency_key**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      idempotency_key?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **deliveries.last_error**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      last_error?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **deliveries.last_http_status**
+      * - `int4` in database
+      * - Nullable, no default
+      */
+      last_http_status?: number | db.Parameter<number> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, number | db.Parameter<number> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **deliveries.match_id**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      match_id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment>;
+      /**
+      * **deliveries.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **deliveries.replays**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      replays?: number | db.Parameter<number> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, number | db.Parameter<number> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **deliveries.status**
+      * - `text` in database
+      * - `NOT NULL`, default: `'pending'::text`
+      */
+      status?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **deliveries.trigger_id**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      trigger_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **deliveries.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **deliveries.workflow_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      workflow_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+    }
+    export type UniqueIndex = 'deliveries_pkey';
+    export type Column = keyof Selectable;
+    export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
+    export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
+    export type SQL = SQLExpression | SQLExpression[];
+  }
+
+  /**
+   * **delivery_breakers**
+   * - Table in database
+   */
+  export namespace delivery_breakers {
+    export type Table = 'delivery_breakers';
+    export interface Selectable {
+      /**
+      * **delivery_breakers.consecutive_failures**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      consecutive_failures: number;
+      /**
+      * **delivery_breakers.destination**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      destination: string;
+      /**
+      * **delivery_breakers.opened_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      opened_at: Date | null;
+      /**
+      * **delivery_breakers.retry_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      retry_at: Date | null;
+      /**
+      * **delivery_breakers.state**
+      * - `text` in database
+      * - `NOT NULL`, default: `'closed'::text`
+      */
+      state: string;
+      /**
+      * **delivery_breakers.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at: Date;
+    }
+    export interface JSONSelectable {
+      /**
+      * **delivery_breakers.consecutive_failures**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      consecutive_failures: number;
+      /**
+      * **delivery_breakers.destination**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      destination: string;
+      /**
+      * **delivery_breakers.opened_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      opened_at: db.TimestampTzString | null;
+      /**
+      * **delivery_breakers.retry_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      retry_at: db.TimestampTzString | null;
+      /**
+      * **delivery_breakers.state**
+      * - `text` in database
+      * - `NOT NULL`, default: `'closed'::text`
+      */
+      state: string;
+      /**
+      * **delivery_breakers.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at: db.TimestampTzString;
+    }
+    export interface Whereable {
+      /**
+      * **delivery_breakers.consecutive_failures**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      consecutive_failures?: number | db.Parameter<number> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, number | db.Parameter<number> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **delivery_breakers.destination**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      destination?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **delivery_breakers.opened_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      opened_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **delivery_breakers.retry_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      retry_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **delivery_breakers.state**
+      * - `text` in database
+      * - `NOT NULL`, default: `'closed'::text`
+      */
+      state?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **delivery_breakers.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+    }
+    export interface Insertable {
+      /**
+      * **delivery_breakers.consecutive_failures**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      consecutive_failures?: number | db.Parameter<number> | db.DefaultType | db.SQLFragment;
+      /**
+      * **delivery_breakers.destination**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      destination: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **delivery_breakers.opened_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      opened_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **delivery_breakers.retry_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      retry_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **delivery_breakers.state**
+      * - `text` in database
+      * - `NOT NULL`, default: `'closed'::text`
+      */
+      state?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment;
+      /**
+      * **delivery_breakers.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+    }
+    export interface Updatable {
+      /**
+      * **delivery_breakers.consecutive_failures**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      consecutive_failures?: number | db.Parameter<number> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, number | db.Parameter<number> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **delivery_breakers.destination**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      destination?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **delivery_breakers.opened_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      opened_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **delivery_breakers.retry_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      retry_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **delivery_breakers.state**
+      * - `text` in database
+      * - `NOT NULL`, default: `'closed'::text`
+      */
+      state?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **delivery_breakers.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+    }
+    export type UniqueIndex = 'delivery_breakers_pkey';
+    export type Column = keyof Selectable;
+    export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
+    export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
+    export type SQL = SQLExpression | SQLExpression[];
+  }
+
+  /**
    * **event_retractions**
    * - Table in database
    */
@@ -6770,6 +7716,209 @@ declare module 'zapatos/schema' {
       user_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
     }
     export type UniqueIndex = 'organization_members_organization_id_user_id_key' | 'organization_members_pkey';
+    export type Column = keyof Selectable;
+    export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
+    export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
+    export type SQL = SQLExpression | SQLExpression[];
+  }
+
+  /**
+   * **organization_webhook_secrets**
+   * - Table in database
+   */
+  export namespace organization_webhook_secrets {
+    export type Table = 'organization_webhook_secrets';
+    export interface Selectable {
+      /**
+      * **organization_webhook_secrets.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at: Date;
+      /**
+      * **organization_webhook_secrets.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+      /**
+      * **organization_webhook_secrets.previous_secret_sealed**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      previous_secret_sealed: string | null;
+      /**
+      * **organization_webhook_secrets.previous_valid_until**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      previous_valid_until: Date | null;
+      /**
+      * **organization_webhook_secrets.rotated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      rotated_at: Date;
+      /**
+      * **organization_webhook_secrets.secret_sealed**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      secret_sealed: string;
+    }
+    export interface JSONSelectable {
+      /**
+      * **organization_webhook_secrets.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at: db.TimestampTzString;
+      /**
+      * **organization_webhook_secrets.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+      /**
+      * **organization_webhook_secrets.previous_secret_sealed**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      previous_secret_sealed: string | null;
+      /**
+      * **organization_webhook_secrets.previous_valid_until**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      previous_valid_until: db.TimestampTzString | null;
+      /**
+      * **organization_webhook_secrets.rotated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      rotated_at: db.TimestampTzString;
+      /**
+      * **organization_webhook_secrets.secret_sealed**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      secret_sealed: string;
+    }
+    export interface Whereable {
+      /**
+      * **organization_webhook_secrets.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **organization_webhook_secrets.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **organization_webhook_secrets.previous_secret_sealed**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      previous_secret_sealed?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **organization_webhook_secrets.previous_valid_until**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      previous_valid_until?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **organization_webhook_secrets.rotated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      rotated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **organization_webhook_secrets.secret_sealed**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      secret_sealed?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+    }
+    export interface Insertable {
+      /**
+      * **organization_webhook_secrets.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+      /**
+      * **organization_webhook_secrets.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **organization_webhook_secrets.previous_secret_sealed**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      previous_secret_sealed?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **organization_webhook_secrets.previous_valid_until**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      previous_valid_until?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **organization_webhook_secrets.rotated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      rotated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+      /**
+      * **organization_webhook_secrets.secret_sealed**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      secret_sealed: string | db.Parameter<string> | db.SQLFragment;
+    }
+    export interface Updatable {
+      /**
+      * **organization_webhook_secrets.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **organization_webhook_secrets.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **organization_webhook_secrets.previous_secret_sealed**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      previous_secret_sealed?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **organization_webhook_secrets.previous_valid_until**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      previous_valid_until?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **organization_webhook_secrets.rotated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      rotated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **organization_webhook_secrets.secret_sealed**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      secret_sealed?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+    }
+    export type UniqueIndex = 'organization_webhook_secrets_pkey';
     export type Column = keyof Selectable;
     export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
     export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
@@ -10258,20 +11407,20 @@ declare module 'zapatos/schema' {
   /* --- aggregate types --- */
 
   export namespace public {  
-    export type Table = a2a_tasks.Table | action_metrics_hourly.Table | action_results.Table | agent_links.Table | agent_mcp_tokens.Table | api_keys.Table | canonical_events.Table | checkpoints.Table | credit_transactions.Table | credits.Table | event_retractions.Table | events.Table | events_hourly.Table | indexed_blocks.Table | ingest_ranges.Table | oauth_clients.Table | oauth_tokens.Table | organization_members.Table | organizations.Table | payment_nonces.Table | query_cache.Table | relay_cursors.Table | subscriptions.Table | trigger_actions.Table | trigger_conditions.Table | trigger_matches.Table | trigger_state.Table | triggers.Table | usage_logs.Table | used_nonces.Table | users.Table;
-    export type Selectable = a2a_tasks.Selectable | action_metrics_hourly.Selectable | action_results.Selectable | agent_links.Selectable | agent_mcp_tokens.Selectable | api_keys.Selectable | canonical_events.Selectable | checkpoints.Selectable | credit_transactions.Selectable | credits.Selectable | event_retractions.Selectable | events.Selectable | events_hourly.Selectable | indexed_blocks.Selectable | ingest_ranges.Selectable | oauth_clients.Selectable | oauth_tokens.Selectable | organization_members.Selectable | organizations.Selectable | payment_nonces.Selectable | query_cache.Selectable | relay_cursors.Selectable | subscriptions.Selectable | trigger_actions.Selectable | trigger_conditions.Selectable | trigger_matches.Selectable | trigger_state.Selectable | triggers.Selectable | usage_logs.Selectable | used_nonces.Selectable | users.Selectable;
-    export type JSONSelectable = a2a_tasks.JSONSelectable | action_metrics_hourly.JSONSelectable | action_results.JSONSelectable | agent_links.JSONSelectable | agent_mcp_tokens.JSONSelectable | api_keys.JSONSelectable | canonical_events.JSONSelectable | checkpoints.JSONSelectable | credit_transactions.JSONSelectable | credits.JSONSelectable | event_retractions.JSONSelectable | events.JSONSelectable | events_hourly.JSONSelectable | indexed_blocks.JSONSelectable | ingest_ranges.JSONSelectable | oauth_clients.JSONSelectable | oauth_tokens.JSONSelectable | organization_members.JSONSelectable | organizations.JSONSelectable | payment_nonces.JSONSelectable | query_cache.JSONSelectable | relay_cursors.JSONSelectable | subscriptions.JSONSelectable | trigger_actions.JSONSelectable | trigger_conditions.JSONSelectable | trigger_matches.JSONSelectable | trigger_state.JSONSelectable | triggers.JSONSelectable | usage_logs.JSONSelectable | used_nonces.JSONSelectable | users.JSONSelectable;
-    export type Whereable = a2a_tasks.Whereable | action_metrics_hourly.Whereable | action_results.Whereable | agent_links.Whereable | agent_mcp_tokens.Whereable | api_keys.Whereable | canonical_events.Whereable | checkpoints.Whereable | credit_transactions.Whereable | credits.Whereable | event_retractions.Whereable | events.Whereable | events_hourly.Whereable | indexed_blocks.Whereable | ingest_ranges.Whereable | oauth_clients.Whereable | oauth_tokens.Whereable | organization_members.Whereable | organizations.Whereable | payment_nonces.Whereable | query_cache.Whereable | relay_cursors.Whereable | subscriptions.Whereable | trigger_actions.Whereable | trigger_conditions.Whereable | trigger_matches.Whereable | trigger_state.Whereable | triggers.Whereable | usage_logs.Whereable | used_nonces.Whereable | users.Whereable;
-    export type Insertable = a2a_tasks.Insertable | action_metrics_hourly.Insertable | action_results.Insertable | agent_links.Insertable | agent_mcp_tokens.Insertable | api_keys.Insertable | canonical_events.Insertable | checkpoints.Insertable | credit_transactions.Insertable | credits.Insertable | event_retractions.Insertable | events.Insertable | events_hourly.Insertable | indexed_blocks.Insertable | ingest_ranges.Insertable | oauth_clients.Insertable | oauth_tokens.Insertable | organization_members.Insertable | organizations.Insertable | payment_nonces.Insertable | query_cache.Insertable | relay_cursors.Insertable | subscriptions.Insertable | trigger_actions.Insertable | trigger_conditions.Insertable | trigger_matches.Insertable | trigger_state.Insertable | triggers.Insertable | usage_logs.Insertable | used_nonces.Insertable | users.Insertable;
-    export type Updatable = a2a_tasks.Updatable | action_metrics_hourly.Updatable | action_results.Updatable | agent_links.Updatable | agent_mcp_tokens.Updatable | api_keys.Updatable | canonical_events.Updatable | checkpoints.Updatable | credit_transactions.Updatable | credits.Updatable | event_retractions.Updatable | events.Updatable | events_hourly.Updatable | indexed_blocks.Updatable | ingest_ranges.Updatable | oauth_clients.Updatable | oauth_tokens.Updatable | organization_members.Updatable | organizations.Updatable | payment_nonces.Updatable | query_cache.Updatable | relay_cursors.Updatable | subscriptions.Updatable | trigger_actions.Updatable | trigger_conditions.Updatable | trigger_matches.Updatable | trigger_state.Updatable | triggers.Updatable | usage_logs.Updatable | used_nonces.Updatable | users.Updatable;
-    export type UniqueIndex = a2a_tasks.UniqueIndex | action_metrics_hourly.UniqueIndex | action_results.UniqueIndex | agent_links.UniqueIndex | agent_mcp_tokens.UniqueIndex | api_keys.UniqueIndex | canonical_events.UniqueIndex | checkpoints.UniqueIndex | credit_transactions.UniqueIndex | credits.UniqueIndex | event_retractions.UniqueIndex | events.UniqueIndex | events_hourly.UniqueIndex | indexed_blocks.UniqueIndex | ingest_ranges.UniqueIndex | oauth_clients.UniqueIndex | oauth_tokens.UniqueIndex | organization_members.UniqueIndex | organizations.UniqueIndex | payment_nonces.UniqueIndex | query_cache.UniqueIndex | relay_cursors.UniqueIndex | subscriptions.UniqueIndex | trigger_actions.UniqueIndex | trigger_conditions.UniqueIndex | trigger_matches.UniqueIndex | trigger_state.UniqueIndex | triggers.UniqueIndex | usage_logs.UniqueIndex | used_nonces.UniqueIndex | users.UniqueIndex;
-    export type Column = a2a_tasks.Column | action_metrics_hourly.Column | action_results.Column | agent_links.Column | agent_mcp_tokens.Column | api_keys.Column | canonical_events.Column | checkpoints.Column | credit_transactions.Column | credits.Column | event_retractions.Column | events.Column | events_hourly.Column | indexed_blocks.Column | ingest_ranges.Column | oauth_clients.Column | oauth_tokens.Column | organization_members.Column | organizations.Column | payment_nonces.Column | query_cache.Column | relay_cursors.Column | subscriptions.Column | trigger_actions.Column | trigger_conditions.Column | trigger_matches.Column | trigger_state.Column | triggers.Column | usage_logs.Column | used_nonces.Column | users.Column;
+    export type Table = a2a_tasks.Table | action_metrics_hourly.Table | action_results.Table | agent_links.Table | agent_mcp_tokens.Table | api_keys.Table | canonical_events.Table | checkpoints.Table | credit_transactions.Table | credits.Table | deliveries.Table | delivery_breakers.Table | event_retractions.Table | events.Table | events_hourly.Table | indexed_blocks.Table | ingest_ranges.Table | oauth_clients.Table | oauth_tokens.Table | organization_members.Table | organization_webhook_secrets.Table | organizations.Table | payment_nonces.Table | query_cache.Table | relay_cursors.Table | subscriptions.Table | trigger_actions.Table | trigger_conditions.Table | trigger_matches.Table | trigger_state.Table | triggers.Table | usage_logs.Table | used_nonces.Table | users.Table;
+    export type Selectable = a2a_tasks.Selectable | action_metrics_hourly.Selectable | action_results.Selectable | agent_links.Selectable | agent_mcp_tokens.Selectable | api_keys.Selectable | canonical_events.Selectable | checkpoints.Selectable | credit_transactions.Selectable | credits.Selectable | deliveries.Selectable | delivery_breakers.Selectable | event_retractions.Selectable | events.Selectable | events_hourly.Selectable | indexed_blocks.Selectable | ingest_ranges.Selectable | oauth_clients.Selectable | oauth_tokens.Selectable | organization_members.Selectable | organization_webhook_secrets.Selectable | organizations.Selectable | payment_nonces.Selectable | query_cache.Selectable | relay_cursors.Selectable | subscriptions.Selectable | trigger_actions.Selectable | trigger_conditions.Selectable | trigger_matches.Selectable | trigger_state.Selectable | triggers.Selectable | usage_logs.Selectable | used_nonces.Selectable | users.Selectable;
+    export type JSONSelectable = a2a_tasks.JSONSelectable | action_metrics_hourly.JSONSelectable | action_results.JSONSelectable | agent_links.JSONSelectable | agent_mcp_tokens.JSONSelectable | api_keys.JSONSelectable | canonical_events.JSONSelectable | checkpoints.JSONSelectable | credit_transactions.JSONSelectable | credits.JSONSelectable | deliveries.JSONSelectable | delivery_breakers.JSONSelectable | event_retractions.JSONSelectable | events.JSONSelectable | events_hourly.JSONSelectable | indexed_blocks.JSONSelectable | ingest_ranges.JSONSelectable | oauth_clients.JSONSelectable | oauth_tokens.JSONSelectable | organization_members.JSONSelectable | organization_webhook_secrets.JSONSelectable | organizations.JSONSelectable | payment_nonces.JSONSelectable | query_cache.JSONSelectable | relay_cursors.JSONSelectable | subscriptions.JSONSelectable | trigger_actions.JSONSelectable | trigger_conditions.JSONSelectable | trigger_matches.JSONSelectable | trigger_state.JSONSelectable | triggers.JSONSelectable | usage_logs.JSONSelectable | used_nonces.JSONSelectable | users.JSONSelectable;
+    export type Whereable = a2a_tasks.Whereable | action_metrics_hourly.Whereable | action_results.Whereable | agent_links.Whereable | agent_mcp_tokens.Whereable | api_keys.Whereable | canonical_events.Whereable | checkpoints.Whereable | credit_transactions.Whereable | credits.Whereable | deliveries.Whereable | delivery_breakers.Whereable | event_retractions.Whereable | events.Whereable | events_hourly.Whereable | indexed_blocks.Whereable | ingest_ranges.Whereable | oauth_clients.Whereable | oauth_tokens.Whereable | organization_members.Whereable | organization_webhook_secrets.Whereable | organizations.Whereable | payment_nonces.Whereable | query_cache.Whereable | relay_cursors.Whereable | subscriptions.Whereable | trigger_actions.Whereable | trigger_conditions.Whereable | trigger_matches.Whereable | trigger_state.Whereable | triggers.Whereable | usage_logs.Whereable | used_nonces.Whereable | users.Whereable;
+    export type Insertable = a2a_tasks.Insertable | action_metrics_hourly.Insertable | action_results.Insertable | agent_links.Insertable | agent_mcp_tokens.Insertable | api_keys.Insertable | canonical_events.Insertable | checkpoints.Insertable | credit_transactions.Insertable | credits.Insertable | deliveries.Insertable | delivery_breakers.Insertable | event_retractions.Insertable | events.Insertable | events_hourly.Insertable | indexed_blocks.Insertable | ingest_ranges.Insertable | oauth_clients.Insertable | oauth_tokens.Insertable | organization_members.Insertable | organization_webhook_secrets.Insertable | organizations.Insertable | payment_nonces.Insertable | query_cache.Insertable | relay_cursors.Insertable | subscriptions.Insertable | trigger_actions.Insertable | trigger_conditions.Insertable | trigger_matches.Insertable | trigger_state.Insertable | triggers.Insertable | usage_logs.Insertable | used_nonces.Insertable | users.Insertable;
+    export type Updatable = a2a_tasks.Updatable | action_metrics_hourly.Updatable | action_results.Updatable | agent_links.Updatable | agent_mcp_tokens.Updatable | api_keys.Updatable | canonical_events.Updatable | checkpoints.Updatable | credit_transactions.Updatable | credits.Updatable | deliveries.Updatable | delivery_breakers.Updatable | event_retractions.Updatable | events.Updatable | events_hourly.Updatable | indexed_blocks.Updatable | ingest_ranges.Updatable | oauth_clients.Updatable | oauth_tokens.Updatable | organization_members.Updatable | organization_webhook_secrets.Updatable | organizations.Updatable | payment_nonces.Updatable | query_cache.Updatable | relay_cursors.Updatable | subscriptions.Updatable | trigger_actions.Updatable | trigger_conditions.Updatable | trigger_matches.Updatable | trigger_state.Updatable | triggers.Updatable | usage_logs.Updatable | used_nonces.Updatable | users.Updatable;
+    export type UniqueIndex = a2a_tasks.UniqueIndex | action_metrics_hourly.UniqueIndex | action_results.UniqueIndex | agent_links.UniqueIndex | agent_mcp_tokens.UniqueIndex | api_keys.UniqueIndex | canonical_events.UniqueIndex | checkpoints.UniqueIndex | credit_transactions.UniqueIndex | credits.UniqueIndex | deliveries.UniqueIndex | delivery_breakers.UniqueIndex | event_retractions.UniqueIndex | events.UniqueIndex | events_hourly.UniqueIndex | indexed_blocks.UniqueIndex | ingest_ranges.UniqueIndex | oauth_clients.UniqueIndex | oauth_tokens.UniqueIndex | organization_members.UniqueIndex | organization_webhook_secrets.UniqueIndex | organizations.UniqueIndex | payment_nonces.UniqueIndex | query_cache.UniqueIndex | relay_cursors.UniqueIndex | subscriptions.UniqueIndex | trigger_actions.UniqueIndex | trigger_conditions.UniqueIndex | trigger_matches.UniqueIndex | trigger_state.UniqueIndex | triggers.UniqueIndex | usage_logs.UniqueIndex | used_nonces.UniqueIndex | users.UniqueIndex;
+    export type Column = a2a_tasks.Column | action_metrics_hourly.Column | action_results.Column | agent_links.Column | agent_mcp_tokens.Column | api_keys.Column | canonical_events.Column | checkpoints.Column | credit_transactions.Column | credits.Column | deliveries.Column | delivery_breakers.Column | event_retractions.Column | events.Column | events_hourly.Column | indexed_blocks.Column | ingest_ranges.Column | oauth_clients.Column | oauth_tokens.Column | organization_members.Column | organization_webhook_secrets.Column | organizations.Column | payment_nonces.Column | query_cache.Column | relay_cursors.Column | subscriptions.Column | trigger_actions.Column | trigger_conditions.Column | trigger_matches.Column | trigger_state.Column | triggers.Column | usage_logs.Column | used_nonces.Column | users.Column;
   
-    export type AllBaseTables = [a2a_tasks.Table, action_results.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, checkpoints.Table, credit_transactions.Table, credits.Table, event_retractions.Table, events.Table, indexed_blocks.Table, ingest_ranges.Table, oauth_clients.Table, oauth_tokens.Table, organization_members.Table, organizations.Table, payment_nonces.Table, query_cache.Table, relay_cursors.Table, subscriptions.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
+    export type AllBaseTables = [a2a_tasks.Table, action_results.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, checkpoints.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, event_retractions.Table, events.Table, indexed_blocks.Table, ingest_ranges.Table, oauth_clients.Table, oauth_tokens.Table, organization_members.Table, organization_webhook_secrets.Table, organizations.Table, payment_nonces.Table, query_cache.Table, relay_cursors.Table, subscriptions.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
     export type AllForeignTables = [];
     export type AllViews = [canonical_events.Table];
     export type AllMaterializedViews = [action_metrics_hourly.Table, events_hourly.Table];
-    export type AllTablesAndViews = [a2a_tasks.Table, action_metrics_hourly.Table, action_results.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, canonical_events.Table, checkpoints.Table, credit_transactions.Table, credits.Table, event_retractions.Table, events.Table, events_hourly.Table, indexed_blocks.Table, ingest_ranges.Table, oauth_clients.Table, oauth_tokens.Table, organization_members.Table, organizations.Table, payment_nonces.Table, query_cache.Table, relay_cursors.Table, subscriptions.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
+    export type AllTablesAndViews = [a2a_tasks.Table, action_metrics_hourly.Table, action_results.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, canonical_events.Table, checkpoints.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, event_retractions.Table, events.Table, events_hourly.Table, indexed_blocks.Table, ingest_ranges.Table, oauth_clients.Table, oauth_tokens.Table, organization_members.Table, organization_webhook_secrets.Table, organizations.Table, payment_nonces.Table, query_cache.Table, relay_cursors.Table, subscriptions.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
   }
 
 
@@ -10309,6 +11458,8 @@ declare module 'zapatos/schema' {
     "checkpoints": checkpoints.Selectable;
     "credit_transactions": credit_transactions.Selectable;
     "credits": credits.Selectable;
+    "deliveries": deliveries.Selectable;
+    "delivery_breakers": delivery_breakers.Selectable;
     "event_retractions": event_retractions.Selectable;
     "events": events.Selectable;
     "events_hourly": events_hourly.Selectable;
@@ -10317,6 +11468,7 @@ declare module 'zapatos/schema' {
     "oauth_clients": oauth_clients.Selectable;
     "oauth_tokens": oauth_tokens.Selectable;
     "organization_members": organization_members.Selectable;
+    "organization_webhook_secrets": organization_webhook_secrets.Selectable;
     "organizations": organizations.Selectable;
     "payment_nonces": payment_nonces.Selectable;
     "query_cache": query_cache.Selectable;
@@ -10343,6 +11495,8 @@ declare module 'zapatos/schema' {
     "checkpoints": checkpoints.JSONSelectable;
     "credit_transactions": credit_transactions.JSONSelectable;
     "credits": credits.JSONSelectable;
+    "deliveries": deliveries.JSONSelectable;
+    "delivery_breakers": delivery_breakers.JSONSelectable;
     "event_retractions": event_retractions.JSONSelectable;
     "events": events.JSONSelectable;
     "events_hourly": events_hourly.JSONSelectable;
@@ -10351,6 +11505,7 @@ declare module 'zapatos/schema' {
     "oauth_clients": oauth_clients.JSONSelectable;
     "oauth_tokens": oauth_tokens.JSONSelectable;
     "organization_members": organization_members.JSONSelectable;
+    "organization_webhook_secrets": organization_webhook_secrets.JSONSelectable;
     "organizations": organizations.JSONSelectable;
     "payment_nonces": payment_nonces.JSONSelectable;
     "query_cache": query_cache.JSONSelectable;
@@ -10377,6 +11532,8 @@ declare module 'zapatos/schema' {
     "checkpoints": checkpoints.Whereable;
     "credit_transactions": credit_transactions.Whereable;
     "credits": credits.Whereable;
+    "deliveries": deliveries.Whereable;
+    "delivery_breakers": delivery_breakers.Whereable;
     "event_retractions": event_retractions.Whereable;
     "events": events.Whereable;
     "events_hourly": events_hourly.Whereable;
@@ -10385,6 +11542,7 @@ declare module 'zapatos/schema' {
     "oauth_clients": oauth_clients.Whereable;
     "oauth_tokens": oauth_tokens.Whereable;
     "organization_members": organization_members.Whereable;
+    "organization_webhook_secrets": organization_webhook_secrets.Whereable;
     "organizations": organizations.Whereable;
     "payment_nonces": payment_nonces.Whereable;
     "query_cache": query_cache.Whereable;
@@ -10411,6 +11569,8 @@ declare module 'zapatos/schema' {
     "checkpoints": checkpoints.Insertable;
     "credit_transactions": credit_transactions.Insertable;
     "credits": credits.Insertable;
+    "deliveries": deliveries.Insertable;
+    "delivery_breakers": delivery_breakers.Insertable;
     "event_retractions": event_retractions.Insertable;
     "events": events.Insertable;
     "events_hourly": events_hourly.Insertable;
@@ -10419,6 +11579,7 @@ declare module 'zapatos/schema' {
     "oauth_clients": oauth_clients.Insertable;
     "oauth_tokens": oauth_tokens.Insertable;
     "organization_members": organization_members.Insertable;
+    "organization_webhook_secrets": organization_webhook_secrets.Insertable;
     "organizations": organizations.Insertable;
     "payment_nonces": payment_nonces.Insertable;
     "query_cache": query_cache.Insertable;
@@ -10445,6 +11606,8 @@ declare module 'zapatos/schema' {
     "checkpoints": checkpoints.Updatable;
     "credit_transactions": credit_transactions.Updatable;
     "credits": credits.Updatable;
+    "deliveries": deliveries.Updatable;
+    "delivery_breakers": delivery_breakers.Updatable;
     "event_retractions": event_retractions.Updatable;
     "events": events.Updatable;
     "events_hourly": events_hourly.Updatable;
@@ -10453,6 +11616,7 @@ declare module 'zapatos/schema' {
     "oauth_clients": oauth_clients.Updatable;
     "oauth_tokens": oauth_tokens.Updatable;
     "organization_members": organization_members.Updatable;
+    "organization_webhook_secrets": organization_webhook_secrets.Updatable;
     "organizations": organizations.Updatable;
     "payment_nonces": payment_nonces.Updatable;
     "query_cache": query_cache.Updatable;
@@ -10479,6 +11643,8 @@ declare module 'zapatos/schema' {
     "checkpoints": checkpoints.UniqueIndex;
     "credit_transactions": credit_transactions.UniqueIndex;
     "credits": credits.UniqueIndex;
+    "deliveries": deliveries.UniqueIndex;
+    "delivery_breakers": delivery_breakers.UniqueIndex;
     "event_retractions": event_retractions.UniqueIndex;
     "events": events.UniqueIndex;
     "events_hourly": events_hourly.UniqueIndex;
@@ -10487,6 +11653,7 @@ declare module 'zapatos/schema' {
     "oauth_clients": oauth_clients.UniqueIndex;
     "oauth_tokens": oauth_tokens.UniqueIndex;
     "organization_members": organization_members.UniqueIndex;
+    "organization_webhook_secrets": organization_webhook_secrets.UniqueIndex;
     "organizations": organizations.UniqueIndex;
     "payment_nonces": payment_nonces.UniqueIndex;
     "query_cache": query_cache.UniqueIndex;
@@ -10513,6 +11680,8 @@ declare module 'zapatos/schema' {
     "checkpoints": checkpoints.Column;
     "credit_transactions": credit_transactions.Column;
     "credits": credits.Column;
+    "deliveries": deliveries.Column;
+    "delivery_breakers": delivery_breakers.Column;
     "event_retractions": event_retractions.Column;
     "events": events.Column;
     "events_hourly": events_hourly.Column;
@@ -10521,6 +11690,7 @@ declare module 'zapatos/schema' {
     "oauth_clients": oauth_clients.Column;
     "oauth_tokens": oauth_tokens.Column;
     "organization_members": organization_members.Column;
+    "organization_webhook_secrets": organization_webhook_secrets.Column;
     "organizations": organizations.Column;
     "payment_nonces": payment_nonces.Column;
     "query_cache": query_cache.Column;
@@ -10547,6 +11717,8 @@ declare module 'zapatos/schema' {
     "checkpoints": checkpoints.SQL;
     "credit_transactions": credit_transactions.SQL;
     "credits": credits.SQL;
+    "deliveries": deliveries.SQL;
+    "delivery_breakers": delivery_breakers.SQL;
     "event_retractions": event_retractions.SQL;
     "events": events.SQL;
     "events_hourly": events_hourly.SQL;
@@ -10555,6 +11727,7 @@ declare module 'zapatos/schema' {
     "oauth_clients": oauth_clients.SQL;
     "oauth_tokens": oauth_tokens.SQL;
     "organization_members": organization_members.SQL;
+    "organization_webhook_secrets": organization_webhook_secrets.SQL;
     "organizations": organizations.SQL;
     "payment_nonces": payment_nonces.SQL;
     "query_cache": query_cache.SQL;

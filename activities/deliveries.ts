@@ -1,0 +1,344 @@
+/**
+ * Side effects of action delivery: creating deliveries for a trigger's firings (one per action, idempotency key
+ * `dlv_{trigger}_{eventSeq}_{kind}_{action}`) and starting their workflows in priority order; attempting one delivery
+ * (render, send, record the attempt, feed the circuit breaker); and the delivery's status.
+ */
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type pg from 'pg';
+import type { Logger } from '../src/logger.js';
+import { breakerGate, recordBreakerOutcome } from '../src/actions/breaker.js';
+import { DEFAULT_RETRY, destinationOf, validateActionConfig, type ActionType, type McpConfig, type RestConfig, type RetryPolicy, type TelegramConfig } from '../src/actions/config.js';
+import { callMcpTool } from '../src/actions/mcp.js';
+import { findServiceEndpoint, loadRegistrationFile, RegistrationFileError, verifyFileHash, type RegistrationCache } from '../src/actions/registration.js';
+import { retryAfterMs, safeRequest, SsrfError, type AllowList } from '../src/actions/safe-http.js';
+import { sendTelegramMessage, type TelegramLimiter } from '../src/actions/telegram.js';
+import { buildTemplateContext, defaultWebhookBody, renderJsonTemplate, renderTemplate, type TemplateContext } from '../src/actions/templates.js';
+import { webhookHeaders } from '../src/actions/webhook-signing.js';
+import { organizationWebhookSecrets } from '../src/actions/webhook-secrets.js';
+import type { SecretBox } from '../src/secrets.js';
+import { templateStateKeys } from '../src/triggers/store.js';
+
+export interface DeliveryDeps {
+  pool: pg.Pool;
+  logger: Logger;
+  temporal: Client;
+  taskQueue: string;
+  secrets: SecretBox;
+  telegram: { baseUrl: string; defaultBotToken: string | undefined; limiter: TelegramLimiter };
+  allow: AllowList;
+  ipfsGateway: string;
+  registrations: RegistrationCache;
+  /** Circuit breaker tuning (tests shorten the pause). */
+  breaker?: { threshold?: number; basePauseMs?: number };
+}
+
+export interface AttemptOutcome {
+  ok: boolean;
+  permanent: boolean;
+  error: string;
+  status?: number;
+  retryAfterMs?: number;
+}
+
+export interface DeliveryPlan {
+  destination: string;
+  retry: RetryPolicy;
+  attemptsBefore: number;
+  /** The action's own request timeout. */
+  timeoutMs: number;
+}
+
+const EXCERPT = 2_048;
+
+export function deliveryKey(triggerId: string, eventSeq: string, kind: string, actionId: number): string {
+  return `dlv_${triggerId}_${eventSeq}_${kind}_${actionId}`;
+}
+
+interface DeliveryRow {
+  idempotency_key: string;
+  organization_id: string;
+  trigger_id: string | null;
+  action_id: number | null;
+  action_type: ActionType;
+  status: string;
+  attempts: number;
+  context: TemplateContext;
+  config: Record<string, unknown> | null;
+  conditions: { id: number; condition_type: string; config: Record<string, unknown> | null }[];
+}
+
+export function createDeliveryActivities(deps: DeliveryDeps) {
+  const { pool } = deps;
+  const log = deps.logger.child({ component: 'deliveries' });
+
+  async function loadDelivery(key: string): Promise<DeliveryRow | undefined> {
+    const { rows } = await pool.query<DeliveryRow>(
+      `SELECT d.idempotency_key, d.organization_id, d.trigger_id, d.action_id, d.action_type, d.status, d.attempts, d.context, a.config,
+         coalesce((SELECT json_agg(json_build_object('id', c.id, 'condition_type', c.condition_type, 'config', c.config) ORDER BY c.id)
+                   FROM trigger_conditions c WHERE c.trigger_id = d.trigger_id), '[]') AS conditions
+       FROM deliveries d LEFT JOIN trigger_actions a ON a.id = d.action_id WHERE d.idempotency_key = $1`,
+      [key],
+    );
+    return rows[0];
+  }
+
+  /** The action's config with its sealed secrets opened. */
+  function openConfig(row: DeliveryRow) {
+    const checked = validateActionConfig(row.action_type, row.config ?? {}, templateStateKeys(row.conditions));
+    if (!checked.config) throw new Error(`invalid action config: ${checked.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
+    return checked.config;
+  }
+
+  const fetchText = async (url: string) => {
+    const res = await safeRequest({ method: 'GET', url, timeoutMs: 10_000, maxResponseBytes: 1024 * 1024, allow: deps.allow });
+    return { status: res.status, body: res.body };
+  };
+
+  async function sendTelegram(row: DeliveryRow, config: TelegramConfig): Promise<AttemptOutcome & { excerpt?: string }> {
+    const token = config.bot_token ? deps.secrets.decrypt(config.bot_token) : deps.telegram.defaultBotToken;
+    if (!token) return { ok: false, permanent: true, error: 'no bot token: set bot_token on the action or TELEGRAM_BOT_TOKEN' };
+    const escaping = config.parse_mode === 'MarkdownV2' ? 'markdownv2' : config.parse_mode === 'HTML' ? 'html' : 'none';
+    const text = renderTemplate(config.message_template, row.context, escaping);
+    const result = await sendTelegramMessage({
+      baseUrl: deps.telegram.baseUrl, botToken: token, chatId: config.chat_id, text,
+      parseMode: config.parse_mode === 'plain' ? undefined : config.parse_mode,
+      disableWebPagePreview: config.disable_web_page_preview, timeoutMs: config.timeout_ms, limiter: deps.telegram.limiter, idempotencyKey: row.idempotency_key,
+    });
+    if (result.ok) return { ok: true, permanent: false, error: '', status: result.status, excerpt: `message_id ${result.messageId}` };
+    return { ok: false, permanent: result.permanent, error: result.error, status: result.status, retryAfterMs: result.retryAfterMs };
+  }
+
+  async function sendRest(row: DeliveryRow, config: RestConfig): Promise<AttemptOutcome & { excerpt?: string }> {
+    const bodyValue = config.body_template === undefined ? defaultWebhookBody(row.context) : renderJsonTemplate(config.body_template, row.context);
+    const body = config.method === 'GET' || config.method === 'DELETE' ? '' : JSON.stringify(bodyValue);
+    const secrets = await organizationWebhookSecrets(pool, deps.secrets, row.organization_id);
+    const signed = webhookHeaders({ id: row.idempotency_key, timestamp: Math.floor(Date.now() / 1000), body, secrets });
+    const sealedHeaders = Object.fromEntries(Object.entries(config.secret_headers ?? {}).map(([k, v]) => [k, deps.secrets.decrypt(v)]));
+    const headers = { 'content-type': 'application/json', 'user-agent': 'erc8004-backend', 'idempotency-key': row.idempotency_key, ...config.headers, ...sealedHeaders, ...signed };
+    try {
+      const res = await safeRequest({ method: config.method, url: config.url, headers, body: body || undefined, timeoutMs: config.timeout_ms, maxResponseBytes: EXCERPT, allow: deps.allow });
+      const expected = config.expected_status === undefined ? res.status >= 200 && res.status < 300 : [config.expected_status].flat().includes(res.status);
+      if (expected) return { ok: true, permanent: false, error: '', status: res.status, excerpt: res.body };
+      const retryable = res.status === 429 || res.status === 408 || res.status >= 500;
+      return {
+        ok: false, permanent: !retryable, status: res.status, excerpt: res.body,
+        error: `${config.method} ${new URL(config.url).host} answered ${res.status}`,
+        retryAfterMs: retryable ? retryAfterMs(res.headers) : undefined,
+      };
+    } catch (err) {
+      if (err instanceof SsrfError) return { ok: false, permanent: true, error: err.message };
+      return { ok: false, permanent: false, error: (err as Error).message };
+    }
+  }
+
+  async function sendMcp(row: DeliveryRow, config: McpConfig): Promise<AttemptOutcome & { excerpt?: string }> {
+    const event = row.context.event;
+    try {
+      if (config.verify_file_hash) {
+        const uri = event.file_uri as string | null;
+        const expected = event.file_hash as string | null;
+        if (!uri || !expected) return { ok: false, permanent: true, error: 'verify_file_hash: the event has no file URI or hash' };
+        const check = await verifyFileHash(uri, expected, { ipfsGateway: deps.ipfsGateway, fetchText });
+        if (!check.ok) return { ok: false, permanent: true, error: `file hash mismatch: ${uri} hashes to ${check.actual}, the event says ${check.expected}` };
+      }
+      let endpoint = config.endpoint;
+      const agentId = row.context.agent.id;
+      const chainId = row.context.agent.chain_id;
+      if (config.resolve_endpoint) {
+        if (agentId === null) return { ok: false, permanent: true, error: 'resolve_endpoint: the event has no agent' };
+        const current = await currentAgentUri(chainId, agentId);
+        if (!current) return { ok: false, permanent: true, error: `agent ${agentId} has no registration URI on chain ${chainId}` };
+        const file = await deps.registrations.getOrLoad(chainId, agentId, current.cacheKey, () => loadRegistrationFile(current.uri, { ipfsGateway: deps.ipfsGateway, fetchText }));
+        endpoint = findServiceEndpoint(file, 'MCP');
+        if (!endpoint) return { ok: false, permanent: true, error: `agent ${agentId}'s registration file lists no MCP service` };
+      }
+      const token = agentId === null ? undefined : await agentMcpToken(chainId, agentId);
+      const result = await callMcpTool({
+        endpoint: endpoint!, toolName: config.tool_name, arguments: renderJsonTemplate(config.arguments_template, row.context) as Record<string, unknown>,
+        token, idempotencyKey: row.idempotency_key, timeoutMs: config.timeout_ms, fetch: safeFetchWithin(config.timeout_ms),
+      });
+      if (result.ok) return { ok: true, permanent: false, error: '', excerpt: JSON.stringify(result.result).slice(0, EXCERPT) };
+      return { ok: false, permanent: result.permanent, error: result.error, status: result.status, retryAfterMs: result.retryAfterMs };
+    } catch (err) {
+      if (err instanceof SsrfError) return { ok: false, permanent: true, error: err.message };
+      if (err instanceof RegistrationFileError) return { ok: false, permanent: err.permanent, error: err.message, status: err.status };
+      return { ok: false, permanent: false, error: (err as Error).message };
+    }
+  }
+
+  /** A fetch for the MCP transport that goes through the SSRF checks, bounded by the action's timeout. */
+  const safeFetchWithin = (timeoutMs: number): typeof fetch => async (input, init) => {
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.toString() : input.url;
+    const headers = Object.fromEntries(new Headers(init?.headers).entries());
+    const body = init?.body === undefined || init.body === null ? undefined : typeof init.body === 'string' ? init.body : Buffer.from(await new Response(init.body).arrayBuffer());
+    const res = await safeRequest({ method: init?.method ?? 'GET', url, headers, body, timeoutMs, maxResponseBytes: 4 * 1024 * 1024, allow: deps.allow });
+    const outHeaders = new Headers();
+    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) outHeaders.set(k, Array.isArray(v) ? v.join(', ') : v);
+    return new Response(res.status === 204 || res.status === 202 ? null : res.body, { status: res.status, headers: outHeaders });
+  };
+
+  /**
+   * The agent's current registration URI, and a cache key that changes with any later identity event of the agent
+   * (URI update, metadata, transfer), so a cached registration file is dropped when the agent changes.
+   */
+  async function currentAgentUri(chainId: number, agentId: string): Promise<{ uri: string; cacheKey: string } | undefined> {
+    const { rows } = await pool.query<{ token_uri: string | null; last_seq: string }>(
+      `SELECT (SELECT token_uri FROM canonical_events WHERE chain_id = $1 AND agent_id = $2 AND registry = 'identity'
+                 AND event_type IN ('Registered', 'URIUpdated') ORDER BY block_number DESC, log_index DESC LIMIT 1) AS token_uri,
+              (SELECT coalesce(max(ingest_seq), 0)::text FROM canonical_events WHERE chain_id = $1 AND agent_id = $2 AND registry = 'identity') AS last_seq`,
+      [chainId, agentId],
+    );
+    const row = rows[0];
+    return row?.token_uri ? { uri: row.token_uri, cacheKey: `${row.token_uri}#${row.last_seq}` } : undefined;
+  }
+
+  async function agentMcpToken(chainId: number, agentId: string): Promise<string | undefined> {
+    const { rows } = await pool.query<{ token: string }>('SELECT token FROM agent_mcp_tokens WHERE chain_id = $1 AND agent_id = $2', [chainId, agentId]);
+    return rows[0] ? deps.secrets.decrypt(rows[0].token) : undefined;
+  }
+
+  return {
+    /**
+     * Creates one delivery per (firing, action) and starts their workflows, actions in priority order (lower first).
+     * Idempotent: existing deliveries and running or finished workflows are left alone.
+     */
+    async startDeliveries(triggerId: string, fired: { eventSeq: string; kind: 'match' | 'absence' }[]): Promise<number> {
+      if (fired.length === 0) return 0;
+      const { rows } = await pool.query(
+        `SELECT m.id AS match_id, m.event_seq::text AS event_seq, m.event_id, m.kind, m.agent_key, m.evaluation, m.matched_at,
+           t.organization_id, t.name, t.chain_id::float8 AS chain_id, t.registry,
+           to_jsonb(e) - 'created_at' AS event, to_char(e.block_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS block_time_iso,
+           e.value::text AS value_text, e.agent_id::text AS agent_id_text, e.feedback_index::text AS feedback_index_text
+         FROM trigger_matches m JOIN triggers t ON t.id = m.trigger_id JOIN events e ON e.ingest_seq = m.event_seq
+         WHERE m.trigger_id = $1 AND (m.event_seq::text, m.kind) IN (SELECT * FROM unnest($2::text[], $3::text[]))
+         ORDER BY m.event_seq`,
+        [triggerId, fired.map((f) => f.eventSeq), fired.map((f) => f.kind)],
+      );
+      const { rows: actions } = await pool.query<{ id: number; action_type: ActionType; priority: number }>(
+        'SELECT id, action_type, priority FROM trigger_actions WHERE trigger_id = $1 ORDER BY priority, id',
+        [triggerId],
+      );
+      const { rows: conditions } = await pool.query<{ id: number; condition_type: string; config: Record<string, unknown> | null }>(
+        'SELECT id, condition_type, config FROM trigger_conditions WHERE trigger_id = $1 ORDER BY id',
+        [triggerId],
+      );
+      /** Condition values under every name a template may use (id, type, config.name). */
+      const withAliases = (values: Record<string, { result: boolean; metric?: number | string | null }> | undefined) => {
+        if (!values) return undefined;
+        const out = { ...values };
+        for (const c of conditions) {
+          const v = values[String(c.id)];
+          if (!v) continue;
+          out[c.condition_type] ??= v;
+          if (typeof c.config?.name === 'string') out[c.config.name] ??= v;
+        }
+        return out;
+      };
+      let started = 0;
+      for (const m of rows) {
+        // Exact numbers stay strings: to_jsonb would have turned NUMERIC into JSON numbers.
+        const event = { ...m.event, value: m.value_text, agent_id: m.agent_id_text, feedback_index: m.feedback_index_text, block_time: m.block_time_iso, ingest_seq: m.event_seq };
+        const context = buildTemplateContext({
+          event,
+          trigger: { id: triggerId, name: m.name, chain_id: m.chain_id, registry: m.registry, organization_id: m.organization_id },
+          agentKey: m.agent_key,
+          values: m.kind === 'match' ? withAliases(m.evaluation) : undefined,
+          firedAt: m.matched_at,
+          kind: m.kind,
+        });
+        for (const action of actions) {
+          const key = deliveryKey(triggerId, m.event_seq, m.kind, action.id);
+          await pool.query(
+            `INSERT INTO deliveries (idempotency_key, organization_id, trigger_id, action_id, action_type, match_id, event_seq, event_id, context, workflow_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (idempotency_key) DO NOTHING`,
+            [key, m.organization_id, triggerId, action.id, action.action_type, m.match_id, m.event_seq, m.event_id, JSON.stringify(context), `delivery/${key}`],
+          );
+          try {
+            await deps.temporal.workflow.start('deliveryWorkflow', {
+              workflowId: `delivery/${key}`,
+              taskQueue: deps.taskQueue,
+              args: [{ idempotencyKey: key }],
+              workflowIdReusePolicy: 'REJECT_DUPLICATE',
+              memo: { triggerId, action: action.action_type },
+            });
+            started++;
+          } catch (err) {
+            if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+          }
+        }
+      }
+      if (started > 0) log.debug({ triggerId, started }, 'started deliveries');
+      return started;
+    },
+
+    /** What the delivery workflow needs up front; null when there is nothing (left) to deliver. */
+    async prepareDelivery(key: string): Promise<DeliveryPlan | null> {
+      const row = await loadDelivery(key);
+      if (!row || row.status === 'delivered' || !row.config) return null;
+      let destination = `${row.action_type}:invalid`;
+      let retry = DEFAULT_RETRY;
+      let timeoutMs = 10_000;
+      const checked = validateActionConfig(row.action_type, row.config, templateStateKeys(row.conditions));
+      if (checked.config) {
+        destination = destinationOf(row.action_type, checked.config, row.context.agent.key);
+        retry = { ...DEFAULT_RETRY, ...(checked.config.retry ?? {}) };
+        timeoutMs = checked.config.timeout_ms;
+      }
+      await pool.query(`UPDATE deliveries SET destination = $2, status = 'pending' WHERE idempotency_key = $1`, [key, destination]);
+      return { destination, retry, attemptsBefore: row.attempts, timeoutMs };
+    },
+
+    async checkBreaker(destination: string) {
+      return breakerGate(pool, destination);
+    },
+
+    /** One attempt: render, send, record it in action_results, update the delivery and the breaker. */
+    async attemptDelivery({ idempotencyKey, attempt, destination }: { idempotencyKey: string; attempt: number; destination: string }): Promise<AttemptOutcome> {
+      const row = await loadDelivery(idempotencyKey);
+      if (!row) return { ok: false, permanent: true, error: 'the delivery no longer exists (trigger deleted)' };
+      const started = performance.now();
+      let outcome: AttemptOutcome & { excerpt?: string };
+      try {
+        const config = openConfig(row);
+        outcome =
+          row.action_type === 'telegram' ? await sendTelegram(row, config as TelegramConfig)
+          : row.action_type === 'rest' ? await sendRest(row, config as RestConfig)
+          : await sendMcp(row, config as McpConfig);
+      } catch (err) {
+        // Rendering or config problems do not get better with retries.
+        outcome = { ok: false, permanent: true, error: (err as Error).message };
+      }
+      const durationMs = Math.round(performance.now() - started);
+      const status = outcome.ok ? 'success' : outcome.permanent ? 'failed' : 'retrying';
+      await pool.query(
+        `INSERT INTO action_results (job_id, trigger_id, action_id, event_id, event_seq, action_type, status, duration_ms, error_message, response_data,
+           retry_count, idempotency_key, attempt, http_status, destination)
+         SELECT $1, d.trigger_id, d.action_id, d.event_id, d.event_seq, d.action_type, $2, $3, $4, $5, $6, d.idempotency_key, $7, $8, $9
+         FROM deliveries d WHERE d.idempotency_key = $10`,
+        [
+          `delivery/${idempotencyKey}#${attempt}`, status, durationMs, outcome.ok ? null : outcome.error.slice(0, 2_000),
+          outcome.excerpt === undefined ? null : JSON.stringify({ excerpt: outcome.excerpt.slice(0, EXCERPT) }),
+          attempt - 1, attempt, outcome.status ?? null, destination, idempotencyKey,
+        ],
+      );
+      await pool.query(
+        `UPDATE deliveries SET attempts = greatest(attempts, $2), last_error = $3, last_http_status = $4 WHERE idempotency_key = $1`,
+        [idempotencyKey, attempt, outcome.ok ? null : outcome.error.slice(0, 2_000), outcome.status ?? null],
+      );
+      await recordBreakerOutcome(pool, destination, outcome.ok, deps.breaker);
+      if (!outcome.ok) log.warn({ idempotencyKey, attempt, permanent: outcome.permanent, status: outcome.status, error: outcome.error }, 'delivery attempt failed');
+      const { excerpt: _excerpt, ...result } = outcome;
+      return result;
+    },
+
+    async markDelivery(key: string, status: 'parked' | 'delivered' | 'dead', error?: string): Promise<void> {
+      await pool.query(
+        `UPDATE deliveries SET status = $2, last_error = coalesce($3, last_error),
+           delivered_at = CASE WHEN $2 = 'delivered' THEN now() ELSE delivered_at END,
+           dead_at = CASE WHEN $2 = 'dead' THEN now() ELSE dead_at END
+         WHERE idempotency_key = $1`,
+        [key, status, error ?? null],
+      );
+    },
+  };
+}

@@ -1,0 +1,95 @@
+/**
+ * The delivery log from the outside: listing deliveries and their attempts, dead letters, and replaying them. A replay
+ * starts a new delivery workflow for the same delivery — same idempotency key, so a receiver that already processed
+ * it can recognise it.
+ */
+import type { Client } from '@temporalio/client';
+import type pg from 'pg';
+
+export interface DeliveryFilter {
+  organizationId: string;
+  triggerId?: string;
+  actionId?: number;
+  status?: 'pending' | 'parked' | 'delivered' | 'dead';
+  since?: Date;
+  limit?: number;
+}
+
+export interface DeliveryView {
+  idempotencyKey: string;
+  triggerId: string | null;
+  actionId: number | null;
+  actionType: string;
+  eventId: string;
+  destination: string | null;
+  status: string;
+  attempts: number;
+  lastError: string | null;
+  lastHttpStatus: number | null;
+  replays: number;
+  createdAt: string;
+  deliveredAt: string | null;
+  deadAt: string | null;
+}
+
+const VIEW = `idempotency_key, trigger_id, action_id, action_type, event_id, destination, status, attempts, last_error, last_http_status, replays,
+  created_at, delivered_at, dead_at`;
+
+function toView(r: Record<string, unknown>): DeliveryView {
+  const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : null);
+  return {
+    idempotencyKey: r.idempotency_key as string, triggerId: r.trigger_id as string | null, actionId: r.action_id as number | null,
+    actionType: r.action_type as string, eventId: r.event_id as string, destination: r.destination as string | null, status: r.status as string,
+    attempts: r.attempts as number, lastError: r.last_error as string | null, lastHttpStatus: r.last_http_status as number | null,
+    replays: r.replays as number, createdAt: iso(r.created_at)!, deliveredAt: iso(r.delivered_at), deadAt: iso(r.dead_at),
+  };
+}
+
+export async function listDeliveries(pool: pg.Pool, f: DeliveryFilter): Promise<DeliveryView[]> {
+  const { rows } = await pool.query(
+    `SELECT ${VIEW} FROM deliveries
+     WHERE organization_id = $1 AND ($2::uuid IS NULL OR trigger_id = $2) AND ($3::int IS NULL OR action_id = $3)
+       AND ($4::text IS NULL OR status = $4) AND ($5::timestamptz IS NULL OR created_at >= $5)
+     ORDER BY created_at DESC LIMIT $6`,
+    [f.organizationId, f.triggerId ?? null, f.actionId ?? null, f.status ?? null, f.since ?? null, Math.min(f.limit ?? 100, 1_000)],
+  );
+  return rows.map(toView);
+}
+
+/** Every attempt of one delivery (action_results), oldest first. */
+export async function deliveryAttempts(pool: pg.Pool, organizationId: string, idempotencyKey: string) {
+  const { rows } = await pool.query(
+    `SELECT r.attempt, r.status, r.http_status, r.duration_ms, r.error_message, r.response_data, r.executed_at
+     FROM action_results r JOIN deliveries d ON d.idempotency_key = r.idempotency_key
+     WHERE d.organization_id = $1 AND r.idempotency_key = $2 ORDER BY r.executed_at, r.attempt`,
+    [organizationId, idempotencyKey],
+  );
+  return rows;
+}
+
+/**
+ * Replays dead letters — one (by key), or all of a trigger, optionally since a time. Returns the keys replayed.
+ * Only the organization's own dead deliveries are touched.
+ */
+export async function replayDeadLetters(
+  pool: pg.Pool,
+  temporal: Client,
+  taskQueue: string,
+  target: { organizationId: string; idempotencyKey?: string; triggerId?: string; since?: Date },
+): Promise<string[]> {
+  if (!target.idempotencyKey && !target.triggerId) throw new Error('give a delivery key or a trigger id');
+  const { rows } = await pool.query<{ idempotency_key: string; replays: number }>(
+    `UPDATE deliveries SET status = 'pending', replays = replays + 1, dead_at = NULL
+     WHERE organization_id = $1 AND status = 'dead'
+       AND ($2::text IS NULL OR idempotency_key = $2) AND ($3::uuid IS NULL OR trigger_id = $3)
+       AND ($4::timestamptz IS NULL OR dead_at >= $4)
+     RETURNING idempotency_key, replays`,
+    [target.organizationId, target.idempotencyKey ?? null, target.triggerId ?? null, target.since ?? null],
+  );
+  for (const row of rows) {
+    const workflowId = `delivery/${row.idempotency_key}/replay-${row.replays}`;
+    await pool.query('UPDATE deliveries SET workflow_id = $2 WHERE idempotency_key = $1', [row.idempotency_key, workflowId]);
+    await temporal.workflow.start('deliveryWorkflow', { workflowId, taskQueue, args: [{ idempotencyKey: row.idempotency_key }] });
+  }
+  return rows.map((r) => r.idempotency_key);
+}

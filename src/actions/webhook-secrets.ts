@@ -1,0 +1,43 @@
+/**
+ * Each organization's Standard Webhooks signing secret, sealed at rest. Created on first use; rotation keeps the
+ * previous secret signing alongside the new one for a window, so receivers can switch without dropping deliveries.
+ */
+import type pg from 'pg';
+import type { SecretBox } from '../secrets.js';
+import { generateWebhookSecret } from './webhook-signing.js';
+
+export const DEFAULT_ROTATION_WINDOW_HOURS = 24;
+
+/** The secrets to sign with now: the current one, plus the previous one during its rotation window. */
+export async function organizationWebhookSecrets(pool: pg.Pool, box: SecretBox, organizationId: string): Promise<string[]> {
+  await pool.query(
+    `INSERT INTO organization_webhook_secrets (organization_id, secret_sealed) VALUES ($1, $2) ON CONFLICT (organization_id) DO NOTHING`,
+    [organizationId, box.encrypt(generateWebhookSecret())],
+  );
+  const { rows } = await pool.query<{ secret_sealed: string; previous_secret_sealed: string | null; previous_valid: boolean }>(
+    `SELECT secret_sealed, previous_secret_sealed, coalesce(previous_valid_until > now(), false) AS previous_valid
+     FROM organization_webhook_secrets WHERE organization_id = $1`,
+    [organizationId],
+  );
+  const row = rows[0]!;
+  const secrets = [box.decrypt(row.secret_sealed)];
+  if (row.previous_secret_sealed && row.previous_valid) secrets.push(box.decrypt(row.previous_secret_sealed));
+  return secrets;
+}
+
+/** Reads the current secret (shown to the organization so its receivers can verify signatures). */
+export async function currentWebhookSecret(pool: pg.Pool, box: SecretBox, organizationId: string): Promise<string> {
+  return (await organizationWebhookSecrets(pool, box, organizationId))[0]!;
+}
+
+/** Replaces the secret; the old one keeps signing for `windowHours`. Returns the new secret. */
+export async function rotateWebhookSecret(pool: pg.Pool, box: SecretBox, organizationId: string, windowHours = DEFAULT_ROTATION_WINDOW_HOURS): Promise<string> {
+  await organizationWebhookSecrets(pool, box, organizationId);
+  const fresh = generateWebhookSecret();
+  await pool.query(
+    `UPDATE organization_webhook_secrets SET previous_secret_sealed = secret_sealed, previous_valid_until = now() + make_interval(hours => $3),
+       secret_sealed = $2, rotated_at = now() WHERE organization_id = $1`,
+    [organizationId, box.encrypt(fresh), windowHours],
+  );
+  return fresh;
+}

@@ -1,0 +1,302 @@
+/**
+ * Actions end to end on the real Temporal dev server with real receivers: a signed webhook, a Telegram stand-in that
+ * speaks the Bot API, and an MCP agent built with the SDK. Retries, Retry-After, fail-fast, dead letters and replay,
+ * the circuit breaker, SSRF refusals, templates checked at save, and a worker killed mid-delivery.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import type { Address } from 'viem';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { listBreakers } from '../../src/actions/breaker.js';
+import { replayDeadLetters } from '../../src/actions/delivery-service.js';
+import { currentWebhookSecret } from '../../src/actions/webhook-secrets.js';
+import { verifyWebhook } from '../../src/actions/webhook-signing.js';
+import { ChainIndexer } from '../../src/indexer/chain-indexer.js';
+import { Relay } from '../../src/relay/relay.js';
+import { TriggerDispatcher } from '../../src/relay/trigger-dispatcher.js';
+import { SecretBox } from '../../src/secrets.js';
+import { DefinitionError } from '../../src/triggers/definition.js';
+import { TriggerService } from '../../src/triggers/service.js';
+import type { TriggerWrite } from '../../src/triggers/store.js';
+import { startWorker, type RunningWorker } from '../../src/worker/worker.js';
+import { testActionSettings } from '../helpers/actions.js';
+import { startTestChain, type TestChain } from '../helpers/chain.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { appendEvents, feedbackRecord, insertOrganization, insertUser } from '../helpers/fixtures.js';
+import { testLogger } from '../helpers/logger.js';
+import { startMcpAgent, startWebhookReceiver, type McpAgent, type WebhookReceiver } from '../helpers/receivers.js';
+import { startTelegramStandIn } from '../helpers/telegram-stand-in.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const BOT_TOKEN = '123456:test-bot-token';
+const AGENT_TOKEN = 'agent-mcp-token';
+
+let db: TestDatabase;
+let chain: TestChain;
+let worker: RunningWorker;
+let connection: Connection;
+let client: Client;
+let service: TriggerService;
+let relay: Relay;
+let telegram: Awaited<ReturnType<typeof startTelegramStandIn>>;
+let mcp: McpAgent;
+const receivers: WebhookReceiver[] = [];
+const appKey = randomBytes(32);
+const box = new SecretBox(appKey);
+const taskQueue = `actions-${randomUUID()}`;
+let orgId: string;
+let userId: string;
+
+beforeAll(async () => {
+  [db, chain] = await Promise.all([createTestDatabase(), startTestChain()]);
+  telegram = await startTelegramStandIn({ token: BOT_TOKEN });
+  mcp = await startMcpAgent({ token: AGENT_TOKEN });
+  const address = inject('temporalAddress');
+  worker = await startWorker({
+    address, namespace: 'default', taskQueue, pool: db.pool, logger: testLogger,
+    actions: testActionSettings({ secrets: box, telegramBaseUrl: telegram.url }),
+    breaker: { threshold: 2, basePauseMs: 1_000 },
+  });
+  connection = await Connection.connect({ address });
+  client = new Client({ connection });
+  service = new TriggerService({ pool: db.pool, temporal: client, taskQueue, logger: testLogger, secrets: box });
+  relay = new Relay({ pool: db.pool, databaseUrl: db.url, logger: testLogger, dispatcher: new TriggerDispatcher({ pool: db.pool, temporal: client, taskQueue, logger: testLogger }) });
+  userId = await insertUser(db.pool);
+  orgId = await insertOrganization(db.pool, userId);
+});
+
+afterAll(async () => {
+  await worker?.stop();
+  await connection?.close();
+  await Promise.all([...receivers.map((r) => r.close()), mcp?.close(), telegram?.close(), chain?.stop()]);
+  await db?.drop();
+});
+
+async function receiver() {
+  const r = await startWebhookReceiver();
+  receivers.push(r);
+  return r;
+}
+
+let block = 5_000;
+/** A NewFeedback event for agent 3, through the write path and the relay. */
+async function fire(value = '7') {
+  const record = feedbackRecord({ block_number: ++block, timestamp: Math.floor(Date.now() / 1000), agent_id: '3', value });
+  await appendEvents(db.pool, [record]);
+  await relay.catchUp();
+  return record;
+}
+
+function restTrigger(name: string, config: Record<string, unknown>): TriggerWrite {
+  return {
+    organizationId: orgId, userId, name, chainId: 31337, registry: 'reputation',
+    conditions: [{ condition_type: 'agent_id_equals', operator: '=', value: '3' }],
+    actions: [{ action_type: 'rest', config: { retry: { initial_interval_ms: 100, max_interval_ms: 400 }, timeout_ms: 3_000, ...config } }],
+  };
+}
+
+async function deliveriesOf(triggerId: string) {
+  const { rows } = await db.pool.query(`SELECT idempotency_key, action_type, status, attempts, last_error FROM deliveries WHERE trigger_id = $1 ORDER BY action_type`, [triggerId]);
+  return rows;
+}
+
+async function attemptsOf(key: string) {
+  const { rows } = await db.pool.query(`SELECT attempt, status, http_status FROM action_results WHERE idempotency_key = $1 ORDER BY executed_at`, [key]);
+  return rows;
+}
+
+async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await read();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out; last: ${JSON.stringify(v)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const settled = (rows: { status: string }[], n = 1) => rows.length >= n && rows.every((r) => r.status === 'delivered' || r.status === 'dead');
+
+describe('actions', () => {
+  it('feedback on anvil → signed webhook, escaped Telegram message, MCP tool call with the agent token', { timeout: 60_000 }, async () => {
+    const hook = await receiver();
+    const r = chain.registries;
+    const [owner, rater] = r.accounts as [Address, Address];
+    await r.register(owner, 'ipfs://agent-0');
+    await db.pool.query('INSERT INTO agent_mcp_tokens (chain_id, agent_id, token) VALUES ($1, 0, $2)', [chain.config.chainId, box.encrypt(AGENT_TOKEN)]);
+    const id = await service.create({
+      organizationId: orgId, userId, name: 'negative feedback', chainId: chain.config.chainId, registry: 'reputation',
+      conditions: [{ condition_type: 'score_threshold', field: 'value', operator: '<', value: '0' }],
+      actions: [
+        { action_type: 'telegram', priority: 1, config: { chat_id: '4242', bot_token: BOT_TOKEN, message_template: '*Alert* agent {{agent.id}}: {{event.value_formatted}} on {{event.tag1}}' } },
+        { action_type: 'rest', priority: 2, config: { url: hook.url, body_template: { text: 'agent {{agent.id}} got {{event.value_formatted}}', value: '{{event.value}}', decimals: '{{event.value_decimals}}' } } },
+        { action_type: 'mcp', priority: 3, config: { endpoint: mcp.url, tool_name: 'agent.receiveFeedback', arguments_template: { feedbackId: '{{event.id}}', value: '{{event.value_formatted}}' } } },
+      ],
+    });
+    // The bot token is sealed at rest.
+    const stored = await db.pool.query(`SELECT config->>'bot_token' AS t FROM trigger_actions WHERE trigger_id = $1 AND action_type = 'telegram'`, [id]);
+    expect(stored.rows[0].t).toMatch(/^v1:/);
+    expect(stored.rows[0].t).not.toContain(BOT_TOKEN);
+
+    await r.giveFeedback(rater, { agentId: 0n, value: -12345n, valueDecimals: 2, tag1: 'speed_test.v2' });
+    const indexer = new ChainIndexer({ chain: chain.config, pool: db.pool, logger: testLogger });
+    await indexer.tick();
+    await relay.catchUp();
+    const rows = await until(() => deliveriesOf(id), (d) => settled(d, 3));
+    expect(rows.map((d) => [d.action_type, d.status, d.attempts])).toEqual([['mcp', 'delivered', 1], ['rest', 'delivered', 1], ['telegram', 'delivered', 1]]);
+
+    // Webhook: a valid Standard Webhooks signature, the webhook id is the delivery's idempotency key, exact value.
+    expect(hook.requests).toHaveLength(1);
+    const request = hook.requests[0]!;
+    const secret = await currentWebhookSecret(db.pool, box, orgId);
+    expect(() => verifyWebhook({ headers: request.headers, body: request.body, secret })).not.toThrow();
+    expect(request.headers['webhook-id']).toBe(rows.find((d) => d.action_type === 'rest')!.idempotency_key);
+    expect(JSON.parse(request.body)).toEqual({ text: 'agent 0 got -123.45', value: '-12345', decimals: 2 });
+
+    // Telegram: MarkdownV2 with the interpolated values escaped and the author's markup kept.
+    expect(telegram.messages).toHaveLength(1);
+    expect(telegram.messages[0]).toMatchObject({ chatId: '4242', parseMode: 'MarkdownV2', text: '*Alert* agent 0: \\-123\\.45 on speed\\_test\\.v2' });
+
+    // MCP: the rendered arguments, the agent's token and the idempotency key.
+    expect(mcp.calls).toHaveLength(1);
+    const event = await db.pool.query(`SELECT id FROM events WHERE event_type = 'NewFeedback' AND chain_id = $1`, [chain.config.chainId]);
+    expect(mcp.calls[0]).toMatchObject({ args: { feedbackId: event.rows[0].id, value: '-123.45' }, authorization: `Bearer ${AGENT_TOKEN}` });
+    expect(mcp.calls[0]!.idempotencyKey).toBe(rows.find((d) => d.action_type === 'mcp')!.idempotency_key);
+  });
+
+  it('a receiver failing twice then succeeding: one effect, three attempts recorded', async () => {
+    const hook = await receiver();
+    hook.script({ status: 500 }, { status: 503 });
+    const id = await service.create(restTrigger('flaky receiver', { url: hook.url }));
+    await fire();
+    const [d] = await until(() => deliveriesOf(id), settled);
+    expect(d).toMatchObject({ status: 'delivered', attempts: 3 });
+    expect((await attemptsOf(d.idempotency_key)).map((a) => [a.attempt, a.status, a.http_status])).toEqual([[1, 'retrying', 500], [2, 'retrying', 503], [3, 'success', 200]]);
+    expect(new Set(hook.requests.map((q) => q.headers['webhook-id']))).toEqual(new Set([d.idempotency_key]));
+  });
+
+  it('a 4xx fails fast; a 429 waits for Retry-After', async () => {
+    const bad = await receiver();
+    bad.script({ status: 404 });
+    const badId = await service.create(restTrigger('gone', { url: bad.url }));
+    const limited = await receiver();
+    limited.script({ status: 429, headers: { 'retry-after': '1' } });
+    const limitedId = await service.create(restTrigger('rate limited', { url: limited.url }));
+    await fire();
+    const [dead] = await until(() => deliveriesOf(badId), settled);
+    expect(dead).toMatchObject({ status: 'dead', attempts: 1 });
+    expect(dead.last_error).toContain('404');
+    const [ok] = await until(() => deliveriesOf(limitedId), settled);
+    expect(ok).toMatchObject({ status: 'delivered', attempts: 2 });
+    expect(limited.requests[1]!.receivedAt - limited.requests[0]!.receivedAt).toBeGreaterThanOrEqual(950);
+  });
+
+  it('dead letters can be replayed with the original idempotency key', async () => {
+    const hook = await receiver();
+    hook.always({ status: 500 });
+    const id = await service.create(restTrigger('down for a while', { url: hook.url, retry: { max_attempts: 2, initial_interval_ms: 100 } }));
+    await fire();
+    const [dead] = await until(() => deliveriesOf(id), settled);
+    expect(dead).toMatchObject({ status: 'dead', attempts: 2 });
+    hook.always(undefined);
+    // Another organization cannot replay it.
+    const otherOrg = await insertOrganization(db.pool, userId);
+    expect(await replayDeadLetters(db.pool, client, taskQueue, { organizationId: otherOrg, idempotencyKey: dead.idempotency_key })).toEqual([]);
+    expect(await replayDeadLetters(db.pool, client, taskQueue, { organizationId: orgId, triggerId: id })).toEqual([dead.idempotency_key]);
+    const [replayed] = await until(() => deliveriesOf(id), (rows) => rows[0]?.status === 'delivered');
+    expect(replayed).toMatchObject({ status: 'delivered', attempts: 3 });
+    expect(hook.requests.map((q) => q.headers['webhook-id'])).toEqual([dead.idempotency_key, dead.idempotency_key, dead.idempotency_key]);
+  });
+
+  it('the circuit breaker opens after repeated failures, parks deliveries, and recovers', { timeout: 60_000 }, async () => {
+    const hook = await receiver();
+    hook.always({ status: 502 });
+    const id = await service.create(restTrigger('breaker', { url: hook.url, retry: { max_attempts: 20, initial_interval_ms: 100, max_interval_ms: 200 } }));
+    await fire();
+    const destination = `rest:${new URL(hook.url).host}`;
+    await until(() => listBreakers(db.pool, [destination]), (b) => b[0]?.state === 'open');
+    await until(() => deliveriesOf(id), (rows) => rows[0]?.status === 'parked');
+    const attemptsWhileOpen = hook.requests.length;
+    hook.always(undefined);
+    const [d] = await until(() => deliveriesOf(id), settled);
+    expect(d.status).toBe('delivered');
+    // Parked time spent no attempts: only the probe after the pause went out.
+    expect(hook.requests.length).toBe(attemptsWhileOpen + 1);
+    expect((await listBreakers(db.pool, [destination]))[0]).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
+  });
+
+  it('refuses private, loopback and metadata addresses (SSRF) as permanent failures', async () => {
+    const id = await service.create({
+      ...restTrigger('ssrf', { url: 'http://10.1.2.3/hook' }),
+      actions: [
+        { action_type: 'rest', config: { url: 'http://10.1.2.3/hook' } },
+        { action_type: 'rest', config: { url: 'http://169.254.169.254/latest/meta-data/' } },
+      ],
+    });
+    await fire();
+    const rows = await until(() => deliveriesOf(id), (d) => settled(d, 2));
+    expect(rows.every((d) => d.status === 'dead' && d.attempts === 1)).toBe(true);
+    expect(rows.map((d) => d.last_error).join(' ')).toMatch(/10\.1\.2\.3/);
+    expect(rows.map((d) => d.last_error).join(' ')).toMatch(/169\.254\.169\.254/);
+  });
+
+  it('rejects a template naming an unknown variable when the trigger is saved, and writes nothing', async () => {
+    const before = (await db.pool.query('SELECT count(*)::int AS n FROM triggers')).rows[0].n;
+    const attempt = service.create({
+      ...restTrigger('bad template', { url: 'https://example.test/hook' }),
+      actions: [
+        { action_type: 'telegram', config: { chat_id: '1', message_template: 'value {{event.valu}}' } },
+        { action_type: 'rest', config: { url: 'https://example.test/hook', body_template: { x: '{{trigger.nme}}' } } },
+      ],
+    });
+    await expect(attempt).rejects.toBeInstanceOf(DefinitionError);
+    const issues = ((await attempt.catch((e: unknown) => e)) as DefinitionError).issues;
+    expect(issues.map((i) => i.path)).toEqual(expect.arrayContaining(['actions.0.config.message_template', 'actions.1.config.body_template']));
+    expect(issues.find((i) => i.path === 'actions.0.config.message_template')!.message).toMatch(/event\.valu/);
+    expect((await db.pool.query('SELECT count(*)::int AS n FROM triggers')).rows[0].n).toBe(before);
+  });
+
+  it('a worker killed during a delivery: the retry carries the same idempotency key — one effect after dedupe', { timeout: 90_000 }, async () => {
+    const queue = `actions-kill-${randomUUID()}`;
+    const hook = await receiver();
+    hook.script({ hang: true });
+    const killService = new TriggerService({ pool: db.pool, temporal: client, taskQueue: queue, logger: testLogger, secrets: box });
+    const killRelay = new Relay({ pool: db.pool, databaseUrl: db.url, logger: testLogger, name: 'kill', dispatcher: new TriggerDispatcher({ pool: db.pool, temporal: client, taskQueue: queue, logger: testLogger }) });
+    const id = await killService.create(restTrigger('killed worker', { url: hook.url, timeout_ms: 2_000 }));
+    const env = {
+      DATABASE_URL: db.url, TEMPORAL_ADDRESS: inject('temporalAddress'), TEMPORAL_TASK_QUEUE: queue, MIGRATE_ON_START: 'false',
+      APP_ENCRYPTION_KEY: appKey.toString('hex'), ACTION_ALLOWED_HOSTS: '127.0.0.1', LOG_FORMAT: 'json', LOG_LEVEL: 'warn',
+    };
+    const first = spawnWorker(env);
+    try {
+      const record = feedbackRecord({ block_number: ++block, timestamp: Math.floor(Date.now() / 1000), agent_id: '3' });
+      await appendEvents(db.pool, [record]);
+      await killRelay.catchUp();
+      await until(async () => hook.requests.length, (n) => n >= 1, 30_000);
+      first.kill('SIGKILL');
+      await new Promise((r) => first.once('exit', r));
+    } finally {
+      if (first.exitCode === null) first.kill('SIGKILL');
+    }
+    const second = spawnWorker(env);
+    try {
+      const [d] = await until(() => deliveriesOf(id), settled, 60_000);
+      expect(d.status).toBe('delivered');
+      const ids = hook.requests.map((q) => q.headers['webhook-id']);
+      expect(ids.length).toBeGreaterThanOrEqual(2);
+      expect(new Set(ids)).toEqual(new Set([d.idempotency_key]));
+      // A receiver that deduplicates by webhook-id applies the effect once.
+      expect(new Set(ids).size).toBe(1);
+    } finally {
+      second.kill('SIGTERM');
+      await new Promise((r) => second.once('exit', r));
+    }
+  });
+});
+
+function spawnWorker(env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', 'src/bin/worker.ts'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: 'ignore' });
+}
