@@ -6814,6 +6814,149 @@ declare module 'zapatos/schema' {
   }
 
   /**
+   * **login_failures**
+   * - Table in database
+   */
+  export namespace login_failures {
+    export type Table = 'login_failures';
+    export interface Selectable {
+      /**
+      * **login_failures.failures**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      failures: number;
+      /**
+      * **login_failures.key**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      key: string;
+      /**
+      * **login_failures.locked_until**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      locked_until: Date | null;
+      /**
+      * **login_failures.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at: Date;
+    }
+    export interface JSONSelectable {
+      /**
+      * **login_failures.failures**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      failures: number;
+      /**
+      * **login_failures.key**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      key: string;
+      /**
+      * **login_failures.locked_until**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      locked_until: db.TimestampTzString | null;
+      /**
+      * **login_failures.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at: db.TimestampTzString;
+    }
+    export interface Whereable {
+      /**
+      * **login_failures.failures**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      failures?: number | db.Parameter<number> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, number | db.Parameter<number> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **login_failures.key**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      key?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **login_failures.locked_until**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      locked_until?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **login_failures.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+    }
+    export interface Insertable {
+      /**
+      * **login_failures.failures**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      failures?: number | db.Parameter<number> | db.DefaultType | db.SQLFragment;
+      /**
+      * **login_failures.key**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      key: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **login_failures.locked_until**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      locked_until?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **login_failures.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+    }
+    export interface Updatable {
+      /**
+      * **login_failures.failures**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      failures?: number | db.Parameter<number> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, number | db.Parameter<number> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **login_failures.key**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      key?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **login_failures.locked_until**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      locked_until?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **login_failures.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+    }
+    export type UniqueIndex = 'login_failures_pkey';
+    export type Column = keyof Selectable;
+    export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
+    export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
+    export type SQL = SQLExpression | SQLExpression[];
+  }
+
+  /**
    * **oauth_clients**
    * - Table in database
    */
@@ -7513,6 +7656,299 @@ declare module 'zapatos/schema' {
       user_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
     }
     export type UniqueIndex = 'oauth_tokens_pkey' | 'oauth_tokens_token_prefix_key';
+    export type Column = keyof Selectable;
+    export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
+    export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
+    export type SQL = SQLExpression | SQLExpression[];
+  }
+
+  /**
+   * **organization_invitations**
+   * - Table in database
+   */
+  export namespace organization_invitations {
+    export type Table = 'organization_invitations';
+    export interface Selectable {
+      /**
+      * **organization_invitations.accepted_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      accepted_at: Date | null;
+      /**
+      * **organization_invitations.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at: Date;
+      /**
+      * **organization_invitations.email**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      email: string;
+      /**
+      * **organization_invitations.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at: Date;
+      /**
+      * **organization_invitations.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id: string;
+      /**
+      * **organization_invitations.invited_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      invited_by: string | null;
+      /**
+      * **organization_invitations.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+      /**
+      * **organization_invitations.role**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      role: string;
+      /**
+      * **organization_invitations.token_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      token_hash: string;
+    }
+    export interface JSONSelectable {
+      /**
+      * **organization_invitations.accepted_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      accepted_at: db.TimestampTzString | null;
+      /**
+      * **organization_invitations.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at: db.TimestampTzString;
+      /**
+      * **organization_invitations.email**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      email: string;
+      /**
+      * **organization_invitations.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at: db.TimestampTzString;
+      /**
+      * **organization_invitations.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id: string;
+      /**
+      * **organization_invitations.invited_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      invited_by: string | null;
+      /**
+      * **organization_invitations.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+      /**
+      * **organization_invitations.role**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      role: string;
+      /**
+      * **organization_invitations.token_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      token_hash: string;
+    }
+    export interface Whereable {
+      /**
+      * **organization_invitations.accepted_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      accepted_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **organization_invitations.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **organization_invitations.email**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      email?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **organization_invitations.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **organization_invitations.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **organization_invitations.invited_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      invited_by?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **organization_invitations.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **organization_invitations.role**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      role?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **organization_invitations.token_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      token_hash?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+    }
+    export interface Insertable {
+      /**
+      * **organization_invitations.accepted_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      accepted_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **organization_invitations.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+      /**
+      * **organization_invitations.email**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      email: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **organization_invitations.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment;
+      /**
+      * **organization_invitations.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment;
+      /**
+      * **organization_invitations.invited_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      invited_by?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **organization_invitations.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **organization_invitations.role**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      role: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **organization_invitations.token_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      token_hash: string | db.Parameter<string> | db.SQLFragment;
+    }
+    export interface Updatable {
+      /**
+      * **organization_invitations.accepted_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      accepted_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **organization_invitations.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **organization_invitations.email**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      email?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **organization_invitations.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment>;
+      /**
+      * **organization_invitations.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **organization_invitations.invited_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      invited_by?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **organization_invitations.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **organization_invitations.role**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      role?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **organization_invitations.token_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      token_hash?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+    }
+    export type UniqueIndex = 'organization_invitations_pkey' | 'organization_invitations_token_hash_key';
     export type Column = keyof Selectable;
     export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
     export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
@@ -8828,6 +9264,382 @@ declare module 'zapatos/schema' {
       tool?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
     }
     export type UniqueIndex = 'query_cache_cache_key_key' | 'query_cache_pkey';
+    export type Column = keyof Selectable;
+    export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
+    export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
+    export type SQL = SQLExpression | SQLExpression[];
+  }
+
+  /**
+   * **rate_limit_counters**
+   * - Table in database
+   */
+  export namespace rate_limit_counters {
+    export type Table = 'rate_limit_counters';
+    export interface Selectable {
+      /**
+      * **rate_limit_counters.bucket**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      bucket: string;
+      /**
+      * **rate_limit_counters.count**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      count: number;
+      /**
+      * **rate_limit_counters.window_start**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      window_start: Date;
+    }
+    export interface JSONSelectable {
+      /**
+      * **rate_limit_counters.bucket**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      bucket: string;
+      /**
+      * **rate_limit_counters.count**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      count: number;
+      /**
+      * **rate_limit_counters.window_start**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      window_start: db.TimestampTzString;
+    }
+    export interface Whereable {
+      /**
+      * **rate_limit_counters.bucket**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      bucket?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **rate_limit_counters.count**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      count?: number | db.Parameter<number> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, number | db.Parameter<number> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **rate_limit_counters.window_start**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      window_start?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+    }
+    export interface Insertable {
+      /**
+      * **rate_limit_counters.bucket**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      bucket: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **rate_limit_counters.count**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      count?: number | db.Parameter<number> | db.DefaultType | db.SQLFragment;
+      /**
+      * **rate_limit_counters.window_start**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      window_start: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment;
+    }
+    export interface Updatable {
+      /**
+      * **rate_limit_counters.bucket**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      bucket?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **rate_limit_counters.count**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      count?: number | db.Parameter<number> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, number | db.Parameter<number> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **rate_limit_counters.window_start**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      window_start?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment>;
+    }
+    export type UniqueIndex = 'rate_limit_counters_pkey';
+    export type Column = keyof Selectable;
+    export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
+    export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
+    export type SQL = SQLExpression | SQLExpression[];
+  }
+
+  /**
+   * **refresh_tokens**
+   * - Table in database
+   */
+  export namespace refresh_tokens {
+    export type Table = 'refresh_tokens';
+    export interface Selectable {
+      /**
+      * **refresh_tokens.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at: Date;
+      /**
+      * **refresh_tokens.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at: Date;
+      /**
+      * **refresh_tokens.family_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      family_id: string;
+      /**
+      * **refresh_tokens.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id: string;
+      /**
+      * **refresh_tokens.revoked_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      revoked_at: Date | null;
+      /**
+      * **refresh_tokens.token_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      token_hash: string;
+      /**
+      * **refresh_tokens.used_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      used_at: Date | null;
+      /**
+      * **refresh_tokens.user_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      user_id: string;
+    }
+    export interface JSONSelectable {
+      /**
+      * **refresh_tokens.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at: db.TimestampTzString;
+      /**
+      * **refresh_tokens.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at: db.TimestampTzString;
+      /**
+      * **refresh_tokens.family_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      family_id: string;
+      /**
+      * **refresh_tokens.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id: string;
+      /**
+      * **refresh_tokens.revoked_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      revoked_at: db.TimestampTzString | null;
+      /**
+      * **refresh_tokens.token_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      token_hash: string;
+      /**
+      * **refresh_tokens.used_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      used_at: db.TimestampTzString | null;
+      /**
+      * **refresh_tokens.user_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      user_id: string;
+    }
+    export interface Whereable {
+      /**
+      * **refresh_tokens.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **refresh_tokens.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **refresh_tokens.family_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      family_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **refresh_tokens.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **refresh_tokens.revoked_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      revoked_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **refresh_tokens.token_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      token_hash?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **refresh_tokens.used_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      used_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **refresh_tokens.user_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      user_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+    }
+    export interface Insertable {
+      /**
+      * **refresh_tokens.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+      /**
+      * **refresh_tokens.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment;
+      /**
+      * **refresh_tokens.family_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      family_id: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **refresh_tokens.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment;
+      /**
+      * **refresh_tokens.revoked_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      revoked_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **refresh_tokens.token_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      token_hash: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **refresh_tokens.used_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      used_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **refresh_tokens.user_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      user_id: string | db.Parameter<string> | db.SQLFragment;
+    }
+    export interface Updatable {
+      /**
+      * **refresh_tokens.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **refresh_tokens.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment>;
+      /**
+      * **refresh_tokens.family_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      family_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **refresh_tokens.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **refresh_tokens.revoked_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      revoked_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **refresh_tokens.token_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      token_hash?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **refresh_tokens.used_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      used_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **refresh_tokens.user_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      user_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+    }
+    export type UniqueIndex = 'refresh_tokens_pkey' | 'refresh_tokens_token_hash_key';
     export type Column = keyof Selectable;
     export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
     export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
@@ -11407,20 +12219,20 @@ declare module 'zapatos/schema' {
   /* --- aggregate types --- */
 
   export namespace public {  
-    export type Table = a2a_tasks.Table | action_metrics_hourly.Table | action_results.Table | agent_links.Table | agent_mcp_tokens.Table | api_keys.Table | canonical_events.Table | checkpoints.Table | credit_transactions.Table | credits.Table | deliveries.Table | delivery_breakers.Table | event_retractions.Table | events.Table | events_hourly.Table | indexed_blocks.Table | ingest_ranges.Table | oauth_clients.Table | oauth_tokens.Table | organization_members.Table | organization_webhook_secrets.Table | organizations.Table | payment_nonces.Table | query_cache.Table | relay_cursors.Table | subscriptions.Table | trigger_actions.Table | trigger_conditions.Table | trigger_matches.Table | trigger_state.Table | triggers.Table | usage_logs.Table | used_nonces.Table | users.Table;
-    export type Selectable = a2a_tasks.Selectable | action_metrics_hourly.Selectable | action_results.Selectable | agent_links.Selectable | agent_mcp_tokens.Selectable | api_keys.Selectable | canonical_events.Selectable | checkpoints.Selectable | credit_transactions.Selectable | credits.Selectable | deliveries.Selectable | delivery_breakers.Selectable | event_retractions.Selectable | events.Selectable | events_hourly.Selectable | indexed_blocks.Selectable | ingest_ranges.Selectable | oauth_clients.Selectable | oauth_tokens.Selectable | organization_members.Selectable | organization_webhook_secrets.Selectable | organizations.Selectable | payment_nonces.Selectable | query_cache.Selectable | relay_cursors.Selectable | subscriptions.Selectable | trigger_actions.Selectable | trigger_conditions.Selectable | trigger_matches.Selectable | trigger_state.Selectable | triggers.Selectable | usage_logs.Selectable | used_nonces.Selectable | users.Selectable;
-    export type JSONSelectable = a2a_tasks.JSONSelectable | action_metrics_hourly.JSONSelectable | action_results.JSONSelectable | agent_links.JSONSelectable | agent_mcp_tokens.JSONSelectable | api_keys.JSONSelectable | canonical_events.JSONSelectable | checkpoints.JSONSelectable | credit_transactions.JSONSelectable | credits.JSONSelectable | deliveries.JSONSelectable | delivery_breakers.JSONSelectable | event_retractions.JSONSelectable | events.JSONSelectable | events_hourly.JSONSelectable | indexed_blocks.JSONSelectable | ingest_ranges.JSONSelectable | oauth_clients.JSONSelectable | oauth_tokens.JSONSelectable | organization_members.JSONSelectable | organization_webhook_secrets.JSONSelectable | organizations.JSONSelectable | payment_nonces.JSONSelectable | query_cache.JSONSelectable | relay_cursors.JSONSelectable | subscriptions.JSONSelectable | trigger_actions.JSONSelectable | trigger_conditions.JSONSelectable | trigger_matches.JSONSelectable | trigger_state.JSONSelectable | triggers.JSONSelectable | usage_logs.JSONSelectable | used_nonces.JSONSelectable | users.JSONSelectable;
-    export type Whereable = a2a_tasks.Whereable | action_metrics_hourly.Whereable | action_results.Whereable | agent_links.Whereable | agent_mcp_tokens.Whereable | api_keys.Whereable | canonical_events.Whereable | checkpoints.Whereable | credit_transactions.Whereable | credits.Whereable | deliveries.Whereable | delivery_breakers.Whereable | event_retractions.Whereable | events.Whereable | events_hourly.Whereable | indexed_blocks.Whereable | ingest_ranges.Whereable | oauth_clients.Whereable | oauth_tokens.Whereable | organization_members.Whereable | organization_webhook_secrets.Whereable | organizations.Whereable | payment_nonces.Whereable | query_cache.Whereable | relay_cursors.Whereable | subscriptions.Whereable | trigger_actions.Whereable | trigger_conditions.Whereable | trigger_matches.Whereable | trigger_state.Whereable | triggers.Whereable | usage_logs.Whereable | used_nonces.Whereable | users.Whereable;
-    export type Insertable = a2a_tasks.Insertable | action_metrics_hourly.Insertable | action_results.Insertable | agent_links.Insertable | agent_mcp_tokens.Insertable | api_keys.Insertable | canonical_events.Insertable | checkpoints.Insertable | credit_transactions.Insertable | credits.Insertable | deliveries.Insertable | delivery_breakers.Insertable | event_retractions.Insertable | events.Insertable | events_hourly.Insertable | indexed_blocks.Insertable | ingest_ranges.Insertable | oauth_clients.Insertable | oauth_tokens.Insertable | organization_members.Insertable | organization_webhook_secrets.Insertable | organizations.Insertable | payment_nonces.Insertable | query_cache.Insertable | relay_cursors.Insertable | subscriptions.Insertable | trigger_actions.Insertable | trigger_conditions.Insertable | trigger_matches.Insertable | trigger_state.Insertable | triggers.Insertable | usage_logs.Insertable | used_nonces.Insertable | users.Insertable;
-    export type Updatable = a2a_tasks.Updatable | action_metrics_hourly.Updatable | action_results.Updatable | agent_links.Updatable | agent_mcp_tokens.Updatable | api_keys.Updatable | canonical_events.Updatable | checkpoints.Updatable | credit_transactions.Updatable | credits.Updatable | deliveries.Updatable | delivery_breakers.Updatable | event_retractions.Updatable | events.Updatable | events_hourly.Updatable | indexed_blocks.Updatable | ingest_ranges.Updatable | oauth_clients.Updatable | oauth_tokens.Updatable | organization_members.Updatable | organization_webhook_secrets.Updatable | organizations.Updatable | payment_nonces.Updatable | query_cache.Updatable | relay_cursors.Updatable | subscriptions.Updatable | trigger_actions.Updatable | trigger_conditions.Updatable | trigger_matches.Updatable | trigger_state.Updatable | triggers.Updatable | usage_logs.Updatable | used_nonces.Updatable | users.Updatable;
-    export type UniqueIndex = a2a_tasks.UniqueIndex | action_metrics_hourly.UniqueIndex | action_results.UniqueIndex | agent_links.UniqueIndex | agent_mcp_tokens.UniqueIndex | api_keys.UniqueIndex | canonical_events.UniqueIndex | checkpoints.UniqueIndex | credit_transactions.UniqueIndex | credits.UniqueIndex | deliveries.UniqueIndex | delivery_breakers.UniqueIndex | event_retractions.UniqueIndex | events.UniqueIndex | events_hourly.UniqueIndex | indexed_blocks.UniqueIndex | ingest_ranges.UniqueIndex | oauth_clients.UniqueIndex | oauth_tokens.UniqueIndex | organization_members.UniqueIndex | organization_webhook_secrets.UniqueIndex | organizations.UniqueIndex | payment_nonces.UniqueIndex | query_cache.UniqueIndex | relay_cursors.UniqueIndex | subscriptions.UniqueIndex | trigger_actions.UniqueIndex | trigger_conditions.UniqueIndex | trigger_matches.UniqueIndex | trigger_state.UniqueIndex | triggers.UniqueIndex | usage_logs.UniqueIndex | used_nonces.UniqueIndex | users.UniqueIndex;
-    export type Column = a2a_tasks.Column | action_metrics_hourly.Column | action_results.Column | agent_links.Column | agent_mcp_tokens.Column | api_keys.Column | canonical_events.Column | checkpoints.Column | credit_transactions.Column | credits.Column | deliveries.Column | delivery_breakers.Column | event_retractions.Column | events.Column | events_hourly.Column | indexed_blocks.Column | ingest_ranges.Column | oauth_clients.Column | oauth_tokens.Column | organization_members.Column | organization_webhook_secrets.Column | organizations.Column | payment_nonces.Column | query_cache.Column | relay_cursors.Column | subscriptions.Column | trigger_actions.Column | trigger_conditions.Column | trigger_matches.Column | trigger_state.Column | triggers.Column | usage_logs.Column | used_nonces.Column | users.Column;
+    export type Table = a2a_tasks.Table | action_metrics_hourly.Table | action_results.Table | agent_links.Table | agent_mcp_tokens.Table | api_keys.Table | canonical_events.Table | checkpoints.Table | credit_transactions.Table | credits.Table | deliveries.Table | delivery_breakers.Table | event_retractions.Table | events.Table | events_hourly.Table | indexed_blocks.Table | ingest_ranges.Table | login_failures.Table | oauth_clients.Table | oauth_tokens.Table | organization_invitations.Table | organization_members.Table | organization_webhook_secrets.Table | organizations.Table | payment_nonces.Table | query_cache.Table | rate_limit_counters.Table | refresh_tokens.Table | relay_cursors.Table | subscriptions.Table | trigger_actions.Table | trigger_conditions.Table | trigger_matches.Table | trigger_state.Table | triggers.Table | usage_logs.Table | used_nonces.Table | users.Table;
+    export type Selectable = a2a_tasks.Selectable | action_metrics_hourly.Selectable | action_results.Selectable | agent_links.Selectable | agent_mcp_tokens.Selectable | api_keys.Selectable | canonical_events.Selectable | checkpoints.Selectable | credit_transactions.Selectable | credits.Selectable | deliveries.Selectable | delivery_breakers.Selectable | event_retractions.Selectable | events.Selectable | events_hourly.Selectable | indexed_blocks.Selectable | ingest_ranges.Selectable | login_failures.Selectable | oauth_clients.Selectable | oauth_tokens.Selectable | organization_invitations.Selectable | organization_members.Selectable | organization_webhook_secrets.Selectable | organizations.Selectable | payment_nonces.Selectable | query_cache.Selectable | rate_limit_counters.Selectable | refresh_tokens.Selectable | relay_cursors.Selectable | subscriptions.Selectable | trigger_actions.Selectable | trigger_conditions.Selectable | trigger_matches.Selectable | trigger_state.Selectable | triggers.Selectable | usage_logs.Selectable | used_nonces.Selectable | users.Selectable;
+    export type JSONSelectable = a2a_tasks.JSONSelectable | action_metrics_hourly.JSONSelectable | action_results.JSONSelectable | agent_links.JSONSelectable | agent_mcp_tokens.JSONSelectable | api_keys.JSONSelectable | canonical_events.JSONSelectable | checkpoints.JSONSelectable | credit_transactions.JSONSelectable | credits.JSONSelectable | deliveries.JSONSelectable | delivery_breakers.JSONSelectable | event_retractions.JSONSelectable | events.JSONSelectable | events_hourly.JSONSelectable | indexed_blocks.JSONSelectable | ingest_ranges.JSONSelectable | login_failures.JSONSelectable | oauth_clients.JSONSelectable | oauth_tokens.JSONSelectable | organization_invitations.JSONSelectable | organization_members.JSONSelectable | organization_webhook_secrets.JSONSelectable | organizations.JSONSelectable | payment_nonces.JSONSelectable | query_cache.JSONSelectable | rate_limit_counters.JSONSelectable | refresh_tokens.JSONSelectable | relay_cursors.JSONSelectable | subscriptions.JSONSelectable | trigger_actions.JSONSelectable | trigger_conditions.JSONSelectable | trigger_matches.JSONSelectable | trigger_state.JSONSelectable | triggers.JSONSelectable | usage_logs.JSONSelectable | used_nonces.JSONSelectable | users.JSONSelectable;
+    export type Whereable = a2a_tasks.Whereable | action_metrics_hourly.Whereable | action_results.Whereable | agent_links.Whereable | agent_mcp_tokens.Whereable | api_keys.Whereable | canonical_events.Whereable | checkpoints.Whereable | credit_transactions.Whereable | credits.Whereable | deliveries.Whereable | delivery_breakers.Whereable | event_retractions.Whereable | events.Whereable | events_hourly.Whereable | indexed_blocks.Whereable | ingest_ranges.Whereable | login_failures.Whereable | oauth_clients.Whereable | oauth_tokens.Whereable | organization_invitations.Whereable | organization_members.Whereable | organization_webhook_secrets.Whereable | organizations.Whereable | payment_nonces.Whereable | query_cache.Whereable | rate_limit_counters.Whereable | refresh_tokens.Whereable | relay_cursors.Whereable | subscriptions.Whereable | trigger_actions.Whereable | trigger_conditions.Whereable | trigger_matches.Whereable | trigger_state.Whereable | triggers.Whereable | usage_logs.Whereable | used_nonces.Whereable | users.Whereable;
+    export type Insertable = a2a_tasks.Insertable | action_metrics_hourly.Insertable | action_results.Insertable | agent_links.Insertable | agent_mcp_tokens.Insertable | api_keys.Insertable | canonical_events.Insertable | checkpoints.Insertable | credit_transactions.Insertable | credits.Insertable | deliveries.Insertable | delivery_breakers.Insertable | event_retractions.Insertable | events.Insertable | events_hourly.Insertable | indexed_blocks.Insertable | ingest_ranges.Insertable | login_failures.Insertable | oauth_clients.Insertable | oauth_tokens.Insertable | organization_invitations.Insertable | organization_members.Insertable | organization_webhook_secrets.Insertable | organizations.Insertable | payment_nonces.Insertable | query_cache.Insertable | rate_limit_counters.Insertable | refresh_tokens.Insertable | relay_cursors.Insertable | subscriptions.Insertable | trigger_actions.Insertable | trigger_conditions.Insertable | trigger_matches.Insertable | trigger_state.Insertable | triggers.Insertable | usage_logs.Insertable | used_nonces.Insertable | users.Insertable;
+    export type Updatable = a2a_tasks.Updatable | action_metrics_hourly.Updatable | action_results.Updatable | agent_links.Updatable | agent_mcp_tokens.Updatable | api_keys.Updatable | canonical_events.Updatable | checkpoints.Updatable | credit_transactions.Updatable | credits.Updatable | deliveries.Updatable | delivery_breakers.Updatable | event_retractions.Updatable | events.Updatable | events_hourly.Updatable | indexed_blocks.Updatable | ingest_ranges.Updatable | login_failures.Updatable | oauth_clients.Updatable | oauth_tokens.Updatable | organization_invitations.Updatable | organization_members.Updatable | organization_webhook_secrets.Updatable | organizations.Updatable | payment_nonces.Updatable | query_cache.Updatable | rate_limit_counters.Updatable | refresh_tokens.Updatable | relay_cursors.Updatable | subscriptions.Updatable | trigger_actions.Updatable | trigger_conditions.Updatable | trigger_matches.Updatable | trigger_state.Updatable | triggers.Updatable | usage_logs.Updatable | used_nonces.Updatable | users.Updatable;
+    export type UniqueIndex = a2a_tasks.UniqueIndex | action_metrics_hourly.UniqueIndex | action_results.UniqueIndex | agent_links.UniqueIndex | agent_mcp_tokens.UniqueIndex | api_keys.UniqueIndex | canonical_events.UniqueIndex | checkpoints.UniqueIndex | credit_transactions.UniqueIndex | credits.UniqueIndex | deliveries.UniqueIndex | delivery_breakers.UniqueIndex | event_retractions.UniqueIndex | events.UniqueIndex | events_hourly.UniqueIndex | indexed_blocks.UniqueIndex | ingest_ranges.UniqueIndex | login_failures.UniqueIndex | oauth_clients.UniqueIndex | oauth_tokens.UniqueIndex | organization_invitations.UniqueIndex | organization_members.UniqueIndex | organization_webhook_secrets.UniqueIndex | organizations.UniqueIndex | payment_nonces.UniqueIndex | query_cache.UniqueIndex | rate_limit_counters.UniqueIndex | refresh_tokens.UniqueIndex | relay_cursors.UniqueIndex | subscriptions.UniqueIndex | trigger_actions.UniqueIndex | trigger_conditions.UniqueIndex | trigger_matches.UniqueIndex | trigger_state.UniqueIndex | triggers.UniqueIndex | usage_logs.UniqueIndex | used_nonces.UniqueIndex | users.UniqueIndex;
+    export type Column = a2a_tasks.Column | action_metrics_hourly.Column | action_results.Column | agent_links.Column | agent_mcp_tokens.Column | api_keys.Column | canonical_events.Column | checkpoints.Column | credit_transactions.Column | credits.Column | deliveries.Column | delivery_breakers.Column | event_retractions.Column | events.Column | events_hourly.Column | indexed_blocks.Column | ingest_ranges.Column | login_failures.Column | oauth_clients.Column | oauth_tokens.Column | organization_invitations.Column | organization_members.Column | organization_webhook_secrets.Column | organizations.Column | payment_nonces.Column | query_cache.Column | rate_limit_counters.Column | refresh_tokens.Column | relay_cursors.Column | subscriptions.Column | trigger_actions.Column | trigger_conditions.Column | trigger_matches.Column | trigger_state.Column | triggers.Column | usage_logs.Column | used_nonces.Column | users.Column;
   
-    export type AllBaseTables = [a2a_tasks.Table, action_results.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, checkpoints.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, event_retractions.Table, events.Table, indexed_blocks.Table, ingest_ranges.Table, oauth_clients.Table, oauth_tokens.Table, organization_members.Table, organization_webhook_secrets.Table, organizations.Table, payment_nonces.Table, query_cache.Table, relay_cursors.Table, subscriptions.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
+    export type AllBaseTables = [a2a_tasks.Table, action_results.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, checkpoints.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, event_retractions.Table, events.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organization_webhook_secrets.Table, organizations.Table, payment_nonces.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, subscriptions.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
     export type AllForeignTables = [];
     export type AllViews = [canonical_events.Table];
     export type AllMaterializedViews = [action_metrics_hourly.Table, events_hourly.Table];
-    export type AllTablesAndViews = [a2a_tasks.Table, action_metrics_hourly.Table, action_results.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, canonical_events.Table, checkpoints.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, event_retractions.Table, events.Table, events_hourly.Table, indexed_blocks.Table, ingest_ranges.Table, oauth_clients.Table, oauth_tokens.Table, organization_members.Table, organization_webhook_secrets.Table, organizations.Table, payment_nonces.Table, query_cache.Table, relay_cursors.Table, subscriptions.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
+    export type AllTablesAndViews = [a2a_tasks.Table, action_metrics_hourly.Table, action_results.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, canonical_events.Table, checkpoints.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, event_retractions.Table, events.Table, events_hourly.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organization_webhook_secrets.Table, organizations.Table, payment_nonces.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, subscriptions.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
   }
 
 
@@ -11465,13 +12277,17 @@ declare module 'zapatos/schema' {
     "events_hourly": events_hourly.Selectable;
     "indexed_blocks": indexed_blocks.Selectable;
     "ingest_ranges": ingest_ranges.Selectable;
+    "login_failures": login_failures.Selectable;
     "oauth_clients": oauth_clients.Selectable;
     "oauth_tokens": oauth_tokens.Selectable;
+    "organization_invitations": organization_invitations.Selectable;
     "organization_members": organization_members.Selectable;
     "organization_webhook_secrets": organization_webhook_secrets.Selectable;
     "organizations": organizations.Selectable;
     "payment_nonces": payment_nonces.Selectable;
     "query_cache": query_cache.Selectable;
+    "rate_limit_counters": rate_limit_counters.Selectable;
+    "refresh_tokens": refresh_tokens.Selectable;
     "relay_cursors": relay_cursors.Selectable;
     "subscriptions": subscriptions.Selectable;
     "trigger_actions": trigger_actions.Selectable;
@@ -11502,13 +12318,17 @@ declare module 'zapatos/schema' {
     "events_hourly": events_hourly.JSONSelectable;
     "indexed_blocks": indexed_blocks.JSONSelectable;
     "ingest_ranges": ingest_ranges.JSONSelectable;
+    "login_failures": login_failures.JSONSelectable;
     "oauth_clients": oauth_clients.JSONSelectable;
     "oauth_tokens": oauth_tokens.JSONSelectable;
+    "organization_invitations": organization_invitations.JSONSelectable;
     "organization_members": organization_members.JSONSelectable;
     "organization_webhook_secrets": organization_webhook_secrets.JSONSelectable;
     "organizations": organizations.JSONSelectable;
     "payment_nonces": payment_nonces.JSONSelectable;
     "query_cache": query_cache.JSONSelectable;
+    "rate_limit_counters": rate_limit_counters.JSONSelectable;
+    "refresh_tokens": refresh_tokens.JSONSelectable;
     "relay_cursors": relay_cursors.JSONSelectable;
     "subscriptions": subscriptions.JSONSelectable;
     "trigger_actions": trigger_actions.JSONSelectable;
@@ -11539,13 +12359,17 @@ declare module 'zapatos/schema' {
     "events_hourly": events_hourly.Whereable;
     "indexed_blocks": indexed_blocks.Whereable;
     "ingest_ranges": ingest_ranges.Whereable;
+    "login_failures": login_failures.Whereable;
     "oauth_clients": oauth_clients.Whereable;
     "oauth_tokens": oauth_tokens.Whereable;
+    "organization_invitations": organization_invitations.Whereable;
     "organization_members": organization_members.Whereable;
     "organization_webhook_secrets": organization_webhook_secrets.Whereable;
     "organizations": organizations.Whereable;
     "payment_nonces": payment_nonces.Whereable;
     "query_cache": query_cache.Whereable;
+    "rate_limit_counters": rate_limit_counters.Whereable;
+    "refresh_tokens": refresh_tokens.Whereable;
     "relay_cursors": relay_cursors.Whereable;
     "subscriptions": subscriptions.Whereable;
     "trigger_actions": trigger_actions.Whereable;
@@ -11576,13 +12400,17 @@ declare module 'zapatos/schema' {
     "events_hourly": events_hourly.Insertable;
     "indexed_blocks": indexed_blocks.Insertable;
     "ingest_ranges": ingest_ranges.Insertable;
+    "login_failures": login_failures.Insertable;
     "oauth_clients": oauth_clients.Insertable;
     "oauth_tokens": oauth_tokens.Insertable;
+    "organization_invitations": organization_invitations.Insertable;
     "organization_members": organization_members.Insertable;
     "organization_webhook_secrets": organization_webhook_secrets.Insertable;
     "organizations": organizations.Insertable;
     "payment_nonces": payment_nonces.Insertable;
     "query_cache": query_cache.Insertable;
+    "rate_limit_counters": rate_limit_counters.Insertable;
+    "refresh_tokens": refresh_tokens.Insertable;
     "relay_cursors": relay_cursors.Insertable;
     "subscriptions": subscriptions.Insertable;
     "trigger_actions": trigger_actions.Insertable;
@@ -11613,13 +12441,17 @@ declare module 'zapatos/schema' {
     "events_hourly": events_hourly.Updatable;
     "indexed_blocks": indexed_blocks.Updatable;
     "ingest_ranges": ingest_ranges.Updatable;
+    "login_failures": login_failures.Updatable;
     "oauth_clients": oauth_clients.Updatable;
     "oauth_tokens": oauth_tokens.Updatable;
+    "organization_invitations": organization_invitations.Updatable;
     "organization_members": organization_members.Updatable;
     "organization_webhook_secrets": organization_webhook_secrets.Updatable;
     "organizations": organizations.Updatable;
     "payment_nonces": payment_nonces.Updatable;
     "query_cache": query_cache.Updatable;
+    "rate_limit_counters": rate_limit_counters.Updatable;
+    "refresh_tokens": refresh_tokens.Updatable;
     "relay_cursors": relay_cursors.Updatable;
     "subscriptions": subscriptions.Updatable;
     "trigger_actions": trigger_actions.Updatable;
@@ -11650,13 +12482,17 @@ declare module 'zapatos/schema' {
     "events_hourly": events_hourly.UniqueIndex;
     "indexed_blocks": indexed_blocks.UniqueIndex;
     "ingest_ranges": ingest_ranges.UniqueIndex;
+    "login_failures": login_failures.UniqueIndex;
     "oauth_clients": oauth_clients.UniqueIndex;
     "oauth_tokens": oauth_tokens.UniqueIndex;
+    "organization_invitations": organization_invitations.UniqueIndex;
     "organization_members": organization_members.UniqueIndex;
     "organization_webhook_secrets": organization_webhook_secrets.UniqueIndex;
     "organizations": organizations.UniqueIndex;
     "payment_nonces": payment_nonces.UniqueIndex;
     "query_cache": query_cache.UniqueIndex;
+    "rate_limit_counters": rate_limit_counters.UniqueIndex;
+    "refresh_tokens": refresh_tokens.UniqueIndex;
     "relay_cursors": relay_cursors.UniqueIndex;
     "subscriptions": subscriptions.UniqueIndex;
     "trigger_actions": trigger_actions.UniqueIndex;
@@ -11687,13 +12523,17 @@ declare module 'zapatos/schema' {
     "events_hourly": events_hourly.Column;
     "indexed_blocks": indexed_blocks.Column;
     "ingest_ranges": ingest_ranges.Column;
+    "login_failures": login_failures.Column;
     "oauth_clients": oauth_clients.Column;
     "oauth_tokens": oauth_tokens.Column;
+    "organization_invitations": organization_invitations.Column;
     "organization_members": organization_members.Column;
     "organization_webhook_secrets": organization_webhook_secrets.Column;
     "organizations": organizations.Column;
     "payment_nonces": payment_nonces.Column;
     "query_cache": query_cache.Column;
+    "rate_limit_counters": rate_limit_counters.Column;
+    "refresh_tokens": refresh_tokens.Column;
     "relay_cursors": relay_cursors.Column;
     "subscriptions": subscriptions.Column;
     "trigger_actions": trigger_actions.Column;
@@ -11724,13 +12564,17 @@ declare module 'zapatos/schema' {
     "events_hourly": events_hourly.SQL;
     "indexed_blocks": indexed_blocks.SQL;
     "ingest_ranges": ingest_ranges.SQL;
+    "login_failures": login_failures.SQL;
     "oauth_clients": oauth_clients.SQL;
     "oauth_tokens": oauth_tokens.SQL;
+    "organization_invitations": organization_invitations.SQL;
     "organization_members": organization_members.SQL;
     "organization_webhook_secrets": organization_webhook_secrets.SQL;
     "organizations": organizations.SQL;
     "payment_nonces": payment_nonces.SQL;
     "query_cache": query_cache.SQL;
+    "rate_limit_counters": rate_limit_counters.SQL;
+    "refresh_tokens": refresh_tokens.SQL;
     "relay_cursors": relay_cursors.SQL;
     "subscriptions": subscriptions.SQL;
     "trigger_actions": trigger_actions.SQL;
