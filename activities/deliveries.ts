@@ -243,6 +243,8 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
           trigger: { id: triggerId, name: m.name, chain_id: m.chain_id, registry: m.registry, organization_id: m.organization_id },
           agentKey: m.agent_key,
           values: m.kind === 'match' ? withAliases(m.evaluation) : undefined,
+          // Absence firings have no condition values: templates still see every state name (result false, metric null).
+          stateKeys: templateStateKeys(conditions),
           firedAt: m.matched_at,
           kind: m.kind,
         });

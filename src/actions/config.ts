@@ -104,8 +104,8 @@ export function validateActionConfig(type: string, config: unknown, conditionKey
   const prefix = (field: string, problems: string[]) => problems.forEach((message) => issues.push({ path: `${path}.${field}`, message }));
   const c = parsed.data;
   if (type === 'telegram') prefix('message_template', validateTemplate((c as TelegramConfig).message_template, known));
-  if (type === 'rest' && (c as RestConfig).body_template !== undefined) prefix('body_template', validateJsonTemplate((c as RestConfig).body_template, known));
-  if (type === 'mcp') prefix('arguments_template', validateJsonTemplate((c as McpConfig).arguments_template, known));
+  if (type === 'rest' && (c as RestConfig).body_template !== undefined) prefix('body_template', validateJsonTemplate((c as RestConfig).body_template, known, 'body_template'));
+  if (type === 'mcp') prefix('arguments_template', validateJsonTemplate((c as McpConfig).arguments_template, known, 'arguments_template'));
   return issues.length > 0 ? { issues } : { config: c, issues };
 }
 

@@ -57,6 +57,12 @@ export interface TemplateContextInput {
   agentKey: string;
   /** Evaluation['values']. */
   values?: Record<string, { result: boolean; metric?: number | string | null }>;
+  /**
+   * The keys the trigger's templates were validated against (knownVariables): any of them missing from `values` is
+   * filled with { result: false, metric: null }, so strict rendering does not fail — e.g. for absence firings, which
+   * have no evaluation values.
+   */
+  stateKeys?: readonly string[];
   firedAt: Date | string;
   kind: 'match' | 'absence';
 }
@@ -137,6 +143,9 @@ export function buildTemplateContext(input: TemplateContextInput): TemplateConte
     const metric = v.metric ?? null;
     setOwn(state, key, { result: Boolean(v.result), metric: typeof metric === 'number' && !Number.isFinite(metric) ? null : metric });
   }
+  for (const key of input.stateKeys ?? []) {
+    if (!Object.prototype.hasOwnProperty.call(state, key)) setOwn(state, key, { result: false, metric: null });
+  }
   const t = input.trigger;
   return {
     event,
@@ -197,16 +206,15 @@ export function knownVariables(conditionKeys: readonly string[]): KnownVariables
   return { paths, root };
 }
 
-/** What iterating over a shape yields (`#each`): the fields' common shape, or unknown when they differ. */
+/** What iterating over a shape yields (`#each`): the fields' common shape (all values, or all alike), else unknown. */
 function elementShape(shape: Shape): Shape {
   if (shape.kind !== 'object' || shape.fields.size === 0) return ANY;
   const children = [...shape.fields.values()];
   if (children.every((c) => c.kind === 'value')) return VALUE;
-  const first = children[0]!;
-  if (first.kind !== 'object') return ANY;
-  const keys = [...first.fields.keys()].sort().join('\u0000');
-  const same = children.every((c) => c.kind === 'object' && [...c.fields.keys()].sort().join('\u0000') === keys && [...c.fields.values()].every((f) => f.kind === 'value'));
-  return same && [...first.fields.values()].every((f) => f.kind === 'value') ? first : ANY;
+  const signature = (c: Shape): string | undefined =>
+    c.kind === 'object' && [...c.fields.values()].every((f) => f.kind === 'value') ? [...c.fields.keys()].sort().join('\u0000') : undefined;
+  const first = signature(children[0]!);
+  return first !== undefined && children.every((c) => signature(c) === first) ? children[0]! : ANY;
 }
 
 // ---------------------------------------------------------------------------------------------------------------------

@@ -122,6 +122,14 @@ describe('buildTemplateContext', () => {
     expect(ctx().agent).toEqual({ key: input().agentKey, chain_id: 84532, id: input().agentKey.split(':')[1] });
   });
 
+  it('fills the stateKeys that values lack (absence firings have no evaluation), so strict rendering works', () => {
+    const c = ctx({ kind: 'absence', values: undefined, stateKeys: KEYS });
+    expect(c.state).toEqual({ '12': { result: false, metric: null }, '13': { result: false, metric: null }, '14': { result: false, metric: null } });
+    expect(renderTemplate('{{state.12.result}}/{{state.14.metric}}', c, 'none')).toBe('false/');
+    expect(ctx({ stateKeys: ['12', '15'] }).state).toMatchObject({ '12': { result: true, metric: 42.5 }, '15': { result: false, metric: null } });
+    expect(() => renderTemplate('{{state.12.result}}', ctx({ kind: 'absence', values: undefined }), 'none')).toThrow(/unknown variable "state\.12\.result"/);
+  });
+
   it('is plain JSON (it is stored with each delivery) and rejects malformed input', () => {
     const c = ctx();
     expect(JSON.parse(JSON.stringify(c))).toEqual(c);
