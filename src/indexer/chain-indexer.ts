@@ -125,7 +125,7 @@ export class ChainReader {
         delay = 250;
       } catch (err) {
         this.stats.rpcErrors++;
-        if (isRangeError(err) && this.range.refused()) {
+        if (isRangeError(err) && this.range.refused(end - cursor + 1)) {
           this.log.debug({ from: cursor, to: end, nextSize: this.range.size }, 'node refused the log range; shrinking');
           continue;
         }
@@ -283,7 +283,12 @@ export class ChainIndexer extends ChainReader {
     const lockClient = await this.pool.connect();
     const key = `live-indexer:${this.chain.chainId}`;
     let wakeUp: (() => void) | undefined;
-    const unsubscribe = options.wake?.(() => wakeUp?.());
+    // A head that arrives during a pass must not be lost: remember it and start the next pass at once.
+    let pending = false;
+    const unsubscribe = options.wake?.(() => {
+      pending = true;
+      wakeUp?.();
+    });
     try {
       while (!this.signal?.aborted) {
         const { rows } = await lockClient.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [key]);
@@ -293,12 +298,14 @@ export class ChainIndexer extends ChainReader {
       }
       this.log.info({ confirmations: this.chain.confirmations, deployments: this.chain.deployments.length }, 'live indexer started');
       while (!this.signal?.aborted) {
+        pending = false;
         try {
           await this.tick();
         } catch (err) {
           if (err instanceof AbortedError) break;
           this.log.error({ err }, 'indexer pass failed; retrying');
         }
+        if (pending) continue;
         await new Promise<void>((resolve) => {
           const done = () => {
             clearTimeout(timer);

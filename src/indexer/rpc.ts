@@ -68,9 +68,11 @@ export class AdaptiveRange {
   ) {
     this.size = max;
   }
-  refused(): boolean {
-    if (this.size <= 1) return false;
-    this.size = Math.max(1, Math.floor(this.size / 2));
+  /** The node refused a request of `attempted` blocks: halve from what was asked (not from the maximum). */
+  refused(attempted = this.size): boolean {
+    const from = Math.min(this.size, attempted);
+    if (from <= 1) return false;
+    this.size = Math.max(1, Math.floor(from / 2));
     return true;
   }
   succeeded(logCount: number) {

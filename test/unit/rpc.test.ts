@@ -338,3 +338,15 @@ describe('withRetry', () => {
     });
   });
 });
+
+describe('AdaptiveRange.refused(attempted)', () => {
+  it('halves from the range that was refused, not from the maximum', () => {
+    const range = new AdaptiveRange(10_000);
+    expect(range.refused(198)).toBe(true);
+    expect(range.size).toBe(99);
+    expect(range.refused(50)).toBe(true);
+    expect(range.size).toBe(25);
+    expect(range.refused(1)).toBe(false);
+    expect(range.size).toBe(25);
+  });
+});

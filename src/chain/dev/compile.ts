@@ -17,6 +17,7 @@ export const CONTRACT_NAMES = [
   'ReputationRegistry',
   'ValidationRegistry',
   'LegacyReputationRegistryV04',
+  'BenchReputationEmitter',
 ] as const;
 export type ContractName = (typeof CONTRACT_NAMES)[number];
 
