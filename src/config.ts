@@ -66,6 +66,11 @@ export const envSchema = z.object({
   /** Hosts, addresses or CIDRs that actions may reach although private (local development, tests). */
   ACTION_ALLOWED_HOSTS: z.string().optional(),
   IPFS_GATEWAY_URL: z.url({ message: 'must be a URL' }).default('https://ipfs.io/ipfs/'),
+
+  /** HS256 secret of access tokens (at least 32 characters); development derives one from the app key. */
+  JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  /** Public base URL of the API (OpenAPI servers, Sign-In with Ethereum domain). */
+  API_PUBLIC_URL: z.url({ message: 'must be a URL' }).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -92,7 +97,7 @@ export interface Config {
     uiPort: number;
     readyTimeoutMs: number;
   };
-  api: { host: string; port: number };
+  api: { host: string; port: number; jwtSecret: string | undefined; publicUrl: string | undefined };
   chains: ChainConfig[];
   demo: { mode: 'auto' | 'on' | 'off'; eventsPerSecond: number; anvilPort: number };
   ingestApiToken: string | undefined;
@@ -157,7 +162,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       uiPort: e.TEMPORAL_UI_PORT,
       readyTimeoutMs: e.TEMPORAL_READY_TIMEOUT_MS,
     },
-    api: { host: e.API_HOST, port: e.API_PORT },
+    api: { host: e.API_HOST, port: e.API_PORT, jwtSecret: e.JWT_SECRET, publicUrl: e.API_PUBLIC_URL },
     chains,
     demo: { mode: e.DEMO_MODE, eventsPerSecond: e.DEMO_EVENTS_PER_SECOND, anvilPort: e.DEMO_ANVIL_PORT },
     ingestApiToken: e.INGEST_API_TOKEN,

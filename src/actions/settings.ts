@@ -9,6 +9,8 @@ import { TelegramLimiter } from './telegram.js';
 
 export interface ActionSettings {
   secrets: SecretBox;
+  /** The application key itself (other per-purpose secrets are derived from it). */
+  appKey?: Buffer;
   telegram: { baseUrl: string; defaultBotToken: string | undefined; limiter: TelegramLimiter };
   allow: AllowList;
   ipfsGateway: string;
@@ -30,6 +32,7 @@ export async function actionSettings(config: Config): Promise<ActionSettings> {
   }
   return {
     secrets: new SecretBox(key),
+    appKey: key,
     telegram: { baseUrl: config.actions.telegramBaseUrl, defaultBotToken: config.actions.telegramBotToken, limiter: new TelegramLimiter() },
     allow: parseAllowList(config.actions.allowedHosts),
     ipfsGateway: config.actions.ipfsGateway,

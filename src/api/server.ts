@@ -5,11 +5,15 @@ import { checkHealth, type HealthDeps } from './health.js';
 import { HttpError, sendJson } from './http.js';
 import { handleIngest } from './ingest.js';
 import { renderMetrics } from './metrics.js';
+import type { ApiHandlers } from './trpc/handlers.js';
+import { renderDocsPage } from './docs-page.js';
 
 export interface ApiServerDeps extends HealthDeps {
   logger: Logger;
   /** Bearer token of the ingestion endpoint; undefined disables it. */
   ingestApiToken?: string;
+  /** tRPC (/trpc) and REST (/api/v1) handlers; absent in processes that serve health only. */
+  api?: ApiHandlers;
 }
 
 export interface RunningApiServer {
@@ -40,6 +44,19 @@ export function createApiHandler(deps: ApiServerDeps): http.RequestListener {
         if (req.method !== 'POST') return sendJson(res, 405, { error: 'method not allowed' });
         const result = await handleIngest(req, { pool: deps.pool, logger: log, token: deps.ingestApiToken });
         return sendJson(res, result.status, result.body);
+      }
+      if (deps.api) {
+        if (url.pathname.startsWith('/trpc/')) return deps.api.trpc(req, res);
+        if (url.pathname === '/api/v1/openapi.json') return sendJson(res, 200, deps.api.openApiDocument());
+        if (url.pathname === '/api/v1/docs' || url.pathname === '/api/docs') {
+          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+          return res.end(renderDocsPage(deps.api.openApiDocument()));
+        }
+        if (url.pathname.startsWith('/api/v1/')) {
+          // The REST router is mounted at the root of its own paths.
+          req.url = req.url!.slice('/api/v1'.length);
+          return await deps.api.rest(req, res);
+        }
       }
       return sendJson(res, 404, { error: 'not found', path: url.pathname });
     } catch (err) {

@@ -8,6 +8,8 @@ import { provideDatabase, providePool, provideTemporal, provideTemporalClient, s
 import { TriggerDispatcher } from '../relay/trigger-dispatcher.js';
 import { startWorker } from '../worker/worker.js';
 import { actionSettings } from '../actions/settings.js';
+import { createApiServices } from '../api/services.js';
+import { createApiHandlers } from '../api/trpc/handlers.js';
 import { startApiServer } from '../api/server.js';
 
 await runProcess('erc8004', async (ctx) => {
@@ -18,13 +20,14 @@ await runProcess('erc8004', async (ctx) => {
   ]);
   const pool = providePool(ctx, databaseUrl, 'erc8004-supervisor');
 
+  const actions = await actionSettings(config);
   const worker = await startWorker({
     address: temporalAddress,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     pool,
     logger,
-    actions: await actionSettings(config),
+    actions,
   });
   ctx.onShutdown('worker', worker.stop);
   worker.done.catch((err) => {
@@ -42,8 +45,13 @@ await runProcess('erc8004', async (ctx) => {
   startIndexers(ctx, pool, chains);
   startRelay(ctx, pool, databaseUrl, new TriggerDispatcher({ pool, temporal, taskQueue: config.temporal.taskQueue, logger }));
 
+  const apiServices = await createApiServices({ config, pool, databaseUrl, temporal, logger, secrets: actions.secrets, appKey: actions.appKey! });
+  ctx.onShutdown('api services', apiServices.close);
   const api = await startApiServer(
-    { pool, temporal, taskQueue: config.temporal.taskQueue, logger, ingestApiToken: config.ingestApiToken },
+    {
+      pool, temporal, taskQueue: config.temporal.taskQueue, logger, ingestApiToken: config.ingestApiToken,
+      api: createApiHandlers(apiServices.services, { baseUrl: config.api.publicUrl ?? `http://${config.api.host}:${config.api.port}` }),
+    },
     config.api,
   );
   ctx.onShutdown('api', api.stop);

@@ -9,7 +9,7 @@ describe('loadConfig', () => {
     expect(config.database.embeddedPort).toBe(54329);
     expect(config.temporal.address).toBeUndefined();
     expect(config.temporal.uiPort).toBe(8233);
-    expect(config.api).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(config.api).toMatchObject({ host: '127.0.0.1', port: 8080 });
     expect(config.database.migrateOnStart).toBe(true);
     expect(config.log.format).toBe('pretty');
   });

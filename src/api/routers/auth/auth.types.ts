@@ -1,0 +1,31 @@
+import { z } from 'zod';
+import type { ApiMeta } from '../../trpc/trpc.js';
+
+const post = (path: `/${string}`, summary: string): ApiMeta => ({ auth: true, openapi: { method: 'POST', path, tags: ['Auth'], summary } });
+export const registerMeta = post('/auth/register', 'Create an account (with a personal organization) and sign in');
+export const loginMeta = post('/auth/login', 'Sign in with email and password');
+export const refreshMeta = post('/auth/refresh', 'Exchange a refresh token for new tokens (refresh tokens rotate; reuse revokes the family)');
+export const logoutMeta = post('/auth/logout', 'Revoke a refresh token and its family');
+export const meMeta: ApiMeta = { openapi: { method: 'GET', path: '/me', tags: ['Auth'], summary: 'The signed-in user and their organizations', protect: true } };
+
+export const ZRegisterRequest = z.object({
+  username: z.string().min(1).max(64),
+  email: z.email('must be an email address').max(320),
+  password: z.string().min(8, 'must be at least 8 characters').max(1024),
+});
+export const ZLoginRequest = z.object({ email: z.email('must be an email address').max(320), password: z.string().min(1).max(1024) });
+export const ZRefreshRequest = z.object({ refreshToken: z.string().min(10).max(200) });
+export const ZSessionResponse = z.object({
+  userId: z.uuid(),
+  accessToken: z.string(),
+  refreshToken: z.string(),
+  tokenType: z.literal('Bearer'),
+  expiresIn: z.number(),
+  organizationId: z.uuid().optional(),
+});
+export const ZLogoutResponse = z.object({ revoked: z.number() });
+export const ZMeRequest = z.looseObject({});
+export const ZMeResponse = z.object({
+  user: z.object({ id: z.uuid(), username: z.string(), email: z.string(), walletAddress: z.string().nullable() }),
+  organizations: z.array(z.object({ id: z.uuid(), name: z.string(), slug: z.string(), plan: z.string(), role: z.enum(['owner', 'admin', 'member', 'viewer']), isPersonal: z.boolean() })),
+});

@@ -1,0 +1,51 @@
+/** The API's long-lived services, built once per API process from the configuration. */
+import { hkdfSync } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import type pg from 'pg';
+import type { Config } from '../config.js';
+import { ConfigError } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { SecretBox } from '../secrets.js';
+import { ApiKeyCache } from '../auth/api-keys.js';
+import { createTokenSigner } from '../auth/tokens.js';
+import { TriggerService } from '../triggers/service.js';
+import { RateLimiter } from './rate-limit.js';
+import type { ApiServices } from './trpc/context.js';
+
+export interface ApiServicesInput {
+  config: Config;
+  pool: pg.Pool;
+  databaseUrl: string;
+  temporal: Client;
+  logger: Logger;
+  secrets: SecretBox;
+  /** The app key, from which development derives the token secrets when none are configured. */
+  appKey: Buffer;
+}
+
+function derive(key: Buffer, label: string): Uint8Array {
+  return new Uint8Array(hkdfSync('sha256', key, Buffer.alloc(0), `erc8004-backend ${label}`, 32));
+}
+
+export async function createApiServices(input: ApiServicesInput): Promise<{ services: ApiServices; close(): Promise<void> }> {
+  const { config } = input;
+  if (!config.api.jwtSecret && config.nodeEnv === 'production') throw new ConfigError(['JWT_SECRET: required in production (at least 32 characters)']);
+  const jwtSecret = config.api.jwtSecret ? new TextEncoder().encode(config.api.jwtSecret) : derive(input.appKey, 'access tokens');
+  const apiKeys = new ApiKeyCache();
+  await apiKeys.listenForRevocations(input.databaseUrl);
+  const publicUrl = config.api.publicUrl ?? `http://${config.api.host}:${config.api.port}`;
+  const services: ApiServices = {
+    pool: input.pool,
+    logger: input.logger,
+    temporal: input.temporal,
+    taskQueue: config.temporal.taskQueue,
+    triggers: new TriggerService({ pool: input.pool, temporal: input.temporal, taskQueue: config.temporal.taskQueue, logger: input.logger, secrets: input.secrets }),
+    secrets: input.secrets,
+    tokens: createTokenSigner(jwtSecret),
+    apiKeys,
+    rateLimiter: new RateLimiter(input.pool),
+    siweDomain: new URL(publicUrl).host,
+    siweSecret: derive(Buffer.from(jwtSecret), 'sign-in with ethereum'),
+  };
+  return { services, close: () => apiKeys.close() };
+}

@@ -1,0 +1,21 @@
+/** The API's router: its type is what TypeScript clients import (`import type { AppRouter } from 'erc8004-backend/api'`). */
+import { router } from './trpc.js';
+import { apiKeysRouter } from '../routers/api-keys/index.js';
+import { authRouter } from '../routers/auth/index.js';
+import { organizationsRouter } from '../routers/organizations/index.js';
+import { deliveriesRouter } from '../routers/deliveries/index.js';
+import { eventsRouter } from '../routers/events/index.js';
+import { triggersRouter } from '../routers/triggers/index.js';
+import { webhooksRouter } from '../routers/webhooks/index.js';
+
+export const appRouter = router({
+  auth: authRouter,
+  organizations: organizationsRouter,
+  apiKeys: apiKeysRouter,
+  triggers: triggersRouter,
+  events: eventsRouter,
+  deliveries: deliveriesRouter,
+  webhooks: webhooksRouter,
+});
+
+export type AppRouter = typeof appRouter;

@@ -1,0 +1,49 @@
+/** The one mapping from domain errors to API errors (and so to HTTP statuses, for tRPC and REST alike). */
+import { TRPCError } from '@trpc/server';
+import { ZodError } from 'zod';
+import { AuthError } from '../../auth/errors.js';
+import { DefinitionError } from '../../triggers/definition.js';
+import { TriggerNotFoundError } from '../../triggers/service.js';
+import { BacktestRequestError } from '../../triggers/backtest.js';
+
+/** A domain "not found" or "conflict" raised by API services. */
+export class ApiError extends Error {
+  constructor(
+    readonly code: 'NOT_FOUND' | 'CONFLICT' | 'BAD_REQUEST' | 'FORBIDDEN',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+const AUTH_CODES: Record<AuthError['code'], TRPCError['code']> = {
+  invalid_credentials: 'UNAUTHORIZED',
+  locked: 'TOO_MANY_REQUESTS',
+  token_expired: 'UNAUTHORIZED',
+  token_invalid: 'UNAUTHORIZED',
+  token_reused: 'UNAUTHORIZED',
+  conflict: 'CONFLICT',
+  forbidden: 'FORBIDDEN',
+  not_found: 'NOT_FOUND',
+  invalid_signature: 'UNAUTHORIZED',
+  nonce_used: 'UNAUTHORIZED',
+  nonce_expired: 'UNAUTHORIZED',
+};
+
+export function toTRPCError(err: unknown): TRPCError {
+  if (err instanceof TRPCError) return err;
+  if (err instanceof DefinitionError) {
+    return new TRPCError({ code: 'BAD_REQUEST', message: err.message, cause: Object.assign(new Error(err.message), { issues: err.issues.map((i) => ({ path: i.path.split('.'), message: i.message })) }) });
+  }
+  if (err instanceof ZodError) return new TRPCError({ code: 'BAD_REQUEST', message: 'invalid input', cause: err });
+  if (err instanceof TriggerNotFoundError) return new TRPCError({ code: 'NOT_FOUND', message: err.message });
+  if (err instanceof BacktestRequestError) return new TRPCError({ code: 'BAD_REQUEST', message: err.message });
+  if (err instanceof ApiError) return new TRPCError({ code: err.code, message: err.message });
+  if (err instanceof AuthError) return new TRPCError({ code: AUTH_CODES[err.code] ?? 'UNAUTHORIZED', message: err.message });
+  // Postgres input errors that slipped past validation are the caller's fault, not a crash.
+  const pgCode = (err as { code?: string } | undefined)?.code;
+  if (pgCode === '22P02' || pgCode === '22003' || pgCode === '23514') return new TRPCError({ code: 'BAD_REQUEST', message: 'invalid value' });
+  if (pgCode === '23505') return new TRPCError({ code: 'CONFLICT', message: 'already exists' });
+  return new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: 'internal error' });
+}

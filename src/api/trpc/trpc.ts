@@ -1,0 +1,114 @@
+/**
+ * The one place that defines the API's context, error shape and procedure builders:
+ *  - publicProcedure: anyone (rate-limited per IP);
+ *  - authedProcedure: a user (JWT), an API key or an OAuth token;
+ *  - orgProcedure(permission): the caller acts inside one organization and holds `permission` there —
+ *    users through their role (viewer reads; member writes and deletes; admin/owner administers), API keys through their
+ *    permissions, OAuth tokens through their scopes. Membership and permission are checked here and nowhere else.
+ */
+import { initTRPC, TRPCError } from '@trpc/server';
+import type { OpenApiMeta } from 'trpc-to-openapi';
+import { z } from 'zod';
+import type { ApiContext, Permission, Subject } from './context.js';
+import { toTRPCError } from './errors.js';
+
+/** OpenAPI metadata, plus `auth: true` on authentication endpoints (their stricter rate limit). */
+export type ApiMeta = OpenApiMeta<{ auth?: boolean }>;
+
+const t = initTRPC
+  .context<ApiContext>()
+  .meta<ApiMeta>()
+  .create({
+    // Stack traces never leave the server.
+    isDev: false,
+    errorFormatter({ shape, error }) {
+      const cause = error.cause as { issues?: unknown } | undefined;
+      return {
+        ...shape,
+        data: {
+          code: shape.data.code,
+          httpStatus: shape.data.httpStatus,
+          path: shape.data.path,
+          // Field-level problems: zod input errors and domain validation (trigger definitions).
+          ...(error.code === 'BAD_REQUEST' && cause?.issues ? { issues: normaliseIssues(cause.issues) } : {}),
+        },
+      };
+    },
+  });
+
+function normaliseIssues(issues: unknown): { path: string; message: string }[] {
+  if (!Array.isArray(issues)) return [];
+  return issues.map((i: { path?: unknown; message?: unknown }) => ({
+    path: Array.isArray(i.path) ? i.path.join('.') : String(i.path ?? ''),
+    message: String(i.message ?? ''),
+  }));
+}
+
+export const router = t.router;
+export const createCallerFactory = t.createCallerFactory;
+export const middleware = t.middleware;
+
+/** Domain errors become their HTTP-shaped tRPC errors; anything unexpected is logged and answered as 500 without detail. */
+const errorMapping = t.middleware(async ({ ctx, next, path }) => {
+  const result = await next();
+  if (!result.ok) {
+    // tRPC's own errors (input validation, our explicit TRPCErrors) pass through; thrown domain errors are mapped.
+    if (result.error.code !== 'INTERNAL_SERVER_ERROR') throw result.error;
+    const mapped = toTRPCError(result.error.cause ?? result.error);
+    if (mapped.code === 'INTERNAL_SERVER_ERROR') ctx.log.error({ err: result.error.cause ?? result.error, path }, 'procedure failed');
+    throw mapped;
+  }
+  return result;
+});
+
+export const publicProcedure = t.procedure.use(errorMapping).use(async ({ ctx, next, meta }) => {
+  // Credentials that were sent but are wrong are refused even on public procedures: silently ignoring them hides bugs.
+  if (ctx.authError) throw ctx.authError;
+  await ctx.rateLimit(meta?.auth ? 'auth' : 'api');
+  return next();
+});
+
+export const authedProcedure = publicProcedure.use(async ({ ctx, next }) => {
+  if (ctx.subject.kind === 'anonymous') {
+    throw new TRPCError({ code: 'UNAUTHORIZED', message: 'sign in, or send an API key (Authorization: Bearer sk_… or X-API-Key)' });
+  }
+  return next({ ctx: { ...ctx, subject: ctx.subject as Exclude<Subject, { kind: 'anonymous' }> } });
+});
+
+export const ROLE_RANK = { viewer: 1, member: 2, admin: 3, owner: 4 } as const;
+export type Role = keyof typeof ROLE_RANK;
+/** The least role that holds a permission. */
+const ROLE_FOR: Record<Permission, Role> = { read: 'viewer', write: 'member', delete: 'member', admin: 'admin' };
+
+export const orgInput = z.object({ organizationId: z.uuid('must be an organization id') });
+
+/**
+ * Procedures inside one organization. Input must carry `organizationId`; an API key or OAuth token may only name its
+ * own organization. Adds `ctx.org = { id, role | undefined }`.
+ */
+export function orgProcedure(permission: Permission) {
+  return authedProcedure.input(orgInput).use(async ({ ctx, input, next }) => {
+    const organizationId = input.organizationId;
+    const s = ctx.subject;
+    // One answer for "not a member" and "does not exist": no probing of other tenants.
+    const denied = () => new TRPCError({ code: 'FORBIDDEN', message: `no ${permission} access to organization ${organizationId}` });
+    let role: Role | undefined;
+    if (s.kind === 'user') {
+      role = await ctx.roleOf(s.userId, organizationId);
+      if (!role || ROLE_RANK[role] < ROLE_RANK[ROLE_FOR[permission]]) throw denied();
+    } else if (s.kind === 'apiKey') {
+      if (s.organizationId !== organizationId) throw denied();
+      if (!(s.keyType === 'admin' || s.permissions.includes(permission) || s.permissions.includes('admin'))) {
+        throw new TRPCError({ code: 'FORBIDDEN', message: `this API key lacks the '${permission}' permission` });
+      }
+    } else {
+      if (s.organizationId !== organizationId) throw denied();
+      if (!(s.scopes.includes(permission) || s.scopes.includes('admin'))) {
+        throw new TRPCError({ code: 'FORBIDDEN', message: `this token lacks the '${permission}' scope` });
+      }
+    }
+    const active = await ctx.organizationActive(organizationId);
+    if (!active) throw denied();
+    return next({ ctx: { ...ctx, org: { id: organizationId, role } } });
+  });
+}

@@ -1,0 +1,235 @@
+/**
+ * Accounts: registration (user + personal organization in one transaction) and password login with lockout.
+ */
+import { randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import { z } from 'zod';
+import { AuthError } from './errors.js';
+import { slugify, uniqueViolation, withTransaction, type Queryable } from './db.js';
+import { hashPassword, passwordNeedsRehash, verifyDummy, verifyPassword } from './passwords.js';
+
+// ------------------------------------------------------------------------------------------------ input schemas
+
+/** Emails are compared and stored lower-case. `@wallet.invalid` is reserved for wallet accounts. */
+export const emailSchema = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.email().max(254))
+  .refine((e) => !e.endsWith('@wallet.invalid'), 'this email domain is reserved');
+
+/** Starts with a letter, so it can never collide with the 0x… usernames of wallet accounts. */
+export const usernameSchema = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z][A-Za-z0-9_.-]{2,63}$/, 'username: 3-64 letters, digits, "_", "." or "-", starting with a letter');
+
+export const passwordSchema = z.string().min(8, 'password: at least 8 characters').max(1024, 'password: at most 1024 characters');
+
+export const registerInputSchema = z.object({ username: usernameSchema, email: emailSchema, password: passwordSchema });
+export type RegisterInput = z.input<typeof registerInputSchema>;
+
+export function normalizeEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+// ------------------------------------------------------------------------------------------------ registration
+
+export interface RegisteredUser {
+  userId: string;
+  organizationId: string;
+  username: string;
+  email: string;
+}
+
+/**
+ * Creates a personal organization owned by `userId`, with a slug derived from `name` and made unique (`alice`,
+ * `alice-2`, …). Runs on the caller's client, normally inside the transaction that created the user.
+ */
+export async function createPersonalOrganization(client: Queryable, userId: string, name: string): Promise<{ organizationId: string; slug: string }> {
+  const base = slugify(name);
+  const { rows: taken } = await client.query<{ slug: string }>(
+    `SELECT slug FROM organizations WHERE slug = $1 OR slug LIKE $1 || '-%'`,
+    [base],
+  );
+  const used = new Set(taken.map((r) => r.slug));
+  let n = 2;
+  let candidate = base;
+  while (used.has(candidate)) candidate = `${base}-${n++}`;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    // ON CONFLICT rather than a unique violation: a violation would abort the caller's transaction.
+    const { rows } = await client.query<{ id: string }>(
+      `INSERT INTO organizations (name, slug, owner_id, is_personal) VALUES ($1, $2, $3, true)
+       ON CONFLICT (slug) DO NOTHING RETURNING id`,
+      [name.slice(0, 200), candidate, userId],
+    );
+    if (rows[0]) return { organizationId: rows[0].id, slug: candidate };
+    candidate = `${base}-${randomBytes(3).toString('hex')}`; // lost a race for that slug
+  }
+  throw new Error(`could not find a free organization slug for "${base}"`);
+}
+
+/**
+ * Registers a password account and its personal organization (is_personal, owned by the user) atomically.
+ * Invalid input throws a ZodError (validate with registerInputSchema first); a taken email or username throws
+ * AuthError 'conflict' naming which.
+ */
+export async function registerUser(pool: pg.Pool, input: RegisterInput): Promise<RegisteredUser> {
+  const { username, email, password } = registerInputSchema.parse(input);
+  const passwordHash = await hashPassword(password); // outside the transaction: no connection held while hashing
+  try {
+    return await withTransaction(pool, async (client) => {
+      const { rows } = await client.query<{ id: string }>(
+        `INSERT INTO users (username, email, password_hash, auth_method) VALUES ($1, $2, $3, 'password') RETURNING id`,
+        [username, email, passwordHash],
+      );
+      const userId = rows[0]!.id;
+      const { organizationId } = await createPersonalOrganization(client, userId, username);
+      return { userId, organizationId, username, email };
+    });
+  } catch (err) {
+    const constraint = uniqueViolation(err);
+    if (constraint === 'users_email_key') throw new AuthError('conflict', 'an account with this email already exists', { cause: err });
+    if (constraint === 'users_username_key') throw new AuthError('conflict', 'this username is already taken', { cause: err });
+    throw err;
+  }
+}
+
+// ------------------------------------------------------------------------------------------------ login + lockout
+
+export interface LockoutPolicy {
+  /** Failures (per account, per IP) after which the key is locked. */
+  maxFailures: number;
+  /** First lock; doubles with every further failure. */
+  baseLockSeconds: number;
+  maxLockSeconds: number;
+  /** A counter starts again from zero after this long without failures (and without a lock in force). */
+  resetAfterSeconds: number;
+}
+
+export const DEFAULT_LOCKOUT: LockoutPolicy = Object.freeze({
+  maxFailures: 5,
+  baseLockSeconds: 30,
+  maxLockSeconds: 15 * 60,
+  resetAfterSeconds: 15 * 60,
+});
+
+export interface LoginInput {
+  email: string;
+  password: string;
+  /** Client address; failures are also counted per address. */
+  ip?: string | null;
+}
+
+function lockoutKeys(email: string, ip: string | null | undefined): string[] {
+  const keys = [`user:${email}`];
+  if (ip) keys.push(`ip:${ip}`);
+  return keys;
+}
+
+/** Seconds until every given key is unlocked, or 0. */
+export async function lockedForSeconds(db: Queryable, keys: string[]): Promise<number> {
+  const { rows } = await db.query<{ retry: number | null }>(
+    `SELECT ceil(extract(epoch FROM max(locked_until) - now()))::int AS retry
+     FROM login_failures WHERE key = ANY($1::text[]) AND locked_until > now()`,
+    [keys],
+  );
+  return Math.max(0, rows[0]?.retry ?? 0);
+}
+
+// The counter after this failure: restarts at 1 when the last failure (and any lock) is older than the reset window.
+const NEXT_FAILURES = `(CASE WHEN greatest(f.updated_at, coalesce(f.locked_until, f.updated_at)) < now() - make_interval(secs => $5)
+  THEN 1 ELSE f.failures + 1 END)`;
+const lockFor = (failures: string) => `(CASE WHEN ${failures} >= $2
+  THEN now() + make_interval(secs => least($4::float8, $3::float8 * power(2, least(${failures} - $2, 30)))) END)`;
+
+/** Counts one failure for each key; returns seconds until they are unlocked (0 if not locked). */
+export async function recordLoginFailure(db: Queryable, keys: string[], policy: LockoutPolicy = DEFAULT_LOCKOUT): Promise<number> {
+  const { rows } = await db.query<{ retry: number | null }>(
+    `WITH upserted AS (
+       INSERT INTO login_failures AS f (key, failures, locked_until, updated_at)
+       SELECT k, 1, ${lockFor('1')}, now() FROM unnest($1::text[]) AS k
+       ON CONFLICT (key) DO UPDATE SET
+         failures = ${NEXT_FAILURES},
+         locked_until = ${lockFor(NEXT_FAILURES)},
+         updated_at = now()
+       RETURNING locked_until
+     )
+     SELECT ceil(extract(epoch FROM max(locked_until) - now()))::int AS retry FROM upserted`,
+    [keys, policy.maxFailures, policy.baseLockSeconds, policy.maxLockSeconds, policy.resetAfterSeconds],
+  );
+  return Math.max(0, rows[0]?.retry ?? 0);
+}
+
+/** Clears the counters of the given keys (e.g. an account after a successful login, or by an administrator). */
+export async function clearLoginFailures(db: Queryable, keys: string[]): Promise<void> {
+  await db.query('DELETE FROM login_failures WHERE key = ANY($1::text[])', [keys]);
+}
+
+/** Deletes counters with no recent failure and no lock in force (housekeeping). */
+export async function pruneLoginFailures(db: Queryable, olderThanSeconds = 24 * 3600): Promise<number> {
+  const { rowCount } = await db.query(
+    `DELETE FROM login_failures
+     WHERE updated_at < now() - make_interval(secs => $1) AND (locked_until IS NULL OR locked_until < now())`,
+    [olderThanSeconds],
+  );
+  return rowCount ?? 0;
+}
+
+/**
+ * Password login. While the account or the client address is locked, throws AuthError 'locked' (retryAfterSeconds)
+ * without looking at the password. A wrong password or unknown email throws 'invalid_credentials' (same time spent:
+ * an unknown email is verified against a dummy hash) and counts a failure for the account and the address; the
+ * failure that triggers a lock carries retryAfterSeconds. Success clears the account's counter (not the address's:
+ * an attacker's own account must not reset the counter of the address they spray from) and sets last_login_at.
+ * A disabled account with the right password throws 'forbidden'.
+ */
+export async function loginWithPassword(
+  pool: pg.Pool,
+  input: LoginInput,
+  policy: LockoutPolicy = DEFAULT_LOCKOUT,
+): Promise<{ userId: string }> {
+  const email = normalizeEmail(input.email);
+  const ip = input.ip?.trim().slice(0, 100) || null;
+  const keys = lockoutKeys(email, ip);
+
+  const retry = await lockedForSeconds(pool, keys);
+  if (retry > 0) {
+    throw new AuthError('locked', `too many failed logins: try again in ${retry} s`, { retryAfterSeconds: retry });
+  }
+
+  const { rows } = await pool.query<{ id: string; password_hash: string | null; is_active: boolean }>(
+    'SELECT id, password_hash, is_active FROM users WHERE email = $1',
+    [email],
+  );
+  const user = rows[0];
+  const ok = user?.password_hash ? await verifyPassword(user.password_hash, input.password) : await verifyDummy(input.password);
+  if (!user || !ok) {
+    const lockedFor = await recordLoginFailure(pool, keys, policy);
+    throw new AuthError('invalid_credentials', 'invalid email or password', lockedFor > 0 ? { retryAfterSeconds: lockedFor } : {});
+  }
+  if (!user.is_active) throw new AuthError('forbidden', 'this account is disabled');
+
+  await clearLoginFailures(pool, [`user:${email}`]);
+  const rehash = passwordNeedsRehash(user.password_hash!) ? await hashPassword(input.password) : null;
+  await pool.query(
+    'UPDATE users SET last_login_at = now(), password_hash = coalesce($2, password_hash) WHERE id = $1',
+    [user.id, rehash],
+  );
+  return { userId: user.id };
+}
+
+// ------------------------------------------------------------------------------------------------ lookups
+
+export type OrganizationRole = 'owner' | 'admin' | 'member' | 'viewer';
+
+/** The user's role in the organization (the owner is organizations.owner_id), or undefined if not a member. */
+export async function roleInOrganization(db: Queryable, userId: string, organizationId: string): Promise<OrganizationRole | undefined> {
+  const { rows } = await db.query<{ role: OrganizationRole }>(
+    `SELECT CASE WHEN o.owner_id = $1 THEN 'owner' ELSE m.role END AS role
+     FROM organizations o LEFT JOIN organization_members m ON m.organization_id = o.id AND m.user_id = $1
+     WHERE o.id = $2 AND (o.owner_id = $1 OR m.user_id IS NOT NULL)`,
+    [userId, organizationId],
+  );
+  return rows[0]?.role;
+}

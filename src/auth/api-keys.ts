@@ -1,0 +1,511 @@
+/**
+ * Organization API keys: sk_live_<id>_<secret> / sk_test_<id>_<secret>. The full key is shown once; only its argon2id
+ * hash is stored, found by its prefix (sk_live_<id>, indexed). Verifications are cached per process for at most a
+ * minute, and dropped at once when any process revokes or changes the key (NOTIFY api_key_changed, payload = prefix).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
+import pg from 'pg';
+import { z } from 'zod';
+import { AuthError } from './errors.js';
+import { withTransaction, type Queryable } from './db.js';
+import { hashPassword, verifyDummy, verifyPassword } from './passwords.js';
+
+export type ApiKeyEnvironment = 'live' | 'test';
+export type ApiKeyType = 'standard' | 'restricted' | 'admin';
+export type ApiKeyPermission = 'read' | 'write' | 'delete' | 'admin';
+
+export const API_KEY_PERMISSIONS = ['read', 'write', 'delete', 'admin'] as const satisfies readonly ApiKeyPermission[];
+const API_KEY_RE = /^sk_(live|test)_([A-Za-z0-9]{8})_([A-Za-z0-9]{32})$/;
+const BASE62 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+
+/** Uniformly random base62 text (rejection sampling: no modulo bias). */
+export function randomBase62(length: number): string {
+  let out = '';
+  while (out.length < length) {
+    for (const byte of randomBytes(length * 2)) {
+      if (byte < 248 && out.length < length) out += BASE62[byte % 62];
+    }
+  }
+  return out;
+}
+
+/** Splits a key into its parts, or undefined if it is not shaped like one. */
+export function parseApiKey(fullKey: string): { environment: ApiKeyEnvironment; prefix: string } | undefined {
+  const m = typeof fullKey === 'string' ? API_KEY_RE.exec(fullKey) : null;
+  if (!m) return undefined;
+  return { environment: m[1] as ApiKeyEnvironment, prefix: `sk_${m[1]}_${m[2]}` };
+}
+
+function generateApiKey(environment: ApiKeyEnvironment): { key: string; prefix: string } {
+  const prefix = `sk_${environment}_${randomBase62(8)}`;
+  return { key: `${prefix}_${randomBase62(32)}`, prefix };
+}
+
+// ------------------------------------------------------------------------------------------------ create / list
+
+export const createApiKeyInputSchema = z.object({
+  organizationId: z.uuid(),
+  createdBy: z.uuid(),
+  name: z.string().trim().min(1).max(200),
+  environment: z.enum(['live', 'test']),
+  keyType: z.enum(['standard', 'restricted', 'admin']).default('standard'),
+  permissions: z.array(z.enum(API_KEY_PERMISSIONS)).min(1).transform((p) => [...new Set(p)]),
+  expiresAt: z.date().refine((d) => d.getTime() > Date.now(), 'expiresAt must be in the future').nullish(),
+  rateLimitOverride: z.number().int().positive().nullish(),
+});
+export type CreateApiKeyInput = z.input<typeof createApiKeyInputSchema>;
+
+export interface ApiKeySummary {
+  id: string;
+  organizationId: string;
+  name: string;
+  prefix: string;
+  environment: ApiKeyEnvironment;
+  keyType: ApiKeyType;
+  permissions: ApiKeyPermission[];
+  rateLimitOverride: number | null;
+  expiresAt: Date | null;
+  lastUsedAt: Date | null;
+  lastUsedIp: string | null;
+  createdBy: string;
+  createdAt: Date;
+  revokedAt: Date | null;
+  revokedBy: string | null;
+  revocationReason: string | null;
+}
+
+export interface CreatedApiKey extends ApiKeySummary {
+  /** The full key: shown once, never stored. */
+  key: string;
+}
+
+const SUMMARY_COLUMNS = `id, organization_id, name, prefix, environment, key_type, permissions, rate_limit_override, expires_at,
+  last_used_at, host(last_used_ip) AS last_used_ip, created_by, created_at, revoked_at, revoked_by, revocation_reason`;
+
+interface SummaryRow {
+  id: string; organization_id: string; name: string; prefix: string; environment: ApiKeyEnvironment; key_type: ApiKeyType;
+  permissions: ApiKeyPermission[]; rate_limit_override: number | null; expires_at: Date | null; last_used_at: Date | null;
+  last_used_ip: string | null; created_by: string; created_at: Date; revoked_at: Date | null; revoked_by: string | null;
+  revocation_reason: string | null;
+}
+
+function toSummary(r: SummaryRow): ApiKeySummary {
+  return {
+    id: r.id, organizationId: r.organization_id, name: r.name, prefix: r.prefix, environment: r.environment, keyType: r.key_type,
+    permissions: r.permissions, rateLimitOverride: r.rate_limit_override, expiresAt: r.expires_at, lastUsedAt: r.last_used_at,
+    lastUsedIp: r.last_used_ip, createdBy: r.created_by, createdAt: r.created_at, revokedAt: r.revoked_at,
+    revokedBy: r.revoked_by, revocationReason: r.revocation_reason,
+  };
+}
+
+type KeySettings = z.output<typeof createApiKeyInputSchema>;
+
+/** Inserts a key on the given client; a prefix collision (≈ never) is retried with fresh material. */
+async function insertApiKey(
+  client: Queryable,
+  s: KeySettings,
+  first: { key: string; prefix: string; hash: string },
+): Promise<CreatedApiKey> {
+  let material = first;
+  for (let attempt = 0; ; attempt++) {
+    const { rows } = await client.query<SummaryRow>(
+      `INSERT INTO api_keys (organization_id, key_hash, name, prefix, environment, key_type, permissions, rate_limit_override,
+                             expires_at, created_by)
+       VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10)
+       ON CONFLICT (prefix) DO NOTHING
+       RETURNING ${SUMMARY_COLUMNS}`,
+      [s.organizationId, material.hash, s.name, material.prefix, s.environment, s.keyType, JSON.stringify(s.permissions),
+        s.rateLimitOverride ?? null, s.expiresAt ?? null, s.createdBy],
+    );
+    if (rows[0]) return { ...toSummary(rows[0]), key: material.key };
+    if (attempt >= 3) throw new Error('could not generate a unique API key prefix');
+    const next = generateApiKey(s.environment);
+    material = { ...next, hash: await hashPassword(next.key) };
+  }
+}
+
+/**
+ * Creates a key and returns it in full, once. Only the argon2id hash and the prefix are stored. Invalid input throws a
+ * ZodError; an unknown organization or user throws AuthError 'not_found'. Whether `createdBy` may create keys for the
+ * organization is the caller's decision.
+ */
+export async function createApiKey(pool: pg.Pool | pg.PoolClient, input: CreateApiKeyInput): Promise<CreatedApiKey> {
+  const settings = createApiKeyInputSchema.parse(input);
+  const generated = generateApiKey(settings.environment);
+  const hash = await hashPassword(generated.key);
+  try {
+    return await insertApiKey(pool, settings, { ...generated, hash });
+  } catch (err) {
+    if ((err as { code?: string }).code === '23503') throw new AuthError('not_found', 'unknown organization or user', { cause: err });
+    throw err;
+  }
+}
+
+/** Every key of the organization, newest first (revoked ones too unless `includeRevoked: false`); never the hashes. */
+export async function listApiKeys(
+  db: Queryable,
+  organizationId: string,
+  opts: { includeRevoked?: boolean } = {},
+): Promise<ApiKeySummary[]> {
+  const { rows } = await db.query<SummaryRow>(
+    `SELECT ${SUMMARY_COLUMNS} FROM api_keys
+     WHERE organization_id = $1 AND ($2 OR revoked_at IS NULL)
+     ORDER BY created_at DESC, id`,
+    [organizationId, opts.includeRevoked ?? true],
+  );
+  return rows.map(toSummary);
+}
+
+// ------------------------------------------------------------------------------------------------ revoke / rotate
+
+export interface RevokeApiKeyInput {
+  keyId: string;
+  organizationId: string;
+  revokedBy: string;
+  reason?: string | null;
+}
+
+/**
+ * Revokes a key of the organization (every process drops it from its cache through the api_key_changed
+ * notification). Revoking a revoked key changes nothing. Unknown key, or a key of another organization → 'not_found'.
+ */
+export async function revokeApiKey(db: Queryable, input: RevokeApiKeyInput): Promise<{ prefix: string; revokedAt: Date }> {
+  const { rows } = await db.query<{ prefix: string; revoked_at: Date }>(
+    `WITH updated AS (
+       UPDATE api_keys SET revoked_at = now(), revoked_by = $3, revocation_reason = $4
+       WHERE id = $1 AND organization_id = $2 AND revoked_at IS NULL
+       RETURNING prefix, revoked_at
+     )
+     SELECT prefix, revoked_at FROM updated
+     UNION ALL
+     SELECT prefix, revoked_at FROM api_keys WHERE id = $1 AND organization_id = $2 AND revoked_at IS NOT NULL`,
+    [input.keyId, input.organizationId, input.revokedBy, input.reason?.slice(0, 1000) ?? null],
+  ).catch((err: unknown) => {
+    if ((err as { code?: string }).code === '22P02') return { rows: [] }; // not a UUID
+    throw err;
+  });
+  if (!rows[0]) throw new AuthError('not_found', 'API key not found');
+  return { prefix: rows[0].prefix, revokedAt: rows[0].revoked_at };
+}
+
+export interface RotateApiKeyInput {
+  keyId: string;
+  organizationId: string;
+  rotatedBy: string;
+  /** Name of the new key (default: the old one's). */
+  name?: string;
+}
+
+/**
+ * Replaces a live key by a new one with the same settings (environment, type, permissions, expiry, rate limit) and
+ * revokes the old one, atomically. Returns the new key in full. Unknown → 'not_found'; already revoked → 'conflict'.
+ */
+export async function rotateApiKey(pool: pg.Pool, input: RotateApiKeyInput): Promise<CreatedApiKey> {
+  const old = (await listApiKeys(pool, input.organizationId)).find((k) => k.id === input.keyId);
+  if (!old) throw new AuthError('not_found', 'API key not found');
+  if (old.revokedAt) throw new AuthError('conflict', 'this API key is revoked');
+  const generated = generateApiKey(old.environment);
+  const hash = await hashPassword(generated.key); // outside the transaction
+  const created = await withTransaction(pool, async (client) => {
+    const { rows } = await client.query<{ revoked: boolean }>(
+      'SELECT revoked_at IS NOT NULL AS revoked FROM api_keys WHERE id = $1 AND organization_id = $2 FOR UPDATE',
+      [input.keyId, input.organizationId],
+    );
+    if (!rows[0]) return new AuthError('not_found', 'API key not found');
+    if (rows[0].revoked) return new AuthError('conflict', 'this API key is revoked');
+    const settings: KeySettings = {
+      organizationId: old.organizationId, createdBy: input.rotatedBy, name: (input.name ?? old.name).trim().slice(0, 200) || old.name,
+      environment: old.environment, keyType: old.keyType, permissions: old.permissions, expiresAt: old.expiresAt,
+      rateLimitOverride: old.rateLimitOverride,
+    };
+    const key = await insertApiKey(client, settings, { ...generated, hash });
+    await revokeApiKey(client, { keyId: old.id, organizationId: old.organizationId, revokedBy: input.rotatedBy, reason: `rotated: replaced by ${key.prefix}` });
+    return key;
+  });
+  if (created instanceof AuthError) throw created;
+  return created;
+}
+
+// ------------------------------------------------------------------------------------------------ verification
+
+export interface VerifiedApiKey {
+  keyId: string;
+  organizationId: string;
+  prefix: string;
+  permissions: ApiKeyPermission[];
+  keyType: ApiKeyType;
+  environment: ApiKeyEnvironment;
+  rateLimitOverride: number | null;
+  expiresAt: Date | null;
+}
+
+const USAGE_UPDATE_INTERVAL_SECONDS = 60;
+
+/**
+ * Verifies a full key: lookup by prefix, argon2 verification, then revocation, expiry and an active organization.
+ * Malformed, unknown (an argon2 verification against a dummy hash is still spent), wrong secret, revoked or expired
+ * → AuthError 'token_invalid'; the organization is deactivated → 'forbidden'. Records last use (at most once a
+ * minute per key, in the background).
+ */
+export async function verifyApiKey(pool: pg.Pool, fullKey: string, ip?: string | null): Promise<VerifiedApiKey> {
+  const parsed = parseApiKey(fullKey);
+  if (!parsed) throw new AuthError('token_invalid', 'invalid API key');
+  const { rows } = await pool.query<{
+    id: string; organization_id: string; key_hash: string; permissions: ApiKeyPermission[]; key_type: ApiKeyType;
+    environment: ApiKeyEnvironment; rate_limit_override: number | null; expires_at: Date | null; revoked: boolean;
+    expired: boolean; usage_due: boolean; org_active: boolean;
+  }>(
+    `SELECT k.id, k.organization_id, k.key_hash, k.permissions, k.key_type, k.environment, k.rate_limit_override, k.expires_at,
+            k.revoked_at IS NOT NULL AS revoked, coalesce(k.expires_at <= now(), false) AS expired,
+            (k.last_used_at IS NULL OR k.last_used_at < now() - make_interval(secs => $2)) AS usage_due,
+            o.is_active AS org_active
+     FROM api_keys k JOIN organizations o ON o.id = k.organization_id
+     WHERE k.prefix = $1`,
+    [parsed.prefix, USAGE_UPDATE_INTERVAL_SECONDS],
+  );
+  const row = rows[0];
+  const ok = row ? await verifyPassword(row.key_hash, fullKey) : await verifyDummy(fullKey);
+  // Revocation and expiry are looked at only after the hash: without the secret, nobody learns a key's state.
+  if (!row || !ok || row.revoked || row.expired || row.environment !== parsed.environment) {
+    throw new AuthError('token_invalid', 'invalid API key');
+  }
+  if (!row.org_active) throw new AuthError('forbidden', 'the organization of this API key is deactivated');
+  if (row.usage_due) {
+    void pool
+      .query(
+        `UPDATE api_keys SET last_used_at = now(), last_used_ip = $2
+         WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => $3))`,
+        [row.id, ip && isIP(ip) ? ip : null, USAGE_UPDATE_INTERVAL_SECONDS],
+      )
+      .catch(() => undefined); // best effort: usage bookkeeping never fails a request
+  }
+  return {
+    keyId: row.id, organizationId: row.organization_id, prefix: parsed.prefix, permissions: row.permissions,
+    keyType: row.key_type, environment: row.environment, rateLimitOverride: row.rate_limit_override, expiresAt: row.expires_at,
+  };
+}
+
+// ------------------------------------------------------------------------------------------------ cache
+
+export interface ApiKeyCacheOptions {
+  /** How long a successful verification is reused; capped at 60 s (default 60 s). */
+  ttlMs?: number;
+  maxEntries?: number;
+  /** application_name of the LISTEN connection. */
+  applicationName?: string;
+  /** Told about listener connection problems. */
+  onListenerError?: (err: unknown) => void;
+  /** Reconnect backoff bounds for the LISTEN connection. */
+  reconnectDelayMs?: { min: number; max: number };
+}
+
+interface CacheEntry {
+  result: VerifiedApiKey;
+  expiresAtMs: number;
+}
+
+export const API_KEY_CHANNEL = 'api_key_changed';
+const MAX_TTL_MS = 60_000;
+
+/**
+ * A per-process cache of successful key verifications (keyed by sha256 of the full key, never the key itself).
+ * With listenForRevocations, a dedicated connection LISTENs on api_key_changed and drops a prefix's entries as soon as
+ * any process revokes or changes that key; if that connection drops, the cache is emptied and bypassed until it is
+ * re-established (notifications may have been missed meanwhile).
+ */
+export class ApiKeyCache {
+  private readonly entries = new Map<string, CacheEntry>();
+  private readonly byPrefix = new Map<string, Set<string>>();
+  private readonly ttlMs: number;
+  private readonly maxEntries: number;
+  /** Bumped by every invalidation: a verification that overlapped one is not cached (it may have read stale state). */
+  private generation = 0;
+  private listenUrl: string | undefined;
+  private client: pg.Client | undefined;
+  private connected = false;
+  private closed = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private reconnectDelay: number;
+
+  constructor(private readonly options: ApiKeyCacheOptions = {}) {
+    this.ttlMs = Math.min(Math.max(options.ttlMs ?? MAX_TTL_MS, 0), MAX_TTL_MS);
+    this.maxEntries = options.maxEntries ?? 10_000;
+    this.reconnectDelay = options.reconnectDelayMs?.min ?? 250;
+  }
+
+  /** Verifies through the cache (same contract as verifyApiKey). */
+  verify(pool: pg.Pool, fullKey: string, ip?: string | null): Promise<VerifiedApiKey> {
+    return verifyApiKeyCached(pool, this, fullKey, ip);
+  }
+
+  /** False while a requested LISTEN connection is down: the cache is then bypassed. */
+  get usable(): boolean {
+    return this.listenUrl === undefined || this.connected;
+  }
+
+  /** True while the LISTEN connection is up. */
+  get listening(): boolean {
+    return this.connected;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** A cached verification, if still fresh. */
+  get(fullKey: string): VerifiedApiKey | undefined {
+    if (!this.usable) return undefined;
+    const id = cacheId(fullKey);
+    const entry = this.entries.get(id);
+    if (!entry) return undefined;
+    if (entry.expiresAtMs <= Date.now()) {
+      this.remove(id, entry.result.prefix);
+      return undefined;
+    }
+    return entry.result;
+  }
+
+  /** Token for set(): take it before verifying against the database. */
+  snapshot(): number {
+    return this.generation;
+  }
+
+  /** Caches a verification made since `snapshot`, unless an invalidation happened meanwhile. */
+  set(fullKey: string, result: VerifiedApiKey, snapshot: number): void {
+    if (!this.usable || snapshot !== this.generation || this.ttlMs === 0) return;
+    const now = Date.now();
+    const expiresAtMs = Math.min(now + this.ttlMs, result.expiresAt ? result.expiresAt.getTime() : Infinity);
+    if (expiresAtMs <= now) return;
+    const id = cacheId(fullKey);
+    this.entries.delete(id); // re-insert at the end (eviction order)
+    this.entries.set(id, { result, expiresAtMs });
+    let ids = this.byPrefix.get(result.prefix);
+    if (!ids) this.byPrefix.set(result.prefix, (ids = new Set()));
+    ids.add(id);
+    while (this.entries.size > this.maxEntries) {
+      const [oldest, entry] = this.entries.entries().next().value as [string, CacheEntry];
+      this.remove(oldest, entry.result.prefix);
+    }
+  }
+
+  /** Drops every entry of a key prefix (sk_live_xxxxxxxx). */
+  invalidatePrefix(prefix: string): void {
+    this.generation++;
+    for (const id of this.byPrefix.get(prefix) ?? []) this.entries.delete(id);
+    this.byPrefix.delete(prefix);
+  }
+
+  clear(): void {
+    this.generation++;
+    this.entries.clear();
+    this.byPrefix.clear();
+  }
+
+  /**
+   * Starts listening for api_key_changed on a dedicated connection; resolves once LISTEN is in force (rejects if the
+   * first connection fails). Later drops are retried with backoff until close().
+   */
+  async listenForRevocations(databaseUrl: string): Promise<void> {
+    if (this.listenUrl !== undefined) throw new Error('ApiKeyCache is already listening');
+    this.closed = false;
+    this.listenUrl = databaseUrl;
+    try {
+      await this.connect();
+    } catch (err) {
+      this.listenUrl = undefined;
+      throw err;
+    }
+  }
+
+  /** Stops listening (the cache keeps working on its TTL alone). */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.listenUrl = undefined;
+    this.connected = false;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    const client = this.client;
+    this.client = undefined;
+    this.clear();
+    await client?.end().catch(() => undefined);
+  }
+
+  private remove(id: string, prefix: string): void {
+    this.entries.delete(id);
+    const ids = this.byPrefix.get(prefix);
+    ids?.delete(id);
+    if (ids?.size === 0) this.byPrefix.delete(prefix);
+  }
+
+  private async connect(): Promise<void> {
+    const client = new pg.Client({
+      connectionString: this.listenUrl,
+      application_name: this.options.applicationName ?? 'erc8004-api-key-listener',
+      keepAlive: true,
+    });
+    let dropped = false;
+    const onDrop = (err?: unknown) => {
+      if (dropped) return;
+      dropped = true;
+      if (err) this.options.onListenerError?.(err);
+      if (this.client !== client) return; // an old or abandoned connection
+      this.client = undefined;
+      this.connected = false;
+      this.clear(); // notifications may be missed until we are back
+      client.end().catch(() => undefined);
+      this.scheduleReconnect();
+    };
+    client.on('error', onDrop);
+    client.on('end', () => onDrop());
+    client.on('notification', (msg) => {
+      if (msg.channel === API_KEY_CHANNEL && msg.payload) this.invalidatePrefix(msg.payload);
+    });
+    this.client = client;
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${API_KEY_CHANNEL}`);
+    } catch (err) {
+      dropped = true;
+      if (this.client === client) this.client = undefined;
+      await client.end().catch(() => undefined);
+      throw err;
+    }
+    if (this.closed || this.client !== client) {
+      await client.end().catch(() => undefined);
+      return;
+    }
+    this.clear(); // anything cached before LISTEN took effect may be stale
+    this.connected = true;
+    this.reconnectDelay = this.options.reconnectDelayMs?.min ?? 250;
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.listenUrl === undefined || this.reconnectTimer) return;
+    const delay = this.reconnectDelay;
+    this.reconnectDelay = Math.min(delay * 2, this.options.reconnectDelayMs?.max ?? 10_000);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (this.closed || this.listenUrl === undefined) return;
+      this.connect().catch((err: unknown) => {
+        this.options.onListenerError?.(err);
+        this.scheduleReconnect();
+      });
+    }, delay);
+    this.reconnectTimer.unref();
+  }
+}
+
+function cacheId(fullKey: string): string {
+  return createHash('sha256').update(fullKey).digest('hex');
+}
+
+/** verifyApiKey with a cache of successful verifications (failures are never cached). */
+export async function verifyApiKeyCached(pool: pg.Pool, cache: ApiKeyCache, fullKey: string, ip?: string | null): Promise<VerifiedApiKey> {
+  const hit = cache.get(fullKey);
+  if (hit) return hit;
+  const snapshot = cache.snapshot();
+  const result = await verifyApiKey(pool, fullKey, ip);
+  cache.set(fullKey, result, snapshot);
+  return result;
+}
