@@ -4,6 +4,8 @@
  * malformed and oversized input; rate limits.
  */
 import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { createSiweMessage } from 'viem/siwe';
 import { TRPCError } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppRouter } from '../../src/api/trpc/app-router.js';
@@ -65,6 +67,23 @@ describe('accounts and sessions', () => {
     expect(await code(anon.auth.refresh({ refreshToken: next.refreshToken }))).toBe('UNAUTHORIZED');
     expect(await code(anon.auth.register({ username: 'alice', email: 'other@example.test', password: 'correct horse battery' }))).toBe('CONFLICT');
     expect(await code((await api.caller({ authorization: 'Bearer not-a-token' })).auth.me({}))).toBe('UNAUTHORIZED');
+  });
+});
+
+describe('Sign-In with Ethereum', () => {
+  it('signs in with an EIP-4361 message once per nonce, creating the account on first use', async () => {
+    const anon = await api.caller({}, '10.9.0.2');
+    const wallet = privateKeyToAccount(generatePrivateKey());
+    const { nonce, domain } = await anon.auth.siweNonce({});
+    const message = createSiweMessage({ address: wallet.address, chainId: 1, domain, nonce, uri: `http://${domain}`, version: '1' });
+    const signature = await wallet.signMessage({ message });
+    const session = await anon.auth.siweVerify({ message, signature });
+    const me = await (await api.caller({ authorization: `Bearer ${session.accessToken}` })).auth.me({});
+    expect(me.user.walletAddress?.toLowerCase()).toBe(wallet.address.toLowerCase());
+    expect(me.organizations).toHaveLength(1);
+    expect(await code(anon.auth.siweVerify({ message, signature }))).toBe('UNAUTHORIZED');
+    const forged = message.replace(wallet.address, privateKeyToAccount(generatePrivateKey()).address);
+    expect(await code(anon.auth.siweVerify({ message: forged, signature }))).toBe('UNAUTHORIZED');
   });
 });
 

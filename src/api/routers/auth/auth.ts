@@ -2,9 +2,11 @@ import { TRPCError } from '@trpc/server';
 import { authedProcedure, publicProcedure } from '../../trpc/trpc.js';
 import { loginWithPassword, registerUser } from '../../../auth/accounts.js';
 import { hashRefreshToken, issueRefreshToken, revokeRefreshFamily, rotateRefreshToken } from '../../../auth/tokens.js';
+import { issueSiweNonce, verifySiwe } from '../../../auth/siwe.js';
 import type { ApiContext } from '../../trpc/context.js';
 import {
-  loginMeta, logoutMeta, meMeta, refreshMeta, registerMeta, ZLoginRequest, ZLogoutResponse, ZMeRequest, ZMeResponse, ZRefreshRequest, ZRegisterRequest, ZSessionResponse,
+  loginMeta, logoutMeta, meMeta, refreshMeta, registerMeta, siweNonceMeta, siweVerifyMeta, ZLoginRequest, ZLogoutResponse, ZMeRequest, ZMeResponse,
+  ZRefreshRequest, ZRegisterRequest, ZSessionResponse, ZSiweNonceRequest, ZSiweNonceResponse, ZSiweVerifyRequest,
 } from './auth.types.js';
 
 async function session(ctx: ApiContext, userId: string, refreshToken?: string) {
@@ -47,4 +49,14 @@ export const meRoute = authedProcedure.meta(meMeta).input(ZMeRequest).output(ZMe
     user: { id: users[0].id, username: users[0].username, email: users[0].email, walletAddress: users[0].wallet_address },
     organizations: orgs.map((o) => ({ id: o.id, name: o.name, slug: o.slug, plan: o.plan, role: o.role, isPersonal: o.is_personal })),
   };
+});
+
+export const siweNonceRoute = publicProcedure.meta(siweNonceMeta).input(ZSiweNonceRequest).output(ZSiweNonceResponse).query(({ ctx }) => {
+  const { nonce, expiresAt } = issueSiweNonce(ctx.siweSecret);
+  return { nonce, expiresAt: expiresAt.toISOString(), domain: ctx.siweDomain };
+});
+
+export const siweVerifyRoute = publicProcedure.meta(siweVerifyMeta).input(ZSiweVerifyRequest).output(ZSessionResponse).mutation(async ({ ctx, input }) => {
+  const login = await verifySiwe(ctx.pool, { message: input.message, signature: input.signature, domain: ctx.siweDomain, secret: ctx.siweSecret });
+  return session(ctx, login.userId);
 });

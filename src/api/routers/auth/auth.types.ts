@@ -29,3 +29,9 @@ export const ZMeResponse = z.object({
   user: z.object({ id: z.uuid(), username: z.string(), email: z.string(), walletAddress: z.string().nullable() }),
   organizations: z.array(z.object({ id: z.uuid(), name: z.string(), slug: z.string(), plan: z.string(), role: z.enum(['owner', 'admin', 'member', 'viewer']), isPersonal: z.boolean() })),
 });
+
+export const siweNonceMeta: ApiMeta = { auth: true, openapi: { method: 'GET', path: '/auth/siwe/nonce', tags: ['Auth'], summary: 'A one-use nonce for Sign-In with Ethereum (EIP-4361), valid 5 minutes' } };
+export const siweVerifyMeta = post('/auth/siwe/verify', 'Sign in with an EIP-4361 message and its signature (creates the account on first use)');
+export const ZSiweNonceRequest = z.looseObject({});
+export const ZSiweNonceResponse = z.object({ nonce: z.string(), expiresAt: z.string(), domain: z.string() });
+export const ZSiweVerifyRequest = z.object({ message: z.string().min(1).max(8_192), signature: z.string().regex(/^0x[0-9a-fA-F]{130}$/, 'must be a 65-byte 0x-prefixed signature') });
