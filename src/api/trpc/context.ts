@@ -119,6 +119,16 @@ export async function createApiContext(
     }
     return plan;
   };
+  /** A signed-in user is limited by the best plan among their organizations. */
+  const bestPlanOfUser = async (userId: string): Promise<Plan> => {
+    const { rows } = await pool.query<{ plan: Plan | null }>(
+      `SELECT (array_agg(o.plan ORDER BY array_position(ARRAY['enterprise','pro','starter','free'], o.plan)))[1] AS plan
+       FROM organizations o LEFT JOIN organization_members m ON m.organization_id = o.id AND m.user_id = $1
+       WHERE o.is_active AND (o.owner_id = $1 OR m.user_id IS NOT NULL)`,
+      [userId],
+    );
+    return rows[0]?.plan ?? 'free';
+  };
   return {
     ...services,
     subject,
@@ -130,7 +140,7 @@ export async function createApiContext(
         scope === 'auth' || subject.kind === 'anonymous' ? { kind: 'anonymous' as const, ip }
         : subject.kind === 'apiKey' ? { kind: 'apiKey' as const, keyId: subject.keyId, override: subject.rateLimitOverride, plan: await planOf(subject.organizationId) }
         : subject.kind === 'oauth' ? { kind: 'user' as const, userId: `oauth:${subject.clientId}`, organizationId: subject.organizationId, plan: await planOf(subject.organizationId) }
-        : { kind: 'user' as const, userId: subject.userId, plan: 'free' as Plan };
+        : { kind: 'user' as const, userId: subject.userId, plan: await bestPlanOfUser(subject.userId) };
       const { bucket, limit, windowSeconds } = bucketFor(limitSubject, scope);
       const decision = await services.rateLimiter.consume(bucket, limit, windowSeconds);
       for (const [name, value] of Object.entries(rateLimitHeaders(decision))) setHeader(name, value);
