@@ -2,6 +2,7 @@ import type { Pool } from 'pg';
 import type { Logger } from '../src/logger.js';
 import { createTriggerActivities } from './triggers.js';
 import { createDeliveryActivities, type DeliveryDeps } from './deliveries.js';
+import { createMaintenanceActivities } from './maintenance.js';
 
 export interface ActivityDeps {
   pool: Pool;
@@ -23,6 +24,7 @@ export function createActivities({ pool, logger, delivery }: ActivityDeps) {
   return {
     ...createTriggerActivities({ pool, logger }),
     ...createDeliveryActivities({ pool, logger, ...delivery }),
+    ...createMaintenanceActivities({ pool, logger }),
     /** Proves that a worker is polling and can reach Postgres. */
     async checkDatabase(): Promise<DatabaseCheck> {
       const started = performance.now();

@@ -22,10 +22,15 @@ export async function up(pgm: MigrationBuilder): Promise<void> {
   const plainRetention = `
     CREATE OR REPLACE FUNCTION apply_event_retention(retention INTERVAL DEFAULT INTERVAL '365 days')
     RETURNS BIGINT AS $$
-    DECLARE removed BIGINT := 0;
+    DECLARE
+      removed BIGINT := 0;
+      is_hypertable BOOLEAN := false;
     BEGIN
-      IF to_regclass('timescaledb_information.jobs') IS NOT NULL
-         AND EXISTS (SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_name = 'events') THEN
+      -- Dynamic SQL: without TimescaleDB its catalog does not exist, and a static reference would not even plan.
+      IF to_regclass('timescaledb_information.hypertables') IS NOT NULL THEN
+        EXECUTE $q$SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables WHERE hypertable_name = 'events')$q$ INTO is_hypertable;
+      END IF;
+      IF is_hypertable THEN
         RETURN 0; -- the TimescaleDB retention policy does this job
       END IF;
       -- Retention is the one sanctioned removal from the append-only log.

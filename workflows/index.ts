@@ -3,3 +3,4 @@ export { healthWorkflow } from './health.js';
 export type { HealthReport } from './health.js';
 export { triggerWorkflow } from './trigger.js';
 export { deliveryWorkflow } from './delivery.js';
+export { maintenanceWorkflow } from './maintenance.js';

@@ -28,6 +28,7 @@ await runProcess('erc8004', async (ctx) => {
     pool,
     logger,
     actions,
+    schedules: true,
   });
   ctx.onShutdown('worker', worker.stop);
   worker.done.catch((err) => {

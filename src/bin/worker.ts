@@ -16,6 +16,7 @@ await runProcess('erc8004-worker', async (ctx) => {
     pool,
     logger,
     actions: await actionSettings(config),
+    schedules: true,
   });
   ctx.onShutdown('worker', worker.stop);
   worker.done.catch((err) => {

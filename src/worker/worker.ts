@@ -12,6 +12,7 @@ import type { Pool } from 'pg';
 import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../../activities/index.js';
 import type { ActionSettings } from '../actions/settings.js';
+import { ensureSchedules } from './schedules.js';
 import type { Logger } from '../logger.js';
 
 export const WORKFLOWS_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../workflows/index.ts');
@@ -62,6 +63,8 @@ export interface WorkerOptions {
   actions: ActionSettings;
   /** Circuit breaker tuning (tests shorten the pause). */
   breaker?: { threshold?: number; basePauseMs?: number };
+  /** Create the recurring schedules (maintenance) if missing; off in tests that share a server. */
+  schedules?: boolean;
 }
 
 export interface RunningWorker {
@@ -92,6 +95,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     }),
     maxCachedWorkflows: options.maxCachedWorkflows ?? 1_000,
   });
+  if (options.schedules) await ensureSchedules(client, options.taskQueue, options.logger);
   const done = worker.run().finally(async () => {
     await connection.close().catch(() => undefined);
     await clientConnection.close().catch(() => undefined);

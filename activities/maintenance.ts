@@ -1,0 +1,41 @@
+/** Periodic housekeeping, run by the `maintenance` Temporal Schedule (see src/worker/schedules.ts). */
+import type pg from 'pg';
+import type { Logger } from '../src/logger.js';
+import { pruneLoginFailures } from '../src/auth/accounts.js';
+import { pruneUsedNonces } from '../src/auth/siwe.js';
+import { pruneRefreshTokens } from '../src/auth/tokens.js';
+import { RateLimiter } from '../src/api/rate-limit.js';
+
+export interface MaintenanceReport {
+  actionResultsRemoved: number;
+  eventsRemoved: number;
+  usedNoncesRemoved: number;
+  refreshTokensRemoved: number;
+  loginFailuresRemoved: number;
+  rateLimitWindowsRemoved: number;
+}
+
+export function createMaintenanceActivities({ pool, logger }: { pool: pg.Pool; logger: Logger }) {
+  const log = logger.child({ component: 'maintenance' });
+  const one = async (sql: string) => Number((await pool.query<{ n: string }>(sql)).rows[0]?.n ?? 0);
+  return {
+    /** Refreshes the reporting views (events_hourly without TimescaleDB, action_metrics_hourly). */
+    async refreshReportingViews(): Promise<void> {
+      await pool.query('SELECT refresh_reporting_views()');
+    },
+    /** Retention and pruning of expired bookkeeping; returns what was removed. */
+    async applyRetention(): Promise<MaintenanceReport> {
+      const report: MaintenanceReport = {
+        actionResultsRemoved: await one('SELECT cleanup_old_action_results() AS n'),
+        eventsRemoved: await one('SELECT apply_event_retention() AS n'),
+        usedNoncesRemoved: await pruneUsedNonces(pool),
+        refreshTokensRemoved: await pruneRefreshTokens(pool),
+        loginFailuresRemoved: await pruneLoginFailures(pool),
+        // The longest window is an hour: anything older than two is finished.
+        rateLimitWindowsRemoved: await new RateLimiter(pool).cleanup(new Date(Date.now() - 2 * 3_600_000)),
+      };
+      log.info(report, 'maintenance done');
+      return report;
+    },
+  };
+}
