@@ -4,6 +4,8 @@ import type { Logger } from '../logger.js';
 import { checkHealth, type HealthDeps } from './health.js';
 import { HttpError, sendJson } from './http.js';
 import { handleIngest } from './ingest.js';
+import { createOAuthTokenHandler, OAUTH_TOKEN_PATH } from './oauth-token-endpoint.js';
+import { RateLimiter } from './rate-limit.js';
 import { renderMetrics } from './metrics.js';
 import type { ApiHandlers } from './trpc/handlers.js';
 import { renderDocsPage } from './docs-page.js';
@@ -14,6 +16,8 @@ export interface ApiServerDeps extends HealthDeps {
   ingestApiToken?: string;
   /** tRPC (/trpc) and REST (/api/v1) handlers; absent in processes that serve health only. */
   api?: ApiHandlers;
+  /** Rate limiter of the OAuth token endpoint (served with `api`); default: one over `pool`. */
+  rateLimiter?: RateLimiter;
 }
 
 export interface RunningApiServer {
@@ -25,6 +29,9 @@ export interface RunningApiServer {
 /** The single HTTP server of the API process. Later routers (tRPC, REST, MCP, A2A, webhooks) mount here. */
 export function createApiHandler(deps: ApiServerDeps): http.RequestListener {
   const log = deps.logger.child({ component: 'api' });
+  const oauthToken = deps.api
+    ? createOAuthTokenHandler({ pool: deps.pool, logger: deps.logger, rateLimiter: deps.rateLimiter ?? new RateLimiter(deps.pool) })
+    : undefined;
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     try {
@@ -45,6 +52,7 @@ export function createApiHandler(deps: ApiServerDeps): http.RequestListener {
         const result = await handleIngest(req, { pool: deps.pool, logger: log, token: deps.ingestApiToken });
         return sendJson(res, result.status, result.body);
       }
+      if (oauthToken && url.pathname === OAUTH_TOKEN_PATH) return await oauthToken(req, res);
       if (deps.api) {
         if (url.pathname.startsWith('/trpc/')) return deps.api.trpc(req, res);
         if (url.pathname === '/api/v1/openapi.json') return sendJson(res, 200, deps.api.openApiDocument());

@@ -7,6 +7,7 @@ import { ConfigError } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { SecretBox } from '../secrets.js';
 import { ApiKeyCache } from '../auth/api-keys.js';
+import { OAuthTokenCache } from '../auth/oauth.js';
 import { createTokenSigner } from '../auth/tokens.js';
 import { TriggerService } from '../triggers/service.js';
 import { RateLimiter } from './rate-limit.js';
@@ -33,6 +34,13 @@ export async function createApiServices(input: ApiServicesInput): Promise<{ serv
   const jwtSecret = config.api.jwtSecret ? new TextEncoder().encode(config.api.jwtSecret) : derive(input.appKey, 'access tokens');
   const apiKeys = new ApiKeyCache();
   await apiKeys.listenForRevocations(input.databaseUrl);
+  const oauthTokens = new OAuthTokenCache();
+  try {
+    await oauthTokens.listenForRevocations(input.databaseUrl);
+  } catch (err) {
+    await apiKeys.close();
+    throw err;
+  }
   const publicUrl = config.api.publicUrl ?? `http://${config.api.host}:${config.api.port}`;
   const services: ApiServices = {
     pool: input.pool,
@@ -43,9 +51,10 @@ export async function createApiServices(input: ApiServicesInput): Promise<{ serv
     secrets: input.secrets,
     tokens: createTokenSigner(jwtSecret),
     apiKeys,
+    oauthTokens,
     rateLimiter: new RateLimiter(input.pool),
     siweDomain: new URL(publicUrl).host,
     siweSecret: derive(Buffer.from(jwtSecret), 'sign-in with ethereum'),
   };
-  return { services, close: () => apiKeys.close() };
+  return { services, close: async () => { await Promise.all([apiKeys.close(), oauthTokens.close()]); } };
 }

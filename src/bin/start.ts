@@ -51,6 +51,7 @@ await runProcess('erc8004', async (ctx) => {
   const api = await startApiServer(
     {
       pool, temporal, taskQueue: config.temporal.taskQueue, logger, ingestApiToken: config.ingestApiToken,
+      rateLimiter: apiServices.services.rateLimiter,
       api: createApiHandlers(apiServices.services, { baseUrl: config.api.publicUrl ?? `http://${config.api.host}:${config.api.port}` }),
     },
     config.api,

@@ -4,6 +4,7 @@ import type http from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { inject } from 'vitest';
 import { ApiKeyCache } from '../../src/auth/api-keys.js';
+import { OAuthTokenCache } from '../../src/auth/oauth.js';
 import { createTokenSigner } from '../../src/auth/tokens.js';
 import { RateLimiter } from '../../src/api/rate-limit.js';
 import { startApiServer, type RunningApiServer } from '../../src/api/server.js';
@@ -37,6 +38,8 @@ export async function startTestApi(db: TestDatabase, options: { withWorker?: boo
   const secrets = new SecretBox(randomBytes(32));
   const apiKeys = new ApiKeyCache();
   await apiKeys.listenForRevocations(db.url);
+  const oauthTokens = new OAuthTokenCache();
+  await oauthTokens.listenForRevocations(db.url);
   let worker: RunningWorker | undefined;
   if (options.withWorker) {
     worker = await startWorker({ address, namespace: 'default', taskQueue, pool: db.pool, logger: testLogger, actions: testActionSettings({ secrets }) });
@@ -44,11 +47,11 @@ export async function startTestApi(db: TestDatabase, options: { withWorker?: boo
   const services: ApiServices = {
     pool: db.pool, logger: testLogger, temporal, taskQueue,
     triggers: new TriggerService({ pool: db.pool, temporal, taskQueue, logger: testLogger, secrets }),
-    secrets, tokens: createTokenSigner(randomBytes(32)), apiKeys, rateLimiter: new RateLimiter(db.pool),
+    secrets, tokens: createTokenSigner(randomBytes(32)), apiKeys, oauthTokens, rateLimiter: new RateLimiter(db.pool),
     siweDomain: 'localhost', siweSecret: randomBytes(32),
   };
   const server = await startApiServer(
-    { pool: db.pool, temporal, taskQueue, logger: testLogger, api: createApiHandlers(services, { baseUrl: 'http://127.0.0.1' }) },
+    { pool: db.pool, temporal, taskQueue, logger: testLogger, api: createApiHandlers(services, { baseUrl: 'http://127.0.0.1' }), rateLimiter: services.rateLimiter },
     { host: '127.0.0.1', port: 0 },
   );
   return {
@@ -62,6 +65,7 @@ export async function startTestApi(db: TestDatabase, options: { withWorker?: boo
       await server.stop();
       await worker?.stop();
       await apiKeys.close();
+      await oauthTokens.close();
       await connection.close();
     },
   };

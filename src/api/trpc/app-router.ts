@@ -5,6 +5,7 @@ import { authRouter } from '../routers/auth/index.js';
 import { organizationsRouter } from '../routers/organizations/index.js';
 import { deliveriesRouter } from '../routers/deliveries/index.js';
 import { eventsRouter } from '../routers/events/index.js';
+import { oauthClientsRouter } from '../routers/oauth-clients/index.js';
 import { triggersRouter } from '../routers/triggers/index.js';
 import { webhooksRouter } from '../routers/webhooks/index.js';
 
@@ -12,6 +13,7 @@ export const appRouter = router({
   auth: authRouter,
   organizations: organizationsRouter,
   apiKeys: apiKeysRouter,
+  oauthClients: oauthClientsRouter,
   triggers: triggersRouter,
   events: eventsRouter,
   deliveries: deliveriesRouter,

@@ -11,6 +11,7 @@ import type { SecretBox } from '../../secrets.js';
 import type { TriggerService } from '../../triggers/service.js';
 import { AuthError } from '../../auth/errors.js';
 import type { ApiKeyCache } from '../../auth/api-keys.js';
+import { verifyOAuthAccessToken, type OAuthTokenCache } from '../../auth/oauth.js';
 import type { TokenSigner } from '../../auth/tokens.js';
 import { bucketFor, rateLimitHeaders, type RateLimiter } from '../rate-limit.js';
 import type { Role } from './trpc.js';
@@ -34,6 +35,8 @@ export interface ApiServices {
   secrets: SecretBox;
   tokens: TokenSigner;
   apiKeys: ApiKeyCache;
+  /** Cache of OAuth access-token verifications; absent: every request verifies against the database. */
+  oauthTokens?: OAuthTokenCache;
   rateLimiter: RateLimiter;
   /** Domain for Sign-In with Ethereum messages (e.g. api.example.com). */
   siweDomain: string;
@@ -88,6 +91,12 @@ async function authenticate(services: ApiServices, req: AnyRequest, ip: string):
       };
     }
     if (apiKeyHeader) return { subject: { kind: 'anonymous' }, authError: unauthorized('X-API-Key must hold an sk_live_… or sk_test_… key') };
+    if (credential.startsWith('oat_')) {
+      const token = services.oauthTokens
+        ? await services.oauthTokens.verify(services.pool, credential)
+        : await verifyOAuthAccessToken(services.pool, credential);
+      return { subject: { kind: 'oauth', clientId: token.clientId, organizationId: token.organizationId, scopes: token.scopes } };
+    }
     const { userId } = await services.tokens.verifyAccessToken(credential);
     return { subject: { kind: 'user', userId } };
   } catch (err) {
@@ -106,7 +115,7 @@ export async function createApiContext(
 ): Promise<ApiContext> {
   const ip = clientIp(req);
   const { subject, authError } = await authenticate(services, req, ip);
-  const log = services.logger.child({ component: 'api', ip, subject: subject.kind === 'user' ? subject.userId : subject.kind === 'apiKey' ? subject.keyId : subject.kind });
+  const log = services.logger.child({ component: 'api', ip, subject: subject.kind === 'user' ? subject.userId : subject.kind === 'apiKey' ? subject.keyId : subject.kind === 'oauth' ? subject.clientId : subject.kind });
   const pool = services.pool;
   let planCache: Map<string, Plan> | undefined;
   const planOf = async (organizationId: string): Promise<Plan> => {

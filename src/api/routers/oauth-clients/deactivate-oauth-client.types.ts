@@ -1,0 +1,18 @@
+import { z } from 'zod';
+import type { ApiMeta } from '../../trpc/trpc.js';
+import { oauthClientOutput } from './schema.js';
+
+export const deactivateOAuthClientMeta: ApiMeta = {
+  openapi: {
+    method: 'POST', path: '/organizations/{organizationId}/oauth-clients/{clientId}/deactivate', tags: ['OAuth clients'], protect: true,
+    summary: 'Deactivate an OAuth client: its tokens stop working at once and it gets no new ones',
+  },
+};
+export const ZDeactivateOAuthClientRequest = z.object({
+  clientId: z.string().min(1).max(64).describe('the public client id (oac_…) or the client\'s id (UUID)'),
+});
+export const ZDeactivateOAuthClientResponse = z.object({
+  deactivated: z.literal(true),
+  client: oauthClientOutput,
+  revokedTokens: z.number().int().describe('live access tokens revoked now'),
+});
