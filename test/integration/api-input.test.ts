@@ -1,0 +1,119 @@
+/**
+ * Bad input on every procedure: malformed, wrongly typed, oversized — always a 4xx with a message, never a 500, and
+ * nothing written. Also: two API processes share the rate limit.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appRouter } from '../../src/api/trpc/app-router.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { startTestApi, type TestApi } from '../helpers/api.js';
+
+let db: TestDatabase;
+let api: TestApi;
+let token: string;
+let organizationId: string;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  api = await startTestApi(db);
+  const session = await (await api.caller({}, '10.7.0.1')).auth.register({ username: 'fuzz', email: 'fuzz@example.test', password: 'correct horse battery' });
+  token = session.accessToken;
+  organizationId = session.organizationId!;
+  await db.pool.query(`UPDATE organizations SET plan = 'enterprise' WHERE id = $1`, [organizationId]);
+});
+afterAll(async () => {
+  await api?.close();
+  await db?.drop();
+});
+
+/** Every procedure of the router, as "path" → "query" | "mutation". */
+function procedures(): [string, 'query' | 'mutation'][] {
+  const out: [string, 'query' | 'mutation'][] = [];
+  for (const [path, proc] of Object.entries(appRouter._def.procedures)) {
+    out.push([path, (proc as unknown as { _def: { type: 'query' | 'mutation' } })._def.type]);
+  }
+  return out.sort();
+}
+
+const badInputs = (): [string, unknown][] => [
+  ['a string', 'hello'],
+  ['a number', 42],
+  ['null', null],
+  ['an array', [1, 2, 3]],
+  ['wrong types', { organizationId: 123, triggerId: false, limit: 'many', name: { nested: true }, conditions: 'none' }],
+  ['a foreign-looking id', { organizationId: '00000000-0000-0000-0000-000000000000' }],
+  ['oversized strings', { organizationId: 'o'.repeat(100_000), name: 'x'.repeat(300_000), email: `${'a'.repeat(500)}@x.test`, message: 'm'.repeat(20_000) }],
+];
+
+describe('malformed input on every procedure', () => {
+  it('answers 4xx with a message (or ignores unknown fields), never 500, and writes nothing', { timeout: 120_000 }, async () => {
+    const list = procedures();
+    expect(list.length).toBeGreaterThan(25);
+    const counts = async () => (await db.pool.query(
+      `SELECT (SELECT count(*) FROM triggers)::int AS t, (SELECT count(*) FROM api_keys)::int AS k, (SELECT count(*) FROM users)::int AS u,
+              (SELECT count(*) FROM organizations)::int AS o, (SELECT count(*) FROM oauth_clients)::int AS c`)).rows[0];
+    const before = await counts();
+    const failures: string[] = [];
+    let refused = 0;
+    let total = 0;
+    for (const [path, type] of list) {
+      for (const [label, input] of badInputs()) {
+        const encoded = encodeURIComponent(JSON.stringify(input));
+        const res = type === 'query'
+          ? await fetch(`${api.server.url}/trpc/${path}?input=${encoded}`, { headers: { authorization: `Bearer ${token}` } })
+          : await fetch(`${api.server.url}/trpc/${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(input) });
+        const text = await res.text();
+        let message: string | undefined;
+        try {
+          message = (JSON.parse(text) as { error?: { message?: string } }).error?.message;
+        } catch {
+          message = undefined;
+        }
+        // Node itself answers oversized requests (413, 431 for a huge query string) before any procedure runs.
+        const refusedByServer = res.status === 413 || res.status === 431;
+        if (res.status >= 500 || (res.status >= 400 && !refusedByServer && !message)) failures.push(`${path} with ${label}: ${res.status} ${text.slice(0, 200)}`);
+        if (res.status >= 400) refused++;
+        total++;
+      }
+    }
+    expect(failures).toEqual([]);
+    // Procedures whose input is all optional (me, events.search) may answer an unrelated object; everything else refuses.
+    expect(refused / total).toBeGreaterThan(0.9);
+    expect(await counts()).toEqual(before);
+  });
+
+  it('reports the field that is wrong', async () => {
+    const res = await fetch(`${api.server.url}/api/v1/organizations/${organizationId}/triggers`, {
+      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'x', chainId: 1, registry: 'staking', conditions: [] }),
+    });
+    expect(res.status).toBe(400);
+    expect(JSON.stringify(await res.json())).toContain('registry');
+  });
+
+  it('refuses a body larger than the limit with 413', async () => {
+    const res = await fetch(`${api.server.url}/trpc/triggers.create`, {
+      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ organizationId, name: 'n'.repeat(2 * 1024 * 1024), chainId: 1, registry: 'reputation', conditions: [] }),
+    });
+    expect(res.status).toBe(413);
+  });
+});
+
+describe('rate limits across API processes', () => {
+  it('two API servers on one database share one limit', async () => {
+    const second = await startTestApi(db);
+    try {
+      const key = await (await api.caller({ authorization: `Bearer ${token}` })).apiKeys.create({ organizationId, name: 'shared', permissions: ['read'], rateLimitOverride: 6 });
+      const statuses: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const server = i % 2 === 0 ? api.server : second.server;
+        const res = await fetch(`${server.url}/api/v1/organizations/${organizationId}/triggers`, { headers: { 'x-api-key': key.key } });
+        statuses.push(res.status);
+      }
+      expect(statuses.filter((s) => s === 200)).toHaveLength(6);
+      expect(statuses.slice(6)).toEqual([429, 429, 429, 429]);
+    } finally {
+      await second.close();
+    }
+  });
+});
