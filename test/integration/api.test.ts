@@ -206,6 +206,33 @@ describe('tenancy: every organization-scoped procedure refuses outsiders and ins
   });
 });
 
+describe('organizations: invitations, transfer and delete', () => {
+  it('invites by email, transfers ownership to a member, and deletes with its triggers (owner only)', async () => {
+    const owner = await account();
+    const org = (await owner.as.organizations.create({ name: 'Team', slug: `team-${Date.now()}` })).id;
+    const invitee = await account();
+    const inviteeEmail = (await invitee.as.auth.me({})).user.email;
+    const stranger = await account();
+    const invitation = await owner.as.organizations.invite({ organizationId: org, email: inviteeEmail, role: 'admin' });
+    expect(await code(stranger.as.organizations.acceptInvitation({ token: invitation.token }))).toBe('NOT_FOUND');
+    expect(await invitee.as.organizations.acceptInvitation({ token: invitation.token })).toMatchObject({ role: 'admin' });
+    expect(await code(invitee.as.organizations.acceptInvitation({ token: invitation.token }))).toBe('NOT_FOUND');
+
+    // An admin is not the owner: no transfer, no delete.
+    expect(await code(invitee.as.organizations.transfer({ organizationId: org, userId: invitee.userId }))).toBe('FORBIDDEN');
+    expect(await code(invitee.as.organizations.delete({ organizationId: org }))).toBe('FORBIDDEN');
+    expect(await code(owner.as.organizations.transfer({ organizationId: org, userId: stranger.userId }))).toBe('BAD_REQUEST');
+    await owner.as.organizations.transfer({ organizationId: org, userId: invitee.userId });
+    const roles = Object.fromEntries((await invitee.as.organizations.members({ organizationId: org })).items.map((m) => [m.userId, m.role]));
+    expect(roles).toEqual({ [invitee.userId]: 'owner', [owner.userId]: 'admin' });
+
+    const t = await invitee.as.triggers.create({ organizationId: org, ...trigger });
+    expect(await invitee.as.organizations.delete({ organizationId: org })).toEqual({ deleted: true, triggersDeleted: 1 });
+    expect((await db.pool.query('SELECT 1 FROM triggers WHERE id = $1', [t.id])).rowCount).toBe(0);
+    expect(await code(owner.as.triggers.list({ organizationId: org }))).toBe('FORBIDDEN');
+  });
+});
+
 describe('over HTTP', () => {
   it('a typed tRPC client and the REST API serve the same procedures', async () => {
     const trpc = createTRPCClient<AppRouter>({ links: [httpLink({ url: `${api.server.url}/trpc` })] });

@@ -19,3 +19,15 @@ export const ZAddMemberRequest = z.object({ email: z.email().max(320), role: z.e
 export const ZRemoveMemberRequest = z.object({ userId: z.uuid() });
 export const ZRemoveMemberResponse = z.object({ removed: z.boolean() });
 export const ZRenameOrganizationRequest = z.object({ name: z.string().trim().min(1).max(200) });
+
+export const deleteOrganizationMeta: ApiMeta = { openapi: { method: 'DELETE', path: '/organizations/{organizationId}', tags: ['Organizations'], summary: 'Delete an organization with its triggers (owner only)', protect: true } };
+export const transferOrganizationMeta: ApiMeta = { openapi: { method: 'POST', path: '/organizations/{organizationId}/transfer', tags: ['Organizations'], summary: 'Make another member the owner (owner only); you stay as admin', protect: true } };
+export const inviteMemberMeta: ApiMeta = { openapi: { method: 'POST', path: '/organizations/{organizationId}/invitations', tags: ['Organizations'], summary: 'Invite someone by email; the token is shown once (valid 7 days)', protect: true } };
+export const acceptInvitationMeta: ApiMeta = { openapi: { method: 'POST', path: '/invitations/accept', tags: ['Organizations'], summary: 'Accept an invitation addressed to your email', protect: true } };
+
+export const ZDeleteOrganizationRequest = z.looseObject({});
+export const ZDeleteOrganizationResponse = z.object({ deleted: z.literal(true), triggersDeleted: z.number() });
+export const ZTransferOrganizationRequest = z.object({ userId: z.uuid() });
+export const ZInviteMemberRequest = z.object({ email: z.email().max(320), role: z.enum(['admin', 'member', 'viewer']) });
+export const ZInviteMemberResponse = z.object({ invitationId: z.uuid(), token: z.string(), expiresAt: z.string() });
+export const ZAcceptInvitationRequest = z.object({ token: z.string().regex(/^inv_[A-Za-z0-9_-]{20,100}$/, 'is not an invitation token') });
