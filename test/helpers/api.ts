@@ -30,12 +30,12 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export async function startTestApi(db: TestDatabase, options: { withWorker?: boolean } = {}): Promise<TestApi> {
+export async function startTestApi(db: TestDatabase, options: { withWorker?: boolean; taskQueue?: string; secrets?: SecretBox } = {}): Promise<TestApi> {
   const address = inject('temporalAddress');
   const connection = await Connection.connect({ address });
   const temporal = new Client({ connection });
-  const taskQueue = `api-${randomUUID()}`;
-  const secrets = new SecretBox(randomBytes(32));
+  const taskQueue = options.taskQueue ?? `api-${randomUUID()}`;
+  const secrets = options.secrets ?? new SecretBox(randomBytes(32));
   const apiKeys = new ApiKeyCache();
   await apiKeys.listenForRevocations(db.url);
   const oauthTokens = new OAuthTokenCache();

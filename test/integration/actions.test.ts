@@ -29,6 +29,8 @@ import { appendEvents, feedbackRecord, insertOrganization, insertUser } from '..
 import { testLogger } from '../helpers/logger.js';
 import { startMcpAgent, startWebhookReceiver, type McpAgent, type WebhookReceiver } from '../helpers/receivers.js';
 import { startTelegramStandIn } from '../helpers/telegram-stand-in.js';
+import { startTestApi } from '../helpers/api.js';
+import { keccak256, stringToHex } from 'viem';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BOT_TOKEN = '123456:test-bot-token';
@@ -205,7 +207,17 @@ describe('actions', () => {
     // Another organization cannot replay it.
     const otherOrg = await insertOrganization(db.pool, userId);
     expect(await replayDeadLetters(db.pool, client, taskQueue, { organizationId: otherOrg, idempotencyKey: dead.idempotency_key })).toEqual([]);
-    expect(await replayDeadLetters(db.pool, client, taskQueue, { organizationId: orgId, triggerId: id })).toEqual([dead.idempotency_key]);
+    // Through the API: the dead letter is listed, and replayed.
+    const api = await startTestApi(db, { taskQueue, secrets: box });
+    try {
+      const caller = await api.caller({ authorization: `Bearer ${await api.services.tokens.signAccessToken(userId)}` });
+      const deadLetters = await caller.deliveries.list({ organizationId: orgId, triggerId: id, status: 'dead' });
+      expect(deadLetters.items.map((d) => d.idempotencyKey)).toEqual([dead.idempotency_key]);
+      expect((await caller.deliveries.attempts({ organizationId: orgId, idempotencyKey: dead.idempotency_key })).items.map((a) => a.httpStatus)).toEqual([500, 500]);
+      expect(await caller.deliveries.replay({ organizationId: orgId, triggerId: id })).toEqual({ replayed: [dead.idempotency_key] });
+    } finally {
+      await api.close();
+    }
     const [replayed] = await until(() => deliveriesOf(id), (rows) => rows[0]?.status === 'delivered');
     expect(replayed).toMatchObject({ status: 'delivered', attempts: 3 });
     expect(hook.requests.map((q) => q.headers['webhook-id'])).toEqual([dead.idempotency_key, dead.idempotency_key, dead.idempotency_key]);
@@ -257,6 +269,35 @@ describe('actions', () => {
     expect(issues.map((i) => i.path)).toEqual(expect.arrayContaining(['actions.0.config.message_template', 'actions.1.config.body_template']));
     expect(issues.find((i) => i.path === 'actions.0.config.message_template')!.message).toMatch(/event\.valu/);
     expect((await db.pool.query('SELECT count(*)::int AS n FROM triggers')).rows[0].n).toBe(before);
+  });
+
+  it('MCP with the endpoint from the agent registration file, and a feedback file whose hash does not match', async () => {
+    const registration = { type: 'https://eips.ethereum.org/EIPS/eip-8004#registration-v1', name: 'agent 3', services: [{ name: 'MCP', endpoint: mcp.url }] };
+    const uri = `data:application/json;base64,${Buffer.from(JSON.stringify(registration)).toString('base64')}`;
+    await appendEvents(db.pool, [feedbackRecord({
+      block_number: ++block, timestamp: Math.floor(Date.now() / 1000), registry: 'identity', event_type: 'Registered', agent_id: '3', token_uri: uri,
+      owner: '0x' + '11'.repeat(20), value: null, value_decimals: null, client_address: null, feedback_index: null, tag1: null, tag2: null, endpoint: null, file_uri: null, file_hash: null,
+    })]);
+    await db.pool.query(`INSERT INTO agent_mcp_tokens (chain_id, agent_id, token) VALUES (31337, 3, $1) ON CONFLICT DO NOTHING`, [box.encrypt(AGENT_TOKEN)]);
+    const fileBody = '{"value":"7"}';
+    const fileUri = `data:application/json;base64,${Buffer.from(fileBody).toString('base64')}`;
+    const id = await service.create({
+      ...restTrigger('resolved endpoint', { url: 'https://unused.example' }),
+      actions: [
+        { action_type: 'mcp', priority: 1, config: { resolve_endpoint: true, tool_name: 'agent.receiveFeedback', verify_file_hash: true, arguments_template: { feedbackId: '{{event.id}}', value: '{{event.value}}' } } },
+      ],
+    });
+    const calls = mcp.calls.length;
+    const good = feedbackRecord({ block_number: ++block, timestamp: Math.floor(Date.now() / 1000), agent_id: '3', value: '7', file_uri: fileUri, file_hash: keccak256(stringToHex(fileBody)) });
+    const bad = feedbackRecord({ block_number: ++block, timestamp: Math.floor(Date.now() / 1000), agent_id: '3', value: '8', file_uri: fileUri, file_hash: keccak256(stringToHex('tampered')) });
+    await appendEvents(db.pool, [good, bad]);
+    await relay.catchUp();
+    const rows = await until(() => deliveriesOf(id), (d) => settled(d, 2));
+    const byEvent = Object.fromEntries(await Promise.all(rows.map(async (d) => [(await db.pool.query('SELECT event_id FROM deliveries WHERE idempotency_key = $1', [d.idempotency_key])).rows[0].event_id, d])));
+    expect(byEvent[good.id as string]).toMatchObject({ status: 'delivered' });
+    expect(byEvent[bad.id as string]).toMatchObject({ status: 'dead', attempts: 1 });
+    expect(byEvent[bad.id as string].last_error).toMatch(/file hash mismatch/);
+    expect(mcp.calls.slice(calls)).toEqual([expect.objectContaining({ args: { feedbackId: good.id, value: '7' }, authorization: `Bearer ${AGENT_TOKEN}` })]);
   });
 
   it('a worker killed during a delivery: the retry carries the same idempotency key — one effect after dedupe', { timeout: 90_000 }, async () => {
