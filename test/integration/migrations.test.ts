@@ -72,10 +72,10 @@ describe('migrations on an empty database', () => {
 
   it('reverts one step at a time', async () => {
     const [last] = await migrate({ databaseUrl: db.url, logger: testLogger, direction: 'down' });
-    expect(last).toBe('0010_api_auth');
-    const { rows } = await db.pool.query(`SELECT to_regclass('refresh_tokens') AS t, to_regclass('deliveries') IS NULL AS r`);
-    expect(rows).toEqual([{ t: null, r: false }]);
-    expect(await migrate({ databaseUrl: db.url, logger: testLogger })).toEqual(['0010_api_auth']);
+    expect(last).toBe('0011_unlogged_rate_limits');
+    const { rows } = await db.pool.query(`SELECT (SELECT relpersistence::text FROM pg_class WHERE relname = 'rate_limit_counters') AS t, false AS r`);
+    expect(rows).toEqual([{ t: 'p', r: false }]);
+    expect(await migrate({ databaseUrl: db.url, logger: testLogger })).toEqual(['0011_unlogged_rate_limits']);
   });
 
   it('without TimescaleDB, refreshes the plain reporting views', async () => {

@@ -51,6 +51,7 @@ export interface ApiContext extends ApiServices {
   ip: string;
   log: Logger;
   rateLimit(scope: 'api' | 'auth'): Promise<void>;
+  /** The user's role in an active organization (undefined: not a member, or the organization is inactive). */
   roleOf(userId: string, organizationId: string): Promise<Role | undefined>;
   organizationActive(organizationId: string): Promise<boolean>;
   /** The user a write is attributed to: the caller, the creator of the API key, or the organization's owner. */
@@ -58,6 +59,21 @@ export interface ApiContext extends ApiServices {
 }
 
 type AnyRequest = http.IncomingMessage | Request;
+
+/**
+ * Plans change rarely and are read on every request (rate limits): keep them per process for a short while. A plan
+ * change takes effect within PLAN_TTL_MS.
+ */
+const PLAN_TTL_MS = 30_000;
+const planCache = new Map<string, { plan: Plan; expires: number }>();
+async function cachedPlan(key: string, load: () => Promise<Plan>): Promise<Plan> {
+  const hit = planCache.get(key);
+  if (hit && hit.expires > Date.now()) return hit.plan;
+  const plan = await load();
+  if (planCache.size > 10_000) planCache.clear();
+  planCache.set(key, { plan, expires: Date.now() + PLAN_TTL_MS });
+  return plan;
+}
 
 /** Reads a header from a Node request or a fetch Request alike. */
 export function headerOf(req: AnyRequest, name: string): string | undefined {
@@ -117,19 +133,13 @@ export async function createApiContext(
   const { subject, authError } = await authenticate(services, req, ip);
   const log = services.logger.child({ component: 'api', ip, subject: subject.kind === 'user' ? subject.userId : subject.kind === 'apiKey' ? subject.keyId : subject.kind === 'oauth' ? subject.clientId : subject.kind });
   const pool = services.pool;
-  let planCache: Map<string, Plan> | undefined;
-  const planOf = async (organizationId: string): Promise<Plan> => {
-    planCache ??= new Map();
-    let plan = planCache.get(organizationId);
-    if (!plan) {
+  const planOf = (organizationId: string): Promise<Plan> =>
+    cachedPlan(`org:${organizationId}`, async () => {
       const { rows } = await pool.query<{ plan: Plan }>('SELECT plan FROM organizations WHERE id = $1', [organizationId]);
-      plan = rows[0]?.plan ?? 'free';
-      planCache.set(organizationId, plan);
-    }
-    return plan;
-  };
+      return rows[0]?.plan ?? 'free';
+    });
   /** A signed-in user is limited by the best plan among their organizations. */
-  const bestPlanOfUser = async (userId: string): Promise<Plan> => {
+  const bestPlanOfUser = (userId: string): Promise<Plan> => cachedPlan(`user:${userId}`, async () => {
     const { rows } = await pool.query<{ plan: Plan | null }>(
       `SELECT (array_agg(o.plan ORDER BY array_position(ARRAY['enterprise','pro','starter','free'], o.plan)))[1] AS plan
        FROM organizations o LEFT JOIN organization_members m ON m.organization_id = o.id AND m.user_id = $1
@@ -137,7 +147,7 @@ export async function createApiContext(
       [userId],
     );
     return rows[0]?.plan ?? 'free';
-  };
+  });
   return {
     ...services,
     subject,
@@ -161,7 +171,7 @@ export async function createApiContext(
       const { rows } = await pool.query<{ role: Role }>(
         `SELECT CASE WHEN o.owner_id = $1 THEN 'owner' ELSE m.role END AS role
          FROM organizations o LEFT JOIN organization_members m ON m.organization_id = o.id AND m.user_id = $1
-         WHERE o.id = $2 AND (o.owner_id = $1 OR m.user_id IS NOT NULL)`,
+         WHERE o.id = $2 AND o.is_active AND (o.owner_id = $1 OR m.user_id IS NOT NULL)`,
         [userId, organizationId],
       );
       return rows[0]?.role;

@@ -1,0 +1,913 @@
+/**
+ * API benchmark: `npm run bench:api`. Requests/s and latency of authenticated API reads over HTTP.
+ *
+ * Starts its own embedded Postgres (temp folder, free port, migrated) and Temporal dev server (in memory, headless, free
+ * port: TriggerService needs a Temporal client), then the production API server in this process (startApiServer with
+ * createApiHandlers over the production ApiServices: ApiKeyCache listening for revocations, RateLimiter, JWT signer,
+ * a pg pool of DATABASE_POOL_MAX's default size 10). Seeds one enterprise-plan organization (registerUser + plan),
+ * 20 triggers (TriggerService.create), 10,000 NewFeedback events (the production write path) and an API key with a
+ * huge rate_limit_override. The load comes from a closed-loop generator in a child process (test/bench/api-load.ts:
+ * N concurrent keep-alive connections, warm-up then a fixed measured time), so its CPU is accounted for on its own;
+ * note that it still shares the machine's cores with the server and Postgres.
+ *
+ * Scenarios, in the same run:
+ *  - floor: a raw node:http handler and a bare tRPC procedure returning a constant (initTRPC + createHTTPHandler);
+ *  - JWT (Authorization: Bearer <access token>): REST trigger list, REST event search (chainId, limit=50), tRPC
+ *    triggers.list;
+ *  - API key (X-API-Key): REST trigger list, REST event search.
+ * Each is run once with one connection (unloaded latency) and once with N connections (throughput, tail latency).
+ *
+ * Rate limits: a signed-in user is limited by the best plan among their organizations (enterprise: 2,000 requests per
+ * hour), so the JWT scenarios run in batches of at most BENCH_JWT_BATCH requests and the benchmark clears the
+ * rate-limit counters (RateLimiter.cleanup: rate_limit_counters rows and the in-process over-limit cache) between
+ * batches, outside the measured time. The limiter's own round trip still happens on every request.
+ *
+ * Every API SQL statement is counted and timed (a wrapper around the API pool's query: durations include the wait for a
+ * pooled connection), so the report shows the round trips per request and where time goes.
+ *
+ * Correctness: every scenario answers 200 with the expected body (20 triggers, 50 events); a revoked API key must be
+ * refused at once (ApiKeyCache drops it on NOTIFY). Otherwise an ERROR line and a non-zero exit. Figures, targets and
+ * whether they were met are printed; nothing fails on speed.
+ *
+ * Knobs (environment): BENCH_CONCURRENCY (16), BENCH_WARMUP_SECONDS (2), BENCH_SECONDS (8), BENCH_SERIAL_SECONDS (2),
+ * BENCH_PROFILE_SECONDS (4; 0: no CPU profile), BENCH_STORM_SECONDS (3; 0: skip the key-cache-cleared run), BENCH_EVENTS (10000), BENCH_TRIGGERS (20), BENCH_POOL_MAX (10), BENCH_JWT_BATCH (1900), BENCH_LOG_LEVEL (error).
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Session } from 'node:inspector/promises';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { Client, Connection } from '@temporalio/client';
+import { initTRPC } from '@trpc/server';
+import { createHTTPHandler } from '@trpc/server/adapters/standalone';
+import pg from 'pg';
+import pino from 'pino';
+import { RateLimiter } from '../../src/api/rate-limit.js';
+import { startApiServer } from '../../src/api/server.js';
+import type { ApiServices } from '../../src/api/trpc/context.js';
+import { createApiHandlers } from '../../src/api/trpc/handlers.js';
+import { registerUser } from '../../src/auth/accounts.js';
+import { ApiKeyCache, createApiKey, revokeApiKey, verifyApiKey } from '../../src/auth/api-keys.js';
+import { createTokenSigner } from '../../src/auth/tokens.js';
+import { ensureDatabase, startEmbeddedPostgres } from '../../src/db/embedded.js';
+import { migrate } from '../../src/db/migrate.js';
+import { createPool } from '../../src/db/pool.js';
+import { SecretBox } from '../../src/secrets.js';
+import { resolveTemporalCli, startTemporalDevServer } from '../../src/temporal/dev-server.js';
+import { TriggerService } from '../../src/triggers/service.js';
+import { appendEvents, feedbackRecord } from '../helpers/fixtures.js';
+import { getFreePort } from '../helpers/ports.js';
+import type { LoadCommand, LoadMessage, LoadResult, LoadRun } from './api-load.js';
+
+// ------------------------------------------------------------------------------------------------ settings
+
+function intEnv(name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name} must be an integer in [${min}, ${max}], got ${raw}`);
+  return value;
+}
+
+const CONCURRENCY = intEnv('BENCH_CONCURRENCY', 16, 1, 256);
+const WARMUP_MS = intEnv('BENCH_WARMUP_SECONDS', 2, 0, 60) * 1000;
+const DURATION_MS = intEnv('BENCH_SECONDS', 8, 1, 60) * 1000;
+const SERIAL_MS = intEnv('BENCH_SERIAL_SECONDS', 2, 0, 30) * 1000;
+const PROFILE_MS = intEnv('BENCH_PROFILE_SECONDS', 4, 0, 30) * 1000;
+const STORM_MS = intEnv('BENCH_STORM_SECONDS', 3, 0, 30) * 1000;
+const EVENTS = intEnv('BENCH_EVENTS', 10_000, 51, 1_000_000);
+const TRIGGERS = intEnv('BENCH_TRIGGERS', 20, 1, 200);
+const POOL_MAX = intEnv('BENCH_POOL_MAX', 10, 1, 190);
+const JWT_BATCH = intEnv('BENCH_JWT_BATCH', 1_900, 100, 1_990);
+const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'error';
+
+const TARGET_JWT_RPS = 1_000;
+const TARGET_JWT_P99_MS = 20;
+const TARGET_KEY_FACTOR = 2;
+
+const CHAIN_ID = 31337;
+const EVENT_PAGE = 50;
+const SERIAL_WARMUP_MS = 500;
+const FLOOR_ROUND_TRIPS = 500;
+const UPSERT_CONCURRENT_MS = 2_000;
+const REVOCATION_TIMEOUT_MS = 5_000;
+
+const logger = pino({ level: LOG_LEVEL }, pino.destination(2));
+const now = () => performance.now();
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const PROJECT_ROOT = path.resolve(HERE, '../..');
+
+// ------------------------------------------------------------------------------------------------ helpers
+
+class BenchError extends Error {}
+
+function progress(message: string) {
+  process.stderr.write(`  · ${message}\n`);
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
+}
+
+function ms(value: number): string {
+  if (!Number.isFinite(value)) return 'n/a';
+  if (Math.abs(value) >= 10_000) return `${(value / 1000).toFixed(1)} s`;
+  if (Math.abs(value) >= 1_000) return `${(value / 1000).toFixed(2)} s`;
+  if (Math.abs(value) >= 100) return `${Math.round(value)} ms`;
+  if (Math.abs(value) >= 10) return `${value.toFixed(1)} ms`;
+  return `${value.toFixed(2)} ms`;
+}
+
+const int = (value: number) => (Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : 'n/a');
+const fixed = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+const ratio = (value: number) => (!Number.isFinite(value) ? 'n/a' : value >= 10 ? `${int(value)}x` : `${value.toFixed(1)}x`);
+const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
+const pad = (text: string, width: number) => (text.length >= width ? text : text + ' '.repeat(width - text.length));
+const lpad = (text: string, width: number) => (text.length >= width ? text : ' '.repeat(width - text.length) + text);
+
+const cleanups: { name: string; fn: () => Promise<unknown> }[] = [];
+const onCleanup = (name: string, fn: () => Promise<unknown>) => cleanups.push({ name, fn });
+
+// ------------------------------------------------------------------------------------------------ /proc (CPU)
+
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+function procStat(pid: number): { ppid: number; own: number; children: number } | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { ppid: Number(f[1]), own: Number(f[11]) + Number(f[12]), children: Number(f[13]) + Number(f[14]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU ticks of a process, its reaped children and its live children (postgres: the postmaster and its backends). */
+function treeTicks(rootPid: number | undefined): number {
+  if (rootPid === undefined) return Number.NaN;
+  const root = procStat(rootPid);
+  if (!root) return Number.NaN;
+  let total = root.own + root.children;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = procStat(Number(entry));
+    if (stat?.ppid === rootPid) total += stat.own;
+  }
+  return total;
+}
+
+interface CpuSnapshot {
+  at: number;
+  /** µs */
+  server: number;
+  /** ticks */
+  postgres: number;
+  temporal: number;
+  machine: MachineTicks;
+}
+
+interface MachineTicks {
+  busy: number;
+  iowait: number;
+  steal: number;
+}
+
+/** Machine-wide CPU ticks (/proc/stat): busy (user, nice, system, irq, softirq), iowait, steal. */
+function machineTicks(): MachineTicks {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    return { busy: f[0]! + f[1]! + f[2]! + f[5]! + f[6]!, iowait: f[4]!, steal: f[7] ?? 0 };
+  } catch {
+    return { busy: Number.NaN, iowait: Number.NaN, steal: Number.NaN };
+  }
+}
+
+// ------------------------------------------------------------------------------------------------ CPU profile
+
+/** Where the server process spends its CPU: self time grouped by package / source file, and the top functions. */
+interface ProfileSummary {
+  totalMs: number;
+  groups: [string, number][];
+  functions: [string, number][];
+}
+
+function groupOf(url: string, functionName: string): string {
+  if (!url) return functionName || '(anonymous)';
+  const nm = url.lastIndexOf('/node_modules/');
+  if (nm >= 0) {
+    const rest = url.slice(nm + '/node_modules/'.length).split('/');
+    return rest[0]!.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]!;
+  }
+  if (url.startsWith('node:')) return url.split('/').slice(0, 2).join('/');
+  const src = url.indexOf('/src/');
+  if (src >= 0) return url.slice(src + 1);
+  const test = url.indexOf('/test/');
+  if (test >= 0) return url.slice(test + 1);
+  return url;
+}
+
+function summariseProfile(profile: { nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]; samples?: number[]; timeDeltas?: number[] }): ProfileSummary {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const groups = new Map<string, number>();
+  const functions = new Map<string, number>();
+  const samples = profile.samples ?? [];
+  const deltas = profile.timeDeltas ?? [];
+  let totalMs = 0;
+  for (let i = 0; i < samples.length; i++) {
+    const node = byId.get(samples[i]!);
+    if (!node) continue;
+    const { functionName, url, lineNumber } = node.callFrame;
+    if (functionName === '(idle)') continue; // waiting for I/O: not CPU
+    const dt = (deltas[i + 1] ?? deltas[i] ?? 0) / 1000;
+    totalMs += dt;
+    const group = groupOf(url, functionName);
+    groups.set(group, (groups.get(group) ?? 0) + dt);
+    const fn = `${functionName || '(anonymous)'} ${url ? `${groupOf(url, '')}:${lineNumber + 1}` : ''}`.trim();
+    functions.set(fn, (functions.get(fn) ?? 0) + dt);
+  }
+  const top = (m: Map<string, number>, n: number) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n);
+  return { totalMs, groups: top(groups, 14), functions: top(functions, 14) };
+}
+
+// ------------------------------------------------------------------------------------------------ SQL accounting
+
+/** What an API statement is for (first match wins). */
+const SQL_KINDS: [string, (sql: string) => boolean][] = [
+  ['rate limit: counter upsert', (s) => s.includes('INSERT INTO rate_limit_counters')],
+  ['bench: counter reset (not per request)', (s) => s.includes('DELETE FROM rate_limit_counters')],
+  ['rate limit: best plan of user', (s) => s.includes("array_position(ARRAY['enterprise'")],
+  ['rate limit: plan of org (API key)', (s) => s.startsWith('SELECT plan FROM organizations WHERE id')],
+  ['orgProcedure: roleOf', (s) => s.includes("CASE WHEN o.owner_id = $1 THEN 'owner'")],
+  ['orgProcedure: organizationActive', (s) => s.startsWith('SELECT is_active FROM organizations WHERE id')],
+  ['auth: API key lookup (cache miss)', (s) => s.includes('FROM api_keys k JOIN organizations o')],
+  ['auth: API key last-used update', (s) => s.startsWith('UPDATE api_keys SET last_used_at')],
+  ['query: trigger list', (s) => s.includes('FROM triggers t') && s.includes('ORDER BY t.created_at DESC')],
+  ['query: event search', (s) => s.includes('FROM canonical_events')],
+];
+const kindCache = new Map<string, string>();
+function kindOf(sql: string): string {
+  let kind = kindCache.get(sql);
+  if (kind === undefined) {
+    const text = sql.trimStart();
+    kind = SQL_KINDS.find(([, test]) => test(text))?.[0] ?? `other: ${text.replace(/\s+/g, ' ').slice(0, 50)}`;
+    kindCache.set(sql, kind);
+  }
+  return kind;
+}
+
+interface SqlTally {
+  count: number;
+  totalMs: number;
+}
+type SqlTallies = Map<string, SqlTally>;
+
+/** Counts and times every pool.query of the API (promise form: all the API's reads use it). */
+function instrumentPool(pool: pg.Pool): { snapshot(): SqlTallies } {
+  const tallies: SqlTallies = new Map();
+  const original = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+  (pool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    const text = typeof args[0] === 'string' ? args[0] : ((args[0] as { text?: string } | undefined)?.text ?? '');
+    const kind = kindOf(text);
+    const started = performance.now();
+    const result = original(...args);
+    if (!(result instanceof Promise)) return result;
+    const record = () => {
+      let tally = tallies.get(kind);
+      if (!tally) tallies.set(kind, (tally = { count: 0, totalMs: 0 }));
+      tally.count++;
+      tally.totalMs += performance.now() - started;
+    };
+    result.then(record, record);
+    return result;
+  };
+  return { snapshot: () => new Map([...tallies].map(([k, v]) => [k, { ...v }])) };
+}
+
+function sqlDelta(a: SqlTallies, b: SqlTallies): SqlTallies {
+  const out: SqlTallies = new Map();
+  for (const [kind, tally] of b) {
+    const before = a.get(kind) ?? { count: 0, totalMs: 0 };
+    const count = tally.count - before.count;
+    if (count > 0) out.set(kind, { count, totalMs: tally.totalMs - before.totalMs });
+  }
+  return out;
+}
+
+const perRequestKinds = (t: SqlTallies) => [...t].filter(([kind]) => !kind.startsWith('bench:'));
+
+// ------------------------------------------------------------------------------------------------ load generator
+
+interface LoadClient {
+  run(spec: Omit<LoadRun, 'type' | 'id'>, hooks: { onMeasuring?: () => void; onReset?: () => Promise<void> }): Promise<LoadResult>;
+  stop(): Promise<void>;
+}
+
+async function startLoadClient(): Promise<LoadClient> {
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(HERE, 'api-load.ts')], {
+    cwd: PROJECT_ROOT,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  let exitReason: string | undefined;
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', (code, signal) => {
+      exitReason = `load generator exited (code ${code}, signal ${signal})`;
+      resolve();
+    }),
+  );
+  let nextId = 1;
+  return {
+    run: (spec, hooks) =>
+      new Promise<LoadResult>((resolve, reject) => {
+        const id = nextId++;
+        const onMessage = (message: LoadMessage) => {
+          if (message.id !== id) return;
+          if (message.type === 'measuring') hooks.onMeasuring?.();
+          else if (message.type === 'reset') {
+            (hooks.onReset?.() ?? Promise.resolve()).then(
+              () => child.send({ type: 'reset-done', id } satisfies LoadCommand),
+              (err: unknown) => {
+                done();
+                reject(err);
+              },
+            );
+          } else if (message.type === 'result') {
+            done();
+            resolve(message);
+          } else if (message.type === 'error') {
+            done();
+            reject(new BenchError(`load generator failed: ${message.message}`));
+          }
+        };
+        const onExit = () => {
+          done();
+          reject(new BenchError(exitReason ?? 'load generator exited'));
+        };
+        const done = () => {
+          child.off('message', onMessage);
+          child.off('exit', onExit);
+        };
+        child.on('message', onMessage);
+        child.once('exit', onExit);
+        child.send({ type: 'run', id, ...spec } satisfies LoadCommand);
+      }),
+    stop: async () => {
+      if (exitReason) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+// ------------------------------------------------------------------------------------------------ scenarios
+
+interface Scenario {
+  key: string;
+  label: string;
+  url: string;
+  headers: Record<string, string>;
+  /** Rate-limited at 2,000/h: run in batches with counter resets. */
+  batched: boolean;
+  /** Checks one response body. */
+  check?: (body: unknown) => string | undefined;
+}
+
+interface Measured {
+  load: LoadResult;
+  rps: number;
+  sql: SqlTallies;
+  served: number;
+  cpu: { serverUs: number; postgresUs: number; temporalUs: number; clientUs: number; seconds: number; machineBusyUs: number; iowaitUs: number; stealUs: number };
+  poolWaitingAvg: number;
+  poolWaitingMax: number;
+  loopDelayP99Ms: number;
+}
+
+interface ScenarioResult {
+  scenario: Scenario;
+  serial: Measured | undefined;
+  loaded: Measured;
+}
+
+// ------------------------------------------------------------------------------------------------ main
+
+async function main(): Promise<void> {
+  const started = now();
+  const loadAtStart = os.loadavg();
+  process.stderr.write('API benchmark: setting up\n');
+  const errors: string[] = [];
+
+  // ---- Postgres (migrated) and the Temporal dev server, in parallel.
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'erc8004-bench-api-'));
+  onCleanup('temp folder', () => fs.rm(root, { recursive: true, force: true }));
+  await fs.chmod(root, 0o755); // Postgres runs as an unprivileged user when we are root
+  const pgDir = path.join(root, 'pg');
+  const cliPath = await resolveTemporalCli(process.env.TEMPORAL_CLI);
+  const [db, temporalServer] = await Promise.all([
+    (async () => {
+      const db = await startEmbeddedPostgres({ dataDir: pgDir, port: await getFreePort(), logger });
+      onCleanup('embedded Postgres', () => db.stop());
+      await ensureDatabase(db.adminUrl, 'bench_api');
+      await migrate({ databaseUrl: db.urlFor('bench_api'), logger });
+      return db;
+    })(),
+    (async () => {
+      const server = await startTemporalDevServer({ cliPath, port: await getFreePort(), namespace: 'default', logger, headless: true, readyTimeoutMs: 90_000 });
+      onCleanup('Temporal dev server', () => server.stop());
+      return server;
+    })(),
+  ]);
+  const databaseUrl = db.urlFor('bench_api');
+  const postmasterPid = Number((await fs.readFile(path.join(pgDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+  const temporalPid = temporalServer.process.pid;
+
+  // The API's pool (production default size) and a separate one for seeding and the floor measurements.
+  const pool = createPool(databaseUrl, logger, { max: POOL_MAX, applicationName: 'bench-api' });
+  onCleanup('API pool', () => pool.end());
+  const admin = createPool(databaseUrl, logger, { max: 12, applicationName: 'bench-api-admin' });
+  onCleanup('admin pool', () => admin.end());
+  const pgSettings = (await admin.query<{ name: string; setting: string }>(
+    `SELECT name, setting FROM pg_settings WHERE name IN ('server_version', 'fsync', 'synchronous_commit', 'shared_buffers', 'max_connections')`,
+  )).rows;
+  const setting = (name: string) => pgSettings.find((r) => r.name === name)?.setting ?? '?';
+  progress(`Postgres ${setting('server_version')} (fsync ${setting('fsync')}, synchronous_commit ${setting('synchronous_commit')}) and Temporal up (${ms(now() - started)})`);
+
+  // ---- The production API services and server.
+  const connection = await Connection.connect({ address: temporalServer.address });
+  onCleanup('Temporal connection', () => connection.close());
+  const temporal = new Client({ connection });
+  const taskQueue = `bench-api-${randomUUID()}`;
+  const secrets = new SecretBox(randomBytes(32));
+  const apiKeys = new ApiKeyCache();
+  await apiKeys.listenForRevocations(databaseUrl);
+  onCleanup('API key cache', () => apiKeys.close());
+  const services: ApiServices = {
+    pool, logger, temporal, taskQueue,
+    triggers: new TriggerService({ pool, temporal, taskQueue, logger, secrets }),
+    secrets, tokens: createTokenSigner(randomBytes(32)), apiKeys, rateLimiter: new RateLimiter(pool),
+    siweDomain: 'localhost', siweSecret: randomBytes(32),
+  };
+  const api = await startApiServer(
+    { pool, temporal, taskQueue, logger, api: createApiHandlers(services, { baseUrl: 'http://127.0.0.1' }) },
+    { host: '127.0.0.1', port: 0 },
+  );
+  onCleanup('API server', () => api.stop());
+  let served = 0;
+  api.server.on('request', () => served++);
+
+  // ---- The floor server: a raw handler and a bare tRPC procedure, each returning a constant.
+  const t = initTRPC.create();
+  const floorRouter = t.router({ constant: t.procedure.query(() => ({ ok: true })) });
+  const floorTrpc = createHTTPHandler({ router: floorRouter, basePath: '/trpc/' });
+  const floorServer = http.createServer((req, res) => {
+    served++;
+    if (req.url?.startsWith('/trpc/')) return floorTrpc(req, res);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('{"ok":true}');
+  });
+  floorServer.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve) => floorServer.listen(0, '127.0.0.1', resolve));
+  onCleanup('floor server', () => new Promise<void>((resolve) => { floorServer.close(() => resolve()); floorServer.closeIdleConnections(); }));
+  const floorUrl = `http://127.0.0.1:${(floorServer.address() as AddressInfo).port}`;
+
+  // ---- Seed: an enterprise organization, its API key, a JWT, triggers and events.
+  const seedStarted = now();
+  const user = await registerUser(admin, { username: 'bench', email: 'bench@example.test', password: 'correct horse battery' });
+  const organizationId = user.organizationId;
+  await admin.query(`UPDATE organizations SET plan = 'enterprise' WHERE id = $1`, [organizationId]);
+  const key = await createApiKey(admin, {
+    organizationId, createdBy: user.userId, name: 'bench', environment: 'live', permissions: ['read'], rateLimitOverride: 1_000_000_000,
+  });
+  const jwt = await services.tokens.signAccessToken(user.userId);
+  {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (next < TRIGGERS) {
+          const i = next++;
+          await services.triggers.create({
+            organizationId, userId: user.userId, name: `bench trigger ${i}`, chainId: CHAIN_ID, registry: 'reputation',
+            conditions: [{ condition_type: 'score_threshold', field: 'value', operator: '<', value: '50' }],
+            actions: [{ action_type: 'rest', config: { url: 'https://receiver.example/hook' } }],
+          });
+        }
+      }),
+    );
+  }
+  for (let from = 0; from < EVENTS; from += 1_000) {
+    const records = Array.from({ length: Math.min(1_000, EVENTS - from) }, (_, j) => {
+      const i = from + j;
+      return feedbackRecord({ chain_id: CHAIN_ID, block_number: 1_000 + Math.floor(i / 4), log_index: i % 4, agent_id: String(i % 200), value: String(i % 100) });
+    });
+    await appendEvents(admin, records);
+  }
+  await admin.query('ANALYZE');
+  const eventCount = Number((await admin.query<{ n: string }>('SELECT count(*) AS n FROM events')).rows[0]!.n);
+  progress(`seeded ${TRIGGERS} triggers and ${int(eventCount)} events in ${ms(now() - seedStarted)}`);
+
+  // ---- A cache miss: what one argon2 verification of the key costs (the cache exists to avoid this per request).
+  const missTimes: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t0 = now();
+    await verifyApiKey(admin, key.key);
+    missTimes.push(now() - t0);
+  }
+  missTimes.sort((a, b) => a - b);
+
+  // ---- Scenarios.
+  const restBase = `${api.url}/api/v1`;
+  const jwtHeaders = { authorization: `Bearer ${jwt}` };
+  const keyHeaders = { 'x-api-key': key.key };
+  const triggersUrl = `${restBase}/organizations/${organizationId}/triggers`;
+  const eventsUrl = `${restBase}/events?chainId=${CHAIN_ID}&limit=${EVENT_PAGE}`;
+  const trpcTriggersUrl = `${api.url}/trpc/triggers.list?input=${encodeURIComponent(JSON.stringify({ organizationId }))}`;
+  const checkTriggers = (body: unknown) => {
+    const items = (body as { items?: unknown[] }).items ?? (body as { result?: { data?: { items?: unknown[] } } }).result?.data?.items;
+    return items?.length === TRIGGERS ? undefined : `expected ${TRIGGERS} triggers, got ${JSON.stringify(body).slice(0, 200)}`;
+  };
+  const checkEvents = (body: unknown) => {
+    const b = body as { items?: unknown[]; nextCursor?: unknown };
+    return b.items?.length === EVENT_PAGE && typeof b.nextCursor === 'string' ? undefined : `expected ${EVENT_PAGE} events and a cursor, got ${JSON.stringify(body).slice(0, 200)}`;
+  };
+  const scenarios: Scenario[] = [
+    { key: 'raw', label: 'floor: raw node:http constant', url: `${floorUrl}/raw`, headers: {}, batched: false },
+    { key: 'trpc-floor', label: 'floor: bare tRPC constant', url: `${floorUrl}/trpc/constant`, headers: {}, batched: false,
+      check: (b) => ((b as { result?: { data?: { ok?: boolean } } }).result?.data?.ok === true ? undefined : `unexpected ${JSON.stringify(b)}`) },
+    { key: 'jwt-triggers', label: 'JWT  REST trigger list', url: triggersUrl, headers: jwtHeaders, batched: true, check: checkTriggers },
+    { key: 'jwt-trpc-triggers', label: 'JWT  tRPC triggers.list', url: trpcTriggersUrl, headers: jwtHeaders, batched: true, check: checkTriggers },
+    { key: 'jwt-events', label: 'JWT  REST event search', url: eventsUrl, headers: jwtHeaders, batched: true, check: checkEvents },
+    { key: 'key-triggers', label: 'key  REST trigger list', url: triggersUrl, headers: keyHeaders, batched: false, check: checkTriggers },
+    { key: 'key-events', label: 'key  REST event search', url: eventsUrl, headers: keyHeaders, batched: false, check: checkEvents },
+  ];
+
+  const resetCounters = async () => {
+    // Every counter row (all windows start before now + 2 h) and the limiter's in-process over-limit cache.
+    await services.rateLimiter.cleanup(new Date(Date.now() + 2 * 3600_000));
+  };
+
+  // Sanity: one request each, with the expected status, body and rate-limit headers.
+  await resetCounters();
+  for (const s of scenarios) {
+    const res = await fetch(s.url, { headers: s.headers });
+    const text = await res.text();
+    if (res.status !== 200) throw new BenchError(`${s.label}: HTTP ${res.status} ${text.slice(0, 300)}`);
+    const problem = s.check?.(JSON.parse(text));
+    if (problem) throw new BenchError(`${s.label}: ${problem}`);
+    const limit = res.headers.get('x-ratelimit-limit');
+    if (s.headers === jwtHeaders && limit !== '2000') errors.push(`${s.label}: X-RateLimit-Limit ${limit}, expected 2000 (enterprise plan)`);
+    if (s.headers === keyHeaders && limit !== '1000000000') errors.push(`${s.label}: X-RateLimit-Limit ${limit}, expected the key's override`);
+  }
+  progress('every scenario answers as expected');
+
+  // ---- Floor: Postgres round trips on the API pool, and the rate-limit upsert on one hot row.
+  const sqlCounter = instrumentPool(pool);
+  const roundTrip = async (fn: () => Promise<unknown>) => {
+    for (let i = 0; i < 20; i++) await fn();
+    const times: number[] = [];
+    for (let i = 0; i < FLOOR_ROUND_TRIPS; i++) {
+      const t0 = now();
+      await fn();
+      times.push(now() - t0);
+    }
+    times.sort((a, b) => a - b);
+    return { p50: percentile(times, 50), p99: percentile(times, 99) };
+  };
+  const selectOne = await roundTrip(() => admin.query('SELECT 1'));
+  const floorLimiter = new RateLimiter(admin);
+  const upsertSerial = await roundTrip(() => floorLimiter.consume('bench:floor:serial', 1_000_000_000, 3600));
+  const asyncPool = new pg.Pool({ connectionString: databaseUrl, max: 10, options: '-c synchronous_commit=off', application_name: 'bench-api-async' });
+  onCleanup('async-commit pool', () => asyncPool.end());
+  const upsertConcurrent = async (limiter: RateLimiter, bucket: string) => {
+    const deadline = now() + UPSERT_CONCURRENT_MS;
+    let count = 0;
+    const t0 = now();
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (now() < deadline) {
+          await limiter.consume(bucket, 1_000_000_000, 3600);
+          count++;
+        }
+      }),
+    );
+    return count / ((now() - t0) / 1000);
+  };
+  const hotRowSync = await upsertConcurrent(floorLimiter, 'bench:floor:hot');
+  const hotRowAsync = await upsertConcurrent(new RateLimiter(asyncPool), 'bench:floor:hot-async');
+  const distinctRowsSync = await (async () => {
+    const deadline = now() + UPSERT_CONCURRENT_MS;
+    let count = 0;
+    const t0 = now();
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async (_, w) => {
+        while (now() < deadline) {
+          await floorLimiter.consume(`bench:floor:row${w}`, 1_000_000_000, 3600);
+          count++;
+        }
+      }),
+    );
+    return count / ((now() - t0) / 1000);
+  })();
+  progress(`floor: SELECT 1 p50 ${ms(selectOne.p50)}, counter upsert p50 ${ms(upsertSerial.p50)}`);
+
+  // ---- Load.
+  const load = await startLoadClient();
+  onCleanup('load generator', () => load.stop());
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+
+  const measure = async (s: Scenario, concurrency: number, warmupMs: number, durationMs: number, onMeasuring?: () => void): Promise<Measured> => {
+    if (s.batched) await resetCounters();
+    let cpuStart: CpuSnapshot | undefined;
+    let sqlStart: SqlTallies | undefined;
+    let servedStart = 0;
+    let waitingSum = 0;
+    let waitingSamples = 0;
+    let waitingMax = 0;
+    let sampler: NodeJS.Timeout | undefined;
+    const snapshotCpu = (): CpuSnapshot => {
+      const usage = process.cpuUsage();
+      return { at: now(), server: usage.user + usage.system, postgres: treeTicks(postmasterPid), temporal: treeTicks(temporalPid), machine: machineTicks() };
+    };
+    const result = await load.run(
+      { url: s.url, headers: s.headers, concurrency, warmupMs, durationMs, batchLimit: s.batched ? JWT_BATCH : 0 },
+      {
+        onMeasuring: () => {
+          cpuStart = snapshotCpu();
+          sqlStart = sqlCounter.snapshot();
+          servedStart = served;
+          loopDelay.reset();
+          loopDelay.enable();
+          sampler = setInterval(() => {
+            const waiting = pool.waitingCount;
+            waitingSum += waiting;
+            waitingSamples++;
+            waitingMax = Math.max(waitingMax, waiting);
+          }, 10);
+          onMeasuring?.();
+        },
+        onReset: s.batched ? resetCounters : undefined,
+      },
+    );
+    const cpuEnd = snapshotCpu();
+    clearInterval(sampler);
+    loopDelay.disable();
+    const sql = sqlDelta(sqlStart ?? new Map(), sqlCounter.snapshot());
+    const seconds = (cpuEnd.at - (cpuStart?.at ?? cpuEnd.at)) / 1000;
+    const tickUs = 1e6 / CLK_TCK;
+    const nonOk = Object.entries(result.statuses).filter(([status]) => status !== '200');
+    if (nonOk.length > 0 || result.errors > 0) {
+      errors.push(`${s.label} (c=${concurrency}): non-200 answers ${JSON.stringify(Object.fromEntries(nonOk))}${result.firstError ? `, first error: ${result.firstError}` : ''}`);
+    }
+    return {
+      load: result,
+      rps: result.requests / (result.measuredMs / 1000),
+      sql,
+      served: served - servedStart,
+      cpu: {
+        serverUs: cpuStart ? cpuEnd.server - cpuStart.server : Number.NaN,
+        postgresUs: cpuStart ? (cpuEnd.postgres - cpuStart.postgres) * tickUs : Number.NaN,
+        temporalUs: cpuStart ? (cpuEnd.temporal - cpuStart.temporal) * tickUs : Number.NaN,
+        clientUs: result.cpuUserUs + result.cpuSystemUs,
+        seconds,
+        machineBusyUs: cpuStart ? (cpuEnd.machine.busy - cpuStart.machine.busy) * tickUs : Number.NaN,
+        iowaitUs: cpuStart ? (cpuEnd.machine.iowait - cpuStart.machine.iowait) * tickUs : Number.NaN,
+        stealUs: cpuStart ? (cpuEnd.machine.steal - cpuStart.machine.steal) * tickUs : Number.NaN,
+      },
+      poolWaitingAvg: waitingSamples > 0 ? waitingSum / waitingSamples : 0,
+      poolWaitingMax: waitingMax,
+      loopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+    };
+  };
+
+  const results: ScenarioResult[] = [];
+  for (const s of scenarios) {
+    const serial = SERIAL_MS > 0 ? await measure(s, 1, SERIAL_WARMUP_MS, SERIAL_MS) : undefined;
+    const loaded = await measure(s, CONCURRENCY, WARMUP_MS, DURATION_MS);
+    results.push({ scenario: s, serial, loaded });
+    progress(`${s.label}: ${int(loaded.rps)} req/s, p50 ${ms(loaded.load.latency.p50)}, p99 ${ms(loaded.load.latency.p99)} (c=1 p50 ${ms(serial?.load.latency.p50 ?? Number.NaN)})`);
+  }
+
+  // ---- A CPU profile of this (the server) process during a loaded JWT REST trigger list run (not part of the table).
+  let profile: ProfileSummary | undefined;
+  let profiled: Measured | undefined;
+  if (PROFILE_MS > 0) {
+    const session = new Session();
+    session.connect();
+    try {
+      await session.post('Profiler.enable');
+      await session.post('Profiler.setSamplingInterval', { interval: 200 });
+      const jwtTriggersScenario = scenarios.find((x) => x.key === 'jwt-triggers')!;
+      await session.post('Profiler.start');
+      profiled = await measure(jwtTriggersScenario, CONCURRENCY, 500, PROFILE_MS);
+      const { profile: raw } = await session.post('Profiler.stop');
+      profile = summariseProfile(raw as Parameters<typeof summariseProfile>[0]);
+    } finally {
+      session.disconnect();
+    }
+    progress(`profiled the JWT REST trigger list: ${int(profiled.rps)} req/s under the profiler`);
+  }
+
+  // ---- The key cache emptied under load (what happens every ≤ 60 s when a cached verification expires, or on any
+  // revocation notice): how many argon2 verifications the in-flight requests start at once.
+  let storm: Measured | undefined;
+  let clearedAt: number | undefined;
+  if (STORM_MS > 0) {
+    const keyTriggersScenario = scenarios.find((x) => x.key === 'key-triggers')!;
+    storm = await measure(keyTriggersScenario, CONCURRENCY, 500, STORM_MS, () => {
+      setTimeout(() => {
+        clearedAt = now();
+        apiKeys.clear();
+      }, Math.min(1_000, STORM_MS / 3)).unref();
+    });
+    progress(`key cache cleared under load: ${storm.sql.get('auth: API key lookup (cache miss)')?.count ?? 0} verifications`);
+  }
+
+  // ---- Revocation: the cached key must stop working at once.
+  await fetch(triggersUrl, { headers: keyHeaders }).then((r) => r.arrayBuffer());
+  const cachedBefore = apiKeys.size;
+  const revokedAt = now();
+  await revokeApiKey(admin, { keyId: key.id, organizationId, revokedBy: user.userId, reason: 'benchmark' });
+  let refusedAfterMs = Number.NaN;
+  let polls = 0;
+  while (now() - revokedAt < REVOCATION_TIMEOUT_MS) {
+    polls++;
+    const res = await fetch(triggersUrl, { headers: keyHeaders });
+    await res.arrayBuffer();
+    if (res.status === 401) {
+      refusedAfterMs = now() - revokedAt;
+      break;
+    }
+    await sleep(2);
+  }
+  if (!Number.isFinite(refusedAfterMs)) errors.push(`a revoked API key was still accepted ${REVOCATION_TIMEOUT_MS / 1000} s after revocation`);
+
+  // ------------------------------------------------------------------------------------------------ report
+  const byKey = new Map(results.map((r) => [r.scenario.key, r]));
+  const floor = byKey.get('trpc-floor')!.loaded;
+  const line = '-'.repeat(118);
+  console.log('');
+  console.log(`API benchmark: ${CONCURRENCY} concurrent keep-alive connections, ${WARMUP_MS / 1000} s warm-up + ${DURATION_MS / 1000} s measured per scenario; c=1: one connection, ${SERIAL_MS / 1000} s`);
+  console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), node ${process.version}; Postgres ${setting('server_version')} fsync=${setting('fsync')} synchronous_commit=${setting('synchronous_commit')}; API pool max ${POOL_MAX}`);
+  console.log(`data: 1 enterprise organization, ${TRIGGERS} triggers, ${int(eventCount)} events (chain ${CHAIN_ID}); event search = GET /api/v1/events?chainId=${CHAIN_ID}&limit=${EVENT_PAGE}`);
+  console.log('the load generator is a separate process on the same cores as the server and Postgres: its CPU is shown below.');
+  console.log('');
+  console.log(line);
+  console.log(
+    `${pad('scenario', 30)}${lpad('req/s', 8)}${lpad('p50', 10)}${lpad('p90', 10)}${lpad('p99', 10)}${lpad('max', 10)}${lpad('c=1 p50', 10)}${lpad('c=1 p99', 10)}${lpad('SQL/req', 9)}${lpad('floor/x', 9)}${lpad('p99/floor', 11)}`,
+  );
+  console.log(line);
+  for (const { scenario: s, serial, loaded } of results) {
+    const l = loaded.load.latency;
+    const sqlPerReq = perRequestKinds(loaded.sql).reduce((a, [, v]) => a + v.count, 0) / Math.max(1, loaded.served);
+    console.log(
+      `${pad(s.label, 30)}${lpad(int(loaded.rps), 8)}${lpad(ms(l.p50), 10)}${lpad(ms(l.p90), 10)}${lpad(ms(l.p99), 10)}${lpad(ms(l.max), 10)}` +
+        `${lpad(ms(serial?.load.latency.p50 ?? Number.NaN), 10)}${lpad(ms(serial?.load.latency.p99 ?? Number.NaN), 10)}` +
+        `${lpad(fixed(sqlPerReq, 2), 9)}${lpad(ratio(floor.rps / loaded.rps), 9)}${lpad(ratio(l.p99 / floor.load.latency.p99), 11)}`,
+    );
+  }
+  console.log(line);
+  console.log('floor/x: bare-tRPC req/s ÷ this req/s; p99/floor: this p99 ÷ bare-tRPC p99. Latency: request start → end of body, client side.');
+  console.log(
+    `closed loop: mean latency ≈ ${CONCURRENCY} connections ÷ req/s (at ${int(TARGET_JWT_RPS)} req/s: ${ms((1000 * CONCURRENCY) / TARGET_JWT_RPS)} mean), ` +
+      `so p99 ≤ ${TARGET_JWT_P99_MS} ms with ${CONCURRENCY} connections needs well over ${int(TARGET_JWT_RPS)} req/s.`,
+  );
+  const jwtBatches = results.filter((r) => r.scenario.batched);
+  console.log(
+    `rate limits: JWT scenarios ran in batches of ≤ ${JWT_BATCH} requests (user bucket, enterprise plan = 2,000/h); rate_limit_counters was cleared ` +
+      `between batches (${jwtBatches.map((r) => `${r.scenario.key} ${r.loaded.load.resets}`).join(', ')} resets), outside the measured time. ` +
+      'The limiter upsert still ran on every request. API-key scenarios: rate_limit_override 1e9, never reset.',
+  );
+
+  console.log('');
+  console.log('CPU per request during the loaded runs (µs of CPU; 2 cores give 2,000,000 µs per second), and the machine as a whole:');
+  console.log(
+    `${pad('scenario', 30)}${lpad('server', 8)}${lpad('postgres', 10)}${lpad('client', 8)}${lpad('sum', 8)}${lpad('ours', 12)}${lpad('machine', 12)}` +
+      `${lpad('iowait', 8)}${lpad('steal', 7)}${lpad('pool wait', 11)}${lpad('loop p99', 10)}${lpad('bytes', 8)}`,
+  );
+  const cores = (us: number, seconds: number) => `${fixed(us / 1e6 / seconds, 2)}`;
+  for (const { scenario: s, loaded } of results) {
+    const n = Math.max(1, loaded.load.requests);
+    const c = loaded.cpu;
+    const total = c.serverUs + c.postgresUs + c.clientUs;
+    console.log(
+      `${pad(s.label, 30)}${lpad(int(c.serverUs / n), 8)}${lpad(int(c.postgresUs / n), 10)}${lpad(int(c.clientUs / n), 8)}${lpad(int(total / n), 8)}` +
+        `${lpad(`${cores(total + c.temporalUs, c.seconds)} cores`, 12)}${lpad(`${cores(c.machineBusyUs, c.seconds)} cores`, 12)}` +
+        `${lpad(cores(c.iowaitUs, c.seconds), 8)}${lpad(cores(c.stealUs, c.seconds), 7)}` +
+        `${lpad(`${fixed(loaded.poolWaitingAvg)}/${loaded.poolWaitingMax}`, 11)}${lpad(ms(loaded.loopDelayP99Ms), 10)}${lpad(int(loaded.load.bytesPerResponse), 8)}`,
+    );
+  }
+  console.log(
+    `ours = this process (API server + floor server) + Postgres + load generator + Temporal; machine = every process on the host (/proc/stat), ` +
+      `so machine − ours is other work sharing the cores (load average at start ${loadAtStart.map((v) => v.toFixed(1)).join(' ')}). ` +
+      `pool wait = queries waiting for one of the ${POOL_MAX} pooled connections (avg/max); loop p99 = server event-loop delay.`,
+  );
+
+  if (profile && profiled) {
+    const n = Math.max(1, profiled.load.requests);
+    console.log('');
+    console.log(
+      `Server CPU profile, JWT REST trigger list (${PROFILE_MS / 1000} s, ${int(profiled.rps)} req/s under the profiler; self time per request, µs; ` +
+        `${int((profile.totalMs * 1000) / n)} µs/request sampled):`,
+    );
+    for (const [group, t] of profile.groups) console.log(`    ${pad(group, 60)}${lpad(int((t * 1000) / n), 7)} µs  ${lpad(fixed((100 * t) / profile.totalMs), 5)}%`);
+    console.log('  top functions:');
+    for (const [fn, t] of profile.functions) console.log(`    ${pad(fn.slice(0, 90), 90)}${lpad(int((t * 1000) / n), 7)} µs  ${lpad(fixed((100 * t) / profile.totalMs), 5)}%`);
+  }
+
+  console.log('');
+  console.log('SQL round trips per request and their time (wall time incl. wait for a pooled connection; c=1 run | loaded run):');
+  for (const { scenario: s, serial, loaded } of results) {
+    if (loaded.sql.size === 0) continue;
+    const serialServed = Math.max(1, serial?.served ?? 1);
+    const serialTotal = perRequestKinds(serial?.sql ?? new Map()).reduce((a, [, v]) => a + v.totalMs, 0) / serialServed;
+    console.log(`  ${s.label} (c=1: ${ms(serialTotal)} of SQL per request, p50 latency ${ms(serial?.load.latency.p50 ?? Number.NaN)})`);
+    for (const [kind, tally] of perRequestKinds(loaded.sql)) {
+      const st = serial?.sql.get(kind);
+      console.log(
+        `    ${pad(kind, 40)}${lpad(fixed(tally.count / Math.max(1, loaded.served), 2), 6)}/req` +
+          `   c=1 ${lpad(ms(st ? st.totalMs / st.count : Number.NaN), 8)}   loaded ${lpad(ms(tally.totalMs / tally.count), 8)}`,
+      );
+    }
+  }
+
+  console.log('');
+  console.log('Postgres floors (separate pool, same database):');
+  console.log(`  SELECT 1 round trip, sequential:                     p50 ${ms(selectOne.p50)}  p99 ${ms(selectOne.p99)}`);
+  console.log(`  rate-limit counter upsert (one commit), sequential:   p50 ${ms(upsertSerial.p50)}  p99 ${ms(upsertSerial.p99)}`);
+  console.log(`  same upsert, ${CONCURRENCY} concurrent, ONE hot row:            ${int(hotRowSync)}/s (synchronous_commit ${setting('synchronous_commit')})   ${int(hotRowAsync)}/s (synchronous_commit off)`);
+  console.log(`  same upsert, ${CONCURRENCY} concurrent, ${CONCURRENCY} distinct rows:          ${int(distinctRowsSync)}/s (synchronous_commit ${setting('synchronous_commit')})`);
+  console.log(`  API key verification without the cache (argon2id + lookup): min ${ms(missTimes[0]!)}  max ${ms(missTimes[missTimes.length - 1]!)}`);
+  console.log(
+    `  API key cache: ${cachedBefore} verified key(s) cached before revocation; revoked key refused after ${ms(refusedAfterMs)} (${polls} request(s)) ` +
+      '— ApiKeyCache (TTL ≤ 60 s) drops it on NOTIFY api_key_changed.',
+  );
+  const keyMisses = [...byKey.values()].reduce((a, r) => a + (r.loaded.sql.get('auth: API key lookup (cache miss)')?.count ?? 0), 0);
+  console.log(`  API key lookups (cache misses) during the loaded runs: ${keyMisses}`);
+  if (storm) {
+    const misses = storm.sql.get('auth: API key lookup (cache miss)')?.count ?? 0;
+    console.log(
+      `  key cache emptied once under load (${CONCURRENCY} connections, key REST trigger list, ${STORM_MS / 1000} s): ${misses} argon2 verification(s) of the same key ` +
+        `started together (no coalescing of concurrent misses); ${int(storm.rps)} req/s, p99 ${ms(storm.load.latency.p99)}, max ${ms(storm.load.latency.max)}` +
+        `${clearedAt === undefined ? ' (the clear did not happen)' : ''}`,
+    );
+  }
+
+  // ---- Targets.
+  const jwtTriggers = byKey.get('jwt-triggers')!.loaded;
+  const keyTriggers = byKey.get('key-triggers')!.loaded;
+  const jwtEvents = byKey.get('jwt-events')!.loaded;
+  const keyEvents = byKey.get('key-events')!.loaded;
+  console.log('');
+  console.log('Targets:');
+  console.log(`  JWT REST trigger list ≥ ${int(TARGET_JWT_RPS)} req/s:     ${int(jwtTriggers.rps)} req/s → ${verdict(jwtTriggers.rps >= TARGET_JWT_RPS)}`);
+  console.log(`  JWT REST trigger list p99 ≤ ${TARGET_JWT_P99_MS} ms:        ${ms(jwtTriggers.load.latency.p99)} → ${verdict(jwtTriggers.load.latency.p99 <= TARGET_JWT_P99_MS)}`);
+  const within = (k: Measured, j: Measured) => j.rps / k.rps <= TARGET_KEY_FACTOR && k.load.latency.p99 / j.load.latency.p99 <= TARGET_KEY_FACTOR;
+  console.log(
+    `  API-key trigger list within ${TARGET_KEY_FACTOR}x of JWT:   ${int(keyTriggers.rps)} req/s (JWT ÷ key = ${fixed(jwtTriggers.rps / keyTriggers.rps, 2)}), ` +
+      `p99 ${ms(keyTriggers.load.latency.p99)} (key ÷ JWT = ${fixed(keyTriggers.load.latency.p99 / jwtTriggers.load.latency.p99, 2)}) → ${verdict(within(keyTriggers, jwtTriggers))}`,
+  );
+  console.log(
+    `  (info) API-key event search within ${TARGET_KEY_FACTOR}x of JWT event search: ${int(keyEvents.rps)} vs ${int(jwtEvents.rps)} req/s (JWT ÷ key = ${fixed(jwtEvents.rps / keyEvents.rps, 2)}), ` +
+      `p99 ${ms(keyEvents.load.latency.p99)} vs ${ms(jwtEvents.load.latency.p99)} (key ÷ JWT = ${fixed(keyEvents.load.latency.p99 / jwtEvents.load.latency.p99, 2)}) → ${verdict(within(keyEvents, jwtEvents))}`,
+  );
+  const trpcTriggers = byKey.get('jwt-trpc-triggers')!.loaded;
+  console.log(`  (info) JWT trigger list, tRPC vs REST: ${int(trpcTriggers.rps)} vs ${int(jwtTriggers.rps)} req/s, p99 ${ms(trpcTriggers.load.latency.p99)} vs ${ms(jwtTriggers.load.latency.p99)}`);
+  console.log(`(benchmark figures only: nothing here fails on speed; total run ${ms(now() - started)})`);
+  if (errors.length > 0) {
+    for (const e of errors) console.error(`ERROR: ${e}`);
+    throw new BenchError(`${errors.length} correctness problem(s), see above`);
+  }
+}
+
+let exitCode = 0;
+try {
+  await main();
+} catch (err) {
+  exitCode = 1;
+  console.error(`ERROR: ${err instanceof BenchError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+} finally {
+  for (const { name, fn } of cleanups.reverse()) {
+    try {
+      await Promise.race([fn(), sleep(30_000).then(() => Promise.reject(new Error('timed out after 30 s')))]);
+    } catch (err) {
+      console.error(`cleanup of ${name} failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+}
+process.exit(exitCode);
