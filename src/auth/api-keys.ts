@@ -3,12 +3,13 @@
  * hash is stored, found by its prefix (sk_live_<id>, indexed). Verifications are cached per process for at most a
  * minute, and dropped at once when any process revokes or changes the key (NOTIFY api_key_changed, payload = prefix).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import pg from 'pg';
 import { z } from 'zod';
 import { AuthError } from './errors.js';
 import { withTransaction, type Queryable } from './db.js';
+import { NotifiedCache } from './notified-cache.js';
 import { hashPassword, verifyDummy, verifyPassword } from './passwords.js';
 
 export type ApiKeyEnvironment = 'live' | 'test';
@@ -300,212 +301,36 @@ export interface ApiKeyCacheOptions {
   reconnectDelayMs?: { min: number; max: number };
 }
 
-interface CacheEntry {
-  result: VerifiedApiKey;
-  expiresAtMs: number;
-}
-
 export const API_KEY_CHANNEL = 'api_key_changed';
-const MAX_TTL_MS = 60_000;
 
 /**
  * A per-process cache of successful key verifications (keyed by sha256 of the full key, never the key itself).
  * With listenForRevocations, a dedicated connection LISTENs on api_key_changed and drops a prefix's entries as soon as
  * any process revokes or changes that key; if that connection drops, the cache is emptied and bypassed until it is
- * re-established (notifications may have been missed meanwhile).
+ * re-established (notifications may have been missed meanwhile). Concurrent misses for one key share one verification.
  */
-export class ApiKeyCache {
-  private readonly entries = new Map<string, CacheEntry>();
-  private readonly byPrefix = new Map<string, Set<string>>();
-  private readonly ttlMs: number;
-  private readonly maxEntries: number;
-  /** Bumped by every invalidation: a verification that overlapped one is not cached (it may have read stale state). */
-  private generation = 0;
-  private listenUrl: string | undefined;
-  private client: pg.Client | undefined;
-  private connected = false;
-  private closed = false;
-  private reconnectTimer: NodeJS.Timeout | undefined;
-  private reconnectDelay: number;
-
-  constructor(private readonly options: ApiKeyCacheOptions = {}) {
-    this.ttlMs = Math.min(Math.max(options.ttlMs ?? MAX_TTL_MS, 0), MAX_TTL_MS);
-    this.maxEntries = options.maxEntries ?? 10_000;
-    this.reconnectDelay = options.reconnectDelayMs?.min ?? 250;
+export class ApiKeyCache extends NotifiedCache<VerifiedApiKey> {
+  constructor(options: ApiKeyCacheOptions = {}) {
+    super({
+      ...options,
+      name: 'ApiKeyCache',
+      channel: API_KEY_CHANNEL,
+      applicationName: options.applicationName ?? 'erc8004-api-key-listener',
+      prefixOf: (result) => result.prefix,
+      expiresAtOf: (result) => result.expiresAt,
+    });
   }
 
   /** Verifies through the cache (same contract as verifyApiKey). */
   verify(pool: pg.Pool, fullKey: string, ip?: string | null): Promise<VerifiedApiKey> {
     return verifyApiKeyCached(pool, this, fullKey, ip);
   }
-
-  /** False while a requested LISTEN connection is down: the cache is then bypassed. */
-  get usable(): boolean {
-    return this.listenUrl === undefined || this.connected;
-  }
-
-  /** True while the LISTEN connection is up. */
-  get listening(): boolean {
-    return this.connected;
-  }
-
-  get size(): number {
-    return this.entries.size;
-  }
-
-  /** A cached verification, if still fresh. */
-  get(fullKey: string): VerifiedApiKey | undefined {
-    if (!this.usable) return undefined;
-    const id = cacheId(fullKey);
-    const entry = this.entries.get(id);
-    if (!entry) return undefined;
-    if (entry.expiresAtMs <= Date.now()) {
-      this.remove(id, entry.result.prefix);
-      return undefined;
-    }
-    return entry.result;
-  }
-
-  /** Token for set(): take it before verifying against the database. */
-  snapshot(): number {
-    return this.generation;
-  }
-
-  /** Caches a verification made since `snapshot`, unless an invalidation happened meanwhile. */
-  set(fullKey: string, result: VerifiedApiKey, snapshot: number): void {
-    if (!this.usable || snapshot !== this.generation || this.ttlMs === 0) return;
-    const now = Date.now();
-    const expiresAtMs = Math.min(now + this.ttlMs, result.expiresAt ? result.expiresAt.getTime() : Infinity);
-    if (expiresAtMs <= now) return;
-    const id = cacheId(fullKey);
-    this.entries.delete(id); // re-insert at the end (eviction order)
-    this.entries.set(id, { result, expiresAtMs });
-    let ids = this.byPrefix.get(result.prefix);
-    if (!ids) this.byPrefix.set(result.prefix, (ids = new Set()));
-    ids.add(id);
-    while (this.entries.size > this.maxEntries) {
-      const [oldest, entry] = this.entries.entries().next().value as [string, CacheEntry];
-      this.remove(oldest, entry.result.prefix);
-    }
-  }
-
-  /** Drops every entry of a key prefix (sk_live_xxxxxxxx). */
-  invalidatePrefix(prefix: string): void {
-    this.generation++;
-    for (const id of this.byPrefix.get(prefix) ?? []) this.entries.delete(id);
-    this.byPrefix.delete(prefix);
-  }
-
-  clear(): void {
-    this.generation++;
-    this.entries.clear();
-    this.byPrefix.clear();
-  }
-
-  /**
-   * Starts listening for api_key_changed on a dedicated connection; resolves once LISTEN is in force (rejects if the
-   * first connection fails). Later drops are retried with backoff until close().
-   */
-  async listenForRevocations(databaseUrl: string): Promise<void> {
-    if (this.listenUrl !== undefined) throw new Error('ApiKeyCache is already listening');
-    this.closed = false;
-    this.listenUrl = databaseUrl;
-    try {
-      await this.connect();
-    } catch (err) {
-      this.listenUrl = undefined;
-      throw err;
-    }
-  }
-
-  /** Stops listening (the cache keeps working on its TTL alone). */
-  async close(): Promise<void> {
-    this.closed = true;
-    this.listenUrl = undefined;
-    this.connected = false;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = undefined;
-    const client = this.client;
-    this.client = undefined;
-    this.clear();
-    await client?.end().catch(() => undefined);
-  }
-
-  private remove(id: string, prefix: string): void {
-    this.entries.delete(id);
-    const ids = this.byPrefix.get(prefix);
-    ids?.delete(id);
-    if (ids?.size === 0) this.byPrefix.delete(prefix);
-  }
-
-  private async connect(): Promise<void> {
-    const client = new pg.Client({
-      connectionString: this.listenUrl,
-      application_name: this.options.applicationName ?? 'erc8004-api-key-listener',
-      keepAlive: true,
-    });
-    let dropped = false;
-    const onDrop = (err?: unknown) => {
-      if (dropped) return;
-      dropped = true;
-      if (err) this.options.onListenerError?.(err);
-      if (this.client !== client) return; // an old or abandoned connection
-      this.client = undefined;
-      this.connected = false;
-      this.clear(); // notifications may be missed until we are back
-      client.end().catch(() => undefined);
-      this.scheduleReconnect();
-    };
-    client.on('error', onDrop);
-    client.on('end', () => onDrop());
-    client.on('notification', (msg) => {
-      if (msg.channel === API_KEY_CHANNEL && msg.payload) this.invalidatePrefix(msg.payload);
-    });
-    this.client = client;
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${API_KEY_CHANNEL}`);
-    } catch (err) {
-      dropped = true;
-      if (this.client === client) this.client = undefined;
-      await client.end().catch(() => undefined);
-      throw err;
-    }
-    if (this.closed || this.client !== client) {
-      await client.end().catch(() => undefined);
-      return;
-    }
-    this.clear(); // anything cached before LISTEN took effect may be stale
-    this.connected = true;
-    this.reconnectDelay = this.options.reconnectDelayMs?.min ?? 250;
-  }
-
-  private scheduleReconnect(): void {
-    if (this.closed || this.listenUrl === undefined || this.reconnectTimer) return;
-    const delay = this.reconnectDelay;
-    this.reconnectDelay = Math.min(delay * 2, this.options.reconnectDelayMs?.max ?? 10_000);
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
-      if (this.closed || this.listenUrl === undefined) return;
-      this.connect().catch((err: unknown) => {
-        this.options.onListenerError?.(err);
-        this.scheduleReconnect();
-      });
-    }, delay);
-    this.reconnectTimer.unref();
-  }
 }
 
-function cacheId(fullKey: string): string {
-  return createHash('sha256').update(fullKey).digest('hex');
-}
-
-/** verifyApiKey with a cache of successful verifications (failures are never cached). */
-export async function verifyApiKeyCached(pool: pg.Pool, cache: ApiKeyCache, fullKey: string, ip?: string | null): Promise<VerifiedApiKey> {
-  const hit = cache.get(fullKey);
-  if (hit) return hit;
-  const snapshot = cache.snapshot();
-  const result = await verifyApiKey(pool, fullKey, ip);
-  cache.set(fullKey, result, snapshot);
-  return result;
+/**
+ * verifyApiKey with a cache of successful verifications (failures are never cached). Concurrent misses for the same key
+ * await one verification (only its caller's ip is recorded as last used).
+ */
+export function verifyApiKeyCached(pool: pg.Pool, cache: ApiKeyCache, fullKey: string, ip?: string | null): Promise<VerifiedApiKey> {
+  return cache.load(fullKey, () => verifyApiKey(pool, fullKey, ip));
 }

@@ -9,12 +9,12 @@
  * Verifications are cached per process for at most a minute (OAuthTokenCache), and dropped at once when any process
  * revokes a token (NOTIFY oauth_token_changed, payload = token prefix, sent inside the revoking transaction).
  */
-import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { z } from 'zod';
 import { randomBase62 } from './api-keys.js';
 import { withTransaction, type Queryable } from './db.js';
 import { AuthError } from './errors.js';
+import { NotifiedCache } from './notified-cache.js';
 import { hashPassword, verifyDummy, verifyPassword } from './passwords.js';
 
 export type OAuthScope = 'read' | 'write' | 'delete' | 'admin';
@@ -323,193 +323,26 @@ export interface OAuthTokenCacheOptions {
   reconnectDelayMs?: { min: number; max: number };
 }
 
-interface CacheEntry {
-  result: VerifiedOAuthToken;
-  expiresAtMs: number;
-}
-
-const MAX_TTL_MS = 60_000;
-
 /**
  * A per-process cache of successful access-token verifications (keyed by sha256 of the token, never the token). With
  * listenForRevocations, a dedicated connection LISTENs on oauth_token_changed and drops a prefix's entries as soon as
- * any process revokes that token; while that connection is down, the cache is emptied and bypassed.
+ * any process revokes that token; while that connection is down, the cache is emptied and bypassed. Concurrent misses
+ * for one token share one verification.
  */
-export class OAuthTokenCache {
-  private readonly entries = new Map<string, CacheEntry>();
-  private readonly byPrefix = new Map<string, Set<string>>();
-  private readonly ttlMs: number;
-  private readonly maxEntries: number;
-  /** Bumped by every invalidation: a verification that overlapped one is not cached. */
-  private generation = 0;
-  private listenUrl: string | undefined;
-  private client: pg.Client | undefined;
-  private connected = false;
-  private closed = false;
-  private reconnectTimer: NodeJS.Timeout | undefined;
-  private reconnectDelay: number;
-
-  constructor(private readonly options: OAuthTokenCacheOptions = {}) {
-    this.ttlMs = Math.min(Math.max(options.ttlMs ?? MAX_TTL_MS, 0), MAX_TTL_MS);
-    this.maxEntries = options.maxEntries ?? 10_000;
-    this.reconnectDelay = options.reconnectDelayMs?.min ?? 250;
+export class OAuthTokenCache extends NotifiedCache<VerifiedOAuthToken> {
+  constructor(options: OAuthTokenCacheOptions = {}) {
+    super({
+      ...options,
+      name: 'OAuthTokenCache',
+      channel: OAUTH_TOKEN_CHANNEL,
+      applicationName: options.applicationName ?? 'erc8004-oauth-token-listener',
+      prefixOf: (result) => result.prefix,
+      expiresAtOf: (result) => result.expiresAt,
+    });
   }
 
   /** Verifies through the cache (same contract as verifyOAuthAccessToken; failures are never cached). */
-  async verify(pool: pg.Pool, token: string): Promise<VerifiedOAuthToken> {
-    const hit = this.get(token);
-    if (hit) return hit;
-    const snapshot = this.generation;
-    const result = await verifyOAuthAccessToken(pool, token);
-    this.set(token, result, snapshot);
-    return result;
+  verify(pool: pg.Pool, token: string): Promise<VerifiedOAuthToken> {
+    return this.load(token, () => verifyOAuthAccessToken(pool, token));
   }
-
-  /** False while a requested LISTEN connection is down: the cache is then bypassed. */
-  get usable(): boolean {
-    return this.listenUrl === undefined || this.connected;
-  }
-
-  get listening(): boolean {
-    return this.connected;
-  }
-
-  get size(): number {
-    return this.entries.size;
-  }
-
-  get(token: string): VerifiedOAuthToken | undefined {
-    if (!this.usable) return undefined;
-    const id = cacheId(token);
-    const entry = this.entries.get(id);
-    if (!entry) return undefined;
-    if (entry.expiresAtMs <= Date.now()) {
-      this.remove(id, entry.result.prefix);
-      return undefined;
-    }
-    return entry.result;
-  }
-
-  private set(token: string, result: VerifiedOAuthToken, snapshot: number): void {
-    if (!this.usable || snapshot !== this.generation || this.ttlMs === 0) return;
-    const now = Date.now();
-    const expiresAtMs = Math.min(now + this.ttlMs, result.expiresAt.getTime());
-    if (expiresAtMs <= now) return;
-    const id = cacheId(token);
-    this.entries.delete(id);
-    this.entries.set(id, { result, expiresAtMs });
-    let ids = this.byPrefix.get(result.prefix);
-    if (!ids) this.byPrefix.set(result.prefix, (ids = new Set()));
-    ids.add(id);
-    while (this.entries.size > this.maxEntries) {
-      const [oldest, entry] = this.entries.entries().next().value as [string, CacheEntry];
-      this.remove(oldest, entry.result.prefix);
-    }
-  }
-
-  /** Drops every entry of a token prefix (oat_xxxxxxxx). */
-  invalidatePrefix(prefix: string): void {
-    this.generation++;
-    for (const id of this.byPrefix.get(prefix) ?? []) this.entries.delete(id);
-    this.byPrefix.delete(prefix);
-  }
-
-  clear(): void {
-    this.generation++;
-    this.entries.clear();
-    this.byPrefix.clear();
-  }
-
-  /** Starts listening for oauth_token_changed; resolves once LISTEN is in force (rejects if the first connection fails). */
-  async listenForRevocations(databaseUrl: string): Promise<void> {
-    if (this.listenUrl !== undefined) throw new Error('OAuthTokenCache is already listening');
-    this.closed = false;
-    this.listenUrl = databaseUrl;
-    try {
-      await this.connect();
-    } catch (err) {
-      this.listenUrl = undefined;
-      throw err;
-    }
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    this.listenUrl = undefined;
-    this.connected = false;
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = undefined;
-    const client = this.client;
-    this.client = undefined;
-    this.clear();
-    await client?.end().catch(() => undefined);
-  }
-
-  private remove(id: string, prefix: string): void {
-    this.entries.delete(id);
-    const ids = this.byPrefix.get(prefix);
-    ids?.delete(id);
-    if (ids?.size === 0) this.byPrefix.delete(prefix);
-  }
-
-  private async connect(): Promise<void> {
-    const client = new pg.Client({
-      connectionString: this.listenUrl,
-      application_name: this.options.applicationName ?? 'erc8004-oauth-token-listener',
-      keepAlive: true,
-    });
-    let dropped = false;
-    const onDrop = (err?: unknown) => {
-      if (dropped) return;
-      dropped = true;
-      if (err) this.options.onListenerError?.(err);
-      if (this.client !== client) return;
-      this.client = undefined;
-      this.connected = false;
-      this.clear(); // notifications may be missed until we are back
-      client.end().catch(() => undefined);
-      this.scheduleReconnect();
-    };
-    client.on('error', onDrop);
-    client.on('end', () => onDrop());
-    client.on('notification', (msg) => {
-      if (msg.channel === OAUTH_TOKEN_CHANNEL && msg.payload) this.invalidatePrefix(msg.payload);
-    });
-    this.client = client;
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${OAUTH_TOKEN_CHANNEL}`);
-    } catch (err) {
-      dropped = true;
-      if (this.client === client) this.client = undefined;
-      await client.end().catch(() => undefined);
-      throw err;
-    }
-    if (this.closed || this.client !== client) {
-      await client.end().catch(() => undefined);
-      return;
-    }
-    this.clear(); // anything cached before LISTEN took effect may be stale
-    this.connected = true;
-    this.reconnectDelay = this.options.reconnectDelayMs?.min ?? 250;
-  }
-
-  private scheduleReconnect(): void {
-    if (this.closed || this.listenUrl === undefined || this.reconnectTimer) return;
-    const delay = this.reconnectDelay;
-    this.reconnectDelay = Math.min(delay * 2, this.options.reconnectDelayMs?.max ?? 10_000);
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
-      if (this.closed || this.listenUrl === undefined) return;
-      this.connect().catch((err: unknown) => {
-        this.options.onListenerError?.(err);
-        this.scheduleReconnect();
-      });
-    }, delay);
-    this.reconnectTimer.unref();
-  }
-}
-
-function cacheId(token: string): string {
-  return createHash('sha256').update(token).digest('hex');
 }

@@ -440,6 +440,44 @@ describe('API keys', () => {
       expect(cache.get(wrong)).toBeUndefined();
     });
 
+    it('coalesces concurrent misses for one key into a single verification, failures included', async () => {
+      const cache = await newCache(false);
+      const created = await create();
+      await verifyApiKeyCached(db.pool, cache, created.key);
+      cache.clear();
+      let lookups = 0;
+      const countingPool = {
+        query: (...args: Parameters<pg.Pool['query']>) => {
+          if (typeof args[0] === 'string' && /SELECT[\s\S]*FROM api_keys/.test(args[0])) lookups++;
+          return (db.pool.query as (...a: unknown[]) => unknown)(...args);
+        },
+      } as unknown as pg.Pool;
+      const results = await Promise.all(Array.from({ length: 10 }, () => verifyApiKeyCached(countingPool, cache, created.key)));
+      expect(lookups).toBe(1);
+      for (const r of results) expect(r).toEqual(results[0]);
+      expect(cache.get(created.key)).toEqual(results[0]);
+
+      // A failure is shared by the callers that overlapped it, never cached, and not left in flight.
+      lookups = 0;
+      const wrong = `${created.prefix}_${'E'.repeat(32)}`;
+      const codes = await Promise.all(Array.from({ length: 5 }, () => code(verifyApiKeyCached(countingPool, cache, wrong))));
+      expect(codes).toEqual(Array(5).fill('token_invalid'));
+      expect(lookups).toBe(1);
+      expect(cache.get(wrong)).toBeUndefined();
+      expect(await code(verifyApiKeyCached(countingPool, cache, wrong))).toBe('token_invalid');
+      expect(lookups).toBe(2);
+
+      // An invalidation during the flight: not cached, and later callers start a fresh verification.
+      cache.clear();
+      lookups = 0;
+      const first = verifyApiKeyCached(countingPool, cache, created.key);
+      cache.invalidatePrefix(created.prefix);
+      const second = verifyApiKeyCached(countingPool, cache, created.key);
+      await Promise.all([first, second]);
+      expect(lookups).toBe(2);
+      expect(cache.get(created.key)).toBeDefined(); // the second one started after the invalidation
+    });
+
     it('drops a revoked key at once in every process (LISTEN api_key_changed)', async () => {
       const processA = await newCache(true);
       const processB = await newCache(true);
