@@ -1,7 +1,7 @@
 /**
  * The live indexer against a real anvil chain running our registries: every event type arrives with every column right.
  */
-import { keccak256, stringToHex, toHex, pad, type Address, type Hex } from 'viem';
+import { keccak256, stringToHex, toHex, pad, type Address } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { canonicalEvents, startTestChain, testIndexer, type TestChain } from '../helpers/chain.js';

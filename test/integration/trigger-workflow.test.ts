@@ -11,7 +11,7 @@ import { TriggerService } from '../../src/triggers/service.js';
 import { triggerWorkflowId } from '../../src/triggers/search-attributes.js';
 import type { TriggerWrite } from '../../src/triggers/store.js';
 import { startWorker, type RunningWorker } from '../../src/worker/worker.js';
-import { eventsSignal, stateQuery } from '../../workflows/trigger.js';
+import { eventsSignal } from '../../workflows/trigger.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { appendEvents, feedbackRecord, insertOrganization, insertUser } from '../helpers/fixtures.js';
 import { testLogger } from '../helpers/logger.js';
