@@ -259,7 +259,8 @@ export function evaluate(def: TriggerDefinition, state: TriggerState, e: Trigger
     fired = false;
     suppressedBy = 'hysteresis';
   }
-  if (fired && agent.lastFiredAt !== null && e.timestamp - agent.lastFiredAt < def.settings.cooldown_seconds) {
+  // No cooldown configured means none: events may carry an earlier block time (another chain's clock, a re-fold).
+  if (fired && def.settings.cooldown_seconds > 0 && agent.lastFiredAt !== null && e.timestamp - agent.lastFiredAt < def.settings.cooldown_seconds) {
     fired = false;
     suppressedBy = 'cooldown';
   }

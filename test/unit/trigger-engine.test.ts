@@ -636,3 +636,16 @@ describe('pruneState', () => {
     expect(state.pending).toEqual({});
   });
 });
+
+describe('cooldown 0', () => {
+  it('never suppresses, even when an event carries an earlier block time than the last firing', () => {
+    const d = compileDefinition({
+      id: 't', organizationId: 'o', name: 'n', chainId: null, registry: 'reputation',
+      conditions: [{ key: 's', condition_type: 'score_threshold', operator: '>=', value: '0' }],
+    });
+    const state = initialState();
+    const at = (timestamp: number) => evaluate(d, state, ev({ timestamp, value: '5' }));
+    expect(at(1_000).fired).toBe(true);
+    expect(at(900).fired).toBe(true);
+  });
+});
