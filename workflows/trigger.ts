@@ -217,7 +217,15 @@ export async function triggerWorkflow(args: TriggerWorkflowInput): Promise<void>
     const deadline = nextDeadline(state);
     const timeout = deadline === undefined ? undefined : Math.max(0, deadline * 1_000 - Date.now());
     const snapshotDue = () => dirty && Date.now() - lastSnapshot >= snapshotEveryMs;
-    await condition(() => queue.length > 0 || deleted || signals >= signalCap || workflowInfo().continueAsNewSuggested, timeout === undefined ? snapshotEveryMs : Math.min(timeout, snapshotEveryMs));
+    const woken = () => queue.length > 0 || deleted || signals >= signalCap || workflowInfo().continueAsNewSuggested;
+    // An idle trigger sleeps without a timer: a timer would wake every cached-out workflow once a snapshot interval,
+    // forever. A timer is armed only when there is a snapshot to write or an absence deadline to watch.
+    // (Histories from before this change always armed one; see test/fixtures/histories.)
+    if (!patched('idle-without-timer') || dirty || timeout !== undefined) {
+      await condition(woken, timeout === undefined ? snapshotEveryMs : Math.min(timeout, snapshotEveryMs));
+    } else {
+      await condition(woken);
+    }
 
     if (deleted) {
       await condition(allHandlersFinished);
