@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
-import { ensureSchedules, MAINTENANCE_SCHEDULE_ID } from '../../src/worker/schedules.js';
+import { ensureSchedules } from '../../src/worker/schedules.js';
 import { startWorker, type RunningWorker } from '../../src/worker/worker.js';
 import { testActionSettings } from '../helpers/actions.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
@@ -13,6 +13,8 @@ let worker: RunningWorker;
 let connection: Connection;
 let client: Client;
 const taskQueue = `maintenance-${randomUUID()}`;
+// The Temporal server is shared by every test file: a schedule id of our own.
+const scheduleId = `maintenance-${randomUUID()}`;
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -22,7 +24,7 @@ beforeAll(async () => {
   client = new Client({ connection });
 });
 afterAll(async () => {
-  await client?.schedule.getHandle(MAINTENANCE_SCHEDULE_ID).delete().catch(() => undefined);
+  await client?.schedule.getHandle(scheduleId).delete().catch(() => undefined);
   await worker?.stop();
   await connection?.close();
   await db?.drop();
@@ -45,8 +47,8 @@ it('the maintenance workflow refreshes the reporting views and prunes what expir
 });
 
 it('the maintenance schedule is created once, and again is a no-op', async () => {
-  await ensureSchedules(client, taskQueue, testLogger);
-  await ensureSchedules(client, taskQueue, testLogger);
-  const description = await client.schedule.getHandle(MAINTENANCE_SCHEDULE_ID).describe();
+  await ensureSchedules(client, taskQueue, testLogger, { scheduleId });
+  await ensureSchedules(client, `${taskQueue}-other`, testLogger, { scheduleId });
+  const description = await client.schedule.getHandle(scheduleId).describe();
   expect(description.action).toMatchObject({ type: 'startWorkflow', workflowType: 'maintenanceWorkflow', taskQueue });
 });
