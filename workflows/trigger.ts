@@ -14,6 +14,7 @@ import {
   log,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertMemo,
   upsertSearchAttributes,
@@ -38,6 +39,15 @@ import { triggerSearchAttributes } from '../src/triggers/search-attributes.js';
 
 type TriggerActivities = ReturnType<typeof createTriggerActivities> & Pick<ReturnType<typeof createDeliveryActivities>, 'startDeliveries'>;
 const activities = proxyActivities<TriggerActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+});
+
+/**
+ * Recording a firing and starting its deliveries run as local activities: in the worker that holds the workflow, with no
+ * round trip through the server's task queues (the trigger benchmark measured seconds of queueing per firing otherwise).
+ */
+const local = proxyLocalActivities<TriggerActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });
@@ -194,11 +204,15 @@ export async function triggerWorkflow(args: TriggerWorkflowInput): Promise<void>
 
   const record = async (matches: MatchRecord[]) => {
     if (matches.length === 0) return;
-    await activities.recordMatches(triggerId, matches);
-    // Histories from before actions existed recorded matches only (see test/fixtures/histories).
-    if (patched('start-deliveries')) {
-      await activities.startDeliveries(triggerId, matches.map((m) => ({ eventSeq: m.eventSeq, kind: m.kind })));
+    const fired = matches.map((m) => ({ eventSeq: m.eventSeq, kind: m.kind }));
+    if (patched('local-record')) {
+      await local.recordMatches(triggerId, matches);
+      await local.startDeliveries(triggerId, fired);
+      return;
     }
+    // Older histories (test/fixtures/histories): regular activities, and before actions existed, matches only.
+    await activities.recordMatches(triggerId, matches);
+    if (patched('start-deliveries')) await activities.startDeliveries(triggerId, fired);
   };
 
   // A trigger with a start block first reads its history (events ingested before it existed).
