@@ -16,6 +16,7 @@
  *   Retry-After), a 404 on a session that was just established (the server lost it), other JSON-RPC errors
  *   (-32603 internal error, -32000 connection closed, -32001 request timeout, …).
  */
+import { retryAfterMs } from './safe-http.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
@@ -98,7 +99,7 @@ export async function callMcpTool(options: CallMcpToolOptions): Promise<McpCallR
     const signal = init?.signal ? AbortSignal.any([init.signal, deadline.signal]) : deadline.signal;
     const response = await baseFetch(input, { ...init, signal });
     if (response.status >= 400 && (init?.method ?? 'GET').toUpperCase() === 'POST') {
-      lastFailedPost = { status: response.status, retryAfterMs: parseRetryAfter(response.headers.get('retry-after')) };
+      lastFailedPost = { status: response.status, retryAfterMs: retryAfterMs({ 'retry-after': response.headers.get('retry-after') ?? undefined }) };
     }
     return response;
   };
@@ -193,14 +194,6 @@ export function isPermanentStatus(status: number): boolean {
 }
 
 /** Retry-After as milliseconds: delta-seconds or an HTTP date; undefined when absent or unparsable. */
-export function parseRetryAfter(value: string | null, now: number = Date.now()): number | undefined {
-  if (value === null) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1_000;
-  const at = Date.parse(trimmed);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
-
 function contentText(content: unknown): string {
   if (!Array.isArray(content)) return '';
   return content

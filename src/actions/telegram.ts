@@ -273,8 +273,9 @@ export function escapeMarkdownV2(text: string): string {
 }
 
 /** Escapes text for an HTML message. */
+const HTML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 export function escapeTelegramHtml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+  return text.replace(/[&<>"']/g, (c) => HTML_ENTITIES[c]!);
 }
 
 /** Sends one message with the Bot API's sendMessage; never throws for delivery problems. */

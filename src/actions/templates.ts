@@ -16,6 +16,7 @@
  * overriding that property changes nothing. Each environment here therefore wraps `env.template` so that the
  * container of every template it builds gets the environment's escape function before the template first runs.
  */
+import { escapeMarkdownV2, escapeTelegramHtml } from './telegram.js';
 import Handlebars from 'handlebars';
 import { EVENT_COLUMNS } from '../indexer/decode.js';
 import { compareScaled, formatScaled, parseDecimal, type Scaled } from '../triggers/decimal.js';
@@ -623,21 +624,15 @@ export function validateTemplate(template: string, known: KnownVariables): strin
 export type Escaping = 'markdownv2' | 'html' | 'none';
 
 /** Telegram MarkdownV2: every special character, and the backslash itself, gets a backslash (valid in any entity). */
-export function escapeMarkdownV2(text: string): string {
-  return text.replace(/[_*[\]()~`>#+\-=|{}.!\\]/g, '\\$&');
-}
-
-const HTML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => HTML_ENTITIES[c]!);
-}
+// The destination's own escapers (one definition, in the Telegram sender).
+export { escapeMarkdownV2, escapeTelegramHtml as escapeHtml };
 
 /** Telegram's parse_mode → the escaping its messages need. */
 export function escapingForParseMode(parseMode: 'MarkdownV2' | 'HTML' | 'plain' | undefined): Escaping {
   return parseMode === 'HTML' ? 'html' : parseMode === 'plain' ? 'none' : 'markdownv2';
 }
 
-const ESCAPERS: Record<Escaping, (text: string) => string> = { markdownv2: escapeMarkdownV2, html: escapeHtml, none: (t) => t };
+const ESCAPERS: Record<Escaping, (text: string) => string> = { markdownv2: escapeMarkdownV2, html: escapeTelegramHtml, none: (t) => t };
 
 /** Handlebars' escapeExpression contract (null/undefined → '', SafeString as is), with the destination's escaping. */
 function escapeExpressionFor(escaping: Escaping): (value: unknown) => string {
