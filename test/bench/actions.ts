@@ -30,6 +30,7 @@
  * --dynamic-config-value, e.g. system.enableActivityEagerExecution=true), BENCH_TIME_BUDGET_SECONDS (330),
  * BENCH_LOG_LEVEL (error).
  */
+import { now, BenchError, sleep, percentile, ascending, ms, int, ratio, runBench, type Cleanups } from './common.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -115,40 +116,20 @@ const MAX_TX_PER_BLOCK = 400;
 const TX_GAS = '0x30d40';
 
 const logger = pino({ level: LOG_LEVEL }, pino.destination(2));
-const now = () => performance.now();
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PROJECT_ROOT = path.resolve(HERE, '../..');
 
 // ------------------------------------------------------------------------------------------------ helpers
 
-class BenchError extends Error {}
 
 function progress(message: string) {
   process.stderr.write(`  · ${message}\n`);
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
-/** Nearest-rank percentile of an ascending array. */
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
-}
 
-const ascending = (values: Iterable<number>) => [...values].filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
 
-function ms(value: number): string {
-  if (!Number.isFinite(value)) return 'n/a';
-  if (Math.abs(value) >= 10_000) return `${(value / 1000).toFixed(1)} s`;
-  if (Math.abs(value) >= 1_000) return `${(value / 1000).toFixed(2)} s`;
-  if (Math.abs(value) >= 100) return `${Math.round(value)} ms`;
-  if (Math.abs(value) >= 10) return `${value.toFixed(1)} ms`;
-  return `${value.toFixed(2)} ms`;
-}
 
-const int = (value: number) => (Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : 'n/a');
-const ratio = (value: number) => (!Number.isFinite(value) ? 'n/a' : value >= 10 ? `${int(value)}x` : `${value.toFixed(1)}x`);
 const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
 const mib = (bytes: number) => `${int(bytes / 1024 / 1024)} MiB`;
 const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
@@ -417,7 +398,7 @@ function deliveryPath(events: HistoryEvent[], toLocal: (serverMs: number) => num
 
 // ------------------------------------------------------------------------------------------------ the run
 
-const cleanups: { name: string; fn: () => Promise<unknown> }[] = [];
+const cleanups: Cleanups = [];
 const onCleanup = (name: string, fn: () => Promise<unknown>) => cleanups.push({ name, fn });
 
 interface Receipt {
@@ -1503,19 +1484,4 @@ async function main(): Promise<void> {
   }
 }
 
-let exitCode = 0;
-try {
-  await main();
-} catch (err) {
-  exitCode = 1;
-  console.error(`ERROR: ${err instanceof BenchError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-} finally {
-  for (const { name, fn } of cleanups.reverse()) {
-    try {
-      await Promise.race([fn(), sleep(30_000).then(() => Promise.reject(new Error('timed out after 30 s')))]);
-    } catch (err) {
-      console.error(`cleanup of ${name} failed: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }
-}
-process.exit(exitCode);
+await runBench(main, cleanups, 30_000);

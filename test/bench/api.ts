@@ -32,6 +32,7 @@
  * Knobs (environment): BENCH_CONCURRENCY (16), BENCH_WARMUP_SECONDS (2), BENCH_SECONDS (8), BENCH_SERIAL_SECONDS (2),
  * BENCH_PROFILE_SECONDS (4; 0: no CPU profile), BENCH_STORM_SECONDS (3; 0: skip the key-cache-cleared run), BENCH_EVENTS (10000), BENCH_TRIGGERS (20), BENCH_POOL_MAX (10), BENCH_JWT_BATCH (1900), BENCH_LOG_LEVEL (error).
  */
+import { now, BenchError, sleep, percentile, ms, int, ratio, runBench, type Cleanups } from './common.js';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -99,43 +100,25 @@ const UPSERT_CONCURRENT_MS = 2_000;
 const REVOCATION_TIMEOUT_MS = 5_000;
 
 const logger = pino({ level: LOG_LEVEL }, pino.destination(2));
-const now = () => performance.now();
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PROJECT_ROOT = path.resolve(HERE, '../..');
 
 // ------------------------------------------------------------------------------------------------ helpers
 
-class BenchError extends Error {}
 
 function progress(message: string) {
   process.stderr.write(`  · ${message}\n`);
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
-}
 
-function ms(value: number): string {
-  if (!Number.isFinite(value)) return 'n/a';
-  if (Math.abs(value) >= 10_000) return `${(value / 1000).toFixed(1)} s`;
-  if (Math.abs(value) >= 1_000) return `${(value / 1000).toFixed(2)} s`;
-  if (Math.abs(value) >= 100) return `${Math.round(value)} ms`;
-  if (Math.abs(value) >= 10) return `${value.toFixed(1)} ms`;
-  return `${value.toFixed(2)} ms`;
-}
 
-const int = (value: number) => (Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : 'n/a');
 const fixed = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
-const ratio = (value: number) => (!Number.isFinite(value) ? 'n/a' : value >= 10 ? `${int(value)}x` : `${value.toFixed(1)}x`);
 const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
 const pad = (text: string, width: number) => (text.length >= width ? text : text + ' '.repeat(width - text.length));
 const lpad = (text: string, width: number) => (text.length >= width ? text : ' '.repeat(width - text.length) + text);
 
-const cleanups: { name: string; fn: () => Promise<unknown> }[] = [];
+const cleanups: Cleanups = [];
 const onCleanup = (name: string, fn: () => Promise<unknown>) => cleanups.push({ name, fn });
 
 // ------------------------------------------------------------------------------------------------ /proc (CPU)
@@ -895,19 +878,4 @@ async function main(): Promise<void> {
   }
 }
 
-let exitCode = 0;
-try {
-  await main();
-} catch (err) {
-  exitCode = 1;
-  console.error(`ERROR: ${err instanceof BenchError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-} finally {
-  for (const { name, fn } of cleanups.reverse()) {
-    try {
-      await Promise.race([fn(), sleep(30_000).then(() => Promise.reject(new Error('timed out after 30 s')))]);
-    } catch (err) {
-      console.error(`cleanup of ${name} failed: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }
-}
-process.exit(exitCode);
+await runBench(main, cleanups, 30_000);

@@ -18,6 +18,7 @@
  * event blocks), BENCH_LIVE_BLOCKS (200), BENCH_LIVE_EVENTS (5 per block), BENCH_LIVE_INTERVAL_MS (30),
  * BENCH_LOG_LEVEL (silent).
  */
+import { now, BenchError, sleep, percentile, ascending, ms, int, ratio, runBench, type Cleanups } from './common.js';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -74,17 +75,14 @@ const TARGET_EVENTS_PER_SECOND = 5_000;
 const TARGET_LIVE_P50_MS = 20;
 
 const logger = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'silent' });
-const now = () => performance.now();
 
 // ------------------------------------------------------------------------------------------------ helpers
 
-class BenchError extends Error {}
 
 function progress(message: string) {
   process.stderr.write(`  · ${message}\n`);
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
 async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = WAIT_TIMEOUT_MS, everyMs = 2) {
   const deadline = now() + timeoutMs;
@@ -94,26 +92,9 @@ async function waitFor(what: string, condition: () => boolean | Promise<boolean>
   }
 }
 
-/** Nearest-rank percentile of an ascending array. */
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
-}
 
-const ascending = (values: Iterable<number>) => [...values].sort((a, b) => a - b);
 
-function ms(value: number): string {
-  if (!Number.isFinite(value)) return 'n/a';
-  if (value >= 10_000) return `${(value / 1000).toFixed(1)} s`;
-  if (value >= 1_000) return `${(value / 1000).toFixed(2)} s`;
-  if (value >= 100) return `${Math.round(value)} ms`;
-  if (value >= 10) return `${value.toFixed(1)} ms`;
-  return `${value.toFixed(2)} ms`;
-}
 
-const int = (value: number) => Math.round(value).toLocaleString('en-US');
-const ratio = (value: number) => (value >= 10 ? `${Math.round(value)}x` : `${value.toFixed(1)}x`);
 const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
 
 async function rpc<T>(url: string, method: string, params: unknown[] = []): Promise<T> {
@@ -185,7 +166,7 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number }>
 
 // ------------------------------------------------------------------------------------------------ the run
 
-const cleanups: { name: string; fn: () => Promise<unknown> }[] = [];
+const cleanups: Cleanups = [];
 const onCleanup = (name: string, fn: () => Promise<unknown>) => cleanups.push({ name, fn });
 
 async function main(): Promise<void> {
@@ -578,19 +559,4 @@ async function main(): Promise<void> {
   console.log(`(benchmark figures only: nothing here fails on speed; total run ${ms(now() - started)})`);
 }
 
-let exitCode = 0;
-try {
-  await main();
-} catch (err) {
-  exitCode = 1;
-  console.error(`ERROR: ${err instanceof BenchError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-} finally {
-  for (const { name, fn } of cleanups.reverse()) {
-    try {
-      await Promise.race([fn(), sleep(15_000).then(() => Promise.reject(new Error('timed out after 15 s')))]);
-    } catch (err) {
-      console.error(`cleanup of ${name} failed: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }
-}
-process.exit(exitCode);
+await runBench(main, cleanups, 15_000);

@@ -31,6 +31,7 @@
  * first N only; 1: for every N, time permitting), BENCH_CREATE_CONCURRENCY (32), BENCH_SETTLE_SECONDS (10),
  * BENCH_TICK_MS (10), BENCH_MAX_CACHED_WORKFLOWS (1000), BENCH_TIME_BUDGET_SECONDS (450), BENCH_LOG_LEVEL (error).
  */
+import { now, BenchError, sleep, percentile, ascending, ms, int, ratio, runBench, type Cleanups } from './common.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomInt, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -107,7 +108,6 @@ const FLOOR_MAX_MS = 3_000;
 const SAMPLE_MS = 500;
 
 const logger = pino({ level: LOG_LEVEL }, pino.destination(2));
-const now = () => performance.now();
 /** Wall clock in ms with sub-ms resolution: comparable with the database's now() on the same host. */
 const wall = () => performance.timeOrigin + performance.now();
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -115,34 +115,15 @@ const PROJECT_ROOT = path.resolve(HERE, '../..');
 
 // ------------------------------------------------------------------------------------------------ helpers
 
-class BenchError extends Error {}
 
 function progress(message: string) {
   process.stderr.write(`  · ${message}\n`);
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
-/** Nearest-rank percentile of an ascending array. */
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
-}
 
-const ascending = (values: Iterable<number>) => [...values].filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
 
-function ms(value: number): string {
-  if (!Number.isFinite(value)) return 'n/a';
-  if (Math.abs(value) >= 10_000) return `${(value / 1000).toFixed(1)} s`;
-  if (Math.abs(value) >= 1_000) return `${(value / 1000).toFixed(2)} s`;
-  if (Math.abs(value) >= 100) return `${Math.round(value)} ms`;
-  if (Math.abs(value) >= 10) return `${value.toFixed(1)} ms`;
-  return `${value.toFixed(2)} ms`;
-}
 
-const int = (value: number) => (Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : 'n/a');
-const ratio = (value: number) => (!Number.isFinite(value) ? 'n/a' : value >= 10 ? `${int(value)}x` : `${value.toFixed(1)}x`);
 const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
 const mib = (bytes: number) => `${int(bytes / 1024 / 1024)} MiB`;
 const mean = (values: readonly number[]) => (values.length > 0 ? values.reduce((a, b) => a + b, 0) / values.length : Number.NaN);
@@ -339,7 +320,7 @@ function analyseHistory(events: HistoryEvent[], fromMs: number, into: HistoryBre
 
 // ------------------------------------------------------------------------------------------------ the run
 
-const cleanups: { name: string; fn: () => Promise<unknown> }[] = [];
+const cleanups: Cleanups = [];
 const onCleanup = (name: string, fn: () => Promise<unknown>) => cleanups.push({ name, fn });
 
 /** Per-event timestamps taken in this process (wall clock, ms). */
@@ -1124,19 +1105,4 @@ async function main(): Promise<void> {
   console.log(`(benchmark figures only: nothing here fails on speed; total run ${ms(now() - started)})`);
 }
 
-let exitCode = 0;
-try {
-  await main();
-} catch (err) {
-  exitCode = 1;
-  console.error(`ERROR: ${err instanceof BenchError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-} finally {
-  for (const { name, fn } of cleanups.reverse()) {
-    try {
-      await Promise.race([fn(), sleep(30_000).then(() => Promise.reject(new Error('timed out after 30 s')))]);
-    } catch (err) {
-      console.error(`cleanup of ${name} failed: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }
-}
-process.exit(exitCode);
+await runBench(main, cleanups, 30_000);

@@ -1,0 +1,52 @@
+/** What every benchmark script shares: timing, percentiles, number formatting, and the run/cleanup harness. */
+
+export const now = () => performance.now();
+
+/** A correctness failure (lost or duplicated work): the benchmark exits non-zero. Slowness never does. */
+export class BenchError extends Error {}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+/** Nearest-rank percentile of an ascending array. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
+}
+
+export const ascending = (values: Iterable<number>) => [...values].filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+
+/** A duration in milliseconds, with sensible precision. */
+export function ms(value: number): string {
+  if (!Number.isFinite(value)) return 'n/a';
+  if (Math.abs(value) >= 10_000) return `${(value / 1000).toFixed(1)} s`;
+  if (Math.abs(value) >= 1_000) return `${(value / 1000).toFixed(2)} s`;
+  if (Math.abs(value) >= 100) return `${Math.round(value)} ms`;
+  if (Math.abs(value) >= 10) return `${value.toFixed(1)} ms`;
+  return `${value.toFixed(2)} ms`;
+}
+
+export const int = (value: number) => (Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : 'n/a');
+export const ratio = (value: number) => (!Number.isFinite(value) ? 'n/a' : value >= 10 ? `${int(value)}x` : `${value.toFixed(1)}x`);
+
+export type Cleanups = { name: string; fn: () => Promise<unknown> }[];
+
+/** Runs a benchmark's main, then its cleanups in reverse order (each bounded in time), and exits with its status. */
+export async function runBench(main: () => Promise<void>, cleanups: Cleanups, cleanupTimeoutMs = 30_000): Promise<never> {
+  let exitCode = 0;
+  try {
+    await main();
+  } catch (err) {
+    exitCode = 1;
+    console.error(`ERROR: ${err instanceof BenchError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  } finally {
+    for (const { name, fn } of cleanups.reverse()) {
+      try {
+        await Promise.race([fn(), sleep(cleanupTimeoutMs).then(() => Promise.reject(new Error(`timed out after ${cleanupTimeoutMs / 1000} s`)))]);
+      } catch (err) {
+        console.error(`cleanup of ${name} failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+  process.exit(exitCode);
+}
