@@ -17,8 +17,9 @@ import type pg from 'pg';
 import pino from 'pino';
 import { parseAllowList } from '../../src/actions/safe-http.js';
 import { createPool } from '../../src/db/pool.js';
-import { startWorker, type RunningWorker } from '../../src/worker/worker.js';
+import type { RunningWorker } from '../../src/worker/worker.js';
 import { testActionSettings } from '../helpers/actions.js';
+import { requiredEnv, runWorkerChild, type BaseWorkerStats, type StatsRequest, type WorkerChildMessage } from './worker-child.js';
 
 export interface ActionsWorkerSettings {
   maxCachedWorkflows: number | string;
@@ -32,20 +33,7 @@ export interface ActionsWorkerSettings {
   poolMax: number;
 }
 
-export interface ActionsStatsRequest {
-  type: 'stats';
-  id: number;
-  /** Clear the statement timings after reporting them. */
-  reset?: boolean;
-}
-
-export interface ActionsWorkerStats {
-  type: 'stats';
-  id: number;
-  memory: NodeJS.MemoryUsage;
-  cachedWorkflows: number;
-  inFlightActivations: number;
-  inFlightActivities: number;
+interface ActionsWorkerMeasurements {
   /** loadTriggerDefinition statements run since start (one per trigger workflow start). */
   definitionLoads: number;
   /** Per statement kind: durations (ms) including the wait for a pooled connection. */
@@ -54,17 +42,9 @@ export interface ActionsWorkerStats {
   poolWaiting: { samples: number; sum: number; max: number; nonZero: number };
 }
 
-export type ActionsWorkerMessage = { type: 'ready'; settings: ActionsWorkerSettings } | ActionsWorkerStats | { type: 'error'; message: string };
-
-function required(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is required`);
-  return value;
-}
-
-const send = (message: ActionsWorkerMessage) => {
-  if (process.connected) process.send?.(message);
-};
+export type ActionsStatsRequest = StatsRequest;
+export type ActionsWorkerStats = BaseWorkerStats & ActionsWorkerMeasurements;
+export type ActionsWorkerMessage = WorkerChildMessage<ActionsWorkerStats, { settings: ActionsWorkerSettings }>;
 
 /** Which activity step a statement belongs to (the order matters: INSERT before SELECT of the same table). */
 const KINDS: [string, (sql: string) => boolean][] = [
@@ -93,7 +73,7 @@ function kindOf(sql: string): string {
 
 const logger = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'error' }, pino.destination(2));
 const poolMax = Number(process.env.BENCH_POOL_MAX ?? 10);
-const pool = createPool(required('BENCH_DATABASE_URL'), logger, { max: poolMax, applicationName: 'bench-actions-worker' });
+const pool = createPool(requiredEnv('BENCH_DATABASE_URL'), logger, { max: poolMax, applicationName: 'bench-actions-worker' });
 
 // Every activity runs its statements through pool.query (promise form).
 let definitionLoads = 0;
@@ -120,46 +100,6 @@ setInterval(() => {
   if (waiting > 0) poolWaiting.nonZero++;
 }, 20).unref();
 
-let running: RunningWorker | undefined;
-let stopping: Promise<void> | undefined;
-
-function stop(code: number): Promise<void> {
-  stopping ??= (async () => {
-    try {
-      await running?.stop();
-    } finally {
-      await pool.end().catch(() => undefined);
-      process.exit(code);
-    }
-  })();
-  return stopping;
-}
-
-process.once('SIGTERM', () => void stop(0));
-process.once('SIGINT', () => void stop(0));
-process.once('disconnect', () => void stop(0));
-
-process.on('message', (raw: unknown) => {
-  const message = raw as ActionsStatsRequest;
-  if (message?.type !== 'stats' || !running) return;
-  const status = running.worker.getStatus();
-  send({
-    type: 'stats',
-    id: message.id,
-    memory: process.memoryUsage(),
-    cachedWorkflows: status.numCachedWorkflows,
-    inFlightActivations: status.numInFlightWorkflowActivations,
-    inFlightActivities: status.numInFlightActivities,
-    definitionLoads,
-    statements,
-    poolWaiting,
-  });
-  if (message.reset) {
-    statements = {};
-    poolWaiting = { samples: 0, sum: 0, max: 0, nonZero: 0 };
-  }
-});
-
 /** The options the worker actually runs with (after the SDK filled in its defaults). */
 function effectiveSettings(worker: RunningWorker['worker']): ActionsWorkerSettings {
   // The compiled options are public but loosely typed across SDK versions: read them defensively.
@@ -183,27 +123,19 @@ function effectiveSettings(worker: RunningWorker['worker']): ActionsWorkerSettin
   };
 }
 
-try {
-  const maxCached = process.env.BENCH_MAX_CACHED_WORKFLOWS;
-  running = await startWorker({
-    address: required('BENCH_TEMPORAL_ADDRESS'),
-    namespace: 'default',
-    taskQueue: required('BENCH_TASK_QUEUE'),
-    pool,
-    logger,
+const maxCached = process.env.BENCH_MAX_CACHED_WORKFLOWS;
+await runWorkerChild<ActionsWorkerMeasurements, { settings: ActionsWorkerSettings }>({
+  pool,
+  logger,
+  worker: {
     ...(maxCached ? { maxCachedWorkflows: Number(maxCached) } : {}),
     // Webhooks go to the benchmark's receiver on 127.0.0.1.
     actions: testActionSettings({ allow: parseAllowList('127.0.0.1') }),
-  });
-  running.done.then(
-    () => void stop(0),
-    (err: unknown) => {
-      send({ type: 'error', message: `worker crashed: ${err instanceof Error ? err.message : String(err)}` });
-      void stop(1);
-    },
-  );
-  send({ type: 'ready', settings: effectiveSettings(running.worker) });
-} catch (err) {
-  send({ type: 'error', message: `worker did not start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}` });
-  await stop(1);
-}
+  },
+  measurements: () => ({ definitionLoads, statements, poolWaiting }),
+  reset: () => {
+    statements = {};
+    poolWaiting = { samples: 0, sum: 0, max: 0, nonZero: 0 };
+  },
+  ready: (worker) => ({ settings: effectiveSettings(worker) }),
+});

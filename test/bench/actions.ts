@@ -30,7 +30,7 @@
  * --dynamic-config-value, e.g. system.enableActivityEagerExecution=true), BENCH_TIME_BUDGET_SECONDS (330),
  * BENCH_LOG_LEVEL (error).
  */
-import { now, BenchError, sleep, percentile, ascending, ms, int, ratio, runBench, type Cleanups } from './common.js';
+import { now, BenchError, sleep, percentile, ascending, ms, int, ratio, runBench, intEnv, type Cleanups } from './common.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -67,13 +67,6 @@ import type { ActionsStatsRequest, ActionsWorkerMessage, ActionsWorkerSettings, 
 
 // ------------------------------------------------------------------------------------------------ settings
 
-function intEnv(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer >= ${min}, got ${raw}`);
-  return value;
-}
 
 const TRIGGERS = intEnv('BENCH_TRIGGERS', 1_000, 1);
 const RATE = intEnv('BENCH_RATE', 200, 1);

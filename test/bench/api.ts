@@ -32,7 +32,7 @@
  * Knobs (environment): BENCH_CONCURRENCY (16), BENCH_WARMUP_SECONDS (2), BENCH_SECONDS (8), BENCH_SERIAL_SECONDS (2),
  * BENCH_PROFILE_SECONDS (4; 0: no CPU profile), BENCH_STORM_SECONDS (3; 0: skip the key-cache-cleared run), BENCH_EVENTS (10000), BENCH_TRIGGERS (20), BENCH_POOL_MAX (10), BENCH_JWT_BATCH (1900), BENCH_LOG_LEVEL (error).
  */
-import { now, BenchError, sleep, percentile, ms, int, ratio, runBench, type Cleanups } from './common.js';
+import { now, BenchError, sleep, percentile, ms, int, ratio, runBench, intEnv, type Cleanups } from './common.js';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -68,13 +68,6 @@ import type { LoadCommand, LoadMessage, LoadResult, LoadRun } from './api-load.j
 
 // ------------------------------------------------------------------------------------------------ settings
 
-function intEnv(name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name} must be an integer in [${min}, ${max}], got ${raw}`);
-  return value;
-}
 
 const CONCURRENCY = intEnv('BENCH_CONCURRENCY', 16, 1, 256);
 const WARMUP_MS = intEnv('BENCH_WARMUP_SECONDS', 2, 0, 60) * 1000;

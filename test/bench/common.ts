@@ -29,6 +29,18 @@ export function ms(value: number): string {
 export const int = (value: number) => (Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : 'n/a');
 export const ratio = (value: number) => (!Number.isFinite(value) ? 'n/a' : value >= 10 ? `${int(value)}x` : `${value.toFixed(1)}x`);
 
+/** An integer setting from the environment (unset or empty: the fallback); anything else out of range fails fast. */
+export function intEnv(name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]`;
+    throw new Error(`${name} must be an integer ${range}, got ${raw}`);
+  }
+  return value;
+}
+
 export type Cleanups = { name: string; fn: () => Promise<unknown> }[];
 
 /** Runs a benchmark's main, then its cleanups in reverse order (each bounded in time), and exits with its status. */

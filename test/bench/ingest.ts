@@ -18,7 +18,7 @@
  * event blocks), BENCH_LIVE_BLOCKS (200), BENCH_LIVE_EVENTS (5 per block), BENCH_LIVE_INTERVAL_MS (30),
  * BENCH_LOG_LEVEL (silent).
  */
-import { now, BenchError, sleep, percentile, ascending, ms, int, ratio, runBench, type Cleanups } from './common.js';
+import { now, BenchError, sleep, percentile, ascending, ms, int, ratio, runBench, intEnv, type Cleanups } from './common.js';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -50,13 +50,6 @@ import { getFreePort } from '../helpers/ports.js';
 
 // ------------------------------------------------------------------------------------------------ settings
 
-function intEnv(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer >= ${min}, got ${raw}`);
-  return value;
-}
 
 const EVENTS = intEnv('BENCH_EVENTS', 25_000, 1);
 const EVENTS_PER_TX = intEnv('BENCH_EVENTS_PER_TX', 500, 1);

@@ -9,26 +9,13 @@
  * worker's status (cached workflows, in-flight work), how many trigger definitions the workflows have loaded, and the
  * duration of the recordMatches statements since the last reset. Stops on SIGTERM or when the parent goes away.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import pino from 'pino';
 import { createPool } from '../../src/db/pool.js';
-import { startWorker, type RunningWorker } from '../../src/worker/worker.js';
 import { testActionSettings } from '../helpers/actions.js';
+import { requiredEnv, runWorkerChild, type BaseWorkerStats, type StatsRequest, type WorkerChildMessage } from './worker-child.js';
 
-export interface WorkerStatsRequest {
-  type: 'stats';
-  id: number;
-  /** Clear the recordMatches durations after reporting them. */
-  reset?: boolean;
-}
-
-export interface WorkerStats {
-  type: 'stats';
-  id: number;
-  memory: NodeJS.MemoryUsage;
-  cachedWorkflows: number;
-  inFlightActivations: number;
-  inFlightActivities: number;
+interface TriggerWorkerMeasurements {
   /** loadTriggerDefinition statements run (one per workflow start; replays do not repeat activities). */
   definitionLoads: number;
   /** Durations (ms) of the INSERT INTO trigger_matches statements (recordMatches), including the wait for a connection. */
@@ -36,20 +23,12 @@ export interface WorkerStats {
   recordMatchesRows: number;
 }
 
-export type WorkerMessage = { type: 'ready' } | WorkerStats | { type: 'error'; message: string };
-
-function required(name: string): string {
-  const value = process.env[name];
-  if (!value) throw new Error(`${name} is required`);
-  return value;
-}
-
-const send = (message: WorkerMessage) => {
-  if (process.connected) process.send?.(message);
-};
+export type WorkerStatsRequest = StatsRequest;
+export type WorkerStats = BaseWorkerStats & TriggerWorkerMeasurements;
+export type WorkerMessage = WorkerChildMessage<WorkerStats>;
 
 const logger = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'error' }, pino.destination(2));
-const pool = createPool(required('BENCH_DATABASE_URL'), logger, { max: 10, applicationName: 'bench-trigger-worker' });
+const pool = createPool(requiredEnv('BENCH_DATABASE_URL'), logger, { max: 10, applicationName: 'bench-trigger-worker' });
 
 // Instrument the worker's pool: the activities run every statement through pool.query (promise form).
 let definitionLoads = 0;
@@ -69,66 +48,17 @@ const originalQuery = pool.query.bind(pool) as (...args: unknown[]) => unknown;
   });
 };
 
-let running: RunningWorker | undefined;
-let stopping: Promise<void> | undefined;
-
-function stop(code: number): Promise<void> {
-  stopping ??= (async () => {
-    try {
-      await running?.stop();
-    } finally {
-      await pool.end().catch(() => undefined);
-      process.exit(code);
-    }
-  })();
-  return stopping;
-}
-
-process.once('SIGTERM', () => void stop(0));
-process.once('SIGINT', () => void stop(0));
-process.once('disconnect', () => void stop(0));
-
-process.on('message', (raw: unknown) => {
-  const message = raw as WorkerStatsRequest;
-  if (message?.type !== 'stats' || !running) return;
-  const status = running.worker.getStatus();
-  send({
-    type: 'stats',
-    id: message.id,
-    memory: process.memoryUsage(),
-    cachedWorkflows: status.numCachedWorkflows,
-    inFlightActivations: status.numInFlightWorkflowActivations,
-    inFlightActivities: status.numInFlightActivities,
-    definitionLoads,
-    recordMatchesMs,
-    recordMatchesRows,
-  });
-  if (message.reset) {
-    recordMatchesMs = [];
-    recordMatchesRows = 0;
-  }
-});
-
-try {
-  running = await startWorker({
-    address: required('BENCH_TEMPORAL_ADDRESS'),
-    namespace: 'default',
-    taskQueue: required('BENCH_TASK_QUEUE'),
-    pool,
-    logger,
+await runWorkerChild<TriggerWorkerMeasurements>({
+  pool,
+  logger,
+  worker: {
     maxCachedWorkflows: Number(process.env.BENCH_MAX_CACHED_WORKFLOWS ?? 1_000),
     // The benchmark's triggers have no actions: delivery settings are never used, as in the tests.
     actions: testActionSettings(),
-  });
-  running.done.then(
-    () => void stop(0),
-    (err: unknown) => {
-      send({ type: 'error', message: `worker crashed: ${err instanceof Error ? err.message : String(err)}` });
-      void stop(1);
-    },
-  );
-  send({ type: 'ready' });
-} catch (err) {
-  send({ type: 'error', message: `worker did not start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}` });
-  await stop(1);
-}
+  },
+  measurements: () => ({ definitionLoads, recordMatchesMs, recordMatchesRows }),
+  reset: () => {
+    recordMatchesMs = [];
+    recordMatchesRows = 0;
+  },
+});

@@ -31,7 +31,7 @@
  * first N only; 1: for every N, time permitting), BENCH_CREATE_CONCURRENCY (32), BENCH_SETTLE_SECONDS (10),
  * BENCH_TICK_MS (10), BENCH_MAX_CACHED_WORKFLOWS (1000), BENCH_TIME_BUDGET_SECONDS (450), BENCH_LOG_LEVEL (error).
  */
-import { now, BenchError, sleep, percentile, ascending, ms, int, ratio, runBench, type Cleanups } from './common.js';
+import { now, BenchError, sleep, percentile, ascending, ms, int, ratio, runBench, intEnv, type Cleanups } from './common.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomInt, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -59,13 +59,6 @@ import type { WorkerMessage, WorkerStats, WorkerStatsRequest } from './triggers-
 
 // ------------------------------------------------------------------------------------------------ settings
 
-function intEnv(name: string, fallback: number, min: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer >= ${min}, got ${raw}`);
-  return value;
-}
 
 function listEnv(name: string, fallback: number[]): number[] {
   const raw = process.env[name];
