@@ -34,6 +34,7 @@ import {
 } from '../../src/chain/abis.js';
 import { startAnvil, deployRegistries, type AnvilInstance, type DeployedRegistries } from '../../src/chain/dev/anvil.js';
 import { loadArtifacts, type Artifacts } from '../../src/chain/dev/compile.js';
+import { DevRegistries, gasWithHeadroom } from '../../src/chain/dev/registry-client.js';
 
 /** Copied verbatim from the standard (erc8004.md), independently of src/chain/abis.ts. */
 const STANDARD_V1 = {
@@ -81,7 +82,8 @@ async function send(
   functionName: string,
   args: readonly unknown[],
 ): Promise<TransactionReceipt> {
-  const hash = await wallet.writeContract({ address, abi, functionName, args, account: from, chain: reg.chain });
+  const gas = await gasWithHeadroom(pub, { address, abi, functionName, args, account: from });
+  const hash = await wallet.writeContract({ address, abi, functionName, args, account: from, chain: reg.chain, gas });
   const receipt = await pub.waitForTransactionReceipt({ hash, pollingInterval: 50 });
   expect(receipt.status).toBe('success');
   return receipt;
@@ -482,5 +484,33 @@ describe('LegacyReputationRegistryV04', () => {
       eventName: 'FeedbackRevoked',
       args: { agentId: 0n, clientAddress: client, feedbackIndex: 1n },
     });
+  });
+});
+
+describe('DevRegistries (the simulator, tests and benchmarks send through it)', () => {
+  it('pads gas: a response estimated in the same second as its request still succeeds', async () => {
+    const dev = await DevRegistries.connect(anvil.rpcUrl, reg);
+    const requestHash = keccak256(toHex('same-second'));
+    const request = await dev.validationRequest(owner, { validator, agentId: 0n, requestURI: '', requestHash });
+    const requestBlock = await pub.getBlock({ blockNumber: request.blockNumber });
+    // Put anvil's clock back to the request's second: the estimate then sees `lastUpdate = block.timestamp` as a
+    // no-op write, while the transaction runs in a later second and pays for a real one (the CI flake this fixes).
+    await pub.request({ method: 'evm_setTime' as never, params: [Number(requestBlock.timestamp)] as never });
+    const response = await dev.validationResponse(validator, {
+      requestHash,
+      response: 70,
+      responseURI: '',
+      responseHash: requestHash,
+      tag: '',
+    });
+    expect(response.status).toBe('success');
+    const call = {
+      address: reg.validation,
+      abi: artifacts.ValidationRegistry.abi,
+      functionName: 'validationResponse',
+      args: [requestHash, 71, '', requestHash, ''],
+      account: validator,
+    } as const;
+    expect(await gasWithHeadroom(pub, call)).toBeGreaterThan((await pub.estimateContractGas(call)) + 2_800n);
   });
 });

@@ -22,6 +22,19 @@ export interface MetadataEntry {
   metadataValue: Hex;
 }
 
+/**
+ * Gas for a call, with headroom. anvil estimates at its wall-clock second, but the transaction may run in a later
+ * one: a write of `block.timestamp` that was a no-op in the estimate (same second as the stored value) then costs
+ * ~2,800 gas more, and an exact estimate fails with out-of-gas. Real wallets pad their estimates for the same reason.
+ */
+export async function gasWithHeadroom(
+  publicClient: PublicClient,
+  call: { address: Address; abi: Abi; functionName: string; args: readonly unknown[]; account: Address },
+): Promise<bigint> {
+  const estimate = await publicClient.estimateContractGas(call);
+  return (estimate * 5n) / 4n + 20_000n;
+}
+
 export class DevRegistries {
   private constructor(
     readonly deployed: DeployedRegistries,
@@ -42,7 +55,7 @@ export class DevRegistries {
   async send(from: Address, address: Address, abi: Abi, functionName: string, args: readonly unknown[]): Promise<TransactionReceipt> {
     // Simulate first: anvil mines reverting transactions without complaint, the simulation names the error.
     await this.publicClient.simulateContract({ address, abi, functionName, args, account: from });
-    const hash = await this.wallet.writeContract({ address, abi, functionName, args, account: from, chain: this.deployed.chain });
+    const hash = await this.sendNoWait(from, address, abi, functionName, args);
     const receipt = await this.publicClient.waitForTransactionReceipt({ hash, pollingInterval: 20 });
     if (receipt.status !== 'success') throw new Error(`${functionName} reverted (tx ${hash})`);
     return receipt;
@@ -50,7 +63,8 @@ export class DevRegistries {
 
   /** Sends without waiting for the receipt (for rate-driven load); returns the transaction hash. */
   async sendNoWait(from: Address, address: Address, abi: Abi, functionName: string, args: readonly unknown[]): Promise<Hex> {
-    return this.wallet.writeContract({ address, abi, functionName, args, account: from, chain: this.deployed.chain });
+    const gas = await gasWithHeadroom(this.publicClient, { address, abi, functionName, args, account: from });
+    return this.wallet.writeContract({ address, abi, functionName, args, account: from, chain: this.deployed.chain, gas });
   }
 
   private get identity() {
