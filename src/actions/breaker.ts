@@ -5,6 +5,7 @@
  * next attempt is the probe; success closes it, failure opens it again.
  */
 import type pg from 'pg';
+import type { Db } from '../db/pool.js';
 
 export const FAILURE_THRESHOLD = 5;
 export const BASE_PAUSE_MS = 30_000;
@@ -62,7 +63,7 @@ export async function recordBreakerOutcome(pool: pg.Pool, destination: string, o
   );
 }
 
-export async function listBreakers(pool: pg.Pool, destinations?: string[]): Promise<BreakerView[]> {
+export async function listBreakers(pool: Db, destinations?: string[]): Promise<BreakerView[]> {
   const { rows } = await pool.query(
     `SELECT destination, state, consecutive_failures, opened_at, retry_at FROM delivery_breakers
      WHERE $1::text[] IS NULL OR destination = ANY($1) ORDER BY destination`,
@@ -75,7 +76,7 @@ export async function listBreakers(pool: pg.Pool, destinations?: string[]): Prom
 }
 
 /** Closes a breaker by hand (an operator fixed the destination). */
-export async function resetBreaker(pool: pg.Pool, destination: string): Promise<boolean> {
+export async function resetBreaker(pool: Db, destination: string): Promise<boolean> {
   const { rowCount } = await pool.query(`UPDATE delivery_breakers SET state = 'closed', consecutive_failures = 0, opened_at = NULL, retry_at = NULL WHERE destination = $1`, [destination]);
   return (rowCount ?? 0) > 0;
 }

@@ -4,7 +4,7 @@
  * it can recognise it.
  */
 import type { Client } from '@temporalio/client';
-import type pg from 'pg';
+import type { Db } from '../db/pool.js';
 
 export interface DeliveryFilter {
   organizationId: string;
@@ -45,7 +45,7 @@ function toView(r: Record<string, unknown>): DeliveryView {
   };
 }
 
-export async function listDeliveries(pool: pg.Pool, f: DeliveryFilter): Promise<DeliveryView[]> {
+export async function listDeliveries(pool: Db, f: DeliveryFilter): Promise<DeliveryView[]> {
   const { rows } = await pool.query(
     `SELECT ${VIEW} FROM deliveries
      WHERE organization_id = $1 AND ($2::uuid IS NULL OR trigger_id = $2) AND ($3::int IS NULL OR action_id = $3)
@@ -57,7 +57,7 @@ export async function listDeliveries(pool: pg.Pool, f: DeliveryFilter): Promise<
 }
 
 /** Every attempt of one delivery (action_results), oldest first. */
-export async function deliveryAttempts(pool: pg.Pool, organizationId: string, idempotencyKey: string) {
+export async function deliveryAttempts(pool: Db, organizationId: string, idempotencyKey: string) {
   const { rows } = await pool.query(
     `SELECT r.attempt, r.status, r.http_status, r.duration_ms, r.error_message, r.response_data, r.executed_at
      FROM action_results r JOIN deliveries d ON d.idempotency_key = r.idempotency_key
@@ -72,7 +72,7 @@ export async function deliveryAttempts(pool: pg.Pool, organizationId: string, id
  * Only the organization's own dead deliveries are touched.
  */
 export async function replayDeadLetters(
-  pool: pg.Pool,
+  pool: Db,
   temporal: Client,
   taskQueue: string,
   target: { organizationId: string; idempotencyKey?: string; triggerId?: string; since?: Date },

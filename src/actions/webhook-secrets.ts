@@ -2,14 +2,14 @@
  * Each organization's Standard Webhooks signing secret, sealed at rest. Created on first use; rotation keeps the
  * previous secret signing alongside the new one for a window, so receivers can switch without dropping deliveries.
  */
-import type pg from 'pg';
 import type { SecretBox } from '../secrets.js';
 import { generateWebhookSecret } from './webhook-signing.js';
+import type { Db } from '../db/pool.js';
 
 export const DEFAULT_ROTATION_WINDOW_HOURS = 24;
 
 /** The secrets to sign with now: the current one, plus the previous one during its rotation window. */
-export async function organizationWebhookSecrets(pool: pg.Pool, box: SecretBox, organizationId: string): Promise<string[]> {
+export async function organizationWebhookSecrets(pool: Db, box: SecretBox, organizationId: string): Promise<string[]> {
   await pool.query(
     `INSERT INTO organization_webhook_secrets (organization_id, secret_sealed) VALUES ($1, $2) ON CONFLICT (organization_id) DO NOTHING`,
     [organizationId, box.encrypt(generateWebhookSecret())],
@@ -26,12 +26,12 @@ export async function organizationWebhookSecrets(pool: pg.Pool, box: SecretBox, 
 }
 
 /** Reads the current secret (shown to the organization so its receivers can verify signatures). */
-export async function currentWebhookSecret(pool: pg.Pool, box: SecretBox, organizationId: string): Promise<string> {
+export async function currentWebhookSecret(pool: Db, box: SecretBox, organizationId: string): Promise<string> {
   return (await organizationWebhookSecrets(pool, box, organizationId))[0]!;
 }
 
 /** Replaces the secret; the old one keeps signing for `windowHours`. Returns the new secret. */
-export async function rotateWebhookSecret(pool: pg.Pool, box: SecretBox, organizationId: string, windowHours = DEFAULT_ROTATION_WINDOW_HOURS): Promise<string> {
+export async function rotateWebhookSecret(pool: Db, box: SecretBox, organizationId: string, windowHours = DEFAULT_ROTATION_WINDOW_HOURS): Promise<string> {
   await organizationWebhookSecrets(pool, box, organizationId);
   const fresh = generateWebhookSecret();
   await pool.query(

@@ -9,6 +9,7 @@ import type { SecretBox } from '../secrets.js';
 import { ApiKeyCache } from '../auth/api-keys.js';
 import { OAuthTokenCache } from '../auth/oauth.js';
 import { createTokenSigner } from '../auth/tokens.js';
+import { createTenantPool } from '../db/tenant.js';
 import { TriggerService } from '../triggers/service.js';
 import { RateLimiter } from './rate-limit.js';
 import type { ApiServices } from './trpc/context.js';
@@ -41,9 +42,11 @@ export async function createApiServices(input: ApiServicesInput): Promise<{ serv
     await apiKeys.close();
     throw err;
   }
+  const tenantPool = createTenantPool(input.databaseUrl, input.logger, { max: config.database.poolMax });
   const publicUrl = config.api.publicUrl ?? `http://${config.api.host}:${config.api.port}`;
   const services: ApiServices = {
     pool: input.pool,
+    tenantPool,
     logger: input.logger,
     temporal: input.temporal,
     taskQueue: config.temporal.taskQueue,
@@ -56,5 +59,5 @@ export async function createApiServices(input: ApiServicesInput): Promise<{ serv
     siweDomain: new URL(publicUrl).host,
     siweSecret: derive(Buffer.from(jwtSecret), 'sign-in with ethereum'),
   };
-  return { services, close: async () => { await Promise.all([apiKeys.close(), oauthTokens.close()]); } };
+  return { services, close: async () => { await Promise.all([apiKeys.close(), oauthTokens.close(), tenantPool.end()]); } };
 }

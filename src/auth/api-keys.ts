@@ -11,6 +11,7 @@ import { AuthError } from './errors.js';
 import { withTransaction, type Queryable } from './db.js';
 import { NotifiedCache } from './notified-cache.js';
 import { hashPassword, verifyDummy, verifyPassword } from './passwords.js';
+import type { Db } from '../db/pool.js';
 
 export type ApiKeyEnvironment = 'live' | 'test';
 export type ApiKeyType = 'standard' | 'restricted' | 'admin';
@@ -131,7 +132,7 @@ async function insertApiKey(
  * ZodError; an unknown organization or user throws AuthError 'not_found'. Whether `createdBy` may create keys for the
  * organization is the caller's decision.
  */
-export async function createApiKey(pool: pg.Pool | pg.PoolClient, input: CreateApiKeyInput): Promise<CreatedApiKey> {
+export async function createApiKey(pool: Db | pg.PoolClient, input: CreateApiKeyInput): Promise<CreatedApiKey> {
   const settings = createApiKeyInputSchema.parse(input);
   const generated = generateApiKey(settings.environment);
   const hash = await hashPassword(generated.key);
@@ -202,7 +203,7 @@ export interface RotateApiKeyInput {
  * Replaces a live key by a new one with the same settings (environment, type, permissions, expiry, rate limit) and
  * revokes the old one, atomically. Returns the new key in full. Unknown → 'not_found'; already revoked → 'conflict'.
  */
-export async function rotateApiKey(pool: pg.Pool, input: RotateApiKeyInput): Promise<CreatedApiKey> {
+export async function rotateApiKey(pool: Db, input: RotateApiKeyInput): Promise<CreatedApiKey> {
   const old = (await listApiKeys(pool, input.organizationId)).find((k) => k.id === input.keyId);
   if (!old) throw new AuthError('not_found', 'API key not found');
   if (old.revokedAt) throw new AuthError('conflict', 'this API key is revoked');

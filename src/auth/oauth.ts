@@ -16,6 +16,7 @@ import { withTransaction, type Queryable } from './db.js';
 import { AuthError } from './errors.js';
 import { NotifiedCache } from './notified-cache.js';
 import { hashPassword, verifyDummy, verifyPassword } from './passwords.js';
+import type { Db } from '../db/pool.js';
 
 export type OAuthScope = 'read' | 'write' | 'delete' | 'admin';
 export const OAUTH_SCOPES = ['read', 'write', 'delete', 'admin'] as const satisfies readonly OAuthScope[];
@@ -156,7 +157,7 @@ export interface DeactivatedOAuthClient {
  * Deactivates a client of the organization and revokes all its tokens, in one transaction that notifies every
  * process's cache. Deactivating an inactive client changes nothing. Unknown, or another organization's → 'not_found'.
  */
-export async function deactivateOAuthClient(pool: pg.Pool, input: DeactivateOAuthClientInput): Promise<DeactivatedOAuthClient> {
+export async function deactivateOAuthClient(pool: Db, input: DeactivateOAuthClientInput): Promise<DeactivatedOAuthClient> {
   const byRowId = uuidLike(input.clientId);
   if (!byRowId && !CLIENT_ID_RE.test(input.clientId)) throw new AuthError('not_found', 'OAuth client not found');
   return withTransaction(pool, async (client) => {

@@ -3,12 +3,26 @@ import type { Logger } from '../logger.js';
 
 export type Pool = pg.Pool;
 
+/**
+ * What services need from a database handle: a pool, or an organization-scoped one (`TenantDb` in ./tenant.ts) whose
+ * every query runs under that organization's row-level security.
+ */
+export interface Db {
+  query: pg.Pool['query'];
+  connect(): Promise<pg.PoolClient>;
+}
+
 // NUMERIC and BIGINT stay strings (exact); pg would otherwise hand back strings anyway, we only make it explicit.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => v);
 
-export function createPool(url: string, logger: Logger, options: { max?: number; applicationName?: string } = {}): pg.Pool {
+export function createPool(
+  url: string,
+  logger: Logger,
+  options: { max?: number; applicationName?: string; /** a role every connection switches to on login */ role?: string } = {},
+): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
+    ...(options.role ? { options: `-c role=${options.role}` } : {}),
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'erc8004-backend',
     idleTimeoutMillis: 30_000,

@@ -8,6 +8,7 @@
 import type pg from 'pg';
 import { EVENT_COLUMNS, type EventRecord } from './decode.js';
 import { segmentRange, type BlockRange, type OccupiedRange, type Segment } from './ranges.js';
+import type { Db } from '../db/pool.js';
 
 /** Advisory lock key serialising writers of ingest_seq ("8004" in ASCII). */
 export const INGEST_LOCK = 0x38303034;
@@ -18,7 +19,7 @@ export interface Checkpoint {
   blockHash: string;
 }
 
-export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+export async function withTransaction<T>(pool: Db, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');

@@ -5,11 +5,11 @@
  * Absence conditions use block time: a request's deadline passes when an event at or after it is seen, or at the end
  * of the range (the last event's block time).
  */
-import type pg from 'pg';
 import { TRIGGER_EVENT_COLUMNS } from '../../activities/triggers.js';
 import { compileDefinition, type TriggerDefinition, type TriggerDefinitionInput } from './definition.js';
 import { evaluate, expireAbsences, initialState, trackAbsence, type AgentState, type Evaluation, type TriggerEvent } from './engine.js';
 import { loadTriggerInput } from './store.js';
+import type { Db } from '../db/pool.js';
 
 export interface BacktestFiring {
   kind: 'match' | 'absence';
@@ -78,7 +78,7 @@ export class BacktestRequestError extends Error {
 }
 
 /** Loads the definition and the canonical events of the block range (paged) and runs the backtest. */
-export async function runBacktest(pool: pg.Pool, request: BacktestRequest): Promise<BacktestResult & { definition: TriggerDefinition }> {
+export async function runBacktest(pool: Db, request: BacktestRequest): Promise<BacktestResult & { definition: TriggerDefinition }> {
   if (!Number.isInteger(request.fromBlock) || !Number.isInteger(request.toBlock) || request.fromBlock < 0 || request.toBlock < request.fromBlock) {
     throw new BacktestRequestError(`invalid block range ${request.fromBlock}..${request.toBlock}`);
   }

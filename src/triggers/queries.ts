@@ -1,6 +1,6 @@
 /** Reading triggers for the API, always within one organization. Secrets in action configs are never returned. */
-import type pg from 'pg';
 import { SecretBox } from '../secrets.js';
+import type { Db } from '../db/pool.js';
 
 export interface TriggerRecord {
   id: string;
@@ -45,13 +45,13 @@ function toRecord(r: Record<string, any>): TriggerRecord {
   };
 }
 
-export async function getTrigger(pool: pg.Pool, organizationId: string, triggerId: string): Promise<TriggerRecord | undefined> {
+export async function getTrigger(pool: Db, organizationId: string, triggerId: string): Promise<TriggerRecord | undefined> {
   const { rows } = await pool.query(`${SELECT} WHERE t.id = $1 AND t.organization_id = $2`, [triggerId, organizationId]);
   return rows[0] ? toRecord(rows[0]) : undefined;
 }
 
 /** Newest first; `cursor` is the id of the last trigger of the previous page. */
-export async function listTriggers(pool: pg.Pool, organizationId: string, options: { limit: number; cursor?: string; enabled?: boolean }) {
+export async function listTriggers(pool: Db, organizationId: string, options: { limit: number; cursor?: string; enabled?: boolean }) {
   const { rows } = await pool.query(
     `${SELECT} WHERE t.organization_id = $1 AND ($2::boolean IS NULL OR t.enabled = $2)
        AND ($3::uuid IS NULL OR (t.created_at, t.id) < (SELECT created_at, id FROM triggers WHERE id = $3 AND organization_id = $1))

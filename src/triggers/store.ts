@@ -1,5 +1,6 @@
 /** Triggers in Postgres: the definition rows (triggers, trigger_conditions, trigger_actions) as one unit. */
 import type pg from 'pg';
+import type { Db } from '../db/pool.js';
 import { compileDefinition, DefinitionError, staticPrefilters, type Registry, type TriggerDefinitionInput, type TriggerSettings } from './definition.js';
 import { validateActionConfig, type ActionConfig } from '../actions/config.js';
 import { SecretBox } from '../secrets.js';
@@ -63,7 +64,7 @@ export interface TriggerWrite {
   actions?: { action_type: 'telegram' | 'rest' | 'mcp'; priority?: number; config: Record<string, unknown> }[];
 }
 
-export async function loadTriggerInput(db: pg.Pool | pg.PoolClient, triggerId: string): Promise<StoredTrigger | null> {
+export async function loadTriggerInput(db: Db | pg.PoolClient, triggerId: string): Promise<StoredTrigger | null> {
   const { rows } = await db.query(
     `SELECT t.id, t.organization_id, t.user_id, t.name, t.chain_id::float8 AS chain_id, t.registry, t.enabled, t.settings, t.start_seq::text AS start_seq, t.start_block::float8 AS start_block,
        coalesce((SELECT json_agg(json_build_object('key', c.id::text, 'condition_type', c.condition_type, 'field', c.field,

@@ -59,6 +59,7 @@ import { createTokenSigner } from '../../src/auth/tokens.js';
 import { ensureDatabase, startEmbeddedPostgres } from '../../src/db/embedded.js';
 import { migrate } from '../../src/db/migrate.js';
 import { createPool } from '../../src/db/pool.js';
+import { createTenantPool } from '../../src/db/tenant.js';
 import { SecretBox } from '../../src/secrets.js';
 import { resolveTemporalCli, startTemporalDevServer } from '../../src/temporal/dev-server.js';
 import { TriggerService } from '../../src/triggers/service.js';
@@ -434,8 +435,10 @@ async function main(): Promise<void> {
   const apiKeys = new ApiKeyCache();
   await apiKeys.listenForRevocations(databaseUrl);
   onCleanup('API key cache', () => apiKeys.close());
+  const tenantPool = createTenantPool(databaseUrl, logger, { max: POOL_MAX });
+  onCleanup('tenant pool', () => tenantPool.end());
   const services: ApiServices = {
-    pool, logger, temporal, taskQueue,
+    pool, tenantPool, logger, temporal, taskQueue,
     triggers: new TriggerService({ pool, temporal, taskQueue, logger, secrets }),
     secrets, tokens: createTokenSigner(randomBytes(32)), apiKeys, rateLimiter: new RateLimiter(pool),
     siweDomain: 'localhost', siweSecret: randomBytes(32),

@@ -12,6 +12,7 @@ import { appRouter } from '../../src/api/trpc/app-router.js';
 import { createApiContext, type ApiServices } from '../../src/api/trpc/context.js';
 import { createApiHandlers } from '../../src/api/trpc/handlers.js';
 import { createCallerFactory } from '../../src/api/trpc/trpc.js';
+import { createTenantPool } from '../../src/db/tenant.js';
 import { SecretBox } from '../../src/secrets.js';
 import { TriggerService } from '../../src/triggers/service.js';
 import { startWorker, type RunningWorker } from '../../src/worker/worker.js';
@@ -44,8 +45,9 @@ export async function startTestApi(db: TestDatabase, options: { withWorker?: boo
   if (options.withWorker) {
     worker = await startWorker({ address, namespace: 'default', taskQueue, pool: db.pool, logger: testLogger, actions: testActionSettings({ secrets }) });
   }
+  const tenantPool = createTenantPool(db.url, testLogger, { max: 4 });
   const services: ApiServices = {
-    pool: db.pool, logger: testLogger, temporal, taskQueue,
+    pool: db.pool, tenantPool, logger: testLogger, temporal, taskQueue,
     triggers: new TriggerService({ pool: db.pool, temporal, taskQueue, logger: testLogger, secrets }),
     secrets, tokens: createTokenSigner(randomBytes(32)), apiKeys, oauthTokens, rateLimiter: new RateLimiter(db.pool),
     siweDomain: 'localhost', siweSecret: randomBytes(32),
@@ -66,6 +68,7 @@ export async function startTestApi(db: TestDatabase, options: { withWorker?: boo
       await worker?.stop();
       await apiKeys.close();
       await oauthTokens.close();
+      await tenantPool.end();
       await connection.close();
     },
   };

@@ -27,6 +27,7 @@ async function schemaObjects(db: TestDatabase) {
     ),
     triggers: await q(`SELECT tgname AS name FROM pg_trigger WHERE NOT tgisinternal`),
     indexes: await q(`SELECT indexname AS name FROM pg_indexes WHERE schemaname = 'public'`),
+    policies: await q(`SELECT tablename || '.' || policyname AS name FROM pg_policies WHERE schemaname = 'public'`),
   };
 }
 
@@ -72,10 +73,18 @@ describe('migrations on an empty database', () => {
 
   it('reverts one step at a time', async () => {
     const [last] = await migrate({ databaseUrl: db.url, logger: testLogger, direction: 'down' });
-    expect(last).toBe('0011_unlogged_rate_limits');
-    const { rows } = await db.pool.query(`SELECT (SELECT relpersistence::text FROM pg_class WHERE relname = 'rate_limit_counters') AS t, false AS r`);
-    expect(rows).toEqual([{ t: 'p', r: false }]);
-    expect(await migrate({ databaseUrl: db.url, logger: testLogger })).toEqual(['0011_unlogged_rate_limits']);
+    expect(last).toBe('0012_row_level_security');
+    const rowSecurity = async () =>
+      (await db.pool.query(`SELECT relname, relrowsecurity FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relname IN ('triggers', 'api_keys') ORDER BY 1`)).rows;
+    expect(await rowSecurity()).toEqual([
+      { relname: 'api_keys', relrowsecurity: false },
+      { relname: 'triggers', relrowsecurity: false },
+    ]);
+    expect(await migrate({ databaseUrl: db.url, logger: testLogger })).toEqual(['0012_row_level_security']);
+    expect(await rowSecurity()).toEqual([
+      { relname: 'api_keys', relrowsecurity: true },
+      { relname: 'triggers', relrowsecurity: true },
+    ]);
   });
 
   it('without TimescaleDB, refreshes the plain reporting views', async () => {

@@ -28,6 +28,8 @@ export type Subject =
 /** Long-lived dependencies of the API, created once per process. */
 export interface ApiServices {
   pool: pg.Pool;
+  /** Connections as the row-security role; organization-scoped procedures get `ctx.pool` from it (src/db/tenant.ts). */
+  tenantPool: pg.Pool;
   logger: Logger;
   temporal: Client;
   taskQueue: string;

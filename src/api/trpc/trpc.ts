@@ -9,6 +9,7 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import { z } from 'zod';
+import { TenantDb } from '../../db/tenant.js';
 import type { ApiContext, Permission, Subject } from './context.js';
 import { toTRPCError } from './errors.js';
 
@@ -84,7 +85,8 @@ export const orgInput = z.object({ organizationId: z.uuid('must be an organizati
 
 /**
  * Procedures inside one organization. Input must carry `organizationId`; an API key or OAuth token may only name its
- * own organization. Adds `ctx.org = { id, role | undefined }`.
+ * own organization. Adds `ctx.org = { id, role | undefined }` and replaces `ctx.pool` by a handle scoped to the
+ * organization by Postgres row-level security: a query that forgets its organization filter still cannot cross tenants.
  */
 export function orgProcedure(permission: Permission) {
   return authedProcedure.input(orgInput).use(async ({ ctx, input, next }) => {
@@ -109,6 +111,6 @@ export function orgProcedure(permission: Permission) {
     }
     // For users, roleOf already required an active organization; keys and tokens are checked here.
     if (s.kind !== 'user' && !(await ctx.organizationActive(organizationId))) throw denied();
-    return next({ ctx: { ...ctx, org: { id: organizationId, role } } });
+    return next({ ctx: { ...ctx, org: { id: organizationId, role }, pool: new TenantDb(ctx.tenantPool, organizationId) } });
   });
 }

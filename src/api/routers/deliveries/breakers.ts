@@ -1,10 +1,11 @@
+import type { Db } from '../../../db/pool.js';
 import { orgProcedure } from '../../trpc/trpc.js';
 import { ApiError } from '../../trpc/errors.js';
 import { listBreakers, resetBreaker } from '../../../actions/breaker.js';
 import { listBreakersMeta, resetBreakerMeta, ZListBreakersRequest, ZListBreakersResponse, ZResetBreakerRequest, ZResetBreakerResponse } from './breakers.types.js';
 
 /** Breakers are shared per destination; an organization sees (and resets) only those of destinations it delivers to. */
-async function organizationDestinations(ctx: { pool: import('pg').Pool }, organizationId: string): Promise<string[]> {
+async function organizationDestinations(ctx: { pool: Db }, organizationId: string): Promise<string[]> {
   const { rows } = await ctx.pool.query<{ destination: string }>(
     'SELECT DISTINCT destination FROM deliveries WHERE organization_id = $1 AND destination IS NOT NULL',
     [organizationId],

@@ -12,7 +12,7 @@ import {
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
 /** Owner-only operations: an API key or a non-owner admin is refused. */
-async function requireOwner(ctx: ApiContext, organizationId: string): Promise<string> {
+async function requireOwner(ctx: Pick<ApiContext, 'subject' | 'roleOf'>, organizationId: string): Promise<string> {
   if (ctx.subject.kind !== 'user' || (await ctx.roleOf(ctx.subject.userId, organizationId)) !== 'owner') {
     throw new TRPCError({ code: 'FORBIDDEN', message: 'only the owner can do this' });
   }
