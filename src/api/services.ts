@@ -8,6 +8,7 @@ import type { Logger } from '../logger.js';
 import type { SecretBox } from '../secrets.js';
 import { ApiKeyCache } from '../auth/api-keys.js';
 import { OAuthTokenCache } from '../auth/oauth.js';
+import { OrganizationAccessCache } from '../auth/organization-access.js';
 import { createTokenSigner } from '../auth/tokens.js';
 import { createTenantPool } from '../db/tenant.js';
 import { TriggerService } from '../triggers/service.js';
@@ -36,10 +37,12 @@ export async function createApiServices(input: ApiServicesInput): Promise<{ serv
   const apiKeys = new ApiKeyCache();
   await apiKeys.listenForRevocations(input.databaseUrl);
   const oauthTokens = new OAuthTokenCache();
+  const organizationAccess = new OrganizationAccessCache();
   try {
     await oauthTokens.listenForRevocations(input.databaseUrl);
+    await organizationAccess.listenForRevocations(input.databaseUrl);
   } catch (err) {
-    await apiKeys.close();
+    await Promise.all([apiKeys.close(), oauthTokens.close(), organizationAccess.close()]);
     throw err;
   }
   const tenantPool = createTenantPool(input.databaseUrl, input.logger, { max: config.database.poolMax });
@@ -55,9 +58,10 @@ export async function createApiServices(input: ApiServicesInput): Promise<{ serv
     tokens: createTokenSigner(jwtSecret),
     apiKeys,
     oauthTokens,
+    organizationAccess,
     rateLimiter: new RateLimiter(input.pool),
     siweDomain: new URL(publicUrl).host,
     siweSecret: derive(Buffer.from(jwtSecret), 'sign-in with ethereum'),
   };
-  return { services, close: async () => { await Promise.all([apiKeys.close(), oauthTokens.close(), tenantPool.end()]); } };
+  return { services, close: async () => { await Promise.all([apiKeys.close(), oauthTokens.close(), organizationAccess.close(), tenantPool.end()]); } };
 }

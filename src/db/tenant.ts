@@ -15,6 +15,13 @@ export function createTenantPool(url: string, logger: Logger, options: { max?: n
   return createPool(url, logger, { ...options, applicationName: options.applicationName ?? 'erc8004-api-tenant', role: TENANT_ROLE });
 }
 
+/**
+ * The organization each tenant connection was last set to. pg reuses one client object per connection, and only
+ * TenantDb sets the value (never inside a transaction, so no rollback can undo it): when the next checkout is for the
+ * same organization, the round trip is skipped.
+ */
+const organizationOfConnection = new WeakMap<pg.PoolClient, string>();
+
 /** A database handle for one organization: every query, and every client it hands out, is scoped to it. */
 export class TenantDb implements Db {
   constructor(
@@ -24,10 +31,13 @@ export class TenantDb implements Db {
 
   async connect(): Promise<pg.PoolClient> {
     const client = await this.tenantPool.connect();
+    if (organizationOfConnection.get(client) === this.organizationId) return client;
     try {
       // Session-level (not transaction-local) so that services may run several statements or their own transaction;
-      // it is overwritten at every checkout, so a value left by an earlier user of the connection never applies.
+      // it is set at every checkout for another organization, so a value left by an earlier user never applies.
+      organizationOfConnection.delete(client);
       await client.query("SELECT set_config('app.organization_id', $1, false)", [this.organizationId]);
+      organizationOfConnection.set(client, this.organizationId);
     } catch (err) {
       client.release(err as Error);
       throw err;

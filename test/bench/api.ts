@@ -60,6 +60,7 @@ import { ensureDatabase, startEmbeddedPostgres } from '../../src/db/embedded.js'
 import { migrate } from '../../src/db/migrate.js';
 import { createPool } from '../../src/db/pool.js';
 import { createTenantPool } from '../../src/db/tenant.js';
+import { OrganizationAccessCache } from '../../src/auth/organization-access.js';
 import { SecretBox } from '../../src/secrets.js';
 import { resolveTemporalCli, startTemporalDevServer } from '../../src/temporal/dev-server.js';
 import { TriggerService } from '../../src/triggers/service.js';
@@ -435,12 +436,15 @@ async function main(): Promise<void> {
   const apiKeys = new ApiKeyCache();
   await apiKeys.listenForRevocations(databaseUrl);
   onCleanup('API key cache', () => apiKeys.close());
+  const organizationAccess = new OrganizationAccessCache();
+  await organizationAccess.listenForRevocations(databaseUrl);
+  onCleanup('organization access cache', () => organizationAccess.close());
   const tenantPool = createTenantPool(databaseUrl, logger, { max: POOL_MAX });
   onCleanup('tenant pool', () => tenantPool.end());
   const services: ApiServices = {
     pool, tenantPool, logger, temporal, taskQueue,
     triggers: new TriggerService({ pool, temporal, taskQueue, logger, secrets }),
-    secrets, tokens: createTokenSigner(randomBytes(32)), apiKeys, rateLimiter: new RateLimiter(pool),
+    secrets, tokens: createTokenSigner(randomBytes(32)), apiKeys, organizationAccess, rateLimiter: new RateLimiter(pool),
     siweDomain: 'localhost', siweSecret: randomBytes(32),
   };
   const api = await startApiServer(

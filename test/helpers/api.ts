@@ -5,6 +5,7 @@ import { Client, Connection } from '@temporalio/client';
 import { inject } from 'vitest';
 import { ApiKeyCache } from '../../src/auth/api-keys.js';
 import { OAuthTokenCache } from '../../src/auth/oauth.js';
+import { OrganizationAccessCache } from '../../src/auth/organization-access.js';
 import { createTokenSigner } from '../../src/auth/tokens.js';
 import { RateLimiter } from '../../src/api/rate-limit.js';
 import { startApiServer, type RunningApiServer } from '../../src/api/server.js';
@@ -41,6 +42,8 @@ export async function startTestApi(db: TestDatabase, options: { withWorker?: boo
   await apiKeys.listenForRevocations(db.url);
   const oauthTokens = new OAuthTokenCache();
   await oauthTokens.listenForRevocations(db.url);
+  const organizationAccess = new OrganizationAccessCache();
+  await organizationAccess.listenForRevocations(db.url);
   let worker: RunningWorker | undefined;
   if (options.withWorker) {
     worker = await startWorker({ address, namespace: 'default', taskQueue, pool: db.pool, logger: testLogger, actions: testActionSettings({ secrets }) });
@@ -49,7 +52,7 @@ export async function startTestApi(db: TestDatabase, options: { withWorker?: boo
   const services: ApiServices = {
     pool: db.pool, tenantPool, logger: testLogger, temporal, taskQueue,
     triggers: new TriggerService({ pool: db.pool, temporal, taskQueue, logger: testLogger, secrets }),
-    secrets, tokens: createTokenSigner(randomBytes(32)), apiKeys, oauthTokens, rateLimiter: new RateLimiter(db.pool),
+    secrets, tokens: createTokenSigner(randomBytes(32)), apiKeys, oauthTokens, organizationAccess, rateLimiter: new RateLimiter(db.pool),
     siweDomain: 'localhost', siweSecret: randomBytes(32),
   };
   const server = await startApiServer(
@@ -68,6 +71,7 @@ export async function startTestApi(db: TestDatabase, options: { withWorker?: boo
       await worker?.stop();
       await apiKeys.close();
       await oauthTokens.close();
+      await organizationAccess.close();
       await tenantPool.end();
       await connection.close();
     },

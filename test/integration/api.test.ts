@@ -233,6 +233,51 @@ describe('organizations: invitations, transfer and delete', () => {
   });
 });
 
+describe('organization access is cached per process, and changes take effect at once', () => {
+  /**
+   * Retries until the call gives `expected` (a change made by another process arrives by NOTIFY), at most ~2 s and
+   * 20 calls (the caller's plan allows 50 requests an hour).
+   */
+  async function eventually(call: () => Promise<unknown>, expected: string): Promise<string> {
+    let last = '';
+    for (let i = 0; i < 20 && last !== expected; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 100));
+      last = await code(call());
+    }
+    return last;
+  }
+
+  it('a removed member or a downgraded role is refused on the next request; another process is heard by NOTIFY', async () => {
+    const owner = await account();
+    const org = (await owner.as.organizations.create({ name: 'Cached', slug: `cached-${Date.now()}` })).id;
+    const member = await account();
+    const memberEmail = (await member.as.auth.me({})).user.email;
+    expect(await code(member.as.triggers.list({ organizationId: org }))).toBe('FORBIDDEN'); // a cached "not a member"
+    await owner.as.organizations.addMember({ organizationId: org, email: memberEmail, role: 'member' });
+    expect(await code(member.as.triggers.list({ organizationId: org }))).toBe('OK');
+    await owner.as.organizations.removeMember({ organizationId: org, userId: member.userId });
+    expect(await code(member.as.triggers.list({ organizationId: org }))).toBe('FORBIDDEN');
+
+    // Changes written by another API process (here: straight to the database) reach this one's cache by NOTIFY.
+    await db.pool.query(`INSERT INTO organization_members (organization_id, user_id, role) VALUES ($1, $2, 'member')`, [org, member.userId]);
+    expect(await eventually(() => member.as.triggers.list({ organizationId: org }), 'OK')).toBe('OK');
+    const created = await member.as.triggers.create({ organizationId: org, ...trigger });
+    await db.pool.query(`UPDATE organization_members SET role = 'viewer' WHERE organization_id = $1 AND user_id = $2`, [org, member.userId]);
+    expect(await eventually(() => member.as.triggers.setEnabled({ organizationId: org, triggerId: created.id, enabled: false }), 'FORBIDDEN')).toBe('FORBIDDEN');
+    expect((await db.pool.query('SELECT enabled FROM triggers WHERE id = $1', [created.id])).rows).toEqual([{ enabled: true }]);
+
+    // API keys: a deactivated organization refuses its keys.
+    const key = await owner.as.apiKeys.create({ organizationId: org, name: 'reader', permissions: ['read'] });
+    const keyCaller = await api.caller({ 'x-api-key': key.key });
+    expect(await code(keyCaller.triggers.list({ organizationId: org }))).toBe('OK');
+    await db.pool.query('UPDATE organizations SET is_active = false WHERE id = $1', [org]);
+    expect(await eventually(() => keyCaller.triggers.list({ organizationId: org }), 'FORBIDDEN')).toBe('FORBIDDEN');
+    await db.pool.query('UPDATE organizations SET is_active = true WHERE id = $1', [org]);
+    expect(await eventually(() => keyCaller.triggers.list({ organizationId: org }), 'OK')).toBe('OK');
+    expect(api.services.organizationAccess?.listening).toBe(true);
+  });
+});
+
 describe('over HTTP', () => {
   it('a typed tRPC client and the REST API serve the same procedures', async () => {
     const trpc = createTRPCClient<AppRouter>({ links: [httpLink({ url: `${api.server.url}/trpc` })] });

@@ -13,6 +13,7 @@ import { AuthError } from '../../auth/errors.js';
 import type { ApiKeyCache } from '../../auth/api-keys.js';
 import { verifyOAuthAccessToken, type OAuthTokenCache } from '../../auth/oauth.js';
 import type { TokenSigner } from '../../auth/tokens.js';
+import { organizationIsActive, roleInOrganization, type OrganizationAccessCache } from '../../auth/organization-access.js';
 import { bucketFor, rateLimitHeaders, type RateLimiter } from '../rate-limit.js';
 import type { Role } from './trpc.js';
 
@@ -39,6 +40,8 @@ export interface ApiServices {
   apiKeys: ApiKeyCache;
   /** Cache of OAuth access-token verifications; absent: every request verifies against the database. */
   oauthTokens?: OAuthTokenCache;
+  /** Cache of roles and organization activity; absent: every request reads the database. */
+  organizationAccess?: OrganizationAccessCache;
   rateLimiter: RateLimiter;
   /** Domain for Sign-In with Ethereum messages (e.g. api.example.com). */
   siweDomain: string;
@@ -169,14 +172,10 @@ export async function createApiContext(
         throw new TRPCError({ code: 'TOO_MANY_REQUESTS', message: `rate limit of ${decision.limit} requests exceeded; retry in ${decision.retryAfterSeconds} s` });
       }
     },
-    async roleOf(userId, organizationId) {
-      const { rows } = await pool.query<{ role: Role }>(
-        `SELECT CASE WHEN o.owner_id = $1 THEN 'owner' ELSE m.role END AS role
-         FROM organizations o LEFT JOIN organization_members m ON m.organization_id = o.id AND m.user_id = $1
-         WHERE o.id = $2 AND o.is_active AND (o.owner_id = $1 OR m.user_id IS NOT NULL)`,
-        [userId, organizationId],
-      );
-      return rows[0]?.role;
+    roleOf(userId, organizationId) {
+      return services.organizationAccess
+        ? services.organizationAccess.roleOf(pool, userId, organizationId)
+        : roleInOrganization(pool, userId, organizationId);
     },
     async actingUserOf(organizationId) {
       if (subject.kind === 'user') return subject.userId;
@@ -185,9 +184,10 @@ export async function createApiContext(
         : await pool.query<{ user_id: string }>('SELECT owner_id AS user_id FROM organizations WHERE id = $1', [organizationId]);
       return rows[0]!.user_id;
     },
-    async organizationActive(organizationId) {
-      const { rows } = await pool.query<{ is_active: boolean }>('SELECT is_active FROM organizations WHERE id = $1', [organizationId]);
-      return rows[0]?.is_active === true;
+    organizationActive(organizationId) {
+      return services.organizationAccess
+        ? services.organizationAccess.isActive(pool, organizationId)
+        : organizationIsActive(pool, organizationId);
     },
   };
 }

@@ -89,7 +89,7 @@ export const orgInput = z.object({ organizationId: z.uuid('must be an organizati
  * organization by Postgres row-level security: a query that forgets its organization filter still cannot cross tenants.
  */
 export function orgProcedure(permission: Permission) {
-  return authedProcedure.input(orgInput).use(async ({ ctx, input, next }) => {
+  return authedProcedure.input(orgInput).use(async ({ ctx, input, next, type }) => {
     const organizationId = input.organizationId;
     const s = ctx.subject;
     // One answer for "not a member" and "does not exist": no probing of other tenants.
@@ -111,6 +111,10 @@ export function orgProcedure(permission: Permission) {
     }
     // For users, roleOf already required an active organization; keys and tokens are checked here.
     if (s.kind !== 'user' && !(await ctx.organizationActive(organizationId))) throw denied();
-    return next({ ctx: { ...ctx, org: { id: organizationId, role }, pool: new TenantDb(ctx.tenantPool, organizationId) } });
+    const result = await next({ ctx: { ...ctx, org: { id: organizationId, role }, pool: new TenantDb(ctx.tenantPool, organizationId) } });
+    // A mutation may have changed members, owner or activity: this process re-reads them on the next request rather
+    // than waiting for the NOTIFY that tells the other API processes (src/auth/organization-access.ts).
+    if (type === 'mutation') ctx.organizationAccess?.invalidatePrefix(organizationId);
+    return result;
   });
 }

@@ -57,7 +57,7 @@ export const inviteMemberRoute = orgProcedure('admin').meta(inviteMemberMeta).in
 export const acceptInvitationRoute = authedProcedure.meta(acceptInvitationMeta).input(ZAcceptInvitationRequest).output(memberOutput).mutation(async ({ ctx, input }) => {
   if (ctx.subject.kind !== 'user') throw new TRPCError({ code: 'FORBIDDEN', message: 'invitations are accepted by signed-in users' });
   const userId = ctx.subject.userId;
-  return withTransaction(ctx.pool, async (client) => {
+  const accepted = await withTransaction(ctx.pool, async (client) => {
     const { rows } = await client.query(
       `SELECT i.id, i.organization_id, i.role, i.email, u.username, u.email AS user_email
        FROM organization_invitations i JOIN users u ON u.id = $2
@@ -74,6 +74,9 @@ export const acceptInvitationRoute = authedProcedure.meta(acceptInvitationMeta).
        ON CONFLICT (organization_id, user_id) DO UPDATE SET role = EXCLUDED.role`,
       [invitation.organization_id, userId, invitation.role, invitation.id],
     );
-    return { userId, username: invitation.username, email: invitation.user_email, role: invitation.role };
+    return { organizationId: invitation.organization_id as string, member: { userId, username: invitation.username, email: invitation.user_email, role: invitation.role } };
   });
+  // This process answers the new member's next request without waiting for the NOTIFY (other processes get that).
+  ctx.organizationAccess?.invalidatePrefix(accepted.organizationId);
+  return accepted.member;
 });
