@@ -3,9 +3,10 @@
  *
  * Algorithm: FIXED windows aligned to the Unix epoch (an hourly window runs from hh:00:00 to hh+1:00:00 UTC). The
  * counters live in Postgres (`rate_limit_counters`, migration 0010), one row per (bucket, window), so any number of
- * API processes share one limit exactly. Each `consume` is ONE statement and one round trip: an
+ * API processes share one limit exactly. A `consume` is one round trip: an
  * `INSERT … ON CONFLICT DO UPDATE … RETURNING count`, which Postgres serialises per row, so concurrent requests can
- * never be allowed beyond the limit. A sliding-window refinement was deliberately NOT chosen: fixed windows give the
+ * never be allowed beyond the limit. Within a process, requests for a bucket that arrive while its statement is in
+ * flight are added by the next statement together (each still gets its own position in the count). A sliding-window refinement was deliberately NOT chosen: fixed windows give the
  * exact "N requests per clock hour" the plans promise and are easy to reason about and test; the known trade-off is
  * that a client may spend a full window just before a boundary and another just after it (up to 2 × limit within a
  * short span around the boundary, never more than `limit` within one window).
@@ -75,6 +76,18 @@ interface CachedRefusal {
 
 const INT32_MAX = 2_147_483_647;
 
+interface CounterRow {
+  count: number;
+  window_start: Date;
+  now: Date;
+}
+
+interface Waiter {
+  cost: number;
+  resolve(row: CounterRow): void;
+  reject(err: unknown): void;
+}
+
 // One statement: the window is computed from the given instant (or the database clock), the counter is created or
 // incremented atomically, and the row's count, window and the instant used come back for the decision.
 const CONSUME_SQL = `
@@ -94,6 +107,8 @@ export class RateLimiter {
   private readonly clock: (() => Date) | undefined;
   private readonly maxCached: number;
   private readonly overLimit = new Map<string, CachedRefusal>();
+  /** Buckets with an upsert in flight, and the requests waiting to go in the next one. */
+  private readonly inFlight = new Map<string, { next: Waiter[] | undefined }>();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -130,14 +145,7 @@ export class RateLimiter {
       }
     }
 
-    const instant = this.clock ? this.clock() : null;
-    const { rows } = await this.pool.query<{ count: number; window_start: Date; now: Date }>(CONSUME_SQL, [
-      bucket,
-      cost,
-      windowSeconds,
-      instant,
-    ]);
-    const row = rows[0]!;
+    const row = await this.increment(cacheKey, bucket, windowSeconds, cost);
     const resetAt = new Date(row.window_start.getTime() + windowSeconds * 1000);
     const msToReset = Math.max(0, resetAt.getTime() - row.now.getTime());
 
@@ -147,6 +155,52 @@ export class RateLimiter {
       return { allowed: true, limit, remaining: limit - row.count, resetAt, retryAfterSeconds: 0 };
     }
     return refused(limit, resetAt, msToReset);
+  }
+
+  /**
+   * Adds `cost` to the shared counter and returns the count up to and including this request. Requests for a bucket
+   * that arrive while its upsert is in flight are coalesced into the next one (one statement adds their total): under
+   * load a bucket takes one round trip per batch instead of queueing on its row lock. Each request still gets its own
+   * position in the count, so the limit stays exact.
+   */
+  private increment(key: string, bucket: string, windowSeconds: number, cost: number): Promise<CounterRow> {
+    return new Promise<CounterRow>((resolve, reject) => {
+      const waiter = { cost, resolve, reject };
+      const state = this.inFlight.get(key);
+      if (state) {
+        (state.next ??= []).push(waiter);
+        return;
+      }
+      this.inFlight.set(key, { next: undefined });
+      void this.flush(key, bucket, windowSeconds, [waiter]);
+    });
+  }
+
+  private async flush(key: string, bucket: string, windowSeconds: number, batch: Waiter[]): Promise<void> {
+    const total = batch.reduce((sum, w) => sum + w.cost, 0);
+    try {
+      // Named: prepared once per connection instead of parsed and planned on every request.
+      const { rows } = await this.pool.query<CounterRow>({
+        name: 'rate-limit-consume',
+        text: CONSUME_SQL,
+        values: [bucket, Math.min(total, INT32_MAX), windowSeconds, this.clock ? this.clock() : null],
+      });
+      // Each request gets its own position: the batch's requests are the last `total` of the returned count.
+      const row = rows[0]!;
+      let position = row.count - total;
+      for (const w of batch) {
+        position += w.cost;
+        w.resolve({ ...row, count: Math.min(Math.max(position, 0), INT32_MAX) });
+      }
+    } catch (err) {
+      for (const w of batch) w.reject(err);
+    }
+    // Whoever queued meanwhile goes next, as one statement.
+    const state = this.inFlight.get(key)!;
+    const next = state.next;
+    state.next = undefined;
+    if (next) void this.flush(key, bucket, windowSeconds, next);
+    else this.inFlight.delete(key);
   }
 
   /** Deletes the counters of windows that started before `olderThan` (pass now minus the longest window, or more). */

@@ -36,7 +36,7 @@ export class TenantDb implements Db {
       // Session-level (not transaction-local) so that services may run several statements or their own transaction;
       // it is set at every checkout for another organization, so a value left by an earlier user never applies.
       organizationOfConnection.delete(client);
-      await client.query("SELECT set_config('app.organization_id', $1, false)", [this.organizationId]);
+      await client.query({ name: 'tenant-set-organization', text: "SELECT set_config('app.organization_id', $1, false)", values: [this.organizationId] });
       organizationOfConnection.set(client, this.organizationId);
     } catch (err) {
       client.release(err as Error);

@@ -36,6 +36,13 @@ const SELECT = `
       ORDER BY a.priority, a.id) FROM trigger_actions a WHERE a.trigger_id = t.id), '[]') AS actions
   FROM triggers t`;
 
+// Named statements (read on every API request): prepared once per connection rather than planned each time, which
+// cost as much Postgres time as running them.
+const GET_SQL = `${SELECT} WHERE t.id = $1 AND t.organization_id = $2`;
+const LIST_SQL = `${SELECT} WHERE t.organization_id = $1 AND ($2::boolean IS NULL OR t.enabled = $2)
+       AND ($3::uuid IS NULL OR (t.created_at, t.id) < (SELECT created_at, id FROM triggers WHERE id = $3 AND organization_id = $1))
+     ORDER BY t.created_at DESC, t.id DESC LIMIT $4`;
+
 function toRecord(r: Record<string, any>): TriggerRecord {
   return {
     id: r.id, organizationId: r.organization_id, name: r.name, description: r.description, chainId: r.chain_id, registry: r.registry,
@@ -46,18 +53,17 @@ function toRecord(r: Record<string, any>): TriggerRecord {
 }
 
 export async function getTrigger(pool: Db, organizationId: string, triggerId: string): Promise<TriggerRecord | undefined> {
-  const { rows } = await pool.query(`${SELECT} WHERE t.id = $1 AND t.organization_id = $2`, [triggerId, organizationId]);
+  const { rows } = await pool.query({ name: 'get-trigger', text: GET_SQL, values: [triggerId, organizationId] });
   return rows[0] ? toRecord(rows[0]) : undefined;
 }
 
 /** Newest first; `cursor` is the id of the last trigger of the previous page. */
 export async function listTriggers(pool: Db, organizationId: string, options: { limit: number; cursor?: string; enabled?: boolean }) {
-  const { rows } = await pool.query(
-    `${SELECT} WHERE t.organization_id = $1 AND ($2::boolean IS NULL OR t.enabled = $2)
-       AND ($3::uuid IS NULL OR (t.created_at, t.id) < (SELECT created_at, id FROM triggers WHERE id = $3 AND organization_id = $1))
-     ORDER BY t.created_at DESC, t.id DESC LIMIT $4`,
-    [organizationId, options.enabled ?? null, options.cursor ?? null, options.limit + 1],
-  );
+  const { rows } = await pool.query({
+    name: 'list-triggers',
+    text: LIST_SQL,
+    values: [organizationId, options.enabled ?? null, options.cursor ?? null, options.limit + 1],
+  });
   const items = rows.slice(0, options.limit).map(toRecord);
   return { items, nextCursor: rows.length > options.limit ? items[items.length - 1]!.id : null };
 }

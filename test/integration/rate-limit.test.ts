@@ -296,6 +296,40 @@ describe('RateLimiter', () => {
     expect(await storedCount(name)).toBe(120);
   });
 
+  it('coalesces concurrent requests for a bucket into few statements, each request keeping its own position', async () => {
+    let statements = 0;
+    const counting = new Proxy(db.pool, {
+      get(target, prop, receiver) {
+        if (prop === 'query') return (...args: unknown[]) => (statements++, (target.query as (...a: unknown[]) => unknown)(...args));
+        return Reflect.get(target, prop, receiver);
+      },
+    });
+    const limiter = new RateLimiter(counting, { now: () => new Date(T0 + 3 * HOUR) });
+    const name = bucket();
+    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => limiter.consume(name, 60, 3600, i % 3 === 0 ? 2 : 1)));
+    // 134 units in all: the first requests in arrival order that fit within 60 are allowed, positions never repeat.
+    const positions = results.filter((d) => d.allowed).map((d) => 60 - d.remaining);
+    expect(new Set(positions).size).toBe(positions.length);
+    expect(Math.max(...positions)).toBeLessThanOrEqual(60);
+    expect(await storedCount(name)).toBe(134);
+    expect(statements).toBeGreaterThanOrEqual(2);
+    expect(statements).toBeLessThan(10);
+    // A failing statement fails every request of its batch, and the bucket recovers afterwards.
+    let down = true;
+    const flaky = new Proxy(db.pool, {
+      get(target, prop, receiver) {
+        if (prop === 'query') return (...args: unknown[]) => (down ? Promise.reject(new Error('database down')) : (target.query as (...a: unknown[]) => unknown)(...args));
+        return Reflect.get(target, prop, receiver);
+      },
+    });
+    const flakyLimiter = new RateLimiter(flaky, { now: () => new Date(T0 + 3 * HOUR) });
+    const flakyBucket = bucket();
+    const failed = await Promise.allSettled(Array.from({ length: 5 }, () => flakyLimiter.consume(flakyBucket, 5, 3600)));
+    expect(failed.map((r) => r.status)).toEqual(Array(5).fill('rejected'));
+    down = false;
+    expect(await flakyLimiter.consume(flakyBucket, 5, 3600)).toMatchObject({ allowed: true, remaining: 4 });
+  });
+
   it('shares one limit exactly between two processes (two pools)', async () => {
     const at = () => new Date(T0 + 4 * HOUR + 123);
     const first = new RateLimiter(db.pool, { now: at });
