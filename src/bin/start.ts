@@ -25,6 +25,7 @@ await runProcess('erc8004', async (ctx) => {
     address: temporalAddress,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
+    maxCachedWorkflows: config.temporal.maxCachedWorkflows,
     pool,
     logger,
     actions,

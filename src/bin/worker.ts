@@ -13,6 +13,7 @@ await runProcess('erc8004-worker', async (ctx) => {
     address: temporalAddress,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
+    maxCachedWorkflows: config.temporal.maxCachedWorkflows,
     pool,
     logger,
     actions: await actionSettings(config),

@@ -9,6 +9,7 @@ describe('loadConfig', () => {
     expect(config.database.embeddedPort).toBe(54329);
     expect(config.temporal.address).toBeUndefined();
     expect(config.temporal.uiPort).toBe(8233);
+    expect(config.temporal.maxCachedWorkflows).toBe(1_000);
     expect(config.api).toMatchObject({ host: '127.0.0.1', port: 8080 });
     expect(config.database.migrateOnStart).toBe(true);
     expect(config.log.format).toBe('pretty');
@@ -21,7 +22,10 @@ describe('loadConfig', () => {
       TEMPORAL_ADDRESS: 'temporal:7233',
       API_PORT: '9000',
       MIGRATE_ON_START: 'false',
+      TEMPORAL_MAX_CACHED_WORKFLOWS: '300',
     });
+    expect(config.temporal.maxCachedWorkflows).toBe(300);
+    expect(() => loadConfig({ TEMPORAL_MAX_CACHED_WORKFLOWS: '0' })).toThrow(/TEMPORAL_MAX_CACHED_WORKFLOWS/);
     expect(config.database.url).toBe('postgres://u:p@db:5432/erc8004');
     expect(config.temporal.address).toBe('temporal:7233');
     expect(config.api.port).toBe(9000);
