@@ -7,16 +7,9 @@ import type pg from 'pg';
 import type { Logger } from '../src/logger.js';
 import type { TriggerEvent, TriggerState } from '../src/triggers/engine.js';
 import { loadTriggerInput, type StoredTrigger } from '../src/triggers/store.js';
+import { recordMatches, type MatchRecord } from '../src/triggers/firings.js';
 
-export interface MatchRecord {
-  eventSeq: string;
-  eventId: string;
-  agentKey: string;
-  kind: 'match' | 'absence';
-  /** Block time, Unix seconds. */
-  timestamp: number;
-  evaluation: unknown;
-}
+export type { MatchRecord };
 
 export interface CanonicalEventsQuery {
   triggerId: string;
@@ -42,24 +35,9 @@ export function createTriggerActivities({ pool, logger }: { pool: pg.Pool; logge
     },
 
     async recordMatches(triggerId: string, matches: MatchRecord[]): Promise<number> {
-      if (matches.length === 0) return 0;
-      const { rowCount } = await pool.query(
-        `INSERT INTO trigger_matches (trigger_id, event_seq, event_id, agent_key, kind, block_time, evaluation)
-         SELECT $1, s, i, a, k, to_timestamp(t), e
-         FROM unnest($2::int8[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::jsonb[]) AS u(s, i, a, k, t, e)
-         ON CONFLICT (trigger_id, event_seq, kind) DO NOTHING`,
-        [
-          triggerId,
-          matches.map((m) => m.eventSeq),
-          matches.map((m) => m.eventId),
-          matches.map((m) => m.agentKey),
-          matches.map((m) => m.kind),
-          matches.map((m) => m.timestamp),
-          matches.map((m) => JSON.stringify(m.evaluation)),
-        ],
-      );
-      log.debug({ triggerId, matches: matches.length, new: rowCount }, 'recorded trigger matches');
-      return rowCount ?? 0;
+      const recorded = await recordMatches(pool, triggerId, matches);
+      if (matches.length > 0) log.debug({ triggerId, matches: matches.length, new: recorded }, 'recorded trigger matches');
+      return recorded;
     },
 
     /** Snapshot of the workflow's state (the workflow holds the live copy). A deleted trigger's snapshot is skipped. */
