@@ -3,11 +3,20 @@
  * (enabled, organization active, chain, registry, static prefilters, created before the event), events are grouped per
  * trigger, and each group goes out with signalWithStart — in order, chunked well below Temporal's payload limits, a
  * bounded number of triggers at a time. dispatch() resolves only when every signal was accepted.
+ *
+ * Triggers whose firing depends on the event alone (`firesPerEvent`: no stateful condition, cooldown, hysteresis or
+ * history) hold no state, so their workflow has nothing to keep: the dispatcher evaluates their events itself with the
+ * same pure evaluator and records the firings and starts their deliveries directly — idempotent on (trigger, event,
+ * kind), so a batch dispatched again after a crash changes nothing. It saves a signal and a workflow task per event,
+ * which is most of what an event costs on the Temporal path. Their workflows stay for config updates and deletion.
  */
 import type { Client } from '@temporalio/client';
 import type pg from 'pg';
 import type { Logger } from '../logger.js';
-import type { TriggerEvent } from '../triggers/engine.js';
+import { compileDefinition, type TriggerDefinition } from '../triggers/definition.js';
+import { evaluate, firesPerEvent, initialState, type TriggerEvent } from '../triggers/engine.js';
+import { recordMatches, startDeliveries, type MatchRecord } from '../triggers/firings.js';
+import { loadTriggerInput } from '../triggers/store.js';
 import { triggerSearchAttributes, triggerWorkflowId } from '../triggers/search-attributes.js';
 import { eventsSignal, triggerWorkflow, type TriggerItem } from '../../workflows/trigger.js';
 import type { Dispatcher, RelayItem } from './relay.js';
@@ -32,7 +41,7 @@ const CANDIDATES_SQL = `
       AS e(item, seq, chain_id, registry, event_type, agent_id)
   )
   SELECT t.id::text AS trigger_id, t.organization_id::text AS organization_id, t.name, t.chain_id::float8 AS chain_id,
-         t.registry, array_agg(ev.item ORDER BY ev.item) AS items
+         t.registry, t.updated_at::text AS version, array_agg(ev.item ORDER BY ev.item) AS items
   FROM ev
   JOIN triggers t ON t.enabled AND t.registry = ev.registry AND (t.chain_id IS NULL OR t.chain_id = ev.chain_id)
     AND ev.seq > t.start_seq
@@ -73,10 +82,28 @@ export function chunkItems(items: TriggerItem[], maxItems: number): TriggerItem[
   return chunks;
 }
 
+interface CandidateRow {
+  trigger_id: string;
+  organization_id: string;
+  name: string;
+  chain_id: number | null;
+  registry: string;
+  /** triggers.updated_at: changes with every edit (conditions are replaced in the same transaction). */
+  version: string;
+  items: number[];
+}
+
+/** Compiled definitions the relay evaluates itself are kept per process; more than this and the map starts over. */
+const MAX_CACHED_DEFINITIONS = 50_000;
+
 export class TriggerDispatcher implements Dispatcher {
   private readonly log: Logger;
+  /** Per trigger and version: its definition when the relay evaluates it, null when its workflow does. */
+  private readonly definitions = new Map<string, { version: string; def: TriggerDefinition | null }>();
   /** Signals sent since start (metrics, benchmarks). */
   signalsSent = 0;
+  /** Events evaluated here rather than signalled, since start. */
+  evaluatedInRelay = 0;
 
   constructor(private readonly options: TriggerDispatcherOptions) {
     this.log = options.logger.child({ component: 'trigger-dispatcher' });
@@ -89,33 +116,77 @@ export class TriggerDispatcher implements Dispatcher {
         ? { seq: i.seq, chain: i.event.chain_id, registry: i.event.registry, type: i.event.event_type, agent: i.event.agent_id }
         : { seq: i.eventSeq, chain: i.chainId, registry: i.registry, type: i.eventType, agent: i.agentId },
     );
-    const { rows } = await this.options.pool.query<{ trigger_id: string; organization_id: string; name: string; chain_id: number | null; registry: string; items: number[] }>(
+    const { rows } = await this.options.pool.query<CandidateRow>(
       CANDIDATES_SQL,
       [batch.map((_, i) => i), route.map((r) => r.seq), route.map((r) => r.chain), route.map((r) => r.registry), route.map((r) => r.type), route.map((r) => r.agent)],
     );
     if (rows.length === 0) return;
-    const max = this.options.maxItemsPerSignal ?? 200;
-    const queue = rows.map((row) => ({ row, chunks: chunkItems(row.items.map((i) => toTriggerItem(batch[i]!)), max) }));
+    const queue = [...rows];
     const workers = Array.from({ length: Math.min(this.options.concurrency ?? 16, queue.length) }, async () => {
-      for (let next = queue.shift(); next; next = queue.shift()) {
-        const { row, chunks } = next;
-        for (const items of chunks) {
-          await this.options.temporal.workflow.signalWithStart(triggerWorkflow, {
-            workflowId: triggerWorkflowId(row.trigger_id),
-            taskQueue: this.options.taskQueue,
-            args: [{ triggerId: row.trigger_id }],
-            signal: eventsSignal,
-            signalArgs: [{ items }],
-            typedSearchAttributes: triggerSearchAttributes({
-              organizationId: row.organization_id, name: row.name, chainId: row.chain_id, registry: row.registry as 'identity', enabled: true,
-            }),
-            memo: { name: row.name, registry: row.registry, chainId: row.chain_id },
-          });
-          this.signalsSent++;
-        }
+      for (let row = queue.shift(); row; row = queue.shift()) {
+        const def = await this.relayDefinition(row);
+        if (def) await this.evaluateHere(row, def, batch);
+        else await this.signal(row, batch);
       }
     });
     await Promise.all(workers);
-    this.log.debug({ items: batch.length, triggers: rows.length }, 'signalled trigger workflows');
+    this.log.debug({ items: batch.length, triggers: rows.length }, 'dispatched to triggers');
+  }
+
+  /** The trigger's definition when the relay evaluates it (fires per event), else undefined. */
+  private async relayDefinition(row: CandidateRow): Promise<TriggerDefinition | undefined> {
+    const cached = this.definitions.get(row.trigger_id);
+    if (cached && cached.version === row.version) return cached.def ?? undefined;
+    const stored = await loadTriggerInput(this.options.pool, row.trigger_id);
+    let def: TriggerDefinition | null = null;
+    if (stored) {
+      try {
+        const compiled = compileDefinition(stored.input);
+        if (firesPerEvent(compiled)) def = compiled;
+      } catch (err) {
+        // Saved definitions are validated; should one not compile, its workflow is where the error shows.
+        this.log.warn({ err, triggerId: row.trigger_id }, 'stored trigger definition does not compile; leaving it to its workflow');
+      }
+    }
+    if (this.definitions.size >= MAX_CACHED_DEFINITIONS) this.definitions.clear();
+    this.definitions.set(row.trigger_id, { version: row.version, def });
+    return def ?? undefined;
+  }
+
+  private async evaluateHere(row: CandidateRow, def: TriggerDefinition, batch: readonly RelayItem[]): Promise<void> {
+    const matches: MatchRecord[] = [];
+    for (const i of row.items) {
+      const item = batch[i]!;
+      // A retraction changes nothing for a trigger without state; firings already made stand (as in the workflow).
+      if (item.kind !== 'event') continue;
+      const e = toTriggerEvent(item.event);
+      this.evaluatedInRelay++;
+      const result = evaluate(def, initialState(), e);
+      if (result.fired) {
+        matches.push({ eventSeq: e.ingest_seq, eventId: e.id, agentKey: result.agentKey, kind: 'match', timestamp: e.timestamp, evaluation: result.values });
+      }
+    }
+    if (matches.length === 0) return;
+    const { pool, temporal, taskQueue } = this.options;
+    await recordMatches(pool, row.trigger_id, matches);
+    await startDeliveries({ pool, temporal, taskQueue, logger: this.log }, row.trigger_id, matches.map((m) => ({ eventSeq: m.eventSeq, kind: m.kind })));
+  }
+
+  private async signal(row: CandidateRow, batch: readonly RelayItem[]): Promise<void> {
+    const chunks = chunkItems(row.items.map((i) => toTriggerItem(batch[i]!)), this.options.maxItemsPerSignal ?? 200);
+    for (const items of chunks) {
+      await this.options.temporal.workflow.signalWithStart(triggerWorkflow, {
+        workflowId: triggerWorkflowId(row.trigger_id),
+        taskQueue: this.options.taskQueue,
+        args: [{ triggerId: row.trigger_id }],
+        signal: eventsSignal,
+        signalArgs: [{ items }],
+        typedSearchAttributes: triggerSearchAttributes({
+          organizationId: row.organization_id, name: row.name, chainId: row.chain_id, registry: row.registry as 'identity', enabled: true,
+        }),
+        memo: { name: row.name, registry: row.registry, chainId: row.chain_id },
+      });
+      this.signalsSent++;
+    }
   }
 }

@@ -93,6 +93,20 @@ export function initialState(): TriggerState {
   return { agents: {}, pending: {} };
 }
 
+/**
+ * Whether a trigger's firing depends on the event alone: no stateful (EMA, rate) or absence condition, no cooldown, no
+ * hysteresis, and no history to read first. Such a trigger has no state to hold, so evaluating an event with a fresh
+ * state is exactly what its workflow would do; the relay does that in process (src/relay/trigger-dispatcher.ts).
+ */
+export function firesPerEvent(def: TriggerDefinition): boolean {
+  return (
+    def.conditions.every((c) => c.params.kind !== 'ema' && c.params.kind !== 'rate' && c.params.kind !== 'absence') &&
+    def.settings.cooldown_seconds === 0 &&
+    !def.settings.hysteresis &&
+    def.settings.start_block === null
+  );
+}
+
 export function agentKeyOf(event: Pick<TriggerEvent, 'chain_id' | 'agent_id'>): string {
   return `${event.chain_id}:${event.agent_id ?? '-'}`;
 }

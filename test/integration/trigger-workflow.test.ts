@@ -23,6 +23,7 @@ let connection: Connection;
 let client: Client;
 let service: TriggerService;
 let relay: Relay;
+let dispatcher: TriggerDispatcher;
 let orgId: string;
 let userId: string;
 const taskQueue = `triggers-${randomUUID()}`;
@@ -35,7 +36,8 @@ beforeAll(async () => {
   connection = await Connection.connect({ address });
   client = new Client({ connection });
   service = new TriggerService({ pool: db.pool, temporal: client, taskQueue, logger: testLogger, workflowOptions: { continueAsNewAfterSignals: 4, snapshotEveryMs: 100 } });
-  relay = new Relay({ pool: db.pool, databaseUrl: db.url, logger: testLogger, dispatcher: new TriggerDispatcher({ pool: db.pool, temporal: client, taskQueue, logger: testLogger, maxItemsPerSignal: 3 }) });
+  dispatcher = new TriggerDispatcher({ pool: db.pool, temporal: client, taskQueue, logger: testLogger, maxItemsPerSignal: 3 });
+  relay = new Relay({ pool: db.pool, databaseUrl: db.url, logger: testLogger, dispatcher });
   userId = await insertUser(db.pool);
   orgId = await insertOrganization(db.pool, userId);
 });
@@ -90,7 +92,7 @@ const emaOf = async (id: string, agent = `${chainId}:0`) => {
 };
 
 describe('trigger workflow', () => {
-  it('fires on matching events only, sees only events after its creation, and records each firing once', async () => {
+  it('fires on matching events only, sees only events after its creation, and records each firing once (evaluated by the relay)', async () => {
     await feed({ value: '1' }); // before the trigger exists: never seen
     const id = await service.create(trigger('low score', [{ condition_type: 'score_threshold', field: 'value', operator: '<', value: '50' }]));
     await feed({ value: '70' }, { value: '-5', decimals: 1 }, { value: '4999', decimals: 2 }, { value: '5000', decimals: 2 });
@@ -104,6 +106,32 @@ describe('trigger workflow', () => {
     await handle.signal(eventsSignal, { items: [] });
     await new Promise((r) => setTimeout(r, 500));
     expect((await matches(id)).length).toBe(2);
+  });
+
+  it('a trigger that fires per event is evaluated by the relay, without signals; an edit that adds state moves it to its workflow', async () => {
+    const id = await service.create(trigger('per event', [
+      { condition_type: 'agent_id_equals', operator: '=', value: '77' },
+      { condition_type: 'score_threshold', field: 'value', operator: '>=', value: '10' },
+    ]));
+    await feed({ agent: '77', value: '5' }, { agent: '77', value: '10' }, { agent: '78', value: '99' }, { agent: '77', value: '11' });
+    expect((await matches(id)).map((r) => r.value)).toEqual(['10', '11']);
+    expect(dispatcher.evaluatedInRelay).toBeGreaterThan(0);
+    const view = await eventually(() => service.state(id), (v) => v.definition !== null);
+    expect(view.signalsThisRun).toBe(0);
+    // Its deliveries start as they would from the workflow (this trigger has no actions: none).
+    expect((await db.pool.query('SELECT 1 FROM deliveries WHERE trigger_id = $1', [id])).rowCount).toBe(0);
+
+    // A stateful condition makes the workflow hold state: from the edit on, events go to it.
+    await service.update(id, trigger('per event', [
+      { condition_type: 'agent_id_equals', operator: '=', value: '77' },
+      { condition_type: 'rate_limit', operator: '>=', value: '2', config: { time_window: '7d' } },
+    ]));
+    await feed({ agent: '77', value: '1' }, { agent: '77', value: '2' });
+    const rows = await eventually(() => matches(id), (r) => r.length >= 3);
+    expect(rows.map((r) => r.value)).toEqual(['10', '11', '2']);
+    const after = await service.state(id);
+    expect(after.signalsThisRun).toBeGreaterThan(0);
+    expect(Object.keys(after.state.agents)).toEqual([`${chainId}:77`]);
   });
 
   it('drops duplicate and reordered batches, evaluating each event once', async () => {

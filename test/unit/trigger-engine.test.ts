@@ -13,6 +13,7 @@ import {
   agentKeyOf,
   evaluate,
   expireAbsences,
+  firesPerEvent,
   initialState,
   nextDeadline,
   pruneState,
@@ -647,5 +648,33 @@ describe('cooldown 0', () => {
     const at = (timestamp: number) => evaluate(d, state, ev({ timestamp, value: '5' }));
     expect(at(1_000).fired).toBe(true);
     expect(at(900).fired).toBe(true);
+  });
+});
+
+describe('firesPerEvent (the relay evaluates such triggers with a fresh state per event)', () => {
+  const STATELESS_ROWS = RICH_ROWS.filter((r) => r.condition_type !== 'ema_threshold' && r.condition_type !== 'rate_limit');
+
+  it('holds exactly for triggers without stateful or absence conditions, cooldown, hysteresis or start block', () => {
+    expect(firesPerEvent(def(STATELESS_ROWS))).toBe(true);
+    expect(firesPerEvent(def(STATELESS_ROWS, { cooldown_seconds: 0, hysteresis: false, start_block: null }))).toBe(true);
+    expect(firesPerEvent(def(STATELESS_ROWS, { cooldown_seconds: 1 }))).toBe(false);
+    expect(firesPerEvent(def(STATELESS_ROWS, { hysteresis: true }))).toBe(false);
+    expect(firesPerEvent(def(STATELESS_ROWS, { start_block: 0 }))).toBe(false);
+    expect(firesPerEvent(def(RICH_ROWS))).toBe(false);
+    expect(firesPerEvent(def([{ key: 'r', condition_type: 'rate_limit', operator: '>=', value: '1', config: { time_window: '1h' } }]))).toBe(false);
+    expect(firesPerEvent(def([{ key: 'a', condition_type: 'absence', field: 'request_hash', config: { within: '1h' } }], {}, 'validation'))).toBe(false);
+  });
+
+  it('a fresh state per event fires exactly where the carried state does', () => {
+    fc.assert(
+      fc.property(fc.subarray(STATELESS_ROWS, { minLength: 1 }), fc.array(richEventArb, { maxLength: 40 }), (rows, specs) => {
+        const d = def(rows);
+        expect(firesPerEvent(d)).toBe(true);
+        const events = richEvents(specs, (who) => ({ chain_id: 1, agent_id: String(who) }));
+        const carried = fired(run(d, events).evals);
+        const fresh = events.map((e) => evaluate(d, initialState(), e).fired);
+        expect(fresh).toEqual(carried);
+      }),
+    );
   });
 });
