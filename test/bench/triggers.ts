@@ -6,8 +6,9 @@
  * /proc) and, in this process, the production relay (Relay + TriggerDispatcher, default options) and TriggerService.
  *
  * For N active triggers (default 1,000 then 10,000; the second scenario adds triggers to the first), trigger i fires on
- * every event of agent i (agent_id_equals i AND score_threshold value >= 0), so every event signals exactly one
- * trigger workflow and records exactly one match. Events are appended through the production write path
+ * every event of agent i (agent_id_equals i AND score_threshold value >= 0), so every event records exactly one match:
+ * evaluated by the relay, since such a trigger fires per event; with BENCH_STATEFUL=1 the second condition is a rate
+ * window instead, and every event signals exactly one trigger workflow that evaluates it. Events are appended through the production write path
  * (appendEvents → withIngestTransaction → insertEvents), one small transaction every BENCH_TICK_MS, agents drawn
  * uniformly at random. It measures, in the same run:
  *  - floor: the pure evaluator in process (compileDefinition once, then evaluate per event), events/s;
@@ -29,7 +30,9 @@
  * Knobs (environment): BENCH_TRIGGER_COUNTS (1000,10000), BENCH_STEADY_RATE (200), BENCH_STEADY_SECONDS (20),
  * BENCH_LADDER (25,50,100,200,400,800,1600 events/s), BENCH_STEP_SECONDS (10), BENCH_LADDER_ALL (0: the ladder runs for the
  * first N only; 1: for every N, time permitting), BENCH_CREATE_CONCURRENCY (32), BENCH_SETTLE_SECONDS (10),
- * BENCH_TICK_MS (10), BENCH_MAX_CACHED_WORKFLOWS (1000), BENCH_TIME_BUDGET_SECONDS (450), BENCH_LOG_LEVEL (error).
+ * BENCH_TICK_MS (10), BENCH_MAX_CACHED_WORKFLOWS (1000), BENCH_TIME_BUDGET_SECONDS (450), BENCH_LOG_LEVEL (error),
+ * BENCH_STATEFUL (0: triggers that fire per event, evaluated by the relay; 1: stateful triggers, evaluated by their
+ * workflows).
  */
 import { now, BenchError, sleep, percentile, ascending, ms, int, ratio, runBench, intEnv, type Cleanups } from './common.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -80,6 +83,12 @@ const TICK_MS = intEnv('BENCH_TICK_MS', 10, 1);
 const MAX_CACHED_WORKFLOWS = intEnv('BENCH_MAX_CACHED_WORKFLOWS', 1_000, 0);
 const TIME_BUDGET_MS = intEnv('BENCH_TIME_BUDGET_SECONDS', 450, 60) * 1_000;
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'error';
+/**
+ * 0 (default): triggers fire per event (agent AND score >= 0), so the relay evaluates them in process. 1: the second
+ * condition is a rate window (>= 1 event in 7 d: it fires on every event too) and makes them stateful, so every event
+ * takes the Temporal path (signal → workflow task → local activities).
+ */
+const STATEFUL = process.env.BENCH_STATEFUL === '1';
 
 const TARGET_RATE = 200;
 const TARGET_TRIGGERS = 1_000;
@@ -634,7 +643,9 @@ async function main(): Promise<void> {
     organizationId, userId, name: `bench agent ${agent}`, chainId: CHAIN_ID, registry: 'reputation',
     conditions: [
       { condition_type: 'agent_id_equals', field: 'agent_id', operator: '=', value: String(agent) },
-      { condition_type: 'score_threshold', field: 'value', operator: '>=', value: '0' },
+      STATEFUL
+        ? { condition_type: 'rate_limit', operator: '>=', value: '1', config: { time_window: '7d' } }
+        : { condition_type: 'score_threshold', field: 'value', operator: '>=', value: '0' },
     ],
   });
   const triggerIds: string[] = [];
@@ -962,8 +973,12 @@ async function main(): Promise<void> {
       (busy ? '   — the machine was shared: figures are pessimistic, run again when it is idle' : ''),
   );
   console.log(
-    'workload: trigger i = agent_id_equals i AND score_threshold value >= 0 (fires on every event of agent i), so each event signals exactly one ' +
-      `trigger workflow and records one match; NewFeedback events appended through appendEvents, one transaction every ${TICK_MS} ms, agents uniformly at random`,
+    (STATEFUL
+      ? 'workload (BENCH_STATEFUL=1): trigger i = agent_id_equals i AND rate_limit >= 1 event in 7 d (stateful; fires on every event of agent i), so each event ' +
+        'signals exactly one trigger workflow, which evaluates it and records one match'
+      : 'workload: trigger i = agent_id_equals i AND score_threshold value >= 0 (fires on every event of agent i, depends on the event alone), so the relay ' +
+        'evaluates each event itself and records one match; no workflow is signalled (BENCH_STATEFUL=1 measures the workflow path)') +
+      `; NewFeedback events appended through appendEvents, one transaction every ${TICK_MS} ms, agents uniformly at random`,
   );
   console.log(
     'latency = trigger_matches.matched_at − events.created_at, both the database clock: from the start of the ingest transaction to the start ' +
