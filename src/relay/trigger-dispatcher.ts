@@ -39,14 +39,22 @@ const CANDIDATES_SQL = `
   WITH ev AS (
     SELECT * FROM unnest($1::int4[], $2::int8[], $3::int8[], $4::text[], $5::text[], $6::numeric[])
       AS e(item, seq, chain_id, registry, event_type, agent_id)
+  ),
+  pairs AS (
+    -- Triggers for given agents: found through the GIN index on their agent prefilter, per event.
+    SELECT t.id, ev.item FROM ev
+    JOIN triggers t ON t.enabled AND t.prefilter_agent_ids @> ARRAY[ev.agent_id] AND t.registry = ev.registry
+    UNION ALL
+    -- Triggers for any agent.
+    SELECT t.id, ev.item FROM ev
+    JOIN triggers t ON t.enabled AND t.prefilter_agent_ids IS NULL AND t.registry = ev.registry
   )
   SELECT t.id::text AS trigger_id, t.organization_id::text AS organization_id, t.name, t.chain_id::float8 AS chain_id,
          t.registry, t.updated_at::text AS version, array_agg(ev.item ORDER BY ev.item) AS items
-  FROM ev
-  JOIN triggers t ON t.enabled AND t.registry = ev.registry AND (t.chain_id IS NULL OR t.chain_id = ev.chain_id)
-    AND ev.seq > t.start_seq
+  FROM pairs p
+  JOIN ev ON ev.item = p.item
+  JOIN triggers t ON t.id = p.id AND (t.chain_id IS NULL OR t.chain_id = ev.chain_id) AND ev.seq > t.start_seq
     AND (t.prefilter_event_types IS NULL OR ev.event_type = ANY (t.prefilter_event_types))
-    AND (t.prefilter_agent_ids IS NULL OR ev.agent_id = ANY (t.prefilter_agent_ids))
   JOIN organizations o ON o.id = t.organization_id AND o.is_active
   GROUP BY t.id`;
 

@@ -134,6 +134,30 @@ describe('trigger workflow', () => {
     expect(Object.keys(after.state.agents)).toEqual([`${chainId}:77`]);
   });
 
+  it('routes each event to exactly the triggers it may concern (agent prefilter, any agent, event type, chain, enabled, active organization)', async () => {
+    const per = (name: string, conditions: TriggerWrite['conditions'], extra: Partial<TriggerWrite> = {}) => service.create(trigger(name, conditions, extra));
+    const a = await per('agent 501', [{ condition_type: 'agent_id_equals', operator: '=', value: '501' }]);
+    const anyAgent = await per('any agent', [{ condition_type: 'event_type_equals', operator: '=', value: 'NewFeedback' }]);
+    const revoked = await per('revocations', [{ condition_type: 'event_type_equals', operator: '=', value: 'FeedbackRevoked' }]);
+    const otherChain = await per('other chain', [{ condition_type: 'score_threshold', field: 'value', operator: '>=', value: '0' }], { chainId: 999 });
+    const everyChain = await per('every chain', [{ condition_type: 'agent_id_equals', operator: 'in', value: '501,502' }], { chainId: null });
+    const disabled = await per('disabled', [{ condition_type: 'agent_id_equals', operator: '=', value: '501' }], { enabled: false });
+    const otherUser = await insertUser(db.pool);
+    const inactiveOrg = await insertOrganization(db.pool, otherUser);
+    const inactive = await service.create({ ...trigger('inactive org', [{ condition_type: 'agent_id_equals', operator: '=', value: '501' }]), organizationId: inactiveOrg, userId: otherUser });
+    await db.pool.query('UPDATE organizations SET is_active = false WHERE id = $1', [inactiveOrg]);
+
+    await feed({ agent: '501', value: '1' }, { agent: '502', value: '2' }, { agent: '503', value: '3' });
+    const agentsOf = async (id: string) => (await matches(id)).map((r) => r.agent_id);
+    expect(await agentsOf(a)).toEqual(['501']);
+    expect(await agentsOf(anyAgent)).toEqual(['501', '502', '503']);
+    expect(await agentsOf(revoked)).toEqual([]);
+    expect(await agentsOf(otherChain)).toEqual([]);
+    expect(await agentsOf(everyChain)).toEqual(['501', '502']);
+    expect(await agentsOf(disabled)).toEqual([]);
+    expect(await agentsOf(inactive)).toEqual([]);
+  });
+
   it('drops duplicate and reordered batches, evaluating each event once', async () => {
     const id = await service.create(trigger('count', [{ condition_type: 'rate_limit', operator: '>=', value: '1', config: { time_window: '7d' } }]));
     const records = await feed({ value: '1' }, { value: '2' }, { value: '3' });
