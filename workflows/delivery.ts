@@ -4,8 +4,8 @@
  * letter. Backoff is exponential and honours Retry-After; while the destination's circuit breaker is open the delivery
  * parks on a durable timer instead of spending attempts. Every attempt carries the same idempotency key.
  */
-import { proxyActivities, sleep } from '@temporalio/workflow';
-import type { createDeliveryActivities } from '../activities/deliveries.js';
+import { patched, proxyActivities, proxyLocalActivities, sleep } from '@temporalio/workflow';
+import type { AttemptOutcome, createDeliveryActivities, DeliveryPlan, FirstAttempt } from '../activities/deliveries.js';
 
 type DeliveryActivities = ReturnType<typeof createDeliveryActivities>;
 
@@ -24,6 +24,18 @@ function sender(actionTimeoutMs: number) {
   }).attemptDelivery;
 }
 
+/**
+ * The first attempt as one local activity (prepare, breaker, send, mark delivered): in the worker running the
+ * workflow, without activity tasks through the server. Not retried as such — a failure falls back to the loop below.
+ * A worker that dies during it fails its workflow task, which another worker replays, attempting again with the same
+ * idempotency key.
+ */
+const { deliverFirstAttempt } = proxyLocalActivities<DeliveryActivities>({
+  // Above the longest action timeout (120 s) plus preparing and recording.
+  startToCloseTimeout: '3 minutes',
+  retry: { maximumAttempts: 1 },
+});
+
 export interface DeliveryWorkflowInput {
   idempotencyKey: string;
 }
@@ -34,24 +46,50 @@ export interface DeliveryWorkflowResult {
   error?: string;
 }
 
+/** The first attempt through the local activity; undefined when it failed as an activity (then the loop starts over). */
+async function firstAttempt(idempotencyKey: string): Promise<FirstAttempt | undefined> {
+  try {
+    return await deliverFirstAttempt(idempotencyKey);
+  } catch {
+    return undefined;
+  }
+}
+
 export async function deliveryWorkflow({ idempotencyKey }: DeliveryWorkflowInput): Promise<DeliveryWorkflowResult> {
   const started = Date.now();
-  const plan = await prepareDelivery(idempotencyKey);
+  let plan: DeliveryPlan | null;
+  /** An attempt already made (by the local first attempt) whose outcome the loop handles first. */
+  let made: AttemptOutcome | undefined;
+  // Histories from before the local first attempt went through the activities below only.
+  const first = patched('local-first-attempt') ? await firstAttempt(idempotencyKey) : undefined;
+  if (first) {
+    plan = first.plan;
+    made = first.outcome;
+    if (made?.ok) return { status: 'delivered', attempts: 1 }; // marked delivered by the activity
+  } else {
+    plan = await prepareDelivery(idempotencyKey);
+  }
   if (!plan) return { status: 'skipped', attempts: 0 };
   const { retry } = plan;
   const attemptDelivery = sender(plan.timeoutMs);
-  let attempts = 0;
+  let attempts = made ? 1 : 0;
   let lastError = '';
   for (;;) {
-    const gate = await checkBreaker(plan.destination);
-    if (gate.open) {
-      if (Date.now() - started + gate.retryInMs > retry.horizon_ms) break;
-      await markDelivery(idempotencyKey, 'parked');
-      await sleep(gate.retryInMs);
-      continue;
+    let outcome: AttemptOutcome;
+    if (made) {
+      outcome = made;
+      made = undefined;
+    } else {
+      const gate = await checkBreaker(plan.destination);
+      if (gate.open) {
+        if (Date.now() - started + gate.retryInMs > retry.horizon_ms) break;
+        await markDelivery(idempotencyKey, 'parked');
+        await sleep(gate.retryInMs);
+        continue;
+      }
+      attempts++;
+      outcome = await attemptDelivery({ idempotencyKey, attempt: plan.attemptsBefore + attempts, destination: plan.destination });
     }
-    attempts++;
-    const outcome = await attemptDelivery({ idempotencyKey, attempt: plan.attemptsBefore + attempts, destination: plan.destination });
     if (outcome.ok) {
       await markDelivery(idempotencyKey, 'delivered');
       return { status: 'delivered', attempts };

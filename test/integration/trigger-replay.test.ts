@@ -1,8 +1,9 @@
 /**
- * Determinism guard: trigger workflow histories replay against the current workflow code. A fresh history is recorded
- * on the real server (events, a retraction, a config update, continue-as-new, delete), and the histories committed in
- * test/fixtures/histories (recorded with earlier code) must still replay — a change that breaks them needs patched().
- * Re-record with RECORD_HISTORIES=1 only when the change is meant to be incompatible and old runs are drained.
+ * Determinism guard: workflow histories replay against the current workflow code. Fresh histories are recorded on the
+ * real server — a trigger's (events, a retraction, a config update, continue-as-new, delete) and a delivery's (a failed
+ * attempt, a retry, success) — and the histories committed in test/fixtures/histories (recorded with earlier code)
+ * must still replay: a change that breaks them needs patched(). Re-record with RECORD_HISTORIES=1 only when the change
+ * is meant to be incompatible and old runs are drained.
  */
 import { randomUUID } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
@@ -19,6 +20,7 @@ import { TriggerService } from '../../src/triggers/service.js';
 import { triggerWorkflowId } from '../../src/triggers/search-attributes.js';
 import { startWorker, workflowBundle, type RunningWorker } from '../../src/worker/worker.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { startWebhookReceiver } from '../helpers/receivers.js';
 import { appendEvents, feedbackRecord, insertOrganization, insertUser } from '../helpers/fixtures.js';
 import { testLogger } from '../helpers/logger.js';
 import { testActionSettings } from '../helpers/actions.js';
@@ -68,6 +70,35 @@ it('a trigger workflow history recorded now replays deterministically', { timeou
   expect(history.events?.length).toBeGreaterThan(20);
   await Worker.runReplayHistory({ workflowBundle: await workflowBundle(testLogger) }, history);
   if (process.env.RECORD_HISTORIES === '1') await writeFile(path.join(FIXTURES, 'trigger-workflow.json'), historyToJSON(history));
+});
+
+it('a delivery workflow history recorded now replays deterministically', { timeout: 60_000 }, async () => {
+  const hook = await startWebhookReceiver();
+  try {
+    hook.script({ status: 503 });
+    const userId = await insertUser(db.pool);
+    const organizationId = await insertOrganization(db.pool, userId);
+    const service = new TriggerService({ pool: db.pool, temporal: client, taskQueue, logger: testLogger });
+    const relay = new Relay({ pool: db.pool, databaseUrl: db.url, logger: testLogger, name: 'delivery-replay', dispatcher: new TriggerDispatcher({ pool: db.pool, temporal: client, taskQueue, logger: testLogger }) });
+    const id = await service.create({
+      organizationId, userId, name: 'delivered', chainId: 31337, registry: 'reputation',
+      conditions: [{ condition_type: 'agent_id_equals', operator: '=', value: '41' }],
+      actions: [{ action_type: 'rest', config: { url: hook.url, retry: { initial_interval_ms: 100, max_interval_ms: 200 } } }],
+    });
+    await appendEvents(db.pool, [feedbackRecord({ block_number: 900, timestamp: 1_767_225_600, agent_id: '41' })]);
+    await relay.catchUp();
+    const { rows } = await db.pool.query<{ workflow_id: string }>('SELECT workflow_id FROM deliveries WHERE trigger_id = $1', [id]);
+    expect(rows).toHaveLength(1);
+    const handle = client.workflow.getHandle(rows[0]!.workflow_id);
+    expect(await handle.result()).toMatchObject({ status: 'delivered', attempts: 2 });
+    expect(hook.requests).toHaveLength(2);
+    const history = await handle.fetchHistory();
+    await Worker.runReplayHistory({ workflowBundle: await workflowBundle(testLogger) }, history);
+    const recordTo = process.env.RECORD_HISTORIES === '1' ? 'delivery-workflow.json' : process.env.RECORD_DELIVERY_HISTORY;
+    if (recordTo) await writeFile(path.join(FIXTURES, recordTo), historyToJSON(history));
+  } finally {
+    await hook.close();
+  }
 });
 
 it('committed histories still replay against the current workflow code', async () => {
