@@ -56,6 +56,8 @@ export interface DevServerOptions {
   logger: Logger;
   readyTimeoutMs?: number;
   headless?: boolean;
+  /** --dynamic-config-value pairs instead of DEV_SERVER_DYNAMIC_CONFIG (benchmarks comparing server settings). */
+  dynamicConfig?: readonly string[];
 }
 
 /** Starts `temporal server start-dev` and resolves once its frontend answers. */
@@ -70,7 +72,7 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
   }
   if (options.namespace !== 'default') args.push('--namespace', options.namespace);
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
-  for (const value of DEV_SERVER_DYNAMIC_CONFIG) args.push('--dynamic-config-value', value);
+  for (const value of options.dynamicConfig ?? DEV_SERVER_DYNAMIC_CONFIG) args.push('--dynamic-config-value', value);
 
   const child = spawn(options.cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let exited = false;

@@ -27,14 +27,15 @@
  * BENCH_BURST (5000), BENCH_BURST_TIMEOUT_SECONDS (150), BENCH_CREATE_CONCURRENCY (32), BENCH_MAX_CACHED_WORKFLOWS
  * (unset: startWorker's default), BENCH_POOL_MAX (10: DATABASE_POOL_MAX's default), BENCH_HISTORY_SAMPLES (40),
  * BENCH_TEMPORAL_DYNAMIC_CONFIG (unset: the project's dev server as is; else comma-separated KEY=VALUE passed as
- * --dynamic-config-value, e.g. system.enableActivityEagerExecution=true), BENCH_TIME_BUDGET_SECONDS (330),
+ * --dynamic-config-value instead of the project's, e.g. system.enableActivityEagerExecution=false), BENCH_TIME_BUDGET_SECONDS (330),
  * BENCH_LOG_LEVEL (error).
  */
-import { now, BenchError, sleep, percentile, ascending, ms, int, ratio, runBench, intEnv, type Cleanups } from './common.js';
+import { now, BenchError, sleep, percentile, ascending, ms, int, ratio, runBench, intEnv, type Cleanups, progress, p50p99, waitFor, rpc } from './common.js';
+import { CLK_TCK, treeTicks, childPid } from './proc.js';
+import { benchFolder, startBenchPostgres, startBenchTemporal } from './stack.js';
+import { DEV_SERVER_DYNAMIC_CONFIG } from '../../src/temporal/dev-server.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import fs from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -47,22 +48,16 @@ import { encodeFunctionData, getAddress, toHex, type Address, type Hex } from 'v
 import { parseChains, type ChainConfig } from '../../src/chain/config.js';
 import { deployRegistries, startAnvil } from '../../src/chain/dev/anvil.js';
 import { DevRegistries } from '../../src/chain/dev/registry-client.js';
-import { ensureDatabase, startEmbeddedPostgres } from '../../src/db/embedded.js';
-import { migrate } from '../../src/db/migrate.js';
 import { createPool } from '../../src/db/pool.js';
 import { ChainIndexer } from '../../src/indexer/chain-indexer.js';
 import { createHeadSubscriptionClient } from '../../src/indexer/rpc.js';
 import { Relay, type RelayItem } from '../../src/relay/relay.js';
 import { TriggerDispatcher } from '../../src/relay/trigger-dispatcher.js';
-import { connectTemporal } from '../../src/temporal/connection.js';
-import { resolveTemporalCli, startTemporalDevServer } from '../../src/temporal/dev-server.js';
-import { SEARCH_ATTRIBUTES } from '../../src/temporal/search-attributes.js';
 import { triggerWorkflowId } from '../../src/triggers/search-attributes.js';
 import { TriggerService } from '../../src/triggers/service.js';
 import type { TriggerWrite } from '../../src/triggers/store.js';
 import type { EventsBatch } from '../../workflows/trigger.js';
 import { appendEvents, feedbackRecord, insertOrganization, insertUser } from '../helpers/fixtures.js';
-import { getFreePort } from '../helpers/ports.js';
 import type { ActionsStatsRequest, ActionsWorkerMessage, ActionsWorkerSettings, ActionsWorkerStats } from './actions-worker.js';
 
 // ------------------------------------------------------------------------------------------------ settings
@@ -115,10 +110,6 @@ const PROJECT_ROOT = path.resolve(HERE, '../..');
 // ------------------------------------------------------------------------------------------------ helpers
 
 
-function progress(message: string) {
-  process.stderr.write(`  · ${message}\n`);
-}
-
 
 
 
@@ -126,31 +117,6 @@ function progress(message: string) {
 const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
 const mib = (bytes: number) => `${int(bytes / 1024 / 1024)} MiB`;
 const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
-
-function p50p99(values: Iterable<number>): string {
-  const sorted = ascending(values);
-  return `p50 ${ms(percentile(sorted, 50))}  p99 ${ms(percentile(sorted, 99))}`;
-}
-
-async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 20) {
-  const deadline = now() + timeoutMs;
-  while (!(await condition())) {
-    if (now() > deadline) throw new BenchError(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
-
-async function rpc<T>(url: string, method: string, params: unknown[] = []): Promise<T> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const body = (await res.json()) as { result?: T; error?: { message?: string } };
-  if (body.error) throw new BenchError(`${method} failed: ${body.error.message ?? JSON.stringify(body.error)}`);
-  return body.result as T;
-}
 
 /** A JSON-RPC batch; throws if any call failed. */
 async function rpcBatch(url: string, calls: { method: string; params: unknown[] }[]): Promise<unknown[]> {
@@ -168,59 +134,6 @@ async function rpcBatch(url: string, calls: { method: string; params: unknown[] 
 }
 
 // ------------------------------------------------------------------------------------------------ /proc
-
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-interface ProcStat {
-  ppid: number;
-  comm: string;
-  /** utime + stime, clock ticks. */
-  own: number;
-  /** cutime + cstime (children that were waited for), clock ticks. */
-  children: number;
-}
-
-function procStat(pid: number): ProcStat | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const comm = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
-    // Fields after "(comm)": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { ppid: Number(f[1]), comm, own: Number(f[11]) + Number(f[12]), children: Number(f[13]) + Number(f[14]) };
-  } catch {
-    return undefined;
-  }
-}
-
-/** CPU ticks of a process and its live children (postgres: the postmaster and its backends). */
-function treeTicks(rootPid: number | undefined): number {
-  if (rootPid === undefined) return Number.NaN;
-  const root = procStat(rootPid);
-  if (!root) return Number.NaN;
-  let total = root.own + root.children;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = procStat(Number(entry));
-    if (stat?.ppid === rootPid) total += stat.own;
-  }
-  return total;
-}
-
-/** The pid of a direct child of this process with the given command name (anvil: startAnvil does not expose it). */
-function childPid(comm: string): number | undefined {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = procStat(Number(entry));
-    if (stat?.ppid === process.pid && stat.comm === comm) return Number(entry);
-  }
-  return undefined;
-}
 
 interface CpuSample {
   at: number;
@@ -422,36 +335,6 @@ interface StageRow {
   attempts: number | null;
 }
 
-/** Starts `temporal server start-dev` like src/temporal/dev-server.ts does, plus --dynamic-config-value pairs. */
-async function startDevServerWith(cliPath: string, port: number, dynamicConfig: string[]) {
-  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-format', 'json', '--log-level', 'warn', '--headless'];
-  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
-  for (const kv of dynamicConfig) args.push('--dynamic-config-value', kv);
-  const child = spawn(cliPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderrTail = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderrTail = (stderrTail + chunk.toString()).slice(-4_000)));
-  let exited = false;
-  const done = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())));
-  const stop = async () => {
-    if (exited) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await done;
-    clearTimeout(timer);
-  };
-  const address = `127.0.0.1:${port}`;
-  try {
-    const early = done.then(() => Promise.reject(new BenchError(`Temporal dev server exited during start-up: ${stderrTail.trim()}`)));
-    early.catch(() => undefined);
-    const connection = await Promise.race([connectTemporal(address, 90_000, logger), early]);
-    await connection.close();
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  return { address, process: child, stop };
-}
-
 async function main(): Promise<void> {
   const started = now();
   const loadAtStart = os.loadavg()[0]!;
@@ -459,29 +342,10 @@ async function main(): Promise<void> {
   process.stderr.write('actions benchmark: setting up\n');
 
   // ---- Postgres (migrated), the Temporal dev server and anvil, in parallel.
-  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'erc8004-bench-actions-'));
-  onCleanup('temp folder', () => fs.rm(root, { recursive: true, force: true }));
-  // Postgres runs as an unprivileged user when we are root: it must be able to enter the folder.
-  await fs.chmod(root, 0o755);
-  const pgDir = path.join(root, 'pg');
-  const cliPath = await resolveTemporalCli(process.env.TEMPORAL_CLI);
-  const [db, temporalServer, chainSetup] = await Promise.all([
-    (async () => {
-      const db = await startEmbeddedPostgres({ dataDir: pgDir, port: await getFreePort(), logger });
-      onCleanup('embedded Postgres', () => db.stop());
-      await ensureDatabase(db.adminUrl, 'bench_actions');
-      await migrate({ databaseUrl: db.urlFor('bench_actions'), logger });
-      return db;
-    })(),
-    (async () => {
-      const port = await getFreePort();
-      const server =
-        DYNAMIC_CONFIG.length > 0
-          ? await startDevServerWith(cliPath, port, DYNAMIC_CONFIG)
-          : await startTemporalDevServer({ cliPath, port, namespace: 'default', logger, headless: true, readyTimeoutMs: 90_000 });
-      onCleanup('Temporal dev server', () => server.stop());
-      return server;
-    })(),
+  const root = await benchFolder('erc8004-bench-actions-', onCleanup);
+  const [{ databaseUrl, postmasterPid }, { server: temporalServer, cliPath }, chainSetup] = await Promise.all([
+    startBenchPostgres(root, 'bench_actions', logger, onCleanup),
+    startBenchTemporal(logger, onCleanup, DYNAMIC_CONFIG.length > 0 ? { dynamicConfig: DYNAMIC_CONFIG } : {}),
     (async () => {
       const anvil = await startAnvil();
       onCleanup('anvil', () => anvil.stop());
@@ -497,8 +361,6 @@ async function main(): Promise<void> {
     })(),
   ]);
   const { anvil, registries, emitter, emitterAbi, firstBlock } = chainSetup;
-  const databaseUrl = db.urlFor('bench_actions');
-  const postmasterPid = Number((await fs.readFile(path.join(pgDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
   const temporalPid = temporalServer.process.pid;
   const anvilPid = childPid('anvil');
   const temporalVersion = (() => {
@@ -1314,7 +1176,7 @@ async function main(): Promise<void> {
       `reuseV8Context ${ws.reuseV8Context}; Postgres pool max ${ws.poolMax}`,
   );
   console.log(
-    `Temporal server dynamic config: ${DYNAMIC_CONFIG.length > 0 ? DYNAMIC_CONFIG.join(', ') : 'the dev server as src/temporal/dev-server.ts starts it (server defaults: 1 history shard, history.transferProcessorMaxPollRPS 20, system.enableActivityEagerExecution off)'}; ` +
+    `Temporal server dynamic config: ${DYNAMIC_CONFIG.length > 0 ? `${DYNAMIC_CONFIG.join(', ')} (BENCH_TEMPORAL_DYNAMIC_CONFIG)` : `the project's (src/temporal/dev-server.ts): ${DEV_SERVER_DYNAMIC_CONFIG.join(', ')}; 1 history shard`}; ` +
       `relay: Relay + TriggerDispatcher defaults; indexer: WebSocket heads, 0 confirmations, poll interval ${chain.pollIntervalMs} ms`,
   );
   line(

@@ -32,11 +32,11 @@
  * Knobs (environment): BENCH_CONCURRENCY (16), BENCH_WARMUP_SECONDS (2), BENCH_SECONDS (8), BENCH_SERIAL_SECONDS (2),
  * BENCH_PROFILE_SECONDS (4; 0: no CPU profile), BENCH_STORM_SECONDS (3; 0: skip the key-cache-cleared run), BENCH_EVENTS (10000), BENCH_TRIGGERS (20), BENCH_POOL_MAX (10), BENCH_JWT_BATCH (1900), BENCH_LOG_LEVEL (error).
  */
-import { now, BenchError, sleep, percentile, ms, int, ratio, runBench, intEnv, type Cleanups } from './common.js';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { now, BenchError, sleep, percentile, ms, int, ratio, runBench, intEnv, type Cleanups, progress } from './common.js';
+import { CLK_TCK, treeTicks, machineTicks, type MachineTicks } from './proc.js';
+import { benchFolder, startBenchPostgres, startBenchTemporal } from './stack.js';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import fs from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -56,16 +56,12 @@ import { createApiHandlers } from '../../src/api/trpc/handlers.js';
 import { registerUser } from '../../src/auth/accounts.js';
 import { ApiKeyCache, createApiKey, revokeApiKey, verifyApiKey } from '../../src/auth/api-keys.js';
 import { createTokenSigner } from '../../src/auth/tokens.js';
-import { ensureDatabase, startEmbeddedPostgres } from '../../src/db/embedded.js';
-import { migrate } from '../../src/db/migrate.js';
 import { createPool } from '../../src/db/pool.js';
 import { createTenantPool } from '../../src/db/tenant.js';
 import { OrganizationAccessCache } from '../../src/auth/organization-access.js';
 import { SecretBox } from '../../src/secrets.js';
-import { resolveTemporalCli, startTemporalDevServer } from '../../src/temporal/dev-server.js';
 import { TriggerService } from '../../src/triggers/service.js';
 import { appendEvents, feedbackRecord } from '../helpers/fixtures.js';
-import { getFreePort } from '../helpers/ports.js';
 import type { LoadCommand, LoadMessage, LoadResult, LoadRun } from './api-load.js';
 
 // ------------------------------------------------------------------------------------------------ settings
@@ -101,10 +97,6 @@ const PROJECT_ROOT = path.resolve(HERE, '../..');
 // ------------------------------------------------------------------------------------------------ helpers
 
 
-function progress(message: string) {
-  process.stderr.write(`  · ${message}\n`);
-}
-
 
 
 
@@ -118,38 +110,6 @@ const onCleanup = (name: string, fn: () => Promise<unknown>) => cleanups.push({ 
 
 // ------------------------------------------------------------------------------------------------ /proc (CPU)
 
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-function procStat(pid: number): { ppid: number; own: number; children: number } | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { ppid: Number(f[1]), own: Number(f[11]) + Number(f[12]), children: Number(f[13]) + Number(f[14]) };
-  } catch {
-    return undefined;
-  }
-}
-
-/** CPU ticks of a process, its reaped children and its live children (postgres: the postmaster and its backends). */
-function treeTicks(rootPid: number | undefined): number {
-  if (rootPid === undefined) return Number.NaN;
-  const root = procStat(rootPid);
-  if (!root) return Number.NaN;
-  let total = root.own + root.children;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = procStat(Number(entry));
-    if (stat?.ppid === rootPid) total += stat.own;
-  }
-  return total;
-}
-
 interface CpuSnapshot {
   at: number;
   /** µs */
@@ -158,22 +118,6 @@ interface CpuSnapshot {
   postgres: number;
   temporal: number;
   machine: MachineTicks;
-}
-
-interface MachineTicks {
-  busy: number;
-  iowait: number;
-  steal: number;
-}
-
-/** Machine-wide CPU ticks (/proc/stat): busy (user, nice, system, irq, softirq), iowait, steal. */
-function machineTicks(): MachineTicks {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-    return { busy: f[0]! + f[1]! + f[2]! + f[5]! + f[6]!, iowait: f[4]!, steal: f[7] ?? 0 };
-  } catch {
-    return { busy: Number.NaN, iowait: Number.NaN, steal: Number.NaN };
-  }
 }
 
 // ------------------------------------------------------------------------------------------------ CPU profile
@@ -412,27 +356,11 @@ async function main(): Promise<void> {
   const errors: string[] = [];
 
   // ---- Postgres (migrated) and the Temporal dev server, in parallel.
-  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'erc8004-bench-api-'));
-  onCleanup('temp folder', () => fs.rm(root, { recursive: true, force: true }));
-  await fs.chmod(root, 0o755); // Postgres runs as an unprivileged user when we are root
-  const pgDir = path.join(root, 'pg');
-  const cliPath = await resolveTemporalCli(process.env.TEMPORAL_CLI);
-  const [db, temporalServer] = await Promise.all([
-    (async () => {
-      const db = await startEmbeddedPostgres({ dataDir: pgDir, port: await getFreePort(), logger });
-      onCleanup('embedded Postgres', () => db.stop());
-      await ensureDatabase(db.adminUrl, 'bench_api');
-      await migrate({ databaseUrl: db.urlFor('bench_api'), logger });
-      return db;
-    })(),
-    (async () => {
-      const server = await startTemporalDevServer({ cliPath, port: await getFreePort(), namespace: 'default', logger, headless: true, readyTimeoutMs: 90_000 });
-      onCleanup('Temporal dev server', () => server.stop());
-      return server;
-    })(),
+  const root = await benchFolder('erc8004-bench-api-', onCleanup);
+  const [{ databaseUrl, postmasterPid }, { server: temporalServer }] = await Promise.all([
+    startBenchPostgres(root, 'bench_api', logger, onCleanup),
+    startBenchTemporal(logger, onCleanup),
   ]);
-  const databaseUrl = db.urlFor('bench_api');
-  const postmasterPid = Number((await fs.readFile(path.join(pgDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
   const temporalPid = temporalServer.process.pid;
 
   // The API's pool (production default size) and a separate one for seeding and the floor measurements.

@@ -62,3 +62,35 @@ export async function runBench(main: () => Promise<void>, cleanups: Cleanups, cl
   }
   process.exit(exitCode);
 }
+
+/** A progress line on stderr (the figures go to stdout). */
+export function progress(message: string): void {
+  process.stderr.write(`  · ${message}\n`);
+}
+
+export function p50p99(values: Iterable<number>): string {
+  const sorted = ascending(values);
+  return `p50 ${ms(percentile(sorted, 50))}  p99 ${ms(percentile(sorted, 99))}`;
+}
+
+/** Polls `condition` every `everyMs` until it holds; a BenchError after `timeoutMs`. */
+export async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 20): Promise<void> {
+  const deadline = now() + timeoutMs;
+  while (!(await condition())) {
+    if (now() > deadline) throw new BenchError(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** One JSON-RPC call (anvil); a BenchError when it fails. */
+export async function rpc<T>(url: string, method: string, params: unknown[] = []): Promise<T> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+    signal: AbortSignal.timeout(30_000),
+  });
+  const body = (await res.json()) as { result?: T; error?: { message?: string } };
+  if (body.error) throw new BenchError(`${method} failed: ${body.error.message ?? JSON.stringify(body.error)}`);
+  return body.result as T;
+}

@@ -18,10 +18,9 @@
  * event blocks), BENCH_LIVE_BLOCKS (200), BENCH_LIVE_EVENTS (5 per block), BENCH_LIVE_INTERVAL_MS (30),
  * BENCH_LOG_LEVEL (silent).
  */
-import { now, BenchError, sleep, percentile, ascending, ms, int, ratio, runBench, intEnv, type Cleanups } from './common.js';
-import fs from 'node:fs/promises';
+import { now, BenchError, sleep, percentile, ascending, ms, int, ratio, runBench, intEnv, type Cleanups, progress, rpc, waitFor as waitForCondition } from './common.js';
+import { benchFolder, startBenchPostgres } from './stack.js';
 import os from 'node:os';
-import path from 'node:path';
 import pg from 'pg';
 import pino from 'pino';
 import {
@@ -39,14 +38,12 @@ import {
 import { parseChains, type ChainConfig } from '../../src/chain/config.js';
 import { deployRegistries, startAnvil } from '../../src/chain/dev/anvil.js';
 import { DevRegistries } from '../../src/chain/dev/registry-client.js';
-import { ensureDatabase, startEmbeddedPostgres } from '../../src/db/embedded.js';
-import { migrate } from '../../src/db/migrate.js';
+import { ensureDatabase } from '../../src/db/embedded.js';
 import { createPool } from '../../src/db/pool.js';
 import { runBackfill } from '../../src/indexer/backfill.js';
 import { ChainIndexer, ChainReader } from '../../src/indexer/chain-indexer.js';
 import { createHeadSubscriptionClient, getLogs } from '../../src/indexer/rpc.js';
 import { insertEvents, withIngestTransaction } from '../../src/indexer/store.js';
-import { getFreePort } from '../helpers/ports.js';
 
 // ------------------------------------------------------------------------------------------------ settings
 
@@ -72,35 +69,13 @@ const logger = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'silent' });
 // ------------------------------------------------------------------------------------------------ helpers
 
 
-function progress(message: string) {
-  process.stderr.write(`  · ${message}\n`);
-}
-
-
-async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = WAIT_TIMEOUT_MS, everyMs = 2) {
-  const deadline = now() + timeoutMs;
-  while (!(await condition())) {
-    if (now() > deadline) throw new BenchError(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
+/** The shared waitFor with this benchmark's pace: latency is measured while waiting, so it polls every 2 ms. */
+const waitFor = (what: string, condition: () => boolean | Promise<boolean>) => waitForCondition(what, condition, WAIT_TIMEOUT_MS, 2);
 
 
 
 
 const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
-
-async function rpc<T>(url: string, method: string, params: unknown[] = []): Promise<T> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
-    signal: AbortSignal.timeout(30_000),
-  });
-  const body = (await res.json()) as { result?: T; error?: { message?: string } };
-  if (body.error) throw new BenchError(`${method} failed: ${body.error.message ?? JSON.stringify(body.error)}`);
-  return body.result as T;
-}
 
 interface RpcCounter {
   calls: Map<string, number>;
@@ -168,14 +143,8 @@ async function main(): Promise<void> {
   process.stderr.write('ingestion benchmark: setting up\n');
 
   // ---- Postgres: a migrated template, cloned into one database per phase.
-  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'erc8004-bench-'));
-  onCleanup('temp folder', () => fs.rm(root, { recursive: true, force: true }));
-  // Postgres runs as an unprivileged user when we are root: it must be able to enter the folder.
-  await fs.chmod(root, 0o755);
-  const db = await startEmbeddedPostgres({ dataDir: path.join(root, 'pg'), port: await getFreePort(), logger });
-  onCleanup('embedded Postgres', () => db.stop());
-  await ensureDatabase(db.adminUrl, 'bench_template');
-  await migrate({ databaseUrl: db.urlFor('bench_template'), logger });
+  const root = await benchFolder('erc8004-bench-', onCleanup);
+  const { db } = await startBenchPostgres(root, 'bench_template', logger, onCleanup);
   for (const name of ['bench_ingest', 'bench_profile']) await ensureDatabase(db.adminUrl, name, 'bench_template');
   const pgVersion = await (async () => {
     const client = new pg.Client({ connectionString: db.adminUrl });

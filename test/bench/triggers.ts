@@ -34,22 +34,19 @@
  * BENCH_STATEFUL (0: triggers that fire per event, evaluated by the relay; 1: stateful triggers, evaluated by their
  * workflows).
  */
-import { now, BenchError, sleep, percentile, ascending, ms, int, ratio, runBench, intEnv, type Cleanups } from './common.js';
+import { now, BenchError, sleep, percentile, ascending, ms, int, ratio, runBench, intEnv, type Cleanups, progress, p50p99 } from './common.js';
+import { CLK_TCK, treeTicks, rssBytes, machineTicks } from './proc.js';
+import { benchFolder, startBenchPostgres, startBenchTemporal } from './stack.js';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomInt, randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import pino from 'pino';
-import { ensureDatabase, startEmbeddedPostgres } from '../../src/db/embedded.js';
-import { migrate } from '../../src/db/migrate.js';
 import { createPool } from '../../src/db/pool.js';
 import { Relay, type RelayItem } from '../../src/relay/relay.js';
 import { TriggerDispatcher } from '../../src/relay/trigger-dispatcher.js';
-import { resolveTemporalCli, startTemporalDevServer } from '../../src/temporal/dev-server.js';
 import { compileDefinition } from '../../src/triggers/definition.js';
 import { evaluate, initialState, type TriggerEvent } from '../../src/triggers/engine.js';
 import { triggerWorkflowId } from '../../src/triggers/search-attributes.js';
@@ -57,7 +54,6 @@ import { TriggerService } from '../../src/triggers/service.js';
 import type { TriggerWrite } from '../../src/triggers/store.js';
 import type { EventsBatch } from '../../workflows/trigger.js';
 import { appendEvents, feedbackRecord, insertOrganization, insertUser } from '../helpers/fixtures.js';
-import { getFreePort } from '../helpers/ports.js';
 import type { WorkerMessage, WorkerStats, WorkerStatsRequest } from './triggers-worker.js';
 
 // ------------------------------------------------------------------------------------------------ settings
@@ -118,10 +114,6 @@ const PROJECT_ROOT = path.resolve(HERE, '../..');
 // ------------------------------------------------------------------------------------------------ helpers
 
 
-function progress(message: string) {
-  process.stderr.write(`  · ${message}\n`);
-}
-
 
 
 
@@ -129,12 +121,6 @@ function progress(message: string) {
 const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
 const mib = (bytes: number) => `${int(bytes / 1024 / 1024)} MiB`;
 const mean = (values: readonly number[]) => (values.length > 0 ? values.reduce((a, b) => a + b, 0) / values.length : Number.NaN);
-
-/** "p50 x  p99 y" of some durations. */
-function p50p99(values: Iterable<number>): string {
-  const sorted = ascending(values);
-  return `p50 ${ms(percentile(sorted, 50))}  p99 ${ms(percentile(sorted, 99))}`;
-}
 
 /**
  * Latency percentiles of a phase. Events not evaluated when the benchmark stopped waiting count with their age then, a
@@ -154,68 +140,11 @@ const latencyText = (phase: { latency: number[]; pending: number[] }) => {
 
 // ------------------------------------------------------------------------------------------------ /proc
 
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-interface ProcStat {
-  ppid: number;
-  /** utime + stime, clock ticks. */
-  own: number;
-  /** cutime + cstime (children that were waited for), clock ticks. */
-  children: number;
-}
-
-function procStat(pid: number): ProcStat | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after "(comm)": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime
-    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { ppid: Number(f[1]), own: Number(f[11]) + Number(f[12]), children: Number(f[13]) + Number(f[14]) };
-  } catch {
-    return undefined;
-  }
-}
-
-/** Resident set size in bytes (VmRSS), or NaN once the process is gone. */
-function rssBytes(pid: number | undefined): number {
-  if (pid === undefined) return Number.NaN;
-  try {
-    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
-    return line ? Number(line.replace(/\D+/g, '')) * 1024 : Number.NaN;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-/** CPU ticks of a process tree root and its live children (postgres: the postmaster and its backends). */
-function treeTicks(rootPid: number | undefined): number {
-  if (rootPid === undefined) return Number.NaN;
-  const root = procStat(rootPid);
-  if (!root) return Number.NaN;
-  let total = root.own + root.children;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = procStat(Number(entry));
-    if (stat?.ppid === rootPid) total += stat.own;
-  }
-  return total;
-}
-
-/** Busy CPU ticks of the whole machine (every core), from /proc/stat. */
-function systemBusyTicks(): number {
-  try {
-    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-    // user nice system idle iowait irq softirq steal ...
-    return f.slice(0, 8).reduce((a, b) => a + b, 0) - (f[3] ?? 0) - (f[4] ?? 0);
-  } catch {
-    return Number.NaN;
-  }
-}
+/** Busy CPU ticks of the whole machine, every core (steal counts as busy: the cores were not ours). */
+const systemBusyTicks = () => {
+  const t = machineTicks();
+  return t.busy + t.steal;
+};
 
 interface CpuSample {
   at: number;
@@ -408,28 +337,11 @@ async function main(): Promise<void> {
   process.stderr.write('trigger benchmark: setting up\n');
 
   // ---- Postgres (migrated) and the Temporal dev server, in parallel.
-  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'erc8004-bench-triggers-'));
-  onCleanup('temp folder', () => fs.rm(root, { recursive: true, force: true }));
-  // Postgres runs as an unprivileged user when we are root: it must be able to enter the folder.
-  await fs.chmod(root, 0o755);
-  const pgDir = path.join(root, 'pg');
-  const cliPath = await resolveTemporalCli(process.env.TEMPORAL_CLI);
-  const [db, temporalServer] = await Promise.all([
-    (async () => {
-      const db = await startEmbeddedPostgres({ dataDir: pgDir, port: await getFreePort(), logger });
-      onCleanup('embedded Postgres', () => db.stop());
-      await ensureDatabase(db.adminUrl, 'bench_triggers');
-      await migrate({ databaseUrl: db.urlFor('bench_triggers'), logger });
-      return db;
-    })(),
-    (async () => {
-      const server = await startTemporalDevServer({ cliPath, port: await getFreePort(), namespace: 'default', logger, headless: true, readyTimeoutMs: 90_000 });
-      onCleanup('Temporal dev server', () => server.stop());
-      return server;
-    })(),
+  const root = await benchFolder('erc8004-bench-triggers-', onCleanup);
+  const [{ databaseUrl, postmasterPid }, { server: temporalServer, cliPath }] = await Promise.all([
+    startBenchPostgres(root, 'bench_triggers', logger, onCleanup),
+    startBenchTemporal(logger, onCleanup),
   ]);
-  const databaseUrl = db.urlFor('bench_triggers');
-  const postmasterPid = Number((await fs.readFile(path.join(pgDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
   const temporalPid = temporalServer.process.pid;
   const temporalVersion = (() => {
     try {
