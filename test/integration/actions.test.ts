@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { Address } from 'viem';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { listBreakers } from '../../src/actions/breaker.js';
@@ -21,10 +21,10 @@ import { SecretBox } from '../../src/secrets.js';
 import { DefinitionError } from '../../src/triggers/definition.js';
 import { TriggerService } from '../../src/triggers/service.js';
 import type { TriggerWrite } from '../../src/triggers/store.js';
-import { startWorker, type RunningWorker } from '../../src/worker/worker.js';
 import { testActionSettings } from '../helpers/actions.js';
 import { startTestChain, type TestChain } from '../helpers/chain.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { startTestTemporal, type TestTemporal } from '../helpers/temporal.js';
 import { appendEvents, feedbackRecord, insertOrganization, insertUser } from '../helpers/fixtures.js';
 import { testLogger } from '../helpers/logger.js';
 import { startMcpAgent, startWebhookReceiver, type McpAgent, type WebhookReceiver } from '../helpers/receivers.js';
@@ -38,8 +38,7 @@ const AGENT_TOKEN = 'agent-mcp-token';
 
 let db: TestDatabase;
 let chain: TestChain;
-let worker: RunningWorker;
-let connection: Connection;
+let temporal: TestTemporal;
 let client: Client;
 let service: TriggerService;
 let relay: Relay;
@@ -48,7 +47,7 @@ let mcp: McpAgent;
 const receivers: WebhookReceiver[] = [];
 const appKey = randomBytes(32);
 const box = new SecretBox(appKey);
-const taskQueue = `actions-${randomUUID()}`;
+let taskQueue: string;
 let orgId: string;
 let userId: string;
 
@@ -56,14 +55,11 @@ beforeAll(async () => {
   [db, chain] = await Promise.all([createTestDatabase(), startTestChain()]);
   telegram = await startTelegramStandIn({ token: BOT_TOKEN });
   mcp = await startMcpAgent({ token: AGENT_TOKEN });
-  const address = inject('temporalAddress');
-  worker = await startWorker({
-    address, namespace: 'default', taskQueue, pool: db.pool, logger: testLogger,
+  temporal = await startTestTemporal(db, 'actions', {
     actions: testActionSettings({ secrets: box, telegramBaseUrl: telegram.url }),
     breaker: { threshold: 2, basePauseMs: 1_000 },
   });
-  connection = await Connection.connect({ address });
-  client = new Client({ connection });
+  ({ taskQueue, client } = temporal);
   service = new TriggerService({ pool: db.pool, temporal: client, taskQueue, logger: testLogger, secrets: box });
   relay = new Relay({ pool: db.pool, databaseUrl: db.url, logger: testLogger, dispatcher: new TriggerDispatcher({ pool: db.pool, temporal: client, taskQueue, logger: testLogger }) });
   userId = await insertUser(db.pool);
@@ -71,8 +67,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await worker?.stop();
-  await connection?.close();
+  await temporal?.close();
   await Promise.all([...receivers.map((r) => r.close()), mcp?.close(), telegram?.close(), chain?.stop()]);
   await db?.drop();
 });

@@ -1,36 +1,31 @@
 import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { Client } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiServer, type RunningApiServer } from '../../src/api/server.js';
 import { checkHealth } from '../../src/api/health.js';
 import { createPool } from '../../src/db/pool.js';
-import { startWorker, type RunningWorker } from '../../src/worker/worker.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { startTestTemporal, type TestTemporal } from '../helpers/temporal.js';
 import { testLogger } from '../helpers/logger.js';
-import { testActionSettings } from '../helpers/actions.js';
 import { getFreePort } from '../helpers/ports.js';
 
 let db: TestDatabase;
-let worker: RunningWorker;
-let connection: Connection;
+let temporal: TestTemporal;
 let client: Client;
 let api: RunningApiServer;
 // A task queue of its own: parallel test files share the Temporal server, not each other's workers.
-const taskQueue = `health-${randomUUID()}`;
+let taskQueue: string;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const address = inject('temporalAddress');
-  worker = await startWorker({ address, namespace: 'default', taskQueue, pool: db.pool, logger: testLogger, actions: testActionSettings() });
-  connection = await Connection.connect({ address });
-  client = new Client({ connection });
+  temporal = await startTestTemporal(db, 'health');
+  ({ taskQueue, client } = temporal);
   api = await startApiServer({ pool: db.pool, temporal: client, taskQueue, logger: testLogger }, { host: '127.0.0.1', port: 0 });
 });
 
 afterAll(async () => {
   await api?.stop();
-  await worker?.stop();
-  await connection?.close();
+  await temporal?.close();
   await db?.drop();
 });
 

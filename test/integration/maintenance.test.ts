@@ -1,32 +1,27 @@
 import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import type { Client } from '@temporalio/client';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ensureSchedules } from '../../src/worker/schedules.js';
-import { startWorker, type RunningWorker } from '../../src/worker/worker.js';
-import { testActionSettings } from '../helpers/actions.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { startTestTemporal, type TestTemporal } from '../helpers/temporal.js';
 import { appendEvents, feedbackRecord, insertOrganization, insertUser } from '../helpers/fixtures.js';
 import { testLogger } from '../helpers/logger.js';
 
 let db: TestDatabase;
-let worker: RunningWorker;
-let connection: Connection;
+let temporal: TestTemporal;
 let client: Client;
-const taskQueue = `maintenance-${randomUUID()}`;
+let taskQueue: string;
 // The Temporal server is shared by every test file: a schedule id of our own.
 const scheduleId = `maintenance-${randomUUID()}`;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const address = inject('temporalAddress');
-  worker = await startWorker({ address, namespace: 'default', taskQueue, pool: db.pool, logger: testLogger, actions: testActionSettings() });
-  connection = await Connection.connect({ address });
-  client = new Client({ connection });
+  temporal = await startTestTemporal(db, 'maintenance');
+  ({ taskQueue, client } = temporal);
 });
 afterAll(async () => {
   await client?.schedule.getHandle(scheduleId).delete().catch(() => undefined);
-  await worker?.stop();
-  await connection?.close();
+  await temporal?.close();
   await db?.drop();
 });
 

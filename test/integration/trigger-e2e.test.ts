@@ -3,44 +3,37 @@
  * function and CLI) finds exactly the same firings over the same blocks.
  */
 import { spawn } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { writeFile, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client, Connection } from '@temporalio/client';
 import type { Address } from 'viem';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChainIndexer } from '../../src/indexer/chain-indexer.js';
 import { Relay } from '../../src/relay/relay.js';
 import { TriggerDispatcher } from '../../src/relay/trigger-dispatcher.js';
 import { runBacktest } from '../../src/triggers/backtest.js';
 import { TriggerService } from '../../src/triggers/service.js';
-import { startWorker, type RunningWorker } from '../../src/worker/worker.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { startTestTemporal, type TestTemporal } from '../helpers/temporal.js';
 import { startTestChain, type TestChain } from '../helpers/chain.js';
 import { insertOrganization, insertUser } from '../helpers/fixtures.js';
 import { testLogger } from '../helpers/logger.js';
-import { testActionSettings } from '../helpers/actions.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 let db: TestDatabase;
 let chain: TestChain;
-let worker: RunningWorker;
-let connection: Connection;
+let temporal: TestTemporal;
 let service: TriggerService;
 const controller = new AbortController();
 const running: Promise<void>[] = [];
 let orgId: string;
 let userId: string;
-const taskQueue = `e2e-${randomUUID()}`;
 
 beforeAll(async () => {
   [db, chain] = await Promise.all([createTestDatabase(), startTestChain()]);
-  const address = inject('temporalAddress');
-  worker = await startWorker({ address, namespace: 'default', taskQueue, pool: db.pool, logger: testLogger, actions: testActionSettings() });
-  connection = await Connection.connect({ address });
-  const client = new Client({ connection });
+  temporal = await startTestTemporal(db, 'e2e');
+  const { taskQueue, client } = temporal;
   service = new TriggerService({ pool: db.pool, temporal: client, taskQueue, logger: testLogger });
   const indexer = new ChainIndexer({ chain: chain.config, pool: db.pool, logger: testLogger, signal: controller.signal });
   const relay = new Relay({ pool: db.pool, databaseUrl: db.url, logger: testLogger, idlePollMs: 200, dispatcher: new TriggerDispatcher({ pool: db.pool, temporal: client, taskQueue, logger: testLogger }) });
@@ -52,8 +45,7 @@ beforeAll(async () => {
 afterAll(async () => {
   controller.abort();
   await Promise.all(running);
-  await worker?.stop();
-  await connection?.close();
+  await temporal?.close();
   await chain?.stop();
   await db?.drop();
 });

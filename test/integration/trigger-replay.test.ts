@@ -5,43 +5,38 @@
  * must still replay: a change that breaks them needs patched(). Re-record with RECORD_HISTORIES=1 only when the change
  * is meant to be incompatible and old runs are drained.
  */
-import { randomUUID } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
-import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Relay } from '../../src/relay/relay.js';
 import { TriggerDispatcher } from '../../src/relay/trigger-dispatcher.js';
 import { retractAbove } from '../../src/indexer/store.js';
 import { TriggerService } from '../../src/triggers/service.js';
 import { triggerWorkflowId } from '../../src/triggers/search-attributes.js';
-import { startWorker, workflowBundle, type RunningWorker } from '../../src/worker/worker.js';
+import { workflowBundle } from '../../src/worker/worker.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { startTestTemporal, type TestTemporal } from '../helpers/temporal.js';
 import { startWebhookReceiver } from '../helpers/receivers.js';
 import { appendEvents, feedbackRecord, insertOrganization, insertUser } from '../helpers/fixtures.js';
 import { testLogger } from '../helpers/logger.js';
-import { testActionSettings } from '../helpers/actions.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/histories');
 let db: TestDatabase;
-let worker: RunningWorker;
-let connection: Connection;
+let temporal: TestTemporal;
 let client: Client;
-const taskQueue = `replay-${randomUUID()}`;
+let taskQueue: string;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const address = inject('temporalAddress');
-  worker = await startWorker({ address, namespace: 'default', taskQueue, pool: db.pool, logger: testLogger, actions: testActionSettings() });
-  connection = await Connection.connect({ address });
-  client = new Client({ connection });
+  temporal = await startTestTemporal(db, 'replay');
+  ({ taskQueue, client } = temporal);
 });
 afterAll(async () => {
-  await worker?.stop();
-  await connection?.close();
+  await temporal?.close();
   await db?.drop();
 });
 

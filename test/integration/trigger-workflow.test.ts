@@ -1,40 +1,35 @@
 /**
  * Trigger workflows on the real Temporal dev server, fed through the real relay and dispatcher.
  */
-import { randomUUID } from 'node:crypto';
-import { Client, Connection, WorkflowUpdateFailedError } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Relay } from '../../src/relay/relay.js';
 import { TriggerDispatcher } from '../../src/relay/trigger-dispatcher.js';
 import { retractAbove } from '../../src/indexer/store.js';
 import { TriggerService } from '../../src/triggers/service.js';
 import { triggerWorkflowId } from '../../src/triggers/search-attributes.js';
 import type { TriggerWrite } from '../../src/triggers/store.js';
-import { startWorker, type RunningWorker } from '../../src/worker/worker.js';
 import { eventsSignal } from '../../workflows/trigger.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { startTestTemporal, type TestTemporal } from '../helpers/temporal.js';
 import { appendEvents, feedbackRecord, insertOrganization, insertUser } from '../helpers/fixtures.js';
 import { testLogger } from '../helpers/logger.js';
-import { testActionSettings } from '../helpers/actions.js';
 
 let db: TestDatabase;
-let worker: RunningWorker;
-let connection: Connection;
+let temporal: TestTemporal;
 let client: Client;
 let service: TriggerService;
 let relay: Relay;
 let dispatcher: TriggerDispatcher;
 let orgId: string;
 let userId: string;
-const taskQueue = `triggers-${randomUUID()}`;
+let taskQueue: string;
 const chainId = 31337;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  const address = inject('temporalAddress');
-  worker = await startWorker({ address, namespace: 'default', taskQueue, pool: db.pool, logger: testLogger, actions: testActionSettings() });
-  connection = await Connection.connect({ address });
-  client = new Client({ connection });
+  temporal = await startTestTemporal(db, 'triggers');
+  ({ taskQueue, client } = temporal);
   service = new TriggerService({ pool: db.pool, temporal: client, taskQueue, logger: testLogger, workflowOptions: { continueAsNewAfterSignals: 4, snapshotEveryMs: 100 } });
   dispatcher = new TriggerDispatcher({ pool: db.pool, temporal: client, taskQueue, logger: testLogger, maxItemsPerSignal: 3 });
   relay = new Relay({ pool: db.pool, databaseUrl: db.url, logger: testLogger, dispatcher });
@@ -43,8 +38,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await worker?.stop();
-  await connection?.close();
+  await temporal?.close();
   await db?.drop();
 });
 

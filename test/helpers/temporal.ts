@@ -1,0 +1,38 @@
+/** A Temporal worker and client for one test file, on the test Temporal server. */
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { inject } from 'vitest';
+import { startWorker, type RunningWorker, type WorkerOptions } from '../../src/worker/worker.js';
+import { testActionSettings } from './actions.js';
+import type { TestDatabase } from './db.js';
+import { testLogger } from './logger.js';
+
+export interface TestTemporal {
+  address: string;
+  /** `{name}-{uuid}`: test files share the server, never each other's workers. */
+  taskQueue: string;
+  client: Client;
+  worker: RunningWorker;
+  close(): Promise<void>;
+}
+
+export async function startTestTemporal(
+  db: TestDatabase,
+  name: string,
+  worker: Partial<Pick<WorkerOptions, 'actions' | 'breaker' | 'maxCachedWorkflows'>> = {},
+): Promise<TestTemporal> {
+  const address = inject('temporalAddress');
+  const taskQueue = `${name}-${randomUUID()}`;
+  const running = await startWorker({ address, namespace: 'default', taskQueue, pool: db.pool, logger: testLogger, actions: testActionSettings(), ...worker });
+  const connection = await Connection.connect({ address });
+  return {
+    address,
+    taskQueue,
+    client: new Client({ connection }),
+    worker: running,
+    close: async () => {
+      await running.stop();
+      await connection.close();
+    },
+  };
+}
