@@ -4,13 +4,12 @@
  * with no chain configured, a local demo chain with a simulator. Ctrl-C stops everything.
  */
 import { runProcess } from '../runtime.js';
-import { provideDatabase, providePool, provideTemporal, provideTemporalClient, startIndexers, startRelay } from '../services.js';
+import {
+  provideDatabase, providePool, provideTemporal, provideTemporalClient, startIndexers, startRelay,
+} from '../services.js';
+import { startConfiguredApi, startConfiguredWorker } from './components.js';
 import { TriggerDispatcher } from '../relay/trigger-dispatcher.js';
-import { startWorker } from '../worker/worker.js';
 import { actionSettings } from '../actions/settings.js';
-import { createApiServices } from '../api/services.js';
-import { createApiHandlers } from '../api/trpc/handlers.js';
-import { startApiServer } from '../api/server.js';
 
 await runProcess('erc8004', async (ctx) => {
   const { config, logger } = ctx;
@@ -21,21 +20,7 @@ await runProcess('erc8004', async (ctx) => {
   const pool = providePool(ctx, databaseUrl, 'erc8004-supervisor');
 
   const actions = await actionSettings(config);
-  const worker = await startWorker({
-    address: temporalAddress,
-    namespace: config.temporal.namespace,
-    taskQueue: config.temporal.taskQueue,
-    maxCachedWorkflows: config.temporal.maxCachedWorkflows,
-    pool,
-    logger,
-    actions,
-    schedules: true,
-  });
-  ctx.onShutdown('worker', worker.stop);
-  worker.done.catch((err) => {
-    logger.fatal({ err }, 'worker crashed');
-    process.kill(process.pid, 'SIGTERM');
-  });
+  await startConfiguredWorker(ctx, pool, temporalAddress, actions);
 
   let chains = config.chains;
   if (config.demo.mode === 'on' || (config.demo.mode === 'auto' && chains.length === 0)) {
@@ -47,17 +32,7 @@ await runProcess('erc8004', async (ctx) => {
   startIndexers(ctx, pool, chains);
   startRelay(ctx, pool, databaseUrl, new TriggerDispatcher({ pool, temporal, taskQueue: config.temporal.taskQueue, logger }));
 
-  const apiServices = await createApiServices({ config, pool, databaseUrl, temporal, logger, secrets: actions.secrets, appKey: actions.appKey! });
-  ctx.onShutdown('api services', apiServices.close);
-  const api = await startApiServer(
-    {
-      pool, temporal, taskQueue: config.temporal.taskQueue, logger, ingestApiToken: config.ingestApiToken,
-      rateLimiter: apiServices.services.rateLimiter,
-      api: createApiHandlers(apiServices.services, { baseUrl: config.api.publicUrl ?? `http://${config.api.host}:${config.api.port}` }),
-    },
-    config.api,
-  );
-  ctx.onShutdown('api', api.stop);
+  const api = await startConfiguredApi(ctx, { pool, databaseUrl, temporal, actions });
 
   logger.info(
     {
