@@ -51,16 +51,13 @@ import pg from 'pg';
 import pino from 'pino';
 import { RateLimiter } from '../../src/api/rate-limit.js';
 import { startApiServer } from '../../src/api/server.js';
-import type { ApiServices } from '../../src/api/trpc/context.js';
 import { createApiHandlers } from '../../src/api/trpc/handlers.js';
 import { registerUser } from '../../src/auth/accounts.js';
-import { ApiKeyCache, createApiKey, revokeApiKey, verifyApiKey } from '../../src/auth/api-keys.js';
-import { createTokenSigner } from '../../src/auth/tokens.js';
+import { createApiKey, revokeApiKey, verifyApiKey } from '../../src/auth/api-keys.js';
 import { createPool } from '../../src/db/pool.js';
-import { createTenantPool } from '../../src/db/tenant.js';
-import { OrganizationAccessCache } from '../../src/auth/organization-access.js';
 import { SecretBox } from '../../src/secrets.js';
-import { TriggerService } from '../../src/triggers/service.js';
+import { loadConfig } from '../../src/config.js';
+import { createApiServices } from '../../src/api/services.js';
 import { appendEvents, feedbackRecord } from '../helpers/fixtures.js';
 import type { LoadCommand, LoadMessage, LoadResult, LoadRun } from './api-load.js';
 
@@ -379,21 +376,13 @@ async function main(): Promise<void> {
   onCleanup('Temporal connection', () => connection.close());
   const temporal = new Client({ connection });
   const taskQueue = `bench-api-${randomUUID()}`;
-  const secrets = new SecretBox(randomBytes(32));
-  const apiKeys = new ApiKeyCache();
-  await apiKeys.listenForRevocations(databaseUrl);
-  onCleanup('API key cache', () => apiKeys.close());
-  const organizationAccess = new OrganizationAccessCache();
-  await organizationAccess.listenForRevocations(databaseUrl);
-  onCleanup('organization access cache', () => organizationAccess.close());
-  const tenantPool = createTenantPool(databaseUrl, logger, { max: POOL_MAX });
-  onCleanup('tenant pool', () => tenantPool.end());
-  const services: ApiServices = {
-    pool, tenantPool, logger, temporal, taskQueue,
-    triggers: new TriggerService({ pool, temporal, taskQueue, logger, secrets }),
-    secrets, tokens: createTokenSigner(randomBytes(32)), apiKeys, organizationAccess, rateLimiter: new RateLimiter(pool),
-    siweDomain: 'localhost', siweSecret: randomBytes(32),
-  };
+  // The production wiring: caches that listen for revocations, the tenant pool (row-level security), the rate limiter.
+  const config = loadConfig({ DATABASE_URL: databaseUrl, TEMPORAL_ADDRESS: temporalServer.address, TEMPORAL_TASK_QUEUE: taskQueue, DATABASE_POOL_MAX: String(POOL_MAX) });
+  const { services, close: closeServices } = await createApiServices({
+    config, pool, databaseUrl, temporal, logger, secrets: new SecretBox(randomBytes(32)), appKey: randomBytes(32),
+  });
+  onCleanup('API services', closeServices);
+  const { apiKeys, tenantPool } = services;
   const api = await startApiServer(
     { pool, temporal, taskQueue, logger, api: createApiHandlers(services, { baseUrl: 'http://127.0.0.1' }) },
     { host: '127.0.0.1', port: 0 },
