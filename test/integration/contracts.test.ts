@@ -488,6 +488,17 @@ describe('LegacyReputationRegistryV04', () => {
 });
 
 describe('DevRegistries (the simulator, tests and benchmarks send through it)', () => {
+  it('refuses a reverting call with the error\'s name instead of mining it', async () => {
+    const dev = await DevRegistries.connect(anvil.rpcUrl, reg);
+    const before = await pub.getBlockNumber();
+    const unknown = keccak256(toHex('no such request'));
+    await expect(
+      dev.send(validator, reg.validation, artifacts.ValidationRegistry.abi, 'validationResponse', [unknown, 1, '', unknown, '']),
+    ).rejects.toThrow(/RequestNotFound/);
+    expect(await pub.getBlockNumber()).toBe(before);
+  });
+
+
   it('pads gas: a response estimated in the same second as its request still succeeds', async () => {
     const dev = await DevRegistries.connect(anvil.rpcUrl, reg);
     const requestHash = keccak256(toHex('same-second'));

@@ -53,8 +53,7 @@ export class DevRegistries {
 
   /** Sends a transaction and waits for it to be mined; throws with the revert reason on failure. */
   async send(from: Address, address: Address, abi: Abi, functionName: string, args: readonly unknown[]): Promise<TransactionReceipt> {
-    // Simulate first: anvil mines reverting transactions without complaint, the simulation names the error.
-    await this.publicClient.simulateContract({ address, abi, functionName, args, account: from });
+    // The gas estimate runs the call first: a revert throws there, with the error's name (anvil would mine it silently).
     const hash = await this.sendNoWait(from, address, abi, functionName, args);
     const receipt = await this.publicClient.waitForTransactionReceipt({ hash, pollingInterval: 20 });
     if (receipt.status !== 'success') throw new Error(`${functionName} reverted (tx ${hash})`);
