@@ -28,13 +28,13 @@ export async function organizationIsActive(db: pg.Pool, organizationId: string):
   return rows[0]?.is_active === true;
 }
 
-interface Answer {
+/** A cached answer, filed under its organization (the notification's payload). Negative answers are cached too. */
+interface Answer<T> {
   organizationId: string;
-  role: OrganizationRole | null;
-  active: boolean;
+  value: T;
 }
 
-export class OrganizationAccessCache extends NotifiedCache<Answer> {
+export class OrganizationAccessCache extends NotifiedCache<Answer<OrganizationRole | null | boolean>> {
   constructor(options: { ttlMs?: number; maxEntries?: number; applicationName?: string; onListenerError?: (err: unknown) => void } = {}) {
     super({
       ...options,
@@ -48,18 +48,13 @@ export class OrganizationAccessCache extends NotifiedCache<Answer> {
   async roleOf(db: pg.Pool, userId: string, organizationId: string): Promise<OrganizationRole | undefined> {
     const answer = await this.load(`role:${userId}:${organizationId}`, async () => ({
       organizationId,
-      role: (await roleInOrganization(db, userId, organizationId)) ?? null,
-      active: true,
+      value: (await roleInOrganization(db, userId, organizationId)) ?? null,
     }));
-    return answer.role ?? undefined;
+    return (answer.value as OrganizationRole | null) ?? undefined;
   }
 
   async isActive(db: pg.Pool, organizationId: string): Promise<boolean> {
-    const answer = await this.load(`active:${organizationId}`, async () => ({
-      organizationId,
-      role: null,
-      active: await organizationIsActive(db, organizationId),
-    }));
-    return answer.active;
+    const answer = await this.load(`active:${organizationId}`, async () => ({ organizationId, value: await organizationIsActive(db, organizationId) }));
+    return answer.value === true;
   }
 }
