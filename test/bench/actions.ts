@@ -33,8 +33,9 @@
 import { now, BenchError, sleep, percentile, ascending, ms, int, ratio, runBench, intEnv, type Cleanups, progress, p50p99, waitFor, rpc } from './common.js';
 import { CLK_TCK, treeTicks, childPid } from './proc.js';
 import { benchFolder, startBenchPostgres, startBenchTemporal } from './stack.js';
+import { spawnWorkerProcess } from './worker-process.js';
 import { DEV_SERVER_DYNAMIC_CONFIG } from '../../src/temporal/dev-server.js';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -58,7 +59,7 @@ import { TriggerService } from '../../src/triggers/service.js';
 import type { TriggerWrite } from '../../src/triggers/store.js';
 import type { EventsBatch } from '../../workflows/trigger.js';
 import { appendEvents, feedbackRecord, insertOrganization, insertUser } from '../helpers/fixtures.js';
-import type { ActionsStatsRequest, ActionsWorkerMessage, ActionsWorkerSettings, ActionsWorkerStats } from './actions-worker.js';
+import type { ActionsWorkerSettings, ActionsWorkerStats } from './actions-worker.js';
 
 // ------------------------------------------------------------------------------------------------ settings
 
@@ -105,7 +106,6 @@ const TX_GAS = '0x30d40';
 
 const logger = pino({ level: LOG_LEVEL }, pino.destination(2));
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const PROJECT_ROOT = path.resolve(HERE, '../..');
 
 // ------------------------------------------------------------------------------------------------ helpers
 
@@ -378,60 +378,16 @@ async function main(): Promise<void> {
 
   // ---- The worker, in its own process (bundling the workflows takes a while: start it now).
   const taskQueue = `bench-actions-${randomUUID()}`;
-  const workerProcess: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(HERE, 'actions-worker.ts')], {
-    cwd: PROJECT_ROOT,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: {
-      ...process.env,
-      BENCH_TEMPORAL_ADDRESS: temporalServer.address,
-      BENCH_DATABASE_URL: databaseUrl,
-      BENCH_TASK_QUEUE: taskQueue,
-      BENCH_POOL_MAX: String(POOL_MAX),
-      ...(MAX_CACHED_WORKFLOWS ? { BENCH_MAX_CACHED_WORKFLOWS: MAX_CACHED_WORKFLOWS } : {}),
-      BENCH_LOG_LEVEL: LOG_LEVEL,
-    },
-  });
-  let workerExit: string | undefined;
-  let workerError: string | undefined;
-  let workerSettings: ActionsWorkerSettings | undefined;
-  const workerExited = new Promise<void>((resolve) =>
-    workerProcess.once('exit', (code, signal) => {
-      workerExit = `worker process exited (code ${code}, signal ${signal})`;
-      resolve();
-    }),
-  );
-  onCleanup('worker process', async () => {
-    if (workerExit) return;
-    workerProcess.kill('SIGTERM');
-    const timer = setTimeout(() => workerProcess.kill('SIGKILL'), 20_000);
-    await workerExited;
-    clearTimeout(timer);
-  });
-  const pendingStats = new Map<number, (stats: ActionsWorkerStats) => void>();
-  workerProcess.on('message', (raw) => {
-    const message = raw as ActionsWorkerMessage;
-    if (message.type === 'ready') workerSettings = message.settings;
-    else if (message.type === 'error') workerError = message.message;
-    else if (message.type === 'stats') pendingStats.get(message.id)?.(message);
-  });
-  const checkWorker = () => {
-    if (workerError) throw new BenchError(workerError);
-    if (workerExit) throw new BenchError(workerExit);
-  };
-  let statsId = 0;
-  const workerStats = async (reset = false): Promise<ActionsWorkerStats> => {
-    checkWorker();
-    const id = ++statsId;
-    const answer = new Promise<ActionsWorkerStats>((resolve) => pendingStats.set(id, resolve));
-    workerProcess.send({ type: 'stats', id, reset } satisfies ActionsStatsRequest);
-    const stats = await Promise.race([answer, sleep(15_000).then(() => undefined), workerExited.then(() => undefined)]);
-    pendingStats.delete(id);
-    if (!stats) {
-      checkWorker();
-      throw new BenchError('the worker process did not answer a stats request within 15 s');
-    }
-    return stats;
-  };
+  const workerProcess = spawnWorkerProcess<ActionsWorkerStats, { settings: ActionsWorkerSettings }>(path.join(HERE, 'actions-worker.ts'), {
+    BENCH_TEMPORAL_ADDRESS: temporalServer.address,
+    BENCH_DATABASE_URL: databaseUrl,
+    BENCH_TASK_QUEUE: taskQueue,
+    BENCH_POOL_MAX: String(POOL_MAX),
+    ...(MAX_CACHED_WORKFLOWS ? { BENCH_MAX_CACHED_WORKFLOWS: MAX_CACHED_WORKFLOWS } : {}),
+    BENCH_LOG_LEVEL: LOG_LEVEL,
+  }, onCleanup);
+  const checkWorker = workerProcess.check;
+  const workerStats = workerProcess.stats;
   const workerPid = workerProcess.pid;
   const cpuSample = (): CpuSample => {
     const bench = process.cpuUsage();
@@ -564,7 +520,7 @@ async function main(): Promise<void> {
   };
 
   // ---- Wait for the worker.
-  await waitFor('the worker process to poll', () => (checkWorker(), workerSettings !== undefined), 180_000, 100);
+  const { settings: workerSettings } = await workerProcess.ready(180_000);
   progress(`worker process polling (${ms(now() - started)})`);
 
   // ---- Temporal client (relay signals instrumented), TriggerService, triggers.
@@ -1168,7 +1124,7 @@ async function main(): Promise<void> {
     `load average (1 min): ${loadAtStart.toFixed(2)} before the run, ${loadAtEnd.toFixed(2)} at its end (with its own processes)` +
       (loadAtStart > cores / 2 ? '   — the machine was busy before the run: figures are pessimistic, run again when it is idle' : ''),
   );
-  const ws = workerSettings!;
+  const ws = workerSettings;
   console.log(
     `worker (child process, production startWorker): maxCachedWorkflows ${ws.maxCachedWorkflows}${MAX_CACHED_WORKFLOWS ? ' (BENCH_MAX_CACHED_WORKFLOWS)' : ' (startWorker default)'}, ` +
       `workflow task slots ${ws.workflowTaskSlots}, activity slots ${ws.activityTaskSlots}, local activity slots ${ws.localActivitySlots}, ` +

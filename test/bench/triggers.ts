@@ -37,7 +37,8 @@
 import { now, BenchError, sleep, percentile, ascending, ms, int, ratio, runBench, intEnv, type Cleanups, progress, p50p99 } from './common.js';
 import { CLK_TCK, treeTicks, rssBytes, machineTicks } from './proc.js';
 import { benchFolder, startBenchPostgres, startBenchTemporal } from './stack.js';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawnWorkerProcess } from './worker-process.js';
+import { execFileSync } from 'node:child_process';
 import { randomInt, randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
@@ -54,7 +55,7 @@ import { TriggerService } from '../../src/triggers/service.js';
 import type { TriggerWrite } from '../../src/triggers/store.js';
 import type { EventsBatch } from '../../workflows/trigger.js';
 import { appendEvents, feedbackRecord, insertOrganization, insertUser } from '../helpers/fixtures.js';
-import type { WorkerMessage, WorkerStats, WorkerStatsRequest } from './triggers-worker.js';
+import type { WorkerStats } from './triggers-worker.js';
 
 // ------------------------------------------------------------------------------------------------ settings
 
@@ -109,7 +110,6 @@ const logger = pino({ level: LOG_LEVEL }, pino.destination(2));
 /** Wall clock in ms with sub-ms resolution: comparable with the database's now() on the same host. */
 const wall = () => performance.timeOrigin + performance.now();
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const PROJECT_ROOT = path.resolve(HERE, '../..');
 
 // ------------------------------------------------------------------------------------------------ helpers
 
@@ -358,67 +358,16 @@ async function main(): Promise<void> {
 
   // ---- The worker, in its own process.
   const taskQueue = `bench-triggers-${randomUUID()}`;
-  const workerProcess: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(HERE, 'triggers-worker.ts')], {
-    cwd: PROJECT_ROOT,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: {
-      ...process.env,
-      BENCH_TEMPORAL_ADDRESS: temporalServer.address,
-      BENCH_DATABASE_URL: databaseUrl,
-      BENCH_TASK_QUEUE: taskQueue,
-      BENCH_MAX_CACHED_WORKFLOWS: String(MAX_CACHED_WORKFLOWS),
-      BENCH_LOG_LEVEL: LOG_LEVEL,
-    },
-  });
-  let workerExit: string | undefined;
-  let workerError: string | undefined;
-  const workerExited = new Promise<void>((resolve) =>
-    workerProcess.once('exit', (code, signal) => {
-      workerExit = `worker process exited (code ${code}, signal ${signal})`;
-      resolve();
-    }),
-  );
-  onCleanup('worker process', async () => {
-    if (workerExit) return;
-    workerProcess.kill('SIGTERM');
-    const timer = setTimeout(() => workerProcess.kill('SIGKILL'), 20_000);
-    await workerExited;
-    clearTimeout(timer);
-  });
-  const pendingStats = new Map<number, (stats: WorkerStats) => void>();
-  let workerReady: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => (workerReady = resolve));
-  workerProcess.on('message', (raw) => {
-    const message = raw as WorkerMessage;
-    if (message.type === 'ready') workerReady();
-    else if (message.type === 'error') workerError = message.message;
-    else if (message.type === 'stats') pendingStats.get(message.id)?.(message);
-  });
-  const checkWorker = () => {
-    if (workerError) throw new BenchError(workerError);
-    if (workerExit) throw new BenchError(workerExit);
-  };
-  let statsId = 0;
-  const workerStats = async (reset = false): Promise<WorkerStats> => {
-    checkWorker();
-    const id = ++statsId;
-    const answer = new Promise<WorkerStats>((resolve) => pendingStats.set(id, resolve));
-    workerProcess.send({ type: 'stats', id, reset } satisfies WorkerStatsRequest);
-    const stats = await Promise.race([answer, sleep(15_000).then(() => undefined), workerExited.then(() => undefined)]);
-    pendingStats.delete(id);
-    if (!stats) {
-      checkWorker();
-      throw new BenchError('the worker process did not answer a stats request within 15 s');
-    }
-    return stats;
-  };
-  {
-    const deadline = now() + 180_000;
-    while (!(await Promise.race([ready.then(() => true), sleep(200).then(() => false)]))) {
-      checkWorker();
-      if (now() > deadline) throw new BenchError('the worker process was not polling after 180 s');
-    }
-  }
+  const workerProcess = spawnWorkerProcess<WorkerStats>(path.join(HERE, 'triggers-worker.ts'), {
+    BENCH_TEMPORAL_ADDRESS: temporalServer.address,
+    BENCH_DATABASE_URL: databaseUrl,
+    BENCH_TASK_QUEUE: taskQueue,
+    BENCH_MAX_CACHED_WORKFLOWS: String(MAX_CACHED_WORKFLOWS),
+    BENCH_LOG_LEVEL: LOG_LEVEL,
+  }, onCleanup);
+  const checkWorker = workerProcess.check;
+  const workerStats = workerProcess.stats;
+  await workerProcess.ready(180_000);
   const workerPid = workerProcess.pid;
   const rssAtStart = rssBytes(workerPid);
   progress(`worker process polling, RSS ${mib(rssAtStart)} (${ms(now() - started)})`);
