@@ -87,14 +87,21 @@ export class Relay {
     this.idlePollMs = options.idlePollMs ?? 5_000;
   }
 
+  /** The cursor's position, created at 0 on first use (one statement: it is read at every wake-up). */
   async cursor(): Promise<string> {
-    await this.pool.query('INSERT INTO relay_cursors (name) VALUES ($1) ON CONFLICT (name) DO NOTHING', [this.name]);
-    const { rows } = await this.pool.query<{ position: string }>('SELECT position FROM relay_cursors WHERE name = $1', [this.name]);
+    const { rows } = await this.pool.query<{ position: string }>(
+      `WITH created AS (INSERT INTO relay_cursors (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING position)
+       SELECT position FROM created UNION ALL SELECT position FROM relay_cursors WHERE name = $1`,
+      [this.name],
+    );
     return rows[0]!.position;
   }
 
-  /** The next batch after `after`, events and retractions merged in ingest order. */
-  async readBatch(after: string): Promise<RelayItem[]> {
+  /**
+   * The next batch after `after`, events and retractions merged in ingest order; `complete` when both reads came back
+   * short, so nothing more was committed when they ran (anything committed since sends a NOTIFY, which wakes us again).
+   */
+  async readBatch(after: string): Promise<{ items: RelayItem[]; complete: boolean }> {
     const [events, retractions] = await Promise.all([
       this.pool.query(EVENT_SELECT, [after, this.batchSize]),
       this.pool.query(RETRACTION_SELECT, [after, this.batchSize]),
@@ -108,7 +115,10 @@ export class Relay {
       })),
     ];
     items.sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
-    return items.slice(0, this.batchSize);
+    return {
+      items: items.slice(0, this.batchSize),
+      complete: events.rows.length < this.batchSize && retractions.rows.length < this.batchSize,
+    };
   }
 
   /** Dispatches everything after the cursor; returns how many items went out. Throws if the dispatcher does. */
@@ -117,7 +127,7 @@ export class Relay {
     let total = 0;
     for (;;) {
       if (signal?.aborted) throw new AbortedError();
-      const batch = await this.readBatch(position);
+      const { items: batch, complete } = await this.readBatch(position);
       if (batch.length === 0) return total;
       await this.dispatcher.dispatch(batch);
       const last = batch[batch.length - 1]!.seq;
@@ -125,6 +135,7 @@ export class Relay {
       position = last;
       total += batch.length;
       this.dispatched += batch.length;
+      if (complete) return total;
     }
   }
 
