@@ -74,14 +74,18 @@ export async function startDeliveries(
      ORDER BY m.event_seq`,
     [triggerId, fired.map((f) => f.eventSeq), fired.map((f) => f.kind)],
   );
-  const { rows: actions } = await pool.query<{ id: number; action_type: ActionType; priority: number }>(
-    'SELECT id, action_type, priority FROM trigger_actions WHERE trigger_id = $1 ORDER BY priority, id',
+  // The trigger's actions (in priority order) and its conditions (for template names), in one round trip.
+  const { rows: [parts] } = await pool.query<{
+    actions: { id: number; action_type: ActionType; priority: number }[];
+    conditions: { id: number; condition_type: string; config: Record<string, unknown> | null }[];
+  }>(
+    `SELECT coalesce((SELECT json_agg(json_build_object('id', a.id, 'action_type', a.action_type, 'priority', a.priority) ORDER BY a.priority, a.id)
+                      FROM trigger_actions a WHERE a.trigger_id = $1), '[]') AS actions,
+            coalesce((SELECT json_agg(json_build_object('id', c.id, 'condition_type', c.condition_type, 'config', c.config) ORDER BY c.id)
+                      FROM trigger_conditions c WHERE c.trigger_id = $1), '[]') AS conditions`,
     [triggerId],
   );
-  const { rows: conditions } = await pool.query<{ id: number; condition_type: string; config: Record<string, unknown> | null }>(
-    'SELECT id, condition_type, config FROM trigger_conditions WHERE trigger_id = $1 ORDER BY id',
-    [triggerId],
-  );
+  const { actions, conditions } = parts!;
   /** Condition values under every name a template may use (id, type, config.name). */
   const withAliases = (values: Record<string, { result: boolean; metric?: number | string | null }> | undefined) => {
     if (!values) return undefined;
