@@ -203,96 +203,102 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     return rows[0] ? deps.secrets.decrypt(rows[0].token) : undefined;
   }
 
-  const activities = {
+  /** What the delivery workflow needs up front; null when there is nothing (left) to deliver. */
+  async function prepare(key: string, row: DeliveryRow | undefined): Promise<DeliveryPlan | null> {
+    if (!row || row.status === 'delivered' || !row.config) return null;
+    let destination = `${row.action_type}:invalid`;
+    let retry = DEFAULT_RETRY;
+    let timeoutMs = 10_000;
+    const checked = validateActionConfig(row.action_type, row.config, templateStateKeys(row.conditions));
+    if (checked.config) {
+      destination = destinationOf(row.action_type, checked.config, row.context.agent.key);
+      retry = { ...DEFAULT_RETRY, ...(checked.config.retry ?? {}) };
+      timeoutMs = checked.config.timeout_ms;
+    }
+    await pool.query(`UPDATE deliveries SET destination = $2, status = 'pending' WHERE idempotency_key = $1`, [key, destination]);
+    return { destination, retry, attemptsBefore: row.attempts, timeoutMs };
+  }
+
+  /** One attempt: render, send, record it in action_results, update the delivery and the breaker. */
+  async function attempt(row: DeliveryRow | undefined, { idempotencyKey, attempt, destination }: { idempotencyKey: string; attempt: number; destination: string }): Promise<AttemptOutcome> {
+    if (!row) return { ok: false, permanent: true, error: 'the delivery no longer exists (trigger deleted)' };
+    const started = performance.now();
+    let outcome: AttemptOutcome & { excerpt?: string };
+    try {
+      const config = openConfig(row);
+      outcome =
+        row.action_type === 'telegram' ? await sendTelegram(row, config as TelegramConfig)
+        : row.action_type === 'rest' ? await sendRest(row, config as RestConfig)
+        : await sendMcp(row, config as McpConfig);
+    } catch (err) {
+      // Rendering or config problems do not get better with retries.
+      outcome = { ok: false, permanent: true, error: (err as Error).message };
+    }
+    const durationMs = Math.round(performance.now() - started);
+    const status = outcome.ok ? 'success' : outcome.permanent ? 'failed' : 'retrying';
+    await pool.query(
+      `INSERT INTO action_results (job_id, trigger_id, action_id, event_id, event_seq, action_type, status, duration_ms, error_message, response_data,
+         retry_count, idempotency_key, attempt, http_status, destination)
+       SELECT $1, d.trigger_id, d.action_id, d.event_id, d.event_seq, d.action_type, $2, $3, $4, $5, $6, d.idempotency_key, $7, $8, $9
+       FROM deliveries d WHERE d.idempotency_key = $10`,
+      [
+        `delivery/${idempotencyKey}#${attempt}`, status, durationMs, outcome.ok ? null : outcome.error.slice(0, 2_000),
+        outcome.excerpt === undefined ? null : JSON.stringify({ excerpt: outcome.excerpt.slice(0, EXCERPT) }),
+        attempt - 1, attempt, outcome.status ?? null, destination, idempotencyKey,
+      ],
+    );
+    await pool.query(
+      `UPDATE deliveries SET attempts = greatest(attempts, $2), last_error = $3, last_http_status = $4 WHERE idempotency_key = $1`,
+      [idempotencyKey, attempt, outcome.ok ? null : outcome.error.slice(0, 2_000), outcome.status ?? null],
+    );
+    await recordBreakerOutcome(pool, destination, outcome.ok, deps.breaker);
+    if (!outcome.ok) log.warn({ idempotencyKey, attempt, permanent: outcome.permanent, status: outcome.status, error: outcome.error }, 'delivery attempt failed');
+    const { excerpt: _excerpt, ...result } = outcome;
+    return result;
+  }
+
+  async function mark(key: string, status: 'parked' | 'delivered' | 'dead', error?: string): Promise<void> {
+    await pool.query(
+      `UPDATE deliveries SET status = $2, last_error = coalesce($3, last_error),
+         delivered_at = CASE WHEN $2 = 'delivered' THEN now() ELSE delivered_at END,
+         dead_at = CASE WHEN $2 = 'dead' THEN now() ELSE dead_at END
+       WHERE idempotency_key = $1`,
+      [key, status, error ?? null],
+    );
+  }
+
+  return {
     startDeliveries(triggerId: string, fired: { eventSeq: string; kind: 'match' | 'absence' }[]): Promise<number> {
       return startDeliveries({ pool, temporal: deps.temporal, taskQueue: deps.taskQueue, logger: log }, triggerId, fired);
     },
 
-    /** What the delivery workflow needs up front; null when there is nothing (left) to deliver. */
     async prepareDelivery(key: string): Promise<DeliveryPlan | null> {
-      const row = await loadDelivery(key);
-      if (!row || row.status === 'delivered' || !row.config) return null;
-      let destination = `${row.action_type}:invalid`;
-      let retry = DEFAULT_RETRY;
-      let timeoutMs = 10_000;
-      const checked = validateActionConfig(row.action_type, row.config, templateStateKeys(row.conditions));
-      if (checked.config) {
-        destination = destinationOf(row.action_type, checked.config, row.context.agent.key);
-        retry = { ...DEFAULT_RETRY, ...(checked.config.retry ?? {}) };
-        timeoutMs = checked.config.timeout_ms;
-      }
-      await pool.query(`UPDATE deliveries SET destination = $2, status = 'pending' WHERE idempotency_key = $1`, [key, destination]);
-      return { destination, retry, attemptsBefore: row.attempts, timeoutMs };
+      return prepare(key, await loadDelivery(key));
     },
 
     async checkBreaker(destination: string) {
       return breakerGate(pool, destination);
     },
 
-    /** One attempt: render, send, record it in action_results, update the delivery and the breaker. */
-    async attemptDelivery({ idempotencyKey, attempt, destination }: { idempotencyKey: string; attempt: number; destination: string }): Promise<AttemptOutcome> {
-      const row = await loadDelivery(idempotencyKey);
-      if (!row) return { ok: false, permanent: true, error: 'the delivery no longer exists (trigger deleted)' };
-      const started = performance.now();
-      let outcome: AttemptOutcome & { excerpt?: string };
-      try {
-        const config = openConfig(row);
-        outcome =
-          row.action_type === 'telegram' ? await sendTelegram(row, config as TelegramConfig)
-          : row.action_type === 'rest' ? await sendRest(row, config as RestConfig)
-          : await sendMcp(row, config as McpConfig);
-      } catch (err) {
-        // Rendering or config problems do not get better with retries.
-        outcome = { ok: false, permanent: true, error: (err as Error).message };
-      }
-      const durationMs = Math.round(performance.now() - started);
-      const status = outcome.ok ? 'success' : outcome.permanent ? 'failed' : 'retrying';
-      await pool.query(
-        `INSERT INTO action_results (job_id, trigger_id, action_id, event_id, event_seq, action_type, status, duration_ms, error_message, response_data,
-           retry_count, idempotency_key, attempt, http_status, destination)
-         SELECT $1, d.trigger_id, d.action_id, d.event_id, d.event_seq, d.action_type, $2, $3, $4, $5, $6, d.idempotency_key, $7, $8, $9
-         FROM deliveries d WHERE d.idempotency_key = $10`,
-        [
-          `delivery/${idempotencyKey}#${attempt}`, status, durationMs, outcome.ok ? null : outcome.error.slice(0, 2_000),
-          outcome.excerpt === undefined ? null : JSON.stringify({ excerpt: outcome.excerpt.slice(0, EXCERPT) }),
-          attempt - 1, attempt, outcome.status ?? null, destination, idempotencyKey,
-        ],
-      );
-      await pool.query(
-        `UPDATE deliveries SET attempts = greatest(attempts, $2), last_error = $3, last_http_status = $4 WHERE idempotency_key = $1`,
-        [idempotencyKey, attempt, outcome.ok ? null : outcome.error.slice(0, 2_000), outcome.status ?? null],
-      );
-      await recordBreakerOutcome(pool, destination, outcome.ok, deps.breaker);
-      if (!outcome.ok) log.warn({ idempotencyKey, attempt, permanent: outcome.permanent, status: outcome.status, error: outcome.error }, 'delivery attempt failed');
-      const { excerpt: _excerpt, ...result } = outcome;
-      return result;
+    async attemptDelivery(args: { idempotencyKey: string; attempt: number; destination: string }): Promise<AttemptOutcome> {
+      return attempt(await loadDelivery(args.idempotencyKey), args);
     },
 
-    async markDelivery(key: string, status: 'parked' | 'delivered' | 'dead', error?: string): Promise<void> {
-      await pool.query(
-        `UPDATE deliveries SET status = $2, last_error = coalesce($3, last_error),
-           delivered_at = CASE WHEN $2 = 'delivered' THEN now() ELSE delivered_at END,
-           dead_at = CASE WHEN $2 = 'dead' THEN now() ELSE dead_at END
-         WHERE idempotency_key = $1`,
-        [key, status, error ?? null],
-      );
-    },
-  };
-
-  return {
-    ...activities,
+    markDelivery: mark,
 
     /**
      * The common case in one step, run by the delivery workflow as a local activity: prepare, check the breaker and,
      * when it is closed, make the first attempt — marking the delivery delivered when it succeeds. It spares the
-     * workflow four activity round trips through the server; anything else continues in the workflow's retry loop.
+     * workflow four activity round trips through the server (and reads the delivery once); anything else continues
+     * in the workflow's retry loop.
      */
     async deliverFirstAttempt(key: string): Promise<FirstAttempt> {
-      const plan = await activities.prepareDelivery(key);
+      const row = await loadDelivery(key);
+      const plan = await prepare(key, row);
       if (!plan) return { plan: null };
-      if ((await activities.checkBreaker(plan.destination)).open) return { plan };
-      const outcome = await activities.attemptDelivery({ idempotencyKey: key, attempt: plan.attemptsBefore + 1, destination: plan.destination });
-      if (outcome.ok) await activities.markDelivery(key, 'delivered');
+      if ((await breakerGate(pool, plan.destination)).open) return { plan };
+      const outcome = await attempt(row, { idempotencyKey: key, attempt: plan.attemptsBefore + 1, destination: plan.destination });
+      if (outcome.ok) await mark(key, 'delivered');
       return { plan, outcome };
     },
   };
