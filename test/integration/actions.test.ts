@@ -24,6 +24,7 @@ import type { TriggerWrite } from '../../src/triggers/store.js';
 import { testActionSettings } from '../helpers/actions.js';
 import { startTestChain, type TestChain } from '../helpers/chain.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { eventually } from '../helpers/wait.js';
 import { startTestTemporal, type TestTemporal } from '../helpers/temporal.js';
 import { appendEvents, feedbackRecord, insertOrganization, insertUser } from '../helpers/fixtures.js';
 import { testLogger } from '../helpers/logger.js';
@@ -105,15 +106,8 @@ async function attemptsOf(key: string) {
   return rows;
 }
 
-async function until<T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out; last: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Deliveries take retries and backoff: a longer default wait. */
+const until = <T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_000) => eventually(read, ok, timeoutMs, 50);
 
 const settled = (rows: { status: string }[], n = 1) => rows.length >= n && rows.every((r) => r.status === 'delivered' || r.status === 'dead');
 

@@ -5,6 +5,7 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { ZodError } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { until } from '../helpers/wait.js';
 import { insertOrganization, insertUser } from '../helpers/fixtures.js';
 import { AuthError } from '../../src/auth/errors.js';
 import { loginWithPassword, registerUser } from '../../src/auth/accounts.js';
@@ -33,14 +34,6 @@ async function authError(p: Promise<unknown>): Promise<AuthError> {
     throw err;
   }
   throw new Error('expected an AuthError');
-}
-
-async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 const tag = () => randomBytes(4).toString('hex');
@@ -326,7 +319,7 @@ describe('API keys', () => {
       keyId: created.id, organizationId, prefix: created.prefix, permissions: ['read', 'delete'], keyType: 'restricted',
       environment: 'live', rateLimitOverride: 42, expiresAt: null,
     });
-    await eventually(async () => {
+    await until(async () => {
       const { rows } = await db.pool.query('SELECT last_used_at, host(last_used_ip) AS ip FROM api_keys WHERE id = $1', [created.id]);
       return rows[0].last_used_at !== null && rows[0].ip === '203.0.113.9';
     });
@@ -488,7 +481,7 @@ describe('API keys', () => {
       expect(processB.get(created.key)).toBeDefined();
 
       await revokeApiKey(db.pool, { keyId: created.id, organizationId, revokedBy: userId, reason: 'compromised' });
-      await eventually(() => processA.get(created.key) === undefined && processB.get(created.key) === undefined, 2_000);
+      await until(() => processA.get(created.key) === undefined && processB.get(created.key) === undefined, 2_000);
       expect(await code(processA.verify(db.pool, created.key))).toBe('token_invalid');
       expect(await code(processB.verify(db.pool, created.key))).toBe('token_invalid');
       // Without the notification the revoked key would still pass for up to a minute.
@@ -504,14 +497,14 @@ describe('API keys', () => {
       expect(cache.get(created.key)).toBeDefined();
 
       await db.pool.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [applicationName]);
-      await eventually(() => !cache.listening);
+      await until(() => !cache.listening);
       expect(cache.get(created.key)).toBeUndefined(); // emptied and bypassed while deaf
-      await eventually(() => cache.listening);
+      await until(() => cache.listening);
 
       await cache.verify(db.pool, created.key);
       expect(cache.get(created.key)).toBeDefined();
       await revokeApiKey(db.pool, { keyId: created.id, organizationId, revokedBy: userId });
-      await eventually(() => cache.get(created.key) === undefined, 2_000);
+      await until(() => cache.get(created.key) === undefined, 2_000);
       expect(await code(cache.verify(db.pool, created.key))).toBe('token_invalid');
     });
   });

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemoChain, type DemoChain } from '../../src/demo/demo-chain.js';
 import { seededRandom, startSimulator, type Simulator } from '../../src/demo/simulator.js';
 import { getFreePort } from '../helpers/ports.js';
+import { until } from '../helpers/wait.js';
 import { testLogger } from '../helpers/logger.js';
 
 let dataDir: string;
@@ -58,14 +59,6 @@ async function registryEvents(demo: DemoChain) {
 function anvilsOnPort(p: number): string[] {
   const out = execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
   return out.split('\n').filter((line) => /anvil/.test(line) && new RegExp(`--port ${p}(\\s|$)`).test(line));
-}
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('timed out waiting for a condition');
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 beforeAll(async () => {

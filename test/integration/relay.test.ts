@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Relay, RecordingDispatcher, type Dispatcher, type RelayItem } from '../../src/relay/relay.js';
 import { retractAbove } from '../../src/indexer/store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { until } from '../helpers/wait.js';
 import { appendEvents, feedbackRecord } from '../helpers/fixtures.js';
 import { testLogger } from '../helpers/logger.js';
 
@@ -17,14 +18,6 @@ let block = 1_000;
 function records(count: number, chainId = 31337) {
   block++;
   return Array.from({ length: count }, (_, i) => feedbackRecord({ chain_id: chainId, block_number: block, log_index: i, value: String(block * 100 + i) }));
-}
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 const seqs = (items: readonly RelayItem[]) => items.map((i) => BigInt(i.seq));

@@ -11,6 +11,7 @@ import { triggerWorkflowId } from '../../src/triggers/search-attributes.js';
 import type { TriggerWrite } from '../../src/triggers/store.js';
 import { eventsSignal } from '../../workflows/trigger.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { eventually } from '../helpers/wait.js';
 import { startTestTemporal, type TestTemporal } from '../helpers/temporal.js';
 import { appendEvents, feedbackRecord, insertOrganization, insertUser } from '../helpers/fixtures.js';
 import { testLogger } from '../helpers/logger.js';
@@ -66,17 +67,6 @@ async function matches(triggerId: string) {
     [triggerId],
   );
   return rows;
-}
-
-async function eventually<T>(read: () => Promise<T>, check: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let value = await read();
-  while (!check(value)) {
-    if (Date.now() > deadline) throw new Error(`timed out; last value: ${JSON.stringify(value)}`);
-    await new Promise((r) => setTimeout(r, 50));
-    value = await read();
-  }
-  return value;
 }
 
 const emaOf = async (id: string, agent = `${chainId}:0`) => {
