@@ -6,7 +6,7 @@
 import type { Client } from '@temporalio/client';
 import type pg from 'pg';
 import type { Logger } from '../src/logger.js';
-import { breakerGate, recordBreakerOutcome } from '../src/actions/breaker.js';
+import { breakerGate, breakerGates, recordBreakerOutcomes, type BreakerGate } from '../src/actions/breaker.js';
 import { DEFAULT_RETRY, destinationOf, validateActionConfig, type ActionType, type McpConfig, type RestConfig, type RetryPolicy, type TelegramConfig } from '../src/actions/config.js';
 import { callMcpTool } from '../src/actions/mcp.js';
 import { findServiceEndpoint, loadRegistrationFile, RegistrationFileError, verifyFileHash, type RegistrationCache } from '../src/actions/registration.js';
@@ -17,7 +17,8 @@ import { webhookHeaders } from '../src/actions/webhook-signing.js';
 import { organizationWebhookSecrets } from '../src/actions/webhook-secrets.js';
 import type { SecretBox } from '../src/secrets.js';
 import { templateStateKeys } from '../src/triggers/store.js';
-import { startDeliveries } from '../src/triggers/firings.js';
+import { startDeliveries, type DispatchSettings } from '../src/triggers/firings.js';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 
 export { deliveryKey } from '../src/triggers/firings.js';
 
@@ -33,6 +34,8 @@ export interface DeliveryDeps {
   registrations: RegistrationCache;
   /** Circuit breaker tuning (tests shorten the pause). */
   breaker?: { threshold?: number; basePauseMs?: number };
+  /** How many delivery dispatcher workflows share the first attempts (see workflows/delivery-dispatcher.ts). */
+  dispatch?: DispatchSettings;
 }
 
 export interface AttemptOutcome {
@@ -58,10 +61,26 @@ export interface FirstAttempt {
   outcome?: AttemptOutcome;
 }
 
+/** What a delivery batch did with its deliveries (recorded in the dispatcher's history: counts only). */
+export interface BatchResult {
+  claimed: number;
+  delivered: number;
+  dead: number;
+  /** Handed to their own delivery workflow: failed transiently, breaker open, or a slow destination. */
+  handedOff: number;
+}
+
 const EXCERPT = 2_048;
+/** An attempt slower than this marks its destination slow: the batches then leave it to per-delivery workflows. */
+export const SLOW_ATTEMPT_MS = 1_000;
+const SLOW_LANE_MS = 5 * 60_000;
+/** Firings attempted at once within a batch (a firing's actions go one after the other, in priority order). */
+const BATCH_CONCURRENCY = 32;
 
 interface DeliveryRow {
   idempotency_key: string;
+  /** The firing (trigger_matches.id): its deliveries are one per action. */
+  match_id: string;
   organization_id: string;
   trigger_id: string | null;
   action_id: number | null;
@@ -73,19 +92,51 @@ interface DeliveryRow {
   conditions: { id: number; condition_type: string; config: Record<string, unknown> | null }[];
 }
 
+/** A delivery with its action's config and its trigger's conditions (for template names), from `deliveries d`. */
+const DELIVERY_COLUMNS = `d.idempotency_key, d.match_id::text AS match_id, d.organization_id, d.trigger_id, d.action_id, d.action_type, d.status,
+  d.attempts, d.context, a.config,
+  coalesce((SELECT json_agg(json_build_object('id', c.id, 'condition_type', c.condition_type, 'config', c.config) ORDER BY c.id)
+            FROM trigger_conditions c WHERE c.trigger_id = d.trigger_id), '[]') AS conditions`;
+
+interface AttemptRecord {
+  idempotencyKey: string;
+  attempt: number;
+  destination: string;
+  outcome: AttemptOutcome & { excerpt?: string };
+  durationMs: number;
+}
+
 export function createDeliveryActivities(deps: DeliveryDeps) {
   const { pool } = deps;
   const log = deps.logger.child({ component: 'deliveries' });
 
+  /** Destinations whose attempts were slow lately (this worker's view): batches hand their deliveries off. */
+  const slowUntil = new Map<string, number>();
+  const isSlow = (destination: string) => (slowUntil.get(destination) ?? 0) > Date.now();
+
   async function loadDelivery(key: string): Promise<DeliveryRow | undefined> {
     const { rows } = await pool.query<DeliveryRow>(
-      `SELECT d.idempotency_key, d.organization_id, d.trigger_id, d.action_id, d.action_type, d.status, d.attempts, d.context, a.config,
-         coalesce((SELECT json_agg(json_build_object('id', c.id, 'condition_type', c.condition_type, 'config', c.config) ORDER BY c.id)
-                   FROM trigger_conditions c WHERE c.trigger_id = d.trigger_id), '[]') AS conditions
-       FROM deliveries d LEFT JOIN trigger_actions a ON a.id = d.action_id WHERE d.idempotency_key = $1`,
+      `SELECT ${DELIVERY_COLUMNS} FROM deliveries d LEFT JOIN trigger_actions a ON a.id = d.action_id WHERE d.idempotency_key = $1`,
       [key],
     );
     return rows[0];
+  }
+
+  /**
+   * Claims a batch's deliveries — those still pending and not claimed by another batch (the same claim again when
+   * Temporal reruns the batch) — and reads them, grouped by firing with each firing's actions in priority order.
+   */
+  async function claimDeliveries(keys: readonly string[], claim: string): Promise<DeliveryRow[]> {
+    const { rows } = await pool.query<DeliveryRow>(
+      `WITH d AS (
+         UPDATE deliveries SET claim = $2
+         WHERE idempotency_key = ANY($1::text[]) AND status = 'pending' AND (claim IS NULL OR claim = $2)
+         RETURNING *)
+       SELECT ${DELIVERY_COLUMNS} FROM d LEFT JOIN trigger_actions a ON a.id = d.action_id
+       ORDER BY d.match_id, a.priority, a.id`,
+      [keys, claim],
+    );
+    return rows;
   }
 
   /** The action's config with its sealed secrets opened. */
@@ -114,10 +165,13 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     return { ok: false, permanent: result.permanent, error: result.error, status: result.status, retryAfterMs: result.retryAfterMs };
   }
 
-  async function sendRest(row: DeliveryRow, config: RestConfig): Promise<AttemptOutcome & { excerpt?: string }> {
+  type SecretsOf = (organizationId: string) => Promise<string[]>;
+  const secretsNow: SecretsOf = (organizationId) => organizationWebhookSecrets(pool, deps.secrets, organizationId);
+
+  async function sendRest(row: DeliveryRow, config: RestConfig, secretsOf: SecretsOf): Promise<AttemptOutcome & { excerpt?: string }> {
     const bodyValue = config.body_template === undefined ? defaultWebhookBody(row.context) : renderJsonTemplate(config.body_template, row.context);
     const body = config.method === 'GET' || config.method === 'DELETE' ? '' : JSON.stringify(bodyValue);
-    const secrets = await organizationWebhookSecrets(pool, deps.secrets, row.organization_id);
+    const secrets = await secretsOf(row.organization_id);
     const signed = webhookHeaders({ id: row.idempotency_key, timestamp: Math.floor(Date.now() / 1000), body, secrets });
     const sealedHeaders = Object.fromEntries(Object.entries(config.secret_headers ?? {}).map(([k, v]) => [k, deps.secrets.decrypt(v)]));
     const headers = { 'content-type': 'application/json', 'user-agent': 'erc8004-backend', 'idempotency-key': row.idempotency_key, ...config.headers, ...sealedHeaders, ...signed };
@@ -203,8 +257,8 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     return rows[0] ? deps.secrets.decrypt(rows[0].token) : undefined;
   }
 
-  /** What the delivery workflow needs up front; null when there is nothing (left) to deliver. */
-  async function prepare(key: string, row: DeliveryRow | undefined): Promise<DeliveryPlan | null> {
+  /** What the delivery needs up front, from its row alone; null when there is nothing (left) to deliver. */
+  function planOf(row: DeliveryRow | undefined): DeliveryPlan | null {
     if (!row || row.status === 'delivered' || !row.config) return null;
     let destination = `${row.action_type}:invalid`;
     let retry = DEFAULT_RETRY;
@@ -215,44 +269,74 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       retry = { ...DEFAULT_RETRY, ...(checked.config.retry ?? {}) };
       timeoutMs = checked.config.timeout_ms;
     }
-    await pool.query(`UPDATE deliveries SET destination = $2, status = 'pending' WHERE idempotency_key = $1`, [key, destination]);
     return { destination, retry, attemptsBefore: row.attempts, timeoutMs };
   }
 
-  /** One attempt: render, send, record it in action_results, update the delivery and the breaker. */
-  async function attempt(row: DeliveryRow | undefined, { idempotencyKey, attempt, destination }: { idempotencyKey: string; attempt: number; destination: string }): Promise<AttemptOutcome> {
-    if (!row) return { ok: false, permanent: true, error: 'the delivery no longer exists (trigger deleted)' };
+  /** What the delivery workflow needs up front; null when there is nothing (left) to deliver. */
+  async function prepare(key: string, row: DeliveryRow | undefined): Promise<DeliveryPlan | null> {
+    const plan = planOf(row);
+    if (!plan) return null;
+    await pool.query(`UPDATE deliveries SET destination = $2, status = 'pending' WHERE idempotency_key = $1`, [key, plan.destination]);
+    return plan;
+  }
+
+  /** Renders and sends; never throws (rendering or config problems are permanent failures). */
+  async function send(row: DeliveryRow, secretsOf: SecretsOf): Promise<{ outcome: AttemptOutcome & { excerpt?: string }; durationMs: number }> {
     const started = performance.now();
     let outcome: AttemptOutcome & { excerpt?: string };
     try {
       const config = openConfig(row);
       outcome =
         row.action_type === 'telegram' ? await sendTelegram(row, config as TelegramConfig)
-        : row.action_type === 'rest' ? await sendRest(row, config as RestConfig)
+        : row.action_type === 'rest' ? await sendRest(row, config as RestConfig, secretsOf)
         : await sendMcp(row, config as McpConfig);
     } catch (err) {
       // Rendering or config problems do not get better with retries.
       outcome = { ok: false, permanent: true, error: (err as Error).message };
     }
     const durationMs = Math.round(performance.now() - started);
-    const status = outcome.ok ? 'success' : outcome.permanent ? 'failed' : 'retrying';
+    if (durationMs >= SLOW_ATTEMPT_MS) slowUntil.set(destinationOfRow(row), Date.now() + SLOW_LANE_MS);
+    return { outcome, durationMs };
+  }
+
+  const destinationOfRow = (row: DeliveryRow) => planOf(row)?.destination ?? `${row.action_type}:invalid`;
+
+  /** Records attempts in action_results and on their deliveries: two statements for any number of attempts. */
+  async function recordAttempts(records: readonly AttemptRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const status = (o: AttemptOutcome) => (o.ok ? 'success' : o.permanent ? 'failed' : 'retrying');
+    const error = (o: AttemptOutcome) => (o.ok ? null : o.error.slice(0, 2_000));
     await pool.query(
       `INSERT INTO action_results (job_id, trigger_id, action_id, event_id, event_seq, action_type, status, duration_ms, error_message, response_data,
          retry_count, idempotency_key, attempt, http_status, destination)
-       SELECT $1, d.trigger_id, d.action_id, d.event_id, d.event_seq, d.action_type, $2, $3, $4, $5, $6, d.idempotency_key, $7, $8, $9
-       FROM deliveries d WHERE d.idempotency_key = $10`,
+       SELECT 'delivery/' || r.key || '#' || r.attempt, d.trigger_id, d.action_id, d.event_id, d.event_seq, d.action_type, r.status, r.duration_ms,
+         r.error, r.response, r.attempt - 1, d.idempotency_key, r.attempt, r.http_status, r.destination
+       FROM unnest($1::text[], $2::int4[], $3::text[], $4::int4[], $5::text[], $6::jsonb[], $7::int4[], $8::text[])
+         AS r(key, attempt, status, duration_ms, error, response, http_status, destination)
+       JOIN deliveries d ON d.idempotency_key = r.key`,
       [
-        `delivery/${idempotencyKey}#${attempt}`, status, durationMs, outcome.ok ? null : outcome.error.slice(0, 2_000),
-        outcome.excerpt === undefined ? null : JSON.stringify({ excerpt: outcome.excerpt.slice(0, EXCERPT) }),
-        attempt - 1, attempt, outcome.status ?? null, destination, idempotencyKey,
+        records.map((r) => r.idempotencyKey), records.map((r) => r.attempt), records.map((r) => status(r.outcome)), records.map((r) => r.durationMs),
+        records.map((r) => error(r.outcome)),
+        records.map((r) => (r.outcome.excerpt === undefined ? null : JSON.stringify({ excerpt: r.outcome.excerpt.slice(0, EXCERPT) }))),
+        records.map((r) => r.outcome.status ?? null), records.map((r) => r.destination),
       ],
     );
     await pool.query(
-      `UPDATE deliveries SET attempts = greatest(attempts, $2), last_error = $3, last_http_status = $4 WHERE idempotency_key = $1`,
-      [idempotencyKey, attempt, outcome.ok ? null : outcome.error.slice(0, 2_000), outcome.status ?? null],
+      `UPDATE deliveries d SET attempts = greatest(d.attempts, r.attempt), last_error = r.error, last_http_status = r.http_status
+       FROM unnest($1::text[], $2::int4[], $3::text[], $4::int4[]) AS r(key, attempt, error, http_status) WHERE d.idempotency_key = r.key`,
+      [records.map((r) => r.idempotencyKey), records.map((r) => r.attempt), records.map((r) => error(r.outcome)), records.map((r) => r.outcome.status ?? null)],
     );
-    await recordBreakerOutcome(pool, destination, outcome.ok, deps.breaker);
-    if (!outcome.ok) log.warn({ idempotencyKey, attempt, permanent: outcome.permanent, status: outcome.status, error: outcome.error }, 'delivery attempt failed');
+    for (const r of records) {
+      if (!r.outcome.ok) log.warn({ idempotencyKey: r.idempotencyKey, attempt: r.attempt, permanent: r.outcome.permanent, status: r.outcome.status, error: r.outcome.error }, 'delivery attempt failed');
+    }
+  }
+
+  /** One attempt: render, send, record it in action_results, update the delivery and the breaker. */
+  async function attempt(row: DeliveryRow | undefined, { idempotencyKey, attempt, destination }: { idempotencyKey: string; attempt: number; destination: string }): Promise<AttemptOutcome> {
+    if (!row) return { ok: false, permanent: true, error: 'the delivery no longer exists (trigger deleted)' };
+    const { outcome, durationMs } = await send(row, secretsNow);
+    await recordAttempts([{ idempotencyKey, attempt, destination, outcome, durationMs }]);
+    await recordBreakerOutcomes(pool, [{ destination, ok: outcome.ok }], new Map(), deps.breaker);
     const { excerpt: _excerpt, ...result } = outcome;
     return result;
   }
@@ -267,9 +351,106 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     );
   }
 
+  /** Starts a delivery's own workflow, which carries on from what the batch did (retries, parking, dead letter). */
+  async function handOff(key: string, first: FirstAttempt): Promise<void> {
+    try {
+      await deps.temporal.workflow.start('deliveryWorkflow', {
+        workflowId: `delivery/${key}`,
+        taskQueue: deps.taskQueue,
+        args: [{ idempotencyKey: key, first }],
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      });
+    } catch (err) {
+      // Started by an earlier run of the same batch (rerun after a crash).
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+  }
+
+  /**
+   * First attempts for a batch of deliveries (the dispatcher's local activity). Claims them; attempts each firing's
+   * actions in priority order, firings side by side; records every attempt and the final states in a handful of
+   * statements whatever the batch size; and hands what did not settle to per-delivery workflows: transient failures
+   * (to retry), destinations whose breaker is open (to park) and destinations that answered slowly lately (so that one
+   * slow receiver does not hold up the batches behind it).
+   */
+  async function deliverBatch({ keys, claim }: { keys: string[]; claim: string }): Promise<BatchResult> {
+    const rows = await claimDeliveries(keys, claim);
+    const planned = rows.map((row) => ({ row, plan: planOf(row) }));
+    const gates: Map<string, BreakerGate> = await breakerGates(pool, [...new Set(planned.flatMap((p) => (p.plan ? [p.plan.destination] : [])))]);
+    const webhookSecrets = new Map<string, Promise<string[]>>();
+    const secretsOf: SecretsOf = (organizationId) => {
+      let secrets = webhookSecrets.get(organizationId);
+      if (!secrets) webhookSecrets.set(organizationId, (secrets = secretsNow(organizationId)));
+      return secrets;
+    };
+
+    const attempts: AttemptRecord[] = [];
+    const handOffs: { key: string; first: FirstAttempt }[] = [];
+    const settled: { key: string; status: 'delivered' | 'dead' | 'pending'; destination: string; error: string | null; workflowId: string | null }[] = [];
+    const firings = new Map<string, typeof planned>();
+    for (const p of planned) {
+      const firing = firings.get(p.row.match_id);
+      if (firing) firing.push(p);
+      else firings.set(p.row.match_id, [p]);
+    }
+    const queue = [...firings.values()];
+    const runFiring = async (firing: typeof planned) => {
+      for (const { row, plan } of firing) {
+        const key = row.idempotency_key;
+        if (!plan) {
+          settled.push({ key, status: 'dead', destination: `${row.action_type}:invalid`, error: 'the action no longer exists', workflowId: null });
+          continue;
+        }
+        const gate = gates.get(plan.destination);
+        if (gate?.open || isSlow(plan.destination)) {
+          handOffs.push({ key, first: { plan } });
+          settled.push({ key, status: 'pending', destination: plan.destination, error: null, workflowId: `delivery/${key}` });
+          continue;
+        }
+        const { outcome, durationMs } = await send(row, secretsOf);
+        attempts.push({ idempotencyKey: key, attempt: plan.attemptsBefore + 1, destination: plan.destination, outcome, durationMs });
+        const { excerpt: _excerpt, ...result } = outcome;
+        if (outcome.ok) settled.push({ key, status: 'delivered', destination: plan.destination, error: null, workflowId: null });
+        else if (outcome.permanent) settled.push({ key, status: 'dead', destination: plan.destination, error: outcome.error.slice(0, 2_000), workflowId: null });
+        else {
+          handOffs.push({ key, first: { plan, outcome: result } });
+          settled.push({ key, status: 'pending', destination: plan.destination, error: null, workflowId: `delivery/${key}` });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, queue.length) }, async () => {
+      for (let firing = queue.shift(); firing; firing = queue.shift()) await runFiring(firing);
+    }));
+
+    // Hand-offs first: should the worker die before the states below are written, a rerun of this batch attempts
+    // again (same idempotency keys) and finds the delivery workflows already started.
+    for (const h of handOffs) await handOff(h.key, h.first);
+    await recordAttempts(attempts);
+    if (settled.length > 0) {
+      await pool.query(
+        `UPDATE deliveries d SET status = r.status, destination = r.destination, last_error = coalesce(r.error, d.last_error),
+           workflow_id = coalesce(r.workflow_id, d.workflow_id),
+           delivered_at = CASE WHEN r.status = 'delivered' THEN now() ELSE d.delivered_at END,
+           dead_at = CASE WHEN r.status = 'dead' THEN now() ELSE d.dead_at END
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS r(key, status, destination, error, workflow_id)
+         WHERE d.idempotency_key = r.key`,
+        [settled.map((s) => s.key), settled.map((s) => s.status), settled.map((s) => s.destination), settled.map((s) => s.error), settled.map((s) => s.workflowId)],
+      );
+    }
+    await recordBreakerOutcomes(pool, attempts.map((a) => ({ destination: a.destination, ok: a.outcome.ok })), gates, deps.breaker);
+    const result: BatchResult = {
+      claimed: rows.length,
+      delivered: settled.filter((s) => s.status === 'delivered').length,
+      dead: settled.filter((s) => s.status === 'dead').length,
+      handedOff: handOffs.length,
+    };
+    log.debug({ claim, ...result }, 'delivery batch');
+    return result;
+  }
+
   return {
     startDeliveries(triggerId: string, fired: { eventSeq: string; kind: 'match' | 'absence' }[]): Promise<number> {
-      return startDeliveries({ pool, temporal: deps.temporal, taskQueue: deps.taskQueue, logger: log }, triggerId, fired);
+      return startDeliveries({ pool, temporal: deps.temporal, taskQueue: deps.taskQueue, logger: log, dispatch: deps.dispatch }, fired.map((f) => ({ triggerId, ...f })));
     },
 
     async prepareDelivery(key: string): Promise<DeliveryPlan | null> {
@@ -285,6 +466,8 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     },
 
     markDelivery: mark,
+
+    deliverBatch,
 
     /**
      * The common case in one step, run by the delivery workflow as a local activity: prepare, check the breaker and,

@@ -67,6 +67,8 @@ export const envSchema = z.object({
   TELEGRAM_BOT_TOKEN: z.string().optional(),
   /** Hosts, addresses or CIDRs that actions may reach although private (local development, tests). */
   ACTION_ALLOWED_HOSTS: z.string().optional(),
+  // Delivery dispatcher workflows per task queue: first attempts are batched in them (workflows/delivery-dispatcher.ts).
+  DELIVERY_DISPATCHERS: z.coerce.number().int().min(1).max(256).default(4),
   IPFS_GATEWAY_URL: z.url({ message: 'must be a URL' }).default('https://ipfs.io/ipfs/'),
 
   /** HS256 secret of access tokens (at least 32 characters); development derives one from the app key. */
@@ -109,6 +111,8 @@ export interface Config {
     telegramBaseUrl: string;
     telegramBotToken: string | undefined;
     allowedHosts: string | undefined;
+    /** Delivery dispatcher workflows per task queue. */
+    dispatchers: number;
     ipfsGateway: string;
   };
 }
@@ -175,6 +179,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       telegramBaseUrl: e.TELEGRAM_API_BASE_URL,
       telegramBotToken: e.TELEGRAM_BOT_TOKEN,
       allowedHosts: e.ACTION_ALLOWED_HOSTS,
+      dispatchers: e.DELIVERY_DISPATCHERS,
       ipfsGateway: e.IPFS_GATEWAY_URL,
     },
   };

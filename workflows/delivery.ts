@@ -38,6 +38,11 @@ const { deliverFirstAttempt } = proxyLocalActivities<DeliveryActivities>({
 
 export interface DeliveryWorkflowInput {
   idempotencyKey: string;
+  /**
+   * What a dispatcher batch already did (workflows/delivery-dispatcher.ts): its plan, and the outcome of its first
+   * attempt unless it left the attempt to this workflow (breaker open, slow destination).
+   */
+  first?: FirstAttempt;
 }
 
 export interface DeliveryWorkflowResult {
@@ -55,13 +60,13 @@ async function firstAttempt(idempotencyKey: string): Promise<FirstAttempt | unde
   }
 }
 
-export async function deliveryWorkflow({ idempotencyKey }: DeliveryWorkflowInput): Promise<DeliveryWorkflowResult> {
+export async function deliveryWorkflow({ idempotencyKey, first: handedOver }: DeliveryWorkflowInput): Promise<DeliveryWorkflowResult> {
   const started = Date.now();
   let plan: DeliveryPlan | null;
   /** An attempt already made (by the local first attempt) whose outcome the loop handles first. */
   let made: AttemptOutcome | undefined;
   // Histories from before the local first attempt went through the activities below only.
-  const first = patched('local-first-attempt') ? await firstAttempt(idempotencyKey) : undefined;
+  const first = handedOver ?? (patched('local-first-attempt') ? await firstAttempt(idempotencyKey) : undefined);
   if (first) {
     plan = first.plan;
     made = first.outcome;

@@ -3,4 +3,5 @@ export { healthWorkflow } from './health.js';
 export type { HealthReport } from './health.js';
 export { triggerWorkflow } from './trigger.js';
 export { deliveryWorkflow } from './delivery.js';
+export { deliveryDispatcherWorkflow } from './delivery-dispatcher.js';
 export { maintenanceWorkflow } from './maintenance.js';

@@ -24,22 +24,42 @@ export interface BreakerOptions {
   basePauseMs?: number;
 }
 
+export type BreakerGate = { open: false; known: boolean } | { open: true; retryInMs: number };
+
 /** Whether a delivery to `destination` may go out now; if not, how long to park. */
-export async function breakerGate(pool: pg.Pool, destination: string): Promise<{ open: false } | { open: true; retryInMs: number }> {
-  const { rows } = await pool.query<{ state: string; wait_ms: number | null }>(
-    `SELECT state, greatest(0, extract(epoch FROM retry_at - now()) * 1000)::float8 AS wait_ms FROM delivery_breakers WHERE destination = $1`,
-    [destination],
-  );
-  const row = rows[0];
-  if (!row || row.state === 'closed') return { open: false };
-  if (row.state === 'open' && (row.wait_ms ?? 0) > 0) return { open: true, retryInMs: Math.ceil(row.wait_ms!) };
-  // The pause is over: half-open, let this attempt probe.
-  await pool.query(`UPDATE delivery_breakers SET state = 'half_open' WHERE destination = $1 AND state = 'open' AND retry_at <= now()`, [destination]);
-  return { open: false };
+export async function breakerGate(pool: pg.Pool, destination: string): Promise<BreakerGate> {
+  return (await breakerGates(pool, [destination])).get(destination)!;
 }
 
-/** Records an attempt's outcome; opens, re-opens or closes the breaker. */
-export async function recordBreakerOutcome(pool: pg.Pool, destination: string, ok: boolean, options: BreakerOptions = {}): Promise<void> {
+/**
+ * The gates of several destinations in one statement (a delivery batch). `known` says a breaker row exists: a
+ * destination without one needs no write after a successful attempt.
+ */
+export async function breakerGates(pool: pg.Pool, destinations: readonly string[]): Promise<Map<string, BreakerGate>> {
+  const gates = new Map<string, BreakerGate>(destinations.map((d) => [d, { open: false, known: false }]));
+  if (destinations.length === 0) return gates;
+  const { rows } = await pool.query<{ destination: string; state: string; wait_ms: number | null }>(
+    `SELECT destination, state, greatest(0, extract(epoch FROM retry_at - now()) * 1000)::float8 AS wait_ms
+     FROM delivery_breakers WHERE destination = ANY($1::text[])`,
+    [[...new Set(destinations)]],
+  );
+  const probing: string[] = [];
+  for (const row of rows) {
+    if (row.state === 'open' && (row.wait_ms ?? 0) > 0) gates.set(row.destination, { open: true, retryInMs: Math.ceil(row.wait_ms!) });
+    else {
+      gates.set(row.destination, { open: false, known: true });
+      if (row.state === 'open') probing.push(row.destination);
+    }
+  }
+  // The pause is over: half-open, let this attempt probe.
+  if (probing.length > 0) {
+    await pool.query(`UPDATE delivery_breakers SET state = 'half_open' WHERE destination = ANY($1::text[]) AND state = 'open' AND retry_at <= now()`, [probing]);
+  }
+  return gates;
+}
+
+/** Records an attempt's outcome — or `failures` failed attempts in a row; opens, re-opens or closes the breaker. */
+export async function recordBreakerOutcome(pool: pg.Pool, destination: string, ok: boolean, options: BreakerOptions = {}, failures = 1): Promise<void> {
   if (ok) {
     await pool.query(
       `UPDATE delivery_breakers SET state = 'closed', consecutive_failures = 0, opened_at = NULL, retry_at = NULL WHERE destination = $1`,
@@ -50,17 +70,47 @@ export async function recordBreakerOutcome(pool: pg.Pool, destination: string, o
   const threshold = options.threshold ?? FAILURE_THRESHOLD;
   const base = options.basePauseMs ?? BASE_PAUSE_MS;
   await pool.query(
-    `INSERT INTO delivery_breakers (destination, consecutive_failures) VALUES ($1, 1)
+    `INSERT INTO delivery_breakers (destination, consecutive_failures, state, opened_at, retry_at)
+       VALUES ($1, $5::int4, CASE WHEN $5::int4 >= $2::int4 THEN 'open' ELSE 'closed' END, CASE WHEN $5::int4 >= $2::int4 THEN now() END,
+               CASE WHEN $5::int4 >= $2::int4 THEN now() + make_interval(secs => least($4::float8, $3::float8 * power(2, $5::int4 - $2::int4)) / 1000) END)
      ON CONFLICT (destination) DO UPDATE SET
-       consecutive_failures = delivery_breakers.consecutive_failures + 1,
-       state = CASE WHEN delivery_breakers.state = 'half_open' OR delivery_breakers.consecutive_failures + 1 >= $2 THEN 'open' ELSE delivery_breakers.state END,
-       opened_at = CASE WHEN delivery_breakers.state = 'half_open' OR delivery_breakers.consecutive_failures + 1 >= $2 THEN now() ELSE delivery_breakers.opened_at END,
+       consecutive_failures = delivery_breakers.consecutive_failures + $5,
+       state = CASE WHEN delivery_breakers.state = 'half_open' OR delivery_breakers.consecutive_failures + $5 >= $2 THEN 'open' ELSE delivery_breakers.state END,
+       opened_at = CASE WHEN delivery_breakers.state = 'half_open' OR delivery_breakers.consecutive_failures + $5 >= $2 THEN now() ELSE delivery_breakers.opened_at END,
        -- The pause doubles with every failure past the threshold, up to the cap.
-       retry_at = CASE WHEN delivery_breakers.state = 'half_open' OR delivery_breakers.consecutive_failures + 1 >= $2
-         THEN now() + make_interval(secs => least($4::float8, $3::float8 * power(2, greatest(0, delivery_breakers.consecutive_failures + 1 - $2))) / 1000)
+       retry_at = CASE WHEN delivery_breakers.state = 'half_open' OR delivery_breakers.consecutive_failures + $5 >= $2
+         THEN now() + make_interval(secs => least($4::float8, $3::float8 * power(2, greatest(0, delivery_breakers.consecutive_failures + $5 - $2))) / 1000)
          ELSE delivery_breakers.retry_at END`,
-    [destination, threshold, base, MAX_PAUSE_MS],
+    [destination, threshold, base, MAX_PAUSE_MS, failures],
   );
+}
+
+/**
+ * Feeds a batch's outcomes, in attempt order, to the breakers: per destination, a success if one came after the last
+ * failure run's start, then the failures since the last success. Destinations without a breaker row whose attempts
+ * all succeeded need no statement (`known` from breakerGates).
+ */
+export async function recordBreakerOutcomes(
+  pool: pg.Pool,
+  outcomes: readonly { destination: string; ok: boolean }[],
+  gates: ReadonlyMap<string, BreakerGate>,
+  options: BreakerOptions = {},
+): Promise<void> {
+  const perDestination = new Map<string, { succeeded: boolean; trailingFailures: number }>();
+  for (const { destination, ok } of outcomes) {
+    const d = perDestination.get(destination) ?? { succeeded: false, trailingFailures: 0 };
+    if (ok) {
+      d.succeeded = true;
+      d.trailingFailures = 0;
+    } else d.trailingFailures++;
+    perDestination.set(destination, d);
+  }
+  for (const [destination, d] of perDestination) {
+    const gate = gates.get(destination);
+    const known = gate === undefined || gate.open || gate.known;
+    if (d.succeeded && known) await recordBreakerOutcome(pool, destination, true, options);
+    if (d.trailingFailures > 0) await recordBreakerOutcome(pool, destination, false, options, d.trailingFailures);
+  }
 }
 
 export async function listBreakers(pool: Db, destinations?: string[]): Promise<BreakerView[]> {

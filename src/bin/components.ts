@@ -19,6 +19,7 @@ export async function startConfiguredWorker(ctx: ProcessContext, pool: Pool, tem
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     maxCachedWorkflows: config.temporal.maxCachedWorkflows,
+    dispatch: { dispatchers: config.actions.dispatchers },
     pool,
     logger,
     actions,

@@ -30,7 +30,7 @@ await runProcess('erc8004', async (ctx) => {
   }
   const temporal = await provideTemporalClient(ctx, temporalAddress);
   startIndexers(ctx, pool, chains);
-  startRelay(ctx, pool, databaseUrl, new TriggerDispatcher({ pool, temporal, taskQueue: config.temporal.taskQueue, logger }));
+  startRelay(ctx, pool, databaseUrl, new TriggerDispatcher({ pool, temporal, taskQueue: config.temporal.taskQueue, logger, dispatch: { dispatchers: config.actions.dispatchers } }));
 
   const api = await startConfiguredApi(ctx, { pool, databaseUrl, temporal, actions });
 

@@ -15,7 +15,7 @@ import type pg from 'pg';
 import type { Logger } from '../logger.js';
 import { compileDefinition, type TriggerDefinition } from '../triggers/definition.js';
 import { evaluate, firesPerEvent, initialState, type TriggerEvent } from '../triggers/engine.js';
-import { recordMatches, startDeliveries, type MatchRecord } from '../triggers/firings.js';
+import { recordFirings, startDeliveries, type DispatchSettings, type MatchRecord } from '../triggers/firings.js';
 import { loadTriggerInput } from '../triggers/store.js';
 import { triggerSearchAttributes, triggerWorkflowId } from '../triggers/search-attributes.js';
 import { eventsSignal, triggerWorkflow, type TriggerItem } from '../../workflows/trigger.js';
@@ -30,6 +30,8 @@ export interface TriggerDispatcherOptions {
   concurrency?: number;
   /** Items per signal; also capped by MAX_SIGNAL_BYTES. */
   maxItemsPerSignal?: number;
+  /** Delivery dispatcher workflows per task queue (a mismatch with the worker only spreads a trigger over more of them). */
+  dispatch?: DispatchSettings;
 }
 
 /** Temporal warns at 256 KB per payload and fails at 2 MB: stay far below. */
@@ -130,14 +132,21 @@ export class TriggerDispatcher implements Dispatcher {
     );
     if (rows.length === 0) return;
     const queue = [...rows];
+    /** Firings of the triggers evaluated here, recorded and delivered together: a few statements and signals per batch. */
+    const firings: { triggerId: string; match: MatchRecord }[] = [];
     const workers = Array.from({ length: Math.min(this.options.concurrency ?? 16, queue.length) }, async () => {
       for (let row = queue.shift(); row; row = queue.shift()) {
         const def = await this.relayDefinition(row);
-        if (def) await this.evaluateHere(row, def, batch);
+        if (def) firings.push(...this.evaluateHere(row, def, batch));
         else await this.signal(row, batch);
       }
     });
     await Promise.all(workers);
+    if (firings.length > 0) {
+      const { pool, temporal, taskQueue, dispatch } = this.options;
+      await recordFirings(pool, firings);
+      await startDeliveries({ pool, temporal, taskQueue, logger: this.log, dispatch }, firings.map((f) => ({ triggerId: f.triggerId, eventSeq: f.match.eventSeq, kind: f.match.kind })));
+    }
     this.log.debug({ items: batch.length, triggers: rows.length }, 'dispatched to triggers');
   }
 
@@ -161,8 +170,8 @@ export class TriggerDispatcher implements Dispatcher {
     return def ?? undefined;
   }
 
-  private async evaluateHere(row: CandidateRow, def: TriggerDefinition, batch: readonly RelayItem[]): Promise<void> {
-    const matches: MatchRecord[] = [];
+  private evaluateHere(row: CandidateRow, def: TriggerDefinition, batch: readonly RelayItem[]): { triggerId: string; match: MatchRecord }[] {
+    const matches: { triggerId: string; match: MatchRecord }[] = [];
     for (const i of row.items) {
       const item = batch[i]!;
       // A retraction changes nothing for a trigger without state; firings already made stand (as in the workflow).
@@ -171,13 +180,10 @@ export class TriggerDispatcher implements Dispatcher {
       this.evaluatedInRelay++;
       const result = evaluate(def, initialState(), e);
       if (result.fired) {
-        matches.push({ eventSeq: e.ingest_seq, eventId: e.id, agentKey: result.agentKey, kind: 'match', timestamp: e.timestamp, evaluation: result.values });
+        matches.push({ triggerId: row.trigger_id, match: { eventSeq: e.ingest_seq, eventId: e.id, agentKey: result.agentKey, kind: 'match', timestamp: e.timestamp, evaluation: result.values } });
       }
     }
-    if (matches.length === 0) return;
-    const { pool, temporal, taskQueue } = this.options;
-    await recordMatches(pool, row.trigger_id, matches);
-    await startDeliveries({ pool, temporal, taskQueue, logger: this.log }, row.trigger_id, matches.map((m) => ({ eventSeq: m.eventSeq, kind: m.kind })));
+    return matches;
   }
 
   private async signal(row: CandidateRow, batch: readonly RelayItem[]): Promise<void> {

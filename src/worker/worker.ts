@@ -14,6 +14,7 @@ import { createActivities } from '../../activities/index.js';
 import type { ActionSettings } from '../actions/settings.js';
 import { ensureSchedules } from './schedules.js';
 import type { Logger } from '../logger.js';
+import type { DispatchSettings } from '../triggers/firings.js';
 
 export const WORKFLOWS_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../workflows/index.ts');
 
@@ -63,6 +64,8 @@ export interface WorkerOptions {
   actions: ActionSettings;
   /** Circuit breaker tuning (tests shorten the pause). */
   breaker?: { threshold?: number; basePauseMs?: number };
+  /** Delivery dispatcher workflows the trigger workflows hand their firings' deliveries to (default 4). */
+  dispatch?: DispatchSettings;
   /** Create the recurring schedules (maintenance) if missing; off in tests that share a server. */
   schedules?: boolean;
 }
@@ -91,7 +94,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     activities: createActivities({
       pool: options.pool,
       logger: options.logger,
-      delivery: { ...options.actions, temporal: client, taskQueue: options.taskQueue, breaker: options.breaker },
+      delivery: { ...options.actions, temporal: client, taskQueue: options.taskQueue, breaker: options.breaker, dispatch: options.dispatch },
     }),
     maxCachedWorkflows: options.maxCachedWorkflows ?? 1_000,
   });

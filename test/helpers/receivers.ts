@@ -20,6 +20,8 @@ export interface ScriptedResponse {
   body?: string;
   /** Never answer (the connection stays open until the receiver closes). */
   hang?: boolean;
+  /** Answer after this long. */
+  delayMs?: number;
 }
 
 export interface WebhookReceiver {
@@ -51,6 +53,7 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
     requests.push({ method: req.method ?? '', path: req.url ?? '/', headers: req.headers, body, receivedAt: Date.now() });
     const answer = queue.shift() ?? fallback ?? { status: 200, body: '{"received":true}' };
     if (answer.hang) return;
+    if (answer.delayMs) await new Promise((r) => setTimeout(r, answer.delayMs));
     res.writeHead(answer.status ?? 200, { 'content-type': 'application/json', ...answer.headers }).end(answer.body ?? '');
   });
   const url = await listen(server);

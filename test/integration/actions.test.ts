@@ -32,6 +32,8 @@ import { startMcpAgent, startWebhookReceiver, type McpAgent, type WebhookReceive
 import { startTelegramStandIn } from '../helpers/telegram-stand-in.js';
 import { startTestApi } from '../helpers/api.js';
 import { keccak256, stringToHex } from 'viem';
+import { DEFAULT_DELIVERY_DISPATCHERS, dispatcherWorkflowId, startDeliveries } from '../../src/triggers/firings.js';
+import { deliverSignal, deliveryDispatcherWorkflow } from '../../workflows/delivery-dispatcher.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BOT_TOKEN = '123456:test-bot-token';
@@ -287,6 +289,89 @@ describe('actions', () => {
     expect(byEvent[bad.id as string]).toMatchObject({ status: 'dead', attempts: 1 });
     expect(byEvent[bad.id as string].last_error).toMatch(/file hash mismatch/);
     expect(mcp.calls.slice(calls)).toEqual([expect.objectContaining({ args: { feedbackId: good.id, value: '7' }, authorization: `Bearer ${AGENT_TOKEN}` })]);
+  });
+
+  it('first attempts go out in batches: 40 firings in one relay batch take one signal to one dispatcher', async () => {
+    const hook = await receiver();
+    const id = await service.create(restTrigger('batched', { url: hook.url }));
+    const records = Array.from({ length: 40 }, () => feedbackRecord({ block_number: ++block, timestamp: Math.floor(Date.now() / 1000), agent_id: '3' }));
+    await appendEvents(db.pool, records);
+    await relay.catchUp();
+    const rows = await until(() => deliveriesOf(id), (d) => settled(d, 40));
+    expect(rows.every((d) => d.status === 'delivered' && d.attempts === 1)).toBe(true);
+    expect(new Set(hook.requests.map((q) => q.headers['webhook-id']))).toEqual(new Set(rows.map((d) => d.idempotency_key)));
+    expect(hook.requests).toHaveLength(40);
+    // All of the trigger's deliveries went to its dispatcher in one signal, and none needed a workflow of its own.
+    const { rows: owners } = await db.pool.query(`SELECT DISTINCT workflow_id FROM deliveries WHERE trigger_id = $1`, [id]);
+    expect(owners).toEqual([{ workflow_id: dispatcherWorkflowId(taskQueue, id, DEFAULT_DELIVERY_DISPATCHERS) }]);
+    const history = await client.workflow.getHandle(owners[0].workflow_id).fetchHistory();
+    const signalled = (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes);
+    const keysSignalled = signalled.flatMap((e) => JSON.parse(Buffer.from(e.workflowExecutionSignaledEventAttributes!.input!.payloads![0]!.data!).toString()).keys as string[]);
+    expect(keysSignalled.filter((k) => k.includes(id))).toHaveLength(40);
+    expect(signalled.filter((e) => JSON.parse(Buffer.from(e.workflowExecutionSignaledEventAttributes!.input!.payloads![0]!.data!).toString()).keys.some((k: string) => k.includes(id)))).toHaveLength(1);
+  });
+
+  it("a firing's actions go out in priority order, and deliveries signalled again are not attempted again", async () => {
+    const hook = await receiver();
+    const id = await service.create({
+      ...restTrigger('ordered', { url: hook.url }),
+      actions: [
+        { action_type: 'rest', priority: 9, config: { url: `${hook.url}?p=9` } },
+        { action_type: 'rest', priority: 1, config: { url: `${hook.url}?p=1` } },
+        { action_type: 'rest', priority: 5, config: { url: `${hook.url}?p=5` } },
+      ],
+    });
+    const record = await fire();
+    const rows = await until(() => deliveriesOf(id), (d) => settled(d, 3));
+    expect(rows.every((d) => d.status === 'delivered')).toBe(true);
+    expect(hook.requests.map((q) => q.path.split('?')[1])).toEqual(['p=1', 'p=5', 'p=9']);
+
+    // The relay batch dispatched again (as after a crash before its cursor moved), and the keys signalled once more
+    // straight to the dispatcher: nothing is sent twice.
+    const { rows: [match] } = await db.pool.query(`SELECT event_seq::text AS seq FROM trigger_matches WHERE trigger_id = $1 AND event_id = $2`, [id, record.id]);
+    const deps = { pool: db.pool, temporal: client, taskQueue, logger: testLogger };
+    expect(await startDeliveries(deps, [{ triggerId: id, eventSeq: match.seq, kind: 'match' }])).toBe(3);
+    await client.workflow.signalWithStart(deliveryDispatcherWorkflow, {
+      workflowId: dispatcherWorkflowId(taskQueue, id, DEFAULT_DELIVERY_DISPATCHERS), taskQueue, args: [{}],
+      signal: deliverSignal, signalArgs: [{ keys: rows.map((d) => d.idempotency_key) }],
+    });
+    // A later delivery on the same dispatcher proves both signals were processed before it.
+    await fire();
+    await until(() => deliveriesOf(id), (d) => settled(d, 6));
+    expect(hook.requests).toHaveLength(6);
+    expect(new Set(hook.requests.map((q) => q.headers['webhook-id'])).size).toBe(6);
+  });
+
+  it('a delivery handed to its own workflow after a failed first attempt is not attempted by a batch again', async () => {
+    const hook = await receiver();
+    hook.script({ status: 503 });
+    const id = await service.create(restTrigger('handed off', { url: hook.url, retry: { initial_interval_ms: 3_000, max_interval_ms: 3_000 } }));
+    await fire();
+    const [pending] = await until(() => db.pool.query(`SELECT idempotency_key, workflow_id FROM deliveries WHERE trigger_id = $1`, [id]).then((r) => r.rows), (r) => r[0]?.workflow_id.startsWith('delivery/'));
+    // Signalled again while its workflow waits out the backoff: the batch finds it claimed and leaves it alone.
+    await client.workflow.signalWithStart(deliveryDispatcherWorkflow, {
+      workflowId: dispatcherWorkflowId(taskQueue, id, DEFAULT_DELIVERY_DISPATCHERS), taskQueue, args: [{}],
+      signal: deliverSignal, signalArgs: [{ keys: [pending.idempotency_key] }],
+    });
+    const [d] = await until(() => deliveriesOf(id), settled);
+    expect(d).toMatchObject({ status: 'delivered', attempts: 2 });
+    expect(hook.requests).toHaveLength(2);
+    expect(hook.requests[1]!.receivedAt - hook.requests[0]!.receivedAt).toBeGreaterThanOrEqual(2_900);
+  });
+
+  it('a slow destination is left to per-delivery workflows, so it does not hold up the batches behind it', async () => {
+    const slow = await receiver();
+    slow.script({ delayMs: 1_200 });
+    const id = await service.create(restTrigger('slow receiver', { url: slow.url }));
+    await fire();
+    const [first] = await until(() => deliveriesOf(id), settled);
+    expect(first).toMatchObject({ status: 'delivered', attempts: 1 });
+    // The next delivery to that destination does not go through a batch: its own workflow attempts it.
+    await fire();
+    const rows = await until(() => deliveriesOf(id), (d) => settled(d, 2));
+    expect(rows.every((d) => d.status === 'delivered')).toBe(true);
+    const { rows: owners } = await db.pool.query(`SELECT workflow_id FROM deliveries WHERE trigger_id = $1 ORDER BY event_seq`, [id]);
+    expect(owners.map((o) => o.workflow_id.split('/')[0])).toEqual(['deliveries', 'delivery']);
   });
 
   it('a worker killed during a delivery: the retry carries the same idempotency key — one effect after dedupe', { timeout: 90_000 }, async () => {

@@ -75,6 +75,10 @@ describe('migrations on an empty database', () => {
     const notifyTriggers = async () =>
       (await db.pool.query(`SELECT tgname FROM pg_trigger WHERE tgname LIKE '%notify_access' ORDER BY 1`)).rows.map((r) => r.tgname);
     expect(await notifyTriggers()).toEqual(['organization_members_notify_access', 'organizations_notify_access']);
+    const claimColumn = async () => (await db.pool.query(`SELECT 1 FROM information_schema.columns WHERE table_name = 'deliveries' AND column_name = 'claim'`)).rowCount;
+    expect(await claimColumn()).toBe(1);
+    expect(await migrate({ databaseUrl: db.url, logger: testLogger, direction: 'down' })).toEqual(['0015_delivery_claims']);
+    expect(await claimColumn()).toBe(0);
     expect(await migrate({ databaseUrl: db.url, logger: testLogger, direction: 'down', count: 2 })).toEqual(['0014_trigger_candidate_indexes', '0013_organization_access_notify']);
     expect(await notifyTriggers()).toEqual([]);
     const [last] = await migrate({ databaseUrl: db.url, logger: testLogger, direction: 'down' });
@@ -85,7 +89,8 @@ describe('migrations on an empty database', () => {
       { relname: 'api_keys', relrowsecurity: false },
       { relname: 'triggers', relrowsecurity: false },
     ]);
-    expect(await migrate({ databaseUrl: db.url, logger: testLogger })).toEqual(['0012_row_level_security', '0013_organization_access_notify', '0014_trigger_candidate_indexes']);
+    expect(await migrate({ databaseUrl: db.url, logger: testLogger })).toEqual(['0012_row_level_security', '0013_organization_access_notify', '0014_trigger_candidate_indexes', '0015_delivery_claims']);
+    expect(await claimColumn()).toBe(1);
     expect(await notifyTriggers()).toEqual(['organization_members_notify_access', 'organizations_notify_access']);
     expect(await rowSecurity()).toEqual([
       { relname: 'api_keys', relrowsecurity: true },

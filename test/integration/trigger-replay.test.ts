@@ -1,7 +1,7 @@
 /**
  * Determinism guard: workflow histories replay against the current workflow code. Fresh histories are recorded on the
- * real server — a trigger's (events, a retraction, a config update, continue-as-new, delete) and a delivery's (a failed
- * attempt, a retry, success) — and the histories committed in test/fixtures/histories (recorded with earlier code)
+ * real server — a trigger's (events, a retraction, a config update, continue-as-new, delete), a delivery's (a failed
+ * first attempt in a dispatcher batch, a retry, success) and the dispatcher's — and the histories committed in test/fixtures/histories (recorded with earlier code)
  * must still replay: a change that breaks them needs patched(). Re-record with RECORD_HISTORIES=1 only when the change
  * is meant to be incompatible and old runs are drained.
  */
@@ -23,6 +23,8 @@ import { startTestTemporal, type TestTemporal } from '../helpers/temporal.js';
 import { startWebhookReceiver } from '../helpers/receivers.js';
 import { appendEvents, feedbackRecord, insertOrganization, insertUser } from '../helpers/fixtures.js';
 import { testLogger } from '../helpers/logger.js';
+import { eventually } from '../helpers/wait.js';
+import { DEFAULT_DELIVERY_DISPATCHERS, dispatcherWorkflowId } from '../../src/triggers/firings.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/histories');
 let db: TestDatabase;
@@ -82,15 +84,25 @@ it('a delivery workflow history recorded now replays deterministically', { timeo
     });
     await appendEvents(db.pool, [feedbackRecord({ block_number: 900, timestamp: 1_767_225_600, agent_id: '41' })]);
     await relay.catchUp();
-    const { rows } = await db.pool.query<{ workflow_id: string }>('SELECT workflow_id FROM deliveries WHERE trigger_id = $1', [id]);
-    expect(rows).toHaveLength(1);
-    const handle = client.workflow.getHandle(rows[0]!.workflow_id);
+    // The dispatcher's batch makes the first attempt (503) and hands the delivery to its own workflow to retry.
+    const [row] = await eventually(
+      async () => (await db.pool.query<{ workflow_id: string }>('SELECT workflow_id FROM deliveries WHERE trigger_id = $1', [id])).rows,
+      (rows) => rows.length === 1 && rows[0]!.workflow_id.startsWith('delivery/'),
+      30_000,
+    );
+    const handle = client.workflow.getHandle(row!.workflow_id);
     expect(await handle.result()).toMatchObject({ status: 'delivered', attempts: 2 });
     expect(hook.requests).toHaveLength(2);
     const history = await handle.fetchHistory();
     await Worker.runReplayHistory({ workflowBundle: await workflowBundle(testLogger) }, history);
     const recordTo = process.env.RECORD_HISTORIES === '1' ? 'delivery-workflow.json' : process.env.RECORD_DELIVERY_HISTORY;
     if (recordTo) await writeFile(path.join(FIXTURES, recordTo), historyToJSON(history));
+
+    // The dispatcher that made the first attempt: long-lived, its history so far replays too.
+    const dispatcher = await client.workflow.getHandle(dispatcherWorkflowId(taskQueue, id, DEFAULT_DELIVERY_DISPATCHERS)).fetchHistory();
+    expect(dispatcher.events?.some((e) => e.workflowExecutionSignaledEventAttributes)).toBe(true);
+    await Worker.runReplayHistory({ workflowBundle: await workflowBundle(testLogger) }, dispatcher);
+    if (process.env.RECORD_HISTORIES === '1') await writeFile(path.join(FIXTURES, 'delivery-dispatcher.json'), historyToJSON(dispatcher));
   } finally {
     await hook.close();
   }

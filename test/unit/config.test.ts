@@ -10,6 +10,7 @@ describe('loadConfig', () => {
     expect(config.temporal.address).toBeUndefined();
     expect(config.temporal.uiPort).toBe(8233);
     expect(config.temporal.maxCachedWorkflows).toBe(1_000);
+    expect(config.actions.dispatchers).toBe(4);
     expect(config.api).toMatchObject({ host: '127.0.0.1', port: 8080 });
     expect(config.database.migrateOnStart).toBe(true);
     expect(config.log.format).toBe('pretty');
@@ -23,8 +24,11 @@ describe('loadConfig', () => {
       API_PORT: '9000',
       MIGRATE_ON_START: 'false',
       TEMPORAL_MAX_CACHED_WORKFLOWS: '300',
+      DELIVERY_DISPATCHERS: '16',
     });
     expect(config.temporal.maxCachedWorkflows).toBe(300);
+    expect(config.actions.dispatchers).toBe(16);
+    expect(() => loadConfig({ DELIVERY_DISPATCHERS: '0' })).toThrow(/DELIVERY_DISPATCHERS/);
     expect(() => loadConfig({ TEMPORAL_MAX_CACHED_WORKFLOWS: '0' })).toThrow(/TEMPORAL_MAX_CACHED_WORKFLOWS/);
     expect(config.database.url).toBe('postgres://u:p@db:5432/erc8004');
     expect(config.temporal.address).toBe('temporal:7233');

@@ -4066,6 +4066,12 @@ declare module 'zapatos/schema' {
       */
       attempts: number;
       /**
+      * **deliveries.claim**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      claim: string | null;
+      /**
       * **deliveries.context**
       * - `jsonb` in database
       * - `NOT NULL`, no default
@@ -4187,6 +4193,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, default: `0`
       */
       attempts: number;
+      /**
+      * **deliveries.claim**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      claim: string | null;
       /**
       * **deliveries.context**
       * - `jsonb` in database
@@ -4310,6 +4322,12 @@ declare module 'zapatos/schema' {
       */
       attempts?: number | db.Parameter<number> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, number | db.Parameter<number> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **deliveries.claim**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      claim?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **deliveries.context**
       * - `jsonb` in database
       * - `NOT NULL`, no default
@@ -4432,6 +4450,12 @@ declare module 'zapatos/schema' {
       */
       attempts?: number | db.Parameter<number> | db.DefaultType | db.SQLFragment;
       /**
+      * **deliveries.claim**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      claim?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **deliveries.context**
       * - `jsonb` in database
       * - `NOT NULL`, no default
@@ -4553,6 +4577,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, default: `0`
       */
       attempts?: number | db.Parameter<number> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, number | db.Parameter<number> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **deliveries.claim**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      claim?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
       /**
       * **deliveries.context**
       * - `jsonb` in database
