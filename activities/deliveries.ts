@@ -6,7 +6,7 @@
 import type { Client } from '@temporalio/client';
 import type pg from 'pg';
 import type { Logger } from '../src/logger.js';
-import { breakerGate, breakerGates, recordBreakerOutcomes, type BreakerGate } from '../src/actions/breaker.js';
+import { breakerGate, breakerGates, recordBreakerOutcomes } from '../src/actions/breaker.js';
 import { DEFAULT_RETRY, destinationOf, validateActionConfig, type ActionType, type McpConfig, type RestConfig, type RetryPolicy, type TelegramConfig } from '../src/actions/config.js';
 import { callMcpTool } from '../src/actions/mcp.js';
 import { findServiceEndpoint, loadRegistrationFile, RegistrationFileError, verifyFileHash, type RegistrationCache } from '../src/actions/registration.js';
@@ -14,7 +14,7 @@ import { retryAfterMs, safeRequest, SsrfError, type AllowList } from '../src/act
 import { sendTelegramMessage, type TelegramLimiter } from '../src/actions/telegram.js';
 import { defaultWebhookBody, renderJsonTemplate, renderTemplate, type TemplateContext } from '../src/actions/templates.js';
 import { webhookHeaders } from '../src/actions/webhook-signing.js';
-import { organizationWebhookSecrets } from '../src/actions/webhook-secrets.js';
+import { organizationWebhookSecrets, webhookSecretsOf } from '../src/actions/webhook-secrets.js';
 import type { SecretBox } from '../src/secrets.js';
 import { templateStateKeys } from '../src/triggers/store.js';
 import { startDeliveries, type DispatchSettings } from '../src/triggers/firings.js';
@@ -281,8 +281,10 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   }
 
   /** Renders and sends; never throws (rendering or config problems are permanent failures). */
-  async function send(row: DeliveryRow, secretsOf: SecretsOf): Promise<{ outcome: AttemptOutcome & { excerpt?: string }; durationMs: number }> {
+  async function send(row: DeliveryRow, secretsOf: SecretsOf, destination: string): Promise<{ outcome: AttemptOutcome & { excerpt?: string }; durationMs: number }> {
     const started = performance.now();
+    // Marked slow as soon as it is (not when it ends): batches starting meanwhile already hand this destination off.
+    const slow = setTimeout(() => slowUntil.set(destination, Date.now() + SLOW_LANE_MS), SLOW_ATTEMPT_MS);
     let outcome: AttemptOutcome & { excerpt?: string };
     try {
       const config = openConfig(row);
@@ -294,18 +296,17 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       // Rendering or config problems do not get better with retries.
       outcome = { ok: false, permanent: true, error: (err as Error).message };
     }
+    clearTimeout(slow);
     const durationMs = Math.round(performance.now() - started);
-    if (durationMs >= SLOW_ATTEMPT_MS) slowUntil.set(destinationOfRow(row), Date.now() + SLOW_LANE_MS);
+    // A quick answer (from a per-delivery workflow's attempt, say) brings the destination back into the batches.
+    if (durationMs < SLOW_ATTEMPT_MS) slowUntil.delete(destination);
     return { outcome, durationMs };
   }
 
-  const destinationOfRow = (row: DeliveryRow) => planOf(row)?.destination ?? `${row.action_type}:invalid`;
-
-  /** Records attempts in action_results and on their deliveries: two statements for any number of attempts. */
-  async function recordAttempts(records: readonly AttemptRecord[]): Promise<void> {
+  /** Inserts attempts into action_results: one statement for any number of them. */
+  async function insertAttemptResults(records: readonly AttemptRecord[]): Promise<void> {
     if (records.length === 0) return;
     const status = (o: AttemptOutcome) => (o.ok ? 'success' : o.permanent ? 'failed' : 'retrying');
-    const error = (o: AttemptOutcome) => (o.ok ? null : o.error.slice(0, 2_000));
     await pool.query(
       `INSERT INTO action_results (job_id, trigger_id, action_id, event_id, event_seq, action_type, status, duration_ms, error_message, response_data,
          retry_count, idempotency_key, attempt, http_status, destination)
@@ -316,16 +317,14 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
        JOIN deliveries d ON d.idempotency_key = r.key`,
       [
         records.map((r) => r.idempotencyKey), records.map((r) => r.attempt), records.map((r) => status(r.outcome)), records.map((r) => r.durationMs),
-        records.map((r) => error(r.outcome)),
+        records.map((r) => (r.outcome.ok ? null : r.outcome.error.slice(0, 2_000))),
         records.map((r) => (r.outcome.excerpt === undefined ? null : JSON.stringify({ excerpt: r.outcome.excerpt.slice(0, EXCERPT) }))),
         records.map((r) => r.outcome.status ?? null), records.map((r) => r.destination),
       ],
     );
-    await pool.query(
-      `UPDATE deliveries d SET attempts = greatest(d.attempts, r.attempt), last_error = r.error, last_http_status = r.http_status
-       FROM unnest($1::text[], $2::int4[], $3::text[], $4::int4[]) AS r(key, attempt, error, http_status) WHERE d.idempotency_key = r.key`,
-      [records.map((r) => r.idempotencyKey), records.map((r) => r.attempt), records.map((r) => error(r.outcome)), records.map((r) => r.outcome.status ?? null)],
-    );
+  }
+
+  function logFailedAttempts(records: readonly AttemptRecord[]): void {
     for (const r of records) {
       if (!r.outcome.ok) log.warn({ idempotencyKey: r.idempotencyKey, attempt: r.attempt, permanent: r.outcome.permanent, status: r.outcome.status, error: r.outcome.error }, 'delivery attempt failed');
     }
@@ -334,9 +333,16 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   /** One attempt: render, send, record it in action_results, update the delivery and the breaker. */
   async function attempt(row: DeliveryRow | undefined, { idempotencyKey, attempt, destination }: { idempotencyKey: string; attempt: number; destination: string }): Promise<AttemptOutcome> {
     if (!row) return { ok: false, permanent: true, error: 'the delivery no longer exists (trigger deleted)' };
-    const { outcome, durationMs } = await send(row, secretsNow);
-    await recordAttempts([{ idempotencyKey, attempt, destination, outcome, durationMs }]);
+    const { outcome, durationMs } = await send(row, secretsNow, destination);
+    const record = { idempotencyKey, attempt, destination, outcome, durationMs };
+    await Promise.all([
+      insertAttemptResults([record]),
+      pool.query(`UPDATE deliveries SET attempts = greatest(attempts, $2), last_error = $3, last_http_status = $4 WHERE idempotency_key = $1`, [
+        idempotencyKey, attempt, outcome.ok ? null : outcome.error.slice(0, 2_000), outcome.status ?? null,
+      ]),
+    ]);
     await recordBreakerOutcomes(pool, [{ destination, ok: outcome.ok }], new Map(), deps.breaker);
+    logFailedAttempts([record]);
     const { excerpt: _excerpt, ...result } = outcome;
     return result;
   }
@@ -376,48 +382,49 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   async function deliverBatch({ keys, claim }: { keys: string[]; claim: string }): Promise<BatchResult> {
     const rows = await claimDeliveries(keys, claim);
     const planned = rows.map((row) => ({ row, plan: planOf(row) }));
-    const gates: Map<string, BreakerGate> = await breakerGates(pool, [...new Set(planned.flatMap((p) => (p.plan ? [p.plan.destination] : [])))]);
-    const webhookSecrets = new Map<string, Promise<string[]>>();
-    const secretsOf: SecretsOf = (organizationId) => {
-      let secrets = webhookSecrets.get(organizationId);
-      if (!secrets) webhookSecrets.set(organizationId, (secrets = secretsNow(organizationId)));
-      return secrets;
-    };
+    // What the attempts need, read side by side: the breakers of the destinations, the signing secrets of webhooks.
+    const restOrganizations = [...new Set(rows.filter((r) => r.action_type === 'rest').map((r) => r.organization_id))];
+    const [gates, webhookSecrets] = await Promise.all([
+      breakerGates(pool, [...new Set(planned.flatMap((p) => (p.plan ? [p.plan.destination] : [])))]),
+      restOrganizations.length > 0 ? webhookSecretsOf(pool, deps.secrets, restOrganizations) : new Map<string, string[]>(),
+    ]);
+    const secretsOf: SecretsOf = async (organizationId) => webhookSecrets.get(organizationId) ?? secretsNow(organizationId);
 
     const attempts: AttemptRecord[] = [];
     const handOffs: { key: string; first: FirstAttempt }[] = [];
-    const settled: { key: string; status: 'delivered' | 'dead' | 'pending'; destination: string; error: string | null; workflowId: string | null }[] = [];
+    const settled: { key: string; status: 'delivered' | 'dead' | 'pending'; destination: string; error: string | null; workflowId: string | null; attempt: AttemptRecord | null }[] = [];
     const firings = new Map<string, typeof planned>();
     for (const p of planned) {
       const firing = firings.get(p.row.match_id);
       if (firing) firing.push(p);
       else firings.set(p.row.match_id, [p]);
     }
-    const queue = [...firings.values()];
     const runFiring = async (firing: typeof planned) => {
       for (const { row, plan } of firing) {
         const key = row.idempotency_key;
         if (!plan) {
-          settled.push({ key, status: 'dead', destination: `${row.action_type}:invalid`, error: 'the action no longer exists', workflowId: null });
+          settled.push({ key, status: 'dead', destination: `${row.action_type}:invalid`, error: 'the action no longer exists', workflowId: null, attempt: null });
           continue;
         }
         const gate = gates.get(plan.destination);
         if (gate?.open || isSlow(plan.destination)) {
           handOffs.push({ key, first: { plan } });
-          settled.push({ key, status: 'pending', destination: plan.destination, error: null, workflowId: `delivery/${key}` });
+          settled.push({ key, status: 'pending', destination: plan.destination, error: null, workflowId: `delivery/${key}`, attempt: null });
           continue;
         }
-        const { outcome, durationMs } = await send(row, secretsOf);
-        attempts.push({ idempotencyKey: key, attempt: plan.attemptsBefore + 1, destination: plan.destination, outcome, durationMs });
+        const { outcome, durationMs } = await send(row, secretsOf, plan.destination);
+        const record: AttemptRecord = { idempotencyKey: key, attempt: plan.attemptsBefore + 1, destination: plan.destination, outcome, durationMs };
+        attempts.push(record);
         const { excerpt: _excerpt, ...result } = outcome;
-        if (outcome.ok) settled.push({ key, status: 'delivered', destination: plan.destination, error: null, workflowId: null });
-        else if (outcome.permanent) settled.push({ key, status: 'dead', destination: plan.destination, error: outcome.error.slice(0, 2_000), workflowId: null });
+        if (outcome.ok) settled.push({ key, status: 'delivered', destination: plan.destination, error: null, workflowId: null, attempt: record });
+        else if (outcome.permanent) settled.push({ key, status: 'dead', destination: plan.destination, error: outcome.error.slice(0, 2_000), workflowId: null, attempt: record });
         else {
           handOffs.push({ key, first: { plan, outcome: result } });
-          settled.push({ key, status: 'pending', destination: plan.destination, error: null, workflowId: `delivery/${key}` });
+          settled.push({ key, status: 'pending', destination: plan.destination, error: outcome.error.slice(0, 2_000), workflowId: `delivery/${key}`, attempt: record });
         }
       }
     };
+    const queue = [...firings.values()];
     await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, queue.length) }, async () => {
       for (let firing = queue.shift(); firing; firing = queue.shift()) await runFiring(firing);
     }));
@@ -425,19 +432,27 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     // Hand-offs first: should the worker die before the states below are written, a rerun of this batch attempts
     // again (same idempotency keys) and finds the delivery workflows already started.
     for (const h of handOffs) await handOff(h.key, h.first);
-    await recordAttempts(attempts);
-    if (settled.length > 0) {
-      await pool.query(
-        `UPDATE deliveries d SET status = r.status, destination = r.destination, last_error = coalesce(r.error, d.last_error),
+    await Promise.all([
+      insertAttemptResults(attempts),
+      settled.length === 0 ? undefined : pool.query(
+        `UPDATE deliveries d SET status = r.status, destination = r.destination,
+           attempts = greatest(d.attempts, coalesce(r.attempt, 0)),
+           last_error = CASE WHEN r.attempt IS NULL THEN coalesce(r.error, d.last_error) ELSE r.error END,
+           last_http_status = CASE WHEN r.attempt IS NULL THEN d.last_http_status ELSE r.http_status END,
            workflow_id = coalesce(r.workflow_id, d.workflow_id),
            delivered_at = CASE WHEN r.status = 'delivered' THEN now() ELSE d.delivered_at END,
            dead_at = CASE WHEN r.status = 'dead' THEN now() ELSE d.dead_at END
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS r(key, status, destination, error, workflow_id)
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[], $7::int4[])
+           AS r(key, status, destination, error, workflow_id, attempt, http_status)
          WHERE d.idempotency_key = r.key`,
-        [settled.map((s) => s.key), settled.map((s) => s.status), settled.map((s) => s.destination), settled.map((s) => s.error), settled.map((s) => s.workflowId)],
-      );
-    }
+        [
+          settled.map((s) => s.key), settled.map((s) => s.status), settled.map((s) => s.destination), settled.map((s) => s.error),
+          settled.map((s) => s.workflowId), settled.map((s) => s.attempt?.attempt ?? null), settled.map((s) => s.attempt?.outcome.status ?? null),
+        ],
+      ),
+    ]);
     await recordBreakerOutcomes(pool, attempts.map((a) => ({ destination: a.destination, ok: a.outcome.ok })), gates, deps.breaker);
+    logFailedAttempts(attempts);
     const result: BatchResult = {
       claimed: rows.length,
       delivered: settled.filter((s) => s.status === 'delivered').length,
@@ -447,6 +462,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     log.debug({ claim, ...result }, 'delivery batch');
     return result;
   }
+
 
   return {
     startDeliveries(triggerId: string, fired: { eventSeq: string; kind: 'match' | 'absence' }[]): Promise<number> {

@@ -10,18 +10,36 @@ export const DEFAULT_ROTATION_WINDOW_HOURS = 24;
 
 /** The secrets to sign with now: the current one, plus the previous one during its rotation window. */
 export async function organizationWebhookSecrets(pool: Db, box: SecretBox, organizationId: string): Promise<string[]> {
-  await pool.query(
-    `INSERT INTO organization_webhook_secrets (organization_id, secret_sealed) VALUES ($1, $2) ON CONFLICT (organization_id) DO NOTHING`,
-    [organizationId, box.encrypt(generateWebhookSecret())],
-  );
-  const { rows } = await pool.query<{ secret_sealed: string; previous_secret_sealed: string | null; previous_valid: boolean }>(
-    `SELECT secret_sealed, previous_secret_sealed, coalesce(previous_valid_until > now(), false) AS previous_valid
-     FROM organization_webhook_secrets WHERE organization_id = $1`,
-    [organizationId],
-  );
-  const row = rows[0]!;
-  const secrets = [box.decrypt(row.secret_sealed)];
-  if (row.previous_secret_sealed && row.previous_valid) secrets.push(box.decrypt(row.previous_secret_sealed));
+  return (await webhookSecretsOf(pool, box, [organizationId])).get(organizationId)!;
+}
+
+/**
+ * The signing secrets of several organizations (a delivery batch): one read, plus one insert for organizations that
+ * have none yet.
+ */
+export async function webhookSecretsOf(pool: Db, box: SecretBox, organizationIds: readonly string[]): Promise<Map<string, string[]>> {
+  const ids = [...new Set(organizationIds)];
+  const read = () =>
+    pool.query<{ organization_id: string; secret_sealed: string; previous_secret_sealed: string | null; previous_valid: boolean }>(
+      `SELECT organization_id::text AS organization_id, secret_sealed, previous_secret_sealed, coalesce(previous_valid_until > now(), false) AS previous_valid
+       FROM organization_webhook_secrets WHERE organization_id = ANY($1::uuid[])`,
+      [ids],
+    );
+  let { rows } = await read();
+  if (rows.length < ids.length) {
+    const missing = ids.filter((id) => !rows.some((r) => r.organization_id === id));
+    await pool.query(
+      `INSERT INTO organization_webhook_secrets (organization_id, secret_sealed) SELECT * FROM unnest($1::uuid[], $2::text[]) ON CONFLICT (organization_id) DO NOTHING`,
+      [missing, missing.map(() => box.encrypt(generateWebhookSecret()))],
+    );
+    ({ rows } = await read());
+  }
+  const secrets = new Map<string, string[]>();
+  for (const row of rows) {
+    const list = [box.decrypt(row.secret_sealed)];
+    if (row.previous_secret_sealed && row.previous_valid) list.push(box.decrypt(row.previous_secret_sealed));
+    secrets.set(row.organization_id, list);
+  }
   return secrets;
 }
 

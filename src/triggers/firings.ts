@@ -62,7 +62,7 @@ export async function recordFirings(pool: pg.Pool, firings: readonly { triggerId
 
 /** How first attempts are spread over delivery dispatcher workflows (workflows/delivery-dispatcher.ts). */
 export interface DispatchSettings {
-  /** Dispatcher workflows per task queue; a trigger's deliveries always go to the same one. Default 4. */
+  /** Dispatcher workflows per task queue. Default 4. */
   dispatchers?: number;
 }
 
@@ -70,11 +70,19 @@ export const DEFAULT_DELIVERY_DISPATCHERS = 4;
 /** Keys per signal: far below Temporal's payload limits (a key is about 70 bytes). */
 const MAX_KEYS_PER_SIGNAL = 500;
 
-/** A trigger's deliveries go to one dispatcher: `deliveries/{taskQueue}/{n}`, n from a hash of the trigger id. */
-export function dispatcherWorkflowId(taskQueue: string, triggerId: string, dispatchers: number): string {
-  let hash = 0;
-  for (let i = 0; i < triggerId.length; i++) hash = (hash * 31 + triggerId.charCodeAt(i)) >>> 0;
-  return `deliveries/${taskQueue}/${hash % dispatchers}`;
+export function dispatcherWorkflowId(taskQueue: string, index: number): string {
+  return `deliveries/${taskQueue}/${index}`;
+}
+
+let turn = Math.floor(Math.random() * 1_000);
+/**
+ * The dispatcher for the next call, in turn: a call's deliveries (a relay batch) go to one dispatcher in one signal,
+ * while consecutive calls spread over all of them, so that one batch held up by a slow receiver does not hold up the
+ * next. Claims keep a delivery signalled to two of them from being attempted twice.
+ */
+function nextDispatcher(taskQueue: string, dispatchers: number): string {
+  turn = (turn + 1) % 1_000_000;
+  return dispatcherWorkflowId(taskQueue, turn % dispatchers);
 }
 
 export interface Firing {
@@ -86,7 +94,7 @@ export interface Firing {
 /**
  * Creates one delivery per (firing, action) — for any number of triggers in a few statements — and hands them to the
  * delivery dispatcher workflows, which make the first attempts in batches; each trigger's deliveries in event order,
- * actions in priority order (lower first). Idempotent: existing deliveries are left as they are, and a delivery
+ * actions in priority order (lower first), all in one signal. Idempotent: existing deliveries are left as they are, and a delivery
  * signalled twice is attempted by one batch only (batches claim their deliveries). Called by the relay for the
  * triggers it evaluates itself and by the trigger workflows (as a local activity). Returns the deliveries signalled.
  */
@@ -120,8 +128,8 @@ export async function startDeliveries(deps: FiringDeps, fired: readonly Firing[]
     [triggerIds],
   );
   const byTrigger = new Map(parts.map((p) => [p.trigger_id, p]));
-  const dispatchers = deps.dispatch?.dispatchers ?? DEFAULT_DELIVERY_DISPATCHERS;
-  const deliveries: { key: string; row: (typeof rows)[number]; actionId: number; actionType: ActionType; context: string; workflowId: string }[] = [];
+  const workflowId = nextDispatcher(deps.taskQueue, deps.dispatch?.dispatchers ?? DEFAULT_DELIVERY_DISPATCHERS);
+  const deliveries: { key: string; row: (typeof rows)[number]; actionId: number; actionType: ActionType; context: string }[] = [];
   for (const m of rows) {
     const { actions, conditions } = byTrigger.get(m.trigger_id)!;
     if (actions.length === 0) continue;
@@ -149,9 +157,8 @@ export async function startDeliveries(deps: FiringDeps, fired: readonly Firing[]
       firedAt: m.matched_at,
       kind: m.kind,
     }));
-    const workflowId = dispatcherWorkflowId(deps.taskQueue, m.trigger_id, dispatchers);
     for (const action of actions) {
-      deliveries.push({ key: deliveryKey(m.trigger_id, m.event_seq, m.kind, action.id), row: m, actionId: action.id, actionType: action.action_type, context, workflowId });
+      deliveries.push({ key: deliveryKey(m.trigger_id, m.event_seq, m.kind, action.id), row: m, actionId: action.id, actionType: action.action_type, context });
     }
   }
   if (deliveries.length === 0) return 0;
@@ -162,26 +169,19 @@ export async function startDeliveries(deps: FiringDeps, fired: readonly Firing[]
     [
       deliveries.map((d) => d.key), deliveries.map((d) => d.row.organization_id), deliveries.map((d) => d.row.trigger_id), deliveries.map((d) => d.actionId),
       deliveries.map((d) => d.actionType), deliveries.map((d) => d.row.match_id), deliveries.map((d) => d.row.event_seq), deliveries.map((d) => d.row.event_id),
-      deliveries.map((d) => d.context), deliveries.map((d) => d.workflowId),
+      deliveries.map((d) => d.context), deliveries.map(() => workflowId),
     ],
   );
-  const perDispatcher = new Map<string, string[]>();
-  for (const d of deliveries) {
-    const keys = perDispatcher.get(d.workflowId);
-    if (keys) keys.push(d.key);
-    else perDispatcher.set(d.workflowId, [d.key]);
+  const keys = deliveries.map((d) => d.key);
+  for (let i = 0; i < keys.length; i += MAX_KEYS_PER_SIGNAL) {
+    await deps.temporal.workflow.signalWithStart(deliveryDispatcherWorkflow, {
+      workflowId,
+      taskQueue: deps.taskQueue,
+      args: [{}],
+      signal: deliverSignal,
+      signalArgs: [{ keys: keys.slice(i, i + MAX_KEYS_PER_SIGNAL) }],
+    });
   }
-  await Promise.all([...perDispatcher].map(async ([workflowId, keys]) => {
-    for (let i = 0; i < keys.length; i += MAX_KEYS_PER_SIGNAL) {
-      await deps.temporal.workflow.signalWithStart(deliveryDispatcherWorkflow, {
-        workflowId,
-        taskQueue: deps.taskQueue,
-        args: [{}],
-        signal: deliverSignal,
-        signalArgs: [{ keys: keys.slice(i, i + MAX_KEYS_PER_SIGNAL) }],
-      });
-    }
-  }));
-  log.debug({ deliveries: deliveries.length, dispatchers: perDispatcher.size }, 'deliveries handed to dispatchers');
+  log.debug({ deliveries: deliveries.length, dispatcher: workflowId }, 'deliveries handed to a dispatcher');
   return deliveries.length;
 }

@@ -25,7 +25,8 @@
  *
  * Knobs (environment): BENCH_TRIGGERS (1000), BENCH_RATE (200 events/s), BENCH_SECONDS (15), BENCH_BLOCK_MS (50),
  * BENCH_BURST (5000), BENCH_BURST_TIMEOUT_SECONDS (150), BENCH_CREATE_CONCURRENCY (32), BENCH_MAX_CACHED_WORKFLOWS
- * (unset: startWorker's default), BENCH_POOL_MAX (10: DATABASE_POOL_MAX's default), BENCH_HISTORY_SAMPLES (40),
+ * (unset: startWorker's default), BENCH_POOL_MAX (10: DATABASE_POOL_MAX's default), BENCH_DISPATCHERS (delivery dispatcher
+ * workflows: DELIVERY_DISPATCHERS's default), BENCH_HISTORY_SAMPLES (40),
  * BENCH_TEMPORAL_DYNAMIC_CONFIG (unset: the project's dev server as is; else comma-separated KEY=VALUE passed as
  * --dynamic-config-value instead of the project's, e.g. system.enableActivityEagerExecution=false), BENCH_TIME_BUDGET_SECONDS (330),
  * BENCH_LOG_LEVEL (error).
@@ -54,6 +55,7 @@ import { ChainIndexer } from '../../src/indexer/chain-indexer.js';
 import { createHeadSubscriptionClient } from '../../src/indexer/rpc.js';
 import { Relay, type RelayItem } from '../../src/relay/relay.js';
 import { TriggerDispatcher } from '../../src/relay/trigger-dispatcher.js';
+import { DEFAULT_DELIVERY_DISPATCHERS } from '../../src/triggers/firings.js';
 import { triggerWorkflowId } from '../../src/triggers/search-attributes.js';
 import { TriggerService } from '../../src/triggers/service.js';
 import type { TriggerWrite } from '../../src/triggers/store.js';
@@ -73,6 +75,7 @@ const BURST_TIMEOUT_MS = intEnv('BENCH_BURST_TIMEOUT_SECONDS', 150, 10) * 1_000;
 const CREATE_CONCURRENCY = intEnv('BENCH_CREATE_CONCURRENCY', 32, 1);
 const MAX_CACHED_WORKFLOWS = process.env.BENCH_MAX_CACHED_WORKFLOWS ? String(intEnv('BENCH_MAX_CACHED_WORKFLOWS', 1_000, 0)) : undefined;
 const POOL_MAX = intEnv('BENCH_POOL_MAX', 10, 1);
+const DISPATCHERS = intEnv('BENCH_DISPATCHERS', DEFAULT_DELIVERY_DISPATCHERS, 1);
 const HISTORY_SAMPLES = intEnv('BENCH_HISTORY_SAMPLES', 40, 0);
 const DYNAMIC_CONFIG = (process.env.BENCH_TEMPORAL_DYNAMIC_CONFIG ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 const TIME_BUDGET_MS = intEnv('BENCH_TIME_BUDGET_SECONDS', 330, 60) * 1_000;
@@ -669,7 +672,7 @@ async function main(): Promise<void> {
       await super.dispatch(batch);
     }
   }
-  const relay = new Relay({ pool: relayPool, databaseUrl, dispatcher: new TimedDispatcher({ pool: relayPool, temporal: client, taskQueue, logger }), logger });
+  const relay = new Relay({ pool: relayPool, databaseUrl, dispatcher: new TimedDispatcher({ pool: relayPool, temporal: client, taskQueue, logger, dispatch: { dispatchers: DISPATCHERS } }), logger });
   const relayController = new AbortController();
   let relayError: unknown;
   const relayRun = relay.run(relayController.signal).catch((err: unknown) => (relayError = err));
@@ -1133,7 +1136,7 @@ async function main(): Promise<void> {
   );
   console.log(
     `Temporal server dynamic config: ${DYNAMIC_CONFIG.length > 0 ? `${DYNAMIC_CONFIG.join(', ')} (BENCH_TEMPORAL_DYNAMIC_CONFIG)` : `the project's (src/temporal/dev-server.ts): ${DEV_SERVER_DYNAMIC_CONFIG.join(', ')}; 1 history shard`}; ` +
-      `relay: Relay + TriggerDispatcher defaults; indexer: WebSocket heads, 0 confirmations, poll interval ${chain.pollIntervalMs} ms`,
+      `relay: Relay + TriggerDispatcher defaults, ${DISPATCHERS} delivery dispatcher workflow(s)${DISPATCHERS === DEFAULT_DELIVERY_DISPATCHERS ? ' (default)' : ' (BENCH_DISPATCHERS)'}; indexer: WebSocket heads, 0 confirmations, poll interval ${chain.pollIntervalMs} ms`,
   );
   line(
     'floor: loopback HTTP POST round trip:',

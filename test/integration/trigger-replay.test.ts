@@ -24,7 +24,7 @@ import { startWebhookReceiver } from '../helpers/receivers.js';
 import { appendEvents, feedbackRecord, insertOrganization, insertUser } from '../helpers/fixtures.js';
 import { testLogger } from '../helpers/logger.js';
 import { eventually } from '../helpers/wait.js';
-import { DEFAULT_DELIVERY_DISPATCHERS, dispatcherWorkflowId } from '../../src/triggers/firings.js';
+import { dispatcherWorkflowId } from '../../src/triggers/firings.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/histories');
 let db: TestDatabase;
@@ -76,7 +76,7 @@ it('a delivery workflow history recorded now replays deterministically', { timeo
     const userId = await insertUser(db.pool);
     const organizationId = await insertOrganization(db.pool, userId);
     const service = new TriggerService({ pool: db.pool, temporal: client, taskQueue, logger: testLogger });
-    const relay = new Relay({ pool: db.pool, databaseUrl: db.url, logger: testLogger, name: 'delivery-replay', dispatcher: new TriggerDispatcher({ pool: db.pool, temporal: client, taskQueue, logger: testLogger }) });
+    const relay = new Relay({ pool: db.pool, databaseUrl: db.url, logger: testLogger, name: 'delivery-replay', dispatcher: new TriggerDispatcher({ pool: db.pool, temporal: client, taskQueue, logger: testLogger, dispatch: { dispatchers: 1 } }) });
     const id = await service.create({
       organizationId, userId, name: 'delivered', chainId: 31337, registry: 'reputation',
       conditions: [{ condition_type: 'agent_id_equals', operator: '=', value: '41' }],
@@ -99,7 +99,7 @@ it('a delivery workflow history recorded now replays deterministically', { timeo
     if (recordTo) await writeFile(path.join(FIXTURES, recordTo), historyToJSON(history));
 
     // The dispatcher that made the first attempt: long-lived, its history so far replays too.
-    const dispatcher = await client.workflow.getHandle(dispatcherWorkflowId(taskQueue, id, DEFAULT_DELIVERY_DISPATCHERS)).fetchHistory();
+    const dispatcher = await client.workflow.getHandle(dispatcherWorkflowId(taskQueue, 0)).fetchHistory();
     expect(dispatcher.events?.some((e) => e.workflowExecutionSignaledEventAttributes)).toBe(true);
     await Worker.runReplayHistory({ workflowBundle: await workflowBundle(testLogger) }, dispatcher);
     if (process.env.RECORD_HISTORIES === '1') await writeFile(path.join(FIXTURES, 'delivery-dispatcher.json'), historyToJSON(dispatcher));
