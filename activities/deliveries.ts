@@ -4,7 +4,6 @@
  * (render, send, record the attempt, feed the circuit breaker); and the delivery's status.
  */
 import type { Client } from '@temporalio/client';
-import type pg from 'pg';
 import type { Logger } from '../src/logger.js';
 import { breakerGate, breakerGates, recordBreakerOutcomes } from '../src/actions/breaker.js';
 import { DEFAULT_RETRY, destinationOf, validateActionConfig, type ActionType, type McpConfig, type RestConfig, type RetryPolicy, type TelegramConfig } from '../src/actions/config.js';
@@ -17,8 +16,10 @@ import { webhookHeaders } from '../src/actions/webhook-signing.js';
 import { organizationWebhookSecrets, webhookSecretsOf } from '../src/actions/webhook-secrets.js';
 import type { SecretBox } from '../src/secrets.js';
 import { templateStateKeys } from '../src/triggers/store.js';
-import { startDeliveries, type DispatchSettings } from '../src/triggers/firings.js';
+import { DELIVERIES_CREATED_CHANNEL, startDeliveries, type DispatchSettings } from '../src/triggers/firings.js';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { CancelledFailure, Context } from '@temporalio/activity';
+import pg from 'pg';
 
 export { deliveryKey } from '../src/triggers/firings.js';
 
@@ -61,7 +62,7 @@ export interface FirstAttempt {
   outcome?: AttemptOutcome;
 }
 
-/** What a delivery batch did with its deliveries (recorded in the dispatcher's history: counts only). */
+/** What a delivery batch did with its deliveries. */
 export interface BatchResult {
   claimed: number;
   delivered: number;
@@ -70,7 +71,18 @@ export interface BatchResult {
   handedOff: number;
 }
 
+/** What one shift of a dispatcher's pump did (its activity result, and its heartbeat details). */
+export interface PumpResult extends BatchResult {
+  batches: number;
+}
+
 const EXCERPT = 2_048;
+const PUMP_BATCH_SIZE = 500;
+/** Batches a pump attempts at once: a batch held up by a slow receiver leaves room for the others. */
+const PUMP_BATCHES_IN_FLIGHT = 4;
+/** A pump looks for deliveries this often even without a notification (one lost with a dropped connection). */
+const PUMP_SWEEP_MS = 2_000;
+const PUMP_CANCEL_GRACE_MS = 2_000;
 /** An attempt slower than this marks its destination slow: the batches then leave it to per-delivery workflows. */
 export const SLOW_ATTEMPT_MS = 1_000;
 const SLOW_LANE_MS = 5 * 60_000;
@@ -123,18 +135,20 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   }
 
   /**
-   * Claims a batch's deliveries — those still pending and not claimed by another batch (the same claim again when
-   * Temporal reruns the batch) — and reads them, grouped by firing with each firing's actions in priority order.
+   * Claims up to `limit` of a dispatcher's pending deliveries that this pump run has not claimed yet — new ones, and
+   * any that a crashed run had claimed and not settled — and reads them, grouped by firing with each firing's actions
+   * in priority order.
    */
-  async function claimDeliveries(keys: readonly string[], claim: string): Promise<DeliveryRow[]> {
+  async function claimPending(dispatcherId: string, claim: string, limit: number): Promise<DeliveryRow[]> {
     const { rows } = await pool.query<DeliveryRow>(
       `WITH d AS (
-         UPDATE deliveries SET claim = $2
-         WHERE idempotency_key = ANY($1::text[]) AND status = 'pending' AND (claim IS NULL OR claim = $2)
+         UPDATE deliveries SET claim = $2 WHERE idempotency_key IN (
+           SELECT idempotency_key FROM deliveries WHERE workflow_id = $1 AND status = 'pending' AND claim IS DISTINCT FROM $2
+           ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED)
          RETURNING *)
        SELECT ${DELIVERY_COLUMNS} FROM d LEFT JOIN trigger_actions a ON a.id = d.action_id
        ORDER BY d.match_id, a.priority, a.id`,
-      [keys, claim],
+      [dispatcherId, claim, limit],
     );
     return rows;
   }
@@ -373,14 +387,12 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   }
 
   /**
-   * First attempts for a batch of deliveries (the dispatcher's local activity). Claims them; attempts each firing's
-   * actions in priority order, firings side by side; records every attempt and the final states in a handful of
+   * First attempts for a batch of claimed deliveries: each firing's actions in priority order, firings side by side; records every attempt and the final states in a handful of
    * statements whatever the batch size; and hands what did not settle to per-delivery workflows: transient failures
    * (to retry), destinations whose breaker is open (to park) and destinations that answered slowly lately (so that one
    * slow receiver does not hold up the batches behind it).
    */
-  async function deliverBatch({ keys, claim }: { keys: string[]; claim: string }): Promise<BatchResult> {
-    const rows = await claimDeliveries(keys, claim);
+  async function attemptBatch(rows: DeliveryRow[], claim: string): Promise<BatchResult> {
     const planned = rows.map((row) => ({ row, plan: planOf(row) }));
     // What the attempts need, read side by side: the breakers of the destinations, the signing secrets of webhooks.
     const restOrganizations = [...new Set(rows.filter((r) => r.action_type === 'rest').map((r) => r.organization_id))];
@@ -429,7 +441,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       for (let firing = queue.shift(); firing; firing = queue.shift()) await runFiring(firing);
     }));
 
-    // Hand-offs first: should the worker die before the states below are written, a rerun of this batch attempts
+    // Hand-offs first: should the worker die before the states below are written, the run that takes over attempts
     // again (same idempotency keys) and finds the delivery workflows already started.
     for (const h of handOffs) await handOff(h.key, h.first);
     await Promise.all([
@@ -464,6 +476,82 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   }
 
 
+  /**
+   * The dispatcher's pump (a long-running activity, one shift): claims the dispatcher's new deliveries in batches and
+   * makes their first attempts, a few batches at a time, woken by NOTIFY when deliveries are created and sweeping every
+   * couple of seconds besides. Heartbeats throughout; when cancelled (worker shutdown) it stops claiming, gives the
+   * batches in flight a moment and leaves the rest to the next run, which takes over its claims.
+   */
+  async function pumpDeliveries({ dispatcherId, shiftMs }: { dispatcherId: string; shiftMs: number }): Promise<PumpResult> {
+    const ctx = Context.current();
+    const claim = `${dispatcherId}#${ctx.info.workflowExecution?.runId ?? 'standalone'}/${ctx.info.activityId}/${ctx.info.attempt}`;
+    const pumpLog = log.child({ dispatcherId, claim });
+    const cancelled = ctx.cancellationSignal;
+    let wake: (() => void) | undefined;
+    let woken = true;
+    const poke = () => {
+      woken = true;
+      wake?.();
+    };
+    const listener = new pg.Client({ connectionString: (pool.options as pg.PoolConfig).connectionString, application_name: 'erc8004-delivery-pump' });
+    listener.on('notification', (n) => n.payload === dispatcherId && poke());
+    listener.on('error', (err) => pumpLog.warn({ err }, 'delivery pump LISTEN connection failed; sweeping until the next run'));
+    cancelled.addEventListener('abort', poke);
+    const result: PumpResult = { batches: 0, claimed: 0, delivered: 0, dead: 0, handedOff: 0 };
+    const inFlight = new Set<Promise<void>>();
+    let failure: unknown;
+    try {
+      await listener.connect();
+      await listener.query(`LISTEN ${DELIVERIES_CREATED_CHANNEL}`);
+      const endAt = Date.now() + shiftMs;
+      while (!cancelled.aborted && failure === undefined && Date.now() < endAt) {
+        ctx.heartbeat(result);
+        if (woken && inFlight.size < PUMP_BATCHES_IN_FLIGHT) {
+          woken = false;
+          const rows = await claimPending(dispatcherId, claim, PUMP_BATCH_SIZE);
+          if (rows.length > 0) {
+            // More may be waiting: claim again at once (up to the batches in flight).
+            woken = true;
+            const batch = attemptBatch(rows, claim).then(
+              (r) => {
+                result.batches++;
+                result.claimed += r.claimed;
+                result.delivered += r.delivered;
+                result.dead += r.dead;
+                result.handedOff += r.handedOff;
+              },
+              (err: unknown) => void (failure ??= err),
+            ).finally(() => {
+              inFlight.delete(batch);
+              poke();
+            });
+            inFlight.add(batch);
+            continue;
+          }
+        }
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(() => {
+            woken = true;
+            resolve();
+          }, Math.min(PUMP_SWEEP_MS, Math.max(0, endAt - Date.now())));
+        });
+        wake = undefined;
+      }
+      const drained = Promise.all(inFlight);
+      await (cancelled.aborted ? Promise.race([drained, new Promise((r) => setTimeout(r, PUMP_CANCEL_GRACE_MS))]) : drained);
+    } finally {
+      cancelled.removeEventListener('abort', poke);
+      await listener.end().catch(() => undefined);
+    }
+    // A batch that failed as a whole (Postgres unreachable): the run fails and Temporal retries it; the next run
+    // takes over the claims.
+    if (failure !== undefined) throw failure;
+    if (cancelled.aborted) throw new CancelledFailure('delivery pump cancelled; the next run takes over its claims');
+    pumpLog.debug(result, 'delivery pump shift ended');
+    return result;
+  }
+
   return {
     startDeliveries(triggerId: string, fired: { eventSeq: string; kind: 'match' | 'absence' }[]): Promise<number> {
       return startDeliveries({ pool, temporal: deps.temporal, taskQueue: deps.taskQueue, logger: log, dispatch: deps.dispatch }, fired.map((f) => ({ triggerId, ...f })));
@@ -483,7 +571,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
 
     markDelivery: mark,
 
-    deliverBatch,
+    pumpDeliveries,
 
     /**
      * The common case in one step, run by the delivery workflow as a local activity: prepare, check the breaker and,

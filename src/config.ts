@@ -67,8 +67,8 @@ export const envSchema = z.object({
   TELEGRAM_BOT_TOKEN: z.string().optional(),
   /** Hosts, addresses or CIDRs that actions may reach although private (local development, tests). */
   ACTION_ALLOWED_HOSTS: z.string().optional(),
-  // Delivery dispatcher workflows per task queue: first attempts are batched in them (workflows/delivery-dispatcher.ts).
-  DELIVERY_DISPATCHERS: z.coerce.number().int().min(1).max(256).default(4),
+  // Delivery dispatchers per task queue: their pumps make the first attempts in batches (workflows/delivery-dispatcher.ts).
+  DELIVERY_DISPATCHERS: z.coerce.number().int().min(1).max(64).default(2),
   IPFS_GATEWAY_URL: z.url({ message: 'must be a URL' }).default('https://ipfs.io/ipfs/'),
 
   /** HS256 secret of access tokens (at least 32 characters); development derives one from the app key. */

@@ -10,7 +10,7 @@ import type { Logger } from '../logger.js';
 import type { ActionType } from '../actions/config.js';
 import { buildTemplateContext } from '../actions/templates.js';
 import { templateStateKeys } from './store.js';
-import { deliverSignal, deliveryDispatcherWorkflow } from '../../workflows/delivery-dispatcher.js';
+import { deliveryDispatcherWorkflow } from '../../workflows/delivery-dispatcher.js';
 
 export interface MatchRecord {
   eventSeq: string;
@@ -60,29 +60,41 @@ export async function recordFirings(pool: pg.Pool, firings: readonly { triggerId
   return rowCount ?? 0;
 }
 
-/** How first attempts are spread over delivery dispatcher workflows (workflows/delivery-dispatcher.ts). */
+/** How first attempts are spread over delivery dispatchers (workflows/delivery-dispatcher.ts). */
 export interface DispatchSettings {
-  /** Dispatcher workflows per task queue. Default 4. */
+  /** Dispatchers per task queue. Default 2. */
   dispatchers?: number;
 }
 
-export const DEFAULT_DELIVERY_DISPATCHERS = 4;
-/** Keys per signal: far below Temporal's payload limits (a key is about 70 bytes). */
-const MAX_KEYS_PER_SIGNAL = 500;
+export const DEFAULT_DELIVERY_DISPATCHERS = 2;
+/** NOTIFY channel that wakes the dispatchers; the payload is the dispatcher's workflow id. */
+export const DELIVERIES_CREATED_CHANNEL = 'deliveries_created';
 
 export function dispatcherWorkflowId(taskQueue: string, index: number): string {
   return `deliveries/${taskQueue}/${index}`;
 }
 
+/** Starts a dispatcher workflow unless it runs already. */
+export async function ensureDispatcher(temporal: Client, taskQueue: string, workflowId: string): Promise<void> {
+  await temporal.workflow.start(deliveryDispatcherWorkflow, { workflowId, taskQueue, args: [{}], workflowIdConflictPolicy: 'USE_EXISTING' });
+}
+
 let turn = Math.floor(Math.random() * 1_000);
+/** Dispatchers this process has made sure of (a relay or a worker assigns deliveries to them). */
+const ensured = new Set<string>();
+
 /**
- * The dispatcher for the next call, in turn: a call's deliveries (a relay batch) go to one dispatcher in one signal,
- * while consecutive calls spread over all of them, so that one batch held up by a slow receiver does not hold up the
- * next. Claims keep a delivery signalled to two of them from being attempted twice.
+ * The dispatcher for the next call, in turn: a call's deliveries (a relay batch) go to one dispatcher, while
+ * consecutive calls spread over all of them, so that a batch held up by a slow receiver does not hold up the next.
  */
-function nextDispatcher(taskQueue: string, dispatchers: number): string {
+async function nextDispatcher(deps: FiringDeps): Promise<string> {
   turn = (turn + 1) % 1_000_000;
-  return dispatcherWorkflowId(taskQueue, turn % dispatchers);
+  const workflowId = dispatcherWorkflowId(deps.taskQueue, turn % (deps.dispatch?.dispatchers ?? DEFAULT_DELIVERY_DISPATCHERS));
+  if (!ensured.has(workflowId)) {
+    await ensureDispatcher(deps.temporal, deps.taskQueue, workflowId);
+    ensured.add(workflowId);
+  }
+  return workflowId;
 }
 
 export interface Firing {
@@ -101,37 +113,27 @@ export interface Firing {
 export async function startDeliveries(deps: FiringDeps, fired: readonly Firing[]): Promise<number> {
   const { pool, logger: log } = deps;
   if (fired.length === 0) return 0;
+  // The firings with their events, and each trigger's actions (in priority order) and conditions (for template names).
   const { rows } = await pool.query(
     `SELECT m.id AS match_id, m.trigger_id::text AS trigger_id, m.event_seq::text AS event_seq, m.event_id, m.kind, m.agent_key, m.evaluation, m.matched_at,
        t.organization_id, t.name, t.chain_id::float8 AS chain_id, t.registry,
        to_jsonb(e) - 'created_at' AS event, to_char(e.block_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS block_time_iso,
-       e.value::text AS value_text, e.agent_id::text AS agent_id_text, e.feedback_index::text AS feedback_index_text
+       e.value::text AS value_text, e.agent_id::text AS agent_id_text, e.feedback_index::text AS feedback_index_text,
+       coalesce((SELECT json_agg(json_build_object('id', a.id, 'action_type', a.action_type, 'priority', a.priority) ORDER BY a.priority, a.id)
+                 FROM trigger_actions a WHERE a.trigger_id = t.id), '[]') AS actions,
+       coalesce((SELECT json_agg(json_build_object('id', c.id, 'condition_type', c.condition_type, 'config', c.config) ORDER BY c.id)
+                 FROM trigger_conditions c WHERE c.trigger_id = t.id), '[]') AS conditions
      FROM trigger_matches m JOIN triggers t ON t.id = m.trigger_id JOIN events e ON e.ingest_seq = m.event_seq
      WHERE (m.trigger_id, m.event_seq, m.kind) IN (SELECT * FROM unnest($1::uuid[], $2::int8[], $3::text[]))
      ORDER BY m.event_seq`,
     [fired.map((f) => f.triggerId), fired.map((f) => f.eventSeq), fired.map((f) => f.kind)],
   );
   if (rows.length === 0) return 0;
-  // Each trigger's actions (in priority order) and conditions (for template names), in one round trip.
-  const triggerIds = [...new Set(rows.map((r) => r.trigger_id as string))];
-  const { rows: parts } = await pool.query<{
-    trigger_id: string;
-    actions: { id: number; action_type: ActionType; priority: number }[];
-    conditions: { id: number; condition_type: string; config: Record<string, unknown> | null }[];
-  }>(
-    `SELECT t.id::text AS trigger_id,
-            coalesce((SELECT json_agg(json_build_object('id', a.id, 'action_type', a.action_type, 'priority', a.priority) ORDER BY a.priority, a.id)
-                      FROM trigger_actions a WHERE a.trigger_id = t.id), '[]') AS actions,
-            coalesce((SELECT json_agg(json_build_object('id', c.id, 'condition_type', c.condition_type, 'config', c.config) ORDER BY c.id)
-                      FROM trigger_conditions c WHERE c.trigger_id = t.id), '[]') AS conditions
-     FROM unnest($1::uuid[]) AS t(id)`,
-    [triggerIds],
-  );
-  const byTrigger = new Map(parts.map((p) => [p.trigger_id, p]));
-  const workflowId = nextDispatcher(deps.taskQueue, deps.dispatch?.dispatchers ?? DEFAULT_DELIVERY_DISPATCHERS);
+  const workflowId = await nextDispatcher(deps);
   const deliveries: { key: string; row: (typeof rows)[number]; actionId: number; actionType: ActionType; context: string }[] = [];
   for (const m of rows) {
-    const { actions, conditions } = byTrigger.get(m.trigger_id)!;
+    const actions: { id: number; action_type: ActionType; priority: number }[] = m.actions;
+    const conditions: { id: number; condition_type: string; config: Record<string, unknown> | null }[] = m.conditions;
     if (actions.length === 0) continue;
     /** Condition values under every name a template may use (id, type, config.name). */
     const withAliases = (values: Record<string, { result: boolean; metric?: number | string | null }> | undefined) => {
@@ -162,26 +164,20 @@ export async function startDeliveries(deps: FiringDeps, fired: readonly Firing[]
     }
   }
   if (deliveries.length === 0) return 0;
+  // The NOTIFY goes out when the insert commits: the dispatcher finds the rows.
   await pool.query(
-    `INSERT INTO deliveries (idempotency_key, organization_id, trigger_id, action_id, action_type, match_id, event_seq, event_id, context, workflow_id)
-     SELECT * FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::int4[], $5::text[], $6::int8[], $7::int8[], $8::text[], $9::jsonb[], $10::text[])
-     ON CONFLICT (idempotency_key) DO NOTHING`,
+    `WITH created AS (
+       INSERT INTO deliveries (idempotency_key, organization_id, trigger_id, action_id, action_type, match_id, event_seq, event_id, context, workflow_id)
+       SELECT *, $10 FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::int4[], $5::text[], $6::int8[], $7::int8[], $8::text[], $9::jsonb[])
+       ON CONFLICT (idempotency_key) DO NOTHING
+       RETURNING 1)
+     SELECT pg_notify('${DELIVERIES_CREATED_CHANNEL}', $10) WHERE EXISTS (SELECT FROM created)`,
     [
       deliveries.map((d) => d.key), deliveries.map((d) => d.row.organization_id), deliveries.map((d) => d.row.trigger_id), deliveries.map((d) => d.actionId),
       deliveries.map((d) => d.actionType), deliveries.map((d) => d.row.match_id), deliveries.map((d) => d.row.event_seq), deliveries.map((d) => d.row.event_id),
-      deliveries.map((d) => d.context), deliveries.map(() => workflowId),
+      deliveries.map((d) => d.context), workflowId,
     ],
   );
-  const keys = deliveries.map((d) => d.key);
-  for (let i = 0; i < keys.length; i += MAX_KEYS_PER_SIGNAL) {
-    await deps.temporal.workflow.signalWithStart(deliveryDispatcherWorkflow, {
-      workflowId,
-      taskQueue: deps.taskQueue,
-      args: [{}],
-      signal: deliverSignal,
-      signalArgs: [{ keys: keys.slice(i, i + MAX_KEYS_PER_SIGNAL) }],
-    });
-  }
-  log.debug({ deliveries: deliveries.length, dispatcher: workflowId }, 'deliveries handed to a dispatcher');
+  log.debug({ deliveries: deliveries.length, dispatcher: workflowId }, 'deliveries created');
   return deliveries.length;
 }

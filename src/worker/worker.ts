@@ -14,7 +14,7 @@ import { createActivities } from '../../activities/index.js';
 import type { ActionSettings } from '../actions/settings.js';
 import { ensureSchedules } from './schedules.js';
 import type { Logger } from '../logger.js';
-import type { DispatchSettings } from '../triggers/firings.js';
+import { DEFAULT_DELIVERY_DISPATCHERS, dispatcherWorkflowId, ensureDispatcher, type DispatchSettings } from '../triggers/firings.js';
 
 export const WORKFLOWS_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../workflows/index.ts');
 
@@ -64,7 +64,7 @@ export interface WorkerOptions {
   actions: ActionSettings;
   /** Circuit breaker tuning (tests shorten the pause). */
   breaker?: { threshold?: number; basePauseMs?: number };
-  /** Delivery dispatcher workflows the trigger workflows hand their firings' deliveries to (default 4). */
+  /** Delivery dispatchers of the task queue (default 2): started with the worker, and given the trigger workflows' deliveries. */
   dispatch?: DispatchSettings;
   /** Create the recurring schedules (maintenance) if missing; off in tests that share a server. */
   schedules?: boolean;
@@ -99,6 +99,9 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     maxCachedWorkflows: options.maxCachedWorkflows ?? 1_000,
   });
   if (options.schedules) await ensureSchedules(client, options.taskQueue, options.logger);
+  // The delivery dispatchers of this task queue keep their pumps running on the workers (a relay starts them too).
+  const dispatchers = options.dispatch?.dispatchers ?? DEFAULT_DELIVERY_DISPATCHERS;
+  for (let i = 0; i < dispatchers; i++) await ensureDispatcher(client, options.taskQueue, dispatcherWorkflowId(options.taskQueue, i));
   const done = worker.run().finally(async () => {
     await connection.close().catch(() => undefined);
     await clientConnection.close().catch(() => undefined);

@@ -32,8 +32,7 @@ import { startMcpAgent, startWebhookReceiver, type McpAgent, type WebhookReceive
 import { startTelegramStandIn } from '../helpers/telegram-stand-in.js';
 import { startTestApi } from '../helpers/api.js';
 import { keccak256, stringToHex } from 'viem';
-import { DEFAULT_DELIVERY_DISPATCHERS, dispatcherWorkflowId, startDeliveries } from '../../src/triggers/firings.js';
-import { deliverSignal, deliveryDispatcherWorkflow } from '../../workflows/delivery-dispatcher.js';
+import { DEFAULT_DELIVERY_DISPATCHERS, ensureDispatcher, startDeliveries } from '../../src/triggers/firings.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BOT_TOKEN = '123456:test-bot-token';
@@ -291,7 +290,7 @@ describe('actions', () => {
     expect(mcp.calls.slice(calls)).toEqual([expect.objectContaining({ args: { feedbackId: good.id, value: '7' }, authorization: `Bearer ${AGENT_TOKEN}` })]);
   });
 
-  it('first attempts go out in batches: 40 firings in one relay batch take one signal to one dispatcher', async () => {
+  it('first attempts go out in batches: 40 firings in one relay batch are claimed and attempted together', async () => {
     const hook = await receiver();
     const id = await service.create(restTrigger('batched', { url: hook.url }));
     const records = Array.from({ length: 40 }, () => feedbackRecord({ block_number: ++block, timestamp: Math.floor(Date.now() / 1000), agent_id: '3' }));
@@ -301,18 +300,15 @@ describe('actions', () => {
     expect(rows.every((d) => d.status === 'delivered' && d.attempts === 1)).toBe(true);
     expect(new Set(hook.requests.map((q) => q.headers['webhook-id']))).toEqual(new Set(rows.map((d) => d.idempotency_key)));
     expect(hook.requests).toHaveLength(40);
-    // All of the batch's deliveries went to one dispatcher in one signal, and none needed a workflow of its own.
-    const { rows: owners } = await db.pool.query(`SELECT DISTINCT workflow_id FROM deliveries WHERE trigger_id = $1`, [id]);
+    // All of the relay batch's deliveries went to one dispatcher and were claimed by one batch of its pump; none
+    // needed a workflow of its own.
+    const { rows: owners } = await db.pool.query(`SELECT DISTINCT workflow_id, claim FROM deliveries WHERE trigger_id = $1`, [id]);
     expect(owners).toHaveLength(1);
     expect(owners[0].workflow_id).toMatch(new RegExp(`^deliveries/${taskQueue}/[0-${DEFAULT_DELIVERY_DISPATCHERS - 1}]$`));
-    const history = await client.workflow.getHandle(owners[0].workflow_id).fetchHistory();
-    const signalled = (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes);
-    const keysSignalled = signalled.flatMap((e) => JSON.parse(Buffer.from(e.workflowExecutionSignaledEventAttributes!.input!.payloads![0]!.data!).toString()).keys as string[]);
-    expect(keysSignalled.filter((k) => k.includes(id))).toHaveLength(40);
-    expect(signalled.filter((e) => JSON.parse(Buffer.from(e.workflowExecutionSignaledEventAttributes!.input!.payloads![0]!.data!).toString()).keys.some((k: string) => k.includes(id)))).toHaveLength(1);
+    expect(owners[0].claim.startsWith(`${owners[0].workflow_id}#`)).toBe(true);
   });
 
-  it("a firing's actions go out in priority order, and deliveries signalled again are not attempted again", async () => {
+  it("a firing's actions go out in priority order, and deliveries created again are not attempted again", async () => {
     const hook = await receiver();
     const id = await service.create({
       ...restTrigger('ordered', { url: hook.url }),
@@ -327,33 +323,30 @@ describe('actions', () => {
     expect(rows.every((d) => d.status === 'delivered')).toBe(true);
     expect(hook.requests.map((q) => q.path.split('?')[1])).toEqual(['p=1', 'p=5', 'p=9']);
 
-    // The relay batch dispatched again (as after a crash before its cursor moved), and the keys signalled once more
-    // straight to the dispatcher: nothing is sent twice.
+    // The relay batch dispatched again (as after a crash before its cursor moved): nothing is sent twice.
     const { rows: [match] } = await db.pool.query(`SELECT event_seq::text AS seq FROM trigger_matches WHERE trigger_id = $1 AND event_id = $2`, [id, record.id]);
-    const deps = { pool: db.pool, temporal: client, taskQueue, logger: testLogger };
-    expect(await startDeliveries(deps, [{ triggerId: id, eventSeq: match.seq, kind: 'match' }])).toBe(3);
-    await client.workflow.signalWithStart(deliveryDispatcherWorkflow, {
-      workflowId: dispatcherWorkflowId(taskQueue, 0), taskQueue, args: [{}],
-      signal: deliverSignal, signalArgs: [{ keys: rows.map((d) => d.idempotency_key) }],
-    });
-    // A later delivery on the same dispatcher proves both signals were processed before it.
+    expect(await startDeliveries({ pool: db.pool, temporal: client, taskQueue, logger: testLogger }, [{ triggerId: id, eventSeq: match.seq, kind: 'match' }])).toBe(3);
+    // A later firing proves the dispatchers have looked since.
     await fire();
     await until(() => deliveriesOf(id), (d) => settled(d, 6));
     expect(hook.requests).toHaveLength(6);
     expect(new Set(hook.requests.map((q) => q.headers['webhook-id'])).size).toBe(6);
   });
 
-  it('a delivery handed to its own workflow after a failed first attempt is not attempted by a batch again', async () => {
+  it('a delivery handed to its own workflow after a failed first attempt is not attempted again by a later pump run', async () => {
     const hook = await receiver();
     hook.script({ status: 503 });
     const id = await service.create(restTrigger('handed off', { url: hook.url, retry: { initial_interval_ms: 3_000, max_interval_ms: 3_000 } }));
     await fire();
-    const [pending] = await until(() => db.pool.query(`SELECT idempotency_key, workflow_id FROM deliveries WHERE trigger_id = $1`, [id]).then((r) => r.rows), (r) => r[0]?.workflow_id.startsWith('delivery/'));
-    // Signalled again while its workflow waits out the backoff: the batch finds it claimed and leaves it alone.
-    await client.workflow.signalWithStart(deliveryDispatcherWorkflow, {
-      workflowId: dispatcherWorkflowId(taskQueue, 0), taskQueue, args: [{}],
-      signal: deliverSignal, signalArgs: [{ keys: [pending.idempotency_key] }],
-    });
+    const [pending] = await until(
+      () => db.pool.query(`SELECT claim, workflow_id FROM deliveries WHERE trigger_id = $1`, [id]).then((r) => r.rows),
+      (r) => r[0]?.workflow_id.startsWith('delivery/'),
+    );
+    // The dispatcher starts over (a new run, as after a crash) while the delivery's workflow waits out its backoff:
+    // the new pump run sweeps its pending deliveries and leaves this one alone.
+    const dispatcherId = (pending.claim as string).split('#')[0]!;
+    await client.workflow.getHandle(dispatcherId).terminate('test: start over');
+    await ensureDispatcher(client, taskQueue, dispatcherId);
     const [d] = await until(() => deliveriesOf(id), settled);
     expect(d).toMatchObject({ status: 'delivered', attempts: 2 });
     expect(hook.requests).toHaveLength(2);

@@ -10,7 +10,7 @@ describe('loadConfig', () => {
     expect(config.temporal.address).toBeUndefined();
     expect(config.temporal.uiPort).toBe(8233);
     expect(config.temporal.maxCachedWorkflows).toBe(1_000);
-    expect(config.actions.dispatchers).toBe(4);
+    expect(config.actions.dispatchers).toBe(2);
     expect(config.api).toMatchObject({ host: '127.0.0.1', port: 8080 });
     expect(config.database.migrateOnStart).toBe(true);
     expect(config.log.format).toBe('pretty');
