@@ -1,12 +1,12 @@
 /**
  * Trigger definitions: what a trigger watches, its conditions (the seed's trigger_conditions rows) and its settings,
- * validated with a precise message per field. Pure (zod only): imported by workflows too.
+ * validated with a precise message per field. Pure and dependency-free: imported by workflows too, where every module is
+ * instantiated once per cached workflow (a schema library there cost memory and CPU for each of them).
  *
  * Logic: conditions in the same `config.group` are OR-ed, groups are AND-ed, and `config.negate` inverts one
  * condition — a conjunction of disjunctions, which can express any boolean formula while each row of
  * trigger_conditions keeps its seed meaning (rows without a group are simply AND-ed).
  */
-import { z } from 'zod';
 import { parseDecimal } from './decimal.js';
 
 export const REGISTRIES = ['identity', 'reputation', 'validation'] as const;
@@ -34,28 +34,26 @@ export function parseDuration(text: string): number | undefined {
   return n * { s: 1, m: 60, h: 3_600, d: 86_400 }[m[2] as 's' | 'm' | 'h' | 'd'];
 }
 
-const conditionRow = z.object({
+export interface ConditionRow {
   /** Stable key of the condition (trigger_conditions.id); state is kept per key. */
-  key: z.string().min(1).max(64),
-  condition_type: z.enum(CONDITION_TYPES, { message: `must be one of ${CONDITION_TYPES.join(', ')}` }),
-  field: z.string().max(64).default(''),
-  operator: z.string().max(16).default('='),
-  value: z.string().max(16_384).default(''),
-  config: z.record(z.string(), z.unknown()).nullable().default(null),
-});
-export type ConditionRow = z.input<typeof conditionRow>;
+  key: string;
+  condition_type: ConditionType;
+  field?: string;
+  operator?: string;
+  value?: string;
+  config?: Record<string, unknown> | null;
+}
+type CheckedRow = Required<ConditionRow>;
 
-export const triggerSettingsSchema = z
-  .object({
-    /** Minimum block time between two firings for the same agent. */
-    cooldown_seconds: z.number().int().min(0).max(365 * 86_400).default(0),
-    /** Fire when the conditions become true, not on every matching event; re-arm once they have been false. */
-    hysteresis: z.boolean().default(false),
-    /** Also see events ingested before the trigger was created, from this block on. */
-    start_block: z.number().int().min(0).nullable().default(null),
-  })
-  .strict();
-export type TriggerSettings = z.infer<typeof triggerSettingsSchema>;
+export interface TriggerSettings {
+  /** Minimum block time between two firings for the same agent. */
+  cooldown_seconds: number;
+  /** Fire when the conditions become true, not on every matching event; re-arm once they have been false. */
+  hysteresis: boolean;
+  /** Also see events ingested before the trigger was created, from this block on. */
+  start_block: number | null;
+}
+const SETTINGS_DEFAULTS: TriggerSettings = { cooldown_seconds: 0, hysteresis: false, start_block: null };
 
 export interface Condition {
   key: string;
@@ -92,17 +90,61 @@ export interface TriggerDefinition {
   conditions: Condition[];
 }
 
-export const triggerDefinitionInput = z.object({
-  id: z.string().min(1),
-  organizationId: z.string().min(1),
-  name: z.string().min(1, 'must not be empty').max(200),
-  chainId: z.number().int().positive().nullable(),
-  registry: z.enum(REGISTRIES, { message: `must be one of ${REGISTRIES.join(', ')}` }),
-  enabled: z.boolean().default(true),
-  settings: triggerSettingsSchema.default({ cooldown_seconds: 0, hysteresis: false, start_block: null }),
-  conditions: z.array(conditionRow).max(32, 'at most 32 conditions'),
-});
-export type TriggerDefinitionInput = z.input<typeof triggerDefinitionInput>;
+export interface TriggerDefinitionInput {
+  id: string;
+  organizationId: string;
+  name: string;
+  chainId: number | null;
+  registry: Registry;
+  enabled?: boolean;
+  settings?: Partial<TriggerSettings>;
+  conditions: ConditionRow[];
+}
+
+type Issue = { path: string; message: string };
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isWhole = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
+
+function checkText(value: unknown, path: string, max: number, issues: Issue[], fallback?: string): string | undefined {
+  if (value === undefined && fallback !== undefined) return fallback;
+  if (typeof value !== 'string') return void issues.push({ path, message: 'must be text' });
+  if (value.length > max) return void issues.push({ path, message: `must be at most ${max} characters` });
+  return value;
+}
+
+/** A condition row's shape (types, lengths, defaults); its meaning is checked by parseParams. */
+function checkRow(raw: unknown, path: string, issues: Issue[]): CheckedRow | undefined {
+  if (!isObject(raw)) return void issues.push({ path, message: 'must be a condition object' });
+  const before = issues.length;
+  const key = checkText(raw.key, `${path}.key`, 64, issues);
+  if (key === '') issues.push({ path: `${path}.key`, message: 'must not be empty' });
+  const type = raw.condition_type;
+  if (!(CONDITION_TYPES as readonly unknown[]).includes(type)) issues.push({ path: `${path}.condition_type`, message: `must be one of ${CONDITION_TYPES.join(', ')}` });
+  const field = checkText(raw.field, `${path}.field`, 64, issues, '');
+  const operator = checkText(raw.operator, `${path}.operator`, 16, issues, '=');
+  const value = checkText(raw.value, `${path}.value`, 16_384, issues, '');
+  const config = raw.config === undefined || raw.config === null ? null : isObject(raw.config) ? raw.config : undefined;
+  if (config === undefined) issues.push({ path: `${path}.config`, message: 'must be an object or null' });
+  if (issues.length > before) return undefined;
+  return { key: key!, condition_type: type as ConditionType, field: field!, operator: operator!, value: value!, config: config! };
+}
+
+function checkSettings(raw: unknown, issues: Issue[]): TriggerSettings | undefined {
+  if (raw === undefined) return { ...SETTINGS_DEFAULTS };
+  if (!isObject(raw)) return void issues.push({ path: 'settings', message: 'must be an object' });
+  const before = issues.length;
+  const unknown = Object.keys(raw).filter((k) => !(k in SETTINGS_DEFAULTS));
+  if (unknown.length > 0) issues.push({ path: 'settings', message: `Unrecognized key${unknown.length > 1 ? 's' : ''}: ${unknown.map((k) => JSON.stringify(k)).join(', ')}` });
+  const settings = { ...SETTINGS_DEFAULTS, ...raw } as TriggerSettings;
+  if (!isWhole(settings.cooldown_seconds) || settings.cooldown_seconds < 0 || settings.cooldown_seconds > 365 * 86_400) {
+    issues.push({ path: 'settings.cooldown_seconds', message: 'must be a whole number of seconds from 0 to 31536000' });
+  }
+  if (typeof settings.hysteresis !== 'boolean') issues.push({ path: 'settings.hysteresis', message: 'must be true or false' });
+  if (settings.start_block !== null && (!isWhole(settings.start_block) || settings.start_block < 0)) {
+    issues.push({ path: 'settings.start_block', message: 'must be a block number (0 or more) or null' });
+  }
+  return issues.length > before ? undefined : { cooldown_seconds: settings.cooldown_seconds, hysteresis: settings.hysteresis, start_block: settings.start_block };
+}
 
 export class DefinitionError extends Error {
   constructor(readonly issues: { path: string; message: string }[]) {
@@ -114,7 +156,7 @@ export class DefinitionError extends Error {
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 const list = (v: string) => v.split(',').map((s) => s.trim()).filter(Boolean);
 
-function parseParams(row: z.infer<typeof conditionRow>, registry: Registry, issue: (field: string, message: string) => void): ConditionParams | undefined {
+function parseParams(row: CheckedRow, registry: Registry, issue: (field: string, message: string) => void): ConditionParams | undefined {
   const cfg = row.config ?? {};
   const op = row.operator.trim();
   const comparison = (): Comparison | undefined => {
@@ -210,22 +252,32 @@ function parseParams(row: z.infer<typeof conditionRow>, registry: Registry, issu
 
 /** Validates and compiles a definition; throws DefinitionError listing every problem with its path. */
 export function compileDefinition(input: TriggerDefinitionInput): TriggerDefinition {
-  const parsed = triggerDefinitionInput.safeParse(input);
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+  const raw: Record<string, unknown> = isObject(input) ? input : {};
+  const issues: Issue[] = [];
+  if (!isObject(input)) issues.push({ path: '', message: 'must be a trigger definition object' });
+  for (const field of ['id', 'organizationId'] as const) {
+    if (typeof raw[field] !== 'string' || raw[field] === '') issues.push({ path: field, message: 'must be a non-empty string' });
+  }
+  if (typeof raw.name !== 'string') issues.push({ path: 'name', message: 'must be text' });
+  else if (raw.name.length === 0) issues.push({ path: 'name', message: 'must not be empty' });
+  else if (raw.name.length > 200) issues.push({ path: 'name', message: 'must be at most 200 characters' });
+  if (raw.chainId !== null && (!isWhole(raw.chainId) || raw.chainId <= 0)) issues.push({ path: 'chainId', message: 'must be a positive whole number, or null for every chain' });
+  const registryOk = (REGISTRIES as readonly unknown[]).includes(raw.registry);
+  if (!registryOk) issues.push({ path: 'registry', message: `must be one of ${REGISTRIES.join(', ')}` });
+  if (raw.enabled !== undefined && typeof raw.enabled !== 'boolean') issues.push({ path: 'enabled', message: 'must be true or false' });
+  const settings = checkSettings(raw.settings, issues);
+  const rawRows = Array.isArray(raw.conditions) ? raw.conditions : undefined;
+  if (!rawRows) issues.push({ path: 'conditions', message: 'must be a list' });
+  else if (rawRows.length > 32) issues.push({ path: 'conditions', message: 'at most 32 conditions' });
+  const rows = (rawRows ?? []).map((row, index) => checkRow(row, `conditions.${index}`, issues));
+  if (issues.length > 0) {
     // Also check the conditions that are well-formed rows, so that one answer lists every problem.
-    const registry = z.enum(REGISTRIES).safeParse((input as { registry?: unknown })?.registry);
-    const rows = Array.isArray((input as { conditions?: unknown })?.conditions) ? (input as { conditions: unknown[] }).conditions : [];
-    if (registry.success) {
-      rows.forEach((raw, index) => {
-        const row = conditionRow.safeParse(raw);
-        if (row.success) parseParams(row.data, registry.data, (field, message) => issues.push({ path: `conditions.${index}.${field}`, message }));
-      });
+    if (registryOk) {
+      rows.forEach((row, index) => row && parseParams(row, raw.registry as Registry, (field, message) => issues.push({ path: `conditions.${index}.${field}`, message })));
     }
     throw new DefinitionError(issues);
   }
-  const d = parsed.data;
-  const issues: { path: string; message: string }[] = [];
+  const d = { ...(input as Required<TriggerDefinitionInput>), enabled: input.enabled ?? true, settings: settings!, conditions: rows as CheckedRow[] };
   const conditions: Condition[] = [];
   const keys = new Set<string>();
   d.conditions.forEach((row, index) => {
