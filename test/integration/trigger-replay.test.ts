@@ -123,5 +123,5 @@ it('the workflow bundle carries no schema library: every cached workflow instant
   // zod cost about 1 MiB per cached workflow (bench:triggers: 1.22 → 0.22 MiB); only the Temporal SDK belongs here.
   expect(new Set(modules)).not.toContain('zod');
   expect(modules.length).toBeGreaterThan(0);
-  expect([...new Set(modules)].every((m) => m.startsWith('@temporalio/') || ['long', 'ms', 'nexus-rpc'].includes(m!))).toBe(true);
+  expect([...new Set(modules)].every((m) => m!.startsWith('@temporalio/') || ['long', 'ms', 'nexus-rpc'].includes(m!))).toBe(true);
 });
