@@ -495,7 +495,16 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     };
     const listener = new pg.Client({ connectionString: (pool.options as pg.PoolConfig).connectionString, application_name: 'erc8004-delivery-pump' });
     listener.on('notification', (n) => n.payload === dispatcherId && poke());
-    listener.on('error', (err) => pumpLog.warn({ err }, 'delivery pump LISTEN connection failed; sweeping until the next run'));
+    let endAt = Date.now() + shiftMs;
+    // Without its LISTEN connection the pump would only sweep: it ends its shift, and the next run listens again.
+    const listenerLost = (err?: Error) => {
+      if (cancelled.aborted || Date.now() >= endAt) return;
+      pumpLog.warn({ err }, 'delivery pump LISTEN connection lost; ending the shift early');
+      endAt = Date.now();
+      poke();
+    };
+    listener.on('error', listenerLost);
+    listener.on('end', () => listenerLost());
     cancelled.addEventListener('abort', poke);
     const result: PumpResult = { batches: 0, claimed: 0, delivered: 0, dead: 0, handedOff: 0 };
     const inFlight = new Set<Promise<void>>();
@@ -503,7 +512,6 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     try {
       await listener.connect();
       await listener.query(`LISTEN ${DELIVERIES_CREATED_CHANNEL}`);
-      const endAt = Date.now() + shiftMs;
       while (!cancelled.aborted && failure === undefined && Date.now() < endAt) {
         ctx.heartbeat(result);
         if (woken && inFlight.size < PUMP_BATCHES_IN_FLIGHT) {
@@ -541,6 +549,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       const drained = Promise.all(inFlight);
       await (cancelled.aborted ? Promise.race([drained, new Promise((r) => setTimeout(r, PUMP_CANCEL_GRACE_MS))]) : drained);
     } finally {
+      endAt = 0;
       cancelled.removeEventListener('abort', poke);
       await listener.end().catch(() => undefined);
     }

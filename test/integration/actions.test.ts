@@ -353,6 +353,32 @@ describe('actions', () => {
     expect(hook.requests[1]!.receivedAt - hook.requests[0]!.receivedAt).toBeGreaterThanOrEqual(2_900);
   });
 
+  it('a delivery created without a notification is found by the sweep; a pump that loses its LISTEN connection starts over', async () => {
+    const hook = await receiver();
+    const id = await service.create(restTrigger('swept', { url: hook.url }));
+    await fire();
+    const [first] = await until(() => deliveriesOf(id), settled);
+    expect(first).toMatchObject({ status: 'delivered' });
+    // A pending delivery nobody announced (as if its NOTIFY had been lost): the pump's sweep picks it up.
+    const key = `${first.idempotency_key}_swept`;
+    await db.pool.query(
+      `INSERT INTO deliveries (idempotency_key, organization_id, trigger_id, action_id, action_type, match_id, event_seq, event_id, context, workflow_id)
+       SELECT $2, organization_id, trigger_id, action_id, action_type, match_id, event_seq, event_id, context, workflow_id FROM deliveries WHERE idempotency_key = $1`,
+      [first.idempotency_key, key],
+    );
+    await until(async () => hook.requests.filter((q) => q.headers['webhook-id'] === key).length, (n) => n === 1, 15_000);
+
+    // The pumps' LISTEN connections dropped: each ends its shift and the next run listens again.
+    const pumps = `SELECT pid FROM pg_stat_activity WHERE application_name = 'erc8004-delivery-pump' AND datname = current_database()`;
+    const before = (await db.pool.query(pumps)).rows.map((r) => r.pid as number);
+    expect(before).toHaveLength(DEFAULT_DELIVERY_DISPATCHERS);
+    await db.pool.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [before]);
+    const after = await until(async () => (await db.pool.query(pumps)).rows.map((r) => r.pid as number), (pids) => pids.length === before.length && pids.every((p) => !before.includes(p)), 20_000);
+    expect(after).toHaveLength(DEFAULT_DELIVERY_DISPATCHERS);
+    await fire();
+    await until(() => deliveriesOf(id), (d) => settled(d, 3));
+  });
+
   it('a slow destination is left to per-delivery workflows, so it does not hold up the batches behind it', async () => {
     const slow = await receiver();
     slow.script({ delayMs: 1_200 });
