@@ -1,7 +1,8 @@
 /**
  * Side effects of action delivery: creating deliveries for a trigger's firings (one per action, idempotency key
- * `dlv_{trigger}_{eventSeq}_{kind}_{action}`) and starting their workflows in priority order; attempting one delivery
- * (render, send, record the attempt, feed the circuit breaker); and the delivery's status.
+ * `dlv_{trigger}_{eventSeq}_{kind}_{action}`); the dispatchers' pump, which makes first attempts in batches; single
+ * attempts for the per-delivery workflows (render, send, record the attempt, feed the circuit breaker); and the
+ * delivery's status.
  */
 import type { Client } from '@temporalio/client';
 import type { Logger } from '../src/logger.js';
@@ -387,8 +388,9 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   }
 
   /**
-   * First attempts for a batch of claimed deliveries: each firing's actions in priority order, firings side by side; records every attempt and the final states in a handful of
-   * statements whatever the batch size; and hands what did not settle to per-delivery workflows: transient failures
+   * First attempts for a batch of claimed deliveries: each firing's actions in priority order, firings side by side;
+   * records every attempt and the final states in a handful of statements whatever the batch size; and hands what did
+   * not settle to per-delivery workflows: transient failures
    * (to retry), destinations whose breaker is open (to park) and destinations that answered slowly lately (so that one
    * slow receiver does not hold up the batches behind it).
    */
