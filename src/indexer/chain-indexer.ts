@@ -163,8 +163,10 @@ export class ChainReader {
    * Reads and writes one claimed range in a single transaction: its events, the range as done, and — for the live
    * indexer — block hashes and the checkpoint.
    */
-  async writeRange(range: BlockRange, owner: string, checkpointHash?: Hex): Promise<number> {
-    const logs = await this.readLogs(range.from, range.to);
+  async writeRange(range: BlockRange, owner: string, checkpointHash?: Hex | Promise<Hex>): Promise<number> {
+    // The range's logs and (live) its last block's hash are read side by side.
+    const [logs] = await Promise.all([this.readLogs(range.from, range.to), checkpointHash]);
+    checkpointHash = await checkpointHash;
     const rows = await this.decode(logs);
     const inserted = await withIngestTransaction(this.pool, async (client) => {
       const count = await insertEvents(client, rows);
@@ -203,31 +205,35 @@ export class ChainIndexer extends ChainReader {
    */
   async tick(): Promise<Checkpoint | undefined> {
     const chainId = this.chain.chainId;
-    const head = await this.head();
-    let checkpoint = await loadCheckpoint(this.pool, chainId);
+    // Independent reads and writes go side by side: each round trip here adds to every event's latency.
+    let [head, checkpoint] = await Promise.all([this.head(), loadCheckpoint(this.pool, chainId)]);
     if (checkpoint) {
-      await recordHead(this.pool, chainId, head);
-      checkpoint = await this.checkForReorg(checkpoint, head);
+      [, checkpoint] = await Promise.all([recordHead(this.pool, chainId, head), this.checkForReorg(checkpoint, head)]);
     }
     const target = head - this.chain.confirmations;
     let next = checkpoint ? checkpoint.blockNumber + 1 : liveStartBlock(this.chain);
     while (next <= target) {
       if (this.signal?.aborted) throw new AbortedError();
       const chunk = { from: next, to: Math.min(target, next + this.chain.maxBlockRange - 1) };
+      // The chunk's last block (usually the one segment's end) is fetched while the range is claimed.
+      const chunkEnd = this.retry('eth_getBlockByNumber', () => this.blocks.get(chunk.to));
+      chunkEnd.catch(() => undefined); // unused when a backfill holds the range; its errors surface where awaited
       const segments = await claimRange(this.pool, chainId, chunk, LIVE_OWNER, CLAIM_LEASE_MS);
       let advanced = false;
       for (const segment of segments) {
         if (segment.status === 'busy') break; // a backfill is writing these blocks: wait for it
-        const end = await this.retry('eth_getBlockByNumber', () => this.blocks.get(segment.to));
+        const endBlock = segment.to === chunk.to ? chunkEnd : this.retry('eth_getBlockByNumber', () => this.blocks.get(segment.to));
+        if (segment.status !== 'done') {
+          const inserted = await this.writeRange(segment, LIVE_OWNER, endBlock.then((b) => b.hash));
+          if (inserted > 0) this.log.debug({ from: segment.from, to: segment.to, inserted }, 'wrote events');
+        }
+        const end = await endBlock;
         if (segment.status === 'done') {
           // Written by a backfill: move the checkpoint over it.
           await withIngestTransaction(this.pool, async (client) => {
             await saveCheckpoint(client, { chainId, blockNumber: segment.to, blockHash: end.hash });
             await recordBlockHashes(client, chainId, [{ number: segment.to, hash: end.hash }]);
           });
-        } else {
-          const inserted = await this.writeRange(segment, LIVE_OWNER, end.hash);
-          if (inserted > 0) this.log.debug({ from: segment.from, to: segment.to, inserted }, 'wrote events');
         }
         checkpoint = { chainId, blockNumber: segment.to, blockHash: end.hash };
         next = segment.to + 1;
