@@ -140,8 +140,8 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
    * any that a crashed run had claimed and not settled — and reads them, grouped by firing with each firing's actions
    * in priority order.
    */
-  async function claimPending(dispatcherId: string, claim: string, limit: number): Promise<DeliveryRow[]> {
-    const { rows } = await pool.query<DeliveryRow>(
+  async function claimPending(db: pg.ClientBase, dispatcherId: string, claim: string, limit: number): Promise<DeliveryRow[]> {
+    const { rows } = await db.query<DeliveryRow>(
       `WITH d AS (
          UPDATE deliveries SET claim = $2 WHERE idempotency_key IN (
            SELECT idempotency_key FROM deliveries WHERE workflow_id = $1 AND status = 'pending' AND claim IS DISTINCT FROM $2
@@ -495,7 +495,14 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       woken = true;
       wake?.();
     };
-    const listener = new pg.Client({ connectionString: (pool.options as pg.PoolConfig).connectionString, application_name: 'erc8004-delivery-pump' });
+    // The pump's own connection: it listens, and it claims. A claim need not survive a Postgres crash (the next pump
+    // run claims again whatever is pending), so its commit does not wait for the WAL flush: that is on every
+    // delivery's path.
+    const listener = new pg.Client({
+      connectionString: (pool.options as pg.PoolConfig).connectionString,
+      application_name: 'erc8004-delivery-pump',
+      options: '-c synchronous_commit=off',
+    });
     listener.on('notification', (n) => n.payload === dispatcherId && poke());
     let endAt = Date.now() + shiftMs;
     // Without its LISTEN connection the pump would only sweep: it ends its shift, and the next run listens again.
@@ -518,7 +525,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         ctx.heartbeat(result);
         if (woken && inFlight.size < PUMP_BATCHES_IN_FLIGHT) {
           woken = false;
-          const rows = await claimPending(dispatcherId, claim, PUMP_BATCH_SIZE);
+          const rows = await claimPending(listener, dispatcherId, claim, PUMP_BATCH_SIZE);
           if (rows.length > 0) {
             // More may be waiting: claim again at once (up to the batches in flight).
             woken = true;
