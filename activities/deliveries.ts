@@ -17,7 +17,7 @@ import { webhookHeaders } from '../src/actions/webhook-signing.js';
 import { organizationWebhookSecrets, webhookSecretsOf } from '../src/actions/webhook-secrets.js';
 import type { SecretBox } from '../src/secrets.js';
 import { templateStateKeys } from '../src/triggers/store.js';
-import { DELIVERIES_CREATED_CHANNEL, startDeliveries, type DispatchSettings } from '../src/triggers/firings.js';
+import { DELIVERIES_CREATED_CHANNEL, recordMatches, startDeliveries, type DispatchSettings, type MatchRecord } from '../src/triggers/firings.js';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { CancelledFailure, Context } from '@temporalio/activity';
 import pg from 'pg';
@@ -122,6 +122,7 @@ interface AttemptRecord {
 export function createDeliveryActivities(deps: DeliveryDeps) {
   const { pool } = deps;
   const log = deps.logger.child({ component: 'deliveries' });
+  const firingDeps = { pool, temporal: deps.temporal, taskQueue: deps.taskQueue, logger: log, dispatch: deps.dispatch };
 
   /** Destinations whose attempts were slow lately (this worker's view): batches hand their deliveries off. */
   const slowUntil = new Map<string, number>();
@@ -572,7 +573,13 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
 
   return {
     startDeliveries(triggerId: string, fired: { eventSeq: string; kind: 'match' | 'absence' }[]): Promise<number> {
-      return startDeliveries({ pool, temporal: deps.temporal, taskQueue: deps.taskQueue, logger: log, dispatch: deps.dispatch }, fired.map((f) => ({ triggerId, ...f })));
+      return startDeliveries(firingDeps, fired.map((f) => ({ triggerId, ...f })));
+    },
+
+    /** A trigger workflow's firings in one local activity: recorded, and their deliveries created. */
+    async recordAndDeliver(triggerId: string, matches: MatchRecord[]): Promise<number> {
+      await recordMatches(pool, triggerId, matches);
+      return startDeliveries(firingDeps, matches.map((m) => ({ triggerId, eventSeq: m.eventSeq, kind: m.kind })));
     },
 
     async prepareDelivery(key: string): Promise<DeliveryPlan | null> {

@@ -37,7 +37,7 @@ import {
 import { SeenEvents, type SeenEventsSnapshot } from '../src/triggers/seen-events.js';
 import { triggerSearchAttributes } from '../src/triggers/search-attributes.js';
 
-type TriggerActivities = ReturnType<typeof createTriggerActivities> & Pick<ReturnType<typeof createDeliveryActivities>, 'startDeliveries'>;
+type TriggerActivities = ReturnType<typeof createTriggerActivities> & Pick<ReturnType<typeof createDeliveryActivities>, 'startDeliveries' | 'recordAndDeliver'>;
 const activities = proxyActivities<TriggerActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '30 seconds' },
@@ -204,7 +204,13 @@ export async function triggerWorkflow(args: TriggerWorkflowInput): Promise<void>
 
   const record = async (matches: MatchRecord[]) => {
     if (matches.length === 0) return;
+    // One local activity records the firings and creates their deliveries (one marker, one activation less per firing).
+    if (patched('record-and-deliver')) {
+      await local.recordAndDeliver(triggerId, matches);
+      return;
+    }
     const fired = matches.map((m) => ({ eventSeq: m.eventSeq, kind: m.kind }));
+    // Histories from before: two local activities (test/fixtures/histories/trigger-workflow-v3-two-local-activities.json).
     if (patched('local-record')) {
       await local.recordMatches(triggerId, matches);
       await local.startDeliveries(triggerId, fired);
