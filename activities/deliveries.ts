@@ -548,11 +548,14 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
           }
         }
         await new Promise<void>((resolve) => {
-          wake = resolve;
-          setTimeout(() => {
+          const sweep = setTimeout(() => {
             woken = true;
             resolve();
           }, Math.min(PUMP_SWEEP_MS, Math.max(0, endAt - Date.now())));
+          wake = () => {
+            clearTimeout(sweep);
+            resolve();
+          };
         });
         wake = undefined;
       }
