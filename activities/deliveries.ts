@@ -17,7 +17,7 @@ import { webhookHeaders } from '../src/actions/webhook-signing.js';
 import { organizationWebhookSecrets, webhookSecretsOf } from '../src/actions/webhook-secrets.js';
 import type { SecretBox } from '../src/secrets.js';
 import { templateStateKeys } from '../src/triggers/store.js';
-import { DELIVERIES_CREATED_CHANNEL, recordMatches, startDeliveries, type DispatchSettings, type MatchRecord } from '../src/triggers/firings.js';
+import { DELIVERIES_CREATED_CHANNEL, ensureDispatcher, recordMatches, startDeliveries, type DispatchSettings, type MatchRecord } from '../src/triggers/firings.js';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { CancelledFailure, Context } from '@temporalio/activity';
 import pg from 'pg';
@@ -577,6 +577,21 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   return {
     startDeliveries(triggerId: string, fired: { eventSeq: string; kind: 'match' | 'absence' }[]): Promise<number> {
       return startDeliveries(firingDeps, fired.map((f) => ({ triggerId, ...f })));
+    },
+
+    /**
+     * Safety net, run by the maintenance workflow: the dispatchers of deliveries that have waited over a minute (a
+     * dispatcher terminated by hand while a relay still assigns to it, say) are started unless they run. Returns them.
+     */
+    async ensureWaitingDispatchers(): Promise<string[]> {
+      const { rows } = await pool.query<{ workflow_id: string }>(
+        `SELECT DISTINCT workflow_id FROM deliveries
+         WHERE status = 'pending' AND workflow_id LIKE 'deliveries/%' AND created_at < now() - interval '1 minute'`,
+      );
+      const ids = rows.map((r) => r.workflow_id);
+      for (const workflowId of ids) await ensureDispatcher(deps.temporal, workflowId.slice('deliveries/'.length, workflowId.lastIndexOf('/')), workflowId);
+      if (ids.length > 0) log.warn({ dispatchers: ids }, 'deliveries waited over a minute: made sure their dispatchers run');
+      return ids;
     },
 
     /** A trigger workflow's firings in one local activity: recorded, and their deliveries created. */

@@ -32,7 +32,8 @@ import { startMcpAgent, startWebhookReceiver, type McpAgent, type WebhookReceive
 import { startTelegramStandIn } from '../helpers/telegram-stand-in.js';
 import { startTestApi } from '../helpers/api.js';
 import { keccak256, stringToHex } from 'viem';
-import { DEFAULT_DELIVERY_DISPATCHERS, ensureDispatcher, startDeliveries } from '../../src/triggers/firings.js';
+import { DEFAULT_DELIVERY_DISPATCHERS, dispatcherWorkflowId, ensureDispatcher, startDeliveries } from '../../src/triggers/firings.js';
+import { maintenanceWorkflow } from '../../workflows/maintenance.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BOT_TOKEN = '123456:test-bot-token';
@@ -377,6 +378,28 @@ describe('actions', () => {
     expect(after).toHaveLength(DEFAULT_DELIVERY_DISPATCHERS);
     await fire();
     await until(() => deliveriesOf(id), (d) => settled(d, 3));
+  });
+
+  it('the maintenance workflow starts the dispatcher of deliveries left waiting', async () => {
+    const hook = await receiver();
+    const id = await service.create(restTrigger('orphaned', { url: hook.url }));
+    await fire();
+    const [first] = await until(() => deliveriesOf(id), settled);
+    // A delivery waiting for two minutes on a dispatcher that nobody runs (as after terminating it by hand).
+    const orphan = dispatcherWorkflowId(taskQueue, 7);
+    const key = `${first.idempotency_key}_orphan`;
+    await db.pool.query(
+      `INSERT INTO deliveries (idempotency_key, organization_id, trigger_id, action_id, action_type, match_id, event_seq, event_id, context, workflow_id, created_at)
+       SELECT $2, organization_id, trigger_id, action_id, action_type, match_id, event_seq, event_id, context, $3, now() - interval '2 minutes'
+       FROM deliveries WHERE idempotency_key = $1`,
+      [first.idempotency_key, key, orphan],
+    );
+    const received = () => hook.requests.filter((q) => q.headers['webhook-id'] === key).length;
+    await new Promise((r) => setTimeout(r, 2_500)); // longer than a pump's sweep: no running pump takes it
+    expect(received()).toBe(0);
+    const report = await client.workflow.execute(maintenanceWorkflow, { taskQueue, workflowId: `maintenance-${randomUUID()}` });
+    expect(report.dispatchersEnsured).toContain(orphan);
+    await until(async () => received(), (n) => n === 1);
   });
 
   it('a slow destination is left to per-delivery workflows, so it does not hold up the batches behind it', async () => {
