@@ -28,7 +28,6 @@ import {
   insertEvents,
   loadCheckpoint,
   pruneBlockHashes,
-  recordBlockHashes,
   recordHead,
   releaseClaims,
   retractAbove,
@@ -43,6 +42,8 @@ export const LIVE_OWNER = 'live';
 export const CLAIM_LEASE_MS = 120_000;
 /** Block hashes kept behind the checkpoint for finding a reorg's common ancestor. */
 const HASH_WINDOW = 2_048;
+/** Blocks between two prunings of those hashes. */
+const PRUNE_EVERY = 32;
 
 export interface IndexerStats {
   chainId: number;
@@ -173,9 +174,12 @@ export class ChainReader {
       if (checkpointHash) {
         const eventBlocks = new Map(rows.map((r) => [r.block_number, r.block_hash]));
         eventBlocks.set(range.to, checkpointHash.toLowerCase() as Hex);
-        await recordBlockHashes(client, this.chain.chainId, [...eventBlocks].map(([number, hash]) => ({ number, hash })));
-        await saveCheckpoint(client, { chainId: this.chain.chainId, blockNumber: range.to, blockHash: checkpointHash });
-        await pruneBlockHashes(client, this.chain.chainId, range.to - HASH_WINDOW);
+        const blocks = [...eventBlocks].map(([number, hash]) => ({ number, hash }));
+        await saveCheckpoint(client, { chainId: this.chain.chainId, blockNumber: range.to, blockHash: checkpointHash }, blocks);
+        // Pruning now and then is enough: the window only has to stay at least HASH_WINDOW deep.
+        if (Math.floor(range.to / PRUNE_EVERY) !== Math.floor((range.from - 1) / PRUNE_EVERY)) {
+          await pruneBlockHashes(client, this.chain.chainId, range.to - HASH_WINDOW);
+        }
       }
       await completeRange(client, this.chain.chainId, range, owner);
       return count;
@@ -231,8 +235,7 @@ export class ChainIndexer extends ChainReader {
         if (segment.status === 'done') {
           // Written by a backfill: move the checkpoint over it.
           await withIngestTransaction(this.pool, async (client) => {
-            await saveCheckpoint(client, { chainId, blockNumber: segment.to, blockHash: end.hash });
-            await recordBlockHashes(client, chainId, [{ number: segment.to, hash: end.hash }]);
+            await saveCheckpoint(client, { chainId, blockNumber: segment.to, blockHash: end.hash }, [{ number: segment.to, hash: end.hash }]);
           });
         }
         checkpoint = { chainId, blockNumber: segment.to, blockHash: end.hash };

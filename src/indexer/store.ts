@@ -86,11 +86,19 @@ export async function loadCheckpoint(db: pg.Pool | pg.PoolClient, chainId: numbe
   return row ? { chainId, blockNumber: Number(row.last_block_number), blockHash: row.last_block_hash } : undefined;
 }
 
-export async function saveCheckpoint(client: pg.PoolClient, checkpoint: Checkpoint): Promise<void> {
+/**
+ * Moves the checkpoint and records the hashes of the blocks written (for reorg checks), in one statement: it is on
+ * every event's path.
+ */
+export async function saveCheckpoint(client: pg.PoolClient, checkpoint: Checkpoint, blocks: readonly { number: number; hash: string }[] = []): Promise<void> {
   await client.query(
-    `INSERT INTO checkpoints (chain_id, last_block_number, last_block_hash) VALUES ($1, $2, $3)
+    `WITH hashes AS (
+       INSERT INTO indexed_blocks (chain_id, block_number, block_hash)
+       SELECT $1, n, h FROM unnest($4::int8[], $5::text[]) AS u(n, h)
+       ON CONFLICT (chain_id, block_number) DO UPDATE SET block_hash = EXCLUDED.block_hash)
+     INSERT INTO checkpoints (chain_id, last_block_number, last_block_hash) VALUES ($1, $2, $3)
      ON CONFLICT (chain_id) DO UPDATE SET last_block_number = EXCLUDED.last_block_number, last_block_hash = EXCLUDED.last_block_hash`,
-    [checkpoint.chainId, checkpoint.blockNumber, checkpoint.blockHash.toLowerCase()],
+    [checkpoint.chainId, checkpoint.blockNumber, checkpoint.blockHash.toLowerCase(), blocks.map((b) => b.number), blocks.map((b) => b.hash.toLowerCase())],
   );
 }
 
@@ -100,16 +108,6 @@ export async function recordHead(pool: pg.Pool, chainId: number, head: number): 
 }
 
 // ---------------------------------------------------------------------------------------------- block hashes
-
-export async function recordBlockHashes(client: pg.PoolClient, chainId: number, blocks: readonly { number: number; hash: string }[]) {
-  if (blocks.length === 0) return;
-  await client.query(
-    `INSERT INTO indexed_blocks (chain_id, block_number, block_hash)
-     SELECT $1, n, h FROM unnest($2::int8[], $3::text[]) AS u(n, h)
-     ON CONFLICT (chain_id, block_number) DO UPDATE SET block_hash = EXCLUDED.block_hash`,
-    [chainId, blocks.map((b) => b.number), blocks.map((b) => b.hash.toLowerCase())],
-  );
-}
 
 /** Stored hashes at or below `atOrBelow`, newest first. */
 export async function storedBlockHashes(pool: pg.Pool, chainId: number, atOrBelow: number, limit: number) {
@@ -144,10 +142,12 @@ export async function claimRange(
 ): Promise<Segment[]> {
   return withTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [rangeLockKey(chainId)]);
-    await client.query(`DELETE FROM ingest_ranges WHERE chain_id = $1 AND state = 'claimed' AND lease_expires_at < now()`, [chainId]);
+    // Expired claims go, and are not counted (the read does not see the delete of its own statement).
     const { rows } = await client.query<{ from_block: string; to_block: string; state: 'done' | 'claimed'; owner: string }>(
-      `SELECT from_block, to_block, state, owner FROM ingest_ranges
-       WHERE chain_id = $1 AND to_block >= $2 AND from_block <= $3 ORDER BY from_block`,
+      `WITH expired AS (DELETE FROM ingest_ranges WHERE chain_id = $1 AND state = 'claimed' AND lease_expires_at < now())
+       SELECT from_block, to_block, state, owner FROM ingest_ranges
+       WHERE chain_id = $1 AND to_block >= $2 AND from_block <= $3 AND NOT (state = 'claimed' AND lease_expires_at < now())
+       ORDER BY from_block`,
       [chainId, request.from, request.to],
     );
     const occupied: OccupiedRange[] = rows.map((r) => ({ from: Number(r.from_block), to: Number(r.to_block), state: r.state, owner: r.owner }));
@@ -174,23 +174,18 @@ export async function claimRange(
  */
 export async function completeRange(client: pg.PoolClient, chainId: number, range: BlockRange, owner: string): Promise<void> {
   await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [rangeLockKey(chainId)]);
+  // One statement: the claim goes, done ranges that touch or overlap this one are absorbed, and the union goes in
+  // (least/greatest ignore the NULLs of an empty aggregate).
   await client.query(
-    `DELETE FROM ingest_ranges WHERE chain_id = $1 AND state = 'claimed' AND owner = $2 AND from_block >= $3 AND to_block <= $4`,
-    [chainId, owner, range.from, range.to],
-  );
-  // Absorb done ranges that touch or overlap this one, then insert the union.
-  const { rows } = await client.query<{ lo: string | null; hi: string | null }>(
-    `WITH absorbed AS (
+    `WITH released AS (
+       DELETE FROM ingest_ranges WHERE chain_id = $1 AND state = 'claimed' AND owner = $4 AND from_block >= $2 AND to_block <= $3),
+     absorbed AS (
        DELETE FROM ingest_ranges WHERE chain_id = $1 AND state = 'done' AND to_block >= $2 - 1 AND from_block <= $3 + 1
        RETURNING from_block, to_block)
-     SELECT min(from_block)::text AS lo, max(to_block)::text AS hi FROM absorbed`,
-    [chainId, range.from, range.to],
+     INSERT INTO ingest_ranges (chain_id, from_block, to_block, state, owner)
+     SELECT $1, least($2::int8, min(from_block)), greatest($3::int8, max(to_block)), 'done', $4 FROM absorbed`,
+    [chainId, range.from, range.to, owner],
   );
-  const lo = Math.min(range.from, rows[0]?.lo != null ? Number(rows[0].lo) : range.from);
-  const hi = Math.max(range.to, rows[0]?.hi != null ? Number(rows[0].hi) : range.to);
-  await client.query(`INSERT INTO ingest_ranges (chain_id, from_block, to_block, state, owner) VALUES ($1, $2, $3, 'done', $4)`, [
-    chainId, lo, hi, owner,
-  ]);
 }
 
 /** Gives up `owner`'s claims (graceful stop), so others need not wait for the lease to expire. */

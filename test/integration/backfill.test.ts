@@ -9,6 +9,7 @@ import { keccak256, stringToHex, toHex, type Address } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackfill, BackfillRequestError, type BackfillProgress } from '../../src/indexer/backfill.js';
 import { ChainIndexer } from '../../src/indexer/chain-indexer.js';
+import { claimRange } from '../../src/indexer/store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { startTestChain, type TestChain } from '../helpers/chain.js';
 import { startRpcProxy } from '../helpers/rpc-proxy.js';
@@ -87,6 +88,21 @@ describe('backfill', () => {
     expect(again.eventsWritten).toBe(0);
     const { rows } = await db.pool.query(`SELECT from_block::int, to_block::int, state FROM ingest_ranges WHERE chain_id = $1`, [chain.config.chainId]);
     expect(rows).toEqual([{ from_block: first, to_block: head, state: 'done' }]);
+  });
+
+  it("takes over a dead process's expired claim, and leaves a live claim alone", async () => {
+    const db = await freshDb();
+    const chainId = chain.config.chainId;
+    await db.pool.query(
+      `INSERT INTO ingest_ranges (chain_id, from_block, to_block, state, owner, lease_expires_at) VALUES
+         ($1, 10, 19, 'claimed', 'dead-backfill', now() - interval '1 second'),
+         ($1, 20, 29, 'claimed', 'live-backfill', now() + interval '1 hour')`,
+      [chainId],
+    );
+    const segments = await claimRange(db.pool, chainId, { from: 10, to: 29 }, 'me', 60_000);
+    expect(segments).toEqual([{ from: 10, to: 19, status: 'mine' }, { from: 20, to: 29, status: 'busy' }]);
+    const { rows } = await db.pool.query(`SELECT from_block::int, to_block::int, owner FROM ingest_ranges WHERE chain_id = $1 ORDER BY from_block`, [chainId]);
+    expect(rows).toEqual([{ from_block: 10, to_block: 19, owner: 'me' }, { from_block: 20, to_block: 29, owner: 'live-backfill' }]);
   });
 
   it('refuses ranges beyond the confirmed head or upside down', async () => {
