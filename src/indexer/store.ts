@@ -154,14 +154,14 @@ export async function claimRange(
     const segments = segmentRange(request, occupied, owner);
     const toClaim = segments.filter((s) => s.status === 'free' || s.status === 'mine');
     if (toClaim.length > 0) {
-      await client.query(`DELETE FROM ingest_ranges WHERE chain_id = $1 AND state = 'claimed' AND owner = $2 AND to_block >= $3 AND from_block <= $4`, [
-        chainId, owner, request.from, request.to,
-      ]);
+      // The owner's earlier claims over the request are replaced by the new ones, in one statement.
       await client.query(
-        `INSERT INTO ingest_ranges (chain_id, from_block, to_block, state, owner, lease_expires_at)
+        `WITH replaced AS (
+           DELETE FROM ingest_ranges WHERE chain_id = $1 AND state = 'claimed' AND owner = $2 AND to_block >= $6 AND from_block <= $7)
+         INSERT INTO ingest_ranges (chain_id, from_block, to_block, state, owner, lease_expires_at)
          SELECT $1, f, t, 'claimed', $2, now() + make_interval(secs => $3::float8 / 1000)
          FROM unnest($4::int8[], $5::int8[]) AS u(f, t)`,
-        [chainId, owner, leaseMs, toClaim.map((s) => s.from), toClaim.map((s) => s.to)],
+        [chainId, owner, leaseMs, toClaim.map((s) => s.from), toClaim.map((s) => s.to), request.from, request.to],
       );
     }
     return segments.map((s) => (s.status === 'free' ? { ...s, status: 'mine' as const } : s));
