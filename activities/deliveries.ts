@@ -78,7 +78,8 @@ export interface PumpResult extends BatchResult {
 }
 
 const EXCERPT = 2_048;
-const PUMP_BATCH_SIZE = 500;
+/** Firings per batch (each with its actions). */
+const PUMP_BATCH_FIRINGS = 500;
 /** Batches a pump attempts at once: a batch held up by a slow receiver leaves room for the others. */
 const PUMP_BATCHES_IN_FLIGHT = 4;
 /** A pump looks for deliveries this often even without a notification (one lost with a dropped connection). */
@@ -137,16 +138,20 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   }
 
   /**
-   * Claims up to `limit` of a dispatcher's pending deliveries that this pump run has not claimed yet — new ones, and
-   * any that a crashed run had claimed and not settled — and reads them, grouped by firing with each firing's actions
-   * in priority order.
+   * Claims the deliveries of up to `limit` firings among a dispatcher's pending ones that this pump run has not claimed
+   * yet — new ones, and any that a crashed run had claimed and not settled — and reads them, grouped by firing with
+   * each firing's actions in priority order.
    */
   async function claimPending(db: pg.ClientBase, dispatcherId: string, claim: string, limit: number): Promise<DeliveryRow[]> {
     const { rows } = await db.query<DeliveryRow>(
+      // Whole firings (`limit` of them): their actions stay together, in priority order, in one batch.
       `WITH d AS (
          UPDATE deliveries SET claim = $2 WHERE idempotency_key IN (
-           SELECT idempotency_key FROM deliveries WHERE workflow_id = $1 AND status = 'pending' AND claim IS DISTINCT FROM $2
-           ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+           SELECT idempotency_key FROM deliveries
+           WHERE workflow_id = $1 AND status = 'pending' AND claim IS DISTINCT FROM $2 AND match_id IN (
+             SELECT match_id FROM deliveries WHERE workflow_id = $1 AND status = 'pending' AND claim IS DISTINCT FROM $2
+             ORDER BY created_at LIMIT $3)
+           FOR UPDATE SKIP LOCKED)
          RETURNING *)
        SELECT ${DELIVERY_COLUMNS} FROM d LEFT JOIN trigger_actions a ON a.id = d.action_id
        ORDER BY d.match_id, a.priority, a.id`,
@@ -526,7 +531,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         ctx.heartbeat(result);
         if (woken && inFlight.size < PUMP_BATCHES_IN_FLIGHT) {
           woken = false;
-          const rows = await claimPending(listener, dispatcherId, claim, PUMP_BATCH_SIZE);
+          const rows = await claimPending(listener, dispatcherId, claim, PUMP_BATCH_FIRINGS);
           if (rows.length > 0) {
             // More may be waiting: claim again at once (up to the batches in flight).
             woken = true;
