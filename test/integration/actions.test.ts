@@ -206,6 +206,8 @@ describe('actions', () => {
       expect(deadLetters.items.map((d) => d.idempotencyKey)).toEqual([dead.idempotency_key]);
       expect((await caller.deliveries.attempts({ organizationId: orgId, idempotencyKey: dead.idempotency_key })).items.map((a) => a.httpStatus)).toEqual([500, 500]);
       expect(await caller.deliveries.replay({ organizationId: orgId, triggerId: id })).toEqual({ replayed: [dead.idempotency_key] });
+      // The trigger fired once (evaluated by the relay: its workflow never saw the event); the state says so.
+      expect(await caller.triggers.state({ organizationId: orgId, triggerId: id })).toMatchObject({ fired: 1, agents: {} });
     } finally {
       await api.close();
     }

@@ -7,7 +7,9 @@ export const getTriggerStateMeta: ApiMeta = {
 };
 export const ZGetTriggerStateRequest = triggerIdInput.extend({ agentKey: z.string().max(200).optional() });
 export const ZGetTriggerStateResponse = z.object({
+  /** Firings recorded (matches and absences), whoever evaluated them. */
   fired: z.number(),
+  /** Per-agent condition state, held by the trigger's workflow (empty for a trigger without stateful conditions). */
   agents: z.record(z.string(), z.unknown()),
   pendingAbsences: z.number(),
 });
