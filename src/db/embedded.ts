@@ -99,6 +99,12 @@ export async function startEmbeddedPostgres(options: {
     urlFor,
     stop: async () => {
       process.off('exit', killOnExit);
+      // A Ctrl-C in the terminal reaches postgres too (same process group), and it shuts down at once; the package's
+      // stop() would then wait forever for an exit that already happened.
+      if (child && (child.exitCode !== null || child.signalCode !== null)) {
+        log.info('embedded Postgres had already stopped');
+        return;
+      }
       await cluster.stop();
       log.info('embedded Postgres stopped');
     },

@@ -30,6 +30,9 @@ export function createPool(
   });
   // An idle client that loses its connection emits here; without a handler the process would crash.
   pool.on('error', (err) => logger.warn({ err }, 'idle Postgres connection failed'));
+  // So would a checked-out one held between queries (the relay's and the indexer's advisory-lock sessions) when
+  // Postgres shuts down or restarts; its next query fails and the caller deals with it.
+  pool.on('connect', (client) => client.on('error', (err) => logger.warn({ err }, 'Postgres connection failed')));
   return pool;
 }
 

@@ -74,11 +74,17 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
   for (const value of options.dynamicConfig ?? DEV_SERVER_DYNAMIC_CONFIG) args.push('--dynamic-config-value', value);
 
-  const child = spawn(options.cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group: a Ctrl-C in the terminal reaches our process only, which stops the worker first (its
+  // long-running activities report their cancellation to the server) and the server last. Should our process exit
+  // without stopping it, the exit hook still does.
+  const child = spawn(options.cliPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let exited = false;
   let stderrTail = '';
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
   child.on('exit', (code, signal) => {
     exited = true;
+    process.removeListener('exit', killOnExit);
     log.info({ code, signal }, 'Temporal dev server exited');
   });
   child.stdout?.on('data', (chunk: Buffer) => log.trace(chunk.toString().trim()));

@@ -22,7 +22,9 @@ interface Supervisor {
 }
 
 function startSupervisor(env: Record<string, string>): Supervisor {
+  // Its own process group, as in a terminal: Ctrl-C signals the whole group (Postgres and anvil included).
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/start.ts'], {
+    detached: true,
     cwd: ROOT,
     env: { ...process.env, LOG_FORMAT: 'json', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -116,9 +118,11 @@ describe('npm start supervisor', () => {
     expect(metrics).toMatch(/erc8004_indexer_checkpoint_block\{chain_id="31337"\} \d+/);
     await client.end();
 
-    running.child.kill('SIGINT');
+    // Ctrl-C: SIGINT to the whole process group, so Postgres shuts down at once alongside the supervisor.
+    process.kill(-running.child.pid!, 'SIGINT');
     expect(await running.exited).toBe(0);
     expect(running.output()).toContain('"msg":"stopped"');
+    expect(running.output()).not.toContain("Unhandled 'error' event");
     expect(childrenUsing(dataDir), 'child processes left running').toEqual([]);
 
     // Second start on the same data: migrations are already applied, the user and the Temporal history are still there.
