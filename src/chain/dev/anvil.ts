@@ -122,7 +122,9 @@ async function startOnce(opts: AnvilOptions): Promise<AnvilInstance> {
   if (opts.blockTime !== undefined) args.push('--block-time', String(opts.blockTime));
   if (opts.extraArgs) args.push(...opts.extraArgs);
 
-  const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Its own process group: a Ctrl-C reaches our process only, which stops the indexer before the chain (and the exit
+  // hook above still takes it down should we exit without stopping it).
+  const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   running.add(child);
   installExitHook();
 
