@@ -46,23 +46,26 @@ export type ActionsStatsRequest = StatsRequest;
 export type ActionsWorkerStats = BaseWorkerStats & ActionsWorkerMeasurements;
 export type ActionsWorkerMessage = WorkerChildMessage<ActionsWorkerStats, { settings: ActionsWorkerSettings }>;
 
-/** Which activity step a statement belongs to (the order matters: INSERT before SELECT of the same table). */
+/**
+ * Which step a statement belongs to (the order matters: INSERT before SELECT of the same table). The pumps claim on
+ * their own connection, outside the pool: their claims are not counted here.
+ */
 const KINDS: [string, (sql: string) => boolean][] = [
   ['loadTriggerDefinition', (s) => s.includes('FROM triggers t WHERE t.id = $1')],
   ['recordMatches INSERT', (s) => s.includes('INSERT INTO trigger_matches')],
-  ['startDeliveries SELECT matches', (s) => s.includes('FROM trigger_matches m JOIN triggers t')],
-  ['startDeliveries SELECT actions', (s) => s.includes('FROM trigger_actions WHERE trigger_id')],
-  ['startDeliveries SELECT conditions', (s) => s.startsWith('SELECT id, condition_type, config FROM trigger_conditions')],
-  ['startDeliveries INSERT delivery', (s) => s.includes('INSERT INTO deliveries')],
-  ['loadDelivery SELECT (prepare + attempt)', (s) => s.includes('FROM deliveries d LEFT JOIN trigger_actions')],
-  ['prepareDelivery UPDATE', (s) => s.includes('UPDATE deliveries SET destination')],
-  ['checkBreaker SELECT', (s) => s.includes('FROM delivery_breakers WHERE destination = $1') && s.trimStart().startsWith('SELECT')],
-  ['webhook secret INSERT', (s) => s.includes('INSERT INTO organization_webhook_secrets')],
-  ['webhook secret SELECT', (s) => s.includes('FROM organization_webhook_secrets')],
-  ['attempt INSERT action_results', (s) => s.includes('INSERT INTO action_results')],
-  ['attempt UPDATE deliveries', (s) => s.includes('UPDATE deliveries SET attempts')],
+  ['startDeliveries SELECT firings', (s) => s.includes('FROM trigger_matches m JOIN triggers t')],
+  ['startDeliveries INSERT deliveries + NOTIFY', (s) => s.includes('INSERT INTO deliveries')],
+  ['batch: breaker gates SELECT', (s) => s.includes('FROM delivery_breakers WHERE destination = ANY')],
+  ['batch: webhook secrets SELECT', (s) => s.includes('FROM organization_webhook_secrets')],
+  ['webhook secrets INSERT (first use)', (s) => s.includes('INSERT INTO organization_webhook_secrets')],
+  ['attempts INSERT action_results', (s) => s.includes('INSERT INTO action_results')],
+  ['batch: final states UPDATE deliveries', (s) => s.includes('UPDATE deliveries d SET status = r.status')],
   ['breaker outcome', (s) => s.includes('delivery_breakers')],
-  ['markDelivery UPDATE', (s) => s.includes('UPDATE deliveries SET status')],
+  ['delivery workflow: loadDelivery SELECT', (s) => s.includes('FROM deliveries d LEFT JOIN trigger_actions')],
+  ['delivery workflow: prepare UPDATE', (s) => s.includes('UPDATE deliveries SET destination')],
+  ['delivery workflow: attempt UPDATE', (s) => s.includes('UPDATE deliveries SET attempts')],
+  ['delivery workflow: mark UPDATE', (s) => s.includes('UPDATE deliveries SET status')],
+  ['maintenance: waiting dispatchers SELECT', (s) => s.includes('SELECT DISTINCT workflow_id FROM deliveries')],
   ['saveTriggerState', (s) => s.includes('trigger_state')],
 ];
 function kindOf(sql: string): string {
