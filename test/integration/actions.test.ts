@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { Client } from '@temporalio/client';
 import type { Address } from 'viem';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { listBreakers } from '../../src/actions/breaker.js';
+import { breakerGates, listBreakers, recordBreakerOutcomes } from '../../src/actions/breaker.js';
 import { replayDeadLetters } from '../../src/actions/delivery-service.js';
 import { currentWebhookSecret } from '../../src/actions/webhook-secrets.js';
 import { verifyWebhook } from '../../src/actions/webhook-signing.js';
@@ -231,6 +231,25 @@ describe('actions', () => {
     // Parked time spent no attempts: only the probe after the pause went out.
     expect(hook.requests.length).toBe(attemptsWhileOpen + 1);
     expect((await listBreakers(db.pool, [destination]))[0]).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
+  });
+
+  it("a batch's outcomes feed the breakers in order: failures after the last success count, a success closes", async () => {
+    const dest = (n: string) => `rest:batch-${n}.example`;
+    const options = { threshold: 3, basePauseMs: 60_000 };
+    // Two failures, a success, then three failures: the breaker opens on the three that followed the success.
+    await recordBreakerOutcomes(db.pool, [false, false, true, false, false, false].map((ok) => ({ destination: dest('a'), ok })), new Map(), options);
+    // Two failures only: counted, still closed.
+    await recordBreakerOutcomes(db.pool, [false, false].map((ok) => ({ destination: dest('b'), ok })), new Map(), options);
+    // Successes to a destination without a breaker row write nothing.
+    await recordBreakerOutcomes(db.pool, [{ destination: dest('c'), ok: true }], await breakerGates(db.pool, [dest('c')]), options);
+    expect(await listBreakers(db.pool, [dest('a'), dest('b'), dest('c')])).toEqual([
+      expect.objectContaining({ destination: dest('a'), state: 'open', consecutiveFailures: 3 }),
+      expect.objectContaining({ destination: dest('b'), state: 'closed', consecutiveFailures: 2 }),
+    ]);
+    expect((await breakerGates(db.pool, [dest('a'), dest('b')])).get(dest('a'))).toMatchObject({ open: true });
+    // A later success closes it.
+    await recordBreakerOutcomes(db.pool, [{ destination: dest('a'), ok: true }], await breakerGates(db.pool, [dest('a')]), options);
+    expect(await listBreakers(db.pool, [dest('a')])).toEqual([expect.objectContaining({ state: 'closed', consecutiveFailures: 0 })]);
   });
 
   it('refuses private, loopback and metadata addresses (SSRF) as permanent failures', async () => {
