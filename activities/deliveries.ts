@@ -16,6 +16,7 @@ import { defaultWebhookBody, renderJsonTemplate, renderTemplate, type TemplateCo
 import { webhookHeaders } from '../src/actions/webhook-signing.js';
 import { organizationWebhookSecrets, webhookSecretsOf } from '../src/actions/webhook-secrets.js';
 import type { SecretBox } from '../src/secrets.js';
+import { forEachConcurrently } from '../src/concurrency.js';
 import { templateStateKeys } from '../src/triggers/store.js';
 import { DELIVERIES_CREATED_CHANNEL, ensureDispatcher, recordMatches, startDeliveries, type DispatchSettings, type MatchRecord } from '../src/triggers/firings.js';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
@@ -90,6 +91,8 @@ export const SLOW_ATTEMPT_MS = 1_000;
 const SLOW_LANE_MS = 5 * 60_000;
 /** Firings attempted at once within a batch (a firing's actions go one after the other, in priority order). */
 const BATCH_CONCURRENCY = 32;
+/** Delivery workflows started at once when a batch hands deliveries off (a destination down: many of them). */
+const HAND_OFF_CONCURRENCY = 16;
 
 interface DeliveryRow {
   idempotency_key: string;
@@ -444,14 +447,11 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         }
       }
     };
-    const queue = [...firings.values()];
-    await Promise.all(Array.from({ length: Math.min(BATCH_CONCURRENCY, queue.length) }, async () => {
-      for (let firing = queue.shift(); firing; firing = queue.shift()) await runFiring(firing);
-    }));
+    await forEachConcurrently([...firings.values()], BATCH_CONCURRENCY, runFiring);
 
     // Hand-offs first: should the worker die before the states below are written, the run that takes over attempts
     // again (same idempotency keys) and finds the delivery workflows already started.
-    for (const h of handOffs) await handOff(h.key, h.first);
+    await forEachConcurrently(handOffs, HAND_OFF_CONCURRENCY, (h) => handOff(h.key, h.first));
     await Promise.all([
       insertAttemptResults(attempts),
       settled.length === 0 ? undefined : pool.query(

@@ -13,6 +13,7 @@
 import type { Client } from '@temporalio/client';
 import type pg from 'pg';
 import type { Logger } from '../logger.js';
+import { forEachConcurrently } from '../concurrency.js';
 import { compileDefinition, type TriggerDefinition } from '../triggers/definition.js';
 import { evaluate, firesPerEvent, initialState, type TriggerEvent } from '../triggers/engine.js';
 import { recordFirings, startDeliveries, type DispatchSettings, type MatchRecord } from '../triggers/firings.js';
@@ -131,17 +132,13 @@ export class TriggerDispatcher implements Dispatcher {
       [batch.map((_, i) => i), route.map((r) => r.seq), route.map((r) => r.chain), route.map((r) => r.registry), route.map((r) => r.type), route.map((r) => r.agent)],
     );
     if (rows.length === 0) return;
-    const queue = [...rows];
-    /** Firings of the triggers evaluated here, recorded and delivered together: a few statements and signals per batch. */
+    /** Firings of the triggers evaluated here, recorded and delivered together: a few statements per batch. */
     const firings: { triggerId: string; match: MatchRecord }[] = [];
-    const workers = Array.from({ length: Math.min(this.options.concurrency ?? 16, queue.length) }, async () => {
-      for (let row = queue.shift(); row; row = queue.shift()) {
-        const def = await this.relayDefinition(row);
-        if (def) firings.push(...this.evaluateHere(row, def, batch));
-        else await this.signal(row, batch);
-      }
+    await forEachConcurrently(rows, this.options.concurrency ?? 16, async (row) => {
+      const def = await this.relayDefinition(row);
+      if (def) firings.push(...this.evaluateHere(row, def, batch));
+      else await this.signal(row, batch);
     });
-    await Promise.all(workers);
     if (firings.length > 0) {
       const { pool, temporal, taskQueue, dispatch } = this.options;
       await recordFirings(pool, firings);
