@@ -93,12 +93,15 @@ export async function provideTemporalClient(ctx: ProcessContext, address: string
 export function startIndexers(ctx: ProcessContext, pool: Pool, chains: ChainConfig[]): ChainIndexer[] {
   const controller = new AbortController();
   const indexers = chains.map((chain) => new ChainIndexer({ chain, pool, logger: ctx.logger, signal: controller.signal }));
-  const runs = indexers.map((indexer) =>
-    indexer.run({ wake: headSubscription(indexer.chain, ctx) }).catch((err) => ctx.logger.fatal({ err, chainId: indexer.chain.chainId }, 'indexer crashed')),
+  const subscriptions = indexers.map((indexer) => headSubscription(indexer.chain, ctx));
+  const runs = indexers.map((indexer, i) =>
+    indexer.run({ wake: subscriptions[i]?.wake }).catch((err) => ctx.logger.fatal({ err, chainId: indexer.chain.chainId }, 'indexer crashed')),
   );
   ctx.onShutdown('indexers', async () => {
     controller.abort();
     await Promise.all(runs);
+    // Closed, the WebSocket stops reconnecting (and complaining) once the chain's node goes away.
+    await Promise.all(subscriptions.map((s) => s?.close()));
   });
   return indexers;
 }
@@ -107,12 +110,18 @@ export function startIndexers(ctx: ProcessContext, pool: Pool, chains: ChainConf
 function headSubscription(chain: ChainConfig, ctx: ProcessContext) {
   const client = createHeadSubscriptionClient(chain);
   if (!client) return undefined;
-  return (notify: () => void) =>
-    client.watchBlockNumber({
-      emitOnBegin: false,
-      onBlockNumber: () => notify(),
-      onError: (err) => ctx.logger.warn({ err, chainId: chain.chainId }, 'head subscription error; polling continues'),
-    });
+  return {
+    wake: (notify: () => void) =>
+      client.watchBlockNumber({
+        emitOnBegin: false,
+        onBlockNumber: () => notify(),
+        onError: (err) => ctx.logger.warn({ err, chainId: chain.chainId }, 'head subscription error; polling continues'),
+      }),
+    close: async () => {
+      const transport = client.transport as { getRpcClient?: () => Promise<{ close(): void }> };
+      (await transport.getRpcClient?.().catch(() => undefined))?.close();
+    },
+  };
 }
 
 /** The relay over the event log, with the given dispatcher. */
