@@ -7,7 +7,7 @@
 import type { Client } from '@temporalio/client';
 import type { Logger } from '../src/logger.js';
 import { breakerGate, breakerGates, recordBreakerOutcomes } from '../src/actions/breaker.js';
-import { DEFAULT_RETRY, destinationOf, validateActionConfig, type ActionType, type McpConfig, type RestConfig, type RetryPolicy, type TelegramConfig } from '../src/actions/config.js';
+import { DEFAULT_RETRY, destinationOf, validateActionConfig, type ActionConfig, type ActionType, type McpConfig, type RestConfig, type RetryPolicy, type TelegramConfig } from '../src/actions/config.js';
 import { callMcpTool } from '../src/actions/mcp.js';
 import { findServiceEndpoint, loadRegistrationFile, RegistrationFileError, verifyFileHash, type RegistrationCache } from '../src/actions/registration.js';
 import { retryAfterMs, safeRequest, SsrfError, type AllowList } from '../src/actions/safe-http.js';
@@ -18,7 +18,7 @@ import { organizationWebhookSecrets, webhookSecretsOf } from '../src/actions/web
 import type { SecretBox } from '../src/secrets.js';
 import { forEachConcurrently } from '../src/concurrency.js';
 import { templateStateKeys } from '../src/triggers/store.js';
-import { DELIVERIES_CREATED_CHANNEL, ensureDispatcher, recordMatches, startDeliveries, type DispatchSettings, type MatchRecord } from '../src/triggers/firings.js';
+import { DELIVERIES_CREATED_CHANNEL, dispatcherTaskQueue, ensureDispatcher, recordMatches, startDeliveries, type DispatchSettings, type MatchRecord } from '../src/triggers/firings.js';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { CancelledFailure, Context } from '@temporalio/activity';
 import pg from 'pg';
@@ -79,8 +79,8 @@ export interface PumpResult extends BatchResult {
 }
 
 const EXCERPT = 2_048;
-/** Firings per batch (each with its actions). */
-const PUMP_BATCH_FIRINGS = 500;
+/** Deliveries a batch starts from (whole firings are claimed: their other actions come along). */
+const PUMP_BATCH_SIZE = 500;
 /** Batches a pump attempts at once: a batch held up by a slow receiver leaves room for the others. */
 const PUMP_BATCHES_IN_FLIGHT = 4;
 /** A pump looks for deliveries this often even without a notification (one lost with a dropped connection). */
@@ -115,6 +115,9 @@ const DELIVERY_COLUMNS = `d.idempotency_key, d.match_id::text AS match_id, d.org
   coalesce((SELECT json_agg(json_build_object('id', c.id, 'condition_type', c.condition_type, 'config', c.config) ORDER BY c.id)
             FROM trigger_conditions c WHERE c.trigger_id = d.trigger_id), '[]') AS conditions`;
 
+/** An action config after validation: usable, or why not (a permanent failure when sent). */
+type CheckedConfig = { config: ActionConfig; invalid?: undefined } | { config?: undefined; invalid: string };
+
 interface AttemptRecord {
   idempotencyKey: string;
   attempt: number;
@@ -141,13 +144,14 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   }
 
   /**
-   * Claims the deliveries of up to `limit` firings among a dispatcher's pending ones that this pump run has not claimed
-   * yet — new ones, and any that a crashed run had claimed and not settled — and reads them, grouped by firing with
-   * each firing's actions in priority order.
+   * Claims, among a dispatcher's pending deliveries that this pump run has not claimed yet (new ones, and any that a
+   * crashed run had claimed and not settled), every delivery of the firings of the `limit` oldest, and reads them,
+   * grouped by firing with each firing's actions in priority order.
    */
   async function claimPending(db: pg.ClientBase, dispatcherId: string, claim: string, limit: number): Promise<DeliveryRow[]> {
     const { rows } = await db.query<DeliveryRow>(
-      // Whole firings (`limit` of them): their actions stay together, in priority order, in one batch.
+      // Whole firings — those of the `limit` oldest pending deliveries — so a firing's actions stay in one batch, in
+      // priority order.
       `WITH d AS (
          UPDATE deliveries SET claim = $2 WHERE idempotency_key IN (
            SELECT idempotency_key FROM deliveries
@@ -163,11 +167,13 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     return rows;
   }
 
-  /** The action's config with its sealed secrets opened. */
-  function openConfig(row: DeliveryRow) {
+  /**
+   * The action's config, validated (schema and templates) once per delivery and attempt path: the plan and the send
+   * both use it.
+   */
+  function checkConfig(row: DeliveryRow): CheckedConfig {
     const checked = validateActionConfig(row.action_type, row.config ?? {}, templateStateKeys(row.conditions));
-    if (!checked.config) throw new Error(`invalid action config: ${checked.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
-    return checked.config;
+    return checked.config ? { config: checked.config } : { invalid: `invalid action config: ${checked.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}` };
   }
 
   const fetchText = async (url: string) => {
@@ -282,12 +288,11 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   }
 
   /** What the delivery needs up front, from its row alone; null when there is nothing (left) to deliver. */
-  function planOf(row: DeliveryRow | undefined): DeliveryPlan | null {
-    if (!row || row.status === 'delivered' || !row.config) return null;
+  function planOf(row: DeliveryRow | undefined, checked: CheckedConfig | undefined): DeliveryPlan | null {
+    if (!row || !checked || row.status === 'delivered' || !row.config) return null;
     let destination = `${row.action_type}:invalid`;
     let retry = DEFAULT_RETRY;
     let timeoutMs = 10_000;
-    const checked = validateActionConfig(row.action_type, row.config, templateStateKeys(row.conditions));
     if (checked.config) {
       destination = destinationOf(row.action_type, checked.config, row.context.agent.key);
       retry = { ...DEFAULT_RETRY, ...(checked.config.retry ?? {}) };
@@ -297,21 +302,27 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   }
 
   /** What the delivery workflow needs up front; null when there is nothing (left) to deliver. */
-  async function prepare(key: string, row: DeliveryRow | undefined): Promise<DeliveryPlan | null> {
-    const plan = planOf(row);
+  async function prepare(key: string, row: DeliveryRow | undefined, checked = row && checkConfig(row)): Promise<DeliveryPlan | null> {
+    const plan = planOf(row, checked);
     if (!plan) return null;
     await pool.query(`UPDATE deliveries SET destination = $2, status = 'pending' WHERE idempotency_key = $1`, [key, plan.destination]);
     return plan;
   }
 
   /** Renders and sends; never throws (rendering or config problems are permanent failures). */
-  async function send(row: DeliveryRow, secretsOf: SecretsOf, destination: string): Promise<{ outcome: AttemptOutcome & { excerpt?: string }; durationMs: number }> {
+  async function send(
+    row: DeliveryRow,
+    checked: CheckedConfig,
+    secretsOf: SecretsOf,
+    destination: string,
+  ): Promise<{ outcome: AttemptOutcome & { excerpt?: string }; durationMs: number }> {
     const started = performance.now();
     // Marked slow as soon as it is (not when it ends): batches starting meanwhile already hand this destination off.
     const slow = setTimeout(() => slowUntil.set(destination, Date.now() + SLOW_LANE_MS), SLOW_ATTEMPT_MS);
     let outcome: AttemptOutcome & { excerpt?: string };
     try {
-      const config = openConfig(row);
+      const { config } = checked;
+      if (!config) throw new Error(checked.invalid);
       outcome =
         row.action_type === 'telegram' ? await sendTelegram(row, config as TelegramConfig)
         : row.action_type === 'rest' ? await sendRest(row, config as RestConfig, secretsOf)
@@ -355,9 +366,13 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   }
 
   /** One attempt: render, send, record it in action_results, update the delivery and the breaker. */
-  async function attempt(row: DeliveryRow | undefined, { idempotencyKey, attempt, destination }: { idempotencyKey: string; attempt: number; destination: string }): Promise<AttemptOutcome> {
-    if (!row) return { ok: false, permanent: true, error: 'the delivery no longer exists (trigger deleted)' };
-    const { outcome, durationMs } = await send(row, secretsNow, destination);
+  async function attempt(
+    row: DeliveryRow | undefined,
+    { idempotencyKey, attempt, destination }: { idempotencyKey: string; attempt: number; destination: string },
+    checked = row && checkConfig(row),
+  ): Promise<AttemptOutcome> {
+    if (!row || !checked) return { ok: false, permanent: true, error: 'the delivery no longer exists (trigger deleted)' };
+    const { outcome, durationMs } = await send(row, checked, secretsNow, destination);
     const record = { idempotencyKey, attempt, destination, outcome, durationMs };
     await Promise.all([
       insertAttemptResults([record]),
@@ -404,7 +419,10 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
    * slow receiver does not hold up the batches behind it).
    */
   async function attemptBatch(rows: DeliveryRow[], claim: string): Promise<BatchResult> {
-    const planned = rows.map((row) => ({ row, plan: planOf(row) }));
+    const planned = rows.map((row) => {
+      const checked = checkConfig(row);
+      return { row, checked, plan: planOf(row, checked) };
+    });
     // What the attempts need, read side by side: the breakers of the destinations, the signing secrets of webhooks.
     const restOrganizations = [...new Set(rows.filter((r) => r.action_type === 'rest').map((r) => r.organization_id))];
     const [gates, webhookSecrets] = await Promise.all([
@@ -423,7 +441,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       else firings.set(p.row.match_id, [p]);
     }
     const runFiring = async (firing: typeof planned) => {
-      for (const { row, plan } of firing) {
+      for (const { row, checked, plan } of firing) {
         const key = row.idempotency_key;
         if (!plan) {
           settled.push({ key, status: 'dead', destination: `${row.action_type}:invalid`, error: 'the action no longer exists', workflowId: null, attempt: null });
@@ -435,7 +453,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
           settled.push({ key, status: 'pending', destination: plan.destination, error: null, workflowId: `delivery/${key}`, attempt: null });
           continue;
         }
-        const { outcome, durationMs } = await send(row, secretsOf, plan.destination);
+        const { outcome, durationMs } = await send(row, checked, secretsOf, plan.destination);
         const record: AttemptRecord = { idempotencyKey: key, attempt: plan.attemptsBefore + 1, destination: plan.destination, outcome, durationMs };
         attempts.push(record);
         const { excerpt: _excerpt, ...result } = outcome;
@@ -531,7 +549,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         ctx.heartbeat(result);
         if (woken && inFlight.size < PUMP_BATCHES_IN_FLIGHT) {
           woken = false;
-          const rows = await claimPending(listener, dispatcherId, claim, PUMP_BATCH_FIRINGS);
+          const rows = await claimPending(listener, dispatcherId, claim, PUMP_BATCH_SIZE);
           if (rows.length > 0) {
             // More may be waiting: claim again at once (up to the batches in flight).
             woken = true;
@@ -594,7 +612,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
          WHERE status = 'pending' AND workflow_id LIKE 'deliveries/%' AND created_at < now() - interval '1 minute'`,
       );
       const ids = rows.map((r) => r.workflow_id);
-      for (const workflowId of ids) await ensureDispatcher(deps.temporal, workflowId.slice('deliveries/'.length, workflowId.lastIndexOf('/')), workflowId);
+      for (const workflowId of ids) await ensureDispatcher(deps.temporal, dispatcherTaskQueue(workflowId), workflowId);
       if (ids.length > 0) log.warn({ dispatchers: ids }, 'deliveries waited over a minute: made sure their dispatchers run');
       return ids;
     },
@@ -629,10 +647,11 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
      */
     async deliverFirstAttempt(key: string): Promise<FirstAttempt> {
       const row = await loadDelivery(key);
-      const plan = await prepare(key, row);
+      const checked = row && checkConfig(row);
+      const plan = await prepare(key, row, checked);
       if (!plan) return { plan: null };
       if ((await breakerGate(pool, plan.destination)).open) return { plan };
-      const outcome = await attempt(row, { idempotencyKey: key, attempt: plan.attemptsBefore + 1, destination: plan.destination });
+      const outcome = await attempt(row, { idempotencyKey: key, attempt: plan.attemptsBefore + 1, destination: plan.destination }, checked);
       if (outcome.ok) await mark(key, 'delivered');
       return { plan, outcome };
     },

@@ -6,7 +6,7 @@
  *
  * Triggers whose firing depends on the event alone (`firesPerEvent`: no stateful condition, cooldown, hysteresis or
  * history) hold no state, so their workflow has nothing to keep: the dispatcher evaluates their events itself with the
- * same pure evaluator and records the firings and starts their deliveries directly — idempotent on (trigger, event,
+ * same pure evaluator, records the firings and creates their deliveries directly — idempotent on (trigger, event,
  * kind), so a batch dispatched again after a crash changes nothing. It saves a signal and a workflow task per event,
  * which is most of what an event costs on the Temporal path. Their workflows stay for config updates and deletion.
  */

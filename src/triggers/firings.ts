@@ -1,7 +1,6 @@
 /**
  * A trigger's firings: recording them (idempotent on trigger, event and kind) and creating one delivery per action,
- * handed to the delivery dispatcher workflows.
- * The trigger workflows do this through local activities; the relay does it directly for the triggers whose firing
+ * for the delivery dispatchers' pumps. The trigger workflows do this through local activities; the relay does it directly for the triggers whose firing
  * depends on the event alone (src/relay/trigger-dispatcher.ts).
  */
 import type { Client } from '@temporalio/client';
@@ -70,8 +69,15 @@ export const DEFAULT_DELIVERY_DISPATCHERS = 2;
 /** NOTIFY channel that wakes the dispatchers; the payload is the dispatcher's workflow id. */
 export const DELIVERIES_CREATED_CHANNEL = 'deliveries_created';
 
+const DISPATCHER_PREFIX = 'deliveries/';
+
 export function dispatcherWorkflowId(taskQueue: string, index: number): string {
-  return `deliveries/${taskQueue}/${index}`;
+  return `${DISPATCHER_PREFIX}${taskQueue}/${index}`;
+}
+
+/** The task queue a dispatcher runs on, from its workflow id. */
+export function dispatcherTaskQueue(workflowId: string): string {
+  return workflowId.slice(DISPATCHER_PREFIX.length, workflowId.lastIndexOf('/'));
 }
 
 /** Starts a dispatcher workflow unless it runs already. */
@@ -104,11 +110,11 @@ export interface Firing {
 }
 
 /**
- * Creates one delivery per (firing, action) — for any number of triggers in a few statements — and hands them to the
- * delivery dispatcher workflows, which make the first attempts in batches; each trigger's deliveries in event order,
- * actions in priority order (lower first), all in one signal. Idempotent: existing deliveries are left as they are, and a delivery
- * signalled twice is attempted by one batch only (batches claim their deliveries). Called by the relay for the
- * triggers it evaluates itself and by the trigger workflows (as a local activity). Returns the deliveries signalled.
+ * Creates one delivery per (firing, action) — for any number of triggers, in two statements — assigned to one
+ * delivery dispatcher, whose pump a NOTIFY wakes to make the first attempts (actions in priority order, lower first).
+ * Idempotent: existing deliveries are left as they are (and keep their dispatcher). Called by the relay for the
+ * triggers it evaluates itself and by the trigger workflows (as a local activity). Returns the deliveries it meant to
+ * create, including those that already existed.
  */
 export async function startDeliveries(deps: FiringDeps, fired: readonly Firing[]): Promise<number> {
   const { pool, logger: log } = deps;
@@ -129,7 +135,6 @@ export async function startDeliveries(deps: FiringDeps, fired: readonly Firing[]
     [fired.map((f) => f.triggerId), fired.map((f) => f.eventSeq), fired.map((f) => f.kind)],
   );
   if (rows.length === 0) return 0;
-  const workflowId = await nextDispatcher(deps);
   const deliveries: { key: string; row: (typeof rows)[number]; actionId: number; actionType: ActionType; context: string }[] = [];
   for (const m of rows) {
     const actions: { id: number; action_type: ActionType; priority: number }[] = m.actions;
@@ -164,6 +169,7 @@ export async function startDeliveries(deps: FiringDeps, fired: readonly Firing[]
     }
   }
   if (deliveries.length === 0) return 0;
+  const workflowId = await nextDispatcher(deps);
   // The NOTIFY goes out when the insert commits: the dispatcher finds the rows.
   await pool.query(
     `WITH created AS (
