@@ -87,7 +87,7 @@ const PUMP_BATCHES_IN_FLIGHT = 4;
 const PUMP_SWEEP_MS = 2_000;
 const PUMP_CANCEL_GRACE_MS = 2_000;
 /** An attempt slower than this marks its destination slow: the batches then leave it to per-delivery workflows. */
-export const SLOW_ATTEMPT_MS = 1_000;
+const SLOW_ATTEMPT_MS = 1_000;
 const SLOW_LANE_MS = 5 * 60_000;
 /** Firings attempted at once within a batch (a firing's actions go one after the other, in priority order). */
 const BATCH_CONCURRENCY = 32;

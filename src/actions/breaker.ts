@@ -24,22 +24,20 @@ export interface BreakerOptions {
   basePauseMs?: number;
 }
 
-export type BreakerGate = { open: false; known: boolean } | { open: true; retryInMs: number };
+/** `failing`: the breaker has failures to forget or is not closed, so a success must be written (else it need not). */
+export type BreakerGate = { open: false; failing: boolean } | { open: true; retryInMs: number };
 
 /** Whether a delivery to `destination` may go out now; if not, how long to park. */
 export async function breakerGate(pool: pg.Pool, destination: string): Promise<BreakerGate> {
   return (await breakerGates(pool, [destination])).get(destination)!;
 }
 
-/**
- * The gates of several destinations in one statement (a delivery batch). `known` says a breaker row exists: a
- * destination without one needs no write after a successful attempt.
- */
+/** The gates of several destinations in one statement (a delivery batch). */
 export async function breakerGates(pool: pg.Pool, destinations: readonly string[]): Promise<Map<string, BreakerGate>> {
-  const gates = new Map<string, BreakerGate>(destinations.map((d) => [d, { open: false, known: false }]));
+  const gates = new Map<string, BreakerGate>(destinations.map((d) => [d, { open: false, failing: false }]));
   if (destinations.length === 0) return gates;
-  const { rows } = await pool.query<{ destination: string; state: string; wait_ms: number | null }>(
-    `SELECT destination, state, greatest(0, extract(epoch FROM retry_at - now()) * 1000)::float8 AS wait_ms
+  const { rows } = await pool.query<{ destination: string; state: string; consecutive_failures: number; wait_ms: number | null }>(
+    `SELECT destination, state, consecutive_failures, greatest(0, extract(epoch FROM retry_at - now()) * 1000)::float8 AS wait_ms
      FROM delivery_breakers WHERE destination = ANY($1::text[])`,
     [[...new Set(destinations)]],
   );
@@ -47,7 +45,7 @@ export async function breakerGates(pool: pg.Pool, destinations: readonly string[
   for (const row of rows) {
     if (row.state === 'open' && (row.wait_ms ?? 0) > 0) gates.set(row.destination, { open: true, retryInMs: Math.ceil(row.wait_ms!) });
     else {
-      gates.set(row.destination, { open: false, known: true });
+      gates.set(row.destination, { open: false, failing: row.state !== 'closed' || row.consecutive_failures > 0 });
       if (row.state === 'open') probing.push(row.destination);
     }
   }
@@ -59,7 +57,7 @@ export async function breakerGates(pool: pg.Pool, destinations: readonly string[
 }
 
 /** Records an attempt's outcome — or `failures` failed attempts in a row; opens, re-opens or closes the breaker. */
-export async function recordBreakerOutcome(pool: pg.Pool, destination: string, ok: boolean, options: BreakerOptions = {}, failures = 1): Promise<void> {
+async function recordBreakerOutcome(pool: pg.Pool, destination: string, ok: boolean, options: BreakerOptions = {}, failures = 1): Promise<void> {
   if (ok) {
     await pool.query(
       `UPDATE delivery_breakers SET state = 'closed', consecutive_failures = 0, opened_at = NULL, retry_at = NULL WHERE destination = $1`,
@@ -87,8 +85,9 @@ export async function recordBreakerOutcome(pool: pg.Pool, destination: string, o
 
 /**
  * Feeds a batch's outcomes, in attempt order, to the breakers: per destination, a success if one came after the last
- * failure run's start, then the failures since the last success. Destinations without a breaker row whose attempts
- * all succeeded need no statement (`known` from breakerGates).
+ * failure run's start, then the failures since the last success. A success needs no statement when the gate read
+ * before the attempts shows nothing to reset (a destination without failures: the common case); without a gate, it
+ * is written.
  */
 export async function recordBreakerOutcomes(
   pool: pg.Pool,
@@ -107,8 +106,8 @@ export async function recordBreakerOutcomes(
   }
   for (const [destination, d] of perDestination) {
     const gate = gates.get(destination);
-    const known = gate === undefined || gate.open || gate.known;
-    if (d.succeeded && known) await recordBreakerOutcome(pool, destination, true, options);
+    const mustReset = gate === undefined || gate.open || gate.failing;
+    if (d.succeeded && mustReset) await recordBreakerOutcome(pool, destination, true, options);
     if (d.trailingFailures > 0) await recordBreakerOutcome(pool, destination, false, options, d.trailingFailures);
   }
 }

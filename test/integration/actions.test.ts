@@ -240,9 +240,7 @@ describe('actions', () => {
     await recordBreakerOutcomes(db.pool, [false, false, true, false, false, false].map((ok) => ({ destination: dest('a'), ok })), new Map(), options);
     // Two failures only: counted, still closed.
     await recordBreakerOutcomes(db.pool, [false, false].map((ok) => ({ destination: dest('b'), ok })), new Map(), options);
-    // Successes to a destination without a breaker row write nothing.
-    await recordBreakerOutcomes(db.pool, [{ destination: dest('c'), ok: true }], await breakerGates(db.pool, [dest('c')]), options);
-    expect(await listBreakers(db.pool, [dest('a'), dest('b'), dest('c')])).toEqual([
+    expect(await listBreakers(db.pool, [dest('a'), dest('b')])).toEqual([
       expect.objectContaining({ destination: dest('a'), state: 'open', consecutiveFailures: 3 }),
       expect.objectContaining({ destination: dest('b'), state: 'closed', consecutiveFailures: 2 }),
     ]);
@@ -250,6 +248,14 @@ describe('actions', () => {
     // A later success closes it.
     await recordBreakerOutcomes(db.pool, [{ destination: dest('a'), ok: true }], await breakerGates(db.pool, [dest('a')]), options);
     expect(await listBreakers(db.pool, [dest('a')])).toEqual([expect.objectContaining({ state: 'closed', consecutiveFailures: 0 })]);
+    // Once closed with nothing to forget, further successes write nothing (the row is not even touched).
+    const touched = async () => (await db.pool.query(`SELECT updated_at::text AS at FROM delivery_breakers WHERE destination = $1`, [dest('a')])).rows[0].at as string;
+    const before = await touched();
+    await recordBreakerOutcomes(db.pool, [{ destination: dest('a'), ok: true }], await breakerGates(db.pool, [dest('a')]), options);
+    expect(await touched()).toBe(before);
+    // Without a gate read first, a success is written.
+    await recordBreakerOutcomes(db.pool, [{ destination: dest('a'), ok: true }], new Map(), options);
+    expect(await touched()).not.toBe(before);
   });
 
   it('refuses private, loopback and metadata addresses (SSRF) as permanent failures', async () => {
