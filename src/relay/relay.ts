@@ -100,12 +100,24 @@ export class Relay {
   /**
    * The next batch after `after`, events and retractions merged in ingest order; `complete` when both reads came back
    * short, so nothing more was committed when they ran (anything committed since sends a NOTIFY, which wakes us again).
+   * Both reads share one snapshot (a REPEATABLE READ transaction): with two snapshots, a transaction committing between
+   * them could show its retraction but not its earlier event, and the cursor would move past that event for good.
    */
   async readBatch(after: string): Promise<{ items: RelayItem[]; complete: boolean }> {
-    const [events, retractions] = await Promise.all([
-      this.pool.query(EVENT_SELECT, [after, this.batchSize]),
-      this.pool.query(RETRACTION_SELECT, [after, this.batchSize]),
-    ]);
+    const client = await this.pool.connect();
+    let events: pg.QueryResult;
+    let retractions: pg.QueryResult;
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      events = await client.query(EVENT_SELECT, [after, this.batchSize]);
+      retractions = await client.query(RETRACTION_SELECT, [after, this.batchSize]);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release(err instanceof Error ? err : true);
+      throw err;
+    }
+    client.release();
     const items: RelayItem[] = [
       ...events.rows.map((row): RelayItem => ({ kind: 'event', seq: row.ingest_seq, event: row as StoredEvent })),
       ...retractions.rows.map((row): RelayItem => ({

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Relay, RecordingDispatcher, type Dispatcher, type RelayItem } from '../../src/relay/relay.js';
-import { retractAbove } from '../../src/indexer/store.js';
+import { insertEvents, retractAbove } from '../../src/indexer/store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { until } from '../helpers/wait.js';
 import { appendEvents, feedbackRecord } from '../helpers/fixtures.js';
@@ -116,6 +116,55 @@ describe('relay', () => {
     const start = dispatcher.received.length;
     await appendEvents(db.pool, records(2));
     await until(() => dispatcher.received.length === start + 2, 5_000);
+  });
+
+  it('reads events and retractions in one snapshot: a commit landing between the two reads is not skipped', async () => {
+    await appendEvents(db.pool, records(2));
+    const orphan = records(1);
+    await appendEvents(db.pool, orphan);
+    const appName = 'relay-snapshot-test';
+    const relayPool = new pg.Pool({ connectionString: db.url, application_name: appName, max: 4 });
+    const dispatcher = new RecordingDispatcher();
+    const relay = new Relay({ pool: relayPool, databaseUrl: db.url, dispatcher, logger: testLogger, name: 'snapshot' });
+    const writer = await db.pool.connect();
+    try {
+      await relay.catchUp();
+      // The writer holds event_retractions, so a read of retractions waits for it while the read of events goes ahead.
+      await writer.query('BEGIN');
+      await writer.query('LOCK TABLE event_retractions IN ACCESS EXCLUSIVE MODE');
+      const reading = relay.catchUp();
+      // Proceed once the relay waits on the lock and has read the events (earlier in its transaction, in the same
+      // statement, or on another connection).
+      await until(async () => {
+        const { rows } = await db.pool.query(
+          `SELECT count(*) FILTER (WHERE wait_event_type = 'Lock')::int AS waiting,
+                  count(*) FILTER (WHERE wait_event_type = 'Lock' AND (query LIKE '%FROM events e%' OR xact_start < query_start)
+                                   OR state = 'idle' AND query LIKE 'SELECT ingest_seq::text, incarnation%')::int AS events_read
+           FROM pg_stat_activity WHERE application_name = $1`,
+          [appName],
+        );
+        return rows[0].waiting > 0 && rows[0].events_read > 0;
+      });
+      // One transaction commits an event and, after it in ingest order, a retraction.
+      const late = records(1);
+      await insertEvents(writer, late);
+      await writer.query(
+        `INSERT INTO event_retractions (event_seq, event_id, chain_id, block_number, block_hash, reason)
+         SELECT ingest_seq, id, chain_id, block_number, block_hash, 'reorg' FROM events WHERE id = $1`,
+        [orphan[0]!.id],
+      );
+      await writer.query('COMMIT');
+      await reading;
+      await relay.catchUp();
+      const events = dispatcher.received.flatMap((i) => (i.kind === 'event' ? [i.event.id] : []));
+      expect(events).toContain(late[0]!.id);
+      expect(dispatcher.received.filter((i) => i.kind === 'retraction').map((i) => i.kind === 'retraction' && i.eventId)).toContain(orphan[0]!.id);
+      expect(seqs(dispatcher.received)).toEqual([...seqs(dispatcher.received)].sort((a, b) => (a < b ? -1 : 1)));
+    } finally {
+      await writer.query('ROLLBACK').catch(() => undefined);
+      writer.release();
+      await relayPool.end();
+    }
   });
 
   it('lets only one relay per cursor dispatch at a time', async () => {
