@@ -8,6 +8,10 @@ export interface ProcessContext {
   onShutdown(name: string, step: () => Promise<void>): void;
   /** Resolves when a shutdown was requested (signal or fatal error). */
   shutdownRequested: Promise<string>;
+  /** A component failed for good: logs it and shuts the process down with exit code 1. */
+  fail(component: string, err: unknown): void;
+  /** Whether failed components are restarted in process (`npm start`'s supervisor) instead of failing the process. */
+  restartFailedComponents: boolean;
 }
 
 /**
@@ -17,7 +21,11 @@ export interface ProcessContext {
 export async function runProcess(
   name: string,
   body: (ctx: ProcessContext) => Promise<void>,
-  options: { /** A command that ends when its body does (migrate, backfill), not a service. */ oneShot?: boolean } = {},
+  options: {
+    /** A command that ends when its body does (migrate, backfill), not a service. */ oneShot?: boolean;
+    /** Restart failed components in process (the `npm start` supervisor); other entry points exit non-zero instead. */
+    restartFailedComponents?: boolean;
+  } = {},
 ): Promise<void> {
   let config: Config;
   try {
@@ -72,6 +80,13 @@ export async function runProcess(
       logger,
       onShutdown: (stepName, step) => steps.push({ name: stepName, step }),
       shutdownRequested,
+      fail: (component, err) => {
+        const message = err instanceof Error ? err.message : String(err);
+        logger.fatal({ err, component }, `${component} failed: ${message}`);
+        process.stderr.write(`\n${name}: ${component} failed: ${message}\n`);
+        void shutdown('fatal error', 1);
+      },
+      restartFailedComponents: options.restartFailedComponents ?? false,
     });
     if (options.oneShot) await shutdown('done', 0);
   } catch (err) {

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Relay, RecordingDispatcher, type Dispatcher, type RelayItem } from '../../src/relay/relay.js';
+import { CursorMovedError, Relay, RecordingDispatcher, type Dispatcher, type RelayItem } from '../../src/relay/relay.js';
+import { LockLostError } from '../../src/db/singleton-lock.js';
 import { insertEvents, retractAbove } from '../../src/indexer/store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { until } from '../helpers/wait.js';
@@ -180,5 +181,55 @@ describe('relay', () => {
     await until(() => a.received.length === total);
     await new Promise((r) => setTimeout(r, 300));
     expect(b.received).toEqual([]);
+  });
+
+  it('stops when its lock is lost; the standby takes over and each item is dispatched once', async () => {
+    const a = new RecordingDispatcher();
+    const b = new RecordingDispatcher();
+    const make = (dispatcher: Dispatcher) => new Relay({ pool: db.pool, databaseUrl: db.url, dispatcher, logger: testLogger, name: 'lost-lock', idlePollMs: 100 });
+    const controllerA = new AbortController();
+    let failedA: unknown;
+    const runA = make(a).run(controllerA.signal).catch((err: unknown) => (failedA = err));
+    stops.push(async () => { controllerA.abort(); await runA; });
+    await until(() => a.received.length > 0);
+    const rb = running(make(b));
+    stops.push(rb.stop);
+
+    // The session that holds A's advisory lock is terminated (a restart of Postgres, a network cut, an operator).
+    const { rows } = await db.pool.query(
+      `SELECT pg_terminate_backend(pid) AS ok FROM pg_locks
+       WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+         AND ((classid::bigint << 32) | objid::bigint) = hashtextextended('relay:lost-lock', 0)`,
+    );
+    expect(rows).toEqual([{ ok: true }]);
+    await until(() => failedA !== undefined);
+    expect(failedA).toBeInstanceOf(LockLostError);
+
+    // B holds the lock now and dispatches what comes next; A dispatched nothing more.
+    const before = a.received.length;
+    const next = records(3);
+    await appendEvents(db.pool, next);
+    await until(() => values(b.received).includes(next[2]!.value));
+    expect(a.received.length).toBe(before);
+    const all = [...a.received, ...b.received].map((i) => i.seq);
+    expect(new Set(all).size).toBe(all.length);
+    const { rows: log } = await db.pool.query(`SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM event_retractions) AS n`);
+    expect(all.length).toBe(Number(log[0].n));
+  });
+
+  it('never moves its cursor backwards: a write below the stored position is refused and the relay stops', async () => {
+    // Another relay advances the cursor while this one dispatches a batch it read before.
+    const ahead = '999999999';
+    const racing: Dispatcher = {
+      async dispatch() {
+        await db.pool.query(`UPDATE relay_cursors SET position = $1 WHERE name = 'race'`, [ahead]);
+      },
+    };
+    const relay = new Relay({ pool: db.pool, databaseUrl: db.url, dispatcher: racing, logger: testLogger, name: 'race' });
+    await relay.cursor();
+    await expect(relay.catchUp()).rejects.toBeInstanceOf(CursorMovedError);
+    expect(await relay.cursor()).toBe(ahead);
+    await expect(relay.advanceCursor('1')).rejects.toBeInstanceOf(CursorMovedError);
+    expect(await relay.cursor()).toBe(ahead);
   });
 });
