@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
+import { ChildProcessFile } from './child-processes.js';
 
 export interface ProcessContext {
   config: Config;
@@ -12,11 +13,14 @@ export interface ProcessContext {
   fail(component: string, err: unknown): void;
   /** Whether failed components are restarted in process (`npm start`'s supervisor) instead of failing the process. */
   restartFailedComponents: boolean;
+  /** Records a child process (in the data directory when `recordChildren`), so a next start can stop it if we die. */
+  trackChild(name: string, pid: number | undefined, signal?: NodeJS.Signals): void;
 }
 
 /**
  * Runs an entry point: parses configuration (a readable message and exit code 1 when it is wrong), creates the
- * logger, and on SIGINT/SIGTERM runs the registered shutdown steps in reverse order. A second signal exits at once.
+ * logger, and on SIGINT/SIGTERM/SIGHUP runs the registered shutdown steps in reverse order. A second SIGINT or SIGTERM
+ * exits at once; a SIGHUP during shutdown (the terminal went away) lets the shutdown finish.
  */
 export async function runProcess(
   name: string,
@@ -25,6 +29,8 @@ export async function runProcess(
     /** A command that ends when its body does (migrate, backfill), not a service. */ oneShot?: boolean;
     /** Restart failed components in process (the `npm start` supervisor); other entry points exit non-zero instead. */
     restartFailedComponents?: boolean;
+    /** Record child processes in DATA_DIR and stop those a previous run left behind (the `npm start` supervisor). */
+    recordChildren?: boolean;
   } = {},
 ): Promise<void> {
   let config: Config;
@@ -64,9 +70,12 @@ export async function runProcess(
     setTimeout(() => process.exit(exitCode), 50).unref();
   };
 
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.on(signal, () => {
       if (shuttingDown) {
+        // Closing the terminal sends SIGHUP right after a Ctrl-C: nobody asked to hurry, and exiting now would orphan
+        // the children that run in their own process groups.
+        if (signal === 'SIGHUP') return logger.warn({ signal }, 'SIGHUP during shutdown: finishing the shutdown');
         logger.warn({ signal }, 'second signal: exiting without finishing shutdown');
         process.exit(1);
       }
@@ -74,7 +83,13 @@ export async function runProcess(
     });
   }
 
+  let children: ChildProcessFile | undefined;
   try {
+    if (options.recordChildren) {
+      children = await ChildProcessFile.claim(config.dataDir, logger);
+      // Registered first, so it runs last: once every child is stopped, nothing is left to find.
+      steps.push({ name: 'child process file', step: async () => children?.remove() });
+    }
     await body({
       config,
       logger,
@@ -87,6 +102,7 @@ export async function runProcess(
         void shutdown('fatal error', 1);
       },
       restartFailedComponents: options.restartFailedComponents ?? false,
+      trackChild: (childName, pid, signal) => children?.track(childName, pid, signal),
     });
     if (options.oneShot) await shutdown('done', 0);
   } catch (err) {

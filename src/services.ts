@@ -37,6 +37,8 @@ export async function provideDatabase(ctx: ProcessContext, { allowEmbedded }: { 
         database: EMBEDDED_DATABASE,
       });
       ctx.onShutdown('embedded postgres', embedded.stop);
+      // SIGINT: a fast shutdown (SIGTERM would wait for every client to disconnect).
+      ctx.trackChild('embedded Postgres', embedded.pid, 'SIGINT');
       url = embedded.urlFor(EMBEDDED_DATABASE);
     }
   }
@@ -80,6 +82,7 @@ export async function provideTemporal(ctx: ProcessContext, { allowDevServer }: {
     readyTimeoutMs: config.temporal.readyTimeoutMs,
   });
   ctx.onShutdown('temporal dev server', server.stop);
+  ctx.trackChild('Temporal dev server', server.process.pid);
   return server.address;
 }
 

@@ -45,4 +45,4 @@ await runProcess('erc8004', async (ctx) => {
     },
     'erc8004-backend is up',
   );
-}, { restartFailedComponents: true });
+}, { restartFailedComponents: true, recordChildren: true });
