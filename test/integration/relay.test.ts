@@ -1,5 +1,8 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CursorMovedError, Relay, RecordingDispatcher, type Dispatcher, type RelayItem } from '../../src/relay/relay.js';
 import { LockLostError } from '../../src/db/singleton-lock.js';
 import { insertEvents, retractAbove } from '../../src/indexer/store.js';
@@ -231,5 +234,32 @@ describe('relay', () => {
     expect(await relay.cursor()).toBe(ahead);
     await expect(relay.advanceCursor('1')).rejects.toBeInstanceOf(CursorMovedError);
     expect(await relay.cursor()).toBe(ahead);
+  });
+
+  it('run alone (start:relay), a relay that loses its lock exits with code 1 and says why', { timeout: 60_000 }, async () => {
+    const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/relay.ts'], {
+      cwd: root,
+      env: { ...process.env, DATABASE_URL: db.url, TEMPORAL_ADDRESS: inject('temporalAddress'), MIGRATE_ON_START: 'false', LOG_FORMAT: 'json', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const holder = async () =>
+        (await db.pool.query(
+          `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+             AND ((classid::bigint << 32) | objid::bigint) = hashtextextended('relay:triggers', 0)`,
+        )).rows[0]?.pid as number | undefined;
+      await until(async () => (await holder()) !== undefined, 30_000);
+      await db.pool.query('SELECT pg_terminate_backend($1)', [await holder()]);
+      expect(await exited).toBe(1);
+      expect(output).toContain('relay failed: lost the lock relay:triggers');
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
   });
 });
