@@ -26,10 +26,8 @@ export async function startConfiguredWorker(ctx: ProcessContext, pool: Pool, tem
     schedules: true,
   });
   ctx.onShutdown('worker', worker.stop);
-  worker.done.catch((err) => {
-    logger.fatal({ err }, 'worker crashed');
-    process.kill(process.pid, 'SIGTERM');
-  });
+  // A crashed worker stops the process with a non-zero exit code (its process manager restarts it).
+  worker.done.catch((err) => ctx.fail('worker', err));
   return worker;
 }
 
