@@ -24,11 +24,16 @@ export interface IssuedEmailVerification {
 }
 
 /**
- * A new verification token for the user's current address, replacing any unused earlier one. Throws AuthError
- * 'conflict' when the address is already verified, 'forbidden' for wallet accounts (they have no real address),
- * 'not_found' for an unknown or disabled account.
+ * Issues a verification token for the user's current address and mails the link. Once the mail is on its way, earlier
+ * unused links stop working; if it cannot be sent, the new token is dropped (the earlier links still work) and the
+ * mailer's error is thrown. Throws AuthError 'conflict' when the address is already verified, 'forbidden' for wallet
+ * accounts (they have no real address), 'not_found' for an unknown or disabled account.
  */
-export async function issueEmailVerification(db: Queryable, userId: string): Promise<IssuedEmailVerification> {
+export async function mailEmailVerification(
+  deps: { db: Queryable; mailer: Mailer; publicUrl: string },
+  userId: string,
+): Promise<IssuedEmailVerification> {
+  const { db } = deps;
   const { rows: users } = await db.query<{ email: string; verified: boolean; auth_method: string }>(
     'SELECT email, email_verified_at IS NOT NULL AS verified, auth_method FROM users WHERE id = $1 AND is_active',
     [userId],
@@ -38,23 +43,20 @@ export async function issueEmailVerification(db: Queryable, userId: string): Pro
   if (user.auth_method === 'wallet') throw new AuthError('forbidden', 'a wallet account has no email address to verify');
   if (user.verified) throw new AuthError('conflict', 'your email address is already verified');
   const token = `evt_${randomBytes(32).toString('base64url')}`;
-  const { rows } = await db.query<{ expires_at: Date }>(
-    `WITH replaced AS (DELETE FROM email_verification_tokens WHERE user_id = $1 AND used_at IS NULL)
-     INSERT INTO email_verification_tokens (user_id, email, token_hash, expires_at)
-     VALUES ($1, $2, $3, now() + make_interval(secs => $4)) RETURNING expires_at`,
+  const { rows } = await db.query<{ id: string; expires_at: Date }>(
+    `INSERT INTO email_verification_tokens (user_id, email, token_hash, expires_at)
+     VALUES ($1, $2, $3, now() + make_interval(secs => $4)) RETURNING id, expires_at`,
     [userId, user.email, hashToken(token), EMAIL_VERIFICATION_TTL_SECONDS],
   );
-  return { token, email: user.email, expiresAt: rows[0]!.expires_at };
-}
-
-/** Issues a verification token for the user's address and mails the link; the mailer's failure is thrown. */
-export async function mailEmailVerification(
-  deps: { db: Queryable; mailer: Mailer; publicUrl: string },
-  userId: string,
-): Promise<IssuedEmailVerification> {
-  const issued = await issueEmailVerification(deps.db, userId);
-  await deps.mailer.send(verificationMail({ to: issued.email, publicUrl: deps.publicUrl, token: issued.token, expiresAt: issued.expiresAt }));
-  return issued;
+  const { id, expires_at: expiresAt } = rows[0]!;
+  try {
+    await deps.mailer.send(verificationMail({ to: user.email, publicUrl: deps.publicUrl, token, expiresAt }));
+  } catch (err) {
+    await db.query('DELETE FROM email_verification_tokens WHERE id = $1', [id]);
+    throw err;
+  }
+  await db.query('DELETE FROM email_verification_tokens WHERE user_id = $1 AND used_at IS NULL AND id <> $2', [userId, id]);
+  return { token, email: user.email, expiresAt };
 }
 
 /**

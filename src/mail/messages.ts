@@ -33,7 +33,8 @@ export function invitationMail(input: {
   const api = input.publicUrl.replace(/\/+$/, '');
   return {
     to: input.to,
-    subject: `Invitation to join ${input.organizationName.slice(0, 100)}`,
+    // Organization names are user input: no control characters in a header.
+    subject: `Invitation to join ${input.organizationName.replace(/[\p{Cc}]+/gu, ' ').slice(0, 100)}`,
     text: [
       `${input.inviterName} invites you to join the organization "${input.organizationName}" as ${input.role}.`,
       '',

@@ -70,11 +70,12 @@ export async function startMailbox(): Promise<Mailbox> {
   });
   const port = (server.server.address() as AddressInfo).port;
   const to = (address: string) => mails.filter((m) => m.to.includes(address.toLowerCase()));
+  let closed: Promise<void> | undefined;
   return {
     url: `smtp://127.0.0.1:${port}`,
     mails,
     to,
     waitFor: async (address, count = 1) => (await eventually(() => to(address), (m) => m.length >= count, 10_000))[count - 1]!,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () => (closed ??= new Promise<void>((resolve) => server.close(() => resolve()))),
   };
 }

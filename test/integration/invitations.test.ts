@@ -218,3 +218,26 @@ describe('invitations', () => {
     expect(await code(owner.as.organizations.invite({ organizationId: org, email: 'x@example.test', role: 'owner' as 'admin' }))).toBe('BAD_REQUEST');
   });
 });
+
+describe('when the mail server cannot be reached', () => {
+  it('registration still succeeds; a resend and an invitation answer 503 and leave nothing behind', async () => {
+    const down = await startTestApi(db);
+    await down.mailbox.close();
+    try {
+      const email = `unmailed_${Date.now()}@example.test`;
+      const session = await (await down.caller({}, '10.30.0.1')).auth.register({ username: `unmailed${Date.now() % 100000}`, email, password: 'correct horse battery' });
+      const as = await down.caller({ authorization: `Bearer ${session.accessToken}` }, '10.30.0.2');
+      expect((await as.auth.me({})).user).toMatchObject({ email, emailVerified: false });
+      const tokens = async () => (await db.pool.query('SELECT count(*)::int AS n FROM email_verification_tokens WHERE user_id = $1', [session.userId])).rows[0].n;
+      expect(await tokens()).toBe(0);
+
+      await expect(as.auth.resendVerification({})).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE', message: expect.stringMatching(/could not be sent/) });
+      expect(await tokens()).toBe(0);
+      await expect(as.organizations.invite({ organizationId: session.organizationId!, email: 'friend@example.test', role: 'viewer' }))
+        .rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE', message: expect.stringMatching(/nothing was created/) });
+      expect((await db.pool.query('SELECT count(*)::int AS n FROM organization_invitations WHERE organization_id = $1', [session.organizationId])).rows[0].n).toBe(0);
+    } finally {
+      await down.close();
+    }
+  });
+});
