@@ -75,6 +75,11 @@ export const envSchema = z.object({
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   /** Public base URL of the API (OpenAPI servers, Sign-In with Ethereum domain). */
   API_PUBLIC_URL: z.url({ message: 'must be a URL' }).optional(),
+
+  /** Mail transport (email verification, invitations): smtp:// or smtps://; unset outside production logs the links. */
+  SMTP_URL: z.string().regex(/^smtps?:\/\/[^\s]+$/, 'must be an smtp:// or smtps:// URL, e.g. smtps://user:pass@mail.example.com:465').optional(),
+  /** Sender of those mails, an address or "Name <address>". */
+  MAIL_FROM: z.string().min(3).max(320).default('erc8004-backend <no-reply@localhost>'),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -103,6 +108,7 @@ export interface Config {
     maxCachedWorkflows: number;
   };
   api: { host: string; port: number; jwtSecret: string | undefined; publicUrl: string | undefined };
+  mail: { smtpUrl: string | undefined; from: string };
   chains: ChainConfig[];
   demo: { mode: 'auto' | 'on' | 'off'; eventsPerSecond: number; anvilPort: number };
   ingestApiToken: string | undefined;
@@ -171,6 +177,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxCachedWorkflows: e.TEMPORAL_MAX_CACHED_WORKFLOWS,
     },
     api: { host: e.API_HOST, port: e.API_PORT, jwtSecret: e.JWT_SECRET, publicUrl: e.API_PUBLIC_URL },
+    mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM },
     chains,
     demo: { mode: e.DEMO_MODE, eventsPerSecond: e.DEMO_EVENTS_PER_SECOND, anvilPort: e.DEMO_ANVIL_PORT },
     ingestApiToken: e.INGEST_API_TOKEN,

@@ -9,6 +9,7 @@ import { RateLimiter } from './rate-limit.js';
 import { renderMetrics } from './metrics.js';
 import type { ApiHandlers } from './trpc/handlers.js';
 import { renderDocsPage } from './docs-page.js';
+import { VERIFY_EMAIL_PAGE_PATH, verifyEmailPage } from './verify-email-page.js';
 
 export interface ApiServerDeps extends HealthDeps {
   logger: Logger;
@@ -56,6 +57,10 @@ export function createApiHandler(deps: ApiServerDeps): http.RequestListener {
       if (deps.api) {
         if (url.pathname.startsWith('/trpc/')) return deps.api.trpc(req, res);
         if (url.pathname === '/api/v1/openapi.json') return sendJson(res, 200, deps.api.openApiDocument());
+        if (url.pathname === VERIFY_EMAIL_PAGE_PATH && (req.method === 'GET' || req.method === 'HEAD')) {
+          res.writeHead(200, verifyEmailPage.headers);
+          return res.end(verifyEmailPage.html);
+        }
         if (url.pathname === '/api/v1/docs' || url.pathname === '/api/docs') {
           res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
           return res.end(renderDocsPage(deps.api.openApiDocument()));

@@ -11,6 +11,7 @@ import { OAuthTokenCache } from '../auth/oauth.js';
 import { OrganizationAccessCache } from '../auth/organization-access.js';
 import { createTokenSigner } from '../auth/tokens.js';
 import { createTenantPool } from '../db/tenant.js';
+import { createMailer } from '../mail/mailer.js';
 import { TriggerService } from '../triggers/service.js';
 import { RateLimiter } from './rate-limit.js';
 import type { ApiServices } from './trpc/context.js';
@@ -34,6 +35,7 @@ export async function createApiServices(input: ApiServicesInput): Promise<{ serv
   const { config } = input;
   if (!config.api.jwtSecret && config.nodeEnv === 'production') throw new ConfigError(['JWT_SECRET: required in production (at least 32 characters)']);
   const jwtSecret = config.api.jwtSecret ? new TextEncoder().encode(config.api.jwtSecret) : derive(input.appKey, 'access tokens');
+  const mailer = createMailer(config, input.logger);
   const apiKeys = new ApiKeyCache();
   await apiKeys.listenForRevocations(input.databaseUrl);
   const oauthTokens = new OAuthTokenCache();
@@ -62,6 +64,14 @@ export async function createApiServices(input: ApiServicesInput): Promise<{ serv
     rateLimiter: new RateLimiter(input.pool),
     siweDomain: new URL(publicUrl).host,
     siweSecret: derive(Buffer.from(jwtSecret), 'sign-in with ethereum'),
+    mailer,
+    publicUrl,
   };
-  return { services, close: async () => { await Promise.all([apiKeys.close(), oauthTokens.close(), organizationAccess.close(), tenantPool.end()]); } };
+  return {
+    services,
+    close: async () => {
+      mailer.close();
+      await Promise.all([apiKeys.close(), oauthTokens.close(), organizationAccess.close(), tenantPool.end()]);
+    },
+  };
 }

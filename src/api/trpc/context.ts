@@ -7,6 +7,7 @@ import type { Client } from '@temporalio/client';
 import { TRPCError } from '@trpc/server';
 import type pg from 'pg';
 import type { Logger } from '../../logger.js';
+import type { Mailer } from '../../mail/mailer.js';
 import type { SecretBox } from '../../secrets.js';
 import type { TriggerService } from '../../triggers/service.js';
 import { AuthError } from '../../auth/errors.js';
@@ -47,6 +48,10 @@ export interface ApiServices {
   siweDomain: string;
   /** Secret that makes SIWE nonces self-verifying. */
   siweSecret: Uint8Array;
+  /** Verification links and invitations. */
+  mailer: Mailer;
+  /** Public base URL of the API, for links in mails. */
+  publicUrl: string;
 }
 
 export interface ApiContext extends ApiServices {
