@@ -242,7 +242,9 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         endpoint = findServiceEndpoint(file, 'MCP');
         if (!endpoint) return { ok: false, permanent: true, error: `agent ${agentId}'s registration file lists no MCP service` };
       }
-      const token = agentId === null ? undefined : await agentMcpToken(chainId, agentId);
+      // The agent's credential only for the endpoint the agent publishes, resolved just now; a tenant-chosen endpoint
+      // gets none (else anyone could point an action at their own server and collect the agent's token).
+      const token = config.resolve_endpoint && agentId !== null ? await agentMcpTokenFor(row.organization_id, chainId, agentId) : undefined;
       const result = await callMcpTool({
         endpoint: endpoint!, toolName: config.tool_name, arguments: renderJsonTemplate(config.arguments_template, row.context) as Record<string, unknown>,
         token, idempotencyKey: row.idempotency_key, timeoutMs: config.timeout_ms, fetch: safeFetchWithin(config.timeout_ms),
@@ -282,7 +284,12 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     return row?.token_uri ? { uri: row.token_uri, cacheKey: `${row.token_uri}#${row.last_seq}` } : undefined;
   }
 
-  async function agentMcpToken(chainId: number, agentId: string): Promise<string | undefined> {
+  /**
+   * The agent's MCP token for a call, made on behalf of `organizationId`, to the endpoint the agent itself publishes.
+   * Seam for agent linking (not built yet): once it exists, the token goes only with calls made on behalf of the
+   * organization that linked the agent — check that here and return undefined otherwise.
+   */
+  async function agentMcpTokenFor(_organizationId: string, chainId: number, agentId: string): Promise<string | undefined> {
     const { rows } = await pool.query<{ token: string }>('SELECT token FROM agent_mcp_tokens WHERE chain_id = $1 AND agent_id = $2', [chainId, agentId]);
     return rows[0] ? deps.secrets.decrypt(rows[0].token) : undefined;
   }

@@ -114,8 +114,9 @@ const until = <T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_
 const settled = (rows: { status: string }[], n = 1) => rows.length >= n && rows.every((r) => r.status === 'delivered' || r.status === 'dead');
 
 describe('actions', () => {
-  it('feedback on anvil → signed webhook, escaped Telegram message, MCP tool call with the agent token', { timeout: 60_000 }, async () => {
+  it('feedback on anvil → signed webhook, escaped Telegram message, MCP tool call to the tenant\'s endpoint (without the agent token)', { timeout: 60_000 }, async () => {
     const hook = await receiver();
+    const tenantMcp = await startMcpAgent();
     const r = chain.registries;
     const [owner, rater] = r.accounts as [Address, Address];
     await r.register(owner, 'ipfs://agent-0');
@@ -126,7 +127,7 @@ describe('actions', () => {
       actions: [
         { action_type: 'telegram', priority: 1, config: { chat_id: '4242', bot_token: BOT_TOKEN, message_template: '*Alert* agent {{agent.id}}: {{event.value_formatted}} on {{event.tag1}}' } },
         { action_type: 'rest', priority: 2, config: { url: hook.url, body_template: { text: 'agent {{agent.id}} got {{event.value_formatted}}', value: '{{event.value}}', decimals: '{{event.value_decimals}}' } } },
-        { action_type: 'mcp', priority: 3, config: { endpoint: mcp.url, tool_name: 'agent.receiveFeedback', arguments_template: { feedbackId: '{{event.id}}', value: '{{event.value_formatted}}' } } },
+        { action_type: 'mcp', priority: 3, config: { endpoint: tenantMcp.url, tool_name: 'agent.receiveFeedback', arguments_template: { feedbackId: '{{event.id}}', value: '{{event.value_formatted}}' } } },
       ],
     });
     // The bot token is sealed at rest.
@@ -153,11 +154,12 @@ describe('actions', () => {
     expect(telegram.messages).toHaveLength(1);
     expect(telegram.messages[0]).toMatchObject({ chatId: '4242', parseMode: 'MarkdownV2', text: '*Alert* agent 0: \\-123\\.45 on speed\\_test\\.v2' });
 
-    // MCP: the rendered arguments, the agent's token and the idempotency key.
-    expect(mcp.calls).toHaveLength(1);
+    // MCP: the rendered arguments and the idempotency key; the agent's token does not go to an endpoint the tenant chose.
+    await tenantMcp.close();
+    expect(tenantMcp.calls).toHaveLength(1);
     const event = await db.pool.query(`SELECT id FROM events WHERE event_type = 'NewFeedback' AND chain_id = $1`, [chain.config.chainId]);
-    expect(mcp.calls[0]).toMatchObject({ args: { feedbackId: event.rows[0].id, value: '-123.45' }, authorization: `Bearer ${AGENT_TOKEN}` });
-    expect(mcp.calls[0]!.idempotencyKey).toBe(rows.find((d) => d.action_type === 'mcp')!.idempotency_key);
+    expect(tenantMcp.calls[0]).toMatchObject({ args: { feedbackId: event.rows[0].id, value: '-123.45' }, authorization: undefined });
+    expect(tenantMcp.calls[0]!.idempotencyKey).toBe(rows.find((d) => d.action_type === 'mcp')!.idempotency_key);
   });
 
   it('a receiver failing twice then succeeding: one effect, three attempts recorded', async () => {
@@ -316,6 +318,39 @@ describe('actions', () => {
     expect(byEvent[bad.id as string]).toMatchObject({ status: 'dead', attempts: 1 });
     expect(byEvent[bad.id as string].last_error).toMatch(/file hash mismatch/);
     expect(mcp.calls.slice(calls)).toEqual([expect.objectContaining({ args: { feedbackId: good.id, value: '7' }, authorization: `Bearer ${AGENT_TOKEN}` })]);
+  });
+
+  it("the agent's MCP token goes only to the endpoint the agent publishes, never to an endpoint the tenant chose", async () => {
+    // Agent 7 publishes `mcp` (which requires its token); the tenant points a second action at its own MCP server.
+    const tenantServer = await startMcpAgent();
+    try {
+      const registration = { type: 'https://eips.ethereum.org/EIPS/eip-8004#registration-v1', name: 'agent 7', services: [{ name: 'MCP', endpoint: mcp.url }] };
+      await appendEvents(db.pool, [feedbackRecord({
+        block_number: ++block, timestamp: Math.floor(Date.now() / 1000), registry: 'identity', event_type: 'Registered', agent_id: '7',
+        token_uri: `data:application/json;base64,${Buffer.from(JSON.stringify(registration)).toString('base64')}`,
+        owner: '0x' + '11'.repeat(20), value: null, value_decimals: null, client_address: null, feedback_index: null, tag1: null, tag2: null, endpoint: null, file_uri: null, file_hash: null,
+      })]);
+      await db.pool.query(`INSERT INTO agent_mcp_tokens (chain_id, agent_id, token) VALUES (31337, 7, $1) ON CONFLICT DO NOTHING`, [box.encrypt(AGENT_TOKEN)]);
+      const args = { feedbackId: '{{event.id}}', value: '{{event.value}}' };
+      const id = await service.create({
+        organizationId: orgId, userId, name: 'agent token destinations', chainId: 31337, registry: 'reputation',
+        conditions: [{ condition_type: 'agent_id_equals', operator: '=', value: '7' }],
+        actions: [
+          { action_type: 'mcp', priority: 1, config: { endpoint: tenantServer.url, tool_name: 'agent.receiveFeedback', arguments_template: args } },
+          { action_type: 'mcp', priority: 2, config: { resolve_endpoint: true, tool_name: 'agent.receiveFeedback', arguments_template: args } },
+        ],
+      });
+      const published = mcp.calls.length;
+      const record = feedbackRecord({ block_number: ++block, timestamp: Math.floor(Date.now() / 1000), agent_id: '7', value: '5' });
+      await appendEvents(db.pool, [record]);
+      await relay.catchUp();
+      const rows = await until(() => deliveriesOf(id), (d) => settled(d, 2));
+      expect(rows.map((d) => d.status)).toEqual(['delivered', 'delivered']);
+      expect(tenantServer.calls).toEqual([expect.objectContaining({ args: { feedbackId: record.id, value: '5' }, authorization: undefined })]);
+      expect(mcp.calls.slice(published)).toEqual([expect.objectContaining({ args: { feedbackId: record.id, value: '5' }, authorization: `Bearer ${AGENT_TOKEN}` })]);
+    } finally {
+      await tenantServer.close();
+    }
   });
 
   it('first attempts go out in batches: 40 firings in one relay batch are claimed and attempted together', async () => {
