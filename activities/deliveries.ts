@@ -6,7 +6,7 @@
  */
 import type { Client } from '@temporalio/client';
 import type { Logger } from '../src/logger.js';
-import { breakerGate, breakerGates, recordBreakerOutcomes } from '../src/actions/breaker.js';
+import { breakerGate, breakerGates, breakerKeyId, destinationHealth, recordBreakerOutcomes } from '../src/actions/breaker.js';
 import { DEFAULT_RETRY, destinationOf, validateActionConfig, type ActionConfig, type ActionType, type McpConfig, type RestConfig, type RetryPolicy, type TelegramConfig } from '../src/actions/config.js';
 import { callMcpTool } from '../src/actions/mcp.js';
 import { findServiceEndpoint, loadRegistrationFile, RegistrationFileError, verifyFileHash, type RegistrationCache } from '../src/actions/registration.js';
@@ -120,6 +120,7 @@ type CheckedConfig = { config: ActionConfig; invalid?: undefined } | { config?: 
 
 interface AttemptRecord {
   idempotencyKey: string;
+  organizationId: string;
   attempt: number;
   destination: string;
   outcome: AttemptOutcome & { excerpt?: string };
@@ -380,18 +381,21 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   ): Promise<AttemptOutcome> {
     if (!row || !checked) return { ok: false, permanent: true, error: 'the delivery no longer exists (trigger deleted)' };
     const { outcome, durationMs } = await send(row, checked, secretsNow, destination);
-    const record = { idempotencyKey, attempt, destination, outcome, durationMs };
+    const record = { idempotencyKey, organizationId: row.organization_id, attempt, destination, outcome, durationMs };
     await Promise.all([
       insertAttemptResults([record]),
       pool.query(`UPDATE deliveries SET attempts = greatest(attempts, $2), last_error = $3, last_http_status = $4 WHERE idempotency_key = $1`, [
         idempotencyKey, attempt, outcome.ok ? null : outcome.error.slice(0, 2_000), outcome.status ?? null,
       ]),
     ]);
-    await recordBreakerOutcomes(pool, [{ destination, ok: outcome.ok }], new Map(), deps.breaker);
+    await recordBreakerOutcomes(pool, [breakerOutcome(record)], new Map(), deps.breaker);
     logFailedAttempts([record]);
     const { excerpt: _excerpt, ...result } = outcome;
     return result;
   }
+
+  /** What an attempt tells its organization's breaker of the destination (a tenant's own mistakes tell it nothing). */
+  const breakerOutcome = (a: AttemptRecord) => ({ key: { organizationId: a.organizationId, destination: a.destination }, health: destinationHealth(a.outcome) });
 
   async function mark(key: string, status: 'parked' | 'delivered' | 'dead', error?: string): Promise<void> {
     await pool.query(
@@ -433,7 +437,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     // What the attempts need, read side by side: the breakers of the destinations, the signing secrets of webhooks.
     const restOrganizations = [...new Set(rows.filter((r) => r.action_type === 'rest').map((r) => r.organization_id))];
     const [gates, webhookSecrets] = await Promise.all([
-      breakerGates(pool, [...new Set(planned.flatMap((p) => (p.plan ? [p.plan.destination] : [])))]),
+      breakerGates(pool, planned.flatMap((p) => (p.plan ? [{ organizationId: p.row.organization_id, destination: p.plan.destination }] : []))),
       restOrganizations.length > 0 ? webhookSecretsOf(pool, deps.secrets, restOrganizations) : new Map<string, string[]>(),
     ]);
     const secretsOf: SecretsOf = async (organizationId) => webhookSecrets.get(organizationId) ?? secretsNow(organizationId);
@@ -454,14 +458,14 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
           settled.push({ key, status: 'dead', destination: `${row.action_type}:invalid`, error: 'the action no longer exists', workflowId: null, attempt: null });
           continue;
         }
-        const gate = gates.get(plan.destination);
+        const gate = gates.get(breakerKeyId({ organizationId: row.organization_id, destination: plan.destination }));
         if (gate?.open || isSlow(plan.destination)) {
           handOffs.push({ key, first: { plan } });
           settled.push({ key, status: 'pending', destination: plan.destination, error: null, workflowId: `delivery/${key}`, attempt: null });
           continue;
         }
         const { outcome, durationMs } = await send(row, checked, secretsOf, plan.destination);
-        const record: AttemptRecord = { idempotencyKey: key, attempt: plan.attemptsBefore + 1, destination: plan.destination, outcome, durationMs };
+        const record: AttemptRecord = { idempotencyKey: key, organizationId: row.organization_id, attempt: plan.attemptsBefore + 1, destination: plan.destination, outcome, durationMs };
         attempts.push(record);
         const { excerpt: _excerpt, ...result } = outcome;
         if (outcome.ok) settled.push({ key, status: 'delivered', destination: plan.destination, error: null, workflowId: null, attempt: record });
@@ -496,7 +500,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         ],
       ),
     ]);
-    await recordBreakerOutcomes(pool, attempts.map((a) => ({ destination: a.destination, ok: a.outcome.ok })), gates, deps.breaker);
+    await recordBreakerOutcomes(pool, attempts.map(breakerOutcome), gates, deps.breaker);
     logFailedAttempts(attempts);
     const result: BatchResult = {
       claimed: rows.length,
@@ -634,8 +638,15 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       return prepare(key, await loadDelivery(key));
     },
 
-    async checkBreaker(destination: string) {
-      return breakerGate(pool, destination);
+    /**
+     * The gate of the delivery's organization's breaker for `destination`. Without the delivery's key (a workflow
+     * started before breakers were per organization) no breaker applies: it attempts, and the attempt feeds its
+     * organization's breaker.
+     */
+    async checkBreaker(destination: string, idempotencyKey?: string) {
+      const row = idempotencyKey === undefined ? undefined : (await pool.query<{ organization_id: string }>('SELECT organization_id FROM deliveries WHERE idempotency_key = $1', [idempotencyKey])).rows[0];
+      if (!row) return { open: false, failing: false } as const;
+      return breakerGate(pool, { organizationId: row.organization_id, destination });
     },
 
     async attemptDelivery(args: { idempotencyKey: string; attempt: number; destination: string }): Promise<AttemptOutcome> {
@@ -657,7 +668,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       const checked = row && checkConfig(row);
       const plan = await prepare(key, row, checked);
       if (!plan) return { plan: null };
-      if ((await breakerGate(pool, plan.destination)).open) return { plan };
+      if ((await breakerGate(pool, { organizationId: row!.organization_id, destination: plan.destination })).open) return { plan };
       const outcome = await attempt(row, { idempotencyKey: key, attempt: plan.attemptsBefore + 1, destination: plan.destination }, checked);
       if (outcome.ok) await mark(key, 'delivered');
       return { plan, outcome };

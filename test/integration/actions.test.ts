@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { Client } from '@temporalio/client';
 import type { Address } from 'viem';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { breakerGates, listBreakers, recordBreakerOutcomes } from '../../src/actions/breaker.js';
+import { breakerGates, breakerKeyId, destinationHealth, listBreakers, recordBreakerOutcomes } from '../../src/actions/breaker.js';
 import { replayDeadLetters } from '../../src/actions/delivery-service.js';
 import { currentWebhookSecret } from '../../src/actions/webhook-secrets.js';
 import { verifyWebhook } from '../../src/actions/webhook-signing.js';
@@ -224,7 +224,7 @@ describe('actions', () => {
     const id = await service.create(restTrigger('breaker', { url: hook.url, retry: { max_attempts: 20, initial_interval_ms: 100, max_interval_ms: 200 } }));
     await fire();
     const destination = `rest:${new URL(hook.url).host}`;
-    await until(() => listBreakers(db.pool, [destination]), (b) => b[0]?.state === 'open');
+    await until(() => listBreakers(db.pool, orgId, [destination]), (b) => b[0]?.state === 'open');
     await until(() => deliveriesOf(id), (rows) => rows[0]?.status === 'parked');
     const attemptsWhileOpen = hook.requests.length;
     hook.always(undefined);
@@ -232,32 +232,95 @@ describe('actions', () => {
     expect(d.status).toBe('delivered');
     // Parked time spent no attempts: only the probe after the pause went out.
     expect(hook.requests.length).toBe(attemptsWhileOpen + 1);
-    expect((await listBreakers(db.pool, [destination]))[0]).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
+    expect((await listBreakers(db.pool, orgId, [destination]))[0]).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
+  });
+
+  it("breakers are per organization and count only an unhealthy destination: one tenant's storm or 4xx parks no one else", { timeout: 60_000 }, async () => {
+    const [orgA, orgB, orgC] = [await insertOrganization(db.pool, userId), await insertOrganization(db.pool, userId), await insertOrganization(db.pool, userId)];
+    const shared = await receiver();
+    const [rejecting, unexpected] = [await receiver(), await receiver()];
+    rejecting.always({ status: 404 });
+    const onAgent = (organizationId: string, agentId: string, actions: TriggerWrite['actions']): TriggerWrite => ({
+      organizationId, userId, name: `breakers ${agentId}`, chainId: 31337, registry: 'reputation',
+      conditions: [{ condition_type: 'agent_id_equals', operator: '=', value: agentId }], actions,
+    });
+    const fireFor = async (agentId: string) => {
+      await appendEvents(db.pool, [feedbackRecord({ block_number: ++block, timestamp: Math.floor(Date.now() / 1000), agent_id: agentId, value: '1' })]);
+      await relay.catchUp();
+    };
+    const retry = { max_attempts: 2, initial_interval_ms: 100, max_interval_ms: 200 };
+    const api = await startTestApi(db, { taskQueue, secrets: box });
+    try {
+      const caller = await api.caller({ authorization: `Bearer ${await api.services.tokens.signAccessToken(userId)}` });
+      const breakersOf = async (organizationId: string) => (await caller.deliveries.breakers({ organizationId })).items;
+      const destination = `rest:${new URL(shared.url).host}`;
+
+      // Organization A's receiver fails (502) until its delivery is a dead letter: A's breaker opened.
+      shared.always({ status: 502 });
+      const a = await service.create(onAgent(orgA, '41', [{ action_type: 'rest', config: { url: shared.url, retry } }]));
+      await fireFor('41');
+      await until(() => deliveriesOf(a), (rows) => rows[0]?.status === 'dead');
+      expect(await breakersOf(orgA)).toEqual([expect.objectContaining({ destination, consecutiveFailures: 2 })]);
+
+      // Organization B delivers to the same host: it goes out, and neither touches nor is touched by A's breaker.
+      shared.always(undefined);
+      const b = await service.create(onAgent(orgB, '42', [{ action_type: 'rest', config: { url: `${shared.url}?b`, retry } }]));
+      await fireFor('42');
+      expect(await until(() => deliveriesOf(b), settled)).toEqual([expect.objectContaining({ status: 'delivered', attempts: 1 })]);
+      expect(await breakersOf(orgB)).toEqual([]);
+      expect(await breakersOf(orgA)).toEqual([expect.objectContaining({ destination, consecutiveFailures: 2, state: expect.stringMatching(/^(open|half_open)$/) })]);
+
+      // Organization C's own mistakes — 4xx, an unexpected status, an address the SSRF guard refuses — open nothing.
+      const c = await service.create(onAgent(orgC, '43', [
+        { action_type: 'rest', priority: 1, config: { url: rejecting.url, retry } },
+        { action_type: 'rest', priority: 2, config: { url: `${rejecting.url}?again`, retry } },
+        { action_type: 'rest', priority: 3, config: { url: `${rejecting.url}?third`, retry } },
+        { action_type: 'rest', priority: 4, config: { url: unexpected.url, expected_status: 201, retry } },
+        { action_type: 'rest', priority: 5, config: { url: 'http://10.1.2.3/hook', retry } },
+      ]));
+      await fireFor('43');
+      const rows = await until(() => deliveriesOf(c), (d) => settled(d, 5));
+      expect(rows.map((d) => d.status)).toEqual(['dead', 'dead', 'dead', 'dead', 'dead']);
+      expect(rejecting.requests).toHaveLength(3);
+      expect(await breakersOf(orgC)).toEqual([]);
+      for (const [id, org] of [[a, orgA], [b, orgB], [c, orgC]] as const) await service.setEnabled(id, org, false);
+    } finally {
+      await api.close();
+    }
   });
 
   it("a batch's outcomes feed the breakers in order: failures after the last success count, a success closes", async () => {
     const dest = (n: string) => `rest:batch-${n}.example`;
+    const key = (n: string) => ({ organizationId: orgId, destination: dest(n) });
     const options = { threshold: 3, basePauseMs: 60_000 };
-    // Two failures, a success, then three failures: the breaker opens on the three that followed the success.
-    await recordBreakerOutcomes(db.pool, [false, false, true, false, false, false].map((ok) => ({ destination: dest('a'), ok })), new Map(), options);
+    const verdicts = (n: string, healths: ('up' | 'down' | undefined)[]) => healths.map((health) => ({ key: key(n), health }));
+    // Two failures, a success, then three failures (a verdict-less attempt between them counts for nothing): the
+    // breaker opens on the three that followed the success.
+    await recordBreakerOutcomes(db.pool, verdicts('a', ['down', 'down', 'up', 'down', undefined, 'down', 'down']), new Map(), options);
     // Two failures only: counted, still closed.
-    await recordBreakerOutcomes(db.pool, [false, false].map((ok) => ({ destination: dest('b'), ok })), new Map(), options);
-    expect(await listBreakers(db.pool, [dest('a'), dest('b')])).toEqual([
+    await recordBreakerOutcomes(db.pool, verdicts('b', ['down', 'down']), new Map(), options);
+    expect(await listBreakers(db.pool, orgId, [dest('a'), dest('b')])).toEqual([
       expect.objectContaining({ destination: dest('a'), state: 'open', consecutiveFailures: 3 }),
       expect.objectContaining({ destination: dest('b'), state: 'closed', consecutiveFailures: 2 }),
     ]);
-    expect((await breakerGates(db.pool, [dest('a'), dest('b')])).get(dest('a'))).toMatchObject({ open: true });
+    expect((await breakerGates(db.pool, [key('a'), key('b')])).get(breakerKeyId(key('a')))).toMatchObject({ open: true });
     // A later success closes it.
-    await recordBreakerOutcomes(db.pool, [{ destination: dest('a'), ok: true }], await breakerGates(db.pool, [dest('a')]), options);
-    expect(await listBreakers(db.pool, [dest('a')])).toEqual([expect.objectContaining({ state: 'closed', consecutiveFailures: 0 })]);
+    await recordBreakerOutcomes(db.pool, verdicts('a', ['up']), await breakerGates(db.pool, [key('a')]), options);
+    expect(await listBreakers(db.pool, orgId, [dest('a')])).toEqual([expect.objectContaining({ state: 'closed', consecutiveFailures: 0 })]);
     // Once closed with nothing to forget, further successes write nothing (the row is not even touched).
-    const touched = async () => (await db.pool.query(`SELECT updated_at::text AS at FROM delivery_breakers WHERE destination = $1`, [dest('a')])).rows[0].at as string;
+    const touched = async () => (await db.pool.query(`SELECT updated_at::text AS at FROM delivery_breakers WHERE organization_id = $1 AND destination = $2`, [orgId, dest('a')])).rows[0].at as string;
     const before = await touched();
-    await recordBreakerOutcomes(db.pool, [{ destination: dest('a'), ok: true }], await breakerGates(db.pool, [dest('a')]), options);
+    await recordBreakerOutcomes(db.pool, verdicts('a', ['up']), await breakerGates(db.pool, [key('a')]), options);
     expect(await touched()).toBe(before);
     // Without a gate read first, a success is written.
-    await recordBreakerOutcomes(db.pool, [{ destination: dest('a'), ok: true }], new Map(), options);
+    await recordBreakerOutcomes(db.pool, verdicts('a', ['up']), new Map(), options);
     expect(await touched()).not.toBe(before);
+    // Only what says the destination is down is a failure: no answer, 5xx, 429 — not a 4xx or an SSRF refusal.
+    expect([
+      { ok: false, permanent: false }, { ok: false, permanent: false, status: 503 }, { ok: false, permanent: false, status: 429 },
+      { ok: false, permanent: true, status: 404 }, { ok: false, permanent: false, status: 408 }, { ok: false, permanent: true, status: 200 },
+      { ok: false, permanent: true }, { ok: true, permanent: false, status: 200 },
+    ].map(destinationHealth)).toEqual(['down', 'down', 'down', undefined, undefined, undefined, undefined, 'up']);
   });
 
   it('refuses private, loopback and metadata addresses (SSRF) as permanent failures', async () => {
