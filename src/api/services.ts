@@ -11,6 +11,7 @@ import { OAuthTokenCache } from '../auth/oauth.js';
 import { OrganizationAccessCache } from '../auth/organization-access.js';
 import { createTokenSigner } from '../auth/tokens.js';
 import { createTenantPool } from '../db/tenant.js';
+import { parseAllowList } from '../actions/safe-http.js';
 import { TriggerService } from '../triggers/service.js';
 import { RateLimiter } from './rate-limit.js';
 import type { ApiServices } from './trpc/context.js';
@@ -53,7 +54,10 @@ export async function createApiServices(input: ApiServicesInput): Promise<{ serv
     logger: input.logger,
     temporal: input.temporal,
     taskQueue: config.temporal.taskQueue,
-    triggers: new TriggerService({ pool: input.pool, temporal: input.temporal, taskQueue: config.temporal.taskQueue, logger: input.logger, secrets: input.secrets }),
+    triggers: new TriggerService({
+      pool: input.pool, temporal: input.temporal, taskQueue: config.temporal.taskQueue, logger: input.logger, secrets: input.secrets,
+      destinations: { allow: parseAllowList(config.actions.allowedHosts) },
+    }),
     secrets: input.secrets,
     tokens: createTokenSigner(jwtSecret),
     apiKeys,
