@@ -39,6 +39,8 @@ export interface DeliveryDeps {
   breaker?: { threshold?: number; basePauseMs?: number };
   /** How many delivery dispatcher workflows share the first attempts (see workflows/delivery-dispatcher.ts). */
   dispatch?: DispatchSettings;
+  /** How long a pump's claim holds without being extended (default CLAIM_LEASE_MS). */
+  claimLeaseMs?: number;
 }
 
 export interface AttemptOutcome {
@@ -86,6 +88,12 @@ const PUMP_BATCHES_IN_FLIGHT = 4;
 /** A pump looks for deliveries this often even without a notification (one lost with a dropped connection). */
 const PUMP_SWEEP_MS = 2_000;
 const PUMP_CANCEL_GRACE_MS = 2_000;
+/**
+ * A pump's claims are leases: held this long, extended while the pump works (at a third of it), and taken over by
+ * another run only once expired. Above the pump's heartbeat timeout (10 s), so a run that Temporal gave up on is
+ * replaced before its claims are taken, and a run that is merely slow keeps them.
+ */
+export const CLAIM_LEASE_MS = 20_000;
 /** An attempt slower than this marks its destination slow: the batches then leave it to per-delivery workflows. */
 const SLOW_ATTEMPT_MS = 1_000;
 const SLOW_LANE_MS = 5 * 60_000;
@@ -144,28 +152,46 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     return rows[0];
   }
 
+  const claimLeaseMs = deps.claimLeaseMs ?? CLAIM_LEASE_MS;
+
   /**
-   * Claims, among a dispatcher's pending deliveries that this pump run has not claimed yet (new ones, and any that a
-   * crashed run had claimed and not settled), every delivery of the firings of the `limit` oldest, and reads them,
+   * Claims, for `claimLeaseMs`, among a dispatcher's pending deliveries that nobody holds (new ones, and any whose
+   * claim expired: its run died, or stalled), every delivery of the firings of the `limit` oldest, and reads them,
    * grouped by firing with each firing's actions in priority order.
    */
   async function claimPending(db: pg.ClientBase, dispatcherId: string, claim: string, limit: number): Promise<DeliveryRow[]> {
     const { rows } = await db.query<DeliveryRow>(
       // Whole firings — those of the `limit` oldest pending deliveries — so a firing's actions stay in one batch, in
-      // priority order.
+      // priority order. A claim from before claims were leases has no expiry: it is free.
       `WITH d AS (
-         UPDATE deliveries SET claim = $2 WHERE idempotency_key IN (
+         UPDATE deliveries SET claim = $2, claim_expires_at = now() + make_interval(secs => $4::float8 / 1000) WHERE idempotency_key IN (
            SELECT idempotency_key FROM deliveries
-           WHERE workflow_id = $1 AND status = 'pending' AND claim IS DISTINCT FROM $2 AND match_id IN (
-             SELECT match_id FROM deliveries WHERE workflow_id = $1 AND status = 'pending' AND claim IS DISTINCT FROM $2
+           WHERE workflow_id = $1 AND status = 'pending' AND claim IS DISTINCT FROM $2 AND (claim_expires_at IS NULL OR claim_expires_at < now()) AND match_id IN (
+             SELECT match_id FROM deliveries
+             WHERE workflow_id = $1 AND status = 'pending' AND claim IS DISTINCT FROM $2 AND (claim_expires_at IS NULL OR claim_expires_at < now())
              ORDER BY created_at LIMIT $3)
            FOR UPDATE SKIP LOCKED)
          RETURNING *)
        SELECT ${DELIVERY_COLUMNS} FROM d LEFT JOIN trigger_actions a ON a.id = d.action_id
        ORDER BY d.match_id, a.priority, a.id`,
-      [dispatcherId, claim, limit],
+      [dispatcherId, claim, limit, claimLeaseMs],
     );
     return rows;
+  }
+
+  /** Extends this run's claims on the deliveries it has not settled yet. */
+  async function extendClaims(dispatcherId: string, claim: string): Promise<void> {
+    await pool.query(
+      `UPDATE deliveries SET claim_expires_at = now() + make_interval(secs => $3::float8 / 1000) WHERE workflow_id = $1 AND status = 'pending' AND claim = $2`,
+      [dispatcherId, claim, claimLeaseMs],
+    );
+  }
+
+  /** Of these deliveries, those still claimed by `claim` (not taken over after its lease expired). */
+  async function stillClaimed(keys: readonly string[], claim: string): Promise<Set<string>> {
+    if (keys.length === 0) return new Set();
+    const { rows } = await pool.query<{ idempotency_key: string }>('SELECT idempotency_key FROM deliveries WHERE idempotency_key = ANY($1::text[]) AND claim = $2', [keys, claim]);
+    return new Set(rows.map((r) => r.idempotency_key));
   }
 
   /**
@@ -479,9 +505,12 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     await forEachConcurrently([...firings.values()], BATCH_CONCURRENCY, runFiring);
 
     // Hand-offs first: should the worker die before the states below are written, the run that takes over attempts
-    // again (same idempotency keys) and finds the delivery workflows already started.
-    await forEachConcurrently(handOffs, HAND_OFF_CONCURRENCY, (h) => handOff(h.key, h.first));
-    await Promise.all([
+    // again (same idempotency keys) and finds the delivery workflows already started. Only of deliveries still ours: a
+    // run that took over an expired claim carries on with them.
+    const ours = await stillClaimed(handOffs.map((h) => h.key), claim);
+    const handedOff = handOffs.filter((h) => ours.has(h.key));
+    await forEachConcurrently(handedOff, HAND_OFF_CONCURRENCY, (h) => handOff(h.key, h.first));
+    const [, settledRows] = await Promise.all([
       insertAttemptResults(attempts),
       settled.length === 0 ? undefined : pool.query(
         `UPDATE deliveries d SET status = r.status, destination = r.destination,
@@ -493,20 +522,24 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
            dead_at = CASE WHEN r.status = 'dead' THEN now() ELSE d.dead_at END
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[], $7::int4[])
            AS r(key, status, destination, error, workflow_id, attempt, http_status)
-         WHERE d.idempotency_key = r.key`,
+         -- Only what is still this run's claim: a run that took over an expired claim settles it.
+         WHERE d.idempotency_key = r.key AND d.claim = $8`,
         [
           settled.map((s) => s.key), settled.map((s) => s.status), settled.map((s) => s.destination), settled.map((s) => s.error),
           settled.map((s) => s.workflowId), settled.map((s) => s.attempt?.attempt ?? null), settled.map((s) => s.attempt?.outcome.status ?? null),
+          claim,
         ],
       ),
     ]);
+    const lost = settled.length - (settledRows?.rowCount ?? 0);
+    if (lost > 0) log.warn({ claim, lost }, 'delivery claims expired and were taken over: left to the run that holds them');
     await recordBreakerOutcomes(pool, attempts.map(breakerOutcome), gates, deps.breaker);
     logFailedAttempts(attempts);
     const result: BatchResult = {
       claimed: rows.length,
       delivered: settled.filter((s) => s.status === 'delivered').length,
       dead: settled.filter((s) => s.status === 'dead').length,
-      handedOff: handOffs.length,
+      handedOff: handedOff.length,
     };
     log.debug({ claim, ...result }, 'delivery batch');
     return result;
@@ -553,11 +586,19 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     const result: PumpResult = { batches: 0, claimed: 0, delivered: 0, dead: 0, handedOff: 0 };
     const inFlight = new Set<Promise<void>>();
     let failure: unknown;
+    // Claims are extended well before they expire, as long as this run works (also while it drains).
+    let extendAt = Date.now() + claimLeaseMs / 3;
+    const keepClaims = async () => {
+      if (Date.now() < extendAt) return;
+      extendAt = Date.now() + claimLeaseMs / 3;
+      await extendClaims(dispatcherId, claim);
+    };
     try {
       await listener.connect();
       await listener.query(`LISTEN ${DELIVERIES_CREATED_CHANNEL}`);
       while (!cancelled.aborted && failure === undefined && Date.now() < endAt) {
         ctx.heartbeat(result);
+        await keepClaims();
         if (woken && inFlight.size < PUMP_BATCHES_IN_FLIGHT) {
           woken = false;
           const rows = await claimPending(listener, dispatcherId, claim, PUMP_BATCH_SIZE);
@@ -593,8 +634,16 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         });
         wake = undefined;
       }
+      // The batches in flight finish (cancelled: for a moment only), heartbeating and keeping their claims meanwhile.
       const drained = Promise.all(inFlight);
-      await (cancelled.aborted ? Promise.race([drained, new Promise((r) => setTimeout(r, PUMP_CANCEL_GRACE_MS))]) : drained);
+      const drainUntil = cancelled.aborted ? Date.now() + PUMP_CANCEL_GRACE_MS : Infinity;
+      while (inFlight.size > 0 && Date.now() < drainUntil) {
+        ctx.heartbeat(result);
+        await keepClaims().catch((err: unknown) => pumpLog.warn({ err }, 'could not extend delivery claims'));
+        let tick: NodeJS.Timeout | undefined;
+        await Promise.race([drained, new Promise((r) => (tick = setTimeout(r, Math.min(PUMP_SWEEP_MS, drainUntil - Date.now()))))]);
+        clearTimeout(tick);
+      }
     } finally {
       endAt = 0;
       cancelled.removeEventListener('abort', poke);

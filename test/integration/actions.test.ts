@@ -7,7 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import type { Address } from 'viem';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { breakerGates, breakerKeyId, destinationHealth, listBreakers, recordBreakerOutcomes } from '../../src/actions/breaker.js';
@@ -34,6 +35,7 @@ import { startTestApi } from '../helpers/api.js';
 import { keccak256, stringToHex } from 'viem';
 import { DEFAULT_DELIVERY_DISPATCHERS, dispatcherWorkflowId, ensureDispatcher, startDeliveries } from '../../src/triggers/firings.js';
 import { maintenanceWorkflow } from '../../workflows/maintenance.js';
+import { createDeliveryActivities } from '../../activities/deliveries.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BOT_TOKEN = '123456:test-bot-token';
@@ -477,6 +479,42 @@ describe('actions', () => {
     expect(d).toMatchObject({ status: 'delivered', attempts: 2 });
     expect(hook.requests).toHaveLength(2);
     expect(hook.requests[1]!.receivedAt - hook.requests[0]!.receivedAt).toBeGreaterThanOrEqual(2_900);
+  });
+
+  it('pump claims are leases: another run takes over only an expired claim, and a run whose claim was taken over settles nothing', async () => {
+    const hook = await receiver();
+    const id = await service.create(restTrigger('leases', { url: hook.url, timeout_ms: 10_000 }));
+    await fire();
+    const [first] = await until(() => deliveriesOf(id), settled);
+    // A pending delivery of a dispatcher no workflow runs, so that only the pump runs below attempt it.
+    const dispatcherId = `deliveries/lease-test-${randomUUID()}/0`;
+    const key = `${first.idempotency_key}_lease`;
+    await db.pool.query(
+      `INSERT INTO deliveries (idempotency_key, organization_id, trigger_id, action_id, action_type, match_id, event_seq, event_id, context, workflow_id)
+       SELECT $2, organization_id, trigger_id, action_id, action_type, match_id, event_seq, event_id, context, $3 FROM deliveries WHERE idempotency_key = $1`,
+      [first.idempotency_key, key, dispatcherId],
+    );
+    const activities = createDeliveryActivities({ pool: db.pool, logger: testLogger, temporal: client, taskQueue, ...testActionSettings({ secrets: box }), claimLeaseMs: 60_000 });
+    const pumpRun = (runId: string, shiftMs: number) =>
+      new MockActivityEnvironment({ workflowExecution: { workflowId: dispatcherId, runId }, activityId: 'pump', attempt: 1 }).run(activities.pumpDeliveries, { dispatcherId, shiftMs });
+    const requestsFor = async () => hook.requests.filter((q) => q.headers['webhook-id'] === key);
+
+    // Run A claims the delivery; the receiver holds its attempt up (and then fails it, 503).
+    hook.script({ status: 503, delayMs: 3_000 });
+    const runA = pumpRun('run-a', 200);
+    await until(requestsFor, (r) => r.length === 1);
+    // While A's lease holds, another run claims nothing.
+    expect(await pumpRun('run-b', 200)).toMatchObject({ claimed: 0 });
+    // A's lease expires (as if A had stalled past it): run C takes the delivery over and delivers it.
+    await db.pool.query(`UPDATE deliveries SET claim_expires_at = now() - interval '1 second' WHERE idempotency_key = $1`, [key]);
+    expect(await pumpRun('run-c', 200)).toMatchObject({ claimed: 1, delivered: 1 });
+    // A's late failure changes nothing: the delivery stays delivered by C, and A hands nothing off to a workflow.
+    expect(await runA).toMatchObject({ claimed: 1, handedOff: 0 });
+    const { rows } = await db.pool.query(`SELECT status, workflow_id, claim FROM deliveries WHERE idempotency_key = $1`, [key]);
+    expect(rows).toEqual([{ status: 'delivered', workflow_id: dispatcherId, claim: expect.stringContaining('run-c') }]);
+    // Both attempts are on record (C's was recorded first: A's answer came later).
+    expect((await attemptsOf(key)).map((a) => [a.status, a.http_status])).toEqual([['success', 200], ['retrying', 503]]);
+    await expect(client.workflow.getHandle(`delivery/${key}`).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
   });
 
   it('a delivery created without a notification is found by the sweep; a pump that loses its LISTEN connection starts over', async () => {
