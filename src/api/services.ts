@@ -12,6 +12,7 @@ import { OrganizationAccessCache } from '../auth/organization-access.js';
 import { createTokenSigner } from '../auth/tokens.js';
 import { createTenantPool } from '../db/tenant.js';
 import { createMailer } from '../mail/mailer.js';
+import { parseAllowList } from '../actions/safe-http.js';
 import { TriggerService } from '../triggers/service.js';
 import { RateLimiter } from './rate-limit.js';
 import type { ApiServices } from './trpc/context.js';
@@ -55,7 +56,10 @@ export async function createApiServices(input: ApiServicesInput): Promise<{ serv
     logger: input.logger,
     temporal: input.temporal,
     taskQueue: config.temporal.taskQueue,
-    triggers: new TriggerService({ pool: input.pool, temporal: input.temporal, taskQueue: config.temporal.taskQueue, logger: input.logger, secrets: input.secrets }),
+    triggers: new TriggerService({
+      pool: input.pool, temporal: input.temporal, taskQueue: config.temporal.taskQueue, logger: input.logger, secrets: input.secrets,
+      destinations: { allow: parseAllowList(config.actions.allowedHosts) },
+    }),
     secrets: input.secrets,
     tokens: createTokenSigner(jwtSecret),
     apiKeys,

@@ -55,7 +55,7 @@ const KINDS: [string, (sql: string) => boolean][] = [
   ['recordMatches INSERT', (s) => s.includes('INSERT INTO trigger_matches')],
   ['startDeliveries SELECT firings', (s) => s.includes('FROM trigger_matches m JOIN triggers t')],
   ['startDeliveries INSERT deliveries + NOTIFY', (s) => s.includes('INSERT INTO deliveries')],
-  ['batch: breaker gates SELECT', (s) => s.includes('FROM delivery_breakers WHERE destination = ANY')],
+  ['batch: breaker gates SELECT', (s) => s.includes('FROM delivery_breakers b JOIN unnest')],
   ['batch: webhook secrets SELECT', (s) => s.includes('FROM organization_webhook_secrets')],
   ['webhook secrets INSERT (first use)', (s) => s.includes('INSERT INTO organization_webhook_secrets')],
   ['attempts INSERT action_results', (s) => s.includes('INSERT INTO action_results')],

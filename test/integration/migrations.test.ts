@@ -31,6 +31,16 @@ async function schemaObjects(db: TestDatabase) {
   };
 }
 
+const exists = async (db: TestDatabase, sql: string) => ((await db.pool.query(sql)).rowCount ?? 0) > 0;
+const hasColumn = (db: TestDatabase, table: string, column: string) =>
+  exists(db, `SELECT 1 FROM information_schema.columns WHERE table_name = '${table}' AND column_name = '${column}'`);
+
+/** For each migration after 0015: true while what it adds is there. A new migration adds its entry here. */
+const LATER_MIGRATION_PROBES: Record<string, (db: TestDatabase) => Promise<boolean>> = {
+  '0018_email_verification_and_invitations': (db) => hasColumn(db, 'users', 'email_verified_at'),
+  '0019_breakers_per_organization_and_claim_leases': (db) => hasColumn(db, 'delivery_breakers', 'organization_id'),
+};
+
 describe('migrations on an empty database', () => {
   let db: TestDatabase;
   beforeAll(async () => {
@@ -77,10 +87,17 @@ describe('migrations on an empty database', () => {
     expect(await notifyTriggers()).toEqual(['organization_members_notify_access', 'organizations_notify_access']);
     const claimColumn = async () => (await db.pool.query(`SELECT 1 FROM information_schema.columns WHERE table_name = 'deliveries' AND column_name = 'claim'`)).rowCount;
     expect(await claimColumn()).toBe(1);
-    const verifiedColumn = async () => (await db.pool.query(`SELECT 1 FROM information_schema.columns WHERE table_name = 'users' AND column_name = 'email_verified_at'`)).rowCount;
-    expect(await verifiedColumn()).toBe(1);
-    expect(await migrate({ databaseUrl: db.url, logger: testLogger, direction: 'down' })).toEqual(['0018_email_verification_and_invitations']);
-    expect(await verifiedColumn()).toBe(0);
+    // Migrations after 0015, newest first: each one reverted alone takes away what it added.
+    const appliedMigrations = async () => (await db.pool.query<{ name: string }>('SELECT name FROM pgmigrations ORDER BY id')).rows.map((r) => r.name);
+    const laterMigrations = (await appliedMigrations()).filter((name) => name.slice(0, 4) > '0015').reverse();
+    expect(laterMigrations.length).toBeGreaterThan(0);
+    for (const name of laterMigrations) {
+      const probe = LATER_MIGRATION_PROBES[name];
+      expect(probe, `a probe for ${name} in LATER_MIGRATION_PROBES`).toBeDefined();
+      expect(await probe!(db), `${name} applied`).toBe(true);
+      expect(await migrate({ databaseUrl: db.url, logger: testLogger, direction: 'down' })).toEqual([name]);
+      expect(await probe!(db), `${name} reverted`).toBe(false);
+    }
     expect(await migrate({ databaseUrl: db.url, logger: testLogger, direction: 'down' })).toEqual(['0015_delivery_claims']);
     expect(await claimColumn()).toBe(0);
     expect(await migrate({ databaseUrl: db.url, logger: testLogger, direction: 'down', count: 2 })).toEqual(['0014_trigger_candidate_indexes', '0013_organization_access_notify']);
@@ -93,8 +110,11 @@ describe('migrations on an empty database', () => {
       { relname: 'api_keys', relrowsecurity: false },
       { relname: 'triggers', relrowsecurity: false },
     ]);
-    expect(await migrate({ databaseUrl: db.url, logger: testLogger })).toEqual(['0012_row_level_security', '0013_organization_access_notify', '0014_trigger_candidate_indexes', '0015_delivery_claims', '0018_email_verification_and_invitations']);
-    expect(await verifiedColumn()).toBe(1);
+    expect(await migrate({ databaseUrl: db.url, logger: testLogger })).toEqual([
+      '0012_row_level_security', '0013_organization_access_notify', '0014_trigger_candidate_indexes', '0015_delivery_claims',
+      ...[...laterMigrations].reverse(),
+    ]);
+    for (const name of laterMigrations) expect(await LATER_MIGRATION_PROBES[name]!(db), `${name} applied again`).toBe(true);
     expect(await claimColumn()).toBe(1);
     expect(await notifyTriggers()).toEqual(['organization_members_notify_access', 'organizations_notify_access']);
     expect(await rowSecurity()).toEqual([

@@ -4072,6 +4072,12 @@ declare module 'zapatos/schema' {
       */
       claim: string | null;
       /**
+      * **deliveries.claim_expires_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      claim_expires_at: Date | null;
+      /**
       * **deliveries.context**
       * - `jsonb` in database
       * - `NOT NULL`, no default
@@ -4199,6 +4205,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       claim: string | null;
+      /**
+      * **deliveries.claim_expires_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      claim_expires_at: db.TimestampTzString | null;
       /**
       * **deliveries.context**
       * - `jsonb` in database
@@ -4328,6 +4340,12 @@ declare module 'zapatos/schema' {
       */
       claim?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **deliveries.claim_expires_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      claim_expires_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **deliveries.context**
       * - `jsonb` in database
       * - `NOT NULL`, no default
@@ -4456,6 +4474,12 @@ declare module 'zapatos/schema' {
       */
       claim?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
       /**
+      * **deliveries.claim_expires_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      claim_expires_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **deliveries.context**
       * - `jsonb` in database
       * - `NOT NULL`, no default
@@ -4583,6 +4607,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       claim?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **deliveries.claim_expires_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      claim_expires_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
       /**
       * **deliveries.context**
       * - `jsonb` in database
@@ -4719,6 +4749,12 @@ declare module 'zapatos/schema' {
       */
       opened_at: Date | null;
       /**
+      * **delivery_breakers.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+      /**
       * **delivery_breakers.retry_at**
       * - `timestamptz` in database
       * - Nullable, no default
@@ -4756,6 +4792,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       opened_at: db.TimestampTzString | null;
+      /**
+      * **delivery_breakers.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
       /**
       * **delivery_breakers.retry_at**
       * - `timestamptz` in database
@@ -4795,6 +4837,12 @@ declare module 'zapatos/schema' {
       */
       opened_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **delivery_breakers.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **delivery_breakers.retry_at**
       * - `timestamptz` in database
       * - Nullable, no default
@@ -4833,6 +4881,12 @@ declare module 'zapatos/schema' {
       */
       opened_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
       /**
+      * **delivery_breakers.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string | db.Parameter<string> | db.SQLFragment;
+      /**
       * **delivery_breakers.retry_at**
       * - `timestamptz` in database
       * - Nullable, no default
@@ -4870,6 +4924,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       opened_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **delivery_breakers.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
       /**
       * **delivery_breakers.retry_at**
       * - `timestamptz` in database
