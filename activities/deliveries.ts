@@ -12,6 +12,7 @@ import { callMcpTool } from '../src/actions/mcp.js';
 import { findServiceEndpoint, loadRegistrationFile, RegistrationFileError, verifyFileHash, type RegistrationCache } from '../src/actions/registration.js';
 import { retryAfterMs, safeRequest, SsrfError, type AllowList } from '../src/actions/safe-http.js';
 import { sendTelegramMessage, type TelegramLimiter } from '../src/actions/telegram.js';
+import { chatVerificationHint, unverifiedChats } from '../src/actions/telegram-chats.js';
 import { defaultWebhookBody, renderJsonTemplate, renderTemplate, type TemplateContext } from '../src/actions/templates.js';
 import { webhookHeaders } from '../src/actions/webhook-signing.js';
 import { actionWebhookSecrets, webhookSecretsOf } from '../src/actions/webhook-secrets.js';
@@ -192,6 +193,10 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   async function sendTelegram(row: DeliveryRow, config: TelegramConfig): Promise<AttemptOutcome & { excerpt?: string }> {
     const token = config.bot_token ?? deps.telegram.defaultBotToken;
     if (!token) return { ok: false, permanent: true, error: 'no bot token: set bot_token on the action or TELEGRAM_BOT_TOKEN' };
+    // Checked when saved too; this catches actions saved before chats had to be verified.
+    if (!config.bot_token && (await unverifiedChats(pool, row.organization_id, [config.chat_id])).length > 0) {
+      return { ok: false, permanent: true, error: `chat ${config.chat_id} is not verified for the organization; the platform bot does not post there: ${chatVerificationHint(row.organization_id)}` };
+    }
     const escaping = config.parse_mode === 'MarkdownV2' ? 'markdownv2' : config.parse_mode === 'HTML' ? 'html' : 'none';
     const text = renderTemplate(config.message_template, row.context, escaping);
     const result = await sendTelegramMessage({

@@ -1,5 +1,6 @@
 /**
- * Secrets bound to what they belong to, and a signing secret per webhook endpoint.
+ * Secrets bound to what they belong to, a signing secret per webhook endpoint, and Telegram chats verified for an
+ * organization (the platform bot posts only to those).
  *
  *  - Sealed secrets move from the `v1` format (one constant AES-GCM additional data for every value, so a ciphertext
  *    pasted into another organization's action opened there) to `v2`, whose additional data names the owner and the
@@ -139,8 +140,35 @@ const WEBHOOK_SECRETS_TABLE = `
   CREATE POLICY tenant_isolation ON action_webhook_secrets
       USING (organization_id = app_current_organization()) WITH CHECK (organization_id = app_current_organization());`;
 
+// Chats verified for an organization by a one-time code sent to the platform bot (src/actions/telegram-chats.ts).
+const TELEGRAM_CHAT_TABLES = `
+  CREATE TABLE telegram_chat_link_codes (
+      code_hash TEXT PRIMARY KEY,
+      organization_id UUID NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+      created_by UUID REFERENCES users(id) ON DELETE SET NULL,
+      expires_at TIMESTAMPTZ NOT NULL,
+      used_at TIMESTAMPTZ,
+      chat_id TEXT,
+      created_at TIMESTAMPTZ NOT NULL DEFAULT NOW()
+  );
+  CREATE INDEX idx_telegram_chat_link_codes_organization ON telegram_chat_link_codes (organization_id);
+  CREATE TABLE telegram_verified_chats (
+      organization_id UUID NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+      chat_id TEXT NOT NULL,
+      title TEXT,
+      verified_at TIMESTAMPTZ NOT NULL DEFAULT NOW(),
+      PRIMARY KEY (organization_id, chat_id)
+  );
+  ALTER TABLE telegram_chat_link_codes ENABLE ROW LEVEL SECURITY;
+  CREATE POLICY tenant_isolation ON telegram_chat_link_codes
+      USING (organization_id = app_current_organization()) WITH CHECK (organization_id = app_current_organization());
+  ALTER TABLE telegram_verified_chats ENABLE ROW LEVEL SECURITY;
+  CREATE POLICY tenant_isolation ON telegram_verified_chats
+      USING (organization_id = app_current_organization()) WITH CHECK (organization_id = app_current_organization());`;
+
 export async function up(pgm: MigrationBuilder): Promise<void> {
   await pgm.db.query(WEBHOOK_SECRETS_TABLE);
+  await pgm.db.query(TELEGRAM_CHAT_TABLES);
   const stores = [await actionConfigSecrets(pgm), await agentTokenSecrets(pgm)];
   const restActions = await pgm.db.select(
     `SELECT a.id, t.organization_id::text AS organization_id, o.secret_sealed AS legacy_secret
@@ -182,7 +210,9 @@ export async function down(pgm: MigrationBuilder): Promise<void> {
     ALTER TABLE organization_webhook_secrets ENABLE ROW LEVEL SECURITY;
     CREATE POLICY tenant_isolation ON organization_webhook_secrets
         USING (organization_id = app_current_organization()) WITH CHECK (organization_id = app_current_organization());
-    DROP TABLE action_webhook_secrets;`);
+    DROP TABLE action_webhook_secrets;
+    DROP TABLE telegram_verified_chats;
+    DROP TABLE telegram_chat_link_codes;`);
   const stores = [await actionConfigSecrets(pgm), await agentTokenSecrets(pgm)];
   const toConvert = stores.reduce((n, s) => n + s.rows.length, 0);
   if (toConvert === 0) return;

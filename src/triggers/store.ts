@@ -2,7 +2,8 @@
 import type pg from 'pg';
 import type { Db } from '../db/pool.js';
 import { compileDefinition, DefinitionError, staticPrefilters, type Registry, type TriggerDefinitionInput, type TriggerSettings } from './definition.js';
-import { validateActionConfig } from '../actions/config.js';
+import { validateActionConfig, type TelegramConfig } from '../actions/config.js';
+import { chatVerificationHint, unverifiedChats } from '../actions/telegram-chats.js';
 import { sealActionSecrets } from '../actions/action-secrets.js';
 import { ensureWebhookSecrets, type WebhookAction } from '../actions/webhook-secrets.js';
 import type { SecretBox } from '../secrets.js';
@@ -103,10 +104,15 @@ export async function saveTrigger(client: pg.PoolClient, write: TriggerWrite, ex
   // Actions are validated with the trigger: shapes, and every template against the variables it can use.
   const stateKeys = templateStateKeys(write.conditions);
   const actionIssues: { path: string; message: string }[] = [];
+  /** Telegram actions that would post with the platform's bot: their chats must be verified for the organization. */
+  const platformBotChats: { path: string; chatId: string }[] = [];
   const actions = (write.actions ?? []).map((a, i) => {
     const checked = validateActionConfig(a.action_type, a.config, stateKeys, `actions.${i}.config`);
     actionIssues.push(...checked.issues.map((issue) => (issue.path === 'action_type' ? { ...issue, path: `actions.${i}.action_type` } : issue)));
     if (!checked.config) return a;
+    if (a.action_type === 'telegram' && !(checked.config as TelegramConfig).bot_token) {
+      platformBotChats.push({ path: `actions.${i}.config.chat_id`, chatId: (checked.config as TelegramConfig).chat_id });
+    }
     try {
       return { ...a, config: sealActionSecrets(a.action_type, checked.config, secrets, write.organizationId, `actions.${i}.config`) };
     } catch (err) {
@@ -115,6 +121,16 @@ export async function saveTrigger(client: pg.PoolClient, write: TriggerWrite, ex
       return a;
     }
   });
+  const unverified = new Set(await unverifiedChats(client, write.organizationId, platformBotChats.map((c) => c.chatId)));
+  for (const { path, chatId } of platformBotChats) {
+    if (unverified.has(chatId)) {
+      actionIssues.push({
+        path,
+        message: `chat ${chatId} is not verified for this organization, and without its own bot_token the action would post with ` +
+          `the platform's bot: ${chatVerificationHint(write.organizationId)}`,
+      });
+    }
+  }
   if (actionIssues.length > 0) throw new DefinitionError(actionIssues);
   let id = existingId;
   if (!id) {

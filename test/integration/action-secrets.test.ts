@@ -1,6 +1,7 @@
 /**
  * Secrets of actions across tenants, end to end (real Postgres, Temporal, HTTP receivers, the Telegram stand-in):
- * sealed secrets are bound to their organization and field, and every REST action signs with its own secret.
+ * sealed secrets are bound to their organization and field, every REST action signs with its own secret, and the
+ * platform's Telegram bot posts only to chats verified for the organization.
  */
 import { randomBytes } from 'node:crypto';
 import type { Client } from '@temporalio/client';
@@ -41,7 +42,9 @@ let caller: ApiCaller;
 beforeAll(async () => {
   db = await createTestDatabase();
   telegram = await startTelegramStandIn({ token: BOT_TOKEN });
-  temporal = await startTestTemporal(db, 'secrets', { actions: testActionSettings({ secrets: box, telegramBaseUrl: telegram.url }) });
+  // The worker has a platform bot (TELEGRAM_BOT_TOKEN): it reads the chats' verification codes from the stand-in.
+  const actions = testActionSettings({ secrets: box, telegramBaseUrl: telegram.url });
+  temporal = await startTestTemporal(db, 'secrets', { actions: { ...actions, telegram: { ...actions.telegram, defaultBotToken: BOT_TOKEN } } });
   client = temporal.client;
   service = new TriggerService({ pool: db.pool, temporal: client, taskQueue: temporal.taskQueue, logger: testLogger, secrets: box });
   relay = new Relay({ pool: db.pool, databaseUrl: db.url, logger: testLogger, dispatcher: new TriggerDispatcher({ pool: db.pool, temporal: client, taskQueue: temporal.taskQueue, logger: testLogger }) });
@@ -207,5 +210,67 @@ describe('each REST action has its own signing secret', () => {
     // The old action is gone, and so is its secret; another organization's member cannot read an action of orgA.
     await expect(caller.webhooks.secret(action)).rejects.toMatchObject({ code: 'NOT_FOUND' });
     await expect(caller.webhooks.secret({ ...action, organizationId: orgB, actionId: moved.actions[0]!.id })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+});
+
+describe("the platform's Telegram bot posts only to chats verified for the organization", () => {
+  const platformBotAction = (chatId: string) => ({ action_type: 'telegram' as const, config: { chat_id: chatId, message_template: 'agent {{agent.id}} for {{trigger.name}}', parse_mode: 'plain' } });
+  const body = (name: string, chatId: string) => ({
+    name, chainId: 31337, registry: 'reputation' as const,
+    conditions: [{ condition_type: 'agent_id_equals', operator: '=', value: '3' }],
+    actions: [platformBotAction(chatId)],
+  });
+
+  it('an action without bot_token for an unverified chat is refused when saved (400 saying how to verify), nothing saved', async () => {
+    const before = (await db.pool.query('SELECT count(*)::int AS n FROM triggers')).rows[0].n;
+    const res = await fetch(`${api.server.url}/api/v1/organizations/${orgA}/triggers`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body('unverified chat', '5005')),
+    });
+    const text = await res.text();
+    expect(res.status, text).toBe(400);
+    expect(text).toContain('actions.0.config.chat_id');
+    expect(text).toContain('chat 5005 is not verified for this organization');
+    expect(text).toContain(`/api/v1/organizations/${orgA}/telegram/chat-codes`);
+    expect((await db.pool.query('SELECT count(*)::int AS n FROM triggers')).rows[0].n).toBe(before);
+  });
+
+  it('a chat that sends the one-time code to the bot is verified for that organization only; the code works once', { timeout: 60_000 }, async () => {
+    const { code, message } = await caller.telegram.createChatCode({ organizationId: orgA });
+    expect(message).toBe(`/start ${code}`);
+    telegram.receive({ chatId: 5005, text: message, chatType: 'group', title: 'Ops room' });
+    const chats = await until(() => caller.telegram.chats({ organizationId: orgA }), (r) => r.items.length > 0);
+    expect(chats.items).toMatchObject([{ chatId: '5005', title: 'Ops room' }]);
+    // The bot said so in the chat.
+    const confirmation = await until(async () => telegram.messages.filter((m) => m.chatId === '5005'), (m) => m.length > 0);
+    expect(confirmation[0]!.text).toContain('verified');
+
+    // Now the action is accepted, and delivered with the platform bot.
+    const created = await caller.triggers.create({ organizationId: orgA, ...body('verified chat', '5005') });
+    await fire();
+    const [delivery] = await until(() => deliveriesOf(created.id), settled(1));
+    expect(delivery.status).toBe('delivered');
+    expect(telegram.messages.filter((m) => m.chatId === '5005').map((m) => m.text)).toContain('agent 3 for verified chat');
+
+    // Verified for orgA only: orgB still cannot point the platform bot there.
+    await expect(caller.triggers.create({ organizationId: orgB, ...body('not ours', '5005') })).rejects.toMatchObject({ code: 'BAD_REQUEST', message: expect.stringContaining('chat 5005 is not verified') });
+    expect((await caller.telegram.chats({ organizationId: orgB })).items).toEqual([]);
+
+    // The code is used up: another chat sending it is told so and stays unverified.
+    telegram.receive({ chatId: 6006, text: code });
+    const refusal = await until(async () => telegram.messages.filter((m) => m.chatId === '6006'), (m) => m.length > 0);
+    expect(refusal[0]!.text).toMatch(/unknown, used or expired/);
+    expect((await caller.telegram.chats({ organizationId: orgA })).items.map((c) => c.chatId)).toEqual(['5005']);
+  });
+
+  it('a delivery to an unverified chat (an action changed below the API) is refused at send time, nothing posted', { timeout: 60_000 }, async () => {
+    const created = await caller.triggers.create({ organizationId: orgA, ...body('moved below the API', '5005') });
+    await db.pool.query(`UPDATE trigger_actions SET config = jsonb_set(config, '{chat_id}', '"7007"') WHERE trigger_id = $1`, [created.id]);
+    await fire();
+    const [delivery] = await until(() => deliveriesOf(created.id), settled(1));
+    expect(delivery.status).toBe('dead');
+    expect(delivery.last_error).toContain('chat 7007 is not verified');
+    expect(telegram.messages.filter((m) => m.chatId === '7007')).toEqual([]);
   });
 });
