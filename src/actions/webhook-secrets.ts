@@ -48,8 +48,11 @@ interface SecretRow {
 export async function ensureWebhookSecrets(db: Pick<Db, 'query'> | pg.PoolClient, box: SecretBox, actions: readonly WebhookAction[]): Promise<void> {
   if (actions.length === 0) return;
   await db.query(
+    // An action deleted meanwhile (trigger edited or removed) gets none.
     `INSERT INTO action_webhook_secrets (action_id, organization_id, secret_sealed)
-     SELECT * FROM unnest($1::int4[], $2::uuid[], $3::text[]) ON CONFLICT (action_id) DO NOTHING`,
+     SELECT n.* FROM unnest($1::int4[], $2::uuid[], $3::text[]) AS n(action_id, organization_id, secret_sealed)
+     WHERE EXISTS (SELECT 1 FROM trigger_actions a WHERE a.id = n.action_id)
+     ON CONFLICT (action_id) DO NOTHING`,
     [actions.map((a) => a.actionId), actions.map((a) => a.organizationId), actions.map((a) => box.encrypt(generateWebhookSecret(), webhookSecretBinding(a)))],
   );
 }
