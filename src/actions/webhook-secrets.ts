@@ -128,3 +128,15 @@ export async function findWebhookAction(db: Db, organizationId: string, triggerI
   );
   return rows[0] ? { actionId: rows[0].id, organizationId } : undefined;
 }
+
+/**
+ * The secrets of the REST actions a caller just created (a trigger saved), shown once in that answer: whoever creates
+ * an endpoint learns its secret; reading it later is for admins.
+ */
+export async function newActionWebhookSecrets(
+  db: Db, box: SecretBox, organizationId: string, actions: readonly { id: number; action_type: string }[], existingIds: readonly number[] = [],
+): Promise<{ actionId: number; secret: string }[]> {
+  const created = actions.filter((a) => a.action_type === 'rest' && !existingIds.includes(a.id));
+  const secrets = await webhookSecretsOf(db, box, created.map((a) => ({ actionId: a.id, organizationId })));
+  return created.map((a) => ({ actionId: a.id, secret: secrets.get(a.id)![0]! }));
+}

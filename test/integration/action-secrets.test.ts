@@ -146,6 +146,22 @@ describe('sealed secrets are bound to their organization and field', () => {
 });
 
 describe('each REST action has its own signing secret', () => {
+  it('a member sees the secret of the action they create, once; reading or rotating secrets is for admins', async () => {
+    const memberId = await insertUser(db.pool);
+    await db.pool.query(`INSERT INTO organization_members (organization_id, user_id, role) VALUES ($1, $2, 'member')`, [orgA, memberId]);
+    const member = await api.caller({ authorization: `Bearer ${await api.services.tokens.signAccessToken(memberId)}` });
+    const created = await member.triggers.create({
+      organizationId: orgA, name: 'member hook', chainId: 31337, registry: 'reputation',
+      conditions: [{ condition_type: 'agent_id_equals', operator: '=', value: '3' }],
+      actions: [{ action_type: 'rest', config: { url: 'https://receiver.example/member' } }],
+    });
+    const action = { organizationId: orgA, triggerId: created.id, actionId: created.actions[0]!.id };
+    expect(created.webhookSecrets).toEqual([{ actionId: action.actionId, secret: (await caller.webhooks.secret(action)).secret }]);
+    await expect(member.webhooks.secret(action)).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await expect(member.webhooks.rotateSecret({ ...action, windowHours: 1 })).rejects.toMatchObject({ code: 'FORBIDDEN' });
+    await caller.triggers.delete({ organizationId: orgA, triggerId: created.id });
+  });
+
   it('two actions of one organization: different secrets; a signature for one does not verify with the other', { timeout: 60_000 }, async () => {
     const [hookA, hookB] = [await receiver(), await receiver()];
     const created = await caller.triggers.create({
@@ -159,6 +175,8 @@ describe('each REST action has its own signing secret', () => {
     expect(secretA).toMatch(/^whsec_/);
     expect(secretB).toMatch(/^whsec_/);
     expect(secretA).not.toBe(secretB);
+    // The creator was shown them in the answer.
+    expect(created.webhookSecrets).toEqual([{ actionId: actionA!.actionId, secret: secretA }, { actionId: actionB!.actionId, secret: secretB }]);
 
     await fire();
     await until(() => deliveriesOf(created.id), settled(2));
@@ -198,6 +216,7 @@ describe('each REST action has its own signing secret', () => {
       actions: [{ action_type: 'rest', config: { url: hook.url, headers: { 'x-team': 'ops' } } }],
     });
     expect(edited.actions.map((a) => a.id)).toEqual([action.actionId]);
+    expect(edited.webhookSecrets).toEqual([]);
     expect((await caller.webhooks.secret(action)).secret).toBe(rotated.secret);
     const moved = await caller.triggers.update({
       organizationId: orgA, triggerId: created.id, name: 'rotating, moved', chainId: 31337, registry: 'reputation',
@@ -207,6 +226,7 @@ describe('each REST action has its own signing secret', () => {
     expect(moved.actions[0]!.id).not.toBe(action.actionId);
     const movedSecret = await caller.webhooks.secret({ ...action, actionId: moved.actions[0]!.id });
     expect([old.secret, rotated.secret]).not.toContain(movedSecret.secret);
+    expect(moved.webhookSecrets).toEqual([{ actionId: moved.actions[0]!.id, secret: movedSecret.secret }]);
     // The old action is gone, and so is its secret; another organization's member cannot read an action of orgA.
     await expect(caller.webhooks.secret(action)).rejects.toMatchObject({ code: 'NOT_FOUND' });
     await expect(caller.webhooks.secret({ ...action, organizationId: orgB, actionId: moved.actions[0]!.id })).rejects.toMatchObject({ code: 'NOT_FOUND' });
