@@ -12,10 +12,12 @@ import { callMcpTool } from '../src/actions/mcp.js';
 import { findServiceEndpoint, loadRegistrationFile, RegistrationFileError, verifyFileHash, type RegistrationCache } from '../src/actions/registration.js';
 import { retryAfterMs, safeRequest, SsrfError, type AllowList } from '../src/actions/safe-http.js';
 import { sendTelegramMessage, type TelegramLimiter } from '../src/actions/telegram.js';
+import { chatVerificationHint, unverifiedChats } from '../src/actions/telegram-chats.js';
 import { defaultWebhookBody, renderJsonTemplate, renderTemplate, type TemplateContext } from '../src/actions/templates.js';
 import { webhookHeaders } from '../src/actions/webhook-signing.js';
-import { organizationWebhookSecrets, webhookSecretsOf } from '../src/actions/webhook-secrets.js';
-import type { SecretBox } from '../src/secrets.js';
+import { actionWebhookSecrets, webhookSecretsOf } from '../src/actions/webhook-secrets.js';
+import { agentSecret, SecretDecryptionError, type SecretBox } from '../src/secrets.js';
+import { openActionSecrets } from '../src/actions/action-secrets.js';
 import { forEachConcurrently } from '../src/concurrency.js';
 import { templateStateKeys } from '../src/triggers/store.js';
 import { DELIVERIES_CREATED_CHANNEL, dispatcherTaskQueue, ensureDispatcher, recordMatches, startDeliveries, type DispatchSettings, type MatchRecord } from '../src/triggers/firings.js';
@@ -195,12 +197,19 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   }
 
   /**
-   * The action's config, validated (schema and templates) once per delivery and attempt path: the plan and the send
-   * both use it.
+   * The action's config, validated (schema and templates) once per delivery and attempt path, with its secrets opened:
+   * the plan and the send both use it. A secret that does not open for the delivery's organization (sealed for another
+   * one, or another field) makes the config invalid.
    */
   function checkConfig(row: DeliveryRow): CheckedConfig {
     const checked = validateActionConfig(row.action_type, row.config ?? {}, templateStateKeys(row.conditions));
-    return checked.config ? { config: checked.config } : { invalid: `invalid action config: ${checked.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}` };
+    if (!checked.config) return { invalid: `invalid action config: ${checked.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}` };
+    try {
+      return { config: openActionSecrets(row.action_type, checked.config, deps.secrets, row.organization_id) };
+    } catch (err) {
+      if (err instanceof SecretDecryptionError) return { invalid: `invalid action config: a secret does not open (${err.message}); save the action with the secret again` };
+      throw err;
+    }
   }
 
   const fetchText = async (url: string) => {
@@ -209,8 +218,12 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   };
 
   async function sendTelegram(row: DeliveryRow, config: TelegramConfig): Promise<AttemptOutcome & { excerpt?: string }> {
-    const token = config.bot_token ? deps.secrets.decrypt(config.bot_token) : deps.telegram.defaultBotToken;
+    const token = config.bot_token ?? deps.telegram.defaultBotToken;
     if (!token) return { ok: false, permanent: true, error: 'no bot token: set bot_token on the action or TELEGRAM_BOT_TOKEN' };
+    // Checked when saved too; this catches actions saved before chats had to be verified.
+    if (!config.bot_token && (await unverifiedChats(pool, row.organization_id, [config.chat_id])).length > 0) {
+      return { ok: false, permanent: true, error: `chat ${config.chat_id} is not verified for the organization; the platform bot does not post there: ${chatVerificationHint(row.organization_id)}` };
+    }
     const escaping = config.parse_mode === 'MarkdownV2' ? 'markdownv2' : config.parse_mode === 'HTML' ? 'html' : 'none';
     const text = renderTemplate(config.message_template, row.context, escaping);
     const result = await sendTelegramMessage({
@@ -222,16 +235,16 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     return { ok: false, permanent: result.permanent, error: result.error, status: result.status, retryAfterMs: result.retryAfterMs };
   }
 
-  type SecretsOf = (organizationId: string) => Promise<string[]>;
-  const secretsNow: SecretsOf = (organizationId) => organizationWebhookSecrets(pool, deps.secrets, organizationId);
+  /** The signing secrets of a delivery's REST action. */
+  type SecretsOf = (row: DeliveryRow) => Promise<string[]>;
+  const secretsNow: SecretsOf = (row) => actionWebhookSecrets(pool, deps.secrets, { actionId: row.action_id!, organizationId: row.organization_id });
 
   async function sendRest(row: DeliveryRow, config: RestConfig, secretsOf: SecretsOf): Promise<AttemptOutcome & { excerpt?: string }> {
     const bodyValue = config.body_template === undefined ? defaultWebhookBody(row.context) : renderJsonTemplate(config.body_template, row.context);
     const body = config.method === 'GET' || config.method === 'DELETE' ? '' : JSON.stringify(bodyValue);
-    const secrets = await secretsOf(row.organization_id);
+    const secrets = await secretsOf(row);
     const signed = webhookHeaders({ id: row.idempotency_key, timestamp: Math.floor(Date.now() / 1000), body, secrets });
-    const sealedHeaders = Object.fromEntries(Object.entries(config.secret_headers ?? {}).map(([k, v]) => [k, deps.secrets.decrypt(v)]));
-    const headers = { 'content-type': 'application/json', 'user-agent': 'erc8004-backend', 'idempotency-key': row.idempotency_key, ...config.headers, ...sealedHeaders, ...signed };
+    const headers = { 'content-type': 'application/json', 'user-agent': 'erc8004-backend', 'idempotency-key': row.idempotency_key, ...config.headers, ...config.secret_headers, ...signed };
     try {
       const res = await safeRequest({ method: config.method, url: config.url, headers, body: body || undefined, timeoutMs: config.timeout_ms, maxResponseBytes: EXCERPT, allow: deps.allow });
       const expected = config.expected_status === undefined ? res.status >= 200 && res.status < 300 : [config.expected_status].flat().includes(res.status);
@@ -318,7 +331,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
    */
   async function agentMcpTokenFor(_organizationId: string, chainId: number, agentId: string): Promise<string | undefined> {
     const { rows } = await pool.query<{ token: string }>('SELECT token FROM agent_mcp_tokens WHERE chain_id = $1 AND agent_id = $2', [chainId, agentId]);
-    return rows[0] ? deps.secrets.decrypt(rows[0].token) : undefined;
+    return rows[0] ? deps.secrets.decrypt(rows[0].token, agentSecret(chainId, agentId, 'agent_mcp_tokens.token')) : undefined;
   }
 
   /** What the delivery needs up front, from its row alone; null when there is nothing (left) to deliver. */
@@ -461,12 +474,12 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       return { row, checked, plan: planOf(row, checked) };
     });
     // What the attempts need, read side by side: the breakers of the destinations, the signing secrets of webhooks.
-    const restOrganizations = [...new Set(rows.filter((r) => r.action_type === 'rest').map((r) => r.organization_id))];
+    const restActions = rows.flatMap((r) => (r.action_type === 'rest' && r.action_id !== null ? [{ actionId: r.action_id, organizationId: r.organization_id }] : []));
     const [gates, webhookSecrets] = await Promise.all([
       breakerGates(pool, planned.flatMap((p) => (p.plan ? [{ organizationId: p.row.organization_id, destination: p.plan.destination }] : []))),
-      restOrganizations.length > 0 ? webhookSecretsOf(pool, deps.secrets, restOrganizations) : new Map<string, string[]>(),
+      restActions.length > 0 ? webhookSecretsOf(pool, deps.secrets, restActions) : new Map<number, string[]>(),
     ]);
-    const secretsOf: SecretsOf = async (organizationId) => webhookSecrets.get(organizationId) ?? secretsNow(organizationId);
+    const secretsOf: SecretsOf = async (row) => webhookSecrets.get(row.action_id!) ?? secretsNow(row);
 
     const attempts: AttemptRecord[] = [];
     const handOffs: { key: string; first: FirstAttempt }[] = [];

@@ -18,7 +18,7 @@ import { verifyWebhook } from '../../src/actions/webhook-signing.js';
 import { ChainIndexer } from '../../src/indexer/chain-indexer.js';
 import { Relay } from '../../src/relay/relay.js';
 import { TriggerDispatcher } from '../../src/relay/trigger-dispatcher.js';
-import { SecretBox } from '../../src/secrets.js';
+import { agentSecret, SecretBox } from '../../src/secrets.js';
 import { DefinitionError } from '../../src/triggers/definition.js';
 import { TriggerService } from '../../src/triggers/service.js';
 import type { TriggerWrite } from '../../src/triggers/store.js';
@@ -122,7 +122,7 @@ describe('actions', () => {
     const r = chain.registries;
     const [owner, rater] = r.accounts as [Address, Address];
     await r.register(owner, 'ipfs://agent-0');
-    await db.pool.query('INSERT INTO agent_mcp_tokens (chain_id, agent_id, token) VALUES ($1, 0, $2)', [chain.config.chainId, box.encrypt(AGENT_TOKEN)]);
+    await db.pool.query('INSERT INTO agent_mcp_tokens (chain_id, agent_id, token) VALUES ($1, 0, $2)', [chain.config.chainId, box.encrypt(AGENT_TOKEN, agentSecret(chain.config.chainId, 0, 'agent_mcp_tokens.token'))]);
     const id = await service.create({
       organizationId: orgId, userId, name: 'negative feedback', chainId: chain.config.chainId, registry: 'reputation',
       conditions: [{ condition_type: 'score_threshold', field: 'value', operator: '<', value: '0' }],
@@ -134,7 +134,7 @@ describe('actions', () => {
     });
     // The bot token is sealed at rest.
     const stored = await db.pool.query(`SELECT config->>'bot_token' AS t FROM trigger_actions WHERE trigger_id = $1 AND action_type = 'telegram'`, [id]);
-    expect(stored.rows[0].t).toMatch(/^v1:/);
+    expect(stored.rows[0].t).toMatch(/^v2:/);
     expect(stored.rows[0].t).not.toContain(BOT_TOKEN);
 
     await r.giveFeedback(rater, { agentId: 0n, value: -12345n, valueDecimals: 2, tag1: 'speed_test.v2' });
@@ -147,7 +147,8 @@ describe('actions', () => {
     // Webhook: a valid Standard Webhooks signature, the webhook id is the delivery's idempotency key, exact value.
     expect(hook.requests).toHaveLength(1);
     const request = hook.requests[0]!;
-    const secret = await currentWebhookSecret(db.pool, box, orgId);
+    const restActionId = (await db.pool.query(`SELECT id FROM trigger_actions WHERE trigger_id = $1 AND action_type = 'rest'`, [id])).rows[0].id;
+    const { secret } = await currentWebhookSecret(db.pool, box, { actionId: restActionId, organizationId: orgId });
     expect(() => verifyWebhook({ headers: request.headers, body: request.body, secret })).not.toThrow();
     expect(request.headers['webhook-id']).toBe(rows.find((d) => d.action_type === 'rest')!.idempotency_key);
     expect(JSON.parse(request.body)).toEqual({ text: 'agent 0 got -123.45', value: '-12345', decimals: 2 });
@@ -363,7 +364,7 @@ describe('actions', () => {
       block_number: ++block, timestamp: Math.floor(Date.now() / 1000), registry: 'identity', event_type: 'Registered', agent_id: '3', token_uri: uri,
       owner: '0x' + '11'.repeat(20), value: null, value_decimals: null, client_address: null, feedback_index: null, tag1: null, tag2: null, endpoint: null, file_uri: null, file_hash: null,
     })]);
-    await db.pool.query(`INSERT INTO agent_mcp_tokens (chain_id, agent_id, token) VALUES (31337, 3, $1) ON CONFLICT DO NOTHING`, [box.encrypt(AGENT_TOKEN)]);
+    await db.pool.query(`INSERT INTO agent_mcp_tokens (chain_id, agent_id, token) VALUES (31337, 3, $1) ON CONFLICT DO NOTHING`, [box.encrypt(AGENT_TOKEN, agentSecret(31337, 3, 'agent_mcp_tokens.token'))]);
     const fileBody = '{"value":"7"}';
     const fileUri = `data:application/json;base64,${Buffer.from(fileBody).toString('base64')}`;
     const id = await service.create({
@@ -395,7 +396,7 @@ describe('actions', () => {
         token_uri: `data:application/json;base64,${Buffer.from(JSON.stringify(registration)).toString('base64')}`,
         owner: '0x' + '11'.repeat(20), value: null, value_decimals: null, client_address: null, feedback_index: null, tag1: null, tag2: null, endpoint: null, file_uri: null, file_hash: null,
       })]);
-      await db.pool.query(`INSERT INTO agent_mcp_tokens (chain_id, agent_id, token) VALUES (31337, 7, $1) ON CONFLICT DO NOTHING`, [box.encrypt(AGENT_TOKEN)]);
+      await db.pool.query(`INSERT INTO agent_mcp_tokens (chain_id, agent_id, token) VALUES (31337, 7, $1) ON CONFLICT DO NOTHING`, [box.encrypt(AGENT_TOKEN, agentSecret(31337, 7, 'agent_mcp_tokens.token'))]);
       const args = { feedbackId: '{{event.id}}', value: '{{event.value}}' };
       const id = await service.create({
         organizationId: orgId, userId, name: 'agent token destinations', chainId: 31337, registry: 'reputation',

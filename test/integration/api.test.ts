@@ -124,9 +124,11 @@ describe('triggers, events and deliveries through createCaller', () => {
 
     expect((await owner.as.deliveries.list({ organizationId: org })).items).toEqual([]);
     expect((await owner.as.deliveries.breakers({ organizationId: org })).items).toEqual([]);
-    const secret = await owner.as.webhooks.secret({ organizationId: org });
-    expect(secret.secret).toMatch(/^whsec_/);
-    const rotated = await owner.as.webhooks.rotateSecret({ organizationId: org, windowHours: 1 });
+    const restAction = { organizationId: org, triggerId: created.id, actionId: created.actions[0]!.id };
+    const secret = await owner.as.webhooks.secret(restAction);
+    expect(secret).toMatchObject({ actionId: restAction.actionId, secret: expect.stringMatching(/^whsec_/), previousSecret: null });
+    const rotated = await owner.as.webhooks.rotateSecret({ ...restAction, windowHours: 1 });
+    expect(rotated).toMatchObject({ previousSecret: secret.secret });
     expect(rotated.secret).not.toBe(secret.secret);
 
     expect(await owner.as.triggers.delete({ organizationId: org, triggerId: created.id })).toEqual({ deleted: true });
@@ -165,8 +167,8 @@ describe('tenancy: every organization-scoped procedure refuses outsiders and ins
       'deliveries.replay': (c) => c.deliveries.replay({ organizationId: org, triggerId: t.id }),
       'deliveries.breakers': (c) => c.deliveries.breakers({ organizationId: org }),
       'deliveries.resetBreaker': (c) => c.deliveries.resetBreaker({ organizationId: org, destination: 'rest:receiver.example' }),
-      'webhooks.secret': (c) => c.webhooks.secret({ organizationId: org }),
-      'webhooks.rotateSecret': (c) => c.webhooks.rotateSecret({ organizationId: org, windowHours: 1 }),
+      'webhooks.secret': (c) => c.webhooks.secret({ organizationId: org, triggerId: t.id, actionId: t.actions[0]!.id }),
+      'webhooks.rotateSecret': (c) => c.webhooks.rotateSecret({ organizationId: org, triggerId: t.id, actionId: t.actions[0]!.id, windowHours: 1 }),
       'apiKeys.list': (c) => c.apiKeys.list({ organizationId: org }),
       'apiKeys.create': (c) => c.apiKeys.create({ organizationId: org, name: 'x', permissions: ['admin'] }),
       'apiKeys.revoke': (c) => c.apiKeys.revoke({ organizationId: org, keyId: readKey.id }),

@@ -1120,6 +1120,239 @@ declare module 'zapatos/schema' {
   }
 
   /**
+   * **action_webhook_secrets**
+   * - Table in database
+   */
+  export namespace action_webhook_secrets {
+    export type Table = 'action_webhook_secrets';
+    export interface Selectable {
+      /**
+      * **action_webhook_secrets.action_id**
+      * - `int4` in database
+      * - `NOT NULL`, no default
+      */
+      action_id: number;
+      /**
+      * **action_webhook_secrets.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at: Date;
+      /**
+      * **action_webhook_secrets.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+      /**
+      * **action_webhook_secrets.previous_secret_sealed**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      previous_secret_sealed: string | null;
+      /**
+      * **action_webhook_secrets.previous_valid_until**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      previous_valid_until: Date | null;
+      /**
+      * **action_webhook_secrets.rotated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      rotated_at: Date;
+      /**
+      * **action_webhook_secrets.secret_sealed**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      secret_sealed: string;
+    }
+    export interface JSONSelectable {
+      /**
+      * **action_webhook_secrets.action_id**
+      * - `int4` in database
+      * - `NOT NULL`, no default
+      */
+      action_id: number;
+      /**
+      * **action_webhook_secrets.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at: db.TimestampTzString;
+      /**
+      * **action_webhook_secrets.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+      /**
+      * **action_webhook_secrets.previous_secret_sealed**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      previous_secret_sealed: string | null;
+      /**
+      * **action_webhook_secrets.previous_valid_until**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      previous_valid_until: db.TimestampTzString | null;
+      /**
+      * **action_webhook_secrets.rotated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      rotated_at: db.TimestampTzString;
+      /**
+      * **action_webhook_secrets.secret_sealed**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      secret_sealed: string;
+    }
+    export interface Whereable {
+      /**
+      * **action_webhook_secrets.action_id**
+      * - `int4` in database
+      * - `NOT NULL`, no default
+      */
+      action_id?: number | db.Parameter<number> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, number | db.Parameter<number> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **action_webhook_secrets.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **action_webhook_secrets.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **action_webhook_secrets.previous_secret_sealed**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      previous_secret_sealed?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **action_webhook_secrets.previous_valid_until**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      previous_valid_until?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **action_webhook_secrets.rotated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      rotated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **action_webhook_secrets.secret_sealed**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      secret_sealed?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+    }
+    export interface Insertable {
+      /**
+      * **action_webhook_secrets.action_id**
+      * - `int4` in database
+      * - `NOT NULL`, no default
+      */
+      action_id: number | db.Parameter<number> | db.SQLFragment;
+      /**
+      * **action_webhook_secrets.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+      /**
+      * **action_webhook_secrets.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **action_webhook_secrets.previous_secret_sealed**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      previous_secret_sealed?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **action_webhook_secrets.previous_valid_until**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      previous_valid_until?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **action_webhook_secrets.rotated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      rotated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+      /**
+      * **action_webhook_secrets.secret_sealed**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      secret_sealed: string | db.Parameter<string> | db.SQLFragment;
+    }
+    export interface Updatable {
+      /**
+      * **action_webhook_secrets.action_id**
+      * - `int4` in database
+      * - `NOT NULL`, no default
+      */
+      action_id?: number | db.Parameter<number> | db.SQLFragment | db.SQLFragment<any, number | db.Parameter<number> | db.SQLFragment>;
+      /**
+      * **action_webhook_secrets.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **action_webhook_secrets.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **action_webhook_secrets.previous_secret_sealed**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      previous_secret_sealed?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **action_webhook_secrets.previous_valid_until**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      previous_valid_until?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **action_webhook_secrets.rotated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      rotated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **action_webhook_secrets.secret_sealed**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      secret_sealed?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+    }
+    export type UniqueIndex = 'action_webhook_secrets_pkey';
+    export type Column = keyof Selectable;
+    export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
+    export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
+    export type SQL = SQLExpression | SQLExpression[];
+  }
+
+  /**
    * **agent_links**
    * - Table in database
    */
@@ -8602,209 +8835,6 @@ declare module 'zapatos/schema' {
   }
 
   /**
-   * **organization_webhook_secrets**
-   * - Table in database
-   */
-  export namespace organization_webhook_secrets {
-    export type Table = 'organization_webhook_secrets';
-    export interface Selectable {
-      /**
-      * **organization_webhook_secrets.created_at**
-      * - `timestamptz` in database
-      * - `NOT NULL`, default: `now()`
-      */
-      created_at: Date;
-      /**
-      * **organization_webhook_secrets.organization_id**
-      * - `uuid` in database
-      * - `NOT NULL`, no default
-      */
-      organization_id: string;
-      /**
-      * **organization_webhook_secrets.previous_secret_sealed**
-      * - `text` in database
-      * - Nullable, no default
-      */
-      previous_secret_sealed: string | null;
-      /**
-      * **organization_webhook_secrets.previous_valid_until**
-      * - `timestamptz` in database
-      * - Nullable, no default
-      */
-      previous_valid_until: Date | null;
-      /**
-      * **organization_webhook_secrets.rotated_at**
-      * - `timestamptz` in database
-      * - `NOT NULL`, default: `now()`
-      */
-      rotated_at: Date;
-      /**
-      * **organization_webhook_secrets.secret_sealed**
-      * - `text` in database
-      * - `NOT NULL`, no default
-      */
-      secret_sealed: string;
-    }
-    export interface JSONSelectable {
-      /**
-      * **organization_webhook_secrets.created_at**
-      * - `timestamptz` in database
-      * - `NOT NULL`, default: `now()`
-      */
-      created_at: db.TimestampTzString;
-      /**
-      * **organization_webhook_secrets.organization_id**
-      * - `uuid` in database
-      * - `NOT NULL`, no default
-      */
-      organization_id: string;
-      /**
-      * **organization_webhook_secrets.previous_secret_sealed**
-      * - `text` in database
-      * - Nullable, no default
-      */
-      previous_secret_sealed: string | null;
-      /**
-      * **organization_webhook_secrets.previous_valid_until**
-      * - `timestamptz` in database
-      * - Nullable, no default
-      */
-      previous_valid_until: db.TimestampTzString | null;
-      /**
-      * **organization_webhook_secrets.rotated_at**
-      * - `timestamptz` in database
-      * - `NOT NULL`, default: `now()`
-      */
-      rotated_at: db.TimestampTzString;
-      /**
-      * **organization_webhook_secrets.secret_sealed**
-      * - `text` in database
-      * - `NOT NULL`, no default
-      */
-      secret_sealed: string;
-    }
-    export interface Whereable {
-      /**
-      * **organization_webhook_secrets.created_at**
-      * - `timestamptz` in database
-      * - `NOT NULL`, default: `now()`
-      */
-      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
-      /**
-      * **organization_webhook_secrets.organization_id**
-      * - `uuid` in database
-      * - `NOT NULL`, no default
-      */
-      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
-      /**
-      * **organization_webhook_secrets.previous_secret_sealed**
-      * - `text` in database
-      * - Nullable, no default
-      */
-      previous_secret_sealed?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
-      /**
-      * **organization_webhook_secrets.previous_valid_until**
-      * - `timestamptz` in database
-      * - Nullable, no default
-      */
-      previous_valid_until?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
-      /**
-      * **organization_webhook_secrets.rotated_at**
-      * - `timestamptz` in database
-      * - `NOT NULL`, default: `now()`
-      */
-      rotated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
-      /**
-      * **organization_webhook_secrets.secret_sealed**
-      * - `text` in database
-      * - `NOT NULL`, no default
-      */
-      secret_sealed?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
-    }
-    export interface Insertable {
-      /**
-      * **organization_webhook_secrets.created_at**
-      * - `timestamptz` in database
-      * - `NOT NULL`, default: `now()`
-      */
-      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
-      /**
-      * **organization_webhook_secrets.organization_id**
-      * - `uuid` in database
-      * - `NOT NULL`, no default
-      */
-      organization_id: string | db.Parameter<string> | db.SQLFragment;
-      /**
-      * **organization_webhook_secrets.previous_secret_sealed**
-      * - `text` in database
-      * - Nullable, no default
-      */
-      previous_secret_sealed?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
-      /**
-      * **organization_webhook_secrets.previous_valid_until**
-      * - `timestamptz` in database
-      * - Nullable, no default
-      */
-      previous_valid_until?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
-      /**
-      * **organization_webhook_secrets.rotated_at**
-      * - `timestamptz` in database
-      * - `NOT NULL`, default: `now()`
-      */
-      rotated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
-      /**
-      * **organization_webhook_secrets.secret_sealed**
-      * - `text` in database
-      * - `NOT NULL`, no default
-      */
-      secret_sealed: string | db.Parameter<string> | db.SQLFragment;
-    }
-    export interface Updatable {
-      /**
-      * **organization_webhook_secrets.created_at**
-      * - `timestamptz` in database
-      * - `NOT NULL`, default: `now()`
-      */
-      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
-      /**
-      * **organization_webhook_secrets.organization_id**
-      * - `uuid` in database
-      * - `NOT NULL`, no default
-      */
-      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
-      /**
-      * **organization_webhook_secrets.previous_secret_sealed**
-      * - `text` in database
-      * - Nullable, no default
-      */
-      previous_secret_sealed?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
-      /**
-      * **organization_webhook_secrets.previous_valid_until**
-      * - `timestamptz` in database
-      * - Nullable, no default
-      */
-      previous_valid_until?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
-      /**
-      * **organization_webhook_secrets.rotated_at**
-      * - `timestamptz` in database
-      * - `NOT NULL`, default: `now()`
-      */
-      rotated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
-      /**
-      * **organization_webhook_secrets.secret_sealed**
-      * - `text` in database
-      * - `NOT NULL`, no default
-      */
-      secret_sealed?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
-    }
-    export type UniqueIndex = 'organization_webhook_secrets_pkey';
-    export type Column = keyof Selectable;
-    export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
-    export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
-    export type SQL = SQLExpression | SQLExpression[];
-  }
-
-  /**
    * **organizations**
    * - Table in database
    */
@@ -10489,6 +10519,382 @@ declare module 'zapatos/schema' {
       updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
     }
     export type UniqueIndex = 'subscriptions_pkey' | 'subscriptions_stripe_subscription_id_key';
+    export type Column = keyof Selectable;
+    export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
+    export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
+    export type SQL = SQLExpression | SQLExpression[];
+  }
+
+  /**
+   * **telegram_chat_link_codes**
+   * - Table in database
+   */
+  export namespace telegram_chat_link_codes {
+    export type Table = 'telegram_chat_link_codes';
+    export interface Selectable {
+      /**
+      * **telegram_chat_link_codes.chat_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      chat_id: string | null;
+      /**
+      * **telegram_chat_link_codes.code_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      code_hash: string;
+      /**
+      * **telegram_chat_link_codes.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at: Date;
+      /**
+      * **telegram_chat_link_codes.created_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      created_by: string | null;
+      /**
+      * **telegram_chat_link_codes.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at: Date;
+      /**
+      * **telegram_chat_link_codes.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+      /**
+      * **telegram_chat_link_codes.used_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      used_at: Date | null;
+    }
+    export interface JSONSelectable {
+      /**
+      * **telegram_chat_link_codes.chat_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      chat_id: string | null;
+      /**
+      * **telegram_chat_link_codes.code_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      code_hash: string;
+      /**
+      * **telegram_chat_link_codes.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at: db.TimestampTzString;
+      /**
+      * **telegram_chat_link_codes.created_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      created_by: string | null;
+      /**
+      * **telegram_chat_link_codes.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at: db.TimestampTzString;
+      /**
+      * **telegram_chat_link_codes.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+      /**
+      * **telegram_chat_link_codes.used_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      used_at: db.TimestampTzString | null;
+    }
+    export interface Whereable {
+      /**
+      * **telegram_chat_link_codes.chat_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      chat_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **telegram_chat_link_codes.code_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      code_hash?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **telegram_chat_link_codes.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **telegram_chat_link_codes.created_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      created_by?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **telegram_chat_link_codes.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **telegram_chat_link_codes.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **telegram_chat_link_codes.used_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      used_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+    }
+    export interface Insertable {
+      /**
+      * **telegram_chat_link_codes.chat_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      chat_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **telegram_chat_link_codes.code_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      code_hash: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **telegram_chat_link_codes.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+      /**
+      * **telegram_chat_link_codes.created_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      created_by?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **telegram_chat_link_codes.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment;
+      /**
+      * **telegram_chat_link_codes.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **telegram_chat_link_codes.used_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      used_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+    }
+    export interface Updatable {
+      /**
+      * **telegram_chat_link_codes.chat_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      chat_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **telegram_chat_link_codes.code_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      code_hash?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **telegram_chat_link_codes.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **telegram_chat_link_codes.created_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      created_by?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **telegram_chat_link_codes.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment>;
+      /**
+      * **telegram_chat_link_codes.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **telegram_chat_link_codes.used_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      used_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
+    }
+    export type UniqueIndex = 'telegram_chat_link_codes_pkey';
+    export type Column = keyof Selectable;
+    export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
+    export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
+    export type SQL = SQLExpression | SQLExpression[];
+  }
+
+  /**
+   * **telegram_verified_chats**
+   * - Table in database
+   */
+  export namespace telegram_verified_chats {
+    export type Table = 'telegram_verified_chats';
+    export interface Selectable {
+      /**
+      * **telegram_verified_chats.chat_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      chat_id: string;
+      /**
+      * **telegram_verified_chats.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+      /**
+      * **telegram_verified_chats.title**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      title: string | null;
+      /**
+      * **telegram_verified_chats.verified_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      verified_at: Date;
+    }
+    export interface JSONSelectable {
+      /**
+      * **telegram_verified_chats.chat_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      chat_id: string;
+      /**
+      * **telegram_verified_chats.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+      /**
+      * **telegram_verified_chats.title**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      title: string | null;
+      /**
+      * **telegram_verified_chats.verified_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      verified_at: db.TimestampTzString;
+    }
+    export interface Whereable {
+      /**
+      * **telegram_verified_chats.chat_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      chat_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **telegram_verified_chats.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **telegram_verified_chats.title**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      title?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **telegram_verified_chats.verified_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      verified_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+    }
+    export interface Insertable {
+      /**
+      * **telegram_verified_chats.chat_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      chat_id: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **telegram_verified_chats.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **telegram_verified_chats.title**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      title?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **telegram_verified_chats.verified_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      verified_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+    }
+    export interface Updatable {
+      /**
+      * **telegram_verified_chats.chat_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      chat_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **telegram_verified_chats.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **telegram_verified_chats.title**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      title?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **telegram_verified_chats.verified_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      verified_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+    }
+    export type UniqueIndex = 'telegram_verified_chats_pkey';
     export type Column = keyof Selectable;
     export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
     export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
@@ -12692,20 +13098,20 @@ declare module 'zapatos/schema' {
   /* --- aggregate types --- */
 
   export namespace public {  
-    export type Table = a2a_tasks.Table | action_metrics_hourly.Table | action_results.Table | agent_links.Table | agent_mcp_tokens.Table | api_keys.Table | canonical_events.Table | checkpoints.Table | credit_transactions.Table | credits.Table | deliveries.Table | delivery_breakers.Table | email_verification_tokens.Table | event_retractions.Table | events.Table | events_hourly.Table | indexed_blocks.Table | ingest_ranges.Table | login_failures.Table | oauth_clients.Table | oauth_tokens.Table | organization_invitations.Table | organization_members.Table | organization_webhook_secrets.Table | organizations.Table | payment_nonces.Table | query_cache.Table | rate_limit_counters.Table | refresh_tokens.Table | relay_cursors.Table | subscriptions.Table | trigger_actions.Table | trigger_conditions.Table | trigger_matches.Table | trigger_state.Table | triggers.Table | usage_logs.Table | used_nonces.Table | users.Table;
-    export type Selectable = a2a_tasks.Selectable | action_metrics_hourly.Selectable | action_results.Selectable | agent_links.Selectable | agent_mcp_tokens.Selectable | api_keys.Selectable | canonical_events.Selectable | checkpoints.Selectable | credit_transactions.Selectable | credits.Selectable | deliveries.Selectable | delivery_breakers.Selectable | email_verification_tokens.Selectable | event_retractions.Selectable | events.Selectable | events_hourly.Selectable | indexed_blocks.Selectable | ingest_ranges.Selectable | login_failures.Selectable | oauth_clients.Selectable | oauth_tokens.Selectable | organization_invitations.Selectable | organization_members.Selectable | organization_webhook_secrets.Selectable | organizations.Selectable | payment_nonces.Selectable | query_cache.Selectable | rate_limit_counters.Selectable | refresh_tokens.Selectable | relay_cursors.Selectable | subscriptions.Selectable | trigger_actions.Selectable | trigger_conditions.Selectable | trigger_matches.Selectable | trigger_state.Selectable | triggers.Selectable | usage_logs.Selectable | used_nonces.Selectable | users.Selectable;
-    export type JSONSelectable = a2a_tasks.JSONSelectable | action_metrics_hourly.JSONSelectable | action_results.JSONSelectable | agent_links.JSONSelectable | agent_mcp_tokens.JSONSelectable | api_keys.JSONSelectable | canonical_events.JSONSelectable | checkpoints.JSONSelectable | credit_transactions.JSONSelectable | credits.JSONSelectable | deliveries.JSONSelectable | delivery_breakers.JSONSelectable | email_verification_tokens.JSONSelectable | event_retractions.JSONSelectable | events.JSONSelectable | events_hourly.JSONSelectable | indexed_blocks.JSONSelectable | ingest_ranges.JSONSelectable | login_failures.JSONSelectable | oauth_clients.JSONSelectable | oauth_tokens.JSONSelectable | organization_invitations.JSONSelectable | organization_members.JSONSelectable | organization_webhook_secrets.JSONSelectable | organizations.JSONSelectable | payment_nonces.JSONSelectable | query_cache.JSONSelectable | rate_limit_counters.JSONSelectable | refresh_tokens.JSONSelectable | relay_cursors.JSONSelectable | subscriptions.JSONSelectable | trigger_actions.JSONSelectable | trigger_conditions.JSONSelectable | trigger_matches.JSONSelectable | trigger_state.JSONSelectable | triggers.JSONSelectable | usage_logs.JSONSelectable | used_nonces.JSONSelectable | users.JSONSelectable;
-    export type Whereable = a2a_tasks.Whereable | action_metrics_hourly.Whereable | action_results.Whereable | agent_links.Whereable | agent_mcp_tokens.Whereable | api_keys.Whereable | canonical_events.Whereable | checkpoints.Whereable | credit_transactions.Whereable | credits.Whereable | deliveries.Whereable | delivery_breakers.Whereable | email_verification_tokens.Whereable | event_retractions.Whereable | events.Whereable | events_hourly.Whereable | indexed_blocks.Whereable | ingest_ranges.Whereable | login_failures.Whereable | oauth_clients.Whereable | oauth_tokens.Whereable | organization_invitations.Whereable | organization_members.Whereable | organization_webhook_secrets.Whereable | organizations.Whereable | payment_nonces.Whereable | query_cache.Whereable | rate_limit_counters.Whereable | refresh_tokens.Whereable | relay_cursors.Whereable | subscriptions.Whereable | trigger_actions.Whereable | trigger_conditions.Whereable | trigger_matches.Whereable | trigger_state.Whereable | triggers.Whereable | usage_logs.Whereable | used_nonces.Whereable | users.Whereable;
-    export type Insertable = a2a_tasks.Insertable | action_metrics_hourly.Insertable | action_results.Insertable | agent_links.Insertable | agent_mcp_tokens.Insertable | api_keys.Insertable | canonical_events.Insertable | checkpoints.Insertable | credit_transactions.Insertable | credits.Insertable | deliveries.Insertable | delivery_breakers.Insertable | email_verification_tokens.Insertable | event_retractions.Insertable | events.Insertable | events_hourly.Insertable | indexed_blocks.Insertable | ingest_ranges.Insertable | login_failures.Insertable | oauth_clients.Insertable | oauth_tokens.Insertable | organization_invitations.Insertable | organization_members.Insertable | organization_webhook_secrets.Insertable | organizations.Insertable | payment_nonces.Insertable | query_cache.Insertable | rate_limit_counters.Insertable | refresh_tokens.Insertable | relay_cursors.Insertable | subscriptions.Insertable | trigger_actions.Insertable | trigger_conditions.Insertable | trigger_matches.Insertable | trigger_state.Insertable | triggers.Insertable | usage_logs.Insertable | used_nonces.Insertable | users.Insertable;
-    export type Updatable = a2a_tasks.Updatable | action_metrics_hourly.Updatable | action_results.Updatable | agent_links.Updatable | agent_mcp_tokens.Updatable | api_keys.Updatable | canonical_events.Updatable | checkpoints.Updatable | credit_transactions.Updatable | credits.Updatable | deliveries.Updatable | delivery_breakers.Updatable | email_verification_tokens.Updatable | event_retractions.Updatable | events.Updatable | events_hourly.Updatable | indexed_blocks.Updatable | ingest_ranges.Updatable | login_failures.Updatable | oauth_clients.Updatable | oauth_tokens.Updatable | organization_invitations.Updatable | organization_members.Updatable | organization_webhook_secrets.Updatable | organizations.Updatable | payment_nonces.Updatable | query_cache.Updatable | rate_limit_counters.Updatable | refresh_tokens.Updatable | relay_cursors.Updatable | subscriptions.Updatable | trigger_actions.Updatable | trigger_conditions.Updatable | trigger_matches.Updatable | trigger_state.Updatable | triggers.Updatable | usage_logs.Updatable | used_nonces.Updatable | users.Updatable;
-    export type UniqueIndex = a2a_tasks.UniqueIndex | action_metrics_hourly.UniqueIndex | action_results.UniqueIndex | agent_links.UniqueIndex | agent_mcp_tokens.UniqueIndex | api_keys.UniqueIndex | canonical_events.UniqueIndex | checkpoints.UniqueIndex | credit_transactions.UniqueIndex | credits.UniqueIndex | deliveries.UniqueIndex | delivery_breakers.UniqueIndex | email_verification_tokens.UniqueIndex | event_retractions.UniqueIndex | events.UniqueIndex | events_hourly.UniqueIndex | indexed_blocks.UniqueIndex | ingest_ranges.UniqueIndex | login_failures.UniqueIndex | oauth_clients.UniqueIndex | oauth_tokens.UniqueIndex | organization_invitations.UniqueIndex | organization_members.UniqueIndex | organization_webhook_secrets.UniqueIndex | organizations.UniqueIndex | payment_nonces.UniqueIndex | query_cache.UniqueIndex | rate_limit_counters.UniqueIndex | refresh_tokens.UniqueIndex | relay_cursors.UniqueIndex | subscriptions.UniqueIndex | trigger_actions.UniqueIndex | trigger_conditions.UniqueIndex | trigger_matches.UniqueIndex | trigger_state.UniqueIndex | triggers.UniqueIndex | usage_logs.UniqueIndex | used_nonces.UniqueIndex | users.UniqueIndex;
-    export type Column = a2a_tasks.Column | action_metrics_hourly.Column | action_results.Column | agent_links.Column | agent_mcp_tokens.Column | api_keys.Column | canonical_events.Column | checkpoints.Column | credit_transactions.Column | credits.Column | deliveries.Column | delivery_breakers.Column | email_verification_tokens.Column | event_retractions.Column | events.Column | events_hourly.Column | indexed_blocks.Column | ingest_ranges.Column | login_failures.Column | oauth_clients.Column | oauth_tokens.Column | organization_invitations.Column | organization_members.Column | organization_webhook_secrets.Column | organizations.Column | payment_nonces.Column | query_cache.Column | rate_limit_counters.Column | refresh_tokens.Column | relay_cursors.Column | subscriptions.Column | trigger_actions.Column | trigger_conditions.Column | trigger_matches.Column | trigger_state.Column | triggers.Column | usage_logs.Column | used_nonces.Column | users.Column;
+    export type Table = a2a_tasks.Table | action_metrics_hourly.Table | action_results.Table | action_webhook_secrets.Table | agent_links.Table | agent_mcp_tokens.Table | api_keys.Table | canonical_events.Table | checkpoints.Table | credit_transactions.Table | credits.Table | deliveries.Table | delivery_breakers.Table | email_verification_tokens.Table | event_retractions.Table | events.Table | events_hourly.Table | indexed_blocks.Table | ingest_ranges.Table | login_failures.Table | oauth_clients.Table | oauth_tokens.Table | organization_invitations.Table | organization_members.Table | organizations.Table | payment_nonces.Table | query_cache.Table | rate_limit_counters.Table | refresh_tokens.Table | relay_cursors.Table | subscriptions.Table | telegram_chat_link_codes.Table | telegram_verified_chats.Table | trigger_actions.Table | trigger_conditions.Table | trigger_matches.Table | trigger_state.Table | triggers.Table | usage_logs.Table | used_nonces.Table | users.Table;
+    export type Selectable = a2a_tasks.Selectable | action_metrics_hourly.Selectable | action_results.Selectable | action_webhook_secrets.Selectable | agent_links.Selectable | agent_mcp_tokens.Selectable | api_keys.Selectable | canonical_events.Selectable | checkpoints.Selectable | credit_transactions.Selectable | credits.Selectable | deliveries.Selectable | delivery_breakers.Selectable | email_verification_tokens.Selectable | event_retractions.Selectable | events.Selectable | events_hourly.Selectable | indexed_blocks.Selectable | ingest_ranges.Selectable | login_failures.Selectable | oauth_clients.Selectable | oauth_tokens.Selectable | organization_invitations.Selectable | organization_members.Selectable | organizations.Selectable | payment_nonces.Selectable | query_cache.Selectable | rate_limit_counters.Selectable | refresh_tokens.Selectable | relay_cursors.Selectable | subscriptions.Selectable | telegram_chat_link_codes.Selectable | telegram_verified_chats.Selectable | trigger_actions.Selectable | trigger_conditions.Selectable | trigger_matches.Selectable | trigger_state.Selectable | triggers.Selectable | usage_logs.Selectable | used_nonces.Selectable | users.Selectable;
+    export type JSONSelectable = a2a_tasks.JSONSelectable | action_metrics_hourly.JSONSelectable | action_results.JSONSelectable | action_webhook_secrets.JSONSelectable | agent_links.JSONSelectable | agent_mcp_tokens.JSONSelectable | api_keys.JSONSelectable | canonical_events.JSONSelectable | checkpoints.JSONSelectable | credit_transactions.JSONSelectable | credits.JSONSelectable | deliveries.JSONSelectable | delivery_breakers.JSONSelectable | email_verification_tokens.JSONSelectable | event_retractions.JSONSelectable | events.JSONSelectable | events_hourly.JSONSelectable | indexed_blocks.JSONSelectable | ingest_ranges.JSONSelectable | login_failures.JSONSelectable | oauth_clients.JSONSelectable | oauth_tokens.JSONSelectable | organization_invitations.JSONSelectable | organization_members.JSONSelectable | organizations.JSONSelectable | payment_nonces.JSONSelectable | query_cache.JSONSelectable | rate_limit_counters.JSONSelectable | refresh_tokens.JSONSelectable | relay_cursors.JSONSelectable | subscriptions.JSONSelectable | telegram_chat_link_codes.JSONSelectable | telegram_verified_chats.JSONSelectable | trigger_actions.JSONSelectable | trigger_conditions.JSONSelectable | trigger_matches.JSONSelectable | trigger_state.JSONSelectable | triggers.JSONSelectable | usage_logs.JSONSelectable | used_nonces.JSONSelectable | users.JSONSelectable;
+    export type Whereable = a2a_tasks.Whereable | action_metrics_hourly.Whereable | action_results.Whereable | action_webhook_secrets.Whereable | agent_links.Whereable | agent_mcp_tokens.Whereable | api_keys.Whereable | canonical_events.Whereable | checkpoints.Whereable | credit_transactions.Whereable | credits.Whereable | deliveries.Whereable | delivery_breakers.Whereable | email_verification_tokens.Whereable | event_retractions.Whereable | events.Whereable | events_hourly.Whereable | indexed_blocks.Whereable | ingest_ranges.Whereable | login_failures.Whereable | oauth_clients.Whereable | oauth_tokens.Whereable | organization_invitations.Whereable | organization_members.Whereable | organizations.Whereable | payment_nonces.Whereable | query_cache.Whereable | rate_limit_counters.Whereable | refresh_tokens.Whereable | relay_cursors.Whereable | subscriptions.Whereable | telegram_chat_link_codes.Whereable | telegram_verified_chats.Whereable | trigger_actions.Whereable | trigger_conditions.Whereable | trigger_matches.Whereable | trigger_state.Whereable | triggers.Whereable | usage_logs.Whereable | used_nonces.Whereable | users.Whereable;
+    export type Insertable = a2a_tasks.Insertable | action_metrics_hourly.Insertable | action_results.Insertable | action_webhook_secrets.Insertable | agent_links.Insertable | agent_mcp_tokens.Insertable | api_keys.Insertable | canonical_events.Insertable | checkpoints.Insertable | credit_transactions.Insertable | credits.Insertable | deliveries.Insertable | delivery_breakers.Insertable | email_verification_tokens.Insertable | event_retractions.Insertable | events.Insertable | events_hourly.Insertable | indexed_blocks.Insertable | ingest_ranges.Insertable | login_failures.Insertable | oauth_clients.Insertable | oauth_tokens.Insertable | organization_invitations.Insertable | organization_members.Insertable | organizations.Insertable | payment_nonces.Insertable | query_cache.Insertable | rate_limit_counters.Insertable | refresh_tokens.Insertable | relay_cursors.Insertable | subscriptions.Insertable | telegram_chat_link_codes.Insertable | telegram_verified_chats.Insertable | trigger_actions.Insertable | trigger_conditions.Insertable | trigger_matches.Insertable | trigger_state.Insertable | triggers.Insertable | usage_logs.Insertable | used_nonces.Insertable | users.Insertable;
+    export type Updatable = a2a_tasks.Updatable | action_metrics_hourly.Updatable | action_results.Updatable | action_webhook_secrets.Updatable | agent_links.Updatable | agent_mcp_tokens.Updatable | api_keys.Updatable | canonical_events.Updatable | checkpoints.Updatable | credit_transactions.Updatable | credits.Updatable | deliveries.Updatable | delivery_breakers.Updatable | email_verification_tokens.Updatable | event_retractions.Updatable | events.Updatable | events_hourly.Updatable | indexed_blocks.Updatable | ingest_ranges.Updatable | login_failures.Updatable | oauth_clients.Updatable | oauth_tokens.Updatable | organization_invitations.Updatable | organization_members.Updatable | organizations.Updatable | payment_nonces.Updatable | query_cache.Updatable | rate_limit_counters.Updatable | refresh_tokens.Updatable | relay_cursors.Updatable | subscriptions.Updatable | telegram_chat_link_codes.Updatable | telegram_verified_chats.Updatable | trigger_actions.Updatable | trigger_conditions.Updatable | trigger_matches.Updatable | trigger_state.Updatable | triggers.Updatable | usage_logs.Updatable | used_nonces.Updatable | users.Updatable;
+    export type UniqueIndex = a2a_tasks.UniqueIndex | action_metrics_hourly.UniqueIndex | action_results.UniqueIndex | action_webhook_secrets.UniqueIndex | agent_links.UniqueIndex | agent_mcp_tokens.UniqueIndex | api_keys.UniqueIndex | canonical_events.UniqueIndex | checkpoints.UniqueIndex | credit_transactions.UniqueIndex | credits.UniqueIndex | deliveries.UniqueIndex | delivery_breakers.UniqueIndex | email_verification_tokens.UniqueIndex | event_retractions.UniqueIndex | events.UniqueIndex | events_hourly.UniqueIndex | indexed_blocks.UniqueIndex | ingest_ranges.UniqueIndex | login_failures.UniqueIndex | oauth_clients.UniqueIndex | oauth_tokens.UniqueIndex | organization_invitations.UniqueIndex | organization_members.UniqueIndex | organizations.UniqueIndex | payment_nonces.UniqueIndex | query_cache.UniqueIndex | rate_limit_counters.UniqueIndex | refresh_tokens.UniqueIndex | relay_cursors.UniqueIndex | subscriptions.UniqueIndex | telegram_chat_link_codes.UniqueIndex | telegram_verified_chats.UniqueIndex | trigger_actions.UniqueIndex | trigger_conditions.UniqueIndex | trigger_matches.UniqueIndex | trigger_state.UniqueIndex | triggers.UniqueIndex | usage_logs.UniqueIndex | used_nonces.UniqueIndex | users.UniqueIndex;
+    export type Column = a2a_tasks.Column | action_metrics_hourly.Column | action_results.Column | action_webhook_secrets.Column | agent_links.Column | agent_mcp_tokens.Column | api_keys.Column | canonical_events.Column | checkpoints.Column | credit_transactions.Column | credits.Column | deliveries.Column | delivery_breakers.Column | email_verification_tokens.Column | event_retractions.Column | events.Column | events_hourly.Column | indexed_blocks.Column | ingest_ranges.Column | login_failures.Column | oauth_clients.Column | oauth_tokens.Column | organization_invitations.Column | organization_members.Column | organizations.Column | payment_nonces.Column | query_cache.Column | rate_limit_counters.Column | refresh_tokens.Column | relay_cursors.Column | subscriptions.Column | telegram_chat_link_codes.Column | telegram_verified_chats.Column | trigger_actions.Column | trigger_conditions.Column | trigger_matches.Column | trigger_state.Column | triggers.Column | usage_logs.Column | used_nonces.Column | users.Column;
   
-    export type AllBaseTables = [a2a_tasks.Table, action_results.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, checkpoints.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, email_verification_tokens.Table, event_retractions.Table, events.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organization_webhook_secrets.Table, organizations.Table, payment_nonces.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, subscriptions.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
+    export type AllBaseTables = [a2a_tasks.Table, action_results.Table, action_webhook_secrets.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, checkpoints.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, email_verification_tokens.Table, event_retractions.Table, events.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organizations.Table, payment_nonces.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, subscriptions.Table, telegram_chat_link_codes.Table, telegram_verified_chats.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
     export type AllForeignTables = [];
     export type AllViews = [canonical_events.Table];
     export type AllMaterializedViews = [action_metrics_hourly.Table, events_hourly.Table];
-    export type AllTablesAndViews = [a2a_tasks.Table, action_metrics_hourly.Table, action_results.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, canonical_events.Table, checkpoints.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, email_verification_tokens.Table, event_retractions.Table, events.Table, events_hourly.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organization_webhook_secrets.Table, organizations.Table, payment_nonces.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, subscriptions.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
+    export type AllTablesAndViews = [a2a_tasks.Table, action_metrics_hourly.Table, action_results.Table, action_webhook_secrets.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, canonical_events.Table, checkpoints.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, email_verification_tokens.Table, event_retractions.Table, events.Table, events_hourly.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organizations.Table, payment_nonces.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, subscriptions.Table, telegram_chat_link_codes.Table, telegram_verified_chats.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
   }
 
 
@@ -12736,6 +13142,7 @@ declare module 'zapatos/schema' {
     "a2a_tasks": a2a_tasks.Selectable;
     "action_metrics_hourly": action_metrics_hourly.Selectable;
     "action_results": action_results.Selectable;
+    "action_webhook_secrets": action_webhook_secrets.Selectable;
     "agent_links": agent_links.Selectable;
     "agent_mcp_tokens": agent_mcp_tokens.Selectable;
     "api_keys": api_keys.Selectable;
@@ -12756,7 +13163,6 @@ declare module 'zapatos/schema' {
     "oauth_tokens": oauth_tokens.Selectable;
     "organization_invitations": organization_invitations.Selectable;
     "organization_members": organization_members.Selectable;
-    "organization_webhook_secrets": organization_webhook_secrets.Selectable;
     "organizations": organizations.Selectable;
     "payment_nonces": payment_nonces.Selectable;
     "query_cache": query_cache.Selectable;
@@ -12764,6 +13170,8 @@ declare module 'zapatos/schema' {
     "refresh_tokens": refresh_tokens.Selectable;
     "relay_cursors": relay_cursors.Selectable;
     "subscriptions": subscriptions.Selectable;
+    "telegram_chat_link_codes": telegram_chat_link_codes.Selectable;
+    "telegram_verified_chats": telegram_verified_chats.Selectable;
     "trigger_actions": trigger_actions.Selectable;
     "trigger_conditions": trigger_conditions.Selectable;
     "trigger_matches": trigger_matches.Selectable;
@@ -12778,6 +13186,7 @@ declare module 'zapatos/schema' {
     "a2a_tasks": a2a_tasks.JSONSelectable;
     "action_metrics_hourly": action_metrics_hourly.JSONSelectable;
     "action_results": action_results.JSONSelectable;
+    "action_webhook_secrets": action_webhook_secrets.JSONSelectable;
     "agent_links": agent_links.JSONSelectable;
     "agent_mcp_tokens": agent_mcp_tokens.JSONSelectable;
     "api_keys": api_keys.JSONSelectable;
@@ -12798,7 +13207,6 @@ declare module 'zapatos/schema' {
     "oauth_tokens": oauth_tokens.JSONSelectable;
     "organization_invitations": organization_invitations.JSONSelectable;
     "organization_members": organization_members.JSONSelectable;
-    "organization_webhook_secrets": organization_webhook_secrets.JSONSelectable;
     "organizations": organizations.JSONSelectable;
     "payment_nonces": payment_nonces.JSONSelectable;
     "query_cache": query_cache.JSONSelectable;
@@ -12806,6 +13214,8 @@ declare module 'zapatos/schema' {
     "refresh_tokens": refresh_tokens.JSONSelectable;
     "relay_cursors": relay_cursors.JSONSelectable;
     "subscriptions": subscriptions.JSONSelectable;
+    "telegram_chat_link_codes": telegram_chat_link_codes.JSONSelectable;
+    "telegram_verified_chats": telegram_verified_chats.JSONSelectable;
     "trigger_actions": trigger_actions.JSONSelectable;
     "trigger_conditions": trigger_conditions.JSONSelectable;
     "trigger_matches": trigger_matches.JSONSelectable;
@@ -12820,6 +13230,7 @@ declare module 'zapatos/schema' {
     "a2a_tasks": a2a_tasks.Whereable;
     "action_metrics_hourly": action_metrics_hourly.Whereable;
     "action_results": action_results.Whereable;
+    "action_webhook_secrets": action_webhook_secrets.Whereable;
     "agent_links": agent_links.Whereable;
     "agent_mcp_tokens": agent_mcp_tokens.Whereable;
     "api_keys": api_keys.Whereable;
@@ -12840,7 +13251,6 @@ declare module 'zapatos/schema' {
     "oauth_tokens": oauth_tokens.Whereable;
     "organization_invitations": organization_invitations.Whereable;
     "organization_members": organization_members.Whereable;
-    "organization_webhook_secrets": organization_webhook_secrets.Whereable;
     "organizations": organizations.Whereable;
     "payment_nonces": payment_nonces.Whereable;
     "query_cache": query_cache.Whereable;
@@ -12848,6 +13258,8 @@ declare module 'zapatos/schema' {
     "refresh_tokens": refresh_tokens.Whereable;
     "relay_cursors": relay_cursors.Whereable;
     "subscriptions": subscriptions.Whereable;
+    "telegram_chat_link_codes": telegram_chat_link_codes.Whereable;
+    "telegram_verified_chats": telegram_verified_chats.Whereable;
     "trigger_actions": trigger_actions.Whereable;
     "trigger_conditions": trigger_conditions.Whereable;
     "trigger_matches": trigger_matches.Whereable;
@@ -12862,6 +13274,7 @@ declare module 'zapatos/schema' {
     "a2a_tasks": a2a_tasks.Insertable;
     "action_metrics_hourly": action_metrics_hourly.Insertable;
     "action_results": action_results.Insertable;
+    "action_webhook_secrets": action_webhook_secrets.Insertable;
     "agent_links": agent_links.Insertable;
     "agent_mcp_tokens": agent_mcp_tokens.Insertable;
     "api_keys": api_keys.Insertable;
@@ -12882,7 +13295,6 @@ declare module 'zapatos/schema' {
     "oauth_tokens": oauth_tokens.Insertable;
     "organization_invitations": organization_invitations.Insertable;
     "organization_members": organization_members.Insertable;
-    "organization_webhook_secrets": organization_webhook_secrets.Insertable;
     "organizations": organizations.Insertable;
     "payment_nonces": payment_nonces.Insertable;
     "query_cache": query_cache.Insertable;
@@ -12890,6 +13302,8 @@ declare module 'zapatos/schema' {
     "refresh_tokens": refresh_tokens.Insertable;
     "relay_cursors": relay_cursors.Insertable;
     "subscriptions": subscriptions.Insertable;
+    "telegram_chat_link_codes": telegram_chat_link_codes.Insertable;
+    "telegram_verified_chats": telegram_verified_chats.Insertable;
     "trigger_actions": trigger_actions.Insertable;
     "trigger_conditions": trigger_conditions.Insertable;
     "trigger_matches": trigger_matches.Insertable;
@@ -12904,6 +13318,7 @@ declare module 'zapatos/schema' {
     "a2a_tasks": a2a_tasks.Updatable;
     "action_metrics_hourly": action_metrics_hourly.Updatable;
     "action_results": action_results.Updatable;
+    "action_webhook_secrets": action_webhook_secrets.Updatable;
     "agent_links": agent_links.Updatable;
     "agent_mcp_tokens": agent_mcp_tokens.Updatable;
     "api_keys": api_keys.Updatable;
@@ -12924,7 +13339,6 @@ declare module 'zapatos/schema' {
     "oauth_tokens": oauth_tokens.Updatable;
     "organization_invitations": organization_invitations.Updatable;
     "organization_members": organization_members.Updatable;
-    "organization_webhook_secrets": organization_webhook_secrets.Updatable;
     "organizations": organizations.Updatable;
     "payment_nonces": payment_nonces.Updatable;
     "query_cache": query_cache.Updatable;
@@ -12932,6 +13346,8 @@ declare module 'zapatos/schema' {
     "refresh_tokens": refresh_tokens.Updatable;
     "relay_cursors": relay_cursors.Updatable;
     "subscriptions": subscriptions.Updatable;
+    "telegram_chat_link_codes": telegram_chat_link_codes.Updatable;
+    "telegram_verified_chats": telegram_verified_chats.Updatable;
     "trigger_actions": trigger_actions.Updatable;
     "trigger_conditions": trigger_conditions.Updatable;
     "trigger_matches": trigger_matches.Updatable;
@@ -12946,6 +13362,7 @@ declare module 'zapatos/schema' {
     "a2a_tasks": a2a_tasks.UniqueIndex;
     "action_metrics_hourly": action_metrics_hourly.UniqueIndex;
     "action_results": action_results.UniqueIndex;
+    "action_webhook_secrets": action_webhook_secrets.UniqueIndex;
     "agent_links": agent_links.UniqueIndex;
     "agent_mcp_tokens": agent_mcp_tokens.UniqueIndex;
     "api_keys": api_keys.UniqueIndex;
@@ -12966,7 +13383,6 @@ declare module 'zapatos/schema' {
     "oauth_tokens": oauth_tokens.UniqueIndex;
     "organization_invitations": organization_invitations.UniqueIndex;
     "organization_members": organization_members.UniqueIndex;
-    "organization_webhook_secrets": organization_webhook_secrets.UniqueIndex;
     "organizations": organizations.UniqueIndex;
     "payment_nonces": payment_nonces.UniqueIndex;
     "query_cache": query_cache.UniqueIndex;
@@ -12974,6 +13390,8 @@ declare module 'zapatos/schema' {
     "refresh_tokens": refresh_tokens.UniqueIndex;
     "relay_cursors": relay_cursors.UniqueIndex;
     "subscriptions": subscriptions.UniqueIndex;
+    "telegram_chat_link_codes": telegram_chat_link_codes.UniqueIndex;
+    "telegram_verified_chats": telegram_verified_chats.UniqueIndex;
     "trigger_actions": trigger_actions.UniqueIndex;
     "trigger_conditions": trigger_conditions.UniqueIndex;
     "trigger_matches": trigger_matches.UniqueIndex;
@@ -12988,6 +13406,7 @@ declare module 'zapatos/schema' {
     "a2a_tasks": a2a_tasks.Column;
     "action_metrics_hourly": action_metrics_hourly.Column;
     "action_results": action_results.Column;
+    "action_webhook_secrets": action_webhook_secrets.Column;
     "agent_links": agent_links.Column;
     "agent_mcp_tokens": agent_mcp_tokens.Column;
     "api_keys": api_keys.Column;
@@ -13008,7 +13427,6 @@ declare module 'zapatos/schema' {
     "oauth_tokens": oauth_tokens.Column;
     "organization_invitations": organization_invitations.Column;
     "organization_members": organization_members.Column;
-    "organization_webhook_secrets": organization_webhook_secrets.Column;
     "organizations": organizations.Column;
     "payment_nonces": payment_nonces.Column;
     "query_cache": query_cache.Column;
@@ -13016,6 +13434,8 @@ declare module 'zapatos/schema' {
     "refresh_tokens": refresh_tokens.Column;
     "relay_cursors": relay_cursors.Column;
     "subscriptions": subscriptions.Column;
+    "telegram_chat_link_codes": telegram_chat_link_codes.Column;
+    "telegram_verified_chats": telegram_verified_chats.Column;
     "trigger_actions": trigger_actions.Column;
     "trigger_conditions": trigger_conditions.Column;
     "trigger_matches": trigger_matches.Column;
@@ -13030,6 +13450,7 @@ declare module 'zapatos/schema' {
     "a2a_tasks": a2a_tasks.SQL;
     "action_metrics_hourly": action_metrics_hourly.SQL;
     "action_results": action_results.SQL;
+    "action_webhook_secrets": action_webhook_secrets.SQL;
     "agent_links": agent_links.SQL;
     "agent_mcp_tokens": agent_mcp_tokens.SQL;
     "api_keys": api_keys.SQL;
@@ -13050,7 +13471,6 @@ declare module 'zapatos/schema' {
     "oauth_tokens": oauth_tokens.SQL;
     "organization_invitations": organization_invitations.SQL;
     "organization_members": organization_members.SQL;
-    "organization_webhook_secrets": organization_webhook_secrets.SQL;
     "organizations": organizations.SQL;
     "payment_nonces": payment_nonces.SQL;
     "query_cache": query_cache.SQL;
@@ -13058,6 +13478,8 @@ declare module 'zapatos/schema' {
     "refresh_tokens": refresh_tokens.SQL;
     "relay_cursors": relay_cursors.SQL;
     "subscriptions": subscriptions.SQL;
+    "telegram_chat_link_codes": telegram_chat_link_codes.SQL;
+    "telegram_verified_chats": telegram_verified_chats.SQL;
     "trigger_actions": trigger_actions.SQL;
     "trigger_conditions": trigger_conditions.SQL;
     "trigger_matches": trigger_matches.SQL;
