@@ -77,6 +77,7 @@ describe('migrations on an empty database', () => {
     expect(await notifyTriggers()).toEqual(['organization_members_notify_access', 'organizations_notify_access']);
     const claimColumn = async () => (await db.pool.query(`SELECT 1 FROM information_schema.columns WHERE table_name = 'deliveries' AND column_name = 'claim'`)).rowCount;
     expect(await claimColumn()).toBe(1);
+    expect(await migrate({ databaseUrl: db.url, logger: testLogger, direction: 'down' })).toEqual(['0016_event_provenance_and_retention']);
     expect(await migrate({ databaseUrl: db.url, logger: testLogger, direction: 'down' })).toEqual(['0015_delivery_claims']);
     expect(await claimColumn()).toBe(0);
     expect(await migrate({ databaseUrl: db.url, logger: testLogger, direction: 'down', count: 2 })).toEqual(['0014_trigger_candidate_indexes', '0013_organization_access_notify']);
@@ -89,7 +90,7 @@ describe('migrations on an empty database', () => {
       { relname: 'api_keys', relrowsecurity: false },
       { relname: 'triggers', relrowsecurity: false },
     ]);
-    expect(await migrate({ databaseUrl: db.url, logger: testLogger })).toEqual(['0012_row_level_security', '0013_organization_access_notify', '0014_trigger_candidate_indexes', '0015_delivery_claims']);
+    expect(await migrate({ databaseUrl: db.url, logger: testLogger })).toEqual(['0012_row_level_security', '0013_organization_access_notify', '0014_trigger_candidate_indexes', '0015_delivery_claims', '0016_event_provenance_and_retention']);
     expect(await claimColumn()).toBe(1);
     expect(await notifyTriggers()).toEqual(['organization_members_notify_access', 'organizations_notify_access']);
     expect(await rowSecurity()).toEqual([
