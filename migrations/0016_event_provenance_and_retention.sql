@@ -1,5 +1,26 @@
 -- Up Migration
--- Registry history is the reputation record (DESIGN.md, invariant 8).
+-- The chain is the source of truth, and registry history is the reputation record (DESIGN.md, invariant 8).
+--
+-- Provenance: every event says who wrote it — 'indexer' (our indexer or a backfill, read from the chain) or 'ingest'
+-- (POST /api/v1/ingest/events, with `pushed_by` naming the credential). Rows written before this migration have no
+-- recorded source (NULL); the NOT VALID check makes every new row state one without rewriting the append-only log.
+-- When the indexer reads a log whose position or key holds a pushed row with other content, the chain wins: the pushed
+-- row gets a retraction with reason 'superseded' (so the relay and the triggers see the correction) and the chain's row
+-- is appended. Retractions stay append-only; their count by reason is the conflict metric.
+ALTER TABLE events
+    ADD COLUMN source TEXT CHECK (source IN ('indexer', 'ingest')),
+    ADD COLUMN pushed_by TEXT,
+    ADD CONSTRAINT events_pushed_by_is_ingest CHECK (pushed_by IS NULL OR source = 'ingest');
+ALTER TABLE events ADD CONSTRAINT events_source_recorded CHECK (source IS NOT NULL) NOT VALID;
+-- Pushed rows are few: the indexer's conflict check on every write reads only this small index.
+CREATE INDEX idx_events_pushed ON events(chain_id, log_index, block_number) WHERE source = 'ingest';
+-- A view's `e.*` was expanded when it was created: re-expand it so canonical events carry their provenance.
+CREATE OR REPLACE VIEW canonical_events AS
+SELECT e.* FROM events e
+WHERE NOT EXISTS (SELECT 1 FROM event_retractions r WHERE r.event_seq = e.ingest_seq);
+
+ALTER TABLE event_retractions DROP CONSTRAINT event_retractions_reason_check;
+ALTER TABLE event_retractions ADD CONSTRAINT event_retractions_reason_check CHECK (reason IN ('reorg', 'manual', 'superseded'));
 --
 -- Retention: 0006 deleted events older than 365 days of block time every 15 minutes (and, with TimescaleDB, a
 -- retention policy dropped their chunks), so a backfill of older history vanished and summaries lost their oldest
@@ -55,6 +76,19 @@ END;
 $$ LANGUAGE plpgsql;
 
 -- Down Migration
+-- Superseded pushed rows stay retracted (as a manual retraction): the chain's rows remain the canonical ones.
+ALTER TABLE event_retractions DISABLE TRIGGER event_retractions_append_only;
+UPDATE event_retractions SET reason = 'manual' WHERE reason = 'superseded';
+ALTER TABLE event_retractions ENABLE TRIGGER event_retractions_append_only;
+ALTER TABLE event_retractions DROP CONSTRAINT event_retractions_reason_check;
+ALTER TABLE event_retractions ADD CONSTRAINT event_retractions_reason_check CHECK (reason IN ('reorg', 'manual'));
+DROP INDEX IF EXISTS idx_events_pushed;
+DROP VIEW canonical_events;
+ALTER TABLE events DROP CONSTRAINT IF EXISTS events_source_recorded, DROP CONSTRAINT IF EXISTS events_pushed_by_is_ingest;
+ALTER TABLE events DROP COLUMN IF EXISTS pushed_by, DROP COLUMN IF EXISTS source;
+CREATE VIEW canonical_events AS
+SELECT e.* FROM events e
+WHERE NOT EXISTS (SELECT 1 FROM event_retractions r WHERE r.event_seq = e.ingest_seq);
 DROP FUNCTION IF EXISTS apply_event_retention(INTERVAL);
 CREATE FUNCTION apply_event_retention(retention INTERVAL DEFAULT INTERVAL '365 days')
 RETURNS BIGINT AS $$

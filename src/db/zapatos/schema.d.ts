@@ -2318,6 +2318,12 @@ declare module 'zapatos/schema' {
       */
       owner: string | null;
       /**
+      * **canonical_events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by: string | null;
+      /**
       * **canonical_events.registry**
       * - `text` in database
       * - Nullable, no default
@@ -2359,6 +2365,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri: string | null;
+      /**
+      * **canonical_events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source: string | null;
       /**
       * **canonical_events.tag**
       * - `text` in database
@@ -2554,6 +2566,12 @@ declare module 'zapatos/schema' {
       */
       owner: string | null;
       /**
+      * **canonical_events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by: string | null;
+      /**
       * **canonical_events.registry**
       * - `text` in database
       * - Nullable, no default
@@ -2595,6 +2613,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri: string | null;
+      /**
+      * **canonical_events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source: string | null;
       /**
       * **canonical_events.tag**
       * - `text` in database
@@ -2790,6 +2814,12 @@ declare module 'zapatos/schema' {
       */
       owner?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **canonical_events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **canonical_events.registry**
       * - `text` in database
       * - Nullable, no default
@@ -2831,6 +2861,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **canonical_events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
       * **canonical_events.tag**
       * - `text` in database
@@ -3026,6 +3062,12 @@ declare module 'zapatos/schema' {
       */
       owner?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
       /**
+      * **canonical_events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **canonical_events.registry**
       * - `text` in database
       * - Nullable, no default
@@ -3067,6 +3109,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **canonical_events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
       /**
       * **canonical_events.tag**
       * - `text` in database
@@ -3262,6 +3310,12 @@ declare module 'zapatos/schema' {
       */
       owner?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
       /**
+      * **canonical_events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
       * **canonical_events.registry**
       * - `text` in database
       * - Nullable, no default
@@ -3303,6 +3357,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **canonical_events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
       /**
       * **canonical_events.tag**
       * - `text` in database
@@ -5299,6 +5359,12 @@ declare module 'zapatos/schema' {
       */
       owner: string | null;
       /**
+      * **events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by: string | null;
+      /**
       * **events.registry**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -5340,6 +5406,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri: string | null;
+      /**
+      * **events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source: string | null;
       /**
       * **events.tag**
       * - `text` in database
@@ -5535,6 +5607,12 @@ declare module 'zapatos/schema' {
       */
       owner: string | null;
       /**
+      * **events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by: string | null;
+      /**
       * **events.registry**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -5576,6 +5654,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri: string | null;
+      /**
+      * **events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source: string | null;
       /**
       * **events.tag**
       * - `text` in database
@@ -5771,6 +5855,12 @@ declare module 'zapatos/schema' {
       */
       owner?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **events.registry**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -5812,6 +5902,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
       * **events.tag**
       * - `text` in database
@@ -6007,6 +6103,12 @@ declare module 'zapatos/schema' {
       */
       owner?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
       /**
+      * **events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **events.registry**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -6048,6 +6150,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
       /**
       * **events.tag**
       * - `text` in database
@@ -6243,6 +6351,12 @@ declare module 'zapatos/schema' {
       */
       owner?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
       /**
+      * **events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
       * **events.registry**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -6284,6 +6398,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
       /**
       * **events.tag**
       * - `text` in database
