@@ -31,6 +31,7 @@ import {
   nextDeadline,
   pruneState,
   trackAbsence,
+  type EvaluateOptions,
   type TriggerEvent,
   type TriggerState,
 } from '../src/triggers/engine.js';
@@ -162,9 +163,13 @@ export async function triggerWorkflow(args: TriggerWorkflowInput): Promise<void>
     if (stored.startBlock !== null) history = { startBlock: stored.startBlock };
   }
 
+  // v0.4 feedback stays out of v1.0 series (engine rule 6); histories recorded before that rule keep counting it.
+  const engineOptions = (): EvaluateOptions => ({ countEveryAbiVersion: !patched('abi-version-series') });
+
   /** Evaluates queued items in order; returns the firings to record. */
   const processQueue = async (): Promise<MatchRecord[]> => {
     const def = current();
+    const options = engineOptions();
     const matches: MatchRecord[] = [];
     const recompute = new Map<string, { chainId: number; agentId: string | null }>();
     for (const item of queue.splice(0)) {
@@ -182,7 +187,7 @@ export async function triggerWorkflow(args: TriggerWorkflowInput): Promise<void>
         trackAbsence(def, state, e);
         continue;
       }
-      const result = evaluate(def, state, e);
+      const result = evaluate(def, state, e, options);
       if (result.fired) {
         fired++;
         matches.push({ eventSeq: e.ingest_seq, eventId: e.id, agentKey: result.agentKey, kind: 'match', timestamp: e.timestamp, evaluation: result.values });
@@ -192,7 +197,7 @@ export async function triggerWorkflow(args: TriggerWorkflowInput): Promise<void>
     for (const [agentKey, { chainId, agentId }] of recompute) {
       delete state.agents[agentKey];
       const events = await activities.loadCanonicalEvents({ triggerId, chainId, agentId, registry: def.registry, afterSeq: startSeq, upToSeq: seen.highWaterMark(chainId) });
-      for (const e of events) if (def.enabled) evaluate(def, state, e);
+      for (const e of events) if (def.enabled) evaluate(def, state, e, options);
       dirty = true;
     }
     return matches;
