@@ -12,8 +12,9 @@ ALTER TABLE events
     ADD COLUMN pushed_by TEXT,
     ADD CONSTRAINT events_pushed_by_is_ingest CHECK (pushed_by IS NULL OR source = 'ingest');
 ALTER TABLE events ADD CONSTRAINT events_source_recorded CHECK (source IS NOT NULL) NOT VALID;
--- Pushed rows are few: the indexer's conflict check on every write reads only this small index.
-CREATE INDEX idx_events_pushed ON events(chain_id, log_index, block_number) WHERE source = 'ingest';
+-- Pushed rows are few: the indexer's conflict check on every write probes only these small indexes.
+CREATE INDEX idx_events_pushed_position ON events(chain_id, block_number, log_index) WHERE source = 'ingest';
+CREATE INDEX idx_events_pushed_key ON events(chain_id, block_hash, log_index) WHERE source = 'ingest';
 -- A view's `e.*` was expanded when it was created: re-expand it so canonical events carry their provenance.
 CREATE OR REPLACE VIEW canonical_events AS
 SELECT e.* FROM events e
@@ -82,7 +83,8 @@ UPDATE event_retractions SET reason = 'manual' WHERE reason = 'superseded';
 ALTER TABLE event_retractions ENABLE TRIGGER event_retractions_append_only;
 ALTER TABLE event_retractions DROP CONSTRAINT event_retractions_reason_check;
 ALTER TABLE event_retractions ADD CONSTRAINT event_retractions_reason_check CHECK (reason IN ('reorg', 'manual'));
-DROP INDEX IF EXISTS idx_events_pushed;
+DROP INDEX IF EXISTS idx_events_pushed_key;
+DROP INDEX IF EXISTS idx_events_pushed_position;
 DROP VIEW canonical_events;
 ALTER TABLE events DROP CONSTRAINT IF EXISTS events_source_recorded, DROP CONSTRAINT IF EXISTS events_pushed_by_is_ingest;
 ALTER TABLE events DROP COLUMN IF EXISTS pushed_by, DROP COLUMN IF EXISTS source;

@@ -60,9 +60,17 @@ const INCOMING = `unnest(${EVENT_COLUMNS.map((c, i) => `$${i + 1}::${COLUMN_TYPE
     AS u(${EVENT_COLUMNS.map((c) => `"${c}"`).join(', ')})`;
 const PROVENANCE_PARAMS = `$${EVENT_COLUMNS.length + 1}::text, $${EVENT_COLUMNS.length + 2}::text`;
 
-/** A stored live event at the incoming row's log: same position (block number, log index) or same key (block hash, log index). */
-const SAME_LOG = `e.chain_id = u.chain_id AND e.log_index = u.log_index AND (e.block_number = u.block_number OR e.block_hash = u.block_hash)
-    AND NOT EXISTS (SELECT 1 FROM event_retractions r WHERE r.event_seq = e.ingest_seq)`;
+/**
+ * Stored live events at the incoming row `u`'s log: same position (block number, log index) or same key (block hash,
+ * log index). Two branches rather than an OR, so that each is one index probe (an OR made Postgres compare every
+ * incoming row with every candidate of the same log index).
+ */
+const liveAtLog = (where = '') => `
+    SELECT e.* FROM events e WHERE ${where} e.chain_id = u.chain_id AND e.block_number = u.block_number AND e.log_index = u.log_index
+      AND NOT EXISTS (SELECT 1 FROM event_retractions r WHERE r.event_seq = e.ingest_seq)
+    UNION ALL
+    SELECT e.* FROM events e WHERE ${where} e.chain_id = u.chain_id AND e.block_hash = u.block_hash AND e.log_index = u.log_index
+      AND e.block_number <> u.block_number AND NOT EXISTS (SELECT 1 FROM event_retractions r WHERE r.event_seq = e.ingest_seq)`;
 /** Its content differs from the incoming row (the id follows from the position). */
 const CONTENT = EVENT_COLUMNS.filter((c) => c !== 'id' && c !== 'chain_id');
 const DIFFERENT_CONTENT = `(${CONTENT.map((c) => `e."${c}"`).join(', ')}) IS DISTINCT FROM (${CONTENT.map((c) => `u."${c}"`).join(', ')})`;
@@ -77,7 +85,7 @@ const insertSql = (pushed: boolean) => `
      WHERE e.chain_id = u.chain_id AND e.block_hash = u.block_hash AND e.log_index = u.log_index),
     ${PROVENANCE_PARAMS}
   FROM ${INCOMING}
-  ${pushed ? `WHERE NOT EXISTS (SELECT 1 FROM events e WHERE ${SAME_LOG})` : ''}
+  ${pushed ? `WHERE NOT EXISTS (${liveAtLog()})` : ''}
   ORDER BY u.block_number, u.log_index
   ON CONFLICT ON CONSTRAINT events_block_log_key DO NOTHING`;
 const INSERT_FROM_CHAIN_SQL = insertSql(false);
@@ -89,15 +97,22 @@ const SUPERSEDE_PUSHED_SQL = `
   INSERT INTO event_retractions (event_seq, event_id, chain_id, block_number, block_hash, reason)
   SELECT DISTINCT ON (e.ingest_seq) e.ingest_seq, e.id, e.chain_id, e.block_number, e.block_hash, 'superseded'
   FROM ${INCOMING}
-  JOIN events e ON e.source = 'ingest' AND ${SAME_LOG}
+  CROSS JOIN LATERAL (${liveAtLog("e.source = 'ingest' AND")}) e
   WHERE ${DIFFERENT_CONTENT}
   ORDER BY e.ingest_seq
   RETURNING event_seq::text, event_id, block_hash`;
 
+// Whether any live pushed row sits at the logs being written: only the keys are sent (usually the answer is no, and
+// the full comparison above, which sends every column again, is skipped).
+const PUSHED_AT_LOGS_SQL = `
+  SELECT EXISTS (
+    SELECT 1 FROM unnest($1::int8[], $2::int8[], $3::text[], $4::int4[]) AS u(chain_id, block_number, block_hash, log_index)
+    WHERE EXISTS (${liveAtLog("e.source = 'ingest' AND")})) AS found`;
+
 // Pushed rows whose log a live event holds with other content: refused (counted), never written.
 const PUSHED_CONFLICTS_SQL = `
   SELECT count(DISTINCT (u.block_hash, u.log_index, u.block_number))::int AS n FROM ${INCOMING}
-  JOIN events e ON ${SAME_LOG}
+  CROSS JOIN LATERAL (${liveAtLog()}) e
   WHERE ${DIFFERENT_CONTENT}`;
 
 export interface SupersededEvent {
@@ -128,11 +143,13 @@ export async function insertEvents(client: pg.PoolClient, rows: readonly EventRe
     const result = await client.query(INSERT_PUSHED_SQL, [...columns, 'ingest', provenance.pushedBy]);
     return { inserted: result.rowCount ?? 0, superseded: [], conflicts };
   }
-  const superseded = await client.query<{ event_seq: string; event_id: string; block_hash: string }>(SUPERSEDE_PUSHED_SQL, columns);
+  const keys = (['chain_id', 'block_number', 'block_hash', 'log_index'] as const).map((c) => rows.map((r) => r[c]));
+  const pushed = (await client.query<{ found: boolean }>(PUSHED_AT_LOGS_SQL, keys)).rows[0]!.found;
+  const superseded = pushed ? (await client.query<{ event_seq: string; event_id: string; block_hash: string }>(SUPERSEDE_PUSHED_SQL, columns)).rows : [];
   const result = await client.query(INSERT_FROM_CHAIN_SQL, [...columns, 'indexer', null]);
   return {
     inserted: result.rowCount ?? 0,
-    superseded: superseded.rows.map((r) => ({ eventSeq: r.event_seq, eventId: r.event_id, blockHash: r.block_hash })),
+    superseded: superseded.map((r) => ({ eventSeq: r.event_seq, eventId: r.event_id, blockHash: r.block_hash })),
     conflicts: 0,
   };
 }
