@@ -7,6 +7,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { Address, TransactionReceipt } from 'viem';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { startApiServer, type RunningApiServer } from '../../src/api/server.js';
+import { RecordingDispatcher, Relay } from '../../src/relay/relay.js';
 import { startTestApi, type TestApi } from '../helpers/api.js';
 import { startTestChain, testIndexer, type TestChain } from '../helpers/chain.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
@@ -99,6 +100,15 @@ it('a forged push for a real log is superseded by the chain: canonical content i
   const { rows: canonical } = await db.pool.query(`SELECT value::text AS value FROM canonical_events WHERE event_type = 'NewFeedback'`);
   expect(canonical).toEqual([{ value: '95' }]);
   expect(await conflictsMetric()).toBe(before + 1);
+
+  // Consumers of the log (the relay, hence the triggers) see the pushed row, its retraction, then the chain's row.
+  const recording = new RecordingDispatcher();
+  await new Relay({ pool: db.pool, databaseUrl: db.url, dispatcher: recording, logger: testLogger, name: 'provenance' }).catchUp();
+  const feedbackItems = recording.received.flatMap((i) =>
+    i.kind === 'retraction' ? [`retracted ${i.eventSeq}`] : i.event.event_type === 'NewFeedback' ? [`${i.event.value} ${i.seq}`] : [],
+  );
+  const forgedSeq = feedbackItems[0]!.split(' ')[1];
+  expect(feedbackItems).toEqual([`1 ${forgedSeq}`, `retracted ${forgedSeq}`, expect.stringMatching(/^95 /)]);
 
   // The events API says where each event came from.
   const anon = await api.caller({}, '10.7.0.1');
