@@ -24,7 +24,7 @@ export interface CanonicalEventsQuery {
 /** Columns of canonical_events a TriggerEvent needs, numbers exact. */
 export const TRIGGER_EVENT_COLUMNS = `ingest_seq::text AS ingest_seq, id, chain_id::float8 AS chain_id, block_number::float8 AS block_number,
   log_index, "timestamp"::float8 AS "timestamp", registry, event_type, agent_id::text AS agent_id, value::text AS value, value_decimals,
-  tag1, tag2, tag, validator_address, file_uri, response, request_hash`;
+  tag1, tag2, tag, validator_address, file_uri, response, request_hash, abi_version`;
 
 export function createTriggerActivities({ pool, logger }: { pool: pg.Pool; logger: Logger }) {
   const log = logger.child({ component: 'trigger-activities' });

@@ -59,6 +59,9 @@ export const envSchema = z.object({
   DEMO_ANVIL_PORT: port.default(8545),
   /** Bearer token for POST /api/v1/ingest/events (external indexers); unset disables the endpoint. */
   INGEST_API_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
+  /** Registry events older than this many days of block time are deleted by maintenance; 0 keeps them forever (default). */
+  EVENT_RETENTION_DAYS: z.coerce.number({ message: 'must be a whole number of days (0 keeps events forever)' })
+    .int('must be a whole number of days (0 keeps events forever)').min(0, 'must be 0 (keep forever) or more days').default(0),
 
   /** 32-byte key (base64 or hex) sealing the secrets we send on; development creates one under DATA_DIR. */
   APP_ENCRYPTION_KEY: z.string().optional(),
@@ -112,6 +115,8 @@ export interface Config {
   chains: ChainConfig[];
   demo: { mode: 'auto' | 'on' | 'off'; eventsPerSecond: number; anvilPort: number };
   ingestApiToken: string | undefined;
+  /** Days of block time that registry events are kept; 0 = forever. */
+  eventRetentionDays: number;
   actions: {
     appEncryptionKey: string | undefined;
     telegramBaseUrl: string;
@@ -181,6 +186,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     chains,
     demo: { mode: e.DEMO_MODE, eventsPerSecond: e.DEMO_EVENTS_PER_SECOND, anvilPort: e.DEMO_ANVIL_PORT },
     ingestApiToken: e.INGEST_API_TOKEN,
+    eventRetentionDays: e.EVENT_RETENTION_DAYS,
     actions: {
       appEncryptionKey: e.APP_ENCRYPTION_KEY,
       telegramBaseUrl: e.TELEGRAM_API_BASE_URL,

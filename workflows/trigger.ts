@@ -23,7 +23,7 @@ import {
 import type { createTriggerActivities, MatchRecord } from '../activities/triggers.js';
 import type { createDeliveryActivities } from '../activities/deliveries.js';
 import { compileDefinition, type TriggerDefinition, type TriggerDefinitionInput } from '../src/triggers/definition.js';
-import { expireAbsences, initialState, nextDeadline, pruneState, type TriggerState } from '../src/triggers/engine.js';
+import { expireAbsences, initialState, nextDeadline, pruneState, type EvaluateOptions, type TriggerState } from '../src/triggers/engine.js';
 import { drainItems, type TriggerItem } from '../src/triggers/drain.js';
 import { SeenEvents, type SeenEventsSnapshot } from '../src/triggers/seen-events.js';
 import { triggerSearchAttributes } from '../src/triggers/search-attributes.js';
@@ -151,12 +151,16 @@ export async function triggerWorkflow(args: TriggerWorkflowInput): Promise<void>
     if (stored.startBlock !== null) history = { startBlock: stored.startBlock };
   }
 
+  // v0.4 feedback stays out of v1.0 series (engine rule 6); histories recorded before that rule keep counting it.
+  const engineOptions = (): EvaluateOptions => ({ countEveryAbiVersion: !patched('abi-version-series') });
+
   /** Evaluates queued items in order; returns the firings to record. */
   const processQueue = async (): Promise<MatchRecord[]> => {
     const def = current();
     const { firings, changed } = await drainItems(
       {
         def, state, seen,
+        options: engineOptions(),
         loadCanonicalEvents: ({ chainId, agentId, upToSeq }) =>
           activities.loadCanonicalEvents({ triggerId, chainId, agentId, registry: def.registry, afterSeq: startSeq, upToSeq }),
         // Histories from before re-folded an agent touched by a retraction only after the drain.

@@ -20,6 +20,7 @@ export async function startConfiguredWorker(ctx: ProcessContext, pool: Pool, tem
     taskQueue: config.temporal.taskQueue,
     maxCachedWorkflows: config.temporal.maxCachedWorkflows,
     dispatch: { dispatchers: config.actions.dispatchers },
+    eventRetentionDays: config.eventRetentionDays,
     pool,
     logger,
     actions,

@@ -54,6 +54,8 @@ export interface IndexerStats {
   unknownLogs: number;
   reorgs: number;
   retracted: number;
+  /** Pushed (ingested) events that disagreed with the chain and were replaced by its logs. */
+  superseded: number;
   rpcErrors: number;
 }
 
@@ -89,7 +91,7 @@ export class ChainReader {
     this.range = new AdaptiveRange(options.chain.maxBlockRange);
     this.byAddress = new Map(options.chain.deployments.map((d) => [d.address.toLowerCase(), d as Deployment]));
     this.addresses = [...this.byAddress.keys()] as Hex[];
-    this.stats = { chainId: options.chain.chainId, head: undefined, checkpoint: undefined, eventsWritten: 0, unknownLogs: 0, reorgs: 0, retracted: 0, rpcErrors: 0 };
+    this.stats = { chainId: options.chain.chainId, head: undefined, checkpoint: undefined, eventsWritten: 0, unknownLogs: 0, reorgs: 0, retracted: 0, superseded: 0, rpcErrors: 0 };
   }
 
   protected retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -171,8 +173,8 @@ export class ChainReader {
     const [logs] = await Promise.all([this.readLogs(range.from, range.to), checkpointHash]);
     checkpointHash = await checkpointHash;
     const rows = await this.decode(logs);
-    const inserted = await withIngestTransaction(this.pool, async (client) => {
-      const count = await insertEvents(client, rows);
+    const { inserted, superseded } = await withIngestTransaction(this.pool, async (client) => {
+      const outcome = await insertEvents(client, rows);
       if (checkpointHash) {
         const eventBlocks = new Map(rows.map((r) => [r.block_number, r.block_hash]));
         eventBlocks.set(range.to, checkpointHash.toLowerCase() as Hex);
@@ -184,9 +186,14 @@ export class ChainReader {
         }
       }
       await completeRange(client, this.chain.chainId, range, owner);
-      return count;
+      return outcome;
     });
     this.stats.eventsWritten += inserted;
+    if (superseded.length > 0) {
+      // The chain wins over a pushed row; someone pushed content the chain does not have (a bug or a forgery).
+      this.stats.superseded += superseded.length;
+      this.log.warn({ from: range.from, to: range.to, superseded }, 'pushed events disagreed with the chain: retracted them and wrote the logs');
+    }
     return inserted;
   }
 }

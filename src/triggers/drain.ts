@@ -7,7 +7,7 @@
  * the canonical events before its next event is evaluated (and at the end of the drain), so an event never counts an
  * orphaned one — a reorg's replacements may arrive in the same drain as its retractions.
  */
-import { agentKeyOf, evaluate, trackAbsence, type Evaluation, type TriggerEvent, type TriggerState } from './engine.js';
+import { agentKeyOf, evaluate, trackAbsence, type EvaluateOptions, type Evaluation, type TriggerEvent, type TriggerState } from './engine.js';
 import type { TriggerDefinition } from './definition.js';
 import type { SeenEvents } from './seen-events.js';
 
@@ -24,6 +24,8 @@ export interface DrainContext {
   def: TriggerDefinition;
   state: TriggerState;
   seen: SeenEvents;
+  /** Passed to every evaluation (re-folds included). */
+  options?: EvaluateOptions;
   /** The agent's canonical events up to `upToSeq` (inclusive), in ingest order. */
   loadCanonicalEvents(agent: AgentRef & { upToSeq: string }): Promise<TriggerEvent[]>;
   /**
@@ -57,7 +59,7 @@ export async function drainItems(ctx: DrainContext, items: readonly TriggerItem[
     stale.delete(agentKey);
     delete state.agents[agentKey];
     const events = await ctx.loadCanonicalEvents({ ...agent, upToSeq: seen.highWaterMark(agent.chainId) });
-    for (const e of events) if (def.enabled && e.ingest_seq !== skipSeq) evaluate(def, state, e);
+    for (const e of events) if (def.enabled && e.ingest_seq !== skipSeq) evaluate(def, state, e, ctx.options);
     changed = true;
   };
 
@@ -79,7 +81,7 @@ export async function drainItems(ctx: DrainContext, items: readonly TriggerItem[
       trackAbsence(def, state, e);
       continue;
     }
-    const evaluation = evaluate(def, state, e);
+    const evaluation = evaluate(def, state, e, ctx.options);
     if (evaluation.fired) firings.push({ event: e, evaluation });
   }
   for (const agentKey of [...stale.keys()]) await refold(agentKey);

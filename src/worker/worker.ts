@@ -67,6 +67,8 @@ export interface WorkerOptions {
   breaker?: { threshold?: number; basePauseMs?: number };
   /** Delivery dispatchers of the task queue (default 2): started with the worker, and given the trigger workflows' deliveries. */
   dispatch?: DispatchSettings;
+  /** EVENT_RETENTION_DAYS for the maintenance workflow; 0 or absent keeps registry events forever. */
+  eventRetentionDays?: number;
   /** Create the recurring schedules (maintenance) if missing; off in tests that share a server. */
   schedules?: boolean;
 }
@@ -96,6 +98,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       pool: options.pool,
       logger: options.logger,
       delivery: { ...options.actions, temporal: client, taskQueue: options.taskQueue, breaker: options.breaker, dispatch: options.dispatch },
+      eventRetentionDays: options.eventRetentionDays,
     }),
     maxCachedWorkflows: options.maxCachedWorkflows ?? 1_000,
   });

@@ -81,5 +81,5 @@ export function feedbackRecord(overrides: Partial<EventRecord> = {}): EventRecor
 
 /** Appends records through the production write path; returns how many were new. */
 export async function appendEvents(pool: pg.Pool, records: EventRecord[]): Promise<number> {
-  return withIngestTransaction(pool, (client) => insertEvents(client, records));
+  return (await withIngestTransaction(pool, (client) => insertEvents(client, records))).inserted;
 }

@@ -43,6 +43,7 @@ const hasColumn = (db: TestDatabase, table: string, column: string) =>
 
 /** For each migration after 0015: true while what it adds is there. A new migration adds its entry here. */
 const LATER_MIGRATION_PROBES: Record<string, (db: TestDatabase) => Promise<boolean>> = {
+  '0016_event_provenance_and_retention': (db) => hasColumn(db, 'events', 'source'),
   '0017_bound_secrets': (db) => exists(db, `SELECT 1 FROM pg_tables WHERE tablename = 'action_webhook_secrets'`),
   '0018_email_verification_and_invitations': (db) => hasColumn(db, 'users', 'email_verified_at'),
   '0019_breakers_per_organization_and_claim_leases': (db) => hasColumn(db, 'delivery_breakers', 'organization_id'),

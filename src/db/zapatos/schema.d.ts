@@ -2551,6 +2551,12 @@ declare module 'zapatos/schema' {
       */
       owner: string | null;
       /**
+      * **canonical_events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by: string | null;
+      /**
       * **canonical_events.registry**
       * - `text` in database
       * - Nullable, no default
@@ -2592,6 +2598,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri: string | null;
+      /**
+      * **canonical_events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source: string | null;
       /**
       * **canonical_events.tag**
       * - `text` in database
@@ -2787,6 +2799,12 @@ declare module 'zapatos/schema' {
       */
       owner: string | null;
       /**
+      * **canonical_events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by: string | null;
+      /**
       * **canonical_events.registry**
       * - `text` in database
       * - Nullable, no default
@@ -2828,6 +2846,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri: string | null;
+      /**
+      * **canonical_events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source: string | null;
       /**
       * **canonical_events.tag**
       * - `text` in database
@@ -3023,6 +3047,12 @@ declare module 'zapatos/schema' {
       */
       owner?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **canonical_events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **canonical_events.registry**
       * - `text` in database
       * - Nullable, no default
@@ -3064,6 +3094,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **canonical_events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
       * **canonical_events.tag**
       * - `text` in database
@@ -3259,6 +3295,12 @@ declare module 'zapatos/schema' {
       */
       owner?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
       /**
+      * **canonical_events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **canonical_events.registry**
       * - `text` in database
       * - Nullable, no default
@@ -3300,6 +3342,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **canonical_events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
       /**
       * **canonical_events.tag**
       * - `text` in database
@@ -3495,6 +3543,12 @@ declare module 'zapatos/schema' {
       */
       owner?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
       /**
+      * **canonical_events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
       * **canonical_events.registry**
       * - `text` in database
       * - Nullable, no default
@@ -3536,6 +3590,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **canonical_events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
       /**
       * **canonical_events.tag**
       * - `text` in database
@@ -5825,6 +5885,12 @@ declare module 'zapatos/schema' {
       */
       owner: string | null;
       /**
+      * **events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by: string | null;
+      /**
       * **events.registry**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -5866,6 +5932,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri: string | null;
+      /**
+      * **events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source: string | null;
       /**
       * **events.tag**
       * - `text` in database
@@ -6061,6 +6133,12 @@ declare module 'zapatos/schema' {
       */
       owner: string | null;
       /**
+      * **events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by: string | null;
+      /**
       * **events.registry**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -6102,6 +6180,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri: string | null;
+      /**
+      * **events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source: string | null;
       /**
       * **events.tag**
       * - `text` in database
@@ -6297,6 +6381,12 @@ declare module 'zapatos/schema' {
       */
       owner?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **events.registry**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -6338,6 +6428,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
       * **events.tag**
       * - `text` in database
@@ -6533,6 +6629,12 @@ declare module 'zapatos/schema' {
       */
       owner?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
       /**
+      * **events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **events.registry**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -6574,6 +6676,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
       /**
       * **events.tag**
       * - `text` in database
@@ -6769,6 +6877,12 @@ declare module 'zapatos/schema' {
       */
       owner?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
       /**
+      * **events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
       * **events.registry**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -6810,6 +6924,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
       /**
       * **events.tag**
       * - `text` in database
