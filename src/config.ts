@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { ChainConfigError, loadChains, type ChainConfig } from './chain/config.js';
+import { parseTrustedProxies, type TrustedProxies } from './api/client-ip.js';
 
 /**
  * Every environment variable the service reads, parsed once at startup.
@@ -75,6 +76,15 @@ export const envSchema = z.object({
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   /** Public base URL of the API (OpenAPI servers, Sign-In with Ethereum domain). */
   API_PUBLIC_URL: z.url({ message: 'must be a URL' }).optional(),
+  /** Reverse proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For gives the client address. */
+  TRUST_PROXY: z.string().transform((list, ctx) => {
+    try {
+      return parseTrustedProxies(list);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `${(err as Error).message} (expected a comma-separated list of addresses or CIDRs)` });
+      return z.NEVER;
+    }
+  }).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -102,7 +112,11 @@ export interface Config {
     readyTimeoutMs: number;
     maxCachedWorkflows: number;
   };
-  api: { host: string; port: number; jwtSecret: string | undefined; publicUrl: string | undefined };
+  api: {
+    host: string; port: number; jwtSecret: string | undefined; publicUrl: string | undefined;
+    /** Proxies whose X-Forwarded-For is believed; undefined: none (the TCP peer is the client). */
+    trustedProxies: TrustedProxies | undefined;
+  };
   chains: ChainConfig[];
   demo: { mode: 'auto' | 'on' | 'off'; eventsPerSecond: number; anvilPort: number };
   ingestApiToken: string | undefined;
@@ -170,7 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       readyTimeoutMs: e.TEMPORAL_READY_TIMEOUT_MS,
       maxCachedWorkflows: e.TEMPORAL_MAX_CACHED_WORKFLOWS,
     },
-    api: { host: e.API_HOST, port: e.API_PORT, jwtSecret: e.JWT_SECRET, publicUrl: e.API_PUBLIC_URL },
+    api: { host: e.API_HOST, port: e.API_PORT, jwtSecret: e.JWT_SECRET, publicUrl: e.API_PUBLIC_URL, trustedProxies: e.TRUST_PROXY },
     chains,
     demo: { mode: e.DEMO_MODE, eventsPerSecond: e.DEMO_EVENTS_PER_SECOND, anvilPort: e.DEMO_ANVIL_PORT },
     ingestApiToken: e.INGEST_API_TOKEN,
