@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { registeredCounters } from '../counters.js';
 
 export interface ChainLag {
   chainId: number;
@@ -51,5 +52,6 @@ export async function renderMetrics(pool: pg.Pool): Promise<string> {
   metric('erc8004_indexer_head_age_seconds', 'Seconds since the indexer last saw the head.', chains.map((c) => [{ chain_id: c.chainId }, c.headSeenSecondsAgo]));
   metric('erc8004_relay_cursor', 'Last ingest_seq dispatched by the relay.', relays.map((r) => [{ cursor: r.name }, r.position]));
   metric('erc8004_relay_lag_items', 'Events and retractions not yet dispatched.', relays.map((r) => [{ cursor: r.name }, r.lag]));
+  for (const c of registeredCounters()) lines.push(...c.render());
   return `${lines.join('\n')}\n`;
 }

@@ -27,7 +27,10 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export async function startTestApi(db: TestDatabase, options: { withWorker?: boolean; taskQueue?: string; secrets?: SecretBox } = {}): Promise<TestApi> {
+export async function startTestApi(
+  db: TestDatabase,
+  options: { withWorker?: boolean; taskQueue?: string; secrets?: SecretBox; env?: Record<string, string> } = {},
+): Promise<TestApi> {
   const address = inject('temporalAddress');
   const connection = await Connection.connect({ address });
   const temporal = new Client({ connection });
@@ -38,10 +41,11 @@ export async function startTestApi(db: TestDatabase, options: { withWorker?: boo
     worker = await startWorker({ address, namespace: 'default', taskQueue, pool: db.pool, logger: testLogger, actions: testActionSettings({ secrets }) });
   }
   // The production wiring (caches listening for revocations, tenant pool, rate limiter), on the test database.
-  const config = loadConfig({ DATABASE_URL: db.url, TEMPORAL_ADDRESS: address, TEMPORAL_TASK_QUEUE: taskQueue });
+  const config = loadConfig({ ...options.env, DATABASE_URL: db.url, TEMPORAL_ADDRESS: address, TEMPORAL_TASK_QUEUE: taskQueue });
   const { services, close } = await createApiServices({ config, pool: db.pool, databaseUrl: db.url, temporal, logger: testLogger, secrets, appKey: randomBytes(32) });
   const server = await startApiServer(
-    { pool: db.pool, temporal, taskQueue, logger: testLogger, api: createApiHandlers(services, { baseUrl: 'http://127.0.0.1' }), rateLimiter: services.rateLimiter },
+    { pool: db.pool, temporal, taskQueue, logger: testLogger, api: createApiHandlers(services, { baseUrl: 'http://127.0.0.1' }), rateLimiter: services.rateLimiter,
+      trustedProxies: config.api.trustedProxies },
     { host: '127.0.0.1', port: 0 },
   );
   return {

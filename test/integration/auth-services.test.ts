@@ -299,7 +299,7 @@ describe('API keys', () => {
   const code = async (p: Promise<unknown>) => (await authError(p)).code;
 
   it('are returned once in full and stored only as an argon2id hash', async () => {
-    const created = await create({ rateLimitOverride: 500 });
+    const created = await create({ rateLimitOverride: 40 });
     expect(created.key).toMatch(/^sk_live_[A-Za-z0-9]{8}_[A-Za-z0-9]{32}$/);
     expect(created.prefix).toBe(created.key.slice(0, 16));
     const { rows } = await db.pool.query('SELECT * FROM api_keys WHERE id = $1', [created.id]);
