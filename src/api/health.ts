@@ -59,14 +59,20 @@ export const DEEP_CHECK_REUSE_MS = 5_000;
 /**
  * The worker check shared by every caller of one process: GET /health?deep=true is public (load balancers and
  * orchestrators call it without credentials), so it must not start a workflow per call. At most one health workflow
- * runs at a time, and its result (detail.workflowId, detail.checkedAt) is reused for DEEP_CHECK_REUSE_MS.
+ * runs at a time, and a success (detail.workflowId, detail.checkedAt) is reused for DEEP_CHECK_REUSE_MS; a failure is
+ * shared only while it is in flight, so a recovery shows at the next call.
  */
 export function sharedWorkerCheck(deps: HealthDeps, timeoutMs = 3_000): () => Promise<ComponentHealth> {
-  let last: { result: Promise<ComponentHealth>; startedAt: number } | undefined;
+  let last: { result: Promise<ComponentHealth>; startedAt: number; settled?: ComponentHealth } | undefined;
   return () => {
     const now = performance.now();
-    if (!last || now - last.startedAt >= DEEP_CHECK_REUSE_MS) last = { result: workerCheck(deps, timeoutMs), startedAt: now };
-    return last.result;
+    const reusable = last && (!last.settled || (last.settled.status === 'ok' && now - last.startedAt < DEEP_CHECK_REUSE_MS));
+    if (!reusable) {
+      const run: NonNullable<typeof last> = { result: workerCheck(deps, timeoutMs), startedAt: now };
+      void run.result.then((health) => (run.settled = health));
+      last = run;
+    }
+    return last!.result;
   };
 }
 

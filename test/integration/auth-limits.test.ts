@@ -92,16 +92,24 @@ describe('unknown API keys and the argon2 threadpool (item 4)', () => {
     // The good key verifies once from this address (then it is known valid).
     expect(await code((await api.caller({ 'x-api-key': good.key }, ip)).triggers.list({ organizationId: owner.organizationId }))).toBe('OK');
 
-    const flood = VERIFY_LIMIT.limit + 15;
+    // Limits use fixed windows: the flood may straddle a window boundary, so it is sized to be refused in part even
+    // across two windows, and the checks hold either way.
+    const flood = 2 * VERIFY_LIMIT.limit + 15;
     const verificationsBefore = await metric('erc8004_argon2_verifications_total');
+    const rateLimitedBefore = await metric('erc8004_auth_failures_total', { credential: 'api_key', reason: 'rate_limited' });
     const results = await Promise.all(
       Array.from({ length: flood }, async () => code((await api.caller({ 'x-api-key': bogusKey() }, ip)).auth.me({}))),
     );
-    const tally = results.reduce<Record<string, number>>((t, c) => ({ ...t, [c]: (t[c] ?? 0) + 1 }), {});
-    // The good key's verification counted once against the address's limit.
-    expect(tally).toEqual({ UNAUTHORIZED: VERIFY_LIMIT.limit - 1, TOO_MANY_REQUESTS: flood - VERIFY_LIMIT.limit + 1 });
-    expect(await metric('erc8004_argon2_verifications_total')).toBe(verificationsBefore + VERIFY_LIMIT.limit - 1);
-    expect(await metric('erc8004_auth_failures_total', { credential: 'api_key', reason: 'rate_limited' })).toBeGreaterThanOrEqual(flood - VERIFY_LIMIT.limit + 1);
+    const unauthorized = results.filter((r) => r === 'UNAUTHORIZED').length;
+    const tooMany = results.filter((r) => r === 'TOO_MANY_REQUESTS').length;
+    expect(unauthorized + tooMany).toBe(flood);
+    // Within one window: the limit less the good key's verification; at most two windows' worth.
+    expect(unauthorized).toBeGreaterThanOrEqual(VERIFY_LIMIT.limit - 1);
+    expect(unauthorized).toBeLessThanOrEqual(2 * VERIFY_LIMIT.limit);
+    expect(tooMany).toBeGreaterThanOrEqual(15);
+    // Every refusal with 429 came without an argon2 verification; every 401 cost exactly one.
+    expect(await metric('erc8004_argon2_verifications_total')).toBe(verificationsBefore + unauthorized);
+    expect(await metric('erc8004_auth_failures_total', { credential: 'api_key', reason: 'rate_limited' })).toBe(rateLimitedBefore + tooMany);
 
     // Another address is not affected, and the good key still works from the flooded one, also once its cached
     // verification is gone (a key that verified recently is not subject to the address's verification limit).
@@ -300,12 +308,15 @@ describe('login lockout under concurrent attempts (item 12)', () => {
 // Last: it spends the verification budget of 127.0.0.1, the address of every HTTP request of this file.
 describe('unknown API keys over HTTP (item 4)', () => {
   it('a flooded address gets 429 with Retry-After', async () => {
-    // HTTP requests come from 127.0.0.1: spend its verification budget, then one more is refused with the headers.
-    const statuses: number[] = [];
-    for (let i = 0; i <= VERIFY_LIMIT.limit; i++) statuses.push((await rest('/me', { 'x-api-key': bogusKey() })).status);
-    expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);
-    const refused = await rest('/me', { 'x-api-key': bogusKey() });
-    expect(refused.status).toBe(429);
-    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    // HTTP requests come from 127.0.0.1: spend its verification budget until a refusal (within two windows at most).
+    let refused: Response | undefined;
+    for (let i = 0; i <= 2 * VERIFY_LIMIT.limit && !refused; i++) {
+      const res = await rest('/me', { 'x-api-key': bogusKey() });
+      if (res.status === 429) refused = res;
+      else expect(res.status).toBe(401);
+    }
+    expect(refused?.status).toBe(429);
+    expect(Number(refused!.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(((await refused!.json()) as { message?: string }).message).toMatch(/too many credential verifications/);
   });
 });
