@@ -143,24 +143,6 @@ const NEXT_FAILURES = `(CASE WHEN greatest(f.updated_at, coalesce(f.locked_until
 const lockFor = (failures: string) => `(CASE WHEN ${failures} >= $2
   THEN now() + make_interval(secs => least($4::float8, $3::float8 * power(2, least(${failures} - $2, 30)))) END)`;
 
-/** Counts one failure for each key; returns seconds until they are unlocked (0 if not locked). */
-export async function recordLoginFailure(db: Queryable, keys: string[], policy: LockoutPolicy = DEFAULT_LOCKOUT): Promise<number> {
-  const { rows } = await db.query<{ retry: number | null }>(
-    `WITH upserted AS (
-       INSERT INTO login_failures AS f (key, failures, locked_until, updated_at)
-       SELECT k, 1, ${lockFor('1')}, now() FROM unnest($1::text[]) AS k
-       ON CONFLICT (key) DO UPDATE SET
-         failures = ${NEXT_FAILURES},
-         locked_until = ${lockFor(NEXT_FAILURES)},
-         updated_at = now()
-       RETURNING locked_until
-     )
-     SELECT ceil(extract(epoch FROM max(locked_until) - now()))::int AS retry FROM upserted`,
-    [keys, policy.maxFailures, policy.baseLockSeconds, policy.maxLockSeconds, policy.resetAfterSeconds],
-  );
-  return Math.max(0, rows[0]?.retry ?? 0);
-}
-
 /**
  * Counts an attempt as a failure for every key BEFORE its password is checked, in one statement, unless a key is
  * locked: `allowed` false then, nothing counted, and `retryAfterSeconds` until the lock ends. Concurrent attempts are

@@ -83,6 +83,12 @@ describe('unknown API keys and the argon2 threadpool (item 4)', () => {
     expect(await metric('erc8004_argon2_verifications_total')).toBe(verificationsBefore + 1);
     expect(await metric('erc8004_auth_failures_total', { credential: 'api_key', reason: 'invalid' })).toBe(invalidBefore + 1);
     expect(await metric('erc8004_auth_failures_total', { credential: 'api_key', reason: 'known_invalid' })).toBe(knownBefore + 1);
+
+    // The same for an OAuth access token (also an argon2 hash).
+    const token = `oat_${randomBytes(4).toString('hex')}_${randomBytes(16).toString('hex')}`;
+    for (let i = 0; i < 2; i++) expect(await code((await api.caller({ authorization: `Bearer ${token}` }, newIp())).auth.me({}))).toBe('UNAUTHORIZED');
+    expect(await metric('erc8004_argon2_verifications_total')).toBe(verificationsBefore + 2);
+    expect(await metric('erc8004_auth_failures_total', { credential: 'oauth_token', reason: 'known_invalid' })).toBe(1);
   });
 
   it('answers a flood of made-up keys from one address with 429 beyond its limit, without verifying them', async () => {
