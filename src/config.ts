@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { ChainConfigError, loadChains, type ChainConfig } from './chain/config.js';
+import { parseTrustedProxies, type TrustedProxies } from './api/client-ip.js';
 
 /**
  * Every environment variable the service reads, parsed once at startup.
@@ -83,6 +84,15 @@ export const envSchema = z.object({
   SMTP_URL: z.string().regex(/^smtps?:\/\/[^\s]+$/, 'must be an smtp:// or smtps:// URL, e.g. smtps://user:pass@mail.example.com:465').optional(),
   /** Sender of those mails, an address or "Name <address>". */
   MAIL_FROM: z.string().min(3).max(320).default('erc8004-backend <no-reply@localhost>'),
+  /** Reverse proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For gives the client address. */
+  TRUST_PROXY: z.string().transform((list, ctx) => {
+    try {
+      return parseTrustedProxies(list);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `${(err as Error).message} (expected a comma-separated list of addresses or CIDRs)` });
+      return z.NEVER;
+    }
+  }).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -110,7 +120,11 @@ export interface Config {
     readyTimeoutMs: number;
     maxCachedWorkflows: number;
   };
-  api: { host: string; port: number; jwtSecret: string | undefined; publicUrl: string | undefined };
+  api: {
+    host: string; port: number; jwtSecret: string | undefined; publicUrl: string | undefined;
+    /** Proxies whose X-Forwarded-For is believed; undefined: none (the TCP peer is the client). */
+    trustedProxies: TrustedProxies | undefined;
+  };
   mail: { smtpUrl: string | undefined; from: string };
   chains: ChainConfig[];
   demo: { mode: 'auto' | 'on' | 'off'; eventsPerSecond: number; anvilPort: number };
@@ -181,7 +195,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       readyTimeoutMs: e.TEMPORAL_READY_TIMEOUT_MS,
       maxCachedWorkflows: e.TEMPORAL_MAX_CACHED_WORKFLOWS,
     },
-    api: { host: e.API_HOST, port: e.API_PORT, jwtSecret: e.JWT_SECRET, publicUrl: e.API_PUBLIC_URL },
+    api: { host: e.API_HOST, port: e.API_PORT, jwtSecret: e.JWT_SECRET, publicUrl: e.API_PUBLIC_URL, trustedProxies: e.TRUST_PROXY },
     mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM },
     chains,
     demo: { mode: e.DEMO_MODE, eventsPerSecond: e.DEMO_EVENTS_PER_SECOND, anvilPort: e.DEMO_ANVIL_PORT },

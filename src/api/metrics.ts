@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { registeredCounters } from '../counters.js';
 
 export interface ChainLag {
   chainId: number;
@@ -68,5 +69,6 @@ export async function renderMetrics(pool: pg.Pool): Promise<string> {
     conflicts.map((c) => [{ chain_id: c.chainId }, c.superseded]),
     'counter',
   );
+  for (const c of registeredCounters()) lines.push(...c.render());
   return `${lines.join('\n')}\n`;
 }

@@ -1,7 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../logger.js';
-import { checkHealth, type HealthDeps } from './health.js';
+import { checkHealth, sharedWorkerCheck, type HealthDeps } from './health.js';
+import type { TrustedProxies } from './client-ip.js';
 import { HttpError, sendJson } from './http.js';
 import { handleIngest } from './ingest.js';
 import { createOAuthTokenHandler, OAUTH_TOKEN_PATH } from './oauth-token-endpoint.js';
@@ -19,6 +20,8 @@ export interface ApiServerDeps extends HealthDeps {
   api?: ApiHandlers;
   /** Rate limiter of the OAuth token endpoint (served with `api`); default: one over `pool`. */
   rateLimiter?: RateLimiter;
+  /** Proxies whose X-Forwarded-For gives the client address (TRUST_PROXY). */
+  trustedProxies?: TrustedProxies;
 }
 
 export interface RunningApiServer {
@@ -31,15 +34,16 @@ export interface RunningApiServer {
 export function createApiHandler(deps: ApiServerDeps): http.RequestListener {
   const log = deps.logger.child({ component: 'api' });
   const oauthToken = deps.api
-    ? createOAuthTokenHandler({ pool: deps.pool, logger: deps.logger, rateLimiter: deps.rateLimiter ?? new RateLimiter(deps.pool) })
+    ? createOAuthTokenHandler({ pool: deps.pool, logger: deps.logger, rateLimiter: deps.rateLimiter ?? new RateLimiter(deps.pool), trustedProxies: deps.trustedProxies })
     : undefined;
+  const workerCheck = sharedWorkerCheck(deps);
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     try {
       if (url.pathname === '/health' || url.pathname === '/healthz') {
         if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'method not allowed' });
         const deep = url.searchParams.get('deep') === 'true' || url.searchParams.get('deep') === '1';
-        const health = await checkHealth(deps, { deep });
+        const health = await checkHealth(deps, { deep, workerCheck });
         return sendJson(res, health.status === 'ok' ? 200 : 503, health);
       }
       if (url.pathname === '/metrics') {

@@ -7,6 +7,7 @@ import { ConfigError } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { SecretBox } from '../secrets.js';
 import { ApiKeyCache } from '../auth/api-keys.js';
+import { CredentialGuard } from '../auth/credential-guard.js';
 import { OAuthTokenCache } from '../auth/oauth.js';
 import { OrganizationAccessCache } from '../auth/organization-access.js';
 import { createTokenSigner } from '../auth/tokens.js';
@@ -63,9 +64,11 @@ export async function createApiServices(input: ApiServicesInput): Promise<{ serv
     secrets: input.secrets,
     tokens: createTokenSigner(jwtSecret),
     apiKeys,
+    credentialGuard: new CredentialGuard(),
     oauthTokens,
     organizationAccess,
     rateLimiter: new RateLimiter(input.pool),
+    trustedProxies: config.api.trustedProxies,
     siweDomain: new URL(publicUrl).host,
     siweSecret: derive(Buffer.from(jwtSecret), 'sign-in with ethereum'),
     mailer,

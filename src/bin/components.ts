@@ -44,7 +44,7 @@ export async function startConfiguredApi(
   const api = await startApiServer(
     {
       pool, temporal, taskQueue: config.temporal.taskQueue, logger, ingestApiToken: config.ingestApiToken,
-      rateLimiter: apiServices.services.rateLimiter,
+      rateLimiter: apiServices.services.rateLimiter, trustedProxies: config.api.trustedProxies,
       api: createApiHandlers(apiServices.services, { baseUrl: config.api.publicUrl ?? `http://${config.api.host}:${config.api.port}` }),
     },
     config.api,

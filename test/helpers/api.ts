@@ -31,8 +31,11 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-/** `allowedHosts`: the API's ACTION_ALLOWED_HOSTS (default: local receivers, as the test worker allows). */
-export async function startTestApi(db: TestDatabase, options: { withWorker?: boolean; taskQueue?: string; secrets?: SecretBox; allowedHosts?: string } = {}): Promise<TestApi> {
+/** `allowedHosts`: the API's ACTION_ALLOWED_HOSTS (default: local receivers, as the test worker allows); `env`: more settings. */
+export async function startTestApi(
+  db: TestDatabase,
+  options: { withWorker?: boolean; taskQueue?: string; secrets?: SecretBox; allowedHosts?: string; env?: Record<string, string> } = {},
+): Promise<TestApi> {
   const address = inject('temporalAddress');
   const connection = await Connection.connect({ address });
   const temporal = new Client({ connection });
@@ -45,12 +48,13 @@ export async function startTestApi(db: TestDatabase, options: { withWorker?: boo
   // The production wiring (caches listening for revocations, tenant pool, rate limiter), on the test database.
   const mailbox = await startMailbox();
   const config = loadConfig({
-    DATABASE_URL: db.url, TEMPORAL_ADDRESS: address, TEMPORAL_TASK_QUEUE: taskQueue, SMTP_URL: mailbox.url,
+    ...options.env, DATABASE_URL: db.url, TEMPORAL_ADDRESS: address, TEMPORAL_TASK_QUEUE: taskQueue, SMTP_URL: mailbox.url,
     MAIL_FROM: 'Test <no-reply@example.test>', ACTION_ALLOWED_HOSTS: options.allowedHosts ?? '127.0.0.1,localhost,::1',
   });
   const { services, close } = await createApiServices({ config, pool: db.pool, databaseUrl: db.url, temporal, logger: testLogger, secrets, appKey: randomBytes(32) });
   const server = await startApiServer(
-    { pool: db.pool, temporal, taskQueue, logger: testLogger, api: createApiHandlers(services, { baseUrl: 'http://127.0.0.1' }), rateLimiter: services.rateLimiter },
+    { pool: db.pool, temporal, taskQueue, logger: testLogger, api: createApiHandlers(services, { baseUrl: 'http://127.0.0.1' }), rateLimiter: services.rateLimiter,
+      trustedProxies: config.api.trustedProxies },
     { host: '127.0.0.1', port: 0 },
   );
   return {
