@@ -42,7 +42,11 @@ describe('indexer guarantees', () => {
     await chain.registries.register(owner, 'ipfs://agent');
     // The production wiring (startIndexers subscribes to new heads over wsUrl), with a poll interval no test outlives.
     const shutdown: (() => Promise<void>)[] = [];
-    const ctx: ProcessContext = { config: loadConfig({}), logger: testLogger, onShutdown: (_name, step) => shutdown.push(step), shutdownRequested: new Promise(() => undefined) };
+    const failures: unknown[] = [];
+    const ctx: ProcessContext = {
+      config: loadConfig({}), logger: testLogger, onShutdown: (_name, step) => shutdown.push(step), shutdownRequested: new Promise(() => undefined),
+      fail: (_component, err) => failures.push(err), restartFailedComponents: false, trackChild: () => undefined,
+    };
     startIndexers(ctx, db.pool, [{ ...chain.config, pollIntervalMs: 600_000 }]);
     cleanups.push(async () => {
       for (const step of shutdown.reverse()) await step();
@@ -53,6 +57,7 @@ describe('indexer guarantees', () => {
 
     await chain.registries.giveFeedback(client, { agentId: 0n, value: 77n, valueDecimals: 0, tag1: 'woken' });
     await eventually(() => eventCount(db, 'woken'), (n) => n === 1, 15_000);
+    expect(failures).toEqual([]);
   });
 
   it('block hashes are pruned to the window, and a reorg inside it retracts only the orphaned events', { timeout: 120_000 }, async () => {
