@@ -121,6 +121,10 @@ describe('delivery guarantees', () => {
 
   it('Telegram: one chat gets a message a second at most, and other chats are not held up behind it', { timeout: 60_000 }, async () => {
     const chats = { busy: '7001', quiet: '7002', other: '7003' };
+    // These actions use the platform bot: their chats must have proved they belong to the organization (see action-secrets tests).
+    for (const chat of Object.values(chats)) {
+      await db.pool.query('INSERT INTO telegram_verified_chats (organization_id, chat_id) VALUES ($1, $2)', [orgId, chat]);
+    }
     for (const [agent, chat] of [['601', chats.busy], ['602', chats.quiet], ['603', chats.other]] as const) {
       await service.create(perAgent(`telegram ${chat}`, agent, {
         action_type: 'telegram', config: { chat_id: chat, parse_mode: 'plain', message_template: 'agent {{agent.id}} block {{event.block_number}}' },
