@@ -162,7 +162,7 @@ export async function triggerWorkflow(args: TriggerWorkflowInput): Promise<void>
         def, state, seen,
         options: engineOptions(),
         loadCanonicalEvents: ({ chainId, agentId, upToSeq }) =>
-          activities.loadCanonicalEvents({ triggerId, chainId, agentId, registry: def.registry, afterSeq: startSeq, upToSeq }),
+          activities.loadCanonicalEvents({ triggerId, chainId, agentId, registry: def.registry, afterSeq: startSeq, upToSeq, startBlock: history?.startBlock }),
         // Histories from before re-folded an agent touched by a retraction only after the drain.
         refoldBeforeNextEvent: () => patched('refold-agent-before-its-next-event'),
       },
