@@ -6,6 +6,9 @@ import { DefinitionError } from '../triggers/definition.js';
 import { organizationSecret, SecretBox, type SecretBinding } from '../secrets.js';
 import type { ActionConfig, RestConfig, TelegramConfig } from './config.js';
 
+/** What a stored secret reads as through the API: it can be replaced, never read back. */
+export const REDACTED_SECRET = '[secret]';
+
 /** The binding of a secret of an organization's action config, e.g. field `bot_token` or `secret_headers.authorization`. */
 export function actionSecretBinding(organizationId: string, field: string): SecretBinding {
   return organizationSecret(organizationId, `trigger_actions.config.${field}`);
@@ -35,6 +38,11 @@ export function sealActionSecrets(type: string, config: ActionConfig, box: Secre
   const sealed = mapSecrets(type, config, (field, value) => {
     if (SecretBox.isSealed(value)) {
       issues.push({ path: `${path}.${field}`, message: "looks like a sealed value ('v1:…'/'v2:…'): send the secret itself; it is sealed when stored" });
+      return value;
+    }
+    if (value === REDACTED_SECRET) {
+      // A config read back from the API and saved as it is would otherwise store the placeholder as the secret.
+      issues.push({ path: `${path}.${field}`, message: `'${REDACTED_SECRET}' is how a stored secret reads back: send the secret itself again` });
       return value;
     }
     if (!box) {

@@ -3,6 +3,9 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { actionSecretBinding, REDACTED_SECRET, sealActionSecrets } from '../../src/actions/action-secrets.js';
+import type { ActionConfig } from '../../src/actions/config.js';
+import { DefinitionError } from '../../src/triggers/definition.js';
 import { APP_KEY_FILE, SecretBox, SecretDecryptionError, keyId, loadOrCreateAppKey, organizationSecret, parseAppKey } from '../../src/secrets.js';
 
 const key = randomBytes(32);
@@ -198,5 +201,22 @@ describe('loadOrCreateAppKey', () => {
     await fs.writeFile(path.join(dir, APP_KEY_FILE), 'garbage');
     await expect(loadOrCreateAppKey(dir)).rejects.toThrow(new RegExp(`${APP_KEY_FILE}: Application encryption key`));
     expect(await fs.readFile(path.join(dir, APP_KEY_FILE), 'utf8')).toBe('garbage');
+  });
+});
+
+describe('sealActionSecrets', () => {
+  const box = new SecretBox(randomBytes(32));
+  const org = '00000000-0000-4000-8000-000000000001';
+  const telegram = (botToken: string) => ({ chat_id: '1', message_template: 'x', parse_mode: 'plain', bot_token: botToken }) as unknown as ActionConfig;
+
+  it('seals a plain secret for its organization and field', () => {
+    const sealed = sealActionSecrets('telegram', telegram('123:abc'), box, org, 'actions.0.config') as { bot_token: string };
+    expect(box.decrypt(sealed.bot_token, actionSecretBinding(org, 'bot_token'))).toBe('123:abc');
+  });
+
+  it('refuses the read-back placeholder instead of storing it as the secret', () => {
+    const attempt = () => sealActionSecrets('telegram', telegram(REDACTED_SECRET), box, org, 'actions.0.config');
+    expect(attempt).toThrow(DefinitionError);
+    expect(attempt).toThrow(/actions\.0\.config\.bot_token.*send the secret itself again/);
   });
 });
