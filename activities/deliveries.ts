@@ -294,6 +294,8 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     } catch (err) {
       if (err instanceof SsrfError) return { ok: false, permanent: true, error: err.message };
       if (err instanceof RegistrationFileError) return { ok: false, permanent: err.permanent, error: err.message, status: err.status };
+      // Retrying cannot make a token sealed for another agent (or with another key) open: store it again.
+      if (err instanceof SecretDecryptionError) return { ok: false, permanent: true, error: `the agent's MCP token does not open: ${err.message}` };
       return { ok: false, permanent: false, error: (err as Error).message };
     }
   }

@@ -419,6 +419,30 @@ describe('actions', () => {
     }
   });
 
+  it("an agent's MCP token that does not open (sealed for another agent) fails the delivery for good, without a call", async () => {
+    const registration = { type: 'https://eips.ethereum.org/EIPS/eip-8004#registration-v1', name: 'agent 17', services: [{ name: 'MCP', endpoint: mcp.url }] };
+    await appendEvents(db.pool, [feedbackRecord({
+      block_number: ++block, timestamp: Math.floor(Date.now() / 1000), registry: 'identity', event_type: 'Registered', agent_id: '17',
+      token_uri: `data:application/json;base64,${Buffer.from(JSON.stringify(registration)).toString('base64')}`,
+      owner: '0x' + '11'.repeat(20), value: null, value_decimals: null, client_address: null, feedback_index: null, tag1: null, tag2: null, endpoint: null, file_uri: null, file_hash: null,
+    })]);
+    // Agent 7's sealed token copied to agent 17: it must not open there.
+    await db.pool.query(`INSERT INTO agent_mcp_tokens (chain_id, agent_id, token) VALUES (31337, 17, $1)`, [box.encrypt(AGENT_TOKEN, agentSecret(31337, 7, 'agent_mcp_tokens.token'))]);
+    const id = await service.create({
+      organizationId: orgId, userId, name: 'agent token that does not open', chainId: 31337, registry: 'reputation',
+      conditions: [{ condition_type: 'agent_id_equals', operator: '=', value: '17' }],
+      actions: [{ action_type: 'mcp', config: { resolve_endpoint: true, tool_name: 'agent.receiveFeedback', arguments_template: { feedbackId: '{{event.id}}' } } }],
+    });
+    const calls = mcp.calls.length;
+    await appendEvents(db.pool, [feedbackRecord({ block_number: ++block, timestamp: Math.floor(Date.now() / 1000), agent_id: '17', value: '5' })]);
+    await relay.catchUp();
+    const [row] = await until(() => deliveriesOf(id), (d) => settled(d, 1));
+    expect(row).toMatchObject({ status: 'dead', attempts: 1 });
+    expect(row!.last_error).toMatch(/MCP token does not open/);
+    expect(row!.last_error).not.toContain(AGENT_TOKEN);
+    expect(mcp.calls.length).toBe(calls);
+  });
+
   it('first attempts go out in batches: 40 firings in one relay batch are claimed and attempted together', async () => {
     const hook = await receiver();
     const id = await service.create(restTrigger('batched', { url: hook.url }));
