@@ -27,8 +27,9 @@ describe('API-key revocation', () => {
     const session = await anonymous.auth.register({ username: 'revoker', email: 'revoker@example.test', password: 'correct horse battery' });
     const owner = await first.caller({ authorization: `Bearer ${session.accessToken}` }, '10.20.0.2');
     const organizationId = session.organizationId!;
-    // A high request limit of its own: the polling below must meet a refusal of the key, never the rate limit.
-    const key = await owner.apiKeys.create({ organizationId, name: 'shared', permissions: ['read'], rateLimitOverride: 1_000 });
+    // The largest plan's request limit: the polling below must meet a refusal of the key, never the rate limit.
+    await db.pool.query(`UPDATE organizations SET plan = 'enterprise' WHERE id = $1`, [organizationId]);
+    const key = await owner.apiKeys.create({ organizationId, name: 'shared', permissions: ['read'] });
 
     const statusOn = async (api: TestApi) =>
       (await fetch(`${api.server.url}/api/v1/organizations/${organizationId}/triggers`, { headers: { 'x-api-key': key.key } })).status;
