@@ -16,7 +16,7 @@
  *   Retry-After), a 404 on a session that was just established (the server lost it), other JSON-RPC errors
  *   (-32603 internal error, -32000 connection closed, -32001 request timeout, …).
  */
-import { retryAfterMs } from './safe-http.js';
+import { retryAfterMs, SsrfError } from './safe-http.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
@@ -173,6 +173,9 @@ function classify(
     if (error.code === ErrorCode.RequestTimeout) return { permanent: false, code: error.code, error: `timed out after ${ctx.timeoutMs} ms` };
     return { permanent: PERMANENT_RPC_CODES.has(error.code), code: error.code, error: truncate(error.message) };
   }
+  // The SSRF guard refused the endpoint (the transport wraps what our fetch threw): no retry can make it allowed.
+  const refusal = ssrfRefusalIn(error);
+  if (refusal) return { permanent: true, error: truncate(refusal.message) };
   if (error instanceof Error) {
     // A zod error here means the server's JSON-RPC did not match the protocol; an unsupported protocol version
     // is reported as a plain Error by Client.connect. Neither is fixed by retrying.
@@ -184,6 +187,13 @@ function classify(
     return { permanent: false, error: truncate(`network error (${ctx.phase}): ${detail}`) };
   }
   return { permanent: false, error: truncate(`MCP call failed: ${String(error)}`) };
+}
+
+function ssrfRefusalIn(error: unknown): SsrfError | undefined {
+  for (let e = error, depth = 0; e instanceof Error && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof SsrfError) return e;
+  }
+  return undefined;
 }
 
 /** 4xx are the caller's problem (bad request, no access, no such endpoint), except the ones that invite a retry. */

@@ -8,6 +8,7 @@
  */
 import { keccak256 } from 'viem';
 import { z } from 'zod';
+import { SsrfError } from './safe-http.js';
 
 export const REGISTRATION_TYPE = 'https://eips.ethereum.org/EIPS/eip-8004#registration-v1';
 export const DEFAULT_MAX_BYTES = 1_048_576;
@@ -164,7 +165,8 @@ export async function fetchFileBytes(uri: string, options: FetchFileOptions): Pr
     response = await options.fetchText(resolved.url);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    throw new RegistrationFileError(`fetching ${short(resolved.url)} failed: ${message}`, { permanent: false, cause: error });
+    // A refusal by the SSRF guard stays a refusal; a network error may pass.
+    throw new RegistrationFileError(`fetching ${short(resolved.url)} failed: ${message}`, { permanent: error instanceof SsrfError, cause: error });
   }
   if (response.status < 200 || response.status > 299) {
     const transient = response.status >= 500 || response.status === 408 || response.status === 429;

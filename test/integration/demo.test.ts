@@ -56,6 +56,17 @@ async function registryEvents(demo: DemoChain) {
   return { decoded, count };
 }
 
+/** Mines an empty block of our own and returns its number: a positive sign that the chain took our request. */
+async function mineMarkerBlock(demo: DemoChain): Promise<bigint> {
+  const client = demo.registries.publicClient;
+  const before = await client.getBlockNumber({ cacheTime: 0 });
+  await client.request({ method: 'evm_mine' } as never);
+  const head = await client.getBlockNumber({ cacheTime: 0 });
+  expect((await client.getBlock({ blockNumber: head })).transactions).toEqual([]);
+  expect(head).toBe(before + 1n);
+  return head;
+}
+
 function anvilsOnPort(p: number): string[] {
   const out = execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
   return out.split('\n').filter((line) => /anvil/.test(line) && new RegExp(`--port ${p}(\\s|$)`).test(line));
@@ -96,15 +107,15 @@ describe('demo mode', () => {
 
   it('simulates realistic activity at a steady rate without failures', async () => {
     const sim = simulate(first, 20, 42);
-    await new Promise((r) => setTimeout(r, 2_000));
+    // The seed fixes the sequence of actions: forty transactions include every kind checked below.
+    await until(() => sim.stats().transactions >= 40, 30_000);
     await sim.stop();
     const stats = sim.stats();
     expect(stats.failures).toBe(0);
-    expect(stats.transactions).toBeGreaterThan(10);
-    // Stopped means stopped: no transaction after stop() resolved.
-    const head = await first.registries.publicClient.getBlockNumber({ cacheTime: 0 });
-    await new Promise((r) => setTimeout(r, 300));
-    expect(await first.registries.publicClient.getBlockNumber({ cacheTime: 0 })).toBe(head);
+    // Stopped means stopped: no transaction after stop() resolved. A block we mine ourselves comes right after the
+    // simulator's last one, and the simulator counted nothing more meanwhile.
+    const head = await mineMarkerBlock(first);
+    expect(sim.stats()).toEqual(stats);
 
     before = await registryEvents(first);
     const { count, decoded } = before;
@@ -114,8 +125,8 @@ describe('demo mode', () => {
     expect(count('MetadataSet')).toBeGreaterThanOrEqual(count('Registered')); // agentWallet at least
     const kinds = new Set(decoded.map((e) => e.eventName));
     expect(kinds.size).toBeGreaterThanOrEqual(5);
-    // Every successful transaction is one block (automine); the deployment took the blocks up to deployBlock.
-    expect(Number(head - first.deployed.deployBlock)).toBe(stats.transactions + 3);
+    // Every successful transaction is one block (automine); the deployment took the blocks up to deployBlock; one marker.
+    expect(Number(head - first.deployed.deployBlock)).toBe(stats.transactions + 3 + 1);
 
     // Roles stay apart: nobody rates their own agent, the deployer does nothing.
     const deployer = first.deployed.deployer;
@@ -170,11 +181,17 @@ describe('demo mode', () => {
     expect(after.decoded.length).toBe(before.decoded.length);
 
     // The simulator carries on with the agents already there.
-    const sim = simulate(again, 20, 7);
-    await new Promise((r) => setTimeout(r, 700));
+    // As fast as it goes, so that stop() lands in the middle of a transaction.
+    const sim = simulate(again, 1_000, 7);
+    await until(() => sim.stats().transactions > 4, 30_000);
     await sim.stop();
-    expect(sim.stats().failures).toBe(0);
-    expect(sim.stats().transactions).toBeGreaterThan(4);
+    const stats = sim.stats();
+    expect(stats.failures).toBe(0);
+    // Stopped means stopped, also mid-transaction: after our own block, every block since the restart is one counted
+    // transaction or ours.
+    const marker = await mineMarkerBlock(again);
+    expect(marker - headNumber).toBe(BigInt(stats.transactions + 1));
+    expect(sim.stats()).toEqual(stats);
     const newHead = await client.getBlock({ blockTag: 'latest' });
     expect(newHead.number).toBeGreaterThan(headNumber);
     expect((await client.getBlock({ blockNumber: headNumber + 1n })).parentHash).toBe(headHash);
@@ -186,11 +203,11 @@ describe('demo mode', () => {
     expect(demo.fresh).toBe(false);
     const client = demo.registries.publicClient;
     const registeredBefore = (await registryEvents(demo)).count('Registered');
+    const headBefore = await client.getBlockNumber({ cacheTime: 0 });
     const sim = simulate(demo, 0, 3);
     await until(() => sim.stats().transactions >= 4, 15_000);
-    const head = await client.getBlockNumber({ cacheTime: 0 });
-    await new Promise((r) => setTimeout(r, 1_000));
-    expect(await client.getBlockNumber({ cacheTime: 0 })).toBe(head);
+    // Seeded, then idle: the seeding took four blocks, and a block we mine next comes right after them.
+    expect(await mineMarkerBlock(demo)).toBe(headBefore + 5n);
     expect(sim.stats()).toMatchObject({ transactions: 4, failures: 0, byAction: { register: 4 } });
     expect((await registryEvents(demo)).count('Registered')).toBe(registeredBefore + 4);
     await sim.stop();
@@ -221,7 +238,7 @@ describe('demo mode', () => {
     // Two chains at once: each on a port of its own.
     const chains = await Promise.all(dirs.map(async (dir) => start(dir, await getFreePort())));
     const sims = chains.map((c) => simulate(c, 50, 99));
-    await new Promise((r) => setTimeout(r, 1_000));
+    await until(() => sims.every((s) => s.stats().transactions > 20), 30_000);
     await Promise.all(sims.map((s) => s.stop()));
     const [a, b] = await Promise.all(chains.map(async (c) => (await registryEvents(c)).decoded));
     const n = Math.min(a!.length, b!.length);

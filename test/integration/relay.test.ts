@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CursorMovedError, Relay, RecordingDispatcher, type Dispatcher, type RelayItem } from '../../src/relay/relay.js';
 import { LockLostError } from '../../src/db/singleton-lock.js';
@@ -79,8 +80,11 @@ describe('relay', () => {
     stops.push(second.stop);
     await until(() => dispatcher.received.length === start + 9);
     expect(values(dispatcher.received.slice(start))).toEqual([...live, ...whileDown.flat()].map((r) => r.value));
-    await new Promise((r) => setTimeout(r, 200));
-    expect(dispatcher.received.length).toBe(start + 9);
+    // One more event arrives after all of them: nothing was dispatched twice before it.
+    const marker = records(1);
+    await appendEvents(db.pool, marker);
+    await until(() => values(dispatcher.received).includes(marker[0]!.value));
+    expect(values(dispatcher.received.slice(start))).toEqual([...live, ...whileDown.flat(), ...marker].map((r) => r.value));
   });
 
   it('keeps its cursor when the dispatcher fails, and delivers the batch once it succeeds', async () => {
@@ -177,13 +181,22 @@ describe('relay', () => {
     const ra = running(new Relay({ pool: db.pool, databaseUrl: db.url, dispatcher: a, logger: testLogger, name: 'single', idlePollMs: 100 }));
     stops.push(ra.stop);
     await until(() => a.received.length > 0);
-    const rb = running(new Relay({ pool: db.pool, databaseUrl: db.url, dispatcher: b, logger: testLogger, name: 'single', idlePollMs: 100 }));
+    const logOfB: string[] = [];
+    const loggerOfB = pino({ level: 'info' }, { write: (line: string) => void logOfB.push(line) });
+    const rb = running(new Relay({ pool: db.pool, databaseUrl: db.url, dispatcher: b, logger: loggerOfB, name: 'single', idlePollMs: 100 }));
     stops.push(rb.stop);
-    await appendEvents(db.pool, records(3));
-    const total = a.received.length + 3;
-    await until(() => a.received.length === total);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(b.received).toEqual([]);
+    // B is up and has found the lock taken.
+    await until(() => logOfB.some((line) => line.includes('standing by')));
+    const whileA = records(3);
+    await appendEvents(db.pool, whileA);
+    await until(() => values(a.received).includes(whileA[2]!.value));
+    // A stops; the standby takes over from A's cursor: it dispatches what comes next, and nothing A had dispatched.
+    await ra.stop();
+    stops.splice(stops.indexOf(ra.stop), 1);
+    const afterA = records(2);
+    await appendEvents(db.pool, afterA);
+    await until(() => values(b.received).includes(afterA[1]!.value));
+    expect(values(b.received)).toEqual(afterA.map((r) => r.value));
   });
 
   it('stops when its lock is lost; the standby takes over and each item is dispatched once', async () => {

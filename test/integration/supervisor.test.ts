@@ -134,10 +134,15 @@ describe('npm start supervisor', () => {
     const { rows } = await again.query(`SELECT username FROM users WHERE username = 'persisted'`);
     await again.end();
     expect(rows).toHaveLength(1);
-    // The demo chain resumed from its saved state: same blocks, so nothing had to be retracted.
+    // The demo chain resumed from its saved state: same blocks, so nothing had to be retracted. Checked once the
+    // indexer has gone past the head it had when this run started (it compared the chain it found with what it had).
     const again2 = new pg.Client({ connectionString: pgUrl });
     await again2.connect();
-    await new Promise((r) => setTimeout(r, 1_000));
+    const checkpoint = async () =>
+      (await again2.query(`SELECT coalesce(max(last_block_number), 0)::int AS n FROM checkpoints WHERE chain_id = 31337`)).rows[0].n as number;
+    const oldHead = await checkpoint();
+    expect(oldHead).toBeGreaterThan(0);
+    await until(async () => (await checkpoint()) > oldHead, 'the indexer passes the head of the first run');
     const retracted = await again2.query('SELECT count(*)::int AS n FROM event_retractions');
     await again2.end();
     expect(retracted.rows[0].n).toBe(0);

@@ -9,7 +9,7 @@ import { retractAbove } from '../../src/indexer/store.js';
 import { TriggerService } from '../../src/triggers/service.js';
 import { triggerWorkflowId } from '../../src/triggers/search-attributes.js';
 import type { TriggerWrite } from '../../src/triggers/store.js';
-import { eventsSignal } from '../../workflows/trigger.js';
+import { configUpdate, eventsSignal } from '../../workflows/trigger.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { eventually } from '../helpers/wait.js';
 import { startTestTemporal, type TestTemporal } from '../helpers/temporal.js';
@@ -88,8 +88,10 @@ describe('trigger workflow', () => {
     await db.pool.query(`UPDATE relay_cursors SET position = $1 WHERE name = 'triggers'`, [Number(last[3].s) - 1]);
     await relay.catchUp();
     await handle.signal(eventsSignal, { items: [] });
-    await new Promise((r) => setTimeout(r, 500));
-    expect((await matches(id)).length).toBe(2);
+    // A later matching event fires after the replayed ones were evaluated: only then is "nothing twice" checked.
+    await feed({ value: '3' });
+    const after = await eventually(() => matches(id), (r) => r.some((m) => m.value === '3'));
+    expect(after.map((r) => r.value)).toEqual(['-5', '4999', '3']);
   });
 
   it('a trigger that fires per event is evaluated by the relay, without signals; an edit that adds state moves it to its workflow', async () => {
@@ -160,11 +162,13 @@ describe('trigger workflow', () => {
     // The relay's delivery and both manual batches carried the same three events: each fires once.
     await eventually(() => matches(id), (r) => r.length >= 3);
     await handle.signal(eventsSignal, { items: [] });
-    await new Promise((r) => setTimeout(r, 300));
+    // A fourth event, signalled after the duplicates: once it has fired, the workflow has drained everything before it.
+    const [fourth] = await feed({ value: '4' });
+    await eventually(() => matches(id), (r) => r.some((m) => m.value === '4'));
     const view = await service.state(id);
     const rate = Object.values(view.state.agents[`${chainId}:0`]!.conditions)[0];
-    expect(rate?.kind === 'rate' && rate.times.length).toBe(3);
-    expect((await matches(id)).length).toBe(3);
+    expect(rate?.kind === 'rate' && rate.times.length).toBe(4);
+    expect((await matches(id)).map((r) => r.value)).toEqual([...records.map((r) => r.value), fourth!.value]);
   });
 
   it('keeps its state across continue-as-new', async () => {
@@ -217,7 +221,9 @@ describe('trigger workflow', () => {
 
     await service.setEnabled(id, orgId, false);
     await feed({ value: '5000' });
-    await new Promise((r) => setTimeout(r, 300));
+    // The relay has dispatched the event (feed awaits it); an update round-trips after any signal it sent, so the
+    // workflow has drained that signal before the state is read.
+    await handle.executeUpdate(configUpdate, { args: [{ kind: 'enable', enabled: false }] });
     expect((await service.state(id)).state.agents[agent]!.conditions).toEqual(conditions);
 
     await service.delete(id, orgId);
@@ -256,9 +262,10 @@ describe('trigger workflow', () => {
     await appendEvents(db.pool, [request(1, answered), request(2, unanswered)]);
     await appendEvents(db.pool, [request(1, answered, 'ValidationResponse')]);
     await relay.catchUp();
-    await eventually(() => matches(id), (r) => r.length >= 1, 20_000);
-    await new Promise((r) => setTimeout(r, 1_000));
-    const final = await matches(id);
+    // Both deadlines have passed once nothing is pending any more (an unanswered request leaves only by firing).
+    const done = await eventually(() => service.state(id), (v) => v.fired >= 1 && Object.keys(v.state.pending).length === 0, 20_000);
+    expect(done.fired).toBe(1);
+    const final = await eventually(() => matches(id), (r) => r.length >= 1);
     expect(final).toHaveLength(1);
     expect(final[0]).toMatchObject({ kind: 'absence', agent_id: '2', evaluation: { requestHash: unanswered } });
   });

@@ -202,10 +202,19 @@ describe('AdaptiveRange', () => {
 });
 
 describe('sleep', () => {
-  it('resolves after the delay', async () => {
-    const started = Date.now();
-    await sleep(20);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(15);
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('resolves after the delay, not before', async () => {
+    vi.useFakeTimers();
+    let resolved = false;
+    const sleeping = sleep(20).then(() => (resolved = true));
+    await vi.advanceTimersByTimeAsync(19);
+    expect(resolved).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    await sleeping;
+    expect(resolved).toBe(true);
   });
 
   it('rejects with AbortedError when the signal is already aborted', async () => {
@@ -214,12 +223,14 @@ describe('sleep', () => {
     await expect(sleep(10_000, controller.signal)).rejects.toBeInstanceOf(AbortedError);
   });
 
-  it('rejects with AbortedError when the signal aborts while sleeping', async () => {
+  it('rejects with AbortedError when the signal aborts while sleeping, without waiting for the delay', async () => {
+    vi.useFakeTimers();
     const controller = new AbortController();
-    const started = Date.now();
-    setTimeout(() => controller.abort(), 10);
-    await expect(sleep(10_000, controller.signal)).rejects.toBeInstanceOf(AbortedError);
-    expect(Date.now() - started).toBeLessThan(5_000);
+    const sleeping = sleep(10_000, controller.signal);
+    await vi.advanceTimersByTimeAsync(10);
+    controller.abort();
+    await expect(sleeping).rejects.toBeInstanceOf(AbortedError);
+    expect(vi.getTimerCount()).toBe(0); // its timer was cleared, not left to fire
   });
 });
 
@@ -299,9 +310,9 @@ describe('withRetry', () => {
   });
 
   it('stops with AbortedError when the signal aborts during the backoff sleep', async () => {
+    vi.useFakeTimers();
     const controller = new AbortController();
     let calls = 0;
-    const started = Date.now();
     const promise = withRetry(
       async () => {
         calls++;
@@ -310,9 +321,12 @@ describe('withRetry', () => {
       },
       { logger, what: 'test', signal: controller.signal, initialDelayMs: 60_000 },
     );
-    await expect(promise).rejects.toBeInstanceOf(AbortedError);
+    const outcome = expect(promise).rejects.toBeInstanceOf(AbortedError);
+    // 10 ms of a 60 s backoff pass: only the abort can end it now.
+    await vi.advanceTimersByTimeAsync(10);
+    await outcome;
     expect(calls).toBe(1);
-    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it('backs off exponentially with ±20 % jitter, capped at maxDelayMs', async () => {
