@@ -7,17 +7,25 @@ export class HttpError extends Error {
     message: string,
     readonly headers?: Record<string, string>,
     readonly details?: Record<string, unknown>,
+    /** The whole response body, for surfaces with their own error shape (tRPC, REST); default `{ error, ...details }`. */
+    readonly body?: unknown,
   ) {
     super(message);
     this.name = 'HttpError';
   }
 }
 
-/** Reads a JSON body up to `limit` bytes: 413 beyond it, 415 for another content type, 400 for malformed JSON. */
-export async function readJsonBody(req: http.IncomingMessage, limit: number): Promise<unknown> {
-  const type = req.headers['content-type'] ?? '';
-  if (!/^application\/json\b/i.test(type)) throw new HttpError(415, 'content-type must be application/json');
+/**
+ * Reads a JSON body up to `limit` bytes: 413 beyond it, 415 for another content type, 400 for malformed JSON.
+ * With `emptyIsUndefined`, a request without a body (or with an empty one) has no input rather than malformed JSON.
+ */
+export async function readJsonBody(req: http.IncomingMessage, limit: number, options: { emptyIsUndefined?: boolean } = {}): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? 0);
+  const type = req.headers['content-type'] ?? '';
+  const isJson = /^application\/json\b/i.test(type);
+  // Without a content type, only an empty body passes (when that means "no input").
+  const unsupported = () => new HttpError(415, `content-type must be application/json${type ? `, not ${type}` : ''}`);
+  if (!isJson && !(options.emptyIsUndefined && type === '' && declared === 0)) throw unsupported();
   if (declared > limit) throw new HttpError(413, `body larger than ${limit} bytes`);
   const chunks: Buffer[] = [];
   let size = 0;
@@ -26,6 +34,8 @@ export async function readJsonBody(req: http.IncomingMessage, limit: number): Pr
     if (size > limit) throw new HttpError(413, `body larger than ${limit} bytes`);
     chunks.push(chunk as Buffer);
   }
+  if (options.emptyIsUndefined && size === 0) return undefined;
+  if (!isJson) throw unsupported();
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch (err) {

@@ -1,15 +1,40 @@
 /** tRPC at /trpc and REST (OpenAPI) at /api/v1 over the same router and the same context. */
 import type http from 'node:http';
+import { getErrorShape, TRPCError } from '@trpc/server';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { createOpenApiHttpHandler, generateOpenApiDocument } from 'trpc-to-openapi';
 import { appRouter } from './app-router.js';
 import { createApiContext, type ApiServices } from './context.js';
+import { HttpError, readJsonBody } from '../http.js';
 
 /** Larger inputs are refused with 413 before parsing. */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+const CODE_OF_STATUS: Record<number, TRPCError['code']> = { 400: 'BAD_REQUEST', 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE' };
+
+/**
+ * Reads and checks the JSON body before tRPC or trpc-to-openapi see it: their own parsing answers 500 for malformed JSON
+ * (REST) or vague messages (tRPC). A refused body throws an HttpError carrying the surface's own error shape; a good one
+ * is handed on as `req.body`, which both adapters take instead of reading the stream.
+ */
+async function acceptJsonBody(req: http.IncomingMessage, surface: 'trpc' | 'rest'): Promise<void> {
+  if (!BODY_METHODS.has(req.method ?? '')) return;
+  let body: unknown;
+  try {
+    body = await readJsonBody(req, MAX_BODY_BYTES, { emptyIsUndefined: true });
+  } catch (err) {
+    if (!(err instanceof HttpError)) throw err;
+    const error = new TRPCError({ code: CODE_OF_STATUS[err.status] ?? 'BAD_REQUEST', message: err.message });
+    const shape = getErrorShape({ config: appRouter._def._config, error, type: 'unknown', path: undefined, input: undefined, ctx: undefined });
+    throw new HttpError(err.status, err.message, err.headers, undefined, surface === 'trpc' ? { error: shape } : { ...shape, code: error.code });
+  }
+  // Re-serialised: the adapters take a string body as the raw JSON text.
+  (req as http.IncomingMessage & { body?: string }).body = body === undefined ? undefined : JSON.stringify(body);
+}
+
 export interface ApiHandlers {
-  trpc: http.RequestListener;
+  trpc: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
   rest: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
   openApiDocument: () => unknown;
 }
@@ -23,9 +48,17 @@ export function createApiHandlers(services: ApiServices, options: { baseUrl: str
     if (error.code === 'INTERNAL_SERVER_ERROR') services.logger.error({ err: error.cause ?? error, path }, 'API request failed');
   };
   let document: unknown;
+  const trpc = createHTTPHandler({ router: appRouter, createContext, basePath: '/trpc/', maxBodySize: MAX_BODY_BYTES, onError });
+  const rest = createOpenApiHttpHandler({ router: appRouter, createContext, maxBodySize: MAX_BODY_BYTES, onError });
   return {
-    trpc: createHTTPHandler({ router: appRouter, createContext, basePath: '/trpc/', maxBodySize: MAX_BODY_BYTES, onError }),
-    rest: createOpenApiHttpHandler({ router: appRouter, createContext, maxBodySize: MAX_BODY_BYTES, onError }),
+    trpc: async (req, res) => {
+      await acceptJsonBody(req, 'trpc');
+      trpc(req, res);
+    },
+    rest: async (req, res) => {
+      await acceptJsonBody(req, 'rest');
+      await rest(req, res);
+    },
     openApiDocument: () =>
       (document ??= generateOpenApiDocument(appRouter, {
         title: 'erc8004-backend API',
