@@ -5,6 +5,7 @@ import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { createOpenApiHttpHandler, generateOpenApiDocument } from 'trpc-to-openapi';
 import { appRouter } from './app-router.js';
 import { createApiContext, type ApiServices } from './context.js';
+import { describeAnswers } from './openapi.js';
 import { HttpError, readJsonBody } from '../http.js';
 
 /** Larger inputs are refused with 413 before parsing. */
@@ -31,6 +32,8 @@ async function acceptJsonBody(req: http.IncomingMessage, surface: 'trpc' | 'rest
   }
   // Re-serialised: the adapters take a string body as the raw JSON text.
   (req as http.IncomingMessage & { body?: string }).body = body === undefined ? undefined : JSON.stringify(body);
+  // No body is no input, whatever the content type: trpc-to-openapi would refuse a POST without one (all in its path).
+  if (body === undefined && surface === 'rest') req.headers['content-type'] = 'application/json';
 }
 
 export interface ApiHandlers {
@@ -60,7 +63,7 @@ export function createApiHandlers(services: ApiServices, options: { baseUrl: str
       await rest(req, res);
     },
     openApiDocument: () =>
-      (document ??= generateOpenApiDocument(appRouter, {
+      (document ??= describeAnswers(generateOpenApiDocument(appRouter, {
         title: 'erc8004-backend API',
         version: '1.0.0',
         description: 'ERC-8004 events, triggers, deliveries and organizations. Authenticate with `Authorization: Bearer <access token | API key>` or `X-API-Key`.',
@@ -69,6 +72,6 @@ export function createApiHandlers(services: ApiServices, options: { baseUrl: str
           bearer: { type: 'http', scheme: 'bearer' },
           apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
         },
-      })),
+      }), appRouter)),
   };
 }
