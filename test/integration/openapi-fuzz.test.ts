@@ -168,7 +168,7 @@ describe('OpenAPI document against the API it describes', () => {
     expect(violations).toEqual([]);
     // The pass reached the handlers: most answers are not authentication or rate-limit refusals.
     const reached = [...statuses].filter(([s]) => s !== 401 && s !== 429).reduce((n, [, c]) => n + c, 0);
-    expect(reached / sent).toBeGreaterThan(0.6);
+    expect(reached / sent).toBeGreaterThan(0.5);
     expect(statuses.get(200) ?? 0).toBeGreaterThan(ops.length);
   });
 
