@@ -126,6 +126,8 @@ export class SchemaArbitraries {
     if (schema.pattern) return fc.stringMatching(new RegExp(schema.pattern)).filter(fits);
     return fc.oneof(
       fc.string({ minLength, maxLength: Math.min(maxLength, minLength + 24) }),
+      // Postgres text cannot hold U+0000: a classic 500.
+      fc.string({ minLength: Math.max(0, minLength - 1), maxLength: Math.min(maxLength - 1, minLength + 8) }).map((s) => `${s}\u0000`),
       fc.string({ unit: 'grapheme', minLength, maxLength: Math.min(maxLength, minLength + 8) }),
       ...(maxLength > 1_000 ? [fc.constant('x'.repeat(Math.min(maxLength, 4_096)))] : []),
     );

@@ -175,9 +175,30 @@ describe('malformed request bodies on every route', () => {
   });
 
   it('tRPC: a query whose input parameter is not JSON answers 400', async () => {
-    const res = await fetch(`${api.server.url}/trpc/triggers.list?input=%00`, { headers: { authorization: `Bearer ${token}` } });
+    const res = await fetch(`${api.server.url}/trpc/triggers.list?input=%7B`, { headers: { authorization: `Bearer ${token}` } });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/JSON/);
+  });
+
+  it('a NUL character in any text answers 400 and writes nothing (Postgres text cannot hold it)', async () => {
+    const before = await counts();
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const base = `${api.server.url}/api/v1/organizations/${organizationId}`;
+    const answers = [
+      await fetch(`${base}/triggers`, { method: 'POST', headers, body: JSON.stringify({ name: 'a\u0000b', chainId: null, registry: 'reputation', conditions: [] }) }),
+      await fetch(`${base}/api-keys`, { method: 'POST', headers, body: JSON.stringify({ name: 'a\u0000b', permissions: ['read'] }) }),
+      await fetch(`${base}/oauth-clients`, { method: 'POST', headers, body: JSON.stringify({ name: 'a\u0000b', allowedScopes: ['read'] }) }),
+      await fetch(`${base}/deliveries/replay`, { method: 'POST', headers, body: JSON.stringify({ idempotencyKey: 'a\u0000b' }) }),
+      await fetch(base, { method: 'PATCH', headers, body: JSON.stringify({ name: 'a\u0000b' }) }),
+      await fetch(`${api.server.url}/trpc/organizations.rename`, { method: 'POST', headers, body: JSON.stringify({ organizationId, name: 'a\u0000b' }) }),
+      await fetch(`${api.server.url}/trpc/triggers.list?input=${encodeURIComponent(JSON.stringify({ organizationId, name: 'a\u0000b' }))}`, { headers }),
+      await fetch(`${base}/deliveries?status=dead&since=%00`, { headers }),
+    ];
+    for (const res of answers) {
+      expect(res.status, res.url).toBe(400);
+      expect(JSON.stringify(await res.json())).toMatch(/NUL/);
+    }
+    expect(await counts()).toEqual(before);
   });
 
   it('an empty body is no input: a POST whose input is all in its path is served', async () => {
