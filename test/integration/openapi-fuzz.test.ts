@@ -36,7 +36,8 @@ let document: Document;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  api = await startTestApi(db);
+  // With a worker, as in production: deleting a trigger (or an organization with triggers) waits for its workflow.
+  api = await startTestApi(db, { withWorker: true });
   const session = await (await api.caller({}, '10.9.0.1')).auth.register({ username: 'openapi-fuzz', email: 'openapi-fuzz@example.test', password: 'correct horse battery' });
   token = session.accessToken;
   organizationId = session.organizationId!;
