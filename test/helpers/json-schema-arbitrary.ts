@@ -58,7 +58,7 @@ export class SchemaArbitraries {
   valid(input: JsonSchema, depth = 0): fc.Arbitrary<unknown> {
     const schema = this.resolve(input);
     if (schema.const !== undefined) return fc.constant(schema.const);
-    if (schema.enum) return fc.constantFrom(...schema.enum);
+    if (schema.enum?.length) return fc.constantFrom(...schema.enum);
     if (schema.anyOf?.length || schema.oneOf?.length) return fc.oneof(...(schema.anyOf ?? schema.oneOf)!.map((s) => this.valid(s, depth + 1)));
     const types = Array.isArray(schema.type) ? schema.type : schema.type ? [schema.type] : [];
     if (types.length > 1) return fc.oneof(...types.map((type) => this.valid({ ...schema, type }, depth)));
@@ -137,8 +137,8 @@ export class SchemaArbitraries {
   mutated(input: JsonSchema): fc.Arbitrary<unknown> {
     const schema = this.resolve(input);
     const wrong = fc.oneof(anyJson, nastyString, fc.constantFrom(-1, 0, 2 ** 53, 1.5, true, null, [], {}));
-    if (!schema.properties) return wrong;
-    const entries = Object.entries(schema.properties);
+    const entries = Object.entries(schema.properties ?? {});
+    if (entries.length === 0) return wrong;
     return fc.oneof(
       wrong,
       // One property replaced by a wrong value.

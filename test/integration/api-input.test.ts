@@ -202,10 +202,13 @@ describe('malformed request bodies on every route', () => {
   });
 
   it('an empty body is no input: a POST whose input is all in its path is served', async () => {
-    const res = await fetch(`${api.server.url}/api/v1/organizations/${organizationId}/webhook-secret/rotate`, {
-      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    });
-    expect(res.status).toBe(200);
+    for (const headers of [{ 'content-type': 'application/json' }, {}] as Record<string, string>[]) {
+      const key = await (await api.caller({ authorization: `Bearer ${token}` })).apiKeys.create({ organizationId, name: 'to rotate', permissions: ['read'] });
+      const res = await fetch(`${api.server.url}/api/v1/organizations/${organizationId}/api-keys/${key.id}/rotate`, {
+        method: 'POST', headers: { authorization: `Bearer ${token}`, ...headers },
+      });
+      expect(res.status).toBe(200);
+    }
   });
 });
 
