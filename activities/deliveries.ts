@@ -6,16 +6,18 @@
  */
 import type { Client } from '@temporalio/client';
 import type { Logger } from '../src/logger.js';
-import { breakerGate, breakerGates, recordBreakerOutcomes } from '../src/actions/breaker.js';
+import { breakerGate, breakerGates, breakerKeyId, destinationHealth, recordBreakerOutcomes } from '../src/actions/breaker.js';
 import { DEFAULT_RETRY, destinationOf, validateActionConfig, type ActionConfig, type ActionType, type McpConfig, type RestConfig, type RetryPolicy, type TelegramConfig } from '../src/actions/config.js';
 import { callMcpTool } from '../src/actions/mcp.js';
 import { findServiceEndpoint, loadRegistrationFile, RegistrationFileError, verifyFileHash, type RegistrationCache } from '../src/actions/registration.js';
 import { retryAfterMs, safeRequest, SsrfError, type AllowList } from '../src/actions/safe-http.js';
 import { sendTelegramMessage, type TelegramLimiter } from '../src/actions/telegram.js';
+import { chatVerificationHint, unverifiedChats } from '../src/actions/telegram-chats.js';
 import { defaultWebhookBody, renderJsonTemplate, renderTemplate, type TemplateContext } from '../src/actions/templates.js';
 import { webhookHeaders } from '../src/actions/webhook-signing.js';
-import { organizationWebhookSecrets, webhookSecretsOf } from '../src/actions/webhook-secrets.js';
-import type { SecretBox } from '../src/secrets.js';
+import { actionWebhookSecrets, webhookSecretsOf } from '../src/actions/webhook-secrets.js';
+import { agentSecret, SecretDecryptionError, type SecretBox } from '../src/secrets.js';
+import { openActionSecrets } from '../src/actions/action-secrets.js';
 import { forEachConcurrently } from '../src/concurrency.js';
 import { templateStateKeys } from '../src/triggers/store.js';
 import { DELIVERIES_CREATED_CHANNEL, dispatcherTaskQueue, ensureDispatcher, recordMatches, startDeliveries, type DispatchSettings, type MatchRecord } from '../src/triggers/firings.js';
@@ -39,6 +41,8 @@ export interface DeliveryDeps {
   breaker?: { threshold?: number; basePauseMs?: number };
   /** How many delivery dispatcher workflows share the first attempts (see workflows/delivery-dispatcher.ts). */
   dispatch?: DispatchSettings;
+  /** How long a pump's claim holds without being extended (default CLAIM_LEASE_MS). */
+  claimLeaseMs?: number;
 }
 
 export interface AttemptOutcome {
@@ -86,6 +90,12 @@ const PUMP_BATCHES_IN_FLIGHT = 4;
 /** A pump looks for deliveries this often even without a notification (one lost with a dropped connection). */
 const PUMP_SWEEP_MS = 2_000;
 const PUMP_CANCEL_GRACE_MS = 2_000;
+/**
+ * A pump's claims are leases: held this long, extended while the pump works (at a third of it), and taken over by
+ * another run only once expired. Above the pump's heartbeat timeout (10 s), so a run that Temporal gave up on is
+ * replaced before its claims are taken, and a run that is merely slow keeps them.
+ */
+export const CLAIM_LEASE_MS = 20_000;
 /** An attempt slower than this marks its destination slow: the batches then leave it to per-delivery workflows. */
 const SLOW_ATTEMPT_MS = 1_000;
 const SLOW_LANE_MS = 5 * 60_000;
@@ -120,6 +130,7 @@ type CheckedConfig = { config: ActionConfig; invalid?: undefined } | { config?: 
 
 interface AttemptRecord {
   idempotencyKey: string;
+  organizationId: string;
   attempt: number;
   destination: string;
   outcome: AttemptOutcome & { excerpt?: string };
@@ -143,37 +154,62 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     return rows[0];
   }
 
+  const claimLeaseMs = deps.claimLeaseMs ?? CLAIM_LEASE_MS;
+
   /**
-   * Claims, among a dispatcher's pending deliveries that this pump run has not claimed yet (new ones, and any that a
-   * crashed run had claimed and not settled), every delivery of the firings of the `limit` oldest, and reads them,
+   * Claims, for `claimLeaseMs`, among a dispatcher's pending deliveries that nobody holds (new ones, and any whose
+   * claim expired: its run died, or stalled), every delivery of the firings of the `limit` oldest, and reads them,
    * grouped by firing with each firing's actions in priority order.
    */
   async function claimPending(db: pg.ClientBase, dispatcherId: string, claim: string, limit: number): Promise<DeliveryRow[]> {
     const { rows } = await db.query<DeliveryRow>(
       // Whole firings — those of the `limit` oldest pending deliveries — so a firing's actions stay in one batch, in
-      // priority order.
+      // priority order. A claim from before claims were leases has no expiry: it is free.
       `WITH d AS (
-         UPDATE deliveries SET claim = $2 WHERE idempotency_key IN (
+         UPDATE deliveries SET claim = $2, claim_expires_at = now() + make_interval(secs => $4::float8 / 1000) WHERE idempotency_key IN (
            SELECT idempotency_key FROM deliveries
-           WHERE workflow_id = $1 AND status = 'pending' AND claim IS DISTINCT FROM $2 AND match_id IN (
-             SELECT match_id FROM deliveries WHERE workflow_id = $1 AND status = 'pending' AND claim IS DISTINCT FROM $2
+           WHERE workflow_id = $1 AND status = 'pending' AND claim IS DISTINCT FROM $2 AND (claim_expires_at IS NULL OR claim_expires_at < now()) AND match_id IN (
+             SELECT match_id FROM deliveries
+             WHERE workflow_id = $1 AND status = 'pending' AND claim IS DISTINCT FROM $2 AND (claim_expires_at IS NULL OR claim_expires_at < now())
              ORDER BY created_at LIMIT $3)
            FOR UPDATE SKIP LOCKED)
          RETURNING *)
        SELECT ${DELIVERY_COLUMNS} FROM d LEFT JOIN trigger_actions a ON a.id = d.action_id
        ORDER BY d.match_id, a.priority, a.id`,
-      [dispatcherId, claim, limit],
+      [dispatcherId, claim, limit, claimLeaseMs],
     );
     return rows;
   }
 
+  /** Extends this run's claims on the deliveries it has not settled yet. */
+  async function extendClaims(dispatcherId: string, claim: string): Promise<void> {
+    await pool.query(
+      `UPDATE deliveries SET claim_expires_at = now() + make_interval(secs => $3::float8 / 1000) WHERE workflow_id = $1 AND status = 'pending' AND claim = $2`,
+      [dispatcherId, claim, claimLeaseMs],
+    );
+  }
+
+  /** Of these deliveries, those still claimed by `claim` (not taken over after its lease expired). */
+  async function stillClaimed(keys: readonly string[], claim: string): Promise<Set<string>> {
+    if (keys.length === 0) return new Set();
+    const { rows } = await pool.query<{ idempotency_key: string }>('SELECT idempotency_key FROM deliveries WHERE idempotency_key = ANY($1::text[]) AND claim = $2', [keys, claim]);
+    return new Set(rows.map((r) => r.idempotency_key));
+  }
+
   /**
-   * The action's config, validated (schema and templates) once per delivery and attempt path: the plan and the send
-   * both use it.
+   * The action's config, validated (schema and templates) once per delivery and attempt path, with its secrets opened:
+   * the plan and the send both use it. A secret that does not open for the delivery's organization (sealed for another
+   * one, or another field) makes the config invalid.
    */
   function checkConfig(row: DeliveryRow): CheckedConfig {
     const checked = validateActionConfig(row.action_type, row.config ?? {}, templateStateKeys(row.conditions));
-    return checked.config ? { config: checked.config } : { invalid: `invalid action config: ${checked.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}` };
+    if (!checked.config) return { invalid: `invalid action config: ${checked.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}` };
+    try {
+      return { config: openActionSecrets(row.action_type, checked.config, deps.secrets, row.organization_id) };
+    } catch (err) {
+      if (err instanceof SecretDecryptionError) return { invalid: `invalid action config: a secret does not open (${err.message}); save the action with the secret again` };
+      throw err;
+    }
   }
 
   const fetchText = async (url: string) => {
@@ -182,8 +218,12 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   };
 
   async function sendTelegram(row: DeliveryRow, config: TelegramConfig): Promise<AttemptOutcome & { excerpt?: string }> {
-    const token = config.bot_token ? deps.secrets.decrypt(config.bot_token) : deps.telegram.defaultBotToken;
+    const token = config.bot_token ?? deps.telegram.defaultBotToken;
     if (!token) return { ok: false, permanent: true, error: 'no bot token: set bot_token on the action or TELEGRAM_BOT_TOKEN' };
+    // Checked when saved too; this catches actions saved before chats had to be verified.
+    if (!config.bot_token && (await unverifiedChats(pool, row.organization_id, [config.chat_id])).length > 0) {
+      return { ok: false, permanent: true, error: `chat ${config.chat_id} is not verified for the organization; the platform bot does not post there: ${chatVerificationHint(row.organization_id)}` };
+    }
     const escaping = config.parse_mode === 'MarkdownV2' ? 'markdownv2' : config.parse_mode === 'HTML' ? 'html' : 'none';
     const text = renderTemplate(config.message_template, row.context, escaping);
     const result = await sendTelegramMessage({
@@ -195,16 +235,16 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     return { ok: false, permanent: result.permanent, error: result.error, status: result.status, retryAfterMs: result.retryAfterMs };
   }
 
-  type SecretsOf = (organizationId: string) => Promise<string[]>;
-  const secretsNow: SecretsOf = (organizationId) => organizationWebhookSecrets(pool, deps.secrets, organizationId);
+  /** The signing secrets of a delivery's REST action. */
+  type SecretsOf = (row: DeliveryRow) => Promise<string[]>;
+  const secretsNow: SecretsOf = (row) => actionWebhookSecrets(pool, deps.secrets, { actionId: row.action_id!, organizationId: row.organization_id });
 
   async function sendRest(row: DeliveryRow, config: RestConfig, secretsOf: SecretsOf): Promise<AttemptOutcome & { excerpt?: string }> {
     const bodyValue = config.body_template === undefined ? defaultWebhookBody(row.context) : renderJsonTemplate(config.body_template, row.context);
     const body = config.method === 'GET' || config.method === 'DELETE' ? '' : JSON.stringify(bodyValue);
-    const secrets = await secretsOf(row.organization_id);
+    const secrets = await secretsOf(row);
     const signed = webhookHeaders({ id: row.idempotency_key, timestamp: Math.floor(Date.now() / 1000), body, secrets });
-    const sealedHeaders = Object.fromEntries(Object.entries(config.secret_headers ?? {}).map(([k, v]) => [k, deps.secrets.decrypt(v)]));
-    const headers = { 'content-type': 'application/json', 'user-agent': 'erc8004-backend', 'idempotency-key': row.idempotency_key, ...config.headers, ...sealedHeaders, ...signed };
+    const headers = { 'content-type': 'application/json', 'user-agent': 'erc8004-backend', 'idempotency-key': row.idempotency_key, ...config.headers, ...config.secret_headers, ...signed };
     try {
       const res = await safeRequest({ method: config.method, url: config.url, headers, body: body || undefined, timeoutMs: config.timeout_ms, maxResponseBytes: EXCERPT, allow: deps.allow });
       const expected = config.expected_status === undefined ? res.status >= 200 && res.status < 300 : [config.expected_status].flat().includes(res.status);
@@ -242,7 +282,9 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         endpoint = findServiceEndpoint(file, 'MCP');
         if (!endpoint) return { ok: false, permanent: true, error: `agent ${agentId}'s registration file lists no MCP service` };
       }
-      const token = agentId === null ? undefined : await agentMcpToken(chainId, agentId);
+      // The agent's credential only for the endpoint the agent publishes, resolved just now; a tenant-chosen endpoint
+      // gets none (else anyone could point an action at their own server and collect the agent's token).
+      const token = config.resolve_endpoint && agentId !== null ? await agentMcpTokenFor(row.organization_id, chainId, agentId) : undefined;
       const result = await callMcpTool({
         endpoint: endpoint!, toolName: config.tool_name, arguments: renderJsonTemplate(config.arguments_template, row.context) as Record<string, unknown>,
         token, idempotencyKey: row.idempotency_key, timeoutMs: config.timeout_ms, fetch: safeFetchWithin(config.timeout_ms),
@@ -282,9 +324,14 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     return row?.token_uri ? { uri: row.token_uri, cacheKey: `${row.token_uri}#${row.last_seq}` } : undefined;
   }
 
-  async function agentMcpToken(chainId: number, agentId: string): Promise<string | undefined> {
+  /**
+   * The agent's MCP token for a call, made on behalf of `organizationId`, to the endpoint the agent itself publishes.
+   * Seam for agent linking (not built yet): once it exists, the token goes only with calls made on behalf of the
+   * organization that linked the agent — check that here and return undefined otherwise.
+   */
+  async function agentMcpTokenFor(_organizationId: string, chainId: number, agentId: string): Promise<string | undefined> {
     const { rows } = await pool.query<{ token: string }>('SELECT token FROM agent_mcp_tokens WHERE chain_id = $1 AND agent_id = $2', [chainId, agentId]);
-    return rows[0] ? deps.secrets.decrypt(rows[0].token) : undefined;
+    return rows[0] ? deps.secrets.decrypt(rows[0].token, agentSecret(chainId, agentId, 'agent_mcp_tokens.token')) : undefined;
   }
 
   /** What the delivery needs up front, from its row alone; null when there is nothing (left) to deliver. */
@@ -373,18 +420,21 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   ): Promise<AttemptOutcome> {
     if (!row || !checked) return { ok: false, permanent: true, error: 'the delivery no longer exists (trigger deleted)' };
     const { outcome, durationMs } = await send(row, checked, secretsNow, destination);
-    const record = { idempotencyKey, attempt, destination, outcome, durationMs };
+    const record = { idempotencyKey, organizationId: row.organization_id, attempt, destination, outcome, durationMs };
     await Promise.all([
       insertAttemptResults([record]),
       pool.query(`UPDATE deliveries SET attempts = greatest(attempts, $2), last_error = $3, last_http_status = $4 WHERE idempotency_key = $1`, [
         idempotencyKey, attempt, outcome.ok ? null : outcome.error.slice(0, 2_000), outcome.status ?? null,
       ]),
     ]);
-    await recordBreakerOutcomes(pool, [{ destination, ok: outcome.ok }], new Map(), deps.breaker);
+    await recordBreakerOutcomes(pool, [breakerOutcome(record)], new Map(), deps.breaker);
     logFailedAttempts([record]);
     const { excerpt: _excerpt, ...result } = outcome;
     return result;
   }
+
+  /** What an attempt tells its organization's breaker of the destination (a tenant's own mistakes tell it nothing). */
+  const breakerOutcome = (a: AttemptRecord) => ({ key: { organizationId: a.organizationId, destination: a.destination }, health: destinationHealth(a.outcome) });
 
   async function mark(key: string, status: 'parked' | 'delivered' | 'dead', error?: string): Promise<void> {
     await pool.query(
@@ -424,12 +474,12 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       return { row, checked, plan: planOf(row, checked) };
     });
     // What the attempts need, read side by side: the breakers of the destinations, the signing secrets of webhooks.
-    const restOrganizations = [...new Set(rows.filter((r) => r.action_type === 'rest').map((r) => r.organization_id))];
+    const restActions = rows.flatMap((r) => (r.action_type === 'rest' && r.action_id !== null ? [{ actionId: r.action_id, organizationId: r.organization_id }] : []));
     const [gates, webhookSecrets] = await Promise.all([
-      breakerGates(pool, [...new Set(planned.flatMap((p) => (p.plan ? [p.plan.destination] : [])))]),
-      restOrganizations.length > 0 ? webhookSecretsOf(pool, deps.secrets, restOrganizations) : new Map<string, string[]>(),
+      breakerGates(pool, planned.flatMap((p) => (p.plan ? [{ organizationId: p.row.organization_id, destination: p.plan.destination }] : []))),
+      restActions.length > 0 ? webhookSecretsOf(pool, deps.secrets, restActions) : new Map<number, string[]>(),
     ]);
-    const secretsOf: SecretsOf = async (organizationId) => webhookSecrets.get(organizationId) ?? secretsNow(organizationId);
+    const secretsOf: SecretsOf = async (row) => webhookSecrets.get(row.action_id!) ?? secretsNow(row);
 
     const attempts: AttemptRecord[] = [];
     const handOffs: { key: string; first: FirstAttempt }[] = [];
@@ -447,14 +497,14 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
           settled.push({ key, status: 'dead', destination: `${row.action_type}:invalid`, error: 'the action no longer exists', workflowId: null, attempt: null });
           continue;
         }
-        const gate = gates.get(plan.destination);
+        const gate = gates.get(breakerKeyId({ organizationId: row.organization_id, destination: plan.destination }));
         if (gate?.open || isSlow(plan.destination)) {
           handOffs.push({ key, first: { plan } });
           settled.push({ key, status: 'pending', destination: plan.destination, error: null, workflowId: `delivery/${key}`, attempt: null });
           continue;
         }
         const { outcome, durationMs } = await send(row, checked, secretsOf, plan.destination);
-        const record: AttemptRecord = { idempotencyKey: key, attempt: plan.attemptsBefore + 1, destination: plan.destination, outcome, durationMs };
+        const record: AttemptRecord = { idempotencyKey: key, organizationId: row.organization_id, attempt: plan.attemptsBefore + 1, destination: plan.destination, outcome, durationMs };
         attempts.push(record);
         const { excerpt: _excerpt, ...result } = outcome;
         if (outcome.ok) settled.push({ key, status: 'delivered', destination: plan.destination, error: null, workflowId: null, attempt: record });
@@ -468,9 +518,12 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     await forEachConcurrently([...firings.values()], BATCH_CONCURRENCY, runFiring);
 
     // Hand-offs first: should the worker die before the states below are written, the run that takes over attempts
-    // again (same idempotency keys) and finds the delivery workflows already started.
-    await forEachConcurrently(handOffs, HAND_OFF_CONCURRENCY, (h) => handOff(h.key, h.first));
-    await Promise.all([
+    // again (same idempotency keys) and finds the delivery workflows already started. Only of deliveries still ours: a
+    // run that took over an expired claim carries on with them.
+    const ours = await stillClaimed(handOffs.map((h) => h.key), claim);
+    const handedOff = handOffs.filter((h) => ours.has(h.key));
+    await forEachConcurrently(handedOff, HAND_OFF_CONCURRENCY, (h) => handOff(h.key, h.first));
+    const [, settledRows] = await Promise.all([
       insertAttemptResults(attempts),
       settled.length === 0 ? undefined : pool.query(
         `UPDATE deliveries d SET status = r.status, destination = r.destination,
@@ -482,20 +535,24 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
            dead_at = CASE WHEN r.status = 'dead' THEN now() ELSE d.dead_at END
          FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int4[], $7::int4[])
            AS r(key, status, destination, error, workflow_id, attempt, http_status)
-         WHERE d.idempotency_key = r.key`,
+         -- Only what is still this run's claim: a run that took over an expired claim settles it.
+         WHERE d.idempotency_key = r.key AND d.claim = $8`,
         [
           settled.map((s) => s.key), settled.map((s) => s.status), settled.map((s) => s.destination), settled.map((s) => s.error),
           settled.map((s) => s.workflowId), settled.map((s) => s.attempt?.attempt ?? null), settled.map((s) => s.attempt?.outcome.status ?? null),
+          claim,
         ],
       ),
     ]);
-    await recordBreakerOutcomes(pool, attempts.map((a) => ({ destination: a.destination, ok: a.outcome.ok })), gates, deps.breaker);
+    const lost = settled.length - (settledRows?.rowCount ?? 0);
+    if (lost > 0) log.warn({ claim, lost }, 'delivery claims expired and were taken over: left to the run that holds them');
+    await recordBreakerOutcomes(pool, attempts.map(breakerOutcome), gates, deps.breaker);
     logFailedAttempts(attempts);
     const result: BatchResult = {
       claimed: rows.length,
       delivered: settled.filter((s) => s.status === 'delivered').length,
       dead: settled.filter((s) => s.status === 'dead').length,
-      handedOff: handOffs.length,
+      handedOff: handedOff.length,
     };
     log.debug({ claim, ...result }, 'delivery batch');
     return result;
@@ -542,11 +599,19 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     const result: PumpResult = { batches: 0, claimed: 0, delivered: 0, dead: 0, handedOff: 0 };
     const inFlight = new Set<Promise<void>>();
     let failure: unknown;
+    // Claims are extended well before they expire, as long as this run works (also while it drains).
+    let extendAt = Date.now() + claimLeaseMs / 3;
+    const keepClaims = async () => {
+      if (Date.now() < extendAt) return;
+      extendAt = Date.now() + claimLeaseMs / 3;
+      await extendClaims(dispatcherId, claim);
+    };
     try {
       await listener.connect();
       await listener.query(`LISTEN ${DELIVERIES_CREATED_CHANNEL}`);
       while (!cancelled.aborted && failure === undefined && Date.now() < endAt) {
         ctx.heartbeat(result);
+        await keepClaims();
         if (woken && inFlight.size < PUMP_BATCHES_IN_FLIGHT) {
           woken = false;
           const rows = await claimPending(listener, dispatcherId, claim, PUMP_BATCH_SIZE);
@@ -582,8 +647,16 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         });
         wake = undefined;
       }
+      // The batches in flight finish (cancelled: for a moment only), heartbeating and keeping their claims meanwhile.
       const drained = Promise.all(inFlight);
-      await (cancelled.aborted ? Promise.race([drained, new Promise((r) => setTimeout(r, PUMP_CANCEL_GRACE_MS))]) : drained);
+      const drainUntil = cancelled.aborted ? Date.now() + PUMP_CANCEL_GRACE_MS : Infinity;
+      while (inFlight.size > 0 && Date.now() < drainUntil) {
+        ctx.heartbeat(result);
+        await keepClaims().catch((err: unknown) => pumpLog.warn({ err }, 'could not extend delivery claims'));
+        let tick: NodeJS.Timeout | undefined;
+        await Promise.race([drained, new Promise((r) => (tick = setTimeout(r, Math.min(PUMP_SWEEP_MS, drainUntil - Date.now()))))]);
+        clearTimeout(tick);
+      }
     } finally {
       endAt = 0;
       cancelled.removeEventListener('abort', poke);
@@ -627,8 +700,15 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       return prepare(key, await loadDelivery(key));
     },
 
-    async checkBreaker(destination: string) {
-      return breakerGate(pool, destination);
+    /**
+     * The gate of the delivery's organization's breaker for `destination`. Without the delivery's key (a workflow
+     * started before breakers were per organization) no breaker applies: it attempts, and the attempt feeds its
+     * organization's breaker.
+     */
+    async checkBreaker(destination: string, idempotencyKey?: string) {
+      const row = idempotencyKey === undefined ? undefined : (await pool.query<{ organization_id: string }>('SELECT organization_id FROM deliveries WHERE idempotency_key = $1', [idempotencyKey])).rows[0];
+      if (!row) return { open: false, failing: false } as const;
+      return breakerGate(pool, { organizationId: row.organization_id, destination });
     },
 
     async attemptDelivery(args: { idempotencyKey: string; attempt: number; destination: string }): Promise<AttemptOutcome> {
@@ -650,7 +730,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       const checked = row && checkConfig(row);
       const plan = await prepare(key, row, checked);
       if (!plan) return { plan: null };
-      if ((await breakerGate(pool, plan.destination)).open) return { plan };
+      if ((await breakerGate(pool, { organizationId: row!.organization_id, destination: plan.destination })).open) return { plan };
       const outcome = await attempt(row, { idempotencyKey: key, attempt: plan.attemptsBefore + 1, destination: plan.destination }, checked);
       if (outcome.ok) await mark(key, 'delivered');
       return { plan, outcome };

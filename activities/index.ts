@@ -9,6 +9,8 @@ export interface ActivityDeps {
   logger: Logger;
   /** What action delivery needs beyond the pool and the logger. */
   delivery: Omit<DeliveryDeps, 'pool' | 'logger'>;
+  /** EVENT_RETENTION_DAYS; 0 or absent keeps registry events forever. */
+  eventRetentionDays?: number;
 }
 
 export interface DatabaseCheck {
@@ -19,12 +21,12 @@ export interface DatabaseCheck {
 }
 
 /** Builds the worker's activities around their dependencies (one instance per worker). */
-export function createActivities({ pool, logger, delivery }: ActivityDeps) {
+export function createActivities({ pool, logger, delivery, eventRetentionDays }: ActivityDeps) {
   const log = logger.child({ component: 'activities' });
   return {
     ...createTriggerActivities({ pool, logger }),
     ...createDeliveryActivities({ pool, logger, ...delivery }),
-    ...createMaintenanceActivities({ pool, logger }),
+    ...createMaintenanceActivities({ pool, logger, eventRetentionDays }),
     /** Proves that a worker is polling and can reach Postgres. */
     async checkDatabase(): Promise<DatabaseCheck> {
       const started = performance.now();

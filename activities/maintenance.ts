@@ -15,19 +15,27 @@ export interface MaintenanceReport {
   rateLimitWindowsRemoved: number;
 }
 
-export function createMaintenanceActivities({ pool, logger }: { pool: pg.Pool; logger: Logger }) {
+export interface MaintenanceDeps {
+  pool: pg.Pool;
+  logger: Logger;
+  /** Days of block time that registry events are kept (EVENT_RETENTION_DAYS); 0 or absent keeps them forever. */
+  eventRetentionDays?: number;
+}
+
+export function createMaintenanceActivities({ pool, logger, eventRetentionDays = 0 }: MaintenanceDeps) {
   const log = logger.child({ component: 'maintenance' });
-  const one = async (sql: string) => Number((await pool.query<{ n: string }>(sql)).rows[0]?.n ?? 0);
+  const one = async (sql: string, values: unknown[] = []) => Number((await pool.query<{ n: string }>(sql, values)).rows[0]?.n ?? 0);
   return {
     /** Refreshes the reporting views (events_hourly without TimescaleDB, action_metrics_hourly). */
     async refreshReportingViews(): Promise<void> {
       await pool.query('SELECT refresh_reporting_views()');
     },
-    /** Retention and pruning of expired bookkeeping; returns what was removed. */
+    /** Event retention (only when configured) and pruning of expired bookkeeping; returns what was removed. */
     async applyRetention(): Promise<MaintenanceReport> {
       const report: MaintenanceReport = {
         actionResultsRemoved: await one('SELECT cleanup_old_action_results() AS n'),
-        eventsRemoved: await one('SELECT apply_event_retention() AS n'),
+        // NULL keeps every event: registry history is the reputation record.
+        eventsRemoved: await one('SELECT apply_event_retention(make_interval(days => $1::int)) AS n', [eventRetentionDays > 0 ? eventRetentionDays : null]),
         usedNoncesRemoved: await pruneUsedNonces(pool),
         refreshTokensRemoved: await pruneRefreshTokens(pool),
         loginFailuresRemoved: await pruneLoginFailures(pool),

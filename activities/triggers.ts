@@ -19,12 +19,17 @@ export interface CanonicalEventsQuery {
   /** Exclusive lower bound (the trigger's start), inclusive upper bound (what the workflow has seen). */
   afterSeq: string;
   upToSeq: string;
+  /**
+   * The trigger's `settings.start_block`: its history (events from that block ingested before the trigger's start)
+   * is part of what it has seen, so a re-fold includes it.
+   */
+  startBlock?: number;
 }
 
 /** Columns of canonical_events a TriggerEvent needs, numbers exact. */
 export const TRIGGER_EVENT_COLUMNS = `ingest_seq::text AS ingest_seq, id, chain_id::float8 AS chain_id, block_number::float8 AS block_number,
   log_index, "timestamp"::float8 AS "timestamp", registry, event_type, agent_id::text AS agent_id, value::text AS value, value_decimals,
-  tag1, tag2, tag, validator_address, file_uri, response, request_hash`;
+  tag1, tag2, tag, validator_address, file_uri, response, request_hash, abi_version`;
 
 export function createTriggerActivities({ pool, logger }: { pool: pg.Pool; logger: Logger }) {
   const log = logger.child({ component: 'trigger-activities' });
@@ -69,9 +74,10 @@ export function createTriggerActivities({ pool, logger }: { pool: pg.Pool; logge
     async loadCanonicalEvents(q: CanonicalEventsQuery): Promise<TriggerEvent[]> {
       const { rows } = await pool.query<TriggerEvent>(
         `SELECT ${TRIGGER_EVENT_COLUMNS} FROM canonical_events
-         WHERE chain_id = $1 AND registry = $2 AND agent_id IS NOT DISTINCT FROM $3::numeric AND ingest_seq > $4 AND ingest_seq <= $5
+         WHERE chain_id = $1 AND registry = $2 AND agent_id IS NOT DISTINCT FROM $3::numeric AND ingest_seq <= $5
+           AND (ingest_seq > $4 OR block_number >= $6::int8)
          ORDER BY ingest_seq LIMIT 100000`,
-        [q.chainId, q.registry, q.agentId, q.afterSeq, q.upToSeq],
+        [q.chainId, q.registry, q.agentId, q.afterSeq, q.upToSeq, q.startBlock ?? null],
       );
       return rows;
     },

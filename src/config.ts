@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { ChainConfigError, loadChains, type ChainConfig } from './chain/config.js';
+import { parseTrustedProxies, type TrustedProxies } from './api/client-ip.js';
 
 /**
  * Every environment variable the service reads, parsed once at startup.
@@ -59,6 +60,9 @@ export const envSchema = z.object({
   DEMO_ANVIL_PORT: port.default(8545),
   /** Bearer token for POST /api/v1/ingest/events (external indexers); unset disables the endpoint. */
   INGEST_API_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
+  /** Registry events older than this many days of block time are deleted by maintenance; 0 keeps them forever (default). */
+  EVENT_RETENTION_DAYS: z.coerce.number({ message: 'must be a whole number of days (0 keeps events forever)' })
+    .int('must be a whole number of days (0 keeps events forever)').min(0, 'must be 0 (keep forever) or more days').default(0),
 
   /** 32-byte key (base64 or hex) sealing the secrets we send on; development creates one under DATA_DIR. */
   APP_ENCRYPTION_KEY: z.string().optional(),
@@ -75,6 +79,20 @@ export const envSchema = z.object({
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   /** Public base URL of the API (OpenAPI servers, Sign-In with Ethereum domain). */
   API_PUBLIC_URL: z.url({ message: 'must be a URL' }).optional(),
+
+  /** Mail transport (email verification, invitations): smtp:// or smtps://; unset outside production logs the links. */
+  SMTP_URL: z.string().regex(/^smtps?:\/\/[^\s]+$/, 'must be an smtp:// or smtps:// URL, e.g. smtps://user:pass@mail.example.com:465').optional(),
+  /** Sender of those mails, an address or "Name <address>". */
+  MAIL_FROM: z.string().min(3).max(320).default('erc8004-backend <no-reply@localhost>'),
+  /** Reverse proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For gives the client address. */
+  TRUST_PROXY: z.string().transform((list, ctx) => {
+    try {
+      return parseTrustedProxies(list);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `${(err as Error).message} (expected a comma-separated list of addresses or CIDRs)` });
+      return z.NEVER;
+    }
+  }).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -102,10 +120,17 @@ export interface Config {
     readyTimeoutMs: number;
     maxCachedWorkflows: number;
   };
-  api: { host: string; port: number; jwtSecret: string | undefined; publicUrl: string | undefined };
+  api: {
+    host: string; port: number; jwtSecret: string | undefined; publicUrl: string | undefined;
+    /** Proxies whose X-Forwarded-For is believed; undefined: none (the TCP peer is the client). */
+    trustedProxies: TrustedProxies | undefined;
+  };
+  mail: { smtpUrl: string | undefined; from: string };
   chains: ChainConfig[];
   demo: { mode: 'auto' | 'on' | 'off'; eventsPerSecond: number; anvilPort: number };
   ingestApiToken: string | undefined;
+  /** Days of block time that registry events are kept; 0 = forever. */
+  eventRetentionDays: number;
   actions: {
     appEncryptionKey: string | undefined;
     telegramBaseUrl: string;
@@ -170,10 +195,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       readyTimeoutMs: e.TEMPORAL_READY_TIMEOUT_MS,
       maxCachedWorkflows: e.TEMPORAL_MAX_CACHED_WORKFLOWS,
     },
-    api: { host: e.API_HOST, port: e.API_PORT, jwtSecret: e.JWT_SECRET, publicUrl: e.API_PUBLIC_URL },
+    api: { host: e.API_HOST, port: e.API_PORT, jwtSecret: e.JWT_SECRET, publicUrl: e.API_PUBLIC_URL, trustedProxies: e.TRUST_PROXY },
+    mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM },
     chains,
     demo: { mode: e.DEMO_MODE, eventsPerSecond: e.DEMO_EVENTS_PER_SECOND, anvilPort: e.DEMO_ANVIL_PORT },
     ingestApiToken: e.INGEST_API_TOKEN,
+    eventRetentionDays: e.EVENT_RETENTION_DAYS,
     actions: {
       appEncryptionKey: e.APP_ENCRYPTION_KEY,
       telegramBaseUrl: e.TELEGRAM_API_BASE_URL,

@@ -2,9 +2,15 @@
  * Secrets we must send on (Telegram bot tokens, webhook signing secrets, MCP tokens) are stored encrypted with an
  * application key: AES-256-GCM, a random 12-byte IV per value, the 16-byte tag authenticating the ciphertext.
  *
- * Sealed format: `v1:<kid>:<base64(iv | tag | ciphertext)>`, where kid is the first 8 hex digits of sha256(key), so
+ * Sealed format: `v2:<kid>:<base64(iv | tag | ciphertext)>`, where kid is the first 8 hex digits of sha256(key), so
  * a value names the key that sealed it and old values stay readable after a key rotation (pass the old keys as
- * `previousKeys`). `v1:<base64>` without a kid is also accepted by `decrypt` (every known key is tried).
+ * `previousKeys`). `v2:<base64>` without a kid is also accepted by `decrypt` (every known key is tried).
+ *
+ * Every value is bound to what it belongs to (a `SecretBinding`: its owner, e.g. an organization, and its field): the
+ * binding is the GCM additional data, so a ciphertext copied into another organization's row, or into another field,
+ * does not open. The `v1` format (one constant AAD for every value) is no longer opened; migration
+ * 0017_bound_secrets re-sealed the stored `v1` values as `v2`. `isSealed` still recognises both, so that neither is
+ * accepted as a plain secret.
  *
  * Production sets APP_ENCRYPTION_KEY (base64 or hex of 32 bytes, see `parseAppKey`); development may use
  * `loadOrCreateAppKey`, which keeps a generated key in the data directory.
@@ -13,13 +19,40 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
-const VERSION = 'v1';
+const VERSION = 'v2';
 const KEY_BYTES = 32;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
-/** Binds ciphertexts to this scheme: a GCM ciphertext made for something else does not decrypt here. */
-const AAD = Buffer.from('erc8004-secret-v1');
-const SEALED_PATTERN = /^v1:(?:([0-9a-f]{8}):)?([A-Za-z0-9+/]+={0,2})$/;
+const SEALED_PATTERN = /^v2:(?:([0-9a-f]{8}):)?([A-Za-z0-9+/]+={0,2})$/;
+/** Sealed values of this and earlier formats (the earlier ones are refused as input, never opened). */
+const ANY_SEALED_PATTERN = /^v[12]:(?:([0-9a-f]{8}):)?([A-Za-z0-9+/]+={0,2})$/;
+
+/** What a sealed value belongs to: it opens only with the same binding. */
+export interface SecretBinding {
+  /** Who owns the value, e.g. `organization:<uuid>` (see `organizationSecret`). */
+  owner: string;
+  /** Where it is stored, e.g. `trigger_actions.config.bot_token`. */
+  field: string;
+}
+
+/** The binding of a value an organization owns. */
+export function organizationSecret(organizationId: string, field: string): SecretBinding {
+  return { owner: `organization:${organizationId}`, field };
+}
+
+/** The binding of a value that belongs to an agent (its MCP token). */
+export function agentSecret(chainId: number, agentId: string | number, field: string): SecretBinding {
+  return { owner: `agent:${chainId}:${agentId}`, field };
+}
+
+/** The GCM additional data: the scheme and the binding, NUL-separated (neither part contains NUL). */
+function aadOf(binding: SecretBinding): Buffer {
+  if (!binding || typeof binding.owner !== 'string' || typeof binding.field !== 'string' || !binding.owner || !binding.field) {
+    throw new TypeError('a sealed secret needs a binding: its owner and its field');
+  }
+  if (binding.owner.includes('\0') || binding.field.includes('\0')) throw new TypeError('a secret binding must not contain NUL');
+  return Buffer.from(`erc8004-secret-v2\0${binding.owner}\0${binding.field}`);
+}
 
 /** The file `loadOrCreateAppKey` keeps the development key in. */
 export const APP_KEY_FILE = 'app-encryption.key';
@@ -63,22 +96,33 @@ export class SecretBox {
     return this.kid;
   }
 
-  /** Seals `plain` with the current key: `v1:<kid>:<base64(iv|tag|ciphertext)>`, different on every call. */
-  encrypt(plain: string): string {
+  /**
+   * Seals `plain` with the current key for `binding`: `v2:<kid>:<base64(iv|tag|ciphertext)>`, different on every call.
+   */
+  encrypt(plain: string, binding: SecretBinding): string {
     if (typeof plain !== 'string') throw new TypeError('SecretBox.encrypt expects a string');
+    const aad = aadOf(binding);
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', this.key, iv, { authTagLength: TAG_BYTES });
-    cipher.setAAD(AAD);
+    cipher.setAAD(aad);
     const ciphertext = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
     const tag = cipher.getAuthTag();
     return `${VERSION}:${this.kid}:${Buffer.concat([iv, tag, ciphertext]).toString('base64')}`;
   }
 
-  /** Opens a value sealed by `encrypt` with the current or a previous key; throws SecretDecryptionError otherwise. */
-  decrypt(sealed: string): string {
+  /**
+   * Opens a value sealed by `encrypt` for the same binding, with the current or a previous key; throws
+   * SecretDecryptionError otherwise (also for a value sealed for another owner or field).
+   */
+  decrypt(sealed: string, binding: SecretBinding): string {
+    const aad = aadOf(binding);
     const match = typeof sealed === 'string' ? SEALED_PATTERN.exec(sealed) : null;
     if (!match) {
-      throw new SecretDecryptionError(`Not a sealed secret: expected '${VERSION}:<kid>:<base64>'`);
+      throw new SecretDecryptionError(
+        typeof sealed === 'string' && sealed.startsWith('v1:')
+          ? `Sealed secret is in the retired 'v1' format (not bound to its owner); enter the secret again`
+          : `Not a sealed secret: expected '${VERSION}:<kid>:<base64>'`,
+      );
     }
     const [, kid, payload] = match;
     const data = Buffer.from(payload!, 'base64');
@@ -99,32 +143,35 @@ export class SecretBox {
       candidates = [...this.keys.values()];
     }
     for (const key of candidates) {
-      const plain = open(key, data);
+      const plain = open(key, data, aad);
       if (plain !== undefined) return plain;
     }
     throw new SecretDecryptionError(
       kid !== undefined
-        ? `Sealed secret failed authentication with key ${kid}: it was tampered with or corrupted`
-        : 'Sealed secret failed authentication: wrong key, or it was tampered with or corrupted',
+        ? `Sealed secret failed authentication with key ${kid}: it belongs to another owner or field (${binding.field}), or was tampered with`
+        : `Sealed secret failed authentication: wrong key, another owner or field (${binding.field}), or tampered with`,
     );
   }
 
-  /** Whether `value` looks like the output of `encrypt` (format only; says nothing about which key). */
+  /**
+   * Whether `value` looks like the output of `encrypt`, in this or the retired `v1` format (format only; says nothing
+   * about which key or binding).
+   */
   static isSealed(value: unknown): boolean {
     if (typeof value !== 'string') return false;
-    const match = SEALED_PATTERN.exec(value);
+    const match = ANY_SEALED_PATTERN.exec(value);
     return !!match && Buffer.from(match[2]!, 'base64').length >= IV_BYTES + TAG_BYTES;
   }
 }
 
 /** AES-256-GCM decryption of iv|tag|ciphertext; undefined when authentication fails. */
-function open(key: Buffer, data: Buffer): string | undefined {
+function open(key: Buffer, data: Buffer, aad: Buffer): string | undefined {
   const iv = data.subarray(0, IV_BYTES);
   const tag = data.subarray(IV_BYTES, IV_BYTES + TAG_BYTES);
   const ciphertext = data.subarray(IV_BYTES + TAG_BYTES);
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
-    decipher.setAAD(AAD);
+    decipher.setAAD(aad);
     decipher.setAuthTag(tag);
     return Buffer.concat([decipher.update(ciphertext), decipher.final()]).toString('utf8');
   } catch {

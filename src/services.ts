@@ -9,7 +9,7 @@ import type { ProcessContext } from './runtime.js';
 import { requireDatabaseUrl, requireTemporalAddress } from './config.js';
 import type { ChainConfig } from './chain/config.js';
 import { ChainIndexer } from './indexer/chain-indexer.js';
-import { createHeadSubscriptionClient } from './indexer/rpc.js';
+import { createHeadSubscriptionClient, sleep } from './indexer/rpc.js';
 import { Relay, type Dispatcher } from './relay/relay.js';
 
 /** Name of the application database inside the embedded cluster. */
@@ -37,6 +37,8 @@ export async function provideDatabase(ctx: ProcessContext, { allowEmbedded }: { 
         database: EMBEDDED_DATABASE,
       });
       ctx.onShutdown('embedded postgres', embedded.stop);
+      // SIGINT: a fast shutdown (SIGTERM would wait for every client to disconnect).
+      ctx.trackChild('embedded Postgres', embedded.pid, 'SIGINT');
       url = embedded.urlFor(EMBEDDED_DATABASE);
     }
   }
@@ -80,6 +82,7 @@ export async function provideTemporal(ctx: ProcessContext, { allowDevServer }: {
     readyTimeoutMs: config.temporal.readyTimeoutMs,
   });
   ctx.onShutdown('temporal dev server', server.stop);
+  ctx.trackChild('Temporal dev server', server.process.pid);
   return server.address;
 }
 
@@ -89,13 +92,16 @@ export async function provideTemporalClient(ctx: ProcessContext, address: string
   return createTemporalClient(connection, ctx.config.temporal.namespace);
 }
 
-/** Live indexers for the configured chains; stopped (and their claims released) on shutdown. */
+/**
+ * Live indexers for the configured chains; stopped (and their claims released) on shutdown. An indexer that fails
+ * (e.g. it lost its lock) is restarted or fails the process (see `superviseComponent`).
+ */
 export function startIndexers(ctx: ProcessContext, pool: Pool, chains: ChainConfig[]): ChainIndexer[] {
   const controller = new AbortController();
   const indexers = chains.map((chain) => new ChainIndexer({ chain, pool, logger: ctx.logger, signal: controller.signal }));
   const subscriptions = indexers.map((indexer) => headSubscription(indexer.chain, ctx));
   const runs = indexers.map((indexer, i) =>
-    indexer.run({ wake: subscriptions[i]?.wake }).catch((err) => ctx.logger.fatal({ err, chainId: indexer.chain.chainId }, 'indexer crashed')),
+    superviseComponent(ctx, `indexer ${indexer.chain.chainId}`, controller.signal, () => indexer.run({ wake: subscriptions[i]?.wake })),
   );
   ctx.onShutdown('indexers', async () => {
     controller.abort();
@@ -104,6 +110,32 @@ export function startIndexers(ctx: ProcessContext, pool: Pool, chains: ChainConf
     await Promise.all(subscriptions.map((s) => s?.close()));
   });
   return indexers;
+}
+
+/**
+ * Runs a long-lived component until `signal` aborts. When its run fails (a lost lock, a fatal error), `npm start`'s
+ * supervisor restarts it after a backoff and logs that it did; any other process exits with code 1 (its process
+ * manager restarts it).
+ */
+export async function superviseComponent(ctx: ProcessContext, name: string, signal: AbortSignal, run: () => Promise<void>): Promise<void> {
+  const log = ctx.logger.child({ component: name });
+  let failures = 0;
+  while (!signal.aborted) {
+    const started = Date.now();
+    try {
+      await run();
+      return;
+    } catch (err) {
+      if (signal.aborted) return;
+      if (!ctx.restartFailedComponents) return ctx.fail(name, err);
+      // A run that lasted a while starts the backoff over.
+      failures = Date.now() - started > 60_000 ? 1 : failures + 1;
+      const delayMs = Math.min(500 * 2 ** (failures - 1), 30_000);
+      log.error({ err, restartInMs: delayMs, failures }, `${name} failed; restarting it`);
+      await sleep(delayMs, signal).catch(() => undefined);
+      if (!signal.aborted) log.warn({ failures }, `${name} restarted`);
+    }
+  }
 }
 
 /** With a WebSocket URL, new heads wake the indexer at once instead of at the next poll. */
@@ -124,11 +156,11 @@ function headSubscription(chain: ChainConfig, ctx: ProcessContext) {
   };
 }
 
-/** The relay over the event log, with the given dispatcher. */
+/** The relay over the event log, with the given dispatcher; a failed relay is restarted or fails the process. */
 export function startRelay(ctx: ProcessContext, pool: Pool, databaseUrl: string, dispatcher: Dispatcher): Relay {
   const controller = new AbortController();
   const relay = new Relay({ pool, databaseUrl, dispatcher, logger: ctx.logger });
-  const run = relay.run(controller.signal).catch((err) => ctx.logger.fatal({ err }, 'relay crashed'));
+  const run = superviseComponent(ctx, 'relay', controller.signal, () => relay.run(controller.signal));
   ctx.onShutdown('relay', async () => {
     controller.abort();
     await run;

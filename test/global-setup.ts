@@ -31,12 +31,18 @@ export default async function setup(project: TestProject) {
   // Postgres runs as an unprivileged user when we are root: it must be able to enter the folder.
   await fs.chmod(root, 0o755);
 
-  const [database, temporal] = await Promise.all([
+  // Both start side by side; should either fail, the other is stopped and the folder removed (nothing left running).
+  const started = await Promise.allSettled([
     (async () => {
       const port = await getFreePort();
       const db = await startEmbeddedPostgres({ dataDir: path.join(root, 'pg'), port, logger: testLogger });
-      await ensureDatabase(db.adminUrl, TEMPLATE_DATABASE);
-      await migrate({ databaseUrl: db.urlFor(TEMPLATE_DATABASE), logger: testLogger });
+      try {
+        await ensureDatabase(db.adminUrl, TEMPLATE_DATABASE);
+        await migrate({ databaseUrl: db.urlFor(TEMPLATE_DATABASE), logger: testLogger });
+      } catch (err) {
+        await db.stop();
+        throw err;
+      }
       return db;
     })(),
     (async () => {
@@ -52,13 +58,19 @@ export default async function setup(project: TestProject) {
       });
     })(),
   ]);
+  const [database, temporal] = started;
+  if (database.status === 'rejected' || temporal.status === 'rejected') {
+    await Promise.allSettled(started.flatMap((s) => (s.status === 'fulfilled' ? [s.value.stop()] : [])));
+    await fs.rm(root, { recursive: true, force: true });
+    throw (database.status === 'rejected' ? database : (temporal as PromiseRejectedResult)).reason;
+  }
 
-  project.provide('pgAdminUrl', database.adminUrl);
+  project.provide('pgAdminUrl', database.value.adminUrl);
   project.provide('templateDatabase', TEMPLATE_DATABASE);
-  project.provide('temporalAddress', temporal.address);
+  project.provide('temporalAddress', temporal.value.address);
 
   return async () => {
-    await Promise.allSettled([temporal.stop(), database.stop()]);
+    await Promise.allSettled([temporal.value.stop(), database.value.stop()]);
     await fs.rm(root, { recursive: true, force: true });
   };
 }

@@ -85,7 +85,8 @@ export async function deliveryWorkflow({ idempotencyKey, first: handedOver }: De
       outcome = made;
       made = undefined;
     } else {
-      const gate = await checkBreaker(plan.destination);
+      // Breakers are per organization: the activity reads the delivery's (histories from before called it without).
+      const gate = await (patched('breaker-per-organization') ? checkBreaker(plan.destination, idempotencyKey) : checkBreaker(plan.destination));
       if (gate.open) {
         if (Date.now() - started + gate.retryInMs > retry.horizon_ms) break;
         await markDelivery(idempotencyKey, 'parked');

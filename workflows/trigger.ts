@@ -23,17 +23,8 @@ import {
 import type { createTriggerActivities, MatchRecord } from '../activities/triggers.js';
 import type { createDeliveryActivities } from '../activities/deliveries.js';
 import { compileDefinition, type TriggerDefinition, type TriggerDefinitionInput } from '../src/triggers/definition.js';
-import {
-  agentKeyOf,
-  evaluate,
-  expireAbsences,
-  initialState,
-  nextDeadline,
-  pruneState,
-  trackAbsence,
-  type TriggerEvent,
-  type TriggerState,
-} from '../src/triggers/engine.js';
+import { expireAbsences, initialState, nextDeadline, pruneState, type EvaluateOptions, type TriggerState } from '../src/triggers/engine.js';
+import { drainItems, type TriggerItem } from '../src/triggers/drain.js';
 import { SeenEvents, type SeenEventsSnapshot } from '../src/triggers/seen-events.js';
 import { triggerSearchAttributes } from '../src/triggers/search-attributes.js';
 
@@ -54,9 +45,7 @@ const local = proxyLocalActivities<TriggerActivities>({
 
 // ---------------------------------------------------------------------------------------------------- messages
 
-export type TriggerItem =
-  | { kind: 'event'; event: TriggerEvent }
-  | { kind: 'retraction'; seq: string; eventSeq: string; chainId: number; agentId: string | null; eventType: string; requestHash: string | null };
+export type { TriggerItem };
 
 export interface EventsBatch {
   items: TriggerItem[];
@@ -162,40 +151,28 @@ export async function triggerWorkflow(args: TriggerWorkflowInput): Promise<void>
     if (stored.startBlock !== null) history = { startBlock: stored.startBlock };
   }
 
+  // v0.4 feedback stays out of v1.0 series (engine rule 6); histories recorded before that rule keep counting it.
+  const engineOptions = (): EvaluateOptions => ({ countEveryAbiVersion: !patched('abi-version-series') });
+
   /** Evaluates queued items in order; returns the firings to record. */
   const processQueue = async (): Promise<MatchRecord[]> => {
     const def = current();
-    const matches: MatchRecord[] = [];
-    const recompute = new Map<string, { chainId: number; agentId: string | null }>();
-    for (const item of queue.splice(0)) {
-      if (item.kind === 'retraction') {
-        if (!seen.has(item.chainId, item.eventSeq)) continue;
-        recompute.set(agentKeyOf({ chain_id: item.chainId, agent_id: item.agentId }), { chainId: item.chainId, agentId: item.agentId });
-        if (item.requestHash) delete state.pending[`${item.chainId}:${item.requestHash}`];
-        continue;
-      }
-      const e = item.event;
-      if (!seen.add(e.chain_id, e.ingest_seq)) continue;
-      dirty = true;
-      if (!def.enabled) continue;
-      if (def.conditions.some((c) => c.params.kind === 'absence')) {
-        trackAbsence(def, state, e);
-        continue;
-      }
-      const result = evaluate(def, state, e);
-      if (result.fired) {
-        fired++;
-        matches.push({ eventSeq: e.ingest_seq, eventId: e.id, agentKey: result.agentKey, kind: 'match', timestamp: e.timestamp, evaluation: result.values });
-      }
-    }
-    // State is the fold over canonical events: agents touched by a retraction are recomputed from what is stored.
-    for (const [agentKey, { chainId, agentId }] of recompute) {
-      delete state.agents[agentKey];
-      const events = await activities.loadCanonicalEvents({ triggerId, chainId, agentId, registry: def.registry, afterSeq: startSeq, upToSeq: seen.highWaterMark(chainId) });
-      for (const e of events) if (def.enabled) evaluate(def, state, e);
-      dirty = true;
-    }
-    return matches;
+    const { firings, changed } = await drainItems(
+      {
+        def, state, seen,
+        options: engineOptions(),
+        loadCanonicalEvents: ({ chainId, agentId, upToSeq }) =>
+          activities.loadCanonicalEvents({ triggerId, chainId, agentId, registry: def.registry, afterSeq: startSeq, upToSeq, startBlock: history?.startBlock }),
+        // Histories from before re-folded an agent touched by a retraction only after the drain.
+        refoldBeforeNextEvent: () => patched('refold-agent-before-its-next-event'),
+      },
+      queue.splice(0),
+    );
+    if (changed) dirty = true;
+    fired += firings.length;
+    return firings.map(({ event: e, evaluation }) => ({
+      eventSeq: e.ingest_seq, eventId: e.id, agentKey: evaluation.agentKey, kind: 'match', timestamp: e.timestamp, evaluation: evaluation.values,
+    }));
   };
 
   function current(): TriggerDefinition {

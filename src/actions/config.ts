@@ -3,6 +3,7 @@
  * including every template, against the variables the trigger can actually provide — not when a worker first runs it.
  */
 import { z } from 'zod';
+import { checkDestination, SsrfError, type AllowList, type HostLookup } from './safe-http.js';
 import { knownVariables, validateJsonTemplate, validateTemplate } from './templates.js';
 
 export const ACTION_TYPES = ['telegram', 'rest', 'mcp'] as const;
@@ -107,6 +108,43 @@ export function validateActionConfig(type: string, config: unknown, conditionKey
   if (type === 'rest' && (c as RestConfig).body_template !== undefined) prefix('body_template', validateJsonTemplate((c as RestConfig).body_template, known, 'body_template'));
   if (type === 'mcp') prefix('arguments_template', validateJsonTemplate((c as McpConfig).arguments_template, known, 'arguments_template'));
   return issues.length > 0 ? { issues } : { config: c, issues };
+}
+
+/** How long saving an action waits for a destination's host to resolve. */
+const SAVE_LOOKUP_TIMEOUT_MS = 5_000;
+
+/**
+ * The SSRF rules (./safe-http.ts, the same ones every send applies) on the destinations actions name when they are
+ * saved: REST URLs, and MCP endpoints chosen in the action (an endpoint resolved from the agent's registration file is
+ * only known at send time). Each refusal is an issue saying why and how an operator allows it. A host that does not
+ * resolve now is not refused (the send decides); configs of the wrong shape are left to validateActionConfig.
+ */
+export async function refusedDestinations(
+  actions: readonly { action_type: string; config: unknown }[],
+  allow: AllowList,
+  options: { lookup?: HostLookup } = {},
+): Promise<ActionIssue[]> {
+  const issues = await Promise.all(actions.map(async (action, i): Promise<ActionIssue | undefined> => {
+    let field: string;
+    let url: string | undefined;
+    if (action.action_type === 'rest') {
+      const parsed = restConfigSchema.safeParse(action.config);
+      [field, url] = ['url', parsed.data?.url];
+    } else if (action.action_type === 'mcp') {
+      const parsed = mcpConfigSchema.safeParse(action.config);
+      [field, url] = ['endpoint', parsed.data?.resolve_endpoint ? undefined : parsed.data?.endpoint];
+    } else return undefined;
+    if (url === undefined) return undefined;
+    try {
+      await checkDestination(url, { allow, lookup: options.lookup, signal: AbortSignal.timeout(SAVE_LOOKUP_TIMEOUT_MS) });
+      return undefined;
+    } catch (err) {
+      if (!(err instanceof SsrfError)) return undefined;
+      const what = err.host ?? new URL(url).hostname;
+      return { path: `actions.${i}.config.${field}`, message: `${err.message}; an operator can allow it by adding ${what} to ACTION_ALLOWED_HOSTS` };
+    }
+  }));
+  return issues.filter((issue) => issue !== undefined);
 }
 
 /** The destination a circuit breaker protects: URL host, Telegram chat, MCP endpoint (or the agent's, resolved). */

@@ -74,14 +74,33 @@ export function resolveFileUri(uri: string, ipfsGateway: string): Resolved {
   throw new RegistrationFileError(`unsupported URI scheme ${scheme ? `"${scheme}:"` : '(none)'} — expected https://, http://, ipfs:// or data:`, { permanent: true });
 }
 
-/** ipfs://CID/path → <gateway>CID/path. Also accepts the legacy ipfs://ipfs/CID form. */
+/**
+ * ipfs://CID/path → <gateway>CID/path, with the path normalised (`.` and `..` segments resolved, also percent-encoded
+ * ones, backslashes read as slashes as URL parsers do). A path that climbs out of the CID, or hides a slash in an
+ * encoded segment, is refused: the gateway would serve another CID or its own pages. Also accepts the legacy
+ * ipfs://ipfs/CID form.
+ */
 export function ipfsToGateway(uri: string, ipfsGateway: string): string {
   let rest = uri.trim().replace(/^ipfs:\/\//i, '');
   if (/^ipfs\//i.test(rest)) rest = rest.slice(5);
-  const cid = rest.split(/[/?#]/, 1)[0] ?? '';
+  const [, cid = '', path = '', suffix = ''] = /^([^/\\?#]*)([^?#]*)(.*)$/s.exec(rest) ?? [];
   if (!/^[A-Za-z0-9]+$/.test(cid)) throw new RegistrationFileError(`invalid ipfs URI: ${short(uri)}`, { permanent: true });
+  const escapes = () => new RegistrationFileError(`invalid ipfs URI: its path leaves the CID: ${short(uri)}`, { permanent: true });
+  const segments: string[] = [];
+  const parts = path.split(/[/\\]/).slice(1);
+  parts.forEach((segment, i) => {
+    if (/%(2f|5c)/i.test(segment)) throw escapes();
+    const dots = segment.replace(/%2e/gi, '.');
+    if (dots === '.' || dots === '..') {
+      if (dots === '..' && segments.pop() === undefined) throw escapes();
+      // A trailing dot segment leaves a directory: keep its slash.
+      if (i === parts.length - 1) segments.push('');
+      return;
+    }
+    segments.push(segment);
+  });
   const gateway = ipfsGateway.endsWith('/') ? ipfsGateway : `${ipfsGateway}/`;
-  return `${gateway}${rest}`;
+  return `${gateway}${cid}${path === '' ? '' : `/${segments.join('/')}`}${suffix}`;
 }
 
 /** data:[<mediatype>][;base64],<data> per RFC 2397. */

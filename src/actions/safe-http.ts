@@ -480,6 +480,68 @@ function attempt(
   });
 }
 
+/** A URL the SSRF rules let through, with the checked addresses to connect to. */
+export interface CheckedDestination {
+  url: URL;
+  /** Normalised host name (or address literal). */
+  host: string;
+  addresses: ResolvedAddress[];
+  /** `METHOD origin/path`, for messages. */
+  label: string;
+}
+
+/**
+ * The SSRF rules, in one place for the send (safeRequest) and for saving an action: refuses (with `SsrfError`)
+ * non-http(s) URLs, URLs with credentials, and hosts that resolve to any forbidden address not on the allow list.
+ * A host that cannot be resolved is a plain Error (a network condition, not a refusal).
+ */
+export async function checkDestination(
+  rawUrl: string,
+  options: { allow?: AllowList; lookup?: HostLookup; method?: string; signal?: AbortSignal; timeoutError?: (label: string) => Error } = {},
+): Promise<CheckedDestination> {
+  let url: URL;
+  try {
+    url = new URL(rawUrl);
+  } catch {
+    throw new SsrfError(`refused: "${rawUrl}" is not a valid URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new SsrfError(`refused ${url.protocol}// URL: only http: and https: are allowed`, url.hostname, undefined, 'scheme');
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new SsrfError(`refused URL with credentials for ${url.host}: put secrets in headers, not in the URL`, url.hostname, undefined, 'credentials');
+  }
+  const host = normalizeHost(url.hostname);
+  if (host === '') throw new SsrfError(`refused "${rawUrl}": no host`);
+  const label = `${options.method ?? 'GET'} ${url.origin}${url.pathname}`;
+
+  // Resolve all addresses; an IP literal is its own single address.
+  let addresses: ResolvedAddress[];
+  const literal = parseIp(host);
+  if (literal) {
+    addresses = [{ address: host, family: literal.family }];
+  } else {
+    const signal = options.signal ?? new AbortController().signal;
+    const timeoutError = () => (options.timeoutError ?? ((l: string) => new Error(`${l}: could not resolve ${host} in time`)))(label);
+    try {
+      addresses = await raceAbort((options.lookup ?? systemLookup)(host), signal, timeoutError);
+    } catch (err) {
+      if (signal.aborted) throw timeoutError();
+      throw new Error(`${label}: could not resolve ${host}: ${describeError(err)}`, { cause: err });
+    }
+    if (addresses.length === 0) throw new Error(`${label}: ${host} resolves to no address`);
+  }
+
+  for (const { address } of addresses) {
+    const reason = isForbiddenAddress(address);
+    if (reason !== undefined && !isAllowed(options.allow, host, address)) {
+      const what = literal ? `${address} is ${reason}` : `${host} resolves to ${address}, ${reason}`;
+      throw new SsrfError(`refused ${url.origin}: ${what} (not on the allow list)`, host, address, reason);
+    }
+  }
+  return { url, host, addresses, label };
+}
+
 /**
  * Sends one HTTP(S) request to a user-supplied URL, refusing (with `SsrfError`) non-http(s) URLs, URLs with
  * credentials and hosts that resolve to any forbidden address not on the allow list. Connects to a checked address
@@ -495,48 +557,12 @@ export async function safeRequest(options: SafeRequestOptions): Promise<SafeResp
   const method = options.method.toUpperCase();
   if (!/^[A-Z]+$/.test(method)) throw new Error(`invalid HTTP method "${options.method}"`);
 
-  let url: URL;
-  try {
-    url = new URL(options.url);
-  } catch {
-    throw new SsrfError(`refused: "${options.url}" is not a valid URL`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new SsrfError(`refused ${url.protocol}// URL: only http: and https: are allowed`, url.hostname, undefined, 'scheme');
-  }
-  if (url.username !== '' || url.password !== '') {
-    throw new SsrfError(`refused URL with credentials for ${url.host}: put secrets in headers, not in the URL`, url.hostname, undefined, 'credentials');
-  }
-  const host = normalizeHost(url.hostname);
-  if (host === '') throw new SsrfError(`refused "${options.url}": no host`);
-  const label = `${method} ${url.origin}${url.pathname}`;
-
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
-  const timeoutError = () => new Error(`${label}: no response within ${timeoutMs} ms`);
+  const noResponse = (label: string) => new Error(`${label}: no response within ${timeoutMs} ms`);
   try {
-    // Resolve all addresses; an IP literal is its own single address.
-    let addresses: ResolvedAddress[];
-    const literal = parseIp(host);
-    if (literal) {
-      addresses = [{ address: host, family: literal.family }];
-    } else {
-      try {
-        addresses = await raceAbort((options.lookup ?? systemLookup)(host), controller.signal, timeoutError);
-      } catch (err) {
-        if (controller.signal.aborted) throw timeoutError();
-        throw new Error(`${label}: could not resolve ${host}: ${describeError(err)}`, { cause: err });
-      }
-      if (addresses.length === 0) throw new Error(`${label}: ${host} resolves to no address`);
-    }
-
-    for (const { address } of addresses) {
-      const reason = isForbiddenAddress(address);
-      if (reason !== undefined && !isAllowed(options.allow, host, address)) {
-        const what = literal ? `${address} is ${reason}` : `${host} resolves to ${address}, ${reason}`;
-        throw new SsrfError(`refused ${url.origin}: ${what} (not on the allow list)`, host, address, reason);
-      }
-    }
+    const { url, host, addresses, label } = await checkDestination(options.url, { allow: options.allow, lookup: options.lookup, method, signal: controller.signal, timeoutError: noResponse });
+    const timeoutError = () => noResponse(label);
 
     // Try the checked addresses in order; move on only when a connection could not be made (nothing was sent).
     let lastError: unknown;

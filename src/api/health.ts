@@ -39,11 +39,51 @@ async function timed(check: () => Promise<Record<string, unknown> | undefined>, 
   }
 }
 
+/** Runs the health workflow: proves that a worker polls the task queue and reaches the database. */
+function workerCheck(deps: HealthDeps, timeoutMs: number): Promise<ComponentHealth> {
+  return timed(async () => {
+    const workflowId = `health/${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+    const report: HealthReport = await deps.temporal.workflow.execute('healthWorkflow', {
+      taskQueue: deps.taskQueue,
+      workflowId,
+      workflowExecutionTimeout: `${timeoutMs} ms`,
+    });
+    if (!report.ok) throw new Error(`worker reached but database check failed: ${report.database.error}`);
+    return { taskQueue: report.taskQueue, databaseLatencyMs: report.database.latencyMs, workflowId, checkedAt: new Date().toISOString() };
+  }, timeoutMs);
+}
+
+/** How long the result of a deep check is reused for every caller of the process. */
+export const DEEP_CHECK_REUSE_MS = 5_000;
+
 /**
- * Checks Postgres and the Temporal frontend; with `deep`, also runs the health workflow to prove that a worker polls the
- * task queue and reaches the database.
+ * The worker check shared by every caller of one process: GET /health?deep=true is public (load balancers and
+ * orchestrators call it without credentials), so it must not start a workflow per call. At most one health workflow
+ * runs at a time, and a success (detail.workflowId, detail.checkedAt) is reused for DEEP_CHECK_REUSE_MS; a failure is
+ * shared only while it is in flight, so a recovery shows at the next call.
  */
-export async function checkHealth(deps: HealthDeps, options: { deep?: boolean; timeoutMs?: number } = {}): Promise<HealthStatus> {
+export function sharedWorkerCheck(deps: HealthDeps, timeoutMs = 3_000): () => Promise<ComponentHealth> {
+  let last: { result: Promise<ComponentHealth>; startedAt: number; settled?: ComponentHealth } | undefined;
+  return () => {
+    const now = performance.now();
+    const reusable = last && (!last.settled || (last.settled.status === 'ok' && now - last.startedAt < DEEP_CHECK_REUSE_MS));
+    if (!reusable) {
+      const run: NonNullable<typeof last> = { result: workerCheck(deps, timeoutMs), startedAt: now };
+      void run.result.then((health) => (run.settled = health));
+      last = run;
+    }
+    return last!.result;
+  };
+}
+
+/**
+ * Checks Postgres and the Temporal frontend; with `deep`, also the worker (the health workflow), through
+ * `workerCheck` when given (sharedWorkerCheck), else by running the workflow for this call.
+ */
+export async function checkHealth(
+  deps: HealthDeps,
+  options: { deep?: boolean; timeoutMs?: number; workerCheck?: () => Promise<ComponentHealth> } = {},
+): Promise<HealthStatus> {
   const timeoutMs = options.timeoutMs ?? 3_000;
   const checks: Record<string, Promise<ComponentHealth>> = {
     postgres: timed(async () => {
@@ -62,17 +102,7 @@ export async function checkHealth(deps: HealthDeps, options: { deep?: boolean; t
     if (stale.length > 0) throw new Error(`no new head for over 2 minutes on chain(s) ${stale.map((c) => c.chainId).join(', ')}`);
     return { chains };
   }, timeoutMs);
-  if (options.deep) {
-    checks.worker = timed(async () => {
-      const report: HealthReport = await deps.temporal.workflow.execute('healthWorkflow', {
-        taskQueue: deps.taskQueue,
-        workflowId: `health/${Date.now()}-${Math.random().toString(36).slice(2, 8)}`,
-        workflowExecutionTimeout: `${timeoutMs} ms`,
-      });
-      if (!report.ok) throw new Error(`worker reached but database check failed: ${report.database.error}`);
-      return { taskQueue: report.taskQueue, databaseLatencyMs: report.database.latencyMs };
-    }, timeoutMs);
-  }
+  if (options.deep) checks.worker = options.workerCheck ? options.workerCheck() : workerCheck(deps, timeoutMs);
   const entries = await Promise.all(Object.entries(checks).map(async ([name, p]) => [name, await p] as const));
   const result = Object.fromEntries(entries);
   return { status: entries.every(([, c]) => c.status === 'ok') ? 'ok' : 'degraded', checks: result };

@@ -16,9 +16,16 @@ function sameSecret(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
+/** Names the credential a push came with (events.pushed_by) without revealing it. */
+function tokenFingerprint(token: string): string {
+  return `token:${createHash('sha256').update(token).digest('hex').slice(0, 12)}`;
+}
+
 /**
  * POST /api/v1/ingest/events — batch insert for external indexers, through the same validation and the same idempotent
- * write path as our own indexer. The batch is all or nothing.
+ * write path as our own indexer. The batch is all or nothing. Pushed rows are marked as such (events.source = 'ingest')
+ * and never replace a stored event: a row whose log is already stored with other content is refused and counted in
+ * `conflicts`; when our indexer later reads a log that a pushed row got wrong, the chain's content supersedes it.
  */
 export async function handleIngest(
   req: http.IncomingMessage,
@@ -38,7 +45,10 @@ export async function handleIngest(
     });
   }
   const rows = toEventRecords(parsed.data);
-  const inserted = await withIngestTransaction(deps.pool, (client) => insertEvents(client, rows));
-  deps.logger.info({ chainId: parsed.data.chainId, received: rows.length, inserted }, 'ingested external events');
-  return { status: 200, body: { received: rows.length, inserted, duplicates: rows.length - inserted } };
+  const pushedBy = tokenFingerprint(deps.token);
+  const { inserted, conflicts } = await withIngestTransaction(deps.pool, (client) => insertEvents(client, rows, { source: 'ingest', pushedBy }));
+  const summary = { chainId: parsed.data.chainId, pushedBy, received: rows.length, inserted, conflicts };
+  if (conflicts > 0) deps.logger.warn(summary, 'refused pushed events whose logs are already stored with other content');
+  else deps.logger.info(summary, 'ingested external events');
+  return { status: 200, body: { received: rows.length, inserted, duplicates: rows.length - inserted - conflicts, conflicts } };
 }

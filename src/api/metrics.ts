@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { registeredCounters } from '../counters.js';
 
 export interface ChainLag {
   chainId: number;
@@ -33,12 +34,23 @@ export async function relayLag(pool: pg.Pool) {
   return rows.map((r) => ({ name: r.name, position: Number(r.position), lag: Number(r.newest) - Number(r.position) }));
 }
 
+/**
+ * Pushed events the chain superseded, per chain: the indexer read their logs with other content. Counted from the
+ * append-only retractions, so the figure is the same from every process and survives restarts.
+ */
+export async function ingestConflicts(pool: pg.Pool): Promise<{ chainId: number; superseded: number }[]> {
+  const { rows } = await pool.query<{ chain_id: string; n: string }>(
+    `SELECT chain_id::text, count(*)::text AS n FROM event_retractions WHERE reason = 'superseded' GROUP BY chain_id ORDER BY chain_id`,
+  );
+  return rows.map((r) => ({ chainId: Number(r.chain_id), superseded: Number(r.n) }));
+}
+
 /** Prometheus text exposition of ingestion and relay progress. */
 export async function renderMetrics(pool: pg.Pool): Promise<string> {
-  const [chains, relays] = await Promise.all([indexerLag(pool), relayLag(pool)]);
+  const [chains, relays, conflicts] = await Promise.all([indexerLag(pool), relayLag(pool), ingestConflicts(pool)]);
   const lines: string[] = [];
-  const metric = (name: string, help: string, samples: [Record<string, string | number>, number | null][]) => {
-    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`);
+  const metric = (name: string, help: string, samples: [Record<string, string | number>, number | null][], type: 'gauge' | 'counter' = 'gauge') => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const [labels, value] of samples) {
       if (value === null) continue;
       const l = Object.entries(labels).map(([k, v]) => `${k}="${String(v).replace(/["\\\n]/g, '_')}"`).join(',');
@@ -51,5 +63,12 @@ export async function renderMetrics(pool: pg.Pool): Promise<string> {
   metric('erc8004_indexer_head_age_seconds', 'Seconds since the indexer last saw the head.', chains.map((c) => [{ chain_id: c.chainId }, c.headSeenSecondsAgo]));
   metric('erc8004_relay_cursor', 'Last ingest_seq dispatched by the relay.', relays.map((r) => [{ cursor: r.name }, r.position]));
   metric('erc8004_relay_lag_items', 'Events and retractions not yet dispatched.', relays.map((r) => [{ cursor: r.name }, r.lag]));
+  metric(
+    'erc8004_ingest_conflicts_total',
+    'Pushed (ingested) events whose log the indexer read with other content: retracted as superseded, the chain won.',
+    conflicts.map((c) => [{ chain_id: c.chainId }, c.superseded]),
+    'counter',
+  );
+  for (const c of registeredCounters()) lines.push(...c.render());
   return `${lines.join('\n')}\n`;
 }

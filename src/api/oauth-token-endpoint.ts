@@ -14,6 +14,7 @@ import type pg from 'pg';
 import { issueClientCredentialsToken } from '../auth/oauth.js';
 import { isAuthError } from '../auth/errors.js';
 import type { Logger } from '../logger.js';
+import { clientIpOf, type TrustedProxies } from './client-ip.js';
 import { bucketFor, rateLimitHeaders, type RateLimiter } from './rate-limit.js';
 
 export const OAUTH_TOKEN_PATH = '/oauth/token';
@@ -23,6 +24,7 @@ export interface OAuthTokenEndpointDeps {
   pool: pg.Pool;
   rateLimiter: RateLimiter;
   logger: Logger;
+  trustedProxies?: TrustedProxies;
 }
 
 type OAuthErrorCode =
@@ -53,10 +55,6 @@ function send(res: http.ServerResponse, status: number, body: unknown, headers: 
     'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(payload)), ...NO_STORE, ...headers,
   });
   res.end(payload);
-}
-
-function clientIp(req: http.IncomingMessage): string {
-  return req.socket?.remoteAddress?.replace(/^::ffff:/, '') ?? 'unknown';
 }
 
 async function readBody(req: http.IncomingMessage): Promise<Buffer> {
@@ -147,7 +145,7 @@ export function createOAuthTokenHandler(deps: OAuthTokenEndpointDeps): (req: htt
     const headers: Record<string, string> = {};
     try {
       if (req.method !== 'POST') throw new OAuthError(405, 'invalid_request', 'use POST', { Allow: 'POST' });
-      const ip = clientIp(req);
+      const ip = clientIpOf(req, deps.trustedProxies);
       const { bucket, limit, windowSeconds } = bucketFor({ kind: 'anonymous', ip }, 'auth');
       const decision = await deps.rateLimiter.consume(bucket, limit, windowSeconds);
       Object.assign(headers, rateLimitHeaders(decision));

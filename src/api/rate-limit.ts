@@ -41,6 +41,13 @@ export const ANONYMOUS_LIMIT_PER_HOUR = 30;
 /** Authentication endpoints (login, register, refresh, SIWE): per client IP, much stricter. */
 export const AUTH_LIMIT = { limit: 10, windowSeconds: 15 * 60 } as const;
 
+/**
+ * argon2 verifications of API keys and OAuth tokens this API has not seen succeed recently, per client IP. Counted
+ * before verifying: a flood of made-up keys gets 429 instead of the argon2 threadpool. A legitimate client needs about
+ * one per key and process per minute (successes are cached), so this is generous for it.
+ */
+export const VERIFY_LIMIT = { limit: 60, windowSeconds: 60 } as const;
+
 export interface RateLimitDecision {
   allowed: boolean;
   limit: number;
@@ -53,11 +60,11 @@ export interface RateLimitDecision {
 }
 
 export type RateLimitSubject =
-  | { kind: 'apiKey'; keyId: string; override: number | null; plan: Plan }
+  | { kind: 'apiKey'; keyId: string; organizationId: string; override: number | null; plan: Plan }
   | { kind: 'user'; userId: string; organizationId?: string; plan: Plan }
   | { kind: 'anonymous'; ip: string };
 
-export type RateLimitScope = 'api' | 'auth';
+export type RateLimitScope = 'api' | 'auth' | 'verify';
 
 export interface RateLimiterOptions {
   /** Clock override (tests). Without it, windows follow the database clock. */
@@ -264,27 +271,29 @@ function planLimit(plan: Plan): number {
 
 /**
  * Which counter a request uses and its limit:
- *  - scope 'api': API-key requests per key (the key's `rate_limit_override` wins, else its organization's plan);
- *    JWT requests per organization (its plan), or per user when no organization is in play; anonymous ones per IP.
+ *  - scope 'api': the organization's plan limit is per organization, one bucket shared by its API keys, OAuth tokens
+ *    and members (JWT requests count there once the organization is known, see orgProcedure); a user outside any
+ *    organization procedure counts per user (the best plan among their organizations); anonymous requests per IP. An
+ *    API key whose `rate_limit_override` is below the plan has, in addition, its own bucket with that lower limit
+ *    (keyOverrideBucket): an override only ever lowers a key's limit.
  *  - scope 'auth' (login, register, refresh, SIWE): always per client IP with AUTH_LIMIT. Pass the anonymous
  *    subject `{ kind: 'anonymous', ip }`: these endpoints are reached before any credential is verified.
+ *  - scope 'verify': argon2 verifications of credentials not seen valid recently, per client IP (VERIFY_LIMIT).
  */
 export function bucketFor(
   subject: RateLimitSubject,
   scope: RateLimitScope,
 ): { bucket: string; limit: number; windowSeconds: number } {
-  if (scope === 'auth') {
+  if (scope === 'auth' || scope === 'verify') {
     if (subject.kind !== 'anonymous') {
-      throw new TypeError("the 'auth' rate limit is per client IP: pass { kind: 'anonymous', ip }");
+      throw new TypeError(`the '${scope}' rate limit is per client IP: pass { kind: 'anonymous', ip }`);
     }
-    return { bucket: `auth:ip:${clientIpKey(subject.ip)}`, limit: AUTH_LIMIT.limit, windowSeconds: AUTH_LIMIT.windowSeconds };
+    const { limit, windowSeconds } = scope === 'auth' ? AUTH_LIMIT : VERIFY_LIMIT;
+    return { bucket: `${scope}:ip:${clientIpKey(subject.ip)}`, limit, windowSeconds };
   }
   switch (subject.kind) {
-    case 'apiKey': {
-      const override = subject.override;
-      const limit = override !== null && Number.isSafeInteger(override) && override > 0 ? override : planLimit(subject.plan);
-      return { bucket: `api:key:${subject.keyId}`, limit, windowSeconds: API_WINDOW_SECONDS };
-    }
+    case 'apiKey':
+      return { bucket: `api:org:${subject.organizationId}`, limit: planLimit(subject.plan), windowSeconds: API_WINDOW_SECONDS };
     case 'user':
       return subject.organizationId
         ? { bucket: `api:org:${subject.organizationId}`, limit: planLimit(subject.plan), windowSeconds: API_WINDOW_SECONDS }
@@ -292,6 +301,23 @@ export function bucketFor(
     case 'anonymous':
       return { bucket: `api:ip:${clientIpKey(subject.ip)}`, limit: ANONYMOUS_LIMIT_PER_HOUR, windowSeconds: API_WINDOW_SECONDS };
   }
+}
+
+/**
+ * The API key's own bucket when its override is below its organization's plan (checked before the organization's
+ * bucket), else undefined. An override at or above the plan changes nothing: the plan is the ceiling.
+ */
+export function keyOverrideBucket(
+  subject: Extract<RateLimitSubject, { kind: 'apiKey' }>,
+): { bucket: string; limit: number; windowSeconds: number } | undefined {
+  const override = subject.override;
+  if (override === null || !Number.isSafeInteger(override) || override < 1 || override >= planLimit(subject.plan)) return undefined;
+  return { bucket: `api:key:${subject.keyId}`, limit: override, windowSeconds: API_WINDOW_SECONDS };
+}
+
+/** The highest `rate_limit_override` an API key of an organization on this plan may have. */
+export function maxRateLimitOverride(plan: Plan): number {
+  return planLimit(plan);
 }
 
 /**

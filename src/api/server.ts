@@ -1,7 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../logger.js';
-import { checkHealth, type HealthDeps } from './health.js';
+import { checkHealth, sharedWorkerCheck, type HealthDeps } from './health.js';
+import type { TrustedProxies } from './client-ip.js';
 import { HttpError, sendJson } from './http.js';
 import { handleIngest } from './ingest.js';
 import { createOAuthTokenHandler, OAUTH_TOKEN_PATH } from './oauth-token-endpoint.js';
@@ -9,6 +10,7 @@ import { RateLimiter } from './rate-limit.js';
 import { renderMetrics } from './metrics.js';
 import type { ApiHandlers } from './trpc/handlers.js';
 import { renderDocsPage } from './docs-page.js';
+import { VERIFY_EMAIL_PAGE_PATH, verifyEmailPage } from './verify-email-page.js';
 
 export interface ApiServerDeps extends HealthDeps {
   logger: Logger;
@@ -18,6 +20,8 @@ export interface ApiServerDeps extends HealthDeps {
   api?: ApiHandlers;
   /** Rate limiter of the OAuth token endpoint (served with `api`); default: one over `pool`. */
   rateLimiter?: RateLimiter;
+  /** Proxies whose X-Forwarded-For gives the client address (TRUST_PROXY). */
+  trustedProxies?: TrustedProxies;
 }
 
 export interface RunningApiServer {
@@ -30,15 +34,16 @@ export interface RunningApiServer {
 export function createApiHandler(deps: ApiServerDeps): http.RequestListener {
   const log = deps.logger.child({ component: 'api' });
   const oauthToken = deps.api
-    ? createOAuthTokenHandler({ pool: deps.pool, logger: deps.logger, rateLimiter: deps.rateLimiter ?? new RateLimiter(deps.pool) })
+    ? createOAuthTokenHandler({ pool: deps.pool, logger: deps.logger, rateLimiter: deps.rateLimiter ?? new RateLimiter(deps.pool), trustedProxies: deps.trustedProxies })
     : undefined;
+  const workerCheck = sharedWorkerCheck(deps);
   return async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     try {
       if (url.pathname === '/health' || url.pathname === '/healthz') {
         if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'method not allowed' });
         const deep = url.searchParams.get('deep') === 'true' || url.searchParams.get('deep') === '1';
-        const health = await checkHealth(deps, { deep });
+        const health = await checkHealth(deps, { deep, workerCheck });
         return sendJson(res, health.status === 'ok' ? 200 : 503, health);
       }
       if (url.pathname === '/metrics') {
@@ -56,6 +61,10 @@ export function createApiHandler(deps: ApiServerDeps): http.RequestListener {
       if (deps.api) {
         if (url.pathname.startsWith('/trpc/')) return await deps.api.trpc(req, res);
         if (url.pathname === '/api/v1/openapi.json') return sendJson(res, 200, deps.api.openApiDocument());
+        if (url.pathname === VERIFY_EMAIL_PAGE_PATH && (req.method === 'GET' || req.method === 'HEAD')) {
+          res.writeHead(200, verifyEmailPage.headers);
+          return res.end(verifyEmailPage.html);
+        }
         if (url.pathname === '/api/v1/docs' || url.pathname === '/api/docs') {
           res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
           return res.end(renderDocsPage(deps.api.openApiDocument()));

@@ -7,10 +7,13 @@ import { ConfigError } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { SecretBox } from '../secrets.js';
 import { ApiKeyCache } from '../auth/api-keys.js';
+import { CredentialGuard } from '../auth/credential-guard.js';
 import { OAuthTokenCache } from '../auth/oauth.js';
 import { OrganizationAccessCache } from '../auth/organization-access.js';
 import { createTokenSigner } from '../auth/tokens.js';
 import { createTenantPool } from '../db/tenant.js';
+import { createMailer } from '../mail/mailer.js';
+import { parseAllowList } from '../actions/safe-http.js';
 import { TriggerService } from '../triggers/service.js';
 import { RateLimiter } from './rate-limit.js';
 import type { ApiServices } from './trpc/context.js';
@@ -34,6 +37,7 @@ export async function createApiServices(input: ApiServicesInput): Promise<{ serv
   const { config } = input;
   if (!config.api.jwtSecret && config.nodeEnv === 'production') throw new ConfigError(['JWT_SECRET: required in production (at least 32 characters)']);
   const jwtSecret = config.api.jwtSecret ? new TextEncoder().encode(config.api.jwtSecret) : derive(input.appKey, 'access tokens');
+  const mailer = createMailer(config, input.logger);
   const apiKeys = new ApiKeyCache();
   await apiKeys.listenForRevocations(input.databaseUrl);
   const oauthTokens = new OAuthTokenCache();
@@ -53,15 +57,28 @@ export async function createApiServices(input: ApiServicesInput): Promise<{ serv
     logger: input.logger,
     temporal: input.temporal,
     taskQueue: config.temporal.taskQueue,
-    triggers: new TriggerService({ pool: input.pool, temporal: input.temporal, taskQueue: config.temporal.taskQueue, logger: input.logger, secrets: input.secrets }),
+    triggers: new TriggerService({
+      pool: input.pool, temporal: input.temporal, taskQueue: config.temporal.taskQueue, logger: input.logger, secrets: input.secrets,
+      destinations: { allow: parseAllowList(config.actions.allowedHosts) },
+    }),
     secrets: input.secrets,
     tokens: createTokenSigner(jwtSecret),
     apiKeys,
+    credentialGuard: new CredentialGuard(),
     oauthTokens,
     organizationAccess,
     rateLimiter: new RateLimiter(input.pool),
+    trustedProxies: config.api.trustedProxies,
     siweDomain: new URL(publicUrl).host,
     siweSecret: derive(Buffer.from(jwtSecret), 'sign-in with ethereum'),
+    mailer,
+    publicUrl,
   };
-  return { services, close: async () => { await Promise.all([apiKeys.close(), oauthTokens.close(), organizationAccess.close(), tenantPool.end()]); } };
+  return {
+    services,
+    close: async () => {
+      mailer.close();
+      await Promise.all([apiKeys.close(), oauthTokens.close(), organizationAccess.close(), tenantPool.end()]);
+    },
+  };
 }

@@ -143,22 +143,58 @@ const NEXT_FAILURES = `(CASE WHEN greatest(f.updated_at, coalesce(f.locked_until
 const lockFor = (failures: string) => `(CASE WHEN ${failures} >= $2
   THEN now() + make_interval(secs => least($4::float8, $3::float8 * power(2, least(${failures} - $2, 30)))) END)`;
 
-/** Counts one failure for each key; returns seconds until they are unlocked (0 if not locked). */
-export async function recordLoginFailure(db: Queryable, keys: string[], policy: LockoutPolicy = DEFAULT_LOCKOUT): Promise<number> {
-  const { rows } = await db.query<{ retry: number | null }>(
-    `WITH upserted AS (
+/**
+ * Counts an attempt as a failure for every key BEFORE its password is checked, in one statement, unless a key is
+ * locked: `allowed` false then, nothing counted, and `retryAfterSeconds` until the lock ends. Concurrent attempts are
+ * serialised on the keys' rows (locked in key order, their newest versions read), so however many arrive at once, no
+ * more than the policy allows are let through to the password check. `lockedForSecondsIfFailed`: the lock this attempt
+ * set (0 if none), for the answer when the password is wrong. A success takes its count back (settleLoginSuccess).
+ */
+export async function reserveLoginAttempt(
+  db: Queryable,
+  keys: string[],
+  policy: LockoutPolicy = DEFAULT_LOCKOUT,
+): Promise<{ allowed: boolean; retryAfterSeconds: number; lockedForSecondsIfFailed: number }> {
+  const { rows } = await db.query<{ locked_retry: number | null; counted: number; failed_retry: number | null }>(
+    `WITH current AS (
+       SELECT key, locked_until FROM login_failures WHERE key = ANY($1::text[]) ORDER BY key FOR UPDATE
+     ), upserted AS (
        INSERT INTO login_failures AS f (key, failures, locked_until, updated_at)
        SELECT k, 1, ${lockFor('1')}, now() FROM unnest($1::text[]) AS k
+       WHERE NOT EXISTS (SELECT 1 FROM current WHERE locked_until > now())
+       ORDER BY k
        ON CONFLICT (key) DO UPDATE SET
          failures = ${NEXT_FAILURES},
          locked_until = ${lockFor(NEXT_FAILURES)},
          updated_at = now()
+       WHERE f.locked_until IS NULL OR f.locked_until <= now()
        RETURNING locked_until
      )
-     SELECT ceil(extract(epoch FROM max(locked_until) - now()))::int AS retry FROM upserted`,
+     SELECT (SELECT ceil(extract(epoch FROM max(locked_until) - now()))::int FROM current WHERE locked_until > now()) AS locked_retry,
+            (SELECT count(*)::int FROM upserted) AS counted,
+            (SELECT ceil(extract(epoch FROM max(locked_until) - now()))::int FROM upserted) AS failed_retry`,
     [keys, policy.maxFailures, policy.baseLockSeconds, policy.maxLockSeconds, policy.resetAfterSeconds],
   );
-  return Math.max(0, rows[0]?.retry ?? 0);
+  const row = rows[0]!;
+  if (row.counted < keys.length) {
+    // A key was locked (or got locked by a concurrent attempt between our lock and our upsert): refused.
+    const retry = Math.max(1, row.locked_retry ?? (await lockedForSeconds(db, keys)));
+    return { allowed: false, retryAfterSeconds: retry, lockedForSecondsIfFailed: 0 };
+  }
+  return { allowed: true, retryAfterSeconds: 0, lockedForSecondsIfFailed: Math.max(0, row.failed_retry ?? 0) };
+}
+
+/**
+ * Takes back the failure reserveLoginAttempt counted for a login that succeeded: the account's counter is cleared, the
+ * address's loses this attempt and any lock (a lock in force there was set by this attempt's count: later attempts
+ * were refused, earlier ones still in flight counted below the threshold).
+ */
+async function settleLoginSuccess(db: Queryable, accountKey: string, addressKeys: string[]): Promise<void> {
+  await db.query(
+    `WITH cleared AS (DELETE FROM login_failures WHERE key = $1)
+     UPDATE login_failures SET failures = greatest(failures - 1, 0), locked_until = NULL WHERE key = ANY($2::text[])`,
+    [accountKey, addressKeys],
+  );
 }
 
 /** Clears the counters of the given keys (e.g. an account after a successful login, or by an administrator). */
@@ -193,8 +229,9 @@ export async function loginWithPassword(
   const ip = input.ip?.trim().slice(0, 100) || null;
   const keys = lockoutKeys(email, ip);
 
-  const retry = await lockedForSeconds(pool, keys);
-  if (retry > 0) {
+  const attempt = await reserveLoginAttempt(pool, keys, policy);
+  if (!attempt.allowed) {
+    const retry = attempt.retryAfterSeconds;
     throw new AuthError('locked', `too many failed logins: try again in ${retry} s`, { retryAfterSeconds: retry });
   }
 
@@ -205,12 +242,12 @@ export async function loginWithPassword(
   const user = rows[0];
   const ok = user?.password_hash ? await verifyPassword(user.password_hash, input.password) : await verifyDummy(input.password);
   if (!user || !ok) {
-    const lockedFor = await recordLoginFailure(pool, keys, policy);
+    const lockedFor = attempt.lockedForSecondsIfFailed;
     throw new AuthError('invalid_credentials', 'invalid email or password', lockedFor > 0 ? { retryAfterSeconds: lockedFor } : {});
   }
+  await settleLoginSuccess(pool, keys[0]!, keys.slice(1));
   if (!user.is_active) throw new AuthError('forbidden', 'this account is disabled');
 
-  await clearLoginFailures(pool, [`user:${email}`]);
   const rehash = passwordNeedsRehash(user.password_hash!) ? await hashPassword(input.password) : null;
   await pool.query(
     'UPDATE users SET last_login_at = now(), password_hash = coalesce($2, password_hash) WHERE id = $1',

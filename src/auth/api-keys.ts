@@ -12,6 +12,7 @@ import { withTransaction, type Queryable } from './db.js';
 import { NotifiedCache } from './notified-cache.js';
 import { hashPassword, verifyDummy, verifyPassword } from './passwords.js';
 import type { Db } from '../db/pool.js';
+import { maxRateLimitOverride, type Plan } from '../api/rate-limit.js';
 
 export type ApiKeyEnvironment = 'live' | 'test';
 export type ApiKeyType = 'standard' | 'restricted' | 'admin';
@@ -128,12 +129,26 @@ async function insertApiKey(
 }
 
 /**
+ * A key's rate_limit_override may only lower its limit: at most the organization's plan limit (the plan stays the
+ * ceiling at request time too, if the plan is downgraded later). Above it → AuthError 'invalid_input'.
+ */
+async function assertOverrideWithinPlan(db: Queryable, organizationId: string, override: number): Promise<void> {
+  const { rows } = await db.query<{ plan: Plan }>('SELECT plan FROM organizations WHERE id = $1', [organizationId]);
+  if (!rows[0]) return; // unknown organization: the insert reports it
+  const max = maxRateLimitOverride(rows[0].plan);
+  if (override > max) {
+    throw new AuthError('invalid_input', `rateLimitOverride may only lower a key's limit: at most ${max} requests per hour on the ${rows[0].plan} plan`);
+  }
+}
+
+/**
  * Creates a key and returns it in full, once. Only the argon2id hash and the prefix are stored. Invalid input throws a
  * ZodError; an unknown organization or user throws AuthError 'not_found'. Whether `createdBy` may create keys for the
  * organization is the caller's decision.
  */
 export async function createApiKey(pool: Db | pg.PoolClient, input: CreateApiKeyInput): Promise<CreatedApiKey> {
   const settings = createApiKeyInputSchema.parse(input);
+  if (settings.rateLimitOverride != null) await assertOverrideWithinPlan(pool, settings.organizationId, settings.rateLimitOverride);
   const generated = generateApiKey(settings.environment);
   const hash = await hashPassword(generated.key);
   try {

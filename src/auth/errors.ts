@@ -13,7 +13,9 @@ export type AuthErrorCode =
   | 'not_found'
   | 'invalid_signature'
   | 'nonce_used'
-  | 'nonce_expired';
+  | 'nonce_expired'
+  /** Input that is well-formed but breaks a rule (the message says which field and why). */
+  | 'invalid_input';
 
 export class AuthError extends Error {
   readonly code: AuthErrorCode;

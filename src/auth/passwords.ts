@@ -2,6 +2,10 @@
  * Password (and API-key) hashing with argon2id, OWASP parameters: 19 MiB, 2 passes, 1 lane.
  */
 import argon2 from 'argon2';
+import { counter } from '../counters.js';
+
+/** Every argon2 verification this process makes (logins, API keys, OAuth secrets and tokens, dummy misses). */
+export const argon2Verifications = counter('erc8004_argon2_verifications_total', 'argon2id verifications made by this process (passwords, API keys, OAuth).');
 
 export const ARGON2_OPTIONS = Object.freeze({
   type: argon2.argon2id,
@@ -23,6 +27,7 @@ export function hashPassword(plain: string): Promise<string> {
 
 /** True when `plain` matches `hash`; false for a wrong password or a malformed hash (never throws for those). */
 export async function verifyPassword(hash: string, plain: string): Promise<boolean> {
+  argon2Verifications.inc();
   try {
     return await argon2.verify(hash, plain);
   } catch {

@@ -20,16 +20,15 @@ export async function startConfiguredWorker(ctx: ProcessContext, pool: Pool, tem
     taskQueue: config.temporal.taskQueue,
     maxCachedWorkflows: config.temporal.maxCachedWorkflows,
     dispatch: { dispatchers: config.actions.dispatchers },
+    eventRetentionDays: config.eventRetentionDays,
     pool,
     logger,
     actions,
     schedules: true,
   });
   ctx.onShutdown('worker', worker.stop);
-  worker.done.catch((err) => {
-    logger.fatal({ err }, 'worker crashed');
-    process.kill(process.pid, 'SIGTERM');
-  });
+  // A crashed worker stops the process with a non-zero exit code (its process manager restarts it).
+  worker.done.catch((err) => ctx.fail('worker', err));
   return worker;
 }
 
@@ -45,7 +44,7 @@ export async function startConfiguredApi(
   const api = await startApiServer(
     {
       pool, temporal, taskQueue: config.temporal.taskQueue, logger, ingestApiToken: config.ingestApiToken,
-      rateLimiter: apiServices.services.rateLimiter,
+      rateLimiter: apiServices.services.rateLimiter, trustedProxies: config.api.trustedProxies,
       api: createApiHandlers(apiServices.services, { baseUrl: config.api.publicUrl ?? `http://${config.api.host}:${config.api.port}` }),
     },
     config.api,

@@ -1,7 +1,8 @@
 /**
  * `npm start`: the whole system in one supervisor on embedded defaults — embedded Postgres (unless DATABASE_URL),
  * the Temporal dev server (unless TEMPORAL_ADDRESS), migrations, the worker, the indexers, the relay and the API — and,
- * with no chain configured, a local demo chain with a simulator. Ctrl-C stops everything.
+ * with no chain configured, a local demo chain with a simulator. Ctrl-C stops everything. An indexer or the relay that
+ * fails (e.g. loses its lock) is restarted here, and the log says so.
  */
 import { runProcess } from '../runtime.js';
 import {
@@ -44,4 +45,4 @@ await runProcess('erc8004', async (ctx) => {
     },
     'erc8004-backend is up',
   );
-});
+}, { restartFailedComponents: true, recordChildren: true });

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import os from 'node:os';
@@ -10,6 +10,8 @@ export interface EmbeddedDatabase {
   /** Connection URL of the `postgres` maintenance database. */
   adminUrl: string;
   urlFor(database: string): string;
+  /** The postmaster's pid (from postmaster.pid), when it could be read. */
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -97,6 +99,7 @@ export async function startEmbeddedPostgres(options: {
   return {
     adminUrl,
     urlFor,
+    pid: postmasterPid(dataDir),
     stop: async () => {
       process.off('exit', killOnExit);
       // A Ctrl-C in the terminal reaches postgres too (same process group), and it shuts down at once; the package's
@@ -123,5 +126,15 @@ export async function ensureDatabase(adminUrl: string, database: string, templat
     }
   } finally {
     await client.end();
+  }
+}
+
+/** The pid of the postmaster running on `dataDir` (first line of its postmaster.pid). */
+function postmasterPid(dataDir: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -42,6 +42,8 @@ export interface DemoChain {
   wsUrl: string;
   /** True when the registries were deployed on a new chain (nothing from a previous run survives). */
   fresh: boolean;
+  /** The anvil process. */
+  pid: number | undefined;
   /** Stops anvil gracefully (it dumps its state to `<dataDir>/anvil/state.json`). Safe to call more than once. */
   stop(): Promise<void>;
 }
@@ -188,6 +190,7 @@ export async function startDemoChain(opts: DemoChainOptions): Promise<DemoChain>
       rpcUrl: running.rpcUrl,
       wsUrl: running.wsUrl,
       fresh,
+      pid: running.pid,
       stop: () => running.stop(),
     };
   } catch (err) {

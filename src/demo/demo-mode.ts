@@ -9,6 +9,7 @@ export async function startDemo(ctx: ProcessContext): Promise<ChainConfig> {
   const { config, logger } = ctx;
   const demo = await startDemoChain({ dataDir: config.dataDir, port: config.demo.anvilPort, logger });
   ctx.onShutdown('demo chain', demo.stop);
+  ctx.trackChild('demo chain (anvil)', demo.pid);
   const simulator = startSimulator({ registries: demo.registries, eventsPerSecond: config.demo.eventsPerSecond, logger });
   ctx.onShutdown('demo simulator', simulator.stop);
   logger.info(

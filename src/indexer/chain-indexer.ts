@@ -8,6 +8,7 @@ import type { Hex, PublicClient } from 'viem';
 import type pg from 'pg';
 import type { ChainConfig, Deployment } from '../chain/config.js';
 import { liveStartBlock } from '../chain/config.js';
+import { acquireSingletonLock } from '../db/singleton-lock.js';
 import type { Logger } from '../logger.js';
 import { decodeRegistryLog, UnknownLogError, type EventRecord } from './decode.js';
 import type { BlockRange } from './ranges.js';
@@ -53,6 +54,8 @@ export interface IndexerStats {
   unknownLogs: number;
   reorgs: number;
   retracted: number;
+  /** Pushed (ingested) events that disagreed with the chain and were replaced by its logs. */
+  superseded: number;
   rpcErrors: number;
 }
 
@@ -72,7 +75,8 @@ export class ChainReader {
   readonly range: AdaptiveRange;
   protected readonly pool: pg.Pool;
   protected readonly log: Logger;
-  protected readonly signal: AbortSignal | undefined;
+  /** Stops the work: the caller's signal, and while the live indexer runs, also the loss of its lock. */
+  protected signal: AbortSignal | undefined;
   private readonly byAddress: Map<string, Deployment>;
   private readonly addresses: Hex[];
   readonly stats: IndexerStats;
@@ -87,7 +91,7 @@ export class ChainReader {
     this.range = new AdaptiveRange(options.chain.maxBlockRange);
     this.byAddress = new Map(options.chain.deployments.map((d) => [d.address.toLowerCase(), d as Deployment]));
     this.addresses = [...this.byAddress.keys()] as Hex[];
-    this.stats = { chainId: options.chain.chainId, head: undefined, checkpoint: undefined, eventsWritten: 0, unknownLogs: 0, reorgs: 0, retracted: 0, rpcErrors: 0 };
+    this.stats = { chainId: options.chain.chainId, head: undefined, checkpoint: undefined, eventsWritten: 0, unknownLogs: 0, reorgs: 0, retracted: 0, superseded: 0, rpcErrors: 0 };
   }
 
   protected retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -169,8 +173,8 @@ export class ChainReader {
     const [logs] = await Promise.all([this.readLogs(range.from, range.to), checkpointHash]);
     checkpointHash = await checkpointHash;
     const rows = await this.decode(logs);
-    const inserted = await withIngestTransaction(this.pool, async (client) => {
-      const count = await insertEvents(client, rows);
+    const { inserted, superseded } = await withIngestTransaction(this.pool, async (client) => {
+      const outcome = await insertEvents(client, rows);
       if (checkpointHash) {
         const eventBlocks = new Map(rows.map((r) => [r.block_number, r.block_hash]));
         eventBlocks.set(range.to, checkpointHash.toLowerCase() as Hex);
@@ -182,9 +186,14 @@ export class ChainReader {
         }
       }
       await completeRange(client, this.chain.chainId, range, owner);
-      return count;
+      return outcome;
     });
     this.stats.eventsWritten += inserted;
+    if (superseded.length > 0) {
+      // The chain wins over a pushed row; someone pushed content the chain does not have (a bug or a forgery).
+      this.stats.superseded += superseded.length;
+      this.log.warn({ from: range.from, to: range.to, superseded }, 'pushed events disagreed with the chain: retracted them and wrote the logs');
+    }
     return inserted;
   }
 }
@@ -289,8 +298,11 @@ export class ChainIndexer extends ChainReader {
    * poll interval. Only one live indexer per chain writes at a time (a session advisory lock); others stand by.
    */
   async run(options: { wake?: (notify: () => void) => () => void } = {}): Promise<void> {
-    const lockClient = await this.pool.connect();
-    const key = `live-indexer:${this.chain.chainId}`;
+    const stop = this.signal ?? new AbortController().signal;
+    const lock = await acquireSingletonLock(this.pool, { key: `live-indexer:${this.chain.chainId}`, logger: this.log, signal: stop, standbyMs: this.chain.pollIntervalMs * 5 });
+    if (!lock) return;
+    // Every pass (and its RPC retries) stops when the lock is lost, not only on shutdown.
+    this.signal = AbortSignal.any([stop, lock.lost]);
     let wakeUp: (() => void) | undefined;
     // A head that arrives during a pass must not be lost: remember it and start the next pass at once.
     let pending = false;
@@ -299,19 +311,13 @@ export class ChainIndexer extends ChainReader {
       wakeUp?.();
     });
     try {
-      while (!this.signal?.aborted) {
-        const { rows } = await lockClient.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [key]);
-        if (rows[0]?.ok) break;
-        this.log.info('another live indexer holds this chain; standing by');
-        await sleep(this.chain.pollIntervalMs * 5, this.signal).catch(() => undefined);
-      }
       this.log.info({ confirmations: this.chain.confirmations, deployments: this.chain.deployments.length }, 'live indexer started');
-      while (!this.signal?.aborted) {
+      while (!this.signal.aborted) {
         pending = false;
         try {
           await this.tick();
         } catch (err) {
-          if (err instanceof AbortedError) break;
+          if (err instanceof AbortedError || this.signal.aborted) break;
           this.log.error({ err }, 'indexer pass failed; retrying');
         }
         if (pending) continue;
@@ -327,11 +333,13 @@ export class ChainIndexer extends ChainReader {
           wakeUp = done;
         });
       }
+      if (lock.lost.aborted && !stop.aborted) throw lock.error();
     } finally {
+      this.signal = stop;
       unsubscribe?.();
-      await releaseClaims(this.pool, this.chain.chainId, LIVE_OWNER).catch(() => undefined);
-      await lockClient.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
-      lockClient.release();
+      // Claims are released only while the lock is ours: after losing it, another indexer may own them already.
+      if (!lock.lost.aborted) await releaseClaims(this.pool, this.chain.chainId, LIVE_OWNER).catch(() => undefined);
+      await lock.release();
       this.log.info('live indexer stopped');
     }
   }

@@ -52,27 +52,106 @@ const COLUMN_TYPES: Record<(typeof EVENT_COLUMNS)[number], string> = {
   response_uri: 'text', response_hash: 'text', tag: 'text',
 };
 
+/** Who wrote an event: the chain as our indexer (or a backfill) read it, or a push through the ingestion endpoint. */
+export type EventProvenance = { source: 'indexer' } | { source: 'ingest'; pushedBy: string | null };
+export const FROM_CHAIN: EventProvenance = { source: 'indexer' };
+
+const INCOMING = `unnest(${EVENT_COLUMNS.map((c, i) => `$${i + 1}::${COLUMN_TYPES[c]}[]`).join(', ')})
+    AS u(${EVENT_COLUMNS.map((c) => `"${c}"`).join(', ')})`;
+const PROVENANCE_PARAMS = `$${EVENT_COLUMNS.length + 1}::text, $${EVENT_COLUMNS.length + 2}::text`;
+
+/**
+ * Stored live events at the incoming row `u`'s log: same position (block number, log index) or same key (block hash,
+ * log index). Two branches rather than an OR, so that each is one index probe (an OR made Postgres compare every
+ * incoming row with every candidate of the same log index).
+ */
+const liveAtLog = (where = '') => `
+    SELECT e.* FROM events e WHERE ${where} e.chain_id = u.chain_id AND e.block_number = u.block_number AND e.log_index = u.log_index
+      AND NOT EXISTS (SELECT 1 FROM event_retractions r WHERE r.event_seq = e.ingest_seq)
+    UNION ALL
+    SELECT e.* FROM events e WHERE ${where} e.chain_id = u.chain_id AND e.block_hash = u.block_hash AND e.log_index = u.log_index
+      AND e.block_number <> u.block_number AND NOT EXISTS (SELECT 1 FROM event_retractions r WHERE r.event_seq = e.ingest_seq)`;
+/** Its content differs from the incoming row (the id follows from the position). */
+const CONTENT = EVENT_COLUMNS.filter((c) => c !== 'id' && c !== 'chain_id');
+const DIFFERENT_CONTENT = `(${CONTENT.map((c) => `e."${c}"`).join(', ')}) IS DISTINCT FROM (${CONTENT.map((c) => `u."${c}"`).join(', ')})`;
+
 // incarnation = how many copies of the same (chain, block hash, log index) were retracted: an event already stored
 // and live conflicts (idempotent no-op); one whose every copy was retracted (its block came back) is appended anew.
-const INSERT_EVENTS_SQL = `
-  INSERT INTO events (${EVENT_COLUMNS.map((c) => `"${c}"`).join(', ')}, block_time, incarnation)
+// A pushed row is also skipped when a live event already holds its log (a conflict if the content differs).
+const insertSql = (pushed: boolean) => `
+  INSERT INTO events (${EVENT_COLUMNS.map((c) => `"${c}"`).join(', ')}, block_time, incarnation, source, pushed_by)
   SELECT u.*, to_timestamp(u."timestamp"),
     (SELECT count(*) FROM events e JOIN event_retractions r ON r.event_seq = e.ingest_seq
-     WHERE e.chain_id = u.chain_id AND e.block_hash = u.block_hash AND e.log_index = u.log_index)
-  FROM unnest(${EVENT_COLUMNS.map((c, i) => `$${i + 1}::${COLUMN_TYPES[c]}[]`).join(', ')})
-    AS u(${EVENT_COLUMNS.map((c) => `"${c}"`).join(', ')})
+     WHERE e.chain_id = u.chain_id AND e.block_hash = u.block_hash AND e.log_index = u.log_index),
+    ${PROVENANCE_PARAMS}
+  FROM ${INCOMING}
+  ${pushed ? `WHERE NOT EXISTS (${liveAtLog()})` : ''}
   ORDER BY u.block_number, u.log_index
   ON CONFLICT ON CONSTRAINT events_block_log_key DO NOTHING`;
+const INSERT_FROM_CHAIN_SQL = insertSql(false);
+const INSERT_PUSHED_SQL = insertSql(true);
+
+// The chain wins: live pushed rows at the logs the indexer read, with other content, are retracted as superseded
+// before the chain's rows go in (so they get the next incarnation of their key, and the relay sees retraction first).
+const SUPERSEDE_PUSHED_SQL = `
+  INSERT INTO event_retractions (event_seq, event_id, chain_id, block_number, block_hash, reason)
+  SELECT DISTINCT ON (e.ingest_seq) e.ingest_seq, e.id, e.chain_id, e.block_number, e.block_hash, 'superseded'
+  FROM ${INCOMING}
+  CROSS JOIN LATERAL (${liveAtLog("e.source = 'ingest' AND")}) e
+  WHERE ${DIFFERENT_CONTENT}
+  ORDER BY e.ingest_seq
+  RETURNING event_seq::text, event_id, block_hash`;
+
+// Whether any live pushed row sits at the logs being written: only the keys are sent (usually the answer is no, and
+// the full comparison above, which sends every column again, is skipped).
+const PUSHED_AT_LOGS_SQL = `
+  SELECT EXISTS (
+    SELECT 1 FROM unnest($1::int8[], $2::int8[], $3::text[], $4::int4[]) AS u(chain_id, block_number, block_hash, log_index)
+    WHERE EXISTS (${liveAtLog("e.source = 'ingest' AND")})) AS found`;
+
+// Pushed rows whose log a live event holds with other content: refused (counted), never written.
+const PUSHED_CONFLICTS_SQL = `
+  SELECT count(DISTINCT (u.block_hash, u.log_index, u.block_number))::int AS n FROM ${INCOMING}
+  CROSS JOIN LATERAL (${liveAtLog()}) e
+  WHERE ${DIFFERENT_CONTENT}`;
+
+export interface SupersededEvent {
+  eventSeq: string;
+  eventId: string;
+  blockHash: string;
+}
+
+export interface InsertOutcome {
+  /** Rows appended. */
+  inserted: number;
+  /** Pushed rows the chain's rows replaced (retracted with reason 'superseded'). */
+  superseded: SupersededEvent[];
+  /** Pushed rows refused because a live event holds their log with other content. */
+  conflicts: number;
+}
 
 /**
  * Appends events (one statement, any number of rows), skipping rows already stored and live (same chain, block hash,
- * log index). Must run inside withIngestTransaction. Returns how many rows were new.
+ * log index), and records their provenance. Rows from the chain supersede pushed rows that disagree with them; pushed
+ * rows never replace anything. Must run inside withIngestTransaction.
  */
-export async function insertEvents(client: pg.PoolClient, rows: readonly EventRecord[]): Promise<number> {
-  if (rows.length === 0) return 0;
+export async function insertEvents(client: pg.PoolClient, rows: readonly EventRecord[], provenance: EventProvenance = FROM_CHAIN): Promise<InsertOutcome> {
+  if (rows.length === 0) return { inserted: 0, superseded: [], conflicts: 0 };
   const columns = EVENT_COLUMNS.map((c) => rows.map((r) => r[c]));
-  const result = await client.query(INSERT_EVENTS_SQL, columns);
-  return result.rowCount ?? 0;
+  if (provenance.source === 'ingest') {
+    const conflicts = (await client.query<{ n: number }>(PUSHED_CONFLICTS_SQL, columns)).rows[0]!.n;
+    const result = await client.query(INSERT_PUSHED_SQL, [...columns, 'ingest', provenance.pushedBy]);
+    return { inserted: result.rowCount ?? 0, superseded: [], conflicts };
+  }
+  const keys = (['chain_id', 'block_number', 'block_hash', 'log_index'] as const).map((c) => rows.map((r) => r[c]));
+  const pushed = (await client.query<{ found: boolean }>(PUSHED_AT_LOGS_SQL, keys)).rows[0]!.found;
+  const superseded = pushed ? (await client.query<{ event_seq: string; event_id: string; block_hash: string }>(SUPERSEDE_PUSHED_SQL, columns)).rows : [];
+  const result = await client.query(INSERT_FROM_CHAIN_SQL, [...columns, 'indexer', null]);
+  return {
+    inserted: result.rowCount ?? 0,
+    superseded: superseded.map((r) => ({ eventSeq: r.event_seq, eventId: r.event_id, blockHash: r.block_hash })),
+    conflicts: 0,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------- checkpoints

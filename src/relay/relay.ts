@@ -8,6 +8,15 @@ import pg from 'pg';
 import type { Logger } from '../logger.js';
 import { EVENT_COLUMNS, type EventRecord } from '../indexer/decode.js';
 import { sleep, AbortedError } from '../indexer/rpc.js';
+import { acquireSingletonLock, LockLostError } from '../db/singleton-lock.js';
+
+/** Another relay moved this cursor past the position this one was about to write: two relays ran on one cursor. */
+export class CursorMovedError extends Error {
+  constructor(name: string, position: string) {
+    super(`relay cursor ${name} is already at or past ${position}: another relay moved it; stopping`);
+    this.name = 'CursorMovedError';
+  }
+}
 
 export interface StoredEvent extends EventRecord {
   ingest_seq: string;
@@ -100,12 +109,24 @@ export class Relay {
   /**
    * The next batch after `after`, events and retractions merged in ingest order; `complete` when both reads came back
    * short, so nothing more was committed when they ran (anything committed since sends a NOTIFY, which wakes us again).
+   * Both reads share one snapshot (a REPEATABLE READ transaction): with two snapshots, a transaction committing between
+   * them could show its retraction but not its earlier event, and the cursor would move past that event for good.
    */
   async readBatch(after: string): Promise<{ items: RelayItem[]; complete: boolean }> {
-    const [events, retractions] = await Promise.all([
-      this.pool.query(EVENT_SELECT, [after, this.batchSize]),
-      this.pool.query(RETRACTION_SELECT, [after, this.batchSize]),
-    ]);
+    const client = await this.pool.connect();
+    let events: pg.QueryResult;
+    let retractions: pg.QueryResult;
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      events = await client.query(EVENT_SELECT, [after, this.batchSize]);
+      retractions = await client.query(RETRACTION_SELECT, [after, this.batchSize]);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release(err instanceof Error ? err : true);
+      throw err;
+    }
+    client.release();
     const items: RelayItem[] = [
       ...events.rows.map((row): RelayItem => ({ kind: 'event', seq: row.ingest_seq, event: row as StoredEvent })),
       ...retractions.rows.map((row): RelayItem => ({
@@ -130,8 +151,10 @@ export class Relay {
       const { items: batch, complete } = await this.readBatch(position);
       if (batch.length === 0) return total;
       await this.dispatcher.dispatch(batch);
+      // A relay that lost its lock mid-batch leaves the cursor to the one that holds it now.
+      if (signal?.aborted) throw new AbortedError();
       const last = batch[batch.length - 1]!.seq;
-      await this.pool.query('UPDATE relay_cursors SET position = $2 WHERE name = $1', [this.name, last]);
+      await this.advanceCursor(last);
       position = last;
       total += batch.length;
       this.dispatched += batch.length;
@@ -139,35 +162,44 @@ export class Relay {
     }
   }
 
-  /** Runs until the signal aborts. */
+  /**
+   * Moves the cursor forward to `position`. The cursor never moves backwards: a write that would is refused in SQL,
+   * and it means another relay moved the cursor past ours, so this one stops (CursorMovedError).
+   */
+  async advanceCursor(position: string): Promise<void> {
+    const { rowCount } = await this.pool.query('UPDATE relay_cursors SET position = $2 WHERE name = $1 AND position < $2', [this.name, position]);
+    if (rowCount === 0) throw new CursorMovedError(this.name, position);
+  }
+
+  /**
+   * Runs until the signal aborts. Throws when the work cannot go on here: the lock was lost (another relay may hold it
+   * now) or the cursor was moved by someone else.
+   */
   async run(signal: AbortSignal): Promise<void> {
-    const lock = await this.pool.connect();
+    const lock = await acquireSingletonLock(this.pool, { key: `relay:${this.name}`, logger: this.log, signal, standbyMs: this.idlePollMs });
+    if (!lock) return;
+    const work = AbortSignal.any([signal, lock.lost]);
     let listener: Listener | undefined;
     try {
-      while (!signal.aborted) {
-        const { rows } = await lock.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [`relay:${this.name}`]);
-        if (rows[0]?.ok) break;
-        this.log.info('another relay holds this cursor; standing by');
-        await sleep(this.idlePollMs, signal).catch(() => undefined);
-      }
       this.log.info({ position: await this.cursor() }, 'relay started');
       let failures = 0;
-      while (!signal.aborted) {
-        if (!listener) listener = await this.listen(signal).catch((err: unknown) => {
+      while (!work.aborted) {
+        if (!listener) listener = await this.listen(work).catch((err: unknown) => {
           if (!(err instanceof AbortedError)) this.log.warn({ err }, 'LISTEN connection failed; polling until it is back');
           return undefined;
         });
         try {
           this.pendingWake = false;
-          const sent = await this.catchUp(signal);
+          const sent = await this.catchUp(work);
           if (sent > 0) this.log.debug({ sent }, 'dispatched');
           failures = 0;
         } catch (err) {
-          if (err instanceof AbortedError) break;
+          if (err instanceof CursorMovedError) throw err;
+          if (err instanceof AbortedError || work.aborted) break;
           failures++;
           const delay = Math.min(250 * 2 ** (failures - 1), 30_000);
           this.log.error({ err, retryInMs: delay }, 'dispatch failed; the cursor stays, retrying');
-          await sleep(delay, signal).catch(() => undefined);
+          await sleep(delay, work).catch(() => undefined);
           continue;
         }
         if (listener && !listener.alive) {
@@ -175,12 +207,15 @@ export class Relay {
           listener = undefined;
         }
         // Without a live LISTEN connection, poll faster until it is back.
-        await this.waitForWake(signal, listener ? this.idlePollMs : Math.min(this.idlePollMs, 1_000));
+        await this.waitForWake(work, listener ? this.idlePollMs : Math.min(this.idlePollMs, 1_000));
       }
+      if (lock.lost.aborted && !signal.aborted) throw lock.error();
+    } catch (err) {
+      if (lock.lost.aborted && !signal.aborted && !(err instanceof LockLostError)) throw lock.error();
+      throw err;
     } finally {
       await listener?.client.end().catch(() => undefined);
-      await lock.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
-      lock.release();
+      await lock.release();
       this.log.info('relay stopped');
     }
   }

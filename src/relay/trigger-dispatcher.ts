@@ -66,6 +66,7 @@ export function toTriggerEvent(e: TriggerEvent): TriggerEvent {
     ingest_seq: e.ingest_seq, id: e.id, chain_id: e.chain_id, block_number: e.block_number, log_index: e.log_index, timestamp: e.timestamp,
     registry: e.registry, event_type: e.event_type, agent_id: e.agent_id, value: e.value, value_decimals: e.value_decimals, tag1: e.tag1,
     tag2: e.tag2, tag: e.tag, validator_address: e.validator_address, file_uri: e.file_uri, response: e.response, request_hash: e.request_hash,
+    abi_version: e.abi_version,
   };
 }
 

@@ -24,6 +24,15 @@ export const CONDITION_TYPES = [...STATELESS_TYPES, ...STATEFUL_TYPES, 'absence'
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 
 export const COMPARISONS = ['<', '<=', '>', '>=', '=', '!='] as const;
+
+/** Registry ABI versions an event can come from (events.abi_version, set by the deployment that emitted it). */
+export const ABI_VERSIONS = ['v1.0', 'v0.4'] as const;
+export type AbiVersion = (typeof ABI_VERSIONS)[number];
+/**
+ * The series a stateful condition (EMA, rate) counts by default: v1.0 only. A v0.4 `score` (0–100) is another scale and
+ * another registry; a condition opts in with `config.abi_versions` (README, "Trigger semantics").
+ */
+export const DEFAULT_SERIES_ABI_VERSIONS: readonly AbiVersion[] = ['v1.0'];
 export type Comparison = (typeof COMPARISONS)[number];
 
 /** '30s', '5m', '1h', '7d' → seconds. */
@@ -74,8 +83,8 @@ export type ConditionParams =
   | { kind: 'validator'; op: 'in' | 'not_in'; addresses: string[] }
   | { kind: 'file_uri'; exists: boolean }
   | { kind: 'score'; field: 'value' | 'response'; op: Comparison; threshold: { int: bigint; decimals: number } }
-  | { kind: 'ema'; alpha: number; op: Comparison; threshold: number; rearm: number | undefined }
-  | { kind: 'rate'; windowSeconds: number; op: Comparison; threshold: number; resetOnTrigger: boolean }
+  | { kind: 'ema'; alpha: number; op: Comparison; threshold: number; rearm: number | undefined; abiVersions?: AbiVersion[] }
+  | { kind: 'rate'; windowSeconds: number; op: Comparison; threshold: number; resetOnTrigger: boolean; abiVersions?: AbiVersion[] }
   | { kind: 'absence'; withinSeconds: number };
 
 export interface TriggerDefinition {
@@ -164,6 +173,19 @@ function parseParams(row: CheckedRow, registry: Registry, issue: (field: string,
     issue('operator', `must be one of ${COMPARISONS.join(' ')}`);
     return undefined;
   };
+  // Which ABI versions a stateful condition counts; undefined is the default (kept out of params, so that the
+  // fingerprint, and the state, of conditions saved before this option existed stay the same).
+  let abiVersions: AbiVersion[] | undefined;
+  if (cfg.abi_versions !== undefined) {
+    if (row.condition_type !== 'ema_threshold' && row.condition_type !== 'rate_limit') return void issue('config.abi_versions', 'applies to ema_threshold and rate_limit (the series a condition counts)');
+    const listed = cfg.abi_versions;
+    if (!Array.isArray(listed) || listed.length === 0 || listed.some((v) => !(ABI_VERSIONS as readonly unknown[]).includes(v)) || new Set(listed).size !== listed.length) {
+      return void issue('config.abi_versions', `must list distinct ABI versions among ${ABI_VERSIONS.join(', ')}, e.g. ["v1.0", "v0.4"]`);
+    }
+    const sorted = ABI_VERSIONS.filter((v) => listed.includes(v));
+    abiVersions = sorted.join() === DEFAULT_SERIES_ABI_VERSIONS.join() ? undefined : sorted;
+  }
+  const series = abiVersions ? { abiVersions } : {};
   switch (row.condition_type) {
     case 'event_type_equals': {
       if (op !== '=' && op !== '!=' && op !== 'in') return void issue('operator', "must be '=', '!=' or 'in'");
@@ -230,7 +252,7 @@ function parseParams(row: CheckedRow, registry: Registry, issue: (field: string,
           return void issue('config.rearm_value', `must be on the far side of the threshold (not ${c === '<' || c === '<=' ? 'below' : 'above'} ${threshold})`);
         }
       }
-      return c && { kind: 'ema', alpha, op: c, threshold, rearm };
+      return c && { kind: 'ema', alpha, op: c, threshold, rearm, ...series };
     }
     case 'rate_limit': {
       const c = comparison();
@@ -239,7 +261,7 @@ function parseParams(row: CheckedRow, registry: Registry, issue: (field: string,
       const windowSeconds = typeof cfg.time_window === 'string' ? parseDuration(cfg.time_window) : undefined;
       if (!windowSeconds) return void issue('config.time_window', "must be a duration like '30s', '5m', '1h' or '7d'");
       if (cfg.reset_on_trigger !== undefined && typeof cfg.reset_on_trigger !== 'boolean') return void issue('config.reset_on_trigger', 'must be true or false');
-      return c && { kind: 'rate', windowSeconds, op: c, threshold, resetOnTrigger: cfg.reset_on_trigger === true };
+      return c && { kind: 'rate', windowSeconds, op: c, threshold, resetOnTrigger: cfg.reset_on_trigger === true, ...series };
     }
     case 'absence': {
       if (registry !== 'validation') return void issue('condition_type', 'absence applies to the validation registry (a ValidationRequest without a ValidationResponse)');

@@ -13,10 +13,23 @@
  *     is not eligible makes the formula false and so re-arms the trigger. A match held back by cooldown still counts as
  *     true for hysteresis (the alert is suppressed, not postponed).
  *  5. State lives per agent (chain id + agent id), and per condition key: agents and conditions never share state.
+ *  6. ABI versions: a stateful condition counts only events of its ABI versions (`config.abi_versions`, default v1.0:
+ *     a v0.4 `score` 0–100 never joins a v1.0 value series). An eligible event outside a condition's versions leaves
+ *     that condition's state alone and reads its current value; an event outside every stateful condition's versions
+ *     is not part of the trigger's series at all (not eligible: no update, no match, no hysteresis re-arm). Events
+ *     without a recorded version count as v1.0. Stateless conditions see every event as it is.
  * Threshold conditions with a `rearm_value` latch: once true, they stay true until the metric crosses the re-arm value.
  */
 import { compareScaled, toNumber, type Scaled } from './decimal.js';
-import { conditionFingerprint, isStateful, type Comparison, type Condition, type TriggerDefinition } from './definition.js';
+import {
+  conditionFingerprint,
+  DEFAULT_SERIES_ABI_VERSIONS,
+  isStateful,
+  type AbiVersion,
+  type Comparison,
+  type Condition,
+  type TriggerDefinition,
+} from './definition.js';
 
 /** The event fields the evaluator reads (a row of `events`, numbers as exact strings). */
 export interface TriggerEvent {
@@ -38,6 +51,16 @@ export interface TriggerEvent {
   file_uri: string | null;
   response: number | null;
   request_hash: string | null;
+  /** The registry ABI that emitted the event (events.abi_version); absent (histories from before) means v1.0. */
+  abi_version?: string;
+}
+
+export interface EvaluateOptions {
+  /**
+   * Every stateful condition counts every event, whatever its ABI version: the rule before rule 6, kept for trigger
+   * workflows whose histories were recorded under it (workflows/trigger.ts passes it until patched).
+   */
+  countEveryAbiVersion?: boolean;
 }
 
 export interface EmaState {
@@ -164,9 +187,32 @@ function emaOf(e: TriggerEvent): number | undefined {
   return toNumber({ int: BigInt(e.value), decimals: e.value_decimals });
 }
 
-/** Updates a stateful condition with an eligible event; returns its truth value and metric. */
-function updateStateful(c: Condition, agent: AgentState, e: TriggerEvent, fingerprint: string): { result: boolean; metric: number | null } {
+/** Whether a stateful condition counts events of this ABI version in its series (rule 6). */
+function countsVersion(c: Condition, e: TriggerEvent, options: EvaluateOptions): boolean {
+  if (options.countEveryAbiVersion) return true;
+  const versions: readonly AbiVersion[] = (c.params.kind === 'ema' || c.params.kind === 'rate' ? c.params.abiVersions : undefined) ?? DEFAULT_SERIES_ABI_VERSIONS;
+  return (versions as readonly string[]).includes(e.abi_version ?? 'v1.0');
+}
+
+/**
+ * Updates a stateful condition with an eligible event (or, when the event is outside its series, only reads it);
+ * returns its truth value and metric.
+ */
+function updateStateful(c: Condition, agent: AgentState, e: TriggerEvent, fingerprint: string, counts: boolean): { result: boolean; metric: number | null } {
   const p = c.params;
+  if (!counts) {
+    const s = agent.conditions[c.key];
+    if (!s || s.fingerprint !== fingerprint) return { result: false, metric: null };
+    if (p.kind === 'ema' && s.kind === 'ema') {
+      if (s.ema === null) return { result: false, metric: null };
+      return { result: p.rearm === undefined ? compareNumbers(s.ema, p.op, p.threshold) : s.latched, metric: s.ema };
+    }
+    if (p.kind === 'rate' && s.kind === 'rate') {
+      const inWindow = s.times.filter((t) => t > e.timestamp - p.windowSeconds && t <= e.timestamp).length;
+      return { result: compareNumbers(inWindow, p.op, p.threshold), metric: inWindow };
+    }
+    return { result: false, metric: null };
+  }
   if (p.kind === 'ema') {
     let s = agent.conditions[c.key];
     if (!s || s.kind !== 'ema' || s.fingerprint !== fingerprint) s = agent.conditions[c.key] = { kind: 'ema', fingerprint, ema: null, count: 0, latched: false };
@@ -243,9 +289,13 @@ function routed(def: TriggerDefinition, stateless: Map<string, boolean>): boolea
  * Evaluates one event against the definition, updating `state` in place. Returns what happened for the event's agent.
  * Absence conditions are handled by `trackAbsence` / `expireAbsences`.
  */
-export function evaluate(def: TriggerDefinition, state: TriggerState, e: TriggerEvent): Evaluation {
+export function evaluate(def: TriggerDefinition, state: TriggerState, e: TriggerEvent, options: EvaluateOptions = {}): Evaluation {
   const agentKey = agentKeyOf(e);
   const { groups, stateless, values, eligible } = gate(def, e);
+  // Rule 6: an event that no stateful condition counts is outside the trigger's series (and re-arms nothing).
+  const statefulConditions = def.conditions.filter(isStateful);
+  const counted = new Set(statefulConditions.filter((c) => countsVersion(c, e, options)).map((c) => c.key));
+  if (statefulConditions.length > 0 && counted.size === 0) return { agentKey, eligible: false, matched: false, fired: false, values };
   if (!eligible) {
     // An event the trigger is about where the formula is false re-arms hysteresis (rule 4).
     const agent = state.agents[agentKey];
@@ -255,9 +305,8 @@ export function evaluate(def: TriggerDefinition, state: TriggerState, e: Trigger
 
   const agent = (state.agents[agentKey] ??= { conditions: {}, wasTrue: false, lastFiredAt: null, fired: 0 });
   const stateful = new Map<string, boolean>();
-  for (const c of def.conditions) {
-    if (!isStateful(c)) continue;
-    const { result, metric } = updateStateful(c, agent, e, fingerprintOf(c));
+  for (const c of statefulConditions) {
+    const { result, metric } = updateStateful(c, agent, e, fingerprintOf(c), counted.has(c.key));
     stateful.set(c.key, result);
     values[c.key] = { result: c.negate ? !result : result, metric };
   }

@@ -1,5 +1,6 @@
 /** Reading triggers for the API, always within one organization. Secrets in action configs are never returned. */
 import { SecretBox } from '../secrets.js';
+import { REDACTED_SECRET } from '../actions/action-secrets.js';
 import type { Db } from '../db/pool.js';
 
 export interface TriggerRecord {
@@ -21,7 +22,7 @@ export interface TriggerRecord {
 export function redactSecrets(config: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(config)) {
-    if (typeof v === 'string' && SecretBox.isSealed(v)) out[k] = '[secret]';
+    if (typeof v === 'string' && SecretBox.isSealed(v)) out[k] = REDACTED_SECRET;
     else if (v && typeof v === 'object' && !Array.isArray(v)) out[k] = redactSecrets(v as Record<string, unknown>);
     else out[k] = v;
   }

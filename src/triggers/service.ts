@@ -12,6 +12,9 @@ import { compileDefinition } from './definition.js';
 import { triggerSearchAttributes, triggerWorkflowId } from './search-attributes.js';
 import { loadTriggerInput, saveTrigger, type TriggerWrite } from './store.js';
 import type { SecretBox } from '../secrets.js';
+import { refusedDestinations } from '../actions/config.js';
+import type { AllowList, HostLookup } from '../actions/safe-http.js';
+import { DefinitionError } from './definition.js';
 
 export class TriggerNotFoundError extends Error {
   constructor(readonly triggerId: string) {
@@ -27,6 +30,11 @@ export interface TriggerServiceDeps {
   logger: Logger;
   /** Seals the secrets in action configs. */
   secrets?: SecretBox;
+  /**
+   * The SSRF allow list (ACTION_ALLOWED_HOSTS): destinations of actions that the guard would refuse at send time are
+   * refused when saved. Absent: not checked on save (engine tests without the API); the send still checks.
+   */
+  destinations?: { allow: AllowList; lookup?: HostLookup };
   /** Passed to new workflows (tests force continue-as-new early). */
   workflowOptions?: { continueAsNewAfterSignals?: number; snapshotEveryMs?: number };
 }
@@ -38,6 +46,7 @@ export class TriggerService {
   }
 
   async create(write: TriggerWrite): Promise<string> {
+    await this.checkDestinations(write);
     const id = await withTransaction(this.deps.pool, (client) => saveTrigger(client, write, undefined, this.deps.secrets));
     await this.ensureWorkflow(id);
     this.log.info({ triggerId: id, organizationId: write.organizationId }, 'trigger created');
@@ -45,6 +54,7 @@ export class TriggerService {
   }
 
   async update(id: string, write: TriggerWrite): Promise<void> {
+    await this.checkDestinations(write);
     await withTransaction(this.deps.pool, async (client) => {
       await this.lockExisting(client, id, write.organizationId);
       await saveTrigger(client, write, id, this.deps.secrets);
@@ -77,6 +87,13 @@ export class TriggerService {
   /** The live state held by the workflow (per-agent EMA, windows, pending absences). */
   async state(id: string): Promise<TriggerView> {
     return this.deps.temporal.workflow.getHandle(triggerWorkflowId(id)).query(stateQuery);
+  }
+
+  /** Refuses (DefinitionError) actions whose destination the SSRF guard would refuse; before any write. */
+  private async checkDestinations(write: TriggerWrite): Promise<void> {
+    if (!this.deps.destinations || !write.actions) return;
+    const issues = await refusedDestinations(write.actions, this.deps.destinations.allow, { lookup: this.deps.destinations.lookup });
+    if (issues.length > 0) throw new DefinitionError(issues);
   }
 
   private async lockExisting(client: pg.PoolClient, id: string, organizationId: string) {

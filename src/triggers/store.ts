@@ -2,8 +2,11 @@
 import type pg from 'pg';
 import type { Db } from '../db/pool.js';
 import { compileDefinition, DefinitionError, staticPrefilters, type Registry, type TriggerDefinitionInput, type TriggerSettings } from './definition.js';
-import { validateActionConfig, type ActionConfig } from '../actions/config.js';
-import { SecretBox } from '../secrets.js';
+import { validateActionConfig, type TelegramConfig } from '../actions/config.js';
+import { chatVerificationHint, unverifiedChats } from '../actions/telegram-chats.js';
+import { sealActionSecrets } from '../actions/action-secrets.js';
+import { ensureWebhookSecrets, type WebhookAction } from '../actions/webhook-secrets.js';
+import type { SecretBox } from '../secrets.js';
 
 /**
  * Names a template may use for a condition's state: `state.<id>` (trigger_conditions.id), `state.<condition_type>` (the
@@ -18,21 +21,6 @@ export function templateStateKeys(conditions: { id?: number | string; condition_
   }
   return [...keys];
 }
-
-/** Seals the secrets of an action config (Telegram bot token, REST secret headers) unless already sealed. */
-export function sealActionSecrets(type: string, config: ActionConfig, box: SecretBox | undefined): ActionConfig {
-  const seal = (v: string) => {
-    if (SecretBox.isSealed(v)) return v;
-    if (!box) throw new DefinitionError([{ path: 'actions', message: 'secrets need the application key (APP_ENCRYPTION_KEY)' }]);
-    return box.encrypt(v);
-  };
-  if (type === 'telegram' && 'bot_token' in config && config.bot_token) return { ...config, bot_token: seal(config.bot_token) };
-  if (type === 'rest' && 'secret_headers' in config && config.secret_headers) {
-    return { ...config, secret_headers: Object.fromEntries(Object.entries(config.secret_headers).map(([k, v]) => [k, seal(v)])) };
-  }
-  return config;
-}
-
 
 export interface ActionRow {
   id: number;
@@ -116,11 +104,33 @@ export async function saveTrigger(client: pg.PoolClient, write: TriggerWrite, ex
   // Actions are validated with the trigger: shapes, and every template against the variables it can use.
   const stateKeys = templateStateKeys(write.conditions);
   const actionIssues: { path: string; message: string }[] = [];
+  /** Telegram actions that would post with the platform's bot: their chats must be verified for the organization. */
+  const platformBotChats: { path: string; chatId: string }[] = [];
   const actions = (write.actions ?? []).map((a, i) => {
     const checked = validateActionConfig(a.action_type, a.config, stateKeys, `actions.${i}.config`);
     actionIssues.push(...checked.issues.map((issue) => (issue.path === 'action_type' ? { ...issue, path: `actions.${i}.action_type` } : issue)));
-    return checked.config ? { ...a, config: sealActionSecrets(a.action_type, checked.config, secrets) } : a;
+    if (!checked.config) return a;
+    if (a.action_type === 'telegram' && !(checked.config as TelegramConfig).bot_token) {
+      platformBotChats.push({ path: `actions.${i}.config.chat_id`, chatId: (checked.config as TelegramConfig).chat_id });
+    }
+    try {
+      return { ...a, config: sealActionSecrets(a.action_type, checked.config, secrets, write.organizationId, `actions.${i}.config`) };
+    } catch (err) {
+      if (!(err instanceof DefinitionError)) throw err;
+      actionIssues.push(...err.issues);
+      return a;
+    }
   });
+  const unverified = new Set(await unverifiedChats(client, write.organizationId, platformBotChats.map((c) => c.chatId)));
+  for (const { path, chatId } of platformBotChats) {
+    if (unverified.has(chatId)) {
+      actionIssues.push({
+        path,
+        message: `chat ${chatId} is not verified for this organization, and without its own bot_token the action would post with ` +
+          `the platform's bot: ${chatVerificationHint(write.organizationId)}`,
+      });
+    }
+  }
   if (actionIssues.length > 0) throw new DefinitionError(actionIssues);
   let id = existingId;
   if (!id) {
@@ -154,15 +164,40 @@ export async function saveTrigger(client: pg.PoolClient, write: TriggerWrite, ex
     if (rowCount === 0) throw new Error(`trigger ${id} does not exist`);
   }
   await replaceConditions(client, id, write.conditions);
-  if (write.actions) {
-    await client.query('DELETE FROM trigger_actions WHERE trigger_id = $1', [id]);
-    for (const a of actions) {
-      await client.query('INSERT INTO trigger_actions (trigger_id, action_type, priority, config) VALUES ($1, $2, $3, $4)', [
-        id, a.action_type, a.priority ?? 1, JSON.stringify(a.config),
-      ]);
-    }
-  }
+  if (write.actions) await replaceActions(client, id, write.organizationId, actions, secrets);
   return id;
+}
+
+/**
+ * Replaces the trigger's actions. A REST action whose URL did not change keeps its row, and so its signing secret
+ * (src/actions/webhook-secrets.ts): receivers need not learn a new secret because the trigger was edited. An action
+ * pointed at another URL is another endpoint: a new row, a new secret (a secret never follows an action to a URL
+ * of the editor's choosing). New REST actions get their secret here when the application key is at hand.
+ */
+async function replaceActions(client: pg.PoolClient, triggerId: string, organizationId: string, actions: NonNullable<TriggerWrite['actions']>, secrets: SecretBox | undefined) {
+  const { rows } = await client.query<{ id: number; url: string }>(
+    `SELECT id, config->>'url' AS url FROM trigger_actions WHERE trigger_id = $1 AND action_type = 'rest' ORDER BY id`,
+    [triggerId],
+  );
+  const keptByUrl = new Map<string, number[]>();
+  for (const r of rows) keptByUrl.set(r.url, [...(keptByUrl.get(r.url) ?? []), r.id]);
+  const plan = actions.map((a) => ({ action: a, keepId: a.action_type === 'rest' ? keptByUrl.get(String(a.config.url))?.shift() : undefined }));
+  const kept = plan.flatMap((p) => (p.keepId === undefined ? [] : [p.keepId]));
+  await client.query('DELETE FROM trigger_actions WHERE trigger_id = $1 AND NOT (id = ANY($2::int[]))', [triggerId, kept]);
+  const newRest: WebhookAction[] = [];
+  for (const { action: a, keepId } of plan) {
+    if (keepId !== undefined) {
+      await client.query('UPDATE trigger_actions SET priority = $2, config = $3 WHERE id = $1', [keepId, a.priority ?? 1, JSON.stringify(a.config)]);
+      continue;
+    }
+    const { rows: inserted } = await client.query<{ id: number }>(
+      'INSERT INTO trigger_actions (trigger_id, action_type, priority, config) VALUES ($1, $2, $3, $4) RETURNING id',
+      [triggerId, a.action_type, a.priority ?? 1, JSON.stringify(a.config)],
+    );
+    if (a.action_type === 'rest') newRest.push({ actionId: inserted[0]!.id, organizationId });
+  }
+  // Without the key (some tests, tools) the secret is made at the first delivery instead.
+  if (secrets) await ensureWebhookSecrets(client, secrets, newRest);
 }
 
 /**

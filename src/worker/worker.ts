@@ -12,6 +12,7 @@ import type { Pool } from 'pg';
 import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../../activities/index.js';
 import type { ActionSettings } from '../actions/settings.js';
+import { TelegramChatVerifier } from '../actions/telegram-chats.js';
 import { ensureSchedules } from './schedules.js';
 import type { Logger } from '../logger.js';
 import { DEFAULT_DELIVERY_DISPATCHERS, dispatcherWorkflowId, ensureDispatcher, type DispatchSettings } from '../triggers/firings.js';
@@ -66,6 +67,8 @@ export interface WorkerOptions {
   breaker?: { threshold?: number; basePauseMs?: number };
   /** Delivery dispatchers of the task queue (default 2): started with the worker, and given the trigger workflows' deliveries. */
   dispatch?: DispatchSettings;
+  /** EVENT_RETENTION_DAYS for the maintenance workflow; 0 or absent keeps registry events forever. */
+  eventRetentionDays?: number;
   /** Create the recurring schedules (maintenance) if missing; off in tests that share a server. */
   schedules?: boolean;
 }
@@ -95,6 +98,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       pool: options.pool,
       logger: options.logger,
       delivery: { ...options.actions, temporal: client, taskQueue: options.taskQueue, breaker: options.breaker, dispatch: options.dispatch },
+      eventRetentionDays: options.eventRetentionDays,
     }),
     maxCachedWorkflows: options.maxCachedWorkflows ?? 1_000,
   });
@@ -107,11 +111,16 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     await clientConnection.close().catch(() => undefined);
   });
   log.info('Temporal worker polling');
+  // The platform bot's updates: chats verifying themselves for an organization (one reader across workers).
+  const { defaultBotToken, baseUrl } = options.actions.telegram;
+  const chatVerifier = defaultBotToken ? new TelegramChatVerifier({ pool: options.pool, logger: options.logger, baseUrl, botToken: defaultBotToken }) : undefined;
+  chatVerifier?.start();
   return {
     worker,
     connection,
     done,
     stop: async () => {
+      await chatVerifier?.stop();
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await done.catch((err) => log.error({ err }, 'worker stopped with an error'));
     },

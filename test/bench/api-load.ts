@@ -12,6 +12,7 @@
  * { type: 'reset', id, batch } at a batch boundary (answer { type: 'reset-done', id }) and finally
  * { type: 'result', … } (LoadResult) or { type: 'error', id, message }. Exits when the parent goes away.
  */
+import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 
 export interface LoadRun {
@@ -24,6 +25,8 @@ export interface LoadRun {
   durationMs: number;
   /** Requests per batch between two resets (0: no batches). */
   batchLimit: number;
+  /** Each request carries a fresh, well-formed but made-up API key in X-API-Key (the bogus-key flood). */
+  bogusApiKeys?: boolean;
 }
 
 export interface LoadResult {
@@ -67,10 +70,12 @@ let resetWaiter: (() => void) | undefined;
 async function run(spec: LoadRun): Promise<LoadResult> {
   const target = new URL(spec.url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: spec.concurrency, maxFreeSockets: spec.concurrency });
+  const headers = () =>
+    spec.bogusApiKeys ? { ...spec.headers, 'x-api-key': `sk_live_${randomBytes(4).toString('hex')}_${randomBytes(16).toString('hex')}` } : spec.headers;
   const request = () =>
     new Promise<{ status: number; bytes: number }>((resolve, reject) => {
       const req = http.get(
-        { agent, host: target.hostname, port: target.port, path: `${target.pathname}${target.search}`, headers: spec.headers },
+        { agent, host: target.hostname, port: target.port, path: `${target.pathname}${target.search}`, headers: headers() },
         (res) => {
           let bytes = 0;
           res.on('data', (chunk: Buffer) => (bytes += chunk.length));

@@ -277,7 +277,7 @@ async function main(): Promise<void> {
   const decodePhase = await timed(() => reader.decode(readPhase.value));
   const blockCalls = profileRpc.calls.get('eth_getBlockByNumber') ?? 0;
   const insertPhase = await timed(() => withIngestTransaction(profilePool, (client) => insertEvents(client, decodePhase.value)));
-  if (insertPhase.value !== emitted) throw new BenchError(`profile insert wrote ${insertPhase.value} rows, expected ${emitted}`);
+  if (insertPhase.value.inserted !== emitted) throw new BenchError(`profile insert wrote ${insertPhase.value.inserted} rows, expected ${emitted}`);
   progress(`breakdown: getLogs ${ms(readPhase.ms)}, decode ${ms(decodePhase.ms)}, insert+commit ${ms(insertPhase.ms)}`);
 
   // ---- Floor B: a bare NOTIFY round trip and a bare eth_blockNumber.

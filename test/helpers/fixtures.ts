@@ -62,7 +62,9 @@ export function feedbackEvent(overrides: EventRow = {}): EventRow {
   };
 }
 
-export async function insertEvent(pool: pg.Pool | pg.PoolClient, row: EventRow): Promise<{ ingest_seq: string; id: string }> {
+/** Inserts one row as the indexer would (every event records its source); override `source` to test provenance. */
+export async function insertEvent(pool: pg.Pool | pg.PoolClient, overrides: EventRow): Promise<{ ingest_seq: string; id: string }> {
+  const row = { source: 'indexer', ...overrides };
   const cols = Object.keys(row);
   const { rows } = await pool.query<{ ingest_seq: string; id: string }>(
     `INSERT INTO events (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING ingest_seq, id`,
@@ -81,5 +83,5 @@ export function feedbackRecord(overrides: Partial<EventRecord> = {}): EventRecor
 
 /** Appends records through the production write path; returns how many were new. */
 export async function appendEvents(pool: pg.Pool, records: EventRecord[]): Promise<number> {
-  return withIngestTransaction(pool, (client) => insertEvents(client, records));
+  return (await withIngestTransaction(pool, (client) => insertEvents(client, records))).inserted;
 }

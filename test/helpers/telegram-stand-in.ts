@@ -2,7 +2,8 @@
  * A stand-in for the Telegram Bot API (`POST /bot<token>/sendMessage`) on 127.0.0.1: it answers in the Bot API's
  * formats, validates what Telegram validates (token, chat_id, text, parse_mode, length, MarkdownV2 escaping and
  * HTML tags, minimally) so escaping bugs fail here as they would in production, records every accepted message and
- * lets a test script failures.
+ * lets a test script failures. `getUpdates` (long polling, with `offset` confirming what was read) delivers the
+ * messages that users send the bot, which a test makes up with `receive`.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -46,6 +47,10 @@ export interface TelegramStandIn {
   requests: StandInRequest[];
   /** The next `n` sendMessage requests fail as described (queued after earlier scripted failures). */
   failNext(n: number, failure: StandInFailure): void;
+  /** A user sends the bot `text` from a chat: queued as an Update for getUpdates. Returns its update_id. */
+  receive(message: { chatId: string | number; text: string; chatType?: 'private' | 'group' | 'supergroup' | 'channel'; title?: string }): number;
+  /** Updates not yet confirmed by a getUpdates offset. */
+  pendingUpdates(): number;
   close(): Promise<void>;
 }
 
@@ -88,6 +93,10 @@ export async function startTelegramStandIn(options: TelegramStandInOptions): Pro
   const timers = new Set<NodeJS.Timeout>();
   let nextMessageId = 1;
   let closed = false;
+  const updates: ({ update_id: number } & Record<string, unknown>)[] = [];
+  let nextUpdateId = 1;
+  /** Long polls waiting for an update. */
+  const pollers = new Set<() => void>();
 
   const send = (res: http.ServerResponse, status: number, body: unknown) => {
     if (res.destroyed || res.writableEnded) return;
@@ -119,6 +128,30 @@ export async function startTelegramStandIn(options: TelegramStandInOptions): Pro
         requests.push({ method, tokenValid, status, ...(description ? { description } : {}), at: new Date() });
 
       const raw = await readBody(req);
+      if (method.toLowerCase() === 'getupdates') {
+        if (!tokenValid) {
+          record(401, 'Unauthorized');
+          send(res, 401, { ok: false, error_code: 401, description: 'Unauthorized' });
+          return;
+        }
+        const params = parseParams(raw, req.headers['content-type'], url.searchParams);
+        const offset = Number(params.offset ?? 0);
+        // An offset confirms every update below it: Telegram forgets them.
+        while (updates.length > 0 && updates[0]!.update_id < offset) updates.shift();
+        const timeoutSeconds = Math.min(Number(params.timeout ?? 0), 50);
+        if (updates.length === 0 && timeoutSeconds > 0) {
+          await new Promise<void>((resolve) => {
+            pollers.add(resolve);
+            const timer = setTimeout(resolve, timeoutSeconds * 1000);
+            timers.add(timer);
+            res.on('close', resolve);
+          });
+          if (closed) return;
+        }
+        record(200);
+        send(res, 200, { ok: true, result: updates.slice(0, Number(params.limit ?? 100)) });
+        return;
+      }
       if (method.toLowerCase() === 'sendmessage') {
         const failure = failures.shift();
         if (failure && 'disconnect' in failure) {
@@ -194,9 +227,23 @@ export async function startTelegramStandIn(options: TelegramStandInOptions): Pro
     failNext(n, failure) {
       for (let i = 0; i < n; i++) failures.push(failure);
     },
+    receive({ chatId, text, chatType = 'private', title }) {
+      const updateId = nextUpdateId++;
+      const chat = { id: Number(chatId), type: chatType, ...(title ? { title } : { first_name: 'Tester' }) };
+      // Channels send their posts as `channel_post`, other chats as `message`.
+      updates.push({
+        update_id: updateId,
+        [chatType === 'channel' ? 'channel_post' : 'message']: { message_id: nextMessageId++, from: { id: 4_000_000 + updateId, is_bot: false, first_name: 'Tester' }, chat, date: Math.floor(Date.now() / 1000), text },
+      });
+      for (const wake of pollers) wake();
+      pollers.clear();
+      return updateId;
+    },
+    pendingUpdates: () => updates.length,
     close: () =>
       new Promise<void>((resolve) => {
         closed = true;
+        for (const wake of pollers) wake();
         for (const timer of timers) clearTimeout(timer);
         timers.clear();
         server.closeAllConnections();

@@ -7,17 +7,18 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import type { Address } from 'viem';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { breakerGates, listBreakers, recordBreakerOutcomes } from '../../src/actions/breaker.js';
+import { breakerGates, breakerKeyId, destinationHealth, listBreakers, recordBreakerOutcomes } from '../../src/actions/breaker.js';
 import { replayDeadLetters } from '../../src/actions/delivery-service.js';
 import { currentWebhookSecret } from '../../src/actions/webhook-secrets.js';
 import { verifyWebhook } from '../../src/actions/webhook-signing.js';
 import { ChainIndexer } from '../../src/indexer/chain-indexer.js';
 import { Relay } from '../../src/relay/relay.js';
 import { TriggerDispatcher } from '../../src/relay/trigger-dispatcher.js';
-import { SecretBox } from '../../src/secrets.js';
+import { agentSecret, SecretBox } from '../../src/secrets.js';
 import { DefinitionError } from '../../src/triggers/definition.js';
 import { TriggerService } from '../../src/triggers/service.js';
 import type { TriggerWrite } from '../../src/triggers/store.js';
@@ -34,6 +35,7 @@ import { startTestApi } from '../helpers/api.js';
 import { keccak256, stringToHex } from 'viem';
 import { DEFAULT_DELIVERY_DISPATCHERS, dispatcherWorkflowId, ensureDispatcher, startDeliveries } from '../../src/triggers/firings.js';
 import { maintenanceWorkflow } from '../../workflows/maintenance.js';
+import { createDeliveryActivities } from '../../activities/deliveries.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BOT_TOKEN = '123456:test-bot-token';
@@ -114,24 +116,25 @@ const until = <T>(read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 30_
 const settled = (rows: { status: string }[], n = 1) => rows.length >= n && rows.every((r) => r.status === 'delivered' || r.status === 'dead');
 
 describe('actions', () => {
-  it('feedback on anvil → signed webhook, escaped Telegram message, MCP tool call with the agent token', { timeout: 60_000 }, async () => {
+  it('feedback on anvil → signed webhook, escaped Telegram message, MCP tool call to the tenant\'s endpoint (without the agent token)', { timeout: 60_000 }, async () => {
     const hook = await receiver();
+    const tenantMcp = await startMcpAgent();
     const r = chain.registries;
     const [owner, rater] = r.accounts as [Address, Address];
     await r.register(owner, 'ipfs://agent-0');
-    await db.pool.query('INSERT INTO agent_mcp_tokens (chain_id, agent_id, token) VALUES ($1, 0, $2)', [chain.config.chainId, box.encrypt(AGENT_TOKEN)]);
+    await db.pool.query('INSERT INTO agent_mcp_tokens (chain_id, agent_id, token) VALUES ($1, 0, $2)', [chain.config.chainId, box.encrypt(AGENT_TOKEN, agentSecret(chain.config.chainId, 0, 'agent_mcp_tokens.token'))]);
     const id = await service.create({
       organizationId: orgId, userId, name: 'negative feedback', chainId: chain.config.chainId, registry: 'reputation',
       conditions: [{ condition_type: 'score_threshold', field: 'value', operator: '<', value: '0' }],
       actions: [
         { action_type: 'telegram', priority: 1, config: { chat_id: '4242', bot_token: BOT_TOKEN, message_template: '*Alert* agent {{agent.id}}: {{event.value_formatted}} on {{event.tag1}}' } },
         { action_type: 'rest', priority: 2, config: { url: hook.url, body_template: { text: 'agent {{agent.id}} got {{event.value_formatted}}', value: '{{event.value}}', decimals: '{{event.value_decimals}}' } } },
-        { action_type: 'mcp', priority: 3, config: { endpoint: mcp.url, tool_name: 'agent.receiveFeedback', arguments_template: { feedbackId: '{{event.id}}', value: '{{event.value_formatted}}' } } },
+        { action_type: 'mcp', priority: 3, config: { endpoint: tenantMcp.url, tool_name: 'agent.receiveFeedback', arguments_template: { feedbackId: '{{event.id}}', value: '{{event.value_formatted}}' } } },
       ],
     });
     // The bot token is sealed at rest.
     const stored = await db.pool.query(`SELECT config->>'bot_token' AS t FROM trigger_actions WHERE trigger_id = $1 AND action_type = 'telegram'`, [id]);
-    expect(stored.rows[0].t).toMatch(/^v1:/);
+    expect(stored.rows[0].t).toMatch(/^v2:/);
     expect(stored.rows[0].t).not.toContain(BOT_TOKEN);
 
     await r.giveFeedback(rater, { agentId: 0n, value: -12345n, valueDecimals: 2, tag1: 'speed_test.v2' });
@@ -144,7 +147,8 @@ describe('actions', () => {
     // Webhook: a valid Standard Webhooks signature, the webhook id is the delivery's idempotency key, exact value.
     expect(hook.requests).toHaveLength(1);
     const request = hook.requests[0]!;
-    const secret = await currentWebhookSecret(db.pool, box, orgId);
+    const restActionId = (await db.pool.query(`SELECT id FROM trigger_actions WHERE trigger_id = $1 AND action_type = 'rest'`, [id])).rows[0].id;
+    const { secret } = await currentWebhookSecret(db.pool, box, { actionId: restActionId, organizationId: orgId });
     expect(() => verifyWebhook({ headers: request.headers, body: request.body, secret })).not.toThrow();
     expect(request.headers['webhook-id']).toBe(rows.find((d) => d.action_type === 'rest')!.idempotency_key);
     expect(JSON.parse(request.body)).toEqual({ text: 'agent 0 got -123.45', value: '-12345', decimals: 2 });
@@ -153,11 +157,12 @@ describe('actions', () => {
     expect(telegram.messages).toHaveLength(1);
     expect(telegram.messages[0]).toMatchObject({ chatId: '4242', parseMode: 'MarkdownV2', text: '*Alert* agent 0: \\-123\\.45 on speed\\_test\\.v2' });
 
-    // MCP: the rendered arguments, the agent's token and the idempotency key.
-    expect(mcp.calls).toHaveLength(1);
+    // MCP: the rendered arguments and the idempotency key; the agent's token does not go to an endpoint the tenant chose.
+    await tenantMcp.close();
+    expect(tenantMcp.calls).toHaveLength(1);
     const event = await db.pool.query(`SELECT id FROM events WHERE event_type = 'NewFeedback' AND chain_id = $1`, [chain.config.chainId]);
-    expect(mcp.calls[0]).toMatchObject({ args: { feedbackId: event.rows[0].id, value: '-123.45' }, authorization: `Bearer ${AGENT_TOKEN}` });
-    expect(mcp.calls[0]!.idempotencyKey).toBe(rows.find((d) => d.action_type === 'mcp')!.idempotency_key);
+    expect(tenantMcp.calls[0]).toMatchObject({ args: { feedbackId: event.rows[0].id, value: '-123.45' }, authorization: undefined });
+    expect(tenantMcp.calls[0]!.idempotencyKey).toBe(rows.find((d) => d.action_type === 'mcp')!.idempotency_key);
   });
 
   it('a receiver failing twice then succeeding: one effect, three attempts recorded', async () => {
@@ -222,7 +227,7 @@ describe('actions', () => {
     const id = await service.create(restTrigger('breaker', { url: hook.url, retry: { max_attempts: 20, initial_interval_ms: 100, max_interval_ms: 200 } }));
     await fire();
     const destination = `rest:${new URL(hook.url).host}`;
-    await until(() => listBreakers(db.pool, [destination]), (b) => b[0]?.state === 'open');
+    await until(() => listBreakers(db.pool, orgId, [destination]), (b) => b[0]?.state === 'open');
     await until(() => deliveriesOf(id), (rows) => rows[0]?.status === 'parked');
     const attemptsWhileOpen = hook.requests.length;
     hook.always(undefined);
@@ -230,32 +235,95 @@ describe('actions', () => {
     expect(d.status).toBe('delivered');
     // Parked time spent no attempts: only the probe after the pause went out.
     expect(hook.requests.length).toBe(attemptsWhileOpen + 1);
-    expect((await listBreakers(db.pool, [destination]))[0]).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
+    expect((await listBreakers(db.pool, orgId, [destination]))[0]).toMatchObject({ state: 'closed', consecutiveFailures: 0 });
+  });
+
+  it("breakers are per organization and count only an unhealthy destination: one tenant's storm or 4xx parks no one else", { timeout: 60_000 }, async () => {
+    const [orgA, orgB, orgC] = [await insertOrganization(db.pool, userId), await insertOrganization(db.pool, userId), await insertOrganization(db.pool, userId)];
+    const shared = await receiver();
+    const [rejecting, unexpected] = [await receiver(), await receiver()];
+    rejecting.always({ status: 404 });
+    const onAgent = (organizationId: string, agentId: string, actions: TriggerWrite['actions']): TriggerWrite => ({
+      organizationId, userId, name: `breakers ${agentId}`, chainId: 31337, registry: 'reputation',
+      conditions: [{ condition_type: 'agent_id_equals', operator: '=', value: agentId }], actions,
+    });
+    const fireFor = async (agentId: string) => {
+      await appendEvents(db.pool, [feedbackRecord({ block_number: ++block, timestamp: Math.floor(Date.now() / 1000), agent_id: agentId, value: '1' })]);
+      await relay.catchUp();
+    };
+    const retry = { max_attempts: 2, initial_interval_ms: 100, max_interval_ms: 200 };
+    const api = await startTestApi(db, { taskQueue, secrets: box });
+    try {
+      const caller = await api.caller({ authorization: `Bearer ${await api.services.tokens.signAccessToken(userId)}` });
+      const breakersOf = async (organizationId: string) => (await caller.deliveries.breakers({ organizationId })).items;
+      const destination = `rest:${new URL(shared.url).host}`;
+
+      // Organization A's receiver fails (502) until its delivery is a dead letter: A's breaker opened.
+      shared.always({ status: 502 });
+      const a = await service.create(onAgent(orgA, '41', [{ action_type: 'rest', config: { url: shared.url, retry } }]));
+      await fireFor('41');
+      await until(() => deliveriesOf(a), (rows) => rows[0]?.status === 'dead');
+      expect(await breakersOf(orgA)).toEqual([expect.objectContaining({ destination, consecutiveFailures: 2 })]);
+
+      // Organization B delivers to the same host: it goes out, and neither touches nor is touched by A's breaker.
+      shared.always(undefined);
+      const b = await service.create(onAgent(orgB, '42', [{ action_type: 'rest', config: { url: `${shared.url}?b`, retry } }]));
+      await fireFor('42');
+      expect(await until(() => deliveriesOf(b), settled)).toEqual([expect.objectContaining({ status: 'delivered', attempts: 1 })]);
+      expect(await breakersOf(orgB)).toEqual([]);
+      expect(await breakersOf(orgA)).toEqual([expect.objectContaining({ destination, consecutiveFailures: 2, state: expect.stringMatching(/^(open|half_open)$/) })]);
+
+      // Organization C's own mistakes — 4xx, an unexpected status, an address the SSRF guard refuses — open nothing.
+      const c = await service.create(onAgent(orgC, '43', [
+        { action_type: 'rest', priority: 1, config: { url: rejecting.url, retry } },
+        { action_type: 'rest', priority: 2, config: { url: `${rejecting.url}?again`, retry } },
+        { action_type: 'rest', priority: 3, config: { url: `${rejecting.url}?third`, retry } },
+        { action_type: 'rest', priority: 4, config: { url: unexpected.url, expected_status: 201, retry } },
+        { action_type: 'rest', priority: 5, config: { url: 'http://10.1.2.3/hook', retry } },
+      ]));
+      await fireFor('43');
+      const rows = await until(() => deliveriesOf(c), (d) => settled(d, 5));
+      expect(rows.map((d) => d.status)).toEqual(['dead', 'dead', 'dead', 'dead', 'dead']);
+      expect(rejecting.requests).toHaveLength(3);
+      expect(await breakersOf(orgC)).toEqual([]);
+      for (const [id, org] of [[a, orgA], [b, orgB], [c, orgC]] as const) await service.setEnabled(id, org, false);
+    } finally {
+      await api.close();
+    }
   });
 
   it("a batch's outcomes feed the breakers in order: failures after the last success count, a success closes", async () => {
     const dest = (n: string) => `rest:batch-${n}.example`;
+    const key = (n: string) => ({ organizationId: orgId, destination: dest(n) });
     const options = { threshold: 3, basePauseMs: 60_000 };
-    // Two failures, a success, then three failures: the breaker opens on the three that followed the success.
-    await recordBreakerOutcomes(db.pool, [false, false, true, false, false, false].map((ok) => ({ destination: dest('a'), ok })), new Map(), options);
+    const verdicts = (n: string, healths: ('up' | 'down' | undefined)[]) => healths.map((health) => ({ key: key(n), health }));
+    // Two failures, a success, then three failures (a verdict-less attempt between them counts for nothing): the
+    // breaker opens on the three that followed the success.
+    await recordBreakerOutcomes(db.pool, verdicts('a', ['down', 'down', 'up', 'down', undefined, 'down', 'down']), new Map(), options);
     // Two failures only: counted, still closed.
-    await recordBreakerOutcomes(db.pool, [false, false].map((ok) => ({ destination: dest('b'), ok })), new Map(), options);
-    expect(await listBreakers(db.pool, [dest('a'), dest('b')])).toEqual([
+    await recordBreakerOutcomes(db.pool, verdicts('b', ['down', 'down']), new Map(), options);
+    expect(await listBreakers(db.pool, orgId, [dest('a'), dest('b')])).toEqual([
       expect.objectContaining({ destination: dest('a'), state: 'open', consecutiveFailures: 3 }),
       expect.objectContaining({ destination: dest('b'), state: 'closed', consecutiveFailures: 2 }),
     ]);
-    expect((await breakerGates(db.pool, [dest('a'), dest('b')])).get(dest('a'))).toMatchObject({ open: true });
+    expect((await breakerGates(db.pool, [key('a'), key('b')])).get(breakerKeyId(key('a')))).toMatchObject({ open: true });
     // A later success closes it.
-    await recordBreakerOutcomes(db.pool, [{ destination: dest('a'), ok: true }], await breakerGates(db.pool, [dest('a')]), options);
-    expect(await listBreakers(db.pool, [dest('a')])).toEqual([expect.objectContaining({ state: 'closed', consecutiveFailures: 0 })]);
+    await recordBreakerOutcomes(db.pool, verdicts('a', ['up']), await breakerGates(db.pool, [key('a')]), options);
+    expect(await listBreakers(db.pool, orgId, [dest('a')])).toEqual([expect.objectContaining({ state: 'closed', consecutiveFailures: 0 })]);
     // Once closed with nothing to forget, further successes write nothing (the row is not even touched).
-    const touched = async () => (await db.pool.query(`SELECT updated_at::text AS at FROM delivery_breakers WHERE destination = $1`, [dest('a')])).rows[0].at as string;
+    const touched = async () => (await db.pool.query(`SELECT updated_at::text AS at FROM delivery_breakers WHERE organization_id = $1 AND destination = $2`, [orgId, dest('a')])).rows[0].at as string;
     const before = await touched();
-    await recordBreakerOutcomes(db.pool, [{ destination: dest('a'), ok: true }], await breakerGates(db.pool, [dest('a')]), options);
+    await recordBreakerOutcomes(db.pool, verdicts('a', ['up']), await breakerGates(db.pool, [key('a')]), options);
     expect(await touched()).toBe(before);
     // Without a gate read first, a success is written.
-    await recordBreakerOutcomes(db.pool, [{ destination: dest('a'), ok: true }], new Map(), options);
+    await recordBreakerOutcomes(db.pool, verdicts('a', ['up']), new Map(), options);
     expect(await touched()).not.toBe(before);
+    // Only what says the destination is down is a failure: no answer, 5xx, 429 — not a 4xx or an SSRF refusal.
+    expect([
+      { ok: false, permanent: false }, { ok: false, permanent: false, status: 503 }, { ok: false, permanent: false, status: 429 },
+      { ok: false, permanent: true, status: 404 }, { ok: false, permanent: false, status: 408 }, { ok: false, permanent: true, status: 200 },
+      { ok: false, permanent: true }, { ok: true, permanent: false, status: 200 },
+    ].map(destinationHealth)).toEqual(['down', 'down', 'down', undefined, undefined, undefined, undefined, 'up']);
   });
 
   it('refuses private, loopback and metadata addresses (SSRF) as permanent failures', async () => {
@@ -296,7 +364,7 @@ describe('actions', () => {
       block_number: ++block, timestamp: Math.floor(Date.now() / 1000), registry: 'identity', event_type: 'Registered', agent_id: '3', token_uri: uri,
       owner: '0x' + '11'.repeat(20), value: null, value_decimals: null, client_address: null, feedback_index: null, tag1: null, tag2: null, endpoint: null, file_uri: null, file_hash: null,
     })]);
-    await db.pool.query(`INSERT INTO agent_mcp_tokens (chain_id, agent_id, token) VALUES (31337, 3, $1) ON CONFLICT DO NOTHING`, [box.encrypt(AGENT_TOKEN)]);
+    await db.pool.query(`INSERT INTO agent_mcp_tokens (chain_id, agent_id, token) VALUES (31337, 3, $1) ON CONFLICT DO NOTHING`, [box.encrypt(AGENT_TOKEN, agentSecret(31337, 3, 'agent_mcp_tokens.token'))]);
     const fileBody = '{"value":"7"}';
     const fileUri = `data:application/json;base64,${Buffer.from(fileBody).toString('base64')}`;
     const id = await service.create({
@@ -316,6 +384,39 @@ describe('actions', () => {
     expect(byEvent[bad.id as string]).toMatchObject({ status: 'dead', attempts: 1 });
     expect(byEvent[bad.id as string].last_error).toMatch(/file hash mismatch/);
     expect(mcp.calls.slice(calls)).toEqual([expect.objectContaining({ args: { feedbackId: good.id, value: '7' }, authorization: `Bearer ${AGENT_TOKEN}` })]);
+  });
+
+  it("the agent's MCP token goes only to the endpoint the agent publishes, never to an endpoint the tenant chose", async () => {
+    // Agent 7 publishes `mcp` (which requires its token); the tenant points a second action at its own MCP server.
+    const tenantServer = await startMcpAgent();
+    try {
+      const registration = { type: 'https://eips.ethereum.org/EIPS/eip-8004#registration-v1', name: 'agent 7', services: [{ name: 'MCP', endpoint: mcp.url }] };
+      await appendEvents(db.pool, [feedbackRecord({
+        block_number: ++block, timestamp: Math.floor(Date.now() / 1000), registry: 'identity', event_type: 'Registered', agent_id: '7',
+        token_uri: `data:application/json;base64,${Buffer.from(JSON.stringify(registration)).toString('base64')}`,
+        owner: '0x' + '11'.repeat(20), value: null, value_decimals: null, client_address: null, feedback_index: null, tag1: null, tag2: null, endpoint: null, file_uri: null, file_hash: null,
+      })]);
+      await db.pool.query(`INSERT INTO agent_mcp_tokens (chain_id, agent_id, token) VALUES (31337, 7, $1) ON CONFLICT DO NOTHING`, [box.encrypt(AGENT_TOKEN, agentSecret(31337, 7, 'agent_mcp_tokens.token'))]);
+      const args = { feedbackId: '{{event.id}}', value: '{{event.value}}' };
+      const id = await service.create({
+        organizationId: orgId, userId, name: 'agent token destinations', chainId: 31337, registry: 'reputation',
+        conditions: [{ condition_type: 'agent_id_equals', operator: '=', value: '7' }],
+        actions: [
+          { action_type: 'mcp', priority: 1, config: { endpoint: tenantServer.url, tool_name: 'agent.receiveFeedback', arguments_template: args } },
+          { action_type: 'mcp', priority: 2, config: { resolve_endpoint: true, tool_name: 'agent.receiveFeedback', arguments_template: args } },
+        ],
+      });
+      const published = mcp.calls.length;
+      const record = feedbackRecord({ block_number: ++block, timestamp: Math.floor(Date.now() / 1000), agent_id: '7', value: '5' });
+      await appendEvents(db.pool, [record]);
+      await relay.catchUp();
+      const rows = await until(() => deliveriesOf(id), (d) => settled(d, 2));
+      expect(rows.map((d) => d.status)).toEqual(['delivered', 'delivered']);
+      expect(tenantServer.calls).toEqual([expect.objectContaining({ args: { feedbackId: record.id, value: '5' }, authorization: undefined })]);
+      expect(mcp.calls.slice(published)).toEqual([expect.objectContaining({ args: { feedbackId: record.id, value: '5' }, authorization: `Bearer ${AGENT_TOKEN}` })]);
+    } finally {
+      await tenantServer.close();
+    }
   });
 
   it('first attempts go out in batches: 40 firings in one relay batch are claimed and attempted together', async () => {
@@ -379,6 +480,42 @@ describe('actions', () => {
     expect(d).toMatchObject({ status: 'delivered', attempts: 2 });
     expect(hook.requests).toHaveLength(2);
     expect(hook.requests[1]!.receivedAt - hook.requests[0]!.receivedAt).toBeGreaterThanOrEqual(2_900);
+  });
+
+  it('pump claims are leases: another run takes over only an expired claim, and a run whose claim was taken over settles nothing', async () => {
+    const hook = await receiver();
+    const id = await service.create(restTrigger('leases', { url: hook.url, timeout_ms: 10_000 }));
+    await fire();
+    const [first] = await until(() => deliveriesOf(id), settled);
+    // A pending delivery of a dispatcher no workflow runs, so that only the pump runs below attempt it.
+    const dispatcherId = `deliveries/lease-test-${randomUUID()}/0`;
+    const key = `${first.idempotency_key}_lease`;
+    await db.pool.query(
+      `INSERT INTO deliveries (idempotency_key, organization_id, trigger_id, action_id, action_type, match_id, event_seq, event_id, context, workflow_id)
+       SELECT $2, organization_id, trigger_id, action_id, action_type, match_id, event_seq, event_id, context, $3 FROM deliveries WHERE idempotency_key = $1`,
+      [first.idempotency_key, key, dispatcherId],
+    );
+    const activities = createDeliveryActivities({ pool: db.pool, logger: testLogger, temporal: client, taskQueue, ...testActionSettings({ secrets: box }), claimLeaseMs: 60_000 });
+    const pumpRun = (runId: string, shiftMs: number) =>
+      new MockActivityEnvironment({ workflowExecution: { workflowId: dispatcherId, runId }, activityId: 'pump', attempt: 1 }).run(activities.pumpDeliveries, { dispatcherId, shiftMs });
+    const requestsFor = async () => hook.requests.filter((q) => q.headers['webhook-id'] === key);
+
+    // Run A claims the delivery; the receiver holds its attempt up (and then fails it, 503).
+    hook.script({ status: 503, delayMs: 3_000 });
+    const runA = pumpRun('run-a', 200);
+    await until(requestsFor, (r) => r.length === 1);
+    // While A's lease holds, another run claims nothing.
+    expect(await pumpRun('run-b', 200)).toMatchObject({ claimed: 0 });
+    // A's lease expires (as if A had stalled past it): run C takes the delivery over and delivers it.
+    await db.pool.query(`UPDATE deliveries SET claim_expires_at = now() - interval '1 second' WHERE idempotency_key = $1`, [key]);
+    expect(await pumpRun('run-c', 200)).toMatchObject({ claimed: 1, delivered: 1 });
+    // A's late failure changes nothing: the delivery stays delivered by C, and A hands nothing off to a workflow.
+    expect(await runA).toMatchObject({ claimed: 1, handedOff: 0 });
+    const { rows } = await db.pool.query(`SELECT status, workflow_id, claim FROM deliveries WHERE idempotency_key = $1`, [key]);
+    expect(rows).toEqual([{ status: 'delivered', workflow_id: dispatcherId, claim: expect.stringContaining('run-c') }]);
+    // Both attempts are on record (C's was recorded first: A's answer came later).
+    expect((await attemptsOf(key)).map((a) => [a.status, a.http_status])).toEqual([['success', 200], ['retrying', 503]]);
+    await expect(client.workflow.getHandle(`delivery/${key}`).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
   });
 
   it('a delivery created without a notification is found by the sweep; a pump that loses its LISTEN connection starts over', async () => {

@@ -60,14 +60,17 @@ describe('POST /api/v1/ingest/events', () => {
     };
     const res = await post(payload);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ received: 2, inserted: 2, duplicates: 0 });
-    const { rows } = await db.pool.query('SELECT id, value, value_decimals, agent_id, response, block_time FROM events ORDER BY log_index');
-    expect(rows[0]).toMatchObject({ id: '84532-10-0', value: '-170141183460469231731687303715884105728', value_decimals: 18, agent_id: '0' });
+    expect(await res.json()).toEqual({ received: 2, inserted: 2, duplicates: 0, conflicts: 0 });
+    const { rows } = await db.pool.query('SELECT id, value, value_decimals, agent_id, response, block_time, source, pushed_by FROM events ORDER BY log_index');
+    // Pushed rows say so, and name the credential by a fingerprint (never the token).
+    expect(rows[0]).toMatchObject({ id: '84532-10-0', value: '-170141183460469231731687303715884105728', value_decimals: 18, agent_id: '0', source: 'ingest' });
+    expect(rows[0].pushed_by).toMatch(/^token:[0-9a-f]{12}$/);
+    expect(rows[0].pushed_by).not.toContain(TOKEN);
     expect(rows[1]).toMatchObject({ id: '84532-10-1', agent_id: (2n ** 256n - 1n).toString(), response: 100 });
     expect(rows[0].block_time.getTime()).toBe(1_767_225_610 * 1000);
 
     const replay = await post(payload);
-    expect(await replay.json()).toEqual({ received: 2, inserted: 0, duplicates: 2 });
+    expect(await replay.json()).toEqual({ received: 2, inserted: 0, duplicates: 2, conflicts: 0 });
     expect(await eventCount()).toBe(2);
   });
 

@@ -6,6 +6,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { startTestTemporal, type TestTemporal } from '../helpers/temporal.js';
 import { appendEvents, feedbackRecord, insertOrganization, insertUser } from '../helpers/fixtures.js';
 import { testLogger } from '../helpers/logger.js';
+import { createMaintenanceActivities } from '../../activities/maintenance.js';
 
 let db: TestDatabase;
 let temporal: TestTemporal;
@@ -25,20 +26,46 @@ afterAll(async () => {
   await db?.drop();
 });
 
-it('the maintenance workflow refreshes the reporting views and prunes what expired', async () => {
+const DAY = 86_400;
+const yearsAgo = (years: number) => Math.floor(Date.now() / 1000) - Math.round(years * 365 * DAY);
+
+async function eventBlocks(): Promise<number[]> {
+  const { rows } = await db.pool.query<{ block_number: string }>('SELECT block_number FROM events ORDER BY block_number');
+  return rows.map((r) => Number(r.block_number));
+}
+
+it('the maintenance workflow refreshes the reporting views, prunes expired bookkeeping and keeps registry history', async () => {
   const owner = await insertUser(db.pool);
   await insertOrganization(db.pool, owner);
-  await appendEvents(db.pool, [feedbackRecord({ block_number: 1, timestamp: Math.floor(Date.now() / 1000) }), feedbackRecord({ block_number: 2, timestamp: 100 })]);
+  // A backfill of old history: a feedback two years old in block time, another from 1970, and a current one.
+  await appendEvents(db.pool, [
+    feedbackRecord({ block_number: 1, timestamp: Math.floor(Date.now() / 1000) }),
+    feedbackRecord({ block_number: 2, timestamp: 100 }),
+    feedbackRecord({ block_number: 3, timestamp: yearsAgo(2) }),
+  ]);
   await db.pool.query(`INSERT INTO action_results (job_id, action_type, status, executed_at) VALUES ('old', 'rest', 'success', now() - interval '100 days'), ('new', 'rest', 'success', now())`);
   await db.pool.query(`INSERT INTO used_nonces (nonce_hash, expires_at) VALUES ('expired', now() - interval '3 days'), ('fresh', now() + interval '5 minutes')`);
   await db.pool.query(`INSERT INTO rate_limit_counters (bucket, window_start, count) VALUES ('api:ip:1', now() - interval '5 hours', 3), ('api:ip:1', date_trunc('hour', now()), 1)`);
 
   const report = await client.workflow.execute('maintenanceWorkflow', { taskQueue, workflowId: `maintenance-test-${randomUUID()}` });
-  expect(report).toMatchObject({ actionResultsRemoved: 1, usedNoncesRemoved: 1, rateLimitWindowsRemoved: 1, eventsRemoved: 1 });
+  // Event retention is off by default: the reputation record is never deleted.
+  expect(report).toMatchObject({ actionResultsRemoved: 1, usedNoncesRemoved: 1, rateLimitWindowsRemoved: 1, eventsRemoved: 0 });
+  expect(await eventBlocks()).toEqual([1, 2, 3]);
   expect((await db.pool.query(`SELECT job_id FROM action_results`)).rows).toEqual([{ job_id: 'new' }]);
-  // events_hourly (a plain materialized view without TimescaleDB) now counts the remaining event.
+  // events_hourly (a plain materialized view without TimescaleDB) counts every event.
   const { rows } = await db.pool.query(`SELECT sum(event_count)::int AS n FROM events_hourly`);
-  expect(rows[0].n).toBe(1);
+  expect(rows[0].n).toBe(3);
+});
+
+it('with EVENT_RETENTION_DAYS set, retention removes exactly the events older than that many days of block time', async () => {
+  await appendEvents(db.pool, [feedbackRecord({ block_number: 4, timestamp: yearsAgo(300 / 365) })]);
+  const keepForever = createMaintenanceActivities({ pool: db.pool, logger: testLogger, eventRetentionDays: 0 });
+  expect((await keepForever.applyRetention()).eventsRemoved).toBe(0);
+  expect(await eventBlocks()).toEqual([1, 2, 3, 4]);
+
+  const oneYear = createMaintenanceActivities({ pool: db.pool, logger: testLogger, eventRetentionDays: 365 });
+  expect((await oneYear.applyRetention()).eventsRemoved).toBe(2);
+  expect(await eventBlocks()).toEqual([1, 4]);
 });
 
 it('the maintenance schedule is created once, and again is a no-op', async () => {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppRouter } from '../../src/api/trpc/app-router.js';
 import { AUTH_LIMIT } from '../../src/api/rate-limit.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { startTestApi, type ApiCaller, type TestApi } from '../helpers/api.js';
+import { joinByInvitation, startTestApi, type ApiCaller, type TestApi } from '../helpers/api.js';
 
 let db: TestDatabase;
 let api: TestApi;
@@ -110,7 +110,7 @@ describe('OAuth 2.0 client credentials', () => {
     owner = await account();
     admin = await account();
     org = owner.organizationId!;
-    await owner.as.organizations.addMember({ organizationId: org, email: admin.email, role: 'admin' });
+    await joinByInvitation(api, owner.as, org, admin, 'admin');
   });
 
   it('an organization admin creates a client over REST; the secret is shown once and stored as argon2id', async () => {
@@ -132,7 +132,7 @@ describe('OAuth 2.0 client credentials', () => {
 
     // Members, outsiders and anonymous callers cannot manage clients.
     const member = await account();
-    await owner.as.organizations.addMember({ organizationId: org, email: member.email, role: 'member' });
+    await joinByInvitation(api, owner.as, org, member, 'member');
     expect((await rest(`/organizations/${org}/oauth-clients`, { method: 'POST', token: member.accessToken, body: { name: 'x' } })).status).toBe(403);
     expect((await rest(`/organizations/${org}/oauth-clients`, { token: member.accessToken })).status).toBe(403);
     expect((await rest(`/organizations/${org}/oauth-clients`)).status).toBe(401);

@@ -9,6 +9,9 @@ import {
   RateLimiter,
   bucketFor,
   clientIpKey,
+  keyOverrideBucket,
+  maxRateLimitOverride,
+  VERIFY_LIMIT,
   rateLimitHeaders,
   type RateLimitDecision,
 } from '../../src/api/rate-limit.js';
@@ -64,17 +67,24 @@ describe('bucketFor', () => {
   it('uses the plan limits per hour', () => {
     expect(PLAN_LIMITS).toEqual({ free: 50, starter: 100, pro: 500, enterprise: 2000 });
     for (const plan of ['free', 'starter', 'pro', 'enterprise'] as const) {
-      expect(bucketFor({ kind: 'apiKey', keyId: 'k1', override: null, plan }, 'api')).toEqual({
-        bucket: 'api:key:k1',
+      // Per organization: every key of the organization shares this bucket.
+      expect(bucketFor({ kind: 'apiKey', keyId: 'k1', organizationId: 'o1', override: null, plan }, 'api')).toEqual({
+        bucket: 'api:org:o1',
         limit: PLAN_LIMITS[plan],
         windowSeconds: 3600,
       });
     }
   });
 
-  it("lets an API key's override win over the plan, lower or higher", () => {
-    expect(bucketFor({ kind: 'apiKey', keyId: 'k1', override: 7, plan: 'enterprise' }, 'api').limit).toBe(7);
-    expect(bucketFor({ kind: 'apiKey', keyId: 'k1', override: 10_000, plan: 'free' }, 'api').limit).toBe(10_000);
+  it("gives an API key its own bucket only for an override below the plan (an override never raises the limit)", () => {
+    const key = (override: number | null, plan: 'free' | 'enterprise') => ({ kind: 'apiKey' as const, keyId: 'k1', organizationId: 'o1', override, plan });
+    expect(keyOverrideBucket(key(7, 'enterprise'))).toEqual({ bucket: 'api:key:k1', limit: 7, windowSeconds: 3600 });
+    expect(bucketFor(key(7, 'enterprise'), 'api')).toEqual({ bucket: 'api:org:o1', limit: 2000, windowSeconds: 3600 });
+    expect(keyOverrideBucket(key(10_000, 'free'))).toBeUndefined();
+    expect(bucketFor(key(10_000, 'free'), 'api').limit).toBe(50);
+    expect(keyOverrideBucket(key(50, 'free'))).toBeUndefined();
+    expect(keyOverrideBucket(key(null, 'free'))).toBeUndefined();
+    expect(maxRateLimitOverride('starter')).toBe(100);
   });
 
   it('counts JWT requests per organization, or per user without one', () => {
@@ -104,7 +114,12 @@ describe('bucketFor', () => {
       windowSeconds: AUTH_LIMIT.windowSeconds,
     });
     expect(AUTH_LIMIT).toEqual({ limit: 10, windowSeconds: 900 });
-    expect(() => bucketFor({ kind: 'apiKey', keyId: 'k1', override: null, plan: 'free' }, 'auth')).toThrow(/per client IP/);
+    expect(() => bucketFor({ kind: 'apiKey', keyId: 'k1', organizationId: 'o1', override: null, plan: 'free' }, 'auth')).toThrow(/per client IP/);
+    expect(bucketFor({ kind: 'anonymous', ip: '203.0.113.9' }, 'verify')).toEqual({
+      bucket: 'verify:ip:203.0.113.9',
+      limit: VERIFY_LIMIT.limit,
+      windowSeconds: VERIFY_LIMIT.windowSeconds,
+    });
   });
 
   it('normalises client addresses (IPv4-mapped, IPv6 per /64, garbage)', () => {
@@ -234,20 +249,19 @@ describe('RateLimiter', () => {
     await expect(limiter.consume('', 10, 3600)).rejects.toThrow(TypeError);
   });
 
-  it("applies an API key's override over its organization's plan", async () => {
+  it("applies an API key's lower override in its own bucket, and the plan in its organization's", async () => {
     const limiter = new RateLimiter(db.pool, { now: () => new Date(T0 + 5_000) });
-    const keyId = randomUUID();
-    const withOverride = bucketFor({ kind: 'apiKey', keyId, override: 3, plan: 'enterprise' }, 'api');
-    const results = await consumeN(limiter, withOverride.bucket, withOverride.limit, withOverride.windowSeconds, 5);
+    const subject = { kind: 'apiKey' as const, keyId: randomUUID(), organizationId: randomUUID(), override: 3, plan: 'starter' as const };
+    const own = keyOverrideBucket(subject)!;
+    const results = await consumeN(limiter, own.bucket, own.limit, own.windowSeconds, 5);
     expect(results.map((d) => d.allowed)).toEqual([true, true, true, false, false]);
     expect(results[0]!.limit).toBe(3);
 
-    // Without the override the same key falls back to the plan (and its refusal is not cached against the new limit).
-    const plan = bucketFor({ kind: 'apiKey', keyId, override: null, plan: 'starter' }, 'api');
-    expect(plan.bucket).toBe(withOverride.bucket);
-    const next = await limiter.consume(plan.bucket, plan.limit, plan.windowSeconds);
-    // Stored: 3 allowed + 0 (the two refusals were answered from the in-process cache) + this one.
-    expect(next).toMatchObject({ allowed: true, limit: 100, remaining: 100 - 4 });
+    // The organization's bucket is a different counter, with the plan's limit.
+    const shared = bucketFor(subject, 'api');
+    expect(shared.bucket).not.toBe(own.bucket);
+    const next = await limiter.consume(shared.bucket, shared.limit, shared.windowSeconds);
+    expect(next).toMatchObject({ allowed: true, limit: 100, remaining: 99 });
   });
 
   it('limits anonymous clients per IP (IPv6 per /64) and authentication endpoints per IP', async () => {

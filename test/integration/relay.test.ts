@@ -1,7 +1,11 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Relay, RecordingDispatcher, type Dispatcher, type RelayItem } from '../../src/relay/relay.js';
-import { retractAbove } from '../../src/indexer/store.js';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { CursorMovedError, Relay, RecordingDispatcher, type Dispatcher, type RelayItem } from '../../src/relay/relay.js';
+import { LockLostError } from '../../src/db/singleton-lock.js';
+import { insertEvents, retractAbove } from '../../src/indexer/store.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { until } from '../helpers/wait.js';
 import { appendEvents, feedbackRecord } from '../helpers/fixtures.js';
@@ -118,6 +122,55 @@ describe('relay', () => {
     await until(() => dispatcher.received.length === start + 2, 5_000);
   });
 
+  it('reads events and retractions in one snapshot: a commit landing between the two reads is not skipped', async () => {
+    await appendEvents(db.pool, records(2));
+    const orphan = records(1);
+    await appendEvents(db.pool, orphan);
+    const appName = 'relay-snapshot-test';
+    const relayPool = new pg.Pool({ connectionString: db.url, application_name: appName, max: 4 });
+    const dispatcher = new RecordingDispatcher();
+    const relay = new Relay({ pool: relayPool, databaseUrl: db.url, dispatcher, logger: testLogger, name: 'snapshot' });
+    const writer = await db.pool.connect();
+    try {
+      await relay.catchUp();
+      // The writer holds event_retractions, so a read of retractions waits for it while the read of events goes ahead.
+      await writer.query('BEGIN');
+      await writer.query('LOCK TABLE event_retractions IN ACCESS EXCLUSIVE MODE');
+      const reading = relay.catchUp();
+      // Proceed once the relay waits on the lock and has read the events (earlier in its transaction, in the same
+      // statement, or on another connection).
+      await until(async () => {
+        const { rows } = await db.pool.query(
+          `SELECT count(*) FILTER (WHERE wait_event_type = 'Lock')::int AS waiting,
+                  count(*) FILTER (WHERE wait_event_type = 'Lock' AND (query LIKE '%FROM events e%' OR xact_start < query_start)
+                                   OR state = 'idle' AND query LIKE 'SELECT ingest_seq::text, incarnation%')::int AS events_read
+           FROM pg_stat_activity WHERE application_name = $1`,
+          [appName],
+        );
+        return rows[0].waiting > 0 && rows[0].events_read > 0;
+      });
+      // One transaction commits an event and, after it in ingest order, a retraction.
+      const late = records(1);
+      await insertEvents(writer, late);
+      await writer.query(
+        `INSERT INTO event_retractions (event_seq, event_id, chain_id, block_number, block_hash, reason)
+         SELECT ingest_seq, id, chain_id, block_number, block_hash, 'reorg' FROM events WHERE id = $1`,
+        [orphan[0]!.id],
+      );
+      await writer.query('COMMIT');
+      await reading;
+      await relay.catchUp();
+      const events = dispatcher.received.flatMap((i) => (i.kind === 'event' ? [i.event.id] : []));
+      expect(events).toContain(late[0]!.id);
+      expect(dispatcher.received.filter((i) => i.kind === 'retraction').map((i) => i.kind === 'retraction' && i.eventId)).toContain(orphan[0]!.id);
+      expect(seqs(dispatcher.received)).toEqual([...seqs(dispatcher.received)].sort((a, b) => (a < b ? -1 : 1)));
+    } finally {
+      await writer.query('ROLLBACK').catch(() => undefined);
+      writer.release();
+      await relayPool.end();
+    }
+  });
+
   it('lets only one relay per cursor dispatch at a time', async () => {
     const a = new RecordingDispatcher();
     const b = new RecordingDispatcher();
@@ -131,5 +184,82 @@ describe('relay', () => {
     await until(() => a.received.length === total);
     await new Promise((r) => setTimeout(r, 300));
     expect(b.received).toEqual([]);
+  });
+
+  it('stops when its lock is lost; the standby takes over and each item is dispatched once', async () => {
+    const a = new RecordingDispatcher();
+    const b = new RecordingDispatcher();
+    const make = (dispatcher: Dispatcher) => new Relay({ pool: db.pool, databaseUrl: db.url, dispatcher, logger: testLogger, name: 'lost-lock', idlePollMs: 100 });
+    const controllerA = new AbortController();
+    let failedA: unknown;
+    const runA = make(a).run(controllerA.signal).catch((err: unknown) => (failedA = err));
+    stops.push(async () => { controllerA.abort(); await runA; });
+    await until(() => a.received.length > 0);
+    const rb = running(make(b));
+    stops.push(rb.stop);
+
+    // The session that holds A's advisory lock is terminated (a restart of Postgres, a network cut, an operator).
+    const { rows } = await db.pool.query(
+      `SELECT pg_terminate_backend(pid) AS ok FROM pg_locks
+       WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+         AND ((classid::bigint << 32) | objid::bigint) = hashtextextended('relay:lost-lock', 0)`,
+    );
+    expect(rows).toEqual([{ ok: true }]);
+    await until(() => failedA !== undefined);
+    expect(failedA).toBeInstanceOf(LockLostError);
+
+    // B holds the lock now and dispatches what comes next; A dispatched nothing more.
+    const before = a.received.length;
+    const next = records(3);
+    await appendEvents(db.pool, next);
+    await until(() => values(b.received).includes(next[2]!.value));
+    expect(a.received.length).toBe(before);
+    const all = [...a.received, ...b.received].map((i) => i.seq);
+    expect(new Set(all).size).toBe(all.length);
+    const { rows: log } = await db.pool.query(`SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM event_retractions) AS n`);
+    expect(all.length).toBe(Number(log[0].n));
+  });
+
+  it('never moves its cursor backwards: a write below the stored position is refused and the relay stops', async () => {
+    // Another relay advances the cursor while this one dispatches a batch it read before.
+    const ahead = '999999999';
+    const racing: Dispatcher = {
+      async dispatch() {
+        await db.pool.query(`UPDATE relay_cursors SET position = $1 WHERE name = 'race'`, [ahead]);
+      },
+    };
+    const relay = new Relay({ pool: db.pool, databaseUrl: db.url, dispatcher: racing, logger: testLogger, name: 'race' });
+    await relay.cursor();
+    await expect(relay.catchUp()).rejects.toBeInstanceOf(CursorMovedError);
+    expect(await relay.cursor()).toBe(ahead);
+    await expect(relay.advanceCursor('1')).rejects.toBeInstanceOf(CursorMovedError);
+    expect(await relay.cursor()).toBe(ahead);
+  });
+
+  it('run alone (start:relay), a relay that loses its lock exits with code 1 and says why', { timeout: 60_000 }, async () => {
+    const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/relay.ts'], {
+      cwd: root,
+      env: { ...process.env, DATABASE_URL: db.url, TEMPORAL_ADDRESS: inject('temporalAddress'), MIGRATE_ON_START: 'false', LOG_FORMAT: 'json', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const holder = async () =>
+        (await db.pool.query(
+          `SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+             AND ((classid::bigint << 32) | objid::bigint) = hashtextextended('relay:triggers', 0)`,
+        )).rows[0]?.pid as number | undefined;
+      await until(async () => (await holder()) !== undefined, 30_000);
+      await db.pool.query('SELECT pg_terminate_backend($1)', [await holder()]);
+      expect(await exited).toBe(1);
+      expect(output).toContain('relay failed: lost the lock relay:triggers');
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
   });
 });

@@ -155,6 +155,82 @@ describe('npm start supervisor', () => {
     expect(childrenUsing(dataDir)).toEqual([]);
   });
 
+  /** Backends holding the relay's and the live indexer's advisory locks, by lock name. */
+  async function lockHolders(client: pg.Client): Promise<Record<string, number>> {
+    const { rows } = await client.query(
+      `SELECT k.name, l.pid FROM (VALUES ('relay:triggers'), ('live-indexer:31337')) AS k(name)
+       JOIN pg_locks l ON l.locktype = 'advisory' AND l.granted AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtextextended(k.name, 0)`,
+    );
+    return Object.fromEntries(rows.map((r) => [r.name, r.pid]));
+  }
+
+  async function until(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 60_000) {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms:\n${running?.output().slice(-3_000)}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  it('restarts the relay and the indexer when they lose their locks, and they resume', { timeout: 300_000 }, async () => {
+    const api = `http://127.0.0.1:${env.API_PORT}`;
+    running = startSupervisor(env);
+    await waitForHealthy(`${api}/health`, running);
+    const client = new pg.Client({ connectionString: `postgres://postgres:postgres@127.0.0.1:${env.EMBEDDED_PG_PORT}/erc8004` });
+    await client.connect();
+    try {
+      let before: Record<string, number> = {};
+      await until(async () => Object.keys((before = await lockHolders(client))).length === 2, 'relay and indexer hold their locks');
+      const cursor = async () => Number((await client.query(`SELECT position FROM relay_cursors WHERE name = 'triggers'`)).rows[0]?.position ?? 0);
+      // Their lock sessions end (as on a Postgres restart or a network cut).
+      await client.query('SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid', [Object.values(before)]);
+      await until(() => running!.output().includes('"msg":"relay restarted"'), 'relay restarted');
+      await until(() => running!.output().includes('"msg":"indexer 31337 restarted"'), 'indexer restarted');
+      expect(running.output()).toContain('"msg":"relay failed; restarting it"');
+      // Both hold their locks again, on new sessions, and the demo's events keep flowing through the relay.
+      await until(async () => {
+        const after = await lockHolders(client);
+        return Object.keys(after).length === 2 && Object.entries(after).every(([name, pid]) => pid !== before[name]);
+      }, 'locks taken again');
+      const resumedFrom = await cursor();
+      await until(async () => (await cursor()) > resumedFrom, 'relay cursor advances after the restart');
+      const { rows } = await client.query(`SELECT count(*)::int AS n FROM events e WHERE EXISTS (SELECT 1 FROM events d WHERE d.chain_id = e.chain_id AND d.block_hash = e.block_hash AND d.log_index = e.log_index AND d.ingest_seq <> e.ingest_seq)`);
+      expect(rows[0].n, 'no event written twice').toBe(0);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('a next start stops what a killed supervisor left running, and SIGHUP (also mid-shutdown) stops every child', { timeout: 300_000 }, async () => {
+    const api = `http://127.0.0.1:${env.API_PORT}`;
+    if (!running || running.child.exitCode !== null || running.child.signalCode !== null) {
+      running = startSupervisor(env);
+      await waitForHealthy(`${api}/health`, running);
+    }
+    // SIGKILL to the supervisor alone: Postgres, the Temporal dev server and anvil keep running.
+    const leftovers = childrenUsing(dataDir);
+    expect(leftovers.length).toBeGreaterThanOrEqual(3);
+    running.child.kill('SIGKILL');
+    await running.exited;
+    expect(childrenUsing(dataDir)).toEqual(leftovers);
+
+    running = startSupervisor(env);
+    await waitForHealthy(`${api}/health`, running);
+    for (const name of ['Temporal dev server', 'demo chain (anvil)', 'embedded Postgres']) {
+      expect(running.output()).toContain(`stopping the ${name}`);
+      expect(running.output()).toContain(`stopped the leftover ${name}`);
+    }
+    expect(childrenUsing(dataDir).filter((pid) => leftovers.includes(pid))).toEqual([]);
+
+    // The terminal closes: SIGHUP, then another one while shutting down.
+    running.child.kill('SIGHUP');
+    await until(() => running!.output().includes('"msg":"shutting down"'), 'shutdown started', 10_000);
+    running.child.kill('SIGHUP');
+    expect(await running.exited).toBe(0);
+    expect(running.output()).toContain('"msg":"stopped"');
+    expect(childrenUsing(dataDir), 'child processes left running').toEqual([]);
+  });
+
   it('fails fast with a readable message on bad configuration', async () => {
     const bad = startSupervisor({ ...env, API_PORT: 'eighty', TEMPORAL_ADDRESS: 'no-port' });
     expect(await bad.exited).toBe(1);

@@ -14,6 +14,15 @@ describe('loadConfig', () => {
     expect(config.api).toMatchObject({ host: '127.0.0.1', port: 8080 });
     expect(config.database.migrateOnStart).toBe(true);
     expect(config.log.format).toBe('pretty');
+    // Registry history is the reputation record: no retention unless an operator asks for it.
+    expect(config.eventRetentionDays).toBe(0);
+  });
+
+  it('reads the event retention in days, and refuses what is not a whole number of days', () => {
+    expect(loadConfig({ EVENT_RETENTION_DAYS: '730' }).eventRetentionDays).toBe(730);
+    expect(loadConfig({ EVENT_RETENTION_DAYS: '0' }).eventRetentionDays).toBe(0);
+    expect(() => loadConfig({ EVENT_RETENTION_DAYS: '-1' })).toThrow(/EVENT_RETENTION_DAYS/);
+    expect(() => loadConfig({ EVENT_RETENTION_DAYS: '1y' })).toThrow(/EVENT_RETENTION_DAYS/);
   });
 
   it('reads production settings', () => {

@@ -555,12 +555,14 @@ describe('decodeRegistryLog — exact numbers (properties)', () => {
 
 describe('bytes32ToText', () => {
   const utf8 = (s: string) => Buffer.from(s, 'utf8');
-  /** Text that survives a UTF-8 round trip (no lone surrogates), has no NUL and fits 32 bytes. */
+  /**
+   * Text that survives a UTF-8 round trip (no lone surrogates), has no NUL and fits 32 bytes; a fifth of it starts with
+   * U+FEFF, which a default TextDecoder would swallow as a byte order mark.
+   */
   const text32 = fc
-    .string({ unit: 'binary', maxLength: 32 })
-    .filter((s) => utf8(s).toString('utf8') === s && !s.includes('\0') && utf8(s).length <= 32)
-    // A leading U+FEFF is swallowed by TextDecoder (BOM); see the separate, known-failing test below.
-    .filter((s) => !s.startsWith('\uFEFF'));
+    .tuple(fc.nat({ max: 4 }), fc.string({ unit: 'binary', maxLength: 32 }))
+    .map(([bom, s]) => (bom === 0 ? `\uFEFF${s}` : s))
+    .filter((s) => utf8(s).toString('utf8') === s && !s.includes('\0') && utf8(s).length <= 32);
 
   it('returns simple texts', () => {
     expect(bytes32ToText(stringToHex('quality', { size: 32 }))).toBe('quality');
@@ -580,7 +582,7 @@ describe('bytes32ToText', () => {
   it('returns the text of grapheme strings cut to at most 32 bytes', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'grapheme', maxLength: 32 }), (s) => {
-        fc.pre(!s.includes('\0') && !s.startsWith('\uFEFF'));
+        fc.pre(!s.includes('\0'));
         let text = s;
         while (utf8(text).length > 32) text = [...text].slice(0, -1).join('');
         fc.pre(utf8(text).toString('utf8') === text);

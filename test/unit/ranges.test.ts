@@ -214,6 +214,16 @@ describe('segmentRange — properties', () => {
   });
 
   describe('with overlapping occupied ranges', () => {
+    it('gives every block the status the oracle gives it: done beats any claim, a foreign claim beats our own', () => {
+      fc.assert(
+        fc.property(request, anyOccupied, caller, (req, occupied, owner) => {
+          const segments = segmentRange(req, occupied, owner);
+          for (let b = req.from; b <= req.to; b++) expect(statusAt(segments, b)).toBe(expectedStatus(b, occupied, owner));
+        }),
+        { seed: 8004, numRuns: 2_000 },
+      );
+    });
+
     it('marks every block of a done range as done when done ranges overlap only each other', () => {
       const doneOnly = fc.array(rangeIn(DOMAIN).map((r) => done(r.from, r.to)), { maxLength: 8 });
       fc.assert(

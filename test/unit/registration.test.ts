@@ -90,6 +90,24 @@ describe('loadRegistrationFile — URI schemes', () => {
     await expect(loadRegistrationFile('ipfs://', o)).rejects.toThrow(/invalid ipfs URI/);
   });
 
+  it('normalises ipfs://CID/path and refuses a path that climbs out of the CID, before fetching anything', async () => {
+    const cid = 'bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi';
+    expect(ipfsToGateway(`ipfs://${cid}/a/./b/../agent.json`, GATEWAY)).toBe(`${GATEWAY}${cid}/a/agent.json`);
+    expect(ipfsToGateway(`ipfs://${cid}/a/%2e%2E/agent.json?x=1`, GATEWAY)).toBe(`${GATEWAY}${cid}/agent.json?x=1`);
+    expect(ipfsToGateway(`ipfs://${cid}/a/..`, GATEWAY)).toBe(`${GATEWAY}${cid}/`);
+    const escapes = [
+      `ipfs://${cid}/../x`, `ipfs://${cid}/a/../../x`, `ipfs://${cid}/..`, `ipfs://${cid}/%2e%2e/x`, `ipfs://${cid}/.%2E/x`,
+      `ipfs://${cid}/..\\x`, `ipfs://${cid}/a%2F..%2F..%2Fx`, `ipfs://ipfs/${cid}/../../admin`,
+    ];
+    for (const uri of escapes) expect(() => ipfsToGateway(uri, GATEWAY), uri).toThrow(/leaves the CID/);
+    const o = opts();
+    for (const uri of escapes) {
+      await expect(loadRegistrationFile(uri, o), uri).rejects.toMatchObject({ permanent: true, message: expect.stringMatching(/leaves the CID/) });
+      await expect(verifyFileHash(uri, `0x${'00'.repeat(32)}`, o), uri).rejects.toMatchObject({ permanent: true });
+    }
+    expect(o.calls).toEqual([]);
+  });
+
   it('rejects unsupported schemes with a clear, permanent error', async () => {
     const o = opts();
     for (const uri of ['ftp://agent.example/reg.json', 'ar://abc', 'file:///etc/passwd', 'agent.example/reg.json', '']) {

@@ -678,3 +678,97 @@ describe('firesPerEvent (the relay evaluates such triggers with a fresh state pe
     );
   });
 });
+
+describe('ABI versions: legacy v0.4 feedback and v1.0 series', () => {
+  const EMA: ConditionRow = { key: 'e', condition_type: 'ema_threshold', operator: '<', value: '60', config: { alpha: 0.5 } };
+  const RATE: ConditionRow = { key: 'r', condition_type: 'rate_limit', operator: '>=', value: '4', config: { time_window: '60s' } };
+  const legacy = (score: number, p: Partial<TriggerEvent> = {}) => ev({ abi_version: 'v0.4', value: String(score), value_decimals: 0, ...p });
+  const current = (value: number, p: Partial<TriggerEvent> = {}) => ev({ abi_version: 'v1.0', value: String(value), value_decimals: 0, ...p });
+
+  it('a v0.4 score in the middle of an agent series enters neither the EMA nor the rate window, and fires nothing', () => {
+    const d = def([EMA]);
+    const { state, evals } = run(d, [current(90), current(80), legacy(5), current(70)]);
+    // EMA over 90, 80, 70 only: 90 → 85 → 77.5; the legacy 5 would have taken it to 41.25 and fired.
+    expect(evals.map((e) => e.values.e?.metric ?? null)).toEqual([90, 85, null, 77.5]);
+    expect(fired(evals)).toEqual([false, false, false, false]);
+    expect(evals[2]).toMatchObject({ eligible: false, matched: false, fired: false });
+    expect(state.agents['1:0']!.conditions.e).toMatchObject({ kind: 'ema', ema: 77.5, count: 3 });
+
+    const t = T0 + 10_000;
+    const rate = run(def([RATE]), [current(1, { timestamp: t }), current(1, { timestamp: t + 1 }), legacy(1, { timestamp: t + 2 }), current(1, { timestamp: t + 3 })]);
+    expect(rate.evals.map((e) => e.values.r?.metric ?? null)).toEqual([1, 2, null, 3]);
+    expect(fired(rate.evals)).toEqual([false, false, false, false]);
+  });
+
+  it('events without a recorded ABI version count as v1.0', () => {
+    const { evals } = run(def([EMA]), [ev({ value: '90' }), ev({ value: '10' })]);
+    expect(evals.map((e) => e.values.e?.metric)).toEqual([90, 50]);
+    expect(fired(evals)).toEqual([false, true]);
+  });
+
+  it('a condition opts in with config.abi_versions; the other stateful conditions keep their value without counting the event', () => {
+    const both = def([{ ...EMA, config: { alpha: 0.5, abi_versions: ['v1.0', 'v0.4'] } }]);
+    const opted = run(both, [current(90), legacy(5)]);
+    expect(opted.evals.map((e) => e.values.e?.metric)).toEqual([90, 47.5]);
+    expect(fired(opted.evals)).toEqual([false, true]);
+
+    const legacyOnly = run(def([{ ...EMA, config: { alpha: 0.5, abi_versions: ['v0.4'] } }]), [current(10), legacy(80), legacy(20)]);
+    expect(legacyOnly.evals.map((e) => e.values.e?.metric ?? null)).toEqual([null, 80, 50]);
+
+    // Rate opts in, EMA does not: the legacy event counts in the window, and the EMA is read as it stands.
+    const t = T0 + 20_000;
+    const mixed = def([
+      { ...EMA, operator: '>', value: '0' },
+      { ...RATE, value: '3', config: { time_window: '60s', abi_versions: ['v0.4', 'v1.0'] } },
+    ]);
+    const m = run(mixed, [current(90, { timestamp: t }), current(80, { timestamp: t + 1 }), legacy(5, { timestamp: t + 2 })]);
+    expect(m.evals[2]!.values).toMatchObject({ e: { result: true, metric: 85 }, r: { result: true, metric: 3 } });
+    expect(fired(m.evals)).toEqual([false, false, true]);
+    expect(m.state.agents['1:0']!.conditions.e).toMatchObject({ ema: 85, count: 2 });
+  });
+
+  it('countEveryAbiVersion restores the rule of workflows recorded before it (every event in every series)', () => {
+    const d = def([EMA]);
+    const state = initialState();
+    const evals = [current(90), current(80), legacy(5)].map((e) => evaluate(d, state, e, { countEveryAbiVersion: true }));
+    expect(evals.map((e) => e.values.e?.metric)).toEqual([90, 85, 45]);
+    expect(fired(evals)).toEqual([false, false, true]);
+  });
+
+  it('validates abi_versions, and leaves the fingerprint of conditions without it unchanged', () => {
+    for (const bad of [[], ['v2'], 'v0.4', ['v0.4', 'v0.4']]) {
+      expect(() => def([{ ...EMA, config: { alpha: 0.5, abi_versions: bad } }])).toThrow(/conditions\.0\.config\.abi_versions/);
+    }
+    expect(() => def([{ key: 's', condition_type: 'score_threshold', operator: '<', value: '1', config: { abi_versions: ['v0.4'] } }])).toThrow(
+      /conditions\.0\.config\.abi_versions: applies to ema_threshold and rate_limit/,
+    );
+    // The default spelled out is the default: state recorded before abi_versions existed keeps its fingerprint.
+    const plain = def([EMA]).conditions[0]!;
+    expect(def([{ ...EMA, config: { alpha: 0.5, abi_versions: ['v1.0'] } }]).conditions[0]!.params).toEqual(plain.params);
+    expect(JSON.stringify(plain.params)).toBe('{"kind":"ema","alpha":0.5,"op":"<","threshold":60}');
+  });
+
+  it('property: with the default rule, a series with v0.4 events interleaved evaluates its v1.0 events exactly as the series without them', () => {
+    const specArb = fc.record({ legacy: fc.boolean(), value: fc.integer({ min: 0, max: 100 }), dt: fc.integer({ min: 0, max: 30 }), agent: fc.constantFrom('0', '1') });
+    fc.assert(
+      fc.property(fc.array(specArb, { maxLength: 40 }), fc.boolean(), fc.integer({ min: 0, max: 120 }), (specs, hysteresis, cooldown) => {
+        const d = def([EMA, { ...RATE, operator: '>=', value: '3' }, { key: 'g', condition_type: 'event_type_equals', value: 'NewFeedback', config: { group: 'x' } }], {
+          hysteresis,
+          cooldown_seconds: cooldown,
+        });
+        let t = T0;
+        const events = specs.map((s) => {
+          t += s.dt;
+          return ev({ abi_version: s.legacy ? 'v0.4' : 'v1.0', value: String(s.value), timestamp: t, agent_id: s.agent });
+        });
+        const mixed = run(d, events);
+        const onlyCurrent = run(d, events.filter((e) => e.abi_version === 'v1.0'));
+        const currentEvals = mixed.evals.filter((_, i) => events[i]!.abi_version === 'v1.0');
+        expect(currentEvals).toEqual(onlyCurrent.evals);
+        expect(mixed.evals.filter((_, i) => events[i]!.abi_version === 'v0.4').every((e) => !e.fired && !e.eligible)).toBe(true);
+        expect(mixed.state).toEqual(onlyCurrent.state);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

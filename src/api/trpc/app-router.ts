@@ -7,6 +7,7 @@ import { deliveriesRouter } from '../routers/deliveries/index.js';
 import { eventsRouter } from '../routers/events/index.js';
 import { oauthClientsRouter } from '../routers/oauth-clients/index.js';
 import { triggersRouter } from '../routers/triggers/index.js';
+import { telegramRouter } from '../routers/telegram/index.js';
 import { webhooksRouter } from '../routers/webhooks/index.js';
 
 export const appRouter = router({
@@ -18,6 +19,7 @@ export const appRouter = router({
   events: eventsRouter,
   deliveries: deliveriesRouter,
   webhooks: webhooksRouter,
+  telegram: telegramRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -7,14 +7,18 @@ import type { Client } from '@temporalio/client';
 import { TRPCError } from '@trpc/server';
 import type pg from 'pg';
 import type { Logger } from '../../logger.js';
+import type { Mailer } from '../../mail/mailer.js';
 import type { SecretBox } from '../../secrets.js';
 import type { TriggerService } from '../../triggers/service.js';
-import { AuthError } from '../../auth/errors.js';
-import type { ApiKeyCache } from '../../auth/api-keys.js';
-import { verifyOAuthAccessToken, type OAuthTokenCache } from '../../auth/oauth.js';
+import { AuthError, isAuthError } from '../../auth/errors.js';
+import { parseApiKey, type ApiKeyCache } from '../../auth/api-keys.js';
+import type { CredentialGuard } from '../../auth/credential-guard.js';
+import { parseOAuthAccessToken, verifyOAuthAccessToken, type OAuthTokenCache } from '../../auth/oauth.js';
+import { counter } from '../../counters.js';
 import type { TokenSigner } from '../../auth/tokens.js';
 import { organizationIsActive, roleInOrganization, type OrganizationAccessCache } from '../../auth/organization-access.js';
-import { bucketFor, rateLimitHeaders, type RateLimiter } from '../rate-limit.js';
+import { clientIpOf, type TrustedProxies } from '../client-ip.js';
+import { bucketFor, keyOverrideBucket, rateLimitHeaders, type RateLimitDecision, type RateLimiter } from '../rate-limit.js';
 import type { Role } from './trpc.js';
 
 export type Permission = 'read' | 'write' | 'delete' | 'admin';
@@ -38,15 +42,23 @@ export interface ApiServices {
   secrets: SecretBox;
   tokens: TokenSigner;
   apiKeys: ApiKeyCache;
+  /** Secrets that failed or passed argon2 verification recently (the unauthenticated argon2 load guard). */
+  credentialGuard: CredentialGuard;
   /** Cache of OAuth access-token verifications; absent: every request verifies against the database. */
   oauthTokens?: OAuthTokenCache;
   /** Cache of roles and organization activity; absent: every request reads the database. */
   organizationAccess?: OrganizationAccessCache;
   rateLimiter: RateLimiter;
+  /** Proxies whose X-Forwarded-For gives the client address (TRUST_PROXY); absent: the TCP peer is the client. */
+  trustedProxies?: TrustedProxies;
   /** Domain for Sign-In with Ethereum messages (e.g. api.example.com). */
   siweDomain: string;
   /** Secret that makes SIWE nonces self-verifying. */
   siweSecret: Uint8Array;
+  /** Verification links and invitations. */
+  mailer: Mailer;
+  /** Public base URL of the API, for links in mails. */
+  publicUrl: string;
 }
 
 export interface ApiContext extends ApiServices {
@@ -56,6 +68,8 @@ export interface ApiContext extends ApiServices {
   ip: string;
   log: Logger;
   rateLimit(scope: 'api' | 'auth'): Promise<void>;
+  /** Counts a member's request against the organization's plan bucket (orgProcedure, once membership is checked). */
+  rateLimitOrganization(organizationId: string): Promise<void>;
   /** The user's role in an active organization (undefined: not a member, or the organization is inactive). */
   roleOf(userId: string, organizationId: string): Promise<Role | undefined>;
   organizationActive(organizationId: string): Promise<boolean>;
@@ -87,23 +101,91 @@ export function headerOf(req: AnyRequest, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-function clientIp(req: AnyRequest): string {
-  const socket = (req as http.IncomingMessage).socket;
-  return socket?.remoteAddress?.replace(/^::ffff:/, '') ?? 'unknown';
-}
-
 const unauthorized = (message: string) => new TRPCError({ code: 'UNAUTHORIZED', message });
 
-async function authenticate(services: ApiServices, req: AnyRequest, ip: string): Promise<{ subject: Subject; authError?: TRPCError }> {
+/** Requests refused for their credentials, by kind of credential and reason (GET /metrics). */
+export const authFailures = counter(
+  'erc8004_auth_failures_total',
+  'API requests refused for their credentials, by credential (api_key, oauth_token, access_token, header) and reason (malformed, invalid, known_invalid, conflicting, rate_limited).',
+);
+
+type CredentialKind = 'api_key' | 'oauth_token' | 'access_token' | 'header';
+type Authenticated = { subject: Subject; authError?: TRPCError };
+
+function refused(credential: CredentialKind, reason: string, error: TRPCError): Authenticated {
+  authFailures.inc({ credential, reason });
+  return { subject: { kind: 'anonymous' }, authError: error };
+}
+
+/**
+ * Verifies an API key or OAuth token with argon2 only when nothing cheaper decides: a cached success is used as is; a
+ * secret that failed recently is refused from memory; otherwise the verification counts against the client IP's
+ * 'verify' limit first (unless the secret verified recently), and a refusal there is a 429 without verifying.
+ */
+async function verifyGuarded<T>(
+  services: ApiServices,
+  credential: CredentialKind,
+  secret: string,
+  ip: string,
+  setHeader: (name: string, value: string) => void,
+  cached: T | undefined,
+  verify: () => Promise<T>,
+): Promise<T | Authenticated> {
+  if (cached !== undefined) return cached;
+  const guard = services.credentialGuard;
+  if (guard.isKnownInvalid(secret)) return refused(credential, 'known_invalid', unauthorized('invalid credentials'));
+  if (!guard.isKnownValid(secret)) {
+    const { bucket, limit, windowSeconds } = bucketFor({ kind: 'anonymous', ip }, 'verify');
+    const decision = await services.rateLimiter.consume(bucket, limit, windowSeconds);
+    if (!decision.allowed) {
+      for (const [name, value] of Object.entries(rateLimitHeaders(decision))) setHeader(name, value);
+      return refused(credential, 'rate_limited', new TRPCError({
+        code: 'TOO_MANY_REQUESTS',
+        message: `too many credential verifications from this address; retry in ${decision.retryAfterSeconds} s`,
+      }));
+    }
+  }
+  try {
+    const result = await verify();
+    guard.recordValid(secret);
+    return result;
+  } catch (err) {
+    if (isAuthError(err, 'token_invalid')) guard.recordInvalid(secret);
+    throw err;
+  }
+}
+
+const isAuthenticated = (value: unknown): value is Authenticated =>
+  typeof value === 'object' && value !== null && 'subject' in value;
+
+/**
+ * Who is calling. One credential per request: Authorization: Bearer <access token | API key | OAuth token>, or
+ * X-API-Key. Any credential that is malformed or invalid makes the request fail with 401, whatever else it carries;
+ * two different credentials are refused without verifying either (the same key in both headers is one credential).
+ */
+async function authenticate(
+  services: ApiServices,
+  req: AnyRequest,
+  ip: string,
+  setHeader: (name: string, value: string) => void,
+): Promise<Authenticated> {
   const header = headerOf(req, 'authorization');
   const apiKeyHeader = headerOf(req, 'x-api-key');
-  const bearer = header && /^Bearer\s+(.+)$/i.exec(header)?.[1]?.trim();
-  if (header && !bearer) return { subject: { kind: 'anonymous' }, authError: unauthorized('Authorization must be "Bearer <token>"') };
-  const credential = apiKeyHeader?.trim() || bearer;
-  if (!credential) return { subject: { kind: 'anonymous' } };
+  if (header === undefined && apiKeyHeader === undefined) return { subject: { kind: 'anonymous' } };
+  const bearer = header === undefined ? undefined : /^Bearer\s+(.+)$/i.exec(header)?.[1]?.trim();
+  if (header !== undefined && !bearer) return refused('header', 'malformed', unauthorized('Authorization must be "Bearer <token>"'));
+  const apiKey = apiKeyHeader?.trim();
+  if (apiKeyHeader !== undefined && !apiKey) return refused('header', 'malformed', unauthorized('X-API-Key is empty'));
+  if (apiKey && bearer && apiKey !== bearer) {
+    return refused('header', 'conflicting', unauthorized('send one credential: Authorization or X-API-Key, not two different ones'));
+  }
+  const credential = (apiKey ?? bearer)!;
   try {
     if (credential.startsWith('sk_')) {
-      const key = await services.apiKeys.verify(services.pool, credential, ip);
+      if (!parseApiKey(credential)) return refused('api_key', 'malformed', unauthorized('invalid credentials'));
+      const key = await verifyGuarded(services, 'api_key', credential, ip, setHeader, services.apiKeys.get(credential),
+        () => services.apiKeys.verify(services.pool, credential, ip));
+      if (isAuthenticated(key)) return key;
       return {
         subject: {
           kind: 'apiKey', keyId: key.keyId, organizationId: key.organizationId, permissions: key.permissions as Permission[],
@@ -111,18 +193,29 @@ async function authenticate(services: ApiServices, req: AnyRequest, ip: string):
         },
       };
     }
-    if (apiKeyHeader) return { subject: { kind: 'anonymous' }, authError: unauthorized('X-API-Key must hold an sk_live_… or sk_test_… key') };
+    if (apiKey) return refused('api_key', 'malformed', unauthorized('X-API-Key must hold an sk_live_… or sk_test_… key'));
     if (credential.startsWith('oat_')) {
-      const token = services.oauthTokens
-        ? await services.oauthTokens.verify(services.pool, credential)
-        : await verifyOAuthAccessToken(services.pool, credential);
+      if (!parseOAuthAccessToken(credential)) return refused('oauth_token', 'malformed', unauthorized('invalid credentials'));
+      const token = await verifyGuarded(services, 'oauth_token', credential, ip, setHeader, services.oauthTokens?.get(credential),
+        () => services.oauthTokens
+          ? services.oauthTokens.verify(services.pool, credential)
+          : verifyOAuthAccessToken(services.pool, credential));
+      if (isAuthenticated(token)) return token;
       return { subject: { kind: 'oauth', clientId: token.clientId, organizationId: token.organizationId, scopes: token.scopes } };
     }
-    const { userId } = await services.tokens.verifyAccessToken(credential);
-    return { subject: { kind: 'user', userId } };
+    try {
+      const { userId } = await services.tokens.verifyAccessToken(credential);
+      return { subject: { kind: 'user', userId } };
+    } catch (err) {
+      if (err instanceof AuthError) {
+        return refused('access_token', err.code === 'token_expired' ? 'expired' : 'invalid',
+          unauthorized(err.code === 'token_expired' ? 'the access token has expired: refresh it' : 'invalid credentials'));
+      }
+      throw err;
+    }
   } catch (err) {
     if (err instanceof AuthError) {
-      return { subject: { kind: 'anonymous' }, authError: unauthorized(err.code === 'token_expired' ? 'the access token has expired: refresh it' : 'invalid credentials') };
+      return refused(credential.startsWith('sk_') ? 'api_key' : 'oauth_token', err.code === 'forbidden' ? 'forbidden' : 'invalid', unauthorized('invalid credentials'));
     }
     throw err;
   }
@@ -134,8 +227,8 @@ export async function createApiContext(
   req: AnyRequest,
   setHeader: (name: string, value: string) => void,
 ): Promise<ApiContext> {
-  const ip = clientIp(req);
-  const { subject, authError } = await authenticate(services, req, ip);
+  const ip = clientIpOf(req, services.trustedProxies);
+  const { subject, authError } = await authenticate(services, req, ip, setHeader);
   const log = services.logger.child({ component: 'api', ip, subject: subject.kind === 'user' ? subject.userId : subject.kind === 'apiKey' ? subject.keyId : subject.kind === 'oauth' ? subject.clientId : subject.kind });
   const pool = services.pool;
   const planOf = (organizationId: string): Promise<Plan> =>
@@ -153,6 +246,20 @@ export async function createApiContext(
     );
     return rows[0]?.plan ?? 'free';
   });
+  /** The most restrictive decision so far sets the X-RateLimit-* headers. */
+  let shown: RateLimitDecision | undefined;
+  const consume = async (buckets: { bucket: string; limit: number; windowSeconds: number }[]) => {
+    for (const { bucket, limit, windowSeconds } of buckets) {
+      const decision = await services.rateLimiter.consume(bucket, limit, windowSeconds);
+      if (!shown || !decision.allowed || decision.remaining < shown.remaining) {
+        shown = decision;
+        for (const [name, value] of Object.entries(rateLimitHeaders(decision))) setHeader(name, value);
+      }
+      if (!decision.allowed) {
+        throw new TRPCError({ code: 'TOO_MANY_REQUESTS', message: `rate limit of ${decision.limit} requests exceeded; retry in ${decision.retryAfterSeconds} s` });
+      }
+    }
+  };
   return {
     ...services,
     subject,
@@ -160,17 +267,26 @@ export async function createApiContext(
     ip,
     log,
     async rateLimit(scope) {
-      const limitSubject =
-        scope === 'auth' || subject.kind === 'anonymous' ? { kind: 'anonymous' as const, ip }
-        : subject.kind === 'apiKey' ? { kind: 'apiKey' as const, keyId: subject.keyId, override: subject.rateLimitOverride, plan: await planOf(subject.organizationId) }
-        : subject.kind === 'oauth' ? { kind: 'user' as const, userId: `oauth:${subject.clientId}`, organizationId: subject.organizationId, plan: await planOf(subject.organizationId) }
-        : { kind: 'user' as const, userId: subject.userId, plan: await bestPlanOfUser(subject.userId) };
-      const { bucket, limit, windowSeconds } = bucketFor(limitSubject, scope);
-      const decision = await services.rateLimiter.consume(bucket, limit, windowSeconds);
-      for (const [name, value] of Object.entries(rateLimitHeaders(decision))) setHeader(name, value);
-      if (!decision.allowed) {
-        throw new TRPCError({ code: 'TOO_MANY_REQUESTS', message: `rate limit of ${decision.limit} requests exceeded; retry in ${decision.retryAfterSeconds} s` });
+      if (scope === 'auth' || subject.kind === 'anonymous') return consume([bucketFor({ kind: 'anonymous', ip }, scope)]);
+      if (subject.kind === 'apiKey') {
+        const limitSubject = {
+          kind: 'apiKey' as const, keyId: subject.keyId, organizationId: subject.organizationId,
+          override: subject.rateLimitOverride, plan: await planOf(subject.organizationId),
+        };
+        // The key's own (lower) limit first: a key over it does not spend its organization's requests.
+        const own = keyOverrideBucket(limitSubject);
+        return consume([...(own ? [own] : []), bucketFor(limitSubject, scope)]);
       }
+      if (subject.kind === 'oauth') {
+        return consume([bucketFor({ kind: 'user', userId: `oauth:${subject.clientId}`, organizationId: subject.organizationId, plan: await planOf(subject.organizationId) }, scope)]);
+      }
+      return consume([bucketFor({ kind: 'user', userId: subject.userId, plan: await bestPlanOfUser(subject.userId) }, scope)]);
+    },
+    async rateLimitOrganization(organizationId) {
+      // Keys and tokens were counted against their organization already (rateLimit); members are counted here, once
+      // their membership is established, so that an outsider cannot spend an organization's requests.
+      if (subject.kind !== 'user') return;
+      await consume([bucketFor({ kind: 'user', userId: subject.userId, organizationId, plan: await planOf(organizationId) }, 'api')]);
     },
     roleOf(userId, organizationId) {
       return services.organizationAccess

@@ -29,6 +29,7 @@ const AUTH_CODES: Record<AuthError['code'], TRPCError['code']> = {
   invalid_signature: 'UNAUTHORIZED',
   nonce_used: 'UNAUTHORIZED',
   nonce_expired: 'UNAUTHORIZED',
+  invalid_input: 'BAD_REQUEST',
 };
 
 export function toTRPCError(err: unknown): TRPCError {

@@ -67,8 +67,9 @@ export interface ApiHandlers {
 }
 
 export function createApiHandlers(services: ApiServices, options: { baseUrl: string }): ApiHandlers {
+  // The REST adapter hands over a fetch Request, which has no peer address: the Node request behind the response has.
   const createContext = ({ req, res }: { req: http.IncomingMessage; res: http.ServerResponse }) =>
-    createApiContext(services, req, (name, value) => {
+    createApiContext(services, (res.req as http.IncomingMessage | undefined) ?? req, (name, value) => {
       if (!res.headersSent) res.setHeader(name, value);
     });
   const onError = ({ error, path }: { error: { code: string; cause?: unknown }; path?: string }) => {

@@ -111,6 +111,7 @@ export function orgProcedure(permission: Permission) {
     }
     // For users, roleOf already required an active organization; keys and tokens are checked here.
     if (s.kind !== 'user' && !(await ctx.organizationActive(organizationId))) throw denied();
+    await ctx.rateLimitOrganization(organizationId);
     const result = await next({ ctx: { ...ctx, org: { id: organizationId, role }, pool: new TenantDb(ctx.tenantPool, organizationId) } });
     // A mutation may have changed members, owner or activity: this process re-reads them on the next request rather
     // than waiting for the NOTIFY that tells the other API processes (src/auth/organization-access.ts).

@@ -38,6 +38,8 @@ export interface AnvilInstance {
   wsUrl: string;
   port: number;
   chainId: number;
+  /** The anvil process. */
+  pid: number | undefined;
   /** Kills anvil and waits for it to exit. Safe to call more than once. */
   stop(): Promise<void>;
 }
@@ -174,7 +176,7 @@ async function startOnce(opts: AnvilOptions): Promise<AnvilInstance> {
     }
     await sleep(25);
   }
-  return { rpcUrl, wsUrl: `ws://127.0.0.1:${port}`, port, chainId, stop };
+  return { rpcUrl, wsUrl: `ws://127.0.0.1:${port}`, port, chainId, pid: child.pid, stop };
 }
 
 /** Starts anvil on a free port and resolves once it answers JSON-RPC. Retries on a lost port race. */

@@ -1120,6 +1120,239 @@ declare module 'zapatos/schema' {
   }
 
   /**
+   * **action_webhook_secrets**
+   * - Table in database
+   */
+  export namespace action_webhook_secrets {
+    export type Table = 'action_webhook_secrets';
+    export interface Selectable {
+      /**
+      * **action_webhook_secrets.action_id**
+      * - `int4` in database
+      * - `NOT NULL`, no default
+      */
+      action_id: number;
+      /**
+      * **action_webhook_secrets.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at: Date;
+      /**
+      * **action_webhook_secrets.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+      /**
+      * **action_webhook_secrets.previous_secret_sealed**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      previous_secret_sealed: string | null;
+      /**
+      * **action_webhook_secrets.previous_valid_until**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      previous_valid_until: Date | null;
+      /**
+      * **action_webhook_secrets.rotated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      rotated_at: Date;
+      /**
+      * **action_webhook_secrets.secret_sealed**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      secret_sealed: string;
+    }
+    export interface JSONSelectable {
+      /**
+      * **action_webhook_secrets.action_id**
+      * - `int4` in database
+      * - `NOT NULL`, no default
+      */
+      action_id: number;
+      /**
+      * **action_webhook_secrets.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at: db.TimestampTzString;
+      /**
+      * **action_webhook_secrets.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+      /**
+      * **action_webhook_secrets.previous_secret_sealed**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      previous_secret_sealed: string | null;
+      /**
+      * **action_webhook_secrets.previous_valid_until**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      previous_valid_until: db.TimestampTzString | null;
+      /**
+      * **action_webhook_secrets.rotated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      rotated_at: db.TimestampTzString;
+      /**
+      * **action_webhook_secrets.secret_sealed**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      secret_sealed: string;
+    }
+    export interface Whereable {
+      /**
+      * **action_webhook_secrets.action_id**
+      * - `int4` in database
+      * - `NOT NULL`, no default
+      */
+      action_id?: number | db.Parameter<number> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, number | db.Parameter<number> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **action_webhook_secrets.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **action_webhook_secrets.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **action_webhook_secrets.previous_secret_sealed**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      previous_secret_sealed?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **action_webhook_secrets.previous_valid_until**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      previous_valid_until?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **action_webhook_secrets.rotated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      rotated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **action_webhook_secrets.secret_sealed**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      secret_sealed?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+    }
+    export interface Insertable {
+      /**
+      * **action_webhook_secrets.action_id**
+      * - `int4` in database
+      * - `NOT NULL`, no default
+      */
+      action_id: number | db.Parameter<number> | db.SQLFragment;
+      /**
+      * **action_webhook_secrets.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+      /**
+      * **action_webhook_secrets.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **action_webhook_secrets.previous_secret_sealed**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      previous_secret_sealed?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **action_webhook_secrets.previous_valid_until**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      previous_valid_until?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **action_webhook_secrets.rotated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      rotated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+      /**
+      * **action_webhook_secrets.secret_sealed**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      secret_sealed: string | db.Parameter<string> | db.SQLFragment;
+    }
+    export interface Updatable {
+      /**
+      * **action_webhook_secrets.action_id**
+      * - `int4` in database
+      * - `NOT NULL`, no default
+      */
+      action_id?: number | db.Parameter<number> | db.SQLFragment | db.SQLFragment<any, number | db.Parameter<number> | db.SQLFragment>;
+      /**
+      * **action_webhook_secrets.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **action_webhook_secrets.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **action_webhook_secrets.previous_secret_sealed**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      previous_secret_sealed?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **action_webhook_secrets.previous_valid_until**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      previous_valid_until?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **action_webhook_secrets.rotated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      rotated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **action_webhook_secrets.secret_sealed**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      secret_sealed?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+    }
+    export type UniqueIndex = 'action_webhook_secrets_pkey';
+    export type Column = keyof Selectable;
+    export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
+    export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
+    export type SQL = SQLExpression | SQLExpression[];
+  }
+
+  /**
    * **agent_links**
    * - Table in database
    */
@@ -2318,6 +2551,12 @@ declare module 'zapatos/schema' {
       */
       owner: string | null;
       /**
+      * **canonical_events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by: string | null;
+      /**
       * **canonical_events.registry**
       * - `text` in database
       * - Nullable, no default
@@ -2359,6 +2598,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri: string | null;
+      /**
+      * **canonical_events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source: string | null;
       /**
       * **canonical_events.tag**
       * - `text` in database
@@ -2554,6 +2799,12 @@ declare module 'zapatos/schema' {
       */
       owner: string | null;
       /**
+      * **canonical_events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by: string | null;
+      /**
       * **canonical_events.registry**
       * - `text` in database
       * - Nullable, no default
@@ -2595,6 +2846,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri: string | null;
+      /**
+      * **canonical_events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source: string | null;
       /**
       * **canonical_events.tag**
       * - `text` in database
@@ -2790,6 +3047,12 @@ declare module 'zapatos/schema' {
       */
       owner?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **canonical_events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **canonical_events.registry**
       * - `text` in database
       * - Nullable, no default
@@ -2831,6 +3094,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **canonical_events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
       * **canonical_events.tag**
       * - `text` in database
@@ -3026,6 +3295,12 @@ declare module 'zapatos/schema' {
       */
       owner?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
       /**
+      * **canonical_events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **canonical_events.registry**
       * - `text` in database
       * - Nullable, no default
@@ -3067,6 +3342,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **canonical_events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
       /**
       * **canonical_events.tag**
       * - `text` in database
@@ -3262,6 +3543,12 @@ declare module 'zapatos/schema' {
       */
       owner?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
       /**
+      * **canonical_events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
       * **canonical_events.registry**
       * - `text` in database
       * - Nullable, no default
@@ -3303,6 +3590,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **canonical_events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
       /**
       * **canonical_events.tag**
       * - `text` in database
@@ -4072,6 +4365,12 @@ declare module 'zapatos/schema' {
       */
       claim: string | null;
       /**
+      * **deliveries.claim_expires_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      claim_expires_at: Date | null;
+      /**
       * **deliveries.context**
       * - `jsonb` in database
       * - `NOT NULL`, no default
@@ -4199,6 +4498,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       claim: string | null;
+      /**
+      * **deliveries.claim_expires_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      claim_expires_at: db.TimestampTzString | null;
       /**
       * **deliveries.context**
       * - `jsonb` in database
@@ -4328,6 +4633,12 @@ declare module 'zapatos/schema' {
       */
       claim?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **deliveries.claim_expires_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      claim_expires_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **deliveries.context**
       * - `jsonb` in database
       * - `NOT NULL`, no default
@@ -4456,6 +4767,12 @@ declare module 'zapatos/schema' {
       */
       claim?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
       /**
+      * **deliveries.claim_expires_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      claim_expires_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **deliveries.context**
       * - `jsonb` in database
       * - `NOT NULL`, no default
@@ -4583,6 +4900,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       claim?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **deliveries.claim_expires_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      claim_expires_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
       /**
       * **deliveries.context**
       * - `jsonb` in database
@@ -4719,6 +5042,12 @@ declare module 'zapatos/schema' {
       */
       opened_at: Date | null;
       /**
+      * **delivery_breakers.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+      /**
       * **delivery_breakers.retry_at**
       * - `timestamptz` in database
       * - Nullable, no default
@@ -4756,6 +5085,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       opened_at: db.TimestampTzString | null;
+      /**
+      * **delivery_breakers.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
       /**
       * **delivery_breakers.retry_at**
       * - `timestamptz` in database
@@ -4795,6 +5130,12 @@ declare module 'zapatos/schema' {
       */
       opened_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **delivery_breakers.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **delivery_breakers.retry_at**
       * - `timestamptz` in database
       * - Nullable, no default
@@ -4832,6 +5173,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       opened_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **delivery_breakers.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string | db.Parameter<string> | db.SQLFragment;
       /**
       * **delivery_breakers.retry_at**
       * - `timestamptz` in database
@@ -4871,6 +5218,12 @@ declare module 'zapatos/schema' {
       */
       opened_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
       /**
+      * **delivery_breakers.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
       * **delivery_breakers.retry_at**
       * - `timestamptz` in database
       * - Nullable, no default
@@ -4890,6 +5243,239 @@ declare module 'zapatos/schema' {
       updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
     }
     export type UniqueIndex = 'delivery_breakers_pkey';
+    export type Column = keyof Selectable;
+    export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
+    export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
+    export type SQL = SQLExpression | SQLExpression[];
+  }
+
+  /**
+   * **email_verification_tokens**
+   * - Table in database
+   */
+  export namespace email_verification_tokens {
+    export type Table = 'email_verification_tokens';
+    export interface Selectable {
+      /**
+      * **email_verification_tokens.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at: Date;
+      /**
+      * **email_verification_tokens.email**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      email: string;
+      /**
+      * **email_verification_tokens.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at: Date;
+      /**
+      * **email_verification_tokens.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id: string;
+      /**
+      * **email_verification_tokens.token_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      token_hash: string;
+      /**
+      * **email_verification_tokens.used_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      used_at: Date | null;
+      /**
+      * **email_verification_tokens.user_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      user_id: string;
+    }
+    export interface JSONSelectable {
+      /**
+      * **email_verification_tokens.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at: db.TimestampTzString;
+      /**
+      * **email_verification_tokens.email**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      email: string;
+      /**
+      * **email_verification_tokens.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at: db.TimestampTzString;
+      /**
+      * **email_verification_tokens.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id: string;
+      /**
+      * **email_verification_tokens.token_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      token_hash: string;
+      /**
+      * **email_verification_tokens.used_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      used_at: db.TimestampTzString | null;
+      /**
+      * **email_verification_tokens.user_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      user_id: string;
+    }
+    export interface Whereable {
+      /**
+      * **email_verification_tokens.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **email_verification_tokens.email**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      email?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **email_verification_tokens.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **email_verification_tokens.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **email_verification_tokens.token_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      token_hash?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **email_verification_tokens.used_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      used_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **email_verification_tokens.user_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      user_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+    }
+    export interface Insertable {
+      /**
+      * **email_verification_tokens.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+      /**
+      * **email_verification_tokens.email**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      email: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **email_verification_tokens.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment;
+      /**
+      * **email_verification_tokens.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment;
+      /**
+      * **email_verification_tokens.token_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      token_hash: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **email_verification_tokens.used_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      used_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **email_verification_tokens.user_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      user_id: string | db.Parameter<string> | db.SQLFragment;
+    }
+    export interface Updatable {
+      /**
+      * **email_verification_tokens.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **email_verification_tokens.email**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      email?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **email_verification_tokens.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment>;
+      /**
+      * **email_verification_tokens.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **email_verification_tokens.token_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      token_hash?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **email_verification_tokens.used_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      used_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **email_verification_tokens.user_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      user_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+    }
+    export type UniqueIndex = 'email_verification_tokens_pkey' | 'email_verification_tokens_token_hash_key';
     export type Column = keyof Selectable;
     export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
     export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
@@ -5299,6 +5885,12 @@ declare module 'zapatos/schema' {
       */
       owner: string | null;
       /**
+      * **events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by: string | null;
+      /**
       * **events.registry**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -5340,6 +5932,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri: string | null;
+      /**
+      * **events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source: string | null;
       /**
       * **events.tag**
       * - `text` in database
@@ -5535,6 +6133,12 @@ declare module 'zapatos/schema' {
       */
       owner: string | null;
       /**
+      * **events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by: string | null;
+      /**
       * **events.registry**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -5576,6 +6180,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri: string | null;
+      /**
+      * **events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source: string | null;
       /**
       * **events.tag**
       * - `text` in database
@@ -5771,6 +6381,12 @@ declare module 'zapatos/schema' {
       */
       owner?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **events.registry**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -5812,6 +6428,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
       * **events.tag**
       * - `text` in database
@@ -6007,6 +6629,12 @@ declare module 'zapatos/schema' {
       */
       owner?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
       /**
+      * **events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **events.registry**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -6048,6 +6676,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
       /**
       * **events.tag**
       * - `text` in database
@@ -6243,6 +6877,12 @@ declare module 'zapatos/schema' {
       */
       owner?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
       /**
+      * **events.pushed_by**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      pushed_by?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
       * **events.registry**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -6284,6 +6924,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       response_uri?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **events.source**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      source?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
       /**
       * **events.tag**
       * - `text` in database
@@ -7706,11 +8352,23 @@ declare module 'zapatos/schema' {
       */
       accepted_at: Date | null;
       /**
+      * **organization_invitations.accepted_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      accepted_by: string | null;
+      /**
       * **organization_invitations.created_at**
       * - `timestamptz` in database
       * - `NOT NULL`, default: `now()`
       */
       created_at: Date;
+      /**
+      * **organization_invitations.declined_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      declined_at: Date | null;
       /**
       * **organization_invitations.email**
       * - `text` in database
@@ -7742,6 +8400,18 @@ declare module 'zapatos/schema' {
       */
       organization_id: string;
       /**
+      * **organization_invitations.revoked_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      revoked_at: Date | null;
+      /**
+      * **organization_invitations.revoked_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      revoked_by: string | null;
+      /**
       * **organization_invitations.role**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -7762,11 +8432,23 @@ declare module 'zapatos/schema' {
       */
       accepted_at: db.TimestampTzString | null;
       /**
+      * **organization_invitations.accepted_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      accepted_by: string | null;
+      /**
       * **organization_invitations.created_at**
       * - `timestamptz` in database
       * - `NOT NULL`, default: `now()`
       */
       created_at: db.TimestampTzString;
+      /**
+      * **organization_invitations.declined_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      declined_at: db.TimestampTzString | null;
       /**
       * **organization_invitations.email**
       * - `text` in database
@@ -7798,6 +8480,18 @@ declare module 'zapatos/schema' {
       */
       organization_id: string;
       /**
+      * **organization_invitations.revoked_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      revoked_at: db.TimestampTzString | null;
+      /**
+      * **organization_invitations.revoked_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      revoked_by: string | null;
+      /**
       * **organization_invitations.role**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -7818,11 +8512,23 @@ declare module 'zapatos/schema' {
       */
       accepted_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **organization_invitations.accepted_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      accepted_by?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **organization_invitations.created_at**
       * - `timestamptz` in database
       * - `NOT NULL`, default: `now()`
       */
       created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **organization_invitations.declined_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      declined_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
       /**
       * **organization_invitations.email**
       * - `text` in database
@@ -7854,6 +8560,18 @@ declare module 'zapatos/schema' {
       */
       organization_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **organization_invitations.revoked_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      revoked_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **organization_invitations.revoked_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      revoked_by?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **organization_invitations.role**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -7874,11 +8592,23 @@ declare module 'zapatos/schema' {
       */
       accepted_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
       /**
+      * **organization_invitations.accepted_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      accepted_by?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **organization_invitations.created_at**
       * - `timestamptz` in database
       * - `NOT NULL`, default: `now()`
       */
       created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+      /**
+      * **organization_invitations.declined_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      declined_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
       /**
       * **organization_invitations.email**
       * - `text` in database
@@ -7910,6 +8640,18 @@ declare module 'zapatos/schema' {
       */
       organization_id: string | db.Parameter<string> | db.SQLFragment;
       /**
+      * **organization_invitations.revoked_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      revoked_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **organization_invitations.revoked_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      revoked_by?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **organization_invitations.role**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -7930,11 +8672,23 @@ declare module 'zapatos/schema' {
       */
       accepted_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
       /**
+      * **organization_invitations.accepted_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      accepted_by?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
       * **organization_invitations.created_at**
       * - `timestamptz` in database
       * - `NOT NULL`, default: `now()`
       */
       created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **organization_invitations.declined_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      declined_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
       /**
       * **organization_invitations.email**
       * - `text` in database
@@ -7965,6 +8719,18 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, no default
       */
       organization_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **organization_invitations.revoked_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      revoked_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **organization_invitations.revoked_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      revoked_by?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
       /**
       * **organization_invitations.role**
       * - `text` in database
@@ -8182,209 +8948,6 @@ declare module 'zapatos/schema' {
       user_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
     }
     export type UniqueIndex = 'organization_members_organization_id_user_id_key' | 'organization_members_pkey';
-    export type Column = keyof Selectable;
-    export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
-    export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
-    export type SQL = SQLExpression | SQLExpression[];
-  }
-
-  /**
-   * **organization_webhook_secrets**
-   * - Table in database
-   */
-  export namespace organization_webhook_secrets {
-    export type Table = 'organization_webhook_secrets';
-    export interface Selectable {
-      /**
-      * **organization_webhook_secrets.created_at**
-      * - `timestamptz` in database
-      * - `NOT NULL`, default: `now()`
-      */
-      created_at: Date;
-      /**
-      * **organization_webhook_secrets.organization_id**
-      * - `uuid` in database
-      * - `NOT NULL`, no default
-      */
-      organization_id: string;
-      /**
-      * **organization_webhook_secrets.previous_secret_sealed**
-      * - `text` in database
-      * - Nullable, no default
-      */
-      previous_secret_sealed: string | null;
-      /**
-      * **organization_webhook_secrets.previous_valid_until**
-      * - `timestamptz` in database
-      * - Nullable, no default
-      */
-      previous_valid_until: Date | null;
-      /**
-      * **organization_webhook_secrets.rotated_at**
-      * - `timestamptz` in database
-      * - `NOT NULL`, default: `now()`
-      */
-      rotated_at: Date;
-      /**
-      * **organization_webhook_secrets.secret_sealed**
-      * - `text` in database
-      * - `NOT NULL`, no default
-      */
-      secret_sealed: string;
-    }
-    export interface JSONSelectable {
-      /**
-      * **organization_webhook_secrets.created_at**
-      * - `timestamptz` in database
-      * - `NOT NULL`, default: `now()`
-      */
-      created_at: db.TimestampTzString;
-      /**
-      * **organization_webhook_secrets.organization_id**
-      * - `uuid` in database
-      * - `NOT NULL`, no default
-      */
-      organization_id: string;
-      /**
-      * **organization_webhook_secrets.previous_secret_sealed**
-      * - `text` in database
-      * - Nullable, no default
-      */
-      previous_secret_sealed: string | null;
-      /**
-      * **organization_webhook_secrets.previous_valid_until**
-      * - `timestamptz` in database
-      * - Nullable, no default
-      */
-      previous_valid_until: db.TimestampTzString | null;
-      /**
-      * **organization_webhook_secrets.rotated_at**
-      * - `timestamptz` in database
-      * - `NOT NULL`, default: `now()`
-      */
-      rotated_at: db.TimestampTzString;
-      /**
-      * **organization_webhook_secrets.secret_sealed**
-      * - `text` in database
-      * - `NOT NULL`, no default
-      */
-      secret_sealed: string;
-    }
-    export interface Whereable {
-      /**
-      * **organization_webhook_secrets.created_at**
-      * - `timestamptz` in database
-      * - `NOT NULL`, default: `now()`
-      */
-      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
-      /**
-      * **organization_webhook_secrets.organization_id**
-      * - `uuid` in database
-      * - `NOT NULL`, no default
-      */
-      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
-      /**
-      * **organization_webhook_secrets.previous_secret_sealed**
-      * - `text` in database
-      * - Nullable, no default
-      */
-      previous_secret_sealed?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
-      /**
-      * **organization_webhook_secrets.previous_valid_until**
-      * - `timestamptz` in database
-      * - Nullable, no default
-      */
-      previous_valid_until?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
-      /**
-      * **organization_webhook_secrets.rotated_at**
-      * - `timestamptz` in database
-      * - `NOT NULL`, default: `now()`
-      */
-      rotated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
-      /**
-      * **organization_webhook_secrets.secret_sealed**
-      * - `text` in database
-      * - `NOT NULL`, no default
-      */
-      secret_sealed?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
-    }
-    export interface Insertable {
-      /**
-      * **organization_webhook_secrets.created_at**
-      * - `timestamptz` in database
-      * - `NOT NULL`, default: `now()`
-      */
-      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
-      /**
-      * **organization_webhook_secrets.organization_id**
-      * - `uuid` in database
-      * - `NOT NULL`, no default
-      */
-      organization_id: string | db.Parameter<string> | db.SQLFragment;
-      /**
-      * **organization_webhook_secrets.previous_secret_sealed**
-      * - `text` in database
-      * - Nullable, no default
-      */
-      previous_secret_sealed?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
-      /**
-      * **organization_webhook_secrets.previous_valid_until**
-      * - `timestamptz` in database
-      * - Nullable, no default
-      */
-      previous_valid_until?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
-      /**
-      * **organization_webhook_secrets.rotated_at**
-      * - `timestamptz` in database
-      * - `NOT NULL`, default: `now()`
-      */
-      rotated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
-      /**
-      * **organization_webhook_secrets.secret_sealed**
-      * - `text` in database
-      * - `NOT NULL`, no default
-      */
-      secret_sealed: string | db.Parameter<string> | db.SQLFragment;
-    }
-    export interface Updatable {
-      /**
-      * **organization_webhook_secrets.created_at**
-      * - `timestamptz` in database
-      * - `NOT NULL`, default: `now()`
-      */
-      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
-      /**
-      * **organization_webhook_secrets.organization_id**
-      * - `uuid` in database
-      * - `NOT NULL`, no default
-      */
-      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
-      /**
-      * **organization_webhook_secrets.previous_secret_sealed**
-      * - `text` in database
-      * - Nullable, no default
-      */
-      previous_secret_sealed?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
-      /**
-      * **organization_webhook_secrets.previous_valid_until**
-      * - `timestamptz` in database
-      * - Nullable, no default
-      */
-      previous_valid_until?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
-      /**
-      * **organization_webhook_secrets.rotated_at**
-      * - `timestamptz` in database
-      * - `NOT NULL`, default: `now()`
-      */
-      rotated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
-      /**
-      * **organization_webhook_secrets.secret_sealed**
-      * - `text` in database
-      * - `NOT NULL`, no default
-      */
-      secret_sealed?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
-    }
-    export type UniqueIndex = 'organization_webhook_secrets_pkey';
     export type Column = keyof Selectable;
     export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
     export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
@@ -10076,6 +10639,382 @@ declare module 'zapatos/schema' {
       updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
     }
     export type UniqueIndex = 'subscriptions_pkey' | 'subscriptions_stripe_subscription_id_key';
+    export type Column = keyof Selectable;
+    export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
+    export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
+    export type SQL = SQLExpression | SQLExpression[];
+  }
+
+  /**
+   * **telegram_chat_link_codes**
+   * - Table in database
+   */
+  export namespace telegram_chat_link_codes {
+    export type Table = 'telegram_chat_link_codes';
+    export interface Selectable {
+      /**
+      * **telegram_chat_link_codes.chat_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      chat_id: string | null;
+      /**
+      * **telegram_chat_link_codes.code_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      code_hash: string;
+      /**
+      * **telegram_chat_link_codes.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at: Date;
+      /**
+      * **telegram_chat_link_codes.created_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      created_by: string | null;
+      /**
+      * **telegram_chat_link_codes.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at: Date;
+      /**
+      * **telegram_chat_link_codes.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+      /**
+      * **telegram_chat_link_codes.used_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      used_at: Date | null;
+    }
+    export interface JSONSelectable {
+      /**
+      * **telegram_chat_link_codes.chat_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      chat_id: string | null;
+      /**
+      * **telegram_chat_link_codes.code_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      code_hash: string;
+      /**
+      * **telegram_chat_link_codes.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at: db.TimestampTzString;
+      /**
+      * **telegram_chat_link_codes.created_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      created_by: string | null;
+      /**
+      * **telegram_chat_link_codes.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at: db.TimestampTzString;
+      /**
+      * **telegram_chat_link_codes.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+      /**
+      * **telegram_chat_link_codes.used_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      used_at: db.TimestampTzString | null;
+    }
+    export interface Whereable {
+      /**
+      * **telegram_chat_link_codes.chat_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      chat_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **telegram_chat_link_codes.code_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      code_hash?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **telegram_chat_link_codes.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **telegram_chat_link_codes.created_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      created_by?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **telegram_chat_link_codes.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **telegram_chat_link_codes.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **telegram_chat_link_codes.used_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      used_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+    }
+    export interface Insertable {
+      /**
+      * **telegram_chat_link_codes.chat_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      chat_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **telegram_chat_link_codes.code_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      code_hash: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **telegram_chat_link_codes.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+      /**
+      * **telegram_chat_link_codes.created_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      created_by?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **telegram_chat_link_codes.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment;
+      /**
+      * **telegram_chat_link_codes.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **telegram_chat_link_codes.used_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      used_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+    }
+    export interface Updatable {
+      /**
+      * **telegram_chat_link_codes.chat_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      chat_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **telegram_chat_link_codes.code_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      code_hash?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **telegram_chat_link_codes.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **telegram_chat_link_codes.created_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      created_by?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **telegram_chat_link_codes.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment>;
+      /**
+      * **telegram_chat_link_codes.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **telegram_chat_link_codes.used_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      used_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
+    }
+    export type UniqueIndex = 'telegram_chat_link_codes_pkey';
+    export type Column = keyof Selectable;
+    export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
+    export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
+    export type SQL = SQLExpression | SQLExpression[];
+  }
+
+  /**
+   * **telegram_verified_chats**
+   * - Table in database
+   */
+  export namespace telegram_verified_chats {
+    export type Table = 'telegram_verified_chats';
+    export interface Selectable {
+      /**
+      * **telegram_verified_chats.chat_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      chat_id: string;
+      /**
+      * **telegram_verified_chats.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+      /**
+      * **telegram_verified_chats.title**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      title: string | null;
+      /**
+      * **telegram_verified_chats.verified_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      verified_at: Date;
+    }
+    export interface JSONSelectable {
+      /**
+      * **telegram_verified_chats.chat_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      chat_id: string;
+      /**
+      * **telegram_verified_chats.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+      /**
+      * **telegram_verified_chats.title**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      title: string | null;
+      /**
+      * **telegram_verified_chats.verified_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      verified_at: db.TimestampTzString;
+    }
+    export interface Whereable {
+      /**
+      * **telegram_verified_chats.chat_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      chat_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **telegram_verified_chats.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **telegram_verified_chats.title**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      title?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **telegram_verified_chats.verified_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      verified_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+    }
+    export interface Insertable {
+      /**
+      * **telegram_verified_chats.chat_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      chat_id: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **telegram_verified_chats.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **telegram_verified_chats.title**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      title?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **telegram_verified_chats.verified_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      verified_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+    }
+    export interface Updatable {
+      /**
+      * **telegram_verified_chats.chat_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      chat_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **telegram_verified_chats.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **telegram_verified_chats.title**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      title?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **telegram_verified_chats.verified_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      verified_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+    }
+    export type UniqueIndex = 'telegram_verified_chats_pkey';
     export type Column = keyof Selectable;
     export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
     export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
@@ -11949,6 +12888,12 @@ declare module 'zapatos/schema' {
       */
       email: string;
       /**
+      * **users.email_verified_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      email_verified_at: Date | null;
+      /**
       * **users.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
@@ -12010,6 +12955,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, no default
       */
       email: string;
+      /**
+      * **users.email_verified_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      email_verified_at: db.TimestampTzString | null;
       /**
       * **users.id**
       * - `uuid` in database
@@ -12073,6 +13024,12 @@ declare module 'zapatos/schema' {
       */
       email?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **users.email_verified_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      email_verified_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **users.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
@@ -12134,6 +13091,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, no default
       */
       email: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **users.email_verified_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      email_verified_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
       /**
       * **users.id**
       * - `uuid` in database
@@ -12197,6 +13160,12 @@ declare module 'zapatos/schema' {
       */
       email?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
       /**
+      * **users.email_verified_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      email_verified_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
+      /**
       * **users.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
@@ -12249,20 +13218,20 @@ declare module 'zapatos/schema' {
   /* --- aggregate types --- */
 
   export namespace public {  
-    export type Table = a2a_tasks.Table | action_metrics_hourly.Table | action_results.Table | agent_links.Table | agent_mcp_tokens.Table | api_keys.Table | canonical_events.Table | checkpoints.Table | credit_transactions.Table | credits.Table | deliveries.Table | delivery_breakers.Table | event_retractions.Table | events.Table | events_hourly.Table | indexed_blocks.Table | ingest_ranges.Table | login_failures.Table | oauth_clients.Table | oauth_tokens.Table | organization_invitations.Table | organization_members.Table | organization_webhook_secrets.Table | organizations.Table | payment_nonces.Table | query_cache.Table | rate_limit_counters.Table | refresh_tokens.Table | relay_cursors.Table | subscriptions.Table | trigger_actions.Table | trigger_conditions.Table | trigger_matches.Table | trigger_state.Table | triggers.Table | usage_logs.Table | used_nonces.Table | users.Table;
-    export type Selectable = a2a_tasks.Selectable | action_metrics_hourly.Selectable | action_results.Selectable | agent_links.Selectable | agent_mcp_tokens.Selectable | api_keys.Selectable | canonical_events.Selectable | checkpoints.Selectable | credit_transactions.Selectable | credits.Selectable | deliveries.Selectable | delivery_breakers.Selectable | event_retractions.Selectable | events.Selectable | events_hourly.Selectable | indexed_blocks.Selectable | ingest_ranges.Selectable | login_failures.Selectable | oauth_clients.Selectable | oauth_tokens.Selectable | organization_invitations.Selectable | organization_members.Selectable | organization_webhook_secrets.Selectable | organizations.Selectable | payment_nonces.Selectable | query_cache.Selectable | rate_limit_counters.Selectable | refresh_tokens.Selectable | relay_cursors.Selectable | subscriptions.Selectable | trigger_actions.Selectable | trigger_conditions.Selectable | trigger_matches.Selectable | trigger_state.Selectable | triggers.Selectable | usage_logs.Selectable | used_nonces.Selectable | users.Selectable;
-    export type JSONSelectable = a2a_tasks.JSONSelectable | action_metrics_hourly.JSONSelectable | action_results.JSONSelectable | agent_links.JSONSelectable | agent_mcp_tokens.JSONSelectable | api_keys.JSONSelectable | canonical_events.JSONSelectable | checkpoints.JSONSelectable | credit_transactions.JSONSelectable | credits.JSONSelectable | deliveries.JSONSelectable | delivery_breakers.JSONSelectable | event_retractions.JSONSelectable | events.JSONSelectable | events_hourly.JSONSelectable | indexed_blocks.JSONSelectable | ingest_ranges.JSONSelectable | login_failures.JSONSelectable | oauth_clients.JSONSelectable | oauth_tokens.JSONSelectable | organization_invitations.JSONSelectable | organization_members.JSONSelectable | organization_webhook_secrets.JSONSelectable | organizations.JSONSelectable | payment_nonces.JSONSelectable | query_cache.JSONSelectable | rate_limit_counters.JSONSelectable | refresh_tokens.JSONSelectable | relay_cursors.JSONSelectable | subscriptions.JSONSelectable | trigger_actions.JSONSelectable | trigger_conditions.JSONSelectable | trigger_matches.JSONSelectable | trigger_state.JSONSelectable | triggers.JSONSelectable | usage_logs.JSONSelectable | used_nonces.JSONSelectable | users.JSONSelectable;
-    export type Whereable = a2a_tasks.Whereable | action_metrics_hourly.Whereable | action_results.Whereable | agent_links.Whereable | agent_mcp_tokens.Whereable | api_keys.Whereable | canonical_events.Whereable | checkpoints.Whereable | credit_transactions.Whereable | credits.Whereable | deliveries.Whereable | delivery_breakers.Whereable | event_retractions.Whereable | events.Whereable | events_hourly.Whereable | indexed_blocks.Whereable | ingest_ranges.Whereable | login_failures.Whereable | oauth_clients.Whereable | oauth_tokens.Whereable | organization_invitations.Whereable | organization_members.Whereable | organization_webhook_secrets.Whereable | organizations.Whereable | payment_nonces.Whereable | query_cache.Whereable | rate_limit_counters.Whereable | refresh_tokens.Whereable | relay_cursors.Whereable | subscriptions.Whereable | trigger_actions.Whereable | trigger_conditions.Whereable | trigger_matches.Whereable | trigger_state.Whereable | triggers.Whereable | usage_logs.Whereable | used_nonces.Whereable | users.Whereable;
-    export type Insertable = a2a_tasks.Insertable | action_metrics_hourly.Insertable | action_results.Insertable | agent_links.Insertable | agent_mcp_tokens.Insertable | api_keys.Insertable | canonical_events.Insertable | checkpoints.Insertable | credit_transactions.Insertable | credits.Insertable | deliveries.Insertable | delivery_breakers.Insertable | event_retractions.Insertable | events.Insertable | events_hourly.Insertable | indexed_blocks.Insertable | ingest_ranges.Insertable | login_failures.Insertable | oauth_clients.Insertable | oauth_tokens.Insertable | organization_invitations.Insertable | organization_members.Insertable | organization_webhook_secrets.Insertable | organizations.Insertable | payment_nonces.Insertable | query_cache.Insertable | rate_limit_counters.Insertable | refresh_tokens.Insertable | relay_cursors.Insertable | subscriptions.Insertable | trigger_actions.Insertable | trigger_conditions.Insertable | trigger_matches.Insertable | trigger_state.Insertable | triggers.Insertable | usage_logs.Insertable | used_nonces.Insertable | users.Insertable;
-    export type Updatable = a2a_tasks.Updatable | action_metrics_hourly.Updatable | action_results.Updatable | agent_links.Updatable | agent_mcp_tokens.Updatable | api_keys.Updatable | canonical_events.Updatable | checkpoints.Updatable | credit_transactions.Updatable | credits.Updatable | deliveries.Updatable | delivery_breakers.Updatable | event_retractions.Updatable | events.Updatable | events_hourly.Updatable | indexed_blocks.Updatable | ingest_ranges.Updatable | login_failures.Updatable | oauth_clients.Updatable | oauth_tokens.Updatable | organization_invitations.Updatable | organization_members.Updatable | organization_webhook_secrets.Updatable | organizations.Updatable | payment_nonces.Updatable | query_cache.Updatable | rate_limit_counters.Updatable | refresh_tokens.Updatable | relay_cursors.Updatable | subscriptions.Updatable | trigger_actions.Updatable | trigger_conditions.Updatable | trigger_matches.Updatable | trigger_state.Updatable | triggers.Updatable | usage_logs.Updatable | used_nonces.Updatable | users.Updatable;
-    export type UniqueIndex = a2a_tasks.UniqueIndex | action_metrics_hourly.UniqueIndex | action_results.UniqueIndex | agent_links.UniqueIndex | agent_mcp_tokens.UniqueIndex | api_keys.UniqueIndex | canonical_events.UniqueIndex | checkpoints.UniqueIndex | credit_transactions.UniqueIndex | credits.UniqueIndex | deliveries.UniqueIndex | delivery_breakers.UniqueIndex | event_retractions.UniqueIndex | events.UniqueIndex | events_hourly.UniqueIndex | indexed_blocks.UniqueIndex | ingest_ranges.UniqueIndex | login_failures.UniqueIndex | oauth_clients.UniqueIndex | oauth_tokens.UniqueIndex | organization_invitations.UniqueIndex | organization_members.UniqueIndex | organization_webhook_secrets.UniqueIndex | organizations.UniqueIndex | payment_nonces.UniqueIndex | query_cache.UniqueIndex | rate_limit_counters.UniqueIndex | refresh_tokens.UniqueIndex | relay_cursors.UniqueIndex | subscriptions.UniqueIndex | trigger_actions.UniqueIndex | trigger_conditions.UniqueIndex | trigger_matches.UniqueIndex | trigger_state.UniqueIndex | triggers.UniqueIndex | usage_logs.UniqueIndex | used_nonces.UniqueIndex | users.UniqueIndex;
-    export type Column = a2a_tasks.Column | action_metrics_hourly.Column | action_results.Column | agent_links.Column | agent_mcp_tokens.Column | api_keys.Column | canonical_events.Column | checkpoints.Column | credit_transactions.Column | credits.Column | deliveries.Column | delivery_breakers.Column | event_retractions.Column | events.Column | events_hourly.Column | indexed_blocks.Column | ingest_ranges.Column | login_failures.Column | oauth_clients.Column | oauth_tokens.Column | organization_invitations.Column | organization_members.Column | organization_webhook_secrets.Column | organizations.Column | payment_nonces.Column | query_cache.Column | rate_limit_counters.Column | refresh_tokens.Column | relay_cursors.Column | subscriptions.Column | trigger_actions.Column | trigger_conditions.Column | trigger_matches.Column | trigger_state.Column | triggers.Column | usage_logs.Column | used_nonces.Column | users.Column;
+    export type Table = a2a_tasks.Table | action_metrics_hourly.Table | action_results.Table | action_webhook_secrets.Table | agent_links.Table | agent_mcp_tokens.Table | api_keys.Table | canonical_events.Table | checkpoints.Table | credit_transactions.Table | credits.Table | deliveries.Table | delivery_breakers.Table | email_verification_tokens.Table | event_retractions.Table | events.Table | events_hourly.Table | indexed_blocks.Table | ingest_ranges.Table | login_failures.Table | oauth_clients.Table | oauth_tokens.Table | organization_invitations.Table | organization_members.Table | organizations.Table | payment_nonces.Table | query_cache.Table | rate_limit_counters.Table | refresh_tokens.Table | relay_cursors.Table | subscriptions.Table | telegram_chat_link_codes.Table | telegram_verified_chats.Table | trigger_actions.Table | trigger_conditions.Table | trigger_matches.Table | trigger_state.Table | triggers.Table | usage_logs.Table | used_nonces.Table | users.Table;
+    export type Selectable = a2a_tasks.Selectable | action_metrics_hourly.Selectable | action_results.Selectable | action_webhook_secrets.Selectable | agent_links.Selectable | agent_mcp_tokens.Selectable | api_keys.Selectable | canonical_events.Selectable | checkpoints.Selectable | credit_transactions.Selectable | credits.Selectable | deliveries.Selectable | delivery_breakers.Selectable | email_verification_tokens.Selectable | event_retractions.Selectable | events.Selectable | events_hourly.Selectable | indexed_blocks.Selectable | ingest_ranges.Selectable | login_failures.Selectable | oauth_clients.Selectable | oauth_tokens.Selectable | organization_invitations.Selectable | organization_members.Selectable | organizations.Selectable | payment_nonces.Selectable | query_cache.Selectable | rate_limit_counters.Selectable | refresh_tokens.Selectable | relay_cursors.Selectable | subscriptions.Selectable | telegram_chat_link_codes.Selectable | telegram_verified_chats.Selectable | trigger_actions.Selectable | trigger_conditions.Selectable | trigger_matches.Selectable | trigger_state.Selectable | triggers.Selectable | usage_logs.Selectable | used_nonces.Selectable | users.Selectable;
+    export type JSONSelectable = a2a_tasks.JSONSelectable | action_metrics_hourly.JSONSelectable | action_results.JSONSelectable | action_webhook_secrets.JSONSelectable | agent_links.JSONSelectable | agent_mcp_tokens.JSONSelectable | api_keys.JSONSelectable | canonical_events.JSONSelectable | checkpoints.JSONSelectable | credit_transactions.JSONSelectable | credits.JSONSelectable | deliveries.JSONSelectable | delivery_breakers.JSONSelectable | email_verification_tokens.JSONSelectable | event_retractions.JSONSelectable | events.JSONSelectable | events_hourly.JSONSelectable | indexed_blocks.JSONSelectable | ingest_ranges.JSONSelectable | login_failures.JSONSelectable | oauth_clients.JSONSelectable | oauth_tokens.JSONSelectable | organization_invitations.JSONSelectable | organization_members.JSONSelectable | organizations.JSONSelectable | payment_nonces.JSONSelectable | query_cache.JSONSelectable | rate_limit_counters.JSONSelectable | refresh_tokens.JSONSelectable | relay_cursors.JSONSelectable | subscriptions.JSONSelectable | telegram_chat_link_codes.JSONSelectable | telegram_verified_chats.JSONSelectable | trigger_actions.JSONSelectable | trigger_conditions.JSONSelectable | trigger_matches.JSONSelectable | trigger_state.JSONSelectable | triggers.JSONSelectable | usage_logs.JSONSelectable | used_nonces.JSONSelectable | users.JSONSelectable;
+    export type Whereable = a2a_tasks.Whereable | action_metrics_hourly.Whereable | action_results.Whereable | action_webhook_secrets.Whereable | agent_links.Whereable | agent_mcp_tokens.Whereable | api_keys.Whereable | canonical_events.Whereable | checkpoints.Whereable | credit_transactions.Whereable | credits.Whereable | deliveries.Whereable | delivery_breakers.Whereable | email_verification_tokens.Whereable | event_retractions.Whereable | events.Whereable | events_hourly.Whereable | indexed_blocks.Whereable | ingest_ranges.Whereable | login_failures.Whereable | oauth_clients.Whereable | oauth_tokens.Whereable | organization_invitations.Whereable | organization_members.Whereable | organizations.Whereable | payment_nonces.Whereable | query_cache.Whereable | rate_limit_counters.Whereable | refresh_tokens.Whereable | relay_cursors.Whereable | subscriptions.Whereable | telegram_chat_link_codes.Whereable | telegram_verified_chats.Whereable | trigger_actions.Whereable | trigger_conditions.Whereable | trigger_matches.Whereable | trigger_state.Whereable | triggers.Whereable | usage_logs.Whereable | used_nonces.Whereable | users.Whereable;
+    export type Insertable = a2a_tasks.Insertable | action_metrics_hourly.Insertable | action_results.Insertable | action_webhook_secrets.Insertable | agent_links.Insertable | agent_mcp_tokens.Insertable | api_keys.Insertable | canonical_events.Insertable | checkpoints.Insertable | credit_transactions.Insertable | credits.Insertable | deliveries.Insertable | delivery_breakers.Insertable | email_verification_tokens.Insertable | event_retractions.Insertable | events.Insertable | events_hourly.Insertable | indexed_blocks.Insertable | ingest_ranges.Insertable | login_failures.Insertable | oauth_clients.Insertable | oauth_tokens.Insertable | organization_invitations.Insertable | organization_members.Insertable | organizations.Insertable | payment_nonces.Insertable | query_cache.Insertable | rate_limit_counters.Insertable | refresh_tokens.Insertable | relay_cursors.Insertable | subscriptions.Insertable | telegram_chat_link_codes.Insertable | telegram_verified_chats.Insertable | trigger_actions.Insertable | trigger_conditions.Insertable | trigger_matches.Insertable | trigger_state.Insertable | triggers.Insertable | usage_logs.Insertable | used_nonces.Insertable | users.Insertable;
+    export type Updatable = a2a_tasks.Updatable | action_metrics_hourly.Updatable | action_results.Updatable | action_webhook_secrets.Updatable | agent_links.Updatable | agent_mcp_tokens.Updatable | api_keys.Updatable | canonical_events.Updatable | checkpoints.Updatable | credit_transactions.Updatable | credits.Updatable | deliveries.Updatable | delivery_breakers.Updatable | email_verification_tokens.Updatable | event_retractions.Updatable | events.Updatable | events_hourly.Updatable | indexed_blocks.Updatable | ingest_ranges.Updatable | login_failures.Updatable | oauth_clients.Updatable | oauth_tokens.Updatable | organization_invitations.Updatable | organization_members.Updatable | organizations.Updatable | payment_nonces.Updatable | query_cache.Updatable | rate_limit_counters.Updatable | refresh_tokens.Updatable | relay_cursors.Updatable | subscriptions.Updatable | telegram_chat_link_codes.Updatable | telegram_verified_chats.Updatable | trigger_actions.Updatable | trigger_conditions.Updatable | trigger_matches.Updatable | trigger_state.Updatable | triggers.Updatable | usage_logs.Updatable | used_nonces.Updatable | users.Updatable;
+    export type UniqueIndex = a2a_tasks.UniqueIndex | action_metrics_hourly.UniqueIndex | action_results.UniqueIndex | action_webhook_secrets.UniqueIndex | agent_links.UniqueIndex | agent_mcp_tokens.UniqueIndex | api_keys.UniqueIndex | canonical_events.UniqueIndex | checkpoints.UniqueIndex | credit_transactions.UniqueIndex | credits.UniqueIndex | deliveries.UniqueIndex | delivery_breakers.UniqueIndex | email_verification_tokens.UniqueIndex | event_retractions.UniqueIndex | events.UniqueIndex | events_hourly.UniqueIndex | indexed_blocks.UniqueIndex | ingest_ranges.UniqueIndex | login_failures.UniqueIndex | oauth_clients.UniqueIndex | oauth_tokens.UniqueIndex | organization_invitations.UniqueIndex | organization_members.UniqueIndex | organizations.UniqueIndex | payment_nonces.UniqueIndex | query_cache.UniqueIndex | rate_limit_counters.UniqueIndex | refresh_tokens.UniqueIndex | relay_cursors.UniqueIndex | subscriptions.UniqueIndex | telegram_chat_link_codes.UniqueIndex | telegram_verified_chats.UniqueIndex | trigger_actions.UniqueIndex | trigger_conditions.UniqueIndex | trigger_matches.UniqueIndex | trigger_state.UniqueIndex | triggers.UniqueIndex | usage_logs.UniqueIndex | used_nonces.UniqueIndex | users.UniqueIndex;
+    export type Column = a2a_tasks.Column | action_metrics_hourly.Column | action_results.Column | action_webhook_secrets.Column | agent_links.Column | agent_mcp_tokens.Column | api_keys.Column | canonical_events.Column | checkpoints.Column | credit_transactions.Column | credits.Column | deliveries.Column | delivery_breakers.Column | email_verification_tokens.Column | event_retractions.Column | events.Column | events_hourly.Column | indexed_blocks.Column | ingest_ranges.Column | login_failures.Column | oauth_clients.Column | oauth_tokens.Column | organization_invitations.Column | organization_members.Column | organizations.Column | payment_nonces.Column | query_cache.Column | rate_limit_counters.Column | refresh_tokens.Column | relay_cursors.Column | subscriptions.Column | telegram_chat_link_codes.Column | telegram_verified_chats.Column | trigger_actions.Column | trigger_conditions.Column | trigger_matches.Column | trigger_state.Column | triggers.Column | usage_logs.Column | used_nonces.Column | users.Column;
   
-    export type AllBaseTables = [a2a_tasks.Table, action_results.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, checkpoints.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, event_retractions.Table, events.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organization_webhook_secrets.Table, organizations.Table, payment_nonces.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, subscriptions.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
+    export type AllBaseTables = [a2a_tasks.Table, action_results.Table, action_webhook_secrets.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, checkpoints.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, email_verification_tokens.Table, event_retractions.Table, events.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organizations.Table, payment_nonces.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, subscriptions.Table, telegram_chat_link_codes.Table, telegram_verified_chats.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
     export type AllForeignTables = [];
     export type AllViews = [canonical_events.Table];
     export type AllMaterializedViews = [action_metrics_hourly.Table, events_hourly.Table];
-    export type AllTablesAndViews = [a2a_tasks.Table, action_metrics_hourly.Table, action_results.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, canonical_events.Table, checkpoints.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, event_retractions.Table, events.Table, events_hourly.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organization_webhook_secrets.Table, organizations.Table, payment_nonces.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, subscriptions.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
+    export type AllTablesAndViews = [a2a_tasks.Table, action_metrics_hourly.Table, action_results.Table, action_webhook_secrets.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, canonical_events.Table, checkpoints.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, email_verification_tokens.Table, event_retractions.Table, events.Table, events_hourly.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organizations.Table, payment_nonces.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, subscriptions.Table, telegram_chat_link_codes.Table, telegram_verified_chats.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
   }
 
 
@@ -12293,6 +13262,7 @@ declare module 'zapatos/schema' {
     "a2a_tasks": a2a_tasks.Selectable;
     "action_metrics_hourly": action_metrics_hourly.Selectable;
     "action_results": action_results.Selectable;
+    "action_webhook_secrets": action_webhook_secrets.Selectable;
     "agent_links": agent_links.Selectable;
     "agent_mcp_tokens": agent_mcp_tokens.Selectable;
     "api_keys": api_keys.Selectable;
@@ -12302,6 +13272,7 @@ declare module 'zapatos/schema' {
     "credits": credits.Selectable;
     "deliveries": deliveries.Selectable;
     "delivery_breakers": delivery_breakers.Selectable;
+    "email_verification_tokens": email_verification_tokens.Selectable;
     "event_retractions": event_retractions.Selectable;
     "events": events.Selectable;
     "events_hourly": events_hourly.Selectable;
@@ -12312,7 +13283,6 @@ declare module 'zapatos/schema' {
     "oauth_tokens": oauth_tokens.Selectable;
     "organization_invitations": organization_invitations.Selectable;
     "organization_members": organization_members.Selectable;
-    "organization_webhook_secrets": organization_webhook_secrets.Selectable;
     "organizations": organizations.Selectable;
     "payment_nonces": payment_nonces.Selectable;
     "query_cache": query_cache.Selectable;
@@ -12320,6 +13290,8 @@ declare module 'zapatos/schema' {
     "refresh_tokens": refresh_tokens.Selectable;
     "relay_cursors": relay_cursors.Selectable;
     "subscriptions": subscriptions.Selectable;
+    "telegram_chat_link_codes": telegram_chat_link_codes.Selectable;
+    "telegram_verified_chats": telegram_verified_chats.Selectable;
     "trigger_actions": trigger_actions.Selectable;
     "trigger_conditions": trigger_conditions.Selectable;
     "trigger_matches": trigger_matches.Selectable;
@@ -12334,6 +13306,7 @@ declare module 'zapatos/schema' {
     "a2a_tasks": a2a_tasks.JSONSelectable;
     "action_metrics_hourly": action_metrics_hourly.JSONSelectable;
     "action_results": action_results.JSONSelectable;
+    "action_webhook_secrets": action_webhook_secrets.JSONSelectable;
     "agent_links": agent_links.JSONSelectable;
     "agent_mcp_tokens": agent_mcp_tokens.JSONSelectable;
     "api_keys": api_keys.JSONSelectable;
@@ -12343,6 +13316,7 @@ declare module 'zapatos/schema' {
     "credits": credits.JSONSelectable;
     "deliveries": deliveries.JSONSelectable;
     "delivery_breakers": delivery_breakers.JSONSelectable;
+    "email_verification_tokens": email_verification_tokens.JSONSelectable;
     "event_retractions": event_retractions.JSONSelectable;
     "events": events.JSONSelectable;
     "events_hourly": events_hourly.JSONSelectable;
@@ -12353,7 +13327,6 @@ declare module 'zapatos/schema' {
     "oauth_tokens": oauth_tokens.JSONSelectable;
     "organization_invitations": organization_invitations.JSONSelectable;
     "organization_members": organization_members.JSONSelectable;
-    "organization_webhook_secrets": organization_webhook_secrets.JSONSelectable;
     "organizations": organizations.JSONSelectable;
     "payment_nonces": payment_nonces.JSONSelectable;
     "query_cache": query_cache.JSONSelectable;
@@ -12361,6 +13334,8 @@ declare module 'zapatos/schema' {
     "refresh_tokens": refresh_tokens.JSONSelectable;
     "relay_cursors": relay_cursors.JSONSelectable;
     "subscriptions": subscriptions.JSONSelectable;
+    "telegram_chat_link_codes": telegram_chat_link_codes.JSONSelectable;
+    "telegram_verified_chats": telegram_verified_chats.JSONSelectable;
     "trigger_actions": trigger_actions.JSONSelectable;
     "trigger_conditions": trigger_conditions.JSONSelectable;
     "trigger_matches": trigger_matches.JSONSelectable;
@@ -12375,6 +13350,7 @@ declare module 'zapatos/schema' {
     "a2a_tasks": a2a_tasks.Whereable;
     "action_metrics_hourly": action_metrics_hourly.Whereable;
     "action_results": action_results.Whereable;
+    "action_webhook_secrets": action_webhook_secrets.Whereable;
     "agent_links": agent_links.Whereable;
     "agent_mcp_tokens": agent_mcp_tokens.Whereable;
     "api_keys": api_keys.Whereable;
@@ -12384,6 +13360,7 @@ declare module 'zapatos/schema' {
     "credits": credits.Whereable;
     "deliveries": deliveries.Whereable;
     "delivery_breakers": delivery_breakers.Whereable;
+    "email_verification_tokens": email_verification_tokens.Whereable;
     "event_retractions": event_retractions.Whereable;
     "events": events.Whereable;
     "events_hourly": events_hourly.Whereable;
@@ -12394,7 +13371,6 @@ declare module 'zapatos/schema' {
     "oauth_tokens": oauth_tokens.Whereable;
     "organization_invitations": organization_invitations.Whereable;
     "organization_members": organization_members.Whereable;
-    "organization_webhook_secrets": organization_webhook_secrets.Whereable;
     "organizations": organizations.Whereable;
     "payment_nonces": payment_nonces.Whereable;
     "query_cache": query_cache.Whereable;
@@ -12402,6 +13378,8 @@ declare module 'zapatos/schema' {
     "refresh_tokens": refresh_tokens.Whereable;
     "relay_cursors": relay_cursors.Whereable;
     "subscriptions": subscriptions.Whereable;
+    "telegram_chat_link_codes": telegram_chat_link_codes.Whereable;
+    "telegram_verified_chats": telegram_verified_chats.Whereable;
     "trigger_actions": trigger_actions.Whereable;
     "trigger_conditions": trigger_conditions.Whereable;
     "trigger_matches": trigger_matches.Whereable;
@@ -12416,6 +13394,7 @@ declare module 'zapatos/schema' {
     "a2a_tasks": a2a_tasks.Insertable;
     "action_metrics_hourly": action_metrics_hourly.Insertable;
     "action_results": action_results.Insertable;
+    "action_webhook_secrets": action_webhook_secrets.Insertable;
     "agent_links": agent_links.Insertable;
     "agent_mcp_tokens": agent_mcp_tokens.Insertable;
     "api_keys": api_keys.Insertable;
@@ -12425,6 +13404,7 @@ declare module 'zapatos/schema' {
     "credits": credits.Insertable;
     "deliveries": deliveries.Insertable;
     "delivery_breakers": delivery_breakers.Insertable;
+    "email_verification_tokens": email_verification_tokens.Insertable;
     "event_retractions": event_retractions.Insertable;
     "events": events.Insertable;
     "events_hourly": events_hourly.Insertable;
@@ -12435,7 +13415,6 @@ declare module 'zapatos/schema' {
     "oauth_tokens": oauth_tokens.Insertable;
     "organization_invitations": organization_invitations.Insertable;
     "organization_members": organization_members.Insertable;
-    "organization_webhook_secrets": organization_webhook_secrets.Insertable;
     "organizations": organizations.Insertable;
     "payment_nonces": payment_nonces.Insertable;
     "query_cache": query_cache.Insertable;
@@ -12443,6 +13422,8 @@ declare module 'zapatos/schema' {
     "refresh_tokens": refresh_tokens.Insertable;
     "relay_cursors": relay_cursors.Insertable;
     "subscriptions": subscriptions.Insertable;
+    "telegram_chat_link_codes": telegram_chat_link_codes.Insertable;
+    "telegram_verified_chats": telegram_verified_chats.Insertable;
     "trigger_actions": trigger_actions.Insertable;
     "trigger_conditions": trigger_conditions.Insertable;
     "trigger_matches": trigger_matches.Insertable;
@@ -12457,6 +13438,7 @@ declare module 'zapatos/schema' {
     "a2a_tasks": a2a_tasks.Updatable;
     "action_metrics_hourly": action_metrics_hourly.Updatable;
     "action_results": action_results.Updatable;
+    "action_webhook_secrets": action_webhook_secrets.Updatable;
     "agent_links": agent_links.Updatable;
     "agent_mcp_tokens": agent_mcp_tokens.Updatable;
     "api_keys": api_keys.Updatable;
@@ -12466,6 +13448,7 @@ declare module 'zapatos/schema' {
     "credits": credits.Updatable;
     "deliveries": deliveries.Updatable;
     "delivery_breakers": delivery_breakers.Updatable;
+    "email_verification_tokens": email_verification_tokens.Updatable;
     "event_retractions": event_retractions.Updatable;
     "events": events.Updatable;
     "events_hourly": events_hourly.Updatable;
@@ -12476,7 +13459,6 @@ declare module 'zapatos/schema' {
     "oauth_tokens": oauth_tokens.Updatable;
     "organization_invitations": organization_invitations.Updatable;
     "organization_members": organization_members.Updatable;
-    "organization_webhook_secrets": organization_webhook_secrets.Updatable;
     "organizations": organizations.Updatable;
     "payment_nonces": payment_nonces.Updatable;
     "query_cache": query_cache.Updatable;
@@ -12484,6 +13466,8 @@ declare module 'zapatos/schema' {
     "refresh_tokens": refresh_tokens.Updatable;
     "relay_cursors": relay_cursors.Updatable;
     "subscriptions": subscriptions.Updatable;
+    "telegram_chat_link_codes": telegram_chat_link_codes.Updatable;
+    "telegram_verified_chats": telegram_verified_chats.Updatable;
     "trigger_actions": trigger_actions.Updatable;
     "trigger_conditions": trigger_conditions.Updatable;
     "trigger_matches": trigger_matches.Updatable;
@@ -12498,6 +13482,7 @@ declare module 'zapatos/schema' {
     "a2a_tasks": a2a_tasks.UniqueIndex;
     "action_metrics_hourly": action_metrics_hourly.UniqueIndex;
     "action_results": action_results.UniqueIndex;
+    "action_webhook_secrets": action_webhook_secrets.UniqueIndex;
     "agent_links": agent_links.UniqueIndex;
     "agent_mcp_tokens": agent_mcp_tokens.UniqueIndex;
     "api_keys": api_keys.UniqueIndex;
@@ -12507,6 +13492,7 @@ declare module 'zapatos/schema' {
     "credits": credits.UniqueIndex;
     "deliveries": deliveries.UniqueIndex;
     "delivery_breakers": delivery_breakers.UniqueIndex;
+    "email_verification_tokens": email_verification_tokens.UniqueIndex;
     "event_retractions": event_retractions.UniqueIndex;
     "events": events.UniqueIndex;
     "events_hourly": events_hourly.UniqueIndex;
@@ -12517,7 +13503,6 @@ declare module 'zapatos/schema' {
     "oauth_tokens": oauth_tokens.UniqueIndex;
     "organization_invitations": organization_invitations.UniqueIndex;
     "organization_members": organization_members.UniqueIndex;
-    "organization_webhook_secrets": organization_webhook_secrets.UniqueIndex;
     "organizations": organizations.UniqueIndex;
     "payment_nonces": payment_nonces.UniqueIndex;
     "query_cache": query_cache.UniqueIndex;
@@ -12525,6 +13510,8 @@ declare module 'zapatos/schema' {
     "refresh_tokens": refresh_tokens.UniqueIndex;
     "relay_cursors": relay_cursors.UniqueIndex;
     "subscriptions": subscriptions.UniqueIndex;
+    "telegram_chat_link_codes": telegram_chat_link_codes.UniqueIndex;
+    "telegram_verified_chats": telegram_verified_chats.UniqueIndex;
     "trigger_actions": trigger_actions.UniqueIndex;
     "trigger_conditions": trigger_conditions.UniqueIndex;
     "trigger_matches": trigger_matches.UniqueIndex;
@@ -12539,6 +13526,7 @@ declare module 'zapatos/schema' {
     "a2a_tasks": a2a_tasks.Column;
     "action_metrics_hourly": action_metrics_hourly.Column;
     "action_results": action_results.Column;
+    "action_webhook_secrets": action_webhook_secrets.Column;
     "agent_links": agent_links.Column;
     "agent_mcp_tokens": agent_mcp_tokens.Column;
     "api_keys": api_keys.Column;
@@ -12548,6 +13536,7 @@ declare module 'zapatos/schema' {
     "credits": credits.Column;
     "deliveries": deliveries.Column;
     "delivery_breakers": delivery_breakers.Column;
+    "email_verification_tokens": email_verification_tokens.Column;
     "event_retractions": event_retractions.Column;
     "events": events.Column;
     "events_hourly": events_hourly.Column;
@@ -12558,7 +13547,6 @@ declare module 'zapatos/schema' {
     "oauth_tokens": oauth_tokens.Column;
     "organization_invitations": organization_invitations.Column;
     "organization_members": organization_members.Column;
-    "organization_webhook_secrets": organization_webhook_secrets.Column;
     "organizations": organizations.Column;
     "payment_nonces": payment_nonces.Column;
     "query_cache": query_cache.Column;
@@ -12566,6 +13554,8 @@ declare module 'zapatos/schema' {
     "refresh_tokens": refresh_tokens.Column;
     "relay_cursors": relay_cursors.Column;
     "subscriptions": subscriptions.Column;
+    "telegram_chat_link_codes": telegram_chat_link_codes.Column;
+    "telegram_verified_chats": telegram_verified_chats.Column;
     "trigger_actions": trigger_actions.Column;
     "trigger_conditions": trigger_conditions.Column;
     "trigger_matches": trigger_matches.Column;
@@ -12580,6 +13570,7 @@ declare module 'zapatos/schema' {
     "a2a_tasks": a2a_tasks.SQL;
     "action_metrics_hourly": action_metrics_hourly.SQL;
     "action_results": action_results.SQL;
+    "action_webhook_secrets": action_webhook_secrets.SQL;
     "agent_links": agent_links.SQL;
     "agent_mcp_tokens": agent_mcp_tokens.SQL;
     "api_keys": api_keys.SQL;
@@ -12589,6 +13580,7 @@ declare module 'zapatos/schema' {
     "credits": credits.SQL;
     "deliveries": deliveries.SQL;
     "delivery_breakers": delivery_breakers.SQL;
+    "email_verification_tokens": email_verification_tokens.SQL;
     "event_retractions": event_retractions.SQL;
     "events": events.SQL;
     "events_hourly": events_hourly.SQL;
@@ -12599,7 +13591,6 @@ declare module 'zapatos/schema' {
     "oauth_tokens": oauth_tokens.SQL;
     "organization_invitations": organization_invitations.SQL;
     "organization_members": organization_members.SQL;
-    "organization_webhook_secrets": organization_webhook_secrets.SQL;
     "organizations": organizations.SQL;
     "payment_nonces": payment_nonces.SQL;
     "query_cache": query_cache.SQL;
@@ -12607,6 +13598,8 @@ declare module 'zapatos/schema' {
     "refresh_tokens": refresh_tokens.SQL;
     "relay_cursors": relay_cursors.SQL;
     "subscriptions": subscriptions.SQL;
+    "telegram_chat_link_codes": telegram_chat_link_codes.SQL;
+    "telegram_verified_chats": telegram_verified_chats.SQL;
     "trigger_actions": trigger_actions.SQL;
     "trigger_conditions": trigger_conditions.SQL;
     "trigger_matches": trigger_matches.SQL;

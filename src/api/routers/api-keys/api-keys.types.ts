@@ -12,7 +12,8 @@ export const ZCreateApiKeyRequest = z.object({
   keyType: z.enum(['standard', 'restricted', 'admin']).default('standard'),
   permissions: z.array(z.enum(['read', 'write', 'delete', 'admin'])).min(1).max(4).default(['read']),
   expiresAt: z.iso.datetime({ offset: true }).describe('must be in the future').optional(),
-  rateLimitOverride: z.number().int().positive().max(1_000_000).optional(),
+  rateLimitOverride: z.number().int().positive().max(1_000_000).optional()
+    .describe("Requests per hour for this key, at most its organization's plan limit: an override only lowers a key's limit (above the plan: 400)"),
 });
 export const apiKeyOutput = z.object({
   id: z.uuid(), name: z.string(), prefix: z.string(), environment: z.string(), keyType: z.string(), permissions: z.array(z.string()),

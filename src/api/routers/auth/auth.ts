@@ -1,12 +1,15 @@
 import { TRPCError } from '@trpc/server';
 import { authedProcedure, publicProcedure } from '../../trpc/trpc.js';
 import { loginWithPassword, registerUser } from '../../../auth/accounts.js';
+import { mailEmailVerification, RESEND_LIMIT, verifyEmail } from '../../../auth/email-verification.js';
 import { hashRefreshToken, issueRefreshToken, revokeRefreshFamily, rotateRefreshToken } from '../../../auth/tokens.js';
 import { issueSiweNonce, verifySiwe } from '../../../auth/siwe.js';
 import type { ApiContext } from '../../trpc/context.js';
+import { AuthError } from '../../../auth/errors.js';
 import {
-  loginMeta, logoutMeta, meMeta, refreshMeta, registerMeta, siweNonceMeta, siweVerifyMeta, ZLoginRequest, ZLogoutResponse, ZMeRequest, ZMeResponse,
-  ZRefreshRequest, ZRegisterRequest, ZSessionResponse, ZSiweNonceRequest, ZSiweNonceResponse, ZSiweVerifyRequest,
+  loginMeta, logoutMeta, meMeta, refreshMeta, registerMeta, resendVerificationMeta, siweNonceMeta, siweVerifyMeta, verifyEmailMeta, ZLoginRequest,
+  ZLogoutResponse, ZMeRequest, ZMeResponse, ZRefreshRequest, ZRegisterRequest, ZResendVerificationRequest, ZResendVerificationResponse, ZSessionResponse,
+  ZSiweNonceRequest, ZSiweNonceResponse, ZSiweVerifyRequest, ZVerifyEmailRequest, ZVerifyEmailResponse,
 } from './auth.types.js';
 
 async function session(ctx: ApiContext, userId: string, refreshToken?: string) {
@@ -16,6 +19,9 @@ async function session(ctx: ApiContext, userId: string, refreshToken?: string) {
 
 export const registerRoute = publicProcedure.meta(registerMeta).input(ZRegisterRequest).output(ZSessionResponse).mutation(async ({ ctx, input }) => {
   const user = await registerUser(ctx.pool, input);
+  // The account exists either way; a link that could not be mailed can be asked for again.
+  await mailEmailVerification({ db: ctx.pool, mailer: ctx.mailer, publicUrl: ctx.publicUrl }, user.userId)
+    .catch((err) => ctx.log.warn({ err, userId: user.userId }, 'verification mail not sent'));
   return { ...(await session(ctx, user.userId)), organizationId: user.organizationId };
 });
 
@@ -37,7 +43,7 @@ export const logoutRoute = publicProcedure.meta(logoutMeta).input(ZRefreshReques
 export const meRoute = authedProcedure.meta(meMeta).input(ZMeRequest).output(ZMeResponse).query(async ({ ctx }) => {
   if (ctx.subject.kind !== 'user') throw new TRPCError({ code: 'FORBIDDEN', message: 'only a signed-in user has a profile; API keys belong to an organization' });
   const userId = ctx.subject.userId;
-  const { rows: users } = await ctx.pool.query('SELECT id, username, email, wallet_address FROM users WHERE id = $1 AND is_active', [userId]);
+  const { rows: users } = await ctx.pool.query('SELECT id, username, email, email_verified_at IS NOT NULL AS email_verified, wallet_address FROM users WHERE id = $1 AND is_active', [userId]);
   if (!users[0]) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'the account no longer exists' });
   const { rows: orgs } = await ctx.pool.query(
     `SELECT o.id, o.name, o.slug, o.plan, o.is_personal, CASE WHEN o.owner_id = $1 THEN 'owner' ELSE m.role END AS role
@@ -46,7 +52,7 @@ export const meRoute = authedProcedure.meta(meMeta).input(ZMeRequest).output(ZMe
     [userId],
   );
   return {
-    user: { id: users[0].id, username: users[0].username, email: users[0].email, walletAddress: users[0].wallet_address },
+    user: { id: users[0].id, username: users[0].username, email: users[0].email, emailVerified: users[0].email_verified, walletAddress: users[0].wallet_address },
     organizations: orgs.map((o) => ({ id: o.id, name: o.name, slug: o.slug, plan: o.plan, role: o.role, isPersonal: o.is_personal })),
   };
 });
@@ -59,4 +65,27 @@ export const siweNonceRoute = publicProcedure.meta(siweNonceMeta).input(ZSiweNon
 export const siweVerifyRoute = publicProcedure.meta(siweVerifyMeta).input(ZSiweVerifyRequest).output(ZSessionResponse).mutation(async ({ ctx, input }) => {
   const login = await verifySiwe(ctx.pool, { message: input.message, signature: input.signature, domain: ctx.siweDomain, secret: ctx.siweSecret });
   return session(ctx, login.userId);
+});
+
+export const verifyEmailRoute = publicProcedure.meta(verifyEmailMeta).input(ZVerifyEmailRequest).output(ZVerifyEmailResponse).mutation(async ({ ctx, input }) => {
+  const { email } = await verifyEmail(ctx.pool, input.token);
+  return { verified: true as const, email };
+});
+
+export const resendVerificationRoute = authedProcedure.meta(resendVerificationMeta).input(ZResendVerificationRequest).output(ZResendVerificationResponse).mutation(async ({ ctx }) => {
+  if (ctx.subject.kind !== 'user') throw new TRPCError({ code: 'FORBIDDEN', message: 'only a signed-in user has an email address to verify' });
+  const userId = ctx.subject.userId;
+  // Per account, on top of the caller's request limit: each call sends a mail to an address we do not know is theirs.
+  const decision = await ctx.rateLimiter.consume(`mail:verify:user:${userId}`, RESEND_LIMIT.limit, RESEND_LIMIT.windowSeconds);
+  if (!decision.allowed) {
+    throw new TRPCError({ code: 'TOO_MANY_REQUESTS', message: `at most ${RESEND_LIMIT.limit} verification mails per hour; retry in ${decision.retryAfterSeconds} s` });
+  }
+  try {
+    const issued = await mailEmailVerification({ db: ctx.pool, mailer: ctx.mailer, publicUrl: ctx.publicUrl }, userId);
+    return { sent: true as const, email: issued.email, expiresAt: issued.expiresAt.toISOString() };
+  } catch (err) {
+    if (err instanceof AuthError) throw err;
+    ctx.log.error({ err, userId }, 'verification mail not sent');
+    throw new TRPCError({ code: 'SERVICE_UNAVAILABLE', message: 'the mail could not be sent; try again later' });
+  }
 });

@@ -27,7 +27,7 @@ export const ZSessionResponse = z.object({
 export const ZLogoutResponse = z.object({ revoked: z.number() });
 export const ZMeRequest = z.looseObject({});
 export const ZMeResponse = z.object({
-  user: z.object({ id: z.uuid(), username: z.string(), email: z.string(), walletAddress: z.string().nullable() }),
+  user: z.object({ id: z.uuid(), username: z.string(), email: z.string(), emailVerified: z.boolean(), walletAddress: z.string().nullable() }),
   organizations: z.array(z.object({ id: z.uuid(), name: z.string(), slug: z.string(), plan: z.string(), role: z.enum(['owner', 'admin', 'member', 'viewer']), isPersonal: z.boolean() })),
 });
 
@@ -36,3 +36,10 @@ export const siweVerifyMeta = post('/auth/siwe/verify', 'Sign in with an EIP-436
 export const ZSiweNonceRequest = z.looseObject({});
 export const ZSiweNonceResponse = z.object({ nonce: z.string(), expiresAt: z.string(), domain: z.string() });
 export const ZSiweVerifyRequest = z.object({ message: z.string().min(1).max(8_192), signature: z.string().regex(/^0x[0-9a-fA-F]{130}$/, 'must be a 65-byte 0x-prefixed signature') });
+
+export const verifyEmailMeta = post('/auth/verify-email', 'Confirm your email address with the one-time token from the verification mail');
+export const resendVerificationMeta: ApiMeta = { openapi: { method: 'POST', path: '/auth/verify-email/resend', tags: ['Auth'], summary: 'Mail a new verification link to your address (3 per hour); earlier links stop working', protect: true } };
+export const ZVerifyEmailRequest = z.object({ token: z.string().regex(/^evt_[A-Za-z0-9_-]{43}$/, 'is not an email verification token') });
+export const ZVerifyEmailResponse = z.object({ verified: z.literal(true), email: z.string() });
+export const ZResendVerificationRequest = z.looseObject({});
+export const ZResendVerificationResponse = z.object({ sent: z.literal(true), email: z.string(), expiresAt: z.string() });

@@ -12,7 +12,7 @@ export const searchEventsRoute = authedProcedure
   .query(async ({ ctx, input }) => {
     const { rows } = await ctx.pool.query(
       `SELECT ingest_seq::text AS seq, id, chain_id::float8 AS chain_id, block_number::float8 AS block_number, block_hash, transaction_hash, log_index,
-         registry, event_type, agent_id::text AS agent_id, "timestamp"::float8 AS ts, block_time,
+         registry, event_type, agent_id::text AS agent_id, "timestamp"::float8 AS ts, block_time, source, pushed_by,
          ${FIELDS.map((f) => (f === 'feedback_index' || f === 'value' ? `${f}::text AS ${f}` : f)).join(', ')}
        FROM canonical_events
        WHERE ($1::int8 IS NULL OR chain_id = $1) AND ($2::text IS NULL OR registry = $2) AND ($3::text IS NULL OR event_type = $3)
@@ -28,6 +28,7 @@ export const searchEventsRoute = authedProcedure
       id: r.id, seq: r.seq, chainId: r.chain_id, blockNumber: r.block_number, blockHash: r.block_hash, transactionHash: r.transaction_hash, logIndex: r.log_index,
       registry: r.registry, eventType: r.event_type, agentId: r.agent_id, timestamp: r.ts, blockTime: r.block_time.toISOString(),
       fields: Object.fromEntries(FIELDS.filter((f) => r[f] !== null).map((f) => [f, r[f]])),
+      source: r.source, pushedBy: r.pushed_by,
     }));
     return { items, nextCursor: rows.length > input.limit ? items[items.length - 1]!.seq : null };
   });

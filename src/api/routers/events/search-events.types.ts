@@ -27,5 +27,9 @@ export const eventOutput = z.object({
   id: z.string(), seq: z.string(), chainId: z.number(), blockNumber: z.number(), blockHash: z.string(), transactionHash: z.string(), logIndex: z.number(),
   registry: z.string(), eventType: z.string(), agentId: z.string().nullable(), timestamp: z.number(), blockTime: z.string(),
   fields: z.record(z.string(), z.union([z.string(), z.number(), z.null()])),
+  /** Who wrote the event: our indexer reading the chain, or a push to the ingestion endpoint; null before provenance was recorded. */
+  source: z.enum(['indexer', 'ingest']).nullable(),
+  /** The ingestion credential of a pushed event (a fingerprint, never the token). */
+  pushedBy: z.string().nullable(),
 });
 export const ZSearchEventsResponse = z.object({ items: z.array(eventOutput), nextCursor: z.string().nullable() });

@@ -1,10 +1,8 @@
 import { TRPCError } from '@trpc/server';
 import { authedProcedure, orgProcedure } from '../../trpc/trpc.js';
-import { ApiError } from '../../trpc/errors.js';
-import { withTransaction } from '../../../indexer/store.js';
 import {
-  addMemberMeta, createOrganizationMeta, listMembersMeta, memberOutput, organizationOutput, removeMemberMeta, renameOrganizationMeta,
-  ZAddMemberRequest, ZCreateOrganizationRequest, ZListMembersRequest, ZListMembersResponse, ZRemoveMemberRequest, ZRemoveMemberResponse, ZRenameOrganizationRequest,
+  createOrganizationMeta, listMembersMeta, memberOutput, organizationOutput, removeMemberMeta, renameOrganizationMeta,
+  ZCreateOrganizationRequest, ZListMembersRequest, ZListMembersResponse, ZRemoveMemberRequest, ZRemoveMemberResponse, ZRenameOrganizationRequest,
 } from './organizations.types.js';
 
 const toOrg = (o: Record<string, any>) => ({ id: o.id, name: o.name, slug: o.slug, plan: o.plan, isPersonal: o.is_personal });
@@ -30,19 +28,6 @@ export const listMembersRoute = orgProcedure('read').meta(listMembersMeta).input
     [input.organizationId],
   );
   return { items: rows.map((r) => memberOutput.parse({ userId: r.user_id, username: r.username, email: r.email, role: r.role })) };
-});
-
-export const addMemberRoute = orgProcedure('admin').meta(addMemberMeta).input(ZAddMemberRequest).output(memberOutput).mutation(async ({ ctx, input }) => {
-  return withTransaction(ctx.pool, async (client) => {
-    const { rows: users } = await client.query('SELECT id, username, email FROM users WHERE email = $1 AND is_active', [input.email.toLowerCase()]);
-    if (!users[0]) throw new ApiError('NOT_FOUND', `no user with email ${input.email}`);
-    await client.query(
-      `INSERT INTO organization_members (organization_id, user_id, role, invited_by) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (organization_id, user_id) DO UPDATE SET role = EXCLUDED.role`,
-      [input.organizationId, users[0].id, input.role, await ctx.actingUserOf(input.organizationId)],
-    );
-    return { userId: users[0].id, username: users[0].username, email: users[0].email, role: input.role };
-  });
 });
 
 export const removeMemberRoute = orgProcedure('admin').meta(removeMemberMeta).input(ZRemoveMemberRequest).output(ZRemoveMemberResponse).mutation(async ({ ctx, input }) => {

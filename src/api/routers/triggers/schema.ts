@@ -50,4 +50,9 @@ export const triggerOutput = z.object({
   updatedAt: z.string(),
 });
 
+/** Answers of create and update: the signing secrets of the REST actions they created, shown once to the caller. */
+export const triggerWithNewSecretsOutput = triggerOutput.extend({
+  webhookSecrets: z.array(z.object({ actionId: z.number(), secret: z.string() })),
+});
+
 export const triggerIdInput = z.object({ triggerId: z.uuid('must be a trigger id') });

@@ -1,0 +1,88 @@
+/**
+ * What this process remembers about credentials it verified, so that an argon2 verification is spent on a secret at most
+ * once in a while (API keys and OAuth access tokens are verified with argon2id; see src/api/trpc/context.ts):
+ *  - invalid: secrets that failed verification (unknown, wrong, revoked, expired). They never become valid: keys and
+ *    tokens are random and stored before anyone sees them; a revoked or expired one stays so. Refused from memory.
+ *  - known valid: secrets that verified recently. They skip the per-IP limit on verifications (a client sharing an
+ *    address with a flood still gets its key re-verified when the success cache expires); they are still verified.
+ * Both are keyed by sha256 of the secret (never the secret), bounded in size (oldest dropped first) and expire.
+ */
+import { cacheId } from './notified-cache.js';
+
+class BoundedTtlSet {
+  private readonly expiries = new Map<string, number>();
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxEntries: number,
+  ) {}
+
+  has(id: string, nowMs = Date.now()): boolean {
+    const expiresAt = this.expiries.get(id);
+    if (expiresAt === undefined) return false;
+    if (expiresAt > nowMs) return true;
+    this.expiries.delete(id);
+    return false;
+  }
+
+  add(id: string, nowMs = Date.now()): void {
+    this.expiries.delete(id); // re-inserted at the end: eviction drops the least recently added
+    this.expiries.set(id, nowMs + this.ttlMs);
+    while (this.expiries.size > this.maxEntries) {
+      const oldest = this.expiries.keys().next();
+      if (oldest.done) break;
+      this.expiries.delete(oldest.value);
+    }
+  }
+
+  delete(id: string): void {
+    this.expiries.delete(id);
+  }
+
+  get size(): number {
+    return this.expiries.size;
+  }
+}
+
+export interface CredentialGuardOptions {
+  /** How long a failed secret is refused from memory (default 15 min). */
+  invalidTtlMs?: number;
+  /** How long a verified secret is exempt from the per-IP verification limit (default 1 h). */
+  validTtlMs?: number;
+  /** Size bound of each set (default 10 000). */
+  maxEntries?: number;
+}
+
+export class CredentialGuard {
+  private readonly invalid: BoundedTtlSet;
+  private readonly valid: BoundedTtlSet;
+
+  constructor(options: CredentialGuardOptions = {}) {
+    const max = options.maxEntries ?? 10_000;
+    this.invalid = new BoundedTtlSet(options.invalidTtlMs ?? 15 * 60_000, max);
+    this.valid = new BoundedTtlSet(options.validTtlMs ?? 60 * 60_000, max);
+  }
+
+  isKnownInvalid(secret: string): boolean {
+    return this.invalid.has(cacheId(secret));
+  }
+
+  isKnownValid(secret: string): boolean {
+    return this.valid.has(cacheId(secret));
+  }
+
+  recordInvalid(secret: string): void {
+    const id = cacheId(secret);
+    this.valid.delete(id);
+    this.invalid.add(id);
+  }
+
+  recordValid(secret: string): void {
+    this.valid.add(cacheId(secret));
+  }
+
+  /** Entries held (both sets), for tests and diagnostics. */
+  get size(): number {
+    return this.invalid.size + this.valid.size;
+  }
+}

@@ -1,0 +1,328 @@
+/**
+ * Authentication under abuse (issue 10, items 4, 9, 12 and 19), on the production API wiring over HTTP and in-process:
+ *  - unknown API keys cost at most one argon2 verification each (negative cache), and a flood from one address gets
+ *    429 before any verification beyond its limit; refusals are counted in /metrics;
+ *  - a request carrying any invalid credential is refused, whatever else it carries;
+ *  - plan limits are per organization (keys and members share one bucket), an override may only lower a key's limit;
+ *  - the client address comes from X-Forwarded-For only through a trusted proxy (TRUST_PROXY);
+ *  - anonymous deep health checks share one health workflow;
+ *  - concurrent wrong passwords cannot get more guesses through than the lockout allows.
+ */
+import { randomBytes } from 'node:crypto';
+import { TRPCError } from '@trpc/server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { VERIFY_LIMIT } from '../../src/api/rate-limit.js';
+import { loginWithPassword, registerUser } from '../../src/auth/accounts.js';
+import { createApiKey } from '../../src/auth/api-keys.js';
+import { AuthError } from '../../src/auth/errors.js';
+import { startTestApi, type ApiCaller, type TestApi } from '../helpers/api.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { eventually } from '../helpers/wait.js';
+
+let db: TestDatabase;
+let api: TestApi;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  api = await startTestApi(db, { withWorker: true });
+});
+afterAll(async () => {
+  await api?.close();
+  await db?.drop();
+});
+
+const tag = () => randomBytes(4).toString('hex');
+let ipCounter = 0;
+/** A fresh client address per use: the auth and verify limits are per address. */
+const newIp = () => `198.18.${Math.floor(++ipCounter / 250)}.${(ipCounter % 250) + 1}`;
+const bogusKey = () => `sk_live_${randomBytes(4).toString('hex')}_${randomBytes(16).toString('hex')}`;
+
+async function account(plan?: 'free' | 'starter' | 'pro' | 'enterprise') {
+  const session = await (await api.caller({}, newIp())).auth.register({ username: `u${tag()}`, email: `u${tag()}@example.test`, password: 'correct horse battery' });
+  if (plan) await db.pool.query('UPDATE organizations SET plan = $2 WHERE id = $1', [session.organizationId, plan]);
+  return { ...session, organizationId: session.organizationId!, as: await api.caller({ authorization: `Bearer ${session.accessToken}` }, newIp()) };
+}
+
+async function code(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return 'OK';
+  } catch (err) {
+    if (err instanceof TRPCError) return err.code;
+    throw err;
+  }
+}
+
+/** A counter's value from GET /metrics (the sum over the samples whose labels include `labels`). */
+async function metric(name: string, labels: Record<string, string> = {}): Promise<number> {
+  const text = await (await fetch(`${api.server.url}/metrics`)).text();
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const m = /^(\w+)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const sample = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
+    if (Object.entries(labels).every(([k, v]) => sample[k] === v)) sum += Number(m[3]);
+  }
+  return sum;
+}
+
+const rest = (path: string, headers: Record<string, string> = {}, init: RequestInit = {}) =>
+  fetch(`${api.server.url}/api/v1${path}`, { ...init, headers: { 'content-type': 'application/json', ...headers } });
+
+describe('unknown API keys and the argon2 threadpool (item 4)', () => {
+  it('verifies the same unknown key once: the second attempt is refused from memory, and both are counted', async () => {
+    const ip = newIp();
+    const key = bogusKey();
+    const verificationsBefore = await metric('erc8004_argon2_verifications_total');
+    const knownBefore = await metric('erc8004_auth_failures_total', { credential: 'api_key', reason: 'known_invalid' });
+    const invalidBefore = await metric('erc8004_auth_failures_total', { credential: 'api_key', reason: 'invalid' });
+
+    expect(await code((await api.caller({ 'x-api-key': key }, ip)).auth.me({}))).toBe('UNAUTHORIZED');
+    expect(await code((await api.caller({ authorization: `Bearer ${key}` }, newIp())).auth.me({}))).toBe('UNAUTHORIZED');
+
+    expect(await metric('erc8004_argon2_verifications_total')).toBe(verificationsBefore + 1);
+    expect(await metric('erc8004_auth_failures_total', { credential: 'api_key', reason: 'invalid' })).toBe(invalidBefore + 1);
+    expect(await metric('erc8004_auth_failures_total', { credential: 'api_key', reason: 'known_invalid' })).toBe(knownBefore + 1);
+
+    // The same for an OAuth access token (also an argon2 hash).
+    const token = `oat_${randomBytes(4).toString('hex')}_${randomBytes(16).toString('hex')}`;
+    for (let i = 0; i < 2; i++) expect(await code((await api.caller({ authorization: `Bearer ${token}` }, newIp())).auth.me({}))).toBe('UNAUTHORIZED');
+    expect(await metric('erc8004_argon2_verifications_total')).toBe(verificationsBefore + 2);
+    expect(await metric('erc8004_auth_failures_total', { credential: 'oauth_token', reason: 'known_invalid' })).toBe(1);
+  });
+
+  it('answers a flood of made-up keys from one address with 429 beyond its limit, without verifying them', async () => {
+    const owner = await account('enterprise');
+    const good = await owner.as.apiKeys.create({ organizationId: owner.organizationId, name: 'good', permissions: ['read'] });
+    const ip = newIp();
+    // The good key verifies once from this address (then it is known valid).
+    expect(await code((await api.caller({ 'x-api-key': good.key }, ip)).triggers.list({ organizationId: owner.organizationId }))).toBe('OK');
+
+    // Limits use fixed windows: the flood may straddle a window boundary, so it is sized to be refused in part even
+    // across two windows, and the checks hold either way.
+    const flood = 2 * VERIFY_LIMIT.limit + 15;
+    const verificationsBefore = await metric('erc8004_argon2_verifications_total');
+    const rateLimitedBefore = await metric('erc8004_auth_failures_total', { credential: 'api_key', reason: 'rate_limited' });
+    const results = await Promise.all(
+      Array.from({ length: flood }, async () => code((await api.caller({ 'x-api-key': bogusKey() }, ip)).auth.me({}))),
+    );
+    const unauthorized = results.filter((r) => r === 'UNAUTHORIZED').length;
+    const tooMany = results.filter((r) => r === 'TOO_MANY_REQUESTS').length;
+    expect(unauthorized + tooMany).toBe(flood);
+    // Within one window: the limit less the good key's verification; at most two windows' worth.
+    expect(unauthorized).toBeGreaterThanOrEqual(VERIFY_LIMIT.limit - 1);
+    expect(unauthorized).toBeLessThanOrEqual(2 * VERIFY_LIMIT.limit);
+    expect(tooMany).toBeGreaterThanOrEqual(15);
+    // Every refusal with 429 came without an argon2 verification; every 401 cost exactly one.
+    expect(await metric('erc8004_argon2_verifications_total')).toBe(verificationsBefore + unauthorized);
+    expect(await metric('erc8004_auth_failures_total', { credential: 'api_key', reason: 'rate_limited' })).toBe(rateLimitedBefore + tooMany);
+
+    // Another address is not affected, and the good key still works from the flooded one, also once its cached
+    // verification is gone (a key that verified recently is not subject to the address's verification limit).
+    expect(await code((await api.caller({ 'x-api-key': bogusKey() }, newIp())).auth.me({}))).toBe('UNAUTHORIZED');
+    api.services.apiKeys.clear();
+    expect(await code((await api.caller({ 'x-api-key': good.key }, ip)).triggers.list({ organizationId: owner.organizationId }))).toBe('OK');
+  });
+});
+
+describe('conflicting credentials (item 19)', () => {
+  it('refuses a request that carries any invalid credential, whatever valid one it carries too', async () => {
+    const owner = await account();
+    const { key } = await owner.as.apiKeys.create({ organizationId: owner.organizationId, name: 'k', permissions: ['read'] });
+    const other = await owner.as.apiKeys.create({ organizationId: owner.organizationId, name: 'k2', permissions: ['read'] });
+    const jwt = owner.accessToken;
+    const call = async (headers: Record<string, string>) => code((await api.caller(headers, newIp())).triggers.list({ organizationId: owner.organizationId }));
+
+    // Each valid credential alone works; the same key in both headers is one credential.
+    expect(await call({ 'x-api-key': key })).toBe('OK');
+    expect(await call({ authorization: `Bearer ${key}` })).toBe('OK');
+    expect(await call({ authorization: `Bearer ${jwt}` })).toBe('OK');
+    expect(await call({ 'x-api-key': key, authorization: `Bearer ${key}` })).toBe('OK');
+
+    const refusals: Record<string, string>[] = [
+      { 'x-api-key': key, authorization: 'Bearer not-a-token' }, // valid key, invalid bearer
+      { 'x-api-key': key, authorization: `Bearer ${bogusKey()}` }, // valid key, unknown key as bearer
+      { 'x-api-key': key, authorization: `Bearer ${jwt}x` }, // valid key, tampered access token
+      { 'x-api-key': key, authorization: 'Basic dXNlcjpwYXNz' }, // valid key, another scheme
+      { authorization: `Bearer ${key}`, 'x-api-key': bogusKey() }, // valid bearer key, unknown X-API-Key
+      { authorization: `Bearer ${jwt}`, 'x-api-key': bogusKey() }, // valid access token, unknown X-API-Key
+      { authorization: `Bearer ${jwt}`, 'x-api-key': 'garbage' }, // valid access token, malformed X-API-Key
+      { authorization: `Bearer ${jwt}`, 'x-api-key': '' }, // valid access token, empty X-API-Key
+      { authorization: `Bearer ${jwt}`, 'x-api-key': key }, // two valid credentials of different kinds
+      { 'x-api-key': key, authorization: `Bearer ${other.key}` }, // two valid keys
+    ];
+    for (const headers of refusals) expect([JSON.stringify(headers), await call(headers)]).toEqual([JSON.stringify(headers), 'UNAUTHORIZED']);
+
+    // The same over HTTP (REST), both header orders.
+    const url = `/organizations/${owner.organizationId}/triggers`;
+    expect((await rest(url, { 'x-api-key': key, authorization: 'Bearer not-a-token' })).status).toBe(401);
+    expect((await rest(url, { authorization: 'Bearer not-a-token', 'x-api-key': key })).status).toBe(401);
+    expect((await rest(url, { authorization: `Bearer ${jwt}`, 'x-api-key': 'sk_live_bad' })).status).toBe(401);
+    expect((await rest(url, { 'x-api-key': key })).status).toBe(200);
+  });
+});
+
+describe('plan limits per organization (item 9)', () => {
+  it('refuses an override above the plan (400) and changes nothing', async () => {
+    const owner = await account(); // free: 50 requests per hour
+    const create = (rateLimitOverride: number) => rest(`/organizations/${owner.organizationId}/api-keys`, { authorization: `Bearer ${owner.accessToken}` }, {
+      method: 'POST', body: JSON.stringify({ name: 'partner', permissions: ['read'], rateLimitOverride }),
+    });
+    const above = await create(51);
+    expect(above.status).toBe(400);
+    expect(JSON.stringify(await above.json())).toContain('rateLimitOverride');
+    expect((await create(1_000_000)).status).toBe(400);
+    expect((await db.pool.query('SELECT count(*)::int AS n FROM api_keys WHERE organization_id = $1', [owner.organizationId])).rows[0].n).toBe(0);
+    expect((await create(10)).status).toBe(200);
+  });
+
+  it('two keys of a free organization share its 50 requests per hour, and its members count there too', async () => {
+    const owner = await account();
+    const a = await owner.as.apiKeys.create({ organizationId: owner.organizationId, name: 'a', permissions: ['read'] });
+    const b = await owner.as.apiKeys.create({ organizationId: owner.organizationId, name: 'b', permissions: ['read'] });
+    const asA = await api.caller({ 'x-api-key': a.key }, newIp());
+    const asB = await api.caller({ 'x-api-key': b.key }, newIp());
+    const list = (c: ApiCaller) => code(c.triggers.list({ organizationId: owner.organizationId }));
+    // The owner's two calls above (create key) already count for the organization.
+    const results: string[] = [];
+    for (let i = 0; i < 24; i++) results.push(await list(asA));
+    for (let i = 0; i < 24; i++) results.push(await list(asB));
+    expect(results.every((r) => r === 'OK')).toBe(true);
+    expect(await list(asA)).toBe('TOO_MANY_REQUESTS');
+    expect(await list(asB)).toBe('TOO_MANY_REQUESTS');
+    expect(await code(owner.as.triggers.list({ organizationId: owner.organizationId }))).toBe('TOO_MANY_REQUESTS');
+  });
+
+  it("a key's lower override is its own limit and spends no more of its organization's requests", async () => {
+    const owner = await account('starter'); // 100 per hour
+    const low = await owner.as.apiKeys.create({ organizationId: owner.organizationId, name: 'low', permissions: ['read'], rateLimitOverride: 3 });
+    const normal = await owner.as.apiKeys.create({ organizationId: owner.organizationId, name: 'normal', permissions: ['read'] });
+    const asLow = await api.caller({ 'x-api-key': low.key }, newIp());
+    const results: string[] = [];
+    for (let i = 0; i < 6; i++) results.push(await code(asLow.triggers.list({ organizationId: owner.organizationId })));
+    expect(results).toEqual(['OK', 'OK', 'OK', 'TOO_MANY_REQUESTS', 'TOO_MANY_REQUESTS', 'TOO_MANY_REQUESTS']);
+    // Organization bucket: 2 key creations + 3 allowed calls of the low key; the refused ones spent nothing there.
+    const res = await rest(`/organizations/${owner.organizationId}/triggers`, { 'x-api-key': normal.key });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-ratelimit-limit')).toBe('100');
+    expect(res.headers.get('x-ratelimit-remaining')).toBe(String(100 - 6));
+  });
+
+  it('a plan downgrade caps an override that was within the old plan', async () => {
+    const owner = await account('pro');
+    // Created in the domain directly: an API call would cache the organization's plan (30 s) in this process.
+    const key = await createApiKey(db.pool, { organizationId: owner.organizationId, createdBy: owner.userId, name: 'big', environment: 'live', permissions: ['read'], rateLimitOverride: 400 });
+    await db.pool.query(`UPDATE organizations SET plan = 'free' WHERE id = $1`, [owner.organizationId]);
+    const res = await rest(`/organizations/${owner.organizationId}/triggers`, { 'x-api-key': key.key });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-ratelimit-limit')).toBe('50');
+  });
+});
+
+describe('client address behind a proxy (TRUST_PROXY)', () => {
+  const lastUsedIp = async (keyId: string) =>
+    (await db.pool.query<{ ip: string | null }>('SELECT host(last_used_ip) AS ip FROM api_keys WHERE id = $1', [keyId])).rows[0]!.ip;
+
+  it('ignores X-Forwarded-For from a peer that is not a trusted proxy', async () => {
+    const owner = await account();
+    const key = await owner.as.apiKeys.create({ organizationId: owner.organizationId, name: 'k', permissions: ['read'] });
+    const res = await rest(`/organizations/${owner.organizationId}/triggers`, { 'x-api-key': key.key, 'x-forwarded-for': '203.0.113.50' });
+    expect(res.status).toBe(200);
+    expect(await eventually(() => lastUsedIp(key.id), (ip) => ip !== null)).toBe('127.0.0.1');
+  });
+
+  it('takes the rightmost untrusted hop when the peer is a trusted proxy', async () => {
+    const proxied = await startTestApi(db, { env: { TRUST_PROXY: '127.0.0.1/32' } });
+    try {
+      const owner = await account();
+      const key = await owner.as.apiKeys.create({ organizationId: owner.organizationId, name: 'k', permissions: ['read'] });
+      const res = await fetch(`${proxied.server.url}/api/v1/organizations/${owner.organizationId}/triggers`, {
+        // The client wrote 192.0.2.1 itself; the proxy appended the address it saw.
+        headers: { 'x-api-key': key.key, 'x-forwarded-for': '192.0.2.1, 203.0.113.50' },
+      });
+      expect(res.status).toBe(200);
+      expect(await eventually(() => lastUsedIp(key.id), (ip) => ip !== null)).toBe('203.0.113.50');
+    } finally {
+      await proxied.close();
+    }
+  });
+});
+
+describe('GET /health?deep=true without credentials (item 12)', () => {
+  it('shares one health workflow between callers instead of starting one per call', async () => {
+    const deep = async () => {
+      const res = await fetch(`${api.server.url}/health?deep=true`);
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { checks: { worker: { status: string; detail: { workflowId: string } } } }).checks.worker;
+    };
+    const answers = await Promise.all(Array.from({ length: 8 }, deep));
+    answers.push(await deep());
+    const ids = new Set(answers.map((w) => w.detail.workflowId));
+    expect(answers.every((w) => w.status === 'ok')).toBe(true);
+    expect(ids.size).toBe(1);
+    const [workflowId] = ids;
+    const described = await api.services.temporal.workflow.getHandle(workflowId!).describe();
+    expect(described.type).toBe('healthWorkflow');
+  });
+});
+
+describe('login lockout under concurrent attempts (item 12)', () => {
+  async function authCode(p: Promise<unknown>): Promise<string> {
+    try {
+      await p;
+      return 'OK';
+    } catch (err) {
+      if (err instanceof AuthError) return err.code;
+      throw err;
+    }
+  }
+
+  it('lets no more wrong passwords through than the policy allows, however many arrive at once, and counts them all', async () => {
+    const t = tag();
+    const { email } = { email: `lock${t}@example.test` };
+    await registerUser(db.pool, { username: `lock${t}`, email, password: 'correct horse battery' });
+    const ip = newIp();
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => authCode(loginWithPassword(db.pool, { email, password: 'wrong password', ip }))),
+    );
+    expect(results.filter((r) => r === 'invalid_credentials')).toHaveLength(5);
+    expect(results.filter((r) => r === 'locked')).toHaveLength(15);
+    const { rows } = await db.pool.query<{ key: string; failures: number; locked: boolean }>(
+      'SELECT key, failures, locked_until > now() AS locked FROM login_failures WHERE key = ANY($1) ORDER BY key',
+      [[`user:${email}`, `ip:${ip}`]],
+    );
+    expect(rows).toEqual([
+      { key: `ip:${ip}`, failures: 5, locked: true },
+      { key: `user:${email}`, failures: 5, locked: true },
+    ]);
+  });
+
+  it('a successful login takes back its own count (the address is not charged for it)', async () => {
+    const t = tag();
+    const email = `ok${t}@example.test`;
+    await registerUser(db.pool, { username: `ok${t}`, email, password: 'correct horse battery' });
+    const ip = newIp();
+    for (let i = 0; i < 2; i++) expect(await authCode(loginWithPassword(db.pool, { email, password: 'nope nope', ip }))).toBe('invalid_credentials');
+    for (let i = 0; i < 5; i++) expect(await authCode(loginWithPassword(db.pool, { email, password: 'correct horse battery', ip }))).toBe('OK');
+    const { rows } = await db.pool.query<{ key: string; failures: number; locked_until: Date | null }>(
+      'SELECT key, failures, locked_until FROM login_failures WHERE key = ANY($1)', [[`user:${email}`, `ip:${ip}`]],
+    );
+    expect(rows).toEqual([{ key: `ip:${ip}`, failures: 2, locked_until: null }]);
+  });
+});
+
+// Last: it spends the verification budget of 127.0.0.1, the address of every HTTP request of this file.
+describe('unknown API keys over HTTP (item 4)', () => {
+  it('a flooded address gets 429 with Retry-After', async () => {
+    // HTTP requests come from 127.0.0.1: spend its verification budget until a refusal (within two windows at most).
+    let refused: Response | undefined;
+    for (let i = 0; i <= 2 * VERIFY_LIMIT.limit && !refused; i++) {
+      const res = await rest('/me', { 'x-api-key': bogusKey() });
+      if (res.status === 429) refused = res;
+      else expect(res.status).toBe(401);
+    }
+    expect(refused?.status).toBe(429);
+    expect(Number(refused!.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(((await refused!.json()) as { message?: string }).message).toMatch(/too many credential verifications/);
+  });
+});
