@@ -7,17 +7,25 @@ export class HttpError extends Error {
     message: string,
     readonly headers?: Record<string, string>,
     readonly details?: Record<string, unknown>,
+    /** The whole response body, for surfaces with their own error shape (tRPC, REST); default `{ error, ...details }`. */
+    readonly body?: unknown,
   ) {
     super(message);
     this.name = 'HttpError';
   }
 }
 
-/** Reads a JSON body up to `limit` bytes: 413 beyond it, 415 for another content type, 400 for malformed JSON. */
-export async function readJsonBody(req: http.IncomingMessage, limit: number): Promise<unknown> {
-  const type = req.headers['content-type'] ?? '';
-  if (!/^application\/json\b/i.test(type)) throw new HttpError(415, 'content-type must be application/json');
+/**
+ * Reads a JSON body up to `limit` bytes: 413 beyond it, 415 for another content type, 400 for malformed JSON.
+ * With `emptyIsUndefined`, a request without a body (or with an empty one) has no input rather than malformed JSON.
+ */
+export async function readJsonBody(req: http.IncomingMessage, limit: number, options: { emptyIsUndefined?: boolean } = {}): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? 0);
+  const type = req.headers['content-type'] ?? '';
+  const isJson = /^application\/json\b/i.test(type);
+  // Without a content type, only an empty body passes (when that means "no input").
+  const unsupported = () => new HttpError(415, `content-type must be application/json${type ? `, not ${type}` : ''}`);
+  if (!isJson && !(options.emptyIsUndefined && type === '' && declared === 0)) throw unsupported();
   if (declared > limit) throw new HttpError(413, `body larger than ${limit} bytes`);
   const chunks: Buffer[] = [];
   let size = 0;
@@ -26,11 +34,21 @@ export async function readJsonBody(req: http.IncomingMessage, limit: number): Pr
     if (size > limit) throw new HttpError(413, `body larger than ${limit} bytes`);
     chunks.push(chunk as Buffer);
   }
+  if (options.emptyIsUndefined && size === 0) return undefined;
+  if (!isJson) throw unsupported();
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'));
   } catch (err) {
     throw new HttpError(400, `malformed JSON: ${(err as Error).message}`);
   }
+}
+
+/** Whether a parsed JSON value holds U+0000 in any string or key (Postgres text cannot store it). */
+export function containsNul(value: unknown): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (Array.isArray(value)) return value.some(containsNul);
+  if (value && typeof value === 'object') return Object.entries(value).some(([key, item]) => key.includes('\u0000') || containsNul(item));
+  return false;
 }
 
 export function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {

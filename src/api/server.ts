@@ -59,7 +59,7 @@ export function createApiHandler(deps: ApiServerDeps): http.RequestListener {
       }
       if (oauthToken && url.pathname === OAUTH_TOKEN_PATH) return await oauthToken(req, res);
       if (deps.api) {
-        if (url.pathname.startsWith('/trpc/')) return deps.api.trpc(req, res);
+        if (url.pathname.startsWith('/trpc/')) return await deps.api.trpc(req, res);
         if (url.pathname === '/api/v1/openapi.json') return sendJson(res, 200, deps.api.openApiDocument());
         if (url.pathname === VERIFY_EMAIL_PAGE_PATH && (req.method === 'GET' || req.method === 'HEAD')) {
           res.writeHead(200, verifyEmailPage.headers);
@@ -78,7 +78,7 @@ export function createApiHandler(deps: ApiServerDeps): http.RequestListener {
       return sendJson(res, 404, { error: 'not found', path: url.pathname });
     } catch (err) {
       if (err instanceof HttpError) {
-        if (!res.headersSent) sendJson(res, err.status, { error: err.message, ...err.details }, err.headers);
+        if (!res.headersSent) sendJson(res, err.status, err.body ?? { error: err.message, ...err.details }, err.headers);
         // A refused upload may still be streaming: drop the connection once the answer is out, instead of reading it.
         if (!req.complete) res.once('finish', () => req.destroy());
         return;

@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appRouter } from '../../src/api/trpc/app-router.js';
+import { MAX_BODY_BYTES } from '../../src/api/trpc/handlers.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { startTestApi, type TestApi } from '../helpers/api.js';
 
@@ -96,6 +97,118 @@ describe('malformed input on every procedure', () => {
       body: JSON.stringify({ organizationId, name: 'n'.repeat(2 * 1024 * 1024), chainId: 1, registry: 'reputation', conditions: [] }),
     });
     expect(res.status).toBe(413);
+  });
+});
+
+/** Every operation of the served OpenAPI document that takes a request body, with its path filled in. */
+async function bodyOperations(): Promise<{ method: string; path: string; url: string }[]> {
+  const document = (await (await fetch(`${api.server.url}/api/v1/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+  const out: { method: string; path: string; url: string }[] = [];
+  for (const [path, operations] of Object.entries(document.paths)) {
+    for (const method of Object.keys(operations)) {
+      if (!['post', 'put', 'patch'].includes(method)) continue;
+      const filled = path.replace(/\{(\w+)\}/g, (_m, name: string) => (name === 'organizationId' ? organizationId : '00000000-0000-4000-8000-000000000000'));
+      out.push({ method: method.toUpperCase(), path, url: `${api.server.url}/api/v1${filled}` });
+    }
+  }
+  return out;
+}
+
+/** A malformed request body, as a schema-driven fuzzer sends them, and the status it must get. */
+const malformedBodies: { label: string; contentType: string; body: () => string; status: number; message: RegExp }[] = [
+  { label: 'a NUL byte', contentType: 'application/json', body: () => '\x00', status: 400, message: /JSON/ },
+  { label: 'truncated JSON', contentType: 'application/json; charset=utf-8', body: () => '{"name": ', status: 400, message: /JSON/ },
+  { label: 'JSON sent as text/plain', contentType: 'text/plain', body: () => '{}', status: 415, message: /application\/json/ },
+  { label: 'a form', contentType: 'application/x-www-form-urlencoded', body: () => 'name=x', status: 415, message: /application\/json/ },
+  { label: 'an oversized body', contentType: 'application/json', body: () => JSON.stringify({ name: 'n'.repeat(MAX_BODY_BYTES) }), status: 413, message: new RegExp(String(MAX_BODY_BYTES)) },
+];
+
+describe('malformed request bodies on every route', () => {
+  const counts = async () => (await db.pool.query(
+    `SELECT (SELECT count(*) FROM triggers)::int AS t, (SELECT count(*) FROM api_keys)::int AS k, (SELECT count(*) FROM users)::int AS u,
+            (SELECT count(*) FROM organizations)::int AS o, (SELECT count(*) FROM oauth_clients)::int AS c`)).rows[0];
+
+  it('REST: every POST/PUT/PATCH of the OpenAPI document answers 400/415/413 with a message in its documented error shape', { timeout: 120_000 }, async () => {
+    const operations = await bodyOperations();
+    expect(operations.length).toBeGreaterThan(15);
+    const before = await counts();
+    const failures: string[] = [];
+    for (const op of operations) {
+      for (const bad of malformedBodies) {
+        const res = await fetch(op.url, { method: op.method, headers: { authorization: `Bearer ${token}`, 'content-type': bad.contentType }, body: bad.body() });
+        const text = await res.text();
+        let body: { message?: unknown; code?: unknown } = {};
+        try {
+          body = JSON.parse(text) as typeof body;
+        } catch {
+          // reported below
+        }
+        if (res.status !== bad.status || typeof body.message !== 'string' || !bad.message.test(body.message) || typeof body.code !== 'string') {
+          failures.push(`${op.method} ${op.path} with ${bad.label}: ${res.status} ${text.slice(0, 200)}`);
+        }
+      }
+    }
+    expect(failures).toEqual([]);
+    expect(await counts()).toEqual(before);
+  });
+
+  it('tRPC: every mutation answers 400/415/413 with a message', { timeout: 120_000 }, async () => {
+    const mutations = procedures().filter(([, type]) => type === 'mutation').map(([path]) => path);
+    expect(mutations.length).toBeGreaterThan(15);
+    const before = await counts();
+    const failures: string[] = [];
+    for (const path of mutations) {
+      for (const bad of malformedBodies) {
+        const res = await fetch(`${api.server.url}/trpc/${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': bad.contentType }, body: bad.body() });
+        const text = await res.text();
+        let message: unknown;
+        try {
+          message = (JSON.parse(text) as { error?: { message?: unknown } }).error?.message;
+        } catch {
+          message = undefined;
+        }
+        if (res.status !== bad.status || typeof message !== 'string' || !bad.message.test(message)) failures.push(`${path} with ${bad.label}: ${res.status} ${text.slice(0, 200)}`);
+      }
+    }
+    expect(failures).toEqual([]);
+    expect(await counts()).toEqual(before);
+  });
+
+  it('tRPC: a query whose input parameter is not JSON answers 400', async () => {
+    const res = await fetch(`${api.server.url}/trpc/triggers.list?input=%7B`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/JSON/);
+  });
+
+  it('a NUL character in any text answers 400 and writes nothing (Postgres text cannot hold it)', async () => {
+    const before = await counts();
+    const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+    const base = `${api.server.url}/api/v1/organizations/${organizationId}`;
+    const answers = [
+      await fetch(`${base}/triggers`, { method: 'POST', headers, body: JSON.stringify({ name: 'a\u0000b', chainId: null, registry: 'reputation', conditions: [] }) }),
+      await fetch(`${base}/api-keys`, { method: 'POST', headers, body: JSON.stringify({ name: 'a\u0000b', permissions: ['read'] }) }),
+      await fetch(`${base}/oauth-clients`, { method: 'POST', headers, body: JSON.stringify({ name: 'a\u0000b', allowedScopes: ['read'] }) }),
+      await fetch(`${base}/deliveries/replay`, { method: 'POST', headers, body: JSON.stringify({ idempotencyKey: 'a\u0000b' }) }),
+      await fetch(base, { method: 'PATCH', headers, body: JSON.stringify({ name: 'a\u0000b' }) }),
+      await fetch(`${api.server.url}/trpc/organizations.rename`, { method: 'POST', headers, body: JSON.stringify({ organizationId, name: 'a\u0000b' }) }),
+      await fetch(`${api.server.url}/trpc/triggers.list?input=${encodeURIComponent(JSON.stringify({ organizationId, name: 'a\u0000b' }))}`, { headers }),
+      await fetch(`${base}/deliveries?status=dead&since=%00`, { headers }),
+    ];
+    for (const res of answers) {
+      expect(res.status, res.url).toBe(400);
+      expect(JSON.stringify(await res.json())).toMatch(/NUL/);
+    }
+    expect(await counts()).toEqual(before);
+  });
+
+  it('an empty body is no input: a POST whose input is all in its path is served', async () => {
+    for (const headers of [{ 'content-type': 'application/json' }, {}] as Record<string, string>[]) {
+      const key = await (await api.caller({ authorization: `Bearer ${token}` })).apiKeys.create({ organizationId, name: 'to rotate', permissions: ['read'] });
+      const res = await fetch(`${api.server.url}/api/v1/organizations/${organizationId}/api-keys/${key.id}/rotate`, {
+        method: 'POST', headers: { authorization: `Bearer ${token}`, ...headers },
+      });
+      expect(res.status).toBe(200);
+    }
   });
 });
 

@@ -1,15 +1,67 @@
 /** tRPC at /trpc and REST (OpenAPI) at /api/v1 over the same router and the same context. */
 import type http from 'node:http';
+import { getErrorShape, TRPCError } from '@trpc/server';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { createOpenApiHttpHandler, generateOpenApiDocument } from 'trpc-to-openapi';
 import { appRouter } from './app-router.js';
 import { createApiContext, type ApiServices } from './context.js';
+import { describeAnswers } from './openapi.js';
+import { containsNul, HttpError, readJsonBody } from '../http.js';
 
 /** Larger inputs are refused with 413 before parsing. */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+const CODE_OF_STATUS: Record<number, TRPCError['code']> = { 400: 'BAD_REQUEST', 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE' };
+
+const NUL_REFUSED = 'text must not contain NUL characters (\\u0000)';
+
+/**
+ * Reads and checks the input before tRPC or trpc-to-openapi see it: their own parsing answers 500 for malformed JSON
+ * (REST) or vague messages (tRPC), and a NUL character, which Postgres text cannot hold, would fail in the database.
+ * A refusal throws an HttpError carrying the surface's own error shape; a good body is handed on as `req.body`, which
+ * both adapters take instead of reading the stream.
+ */
+async function acceptInput(req: http.IncomingMessage, surface: 'trpc' | 'rest'): Promise<void> {
+  try {
+    if (urlContainsNul(req.url ?? '/')) throw new HttpError(400, NUL_REFUSED);
+    if (BODY_METHODS.has(req.method ?? '')) await acceptJsonBody(req, surface);
+  } catch (err) {
+    if (!(err instanceof HttpError)) throw err;
+    const error = new TRPCError({ code: CODE_OF_STATUS[err.status] ?? 'BAD_REQUEST', message: err.message });
+    const shape = getErrorShape({ config: appRouter._def._config, error, type: 'unknown', path: undefined, input: undefined, ctx: undefined });
+    throw new HttpError(err.status, err.message, err.headers, undefined, surface === 'trpc' ? { error: shape } : { ...shape, code: error.code });
+  }
+}
+
+/** NUL in the path, a query parameter, or (tRPC) inside the JSON of the `input` parameter. */
+function urlContainsNul(raw: string): boolean {
+  if (/%00/.test(raw)) return true;
+  const url = new URL(raw, 'http://localhost');
+  for (const [key, value] of url.searchParams) {
+    if (key.includes('\u0000') || value.includes('\u0000')) return true;
+    if (key === 'input' && value.includes('\\u0000')) {
+      try {
+        if (containsNul(JSON.parse(value))) return true;
+      } catch {
+        // Malformed input JSON is tRPC's to refuse.
+      }
+    }
+  }
+  return false;
+}
+
+async function acceptJsonBody(req: http.IncomingMessage, surface: 'trpc' | 'rest'): Promise<void> {
+  const body = await readJsonBody(req, MAX_BODY_BYTES, { emptyIsUndefined: true });
+  if (containsNul(body)) throw new HttpError(400, NUL_REFUSED);
+  // Re-serialised: the adapters take a string body as the raw JSON text.
+  (req as http.IncomingMessage & { body?: string }).body = body === undefined ? undefined : JSON.stringify(body);
+  // No body is no input, whatever the content type: trpc-to-openapi would refuse a POST without one (all in its path).
+  if (body === undefined && surface === 'rest') req.headers['content-type'] = 'application/json';
+}
+
 export interface ApiHandlers {
-  trpc: http.RequestListener;
+  trpc: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
   rest: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
   openApiDocument: () => unknown;
 }
@@ -24,19 +76,28 @@ export function createApiHandlers(services: ApiServices, options: { baseUrl: str
     if (error.code === 'INTERNAL_SERVER_ERROR') services.logger.error({ err: error.cause ?? error, path }, 'API request failed');
   };
   let document: unknown;
+  const trpc = createHTTPHandler({ router: appRouter, createContext, basePath: '/trpc/', maxBodySize: MAX_BODY_BYTES, onError });
+  const rest = createOpenApiHttpHandler({ router: appRouter, createContext, maxBodySize: MAX_BODY_BYTES, onError });
   return {
-    trpc: createHTTPHandler({ router: appRouter, createContext, basePath: '/trpc/', maxBodySize: MAX_BODY_BYTES, onError }),
-    rest: createOpenApiHttpHandler({ router: appRouter, createContext, maxBodySize: MAX_BODY_BYTES, onError }),
+    trpc: async (req, res) => {
+      await acceptInput(req, 'trpc');
+      trpc(req, res);
+    },
+    rest: async (req, res) => {
+      await acceptInput(req, 'rest');
+      await rest(req, res);
+    },
     openApiDocument: () =>
-      (document ??= generateOpenApiDocument(appRouter, {
+      (document ??= describeAnswers(generateOpenApiDocument(appRouter, {
         title: 'erc8004-backend API',
         version: '1.0.0',
-        description: 'ERC-8004 events, triggers, deliveries and organizations. Authenticate with `Authorization: Bearer <access token | API key>` or `X-API-Key`.',
+        description: 'ERC-8004 events, triggers, deliveries and organizations. Authenticate with `Authorization: Bearer <access token | API key>` or `X-API-Key`. ' +
+          'Bodies are JSON (`application/json`, at most 1 MiB); text never contains NUL (U+0000), which is refused with 400.',
         baseUrl: `${options.baseUrl}/api/v1`,
         securitySchemes: {
           bearer: { type: 'http', scheme: 'bearer' },
           apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
         },
-      })),
+      }), appRouter)),
   };
 }

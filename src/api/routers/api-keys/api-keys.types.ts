@@ -7,11 +7,11 @@ export const revokeApiKeyMeta: ApiMeta = { openapi: { method: 'POST', path: '/or
 export const rotateApiKeyMeta: ApiMeta = { openapi: { method: 'POST', path: '/organizations/{organizationId}/api-keys/{keyId}/rotate', tags: ['API keys'], summary: 'Replace an API key with a new one with the same settings', protect: true } };
 
 export const ZCreateApiKeyRequest = z.object({
-  name: z.string().trim().min(1).max(200),
+  name: z.string().regex(/\S/, 'must not be blank').trim().min(1).max(200),
   environment: z.enum(['live', 'test']).default('live'),
   keyType: z.enum(['standard', 'restricted', 'admin']).default('standard'),
   permissions: z.array(z.enum(['read', 'write', 'delete', 'admin'])).min(1).max(4).default(['read']),
-  expiresAt: z.iso.datetime({ offset: true }).optional(),
+  expiresAt: z.iso.datetime({ offset: true }).describe('must be in the future').optional(),
   rateLimitOverride: z.number().int().positive().max(1_000_000).optional()
     .describe("Requests per hour for this key, at most its organization's plan limit: an override only lowers a key's limit (above the plan: 400)"),
 });

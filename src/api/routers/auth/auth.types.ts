@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { ApiMeta } from '../../trpc/trpc.js';
+import { usernameSchema } from '../../../auth/accounts.js';
 
 const post = (path: `/${string}`, summary: string): ApiMeta => ({ auth: true, openapi: { method: 'POST', path, tags: ['Auth'], summary } });
 export const registerMeta = post('/auth/register', 'Create an account (with a personal organization) and sign in');
@@ -9,7 +10,7 @@ export const logoutMeta = post('/auth/logout', 'Revoke a refresh token and its f
 export const meMeta: ApiMeta = { openapi: { method: 'GET', path: '/me', tags: ['Auth'], summary: 'The signed-in user and their organizations', protect: true } };
 
 export const ZRegisterRequest = z.object({
-  username: z.string().min(1).max(64),
+  username: usernameSchema,
   email: z.email('must be an email address').max(320),
   password: z.string().min(8, 'must be at least 8 characters').max(1024),
 });

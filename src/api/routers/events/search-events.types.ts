@@ -21,8 +21,8 @@ export const ZSearchEventsRequest = z
     limit: z.coerce.number().int().min(1).max(500).default(100),
     /** Opaque: the nextCursor of the previous page. */
     cursor: z.string().regex(/^\d{1,19}$/, 'is not a cursor from this API').optional(),
-  })
-  .refine((v) => v.fromBlock === undefined || v.toBlock === undefined || v.toBlock >= v.fromBlock, { message: 'must not be below fromBlock', path: ['toBlock'] });
+  });
+// toBlock below fromBlock is an empty range (no events), not an error: JSON Schema cannot compare two fields.
 export const eventOutput = z.object({
   id: z.string(), seq: z.string(), chainId: z.number(), blockNumber: z.number(), blockHash: z.string(), transactionHash: z.string(), logIndex: z.number(),
   registry: z.string(), eventType: z.string(), agentId: z.string().nullable(), timestamp: z.number(), blockTime: z.string(),

@@ -9,7 +9,8 @@ export const deactivateOAuthClientMeta: ApiMeta = {
   },
 };
 export const ZDeactivateOAuthClientRequest = z.object({
-  clientId: z.string().min(1).max(64).describe('the public client id (oac_…) or the client\'s id (UUID)'),
+  // URL-safe characters only: path parameters reach the router still percent-encoded.
+  clientId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a client id').describe('the public client id (oac_…) or the client\'s id (UUID)'),
 });
 export const ZDeactivateOAuthClientResponse = z.object({
   deactivated: z.literal(true),

@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import type { ApiMeta } from '../../trpc/trpc.js';
-import { triggerBody, triggerWithNewSecretsOutput } from './schema.js';
+import { DEFINITION_RULES, triggerBody, triggerWithNewSecretsOutput } from './schema.js';
 
 export const createTriggerMeta: ApiMeta = {
-  openapi: { method: 'POST', path: '/organizations/{organizationId}/triggers', tags: ['Triggers'], summary: 'Create a trigger with its conditions and actions', protect: true },
+  openapi: { method: 'POST', path: '/organizations/{organizationId}/triggers', tags: ['Triggers'], summary: 'Create a trigger with its conditions and actions', description: DEFINITION_RULES, protect: true },
 };
 export const ZCreateTriggerRequest = triggerBody;
 export const ZCreateTriggerResponse = triggerWithNewSecretsOutput;

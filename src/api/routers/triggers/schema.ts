@@ -1,6 +1,11 @@
 /** Shared shapes of the trigger procedures (inputs are re-validated as a whole by the trigger definition compiler). */
 import { z } from 'zod';
 
+/** What the trigger operations' documents say about the rules beyond this schema. */
+export const DEFINITION_RULES =
+  'The definition is then compiled: each condition type has its own fields, operators and value formats, and each action its own config. ' +
+  'A definition that does not compile answers 400 with every problem in `data.issues` (dotted path and message).';
+
 export const conditionInput = z.object({
   condition_type: z.string().min(1).max(64),
   field: z.string().max(64).optional(),
@@ -16,7 +21,7 @@ export const actionInput = z.object({
 });
 
 export const settingsInput = z
-  .object({ cooldown_seconds: z.number().int().min(0).optional(), hysteresis: z.boolean().optional(), start_block: z.number().int().min(0).nullable().optional() })
+  .object({ cooldown_seconds: z.number().int().min(0).max(31_536_000).optional(), hysteresis: z.boolean().optional(), start_block: z.number().int().min(0).nullable().optional() })
   .strict();
 
 export const triggerBody = z.object({

@@ -1,18 +1,21 @@
 import { z } from 'zod';
 import type { ApiMeta } from '../../trpc/trpc.js';
-import { triggerBody } from './schema.js';
+import { exactlyOneOf } from '../../trpc/openapi.js';
+import { DEFINITION_RULES, triggerBody } from './schema.js';
 
 export const testTriggerMeta: ApiMeta = {
   openapi: {
     method: 'POST', path: '/organizations/{organizationId}/triggers/test', tags: ['Triggers'], protect: true,
     summary: 'Evaluate a trigger against one event and render its actions without sending anything',
+    description: `Give a stored trigger (triggerId) or a definition, and a stored event (eventSeq) or an event. ${DEFINITION_RULES}`,
   },
 };
 const sampleEvent = z.object({
   chain_id: z.number().int().positive(),
   block_number: z.number().int().min(0).default(0),
   log_index: z.number().int().min(0).default(0),
-  timestamp: z.number().int().min(0),
+  // Seconds; up to the end of year 9999, the last time a template can render.
+  timestamp: z.number().int().min(0).max(253_402_300_799),
   registry: z.enum(['identity', 'reputation', 'validation']),
   event_type: z.string().min(1).max(64),
   agent_id: z.string().regex(/^\d{1,78}$/).nullable().default(null),
@@ -28,16 +31,17 @@ const sampleEvent = z.object({
   request_hash: z.string().nullable().default(null),
   client_address: z.string().nullable().default(null),
 });
-export const ZTestTriggerRequest = z
-  .object({
+export const ZTestTriggerRequest = exactlyOneOf(
+  z.object({
     triggerId: z.uuid().optional(),
     definition: triggerBody.optional(),
     /** A stored event, by its ingest sequence number. */
     eventSeq: z.string().regex(/^\d{1,19}$/).optional(),
     event: sampleEvent.optional(),
-  })
-  .refine((v) => Boolean(v.triggerId) !== Boolean(v.definition), { message: 'give exactly one of triggerId and definition', path: ['triggerId'] })
-  .refine((v) => Boolean(v.eventSeq) !== Boolean(v.event), { message: 'give exactly one of eventSeq and event', path: ['eventSeq'] });
+  }),
+  ['triggerId', 'definition'],
+  ['eventSeq', 'event'],
+);
 export const ZTestTriggerResponse = z.object({
   eligible: z.boolean(),
   matched: z.boolean(),

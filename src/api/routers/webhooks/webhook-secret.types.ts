@@ -11,7 +11,7 @@ export const rotateWebhookSecretMeta: ApiMeta = {
 };
 const actionPath = {
   triggerId: z.uuid('must be a trigger id'),
-  actionId: z.coerce.number().int().positive('must be an action id'),
+  actionId: z.coerce.number().int().positive('must be an action id').max(2_147_483_647, 'must be an action id'),
 };
 export const ZGetWebhookSecretRequest = z.object(actionPath);
 export const ZRotateWebhookSecretRequest = z.object({ ...actionPath, windowHours: z.number().int().min(0).max(24 * 30).default(24) });
