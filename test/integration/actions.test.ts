@@ -582,8 +582,17 @@ describe('actions', () => {
        FROM deliveries WHERE idempotency_key = $1`,
       [first.idempotency_key, key, orphan],
     );
-    const received = () => hook.requests.filter((q) => q.headers['webhook-id'] === key).length;
-    await new Promise((r) => setTimeout(r, 2_500)); // longer than a pump's sweep: no running pump takes it
+    // A second one, created the same way (no NOTIFY) for the running dispatcher: once a sweep has delivered it, the
+    // pumps have looked at the orphan too, and none took it.
+    const swept = `${first.idempotency_key}_swept`;
+    await db.pool.query(
+      `INSERT INTO deliveries (idempotency_key, organization_id, trigger_id, action_id, action_type, match_id, event_seq, event_id, context, workflow_id)
+       SELECT $2, organization_id, trigger_id, action_id, action_type, match_id, event_seq, event_id, context, workflow_id
+       FROM deliveries WHERE idempotency_key = $1`,
+      [first.idempotency_key, swept],
+    );
+    const received = (id = key) => hook.requests.filter((q) => q.headers['webhook-id'] === id).length;
+    await until(async () => received(swept), (n) => n === 1);
     expect(received()).toBe(0);
     const report = await client.workflow.execute(maintenanceWorkflow, { taskQueue, workflowId: `maintenance-${randomUUID()}` });
     expect(report.dispatchersEnsured).toContain(orphan);

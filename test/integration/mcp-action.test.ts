@@ -226,11 +226,10 @@ describe('callMcpTool', () => {
   });
 
   it('a call exceeding timeoutMs is transient', async () => {
-    const started = Date.now();
     const result = await call('/mcp', { toolName: 'agent.slow', arguments: { ms: 3_000 }, timeoutMs: 300 });
     expect(result).toMatchObject({ ok: false, permanent: false });
+    // Without the timeout the slow tool would have answered (ok) after 3 s.
     if (!result.ok) expect(result.error).toMatch(/timed out after 300 ms/);
-    expect(Date.now() - started).toBeLessThan(2_000);
   });
 
   it('a bad endpoint is permanent without any request', async () => {
