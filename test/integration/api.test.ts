@@ -403,7 +403,7 @@ describe('over HTTP', () => {
     expect(apiKey).toMatch(/^sk_live_/);
     const list = await rest(`/organizations/${session.organizationId}/triggers`, { headers: { 'x-api-key': apiKey } });
     expect(list.status).toBe(200);
-    expect(list.headers.get('x-ratelimit-limit')).toBeTruthy();
+    expect(list.headers.get('x-ratelimit-limit')).toBe('50'); // the free plan
     expect(((await list.json()) as { items: { id: string }[] }).items.map((t) => t.id)).toEqual([created.id]);
     // Field-level errors, never a 500.
     const invalid = await rest(`/organizations/${session.organizationId}/triggers`, {

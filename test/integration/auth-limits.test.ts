@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { TRPCError } from '@trpc/server';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AUTH_LIMIT, VERIFY_LIMIT } from '../../src/api/rate-limit.js';
 import { loginWithPassword, registerUser } from '../../src/auth/accounts.js';
 import { createApiKey } from '../../src/auth/api-keys.js';
@@ -31,6 +31,8 @@ afterAll(async () => {
   await db?.drop();
 });
 
+/** How long an API process keeps an organization's plan (PLAN_TTL_MS in src/api/trpc/context.ts). */
+const PLAN_CACHE_TTL_MS = 30_000;
 const tag = () => randomBytes(4).toString('hex');
 let ipCounter = 0;
 /** A fresh client address per use: the auth and verify limits are per address. */
@@ -206,6 +208,28 @@ describe('plan limits per organization (item 9)', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('x-ratelimit-limit')).toBe('100');
     expect(res.headers.get('x-ratelimit-remaining')).toBe(String(100 - 6));
+  });
+
+  it("announces the organization's plan limit, and the new plan's once a plan change reaches the API process", async () => {
+    const owner = await account(); // free
+    const key = await owner.as.apiKeys.create({ organizationId: owner.organizationId, name: 'k', permissions: ['read'] });
+    const url = `/organizations/${owner.organizationId}/triggers`;
+    const limits = async () => {
+      const byKey = await rest(url, { 'x-api-key': key.key });
+      const byOwner = await rest(url, { authorization: `Bearer ${owner.accessToken}` });
+      expect([byKey.status, byOwner.status]).toEqual([200, 200]);
+      return { key: byKey.headers.get('x-ratelimit-limit'), owner: byOwner.headers.get('x-ratelimit-limit') };
+    };
+    expect(await limits()).toEqual({ key: '50', owner: '50' });
+    await db.pool.query(`UPDATE organizations SET plan = 'pro' WHERE id = $1`, [owner.organizationId]);
+    // Each API process keeps plans for PLAN_CACHE_TTL_MS (src/api/trpc/context.ts): let that time pass on its clock.
+    const realNow = Date.now.bind(Date);
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + PLAN_CACHE_TTL_MS + 1_000);
+    try {
+      expect(await limits()).toEqual({ key: '500', owner: '500' });
+    } finally {
+      clock.mockRestore();
+    }
   });
 
   it('a plan downgrade caps an override that was within the old plan', async () => {
