@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { appRouter, type AppRouter } from '../../src/api/trpc/app-router.js';
 import type { Permission } from '../../src/api/trpc/context.js';
 import { orgInput, ROLE_RANK } from '../../src/api/trpc/trpc.js';
+import { issueClientCredentialsToken } from '../../src/auth/oauth.js';
 import { createTestDatabase, databaseFingerprint, type TestDatabase } from '../helpers/db.js';
 import { appendEvents, feedbackRecord } from '../helpers/fixtures.js';
 import { INVITATION_TOKEN, joinByInvitation, startTestApi, verifyByMail, type ApiCaller, type TestApi } from '../helpers/api.js';
@@ -148,7 +149,7 @@ describe('tenancy: every organization-scoped procedure refuses outsiders and ins
   interface Entry {
     /** The least role that may call it. */
     role: Role;
-    /** The API-key permission it needs (a key with 'admin' holds every one); null: no API key may (owner only). */
+    /** The permission an API key (or OAuth scope) needs ('admin' holds every one); null: no key or token may (owner only). */
     key: Permission | null;
     /** A valid input, without organizationId; called once per use, so it may create what the call consumes. */
     input: (fx: Fixture) => Record<string, unknown> | Promise<Record<string, unknown>>;
@@ -240,7 +241,7 @@ describe('tenancy: every organization-scoped procedure refuses outsiders and ins
     expect(Object.keys(table).sort()).toEqual(scoped);
   });
 
-  it('another organization, revoked and expired keys, each role and each key permission below the least: refused, nothing written; the least: allowed', { timeout: 180_000 }, async () => {
+  it('another organization, revoked and expired keys, each role, key permission and token scope below the least: refused, nothing written; the least: served', { timeout: 180_000 }, async () => {
     // Enterprise plans: this test makes a few hundred requests (a refused call still counts against the caller's own bucket).
     const owner = await account({ plan: 'enterprise' });
     const org = owner.organizationId!;
@@ -256,16 +257,24 @@ describe('tenancy: every organization-scoped procedure refuses outsiders and ins
 
     const keyCaller = async (permissions: Permission[]) =>
       api.caller({ 'x-api-key': (await owner.as.apiKeys.create({ organizationId: org, name: permissions.join('+'), permissions })).key });
-    const keys = Object.fromEntries(await Promise.all((['read', 'write', 'delete', 'admin'] as const).map(async (p) => [p, await keyCaller([p])]))) as Record<Permission, ApiCaller>;
+    const client = await owner.as.oauthClients.create({ organizationId: org, name: 'partner', allowedScopes: ['read', 'write', 'delete', 'admin'] });
+    const tokenCaller = async (scope: Permission) =>
+      api.caller({ authorization: `Bearer ${(await issueClientCredentialsToken(db.pool, { clientId: client.clientId, clientSecret: client.clientSecret, scope })).access_token}` });
+    // Per permission: an API key holding only it, and an OAuth token with only that scope.
+    const grants = Object.fromEntries(await Promise.all((['read', 'write', 'delete', 'admin'] as const).map(async (p) =>
+      [p, [[`key with '${p}'`, await keyCaller([p])], [`token with '${p}'`, await tokenCaller(p)]]]))) as Record<Permission, [string, ApiCaller][]>;
     const revokedKey = await owner.as.apiKeys.create({ organizationId: org, name: 'revoked', permissions: ['read', 'write', 'delete', 'admin'] });
     await owner.as.apiKeys.revoke({ organizationId: org, keyId: revokedKey.id, reason: 'leaked' });
     const expiredKey = await owner.as.apiKeys.create({ organizationId: org, name: 'expired', permissions: ['read', 'write', 'delete', 'admin'], expiresAt: new Date(Date.now() + 3_600_000).toISOString() });
     // Expired by the test, before its first use: no waiting for a clock.
     await db.pool.query(`UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = $1`, [expiredKey.id]);
     const outsiderKey = await outsider.as.apiKeys.create({ organizationId: outsider.organizationId!, name: 'theirs', keyType: 'admin', permissions: ['read', 'write', 'delete', 'admin'] });
+    const outsiderClient = await outsider.as.oauthClients.create({ organizationId: outsider.organizationId!, name: 'theirs', allowedScopes: ['read', 'write', 'delete', 'admin'] });
+    const outsiderToken = await issueClientCredentialsToken(db.pool, { clientId: outsiderClient.clientId, clientSecret: outsiderClient.clientSecret });
     const outsiders: [string, ApiCaller, RegExp][] = [
       ['user of another organization', outsider.as, /^(FORBIDDEN|NOT_FOUND)$/],
       ['admin key of another organization', await api.caller({ 'x-api-key': outsiderKey.key }), /^(FORBIDDEN|NOT_FOUND)$/],
+      ['admin token of another organization', await api.caller({ authorization: `Bearer ${outsiderToken.access_token}` }), /^(FORBIDDEN|NOT_FOUND)$/],
       ['revoked key', await api.caller({ authorization: `Bearer ${revokedKey.key}` }), /^UNAUTHORIZED$/],
       ['expired key', await api.caller({ 'x-api-key': expiredKey.key }), /^UNAUTHORIZED$/],
     ];
@@ -287,24 +296,26 @@ describe('tenancy: every organization-scoped procedure refuses outsiders and ins
       for (const role of Object.keys(ROLE_RANK) as Role[]) {
         if (ROLE_RANK[role] < ROLE_RANK[entry.role]) await check(path, role, roleCallers[role], /^FORBIDDEN$/);
       }
-      for (const permission of Object.keys(keys) as Permission[]) {
+      for (const permission of Object.keys(grants) as Permission[]) {
         const holds = entry.key !== null && (permission === entry.key || permission === 'admin');
-        if (!holds) await check(path, `key with '${permission}'`, keys[permission], /^FORBIDDEN$/);
+        if (!holds) for (const [who, caller] of grants[permission]) await check(path, who, caller, /^FORBIDDEN$/);
       }
     }
     expect(results).toEqual(expected);
     expect(await fingerprint()).toEqual(before);
 
-    // The least role, and a key with the needed permission, are served (each on a fresh input).
+    // The least role, and a key and a token with the needed permission, are served (each on a fresh input).
     const served: string[] = [];
+    const expectedServed: string[] = [];
     for (const [path, entry] of Object.entries(table)) {
-      const callers: [string, ApiCaller][] = [[entry.role, roleCallers[entry.role]], ...(entry.key ? [[`key with '${entry.key}'`, keys[entry.key]] as [string, ApiCaller]] : [])];
+      const callers: [string, ApiCaller][] = [[entry.role, roleCallers[entry.role]], ...(entry.key ? grants[entry.key] : [])];
       for (const [who, caller] of callers) {
         served.push(`${path} by ${who}: ${await call(caller, path, { organizationId: org, ...(await entry.input(fx)) })}`);
+        expectedServed.push(`${path} by ${who}: OK`);
         await entry.undo?.(fx);
       }
     }
-    expect(served).toEqual(Object.entries(table).flatMap(([path, entry]) => [`${path} by ${entry.role}: OK`, ...(entry.key ? [`${path} by key with '${entry.key}': OK`] : [])]));
+    expect(served).toEqual(expectedServed);
     expect((await db.pool.query('SELECT 1 FROM organizations WHERE id = $1', [org])).rowCount).toBe(0);
   });
 });
