@@ -156,9 +156,9 @@ describe('tenancy: every organization-scoped procedure refuses outsiders and ins
     /** Undoes a successful call (so that later calls find the organization as before). */
     undo?: (fx: Fixture) => Promise<unknown>;
   }
-  const orgCaller = (fx: Fixture) => fx.owner.as;
-  const newTrigger = async (fx: Fixture) => ({ triggerId: (await orgCaller(fx).triggers.create({ organizationId: fx.org, ...trigger })).id });
-  const newKey = async (fx: Fixture) => ({ keyId: (await orgCaller(fx).apiKeys.create({ organizationId: fx.org, name: 'target', permissions: ['read'] })).id });
+  const asOwner = (fx: Fixture) => fx.owner.as;
+  const newTrigger = async (fx: Fixture) => ({ triggerId: (await asOwner(fx).triggers.create({ organizationId: fx.org, ...trigger })).id });
+  const newKey = async (fx: Fixture) => ({ keyId: (await asOwner(fx).apiKeys.create({ organizationId: fx.org, name: 'target', permissions: ['read'] })).id });
   let invited = 0;
   /**
    * The table: every organization-scoped procedure of the router must have an entry (checked against the router
@@ -195,7 +195,7 @@ describe('tenancy: every organization-scoped procedure refuses outsiders and ins
     'oauthClients.create': { role: 'admin', key: 'admin', input: () => ({ name: 'client' }) },
     'oauthClients.deactivate': {
       role: 'admin', key: 'admin',
-      input: async (fx) => ({ clientId: (await orgCaller(fx).oauthClients.create({ organizationId: fx.org, name: 'target' })).clientId }),
+      input: async (fx) => ({ clientId: (await asOwner(fx).oauthClients.create({ organizationId: fx.org, name: 'target' })).clientId }),
     },
     'organizations.members': { role: 'viewer', key: 'read', input: () => ({}) },
     'organizations.rename': { role: 'admin', key: 'admin', input: () => ({ name: 'renamed' }) },
@@ -210,7 +210,7 @@ describe('tenancy: every organization-scoped procedure refuses outsiders and ins
     'organizations.invitations': { role: 'admin', key: 'admin', input: () => ({}) },
     'organizations.revokeInvitation': {
       role: 'admin', key: 'admin',
-      input: async (fx) => ({ invitationId: (await orgCaller(fx).organizations.invite({ organizationId: fx.org, email: `revoked${++invited}@example.test`, role: 'viewer' })).id }),
+      input: async (fx) => ({ invitationId: (await asOwner(fx).organizations.invite({ organizationId: fx.org, email: `revoked${++invited}@example.test`, role: 'viewer' })).id }),
     },
     'organizations.transfer': {
       role: 'owner', key: null, input: (fx) => ({ userId: fx.admin.userId }),
