@@ -61,3 +61,33 @@ export async function createTestDatabase(options: { empty?: boolean } = {}): Pro
     },
   };
 }
+
+/**
+ * Every public table's row count and a checksum of its rows (ordered, so equal contents give equal checksums): compare
+ * two fingerprints to prove that nothing was written anywhere. `ignore` leaves out tables (e.g. rate-limit counters,
+ * which every request moves) and columns (e.g. a key's last use) that legitimately change.
+ */
+export async function databaseFingerprint(
+  pool: pg.Pool,
+  ignore: { tables?: string[]; columns?: Record<string, string[]> } = {},
+): Promise<Record<string, { rows: number; md5: string }>> {
+  const { rows: columns } = await pool.query<{ table_name: string; column_name: string }>(
+    `SELECT c.table_name, c.column_name FROM information_schema.columns c
+     JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE'
+     WHERE c.table_schema = 'public' ORDER BY c.table_name, c.ordinal_position`,
+  );
+  const byTable = new Map<string, string[]>();
+  for (const { table_name: table, column_name: column } of columns) {
+    if (ignore.tables?.includes(table) || ignore.columns?.[table]?.includes(column)) continue;
+    byTable.set(table, [...(byTable.get(table) ?? []), column]);
+  }
+  const out: Record<string, { rows: number; md5: string }> = {};
+  for (const [table, cols] of byTable) {
+    const list = cols.map((c) => pg.escapeIdentifier(c)).join(', ');
+    const { rows } = await pool.query<{ rows: number; md5: string }>(
+      `SELECT count(*)::int AS rows, md5(coalesce(string_agg(r::text, E'\\n' ORDER BY r::text), '')) AS md5 FROM (SELECT ${list} FROM ${pg.escapeIdentifier(table)}) r`,
+    );
+    out[table] = rows[0]!;
+  }
+  return out;
+}

@@ -10,8 +10,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { TRPCError } from '@trpc/server';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { VERIFY_LIMIT } from '../../src/api/rate-limit.js';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { AUTH_LIMIT, VERIFY_LIMIT } from '../../src/api/rate-limit.js';
 import { loginWithPassword, registerUser } from '../../src/auth/accounts.js';
 import { createApiKey } from '../../src/auth/api-keys.js';
 import { AuthError } from '../../src/auth/errors.js';
@@ -31,6 +31,8 @@ afterAll(async () => {
   await db?.drop();
 });
 
+/** How long an API process keeps an organization's plan (PLAN_TTL_MS in src/api/trpc/context.ts). */
+const PLAN_CACHE_TTL_MS = 30_000;
 const tag = () => randomBytes(4).toString('hex');
 let ipCounter = 0;
 /** A fresh client address per use: the auth and verify limits are per address. */
@@ -208,6 +210,28 @@ describe('plan limits per organization (item 9)', () => {
     expect(res.headers.get('x-ratelimit-remaining')).toBe(String(100 - 6));
   });
 
+  it("announces the organization's plan limit, and the new plan's once a plan change reaches the API process", async () => {
+    const owner = await account(); // free
+    const key = await owner.as.apiKeys.create({ organizationId: owner.organizationId, name: 'k', permissions: ['read'] });
+    const url = `/organizations/${owner.organizationId}/triggers`;
+    const limits = async () => {
+      const byKey = await rest(url, { 'x-api-key': key.key });
+      const byOwner = await rest(url, { authorization: `Bearer ${owner.accessToken}` });
+      expect([byKey.status, byOwner.status]).toEqual([200, 200]);
+      return { key: byKey.headers.get('x-ratelimit-limit'), owner: byOwner.headers.get('x-ratelimit-limit') };
+    };
+    expect(await limits()).toEqual({ key: '50', owner: '50' });
+    await db.pool.query(`UPDATE organizations SET plan = 'pro' WHERE id = $1`, [owner.organizationId]);
+    // Each API process keeps plans for PLAN_CACHE_TTL_MS (src/api/trpc/context.ts): let that time pass on its clock.
+    const realNow = Date.now.bind(Date);
+    const clock = vi.spyOn(Date, 'now').mockImplementation(() => realNow() + PLAN_CACHE_TTL_MS + 1_000);
+    try {
+      expect(await limits()).toEqual({ key: '500', owner: '500' });
+    } finally {
+      clock.mockRestore();
+    }
+  });
+
   it('a plan downgrade caps an override that was within the old plan', async () => {
     const owner = await account('pro');
     // Created in the domain directly: an API call would cache the organization's plan (30 s) in this process.
@@ -246,6 +270,50 @@ describe('client address behind a proxy (TRUST_PROXY)', () => {
       await proxied.close();
     }
   });
+});
+
+describe('the stricter sign-in limit, per client address, on every sign-in endpoint', () => {
+  // Behind a trusted proxy, so that X-Forwarded-For names the client address each request comes from.
+  let proxied: TestApi;
+  const signInEmail = `signin${tag()}@example.test`;
+  beforeAll(async () => {
+    proxied = await startTestApi(db, { env: { TRUST_PROXY: '127.0.0.1/32' } });
+    await registerUser(db.pool, { username: `signin${tag()}`, email: signInEmail, password: 'correct horse battery' });
+  });
+  afterAll(async () => {
+    await proxied?.close();
+  });
+
+  const send = (ip: string, method: 'GET' | 'POST', path: string, body?: unknown) =>
+    fetch(`${proxied.server.url}/api/v1${path}`, {
+      method, headers: { 'content-type': 'application/json', 'x-forwarded-for': ip }, ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  const signIns: Record<string, { served: number; request: (ip: string) => Promise<Response> }> = {
+    // Right passwords: wrong ones would meet the login lockout (5 per address) before the rate limit.
+    login: { served: 200, request: (ip) => send(ip, 'POST', '/auth/login', { email: signInEmail, password: 'correct horse battery' }) },
+    register: { served: 200, request: (ip) => { const t = tag(); return send(ip, 'POST', '/auth/register', { username: `r${t}`, email: `r${t}@example.test`, password: 'correct horse battery' }); } },
+    'SIWE nonce': { served: 200, request: (ip) => send(ip, 'GET', '/auth/siwe/nonce') },
+    'SIWE verify': { served: 401, request: (ip) => send(ip, 'POST', '/auth/siwe/verify', { message: 'not an EIP-4361 message', signature: `0x${'11'.repeat(65)}` }) },
+  };
+  const users = async () => (await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM users')).rows[0]!.n;
+
+  for (const [name, endpoint] of Object.entries(signIns)) {
+    it(`${name}: the attempt after ${AUTH_LIMIT.limit} from one address gets 429 with Retry-After; another address is served`, async () => {
+      const ip = newIp();
+      const statuses: number[] = [];
+      for (let i = 0; i < AUTH_LIMIT.limit; i++) statuses.push((await endpoint.request(ip)).status);
+      expect(statuses).toEqual(Array(AUTH_LIMIT.limit).fill(endpoint.served));
+      const usersBefore = await users();
+      const refused = await endpoint.request(ip);
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(refused.headers.get('x-ratelimit-limit')).toBe(String(AUTH_LIMIT.limit));
+      expect(await users()).toBe(usersBefore);
+      // One budget per address for all sign-in endpoints: the others are refused from it too.
+      for (const other of Object.values(signIns)) expect((await other.request(ip)).status).toBe(429);
+      expect((await endpoint.request(newIp())).status).toBe(endpoint.served);
+    });
+  }
 });
 
 describe('GET /health?deep=true without credentials (item 12)', () => {
