@@ -587,7 +587,8 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       options: '-c synchronous_commit=off',
     });
     listener.on('notification', (n) => n.payload === dispatcherId && poke());
-    let endAt = Date.now() + shiftMs;
+    // The shift starts once the pump listens: on a busy machine connecting can take longer than a short shift.
+    let endAt = Infinity;
     // Without its LISTEN connection the pump would only sweep: it ends its shift, and the next run listens again.
     const listenerLost = (err?: Error) => {
       if (cancelled.aborted || Date.now() >= endAt) return;
@@ -611,6 +612,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     try {
       await listener.connect();
       await listener.query(`LISTEN ${DELIVERIES_CREATED_CHANNEL}`);
+      if (endAt === Infinity) endAt = Date.now() + shiftMs;
       while (!cancelled.aborted && failure === undefined && Date.now() < endAt) {
         ctx.heartbeat(result);
         await keepClaims();
