@@ -6,6 +6,9 @@
  *  - known valid: secrets that verified recently. They skip the per-IP limit on verifications (a client sharing an
  *    address with a flood still gets its key re-verified when the success cache expires); they are still verified.
  * Both are keyed by sha256 of the secret (never the secret), bounded in size (oldest dropped first) and expire.
+ *  - blocked addresses: client addresses the shared per-IP verification limit refused, until its window ends. The
+ *    limiter's windows are fixed, so it would refuse them until then anyway: a flood from one address is answered from
+ *    memory instead of costing a limiter round trip per request.
  */
 import { cacheId } from './notified-cache.js';
 
@@ -25,9 +28,14 @@ class BoundedTtlSet {
     return false;
   }
 
-  add(id: string, nowMs = Date.now()): void {
+  /** Whether `id` is held, and until when (ms since the epoch). */
+  expiry(id: string, nowMs = Date.now()): number | undefined {
+    return this.has(id, nowMs) ? this.expiries.get(id) : undefined;
+  }
+
+  add(id: string, nowMs = Date.now(), expiresAt = nowMs + this.ttlMs): void {
     this.expiries.delete(id); // re-inserted at the end: eviction drops the least recently added
-    this.expiries.set(id, nowMs + this.ttlMs);
+    this.expiries.set(id, expiresAt);
     while (this.expiries.size > this.maxEntries) {
       const oldest = this.expiries.keys().next();
       if (oldest.done) break;
@@ -56,11 +64,23 @@ export interface CredentialGuardOptions {
 export class CredentialGuard {
   private readonly invalid: BoundedTtlSet;
   private readonly valid: BoundedTtlSet;
+  private readonly blockedAddresses: BoundedTtlSet;
 
   constructor(options: CredentialGuardOptions = {}) {
     const max = options.maxEntries ?? 10_000;
     this.invalid = new BoundedTtlSet(options.invalidTtlMs ?? 15 * 60_000, max);
     this.valid = new BoundedTtlSet(options.validTtlMs ?? 60 * 60_000, max);
+    this.blockedAddresses = new BoundedTtlSet(0, max);
+  }
+
+  /** Until when (ms since the epoch) the per-IP verification limit refuses `ip`, as this process last heard it. */
+  addressBlockedUntil(ip: string, nowMs = Date.now()): number | undefined {
+    return this.blockedAddresses.expiry(ip, nowMs);
+  }
+
+  /** The shared limiter refused `ip` until `untilMs` (the end of its window). */
+  recordAddressBlocked(ip: string, untilMs: number): void {
+    this.blockedAddresses.add(ip, Date.now(), untilMs);
   }
 
   isKnownInvalid(secret: string): boolean {

@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { TRPCError } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { AUTH_LIMIT, VERIFY_LIMIT } from '../../src/api/rate-limit.js';
+import { AUTH_LIMIT, bucketFor, VERIFY_LIMIT } from '../../src/api/rate-limit.js';
 import { loginWithPassword, registerUser } from '../../src/auth/accounts.js';
 import { createApiKey } from '../../src/auth/api-keys.js';
 import { AuthError } from '../../src/auth/errors.js';
@@ -118,6 +118,14 @@ describe('unknown API keys and the argon2 threadpool (item 4)', () => {
     // Every refusal with 429 came without an argon2 verification; every 401 cost exactly one.
     expect(await metric('erc8004_argon2_verifications_total')).toBe(verificationsBefore + unauthorized);
     expect(await metric('erc8004_auth_failures_total', { credential: 'api_key', reason: 'rate_limited' })).toBe(rateLimitedBefore + tooMany);
+
+    // Once refused, the address is answered from memory until the window ends: more made-up keys cost no limiter
+    // round trip (the shared counter stays where it is) and still get 429.
+    const { bucket } = bucketFor({ kind: 'anonymous', ip }, 'verify');
+    const counted = async () => Number((await db.pool.query('SELECT coalesce(sum(count), 0) AS n FROM rate_limit_counters WHERE bucket = $1', [bucket])).rows[0].n);
+    const countedBefore = await counted();
+    for (let i = 0; i < 5; i++) expect(await code((await api.caller({ 'x-api-key': bogusKey() }, ip)).auth.me({}))).toBe('TOO_MANY_REQUESTS');
+    expect(await counted()).toBe(countedBefore);
 
     // Another address is not affected, and the good key still works from the flooded one, also once its cached
     // verification is gone (a key that verified recently is not subject to the address's verification limit).

@@ -136,8 +136,12 @@ async function verifyGuarded<T>(
   if (guard.isKnownInvalid(secret)) return refused(credential, 'known_invalid', unauthorized('invalid credentials'));
   if (!guard.isKnownValid(secret)) {
     const { bucket, limit, windowSeconds } = bucketFor({ kind: 'anonymous', ip }, 'verify');
-    const decision = await services.rateLimiter.consume(bucket, limit, windowSeconds);
+    const blockedUntil = guard.addressBlockedUntil(ip);
+    const decision = blockedUntil !== undefined
+      ? refusedUntil(limit, blockedUntil)
+      : await services.rateLimiter.consume(bucket, limit, windowSeconds);
     if (!decision.allowed) {
+      guard.recordAddressBlocked(ip, decision.resetAt.getTime());
       for (const [name, value] of Object.entries(rateLimitHeaders(decision))) setHeader(name, value);
       return refused(credential, 'rate_limited', new TRPCError({
         code: 'TOO_MANY_REQUESTS',
@@ -154,6 +158,11 @@ async function verifyGuarded<T>(
     throw err;
   }
 }
+
+/** The limiter's refusal, remembered until its window ends. */
+const refusedUntil = (limit: number, untilMs: number): RateLimitDecision => ({
+  allowed: false, limit, remaining: 0, resetAt: new Date(untilMs), retryAfterSeconds: Math.max(1, Math.ceil((untilMs - Date.now()) / 1000)),
+});
 
 const isAuthenticated = (value: unknown): value is Authenticated =>
   typeof value === 'object' && value !== null && 'subject' in value;
