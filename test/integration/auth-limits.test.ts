@@ -389,7 +389,11 @@ describe('login lockout under concurrent attempts (item 12)', () => {
 
 // Last: it spends the verification budget of 127.0.0.1, the address of every HTTP request of this file.
 describe('unknown API keys over HTTP (item 4)', () => {
-  it('a flooded address gets 429 with Retry-After', async () => {
+  it('a flooded address gets 429 with Retry-After, in each surface\'s shape, and a key it used before still works', async () => {
+    const owner = await account('enterprise');
+    const good = await owner.as.apiKeys.create({ organizationId: owner.organizationId, name: 'good over http', permissions: ['read'] });
+    const triggers = `/organizations/${owner.organizationId}/triggers`;
+    expect((await rest(triggers, { 'x-api-key': good.key })).status).toBe(200);
     // HTTP requests come from 127.0.0.1: spend its verification budget until a refusal (within two windows at most).
     let refused: Response | undefined;
     for (let i = 0; i <= 2 * VERIFY_LIMIT.limit && !refused; i++) {
@@ -400,5 +404,17 @@ describe('unknown API keys over HTTP (item 4)', () => {
     expect(refused?.status).toBe(429);
     expect(Number(refused!.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(((await refused!.json()) as { message?: string }).message).toMatch(/too many credential verifications/);
+
+    // From now on the address is refused before routing, in the shape of the surface asked.
+    const again = await rest('/me', { 'x-api-key': bogusKey() });
+    expect(again.status).toBe(429);
+    expect(Number(again.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await again.json()).toMatchObject({ code: 'TOO_MANY_REQUESTS', message: expect.stringMatching(/too many credential verifications/) });
+    const overTrpc = await fetch(`${api.server.url}/trpc/auth.me`, { headers: { authorization: `Bearer ${bogusKey()}` } });
+    expect(overTrpc.status).toBe(429);
+    expect(await overTrpc.json()).toMatchObject({ error: { message: expect.stringMatching(/too many credential verifications/), data: { code: 'TOO_MANY_REQUESTS', httpStatus: 429 } } });
+    // A key this address used successfully is not held up by the flood.
+    api.services.apiKeys.clear();
+    expect((await rest(triggers, { 'x-api-key': good.key })).status).toBe(200);
   });
 });

@@ -230,6 +230,23 @@ async function authenticate(
   }
 }
 
+/**
+ * A request that would only be refused with 429 by the per-IP verification limit (its address is over the limit, and
+ * it carries an API key or OAuth token that is neither cached nor known valid), decided before any routing or body
+ * parsing: a flood of made-up keys then costs as little as possible. Undefined: the request goes on as usual.
+ */
+export function floodRefusal(services: ApiServices, req: http.IncomingMessage): RateLimitDecision | undefined {
+  const guard = services.credentialGuard;
+  const ip = clientIpOf(req, services.trustedProxies);
+  const blockedUntil = guard.addressBlockedUntil(ip);
+  if (blockedUntil === undefined) return undefined;
+  const secret = (headerOf(req, 'x-api-key') ?? /^Bearer\s+(.+)$/i.exec(headerOf(req, 'authorization') ?? '')?.[1])?.trim();
+  if (!secret || !(secret.startsWith('sk_') || secret.startsWith('oat_'))) return undefined;
+  if (guard.isKnownInvalid(secret) || guard.isKnownValid(secret) || services.apiKeys.get(secret) || services.oauthTokens?.get(secret)) return undefined;
+  authFailures.inc({ credential: secret.startsWith('sk_') ? 'api_key' : 'oauth_token', reason: 'rate_limited' });
+  return refusedUntil(bucketFor({ kind: 'anonymous', ip }, 'verify').limit, blockedUntil);
+}
+
 /** Builds the context for one request; `setHeader` lets middlewares add response headers (rate limits). */
 export async function createApiContext(
   services: ApiServices,

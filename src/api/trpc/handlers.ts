@@ -4,15 +4,18 @@ import { getErrorShape, TRPCError } from '@trpc/server';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { createOpenApiHttpHandler, generateOpenApiDocument } from 'trpc-to-openapi';
 import { appRouter } from './app-router.js';
-import { createApiContext, type ApiServices } from './context.js';
+import { createApiContext, floodRefusal, type ApiServices } from './context.js';
+import { rateLimitHeaders } from '../rate-limit.js';
 import { describeAnswers } from './openapi.js';
-import { containsNul, HttpError, readJsonBody } from '../http.js';
+import { containsNul, HttpError, readJsonBody, sendJson } from '../http.js';
 
 /** Larger inputs are refused with 413 before parsing. */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
-const CODE_OF_STATUS: Record<number, TRPCError['code']> = { 400: 'BAD_REQUEST', 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE' };
+const CODE_OF_STATUS: Record<number, TRPCError['code']> = {
+  400: 'BAD_REQUEST', 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE', 429: 'TOO_MANY_REQUESTS',
+};
 
 const NUL_REFUSED = 'text must not contain NUL characters (\\u0000)';
 
@@ -28,10 +31,24 @@ async function acceptInput(req: http.IncomingMessage, surface: 'trpc' | 'rest'):
     if (BODY_METHODS.has(req.method ?? '')) await acceptJsonBody(req, surface);
   } catch (err) {
     if (!(err instanceof HttpError)) throw err;
-    const error = new TRPCError({ code: CODE_OF_STATUS[err.status] ?? 'BAD_REQUEST', message: err.message });
-    const shape = getErrorShape({ config: appRouter._def._config, error, type: 'unknown', path: undefined, input: undefined, ctx: undefined });
-    throw new HttpError(err.status, err.message, err.headers, undefined, surface === 'trpc' ? { error: shape } : { ...shape, code: error.code });
+    throw new HttpError(err.status, err.message, err.headers, undefined, errorBody(err.status, err.message, surface));
   }
+}
+
+/** An error answer in the surface's own shape (tRPC's envelope, or the REST error body the OpenAPI document gives). */
+function errorBody(status: number, message: string, surface: 'trpc' | 'rest'): unknown {
+  const error = new TRPCError({ code: CODE_OF_STATUS[status] ?? 'BAD_REQUEST', message });
+  const shape = getErrorShape({ config: appRouter._def._config, error, type: 'unknown', path: undefined, input: undefined, ctx: undefined });
+  return surface === 'trpc' ? { error: shape } : { ...shape, code: error.code };
+}
+
+/** Answers 429 at once to a request the per-IP verification limit would refuse anyway (see floodRefusal). */
+function refusedAsFlood(services: ApiServices, req: http.IncomingMessage, res: http.ServerResponse, surface: 'trpc' | 'rest'): boolean {
+  const refusal = floodRefusal(services, req);
+  if (!refusal) return false;
+  const message = `too many credential verifications from this address; retry in ${refusal.retryAfterSeconds} s`;
+  sendJson(res, 429, errorBody(429, message, surface), rateLimitHeaders(refusal));
+  return true;
 }
 
 /** NUL in the path, a query parameter, or (tRPC) inside the JSON of the `input` parameter. */
@@ -80,10 +97,12 @@ export function createApiHandlers(services: ApiServices, options: { baseUrl: str
   const rest = createOpenApiHttpHandler({ router: appRouter, createContext, maxBodySize: MAX_BODY_BYTES, onError });
   return {
     trpc: async (req, res) => {
+      if (refusedAsFlood(services, req, res, 'trpc')) return;
       await acceptInput(req, 'trpc');
       trpc(req, res);
     },
     rest: async (req, res) => {
+      if (refusedAsFlood(services, req, res, 'rest')) return;
       await acceptInput(req, 'rest');
       await rest(req, res);
     },
