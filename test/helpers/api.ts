@@ -2,6 +2,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import { Client, Connection } from '@temporalio/client';
+import { TRPCError } from '@trpc/server';
 import { inject } from 'vitest';
 import { startApiServer, type RunningApiServer } from '../../src/api/server.js';
 import { createApiServices } from '../../src/api/services.js';
@@ -101,4 +102,15 @@ export async function joinByInvitation(
   await inviter.organizations.invite({ organizationId, email: invitee.email, role });
   const mail = await api.mailbox.waitFor(invitee.email, before + 1);
   await invitee.as.organizations.acceptInvitation({ token: extract(mail, INVITATION_TOKEN) });
+}
+
+/** The tRPC error code a call ends with, or 'OK': for tables of who may call what. */
+export async function code(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return 'OK';
+  } catch (err) {
+    if (err instanceof TRPCError) return err.code;
+    throw err;
+  }
 }

@@ -6,7 +6,6 @@
 import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { createSiweMessage } from 'viem/siwe';
-import { TRPCError } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { appRouter, type AppRouter } from '../../src/api/trpc/app-router.js';
@@ -15,7 +14,7 @@ import { orgInput, ROLE_RANK } from '../../src/api/trpc/trpc.js';
 import { issueClientCredentialsToken } from '../../src/auth/oauth.js';
 import { createTestDatabase, databaseFingerprint, type TestDatabase } from '../helpers/db.js';
 import { appendEvents, feedbackRecord } from '../helpers/fixtures.js';
-import { INVITATION_TOKEN, joinByInvitation, startTestApi, verifyByMail, type ApiCaller, type TestApi } from '../helpers/api.js';
+import { code, INVITATION_TOKEN, joinByInvitation, startTestApi, verifyByMail, type ApiCaller, type TestApi } from '../helpers/api.js';
 import { extract } from '../helpers/mail.js';
 
 let db: TestDatabase;
@@ -46,16 +45,6 @@ const trigger = {
   conditions: [{ condition_type: 'score_threshold', field: 'value', operator: '<', value: '50' }],
   actions: [{ action_type: 'rest' as const, config: { url: 'https://receiver.example/hook' } }],
 };
-
-async function code(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return 'OK';
-  } catch (err) {
-    if (err instanceof TRPCError) return err.code;
-    throw err;
-  }
-}
 
 describe('accounts and sessions', () => {
   it('registers with a personal organization, signs in, rotates refresh tokens and revokes a reused family', async () => {

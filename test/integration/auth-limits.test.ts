@@ -9,13 +9,12 @@
  *  - concurrent wrong passwords cannot get more guesses through than the lockout allows.
  */
 import { randomBytes } from 'node:crypto';
-import { TRPCError } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AUTH_LIMIT, bucketFor, VERIFY_LIMIT } from '../../src/api/rate-limit.js';
 import { loginWithPassword, registerUser } from '../../src/auth/accounts.js';
 import { createApiKey } from '../../src/auth/api-keys.js';
 import { AuthError } from '../../src/auth/errors.js';
-import { startTestApi, type ApiCaller, type TestApi } from '../helpers/api.js';
+import { code, startTestApi, type ApiCaller, type TestApi } from '../helpers/api.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { eventually } from '../helpers/wait.js';
 
@@ -43,16 +42,6 @@ async function account(plan?: 'free' | 'starter' | 'pro' | 'enterprise') {
   const session = await (await api.caller({}, newIp())).auth.register({ username: `u${tag()}`, email: `u${tag()}@example.test`, password: 'correct horse battery' });
   if (plan) await db.pool.query('UPDATE organizations SET plan = $2 WHERE id = $1', [session.organizationId, plan]);
   return { ...session, organizationId: session.organizationId!, as: await api.caller({ authorization: `Bearer ${session.accessToken}` }, newIp()) };
-}
-
-async function code(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return 'OK';
-  } catch (err) {
-    if (err instanceof TRPCError) return err.code;
-    throw err;
-  }
 }
 
 /** A counter's value from GET /metrics (the sum over the samples whose labels include `labels`). */

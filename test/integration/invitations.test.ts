@@ -4,11 +4,10 @@
  * SMTP server on a free local port; the tests take the links from them as a person would.
  */
 import { createHash } from 'node:crypto';
-import { TRPCError } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createInvitation } from '../../src/auth/invitations.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { INVITATION_TOKEN, joinByInvitation, startTestApi, VERIFY_TOKEN, verifyByMail, type ApiCaller, type TestApi } from '../helpers/api.js';
+import { code, INVITATION_TOKEN, joinByInvitation, startTestApi, VERIFY_TOKEN, verifyByMail, type ApiCaller, type TestApi } from '../helpers/api.js';
 import { extract } from '../helpers/mail.js';
 
 let db: TestDatabase;
@@ -32,16 +31,6 @@ async function account(options: { verified?: boolean } = {}) {
   const as = await api.caller({ authorization: `Bearer ${session.accessToken}` }, `10.21.0.${n}`);
   if (options.verified) await verifyByMail(api, email);
   return { ...session, username, email, as, organizationId: session.organizationId! };
-}
-
-async function code(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return 'OK';
-  } catch (err) {
-    if (err instanceof TRPCError) return err.code;
-    throw err;
-  }
 }
 
 const memberIds = async (caller: ApiCaller, organizationId: string) => (await caller.organizations.members({ organizationId })).items.map((m) => m.userId);
