@@ -83,6 +83,8 @@ export interface TriggerWorkflowInput {
     seen: SeenEventsSnapshot;
     queue: TriggerItem[];
     fired: number;
+    /** The start block the first run read history from: re-folds include that history (absent in older runs). */
+    historyStartBlock?: number;
   };
 }
 
@@ -102,6 +104,7 @@ export async function triggerWorkflow(args: TriggerWorkflowInput): Promise<void>
   const seen = args.carried ? SeenEvents.restore(args.carried.seen) : new SeenEvents();
   let fired = args.carried?.fired ?? 0;
   let history: { startBlock: number } | undefined;
+  let historyStartBlock = args.carried?.historyStartBlock;
   let deleted = false;
   let signals = 0;
   let dirty = false;
@@ -148,7 +151,10 @@ export async function triggerWorkflow(args: TriggerWorkflowInput): Promise<void>
     input = stored.input;
     def = compileDefinition(input);
     startSeq = stored.startSeq;
-    if (stored.startBlock !== null) history = { startBlock: stored.startBlock };
+    if (stored.startBlock !== null) {
+      history = { startBlock: stored.startBlock };
+      historyStartBlock = stored.startBlock;
+    }
   }
 
   // v0.4 feedback stays out of v1.0 series (engine rule 6); histories recorded before that rule keep counting it.
@@ -162,7 +168,7 @@ export async function triggerWorkflow(args: TriggerWorkflowInput): Promise<void>
         def, state, seen,
         options: engineOptions(),
         loadCanonicalEvents: ({ chainId, agentId, upToSeq }) =>
-          activities.loadCanonicalEvents({ triggerId, chainId, agentId, registry: def.registry, afterSeq: startSeq, upToSeq, startBlock: history?.startBlock }),
+          activities.loadCanonicalEvents({ triggerId, chainId, agentId, registry: def.registry, afterSeq: startSeq, upToSeq, startBlock: historyStartBlock }),
         // Histories from before re-folded an agent touched by a retraction only after the drain.
         refoldBeforeNextEvent: () => patched('refold-agent-before-its-next-event'),
       },
@@ -256,7 +262,7 @@ export async function triggerWorkflow(args: TriggerWorkflowInput): Promise<void>
       await activities.saveTriggerState(triggerId, state);
       await continueAsNew<typeof triggerWorkflow>({
         ...args,
-        carried: { input: input!, startSeq, state, seen: seen.snapshot(), queue: queue.splice(0), fired },
+        carried: { input: input!, startSeq, state, seen: seen.snapshot(), queue: queue.splice(0), fired, historyStartBlock },
       });
     }
   }

@@ -82,13 +82,14 @@ it('a reorg replacing two feedbacks with three, drained in one activation, fires
   expect(await db.pool.query(`SELECT count(*)::int AS n FROM trigger_matches WHERE trigger_id = $1`, [id]).then((r) => r.rows[0].n)).toBe(1);
 });
 
-it('a trigger with a start block re-folds an agent after a reorg from its history too, not only from what arrived live', { timeout: 120_000 }, async () => {
+it('a trigger with a start block re-folds an agent after a reorg from its history too, also in a later run of its workflow', { timeout: 120_000 }, async () => {
   const taskQueue = `${temporal.taskQueue}-history`;
   const worker = await startWorker({ address: temporal.address, namespace: 'default', taskQueue, pool: db.pool, logger: testLogger, actions: testActionSettings() });
   try {
     const userId = await insertUser(db.pool);
     const organizationId = await insertOrganization(db.pool, userId);
-    const service = new TriggerService({ pool: db.pool, temporal: client, taskQueue, logger: testLogger });
+    // A new run after every signal: the re-fold happens in a run that continued as new, not in the one that read the history.
+    const service = new TriggerService({ pool: db.pool, temporal: client, taskQueue, logger: testLogger, workflowOptions: { continueAsNewAfterSignals: 1 } });
     const relay = new Relay({ pool: db.pool, databaseUrl: db.url, logger: testLogger, name: taskQueue, dispatcher: new TriggerDispatcher({ pool: db.pool, temporal: client, taskQueue, logger: testLogger }) });
     const t0 = 1_767_300_000;
     const feedback = (block: number, value: string) =>
