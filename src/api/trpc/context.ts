@@ -103,6 +103,9 @@ export function headerOf(req: AnyRequest, name: string): string | undefined {
 
 const unauthorized = (message: string) => new TRPCError({ code: 'UNAUTHORIZED', message });
 
+/** The token of an `Authorization: Bearer <token>` header; undefined when the header has another form. */
+const bearerToken = (header: string): string | undefined => /^Bearer\s+(.+)$/i.exec(header)?.[1]?.trim();
+
 /** Requests refused for their credentials, by kind of credential and reason (GET /metrics). */
 export const authFailures = counter(
   'erc8004_auth_failures_total',
@@ -181,7 +184,7 @@ async function authenticate(
   const header = headerOf(req, 'authorization');
   const apiKeyHeader = headerOf(req, 'x-api-key');
   if (header === undefined && apiKeyHeader === undefined) return { subject: { kind: 'anonymous' } };
-  const bearer = header === undefined ? undefined : /^Bearer\s+(.+)$/i.exec(header)?.[1]?.trim();
+  const bearer = header === undefined ? undefined : bearerToken(header);
   if (header !== undefined && !bearer) return refused('header', 'malformed', unauthorized('Authorization must be "Bearer <token>"'));
   const apiKey = apiKeyHeader?.trim();
   if (apiKeyHeader !== undefined && !apiKey) return refused('header', 'malformed', unauthorized('X-API-Key is empty'));
@@ -240,7 +243,8 @@ export function floodRefusal(services: ApiServices, req: http.IncomingMessage): 
   const ip = clientIpOf(req, services.trustedProxies);
   const blockedUntil = guard.addressBlockedUntil(ip);
   if (blockedUntil === undefined) return undefined;
-  const secret = (headerOf(req, 'x-api-key') ?? /^Bearer\s+(.+)$/i.exec(headerOf(req, 'authorization') ?? '')?.[1])?.trim();
+  const authorization = headerOf(req, 'authorization');
+  const secret = headerOf(req, 'x-api-key')?.trim() ?? (authorization === undefined ? undefined : bearerToken(authorization));
   if (!secret || !(secret.startsWith('sk_') || secret.startsWith('oat_'))) return undefined;
   if (guard.isKnownInvalid(secret) || guard.isKnownValid(secret) || services.apiKeys.get(secret) || services.oauthTokens?.get(secret)) return undefined;
   authFailures.inc({ credential: secret.startsWith('sk_') ? 'api_key' : 'oauth_token', reason: 'rate_limited' });
