@@ -10,6 +10,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import type { Db } from '../db/pool.js';
+import { acquireSingletonLock, type SingletonLock } from '../db/singleton-lock.js';
 import type { Logger } from '../logger.js';
 import { redactTelegramSecrets, sendTelegramMessage } from './telegram.js';
 
@@ -148,31 +149,30 @@ export class TelegramChatVerifier {
   private async run(): Promise<void> {
     const retryMs = this.options.retryMs ?? 5_000;
     while (!this.stopping.signal.aborted) {
-      let lock: pg.PoolClient | undefined;
+      let lock: SingletonLock | undefined;
       try {
-        lock = await this.options.pool.connect();
-        const { rows } = await lock.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(hashtextextended('telegram-get-updates', 0)) AS ok`);
-        if (rows[0]!.ok) {
-          this.log.info('reading the platform bot updates (chat verification)');
-          while (!this.stopping.signal.aborted) await this.pollOnce();
-        }
+        lock = await acquireSingletonLock(this.options.pool, {
+          key: 'telegram-get-updates', logger: this.log, signal: this.stopping.signal, standbyMs: retryMs * 6,
+        });
+        if (!lock) return;
+        this.log.info('reading the platform bot updates (chat verification)');
+        const stop = AbortSignal.any([this.stopping.signal, lock.lost]);
+        while (!stop.aborted) await this.pollOnce(stop);
+        if (lock.lost.aborted) throw lock.error();
       } catch (err) {
         this.log.warn({ err: redactTelegramSecrets((err as Error).message, this.options.botToken) }, 'reading the platform bot updates failed; retrying');
       } finally {
-        if (lock) {
-          await lock.query('SELECT pg_advisory_unlock_all()').catch(() => undefined);
-          lock.release();
-        }
+        await lock?.release();
       }
-      await this.pause(retryMs * 6);
+      await this.pause(retryMs);
     }
   }
 
-  /** One getUpdates long poll, and the codes in what it brought. */
-  private async pollOnce(): Promise<void> {
+  /** One getUpdates long poll, and the codes in what it brought; `stop` ends it early (shutdown, lost lock). */
+  private async pollOnce(stop: AbortSignal): Promise<void> {
     const { baseUrl, botToken } = this.options;
     const pollSeconds = this.options.pollSeconds ?? 25;
-    const signal = AbortSignal.any([this.stopping.signal, AbortSignal.timeout((pollSeconds + 10) * 1000)]);
+    const signal = AbortSignal.any([stop, AbortSignal.timeout((pollSeconds + 10) * 1000)]);
     let updates: TelegramUpdate[];
     try {
       const res = await fetch(`${baseUrl.replace(/\/+$/, '')}/bot${botToken}/getUpdates`, {
@@ -188,7 +188,7 @@ export class TelegramChatVerifier {
       }
       updates = payload.result;
     } catch (err) {
-      if (this.stopping.signal.aborted) return;
+      if (stop.aborted) return;
       throw err;
     }
     for (const update of updates) {
