@@ -74,14 +74,15 @@ async function readSecretRows(db: Db, actions: readonly WebhookAction[]): Promis
  */
 export async function webhookSecretsOf(db: Db, box: SecretBox, actions: readonly WebhookAction[]): Promise<Map<number, string[]>> {
   const unique = [...new Map(actions.map((a) => [a.actionId, a])).values()];
-  let rows = await readSecretRows(db, unique);
-  if (rows.length < unique.length) {
-    await ensureWebhookSecrets(db, box, unique.filter((a) => !rows.some((r) => r.action_id === a.actionId)));
-    rows = await readSecretRows(db, unique);
+  const byAction = async () => new Map((await readSecretRows(db, unique)).map((r) => [r.action_id, r]));
+  let rows = await byAction();
+  if (rows.size < unique.length) {
+    await ensureWebhookSecrets(db, box, unique.filter((a) => !rows.has(a.actionId)));
+    rows = await byAction();
   }
   const secrets = new Map<number, string[]>();
   for (const action of unique) {
-    const row = rows.find((r) => r.action_id === action.actionId);
+    const row = rows.get(action.actionId);
     if (!row) continue;
     const binding = webhookSecretBinding(action);
     const list = [box.decrypt(row.secret_sealed, binding)];
