@@ -320,7 +320,9 @@ export class ChainIndexer extends ChainReader {
           if (err instanceof AbortedError || this.signal.aborted) break;
           this.log.error({ err }, 'indexer pass failed; retrying');
         }
-        if (pending) continue;
+        // An abort that arrived during the pass fired no listener yet: without this check the wait below would
+        // sleep out the whole poll interval.
+        if (pending || this.signal.aborted) continue;
         await new Promise<void>((resolve) => {
           const done = () => {
             clearTimeout(timer);

@@ -11,6 +11,7 @@ import { keccak256, stringToHex, toHex, type Address } from 'viem';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import type { ProcessContext } from '../../src/runtime.js';
+import { ChainIndexer } from '../../src/indexer/chain-indexer.js';
 import { startIndexers } from '../../src/services.js';
 import { startTestChain, testIndexer, type TestChain } from '../helpers/chain.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
@@ -58,6 +59,25 @@ describe('indexer guarantees', () => {
     await chain.registries.giveFeedback(client, { agentId: 0n, value: 77n, valueDecimals: 0, tag1: 'woken' });
     await eventually(() => eventCount(db, 'woken'), (n) => n === 1, 15_000);
     expect(failures).toEqual([]);
+  });
+
+  it('a shutdown that arrives while a pass is running stops the indexer when that pass ends, not after the poll interval', { timeout: 60_000 }, async () => {
+    const { db, chain } = await setUp();
+    const stop = new AbortController();
+    // The pass ends normally (the abort reaches it after its last RPC call): the loop must notice the abort it missed.
+    class ShutdownDuringPass extends ChainIndexer {
+      override async tick() {
+        const checkpoint = await super.tick();
+        stop.abort();
+        return checkpoint;
+      }
+    }
+    const indexer = new ShutdownDuringPass({ chain: { ...chain.config, pollIntervalMs: 600_000 }, pool: db.pool, logger: testLogger, signal: stop.signal });
+    const outcome = await Promise.race([
+      indexer.run().then(() => 'stopped'),
+      new Promise((resolve) => setTimeout(() => resolve('still waiting out the poll interval'), 10_000).unref()),
+    ]);
+    expect(outcome).toBe('stopped');
   });
 
   it('block hashes are pruned to the window, and a reorg inside it retracts only the orphaned events', { timeout: 120_000 }, async () => {
