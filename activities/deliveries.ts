@@ -6,21 +6,56 @@
  */
 import type { Client } from '@temporalio/client';
 import type { Logger } from '../src/logger.js';
-import { breakerGate, breakerGates, breakerKeyId, destinationHealth, recordBreakerOutcomes } from '../src/actions/breaker.js';
-import { DEFAULT_RETRY, destinationOf, validateActionConfig, type ActionConfig, type ActionType, type McpConfig, type RestConfig, type RetryPolicy, type TelegramConfig } from '../src/actions/config.js';
+import {
+  breakerGate,
+  breakerGates,
+  breakerKeyId,
+  destinationHealth,
+  recordBreakerOutcomes,
+} from '../src/actions/breaker.js';
+import {
+  DEFAULT_RETRY,
+  destinationOf,
+  validateActionConfig,
+  type ActionConfig,
+  type ActionType,
+  type McpConfig,
+  type RestConfig,
+  type RetryPolicy,
+  type TelegramConfig,
+} from '../src/actions/config.js';
 import { callMcpTool } from '../src/actions/mcp.js';
-import { findServiceEndpoint, loadRegistrationFile, RegistrationFileError, verifyFileHash, type RegistrationCache } from '../src/actions/registration.js';
+import {
+  findServiceEndpoint,
+  loadRegistrationFile,
+  RegistrationFileError,
+  verifyFileHash,
+  type RegistrationCache,
+} from '../src/actions/registration.js';
 import { retryAfterMs, safeRequest, SsrfError, type AllowList } from '../src/actions/safe-http.js';
 import { sendTelegramMessage, type TelegramLimiter } from '../src/actions/telegram.js';
 import { chatVerificationHint, unverifiedChats } from '../src/actions/telegram-chats.js';
-import { defaultWebhookBody, renderJsonTemplate, renderTemplate, type TemplateContext } from '../src/actions/templates.js';
+import {
+  defaultWebhookBody,
+  renderJsonTemplate,
+  renderTemplate,
+  type TemplateContext,
+} from '../src/actions/templates.js';
 import { webhookHeaders } from '../src/actions/webhook-signing.js';
 import { actionWebhookSecrets, webhookSecretsOf } from '../src/actions/webhook-secrets.js';
 import { agentSecret, SecretDecryptionError, type SecretBox } from '../src/secrets.js';
 import { openActionSecrets } from '../src/actions/action-secrets.js';
 import { forEachConcurrently } from '../src/concurrency.js';
 import { templateStateKeys } from '../src/triggers/store.js';
-import { DELIVERIES_CREATED_CHANNEL, dispatcherTaskQueue, ensureDispatcher, recordMatches, startDeliveries, type DispatchSettings, type MatchRecord } from '../src/triggers/firings.js';
+import {
+  DELIVERIES_CREATED_CHANNEL,
+  dispatcherTaskQueue,
+  ensureDispatcher,
+  recordMatches,
+  startDeliveries,
+  type DispatchSettings,
+  type MatchRecord,
+} from '../src/triggers/firings.js';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { CancelledFailure, Context } from '@temporalio/activity';
 import pg from 'pg';
@@ -161,7 +196,12 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
    * claim expired: its run died, or stalled), every delivery of the firings of the `limit` oldest, and reads them,
    * grouped by firing with each firing's actions in priority order.
    */
-  async function claimPending(db: pg.ClientBase, dispatcherId: string, claim: string, limit: number): Promise<DeliveryRow[]> {
+  async function claimPending(
+    db: pg.ClientBase,
+    dispatcherId: string,
+    claim: string,
+    limit: number,
+  ): Promise<DeliveryRow[]> {
     const { rows } = await db.query<DeliveryRow>(
       // Whole firings — those of the `limit` oldest pending deliveries — so a firing's actions stay in one batch, in
       // priority order. A claim from before claims were leases has no expiry: it is free.
@@ -192,7 +232,10 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   /** Of these deliveries, those still claimed by `claim` (not taken over after its lease expired). */
   async function stillClaimed(keys: readonly string[], claim: string): Promise<Set<string>> {
     if (keys.length === 0) return new Set();
-    const { rows } = await pool.query<{ idempotency_key: string }>('SELECT idempotency_key FROM deliveries WHERE idempotency_key = ANY($1::text[]) AND claim = $2', [keys, claim]);
+    const { rows } = await pool.query<{ idempotency_key: string }>(
+      'SELECT idempotency_key FROM deliveries WHERE idempotency_key = ANY($1::text[]) AND claim = $2',
+      [keys, claim],
+    );
     return new Set(rows.map((r) => r.idempotency_key));
   }
 
@@ -203,55 +246,121 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
    */
   function checkConfig(row: DeliveryRow): CheckedConfig {
     const checked = validateActionConfig(row.action_type, row.config ?? {}, templateStateKeys(row.conditions));
-    if (!checked.config) return { invalid: `invalid action config: ${checked.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}` };
+    if (!checked.config)
+      return { invalid: `invalid action config: ${checked.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}` };
     try {
       return { config: openActionSecrets(row.action_type, checked.config, deps.secrets, row.organization_id) };
     } catch (err) {
-      if (err instanceof SecretDecryptionError) return { invalid: `invalid action config: a secret does not open (${err.message}); save the action with the secret again` };
+      if (err instanceof SecretDecryptionError)
+        return {
+          invalid: `invalid action config: a secret does not open (${err.message}); save the action with the secret again`,
+        };
       throw err;
     }
   }
 
   const fetchText = async (url: string) => {
-    const res = await safeRequest({ method: 'GET', url, timeoutMs: 10_000, maxResponseBytes: 1024 * 1024, allow: deps.allow });
+    const res = await safeRequest({
+      method: 'GET',
+      url,
+      timeoutMs: 10_000,
+      maxResponseBytes: 1024 * 1024,
+      allow: deps.allow,
+    });
     return { status: res.status, body: res.body };
   };
 
-  async function sendTelegram(row: DeliveryRow, config: TelegramConfig): Promise<AttemptOutcome & { excerpt?: string }> {
+  async function sendTelegram(
+    row: DeliveryRow,
+    config: TelegramConfig,
+  ): Promise<AttemptOutcome & { excerpt?: string }> {
     const token = config.bot_token ?? deps.telegram.defaultBotToken;
-    if (!token) return { ok: false, permanent: true, error: 'no bot token: set bot_token on the action or TELEGRAM_BOT_TOKEN' };
+    if (!token)
+      return { ok: false, permanent: true, error: 'no bot token: set bot_token on the action or TELEGRAM_BOT_TOKEN' };
     // Checked when saved too; this catches actions saved before chats had to be verified.
     if (!config.bot_token && (await unverifiedChats(pool, row.organization_id, [config.chat_id])).length > 0) {
-      return { ok: false, permanent: true, error: `chat ${config.chat_id} is not verified for the organization; the platform bot does not post there: ${chatVerificationHint(row.organization_id)}` };
+      return {
+        ok: false,
+        permanent: true,
+        error: `chat ${config.chat_id} is not verified for the organization; the platform bot does not post there: ${chatVerificationHint(row.organization_id)}`,
+      };
     }
     const escaping = config.parse_mode === 'MarkdownV2' ? 'markdownv2' : config.parse_mode === 'HTML' ? 'html' : 'none';
     const text = renderTemplate(config.message_template, row.context, escaping);
     const result = await sendTelegramMessage({
-      baseUrl: deps.telegram.baseUrl, botToken: token, chatId: config.chat_id, text,
+      baseUrl: deps.telegram.baseUrl,
+      botToken: token,
+      chatId: config.chat_id,
+      text,
       parseMode: config.parse_mode === 'plain' ? undefined : config.parse_mode,
-      disableWebPagePreview: config.disable_web_page_preview, timeoutMs: config.timeout_ms, limiter: deps.telegram.limiter, idempotencyKey: row.idempotency_key,
+      disableWebPagePreview: config.disable_web_page_preview,
+      timeoutMs: config.timeout_ms,
+      limiter: deps.telegram.limiter,
+      idempotencyKey: row.idempotency_key,
     });
-    if (result.ok) return { ok: true, permanent: false, error: '', status: result.status, excerpt: `message_id ${result.messageId}` };
-    return { ok: false, permanent: result.permanent, error: result.error, status: result.status, retryAfterMs: result.retryAfterMs };
+    if (result.ok)
+      return {
+        ok: true,
+        permanent: false,
+        error: '',
+        status: result.status,
+        excerpt: `message_id ${result.messageId}`,
+      };
+    return {
+      ok: false,
+      permanent: result.permanent,
+      error: result.error,
+      status: result.status,
+      retryAfterMs: result.retryAfterMs,
+    };
   }
 
   /** The signing secrets of a delivery's REST action. */
   type SecretsOf = (row: DeliveryRow) => Promise<string[]>;
-  const secretsNow: SecretsOf = (row) => actionWebhookSecrets(pool, deps.secrets, { actionId: row.action_id!, organizationId: row.organization_id });
+  const secretsNow: SecretsOf = (row) =>
+    actionWebhookSecrets(pool, deps.secrets, { actionId: row.action_id!, organizationId: row.organization_id });
 
-  async function sendRest(row: DeliveryRow, config: RestConfig, secretsOf: SecretsOf): Promise<AttemptOutcome & { excerpt?: string }> {
-    const bodyValue = config.body_template === undefined ? defaultWebhookBody(row.context) : renderJsonTemplate(config.body_template, row.context);
+  async function sendRest(
+    row: DeliveryRow,
+    config: RestConfig,
+    secretsOf: SecretsOf,
+  ): Promise<AttemptOutcome & { excerpt?: string }> {
+    const bodyValue =
+      config.body_template === undefined
+        ? defaultWebhookBody(row.context)
+        : renderJsonTemplate(config.body_template, row.context);
     const body = config.method === 'GET' || config.method === 'DELETE' ? '' : JSON.stringify(bodyValue);
     const secrets = await secretsOf(row);
     const signed = webhookHeaders({ id: row.idempotency_key, timestamp: Math.floor(Date.now() / 1000), body, secrets });
-    const headers = { 'content-type': 'application/json', 'user-agent': 'erc8004-backend', 'idempotency-key': row.idempotency_key, ...config.headers, ...config.secret_headers, ...signed };
+    const headers = {
+      'content-type': 'application/json',
+      'user-agent': 'erc8004-backend',
+      'idempotency-key': row.idempotency_key,
+      ...config.headers,
+      ...config.secret_headers,
+      ...signed,
+    };
     try {
-      const res = await safeRequest({ method: config.method, url: config.url, headers, body: body || undefined, timeoutMs: config.timeout_ms, maxResponseBytes: EXCERPT, allow: deps.allow });
-      const expected = config.expected_status === undefined ? res.status >= 200 && res.status < 300 : [config.expected_status].flat().includes(res.status);
+      const res = await safeRequest({
+        method: config.method,
+        url: config.url,
+        headers,
+        body: body || undefined,
+        timeoutMs: config.timeout_ms,
+        maxResponseBytes: EXCERPT,
+        allow: deps.allow,
+      });
+      const expected =
+        config.expected_status === undefined
+          ? res.status >= 200 && res.status < 300
+          : [config.expected_status].flat().includes(res.status);
       if (expected) return { ok: true, permanent: false, error: '', status: res.status, excerpt: res.body };
       const retryable = res.status === 429 || res.status === 408 || res.status >= 500;
       return {
-        ok: false, permanent: !retryable, status: res.status, excerpt: res.body,
+        ok: false,
+        permanent: !retryable,
+        status: res.status,
+        excerpt: res.body,
         error: `${config.method} ${new URL(config.url).host} answered ${res.status}`,
         retryAfterMs: retryable ? retryAfterMs(res.headers) : undefined,
       };
@@ -267,9 +376,15 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       if (config.verify_file_hash) {
         const uri = event.file_uri as string | null;
         const expected = event.file_hash as string | null;
-        if (!uri || !expected) return { ok: false, permanent: true, error: 'verify_file_hash: the event has no file URI or hash' };
+        if (!uri || !expected)
+          return { ok: false, permanent: true, error: 'verify_file_hash: the event has no file URI or hash' };
         const check = await verifyFileHash(uri, expected, { ipfsGateway: deps.ipfsGateway, fetchText });
-        if (!check.ok) return { ok: false, permanent: true, error: `file hash mismatch: ${uri} hashes to ${check.actual}, the event says ${check.expected}` };
+        if (!check.ok)
+          return {
+            ok: false,
+            permanent: true,
+            error: `file hash mismatch: ${uri} hashes to ${check.actual}, the event says ${check.expected}`,
+          };
       }
       let endpoint = config.endpoint;
       const agentId = row.context.agent.id;
@@ -277,45 +392,88 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       if (config.resolve_endpoint) {
         if (agentId === null) return { ok: false, permanent: true, error: 'resolve_endpoint: the event has no agent' };
         const current = await currentAgentUri(chainId, agentId);
-        if (!current) return { ok: false, permanent: true, error: `agent ${agentId} has no registration URI on chain ${chainId}` };
-        const file = await deps.registrations.getOrLoad(chainId, agentId, current.cacheKey, () => loadRegistrationFile(current.uri, { ipfsGateway: deps.ipfsGateway, fetchText }));
+        if (!current)
+          return { ok: false, permanent: true, error: `agent ${agentId} has no registration URI on chain ${chainId}` };
+        const file = await deps.registrations.getOrLoad(chainId, agentId, current.cacheKey, () =>
+          loadRegistrationFile(current.uri, { ipfsGateway: deps.ipfsGateway, fetchText }),
+        );
         endpoint = findServiceEndpoint(file, 'MCP');
-        if (!endpoint) return { ok: false, permanent: true, error: `agent ${agentId}'s registration file lists no MCP service` };
+        if (!endpoint)
+          return { ok: false, permanent: true, error: `agent ${agentId}'s registration file lists no MCP service` };
       }
       // The agent's credential only for the endpoint the agent publishes, resolved just now; a tenant-chosen endpoint
       // gets none (else anyone could point an action at their own server and collect the agent's token).
-      const token = config.resolve_endpoint && agentId !== null ? await agentMcpTokenFor(row.organization_id, chainId, agentId) : undefined;
+      const token =
+        config.resolve_endpoint && agentId !== null
+          ? await agentMcpTokenFor(row.organization_id, chainId, agentId)
+          : undefined;
       const result = await callMcpTool({
-        endpoint: endpoint!, toolName: config.tool_name, arguments: renderJsonTemplate(config.arguments_template, row.context) as Record<string, unknown>,
-        token, idempotencyKey: row.idempotency_key, timeoutMs: config.timeout_ms, fetch: safeFetchWithin(config.timeout_ms),
+        endpoint: endpoint!,
+        toolName: config.tool_name,
+        arguments: renderJsonTemplate(config.arguments_template, row.context) as Record<string, unknown>,
+        token,
+        idempotencyKey: row.idempotency_key,
+        timeoutMs: config.timeout_ms,
+        fetch: safeFetchWithin(config.timeout_ms),
       });
-      if (result.ok) return { ok: true, permanent: false, error: '', excerpt: JSON.stringify(result.result).slice(0, EXCERPT) };
-      return { ok: false, permanent: result.permanent, error: result.error, status: result.status, retryAfterMs: result.retryAfterMs };
+      if (result.ok)
+        return { ok: true, permanent: false, error: '', excerpt: JSON.stringify(result.result).slice(0, EXCERPT) };
+      return {
+        ok: false,
+        permanent: result.permanent,
+        error: result.error,
+        status: result.status,
+        retryAfterMs: result.retryAfterMs,
+      };
     } catch (err) {
       if (err instanceof SsrfError) return { ok: false, permanent: true, error: err.message };
-      if (err instanceof RegistrationFileError) return { ok: false, permanent: err.permanent, error: err.message, status: err.status };
+      if (err instanceof RegistrationFileError)
+        return { ok: false, permanent: err.permanent, error: err.message, status: err.status };
       // Retrying cannot make a token sealed for another agent (or with another key) open: store it again.
-      if (err instanceof SecretDecryptionError) return { ok: false, permanent: true, error: `the agent's MCP token does not open: ${err.message}` };
+      if (err instanceof SecretDecryptionError)
+        return { ok: false, permanent: true, error: `the agent's MCP token does not open: ${err.message}` };
       return { ok: false, permanent: false, error: (err as Error).message };
     }
   }
 
   /** A fetch for the MCP transport that goes through the SSRF checks, bounded by the action's timeout. */
-  const safeFetchWithin = (timeoutMs: number): typeof fetch => async (input, init) => {
-    const url = typeof input === 'string' ? input : input instanceof URL ? input.toString() : input.url;
-    const headers = Object.fromEntries(new Headers(init?.headers).entries());
-    const body = init?.body === undefined || init.body === null ? undefined : typeof init.body === 'string' ? init.body : Buffer.from(await new Response(init.body).arrayBuffer());
-    const res = await safeRequest({ method: init?.method ?? 'GET', url, headers, body, timeoutMs, maxResponseBytes: 4 * 1024 * 1024, allow: deps.allow });
-    const outHeaders = new Headers();
-    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) outHeaders.set(k, Array.isArray(v) ? v.join(', ') : v);
-    return new Response(res.status === 204 || res.status === 202 ? null : res.body, { status: res.status, headers: outHeaders });
-  };
+  const safeFetchWithin =
+    (timeoutMs: number): typeof fetch =>
+    async (input, init) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.toString() : input.url;
+      const headers = Object.fromEntries(new Headers(init?.headers).entries());
+      const body =
+        init?.body === undefined || init.body === null
+          ? undefined
+          : typeof init.body === 'string'
+            ? init.body
+            : Buffer.from(await new Response(init.body).arrayBuffer());
+      const res = await safeRequest({
+        method: init?.method ?? 'GET',
+        url,
+        headers,
+        body,
+        timeoutMs,
+        maxResponseBytes: 4 * 1024 * 1024,
+        allow: deps.allow,
+      });
+      const outHeaders = new Headers();
+      for (const [k, v] of Object.entries(res.headers))
+        if (v !== undefined) outHeaders.set(k, Array.isArray(v) ? v.join(', ') : v);
+      return new Response(res.status === 204 || res.status === 202 ? null : res.body, {
+        status: res.status,
+        headers: outHeaders,
+      });
+    };
 
   /**
    * The agent's current registration URI, and a cache key that changes with any later identity event of the agent
    * (URI update, metadata, transfer), so a cached registration file is dropped when the agent changes.
    */
-  async function currentAgentUri(chainId: number, agentId: string): Promise<{ uri: string; cacheKey: string } | undefined> {
+  async function currentAgentUri(
+    chainId: number,
+    agentId: string,
+  ): Promise<{ uri: string; cacheKey: string } | undefined> {
     const { rows } = await pool.query<{ token_uri: string | null; last_seq: string }>(
       `SELECT (SELECT token_uri FROM canonical_events WHERE chain_id = $1 AND agent_id = $2 AND registry = 'identity'
                  AND event_type IN ('Registered', 'URIUpdated') ORDER BY block_number DESC, log_index DESC LIMIT 1) AS token_uri,
@@ -331,9 +489,18 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
    * Seam for agent linking (not built yet): once it exists, the token goes only with calls made on behalf of the
    * organization that linked the agent — check that here and return undefined otherwise.
    */
-  async function agentMcpTokenFor(_organizationId: string, chainId: number, agentId: string): Promise<string | undefined> {
-    const { rows } = await pool.query<{ token: string }>('SELECT token FROM agent_mcp_tokens WHERE chain_id = $1 AND agent_id = $2', [chainId, agentId]);
-    return rows[0] ? deps.secrets.decrypt(rows[0].token, agentSecret(chainId, agentId, 'agent_mcp_tokens.token')) : undefined;
+  async function agentMcpTokenFor(
+    _organizationId: string,
+    chainId: number,
+    agentId: string,
+  ): Promise<string | undefined> {
+    const { rows } = await pool.query<{ token: string }>(
+      'SELECT token FROM agent_mcp_tokens WHERE chain_id = $1 AND agent_id = $2',
+      [chainId, agentId],
+    );
+    return rows[0]
+      ? deps.secrets.decrypt(rows[0].token, agentSecret(chainId, agentId, 'agent_mcp_tokens.token'))
+      : undefined;
   }
 
   /** What the delivery needs up front, from its row alone; null when there is nothing (left) to deliver. */
@@ -351,10 +518,17 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   }
 
   /** What the delivery workflow needs up front; null when there is nothing (left) to deliver. */
-  async function prepare(key: string, row: DeliveryRow | undefined, checked = row && checkConfig(row)): Promise<DeliveryPlan | null> {
+  async function prepare(
+    key: string,
+    row: DeliveryRow | undefined,
+    checked = row && checkConfig(row),
+  ): Promise<DeliveryPlan | null> {
     const plan = planOf(row, checked);
     if (!plan) return null;
-    await pool.query(`UPDATE deliveries SET destination = $2, status = 'pending' WHERE idempotency_key = $1`, [key, plan.destination]);
+    await pool.query(`UPDATE deliveries SET destination = $2, status = 'pending' WHERE idempotency_key = $1`, [
+      key,
+      plan.destination,
+    ]);
     return plan;
   }
 
@@ -373,9 +547,11 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       const { config } = checked;
       if (!config) throw new Error(checked.invalid);
       outcome =
-        row.action_type === 'telegram' ? await sendTelegram(row, config as TelegramConfig)
-        : row.action_type === 'rest' ? await sendRest(row, config as RestConfig, secretsOf)
-        : await sendMcp(row, config as McpConfig);
+        row.action_type === 'telegram'
+          ? await sendTelegram(row, config as TelegramConfig)
+          : row.action_type === 'rest'
+            ? await sendRest(row, config as RestConfig, secretsOf)
+            : await sendMcp(row, config as McpConfig);
     } catch (err) {
       // Rendering or config problems do not get better with retries.
       outcome = { ok: false, permanent: true, error: (err as Error).message };
@@ -400,17 +576,33 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
          AS r(key, attempt, status, duration_ms, error, response, http_status, destination)
        JOIN deliveries d ON d.idempotency_key = r.key`,
       [
-        records.map((r) => r.idempotencyKey), records.map((r) => r.attempt), records.map((r) => status(r.outcome)), records.map((r) => r.durationMs),
+        records.map((r) => r.idempotencyKey),
+        records.map((r) => r.attempt),
+        records.map((r) => status(r.outcome)),
+        records.map((r) => r.durationMs),
         records.map((r) => (r.outcome.ok ? null : r.outcome.error.slice(0, 2_000))),
-        records.map((r) => (r.outcome.excerpt === undefined ? null : JSON.stringify({ excerpt: r.outcome.excerpt.slice(0, EXCERPT) }))),
-        records.map((r) => r.outcome.status ?? null), records.map((r) => r.destination),
+        records.map((r) =>
+          r.outcome.excerpt === undefined ? null : JSON.stringify({ excerpt: r.outcome.excerpt.slice(0, EXCERPT) }),
+        ),
+        records.map((r) => r.outcome.status ?? null),
+        records.map((r) => r.destination),
       ],
     );
   }
 
   function logFailedAttempts(records: readonly AttemptRecord[]): void {
     for (const r of records) {
-      if (!r.outcome.ok) log.warn({ idempotencyKey: r.idempotencyKey, attempt: r.attempt, permanent: r.outcome.permanent, status: r.outcome.status, error: r.outcome.error }, 'delivery attempt failed');
+      if (!r.outcome.ok)
+        log.warn(
+          {
+            idempotencyKey: r.idempotencyKey,
+            attempt: r.attempt,
+            permanent: r.outcome.permanent,
+            status: r.outcome.status,
+            error: r.outcome.error,
+          },
+          'delivery attempt failed',
+        );
     }
   }
 
@@ -420,14 +612,16 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     { idempotencyKey, attempt, destination }: { idempotencyKey: string; attempt: number; destination: string },
     checked = row && checkConfig(row),
   ): Promise<AttemptOutcome> {
-    if (!row || !checked) return { ok: false, permanent: true, error: 'the delivery no longer exists (trigger deleted)' };
+    if (!row || !checked)
+      return { ok: false, permanent: true, error: 'the delivery no longer exists (trigger deleted)' };
     const { outcome, durationMs } = await send(row, checked, secretsNow, destination);
     const record = { idempotencyKey, organizationId: row.organization_id, attempt, destination, outcome, durationMs };
     await Promise.all([
       insertAttemptResults([record]),
-      pool.query(`UPDATE deliveries SET attempts = greatest(attempts, $2), last_error = $3, last_http_status = $4 WHERE idempotency_key = $1`, [
-        idempotencyKey, attempt, outcome.ok ? null : outcome.error.slice(0, 2_000), outcome.status ?? null,
-      ]),
+      pool.query(
+        `UPDATE deliveries SET attempts = greatest(attempts, $2), last_error = $3, last_http_status = $4 WHERE idempotency_key = $1`,
+        [idempotencyKey, attempt, outcome.ok ? null : outcome.error.slice(0, 2_000), outcome.status ?? null],
+      ),
     ]);
     await recordBreakerOutcomes(pool, [breakerOutcome(record)], new Map(), deps.breaker);
     logFailedAttempts([record]);
@@ -436,7 +630,10 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   }
 
   /** What an attempt tells its organization's breaker of the destination (a tenant's own mistakes tell it nothing). */
-  const breakerOutcome = (a: AttemptRecord) => ({ key: { organizationId: a.organizationId, destination: a.destination }, health: destinationHealth(a.outcome) });
+  const breakerOutcome = (a: AttemptRecord) => ({
+    key: { organizationId: a.organizationId, destination: a.destination },
+    health: destinationHealth(a.outcome),
+  });
 
   async function mark(key: string, status: 'parked' | 'delivered' | 'dead', error?: string): Promise<void> {
     await pool.query(
@@ -476,16 +673,32 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       return { row, checked, plan: planOf(row, checked) };
     });
     // What the attempts need, read side by side: the breakers of the destinations, the signing secrets of webhooks.
-    const restActions = rows.flatMap((r) => (r.action_type === 'rest' && r.action_id !== null ? [{ actionId: r.action_id, organizationId: r.organization_id }] : []));
+    const restActions = rows.flatMap((r) =>
+      r.action_type === 'rest' && r.action_id !== null
+        ? [{ actionId: r.action_id, organizationId: r.organization_id }]
+        : [],
+    );
     const [gates, webhookSecrets] = await Promise.all([
-      breakerGates(pool, planned.flatMap((p) => (p.plan ? [{ organizationId: p.row.organization_id, destination: p.plan.destination }] : []))),
+      breakerGates(
+        pool,
+        planned.flatMap((p) =>
+          p.plan ? [{ organizationId: p.row.organization_id, destination: p.plan.destination }] : [],
+        ),
+      ),
       restActions.length > 0 ? webhookSecretsOf(pool, deps.secrets, restActions) : new Map<number, string[]>(),
     ]);
     const secretsOf: SecretsOf = async (row) => webhookSecrets.get(row.action_id!) ?? secretsNow(row);
 
     const attempts: AttemptRecord[] = [];
     const handOffs: { key: string; first: FirstAttempt }[] = [];
-    const settled: { key: string; status: 'delivered' | 'dead' | 'pending'; destination: string; error: string | null; workflowId: string | null; attempt: AttemptRecord | null }[] = [];
+    const settled: {
+      key: string;
+      status: 'delivered' | 'dead' | 'pending';
+      destination: string;
+      error: string | null;
+      workflowId: string | null;
+      attempt: AttemptRecord | null;
+    }[] = [];
     const firings = new Map<string, typeof planned>();
     for (const p of planned) {
       const firing = firings.get(p.row.match_id);
@@ -496,24 +709,68 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       for (const { row, checked, plan } of firing) {
         const key = row.idempotency_key;
         if (!plan) {
-          settled.push({ key, status: 'dead', destination: `${row.action_type}:invalid`, error: 'the action no longer exists', workflowId: null, attempt: null });
+          settled.push({
+            key,
+            status: 'dead',
+            destination: `${row.action_type}:invalid`,
+            error: 'the action no longer exists',
+            workflowId: null,
+            attempt: null,
+          });
           continue;
         }
         const gate = gates.get(breakerKeyId({ organizationId: row.organization_id, destination: plan.destination }));
         if (gate?.open || isSlow(plan.destination)) {
           handOffs.push({ key, first: { plan } });
-          settled.push({ key, status: 'pending', destination: plan.destination, error: null, workflowId: `delivery/${key}`, attempt: null });
+          settled.push({
+            key,
+            status: 'pending',
+            destination: plan.destination,
+            error: null,
+            workflowId: `delivery/${key}`,
+            attempt: null,
+          });
           continue;
         }
         const { outcome, durationMs } = await send(row, checked, secretsOf, plan.destination);
-        const record: AttemptRecord = { idempotencyKey: key, organizationId: row.organization_id, attempt: plan.attemptsBefore + 1, destination: plan.destination, outcome, durationMs };
+        const record: AttemptRecord = {
+          idempotencyKey: key,
+          organizationId: row.organization_id,
+          attempt: plan.attemptsBefore + 1,
+          destination: plan.destination,
+          outcome,
+          durationMs,
+        };
         attempts.push(record);
         const { excerpt: _excerpt, ...result } = outcome;
-        if (outcome.ok) settled.push({ key, status: 'delivered', destination: plan.destination, error: null, workflowId: null, attempt: record });
-        else if (outcome.permanent) settled.push({ key, status: 'dead', destination: plan.destination, error: outcome.error.slice(0, 2_000), workflowId: null, attempt: record });
+        if (outcome.ok)
+          settled.push({
+            key,
+            status: 'delivered',
+            destination: plan.destination,
+            error: null,
+            workflowId: null,
+            attempt: record,
+          });
+        else if (outcome.permanent)
+          settled.push({
+            key,
+            status: 'dead',
+            destination: plan.destination,
+            error: outcome.error.slice(0, 2_000),
+            workflowId: null,
+            attempt: record,
+          });
         else {
           handOffs.push({ key, first: { plan, outcome: result } });
-          settled.push({ key, status: 'pending', destination: plan.destination, error: outcome.error.slice(0, 2_000), workflowId: `delivery/${key}`, attempt: record });
+          settled.push({
+            key,
+            status: 'pending',
+            destination: plan.destination,
+            error: outcome.error.slice(0, 2_000),
+            workflowId: `delivery/${key}`,
+            attempt: record,
+          });
         }
       }
     };
@@ -522,13 +779,18 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     // Hand-offs first: should the worker die before the states below are written, the run that takes over attempts
     // again (same idempotency keys) and finds the delivery workflows already started. Only of deliveries still ours: a
     // run that took over an expired claim carries on with them.
-    const ours = await stillClaimed(handOffs.map((h) => h.key), claim);
+    const ours = await stillClaimed(
+      handOffs.map((h) => h.key),
+      claim,
+    );
     const handedOff = handOffs.filter((h) => ours.has(h.key));
     await forEachConcurrently(handedOff, HAND_OFF_CONCURRENCY, (h) => handOff(h.key, h.first));
     const [, settledRows] = await Promise.all([
       insertAttemptResults(attempts),
-      settled.length === 0 ? undefined : pool.query(
-        `UPDATE deliveries d SET status = r.status, destination = r.destination,
+      settled.length === 0
+        ? undefined
+        : pool.query(
+            `UPDATE deliveries d SET status = r.status, destination = r.destination,
            attempts = greatest(d.attempts, coalesce(r.attempt, 0)),
            last_error = CASE WHEN r.attempt IS NULL THEN coalesce(r.error, d.last_error) ELSE r.error END,
            last_http_status = CASE WHEN r.attempt IS NULL THEN d.last_http_status ELSE r.http_status END,
@@ -539,15 +801,21 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
            AS r(key, status, destination, error, workflow_id, attempt, http_status)
          -- Only what is still this run's claim: a run that took over an expired claim settles it.
          WHERE d.idempotency_key = r.key AND d.claim = $8`,
-        [
-          settled.map((s) => s.key), settled.map((s) => s.status), settled.map((s) => s.destination), settled.map((s) => s.error),
-          settled.map((s) => s.workflowId), settled.map((s) => s.attempt?.attempt ?? null), settled.map((s) => s.attempt?.outcome.status ?? null),
-          claim,
-        ],
-      ),
+            [
+              settled.map((s) => s.key),
+              settled.map((s) => s.status),
+              settled.map((s) => s.destination),
+              settled.map((s) => s.error),
+              settled.map((s) => s.workflowId),
+              settled.map((s) => s.attempt?.attempt ?? null),
+              settled.map((s) => s.attempt?.outcome.status ?? null),
+              claim,
+            ],
+          ),
     ]);
     const lost = settled.length - (settledRows?.rowCount ?? 0);
-    if (lost > 0) log.warn({ claim, lost }, 'delivery claims expired and were taken over: left to the run that holds them');
+    if (lost > 0)
+      log.warn({ claim, lost }, 'delivery claims expired and were taken over: left to the run that holds them');
     await recordBreakerOutcomes(pool, attempts.map(breakerOutcome), gates, deps.breaker);
     logFailedAttempts(attempts);
     const result: BatchResult = {
@@ -560,14 +828,19 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     return result;
   }
 
-
   /**
    * The dispatcher's pump (a long-running activity, one shift): claims the dispatcher's new deliveries in batches and
    * makes their first attempts, a few batches at a time, woken by NOTIFY when deliveries are created and sweeping every
    * couple of seconds besides. Heartbeats throughout; when cancelled (worker shutdown) it stops claiming, gives the
    * batches in flight a moment and leaves the rest to the next run, which takes over its claims.
    */
-  async function pumpDeliveries({ dispatcherId, shiftMs }: { dispatcherId: string; shiftMs: number }): Promise<PumpResult> {
+  async function pumpDeliveries({
+    dispatcherId,
+    shiftMs,
+  }: {
+    dispatcherId: string;
+    shiftMs: number;
+  }): Promise<PumpResult> {
     const ctx = Context.current();
     const claim = `${dispatcherId}#${ctx.info.workflowExecution?.runId ?? 'standalone'}/${ctx.info.activityId}/${ctx.info.attempt}`;
     const pumpLog = log.child({ dispatcherId, claim });
@@ -622,28 +895,33 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
           if (rows.length > 0) {
             // More may be waiting: claim again at once (up to the batches in flight).
             woken = true;
-            const batch = attemptBatch(rows, claim).then(
-              (r) => {
-                result.batches++;
-                result.claimed += r.claimed;
-                result.delivered += r.delivered;
-                result.dead += r.dead;
-                result.handedOff += r.handedOff;
-              },
-              (err: unknown) => void (failure ??= err),
-            ).finally(() => {
-              inFlight.delete(batch);
-              poke();
-            });
+            const batch = attemptBatch(rows, claim)
+              .then(
+                (r) => {
+                  result.batches++;
+                  result.claimed += r.claimed;
+                  result.delivered += r.delivered;
+                  result.dead += r.dead;
+                  result.handedOff += r.handedOff;
+                },
+                (err: unknown) => void (failure ??= err),
+              )
+              .finally(() => {
+                inFlight.delete(batch);
+                poke();
+              });
             inFlight.add(batch);
             continue;
           }
         }
         await new Promise<void>((resolve) => {
-          const sweep = setTimeout(() => {
-            woken = true;
-            resolve();
-          }, Math.min(PUMP_SWEEP_MS, Math.max(0, endAt - Date.now())));
+          const sweep = setTimeout(
+            () => {
+              woken = true;
+              resolve();
+            },
+            Math.min(PUMP_SWEEP_MS, Math.max(0, endAt - Date.now())),
+          );
           wake = () => {
             clearTimeout(sweep);
             resolve();
@@ -658,7 +936,10 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
         ctx.heartbeat(result);
         await keepClaims().catch((err: unknown) => pumpLog.warn({ err }, 'could not extend delivery claims'));
         let tick: NodeJS.Timeout | undefined;
-        await Promise.race([drained, new Promise((r) => (tick = setTimeout(r, Math.min(PUMP_SWEEP_MS, drainUntil - Date.now()))))]);
+        await Promise.race([
+          drained,
+          new Promise((r) => (tick = setTimeout(r, Math.min(PUMP_SWEEP_MS, drainUntil - Date.now())))),
+        ]);
         clearTimeout(tick);
       }
     } finally {
@@ -676,7 +957,10 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
 
   return {
     startDeliveries(triggerId: string, fired: { eventSeq: string; kind: 'match' | 'absence' }[]): Promise<number> {
-      return startDeliveries(firingDeps, fired.map((f) => ({ triggerId, ...f })));
+      return startDeliveries(
+        firingDeps,
+        fired.map((f) => ({ triggerId, ...f })),
+      );
     },
 
     /**
@@ -690,14 +974,18 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       );
       const ids = rows.map((r) => r.workflow_id);
       for (const workflowId of ids) await ensureDispatcher(deps.temporal, dispatcherTaskQueue(workflowId), workflowId);
-      if (ids.length > 0) log.warn({ dispatchers: ids }, 'deliveries waited over a minute: made sure their dispatchers run');
+      if (ids.length > 0)
+        log.warn({ dispatchers: ids }, 'deliveries waited over a minute: made sure their dispatchers run');
       return ids;
     },
 
     /** A trigger workflow's firings in one local activity: recorded, and their deliveries created. */
     async recordAndDeliver(triggerId: string, matches: MatchRecord[]): Promise<number> {
       await recordMatches(pool, triggerId, matches);
-      return startDeliveries(firingDeps, matches.map((m) => ({ triggerId, eventSeq: m.eventSeq, kind: m.kind })));
+      return startDeliveries(
+        firingDeps,
+        matches.map((m) => ({ triggerId, eventSeq: m.eventSeq, kind: m.kind })),
+      );
     },
 
     async prepareDelivery(key: string): Promise<DeliveryPlan | null> {
@@ -710,12 +998,24 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
      * organization's breaker.
      */
     async checkBreaker(destination: string, idempotencyKey?: string) {
-      const row = idempotencyKey === undefined ? undefined : (await pool.query<{ organization_id: string }>('SELECT organization_id FROM deliveries WHERE idempotency_key = $1', [idempotencyKey])).rows[0];
+      const row =
+        idempotencyKey === undefined
+          ? undefined
+          : (
+              await pool.query<{ organization_id: string }>(
+                'SELECT organization_id FROM deliveries WHERE idempotency_key = $1',
+                [idempotencyKey],
+              )
+            ).rows[0];
       if (!row) return { open: false, failing: false } as const;
       return breakerGate(pool, { organizationId: row.organization_id, destination });
     },
 
-    async attemptDelivery(args: { idempotencyKey: string; attempt: number; destination: string }): Promise<AttemptOutcome> {
+    async attemptDelivery(args: {
+      idempotencyKey: string;
+      attempt: number;
+      destination: string;
+    }): Promise<AttemptOutcome> {
       return attempt(await loadDelivery(args.idempotencyKey), args);
     },
 
@@ -734,8 +1034,13 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       const checked = row && checkConfig(row);
       const plan = await prepare(key, row, checked);
       if (!plan) return { plan: null };
-      if ((await breakerGate(pool, { organizationId: row!.organization_id, destination: plan.destination })).open) return { plan };
-      const outcome = await attempt(row, { idempotencyKey: key, attempt: plan.attemptsBefore + 1, destination: plan.destination }, checked);
+      if ((await breakerGate(pool, { organizationId: row!.organization_id, destination: plan.destination })).open)
+        return { plan };
+      const outcome = await attempt(
+        row,
+        { idempotencyKey: key, attempt: plan.attemptsBefore + 1, destination: plan.destination },
+        checked,
+      );
       if (outcome.ok) await mark(key, 'delivered');
       return { plan, outcome };
     },

@@ -24,7 +24,8 @@ export interface MaintenanceDeps {
 
 export function createMaintenanceActivities({ pool, logger, eventRetentionDays = 0 }: MaintenanceDeps) {
   const log = logger.child({ component: 'maintenance' });
-  const one = async (sql: string, values: unknown[] = []) => Number((await pool.query<{ n: string }>(sql, values)).rows[0]?.n ?? 0);
+  const one = async (sql: string, values: unknown[] = []) =>
+    Number((await pool.query<{ n: string }>(sql, values)).rows[0]?.n ?? 0);
   return {
     /** Refreshes the reporting views (events_hourly without TimescaleDB, action_metrics_hourly). */
     async refreshReportingViews(): Promise<void> {
@@ -35,7 +36,9 @@ export function createMaintenanceActivities({ pool, logger, eventRetentionDays =
       const report: MaintenanceReport = {
         actionResultsRemoved: await one('SELECT cleanup_old_action_results() AS n'),
         // NULL keeps every event: registry history is the reputation record.
-        eventsRemoved: await one('SELECT apply_event_retention(make_interval(days => $1::int)) AS n', [eventRetentionDays > 0 ? eventRetentionDays : null]),
+        eventsRemoved: await one('SELECT apply_event_retention(make_interval(days => $1::int)) AS n', [
+          eventRetentionDays > 0 ? eventRetentionDays : null,
+        ]),
         usedNoncesRemoved: await pruneUsedNonces(pool),
         refreshTokensRemoved: await pruneRefreshTokens(pool),
         loginFailuresRemoved: await pruneLoginFailures(pool),

@@ -41,7 +41,8 @@ export function createTriggerActivities({ pool, logger }: { pool: pg.Pool; logge
 
     async recordMatches(triggerId: string, matches: MatchRecord[]): Promise<number> {
       const recorded = await recordMatches(pool, triggerId, matches);
-      if (matches.length > 0) log.debug({ triggerId, matches: matches.length, new: recorded }, 'recorded trigger matches');
+      if (matches.length > 0)
+        log.debug({ triggerId, matches: matches.length, new: recorded }, 'recorded trigger matches');
       return recorded;
     },
 
@@ -60,7 +61,14 @@ export function createTriggerActivities({ pool, logger }: { pool: pg.Pool; logge
     },
 
     /** History for a trigger with a start block: canonical events from that block up to its creation, a page at a time. */
-    async loadTriggerHistory(q: { chainId: number | null; registry: string; startBlock: number; afterSeq: string; upToSeq: string; limit: number }): Promise<TriggerEvent[]> {
+    async loadTriggerHistory(q: {
+      chainId: number | null;
+      registry: string;
+      startBlock: number;
+      afterSeq: string;
+      upToSeq: string;
+      limit: number;
+    }): Promise<TriggerEvent[]> {
       const { rows } = await pool.query<TriggerEvent>(
         `SELECT ${TRIGGER_EVENT_COLUMNS} FROM canonical_events
          WHERE ($1::int8 IS NULL OR chain_id = $1) AND registry = $2 AND block_number >= $3 AND ingest_seq > $4 AND ingest_seq <= $5

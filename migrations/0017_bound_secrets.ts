@@ -19,7 +19,15 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { MigrationBuilder } from 'node-pg-migrate';
-import { APP_KEY_FILE, agentSecret, keyId, organizationSecret, parseAppKey, SecretBox, type SecretBinding } from '../src/secrets.js';
+import {
+  APP_KEY_FILE,
+  agentSecret,
+  keyId,
+  organizationSecret,
+  parseAppKey,
+  SecretBox,
+  type SecretBinding,
+} from '../src/secrets.js';
 import { generateWebhookSecret } from '../src/actions/webhook-signing.js';
 
 const LEGACY_SECRET_WINDOW_HOURS = 72;
@@ -59,7 +67,9 @@ function applicationKey(what: string): Buffer {
   if (fromEnv) return parseAppKey(fromEnv);
   const file = path.resolve(process.env.DATA_DIR || '.data', APP_KEY_FILE);
   if (fs.existsSync(file)) return parseAppKey(fs.readFileSync(file, 'utf8'));
-  throw new Error(`migration 0017 converts ${what} and needs the application key: set APP_ENCRYPTION_KEY (or DATA_DIR to the directory holding ${APP_KEY_FILE})`);
+  throw new Error(
+    `migration 0017 converts ${what} and needs the application key: set APP_ENCRYPTION_KEY (or DATA_DIR to the directory holding ${APP_KEY_FILE})`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------- stored secrets
@@ -81,22 +91,33 @@ async function actionConfigSecrets(pgm: MigrationBuilder): Promise<StoredSecret>
   return {
     rows: rows.map((r) => ({
       ref: r.ref,
-      values: r.config.bot_token !== undefined
-        ? { bot_token: r.config.bot_token }
-        : Object.fromEntries(Object.entries(r.config.secret_headers as Record<string, string>).map(([name, v]) => [`secret_headers.${name}`, v])),
+      values:
+        r.config.bot_token !== undefined
+          ? { bot_token: r.config.bot_token }
+          : Object.fromEntries(
+              Object.entries(r.config.secret_headers as Record<string, string>).map(([name, v]) => [
+                `secret_headers.${name}`,
+                v,
+              ]),
+            ),
     })),
     binding: (ref, field) => organizationSecret(organizationOf.get(ref)!, `trigger_actions.config.${field}`),
     async write(ref, values) {
       const config = { ...configOf.get(ref)! };
       if (values.bot_token !== undefined) config.bot_token = values.bot_token;
-      else config.secret_headers = Object.fromEntries(Object.keys(config.secret_headers).map((name) => [name, values[`secret_headers.${name}`]]));
+      else
+        config.secret_headers = Object.fromEntries(
+          Object.keys(config.secret_headers).map((name) => [name, values[`secret_headers.${name}`]]),
+        );
       await pgm.db.query('UPDATE trigger_actions SET config = $2 WHERE id = $1', [ref, JSON.stringify(config)]);
     },
   };
 }
 
 async function agentTokenSecrets(pgm: MigrationBuilder): Promise<StoredSecret> {
-  const rows = await pgm.db.select(`SELECT chain_id::text || ':' || agent_id::text AS ref, token FROM agent_mcp_tokens`);
+  const rows = await pgm.db.select(
+    `SELECT chain_id::text || ':' || agent_id::text AS ref, token FROM agent_mcp_tokens`,
+  );
   return {
     rows: rows.map((r) => ({ ref: r.ref, values: { token: r.token } })),
     binding: (ref, field) => {
@@ -105,21 +126,30 @@ async function agentTokenSecrets(pgm: MigrationBuilder): Promise<StoredSecret> {
     },
     async write(ref, values) {
       const [chainId, agentId] = ref.split(':');
-      await pgm.db.query('UPDATE agent_mcp_tokens SET token = $3 WHERE chain_id = $1 AND agent_id = $2', [chainId, agentId, values.token]);
+      await pgm.db.query('UPDATE agent_mcp_tokens SET token = $3 WHERE chain_id = $1 AND agent_id = $2', [
+        chainId,
+        agentId,
+        values.token,
+      ]);
     },
   };
 }
 
 /** Rewrites every stored value with `convert` (undefined: leave that value as it is). */
-async function convertAll(stores: StoredSecret[], convert: (value: string, binding: SecretBinding) => string | undefined): Promise<void> {
+async function convertAll(
+  stores: StoredSecret[],
+  convert: (value: string, binding: SecretBinding) => string | undefined,
+): Promise<void> {
   for (const store of stores) {
     for (const row of store.rows) {
       let changed = false;
-      const values = Object.fromEntries(Object.entries(row.values).map(([field, value]) => {
-        const next = typeof value === 'string' ? convert(value, store.binding(row.ref, field)) : undefined;
-        if (next !== undefined) changed = true;
-        return [field, next ?? value];
-      }));
+      const values = Object.fromEntries(
+        Object.entries(row.values).map(([field, value]) => {
+          const next = typeof value === 'string' ? convert(value, store.binding(row.ref, field)) : undefined;
+          if (next !== undefined) changed = true;
+          return [field, next ?? value];
+        }),
+      );
       if (changed) await store.write(row.ref, values);
     }
   }
@@ -189,7 +219,13 @@ export async function up(pgm: MigrationBuilder): Promise<void> {
       await pgm.db.query(
         `INSERT INTO action_webhook_secrets (action_id, organization_id, secret_sealed, previous_secret_sealed, previous_valid_until)
          VALUES ($1, $2, $3, $4, CASE WHEN $4::text IS NULL THEN NULL ELSE now() + make_interval(hours => $5) END)`,
-        [action.id, action.organization_id, box.encrypt(generateWebhookSecret(), binding), legacy === undefined ? null : box.encrypt(legacy, binding), LEGACY_SECRET_WINDOW_HOURS],
+        [
+          action.id,
+          action.organization_id,
+          box.encrypt(generateWebhookSecret(), binding),
+          legacy === undefined ? null : box.encrypt(legacy, binding),
+          LEGACY_SECRET_WINDOW_HOURS,
+        ],
       );
     }
   }

@@ -24,7 +24,10 @@ if (!existsSync(installed) || statSync(installed).mtimeMs < statSync(lock).mtime
 const wantsTemporalCli = process.argv.includes('--temporal') && !process.env.TEMPORAL_ADDRESS;
 if (wantsTemporalCli) {
   try {
-    execFileSync('bash', [path.join(root, 'temporal/ensure-cli.sh')], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync('bash', [path.join(root, 'temporal/ensure-cli.sh')], {
+      cwd: root,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
   } catch {
     process.exit(1);
   }

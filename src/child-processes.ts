@@ -30,7 +30,10 @@ interface SupervisorRecord {
 /** The command line of a running process, or undefined when there is none with this pid. */
 function commandLineOf(pid: number): string | undefined {
   try {
-    const out = execFileSync('ps', ['-o', 'args=', '-p', String(pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const out = execFileSync('ps', ['-o', 'args=', '-p', String(pid)], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
     return out === '' ? undefined : out;
   } catch {
     return undefined; // ps exits 1 when the pid does not exist
@@ -93,7 +96,10 @@ export class ChildProcessFile {
       await stopProcess(child, log);
       log.info({ child: child.name, pid: child.pid }, `stopped the leftover ${child.name}`);
     }
-    const own = new ChildProcessFile(file, { supervisor: { pid: process.pid, args: commandLineOf(process.pid) ?? '' }, children: [] });
+    const own = new ChildProcessFile(file, {
+      supervisor: { pid: process.pid, args: commandLineOf(process.pid) ?? '' },
+      children: [],
+    });
     own.write();
     return own;
   }

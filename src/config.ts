@@ -17,9 +17,7 @@ const booleanFlag = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: "must be 'true' or 'false'" })
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
-const postgresUrl = z
-  .string()
-  .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// connection URL");
+const postgresUrl = z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// connection URL');
 
 export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -61,8 +59,11 @@ export const envSchema = z.object({
   /** Bearer token for POST /api/v1/ingest/events (external indexers); unset disables the endpoint. */
   INGEST_API_TOKEN: z.string().min(24, 'must be at least 24 characters').optional(),
   /** Registry events older than this many days of block time are deleted by maintenance; 0 keeps them forever (default). */
-  EVENT_RETENTION_DAYS: z.coerce.number({ message: 'must be a whole number of days (0 keeps events forever)' })
-    .int('must be a whole number of days (0 keeps events forever)').min(0, 'must be 0 (keep forever) or more days').default(0),
+  EVENT_RETENTION_DAYS: z.coerce
+    .number({ message: 'must be a whole number of days (0 keeps events forever)' })
+    .int('must be a whole number of days (0 keeps events forever)')
+    .min(0, 'must be 0 (keep forever) or more days')
+    .default(0),
 
   /** 32-byte key (base64 or hex) sealing the secrets we send on; development creates one under DATA_DIR. */
   APP_ENCRYPTION_KEY: z.string().optional(),
@@ -81,18 +82,27 @@ export const envSchema = z.object({
   API_PUBLIC_URL: z.url({ message: 'must be a URL' }).optional(),
 
   /** Mail transport (email verification, invitations): smtp:// or smtps://; unset outside production logs the links. */
-  SMTP_URL: z.string().regex(/^smtps?:\/\/[^\s]+$/, 'must be an smtp:// or smtps:// URL, e.g. smtps://user:pass@mail.example.com:465').optional(),
+  SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\/[^\s]+$/, 'must be an smtp:// or smtps:// URL, e.g. smtps://user:pass@mail.example.com:465')
+    .optional(),
   /** Sender of those mails, an address or "Name <address>". */
   MAIL_FROM: z.string().min(3).max(320).default('erc8004-backend <no-reply@localhost>'),
   /** Reverse proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For gives the client address. */
-  TRUST_PROXY: z.string().transform((list, ctx) => {
-    try {
-      return parseTrustedProxies(list);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: `${(err as Error).message} (expected a comma-separated list of addresses or CIDRs)` });
-      return z.NEVER;
-    }
-  }).optional(),
+  TRUST_PROXY: z
+    .string()
+    .transform((list, ctx) => {
+      try {
+        return parseTrustedProxies(list);
+      } catch (err) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${(err as Error).message} (expected a comma-separated list of addresses or CIDRs)`,
+        });
+        return z.NEVER;
+      }
+    })
+    .optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -121,7 +131,10 @@ export interface Config {
     maxCachedWorkflows: number;
   };
   api: {
-    host: string; port: number; jwtSecret: string | undefined; publicUrl: string | undefined;
+    host: string;
+    port: number;
+    jwtSecret: string | undefined;
+    publicUrl: string | undefined;
     /** Proxies whose X-Forwarded-For is believed; undefined: none (the TCP peer is the client). */
     trustedProxies: TrustedProxies | undefined;
   };
@@ -195,7 +208,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       readyTimeoutMs: e.TEMPORAL_READY_TIMEOUT_MS,
       maxCachedWorkflows: e.TEMPORAL_MAX_CACHED_WORKFLOWS,
     },
-    api: { host: e.API_HOST, port: e.API_PORT, jwtSecret: e.JWT_SECRET, publicUrl: e.API_PUBLIC_URL, trustedProxies: e.TRUST_PROXY },
+    api: {
+      host: e.API_HOST,
+      port: e.API_PORT,
+      jwtSecret: e.JWT_SECRET,
+      publicUrl: e.API_PUBLIC_URL,
+      trustedProxies: e.TRUST_PROXY,
+    },
     mail: { smtpUrl: e.SMTP_URL, from: e.MAIL_FROM },
     chains,
     demo: { mode: e.DEMO_MODE, eventsPerSecond: e.DEMO_EVENTS_PER_SECOND, anvilPort: e.DEMO_ANVIL_PORT },
@@ -222,7 +241,9 @@ export function requireDatabaseUrl(config: Config): string {
 
 export function requireTemporalAddress(config: Config): string {
   if (!config.temporal.address) {
-    throw new ConfigError(['TEMPORAL_ADDRESS: required for this entry point (use `npm start` for the Temporal dev server)']);
+    throw new ConfigError([
+      'TEMPORAL_ADDRESS: required for this entry point (use `npm start` for the Temporal dev server)',
+    ]);
   }
   return config.temporal.address;
 }

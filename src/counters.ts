@@ -12,20 +12,25 @@ export class Counter {
   ) {}
 
   inc(labels: Record<string, string> = {}, by = 1): void {
-    const key = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, '_')}"`).join(',');
+    const key = Object.entries(labels)
+      .map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, '_')}"`)
+      .join(',');
     this.values.set(key, (this.values.get(key) ?? 0) + by);
   }
 
   /** The value for exactly these labels (0 if never incremented). */
   value(labels: Record<string, string> = {}): number {
-    const key = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, '_')}"`).join(',');
+    const key = Object.entries(labels)
+      .map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, '_')}"`)
+      .join(',');
     return this.values.get(key) ?? 0;
   }
 
   render(): string[] {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
     if (this.values.size === 0) lines.push(`${this.name} 0`);
-    for (const [labels, value] of this.values) lines.push(labels ? `${this.name}{${labels}} ${value}` : `${this.name} ${value}`);
+    for (const [labels, value] of this.values)
+      lines.push(labels ? `${this.name}{${labels}} ${value}` : `${this.name} ${value}`);
     return lines;
   }
 }

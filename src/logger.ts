@@ -11,7 +11,10 @@ export function createLogger(config: Pick<Config, 'log'>, name = 'erc8004', { to
   if (config.log.format === 'pretty') {
     return pino({
       ...options,
-      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', destination: fd } },
+      transport: {
+        target: 'pino-pretty',
+        options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname', destination: fd },
+      },
     });
   }
   return pino(options, pino.destination(fd));

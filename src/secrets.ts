@@ -47,10 +47,17 @@ export function agentSecret(chainId: number, agentId: string | number, field: st
 
 /** The GCM additional data: the scheme and the binding, NUL-separated (neither part contains NUL). */
 function aadOf(binding: SecretBinding): Buffer {
-  if (!binding || typeof binding.owner !== 'string' || typeof binding.field !== 'string' || !binding.owner || !binding.field) {
+  if (
+    !binding ||
+    typeof binding.owner !== 'string' ||
+    typeof binding.field !== 'string' ||
+    !binding.owner ||
+    !binding.field
+  ) {
     throw new TypeError('a sealed secret needs a binding: its owner and its field');
   }
-  if (binding.owner.includes('\0') || binding.field.includes('\0')) throw new TypeError('a secret binding must not contain NUL');
+  if (binding.owner.includes('\0') || binding.field.includes('\0'))
+    throw new TypeError('a secret binding must not contain NUL');
   return Buffer.from(`erc8004-secret-v2\0${binding.owner}\0${binding.field}`);
 }
 
@@ -194,7 +201,9 @@ export function parseAppKey(text: string): Buffer {
     const canonical = key.toString(urlSafe ? 'base64url' : 'base64').replace(/=+$/, '');
     if (canonical === value.replace(/=+$/, '') && key.length === KEY_BYTES) return key;
     if (canonical === value.replace(/=+$/, '')) {
-      throw new Error(`Application encryption key decodes to ${key.length} bytes as base64; it must be ${KEY_BYTES} bytes`);
+      throw new Error(
+        `Application encryption key decodes to ${key.length} bytes as base64; it must be ${KEY_BYTES} bytes`,
+      );
     }
   }
   if (/^[0-9a-fA-F]+$/.test(value)) {

@@ -19,7 +19,10 @@ export const EMBEDDED_DATABASE = 'erc8004';
  * Postgres for this process: DATABASE_URL when set, else (only where `allowEmbedded`) the embedded cluster under
  * DATA_DIR. Waits for readiness and applies migrations when MIGRATE_ON_START is on.
  */
-export async function provideDatabase(ctx: ProcessContext, { allowEmbedded }: { allowEmbedded: boolean }): Promise<string> {
+export async function provideDatabase(
+  ctx: ProcessContext,
+  { allowEmbedded }: { allowEmbedded: boolean },
+): Promise<string> {
   const { config, logger } = ctx;
   let url = config.database.url;
   if (!url) {
@@ -63,7 +66,10 @@ export function providePool(ctx: ProcessContext, url: string, applicationName: s
 }
 
 /** The Temporal frontend address: TEMPORAL_ADDRESS when set, else (only where `allowDevServer`) a dev server it starts. */
-export async function provideTemporal(ctx: ProcessContext, { allowDevServer }: { allowDevServer: boolean }): Promise<string> {
+export async function provideTemporal(
+  ctx: ProcessContext,
+  { allowDevServer }: { allowDevServer: boolean },
+): Promise<string> {
   const { config, logger } = ctx;
   if (config.temporal.address || !allowDevServer) {
     const address = config.temporal.address ?? requireTemporalAddress(config);
@@ -98,10 +104,14 @@ export async function provideTemporalClient(ctx: ProcessContext, address: string
  */
 export function startIndexers(ctx: ProcessContext, pool: Pool, chains: ChainConfig[]): ChainIndexer[] {
   const controller = new AbortController();
-  const indexers = chains.map((chain) => new ChainIndexer({ chain, pool, logger: ctx.logger, signal: controller.signal }));
+  const indexers = chains.map(
+    (chain) => new ChainIndexer({ chain, pool, logger: ctx.logger, signal: controller.signal }),
+  );
   const subscriptions = indexers.map((indexer) => headSubscription(indexer.chain, ctx));
   const runs = indexers.map((indexer, i) =>
-    superviseComponent(ctx, `indexer ${indexer.chain.chainId}`, controller.signal, () => indexer.run({ wake: subscriptions[i]?.wake })),
+    superviseComponent(ctx, `indexer ${indexer.chain.chainId}`, controller.signal, () =>
+      indexer.run({ wake: subscriptions[i]?.wake }),
+    ),
   );
   ctx.onShutdown('indexers', async () => {
     controller.abort();
@@ -117,7 +127,12 @@ export function startIndexers(ctx: ProcessContext, pool: Pool, chains: ChainConf
  * supervisor restarts it after a backoff and logs that it did; any other process exits with code 1 (its process
  * manager restarts it).
  */
-export async function superviseComponent(ctx: ProcessContext, name: string, signal: AbortSignal, run: () => Promise<void>): Promise<void> {
+export async function superviseComponent(
+  ctx: ProcessContext,
+  name: string,
+  signal: AbortSignal,
+  run: () => Promise<void>,
+): Promise<void> {
   const log = ctx.logger.child({ component: name });
   let failures = 0;
   while (!signal.aborted) {
@@ -147,7 +162,8 @@ function headSubscription(chain: ChainConfig, ctx: ProcessContext) {
       client.watchBlockNumber({
         emitOnBegin: false,
         onBlockNumber: () => notify(),
-        onError: (err) => ctx.logger.warn({ err, chainId: chain.chainId }, 'head subscription error; polling continues'),
+        onError: (err) =>
+          ctx.logger.warn({ err, chainId: chain.chainId }, 'head subscription error; polling continues'),
       }),
     close: async () => {
       const transport = client.transport as { getRpcClient?: () => Promise<{ close(): void }> };

@@ -46,7 +46,8 @@ export default async function setup(project: TestProject) {
       return db;
     })(),
     (async () => {
-      if (process.env.TEST_TEMPORAL_ADDRESS) return { address: process.env.TEST_TEMPORAL_ADDRESS, stop: async () => {} };
+      if (process.env.TEST_TEMPORAL_ADDRESS)
+        return { address: process.env.TEST_TEMPORAL_ADDRESS, stop: async () => {} };
       const cliPath = await resolveTemporalCli(process.env.TEMPORAL_CLI);
       return startTemporalDevServer({
         cliPath,

@@ -60,7 +60,10 @@ async function firstAttempt(idempotencyKey: string): Promise<FirstAttempt | unde
   }
 }
 
-export async function deliveryWorkflow({ idempotencyKey, first: handedOver }: DeliveryWorkflowInput): Promise<DeliveryWorkflowResult> {
+export async function deliveryWorkflow({
+  idempotencyKey,
+  first: handedOver,
+}: DeliveryWorkflowInput): Promise<DeliveryWorkflowResult> {
   const started = Date.now();
   let plan: DeliveryPlan | null;
   /** An attempt already made (by the local first attempt) whose outcome the loop handles first. */
@@ -86,7 +89,9 @@ export async function deliveryWorkflow({ idempotencyKey, first: handedOver }: De
       made = undefined;
     } else {
       // Breakers are per organization: the activity reads the delivery's (histories from before called it without).
-      const gate = await (patched('breaker-per-organization') ? checkBreaker(plan.destination, idempotencyKey) : checkBreaker(plan.destination));
+      const gate = await (patched('breaker-per-organization')
+        ? checkBreaker(plan.destination, idempotencyKey)
+        : checkBreaker(plan.destination));
       if (gate.open) {
         if (Date.now() - started + gate.retryInMs > retry.horizon_ms) break;
         await markDelivery(idempotencyKey, 'parked');
@@ -94,7 +99,11 @@ export async function deliveryWorkflow({ idempotencyKey, first: handedOver }: De
         continue;
       }
       attempts++;
-      outcome = await attemptDelivery({ idempotencyKey, attempt: plan.attemptsBefore + attempts, destination: plan.destination });
+      outcome = await attemptDelivery({
+        idempotencyKey,
+        attempt: plan.attemptsBefore + attempts,
+        destination: plan.destination,
+      });
     }
     if (outcome.ok) {
       await markDelivery(idempotencyKey, 'delivered');

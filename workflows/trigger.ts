@@ -23,12 +23,20 @@ import {
 import type { createTriggerActivities, MatchRecord } from '../activities/triggers.js';
 import type { createDeliveryActivities } from '../activities/deliveries.js';
 import { compileDefinition, type TriggerDefinition, type TriggerDefinitionInput } from '../src/triggers/definition.js';
-import { expireAbsences, initialState, nextDeadline, pruneState, type EvaluateOptions, type TriggerState } from '../src/triggers/engine.js';
+import {
+  expireAbsences,
+  initialState,
+  nextDeadline,
+  pruneState,
+  type EvaluateOptions,
+  type TriggerState,
+} from '../src/triggers/engine.js';
 import { drainItems, type TriggerItem } from '../src/triggers/drain.js';
 import { SeenEvents, type SeenEventsSnapshot } from '../src/triggers/seen-events.js';
 import { triggerSearchAttributes } from '../src/triggers/search-attributes.js';
 
-type TriggerActivities = ReturnType<typeof createTriggerActivities> & Pick<ReturnType<typeof createDeliveryActivities>, 'startDeliveries' | 'recordAndDeliver'>;
+type TriggerActivities = ReturnType<typeof createTriggerActivities> &
+  Pick<ReturnType<typeof createDeliveryActivities>, 'startDeliveries' | 'recordAndDeliver'>;
 const activities = proxyActivities<TriggerActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '30 seconds' },
@@ -52,9 +60,7 @@ export interface EventsBatch {
 }
 
 export type ConfigChange =
-  | { kind: 'edit'; input: TriggerDefinitionInput }
-  | { kind: 'enable'; enabled: boolean }
-  | { kind: 'delete' };
+  { kind: 'edit'; input: TriggerDefinitionInput } | { kind: 'enable'; enabled: boolean } | { kind: 'delete' };
 
 export interface TriggerView {
   triggerId: string;
@@ -114,7 +120,14 @@ export async function triggerWorkflow(args: TriggerWorkflowInput): Promise<void>
     signals++;
     queue.push(...batch.items);
   });
-  setHandler(stateQuery, () => ({ triggerId, definition: input ?? null, state, seen: seen.snapshot(), signalsThisRun: signals, fired }));
+  setHandler(stateQuery, () => ({
+    triggerId,
+    definition: input ?? null,
+    state,
+    seen: seen.snapshot(),
+    signalsThisRun: signals,
+    fired,
+  }));
   setHandler(
     configUpdate,
     async (change) => {
@@ -135,7 +148,8 @@ export async function triggerWorkflow(args: TriggerWorkflowInput): Promise<void>
     {
       validator: (change) => {
         if (change.kind === 'edit') {
-          if (change.input.id !== triggerId) throw new Error(`definition is for trigger ${change.input.id}, not ${triggerId}`);
+          if (change.input.id !== triggerId)
+            throw new Error(`definition is for trigger ${change.input.id}, not ${triggerId}`);
           compileDefinition(change.input); // throws DefinitionError, which rejects the update before it is recorded
         }
       },
@@ -165,10 +179,20 @@ export async function triggerWorkflow(args: TriggerWorkflowInput): Promise<void>
     const def = current();
     const { firings, changed } = await drainItems(
       {
-        def, state, seen,
+        def,
+        state,
+        seen,
         options: engineOptions(),
         loadCanonicalEvents: ({ chainId, agentId, upToSeq }) =>
-          activities.loadCanonicalEvents({ triggerId, chainId, agentId, registry: def.registry, afterSeq: startSeq, upToSeq, startBlock: historyStartBlock }),
+          activities.loadCanonicalEvents({
+            triggerId,
+            chainId,
+            agentId,
+            registry: def.registry,
+            afterSeq: startSeq,
+            upToSeq,
+            startBlock: historyStartBlock,
+          }),
         // Histories from before re-folded an agent touched by a retraction only after the drain.
         refoldBeforeNextEvent: () => patched('refold-agent-before-its-next-event'),
       },
@@ -177,7 +201,12 @@ export async function triggerWorkflow(args: TriggerWorkflowInput): Promise<void>
     if (changed) dirty = true;
     fired += firings.length;
     return firings.map(({ event: e, evaluation }) => ({
-      eventSeq: e.ingest_seq, eventId: e.id, agentKey: evaluation.agentKey, kind: 'match', timestamp: e.timestamp, evaluation: evaluation.values,
+      eventSeq: e.ingest_seq,
+      eventId: e.id,
+      agentKey: evaluation.agentKey,
+      kind: 'match',
+      timestamp: e.timestamp,
+      evaluation: evaluation.values,
     }));
   };
 
@@ -208,7 +237,14 @@ export async function triggerWorkflow(args: TriggerWorkflowInput): Promise<void>
   if (history) {
     let after = '0';
     for (;;) {
-      const page = await activities.loadTriggerHistory({ chainId: current().chainId, registry: current().registry, startBlock: history.startBlock, afterSeq: after, upToSeq: startSeq, limit: 1_000 });
+      const page = await activities.loadTriggerHistory({
+        chainId: current().chainId,
+        registry: current().registry,
+        startBlock: history.startBlock,
+        afterSeq: after,
+        upToSeq: startSeq,
+        limit: 1_000,
+      });
       if (page.length === 0) break;
       queue.unshift(...page.map((event): TriggerItem => ({ kind: 'event', event })));
       await record(await processQueue());
@@ -243,7 +279,11 @@ export async function triggerWorkflow(args: TriggerWorkflowInput): Promise<void>
         fired++;
         dirty = true;
         matches.push({
-          eventSeq: absent.event.ingest_seq, eventId: absent.event.id, agentKey: absent.agentKey, kind: 'absence', timestamp: absent.event.timestamp,
+          eventSeq: absent.event.ingest_seq,
+          eventId: absent.event.id,
+          agentKey: absent.agentKey,
+          kind: 'absence',
+          timestamp: absent.event.timestamp,
           evaluation: { requestHash: absent.requestHash, deadline: absent.deadline },
         });
       }
@@ -262,7 +302,15 @@ export async function triggerWorkflow(args: TriggerWorkflowInput): Promise<void>
       await activities.saveTriggerState(triggerId, state);
       await continueAsNew<typeof triggerWorkflow>({
         ...args,
-        carried: { input: input!, startSeq, state, seen: seen.snapshot(), queue: queue.splice(0), fired, historyStartBlock },
+        carried: {
+          input: input!,
+          startSeq,
+          state,
+          seen: seen.snapshot(),
+          queue: queue.splice(0),
+          fired,
+          historyStartBlock,
+        },
       });
     }
   }

@@ -15,7 +15,11 @@ export function actionSecretBinding(organizationId: string, field: string): Secr
 }
 
 /** The secret fields of a config, by their path in it; `update` replaces their values (and returns the new config). */
-function mapSecrets(type: string, config: ActionConfig, update: (field: string, value: string) => string): ActionConfig {
+function mapSecrets(
+  type: string,
+  config: ActionConfig,
+  update: (field: string, value: string) => string,
+): ActionConfig {
   if (type === 'telegram') {
     const telegram = config as TelegramConfig;
     return telegram.bot_token ? { ...telegram, bot_token: update('bot_token', telegram.bot_token) } : config;
@@ -23,7 +27,12 @@ function mapSecrets(type: string, config: ActionConfig, update: (field: string, 
   if (type === 'rest') {
     const rest = config as RestConfig;
     if (!rest.secret_headers) return config;
-    return { ...rest, secret_headers: Object.fromEntries(Object.entries(rest.secret_headers).map(([name, v]) => [name, update(`secret_headers.${name}`, v)])) };
+    return {
+      ...rest,
+      secret_headers: Object.fromEntries(
+        Object.entries(rest.secret_headers).map(([name, v]) => [name, update(`secret_headers.${name}`, v)]),
+      ),
+    };
   }
   return config;
 }
@@ -33,16 +42,28 @@ function mapSecrets(type: string, config: ActionConfig, update: (field: string, 
  * sealed is refused: a sealed value copied from elsewhere must never be stored as if it were this organization's.
  * `path` prefixes the issues (e.g. `actions.0.config`).
  */
-export function sealActionSecrets(type: string, config: ActionConfig, box: SecretBox | undefined, organizationId: string, path: string): ActionConfig {
+export function sealActionSecrets(
+  type: string,
+  config: ActionConfig,
+  box: SecretBox | undefined,
+  organizationId: string,
+  path: string,
+): ActionConfig {
   const issues: { path: string; message: string }[] = [];
   const sealed = mapSecrets(type, config, (field, value) => {
     if (SecretBox.isSealed(value)) {
-      issues.push({ path: `${path}.${field}`, message: "looks like a sealed value ('v1:…'/'v2:…'): send the secret itself; it is sealed when stored" });
+      issues.push({
+        path: `${path}.${field}`,
+        message: "looks like a sealed value ('v1:…'/'v2:…'): send the secret itself; it is sealed when stored",
+      });
       return value;
     }
     if (value === REDACTED_SECRET) {
       // A config read back from the API and saved as it is would otherwise store the placeholder as the secret.
-      issues.push({ path: `${path}.${field}`, message: `'${REDACTED_SECRET}' is how a stored secret reads back: send the secret itself again` });
+      issues.push({
+        path: `${path}.${field}`,
+        message: `'${REDACTED_SECRET}' is how a stored secret reads back: send the secret itself again`,
+      });
       return value;
     }
     if (!box) {
@@ -59,6 +80,11 @@ export function sealActionSecrets(type: string, config: ActionConfig, box: Secre
  * Opens the secrets of a stored action config of `organizationId`. Throws SecretDecryptionError when one does not
  * open: sealed for another organization or field, with another key, or tampered with.
  */
-export function openActionSecrets(type: string, config: ActionConfig, box: SecretBox, organizationId: string): ActionConfig {
+export function openActionSecrets(
+  type: string,
+  config: ActionConfig,
+  box: SecretBox,
+  organizationId: string,
+): ActionConfig {
   return mapSecrets(type, config, (field, value) => box.decrypt(value, actionSecretBinding(organizationId, field)));
 }

@@ -45,7 +45,11 @@ export type BreakerGate = { open: false; failing: boolean } | { open: true; retr
  * a timeout, which leave no status and are transient — or a 5xx or 429), or nothing: a 4xx, another status than the
  * expected one, a refusal by the SSRF guard, an invalid config are the sender's doing, not the destination's.
  */
-export function destinationHealth(outcome: { ok: boolean; permanent: boolean; status?: number }): 'up' | 'down' | undefined {
+export function destinationHealth(outcome: {
+  ok: boolean;
+  permanent: boolean;
+  status?: number;
+}): 'up' | 'down' | undefined {
   if (outcome.ok) return 'up';
   if (outcome.status === undefined) return outcome.permanent ? undefined : 'down';
   return outcome.status === 429 || outcome.status >= 500 ? 'down' : undefined;
@@ -61,7 +65,13 @@ export async function breakerGates(pool: pg.Pool, keys: readonly BreakerKey[]): 
   const gates = new Map<string, BreakerGate>(keys.map((k) => [breakerKeyId(k), { open: false, failing: false }]));
   if (keys.length === 0) return gates;
   const unique = [...new Map(keys.map((k) => [breakerKeyId(k), k])).values()];
-  const { rows } = await pool.query<{ organization_id: string; destination: string; state: string; consecutive_failures: number; wait_ms: number | null }>(
+  const { rows } = await pool.query<{
+    organization_id: string;
+    destination: string;
+    state: string;
+    consecutive_failures: number;
+    wait_ms: number | null;
+  }>(
     `SELECT b.organization_id, b.destination, b.state, b.consecutive_failures, greatest(0, extract(epoch FROM b.retry_at - now()) * 1000)::float8 AS wait_ms
      FROM delivery_breakers b JOIN unnest($1::uuid[], $2::text[]) AS k(organization_id, destination) USING (organization_id, destination)`,
     [unique.map((k) => k.organizationId), unique.map((k) => k.destination)],
@@ -69,7 +79,8 @@ export async function breakerGates(pool: pg.Pool, keys: readonly BreakerKey[]): 
   const probing: BreakerKey[] = [];
   for (const row of rows) {
     const key = { organizationId: row.organization_id, destination: row.destination };
-    if (row.state === 'open' && (row.wait_ms ?? 0) > 0) gates.set(breakerKeyId(key), { open: true, retryInMs: Math.ceil(row.wait_ms!) });
+    if (row.state === 'open' && (row.wait_ms ?? 0) > 0)
+      gates.set(breakerKeyId(key), { open: true, retryInMs: Math.ceil(row.wait_ms!) });
     else {
       gates.set(breakerKeyId(key), { open: false, failing: row.state !== 'closed' || row.consecutive_failures > 0 });
       if (row.state === 'open') probing.push(key);
@@ -87,7 +98,13 @@ export async function breakerGates(pool: pg.Pool, keys: readonly BreakerKey[]): 
 }
 
 /** Records an attempt's outcome — or `failures` failed attempts in a row; opens, re-opens or closes the breaker. */
-async function recordBreakerOutcome(pool: pg.Pool, key: BreakerKey, ok: boolean, options: BreakerOptions = {}, failures = 1): Promise<void> {
+async function recordBreakerOutcome(
+  pool: pg.Pool,
+  key: BreakerKey,
+  ok: boolean,
+  options: BreakerOptions = {},
+  failures = 1,
+): Promise<void> {
   if (ok) {
     await pool.query(
       `UPDATE delivery_breakers SET state = 'closed', consecutive_failures = 0, opened_at = NULL, retry_at = NULL WHERE organization_id = $1 AND destination = $2`,
@@ -152,8 +169,11 @@ export async function listBreakers(pool: Db, organizationId: string, destination
     [organizationId, destinations ?? null],
   );
   return rows.map((r) => ({
-    destination: r.destination, state: r.state, consecutiveFailures: r.consecutive_failures,
-    openedAt: r.opened_at?.toISOString() ?? null, retryAt: r.retry_at?.toISOString() ?? null,
+    destination: r.destination,
+    state: r.state,
+    consecutiveFailures: r.consecutive_failures,
+    openedAt: r.opened_at?.toISOString() ?? null,
+    retryAt: r.retry_at?.toISOString() ?? null,
   }));
 }
 

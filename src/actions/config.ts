@@ -13,12 +13,25 @@ export const retryPolicySchema = z
   .object({
     max_attempts: z.number().int().min(1).max(1_000).default(25),
     initial_interval_ms: z.number().int().min(100).max(3_600_000).default(1_000),
-    max_interval_ms: z.number().int().min(100).max(86_400_000).default(30 * 60_000),
+    max_interval_ms: z
+      .number()
+      .int()
+      .min(100)
+      .max(86_400_000)
+      .default(30 * 60_000),
     /** Give up (dead letter) once this much time has passed since the first attempt. */
-    horizon_ms: z.number().int().min(1_000).max(7 * 86_400_000).default(12 * 3_600_000),
+    horizon_ms: z
+      .number()
+      .int()
+      .min(1_000)
+      .max(7 * 86_400_000)
+      .default(12 * 3_600_000),
   })
   .strict()
-  .refine((r) => r.max_interval_ms >= r.initial_interval_ms, { message: 'must not be below initial_interval_ms', path: ['max_interval_ms'] });
+  .refine((r) => r.max_interval_ms >= r.initial_interval_ms, {
+    message: 'must not be below initial_interval_ms',
+    path: ['max_interval_ms'],
+  });
 export type RetryPolicy = z.infer<typeof retryPolicySchema>;
 export const DEFAULT_RETRY: RetryPolicy = retryPolicySchema.parse({});
 
@@ -28,8 +41,16 @@ const secret = z.string().min(1).max(4_096);
 
 export const telegramConfigSchema = z
   .object({
-    chat_id: z.union([z.string(), z.number().int()]).transform(String).pipe(z.string().regex(/^(-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31})$/, 'must be a numeric chat id or @channelusername')),
-    message_template: z.string().min(1, 'must not be empty').max(4_096, 'Telegram messages hold at most 4096 characters'),
+    chat_id: z
+      .union([z.string(), z.number().int()])
+      .transform(String)
+      .pipe(
+        z.string().regex(/^(-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31})$/, 'must be a numeric chat id or @channelusername'),
+      ),
+    message_template: z
+      .string()
+      .min(1, 'must not be empty')
+      .max(4_096, 'Telegram messages hold at most 4096 characters'),
     parse_mode: z.enum(['MarkdownV2', 'HTML', 'plain']).default('MarkdownV2'),
     /** The bot's token; defaults to TELEGRAM_BOT_TOKEN. Stored sealed. */
     bot_token: secret.optional(),
@@ -39,26 +60,42 @@ export const telegramConfigSchema = z
   })
   .strict();
 
-const FORBIDDEN_HEADERS = /^(host|content-length|connection|transfer-encoding|keep-alive|upgrade|te|trailer|proxy-.*|webhook-(id|timestamp|signature))$/i;
+const FORBIDDEN_HEADERS =
+  /^(host|content-length|connection|transfer-encoding|keep-alive|upgrade|te|trailer|proxy-.*|webhook-(id|timestamp|signature))$/i;
 const headerMap = z
-  .record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/, 'must be a valid header name'), z.string().max(8_192).regex(/^[^\r\n]*$/, 'must not contain line breaks'))
+  .record(
+    z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$/, 'must be a valid header name'),
+    z
+      .string()
+      .max(8_192)
+      .regex(/^[^\r\n]*$/, 'must not contain line breaks'),
+  )
   .superRefine((headers, ctx) => {
     for (const name of Object.keys(headers)) {
-      if (FORBIDDEN_HEADERS.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: `${name} is set by the service and cannot be overridden` });
+      if (FORBIDDEN_HEADERS.test(name))
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: `${name} is set by the service and cannot be overridden`,
+        });
     }
   });
 
 export const restConfigSchema = z
   .object({
     method: z.enum(['POST', 'PUT', 'PATCH', 'GET', 'DELETE']).default('POST'),
-    url: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).refine((u) => !/^[a-z]+:\/\/[^/]*@/i.test(u), 'must not contain credentials'),
+    url: z
+      .url({ protocol: /^https?$/, message: 'must be an http(s) URL' })
+      .refine((u) => !/^[a-z]+:\/\/[^/]*@/i.test(u), 'must not contain credentials'),
     headers: headerMap.default({}),
     /** Headers whose values are secrets (API keys of the receiver). Stored sealed. */
     secret_headers: headerMap.optional(),
     /** A JSON value whose string leaves are templates; a default body describes the firing when absent. */
     body_template: z.unknown().optional(),
     timeout_ms: timeout.default(10_000),
-    expected_status: z.union([z.number().int().min(100).max(599), z.array(z.number().int().min(100).max(599)).min(1)]).optional(),
+    expected_status: z
+      .union([z.number().int().min(100).max(599), z.array(z.number().int().min(100).max(599)).min(1)])
+      .optional(),
     retry: retryPolicySchema.optional(),
   })
   .strict();
@@ -76,7 +113,10 @@ export const mcpConfigSchema = z
     retry: retryPolicySchema.optional(),
   })
   .strict()
-  .refine((c) => c.resolve_endpoint || c.endpoint, { message: 'needs an endpoint, or resolve_endpoint: true', path: ['endpoint'] });
+  .refine((c) => c.resolve_endpoint || c.endpoint, {
+    message: 'needs an endpoint, or resolve_endpoint: true',
+    path: ['endpoint'],
+  });
 
 export type TelegramConfig = z.infer<typeof telegramConfigSchema>;
 export type RestConfig = z.infer<typeof restConfigSchema>;
@@ -94,19 +134,31 @@ export interface ActionIssue {
  * Validates one action's config: its shape, then every template against the variables of a trigger with these
  * condition keys. Returns the normalised config (defaults filled) or the problems, each with its path.
  */
-export function validateActionConfig(type: string, config: unknown, conditionKeys: string[], path = 'config'): { config?: ActionConfig; issues: ActionIssue[] } {
-  if (!(ACTION_TYPES as readonly string[]).includes(type)) return { issues: [{ path: 'action_type', message: `must be one of ${ACTION_TYPES.join(', ')}` }] };
+export function validateActionConfig(
+  type: string,
+  config: unknown,
+  conditionKeys: string[],
+  path = 'config',
+): { config?: ActionConfig; issues: ActionIssue[] } {
+  if (!(ACTION_TYPES as readonly string[]).includes(type))
+    return { issues: [{ path: 'action_type', message: `must be one of ${ACTION_TYPES.join(', ')}` }] };
   const parsed = SCHEMAS[type as ActionType].safeParse(config);
   if (!parsed.success) {
     return { issues: parsed.error.issues.map((i) => ({ path: [path, ...i.path].join('.'), message: i.message })) };
   }
   const known = knownVariables(conditionKeys);
   const issues: ActionIssue[] = [];
-  const prefix = (field: string, problems: string[]) => problems.forEach((message) => issues.push({ path: `${path}.${field}`, message }));
+  const prefix = (field: string, problems: string[]) =>
+    problems.forEach((message) => issues.push({ path: `${path}.${field}`, message }));
   const c = parsed.data;
   if (type === 'telegram') prefix('message_template', validateTemplate((c as TelegramConfig).message_template, known));
-  if (type === 'rest' && (c as RestConfig).body_template !== undefined) prefix('body_template', validateJsonTemplate((c as RestConfig).body_template, known, 'body_template'));
-  if (type === 'mcp') prefix('arguments_template', validateJsonTemplate((c as McpConfig).arguments_template, known, 'arguments_template'));
+  if (type === 'rest' && (c as RestConfig).body_template !== undefined)
+    prefix('body_template', validateJsonTemplate((c as RestConfig).body_template, known, 'body_template'));
+  if (type === 'mcp')
+    prefix(
+      'arguments_template',
+      validateJsonTemplate((c as McpConfig).arguments_template, known, 'arguments_template'),
+    );
   return issues.length > 0 ? { issues } : { config: c, issues };
 }
 
@@ -124,26 +176,35 @@ export async function refusedDestinations(
   allow: AllowList,
   options: { lookup?: HostLookup } = {},
 ): Promise<ActionIssue[]> {
-  const issues = await Promise.all(actions.map(async (action, i): Promise<ActionIssue | undefined> => {
-    let field: string;
-    let url: string | undefined;
-    if (action.action_type === 'rest') {
-      const parsed = restConfigSchema.safeParse(action.config);
-      [field, url] = ['url', parsed.data?.url];
-    } else if (action.action_type === 'mcp') {
-      const parsed = mcpConfigSchema.safeParse(action.config);
-      [field, url] = ['endpoint', parsed.data?.resolve_endpoint ? undefined : parsed.data?.endpoint];
-    } else return undefined;
-    if (url === undefined) return undefined;
-    try {
-      await checkDestination(url, { allow, lookup: options.lookup, signal: AbortSignal.timeout(SAVE_LOOKUP_TIMEOUT_MS) });
-      return undefined;
-    } catch (err) {
-      if (!(err instanceof SsrfError)) return undefined;
-      const what = err.host ?? new URL(url).hostname;
-      return { path: `actions.${i}.config.${field}`, message: `${err.message}; an operator can allow it by adding ${what} to ACTION_ALLOWED_HOSTS` };
-    }
-  }));
+  const issues = await Promise.all(
+    actions.map(async (action, i): Promise<ActionIssue | undefined> => {
+      let field: string;
+      let url: string | undefined;
+      if (action.action_type === 'rest') {
+        const parsed = restConfigSchema.safeParse(action.config);
+        [field, url] = ['url', parsed.data?.url];
+      } else if (action.action_type === 'mcp') {
+        const parsed = mcpConfigSchema.safeParse(action.config);
+        [field, url] = ['endpoint', parsed.data?.resolve_endpoint ? undefined : parsed.data?.endpoint];
+      } else return undefined;
+      if (url === undefined) return undefined;
+      try {
+        await checkDestination(url, {
+          allow,
+          lookup: options.lookup,
+          signal: AbortSignal.timeout(SAVE_LOOKUP_TIMEOUT_MS),
+        });
+        return undefined;
+      } catch (err) {
+        if (!(err instanceof SsrfError)) return undefined;
+        const what = err.host ?? new URL(url).hostname;
+        return {
+          path: `actions.${i}.config.${field}`,
+          message: `${err.message}; an operator can allow it by adding ${what} to ACTION_ALLOWED_HOSTS`,
+        };
+      }
+    }),
+  );
   return issues.filter((issue) => issue !== undefined);
 }
 

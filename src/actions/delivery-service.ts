@@ -38,10 +38,20 @@ const VIEW = `idempotency_key, trigger_id, action_id, action_type, event_id, des
 function toView(r: Record<string, unknown>): DeliveryView {
   const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : null);
   return {
-    idempotencyKey: r.idempotency_key as string, triggerId: r.trigger_id as string | null, actionId: r.action_id as number | null,
-    actionType: r.action_type as string, eventId: r.event_id as string, destination: r.destination as string | null, status: r.status as string,
-    attempts: r.attempts as number, lastError: r.last_error as string | null, lastHttpStatus: r.last_http_status as number | null,
-    replays: r.replays as number, createdAt: iso(r.created_at)!, deliveredAt: iso(r.delivered_at), deadAt: iso(r.dead_at),
+    idempotencyKey: r.idempotency_key as string,
+    triggerId: r.trigger_id as string | null,
+    actionId: r.action_id as number | null,
+    actionType: r.action_type as string,
+    eventId: r.event_id as string,
+    destination: r.destination as string | null,
+    status: r.status as string,
+    attempts: r.attempts as number,
+    lastError: r.last_error as string | null,
+    lastHttpStatus: r.last_http_status as number | null,
+    replays: r.replays as number,
+    createdAt: iso(r.created_at)!,
+    deliveredAt: iso(r.delivered_at),
+    deadAt: iso(r.dead_at),
   };
 }
 
@@ -51,7 +61,14 @@ export async function listDeliveries(pool: Db, f: DeliveryFilter): Promise<Deliv
      WHERE organization_id = $1 AND ($2::uuid IS NULL OR trigger_id = $2) AND ($3::int IS NULL OR action_id = $3)
        AND ($4::text IS NULL OR status = $4) AND ($5::timestamptz IS NULL OR created_at >= $5)
      ORDER BY created_at DESC LIMIT $6`,
-    [f.organizationId, f.triggerId ?? null, f.actionId ?? null, f.status ?? null, f.since ?? null, Math.min(f.limit ?? 100, 1_000)],
+    [
+      f.organizationId,
+      f.triggerId ?? null,
+      f.actionId ?? null,
+      f.status ?? null,
+      f.since ?? null,
+      Math.min(f.limit ?? 100, 1_000),
+    ],
   );
   return rows.map(toView);
 }
@@ -88,8 +105,15 @@ export async function replayDeadLetters(
   );
   for (const row of rows) {
     const workflowId = `delivery/${row.idempotency_key}/replay-${row.replays}`;
-    await pool.query('UPDATE deliveries SET workflow_id = $2 WHERE idempotency_key = $1', [row.idempotency_key, workflowId]);
-    await temporal.workflow.start('deliveryWorkflow', { workflowId, taskQueue, args: [{ idempotencyKey: row.idempotency_key }] });
+    await pool.query('UPDATE deliveries SET workflow_id = $2 WHERE idempotency_key = $1', [
+      row.idempotency_key,
+      workflowId,
+    ]);
+    await temporal.workflow.start('deliveryWorkflow', {
+      workflowId,
+      taskQueue,
+      args: [{ idempotencyKey: row.idempotency_key }],
+    });
   }
   return rows.map((r) => r.idempotency_key);
 }

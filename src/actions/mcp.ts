@@ -65,7 +65,12 @@ type Failure = Omit<Extract<McpCallResult, { ok: false }>, 'ok' | 'durationMs'>;
 const CLIENT_INFO = { name: 'erc8004-backend', version: '0.1.0' };
 const MAX_ERROR_CHARS = 500;
 /** JSON-RPC errors that say the request itself is wrong: repeating it cannot help. */
-const PERMANENT_RPC_CODES = new Set<number>([ErrorCode.ParseError, ErrorCode.InvalidRequest, ErrorCode.MethodNotFound, ErrorCode.InvalidParams]);
+const PERMANENT_RPC_CODES = new Set<number>([
+  ErrorCode.ParseError,
+  ErrorCode.InvalidRequest,
+  ErrorCode.MethodNotFound,
+  ErrorCode.InvalidParams,
+]);
 
 class DeadlineExceeded extends Error {
   constructor(timeoutMs: number) {
@@ -85,7 +90,8 @@ export async function callMcpTool(options: CallMcpToolOptions): Promise<McpCallR
   } catch {
     return fail({ permanent: true, error: 'invalid MCP endpoint URL' });
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') return fail({ permanent: true, error: `unsupported MCP endpoint scheme ${url.protocol}` });
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    return fail({ permanent: true, error: `unsupported MCP endpoint scheme ${url.protocol}` });
 
   const deadline = new AbortController();
   const timer = setTimeout(() => deadline.abort(new DeadlineExceeded(options.timeoutMs)), options.timeoutMs);
@@ -99,7 +105,10 @@ export async function callMcpTool(options: CallMcpToolOptions): Promise<McpCallR
     const signal = init?.signal ? AbortSignal.any([init.signal, deadline.signal]) : deadline.signal;
     const response = await baseFetch(input, { ...init, signal });
     if (response.status >= 400 && (init?.method ?? 'GET').toUpperCase() === 'POST') {
-      lastFailedPost = { status: response.status, retryAfterMs: retryAfterMs({ 'retry-after': response.headers.get('retry-after') ?? undefined }) };
+      lastFailedPost = {
+        status: response.status,
+        retryAfterMs: retryAfterMs({ 'retry-after': response.headers.get('retry-after') ?? undefined }),
+      };
     }
     return response;
   };
@@ -111,7 +120,12 @@ export async function callMcpTool(options: CallMcpToolOptions): Promise<McpCallR
     requestInit: { headers },
     fetch: recordingFetch,
     // A broken response stream is not retried within the call: the delivery layer retries the whole call.
-    reconnectionOptions: { maxRetries: 0, initialReconnectionDelay: 1_000, maxReconnectionDelay: 1_000, reconnectionDelayGrowFactor: 1 },
+    reconnectionOptions: {
+      maxRetries: 0,
+      initialReconnectionDelay: 1_000,
+      maxReconnectionDelay: 1_000,
+      reconnectionDelayGrowFactor: 1,
+    },
   });
   const client = new Client(CLIENT_INFO, { capabilities: {} });
   // Errors of the optional background GET stream land here; the call's own errors reject the awaited promises.
@@ -121,10 +135,16 @@ export async function callMcpTool(options: CallMcpToolOptions): Promise<McpCallR
   try {
     await client.connect(transport, { signal: deadline.signal, timeout: remaining() });
     phase = 'call';
-    const result = await client.callTool({ name: options.toolName, arguments: options.arguments }, undefined, { signal: deadline.signal, timeout: remaining() });
+    const result = await client.callTool({ name: options.toolName, arguments: options.arguments }, undefined, {
+      signal: deadline.signal,
+      timeout: remaining(),
+    });
     if ('toolResult' in result) return { ok: true, result: result.toolResult, durationMs: elapsed() };
     if (result.isError === true) {
-      return fail({ permanent: true, error: truncate(`tool ${options.toolName} returned an error: ${contentText(result.content) || '(no text)'}`) });
+      return fail({
+        permanent: true,
+        error: truncate(`tool ${options.toolName} returned an error: ${contentText(result.content) || '(no text)'}`),
+      });
     }
     const ok: McpCallResult = { ok: true, result: result.content, durationMs: elapsed() };
     if (result.structuredContent !== undefined) ok.structuredContent = result.structuredContent;
@@ -151,26 +171,42 @@ export async function callMcpTool(options: CallMcpToolOptions): Promise<McpCallR
 }
 
 function abortPromise(signal: AbortSignal): Promise<never> {
-  return new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }));
+  return new Promise((_, reject) =>
+    signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }),
+  );
 }
 
 function classify(
   error: unknown,
-  ctx: { deadline: AbortSignal; timeoutMs: number; phase: 'connect' | 'call'; lastFailedPost: { status: number; retryAfterMs?: number } | undefined },
+  ctx: {
+    deadline: AbortSignal;
+    timeoutMs: number;
+    phase: 'connect' | 'call';
+    lastFailedPost: { status: number; retryAfterMs?: number } | undefined;
+  },
 ): Failure {
-  if (ctx.deadline.aborted || error instanceof DeadlineExceeded) return { permanent: false, error: `timed out after ${ctx.timeoutMs} ms` };
-  if (error instanceof UnauthorizedError) return { permanent: true, status: 401, error: truncate(error.message || 'unauthorized') };
+  if (ctx.deadline.aborted || error instanceof DeadlineExceeded)
+    return { permanent: false, error: `timed out after ${ctx.timeoutMs} ms` };
+  if (error instanceof UnauthorizedError)
+    return { permanent: true, status: 401, error: truncate(error.message || 'unauthorized') };
   if (error instanceof StreamableHTTPError) {
     const status = error.code;
-    if (status === undefined || status < 100) return { permanent: true, error: truncate(`not an MCP server answer: ${error.message}`) };
-    const failure: Failure = { permanent: isPermanentStatus(status), status, error: truncate(`HTTP ${status} from MCP server (${ctx.phase}): ${error.message}`) };
+    if (status === undefined || status < 100)
+      return { permanent: true, error: truncate(`not an MCP server answer: ${error.message}`) };
+    const failure: Failure = {
+      permanent: isPermanentStatus(status),
+      status,
+      error: truncate(`HTTP ${status} from MCP server (${ctx.phase}): ${error.message}`),
+    };
     // A 404 on an established session means the server forgot it (restart, eviction): a fresh attempt can work.
     if (status === 404 && ctx.phase === 'call') failure.permanent = false;
-    if (ctx.lastFailedPost?.status === status && ctx.lastFailedPost.retryAfterMs !== undefined) failure.retryAfterMs = ctx.lastFailedPost.retryAfterMs;
+    if (ctx.lastFailedPost?.status === status && ctx.lastFailedPost.retryAfterMs !== undefined)
+      failure.retryAfterMs = ctx.lastFailedPost.retryAfterMs;
     return failure;
   }
   if (error instanceof McpError) {
-    if (error.code === ErrorCode.RequestTimeout) return { permanent: false, code: error.code, error: `timed out after ${ctx.timeoutMs} ms` };
+    if (error.code === ErrorCode.RequestTimeout)
+      return { permanent: false, code: error.code, error: `timed out after ${ctx.timeoutMs} ms` };
     return { permanent: PERMANENT_RPC_CODES.has(error.code), code: error.code, error: truncate(error.message) };
   }
   // The SSRF guard refused the endpoint (the transport wraps what our fetch threw): no retry can make it allowed.
@@ -179,7 +215,10 @@ function classify(
   if (error instanceof Error) {
     // A zod error here means the server's JSON-RPC did not match the protocol; an unsupported protocol version
     // is reported as a plain Error by Client.connect. Neither is fixed by retrying.
-    if (error.name === 'ZodError' || /protocol version is not supported|invalid initialize result/i.test(error.message)) {
+    if (
+      error.name === 'ZodError' ||
+      /protocol version is not supported|invalid initialize result/i.test(error.message)
+    ) {
       return { permanent: true, error: truncate(`not an MCP server answer: ${error.message}`) };
     }
     const cause = (error as { cause?: unknown }).cause;
@@ -207,7 +246,11 @@ export function isPermanentStatus(status: number): boolean {
 function contentText(content: unknown): string {
   if (!Array.isArray(content)) return '';
   return content
-    .map((item: unknown) => (item && typeof item === 'object' && (item as { type?: unknown }).type === 'text' ? String((item as { text?: unknown }).text ?? '') : ''))
+    .map((item: unknown) =>
+      item && typeof item === 'object' && (item as { type?: unknown }).type === 'text'
+        ? String((item as { text?: unknown }).text ?? '')
+        : '',
+    )
     .filter((t) => t.length > 0)
     .join('\n');
 }

@@ -72,7 +72,10 @@ export function resolveFileUri(uri: string, ipfsGateway: string): Resolved {
   if (scheme === 'ipfs') return { kind: 'remote', url: ipfsToGateway(trimmed, ipfsGateway) };
   if (scheme === 'data') return decodeDataUri(trimmed);
   if (trimmed === '') throw new RegistrationFileError('empty URI', { permanent: true });
-  throw new RegistrationFileError(`unsupported URI scheme ${scheme ? `"${scheme}:"` : '(none)'} — expected https://, http://, ipfs:// or data:`, { permanent: true });
+  throw new RegistrationFileError(
+    `unsupported URI scheme ${scheme ? `"${scheme}:"` : '(none)'} — expected https://, http://, ipfs:// or data:`,
+    { permanent: true },
+  );
 }
 
 /**
@@ -85,8 +88,10 @@ export function ipfsToGateway(uri: string, ipfsGateway: string): string {
   let rest = uri.trim().replace(/^ipfs:\/\//i, '');
   if (/^ipfs\//i.test(rest)) rest = rest.slice(5);
   const [, cid = '', path = '', suffix = ''] = /^([^/\\?#]*)([^?#]*)(.*)$/s.exec(rest) ?? [];
-  if (!/^[A-Za-z0-9]+$/.test(cid)) throw new RegistrationFileError(`invalid ipfs URI: ${short(uri)}`, { permanent: true });
-  const escapes = () => new RegistrationFileError(`invalid ipfs URI: its path leaves the CID: ${short(uri)}`, { permanent: true });
+  if (!/^[A-Za-z0-9]+$/.test(cid))
+    throw new RegistrationFileError(`invalid ipfs URI: ${short(uri)}`, { permanent: true });
+  const escapes = () =>
+    new RegistrationFileError(`invalid ipfs URI: its path leaves the CID: ${short(uri)}`, { permanent: true });
   const segments: string[] = [];
   const parts = path.split(/[/\\]/).slice(1);
   parts.forEach((segment, i) => {
@@ -108,13 +113,17 @@ export function ipfsToGateway(uri: string, ipfsGateway: string): string {
 function decodeDataUri(uri: string): Resolved {
   const comma = uri.indexOf(',');
   if (comma < 0) throw new RegistrationFileError('malformed data: URI (no comma)', { permanent: true });
-  const meta = uri.slice(5, comma).split(';').map((p) => p.trim());
+  const meta = uri
+    .slice(5, comma)
+    .split(';')
+    .map((p) => p.trim());
   const isBase64 = meta.length > 1 && meta[meta.length - 1]?.toLowerCase() === 'base64';
   const mediaType = (meta[0] || 'text/plain').toLowerCase();
   const payload = uri.slice(comma + 1);
   if (isBase64) {
     const compact = decodeURIComponentSafe(payload).replace(/\s+/g, '');
-    if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(compact)) throw new RegistrationFileError('malformed data: URI (invalid base64)', { permanent: true });
+    if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(compact))
+      throw new RegistrationFileError('malformed data: URI (invalid base64)', { permanent: true });
     return { kind: 'inline', mediaType, bytes: new Uint8Array(Buffer.from(compact, 'base64')) };
   }
   return { kind: 'inline', mediaType, bytes: percentDecodeToBytes(payload) };
@@ -133,10 +142,11 @@ function decodeURIComponentSafe(s: string): string {
 function percentDecodeToBytes(s: string): Uint8Array {
   const out: number[] = [];
   const encoder = new TextEncoder();
-  for (let i = 0; i < s.length; ) {
+  for (let i = 0; i < s.length;) {
     if (s[i] === '%') {
       const hex = s.slice(i + 1, i + 3);
-      if (!/^[0-9a-fA-F]{2}$/.test(hex)) throw new RegistrationFileError('malformed data: URI (bad percent-encoding)', { permanent: true });
+      if (!/^[0-9a-fA-F]{2}$/.test(hex))
+        throw new RegistrationFileError('malformed data: URI (bad percent-encoding)', { permanent: true });
       out.push(parseInt(hex, 16));
       i += 3;
     } else {
@@ -153,11 +163,17 @@ function percentDecodeToBytes(s: string): Uint8Array {
  * The file's bytes. Fetched files arrive as text (fetchText), so their bytes are its UTF-8 encoding — exact for
  * JSON, which is UTF-8 by definition.
  */
-export async function fetchFileBytes(uri: string, options: FetchFileOptions): Promise<{ bytes: Uint8Array; mediaType?: string }> {
+export async function fetchFileBytes(
+  uri: string,
+  options: FetchFileOptions,
+): Promise<{ bytes: Uint8Array; mediaType?: string }> {
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
   const resolved = resolveFileUri(uri, options.ipfsGateway);
   if (resolved.kind === 'inline') {
-    if (resolved.bytes.length > maxBytes) throw new RegistrationFileError(`file too large (${resolved.bytes.length} bytes > ${maxBytes})`, { permanent: true });
+    if (resolved.bytes.length > maxBytes)
+      throw new RegistrationFileError(`file too large (${resolved.bytes.length} bytes > ${maxBytes})`, {
+        permanent: true,
+      });
     return { bytes: resolved.bytes, mediaType: resolved.mediaType };
   }
   let response: { status: number; body: string };
@@ -166,14 +182,21 @@ export async function fetchFileBytes(uri: string, options: FetchFileOptions): Pr
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     // A refusal by the SSRF guard stays a refusal; a network error may pass.
-    throw new RegistrationFileError(`fetching ${short(resolved.url)} failed: ${message}`, { permanent: error instanceof SsrfError, cause: error });
+    throw new RegistrationFileError(`fetching ${short(resolved.url)} failed: ${message}`, {
+      permanent: error instanceof SsrfError,
+      cause: error,
+    });
   }
   if (response.status < 200 || response.status > 299) {
     const transient = response.status >= 500 || response.status === 408 || response.status === 429;
-    throw new RegistrationFileError(`HTTP ${response.status} fetching ${short(resolved.url)}`, { permanent: !transient, status: response.status });
+    throw new RegistrationFileError(`HTTP ${response.status} fetching ${short(resolved.url)}`, {
+      permanent: !transient,
+      status: response.status,
+    });
   }
   const bytes = new TextEncoder().encode(response.body);
-  if (bytes.length > maxBytes) throw new RegistrationFileError(`file too large (${bytes.length} bytes > ${maxBytes})`, { permanent: true });
+  if (bytes.length > maxBytes)
+    throw new RegistrationFileError(`file too large (${bytes.length} bytes > ${maxBytes})`, { permanent: true });
   return { bytes };
 }
 
@@ -214,9 +237,13 @@ export function parseRegistrationFile(text: string): RegistrationFile {
   try {
     json = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (error) {
-    throw new RegistrationFileError(`registration file is not valid JSON: ${error instanceof Error ? error.message : String(error)}`, { permanent: true });
+    throw new RegistrationFileError(
+      `registration file is not valid JSON: ${error instanceof Error ? error.message : String(error)}`,
+      { permanent: true },
+    );
   }
-  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new RegistrationFileError('registration file is not a JSON object', { permanent: true });
+  if (json === null || typeof json !== 'object' || Array.isArray(json))
+    throw new RegistrationFileError('registration file is not a JSON object', { permanent: true });
   const parsed = registrationSchema.safeParse(json);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
@@ -228,7 +255,9 @@ export function parseRegistrationFile(text: string): RegistrationFile {
 export async function loadRegistrationFile(uri: string, options: FetchFileOptions): Promise<RegistrationFile> {
   const { bytes, mediaType } = await fetchFileBytes(uri, options);
   if (mediaType !== undefined && !JSON_MEDIA_TYPE.test(mediaType)) {
-    throw new RegistrationFileError(`unsupported data: media type ${mediaType} (expected application/json)`, { permanent: true });
+    throw new RegistrationFileError(`unsupported data: media type ${mediaType} (expected application/json)`, {
+      permanent: true,
+    });
   }
   let text: string;
   try {
@@ -244,7 +273,13 @@ export function findServiceEndpoint(file: RegistrationFile, name = 'MCP'): strin
   const wanted = name.trim().toLowerCase();
   for (const list of [file.services, file.endpoints]) {
     if (!Array.isArray(list)) continue;
-    const hit = list.find((s) => typeof s?.name === 'string' && s.name.trim().toLowerCase() === wanted && typeof s.endpoint === 'string' && s.endpoint.trim() !== '');
+    const hit = list.find(
+      (s) =>
+        typeof s?.name === 'string' &&
+        s.name.trim().toLowerCase() === wanted &&
+        typeof s.endpoint === 'string' &&
+        s.endpoint.trim() !== '',
+    );
     if (hit) return hit.endpoint.trim();
   }
   return undefined;
@@ -267,7 +302,9 @@ export async function verifyFileHash(
   const { bytes } = await fetchFileBytes(uri, options);
   const actual = keccak256(bytes);
   const expected = expectedHash.trim();
-  const normalized = (expected.startsWith('0x') || expected.startsWith('0X') ? expected : `0x${expected}`).toLowerCase();
+  const normalized = (
+    expected.startsWith('0x') || expected.startsWith('0X') ? expected : `0x${expected}`
+  ).toLowerCase();
   return normalized === actual.toLowerCase() ? { ok: true } : { ok: false, actual, expected };
 }
 
@@ -302,7 +339,11 @@ export class RegistrationCache {
   }
 
   /** The cached file when it was loaded from `currentUri` and is younger than the TTL; otherwise undefined (and the stale entry is dropped). */
-  get(chainId: number | bigint | string, agentId: number | bigint | string, currentUri: string): RegistrationFile | undefined {
+  get(
+    chainId: number | bigint | string,
+    agentId: number | bigint | string,
+    currentUri: string,
+  ): RegistrationFile | undefined {
     const key = RegistrationCache.key(chainId, agentId);
     const entry = this.entries.get(key);
     if (!entry) return undefined;

@@ -229,7 +229,8 @@ export function parseAllowList(text: string | undefined): AllowList {
       allow.cidrs.push(cidr);
       continue;
     }
-    if (entry.includes('/') || entry.includes(':')) throw new Error(`invalid allow-list entry "${entry}": not an IP address or CIDR block (ports are not supported)`);
+    if (entry.includes('/') || entry.includes(':'))
+      throw new Error(`invalid allow-list entry "${entry}": not an IP address or CIDR block (ports are not supported)`);
     const host = normalizeHost(entry);
     // A name made of digits and dots only is a mistyped address, not a host name.
     if (/^[\d.]+$/.test(host) || !/^[a-z0-9_]([a-z0-9_-]{0,62})(\.[a-z0-9_]([a-z0-9_-]{0,62}))*$/.test(host)) {
@@ -379,7 +380,12 @@ function attempt(
 ): Promise<AttemptResult> {
   return new Promise<AttemptResult>((resolve, reject) => {
     const headers: Record<string, string> = { ...options.headers };
-    const body = options.body === undefined ? undefined : typeof options.body === 'string' ? Buffer.from(options.body, 'utf8') : options.body;
+    const body =
+      options.body === undefined
+        ? undefined
+        : typeof options.body === 'string'
+          ? Buffer.from(options.body, 'utf8')
+          : options.body;
     if (body !== undefined && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-length')) {
       headers['content-length'] = String(body.length);
     }
@@ -406,7 +412,9 @@ function attempt(
       finish(() => {
         if (signal.aborted) return reject(timeoutError());
         const code = (err as NodeJS.ErrnoException)?.code;
-        reject(new AttemptError(describeError(err), connected, typeof code === 'string' ? code : undefined, { cause: err }));
+        reject(
+          new AttemptError(describeError(err), connected, typeof code === 'string' ? code : undefined, { cause: err }),
+        );
       });
     const onAbort = () => {
       const err = timeoutError();
@@ -497,7 +505,13 @@ export interface CheckedDestination {
  */
 export async function checkDestination(
   rawUrl: string,
-  options: { allow?: AllowList; lookup?: HostLookup; method?: string; signal?: AbortSignal; timeoutError?: (label: string) => Error } = {},
+  options: {
+    allow?: AllowList;
+    lookup?: HostLookup;
+    method?: string;
+    signal?: AbortSignal;
+    timeoutError?: (label: string) => Error;
+  } = {},
 ): Promise<CheckedDestination> {
   let url: URL;
   try {
@@ -506,10 +520,20 @@ export async function checkDestination(
     throw new SsrfError(`refused: "${rawUrl}" is not a valid URL`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new SsrfError(`refused ${url.protocol}// URL: only http: and https: are allowed`, url.hostname, undefined, 'scheme');
+    throw new SsrfError(
+      `refused ${url.protocol}// URL: only http: and https: are allowed`,
+      url.hostname,
+      undefined,
+      'scheme',
+    );
   }
   if (url.username !== '' || url.password !== '') {
-    throw new SsrfError(`refused URL with credentials for ${url.host}: put secrets in headers, not in the URL`, url.hostname, undefined, 'credentials');
+    throw new SsrfError(
+      `refused URL with credentials for ${url.host}: put secrets in headers, not in the URL`,
+      url.hostname,
+      undefined,
+      'credentials',
+    );
   }
   const host = normalizeHost(url.hostname);
   if (host === '') throw new SsrfError(`refused "${rawUrl}": no host`);
@@ -522,7 +546,8 @@ export async function checkDestination(
     addresses = [{ address: host, family: literal.family }];
   } else {
     const signal = options.signal ?? new AbortController().signal;
-    const timeoutError = () => (options.timeoutError ?? ((l: string) => new Error(`${l}: could not resolve ${host} in time`)))(label);
+    const timeoutError = () =>
+      (options.timeoutError ?? ((l: string) => new Error(`${l}: could not resolve ${host} in time`)))(label);
     try {
       addresses = await raceAbort((options.lookup ?? systemLookup)(host), signal, timeoutError);
     } catch (err) {
@@ -551,9 +576,11 @@ export async function checkDestination(
 export async function safeRequest(options: SafeRequestOptions): Promise<SafeResponse> {
   const started = performance.now();
   const { timeoutMs } = options;
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new Error(`timeoutMs must be a positive number, got ${String(timeoutMs)}`);
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+    throw new Error(`timeoutMs must be a positive number, got ${String(timeoutMs)}`);
   const maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
-  if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new Error(`maxResponseBytes must be a non-negative integer, got ${String(maxBytes)}`);
+  if (!Number.isSafeInteger(maxBytes) || maxBytes < 0)
+    throw new Error(`maxResponseBytes must be a non-negative integer, got ${String(maxBytes)}`);
   const method = options.method.toUpperCase();
   if (!/^[A-Z]+$/.test(method)) throw new Error(`invalid HTTP method "${options.method}"`);
 
@@ -561,7 +588,13 @@ export async function safeRequest(options: SafeRequestOptions): Promise<SafeResp
   const timer = setTimeout(() => controller.abort(), timeoutMs);
   const noResponse = (label: string) => new Error(`${label}: no response within ${timeoutMs} ms`);
   try {
-    const { url, host, addresses, label } = await checkDestination(options.url, { allow: options.allow, lookup: options.lookup, method, signal: controller.signal, timeoutError: noResponse });
+    const { url, host, addresses, label } = await checkDestination(options.url, {
+      allow: options.allow,
+      lookup: options.lookup,
+      method,
+      signal: controller.signal,
+      timeoutError: noResponse,
+    });
     const timeoutError = () => noResponse(label);
 
     // Try the checked addresses in order; move on only when a connection could not be made (nothing was sent).
@@ -572,7 +605,8 @@ export async function safeRequest(options: SafeRequestOptions): Promise<SafeResp
         return { ...result, durationMs: Math.round(performance.now() - started), address: target.address };
       } catch (err) {
         lastError = err;
-        const retryable = err instanceof AttemptError && !err.connected && err.code !== undefined && CONNECT_ERRORS.has(err.code);
+        const retryable =
+          err instanceof AttemptError && !err.connected && err.code !== undefined && CONNECT_ERRORS.has(err.code);
         if (!retryable || i === addresses.length - 1 || controller.signal.aborted) break;
       }
     }
@@ -589,7 +623,10 @@ export async function safeRequest(options: SafeRequestOptions): Promise<SafeResp
  * The delay a `Retry-After` header asks for, in milliseconds: delay-seconds (`120`) or an HTTP date (past → 0).
  * Undefined when the header is absent or unparseable.
  */
-export function retryAfterMs(headers: Record<string, string | string[] | undefined>, now: number = Date.now()): number | undefined {
+export function retryAfterMs(
+  headers: Record<string, string | string[] | undefined>,
+  now: number = Date.now(),
+): number | undefined {
   let value = headers['retry-after'];
   if (value === undefined) {
     const key = Object.keys(headers).find((k) => k.toLowerCase() === 'retry-after');

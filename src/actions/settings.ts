@@ -33,7 +33,11 @@ export async function actionSettings(config: Config): Promise<ActionSettings> {
   return {
     secrets: new SecretBox(key),
     appKey: key,
-    telegram: { baseUrl: config.actions.telegramBaseUrl, defaultBotToken: config.actions.telegramBotToken, limiter: new TelegramLimiter() },
+    telegram: {
+      baseUrl: config.actions.telegramBaseUrl,
+      defaultBotToken: config.actions.telegramBotToken,
+      limiter: new TelegramLimiter(),
+    },
     allow: parseAllowList(config.actions.allowedHosts),
     ipfsGateway: config.actions.ipfsGateway,
     registrations: new RegistrationCache(),

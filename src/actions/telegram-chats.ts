@@ -24,12 +24,18 @@ const hashCode = (code: string) => createHash('sha256').update(code).digest('hex
 
 /** How to verify a chat, for error messages and the API. */
 export function chatVerificationHint(organizationId: string): string {
-  return `ask for a code with POST /api/v1/organizations/${organizationId}/telegram/chat-codes, send "/start <code>" to the ` +
-    `platform bot from that chat (in a group, add the bot first), then save again; or give the action its own bot_token`;
+  return (
+    `ask for a code with POST /api/v1/organizations/${organizationId}/telegram/chat-codes, send "/start <code>" to the ` +
+    `platform bot from that chat (in a group, add the bot first), then save again; or give the action its own bot_token`
+  );
 }
 
 /** A fresh one-time code for `organizationId`. */
-export async function createChatLinkCode(db: Queryable, organizationId: string, createdBy: string | null): Promise<{ code: string; expiresAt: Date }> {
+export async function createChatLinkCode(
+  db: Queryable,
+  organizationId: string,
+  createdBy: string | null,
+): Promise<{ code: string; expiresAt: Date }> {
   // 15 random bytes: 20 base64url characters, within what Telegram allows in a /start deep link.
   const code = `${CODE_PREFIX}${randomBytes(15).toString('base64url')}`;
   const { rows } = await db.query<{ expires_at: Date }>(
@@ -55,7 +61,11 @@ export async function listVerifiedChats(db: Queryable, organizationId: string): 
 }
 
 /** Those of `chatIds` that are not verified for the organization. */
-export async function unverifiedChats(db: Queryable, organizationId: string, chatIds: readonly string[]): Promise<string[]> {
+export async function unverifiedChats(
+  db: Queryable,
+  organizationId: string,
+  chatIds: readonly string[],
+): Promise<string[]> {
   if (chatIds.length === 0) return [];
   const { rows } = await db.query<{ chat_id: string }>(
     'SELECT chat_id FROM telegram_verified_chats WHERE organization_id = $1 AND chat_id = ANY($2::text[])',
@@ -66,7 +76,11 @@ export async function unverifiedChats(db: Queryable, organizationId: string, cha
 }
 
 /** Uses a code for a chat (at most once, before it expires); the organization it verified the chat for, if any. */
-export async function redeemChatLinkCode(db: Queryable, code: string, chat: { id: string; title: string | null }): Promise<string | undefined> {
+export async function redeemChatLinkCode(
+  db: Queryable,
+  code: string,
+  chat: { id: string; title: string | null },
+): Promise<string | undefined> {
   const { rows } = await db.query<{ organization_id: string }>(
     `WITH used AS (
        UPDATE telegram_chat_link_codes SET used_at = now(), chat_id = $2
@@ -139,10 +153,14 @@ export class TelegramChatVerifier {
     return new Promise((resolve) => {
       if (this.stopping.signal.aborted) return resolve();
       const timer = setTimeout(resolve, ms);
-      this.stopping.signal.addEventListener('abort', () => {
-        clearTimeout(timer);
-        resolve();
-      }, { once: true });
+      this.stopping.signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        { once: true },
+      );
     });
   }
 
@@ -152,7 +170,10 @@ export class TelegramChatVerifier {
       let lock: SingletonLock | undefined;
       try {
         lock = await acquireSingletonLock(this.options.pool, {
-          key: 'telegram-get-updates', logger: this.log, signal: this.stopping.signal, standbyMs: retryMs * 6,
+          key: 'telegram-get-updates',
+          logger: this.log,
+          signal: this.stopping.signal,
+          standbyMs: retryMs * 6,
         });
         if (!lock) return;
         this.log.info('reading the platform bot updates (chat verification)');
@@ -160,7 +181,10 @@ export class TelegramChatVerifier {
         while (!stop.aborted) await this.pollOnce(stop);
         if (lock.lost.aborted) throw lock.error();
       } catch (err) {
-        this.log.warn({ err: redactTelegramSecrets((err as Error).message, this.options.botToken) }, 'reading the platform bot updates failed; retrying');
+        this.log.warn(
+          { err: redactTelegramSecrets((err as Error).message, this.options.botToken) },
+          'reading the platform bot updates failed; retrying',
+        );
       } finally {
         await lock?.release();
       }
@@ -178,7 +202,11 @@ export class TelegramChatVerifier {
       const res = await fetch(`${baseUrl.replace(/\/+$/, '')}/bot${botToken}/getUpdates`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ offset: this.offset, timeout: pollSeconds, allowed_updates: ['message', 'channel_post'] }),
+        body: JSON.stringify({
+          offset: this.offset,
+          timeout: pollSeconds,
+          allowed_updates: ['message', 'channel_post'],
+        }),
         signal,
       });
       const payload = (await res.json()) as { ok?: boolean; result?: TelegramUpdate[]; description?: string };
@@ -203,13 +231,22 @@ export class TelegramChatVerifier {
     const chatId = incoming?.chat?.id;
     const code = linkCodeInMessage(incoming?.text);
     if (!incoming || chatId === undefined || !code) return;
-    const chat = { id: String(chatId), title: incoming.chat?.title ?? (incoming.chat?.username ? `@${incoming.chat.username}` : null) };
+    const chat = {
+      id: String(chatId),
+      title: incoming.chat?.title ?? (incoming.chat?.username ? `@${incoming.chat.username}` : null),
+    };
     const organizationId = await redeemChatLinkCode(this.options.pool, code, chat);
     this.log.info({ chatId: chat.id, organizationId, verified: !!organizationId }, 'chat verification code received');
     const text = organizationId
       ? `This chat is verified: the organization's Telegram actions may post here with chat_id ${chat.id}.`
       : 'This code is unknown, used or expired: ask your organization for a new one.';
-    const reply = await sendTelegramMessage({ baseUrl: this.options.baseUrl, botToken: this.options.botToken, chatId: chat.id, text, timeoutMs: 10_000 });
+    const reply = await sendTelegramMessage({
+      baseUrl: this.options.baseUrl,
+      botToken: this.options.botToken,
+      chatId: chat.id,
+      text,
+      timeoutMs: 10_000,
+    });
     if (!reply.ok) this.log.warn({ chatId: chat.id, error: reply.error }, 'could not answer a chat verification');
   }
 }

@@ -208,7 +208,7 @@ export class TelegramLimiter {
         this.global.refill(now);
         let waitMs = Number.POSITIVE_INFINITY;
         const blocked = new Set<string>();
-        for (let i = 0; i < this.waiters.length; ) {
+        for (let i = 0; i < this.waiters.length;) {
           const waiter = this.waiters[i]!;
           if (blocked.has(waiter.chatId)) {
             i++;
@@ -262,9 +262,7 @@ export function redactTelegramSecrets(text: string, botToken?: string): string {
   let out = text;
   if (botToken) out = out.split(botToken).join('<redacted>');
   if (botToken) out = out.split(encodeURIComponent(botToken)).join('<redacted>');
-  return out
-    .replace(/\/bot[^/\s?#]+/g, '/bot<redacted>')
-    .replace(/\b\d{6,}:[A-Za-z0-9_-]{30,}\b/g, '<redacted>');
+  return out.replace(/\/bot[^/\s?#]+/g, '/bot<redacted>').replace(/\b\d{6,}:[A-Za-z0-9_-]{30,}\b/g, '<redacted>');
 }
 
 /** Escapes text for a MarkdownV2 message (outside entities): every reserved character gets a backslash. */
@@ -283,7 +281,12 @@ export async function sendTelegramMessage(options: SendTelegramMessageOptions): 
   const { botToken, chatId, timeoutMs } = options;
   const baseUrl = (options.baseUrl ?? TELEGRAM_API_BASE_URL).replace(/\/+$/, '');
   if (!botToken || !TOKEN_PATTERN.test(botToken)) {
-    return { ok: false, permanent: true, error: 'The bot token is malformed (expected <bot id>:<secret>)', durationMs: 0 };
+    return {
+      ok: false,
+      permanent: true,
+      error: 'The bot token is malformed (expected <bot id>:<secret>)',
+      durationMs: 0,
+    };
   }
   if (!chatId) return { ok: false, permanent: true, error: 'No chat id given', durationMs: 0 };
 
@@ -325,7 +328,8 @@ export async function sendTelegramMessage(options: SendTelegramMessageOptions): 
 
   if (response.ok && payload?.ok === true) {
     const messageId = (payload.result as { message_id?: unknown } | undefined)?.message_id;
-    if (typeof messageId === 'number') return { ok: true, messageId, status, truncated: prepared.truncated, durationMs };
+    if (typeof messageId === 'number')
+      return { ok: true, messageId, status, truncated: prepared.truncated, durationMs };
   }
 
   // Telegram's HTTP status and error_code agree; an error body behind HTTP 200 is classified by its error_code.
@@ -334,7 +338,8 @@ export async function sendTelegramMessage(options: SendTelegramMessageOptions): 
   let description: string;
   if (typeof payload?.description === 'string' && payload.description) description = payload.description;
   else if (response.ok) description = `Unexpected answer from Telegram (HTTP ${status}): ${snippet(responseText)}`;
-  else description = `HTTP ${status}${response.statusText ? ` ${response.statusText}` : ''}${responseText ? `: ${snippet(responseText)}` : ''}`;
+  else
+    description = `HTTP ${status}${response.statusText ? ` ${response.statusText}` : ''}${responseText ? `: ${snippet(responseText)}` : ''}`;
 
   const result: Extract<TelegramResult, { ok: false }> = {
     ok: false,
@@ -379,8 +384,11 @@ function snippet(text: string): string {
 function describeError(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const cause = err.cause as { code?: unknown; message?: unknown } | undefined;
-  const detail = cause && typeof cause === 'object' ? (typeof cause.code === 'string' ? cause.code : cause.message) : undefined;
-  return detail && typeof detail === 'string' && !err.message.includes(detail) ? `${err.message} (${detail})` : err.message;
+  const detail =
+    cause && typeof cause === 'object' ? (typeof cause.code === 'string' ? cause.code : cause.message) : undefined;
+  return detail && typeof detail === 'string' && !err.message.includes(detail)
+    ? `${err.message} (${detail})`
+    : err.message;
 }
 
 // ------------------------------------------------------------------------------------------------------ length
@@ -427,7 +435,8 @@ export function markdownV2ToPlainText(text: string): string {
       let j = i + 3;
       const newline = text.indexOf('\n', j);
       const close = findUnescaped(text, '```', j);
-      if (newline !== -1 && (close === -1 || newline < close) && /^[\w+#.-]*$/.test(text.slice(j, newline))) j = newline + 1;
+      if (newline !== -1 && (close === -1 || newline < close) && /^[\w+#.-]*$/.test(text.slice(j, newline)))
+        j = newline + 1;
       const end = close === -1 ? text.length : close;
       out += unescapeCode(text.slice(j, end));
       i = close === -1 ? text.length : close + 3;

@@ -71,7 +71,14 @@ export interface TemplateContextInput {
 /** Exact on-chain numbers: kept as decimal strings (uint256 / int128 / uint64 / bigint). */
 const EXACT_FIELDS: ReadonlySet<string> = new Set(['agent_id', 'feedback_index', 'value', 'ingest_seq']);
 /** Small integers: JSON numbers. */
-const INT_FIELDS: ReadonlySet<string> = new Set(['chain_id', 'block_number', 'log_index', 'timestamp', 'value_decimals', 'response']);
+const INT_FIELDS: ReadonlySet<string> = new Set([
+  'chain_id',
+  'block_number',
+  'log_index',
+  'timestamp',
+  'value_decimals',
+  'response',
+]);
 
 /** Defines an own, enumerable property (safe for keys such as `__proto__`). */
 function setOwn<T>(target: Record<string, T>, key: string, value: T): void {
@@ -79,7 +86,12 @@ function setOwn<T>(target: Record<string, T>, key: string, value: T): void {
 }
 
 function isoTime(value: unknown, what: string): string {
-  const date = value instanceof Date ? value : typeof value === 'string' || typeof value === 'number' ? new Date(value) : undefined;
+  const date =
+    value instanceof Date
+      ? value
+      : typeof value === 'string' || typeof value === 'number'
+        ? new Date(value)
+        : undefined;
   if (!date || Number.isNaN(date.getTime())) throw new TypeError(`${what}: not a valid time (${String(value)})`);
   return date.toISOString();
 }
@@ -99,7 +111,9 @@ function smallInt(value: unknown, what: string): number | null {
     const n = Number(value);
     if (Number.isSafeInteger(n)) return n;
   }
-  throw new TypeError(`${what}: expected an integer, got ${typeof value === 'string' ? JSON.stringify(value) : typeof value}`);
+  throw new TypeError(
+    `${what}: expected an integer, got ${typeof value === 'string' ? JSON.stringify(value) : typeof value}`,
+  );
 }
 
 function scalar(value: unknown, what: string): TemplateScalar {
@@ -121,7 +135,8 @@ function parseAgentKey(agentKey: string): { chain_id: number; id: string | null 
   const at = agentKey.indexOf(':');
   const chain = Number(agentKey.slice(0, at));
   const id = agentKey.slice(at + 1);
-  if (at <= 0 || !Number.isSafeInteger(chain) || id === '') throw new TypeError(`agentKey: expected "<chain_id>:<agent_id or ->", got ${JSON.stringify(agentKey)}`);
+  if (at <= 0 || !Number.isSafeInteger(chain) || id === '')
+    throw new TypeError(`agentKey: expected "<chain_id>:<agent_id or ->", got ${JSON.stringify(agentKey)}`);
   return { chain_id: chain, id: id === '-' ? null : id };
 }
 
@@ -133,16 +148,31 @@ export function buildTemplateContext(input: TemplateContextInput): TemplateConte
     if (field === 'value_formatted' || field === 'block_time') continue;
     const raw = Object.prototype.hasOwnProperty.call(source, field) ? source[field] : undefined;
     const what = `event.${field}`;
-    setOwn(event, field, EXACT_FIELDS.has(field) ? exactString(raw, what) : INT_FIELDS.has(field) ? smallInt(raw, what) : scalar(raw, what));
+    setOwn(
+      event,
+      field,
+      EXACT_FIELDS.has(field)
+        ? exactString(raw, what)
+        : INT_FIELDS.has(field)
+          ? smallInt(raw, what)
+          : scalar(raw, what),
+    );
   }
   const blockTime = source.block_time ?? (typeof event.timestamp === 'number' ? event.timestamp * 1000 : undefined);
-  setOwn(event, 'block_time', blockTime === undefined || blockTime === null ? null : isoTime(blockTime, 'event.block_time'));
+  setOwn(
+    event,
+    'block_time',
+    blockTime === undefined || blockTime === null ? null : isoTime(blockTime, 'event.block_time'),
+  );
   setOwn(event, 'value_formatted', formatValue(event.value as string | null, event.value_decimals as number | null));
 
   const state: TemplateContext['state'] = {};
   for (const [key, v] of Object.entries(input.values ?? {})) {
     const metric = v.metric ?? null;
-    setOwn(state, key, { result: Boolean(v.result), metric: typeof metric === 'number' && !Number.isFinite(metric) ? null : metric });
+    setOwn(state, key, {
+      result: Boolean(v.result),
+      metric: typeof metric === 'number' && !Number.isFinite(metric) ? null : metric,
+    });
   }
   for (const key of input.stateKeys ?? []) {
     if (!Object.prototype.hasOwnProperty.call(state, key)) setOwn(state, key, { result: false, metric: null });
@@ -150,7 +180,13 @@ export function buildTemplateContext(input: TemplateContextInput): TemplateConte
   const t = input.trigger;
   return {
     event,
-    trigger: { id: t.id, name: t.name, chain_id: smallInt(t.chain_id, 'trigger.chain_id'), registry: t.registry, organization_id: t.organization_id },
+    trigger: {
+      id: t.id,
+      name: t.name,
+      chain_id: smallInt(t.chain_id, 'trigger.chain_id'),
+      registry: t.registry,
+      organization_id: t.organization_id,
+    },
     agent: { key: input.agentKey, ...parseAgentKey(input.agentKey) },
     state,
     fired_at: isoTime(input.firedAt, 'firedAt'),
@@ -178,7 +214,10 @@ const values = (names: readonly string[]): Shape => object(names.map((n) => [n, 
 
 /** A segment as it must be written in a template: bare when Handlebars reads it as a name, `[…]` otherwise. */
 function segment(name: string): string {
-  const bare = /^[^\s!"#%-,./;->@[-^`{-~]+$/.test(name) && !/^-?\d/.test(name) && !['true', 'false', 'null', 'undefined', 'this', 'else', 'as'].includes(name);
+  const bare =
+    /^[^\s!"#%-,./;->@[-^`{-~]+$/.test(name) &&
+    !/^-?\d/.test(name) &&
+    !['true', 'false', 'null', 'undefined', 'this', 'else', 'as'].includes(name);
   return bare ? name : `[${name}]`;
 }
 const formatPath = (parts: readonly string[]): string => parts.map(segment).join('.');
@@ -213,7 +252,9 @@ function elementShape(shape: Shape): Shape {
   const children = [...shape.fields.values()];
   if (children.every((c) => c.kind === 'value')) return VALUE;
   const signature = (c: Shape): string | undefined =>
-    c.kind === 'object' && [...c.fields.values()].every((f) => f.kind === 'value') ? [...c.fields.keys()].sort().join('\u0000') : undefined;
+    c.kind === 'object' && [...c.fields.values()].every((f) => f.kind === 'value')
+      ? [...c.fields.keys()].sort().join('\u0000')
+      : undefined;
   const first = signature(children[0]!);
   return first !== undefined && children.every((c) => signature(c) === first) ? children[0]! : ANY;
 }
@@ -288,9 +329,15 @@ const HELPER_FUNCTIONS: Record<string, (...list: unknown[]) => boolean> = {
   eq: (...l) => equals(...(args(l) as [unknown, unknown])),
   ne: (...l) => !equals(...(args(l) as [unknown, unknown])),
   gt: (...l) => order(...(args(l) as [unknown, unknown])) === 1,
-  gte: (...l) => { const o = order(...(args(l) as [unknown, unknown])); return o === 1 || o === 0; },
+  gte: (...l) => {
+    const o = order(...(args(l) as [unknown, unknown]));
+    return o === 1 || o === 0;
+  },
   lt: (...l) => order(...(args(l) as [unknown, unknown])) === -1,
-  lte: (...l) => { const o = order(...(args(l) as [unknown, unknown])); return o === -1 || o === 0; },
+  lte: (...l) => {
+    const o = order(...(args(l) as [unknown, unknown]));
+    return o === -1 || o === 0;
+  },
   and: (...l) => args(l).every(truthy),
   or: (...l) => args(l).some(truthy),
   not: (...l) => !truthy(args(l)[0]),
@@ -332,12 +379,14 @@ function suggest(wrong: string, candidates: Iterable<string>): string | undefine
   for (const candidate of candidates) {
     // A known field written without its object (`value` for `event.value`) counts as one edit.
     const score = candidate.endsWith(`.${wrong}`) ? 1 : levenshtein(wrong, candidate);
-    if (!best || score < best.score || (score === best.score && candidate.length < best.path.length)) best = { path: candidate, score };
+    if (!best || score < best.score || (score === best.score && candidate.length < best.path.length))
+      best = { path: candidate, score };
   }
   return best && best.score <= Math.max(2, Math.floor(wrong.length / 3)) ? best.path : undefined;
 }
 
-const at = (node: AST): string => (node.loc ? ` at line ${node.loc.start.line}, column ${node.loc.start.column + 1}` : '');
+const at = (node: AST): string =>
+  node.loc ? ` at line ${node.loc.start.line}, column ${node.loc.start.column + 1}` : '';
 
 /** Handlebars' own rule: `./x`, `this.x` and `this` are scoped (never helpers nor block parameters). */
 const scoped = (path: PathExpression): boolean => /^\.|this\b/.test(path.original);
@@ -378,7 +427,10 @@ class Validator {
         return this.block(node as hbs.AST.BlockStatement, scope);
       case 'PartialStatement':
       case 'PartialBlockStatement':
-        return this.issue(`partials are not allowed ({{> ${describe((node as hbs.AST.PartialStatement).name)}}})`, node);
+        return this.issue(
+          `partials are not allowed ({{> ${describe((node as hbs.AST.PartialStatement).name)}}})`,
+          node,
+        );
       case 'Decorator':
       case 'DecoratorBlock':
         return this.issue(`decorators are not allowed ({{* ${describe((node as hbs.AST.Decorator).path)}}})`, node);
@@ -404,7 +456,8 @@ class Validator {
       return;
     }
     const spec = this.call(node, helper, scope);
-    if (spec?.kind === 'block') this.issue(`"${helper}" is a block helper: write {{#${helper} …}}…{{/${helper}}}`, node);
+    if (spec?.kind === 'block')
+      this.issue(`"${helper}" is a block helper: write {{#${helper} …}}…{{/${helper}}}`, node);
     for (const p of node.params) this.expression(p, scope);
   }
 
@@ -425,7 +478,12 @@ class Validator {
     }
     const declared = node.program?.blockParams ?? [];
     if (declared.length > (spec.blockParams ?? 0)) {
-      this.issue(spec.blockParams ? `{{#${helper}}} takes at most ${spec.blockParams} block parameter(s)` : `{{#${helper}}} takes no block parameters (as |…|)`, node);
+      this.issue(
+        spec.blockParams
+          ? `{{#${helper}}} takes at most ${spec.blockParams} block parameter(s)`
+          : `{{#${helper}}} takes no block parameters (as |…|)`,
+        node,
+      );
     }
     let inner = scope;
     const argument = node.params[0];
@@ -433,7 +491,8 @@ class Validator {
       const shape = this.known ? this.expression(argument, scope) : ANY;
       let context = shape;
       if (helper === 'each') {
-        if (shape.kind === 'value') this.issue(`{{#each}} needs an object or a list, but ${describe(argument)} is a value`, argument);
+        if (shape.kind === 'value')
+          this.issue(`{{#each}} needs an object or a list, but ${describe(argument)} is a value`, argument);
         context = elementShape(shape);
       }
       const params = new Map<string, Shape>();
@@ -461,12 +520,22 @@ class Validator {
     }
     const n = node.params.length;
     if (n < spec.minArgs || n > spec.maxArgs) {
-      const wanted = spec.minArgs === spec.maxArgs ? `${spec.minArgs}` : spec.maxArgs === Infinity ? `at least ${spec.minArgs}` : `${spec.minArgs} to ${spec.maxArgs}`;
+      const wanted =
+        spec.minArgs === spec.maxArgs
+          ? `${spec.minArgs}`
+          : spec.maxArgs === Infinity
+            ? `at least ${spec.minArgs}`
+            : `${spec.minArgs} to ${spec.maxArgs}`;
       this.issue(`"${helper}" takes ${wanted} argument${wanted === '1' ? '' : 's'}, got ${n}`, node);
     }
     for (const pair of node.hash?.pairs ?? []) {
       if (!spec.hash?.includes(pair.key)) {
-        this.issue(spec.hash ? `"${helper}" has no option ${pair.key}= (only ${spec.hash.map((h) => `${h}=`).join(', ')})` : `"${helper}" takes no named arguments (${pair.key}=)`, pair);
+        this.issue(
+          spec.hash
+            ? `"${helper}" has no option ${pair.key}= (only ${spec.hash.map((h) => `${h}=`).join(', ')})`
+            : `"${helper}" takes no named arguments (${pair.key}=)`,
+          pair,
+        );
       }
       this.expression(pair.value, scope);
     }
@@ -504,11 +573,15 @@ class Validator {
         if (!scope.inEach) this.issue(`@${name} exists only inside {{#each}}`, path);
         return VALUE;
       } else {
-        this.issue(`unknown variable "${path.original}" (data variables: @root, and @index, @key, @first, @last inside {{#each}})`, path);
+        this.issue(
+          `unknown variable "${path.original}" (data variables: @root, and @index, @key, @first, @last inside {{#each}})`,
+          path,
+        );
         return ANY;
       }
     } else {
-      const params = !path.depth && !scoped(path) ? scope.blockParams.findLast((f) => f.has(parts[0] ?? '')) : undefined;
+      const params =
+        !path.depth && !scoped(path) ? scope.blockParams.findLast((f) => f.has(parts[0] ?? '')) : undefined;
       if (params) {
         base = params.get(parts[0]!)!;
         prefix = `${parts[0]}.`;
@@ -532,7 +605,12 @@ class Validator {
         const candidates = [...walkShape(base)].map(([p]) => prefix + formatPath(p));
         const hint = suggest(prefix + parts.join('.'), candidates);
         const parent = formatPath(parts.slice(0, i));
-        const why = shape.kind === 'value' && i > 0 ? ` (${prefix}${parent} is a value, it has no fields)` : hint ? ` (did you mean ${hint}?)` : '';
+        const why =
+          shape.kind === 'value' && i > 0
+            ? ` (${prefix}${parent} is a value, it has no fields)`
+            : hint
+              ? ` (did you mean ${hint}?)`
+              : '';
         this.issue(`unknown variable "${path.original}"${why}`, path);
         return ANY;
       }
@@ -554,11 +632,31 @@ function describe(node: Expression): string {
 }
 
 const TOKEN_NAMES: Record<string, string> = {
-  EOF: 'end of the template', ID: 'name', STRING: 'string', NUMBER: 'number', BOOLEAN: 'true/false',
-  UNDEFINED: 'undefined', NULL: 'null', DATA: '@variable', SEP: '"." or "/"', OPEN_SEXPR: '"("', CLOSE_SEXPR: '")"',
-  CLOSE: '"}}"', CLOSE_UNESCAPED: '"}}}"', CLOSE_RAW_BLOCK: '"}}}}"', OPEN_ENDBLOCK: '"{{/"', OPEN_BLOCK_PARAMS: '"as |"',
-  CLOSE_BLOCK_PARAMS: '"|"', EQUALS: '"="', INVALID: 'character', INVERSE: '"{{else}}"', OPEN: '"{{"',
-  OPEN_BLOCK: '"{{#"', OPEN_UNESCAPED: '"{{{"', OPEN_PARTIAL: '"{{>"', CONTENT: 'text',
+  EOF: 'end of the template',
+  ID: 'name',
+  STRING: 'string',
+  NUMBER: 'number',
+  BOOLEAN: 'true/false',
+  UNDEFINED: 'undefined',
+  NULL: 'null',
+  DATA: '@variable',
+  SEP: '"." or "/"',
+  OPEN_SEXPR: '"("',
+  CLOSE_SEXPR: '")"',
+  CLOSE: '"}}"',
+  CLOSE_UNESCAPED: '"}}}"',
+  CLOSE_RAW_BLOCK: '"}}}}"',
+  OPEN_ENDBLOCK: '"{{/"',
+  OPEN_BLOCK_PARAMS: '"as |"',
+  CLOSE_BLOCK_PARAMS: '"|"',
+  EQUALS: '"="',
+  INVALID: 'character',
+  INVERSE: '"{{else}}"',
+  OPEN: '"{{"',
+  OPEN_BLOCK: '"{{#"',
+  OPEN_UNESCAPED: '"{{{"',
+  OPEN_PARTIAL: '"{{>"',
+  CONTENT: 'text',
 };
 
 /** A Handlebars parse failure as one readable line, with the position of the offending token. */
@@ -570,7 +668,9 @@ function syntaxError(err: unknown, template: string): string {
     return `syntax error at line ${e.lineNumber}, column ${(e.column ?? 0) + 1}: ${message.replace(/ - \d+:\d+$/, '')}`;
   }
   // Parser errors: the shared jison lexer still holds the offending token's location (parsing is synchronous).
-  const lexer = (Handlebars as unknown as { Parser?: { lexer?: { yylloc?: { first_line: number; first_column: number } } } }).Parser?.lexer;
+  const lexer = (
+    Handlebars as unknown as { Parser?: { lexer?: { yylloc?: { first_line: number; first_column: number } } } }
+  ).Parser?.lexer;
   const loc = lexer?.yylloc;
   const lineMatch = /on line (\d+)/.exec(message);
   const line = loc?.first_line ?? (lineMatch ? Number(lineMatch[1]) : undefined);
@@ -580,11 +680,16 @@ function syntaxError(err: unknown, template: string): string {
   const got = m[2]!;
   const expected = [...new Set(m[1]!.split(', ').map((t) => t.replace(/'/g, '')))];
   let detail: string;
-  if (got === 'EOF' && expected.includes('OPEN_ENDBLOCK')) detail = 'the template ends inside a block: a {{/…}} is missing';
+  if (got === 'EOF' && expected.includes('OPEN_ENDBLOCK'))
+    detail = 'the template ends inside a block: a {{/…}} is missing';
   else if (got === 'OPEN_ENDBLOCK') detail = 'a {{/…}} closes a block that was never opened';
-  else if (got === 'NUMBER' && expected.includes('ID')) detail = 'unexpected number: write a numeric path segment in brackets, e.g. state.[12].metric';
+  else if (got === 'NUMBER' && expected.includes('ID'))
+    detail = 'unexpected number: write a numeric path segment in brackets, e.g. state.[12].metric';
   else {
-    const gotText = got === 'INVALID' && loc && line !== undefined ? `${TOKEN_NAMES.INVALID} (${JSON.stringify(template.split('\n')[line - 1]?.slice(loc.first_column, loc.first_column + 1) ?? '')})` : (TOKEN_NAMES[got] ?? got);
+    const gotText =
+      got === 'INVALID' && loc && line !== undefined
+        ? `${TOKEN_NAMES.INVALID} (${JSON.stringify(template.split('\n')[line - 1]?.slice(loc.first_column, loc.first_column + 1) ?? '')})`
+        : (TOKEN_NAMES[got] ?? got);
     const wanted = expected.length <= 6 ? `; expected ${expected.map((t) => TOKEN_NAMES[t] ?? t).join(', ')}` : '';
     detail = `unexpected ${gotText}${wanted}`;
   }
@@ -600,7 +705,11 @@ function parse(template: string): Parsed {
   }
 }
 
-const ROOT_SCOPE = (known: KnownVariables | undefined): Scope => ({ contexts: [known?.root ?? ANY], blockParams: [], inEach: false });
+const ROOT_SCOPE = (known: KnownVariables | undefined): Scope => ({
+  contexts: [known?.root ?? ANY],
+  blockParams: [],
+  inEach: false,
+});
 
 function validateAst(ast: Program, known: KnownVariables | undefined, objectOutputOk = false): string[] {
   const validator = new Validator(known, objectOutputOk);
@@ -632,14 +741,19 @@ export function escapingForParseMode(parseMode: 'MarkdownV2' | 'HTML' | 'plain' 
   return parseMode === 'HTML' ? 'html' : parseMode === 'plain' ? 'none' : 'markdownv2';
 }
 
-const ESCAPERS: Record<Escaping, (text: string) => string> = { markdownv2: escapeMarkdownV2, html: escapeTelegramHtml, none: (t) => t };
+const ESCAPERS: Record<Escaping, (text: string) => string> = {
+  markdownv2: escapeMarkdownV2,
+  html: escapeTelegramHtml,
+  none: (t) => t,
+};
 
 /** Handlebars' escapeExpression contract (null/undefined → '', SafeString as is), with the destination's escaping. */
 function escapeExpressionFor(escaping: Escaping): (value: unknown) => string {
   const escape = ESCAPERS[escaping];
   return (value) => {
     if (value === null || value === undefined) return '';
-    if (typeof value === 'object' && typeof (value as { toHTML?: unknown }).toHTML === 'function') return String((value as { toHTML(): unknown }).toHTML());
+    if (typeof value === 'object' && typeof (value as { toHTML?: unknown }).toHTML === 'function')
+      return String((value as { toHTML(): unknown }).toHTML());
     return escape(String(value));
   };
 }
@@ -676,12 +790,20 @@ const ENVIRONMENTS: Record<Escaping, HandlebarsEnv> = {
 const COMPILE_OPTIONS: CompileOptions = {
   strict: true,
   knownHelpersOnly: true,
-  knownHelpers: { lookup: false, log: false, ...Object.fromEntries(Object.keys(HELPER_FUNCTIONS).map((h) => [h, true])) },
+  knownHelpers: {
+    lookup: false,
+    log: false,
+    ...Object.fromEntries(Object.keys(HELPER_FUNCTIONS).map((h) => [h, true])),
+  },
 };
 
 /** A template that cannot be compiled or rendered. `issues` lists the problems (as validateTemplate reports them). */
 export class TemplateError extends Error {
-  constructor(message: string, readonly issues: string[] = [message], options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    readonly issues: string[] = [message],
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.name = 'TemplateError';
   }
@@ -728,7 +850,8 @@ function renderFailure(err: unknown, template: string, context: TemplateContext)
   if (err instanceof TemplateError) return err;
   // Name the problem the way validation does (e.g. a condition key that no longer exists).
   const issues = validateTemplate(template, knownVariables(Object.keys(context.state ?? {})));
-  if (issues.length > 0) return new TemplateError(`template cannot be rendered: ${issues.join('; ')}`, issues, { cause: err });
+  if (issues.length > 0)
+    return new TemplateError(`template cannot be rendered: ${issues.join('; ')}`, issues, { cause: err });
   const e = err as Error & { lineNumber?: number; column?: number };
   const where = typeof e.lineNumber === 'number' ? ` at line ${e.lineNumber}, column ${(e.column ?? 0) + 1}` : '';
   const message = `template cannot be rendered${where}: ${String(e?.message ?? err).replace(/ - \d+:\d+$/, '')}`;
@@ -740,7 +863,8 @@ function renderFailure(err: unknown, template: string, context: TemplateContext)
  * and the literal text are not. Throws TemplateError for invalid templates and missing variables.
  */
 export function renderTemplate(template: string, context: TemplateContext, escaping: Escaping): string {
-  if (!Object.prototype.hasOwnProperty.call(ESCAPERS, escaping)) throw new TypeError(`unknown escaping ${String(escaping)}`);
+  if (!Object.prototype.hasOwnProperty.call(ESCAPERS, escaping))
+    throw new TypeError(`unknown escaping ${String(escaping)}`);
   try {
     return compiled(template, escaping).render(context);
   } catch (err) {
@@ -770,7 +894,9 @@ function notJson(value: unknown): string | undefined {
     case 'number':
       return Number.isFinite(value) ? undefined : `not a JSON value (${value})`;
     case 'object':
-      return value === null || Array.isArray(value) || isPlainObject(value) ? undefined : `not a JSON value (${value.constructor?.name ?? 'object'})`;
+      return value === null || Array.isArray(value) || isPlainObject(value)
+        ? undefined
+        : `not a JSON value (${value.constructor?.name ?? 'object'})`;
     default:
       return `not a JSON value (${typeof value})`;
   }
@@ -801,7 +927,8 @@ function walkJson(
     out = value.map((item, i) => walkJson(item, jsonPath(path, i), leaf, problem, seen));
   } else {
     const obj: Record<string, unknown> = {};
-    for (const key of Object.keys(value)) setOwn(obj, key, walkJson((value as Record<string, unknown>)[key], jsonPath(path, key), leaf, problem, seen));
+    for (const key of Object.keys(value))
+      setOwn(obj, key, walkJson((value as Record<string, unknown>)[key], jsonPath(path, key), leaf, problem, seen));
     out = obj;
   }
   seen.delete(value);
@@ -812,7 +939,8 @@ function walkJson(
 function solePath(ast: Program): PathExpression | undefined {
   if (ast.body.length !== 1) return undefined;
   const node = ast.body[0] as hbs.AST.MustacheStatement;
-  if (node.type !== 'MustacheStatement' || node.params.length > 0 || (node.hash?.pairs.length ?? 0) > 0) return undefined;
+  if (node.type !== 'MustacheStatement' || node.params.length > 0 || (node.hash?.pairs.length ?? 0) > 0)
+    return undefined;
   if (node.path.type !== 'PathExpression') return undefined;
   const path = node.path as PathExpression;
   if (simple(path) && isHelper(path.parts[0]!)) return undefined;
@@ -830,13 +958,15 @@ function lookup(context: TemplateContext, path: PathExpression): { value: unknow
   }
   let value: unknown = context;
   for (const part of parts) {
-    if (value === null || typeof value !== 'object' || !Object.prototype.hasOwnProperty.call(value, part)) return 'missing';
+    if (value === null || typeof value !== 'object' || !Object.prototype.hasOwnProperty.call(value, part))
+      return 'missing';
     value = (value as Record<string, unknown>)[part];
   }
   return { value };
 }
 
-const cloneJson = (value: unknown): unknown => (value !== null && typeof value === 'object' ? JSON.parse(JSON.stringify(value)) : value);
+const cloneJson = (value: unknown): unknown =>
+  value !== null && typeof value === 'object' ? JSON.parse(JSON.stringify(value)) : value;
 
 function renderJsonString(text: string, context: TemplateContext): unknown {
   if (!text.includes('{{')) return text;
@@ -845,7 +975,8 @@ function renderJsonString(text: string, context: TemplateContext): unknown {
   if (path) {
     const found = lookup(context, path);
     // A missing variable falls through to renderTemplate, which explains it.
-    if (typeof found === 'object' && typeof found.value !== 'string' && found.value !== undefined) return cloneJson(found.value);
+    if (typeof found === 'object' && typeof found.value !== 'string' && found.value !== undefined)
+      return cloneJson(found.value);
   }
   return renderTemplate(text, context, 'none');
 }
@@ -865,7 +996,11 @@ export function renderJsonTemplate(template: unknown, context: TemplateContext, 
         return renderJsonString(text, context);
       } catch (err) {
         if (!(err instanceof TemplateError)) throw err;
-        throw new TemplateError(`${path}: ${err.message}`, err.issues.map((i) => `${path}: ${i}`), { cause: err });
+        throw new TemplateError(
+          `${path}: ${err.message}`,
+          err.issues.map((i) => `${path}: ${i}`),
+          { cause: err },
+        );
       }
     },
     (message) => problems.push(message),
@@ -883,7 +1018,8 @@ export function validateJsonTemplate(template: unknown, known: KnownVariables, n
     (text, path) => {
       if (!text.includes('{{')) return text;
       const parsed = parse(text);
-      const found = 'error' in parsed ? [parsed.error] : validateAst(parsed.ast, known, solePath(parsed.ast) !== undefined);
+      const found =
+        'error' in parsed ? [parsed.error] : validateAst(parsed.ast, known, solePath(parsed.ast) !== undefined);
       for (const issue of found) issues.push(`${path}: ${issue}`);
       return text;
     },

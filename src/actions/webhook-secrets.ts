@@ -45,7 +45,11 @@ interface SecretRow {
 }
 
 /** Creates the missing secrets of these actions (an existing secret is kept). */
-export async function ensureWebhookSecrets(db: Pick<Db, 'query'> | pg.PoolClient, box: SecretBox, actions: readonly WebhookAction[]): Promise<void> {
+export async function ensureWebhookSecrets(
+  db: Pick<Db, 'query'> | pg.PoolClient,
+  box: SecretBox,
+  actions: readonly WebhookAction[],
+): Promise<void> {
   if (actions.length === 0) return;
   await db.query(
     // An action deleted meanwhile (trigger edited or removed) gets none.
@@ -53,7 +57,11 @@ export async function ensureWebhookSecrets(db: Pick<Db, 'query'> | pg.PoolClient
      SELECT n.* FROM unnest($1::int4[], $2::uuid[], $3::text[]) AS n(action_id, organization_id, secret_sealed)
      WHERE EXISTS (SELECT 1 FROM trigger_actions a WHERE a.id = n.action_id)
      ON CONFLICT (action_id) DO NOTHING`,
-    [actions.map((a) => a.actionId), actions.map((a) => a.organizationId), actions.map((a) => box.encrypt(generateWebhookSecret(), webhookSecretBinding(a)))],
+    [
+      actions.map((a) => a.actionId),
+      actions.map((a) => a.organizationId),
+      actions.map((a) => box.encrypt(generateWebhookSecret(), webhookSecretBinding(a))),
+    ],
   );
 }
 
@@ -72,12 +80,20 @@ async function readSecretRows(db: Db, actions: readonly WebhookAction[]): Promis
  * yet): the current one, plus the previous one during its rotation window. A secret opens only for the action's own
  * organization (a row whose organization differs from the action's does not count).
  */
-export async function webhookSecretsOf(db: Db, box: SecretBox, actions: readonly WebhookAction[]): Promise<Map<number, string[]>> {
+export async function webhookSecretsOf(
+  db: Db,
+  box: SecretBox,
+  actions: readonly WebhookAction[],
+): Promise<Map<number, string[]>> {
   const unique = [...new Map(actions.map((a) => [a.actionId, a])).values()];
   const byAction = async () => new Map((await readSecretRows(db, unique)).map((r) => [r.action_id, r]));
   let rows = await byAction();
   if (rows.size < unique.length) {
-    await ensureWebhookSecrets(db, box, unique.filter((a) => !rows.has(a.actionId)));
+    await ensureWebhookSecrets(
+      db,
+      box,
+      unique.filter((a) => !rows.has(a.actionId)),
+    );
     rows = await byAction();
   }
   const secrets = new Map<number, string[]>();
@@ -98,19 +114,29 @@ export async function actionWebhookSecrets(db: Db, box: SecretBox, action: Webho
 }
 
 /** The action's secret, shown to the organization so its receiver can verify signatures. */
-export async function currentWebhookSecret(db: Db, box: SecretBox, action: WebhookAction): Promise<ActionWebhookSecret> {
+export async function currentWebhookSecret(
+  db: Db,
+  box: SecretBox,
+  action: WebhookAction,
+): Promise<ActionWebhookSecret> {
   await ensureWebhookSecrets(db, box, [action]);
   const [row] = await readSecretRows(db, [action]);
   const binding = webhookSecretBinding(action);
   return {
     secret: box.decrypt(row!.secret_sealed, binding),
-    previousSecret: row!.previous_secret_sealed && row!.previous_valid ? box.decrypt(row!.previous_secret_sealed, binding) : null,
+    previousSecret:
+      row!.previous_secret_sealed && row!.previous_valid ? box.decrypt(row!.previous_secret_sealed, binding) : null,
     previousValidUntil: row!.previous_valid ? row!.previous_valid_until : null,
   };
 }
 
 /** Replaces the action's secret; the old one keeps signing for `windowHours`. Returns the new state. */
-export async function rotateWebhookSecret(db: Db, box: SecretBox, action: WebhookAction, windowHours = DEFAULT_ROTATION_WINDOW_HOURS): Promise<ActionWebhookSecret> {
+export async function rotateWebhookSecret(
+  db: Db,
+  box: SecretBox,
+  action: WebhookAction,
+  windowHours = DEFAULT_ROTATION_WINDOW_HOURS,
+): Promise<ActionWebhookSecret> {
   await ensureWebhookSecrets(db, box, [action]);
   await db.query(
     `UPDATE action_webhook_secrets SET previous_secret_sealed = secret_sealed, previous_valid_until = now() + make_interval(hours => $3),
@@ -121,7 +147,12 @@ export async function rotateWebhookSecret(db: Db, box: SecretBox, action: Webhoo
 }
 
 /** The organization's REST action `actionId` of trigger `triggerId`; undefined when there is none. */
-export async function findWebhookAction(db: Db, organizationId: string, triggerId: string, actionId: number): Promise<WebhookAction | undefined> {
+export async function findWebhookAction(
+  db: Db,
+  organizationId: string,
+  triggerId: string,
+  actionId: number,
+): Promise<WebhookAction | undefined> {
   const { rows } = await db.query<{ id: number }>(
     `SELECT a.id FROM trigger_actions a JOIN triggers t ON t.id = a.trigger_id
      WHERE a.id = $1 AND a.trigger_id = $2 AND t.organization_id = $3 AND a.action_type = 'rest'`,
@@ -135,9 +166,17 @@ export async function findWebhookAction(db: Db, organizationId: string, triggerI
  * an endpoint learns its secret; reading it later is for admins.
  */
 export async function newActionWebhookSecrets(
-  db: Db, box: SecretBox, organizationId: string, actions: readonly { id: number; action_type: string }[], existingIds: readonly number[] = [],
+  db: Db,
+  box: SecretBox,
+  organizationId: string,
+  actions: readonly { id: number; action_type: string }[],
+  existingIds: readonly number[] = [],
 ): Promise<{ actionId: number; secret: string }[]> {
   const created = actions.filter((a) => a.action_type === 'rest' && !existingIds.includes(a.id));
-  const secrets = await webhookSecretsOf(db, box, created.map((a) => ({ actionId: a.id, organizationId })));
+  const secrets = await webhookSecretsOf(
+    db,
+    box,
+    created.map((a) => ({ actionId: a.id, organizationId })),
+  );
   return created.map((a) => ({ actionId: a.id, secret: secrets.get(a.id)![0]! }));
 }

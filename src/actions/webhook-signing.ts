@@ -69,7 +69,9 @@ export function decodeWebhookSecret(secret: string): Buffer {
     throw new Error(`malformed webhook secret: the part after "${SECRET_PREFIX}" must be standard base64`);
   }
   if (key.length < MIN_SECRET_BYTES || key.length > MAX_SECRET_BYTES) {
-    throw new Error(`malformed webhook secret: must decode to ${MIN_SECRET_BYTES}–${MAX_SECRET_BYTES} bytes, got ${key.length}`);
+    throw new Error(
+      `malformed webhook secret: must decode to ${MIN_SECRET_BYTES}–${MAX_SECRET_BYTES} bytes, got ${key.length}`,
+    );
   }
   return key;
 }
@@ -98,7 +100,11 @@ export function signWebhook({ id, timestamp, body, secrets }: WebhookSignInput):
   checkId(id);
   checkTimestamp(timestamp);
   if (!Array.isArray(secrets) || secrets.length === 0) throw new Error('at least one webhook secret is needed to sign');
-  return secrets.map((secret) => `${SIGNATURE_VERSION},${hmac(decodeWebhookSecret(secret), id, timestamp, body).toString('base64')}`).join(' ');
+  return secrets
+    .map(
+      (secret) => `${SIGNATURE_VERSION},${hmac(decodeWebhookSecret(secret), id, timestamp, body).toString('base64')}`,
+    )
+    .join(' ');
 }
 
 /** The three Standard Webhooks headers for one delivery attempt. */
@@ -146,7 +152,13 @@ export interface WebhookVerifyInput {
  * Checks a delivery's Standard Webhooks headers against the raw body. Throws `WebhookVerificationError` unless one
  * `v1` signature matches one of the secrets and the timestamp is within the tolerance; returns the id and timestamp.
  */
-export function verifyWebhook({ headers, body, secret, toleranceSeconds = DEFAULT_TOLERANCE_SECONDS, now = Date.now() }: WebhookVerifyInput): { id: string; timestamp: number } {
+export function verifyWebhook({
+  headers,
+  body,
+  secret,
+  toleranceSeconds = DEFAULT_TOLERANCE_SECONDS,
+  now = Date.now(),
+}: WebhookVerifyInput): { id: string; timestamp: number } {
   const id = header(headers, 'webhook-id');
   const timestampText = header(headers, 'webhook-timestamp');
   const signatureText = header(headers, 'webhook-signature');
@@ -154,14 +166,19 @@ export function verifyWebhook({ headers, body, secret, toleranceSeconds = DEFAUL
   if (!timestampText) throw new WebhookVerificationError('missing webhook-timestamp header');
   if (!signatureText) throw new WebhookVerificationError('missing webhook-signature header');
 
-  if (!/^\d{1,15}$/.test(timestampText.trim())) throw new WebhookVerificationError(`invalid webhook-timestamp "${timestampText}": must be integer seconds`);
+  if (!/^\d{1,15}$/.test(timestampText.trim()))
+    throw new WebhookVerificationError(`invalid webhook-timestamp "${timestampText}": must be integer seconds`);
   const timestamp = Number(timestampText.trim());
   const nowSeconds = Math.floor(now / 1000);
   if (timestamp < nowSeconds - toleranceSeconds) {
-    throw new WebhookVerificationError(`webhook-timestamp ${timestamp} is too old (${nowSeconds - timestamp} s ago, tolerance ${toleranceSeconds} s)`);
+    throw new WebhookVerificationError(
+      `webhook-timestamp ${timestamp} is too old (${nowSeconds - timestamp} s ago, tolerance ${toleranceSeconds} s)`,
+    );
   }
   if (timestamp > nowSeconds + toleranceSeconds) {
-    throw new WebhookVerificationError(`webhook-timestamp ${timestamp} is too far in the future (${timestamp - nowSeconds} s ahead, tolerance ${toleranceSeconds} s)`);
+    throw new WebhookVerificationError(
+      `webhook-timestamp ${timestamp} is too far in the future (${timestamp - nowSeconds} s ahead, tolerance ${toleranceSeconds} s)`,
+    );
   }
 
   const secrets = Array.isArray(secret) ? secret : [secret];
@@ -184,6 +201,9 @@ export function verifyWebhook({ headers, body, secret, toleranceSeconds = DEFAUL
       if (timingSafeEqual(candidate, mac)) match = true;
     }
   }
-  if (!match) throw new WebhookVerificationError('no webhook signature matches (wrong secret, or the body, id or timestamp was altered)');
+  if (!match)
+    throw new WebhookVerificationError(
+      'no webhook signature matches (wrong secret, or the body, id or timestamp was altered)',
+    );
   return { id, timestamp };
 }

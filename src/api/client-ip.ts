@@ -26,7 +26,8 @@ export function parseTrustedProxies(list: string): TrustedProxies {
     const family = net.isIP(address);
     const bits = family === 4 ? 32 : 128;
     const prefix = slash < 0 ? bits : /^\d{1,3}$/.test(entry.slice(slash + 1)) ? Number(entry.slice(slash + 1)) : NaN;
-    if (family === 0 || !(prefix >= 0 && prefix <= bits)) throw new Error(`"${entry}" is not an IP address or CIDR block`);
+    if (family === 0 || !(prefix >= 0 && prefix <= bits))
+      throw new Error(`"${entry}" is not an IP address or CIDR block`);
     blocks.addSubnet(address, prefix, family === 4 ? 'ipv4' : 'ipv6');
   }
   return blocks;
@@ -51,11 +52,18 @@ function isTrusted(trusted: TrustedProxies, ip: string): boolean {
  * The client address given the TCP peer and the request's X-Forwarded-For values (all of them, in order). A hop that
  * is not an address ends the walk: the nearest trusted proxy to its right is the best we know.
  */
-export function resolveClientIp(peer: string | undefined, forwardedFor: string[], trusted: TrustedProxies | undefined): string {
+export function resolveClientIp(
+  peer: string | undefined,
+  forwardedFor: string[],
+  trusted: TrustedProxies | undefined,
+): string {
   let client = normalise(peer);
   if (!client) return 'unknown';
   if (!trusted || !isTrusted(trusted, client)) return client;
-  const hops = forwardedFor.flatMap((value) => value.split(',')).map((hop) => hop.trim()).filter(Boolean);
+  const hops = forwardedFor
+    .flatMap((value) => value.split(','))
+    .map((hop) => hop.trim())
+    .filter(Boolean);
   for (let i = hops.length - 1; i >= 0; i--) {
     const hop = normalise(hops[i]);
     if (!hop) return client;

@@ -2,12 +2,25 @@
 const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 export function renderDocsPage(document: unknown): string {
-  const doc = document as { info?: { title?: string; description?: string }; paths?: Record<string, Record<string, { summary?: string; tags?: string[]; parameters?: { name: string; in: string; required?: boolean }[] }>> };
+  const doc = document as {
+    info?: { title?: string; description?: string };
+    paths?: Record<
+      string,
+      Record<
+        string,
+        { summary?: string; tags?: string[]; parameters?: { name: string; in: string; required?: boolean }[] }
+      >
+    >;
+  };
   const rows: string[] = [];
   for (const [path, methods] of Object.entries(doc.paths ?? {})) {
     for (const [method, op] of Object.entries(methods)) {
-      const params = (op.parameters ?? []).map((p) => `<code>${esc(p.name)}</code> <small>(${esc(p.in)}${p.required ? ', required' : ''})</small>`).join(', ');
-      rows.push(`<tr><td><b>${esc(method.toUpperCase())}</b></td><td><code>/api/v1${esc(path)}</code></td><td>${esc(op.summary)}</td><td>${esc((op.tags ?? []).join(', '))}</td><td>${params}</td></tr>`);
+      const params = (op.parameters ?? [])
+        .map((p) => `<code>${esc(p.name)}</code> <small>(${esc(p.in)}${p.required ? ', required' : ''})</small>`)
+        .join(', ');
+      rows.push(
+        `<tr><td><b>${esc(method.toUpperCase())}</b></td><td><code>/api/v1${esc(path)}</code></td><td>${esc(op.summary)}</td><td>${esc((op.tags ?? []).join(', '))}</td><td>${params}</td></tr>`,
+      );
     }
   }
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(doc.info?.title)}</title>

@@ -21,7 +21,10 @@ export interface HealthDeps {
   taskQueue: string;
 }
 
-async function timed(check: () => Promise<Record<string, unknown> | undefined>, timeoutMs: number): Promise<ComponentHealth> {
+async function timed(
+  check: () => Promise<Record<string, unknown> | undefined>,
+  timeoutMs: number,
+): Promise<ComponentHealth> {
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -49,7 +52,12 @@ function workerCheck(deps: HealthDeps, timeoutMs: number): Promise<ComponentHeal
       workflowExecutionTimeout: `${timeoutMs} ms`,
     });
     if (!report.ok) throw new Error(`worker reached but database check failed: ${report.database.error}`);
-    return { taskQueue: report.taskQueue, databaseLatencyMs: report.database.latencyMs, workflowId, checkedAt: new Date().toISOString() };
+    return {
+      taskQueue: report.taskQueue,
+      databaseLatencyMs: report.database.latencyMs,
+      workflowId,
+      checkedAt: new Date().toISOString(),
+    };
   }, timeoutMs);
 }
 
@@ -66,7 +74,8 @@ export function sharedWorkerCheck(deps: HealthDeps, timeoutMs = 3_000): () => Pr
   let last: { result: Promise<ComponentHealth>; startedAt: number; settled?: ComponentHealth } | undefined;
   return () => {
     const now = performance.now();
-    const reusable = last && (!last.settled || (last.settled.status === 'ok' && now - last.startedAt < DEEP_CHECK_REUSE_MS));
+    const reusable =
+      last && (!last.settled || (last.settled.status === 'ok' && now - last.startedAt < DEEP_CHECK_REUSE_MS));
     if (!reusable) {
       const run: NonNullable<typeof last> = { result: workerCheck(deps, timeoutMs), startedAt: now };
       void run.result.then((health) => (run.settled = health));
@@ -99,7 +108,8 @@ export async function checkHealth(
     const chains = await indexerLag(deps.pool);
     // An indexer that has not seen its chain's head for two minutes is stuck (RPC down or process gone).
     const stale = chains.filter((c) => c.headSeenSecondsAgo !== null && c.headSeenSecondsAgo > 120);
-    if (stale.length > 0) throw new Error(`no new head for over 2 minutes on chain(s) ${stale.map((c) => c.chainId).join(', ')}`);
+    if (stale.length > 0)
+      throw new Error(`no new head for over 2 minutes on chain(s) ${stale.map((c) => c.chainId).join(', ')}`);
     return { chains };
   }, timeoutMs);
   if (options.deep) checks.worker = options.workerCheck ? options.workerCheck() : workerCheck(deps, timeoutMs);

@@ -19,7 +19,11 @@ export class HttpError extends Error {
  * Reads a JSON body up to `limit` bytes: 413 beyond it, 415 for another content type, 400 for malformed JSON.
  * With `emptyIsUndefined`, a request without a body (or with an empty one) has no input rather than malformed JSON.
  */
-export async function readJsonBody(req: http.IncomingMessage, limit: number, options: { emptyIsUndefined?: boolean } = {}): Promise<unknown> {
+export async function readJsonBody(
+  req: http.IncomingMessage,
+  limit: number,
+  options: { emptyIsUndefined?: boolean } = {},
+): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? 0);
   const type = req.headers['content-type'] ?? '';
   const isJson = /^application\/json\b/i.test(type);
@@ -47,12 +51,22 @@ export async function readJsonBody(req: http.IncomingMessage, limit: number, opt
 export function containsNul(value: unknown): boolean {
   if (typeof value === 'string') return value.includes('\u0000');
   if (Array.isArray(value)) return value.some(containsNul);
-  if (value && typeof value === 'object') return Object.entries(value).some(([key, item]) => key.includes('\u0000') || containsNul(item));
+  if (value && typeof value === 'object')
+    return Object.entries(value).some(([key, item]) => key.includes('\u0000') || containsNul(item));
   return false;
 }
 
-export function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+export function sendJson(
+  res: http.ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+) {
   const payload = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload), ...headers });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(payload),
+    ...headers,
+  });
   res.end(payload);
 }

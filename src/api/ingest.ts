@@ -46,9 +46,15 @@ export async function handleIngest(
   }
   const rows = toEventRecords(parsed.data);
   const pushedBy = tokenFingerprint(deps.token);
-  const { inserted, conflicts } = await withIngestTransaction(deps.pool, (client) => insertEvents(client, rows, { source: 'ingest', pushedBy }));
+  const { inserted, conflicts } = await withIngestTransaction(deps.pool, (client) =>
+    insertEvents(client, rows, { source: 'ingest', pushedBy }),
+  );
   const summary = { chainId: parsed.data.chainId, pushedBy, received: rows.length, inserted, conflicts };
-  if (conflicts > 0) deps.logger.warn(summary, 'refused pushed events whose logs are already stored with other content');
+  if (conflicts > 0)
+    deps.logger.warn(summary, 'refused pushed events whose logs are already stored with other content');
   else deps.logger.info(summary, 'ingested external events');
-  return { status: 200, body: { received: rows.length, inserted, duplicates: rows.length - inserted - conflicts, conflicts } };
+  return {
+    status: 200,
+    body: { received: rows.length, inserted, duplicates: rows.length - inserted - conflicts, conflicts },
+  };
 }

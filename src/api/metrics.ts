@@ -11,7 +11,12 @@ export interface ChainLag {
 
 /** Per-chain indexer progress from the checkpoints the indexers keep (works from any process). */
 export async function indexerLag(pool: pg.Pool): Promise<ChainLag[]> {
-  const { rows } = await pool.query<{ chain_id: string; last_block_number: string; head_block_number: string | null; seen_ago: number | null }>(
+  const { rows } = await pool.query<{
+    chain_id: string;
+    last_block_number: string;
+    head_block_number: string | null;
+    seen_ago: number | null;
+  }>(
     `SELECT chain_id, last_block_number, head_block_number, extract(epoch FROM now() - head_seen_at)::float8 AS seen_ago
      FROM checkpoints ORDER BY chain_id`,
   );
@@ -49,20 +54,51 @@ export async function ingestConflicts(pool: pg.Pool): Promise<{ chainId: number;
 export async function renderMetrics(pool: pg.Pool): Promise<string> {
   const [chains, relays, conflicts] = await Promise.all([indexerLag(pool), relayLag(pool), ingestConflicts(pool)]);
   const lines: string[] = [];
-  const metric = (name: string, help: string, samples: [Record<string, string | number>, number | null][], type: 'gauge' | 'counter' = 'gauge') => {
+  const metric = (
+    name: string,
+    help: string,
+    samples: [Record<string, string | number>, number | null][],
+    type: 'gauge' | 'counter' = 'gauge',
+  ) => {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const [labels, value] of samples) {
       if (value === null) continue;
-      const l = Object.entries(labels).map(([k, v]) => `${k}="${String(v).replace(/["\\\n]/g, '_')}"`).join(',');
+      const l = Object.entries(labels)
+        .map(([k, v]) => `${k}="${String(v).replace(/["\\\n]/g, '_')}"`)
+        .join(',');
       lines.push(`${name}{${l}} ${value}`);
     }
   };
-  metric('erc8004_indexer_checkpoint_block', 'Last block fully written by the live indexer.', chains.map((c) => [{ chain_id: c.chainId }, c.checkpoint]));
-  metric('erc8004_indexer_head_block', 'Chain head the indexer last saw.', chains.map((c) => [{ chain_id: c.chainId }, c.head]));
-  metric('erc8004_indexer_lag_blocks', 'Head minus checkpoint (includes the confirmation depth).', chains.map((c) => [{ chain_id: c.chainId }, c.lagBlocks]));
-  metric('erc8004_indexer_head_age_seconds', 'Seconds since the indexer last saw the head.', chains.map((c) => [{ chain_id: c.chainId }, c.headSeenSecondsAgo]));
-  metric('erc8004_relay_cursor', 'Last ingest_seq dispatched by the relay.', relays.map((r) => [{ cursor: r.name }, r.position]));
-  metric('erc8004_relay_lag_items', 'Events and retractions not yet dispatched.', relays.map((r) => [{ cursor: r.name }, r.lag]));
+  metric(
+    'erc8004_indexer_checkpoint_block',
+    'Last block fully written by the live indexer.',
+    chains.map((c) => [{ chain_id: c.chainId }, c.checkpoint]),
+  );
+  metric(
+    'erc8004_indexer_head_block',
+    'Chain head the indexer last saw.',
+    chains.map((c) => [{ chain_id: c.chainId }, c.head]),
+  );
+  metric(
+    'erc8004_indexer_lag_blocks',
+    'Head minus checkpoint (includes the confirmation depth).',
+    chains.map((c) => [{ chain_id: c.chainId }, c.lagBlocks]),
+  );
+  metric(
+    'erc8004_indexer_head_age_seconds',
+    'Seconds since the indexer last saw the head.',
+    chains.map((c) => [{ chain_id: c.chainId }, c.headSeenSecondsAgo]),
+  );
+  metric(
+    'erc8004_relay_cursor',
+    'Last ingest_seq dispatched by the relay.',
+    relays.map((r) => [{ cursor: r.name }, r.position]),
+  );
+  metric(
+    'erc8004_relay_lag_items',
+    'Events and retractions not yet dispatched.',
+    relays.map((r) => [{ cursor: r.name }, r.lag]),
+  );
   metric(
     'erc8004_ingest_conflicts_total',
     'Pushed (ingested) events whose log the indexer read with other content: retracted as superseded, the chain won.',

@@ -28,8 +28,14 @@ export interface OAuthTokenEndpointDeps {
 }
 
 type OAuthErrorCode =
-  | 'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unauthorized_client' | 'unsupported_grant_type' | 'invalid_scope'
-  | 'too_many_requests' | 'server_error';
+  | 'invalid_request'
+  | 'invalid_client'
+  | 'invalid_grant'
+  | 'unauthorized_client'
+  | 'unsupported_grant_type'
+  | 'invalid_scope'
+  | 'too_many_requests'
+  | 'server_error';
 
 /** An RFC 6749 §5.2 error answer. */
 class OAuthError extends Error {
@@ -47,19 +53,24 @@ const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
 const BASIC_CHALLENGE = { 'WWW-Authenticate': 'Basic realm="oauth", charset="UTF-8"' };
 
 const invalidRequest = (description: string) => new OAuthError(400, 'invalid_request', description);
-const invalidClient = (description = 'client authentication failed') => new OAuthError(401, 'invalid_client', description, BASIC_CHALLENGE);
+const invalidClient = (description = 'client authentication failed') =>
+  new OAuthError(401, 'invalid_client', description, BASIC_CHALLENGE);
 
 function send(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const payload = JSON.stringify(body);
   res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8', 'content-length': String(Buffer.byteLength(payload)), ...NO_STORE, ...headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(payload)),
+    ...NO_STORE,
+    ...headers,
   });
   res.end(payload);
 }
 
 async function readBody(req: http.IncomingMessage): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0);
-  const tooLarge = () => new OAuthError(413, 'invalid_request', `request body larger than ${OAUTH_TOKEN_MAX_BODY_BYTES} bytes`);
+  const tooLarge = () =>
+    new OAuthError(413, 'invalid_request', `request body larger than ${OAUTH_TOKEN_MAX_BODY_BYTES} bytes`);
   if (declared > OAUTH_TOKEN_MAX_BODY_BYTES) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
@@ -97,7 +108,8 @@ function parseParams(req: http.IncomingMessage, body: Buffer): Map<string, strin
     } catch {
       throw invalidRequest('malformed JSON body');
     }
-    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw invalidRequest('the JSON body must be an object');
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed))
+      throw invalidRequest('the JSON body must be an object');
     for (const [name, value] of Object.entries(parsed)) {
       if (typeof value !== 'string') throw invalidRequest(`parameter ${name} must be a string`);
       add(name, value);
@@ -117,7 +129,10 @@ function formDecode(s: string): string | undefined {
 }
 
 /** The client's credentials from Basic authentication or the body (exactly one of them). */
-function clientCredentials(req: http.IncomingMessage, params: Map<string, string>): { clientId: string; clientSecret: string; basic: boolean } {
+function clientCredentials(
+  req: http.IncomingMessage,
+  params: Map<string, string>,
+): { clientId: string; clientSecret: string; basic: boolean } {
   const header = req.headers.authorization;
   if (header !== undefined) {
     const m = /^Basic[ ]+([A-Za-z0-9+/]+={0,2})[ ]*$/i.exec(header);
@@ -128,18 +143,23 @@ function clientCredentials(req: http.IncomingMessage, params: Map<string, string
     const clientId = formDecode(decoded.slice(0, colon));
     const clientSecret = formDecode(decoded.slice(colon + 1));
     if (!clientId || clientSecret === undefined) throw invalidClient('malformed Basic credentials');
-    if (params.has('client_secret')) throw invalidRequest('use one client authentication method: Basic or body parameters, not both');
-    if (params.has('client_id') && params.get('client_id') !== clientId) throw invalidRequest('client_id differs from the Basic credentials');
+    if (params.has('client_secret'))
+      throw invalidRequest('use one client authentication method: Basic or body parameters, not both');
+    if (params.has('client_id') && params.get('client_id') !== clientId)
+      throw invalidRequest('client_id differs from the Basic credentials');
     return { clientId, clientSecret, basic: true };
   }
   const clientId = params.get('client_id');
   const clientSecret = params.get('client_secret');
-  if (!clientId || !clientSecret) throw invalidClient('client authentication required (HTTP Basic, or client_id and client_secret)');
+  if (!clientId || !clientSecret)
+    throw invalidClient('client authentication required (HTTP Basic, or client_id and client_secret)');
   return { clientId, clientSecret, basic: false };
 }
 
 /** The handler of POST /oauth/token. */
-export function createOAuthTokenHandler(deps: OAuthTokenEndpointDeps): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> {
+export function createOAuthTokenHandler(
+  deps: OAuthTokenEndpointDeps,
+): (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void> {
   const log = deps.logger.child({ component: 'oauth-token' });
   return async (req, res) => {
     const headers: Record<string, string> = {};
@@ -150,17 +170,26 @@ export function createOAuthTokenHandler(deps: OAuthTokenEndpointDeps): (req: htt
       const decision = await deps.rateLimiter.consume(bucket, limit, windowSeconds);
       Object.assign(headers, rateLimitHeaders(decision));
       if (!decision.allowed) {
-        throw new OAuthError(429, 'too_many_requests', `rate limit of ${decision.limit} requests exceeded; retry in ${decision.retryAfterSeconds} s`);
+        throw new OAuthError(
+          429,
+          'too_many_requests',
+          `rate limit of ${decision.limit} requests exceeded; retry in ${decision.retryAfterSeconds} s`,
+        );
       }
 
       const params = parseParams(req, await readBody(req));
       const grantType = params.get('grant_type');
       if (!grantType) throw invalidRequest('grant_type is required');
-      if (grantType !== 'client_credentials') throw new OAuthError(400, 'unsupported_grant_type', 'only grant_type=client_credentials is supported');
+      if (grantType !== 'client_credentials')
+        throw new OAuthError(400, 'unsupported_grant_type', 'only grant_type=client_credentials is supported');
       const { clientId, clientSecret } = clientCredentials(req, params);
 
       try {
-        const token = await issueClientCredentialsToken(deps.pool, { clientId, clientSecret, scope: params.get('scope') });
+        const token = await issueClientCredentialsToken(deps.pool, {
+          clientId,
+          clientSecret,
+          scope: params.get('scope'),
+        });
         log.info({ clientId, scope: token.scope, ip }, 'access token issued');
         send(res, 200, token, headers);
       } catch (err) {

@@ -107,7 +107,8 @@ ON CONFLICT (bucket, window_start)
 RETURNING c.count, c.window_start, (SELECT now FROM t) AS now`;
 
 function assertPositiveInteger(name: string, value: number): void {
-  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new RangeError(`${name} must be a positive integer, got ${value}`);
 }
 
 export class RateLimiter {
@@ -293,13 +294,25 @@ export function bucketFor(
   }
   switch (subject.kind) {
     case 'apiKey':
-      return { bucket: `api:org:${subject.organizationId}`, limit: planLimit(subject.plan), windowSeconds: API_WINDOW_SECONDS };
+      return {
+        bucket: `api:org:${subject.organizationId}`,
+        limit: planLimit(subject.plan),
+        windowSeconds: API_WINDOW_SECONDS,
+      };
     case 'user':
       return subject.organizationId
-        ? { bucket: `api:org:${subject.organizationId}`, limit: planLimit(subject.plan), windowSeconds: API_WINDOW_SECONDS }
+        ? {
+            bucket: `api:org:${subject.organizationId}`,
+            limit: planLimit(subject.plan),
+            windowSeconds: API_WINDOW_SECONDS,
+          }
         : { bucket: `api:user:${subject.userId}`, limit: planLimit(subject.plan), windowSeconds: API_WINDOW_SECONDS };
     case 'anonymous':
-      return { bucket: `api:ip:${clientIpKey(subject.ip)}`, limit: ANONYMOUS_LIMIT_PER_HOUR, windowSeconds: API_WINDOW_SECONDS };
+      return {
+        bucket: `api:ip:${clientIpKey(subject.ip)}`,
+        limit: ANONYMOUS_LIMIT_PER_HOUR,
+        windowSeconds: API_WINDOW_SECONDS,
+      };
   }
 }
 
@@ -311,7 +324,8 @@ export function keyOverrideBucket(
   subject: Extract<RateLimitSubject, { kind: 'apiKey' }>,
 ): { bucket: string; limit: number; windowSeconds: number } | undefined {
   const override = subject.override;
-  if (override === null || !Number.isSafeInteger(override) || override < 1 || override >= planLimit(subject.plan)) return undefined;
+  if (override === null || !Number.isSafeInteger(override) || override < 1 || override >= planLimit(subject.plan))
+    return undefined;
   return { bucket: `api:key:${subject.keyId}`, limit: override, windowSeconds: API_WINDOW_SECONDS };
 }
 

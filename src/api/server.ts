@@ -34,7 +34,12 @@ export interface RunningApiServer {
 export function createApiHandler(deps: ApiServerDeps): http.RequestListener {
   const log = deps.logger.child({ component: 'api' });
   const oauthToken = deps.api
-    ? createOAuthTokenHandler({ pool: deps.pool, logger: deps.logger, rateLimiter: deps.rateLimiter ?? new RateLimiter(deps.pool), trustedProxies: deps.trustedProxies })
+    ? createOAuthTokenHandler({
+        pool: deps.pool,
+        logger: deps.logger,
+        rateLimiter: deps.rateLimiter ?? new RateLimiter(deps.pool),
+        trustedProxies: deps.trustedProxies,
+      })
     : undefined;
   const workerCheck = sharedWorkerCheck(deps);
   return async (req, res) => {
@@ -78,7 +83,8 @@ export function createApiHandler(deps: ApiServerDeps): http.RequestListener {
       return sendJson(res, 404, { error: 'not found', path: url.pathname });
     } catch (err) {
       if (err instanceof HttpError) {
-        if (!res.headersSent) sendJson(res, err.status, err.body ?? { error: err.message, ...err.details }, err.headers);
+        if (!res.headersSent)
+          sendJson(res, err.status, err.body ?? { error: err.message, ...err.details }, err.headers);
         // A refused upload may still be streaming: drop the connection once the answer is out, instead of reading it.
         if (!req.complete) res.once('finish', () => req.destroy());
         return;
@@ -90,7 +96,10 @@ export function createApiHandler(deps: ApiServerDeps): http.RequestListener {
   };
 }
 
-export async function startApiServer(deps: ApiServerDeps, options: { host: string; port: number }): Promise<RunningApiServer> {
+export async function startApiServer(
+  deps: ApiServerDeps,
+  options: { host: string; port: number },
+): Promise<RunningApiServer> {
   const server = http.createServer(createApiHandler(deps));
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {

@@ -33,10 +33,15 @@ function derive(key: Buffer, label: string): Uint8Array {
   return new Uint8Array(hkdfSync('sha256', key, Buffer.alloc(0), `erc8004-backend ${label}`, 32));
 }
 
-export async function createApiServices(input: ApiServicesInput): Promise<{ services: ApiServices; close(): Promise<void> }> {
+export async function createApiServices(
+  input: ApiServicesInput,
+): Promise<{ services: ApiServices; close(): Promise<void> }> {
   const { config } = input;
-  if (!config.api.jwtSecret && config.nodeEnv === 'production') throw new ConfigError(['JWT_SECRET: required in production (at least 32 characters)']);
-  const jwtSecret = config.api.jwtSecret ? new TextEncoder().encode(config.api.jwtSecret) : derive(input.appKey, 'access tokens');
+  if (!config.api.jwtSecret && config.nodeEnv === 'production')
+    throw new ConfigError(['JWT_SECRET: required in production (at least 32 characters)']);
+  const jwtSecret = config.api.jwtSecret
+    ? new TextEncoder().encode(config.api.jwtSecret)
+    : derive(input.appKey, 'access tokens');
   const mailer = createMailer(config, input.logger);
   const apiKeys = new ApiKeyCache();
   await apiKeys.listenForRevocations(input.databaseUrl);
@@ -58,7 +63,11 @@ export async function createApiServices(input: ApiServicesInput): Promise<{ serv
     temporal: input.temporal,
     taskQueue: config.temporal.taskQueue,
     triggers: new TriggerService({
-      pool: input.pool, temporal: input.temporal, taskQueue: config.temporal.taskQueue, logger: input.logger, secrets: input.secrets,
+      pool: input.pool,
+      temporal: input.temporal,
+      taskQueue: config.temporal.taskQueue,
+      logger: input.logger,
+      secrets: input.secrets,
       destinations: { allow: parseAllowList(config.actions.allowedHosts) },
     }),
     secrets: input.secrets,

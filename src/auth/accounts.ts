@@ -24,7 +24,10 @@ export const usernameSchema = z
   .trim()
   .regex(/^[A-Za-z][A-Za-z0-9_.-]{2,63}$/, 'username: 3-64 letters, digits, "_", "." or "-", starting with a letter');
 
-export const passwordSchema = z.string().min(8, 'password: at least 8 characters').max(1024, 'password: at most 1024 characters');
+export const passwordSchema = z
+  .string()
+  .min(8, 'password: at least 8 characters')
+  .max(1024, 'password: at most 1024 characters');
 
 export const registerInputSchema = z.object({ username: usernameSchema, email: emailSchema, password: passwordSchema });
 export type RegisterInput = z.input<typeof registerInputSchema>;
@@ -46,7 +49,11 @@ export interface RegisteredUser {
  * Creates a personal organization owned by `userId`, with a slug derived from `name` and made unique (`alice`,
  * `alice-2`, …). Runs on the caller's client, normally inside the transaction that created the user.
  */
-export async function createPersonalOrganization(client: Queryable, userId: string, name: string): Promise<{ organizationId: string; slug: string }> {
+export async function createPersonalOrganization(
+  client: Queryable,
+  userId: string,
+  name: string,
+): Promise<{ organizationId: string; slug: string }> {
   const base = slugify(name);
   const { rows: taken } = await client.query<{ slug: string }>(
     `SELECT slug FROM organizations WHERE slug = $1 OR slug LIKE $1 || '-%'`,
@@ -89,8 +96,10 @@ export async function registerUser(pool: pg.Pool, input: RegisterInput): Promise
     });
   } catch (err) {
     const constraint = uniqueViolation(err);
-    if (constraint === 'users_email_key') throw new AuthError('conflict', 'an account with this email already exists', { cause: err });
-    if (constraint === 'users_username_key') throw new AuthError('conflict', 'this username is already taken', { cause: err });
+    if (constraint === 'users_email_key')
+      throw new AuthError('conflict', 'an account with this email already exists', { cause: err });
+    if (constraint === 'users_username_key')
+      throw new AuthError('conflict', 'this username is already taken', { cause: err });
     throw err;
   }
 }
@@ -240,10 +249,16 @@ export async function loginWithPassword(
     [email],
   );
   const user = rows[0];
-  const ok = user?.password_hash ? await verifyPassword(user.password_hash, input.password) : await verifyDummy(input.password);
+  const ok = user?.password_hash
+    ? await verifyPassword(user.password_hash, input.password)
+    : await verifyDummy(input.password);
   if (!user || !ok) {
     const lockedFor = attempt.lockedForSecondsIfFailed;
-    throw new AuthError('invalid_credentials', 'invalid email or password', lockedFor > 0 ? { retryAfterSeconds: lockedFor } : {});
+    throw new AuthError(
+      'invalid_credentials',
+      'invalid email or password',
+      lockedFor > 0 ? { retryAfterSeconds: lockedFor } : {},
+    );
   }
   await settleLoginSuccess(pool, keys[0]!, keys.slice(1));
   if (!user.is_active) throw new AuthError('forbidden', 'this account is disabled');
@@ -261,7 +276,11 @@ export async function loginWithPassword(
 export type OrganizationRole = 'owner' | 'admin' | 'member' | 'viewer';
 
 /** The user's role in the organization (the owner is organizations.owner_id), or undefined if not a member. */
-export async function roleInOrganization(db: Queryable, userId: string, organizationId: string): Promise<OrganizationRole | undefined> {
+export async function roleInOrganization(
+  db: Queryable,
+  userId: string,
+  organizationId: string,
+): Promise<OrganizationRole | undefined> {
   const { rows } = await db.query<{ role: OrganizationRole }>(
     `SELECT CASE WHEN o.owner_id = $1 THEN 'owner' ELSE m.role END AS role
      FROM organizations o LEFT JOIN organization_members m ON m.organization_id = o.id AND m.user_id = $1

@@ -53,8 +53,14 @@ export const createApiKeyInputSchema = z.object({
   name: z.string().trim().min(1).max(200),
   environment: z.enum(['live', 'test']),
   keyType: z.enum(['standard', 'restricted', 'admin']).default('standard'),
-  permissions: z.array(z.enum(API_KEY_PERMISSIONS)).min(1).transform((p) => [...new Set(p)]),
-  expiresAt: z.date().refine((d) => d.getTime() > Date.now(), 'expiresAt must be in the future').nullish(),
+  permissions: z
+    .array(z.enum(API_KEY_PERMISSIONS))
+    .min(1)
+    .transform((p) => [...new Set(p)]),
+  expiresAt: z
+    .date()
+    .refine((d) => d.getTime() > Date.now(), 'expiresAt must be in the future')
+    .nullish(),
   rateLimitOverride: z.number().int().positive().nullish(),
 });
 export type CreateApiKeyInput = z.input<typeof createApiKeyInputSchema>;
@@ -87,18 +93,42 @@ const SUMMARY_COLUMNS = `id, organization_id, name, prefix, environment, key_typ
   last_used_at, host(last_used_ip) AS last_used_ip, created_by, created_at, revoked_at, revoked_by, revocation_reason`;
 
 interface SummaryRow {
-  id: string; organization_id: string; name: string; prefix: string; environment: ApiKeyEnvironment; key_type: ApiKeyType;
-  permissions: ApiKeyPermission[]; rate_limit_override: number | null; expires_at: Date | null; last_used_at: Date | null;
-  last_used_ip: string | null; created_by: string; created_at: Date; revoked_at: Date | null; revoked_by: string | null;
+  id: string;
+  organization_id: string;
+  name: string;
+  prefix: string;
+  environment: ApiKeyEnvironment;
+  key_type: ApiKeyType;
+  permissions: ApiKeyPermission[];
+  rate_limit_override: number | null;
+  expires_at: Date | null;
+  last_used_at: Date | null;
+  last_used_ip: string | null;
+  created_by: string;
+  created_at: Date;
+  revoked_at: Date | null;
+  revoked_by: string | null;
   revocation_reason: string | null;
 }
 
 function toSummary(r: SummaryRow): ApiKeySummary {
   return {
-    id: r.id, organizationId: r.organization_id, name: r.name, prefix: r.prefix, environment: r.environment, keyType: r.key_type,
-    permissions: r.permissions, rateLimitOverride: r.rate_limit_override, expiresAt: r.expires_at, lastUsedAt: r.last_used_at,
-    lastUsedIp: r.last_used_ip, createdBy: r.created_by, createdAt: r.created_at, revokedAt: r.revoked_at,
-    revokedBy: r.revoked_by, revocationReason: r.revocation_reason,
+    id: r.id,
+    organizationId: r.organization_id,
+    name: r.name,
+    prefix: r.prefix,
+    environment: r.environment,
+    keyType: r.key_type,
+    permissions: r.permissions,
+    rateLimitOverride: r.rate_limit_override,
+    expiresAt: r.expires_at,
+    lastUsedAt: r.last_used_at,
+    lastUsedIp: r.last_used_ip,
+    createdBy: r.created_by,
+    createdAt: r.created_at,
+    revokedAt: r.revoked_at,
+    revokedBy: r.revoked_by,
+    revocationReason: r.revocation_reason,
   };
 }
 
@@ -118,8 +148,18 @@ async function insertApiKey(
        VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10)
        ON CONFLICT (prefix) DO NOTHING
        RETURNING ${SUMMARY_COLUMNS}`,
-      [s.organizationId, material.hash, s.name, material.prefix, s.environment, s.keyType, JSON.stringify(s.permissions),
-        s.rateLimitOverride ?? null, s.expiresAt ?? null, s.createdBy],
+      [
+        s.organizationId,
+        material.hash,
+        s.name,
+        material.prefix,
+        s.environment,
+        s.keyType,
+        JSON.stringify(s.permissions),
+        s.rateLimitOverride ?? null,
+        s.expiresAt ?? null,
+        s.createdBy,
+      ],
     );
     if (rows[0]) return { ...toSummary(rows[0]), key: material.key };
     if (attempt >= 3) throw new Error('could not generate a unique API key prefix');
@@ -137,7 +177,10 @@ async function assertOverrideWithinPlan(db: Queryable, organizationId: string, o
   if (!rows[0]) return; // unknown organization: the insert reports it
   const max = maxRateLimitOverride(rows[0].plan);
   if (override > max) {
-    throw new AuthError('invalid_input', `rateLimitOverride may only lower a key's limit: at most ${max} requests per hour on the ${rows[0].plan} plan`);
+    throw new AuthError(
+      'invalid_input',
+      `rateLimitOverride may only lower a key's limit: at most ${max} requests per hour on the ${rows[0].plan} plan`,
+    );
   }
 }
 
@@ -148,13 +191,15 @@ async function assertOverrideWithinPlan(db: Queryable, organizationId: string, o
  */
 export async function createApiKey(pool: Db | pg.PoolClient, input: CreateApiKeyInput): Promise<CreatedApiKey> {
   const settings = createApiKeyInputSchema.parse(input);
-  if (settings.rateLimitOverride != null) await assertOverrideWithinPlan(pool, settings.organizationId, settings.rateLimitOverride);
+  if (settings.rateLimitOverride != null)
+    await assertOverrideWithinPlan(pool, settings.organizationId, settings.rateLimitOverride);
   const generated = generateApiKey(settings.environment);
   const hash = await hashPassword(generated.key);
   try {
     return await insertApiKey(pool, settings, { ...generated, hash });
   } catch (err) {
-    if ((err as { code?: string }).code === '23503') throw new AuthError('not_found', 'unknown organization or user', { cause: err });
+    if ((err as { code?: string }).code === '23503')
+      throw new AuthError('not_found', 'unknown organization or user', { cause: err });
     throw err;
   }
 }
@@ -187,9 +232,13 @@ export interface RevokeApiKeyInput {
  * Revokes a key of the organization (every process drops it from its cache through the api_key_changed
  * notification). Revoking a revoked key changes nothing. Unknown key, or a key of another organization → 'not_found'.
  */
-export async function revokeApiKey(db: Queryable, input: RevokeApiKeyInput): Promise<{ prefix: string; revokedAt: Date }> {
-  const { rows } = await db.query<{ prefix: string; revoked_at: Date }>(
-    `WITH updated AS (
+export async function revokeApiKey(
+  db: Queryable,
+  input: RevokeApiKeyInput,
+): Promise<{ prefix: string; revokedAt: Date }> {
+  const { rows } = await db
+    .query<{ prefix: string; revoked_at: Date }>(
+      `WITH updated AS (
        UPDATE api_keys SET revoked_at = now(), revoked_by = $3, revocation_reason = $4
        WHERE id = $1 AND organization_id = $2 AND revoked_at IS NULL
        RETURNING prefix, revoked_at
@@ -197,11 +246,12 @@ export async function revokeApiKey(db: Queryable, input: RevokeApiKeyInput): Pro
      SELECT prefix, revoked_at FROM updated
      UNION ALL
      SELECT prefix, revoked_at FROM api_keys WHERE id = $1 AND organization_id = $2 AND revoked_at IS NOT NULL`,
-    [input.keyId, input.organizationId, input.revokedBy, input.reason?.slice(0, 1000) ?? null],
-  ).catch((err: unknown) => {
-    if ((err as { code?: string }).code === '22P02') return { rows: [] }; // not a UUID
-    throw err;
-  });
+      [input.keyId, input.organizationId, input.revokedBy, input.reason?.slice(0, 1000) ?? null],
+    )
+    .catch((err: unknown) => {
+      if ((err as { code?: string }).code === '22P02') return { rows: [] }; // not a UUID
+      throw err;
+    });
   if (!rows[0]) throw new AuthError('not_found', 'API key not found');
   return { prefix: rows[0].prefix, revokedAt: rows[0].revoked_at };
 }
@@ -232,12 +282,22 @@ export async function rotateApiKey(pool: Db, input: RotateApiKeyInput): Promise<
     if (!rows[0]) return new AuthError('not_found', 'API key not found');
     if (rows[0].revoked) return new AuthError('conflict', 'this API key is revoked');
     const settings: KeySettings = {
-      organizationId: old.organizationId, createdBy: input.rotatedBy, name: (input.name ?? old.name).trim().slice(0, 200) || old.name,
-      environment: old.environment, keyType: old.keyType, permissions: old.permissions, expiresAt: old.expiresAt,
+      organizationId: old.organizationId,
+      createdBy: input.rotatedBy,
+      name: (input.name ?? old.name).trim().slice(0, 200) || old.name,
+      environment: old.environment,
+      keyType: old.keyType,
+      permissions: old.permissions,
+      expiresAt: old.expiresAt,
       rateLimitOverride: old.rateLimitOverride,
     };
     const key = await insertApiKey(client, settings, { ...generated, hash });
-    await revokeApiKey(client, { keyId: old.id, organizationId: old.organizationId, revokedBy: input.rotatedBy, reason: `rotated: replaced by ${key.prefix}` });
+    await revokeApiKey(client, {
+      keyId: old.id,
+      organizationId: old.organizationId,
+      revokedBy: input.rotatedBy,
+      reason: `rotated: replaced by ${key.prefix}`,
+    });
     return key;
   });
   if (created instanceof AuthError) throw created;
@@ -269,9 +329,18 @@ export async function verifyApiKey(pool: pg.Pool, fullKey: string, ip?: string |
   const parsed = parseApiKey(fullKey);
   if (!parsed) throw new AuthError('token_invalid', 'invalid API key');
   const { rows } = await pool.query<{
-    id: string; organization_id: string; key_hash: string; permissions: ApiKeyPermission[]; key_type: ApiKeyType;
-    environment: ApiKeyEnvironment; rate_limit_override: number | null; expires_at: Date | null; revoked: boolean;
-    expired: boolean; usage_due: boolean; org_active: boolean;
+    id: string;
+    organization_id: string;
+    key_hash: string;
+    permissions: ApiKeyPermission[];
+    key_type: ApiKeyType;
+    environment: ApiKeyEnvironment;
+    rate_limit_override: number | null;
+    expires_at: Date | null;
+    revoked: boolean;
+    expired: boolean;
+    usage_due: boolean;
+    org_active: boolean;
   }>(
     `SELECT k.id, k.organization_id, k.key_hash, k.permissions, k.key_type, k.environment, k.rate_limit_override, k.expires_at,
             k.revoked_at IS NOT NULL AS revoked, coalesce(k.expires_at <= now(), false) AS expired,
@@ -298,8 +367,14 @@ export async function verifyApiKey(pool: pg.Pool, fullKey: string, ip?: string |
       .catch(() => undefined); // best effort: usage bookkeeping never fails a request
   }
   return {
-    keyId: row.id, organizationId: row.organization_id, prefix: parsed.prefix, permissions: row.permissions,
-    keyType: row.key_type, environment: row.environment, rateLimitOverride: row.rate_limit_override, expiresAt: row.expires_at,
+    keyId: row.id,
+    organizationId: row.organization_id,
+    prefix: parsed.prefix,
+    permissions: row.permissions,
+    keyType: row.key_type,
+    environment: row.environment,
+    rateLimitOverride: row.rate_limit_override,
+    expiresAt: row.expires_at,
   };
 }
 
@@ -347,6 +422,11 @@ export class ApiKeyCache extends NotifiedCache<VerifiedApiKey> {
  * verifyApiKey with a cache of successful verifications (failures are never cached). Concurrent misses for the same key
  * await one verification (only its caller's ip is recorded as last used).
  */
-export function verifyApiKeyCached(pool: pg.Pool, cache: ApiKeyCache, fullKey: string, ip?: string | null): Promise<VerifiedApiKey> {
+export function verifyApiKeyCached(
+  pool: pg.Pool,
+  cache: ApiKeyCache,
+  fullKey: string,
+  ip?: string | null,
+): Promise<VerifiedApiKey> {
   return cache.load(fullKey, () => verifyApiKey(pool, fullKey, ip));
 }

@@ -40,7 +40,8 @@ export async function mailEmailVerification(
   );
   const user = users[0];
   if (!user) throw new AuthError('not_found', 'the account no longer exists');
-  if (user.auth_method === 'wallet') throw new AuthError('forbidden', 'a wallet account has no email address to verify');
+  if (user.auth_method === 'wallet')
+    throw new AuthError('forbidden', 'a wallet account has no email address to verify');
   if (user.verified) throw new AuthError('conflict', 'your email address is already verified');
   const token = `evt_${randomBytes(32).toString('base64url')}`;
   const { rows } = await db.query<{ id: string; expires_at: Date }>(
@@ -55,7 +56,10 @@ export async function mailEmailVerification(
     await db.query('DELETE FROM email_verification_tokens WHERE id = $1', [id]);
     throw err;
   }
-  await db.query('DELETE FROM email_verification_tokens WHERE user_id = $1 AND used_at IS NULL AND id <> $2', [userId, id]);
+  await db.query('DELETE FROM email_verification_tokens WHERE user_id = $1 AND used_at IS NULL AND id <> $2', [
+    userId,
+    id,
+  ]);
   return { token, email: user.email, expiresAt };
 }
 
@@ -65,13 +69,23 @@ export async function mailEmailVerification(
  */
 export async function verifyEmail(pool: pg.Pool, token: string): Promise<{ userId: string; email: string }> {
   return withTransaction(pool, async (client) => {
-    const { rows } = await client.query<{ id: string; user_id: string; email: string; used: boolean; expired: boolean }>(
+    const { rows } = await client.query<{
+      id: string;
+      user_id: string;
+      email: string;
+      used: boolean;
+      expired: boolean;
+    }>(
       `SELECT id, user_id, email, used_at IS NOT NULL AS used, expires_at <= now() AS expired
        FROM email_verification_tokens WHERE token_hash = $1 FOR UPDATE`,
       [hashToken(token)],
     );
     const row = rows[0];
-    if (!row) throw new AuthError('token_invalid', 'this verification link is not valid (a newer one replaces it): ask for a new one');
+    if (!row)
+      throw new AuthError(
+        'token_invalid',
+        'this verification link is not valid (a newer one replaces it): ask for a new one',
+      );
     if (row.used) throw new AuthError('token_reused', 'this verification link was already used');
     if (row.expired) throw new AuthError('token_expired', 'this verification link has expired: ask for a new one');
     await client.query('UPDATE email_verification_tokens SET used_at = now() WHERE id = $1', [row.id]);
@@ -79,7 +93,8 @@ export async function verifyEmail(pool: pg.Pool, token: string): Promise<{ userI
       'UPDATE users SET email_verified_at = coalesce(email_verified_at, now()) WHERE id = $1 AND email = $2 AND is_active',
       [row.user_id, row.email],
     );
-    if (!rowCount) throw new AuthError('token_invalid', 'this verification link is for an address the account no longer has');
+    if (!rowCount)
+      throw new AuthError('token_invalid', 'this verification link is for an address the account no longer has');
     return { userId: row.user_id, email: row.email };
   });
 }

@@ -36,8 +36,14 @@ const STATUS_SQL = `CASE WHEN accepted_at IS NOT NULL THEN 'accepted' WHEN decli
 const OPEN_SQL = 'accepted_at IS NULL AND declined_at IS NULL AND revoked_at IS NULL';
 
 const toInvitation = (r: Record<string, any>): Invitation => ({
-  id: r.id, organizationId: r.organization_id, email: r.email, role: r.role, status: r.status, invitedBy: r.invited_by,
-  expiresAt: r.expires_at, createdAt: r.created_at,
+  id: r.id,
+  organizationId: r.organization_id,
+  email: r.email,
+  role: r.role,
+  status: r.status,
+  invitedBy: r.invited_by,
+  expiresAt: r.expires_at,
+  createdAt: r.created_at,
 });
 
 export interface NewInvitation {
@@ -80,7 +86,12 @@ export async function createInvitation(
        FROM organizations o WHERE o.id = $1`,
       [input.organizationId, input.invitedBy],
     );
-    return { invitation: toInvitation(rows[0]!), token, organizationName: names[0]!.organization_name, inviterName: names[0]!.inviter_name };
+    return {
+      invitation: toInvitation(rows[0]!),
+      token,
+      organizationName: names[0]!.organization_name,
+      inviterName: names[0]!.inviter_name,
+    };
   });
 }
 
@@ -94,7 +105,12 @@ export async function listInvitations(db: Queryable, organizationId: string): Pr
 }
 
 /** Revokes an open invitation of the organization; AuthError 'not_found' when there is none with that id. */
-export async function revokeInvitation(db: Queryable, organizationId: string, invitationId: string, revokedBy: string): Promise<Invitation> {
+export async function revokeInvitation(
+  db: Queryable,
+  organizationId: string,
+  invitationId: string,
+  revokedBy: string,
+): Promise<Invitation> {
   const { rows } = await db.query(
     `UPDATE organization_invitations SET revoked_at = now(), revoked_by = $3
      WHERE organization_id = $1 AND id = $2 AND ${OPEN_SQL} AND expires_at > now()
@@ -107,7 +123,10 @@ export async function revokeInvitation(db: Queryable, organizationId: string, in
 
 /** Deletes an invitation whose mail could not be sent (nobody has its token). */
 export async function discardInvitation(db: Queryable, organizationId: string, invitationId: string): Promise<void> {
-  await db.query('DELETE FROM organization_invitations WHERE organization_id = $1 AND id = $2', [organizationId, invitationId]);
+  await db.query('DELETE FROM organization_invitations WHERE organization_id = $1 AND id = $2', [
+    organizationId,
+    invitationId,
+  ]);
 }
 
 export interface InvitationAnswer {
@@ -123,7 +142,12 @@ export interface InvitationAnswer {
  * invitations get one answer ('not_found'), so that a token says nothing to anyone else; the owner of the address is
  * told to verify it first ('forbidden').
  */
-export async function answerInvitation(pool: pg.Pool, userId: string, token: string, answer: 'accept' | 'decline'): Promise<InvitationAnswer> {
+export async function answerInvitation(
+  pool: pg.Pool,
+  userId: string,
+  token: string,
+  answer: 'accept' | 'decline',
+): Promise<InvitationAnswer> {
   return withTransaction(pool, async (client) => {
     const { rows } = await client.query(
       `SELECT i.id, i.organization_id, i.role, i.invited_by, u.username, u.email, u.email_verified_at IS NOT NULL AS verified,
@@ -138,13 +162,19 @@ export async function answerInvitation(pool: pg.Pool, userId: string, token: str
     const found = rows[0];
     if (!found) throw new AuthError('not_found', 'no open invitation with this token for your email address');
     if (!found.verified) {
-      throw new AuthError('forbidden', 'verify your email address first (POST /api/v1/auth/verify-email/resend sends a new link)');
+      throw new AuthError(
+        'forbidden',
+        'verify your email address first (POST /api/v1/auth/verify-email/resend sends a new link)',
+      );
     }
     if (answer === 'decline') {
       await client.query('UPDATE organization_invitations SET declined_at = now() WHERE id = $1', [found.id]);
     } else {
       if (found.is_owner) throw new AuthError('conflict', 'you own this organization');
-      await client.query('UPDATE organization_invitations SET accepted_at = now(), accepted_by = $2 WHERE id = $1', [found.id, userId]);
+      await client.query('UPDATE organization_invitations SET accepted_at = now(), accepted_by = $2 WHERE id = $1', [
+        found.id,
+        userId,
+      ]);
       await client.query(
         `INSERT INTO organization_members (organization_id, user_id, role, invited_by) VALUES ($1, $2, $3, $4)
          ON CONFLICT (organization_id, user_id) DO UPDATE SET role = EXCLUDED.role, invited_by = EXCLUDED.invited_by`,

@@ -171,7 +171,8 @@ export class NotifiedCache<T> {
    * connection fails). Later drops are retried with backoff until close().
    */
   async listenForRevocations(databaseUrl: string): Promise<void> {
-    if (this.listenUrl !== undefined) throw new Error(`${this.cacheOptions.name ?? 'NotifiedCache'} is already listening`);
+    if (this.listenUrl !== undefined)
+      throw new Error(`${this.cacheOptions.name ?? 'NotifiedCache'} is already listening`);
     this.closed = false;
     this.listenUrl = databaseUrl;
     try {

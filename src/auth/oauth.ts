@@ -85,17 +85,32 @@ export interface CreatedOAuthClient extends OAuthClientSummary {
   clientSecret: string;
 }
 
-const CLIENT_COLUMNS = 'id, client_id, organization_id, name, description, allowed_scopes, is_active, created_at, updated_at';
+const CLIENT_COLUMNS =
+  'id, client_id, organization_id, name, description, allowed_scopes, is_active, created_at, updated_at';
 
 interface ClientRow {
-  id: string; client_id: string; organization_id: string; name: string; description: string | null; allowed_scopes: string[];
-  is_active: boolean; created_at: Date; updated_at: Date;
+  id: string;
+  client_id: string;
+  organization_id: string;
+  name: string;
+  description: string | null;
+  allowed_scopes: string[];
+  is_active: boolean;
+  created_at: Date;
+  updated_at: Date;
 }
 
 function toClientSummary(r: ClientRow): OAuthClientSummary {
   return {
-    id: r.id, clientId: r.client_id, organizationId: r.organization_id, name: r.name, description: r.description,
-    allowedScopes: canonicalScopes(r.allowed_scopes), isActive: r.is_active, createdAt: r.created_at, updatedAt: r.updated_at,
+    id: r.id,
+    clientId: r.client_id,
+    organizationId: r.organization_id,
+    name: r.name,
+    description: r.description,
+    allowedScopes: canonicalScopes(r.allowed_scopes),
+    isActive: r.is_active,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
   };
 }
 
@@ -115,10 +130,18 @@ export async function createOAuthClient(db: Queryable, input: CreateOAuthClientI
          VALUES ($1, $2, $3, $4, $5::jsonb, $6)
          ON CONFLICT (client_id) DO NOTHING
          RETURNING ${CLIENT_COLUMNS}`,
-        [generateClientId(), secretHash, s.name, s.description || null, JSON.stringify(s.allowedScopes), s.organizationId],
+        [
+          generateClientId(),
+          secretHash,
+          s.name,
+          s.description || null,
+          JSON.stringify(s.allowedScopes),
+          s.organizationId,
+        ],
       ));
     } catch (err) {
-      if ((err as { code?: string }).code === '23503') throw new AuthError('not_found', 'unknown organization', { cause: err });
+      if ((err as { code?: string }).code === '23503')
+        throw new AuthError('not_found', 'unknown organization', { cause: err });
       throw err;
     }
     if (rows[0]) return { ...toClientSummary(rows[0]), clientSecret };
@@ -157,7 +180,10 @@ export interface DeactivatedOAuthClient {
  * Deactivates a client of the organization and revokes all its tokens, in one transaction that notifies every
  * process's cache. Deactivating an inactive client changes nothing. Unknown, or another organization's → 'not_found'.
  */
-export async function deactivateOAuthClient(pool: Db, input: DeactivateOAuthClientInput): Promise<DeactivatedOAuthClient> {
+export async function deactivateOAuthClient(
+  pool: Db,
+  input: DeactivateOAuthClientInput,
+): Promise<DeactivatedOAuthClient> {
   const byRowId = uuidLike(input.clientId);
   if (!byRowId && !CLIENT_ID_RE.test(input.clientId)) throw new AuthError('not_found', 'OAuth client not found');
   return withTransaction(pool, async (client) => {
@@ -211,12 +237,24 @@ const SCOPE_RE = /^[\x21\x23-\x5B\x5D-\x7E]+(?: [\x21\x23-\x5B\x5D-\x7E]+)*$/;
  * inactive organization → AuthError 'invalid_credentials'. Requested scopes that are malformed, unknown or not allowed
  * to the client → 'forbidden' (checked only once the client is authenticated).
  */
-export async function issueClientCredentialsToken(pool: pg.Pool, input: IssueClientCredentialsTokenInput): Promise<ClientCredentialsTokenResponse> {
+export async function issueClientCredentialsToken(
+  pool: pg.Pool,
+  input: IssueClientCredentialsTokenInput,
+): Promise<ClientCredentialsTokenResponse> {
   const { clientId, clientSecret } = input;
-  const wellFormed = typeof clientId === 'string' && CLIENT_ID_RE.test(clientId)
-    && typeof clientSecret === 'string' && clientSecret.length <= MAX_CREDENTIAL_LENGTH;
+  const wellFormed =
+    typeof clientId === 'string' &&
+    CLIENT_ID_RE.test(clientId) &&
+    typeof clientSecret === 'string' &&
+    clientSecret.length <= MAX_CREDENTIAL_LENGTH;
   const { rows } = wellFormed
-    ? await pool.query<{ id: string; client_secret_hash: string; allowed_scopes: string[]; is_active: boolean; org_active: boolean }>(
+    ? await pool.query<{
+        id: string;
+        client_secret_hash: string;
+        allowed_scopes: string[];
+        is_active: boolean;
+        org_active: boolean;
+      }>(
         `SELECT c.id, c.client_secret_hash, c.allowed_scopes, c.is_active, o.is_active AS org_active
          FROM oauth_clients c JOIN organizations o ON o.id = c.organization_id
          WHERE c.client_id = $1`,
@@ -225,8 +263,12 @@ export async function issueClientCredentialsToken(pool: pg.Pool, input: IssueCli
     : { rows: [] };
   const row = rows[0];
   const secret = typeof clientSecret === 'string' ? clientSecret.slice(0, MAX_CREDENTIAL_LENGTH) : '';
-  const ok = row && CLIENT_SECRET_RE.test(secret) ? await verifyPassword(row.client_secret_hash, secret) : await verifyDummy(secret);
-  if (!row || !ok || !row.is_active || !row.org_active) throw new AuthError('invalid_credentials', 'invalid client credentials');
+  const ok =
+    row && CLIENT_SECRET_RE.test(secret)
+      ? await verifyPassword(row.client_secret_hash, secret)
+      : await verifyDummy(secret);
+  if (!row || !ok || !row.is_active || !row.org_active)
+    throw new AuthError('invalid_credentials', 'invalid client credentials');
 
   const allowed = canonicalScopes(row.allowed_scopes);
   let scopes: OAuthScope[];
@@ -255,7 +297,12 @@ export async function issueClientCredentialsToken(pool: pg.Pool, input: IssueCli
       [hash, prefix, JSON.stringify(scopes), ACCESS_TOKEN_TTL_SECONDS, row.id],
     );
     if (inserted.rows[0]) {
-      return { access_token: token, token_type: 'Bearer', expires_in: ACCESS_TOKEN_TTL_SECONDS, scope: scopes.join(' ') };
+      return {
+        access_token: token,
+        token_type: 'Bearer',
+        expires_in: ACCESS_TOKEN_TTL_SECONDS,
+        scope: scopes.join(' '),
+      };
     }
     const { rows: still } = await pool.query('SELECT 1 FROM oauth_clients WHERE id = $1 AND is_active', [row.id]);
     if (!still[0]) throw new AuthError('invalid_credentials', 'invalid client credentials');
@@ -285,8 +332,18 @@ export async function verifyOAuthAccessToken(pool: pg.Pool, token: string): Prom
   const parsed = parseOAuthAccessToken(token);
   if (!parsed) throw new AuthError('token_invalid', 'invalid access token');
   const { rows } = await pool.query<{
-    id: string; token_hash: string; token_type: string; scopes: string[]; expires_at: Date; revoked: boolean; expired: boolean;
-    client_id: string; allowed_scopes: string[]; client_active: boolean; organization_id: string; org_active: boolean;
+    id: string;
+    token_hash: string;
+    token_type: string;
+    scopes: string[];
+    expires_at: Date;
+    revoked: boolean;
+    expired: boolean;
+    client_id: string;
+    allowed_scopes: string[];
+    client_active: boolean;
+    organization_id: string;
+    org_active: boolean;
   }>(
     `SELECT t.id, t.token_hash, t.token_type, t.scopes, t.expires_at, t.revoked_at IS NOT NULL AS revoked,
             t.expires_at <= now() AS expired, c.client_id, c.allowed_scopes, c.is_active AS client_active, c.organization_id,
@@ -300,13 +357,25 @@ export async function verifyOAuthAccessToken(pool: pg.Pool, token: string): Prom
   const row = rows[0];
   const ok = row ? await verifyPassword(row.token_hash, token) : await verifyDummy(token);
   // State is looked at only after the hash: without the secret, nobody learns a token's state.
-  if (!row || !ok || row.token_type !== 'access' || row.revoked || row.expired || !row.client_active || !row.org_active) {
+  if (
+    !row ||
+    !ok ||
+    row.token_type !== 'access' ||
+    row.revoked ||
+    row.expired ||
+    !row.client_active ||
+    !row.org_active
+  ) {
     throw new AuthError('token_invalid', 'invalid access token');
   }
   const allowed = new Set(row.allowed_scopes);
   return {
-    tokenId: row.id, clientId: row.client_id, organizationId: row.organization_id,
-    scopes: canonicalScopes(row.scopes.filter((s) => allowed.has(s))), prefix: parsed.prefix, expiresAt: row.expires_at,
+    tokenId: row.id,
+    clientId: row.client_id,
+    organizationId: row.organization_id,
+    scopes: canonicalScopes(row.scopes.filter((s) => allowed.has(s))),
+    prefix: parsed.prefix,
+    expiresAt: row.expires_at,
   };
 }
 

@@ -13,7 +13,11 @@ export const ORGANIZATION_ACCESS_CHANNEL = 'organization_access_changed';
 export type OrganizationRole = 'owner' | 'admin' | 'member' | 'viewer';
 
 /** The user's role in an active organization; undefined when not a member or the organization is inactive. */
-export async function roleInOrganization(db: pg.Pool, userId: string, organizationId: string): Promise<OrganizationRole | undefined> {
+export async function roleInOrganization(
+  db: pg.Pool,
+  userId: string,
+  organizationId: string,
+): Promise<OrganizationRole | undefined> {
   const { rows } = await db.query<{ role: OrganizationRole }>(
     `SELECT CASE WHEN o.owner_id = $1 THEN 'owner' ELSE m.role END AS role
      FROM organizations o LEFT JOIN organization_members m ON m.organization_id = o.id AND m.user_id = $1
@@ -24,7 +28,9 @@ export async function roleInOrganization(db: pg.Pool, userId: string, organizati
 }
 
 export async function organizationIsActive(db: pg.Pool, organizationId: string): Promise<boolean> {
-  const { rows } = await db.query<{ is_active: boolean }>('SELECT is_active FROM organizations WHERE id = $1', [organizationId]);
+  const { rows } = await db.query<{ is_active: boolean }>('SELECT is_active FROM organizations WHERE id = $1', [
+    organizationId,
+  ]);
   return rows[0]?.is_active === true;
 }
 
@@ -35,7 +41,14 @@ interface Answer<T> {
 }
 
 export class OrganizationAccessCache extends NotifiedCache<Answer<OrganizationRole | null | boolean>> {
-  constructor(options: { ttlMs?: number; maxEntries?: number; applicationName?: string; onListenerError?: (err: unknown) => void } = {}) {
+  constructor(
+    options: {
+      ttlMs?: number;
+      maxEntries?: number;
+      applicationName?: string;
+      onListenerError?: (err: unknown) => void;
+    } = {},
+  ) {
     super({
       ...options,
       name: 'OrganizationAccessCache',
@@ -54,7 +67,10 @@ export class OrganizationAccessCache extends NotifiedCache<Answer<OrganizationRo
   }
 
   async isActive(db: pg.Pool, organizationId: string): Promise<boolean> {
-    const answer = await this.load(`active:${organizationId}`, async () => ({ organizationId, value: await organizationIsActive(db, organizationId) }));
+    const answer = await this.load(`active:${organizationId}`, async () => ({
+      organizationId,
+      value: await organizationIsActive(db, organizationId),
+    }));
     return answer.value === true;
   }
 }

@@ -5,7 +5,10 @@ import argon2 from 'argon2';
 import { counter } from '../counters.js';
 
 /** Every argon2 verification this process makes (logins, API keys, OAuth secrets and tokens, dummy misses). */
-export const argon2Verifications = counter('erc8004_argon2_verifications_total', 'argon2id verifications made by this process (passwords, API keys, OAuth).');
+export const argon2Verifications = counter(
+  'erc8004_argon2_verifications_total',
+  'argon2id verifications made by this process (passwords, API keys, OAuth).',
+);
 
 export const ARGON2_OPTIONS = Object.freeze({
   type: argon2.argon2id,

@@ -18,7 +18,8 @@ export const SIWE_NONCE_TTL_SECONDS = 5 * 60;
 const NONCE_RE = /^([0-9a-f]{32})([0-9a-f]{8})([0-9a-f]{32})$/;
 
 function checkSecret(secret: Uint8Array): void {
-  if (!(secret instanceof Uint8Array) || secret.byteLength < 32) throw new Error('the SIWE secret must be at least 32 bytes');
+  if (!(secret instanceof Uint8Array) || secret.byteLength < 32)
+    throw new Error('the SIWE secret must be at least 32 bytes');
 }
 
 function nonceMac(secret: Uint8Array, random: string, expiry: string): string {
@@ -52,7 +53,8 @@ export function checkSiweNonce(secret: Uint8Array, nonce: string, now: number = 
     throw new AuthError('token_invalid', 'the sign-in nonce was not issued by this service');
   }
   const expiresAt = new Date(parseInt(expiry, 16) * 1000);
-  if (expiresAt.getTime() <= now) throw new AuthError('nonce_expired', 'the sign-in nonce has expired: request a new one');
+  if (expiresAt.getTime() <= now)
+    throw new AuthError('nonce_expired', 'the sign-in nonce has expired: request a new one');
   return expiresAt;
 }
 
@@ -94,23 +96,39 @@ const invalid = (message: string) => new AuthError('invalid_signature', message)
 export async function verifySiwe(pool: pg.Pool, input: VerifySiweInput): Promise<SiweLogin> {
   const now = (input.now ?? Date.now)();
   if (typeof input.message !== 'string' || input.message.length > 8_192) throw invalid('malformed SIWE message');
-  if (typeof input.signature !== 'string' || !isHex(input.signature, { strict: true }) || input.signature.length !== 132) {
+  if (
+    typeof input.signature !== 'string' ||
+    !isHex(input.signature, { strict: true }) ||
+    input.signature.length !== 132
+  ) {
     throw invalid('the signature must be 65 bytes of 0x-prefixed hex');
   }
   const parsed = parseSiweMessage(input.message);
   const { address, nonce } = parsed;
-  if (!address || !nonce || !parsed.domain || !parsed.uri || parsed.version !== '1' || parsed.chainId === undefined || !parsed.issuedAt) {
+  if (
+    !address ||
+    !nonce ||
+    !parsed.domain ||
+    !parsed.uri ||
+    parsed.version !== '1' ||
+    parsed.chainId === undefined ||
+    !parsed.issuedAt
+  ) {
     throw invalid('malformed SIWE message');
   }
   for (const date of [parsed.issuedAt, parsed.expirationTime, parsed.notBefore]) {
     if (date && Number.isNaN(date.getTime())) throw invalid('malformed SIWE message: bad date');
   }
   if (parsed.domain !== input.domain) throw invalid(`the message is for ${parsed.domain}, not ${input.domain}`);
-  if (input.chainId !== undefined && parsed.chainId !== input.chainId) throw invalid(`the message is for chain ${parsed.chainId}, not ${input.chainId}`);
+  if (input.chainId !== undefined && parsed.chainId !== input.chainId)
+    throw invalid(`the message is for chain ${parsed.chainId}, not ${input.chainId}`);
   if (input.uri !== undefined && parsed.uri !== input.uri) throw invalid('the message is for another URI');
-  if (parsed.expirationTime && parsed.expirationTime.getTime() <= now) throw new AuthError('token_expired', 'the SIWE message has expired');
-  if (parsed.notBefore && parsed.notBefore.getTime() > now) throw new AuthError('token_invalid', 'the SIWE message is not valid yet');
-  if (!validateSiweMessage({ message: parsed, domain: input.domain, time: new Date(now) })) throw invalid('invalid SIWE message');
+  if (parsed.expirationTime && parsed.expirationTime.getTime() <= now)
+    throw new AuthError('token_expired', 'the SIWE message has expired');
+  if (parsed.notBefore && parsed.notBefore.getTime() > now)
+    throw new AuthError('token_invalid', 'the SIWE message is not valid yet');
+  if (!validateSiweMessage({ message: parsed, domain: input.domain, time: new Date(now) }))
+    throw invalid('invalid SIWE message');
 
   const nonceExpiresAt = checkSiweNonce(input.secret, nonce, now);
 
@@ -129,7 +147,8 @@ export async function verifySiwe(pool: pg.Pool, input: VerifySiweInput): Promise
       `INSERT INTO used_nonces (nonce_hash, wallet_address, expires_at) VALUES ($1, $2, $3) ON CONFLICT (nonce_hash) DO NOTHING`,
       [createHash('sha256').update(nonce).digest('hex'), stored, nonceExpiresAt],
     );
-    if (consumed.rowCount !== 1) return new AuthError('nonce_used', 'this sign-in nonce was already used: request a new one');
+    if (consumed.rowCount !== 1)
+      return new AuthError('nonce_used', 'this sign-in nonce was already used: request a new one');
 
     const find = () =>
       client.query<{ id: string; is_active: boolean }>(
@@ -164,6 +183,8 @@ export async function verifySiwe(pool: pg.Pool, input: VerifySiweInput): Promise
 
 /** Deletes consumed nonces past their expiry plus `graceSeconds` (they can no longer be replayed anyway). */
 export async function pruneUsedNonces(db: pg.Pool | pg.PoolClient, graceSeconds = 24 * 3600): Promise<number> {
-  const { rowCount } = await db.query('DELETE FROM used_nonces WHERE expires_at < now() - make_interval(secs => $1)', [graceSeconds]);
+  const { rowCount } = await db.query('DELETE FROM used_nonces WHERE expires_at < now() - make_interval(secs => $1)', [
+    graceSeconds,
+  ]);
   return rowCount ?? 0;
 }

@@ -76,7 +76,8 @@ export function createTokenSigner(secret: Uint8Array, opts: TokenSignerOptions =
         return { userId: payload.sub, tokenId: payload.jti, expiresAt: new Date(payload.exp! * 1000) };
       } catch (err) {
         if (err instanceof AuthError) throw err;
-        if (err instanceof joseErrors.JWTExpired) throw new AuthError('token_expired', 'the access token has expired', { cause: err });
+        if (err instanceof joseErrors.JWTExpired)
+          throw new AuthError('token_expired', 'the access token has expired', { cause: err });
         throw new AuthError('token_invalid', 'invalid access token', { cause: err });
       }
     },
@@ -132,11 +133,22 @@ type RotationOutcome = { ok: RotatedRefreshToken } | { error: AuthError };
  * is revoked (committed) and AuthError 'token_reused' thrown, so the newest token of the family stops working too.
  * Expired → 'token_expired'; unknown, malformed, or of a disabled user → 'token_invalid'.
  */
-export async function rotateRefreshToken(pool: pg.Pool, token: string, opts: RefreshTokenOptions = {}): Promise<RotatedRefreshToken> {
-  if (typeof token !== 'string' || !REFRESH_TOKEN_RE.test(token)) throw new AuthError('token_invalid', 'invalid refresh token');
+export async function rotateRefreshToken(
+  pool: pg.Pool,
+  token: string,
+  opts: RefreshTokenOptions = {},
+): Promise<RotatedRefreshToken> {
+  if (typeof token !== 'string' || !REFRESH_TOKEN_RE.test(token))
+    throw new AuthError('token_invalid', 'invalid refresh token');
   const outcome = await withTransaction<RotationOutcome>(pool, async (client) => {
     const { rows } = await client.query<{
-      id: string; user_id: string; family_id: string; used_at: Date | null; revoked_at: Date | null; expired: boolean; user_active: boolean;
+      id: string;
+      user_id: string;
+      family_id: string;
+      used_at: Date | null;
+      revoked_at: Date | null;
+      expired: boolean;
+      user_active: boolean;
     }>(
       `SELECT rt.id, rt.user_id, rt.family_id, rt.used_at, rt.revoked_at, rt.expires_at <= now() AS expired, u.is_active AS user_active
        FROM refresh_tokens rt JOIN users u ON u.id = rt.user_id
@@ -147,7 +159,12 @@ export async function rotateRefreshToken(pool: pg.Pool, token: string, opts: Ref
     if (!row) return { error: new AuthError('token_invalid', 'invalid refresh token') };
     if (row.used_at || row.revoked_at) {
       await revokeRefreshFamily(client, row.family_id);
-      return { error: new AuthError('token_reused', 'this refresh token was already used: every session of its login is revoked') };
+      return {
+        error: new AuthError(
+          'token_reused',
+          'this refresh token was already used: every session of its login is revoked',
+        ),
+      };
     }
     if (row.expired) return { error: new AuthError('token_expired', 'the refresh token has expired: log in again') };
     if (!row.user_active) return { error: new AuthError('token_invalid', 'invalid refresh token') };
@@ -190,6 +207,9 @@ export async function revokeAllForUser(db: Queryable, userId: string): Promise<n
 
 /** Deletes tokens expired more than `graceSeconds` ago (housekeeping). */
 export async function pruneRefreshTokens(db: Queryable, graceSeconds = 7 * 24 * 3600): Promise<number> {
-  const { rowCount } = await db.query('DELETE FROM refresh_tokens WHERE expires_at < now() - make_interval(secs => $1)', [graceSeconds]);
+  const { rowCount } = await db.query(
+    'DELETE FROM refresh_tokens WHERE expires_at < now() - make_interval(secs => $1)',
+    [graceSeconds],
+  );
   return rowCount ?? 0;
 }

@@ -19,7 +19,10 @@ const argsSchema = z.object({
 await runProcess(
   'erc8004-backfill',
   async (ctx) => {
-    const { values } = parseArgs({ options: { chain: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' } }, strict: true });
+    const { values } = parseArgs({
+      options: { chain: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' } },
+      strict: true,
+    });
     const parsed = argsSchema.safeParse(values);
     if (!parsed.success) {
       throw new ConfigError(parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`));
@@ -28,7 +31,9 @@ await runProcess(
     const chain = ctx.config.chains.find((c) => c.chainId === chainId);
     if (!chain) {
       const known = ctx.config.chains.map((c) => c.chainId).join(', ') || 'none';
-      throw new ConfigError([`--chain: chain ${chainId} is not configured in CHAINS / CHAINS_FILE (configured: ${known})`]);
+      throw new ConfigError([
+        `--chain: chain ${chainId} is not configured in CHAINS / CHAINS_FILE (configured: ${known})`,
+      ]);
     }
     const databaseUrl = await provideDatabase(ctx, { allowEmbedded: true });
     const pool = providePool(ctx, databaseUrl, 'erc8004-backfill');
@@ -43,7 +48,15 @@ await runProcess(
         process.stderr.write(`${formatProgress(p)}\n`);
       }
     };
-    const result = await runBackfill({ chain, pool, logger: ctx.logger, from, to, signal: controller.signal, onProgress: (p) => show(p) });
+    const result = await runBackfill({
+      chain,
+      pool,
+      logger: ctx.logger,
+      from,
+      to,
+      signal: controller.signal,
+      onProgress: (p) => show(p),
+    });
     show(result, true);
   },
   { oneShot: true },

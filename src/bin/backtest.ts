@@ -22,14 +22,24 @@ const argsSchema = z
     to: block,
     json: z.boolean().default(false),
   })
-  .refine((a) => Boolean(a.trigger) !== Boolean(a.definition), { message: 'give exactly one of --trigger and --definition', path: ['trigger'] })
+  .refine((a) => Boolean(a.trigger) !== Boolean(a.definition), {
+    message: 'give exactly one of --trigger and --definition',
+    path: ['trigger'],
+  })
   .refine((a) => a.to >= a.from, { message: 'must not be below --from', path: ['to'] });
 
 await runProcess(
   'erc8004-backtest',
   async (ctx) => {
     const { values } = parseArgs({
-      options: { trigger: { type: 'string' }, definition: { type: 'string' }, chain: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, json: { type: 'boolean' } },
+      options: {
+        trigger: { type: 'string' },
+        definition: { type: 'string' },
+        chain: { type: 'string' },
+        from: { type: 'string' },
+        to: { type: 'string' },
+        json: { type: 'boolean' },
+      },
       strict: true,
     });
     const parsed = argsSchema.safeParse(values);
@@ -45,23 +55,36 @@ await runProcess(
     }
     const databaseUrl = await provideDatabase(ctx, { allowEmbedded: true });
     const pool = providePool(ctx, databaseUrl, 'erc8004-backtest');
-    const result = await runBacktest(pool, { triggerId: args.trigger, definition, chainId: args.chain, fromBlock: args.from, toBlock: args.to });
+    const result = await runBacktest(pool, {
+      triggerId: args.trigger,
+      definition,
+      chainId: args.chain,
+      fromBlock: args.from,
+      toBlock: args.to,
+    });
     if (args.json) {
       process.stdout.write(`${JSON.stringify(result, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`);
       return;
     }
     const out = process.stdout;
     out.write(`backtest "${result.definition.name}" on chain ${args.chain}, blocks ${args.from}..${args.to}\n`);
-    out.write(`${result.eventsScanned} events scanned, ${result.eligibleEvents} eligible, ${result.firings.length} firings` +
-      ` (held back: ${result.suppressed.cooldown} by cooldown, ${result.suppressed.hysteresis} by hysteresis)\n`);
+    out.write(
+      `${result.eventsScanned} events scanned, ${result.eligibleEvents} eligible, ${result.firings.length} firings` +
+        ` (held back: ${result.suppressed.cooldown} by cooldown, ${result.suppressed.hysteresis} by hysteresis)\n`,
+    );
     for (const f of result.firings) {
       const e = f.event;
-      const value = e.value !== null && e.value_decimals !== null ? ` value ${formatScaled({ int: BigInt(e.value), decimals: e.value_decimals })}` : '';
+      const value =
+        e.value !== null && e.value_decimals !== null
+          ? ` value ${formatScaled({ int: BigInt(e.value), decimals: e.value_decimals })}`
+          : '';
       const metrics = Object.entries(f.values ?? {})
         .filter(([, v]) => v.metric !== undefined)
         .map(([k, v]) => `${k}=${typeof v.metric === 'number' ? Number(v.metric.toFixed(6)) : v.metric}`)
         .join(' ');
-      out.write(`${new Date(f.at * 1000).toISOString()}  block ${e.block_number}  agent ${f.agentKey}  ${f.kind === 'absence' ? 'no response to' : e.event_type}${value}${metrics ? `  ${metrics}` : ''}\n`);
+      out.write(
+        `${new Date(f.at * 1000).toISOString()}  block ${e.block_number}  agent ${f.agentKey}  ${f.kind === 'absence' ? 'no response to' : e.event_type}${value}${metrics ? `  ${metrics}` : ''}\n`,
+      );
     }
   },
   { oneShot: true },

@@ -12,7 +12,12 @@ import type { ProcessContext } from '../runtime.js';
 import { startWorker, type RunningWorker } from '../worker/worker.js';
 
 /** The Temporal worker on the configured task queue, with the schedules; a crash stops the process. */
-export async function startConfiguredWorker(ctx: ProcessContext, pool: Pool, temporalAddress: string, actions: ActionSettings): Promise<RunningWorker> {
+export async function startConfiguredWorker(
+  ctx: ProcessContext,
+  pool: Pool,
+  temporalAddress: string,
+  actions: ActionSettings,
+): Promise<RunningWorker> {
   const { config, logger } = ctx;
   const worker = await startWorker({
     address: temporalAddress,
@@ -39,13 +44,28 @@ export async function startConfiguredApi(
 ): Promise<RunningApiServer> {
   const { config, logger } = ctx;
   const { pool, databaseUrl, temporal, actions } = deps;
-  const apiServices = await createApiServices({ config, pool, databaseUrl, temporal, logger, secrets: actions.secrets, appKey: actions.appKey! });
+  const apiServices = await createApiServices({
+    config,
+    pool,
+    databaseUrl,
+    temporal,
+    logger,
+    secrets: actions.secrets,
+    appKey: actions.appKey!,
+  });
   ctx.onShutdown('api services', apiServices.close);
   const api = await startApiServer(
     {
-      pool, temporal, taskQueue: config.temporal.taskQueue, logger, ingestApiToken: config.ingestApiToken,
-      rateLimiter: apiServices.services.rateLimiter, trustedProxies: config.api.trustedProxies,
-      api: createApiHandlers(apiServices.services, { baseUrl: config.api.publicUrl ?? `http://${config.api.host}:${config.api.port}` }),
+      pool,
+      temporal,
+      taskQueue: config.temporal.taskQueue,
+      logger,
+      ingestApiToken: config.ingestApiToken,
+      rateLimiter: apiServices.services.rateLimiter,
+      trustedProxies: config.api.trustedProxies,
+      api: createApiHandlers(apiServices.services, {
+        baseUrl: config.api.publicUrl ?? `http://${config.api.host}:${config.api.port}`,
+      }),
     },
     config.api,
   );

@@ -8,17 +8,21 @@ import { provideDatabase } from '../services.js';
 
 const [direction = 'up', countArg] = process.argv.slice(2);
 
-await runProcess('erc8004-migrate', async (ctx) => {
-  if (direction !== 'up' && direction !== 'down') {
-    throw new Error(`unknown direction '${direction}': use 'up' or 'down'`);
-  }
-  const count = countArg === undefined ? undefined : Number(countArg);
-  if (count !== undefined && (!Number.isInteger(count) || count < 1)) {
-    throw new Error(`count must be a positive whole number, got '${countArg}'`);
-  }
-  // Only the explicit run below migrates, in the direction asked for.
-  ctx.config.database.migrateOnStart = false;
-  const databaseUrl = await provideDatabase(ctx, { allowEmbedded: true });
-  const ran = await migrate({ databaseUrl, direction, count, logger: ctx.logger });
-  ctx.logger.info({ direction, ran }, ran.length ? `${direction}: ${ran.join(', ')}` : 'nothing to migrate');
-}, { oneShot: true });
+await runProcess(
+  'erc8004-migrate',
+  async (ctx) => {
+    if (direction !== 'up' && direction !== 'down') {
+      throw new Error(`unknown direction '${direction}': use 'up' or 'down'`);
+    }
+    const count = countArg === undefined ? undefined : Number(countArg);
+    if (count !== undefined && (!Number.isInteger(count) || count < 1)) {
+      throw new Error(`count must be a positive whole number, got '${countArg}'`);
+    }
+    // Only the explicit run below migrates, in the direction asked for.
+    ctx.config.database.migrateOnStart = false;
+    const databaseUrl = await provideDatabase(ctx, { allowEmbedded: true });
+    const ran = await migrate({ databaseUrl, direction, count, logger: ctx.logger });
+    ctx.logger.info({ direction, ran }, ran.length ? `${direction}: ${ran.join(', ')}` : 'nothing to migrate');
+  },
+  { oneShot: true },
+);

@@ -8,5 +8,16 @@ await runProcess('erc8004-relay', async (ctx) => {
   const temporalAddress = await provideTemporal(ctx, { allowDevServer: false });
   const pool = providePool(ctx, databaseUrl, 'erc8004-relay');
   const temporal = await provideTemporalClient(ctx, temporalAddress);
-  startRelay(ctx, pool, databaseUrl, new TriggerDispatcher({ pool, temporal, taskQueue: ctx.config.temporal.taskQueue, logger: ctx.logger, dispatch: { dispatchers: ctx.config.actions.dispatchers } }));
+  startRelay(
+    ctx,
+    pool,
+    databaseUrl,
+    new TriggerDispatcher({
+      pool,
+      temporal,
+      taskQueue: ctx.config.temporal.taskQueue,
+      logger: ctx.logger,
+      dispatch: { dispatchers: ctx.config.actions.dispatchers },
+    }),
+  );
 });

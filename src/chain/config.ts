@@ -42,7 +42,11 @@ export const chainSchema = z
     const seen = new Set<string>();
     chain.deployments.forEach((d, i) => {
       if (seen.has(d.address)) {
-        ctx.addIssue({ code: 'custom', path: ['deployments', i, 'address'], message: `address ${d.address} is listed twice` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['deployments', i, 'address'],
+          message: `address ${d.address} is listed twice`,
+        });
       }
       seen.add(d.address);
     });
@@ -51,7 +55,8 @@ export const chainSchema = z
 export const chainsSchema = z.array(chainSchema).superRefine((chains, ctx) => {
   const seen = new Set<number>();
   chains.forEach((c, i) => {
-    if (seen.has(c.chainId)) ctx.addIssue({ code: 'custom', path: [i, 'chainId'], message: `chain ${c.chainId} is listed twice` });
+    if (seen.has(c.chainId))
+      ctx.addIssue({ code: 'custom', path: [i, 'chainId'], message: `chain ${c.chainId} is listed twice` });
     seen.add(c.chainId);
   });
 });
@@ -83,7 +88,8 @@ export function parseChains(value: unknown, source = 'CHAINS'): ChainConfig[] {
 
 /** Reads CHAINS (inline JSON) or CHAINS_FILE (a JSON file); none means no chain is configured. */
 export function loadChains(env: { CHAINS?: string; CHAINS_FILE?: string }): ChainConfig[] {
-  if (env.CHAINS && env.CHAINS_FILE) throw new ChainConfigError('CHAINS/CHAINS_FILE', ['set one of CHAINS and CHAINS_FILE, not both']);
+  if (env.CHAINS && env.CHAINS_FILE)
+    throw new ChainConfigError('CHAINS/CHAINS_FILE', ['set one of CHAINS and CHAINS_FILE, not both']);
   let text: string | undefined;
   let source = 'CHAINS';
   if (env.CHAINS_FILE) {

@@ -18,7 +18,11 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => v);
 export function createPool(
   url: string,
   logger: Logger,
-  options: { max?: number; applicationName?: string; /** a role every connection switches to on login */ role?: string } = {},
+  options: {
+    max?: number;
+    applicationName?: string;
+    /** a role every connection switches to on login */ role?: string;
+  } = {},
 ): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,

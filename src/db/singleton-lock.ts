@@ -11,7 +11,9 @@ import { sleep } from '../indexer/rpc.js';
 /** The lock's session ended while the work was running: someone else may be doing it now. */
 export class LockLostError extends Error {
   constructor(key: string, cause?: unknown) {
-    super(`lost the lock ${key} (its Postgres session ended); stopping so that only one process does this work`, { cause });
+    super(`lost the lock ${key} (its Postgres session ended); stopping so that only one process does this work`, {
+      cause,
+    });
     this.name = 'LockLostError';
   }
 }
@@ -36,7 +38,10 @@ export interface SingletonLockOptions {
 }
 
 /** Waits until this process holds the lock; undefined when `signal` aborted first. */
-export async function acquireSingletonLock(pool: pg.Pool, options: SingletonLockOptions): Promise<SingletonLock | undefined> {
+export async function acquireSingletonLock(
+  pool: pg.Pool,
+  options: SingletonLockOptions,
+): Promise<SingletonLock | undefined> {
   const { key, logger, signal, standbyMs } = options;
   const client = await pool.connect();
   const lost = new AbortController();
@@ -68,7 +73,10 @@ export async function acquireSingletonLock(pool: pg.Pool, options: SingletonLock
         await release();
         return undefined;
       }
-      const { rows } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok', [key]);
+      const { rows } = await client.query<{ ok: boolean }>(
+        'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok',
+        [key],
+      );
       if (rows[0]?.ok) break;
       logger.info({ lock: key }, 'another process holds this lock; standing by');
       await sleep(standbyMs, signal).catch(() => undefined);
@@ -82,6 +90,10 @@ export async function acquireSingletonLock(pool: pg.Pool, options: SingletonLock
     client.query('SELECT 1').catch(lose);
   }, options.checkEveryMs ?? 5_000);
   check.unref();
-  lost.signal.addEventListener('abort', () => logger.error({ err: reason, lock: key }, 'lost the lock: its Postgres session ended'), { once: true });
+  lost.signal.addEventListener(
+    'abort',
+    () => logger.error({ err: reason, lock: key }, 'lost the lock: its Postgres session ended'),
+    { once: true },
+  );
   return { lost: lost.signal, error: () => new LockLostError(key, reason), release };
 }

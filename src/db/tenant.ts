@@ -11,8 +11,16 @@ import { createPool, type Db } from './pool.js';
 export const TENANT_ROLE = 'erc8004_tenant';
 
 /** Connections for organization-scoped queries: same server and database, switched to the tenant role on login. */
-export function createTenantPool(url: string, logger: Logger, options: { max?: number; applicationName?: string } = {}): pg.Pool {
-  return createPool(url, logger, { ...options, applicationName: options.applicationName ?? 'erc8004-api-tenant', role: TENANT_ROLE });
+export function createTenantPool(
+  url: string,
+  logger: Logger,
+  options: { max?: number; applicationName?: string } = {},
+): pg.Pool {
+  return createPool(url, logger, {
+    ...options,
+    applicationName: options.applicationName ?? 'erc8004-api-tenant',
+    role: TENANT_ROLE,
+  });
 }
 
 /**
@@ -36,7 +44,11 @@ export class TenantDb implements Db {
       // Session-level (not transaction-local) so that services may run several statements or their own transaction;
       // it is set at every checkout for another organization, so a value left by an earlier user never applies.
       organizationOfConnection.delete(client);
-      await client.query({ name: 'tenant-set-organization', text: "SELECT set_config('app.organization_id', $1, false)", values: [this.organizationId] });
+      await client.query({
+        name: 'tenant-set-organization',
+        text: "SELECT set_config('app.organization_id', $1, false)",
+        values: [this.organizationId],
+      });
       organizationOfConnection.set(client, this.organizationId);
     } catch (err) {
       client.release(err as Error);

@@ -118,7 +118,11 @@ export async function startDemoChain(opts: DemoChainOptions): Promise<DemoChain>
       }
     }
   } else if (saved || haveState) {
-    await discard(saved ? 'deployment.json exists but state.json is missing' : 'state.json exists but deployment.json is missing or unreadable');
+    await discard(
+      saved
+        ? 'deployment.json exists but state.json is missing'
+        : 'state.json exists but deployment.json is missing or unreadable',
+    );
   }
 
   try {

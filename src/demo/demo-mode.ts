@@ -10,10 +10,20 @@ export async function startDemo(ctx: ProcessContext): Promise<ChainConfig> {
   const demo = await startDemoChain({ dataDir: config.dataDir, port: config.demo.anvilPort, logger });
   ctx.onShutdown('demo chain', demo.stop);
   ctx.trackChild('demo chain (anvil)', demo.pid);
-  const simulator = startSimulator({ registries: demo.registries, eventsPerSecond: config.demo.eventsPerSecond, logger });
+  const simulator = startSimulator({
+    registries: demo.registries,
+    eventsPerSecond: config.demo.eventsPerSecond,
+    logger,
+  });
   ctx.onShutdown('demo simulator', simulator.stop);
   logger.info(
-    { rpcUrl: demo.rpcUrl, chainId: demo.chain.chainId, resumed: !demo.fresh, eventsPerSecond: config.demo.eventsPerSecond, state: path.join(config.dataDir, 'anvil') },
+    {
+      rpcUrl: demo.rpcUrl,
+      chainId: demo.chain.chainId,
+      resumed: !demo.fresh,
+      eventsPerSecond: config.demo.eventsPerSecond,
+      state: path.join(config.dataDir, 'anvil'),
+    },
     'demo mode: local anvil chain with our ERC-8004 registries and a simulator',
   );
   return demo.chain;

@@ -90,14 +90,47 @@ type ActionName =
   | 'transfer';
 
 const REGISTRATION_TYPE = 'https://eips.ethereum.org/EIPS/eip-8004#registration-v1';
-const FIRST_NAMES = ['Atlas', 'Orion', 'Nova', 'Sage', 'Echo', 'Quill', 'Helix', 'Vega', 'Lumen', 'Cobalt', 'Kestrel', 'Juniper'];
+const FIRST_NAMES = [
+  'Atlas',
+  'Orion',
+  'Nova',
+  'Sage',
+  'Echo',
+  'Quill',
+  'Helix',
+  'Vega',
+  'Lumen',
+  'Cobalt',
+  'Kestrel',
+  'Juniper',
+];
 const SPECIALTIES = [
-  { role: 'Research', description: 'Reads papers and filings and answers questions with citations.', category: 'research' },
-  { role: 'Trader', description: 'Executes DeFi swaps and rebalances portfolios within set risk limits.', category: 'defi' },
+  {
+    role: 'Research',
+    description: 'Reads papers and filings and answers questions with citations.',
+    category: 'research',
+  },
+  {
+    role: 'Trader',
+    description: 'Executes DeFi swaps and rebalances portfolios within set risk limits.',
+    category: 'defi',
+  },
   { role: 'Scheduler', description: 'Books meetings across calendars and time zones.', category: 'productivity' },
-  { role: 'Translator', description: 'Translates documents between 40 languages, keeping the formatting.', category: 'language' },
-  { role: 'Code Reviewer', description: 'Reviews pull requests for bugs, security issues and style.', category: 'developer-tools' },
-  { role: 'Data Analyst', description: 'Turns CSVs and SQL databases into charts and summaries.', category: 'analytics' },
+  {
+    role: 'Translator',
+    description: 'Translates documents between 40 languages, keeping the formatting.',
+    category: 'language',
+  },
+  {
+    role: 'Code Reviewer',
+    description: 'Reviews pull requests for bugs, security issues and style.',
+    category: 'developer-tools',
+  },
+  {
+    role: 'Data Analyst',
+    description: 'Turns CSVs and SQL databases into charts and summaries.',
+    category: 'analytics',
+  },
   { role: 'Travel Planner', description: 'Plans trips and compares flights and hotels.', category: 'travel' },
   { role: 'Support Desk', description: 'Answers customer tickets from a knowledge base.', category: 'support' },
 ] as const;
@@ -122,7 +155,8 @@ export function startSimulator(opts: SimulatorOptions): Simulator {
   // ------------------------------------------------------------------------------------------------ roles
   const deployer = registries.deployed.deployer.toLowerCase();
   const pool = registries.accounts.filter((a) => a.toLowerCase() !== deployer);
-  if (pool.length < 3) throw new Error(`the demo simulator needs at least 3 accounts besides the deployer, got ${pool.length}`);
+  if (pool.length < 3)
+    throw new Error(`the demo simulator needs at least 3 accounts besides the deployer, got ${pool.length}`);
   const validatorCount = Math.max(1, Math.floor((pool.length * 2) / 9));
   const ownerCount = Math.max(1, Math.floor(pool.length / 3));
   const owners = pool.slice(0, ownerCount);
@@ -191,8 +225,17 @@ export function startSimulator(opts: SimulatorOptions): Simulator {
     };
   };
 
-  const agentURI = (agent: Pick<Agent, 'slug' | 'name'>, agentId: bigint | undefined, description: string, version: number) => {
-    const kind = weighted([['data', 45], ['ipfs', 30], ['https', 25]] as const);
+  const agentURI = (
+    agent: Pick<Agent, 'slug' | 'name'>,
+    agentId: bigint | undefined,
+    description: string,
+    version: number,
+  ) => {
+    const kind = weighted([
+      ['data', 45],
+      ['ipfs', 30],
+      ['https', 25],
+    ] as const);
     if (kind === 'data') {
       const json = JSON.stringify(registrationFile(agent, agentId, description));
       return `data:application/json;base64,${Buffer.from(json, 'utf8').toString('base64')}`;
@@ -221,11 +264,17 @@ export function startSimulator(opts: SimulatorOptions): Simulator {
     const uri = agentURI({ slug, name }, nextId, specialty.description, 1);
     const metadata: MetadataEntry[] = [];
     if (chance(0.75)) metadata.push({ metadataKey: 'category', metadataValue: stringToHex(specialty.category) });
-    if (chance(0.5)) metadata.push({ metadataKey: 'version', metadataValue: stringToHex(`1.${int(0, 9)}.${int(0, 20)}`) });
-    if (chance(0.3)) metadata.push({ metadataKey: 'pricing', metadataValue: stringToHex(`${int(1, 50) / 100} USDC/call`) });
+    if (chance(0.5))
+      metadata.push({ metadataKey: 'version', metadataValue: stringToHex(`1.${int(0, 9)}.${int(0, 20)}`) });
+    if (chance(0.3))
+      metadata.push({ metadataKey: 'pricing', metadataValue: stringToHex(`${int(1, 50) / 100} USDC/call`) });
     const receipt = await registries.register(owner, uri, metadata.length ? metadata : undefined);
     remember(receipt);
-    const [registered] = events<{ agentId: bigint; owner: Address }>(receipt, artifacts.IdentityRegistry.abi, 'Registered');
+    const [registered] = events<{ agentId: bigint; owner: Address }>(
+      receipt,
+      artifacts.IdentityRegistry.abi,
+      'Registered',
+    );
     if (!registered) throw new Error(`register: no Registered event in tx ${receipt.transactionHash}`);
     agents.push({ id: registered.agentId, owner, name, slug, uriVersion: 1 });
     log.debug({ agentId: registered.agentId.toString(), owner, uri: uri.slice(0, 80) }, 'registered agent');
@@ -273,7 +322,11 @@ export function startSimulator(opts: SimulatorOptions): Simulator {
     }
     const tag2 = pick(FEEDBACK_TAG2);
     const ep = endpoints(agent);
-    const endpoint = weighted([[ep.mcp, 60], [ep.a2a, 20], ['', 20]] as const);
+    const endpoint = weighted([
+      [ep.mcp, 60],
+      [ep.a2a, 20],
+      ['', 20],
+    ] as const);
     let feedbackURI = '';
     let feedbackHash = ZERO32;
     if (chance(0.5)) {
@@ -290,7 +343,16 @@ export function startSimulator(opts: SimulatorOptions): Simulator {
       feedbackURI = `ipfs://${fakeCid(`${file}:${++counter}:${lastBlock}`)}`;
       feedbackHash = contentHash(file);
     }
-    const receipt = await registries.giveFeedback(client, { agentId: agent.id, value, valueDecimals, tag1: kind, tag2, endpoint, feedbackURI, feedbackHash });
+    const receipt = await registries.giveFeedback(client, {
+      agentId: agent.id,
+      value,
+      valueDecimals,
+      tag1: kind,
+      tag2,
+      endpoint,
+      feedbackURI,
+      feedbackHash,
+    });
     remember(receipt);
     const [fb] = events<{ feedbackIndex: bigint }>(receipt, artifacts.ReputationRegistry.abi, 'NewFeedback');
     if (fb) {
@@ -327,7 +389,9 @@ export function startSimulator(opts: SimulatorOptions): Simulator {
     const agent = agents.find((a) => a.id === fb.agentId);
     const responder = agent?.owner ?? pick(owners);
     const text = `response:${fb.agentId}:${fb.client}:${fb.index}:${++counter}:${lastBlock}`;
-    const responseURI = chance(0.6) ? `ipfs://${fakeCid(text)}` : `https://${agent?.slug ?? 'agent'}.agents.example/responses/${counter}`;
+    const responseURI = chance(0.6)
+      ? `ipfs://${fakeCid(text)}`
+      : `https://${agent?.slug ?? 'agent'}.agents.example/responses/${counter}`;
     const receipt = await registries.appendResponse(responder, {
       agentId: fb.agentId,
       clientAddress: fb.client,
@@ -349,7 +413,12 @@ export function startSimulator(opts: SimulatorOptions): Simulator {
       ),
     );
     const requestURI = `ipfs://${fakeCid(`request:${requestHash}`)}`;
-    const receipt = await registries.validationRequest(agent.owner, { validator, agentId: agent.id, requestURI, requestHash });
+    const receipt = await registries.validationRequest(agent.owner, {
+      validator,
+      agentId: agent.id,
+      requestURI,
+      requestHash,
+    });
     remember(receipt);
     pending.push({ requestHash, agentId: agent.id, validator, answerable: chance(0.8) });
     if (pending.length > MAX_PENDING_VALIDATIONS) pending.splice(0, pending.length - MAX_PENDING_VALIDATIONS);
@@ -437,7 +506,11 @@ export function startSimulator(opts: SimulatorOptions): Simulator {
     const total = (await registries.publicClient.readContract({ ...identity, functionName: 'totalSupply' })) as bigint;
     const from = total > BigInt(MAX_ADOPTED_AGENTS) ? total - BigInt(MAX_ADOPTED_AGENTS) : 0n;
     for (let id = from; id < total; id++) {
-      const owner = (await registries.publicClient.readContract({ ...identity, functionName: 'ownerOf', args: [id] })) as Address;
+      const owner = (await registries.publicClient.readContract({
+        ...identity,
+        functionName: 'ownerOf',
+        args: [id],
+      })) as Address;
       if (!isOwnerAccount(owner)) continue;
       const specialty = SPECIALTIES[Number(id % BigInt(SPECIALTIES.length))]!;
       const name = `${FIRST_NAMES[Number(id % BigInt(FIRST_NAMES.length))]} ${specialty.role}`;
@@ -485,7 +558,13 @@ export function startSimulator(opts: SimulatorOptions): Simulator {
     }
     for (let i = 0; i < seedAgents && !stopped; i++) await run('register');
     log.info(
-      { agents: agents.length, owners: owners.length, clients: clients.length, validators: validators.length, eventsPerSecond: rate },
+      {
+        agents: agents.length,
+        owners: owners.length,
+        clients: clients.length,
+        validators: validators.length,
+        eventsPerSecond: rate,
+      },
       'demo simulator seeded',
     );
     if (rate === 0) {

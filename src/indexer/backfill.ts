@@ -54,7 +54,8 @@ export async function runBackfill(options: BackfillOptions): Promise<BackfillPro
   const log = options.logger.child({ component: 'backfill', chainId: chain.chainId });
   const safeHead = (await reader.head()) - chain.confirmations;
   const to = options.to ?? safeHead;
-  if (options.from < 0 || !Number.isInteger(options.from)) throw new BackfillRequestError(`--from must be a block number >= 0, got ${options.from}`);
+  if (options.from < 0 || !Number.isInteger(options.from))
+    throw new BackfillRequestError(`--from must be a block number >= 0, got ${options.from}`);
   if (to < options.from) throw new BackfillRequestError(`--to (${to}) is below --from (${options.from})`);
   if (to > safeHead) {
     throw new BackfillRequestError(
@@ -88,7 +89,8 @@ export async function runBackfill(options: BackfillOptions): Promise<BackfillPro
   log.info({ ...range, owner }, 'backfill started');
   // Chunks still held by someone else; revisited until they are done (or their owner's lease lapses and we take them).
   let pending: BlockRange[] = [];
-  for (let cursor = range.from; cursor <= to; cursor += chunkSize) pending.push({ from: cursor, to: Math.min(to, cursor + chunkSize - 1) });
+  for (let cursor = range.from; cursor <= to; cursor += chunkSize)
+    pending.push({ from: cursor, to: Math.min(to, cursor + chunkSize - 1) });
 
   while (pending.length > 0) {
     const waiting: BlockRange[] = [];
@@ -122,6 +124,8 @@ export function formatProgress(p: BackfillProgress, width = 30): string {
   const filled = Math.round(ratio * width);
   const eta = p.etaSeconds === undefined ? '--' : p.etaSeconds < 1 ? '<1s' : `${Math.round(p.etaSeconds)}s`;
   const n = (v: number) => Math.round(v).toLocaleString('en-US');
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(ratio * 100).toFixed(1).padStart(5)}% ` +
-    `${n(p.blocksDone)}/${n(p.blocksTotal)} blocks · ${n(p.blocksPerSecond)} blocks/s · ${n(p.eventsWritten)} events (${n(p.eventsPerSecond)}/s) · ETA ${eta}`;
+  return (
+    `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(ratio * 100).toFixed(1).padStart(5)}% ` +
+    `${n(p.blocksDone)}/${n(p.blocksTotal)} blocks · ${n(p.blocksPerSecond)} blocks/s · ${n(p.eventsWritten)} events (${n(p.eventsPerSecond)}/s) · ETA ${eta}`
+  );
 }

@@ -91,7 +91,17 @@ export class ChainReader {
     this.range = new AdaptiveRange(options.chain.maxBlockRange);
     this.byAddress = new Map(options.chain.deployments.map((d) => [d.address.toLowerCase(), d as Deployment]));
     this.addresses = [...this.byAddress.keys()] as Hex[];
-    this.stats = { chainId: options.chain.chainId, head: undefined, checkpoint: undefined, eventsWritten: 0, unknownLogs: 0, reorgs: 0, retracted: 0, superseded: 0, rpcErrors: 0 };
+    this.stats = {
+      chainId: options.chain.chainId,
+      head: undefined,
+      checkpoint: undefined,
+      eventsWritten: 0,
+      unknownLogs: 0,
+      reorgs: 0,
+      retracted: 0,
+      superseded: 0,
+      rpcErrors: 0,
+    };
   }
 
   protected retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -179,7 +189,11 @@ export class ChainReader {
         const eventBlocks = new Map(rows.map((r) => [r.block_number, r.block_hash]));
         eventBlocks.set(range.to, checkpointHash.toLowerCase() as Hex);
         const blocks = [...eventBlocks].map(([number, hash]) => ({ number, hash }));
-        await saveCheckpoint(client, { chainId: this.chain.chainId, blockNumber: range.to, blockHash: checkpointHash }, blocks);
+        await saveCheckpoint(
+          client,
+          { chainId: this.chain.chainId, blockNumber: range.to, blockHash: checkpointHash },
+          blocks,
+        );
         // Pruning now and then is enough: the window only has to stay at least HASH_WINDOW deep.
         if (Math.floor(range.to / PRUNE_EVERY) !== Math.floor((range.from - 1) / PRUNE_EVERY)) {
           await pruneBlockHashes(client, this.chain.chainId, range.to - HASH_WINDOW);
@@ -192,7 +206,10 @@ export class ChainReader {
     if (superseded.length > 0) {
       // The chain wins over a pushed row; someone pushed content the chain does not have (a bug or a forgery).
       this.stats.superseded += superseded.length;
-      this.log.warn({ from: range.from, to: range.to, superseded }, 'pushed events disagreed with the chain: retracted them and wrote the logs');
+      this.log.warn(
+        { from: range.from, to: range.to, superseded },
+        'pushed events disagreed with the chain: retracted them and wrote the logs',
+      );
     }
     return inserted;
   }
@@ -235,16 +252,23 @@ export class ChainIndexer extends ChainReader {
       let advanced = false;
       for (const segment of segments) {
         if (segment.status === 'busy') break; // a backfill is writing these blocks: wait for it
-        const endBlock = segment.to === chunk.to ? chunkEnd : this.retry('eth_getBlockByNumber', () => this.blocks.get(segment.to));
+        const endBlock =
+          segment.to === chunk.to ? chunkEnd : this.retry('eth_getBlockByNumber', () => this.blocks.get(segment.to));
         if (segment.status !== 'done') {
-          const inserted = await this.writeRange(segment, LIVE_OWNER, endBlock.then((b) => b.hash));
+          const inserted = await this.writeRange(
+            segment,
+            LIVE_OWNER,
+            endBlock.then((b) => b.hash),
+          );
           if (inserted > 0) this.log.debug({ from: segment.from, to: segment.to, inserted }, 'wrote events');
         }
         const end = await endBlock;
         if (segment.status === 'done') {
           // Written by a backfill: move the checkpoint over it.
           await withIngestTransaction(this.pool, async (client) => {
-            await saveCheckpoint(client, { chainId, blockNumber: segment.to, blockHash: end.hash }, [{ number: segment.to, hash: end.hash }]);
+            await saveCheckpoint(client, { chainId, blockNumber: segment.to, blockHash: end.hash }, [
+              { number: segment.to, hash: end.hash },
+            ]);
           });
         }
         checkpoint = { chainId, blockNumber: segment.to, blockHash: end.hash };
@@ -261,9 +285,10 @@ export class ChainIndexer extends ChainReader {
 
   /** Compares the checkpoint's hash with the chain; on a mismatch, retracts back to the common ancestor. */
   private async checkForReorg(checkpoint: Checkpoint, head: number): Promise<Checkpoint | undefined> {
-    const onChain = checkpoint.blockNumber <= head
-      ? await this.retry('eth_getBlockByNumber', () => this.blocks.fresh(checkpoint.blockNumber))
-      : undefined;
+    const onChain =
+      checkpoint.blockNumber <= head
+        ? await this.retry('eth_getBlockByNumber', () => this.blocks.fresh(checkpoint.blockNumber))
+        : undefined;
     if (onChain && onChain.hash.toLowerCase() === checkpoint.blockHash) return checkpoint;
 
     this.stats.reorgs++;
@@ -273,9 +298,10 @@ export class ChainIndexer extends ChainReader {
       const stored = await storedBlockHashes(this.pool, this.chain.chainId, below, 128);
       if (stored.length === 0) break;
       for (const block of stored) {
-        const current = block.number <= head
-          ? await this.retry('eth_getBlockByNumber', () => this.blocks.fresh(block.number))
-          : undefined;
+        const current =
+          block.number <= head
+            ? await this.retry('eth_getBlockByNumber', () => this.blocks.fresh(block.number))
+            : undefined;
         if (current && current.hash.toLowerCase() === block.hash) {
           ancestor = block;
           break search;
@@ -287,10 +313,17 @@ export class ChainIndexer extends ChainReader {
     this.blocks.forgetAbove(ancestor?.number ?? -1);
     this.stats.retracted += retracted;
     this.log.warn(
-      { checkpoint: checkpoint.blockNumber, ancestor: ancestor?.number ?? null, depth: checkpoint.blockNumber - (ancestor?.number ?? -1), retracted },
+      {
+        checkpoint: checkpoint.blockNumber,
+        ancestor: ancestor?.number ?? null,
+        depth: checkpoint.blockNumber - (ancestor?.number ?? -1),
+        retracted,
+      },
       'reorg: retracted orphaned events and rewinding to the common ancestor',
     );
-    return ancestor ? { chainId: this.chain.chainId, blockNumber: ancestor.number, blockHash: ancestor.hash } : undefined;
+    return ancestor
+      ? { chainId: this.chain.chainId, blockNumber: ancestor.number, blockHash: ancestor.hash }
+      : undefined;
   }
 
   /**
@@ -299,7 +332,12 @@ export class ChainIndexer extends ChainReader {
    */
   async run(options: { wake?: (notify: () => void) => () => void } = {}): Promise<void> {
     const stop = this.signal ?? new AbortController().signal;
-    const lock = await acquireSingletonLock(this.pool, { key: `live-indexer:${this.chain.chainId}`, logger: this.log, signal: stop, standbyMs: this.chain.pollIntervalMs * 5 });
+    const lock = await acquireSingletonLock(this.pool, {
+      key: `live-indexer:${this.chain.chainId}`,
+      logger: this.log,
+      signal: stop,
+      standbyMs: this.chain.pollIntervalMs * 5,
+    });
     if (!lock) return;
     // Every pass (and its RPC retries) stops when the lock is lost, not only on shutdown.
     this.signal = AbortSignal.any([stop, lock.lost]);
@@ -311,7 +349,10 @@ export class ChainIndexer extends ChainReader {
       wakeUp?.();
     });
     try {
-      this.log.info({ confirmations: this.chain.confirmations, deployments: this.chain.deployments.length }, 'live indexer started');
+      this.log.info(
+        { confirmations: this.chain.confirmations, deployments: this.chain.deployments.length },
+        'live indexer started',
+      );
       while (!this.signal.aborted) {
         pending = false;
         try {

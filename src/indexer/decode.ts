@@ -57,11 +57,41 @@ export interface EventRecord {
 }
 
 export const EVENT_COLUMNS = [
-  'id', 'chain_id', 'block_number', 'block_hash', 'transaction_hash', 'log_index', 'contract_address', 'registry',
-  'event_type', 'abi_version', 'agent_id', 'timestamp', 'owner', 'from_address', 'token_uri', 'metadata_key',
-  'metadata_value', 'updated_by', 'client_address', 'feedback_index', 'value', 'value_decimals', 'tag1', 'tag2',
-  'endpoint', 'file_uri', 'file_hash', 'responder', 'validator_address', 'request_hash', 'request_uri', 'response',
-  'response_uri', 'response_hash', 'tag',
+  'id',
+  'chain_id',
+  'block_number',
+  'block_hash',
+  'transaction_hash',
+  'log_index',
+  'contract_address',
+  'registry',
+  'event_type',
+  'abi_version',
+  'agent_id',
+  'timestamp',
+  'owner',
+  'from_address',
+  'token_uri',
+  'metadata_key',
+  'metadata_value',
+  'updated_by',
+  'client_address',
+  'feedback_index',
+  'value',
+  'value_decimals',
+  'tag1',
+  'tag2',
+  'endpoint',
+  'file_uri',
+  'file_hash',
+  'responder',
+  'validator_address',
+  'request_hash',
+  'request_uri',
+  'response',
+  'response_uri',
+  'response_hash',
+  'tag',
 ] as const satisfies readonly (keyof EventRecord)[];
 
 /** The minimal log shape we need (viem's Log has it; so does a JSON-RPC log once numbers are parsed). */
@@ -75,11 +105,44 @@ export interface RawLog {
   logIndex: number;
 }
 
-const EMPTY_ROW: Omit<EventRecord, 'id' | 'chain_id' | 'block_number' | 'block_hash' | 'transaction_hash' | 'log_index' | 'contract_address' | 'registry' | 'event_type' | 'abi_version' | 'timestamp'> = {
-  agent_id: null, owner: null, from_address: null, token_uri: null, metadata_key: null, metadata_value: null,
-  updated_by: null, client_address: null, feedback_index: null, value: null, value_decimals: null, tag1: null,
-  tag2: null, endpoint: null, file_uri: null, file_hash: null, responder: null, validator_address: null,
-  request_hash: null, request_uri: null, response: null, response_uri: null, response_hash: null, tag: null,
+const EMPTY_ROW: Omit<
+  EventRecord,
+  | 'id'
+  | 'chain_id'
+  | 'block_number'
+  | 'block_hash'
+  | 'transaction_hash'
+  | 'log_index'
+  | 'contract_address'
+  | 'registry'
+  | 'event_type'
+  | 'abi_version'
+  | 'timestamp'
+> = {
+  agent_id: null,
+  owner: null,
+  from_address: null,
+  token_uri: null,
+  metadata_key: null,
+  metadata_value: null,
+  updated_by: null,
+  client_address: null,
+  feedback_index: null,
+  value: null,
+  value_decimals: null,
+  tag1: null,
+  tag2: null,
+  endpoint: null,
+  file_uri: null,
+  file_hash: null,
+  responder: null,
+  validator_address: null,
+  request_hash: null,
+  request_uri: null,
+  response: null,
+  response_uri: null,
+  response_hash: null,
+  tag: null,
 };
 
 const lower = (v: unknown): string => String(v).toLowerCase();
@@ -100,7 +163,10 @@ export function bytes32ToText(value: Hex): string {
 }
 
 export class UnknownLogError extends Error {
-  constructor(readonly log: RawLog, reason: string) {
+  constructor(
+    readonly log: RawLog,
+    reason: string,
+  ) {
     super(`unknown log at ${log.address} block ${log.blockNumber} index ${log.logIndex}: ${reason}`);
     this.name = 'UnknownLogError';
   }
@@ -116,7 +182,12 @@ export function decodeRegistryLog(
   const abi = registryEvents[deployment.abiVersion][deployment.registry] as Abi;
   let decoded: { eventName: string; args: Record<string, unknown> };
   try {
-    decoded = decodeEventLog({ abi, topics: log.topics as [Hex, ...Hex[]], data: log.data, strict: true }) as unknown as typeof decoded;
+    decoded = decodeEventLog({
+      abi,
+      topics: log.topics as [Hex, ...Hex[]],
+      data: log.data,
+      strict: true,
+    }) as unknown as typeof decoded;
   } catch (err) {
     throw new UnknownLogError(log, (err as Error).message.split('\n')[0] ?? 'does not decode');
   }
@@ -139,9 +210,21 @@ export function decodeRegistryLog(
 
   switch (decoded.eventName) {
     case 'Transfer':
-      return { ...base, event_type: 'Transfer', agent_id: dec(a.tokenId), owner: lower(a.to), from_address: lower(a.from) };
+      return {
+        ...base,
+        event_type: 'Transfer',
+        agent_id: dec(a.tokenId),
+        owner: lower(a.to),
+        from_address: lower(a.from),
+      };
     case 'Registered':
-      return { ...base, event_type: 'Registered', agent_id: dec(a.agentId), token_uri: String(v04 ? a.tokenURI : a.agentURI), owner: lower(a.owner) };
+      return {
+        ...base,
+        event_type: 'Registered',
+        agent_id: dec(a.agentId),
+        token_uri: String(v04 ? a.tokenURI : a.agentURI),
+        owner: lower(a.owner),
+      };
     case 'MetadataSet':
       return {
         ...base,
@@ -152,7 +235,13 @@ export function decodeRegistryLog(
       };
     case 'URIUpdated':
     case 'UriUpdated':
-      return { ...base, event_type: 'URIUpdated', agent_id: dec(a.agentId), token_uri: String(v04 ? a.newUri : a.newURI), updated_by: lower(a.updatedBy) };
+      return {
+        ...base,
+        event_type: 'URIUpdated',
+        agent_id: dec(a.agentId),
+        token_uri: String(v04 ? a.newUri : a.newURI),
+        updated_by: lower(a.updatedBy),
+      };
     case 'NewFeedback':
       if (v04) {
         return {
@@ -183,7 +272,13 @@ export function decodeRegistryLog(
         file_hash: lower(a.feedbackHash),
       };
     case 'FeedbackRevoked':
-      return { ...base, event_type: 'FeedbackRevoked', agent_id: dec(a.agentId), client_address: lower(a.clientAddress), feedback_index: dec(a.feedbackIndex) };
+      return {
+        ...base,
+        event_type: 'FeedbackRevoked',
+        agent_id: dec(a.agentId),
+        client_address: lower(a.clientAddress),
+        feedback_index: dec(a.feedbackIndex),
+      };
     case 'ResponseAppended':
       return {
         ...base,

@@ -11,27 +11,35 @@ const MIN_INT128 = -(2n ** 127n);
 const MAX_UINT256 = 2n ** 256n - 1n;
 const MAX_UINT64 = 2n ** 64n - 1n;
 
-const hex32 = z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'must be a 0x-prefixed 32-byte hex string').transform((v) => v.toLowerCase());
-const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x-prefixed 20-byte hex address').transform((v) => v.toLowerCase());
-const hexBytes = z.string().regex(/^0x([0-9a-fA-F]{2})*$/, 'must be 0x-prefixed hex bytes').max(2 + 2 * 65_536, 'at most 64 KiB').transform((v) => v.toLowerCase());
+const hex32 = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{64}$/, 'must be a 0x-prefixed 32-byte hex string')
+  .transform((v) => v.toLowerCase());
+const address = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x-prefixed 20-byte hex address')
+  .transform((v) => v.toLowerCase());
+const hexBytes = z
+  .string()
+  .regex(/^0x([0-9a-fA-F]{2})*$/, 'must be 0x-prefixed hex bytes')
+  .max(2 + 2 * 65_536, 'at most 64 KiB')
+  .transform((v) => v.toLowerCase());
 const text = (max = 8_192) => z.string().max(max, `at most ${max} characters`);
 
 function integerString(min: bigint, max: bigint, what: string) {
-  return z
-    .union([z.string(), z.number().int()])
-    .transform((v, ctx) => {
-      const s = String(v);
-      if (!/^-?\d+$/.test(s)) {
-        ctx.addIssue({ code: 'custom', message: `must be a whole number (${what}) as a decimal string` });
-        return z.NEVER;
-      }
-      const n = BigInt(s);
-      if (n < min || n > max) {
-        ctx.addIssue({ code: 'custom', message: `out of range for ${what}` });
-        return z.NEVER;
-      }
-      return n.toString();
-    });
+  return z.union([z.string(), z.number().int()]).transform((v, ctx) => {
+    const s = String(v);
+    if (!/^-?\d+$/.test(s)) {
+      ctx.addIssue({ code: 'custom', message: `must be a whole number (${what}) as a decimal string` });
+      return z.NEVER;
+    }
+    const n = BigInt(s);
+    if (n < min || n > max) {
+      ctx.addIssue({ code: 'custom', message: `out of range for ${what}` });
+      return z.NEVER;
+    }
+    return n.toString();
+  });
 }
 
 const agentId = integerString(0n, MAX_UINT256, 'uint256 agent id');
@@ -41,10 +49,18 @@ const base = z.object({
   block_number: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   block_hash: hex32,
   transaction_hash: hex32,
-  log_index: z.number().int().min(0).max(2 ** 31 - 1),
+  log_index: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1),
   contract_address: address,
   abi_version: z.enum(['v1.0', 'v0.4']).default('v1.0'),
-  timestamp: z.number().int().min(0).max(2 ** 40),
+  timestamp: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 40),
   agent_id: agentId,
 });
 
@@ -70,7 +86,12 @@ export const ingestEventSchema = z.discriminatedUnion('event_type', [
     file_uri: text().default(''),
     file_hash: hex32.nullable().default(null),
   }),
-  base.extend({ ...reputation, event_type: z.literal('FeedbackRevoked'), client_address: address, feedback_index: feedbackIndex }),
+  base.extend({
+    ...reputation,
+    event_type: z.literal('FeedbackRevoked'),
+    client_address: address,
+    feedback_index: feedbackIndex,
+  }),
   base.extend({
     ...reputation,
     event_type: z.literal('ResponseAppended'),
@@ -80,7 +101,13 @@ export const ingestEventSchema = z.discriminatedUnion('event_type', [
     response_uri: text(),
     response_hash: hex32,
   }),
-  base.extend({ ...validation, event_type: z.literal('ValidationRequest'), validator_address: address, request_uri: text(), request_hash: hex32 }),
+  base.extend({
+    ...validation,
+    event_type: z.literal('ValidationRequest'),
+    validator_address: address,
+    request_uri: text(),
+    request_hash: hex32,
+  }),
   base.extend({
     ...validation,
     event_type: z.literal('ValidationResponse'),
@@ -97,7 +124,10 @@ export const MAX_INGEST_EVENTS = 1_000;
 
 export const ingestRequestSchema = z.object({
   chainId: z.number().int().positive('must be a positive chain id').max(Number.MAX_SAFE_INTEGER),
-  events: z.array(ingestEventSchema).min(1, 'send at least one event').max(MAX_INGEST_EVENTS, `at most ${MAX_INGEST_EVENTS} events per request`),
+  events: z
+    .array(ingestEventSchema)
+    .min(1, 'send at least one event')
+    .max(MAX_INGEST_EVENTS, `at most ${MAX_INGEST_EVENTS} events per request`),
 });
 
 export type IngestRequest = z.infer<typeof ingestRequestSchema>;
@@ -105,10 +135,13 @@ export type IngestRequest = z.infer<typeof ingestRequestSchema>;
 /** The validated payload as rows for the shared write path. */
 export function toEventRecords(request: IngestRequest): EventRecord[] {
   const nulls = Object.fromEntries(EVENT_COLUMNS.map((c) => [c, null])) as unknown as EventRecord;
-  return request.events.map((e) => ({
-    ...nulls,
-    ...e,
-    chain_id: request.chainId,
-    id: `${request.chainId}-${e.block_number}-${e.log_index}`,
-  }) as EventRecord);
+  return request.events.map(
+    (e) =>
+      ({
+        ...nulls,
+        ...e,
+        chain_id: request.chainId,
+        id: `${request.chainId}-${e.block_number}-${e.log_index}`,
+      }) as EventRecord,
+  );
 }

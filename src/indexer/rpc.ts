@@ -20,7 +20,9 @@ export function createChainClient(chain: Pick<ChainConfig, 'rpcUrl'>): PublicCli
 
 export function createHeadSubscriptionClient(chain: Pick<ChainConfig, 'wsUrl'>): PublicClient | undefined {
   if (!chain.wsUrl) return undefined;
-  return createPublicClient({ transport: webSocket(chain.wsUrl, { retryCount: 5, reconnect: { attempts: Infinity, delay: 1_000 } }) });
+  return createPublicClient({
+    transport: webSocket(chain.wsUrl, { retryCount: 5, reconnect: { attempts: Infinity, delay: 1_000 } }),
+  });
 }
 
 const RANGE_ERROR =
@@ -37,7 +39,13 @@ function errorParts(err: unknown): { texts: string[]; codes: number[] } {
   for (let depth = 0; current && depth < 5; depth++) {
     if (typeof current === 'string') texts.push(current);
     else if (typeof current === 'object') {
-      const e = current as { message?: unknown; details?: unknown; shortMessage?: unknown; code?: unknown; cause?: unknown };
+      const e = current as {
+        message?: unknown;
+        details?: unknown;
+        shortMessage?: unknown;
+        code?: unknown;
+        cause?: unknown;
+      };
       for (const t of [e.message, e.details, e.shortMessage]) if (typeof t === 'string') texts.push(t);
       if (typeof e.code === 'number') codes.push(e.code);
       current = e.cause;

@@ -43,13 +43,41 @@ export function withIngestTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClie
 }
 
 const COLUMN_TYPES: Record<(typeof EVENT_COLUMNS)[number], string> = {
-  id: 'text', chain_id: 'int8', block_number: 'int8', block_hash: 'text', transaction_hash: 'text', log_index: 'int4',
-  contract_address: 'text', registry: 'text', event_type: 'text', abi_version: 'text', agent_id: 'numeric',
-  timestamp: 'int8', owner: 'text', from_address: 'text', token_uri: 'text', metadata_key: 'text',
-  metadata_value: 'text', updated_by: 'text', client_address: 'text', feedback_index: 'numeric', value: 'numeric',
-  value_decimals: 'int2', tag1: 'text', tag2: 'text', endpoint: 'text', file_uri: 'text', file_hash: 'text',
-  responder: 'text', validator_address: 'text', request_hash: 'text', request_uri: 'text', response: 'int2',
-  response_uri: 'text', response_hash: 'text', tag: 'text',
+  id: 'text',
+  chain_id: 'int8',
+  block_number: 'int8',
+  block_hash: 'text',
+  transaction_hash: 'text',
+  log_index: 'int4',
+  contract_address: 'text',
+  registry: 'text',
+  event_type: 'text',
+  abi_version: 'text',
+  agent_id: 'numeric',
+  timestamp: 'int8',
+  owner: 'text',
+  from_address: 'text',
+  token_uri: 'text',
+  metadata_key: 'text',
+  metadata_value: 'text',
+  updated_by: 'text',
+  client_address: 'text',
+  feedback_index: 'numeric',
+  value: 'numeric',
+  value_decimals: 'int2',
+  tag1: 'text',
+  tag2: 'text',
+  endpoint: 'text',
+  file_uri: 'text',
+  file_hash: 'text',
+  responder: 'text',
+  validator_address: 'text',
+  request_hash: 'text',
+  request_uri: 'text',
+  response: 'int2',
+  response_uri: 'text',
+  response_hash: 'text',
+  tag: 'text',
 };
 
 /** Who wrote an event: the chain as our indexer (or a backfill) read it, or a push through the ingestion endpoint. */
@@ -135,7 +163,11 @@ export interface InsertOutcome {
  * log index), and records their provenance. Rows from the chain supersede pushed rows that disagree with them; pushed
  * rows never replace anything. Must run inside withIngestTransaction.
  */
-export async function insertEvents(client: pg.PoolClient, rows: readonly EventRecord[], provenance: EventProvenance = FROM_CHAIN): Promise<InsertOutcome> {
+export async function insertEvents(
+  client: pg.PoolClient,
+  rows: readonly EventRecord[],
+  provenance: EventProvenance = FROM_CHAIN,
+): Promise<InsertOutcome> {
   if (rows.length === 0) return { inserted: 0, superseded: [], conflicts: 0 };
   const columns = EVENT_COLUMNS.map((c) => rows.map((r) => r[c]));
   if (provenance.source === 'ingest') {
@@ -145,7 +177,10 @@ export async function insertEvents(client: pg.PoolClient, rows: readonly EventRe
   }
   const keys = (['chain_id', 'block_number', 'block_hash', 'log_index'] as const).map((c) => rows.map((r) => r[c]));
   const pushed = (await client.query<{ found: boolean }>(PUSHED_AT_LOGS_SQL, keys)).rows[0]!.found;
-  const superseded = pushed ? (await client.query<{ event_seq: string; event_id: string; block_hash: string }>(SUPERSEDE_PUSHED_SQL, columns)).rows : [];
+  const superseded = pushed
+    ? (await client.query<{ event_seq: string; event_id: string; block_hash: string }>(SUPERSEDE_PUSHED_SQL, columns))
+        .rows
+    : [];
   const result = await client.query(INSERT_FROM_CHAIN_SQL, [...columns, 'indexer', null]);
   return {
     inserted: result.rowCount ?? 0,
@@ -169,7 +204,11 @@ export async function loadCheckpoint(db: pg.Pool | pg.PoolClient, chainId: numbe
  * Moves the checkpoint and records the hashes of the blocks written (for reorg checks), in one statement: it is on
  * every event's path.
  */
-export async function saveCheckpoint(client: pg.PoolClient, checkpoint: Checkpoint, blocks: readonly { number: number; hash: string }[] = []): Promise<void> {
+export async function saveCheckpoint(
+  client: pg.PoolClient,
+  checkpoint: Checkpoint,
+  blocks: readonly { number: number; hash: string }[] = [],
+): Promise<void> {
   await client.query(
     `WITH hashes AS (
        INSERT INTO indexed_blocks (chain_id, block_number, block_hash)
@@ -177,13 +216,22 @@ export async function saveCheckpoint(client: pg.PoolClient, checkpoint: Checkpoi
        ON CONFLICT (chain_id, block_number) DO UPDATE SET block_hash = EXCLUDED.block_hash)
      INSERT INTO checkpoints (chain_id, last_block_number, last_block_hash) VALUES ($1, $2, $3)
      ON CONFLICT (chain_id) DO UPDATE SET last_block_number = EXCLUDED.last_block_number, last_block_hash = EXCLUDED.last_block_hash`,
-    [checkpoint.chainId, checkpoint.blockNumber, checkpoint.blockHash.toLowerCase(), blocks.map((b) => b.number), blocks.map((b) => b.hash.toLowerCase())],
+    [
+      checkpoint.chainId,
+      checkpoint.blockNumber,
+      checkpoint.blockHash.toLowerCase(),
+      blocks.map((b) => b.number),
+      blocks.map((b) => b.hash.toLowerCase()),
+    ],
   );
 }
 
 /** Records the chain head the indexer saw (for lag); creates no checkpoint. */
 export async function recordHead(pool: pg.Pool, chainId: number, head: number): Promise<void> {
-  await pool.query('UPDATE checkpoints SET head_block_number = $2, head_seen_at = now() WHERE chain_id = $1', [chainId, head]);
+  await pool.query('UPDATE checkpoints SET head_block_number = $2, head_seen_at = now() WHERE chain_id = $1', [
+    chainId,
+    head,
+  ]);
 }
 
 // ---------------------------------------------------------------------------------------------- block hashes
@@ -222,14 +270,24 @@ export async function claimRange(
   return withTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [rangeLockKey(chainId)]);
     // Expired claims go, and are not counted (the read does not see the delete of its own statement).
-    const { rows } = await client.query<{ from_block: string; to_block: string; state: 'done' | 'claimed'; owner: string }>(
+    const { rows } = await client.query<{
+      from_block: string;
+      to_block: string;
+      state: 'done' | 'claimed';
+      owner: string;
+    }>(
       `WITH expired AS (DELETE FROM ingest_ranges WHERE chain_id = $1 AND state = 'claimed' AND lease_expires_at < now())
        SELECT from_block, to_block, state, owner FROM ingest_ranges
        WHERE chain_id = $1 AND to_block >= $2 AND from_block <= $3 AND NOT (state = 'claimed' AND lease_expires_at < now())
        ORDER BY from_block`,
       [chainId, request.from, request.to],
     );
-    const occupied: OccupiedRange[] = rows.map((r) => ({ from: Number(r.from_block), to: Number(r.to_block), state: r.state, owner: r.owner }));
+    const occupied: OccupiedRange[] = rows.map((r) => ({
+      from: Number(r.from_block),
+      to: Number(r.to_block),
+      state: r.state,
+      owner: r.owner,
+    }));
     const segments = segmentRange(request, occupied, owner);
     const toClaim = segments.filter((s) => s.status === 'free' || s.status === 'mine');
     if (toClaim.length > 0) {
@@ -251,7 +309,12 @@ export async function claimRange(
  * Turns `owner`'s claim on [from, to] into a done range, merged with done neighbours. Runs in the transaction that
  * wrote the range's events, so "done" and the events commit together.
  */
-export async function completeRange(client: pg.PoolClient, chainId: number, range: BlockRange, owner: string): Promise<void> {
+export async function completeRange(
+  client: pg.PoolClient,
+  chainId: number,
+  range: BlockRange,
+  owner: string,
+): Promise<void> {
   await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [rangeLockKey(chainId)]);
   // One statement: the claim goes, done ranges that touch or overlap this one are absorbed, and the union goes in
   // (least/greatest ignore the NULLs of an empty aggregate).
@@ -269,7 +332,10 @@ export async function completeRange(client: pg.PoolClient, chainId: number, rang
 
 /** Gives up `owner`'s claims (graceful stop), so others need not wait for the lease to expire. */
 export async function releaseClaims(pool: pg.Pool, chainId: number, owner: string): Promise<void> {
-  await pool.query(`DELETE FROM ingest_ranges WHERE chain_id = $1 AND state = 'claimed' AND owner = $2`, [chainId, owner]);
+  await pool.query(`DELETE FROM ingest_ranges WHERE chain_id = $1 AND state = 'claimed' AND owner = $2`, [
+    chainId,
+    owner,
+  ]);
 }
 
 // ---------------------------------------------------------------------------------------------- reorgs
@@ -298,7 +364,10 @@ export async function retractAbove(
     await client.query('DELETE FROM indexed_blocks WHERE chain_id = $1 AND block_number > $2', [chainId, above]);
     await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [rangeLockKey(chainId)]);
     await client.query('DELETE FROM ingest_ranges WHERE chain_id = $1 AND from_block > $2', [chainId, above]);
-    await client.query('UPDATE ingest_ranges SET to_block = $2 WHERE chain_id = $1 AND to_block > $2', [chainId, above]);
+    await client.query('UPDATE ingest_ranges SET to_block = $2 WHERE chain_id = $1 AND to_block > $2', [
+      chainId,
+      above,
+    ]);
     if (ancestor) await saveCheckpoint(client, { chainId, blockNumber: ancestor.number, blockHash: ancestor.hash });
     else await client.query('DELETE FROM checkpoints WHERE chain_id = $1', [chainId]);
     return rowCount ?? 0;

@@ -29,12 +29,17 @@ export function createMailer(config: Pick<Config, 'mail' | 'nodeEnv'>, logger: L
   const { smtpUrl, from } = config.mail;
   if (!smtpUrl) {
     if (config.nodeEnv === 'production') {
-      throw new ConfigError(['SMTP_URL: required in production (email verification and invitation mails are sent through it)']);
+      throw new ConfigError([
+        'SMTP_URL: required in production (email verification and invitation mails are sent through it)',
+      ]);
     }
     return {
       transport: 'log',
       async send(message) {
-        log.info({ to: message.to, subject: message.subject, text: message.text }, 'mail not sent (SMTP_URL is not set); its text follows');
+        log.info(
+          { to: message.to, subject: message.subject, text: message.text },
+          'mail not sent (SMTP_URL is not set); its text follows',
+        );
       },
       close() {},
     };

@@ -4,7 +4,12 @@ import type { MailMessage } from './mailer.js';
 /** Where mail links point: the page that confirms an address (served by the API, src/api/verify-email-page.ts). */
 const verifyEmailLink = (publicUrl: string, token: string) => `${publicUrl}/verify-email?token=${token}`;
 
-export function verificationMail(input: { to: string; publicUrl: string; token: string; expiresAt: Date }): MailMessage {
+export function verificationMail(input: {
+  to: string;
+  publicUrl: string;
+  token: string;
+  expiresAt: Date;
+}): MailMessage {
   const api = input.publicUrl.replace(/\/+$/, '');
   return {
     to: input.to,

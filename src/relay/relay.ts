@@ -130,9 +130,17 @@ export class Relay {
     const items: RelayItem[] = [
       ...events.rows.map((row): RelayItem => ({ kind: 'event', seq: row.ingest_seq, event: row as StoredEvent })),
       ...retractions.rows.map((row): RelayItem => ({
-        kind: 'retraction', seq: row.ingest_seq, eventSeq: row.event_seq, eventId: row.event_id,
-        chainId: row.chain_id, blockNumber: row.block_number, blockHash: row.block_hash,
-        registry: row.registry, eventType: row.event_type, agentId: row.agent_id, requestHash: row.request_hash,
+        kind: 'retraction',
+        seq: row.ingest_seq,
+        eventSeq: row.event_seq,
+        eventId: row.event_id,
+        chainId: row.chain_id,
+        blockNumber: row.block_number,
+        blockHash: row.block_hash,
+        registry: row.registry,
+        eventType: row.event_type,
+        agentId: row.agent_id,
+        requestHash: row.request_hash,
       })),
     ];
     items.sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1));
@@ -167,7 +175,10 @@ export class Relay {
    * and it means another relay moved the cursor past ours, so this one stops (CursorMovedError).
    */
   async advanceCursor(position: string): Promise<void> {
-    const { rowCount } = await this.pool.query('UPDATE relay_cursors SET position = $2 WHERE name = $1 AND position < $2', [this.name, position]);
+    const { rowCount } = await this.pool.query(
+      'UPDATE relay_cursors SET position = $2 WHERE name = $1 AND position < $2',
+      [this.name, position],
+    );
     if (rowCount === 0) throw new CursorMovedError(this.name, position);
   }
 
@@ -176,7 +187,12 @@ export class Relay {
    * now) or the cursor was moved by someone else.
    */
   async run(signal: AbortSignal): Promise<void> {
-    const lock = await acquireSingletonLock(this.pool, { key: `relay:${this.name}`, logger: this.log, signal, standbyMs: this.idlePollMs });
+    const lock = await acquireSingletonLock(this.pool, {
+      key: `relay:${this.name}`,
+      logger: this.log,
+      signal,
+      standbyMs: this.idlePollMs,
+    });
     if (!lock) return;
     const work = AbortSignal.any([signal, lock.lost]);
     let listener: Listener | undefined;
@@ -184,10 +200,12 @@ export class Relay {
       this.log.info({ position: await this.cursor() }, 'relay started');
       let failures = 0;
       while (!work.aborted) {
-        if (!listener) listener = await this.listen(work).catch((err: unknown) => {
-          if (!(err instanceof AbortedError)) this.log.warn({ err }, 'LISTEN connection failed; polling until it is back');
-          return undefined;
-        });
+        if (!listener)
+          listener = await this.listen(work).catch((err: unknown) => {
+            if (!(err instanceof AbortedError))
+              this.log.warn({ err }, 'LISTEN connection failed; polling until it is back');
+            return undefined;
+          });
         try {
           this.pendingWake = false;
           const sent = await this.catchUp(work);
@@ -221,7 +239,10 @@ export class Relay {
   }
 
   private async listen(signal: AbortSignal): Promise<Listener> {
-    const client = new pg.Client({ connectionString: this.databaseUrl, application_name: `erc8004-relay-${this.name}` });
+    const client = new pg.Client({
+      connectionString: this.databaseUrl,
+      application_name: `erc8004-relay-${this.name}`,
+    });
     const listener: Listener = { client, alive: true };
     const lost = (err?: Error) => {
       if (signal.aborted || !listener.alive) return;

@@ -63,16 +63,39 @@ const CANDIDATES_SQL = `
 
 export function toTriggerEvent(e: TriggerEvent): TriggerEvent {
   return {
-    ingest_seq: e.ingest_seq, id: e.id, chain_id: e.chain_id, block_number: e.block_number, log_index: e.log_index, timestamp: e.timestamp,
-    registry: e.registry, event_type: e.event_type, agent_id: e.agent_id, value: e.value, value_decimals: e.value_decimals, tag1: e.tag1,
-    tag2: e.tag2, tag: e.tag, validator_address: e.validator_address, file_uri: e.file_uri, response: e.response, request_hash: e.request_hash,
+    ingest_seq: e.ingest_seq,
+    id: e.id,
+    chain_id: e.chain_id,
+    block_number: e.block_number,
+    log_index: e.log_index,
+    timestamp: e.timestamp,
+    registry: e.registry,
+    event_type: e.event_type,
+    agent_id: e.agent_id,
+    value: e.value,
+    value_decimals: e.value_decimals,
+    tag1: e.tag1,
+    tag2: e.tag2,
+    tag: e.tag,
+    validator_address: e.validator_address,
+    file_uri: e.file_uri,
+    response: e.response,
+    request_hash: e.request_hash,
     abi_version: e.abi_version,
   };
 }
 
 function toTriggerItem(item: RelayItem): TriggerItem {
   if (item.kind === 'event') return { kind: 'event', event: toTriggerEvent(item.event) };
-  return { kind: 'retraction', seq: item.seq, eventSeq: item.eventSeq, chainId: item.chainId, agentId: item.agentId, eventType: item.eventType, requestHash: item.requestHash };
+  return {
+    kind: 'retraction',
+    seq: item.seq,
+    eventSeq: item.eventSeq,
+    chainId: item.chainId,
+    agentId: item.agentId,
+    eventType: item.eventType,
+    requestHash: item.requestHash,
+  };
 }
 
 /** Splits items into signals of at most `maxItems` items and MAX_SIGNAL_BYTES bytes, keeping their order. */
@@ -125,13 +148,23 @@ export class TriggerDispatcher implements Dispatcher {
     if (batch.length === 0) return;
     const route = batch.map((i) =>
       i.kind === 'event'
-        ? { seq: i.seq, chain: i.event.chain_id, registry: i.event.registry, type: i.event.event_type, agent: i.event.agent_id }
+        ? {
+            seq: i.seq,
+            chain: i.event.chain_id,
+            registry: i.event.registry,
+            type: i.event.event_type,
+            agent: i.event.agent_id,
+          }
         : { seq: i.eventSeq, chain: i.chainId, registry: i.registry, type: i.eventType, agent: i.agentId },
     );
-    const { rows } = await this.options.pool.query<CandidateRow>(
-      CANDIDATES_SQL,
-      [batch.map((_, i) => i), route.map((r) => r.seq), route.map((r) => r.chain), route.map((r) => r.registry), route.map((r) => r.type), route.map((r) => r.agent)],
-    );
+    const { rows } = await this.options.pool.query<CandidateRow>(CANDIDATES_SQL, [
+      batch.map((_, i) => i),
+      route.map((r) => r.seq),
+      route.map((r) => r.chain),
+      route.map((r) => r.registry),
+      route.map((r) => r.type),
+      route.map((r) => r.agent),
+    ]);
     if (rows.length === 0) return;
     /** Firings of the triggers evaluated here, recorded and delivered together: a few statements per batch. */
     const firings: { triggerId: string; match: MatchRecord }[] = [];
@@ -143,7 +176,10 @@ export class TriggerDispatcher implements Dispatcher {
     if (firings.length > 0) {
       const { pool, temporal, taskQueue, dispatch } = this.options;
       await recordFirings(pool, firings);
-      await startDeliveries({ pool, temporal, taskQueue, logger: this.log, dispatch }, firings.map((f) => ({ triggerId: f.triggerId, eventSeq: f.match.eventSeq, kind: f.match.kind })));
+      await startDeliveries(
+        { pool, temporal, taskQueue, logger: this.log, dispatch },
+        firings.map((f) => ({ triggerId: f.triggerId, eventSeq: f.match.eventSeq, kind: f.match.kind })),
+      );
     }
     this.log.debug({ items: batch.length, triggers: rows.length }, 'dispatched to triggers');
   }
@@ -160,7 +196,10 @@ export class TriggerDispatcher implements Dispatcher {
         if (firesPerEvent(compiled)) def = compiled;
       } catch (err) {
         // Saved definitions are validated; should one not compile, its workflow is where the error shows.
-        this.log.warn({ err, triggerId: row.trigger_id }, 'stored trigger definition does not compile; leaving it to its workflow');
+        this.log.warn(
+          { err, triggerId: row.trigger_id },
+          'stored trigger definition does not compile; leaving it to its workflow',
+        );
       }
     }
     if (this.definitions.size >= MAX_CACHED_DEFINITIONS) this.definitions.clear();
@@ -168,7 +207,11 @@ export class TriggerDispatcher implements Dispatcher {
     return def ?? undefined;
   }
 
-  private evaluateHere(row: CandidateRow, def: TriggerDefinition, batch: readonly RelayItem[]): { triggerId: string; match: MatchRecord }[] {
+  private evaluateHere(
+    row: CandidateRow,
+    def: TriggerDefinition,
+    batch: readonly RelayItem[],
+  ): { triggerId: string; match: MatchRecord }[] {
     const matches: { triggerId: string; match: MatchRecord }[] = [];
     for (const i of row.items) {
       const item = batch[i]!;
@@ -178,14 +221,27 @@ export class TriggerDispatcher implements Dispatcher {
       this.evaluatedInRelay++;
       const result = evaluate(def, initialState(), e);
       if (result.fired) {
-        matches.push({ triggerId: row.trigger_id, match: { eventSeq: e.ingest_seq, eventId: e.id, agentKey: result.agentKey, kind: 'match', timestamp: e.timestamp, evaluation: result.values } });
+        matches.push({
+          triggerId: row.trigger_id,
+          match: {
+            eventSeq: e.ingest_seq,
+            eventId: e.id,
+            agentKey: result.agentKey,
+            kind: 'match',
+            timestamp: e.timestamp,
+            evaluation: result.values,
+          },
+        });
       }
     }
     return matches;
   }
 
   private async signal(row: CandidateRow, batch: readonly RelayItem[]): Promise<void> {
-    const chunks = chunkItems(row.items.map((i) => toTriggerItem(batch[i]!)), this.options.maxItemsPerSignal ?? 200);
+    const chunks = chunkItems(
+      row.items.map((i) => toTriggerItem(batch[i]!)),
+      this.options.maxItemsPerSignal ?? 200,
+    );
     for (const items of chunks) {
       await this.options.temporal.workflow.signalWithStart(triggerWorkflow, {
         workflowId: triggerWorkflowId(row.trigger_id),
@@ -194,7 +250,11 @@ export class TriggerDispatcher implements Dispatcher {
         signal: eventsSignal,
         signalArgs: [{ items }],
         typedSearchAttributes: triggerSearchAttributes({
-          organizationId: row.organization_id, name: row.name, chainId: row.chain_id, registry: row.registry as 'identity', enabled: true,
+          organizationId: row.organization_id,
+          name: row.name,
+          chainId: row.chain_id,
+          registry: row.registry as 'identity',
+          enabled: true,
         }),
         memo: { name: row.name, registry: row.registry, chainId: row.chain_id },
       });

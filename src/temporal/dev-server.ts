@@ -63,7 +63,18 @@ export interface DevServerOptions {
 /** Starts `temporal server start-dev` and resolves once its frontend answers. */
 export async function startTemporalDevServer(options: DevServerOptions): Promise<TemporalDevServer> {
   const log = options.logger.child({ component: 'temporal-dev-server' });
-  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(options.port), '--log-format', 'json', '--log-level', 'warn'];
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(options.port),
+    '--log-format',
+    'json',
+    '--log-level',
+    'warn',
+  ];
   if (options.headless || options.uiPort === undefined) args.push('--headless');
   else args.push('--ui-port', String(options.uiPort));
   if (options.dbFile) {
@@ -112,7 +123,10 @@ export async function startTemporalDevServer(options: DevServerOptions): Promise
     );
     // Once start-up is over, a later exit is reported by the 'exit' listener, not as an unhandled rejection.
     exitedEarly.catch(() => undefined);
-    const connection = await Promise.race([connectTemporal(address, options.readyTimeoutMs ?? 60_000, log), exitedEarly]);
+    const connection = await Promise.race([
+      connectTemporal(address, options.readyTimeoutMs ?? 60_000, log),
+      exitedEarly,
+    ]);
     await connection.close();
   } catch (err) {
     await stop();

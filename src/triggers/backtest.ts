@@ -7,7 +7,15 @@
  */
 import { TRIGGER_EVENT_COLUMNS } from '../../activities/triggers.js';
 import { compileDefinition, type TriggerDefinition, type TriggerDefinitionInput } from './definition.js';
-import { evaluate, expireAbsences, initialState, trackAbsence, type AgentState, type Evaluation, type TriggerEvent } from './engine.js';
+import {
+  evaluate,
+  expireAbsences,
+  initialState,
+  trackAbsence,
+  type AgentState,
+  type Evaluation,
+  type TriggerEvent,
+} from './engine.js';
 import { loadTriggerInput } from './store.js';
 import type { Db } from '../db/pool.js';
 
@@ -33,11 +41,17 @@ export interface BacktestResult {
 /** Pure: folds the evaluator over events (in chain order) and collects the firings. */
 export function backtestEvents(def: TriggerDefinition, events: Iterable<TriggerEvent>): BacktestResult {
   const state = initialState();
-  const result: BacktestResult = { eventsScanned: 0, eligibleEvents: 0, firings: [], suppressed: { cooldown: 0, hysteresis: 0 } };
+  const result: BacktestResult = {
+    eventsScanned: 0,
+    eligibleEvents: 0,
+    firings: [],
+    suppressed: { cooldown: 0, hysteresis: 0 },
+  };
   const absence = def.conditions.some((c) => c.params.kind === 'absence');
   let lastTime = 0;
   const expire = (now: number) => {
-    for (const p of expireAbsences(state, now)) result.firings.push({ kind: 'absence', event: p.event, agentKey: p.agentKey, at: p.deadline });
+    for (const p of expireAbsences(state, now))
+      result.firings.push({ kind: 'absence', event: p.event, agentKey: p.agentKey, at: p.deadline });
   };
   for (const e of events) {
     result.eventsScanned++;
@@ -52,7 +66,11 @@ export function backtestEvents(def: TriggerDefinition, events: Iterable<TriggerE
     if (evaluation.suppressedBy) result.suppressed[evaluation.suppressedBy]++;
     if (evaluation.fired) {
       result.firings.push({
-        kind: 'match', event: e, agentKey: evaluation.agentKey, at: e.timestamp, values: evaluation.values,
+        kind: 'match',
+        event: e,
+        agentKey: evaluation.agentKey,
+        at: e.timestamp,
+        values: evaluation.values,
         agentState: structuredClone(state.agents[evaluation.agentKey]),
       });
     }
@@ -64,7 +82,8 @@ export function backtestEvents(def: TriggerDefinition, events: Iterable<TriggerE
 export interface BacktestRequest {
   /** A stored trigger, or a definition to try. */
   triggerId?: string;
-  definition?: Omit<TriggerDefinitionInput, 'id' | 'organizationId'> & Partial<Pick<TriggerDefinitionInput, 'id' | 'organizationId'>>;
+  definition?: Omit<TriggerDefinitionInput, 'id' | 'organizationId'> &
+    Partial<Pick<TriggerDefinitionInput, 'id' | 'organizationId'>>;
   chainId: number;
   fromBlock: number;
   toBlock: number;
@@ -78,8 +97,16 @@ export class BacktestRequestError extends Error {
 }
 
 /** Loads the definition and the canonical events of the block range (paged) and runs the backtest. */
-export async function runBacktest(pool: Db, request: BacktestRequest): Promise<BacktestResult & { definition: TriggerDefinition }> {
-  if (!Number.isInteger(request.fromBlock) || !Number.isInteger(request.toBlock) || request.fromBlock < 0 || request.toBlock < request.fromBlock) {
+export async function runBacktest(
+  pool: Db,
+  request: BacktestRequest,
+): Promise<BacktestResult & { definition: TriggerDefinition }> {
+  if (
+    !Number.isInteger(request.fromBlock) ||
+    !Number.isInteger(request.toBlock) ||
+    request.fromBlock < 0 ||
+    request.toBlock < request.fromBlock
+  ) {
     throw new BacktestRequestError(`invalid block range ${request.fromBlock}..${request.toBlock}`);
   }
   let input: TriggerDefinitionInput;
@@ -101,7 +128,13 @@ export async function runBacktest(pool: Db, request: BacktestRequest): Promise<B
         `SELECT ${TRIGGER_EVENT_COLUMNS} FROM canonical_events
          WHERE chain_id = $1 AND registry = $2 AND block_number <= $3 AND (block_number, log_index) > ($4, $5)
          ORDER BY block_number, log_index LIMIT 5000`,
-        [request.chainId, def.registry, request.toBlock, after.block, after.log === Number.MAX_SAFE_INTEGER ? 2 ** 31 - 1 : after.log],
+        [
+          request.chainId,
+          def.registry,
+          request.toBlock,
+          after.block,
+          after.log === Number.MAX_SAFE_INTEGER ? 2 ** 31 - 1 : after.log,
+        ],
       );
       yield* rows;
       if (rows.length < 5000) return;

@@ -7,13 +7,29 @@
  * the canonical events before its next event is evaluated (and at the end of the drain), so an event never counts an
  * orphaned one — a reorg's replacements may arrive in the same drain as its retractions.
  */
-import { agentKeyOf, evaluate, trackAbsence, type EvaluateOptions, type Evaluation, type TriggerEvent, type TriggerState } from './engine.js';
+import {
+  agentKeyOf,
+  evaluate,
+  trackAbsence,
+  type EvaluateOptions,
+  type Evaluation,
+  type TriggerEvent,
+  type TriggerState,
+} from './engine.js';
 import type { TriggerDefinition } from './definition.js';
 import type { SeenEvents } from './seen-events.js';
 
 export type TriggerItem =
   | { kind: 'event'; event: TriggerEvent }
-  | { kind: 'retraction'; seq: string; eventSeq: string; chainId: number; agentId: string | null; eventType: string; requestHash: string | null };
+  | {
+      kind: 'retraction';
+      seq: string;
+      eventSeq: string;
+      chainId: number;
+      agentId: string | null;
+      eventType: string;
+      requestHash: string | null;
+    };
 
 export interface AgentRef {
   chainId: number;
@@ -66,7 +82,10 @@ export async function drainItems(ctx: DrainContext, items: readonly TriggerItem[
   for (const item of items) {
     if (item.kind === 'retraction') {
       if (!seen.has(item.chainId, item.eventSeq)) continue;
-      stale.set(agentKeyOf({ chain_id: item.chainId, agent_id: item.agentId }), { chainId: item.chainId, agentId: item.agentId });
+      stale.set(agentKeyOf({ chain_id: item.chainId, agent_id: item.agentId }), {
+        chainId: item.chainId,
+        agentId: item.agentId,
+      });
       if (item.requestHash) delete state.pending[`${item.chainId}:${item.requestHash}`];
       continue;
     }

@@ -136,12 +136,18 @@ export function agentKeyOf(event: Pick<TriggerEvent, 'chain_id' | 'agent_id'>): 
 
 function compareNumbers(a: number, op: Comparison, b: number): boolean {
   switch (op) {
-    case '<': return a < b;
-    case '<=': return a <= b;
-    case '>': return a > b;
-    case '>=': return a >= b;
-    case '=': return a === b;
-    case '!=': return a !== b;
+    case '<':
+      return a < b;
+    case '<=':
+      return a <= b;
+    case '>':
+      return a > b;
+    case '>=':
+      return a >= b;
+    case '=':
+      return a === b;
+    case '!=':
+      return a !== b;
   }
 }
 
@@ -173,7 +179,8 @@ function statelessResult(c: Condition, e: TriggerEvent): boolean {
     case 'file_uri':
       return (e.file_uri !== null && e.file_uri !== '') === p.exists;
     case 'score': {
-      if (p.field === 'response') return e.response !== null && compareExact({ int: BigInt(e.response), decimals: 0 }, p.op, p.threshold);
+      if (p.field === 'response')
+        return e.response !== null && compareExact({ int: BigInt(e.response), decimals: 0 }, p.op, p.threshold);
       if (e.value === null || e.value_decimals === null) return false;
       return compareExact({ int: BigInt(e.value), decimals: e.value_decimals }, p.op, p.threshold);
     }
@@ -190,7 +197,9 @@ function emaOf(e: TriggerEvent): number | undefined {
 /** Whether a stateful condition counts events of this ABI version in its series (rule 6). */
 function countsVersion(c: Condition, e: TriggerEvent, options: EvaluateOptions): boolean {
   if (options.countEveryAbiVersion) return true;
-  const versions: readonly AbiVersion[] = (c.params.kind === 'ema' || c.params.kind === 'rate' ? c.params.abiVersions : undefined) ?? DEFAULT_SERIES_ABI_VERSIONS;
+  const versions: readonly AbiVersion[] =
+    (c.params.kind === 'ema' || c.params.kind === 'rate' ? c.params.abiVersions : undefined) ??
+    DEFAULT_SERIES_ABI_VERSIONS;
   return (versions as readonly string[]).includes(e.abi_version ?? 'v1.0');
 }
 
@@ -198,7 +207,13 @@ function countsVersion(c: Condition, e: TriggerEvent, options: EvaluateOptions):
  * Updates a stateful condition with an eligible event (or, when the event is outside its series, only reads it);
  * returns its truth value and metric.
  */
-function updateStateful(c: Condition, agent: AgentState, e: TriggerEvent, fingerprint: string, counts: boolean): { result: boolean; metric: number | null } {
+function updateStateful(
+  c: Condition,
+  agent: AgentState,
+  e: TriggerEvent,
+  fingerprint: string,
+  counts: boolean,
+): { result: boolean; metric: number | null } {
   const p = c.params;
   if (!counts) {
     const s = agent.conditions[c.key];
@@ -215,7 +230,8 @@ function updateStateful(c: Condition, agent: AgentState, e: TriggerEvent, finger
   }
   if (p.kind === 'ema') {
     let s = agent.conditions[c.key];
-    if (!s || s.kind !== 'ema' || s.fingerprint !== fingerprint) s = agent.conditions[c.key] = { kind: 'ema', fingerprint, ema: null, count: 0, latched: false };
+    if (!s || s.kind !== 'ema' || s.fingerprint !== fingerprint)
+      s = agent.conditions[c.key] = { kind: 'ema', fingerprint, ema: null, count: 0, latched: false };
     const x = emaOf(e);
     if (x !== undefined) {
       s.ema = s.ema === null ? x : p.alpha * x + (1 - p.alpha) * s.ema;
@@ -231,7 +247,8 @@ function updateStateful(c: Condition, agent: AgentState, e: TriggerEvent, finger
   }
   if (p.kind === 'rate') {
     let s = agent.conditions[c.key];
-    if (!s || s.kind !== 'rate' || s.fingerprint !== fingerprint) s = agent.conditions[c.key] = { kind: 'rate', fingerprint, times: [], latched: false };
+    if (!s || s.kind !== 'rate' || s.fingerprint !== fingerprint)
+      s = agent.conditions[c.key] = { kind: 'rate', fingerprint, times: [], latched: false };
     s.times.push(e.timestamp);
     // The window is (t − W, t] in block time.
     const from = e.timestamp - p.windowSeconds;
@@ -289,13 +306,19 @@ function routed(def: TriggerDefinition, stateless: Map<string, boolean>): boolea
  * Evaluates one event against the definition, updating `state` in place. Returns what happened for the event's agent.
  * Absence conditions are handled by `trackAbsence` / `expireAbsences`.
  */
-export function evaluate(def: TriggerDefinition, state: TriggerState, e: TriggerEvent, options: EvaluateOptions = {}): Evaluation {
+export function evaluate(
+  def: TriggerDefinition,
+  state: TriggerState,
+  e: TriggerEvent,
+  options: EvaluateOptions = {},
+): Evaluation {
   const agentKey = agentKeyOf(e);
   const { groups, stateless, values, eligible } = gate(def, e);
   // Rule 6: an event that no stateful condition counts is outside the trigger's series (and re-arms nothing).
   const statefulConditions = def.conditions.filter(isStateful);
   const counted = new Set(statefulConditions.filter((c) => countsVersion(c, e, options)).map((c) => c.key));
-  if (statefulConditions.length > 0 && counted.size === 0) return { agentKey, eligible: false, matched: false, fired: false, values };
+  if (statefulConditions.length > 0 && counted.size === 0)
+    return { agentKey, eligible: false, matched: false, fired: false, values };
   if (!eligible) {
     // An event the trigger is about where the formula is false re-arms hysteresis (rule 4).
     const agent = state.agents[agentKey];
@@ -323,7 +346,12 @@ export function evaluate(def: TriggerDefinition, state: TriggerState, e: Trigger
     suppressedBy = 'hysteresis';
   }
   // No cooldown configured means none: events may carry an earlier block time (another chain's clock, a re-fold).
-  if (fired && def.settings.cooldown_seconds > 0 && agent.lastFiredAt !== null && e.timestamp - agent.lastFiredAt < def.settings.cooldown_seconds) {
+  if (
+    fired &&
+    def.settings.cooldown_seconds > 0 &&
+    agent.lastFiredAt !== null &&
+    e.timestamp - agent.lastFiredAt < def.settings.cooldown_seconds
+  ) {
     fired = false;
     suppressedBy = 'cooldown';
   }
@@ -343,7 +371,11 @@ export function evaluate(def: TriggerDefinition, state: TriggerState, e: Trigger
  * Absence conditions: an eligible ValidationRequest opens a deadline; any ValidationResponse for the same request hash
  * closes it. Returns what changed.
  */
-export function trackAbsence(def: TriggerDefinition, state: TriggerState, e: TriggerEvent): 'opened' | 'closed' | undefined {
+export function trackAbsence(
+  def: TriggerDefinition,
+  state: TriggerState,
+  e: TriggerEvent,
+): 'opened' | 'closed' | undefined {
   const absence = def.conditions.find((c) => c.params.kind === 'absence');
   if (!absence || absence.params.kind !== 'absence' || e.request_hash === null) return undefined;
   if (e.event_type === 'ValidationResponse') {
@@ -357,7 +389,12 @@ export function trackAbsence(def: TriggerDefinition, state: TriggerState, e: Tri
   if (e.event_type !== 'ValidationRequest') return undefined;
   if (!gate(def, e).eligible) return undefined;
   const key = `${e.chain_id}:${e.request_hash}`;
-  state.pending[key] = { requestHash: e.request_hash, agentKey: agentKeyOf(e), deadline: e.timestamp + absence.params.withinSeconds, event: e };
+  state.pending[key] = {
+    requestHash: e.request_hash,
+    agentKey: agentKeyOf(e),
+    deadline: e.timestamp + absence.params.withinSeconds,
+    event: e,
+  };
   return 'opened';
 }
 

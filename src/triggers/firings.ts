@@ -35,11 +35,17 @@ export function deliveryKey(triggerId: string, eventSeq: string, kind: string, a
 
 /** Records a trigger's firings; returns how many were new (a replayed batch records nothing twice). */
 export function recordMatches(pool: pg.Pool, triggerId: string, matches: readonly MatchRecord[]): Promise<number> {
-  return recordFirings(pool, matches.map((match) => ({ triggerId, match })));
+  return recordFirings(
+    pool,
+    matches.map((match) => ({ triggerId, match })),
+  );
 }
 
 /** Records firings of any number of triggers in one statement; returns how many were new. */
-export async function recordFirings(pool: pg.Pool, firings: readonly { triggerId: string; match: MatchRecord }[]): Promise<number> {
+export async function recordFirings(
+  pool: pg.Pool,
+  firings: readonly { triggerId: string; match: MatchRecord }[],
+): Promise<number> {
   if (firings.length === 0) return 0;
   const { rowCount } = await pool.query(
     `INSERT INTO trigger_matches (trigger_id, event_seq, event_id, agent_key, kind, block_time, evaluation)
@@ -82,7 +88,12 @@ export function dispatcherTaskQueue(workflowId: string): string {
 
 /** Starts a dispatcher workflow unless it runs already. */
 export async function ensureDispatcher(temporal: Client, taskQueue: string, workflowId: string): Promise<void> {
-  await temporal.workflow.start(deliveryDispatcherWorkflow, { workflowId, taskQueue, args: [{}], workflowIdConflictPolicy: 'USE_EXISTING' });
+  await temporal.workflow.start(deliveryDispatcherWorkflow, {
+    workflowId,
+    taskQueue,
+    args: [{}],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+  });
 }
 
 let turn = Math.floor(Math.random() * 1_000);
@@ -95,7 +106,10 @@ const ensured = new Set<string>();
  */
 async function nextDispatcher(deps: FiringDeps): Promise<string> {
   turn = (turn + 1) % 1_000_000;
-  const workflowId = dispatcherWorkflowId(deps.taskQueue, turn % (deps.dispatch?.dispatchers ?? DEFAULT_DELIVERY_DISPATCHERS));
+  const workflowId = dispatcherWorkflowId(
+    deps.taskQueue,
+    turn % (deps.dispatch?.dispatchers ?? DEFAULT_DELIVERY_DISPATCHERS),
+  );
   if (!ensured.has(workflowId)) {
     await ensureDispatcher(deps.temporal, deps.taskQueue, workflowId);
     ensured.add(workflowId);
@@ -135,7 +149,13 @@ export async function startDeliveries(deps: FiringDeps, fired: readonly Firing[]
     [fired.map((f) => f.triggerId), fired.map((f) => f.eventSeq), fired.map((f) => f.kind)],
   );
   if (rows.length === 0) return 0;
-  const deliveries: { key: string; row: (typeof rows)[number]; actionId: number; actionType: ActionType; context: string }[] = [];
+  const deliveries: {
+    key: string;
+    row: (typeof rows)[number];
+    actionId: number;
+    actionType: ActionType;
+    context: string;
+  }[] = [];
   for (const m of rows) {
     const actions: { id: number; action_type: ActionType; priority: number }[] = m.actions;
     const conditions: { id: number; condition_type: string; config: Record<string, unknown> | null }[] = m.conditions;
@@ -153,19 +173,40 @@ export async function startDeliveries(deps: FiringDeps, fired: readonly Firing[]
       return out;
     };
     // Exact numbers stay strings: to_jsonb would have turned NUMERIC into JSON numbers.
-    const event = { ...m.event, value: m.value_text, agent_id: m.agent_id_text, feedback_index: m.feedback_index_text, block_time: m.block_time_iso, ingest_seq: m.event_seq };
-    const context = JSON.stringify(buildTemplateContext({
-      event,
-      trigger: { id: m.trigger_id, name: m.name, chain_id: m.chain_id, registry: m.registry, organization_id: m.organization_id },
-      agentKey: m.agent_key,
-      values: m.kind === 'match' ? withAliases(m.evaluation) : undefined,
-      // Absence firings have no condition values: templates still see every state name (result false, metric null).
-      stateKeys: templateStateKeys(conditions),
-      firedAt: m.matched_at,
-      kind: m.kind,
-    }));
+    const event = {
+      ...m.event,
+      value: m.value_text,
+      agent_id: m.agent_id_text,
+      feedback_index: m.feedback_index_text,
+      block_time: m.block_time_iso,
+      ingest_seq: m.event_seq,
+    };
+    const context = JSON.stringify(
+      buildTemplateContext({
+        event,
+        trigger: {
+          id: m.trigger_id,
+          name: m.name,
+          chain_id: m.chain_id,
+          registry: m.registry,
+          organization_id: m.organization_id,
+        },
+        agentKey: m.agent_key,
+        values: m.kind === 'match' ? withAliases(m.evaluation) : undefined,
+        // Absence firings have no condition values: templates still see every state name (result false, metric null).
+        stateKeys: templateStateKeys(conditions),
+        firedAt: m.matched_at,
+        kind: m.kind,
+      }),
+    );
     for (const action of actions) {
-      deliveries.push({ key: deliveryKey(m.trigger_id, m.event_seq, m.kind, action.id), row: m, actionId: action.id, actionType: action.action_type, context });
+      deliveries.push({
+        key: deliveryKey(m.trigger_id, m.event_seq, m.kind, action.id),
+        row: m,
+        actionId: action.id,
+        actionType: action.action_type,
+        context,
+      });
     }
   }
   if (deliveries.length === 0) return 0;
@@ -179,9 +220,16 @@ export async function startDeliveries(deps: FiringDeps, fired: readonly Firing[]
        RETURNING 1)
      SELECT pg_notify('${DELIVERIES_CREATED_CHANNEL}', $10) WHERE EXISTS (SELECT FROM created)`,
     [
-      deliveries.map((d) => d.key), deliveries.map((d) => d.row.organization_id), deliveries.map((d) => d.row.trigger_id), deliveries.map((d) => d.actionId),
-      deliveries.map((d) => d.actionType), deliveries.map((d) => d.row.match_id), deliveries.map((d) => d.row.event_seq), deliveries.map((d) => d.row.event_id),
-      deliveries.map((d) => d.context), workflowId,
+      deliveries.map((d) => d.key),
+      deliveries.map((d) => d.row.organization_id),
+      deliveries.map((d) => d.row.trigger_id),
+      deliveries.map((d) => d.actionId),
+      deliveries.map((d) => d.actionType),
+      deliveries.map((d) => d.row.match_id),
+      deliveries.map((d) => d.row.event_seq),
+      deliveries.map((d) => d.row.event_id),
+      deliveries.map((d) => d.context),
+      workflowId,
     ],
   );
   log.debug({ deliveries: deliveries.length, dispatcher: workflowId }, 'deliveries created');

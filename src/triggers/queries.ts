@@ -12,8 +12,20 @@ export interface TriggerRecord {
   registry: 'identity' | 'reputation' | 'validation';
   enabled: boolean;
   settings: Record<string, unknown>;
-  conditions: { id: number; condition_type: string; field: string; operator: string; value: string; config: Record<string, unknown> | null }[];
-  actions: { id: number; action_type: 'telegram' | 'rest' | 'mcp'; priority: number; config: Record<string, unknown> }[];
+  conditions: {
+    id: number;
+    condition_type: string;
+    field: string;
+    operator: string;
+    value: string;
+    config: Record<string, unknown> | null;
+  }[];
+  actions: {
+    id: number;
+    action_type: 'telegram' | 'rest' | 'mcp';
+    priority: number;
+    config: Record<string, unknown>;
+  }[];
   createdAt: string;
   updatedAt: string;
 }
@@ -46,20 +58,36 @@ const LIST_SQL = `${SELECT} WHERE t.organization_id = $1 AND ($2::boolean IS NUL
 
 function toRecord(r: Record<string, any>): TriggerRecord {
   return {
-    id: r.id, organizationId: r.organization_id, name: r.name, description: r.description, chainId: r.chain_id, registry: r.registry,
-    enabled: r.enabled, settings: r.settings, conditions: r.conditions,
+    id: r.id,
+    organizationId: r.organization_id,
+    name: r.name,
+    description: r.description,
+    chainId: r.chain_id,
+    registry: r.registry,
+    enabled: r.enabled,
+    settings: r.settings,
+    conditions: r.conditions,
     actions: r.actions.map((a: TriggerRecord['actions'][number]) => ({ ...a, config: redactSecrets(a.config) })),
-    createdAt: r.created_at.toISOString(), updatedAt: r.updated_at.toISOString(),
+    createdAt: r.created_at.toISOString(),
+    updatedAt: r.updated_at.toISOString(),
   };
 }
 
-export async function getTrigger(pool: Db, organizationId: string, triggerId: string): Promise<TriggerRecord | undefined> {
+export async function getTrigger(
+  pool: Db,
+  organizationId: string,
+  triggerId: string,
+): Promise<TriggerRecord | undefined> {
   const { rows } = await pool.query({ name: 'get-trigger', text: GET_SQL, values: [triggerId, organizationId] });
   return rows[0] ? toRecord(rows[0]) : undefined;
 }
 
 /** Newest first; `cursor` is the id of the last trigger of the previous page. */
-export async function listTriggers(pool: Db, organizationId: string, options: { limit: number; cursor?: string; enabled?: boolean }) {
+export async function listTriggers(
+  pool: Db,
+  organizationId: string,
+  options: { limit: number; cursor?: string; enabled?: boolean },
+) {
   const { rows } = await pool.query({
     name: 'list-triggers',
     text: LIST_SQL,

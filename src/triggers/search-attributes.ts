@@ -8,7 +8,9 @@ export const CHAIN_ID = defineSearchAttributeKey('ChainId', SearchAttributeType.
 export const REGISTRY = defineSearchAttributeKey('Registry', SearchAttributeType.KEYWORD);
 export const ENABLED = defineSearchAttributeKey('Enabled', SearchAttributeType.BOOL);
 
-export function triggerSearchAttributes(def: Pick<TriggerDefinition, 'organizationId' | 'name' | 'chainId' | 'registry' | 'enabled'>): SearchAttributePair[] {
+export function triggerSearchAttributes(
+  def: Pick<TriggerDefinition, 'organizationId' | 'name' | 'chainId' | 'registry' | 'enabled'>,
+): SearchAttributePair[] {
   const pairs: SearchAttributePair[] = [
     { key: ORGANIZATION_ID, value: def.organizationId },
     { key: TRIGGER_NAME, value: def.name },

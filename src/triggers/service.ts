@@ -7,7 +7,13 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type pg from 'pg';
 import type { Logger } from '../logger.js';
 import { withTransaction } from '../indexer/store.js';
-import { configUpdate, stateQuery, triggerWorkflow, type ConfigChange, type TriggerView } from '../../workflows/trigger.js';
+import {
+  configUpdate,
+  stateQuery,
+  triggerWorkflow,
+  type ConfigChange,
+  type TriggerView,
+} from '../../workflows/trigger.js';
 import { compileDefinition } from './definition.js';
 import { triggerSearchAttributes, triggerWorkflowId } from './search-attributes.js';
 import { loadTriggerInput, saveTrigger, type TriggerWrite } from './store.js';
@@ -47,7 +53,9 @@ export class TriggerService {
 
   async create(write: TriggerWrite): Promise<string> {
     await this.checkDestinations(write);
-    const id = await withTransaction(this.deps.pool, (client) => saveTrigger(client, write, undefined, this.deps.secrets));
+    const id = await withTransaction(this.deps.pool, (client) =>
+      saveTrigger(client, write, undefined, this.deps.secrets),
+    );
     await this.ensureWorkflow(id);
     this.log.info({ triggerId: id, organizationId: write.organizationId }, 'trigger created');
     return id;
@@ -65,13 +73,19 @@ export class TriggerService {
   }
 
   async setEnabled(id: string, organizationId: string, enabled: boolean): Promise<void> {
-    const { rowCount } = await this.deps.pool.query('UPDATE triggers SET enabled = $3 WHERE id = $1 AND organization_id = $2', [id, organizationId, enabled]);
+    const { rowCount } = await this.deps.pool.query(
+      'UPDATE triggers SET enabled = $3 WHERE id = $1 AND organization_id = $2',
+      [id, organizationId, enabled],
+    );
     if (rowCount === 0) throw new TriggerNotFoundError(id);
     await this.sendChange(id, { kind: 'enable', enabled });
   }
 
   async delete(id: string, organizationId: string): Promise<void> {
-    const { rowCount } = await this.deps.pool.query('SELECT 1 FROM triggers WHERE id = $1 AND organization_id = $2', [id, organizationId]);
+    const { rowCount } = await this.deps.pool.query('SELECT 1 FROM triggers WHERE id = $1 AND organization_id = $2', [
+      id,
+      organizationId,
+    ]);
     if (rowCount === 0) throw new TriggerNotFoundError(id);
     try {
       const handle = this.deps.temporal.workflow.getHandle(triggerWorkflowId(id));
@@ -92,12 +106,17 @@ export class TriggerService {
   /** Refuses (DefinitionError) actions whose destination the SSRF guard would refuse; before any write. */
   private async checkDestinations(write: TriggerWrite): Promise<void> {
     if (!this.deps.destinations || !write.actions) return;
-    const issues = await refusedDestinations(write.actions, this.deps.destinations.allow, { lookup: this.deps.destinations.lookup });
+    const issues = await refusedDestinations(write.actions, this.deps.destinations.allow, {
+      lookup: this.deps.destinations.lookup,
+    });
     if (issues.length > 0) throw new DefinitionError(issues);
   }
 
   private async lockExisting(client: pg.PoolClient, id: string, organizationId: string) {
-    const { rowCount } = await client.query('SELECT 1 FROM triggers WHERE id = $1 AND organization_id = $2 FOR UPDATE', [id, organizationId]);
+    const { rowCount } = await client.query(
+      'SELECT 1 FROM triggers WHERE id = $1 AND organization_id = $2 FOR UPDATE',
+      [id, organizationId],
+    );
     if (rowCount === 0) throw new TriggerNotFoundError(id);
   }
 
@@ -118,7 +137,9 @@ export class TriggerService {
 
   private async sendChange(id: string, change: ConfigChange): Promise<void> {
     try {
-      await this.deps.temporal.workflow.getHandle(triggerWorkflowId(id)).executeUpdate(configUpdate, { args: [change] });
+      await this.deps.temporal.workflow
+        .getHandle(triggerWorkflowId(id))
+        .executeUpdate(configUpdate, { args: [change] });
     } catch (err) {
       // No running workflow (never started, or completed): start one; it reads the current definition.
       if (!(err instanceof WorkflowNotFoundError)) throw err;

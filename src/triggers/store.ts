@@ -1,7 +1,14 @@
 /** Triggers in Postgres: the definition rows (triggers, trigger_conditions, trigger_actions) as one unit. */
 import type pg from 'pg';
 import type { Db } from '../db/pool.js';
-import { compileDefinition, DefinitionError, staticPrefilters, type Registry, type TriggerDefinitionInput, type TriggerSettings } from './definition.js';
+import {
+  compileDefinition,
+  DefinitionError,
+  staticPrefilters,
+  type Registry,
+  type TriggerDefinitionInput,
+  type TriggerSettings,
+} from './definition.js';
 import { validateActionConfig, type TelegramConfig } from '../actions/config.js';
 import { chatVerificationHint, unverifiedChats } from '../actions/telegram-chats.js';
 import { sealActionSecrets } from '../actions/action-secrets.js';
@@ -12,7 +19,9 @@ import type { SecretBox } from '../secrets.js';
  * Names a template may use for a condition's state: `state.<id>` (trigger_conditions.id), `state.<condition_type>` (the
  * first condition of that type) and `state.<config.name>` when the condition has a name.
  */
-export function templateStateKeys(conditions: { id?: number | string; condition_type: string; config?: Record<string, unknown> | null }[]): string[] {
+export function templateStateKeys(
+  conditions: { id?: number | string; condition_type: string; config?: Record<string, unknown> | null }[],
+): string[] {
   const keys = new Set<string>();
   for (const c of conditions) {
     if (c.id !== undefined) keys.add(String(c.id));
@@ -48,7 +57,13 @@ export interface TriggerWrite {
   registry: Registry;
   enabled?: boolean;
   settings?: Partial<TriggerSettings>;
-  conditions: { condition_type: string; field?: string; operator?: string; value?: string; config?: Record<string, unknown> | null }[];
+  conditions: {
+    condition_type: string;
+    field?: string;
+    operator?: string;
+    value?: string;
+    config?: Record<string, unknown> | null;
+  }[];
   actions?: { action_type: 'telegram' | 'rest' | 'mcp'; priority?: number; config: Record<string, unknown> }[];
 }
 
@@ -86,7 +101,12 @@ export async function loadTriggerInput(db: Db | pg.PoolClient, triggerId: string
  * Writes a trigger with its conditions and actions in the caller's transaction, replacing them on update. Validates
  * the whole definition first (DefinitionError with per-field paths). Returns the trigger id.
  */
-export async function saveTrigger(client: pg.PoolClient, write: TriggerWrite, existingId?: string, secrets?: SecretBox): Promise<string> {
+export async function saveTrigger(
+  client: pg.PoolClient,
+  write: TriggerWrite,
+  existingId?: string,
+  secrets?: SecretBox,
+): Promise<string> {
   const settings = { cooldown_seconds: 0, hysteresis: false, start_block: null, ...write.settings };
   // Validate before touching anything; condition keys are placeholders until the rows exist.
   const draft = compileDefinition({
@@ -108,25 +128,42 @@ export async function saveTrigger(client: pg.PoolClient, write: TriggerWrite, ex
   const platformBotChats: { path: string; chatId: string }[] = [];
   const actions = (write.actions ?? []).map((a, i) => {
     const checked = validateActionConfig(a.action_type, a.config, stateKeys, `actions.${i}.config`);
-    actionIssues.push(...checked.issues.map((issue) => (issue.path === 'action_type' ? { ...issue, path: `actions.${i}.action_type` } : issue)));
+    actionIssues.push(
+      ...checked.issues.map((issue) =>
+        issue.path === 'action_type' ? { ...issue, path: `actions.${i}.action_type` } : issue,
+      ),
+    );
     if (!checked.config) return a;
     if (a.action_type === 'telegram' && !(checked.config as TelegramConfig).bot_token) {
-      platformBotChats.push({ path: `actions.${i}.config.chat_id`, chatId: (checked.config as TelegramConfig).chat_id });
+      platformBotChats.push({
+        path: `actions.${i}.config.chat_id`,
+        chatId: (checked.config as TelegramConfig).chat_id,
+      });
     }
     try {
-      return { ...a, config: sealActionSecrets(a.action_type, checked.config, secrets, write.organizationId, `actions.${i}.config`) };
+      return {
+        ...a,
+        config: sealActionSecrets(a.action_type, checked.config, secrets, write.organizationId, `actions.${i}.config`),
+      };
     } catch (err) {
       if (!(err instanceof DefinitionError)) throw err;
       actionIssues.push(...err.issues);
       return a;
     }
   });
-  const unverified = new Set(await unverifiedChats(client, write.organizationId, platformBotChats.map((c) => c.chatId)));
+  const unverified = new Set(
+    await unverifiedChats(
+      client,
+      write.organizationId,
+      platformBotChats.map((c) => c.chatId),
+    ),
+  );
   for (const { path, chatId } of platformBotChats) {
     if (unverified.has(chatId)) {
       actionIssues.push({
         path,
-        message: `chat ${chatId} is not verified for this organization, and without its own bot_token the action would post with ` +
+        message:
+          `chat ${chatId} is not verified for this organization, and without its own bot_token the action would post with ` +
           `the platform's bot: ${chatVerificationHint(write.organizationId)}`,
       });
     }
@@ -144,9 +181,20 @@ export async function saveTrigger(client: pg.PoolClient, write: TriggerWrite, ex
          $10, $11, $12)
        RETURNING id`,
       [
-        write.userId, write.organizationId, write.name, write.description ?? null, write.chainId, write.registry, write.enabled ?? true,
-        draft.conditions.some((c) => c.params.kind === 'ema' || c.params.kind === 'rate' || c.params.kind === 'absence'),
-        JSON.stringify(settings), settings.start_block, prefilters.eventTypes, prefilters.agentIds,
+        write.userId,
+        write.organizationId,
+        write.name,
+        write.description ?? null,
+        write.chainId,
+        write.registry,
+        write.enabled ?? true,
+        draft.conditions.some(
+          (c) => c.params.kind === 'ema' || c.params.kind === 'rate' || c.params.kind === 'absence',
+        ),
+        JSON.stringify(settings),
+        settings.start_block,
+        prefilters.eventTypes,
+        prefilters.agentIds,
       ],
     );
     id = rows[0]!.id;
@@ -156,9 +204,19 @@ export async function saveTrigger(client: pg.PoolClient, write: TriggerWrite, ex
          start_block = $9, prefilter_event_types = $10, prefilter_agent_ids = $11
        WHERE id = $1`,
       [
-        id, write.name, write.description ?? null, write.chainId, write.registry, write.enabled ?? true,
-        draft.conditions.some((c) => c.params.kind === 'ema' || c.params.kind === 'rate' || c.params.kind === 'absence'),
-        JSON.stringify(settings), settings.start_block, prefilters.eventTypes, prefilters.agentIds,
+        id,
+        write.name,
+        write.description ?? null,
+        write.chainId,
+        write.registry,
+        write.enabled ?? true,
+        draft.conditions.some(
+          (c) => c.params.kind === 'ema' || c.params.kind === 'rate' || c.params.kind === 'absence',
+        ),
+        JSON.stringify(settings),
+        settings.start_block,
+        prefilters.eventTypes,
+        prefilters.agentIds,
       ],
     );
     if (rowCount === 0) throw new Error(`trigger ${id} does not exist`);
@@ -174,20 +232,36 @@ export async function saveTrigger(client: pg.PoolClient, write: TriggerWrite, ex
  * pointed at another URL is another endpoint: a new row, a new secret (a secret never follows an action to a URL
  * of the editor's choosing). New REST actions get their secret here when the application key is at hand.
  */
-async function replaceActions(client: pg.PoolClient, triggerId: string, organizationId: string, actions: NonNullable<TriggerWrite['actions']>, secrets: SecretBox | undefined) {
+async function replaceActions(
+  client: pg.PoolClient,
+  triggerId: string,
+  organizationId: string,
+  actions: NonNullable<TriggerWrite['actions']>,
+  secrets: SecretBox | undefined,
+) {
   const { rows } = await client.query<{ id: number; url: string }>(
     `SELECT id, config->>'url' AS url FROM trigger_actions WHERE trigger_id = $1 AND action_type = 'rest' ORDER BY id`,
     [triggerId],
   );
   const keptByUrl = new Map<string, number[]>();
   for (const r of rows) keptByUrl.set(r.url, [...(keptByUrl.get(r.url) ?? []), r.id]);
-  const plan = actions.map((a) => ({ action: a, keepId: a.action_type === 'rest' ? keptByUrl.get(String(a.config.url))?.shift() : undefined }));
+  const plan = actions.map((a) => ({
+    action: a,
+    keepId: a.action_type === 'rest' ? keptByUrl.get(String(a.config.url))?.shift() : undefined,
+  }));
   const kept = plan.flatMap((p) => (p.keepId === undefined ? [] : [p.keepId]));
-  await client.query('DELETE FROM trigger_actions WHERE trigger_id = $1 AND NOT (id = ANY($2::int[]))', [triggerId, kept]);
+  await client.query('DELETE FROM trigger_actions WHERE trigger_id = $1 AND NOT (id = ANY($2::int[]))', [
+    triggerId,
+    kept,
+  ]);
   const newRest: WebhookAction[] = [];
   for (const { action: a, keepId } of plan) {
     if (keepId !== undefined) {
-      await client.query('UPDATE trigger_actions SET priority = $2, config = $3 WHERE id = $1', [keepId, a.priority ?? 1, JSON.stringify(a.config)]);
+      await client.query('UPDATE trigger_actions SET priority = $2, config = $3 WHERE id = $1', [
+        keepId,
+        a.priority ?? 1,
+        JSON.stringify(a.config),
+      ]);
       continue;
     }
     const { rows: inserted } = await client.query<{ id: number }>(
@@ -205,12 +279,24 @@ async function replaceActions(client: pg.PoolClient, triggerId: string, organiza
  * condition whose parameters change gets a new key, so only its state restarts.
  */
 async function replaceConditions(client: pg.PoolClient, triggerId: string, conditions: TriggerWrite['conditions']) {
-  const { rows } = await client.query<{ id: number; condition_type: string; field: string; operator: string; value: string; config: unknown }>(
+  const { rows } = await client.query<{
+    id: number;
+    condition_type: string;
+    field: string;
+    operator: string;
+    value: string;
+    config: unknown;
+  }>(
     'SELECT id, condition_type, field, operator, value, config FROM trigger_conditions WHERE trigger_id = $1 ORDER BY id',
     [triggerId],
   );
-  const signature = (c: { condition_type: string; field?: string; operator?: string; value?: string; config?: unknown }) =>
-    JSON.stringify([c.condition_type, c.field ?? '', c.operator ?? '=', c.value ?? '', c.config ?? null]);
+  const signature = (c: {
+    condition_type: string;
+    field?: string;
+    operator?: string;
+    value?: string;
+    config?: unknown;
+  }) => JSON.stringify([c.condition_type, c.field ?? '', c.operator ?? '=', c.value ?? '', c.config ?? null]);
   const existing = new Map<string, number[]>();
   for (const r of rows) existing.set(signature(r), [...(existing.get(signature(r)) ?? []), r.id]);
   const keep = new Set<number>();
@@ -221,10 +307,21 @@ async function replaceConditions(client: pg.PoolClient, triggerId: string, condi
     if (id !== undefined) keep.add(id);
     else add.push(c);
   }
-  await client.query('DELETE FROM trigger_conditions WHERE trigger_id = $1 AND NOT (id = ANY($2::int[]))', [triggerId, [...keep]]);
+  await client.query('DELETE FROM trigger_conditions WHERE trigger_id = $1 AND NOT (id = ANY($2::int[]))', [
+    triggerId,
+    [...keep],
+  ]);
   for (const c of add) {
-    await client.query('INSERT INTO trigger_conditions (trigger_id, condition_type, field, operator, value, config) VALUES ($1, $2, $3, $4, $5, $6)', [
-      triggerId, c.condition_type, c.field ?? '', c.operator ?? '=', c.value ?? '', c.config ? JSON.stringify(c.config) : null,
-    ]);
+    await client.query(
+      'INSERT INTO trigger_conditions (trigger_id, condition_type, field, operator, value, config) VALUES ($1, $2, $3, $4, $5, $6)',
+      [
+        triggerId,
+        c.condition_type,
+        c.field ?? '',
+        c.operator ?? '=',
+        c.value ?? '',
+        c.config ? JSON.stringify(c.config) : null,
+      ],
+    );
   }
 }

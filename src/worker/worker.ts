@@ -15,7 +15,12 @@ import type { ActionSettings } from '../actions/settings.js';
 import { TelegramChatVerifier } from '../actions/telegram-chats.js';
 import { ensureSchedules } from './schedules.js';
 import type { Logger } from '../logger.js';
-import { DEFAULT_DELIVERY_DISPATCHERS, dispatcherWorkflowId, ensureDispatcher, type DispatchSettings } from '../triggers/firings.js';
+import {
+  DEFAULT_DELIVERY_DISPATCHERS,
+  dispatcherWorkflowId,
+  ensureDispatcher,
+  type DispatchSettings,
+} from '../triggers/firings.js';
 
 export const WORKFLOWS_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../workflows/index.ts');
 
@@ -27,7 +32,11 @@ function installRuntime(logger: Logger) {
   const log = logger.child({ component: 'temporal-sdk' });
   Runtime.install({
     logger: {
-      log: (level, message, meta) => log[level === 'TRACE' ? 'trace' : (level.toLowerCase() as 'debug' | 'info' | 'warn' | 'error')](meta ?? {}, message),
+      log: (level, message, meta) =>
+        log[level === 'TRACE' ? 'trace' : (level.toLowerCase() as 'debug' | 'info' | 'warn' | 'error')](
+          meta ?? {},
+          message,
+        ),
       trace: (message, meta) => log.trace(meta ?? {}, message),
       debug: (message, meta) => log.debug(meta ?? {}, message),
       info: (message, meta) => log.info(meta ?? {}, message),
@@ -97,7 +106,13 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     activities: createActivities({
       pool: options.pool,
       logger: options.logger,
-      delivery: { ...options.actions, temporal: client, taskQueue: options.taskQueue, breaker: options.breaker, dispatch: options.dispatch },
+      delivery: {
+        ...options.actions,
+        temporal: client,
+        taskQueue: options.taskQueue,
+        breaker: options.breaker,
+        dispatch: options.dispatch,
+      },
       eventRetentionDays: options.eventRetentionDays,
     }),
     maxCachedWorkflows: options.maxCachedWorkflows ?? 1_000,
@@ -105,7 +120,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   if (options.schedules) await ensureSchedules(client, options.taskQueue, options.logger);
   // The delivery dispatchers of this task queue keep their pumps running on the workers (a relay starts them too).
   const dispatchers = options.dispatch?.dispatchers ?? DEFAULT_DELIVERY_DISPATCHERS;
-  for (let i = 0; i < dispatchers; i++) await ensureDispatcher(client, options.taskQueue, dispatcherWorkflowId(options.taskQueue, i));
+  for (let i = 0; i < dispatchers; i++)
+    await ensureDispatcher(client, options.taskQueue, dispatcherWorkflowId(options.taskQueue, i));
   const done = worker.run().finally(async () => {
     await connection.close().catch(() => undefined);
     await clientConnection.close().catch(() => undefined);
@@ -113,7 +129,9 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   log.info('Temporal worker polling');
   // The platform bot's updates: chats verifying themselves for an organization (one reader across workers).
   const { defaultBotToken, baseUrl } = options.actions.telegram;
-  const chatVerifier = defaultBotToken ? new TelegramChatVerifier({ pool: options.pool, logger: options.logger, baseUrl, botToken: defaultBotToken }) : undefined;
+  const chatVerifier = defaultBotToken
+    ? new TelegramChatVerifier({ pool: options.pool, logger: options.logger, baseUrl, botToken: defaultBotToken })
+    : undefined;
   chatVerifier?.start();
   return {
     worker,

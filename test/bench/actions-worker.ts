@@ -19,7 +19,13 @@ import { parseAllowList } from '../../src/actions/safe-http.js';
 import { createPool } from '../../src/db/pool.js';
 import type { RunningWorker } from '../../src/worker/worker.js';
 import { testActionSettings } from '../helpers/actions.js';
-import { requiredEnv, runWorkerChild, type BaseWorkerStats, type StatsRequest, type WorkerChildMessage } from './worker-child.js';
+import {
+  requiredEnv,
+  runWorkerChild,
+  type BaseWorkerStats,
+  type StatsRequest,
+  type WorkerChildMessage,
+} from './worker-child.js';
 
 export interface ActionsWorkerSettings {
   maxCachedWorkflows: number | string;
@@ -76,7 +82,10 @@ function kindOf(sql: string): string {
 
 const logger = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'error' }, pino.destination(2));
 const poolMax = Number(process.env.BENCH_POOL_MAX ?? 10);
-const pool = createPool(requiredEnv('BENCH_DATABASE_URL'), logger, { max: poolMax, applicationName: 'bench-actions-worker' });
+const pool = createPool(requiredEnv('BENCH_DATABASE_URL'), logger, {
+  max: poolMax,
+  applicationName: 'bench-actions-worker',
+});
 
 // Every activity runs its statements through pool.query (promise form).
 let definitionLoads = 0;
@@ -120,7 +129,8 @@ function effectiveSettings(worker: RunningWorker['worker']): ActionsWorkerSettin
     localActivitySlots: slots(tuner.localActivityTaskSlotSupplier),
     workflowTaskPollers: pollers(o.workflowTaskPollerBehavior),
     activityTaskPollers: pollers(o.activityTaskPollerBehavior),
-    maxEagerActivityReservationsPerWorkflowTask: (o.maxEagerActivityReservationsPerWorkflowTask as number | undefined) ?? 'SDK default (3)',
+    maxEagerActivityReservationsPerWorkflowTask:
+      (o.maxEagerActivityReservationsPerWorkflowTask as number | undefined) ?? 'SDK default (3)',
     reuseV8Context: (o.reuseV8Context as boolean | undefined) ?? '?',
     poolMax,
   };

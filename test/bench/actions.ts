@@ -37,7 +37,23 @@
  * --dynamic-config-value instead of the project's, e.g. system.enableActivityEagerExecution=false), BENCH_TIME_BUDGET_SECONDS (330),
  * BENCH_LOG_LEVEL (error).
  */
-import { now, BenchError, sleep, percentile, ascending, ms, int, ratio, runBench, intEnv, type Cleanups, progress, p50p99, waitFor, rpc } from './common.js';
+import {
+  now,
+  BenchError,
+  sleep,
+  percentile,
+  ascending,
+  ms,
+  int,
+  ratio,
+  runBench,
+  intEnv,
+  type Cleanups,
+  progress,
+  p50p99,
+  waitFor,
+  rpc,
+} from './common.js';
 import { CLK_TCK, treeTicks, childPid } from './proc.js';
 import { benchFolder, startBenchPostgres, startBenchTemporal } from './stack.js';
 import { spawnWorkerProcess } from './worker-process.js';
@@ -69,7 +85,6 @@ import type { ActionsWorkerSettings, ActionsWorkerStats } from './actions-worker
 
 // ------------------------------------------------------------------------------------------------ settings
 
-
 const TRIGGERS = intEnv('BENCH_TRIGGERS', 1_000, 1);
 const RATE = intEnv('BENCH_RATE', 200, 1);
 const SECONDS = intEnv('BENCH_SECONDS', 15, 1);
@@ -77,10 +92,15 @@ const BLOCK_MS = intEnv('BENCH_BLOCK_MS', 50, 5);
 const BURST = intEnv('BENCH_BURST', 5_000, 0);
 const BURST_TIMEOUT_MS = intEnv('BENCH_BURST_TIMEOUT_SECONDS', 150, 10) * 1_000;
 const CREATE_CONCURRENCY = intEnv('BENCH_CREATE_CONCURRENCY', 32, 1);
-const MAX_CACHED_WORKFLOWS = process.env.BENCH_MAX_CACHED_WORKFLOWS ? String(intEnv('BENCH_MAX_CACHED_WORKFLOWS', 1_000, 0)) : undefined;
+const MAX_CACHED_WORKFLOWS = process.env.BENCH_MAX_CACHED_WORKFLOWS
+  ? String(intEnv('BENCH_MAX_CACHED_WORKFLOWS', 1_000, 0))
+  : undefined;
 const POOL_MAX = intEnv('BENCH_POOL_MAX', 10, 1);
 const DISPATCHERS = intEnv('BENCH_DISPATCHERS', DEFAULT_DELIVERY_DISPATCHERS, 1);
-const DYNAMIC_CONFIG = (process.env.BENCH_TEMPORAL_DYNAMIC_CONFIG ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const DYNAMIC_CONFIG = (process.env.BENCH_TEMPORAL_DYNAMIC_CONFIG ?? '')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean);
 const TIME_BUDGET_MS = intEnv('BENCH_TIME_BUDGET_SECONDS', 330, 60) * 1_000;
 const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'error';
 
@@ -115,11 +135,6 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 // ------------------------------------------------------------------------------------------------ helpers
 
-
-
-
-
-
 const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
 const mib = (bytes: number) => `${int(bytes / 1024 / 1024)} MiB`;
 const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
@@ -135,7 +150,10 @@ async function rpcBatch(url: string, calls: { method: string; params: unknown[] 
   const body = (await res.json()) as { id: number; result?: unknown; error?: { message?: string } }[];
   if (!Array.isArray(body)) throw new BenchError(`JSON-RPC batch answered ${JSON.stringify(body).slice(0, 200)}`);
   const failed = body.find((r) => r.error);
-  if (failed) throw new BenchError(`${calls[failed.id]?.method ?? '?'} failed: ${failed.error?.message ?? JSON.stringify(failed.error)}`);
+  if (failed)
+    throw new BenchError(
+      `${calls[failed.id]?.method ?? '?'} failed: ${failed.error?.message ?? JSON.stringify(failed.error)}`,
+    );
   return body.sort((a, b) => a.id - b.id).map((r) => r.result);
 }
 
@@ -195,7 +213,11 @@ interface ActivityTimes {
 }
 
 /** Scheduled / started / completed times (server clock) of the first activity of `name` scheduled at or after index `from`. */
-function activityAfter(events: HistoryEvent[], name: string, from: number): (ActivityTimes & { index: number }) | undefined {
+function activityAfter(
+  events: HistoryEvent[],
+  name: string,
+  from: number,
+): (ActivityTimes & { index: number }) | undefined {
   for (let i = from; i < events.length; i++) {
     const e = events[i]!;
     const attrs = e.activityTaskScheduledEventAttributes;
@@ -205,8 +227,12 @@ function activityAfter(events: HistoryEvent[], name: string, from: number): (Act
     let completed = Number.NaN;
     for (let j = i + 1; j < events.length; j++) {
       const f = events[j]!;
-      if (f.activityTaskStartedEventAttributes && String(f.activityTaskStartedEventAttributes.scheduledEventId) === id) started = eventMs(f);
-      if (f.activityTaskCompletedEventAttributes && String(f.activityTaskCompletedEventAttributes.scheduledEventId) === id) {
+      if (f.activityTaskStartedEventAttributes && String(f.activityTaskStartedEventAttributes.scheduledEventId) === id)
+        started = eventMs(f);
+      if (
+        f.activityTaskCompletedEventAttributes &&
+        String(f.activityTaskCompletedEventAttributes.scheduledEventId) === id
+      ) {
         completed = eventMs(f);
         break;
       }
@@ -265,11 +291,22 @@ async function main(): Promise<void> {
       const registries = await DevRegistries.connect(anvil.rpcUrl, deployed);
       const emitterArtifact = registries.artifacts.BenchReputationEmitter;
       const hash = await registries.wallet.deployContract({
-        abi: emitterArtifact.abi, bytecode: emitterArtifact.bytecode, args: [], account: deployed.deployer, chain: deployed.chain,
+        abi: emitterArtifact.abi,
+        bytecode: emitterArtifact.bytecode,
+        args: [],
+        account: deployed.deployer,
+        chain: deployed.chain,
       });
       const receipt = await registries.publicClient.waitForTransactionReceipt({ hash, pollingInterval: 20 });
-      if (receipt.status !== 'success' || !receipt.contractAddress) throw new BenchError('BenchReputationEmitter deployment failed');
-      return { anvil, registries, emitter: getAddress(receipt.contractAddress), emitterAbi: emitterArtifact.abi, firstBlock: Number(receipt.blockNumber) };
+      if (receipt.status !== 'success' || !receipt.contractAddress)
+        throw new BenchError('BenchReputationEmitter deployment failed');
+      return {
+        anvil,
+        registries,
+        emitter: getAddress(receipt.contractAddress),
+        emitterAbi: emitterArtifact.abi,
+        firstBlock: Number(receipt.blockNumber),
+      };
     })(),
   ]);
   const { anvil, registries, emitter, emitterAbi, firstBlock } = chainSetup;
@@ -285,25 +322,38 @@ async function main(): Promise<void> {
   const anvilVersion = (await rpc<string>(anvil.rpcUrl, 'web3_clientVersion')).replace(/^anvil\/v?/, '');
   const pool = createPool(databaseUrl, logger, { max: CREATE_CONCURRENCY + 8, applicationName: 'bench-actions' });
   onCleanup('bench pool', () => pool.end());
-  const pgVersion = (await pool.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]!.v.split(' ')[0]!;
+  const pgVersion = (await pool.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]!.v.split(
+    ' ',
+  )[0]!;
   progress(`Postgres ${pgVersion}, Temporal ${temporalVersion}, anvil ${anvilVersion} up (${ms(now() - started)})`);
 
   // ---- The worker, in its own process (bundling the workflows takes a while: start it now).
   const taskQueue = `bench-actions-${randomUUID()}`;
-  const workerProcess = spawnWorkerProcess<ActionsWorkerStats, { settings: ActionsWorkerSettings }>(path.join(HERE, 'actions-worker.ts'), {
-    BENCH_TEMPORAL_ADDRESS: temporalServer.address,
-    BENCH_DATABASE_URL: databaseUrl,
-    BENCH_TASK_QUEUE: taskQueue,
-    BENCH_POOL_MAX: String(POOL_MAX),
-    ...(MAX_CACHED_WORKFLOWS ? { BENCH_MAX_CACHED_WORKFLOWS: MAX_CACHED_WORKFLOWS } : {}),
-    BENCH_LOG_LEVEL: LOG_LEVEL,
-  }, onCleanup);
+  const workerProcess = spawnWorkerProcess<ActionsWorkerStats, { settings: ActionsWorkerSettings }>(
+    path.join(HERE, 'actions-worker.ts'),
+    {
+      BENCH_TEMPORAL_ADDRESS: temporalServer.address,
+      BENCH_DATABASE_URL: databaseUrl,
+      BENCH_TASK_QUEUE: taskQueue,
+      BENCH_POOL_MAX: String(POOL_MAX),
+      ...(MAX_CACHED_WORKFLOWS ? { BENCH_MAX_CACHED_WORKFLOWS: MAX_CACHED_WORKFLOWS } : {}),
+      BENCH_LOG_LEVEL: LOG_LEVEL,
+    },
+    onCleanup,
+  );
   const checkWorker = workerProcess.check;
   const workerStats = workerProcess.stats;
   const workerPid = workerProcess.pid;
   const cpuSample = (): CpuSample => {
     const bench = process.cpuUsage();
-    return { at: now(), bench: bench.user + bench.system, worker: treeTicks(workerPid), temporal: treeTicks(temporalPid), postgres: treeTicks(postmasterPid), anvil: treeTicks(anvilPid) };
+    return {
+      at: now(),
+      bench: bench.user + bench.system,
+      worker: treeTicks(workerPid),
+      temporal: treeTicks(temporalPid),
+      postgres: treeTicks(postmasterPid),
+      anvil: treeTicks(anvilPid),
+    };
   };
 
   // ---- The webhook receiver (also the floor's HTTP server).
@@ -329,10 +379,13 @@ async function main(): Promise<void> {
       let seq: string;
       let block: number;
       try {
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { event?: { ingest_seq?: unknown; block_number?: unknown } };
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+          event?: { ingest_seq?: unknown; block_number?: unknown };
+        };
         seq = String(body.event?.ingest_seq);
         block = Number(body.event?.block_number);
-        if (!id || seq === 'undefined' || !Number.isFinite(block)) throw new Error('no webhook-id, event.ingest_seq or event.block_number');
+        if (!id || seq === 'undefined' || !Number.isFinite(block))
+          throw new Error('no webhook-id, event.ingest_seq or event.block_number');
       } catch {
         unparsable++;
         return;
@@ -346,10 +399,14 @@ async function main(): Promise<void> {
   });
   receiver.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', () => resolve()));
-  onCleanup('webhook receiver', () => new Promise<void>((resolve) => {
-    receiver.closeAllConnections();
-    receiver.close(() => resolve());
-  }));
+  onCleanup(
+    'webhook receiver',
+    () =>
+      new Promise<void>((resolve) => {
+        receiver.closeAllConnections();
+        receiver.close(() => resolve());
+      }),
+  );
   const receiverPort = (receiver.address() as AddressInfo).port;
   const webhookUrl = `http://127.0.0.1:${receiverPort}/hooks/erc8004`;
 
@@ -357,13 +414,24 @@ async function main(): Promise<void> {
   const floorBody = JSON.stringify({ type: 'erc8004.trigger.fired', kind: 'match', padding: 'x'.repeat(1_400) });
   const floorUrl = `http://127.0.0.1:${receiverPort}/floor`;
   const postKeepAlive = async () => {
-    const res = await fetch(floorUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: floorBody });
+    const res = await fetch(floorUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: floorBody,
+    });
     await res.arrayBuffer();
   };
   const postFresh = () =>
     new Promise<void>((resolve, reject) => {
       const req = http.request(
-        { host: '127.0.0.1', port: receiverPort, path: '/floor', method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(floorBody) } },
+        {
+          host: '127.0.0.1',
+          port: receiverPort,
+          path: '/floor',
+          method: 'POST',
+          agent: false,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(floorBody) },
+        },
         (res) => {
           res.resume();
           res.on('end', () => resolve());
@@ -424,7 +492,9 @@ async function main(): Promise<void> {
     let best = { rtt: Infinity, offset: 0 };
     for (let i = 0; i < 7; i++) {
       const t0 = now();
-      const { rows } = await pool.query<{ t: number }>('SELECT extract(epoch FROM clock_timestamp())::float8 * 1000 AS t');
+      const { rows } = await pool.query<{ t: number }>(
+        'SELECT extract(epoch FROM clock_timestamp())::float8 * 1000 AS t',
+      );
       const t1 = now();
       if (t1 - t0 < best.rtt) best = { rtt: t1 - t0, offset: rows[0]!.t - (t0 + t1) / 2 };
     }
@@ -451,7 +521,11 @@ async function main(): Promise<void> {
   const healthOnce = async () => {
     const id = `bench-health-${randomUUID()}`;
     const t0 = now();
-    const handle = await client.workflow.start('healthWorkflow', { taskQueue, workflowId: id, workflowExecutionTimeout: '60 seconds' });
+    const handle = await client.workflow.start('healthWorkflow', {
+      taskQueue,
+      workflowId: id,
+      workflowExecutionTimeout: '60 seconds',
+    });
     const started = now();
     await handle.result();
     const done = now();
@@ -522,7 +596,11 @@ async function main(): Promise<void> {
   const userId = await insertUser(pool);
   const organizationId = await insertOrganization(pool, userId);
   const triggerWrite = (agent: number): TriggerWrite => ({
-    organizationId, userId, name: `bench agent ${agent}`, chainId: anvil.chainId, registry: 'reputation',
+    organizationId,
+    userId,
+    name: `bench agent ${agent}`,
+    chainId: anvil.chainId,
+    registry: 'reputation',
     conditions: [{ condition_type: 'agent_id_equals', field: 'agent_id', operator: '=', value: String(agent) }],
     actions: [{ action_type: 'rest', config: { url: webhookUrl } }],
   });
@@ -534,7 +612,10 @@ async function main(): Promise<void> {
     await Promise.all(
       Array.from({ length: Math.min(CREATE_CONCURRENCY, TRIGGERS) }, async () => {
         while (next < TRIGGERS) {
-          if (now() > deadline) throw new BenchError(`creating ${TRIGGERS} triggers took longer than ${CREATE_TIMEOUT_MS / 1000} s (${next} started)`);
+          if (now() > deadline)
+            throw new BenchError(
+              `creating ${TRIGGERS} triggers took longer than ${CREATE_TIMEOUT_MS / 1000} s (${next} started)`,
+            );
           const i = next++;
           const t = now();
           await service.create(triggerWrite(AGENT_BASE + i));
@@ -564,7 +645,13 @@ async function main(): Promise<void> {
       await super.dispatch(batch);
     }
   }
-  const dispatcher = new TimedDispatcher({ pool: relayPool, temporal: client, taskQueue, logger, dispatch: { dispatchers: DISPATCHERS } });
+  const dispatcher = new TimedDispatcher({
+    pool: relayPool,
+    temporal: client,
+    taskQueue,
+    logger,
+    dispatch: { dispatchers: DISPATCHERS },
+  });
   const relay = new Relay({ pool: relayPool, databaseUrl, dispatcher, logger });
   const relayController = new AbortController();
   let relayError: unknown;
@@ -607,7 +694,9 @@ async function main(): Promise<void> {
   const headClient = createHeadSubscriptionClient(chain);
   if (!headClient) throw new BenchError('no WebSocket URL for the head subscription');
   onCleanup('head subscription socket', async () => {
-    const socket = await (headClient.transport as unknown as { getRpcClient(): Promise<{ close(): void }> }).getRpcClient();
+    const socket = await (
+      headClient.transport as unknown as { getRpcClient(): Promise<{ close(): void }> }
+    ).getRpcClient();
     socket.close();
   });
   const headSeen = new Map<number, number>();
@@ -638,7 +727,8 @@ async function main(): Promise<void> {
   await rpc(anvil.rpcUrl, 'evm_setAutomine', [false]);
   const accounts = registries.accounts;
   const nonces = new Map<Address, number>();
-  for (const account of accounts) nonces.set(account, Number(await rpc<Hex>(anvil.rpcUrl, 'eth_getTransactionCount', [account, 'pending'])));
+  for (const account of accounts)
+    nonces.set(account, Number(await rpc<Hex>(anvil.rpcUrl, 'eth_getTransactionCount', [account, 'pending'])));
   let head = Number(await rpc<Hex>(anvil.rpcUrl, 'eth_blockNumber'));
   let agentCursor = 0;
   let txCounter = 0;
@@ -652,7 +742,11 @@ async function main(): Promise<void> {
       const nonce = nonces.get(from)!;
       nonces.set(from, nonce + 1);
       const agent = BigInt(AGENT_BASE + (agentCursor++ % TRIGGERS));
-      const data = encodeFunctionData({ abi: emitterAbi, functionName: 'emitFeedbackBatch', args: [agent, 1n, 50n + BigInt(j % 40), feedbackIndex++] });
+      const data = encodeFunctionData({
+        abi: emitterAbi,
+        functionName: 'emitFeedbackBatch',
+        args: [agent, 1n, 50n + BigInt(j % 40), feedbackIndex++],
+      });
       return { method: 'eth_sendTransaction', params: [{ from, to: emitter, data, gas: TX_GAS, nonce: toHex(nonce) }] };
     });
     const t0 = now();
@@ -692,16 +786,24 @@ async function main(): Promise<void> {
     const seen = headSeen.get(block);
     return mined === undefined ? (seen ?? Number.NaN) : Math.min(mined, seen ?? mined);
   };
-  const maxSeq = async () => (await pool.query<{ s: string }>('SELECT coalesce(max(ingest_seq), 0)::text AS s FROM events')).rows[0]!.s;
+  const maxSeq = async () =>
+    (await pool.query<{ s: string }>('SELECT coalesce(max(ingest_seq), 0)::text AS s FROM events')).rows[0]!.s;
   const seqsBetween = async (after: string, upTo: string) =>
-    (await pool.query<{ s: string }>('SELECT ingest_seq::text AS s FROM events WHERE ingest_seq > $1 AND ingest_seq <= $2 ORDER BY ingest_seq', [after, upTo])).rows.map((r) => r.s);
+    (
+      await pool.query<{ s: string }>(
+        'SELECT ingest_seq::text AS s FROM events WHERE ingest_seq > $1 AND ingest_seq <= $2 ORDER BY ingest_seq',
+        [after, upTo],
+      )
+    ).rows.map((r) => r.s);
   /** Waits until `count` events after `after` are stored; returns the highest seq. */
   const waitStored = async (after: string, count: number, what: string) => {
     await waitFor(
       `${count} ${what} events to be stored`,
       async () => {
         checkRunning();
-        const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM events WHERE ingest_seq > $1', [after]);
+        const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM events WHERE ingest_seq > $1', [
+          after,
+        ]);
         return Number(rows[0]!.n) >= count;
       },
       30_000,
@@ -755,11 +857,16 @@ async function main(): Promise<void> {
     const warnings: string[] = [];
     if (missing.length > 0) {
       const text = `${phase}: ${missing.length} of ${seqs.length} events produced no webhook (first: seq ${missing.slice(0, 5).join(', ')})`;
-      if (stillArriving) warnings.push(`${text} by the end of the bounded wait, while webhooks were still arriving: too slow to verify, not counted as lost`);
+      if (stillArriving)
+        warnings.push(
+          `${text} by the end of the bounded wait, while webhooks were still arriving: too slow to verify, not counted as lost`,
+        );
       else errors.push(`${text}, and nothing moved in the pipeline for ${STALL_MS / 1000} s`);
     }
     if (duplicated.length > 0) {
-      errors.push(`${phase}: ${duplicated.length} events produced more than one webhook (seq ${duplicated[0]}: ${bySeq.get(duplicated[0]!)!.join(', ')})`);
+      errors.push(
+        `${phase}: ${duplicated.length} events produced more than one webhook (seq ${duplicated[0]}: ${bySeq.get(duplicated[0]!)!.join(', ')})`,
+      );
     }
     return { errors, warnings };
   };
@@ -767,8 +874,13 @@ async function main(): Promise<void> {
   const warnings: string[] = [];
   /** Where the events of a range got to, for an ERROR line. */
   const diagnose = async (phase: string, after: string, upTo: string, seqs: readonly string[]) => {
-    const q = async (sql: string) => (await pool.query<{ k: string | null; n: string }>(sql, [after, upTo])).rows.map((r) => `${r.k ?? 'null'} ${r.n}`).join(', ');
-    const cursor = (await pool.query<{ position: string }>(`SELECT position::text FROM relay_cursors WHERE name = 'triggers'`)).rows[0]?.position ?? '?';
+    const q = async (sql: string) =>
+      (await pool.query<{ k: string | null; n: string }>(sql, [after, upTo])).rows
+        .map((r) => `${r.k ?? 'null'} ${r.n}`)
+        .join(', ');
+    const cursor =
+      (await pool.query<{ position: string }>(`SELECT position::text FROM relay_cursors WHERE name = 'triggers'`))
+        .rows[0]?.position ?? '?';
     const dispatched = seqs.filter((s) => stamps.get(s)?.dispatchAt !== undefined).length;
     const received = seqs.filter((s) => bySeq.has(s)).length;
     return (
@@ -786,7 +898,8 @@ async function main(): Promise<void> {
     const warm = await produce(Math.min(RATE, 40), 1);
     const upTo = await waitStored(after, warm.sent, 'warm-up');
     const { missing } = await waitWebhooks(await seqsBetween(after, upTo), 90_000, STALL_MS);
-    if (missing.length > 0) throw new BenchError(`warm-up: ${missing.length} of ${warm.sent} events produced no webhook within 90 s`);
+    if (missing.length > 0)
+      throw new BenchError(`warm-up: ${missing.length} of ${warm.sent} events produced no webhook within 90 s`);
     progress(`warm-up: ${warm.sent} events → ${warm.sent} webhooks`);
   }
 
@@ -805,8 +918,13 @@ async function main(): Promise<void> {
   const produced = await produce(RATE, SECONDS);
   const latencyUpTo = await waitStored(latencyAfter, produced.sent, 'produced');
   const latencySeqs = await seqsBetween(latencyAfter, latencyUpTo);
-  if (latencySeqs.length !== produced.sent) errors.push(`latency: ${produced.sent} events were mined but the database holds ${latencySeqs.length}`);
-  const latencyWait = await waitWebhooks(latencySeqs, Math.max(20_000, Math.min(DRAIN_TIMEOUT_MS, remaining() - 120_000)), STALL_MS);
+  if (latencySeqs.length !== produced.sent)
+    errors.push(`latency: ${produced.sent} events were mined but the database holds ${latencySeqs.length}`);
+  const latencyWait = await waitWebhooks(
+    latencySeqs,
+    Math.max(20_000, Math.min(DRAIN_TIMEOUT_MS, remaining() - 120_000)),
+    STALL_MS,
+  );
   const latencyEnd = now();
   const cpuLatency = cpuPercent(cpuBefore, cpuSample());
   await sleep(300); // late duplicates, if any
@@ -814,7 +932,9 @@ async function main(): Promise<void> {
   errors.push(...latencyProblems.errors);
   warnings.push(...latencyProblems.warnings);
   if (latencyProblems.errors.length > 0 || latencyProblems.warnings.length > 0) {
-    (latencyProblems.errors.length > 0 ? errors : warnings).push(await diagnose('latency', latencyAfter, latencyUpTo, latencySeqs));
+    (latencyProblems.errors.length > 0 ? errors : warnings).push(
+      await diagnose('latency', latencyAfter, latencyUpTo, latencySeqs),
+    );
   }
   const latencyWorker = await workerStats(true);
   const latencyTicks = tickMs.slice(ticksBefore);
@@ -822,8 +942,11 @@ async function main(): Promise<void> {
   const latencyEvaluated = dispatcher.evaluatedInRelay - evaluatedBefore;
   const latencySignals = dispatcher.signalsSent - signalsBefore;
   const chainHead = Number(await rpc<Hex>(anvil.rpcUrl, 'eth_blockNumber'));
-  if (chainHead !== head) errors.push(`the bench counted ${head} blocks but anvil is at ${chainHead}: block timestamps are off`);
-  progress(`latency: ${int(latencySeqs.length - latencyWait.missing.length)} of ${int(latencySeqs.length)} webhooks after ${ms(latencyEnd - latencyStart)}`);
+  if (chainHead !== head)
+    errors.push(`the bench counted ${head} blocks but anvil is at ${chainHead}: block timestamps are off`);
+  progress(
+    `latency: ${int(latencySeqs.length - latencyWait.missing.length)} of ${int(latencySeqs.length)} webhooks after ${ms(latencyEnd - latencyStart)}`,
+  );
 
   // Per-webhook timings.
   const offset = await clockOffset();
@@ -846,7 +969,12 @@ async function main(): Promise<void> {
     ).rows;
   const latencyRows = await stageRows(latencyAfter, latencyUpTo);
   const rowBySeq = new Map(latencyRows.map((r) => [r.seq, r]));
-  interface Webhook { seq: string; receipt: Receipt; row: StageRow | undefined; latency: number }
+  interface Webhook {
+    seq: string;
+    receipt: Receipt;
+    row: StageRow | undefined;
+    latency: number;
+  }
   const webhooks: Webhook[] = [];
   for (const seq of latencySeqs) {
     const ids = bySeq.get(seq);
@@ -859,8 +987,14 @@ async function main(): Promise<void> {
   const latencyWindow = latencyEnd - latencyStart;
   const lat = (v: number) => (Number.isFinite(v) ? ms(v) : `> ${ms(latencyWindow)}`);
   const stage = {
-    indexer: [] as number[], ingestTxn: [] as number[], relay: [] as number[], toMatch: [] as number[],
-    toDeliveryRow: [] as number[], toWebhook: [] as number[], afterWebhook: [] as number[], headLag: [] as number[],
+    indexer: [] as number[],
+    ingestTxn: [] as number[],
+    relay: [] as number[],
+    toMatch: [] as number[],
+    toDeliveryRow: [] as number[],
+    toWebhook: [] as number[],
+    afterWebhook: [] as number[],
+    headLag: [] as number[],
   };
   for (const w of webhooks) {
     const block = w.receipt.block;
@@ -873,8 +1007,10 @@ async function main(): Promise<void> {
     if (committed !== undefined) stage.indexer.push(committed - avail);
     if (w.row) stage.ingestTxn.push(toLocal(w.row.created) - avail);
     if (committed !== undefined && s?.dispatchAt !== undefined) stage.relay.push(s.dispatchAt - committed);
-    if (s?.dispatchAt !== undefined && w.row?.matched != null) stage.toMatch.push(toLocal(w.row.matched) - s.dispatchAt);
-    if (w.row?.matched != null && w.row.delivery_created != null) stage.toDeliveryRow.push(w.row.delivery_created - w.row.matched);
+    if (s?.dispatchAt !== undefined && w.row?.matched != null)
+      stage.toMatch.push(toLocal(w.row.matched) - s.dispatchAt);
+    if (w.row?.matched != null && w.row.delivery_created != null)
+      stage.toDeliveryRow.push(w.row.delivery_created - w.row.matched);
     if (w.row?.delivery_created != null) stage.toWebhook.push(w.receipt.at - toLocal(w.row.delivery_created));
     if (w.row?.delivered != null) stage.afterWebhook.push(toLocal(w.row.delivered) - w.receipt.at);
   }
@@ -924,7 +1060,15 @@ async function main(): Promise<void> {
       const count = Math.min(perTxn, BURST - done);
       const block = BURST_BLOCK_BASE + transactions;
       const records = Array.from({ length: count }, (_, i) =>
-        feedbackRecord({ chain_id: anvil.chainId, block_number: block, log_index: i, timestamp: burstTimestamp, agent_id: String(AGENT_BASE + ((done + i) % TRIGGERS)), value: '95', value_decimals: 0 }),
+        feedbackRecord({
+          chain_id: anvil.chainId,
+          block_number: block,
+          log_index: i,
+          timestamp: burstTimestamp,
+          agent_id: String(AGENT_BASE + ((done + i) % TRIGGERS)),
+          value: '95',
+          value_decimals: 0,
+        }),
       );
       const wrote = await appendEvents(pool, records);
       if (wrote !== count) throw new BenchError(`appendEvents wrote ${wrote} of ${count} burst events`);
@@ -935,7 +1079,9 @@ async function main(): Promise<void> {
     const upTo = await maxSeq();
     const seqs = await seqsBetween(after, upTo);
     if (seqs.length !== BURST) errors.push(`burst: ${BURST} events were appended but ${seqs.length} are in range`);
-    progress(`burst: ${int(BURST)} events appended in ${ms(lastCommit - t0)}; waiting up to ${ms(burstTimeout)} for the webhooks`);
+    progress(
+      `burst: ${int(BURST)} events appended in ${ms(lastCommit - t0)}; waiting up to ${ms(burstTimeout)} for the webhooks`,
+    );
     const wait = await waitWebhooks(seqs, burstTimeout, STALL_MS);
     const cpu = cpuPercent(cpuStart, cpuSample());
     const windowMs = now() - t0;
@@ -949,10 +1095,27 @@ async function main(): Promise<void> {
       (burstProblems.errors.length > 0 ? errors : warnings).push(await diagnose('burst', after, upTo, seqs));
     }
     burst = {
-      events: seqs.length, appendMs: lastCommit - t0, transactions, timeoutMs: burstTimeout, firstCommit, lastCommit, received,
-      missing: wait.missing.length, stalled: wait.stalled, rows: await stageRows(after, upTo), cpu, t0, windowMs, backlogAtStart, worker: await workerStats(true), offset: await clockOffset(), duplicates,
+      events: seqs.length,
+      appendMs: lastCommit - t0,
+      transactions,
+      timeoutMs: burstTimeout,
+      firstCommit,
+      lastCommit,
+      received,
+      missing: wait.missing.length,
+      stalled: wait.stalled,
+      rows: await stageRows(after, upTo),
+      cpu,
+      t0,
+      windowMs,
+      backlogAtStart,
+      worker: await workerStats(true),
+      offset: await clockOffset(),
+      duplicates,
     };
-    progress(`burst: ${int(received.length)} of ${int(seqs.length)} webhooks after ${ms((received[received.length - 1] ?? now()) - firstCommit)}`);
+    progress(
+      `burst: ${int(received.length)} of ${int(seqs.length)} webhooks after ${ms((received[received.length - 1] ?? now()) - firstCommit)}`,
+    );
   }
 
   // ---- Report.
@@ -965,7 +1128,9 @@ async function main(): Promise<void> {
   );
   console.log(
     `load average (1 min): ${loadAtStart.toFixed(2)} before the run, ${loadAtEnd.toFixed(2)} at its end (with its own processes)` +
-      (loadAtStart > cores / 2 ? '   — the machine was busy before the run: figures are pessimistic, run again when it is idle' : ''),
+      (loadAtStart > cores / 2
+        ? '   — the machine was busy before the run: figures are pessimistic, run again when it is idle'
+        : ''),
   );
   const ws = workerSettings;
   console.log(
@@ -988,8 +1153,12 @@ async function main(): Promise<void> {
     `one at a time ${p50p99(healthLatency)} (start → workflow task → 1 activity → workflow task → result); ` +
       `${int(healthParallel.done)} with ${HEALTH_PARALLEL_IN_FLIGHT} in flight: ${int(healthParallel.done / (healthParallel.ms / 1000))} workflows/s, ${p50p99(healthParallel.latency)}`,
   );
-  console.log(`  ${HEALTH_PARALLEL_IN_FLIGHT} in flight: ${cpuPerItem(healthCpu, healthParallel.ms, healthParallel.done, 'workflow')}`);
-  console.log(`  one at a time, p50 by step: ${[...healthSegments].map(([label, v]) => `${label} ${ms(percentile(ascending(v), 50))}`).join(' · ')}`);
+  console.log(
+    `  ${HEALTH_PARALLEL_IN_FLIGHT} in flight: ${cpuPerItem(healthCpu, healthParallel.ms, healthParallel.done, 'workflow')}`,
+  );
+  console.log(
+    `  one at a time, p50 by step: ${[...healthSegments].map(([label, v]) => `${label} ${ms(percentile(ascending(v), 50))}`).join(' · ')}`,
+  );
   line(
     'triggers:',
     `${int(TRIGGERS)} created in ${ms(createMs)} = ${int(TRIGGERS / (createMs / 1000))}/s (${CREATE_CONCURRENCY} in flight; TriggerService.create ${p50p99(createLatency)}); ` +
@@ -1008,15 +1177,21 @@ async function main(): Promise<void> {
   );
   console.log(
     `  p50 ${lat(p50)}  p90 ${lat(percentile(latencies, 90))}  p99 ${lat(p99)}  max ${lat(latencies[latencies.length - 1] ?? Number.NaN)}   (p50 = ${ratio(p50 / percentile(httpFresh, 50))} a fresh-connection HTTP POST, ${ratio(p50 / percentile(notifySorted, 50))} a NOTIFY round trip)` +
-      (atTarget ? `   target p50 ≤ ${TARGET_P50_MS} ms: ${verdict(p50 <= TARGET_P50_MS)}, p99 ≤ ${TARGET_P99_MS} ms: ${verdict(p99 <= TARGET_P99_MS)}` : '   (not at the target settings)'),
+      (atTarget
+        ? `   target p50 ≤ ${TARGET_P50_MS} ms: ${verdict(p50 <= TARGET_P50_MS)}, p99 ≤ ${TARGET_P99_MS} ms: ${verdict(p99 <= TARGET_P99_MS)}`
+        : '   (not at the target settings)'),
   );
-  const st = (values: number[]) => `${ms(percentile(ascending(values), 50))} / ${ms(percentile(ascending(values), 99))}`;
+  const st = (values: number[]) =>
+    `${ms(percentile(ascending(values), 50))} / ${ms(percentile(ascending(values), 99))}`;
   console.log(
     `  by stage, every webhook (p50 / p99; the relay made ${int(latencyEvaluated)} trigger evaluations itself and sent ${int(latencySignals)} signals to trigger workflows):`,
   );
   const stageLine = (label: string, text: string) => line(`    ${label}`.padEnd(68), text);
   stageLine('block available → ingest txn started', st(stage.ingestTxn));
-  stageLine('block available → rows committed (NOTIFY)', `${st(stage.indexer)}   (WebSocket head after evm_mine returned: ${st(stage.headLag)})`);
+  stageLine(
+    'block available → rows committed (NOTIFY)',
+    `${st(stage.indexer)}   (WebSocket head after evm_mine returned: ${st(stage.headLag)})`,
+  );
   stageLine('committed → relay dispatch', st(stage.relay));
   stageLine('dispatch → match recorded (matched_at)', st(stage.toMatch));
   stageLine('match recorded → delivery row (created_at, NOTIFY)', st(stage.toDeliveryRow));
@@ -1034,11 +1209,15 @@ async function main(): Promise<void> {
         `queries waiting for a pooled connection: mean ${(w.poolWaiting.sum / Math.max(1, w.poolWaiting.samples)).toFixed(1)}, max ${w.poolWaiting.max}, ` +
         `${int((100 * w.poolWaiting.nonZero) / Math.max(1, w.poolWaiting.samples))}% of 20 ms samples; per kind (count, p50 / p99 incl. pool wait):`,
     );
-    console.log(`    ${entries.map(([kind, v]) => `${kind} ${int(v.length)}× ${ms(percentile(ascending(v), 50))} / ${ms(percentile(ascending(v), 99))}`).join(' · ')}`);
+    console.log(
+      `    ${entries.map(([kind, v]) => `${kind} ${int(v.length)}× ${ms(percentile(ascending(v), 50))} / ${ms(percentile(ascending(v), 99))}`).join(' · ')}`,
+    );
   };
   reportStatements(latencyWorker, webhooks.length);
   line('  CPU meanwhile (% of one core):', formatCpu(cpuLatency));
-  console.log(`  ${cpuPerItem(cpuLatency, latencyWindow, webhooks.length, 'webhook received (the window also worked on webhooks still in flight at its end)')}`);
+  console.log(
+    `  ${cpuPerItem(cpuLatency, latencyWindow, webhooks.length, 'webhook received (the window also worked on webhooks still in flight at its end)')}`,
+  );
   console.log(
     `  deliveries: ${notDelivered} not (yet) marked delivered, ${retried} needed more than one attempt, ${handedOff} handed off to a delivery workflow; ` +
       `${repeated} webhook-id(s) received more than once (retries), ` +
@@ -1074,7 +1253,9 @@ async function main(): Promise<void> {
     console.log(
       `sustained deliveries: a burst of ${int(b.events)} events (appendEvents, ${b.transactions} transactions in ${ms(b.appendMs)}), one per trigger in turn → ${int(b.received.length)} webhooks` +
         (b.missing > 0 ? ` (${int(b.missing)} still missing when the ${ms(b.timeoutMs)} cap ended the wait)` : '') +
-        (b.backlogAtStart > 0 ? `; ${int(b.backlogAtStart)} webhooks of the latency phase were still in flight when it started` : ''),
+        (b.backlogAtStart > 0
+          ? `; ${int(b.backlogAtStart)} webhooks of the latency phase were still in flight when it started`
+          : ''),
     );
     console.log(
       `  every webhook received from the first commit to ${b.received.length === b.events ? 'the last burst webhook' : 'the end of the wait'}: ${int(sustained.all)} in ${ms(sustained.end - b.firstCommit)} = ` +
@@ -1085,7 +1266,9 @@ async function main(): Promise<void> {
         `its matches: ${int(matched.length)}, the last ${since(matched[matched.length - 1] ?? Number.NaN)}; its delivery rows: ${int(created.length)}, the last ${since(created[created.length - 1] ?? Number.NaN)}`,
     );
     const buckets = [...perSecond.entries()].sort((a, c) => a[0] - c[0]).map(([sec, n]) => `${sec}s:${n}`);
-    console.log(`  webhooks per second since the first commit: ${buckets.slice(0, 40).join(' ')}${buckets.length > 40 ? ' …' : ''}`);
+    console.log(
+      `  webhooks per second since the first commit: ${buckets.slice(0, 40).join(' ')}${buckets.length > 40 ? ' …' : ''}`,
+    );
     reportStatements(b.worker, sustained.all);
     line('  CPU meanwhile (% of one core):', formatCpu(b.cpu));
     console.log(`  ${cpuPerItem(b.cpu, b.windowMs, sustained.all, 'webhook received')}`);

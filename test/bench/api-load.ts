@@ -71,11 +71,19 @@ async function run(spec: LoadRun): Promise<LoadResult> {
   const target = new URL(spec.url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: spec.concurrency, maxFreeSockets: spec.concurrency });
   const headers = () =>
-    spec.bogusApiKeys ? { ...spec.headers, 'x-api-key': `sk_live_${randomBytes(4).toString('hex')}_${randomBytes(16).toString('hex')}` } : spec.headers;
+    spec.bogusApiKeys
+      ? { ...spec.headers, 'x-api-key': `sk_live_${randomBytes(4).toString('hex')}_${randomBytes(16).toString('hex')}` }
+      : spec.headers;
   const request = () =>
     new Promise<{ status: number; bytes: number }>((resolve, reject) => {
       const req = http.get(
-        { agent, host: target.hostname, port: target.port, path: `${target.pathname}${target.search}`, headers: headers() },
+        {
+          agent,
+          host: target.hostname,
+          port: target.port,
+          path: `${target.pathname}${target.search}`,
+          headers: headers(),
+        },
         (res) => {
           let bytes = 0;
           res.on('data', (chunk: Buffer) => (bytes += chunk.length));

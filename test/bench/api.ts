@@ -39,7 +39,19 @@
  * BENCH_PROFILE_SECONDS (4; 0: no CPU profile), BENCH_STORM_SECONDS (3; 0: skip the key-cache-cleared run), BENCH_FLOOD (1; 0: skip
  * the bogus-key flood comparison), BENCH_EVENTS (10000), BENCH_TRIGGERS (20), BENCH_POOL_MAX (10), BENCH_JWT_BATCH (1900), BENCH_LOG_LEVEL (error).
  */
-import { now, BenchError, sleep, percentile, ms, int, ratio, runBench, intEnv, type Cleanups, progress } from './common.js';
+import {
+  now,
+  BenchError,
+  sleep,
+  percentile,
+  ms,
+  int,
+  ratio,
+  runBench,
+  intEnv,
+  type Cleanups,
+  progress,
+} from './common.js';
 import { CLK_TCK, treeTicks, machineTicks, type MachineTicks } from './proc.js';
 import { benchFolder, startBenchPostgres, startBenchTemporal } from './stack.js';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -71,7 +83,6 @@ import type { LoadCommand, LoadMessage, LoadResult, LoadRun } from './api-load.j
 
 // ------------------------------------------------------------------------------------------------ settings
 
-
 const CONCURRENCY = intEnv('BENCH_CONCURRENCY', 16, 1, 256);
 const WARMUP_MS = intEnv('BENCH_WARMUP_SECONDS', 2, 0, 60) * 1000;
 const DURATION_MS = intEnv('BENCH_SECONDS', 8, 1, 60) * 1000;
@@ -102,10 +113,6 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const PROJECT_ROOT = path.resolve(HERE, '../..');
 
 // ------------------------------------------------------------------------------------------------ helpers
-
-
-
-
 
 const fixed = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
 const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
@@ -151,7 +158,11 @@ function groupOf(url: string, functionName: string): string {
   return url;
 }
 
-function summariseProfile(profile: { nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]; samples?: number[]; timeDeltas?: number[] }): ProfileSummary {
+function summariseProfile(profile: {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  samples?: number[];
+  timeDeltas?: number[];
+}): ProfileSummary {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const groups = new Map<string, number>();
   const functions = new Map<string, number>();
@@ -221,27 +232,31 @@ function instrumentPools(pools: { queries: pg.Pool[]; clients: pg.Pool[] }): { s
     const original = (target.query as (...args: unknown[]) => unknown).bind(target);
     target.query = countingQuery(original);
   };
-  const countingQuery = (original: (...args: unknown[]) => unknown) => (...args: unknown[]) => {
-    const text = typeof args[0] === 'string' ? args[0] : ((args[0] as { text?: string } | undefined)?.text ?? '');
-    const kind = kindOf(text);
-    const started = performance.now();
-    const result = original(...args);
-    if (!(result instanceof Promise)) return result;
-    const record = () => {
-      let tally = tallies.get(kind);
-      if (!tally) tallies.set(kind, (tally = { count: 0, totalMs: 0 }));
-      tally.count++;
-      tally.totalMs += performance.now() - started;
+  const countingQuery =
+    (original: (...args: unknown[]) => unknown) =>
+    (...args: unknown[]) => {
+      const text = typeof args[0] === 'string' ? args[0] : ((args[0] as { text?: string } | undefined)?.text ?? '');
+      const kind = kindOf(text);
+      const started = performance.now();
+      const result = original(...args);
+      if (!(result instanceof Promise)) return result;
+      const record = () => {
+        let tally = tallies.get(kind);
+        if (!tally) tallies.set(kind, (tally = { count: 0, totalMs: 0 }));
+        tally.count++;
+        tally.totalMs += performance.now() - started;
+      };
+      result.then(record, record);
+      return result;
     };
-    result.then(record, record);
-    return result;
-  };
   for (const pool of pools.queries) wrapQuery(pool as unknown as { query: unknown });
   for (const pool of pools.clients) {
     const connect = pool.connect.bind(pool) as (...args: unknown[]) => unknown;
     (pool as unknown as { connect: (...args: unknown[]) => unknown }).connect = (...args: unknown[]) => {
       if (args.length > 0) return connect(...args); // pg's own callback form (pool.query): not counted here
-      return (connect() as Promise<pg.PoolClient>).then((client) => (wrapQuery(client as unknown as { query: unknown }), client));
+      return (connect() as Promise<pg.PoolClient>).then(
+        (client) => (wrapQuery(client as unknown as { query: unknown }), client),
+      );
     };
   }
   return { snapshot: () => new Map([...tallies].map(([k, v]) => [k, { ...v }])) };
@@ -262,7 +277,10 @@ const perRequestKinds = (t: SqlTallies) => [...t].filter(([kind]) => !kind.start
 // ------------------------------------------------------------------------------------------------ load generator
 
 interface LoadClient {
-  run(spec: Omit<LoadRun, 'type' | 'id'>, hooks: { onMeasuring?: () => void; onReset?: () => Promise<void> }): Promise<LoadResult>;
+  run(
+    spec: Omit<LoadRun, 'type' | 'id'>,
+    hooks: { onMeasuring?: () => void; onReset?: () => Promise<void> },
+  ): Promise<LoadResult>;
   stop(): Promise<void>;
 }
 
@@ -344,7 +362,16 @@ interface Measured {
   rps: number;
   sql: SqlTallies;
   served: number;
-  cpu: { serverUs: number; postgresUs: number; temporalUs: number; clientUs: number; seconds: number; machineBusyUs: number; iowaitUs: number; stealUs: number };
+  cpu: {
+    serverUs: number;
+    postgresUs: number;
+    temporalUs: number;
+    clientUs: number;
+    seconds: number;
+    machineBusyUs: number;
+    iowaitUs: number;
+    stealUs: number;
+  };
   poolWaitingAvg: number;
   poolWaitingMax: number;
   loopDelayP99Ms: number;
@@ -377,11 +404,15 @@ async function main(): Promise<void> {
   onCleanup('API pool', () => pool.end());
   const admin = createPool(databaseUrl, logger, { max: 12, applicationName: 'bench-api-admin' });
   onCleanup('admin pool', () => admin.end());
-  const pgSettings = (await admin.query<{ name: string; setting: string }>(
-    `SELECT name, setting FROM pg_settings WHERE name IN ('server_version', 'fsync', 'synchronous_commit', 'shared_buffers', 'max_connections')`,
-  )).rows;
+  const pgSettings = (
+    await admin.query<{ name: string; setting: string }>(
+      `SELECT name, setting FROM pg_settings WHERE name IN ('server_version', 'fsync', 'synchronous_commit', 'shared_buffers', 'max_connections')`,
+    )
+  ).rows;
   const setting = (name: string) => pgSettings.find((r) => r.name === name)?.setting ?? '?';
-  progress(`Postgres ${setting('server_version')} (fsync ${setting('fsync')}, synchronous_commit ${setting('synchronous_commit')}) and Temporal up (${ms(now() - started)})`);
+  progress(
+    `Postgres ${setting('server_version')} (fsync ${setting('fsync')}, synchronous_commit ${setting('synchronous_commit')}) and Temporal up (${ms(now() - started)})`,
+  );
 
   // ---- The production API services and server.
   const connection = await Connection.connect({ address: temporalServer.address });
@@ -389,9 +420,20 @@ async function main(): Promise<void> {
   const temporal = new Client({ connection });
   const taskQueue = `bench-api-${randomUUID()}`;
   // The production wiring: caches that listen for revocations, the tenant pool (row-level security), the rate limiter.
-  const config = loadConfig({ DATABASE_URL: databaseUrl, TEMPORAL_ADDRESS: temporalServer.address, TEMPORAL_TASK_QUEUE: taskQueue, DATABASE_POOL_MAX: String(POOL_MAX) });
+  const config = loadConfig({
+    DATABASE_URL: databaseUrl,
+    TEMPORAL_ADDRESS: temporalServer.address,
+    TEMPORAL_TASK_QUEUE: taskQueue,
+    DATABASE_POOL_MAX: String(POOL_MAX),
+  });
   const { services, close: closeServices } = await createApiServices({
-    config, pool, databaseUrl, temporal, logger, secrets: new SecretBox(randomBytes(32)), appKey: randomBytes(32),
+    config,
+    pool,
+    databaseUrl,
+    temporal,
+    logger,
+    secrets: new SecretBox(randomBytes(32)),
+    appKey: randomBytes(32),
   });
   onCleanup('API services', closeServices);
   const { apiKeys, tenantPool } = services;
@@ -415,16 +457,31 @@ async function main(): Promise<void> {
   });
   floorServer.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => floorServer.listen(0, '127.0.0.1', resolve));
-  onCleanup('floor server', () => new Promise<void>((resolve) => { floorServer.close(() => resolve()); floorServer.closeIdleConnections(); }));
+  onCleanup(
+    'floor server',
+    () =>
+      new Promise<void>((resolve) => {
+        floorServer.close(() => resolve());
+        floorServer.closeIdleConnections();
+      }),
+  );
   const floorUrl = `http://127.0.0.1:${(floorServer.address() as AddressInfo).port}`;
 
   // ---- Seed: an enterprise organization, its API key, a JWT, triggers and events.
   const seedStarted = now();
-  const user = await registerUser(admin, { username: 'bench', email: 'bench@example.test', password: 'correct horse battery' });
+  const user = await registerUser(admin, {
+    username: 'bench',
+    email: 'bench@example.test',
+    password: 'correct horse battery',
+  });
   const organizationId = user.organizationId;
   await admin.query(`UPDATE organizations SET plan = 'enterprise' WHERE id = $1`, [organizationId]);
   const key = await createApiKey(admin, {
-    organizationId, createdBy: user.userId, name: 'bench', environment: 'live', permissions: ['read'],
+    organizationId,
+    createdBy: user.userId,
+    name: 'bench',
+    environment: 'live',
+    permissions: ['read'],
   });
   const jwt = await services.tokens.signAccessToken(user.userId);
   {
@@ -434,7 +491,11 @@ async function main(): Promise<void> {
         while (next < TRIGGERS) {
           const i = next++;
           await services.triggers.create({
-            organizationId, userId: user.userId, name: `bench trigger ${i}`, chainId: CHAIN_ID, registry: 'reputation',
+            organizationId,
+            userId: user.userId,
+            name: `bench trigger ${i}`,
+            chainId: CHAIN_ID,
+            registry: 'reputation',
             conditions: [{ condition_type: 'score_threshold', field: 'value', operator: '<', value: '50' }],
             actions: [{ action_type: 'rest', config: { url: 'https://receiver.example/hook' } }],
           });
@@ -445,7 +506,13 @@ async function main(): Promise<void> {
   for (let from = 0; from < EVENTS; from += 1_000) {
     const records = Array.from({ length: Math.min(1_000, EVENTS - from) }, (_, j) => {
       const i = from + j;
-      return feedbackRecord({ chain_id: CHAIN_ID, block_number: 1_000 + Math.floor(i / 4), log_index: i % 4, agent_id: String(i % 200), value: String(i % 100) });
+      return feedbackRecord({
+        chain_id: CHAIN_ID,
+        block_number: 1_000 + Math.floor(i / 4),
+        log_index: i % 4,
+        agent_id: String(i % 200),
+        value: String(i % 100),
+      });
     });
     await appendEvents(admin, records);
   }
@@ -470,22 +537,72 @@ async function main(): Promise<void> {
   const eventsUrl = `${restBase}/events?chainId=${CHAIN_ID}&limit=${EVENT_PAGE}`;
   const trpcTriggersUrl = `${api.url}/trpc/triggers.list?input=${encodeURIComponent(JSON.stringify({ organizationId }))}`;
   const checkTriggers = (body: unknown) => {
-    const items = (body as { items?: unknown[] }).items ?? (body as { result?: { data?: { items?: unknown[] } } }).result?.data?.items;
-    return items?.length === TRIGGERS ? undefined : `expected ${TRIGGERS} triggers, got ${JSON.stringify(body).slice(0, 200)}`;
+    const items =
+      (body as { items?: unknown[] }).items ??
+      (body as { result?: { data?: { items?: unknown[] } } }).result?.data?.items;
+    return items?.length === TRIGGERS
+      ? undefined
+      : `expected ${TRIGGERS} triggers, got ${JSON.stringify(body).slice(0, 200)}`;
   };
   const checkEvents = (body: unknown) => {
     const b = body as { items?: unknown[]; nextCursor?: unknown };
-    return b.items?.length === EVENT_PAGE && typeof b.nextCursor === 'string' ? undefined : `expected ${EVENT_PAGE} events and a cursor, got ${JSON.stringify(body).slice(0, 200)}`;
+    return b.items?.length === EVENT_PAGE && typeof b.nextCursor === 'string'
+      ? undefined
+      : `expected ${EVENT_PAGE} events and a cursor, got ${JSON.stringify(body).slice(0, 200)}`;
   };
   const scenarios: Scenario[] = [
     { key: 'raw', label: 'floor: raw node:http constant', url: `${floorUrl}/raw`, headers: {}, batched: false },
-    { key: 'trpc-floor', label: 'floor: bare tRPC constant', url: `${floorUrl}/trpc/constant`, headers: {}, batched: false,
-      check: (b) => ((b as { result?: { data?: { ok?: boolean } } }).result?.data?.ok === true ? undefined : `unexpected ${JSON.stringify(b)}`) },
-    { key: 'jwt-triggers', label: 'JWT  REST trigger list', url: triggersUrl, headers: jwtHeaders, batched: true, check: checkTriggers },
-    { key: 'jwt-trpc-triggers', label: 'JWT  tRPC triggers.list', url: trpcTriggersUrl, headers: jwtHeaders, batched: true, check: checkTriggers },
-    { key: 'jwt-events', label: 'JWT  REST event search', url: eventsUrl, headers: jwtHeaders, batched: true, check: checkEvents },
-    { key: 'key-triggers', label: 'key  REST trigger list', url: triggersUrl, headers: keyHeaders, batched: true, check: checkTriggers },
-    { key: 'key-events', label: 'key  REST event search', url: eventsUrl, headers: keyHeaders, batched: true, check: checkEvents },
+    {
+      key: 'trpc-floor',
+      label: 'floor: bare tRPC constant',
+      url: `${floorUrl}/trpc/constant`,
+      headers: {},
+      batched: false,
+      check: (b) =>
+        (b as { result?: { data?: { ok?: boolean } } }).result?.data?.ok === true
+          ? undefined
+          : `unexpected ${JSON.stringify(b)}`,
+    },
+    {
+      key: 'jwt-triggers',
+      label: 'JWT  REST trigger list',
+      url: triggersUrl,
+      headers: jwtHeaders,
+      batched: true,
+      check: checkTriggers,
+    },
+    {
+      key: 'jwt-trpc-triggers',
+      label: 'JWT  tRPC triggers.list',
+      url: trpcTriggersUrl,
+      headers: jwtHeaders,
+      batched: true,
+      check: checkTriggers,
+    },
+    {
+      key: 'jwt-events',
+      label: 'JWT  REST event search',
+      url: eventsUrl,
+      headers: jwtHeaders,
+      batched: true,
+      check: checkEvents,
+    },
+    {
+      key: 'key-triggers',
+      label: 'key  REST trigger list',
+      url: triggersUrl,
+      headers: keyHeaders,
+      batched: true,
+      check: checkTriggers,
+    },
+    {
+      key: 'key-events',
+      label: 'key  REST event search',
+      url: eventsUrl,
+      headers: keyHeaders,
+      batched: true,
+      check: checkEvents,
+    },
   ];
 
   const resetCounters = async () => {
@@ -502,8 +619,10 @@ async function main(): Promise<void> {
     const problem = s.check?.(JSON.parse(text));
     if (problem) throw new BenchError(`${s.label}: ${problem}`);
     const limit = res.headers.get('x-ratelimit-limit');
-    if (s.headers === jwtHeaders && limit !== '2000') errors.push(`${s.label}: X-RateLimit-Limit ${limit}, expected 2000 (enterprise plan)`);
-    if (s.headers === keyHeaders && limit !== '2000') errors.push(`${s.label}: X-RateLimit-Limit ${limit}, expected 2000 (enterprise plan, per organization)`);
+    if (s.headers === jwtHeaders && limit !== '2000')
+      errors.push(`${s.label}: X-RateLimit-Limit ${limit}, expected 2000 (enterprise plan)`);
+    if (s.headers === keyHeaders && limit !== '2000')
+      errors.push(`${s.label}: X-RateLimit-Limit ${limit}, expected 2000 (enterprise plan, per organization)`);
   }
   progress('every scenario answers as expected');
 
@@ -523,7 +642,12 @@ async function main(): Promise<void> {
   const selectOne = await roundTrip(() => admin.query('SELECT 1'));
   const floorLimiter = new RateLimiter(admin);
   const upsertSerial = await roundTrip(() => floorLimiter.consume('bench:floor:serial', 1_000_000_000, 3600));
-  const asyncPool = new pg.Pool({ connectionString: databaseUrl, max: 10, options: '-c synchronous_commit=off', application_name: 'bench-api-async' });
+  const asyncPool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: 10,
+    options: '-c synchronous_commit=off',
+    application_name: 'bench-api-async',
+  });
   onCleanup('async-commit pool', () => asyncPool.end());
   const upsertConcurrent = async (limiter: RateLimiter, bucket: string) => {
     const deadline = now() + UPSERT_CONCURRENT_MS;
@@ -563,7 +687,12 @@ async function main(): Promise<void> {
   const loopDelay = monitorEventLoopDelay({ resolution: 5 });
 
   const measure = async (
-    s: Scenario, concurrency: number, warmupMs: number, durationMs: number, onMeasuring?: () => void, reset: () => Promise<unknown> = resetCounters,
+    s: Scenario,
+    concurrency: number,
+    warmupMs: number,
+    durationMs: number,
+    onMeasuring?: () => void,
+    reset: () => Promise<unknown> = resetCounters,
   ): Promise<Measured> => {
     if (s.batched) await reset();
     let cpuStart: CpuSnapshot | undefined;
@@ -575,7 +704,13 @@ async function main(): Promise<void> {
     let sampler: NodeJS.Timeout | undefined;
     const snapshotCpu = (): CpuSnapshot => {
       const usage = process.cpuUsage();
-      return { at: now(), server: usage.user + usage.system, postgres: treeTicks(postmasterPid), temporal: treeTicks(temporalPid), machine: machineTicks() };
+      return {
+        at: now(),
+        server: usage.user + usage.system,
+        postgres: treeTicks(postmasterPid),
+        temporal: treeTicks(temporalPid),
+        machine: machineTicks(),
+      };
     };
     const result = await load.run(
       { url: s.url, headers: s.headers, concurrency, warmupMs, durationMs, batchLimit: s.batched ? JWT_BATCH : 0 },
@@ -594,7 +729,11 @@ async function main(): Promise<void> {
           }, 10);
           onMeasuring?.();
         },
-        onReset: s.batched ? async () => { await reset(); } : undefined,
+        onReset: s.batched
+          ? async () => {
+              await reset();
+            }
+          : undefined,
       },
     );
     const cpuEnd = snapshotCpu();
@@ -605,7 +744,9 @@ async function main(): Promise<void> {
     const tickUs = 1e6 / CLK_TCK;
     const nonOk = Object.entries(result.statuses).filter(([status]) => status !== '200');
     if (nonOk.length > 0 || result.errors > 0) {
-      errors.push(`${s.label} (c=${concurrency}): non-200 answers ${JSON.stringify(Object.fromEntries(nonOk))}${result.firstError ? `, first error: ${result.firstError}` : ''}`);
+      errors.push(
+        `${s.label} (c=${concurrency}): non-200 answers ${JSON.stringify(Object.fromEntries(nonOk))}${result.firstError ? `, first error: ${result.firstError}` : ''}`,
+      );
     }
     return {
       load: result,
@@ -633,7 +774,9 @@ async function main(): Promise<void> {
     const serial = SERIAL_MS > 0 ? await measure(s, 1, SERIAL_WARMUP_MS, SERIAL_MS) : undefined;
     const loaded = await measure(s, CONCURRENCY, WARMUP_MS, DURATION_MS);
     results.push({ scenario: s, serial, loaded });
-    progress(`${s.label}: ${int(loaded.rps)} req/s, p50 ${ms(loaded.load.latency.p50)}, p99 ${ms(loaded.load.latency.p99)} (c=1 p50 ${ms(serial?.load.latency.p50 ?? Number.NaN)})`);
+    progress(
+      `${s.label}: ${int(loaded.rps)} req/s, p50 ${ms(loaded.load.latency.p50)}, p99 ${ms(loaded.load.latency.p99)} (c=1 p50 ${ms(serial?.load.latency.p50 ?? Number.NaN)})`,
+    );
   }
 
   // ---- A CPU profile of this (the server) process during a loaded JWT REST trigger list run (not part of the table).
@@ -663,12 +806,17 @@ async function main(): Promise<void> {
   if (STORM_MS > 0) {
     const keyTriggersScenario = scenarios.find((x) => x.key === 'key-triggers')!;
     storm = await measure(keyTriggersScenario, CONCURRENCY, 500, STORM_MS, () => {
-      setTimeout(() => {
-        clearedAt = now();
-        apiKeys.clear();
-      }, Math.min(1_000, STORM_MS / 3)).unref();
+      setTimeout(
+        () => {
+          clearedAt = now();
+          apiKeys.clear();
+        },
+        Math.min(1_000, STORM_MS / 3),
+      ).unref();
     });
-    progress(`key cache cleared under load: ${storm.sql.get('auth: API key lookup (cache miss)')?.count ?? 0} verifications`);
+    progress(
+      `key cache cleared under load: ${storm.sql.get('auth: API key lookup (cache miss)')?.count ?? 0} verifications`,
+    );
   }
 
   // ---- A flood of made-up API keys from the legitimate client's own address, next to its traffic (issue 10, item 4).
@@ -678,7 +826,14 @@ async function main(): Promise<void> {
     // Legitimate buckets only: the flood's per-address verification bucket keeps its count, as in production.
     const resetLegitimate = () => admin.query(`DELETE FROM rate_limit_counters WHERE bucket NOT LIKE 'verify:%'`);
     await resetCounters();
-    const baseline = await measure(keyTriggersScenario, CONCURRENCY, WARMUP_MS, DURATION_MS, undefined, resetLegitimate);
+    const baseline = await measure(
+      keyTriggersScenario,
+      CONCURRENCY,
+      WARMUP_MS,
+      DURATION_MS,
+      undefined,
+      resetLegitimate,
+    );
     // An attacker's CPU is not on our machine: the flood generator runs at the lowest priority so that it competes
     // less with the server it attacks (its request rate and CPU are reported).
     const floodClient = await startLoadClient(19);
@@ -687,7 +842,15 @@ async function main(): Promise<void> {
     let floodStarted!: () => void;
     const floodMeasuring = new Promise<void>((resolve) => (floodStarted = resolve));
     const floodRun = floodClient.run(
-      { url: triggersUrl, headers: {}, bogusApiKeys: true, concurrency: CONCURRENCY, warmupMs: 0, durationMs: WARMUP_MS + DURATION_MS + 2_000, batchLimit: 0 },
+      {
+        url: triggersUrl,
+        headers: {},
+        bogusApiKeys: true,
+        concurrency: CONCURRENCY,
+        warmupMs: 0,
+        durationMs: WARMUP_MS + DURATION_MS + 2_000,
+        batchLimit: 0,
+      },
       { onMeasuring: floodStarted },
     );
     await floodMeasuring;
@@ -695,7 +858,9 @@ async function main(): Promise<void> {
     const floodResult = await floodRun;
     flood = { baseline, flooded, flood: floodResult, argon2: argon2Verifications.value() - argon2Before };
     await floodClient.stop();
-    progress(`bogus-key flood: legitimate p99 ${ms(baseline.load.latency.p99)} without, ${ms(flooded.load.latency.p99)} with (${fixed(flooded.load.latency.p99 / baseline.load.latency.p99, 2)}x)`);
+    progress(
+      `bogus-key flood: legitimate p99 ${ms(baseline.load.latency.p99)} without, ${ms(flooded.load.latency.p99)} with (${fixed(flooded.load.latency.p99 / baseline.load.latency.p99, 2)}x)`,
+    );
   }
 
   // ---- Revocation: the cached key must stop working at once.
@@ -715,17 +880,26 @@ async function main(): Promise<void> {
     }
     await sleep(2);
   }
-  if (!Number.isFinite(refusedAfterMs)) errors.push(`a revoked API key was still accepted ${REVOCATION_TIMEOUT_MS / 1000} s after revocation`);
+  if (!Number.isFinite(refusedAfterMs))
+    errors.push(`a revoked API key was still accepted ${REVOCATION_TIMEOUT_MS / 1000} s after revocation`);
 
   // ------------------------------------------------------------------------------------------------ report
   const byKey = new Map(results.map((r) => [r.scenario.key, r]));
   const floor = byKey.get('trpc-floor')!.loaded;
   const line = '-'.repeat(118);
   console.log('');
-  console.log(`API benchmark: ${CONCURRENCY} concurrent keep-alive connections, ${WARMUP_MS / 1000} s warm-up + ${DURATION_MS / 1000} s measured per scenario; c=1: one connection, ${SERIAL_MS / 1000} s`);
-  console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), node ${process.version}; Postgres ${setting('server_version')} fsync=${setting('fsync')} synchronous_commit=${setting('synchronous_commit')}; API pool max ${POOL_MAX}`);
-  console.log(`data: 1 enterprise organization, ${TRIGGERS} triggers, ${int(eventCount)} events (chain ${CHAIN_ID}); event search = GET /api/v1/events?chainId=${CHAIN_ID}&limit=${EVENT_PAGE}`);
-  console.log('the load generator is a separate process on the same cores as the server and Postgres: its CPU is shown below.');
+  console.log(
+    `API benchmark: ${CONCURRENCY} concurrent keep-alive connections, ${WARMUP_MS / 1000} s warm-up + ${DURATION_MS / 1000} s measured per scenario; c=1: one connection, ${SERIAL_MS / 1000} s`,
+  );
+  console.log(
+    `machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), node ${process.version}; Postgres ${setting('server_version')} fsync=${setting('fsync')} synchronous_commit=${setting('synchronous_commit')}; API pool max ${POOL_MAX}`,
+  );
+  console.log(
+    `data: 1 enterprise organization, ${TRIGGERS} triggers, ${int(eventCount)} events (chain ${CHAIN_ID}); event search = GET /api/v1/events?chainId=${CHAIN_ID}&limit=${EVENT_PAGE}`,
+  );
+  console.log(
+    'the load generator is a separate process on the same cores as the server and Postgres: its CPU is shown below.',
+  );
   console.log('');
   console.log(line);
   console.log(
@@ -742,7 +916,9 @@ async function main(): Promise<void> {
     );
   }
   console.log(line);
-  console.log('floor/x: bare-tRPC req/s ÷ this req/s; p99/floor: this p99 ÷ bare-tRPC p99. Latency: request start → end of body, client side.');
+  console.log(
+    'floor/x: bare-tRPC req/s ÷ this req/s; p99/floor: this p99 ÷ bare-tRPC p99. Latency: request start → end of body, client side.',
+  );
   console.log(
     `closed loop: mean latency ≈ ${CONCURRENCY} connections ÷ req/s (at ${int(TARGET_JWT_RPS)} req/s: ${ms((1000 * CONCURRENCY) / TARGET_JWT_RPS)} mean), ` +
       `so p99 ≤ ${TARGET_JWT_P99_MS} ms with ${CONCURRENCY} connections needs well over ${int(TARGET_JWT_RPS)} req/s.`,
@@ -755,7 +931,9 @@ async function main(): Promise<void> {
   );
 
   console.log('');
-  console.log('CPU per request during the loaded runs (µs of CPU; 2 cores give 2,000,000 µs per second), and the machine as a whole:');
+  console.log(
+    'CPU per request during the loaded runs (µs of CPU; 2 cores give 2,000,000 µs per second), and the machine as a whole:',
+  );
   console.log(
     `${pad('scenario', 30)}${lpad('server', 8)}${lpad('postgres', 10)}${lpad('client', 8)}${lpad('sum', 8)}${lpad('ours', 12)}${lpad('machine', 12)}` +
       `${lpad('iowait', 8)}${lpad('steal', 7)}${lpad('pool wait', 11)}${lpad('loop p99', 10)}${lpad('bytes', 8)}`,
@@ -785,18 +963,28 @@ async function main(): Promise<void> {
       `Server CPU profile, JWT REST trigger list (${PROFILE_MS / 1000} s, ${int(profiled.rps)} req/s under the profiler; self time per request, µs; ` +
         `${int((profile.totalMs * 1000) / n)} µs/request sampled):`,
     );
-    for (const [group, t] of profile.groups) console.log(`    ${pad(group, 60)}${lpad(int((t * 1000) / n), 7)} µs  ${lpad(fixed((100 * t) / profile.totalMs), 5)}%`);
+    for (const [group, t] of profile.groups)
+      console.log(
+        `    ${pad(group, 60)}${lpad(int((t * 1000) / n), 7)} µs  ${lpad(fixed((100 * t) / profile.totalMs), 5)}%`,
+      );
     console.log('  top functions:');
-    for (const [fn, t] of profile.functions) console.log(`    ${pad(fn.slice(0, 90), 90)}${lpad(int((t * 1000) / n), 7)} µs  ${lpad(fixed((100 * t) / profile.totalMs), 5)}%`);
+    for (const [fn, t] of profile.functions)
+      console.log(
+        `    ${pad(fn.slice(0, 90), 90)}${lpad(int((t * 1000) / n), 7)} µs  ${lpad(fixed((100 * t) / profile.totalMs), 5)}%`,
+      );
   }
 
   console.log('');
-  console.log('SQL round trips per request and their time (wall time incl. wait for a pooled connection; c=1 run | loaded run):');
+  console.log(
+    'SQL round trips per request and their time (wall time incl. wait for a pooled connection; c=1 run | loaded run):',
+  );
   for (const { scenario: s, serial, loaded } of results) {
     if (loaded.sql.size === 0) continue;
     const serialServed = Math.max(1, serial?.served ?? 1);
     const serialTotal = perRequestKinds(serial?.sql ?? new Map()).reduce((a, [, v]) => a + v.totalMs, 0) / serialServed;
-    console.log(`  ${s.label} (c=1: ${ms(serialTotal)} of SQL per request, p50 latency ${ms(serial?.load.latency.p50 ?? Number.NaN)})`);
+    console.log(
+      `  ${s.label} (c=1: ${ms(serialTotal)} of SQL per request, p50 latency ${ms(serial?.load.latency.p50 ?? Number.NaN)})`,
+    );
     for (const [kind, tally] of perRequestKinds(loaded.sql)) {
       const st = serial?.sql.get(kind);
       console.log(
@@ -808,16 +996,29 @@ async function main(): Promise<void> {
 
   console.log('');
   console.log('Postgres floors (separate pool, same database):');
-  console.log(`  SELECT 1 round trip, sequential:                     p50 ${ms(selectOne.p50)}  p99 ${ms(selectOne.p99)}`);
-  console.log(`  rate-limit counter upsert (one commit), sequential:   p50 ${ms(upsertSerial.p50)}  p99 ${ms(upsertSerial.p99)}`);
-  console.log(`  same upsert, ${CONCURRENCY} concurrent, ONE hot row:            ${int(hotRowSync)}/s (synchronous_commit ${setting('synchronous_commit')})   ${int(hotRowAsync)}/s (synchronous_commit off)`);
-  console.log(`  same upsert, ${CONCURRENCY} concurrent, ${CONCURRENCY} distinct rows:          ${int(distinctRowsSync)}/s (synchronous_commit ${setting('synchronous_commit')})`);
-  console.log(`  API key verification without the cache (argon2id + lookup): min ${ms(missTimes[0]!)}  max ${ms(missTimes[missTimes.length - 1]!)}`);
+  console.log(
+    `  SELECT 1 round trip, sequential:                     p50 ${ms(selectOne.p50)}  p99 ${ms(selectOne.p99)}`,
+  );
+  console.log(
+    `  rate-limit counter upsert (one commit), sequential:   p50 ${ms(upsertSerial.p50)}  p99 ${ms(upsertSerial.p99)}`,
+  );
+  console.log(
+    `  same upsert, ${CONCURRENCY} concurrent, ONE hot row:            ${int(hotRowSync)}/s (synchronous_commit ${setting('synchronous_commit')})   ${int(hotRowAsync)}/s (synchronous_commit off)`,
+  );
+  console.log(
+    `  same upsert, ${CONCURRENCY} concurrent, ${CONCURRENCY} distinct rows:          ${int(distinctRowsSync)}/s (synchronous_commit ${setting('synchronous_commit')})`,
+  );
+  console.log(
+    `  API key verification without the cache (argon2id + lookup): min ${ms(missTimes[0]!)}  max ${ms(missTimes[missTimes.length - 1]!)}`,
+  );
   console.log(
     `  API key cache: ${cachedBefore} verified key(s) cached before revocation; revoked key refused after ${ms(refusedAfterMs)} (${polls} request(s)) ` +
       '— ApiKeyCache (TTL ≤ 60 s) drops it on NOTIFY api_key_changed.',
   );
-  const keyMisses = [...byKey.values()].reduce((a, r) => a + (r.loaded.sql.get('auth: API key lookup (cache miss)')?.count ?? 0), 0);
+  const keyMisses = [...byKey.values()].reduce(
+    (a, r) => a + (r.loaded.sql.get('auth: API key lookup (cache miss)')?.count ?? 0),
+    0,
+  );
   console.log(`  API key lookups (cache misses) during the loaded runs: ${keyMisses}`);
   if (storm) {
     const misses = storm.sql.get('auth: API key lookup (cache miss)')?.count ?? 0;
@@ -830,10 +1031,12 @@ async function main(): Promise<void> {
 
   if (flood) {
     const { baseline, flooded, flood: f } = flood;
-    const refused = Object.entries(f.statuses).map(([status, n]) => `${status}: ${int(n)}`).join(', ');
+    const refused = Object.entries(f.statuses)
+      .map(([status, n]) => `${status}: ${int(n)}`)
+      .join(', ');
     console.log(
       `  bogus-key flood (${CONCURRENCY} connections of made-up keys from the same address as the legitimate client, ${int(f.requests / (f.measuredMs / 1000))} req/s, ` +
-        `generator at nice 19 using ${fixed((f.cpuUserUs + f.cpuSystemUs) / 1000 / f.measuredMs * 100, 0)}% of a core; ` +
+        `generator at nice 19 using ${fixed(((f.cpuUserUs + f.cpuSystemUs) / 1000 / f.measuredMs) * 100, 0)}% of a core; ` +
         `answers ${refused}; ${flood.argon2} argon2 verification(s) in all):`,
     );
     console.log(
@@ -849,9 +1052,14 @@ async function main(): Promise<void> {
   const keyEvents = byKey.get('key-events')!.loaded;
   console.log('');
   console.log('Targets:');
-  console.log(`  JWT REST trigger list ≥ ${int(TARGET_JWT_RPS)} req/s:     ${int(jwtTriggers.rps)} req/s → ${verdict(jwtTriggers.rps >= TARGET_JWT_RPS)}`);
-  console.log(`  JWT REST trigger list p99 ≤ ${TARGET_JWT_P99_MS} ms:        ${ms(jwtTriggers.load.latency.p99)} → ${verdict(jwtTriggers.load.latency.p99 <= TARGET_JWT_P99_MS)}`);
-  const within = (k: Measured, j: Measured) => j.rps / k.rps <= TARGET_KEY_FACTOR && k.load.latency.p99 / j.load.latency.p99 <= TARGET_KEY_FACTOR;
+  console.log(
+    `  JWT REST trigger list ≥ ${int(TARGET_JWT_RPS)} req/s:     ${int(jwtTriggers.rps)} req/s → ${verdict(jwtTriggers.rps >= TARGET_JWT_RPS)}`,
+  );
+  console.log(
+    `  JWT REST trigger list p99 ≤ ${TARGET_JWT_P99_MS} ms:        ${ms(jwtTriggers.load.latency.p99)} → ${verdict(jwtTriggers.load.latency.p99 <= TARGET_JWT_P99_MS)}`,
+  );
+  const within = (k: Measured, j: Measured) =>
+    j.rps / k.rps <= TARGET_KEY_FACTOR && k.load.latency.p99 / j.load.latency.p99 <= TARGET_KEY_FACTOR;
   console.log(
     `  API-key trigger list within ${TARGET_KEY_FACTOR}x of JWT:   ${int(keyTriggers.rps)} req/s (JWT ÷ key = ${fixed(jwtTriggers.rps / keyTriggers.rps, 2)}), ` +
       `p99 ${ms(keyTriggers.load.latency.p99)} (key ÷ JWT = ${fixed(keyTriggers.load.latency.p99 / jwtTriggers.load.latency.p99, 2)}) → ${verdict(within(keyTriggers, jwtTriggers))}`,
@@ -861,7 +1069,9 @@ async function main(): Promise<void> {
       `p99 ${ms(keyEvents.load.latency.p99)} vs ${ms(jwtEvents.load.latency.p99)} (key ÷ JWT = ${fixed(keyEvents.load.latency.p99 / jwtEvents.load.latency.p99, 2)}) → ${verdict(within(keyEvents, jwtEvents))}`,
   );
   const trpcTriggers = byKey.get('jwt-trpc-triggers')!.loaded;
-  console.log(`  (info) JWT trigger list, tRPC vs REST: ${int(trpcTriggers.rps)} vs ${int(jwtTriggers.rps)} req/s, p99 ${ms(trpcTriggers.load.latency.p99)} vs ${ms(jwtTriggers.load.latency.p99)}`);
+  console.log(
+    `  (info) JWT trigger list, tRPC vs REST: ${int(trpcTriggers.rps)} vs ${int(jwtTriggers.rps)} req/s, p99 ${ms(trpcTriggers.load.latency.p99)} vs ${ms(jwtTriggers.load.latency.p99)}`,
+  );
   if (flood) {
     const factor = flood.flooded.load.latency.p99 / flood.baseline.load.latency.p99;
     console.log(

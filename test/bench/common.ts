@@ -14,7 +14,8 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
 }
 
-export const ascending = (values: Iterable<number>) => [...values].filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+export const ascending = (values: Iterable<number>) =>
+  [...values].filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
 
 /** A duration in milliseconds, with sensible precision. */
 export function ms(value: number): string {
@@ -27,7 +28,8 @@ export function ms(value: number): string {
 }
 
 export const int = (value: number) => (Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : 'n/a');
-export const ratio = (value: number) => (!Number.isFinite(value) ? 'n/a' : value >= 10 ? `${int(value)}x` : `${value.toFixed(1)}x`);
+export const ratio = (value: number) =>
+  !Number.isFinite(value) ? 'n/a' : value >= 10 ? `${int(value)}x` : `${value.toFixed(1)}x`;
 
 /** An integer setting from the environment (unset or empty: the fallback); anything else out of range fails fast. */
 export function intEnv(name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -44,17 +46,26 @@ export function intEnv(name: string, fallback: number, min: number, max = Number
 export type Cleanups = { name: string; fn: () => Promise<unknown> }[];
 
 /** Runs a benchmark's main, then its cleanups in reverse order (each bounded in time), and exits with its status. */
-export async function runBench(main: () => Promise<void>, cleanups: Cleanups, cleanupTimeoutMs = 30_000): Promise<never> {
+export async function runBench(
+  main: () => Promise<void>,
+  cleanups: Cleanups,
+  cleanupTimeoutMs = 30_000,
+): Promise<never> {
   let exitCode = 0;
   try {
     await main();
   } catch (err) {
     exitCode = 1;
-    console.error(`ERROR: ${err instanceof BenchError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    console.error(
+      `ERROR: ${err instanceof BenchError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+    );
   } finally {
     for (const { name, fn } of cleanups.reverse()) {
       try {
-        await Promise.race([fn(), sleep(cleanupTimeoutMs).then(() => Promise.reject(new Error(`timed out after ${cleanupTimeoutMs / 1000} s`)))]);
+        await Promise.race([
+          fn(),
+          sleep(cleanupTimeoutMs).then(() => Promise.reject(new Error(`timed out after ${cleanupTimeoutMs / 1000} s`))),
+        ]);
       } catch (err) {
         console.error(`cleanup of ${name} failed: ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -74,7 +85,12 @@ export function p50p99(values: Iterable<number>): string {
 }
 
 /** Polls `condition` every `everyMs` until it holds; a BenchError after `timeoutMs`. */
-export async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 20): Promise<void> {
+export async function waitFor(
+  what: string,
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  everyMs = 20,
+): Promise<void> {
   const deadline = now() + timeoutMs;
   while (!(await condition())) {
     if (now() > deadline) throw new BenchError(`timed out after ${Math.round(timeoutMs / 1000)} s waiting for ${what}`);

@@ -18,7 +18,22 @@
  * event blocks), BENCH_LIVE_BLOCKS (200), BENCH_LIVE_EVENTS (5 per block), BENCH_LIVE_INTERVAL_MS (30),
  * BENCH_LOG_LEVEL (silent).
  */
-import { now, BenchError, sleep, percentile, ascending, ms, int, ratio, runBench, intEnv, type Cleanups, progress, rpc, waitFor as waitForCondition } from './common.js';
+import {
+  now,
+  BenchError,
+  sleep,
+  percentile,
+  ascending,
+  ms,
+  int,
+  ratio,
+  runBench,
+  intEnv,
+  type Cleanups,
+  progress,
+  rpc,
+  waitFor as waitForCondition,
+} from './common.js';
 import { benchFolder, startBenchPostgres } from './stack.js';
 import os from 'node:os';
 import pg from 'pg';
@@ -47,7 +62,6 @@ import { insertEvents, withIngestTransaction } from '../../src/indexer/store.js'
 
 // ------------------------------------------------------------------------------------------------ settings
 
-
 const EVENTS = intEnv('BENCH_EVENTS', 25_000, 1);
 const EVENTS_PER_TX = intEnv('BENCH_EVENTS_PER_TX', 500, 1);
 const GAP_BLOCKS = intEnv('BENCH_GAP_BLOCKS', 3, 0);
@@ -68,12 +82,9 @@ const logger = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'silent' });
 
 // ------------------------------------------------------------------------------------------------ helpers
 
-
 /** The shared waitFor with this benchmark's pace: latency is measured while waiting, so it polls every 2 ms. */
-const waitFor = (what: string, condition: () => boolean | Promise<boolean>) => waitForCondition(what, condition, WAIT_TIMEOUT_MS, 2);
-
-
-
+const waitFor = (what: string, condition: () => boolean | Promise<boolean>) =>
+  waitForCondition(what, condition, WAIT_TIMEOUT_MS, 2);
 
 const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
 
@@ -150,7 +161,9 @@ async function main(): Promise<void> {
     const client = new pg.Client({ connectionString: db.adminUrl });
     await client.connect();
     try {
-      return (await client.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]!.v.split(' ')[0]!;
+      return (await client.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]!.v.split(
+        ' ',
+      )[0]!;
     } finally {
       await client.end();
     }
@@ -174,7 +187,9 @@ async function main(): Promise<void> {
         return undefined;
       }
     })
-    .map((decoded) => (decoded?.eventName === 'Registered' ? (decoded.args as unknown as { agentId: bigint }).agentId : undefined))
+    .map((decoded) =>
+      decoded?.eventName === 'Registered' ? (decoded.args as unknown as { agentId: bigint }).agentId : undefined,
+    )
     .find((id) => id !== undefined);
   if (agentId === undefined) throw new BenchError('register() emitted no Registered event');
 
@@ -186,8 +201,12 @@ async function main(): Promise<void> {
     account: owner,
     chain: deployed.chain,
   });
-  const deployReceipt = await registries.publicClient.waitForTransactionReceipt({ hash: deployHash, pollingInterval: 20 });
-  if (deployReceipt.status !== 'success' || !deployReceipt.contractAddress) throw new BenchError('BenchReputationEmitter deployment failed');
+  const deployReceipt = await registries.publicClient.waitForTransactionReceipt({
+    hash: deployHash,
+    pollingInterval: 20,
+  });
+  if (deployReceipt.status !== 'success' || !deployReceipt.contractAddress)
+    throw new BenchError('BenchReputationEmitter deployment failed');
   const emitter = getAddress(deployReceipt.contractAddress);
   const firstBlock = Number(deployReceipt.blockNumber);
 
@@ -196,7 +215,12 @@ async function main(): Promise<void> {
   const emitBatch = async (client: Address, count: number) => {
     const first = nextIndex.get(client) ?? 1n;
     nextIndex.set(client, first + BigInt(count));
-    return registries.send(client, emitter, emitterArtifact.abi, 'emitFeedbackBatch', [agentId, BigInt(count), 40n + BigInt(count % 7), first]);
+    return registries.send(client, emitter, emitterArtifact.abi, 'emitFeedbackBatch', [
+      agentId,
+      BigInt(count),
+      40n + BigInt(count % 7),
+      first,
+    ]);
   };
   const fillStarted = now();
   let emitted = 0;
@@ -211,7 +235,9 @@ async function main(): Promise<void> {
   }
   const lastBlock = Number(await rpc<Hex>(anvil.rpcUrl, 'eth_blockNumber'));
   const range = { from: firstBlock, to: lastBlock };
-  progress(`anvil ${anvilVersion}: ${int(emitted)} events in ${eventBlocks} blocks of ${int(lastBlock - firstBlock + 1)} (${ms(now() - fillStarted)})`);
+  progress(
+    `anvil ${anvilVersion}: ${int(emitted)} events in ${eventBlocks} blocks of ${int(lastBlock - firstBlock + 1)} (${ms(now() - fillStarted)})`,
+  );
 
   const [chain] = parseChains([
     {
@@ -227,21 +253,33 @@ async function main(): Promise<void> {
   ]) as [ChainConfig];
 
   // ---- Floor A: a bare eth_getLogs over the range, best of 3 (raw JSON-RPC, then through viem).
-  const getLogsParams = [{ address: [emitter.toLowerCase()], fromBlock: `0x${range.from.toString(16)}`, toBlock: `0x${range.to.toString(16)}` }];
+  const getLogsParams = [
+    {
+      address: [emitter.toLowerCase()],
+      fromBlock: `0x${range.from.toString(16)}`,
+      toBlock: `0x${range.to.toString(16)}`,
+    },
+  ];
   let rawBest = Infinity;
   for (let i = 0; i < 3; i++) {
     const { value, ms: elapsed } = await timed(() => rpc<unknown[]>(anvil.rpcUrl, 'eth_getLogs', getLogsParams));
-    if (value.length !== emitted) throw new BenchError(`eth_getLogs returned ${value.length} logs, expected ${emitted}`);
+    if (value.length !== emitted)
+      throw new BenchError(`eth_getLogs returned ${value.length} logs, expected ${emitted}`);
     rawBest = Math.min(rawBest, elapsed);
   }
   // viem refuses response bodies over 10 MB by default (the indexer's client keeps that default and shrinks its range
   // instead); for a floor over the whole range, lift the limit.
-  const viemClient = createPublicClient({ transport: http(anvil.rpcUrl, { retryCount: 0, timeout: 30_000, maxResponseBodySize: false }) });
+  const viemClient = createPublicClient({
+    transport: http(anvil.rpcUrl, { retryCount: 0, timeout: 30_000, maxResponseBodySize: false }),
+  });
   let viemBest = Infinity;
   let logsHaveTimestamps = false;
   for (let i = 0; i < 3; i++) {
-    const { value, ms: elapsed } = await timed(() => getLogs(viemClient as PublicClient, [emitter.toLowerCase() as Hex], range.from, range.to));
-    if (value.length !== emitted) throw new BenchError(`viem getLogs returned ${value.length} logs, expected ${emitted}`);
+    const { value, ms: elapsed } = await timed(() =>
+      getLogs(viemClient as PublicClient, [emitter.toLowerCase() as Hex], range.from, range.to),
+    );
+    if (value.length !== emitted)
+      throw new BenchError(`viem getLogs returned ${value.length} logs, expected ${emitted}`);
     logsHaveTimestamps = value.every((log) => log.blockTimestamp !== undefined && log.blockTimestamp !== null);
     viemBest = Math.min(viemBest, elapsed);
   }
@@ -252,11 +290,17 @@ async function main(): Promise<void> {
   onCleanup('backfill pool', () => ingestPool.end());
   const backfill = await timed(() => runBackfill({ chain, pool: ingestPool, logger, from: range.from, to: range.to }));
   const stored = Number(
-    (await ingestPool.query<{ n: string }>('SELECT count(*) AS n FROM events WHERE chain_id = $1 AND contract_address = $2', [chain.chainId, emitter.toLowerCase()]))
-      .rows[0]!.n,
+    (
+      await ingestPool.query<{ n: string }>(
+        'SELECT count(*) AS n FROM events WHERE chain_id = $1 AND contract_address = $2',
+        [chain.chainId, emitter.toLowerCase()],
+      )
+    ).rows[0]!.n,
   );
   if (backfill.value.eventsWritten !== emitted || stored !== emitted) {
-    throw new BenchError(`backfill wrote ${backfill.value.eventsWritten} events and the database holds ${stored}; ${emitted} were emitted`);
+    throw new BenchError(
+      `backfill wrote ${backfill.value.eventsWritten} events and the database holds ${stored}; ${emitted} were emitted`,
+    );
   }
   const backfillRate = emitted / (backfill.ms / 1000);
   progress(`backfill: ${ms(backfill.ms)} (${int(backfillRate)} events/s)`);
@@ -276,8 +320,11 @@ async function main(): Promise<void> {
   const refusedRanges = reader.stats.rpcErrors;
   const decodePhase = await timed(() => reader.decode(readPhase.value));
   const blockCalls = profileRpc.calls.get('eth_getBlockByNumber') ?? 0;
-  const insertPhase = await timed(() => withIngestTransaction(profilePool, (client) => insertEvents(client, decodePhase.value)));
-  if (insertPhase.value.inserted !== emitted) throw new BenchError(`profile insert wrote ${insertPhase.value.inserted} rows, expected ${emitted}`);
+  const insertPhase = await timed(() =>
+    withIngestTransaction(profilePool, (client) => insertEvents(client, decodePhase.value)),
+  );
+  if (insertPhase.value.inserted !== emitted)
+    throw new BenchError(`profile insert wrote ${insertPhase.value.inserted} rows, expected ${emitted}`);
   progress(`breakdown: getLogs ${ms(readPhase.ms)}, decode ${ms(decodePhase.ms)}, insert+commit ${ms(insertPhase.ms)}`);
 
   // ---- Floor B: a bare NOTIFY round trip and a bare eth_blockNumber.
@@ -334,13 +381,26 @@ async function main(): Promise<void> {
     client: createPublicClient({ transport: countingHttp(anvil.rpcUrl, liveRpc) }) as PublicClient,
   });
   // Instrument tick(): duration, RPCs and SQL statements per pass, and wake-ups that arrive while a pass runs.
-  interface TickRecord { start: number; end: number; rpcMs: number; sqlMs: number; commitMs: number; wrote: number }
+  interface TickRecord {
+    start: number;
+    end: number;
+    rpcMs: number;
+    sqlMs: number;
+    commitMs: number;
+    wrote: number;
+  }
   const ticks: TickRecord[] = [];
   let ticking = false;
   let wakesDuringTick = 0;
   const originalTick = indexer.tick.bind(indexer);
   indexer.tick = async () => {
-    const record = { start: now(), rpcMs: liveRpc.ms, sqlMs: sql.ms, commitMs: sql.commitMs, wrote: indexer.stats.eventsWritten };
+    const record = {
+      start: now(),
+      rpcMs: liveRpc.ms,
+      sqlMs: sql.ms,
+      commitMs: sql.commitMs,
+      wrote: indexer.stats.eventsWritten,
+    };
     ticking = true;
     try {
       return await originalTick();
@@ -360,7 +420,9 @@ async function main(): Promise<void> {
   const headClient = createHeadSubscriptionClient(chain);
   if (!headClient) throw new BenchError('no WebSocket URL for the head subscription');
   onCleanup('head subscription socket', async () => {
-    const socket = await (headClient.transport as unknown as { getRpcClient(): Promise<{ close(): void }> }).getRpcClient();
+    const socket = await (
+      headClient.transport as unknown as { getRpcClient(): Promise<{ close(): void }> }
+    ).getRpcClient();
     socket.close();
   });
   const headSeen = new Map<number, number>();
@@ -390,7 +452,11 @@ async function main(): Promise<void> {
   const mineOne = async (client: Address) => {
     const first = nextIndex.get(client) ?? 1n;
     nextIndex.set(client, first + BigInt(LIVE_EVENTS));
-    const data = encodeFunctionData({ abi: emitterArtifact.abi, functionName: 'emitFeedbackBatch', args: [agentId, BigInt(LIVE_EVENTS), 7n, first] });
+    const data = encodeFunctionData({
+      abi: emitterArtifact.abi,
+      functionName: 'emitFeedbackBatch',
+      args: [agentId, BigInt(LIVE_EVENTS), 7n, first],
+    });
     await rpc<Hex>(anvil.rpcUrl, 'eth_sendTransaction', [{ from: client, to: emitter, data, gas: '0x989680' }]);
     const before = now();
     await rpc(anvil.rpcUrl, 'evm_mine');
@@ -436,11 +502,17 @@ async function main(): Promise<void> {
 
   // Correctness: every live block's events are in the database.
   const liveStored = Number(
-    (await ingestPool.query<{ n: string }>('SELECT count(*) AS n FROM events WHERE chain_id = $1 AND block_number BETWEEN $2 AND $3', [chain.chainId, firstLive, lastLive]))
-      .rows[0]!.n,
+    (
+      await ingestPool.query<{ n: string }>(
+        'SELECT count(*) AS n FROM events WHERE chain_id = $1 AND block_number BETWEEN $2 AND $3',
+        [chain.chainId, firstLive, lastLive],
+      )
+    ).rows[0]!.n,
   );
   if (liveStored !== LIVE_BLOCKS * LIVE_EVENTS) {
-    throw new BenchError(`live indexer stored ${liveStored} events for blocks ${firstLive}–${lastLive}; ${LIVE_BLOCKS * LIVE_EVENTS} were emitted`);
+    throw new BenchError(
+      `live indexer stored ${liveStored} events for blocks ${firstLive}–${lastLive}; ${LIVE_BLOCKS * LIVE_EVENTS} were emitted`,
+    );
   }
 
   const latencies: number[] = [];
@@ -457,7 +529,8 @@ async function main(): Promise<void> {
   const writingTicks = seriesTicks.filter((t) => t.wrote > 0);
   const tickMs = ascending(writingTicks.map((t) => t.end - t.start));
   const perTick = (n: number) => (seriesTicks.length > 0 ? n / seriesTicks.length : 0);
-  const mean = (values: number[]) => (values.length > 0 ? values.reduce((a, b) => a + b, 0) / values.length : Number.NaN);
+  const mean = (values: number[]) =>
+    values.length > 0 ? values.reduce((a, b) => a + b, 0) / values.length : Number.NaN;
   const passRpcMs = mean(writingTicks.map((t) => t.rpcMs));
   const passSqlMs = mean(writingTicks.map((t) => t.sqlMs));
   const passCommitMs = mean(writingTicks.map((t) => t.commitMs));
@@ -472,16 +545,28 @@ async function main(): Promise<void> {
   const cores = os.availableParallelism();
   const line = (label: string, text: string) => console.log(`${label.padEnd(38)}${text}`);
   console.log('');
-  console.log(`ingestion benchmark (anvil ${anvilVersion}, Postgres ${pgVersion} embedded, ${cores} core${cores === 1 ? '' : 's'}, node ${process.versions.node})`);
+  console.log(
+    `ingestion benchmark (anvil ${anvilVersion}, Postgres ${pgVersion} embedded, ${cores} core${cores === 1 ? '' : 's'}, node ${process.versions.node})`,
+  );
   const loadAtEnd = os.loadavg()[0]!;
   // The end figure includes this benchmark's own anvil, Postgres and node; the start figure is other work.
   console.log(
     `load average (1 min): ${loadAtStart.toFixed(2)} before the run, ${loadAtEnd.toFixed(2)} at its end (with its own processes)` +
-      (loadAtStart > cores / 2 ? '   — the machine was busy before the run: figures are pessimistic, run again when it is idle' : ''),
+      (loadAtStart > cores / 2
+        ? '   — the machine was busy before the run: figures are pessimistic, run again when it is idle'
+        : ''),
   );
-  console.log(`events: ${int(emitted)} NewFeedback in ${eventBlocks} blocks (${int(EVENTS_PER_TX)} per block, ${int(range.to - range.from + 1)} blocks in range)`);
-  line('bare eth_getLogs over the range:', `${ms(rawBest).padEnd(9)}(${int(emitted / (rawBest / 1000))} logs/s; raw JSON-RPC, best of 3)`);
-  line('  same through viem (as the indexer):', `${ms(viemBest).padEnd(9)}(${int(emitted / (viemBest / 1000))} logs/s)`);
+  console.log(
+    `events: ${int(emitted)} NewFeedback in ${eventBlocks} blocks (${int(EVENTS_PER_TX)} per block, ${int(range.to - range.from + 1)} blocks in range)`,
+  );
+  line(
+    'bare eth_getLogs over the range:',
+    `${ms(rawBest).padEnd(9)}(${int(emitted / (rawBest / 1000))} logs/s; raw JSON-RPC, best of 3)`,
+  );
+  line(
+    '  same through viem (as the indexer):',
+    `${ms(viemBest).padEnd(9)}(${int(emitted / (viemBest / 1000))} logs/s)`,
+  );
   line(
     'backfill into Postgres:',
     `${ms(backfill.ms).padEnd(9)}${int(backfillRate)} events/s   (${ratio(backfill.ms / rawBest)} the bare getLogs time)   ` +

@@ -60,7 +60,9 @@ export function childPid(comm: string): number | undefined {
 export function rssBytes(pid: number | undefined): number {
   if (pid === undefined) return Number.NaN;
   try {
-    const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('VmRSS:'));
     return line ? Number(line.replace(/\D+/g, '')) * 1024 : Number.NaN;
   } catch {
     return Number.NaN;

@@ -30,7 +30,12 @@ export interface BenchPostgres {
 }
 
 /** Embedded Postgres in `root`/pg with `database` created and migrated. */
-export async function startBenchPostgres(root: string, database: string, logger: Logger, onCleanup: OnCleanup): Promise<BenchPostgres> {
+export async function startBenchPostgres(
+  root: string,
+  database: string,
+  logger: Logger,
+  onCleanup: OnCleanup,
+): Promise<BenchPostgres> {
   const dataDir = path.join(root, 'pg');
   const db = await startEmbeddedPostgres({ dataDir, port: await getFreePort(), logger });
   onCleanup('embedded Postgres', () => db.stop());
@@ -48,7 +53,13 @@ export async function startBenchTemporal(
 ): Promise<{ server: TemporalDevServer; cliPath: string }> {
   const cliPath = await resolveTemporalCli(process.env.TEMPORAL_CLI);
   const server = await startTemporalDevServer({
-    cliPath, port: await getFreePort(), namespace: 'default', logger, headless: true, readyTimeoutMs: 90_000, dynamicConfig: options.dynamicConfig,
+    cliPath,
+    port: await getFreePort(),
+    namespace: 'default',
+    logger,
+    headless: true,
+    readyTimeoutMs: 90_000,
+    dynamicConfig: options.dynamicConfig,
   });
   onCleanup('Temporal dev server', () => server.stop());
   return { server, cliPath };

@@ -13,7 +13,13 @@ import type pg from 'pg';
 import pino from 'pino';
 import { createPool } from '../../src/db/pool.js';
 import { testActionSettings } from '../helpers/actions.js';
-import { requiredEnv, runWorkerChild, type BaseWorkerStats, type StatsRequest, type WorkerChildMessage } from './worker-child.js';
+import {
+  requiredEnv,
+  runWorkerChild,
+  type BaseWorkerStats,
+  type StatsRequest,
+  type WorkerChildMessage,
+} from './worker-child.js';
 
 interface TriggerWorkerMeasurements {
   /** loadTriggerDefinition statements run (one per workflow start; replays do not repeat activities). */
@@ -28,7 +34,10 @@ export type WorkerStats = BaseWorkerStats & TriggerWorkerMeasurements;
 export type WorkerMessage = WorkerChildMessage<WorkerStats>;
 
 const logger = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'error' }, pino.destination(2));
-const pool = createPool(requiredEnv('BENCH_DATABASE_URL'), logger, { max: 10, applicationName: 'bench-trigger-worker' });
+const pool = createPool(requiredEnv('BENCH_DATABASE_URL'), logger, {
+  max: 10,
+  applicationName: 'bench-trigger-worker',
+});
 
 // Instrument the worker's pool: the activities run every statement through pool.query (promise form).
 let definitionLoads = 0;

@@ -34,7 +34,21 @@
  * BENCH_STATEFUL (0: triggers that fire per event, evaluated by the relay; 1: stateful triggers, evaluated by their
  * workflows).
  */
-import { now, BenchError, sleep, percentile, ascending, ms, int, ratio, runBench, intEnv, type Cleanups, progress, p50p99 } from './common.js';
+import {
+  now,
+  BenchError,
+  sleep,
+  percentile,
+  ascending,
+  ms,
+  int,
+  ratio,
+  runBench,
+  intEnv,
+  type Cleanups,
+  progress,
+  p50p99,
+} from './common.js';
 import { CLK_TCK, treeTicks, rssBytes, machineTicks } from './proc.js';
 import { benchFolder, startBenchPostgres, startBenchTemporal } from './stack.js';
 import { spawnWorkerProcess } from './worker-process.js';
@@ -59,12 +73,12 @@ import type { WorkerStats } from './triggers-worker.js';
 
 // ------------------------------------------------------------------------------------------------ settings
 
-
 function listEnv(name: string, fallback: number[]): number[] {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const values = raw.split(',').map((s) => Number(s.trim()));
-  if (values.length === 0 || values.some((v) => !Number.isInteger(v) || v < 1)) throw new Error(`${name} must be a comma-separated list of positive integers, got ${raw}`);
+  if (values.length === 0 || values.some((v) => !Number.isInteger(v) || v < 1))
+    throw new Error(`${name} must be a comma-separated list of positive integers, got ${raw}`);
   return values;
 }
 
@@ -113,14 +127,10 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 // ------------------------------------------------------------------------------------------------ helpers
 
-
-
-
-
-
 const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
 const mib = (bytes: number) => `${int(bytes / 1024 / 1024)} MiB`;
-const mean = (values: readonly number[]) => (values.length > 0 ? values.reduce((a, b) => a + b, 0) / values.length : Number.NaN);
+const mean = (values: readonly number[]) =>
+  values.length > 0 ? values.reduce((a, b) => a + b, 0) / values.length : Number.NaN;
 
 /**
  * Latency percentiles of a phase. Events not evaluated when the benchmark stopped waiting count with their age then, a
@@ -194,7 +204,17 @@ interface HistoryBreakdown {
   activities: Map<string, { queue: number[]; run: number[] }>;
 }
 
-const newBreakdown = (): HistoryBreakdown => ({ workflows: 0, signalToTask: [], taskQueue: [], taskRun: [], tasks: 0, taskTimeouts: 0, taskFailures: 0, signals: 0, activities: new Map() });
+const newBreakdown = (): HistoryBreakdown => ({
+  workflows: 0,
+  signalToTask: [],
+  taskQueue: [],
+  taskRun: [],
+  tasks: 0,
+  taskTimeouts: 0,
+  taskFailures: 0,
+  signals: 0,
+  activities: new Map(),
+});
 
 // History events are protobuf messages; only a few fields are read here.
 type HistoryEvent = Record<string, any>;
@@ -231,7 +251,10 @@ function analyseHistory(events: HistoryEvent[], fromMs: number, into: HistoryBre
       if (taskStarted !== undefined) into.taskRun.push(at - taskStarted);
       taskStarted = undefined;
     } else if (e.activityTaskScheduledEventAttributes) {
-      scheduled.set(String(e.eventId), { name: String(e.activityTaskScheduledEventAttributes.activityType?.name ?? '?'), at });
+      scheduled.set(String(e.eventId), {
+        name: String(e.activityTaskScheduledEventAttributes.activityType?.name ?? '?'),
+        at,
+      });
     } else if (e.activityTaskStartedEventAttributes) {
       const id = String(e.activityTaskStartedEventAttributes.scheduledEventId);
       const s = scheduled.get(id);
@@ -307,9 +330,28 @@ interface ScenarioResult {
   loadedAfterMs: number;
   /** Workflows that had loaded their definition when the idle measurement began. */
   loaded: number;
-  idle: { rss: number; temporalRss: number; stats: WorkerStats; running: number | undefined; cpu: ReturnType<typeof cpuPercent>; settleS: number };
+  idle: {
+    rss: number;
+    temporalRss: number;
+    stats: WorkerStats;
+    running: number | undefined;
+    cpu: ReturnType<typeof cpuPercent>;
+    settleS: number;
+  };
   history: { events: number; timersFired: number; ageS: number } | undefined;
-  steady: { rate: number; seconds: number; phase: PhaseLatency; produce: ProduceResult; cpu: ReturnType<typeof cpuPercent>; dispatch: DispatchStats; recordMs: number[]; rssAfter: number; history: HistoryBreakdown } | undefined;
+  steady:
+    | {
+        rate: number;
+        seconds: number;
+        phase: PhaseLatency;
+        produce: ProduceResult;
+        cpu: ReturnType<typeof cpuPercent>;
+        dispatch: DispatchStats;
+        recordMs: number[];
+        rssAfter: number;
+        history: HistoryBreakdown;
+      }
+    | undefined;
   ladder: StepResult[] | undefined;
   ladderSkipped?: string;
 }
@@ -353,18 +395,24 @@ async function main(): Promise<void> {
 
   const pool = createPool(databaseUrl, logger, { max: CREATE_CONCURRENCY + 8, applicationName: 'bench-triggers' });
   onCleanup('bench pool', () => pool.end());
-  const pgVersion = (await pool.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]!.v.split(' ')[0]!;
+  const pgVersion = (await pool.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]!.v.split(
+    ' ',
+  )[0]!;
   progress(`Postgres ${pgVersion} and Temporal ${temporalVersion} up (${ms(now() - started)})`);
 
   // ---- The worker, in its own process.
   const taskQueue = `bench-triggers-${randomUUID()}`;
-  const workerProcess = spawnWorkerProcess<WorkerStats>(path.join(HERE, 'triggers-worker.ts'), {
-    BENCH_TEMPORAL_ADDRESS: temporalServer.address,
-    BENCH_DATABASE_URL: databaseUrl,
-    BENCH_TASK_QUEUE: taskQueue,
-    BENCH_MAX_CACHED_WORKFLOWS: String(MAX_CACHED_WORKFLOWS),
-    BENCH_LOG_LEVEL: LOG_LEVEL,
-  }, onCleanup);
+  const workerProcess = spawnWorkerProcess<WorkerStats>(
+    path.join(HERE, 'triggers-worker.ts'),
+    {
+      BENCH_TEMPORAL_ADDRESS: temporalServer.address,
+      BENCH_DATABASE_URL: databaseUrl,
+      BENCH_TASK_QUEUE: taskQueue,
+      BENCH_MAX_CACHED_WORKFLOWS: String(MAX_CACHED_WORKFLOWS),
+      BENCH_LOG_LEVEL: LOG_LEVEL,
+    },
+    onCleanup,
+  );
   const checkWorker = workerProcess.check;
   const workerStats = workerProcess.stats;
   await workerProcess.ready(180_000);
@@ -375,14 +423,24 @@ async function main(): Promise<void> {
   const cpuSample = (): CpuSample => {
     const bench = process.cpuUsage();
     return {
-      at: now(), system: systemBusyTicks(), bench: bench.user + bench.system, worker: treeTicks(workerPid), temporal: treeTicks(temporalPid), postgres: treeTicks(postmasterPid),
+      at: now(),
+      system: systemBusyTicks(),
+      bench: bench.user + bench.system,
+      worker: treeTicks(workerPid),
+      temporal: treeTicks(temporalPid),
+      postgres: treeTicks(postmasterPid),
     };
   };
   const runCpuStart = cpuSample();
 
   // ---- Floor: the pure evaluator in this process, same definition shape as the benchmark's triggers.
   const floorInput = {
-    id: 'floor', organizationId: 'floor', name: 'floor', chainId: CHAIN_ID, registry: 'reputation' as const, enabled: true,
+    id: 'floor',
+    organizationId: 'floor',
+    name: 'floor',
+    chainId: CHAIN_ID,
+    registry: 'reputation' as const,
+    enabled: true,
     settings: { cooldown_seconds: 0, hysteresis: false, start_block: null },
     conditions: [
       { key: '1', condition_type: 'agent_id_equals' as const, field: 'agent_id', operator: '=', value: '7' },
@@ -398,9 +456,24 @@ async function main(): Promise<void> {
   const compileUs = ((now() - compileStart) * 1000) / compileCount;
   const floorDef = compileDefinition(floorInput);
   const floorEvents: TriggerEvent[] = Array.from({ length: 1_000 }, (_, i) => ({
-    ingest_seq: String(i + 1), id: `${CHAIN_ID}-${i}-0`, chain_id: CHAIN_ID, block_number: i, log_index: 0, timestamp: BASE_TIMESTAMP + i,
-    registry: 'reputation', event_type: 'NewFeedback', agent_id: '7', value: String(i % 100), value_decimals: 0, tag1: 'quality', tag2: '',
-    tag: null, validator_address: null, file_uri: 'ipfs://feedback', response: null, request_hash: null,
+    ingest_seq: String(i + 1),
+    id: `${CHAIN_ID}-${i}-0`,
+    chain_id: CHAIN_ID,
+    block_number: i,
+    log_index: 0,
+    timestamp: BASE_TIMESTAMP + i,
+    registry: 'reputation',
+    event_type: 'NewFeedback',
+    agent_id: '7',
+    value: String(i % 100),
+    value_decimals: 0,
+    tag1: 'quality',
+    tag2: '',
+    tag: null,
+    validator_address: null,
+    file_uri: 'ipfs://feedback',
+    response: null,
+    request_hash: null,
   }));
   const floorState = initialState();
   let floorCount = 0;
@@ -414,10 +487,13 @@ async function main(): Promise<void> {
     floorCount++;
   }
   const floorMs = now() - floorStart;
-  if (floorFired !== floorCount) throw new BenchError(`the floor definition fired on ${floorFired} of ${floorCount} events; expected all`);
+  if (floorFired !== floorCount)
+    throw new BenchError(`the floor definition fired on ${floorFired} of ${floorCount} events; expected all`);
   const floorRate = floorCount / (floorMs / 1000);
   const floorUs = (floorMs * 1000) / floorCount;
-  progress(`floor: evaluate ${int(floorRate)} events/s (${floorUs.toFixed(2)} µs/event), compileDefinition ${compileUs.toFixed(1)} µs`);
+  progress(
+    `floor: evaluate ${int(floorRate)} events/s (${floorUs.toFixed(2)} µs/event), compileDefinition ${compileUs.toFixed(1)} µs`,
+  );
 
   // ---- Temporal client (instrumented), TriggerService, relay with the production dispatcher.
   const connection = await Connection.connect({ address: temporalServer.address });
@@ -429,10 +505,20 @@ async function main(): Promise<void> {
     if (!s) stamps.set(seq, (s = {}));
     return s;
   };
-  let dispatch: DispatchStats = { batches: 0, batchSizes: [], dispatchMs: [], candidatesMs: [], readBatchMs: [], signalMs: [] };
+  let dispatch: DispatchStats = {
+    batches: 0,
+    batchSizes: [],
+    dispatchMs: [],
+    candidatesMs: [],
+    readBatchMs: [],
+    signalMs: [],
+  };
   const startMs: number[] = [];
   {
-    const wf = client.workflow as unknown as Record<'signalWithStart' | 'start', (...args: unknown[]) => Promise<unknown>>;
+    const wf = client.workflow as unknown as Record<
+      'signalWithStart' | 'start',
+      (...args: unknown[]) => Promise<unknown>
+    >;
     const signalWithStart = wf.signalWithStart.bind(client.workflow);
     wf.signalWithStart = async (...args: unknown[]) => {
       const items = (args[1] as { signalArgs?: [EventsBatch] }).signalArgs?.[0]?.items ?? [];
@@ -463,7 +549,11 @@ async function main(): Promise<void> {
     const original = relayPool.query.bind(relayPool) as (...args: unknown[]) => unknown;
     (relayPool as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
       const text = typeof args[0] === 'string' ? args[0] : '';
-      const sink = text.includes('WITH ev AS') ? 'candidatesMs' : text.includes('FROM events e WHERE e.ingest_seq > $1') ? 'readBatchMs' : undefined;
+      const sink = text.includes('WITH ev AS')
+        ? 'candidatesMs'
+        : text.includes('FROM events e WHERE e.ingest_seq > $1')
+          ? 'readBatchMs'
+          : undefined;
       const t0 = now();
       const result = original(...args);
       if (!sink || !(result instanceof Promise)) return result;
@@ -501,7 +591,11 @@ async function main(): Promise<void> {
   const userId = await insertUser(pool);
   const organizationId = await insertOrganization(pool, userId);
   const triggerWrite = (agent: number): TriggerWrite => ({
-    organizationId, userId, name: `bench agent ${agent}`, chainId: CHAIN_ID, registry: 'reputation',
+    organizationId,
+    userId,
+    name: `bench agent ${agent}`,
+    chainId: CHAIN_ID,
+    registry: 'reputation',
     conditions: [
       { condition_type: 'agent_id_equals', field: 'agent_id', operator: '=', value: String(agent) },
       STATEFUL
@@ -515,7 +609,13 @@ async function main(): Promise<void> {
   // ---- Event producer: the production write path, one transaction per tick.
   const commitAt = new Map<number, number>();
   let nextBlock = 1;
-  const produce = async (rate: number, seconds: number, agents: number, live?: { committed: number }, stop?: () => boolean): Promise<ProduceResult> => {
+  const produce = async (
+    rate: number,
+    seconds: number,
+    agents: number,
+    live?: { committed: number },
+    stop?: () => boolean,
+  ): Promise<ProduceResult> => {
     const total = Math.round(rate * seconds);
     const begin = now();
     const hardStop = begin + seconds * 1000 + 15_000;
@@ -533,7 +633,15 @@ async function main(): Promise<void> {
       if (count > 0) {
         const block = nextBlock++;
         const records = Array.from({ length: count }, (_, i) =>
-          feedbackRecord({ chain_id: CHAIN_ID, block_number: block, log_index: i, timestamp: BASE_TIMESTAMP + block, agent_id: String(randomInt(agents)), value: '95', value_decimals: 0 }),
+          feedbackRecord({
+            chain_id: CHAIN_ID,
+            block_number: block,
+            log_index: i,
+            timestamp: BASE_TIMESTAMP + block,
+            agent_id: String(randomInt(agents)),
+            value: '95',
+            value_decimals: 0,
+          }),
         );
         const t0 = now();
         const wrote = await appendEvents(pool, records);
@@ -550,9 +658,17 @@ async function main(): Promise<void> {
     if (sent < total && !stop?.()) behind = true;
     return { sent, ms: elapsed, txnMs, behind: behind || sent / (elapsed / 1000) < rate * 0.95 };
   };
-  const maxSeq = async () => (await pool.query<{ s: string }>('SELECT coalesce(max(ingest_seq), 0)::text AS s FROM events')).rows[0]!.s;
+  const maxSeq = async () =>
+    (await pool.query<{ s: string }>('SELECT coalesce(max(ingest_seq), 0)::text AS s FROM events')).rows[0]!.s;
   const matchedBetween = async (after: string, upTo: string) =>
-    Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM trigger_matches WHERE event_seq > $1 AND event_seq <= $2', [after, upTo])).rows[0]!.n);
+    Number(
+      (
+        await pool.query<{ n: string }>(
+          'SELECT count(*) AS n FROM trigger_matches WHERE event_seq > $1 AND event_seq <= $2',
+          [after, upTo],
+        )
+      ).rows[0]!.n,
+    );
   /**
    * Waits until count() reaches target. Nothing moving for STALL_MS is an error (work lost or stuck); still moving after
    * capMs means slow: the caller reports what it has.
@@ -565,7 +681,9 @@ async function main(): Promise<void> {
     while (value < target) {
       checkRunning();
       if (now() - lastChange > STALL_MS) {
-        throw new BenchError(`${what}: ${int(value)} of ${int(target)} after ${ms(now() - t0)}, and nothing moved for ${ms(STALL_MS)} (lost or stuck)`);
+        throw new BenchError(
+          `${what}: ${int(value)} of ${int(target)} after ${ms(now() - t0)}, and nothing moved for ${ms(STALL_MS)} (lost or stuck)`,
+        );
       }
       if (now() - t0 > capMs) return { value, ms: now() - t0, capped: true };
       await sleep(100);
@@ -581,15 +699,38 @@ async function main(): Promise<void> {
   const drainCap = (reserveMs = 30_000) => Math.min(DRAIN_CAP_MS, Math.max(15_000, remaining() - reserveMs));
   const waitEvaluated = (after: string, upTo: string, expected: number, capMs: number) =>
     waitProgress('events evaluated (match recorded)', () => matchedBetween(after, upTo), expected, capMs);
-  const phaseLatency = async (after: string, upTo: string, sent: number, waited: { ms: number; capped: boolean }): Promise<PhaseLatency> => {
-    const { rows } = await pool.query<{ seq: string; block: number; created: number; matched: number | null; db_now: number }>(
+  const phaseLatency = async (
+    after: string,
+    upTo: string,
+    sent: number,
+    waited: { ms: number; capped: boolean },
+  ): Promise<PhaseLatency> => {
+    const { rows } = await pool.query<{
+      seq: string;
+      block: number;
+      created: number;
+      matched: number | null;
+      db_now: number;
+    }>(
       `SELECT e.ingest_seq::text AS seq, e.block_number::int AS block,
          extract(epoch FROM e.created_at)::float8 * 1000 AS created, extract(epoch FROM clock_timestamp())::float8 * 1000 AS db_now,
          (SELECT extract(epoch FROM min(m.matched_at))::float8 * 1000 FROM trigger_matches m WHERE m.event_seq = e.ingest_seq) AS matched
        FROM events e WHERE e.ingest_seq > $1 AND e.ingest_seq <= $2`,
       [after, upTo],
     );
-    const result: PhaseLatency = { sent, evaluated: 0, latency: [], pending: [], waitedMs: waited.ms, capped: waited.capped, ingest: [], relay: [], route: [], signal: [], worker: [] };
+    const result: PhaseLatency = {
+      sent,
+      evaluated: 0,
+      latency: [],
+      pending: [],
+      waitedMs: waited.ms,
+      capped: waited.capped,
+      ingest: [],
+      relay: [],
+      route: [],
+      signal: [],
+      worker: [],
+    };
     for (const row of rows) {
       if (row.matched === null) {
         result.pending.push(row.db_now - row.created);
@@ -605,7 +746,8 @@ async function main(): Promise<void> {
       if (s?.signalStart !== undefined && s.signalEnd !== undefined) result.signal.push(s.signalEnd - s.signalStart);
       if (s?.signalEnd !== undefined) result.worker.push(row.matched - s.signalEnd);
     }
-    if (rows.length !== sent) throw new BenchError(`${sent} events were appended but the database holds ${rows.length} in the phase's range`);
+    if (rows.length !== sent)
+      throw new BenchError(`${sent} events were appended but the database holds ${rows.length} in the phase's range`);
     return result;
   };
   const resetPhase = async () => {
@@ -629,7 +771,9 @@ async function main(): Promise<void> {
             const history = await client.workflow.getHandle(triggerWorkflowId(row.trigger_id)).fetchHistory();
             analyseHistory((history.events ?? []) as HistoryEvent[], fromMs, breakdown);
           } catch (err) {
-            progress(`history of trigger ${row.trigger_id} unavailable: ${err instanceof Error ? err.message : String(err)}`);
+            progress(
+              `history of trigger ${row.trigger_id} unavailable: ${err instanceof Error ? err.message : String(err)}`,
+            );
           }
         }
       }),
@@ -665,21 +809,30 @@ async function main(): Promise<void> {
           }
           createLatency.push(now() - t0);
           const done = from + createLatency.length;
-          if (done % 1_000 === 0) progress(`created ${int(done)} triggers (${int(createLatency.length / ((now() - createStart) / 1000))}/s)`);
+          if (done % 1_000 === 0)
+            progress(`created ${int(done)} triggers (${int(createLatency.length / ((now() - createStart) / 1000))}/s)`);
         }
       }),
     );
     if (createError) throw createError;
     const createMs = now() - createStart;
     const total = triggerIds.filter(Boolean).length;
-    if (total < n) progress(`creation stopped after ${ms(createCap)} (time budget): ${int(total)} of ${int(n)} triggers exist`);
+    if (total < n)
+      progress(`creation stopped after ${ms(createCap)} (time budget): ${int(total)} of ${int(n)} triggers exist`);
     // Every workflow has loaded its definition (an activity per workflow start), or the time budget says stop waiting.
     const loadReserve = (SETTLE_SECONDS + 3 * STEADY_SECONDS + 60) * 1000;
-    const loads = await waitProgress('trigger workflows started by the worker (definition loaded)', async () => (await workerStats()).definitionLoads, total, Math.max(30_000, remaining() - loadReserve));
+    const loads = await waitProgress(
+      'trigger workflows started by the worker (definition loaded)',
+      async () => (await workerStats()).definitionLoads,
+      total,
+      Math.max(30_000, remaining() - loadReserve),
+    );
     const loadedAfterMs = now() - createStart;
     progress(
       `N=${int(total)}: created ${int(total - from)} in ${ms(createMs)}; ` +
-        (loads.capped ? `only ${int(loads.value)} workflows had loaded their definition after ${ms(loadedAfterMs)} (time budget)` : `all workflows loaded after ${ms(loadedAfterMs)}`) +
+        (loads.capped
+          ? `only ${int(loads.value)} workflows had loaded their definition after ${ms(loadedAfterMs)} (time budget)`
+          : `all workflows loaded after ${ms(loadedAfterMs)}`) +
         `; settling ${SETTLE_SECONDS} s`,
     );
 
@@ -694,21 +847,44 @@ async function main(): Promise<void> {
     } catch (err) {
       progress(`workflow count failed: ${err instanceof Error ? err.message : String(err)}`);
     }
-    const idle = { rss: rssBytes(workerPid), temporalRss: rssBytes(temporalPid), stats, running: runningCount, cpu: idleCpu, settleS: SETTLE_SECONDS };
-    progress(`N=${int(total)} idle: worker RSS ${mib(idle.rss)}, ${int(stats.cachedWorkflows)} cached workflows, ${runningCount ?? '?'} running; CPU ${formatCpu(idleCpu)}`);
+    const idle = {
+      rss: rssBytes(workerPid),
+      temporalRss: rssBytes(temporalPid),
+      stats,
+      running: runningCount,
+      cpu: idleCpu,
+      settleS: SETTLE_SECONDS,
+    };
+    progress(
+      `N=${int(total)} idle: worker RSS ${mib(idle.rss)}, ${int(stats.cachedWorkflows)} cached workflows, ${runningCount ?? '?'} running; CPU ${formatCpu(idleCpu)}`,
+    );
     // What an idle trigger workflow does: the oldest one's history.
     let history: ScenarioResult['history'];
     try {
       // The first trigger created for this scenario: no event has been sent to it yet.
       const h = await client.workflow.getHandle(triggerWorkflowId(triggerIds[from]!)).fetchHistory();
       const events = h.events ?? [];
-      history = { events: events.length, timersFired: events.filter((e) => e.timerFiredEventAttributes).length, ageS: (wall() - createdAt[from]!) / 1000 };
+      history = {
+        events: events.length,
+        timersFired: events.filter((e) => e.timerFiredEventAttributes).length,
+        ageS: (wall() - createdAt[from]!) / 1000,
+      };
     } catch (err) {
       progress(`history fetch failed: ${err instanceof Error ? err.message : String(err)}`);
     }
 
     const result: ScenarioResult = {
-      n: total, createdNow: total - from, createMs, createLatency, startLatency: [...startMs], loadedAfterMs, loaded: Math.min(total, loads.value), idle, history, steady: undefined, ladder: undefined,
+      n: total,
+      createdNow: total - from,
+      createMs,
+      createLatency,
+      startLatency: [...startMs],
+      loadedAfterMs,
+      loaded: Math.min(total, loads.value),
+      idle,
+      history,
+      steady: undefined,
+      ladder: undefined,
     };
     results.push(result);
 
@@ -719,7 +895,10 @@ async function main(): Promise<void> {
       const cpu0 = cpuSample();
       const phaseStartWall = wall();
       // Later scenarios shorten the run when the time budget is short.
-      const seconds = index === 0 || remaining() > (STEADY_SECONDS * 4 + 60) * 1000 ? STEADY_SECONDS : Math.max(5, Math.floor(STEADY_SECONDS / 2));
+      const seconds =
+        index === 0 || remaining() > (STEADY_SECONDS * 4 + 60) * 1000
+          ? STEADY_SECONDS
+          : Math.max(5, Math.floor(STEADY_SECONDS / 2));
       progress(`N=${int(total)}: ${STEADY_RATE} events/s for ${seconds} s`);
       const produced = await produce(STEADY_RATE, seconds, total);
       const cpu = cpuPercent(cpu0, cpuSample());
@@ -730,12 +909,21 @@ async function main(): Promise<void> {
       const recordStats = await workerStats(true);
       const historyBreakdown = await sampleHistories(before, after, phaseStartWall);
       result.steady = {
-        rate: STEADY_RATE, seconds, phase, produce: produced, cpu, dispatch, recordMs: recordStats.recordMatchesMs, rssAfter: rssBytes(workerPid),
+        rate: STEADY_RATE,
+        seconds,
+        phase,
+        produce: produced,
+        cpu,
+        dispatch,
+        recordMs: recordStats.recordMatchesMs,
+        rssAfter: rssBytes(workerPid),
         history: historyBreakdown,
       };
       progress(
         `N=${int(total)} steady: ${latencyText(phase)}, ` +
-          (phase.pending.length > 0 ? `${int(phase.evaluated)} of ${int(phase.sent)} evaluated when the wait stopped (still progressing)` : `all ${int(phase.evaluated)} evaluated`),
+          (phase.pending.length > 0
+            ? `${int(phase.evaluated)} of ${int(phase.sent)} evaluated when the wait stopped (still progressing)`
+            : `all ${int(phase.evaluated)} evaluated`),
       );
     }
 
@@ -803,10 +991,23 @@ async function main(): Promise<void> {
       }
       const achieved = produced.sent / (produced.ms / 1000);
       const sorted = ascending([...phase.latency, ...phase.pending]);
-      const sustained = !waited.capped && !stoppedEarly && !produced.behind && slope <= Math.max(rate * 0.05, 5) && backlogEnd <= Math.max(rate, 50);
+      const sustained =
+        !waited.capped &&
+        !stoppedEarly &&
+        !produced.behind &&
+        slope <= Math.max(rate * 0.05, 5) &&
+        backlogEnd <= Math.max(rate, 50);
       const step: StepResult = {
-        rate, achieved, evaluatedPerSecond: matchedAtEnd / (produced.ms / 1000), backlogEnd, slope, drainMs: waited.ms,
-        p50: percentile(sorted, 50), p99: percentile(sorted, 99), sustained, stoppedEarly,
+        rate,
+        achieved,
+        evaluatedPerSecond: matchedAtEnd / (produced.ms / 1000),
+        backlogEnd,
+        slope,
+        drainMs: waited.ms,
+        p50: percentile(sorted, 50),
+        p99: percentile(sorted, 99),
+        sustained,
+        stoppedEarly,
       };
       steps.push(step);
       progress(
@@ -861,7 +1062,10 @@ async function main(): Promise<void> {
           ? `every workflow had loaded its definition after ${ms(r.loadedAfterMs)} (${int(r.createdNow / (r.loadedAfterMs / 1000))} workflow starts/s)`
           : `only ${int(r.loaded)} of ${int(r.n)} workflows had loaded their definition after ${ms(r.loadedAfterMs)}, when the time budget stopped the wait`),
     );
-    const idleTarget = r.n >= TARGET_IDLE_TRIGGERS ? `   target ≤ ${int(TARGET_RSS_MIB)} MiB with ${int(TARGET_IDLE_TRIGGERS)}: ${verdict(r.idle.rss <= TARGET_RSS_MIB * 1024 * 1024)}` : '';
+    const idleTarget =
+      r.n >= TARGET_IDLE_TRIGGERS
+        ? `   target ≤ ${int(TARGET_RSS_MIB)} MiB with ${int(TARGET_IDLE_TRIGGERS)}: ${verdict(r.idle.rss <= TARGET_RSS_MIB * 1024 * 1024)}`
+        : '';
     const perCached = (r.idle.rss - rssAtStart) / Math.max(1, r.idle.stats.cachedWorkflows);
     line(
       `  idle (${r.idle.settleS} s later):`,
@@ -893,7 +1097,9 @@ async function main(): Promise<void> {
       console.log(
         `    committed → evaluated: p50 ${l.at(50)}  p90 ${l.at(90)}  p99 ${l.at(99)}  max ${l.at(100)}` +
           `   (p50 = ${ratio(p50 / (floorUs / 1000))} the pure evaluation)` +
-          (targeted ? `   target p50 ≤ ${TARGET_P50_MS} ms: ${verdict(p50 <= TARGET_P50_MS)}, p99 ≤ ${TARGET_P99_MS} ms: ${verdict(p99 <= TARGET_P99_MS)}` : ''),
+          (targeted
+            ? `   target p50 ≤ ${TARGET_P50_MS} ms: ${verdict(p50 <= TARGET_P50_MS)}, p99 ≤ ${TARGET_P99_MS} ms: ${verdict(p99 <= TARGET_P99_MS)}`
+            : ''),
       );
       console.log(
         `    by stage (p50 / p99): ingest txn start → commit ${ms(percentile(ascending(s.phase.ingest), 50))} / ${ms(percentile(ascending(s.phase.ingest), 99))} · ` +
@@ -911,7 +1117,10 @@ async function main(): Promise<void> {
       const h = s.history;
       if (h.workflows > 0) {
         const activities = [...h.activities]
-          .map(([name, a]) => `${name} waits ${ms(percentile(ascending(a.queue), 50))} / ${ms(percentile(ascending(a.queue), 99))}, runs ${ms(percentile(ascending(a.run), 50))} / ${ms(percentile(ascending(a.run), 99))}`)
+          .map(
+            ([name, a]) =>
+              `${name} waits ${ms(percentile(ascending(a.queue), 50))} / ${ms(percentile(ascending(a.queue), 99))}, runs ${ms(percentile(ascending(a.run), 50))} / ${ms(percentile(ascending(a.run), 99))}`,
+          )
           .join(' · ');
         console.log(
           `    Temporal histories of ${h.workflows} of these workflows (server clock, p50 / p99): signal → workflow task started ${ms(percentile(ascending(h.signalToTask), 50))} / ${ms(percentile(ascending(h.signalToTask), 99))} · ` +
@@ -922,8 +1131,12 @@ async function main(): Promise<void> {
       line('    CPU meanwhile (% of one core):', `${formatCpu(s.cpu)}; worker RSS after ${mib(s.rssAfter)}`);
     }
     if (r.ladder && r.ladder.length > 0) {
-      console.log(`  highest sustained rate (${STEP_SECONDS} s steps; sustained = producer kept the pace, backlog growth ≤ 5% of the rate, backlog at the end ≤ 1 s of events):`);
-      console.log('    offered/s  achieved/s  evaluated/s  backlog@end  growth/s   drain      p50        p99        verdict');
+      console.log(
+        `  highest sustained rate (${STEP_SECONDS} s steps; sustained = producer kept the pace, backlog growth ≤ 5% of the rate, backlog at the end ≤ 1 s of events):`,
+      );
+      console.log(
+        '    offered/s  achieved/s  evaluated/s  backlog@end  growth/s   drain      p50        p99        verdict',
+      );
       for (const st of r.ladder) {
         console.log(
           `    ${int(st.rate).padStart(9)}  ${int(st.achieved).padStart(10)}  ${int(st.evaluatedPerSecond).padStart(11)}  ${int(st.backlogEnd).padStart(11)}  ` +
@@ -935,8 +1148,10 @@ async function main(): Promise<void> {
       const firstFail = r.ladder.find((st) => !st.sustained);
       const highest = r.ladder.filter((st) => st.sustained).pop();
       console.log(
-        `    → highest sustained: ${highest ? `${int(highest.rate)} events/s (${(highest.rate / floorRate * 100).toPrecision(2)}% of the pure evaluator's floor)` : `below ${int(LADDER[0]!)} events/s`}` +
-          (firstFail ? `; at ${int(firstFail.rate)} events/s the backlog grew` : `; the ladder ended at ${int(LADDER[LADDER.length - 1]!)} events/s without the lag growing`),
+        `    → highest sustained: ${highest ? `${int(highest.rate)} events/s (${((highest.rate / floorRate) * 100).toPrecision(2)}% of the pure evaluator's floor)` : `below ${int(LADDER[0]!)} events/s`}` +
+          (firstFail
+            ? `; at ${int(firstFail.rate)} events/s the backlog grew`
+            : `; the ladder ended at ${int(LADDER[LADDER.length - 1]!)} events/s without the lag growing`),
       );
     }
     if (r.ladderSkipped) console.log(`  highest sustained rate: ${r.ladderSkipped}`);
@@ -962,7 +1177,10 @@ async function main(): Promise<void> {
       `  target: committed → evaluated p50 ≤ ${TARGET_P50_MS} ms and p99 ≤ ${TARGET_P99_MS} ms at ${TARGET_RATE} events/s with ${int(TARGET_TRIGGERS)} triggers: ` +
         `${verdict(l.p50 <= TARGET_P50_MS && l.p99 <= TARGET_P99_MS)} (p50 ${l.at(50)}, p99 ${l.at(99)})`,
     );
-  } else console.log(`  target at ${TARGET_RATE} events/s with ${int(TARGET_TRIGGERS)} triggers: not measured (BENCH_TRIGGER_COUNTS / BENCH_STEADY_RATE changed)`);
+  } else
+    console.log(
+      `  target at ${TARGET_RATE} events/s with ${int(TARGET_TRIGGERS)} triggers: not measured (BENCH_TRIGGER_COUNTS / BENCH_STEADY_RATE changed)`,
+    );
   const idle10k = results.find((r) => r.n >= TARGET_IDLE_TRIGGERS);
   if (idle10k) {
     console.log(
@@ -970,7 +1188,10 @@ async function main(): Promise<void> {
         `(${mib(idle10k.idle.rss)} with ${int(idle10k.n)} running${idle10k.loaded < idle10k.n ? `, of which only ${int(idle10k.loaded)} had been started by the worker` : ''}; ` +
         `the cache held ${int(idle10k.idle.stats.cachedWorkflows)})`,
     );
-  } else console.log(`  target with ${int(TARGET_IDLE_TRIGGERS)} idle trigger workflows: not measured (only ${int(triggerIds.filter(Boolean).length)} were created)`);
+  } else
+    console.log(
+      `  target with ${int(TARGET_IDLE_TRIGGERS)} idle trigger workflows: not measured (only ${int(triggerIds.filter(Boolean).length)} were created)`,
+    );
   console.log(`(benchmark figures only: nothing here fails on speed; total run ${ms(now() - started)})`);
 }
 

@@ -25,7 +25,8 @@ export interface BaseWorkerStats {
   inFlightActivities: number;
 }
 
-export type WorkerChildMessage<Stats, Ready = object> = ({ type: 'ready' } & Ready) | Stats | { type: 'error'; message: string };
+export type WorkerChildMessage<Stats, Ready = object> =
+  ({ type: 'ready' } & Ready) | Stats | { type: 'error'; message: string };
 
 export function requiredEnv(name: string): string {
   const value = process.env[name];
@@ -105,7 +106,10 @@ export async function runWorkerChild<Extra extends object, Ready extends object 
     );
     send({ type: 'ready', ...(options.ready?.(running.worker) ?? ({} as Ready)) });
   } catch (err) {
-    send({ type: 'error', message: `worker did not start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}` });
+    send({
+      type: 'error',
+      message: `worker did not start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+    });
     await stop(1);
   }
 }

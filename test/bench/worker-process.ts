@@ -66,7 +66,8 @@ export function spawnWorkerProcess<Stats extends { type: 'stats'; id: number }, 
       const deadline = now() + timeoutMs;
       while (!readyMessage) {
         check();
-        if (now() > deadline) throw new BenchError(`the worker process was not polling after ${Math.round(timeoutMs / 1000)} s`);
+        if (now() > deadline)
+          throw new BenchError(`the worker process was not polling after ${Math.round(timeoutMs / 1000)} s`);
         await sleep(100);
       }
       return readyMessage;

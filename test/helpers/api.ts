@@ -35,7 +35,13 @@ export interface TestApi {
 /** `allowedHosts`: the API's ACTION_ALLOWED_HOSTS (default: local receivers, as the test worker allows); `env`: more settings. */
 export async function startTestApi(
   db: TestDatabase,
-  options: { withWorker?: boolean; taskQueue?: string; secrets?: SecretBox; allowedHosts?: string; env?: Record<string, string> } = {},
+  options: {
+    withWorker?: boolean;
+    taskQueue?: string;
+    secrets?: SecretBox;
+    allowedHosts?: string;
+    env?: Record<string, string>;
+  } = {},
 ): Promise<TestApi> {
   const address = inject('temporalAddress');
   const connection = await Connection.connect({ address });
@@ -44,18 +50,45 @@ export async function startTestApi(
   const secrets = options.secrets ?? new SecretBox(randomBytes(32));
   let worker: RunningWorker | undefined;
   if (options.withWorker) {
-    worker = await startWorker({ address, namespace: 'default', taskQueue, pool: db.pool, logger: testLogger, actions: testActionSettings({ secrets }) });
+    worker = await startWorker({
+      address,
+      namespace: 'default',
+      taskQueue,
+      pool: db.pool,
+      logger: testLogger,
+      actions: testActionSettings({ secrets }),
+    });
   }
   // The production wiring (caches listening for revocations, tenant pool, rate limiter), on the test database.
   const mailbox = await startMailbox();
   const config = loadConfig({
-    ...options.env, DATABASE_URL: db.url, TEMPORAL_ADDRESS: address, TEMPORAL_TASK_QUEUE: taskQueue, SMTP_URL: mailbox.url,
-    MAIL_FROM: 'Test <no-reply@example.test>', ACTION_ALLOWED_HOSTS: options.allowedHosts ?? '127.0.0.1,localhost,::1',
+    ...options.env,
+    DATABASE_URL: db.url,
+    TEMPORAL_ADDRESS: address,
+    TEMPORAL_TASK_QUEUE: taskQueue,
+    SMTP_URL: mailbox.url,
+    MAIL_FROM: 'Test <no-reply@example.test>',
+    ACTION_ALLOWED_HOSTS: options.allowedHosts ?? '127.0.0.1,localhost,::1',
   });
-  const { services, close } = await createApiServices({ config, pool: db.pool, databaseUrl: db.url, temporal, logger: testLogger, secrets, appKey: randomBytes(32) });
+  const { services, close } = await createApiServices({
+    config,
+    pool: db.pool,
+    databaseUrl: db.url,
+    temporal,
+    logger: testLogger,
+    secrets,
+    appKey: randomBytes(32),
+  });
   const server = await startApiServer(
-    { pool: db.pool, temporal, taskQueue, logger: testLogger, api: createApiHandlers(services, { baseUrl: 'http://127.0.0.1' }), rateLimiter: services.rateLimiter,
-      trustedProxies: config.api.trustedProxies },
+    {
+      pool: db.pool,
+      temporal,
+      taskQueue,
+      logger: testLogger,
+      api: createApiHandlers(services, { baseUrl: 'http://127.0.0.1' }),
+      rateLimiter: services.rateLimiter,
+      trustedProxies: config.api.trustedProxies,
+    },
     { host: '127.0.0.1', port: 0 },
   );
   return {
@@ -63,7 +96,10 @@ export async function startTestApi(
     server,
     mailbox,
     caller: async (headers = {}, ip = '127.0.0.1') => {
-      const req = { headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])), socket: { remoteAddress: ip } } as unknown as http.IncomingMessage;
+      const req = {
+        headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])),
+        socket: { remoteAddress: ip },
+      } as unknown as http.IncomingMessage;
       return callerFactory(await createApiContext(services, req, () => undefined));
     },
     close: async () => {

@@ -1,6 +1,12 @@
 import type pg from 'pg';
 import { parseChains, type ChainConfig } from '../../src/chain/config.js';
-import { deployRegistries, startAnvil, type AnvilInstance, type AnvilOptions, type DeployedRegistries } from '../../src/chain/dev/anvil.js';
+import {
+  deployRegistries,
+  startAnvil,
+  type AnvilInstance,
+  type AnvilOptions,
+  type DeployedRegistries,
+} from '../../src/chain/dev/anvil.js';
 import { DevRegistries } from '../../src/chain/dev/registry-client.js';
 import { ChainIndexer } from '../../src/indexer/chain-indexer.js';
 import { testLogger } from './logger.js';
@@ -14,7 +20,9 @@ export interface TestChain {
 }
 
 /** A fresh anvil with our registries deployed, and the chain configuration an indexer needs to read it. */
-export async function startTestChain(options: AnvilOptions & { confirmations?: number; maxBlockRange?: number } = {}): Promise<TestChain> {
+export async function startTestChain(
+  options: AnvilOptions & { confirmations?: number; maxBlockRange?: number } = {},
+): Promise<TestChain> {
   const anvil = await startAnvil(options);
   try {
     const deployed = await deployRegistries(anvil.rpcUrl);

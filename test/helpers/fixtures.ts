@@ -16,7 +16,11 @@ export async function insertUser(pool: pg.Pool, overrides: Record<string, unknow
   return rows[0]!.id;
 }
 
-export async function insertOrganization(pool: pg.Pool, ownerId: string, overrides: Record<string, unknown> = {}): Promise<string> {
+export async function insertOrganization(
+  pool: pg.Pool,
+  ownerId: string,
+  overrides: Record<string, unknown> = {},
+): Promise<string> {
   const row = { name: 'Acme', slug: `acme-${randomBytes(4).toString('hex')}`, owner_id: ownerId, ...overrides };
   const cols = Object.keys(row);
   const { rows } = await pool.query<{ id: string }>(
@@ -63,7 +67,10 @@ export function feedbackEvent(overrides: EventRow = {}): EventRow {
 }
 
 /** Inserts one row as the indexer would (every event records its source); override `source` to test provenance. */
-export async function insertEvent(pool: pg.Pool | pg.PoolClient, overrides: EventRow): Promise<{ ingest_seq: string; id: string }> {
+export async function insertEvent(
+  pool: pg.Pool | pg.PoolClient,
+  overrides: EventRow,
+): Promise<{ ingest_seq: string; id: string }> {
   const row = { source: 'indexer', ...overrides };
   const cols = Object.keys(row);
   const { rows } = await pool.query<{ ingest_seq: string; id: string }>(

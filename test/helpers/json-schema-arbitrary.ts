@@ -59,7 +59,8 @@ export class SchemaArbitraries {
     const schema = this.resolve(input);
     if (schema.const !== undefined) return fc.constant(schema.const);
     if (schema.enum?.length) return fc.constantFrom(...schema.enum);
-    if (schema.anyOf?.length || schema.oneOf?.length) return fc.oneof(...(schema.anyOf ?? schema.oneOf)!.map((s) => this.valid(s, depth + 1)));
+    if (schema.anyOf?.length || schema.oneOf?.length)
+      return fc.oneof(...(schema.anyOf ?? schema.oneOf)!.map((s) => this.valid(s, depth + 1)));
     const types = Array.isArray(schema.type) ? schema.type : schema.type ? [schema.type] : [];
     if (types.length > 1) return fc.oneof(...types.map((type) => this.valid({ ...schema, type }, depth)));
     const base = this.validOfType(schema, types[0], depth);
@@ -76,17 +77,27 @@ export class SchemaArbitraries {
         return fc.boolean();
       case 'integer':
       case 'number': {
-        const min = schema.minimum ?? (schema.exclusiveMinimum !== undefined ? schema.exclusiveMinimum + 1 : -1_000_000);
-        const max = schema.maximum ?? (schema.exclusiveMaximum !== undefined ? schema.exclusiveMaximum - 1 : 1_000_000_000);
-        const ints = fc.oneof(fc.constantFrom(...[min, max].filter(Number.isSafeInteger)), fc.integer({ min: Math.max(min, Number.MIN_SAFE_INTEGER), max: Math.min(max, Number.MAX_SAFE_INTEGER) }));
-        return type === 'integer' ? ints : fc.oneof(ints, fc.double({ min, max, noNaN: true, noDefaultInfinity: true }));
+        const min =
+          schema.minimum ?? (schema.exclusiveMinimum !== undefined ? schema.exclusiveMinimum + 1 : -1_000_000);
+        const max =
+          schema.maximum ?? (schema.exclusiveMaximum !== undefined ? schema.exclusiveMaximum - 1 : 1_000_000_000);
+        const ints = fc.oneof(
+          fc.constantFrom(...[min, max].filter(Number.isSafeInteger)),
+          fc.integer({ min: Math.max(min, Number.MIN_SAFE_INTEGER), max: Math.min(max, Number.MAX_SAFE_INTEGER) }),
+        );
+        return type === 'integer'
+          ? ints
+          : fc.oneof(ints, fc.double({ min, max, noNaN: true, noDefaultInfinity: true }));
       }
       case 'string':
         return this.validString(schema);
       case 'array': {
         const minLength = schema.minItems ?? 0;
         const maxLength = Math.min(schema.maxItems ?? 3, minLength + 3);
-        return fc.array(schema.items && depth < 6 ? this.valid(schema.items, depth + 1) : anyJson, { minLength, maxLength });
+        return fc.array(schema.items && depth < 6 ? this.valid(schema.items, depth + 1) : anyJson, {
+          minLength,
+          maxLength,
+        });
       }
       case 'object':
       case undefined: {
@@ -94,10 +105,14 @@ export class SchemaArbitraries {
         const properties = schema.properties ?? {};
         const required = new Set(schema.required ?? []);
         const record: Record<string, fc.Arbitrary<unknown>> = {};
-        for (const [name, property] of Object.entries(properties)) record[name] = depth < 6 ? this.valid(property, depth + 1) : anyJson;
+        for (const [name, property] of Object.entries(properties))
+          record[name] = depth < 6 ? this.valid(property, depth + 1) : anyJson;
         const known = fc.record(record, { requiredKeys: [...required].filter((k) => k in record) });
         if (schema.additionalProperties === false || Object.keys(properties).length > 0) return known;
-        const values = typeof schema.additionalProperties === 'object' ? this.valid(schema.additionalProperties, depth + 1) : anyJson;
+        const values =
+          typeof schema.additionalProperties === 'object'
+            ? this.valid(schema.additionalProperties, depth + 1)
+            : anyJson;
         return fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }), values, { maxKeys: 3 });
       }
       default:
@@ -119,7 +134,9 @@ export class SchemaArbitraries {
         return fc.webUrl().filter(fits);
       case 'date-time':
         // Future times: some fields (expiresAt) must be in the future, a rule JSON Schema cannot state (it is in their description).
-        return fc.date({ min: new Date('2030-01-01'), max: new Date('2100-01-01'), noInvalidDate: true }).map((d) => d.toISOString());
+        return fc
+          .date({ min: new Date('2030-01-01'), max: new Date('2100-01-01'), noInvalidDate: true })
+          .map((d) => d.toISOString());
       default:
         break;
     }
@@ -127,7 +144,9 @@ export class SchemaArbitraries {
     return fc.oneof(
       fc.string({ minLength, maxLength: Math.min(maxLength, minLength + 24) }),
       // Postgres text cannot hold U+0000: a classic 500.
-      fc.string({ minLength: Math.max(0, minLength - 1), maxLength: Math.min(maxLength - 1, minLength + 8) }).map((s) => `${s}\u0000`),
+      fc
+        .string({ minLength: Math.max(0, minLength - 1), maxLength: Math.min(maxLength - 1, minLength + 8) })
+        .map((s) => `${s}\u0000`),
       fc.string({ unit: 'grapheme', minLength, maxLength: Math.min(maxLength, minLength + 8) }),
       ...(maxLength > 1_000 ? [fc.constant('x'.repeat(Math.min(maxLength, 4_096)))] : []),
     );
@@ -142,14 +161,18 @@ export class SchemaArbitraries {
     return fc.oneof(
       wrong,
       // One property replaced by a wrong value.
-      fc.tuple(this.valid(schema), fc.constantFrom(...entries.map(([name]) => name)), wrong).map(([value, key, bad]) => ({ ...(value as object), [key]: bad })),
+      fc
+        .tuple(this.valid(schema), fc.constantFrom(...entries.map(([name]) => name)), wrong)
+        .map(([value, key, bad]) => ({ ...(value as object), [key]: bad })),
       // One required property left out.
       ...((schema.required ?? []).length > 0
-        ? [fc.tuple(this.valid(schema), fc.constantFrom(...schema.required!)).map(([value, key]) => {
-            const copy = { ...(value as Record<string, unknown>) };
-            delete copy[key];
-            return copy;
-          })]
+        ? [
+            fc.tuple(this.valid(schema), fc.constantFrom(...schema.required!)).map(([value, key]) => {
+              const copy = { ...(value as Record<string, unknown>) };
+              delete copy[key];
+              return copy;
+            }),
+          ]
         : []),
       // An unknown property.
       this.valid(schema).map((value) => ({ ...(value as object), ['unexpected_' + 'field']: 1 })),

@@ -30,7 +30,9 @@ export function extract(mail: ReceivedMail, pattern: RegExp): string {
 }
 
 function decodeQuotedPrintable(body: string): string {
-  const bytes = body.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+  const bytes = body
+    .replace(/=\r?\n/g, '')
+    .replace(/=([0-9A-F]{2})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
   return Buffer.from(bytes, 'latin1').toString('utf8');
 }
 
@@ -41,7 +43,12 @@ function parse(raw: string, envelope: { from: string; to: string[] }): ReceivedM
   const body = raw.slice(split + 4);
   const header = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, 'im').exec(head)?.[1]?.trim() ?? '';
   const encoding = header('Content-Transfer-Encoding').toLowerCase();
-  const text = encoding === 'quoted-printable' ? decodeQuotedPrintable(body) : encoding === 'base64' ? Buffer.from(body, 'base64').toString('utf8') : body;
+  const text =
+    encoding === 'quoted-printable'
+      ? decodeQuotedPrintable(body)
+      : encoding === 'base64'
+        ? Buffer.from(body, 'base64').toString('utf8')
+        : body;
   return { ...envelope, subject: header('Subject'), text: text.replace(/\r\n/g, '\n').trimEnd() };
 }
 
@@ -75,7 +82,14 @@ export async function startMailbox(): Promise<Mailbox> {
     url: `smtp://127.0.0.1:${port}`,
     mails,
     to,
-    waitFor: async (address, count = 1) => (await eventually(() => to(address), (m) => m.length >= count, 10_000))[count - 1]!,
+    waitFor: async (address, count = 1) =>
+      (
+        await eventually(
+          () => to(address),
+          (m) => m.length >= count,
+          10_000,
+        )
+      )[count - 1]!,
     close: () => (closed ??= new Promise<void>((resolve) => server.close(() => resolve()))),
   };
 }

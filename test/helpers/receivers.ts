@@ -41,7 +41,9 @@ async function readBody(req: http.IncomingMessage): Promise<string> {
 }
 
 function listen(server: http.Server): Promise<string> {
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)),
+  );
 }
 
 export async function startWebhookReceiver(): Promise<WebhookReceiver> {
@@ -50,11 +52,19 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
   const requests: ReceivedRequest[] = [];
   const server = http.createServer(async (req, res) => {
     const body = await readBody(req);
-    requests.push({ method: req.method ?? '', path: req.url ?? '/', headers: req.headers, body, receivedAt: Date.now() });
+    requests.push({
+      method: req.method ?? '',
+      path: req.url ?? '/',
+      headers: req.headers,
+      body,
+      receivedAt: Date.now(),
+    });
     const answer = queue.shift() ?? fallback ?? { status: 200, body: '{"received":true}' };
     if (answer.hang) return;
     if (answer.delayMs) await new Promise((r) => setTimeout(r, answer.delayMs));
-    res.writeHead(answer.status ?? 200, { 'content-type': 'application/json', ...answer.headers }).end(answer.body ?? '');
+    res
+      .writeHead(answer.status ?? 200, { 'content-type': 'application/json', ...answer.headers })
+      .end(answer.body ?? '');
   });
   const url = await listen(server);
   return {
@@ -62,7 +72,11 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
     requests,
     script: (...responses) => queue.push(...responses),
     always: (response) => (fallback = response),
-    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -81,7 +95,10 @@ export async function startMcpAgent(options: { token?: string } = {}): Promise<M
       res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"unauthorized"}');
       return;
     }
-    const headers = { authorization: req.headers.authorization, idempotencyKey: req.headers['idempotency-key'] as string | undefined };
+    const headers = {
+      authorization: req.headers.authorization,
+      idempotencyKey: req.headers['idempotency-key'] as string | undefined,
+    };
     const mcp = new McpServer({ name: 'test-agent', version: '1.0.0' });
     mcp.registerTool(
       'agent.receiveFeedback',
@@ -103,6 +120,10 @@ export async function startMcpAgent(options: { token?: string } = {}): Promise<M
   return {
     url: `${url}/mcp`,
     calls,
-    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

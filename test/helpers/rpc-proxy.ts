@@ -31,7 +31,9 @@ export async function startRpcProxy(target: string, options: { delayMs?: number 
     const failing = proxy.failWith && calls.find((c) => proxy.failWith!.match(c.method, c.params));
     if (failing) {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ jsonrpc: '2.0', id: failing.id, error: { code: -32005, message: proxy.failWith!.message } }));
+      res.end(
+        JSON.stringify({ jsonrpc: '2.0', id: failing.id, error: { code: -32005, message: proxy.failWith!.message } }),
+      );
       return;
     }
     const upstream = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
@@ -40,6 +42,10 @@ export async function startRpcProxy(target: string, options: { delayMs?: number 
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   proxy.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  proxy.stop = () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); });
+  proxy.stop = () =>
+    new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
   return proxy;
 }

@@ -48,7 +48,12 @@ export interface TelegramStandIn {
   /** The next `n` sendMessage requests fail as described (queued after earlier scripted failures). */
   failNext(n: number, failure: StandInFailure): void;
   /** A user sends the bot `text` from a chat: queued as an Update for getUpdates. Returns its update_id. */
-  receive(message: { chatId: string | number; text: string; chatType?: 'private' | 'group' | 'supergroup' | 'channel'; title?: string }): number;
+  receive(message: {
+    chatId: string | number;
+    text: string;
+    chatType?: 'private' | 'group' | 'supergroup' | 'channel';
+    title?: string;
+  }): number;
   /** Updates not yet confirmed by a getUpdates offset. */
   pendingUpdates(): number;
   close(): Promise<void>;
@@ -233,7 +238,13 @@ export async function startTelegramStandIn(options: TelegramStandInOptions): Pro
       // Channels send their posts as `channel_post`, other chats as `message`.
       updates.push({
         update_id: updateId,
-        [chatType === 'channel' ? 'channel_post' : 'message']: { message_id: nextMessageId++, from: { id: 4_000_000 + updateId, is_bot: false, first_name: 'Tester' }, chat, date: Math.floor(Date.now() / 1000), text },
+        [chatType === 'channel' ? 'channel_post' : 'message']: {
+          message_id: nextMessageId++,
+          from: { id: 4_000_000 + updateId, is_bot: false, first_name: 'Tester' },
+          chat,
+          date: Math.floor(Date.now() / 1000),
+          text,
+        },
       });
       for (const wake of pollers) wake();
       pollers.clear();
@@ -275,10 +286,12 @@ function parseParams(raw: string, contentType: string | undefined, query: URLSea
     } catch {
       throw new BotApiError(400, "Bad Request: can't parse JSON object");
     }
-    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new BotApiError(400, 'Bad Request: JSON object expected');
+    if (!body || typeof body !== 'object' || Array.isArray(body))
+      throw new BotApiError(400, 'Bad Request: JSON object expected');
     return { ...params, ...(body as Record<string, unknown>) };
   }
-  if (contentType?.includes('application/x-www-form-urlencoded')) return { ...params, ...Object.fromEntries(new URLSearchParams(raw)) };
+  if (contentType?.includes('application/x-www-form-urlencoded'))
+    return { ...params, ...Object.fromEntries(new URLSearchParams(raw)) };
   return params;
 }
 
@@ -288,13 +301,16 @@ function acceptMessage(
   messageId: number,
 ): Omit<StandInMessage, 'idempotencyKey'> & { plainText: string } {
   const chatIdValue = params.chat_id;
-  const chatId = typeof chatIdValue === 'number' ? String(chatIdValue) : typeof chatIdValue === 'string' ? chatIdValue.trim() : '';
+  const chatId =
+    typeof chatIdValue === 'number' ? String(chatIdValue) : typeof chatIdValue === 'string' ? chatIdValue.trim() : '';
   if (!chatId) throw new BotApiError(400, 'Bad Request: chat_id is empty');
   if (!/^(-?\d+|@[A-Za-z][A-Za-z0-9_]{3,31})$/.test(chatId)) throw new BotApiError(400, 'Bad Request: chat not found');
-  if (options.knownChats && !options.knownChats.includes(chatId)) throw new BotApiError(400, 'Bad Request: chat not found');
+  if (options.knownChats && !options.knownChats.includes(chatId))
+    throw new BotApiError(400, 'Bad Request: chat not found');
   if (options.blockedChats?.includes(chatId)) throw new BotApiError(403, 'Forbidden: bot was blocked by the user');
 
-  const text = typeof params.text === 'string' ? params.text : typeof params.text === 'number' ? String(params.text) : '';
+  const text =
+    typeof params.text === 'string' ? params.text : typeof params.text === 'number' ? String(params.text) : '';
   if (text.trim() === '') throw new BotApiError(400, 'Bad Request: message text is empty');
 
   const parseModeValue = params.parse_mode;
@@ -311,9 +327,13 @@ function acceptMessage(
 
   const preview = params.link_preview_options;
   const linkPreview =
-    typeof preview === 'string' ? (JSON.parse(preview) as Record<string, unknown>) : (preview as Record<string, unknown> | undefined);
+    typeof preview === 'string'
+      ? (JSON.parse(preview) as Record<string, unknown>)
+      : (preview as Record<string, unknown> | undefined);
   const disableWebPagePreview =
-    linkPreview?.is_disabled === true || params.disable_web_page_preview === true || params.disable_web_page_preview === 'true';
+    linkPreview?.is_disabled === true ||
+    params.disable_web_page_preview === true ||
+    params.disable_web_page_preview === 'true';
   return { messageId, chatId, text, parseMode, disableWebPagePreview, receivedAt: new Date(), body: params, plainText };
 }
 
@@ -333,7 +353,8 @@ export function parseMarkdownV2(text: string): string {
     if (stack.at(-1)?.kind === kind) stack.pop();
     else stack.push({ kind, start: i });
   };
-  const unclosed = (start: number) => entityError(`Can't find end of the entity starting at byte offset ${byteOffset(text, start)}`);
+  const unclosed = (start: number) =>
+    entityError(`Can't find end of the entity starting at byte offset ${byteOffset(text, start)}`);
   let i = 0;
   while (i < text.length) {
     const c = text[i]!;
@@ -409,7 +430,24 @@ export function parseMarkdownV2(text: string): string {
   return plain;
 }
 
-const HTML_TAGS = new Set(['b', 'strong', 'i', 'em', 'u', 'ins', 's', 'strike', 'del', 'span', 'tg-spoiler', 'a', 'tg-emoji', 'code', 'pre', 'blockquote']);
+const HTML_TAGS = new Set([
+  'b',
+  'strong',
+  'i',
+  'em',
+  'u',
+  'ins',
+  's',
+  'strike',
+  'del',
+  'span',
+  'tg-spoiler',
+  'a',
+  'tg-emoji',
+  'code',
+  'pre',
+  'blockquote',
+]);
 
 /** Telegram's HTML rules, minimally: only supported tags, properly nested and closed, '<' only as a tag. */
 export function parseHtml(text: string): string {
@@ -422,15 +460,19 @@ export function parseHtml(text: string): string {
       const close = text.indexOf('>', i);
       if (close === -1) throw entityError(`Unexpected end of name token at byte offset ${byteOffset(text, i)}`);
       const tag = /^<(\/?)([a-zA-Z][\w-]*)(\s[^>]*)?>$/.exec(text.slice(i, close + 1));
-      if (!tag) throw entityError(`Unsupported start tag "${text.slice(i + 1, close)}" at byte offset ${byteOffset(text, i)}`);
+      if (!tag)
+        throw entityError(`Unsupported start tag "${text.slice(i + 1, close)}" at byte offset ${byteOffset(text, i)}`);
       const name = tag[2]!.toLowerCase();
       if (tag[1]) {
         const open = stack.pop();
         if (open !== name) {
-          throw entityError(`Unmatched end tag at byte offset ${byteOffset(text, i)}, expected "</${open ?? ''}>", found "</${name}>"`);
+          throw entityError(
+            `Unmatched end tag at byte offset ${byteOffset(text, i)}, expected "</${open ?? ''}>", found "</${name}>"`,
+          );
         }
       } else {
-        if (!HTML_TAGS.has(name)) throw entityError(`Unsupported start tag "${name}" at byte offset ${byteOffset(text, i)}`);
+        if (!HTML_TAGS.has(name))
+          throw entityError(`Unsupported start tag "${name}" at byte offset ${byteOffset(text, i)}`);
         stack.push(name);
       }
       i = close + 1;
@@ -438,7 +480,16 @@ export function parseHtml(text: string): string {
       const entity = /^&(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);/.exec(text.slice(i, i + 12));
       if (entity) {
         const e = entity[1]!;
-        plain += e === 'lt' ? '<' : e === 'gt' ? '>' : e === 'amp' ? '&' : e === 'quot' ? '"' : String.fromCodePoint(e.startsWith('#x') ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10));
+        plain +=
+          e === 'lt'
+            ? '<'
+            : e === 'gt'
+              ? '>'
+              : e === 'amp'
+                ? '&'
+                : e === 'quot'
+                  ? '"'
+                  : String.fromCodePoint(e.startsWith('#x') ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10));
         i += entity[0].length;
       } else {
         plain += c;

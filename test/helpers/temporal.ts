@@ -23,7 +23,15 @@ export async function startTestTemporal(
 ): Promise<TestTemporal> {
   const address = inject('temporalAddress');
   const taskQueue = `${name}-${randomUUID()}`;
-  const running = await startWorker({ address, namespace: 'default', taskQueue, pool: db.pool, logger: testLogger, actions: testActionSettings(), ...worker });
+  const running = await startWorker({
+    address,
+    namespace: 'default',
+    taskQueue,
+    pool: db.pool,
+    logger: testLogger,
+    actions: testActionSettings(),
+    ...worker,
+  });
   const connection = await Connection.connect({ address });
   return {
     address,

@@ -16,7 +16,9 @@ let organizationId: string;
 beforeAll(async () => {
   db = await createTestDatabase();
   api = await startTestApi(db);
-  const session = await (await api.caller({}, '10.7.0.1')).auth.register({ username: 'fuzz', email: 'fuzz@example.test', password: 'correct horse battery' });
+  const session = await (
+    await api.caller({}, '10.7.0.1')
+  ).auth.register({ username: 'fuzz', email: 'fuzz@example.test', password: 'correct horse battery' });
   token = session.accessToken;
   organizationId = session.organizationId!;
   await db.pool.query(`UPDATE organizations SET plan = 'enterprise' WHERE id = $1`, [organizationId]);
@@ -40,7 +42,12 @@ const OPTIONAL_INPUT = ['auth.me', 'auth.resendVerification', 'auth.siweNonce', 
 
 /** Procedures whose every input parser accepts `{}` (me, siweNonce, events.search…): they may serve an unrelated object. */
 function allOptional(path: string): boolean {
-  const inputs = (appRouter._def.procedures as unknown as Record<string, { _def: { inputs: { safeParse(v: unknown): { success: boolean } }[] } }>)[path]!._def.inputs;
+  const inputs = (
+    appRouter._def.procedures as unknown as Record<
+      string,
+      { _def: { inputs: { safeParse(v: unknown): { success: boolean } }[] } }
+    >
+  )[path]!._def.inputs;
   return inputs.every((input) => input.safeParse({}).success);
 }
 
@@ -51,51 +58,72 @@ const badInputs = (): [string, unknown][] => [
   ['an array', [1, 2, 3]],
   ['wrong types', { organizationId: 123, triggerId: false, limit: 'many', name: { nested: true }, conditions: 'none' }],
   ['a foreign-looking id', { organizationId: '00000000-0000-0000-0000-000000000000' }],
-  ['oversized strings', { organizationId: 'o'.repeat(100_000), name: 'x'.repeat(300_000), email: `${'a'.repeat(500)}@x.test`, message: 'm'.repeat(20_000) }],
+  [
+    'oversized strings',
+    {
+      organizationId: 'o'.repeat(100_000),
+      name: 'x'.repeat(300_000),
+      email: `${'a'.repeat(500)}@x.test`,
+      message: 'm'.repeat(20_000),
+    },
+  ],
 ];
 
 describe('malformed input on every procedure', () => {
-  it('answers 4xx with a message (or ignores unknown fields), never 500, and writes nothing', { timeout: 120_000 }, async () => {
-    const list = procedures();
-    expect(list.length).toBeGreaterThan(25);
-    const optional = list.filter(([path]) => allOptional(path));
-    expect(optional.map(([path]) => path)).toEqual(OPTIONAL_INPUT);
-    const failures: string[] = [];
-    const served: string[] = [];
-    const probe = async (path: string, type: 'query' | 'mutation') => {
-      for (const [label, input] of badInputs()) {
-        const encoded = encodeURIComponent(JSON.stringify(input));
-        const res = type === 'query'
-          ? await fetch(`${api.server.url}/trpc/${path}?input=${encoded}`, { headers: { authorization: `Bearer ${token}` } })
-          : await fetch(`${api.server.url}/trpc/${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(input) });
-        const text = await res.text();
-        let message: string | undefined;
-        try {
-          message = (JSON.parse(text) as { error?: { message?: string } }).error?.message;
-        } catch {
-          message = undefined;
+  it(
+    'answers 4xx with a message (or ignores unknown fields), never 500, and writes nothing',
+    { timeout: 120_000 },
+    async () => {
+      const list = procedures();
+      expect(list.length).toBeGreaterThan(25);
+      const optional = list.filter(([path]) => allOptional(path));
+      expect(optional.map(([path]) => path)).toEqual(OPTIONAL_INPUT);
+      const failures: string[] = [];
+      const served: string[] = [];
+      const probe = async (path: string, type: 'query' | 'mutation') => {
+        for (const [label, input] of badInputs()) {
+          const encoded = encodeURIComponent(JSON.stringify(input));
+          const res =
+            type === 'query'
+              ? await fetch(`${api.server.url}/trpc/${path}?input=${encoded}`, {
+                  headers: { authorization: `Bearer ${token}` },
+                })
+              : await fetch(`${api.server.url}/trpc/${path}`, {
+                  method: 'POST',
+                  headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+                  body: JSON.stringify(input),
+                });
+          const text = await res.text();
+          let message: string | undefined;
+          try {
+            message = (JSON.parse(text) as { error?: { message?: string } }).error?.message;
+          } catch {
+            message = undefined;
+          }
+          // Node itself answers oversized requests (413, 431 for a huge query string) before any procedure runs.
+          const refusedByServer = res.status === 413 || res.status === 431;
+          if (res.status >= 500 || (res.status >= 400 && !refusedByServer && !message))
+            failures.push(`${path} with ${label}: ${res.status} ${text.slice(0, 200)}`);
+          if (res.status < 400 && !allOptional(path)) served.push(`${path} with ${label}: ${res.status}`);
         }
-        // Node itself answers oversized requests (413, 431 for a huge query string) before any procedure runs.
-        const refusedByServer = res.status === 413 || res.status === 431;
-        if (res.status >= 500 || (res.status >= 400 && !refusedByServer && !message)) failures.push(`${path} with ${label}: ${res.status} ${text.slice(0, 200)}`);
-        if (res.status < 400 && !allOptional(path)) served.push(`${path} with ${label}: ${res.status}`);
-      }
-    };
-    // Every table, except the rate-limit counters that every request moves.
-    const everyTable = () => databaseFingerprint(db.pool, { tables: ['rate_limit_counters'] });
-    const before = await everyTable();
-    for (const [path, type] of list) if (!allOptional(path)) await probe(path, type);
-    // Every procedure that requires something refuses every bad input, and nothing was written anywhere.
-    expect(served).toEqual([]);
-    expect(await everyTable()).toEqual(before);
-    // The all-optional ones may serve an unrelated object (and siweNonce stores its nonce): never a 500 though.
-    for (const [path, type] of optional) await probe(path, type);
-    expect(failures).toEqual([]);
-  });
+      };
+      // Every table, except the rate-limit counters that every request moves.
+      const everyTable = () => databaseFingerprint(db.pool, { tables: ['rate_limit_counters'] });
+      const before = await everyTable();
+      for (const [path, type] of list) if (!allOptional(path)) await probe(path, type);
+      // Every procedure that requires something refuses every bad input, and nothing was written anywhere.
+      expect(served).toEqual([]);
+      expect(await everyTable()).toEqual(before);
+      // The all-optional ones may serve an unrelated object (and siweNonce stores its nonce): never a 500 though.
+      for (const [path, type] of optional) await probe(path, type);
+      expect(failures).toEqual([]);
+    },
+  );
 
   it('reports the field that is wrong', async () => {
     const res = await fetch(`${api.server.url}/api/v1/organizations/${organizationId}/triggers`, {
-      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ name: 'x', chainId: 1, registry: 'staking', conditions: [] }),
     });
     expect(res.status).toBe(400);
@@ -104,8 +132,15 @@ describe('malformed input on every procedure', () => {
 
   it('refuses a body larger than the limit with 413', async () => {
     const res = await fetch(`${api.server.url}/trpc/triggers.create`, {
-      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ organizationId, name: 'n'.repeat(2 * 1024 * 1024), chainId: 1, registry: 'reputation', conditions: [] }),
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        organizationId,
+        name: 'n'.repeat(2 * 1024 * 1024),
+        chainId: 1,
+        registry: 'reputation',
+        conditions: [],
+      }),
     });
     expect(res.status).toBe(413);
   });
@@ -113,12 +148,16 @@ describe('malformed input on every procedure', () => {
 
 /** Every operation of the served OpenAPI document that takes a request body, with its path filled in. */
 async function bodyOperations(): Promise<{ method: string; path: string; url: string }[]> {
-  const document = (await (await fetch(`${api.server.url}/api/v1/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+  const document = (await (await fetch(`${api.server.url}/api/v1/openapi.json`)).json()) as {
+    paths: Record<string, Record<string, unknown>>;
+  };
   const out: { method: string; path: string; url: string }[] = [];
   for (const [path, operations] of Object.entries(document.paths)) {
     for (const method of Object.keys(operations)) {
       if (!['post', 'put', 'patch'].includes(method)) continue;
-      const filled = path.replace(/\{(\w+)\}/g, (_m, name: string) => (name === 'organizationId' ? organizationId : '00000000-0000-4000-8000-000000000000'));
+      const filled = path.replace(/\{(\w+)\}/g, (_m, name: string) =>
+        name === 'organizationId' ? organizationId : '00000000-0000-4000-8000-000000000000',
+      );
       out.push({ method: method.toUpperCase(), path, url: `${api.server.url}/api/v1${filled}` });
     }
   }
@@ -128,49 +167,96 @@ async function bodyOperations(): Promise<{ method: string; path: string; url: st
 /** A malformed request body, as a schema-driven fuzzer sends them, and the status it must get. */
 const malformedBodies: { label: string; contentType: string; body: () => string; status: number; message: RegExp }[] = [
   { label: 'a NUL byte', contentType: 'application/json', body: () => '\x00', status: 400, message: /JSON/ },
-  { label: 'truncated JSON', contentType: 'application/json; charset=utf-8', body: () => '{"name": ', status: 400, message: /JSON/ },
-  { label: 'JSON sent as text/plain', contentType: 'text/plain', body: () => '{}', status: 415, message: /application\/json/ },
-  { label: 'a form', contentType: 'application/x-www-form-urlencoded', body: () => 'name=x', status: 415, message: /application\/json/ },
-  { label: 'an oversized body', contentType: 'application/json', body: () => JSON.stringify({ name: 'n'.repeat(MAX_BODY_BYTES) }), status: 413, message: new RegExp(String(MAX_BODY_BYTES)) },
+  {
+    label: 'truncated JSON',
+    contentType: 'application/json; charset=utf-8',
+    body: () => '{"name": ',
+    status: 400,
+    message: /JSON/,
+  },
+  {
+    label: 'JSON sent as text/plain',
+    contentType: 'text/plain',
+    body: () => '{}',
+    status: 415,
+    message: /application\/json/,
+  },
+  {
+    label: 'a form',
+    contentType: 'application/x-www-form-urlencoded',
+    body: () => 'name=x',
+    status: 415,
+    message: /application\/json/,
+  },
+  {
+    label: 'an oversized body',
+    contentType: 'application/json',
+    body: () => JSON.stringify({ name: 'n'.repeat(MAX_BODY_BYTES) }),
+    status: 413,
+    message: new RegExp(String(MAX_BODY_BYTES)),
+  },
 ];
 
 describe('malformed request bodies on every route', () => {
-  const counts = async () => (await db.pool.query(
-    `SELECT (SELECT count(*) FROM triggers)::int AS t, (SELECT count(*) FROM api_keys)::int AS k, (SELECT count(*) FROM users)::int AS u,
-            (SELECT count(*) FROM organizations)::int AS o, (SELECT count(*) FROM oauth_clients)::int AS c`)).rows[0];
+  const counts = async () =>
+    (
+      await db.pool.query(
+        `SELECT (SELECT count(*) FROM triggers)::int AS t, (SELECT count(*) FROM api_keys)::int AS k, (SELECT count(*) FROM users)::int AS u,
+            (SELECT count(*) FROM organizations)::int AS o, (SELECT count(*) FROM oauth_clients)::int AS c`,
+      )
+    ).rows[0];
 
-  it('REST: every POST/PUT/PATCH of the OpenAPI document answers 400/415/413 with a message in its documented error shape', { timeout: 120_000 }, async () => {
-    const operations = await bodyOperations();
-    expect(operations.length).toBeGreaterThan(15);
-    const before = await counts();
-    const failures: string[] = [];
-    for (const op of operations) {
-      for (const bad of malformedBodies) {
-        const res = await fetch(op.url, { method: op.method, headers: { authorization: `Bearer ${token}`, 'content-type': bad.contentType }, body: bad.body() });
-        const text = await res.text();
-        let body: { message?: unknown; code?: unknown } = {};
-        try {
-          body = JSON.parse(text) as typeof body;
-        } catch {
-          // reported below
-        }
-        if (res.status !== bad.status || typeof body.message !== 'string' || !bad.message.test(body.message) || typeof body.code !== 'string') {
-          failures.push(`${op.method} ${op.path} with ${bad.label}: ${res.status} ${text.slice(0, 200)}`);
+  it(
+    'REST: every POST/PUT/PATCH of the OpenAPI document answers 400/415/413 with a message in its documented error shape',
+    { timeout: 120_000 },
+    async () => {
+      const operations = await bodyOperations();
+      expect(operations.length).toBeGreaterThan(15);
+      const before = await counts();
+      const failures: string[] = [];
+      for (const op of operations) {
+        for (const bad of malformedBodies) {
+          const res = await fetch(op.url, {
+            method: op.method,
+            headers: { authorization: `Bearer ${token}`, 'content-type': bad.contentType },
+            body: bad.body(),
+          });
+          const text = await res.text();
+          let body: { message?: unknown; code?: unknown } = {};
+          try {
+            body = JSON.parse(text) as typeof body;
+          } catch {
+            // reported below
+          }
+          if (
+            res.status !== bad.status ||
+            typeof body.message !== 'string' ||
+            !bad.message.test(body.message) ||
+            typeof body.code !== 'string'
+          ) {
+            failures.push(`${op.method} ${op.path} with ${bad.label}: ${res.status} ${text.slice(0, 200)}`);
+          }
         }
       }
-    }
-    expect(failures).toEqual([]);
-    expect(await counts()).toEqual(before);
-  });
+      expect(failures).toEqual([]);
+      expect(await counts()).toEqual(before);
+    },
+  );
 
   it('tRPC: every mutation answers 400/415/413 with a message', { timeout: 120_000 }, async () => {
-    const mutations = procedures().filter(([, type]) => type === 'mutation').map(([path]) => path);
+    const mutations = procedures()
+      .filter(([, type]) => type === 'mutation')
+      .map(([path]) => path);
     expect(mutations.length).toBeGreaterThan(15);
     const before = await counts();
     const failures: string[] = [];
     for (const path of mutations) {
       for (const bad of malformedBodies) {
-        const res = await fetch(`${api.server.url}/trpc/${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': bad.contentType }, body: bad.body() });
+        const res = await fetch(`${api.server.url}/trpc/${path}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': bad.contentType },
+          body: bad.body(),
+        });
         const text = await res.text();
         let message: unknown;
         try {
@@ -178,7 +264,8 @@ describe('malformed request bodies on every route', () => {
         } catch {
           message = undefined;
         }
-        if (res.status !== bad.status || typeof message !== 'string' || !bad.message.test(message)) failures.push(`${path} with ${bad.label}: ${res.status} ${text.slice(0, 200)}`);
+        if (res.status !== bad.status || typeof message !== 'string' || !bad.message.test(message))
+          failures.push(`${path} with ${bad.label}: ${res.status} ${text.slice(0, 200)}`);
       }
     }
     expect(failures).toEqual([]);
@@ -186,7 +273,9 @@ describe('malformed request bodies on every route', () => {
   });
 
   it('tRPC: a query whose input parameter is not JSON answers 400', async () => {
-    const res = await fetch(`${api.server.url}/trpc/triggers.list?input=%7B`, { headers: { authorization: `Bearer ${token}` } });
+    const res = await fetch(`${api.server.url}/trpc/triggers.list?input=%7B`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/JSON/);
   });
@@ -196,13 +285,36 @@ describe('malformed request bodies on every route', () => {
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
     const base = `${api.server.url}/api/v1/organizations/${organizationId}`;
     const answers = [
-      await fetch(`${base}/triggers`, { method: 'POST', headers, body: JSON.stringify({ name: 'a\u0000b', chainId: null, registry: 'reputation', conditions: [] }) }),
-      await fetch(`${base}/api-keys`, { method: 'POST', headers, body: JSON.stringify({ name: 'a\u0000b', permissions: ['read'] }) }),
-      await fetch(`${base}/oauth-clients`, { method: 'POST', headers, body: JSON.stringify({ name: 'a\u0000b', allowedScopes: ['read'] }) }),
-      await fetch(`${base}/deliveries/replay`, { method: 'POST', headers, body: JSON.stringify({ idempotencyKey: 'a\u0000b' }) }),
+      await fetch(`${base}/triggers`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ name: 'a\u0000b', chainId: null, registry: 'reputation', conditions: [] }),
+      }),
+      await fetch(`${base}/api-keys`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ name: 'a\u0000b', permissions: ['read'] }),
+      }),
+      await fetch(`${base}/oauth-clients`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ name: 'a\u0000b', allowedScopes: ['read'] }),
+      }),
+      await fetch(`${base}/deliveries/replay`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ idempotencyKey: 'a\u0000b' }),
+      }),
       await fetch(base, { method: 'PATCH', headers, body: JSON.stringify({ name: 'a\u0000b' }) }),
-      await fetch(`${api.server.url}/trpc/organizations.rename`, { method: 'POST', headers, body: JSON.stringify({ organizationId, name: 'a\u0000b' }) }),
-      await fetch(`${api.server.url}/trpc/triggers.list?input=${encodeURIComponent(JSON.stringify({ organizationId, name: 'a\u0000b' }))}`, { headers }),
+      await fetch(`${api.server.url}/trpc/organizations.rename`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ organizationId, name: 'a\u0000b' }),
+      }),
+      await fetch(
+        `${api.server.url}/trpc/triggers.list?input=${encodeURIComponent(JSON.stringify({ organizationId, name: 'a\u0000b' }))}`,
+        { headers },
+      ),
       await fetch(`${base}/deliveries?status=dead&since=%00`, { headers }),
     ];
     for (const res of answers) {
@@ -214,9 +326,12 @@ describe('malformed request bodies on every route', () => {
 
   it('an empty body is no input: a POST whose input is all in its path is served', async () => {
     for (const headers of [{ 'content-type': 'application/json' }, {}] as Record<string, string>[]) {
-      const key = await (await api.caller({ authorization: `Bearer ${token}` })).apiKeys.create({ organizationId, name: 'to rotate', permissions: ['read'] });
+      const key = await (
+        await api.caller({ authorization: `Bearer ${token}` })
+      ).apiKeys.create({ organizationId, name: 'to rotate', permissions: ['read'] });
       const res = await fetch(`${api.server.url}/api/v1/organizations/${organizationId}/api-keys/${key.id}/rotate`, {
-        method: 'POST', headers: { authorization: `Bearer ${token}`, ...headers },
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, ...headers },
       });
       expect(res.status).toBe(200);
     }
@@ -227,11 +342,15 @@ describe('rate limits across API processes', () => {
   it('two API servers on one database share one limit', async () => {
     const second = await startTestApi(db);
     try {
-      const key = await (await api.caller({ authorization: `Bearer ${token}` })).apiKeys.create({ organizationId, name: 'shared', permissions: ['read'], rateLimitOverride: 6 });
+      const key = await (
+        await api.caller({ authorization: `Bearer ${token}` })
+      ).apiKeys.create({ organizationId, name: 'shared', permissions: ['read'], rateLimitOverride: 6 });
       const statuses: number[] = [];
       for (let i = 0; i < 10; i++) {
         const server = i % 2 === 0 ? api.server : second.server;
-        const res = await fetch(`${server.url}/api/v1/organizations/${organizationId}/triggers`, { headers: { 'x-api-key': key.key } });
+        const res = await fetch(`${server.url}/api/v1/organizations/${organizationId}/triggers`, {
+          headers: { 'x-api-key': key.key },
+        });
         statuses.push(res.status);
       }
       expect(statuses.filter((s) => s === 200)).toHaveLength(6);

@@ -39,9 +39,15 @@ const newIp = () => `198.18.${Math.floor(++ipCounter / 250)}.${(ipCounter % 250)
 const bogusKey = () => `sk_live_${randomBytes(4).toString('hex')}_${randomBytes(16).toString('hex')}`;
 
 async function account(plan?: 'free' | 'starter' | 'pro' | 'enterprise') {
-  const session = await (await api.caller({}, newIp())).auth.register({ username: `u${tag()}`, email: `u${tag()}@example.test`, password: 'correct horse battery' });
+  const session = await (
+    await api.caller({}, newIp())
+  ).auth.register({ username: `u${tag()}`, email: `u${tag()}@example.test`, password: 'correct horse battery' });
   if (plan) await db.pool.query('UPDATE organizations SET plan = $2 WHERE id = $1', [session.organizationId, plan]);
-  return { ...session, organizationId: session.organizationId!, as: await api.caller({ authorization: `Bearer ${session.accessToken}` }, newIp()) };
+  return {
+    ...session,
+    organizationId: session.organizationId!,
+    as: await api.caller({ authorization: `Bearer ${session.accessToken}` }, newIp()),
+  };
 }
 
 /** A counter's value from GET /metrics (the sum over the samples whose labels include `labels`). */
@@ -69,31 +75,51 @@ describe('unknown API keys and the argon2 threadpool (item 4)', () => {
     const invalidBefore = await metric('erc8004_auth_failures_total', { credential: 'api_key', reason: 'invalid' });
 
     expect(await code((await api.caller({ 'x-api-key': key }, ip)).auth.me({}))).toBe('UNAUTHORIZED');
-    expect(await code((await api.caller({ authorization: `Bearer ${key}` }, newIp())).auth.me({}))).toBe('UNAUTHORIZED');
+    expect(await code((await api.caller({ authorization: `Bearer ${key}` }, newIp())).auth.me({}))).toBe(
+      'UNAUTHORIZED',
+    );
 
     expect(await metric('erc8004_argon2_verifications_total')).toBe(verificationsBefore + 1);
-    expect(await metric('erc8004_auth_failures_total', { credential: 'api_key', reason: 'invalid' })).toBe(invalidBefore + 1);
-    expect(await metric('erc8004_auth_failures_total', { credential: 'api_key', reason: 'known_invalid' })).toBe(knownBefore + 1);
+    expect(await metric('erc8004_auth_failures_total', { credential: 'api_key', reason: 'invalid' })).toBe(
+      invalidBefore + 1,
+    );
+    expect(await metric('erc8004_auth_failures_total', { credential: 'api_key', reason: 'known_invalid' })).toBe(
+      knownBefore + 1,
+    );
 
     // The same for an OAuth access token (also an argon2 hash).
     const token = `oat_${randomBytes(4).toString('hex')}_${randomBytes(16).toString('hex')}`;
-    for (let i = 0; i < 2; i++) expect(await code((await api.caller({ authorization: `Bearer ${token}` }, newIp())).auth.me({}))).toBe('UNAUTHORIZED');
+    for (let i = 0; i < 2; i++)
+      expect(await code((await api.caller({ authorization: `Bearer ${token}` }, newIp())).auth.me({}))).toBe(
+        'UNAUTHORIZED',
+      );
     expect(await metric('erc8004_argon2_verifications_total')).toBe(verificationsBefore + 2);
     expect(await metric('erc8004_auth_failures_total', { credential: 'oauth_token', reason: 'known_invalid' })).toBe(1);
   });
 
   it('answers a flood of made-up keys from one address with 429 beyond its limit, without verifying them', async () => {
     const owner = await account('enterprise');
-    const good = await owner.as.apiKeys.create({ organizationId: owner.organizationId, name: 'good', permissions: ['read'] });
+    const good = await owner.as.apiKeys.create({
+      organizationId: owner.organizationId,
+      name: 'good',
+      permissions: ['read'],
+    });
     const ip = newIp();
     // The good key verifies once from this address (then it is known valid).
-    expect(await code((await api.caller({ 'x-api-key': good.key }, ip)).triggers.list({ organizationId: owner.organizationId }))).toBe('OK');
+    expect(
+      await code(
+        (await api.caller({ 'x-api-key': good.key }, ip)).triggers.list({ organizationId: owner.organizationId }),
+      ),
+    ).toBe('OK');
 
     // Limits use fixed windows: the flood may straddle a window boundary, so it is sized to be refused in part even
     // across two windows, and the checks hold either way.
     const flood = 2 * VERIFY_LIMIT.limit + 15;
     const verificationsBefore = await metric('erc8004_argon2_verifications_total');
-    const rateLimitedBefore = await metric('erc8004_auth_failures_total', { credential: 'api_key', reason: 'rate_limited' });
+    const rateLimitedBefore = await metric('erc8004_auth_failures_total', {
+      credential: 'api_key',
+      reason: 'rate_limited',
+    });
     const results = await Promise.all(
       Array.from({ length: flood }, async () => code((await api.caller({ 'x-api-key': bogusKey() }, ip)).auth.me({}))),
     );
@@ -106,31 +132,54 @@ describe('unknown API keys and the argon2 threadpool (item 4)', () => {
     expect(tooMany).toBeGreaterThanOrEqual(15);
     // Every refusal with 429 came without an argon2 verification; every 401 cost exactly one.
     expect(await metric('erc8004_argon2_verifications_total')).toBe(verificationsBefore + unauthorized);
-    expect(await metric('erc8004_auth_failures_total', { credential: 'api_key', reason: 'rate_limited' })).toBe(rateLimitedBefore + tooMany);
+    expect(await metric('erc8004_auth_failures_total', { credential: 'api_key', reason: 'rate_limited' })).toBe(
+      rateLimitedBefore + tooMany,
+    );
 
     // Once refused, the address is answered from memory until the window ends: more made-up keys cost no limiter
     // round trip (the shared counter stays where it is) and still get 429.
     const { bucket } = bucketFor({ kind: 'anonymous', ip }, 'verify');
-    const counted = async () => Number((await db.pool.query('SELECT coalesce(sum(count), 0) AS n FROM rate_limit_counters WHERE bucket = $1', [bucket])).rows[0].n);
+    const counted = async () =>
+      Number(
+        (
+          await db.pool.query('SELECT coalesce(sum(count), 0) AS n FROM rate_limit_counters WHERE bucket = $1', [
+            bucket,
+          ])
+        ).rows[0].n,
+      );
     const countedBefore = await counted();
-    for (let i = 0; i < 5; i++) expect(await code((await api.caller({ 'x-api-key': bogusKey() }, ip)).auth.me({}))).toBe('TOO_MANY_REQUESTS');
+    for (let i = 0; i < 5; i++)
+      expect(await code((await api.caller({ 'x-api-key': bogusKey() }, ip)).auth.me({}))).toBe('TOO_MANY_REQUESTS');
     expect(await counted()).toBe(countedBefore);
 
     // Another address is not affected, and the good key still works from the flooded one, also once its cached
     // verification is gone (a key that verified recently is not subject to the address's verification limit).
     expect(await code((await api.caller({ 'x-api-key': bogusKey() }, newIp())).auth.me({}))).toBe('UNAUTHORIZED');
     api.services.apiKeys.clear();
-    expect(await code((await api.caller({ 'x-api-key': good.key }, ip)).triggers.list({ organizationId: owner.organizationId }))).toBe('OK');
+    expect(
+      await code(
+        (await api.caller({ 'x-api-key': good.key }, ip)).triggers.list({ organizationId: owner.organizationId }),
+      ),
+    ).toBe('OK');
   });
 });
 
 describe('conflicting credentials (item 19)', () => {
   it('refuses a request that carries any invalid credential, whatever valid one it carries too', async () => {
     const owner = await account();
-    const { key } = await owner.as.apiKeys.create({ organizationId: owner.organizationId, name: 'k', permissions: ['read'] });
-    const other = await owner.as.apiKeys.create({ organizationId: owner.organizationId, name: 'k2', permissions: ['read'] });
+    const { key } = await owner.as.apiKeys.create({
+      organizationId: owner.organizationId,
+      name: 'k',
+      permissions: ['read'],
+    });
+    const other = await owner.as.apiKeys.create({
+      organizationId: owner.organizationId,
+      name: 'k2',
+      permissions: ['read'],
+    });
     const jwt = owner.accessToken;
-    const call = async (headers: Record<string, string>) => code((await api.caller(headers, newIp())).triggers.list({ organizationId: owner.organizationId }));
+    const call = async (headers: Record<string, string>) =>
+      code((await api.caller(headers, newIp())).triggers.list({ organizationId: owner.organizationId }));
 
     // Each valid credential alone works; the same key in both headers is one credential.
     expect(await call({ 'x-api-key': key })).toBe('OK');
@@ -150,7 +199,8 @@ describe('conflicting credentials (item 19)', () => {
       { authorization: `Bearer ${jwt}`, 'x-api-key': key }, // two valid credentials of different kinds
       { 'x-api-key': key, authorization: `Bearer ${other.key}` }, // two valid keys
     ];
-    for (const headers of refusals) expect([JSON.stringify(headers), await call(headers)]).toEqual([JSON.stringify(headers), 'UNAUTHORIZED']);
+    for (const headers of refusals)
+      expect([JSON.stringify(headers), await call(headers)]).toEqual([JSON.stringify(headers), 'UNAUTHORIZED']);
 
     // The same over HTTP (REST), both header orders.
     const url = `/organizations/${owner.organizationId}/triggers`;
@@ -164,14 +214,26 @@ describe('conflicting credentials (item 19)', () => {
 describe('plan limits per organization (item 9)', () => {
   it('refuses an override above the plan (400) and changes nothing', async () => {
     const owner = await account(); // free: 50 requests per hour
-    const create = (rateLimitOverride: number) => rest(`/organizations/${owner.organizationId}/api-keys`, { authorization: `Bearer ${owner.accessToken}` }, {
-      method: 'POST', body: JSON.stringify({ name: 'partner', permissions: ['read'], rateLimitOverride }),
-    });
+    const create = (rateLimitOverride: number) =>
+      rest(
+        `/organizations/${owner.organizationId}/api-keys`,
+        { authorization: `Bearer ${owner.accessToken}` },
+        {
+          method: 'POST',
+          body: JSON.stringify({ name: 'partner', permissions: ['read'], rateLimitOverride }),
+        },
+      );
     const above = await create(51);
     expect(above.status).toBe(400);
     expect(JSON.stringify(await above.json())).toContain('rateLimitOverride');
     expect((await create(1_000_000)).status).toBe(400);
-    expect((await db.pool.query('SELECT count(*)::int AS n FROM api_keys WHERE organization_id = $1', [owner.organizationId])).rows[0].n).toBe(0);
+    expect(
+      (
+        await db.pool.query('SELECT count(*)::int AS n FROM api_keys WHERE organization_id = $1', [
+          owner.organizationId,
+        ])
+      ).rows[0].n,
+    ).toBe(0);
     expect((await create(10)).status).toBe(200);
   });
 
@@ -194,8 +256,17 @@ describe('plan limits per organization (item 9)', () => {
 
   it("a key's lower override is its own limit and spends no more of its organization's requests", async () => {
     const owner = await account('starter'); // 100 per hour
-    const low = await owner.as.apiKeys.create({ organizationId: owner.organizationId, name: 'low', permissions: ['read'], rateLimitOverride: 3 });
-    const normal = await owner.as.apiKeys.create({ organizationId: owner.organizationId, name: 'normal', permissions: ['read'] });
+    const low = await owner.as.apiKeys.create({
+      organizationId: owner.organizationId,
+      name: 'low',
+      permissions: ['read'],
+      rateLimitOverride: 3,
+    });
+    const normal = await owner.as.apiKeys.create({
+      organizationId: owner.organizationId,
+      name: 'normal',
+      permissions: ['read'],
+    });
     const asLow = await api.caller({ 'x-api-key': low.key }, newIp());
     const results: string[] = [];
     for (let i = 0; i < 6; i++) results.push(await code(asLow.triggers.list({ organizationId: owner.organizationId })));
@@ -209,7 +280,11 @@ describe('plan limits per organization (item 9)', () => {
 
   it("announces the organization's plan limit, and the new plan's once a plan change reaches the API process", async () => {
     const owner = await account(); // free
-    const key = await owner.as.apiKeys.create({ organizationId: owner.organizationId, name: 'k', permissions: ['read'] });
+    const key = await owner.as.apiKeys.create({
+      organizationId: owner.organizationId,
+      name: 'k',
+      permissions: ['read'],
+    });
     const url = `/organizations/${owner.organizationId}/triggers`;
     const limits = async () => {
       const byKey = await rest(url, { 'x-api-key': key.key });
@@ -232,7 +307,14 @@ describe('plan limits per organization (item 9)', () => {
   it('a plan downgrade caps an override that was within the old plan', async () => {
     const owner = await account('pro');
     // Created in the domain directly: an API call would cache the organization's plan (30 s) in this process.
-    const key = await createApiKey(db.pool, { organizationId: owner.organizationId, createdBy: owner.userId, name: 'big', environment: 'live', permissions: ['read'], rateLimitOverride: 400 });
+    const key = await createApiKey(db.pool, {
+      organizationId: owner.organizationId,
+      createdBy: owner.userId,
+      name: 'big',
+      environment: 'live',
+      permissions: ['read'],
+      rateLimitOverride: 400,
+    });
     await db.pool.query(`UPDATE organizations SET plan = 'free' WHERE id = $1`, [owner.organizationId]);
     const res = await rest(`/organizations/${owner.organizationId}/triggers`, { 'x-api-key': key.key });
     expect(res.status).toBe(200);
@@ -242,27 +324,49 @@ describe('plan limits per organization (item 9)', () => {
 
 describe('client address behind a proxy (TRUST_PROXY)', () => {
   const lastUsedIp = async (keyId: string) =>
-    (await db.pool.query<{ ip: string | null }>('SELECT host(last_used_ip) AS ip FROM api_keys WHERE id = $1', [keyId])).rows[0]!.ip;
+    (await db.pool.query<{ ip: string | null }>('SELECT host(last_used_ip) AS ip FROM api_keys WHERE id = $1', [keyId]))
+      .rows[0]!.ip;
 
   it('ignores X-Forwarded-For from a peer that is not a trusted proxy', async () => {
     const owner = await account();
-    const key = await owner.as.apiKeys.create({ organizationId: owner.organizationId, name: 'k', permissions: ['read'] });
-    const res = await rest(`/organizations/${owner.organizationId}/triggers`, { 'x-api-key': key.key, 'x-forwarded-for': '203.0.113.50' });
+    const key = await owner.as.apiKeys.create({
+      organizationId: owner.organizationId,
+      name: 'k',
+      permissions: ['read'],
+    });
+    const res = await rest(`/organizations/${owner.organizationId}/triggers`, {
+      'x-api-key': key.key,
+      'x-forwarded-for': '203.0.113.50',
+    });
     expect(res.status).toBe(200);
-    expect(await eventually(() => lastUsedIp(key.id), (ip) => ip !== null)).toBe('127.0.0.1');
+    expect(
+      await eventually(
+        () => lastUsedIp(key.id),
+        (ip) => ip !== null,
+      ),
+    ).toBe('127.0.0.1');
   });
 
   it('takes the rightmost untrusted hop when the peer is a trusted proxy', async () => {
     const proxied = await startTestApi(db, { env: { TRUST_PROXY: '127.0.0.1/32' } });
     try {
       const owner = await account();
-      const key = await owner.as.apiKeys.create({ organizationId: owner.organizationId, name: 'k', permissions: ['read'] });
+      const key = await owner.as.apiKeys.create({
+        organizationId: owner.organizationId,
+        name: 'k',
+        permissions: ['read'],
+      });
       const res = await fetch(`${proxied.server.url}/api/v1/organizations/${owner.organizationId}/triggers`, {
         // The client wrote 192.0.2.1 itself; the proxy appended the address it saw.
         headers: { 'x-api-key': key.key, 'x-forwarded-for': '192.0.2.1, 203.0.113.50' },
       });
       expect(res.status).toBe(200);
-      expect(await eventually(() => lastUsedIp(key.id), (ip) => ip !== null)).toBe('203.0.113.50');
+      expect(
+        await eventually(
+          () => lastUsedIp(key.id),
+          (ip) => ip !== null,
+        ),
+      ).toBe('203.0.113.50');
     } finally {
       await proxied.close();
     }
@@ -283,14 +387,36 @@ describe('the stricter sign-in limit, per client address, on every sign-in endpo
 
   const send = (ip: string, method: 'GET' | 'POST', path: string, body?: unknown) =>
     fetch(`${proxied.server.url}/api/v1${path}`, {
-      method, headers: { 'content-type': 'application/json', 'x-forwarded-for': ip }, ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      method,
+      headers: { 'content-type': 'application/json', 'x-forwarded-for': ip },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
   const signIns: Record<string, { served: number; request: (ip: string) => Promise<Response> }> = {
     // Right passwords: wrong ones would meet the login lockout (5 per address) before the rate limit.
-    login: { served: 200, request: (ip) => send(ip, 'POST', '/auth/login', { email: signInEmail, password: 'correct horse battery' }) },
-    register: { served: 200, request: (ip) => { const t = tag(); return send(ip, 'POST', '/auth/register', { username: `r${t}`, email: `r${t}@example.test`, password: 'correct horse battery' }); } },
+    login: {
+      served: 200,
+      request: (ip) => send(ip, 'POST', '/auth/login', { email: signInEmail, password: 'correct horse battery' }),
+    },
+    register: {
+      served: 200,
+      request: (ip) => {
+        const t = tag();
+        return send(ip, 'POST', '/auth/register', {
+          username: `r${t}`,
+          email: `r${t}@example.test`,
+          password: 'correct horse battery',
+        });
+      },
+    },
     'SIWE nonce': { served: 200, request: (ip) => send(ip, 'GET', '/auth/siwe/nonce') },
-    'SIWE verify': { served: 401, request: (ip) => send(ip, 'POST', '/auth/siwe/verify', { message: 'not an EIP-4361 message', signature: `0x${'11'.repeat(65)}` }) },
+    'SIWE verify': {
+      served: 401,
+      request: (ip) =>
+        send(ip, 'POST', '/auth/siwe/verify', {
+          message: 'not an EIP-4361 message',
+          signature: `0x${'11'.repeat(65)}`,
+        }),
+    },
   };
   const users = async () => (await db.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM users')).rows[0]!.n;
 
@@ -318,7 +444,8 @@ describe('GET /health?deep=true without credentials (item 12)', () => {
     const deep = async () => {
       const res = await fetch(`${api.server.url}/health?deep=true`);
       expect(res.status).toBe(200);
-      return ((await res.json()) as { checks: { worker: { status: string; detail: { workflowId: string } } } }).checks.worker;
+      return ((await res.json()) as { checks: { worker: { status: string; detail: { workflowId: string } } } }).checks
+        .worker;
     };
     const answers = await Promise.all(Array.from({ length: 8 }, deep));
     answers.push(await deep());
@@ -367,10 +494,15 @@ describe('login lockout under concurrent attempts (item 12)', () => {
     const email = `ok${t}@example.test`;
     await registerUser(db.pool, { username: `ok${t}`, email, password: 'correct horse battery' });
     const ip = newIp();
-    for (let i = 0; i < 2; i++) expect(await authCode(loginWithPassword(db.pool, { email, password: 'nope nope', ip }))).toBe('invalid_credentials');
-    for (let i = 0; i < 5; i++) expect(await authCode(loginWithPassword(db.pool, { email, password: 'correct horse battery', ip }))).toBe('OK');
+    for (let i = 0; i < 2; i++)
+      expect(await authCode(loginWithPassword(db.pool, { email, password: 'nope nope', ip }))).toBe(
+        'invalid_credentials',
+      );
+    for (let i = 0; i < 5; i++)
+      expect(await authCode(loginWithPassword(db.pool, { email, password: 'correct horse battery', ip }))).toBe('OK');
     const { rows } = await db.pool.query<{ key: string; failures: number; locked_until: Date | null }>(
-      'SELECT key, failures, locked_until FROM login_failures WHERE key = ANY($1)', [[`user:${email}`, `ip:${ip}`]],
+      'SELECT key, failures, locked_until FROM login_failures WHERE key = ANY($1)',
+      [[`user:${email}`, `ip:${ip}`]],
     );
     expect(rows).toEqual([{ key: `ip:${ip}`, failures: 2, locked_until: null }]);
   });
@@ -378,9 +510,13 @@ describe('login lockout under concurrent attempts (item 12)', () => {
 
 // Last: it spends the verification budget of 127.0.0.1, the address of every HTTP request of this file.
 describe('unknown API keys over HTTP (item 4)', () => {
-  it('a flooded address gets 429 with Retry-After, in each surface\'s shape, and a key it used before still works', async () => {
+  it("a flooded address gets 429 with Retry-After, in each surface's shape, and a key it used before still works", async () => {
     const owner = await account('enterprise');
-    const good = await owner.as.apiKeys.create({ organizationId: owner.organizationId, name: 'good over http', permissions: ['read'] });
+    const good = await owner.as.apiKeys.create({
+      organizationId: owner.organizationId,
+      name: 'good over http',
+      permissions: ['read'],
+    });
     const triggers = `/organizations/${owner.organizationId}/triggers`;
     expect((await rest(triggers, { 'x-api-key': good.key })).status).toBe(200);
     // HTTP requests come from 127.0.0.1: spend its verification budget until a refusal (within two windows at most).
@@ -398,10 +534,20 @@ describe('unknown API keys over HTTP (item 4)', () => {
     const again = await rest('/me', { 'x-api-key': bogusKey() });
     expect(again.status).toBe(429);
     expect(Number(again.headers.get('retry-after'))).toBeGreaterThan(0);
-    expect(await again.json()).toMatchObject({ code: 'TOO_MANY_REQUESTS', message: expect.stringMatching(/too many credential verifications/) });
-    const overTrpc = await fetch(`${api.server.url}/trpc/auth.me`, { headers: { authorization: `Bearer ${bogusKey()}` } });
+    expect(await again.json()).toMatchObject({
+      code: 'TOO_MANY_REQUESTS',
+      message: expect.stringMatching(/too many credential verifications/),
+    });
+    const overTrpc = await fetch(`${api.server.url}/trpc/auth.me`, {
+      headers: { authorization: `Bearer ${bogusKey()}` },
+    });
     expect(overTrpc.status).toBe(429);
-    expect(await overTrpc.json()).toMatchObject({ error: { message: expect.stringMatching(/too many credential verifications/), data: { code: 'TOO_MANY_REQUESTS', httpStatus: 429 } } });
+    expect(await overTrpc.json()).toMatchObject({
+      error: {
+        message: expect.stringMatching(/too many credential verifications/),
+        data: { code: 'TOO_MANY_REQUESTS', httpStatus: 429 },
+      },
+    });
     // A key this address used successfully is not held up by the flood.
     api.services.apiKeys.clear();
     expect((await rest(triggers, { 'x-api-key': good.key })).status).toBe(200);

@@ -11,10 +11,20 @@ import { AuthError } from '../../src/auth/errors.js';
 import { loginWithPassword, registerUser } from '../../src/auth/accounts.js';
 import { argon2Verifications, hashPassword, verifyPassword } from '../../src/auth/passwords.js';
 import {
-  issueRefreshToken, revokeAllForUser, revokeRefreshFamily, revokeRefreshToken, rotateRefreshToken,
+  issueRefreshToken,
+  revokeAllForUser,
+  revokeRefreshFamily,
+  revokeRefreshToken,
+  rotateRefreshToken,
 } from '../../src/auth/tokens.js';
 import {
-  ApiKeyCache, createApiKey, listApiKeys, revokeApiKey, rotateApiKey, verifyApiKey, verifyApiKeyCached,
+  ApiKeyCache,
+  createApiKey,
+  listApiKeys,
+  revokeApiKey,
+  rotateApiKey,
+  verifyApiKey,
+  verifyApiKeyCached,
 } from '../../src/auth/api-keys.js';
 import { issueSiweNonce, verifySiwe } from '../../src/auth/siwe.js';
 
@@ -62,14 +72,33 @@ describe('passwords', () => {
 describe('registerUser', () => {
   it('creates the user, a personal organization and its ownership', async () => {
     const t = tag();
-    const reg = await registerUser(db.pool, { username: `Alice.${t}`, email: `  Alice.${t}@Example.TEST `, password: 'correct horse' });
+    const reg = await registerUser(db.pool, {
+      username: `Alice.${t}`,
+      email: `  Alice.${t}@Example.TEST `,
+      password: 'correct horse',
+    });
     expect(reg.email).toBe(`alice.${t}@example.test`);
-    const { rows: [user] } = await db.pool.query('SELECT * FROM users WHERE id = $1', [reg.userId]);
-    expect(user).toMatchObject({ username: `Alice.${t}`, email: `alice.${t}@example.test`, auth_method: 'password', wallet_address: null });
+    const {
+      rows: [user],
+    } = await db.pool.query('SELECT * FROM users WHERE id = $1', [reg.userId]);
+    expect(user).toMatchObject({
+      username: `Alice.${t}`,
+      email: `alice.${t}@example.test`,
+      auth_method: 'password',
+      wallet_address: null,
+    });
     expect(user.password_hash).toMatch(/^\$argon2id\$/);
     expect(user.password_hash).not.toContain('correct horse');
-    const { rows: [org] } = await db.pool.query('SELECT * FROM organizations WHERE id = $1', [reg.organizationId]);
-    expect(org).toMatchObject({ owner_id: reg.userId, is_personal: true, slug: `alice-${t}`, name: `Alice.${t}`, plan: 'free' });
+    const {
+      rows: [org],
+    } = await db.pool.query('SELECT * FROM organizations WHERE id = $1', [reg.organizationId]);
+    expect(org).toMatchObject({
+      owner_id: reg.userId,
+      is_personal: true,
+      slug: `alice-${t}`,
+      name: `Alice.${t}`,
+      plan: 'free',
+    });
   });
 
   it('makes the slug unique', async () => {
@@ -77,7 +106,11 @@ describe('registerUser', () => {
     const owner = await insertUser(db.pool);
     await insertOrganization(db.pool, owner, { slug: `bob-${t}` });
     await insertOrganization(db.pool, owner, { slug: `bob-${t}-2` });
-    const reg = await registerUser(db.pool, { username: `bob_${t}`, email: `bob${t}@example.test`, password: 'password123' });
+    const reg = await registerUser(db.pool, {
+      username: `bob_${t}`,
+      email: `bob${t}@example.test`,
+      password: 'password123',
+    });
     const { rows } = await db.pool.query('SELECT slug FROM organizations WHERE id = $1', [reg.organizationId]);
     expect(rows[0].slug).toBe(`bob-${t}-3`);
   });
@@ -89,8 +122,9 @@ describe('registerUser', () => {
       CREATE TRIGGER test_refuse_org BEFORE INSERT ON organizations FOR EACH ROW EXECUTE FUNCTION test_refuse_org();`);
     try {
       const t = tag();
-      await expect(registerUser(db.pool, { username: `refused${t}`, email: `refused${t}@example.test`, password: 'password123' }))
-        .rejects.toThrow(/refused by test/);
+      await expect(
+        registerUser(db.pool, { username: `refused${t}`, email: `refused${t}@example.test`, password: 'password123' }),
+      ).rejects.toThrow(/refused by test/);
       const { rows } = await db.pool.query('SELECT 1 FROM users WHERE email = $1', [`refused${t}@example.test`]);
       expect(rows).toHaveLength(0);
     } finally {
@@ -103,10 +137,18 @@ describe('registerUser', () => {
     const users = await db.pool.query('SELECT count(*)::int AS n FROM users');
     const orgs = await db.pool.query('SELECT count(*)::int AS n FROM organizations');
 
-    const byEmail = await authError(registerUser(db.pool, { username: `other${tag()}`, email: first.email.toUpperCase(), password: 'password123' }));
+    const byEmail = await authError(
+      registerUser(db.pool, { username: `other${tag()}`, email: first.email.toUpperCase(), password: 'password123' }),
+    );
     expect(byEmail.code).toBe('conflict');
     expect(byEmail.message).toMatch(/email/);
-    const byName = await authError(registerUser(db.pool, { username: `u${first.email.slice(1, 9)}`, email: `x${tag()}@example.test`, password: 'password123' }));
+    const byName = await authError(
+      registerUser(db.pool, {
+        username: `u${first.email.slice(1, 9)}`,
+        email: `x${tag()}@example.test`,
+        password: 'password123',
+      }),
+    );
     expect(byName.code).toBe('conflict');
     expect(byName.message).toMatch(/username/);
 
@@ -115,11 +157,21 @@ describe('registerUser', () => {
   });
 
   it('validates its input', async () => {
-    await expect(registerUser(db.pool, { username: 'ab', email: 'a@example.test', password: 'password123' })).rejects.toBeInstanceOf(ZodError);
-    await expect(registerUser(db.pool, { username: 'valid_name', email: 'not-an-email', password: 'password123' })).rejects.toBeInstanceOf(ZodError);
-    await expect(registerUser(db.pool, { username: 'valid_name', email: 'a@example.test', password: 'short' })).rejects.toBeInstanceOf(ZodError);
-    await expect(registerUser(db.pool, { username: '0xabc', email: 'a@example.test', password: 'password123' })).rejects.toBeInstanceOf(ZodError);
-    await expect(registerUser(db.pool, { username: 'valid_name', email: 'a@wallet.invalid', password: 'password123' })).rejects.toBeInstanceOf(ZodError);
+    await expect(
+      registerUser(db.pool, { username: 'ab', email: 'a@example.test', password: 'password123' }),
+    ).rejects.toBeInstanceOf(ZodError);
+    await expect(
+      registerUser(db.pool, { username: 'valid_name', email: 'not-an-email', password: 'password123' }),
+    ).rejects.toBeInstanceOf(ZodError);
+    await expect(
+      registerUser(db.pool, { username: 'valid_name', email: 'a@example.test', password: 'short' }),
+    ).rejects.toBeInstanceOf(ZodError);
+    await expect(
+      registerUser(db.pool, { username: '0xabc', email: 'a@example.test', password: 'password123' }),
+    ).rejects.toBeInstanceOf(ZodError);
+    await expect(
+      registerUser(db.pool, { username: 'valid_name', email: 'a@wallet.invalid', password: 'password123' }),
+    ).rejects.toBeInstanceOf(ZodError);
   });
 });
 
@@ -128,7 +180,11 @@ describe('registerUser', () => {
 describe('loginWithPassword', () => {
   it('logs in (email in any case) and records last_login_at', async () => {
     const acct = await newAccount();
-    const { userId } = await loginWithPassword(db.pool, { email: acct.email.toUpperCase(), password: acct.password, ip: newIp() });
+    const { userId } = await loginWithPassword(db.pool, {
+      email: acct.email.toUpperCase(),
+      password: acct.password,
+      ip: newIp(),
+    });
     expect(userId).toBe(acct.userId);
     const { rows } = await db.pool.query('SELECT last_login_at FROM users WHERE id = $1', [userId]);
     expect(rows[0].last_login_at).toBeInstanceOf(Date);
@@ -136,13 +192,23 @@ describe('loginWithPassword', () => {
 
   it('refuses a wrong password or an unknown email with invalid_credentials', async () => {
     const acct = await newAccount();
-    expect((await authError(loginWithPassword(db.pool, { email: acct.email, password: 'wrong password', ip: newIp() }))).code).toBe('invalid_credentials');
-    expect((await authError(loginWithPassword(db.pool, { email: `nobody${tag()}@example.test`, password: 'x', ip: newIp() }))).code).toBe('invalid_credentials');
+    expect(
+      (await authError(loginWithPassword(db.pool, { email: acct.email, password: 'wrong password', ip: newIp() })))
+        .code,
+    ).toBe('invalid_credentials');
+    expect(
+      (
+        await authError(
+          loginWithPassword(db.pool, { email: `nobody${tag()}@example.test`, password: 'x', ip: newIp() }),
+        )
+      ).code,
+    ).toBe('invalid_credentials');
   });
 
   it('locks the account after 5 failures, even for the right password, with a doubling lock', async () => {
     const acct = await newAccount();
-    const fail = () => authError(loginWithPassword(db.pool, { email: acct.email, password: 'wrong password', ip: newIp() }));
+    const fail = () =>
+      authError(loginWithPassword(db.pool, { email: acct.email, password: 'wrong password', ip: newIp() }));
     for (let i = 1; i <= 4; i++) {
       const err = await fail();
       expect(err.code).toBe('invalid_credentials');
@@ -153,7 +219,9 @@ describe('loginWithPassword', () => {
     expect(fifth.retryAfterSeconds).toBeGreaterThan(25);
     expect(fifth.retryAfterSeconds).toBeLessThanOrEqual(30);
 
-    const locked = await authError(loginWithPassword(db.pool, { email: acct.email, password: acct.password, ip: newIp() }));
+    const locked = await authError(
+      loginWithPassword(db.pool, { email: acct.email, password: acct.password, ip: newIp() }),
+    );
     expect(locked.code).toBe('locked');
     expect(locked.retryAfterSeconds).toBeGreaterThan(0);
     expect(locked.retryAfterSeconds).toBeLessThanOrEqual(30);
@@ -161,14 +229,18 @@ describe('loginWithPassword', () => {
     const key = `user:${acct.email}`;
     expect((await db.pool.query('SELECT failures FROM login_failures WHERE key = $1', [key])).rows[0].failures).toBe(5);
 
-    const expireLock = () => db.pool.query(`UPDATE login_failures SET locked_until = now() - interval '1 second' WHERE key = $1`, [key]);
+    const expireLock = () =>
+      db.pool.query(`UPDATE login_failures SET locked_until = now() - interval '1 second' WHERE key = $1`, [key]);
     await expireLock();
     expect((await fail()).retryAfterSeconds).toBeGreaterThan(55); // 6th: 60 s
     await expireLock();
     const seventh = await fail();
     expect(seventh.retryAfterSeconds).toBeGreaterThan(115); // 7th: 120 s
     expect(seventh.retryAfterSeconds).toBeLessThanOrEqual(120);
-    await db.pool.query(`UPDATE login_failures SET failures = 40, locked_until = now() - interval '1 second' WHERE key = $1`, [key]);
+    await db.pool.query(
+      `UPDATE login_failures SET failures = 40, locked_until = now() - interval '1 second' WHERE key = $1`,
+      [key],
+    );
     const capped = await fail();
     expect(capped.retryAfterSeconds).toBeGreaterThan(890);
     expect(capped.retryAfterSeconds).toBeLessThanOrEqual(900);
@@ -177,13 +249,17 @@ describe('loginWithPassword', () => {
   it('resets the account counter on success', async () => {
     const acct = await newAccount();
     const key = `user:${acct.email}`;
-    for (let i = 0; i < 5; i++) await authError(loginWithPassword(db.pool, { email: acct.email, password: 'nope nope', ip: newIp() }));
+    for (let i = 0; i < 5; i++)
+      await authError(loginWithPassword(db.pool, { email: acct.email, password: 'nope nope', ip: newIp() }));
     await db.pool.query(`UPDATE login_failures SET locked_until = now() - interval '1 second' WHERE key = $1`, [key]);
     await loginWithPassword(db.pool, { email: acct.email, password: acct.password, ip: newIp() });
     expect((await db.pool.query('SELECT 1 FROM login_failures WHERE key = $1', [key])).rows).toHaveLength(0);
     // Four new failures do not lock: the counter started again.
     for (let i = 0; i < 4; i++) {
-      expect((await authError(loginWithPassword(db.pool, { email: acct.email, password: 'nope nope', ip: newIp() }))).retryAfterSeconds).toBeUndefined();
+      expect(
+        (await authError(loginWithPassword(db.pool, { email: acct.email, password: 'nope nope', ip: newIp() })))
+          .retryAfterSeconds,
+      ).toBeUndefined();
     }
     await loginWithPassword(db.pool, { email: acct.email, password: acct.password, ip: newIp() });
   });
@@ -194,7 +270,9 @@ describe('loginWithPassword', () => {
     for (let i = 0; i < 5; i++) {
       await authError(loginWithPassword(db.pool, { email: victims[i % 2]!.email, password: 'guess guess', ip }));
     }
-    const err = await authError(loginWithPassword(db.pool, { email: victims[2]!.email, password: victims[2]!.password, ip }));
+    const err = await authError(
+      loginWithPassword(db.pool, { email: victims[2]!.email, password: victims[2]!.password, ip }),
+    );
     expect(err.code).toBe('locked');
     expect(err.retryAfterSeconds).toBeGreaterThan(0);
     // From elsewhere, the third account is fine.
@@ -204,8 +282,12 @@ describe('loginWithPassword', () => {
   it('refuses a disabled account with forbidden (only with the right password)', async () => {
     const acct = await newAccount();
     await db.pool.query('UPDATE users SET is_active = false WHERE id = $1', [acct.userId]);
-    expect((await authError(loginWithPassword(db.pool, { email: acct.email, password: acct.password, ip: newIp() }))).code).toBe('forbidden');
-    expect((await authError(loginWithPassword(db.pool, { email: acct.email, password: 'wrong one', ip: newIp() }))).code).toBe('invalid_credentials');
+    expect(
+      (await authError(loginWithPassword(db.pool, { email: acct.email, password: acct.password, ip: newIp() }))).code,
+    ).toBe('forbidden');
+    expect(
+      (await authError(loginWithPassword(db.pool, { email: acct.email, password: 'wrong one', ip: newIp() }))).code,
+    ).toBe('invalid_credentials');
   });
 });
 
@@ -233,7 +315,10 @@ describe('refresh tokens', () => {
     expect(second.refreshToken).not.toBe(first.refreshToken);
     const third = await rotateRefreshToken(db.pool, second.refreshToken);
     expect(third.familyId).toBe(first.familyId);
-    const { rows } = await db.pool.query('SELECT used_at IS NOT NULL AS used FROM refresh_tokens WHERE family_id = $1 ORDER BY created_at', [first.familyId]);
+    const { rows } = await db.pool.query(
+      'SELECT used_at IS NOT NULL AS used FROM refresh_tokens WHERE family_id = $1 ORDER BY created_at',
+      [first.familyId],
+    );
     expect(rows.map((r) => r.used)).toEqual([true, true, false]);
   });
 
@@ -256,7 +341,10 @@ describe('refresh tokens', () => {
   it('let only one of two concurrent rotations of a token succeed', async () => {
     const user = await insertUser(db.pool);
     const t = await issueRefreshToken(db.pool, user);
-    const results = await Promise.allSettled([rotateRefreshToken(db.pool, t.refreshToken), rotateRefreshToken(db.pool, t.refreshToken)]);
+    const results = await Promise.allSettled([
+      rotateRefreshToken(db.pool, t.refreshToken),
+      rotateRefreshToken(db.pool, t.refreshToken),
+    ]);
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
     expect(rejected.reason).toMatchObject({ code: 'token_reused' });
@@ -265,9 +353,13 @@ describe('refresh tokens', () => {
   it('refuse expired, unknown and malformed tokens', async () => {
     const user = await insertUser(db.pool);
     const t = await issueRefreshToken(db.pool, user);
-    await db.pool.query(`UPDATE refresh_tokens SET expires_at = now() - interval '1 second' WHERE family_id = $1`, [t.familyId]);
+    await db.pool.query(`UPDATE refresh_tokens SET expires_at = now() - interval '1 second' WHERE family_id = $1`, [
+      t.familyId,
+    ]);
     expect((await authError(rotateRefreshToken(db.pool, t.refreshToken))).code).toBe('token_expired');
-    expect((await authError(rotateRefreshToken(db.pool, `rt_${randomBytes(32).toString('base64url')}`))).code).toBe('token_invalid');
+    expect((await authError(rotateRefreshToken(db.pool, `rt_${randomBytes(32).toString('base64url')}`))).code).toBe(
+      'token_invalid',
+    );
     expect((await authError(rotateRefreshToken(db.pool, 'rt_short'))).code).toBe('token_invalid');
   });
 
@@ -295,7 +387,15 @@ describe('API keys', () => {
     ({ userId, organizationId } = await newAccount());
   });
   const create = (overrides: Partial<Parameters<typeof createApiKey>[1]> = {}) =>
-    createApiKey(db.pool, { organizationId, createdBy: userId, name: 'ci', environment: 'live', keyType: 'standard', permissions: ['read', 'write'], ...overrides });
+    createApiKey(db.pool, {
+      organizationId,
+      createdBy: userId,
+      name: 'ci',
+      environment: 'live',
+      keyType: 'standard',
+      permissions: ['read', 'write'],
+      ...overrides,
+    });
   const code = async (p: Promise<unknown>) => (await authError(p)).code;
 
   it('are returned once in full and stored only as an argon2id hash', async () => {
@@ -313,14 +413,27 @@ describe('API keys', () => {
   });
 
   it('verify, with their settings, and record last use', async () => {
-    const created = await create({ keyType: 'restricted', permissions: ['read', 'read', 'delete'], rateLimitOverride: 42 });
+    const created = await create({
+      keyType: 'restricted',
+      permissions: ['read', 'read', 'delete'],
+      rateLimitOverride: 42,
+    });
     const verified = await verifyApiKey(db.pool, created.key, '203.0.113.9');
     expect(verified).toEqual({
-      keyId: created.id, organizationId, prefix: created.prefix, permissions: ['read', 'delete'], keyType: 'restricted',
-      environment: 'live', rateLimitOverride: 42, expiresAt: null,
+      keyId: created.id,
+      organizationId,
+      prefix: created.prefix,
+      permissions: ['read', 'delete'],
+      keyType: 'restricted',
+      environment: 'live',
+      rateLimitOverride: 42,
+      expiresAt: null,
     });
     await until(async () => {
-      const { rows } = await db.pool.query('SELECT last_used_at, host(last_used_ip) AS ip FROM api_keys WHERE id = $1', [created.id]);
+      const { rows } = await db.pool.query(
+        'SELECT last_used_at, host(last_used_ip) AS ip FROM api_keys WHERE id = $1',
+        [created.id],
+      );
       return rows[0].last_used_at !== null && rows[0].ip === '203.0.113.9';
     });
   });
@@ -359,7 +472,14 @@ describe('API keys', () => {
   it('are refused for a deactivated organization', async () => {
     const owner = await insertUser(db.pool);
     const org = await insertOrganization(db.pool, owner);
-    const created = await createApiKey(db.pool, { organizationId: org, createdBy: owner, name: 'k', environment: 'test', keyType: 'standard', permissions: ['read'] });
+    const created = await createApiKey(db.pool, {
+      organizationId: org,
+      createdBy: owner,
+      name: 'k',
+      environment: 'test',
+      keyType: 'standard',
+      permissions: ['read'],
+    });
     await db.pool.query('UPDATE organizations SET is_active = false WHERE id = $1', [org]);
     expect(await code(verifyApiKey(db.pool, created.key))).toBe('forbidden');
   });
@@ -374,8 +494,22 @@ describe('API keys', () => {
   it('are listed without hashes', async () => {
     const owner = await insertUser(db.pool);
     const org = await insertOrganization(db.pool, owner);
-    const a = await createApiKey(db.pool, { organizationId: org, createdBy: owner, name: 'a', environment: 'live', keyType: 'admin', permissions: ['admin'] });
-    const b = await createApiKey(db.pool, { organizationId: org, createdBy: owner, name: 'b', environment: 'test', keyType: 'standard', permissions: ['read'] });
+    const a = await createApiKey(db.pool, {
+      organizationId: org,
+      createdBy: owner,
+      name: 'a',
+      environment: 'live',
+      keyType: 'admin',
+      permissions: ['admin'],
+    });
+    const b = await createApiKey(db.pool, {
+      organizationId: org,
+      createdBy: owner,
+      name: 'b',
+      environment: 'test',
+      keyType: 'standard',
+      permissions: ['read'],
+    });
     await revokeApiKey(db.pool, { keyId: a.id, organizationId: org, revokedBy: owner, reason: 'done' });
     const all = await listApiKeys(db.pool, org);
     expect(all.map((k) => k.id).sort()).toEqual([a.id, b.id].sort());
@@ -384,23 +518,43 @@ describe('API keys', () => {
       expect(k).not.toHaveProperty('keyHash');
       expect(JSON.stringify(k)).not.toContain('argon2');
     }
-    expect(all.find((k) => k.id === a.id)).toMatchObject({ revocationReason: 'done', revokedBy: owner, keyType: 'admin' });
+    expect(all.find((k) => k.id === a.id)).toMatchObject({
+      revocationReason: 'done',
+      revokedBy: owner,
+      keyType: 'admin',
+    });
     expect((await listApiKeys(db.pool, org, { includeRevoked: false })).map((k) => k.id)).toEqual([b.id]);
   });
 
   it('are revoked only within their organization', async () => {
     const created = await create();
     const other = await insertOrganization(db.pool, userId);
-    expect(await code(revokeApiKey(db.pool, { keyId: created.id, organizationId: other, revokedBy: userId, reason: null }))).toBe('not_found');
-    expect(await code(revokeApiKey(db.pool, { keyId: 'not-a-uuid', organizationId, revokedBy: userId }))).toBe('not_found');
+    expect(
+      await code(revokeApiKey(db.pool, { keyId: created.id, organizationId: other, revokedBy: userId, reason: null })),
+    ).toBe('not_found');
+    expect(await code(revokeApiKey(db.pool, { keyId: 'not-a-uuid', organizationId, revokedBy: userId }))).toBe(
+      'not_found',
+    );
     await verifyApiKey(db.pool, created.key);
   });
 
   it('rotate: a new key with the same settings, the old one revoked', async () => {
-    const old = await create({ name: 'deploy', keyType: 'restricted', permissions: ['read', 'delete'], rateLimitOverride: 7, environment: 'test' });
+    const old = await create({
+      name: 'deploy',
+      keyType: 'restricted',
+      permissions: ['read', 'delete'],
+      rateLimitOverride: 7,
+      environment: 'test',
+    });
     const next = await rotateApiKey(db.pool, { keyId: old.id, organizationId, rotatedBy: userId });
     expect(next.key).toMatch(/^sk_test_/);
-    expect(next).toMatchObject({ name: 'deploy', keyType: 'restricted', permissions: ['read', 'delete'], rateLimitOverride: 7, environment: 'test' });
+    expect(next).toMatchObject({
+      name: 'deploy',
+      keyType: 'restricted',
+      permissions: ['read', 'delete'],
+      rateLimitOverride: 7,
+      environment: 'test',
+    });
     expect(next.id).not.toBe(old.id);
     await expect(verifyApiKey(db.pool, next.key)).resolves.toMatchObject({ keyId: next.id });
     expect(await code(verifyApiKey(db.pool, old.key))).toBe('token_invalid');
@@ -444,7 +598,9 @@ describe('API keys', () => {
           return (db.pool.query as (...a: unknown[]) => unknown)(...args);
         },
       } as unknown as pg.Pool;
-      const results = await Promise.all(Array.from({ length: 10 }, () => verifyApiKeyCached(countingPool, cache, created.key)));
+      const results = await Promise.all(
+        Array.from({ length: 10 }, () => verifyApiKeyCached(countingPool, cache, created.key)),
+      );
       expect(lookups).toBe(1);
       for (const r of results) expect(r).toEqual(results[0]);
       expect(cache.get(created.key)).toEqual(results[0]);
@@ -452,7 +608,9 @@ describe('API keys', () => {
       // A failure is shared by the callers that overlapped it, never cached, and not left in flight.
       lookups = 0;
       const wrong = `${created.prefix}_${'E'.repeat(32)}`;
-      const codes = await Promise.all(Array.from({ length: 5 }, () => code(verifyApiKeyCached(countingPool, cache, wrong))));
+      const codes = await Promise.all(
+        Array.from({ length: 5 }, () => code(verifyApiKeyCached(countingPool, cache, wrong))),
+      );
       expect(codes).toEqual(Array(5).fill('token_invalid'));
       expect(lookups).toBe(1);
       expect(cache.get(wrong)).toBeUndefined();
@@ -495,7 +653,9 @@ describe('API keys', () => {
       await cache.verify(db.pool, created.key);
       expect(cache.get(created.key)).toBeDefined();
 
-      await db.pool.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [applicationName]);
+      await db.pool.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [
+        applicationName,
+      ]);
       await until(() => !cache.listening);
       expect(cache.get(created.key)).toBeUndefined(); // emptied and bypassed while deaf
       await until(() => cache.listening);
@@ -515,10 +675,21 @@ describe('Sign-In with Ethereum', () => {
   const secret = randomBytes(32);
   const domain = 'api.example.test';
 
-  function siweMessage(address: `0x${string}`, nonce: string, overrides: Partial<Parameters<typeof createSiweMessage>[0]> = {}) {
+  function siweMessage(
+    address: `0x${string}`,
+    nonce: string,
+    overrides: Partial<Parameters<typeof createSiweMessage>[0]> = {},
+  ) {
     return createSiweMessage({
-      address, chainId: 1, domain, nonce, uri: `https://${domain}/login`, version: '1', issuedAt: new Date(),
-      statement: 'Sign in to the ERC-8004 API', ...overrides,
+      address,
+      chainId: 1,
+      domain,
+      nonce,
+      uri: `https://${domain}/login`,
+      version: '1',
+      issuedAt: new Date(),
+      statement: 'Sign in to the ERC-8004 API',
+      ...overrides,
     });
   }
 
@@ -533,23 +704,34 @@ describe('Sign-In with Ethereum', () => {
     const login = await verifySiwe(db.pool, { message, signature, domain, secret });
     expect(login).toMatchObject({ walletAddress: account.address, isNewUser: true });
     const address = account.address.toLowerCase();
-    const { rows: [user] } = await db.pool.query('SELECT * FROM users WHERE id = $1', [login.userId]);
-    expect(user).toMatchObject({ auth_method: 'wallet', wallet_address: address, username: address, email: `${address}@wallet.invalid`, password_hash: null });
+    const {
+      rows: [user],
+    } = await db.pool.query('SELECT * FROM users WHERE id = $1', [login.userId]);
+    expect(user).toMatchObject({
+      auth_method: 'wallet',
+      wallet_address: address,
+      username: address,
+      email: `${address}@wallet.invalid`,
+      password_hash: null,
+    });
     expect(user.last_login_at).toBeInstanceOf(Date);
     const { rows: orgs } = await db.pool.query('SELECT * FROM organizations WHERE owner_id = $1', [login.userId]);
     expect(orgs).toHaveLength(1);
     expect(orgs[0]).toMatchObject({ is_personal: true, slug: address });
 
     const again = await signIn(account);
-    await expect(verifySiwe(db.pool, { message: again.message, signature: again.signature, domain, secret }))
-      .resolves.toEqual({ userId: login.userId, walletAddress: account.address, isNewUser: false });
+    await expect(
+      verifySiwe(db.pool, { message: again.message, signature: again.signature, domain, secret }),
+    ).resolves.toEqual({ userId: login.userId, walletAddress: account.address, isNewUser: false });
   });
 
   it('accepts each nonce once', async () => {
     const { message, signature, nonce } = await signIn();
     await verifySiwe(db.pool, { message, signature, domain, secret });
     expect((await authError(verifySiwe(db.pool, { message, signature, domain, secret }))).code).toBe('nonce_used');
-    const { rows } = await db.pool.query('SELECT expires_at FROM used_nonces WHERE nonce_hash = $1', [createHash('sha256').update(nonce).digest('hex')]);
+    const { rows } = await db.pool.query('SELECT expires_at FROM used_nonces WHERE nonce_hash = $1', [
+      createHash('sha256').update(nonce).digest('hex'),
+    ]);
     expect(rows).toHaveLength(1);
     const minutes = (rows[0].expires_at.getTime() - Date.now()) / 60_000;
     expect(minutes).toBeGreaterThan(4);
@@ -559,14 +741,24 @@ describe('Sign-In with Ethereum', () => {
   it('refuses a tampered message or a signature by another account, without burning the nonce', async () => {
     const { account, message, signature, nonce } = await signIn();
     const tampered = message.replace(`https://${domain}/login`, `https://${domain}/login?evil=1`);
-    expect((await authError(verifySiwe(db.pool, { message: tampered, signature, domain, secret }))).code).toBe('invalid_signature');
+    expect((await authError(verifySiwe(db.pool, { message: tampered, signature, domain, secret }))).code).toBe(
+      'invalid_signature',
+    );
     const impostor = privateKeyToAccount(generatePrivateKey());
     const impostorSignature = await impostor.signMessage({ message });
-    expect((await authError(verifySiwe(db.pool, { message, signature: impostorSignature, domain, secret }))).code).toBe('invalid_signature');
-    expect((await authError(verifySiwe(db.pool, { message, signature: '0x1234', domain, secret }))).code).toBe('invalid_signature');
-    expect((await authError(verifySiwe(db.pool, { message: 'hello', signature, domain, secret }))).code).toBe('invalid_signature');
+    expect((await authError(verifySiwe(db.pool, { message, signature: impostorSignature, domain, secret }))).code).toBe(
+      'invalid_signature',
+    );
+    expect((await authError(verifySiwe(db.pool, { message, signature: '0x1234', domain, secret }))).code).toBe(
+      'invalid_signature',
+    );
+    expect((await authError(verifySiwe(db.pool, { message: 'hello', signature, domain, secret }))).code).toBe(
+      'invalid_signature',
+    );
     // The genuine message still signs in with that nonce.
-    await expect(verifySiwe(db.pool, { message, signature, domain, secret })).resolves.toMatchObject({ walletAddress: account.address });
+    await expect(verifySiwe(db.pool, { message, signature, domain, secret })).resolves.toMatchObject({
+      walletAddress: account.address,
+    });
     expect(nonce).toMatch(/^[a-z0-9]+$/);
   });
 
@@ -574,26 +766,44 @@ describe('Sign-In with Ethereum', () => {
     const account = privateKeyToAccount(generatePrivateKey());
     const message = siweMessage(account.address, issueSiweNonce(secret).nonce, { domain: 'evil.example.test' });
     const signature = await account.signMessage({ message });
-    expect((await authError(verifySiwe(db.pool, { message, signature, domain, secret }))).code).toBe('invalid_signature');
+    expect((await authError(verifySiwe(db.pool, { message, signature, domain, secret }))).code).toBe(
+      'invalid_signature',
+    );
     const ok = await signIn(account);
-    expect((await authError(verifySiwe(db.pool, { message: ok.message, signature: ok.signature, domain, secret, chainId: 8453 }))).code).toBe('invalid_signature');
+    expect(
+      (
+        await authError(
+          verifySiwe(db.pool, { message: ok.message, signature: ok.signature, domain, secret, chainId: 8453 }),
+        )
+      ).code,
+    ).toBe('invalid_signature');
   });
 
   it('refuses an expired, forged or foreign nonce, and an expired message', async () => {
     const account = privateKeyToAccount(generatePrivateKey());
     const expired = issueSiweNonce(secret, { now: () => Date.now() - 6 * 60_000 }).nonce;
     const a = await signIn(account, expired);
-    expect((await authError(verifySiwe(db.pool, { message: a.message, signature: a.signature, domain, secret }))).code).toBe('nonce_expired');
+    expect(
+      (await authError(verifySiwe(db.pool, { message: a.message, signature: a.signature, domain, secret }))).code,
+    ).toBe('nonce_expired');
 
     const b = await signIn(account, randomBytes(36).toString('hex'));
-    expect((await authError(verifySiwe(db.pool, { message: b.message, signature: b.signature, domain, secret }))).code).toBe('token_invalid');
+    expect(
+      (await authError(verifySiwe(db.pool, { message: b.message, signature: b.signature, domain, secret }))).code,
+    ).toBe('token_invalid');
     const c = await signIn(account, issueSiweNonce(randomBytes(32)).nonce);
-    expect((await authError(verifySiwe(db.pool, { message: c.message, signature: c.signature, domain, secret }))).code).toBe('token_invalid');
+    expect(
+      (await authError(verifySiwe(db.pool, { message: c.message, signature: c.signature, domain, secret }))).code,
+    ).toBe('token_invalid');
 
-    const message = siweMessage(account.address, issueSiweNonce(secret).nonce, { expirationTime: new Date(Date.now() - 1000) });
+    const message = siweMessage(account.address, issueSiweNonce(secret).nonce, {
+      expirationTime: new Date(Date.now() - 1000),
+    });
     const signature = await account.signMessage({ message });
     expect((await authError(verifySiwe(db.pool, { message, signature, domain, secret }))).code).toBe('token_expired');
-    const { rows } = await db.pool.query('SELECT 1 FROM users WHERE wallet_address = $1', [account.address.toLowerCase()]);
+    const { rows } = await db.pool.query('SELECT 1 FROM users WHERE wallet_address = $1', [
+      account.address.toLowerCase(),
+    ]);
     expect(rows).toHaveLength(0);
   });
 
@@ -606,7 +816,9 @@ describe('Sign-In with Ethereum', () => {
     ]);
     expect(l1.userId).toBe(l2.userId);
     expect([l1.isNewUser, l2.isNewUser].sort()).toEqual([false, true]);
-    const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM organizations WHERE owner_id = $1', [l1.userId]);
+    const { rows } = await db.pool.query('SELECT count(*)::int AS n FROM organizations WHERE owner_id = $1', [
+      l1.userId,
+    ]);
     expect(rows[0].n).toBe(1);
   });
 });

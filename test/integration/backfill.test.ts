@@ -53,11 +53,16 @@ async function chainKeys(from: number, to: number): Promise<string[]> {
     toBlock: BigInt(to),
   });
   const skip = keccak256(stringToHex('MetadataUpdate(uint256)'));
-  return logs.filter((l) => l.topics[0] !== skip).map((l) => `${l.blockHash}:${l.logIndex}`).sort();
+  return logs
+    .filter((l) => l.topics[0] !== skip)
+    .map((l) => `${l.blockHash}:${l.logIndex}`)
+    .sort();
 }
 
 async function storedKeys(db: TestDatabase): Promise<string[]> {
-  const { rows } = await db.pool.query(`SELECT block_hash || ':' || log_index AS k FROM events WHERE chain_id = $1`, [chain.config.chainId]);
+  const { rows } = await db.pool.query(`SELECT block_hash || ':' || log_index AS k FROM events WHERE chain_id = $1`, [
+    chain.config.chainId,
+  ]);
   return rows.map((r) => r.k).sort();
 }
 
@@ -78,15 +83,30 @@ describe('backfill', () => {
   it('writes exactly the events of the range and reports progress; a second run writes nothing', async () => {
     const db = await freshDb();
     const seen: BackfillProgress[] = [];
-    const result = await runBackfill({ chain: chain.config, pool: db.pool, logger: testLogger, from: first, to: head, chunkSize: 7, onProgress: (p) => seen.push(p) });
+    const result = await runBackfill({
+      chain: chain.config,
+      pool: db.pool,
+      logger: testLogger,
+      from: first,
+      to: head,
+      chunkSize: 7,
+      onProgress: (p) => seen.push(p),
+    });
     expect(await storedKeys(db)).toEqual(await chainKeys(first, head));
-    expect(result).toMatchObject({ blocksDone: head - first + 1, blocksTotal: head - first + 1, eventsWritten: (await chainKeys(first, head)).length });
+    expect(result).toMatchObject({
+      blocksDone: head - first + 1,
+      blocksTotal: head - first + 1,
+      eventsWritten: (await chainKeys(first, head)).length,
+    });
     expect(seen.map((p) => p.blocksDone)).toEqual([...seen.map((p) => p.blocksDone)].sort((a, b) => a - b));
     expect(seen.at(-1)!.etaSeconds).toBe(0);
 
     const again = await runBackfill({ chain: chain.config, pool: db.pool, logger: testLogger, from: first, to: head });
     expect(again.eventsWritten).toBe(0);
-    const { rows } = await db.pool.query(`SELECT from_block::int, to_block::int, state FROM ingest_ranges WHERE chain_id = $1`, [chain.config.chainId]);
+    const { rows } = await db.pool.query(
+      `SELECT from_block::int, to_block::int, state FROM ingest_ranges WHERE chain_id = $1`,
+      [chain.config.chainId],
+    );
     expect(rows).toEqual([{ from_block: first, to_block: head, state: 'done' }]);
   });
 
@@ -100,15 +120,28 @@ describe('backfill', () => {
       [chainId],
     );
     const segments = await claimRange(db.pool, chainId, { from: 10, to: 29 }, 'me', 60_000);
-    expect(segments).toEqual([{ from: 10, to: 19, status: 'mine' }, { from: 20, to: 29, status: 'busy' }]);
-    const { rows } = await db.pool.query(`SELECT from_block::int, to_block::int, owner FROM ingest_ranges WHERE chain_id = $1 ORDER BY from_block`, [chainId]);
-    expect(rows).toEqual([{ from_block: 10, to_block: 19, owner: 'me' }, { from_block: 20, to_block: 29, owner: 'live-backfill' }]);
+    expect(segments).toEqual([
+      { from: 10, to: 19, status: 'mine' },
+      { from: 20, to: 29, status: 'busy' },
+    ]);
+    const { rows } = await db.pool.query(
+      `SELECT from_block::int, to_block::int, owner FROM ingest_ranges WHERE chain_id = $1 ORDER BY from_block`,
+      [chainId],
+    );
+    expect(rows).toEqual([
+      { from_block: 10, to_block: 19, owner: 'me' },
+      { from_block: 20, to_block: 29, owner: 'live-backfill' },
+    ]);
   });
 
   it('refuses ranges beyond the confirmed head or upside down', async () => {
     const db = await freshDb();
-    await expect(runBackfill({ chain: chain.config, pool: db.pool, logger: testLogger, from: 0, to: head + 100 })).rejects.toThrow(BackfillRequestError);
-    await expect(runBackfill({ chain: chain.config, pool: db.pool, logger: testLogger, from: 10, to: 5 })).rejects.toThrow(/below --from/);
+    await expect(
+      runBackfill({ chain: chain.config, pool: db.pool, logger: testLogger, from: 0, to: head + 100 }),
+    ).rejects.toThrow(BackfillRequestError);
+    await expect(
+      runBackfill({ chain: chain.config, pool: db.pool, logger: testLogger, from: 10, to: 5 }),
+    ).rejects.toThrow(/below --from/);
     expect(await storedKeys(db)).toEqual([]);
   });
 
@@ -124,9 +157,12 @@ describe('backfill', () => {
       const killed = runCli(args, env);
       // Wait until some, but not all, of the range is written, then kill without any chance to clean up.
       for (;;) {
-        const { rows } = await db.pool.query(`SELECT coalesce(sum(to_block - from_block + 1), 0)::int AS n FROM ingest_ranges WHERE state = 'done'`);
+        const { rows } = await db.pool.query(
+          `SELECT coalesce(sum(to_block - from_block + 1), 0)::int AS n FROM ingest_ranges WHERE state = 'done'`,
+        );
         if (rows[0].n >= 6) break;
-        if (killed.child.exitCode !== null) throw new Error(`backfill ended before it could be killed:\n${killed.output()}`);
+        if (killed.child.exitCode !== null)
+          throw new Error(`backfill ended before it could be killed:\n${killed.output()}`);
         await new Promise((r) => setTimeout(r, 20));
       }
       killed.child.kill('SIGKILL');
@@ -157,9 +193,17 @@ describe('backfill', () => {
     try {
       const mid = first + Math.floor((head - first) / 2);
       const backfill = runBackfill({
-        chain: { ...chain.config, rpcUrl: backfillRpc.url, maxBlockRange: 3 }, pool: db.pool, logger: testLogger, from: first, to: mid,
+        chain: { ...chain.config, rpcUrl: backfillRpc.url, maxBlockRange: 3 },
+        pool: db.pool,
+        logger: testLogger,
+        from: first,
+        to: mid,
       });
-      const live = new ChainIndexer({ chain: { ...chain.config, rpcUrl: liveRpc.url, maxBlockRange: 4 }, pool: db.pool, logger: testLogger });
+      const live = new ChainIndexer({
+        chain: { ...chain.config, rpcUrl: liveRpc.url, maxBlockRange: 4 },
+        pool: db.pool,
+        logger: testLogger,
+      });
       // The live indexer runs until it has caught up to the head, waiting on blocks the backfill holds.
       for (let i = 0; i < 200; i++) {
         const checkpoint = await live.tick();
@@ -168,7 +212,8 @@ describe('backfill', () => {
       }
       await backfill;
       expect(await storedKeys(db)).toEqual(await chainKeys(first, head));
-      const blocksOf = (ranges: [number, number][]) => new Set(ranges.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i)));
+      const blocksOf = (ranges: [number, number][]) =>
+        new Set(ranges.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i)));
       const byBackfill = blocksOf(backfillRpc.logRanges);
       const byLive = blocksOf(liveRpc.logRanges);
       expect([...byBackfill].filter((b) => byLive.has(b))).toEqual([]);
@@ -191,7 +236,13 @@ describe('backfill', () => {
       message: 'query returned more than 10000 results. Try with this block range [0x1, 0x4].',
     };
     try {
-      await runBackfill({ chain: { ...chain.config, rpcUrl: picky.url, maxBlockRange: 64 }, pool: db.pool, logger: testLogger, from: first, to: head });
+      await runBackfill({
+        chain: { ...chain.config, rpcUrl: picky.url, maxBlockRange: 64 },
+        pool: db.pool,
+        logger: testLogger,
+        from: first,
+        to: head,
+      });
       expect(await storedKeys(db)).toEqual(await chainKeys(first, head));
       const accepted = picky.logRanges.filter(([a, b]) => b - a + 1 <= 4);
       expect(accepted.length).toBeGreaterThan(0);

@@ -32,7 +32,12 @@ import {
   validationEventsV04,
   validationEventsV1,
 } from '../../src/chain/abis.js';
-import { startAnvil, deployRegistries, type AnvilInstance, type DeployedRegistries } from '../../src/chain/dev/anvil.js';
+import {
+  startAnvil,
+  deployRegistries,
+  type AnvilInstance,
+  type DeployedRegistries,
+} from '../../src/chain/dev/anvil.js';
 import { loadArtifacts, type Artifacts } from '../../src/chain/dev/compile.js';
 import { DevRegistries, gasWithHeadroom } from '../../src/chain/dev/registry-client.js';
 
@@ -488,16 +493,21 @@ describe('LegacyReputationRegistryV04', () => {
 });
 
 describe('DevRegistries (the simulator, tests and benchmarks send through it)', () => {
-  it('refuses a reverting call with the error\'s name instead of mining it', async () => {
+  it("refuses a reverting call with the error's name instead of mining it", async () => {
     const dev = await DevRegistries.connect(anvil.rpcUrl, reg);
     const before = await pub.getBlockNumber();
     const unknown = keccak256(toHex('no such request'));
     await expect(
-      dev.send(validator, reg.validation, artifacts.ValidationRegistry.abi, 'validationResponse', [unknown, 1, '', unknown, '']),
+      dev.send(validator, reg.validation, artifacts.ValidationRegistry.abi, 'validationResponse', [
+        unknown,
+        1,
+        '',
+        unknown,
+        '',
+      ]),
     ).rejects.toThrow(/RequestNotFound/);
     expect(await pub.getBlockNumber()).toBe(before);
   });
-
 
   it('pads gas: a response estimated in the same second as its request still succeeds', async () => {
     const dev = await DevRegistries.connect(anvil.rpcUrl, reg);

@@ -23,6 +23,8 @@ it('types queries against the real tables', async () => {
     .insert('organizations', { name: 'Typed Org', slug: 'typed-org', owner_id: owner })
     .run(testDb.pool);
   expect(org).toMatchObject({ name: 'Typed Org', plan: 'free', is_personal: false });
-  const found = await db.selectExactlyOne('organizations', { slug: 'typed-org' }, { columns: ['id', 'owner_id'] }).run(testDb.pool);
+  const found = await db
+    .selectExactlyOne('organizations', { slug: 'typed-org' }, { columns: ['id', 'owner_id'] })
+    .run(testDb.pool);
   expect(found).toEqual({ id: org.id, owner_id: owner });
 });

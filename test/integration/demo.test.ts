@@ -28,7 +28,12 @@ async function start(dir = dataDir, chainPort = port): Promise<DemoChain> {
 }
 
 function simulate(demo: DemoChain, eventsPerSecond: number, seed: number): Simulator {
-  const sim = startSimulator({ registries: demo.registries, eventsPerSecond, logger: testLogger, random: seededRandom(seed) });
+  const sim = startSimulator({
+    registries: demo.registries,
+    eventsPerSecond,
+    logger: testLogger,
+    random: seededRandom(seed),
+  });
   simulators.push(sim);
   return sim;
 }
@@ -93,7 +98,14 @@ describe('demo mode', () => {
     first = await start();
     expect(first.fresh).toBe(true);
     const { chain, deployed } = first;
-    expect(chain).toMatchObject({ chainId: 31337, rpcUrl: first.rpcUrl, wsUrl: first.wsUrl, confirmations: 0, pollIntervalMs: 200, maxBlockRange: 2000 });
+    expect(chain).toMatchObject({
+      chainId: 31337,
+      rpcUrl: first.rpcUrl,
+      wsUrl: first.wsUrl,
+      confirmations: 0,
+      pollIntervalMs: 200,
+      maxBlockRange: 2000,
+    });
     const firstBlock = Number(deployed.deployBlock);
     expect(chain.deployments).toEqual([
       { registry: 'identity', address: deployed.identity.toLowerCase(), abiVersion: 'v1.0', firstBlock },
@@ -102,7 +114,11 @@ describe('demo mode', () => {
       { registry: 'reputation', address: deployed.legacyReputation.toLowerCase(), abiVersion: 'v0.4', firstBlock },
     ]);
     const deployment = JSON.parse(await fs.readFile(path.join(dataDir, 'anvil', 'deployment.json'), 'utf8'));
-    expect(deployment).toMatchObject({ chainId: 31337, identity: deployed.identity, deployBlock: String(deployed.deployBlock) });
+    expect(deployment).toMatchObject({
+      chainId: 31337,
+      identity: deployed.identity,
+      deployBlock: String(deployed.deployBlock),
+    });
   });
 
   it('simulates realistic activity at a steady rate without failures', async () => {
@@ -142,14 +158,18 @@ describe('demo mode', () => {
       .filter((uri) => uri.startsWith('data:application/json;base64,'));
     expect(dataUris.length).toBeGreaterThan(0);
     for (const uri of dataUris) {
-      const file = JSON.parse(Buffer.from(uri.slice('data:application/json;base64,'.length), 'base64').toString('utf8'));
+      const file = JSON.parse(
+        Buffer.from(uri.slice('data:application/json;base64,'.length), 'base64').toString('utf8'),
+      );
       expect(file.type).toBe('https://eips.ethereum.org/EIPS/eip-8004#registration-v1');
       expect(file.name).toEqual(expect.any(String));
       expect(file.services.map((s: { name: string }) => s.name)).toContain('web');
       expect(file.registrations[0].agentRegistry).toBe(`eip155:31337:${first.deployed.identity}`);
     }
     const services = dataUris.flatMap((uri) =>
-      JSON.parse(Buffer.from(uri.split(',')[1]!, 'base64').toString('utf8')).services.map((s: { name: string }) => s.name),
+      JSON.parse(Buffer.from(uri.split(',')[1]!, 'base64').toString('utf8')).services.map(
+        (s: { name: string }) => s.name,
+      ),
     );
     expect(services.some((s: string) => s === 'MCP' || s === 'A2A')).toBe(true);
 
@@ -172,7 +192,12 @@ describe('demo mode', () => {
       deployBlock: first.deployed.deployBlock,
     });
     const client = again.registries.publicClient;
-    for (const address of [again.deployed.identity, again.deployed.reputation, again.deployed.validation, again.deployed.legacyReputation]) {
+    for (const address of [
+      again.deployed.identity,
+      again.deployed.reputation,
+      again.deployed.validation,
+      again.deployed.legacyReputation,
+    ]) {
       expect((await client.getCode({ address }))?.length).toBeGreaterThan(2);
     }
     expect(await client.getBlockNumber({ cacheTime: 0 })).toBe(headNumber);
@@ -246,7 +271,11 @@ describe('demo mode', () => {
     const show = (e: { eventName: string; args: Record<string, unknown> }) =>
       `${e.eventName} ${JSON.stringify(e.args, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}`;
     // Events are grouped per registry by registryEvents: compare per registry over the common prefix of each.
-    for (const address of [chains[0]!.deployed.identity, chains[0]!.deployed.reputation, chains[0]!.deployed.validation]) {
+    for (const address of [
+      chains[0]!.deployed.identity,
+      chains[0]!.deployed.reputation,
+      chains[0]!.deployed.validation,
+    ]) {
       const ea = a!.filter((e) => e.address === address).map(show);
       const eb = b!.filter((e) => e.address === address).map(show);
       const m = Math.min(ea.length, eb.length);

@@ -18,7 +18,13 @@ beforeAll(async () => {
   db = await createTestDatabase();
   connection = await Connection.connect({ address: inject('temporalAddress') });
   api = await startApiServer(
-    { pool: db.pool, temporal: new Client({ connection }), taskQueue: 'unused', logger: testLogger, ingestApiToken: TOKEN },
+    {
+      pool: db.pool,
+      temporal: new Client({ connection }),
+      taskQueue: 'unused',
+      logger: testLogger,
+      ingestApiToken: TOKEN,
+    },
     { host: '127.0.0.1', port: 0 },
   );
 });
@@ -33,9 +39,20 @@ const addr = (n: number) => `0x${n.toString(16).padStart(40, '0')}`;
 
 function feedback(block: number, logIndex: number, tag1: string) {
   return {
-    registry: 'reputation', event_type: 'NewFeedback', block_number: block, block_hash: h(block), transaction_hash: h(block * 1000 + logIndex),
-    log_index: logIndex, contract_address: addr(0x8004), timestamp: 1_767_225_600 + block, agent_id: '5', client_address: addr(7),
-    feedback_index: String(logIndex + 1), value: String(90 + logIndex), value_decimals: 0, tag1,
+    registry: 'reputation',
+    event_type: 'NewFeedback',
+    block_number: block,
+    block_hash: h(block),
+    transaction_hash: h(block * 1000 + logIndex),
+    log_index: logIndex,
+    contract_address: addr(0x8004),
+    timestamp: 1_767_225_600 + block,
+    agent_id: '5',
+    client_address: addr(7),
+    feedback_index: String(logIndex + 1),
+    value: String(90 + logIndex),
+    value_decimals: 0,
+    tag1,
   };
 }
 
@@ -51,7 +68,13 @@ const count = async (table: string) => Number((await db.pool.query(`SELECT count
 describe('ingest guarantees', () => {
   it('a batch the database fails in the middle of stores nothing, and the relay sees none of it; the same batch succeeds later', async () => {
     const dispatcher = new RecordingDispatcher();
-    const relay = new Relay({ pool: db.pool, databaseUrl: db.url, dispatcher, logger: testLogger, name: 'ingest-failure' });
+    const relay = new Relay({
+      pool: db.pool,
+      databaseUrl: db.url,
+      dispatcher,
+      logger: testLogger,
+      name: 'ingest-failure',
+    });
     // Something already stored and relayed: the relay's cursor has a position to keep.
     expect((await post({ chainId: 84532, events: [feedback(20, 0, 'before')] })).status).toBe(200);
     expect(await relay.catchUp()).toBe(1);
@@ -65,7 +88,10 @@ describe('ingest guarantees', () => {
       END $$;
       CREATE TRIGGER test_fail_on_marker BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION test_fail_on_marker();`);
     // Six rows; the fourth (in the order they are written: block, then log index) makes the database fail.
-    const batch = { chainId: 84532, events: [0, 1, 2, 3, 4, 5].map((i) => feedback(21, i, i === 3 ? 'explode' : 'fine')) };
+    const batch = {
+      chainId: 84532,
+      events: [0, 1, 2, 3, 4, 5].map((i) => feedback(21, i, i === 3 ? 'explode' : 'fine')),
+    };
     const eventsBefore = await count('events');
     const failed = await post(batch);
     expect(failed.status).toBeGreaterThanOrEqual(500);
@@ -81,7 +107,9 @@ describe('ingest guarantees', () => {
     expect(retried.status).toBe(200);
     expect(await retried.json()).toMatchObject({ received: 6, inserted: 6, duplicates: 0 });
     expect(await relay.catchUp()).toBe(6);
-    const relayed = dispatcher.received.slice(1).map((i) => (i.kind === 'event' ? [i.event.log_index, i.event.tag1] : null));
+    const relayed = dispatcher.received
+      .slice(1)
+      .map((i) => (i.kind === 'event' ? [i.event.log_index, i.event.tag1] : null));
     expect(relayed).toEqual([0, 1, 2, 3, 4, 5].map((i) => [i, i === 3 ? 'explode' : 'fine']));
   });
 });

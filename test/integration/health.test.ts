@@ -20,7 +20,10 @@ beforeAll(async () => {
   db = await createTestDatabase();
   temporal = await startTestTemporal(db, 'health');
   ({ taskQueue, client } = temporal);
-  api = await startApiServer({ pool: db.pool, temporal: client, taskQueue, logger: testLogger }, { host: '127.0.0.1', port: 0 });
+  api = await startApiServer(
+    { pool: db.pool, temporal: client, taskQueue, logger: testLogger },
+    { host: '127.0.0.1', port: 0 },
+  );
 });
 
 afterAll(async () => {
@@ -31,7 +34,10 @@ afterAll(async () => {
 
 describe('health workflow', () => {
   it('runs on the real Temporal server through a worker and an activity', async () => {
-    const report = await client.workflow.execute('healthWorkflow', { taskQueue, workflowId: `health-test-${randomUUID()}` });
+    const report = await client.workflow.execute('healthWorkflow', {
+      taskQueue,
+      workflowId: `health-test-${randomUUID()}`,
+    });
     expect(report).toMatchObject({ ok: true, taskQueue, database: { ok: true } });
     expect(report.database.serverVersion).toMatch(/^\d+/);
   });
@@ -49,7 +55,10 @@ describe('GET /health', () => {
   it('with deep=true, proves a worker answers on the task queue', async () => {
     const res = await fetch(`${api.url}/health?deep=true`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ status: 'ok', checks: { worker: { status: 'ok', detail: { taskQueue } } } });
+    expect(await res.json()).toMatchObject({
+      status: 'ok',
+      checks: { worker: { status: 'ok', detail: { taskQueue } } },
+    });
   });
 
   it('answers 503 naming the component that is down', async () => {
@@ -57,7 +66,10 @@ describe('GET /health', () => {
     try {
       const health = await checkHealth({ pool: deadPool, temporal: client, taskQueue }, { timeoutMs: 2_000 });
       expect(health.status).toBe('degraded');
-      expect(health.checks.postgres).toMatchObject({ status: 'down', error: expect.stringMatching(/ECONNREFUSED|connect/) });
+      expect(health.checks.postgres).toMatchObject({
+        status: 'down',
+        error: expect.stringMatching(/ECONNREFUSED|connect/),
+      });
       expect(health.checks.temporal!.status).toBe('ok');
     } finally {
       await deadPool.end();

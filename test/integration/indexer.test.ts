@@ -32,17 +32,44 @@ describe('live indexer', () => {
     await r.setMetadata(owner, agent0, 'empty', '0x');
     const min = -(2n ** 127n);
     await r.giveFeedback(client, {
-      agentId: agent0, value: min, valueDecimals: 18, tag1: 'quality', tag2: 'speed', endpoint: 'https://a0/mcp',
-      feedbackURI: 'ipfs://fb1', feedbackHash: hash('fb1'),
+      agentId: agent0,
+      value: min,
+      valueDecimals: 18,
+      tag1: 'quality',
+      tag2: 'speed',
+      endpoint: 'https://a0/mcp',
+      feedbackURI: 'ipfs://fb1',
+      feedbackHash: hash('fb1'),
     });
     await r.giveFeedback(client, { agentId: agent0, value: -12345n, valueDecimals: 2, tag1: 'quality' });
     await r.revokeFeedback(client, agent0, 1n);
-    await r.appendResponse(owner, { agentId: agent0, clientAddress: client, feedbackIndex: 2n, responseURI: 'ipfs://resp', responseHash: hash('resp') });
-    await r.validationRequest(owner, { validator, agentId: agent0, requestURI: 'ipfs://req', requestHash: hash('req') });
-    await r.validationResponse(validator, { requestHash: hash('req'), response: 87, responseURI: 'ipfs://vresp', responseHash: hash('vresp'), tag: 'zk' });
+    await r.appendResponse(owner, {
+      agentId: agent0,
+      clientAddress: client,
+      feedbackIndex: 2n,
+      responseURI: 'ipfs://resp',
+      responseHash: hash('resp'),
+    });
+    await r.validationRequest(owner, {
+      validator,
+      agentId: agent0,
+      requestURI: 'ipfs://req',
+      requestHash: hash('req'),
+    });
+    await r.validationResponse(validator, {
+      requestHash: hash('req'),
+      response: 87,
+      responseURI: 'ipfs://vresp',
+      responseHash: hash('vresp'),
+      tag: 'zk',
+    });
     await r.legacyGiveFeedback(client, {
-      agentId: 1n, score: 42, tag1: pad(stringToHex('legacy'), { dir: 'right' }), tag2: pad('0x00', { size: 32 }),
-      fileuri: 'ipfs://old', filehash: hash('old'),
+      agentId: 1n,
+      score: 42,
+      tag1: pad(stringToHex('legacy'), { dir: 'right' }),
+      tag2: pad('0x00', { size: 32 }),
+      fileuri: 'ipfs://old',
+      filehash: hash('old'),
     });
     await r.transfer(owner, newOwner, agent0);
 
@@ -54,33 +81,88 @@ describe('live indexer', () => {
     const events = await canonicalEvents(db.pool, chain.config.chainId);
     const summary = events.map((e) => `${e.registry}/${e.event_type}/${e.agent_id}`);
     expect(summary).toEqual([
-      'identity/Transfer/0', 'identity/Registered/0', 'identity/MetadataSet/0',
-      'identity/Transfer/1', 'identity/Registered/1', 'identity/MetadataSet/1', 'identity/MetadataSet/1',
-      'identity/URIUpdated/0', 'identity/MetadataSet/0',
-      'reputation/NewFeedback/0', 'reputation/NewFeedback/0', 'reputation/FeedbackRevoked/0', 'reputation/ResponseAppended/0',
-      'validation/ValidationRequest/0', 'validation/ValidationResponse/0',
+      'identity/Transfer/0',
+      'identity/Registered/0',
+      'identity/MetadataSet/0',
+      'identity/Transfer/1',
+      'identity/Registered/1',
+      'identity/MetadataSet/1',
+      'identity/MetadataSet/1',
+      'identity/URIUpdated/0',
+      'identity/MetadataSet/0',
+      'reputation/NewFeedback/0',
+      'reputation/NewFeedback/0',
+      'reputation/FeedbackRevoked/0',
+      'reputation/ResponseAppended/0',
+      'validation/ValidationRequest/0',
+      'validation/ValidationResponse/0',
       'reputation/NewFeedback/1',
-      'identity/MetadataSet/0', 'identity/Transfer/0',
+      'identity/MetadataSet/0',
+      'identity/Transfer/0',
     ]);
     const [mint0, registered0, wallet0] = events;
     expect(mint0).toMatchObject({ from_address: '0x' + '0'.repeat(40), owner: lc(owner), agent_id: '0' });
     expect(registered0).toMatchObject({ token_uri: 'ipfs://agent-zero', owner: lc(owner), abi_version: 'v1.0' });
     expect(wallet0).toMatchObject({ metadata_key: 'agentWallet', metadata_value: lc(owner) });
     expect(events[6]).toMatchObject({ metadata_key: 'skills', metadata_value: '0xdeadbeef' });
-    expect(events[7]).toMatchObject({ event_type: 'URIUpdated', token_uri: 'ipfs://agent-zero-v2', updated_by: lc(owner) });
+    expect(events[7]).toMatchObject({
+      event_type: 'URIUpdated',
+      token_uri: 'ipfs://agent-zero-v2',
+      updated_by: lc(owner),
+    });
     expect(events[8]).toMatchObject({ metadata_key: 'empty', metadata_value: '0x' });
     expect(events[9]).toMatchObject({
-      client_address: lc(client), feedback_index: '1', value: min.toString(), value_decimals: 18, tag1: 'quality', tag2: 'speed',
-      endpoint: 'https://a0/mcp', file_uri: 'ipfs://fb1', file_hash: hash('fb1'),
+      client_address: lc(client),
+      feedback_index: '1',
+      value: min.toString(),
+      value_decimals: 18,
+      tag1: 'quality',
+      tag2: 'speed',
+      endpoint: 'https://a0/mcp',
+      file_uri: 'ipfs://fb1',
+      file_hash: hash('fb1'),
     });
-    expect(events[10]).toMatchObject({ feedback_index: '2', value: '-12345', value_decimals: 2, tag2: '', endpoint: '', file_uri: '' });
-    expect(events[11]).toMatchObject({ event_type: 'FeedbackRevoked', client_address: lc(client), feedback_index: '1' });
-    expect(events[12]).toMatchObject({ responder: lc(owner), feedback_index: '2', response_uri: 'ipfs://resp', response_hash: hash('resp') });
-    expect(events[13]).toMatchObject({ validator_address: lc(validator), request_uri: 'ipfs://req', request_hash: hash('req') });
-    expect(events[14]).toMatchObject({ response: 87, response_uri: 'ipfs://vresp', response_hash: hash('vresp'), tag: 'zk', request_hash: hash('req') });
+    expect(events[10]).toMatchObject({
+      feedback_index: '2',
+      value: '-12345',
+      value_decimals: 2,
+      tag2: '',
+      endpoint: '',
+      file_uri: '',
+    });
+    expect(events[11]).toMatchObject({
+      event_type: 'FeedbackRevoked',
+      client_address: lc(client),
+      feedback_index: '1',
+    });
+    expect(events[12]).toMatchObject({
+      responder: lc(owner),
+      feedback_index: '2',
+      response_uri: 'ipfs://resp',
+      response_hash: hash('resp'),
+    });
+    expect(events[13]).toMatchObject({
+      validator_address: lc(validator),
+      request_uri: 'ipfs://req',
+      request_hash: hash('req'),
+    });
+    expect(events[14]).toMatchObject({
+      response: 87,
+      response_uri: 'ipfs://vresp',
+      response_hash: hash('vresp'),
+      tag: 'zk',
+      request_hash: hash('req'),
+    });
     expect(events[15]).toMatchObject({
-      abi_version: 'v0.4', contract_address: lc(chain.deployed.legacyReputation), value: '42', value_decimals: 0,
-      tag1: 'legacy', tag2: '', file_uri: 'ipfs://old', file_hash: hash('old'), feedback_index: null,
+      abi_version: 'v0.4',
+      contract_address: lc(chain.deployed.legacyReputation),
+      value: '42',
+      value_decimals: 0,
+      tag1: 'legacy',
+      tag2: '',
+      file_uri: 'ipfs://old',
+      file_hash: hash('old'),
+      feedback_index: null,
     });
     // A transfer clears agentWallet first.
     expect(events[16]).toMatchObject({ metadata_key: 'agentWallet', metadata_value: '0x' });

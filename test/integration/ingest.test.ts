@@ -14,7 +14,13 @@ beforeAll(async () => {
   db = await createTestDatabase();
   connection = await Connection.connect({ address: inject('temporalAddress') });
   api = await startApiServer(
-    { pool: db.pool, temporal: new Client({ connection }), taskQueue: 'unused', logger: testLogger, ingestApiToken: TOKEN },
+    {
+      pool: db.pool,
+      temporal: new Client({ connection }),
+      taskQueue: 'unused',
+      logger: testLogger,
+      ingestApiToken: TOKEN,
+    },
     { host: '127.0.0.1', port: 0 },
   );
 });
@@ -29,9 +35,21 @@ const addr = (n: number) => `0x${n.toString(16).padStart(40, '0')}`;
 
 function feedback(block: number, logIndex: number, extra: Record<string, unknown> = {}) {
   return {
-    registry: 'reputation', event_type: 'NewFeedback', block_number: block, block_hash: h(block), transaction_hash: h(block * 1000 + logIndex),
-    log_index: logIndex, contract_address: addr(0x8004), timestamp: 1_767_225_600 + block, agent_id: '0', client_address: addr(7),
-    feedback_index: '1', value: '-170141183460469231731687303715884105728', value_decimals: 18, tag1: 'quality', ...extra,
+    registry: 'reputation',
+    event_type: 'NewFeedback',
+    block_number: block,
+    block_hash: h(block),
+    transaction_hash: h(block * 1000 + logIndex),
+    log_index: logIndex,
+    contract_address: addr(0x8004),
+    timestamp: 1_767_225_600 + block,
+    agent_id: '0',
+    client_address: addr(7),
+    feedback_index: '1',
+    value: '-170141183460469231731687303715884105728',
+    value_decimals: 18,
+    tag1: 'quality',
+    ...extra,
   };
 }
 
@@ -53,17 +71,39 @@ describe('POST /api/v1/ingest/events', () => {
       chainId: 84532,
       events: [
         feedback(10, 0),
-        { registry: 'validation', event_type: 'ValidationResponse', block_number: 10, block_hash: h(10), transaction_hash: h(99), log_index: 1,
-          contract_address: addr(0x8005), timestamp: 1_767_225_610, agent_id: (2n ** 256n - 1n).toString(), validator_address: addr(9),
-          request_hash: h(5), response: 100, response_uri: 'ipfs://v', response_hash: h(6), tag: 'tee' },
+        {
+          registry: 'validation',
+          event_type: 'ValidationResponse',
+          block_number: 10,
+          block_hash: h(10),
+          transaction_hash: h(99),
+          log_index: 1,
+          contract_address: addr(0x8005),
+          timestamp: 1_767_225_610,
+          agent_id: (2n ** 256n - 1n).toString(),
+          validator_address: addr(9),
+          request_hash: h(5),
+          response: 100,
+          response_uri: 'ipfs://v',
+          response_hash: h(6),
+          tag: 'tee',
+        },
       ],
     };
     const res = await post(payload);
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ received: 2, inserted: 2, duplicates: 0, conflicts: 0 });
-    const { rows } = await db.pool.query('SELECT id, value, value_decimals, agent_id, response, block_time, source, pushed_by FROM events ORDER BY log_index');
+    const { rows } = await db.pool.query(
+      'SELECT id, value, value_decimals, agent_id, response, block_time, source, pushed_by FROM events ORDER BY log_index',
+    );
     // Pushed rows say so, and name the credential by a fingerprint (never the token).
-    expect(rows[0]).toMatchObject({ id: '84532-10-0', value: '-170141183460469231731687303715884105728', value_decimals: 18, agent_id: '0', source: 'ingest' });
+    expect(rows[0]).toMatchObject({
+      id: '84532-10-0',
+      value: '-170141183460469231731687303715884105728',
+      value_decimals: 18,
+      agent_id: '0',
+      source: 'ingest',
+    });
     expect(rows[0].pushed_by).toMatch(/^token:[0-9a-f]{12}$/);
     expect(rows[0].pushed_by).not.toContain(TOKEN);
     expect(rows[1]).toMatchObject({ id: '84532-10-1', agent_id: (2n ** 256n - 1n).toString(), response: 100 });
@@ -115,7 +155,9 @@ describe('POST /api/v1/ingest/events', () => {
     const before = await eventCount();
     expect((await post('{"chainId": 1, "events": [')).status).toBe(400);
     expect((await post({ chainId: 1, events: [] })).status).toBe(400);
-    expect((await post({ chainId: 1, events: Array.from({ length: 1_001 }, (_, i) => feedback(40, i)) })).status).toBe(400);
+    expect((await post({ chainId: 1, events: Array.from({ length: 1_001 }, (_, i) => feedback(40, i)) })).status).toBe(
+      400,
+    );
     expect((await post('x'.repeat(MAX_INGEST_BODY_BYTES + 1))).status).toBe(413);
     expect((await post('{}', { 'content-type': 'text/plain' })).status).toBe(415);
     expect((await fetch(`${api.url}/api/v1/ingest/events`)).status).toBe(405);
@@ -129,7 +171,9 @@ describe('POST /api/v1/ingest/events', () => {
     );
     try {
       const res = await fetch(`${closed.url}/api/v1/ingest/events`, {
-        method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer anything' }, body: '{}',
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer anything' },
+        body: '{}',
       });
       expect(res.status).toBe(404);
     } finally {
@@ -140,7 +184,10 @@ describe('POST /api/v1/ingest/events', () => {
 
 describe('GET /metrics', () => {
   it('exposes indexer lag per chain and relay lag', async () => {
-    await db.pool.query(`INSERT INTO checkpoints (chain_id, last_block_number, last_block_hash, head_block_number, head_seen_at) VALUES (84532, 90, $1, 100, now())`, [h(90)]);
+    await db.pool.query(
+      `INSERT INTO checkpoints (chain_id, last_block_number, last_block_hash, head_block_number, head_seen_at) VALUES (84532, 90, $1, 100, now())`,
+      [h(90)],
+    );
     await db.pool.query(`INSERT INTO relay_cursors (name, position) VALUES ('triggers', 1)`);
     const res = await fetch(`${api.url}/metrics`);
     expect(res.status).toBe(200);
@@ -148,7 +195,9 @@ describe('GET /metrics', () => {
     expect(text).toContain('erc8004_indexer_lag_blocks{chain_id="84532"} 10');
     expect(text).toContain('erc8004_indexer_checkpoint_block{chain_id="84532"} 90');
     expect(text).toMatch(/erc8004_relay_lag_items\{cursor="triggers"\} [1-9]/);
-    const health = (await (await fetch(`${api.url}/health`)).json()) as { checks: { indexer: { detail: { chains: unknown[] } } } };
+    const health = (await (await fetch(`${api.url}/health`)).json()) as {
+      checks: { indexer: { detail: { chains: unknown[] } } };
+    };
     expect(health.checks.indexer.detail.chains).toEqual([expect.objectContaining({ chainId: 84532, lagBlocks: 10 })]);
   });
 });

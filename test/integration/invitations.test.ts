@@ -7,7 +7,16 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createInvitation } from '../../src/auth/invitations.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { code, INVITATION_TOKEN, joinByInvitation, startTestApi, VERIFY_TOKEN, verifyByMail, type ApiCaller, type TestApi } from '../helpers/api.js';
+import {
+  code,
+  INVITATION_TOKEN,
+  joinByInvitation,
+  startTestApi,
+  VERIFY_TOKEN,
+  verifyByMail,
+  type ApiCaller,
+  type TestApi,
+} from '../helpers/api.js';
 import { extract } from '../helpers/mail.js';
 
 let db: TestDatabase;
@@ -27,15 +36,22 @@ async function account(options: { verified?: boolean } = {}) {
   n++;
   const email = `person${n}_${Date.now()}@example.test`;
   const username = `person${n}_${Date.now() % 100000}`;
-  const session = await (await api.caller({}, `10.20.0.${n}`)).auth.register({ username, email, password: 'correct horse battery' });
+  const session = await (
+    await api.caller({}, `10.20.0.${n}`)
+  ).auth.register({ username, email, password: 'correct horse battery' });
   const as = await api.caller({ authorization: `Bearer ${session.accessToken}` }, `10.21.0.${n}`);
   if (options.verified) await verifyByMail(api, email);
   return { ...session, username, email, as, organizationId: session.organizationId! };
 }
 
-const memberIds = async (caller: ApiCaller, organizationId: string) => (await caller.organizations.members({ organizationId })).items.map((m) => m.userId);
+const memberIds = async (caller: ApiCaller, organizationId: string) =>
+  (await caller.organizations.members({ organizationId })).items.map((m) => m.userId);
 const membershipRows = async (organizationId: string) =>
-  (await db.pool.query('SELECT user_id, role FROM organization_members WHERE organization_id = $1 ORDER BY user_id', [organizationId])).rows;
+  (
+    await db.pool.query('SELECT user_id, role FROM organization_members WHERE organization_id = $1 ORDER BY user_id', [
+      organizationId,
+    ])
+  ).rows;
 
 describe('adding a member without their consent', () => {
   it('POST /organizations/{id}/members no longer adds whoever registered an email, nor names them', async () => {
@@ -68,12 +84,19 @@ describe('email verification by a mailed one-time link', () => {
     expect(await page.text()).toContain('/api/v1/auth/verify-email');
     expect((await user.as.auth.me({})).user.emailVerified).toBe(false);
 
-    const verify = () => fetch(`${api.server.url}/api/v1/auth/verify-email`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) });
+    const verify = () =>
+      fetch(`${api.server.url}/api/v1/auth/verify-email`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token }),
+      });
     const first = await verify();
     expect([first.status, await first.json()]).toEqual([200, { verified: true, email: user.email }]);
     expect((await user.as.auth.me({})).user.emailVerified).toBe(true);
     // Only the hash is stored.
-    const stored = (await db.pool.query('SELECT token_hash FROM email_verification_tokens WHERE user_id = $1', [user.userId])).rows;
+    const stored = (
+      await db.pool.query('SELECT token_hash FROM email_verification_tokens WHERE user_id = $1', [user.userId])
+    ).rows;
     expect(stored).toEqual([{ token_hash: createHash('sha256').update(token).digest('hex') }]);
 
     const again = await verify();
@@ -91,10 +114,19 @@ describe('email verification by a mailed one-time link', () => {
     const secondToken = extract(await api.mailbox.waitFor(user.email, 2), VERIFY_TOKEN);
     expect(secondToken).not.toBe(firstToken);
     // The newer link replaces the older one.
-    await expect(anon.auth.verifyEmail({ token: firstToken })).rejects.toMatchObject({ code: 'UNAUTHORIZED', message: expect.stringMatching(/not valid/) });
+    await expect(anon.auth.verifyEmail({ token: firstToken })).rejects.toMatchObject({
+      code: 'UNAUTHORIZED',
+      message: expect.stringMatching(/not valid/),
+    });
 
-    await db.pool.query(`UPDATE email_verification_tokens SET expires_at = now() - interval '1 second' WHERE user_id = $1`, [user.userId]);
-    await expect(anon.auth.verifyEmail({ token: secondToken })).rejects.toMatchObject({ code: 'UNAUTHORIZED', message: expect.stringMatching(/expired/) });
+    await db.pool.query(
+      `UPDATE email_verification_tokens SET expires_at = now() - interval '1 second' WHERE user_id = $1`,
+      [user.userId],
+    );
+    await expect(anon.auth.verifyEmail({ token: secondToken })).rejects.toMatchObject({
+      code: 'UNAUTHORIZED',
+      message: expect.stringMatching(/expired/),
+    });
     expect((await user.as.auth.me({})).user.emailVerified).toBe(false);
 
     await user.as.auth.resendVerification({});
@@ -117,9 +149,17 @@ describe('invitations', () => {
     const invitee = await account();
     const stranger = await account({ verified: true });
 
-    const invitation = await owner.as.organizations.invite({ organizationId: org, email: invitee.email.toUpperCase(), role: 'member' });
+    const invitation = await owner.as.organizations.invite({
+      organizationId: org,
+      email: invitee.email.toUpperCase(),
+      role: 'member',
+    });
     // The inviter learns nothing about the address: the same answer as for an address nobody registered.
-    const unknown = await owner.as.organizations.invite({ organizationId: org, email: `nobody_${Date.now()}@example.test`, role: 'member' });
+    const unknown = await owner.as.organizations.invite({
+      organizationId: org,
+      email: `nobody_${Date.now()}@example.test`,
+      role: 'member',
+    });
     expect(Object.keys(invitation).sort()).toEqual(Object.keys(unknown).sort());
     expect(invitation).toMatchObject({ email: invitee.email, role: 'member', status: 'pending' });
     expect(JSON.stringify(invitation)).not.toContain(invitee.username);
@@ -134,19 +174,35 @@ describe('invitations', () => {
     expect(await code(invitee.as.triggers.list({ organizationId: org }))).toBe('FORBIDDEN');
     // Someone else, even verified, cannot use the token; the invitee cannot before verifying.
     expect(await code(stranger.as.organizations.acceptInvitation({ token }))).toBe('NOT_FOUND');
-    await expect(invitee.as.organizations.acceptInvitation({ token })).rejects.toMatchObject({ code: 'FORBIDDEN', message: expect.stringMatching(/verify your email/) });
+    await expect(invitee.as.organizations.acceptInvitation({ token })).rejects.toMatchObject({
+      code: 'FORBIDDEN',
+      message: expect.stringMatching(/verify your email/),
+    });
     expect(await membershipRows(org)).toEqual([]);
     // API keys cannot accept for anyone.
-    const key = await stranger.as.apiKeys.create({ organizationId: stranger.organizationId, name: 'k', permissions: ['admin'] });
-    expect(await code((await api.caller({ 'x-api-key': key.key })).organizations.acceptInvitation({ token }))).toBe('FORBIDDEN');
+    const key = await stranger.as.apiKeys.create({
+      organizationId: stranger.organizationId,
+      name: 'k',
+      permissions: ['admin'],
+    });
+    expect(await code((await api.caller({ 'x-api-key': key.key })).organizations.acceptInvitation({ token }))).toBe(
+      'FORBIDDEN',
+    );
 
     await verifyByMail(api, invitee.email);
-    expect(await invitee.as.organizations.acceptInvitation({ token })).toEqual({ userId: invitee.userId, username: expect.any(String), email: invitee.email, role: 'member' });
+    expect(await invitee.as.organizations.acceptInvitation({ token })).toEqual({
+      userId: invitee.userId,
+      username: expect.any(String),
+      email: invitee.email,
+      role: 'member',
+    });
     expect(await membershipRows(org)).toEqual([{ user_id: invitee.userId, role: 'member' }]);
     expect(await code(invitee.as.triggers.list({ organizationId: org }))).toBe('OK');
     // Single use.
     expect(await code(invitee.as.organizations.acceptInvitation({ token }))).toBe('NOT_FOUND');
-    const statuses = Object.fromEntries((await owner.as.organizations.invitations({ organizationId: org })).items.map((i) => [i.id, i.status]));
+    const statuses = Object.fromEntries(
+      (await owner.as.organizations.invitations({ organizationId: org })).items.map((i) => [i.id, i.status]),
+    );
     expect(statuses).toEqual({ [invitation.id]: 'accepted', [unknown.id]: 'pending' });
   });
 
@@ -159,13 +215,24 @@ describe('invitations', () => {
 
     await owner.as.organizations.invite({ organizationId: org, email: invitee.email, role: 'viewer' });
     const declined = await nextToken();
-    expect(await invitee.as.organizations.declineInvitation({ token: declined })).toEqual({ declined: true, organizationId: org });
+    expect(await invitee.as.organizations.declineInvitation({ token: declined })).toEqual({
+      declined: true,
+      organizationId: org,
+    });
     expect(await code(invitee.as.organizations.acceptInvitation({ token: declined }))).toBe('NOT_FOUND');
 
-    const revokedInvitation = await owner.as.organizations.invite({ organizationId: org, email: invitee.email, role: 'viewer' });
+    const revokedInvitation = await owner.as.organizations.invite({
+      organizationId: org,
+      email: invitee.email,
+      role: 'viewer',
+    });
     const revoked = await nextToken();
-    expect(await owner.as.organizations.revokeInvitation({ organizationId: org, invitationId: revokedInvitation.id })).toMatchObject({ status: 'revoked' });
-    expect(await code(owner.as.organizations.revokeInvitation({ organizationId: org, invitationId: revokedInvitation.id }))).toBe('NOT_FOUND');
+    expect(
+      await owner.as.organizations.revokeInvitation({ organizationId: org, invitationId: revokedInvitation.id }),
+    ).toMatchObject({ status: 'revoked' });
+    expect(
+      await code(owner.as.organizations.revokeInvitation({ organizationId: org, invitationId: revokedInvitation.id })),
+    ).toBe('NOT_FOUND');
     expect(await code(invitee.as.organizations.acceptInvitation({ token: revoked }))).toBe('NOT_FOUND');
 
     await owner.as.organizations.invite({ organizationId: org, email: invitee.email, role: 'viewer' });
@@ -174,7 +241,10 @@ describe('invitations', () => {
     const newest = await nextToken();
     expect(await code(invitee.as.organizations.acceptInvitation({ token: replaced }))).toBe('NOT_FOUND');
 
-    await db.pool.query(`UPDATE organization_invitations SET expires_at = now() - interval '1 second' WHERE organization_id = $1`, [org]);
+    await db.pool.query(
+      `UPDATE organization_invitations SET expires_at = now() - interval '1 second' WHERE organization_id = $1`,
+      [org],
+    );
     expect(await code(invitee.as.organizations.acceptInvitation({ token: newest }))).toBe('NOT_FOUND');
     expect(await membershipRows(org)).toEqual([]);
   });
@@ -188,23 +258,51 @@ describe('invitations', () => {
     await joinByInvitation(api, owner.as, org, member, 'member');
     const other = await account();
     const otherOrg = other.organizationId;
-    const pending = await other.as.organizations.invite({ organizationId: otherOrg, email: 'someone@example.test', role: 'viewer' });
-    const invitationsBefore = (await db.pool.query('SELECT count(*)::int AS n FROM organization_invitations')).rows[0].n;
+    const pending = await other.as.organizations.invite({
+      organizationId: otherOrg,
+      email: 'someone@example.test',
+      role: 'viewer',
+    });
+    const invitationsBefore = (await db.pool.query('SELECT count(*)::int AS n FROM organization_invitations')).rows[0]
+      .n;
 
-    expect(await code(member.as.organizations.invite({ organizationId: org, email: 'x@example.test', role: 'viewer' }))).toBe('FORBIDDEN');
+    expect(
+      await code(member.as.organizations.invite({ organizationId: org, email: 'x@example.test', role: 'viewer' })),
+    ).toBe('FORBIDDEN');
     expect(await code(member.as.organizations.invitations({ organizationId: org }))).toBe('FORBIDDEN');
     // Another organization's admin: no invitation into it, no view of its invitations, no revoking them.
-    expect(await code(admin.as.organizations.invite({ organizationId: otherOrg, email: 'x@example.test', role: 'viewer' }))).toBe('FORBIDDEN');
+    expect(
+      await code(admin.as.organizations.invite({ organizationId: otherOrg, email: 'x@example.test', role: 'viewer' })),
+    ).toBe('FORBIDDEN');
     expect(await code(admin.as.organizations.invitations({ organizationId: otherOrg }))).toBe('FORBIDDEN');
-    expect(await code(admin.as.organizations.revokeInvitation({ organizationId: org, invitationId: pending.id }))).toBe('NOT_FOUND');
-    expect((await db.pool.query('SELECT count(*)::int AS n FROM organization_invitations')).rows[0].n).toBe(invitationsBefore);
-    expect((await other.as.organizations.invitations({ organizationId: otherOrg })).items.map((i) => i.status)).toEqual(['pending']);
+    expect(await code(admin.as.organizations.revokeInvitation({ organizationId: org, invitationId: pending.id }))).toBe(
+      'NOT_FOUND',
+    );
+    expect((await db.pool.query('SELECT count(*)::int AS n FROM organization_invitations')).rows[0].n).toBe(
+      invitationsBefore,
+    );
+    expect((await other.as.organizations.invitations({ organizationId: otherOrg })).items.map((i) => i.status)).toEqual(
+      ['pending'],
+    );
 
     // An admin may invite up to admin; the rule is the domain's, whatever the caller's route.
-    expect(await admin.as.organizations.invite({ organizationId: org, email: 'peer@example.test', role: 'admin' })).toMatchObject({ role: 'admin' });
-    await expect(createInvitation(db.pool, { organizationId: org, email: 'up@example.test', role: 'admin', inviterRole: 'member', invitedBy: member.userId }))
-      .rejects.toMatchObject({ code: 'forbidden', message: expect.stringMatching(/above your own/) });
-    expect(await code(owner.as.organizations.invite({ organizationId: org, email: 'x@example.test', role: 'owner' as 'admin' }))).toBe('BAD_REQUEST');
+    expect(
+      await admin.as.organizations.invite({ organizationId: org, email: 'peer@example.test', role: 'admin' }),
+    ).toMatchObject({ role: 'admin' });
+    await expect(
+      createInvitation(db.pool, {
+        organizationId: org,
+        email: 'up@example.test',
+        role: 'admin',
+        inviterRole: 'member',
+        invitedBy: member.userId,
+      }),
+    ).rejects.toMatchObject({ code: 'forbidden', message: expect.stringMatching(/above your own/) });
+    expect(
+      await code(
+        owner.as.organizations.invite({ organizationId: org, email: 'x@example.test', role: 'owner' as 'admin' }),
+      ),
+    ).toBe('BAD_REQUEST');
   });
 });
 
@@ -214,17 +312,38 @@ describe('when the mail server cannot be reached', () => {
     await down.mailbox.close();
     try {
       const email = `unmailed_${Date.now()}@example.test`;
-      const session = await (await down.caller({}, '10.30.0.1')).auth.register({ username: `unmailed${Date.now() % 100000}`, email, password: 'correct horse battery' });
+      const session = await (
+        await down.caller({}, '10.30.0.1')
+      ).auth.register({ username: `unmailed${Date.now() % 100000}`, email, password: 'correct horse battery' });
       const as = await down.caller({ authorization: `Bearer ${session.accessToken}` }, '10.30.0.2');
       expect((await as.auth.me({})).user).toMatchObject({ email, emailVerified: false });
-      const tokens = async () => (await db.pool.query('SELECT count(*)::int AS n FROM email_verification_tokens WHERE user_id = $1', [session.userId])).rows[0].n;
+      const tokens = async () =>
+        (
+          await db.pool.query('SELECT count(*)::int AS n FROM email_verification_tokens WHERE user_id = $1', [
+            session.userId,
+          ])
+        ).rows[0].n;
       expect(await tokens()).toBe(0);
 
-      await expect(as.auth.resendVerification({})).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE', message: expect.stringMatching(/could not be sent/) });
+      await expect(as.auth.resendVerification({})).rejects.toMatchObject({
+        code: 'SERVICE_UNAVAILABLE',
+        message: expect.stringMatching(/could not be sent/),
+      });
       expect(await tokens()).toBe(0);
-      await expect(as.organizations.invite({ organizationId: session.organizationId!, email: 'friend@example.test', role: 'viewer' }))
-        .rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE', message: expect.stringMatching(/nothing was created/) });
-      expect((await db.pool.query('SELECT count(*)::int AS n FROM organization_invitations WHERE organization_id = $1', [session.organizationId])).rows[0].n).toBe(0);
+      await expect(
+        as.organizations.invite({
+          organizationId: session.organizationId!,
+          email: 'friend@example.test',
+          role: 'viewer',
+        }),
+      ).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE', message: expect.stringMatching(/nothing was created/) });
+      expect(
+        (
+          await db.pool.query('SELECT count(*)::int AS n FROM organization_invitations WHERE organization_id = $1', [
+            session.organizationId,
+          ])
+        ).rows[0].n,
+      ).toBe(0);
     } finally {
       await down.close();
     }

@@ -21,7 +21,10 @@ beforeAll(async () => {
   ({ taskQueue, client } = temporal);
 });
 afterAll(async () => {
-  await client?.schedule.getHandle(scheduleId).delete().catch(() => undefined);
+  await client?.schedule
+    .getHandle(scheduleId)
+    .delete()
+    .catch(() => undefined);
   await temporal?.close();
   await db?.drop();
 });
@@ -30,7 +33,9 @@ const DAY = 86_400;
 const yearsAgo = (years: number) => Math.floor(Date.now() / 1000) - Math.round(years * 365 * DAY);
 
 async function eventBlocks(): Promise<number[]> {
-  const { rows } = await db.pool.query<{ block_number: string }>('SELECT block_number FROM events ORDER BY block_number');
+  const { rows } = await db.pool.query<{ block_number: string }>(
+    'SELECT block_number FROM events ORDER BY block_number',
+  );
   return rows.map((r) => Number(r.block_number));
 }
 
@@ -43,13 +48,27 @@ it('the maintenance workflow refreshes the reporting views, prunes expired bookk
     feedbackRecord({ block_number: 2, timestamp: 100 }),
     feedbackRecord({ block_number: 3, timestamp: yearsAgo(2) }),
   ]);
-  await db.pool.query(`INSERT INTO action_results (job_id, action_type, status, executed_at) VALUES ('old', 'rest', 'success', now() - interval '100 days'), ('new', 'rest', 'success', now())`);
-  await db.pool.query(`INSERT INTO used_nonces (nonce_hash, expires_at) VALUES ('expired', now() - interval '3 days'), ('fresh', now() + interval '5 minutes')`);
-  await db.pool.query(`INSERT INTO rate_limit_counters (bucket, window_start, count) VALUES ('api:ip:1', now() - interval '5 hours', 3), ('api:ip:1', date_trunc('hour', now()), 1)`);
+  await db.pool.query(
+    `INSERT INTO action_results (job_id, action_type, status, executed_at) VALUES ('old', 'rest', 'success', now() - interval '100 days'), ('new', 'rest', 'success', now())`,
+  );
+  await db.pool.query(
+    `INSERT INTO used_nonces (nonce_hash, expires_at) VALUES ('expired', now() - interval '3 days'), ('fresh', now() + interval '5 minutes')`,
+  );
+  await db.pool.query(
+    `INSERT INTO rate_limit_counters (bucket, window_start, count) VALUES ('api:ip:1', now() - interval '5 hours', 3), ('api:ip:1', date_trunc('hour', now()), 1)`,
+  );
 
-  const report = await client.workflow.execute('maintenanceWorkflow', { taskQueue, workflowId: `maintenance-test-${randomUUID()}` });
+  const report = await client.workflow.execute('maintenanceWorkflow', {
+    taskQueue,
+    workflowId: `maintenance-test-${randomUUID()}`,
+  });
   // Event retention is off by default: the reputation record is never deleted.
-  expect(report).toMatchObject({ actionResultsRemoved: 1, usedNoncesRemoved: 1, rateLimitWindowsRemoved: 1, eventsRemoved: 0 });
+  expect(report).toMatchObject({
+    actionResultsRemoved: 1,
+    usedNoncesRemoved: 1,
+    rateLimitWindowsRemoved: 1,
+    eventsRemoved: 0,
+  });
   expect(await eventBlocks()).toEqual([1, 2, 3]);
   expect((await db.pool.query(`SELECT job_id FROM action_results`)).rows).toEqual([{ job_id: 'new' }]);
   // events_hourly (a plain materialized view without TimescaleDB) counts every event.

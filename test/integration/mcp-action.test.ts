@@ -35,14 +35,22 @@ function buildServer(): McpServer {
       return { content: [{ type: 'text', text: `thanks for ${feedbackId} (${value})` }] };
     },
   );
-  server.registerTool('agent.reject', { description: 'Always refuses', inputSchema: { reason: z.string() } }, async ({ reason }) => ({
-    content: [{ type: 'text', text: `refused: ${reason}` }],
-    isError: true,
-  }));
-  server.registerTool('agent.slow', { description: 'Takes its time', inputSchema: { ms: z.number() } }, async ({ ms }) => {
-    await new Promise((r) => setTimeout(r, ms));
-    return { content: [{ type: 'text', text: 'late' }] };
-  });
+  server.registerTool(
+    'agent.reject',
+    { description: 'Always refuses', inputSchema: { reason: z.string() } },
+    async ({ reason }) => ({
+      content: [{ type: 'text', text: `refused: ${reason}` }],
+      isError: true,
+    }),
+  );
+  server.registerTool(
+    'agent.slow',
+    { description: 'Takes its time', inputSchema: { ms: z.number() } },
+    async ({ ms }) => {
+      await new Promise((r) => setTimeout(r, ms));
+      return { content: [{ type: 'text', text: 'late' }] };
+    },
+  );
   return server;
 }
 
@@ -67,7 +75,12 @@ async function readBody(req: http.IncomingMessage): Promise<unknown> {
   return text ? JSON.parse(text) : undefined;
 }
 
-async function serveMcp(req: http.IncomingMessage, res: http.ServerResponse, body: unknown, server: McpServer | Server = buildServer()): Promise<void> {
+async function serveMcp(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  body: unknown,
+  server: McpServer | Server = buildServer(),
+): Promise<void> {
   const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
   res.on('close', () => {
     void transport.close();
@@ -94,7 +107,10 @@ beforeAll(async () => {
         path,
         authorization: header('authorization'),
         idempotencyKey: header('idempotency-key'),
-        rpcMethod: body && typeof body === 'object' && 'method' in body ? String((body as { method: unknown }).method) : undefined,
+        rpcMethod:
+          body && typeof body === 'object' && 'method' in body
+            ? String((body as { method: unknown }).method)
+            : undefined,
       });
       if (path === '/mcp') return serveMcp(req, res, body);
       if (path === '/lowlevel') return serveMcp(req, res, body, buildLowLevelServer());
@@ -104,7 +120,9 @@ beforeAll(async () => {
       }
       if (path === '/secure') {
         if (header('authorization') !== `Bearer ${TOKEN}`) {
-          res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer' }).end('{"error":"unauthorized"}');
+          res
+            .writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Bearer' })
+            .end('{"error":"unauthorized"}');
           return;
         }
         return serveMcp(req, res, body);

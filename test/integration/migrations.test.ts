@@ -10,13 +10,34 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { testLogger } from '../helpers/logger.js';
 
 const SEED_TABLES = [
-  'users', 'organizations', 'organization_members', 'triggers', 'trigger_conditions', 'trigger_actions',
-  'trigger_state', 'events', 'checkpoints', 'action_results', 'agent_mcp_tokens', 'credits', 'credit_transactions',
-  'subscriptions', 'payment_nonces', 'a2a_tasks', 'api_keys', 'agent_links', 'used_nonces', 'oauth_clients',
-  'oauth_tokens', 'query_cache', 'usage_logs',
+  'users',
+  'organizations',
+  'organization_members',
+  'triggers',
+  'trigger_conditions',
+  'trigger_actions',
+  'trigger_state',
+  'events',
+  'checkpoints',
+  'action_results',
+  'agent_mcp_tokens',
+  'credits',
+  'credit_transactions',
+  'subscriptions',
+  'payment_nonces',
+  'a2a_tasks',
+  'api_keys',
+  'agent_links',
+  'used_nonces',
+  'oauth_clients',
+  'oauth_tokens',
+  'query_cache',
+  'usage_logs',
 ];
 const UPDATED_AT_TRIGGERS = [
-  'update_users_updated_at', 'update_triggers_updated_at', 'update_agent_mcp_tokens_updated_at',
+  'update_users_updated_at',
+  'update_triggers_updated_at',
+  'update_agent_mcp_tokens_updated_at',
   'update_organizations_updated_at',
 ];
 
@@ -65,11 +86,19 @@ describe('migrations on an empty database', () => {
     expect(first.matviews).toEqual(expect.arrayContaining(['events_hourly', 'action_metrics_hourly']));
     expect(first.views).toContain('canonical_events');
     expect(first.functions).toEqual(
-      expect.arrayContaining(['update_updated_at_column', 'notify_new_event', 'cleanup_old_action_results', 'refresh_reporting_views', 'apply_event_retention']),
+      expect.arrayContaining([
+        'update_updated_at_column',
+        'notify_new_event',
+        'cleanup_old_action_results',
+        'refresh_reporting_views',
+        'apply_event_retention',
+      ]),
     );
     expect(first.triggers).toEqual(expect.arrayContaining(['events_notify_trigger', ...UPDATED_AT_TRIGGERS]));
     // Both names of the seed's confused index exist, each covering what its name says.
-    expect(first.indexes).toEqual(expect.arrayContaining(['idx_triggers_chain_registry_enabled', 'idx_triggers_org_chain_registry_enabled']));
+    expect(first.indexes).toEqual(
+      expect.arrayContaining(['idx_triggers_chain_registry_enabled', 'idx_triggers_org_chain_registry_enabled']),
+    );
 
     const down = await migrate({ databaseUrl: db.url, logger: testLogger, direction: 'down', count: Infinity });
     expect(down).toEqual([...up].reverse());
@@ -91,12 +120,20 @@ describe('migrations on an empty database', () => {
 
   it('reverts one step at a time', async () => {
     const notifyTriggers = async () =>
-      (await db.pool.query(`SELECT tgname FROM pg_trigger WHERE tgname LIKE '%notify_access' ORDER BY 1`)).rows.map((r) => r.tgname);
+      (await db.pool.query(`SELECT tgname FROM pg_trigger WHERE tgname LIKE '%notify_access' ORDER BY 1`)).rows.map(
+        (r) => r.tgname,
+      );
     expect(await notifyTriggers()).toEqual(['organization_members_notify_access', 'organizations_notify_access']);
-    const claimColumn = async () => (await db.pool.query(`SELECT 1 FROM information_schema.columns WHERE table_name = 'deliveries' AND column_name = 'claim'`)).rowCount;
+    const claimColumn = async () =>
+      (
+        await db.pool.query(
+          `SELECT 1 FROM information_schema.columns WHERE table_name = 'deliveries' AND column_name = 'claim'`,
+        )
+      ).rowCount;
     expect(await claimColumn()).toBe(1);
     // Migrations after 0015, newest first: each one reverted alone takes away what it added.
-    const appliedMigrations = async () => (await db.pool.query<{ name: string }>('SELECT name FROM pgmigrations ORDER BY id')).rows.map((r) => r.name);
+    const appliedMigrations = async () =>
+      (await db.pool.query<{ name: string }>('SELECT name FROM pgmigrations ORDER BY id')).rows.map((r) => r.name);
     const laterMigrations = (await appliedMigrations()).filter((name) => name.slice(0, 4) > '0015').reverse();
     expect(laterMigrations.length).toBeGreaterThan(0);
     for (const name of laterMigrations) {
@@ -106,23 +143,36 @@ describe('migrations on an empty database', () => {
       expect(await migrate({ databaseUrl: db.url, logger: testLogger, direction: 'down' })).toEqual([name]);
       expect(await probe!(db), `${name} reverted`).toBe(false);
     }
-    expect(await migrate({ databaseUrl: db.url, logger: testLogger, direction: 'down' })).toEqual(['0015_delivery_claims']);
+    expect(await migrate({ databaseUrl: db.url, logger: testLogger, direction: 'down' })).toEqual([
+      '0015_delivery_claims',
+    ]);
     expect(await claimColumn()).toBe(0);
-    expect(await migrate({ databaseUrl: db.url, logger: testLogger, direction: 'down', count: 2 })).toEqual(['0014_trigger_candidate_indexes', '0013_organization_access_notify']);
+    expect(await migrate({ databaseUrl: db.url, logger: testLogger, direction: 'down', count: 2 })).toEqual([
+      '0014_trigger_candidate_indexes',
+      '0013_organization_access_notify',
+    ]);
     expect(await notifyTriggers()).toEqual([]);
     const [last] = await migrate({ databaseUrl: db.url, logger: testLogger, direction: 'down' });
     expect(last).toBe('0012_row_level_security');
     const rowSecurity = async () =>
-      (await db.pool.query(`SELECT relname, relrowsecurity FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relname IN ('triggers', 'api_keys') ORDER BY 1`)).rows;
+      (
+        await db.pool.query(
+          `SELECT relname, relrowsecurity FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relname IN ('triggers', 'api_keys') ORDER BY 1`,
+        )
+      ).rows;
     expect(await rowSecurity()).toEqual([
       { relname: 'api_keys', relrowsecurity: false },
       { relname: 'triggers', relrowsecurity: false },
     ]);
     expect(await migrate({ databaseUrl: db.url, logger: testLogger })).toEqual([
-      '0012_row_level_security', '0013_organization_access_notify', '0014_trigger_candidate_indexes', '0015_delivery_claims',
+      '0012_row_level_security',
+      '0013_organization_access_notify',
+      '0014_trigger_candidate_indexes',
+      '0015_delivery_claims',
       ...[...laterMigrations].reverse(),
     ]);
-    for (const name of laterMigrations) expect(await LATER_MIGRATION_PROBES[name]!(db), `${name} applied again`).toBe(true);
+    for (const name of laterMigrations)
+      expect(await LATER_MIGRATION_PROBES[name]!(db), `${name} applied again`).toBe(true);
     expect(await claimColumn()).toBe(1);
     expect(await notifyTriggers()).toEqual(['organization_members_notify_access', 'organizations_notify_access']);
     expect(await rowSecurity()).toEqual([
@@ -167,43 +217,82 @@ describe('0017_bound_secrets on stored secrets', () => {
     await migrate({ databaseUrl: db.url, logger: testLogger, count: before });
     const userId = await insertUser(db.pool);
     const [orgA, orgB] = [await insertOrganization(db.pool, userId), await insertOrganization(db.pool, userId)];
-    const { rows: [trigger] } = await db.pool.query(
-      `INSERT INTO triggers (user_id, organization_id, name, chain_id, registry) VALUES ($1, $2, 'stored', 31337, 'reputation') RETURNING id`, [userId, orgA],
+    const {
+      rows: [trigger],
+    } = await db.pool.query(
+      `INSERT INTO triggers (user_id, organization_id, name, chain_id, registry) VALUES ($1, $2, 'stored', 31337, 'reputation') RETURNING id`,
+      [userId, orgA],
     );
     const insertAction = async (type: string, config: Record<string, unknown>) =>
-      (await db.pool.query(`INSERT INTO trigger_actions (trigger_id, action_type, config) VALUES ($1, $2, $3) RETURNING id`, [trigger.id, type, JSON.stringify(config)])).rows[0].id as number;
-    const telegramId = await insertAction('telegram', { chat_id: '1', message_template: 'x', bot_token: sealV1(key, '123:bot') });
-    const restId = await insertAction('rest', { url: 'https://receiver.example/a', secret_headers: { authorization: sealV1(key, 'Bearer rk'), 'x-api-key': sealV1(key, 'k2') } });
-    const unreadableId = await insertAction('telegram', { chat_id: '2', message_template: 'x', bot_token: sealV1(randomBytes(32), '999:lost') });
-    await db.pool.query(`INSERT INTO agent_mcp_tokens (chain_id, agent_id, token) VALUES (31337, 5, $1)`, [sealV1(key, 'mcp-token')]);
-    await db.pool.query(`INSERT INTO organization_webhook_secrets (organization_id, secret_sealed) VALUES ($1, $2)`, [orgA, sealV1(key, 'whsec_b2xkIG9yZ2FuaXphdGlvbiBzZWNyZXQgMDEyMzQ1Njc=')]);
+      (
+        await db.pool.query(
+          `INSERT INTO trigger_actions (trigger_id, action_type, config) VALUES ($1, $2, $3) RETURNING id`,
+          [trigger.id, type, JSON.stringify(config)],
+        )
+      ).rows[0].id as number;
+    const telegramId = await insertAction('telegram', {
+      chat_id: '1',
+      message_template: 'x',
+      bot_token: sealV1(key, '123:bot'),
+    });
+    const restId = await insertAction('rest', {
+      url: 'https://receiver.example/a',
+      secret_headers: { authorization: sealV1(key, 'Bearer rk'), 'x-api-key': sealV1(key, 'k2') },
+    });
+    const unreadableId = await insertAction('telegram', {
+      chat_id: '2',
+      message_template: 'x',
+      bot_token: sealV1(randomBytes(32), '999:lost'),
+    });
+    await db.pool.query(`INSERT INTO agent_mcp_tokens (chain_id, agent_id, token) VALUES (31337, 5, $1)`, [
+      sealV1(key, 'mcp-token'),
+    ]);
+    await db.pool.query(`INSERT INTO organization_webhook_secrets (organization_id, secret_sealed) VALUES ($1, $2)`, [
+      orgA,
+      sealV1(key, 'whsec_b2xkIG9yZ2FuaXphdGlvbiBzZWNyZXQgMDEyMzQ1Njc='),
+    ]);
 
     expect(await migrate({ databaseUrl: db.url, logger: testLogger, count: 1 })).toEqual(['0017_bound_secrets']);
-    const configOf = async (id: number) => (await db.pool.query(`SELECT config FROM trigger_actions WHERE id = $1`, [id])).rows[0].config;
+    const configOf = async (id: number) =>
+      (await db.pool.query(`SELECT config FROM trigger_actions WHERE id = $1`, [id])).rows[0].config;
     const telegram = await configOf(telegramId);
     expect(telegram.bot_token).toMatch(/^v2:/);
     expect(box.decrypt(telegram.bot_token, actionSecretBinding(orgA, 'bot_token'))).toBe('123:bot');
-    expect(() => box.decrypt(telegram.bot_token, actionSecretBinding(orgB, 'bot_token'))).toThrow(/another owner or field/);
+    expect(() => box.decrypt(telegram.bot_token, actionSecretBinding(orgB, 'bot_token'))).toThrow(
+      /another owner or field/,
+    );
     const rest = await configOf(restId);
-    expect(box.decrypt(rest.secret_headers.authorization, actionSecretBinding(orgA, 'secret_headers.authorization'))).toBe('Bearer rk');
-    expect(box.decrypt(rest.secret_headers['x-api-key'], actionSecretBinding(orgA, 'secret_headers.x-api-key'))).toBe('k2');
+    expect(
+      box.decrypt(rest.secret_headers.authorization, actionSecretBinding(orgA, 'secret_headers.authorization')),
+    ).toBe('Bearer rk');
+    expect(box.decrypt(rest.secret_headers['x-api-key'], actionSecretBinding(orgA, 'secret_headers.x-api-key'))).toBe(
+      'k2',
+    );
     expect(rest.url).toBe('https://receiver.example/a');
     // Sealed with a key we do not have: left as it was, refused when opened.
     expect((await configOf(unreadableId)).bot_token).toMatch(/^v1:/);
-    const { rows: [agent] } = await db.pool.query(`SELECT token FROM agent_mcp_tokens WHERE agent_id = 5`);
+    const {
+      rows: [agent],
+    } = await db.pool.query(`SELECT token FROM agent_mcp_tokens WHERE agent_id = 5`);
     expect(box.decrypt(agent.token, agentSecret(31337, '5', 'agent_mcp_tokens.token'))).toBe('mcp-token');
 
     // The REST action has its own secret; the organization's old one signs beside it for a while, then the table is gone.
-    const { rows: secrets } = await db.pool.query(`SELECT action_id, organization_id::text AS organization_id, secret_sealed, previous_secret_sealed, previous_valid_until > now() AS previous_valid FROM action_webhook_secrets`);
+    const { rows: secrets } = await db.pool.query(
+      `SELECT action_id, organization_id::text AS organization_id, secret_sealed, previous_secret_sealed, previous_valid_until > now() AS previous_valid FROM action_webhook_secrets`,
+    );
     expect(secrets.map((s) => s.action_id)).toEqual([restId]);
     const binding = webhookSecretBinding({ actionId: restId, organizationId: orgA });
     expect(box.decrypt(secrets[0].secret_sealed, binding)).toMatch(/^whsec_/);
-    expect(box.decrypt(secrets[0].previous_secret_sealed, binding)).toBe('whsec_b2xkIG9yZ2FuaXphdGlvbiBzZWNyZXQgMDEyMzQ1Njc=');
+    expect(box.decrypt(secrets[0].previous_secret_sealed, binding)).toBe(
+      'whsec_b2xkIG9yZ2FuaXphdGlvbiBzZWNyZXQgMDEyMzQ1Njc=',
+    );
     expect(secrets[0].previous_valid).toBe(true);
     expect((await db.pool.query(`SELECT to_regclass('organization_webhook_secrets') AS t`)).rows[0].t).toBeNull();
 
     // Down: back to 'v1', the per-action secrets dropped.
-    expect(await migrate({ databaseUrl: db.url, logger: testLogger, direction: 'down' })).toEqual(['0017_bound_secrets']);
+    expect(await migrate({ databaseUrl: db.url, logger: testLogger, direction: 'down' })).toEqual([
+      '0017_bound_secrets',
+    ]);
     expect((await configOf(telegramId)).bot_token).toMatch(/^v1:/);
     expect((await db.pool.query(`SELECT to_regclass('action_webhook_secrets') AS t`)).rows[0].t).toBeNull();
   });

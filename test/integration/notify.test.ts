@@ -19,7 +19,10 @@ afterAll(async () => {
 function nextNotifications(count: number): Promise<pg.Notification[]> {
   return new Promise((resolve, reject) => {
     const received: pg.Notification[] = [];
-    const timer = setTimeout(() => reject(new Error(`only ${received.length} of ${count} notifications arrived`)), 10_000);
+    const timer = setTimeout(
+      () => reject(new Error(`only ${received.length} of ${count} notifications arrived`)),
+      10_000,
+    );
     const onNotification = (n: pg.Notification) => {
       received.push(n);
       if (received.length === count) {

@@ -26,7 +26,13 @@ beforeAll(async () => {
   [owner, client] = chain.registries.accounts as [Address, Address];
   connection = await Connection.connect({ address: inject('temporalAddress') });
   ingestApi = await startApiServer(
-    { pool: db.pool, temporal: new Client({ connection }), taskQueue: 'unused', logger: testLogger, ingestApiToken: TOKEN },
+    {
+      pool: db.pool,
+      temporal: new Client({ connection }),
+      taskQueue: 'unused',
+      logger: testLogger,
+      ingestApiToken: TOKEN,
+    },
     { host: '127.0.0.1', port: 0 },
   );
   api = await startTestApi(db);
@@ -51,7 +57,9 @@ async function push(events: Record<string, unknown>[]) {
 
 async function conflictsMetric(): Promise<number> {
   const text = await (await fetch(`${ingestApi.url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(`erc8004_ingest_conflicts_total{chain_id="${chain.config.chainId}"}`));
+  const line = text
+    .split('\n')
+    .find((l) => l.startsWith(`erc8004_ingest_conflicts_total{chain_id="${chain.config.chainId}"}`));
   return line ? Number(line.split(' ').pop()) : 0;
 }
 
@@ -60,10 +68,24 @@ async function feedbackRow(receipt: TransactionReceipt, agentId: string, value: 
   const log = receipt.logs.find((l) => l.address.toLowerCase() === chain.deployed.reputation.toLowerCase())!;
   const block = await chain.registries.publicClient.getBlock({ blockHash: receipt.blockHash });
   return {
-    registry: 'reputation', event_type: 'NewFeedback', block_number: Number(receipt.blockNumber), block_hash: receipt.blockHash,
-    transaction_hash: receipt.transactionHash, log_index: log.logIndex, contract_address: chain.deployed.reputation.toLowerCase(),
-    timestamp: Number(block.timestamp), agent_id: agentId, client_address: client.toLowerCase(), feedback_index: '1', value, value_decimals: 0,
-    tag1: 'quality', tag2: '', endpoint: '', file_uri: '', file_hash: `0x${'00'.repeat(32)}`,
+    registry: 'reputation',
+    event_type: 'NewFeedback',
+    block_number: Number(receipt.blockNumber),
+    block_hash: receipt.blockHash,
+    transaction_hash: receipt.transactionHash,
+    log_index: log.logIndex,
+    contract_address: chain.deployed.reputation.toLowerCase(),
+    timestamp: Number(block.timestamp),
+    agent_id: agentId,
+    client_address: client.toLowerCase(),
+    feedback_index: '1',
+    value,
+    value_decimals: 0,
+    tag1: 'quality',
+    tag2: '',
+    endpoint: '',
+    file_uri: '',
+    file_hash: `0x${'00'.repeat(32)}`,
   };
 }
 
@@ -97,25 +119,43 @@ it('a forged push for a real log is superseded by the chain: canonical content i
     { value: '1', source: 'ingest', pushed_by: expect.stringMatching(/^token:/), retracted: 'superseded' },
     { value: '95', source: 'indexer', pushed_by: null, retracted: null },
   ]);
-  const { rows: canonical } = await db.pool.query(`SELECT value::text AS value FROM canonical_events WHERE event_type = 'NewFeedback'`);
+  const { rows: canonical } = await db.pool.query(
+    `SELECT value::text AS value FROM canonical_events WHERE event_type = 'NewFeedback'`,
+  );
   expect(canonical).toEqual([{ value: '95' }]);
   expect(await conflictsMetric()).toBe(before + 1);
 
   // Consumers of the log (the relay, hence the triggers) see the pushed row, its retraction, then the chain's row.
   const recording = new RecordingDispatcher();
-  await new Relay({ pool: db.pool, databaseUrl: db.url, dispatcher: recording, logger: testLogger, name: 'provenance' }).catchUp();
+  await new Relay({
+    pool: db.pool,
+    databaseUrl: db.url,
+    dispatcher: recording,
+    logger: testLogger,
+    name: 'provenance',
+  }).catchUp();
   const feedbackItems = recording.received.flatMap((i) =>
-    i.kind === 'retraction' ? [`retracted ${i.eventSeq}`] : i.event.event_type === 'NewFeedback' ? [`${i.event.value} ${i.seq}`] : [],
+    i.kind === 'retraction'
+      ? [`retracted ${i.eventSeq}`]
+      : i.event.event_type === 'NewFeedback'
+        ? [`${i.event.value} ${i.seq}`]
+        : [],
   );
   const forgedSeq = feedbackItems[0]!.split(' ')[1];
   expect(feedbackItems).toEqual([`1 ${forgedSeq}`, `retracted ${forgedSeq}`, expect.stringMatching(/^95 /)]);
 
   // The events API says where each event came from.
   const anon = await api.caller({}, '10.7.0.1');
-  const session = await anon.auth.register({ username: `prov_${Date.now() % 100000}`, email: `prov_${Date.now()}@example.test`, password: 'correct horse battery' });
+  const session = await anon.auth.register({
+    username: `prov_${Date.now() % 100000}`,
+    email: `prov_${Date.now()}@example.test`,
+    password: 'correct horse battery',
+  });
   const me = await api.caller({ authorization: `Bearer ${session.accessToken}` }, '10.7.0.2');
   const events = await me.events.search({ chainId: chain.config.chainId, eventType: 'NewFeedback' });
-  expect(events.items).toEqual([expect.objectContaining({ fields: expect.objectContaining({ value: '95' }), source: 'indexer', pushedBy: null })]);
+  expect(events.items).toEqual([
+    expect.objectContaining({ fields: expect.objectContaining({ value: '95' }), source: 'indexer', pushedBy: null }),
+  ]);
 });
 
 it('a forged push with a made-up block hash at a real log position is superseded too; an identical push is not a conflict', async () => {
@@ -128,13 +168,19 @@ it('a forged push with a made-up block hash at a real log position is superseded
 
   await testIndexer(chain.config, db.pool).tick();
 
-  expect(await rowsAt(fakeHash, real.log_index)).toEqual([{ value: '2', source: 'ingest', pushed_by: expect.any(String), retracted: 'superseded' }]);
-  expect(await rowsAt(real.block_hash, real.log_index)).toEqual([{ value: '80', source: 'indexer', pushed_by: null, retracted: null }]);
+  expect(await rowsAt(fakeHash, real.log_index)).toEqual([
+    { value: '2', source: 'ingest', pushed_by: expect.any(String), retracted: 'superseded' },
+  ]);
+  expect(await rowsAt(real.block_hash, real.log_index)).toEqual([
+    { value: '80', source: 'indexer', pushed_by: null, retracted: null },
+  ]);
   expect(await conflictsMetric()).toBe(before + 1);
 
   // After the chain has spoken, the same log pushed again is a duplicate, and a different content is refused.
   expect(await push([real])).toMatchObject({ inserted: 0, duplicates: 1, conflicts: 0 });
   expect(await push([{ ...real, value: '3' }])).toMatchObject({ inserted: 0, conflicts: 1 });
-  expect(await rowsAt(real.block_hash, real.log_index)).toEqual([{ value: '80', source: 'indexer', pushed_by: null, retracted: null }]);
+  expect(await rowsAt(real.block_hash, real.log_index)).toEqual([
+    { value: '80', source: 'indexer', pushed_by: null, retracted: null },
+  ]);
   expect(await conflictsMetric()).toBe(before + 1);
 });

@@ -76,8 +76,14 @@ describe('bucketFor', () => {
     }
   });
 
-  it("gives an API key its own bucket only for an override below the plan (an override never raises the limit)", () => {
-    const key = (override: number | null, plan: 'free' | 'enterprise') => ({ kind: 'apiKey' as const, keyId: 'k1', organizationId: 'o1', override, plan });
+  it('gives an API key its own bucket only for an override below the plan (an override never raises the limit)', () => {
+    const key = (override: number | null, plan: 'free' | 'enterprise') => ({
+      kind: 'apiKey' as const,
+      keyId: 'k1',
+      organizationId: 'o1',
+      override,
+      plan,
+    });
     expect(keyOverrideBucket(key(7, 'enterprise'))).toEqual({ bucket: 'api:key:k1', limit: 7, windowSeconds: 3600 });
     expect(bucketFor(key(7, 'enterprise'), 'api')).toEqual({ bucket: 'api:org:o1', limit: 2000, windowSeconds: 3600 });
     expect(keyOverrideBucket(key(10_000, 'free'))).toBeUndefined();
@@ -94,7 +100,9 @@ describe('bucketFor', () => {
       windowSeconds: API_WINDOW_SECONDS,
     });
     // Two members of one organization share its counter.
-    expect(bucketFor({ kind: 'user', userId: 'u2', organizationId: 'o1', plan: 'pro' }, 'api').bucket).toBe('api:org:o1');
+    expect(bucketFor({ kind: 'user', userId: 'u2', organizationId: 'o1', plan: 'pro' }, 'api').bucket).toBe(
+      'api:org:o1',
+    );
     expect(bucketFor({ kind: 'user', userId: 'u1', plan: 'free' }, 'api')).toEqual({
       bucket: 'api:user:u1',
       limit: 50,
@@ -114,7 +122,9 @@ describe('bucketFor', () => {
       windowSeconds: AUTH_LIMIT.windowSeconds,
     });
     expect(AUTH_LIMIT).toEqual({ limit: 10, windowSeconds: 900 });
-    expect(() => bucketFor({ kind: 'apiKey', keyId: 'k1', organizationId: 'o1', override: null, plan: 'free' }, 'auth')).toThrow(/per client IP/);
+    expect(() =>
+      bucketFor({ kind: 'apiKey', keyId: 'k1', organizationId: 'o1', override: null, plan: 'free' }, 'auth'),
+    ).toThrow(/per client IP/);
     expect(bucketFor({ kind: 'anonymous', ip: '203.0.113.9' }, 'verify')).toEqual({
       bucket: 'verify:ip:203.0.113.9',
       limit: VERIFY_LIMIT.limit,
@@ -251,7 +261,13 @@ describe('RateLimiter', () => {
 
   it("applies an API key's lower override in its own bucket, and the plan in its organization's", async () => {
     const limiter = new RateLimiter(db.pool, { now: () => new Date(T0 + 5_000) });
-    const subject = { kind: 'apiKey' as const, keyId: randomUUID(), organizationId: randomUUID(), override: 3, plan: 'starter' as const };
+    const subject = {
+      kind: 'apiKey' as const,
+      keyId: randomUUID(),
+      organizationId: randomUUID(),
+      override: 3,
+      plan: 'starter' as const,
+    };
     const own = keyOverrideBucket(subject)!;
     const results = await consumeN(limiter, own.bucket, own.limit, own.windowSeconds, 5);
     expect(results.map((d) => d.allowed)).toEqual([true, true, true, false, false]);
@@ -270,7 +286,13 @@ describe('RateLimiter', () => {
     const ip = `198.51.${Math.floor(Math.random() * 255)}.${Math.floor(Math.random() * 255)}`;
 
     const anon = bucketFor({ kind: 'anonymous', ip }, 'api');
-    const anonResults = await consumeN(limiter, anon.bucket, anon.limit, anon.windowSeconds, ANONYMOUS_LIMIT_PER_HOUR + 1);
+    const anonResults = await consumeN(
+      limiter,
+      anon.bucket,
+      anon.limit,
+      anon.windowSeconds,
+      ANONYMOUS_LIMIT_PER_HOUR + 1,
+    );
     expect(anonResults.filter((d) => d.allowed)).toHaveLength(ANONYMOUS_LIMIT_PER_HOUR);
     expect(anonResults.at(-1)!.allowed).toBe(false);
 
@@ -314,13 +336,16 @@ describe('RateLimiter', () => {
     let statements = 0;
     const counting = new Proxy(db.pool, {
       get(target, prop, receiver) {
-        if (prop === 'query') return (...args: unknown[]) => (statements++, (target.query as (...a: unknown[]) => unknown)(...args));
+        if (prop === 'query')
+          return (...args: unknown[]) => (statements++, (target.query as (...a: unknown[]) => unknown)(...args));
         return Reflect.get(target, prop, receiver);
       },
     });
     const limiter = new RateLimiter(counting, { now: () => new Date(T0 + 3 * HOUR) });
     const name = bucket();
-    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => limiter.consume(name, 60, 3600, i % 3 === 0 ? 2 : 1)));
+    const results = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => limiter.consume(name, 60, 3600, i % 3 === 0 ? 2 : 1)),
+    );
     // 134 units in all: the first requests in arrival order that fit within 60 are allowed, positions never repeat.
     const positions = results.filter((d) => d.allowed).map((d) => 60 - d.remaining);
     expect(new Set(positions).size).toBe(positions.length);
@@ -332,13 +357,17 @@ describe('RateLimiter', () => {
     let down = true;
     const flaky = new Proxy(db.pool, {
       get(target, prop, receiver) {
-        if (prop === 'query') return (...args: unknown[]) => (down ? Promise.reject(new Error('database down')) : (target.query as (...a: unknown[]) => unknown)(...args));
+        if (prop === 'query')
+          return (...args: unknown[]) =>
+            down ? Promise.reject(new Error('database down')) : (target.query as (...a: unknown[]) => unknown)(...args);
         return Reflect.get(target, prop, receiver);
       },
     });
     const flakyLimiter = new RateLimiter(flaky, { now: () => new Date(T0 + 3 * HOUR) });
     const flakyBucket = bucket();
-    const failed = await Promise.allSettled(Array.from({ length: 5 }, () => flakyLimiter.consume(flakyBucket, 5, 3600)));
+    const failed = await Promise.allSettled(
+      Array.from({ length: 5 }, () => flakyLimiter.consume(flakyBucket, 5, 3600)),
+    );
     expect(failed.map((r) => r.status)).toEqual(Array(5).fill('rejected'));
     down = false;
     expect(await flakyLimiter.consume(flakyBucket, 5, 3600)).toMatchObject({ allowed: true, remaining: 4 });
@@ -371,7 +400,9 @@ describe('RateLimiter', () => {
       Array.from({ length: 30 }, (_, i) => (i % 2 === 0 ? first : second).consume(name, 20, 3600)),
     );
     // A window boundary could fall inside this test; then both windows are exact on their own.
-    const { rows } = await db.pool.query<{ count: number }>('SELECT count FROM rate_limit_counters WHERE bucket = $1', [name]);
+    const { rows } = await db.pool.query<{ count: number }>('SELECT count FROM rate_limit_counters WHERE bucket = $1', [
+      name,
+    ]);
     const expected = rows.reduce((sum, r) => sum + Math.min(20, r.count), 0);
     expect(results.filter((d) => d.allowed)).toHaveLength(expected);
     expect(rows.reduce((sum, r) => sum + r.count, 0)).toBe(30);
@@ -385,7 +416,8 @@ describe('RateLimiter', () => {
     expect(await storedCount(name)).toBe(3);
 
     const refusals = await consumeN(cached, name, 3, 3600, 5);
-    for (const d of refusals) expect(d).toMatchObject({ allowed: false, remaining: 0, limit: 3, retryAfterSeconds: 900 });
+    for (const d of refusals)
+      expect(d).toMatchObject({ allowed: false, remaining: 0, limit: 3, retryAfterSeconds: 900 });
     expect(rateLimitHeaders(refusals[0]!)['Retry-After']).toBe('900');
     expect(await storedCount(name)).toBe(3); // answered in process
 

@@ -44,10 +44,20 @@ afterAll(async () => {
 
 let block = 2_000;
 async function feed(count: number) {
-  const records = Array.from({ length: count }, (_, i) => feedbackRecord({ block_number: ++block, timestamp: Math.floor(Date.now() / 1000), agent_id: '9', value: String(10 + i) }));
+  const records = Array.from({ length: count }, (_, i) =>
+    feedbackRecord({
+      block_number: ++block,
+      timestamp: Math.floor(Date.now() / 1000),
+      agent_id: '9',
+      value: String(10 + i),
+    }),
+  );
   await appendEvents(db.pool, records);
   await relay.catchUp();
-  const { rows } = await db.pool.query<{ seq: string }>('SELECT ingest_seq::text AS seq FROM events WHERE id = ANY($1) ORDER BY ingest_seq', [records.map((r) => r.id)]);
+  const { rows } = await db.pool.query<{ seq: string }>(
+    'SELECT ingest_seq::text AS seq FROM events WHERE id = ANY($1) ORDER BY ingest_seq',
+    [records.map((r) => r.id)],
+  );
   return rows.map((r) => r.seq);
 }
 
@@ -57,7 +67,11 @@ const eventSeqsReceived = () => receiver.requests.map((r) => String(r.headers['i
 describe('a replayed relay batch', () => {
   it('sends one webhook request per event for a trigger the relay evaluates, however often the batch is dispatched', async () => {
     await service.create({
-      organizationId: orgId, userId, name: 'per event webhook', chainId: 31337, registry: 'reputation',
+      organizationId: orgId,
+      userId,
+      name: 'per event webhook',
+      chainId: 31337,
+      registry: 'reputation',
       conditions: [{ condition_type: 'agent_id_equals', operator: '=', value: '9' }],
       actions: [{ action_type: 'rest', config: { url: `${receiver.url}/hook` } }],
     });

@@ -31,11 +31,16 @@ async function chainLogKeys(): Promise<string[]> {
   });
   // Our indexer skips ERC-4906 MetadataUpdate (not an ERC-8004 event).
   const metadataUpdate = keccak256(stringToHex('MetadataUpdate(uint256)'));
-  return logs.filter((l) => l.topics[0] !== metadataUpdate).map((l) => `${l.blockHash}:${l.logIndex}`).sort();
+  return logs
+    .filter((l) => l.topics[0] !== metadataUpdate)
+    .map((l) => `${l.blockHash}:${l.logIndex}`)
+    .sort();
 }
 
 async function storedKeys(view: 'canonical_events' | 'events'): Promise<string[]> {
-  const { rows } = await db.pool.query(`SELECT block_hash || ':' || log_index AS k FROM ${view} WHERE chain_id = $1`, [chain.config.chainId]);
+  const { rows } = await db.pool.query(`SELECT block_hash || ':' || log_index AS k FROM ${view} WHERE chain_id = $1`, [
+    chain.config.chainId,
+  ]);
   return rows.map((r) => r.k).sort();
 }
 
@@ -87,7 +92,12 @@ describe('reorgs', () => {
     const r = chain.registries;
     const snapshot = await rpc('evm_snapshot', []);
     await r.giveFeedback(client, { agentId: 0n, value: 1n, valueDecimals: 0, tag1: 'short-branch' });
-    await r.validationRequest(owner, { validator: client, agentId: 0n, requestURI: 'ipfs://r', requestHash: keccak256(stringToHex('r')) });
+    await r.validationRequest(owner, {
+      validator: client,
+      agentId: 0n,
+      requestURI: 'ipfs://r',
+      requestHash: keccak256(stringToHex('r')),
+    });
     const indexer = testIndexer(chain.config, db.pool);
     await indexer.tick();
     const shortBranch = await storedKeys('events');
@@ -117,14 +127,19 @@ describe('reorgs', () => {
     const indexer = testIndexer(chain.config, db.pool);
     await indexer.tick();
     await db.pool.query('DELETE FROM indexed_blocks WHERE chain_id = $1', [chain.config.chainId]);
-    await db.pool.query(`UPDATE checkpoints SET last_block_hash = $2 WHERE chain_id = $1`, [chain.config.chainId, `0x${'ab'.repeat(32)}`]);
+    await db.pool.query(`UPDATE checkpoints SET last_block_hash = $2 WHERE chain_id = $1`, [
+      chain.config.chainId,
+      `0x${'ab'.repeat(32)}`,
+    ]);
     const before = await storedKeys('events');
     await indexer.tick();
     // Everything was retracted and read again: the same (block hash, log index) pairs are canonical, the old rows retracted.
     expect(await storedKeys('canonical_events')).toEqual(await chainLogKeys());
     expect((await retractedKeys()).length).toBe(before.length);
     // Blocks that come back are appended as a new incarnation, never lost to the idempotency key.
-    const { rows } = await db.pool.query('SELECT DISTINCT incarnation FROM canonical_events WHERE chain_id = $1', [chain.config.chainId]);
+    const { rows } = await db.pool.query('SELECT DISTINCT incarnation FROM canonical_events WHERE chain_id = $1', [
+      chain.config.chainId,
+    ]);
     expect(rows).toEqual([{ incarnation: 1 }]);
   });
 });

@@ -44,7 +44,10 @@ beforeAll(async () => {
   orgB = await insertOrganization(db.pool, userB);
   triggersOf[orgA] = [await insertTrigger(userA, orgA, 'a1'), await insertTrigger(userA, orgA, 'a2')];
   triggersOf[orgB] = [await insertTrigger(userB, orgB, 'b1')];
-  for (const [org, user] of [[orgA, userA], [orgB, userB]] as const) {
+  for (const [org, user] of [
+    [orgA, userA],
+    [orgB, userB],
+  ] as const) {
     await db.pool.query(
       `INSERT INTO api_keys (organization_id, created_by, name, prefix, environment, key_hash) VALUES ($1, $2, 'k', $3, 'test', '$argon2id$fake')`,
       [org, user, `sk_test_${org.slice(0, 8)}`],
@@ -75,7 +78,9 @@ describe('a TenantDb', () => {
   it('sees only its organization when a query has no organization filter', async () => {
     for (const org of [orgA, orgB, orgA]) {
       const tenant = new TenantDb(tenantPool, org);
-      const triggers = await tenant.query<{ id: string; organization_id: string }>('SELECT id, organization_id FROM triggers');
+      const triggers = await tenant.query<{ id: string; organization_id: string }>(
+        'SELECT id, organization_id FROM triggers',
+      );
       expect(triggers.rows.map((r) => r.id).sort()).toEqual([...triggersOf[org]!].sort());
       const keys = await tenant.query<{ organization_id: string }>('SELECT organization_id FROM api_keys');
       expect(keys.rows).toEqual([{ organization_id: org }]);
@@ -94,9 +99,14 @@ describe('a TenantDb', () => {
     const deleted = await tenant.query(`DELETE FROM trigger_conditions WHERE trigger_id = $1`, [triggersOf[orgB]![0]]);
     expect(deleted.rowCount).toBe(0);
     await expect(
-      tenant.query(`INSERT INTO triggers (user_id, organization_id, name, chain_id, registry) VALUES ($1, $2, 'x', 1, 'identity')`, [userB, orgB]),
+      tenant.query(
+        `INSERT INTO triggers (user_id, organization_id, name, chain_id, registry) VALUES ($1, $2, 'x', 1, 'identity')`,
+        [userB, orgB],
+      ),
     ).rejects.toMatchObject({ code: '42501' });
-    await expect(tenant.query(`UPDATE triggers SET organization_id = $1`, [orgB])).rejects.toMatchObject({ code: '42501' });
+    await expect(tenant.query(`UPDATE triggers SET organization_id = $1`, [orgB])).rejects.toMatchObject({
+      code: '42501',
+    });
 
     const { rows } = await db.pool.query<{ organization_id: string; description: string | null; n: number }>(
       `SELECT organization_id, description, count(*)::int AS n FROM triggers GROUP BY 1, 2 ORDER BY n DESC`,
@@ -107,7 +117,9 @@ describe('a TenantDb', () => {
         { organization_id: orgB, description: null, n: 1 },
       ]),
     );
-    expect((await db.pool.query('SELECT 1 FROM trigger_conditions WHERE trigger_id = $1', [triggersOf[orgB]![0]])).rowCount).toBe(1);
+    expect(
+      (await db.pool.query('SELECT 1 FROM trigger_conditions WHERE trigger_id = $1', [triggersOf[orgB]![0]])).rowCount,
+    ).toBe(1);
     await db.pool.query(`UPDATE triggers SET description = NULL`);
   });
 
@@ -117,7 +129,9 @@ describe('a TenantDb', () => {
       return (await client.query<{ name: string }>('SELECT name FROM triggers WHERE description IS NOT NULL')).rows;
     });
     expect(names).toEqual([{ name: 'b1' }]);
-    const { rows } = await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM triggers WHERE description IS NOT NULL`);
+    const { rows } = await db.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM triggers WHERE description IS NOT NULL`,
+    );
     expect(rows[0]!.n).toBe(1);
     await db.pool.query(`UPDATE triggers SET description = NULL`);
   });
@@ -150,10 +164,15 @@ describe('organization-scoped procedures', () => {
   it('run under row security: a procedure that forgets its organization filter still cannot leak', async () => {
     // A deliberately careless procedure, built with the same builder every real one uses.
     const careless = router({
-      allTriggers: orgProcedure('read').query(async ({ ctx }) => (await ctx.pool.query<{ id: string }>('SELECT id FROM triggers')).rows),
+      allTriggers: orgProcedure('read').query(
+        async ({ ctx }) => (await ctx.pool.query<{ id: string }>('SELECT id FROM triggers')).rows,
+      ),
     });
     const token = await api.services.tokens.signAccessToken(userA);
-    const req = { headers: { authorization: `Bearer ${token}` }, socket: { remoteAddress: '127.0.0.1' } } as unknown as http.IncomingMessage;
+    const req = {
+      headers: { authorization: `Bearer ${token}` },
+      socket: { remoteAddress: '127.0.0.1' },
+    } as unknown as http.IncomingMessage;
     const caller = createCallerFactory(careless)(await createApiContext(api.services, req, () => undefined));
     const seen = await caller.allTriggers({ organizationId: orgA });
     expect(seen.map((r) => r.id).sort()).toEqual([...triggersOf[orgA]!].sort());

@@ -34,7 +34,12 @@ beforeAll(async () => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      seen.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      });
       const path = new URL(req.url ?? '/', 'http://x').pathname;
       switch (path) {
         case '/ok':
@@ -138,46 +143,92 @@ describe('safeRequest: refusals', () => {
   });
 
   it('refuses IPv6 and IPv4-mapped literals and alternative IPv4 spellings', async () => {
-    expect((await refusal(safeRequest({ method: 'GET', url: `http://[::1]:${port}/`, timeoutMs: 2_000 }))).message).toMatch(/loopback/);
-    expect((await refusal(safeRequest({ method: 'GET', url: `http://[::ffff:10.0.0.5]/`, timeoutMs: 2_000 }))).message).toMatch(/10\.0\.0\.5, a private address/);
+    expect(
+      (await refusal(safeRequest({ method: 'GET', url: `http://[::1]:${port}/`, timeoutMs: 2_000 }))).message,
+    ).toMatch(/loopback/);
+    expect(
+      (await refusal(safeRequest({ method: 'GET', url: `http://[::ffff:10.0.0.5]/`, timeoutMs: 2_000 }))).message,
+    ).toMatch(/10\.0\.0\.5, a private address/);
     // WHATWG URL parsing turns these into 127.0.0.1 before we look.
-    expect((await refusal(safeRequest({ method: 'GET', url: `http://2130706433:${port}/`, timeoutMs: 2_000 }))).message).toMatch(/loopback/);
-    expect((await refusal(safeRequest({ method: 'GET', url: `http://0x7f.1:${port}/`, timeoutMs: 2_000 }))).message).toMatch(/loopback/);
-    expect((await refusal(safeRequest({ method: 'GET', url: 'http://169.254.169.254/latest/meta-data/', timeoutMs: 2_000 }))).message).toMatch(/metadata/);
+    expect(
+      (await refusal(safeRequest({ method: 'GET', url: `http://2130706433:${port}/`, timeoutMs: 2_000 }))).message,
+    ).toMatch(/loopback/);
+    expect(
+      (await refusal(safeRequest({ method: 'GET', url: `http://0x7f.1:${port}/`, timeoutMs: 2_000 }))).message,
+    ).toMatch(/loopback/);
+    expect(
+      (await refusal(safeRequest({ method: 'GET', url: 'http://169.254.169.254/latest/meta-data/', timeoutMs: 2_000 })))
+        .message,
+    ).toMatch(/metadata/);
   });
 
   it('refuses a host name when any of its addresses is private', async () => {
     const { lookup, calls } = fakeLookup({ 'mixed.example': ['93.184.215.14', '10.0.0.5'] });
-    const err = await refusal(safeRequest({ method: 'POST', url: 'https://mixed.example/hook', body: '{}', timeoutMs: 2_000, lookup }));
+    const err = await refusal(
+      safeRequest({ method: 'POST', url: 'https://mixed.example/hook', body: '{}', timeoutMs: 2_000, lookup }),
+    );
     expect(err.message).toContain('mixed.example resolves to 10.0.0.5, a private address');
     expect(err.host).toBe('mixed.example');
     expect(calls).toEqual(['mixed.example']);
   });
 
   it('refuses a host resolving to an IPv4-mapped private address or a metadata address', async () => {
-    const { lookup } = fakeLookup({ 'mapped.example': ['::ffff:192.168.1.1'], 'imds.example': ['fd00:ec2::254'], 'cgnat.example': ['100.64.1.1'] });
-    expect((await refusal(safeRequest({ method: 'GET', url: 'http://mapped.example/', timeoutMs: 2_000, lookup }))).message).toMatch(/IPv4-mapped form of 192\.168\.1\.1, a private address/);
-    expect((await refusal(safeRequest({ method: 'GET', url: 'http://imds.example/', timeoutMs: 2_000, lookup }))).message).toMatch(/AWS metadata/);
-    expect((await refusal(safeRequest({ method: 'GET', url: 'http://cgnat.example/', timeoutMs: 2_000, lookup }))).message).toMatch(/carrier-grade NAT/);
+    const { lookup } = fakeLookup({
+      'mapped.example': ['::ffff:192.168.1.1'],
+      'imds.example': ['fd00:ec2::254'],
+      'cgnat.example': ['100.64.1.1'],
+    });
+    expect(
+      (await refusal(safeRequest({ method: 'GET', url: 'http://mapped.example/', timeoutMs: 2_000, lookup }))).message,
+    ).toMatch(/IPv4-mapped form of 192\.168\.1\.1, a private address/);
+    expect(
+      (await refusal(safeRequest({ method: 'GET', url: 'http://imds.example/', timeoutMs: 2_000, lookup }))).message,
+    ).toMatch(/AWS metadata/);
+    expect(
+      (await refusal(safeRequest({ method: 'GET', url: 'http://cgnat.example/', timeoutMs: 2_000, lookup }))).message,
+    ).toMatch(/carrier-grade NAT/);
   });
 
   it('refuses URLs with credentials', async () => {
-    const err = await refusal(safeRequest({ method: 'GET', url: `http://user:pass@127.0.0.1:${port}/ok`, timeoutMs: 2_000, allow: LOCAL }));
+    const err = await refusal(
+      safeRequest({ method: 'GET', url: `http://user:pass@127.0.0.1:${port}/ok`, timeoutMs: 2_000, allow: LOCAL }),
+    );
     expect(err.message).toMatch(/credentials/);
-    expect((await refusal(safeRequest({ method: 'GET', url: `http://user@127.0.0.1:${port}/ok`, timeoutMs: 2_000, allow: LOCAL }))).message).toMatch(/credentials/);
+    expect(
+      (
+        await refusal(
+          safeRequest({ method: 'GET', url: `http://user@127.0.0.1:${port}/ok`, timeoutMs: 2_000, allow: LOCAL }),
+        )
+      ).message,
+    ).toMatch(/credentials/);
   });
 
   it('refuses schemes other than http and https', async () => {
-    expect((await refusal(safeRequest({ method: 'GET', url: 'ftp://ftp.example.com/file', timeoutMs: 2_000 }))).message).toMatch(/refused ftp:\/\/ URL: only http: and https:/);
-    expect((await refusal(safeRequest({ method: 'GET', url: 'file:///etc/passwd', timeoutMs: 2_000 }))).message).toMatch(/only http: and https:/);
-    expect((await refusal(safeRequest({ method: 'GET', url: 'gopher://127.0.0.1:70/', timeoutMs: 2_000, allow: LOCAL }))).message).toMatch(/only http: and https:/);
-    expect((await refusal(safeRequest({ method: 'GET', url: 'not a url', timeoutMs: 2_000 }))).message).toMatch(/not a valid URL/);
+    expect(
+      (await refusal(safeRequest({ method: 'GET', url: 'ftp://ftp.example.com/file', timeoutMs: 2_000 }))).message,
+    ).toMatch(/refused ftp:\/\/ URL: only http: and https:/);
+    expect(
+      (await refusal(safeRequest({ method: 'GET', url: 'file:///etc/passwd', timeoutMs: 2_000 }))).message,
+    ).toMatch(/only http: and https:/);
+    expect(
+      (await refusal(safeRequest({ method: 'GET', url: 'gopher://127.0.0.1:70/', timeoutMs: 2_000, allow: LOCAL })))
+        .message,
+    ).toMatch(/only http: and https:/);
+    expect((await refusal(safeRequest({ method: 'GET', url: 'not a url', timeoutMs: 2_000 }))).message).toMatch(
+      /not a valid URL/,
+    );
   });
 
   it('does not let a host-name allow entry cover other hosts', async () => {
     const { lookup } = fakeLookup({ 'evil.test': ['127.0.0.1'] });
     const allow = parseAllowList('receiver.test');
-    expect((await refusal(safeRequest({ method: 'GET', url: `http://evil.test:${port}/ok`, timeoutMs: 2_000, lookup, allow }))).message).toMatch(/evil\.test resolves to 127\.0\.0\.1, a loopback address/);
+    expect(
+      (
+        await refusal(
+          safeRequest({ method: 'GET', url: `http://evil.test:${port}/ok`, timeoutMs: 2_000, lookup, allow }),
+        )
+      ).message,
+    ).toMatch(/evil\.test resolves to 127\.0\.0\.1, a loopback address/);
   });
 });
 
@@ -204,13 +255,24 @@ describe('safeRequest: allowed requests', () => {
   });
 
   it('allows by CIDR block', async () => {
-    const res = await safeRequest({ method: 'GET', url: `${base}/ok`, timeoutMs: 2_000, allow: parseAllowList('10.0.0.0/8, 127.0.0.0/8') });
+    const res = await safeRequest({
+      method: 'GET',
+      url: `${base}/ok`,
+      timeoutMs: 2_000,
+      allow: parseAllowList('10.0.0.0/8, 127.0.0.0/8'),
+    });
     expect(res.status).toBe(200);
   });
 
   it('pins the checked address: the host name is resolved once and the request carries Host: <name>:<port>', async () => {
     const { lookup, calls } = fakeLookup({ 'receiver.test': ['127.0.0.1'] });
-    const res = await safeRequest({ method: 'GET', url: `http://receiver.test:${port}/ok`, timeoutMs: 2_000, lookup, allow: parseAllowList('receiver.test') });
+    const res = await safeRequest({
+      method: 'GET',
+      url: `http://receiver.test:${port}/ok`,
+      timeoutMs: 2_000,
+      lookup,
+      allow: parseAllowList('receiver.test'),
+    });
     expect(res.status).toBe(200);
     expect(res.address).toBe('127.0.0.1');
     expect(res.headers['x-echo-host']).toBe(`receiver.test:${port}`);
@@ -220,14 +282,26 @@ describe('safeRequest: allowed requests', () => {
 
   it('pins the address allowed by a CIDR entry too', async () => {
     const { lookup } = fakeLookup({ 'receiver.test': ['127.0.0.1'] });
-    const res = await safeRequest({ method: 'GET', url: `http://receiver.test:${port}/ok`, timeoutMs: 2_000, lookup, allow: parseAllowList('127.0.0.0/8') });
+    const res = await safeRequest({
+      method: 'GET',
+      url: `http://receiver.test:${port}/ok`,
+      timeoutMs: 2_000,
+      lookup,
+      allow: parseAllowList('127.0.0.0/8'),
+    });
     expect(res.headers['x-echo-host']).toBe(`receiver.test:${port}`);
   });
 
   it('falls back to the next checked address when the first refuses the connection', async () => {
     // Port `port` on 127.0.0.2 has no listener (the server is bound to 127.0.0.1 only).
     const { lookup } = fakeLookup({ 'multi.test': ['127.0.0.2', '127.0.0.1'] });
-    const res = await safeRequest({ method: 'GET', url: `http://multi.test:${port}/ok`, timeoutMs: 2_000, lookup, allow: parseAllowList('multi.test') });
+    const res = await safeRequest({
+      method: 'GET',
+      url: `http://multi.test:${port}/ok`,
+      timeoutMs: 2_000,
+      lookup,
+      allow: parseAllowList('multi.test'),
+    });
     expect(res.status).toBe(200);
     expect(res.address).toBe('127.0.0.1');
   });
@@ -244,7 +318,13 @@ describe('safeRequest: allowed requests', () => {
 
 describe('safeRequest: bounded responses', () => {
   it('keeps at most maxResponseBytes of a 1 MiB body', async () => {
-    const res = await safeRequest({ method: 'GET', url: `${base}/big`, timeoutMs: 5_000, maxResponseBytes: 1_000, allow: LOCAL });
+    const res = await safeRequest({
+      method: 'GET',
+      url: `${base}/big`,
+      timeoutMs: 5_000,
+      maxResponseBytes: 1_000,
+      allow: LOCAL,
+    });
     expect(res.status).toBe(200);
     expect(res.truncated).toBe(true);
     expect(res.body.length).toBeLessThanOrEqual(1_000);
@@ -258,17 +338,35 @@ describe('safeRequest: bounded responses', () => {
   });
 
   it('does not cut a UTF-8 character in half', async () => {
-    const res = await safeRequest({ method: 'GET', url: `${base}/utf8`, timeoutMs: 2_000, maxResponseBytes: 101, allow: LOCAL });
+    const res = await safeRequest({
+      method: 'GET',
+      url: `${base}/utf8`,
+      timeoutMs: 2_000,
+      maxResponseBytes: 101,
+      allow: LOCAL,
+    });
     expect(res.truncated).toBe(true);
     expect(res.body).toBe('é'.repeat(50));
-    const full = await safeRequest({ method: 'GET', url: `${base}/utf8`, timeoutMs: 2_000, maxResponseBytes: 2_000, allow: LOCAL });
+    const full = await safeRequest({
+      method: 'GET',
+      url: `${base}/utf8`,
+      timeoutMs: 2_000,
+      maxResponseBytes: 2_000,
+      allow: LOCAL,
+    });
     expect(full).toMatchObject({ truncated: false, body: 'é'.repeat(1000) });
   });
 });
 
 describe('safeRequest: failures', () => {
   it('times out when the server never answers', async () => {
-    const err = await safeRequest({ method: 'POST', url: `${base}/hang`, body: 'x', timeoutMs: 300, allow: LOCAL }).catch((e: unknown) => e);
+    const err = await safeRequest({
+      method: 'POST',
+      url: `${base}/hang`,
+      body: 'x',
+      timeoutMs: 300,
+      allow: LOCAL,
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Error);
     expect(err).not.toBeInstanceOf(SsrfError);
     // The server never answers: only the timeout can end this call.
@@ -276,13 +374,17 @@ describe('safeRequest: failures', () => {
   });
 
   it('times out when the body stalls after the headers', async () => {
-    const err = await safeRequest({ method: 'GET', url: `${base}/stall`, timeoutMs: 300, allow: LOCAL }).catch((e: unknown) => e);
+    const err = await safeRequest({ method: 'GET', url: `${base}/stall`, timeoutMs: 300, allow: LOCAL }).catch(
+      (e: unknown) => e,
+    );
     expect((err as Error).message).toMatch(/no response within 300 ms/);
   });
 
   it('times out when the resolver hangs', async () => {
     const lookup = () => new Promise<ResolvedAddress[]>(() => {});
-    const err = await safeRequest({ method: 'GET', url: 'http://slow-dns.test/', timeoutMs: 200, lookup }).catch((e: unknown) => e);
+    const err = await safeRequest({ method: 'GET', url: 'http://slow-dns.test/', timeoutMs: 200, lookup }).catch(
+      (e: unknown) => e,
+    );
     expect((err as Error).message).toMatch(/no response within 200 ms/);
   });
 
@@ -291,7 +393,12 @@ describe('safeRequest: failures', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const closedPort = (closed.address() as AddressInfo).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
-    const err = await safeRequest({ method: 'GET', url: `http://127.0.0.1:${closedPort}/`, timeoutMs: 2_000, allow: LOCAL }).catch((e: unknown) => e);
+    const err = await safeRequest({
+      method: 'GET',
+      url: `http://127.0.0.1:${closedPort}/`,
+      timeoutMs: 2_000,
+      allow: LOCAL,
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Error);
     expect(err).not.toBeInstanceOf(SsrfError);
     expect((err as Error).message).toMatch(/connection refused \(ECONNREFUSED\)/);
@@ -299,7 +406,9 @@ describe('safeRequest: failures', () => {
 
   it('reports an unresolvable host as a plain error', async () => {
     const { lookup } = fakeLookup({});
-    const err = await safeRequest({ method: 'GET', url: 'http://nowhere.test/', timeoutMs: 2_000, lookup }).catch((e: unknown) => e);
+    const err = await safeRequest({ method: 'GET', url: 'http://nowhere.test/', timeoutMs: 2_000, lookup }).catch(
+      (e: unknown) => e,
+    );
     expect(err).not.toBeInstanceOf(SsrfError);
     expect((err as Error).message).toMatch(/could not resolve nowhere\.test: host not found \(ENOTFOUND\)/);
   });

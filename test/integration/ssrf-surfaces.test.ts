@@ -41,7 +41,12 @@ beforeAll(async () => {
   ({ client } = temporal);
   const { taskQueue } = temporal;
   service = new TriggerService({ pool: db.pool, temporal: client, taskQueue, logger: testLogger });
-  relay = new Relay({ pool: db.pool, databaseUrl: db.url, logger: testLogger, dispatcher: new TriggerDispatcher({ pool: db.pool, temporal: client, taskQueue, logger: testLogger }) });
+  relay = new Relay({
+    pool: db.pool,
+    databaseUrl: db.url,
+    logger: testLogger,
+    dispatcher: new TriggerDispatcher({ pool: db.pool, temporal: client, taskQueue, logger: testLogger }),
+  });
   userId = await insertUser(db.pool);
   orgId = await insertOrganization(db.pool, userId);
 });
@@ -57,26 +62,67 @@ const now = () => Math.floor(Date.now() / 1000);
 
 /** The agent registers with this token URI (its registration file). */
 async function register(agentId: string, tokenUri: string) {
-  await appendEvents(db.pool, [feedbackRecord({
-    block_number: ++block, timestamp: now(), registry: 'identity', event_type: 'Registered', agent_id: agentId, token_uri: tokenUri,
-    owner: '0x' + '11'.repeat(20), value: null, value_decimals: null, client_address: null, feedback_index: null, tag1: null, tag2: null, endpoint: null, file_uri: null, file_hash: null,
-  })]);
+  await appendEvents(db.pool, [
+    feedbackRecord({
+      block_number: ++block,
+      timestamp: now(),
+      registry: 'identity',
+      event_type: 'Registered',
+      agent_id: agentId,
+      token_uri: tokenUri,
+      owner: '0x' + '11'.repeat(20),
+      value: null,
+      value_decimals: null,
+      client_address: null,
+      feedback_index: null,
+      tag1: null,
+      tag2: null,
+      endpoint: null,
+      file_uri: null,
+      file_hash: null,
+    }),
+  ]);
 }
 
-const dataUri = (file: unknown) => `data:application/json;base64,${Buffer.from(JSON.stringify(file)).toString('base64')}`;
-const registrationWithMcp = (endpoint: string) => ({ type: 'https://eips.ethereum.org/EIPS/eip-8004#registration-v1', name: 'agent', services: [{ name: 'MCP', endpoint }] });
+const dataUri = (file: unknown) =>
+  `data:application/json;base64,${Buffer.from(JSON.stringify(file)).toString('base64')}`;
+const registrationWithMcp = (endpoint: string) => ({
+  type: 'https://eips.ethereum.org/EIPS/eip-8004#registration-v1',
+  name: 'agent',
+  services: [{ name: 'MCP', endpoint }],
+});
 
 /** A trigger on one agent's feedback with these MCP actions; fires once; returns its deliveries once all are dead or delivered. */
 async function deliverMcp(agentId: string, configs: Record<string, unknown>[], feedback: Record<string, unknown> = {}) {
   const id = await service.create({
-    organizationId: orgId, userId, name: `ssrf ${agentId}`, chainId: 31337, registry: 'reputation',
+    organizationId: orgId,
+    userId,
+    name: `ssrf ${agentId}`,
+    chainId: 31337,
+    registry: 'reputation',
     conditions: [{ condition_type: 'agent_id_equals', operator: '=', value: agentId }],
-    actions: configs.map((config) => ({ action_type: 'mcp' as const, config: { tool_name: 'agent.receiveFeedback', timeout_ms: 3_000, retry: { initial_interval_ms: 100, max_interval_ms: 400 }, ...config } })),
+    actions: configs.map((config) => ({
+      action_type: 'mcp' as const,
+      config: {
+        tool_name: 'agent.receiveFeedback',
+        timeout_ms: 3_000,
+        retry: { initial_interval_ms: 100, max_interval_ms: 400 },
+        ...config,
+      },
+    })),
   });
-  await appendEvents(db.pool, [feedbackRecord({ block_number: ++block, timestamp: now(), agent_id: agentId, ...feedback })]);
+  await appendEvents(db.pool, [
+    feedbackRecord({ block_number: ++block, timestamp: now(), agent_id: agentId, ...feedback }),
+  ]);
   await relay.catchUp();
   return eventually(
-    async () => (await db.pool.query(`SELECT status, attempts, last_error FROM deliveries WHERE trigger_id = $1 ORDER BY created_at, action_id`, [id])).rows,
+    async () =>
+      (
+        await db.pool.query(
+          `SELECT status, attempts, last_error FROM deliveries WHERE trigger_id = $1 ORDER BY created_at, action_id`,
+          [id],
+        )
+      ).rows,
     (rows) => rows.length === configs.length && rows.every((r) => r.status === 'dead' || r.status === 'delivered'),
     30_000,
     50,
@@ -91,7 +137,11 @@ describe('SSRF protection beyond REST URLs', () => {
       { endpoint: `http://127.0.0.1:${port}/mcp` },
       { endpoint: `http://localhost:${port}/mcp` },
     ]);
-    expect(rows.map((r) => [r.status, r.attempts])).toEqual([['dead', 1], ['dead', 1], ['dead', 1]]);
+    expect(rows.map((r) => [r.status, r.attempts])).toEqual([
+      ['dead', 1],
+      ['dead', 1],
+      ['dead', 1],
+    ]);
     expect(rows[0].last_error).toMatch(/169\.254\.169\.254/);
     expect(rows[1].last_error).toMatch(/127\.0\.0\.1/);
     expect(rows[2].last_error).toMatch(/localhost resolves to 127\.0\.0\.1/);
@@ -117,9 +167,14 @@ describe('SSRF protection beyond REST URLs', () => {
     const [registrationFile] = await deliverMcp('44', [{ resolve_endpoint: true }]);
     const [ipfs] = await deliverMcp('45', [{ resolve_endpoint: true }]);
     const [feedbackFile] = await deliverMcp('46', [{ endpoint: 'https://agent.example/mcp', verify_file_hash: true }], {
-      file_uri: `http://127.0.0.1:${port}/feedback.json`, file_hash: '0x' + '00'.repeat(32),
+      file_uri: `http://127.0.0.1:${port}/feedback.json`,
+      file_hash: '0x' + '00'.repeat(32),
     });
-    expect([registrationFile, ipfs, feedbackFile].map((r) => [r.status, r.attempts])).toEqual([['dead', 1], ['dead', 1], ['dead', 1]]);
+    expect([registrationFile, ipfs, feedbackFile].map((r) => [r.status, r.attempts])).toEqual([
+      ['dead', 1],
+      ['dead', 1],
+      ['dead', 1],
+    ]);
     expect(registrationFile.last_error).toMatch(/localhost resolves to 127\.0\.0\.1/);
     expect(ipfs.last_error).toMatch(/127\.0\.0\.1/);
     expect(feedbackFile.last_error).toMatch(/127\.0\.0\.1/);

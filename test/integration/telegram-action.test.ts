@@ -13,7 +13,12 @@ import {
   type SendTelegramMessageOptions,
   type TelegramResult,
 } from '../../src/actions/telegram.js';
-import { parseHtml, parseMarkdownV2, startTelegramStandIn, type TelegramStandIn } from '../helpers/telegram-stand-in.js';
+import {
+  parseHtml,
+  parseMarkdownV2,
+  startTelegramStandIn,
+  type TelegramStandIn,
+} from '../helpers/telegram-stand-in.js';
 
 const TOKEN = '123456789:AAH-test_SecretTokenValue0123456789abcdef';
 const TOKEN_SECRET = TOKEN.split(':')[1]!;
@@ -46,7 +51,11 @@ function fakeClock() {
 }
 
 /** Acquires for each chat in order (all at once) and returns the fake time at which each was granted. */
-async function grantTimes(limiter: TelegramLimiter, clock: ReturnType<typeof fakeClock>, chats: string[]): Promise<number[]> {
+async function grantTimes(
+  limiter: TelegramLimiter,
+  clock: ReturnType<typeof fakeClock>,
+  chats: string[],
+): Promise<number[]> {
   const times: number[] = [];
   const all = Promise.all(chats.map((chat, i) => limiter.acquire(chat).then(() => (times[i] = clock.now()))));
   await clock.run();
@@ -78,7 +87,8 @@ describe('TelegramLimiter (fake clock)', () => {
     expect(times[89]).toBeGreaterThanOrEqual(2000);
     expect(times[89]).toBeLessThanOrEqual(2000 + 60);
     // No sliding second after the burst holds more than 30 + 30 grants.
-    for (const start of times) expect(times.filter((t) => t >= start && t < start + 1000).length).toBeLessThanOrEqual(60);
+    for (const start of times)
+      expect(times.filter((t) => t >= start && t < start + 1000).length).toBeLessThanOrEqual(60);
     // Grants come in order of arrival (FIFO).
     expect([...times].sort((a, b) => a - b)).toEqual(times);
   });
@@ -105,7 +115,12 @@ describe('TelegramLimiter (fake clock)', () => {
 
   it('honours the configured rates', async () => {
     const clock = fakeClock();
-    const limiter = new TelegramLimiter({ perChatPerSecond: 4, globalPerSecond: 2, now: clock.now, sleep: clock.sleep });
+    const limiter = new TelegramLimiter({
+      perChatPerSecond: 4,
+      globalPerSecond: 2,
+      now: clock.now,
+      sleep: clock.sleep,
+    });
     // Global burst of 2, then one every 500 ms; the chat alone would allow one every 250 ms.
     expect(await grantTimes(limiter, clock, ['x', 'y', 'z', 'x'])).toEqual([0, 0, 500, 1000]);
   });
@@ -133,7 +148,9 @@ describe('Telegram markup helpers', () => {
       'link and code . ! and x.y()\n',
     );
     expect(parseMarkdownV2('>quoted\n__under__ ~strike~ ||spoiler||')).toBe('quoted\nunder strike spoiler');
-    expect(() => parseMarkdownV2('Score: 97.5')).toThrow("can't parse entities: Character '.' is reserved and must be escaped with the preceding '\\'");
+    expect(() => parseMarkdownV2('Score: 97.5')).toThrow(
+      "can't parse entities: Character '.' is reserved and must be escaped with the preceding '\\'",
+    );
     expect(() => parseMarkdownV2('Hello!')).toThrow("Character '!' is reserved");
     expect(() => parseMarkdownV2('*bold')).toThrow("Can't find end of the entity starting at byte offset 0");
     expect(() => parseMarkdownV2('trailing \\')).toThrow("Character '\\' is reserved");
@@ -155,14 +172,19 @@ describe('Telegram markup helpers', () => {
       '>quote\n__u__ ~s~ ||sp||',
     ];
     for (const s of samples) expect(markdownV2ToPlainText(s)).toBe(parseMarkdownV2(s));
-    const html = '<b>bold</b> <i>it</i> <a href="https://x">l</a> &lt;&gt;&amp;&quot; <pre><code class="language-js">x</code></pre>';
+    const html =
+      '<b>bold</b> <i>it</i> <a href="https://x">l</a> &lt;&gt;&amp;&quot; <pre><code class="language-js">x</code></pre>';
     expect(htmlToPlainText(html)).toBe(parseHtml(html));
   });
 
   it('redacts bot tokens from text', () => {
-    expect(redactTelegramSecrets(`POST https://api.telegram.org/bot${TOKEN}/sendMessage failed`, TOKEN)).not.toContain(TOKEN_SECRET);
+    expect(redactTelegramSecrets(`POST https://api.telegram.org/bot${TOKEN}/sendMessage failed`, TOKEN)).not.toContain(
+      TOKEN_SECRET,
+    );
     expect(redactTelegramSecrets(`token ${TOKEN} leaked`)).toBe('token <redacted> leaked');
-    expect(redactTelegramSecrets('https://api.telegram.org/bot999:xyz/sendMessage')).toBe('https://api.telegram.org/bot<redacted>/sendMessage');
+    expect(redactTelegramSecrets('https://api.telegram.org/bot999:xyz/sendMessage')).toBe(
+      'https://api.telegram.org/bot<redacted>/sendMessage',
+    );
   });
 });
 
@@ -183,14 +205,26 @@ describe('sendTelegramMessage against the Bot API stand-in', () => {
   });
 
   const send = async (overrides: Partial<SendTelegramMessageOptions> = {}) => {
-    const result = await sendTelegramMessage({ baseUrl: standIn.url, botToken: TOKEN, chatId: CHAT, text: 'hello', timeoutMs: 5_000, ...overrides });
+    const result = await sendTelegramMessage({
+      baseUrl: standIn.url,
+      botToken: TOKEN,
+      chatId: CHAT,
+      text: 'hello',
+      timeoutMs: 5_000,
+      ...overrides,
+    });
     results.push(result);
     return result;
   };
 
   it('delivers a MarkdownV2 message and the stand-in records it with its parse mode', async () => {
     const text = `*${escapeMarkdownV2('Agent #42')}* scored ${escapeMarkdownV2('97.5!')}`;
-    const result = await send({ text, parseMode: 'MarkdownV2', disableWebPagePreview: true, idempotencyKey: 'delivery-1' });
+    const result = await send({
+      text,
+      parseMode: 'MarkdownV2',
+      disableWebPagePreview: true,
+      idempotencyKey: 'delivery-1',
+    });
     expect(result).toMatchObject({ ok: true, status: 200, truncated: false });
     if (!result.ok) throw new Error('unreachable');
     expect(result.messageId).toBeGreaterThan(0);
@@ -220,7 +254,13 @@ describe('sendTelegramMessage against the Bot API stand-in', () => {
   it('429 with retry_after → transient with retryAfterMs', async () => {
     standIn.failNext(1, { status: 429, retryAfter: 1 });
     const result = await send();
-    expect(result).toMatchObject({ ok: false, permanent: false, status: 429, retryAfterMs: 1000, error: 'Too Many Requests: retry after 1' });
+    expect(result).toMatchObject({
+      ok: false,
+      permanent: false,
+      status: 429,
+      retryAfterMs: 1000,
+      error: 'Too Many Requests: retry after 1',
+    });
     expect(standIn.messages).toHaveLength(0);
     expect((await send()).ok).toBe(true);
   });
@@ -241,7 +281,12 @@ describe('sendTelegramMessage against the Bot API stand-in', () => {
 
   it("400 → permanent with Telegram's description", async () => {
     standIn.failNext(1, { status: 400, description: 'Bad Request: chat not found' });
-    expect(await send()).toMatchObject({ ok: false, permanent: true, status: 400, error: 'Bad Request: chat not found' });
+    expect(await send()).toMatchObject({
+      ok: false,
+      permanent: true,
+      status: 400,
+      error: 'Bad Request: chat not found',
+    });
   });
 
   it('400 for a group that became a supergroup → permanent, with the new chat id', async () => {
@@ -256,11 +301,21 @@ describe('sendTelegramMessage against the Bot API stand-in', () => {
   });
 
   it('403 from a user who blocked the bot → permanent', async () => {
-    expect(await send({ chatId: '777' })).toMatchObject({ ok: false, permanent: true, status: 403, error: 'Forbidden: bot was blocked by the user' });
+    expect(await send({ chatId: '777' })).toMatchObject({
+      ok: false,
+      permanent: true,
+      status: 403,
+      error: 'Forbidden: bot was blocked by the user',
+    });
   });
 
   it('empty text → permanent 400 from the stand-in', async () => {
-    expect(await send({ text: '   ' })).toMatchObject({ ok: false, permanent: true, status: 400, error: 'Bad Request: message text is empty' });
+    expect(await send({ text: '   ' })).toMatchObject({
+      ok: false,
+      permanent: true,
+      status: 400,
+      error: 'Bad Request: message text is empty',
+    });
   });
 
   it('401 with a wrong token → permanent, and neither token appears in the result', async () => {
@@ -324,7 +379,11 @@ describe('sendTelegramMessage against the Bot API stand-in', () => {
     standIn.failNext(1, { delayMs: 3_000 });
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 100);
-    expect(await send({ signal: controller.signal })).toMatchObject({ ok: false, permanent: false, error: 'Telegram request was aborted' });
+    expect(await send({ signal: controller.signal })).toMatchObject({
+      ok: false,
+      permanent: false,
+      error: 'Telegram request was aborted',
+    });
   });
 
   it('MarkdownV2 escaping mistakes are refused by the stand-in → permanent', async () => {
@@ -332,8 +391,16 @@ describe('sendTelegramMessage against the Bot API stand-in', () => {
     expect(result).toMatchObject({ ok: false, permanent: true, status: 400 });
     if (result.ok) throw new Error('unreachable');
     expect(result.error).toMatch(/^Bad Request: can't parse entities: Character '#' is reserved/);
-    expect(await send({ text: '*unclosed bold', parseMode: 'MarkdownV2' })).toMatchObject({ ok: false, permanent: true, status: 400 });
-    expect(await send({ text: '<div>nope</div>', parseMode: 'HTML' })).toMatchObject({ ok: false, permanent: true, status: 400 });
+    expect(await send({ text: '*unclosed bold', parseMode: 'MarkdownV2' })).toMatchObject({
+      ok: false,
+      permanent: true,
+      status: 400,
+    });
+    expect(await send({ text: '<div>nope</div>', parseMode: 'HTML' })).toMatchObject({
+      ok: false,
+      permanent: true,
+      status: 400,
+    });
     expect(standIn.messages).toHaveLength(0);
   });
 

@@ -28,7 +28,12 @@ beforeAll(async () => {
   temporal = await startTestTemporal(db, 'trigger-abi');
   client = temporal.client;
   service = new TriggerService({ pool: db.pool, temporal: client, taskQueue: temporal.taskQueue, logger: testLogger });
-  const dispatcher = new TriggerDispatcher({ pool: db.pool, temporal: client, taskQueue: temporal.taskQueue, logger: testLogger });
+  const dispatcher = new TriggerDispatcher({
+    pool: db.pool,
+    temporal: client,
+    taskQueue: temporal.taskQueue,
+    logger: testLogger,
+  });
   relay = new Relay({ pool: db.pool, databaseUrl: db.url, logger: testLogger, dispatcher });
   userId = await insertUser(db.pool);
   orgId = await insertOrganization(db.pool, userId);
@@ -41,21 +46,42 @@ afterAll(async () => {
 let block = 100;
 let ts = 1_767_225_600;
 async function feed(...feedbacks: { value: string; abi: 'v1.0' | 'v0.4' }[]) {
-  await appendEvents(db.pool, feedbacks.map((f) => {
-    block++;
-    ts += 60;
-    return feedbackRecord({ chain_id: chainId, block_number: block, timestamp: ts, agent_id: '3', value: f.value, value_decimals: 0, abi_version: f.abi });
-  }));
+  await appendEvents(
+    db.pool,
+    feedbacks.map((f) => {
+      block++;
+      ts += 60;
+      return feedbackRecord({
+        chain_id: chainId,
+        block_number: block,
+        timestamp: ts,
+        agent_id: '3',
+        value: f.value,
+        value_decimals: 0,
+        abi_version: f.abi,
+      });
+    }),
+  );
   await relay.catchUp();
 }
 
 function emaTrigger(name: string, config: Record<string, unknown>): TriggerWrite {
-  return { organizationId: orgId, userId, name, chainId, registry: 'reputation', conditions: [{ condition_type: 'ema_threshold', operator: '<', value: '60', config }] };
+  return {
+    organizationId: orgId,
+    userId,
+    name,
+    chainId,
+    registry: 'reputation',
+    conditions: [{ condition_type: 'ema_threshold', operator: '<', value: '60', config }],
+  };
 }
 
 /** The EMA and how many feedbacks it counted, once the workflow has seen `events` events. */
 async function emaAfter(id: string, events: number) {
-  const view = await eventually(() => service.state(id), (v) => (v.seen.chains[chainId]?.recent.length ?? 0) >= events);
+  const view = await eventually(
+    () => service.state(id),
+    (v) => (v.seen.chains[chainId]?.recent.length ?? 0) >= events,
+  );
   const cond = Object.values(view.state.agents[`${chainId}:3`]?.conditions ?? {})[0];
   return cond?.kind === 'ema' ? { ema: cond.ema, count: cond.count } : undefined;
 }
@@ -76,6 +102,11 @@ it('a v0.4 score in the middle of an agent series stays out of its v1.0 EMA and 
   // 90, then 80: 85. Counting the legacy 5 it would be 90 → 47.5 (fires) → 63.75.
   expect(await emaAfter(current, 3)).toEqual({ ema: 85, count: 2 });
   expect(await emaAfter(both, 3)).toEqual({ ema: 63.75, count: 3 });
-  expect(await eventually(() => firings(both), (f) => f.length === 1)).toEqual(['5']);
+  expect(
+    await eventually(
+      () => firings(both),
+      (f) => f.length === 1,
+    ),
+  ).toEqual(['5']);
   expect(await firings(current)).toEqual([]);
 });

@@ -35,8 +35,19 @@ beforeAll(async () => {
   temporal = await startTestTemporal(db, 'e2e');
   const { taskQueue, client } = temporal;
   service = new TriggerService({ pool: db.pool, temporal: client, taskQueue, logger: testLogger });
-  const indexer = new ChainIndexer({ chain: chain.config, pool: db.pool, logger: testLogger, signal: controller.signal });
-  const relay = new Relay({ pool: db.pool, databaseUrl: db.url, logger: testLogger, idlePollMs: 200, dispatcher: new TriggerDispatcher({ pool: db.pool, temporal: client, taskQueue, logger: testLogger }) });
+  const indexer = new ChainIndexer({
+    chain: chain.config,
+    pool: db.pool,
+    logger: testLogger,
+    signal: controller.signal,
+  });
+  const relay = new Relay({
+    pool: db.pool,
+    databaseUrl: db.url,
+    logger: testLogger,
+    idlePollMs: 200,
+    dispatcher: new TriggerDispatcher({ pool: db.pool, temporal: client, taskQueue, logger: testLogger }),
+  });
   running.push(indexer.run(), relay.run(controller.signal));
   userId = await insertUser(db.pool);
   orgId = await insertOrganization(db.pool, userId);
@@ -57,11 +68,21 @@ describe('events on a chain reach trigger workflows', () => {
     await r.register(owner, 'ipfs://agent-0');
     await r.register(owner, 'ipfs://agent-1');
     const id = await service.create({
-      organizationId: orgId, userId, name: 'reputation falling', chainId: chain.config.chainId, registry: 'reputation',
+      organizationId: orgId,
+      userId,
+      name: 'reputation falling',
+      chainId: chain.config.chainId,
+      registry: 'reputation',
       settings: { hysteresis: true },
       conditions: [
         { condition_type: 'event_type_equals', field: 'event_type', operator: '=', value: 'NewFeedback' },
-        { condition_type: 'ema_threshold', field: 'value', operator: '<', value: '50', config: { window_size: 3, rearm_value: 60 } },
+        {
+          condition_type: 'ema_threshold',
+          field: 'value',
+          operator: '<',
+          value: '50',
+          config: { window_size: 3, rearm_value: 60 },
+        },
       ],
     });
     const fromBlock = Number(await r.publicClient.getBlockNumber({ cacheTime: 0 })) + 1;
@@ -74,7 +95,9 @@ describe('events on a chain reach trigger workflows', () => {
     const toBlock = Number(await r.publicClient.getBlockNumber({ cacheTime: 0 }));
     // The live indexer catches up (it runs on its own, woken by new heads).
     for (const until = Date.now() + 30_000; Date.now() < until; await new Promise((res) => setTimeout(res, 50))) {
-      const { rows } = await db.pool.query('SELECT last_block_number::int AS n FROM checkpoints WHERE chain_id = $1', [chain.config.chainId]);
+      const { rows } = await db.pool.query('SELECT last_block_number::int AS n FROM checkpoints WHERE chain_id = $1', [
+        chain.config.chainId,
+      ]);
       if ((rows[0]?.n ?? -1) >= toBlock) break;
     }
 
@@ -87,7 +110,10 @@ describe('events on a chain reach trigger workflows', () => {
     const deadline = Date.now() + 60_000;
     let recorded: string[] = [];
     while (Date.now() < deadline) {
-      const { rows } = await db.pool.query('SELECT event_id FROM trigger_matches WHERE trigger_id = $1 ORDER BY event_seq', [id]);
+      const { rows } = await db.pool.query(
+        'SELECT event_id FROM trigger_matches WHERE trigger_id = $1 ORDER BY event_seq',
+        [id],
+      );
       recorded = rows.map((row) => row.event_id);
       if (recorded.length >= expected.length) break;
       await new Promise((res) => setTimeout(res, 100));
@@ -98,12 +124,42 @@ describe('events on a chain reach trigger workflows', () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'backtest-'));
     try {
       const file = path.join(dir, 'definition.json');
-      await writeFile(file, JSON.stringify({
-        name: 'from a file', chainId: null, registry: 'reputation', settings: { hysteresis: true },
-        conditions: [{ key: 'ema', condition_type: 'ema_threshold', field: 'value', operator: '<', value: '50', config: { window_size: 3, rearm_value: 60 } }],
-      }));
-      for (const args of [['--trigger', id], ['--definition', file]]) {
-        const out = await runCli([...args, '--chain', String(chain.config.chainId), '--from', String(fromBlock), '--to', String(toBlock), '--json'], { DATABASE_URL: db.url });
+      await writeFile(
+        file,
+        JSON.stringify({
+          name: 'from a file',
+          chainId: null,
+          registry: 'reputation',
+          settings: { hysteresis: true },
+          conditions: [
+            {
+              key: 'ema',
+              condition_type: 'ema_threshold',
+              field: 'value',
+              operator: '<',
+              value: '50',
+              config: { window_size: 3, rearm_value: 60 },
+            },
+          ],
+        }),
+      );
+      for (const args of [
+        ['--trigger', id],
+        ['--definition', file],
+      ]) {
+        const out = await runCli(
+          [
+            ...args,
+            '--chain',
+            String(chain.config.chainId),
+            '--from',
+            String(fromBlock),
+            '--to',
+            String(toBlock),
+            '--json',
+          ],
+          { DATABASE_URL: db.url },
+        );
         expect(out.code, out.stderr).toBe(0);
         const json = JSON.parse(out.stdout) as { firings: { event: { id: string } }[] };
         expect(json.firings.map((f) => f.event.id)).toEqual(expected);
@@ -118,7 +174,10 @@ describe('events on a chain reach trigger workflows', () => {
   });
 });
 
-function runCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runCli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/bin/backtest.ts', ...args], {
       cwd: ROOT,

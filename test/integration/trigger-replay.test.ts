@@ -45,16 +45,36 @@ afterAll(async () => {
 it('a trigger workflow history recorded now replays deterministically', { timeout: 60_000 }, async () => {
   const userId = await insertUser(db.pool);
   const organizationId = await insertOrganization(db.pool, userId);
-  const service = new TriggerService({ pool: db.pool, temporal: client, taskQueue, logger: testLogger, workflowOptions: { continueAsNewAfterSignals: 1_000, snapshotEveryMs: 50 } });
-  const relay = new Relay({ pool: db.pool, databaseUrl: db.url, logger: testLogger, dispatcher: new TriggerDispatcher({ pool: db.pool, temporal: client, taskQueue, logger: testLogger }) });
+  const service = new TriggerService({
+    pool: db.pool,
+    temporal: client,
+    taskQueue,
+    logger: testLogger,
+    workflowOptions: { continueAsNewAfterSignals: 1_000, snapshotEveryMs: 50 },
+  });
+  const relay = new Relay({
+    pool: db.pool,
+    databaseUrl: db.url,
+    logger: testLogger,
+    dispatcher: new TriggerDispatcher({ pool: db.pool, temporal: client, taskQueue, logger: testLogger }),
+  });
   const write = {
-    organizationId, userId, name: 'replayed', chainId: 31337, registry: 'reputation' as const, settings: { cooldown_seconds: 60 },
-    conditions: [{ condition_type: 'ema_threshold', operator: '<', value: '50', config: { alpha: 0.5, rearm_value: 55 } }],
+    organizationId,
+    userId,
+    name: 'replayed',
+    chainId: 31337,
+    registry: 'reputation' as const,
+    settings: { cooldown_seconds: 60 },
+    conditions: [
+      { condition_type: 'ema_threshold', operator: '<', value: '50', config: { alpha: 0.5, rearm_value: 55 } },
+    ],
   };
   const id = await service.create(write);
   let block = 10;
   for (const v of ['90', '40', '30', '70', '20']) {
-    await appendEvents(db.pool, [feedbackRecord({ block_number: ++block, timestamp: 1_767_225_600 + block * 120, value: v })]);
+    await appendEvents(db.pool, [
+      feedbackRecord({ block_number: ++block, timestamp: 1_767_225_600 + block * 120, value: v }),
+    ]);
     await relay.catchUp();
   }
   await retractAbove(db.pool, 31337, { number: block - 1, hash: `0x${'00'.repeat(32)}` });
@@ -66,7 +86,8 @@ it('a trigger workflow history recorded now replays deterministically', { timeou
   const history = await client.workflow.getHandle(triggerWorkflowId(id)).fetchHistory();
   expect(history.events?.length).toBeGreaterThan(20);
   await Worker.runReplayHistory({ workflowBundle: await workflowBundle(testLogger) }, history);
-  if (process.env.RECORD_HISTORIES === '1') await writeFile(path.join(FIXTURES, 'trigger-workflow.json'), historyToJSON(history));
+  if (process.env.RECORD_HISTORIES === '1')
+    await writeFile(path.join(FIXTURES, 'trigger-workflow.json'), historyToJSON(history));
 });
 
 it('a delivery workflow history recorded now replays deterministically', { timeout: 60_000 }, async () => {
@@ -76,17 +97,37 @@ it('a delivery workflow history recorded now replays deterministically', { timeo
     const userId = await insertUser(db.pool);
     const organizationId = await insertOrganization(db.pool, userId);
     const service = new TriggerService({ pool: db.pool, temporal: client, taskQueue, logger: testLogger });
-    const relay = new Relay({ pool: db.pool, databaseUrl: db.url, logger: testLogger, name: 'delivery-replay', dispatcher: new TriggerDispatcher({ pool: db.pool, temporal: client, taskQueue, logger: testLogger, dispatch: { dispatchers: 1 } }) });
+    const relay = new Relay({
+      pool: db.pool,
+      databaseUrl: db.url,
+      logger: testLogger,
+      name: 'delivery-replay',
+      dispatcher: new TriggerDispatcher({
+        pool: db.pool,
+        temporal: client,
+        taskQueue,
+        logger: testLogger,
+        dispatch: { dispatchers: 1 },
+      }),
+    });
     const id = await service.create({
-      organizationId, userId, name: 'delivered', chainId: 31337, registry: 'reputation',
+      organizationId,
+      userId,
+      name: 'delivered',
+      chainId: 31337,
+      registry: 'reputation',
       conditions: [{ condition_type: 'agent_id_equals', operator: '=', value: '41' }],
-      actions: [{ action_type: 'rest', config: { url: hook.url, retry: { initial_interval_ms: 100, max_interval_ms: 200 } } }],
+      actions: [
+        { action_type: 'rest', config: { url: hook.url, retry: { initial_interval_ms: 100, max_interval_ms: 200 } } },
+      ],
     });
     await appendEvents(db.pool, [feedbackRecord({ block_number: 900, timestamp: 1_767_225_600, agent_id: '41' })]);
     await relay.catchUp();
     // The dispatcher's batch makes the first attempt (503) and hands the delivery to its own workflow to retry.
     const [row] = await eventually(
-      async () => (await db.pool.query<{ workflow_id: string }>('SELECT workflow_id FROM deliveries WHERE trigger_id = $1', [id])).rows,
+      async () =>
+        (await db.pool.query<{ workflow_id: string }>('SELECT workflow_id FROM deliveries WHERE trigger_id = $1', [id]))
+          .rows,
       (rows) => rows.length === 1 && rows[0]!.workflow_id.startsWith('delivery/'),
       30_000,
     );
@@ -95,14 +136,18 @@ it('a delivery workflow history recorded now replays deterministically', { timeo
     expect(hook.requests).toHaveLength(2);
     const history = await handle.fetchHistory();
     await Worker.runReplayHistory({ workflowBundle: await workflowBundle(testLogger) }, history);
-    const recordTo = process.env.RECORD_HISTORIES === '1' ? 'delivery-workflow.json' : process.env.RECORD_DELIVERY_HISTORY;
+    const recordTo =
+      process.env.RECORD_HISTORIES === '1' ? 'delivery-workflow.json' : process.env.RECORD_DELIVERY_HISTORY;
     if (recordTo) await writeFile(path.join(FIXTURES, recordTo), historyToJSON(history));
 
     // The dispatcher that made the first attempt: long-lived, its history so far replays too.
     const dispatcher = await client.workflow.getHandle(dispatcherWorkflowId(taskQueue, 0)).fetchHistory();
-    expect(dispatcher.events?.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'pumpDeliveries')).toBe(true);
+    expect(
+      dispatcher.events?.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'pumpDeliveries'),
+    ).toBe(true);
     await Worker.runReplayHistory({ workflowBundle: await workflowBundle(testLogger) }, dispatcher);
-    if (process.env.RECORD_HISTORIES === '1') await writeFile(path.join(FIXTURES, 'delivery-dispatcher.json'), historyToJSON(dispatcher));
+    if (process.env.RECORD_HISTORIES === '1')
+      await writeFile(path.join(FIXTURES, 'delivery-dispatcher.json'), historyToJSON(dispatcher));
   } finally {
     await hook.close();
   }
@@ -123,5 +168,7 @@ it('the workflow bundle carries no schema library: every cached workflow instant
   // zod cost about 1 MiB per cached workflow (bench:triggers: 1.22 → 0.22 MiB); only the Temporal SDK belongs here.
   expect(new Set(modules)).not.toContain('zod');
   expect(modules.length).toBeGreaterThan(0);
-  expect([...new Set(modules)].every((m) => m!.startsWith('@temporalio/') || ['long', 'ms', 'nexus-rpc'].includes(m!))).toBe(true);
+  expect(
+    [...new Set(modules)].every((m) => m!.startsWith('@temporalio/') || ['long', 'ms', 'nexus-rpc'].includes(m!)),
+  ).toBe(true);
 });

@@ -36,7 +36,10 @@ describe('access tokens', () => {
     const token = await signer.signAccessToken(userId);
     const verified = await signer.verifyAccessToken(token);
     expect(verified.userId).toBe(userId);
-    const [header, payload] = token.split('.').slice(0, 2).map((p) => JSON.parse(Buffer.from(p, 'base64url').toString()));
+    const [header, payload] = token
+      .split('.')
+      .slice(0, 2)
+      .map((p) => JSON.parse(Buffer.from(p, 'base64url').toString()));
     expect(header).toMatchObject({ alg: 'HS256', typ: 'JWT' });
     expect(payload).toMatchObject({ sub: userId, iss: 'erc8004-backend', aud: 'erc8004-api' });
     expect(payload.exp - payload.iat).toBe(15 * 60);
@@ -82,17 +85,35 @@ describe('access tokens', () => {
     expect(await authCode(signer.verifyAccessToken(await otherAudience.signAccessToken(userId)))).toBe('token_invalid');
     const otherIssuer = createTokenSigner(secret, { issuer: 'someone-else' });
     expect(await authCode(signer.verifyAccessToken(await otherIssuer.signAccessToken(userId)))).toBe('token_invalid');
-    const unsecured = new UnsecuredJWT({}).setSubject(userId).setIssuer('erc8004-backend').setAudience('erc8004-api')
-      .setIssuedAt().setExpirationTime('5m').setJti('x').encode();
+    const unsecured = new UnsecuredJWT({})
+      .setSubject(userId)
+      .setIssuer('erc8004-backend')
+      .setAudience('erc8004-api')
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .setJti('x')
+      .encode();
     expect(await authCode(signer.verifyAccessToken(unsecured))).toBe('token_invalid');
   });
 
   it('refuses a token without sub or jti', async () => {
-    const noSub = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuer('erc8004-backend').setAudience('erc8004-api')
-      .setIssuedAt().setExpirationTime('5m').setJti('x').sign(secret);
+    const noSub = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer('erc8004-backend')
+      .setAudience('erc8004-api')
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .setJti('x')
+      .sign(secret);
     expect(await authCode(signer.verifyAccessToken(noSub))).toBe('token_invalid');
-    const noJti = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject(userId).setIssuer('erc8004-backend')
-      .setAudience('erc8004-api').setIssuedAt().setExpirationTime('5m').sign(secret);
+    const noJti = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(userId)
+      .setIssuer('erc8004-backend')
+      .setAudience('erc8004-api')
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(secret);
     expect(await authCode(signer.verifyAccessToken(noJti))).toBe('token_invalid');
   });
 

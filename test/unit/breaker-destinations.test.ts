@@ -16,8 +16,12 @@ describe('destinationOf (the breaker key within an organization)', () => {
   });
 
   it('is the endpoint host for a chosen MCP endpoint, and the agent for a resolved one', () => {
-    expect(destinationOf('mcp', cfg({ endpoint: 'https://a.example/mcp', tool_name: 't' }), '31337:1')).toBe('mcp:a.example');
-    expect(destinationOf('mcp', cfg({ endpoint: 'https://b.example:8443/mcp', tool_name: 't' }), '31337:1')).toBe('mcp:b.example:8443');
+    expect(destinationOf('mcp', cfg({ endpoint: 'https://a.example/mcp', tool_name: 't' }), '31337:1')).toBe(
+      'mcp:a.example',
+    );
+    expect(destinationOf('mcp', cfg({ endpoint: 'https://b.example:8443/mcp', tool_name: 't' }), '31337:1')).toBe(
+      'mcp:b.example:8443',
+    );
     const agent1 = destinationOf('mcp', cfg({ resolve_endpoint: true, tool_name: 't' }), '31337:1');
     const agent2 = destinationOf('mcp', cfg({ resolve_endpoint: true, tool_name: 't' }), '31337:2');
     expect(agent1).toBe('mcp:agent:31337:1');
@@ -25,7 +29,9 @@ describe('destinationOf (the breaker key within an organization)', () => {
   });
 
   it('is the host for a webhook: paths on one host share it, other hosts do not', () => {
-    expect(destinationOf('rest', cfg({ url: 'https://hooks.example/a' }), '31337:1')).toBe(destinationOf('rest', cfg({ url: 'https://hooks.example/b' }), '31337:9'));
+    expect(destinationOf('rest', cfg({ url: 'https://hooks.example/a' }), '31337:1')).toBe(
+      destinationOf('rest', cfg({ url: 'https://hooks.example/b' }), '31337:9'),
+    );
     expect(destinationOf('rest', cfg({ url: 'https://other.example/a' }), '31337:1')).toBe('rest:other.example');
   });
 });

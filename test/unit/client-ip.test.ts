@@ -37,7 +37,9 @@ describe('client address behind proxies (TRUST_PROXY)', () => {
     const config = loadConfig({ TRUST_PROXY: '10.0.0.0/8,::1' });
     expect(config.api.trustedProxies!.check('10.9.9.9', 'ipv4')).toBe(true);
     expect(config.api.trustedProxies!.check('11.0.0.1', 'ipv4')).toBe(false);
-    expect(() => loadConfig({ TRUST_PROXY: '10.0.0.0/33' })).toThrow(/TRUST_PROXY: "10.0.0.0\/33" is not an IP address or CIDR/);
+    expect(() => loadConfig({ TRUST_PROXY: '10.0.0.0/33' })).toThrow(
+      /TRUST_PROXY: "10.0.0.0\/33" is not an IP address or CIDR/,
+    );
     expect(() => loadConfig({ TRUST_PROXY: 'proxy.internal' })).toThrow(/TRUST_PROXY/);
   });
 });

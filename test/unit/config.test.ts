@@ -53,7 +53,12 @@ describe('loadConfig', () => {
   it('names every bad variable, with what was wrong and what it got', () => {
     let error: unknown;
     try {
-      loadConfig({ API_PORT: 'eighty', DATABASE_URL: 'mysql://x', TEMPORAL_ADDRESS: 'nohost', MIGRATE_ON_START: 'maybe' });
+      loadConfig({
+        API_PORT: 'eighty',
+        DATABASE_URL: 'mysql://x',
+        TEMPORAL_ADDRESS: 'nohost',
+        MIGRATE_ON_START: 'maybe',
+      });
     } catch (err) {
       error = err;
     }
@@ -62,7 +67,7 @@ describe('loadConfig', () => {
     expect(message).toMatch(/^Invalid configuration:/);
     expect(message).toContain('API_PORT: must be a port number (got "eighty")');
     expect(message).toContain('DATABASE_URL: must be a postgres:// or postgresql:// connection URL (got "mysql://x")');
-    expect(message).toContain("TEMPORAL_ADDRESS: must be host:port");
+    expect(message).toContain('TEMPORAL_ADDRESS: must be host:port');
     expect(message).toContain("MIGRATE_ON_START: must be 'true' or 'false' (got \"maybe\")");
     expect((error as ConfigError).problems).toHaveLength(4);
   });

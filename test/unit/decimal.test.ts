@@ -87,11 +87,13 @@ describe('compareScaled', () => {
 
   it('equals the exact rational comparison for thresholds next to the value (ties and one unit away)', () => {
     // Thresholds derived from the value: same rational at a finer scale, ± a unit of the finer scale.
-    const near = fc.tuple(onChainValue, fc.integer({ min: 0, max: 18 }), fc.integer({ min: -2, max: 2 })).map(([a, extra, delta]) => ({
-      a,
-      b: { int: a.int * 10n ** BigInt(extra) + BigInt(delta), decimals: a.decimals + extra },
-      delta,
-    }));
+    const near = fc
+      .tuple(onChainValue, fc.integer({ min: 0, max: 18 }), fc.integer({ min: -2, max: 2 }))
+      .map(([a, extra, delta]) => ({
+        a,
+        b: { int: a.int * 10n ** BigInt(extra) + BigInt(delta), decimals: a.decimals + extra },
+        delta,
+      }));
     fc.assert(
       fc.property(near, ({ a, b, delta }) => {
         const expected = referenceCompare(a, b);
@@ -146,7 +148,11 @@ describe('formatScaled', () => {
 
   it('renders parsed text back to the same number', () => {
     const decimalText = fc
-      .tuple(fc.boolean(), fc.stringMatching(/^\d{1,40}$/), fc.option(fc.stringMatching(/^\d{1,36}$/), { nil: undefined }))
+      .tuple(
+        fc.boolean(),
+        fc.stringMatching(/^\d{1,40}$/),
+        fc.option(fc.stringMatching(/^\d{1,36}$/), { nil: undefined }),
+      )
       .map(([neg, whole, frac]) => `${neg ? '-' : ''}${whole}${frac === undefined ? '' : `.${frac}`}`);
     fc.assert(
       fc.property(decimalText, (text) => {

@@ -57,7 +57,11 @@ const INT128_MIN = -(2n ** 127n);
 const INT128_MAX = 2n ** 127n - 1n;
 const UINT64_MAX = 2n ** 64n - 1n;
 
-const DEPLOYMENT_ADDRESS: Record<RegistryKind, Hex> = { identity: IDENTITY, reputation: REPUTATION, validation: VALIDATION };
+const DEPLOYMENT_ADDRESS: Record<RegistryKind, Hex> = {
+  identity: IDENTITY,
+  reputation: REPUTATION,
+  validation: VALIDATION,
+};
 
 /** Builds a raw log the way a node would return it: topics from the indexed args, ABI-encoded data from the rest. */
 function makeLog(abi: Abi, eventName: string, args: Record<string, unknown>, overrides: Partial<RawLog> = {}): RawLog {
@@ -79,7 +83,13 @@ function makeLog(abi: Abi, eventName: string, args: Record<string, unknown>, ove
   };
 }
 
-function decode(log: RawLog, registry: RegistryKind, abiVersion: Erc8004Version = 'v1.0', chainId = CHAIN_ID, timestamp = TIMESTAMP) {
+function decode(
+  log: RawLog,
+  registry: RegistryKind,
+  abiVersion: Erc8004Version = 'v1.0',
+  chainId = CHAIN_ID,
+  timestamp = TIMESTAMP,
+) {
   return decodeRegistryLog(log, { registry, abiVersion }, chainId, timestamp);
 }
 
@@ -118,7 +128,12 @@ describe('decodeRegistryLog — v1.0 identity', () => {
     const log = makeLog(identityEventsV1, 'Transfer', { from: zeroAddress, to: OWNER, tokenId: 42n });
     const row = decode(log, 'identity');
     expect(row).toEqual(
-      expectedRow('identity', 'v1.0', { event_type: 'Transfer', agent_id: '42', owner: lc(OWNER), from_address: zeroAddress }),
+      expectedRow('identity', 'v1.0', {
+        event_type: 'Transfer',
+        agent_id: '42',
+        owner: lc(OWNER),
+        from_address: zeroAddress,
+      }),
     );
     expect(Object.keys(row).sort()).toEqual([...EVENT_COLUMNS].sort());
   });
@@ -126,14 +141,28 @@ describe('decodeRegistryLog — v1.0 identity', () => {
   it('maps Transfer between owners', () => {
     const log = makeLog(identityEventsV1, 'Transfer', { from: OWNER, to: CLIENT, tokenId: 3n });
     expect(decode(log, 'identity')).toEqual(
-      expectedRow('identity', 'v1.0', { event_type: 'Transfer', agent_id: '3', owner: lc(CLIENT), from_address: lc(OWNER) }),
+      expectedRow('identity', 'v1.0', {
+        event_type: 'Transfer',
+        agent_id: '3',
+        owner: lc(CLIENT),
+        from_address: lc(OWNER),
+      }),
     );
   });
 
   it('maps Registered, with agentId 0 as a real id', () => {
-    const log = makeLog(identityEventsV1, 'Registered', { agentId: 0n, agentURI: 'ipfs://bafyAgentZero', owner: OWNER });
+    const log = makeLog(identityEventsV1, 'Registered', {
+      agentId: 0n,
+      agentURI: 'ipfs://bafyAgentZero',
+      owner: OWNER,
+    });
     expect(decode(log, 'identity')).toEqual(
-      expectedRow('identity', 'v1.0', { event_type: 'Registered', agent_id: '0', token_uri: 'ipfs://bafyAgentZero', owner: lc(OWNER) }),
+      expectedRow('identity', 'v1.0', {
+        event_type: 'Registered',
+        agent_id: '0',
+        token_uri: 'ipfs://bafyAgentZero',
+        owner: lc(OWNER),
+      }),
     );
   });
 
@@ -145,16 +174,31 @@ describe('decodeRegistryLog — v1.0 identity', () => {
       metadataValue: OWNER,
     });
     expect(decode(log, 'identity')).toEqual(
-      expectedRow('identity', 'v1.0', { event_type: 'MetadataSet', agent_id: '9', metadata_key: 'agentWallet', metadata_value: lc(OWNER) }),
+      expectedRow('identity', 'v1.0', {
+        event_type: 'MetadataSet',
+        agent_id: '9',
+        metadata_key: 'agentWallet',
+        metadata_value: lc(OWNER),
+      }),
     );
   });
 
   it("maps MetadataSet with empty bytes to '0x' (wallet cleared on transfer)", () => {
-    const log = makeLog(identityEventsV1, 'MetadataSet', { agentId: 9n, indexedMetadataKey: 'agentWallet', metadataKey: 'agentWallet', metadataValue: '0x' });
+    const log = makeLog(identityEventsV1, 'MetadataSet', {
+      agentId: 9n,
+      indexedMetadataKey: 'agentWallet',
+      metadataKey: 'agentWallet',
+      metadataValue: '0x',
+    });
     const row = decode(log, 'identity');
     expect(row.metadata_value).toBe('0x');
     expect(row).toEqual(
-      expectedRow('identity', 'v1.0', { event_type: 'MetadataSet', agent_id: '9', metadata_key: 'agentWallet', metadata_value: '0x' }),
+      expectedRow('identity', 'v1.0', {
+        event_type: 'MetadataSet',
+        agent_id: '9',
+        metadata_key: 'agentWallet',
+        metadata_value: '0x',
+      }),
     );
   });
 
@@ -162,7 +206,12 @@ describe('decodeRegistryLog — v1.0 identity', () => {
     const uri = 'data:application/json;base64,eyJuYW1lIjoiQSJ9';
     const log = makeLog(identityEventsV1, 'URIUpdated', { agentId: 5n, newURI: uri, updatedBy: OWNER });
     expect(decode(log, 'identity')).toEqual(
-      expectedRow('identity', 'v1.0', { event_type: 'URIUpdated', agent_id: '5', token_uri: uri, updated_by: lc(OWNER) }),
+      expectedRow('identity', 'v1.0', {
+        event_type: 'URIUpdated',
+        agent_id: '5',
+        token_uri: uri,
+        updated_by: lc(OWNER),
+      }),
     );
   });
 });
@@ -210,7 +259,19 @@ describe('decodeRegistryLog — v1.0 reputation', () => {
     const log = makeLog(
       reputationEventsV1,
       'NewFeedback',
-      { agentId: 1n, clientAddress: CLIENT, feedbackIndex: 2n, value: 0n, valueDecimals: 0, indexedTag1: '', tag1: '', tag2: '', endpoint: '', feedbackURI: '', feedbackHash: HASH_B },
+      {
+        agentId: 1n,
+        clientAddress: CLIENT,
+        feedbackIndex: 2n,
+        value: 0n,
+        valueDecimals: 0,
+        indexedTag1: '',
+        tag1: '',
+        tag2: '',
+        endpoint: '',
+        feedbackURI: '',
+        feedbackHash: HASH_B,
+      },
       { address },
     );
     const row = decode(log, 'reputation');
@@ -219,7 +280,12 @@ describe('decodeRegistryLog — v1.0 reputation', () => {
   });
 
   it('maps FeedbackRevoked', () => {
-    const log = makeLog(reputationEventsV1, 'FeedbackRevoked', { agentId: 17n, clientAddress: CLIENT, feedbackIndex: UINT64_MAX }, { address });
+    const log = makeLog(
+      reputationEventsV1,
+      'FeedbackRevoked',
+      { agentId: 17n, clientAddress: CLIENT, feedbackIndex: UINT64_MAX },
+      { address },
+    );
     expect(decode(log, 'reputation')).toEqual(
       expectedRow('reputation', 'v1.0', {
         event_type: 'FeedbackRevoked',
@@ -234,7 +300,14 @@ describe('decodeRegistryLog — v1.0 reputation', () => {
     const log = makeLog(
       reputationEventsV1,
       'ResponseAppended',
-      { agentId: 17n, clientAddress: CLIENT, feedbackIndex: 3n, responder: RESPONDER, responseURI: 'https://r.example/1', responseHash: HASH_A },
+      {
+        agentId: 17n,
+        clientAddress: CLIENT,
+        feedbackIndex: 3n,
+        responder: RESPONDER,
+        responseURI: 'https://r.example/1',
+        responseHash: HASH_A,
+      },
       { address },
     );
     expect(decode(log, 'reputation')).toEqual(
@@ -350,7 +423,11 @@ describe('decodeRegistryLog — v0.4', () => {
   });
 
   it("stores UriUpdated as event_type 'URIUpdated'", () => {
-    const log = makeLog(identityEventsV04, 'UriUpdated', { agentId: 2n, newUri: 'https://agent.example/card.json', updatedBy: OWNER });
+    const log = makeLog(identityEventsV04, 'UriUpdated', {
+      agentId: 2n,
+      newUri: 'https://agent.example/card.json',
+      updatedBy: OWNER,
+    });
     expect(decode(log, 'identity', 'v0.4')).toEqual(
       expectedRow('identity', 'v0.4', {
         event_type: 'URIUpdated',
@@ -362,13 +439,32 @@ describe('decodeRegistryLog — v0.4', () => {
   });
 
   it('maps Registered (tokenURI) and MetadataSet (key/value)', () => {
-    const registered = makeLog(identityEventsV04, 'Registered', { agentId: 1n, tokenURI: 'ipfs://bafyOld', owner: OWNER });
+    const registered = makeLog(identityEventsV04, 'Registered', {
+      agentId: 1n,
+      tokenURI: 'ipfs://bafyOld',
+      owner: OWNER,
+    });
     expect(decode(registered, 'identity', 'v0.4')).toEqual(
-      expectedRow('identity', 'v0.4', { event_type: 'Registered', agent_id: '1', token_uri: 'ipfs://bafyOld', owner: lc(OWNER) }),
+      expectedRow('identity', 'v0.4', {
+        event_type: 'Registered',
+        agent_id: '1',
+        token_uri: 'ipfs://bafyOld',
+        owner: lc(OWNER),
+      }),
     );
-    const metadata = makeLog(identityEventsV04, 'MetadataSet', { agentId: 1n, indexedKey: 'name', key: 'name', value: '0xC0FFEE' });
+    const metadata = makeLog(identityEventsV04, 'MetadataSet', {
+      agentId: 1n,
+      indexedKey: 'name',
+      key: 'name',
+      value: '0xC0FFEE',
+    });
     expect(decode(metadata, 'identity', 'v0.4')).toEqual(
-      expectedRow('identity', 'v0.4', { event_type: 'MetadataSet', agent_id: '1', metadata_key: 'name', metadata_value: '0xc0ffee' }),
+      expectedRow('identity', 'v0.4', {
+        event_type: 'MetadataSet',
+        agent_id: '1',
+        metadata_key: 'name',
+        metadata_value: '0xc0ffee',
+      }),
     );
   });
 
@@ -376,7 +472,14 @@ describe('decodeRegistryLog — v0.4', () => {
     const response = makeLog(
       reputationEventsV04,
       'ResponseAppended',
-      { agentId: 6n, clientAddress: CLIENT, feedbackIndex: 1n, responder: RESPONDER, responseUri: 'ipfs://r', responseHash: HASH_B },
+      {
+        agentId: 6n,
+        clientAddress: CLIENT,
+        feedbackIndex: 1n,
+        responder: RESPONDER,
+        responseUri: 'ipfs://r',
+        responseHash: HASH_B,
+      },
       { address: REPUTATION },
     );
     expect(decode(response, 'reputation', 'v0.4')).toEqual(
@@ -454,7 +557,12 @@ describe('decodeRegistryLog — base columns', () => {
   });
 
   it('accepts a numeric blockNumber as well as a bigint', () => {
-    const log = makeLog(identityEventsV1, 'Transfer', { from: OWNER, to: CLIENT, tokenId: 1n }, { blockNumber: 99, logIndex: 0 });
+    const log = makeLog(
+      identityEventsV1,
+      'Transfer',
+      { from: OWNER, to: CLIENT, tokenId: 1n },
+      { blockNumber: 99, logIndex: 0 },
+    );
     const row = decode(log, 'identity');
     expect(row.block_number).toBe(99);
     expect(row.id).toBe(`${CHAIN_ID}-99-0`);
@@ -469,7 +577,12 @@ describe('decodeRegistryLog — base columns', () => {
         fc.nat({ max: 100_000 }),
         fc.boolean(),
         (chainId, block, logIndex, asNumber) => {
-          const row = decode({ ...base, blockNumber: asNumber ? Number(block) : block, logIndex }, 'identity', 'v1.0', chainId);
+          const row = decode(
+            { ...base, blockNumber: asNumber ? Number(block) : block, logIndex },
+            'identity',
+            'v1.0',
+            chainId,
+          );
           expect(row.id).toBe(`${chainId}-${block}-${logIndex}`);
           expect(row.block_number).toBe(Number(block));
           expect(row.log_index).toBe(logIndex);
@@ -487,7 +600,19 @@ describe('decodeRegistryLog — exact numbers (properties)', () => {
     makeLog(
       reputationEventsV1,
       'NewFeedback',
-      { agentId, clientAddress: CLIENT, feedbackIndex, value, valueDecimals, indexedTag1: 't', tag1: 't', tag2: '', endpoint: '', feedbackURI: '', feedbackHash: HASH_A },
+      {
+        agentId,
+        clientAddress: CLIENT,
+        feedbackIndex,
+        value,
+        valueDecimals,
+        indexedTag1: 't',
+        tag1: 't',
+        tag2: '',
+        endpoint: '',
+        feedbackURI: '',
+        feedbackHash: HASH_A,
+      },
       { address: REPUTATION },
     );
 
@@ -501,12 +626,16 @@ describe('decodeRegistryLog — exact numbers (properties)', () => {
 
   it('round-trips any int128 value and valueDecimals 0..18 as exact decimal strings', () => {
     fc.assert(
-      fc.property(fc.bigInt({ min: INT128_MIN, max: INT128_MAX }), fc.integer({ min: 0, max: 18 }), (value, decimals) => {
-        const row = decode(feedbackLog(value, decimals), 'reputation');
-        expect(row.value).toBe(value.toString());
-        expect(row.value).toMatch(/^-?(0|[1-9]\d*)$/);
-        expect(row.value_decimals).toBe(decimals);
-      }),
+      fc.property(
+        fc.bigInt({ min: INT128_MIN, max: INT128_MAX }),
+        fc.integer({ min: 0, max: 18 }),
+        (value, decimals) => {
+          const row = decode(feedbackLog(value, decimals), 'reputation');
+          expect(row.value).toBe(value.toString());
+          expect(row.value).toMatch(/^-?(0|[1-9]\d*)$/);
+          expect(row.value_decimals).toBe(decimals);
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -520,14 +649,38 @@ describe('decodeRegistryLog — exact numbers (properties)', () => {
   });
 
   const agentIdLogs: [string, RegistryKind, (id: bigint) => RawLog][] = [
-    ['Transfer', 'identity', (id) => makeLog(identityEventsV1, 'Transfer', { from: zeroAddress, to: OWNER, tokenId: id })],
-    ['Registered', 'identity', (id) => makeLog(identityEventsV1, 'Registered', { agentId: id, agentURI: 'u', owner: OWNER })],
+    [
+      'Transfer',
+      'identity',
+      (id) => makeLog(identityEventsV1, 'Transfer', { from: zeroAddress, to: OWNER, tokenId: id }),
+    ],
+    [
+      'Registered',
+      'identity',
+      (id) => makeLog(identityEventsV1, 'Registered', { agentId: id, agentURI: 'u', owner: OWNER }),
+    ],
     ['NewFeedback', 'reputation', (id) => feedbackLog(5n, 1, id)],
-    ['FeedbackRevoked', 'reputation', (id) => makeLog(reputationEventsV1, 'FeedbackRevoked', { agentId: id, clientAddress: CLIENT, feedbackIndex: 1n }, { address: REPUTATION })],
+    [
+      'FeedbackRevoked',
+      'reputation',
+      (id) =>
+        makeLog(
+          reputationEventsV1,
+          'FeedbackRevoked',
+          { agentId: id, clientAddress: CLIENT, feedbackIndex: 1n },
+          { address: REPUTATION },
+        ),
+    ],
     [
       'ValidationRequest',
       'validation',
-      (id) => makeLog(validationEventsV1, 'ValidationRequest', { validatorAddress: VALIDATOR, agentId: id, requestURI: 'r', requestHash: HASH_A }, { address: VALIDATION }),
+      (id) =>
+        makeLog(
+          validationEventsV1,
+          'ValidationRequest',
+          { validatorAddress: VALIDATOR, agentId: id, requestURI: 'r', requestHash: HASH_A },
+          { address: VALIDATION },
+        ),
     ],
   ];
 
@@ -546,7 +699,13 @@ describe('decodeRegistryLog — exact numbers (properties)', () => {
           expect(row.agent_id).toBe(id.toString());
         },
       ),
-      { numRuns: 300, examples: [[0n, agentIdLogs[0]!], [UINT256_MAX, agentIdLogs[2]!]] },
+      {
+        numRuns: 300,
+        examples: [
+          [0n, agentIdLogs[0]!],
+          [UINT256_MAX, agentIdLogs[2]!],
+        ],
+      },
     );
   });
 });
@@ -669,25 +828,41 @@ describe('decodeRegistryLog — unknown logs', () => {
   });
 
   it('throws UnknownLogError for a log without topics (anonymous event)', () => {
-    expectUnknown({ ...makeLog(identityEventsV1, 'Transfer', { from: OWNER, to: CLIENT, tokenId: 1n }), topics: [] }, 'identity');
+    expectUnknown(
+      { ...makeLog(identityEventsV1, 'Transfer', { from: OWNER, to: CLIENT, tokenId: 1n }), topics: [] },
+      'identity',
+    );
   });
 
   it('throws UnknownLogError for an ERC-20-shaped Transfer (same topic0, value in data)', () => {
     const erc20 = makeLog(
-      [{ type: 'event', name: 'Transfer', inputs: [
-        { type: 'address', name: 'from', indexed: true },
-        { type: 'address', name: 'to', indexed: true },
-        { type: 'uint256', name: 'value', indexed: false },
-      ] }],
+      [
+        {
+          type: 'event',
+          name: 'Transfer',
+          inputs: [
+            { type: 'address', name: 'from', indexed: true },
+            { type: 'address', name: 'to', indexed: true },
+            { type: 'uint256', name: 'value', indexed: false },
+          ],
+        },
+      ],
       'Transfer',
       { from: OWNER, to: CLIENT, value: 5n },
     );
-    expect(erc20.topics[0]).toBe(makeLog(identityEventsV1, 'Transfer', { from: OWNER, to: CLIENT, tokenId: 1n }).topics[0]);
+    expect(erc20.topics[0]).toBe(
+      makeLog(identityEventsV1, 'Transfer', { from: OWNER, to: CLIENT, tokenId: 1n }).topics[0],
+    );
     expectUnknown(erc20, 'identity');
   });
 
   it('throws UnknownLogError for truncated data', () => {
-    const good = makeLog(validationEventsV1, 'ValidationRequest', { validatorAddress: VALIDATOR, agentId: 1n, requestURI: 'r', requestHash: HASH_A }, { address: VALIDATION });
+    const good = makeLog(
+      validationEventsV1,
+      'ValidationRequest',
+      { validatorAddress: VALIDATOR, agentId: 1n, requestURI: 'r', requestHash: HASH_A },
+      { address: VALIDATION },
+    );
     expectUnknown({ ...good, data: '0x' }, 'validation');
   });
 
@@ -695,29 +870,65 @@ describe('decodeRegistryLog — unknown logs', () => {
     const v04 = makeLog(
       reputationEventsV04,
       'NewFeedback',
-      { agentId: 1n, clientAddress: CLIENT, score: 1, tag1: bytes32([]), tag2: bytes32([]), fileuri: '', filehash: HASH_A },
+      {
+        agentId: 1n,
+        clientAddress: CLIENT,
+        score: 1,
+        tag1: bytes32([]),
+        tag2: bytes32([]),
+        fileuri: '',
+        filehash: HASH_A,
+      },
       { address: REPUTATION },
     );
     expectUnknown(v04, 'reputation', 'v1.0');
     const v1 = makeLog(
       reputationEventsV1,
       'NewFeedback',
-      { agentId: 1n, clientAddress: CLIENT, feedbackIndex: 1n, value: 1n, valueDecimals: 0, indexedTag1: '', tag1: '', tag2: '', endpoint: '', feedbackURI: '', feedbackHash: HASH_A },
+      {
+        agentId: 1n,
+        clientAddress: CLIENT,
+        feedbackIndex: 1n,
+        value: 1n,
+        valueDecimals: 0,
+        indexedTag1: '',
+        tag1: '',
+        tag2: '',
+        endpoint: '',
+        feedbackURI: '',
+        feedbackHash: HASH_A,
+      },
       { address: REPUTATION },
     );
     expectUnknown(v1, 'reputation', 'v0.4');
   });
 
   it('throws UnknownLogError for v1.0 URIUpdated read as v0.4 and v0.4 UriUpdated read as v1.0', () => {
-    expectUnknown(makeLog(identityEventsV1, 'URIUpdated', { agentId: 1n, newURI: 'u', updatedBy: OWNER }), 'identity', 'v0.4');
-    expectUnknown(makeLog(identityEventsV04, 'UriUpdated', { agentId: 1n, newUri: 'u', updatedBy: OWNER }), 'identity', 'v1.0');
+    expectUnknown(
+      makeLog(identityEventsV1, 'URIUpdated', { agentId: 1n, newURI: 'u', updatedBy: OWNER }),
+      'identity',
+      'v0.4',
+    );
+    expectUnknown(
+      makeLog(identityEventsV04, 'UriUpdated', { agentId: 1n, newUri: 'u', updatedBy: OWNER }),
+      'identity',
+      'v1.0',
+    );
   });
 
   it('throws UnknownLogError for a v0.4 ValidationResponse (bytes32 tag) read as v1.0', () => {
     const log = makeLog(
       validationEventsV04,
       'ValidationResponse',
-      { validatorAddress: VALIDATOR, agentId: 1n, requestHash: HASH_A, response: 1, responseUri: '', responseHash: HASH_B, tag: bytes32([]) },
+      {
+        validatorAddress: VALIDATOR,
+        agentId: 1n,
+        requestHash: HASH_A,
+        response: 1,
+        responseUri: '',
+        responseHash: HASH_B,
+        tag: bytes32([]),
+      },
       { address: VALIDATION },
     );
     expectUnknown(log, 'validation', 'v1.0');
@@ -726,7 +937,12 @@ describe('decodeRegistryLog — unknown logs', () => {
   it("throws UnknownLogError for another registry's event", () => {
     expectUnknown(makeLog(identityEventsV1, 'Transfer', { from: OWNER, to: CLIENT, tokenId: 1n }), 'reputation');
     expectUnknown(
-      makeLog(reputationEventsV1, 'FeedbackRevoked', { agentId: 1n, clientAddress: CLIENT, feedbackIndex: 1n }, { address: REPUTATION }),
+      makeLog(
+        reputationEventsV1,
+        'FeedbackRevoked',
+        { agentId: 1n, clientAddress: CLIENT, feedbackIndex: 1n },
+        { address: REPUTATION },
+      ),
       'validation',
     );
   });

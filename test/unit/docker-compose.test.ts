@@ -51,10 +51,12 @@ function environmentOf(service: Service): Record<string, unknown> {
   const env = service.environment;
   if (env === undefined) return {};
   if (Array.isArray(env)) {
-    return Object.fromEntries(env.map((entry) => {
-      const eq = entry.indexOf('=');
-      return eq === -1 ? [entry, undefined] : [entry.slice(0, eq), entry.slice(eq + 1)];
-    }));
+    return Object.fromEntries(
+      env.map((entry) => {
+        const eq = entry.indexOf('=');
+        return eq === -1 ? [entry, undefined] : [entry.slice(0, eq), entry.slice(eq + 1)];
+      }),
+    );
   }
   return env;
 }
@@ -92,8 +94,21 @@ function dockerfileCmd(): string[] {
 
 describe('docker-compose.yml', () => {
   it('defines the expected services', () => {
-    const expected = ['postgres', 'temporal', 'temporal-ui', 'temporal-setup', 'migrate', 'api', 'worker', 'relay', 'indexer'];
-    expect(expected.filter((name) => !serviceNames.includes(name)), 'services missing from docker-compose.yml').toEqual([]);
+    const expected = [
+      'postgres',
+      'temporal',
+      'temporal-ui',
+      'temporal-setup',
+      'migrate',
+      'api',
+      'worker',
+      'relay',
+      'indexer',
+    ];
+    expect(
+      expected.filter((name) => !serviceNames.includes(name)),
+      'services missing from docker-compose.yml',
+    ).toEqual([]);
   });
 
   it('runs, in every service built from the repo, a script that exists', () => {
@@ -150,12 +165,14 @@ describe('docker-compose.yml', () => {
       const db = env.DATABASE_URL;
       if (typeof db === 'string') {
         const host = /@([^:/]+)/.exec(db)?.[1];
-        if (host === undefined || !serviceNames.includes(host)) problems.push(`${name}: DATABASE_URL host ${String(host)}`);
+        if (host === undefined || !serviceNames.includes(host))
+          problems.push(`${name}: DATABASE_URL host ${String(host)}`);
       }
       const temporal = env.TEMPORAL_ADDRESS;
       if (typeof temporal === 'string') {
         const host = temporal.split(':')[0];
-        if (host === undefined || !serviceNames.includes(host)) problems.push(`${name}: TEMPORAL_ADDRESS host ${String(host)}`);
+        if (host === undefined || !serviceNames.includes(host))
+          problems.push(`${name}: TEMPORAL_ADDRESS host ${String(host)}`);
       }
     }
     expect(problems, 'connection targets that are not services').toEqual([]);
@@ -245,10 +262,16 @@ describe('Dockerfile', () => {
     const topLevel = readdirSync(root);
     const problems: string[] = [];
     for (const source of sources) {
-      const pattern = new RegExp(`^${source.replace(/^\.\//, '').replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
+      const pattern = new RegExp(
+        `^${source
+          .replace(/^\.\//, '')
+          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+          .replace(/\*/g, '.*')}$`,
+      );
       const matches = source.includes('*') ? topLevel.filter((f) => pattern.test(f)) : [source];
       if (!matches.some((m) => existsSync(path.join(root, m)))) problems.push(`${source}: not found`);
-      if (ignored.includes(source.replace(/^\.\//, '').replace(/\/$/, ''))) problems.push(`${source}: excluded by .dockerignore`);
+      if (ignored.includes(source.replace(/^\.\//, '').replace(/\/$/, '')))
+        problems.push(`${source}: excluded by .dockerignore`);
     }
     expect(problems, 'Dockerfile COPY sources').toEqual([]);
   });
@@ -258,14 +281,22 @@ describe('Dockerfile', () => {
     const names = runtimeStage
       .filter((l) => /^ENV\s/i.test(l))
       .flatMap((l) => [...l.replace(/^ENV\s+/i, '').matchAll(/([A-Za-z_][A-Za-z0-9_]*)=/g)].map((m) => m[1] ?? ''));
-    expect(names.filter((n) => !known.has(n)), 'Dockerfile ENV vars not in envSchema').toEqual([]);
+    expect(
+      names.filter((n) => !known.has(n)),
+      'Dockerfile ENV vars not in envSchema',
+    ).toEqual([]);
   });
 });
 
 describe('.dockerignore', () => {
   it('keeps local state and dependencies out of the build context', () => {
-    const ignored = read('.dockerignore').split(/\r?\n/).map((l) => l.trim());
+    const ignored = read('.dockerignore')
+      .split(/\r?\n/)
+      .map((l) => l.trim());
     const required = ['node_modules', '.data', '.temporal', 'dist', '.git', 'scratch', 'coverage'];
-    expect(required.filter((entry) => !ignored.includes(entry)), 'missing from .dockerignore').toEqual([]);
+    expect(
+      required.filter((entry) => !ignored.includes(entry)),
+      'missing from .dockerignore',
+    ).toEqual([]);
   });
 });

@@ -1,6 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { blockCount, segmentRange, type BlockRange, type OccupiedRange, type Segment, type SegmentStatus } from '../../src/indexer/ranges.js';
+import {
+  blockCount,
+  segmentRange,
+  type BlockRange,
+  type OccupiedRange,
+  type Segment,
+  type SegmentStatus,
+} from '../../src/indexer/ranges.js';
 
 const ME = 'me';
 const OTHER = 'other';
@@ -107,7 +114,13 @@ describe('segmentRange — examples', () => {
   });
 
   it('clips occupied ranges to the request and ignores ranges outside it', () => {
-    expect(segmentRange({ from: 50, to: 60 }, [done(0, 52), claimed(58, 99, OTHER), done(70, 80), claimed(0, 10, OTHER)], ME)).toEqual([
+    expect(
+      segmentRange(
+        { from: 50, to: 60 },
+        [done(0, 52), claimed(58, 99, OTHER), done(70, 80), claimed(0, 10, OTHER)],
+        ME,
+      ),
+    ).toEqual([
       { from: 50, to: 52, status: 'done' },
       { from: 53, to: 57, status: 'free' },
       { from: 58, to: 60, status: 'busy' },
@@ -123,7 +136,9 @@ describe('segmentRange — examples', () => {
 
   it('does not depend on the order of the occupied list', () => {
     const occupied = [claimed(60, 70, OTHER), done(0, 9), claimed(20, 29, ME)];
-    expect(segmentRange({ from: 0, to: 80 }, occupied, ME)).toEqual(segmentRange({ from: 0, to: 80 }, [...occupied].reverse(), ME));
+    expect(segmentRange({ from: 0, to: 80 }, occupied, ME)).toEqual(
+      segmentRange({ from: 0, to: 80 }, [...occupied].reverse(), ME),
+    );
   });
 
   it('returns [] when to < from', () => {
@@ -136,7 +151,8 @@ describe('segmentRange — examples', () => {
 
 const DOMAIN = 60;
 const owners = fc.constantFrom(ME, OTHER, 'third');
-const rangeIn = (max: number) => fc.tuple(fc.nat({ max }), fc.nat({ max })).map(([a, b]) => ({ from: Math.min(a, b), to: Math.max(a, b) }));
+const rangeIn = (max: number) =>
+  fc.tuple(fc.nat({ max }), fc.nat({ max })).map(([a, b]) => ({ from: Math.min(a, b), to: Math.max(a, b) }));
 const occupiedRange: fc.Arbitrary<OccupiedRange> = fc
   .tuple(rangeIn(DOMAIN), fc.constantFrom<'done' | 'claimed'>('done', 'claimed'), owners)
   .map(([r, state, owner]) => ({ ...r, state, owner }));
@@ -145,7 +161,8 @@ const anyOccupied = fc.array(occupiedRange, { maxLength: 8 });
 /** Occupied ranges that do not overlap each other (what the claim protocol normally stores). */
 const disjointOccupied = anyOccupied.map((ranges) => {
   const out: OccupiedRange[] = [];
-  for (const r of [...ranges].sort((a, b) => a.from - b.from)) if (out.length === 0 || r.from > out[out.length - 1]!.to) out.push(r);
+  for (const r of [...ranges].sort((a, b) => a.from - b.from))
+    if (out.length === 0 || r.from > out[out.length - 1]!.to) out.push(r);
   return out;
 });
 const request: fc.Arbitrary<BlockRange> = rangeIn(DOMAIN);
@@ -206,7 +223,8 @@ describe('segmentRange — properties', () => {
       fc.assert(
         fc.property(request, disjointOccupied, caller, (req, occupied, owner) => {
           const segments = segmentRange(req, occupied, owner);
-          for (let b = req.from; b <= req.to; b++) expect(statusAt(segments, b)).toBe(expectedStatus(b, occupied, owner));
+          for (let b = req.from; b <= req.to; b++)
+            expect(statusAt(segments, b)).toBe(expectedStatus(b, occupied, owner));
         }),
         { numRuns: 500 },
       );
@@ -218,18 +236,23 @@ describe('segmentRange — properties', () => {
       fc.assert(
         fc.property(request, anyOccupied, caller, (req, occupied, owner) => {
           const segments = segmentRange(req, occupied, owner);
-          for (let b = req.from; b <= req.to; b++) expect(statusAt(segments, b)).toBe(expectedStatus(b, occupied, owner));
+          for (let b = req.from; b <= req.to; b++)
+            expect(statusAt(segments, b)).toBe(expectedStatus(b, occupied, owner));
         }),
         { seed: 8004, numRuns: 2_000 },
       );
     });
 
     it('marks every block of a done range as done when done ranges overlap only each other', () => {
-      const doneOnly = fc.array(rangeIn(DOMAIN).map((r) => done(r.from, r.to)), { maxLength: 8 });
+      const doneOnly = fc.array(
+        rangeIn(DOMAIN).map((r) => done(r.from, r.to)),
+        { maxLength: 8 },
+      );
       fc.assert(
         fc.property(request, doneOnly, caller, (req, occupied, owner) => {
           const segments = segmentRange(req, occupied, owner);
-          for (let b = req.from; b <= req.to; b++) expect(statusAt(segments, b)).toBe(expectedStatus(b, occupied, owner));
+          for (let b = req.from; b <= req.to; b++)
+            expect(statusAt(segments, b)).toBe(expectedStatus(b, occupied, owner));
         }),
       );
     });
@@ -239,7 +262,8 @@ describe('segmentRange — properties', () => {
         fc.property(request, anyOccupied, caller, (req, occupied, owner) => {
           const segments = segmentRange(req, occupied, owner);
           for (const r of occupied.filter((o) => o.state === 'done')) {
-            for (let b = Math.max(r.from, req.from); b <= Math.min(r.to, req.to); b++) expect(statusAt(segments, b)).toBe('done');
+            for (let b = Math.max(r.from, req.from); b <= Math.min(r.to, req.to); b++)
+              expect(statusAt(segments, b)).toBe('done');
           }
         }),
         { seed: 8004, numRuns: 2_000 },
@@ -253,7 +277,10 @@ describe('segmentRange — properties', () => {
           const segments = segmentRange(req, occupied, owner);
           for (let b = req.from; b <= req.to; b++) {
             const covering = occupied.filter((r) => r.from <= b && b <= r.to);
-            if (covering.some((r) => r.state === 'claimed' && r.owner !== owner) && !covering.some((r) => r.state === 'done')) {
+            if (
+              covering.some((r) => r.state === 'claimed' && r.owner !== owner) &&
+              !covering.some((r) => r.state === 'done')
+            ) {
               expect(statusAt(segments, b)).toBe('busy');
             }
           }
@@ -268,7 +295,12 @@ describe('blockCount', () => {
   it('counts inclusive ranges', () => {
     expect(blockCount([])).toBe(0);
     expect(blockCount([{ from: 5, to: 5 }])).toBe(1);
-    expect(blockCount([{ from: 0, to: 9 }, { from: 20, to: 24 }])).toBe(15);
+    expect(
+      blockCount([
+        { from: 0, to: 9 },
+        { from: 20, to: 24 },
+      ]),
+    ).toBe(15);
     expect(blockCount([{ from: 1_000_000, to: 1_009_999 }])).toBe(10_000);
   });
 

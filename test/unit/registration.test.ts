@@ -42,7 +42,8 @@ function opts(files: Record<string, { status?: number; body: string }> = {}): Fe
   return { ipfsGateway: GATEWAY, fetchText, calls };
 }
 
-const base64Uri = (value: unknown) => `data:application/json;base64,${Buffer.from(JSON.stringify(value), 'utf8').toString('base64')}`;
+const base64Uri = (value: unknown) =>
+  `data:application/json;base64,${Buffer.from(JSON.stringify(value), 'utf8').toString('base64')}`;
 const urlencodedUri = (value: unknown) => `data:application/json,${encodeURIComponent(JSON.stringify(value))}`;
 
 async function rejection(p: Promise<unknown>): Promise<RegistrationFileError> {
@@ -74,7 +75,10 @@ describe('loadRegistrationFile — URI schemes', () => {
   });
 
   it('fetches https:// and http:// through fetchText', async () => {
-    const o = opts({ 'https://agent.example/reg.json': { body: JSON.stringify(registration) }, 'http://agent.example/reg.json': { body: JSON.stringify({ name: 'plain' }) } });
+    const o = opts({
+      'https://agent.example/reg.json': { body: JSON.stringify(registration) },
+      'http://agent.example/reg.json': { body: JSON.stringify({ name: 'plain' }) },
+    });
     expect((await loadRegistrationFile('https://agent.example/reg.json', o)).name).toBe('Weather agent');
     expect((await loadRegistrationFile('http://agent.example/reg.json', o)).name).toBe('plain');
     expect(o.calls).toEqual(['https://agent.example/reg.json', 'http://agent.example/reg.json']);
@@ -86,7 +90,9 @@ describe('loadRegistrationFile — URI schemes', () => {
     expect((await loadRegistrationFile(`ipfs://${cid}/agent.json`, o)).name).toBe('Weather agent');
     expect(o.calls).toEqual([`${GATEWAY}${cid}/agent.json`]);
     expect(ipfsToGateway(`ipfs://${cid}`, 'https://ipfs.io/ipfs')).toBe(`https://ipfs.io/ipfs/${cid}`);
-    expect(ipfsToGateway(`ipfs://ipfs/${cid}/x.json`, 'https://ipfs.io/ipfs/')).toBe(`https://ipfs.io/ipfs/${cid}/x.json`);
+    expect(ipfsToGateway(`ipfs://ipfs/${cid}/x.json`, 'https://ipfs.io/ipfs/')).toBe(
+      `https://ipfs.io/ipfs/${cid}/x.json`,
+    );
     await expect(loadRegistrationFile('ipfs://', o)).rejects.toThrow(/invalid ipfs URI/);
   });
 
@@ -96,13 +102,22 @@ describe('loadRegistrationFile — URI schemes', () => {
     expect(ipfsToGateway(`ipfs://${cid}/a/%2e%2E/agent.json?x=1`, GATEWAY)).toBe(`${GATEWAY}${cid}/agent.json?x=1`);
     expect(ipfsToGateway(`ipfs://${cid}/a/..`, GATEWAY)).toBe(`${GATEWAY}${cid}/`);
     const escapes = [
-      `ipfs://${cid}/../x`, `ipfs://${cid}/a/../../x`, `ipfs://${cid}/..`, `ipfs://${cid}/%2e%2e/x`, `ipfs://${cid}/.%2E/x`,
-      `ipfs://${cid}/..\\x`, `ipfs://${cid}/a%2F..%2F..%2Fx`, `ipfs://ipfs/${cid}/../../admin`,
+      `ipfs://${cid}/../x`,
+      `ipfs://${cid}/a/../../x`,
+      `ipfs://${cid}/..`,
+      `ipfs://${cid}/%2e%2e/x`,
+      `ipfs://${cid}/.%2E/x`,
+      `ipfs://${cid}/..\\x`,
+      `ipfs://${cid}/a%2F..%2F..%2Fx`,
+      `ipfs://ipfs/${cid}/../../admin`,
     ];
     for (const uri of escapes) expect(() => ipfsToGateway(uri, GATEWAY), uri).toThrow(/leaves the CID/);
     const o = opts();
     for (const uri of escapes) {
-      await expect(loadRegistrationFile(uri, o), uri).rejects.toMatchObject({ permanent: true, message: expect.stringMatching(/leaves the CID/) });
+      await expect(loadRegistrationFile(uri, o), uri).rejects.toMatchObject({
+        permanent: true,
+        message: expect.stringMatching(/leaves the CID/),
+      });
       await expect(verifyFileHash(uri, `0x${'00'.repeat(32)}`, o), uri).rejects.toMatchObject({ permanent: true });
     }
     expect(o.calls).toEqual([]);
@@ -110,12 +125,20 @@ describe('loadRegistrationFile — URI schemes', () => {
 
   it('rejects unsupported schemes with a clear, permanent error', async () => {
     const o = opts();
-    for (const uri of ['ftp://agent.example/reg.json', 'ar://abc', 'file:///etc/passwd', 'agent.example/reg.json', '']) {
+    for (const uri of [
+      'ftp://agent.example/reg.json',
+      'ar://abc',
+      'file:///etc/passwd',
+      'agent.example/reg.json',
+      '',
+    ]) {
       const error = await rejection(loadRegistrationFile(uri, o));
       expect(error.message).toMatch(/unsupported URI scheme|empty URI/);
       expect(error.permanent).toBe(true);
     }
-    await expect(loadRegistrationFile('data:text/html;base64,PGI+aGk8L2I+', o)).rejects.toThrow(/media type text\/html/);
+    await expect(loadRegistrationFile('data:text/html;base64,PGI+aGk8L2I+', o)).rejects.toThrow(
+      /media type text\/html/,
+    );
     expect(o.calls).toEqual([]);
   });
 
@@ -138,7 +161,10 @@ describe('loadRegistrationFile — URI schemes', () => {
   });
 
   it('enforces maxBytes', async () => {
-    const o = { ...opts({ 'https://big.example/': { body: JSON.stringify({ name: 'x'.repeat(2_000) }) } }), maxBytes: 1_000 };
+    const o = {
+      ...opts({ 'https://big.example/': { body: JSON.stringify({ name: 'x'.repeat(2_000) }) } }),
+      maxBytes: 1_000,
+    };
     await expect(loadRegistrationFile('https://big.example/', o)).rejects.toThrow(/too large/);
     await expect(loadRegistrationFile(base64Uri({ name: 'x'.repeat(2_000) }), o)).rejects.toThrow(/too large/);
   });
@@ -156,8 +182,12 @@ describe('loadRegistrationFile — content', () => {
 
   it('rejects wrongly typed core fields', async () => {
     const o = opts();
-    await expect(loadRegistrationFile(urlencodedUri({ name: 42 }), o)).rejects.toThrow(/invalid registration file: name/);
-    await expect(loadRegistrationFile(urlencodedUri({ name: 'a', services: 'https://x' }), o)).rejects.toThrow(/services/);
+    await expect(loadRegistrationFile(urlencodedUri({ name: 42 }), o)).rejects.toThrow(
+      /invalid registration file: name/,
+    );
+    await expect(loadRegistrationFile(urlencodedUri({ name: 'a', services: 'https://x' }), o)).rejects.toThrow(
+      /services/,
+    );
   });
 
   it('keeps well-formed service entries, drops malformed ones, keeps unknown fields', async () => {
@@ -165,7 +195,11 @@ describe('loadRegistrationFile — content', () => {
       urlencodedUri({
         name: 'a',
         x402Support: true,
-        services: [{ name: 'MCP' }, 'nonsense', { name: 'mcp', endpoint: 'https://b.example/mcp', version: 2, tools: ['x'] }],
+        services: [
+          { name: 'MCP' },
+          'nonsense',
+          { name: 'mcp', endpoint: 'https://b.example/mcp', version: 2, tools: ['x'] },
+        ],
       }),
       opts(),
     );
@@ -184,39 +218,66 @@ describe('findServiceEndpoint', () => {
   });
 
   it('accepts the legacy endpoints list', async () => {
-    const file = await loadRegistrationFile(urlencodedUri({ name: 'old', endpoints: [{ name: 'A2A', endpoint: 'https://old.example/card.json' }, { name: 'MCP', endpoint: 'https://old.example/mcp', version: '2025-03-26' }] }), opts());
+    const file = await loadRegistrationFile(
+      urlencodedUri({
+        name: 'old',
+        endpoints: [
+          { name: 'A2A', endpoint: 'https://old.example/card.json' },
+          { name: 'MCP', endpoint: 'https://old.example/mcp', version: '2025-03-26' },
+        ],
+      }),
+      opts(),
+    );
     expect(findServiceEndpoint(file)).toBe('https://old.example/mcp');
     expect(findServiceEndpoint(file, 'a2a')).toBe('https://old.example/card.json');
   });
 
   it('prefers services over endpoints when both exist', () => {
-    const file: RegistrationFile = { services: [{ name: 'MCP', endpoint: 'https://new.example/mcp' }], endpoints: [{ name: 'MCP', endpoint: 'https://old.example/mcp' }] };
+    const file: RegistrationFile = {
+      services: [{ name: 'MCP', endpoint: 'https://new.example/mcp' }],
+      endpoints: [{ name: 'MCP', endpoint: 'https://old.example/mcp' }],
+    };
     expect(findServiceEndpoint(file)).toBe('https://new.example/mcp');
   });
 
   it('returns undefined when there is no MCP entry (or no list at all)', async () => {
-    const file = await loadRegistrationFile(urlencodedUri({ name: 'web only', services: [{ name: 'web', endpoint: 'https://w.example' }] }), opts());
+    const file = await loadRegistrationFile(
+      urlencodedUri({ name: 'web only', services: [{ name: 'web', endpoint: 'https://w.example' }] }),
+      opts(),
+    );
     expect(findServiceEndpoint(file)).toBeUndefined();
     expect(findServiceEndpoint({ name: 'nothing' })).toBeUndefined();
   });
 });
 
 describe('verifyFileHash', () => {
-  const feedback = JSON.stringify({ agentRegistry: 'eip155:1:0x8004A169FB4a3325136EB29fA0ceB6D2e539a432', agentId: 0, value: '95', valueDecimals: 0, note: 'très bien' });
+  const feedback = JSON.stringify({
+    agentRegistry: 'eip155:1:0x8004A169FB4a3325136EB29fA0ceB6D2e539a432',
+    agentId: 0,
+    value: '95',
+    valueDecimals: 0,
+    note: 'très bien',
+  });
   const hash = keccak256(toBytes(feedback));
 
   it('matches keccak256 of the fetched text, case-insensitively', async () => {
     const o = opts({ 'https://fb.example/1.json': { body: feedback } });
     expect(await verifyFileHash('https://fb.example/1.json', hash, o)).toEqual({ ok: true });
-    expect(await verifyFileHash('https://fb.example/1.json', hash.toUpperCase().replace('0X', '0x'), o)).toEqual({ ok: true });
+    expect(await verifyFileHash('https://fb.example/1.json', hash.toUpperCase().replace('0X', '0x'), o)).toEqual({
+      ok: true,
+    });
   });
 
   it('hashes the exact bytes of data: URIs and ipfs files', async () => {
     const cid = 'QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG';
     const o = opts({ [`${GATEWAY}${cid}`]: { body: feedback } });
     expect(await verifyFileHash(`ipfs://${cid}`, hash, o)).toEqual({ ok: true });
-    expect(await verifyFileHash(`data:application/json;base64,${Buffer.from(feedback).toString('base64')}`, hash, o)).toEqual({ ok: true });
-    expect(await verifyFileHash(`data:application/json,${encodeURIComponent(feedback)}`, hash, o)).toEqual({ ok: true });
+    expect(
+      await verifyFileHash(`data:application/json;base64,${Buffer.from(feedback).toString('base64')}`, hash, o),
+    ).toEqual({ ok: true });
+    expect(await verifyFileHash(`data:application/json,${encodeURIComponent(feedback)}`, hash, o)).toEqual({
+      ok: true,
+    });
   });
 
   it('reports a mismatch with both hashes', async () => {

@@ -8,7 +8,11 @@ const logger = pino({ level: 'silent' });
 
 /** A JSON-RPC error as viem's http transport raises it (message: "RPC Request failed. … Details: <message>"). */
 function rpcError(code: number, message: string): RpcRequestError {
-  return new RpcRequestError({ body: { method: 'eth_getLogs', params: [] }, error: { code, message }, url: 'https://rpc.example' });
+  return new RpcRequestError({
+    body: { method: 'eth_getLogs', params: [] },
+    error: { code, message },
+    url: 'https://rpc.example',
+  });
 }
 
 describe('isRangeError', () => {
@@ -78,16 +82,31 @@ describe('isRangeError', () => {
     expect(isRangeError('query returned more than 10000 results')).toBe(true);
   });
 
-  it.each(['fetch failed', 'ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:8545', 'execution reverted', 'header not found', 'Too Many Requests', 'socket hang up'])(
-    'is false for Error(%j)',
-    (message) => {
-      expect(isRangeError(new Error(message))).toBe(false);
-    },
-  );
+  it.each([
+    'fetch failed',
+    'ECONNREFUSED',
+    'connect ECONNREFUSED 127.0.0.1:8545',
+    'execution reverted',
+    'header not found',
+    'Too Many Requests',
+    'socket hang up',
+  ])('is false for Error(%j)', (message) => {
+    expect(isRangeError(new Error(message))).toBe(false);
+  });
 
   it('is false for transport failures as viem raises them', () => {
-    expect(isRangeError(new HttpRequestError({ url: 'https://rpc.example', body: {}, details: 'fetch failed' }))).toBe(false);
-    expect(isRangeError(new HttpRequestError({ url: 'https://rpc.example', body: {}, cause: new Error('connect ECONNREFUSED 127.0.0.1:8545') }))).toBe(false);
+    expect(isRangeError(new HttpRequestError({ url: 'https://rpc.example', body: {}, details: 'fetch failed' }))).toBe(
+      false,
+    );
+    expect(
+      isRangeError(
+        new HttpRequestError({
+          url: 'https://rpc.example',
+          body: {},
+          cause: new Error('connect ECONNREFUSED 127.0.0.1:8545'),
+        }),
+      ),
+    ).toBe(false);
     expect(isRangeError(rpcError(3, 'execution reverted'))).toBe(false);
   });
 
@@ -305,7 +324,9 @@ describe('withRetry', () => {
     const controller = new AbortController();
     controller.abort();
     const fn = vi.fn(async () => 'never');
-    await expect(withRetry(fn, { logger, what: 'test', signal: controller.signal })).rejects.toBeInstanceOf(AbortedError);
+    await expect(withRetry(fn, { logger, what: 'test', signal: controller.signal })).rejects.toBeInstanceOf(
+      AbortedError,
+    );
     expect(fn).not.toHaveBeenCalled();
   });
 

@@ -6,7 +6,15 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { actionSecretBinding, REDACTED_SECRET, sealActionSecrets } from '../../src/actions/action-secrets.js';
 import type { ActionConfig } from '../../src/actions/config.js';
 import { DefinitionError } from '../../src/triggers/definition.js';
-import { APP_KEY_FILE, SecretBox, SecretDecryptionError, keyId, loadOrCreateAppKey, organizationSecret, parseAppKey } from '../../src/secrets.js';
+import {
+  APP_KEY_FILE,
+  SecretBox,
+  SecretDecryptionError,
+  keyId,
+  loadOrCreateAppKey,
+  organizationSecret,
+  parseAppKey,
+} from '../../src/secrets.js';
 
 const key = randomBytes(32);
 const otherKey = randomBytes(32);
@@ -46,7 +54,9 @@ describe('SecretBox', () => {
     const a = box.encrypt('same secret', BOT_TOKEN_OF_A);
     const b = box.encrypt('same secret', BOT_TOKEN_OF_A);
     expect(a).not.toBe(b);
-    expect(Buffer.from(a.split(':')[2]!, 'base64').subarray(0, 12)).not.toEqual(Buffer.from(b.split(':')[2]!, 'base64').subarray(0, 12));
+    expect(Buffer.from(a.split(':')[2]!, 'base64').subarray(0, 12)).not.toEqual(
+      Buffer.from(b.split(':')[2]!, 'base64').subarray(0, 12),
+    );
     expect(box.decrypt(a, BOT_TOKEN_OF_A)).toBe(box.decrypt(b, BOT_TOKEN_OF_A));
   });
 
@@ -66,7 +76,9 @@ describe('SecretBox', () => {
   it('refuses a value sealed with another key, saying which key it needs', () => {
     const sealed = new SecretBox(otherKey).encrypt('secret', BOT_TOKEN_OF_A);
     expect(() => new SecretBox(key).decrypt(sealed, BOT_TOKEN_OF_A)).toThrow(SecretDecryptionError);
-    expect(() => new SecretBox(key).decrypt(sealed, BOT_TOKEN_OF_A)).toThrow(new RegExp(`key ${keyId(otherKey)}.*neither the current`));
+    expect(() => new SecretBox(key).decrypt(sealed, BOT_TOKEN_OF_A)).toThrow(
+      new RegExp(`key ${keyId(otherKey)}.*neither the current`),
+    );
   });
 
   it('refuses a value sealed with another key even when the kid is forged to match', () => {
@@ -107,7 +119,10 @@ describe('SecretBox', () => {
     const box = new SecretBox(key);
     const sealed = box.encrypt('123456:the-bot-token', BOT_TOKEN_OF_A);
     const otherOrganization = organizationSecret('6f1c1a52-0000-4000-8000-00000000000b', BOT_TOKEN_OF_A.field);
-    const otherField = organizationSecret('6f1c1a52-0000-4000-8000-00000000000a', 'trigger_actions.config.secret_headers.authorization');
+    const otherField = organizationSecret(
+      '6f1c1a52-0000-4000-8000-00000000000a',
+      'trigger_actions.config.secret_headers.authorization',
+    );
     for (const binding of [otherOrganization, otherField]) {
       expect(() => box.decrypt(sealed, binding)).toThrow(SecretDecryptionError);
       expect(() => box.decrypt(sealed, binding)).toThrow(/another owner or field/);
@@ -127,7 +142,18 @@ describe('SecretBox', () => {
     expect(SecretBox.isSealed(box.encrypt('x', BOT_TOKEN_OF_A))).toBe(true);
     expect(SecretBox.isSealed(box.encrypt('', BOT_TOKEN_OF_A))).toBe(true);
     expect(SecretBox.isSealed(`v2:${box.encrypt('x', BOT_TOKEN_OF_A).split(':')[2]}`)).toBe(true);
-    for (const value of ['123456:ABC-DEF1234ghIkl', 'v2:', 'v2:abc', 'v2:0123abcd:AAAA', 'V2:whatever', '', 42, null, undefined, {}]) {
+    for (const value of [
+      '123456:ABC-DEF1234ghIkl',
+      'v2:',
+      'v2:abc',
+      'v2:0123abcd:AAAA',
+      'V2:whatever',
+      '',
+      42,
+      null,
+      undefined,
+      {},
+    ]) {
       expect(SecretBox.isSealed(value)).toBe(false);
     }
   });
@@ -207,10 +233,13 @@ describe('loadOrCreateAppKey', () => {
 describe('sealActionSecrets', () => {
   const box = new SecretBox(randomBytes(32));
   const org = '00000000-0000-4000-8000-000000000001';
-  const telegram = (botToken: string) => ({ chat_id: '1', message_template: 'x', parse_mode: 'plain', bot_token: botToken }) as unknown as ActionConfig;
+  const telegram = (botToken: string) =>
+    ({ chat_id: '1', message_template: 'x', parse_mode: 'plain', bot_token: botToken }) as unknown as ActionConfig;
 
   it('seals a plain secret for its organization and field', () => {
-    const sealed = sealActionSecrets('telegram', telegram('123:abc'), box, org, 'actions.0.config') as { bot_token: string };
+    const sealed = sealActionSecrets('telegram', telegram('123:abc'), box, org, 'actions.0.config') as {
+      bot_token: string;
+    };
     expect(box.decrypt(sealed.bot_token, actionSecretBinding(org, 'bot_token'))).toBe('123:abc');
   });
 

@@ -11,7 +11,17 @@ describe('linkCodeInMessage', () => {
   });
 
   it('ignores other messages, malformed codes and non-text', () => {
-    for (const text of ['/start', 'hello', `/start ${code} extra`, `/help ${code}`, 'org_short', `x${code}`, `${code}x`, undefined, 42]) {
+    for (const text of [
+      '/start',
+      'hello',
+      `/start ${code} extra`,
+      `/help ${code}`,
+      'org_short',
+      `x${code}`,
+      `${code}x`,
+      undefined,
+      42,
+    ]) {
       expect(linkCodeInMessage(text)).toBeUndefined();
     }
   });

@@ -60,7 +60,13 @@ function feedbackRow(p: Record<string, unknown> = {}): Record<string, unknown> {
 function input(p: Partial<TemplateContextInput> = {}): TemplateContextInput {
   return {
     event: feedbackRow(),
-    trigger: { id: 'a1b2c3d4-0000-4000-8000-000000000001', name: 'Low score', chain_id: '84532', registry: 'reputation', organization_id: 'org-1' },
+    trigger: {
+      id: 'a1b2c3d4-0000-4000-8000-000000000001',
+      name: 'Low score',
+      chain_id: '84532',
+      registry: 'reputation',
+      organization_id: 'org-1',
+    },
     agentKey: '84532:115792089237316195423570985008687907853269984665640564039457584007913129639935',
     values: { '12': { result: true, metric: 42.5 }, '13': { result: false }, '14': { result: true, metric: '-0.25' } },
     firedAt: new Date('2024-05-06T07:08:09.010Z'),
@@ -96,27 +102,55 @@ describe('buildTemplateContext', () => {
     expect(c.event.value_decimals).toBe(18);
     expect(c.event.block_time).toBe('2023-11-14T22:13:20.000Z');
     expect(c.event.tag).toBeNull();
-    expect(ctx({ event: feedbackRow({ ingest_seq: 9001n, agent_id: 7n }) }).event).toMatchObject({ ingest_seq: '9001', agent_id: '7' });
+    expect(ctx({ event: feedbackRow({ ingest_seq: 9001n, agent_id: 7n }) }).event).toMatchObject({
+      ingest_seq: '9001',
+      agent_id: '7',
+    });
   });
 
   it('formats value exactly: the most negative int128 with 18 decimals, and zero decimals', () => {
-    expect(withEvent({ value: INT128_MIN.toString(), value_decimals: 18 }).event.value_formatted).toBe('-170141183460469231731.687303715884105728');
+    expect(withEvent({ value: INT128_MIN.toString(), value_decimals: 18 }).event.value_formatted).toBe(
+      '-170141183460469231731.687303715884105728',
+    );
     expect(withEvent({ value: '-5', value_decimals: 18 }).event.value_formatted).toBe('-0.000000000000000005');
     expect(withEvent({ value: '87', value_decimals: 0 }).event.value_formatted).toBe('87');
     expect(withEvent({ value: null, value_decimals: null }).event.value_formatted).toBeNull();
   });
 
   it('derives block_time from timestamp when the event has none (a TriggerEvent)', () => {
-    const c = ctx({ event: { ingest_seq: '1', id: '1-2-3', chain_id: 1, block_number: 2, log_index: 3, timestamp: 60, registry: 'validation', event_type: 'ValidationRequest', agent_id: '0', value: null, value_decimals: null, request_hash: '0xaa' } });
+    const c = ctx({
+      event: {
+        ingest_seq: '1',
+        id: '1-2-3',
+        chain_id: 1,
+        block_number: 2,
+        log_index: 3,
+        timestamp: 60,
+        registry: 'validation',
+        event_type: 'ValidationRequest',
+        agent_id: '0',
+        value: null,
+        value_decimals: null,
+        request_hash: '0xaa',
+      },
+    });
     expect(c.event.block_time).toBe('1970-01-01T00:01:00.000Z');
     expect(c.event.owner).toBeNull();
   });
 
   it('builds trigger, agent, state, fired_at and kind', () => {
-    const c = ctx({ kind: 'absence', agentKey: '1:-', trigger: { id: 't', name: 'n', chain_id: null, registry: 'validation', organization_id: 'o' } });
+    const c = ctx({
+      kind: 'absence',
+      agentKey: '1:-',
+      trigger: { id: 't', name: 'n', chain_id: null, registry: 'validation', organization_id: 'o' },
+    });
     expect(c.trigger).toEqual({ id: 't', name: 'n', chain_id: null, registry: 'validation', organization_id: 'o' });
     expect(c.agent).toEqual({ key: '1:-', chain_id: 1, id: null });
-    expect(c.state).toEqual({ '12': { result: true, metric: 42.5 }, '13': { result: false, metric: null }, '14': { result: true, metric: '-0.25' } });
+    expect(c.state).toEqual({
+      '12': { result: true, metric: 42.5 },
+      '13': { result: false, metric: null },
+      '14': { result: true, metric: '-0.25' },
+    });
     expect(c.fired_at).toBe('2024-05-06T07:08:09.010Z');
     expect(c.kind).toBe('absence');
     expect(ctx().agent).toEqual({ key: input().agentKey, chain_id: 84532, id: input().agentKey.split(':')[1] });
@@ -124,10 +158,19 @@ describe('buildTemplateContext', () => {
 
   it('fills the stateKeys that values lack (absence firings have no evaluation), so strict rendering works', () => {
     const c = ctx({ kind: 'absence', values: undefined, stateKeys: KEYS });
-    expect(c.state).toEqual({ '12': { result: false, metric: null }, '13': { result: false, metric: null }, '14': { result: false, metric: null } });
+    expect(c.state).toEqual({
+      '12': { result: false, metric: null },
+      '13': { result: false, metric: null },
+      '14': { result: false, metric: null },
+    });
     expect(renderTemplate('{{state.12.result}}/{{state.14.metric}}', c, 'none')).toBe('false/');
-    expect(ctx({ stateKeys: ['12', '15'] }).state).toMatchObject({ '12': { result: true, metric: 42.5 }, '15': { result: false, metric: null } });
-    expect(() => renderTemplate('{{state.12.result}}', ctx({ kind: 'absence', values: undefined }), 'none')).toThrow(/unknown variable "state\.12\.result"/);
+    expect(ctx({ stateKeys: ['12', '15'] }).state).toMatchObject({
+      '12': { result: true, metric: 42.5 },
+      '15': { result: false, metric: null },
+    });
+    expect(() => renderTemplate('{{state.12.result}}', ctx({ kind: 'absence', values: undefined }), 'none')).toThrow(
+      /unknown variable "state\.12\.result"/,
+    );
   });
 
   it('is plain JSON (it is stored with each delivery) and rejects malformed input', () => {
@@ -165,24 +208,30 @@ describe('renderTemplate', () => {
       '{{fired_at}} {{kind}} {{@root.kind}} {{this.kind}}',
     ].join('\n');
     expect(validateTemplate(t, known)).toEqual([]);
-    expect(renderTemplate(t, c, 'none')).toBe([
-      `NewFeedback ${c.event.agent_id} -1234567890123456789012 -1234.567890123456789012 18 2023-11-14T22:13:20.000Z 9001 []`,
-      'a1b2c3d4-0000-4000-8000-000000000001 Low score 84532 reputation org-1',
-      `${c.agent.key} 84532 ${c.agent.id}`,
-      'true 42.5  -0.25',
-      '2024-05-06T07:08:09.010Z match match match',
-    ].join('\n'));
+    expect(renderTemplate(t, c, 'none')).toBe(
+      [
+        `NewFeedback ${c.event.agent_id} -1234567890123456789012 -1234.567890123456789012 18 2023-11-14T22:13:20.000Z 9001 []`,
+        'a1b2c3d4-0000-4000-8000-000000000001 Low score 84532 reputation org-1',
+        `${c.agent.key} 84532 ${c.agent.id}`,
+        'true 42.5  -0.25',
+        '2024-05-06T07:08:09.010Z match match match',
+      ].join('\n'),
+    );
   });
 
-  it('MarkdownV2: escapes every special character of a value, never the template\'s own markup', () => {
+  it("MarkdownV2: escapes every special character of a value, never the template's own markup", () => {
     const c = withEvent({ tag1: `a${MDV2_SPECIAL}z` });
-    const out = renderTemplate('*Agent* _{{event.tag1}}_ [link](https://x.example/{{event.agent_id}}) `{{event.value_formatted}}` \\!', c, 'markdownv2');
+    const out = renderTemplate(
+      '*Agent* _{{event.tag1}}_ [link](https://x.example/{{event.agent_id}}) `{{event.value_formatted}}` \\!',
+      c,
+      'markdownv2',
+    );
     expect(out).toBe(
       `*Agent* _a${[...MDV2_SPECIAL].map((ch) => `\\${ch}`).join('')}z_ [link](https://x.example/${c.event.agent_id}) \`\\-1234\\.567890123456789012\` \\!`,
     );
   });
 
-  it('HTML: escapes & < > " \' in values, not the template\'s tags', () => {
+  it("HTML: escapes & < > \" ' in values, not the template's tags", () => {
     const c = withEvent({ tag1: `<script>alert("x" & 'y')</script>` });
     expect(renderTemplate('<b>{{event.tag1}}</b> <a href="{{event.endpoint}}">x</a>', c, 'html')).toBe(
       '<b>&lt;script&gt;alert(&quot;x&quot; &amp; &#39;y&#39;)&lt;/script&gt;</b> <a href="https://agent.example/mcp">x</a>',
@@ -208,7 +257,9 @@ describe('renderTemplate', () => {
     expect(Handlebars.compile('{{x}}')({ x: '<a_b>' })).toBe('&lt;a_b&gt;');
     expect(Handlebars.escapeExpression('a_b')).toBe('a_b');
     // Values inside blocks (nested programs) go through the same escaping.
-    expect(renderTemplate('{{#each state}}{{#with this}}{{metric}}{{/with}};{{/each}}', c, 'markdownv2')).toBe('42\\.5;;\\-0\\.25;');
+    expect(renderTemplate('{{#each state}}{{#with this}}{{metric}}{{/with}};{{/each}}', c, 'markdownv2')).toBe(
+      '42\\.5;;\\-0\\.25;',
+    );
   });
 
   it('#if / #unless / #each / #with over state, with else, else if, block params, @key, @index and ../', () => {
@@ -221,22 +272,38 @@ describe('renderTemplate', () => {
       '|{{#each state}}{{@index}}{{/each}}' +
       '|{{#with state.[13]}}{{#if metric includeZero=true}}m{{else}}no metric{{/if}}{{/with}}';
     expect(validateTemplate(t, known)).toEqual([]);
-    expect(renderTemplate(t, c, 'none')).toBe(`12:on,13:off,14:on|12=42.5 14=-0.25 |NewFeedback by ${c.agent.id}|B|012|no metric`);
-    expect(renderTemplate('{{#each state}}x{{else}}no conditions{{/each}}', ctx({ values: {} }), 'none')).toBe('no conditions');
+    expect(renderTemplate(t, c, 'none')).toBe(
+      `12:on,13:off,14:on|12=42.5 14=-0.25 |NewFeedback by ${c.agent.id}|B|012|no metric`,
+    );
+    expect(renderTemplate('{{#each state}}x{{else}}no conditions{{/each}}', ctx({ values: {} }), 'none')).toBe(
+      'no conditions',
+    );
   });
 
   it('compares exactly: decimal strings and numbers, without floats', () => {
     const c = withEvent({ value: '100000000000000000001', value_decimals: 18 }); // 100.000000000000000001
     const r = (t: string) => renderTemplate(t, c, 'none');
-    expect(r('{{gt event.value_formatted 100}} {{gte event.value_formatted "100.000000000000000001"}} {{lt event.value_formatted "100.0000000000000000011"}}')).toBe('true true true');
-    expect(r('{{eq event.value_decimals "18"}} {{eq event.agent_id 5}} {{ne kind "match"}} {{eq state.14.metric -0.25}} {{lte state.12.metric 42.5}}')).toBe('true false false true true');
-    expect(r('{{gt event.tag 1}} {{lt event.tag1 "z"}} {{and true kind}} {{or false event.tag}} {{not event.tag}}')).toBe('false false true false true');
+    expect(
+      r(
+        '{{gt event.value_formatted 100}} {{gte event.value_formatted "100.000000000000000001"}} {{lt event.value_formatted "100.0000000000000000011"}}',
+      ),
+    ).toBe('true true true');
+    expect(
+      r(
+        '{{eq event.value_decimals "18"}} {{eq event.agent_id 5}} {{ne kind "match"}} {{eq state.14.metric -0.25}} {{lte state.12.metric 42.5}}',
+      ),
+    ).toBe('true false false true true');
+    expect(
+      r('{{gt event.tag 1}} {{lt event.tag1 "z"}} {{and true kind}} {{or false event.tag}} {{not event.tag}}'),
+    ).toBe('false false true false true');
   });
 
   it('strict: a variable missing at render time throws, explained like validation', () => {
     const t = 'score {{state.15.metric}}';
     expect(() => renderTemplate(t, ctx(), 'markdownv2')).toThrow(TemplateError);
-    expect(() => renderTemplate(t, ctx(), 'markdownv2')).toThrow(/unknown variable "state\.15\.metric" \(did you mean state\.\[1[245]\]\.metric\?\)/);
+    expect(() => renderTemplate(t, ctx(), 'markdownv2')).toThrow(
+      /unknown variable "state\.15\.metric" \(did you mean state\.\[1[245]\]\.metric\?\)/,
+    );
     expect(() => renderTemplate('{{#if x}}', ctx(), 'none')).toThrow(/syntax error at line 1/);
     expect(() => renderTemplate('{{> partial}}', ctx(), 'none')).toThrow(/partials are not allowed/);
     expect(() => renderTemplate('{{lookup event "tag"}}', ctx(), 'none')).toThrow(/unknown helper "lookup"/);
@@ -245,7 +312,8 @@ describe('renderTemplate', () => {
   it('caches compiled templates per (template, escaping), bounded', () => {
     clearTemplateCache();
     const c = ctx();
-    for (let i = 0; i < TEMPLATE_CACHE_SIZE + 50; i++) expect(renderTemplate(`${i} {{kind}}`, c, 'none')).toBe(`${i} match`);
+    for (let i = 0; i < TEMPLATE_CACHE_SIZE + 50; i++)
+      expect(renderTemplate(`${i} {{kind}}`, c, 'none')).toBe(`${i} match`);
     expect(templateCacheSize()).toBe(TEMPLATE_CACHE_SIZE);
     expect(renderTemplate('0 {{kind}}', c, 'html')).toBe('0 match');
   });
@@ -267,12 +335,24 @@ describe('validateTemplate', () => {
   });
 
   it('reports unknown variables with a did-you-mean and the position', () => {
-    expect(v('Value: {{event.valu}}')).toEqual(['unknown variable "event.valu" (did you mean event.value?) at line 1, column 10']);
-    expect(v('{{value_formatted}}')).toEqual(['unknown variable "value_formatted" (did you mean event.value_formatted?) at line 1, column 3']);
-    expect(v('{{state.99.result}}')[0]).toMatch(/^unknown variable "state\.99\.result" \(did you mean state\.\[\d+\]\.result\?\)/);
-    expect(v('{{#each state}}\n{{reslt}}{{/each}}')).toEqual(['unknown variable "reslt" (did you mean result?) at line 2, column 3']);
-    expect(v('{{#each state as |s|}}{{s.metrc}}{{/each}}')).toEqual(['unknown variable "s.metrc" (did you mean s.metric?) at line 1, column 25']);
-    expect(v('{{#with agent}}{{idd}}{{/with}}')).toEqual(['unknown variable "idd" (did you mean id?) at line 1, column 18']);
+    expect(v('Value: {{event.valu}}')).toEqual([
+      'unknown variable "event.valu" (did you mean event.value?) at line 1, column 10',
+    ]);
+    expect(v('{{value_formatted}}')).toEqual([
+      'unknown variable "value_formatted" (did you mean event.value_formatted?) at line 1, column 3',
+    ]);
+    expect(v('{{state.99.result}}')[0]).toMatch(
+      /^unknown variable "state\.99\.result" \(did you mean state\.\[\d+\]\.result\?\)/,
+    );
+    expect(v('{{#each state}}\n{{reslt}}{{/each}}')).toEqual([
+      'unknown variable "reslt" (did you mean result?) at line 2, column 3',
+    ]);
+    expect(v('{{#each state as |s|}}{{s.metrc}}{{/each}}')).toEqual([
+      'unknown variable "s.metrc" (did you mean s.metric?) at line 1, column 25',
+    ]);
+    expect(v('{{#with agent}}{{idd}}{{/with}}')).toEqual([
+      'unknown variable "idd" (did you mean id?) at line 1, column 18',
+    ]);
     expect(v('{{zzzzzz}}')).toEqual(['unknown variable "zzzzzz" at line 1, column 3']);
     expect(v('{{event.value.digits}}')[0]).toMatch(/event\.value is a value/);
     expect(v('{{#if event.nope}}{{/if}}')[0]).toMatch(/unknown variable "event\.nope"/);
@@ -281,7 +361,9 @@ describe('validateTemplate', () => {
 
   it('reports objects printed as values, misplaced @variables and ../ above the root', () => {
     expect(v('{{event}}')[0]).toMatch(/"event" is an object, not a value/);
-    expect(v('{{#each state}}{{this}}{{/each}}')[0]).toMatch(/"this" is an object, not a value: print one of its fields \(e\.g\. \{\{result\}\}\)/);
+    expect(v('{{#each state}}{{this}}{{/each}}')[0]).toMatch(
+      /"this" is an object, not a value: print one of its fields \(e\.g\. \{\{result\}\}\)/,
+    );
     expect(v('{{@index}}')).toEqual(['@index exists only inside {{#each}} at line 1, column 3']);
     expect(v('{{@foo}}')[0]).toMatch(/unknown variable "@foo"/);
     expect(v('{{../kind}}')[0]).toMatch(/goes above the template's root/);
@@ -289,7 +371,9 @@ describe('validateTemplate', () => {
   });
 
   it('reports syntax errors with line and column', () => {
-    expect(v('line one\n  {{#if kind}} never closed')).toEqual(['syntax error at line 2, column 28: the template ends inside a block: a {{/…}} is missing']);
+    expect(v('line one\n  {{#if kind}} never closed')).toEqual([
+      'syntax error at line 2, column 28: the template ends inside a block: a {{/…}} is missing',
+    ]);
     expect(v('{{#if kind}}x{{/each}}')).toEqual(["syntax error at line 1, column 4: if doesn't match each"]);
     expect(v('{{event.value')[0]).toMatch(/^syntax error at line 1, column \d+: /);
     expect(v('{{#with state.12}}{{/with}}')[0]).toMatch(/write a numeric path segment in brackets/);
@@ -297,7 +381,9 @@ describe('validateTemplate', () => {
   });
 
   it('rejects helpers that do not exist or are not allowed, partials, decorators and misuse', () => {
-    expect(v('{{lookup event "value"}}')[0]).toMatch(/^unknown helper "lookup" \(available: if, unless, each, with, eq/);
+    expect(v('{{lookup event "value"}}')[0]).toMatch(
+      /^unknown helper "lookup" \(available: if, unless, each, with, eq/,
+    );
     expect(v('{{log kind}}')[0]).toMatch(/unknown helper "log"/);
     expect(v('{{#custom kind}}{{/custom}}')[0]).toMatch(/unknown helper "custom"/);
     expect(v('{{upper (eq kind "x")}}')[0]).toMatch(/unknown helper "upper"/);
@@ -357,7 +443,9 @@ describe('JSON templates', () => {
     });
     // Values are not escaped for any markup: JSON.stringify escapes them.
     const quoted = withEvent({ tag1: 'a "quoted" <tag> & \\ _' });
-    expect(JSON.parse(JSON.stringify(renderJsonTemplate({ t: 'x {{event.tag1}}' }, quoted)))).toEqual({ t: 'x a "quoted" <tag> & \\ _' });
+    expect(JSON.parse(JSON.stringify(renderJsonTemplate({ t: 'x {{event.tag1}}' }, quoted)))).toEqual({
+      t: 'x a "quoted" <tag> & \\ _',
+    });
     expect(renderJsonTemplate('{{kind}}', c)).toBe('match');
     // The output is a copy: changing it leaves the context alone.
     (out as { event: Record<string, unknown> }).event.tag1 = 'changed';
@@ -373,7 +461,9 @@ describe('JSON templates', () => {
   });
 
   it('throws with the leaf path for missing variables, and rejects non-JSON values', () => {
-    expect(() => renderJsonTemplate({ a: [{ b: '{{state.99.metric}}' }] }, ctx())).toThrow(/^body_template\.a\[0\]\.b: template cannot be rendered: unknown variable "state\.99\.metric"/);
+    expect(() => renderJsonTemplate({ a: [{ b: '{{state.99.metric}}' }] }, ctx())).toThrow(
+      /^body_template\.a\[0\]\.b: template cannot be rendered: unknown variable "state\.99\.metric"/,
+    );
     expect(() => renderJsonTemplate({ f: () => 1 }, ctx())).toThrow(/body_template\.f: not a JSON value \(function\)/);
     expect(() => renderJsonTemplate({ u: undefined }, ctx())).toThrow(/not a JSON value \(undefined\)/);
     expect(() => renderJsonTemplate({ d: new Date() }, ctx())).toThrow(/not a JSON value \(Date\)/);
@@ -385,7 +475,16 @@ describe('JSON templates', () => {
     cyclic.self = cyclic;
     expect(
       validateJsonTemplate(
-        { text: '{{event.valu}}', items: [1, ['{{#if kind}}'], { 'odd key': '{{lookup event "b"}}' }], fn: () => 1, u: undefined, big: 1n, inline: 'x {{state}}', whole: '{{state}}', cyclic },
+        {
+          text: '{{event.valu}}',
+          items: [1, ['{{#if kind}}'], { 'odd key': '{{lookup event "b"}}' }],
+          fn: () => 1,
+          u: undefined,
+          big: 1n,
+          inline: 'x {{state}}',
+          whole: '{{state}}',
+          cyclic,
+        },
         known,
       ),
     ).toEqual([
@@ -399,7 +498,9 @@ describe('JSON templates', () => {
       'body_template.cyclic.self: circular reference',
     ]);
     expect(validateJsonTemplate({ q: '{{kind}}' }, known, 'arguments_template')).toEqual([]);
-    expect(validateJsonTemplate({ q: '{{knd}}' }, known, 'arguments_template')[0]).toMatch(/^arguments_template\.q: unknown variable "knd" \(did you mean kind\?\)/);
+    expect(validateJsonTemplate({ q: '{{knd}}' }, known, 'arguments_template')[0]).toMatch(
+      /^arguments_template\.q: unknown variable "knd" \(did you mean kind\?\)/,
+    );
     expect(validateJsonTemplate(undefined, known)).toEqual(['body_template: not a JSON value (undefined)']);
   });
 });
@@ -408,7 +509,15 @@ describe('defaultWebhookBody', () => {
   it('describes the whole firing, as a copy', () => {
     const c = ctx();
     const body = defaultWebhookBody(c);
-    expect(body).toEqual({ type: 'erc8004.trigger.fired', kind: 'match', fired_at: c.fired_at, trigger: c.trigger, agent: c.agent, event: c.event, state: c.state });
+    expect(body).toEqual({
+      type: 'erc8004.trigger.fired',
+      kind: 'match',
+      fired_at: c.fired_at,
+      trigger: c.trigger,
+      agent: c.agent,
+      event: c.event,
+      state: c.state,
+    });
     expect(Object.keys(body.event).sort()).toEqual([...TEMPLATE_EVENT_FIELDS].sort());
     expect(JSON.parse(JSON.stringify(body))).toEqual(body);
     body.state['12']!.result = false;
@@ -458,7 +567,11 @@ describe('escaping properties', () => {
   });
 
   it('HTML: a value comes out without markup characters, and decodes back to itself', () => {
-    const decode = (s: string) => s.replace(/&(lt|gt|quot|#39|amp);/g, (_, e: string) => ({ lt: '<', gt: '>', quot: '"', '#39': "'", amp: '&' })[e]!);
+    const decode = (s: string) =>
+      s.replace(
+        /&(lt|gt|quot|#39|amp);/g,
+        (_, e: string) => ({ lt: '<', gt: '>', quot: '"', '#39': "'", amp: '&' })[e]!,
+      );
     fc.assert(
       fc.property(text, (value) => {
         const out = renderTemplate('<i>{{event.tag1}}</i>', withEvent({ tag1: value }), 'html');

@@ -19,7 +19,15 @@ const ADDRESSES = 'must list 0x-prefixed 20-byte addresses (comma-separated or c
 const DURATION = "must be a duration like '30s', '5m', '1h' or '7d'";
 
 function input(conditions: ConditionRow[], overrides: Partial<TriggerDefinitionInput> = {}): TriggerDefinitionInput {
-  return { id: 'trg-1', organizationId: 'org-1', name: 'my trigger', chainId: 1, registry: 'reputation', conditions, ...overrides };
+  return {
+    id: 'trg-1',
+    organizationId: 'org-1',
+    name: 'my trigger',
+    chainId: 1,
+    registry: 'reputation',
+    conditions,
+    ...overrides,
+  };
 }
 
 function compile(conditions: ConditionRow[], registry: Registry = 'reputation') {
@@ -37,7 +45,8 @@ function issuesOf(def: TriggerDefinitionInput): { path: string; message: string 
   expect.fail('compileDefinition did not throw');
 }
 
-const issuesOfRows = (conditions: ConditionRow[], registry: Registry = 'reputation') => issuesOf(input(conditions, { registry }));
+const issuesOfRows = (conditions: ConditionRow[], registry: Registry = 'reputation') =>
+  issuesOf(input(conditions, { registry }));
 
 describe('compileDefinition — valid definitions', () => {
   it('fills defaults for a definition without conditions', () => {
@@ -65,8 +74,13 @@ describe('compileDefinition — valid definitions', () => {
       { kind: 'event_type', op: '!=', types: ['FeedbackRevoked'] },
       { kind: 'event_type', op: 'in', types: ['NewFeedback', 'ResponseAppended'] },
     ]);
-    expect(compile([{ key: 'a', condition_type: 'event_type_equals', value: 'Registered' }], 'identity').conditions[0]!.params).toEqual({
-      kind: 'event_type', op: '=', types: ['Registered'],
+    expect(
+      compile([{ key: 'a', condition_type: 'event_type_equals', value: 'Registered' }], 'identity').conditions[0]!
+        .params,
+    ).toEqual({
+      kind: 'event_type',
+      op: '=',
+      types: ['Registered'],
     });
   });
 
@@ -137,7 +151,13 @@ describe('compileDefinition — valid definitions', () => {
   it('compiles ema_threshold from alpha or window_size, with an optional rearm_value', () => {
     const d = compile([
       { key: 'a', condition_type: 'ema_threshold', operator: '<', value: '60', config: { alpha: 0.3 } },
-      { key: 'b', condition_type: 'ema_threshold', operator: '>', value: '40', config: { window_size: 9, rearm_value: 35 } },
+      {
+        key: 'b',
+        condition_type: 'ema_threshold',
+        operator: '>',
+        value: '40',
+        config: { window_size: 9, rearm_value: 35 },
+      },
       { key: 'c', condition_type: 'ema_threshold', operator: '<=', value: '60', config: { alpha: 1, rearm_value: 60 } },
     ]);
     expect(d.conditions.map((c) => c.params)).toEqual([
@@ -150,7 +170,13 @@ describe('compileDefinition — valid definitions', () => {
   it('compiles rate_limit', () => {
     const d = compile([
       { key: 'a', condition_type: 'rate_limit', operator: '>', value: '3', config: { time_window: '5m' } },
-      { key: 'b', condition_type: 'rate_limit', operator: '>=', value: '0', config: { time_window: '1d', reset_on_trigger: true } },
+      {
+        key: 'b',
+        condition_type: 'rate_limit',
+        operator: '>=',
+        value: '0',
+        config: { time_window: '1d', reset_on_trigger: true },
+      },
     ]);
     expect(d.conditions.map((c) => c.params)).toEqual([
       { kind: 'rate', windowSeconds: 300, op: '>', threshold: 3, resetOnTrigger: false },
@@ -174,7 +200,15 @@ describe('compileDefinition — valid definitions', () => {
       ),
     );
     expect(d.settings).toEqual({ cooldown_seconds: 60, hysteresis: true, start_block: 10 });
-    expect(d.conditions[0]).toMatchObject({ key: 'a', type: 'tag_equals', field: 'tag1', operator: '=', value: 'x', group: 'g', negate: true });
+    expect(d.conditions[0]).toMatchObject({
+      key: 'a',
+      type: 'tag_equals',
+      field: 'tag1',
+      operator: '=',
+      value: 'x',
+      group: 'g',
+      negate: true,
+    });
     expect(d.conditions[1]).toMatchObject({ key: 'b', group: undefined, negate: false });
   });
 });
@@ -194,12 +228,31 @@ describe('compileDefinition — invalid definitions', () => {
   });
 
   it('rejects ema_threshold outside the reputation registry, and a re-arm value with = or !=', () => {
-    expect(issuesOfRows([{ key: 'e', condition_type: 'ema_threshold', operator: '<', value: '5', config: { alpha: 0.5 } }], 'validation')).toEqual([
-      { path: 'conditions.0.condition_type', message: 'ema_threshold averages feedback values: it applies to the reputation registry' },
+    expect(
+      issuesOfRows(
+        [{ key: 'e', condition_type: 'ema_threshold', operator: '<', value: '5', config: { alpha: 0.5 } }],
+        'validation',
+      ),
+    ).toEqual([
+      {
+        path: 'conditions.0.condition_type',
+        message: 'ema_threshold averages feedback values: it applies to the reputation registry',
+      },
     ]);
-    expect(issuesOfRows([{ key: 'e', condition_type: 'ema_threshold', operator: '=', value: '5', config: { alpha: 0.5, rearm_value: 6 } }], 'reputation')).toEqual([
-      { path: 'conditions.0.config.rearm_value', message: 'needs an ordering operator (<, <=, > or >=)' },
-    ]);
+    expect(
+      issuesOfRows(
+        [
+          {
+            key: 'e',
+            condition_type: 'ema_threshold',
+            operator: '=',
+            value: '5',
+            config: { alpha: 0.5, rearm_value: 6 },
+          },
+        ],
+        'reputation',
+      ),
+    ).toEqual([{ path: 'conditions.0.config.rearm_value', message: 'needs an ordering operator (<, <=, > or >=)' }]);
   });
 
   it('rejects an unknown condition_type', () => {
@@ -209,35 +262,76 @@ describe('compileDefinition — invalid definitions', () => {
   });
 
   it.each<[string, ConditionRow, string]>([
-    ['event_type_equals', { key: 'k', condition_type: 'event_type_equals', operator: '<', value: 'NewFeedback' }, MEMBERSHIP_OP],
+    [
+      'event_type_equals',
+      { key: 'k', condition_type: 'event_type_equals', operator: '<', value: 'NewFeedback' },
+      MEMBERSHIP_OP,
+    ],
     ['agent_id_equals', { key: 'k', condition_type: 'agent_id_equals', operator: '>=', value: '1' }, MEMBERSHIP_OP],
     ['tag_equals', { key: 'k', condition_type: 'tag_equals', operator: 'in', value: 'x' }, "must be '=' or '!='"],
-    ['validator_whitelist', { key: 'k', condition_type: 'validator_whitelist', operator: '!=', value: ADDR_A }, "must be 'in' or 'not_in'"],
+    [
+      'validator_whitelist',
+      { key: 'k', condition_type: 'validator_whitelist', operator: '!=', value: ADDR_A },
+      "must be 'in' or 'not_in'",
+    ],
     ['score_threshold', { key: 'k', condition_type: 'score_threshold', operator: 'in', value: '1' }, ANY_OP],
-    ['ema_threshold', { key: 'k', condition_type: 'ema_threshold', operator: '=>', value: '1', config: { alpha: 0.5 } }, ANY_OP],
-    ['rate_limit', { key: 'k', condition_type: 'rate_limit', operator: 'between', value: '1', config: { time_window: '1m' } }, ANY_OP],
+    [
+      'ema_threshold',
+      { key: 'k', condition_type: 'ema_threshold', operator: '=>', value: '1', config: { alpha: 0.5 } },
+      ANY_OP,
+    ],
+    [
+      'rate_limit',
+      { key: 'k', condition_type: 'rate_limit', operator: 'between', value: '1', config: { time_window: '1m' } },
+      ANY_OP,
+    ],
   ])('rejects a bad operator for %s', (_type, row, message) => {
     const filler: ConditionRow = { key: 'f', condition_type: 'file_uri_exists' };
     // ema_threshold averages feedback values, so it exists only on the reputation registry.
-    expect(issuesOfRows([filler, row], row.condition_type === 'ema_threshold' ? 'reputation' : 'validation')).toEqual([{ path: 'conditions.1.operator', message }]);
+    expect(issuesOfRows([filler, row], row.condition_type === 'ema_threshold' ? 'reputation' : 'validation')).toEqual([
+      { path: 'conditions.1.operator', message },
+    ]);
   });
 
   it('rejects event types of another registry, and empty lists', () => {
     expect(issuesOfRows([{ key: 'a', condition_type: 'event_type_equals', value: 'Registered' }])).toEqual([
-      { path: 'conditions.0.value', message: 'must name reputation events (NewFeedback, FeedbackRevoked, ResponseAppended); got "Registered"' },
+      {
+        path: 'conditions.0.value',
+        message: 'must name reputation events (NewFeedback, FeedbackRevoked, ResponseAppended); got "Registered"',
+      },
     ]);
-    expect(issuesOfRows([{ key: 'a', condition_type: 'event_type_equals', operator: 'in', value: 'NewFeedback,ValidationRequest' }])).toEqual([
-      { path: 'conditions.0.value', message: 'must name reputation events (NewFeedback, FeedbackRevoked, ResponseAppended); got "NewFeedback,ValidationRequest"' },
+    expect(
+      issuesOfRows([
+        { key: 'a', condition_type: 'event_type_equals', operator: 'in', value: 'NewFeedback,ValidationRequest' },
+      ]),
+    ).toEqual([
+      {
+        path: 'conditions.0.value',
+        message:
+          'must name reputation events (NewFeedback, FeedbackRevoked, ResponseAppended); got "NewFeedback,ValidationRequest"',
+      },
     ]);
-    expect(issuesOfRows([{ key: 'a', condition_type: 'event_type_equals', operator: 'in', value: ' , ' }], 'validation')).toEqual([
-      { path: 'conditions.0.value', message: 'must name validation events (ValidationRequest, ValidationResponse); got " , "' },
+    expect(
+      issuesOfRows([{ key: 'a', condition_type: 'event_type_equals', operator: 'in', value: ' , ' }], 'validation'),
+    ).toEqual([
+      {
+        path: 'conditions.0.value',
+        message: 'must name validation events (ValidationRequest, ValidationResponse); got " , "',
+      },
     ]);
-    expect(issuesOfRows([{ key: 'a', condition_type: 'event_type_equals', value: 'newfeedback' }])[0]!.path).toBe('conditions.0.value');
+    expect(issuesOfRows([{ key: 'a', condition_type: 'event_type_equals', value: 'newfeedback' }])[0]!.path).toBe(
+      'conditions.0.value',
+    );
   });
 
-  it.each([['-1'], ['abc'], ['1.5'], [''], ['0x10'], ['1e3'], [(2n ** 256n).toString()], ['1'.repeat(79)]])('rejects agent id %j', (value) => {
-    expect(issuesOfRows([{ key: 'a', condition_type: 'agent_id_equals', value }])).toEqual([{ path: 'conditions.0.value', message: AGENT_IDS }]);
-  });
+  it.each([['-1'], ['abc'], ['1.5'], [''], ['0x10'], ['1e3'], [(2n ** 256n).toString()], ['1'.repeat(79)]])(
+    'rejects agent id %j',
+    (value) => {
+      expect(issuesOfRows([{ key: 'a', condition_type: 'agent_id_equals', value }])).toEqual([
+        { path: 'conditions.0.value', message: AGENT_IDS },
+      ]);
+    },
+  );
 
   it('rejects an agent id list with one bad id', () => {
     expect(issuesOfRows([{ key: 'a', condition_type: 'agent_id_equals', operator: 'in', value: '1,2,-3' }])).toEqual([
@@ -258,8 +352,14 @@ describe('compileDefinition — invalid definitions', () => {
     ['non-hex', { key: 'a', condition_type: 'validator_whitelist', value: '0x' + 'zz'.repeat(20) }],
     ['one bad in a list', { key: 'a', condition_type: 'validator_whitelist', value: `${ADDR_A},0xdead` }],
     ['empty', { key: 'a', condition_type: 'validator_whitelist', value: '' }],
-    ['bad in config.addresses', { key: 'a', condition_type: 'validator_whitelist', config: { addresses: [ADDR_A, '0xbad'] } }],
-    ['empty config.addresses', { key: 'a', condition_type: 'validator_whitelist', value: ADDR_A, config: { addresses: [] } }],
+    [
+      'bad in config.addresses',
+      { key: 'a', condition_type: 'validator_whitelist', config: { addresses: [ADDR_A, '0xbad'] } },
+    ],
+    [
+      'empty config.addresses',
+      { key: 'a', condition_type: 'validator_whitelist', value: ADDR_A, config: { addresses: [] } },
+    ],
   ])('rejects malformed validator addresses (%s)', (_name, row) => {
     expect(issuesOfRows([row], 'validation')).toEqual([{ path: 'conditions.0.value', message: ADDRESSES }]);
   });
@@ -272,58 +372,95 @@ describe('compileDefinition — invalid definitions', () => {
 
   it.each([['abc'], ['1e3'], [''], ['1.'], ['+5'], ['0x10']])('rejects score value %j', (value) => {
     expect(issuesOfRows([{ key: 'a', condition_type: 'score_threshold', operator: '>', value }])).toEqual([
-      { path: 'conditions.0.value', message: `must be a decimal number such as 60 or -1.25; got ${JSON.stringify(value)}` },
+      {
+        path: 'conditions.0.value',
+        message: `must be a decimal number such as 60 or -1.25; got ${JSON.stringify(value)}`,
+      },
     ]);
   });
 
   it('rejects a score field other than value/response', () => {
-    expect(issuesOfRows([{ key: 'a', condition_type: 'score_threshold', field: 'tag1', operator: '>', value: '1' }])).toEqual([
+    expect(
+      issuesOfRows([{ key: 'a', condition_type: 'score_threshold', field: 'tag1', operator: '>', value: '1' }]),
+    ).toEqual([
       { path: 'conditions.0.field', message: "must be 'value' (feedback) or 'response' (validation, 0-100)" },
     ]);
   });
 
   it('rejects ema without alpha or window_size', () => {
     const message = 'needs alpha (0 < alpha <= 1) or window_size (alpha = 2/(window_size+1))';
-    expect(issuesOfRows([{ key: 'a', condition_type: 'ema_threshold', operator: '<', value: '60' }])).toEqual([{ path: 'conditions.0.config', message }]);
-    expect(issuesOfRows([{ key: 'a', condition_type: 'ema_threshold', operator: '<', value: '60', config: { group: 'g' } }])).toEqual([
+    expect(issuesOfRows([{ key: 'a', condition_type: 'ema_threshold', operator: '<', value: '60' }])).toEqual([
       { path: 'conditions.0.config', message },
     ]);
+    expect(
+      issuesOfRows([{ key: 'a', condition_type: 'ema_threshold', operator: '<', value: '60', config: { group: 'g' } }]),
+    ).toEqual([{ path: 'conditions.0.config', message }]);
   });
 
   it.each([[0], [1.5], [-0.1], ['x'], [null]])('rejects ema alpha %j', (alpha) => {
-    expect(issuesOfRows([{ key: 'a', condition_type: 'ema_threshold', operator: '<', value: '60', config: { alpha } }])).toEqual([
-      { path: 'conditions.0.config.alpha', message: 'must be > 0 and <= 1' },
-    ]);
+    expect(
+      issuesOfRows([{ key: 'a', condition_type: 'ema_threshold', operator: '<', value: '60', config: { alpha } }]),
+    ).toEqual([{ path: 'conditions.0.config.alpha', message: 'must be > 0 and <= 1' }]);
   });
 
   it.each([[0], [1.5], [-3], [100_001], ['x']])('rejects ema window_size %j', (window_size) => {
-    expect(issuesOfRows([{ key: 'a', condition_type: 'ema_threshold', operator: '<', value: '60', config: { window_size } }])).toEqual([
-      { path: 'conditions.0.config.window_size', message: 'must be a whole number from 1 to 100000' },
-    ]);
+    expect(
+      issuesOfRows([
+        { key: 'a', condition_type: 'ema_threshold', operator: '<', value: '60', config: { window_size } },
+      ]),
+    ).toEqual([{ path: 'conditions.0.config.window_size', message: 'must be a whole number from 1 to 100000' }]);
   });
 
   it.each([[''], ['  '], ['abc'], ['Infinity']])('rejects ema value %j', (value) => {
-    expect(issuesOfRows([{ key: 'a', condition_type: 'ema_threshold', operator: '<', value, config: { alpha: 0.5 } }])).toEqual([
-      { path: 'conditions.0.value', message: 'must be a number' },
-    ]);
+    expect(
+      issuesOfRows([{ key: 'a', condition_type: 'ema_threshold', operator: '<', value, config: { alpha: 0.5 } }]),
+    ).toEqual([{ path: 'conditions.0.value', message: 'must be a number' }]);
   });
 
   it('rejects a rearm_value on the wrong side of the threshold', () => {
-    expect(issuesOfRows([{ key: 'a', condition_type: 'ema_threshold', operator: '<', value: '60', config: { alpha: 0.5, rearm_value: 55 } }])).toEqual([
+    expect(
+      issuesOfRows([
+        {
+          key: 'a',
+          condition_type: 'ema_threshold',
+          operator: '<',
+          value: '60',
+          config: { alpha: 0.5, rearm_value: 55 },
+        },
+      ]),
+    ).toEqual([
       { path: 'conditions.0.config.rearm_value', message: 'must be on the far side of the threshold (not below 60)' },
     ]);
-    expect(issuesOfRows([{ key: 'a', condition_type: 'ema_threshold', operator: '>=', value: '40', config: { alpha: 0.5, rearm_value: 40.5 } }])).toEqual([
+    expect(
+      issuesOfRows([
+        {
+          key: 'a',
+          condition_type: 'ema_threshold',
+          operator: '>=',
+          value: '40',
+          config: { alpha: 0.5, rearm_value: 40.5 },
+        },
+      ]),
+    ).toEqual([
       { path: 'conditions.0.config.rearm_value', message: 'must be on the far side of the threshold (not above 40)' },
     ]);
-    expect(issuesOfRows([{ key: 'a', condition_type: 'ema_threshold', operator: '<', value: '60', config: { alpha: 0.5, rearm_value: 'x' } }])).toEqual([
-      { path: 'conditions.0.config.rearm_value', message: 'must be a number' },
-    ]);
+    expect(
+      issuesOfRows([
+        {
+          key: 'a',
+          condition_type: 'ema_threshold',
+          operator: '<',
+          value: '60',
+          config: { alpha: 0.5, rearm_value: 'x' },
+        },
+      ]),
+    ).toEqual([{ path: 'conditions.0.config.rearm_value', message: 'must be a number' }]);
   });
 
   it.each([['5x'], [''], [5], ['5'], ['0s'], ['1.5h'], [null]])('rejects rate_limit time_window %j', (time_window) => {
-    expect(issuesOfRows([{ key: 'a', condition_type: 'rate_limit', operator: '>', value: '3', config: { time_window } }])).toEqual([
-      { path: 'conditions.0.config.time_window', message: DURATION },
-    ]);
+    expect(
+      issuesOfRows([{ key: 'a', condition_type: 'rate_limit', operator: '>', value: '3', config: { time_window } }]),
+    ).toEqual([{ path: 'conditions.0.config.time_window', message: DURATION }]);
   });
 
   it('rejects a rate_limit without config', () => {
@@ -333,26 +470,37 @@ describe('compileDefinition — invalid definitions', () => {
   });
 
   it.each([['-1'], ['1.5'], ['x']])('rejects rate_limit value %j', (value) => {
-    expect(issuesOfRows([{ key: 'a', condition_type: 'rate_limit', operator: '>', value, config: { time_window: '1m' } }])).toEqual([
-      { path: 'conditions.0.value', message: 'must be a whole number of events' },
-    ]);
+    expect(
+      issuesOfRows([{ key: 'a', condition_type: 'rate_limit', operator: '>', value, config: { time_window: '1m' } }]),
+    ).toEqual([{ path: 'conditions.0.value', message: 'must be a whole number of events' }]);
   });
 
   it.each([[''], ['  ']])('rejects an empty rate_limit value %j', (value) => {
-    expect(issuesOfRows([{ key: 'a', condition_type: 'rate_limit', operator: '>', value, config: { time_window: '1m' } }])).toEqual([
-      { path: 'conditions.0.value', message: 'must be a whole number of events' },
-    ]);
+    expect(
+      issuesOfRows([{ key: 'a', condition_type: 'rate_limit', operator: '>', value, config: { time_window: '1m' } }]),
+    ).toEqual([{ path: 'conditions.0.value', message: 'must be a whole number of events' }]);
   });
 
   it.each([['true'], [1], [null]])('rejects reset_on_trigger %j', (reset_on_trigger) => {
     expect(
-      issuesOfRows([{ key: 'a', condition_type: 'rate_limit', operator: '>', value: '3', config: { time_window: '1m', reset_on_trigger } }]),
+      issuesOfRows([
+        {
+          key: 'a',
+          condition_type: 'rate_limit',
+          operator: '>',
+          value: '3',
+          config: { time_window: '1m', reset_on_trigger },
+        },
+      ]),
     ).toEqual([{ path: 'conditions.0.config.reset_on_trigger', message: 'must be true or false' }]);
   });
 
   it.each<[Registry]>([['reputation'], ['identity']])('rejects absence on the %s registry', (registry) => {
     expect(issuesOfRows([{ key: 'a', condition_type: 'absence', config: { within: '1h' } }], registry)).toEqual([
-      { path: 'conditions.0.condition_type', message: 'absence applies to the validation registry (a ValidationRequest without a ValidationResponse)' },
+      {
+        path: 'conditions.0.condition_type',
+        message: 'absence applies to the validation registry (a ValidationRequest without a ValidationResponse)',
+      },
     ]);
   });
 
@@ -398,8 +546,12 @@ describe('compileDefinition — invalid definitions', () => {
 
   it('rejects a grouped or negated absence', () => {
     const message = 'an absence condition cannot be grouped or negated';
-    expect(issuesOfRows([{ key: 'a', condition_type: 'absence', config: { within: '1h', group: 'g' } }], 'validation')).toEqual([{ path: 'conditions', message }]);
-    expect(issuesOfRows([{ key: 'a', condition_type: 'absence', config: { within: '1h', negate: true } }], 'validation')).toEqual([{ path: 'conditions', message }]);
+    expect(
+      issuesOfRows([{ key: 'a', condition_type: 'absence', config: { within: '1h', group: 'g' } }], 'validation'),
+    ).toEqual([{ path: 'conditions', message }]);
+    expect(
+      issuesOfRows([{ key: 'a', condition_type: 'absence', config: { within: '1h', negate: true } }], 'validation'),
+    ).toEqual([{ path: 'conditions', message }]);
   });
 
   it('rejects duplicate condition keys', () => {
@@ -425,20 +577,35 @@ describe('compileDefinition — invalid definitions', () => {
   });
 
   it('rejects unknown settings keys (strict) and out-of-range settings', () => {
-    expect(issuesOf(input([], { settings: { cooldown: 5 } as never }))).toEqual([{ path: 'settings', message: 'Unrecognized key: "cooldown"' }]);
-    expect(issuesOf(input([], { settings: { cooldown_seconds: -1 } })).map((i) => i.path)).toEqual(['settings.cooldown_seconds']);
-    expect(issuesOf(input([], { settings: { cooldown_seconds: 1.5 } })).map((i) => i.path)).toEqual(['settings.cooldown_seconds']);
-    expect(issuesOf(input([], { settings: { hysteresis: 'yes' as never } })).map((i) => i.path)).toEqual(['settings.hysteresis']);
+    expect(issuesOf(input([], { settings: { cooldown: 5 } as never }))).toEqual([
+      { path: 'settings', message: 'Unrecognized key: "cooldown"' },
+    ]);
+    expect(issuesOf(input([], { settings: { cooldown_seconds: -1 } })).map((i) => i.path)).toEqual([
+      'settings.cooldown_seconds',
+    ]);
+    expect(issuesOf(input([], { settings: { cooldown_seconds: 1.5 } })).map((i) => i.path)).toEqual([
+      'settings.cooldown_seconds',
+    ]);
+    expect(issuesOf(input([], { settings: { hysteresis: 'yes' as never } })).map((i) => i.path)).toEqual([
+      'settings.hysteresis',
+    ]);
   });
 
   it('rejects an empty name, an unknown registry, a bad chain id, too many conditions', () => {
     expect(issuesOf(input([], { name: '' }))).toEqual([{ path: 'name', message: 'must not be empty' }]);
-    expect(issuesOf(input([], { registry: 'reputations' as never }))).toEqual([{ path: 'registry', message: 'must be one of identity, reputation, validation' }]);
+    expect(issuesOf(input([], { registry: 'reputations' as never }))).toEqual([
+      { path: 'registry', message: 'must be one of identity, reputation, validation' },
+    ]);
     expect(issuesOf(input([], { chainId: 0 })).map((i) => i.path)).toEqual(['chainId']);
-    const many = Array.from({ length: 33 }, (_, i): ConditionRow => ({ key: `k${i}`, condition_type: 'file_uri_exists' }));
+    const many = Array.from({ length: 33 }, (_, i): ConditionRow => ({
+      key: `k${i}`,
+      condition_type: 'file_uri_exists',
+    }));
     expect(issuesOf(input(many))).toEqual([{ path: 'conditions', message: 'at most 32 conditions' }]);
     expect(() => compileDefinition(input(many.slice(0, 32)))).not.toThrow();
-    expect(issuesOfRows([{ key: '', condition_type: 'file_uri_exists' }]).map((i) => i.path)).toEqual(['conditions.0.key']);
+    expect(issuesOfRows([{ key: '', condition_type: 'file_uri_exists' }]).map((i) => i.path)).toEqual([
+      'conditions.0.key',
+    ]);
   });
 
   it('reports every condition problem at once, in order', () => {
@@ -465,14 +632,18 @@ describe('compileDefinition — invalid definitions', () => {
       { path: 'conditions.0.operator', message: ANY_OP },
       { path: 'conditions.0.value', message: 'must be a decimal number such as 60 or -1.25; got "x"' },
     ]);
-    expect(issuesOfRows([{ key: 'a', condition_type: 'ema_threshold', operator: '~', value: '1', config: { alpha: 2 } }])).toEqual([
+    expect(
+      issuesOfRows([{ key: 'a', condition_type: 'ema_threshold', operator: '~', value: '1', config: { alpha: 2 } }]),
+    ).toEqual([
       { path: 'conditions.0.operator', message: ANY_OP },
       { path: 'conditions.0.config.alpha', message: 'must be > 0 and <= 1' },
     ]);
   });
 
   it('reports every schema problem at once', () => {
-    expect(issuesOf(input([{ key: 'a', condition_type: 'nope' as never }], { name: '', registry: 'x' as never }))).toEqual([
+    expect(
+      issuesOf(input([{ key: 'a', condition_type: 'nope' as never }], { name: '', registry: 'x' as never })),
+    ).toEqual([
       { path: 'name', message: 'must not be empty' },
       { path: 'registry', message: 'must be one of identity, reputation, validation' },
       { path: 'conditions.0.condition_type', message: `must be one of ${CONDITION_TYPES.join(', ')}` },
@@ -480,7 +651,13 @@ describe('compileDefinition — invalid definitions', () => {
   });
 
   it('reports schema problems together with condition problems', () => {
-    expect(issuesOf(input([{ key: 'a', condition_type: 'ema_threshold', operator: '<', value: '60', config: { alpha: 0 } }], { name: '' }))).toEqual([
+    expect(
+      issuesOf(
+        input([{ key: 'a', condition_type: 'ema_threshold', operator: '<', value: '60', config: { alpha: 0 } }], {
+          name: '',
+        }),
+      ),
+    ).toEqual([
       { path: 'name', message: 'must not be empty' },
       { path: 'conditions.0.config.alpha', message: 'must be > 0 and <= 1' },
     ]);
@@ -501,9 +678,12 @@ describe('parseDuration', () => {
     expect(parseDuration(text)).toBe(seconds);
   });
 
-  it.each([[''], ['5'], ['m'], ['5x'], ['5M'], ['-5m'], ['1.5h'], ['5 m'], ['1h30m'], ['1000000000s'], ['5ms']])('rejects %j', (text) => {
-    expect(parseDuration(text)).toBeUndefined();
-  });
+  it.each([[''], ['5'], ['m'], ['5x'], ['5M'], ['-5m'], ['1.5h'], ['5 m'], ['1h30m'], ['1000000000s'], ['5ms']])(
+    'rejects %j',
+    (text) => {
+      expect(parseDuration(text)).toBeUndefined();
+    },
+  );
 });
 
 describe('staticPrefilters', () => {
@@ -560,7 +740,9 @@ describe('staticPrefilters', () => {
       'validation',
     );
     expect(staticPrefilters(d)).toEqual({ eventTypes: ['ValidationRequest', 'ValidationResponse'], agentIds: null });
-    expect(staticPrefilters(compile([{ key: 'b', condition_type: 'absence', config: { within: '1h' } }], 'validation'))).toEqual({
+    expect(
+      staticPrefilters(compile([{ key: 'b', condition_type: 'absence', config: { within: '1h' } }], 'validation')),
+    ).toEqual({
       eventTypes: null,
       agentIds: null,
     });

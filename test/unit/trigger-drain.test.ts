@@ -1,27 +1,74 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compileDefinition, type ConditionRow, type TriggerDefinition, type TriggerDefinitionInput } from '../../src/triggers/definition.js';
+import {
+  compileDefinition,
+  type ConditionRow,
+  type TriggerDefinition,
+  type TriggerDefinitionInput,
+} from '../../src/triggers/definition.js';
 import { evaluate, initialState, type TriggerEvent } from '../../src/triggers/engine.js';
 import { drainItems, type TriggerItem } from '../../src/triggers/drain.js';
 import { SeenEvents } from '../../src/triggers/seen-events.js';
 
 const T0 = 1_700_000_000;
 
-function definition(conditions: ConditionRow[], settings: NonNullable<TriggerDefinitionInput['settings']>): TriggerDefinition {
-  return compileDefinition({ id: 'trg', organizationId: 'org', name: 'drain', chainId: null, registry: 'reputation', settings, conditions });
+function definition(
+  conditions: ConditionRow[],
+  settings: NonNullable<TriggerDefinitionInput['settings']>,
+): TriggerDefinition {
+  return compileDefinition({
+    id: 'trg',
+    organizationId: 'org',
+    name: 'drain',
+    chainId: null,
+    registry: 'reputation',
+    settings,
+    conditions,
+  });
 }
 
 const DEFINITIONS = [
-  definition([{ key: 'c', condition_type: 'rate_limit', operator: '>=', value: '3', config: { time_window: '60s' } }], { hysteresis: true }),
-  definition([{ key: 'c', condition_type: 'rate_limit', operator: '>=', value: '2', config: { time_window: '30s', reset_on_trigger: true } }], {}),
-  definition([{ key: 'c', condition_type: 'ema_threshold', operator: '<', value: '40', config: { alpha: 0.5, rearm_value: 60 } }], { cooldown_seconds: 20 }),
+  definition([{ key: 'c', condition_type: 'rate_limit', operator: '>=', value: '3', config: { time_window: '60s' } }], {
+    hysteresis: true,
+  }),
+  definition(
+    [
+      {
+        key: 'c',
+        condition_type: 'rate_limit',
+        operator: '>=',
+        value: '2',
+        config: { time_window: '30s', reset_on_trigger: true },
+      },
+    ],
+    {},
+  ),
+  definition(
+    [
+      {
+        key: 'c',
+        condition_type: 'ema_threshold',
+        operator: '<',
+        value: '40',
+        config: { alpha: 0.5, rearm_value: 60 },
+      },
+    ],
+    { cooldown_seconds: 20 },
+  ),
 ];
 
 /** What happens on the chain, in ingest order: a feedback in a new block, or a reorg orphaning the last blocks. */
 type Step = { kind: 'feedback'; agent: string; value: number } | { kind: 'reorg'; depth: number };
 
 const step: fc.Arbitrary<Step> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('feedback' as const), agent: fc.constantFrom('1', '2'), value: fc.integer({ min: 0, max: 100 }) }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('feedback' as const),
+      agent: fc.constantFrom('1', '2'),
+      value: fc.integer({ min: 0, max: 100 }),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('reorg' as const), depth: fc.integer({ min: 1, max: 4 }) }) },
 );
 
@@ -34,15 +81,38 @@ function ingest(steps: Step[]) {
     if (s.kind === 'feedback') {
       const block = chain.length + 1;
       const event: TriggerEvent = {
-        ingest_seq: String(++seq), id: `1-${block}-0`, chain_id: 1, block_number: block, log_index: 0, timestamp: T0 + block * 7,
-        registry: 'reputation', event_type: 'NewFeedback', agent_id: s.agent, value: String(s.value), value_decimals: 0,
-        tag1: null, tag2: null, tag: null, validator_address: null, file_uri: null, response: null, request_hash: null,
+        ingest_seq: String(++seq),
+        id: `1-${block}-0`,
+        chain_id: 1,
+        block_number: block,
+        log_index: 0,
+        timestamp: T0 + block * 7,
+        registry: 'reputation',
+        event_type: 'NewFeedback',
+        agent_id: s.agent,
+        value: String(s.value),
+        value_decimals: 0,
+        tag1: null,
+        tag2: null,
+        tag: null,
+        validator_address: null,
+        file_uri: null,
+        response: null,
+        request_hash: null,
       };
       chain.push(event);
       log.push({ kind: 'event', event });
     } else {
       for (const orphan of chain.splice(Math.max(0, chain.length - s.depth))) {
-        log.push({ kind: 'retraction', seq: String(++seq), eventSeq: orphan.ingest_seq, chainId: 1, agentId: orphan.agent_id, eventType: orphan.event_type, requestHash: null });
+        log.push({
+          kind: 'retraction',
+          seq: String(++seq),
+          eventSeq: orphan.ingest_seq,
+          chainId: 1,
+          agentId: orphan.agent_id,
+          eventType: orphan.event_type,
+          requestHash: null,
+        });
       }
     }
   }
@@ -51,16 +121,20 @@ function ingest(steps: Step[]) {
 
 /** The relay's deliveries: the log in order, cut into batches; a batch may come twice (at-least-once delivery). */
 const deliveries = (log: TriggerItem[]) =>
-  fc.array(fc.record({ cut: fc.integer({ min: 0, max: Math.max(0, log.length) }), repeat: fc.boolean() }), { maxLength: 8 }).map((cuts) => {
-    const points = [...new Set([0, ...cuts.map((c) => c.cut), log.length])].sort((a, b) => a - b);
-    const batches: TriggerItem[][] = [];
-    for (let i = 1; i < points.length; i++) {
-      const batch = log.slice(points[i - 1], points[i]);
-      batches.push(batch);
-      if (cuts[i - 1]?.repeat) batches.push(batch);
-    }
-    return batches;
-  });
+  fc
+    .array(fc.record({ cut: fc.integer({ min: 0, max: Math.max(0, log.length) }), repeat: fc.boolean() }), {
+      maxLength: 8,
+    })
+    .map((cuts) => {
+      const points = [...new Set([0, ...cuts.map((c) => c.cut), log.length])].sort((a, b) => a - b);
+      const batches: TriggerItem[][] = [];
+      for (let i = 1; i < points.length; i++) {
+        const batch = log.slice(points[i - 1], points[i]);
+        batches.push(batch);
+        if (cuts[i - 1]?.repeat) batches.push(batch);
+      }
+      return batches;
+    });
 
 describe('draining relay items into trigger state', () => {
   it('fires and ends exactly like a fold over the canonical events, whatever the reorgs and the batching', async () => {
@@ -86,9 +160,15 @@ describe('draining relay items into trigger state', () => {
         for (const batch of batches) {
           const result = await drainItems(
             {
-              def, state, seen,
+              def,
+              state,
+              seen,
               loadCanonicalEvents: async ({ chainId, agentId, upToSeq }) =>
-                stored.filter((e) => e.chain_id === chainId && e.agent_id === agentId && BigInt(e.ingest_seq) <= BigInt(upToSeq)).map((e) => ({ ...e })),
+                stored
+                  .filter(
+                    (e) => e.chain_id === chainId && e.agent_id === agentId && BigInt(e.ingest_seq) <= BigInt(upToSeq),
+                  )
+                  .map((e) => ({ ...e })),
               refoldBeforeNextEvent: () => true,
             },
             batch,

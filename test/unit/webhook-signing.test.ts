@@ -48,7 +48,9 @@ describe('signWebhook', () => {
     const expected = referenceSignature(KEY, ID, TIMESTAMP, BODY);
     expect(signWebhook({ id: ID, timestamp: TIMESTAMP, body: BODY, secrets: [SECRET] })).toBe(`v1,${expected}`);
     // The same bytes given as a Buffer body.
-    expect(signWebhook({ id: ID, timestamp: TIMESTAMP, body: Buffer.from(BODY), secrets: [SECRET] })).toBe(`v1,${expected}`);
+    expect(signWebhook({ id: ID, timestamp: TIMESTAMP, body: Buffer.from(BODY), secrets: [SECRET] })).toBe(
+      `v1,${expected}`,
+    );
   });
 
   it('gives one space-separated v1 entry per secret, in order', () => {
@@ -59,15 +61,25 @@ describe('signWebhook', () => {
   });
 
   it('signs an empty body', () => {
-    expect(signWebhook({ id: ID, timestamp: TIMESTAMP, body: '', secrets: [SECRET] })).toBe(`v1,${referenceSignature(KEY, ID, TIMESTAMP, '')}`);
+    expect(signWebhook({ id: ID, timestamp: TIMESTAMP, body: '', secrets: [SECRET] })).toBe(
+      `v1,${referenceSignature(KEY, ID, TIMESTAMP, '')}`,
+    );
   });
 
   it('refuses no secrets, a bad timestamp or an empty id', () => {
-    expect(() => signWebhook({ id: ID, timestamp: TIMESTAMP, body: BODY, secrets: [] })).toThrow(/at least one webhook secret/);
-    expect(() => signWebhook({ id: ID, timestamp: 1.5, body: BODY, secrets: [SECRET] })).toThrow(/integer number of seconds/);
-    expect(() => signWebhook({ id: ID, timestamp: -1, body: BODY, secrets: [SECRET] })).toThrow(/integer number of seconds/);
+    expect(() => signWebhook({ id: ID, timestamp: TIMESTAMP, body: BODY, secrets: [] })).toThrow(
+      /at least one webhook secret/,
+    );
+    expect(() => signWebhook({ id: ID, timestamp: 1.5, body: BODY, secrets: [SECRET] })).toThrow(
+      /integer number of seconds/,
+    );
+    expect(() => signWebhook({ id: ID, timestamp: -1, body: BODY, secrets: [SECRET] })).toThrow(
+      /integer number of seconds/,
+    );
     expect(() => signWebhook({ id: '', timestamp: TIMESTAMP, body: BODY, secrets: [SECRET] })).toThrow(/non-empty/);
-    expect(() => signWebhook({ id: 'a\r\nb', timestamp: TIMESTAMP, body: BODY, secrets: [SECRET] })).toThrow(/whitespace/);
+    expect(() => signWebhook({ id: 'a\r\nb', timestamp: TIMESTAMP, body: BODY, secrets: [SECRET] })).toThrow(
+      /whitespace/,
+    );
   });
 });
 
@@ -84,11 +96,20 @@ describe('malformed secrets', () => {
   it.each(bad)('rejects %s', (secret, message) => {
     expect(() => decodeWebhookSecret(secret)).toThrow(message);
     expect(() => signWebhook({ id: ID, timestamp: TIMESTAMP, body: BODY, secrets: [secret] })).toThrow(message);
-    expect(() => verifyWebhook({ headers: webhookHeaders({ id: ID, timestamp: TIMESTAMP, body: BODY, secrets: [SECRET] }), body: BODY, secret, now: NOW })).toThrow(message);
+    expect(() =>
+      verifyWebhook({
+        headers: webhookHeaders({ id: ID, timestamp: TIMESTAMP, body: BODY, secrets: [SECRET] }),
+        body: BODY,
+        secret,
+        now: NOW,
+      }),
+    ).toThrow(message);
   });
 
   it('rejects a malformed secret among valid ones', () => {
-    expect(() => signWebhook({ id: ID, timestamp: TIMESTAMP, body: BODY, secrets: [SECRET, 'whsec_oops'] })).toThrow(/malformed webhook secret/);
+    expect(() => signWebhook({ id: ID, timestamp: TIMESTAMP, body: BODY, secrets: [SECRET, 'whsec_oops'] })).toThrow(
+      /malformed webhook secret/,
+    );
   });
 });
 
@@ -107,17 +128,28 @@ describe('verifyWebhook', () => {
 
   it('accepts a genuine delivery and returns its id and timestamp', () => {
     expect(verifyWebhook({ headers, body: BODY, secret: SECRET, now: NOW })).toEqual({ id: ID, timestamp: TIMESTAMP });
-    expect(verifyWebhook({ headers, body: Buffer.from(BODY), secret: SECRET, now: NOW })).toEqual({ id: ID, timestamp: TIMESTAMP });
+    expect(verifyWebhook({ headers, body: Buffer.from(BODY), secret: SECRET, now: NOW })).toEqual({
+      id: ID,
+      timestamp: TIMESTAMP,
+    });
   });
 
   it('accepts headers in any case, and a fetch Headers object', () => {
-    const upper = { 'Webhook-Id': ID, 'WEBHOOK-TIMESTAMP': String(TIMESTAMP), 'Webhook-Signature': headers['webhook-signature'] };
+    const upper = {
+      'Webhook-Id': ID,
+      'WEBHOOK-TIMESTAMP': String(TIMESTAMP),
+      'Webhook-Signature': headers['webhook-signature'],
+    };
     expect(verifyWebhook({ headers: upper, body: BODY, secret: SECRET, now: NOW }).id).toBe(ID);
     expect(verifyWebhook({ headers: new Headers(headers), body: BODY, secret: SECRET, now: NOW }).id).toBe(ID);
   });
 
   it('accepts a signature computed independently', () => {
-    const manual = { 'webhook-id': ID, 'webhook-timestamp': String(TIMESTAMP), 'webhook-signature': `v1,${referenceSignature(KEY, ID, TIMESTAMP, BODY)}` };
+    const manual = {
+      'webhook-id': ID,
+      'webhook-timestamp': String(TIMESTAMP),
+      'webhook-signature': `v1,${referenceSignature(KEY, ID, TIMESTAMP, BODY)}`,
+    };
     expect(() => verifyWebhook({ headers: manual, body: BODY, secret: SECRET, now: NOW })).not.toThrow();
   });
 
@@ -129,7 +161,9 @@ describe('verifyWebhook', () => {
     // A receiver holding both secrets accepts a delivery signed with only one of them.
     expect(() => verifyWebhook({ headers, body: BODY, secret: [OTHER_SECRET, SECRET], now: NOW })).not.toThrow();
     // A third secret matches neither.
-    expect(() => verifyWebhook({ headers: rotating, body: BODY, secret: generateWebhookSecret(), now: NOW })).toThrow(/no webhook signature matches/);
+    expect(() => verifyWebhook({ headers: rotating, body: BODY, secret: generateWebhookSecret(), now: NOW })).toThrow(
+      /no webhook signature matches/,
+    );
   });
 
   it('ignores signature schemes other than v1 and garbage entries', () => {
@@ -140,17 +174,25 @@ describe('verifyWebhook', () => {
   });
 
   it('fails on a tampered body', () => {
-    expect(() => verifyWebhook({ headers, body: BODY.replace('0.95', '0.99'), secret: SECRET, now: NOW })).toThrow(WebhookVerificationError);
-    expect(() => verifyWebhook({ headers, body: `${BODY} `, secret: SECRET, now: NOW })).toThrow(/no webhook signature matches/);
+    expect(() => verifyWebhook({ headers, body: BODY.replace('0.95', '0.99'), secret: SECRET, now: NOW })).toThrow(
+      WebhookVerificationError,
+    );
+    expect(() => verifyWebhook({ headers, body: `${BODY} `, secret: SECRET, now: NOW })).toThrow(
+      /no webhook signature matches/,
+    );
   });
 
   it('fails on a tampered id', () => {
-    expect(() => verifyWebhook({ headers: { ...headers, 'webhook-id': `${ID}x` }, body: BODY, secret: SECRET, now: NOW })).toThrow(/no webhook signature matches/);
+    expect(() =>
+      verifyWebhook({ headers: { ...headers, 'webhook-id': `${ID}x` }, body: BODY, secret: SECRET, now: NOW }),
+    ).toThrow(/no webhook signature matches/);
   });
 
   it('fails on a tampered timestamp (even within tolerance)', () => {
     const shifted = { ...headers, 'webhook-timestamp': String(TIMESTAMP + 1) };
-    expect(() => verifyWebhook({ headers: shifted, body: BODY, secret: SECRET, now: NOW })).toThrow(/no webhook signature matches/);
+    expect(() => verifyWebhook({ headers: shifted, body: BODY, secret: SECRET, now: NOW })).toThrow(
+      /no webhook signature matches/,
+    );
   });
 
   it('fails on a tampered signature and with the wrong secret', () => {
@@ -158,16 +200,26 @@ describe('verifyWebhook', () => {
     const bytes = Buffer.from(sig.slice(3), 'base64');
     bytes[0] = bytes[0]! ^ 1;
     const flipped = `v1,${bytes.toString('base64')}`;
-    expect(() => verifyWebhook({ headers: { ...headers, 'webhook-signature': flipped }, body: BODY, secret: SECRET, now: NOW })).toThrow(/no webhook signature matches/);
-    expect(() => verifyWebhook({ headers, body: BODY, secret: OTHER_SECRET, now: NOW })).toThrow(/no webhook signature matches/);
+    expect(() =>
+      verifyWebhook({ headers: { ...headers, 'webhook-signature': flipped }, body: BODY, secret: SECRET, now: NOW }),
+    ).toThrow(/no webhook signature matches/);
+    expect(() => verifyWebhook({ headers, body: BODY, secret: OTHER_SECRET, now: NOW })).toThrow(
+      /no webhook signature matches/,
+    );
   });
 
   it('fails on an expired timestamp, and on one too far in the future', () => {
-    expect(() => verifyWebhook({ headers, body: BODY, secret: SECRET, now: (TIMESTAMP + 301) * 1000 })).toThrow(/too old/);
-    expect(() => verifyWebhook({ headers, body: BODY, secret: SECRET, now: (TIMESTAMP - 301) * 1000 })).toThrow(/too far in the future/);
+    expect(() => verifyWebhook({ headers, body: BODY, secret: SECRET, now: (TIMESTAMP + 301) * 1000 })).toThrow(
+      /too old/,
+    );
+    expect(() => verifyWebhook({ headers, body: BODY, secret: SECRET, now: (TIMESTAMP - 301) * 1000 })).toThrow(
+      /too far in the future/,
+    );
     // The boundary is inclusive, and the tolerance is configurable.
     expect(() => verifyWebhook({ headers, body: BODY, secret: SECRET, now: (TIMESTAMP + 300) * 1000 })).not.toThrow();
-    expect(() => verifyWebhook({ headers, body: BODY, secret: SECRET, now: (TIMESTAMP + 61) * 1000, toleranceSeconds: 60 })).toThrow(/too old/);
+    expect(() =>
+      verifyWebhook({ headers, body: BODY, secret: SECRET, now: (TIMESTAMP + 61) * 1000, toleranceSeconds: 60 }),
+    ).toThrow(/too old/);
   });
 
   it('defaults now to the clock', () => {
@@ -182,10 +234,30 @@ describe('verifyWebhook', () => {
     const { 'webhook-timestamp': _ts, ...noTs } = headers;
     const { 'webhook-signature': _sig, ...noSig } = headers;
     expect(() => verifyWebhook({ headers: noId, body: BODY, secret: SECRET, now: NOW })).toThrow(/missing webhook-id/);
-    expect(() => verifyWebhook({ headers: noTs, body: BODY, secret: SECRET, now: NOW })).toThrow(/missing webhook-timestamp/);
-    expect(() => verifyWebhook({ headers: noSig, body: BODY, secret: SECRET, now: NOW })).toThrow(/missing webhook-signature/);
-    expect(() => verifyWebhook({ headers: { ...headers, 'webhook-timestamp': '1700000000.5' }, body: BODY, secret: SECRET, now: NOW })).toThrow(/invalid webhook-timestamp/);
-    expect(() => verifyWebhook({ headers: { ...headers, 'webhook-timestamp': 'yesterday' }, body: BODY, secret: SECRET, now: NOW })).toThrow(/invalid webhook-timestamp/);
-    expect(() => verifyWebhook({ headers: { ...headers, 'webhook-id': [ID, ID] }, body: BODY, secret: SECRET, now: NOW })).toThrow(/more than one webhook-id/);
+    expect(() => verifyWebhook({ headers: noTs, body: BODY, secret: SECRET, now: NOW })).toThrow(
+      /missing webhook-timestamp/,
+    );
+    expect(() => verifyWebhook({ headers: noSig, body: BODY, secret: SECRET, now: NOW })).toThrow(
+      /missing webhook-signature/,
+    );
+    expect(() =>
+      verifyWebhook({
+        headers: { ...headers, 'webhook-timestamp': '1700000000.5' },
+        body: BODY,
+        secret: SECRET,
+        now: NOW,
+      }),
+    ).toThrow(/invalid webhook-timestamp/);
+    expect(() =>
+      verifyWebhook({
+        headers: { ...headers, 'webhook-timestamp': 'yesterday' },
+        body: BODY,
+        secret: SECRET,
+        now: NOW,
+      }),
+    ).toThrow(/invalid webhook-timestamp/);
+    expect(() =>
+      verifyWebhook({ headers: { ...headers, 'webhook-id': [ID, ID] }, body: BODY, secret: SECRET, now: NOW }),
+    ).toThrow(/more than one webhook-id/);
   });
 });

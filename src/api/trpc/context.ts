@@ -16,9 +16,19 @@ import type { CredentialGuard } from '../../auth/credential-guard.js';
 import { parseOAuthAccessToken, verifyOAuthAccessToken, type OAuthTokenCache } from '../../auth/oauth.js';
 import { counter } from '../../counters.js';
 import type { TokenSigner } from '../../auth/tokens.js';
-import { organizationIsActive, roleInOrganization, type OrganizationAccessCache } from '../../auth/organization-access.js';
+import {
+  organizationIsActive,
+  roleInOrganization,
+  type OrganizationAccessCache,
+} from '../../auth/organization-access.js';
 import { clientIpOf, type TrustedProxies } from '../client-ip.js';
-import { bucketFor, keyOverrideBucket, rateLimitHeaders, type RateLimitDecision, type RateLimiter } from '../rate-limit.js';
+import {
+  bucketFor,
+  keyOverrideBucket,
+  rateLimitHeaders,
+  type RateLimitDecision,
+  type RateLimiter,
+} from '../rate-limit.js';
 import type { Role } from './trpc.js';
 
 export type Permission = 'read' | 'write' | 'delete' | 'admin';
@@ -27,7 +37,14 @@ export type Plan = 'free' | 'starter' | 'pro' | 'enterprise';
 export type Subject =
   | { kind: 'anonymous' }
   | { kind: 'user'; userId: string }
-  | { kind: 'apiKey'; keyId: string; organizationId: string; permissions: Permission[]; keyType: 'standard' | 'restricted' | 'admin'; rateLimitOverride: number | null }
+  | {
+      kind: 'apiKey';
+      keyId: string;
+      organizationId: string;
+      permissions: Permission[];
+      keyType: 'standard' | 'restricted' | 'admin';
+      rateLimitOverride: number | null;
+    }
   | { kind: 'oauth'; clientId: string; organizationId: string; scopes: Permission[] };
 
 /** Long-lived dependencies of the API, created once per process. */
@@ -140,16 +157,21 @@ async function verifyGuarded<T>(
   if (!guard.isKnownValid(secret)) {
     const { bucket, limit, windowSeconds } = bucketFor({ kind: 'anonymous', ip }, 'verify');
     const blockedUntil = guard.addressBlockedUntil(ip);
-    const decision = blockedUntil !== undefined
-      ? refusedUntil(limit, blockedUntil)
-      : await services.rateLimiter.consume(bucket, limit, windowSeconds);
+    const decision =
+      blockedUntil !== undefined
+        ? refusedUntil(limit, blockedUntil)
+        : await services.rateLimiter.consume(bucket, limit, windowSeconds);
     if (!decision.allowed) {
       guard.recordAddressBlocked(ip, decision.resetAt.getTime());
       for (const [name, value] of Object.entries(rateLimitHeaders(decision))) setHeader(name, value);
-      return refused(credential, 'rate_limited', new TRPCError({
-        code: 'TOO_MANY_REQUESTS',
-        message: `too many credential verifications from this address; retry in ${decision.retryAfterSeconds} s`,
-      }));
+      return refused(
+        credential,
+        'rate_limited',
+        new TRPCError({
+          code: 'TOO_MANY_REQUESTS',
+          message: `too many credential verifications from this address; retry in ${decision.retryAfterSeconds} s`,
+        }),
+      );
     }
   }
   try {
@@ -164,7 +186,11 @@ async function verifyGuarded<T>(
 
 /** The limiter's refusal, remembered until its window ends. */
 const refusedUntil = (limit: number, untilMs: number): RateLimitDecision => ({
-  allowed: false, limit, remaining: 0, resetAt: new Date(untilMs), retryAfterSeconds: Math.max(1, Math.ceil((untilMs - Date.now()) / 1000)),
+  allowed: false,
+  limit,
+  remaining: 0,
+  resetAt: new Date(untilMs),
+  retryAfterSeconds: Math.max(1, Math.ceil((untilMs - Date.now()) / 1000)),
 });
 
 const isAuthenticated = (value: unknown): value is Authenticated =>
@@ -185,49 +211,91 @@ async function authenticate(
   const apiKeyHeader = headerOf(req, 'x-api-key');
   if (header === undefined && apiKeyHeader === undefined) return { subject: { kind: 'anonymous' } };
   const bearer = header === undefined ? undefined : bearerToken(header);
-  if (header !== undefined && !bearer) return refused('header', 'malformed', unauthorized('Authorization must be "Bearer <token>"'));
+  if (header !== undefined && !bearer)
+    return refused('header', 'malformed', unauthorized('Authorization must be "Bearer <token>"'));
   const apiKey = apiKeyHeader?.trim();
   if (apiKeyHeader !== undefined && !apiKey) return refused('header', 'malformed', unauthorized('X-API-Key is empty'));
   if (apiKey && bearer && apiKey !== bearer) {
-    return refused('header', 'conflicting', unauthorized('send one credential: Authorization or X-API-Key, not two different ones'));
+    return refused(
+      'header',
+      'conflicting',
+      unauthorized('send one credential: Authorization or X-API-Key, not two different ones'),
+    );
   }
   const credential = (apiKey ?? bearer)!;
   try {
     if (credential.startsWith('sk_')) {
       if (!parseApiKey(credential)) return refused('api_key', 'malformed', unauthorized('invalid credentials'));
-      const key = await verifyGuarded(services, 'api_key', credential, ip, setHeader, services.apiKeys.get(credential),
-        () => services.apiKeys.verify(services.pool, credential, ip));
+      const key = await verifyGuarded(
+        services,
+        'api_key',
+        credential,
+        ip,
+        setHeader,
+        services.apiKeys.get(credential),
+        () => services.apiKeys.verify(services.pool, credential, ip),
+      );
       if (isAuthenticated(key)) return key;
       return {
         subject: {
-          kind: 'apiKey', keyId: key.keyId, organizationId: key.organizationId, permissions: key.permissions as Permission[],
-          keyType: key.keyType, rateLimitOverride: key.rateLimitOverride,
+          kind: 'apiKey',
+          keyId: key.keyId,
+          organizationId: key.organizationId,
+          permissions: key.permissions as Permission[],
+          keyType: key.keyType,
+          rateLimitOverride: key.rateLimitOverride,
         },
       };
     }
-    if (apiKey) return refused('api_key', 'malformed', unauthorized('X-API-Key must hold an sk_live_… or sk_test_… key'));
+    if (apiKey)
+      return refused('api_key', 'malformed', unauthorized('X-API-Key must hold an sk_live_… or sk_test_… key'));
     if (credential.startsWith('oat_')) {
-      if (!parseOAuthAccessToken(credential)) return refused('oauth_token', 'malformed', unauthorized('invalid credentials'));
-      const token = await verifyGuarded(services, 'oauth_token', credential, ip, setHeader, services.oauthTokens?.get(credential),
-        () => services.oauthTokens
-          ? services.oauthTokens.verify(services.pool, credential)
-          : verifyOAuthAccessToken(services.pool, credential));
+      if (!parseOAuthAccessToken(credential))
+        return refused('oauth_token', 'malformed', unauthorized('invalid credentials'));
+      const token = await verifyGuarded(
+        services,
+        'oauth_token',
+        credential,
+        ip,
+        setHeader,
+        services.oauthTokens?.get(credential),
+        () =>
+          services.oauthTokens
+            ? services.oauthTokens.verify(services.pool, credential)
+            : verifyOAuthAccessToken(services.pool, credential),
+      );
       if (isAuthenticated(token)) return token;
-      return { subject: { kind: 'oauth', clientId: token.clientId, organizationId: token.organizationId, scopes: token.scopes } };
+      return {
+        subject: {
+          kind: 'oauth',
+          clientId: token.clientId,
+          organizationId: token.organizationId,
+          scopes: token.scopes,
+        },
+      };
     }
     try {
       const { userId } = await services.tokens.verifyAccessToken(credential);
       return { subject: { kind: 'user', userId } };
     } catch (err) {
       if (err instanceof AuthError) {
-        return refused('access_token', err.code === 'token_expired' ? 'expired' : 'invalid',
-          unauthorized(err.code === 'token_expired' ? 'the access token has expired: refresh it' : 'invalid credentials'));
+        return refused(
+          'access_token',
+          err.code === 'token_expired' ? 'expired' : 'invalid',
+          unauthorized(
+            err.code === 'token_expired' ? 'the access token has expired: refresh it' : 'invalid credentials',
+          ),
+        );
       }
       throw err;
     }
   } catch (err) {
     if (err instanceof AuthError) {
-      return refused(credential.startsWith('sk_') ? 'api_key' : 'oauth_token', err.code === 'forbidden' ? 'forbidden' : 'invalid', unauthorized('invalid credentials'));
+      return refused(
+        credential.startsWith('sk_') ? 'api_key' : 'oauth_token',
+        err.code === 'forbidden' ? 'forbidden' : 'invalid',
+        unauthorized('invalid credentials'),
+      );
     }
     throw err;
   }
@@ -244,9 +312,16 @@ export function floodRefusal(services: ApiServices, req: http.IncomingMessage): 
   const blockedUntil = guard.addressBlockedUntil(ip);
   if (blockedUntil === undefined) return undefined;
   const authorization = headerOf(req, 'authorization');
-  const secret = headerOf(req, 'x-api-key')?.trim() ?? (authorization === undefined ? undefined : bearerToken(authorization));
+  const secret =
+    headerOf(req, 'x-api-key')?.trim() ?? (authorization === undefined ? undefined : bearerToken(authorization));
   if (!secret || !(secret.startsWith('sk_') || secret.startsWith('oat_'))) return undefined;
-  if (guard.isKnownInvalid(secret) || guard.isKnownValid(secret) || services.apiKeys.get(secret) || services.oauthTokens?.get(secret)) return undefined;
+  if (
+    guard.isKnownInvalid(secret) ||
+    guard.isKnownValid(secret) ||
+    services.apiKeys.get(secret) ||
+    services.oauthTokens?.get(secret)
+  )
+    return undefined;
   authFailures.inc({ credential: secret.startsWith('sk_') ? 'api_key' : 'oauth_token', reason: 'rate_limited' });
   return refusedUntil(bucketFor({ kind: 'anonymous', ip }, 'verify').limit, blockedUntil);
 }
@@ -259,23 +334,37 @@ export async function createApiContext(
 ): Promise<ApiContext> {
   const ip = clientIpOf(req, services.trustedProxies);
   const { subject, authError } = await authenticate(services, req, ip, setHeader);
-  const log = services.logger.child({ component: 'api', ip, subject: subject.kind === 'user' ? subject.userId : subject.kind === 'apiKey' ? subject.keyId : subject.kind === 'oauth' ? subject.clientId : subject.kind });
+  const log = services.logger.child({
+    component: 'api',
+    ip,
+    subject:
+      subject.kind === 'user'
+        ? subject.userId
+        : subject.kind === 'apiKey'
+          ? subject.keyId
+          : subject.kind === 'oauth'
+            ? subject.clientId
+            : subject.kind,
+  });
   const pool = services.pool;
   const planOf = (organizationId: string): Promise<Plan> =>
     cachedPlan(`org:${organizationId}`, async () => {
-      const { rows } = await pool.query<{ plan: Plan }>('SELECT plan FROM organizations WHERE id = $1', [organizationId]);
+      const { rows } = await pool.query<{ plan: Plan }>('SELECT plan FROM organizations WHERE id = $1', [
+        organizationId,
+      ]);
       return rows[0]?.plan ?? 'free';
     });
   /** A signed-in user is limited by the best plan among their organizations. */
-  const bestPlanOfUser = (userId: string): Promise<Plan> => cachedPlan(`user:${userId}`, async () => {
-    const { rows } = await pool.query<{ plan: Plan | null }>(
-      `SELECT (array_agg(o.plan ORDER BY array_position(ARRAY['enterprise','pro','starter','free'], o.plan)))[1] AS plan
+  const bestPlanOfUser = (userId: string): Promise<Plan> =>
+    cachedPlan(`user:${userId}`, async () => {
+      const { rows } = await pool.query<{ plan: Plan | null }>(
+        `SELECT (array_agg(o.plan ORDER BY array_position(ARRAY['enterprise','pro','starter','free'], o.plan)))[1] AS plan
        FROM organizations o LEFT JOIN organization_members m ON m.organization_id = o.id AND m.user_id = $1
        WHERE o.is_active AND (o.owner_id = $1 OR m.user_id IS NOT NULL)`,
-      [userId],
-    );
-    return rows[0]?.plan ?? 'free';
-  });
+        [userId],
+      );
+      return rows[0]?.plan ?? 'free';
+    });
   /** The most restrictive decision so far sets the X-RateLimit-* headers. */
   let shown: RateLimitDecision | undefined;
   const consume = async (buckets: { bucket: string; limit: number; windowSeconds: number }[]) => {
@@ -286,7 +375,10 @@ export async function createApiContext(
         for (const [name, value] of Object.entries(rateLimitHeaders(decision))) setHeader(name, value);
       }
       if (!decision.allowed) {
-        throw new TRPCError({ code: 'TOO_MANY_REQUESTS', message: `rate limit of ${decision.limit} requests exceeded; retry in ${decision.retryAfterSeconds} s` });
+        throw new TRPCError({
+          code: 'TOO_MANY_REQUESTS',
+          message: `rate limit of ${decision.limit} requests exceeded; retry in ${decision.retryAfterSeconds} s`,
+        });
       }
     }
   };
@@ -297,26 +389,44 @@ export async function createApiContext(
     ip,
     log,
     async rateLimit(scope) {
-      if (scope === 'auth' || subject.kind === 'anonymous') return consume([bucketFor({ kind: 'anonymous', ip }, scope)]);
+      if (scope === 'auth' || subject.kind === 'anonymous')
+        return consume([bucketFor({ kind: 'anonymous', ip }, scope)]);
       if (subject.kind === 'apiKey') {
         const limitSubject = {
-          kind: 'apiKey' as const, keyId: subject.keyId, organizationId: subject.organizationId,
-          override: subject.rateLimitOverride, plan: await planOf(subject.organizationId),
+          kind: 'apiKey' as const,
+          keyId: subject.keyId,
+          organizationId: subject.organizationId,
+          override: subject.rateLimitOverride,
+          plan: await planOf(subject.organizationId),
         };
         // The key's own (lower) limit first: a key over it does not spend its organization's requests.
         const own = keyOverrideBucket(limitSubject);
         return consume([...(own ? [own] : []), bucketFor(limitSubject, scope)]);
       }
       if (subject.kind === 'oauth') {
-        return consume([bucketFor({ kind: 'user', userId: `oauth:${subject.clientId}`, organizationId: subject.organizationId, plan: await planOf(subject.organizationId) }, scope)]);
+        return consume([
+          bucketFor(
+            {
+              kind: 'user',
+              userId: `oauth:${subject.clientId}`,
+              organizationId: subject.organizationId,
+              plan: await planOf(subject.organizationId),
+            },
+            scope,
+          ),
+        ]);
       }
-      return consume([bucketFor({ kind: 'user', userId: subject.userId, plan: await bestPlanOfUser(subject.userId) }, scope)]);
+      return consume([
+        bucketFor({ kind: 'user', userId: subject.userId, plan: await bestPlanOfUser(subject.userId) }, scope),
+      ]);
     },
     async rateLimitOrganization(organizationId) {
       // Keys and tokens were counted against their organization already (rateLimit); members are counted here, once
       // their membership is established, so that an outsider cannot spend an organization's requests.
       if (subject.kind !== 'user') return;
-      await consume([bucketFor({ kind: 'user', userId: subject.userId, organizationId, plan: await planOf(organizationId) }, 'api')]);
+      await consume([
+        bucketFor({ kind: 'user', userId: subject.userId, organizationId, plan: await planOf(organizationId) }, 'api'),
+      ]);
     },
     roleOf(userId, organizationId) {
       return services.organizationAccess
@@ -325,9 +435,14 @@ export async function createApiContext(
     },
     async actingUserOf(organizationId) {
       if (subject.kind === 'user') return subject.userId;
-      const { rows } = subject.kind === 'apiKey'
-        ? await pool.query<{ user_id: string }>('SELECT created_by AS user_id FROM api_keys WHERE id = $1', [subject.keyId])
-        : await pool.query<{ user_id: string }>('SELECT owner_id AS user_id FROM organizations WHERE id = $1', [organizationId]);
+      const { rows } =
+        subject.kind === 'apiKey'
+          ? await pool.query<{ user_id: string }>('SELECT created_by AS user_id FROM api_keys WHERE id = $1', [
+              subject.keyId,
+            ])
+          : await pool.query<{ user_id: string }>('SELECT owner_id AS user_id FROM organizations WHERE id = $1', [
+              organizationId,
+            ]);
       return rows[0]!.user_id;
     },
     organizationActive(organizationId) {

@@ -35,16 +35,24 @@ const AUTH_CODES: Record<AuthError['code'], TRPCError['code']> = {
 export function toTRPCError(err: unknown): TRPCError {
   if (err instanceof TRPCError) return err;
   if (err instanceof DefinitionError) {
-    return new TRPCError({ code: 'BAD_REQUEST', message: err.message, cause: Object.assign(new Error(err.message), { issues: err.issues.map((i) => ({ path: i.path.split('.'), message: i.message })) }) });
+    return new TRPCError({
+      code: 'BAD_REQUEST',
+      message: err.message,
+      cause: Object.assign(new Error(err.message), {
+        issues: err.issues.map((i) => ({ path: i.path.split('.'), message: i.message })),
+      }),
+    });
   }
   if (err instanceof ZodError) return new TRPCError({ code: 'BAD_REQUEST', message: 'invalid input', cause: err });
   if (err instanceof TriggerNotFoundError) return new TRPCError({ code: 'NOT_FOUND', message: err.message });
   if (err instanceof BacktestRequestError) return new TRPCError({ code: 'BAD_REQUEST', message: err.message });
   if (err instanceof ApiError) return new TRPCError({ code: err.code, message: err.message });
-  if (err instanceof AuthError) return new TRPCError({ code: AUTH_CODES[err.code] ?? 'UNAUTHORIZED', message: err.message });
+  if (err instanceof AuthError)
+    return new TRPCError({ code: AUTH_CODES[err.code] ?? 'UNAUTHORIZED', message: err.message });
   // Postgres input errors that slipped past validation are the caller's fault, not a crash.
   const pgCode = (err as { code?: string } | undefined)?.code;
-  if (pgCode === '22P02' || pgCode === '22003' || pgCode === '23514') return new TRPCError({ code: 'BAD_REQUEST', message: 'invalid value' });
+  if (pgCode === '22P02' || pgCode === '22003' || pgCode === '23514')
+    return new TRPCError({ code: 'BAD_REQUEST', message: 'invalid value' });
   if (pgCode === '23505') return new TRPCError({ code: 'CONFLICT', message: 'already exists' });
   return new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: 'internal error' });
 }

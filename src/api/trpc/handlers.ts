@@ -14,7 +14,10 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 const CODE_OF_STATUS: Record<number, TRPCError['code']> = {
-  400: 'BAD_REQUEST', 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE', 429: 'TOO_MANY_REQUESTS',
+  400: 'BAD_REQUEST',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'TOO_MANY_REQUESTS',
 };
 
 const NUL_REFUSED = 'text must not contain NUL characters (\\u0000)';
@@ -38,12 +41,24 @@ async function acceptInput(req: http.IncomingMessage, surface: 'trpc' | 'rest'):
 /** An error answer in the surface's own shape (tRPC's envelope, or the REST error body the OpenAPI document gives). */
 function errorBody(status: number, message: string, surface: 'trpc' | 'rest'): unknown {
   const error = new TRPCError({ code: CODE_OF_STATUS[status] ?? 'BAD_REQUEST', message });
-  const shape = getErrorShape({ config: appRouter._def._config, error, type: 'unknown', path: undefined, input: undefined, ctx: undefined });
+  const shape = getErrorShape({
+    config: appRouter._def._config,
+    error,
+    type: 'unknown',
+    path: undefined,
+    input: undefined,
+    ctx: undefined,
+  });
   return surface === 'trpc' ? { error: shape } : { ...shape, code: error.code };
 }
 
 /** Answers 429 at once to a request the per-IP verification limit would refuse anyway (see floodRefusal). */
-function refusedAsFlood(services: ApiServices, req: http.IncomingMessage, res: http.ServerResponse, surface: 'trpc' | 'rest'): boolean {
+function refusedAsFlood(
+  services: ApiServices,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  surface: 'trpc' | 'rest',
+): boolean {
   const refusal = floodRefusal(services, req);
   if (!refusal) return false;
   const message = `too many credential verifications from this address; retry in ${refusal.retryAfterSeconds} s`;
@@ -90,10 +105,17 @@ export function createApiHandlers(services: ApiServices, options: { baseUrl: str
       if (!res.headersSent) res.setHeader(name, value);
     });
   const onError = ({ error, path }: { error: { code: string; cause?: unknown }; path?: string }) => {
-    if (error.code === 'INTERNAL_SERVER_ERROR') services.logger.error({ err: error.cause ?? error, path }, 'API request failed');
+    if (error.code === 'INTERNAL_SERVER_ERROR')
+      services.logger.error({ err: error.cause ?? error, path }, 'API request failed');
   };
   let document: unknown;
-  const trpc = createHTTPHandler({ router: appRouter, createContext, basePath: '/trpc/', maxBodySize: MAX_BODY_BYTES, onError });
+  const trpc = createHTTPHandler({
+    router: appRouter,
+    createContext,
+    basePath: '/trpc/',
+    maxBodySize: MAX_BODY_BYTES,
+    onError,
+  });
   const rest = createOpenApiHttpHandler({ router: appRouter, createContext, maxBodySize: MAX_BODY_BYTES, onError });
   return {
     trpc: async (req, res) => {
@@ -107,16 +129,20 @@ export function createApiHandlers(services: ApiServices, options: { baseUrl: str
       await rest(req, res);
     },
     openApiDocument: () =>
-      (document ??= describeAnswers(generateOpenApiDocument(appRouter, {
-        title: 'erc8004-backend API',
-        version: '1.0.0',
-        description: 'ERC-8004 events, triggers, deliveries and organizations. Authenticate with `Authorization: Bearer <access token | API key>` or `X-API-Key`. ' +
-          'Bodies are JSON (`application/json`, at most 1 MiB); text never contains NUL (U+0000), which is refused with 400.',
-        baseUrl: `${options.baseUrl}/api/v1`,
-        securitySchemes: {
-          bearer: { type: 'http', scheme: 'bearer' },
-          apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
-        },
-      }), appRouter)),
+      (document ??= describeAnswers(
+        generateOpenApiDocument(appRouter, {
+          title: 'erc8004-backend API',
+          version: '1.0.0',
+          description:
+            'ERC-8004 events, triggers, deliveries and organizations. Authenticate with `Authorization: Bearer <access token | API key>` or `X-API-Key`. ' +
+            'Bodies are JSON (`application/json`, at most 1 MiB); text never contains NUL (U+0000), which is refused with 400.',
+          baseUrl: `${options.baseUrl}/api/v1`,
+          securitySchemes: {
+            bearer: { type: 'http', scheme: 'bearer' },
+            apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+          },
+        }),
+        appRouter,
+      )),
   };
 }

@@ -8,8 +8,14 @@ import { z } from 'zod';
 import type { AnyRouter } from '@trpc/server';
 
 type JsonSchema = Record<string, unknown>;
-type Operation = { requestBody?: { content?: Record<string, { schema?: JsonSchema }> }; responses?: Record<string, unknown> };
-type OpenApiDocument = { paths?: Record<string, Record<string, Operation>>; components?: { schemas?: Record<string, unknown> } };
+type Operation = {
+  requestBody?: { content?: Record<string, { schema?: JsonSchema }> };
+  responses?: Record<string, unknown>;
+};
+type OpenApiDocument = {
+  paths?: Record<string, Record<string, Operation>>;
+  components?: { schemas?: Record<string, unknown> };
+};
 
 /**
  * An input object of which exactly one key of each group must be given: enforced by zod, and recorded in the schema's
@@ -18,24 +24,34 @@ type OpenApiDocument = { paths?: Record<string, Record<string, Operation>>; comp
 export function exactlyOneOf<T extends z.ZodObject>(schema: T, ...groups: [string, string][]) {
   let refined = schema;
   for (const group of groups) {
-    refined = refined.refine((v) => group.filter((key) => (v as Record<string, unknown>)[key] !== undefined).length === 1, {
-      message: `give exactly one of ${group.join(' and ')}`,
-      path: [group[0]],
-    });
+    refined = refined.refine(
+      (v) => group.filter((key) => (v as Record<string, unknown>)[key] !== undefined).length === 1,
+      {
+        message: `give exactly one of ${group.join(' and ')}`,
+        path: [group[0]],
+      },
+    );
   }
   return refined.meta({ exactlyOneOf: groups });
 }
 
 /** Every error the API layer answers, by status (the codes tRPC maps to it). */
 const ERRORS: Record<number, { codes: string[]; description: string; bodies?: 'all' }> = {
-  400: { codes: ['BAD_REQUEST', 'PARSE_ERROR'], description: 'Invalid input: malformed JSON, a value the schema refuses (`issues`), or a rule checked beyond the schema (`data.issues`)' },
+  400: {
+    codes: ['BAD_REQUEST', 'PARSE_ERROR'],
+    description:
+      'Invalid input: malformed JSON, a value the schema refuses (`issues`), or a rule checked beyond the schema (`data.issues`)',
+  },
   401: { codes: ['UNAUTHORIZED'], description: 'Missing, invalid or expired credentials' },
   403: { codes: ['FORBIDDEN'], description: 'The caller lacks access to this organization or permission' },
   404: { codes: ['NOT_FOUND'], description: 'Not found (or not visible to the caller)' },
   409: { codes: ['CONFLICT'], description: 'Conflicts with the current state (e.g. already exists)' },
   413: { codes: ['PAYLOAD_TOO_LARGE'], description: 'The request body is larger than the limit', bodies: 'all' },
   415: { codes: ['UNSUPPORTED_MEDIA_TYPE'], description: 'The request body is not `application/json`', bodies: 'all' },
-  429: { codes: ['TOO_MANY_REQUESTS'], description: 'Rate limit exceeded (or sign-in locked); retry after `Retry-After` seconds' },
+  429: {
+    codes: ['TOO_MANY_REQUESTS'],
+    description: 'Rate limit exceeded (or sign-in locked); retry after `Retry-After` seconds',
+  },
   500: { codes: ['INTERNAL_SERVER_ERROR'], description: 'Unexpected failure (logged); the body carries no detail' },
 };
 
@@ -66,18 +82,28 @@ function errorSchema(status: number, codes: string[]): JsonSchema {
           issues: {
             type: 'array',
             description: 'Field-level problems: dotted path and message',
-            items: { type: 'object', required: ['path', 'message'], additionalProperties: false, properties: { path: { type: 'string' }, message: { type: 'string' } } },
+            items: {
+              type: 'object',
+              required: ['path', 'message'],
+              additionalProperties: false,
+              properties: { path: { type: 'string' }, message: { type: 'string' } },
+            },
           },
         },
       },
       issues: {
         type: 'array',
-        description: 'Input validation failures as zod reports them: `code`, `path`, `message`, plus fields that depend on the code (`origin`, `expected`, `format`, `minimum`, …)',
+        description:
+          'Input validation failures as zod reports them: `code`, `path`, `message`, plus fields that depend on the code (`origin`, `expected`, `format`, `minimum`, …)',
         items: {
           type: 'object',
           required: ['code', 'path', 'message'],
           additionalProperties: true,
-          properties: { code: { type: 'string' }, path: { type: 'array', items: { type: ['string', 'integer'] } }, message: { type: 'string' } },
+          properties: {
+            code: { type: 'string' },
+            path: { type: 'array', items: { type: ['string', 'integer'] } },
+            message: { type: 'string' },
+          },
         },
       },
     },
@@ -87,10 +113,17 @@ function errorSchema(status: number, codes: string[]): JsonSchema {
 /** The input schemas' `exactlyOneOf` groups, by "METHOD path" of their REST operation. */
 function exactlyOneOfGroups(router: AnyRouter): Map<string, [string, string][]> {
   const out = new Map<string, [string, string][]>();
-  for (const procedure of Object.values(router._def.procedures as Record<string, { _def: { meta?: { openapi?: { method: string; path: string } }; inputs?: unknown[] } }>)) {
+  for (const procedure of Object.values(
+    router._def.procedures as Record<
+      string,
+      { _def: { meta?: { openapi?: { method: string; path: string } }; inputs?: unknown[] } }
+    >,
+  )) {
     const openapi = procedure._def.meta?.openapi;
     if (!openapi) continue;
-    const groups = (procedure._def.inputs ?? []).flatMap((input) => ((input as z.ZodType).meta?.()?.exactlyOneOf as [string, string][] | undefined) ?? []);
+    const groups = (procedure._def.inputs ?? []).flatMap(
+      (input) => ((input as z.ZodType).meta?.()?.exactlyOneOf as [string, string][] | undefined) ?? [],
+    );
     if (groups.length > 0) out.set(`${openapi.method.toLowerCase()} ${openapi.path}`, groups);
   }
   return out;
@@ -99,9 +132,10 @@ function exactlyOneOfGroups(router: AnyRouter): Map<string, [string, string][]> 
 /** Rewrites the generated document in place (and returns it). */
 export function describeAnswers<D>(generated: D, router: AnyRouter): D {
   const document = generated as OpenApiDocument;
-  const schemas = (document.components ??= {}).schemas ??= {};
+  const schemas = ((document.components ??= {}).schemas ??= {});
   for (const name of Object.keys(schemas)) if (name.startsWith('error.')) delete schemas[name];
-  for (const [status, { codes }] of Object.entries(ERRORS)) schemas[`Error${status}`] = errorSchema(Number(status), codes);
+  for (const [status, { codes }] of Object.entries(ERRORS))
+    schemas[`Error${status}`] = errorSchema(Number(status), codes);
   const oneOfGroups = exactlyOneOfGroups(router);
   for (const [path, operations] of Object.entries(document.paths ?? {})) {
     for (const [method, operation] of Object.entries(operations)) {
@@ -112,14 +146,22 @@ export function describeAnswers<D>(generated: D, router: AnyRouter): D {
         if (error.bodies && !takesBody) continue;
         responses[status] = {
           description: error.description,
-          ...(status === '429' ? { headers: { 'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer' } }, ...rateLimitHeaders } } : {}),
+          ...(status === '429'
+            ? {
+                headers: {
+                  'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer' } },
+                  ...rateLimitHeaders,
+                },
+              }
+            : {}),
           content: { 'application/json': { schema: { $ref: `#/components/schemas/Error${status}` } } },
         };
       }
       operation.responses = responses;
       const groups = oneOfGroups.get(`${method} ${path}`);
       const body = operation.requestBody?.content?.['application/json'];
-      if (groups && body?.schema) body.schema.allOf = groups.map((group) => ({ oneOf: group.map((key) => ({ required: [key] })) }));
+      if (groups && body?.schema)
+        body.schema.allOf = groups.map((group) => ({ oneOf: group.map((key) => ({ required: [key] })) }));
     }
   }
   return generated;

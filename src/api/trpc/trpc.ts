@@ -56,7 +56,8 @@ const errorMapping = t.middleware(async ({ ctx, next, path }) => {
     // tRPC's own errors (input validation, our explicit TRPCErrors) pass through; thrown domain errors are mapped.
     if (result.error.code !== 'INTERNAL_SERVER_ERROR') throw result.error;
     const mapped = toTRPCError(result.error.cause ?? result.error);
-    if (mapped.code === 'INTERNAL_SERVER_ERROR') ctx.log.error({ err: result.error.cause ?? result.error, path }, 'procedure failed');
+    if (mapped.code === 'INTERNAL_SERVER_ERROR')
+      ctx.log.error({ err: result.error.cause ?? result.error, path }, 'procedure failed');
     throw mapped;
   }
   return result;
@@ -71,7 +72,10 @@ export const publicProcedure = t.procedure.use(errorMapping).use(async ({ ctx, n
 
 export const authedProcedure = publicProcedure.use(async ({ ctx, next }) => {
   if (ctx.subject.kind === 'anonymous') {
-    throw new TRPCError({ code: 'UNAUTHORIZED', message: 'sign in, or send an API key (Authorization: Bearer sk_… or X-API-Key)' });
+    throw new TRPCError({
+      code: 'UNAUTHORIZED',
+      message: 'sign in, or send an API key (Authorization: Bearer sk_… or X-API-Key)',
+    });
   }
   return next({ ctx: { ...ctx, subject: ctx.subject as Exclude<Subject, { kind: 'anonymous' }> } });
 });
@@ -93,7 +97,8 @@ export function orgProcedure(permission: Permission) {
     const organizationId = input.organizationId;
     const s = ctx.subject;
     // One answer for "not a member" and "does not exist": no probing of other tenants.
-    const denied = () => new TRPCError({ code: 'FORBIDDEN', message: `no ${permission} access to organization ${organizationId}` });
+    const denied = () =>
+      new TRPCError({ code: 'FORBIDDEN', message: `no ${permission} access to organization ${organizationId}` });
     let role: Role | undefined;
     if (s.kind === 'user') {
       role = await ctx.roleOf(s.userId, organizationId);
@@ -112,7 +117,9 @@ export function orgProcedure(permission: Permission) {
     // For users, roleOf already required an active organization; keys and tokens are checked here.
     if (s.kind !== 'user' && !(await ctx.organizationActive(organizationId))) throw denied();
     await ctx.rateLimitOrganization(organizationId);
-    const result = await next({ ctx: { ...ctx, org: { id: organizationId, role }, pool: new TenantDb(ctx.tenantPool, organizationId) } });
+    const result = await next({
+      ctx: { ...ctx, org: { id: organizationId, role }, pool: new TenantDb(ctx.tenantPool, organizationId) },
+    });
     // A mutation may have changed members, owner or activity: this process re-reads them on the next request rather
     // than waiting for the NOTIFY that tells the other API processes (src/auth/organization-access.ts).
     if (type === 'mutation') ctx.organizationAccess?.invalidatePrefix(organizationId);

@@ -84,7 +84,10 @@ function compile(sources: Record<string, { content: string }>): { artifacts: Art
   const artifacts = {} as Artifacts;
   for (const name of CONTRACT_NAMES) {
     const out = output.contracts?.[`${name}.sol`]?.[name];
-    if (!out) throw new Error(`solc produced no output for ${name} (expected contract ${name} in src/chain/contracts/${name}.sol)`);
+    if (!out)
+      throw new Error(
+        `solc produced no output for ${name} (expected contract ${name} in src/chain/contracts/${name}.sol)`,
+      );
     artifacts[name] = { abi: out.abi, bytecode: `0x${out.evm.bytecode.object}` };
   }
   return { artifacts, solcVersion: solc.version() };

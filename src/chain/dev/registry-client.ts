@@ -52,7 +52,13 @@ export class DevRegistries {
   }
 
   /** Sends a transaction and waits for it to be mined; throws with the revert reason on failure. */
-  async send(from: Address, address: Address, abi: Abi, functionName: string, args: readonly unknown[]): Promise<TransactionReceipt> {
+  async send(
+    from: Address,
+    address: Address,
+    abi: Abi,
+    functionName: string,
+    args: readonly unknown[],
+  ): Promise<TransactionReceipt> {
     // The gas estimate runs the call first: a revert throws there, with the error's name (anvil would mine it silently).
     const hash = await this.sendNoWait(from, address, abi, functionName, args);
     const receipt = await this.publicClient.waitForTransactionReceipt({ hash, pollingInterval: 20 });
@@ -61,9 +67,23 @@ export class DevRegistries {
   }
 
   /** Sends without waiting for the receipt (for rate-driven load); returns the transaction hash. */
-  async sendNoWait(from: Address, address: Address, abi: Abi, functionName: string, args: readonly unknown[]): Promise<Hex> {
+  async sendNoWait(
+    from: Address,
+    address: Address,
+    abi: Abi,
+    functionName: string,
+    args: readonly unknown[],
+  ): Promise<Hex> {
     const gas = await gasWithHeadroom(this.publicClient, { address, abi, functionName, args, account: from });
-    return this.wallet.writeContract({ address, abi, functionName, args, account: from, chain: this.deployed.chain, gas });
+    return this.wallet.writeContract({
+      address,
+      abi,
+      functionName,
+      args,
+      account: from,
+      chain: this.deployed.chain,
+      gas,
+    });
   }
 
   private get identity() {
@@ -98,10 +118,26 @@ export class DevRegistries {
 
   giveFeedback(
     from: Address,
-    f: { agentId: bigint; value: bigint; valueDecimals: number; tag1?: string; tag2?: string; endpoint?: string; feedbackURI?: string; feedbackHash?: Hex },
+    f: {
+      agentId: bigint;
+      value: bigint;
+      valueDecimals: number;
+      tag1?: string;
+      tag2?: string;
+      endpoint?: string;
+      feedbackURI?: string;
+      feedbackHash?: Hex;
+    },
   ) {
     return this.send(from, this.reputation.address, this.reputation.abi, 'giveFeedback', [
-      f.agentId, f.value, f.valueDecimals, f.tag1 ?? '', f.tag2 ?? '', f.endpoint ?? '', f.feedbackURI ?? '', f.feedbackHash ?? `0x${'00'.repeat(32)}`,
+      f.agentId,
+      f.value,
+      f.valueDecimals,
+      f.tag1 ?? '',
+      f.tag2 ?? '',
+      f.endpoint ?? '',
+      f.feedbackURI ?? '',
+      f.feedbackHash ?? `0x${'00'.repeat(32)}`,
     ]);
   }
 
@@ -109,23 +145,52 @@ export class DevRegistries {
     return this.send(from, this.reputation.address, this.reputation.abi, 'revokeFeedback', [agentId, feedbackIndex]);
   }
 
-  appendResponse(from: Address, r: { agentId: bigint; clientAddress: Address; feedbackIndex: bigint; responseURI: string; responseHash: Hex }) {
+  appendResponse(
+    from: Address,
+    r: { agentId: bigint; clientAddress: Address; feedbackIndex: bigint; responseURI: string; responseHash: Hex },
+  ) {
     return this.send(from, this.reputation.address, this.reputation.abi, 'appendResponse', [
-      r.agentId, r.clientAddress, r.feedbackIndex, r.responseURI, r.responseHash,
+      r.agentId,
+      r.clientAddress,
+      r.feedbackIndex,
+      r.responseURI,
+      r.responseHash,
     ]);
   }
 
   validationRequest(from: Address, r: { validator: Address; agentId: bigint; requestURI: string; requestHash: Hex }) {
-    return this.send(from, this.validation.address, this.validation.abi, 'validationRequest', [r.validator, r.agentId, r.requestURI, r.requestHash]);
-  }
-
-  validationResponse(from: Address, r: { requestHash: Hex; response: number; responseURI: string; responseHash: Hex; tag: string }) {
-    return this.send(from, this.validation.address, this.validation.abi, 'validationResponse', [
-      r.requestHash, r.response, r.responseURI, r.responseHash, r.tag,
+    return this.send(from, this.validation.address, this.validation.abi, 'validationRequest', [
+      r.validator,
+      r.agentId,
+      r.requestURI,
+      r.requestHash,
     ]);
   }
 
-  legacyGiveFeedback(from: Address, f: { agentId: bigint; score: number; tag1: Hex; tag2: Hex; fileuri: string; filehash: Hex }) {
-    return this.send(from, this.legacy.address, this.legacy.abi, 'giveFeedback', [f.agentId, f.score, f.tag1, f.tag2, f.fileuri, f.filehash]);
+  validationResponse(
+    from: Address,
+    r: { requestHash: Hex; response: number; responseURI: string; responseHash: Hex; tag: string },
+  ) {
+    return this.send(from, this.validation.address, this.validation.abi, 'validationResponse', [
+      r.requestHash,
+      r.response,
+      r.responseURI,
+      r.responseHash,
+      r.tag,
+    ]);
+  }
+
+  legacyGiveFeedback(
+    from: Address,
+    f: { agentId: bigint; score: number; tag1: Hex; tag2: Hex; fileuri: string; filehash: Hex },
+  ) {
+    return this.send(from, this.legacy.address, this.legacy.abi, 'giveFeedback', [
+      f.agentId,
+      f.score,
+      f.tag1,
+      f.tag2,
+      f.fileuri,
+      f.filehash,
+    ]);
   }
 }

@@ -1,6 +1,13 @@
 import { orgProcedure } from '../../trpc/trpc.js';
 import { listBreakers, resetBreaker } from '../../../actions/breaker.js';
-import { listBreakersMeta, resetBreakerMeta, ZListBreakersRequest, ZListBreakersResponse, ZResetBreakerRequest, ZResetBreakerResponse } from './breakers.types.js';
+import {
+  listBreakersMeta,
+  resetBreakerMeta,
+  ZListBreakersRequest,
+  ZListBreakersResponse,
+  ZResetBreakerRequest,
+  ZResetBreakerResponse,
+} from './breakers.types.js';
 
 /** Breakers are per organization and destination: an organization sees (and resets) its own only. */
 export const listBreakersRoute = orgProcedure('read')
@@ -13,4 +20,6 @@ export const resetBreakerRoute = orgProcedure('admin')
   .meta(resetBreakerMeta)
   .input(ZResetBreakerRequest)
   .output(ZResetBreakerResponse)
-  .mutation(async ({ ctx, input }) => ({ reset: await resetBreaker(ctx.pool, input.organizationId, input.destination) }));
+  .mutation(async ({ ctx, input }) => ({
+    reset: await resetBreaker(ctx.pool, input.organizationId, input.destination),
+  }));

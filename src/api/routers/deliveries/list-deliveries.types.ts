@@ -2,7 +2,13 @@ import { z } from 'zod';
 import type { ApiMeta } from '../../trpc/trpc.js';
 
 export const listDeliveriesMeta: ApiMeta = {
-  openapi: { method: 'GET', path: '/organizations/{organizationId}/deliveries', tags: ['Deliveries'], summary: 'Action deliveries (status dead = dead letters), newest first', protect: true },
+  openapi: {
+    method: 'GET',
+    path: '/organizations/{organizationId}/deliveries',
+    tags: ['Deliveries'],
+    summary: 'Action deliveries (status dead = dead letters), newest first',
+    protect: true,
+  },
 };
 export const ZListDeliveriesRequest = z.object({
   triggerId: z.uuid().optional(),
@@ -12,8 +18,19 @@ export const ZListDeliveriesRequest = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });
 export const deliveryOutput = z.object({
-  idempotencyKey: z.string(), triggerId: z.string().nullable(), actionId: z.number().nullable(), actionType: z.string(), eventId: z.string(),
-  destination: z.string().nullable(), status: z.string(), attempts: z.number(), lastError: z.string().nullable(), lastHttpStatus: z.number().nullable(),
-  replays: z.number(), createdAt: z.string(), deliveredAt: z.string().nullable(), deadAt: z.string().nullable(),
+  idempotencyKey: z.string(),
+  triggerId: z.string().nullable(),
+  actionId: z.number().nullable(),
+  actionType: z.string(),
+  eventId: z.string(),
+  destination: z.string().nullable(),
+  status: z.string(),
+  attempts: z.number(),
+  lastError: z.string().nullable(),
+  lastHttpStatus: z.number().nullable(),
+  replays: z.number(),
+  createdAt: z.string(),
+  deliveredAt: z.string().nullable(),
+  deadAt: z.string().nullable(),
 });
 export const ZListDeliveriesResponse = z.object({ items: z.array(deliveryOutput) });

@@ -1,6 +1,10 @@
 import { orgProcedure } from '../../trpc/trpc.js';
 import { deliveryAttempts } from '../../../actions/delivery-service.js';
-import { listDeliveryAttemptsMeta, ZListDeliveryAttemptsRequest, ZListDeliveryAttemptsResponse } from './list-delivery-attempts.types.js';
+import {
+  listDeliveryAttemptsMeta,
+  ZListDeliveryAttemptsRequest,
+  ZListDeliveryAttemptsResponse,
+} from './list-delivery-attempts.types.js';
 
 export const listDeliveryAttemptsRoute = orgProcedure('read')
   .meta(listDeliveryAttemptsMeta)
@@ -8,6 +12,12 @@ export const listDeliveryAttemptsRoute = orgProcedure('read')
   .output(ZListDeliveryAttemptsResponse)
   .query(async ({ ctx, input }) => ({
     items: (await deliveryAttempts(ctx.pool, input.organizationId, input.idempotencyKey)).map((r) => ({
-      attempt: r.attempt, status: r.status, httpStatus: r.http_status, durationMs: r.duration_ms, error: r.error_message, response: r.response_data, executedAt: r.executed_at.toISOString(),
+      attempt: r.attempt,
+      status: r.status,
+      httpStatus: r.http_status,
+      durationMs: r.duration_ms,
+      error: r.error_message,
+      response: r.response_data,
+      executedAt: r.executed_at.toISOString(),
     })),
   }));

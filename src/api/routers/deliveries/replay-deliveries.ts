@@ -1,6 +1,10 @@
 import { orgProcedure } from '../../trpc/trpc.js';
 import { replayDeadLetters } from '../../../actions/delivery-service.js';
-import { replayDeliveriesMeta, ZReplayDeliveriesRequest, ZReplayDeliveriesResponse } from './replay-deliveries.types.js';
+import {
+  replayDeliveriesMeta,
+  ZReplayDeliveriesRequest,
+  ZReplayDeliveriesResponse,
+} from './replay-deliveries.types.js';
 
 export const replayDeliveriesRoute = orgProcedure('write')
   .meta(replayDeliveriesMeta)
@@ -8,6 +12,9 @@ export const replayDeliveriesRoute = orgProcedure('write')
   .output(ZReplayDeliveriesResponse)
   .mutation(async ({ ctx, input }) => ({
     replayed: await replayDeadLetters(ctx.pool, ctx.temporal, ctx.taskQueue, {
-      organizationId: input.organizationId, idempotencyKey: input.idempotencyKey, triggerId: input.triggerId, since: input.since ? new Date(input.since) : undefined,
+      organizationId: input.organizationId,
+      idempotencyKey: input.idempotencyKey,
+      triggerId: input.triggerId,
+      since: input.since ? new Date(input.since) : undefined,
     }),
   }));

@@ -4,7 +4,10 @@ import { oauthClientOutput, oauthScope } from './schema.js';
 
 export const createOAuthClientMeta: ApiMeta = {
   openapi: {
-    method: 'POST', path: '/organizations/{organizationId}/oauth-clients', tags: ['OAuth clients'], protect: true,
+    method: 'POST',
+    path: '/organizations/{organizationId}/oauth-clients',
+    tags: ['OAuth clients'],
+    protect: true,
     summary: 'Create an OAuth 2.0 client-credentials client (its secret is shown once)',
   },
 };
@@ -15,6 +18,8 @@ export const ZCreateOAuthClientRequest = z.object({
 });
 export const ZCreateOAuthClientResponse = oauthClientOutput.extend({
   clientSecret: z.string().describe('ocs_…: shown once, never again'),
-  tokenEndpoint: z.string().describe('where to exchange the credentials for an access token (grant_type=client_credentials)'),
+  tokenEndpoint: z
+    .string()
+    .describe('where to exchange the credentials for an access token (grant_type=client_credentials)'),
 });
 export type CreateOAuthClientRequest = z.infer<typeof ZCreateOAuthClientRequest>;

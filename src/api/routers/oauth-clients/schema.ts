@@ -18,7 +18,13 @@ export type OAuthClientOutput = z.infer<typeof oauthClientOutput>;
 
 export function toOAuthClientOutput(c: OAuthClientSummary): OAuthClientOutput {
   return {
-    id: c.id, clientId: c.clientId, name: c.name, description: c.description, allowedScopes: c.allowedScopes, isActive: c.isActive,
-    createdAt: c.createdAt.toISOString(), updatedAt: c.updatedAt.toISOString(),
+    id: c.id,
+    clientId: c.clientId,
+    name: c.name,
+    description: c.description,
+    allowedScopes: c.allowedScopes,
+    isActive: c.isActive,
+    createdAt: c.createdAt.toISOString(),
+    updatedAt: c.updatedAt.toISOString(),
   };
 }

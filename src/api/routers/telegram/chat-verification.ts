@@ -1,6 +1,13 @@
 import { orgProcedure } from '../../trpc/trpc.js';
 import { createChatLinkCode, listVerifiedChats } from '../../../actions/telegram-chats.js';
-import { createChatCodeMeta, listVerifiedChatsMeta, ZCreateChatCodeRequest, ZCreateChatCodeResponse, ZListVerifiedChatsRequest, ZListVerifiedChatsResponse } from './chat-verification.types.js';
+import {
+  createChatCodeMeta,
+  listVerifiedChatsMeta,
+  ZCreateChatCodeRequest,
+  ZCreateChatCodeResponse,
+  ZListVerifiedChatsRequest,
+  ZListVerifiedChatsResponse,
+} from './chat-verification.types.js';
 
 // Whoever may create actions may verify a chat for them.
 export const createChatCodeRoute = orgProcedure('write')
@@ -8,7 +15,11 @@ export const createChatCodeRoute = orgProcedure('write')
   .input(ZCreateChatCodeRequest)
   .output(ZCreateChatCodeResponse)
   .mutation(async ({ ctx, input }) => {
-    const { code, expiresAt } = await createChatLinkCode(ctx.pool, input.organizationId, await ctx.actingUserOf(input.organizationId));
+    const { code, expiresAt } = await createChatLinkCode(
+      ctx.pool,
+      input.organizationId,
+      await ctx.actingUserOf(input.organizationId),
+    );
     return { code, message: `/start ${code}`, expiresAt: expiresAt.toISOString() };
   });
 
@@ -17,5 +28,9 @@ export const listVerifiedChatsRoute = orgProcedure('read')
   .input(ZListVerifiedChatsRequest)
   .output(ZListVerifiedChatsResponse)
   .query(async ({ ctx, input }) => ({
-    items: (await listVerifiedChats(ctx.pool, input.organizationId)).map((c) => ({ chatId: c.chatId, title: c.title, verifiedAt: c.verifiedAt.toISOString() })),
+    items: (await listVerifiedChats(ctx.pool, input.organizationId)).map((c) => ({
+      chatId: c.chatId,
+      title: c.title,
+      verifiedAt: c.verifiedAt.toISOString(),
+    })),
   }));

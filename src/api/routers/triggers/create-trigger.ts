@@ -14,5 +14,8 @@ export const createTriggerRoute = orgProcedure('write')
     const id = await ctx.triggers.create({ ...body, organizationId, userId });
     const created = await getTrigger(ctx.pool, organizationId, id);
     if (!created) throw new ApiError('NOT_FOUND', `trigger ${id} not found`);
-    return { ...created, webhookSecrets: await newActionWebhookSecrets(ctx.pool, ctx.secrets, organizationId, created.actions) };
+    return {
+      ...created,
+      webhookSecrets: await newActionWebhookSecrets(ctx.pool, ctx.secrets, organizationId, created.actions),
+    };
   });

@@ -3,7 +3,13 @@ import type { ApiMeta } from '../../trpc/trpc.js';
 import { triggerIdInput } from './schema.js';
 
 export const getTriggerStateMeta: ApiMeta = {
-  openapi: { method: 'GET', path: '/organizations/{organizationId}/triggers/{triggerId}/state', tags: ['Triggers'], summary: 'Current per-agent state of a trigger', protect: true },
+  openapi: {
+    method: 'GET',
+    path: '/organizations/{organizationId}/triggers/{triggerId}/state',
+    tags: ['Triggers'],
+    summary: 'Current per-agent state of a trigger',
+    protect: true,
+  },
 };
 export const ZGetTriggerStateRequest = triggerIdInput.extend({ agentKey: z.string().max(200).optional() });
 export const ZGetTriggerStateResponse = z.object({

@@ -21,7 +21,11 @@ export const actionInput = z.object({
 });
 
 export const settingsInput = z
-  .object({ cooldown_seconds: z.number().int().min(0).max(31_536_000).optional(), hysteresis: z.boolean().optional(), start_block: z.number().int().min(0).nullable().optional() })
+  .object({
+    cooldown_seconds: z.number().int().min(0).max(31_536_000).optional(),
+    hysteresis: z.boolean().optional(),
+    start_block: z.number().int().min(0).nullable().optional(),
+  })
   .strict();
 
 export const triggerBody = z.object({
@@ -44,8 +48,24 @@ export const triggerOutput = z.object({
   registry: z.enum(['identity', 'reputation', 'validation']),
   enabled: z.boolean(),
   settings: z.record(z.string(), z.unknown()),
-  conditions: z.array(z.object({ id: z.number(), condition_type: z.string(), field: z.string(), operator: z.string(), value: z.string(), config: z.record(z.string(), z.unknown()).nullable() })),
-  actions: z.array(z.object({ id: z.number(), action_type: z.enum(['telegram', 'rest', 'mcp']), priority: z.number(), config: z.record(z.string(), z.unknown()) })),
+  conditions: z.array(
+    z.object({
+      id: z.number(),
+      condition_type: z.string(),
+      field: z.string(),
+      operator: z.string(),
+      value: z.string(),
+      config: z.record(z.string(), z.unknown()).nullable(),
+    }),
+  ),
+  actions: z.array(
+    z.object({
+      id: z.number(),
+      action_type: z.enum(['telegram', 'rest', 'mcp']),
+      priority: z.number(),
+      config: z.record(z.string(), z.unknown()),
+    }),
+  ),
   createdAt: z.string(),
   updatedAt: z.string(),
 });

@@ -1,6 +1,10 @@
 import { orgProcedure } from '../../trpc/trpc.js';
 import { getTrigger } from '../../../triggers/queries.js';
-import { setTriggerEnabledMeta, ZSetTriggerEnabledRequest, ZSetTriggerEnabledResponse } from './set-trigger-enabled.types.js';
+import {
+  setTriggerEnabledMeta,
+  ZSetTriggerEnabledRequest,
+  ZSetTriggerEnabledResponse,
+} from './set-trigger-enabled.types.js';
 
 export const setTriggerEnabledRoute = orgProcedure('write')
   .meta(setTriggerEnabledMeta)

@@ -1,7 +1,13 @@
 import { orgProcedure } from '../../trpc/trpc.js';
 import { ApiError } from '../../trpc/errors.js';
 import { TRIGGER_EVENT_COLUMNS } from '../../../../activities/triggers.js';
-import { buildTemplateContext, defaultWebhookBody, escapingForParseMode, renderJsonTemplate, renderTemplate } from '../../../actions/templates.js';
+import {
+  buildTemplateContext,
+  defaultWebhookBody,
+  escapingForParseMode,
+  renderJsonTemplate,
+  renderTemplate,
+} from '../../../actions/templates.js';
 import { compileDefinition } from '../../../triggers/definition.js';
 import { evaluate, initialState, type TriggerEvent } from '../../../triggers/engine.js';
 import { getTrigger } from '../../../triggers/queries.js';
@@ -16,15 +22,34 @@ export const testTriggerRoute = orgProcedure('read')
   .mutation(async ({ ctx, input }) => {
     const stored = input.triggerId ? await getTrigger(ctx.pool, input.organizationId, input.triggerId) : undefined;
     if (input.triggerId && !stored) throw new ApiError('NOT_FOUND', `trigger ${input.triggerId} not found`);
-    const body = stored ?? { ...input.definition!, id: 'test', conditions: input.definition!.conditions.map((c, i) => ({ id: i + 1, field: '', operator: '=', value: '', config: null, ...c })) };
+    const body = stored ?? {
+      ...input.definition!,
+      id: 'test',
+      conditions: input.definition!.conditions.map((c, i) => ({
+        id: i + 1,
+        field: '',
+        operator: '=',
+        value: '',
+        config: null,
+        ...c,
+      })),
+    };
     const def = compileDefinition({
-      id: stored?.id ?? 'test', organizationId: input.organizationId, name: body.name, chainId: body.chainId, registry: body.registry,
-      enabled: true, settings: { cooldown_seconds: 0, hysteresis: false, start_block: null, ...body.settings },
+      id: stored?.id ?? 'test',
+      organizationId: input.organizationId,
+      name: body.name,
+      chainId: body.chainId,
+      registry: body.registry,
+      enabled: true,
+      settings: { cooldown_seconds: 0, hysteresis: false, start_block: null, ...body.settings },
       conditions: body.conditions.map((c) => ({ ...c, key: String(c.id) })) as never,
     });
     let event: TriggerEvent;
     if (input.eventSeq) {
-      const { rows } = await ctx.pool.query<TriggerEvent>(`SELECT ${TRIGGER_EVENT_COLUMNS}, file_hash, client_address FROM events WHERE ingest_seq = $1`, [input.eventSeq]);
+      const { rows } = await ctx.pool.query<TriggerEvent>(
+        `SELECT ${TRIGGER_EVENT_COLUMNS}, file_hash, client_address FROM events WHERE ingest_seq = $1`,
+        [input.eventSeq],
+      );
       if (!rows[0]) throw new ApiError('NOT_FOUND', `event ${input.eventSeq} not found`);
       event = rows[0];
     } else {
@@ -34,20 +59,57 @@ export const testTriggerRoute = orgProcedure('read')
     const evaluation = evaluate(def, initialState(), event);
     const context = buildTemplateContext({
       event: event as unknown as Record<string, unknown>,
-      trigger: { id: def.id, name: def.name, chain_id: def.chainId, registry: def.registry, organization_id: input.organizationId },
-      agentKey: evaluation.agentKey, values: evaluation.values, stateKeys: templateStateKeys(body.conditions), firedAt: new Date(), kind: 'match',
+      trigger: {
+        id: def.id,
+        name: def.name,
+        chain_id: def.chainId,
+        registry: def.registry,
+        organization_id: input.organizationId,
+      },
+      agentKey: evaluation.agentKey,
+      values: evaluation.values,
+      stateKeys: templateStateKeys(body.conditions),
+      firedAt: new Date(),
+      kind: 'match',
     });
-    const actions = (stored?.actions ?? input.definition!.actions.map((a) => ({ ...a, priority: a.priority ?? 1 }))).map((a) => {
+    const actions = (
+      stored?.actions ?? input.definition!.actions.map((a) => ({ ...a, priority: a.priority ?? 1 }))
+    ).map((a) => {
       const config = a.config as Record<string, any>;
       try {
         const preview =
-          a.action_type === 'telegram' ? { chat_id: config.chat_id, text: renderTemplate(config.message_template, context, escapingForParseMode(config.parse_mode ?? 'MarkdownV2')) }
-          : a.action_type === 'rest' ? { method: config.method ?? 'POST', url: config.url, body: config.body_template === undefined ? defaultWebhookBody(context) : renderJsonTemplate(config.body_template, context) }
-          : { tool: config.tool_name, arguments: renderJsonTemplate(config.arguments_template ?? {}, context, 'arguments_template') };
+          a.action_type === 'telegram'
+            ? {
+                chat_id: config.chat_id,
+                text: renderTemplate(
+                  config.message_template,
+                  context,
+                  escapingForParseMode(config.parse_mode ?? 'MarkdownV2'),
+                ),
+              }
+            : a.action_type === 'rest'
+              ? {
+                  method: config.method ?? 'POST',
+                  url: config.url,
+                  body:
+                    config.body_template === undefined
+                      ? defaultWebhookBody(context)
+                      : renderJsonTemplate(config.body_template, context),
+                }
+              : {
+                  tool: config.tool_name,
+                  arguments: renderJsonTemplate(config.arguments_template ?? {}, context, 'arguments_template'),
+                };
         return { actionType: a.action_type, priority: a.priority, preview };
       } catch (err) {
         return { actionType: a.action_type, priority: a.priority, preview: null, error: (err as Error).message };
       }
     });
-    return { eligible: evaluation.eligible, matched: evaluation.matched, fired: evaluation.fired, values: evaluation.values, actions };
+    return {
+      eligible: evaluation.eligible,
+      matched: evaluation.matched,
+      fired: evaluation.fired,
+      values: evaluation.values,
+      actions,
+    };
   });

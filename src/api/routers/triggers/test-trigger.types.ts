@@ -5,7 +5,10 @@ import { DEFINITION_RULES, triggerBody } from './schema.js';
 
 export const testTriggerMeta: ApiMeta = {
   openapi: {
-    method: 'POST', path: '/organizations/{organizationId}/triggers/test', tags: ['Triggers'], protect: true,
+    method: 'POST',
+    path: '/organizations/{organizationId}/triggers/test',
+    tags: ['Triggers'],
+    protect: true,
     summary: 'Evaluate a trigger against one event and render its actions without sending anything',
     description: `Give a stored trigger (triggerId) or a definition, and a stored event (eventSeq) or an event. ${DEFINITION_RULES}`,
   },
@@ -18,13 +21,25 @@ const sampleEvent = z.object({
   timestamp: z.number().int().min(0).max(253_402_300_799),
   registry: z.enum(['identity', 'reputation', 'validation']),
   event_type: z.string().min(1).max(64),
-  agent_id: z.string().regex(/^\d{1,78}$/).nullable().default(null),
-  value: z.string().regex(/^-?\d{1,39}$/).nullable().default(null),
+  agent_id: z
+    .string()
+    .regex(/^\d{1,78}$/)
+    .nullable()
+    .default(null),
+  value: z
+    .string()
+    .regex(/^-?\d{1,39}$/)
+    .nullable()
+    .default(null),
   value_decimals: z.number().int().min(0).max(18).nullable().default(null),
   tag1: z.string().max(256).nullable().default(null),
   tag2: z.string().max(256).nullable().default(null),
   tag: z.string().max(256).nullable().default(null),
-  validator_address: z.string().regex(/^0x[0-9a-fA-F]{40}$/).nullable().default(null),
+  validator_address: z
+    .string()
+    .regex(/^0x[0-9a-fA-F]{40}$/)
+    .nullable()
+    .default(null),
   file_uri: z.string().max(8_192).nullable().default(null),
   file_hash: z.string().nullable().default(null),
   response: z.number().int().min(0).max(255).nullable().default(null),
@@ -36,7 +51,10 @@ export const ZTestTriggerRequest = exactlyOneOf(
     triggerId: z.uuid().optional(),
     definition: triggerBody.optional(),
     /** A stored event, by its ingest sequence number. */
-    eventSeq: z.string().regex(/^\d{1,19}$/).optional(),
+    eventSeq: z
+      .string()
+      .regex(/^\d{1,19}$/)
+      .optional(),
     event: sampleEvent.optional(),
   }),
   ['triggerId', 'definition'],
@@ -46,6 +64,11 @@ export const ZTestTriggerResponse = z.object({
   eligible: z.boolean(),
   matched: z.boolean(),
   fired: z.boolean(),
-  values: z.record(z.string(), z.object({ result: z.boolean(), metric: z.union([z.number(), z.string(), z.null()]).optional() })),
-  actions: z.array(z.object({ actionType: z.string(), priority: z.number(), preview: z.unknown(), error: z.string().optional() })),
+  values: z.record(
+    z.string(),
+    z.object({ result: z.boolean(), metric: z.union([z.number(), z.string(), z.null()]).optional() }),
+  ),
+  actions: z.array(
+    z.object({ actionType: z.string(), priority: z.number(), preview: z.unknown(), error: z.string().optional() }),
+  ),
 });

@@ -16,5 +16,14 @@ export const updateTriggerRoute = orgProcedure('write')
     await ctx.triggers.update(triggerId, { ...body, organizationId, userId });
     const updated = (await getTrigger(ctx.pool, organizationId, triggerId))!;
     const existingIds = existing.actions.map((a) => a.id);
-    return { ...updated, webhookSecrets: await newActionWebhookSecrets(ctx.pool, ctx.secrets, organizationId, updated.actions, existingIds) };
+    return {
+      ...updated,
+      webhookSecrets: await newActionWebhookSecrets(
+        ctx.pool,
+        ctx.secrets,
+        organizationId,
+        updated.actions,
+        existingIds,
+      ),
+    };
   });

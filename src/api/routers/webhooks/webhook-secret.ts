@@ -1,8 +1,19 @@
 import { orgProcedure } from '../../trpc/trpc.js';
 import { ApiError } from '../../trpc/errors.js';
-import { currentWebhookSecret, findWebhookAction, rotateWebhookSecret, type ActionWebhookSecret } from '../../../actions/webhook-secrets.js';
+import {
+  currentWebhookSecret,
+  findWebhookAction,
+  rotateWebhookSecret,
+  type ActionWebhookSecret,
+} from '../../../actions/webhook-secrets.js';
 import type { Db } from '../../../db/pool.js';
-import { getWebhookSecretMeta, rotateWebhookSecretMeta, ZGetWebhookSecretRequest, ZRotateWebhookSecretRequest, ZWebhookSecretResponse } from './webhook-secret.types.js';
+import {
+  getWebhookSecretMeta,
+  rotateWebhookSecretMeta,
+  ZGetWebhookSecretRequest,
+  ZRotateWebhookSecretRequest,
+  ZWebhookSecretResponse,
+} from './webhook-secret.types.js';
 
 async function actionOf(db: Db, input: { organizationId: string; triggerId: string; actionId: number }) {
   const action = await findWebhookAction(db, input.organizationId, input.triggerId, input.actionId);
@@ -11,7 +22,11 @@ async function actionOf(db: Db, input: { organizationId: string; triggerId: stri
 }
 
 const response = (actionId: number, s: ActionWebhookSecret) => ({
-  actionId, secret: s.secret, previousSecret: s.previousSecret, previousValidUntil: s.previousValidUntil?.toISOString() ?? null, scheme: 'standard-webhooks-v1' as const,
+  actionId,
+  secret: s.secret,
+  previousSecret: s.previousSecret,
+  previousValidUntil: s.previousValidUntil?.toISOString() ?? null,
+  scheme: 'standard-webhooks-v1' as const,
 });
 
 // Admins only: whoever holds an action's secret can sign bodies its receiver accepts.

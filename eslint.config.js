@@ -1,0 +1,99 @@
+// @ts-check
+/**
+ * Lint rules that catch what the compiler does not: floating or misused promises, import cycles, and imports that break
+ * the layer rules (workflow code runs in Temporal's deterministic sandbox; src/ never depends on activities/).
+ */
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import importX from 'eslint-plugin-import-x';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
+import { builtinModules } from 'node:module';
+
+const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
+
+/** Modules the trigger and delivery workflows import: pure logic only, no I/O, no Node built-ins. */
+const workflowSafeModules = [
+  'src/triggers/definition.ts',
+  'src/triggers/drain.ts',
+  'src/triggers/engine.ts',
+  'src/triggers/search-attributes.ts',
+  'src/triggers/seen-events.ts',
+];
+
+export default tseslint.config(
+  {
+    ignores: [
+      'node_modules/**',
+      'dist/**',
+      '.data/**',
+      '.temporal/**',
+      'coverage/**',
+      'src/db/zapatos/**',
+      'src/chain/contracts/**',
+    ],
+  },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: {
+      parserOptions: {
+        projectService: { allowDefaultProject: ['eslint.config.js', 'scripts/*.mjs'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    plugins: { 'import-x': importX },
+    settings: { 'import-x/resolver-next': [createTypeScriptImportResolver({ project: './tsconfig.json' })] },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': [
+        'error',
+        { checksVoidReturn: { arguments: false, attributes: false } },
+      ],
+      '@typescript-eslint/await-thenable': 'error',
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
+      'import-x/no-cycle': ['error', { ignoreExternal: true }],
+      'import-x/no-restricted-paths': [
+        'error',
+        {
+          zones: [
+            {
+              target: './src',
+              from: './activities',
+              message: 'src/ is the domain: activities/ wire it to Temporal, never the reverse.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['workflows/**/*.ts', ...workflowSafeModules],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: nodeBuiltins.map((name) => ({
+            name,
+            message: 'Workflow code runs in a deterministic sandbox without Node built-ins.',
+          })),
+          patterns: [
+            {
+              regex: '^(\\.\\./)+src/(?!triggers/(definition|drain|engine|search-attributes|seen-events)\\.js$)',
+              message:
+                'Workflow code may import only the workflow-safe modules of src/ (listed in eslint.config.js); anything else does I/O.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['test/**/*.ts', 'scripts/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-non-null-assertion': 'off',
+    },
+  },
+);
