@@ -8,6 +8,7 @@ import tseslint from 'typescript-eslint';
 import importX from 'eslint-plugin-import-x';
 import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 import { builtinModules } from 'node:module';
+import globals from 'globals';
 
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
@@ -44,6 +45,8 @@ export default tseslint.config(
     plugins: { 'import-x': importX },
     settings: { 'import-x/resolver-next': [createTypeScriptImportResolver({ project: './tsconfig.json' })] },
     rules: {
+      // A timer assigned after the closure that clears it is declared is still a single assignment.
+      'prefer-const': ['error', { destructuring: 'all', ignoreReadBeforeAssign: true }],
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': [
         'error',
@@ -59,8 +62,9 @@ export default tseslint.config(
         'error',
         {
           zones: [
+            // The worker (src/worker) and the process entry points (src/bin) are where activities are wired in.
             {
-              target: './src',
+              target: './src/!(worker|bin)/**',
               from: './activities',
               message: 'src/ is the domain: activities/ wire it to Temporal, never the reverse.',
             },
@@ -89,6 +93,10 @@ export default tseslint.config(
         },
       ],
     },
+  },
+  {
+    files: ['**/*.mjs', 'eslint.config.js'],
+    languageOptions: { globals: globals.node },
   },
   {
     files: ['test/**/*.ts', 'scripts/**/*.ts'],

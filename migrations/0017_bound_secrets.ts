@@ -80,6 +80,9 @@ interface StoredSecret {
   write(ref: string, values: Record<string, string>): Promise<void>;
 }
 
+/** The secret-bearing fields of a Telegram or REST action's stored config. */
+type ActionConfig = { bot_token?: string; secret_headers?: Record<string, string> } & Record<string, unknown>;
+
 async function actionConfigSecrets(pgm: MigrationBuilder): Promise<StoredSecret> {
   const rows = await pgm.db.select(
     `SELECT a.id::text AS ref, t.organization_id::text AS organization_id, a.config
@@ -87,7 +90,7 @@ async function actionConfigSecrets(pgm: MigrationBuilder): Promise<StoredSecret>
      WHERE (a.action_type = 'telegram' AND a.config ? 'bot_token') OR (a.action_type = 'rest' AND jsonb_typeof(a.config->'secret_headers') = 'object')`,
   );
   const organizationOf = new Map(rows.map((r) => [r.ref as string, r.organization_id as string]));
-  const configOf = new Map(rows.map((r) => [r.ref as string, r.config as Record<string, any>]));
+  const configOf = new Map(rows.map((r) => [r.ref as string, r.config as ActionConfig]));
   return {
     rows: rows.map((r) => ({
       ref: r.ref,
@@ -107,7 +110,7 @@ async function actionConfigSecrets(pgm: MigrationBuilder): Promise<StoredSecret>
       if (values.bot_token !== undefined) config.bot_token = values.bot_token;
       else
         config.secret_headers = Object.fromEntries(
-          Object.keys(config.secret_headers).map((name) => [name, values[`secret_headers.${name}`]]),
+          Object.keys(config.secret_headers ?? {}).map((name) => [name, values[`secret_headers.${name}`]!]),
         );
       await pgm.db.query('UPDATE trigger_actions SET config = $2 WHERE id = $1', [ref, JSON.stringify(config)]);
     },

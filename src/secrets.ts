@@ -228,7 +228,7 @@ export async function loadOrCreateAppKey(dataDir: string): Promise<Buffer> {
     try {
       return parseAppKey(text);
     } catch (err) {
-      throw new Error(`${file}: ${(err as Error).message}`);
+      throw new Error(`${file}: ${(err as Error).message}`, { cause: err });
     }
   };
   try {

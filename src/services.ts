@@ -117,7 +117,7 @@ export function startIndexers(ctx: ProcessContext, pool: Pool, chains: ChainConf
     controller.abort();
     await Promise.all(runs);
     // Closed, the WebSocket stops reconnecting (and complaining) once the chain's node goes away.
-    await Promise.all(subscriptions.map((s) => s?.close()));
+    await Promise.all(subscriptions.flatMap((s) => (s ? [s.close()] : [])));
   });
   return indexers;
 }

@@ -106,7 +106,7 @@ export async function triggerWorkflow(args: TriggerWorkflowInput): Promise<void>
   let input: TriggerDefinitionInput | undefined = args.carried?.input;
   let def: TriggerDefinition | undefined = input && compileDefinition(input);
   let startSeq = args.carried?.startSeq ?? '0';
-  let state: TriggerState = args.carried?.state ?? initialState();
+  const state: TriggerState = args.carried?.state ?? initialState();
   const seen = args.carried ? SeenEvents.restore(args.carried.seen) : new SeenEvents();
   let fired = args.carried?.fired ?? 0;
   let history: { startBlock: number } | undefined;

@@ -42,7 +42,7 @@ export function createApiHandler(deps: ApiServerDeps): http.RequestListener {
       })
     : undefined;
   const workerCheck = sharedWorkerCheck(deps);
-  return async (req, res) => {
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     try {
       if (url.pathname === '/health' || url.pathname === '/healthz') {
@@ -94,6 +94,8 @@ export function createApiHandler(deps: ApiServerDeps): http.RequestListener {
       else res.end();
     }
   };
+  // `handle` catches every error itself, so nothing is left to the server's (absent) promise handling.
+  return (req, res) => void handle(req, res);
 }
 
 export async function startApiServer(

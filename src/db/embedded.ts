@@ -83,6 +83,7 @@ export async function startEmbeddedPostgres(options: {
         `Another process may hold the port (set EMBEDDED_PG_PORT) or the data folder may be damaged. ${
           err instanceof Error ? err.message : ''
         }`.trim(),
+      { cause: err },
     );
   }
   // If this process exits without stopping the cluster (a crash), take postgres down with it.

@@ -343,7 +343,7 @@ export class ChainIndexer extends ChainReader {
     this.signal = AbortSignal.any([stop, lock.lost]);
     let wakeUp: (() => void) | undefined;
     // A head that arrives during a pass must not be lost: remember it and start the next pass at once.
-    let pending = false;
+    let pending: boolean;
     const unsubscribe = options.wake?.(() => {
       pending = true;
       wakeUp?.();

@@ -35,7 +35,7 @@ export async function resolveTemporalCli(explicitPath?: string): Promise<string>
     return cli;
   } catch (err) {
     const stderr = (err as { stderr?: string }).stderr?.trim();
-    throw new Error(`Temporal CLI unavailable.\n${stderr || (err as Error).message}`);
+    throw new Error(`Temporal CLI unavailable.\n${stderr || (err as Error).message}`, { cause: err });
   }
 }
 

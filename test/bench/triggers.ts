@@ -34,6 +34,7 @@
  * BENCH_STATEFUL (0: triggers that fire per event, evaluated by the relay; 1: stateful triggers, evaluated by their
  * workflows).
  */
+import type { temporal } from '@temporalio/proto';
 import {
   now,
   BenchError,
@@ -216,8 +217,7 @@ const newBreakdown = (): HistoryBreakdown => ({
   activities: new Map(),
 });
 
-// History events are protobuf messages; only a few fields are read here.
-type HistoryEvent = Record<string, any>;
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
 const eventMs = (e: HistoryEvent) => Number(String(e.eventTime?.seconds ?? 0)) * 1000 + (e.eventTime?.nanos ?? 0) / 1e6;
 

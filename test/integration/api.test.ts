@@ -352,7 +352,9 @@ describe('tenancy: every organization-scoped procedure refuses outsiders and ins
   }
 
   function call(caller: ApiCaller, path: string, input: Record<string, unknown>): Promise<string> {
-    const procedure = path.split('.').reduce((node: any, part) => node[part], caller) as (
+    const procedure = path
+      .split('.')
+      .reduce<unknown>((node, part) => (node as Record<string, unknown>)[part], caller) as (
       input: unknown,
     ) => Promise<unknown>;
     return code(procedure(input));
