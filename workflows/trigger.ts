@@ -3,6 +3,9 @@
  * receives batches of events from the relay by signal, drops what it has already seen, evaluates with the pure engine,
  * and records every firing. Config changes arrive as an Update (validated before they are accepted); delete completes
  * the workflow. It continues as new well before Temporal's 10,000-signal cap, carrying its state.
+ *
+ * The logic lives in TriggerRunner (src/triggers/runner.ts), a plain class unit tests drive without a worker; this file
+ * wires Temporal's signals, update, query, timers, continue-as-new and activities to it.
  */
 import {
   allHandlersFinished,
