@@ -17,6 +17,7 @@ const workflowSafeModules = [
   'src/triggers/definition.ts',
   'src/triggers/drain.ts',
   'src/triggers/engine.ts',
+  'src/triggers/runner.ts',
   'src/triggers/search-attributes.ts',
   'src/triggers/seen-events.ts',
 ];
@@ -85,7 +86,7 @@ export default tseslint.config(
           })),
           patterns: [
             {
-              regex: '^(\\.\\./)+src/(?!triggers/(definition|drain|engine|search-attributes|seen-events)\\.js$)',
+              regex: '^(\\.\\./)+src/(?!triggers/(definition|drain|engine|runner|search-attributes|seen-events)\\.js$)',
               message:
                 'Workflow code may import only the workflow-safe modules of src/ (listed in eslint.config.js); anything else does I/O.',
             },

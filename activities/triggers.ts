@@ -8,23 +8,7 @@ import type { Logger } from '../src/logger.js';
 import type { TriggerEvent, TriggerState } from '../src/triggers/engine.js';
 import { loadTriggerInput, type StoredTrigger } from '../src/triggers/store.js';
 import { recordMatches, type MatchRecord } from '../src/triggers/firings.js';
-
-export type { MatchRecord };
-
-export interface CanonicalEventsQuery {
-  triggerId: string;
-  chainId: number;
-  agentId: string | null;
-  registry: string;
-  /** Exclusive lower bound (the trigger's start), inclusive upper bound (what the workflow has seen). */
-  afterSeq: string;
-  upToSeq: string;
-  /**
-   * The trigger's `settings.start_block`: its history (events from that block ingested before the trigger's start)
-   * is part of what it has seen, so a re-fold includes it.
-   */
-  startBlock?: number;
-}
+import type { CanonicalEventsQuery, TriggerHistoryQuery } from '../src/triggers/runner.js';
 
 /** Columns of canonical_events a TriggerEvent needs, numbers exact. */
 export const TRIGGER_EVENT_COLUMNS = `ingest_seq::text AS ingest_seq, id, chain_id::float8 AS chain_id, block_number::float8 AS block_number,
@@ -61,14 +45,7 @@ export function createTriggerActivities({ pool, logger }: { pool: pg.Pool; logge
     },
 
     /** History for a trigger with a start block: canonical events from that block up to its creation, a page at a time. */
-    async loadTriggerHistory(q: {
-      chainId: number | null;
-      registry: string;
-      startBlock: number;
-      afterSeq: string;
-      upToSeq: string;
-      limit: number;
-    }): Promise<TriggerEvent[]> {
+    async loadTriggerHistory(q: TriggerHistoryQuery): Promise<TriggerEvent[]> {
       const { rows } = await pool.query<TriggerEvent>(
         `SELECT ${TRIGGER_EVENT_COLUMNS} FROM canonical_events
          WHERE ($1::int8 IS NULL OR chain_id = $1) AND registry = $2 AND block_number >= $3 AND ingest_seq > $4 AND ingest_seq <= $5

@@ -9,8 +9,7 @@ import {
 import { evaluate, initialState, type TriggerEvent } from '../../src/triggers/engine.js';
 import { drainItems, type TriggerItem } from '../../src/triggers/drain.js';
 import { SeenEvents } from '../../src/triggers/seen-events.js';
-
-const T0 = 1_700_000_000;
+import { T0, triggerEvent } from '../helpers/trigger-events.js';
 
 function definition(
   conditions: ConditionRow[],
@@ -80,26 +79,13 @@ function ingest(steps: Step[]) {
   for (const s of steps) {
     if (s.kind === 'feedback') {
       const block = chain.length + 1;
-      const event: TriggerEvent = {
-        ingest_seq: String(++seq),
+      const event = triggerEvent(++seq, {
         id: `1-${block}-0`,
-        chain_id: 1,
         block_number: block,
-        log_index: 0,
         timestamp: T0 + block * 7,
-        registry: 'reputation',
-        event_type: 'NewFeedback',
         agent_id: s.agent,
         value: String(s.value),
-        value_decimals: 0,
-        tag1: null,
-        tag2: null,
-        tag: null,
-        validator_address: null,
-        file_uri: null,
-        response: null,
-        request_hash: null,
-      };
+      });
       chain.push(event);
       log.push({ kind: 'event', event });
     } else {

@@ -22,34 +22,14 @@ import {
   type TriggerEvent,
   type TriggerState,
 } from '../../src/triggers/engine.js';
+import { T0, triggerEvent } from '../helpers/trigger-events.js';
 
-const T0 = 1_700_000_000;
 let seq = 0;
 
-/** A full TriggerEvent with sensible defaults: chain 1, agent '0', NewFeedback, value '50' with 0 decimals, increasing time. */
+/** A full TriggerEvent with sensible defaults (see triggerEvent), each with the next ingest seq and a later time. */
 function ev(p: Partial<TriggerEvent> = {}): TriggerEvent {
   seq += 1;
-  return {
-    ingest_seq: String(seq),
-    id: `evt-${seq}`,
-    chain_id: 1,
-    block_number: 1_000 + seq,
-    log_index: 0,
-    timestamp: T0 + seq * 12,
-    registry: 'reputation',
-    event_type: 'NewFeedback',
-    agent_id: '0',
-    value: '50',
-    value_decimals: 0,
-    tag1: null,
-    tag2: null,
-    tag: null,
-    validator_address: null,
-    file_uri: null,
-    response: null,
-    request_hash: null,
-    ...p,
-  };
+  return triggerEvent(seq, p);
 }
 
 type SettingsInput = NonNullable<TriggerDefinitionInput['settings']>;
