@@ -7,6 +7,7 @@ import type pg from 'pg';
 import type { Logger } from '../src/logger.js';
 import type { TriggerEvent, TriggerState } from '../src/triggers/engine.js';
 import { loadTriggerInput, type StoredTrigger } from '../src/triggers/store.js';
+import type { TriggerEventRow } from '../src/triggers/event-row.js';
 import { recordMatches, type MatchRecord } from '../src/triggers/firings.js';
 import type { CanonicalEventsQuery, TriggerHistoryQuery } from '../src/triggers/runner.js';
 
@@ -46,7 +47,7 @@ export function createTriggerActivities({ pool, logger }: { pool: pg.Pool; logge
 
     /** History for a trigger with a start block: canonical events from that block up to its creation, a page at a time. */
     async loadTriggerHistory(q: TriggerHistoryQuery): Promise<TriggerEvent[]> {
-      const { rows } = await pool.query<TriggerEvent>(
+      const { rows } = await pool.query<TriggerEventRow>(
         `SELECT ${TRIGGER_EVENT_COLUMNS} FROM canonical_events
          WHERE ($1::int8 IS NULL OR chain_id = $1) AND registry = $2 AND block_number >= $3 AND ingest_seq > $4 AND ingest_seq <= $5
          ORDER BY ingest_seq LIMIT $6`,
@@ -57,7 +58,7 @@ export function createTriggerActivities({ pool, logger }: { pool: pg.Pool; logge
 
     /** Canonical events of one agent the trigger has seen, in ingest order (for recomputing after a retraction). */
     async loadCanonicalEvents(q: CanonicalEventsQuery): Promise<TriggerEvent[]> {
-      const { rows } = await pool.query<TriggerEvent>(
+      const { rows } = await pool.query<TriggerEventRow>(
         `SELECT ${TRIGGER_EVENT_COLUMNS} FROM canonical_events
          WHERE chain_id = $1 AND registry = $2 AND agent_id IS NOT DISTINCT FROM $3::numeric AND ingest_seq <= $5
            AND (ingest_seq > $4 OR block_number >= $6::int8)

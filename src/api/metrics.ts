@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type * as s from 'zapatos/schema';
 import { registeredCounters } from '../counters.js';
 
 export interface ChainLag {
@@ -11,12 +12,9 @@ export interface ChainLag {
 
 /** Per-chain indexer progress from the checkpoints the indexers keep (works from any process). */
 export async function indexerLag(pool: pg.Pool): Promise<ChainLag[]> {
-  const { rows } = await pool.query<{
-    chain_id: string;
-    last_block_number: string;
-    head_block_number: string | null;
-    seen_ago: number | null;
-  }>(
+  const { rows } = await pool.query<
+    Pick<s.checkpoints.Selectable, 'chain_id' | 'last_block_number' | 'head_block_number'> & { seen_ago: number | null }
+  >(
     `SELECT chain_id, last_block_number, head_block_number, extract(epoch FROM now() - head_seen_at)::float8 AS seen_ago
      FROM checkpoints ORDER BY chain_id`,
   );
@@ -31,7 +29,7 @@ export async function indexerLag(pool: pg.Pool): Promise<ChainLag[]> {
 
 /** Relay cursors and how far each is behind the newest ingest_seq. */
 export async function relayLag(pool: pg.Pool) {
-  const { rows } = await pool.query<{ name: string; position: string; newest: string }>(
+  const { rows } = await pool.query<Pick<s.relay_cursors.Selectable, 'name' | 'position'> & { newest: string }>(
     `SELECT c.name, c.position::text,
        greatest((SELECT coalesce(max(ingest_seq), 0) FROM events), (SELECT coalesce(max(ingest_seq), 0) FROM event_retractions))::text AS newest
      FROM relay_cursors c ORDER BY c.name`,
@@ -44,7 +42,7 @@ export async function relayLag(pool: pg.Pool) {
  * append-only retractions, so the figure is the same from every process and survives restarts.
  */
 export async function ingestConflicts(pool: pg.Pool): Promise<{ chainId: number; superseded: number }[]> {
-  const { rows } = await pool.query<{ chain_id: string; n: string }>(
+  const { rows } = await pool.query<Pick<s.event_retractions.Selectable, 'chain_id'> & { n: string }>(
     `SELECT chain_id::text, count(*)::text AS n FROM event_retractions WHERE reason = 'superseded' GROUP BY chain_id ORDER BY chain_id`,
   );
   return rows.map((r) => ({ chainId: Number(r.chain_id), superseded: Number(r.n) }));

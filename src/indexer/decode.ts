@@ -8,6 +8,7 @@
 import { decodeEventLog, type Abi, type Hex } from 'viem';
 import { registryEvents, type Erc8004Version, type RegistryKind } from '../chain/abis.js';
 import type { Deployment } from '../chain/config.js';
+import type * as s from 'zapatos/schema';
 
 export const EVENT_TYPES = {
   identity: ['Registered', 'Transfer', 'MetadataSet', 'URIUpdated'],
@@ -56,6 +57,7 @@ export interface EventRecord {
   tag: string | null;
 }
 
+/** Columns of `events` the store writes and the relay reads, by name: one renamed in a migration fails to typecheck. */
 export const EVENT_COLUMNS = [
   'id',
   'chain_id',
@@ -92,7 +94,7 @@ export const EVENT_COLUMNS = [
   'response_uri',
   'response_hash',
   'tag',
-] as const satisfies readonly (keyof EventRecord)[];
+] as const satisfies readonly (keyof EventRecord & keyof s.events.Insertable)[];
 
 /** The minimal log shape we need (viem's Log has it; so does a JSON-RPC log once numbers are parsed). */
 export interface RawLog {

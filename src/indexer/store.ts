@@ -9,6 +9,8 @@ import type pg from 'pg';
 import { EVENT_COLUMNS, type EventRecord } from './decode.js';
 import { segmentRange, type BlockRange, type OccupiedRange, type Segment } from './ranges.js';
 import type { Db } from '../db/pool.js';
+import type { Row } from '../db/rows.js';
+import type * as s from 'zapatos/schema';
 
 /** Advisory lock key serialising writers of ingest_seq ("8004" in ASCII). */
 export const INGEST_LOCK = 0x38303034;
@@ -178,8 +180,11 @@ export async function insertEvents(
   const keys = (['chain_id', 'block_number', 'block_hash', 'log_index'] as const).map((c) => rows.map((r) => r[c]));
   const pushed = (await client.query<{ found: boolean }>(PUSHED_AT_LOGS_SQL, keys)).rows[0]!.found;
   const superseded = pushed
-    ? (await client.query<{ event_seq: string; event_id: string; block_hash: string }>(SUPERSEDE_PUSHED_SQL, columns))
-        .rows
+    ? (
+        await client.query<
+          Row<s.event_retractions.Selectable, 'event_seq' | 'event_id' | 'block_hash', { event_seq: string }>
+        >(SUPERSEDE_PUSHED_SQL, columns)
+      ).rows
     : [];
   const result = await client.query(INSERT_FROM_CHAIN_SQL, [...columns, 'indexer', null]);
   return {
@@ -192,7 +197,7 @@ export async function insertEvents(
 // ---------------------------------------------------------------------------------------------- checkpoints
 
 export async function loadCheckpoint(db: pg.Pool | pg.PoolClient, chainId: number): Promise<Checkpoint | undefined> {
-  const { rows } = await db.query<{ last_block_number: string; last_block_hash: string }>(
+  const { rows } = await db.query<Pick<s.checkpoints.Selectable, 'last_block_number' | 'last_block_hash'>>(
     'SELECT last_block_number, last_block_hash FROM checkpoints WHERE chain_id = $1',
     [chainId],
   );
@@ -238,7 +243,7 @@ export async function recordHead(pool: pg.Pool, chainId: number, head: number): 
 
 /** Stored hashes at or below `atOrBelow`, newest first. */
 export async function storedBlockHashes(pool: pg.Pool, chainId: number, atOrBelow: number, limit: number) {
-  const { rows } = await pool.query<{ block_number: string; block_hash: string }>(
+  const { rows } = await pool.query<Pick<s.indexed_blocks.Selectable, 'block_number' | 'block_hash'>>(
     `SELECT block_number, block_hash FROM indexed_blocks WHERE chain_id = $1 AND block_number <= $2
      ORDER BY block_number DESC LIMIT $3`,
     [chainId, atOrBelow, limit],
@@ -270,12 +275,9 @@ export async function claimRange(
   return withTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [rangeLockKey(chainId)]);
     // Expired claims go, and are not counted (the read does not see the delete of its own statement).
-    const { rows } = await client.query<{
-      from_block: string;
-      to_block: string;
-      state: 'done' | 'claimed';
-      owner: string;
-    }>(
+    const { rows } = await client.query<
+      Row<s.ingest_ranges.Selectable, 'from_block' | 'to_block' | 'state' | 'owner', { state: 'done' | 'claimed' }>
+    >(
       `WITH expired AS (DELETE FROM ingest_ranges WHERE chain_id = $1 AND state = 'claimed' AND lease_expires_at < now())
        SELECT from_block, to_block, state, owner FROM ingest_ranges
        WHERE chain_id = $1 AND to_block >= $2 AND from_block <= $3 AND NOT (state = 'claimed' AND lease_expires_at < now())

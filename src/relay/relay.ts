@@ -5,10 +5,12 @@
  * in order, with nothing skipped. One relay per cursor name is active at a time (advisory lock); others stand by.
  */
 import pg from 'pg';
+import type * as s from 'zapatos/schema';
 import type { Logger } from '../logger.js';
 import { EVENT_COLUMNS, type EventRecord } from '../indexer/decode.js';
 import { sleep, AbortedError } from '../indexer/rpc.js';
 import { acquireSingletonLock, LockLostError } from '../db/singleton-lock.js';
+import type { Row } from '../db/rows.js';
 
 /** Another relay moved this cursor past the position this one was about to write: two relays ran on one cursor. */
 export class CursorMovedError extends Error {
@@ -68,6 +70,16 @@ const RETRACTION_SELECT = `SELECT r.ingest_seq::text AS ingest_seq, r.event_seq:
   FROM event_retractions r JOIN events e ON e.ingest_seq = r.event_seq
   WHERE r.ingest_seq > $1 ORDER BY r.ingest_seq LIMIT $2`;
 
+/** A row of EVENT_SELECT: every field of StoredEvent is a column of events. */
+type StoredEventRow = Row<s.events.Selectable, keyof StoredEvent, StoredEvent>;
+/** A row of RETRACTION_SELECT: the retraction with the routing fields of its event. */
+type RetractionRow = Row<
+  s.event_retractions.Selectable,
+  'ingest_seq' | 'event_seq' | 'event_id' | 'chain_id' | 'block_number' | 'block_hash',
+  { ingest_seq: string; event_seq: string; chain_id: number; block_number: number }
+> &
+  Row<s.events.Selectable, 'registry' | 'event_type' | 'agent_id' | 'request_hash', { agent_id: string | null }>;
+
 interface Listener {
   client: pg.Client;
   alive: boolean;
@@ -98,7 +110,7 @@ export class Relay {
 
   /** The cursor's position, created at 0 on first use (one statement: it is read at every wake-up). */
   async cursor(): Promise<string> {
-    const { rows } = await this.pool.query<{ position: string }>(
+    const { rows } = await this.pool.query<Pick<s.relay_cursors.Selectable, 'position'>>(
       `WITH created AS (INSERT INTO relay_cursors (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING position)
        SELECT position FROM created UNION ALL SELECT position FROM relay_cursors WHERE name = $1`,
       [this.name],
@@ -114,12 +126,12 @@ export class Relay {
    */
   async readBatch(after: string): Promise<{ items: RelayItem[]; complete: boolean }> {
     const client = await this.pool.connect();
-    let events: pg.QueryResult;
-    let retractions: pg.QueryResult;
+    let events: pg.QueryResult<StoredEventRow>;
+    let retractions: pg.QueryResult<RetractionRow>;
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      events = await client.query(EVENT_SELECT, [after, this.batchSize]);
-      retractions = await client.query(RETRACTION_SELECT, [after, this.batchSize]);
+      events = await client.query<StoredEventRow>(EVENT_SELECT, [after, this.batchSize]);
+      retractions = await client.query<RetractionRow>(RETRACTION_SELECT, [after, this.batchSize]);
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -128,7 +140,7 @@ export class Relay {
     }
     client.release();
     const items: RelayItem[] = [
-      ...events.rows.map((row): RelayItem => ({ kind: 'event', seq: row.ingest_seq, event: row as StoredEvent })),
+      ...events.rows.map((row): RelayItem => ({ kind: 'event', seq: row.ingest_seq, event: row })),
       ...retractions.rows.map((row): RelayItem => ({
         kind: 'retraction',
         seq: row.ingest_seq,

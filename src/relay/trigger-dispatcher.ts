@@ -12,7 +12,9 @@
  */
 import type { Client } from '@temporalio/client';
 import type pg from 'pg';
+import type * as s from 'zapatos/schema';
 import type { Logger } from '../logger.js';
+import type { Row } from '../db/rows.js';
 import { forEachConcurrently } from '../concurrency.js';
 import { compileDefinition, type TriggerDefinition } from '../triggers/definition.js';
 import { evaluate, firesPerEvent, initialState, type TriggerEvent } from '../triggers/engine.js';
@@ -117,16 +119,17 @@ export function chunkItems(items: TriggerItem[], maxItems: number): TriggerItem[
   return chunks;
 }
 
-interface CandidateRow {
-  trigger_id: string;
-  organization_id: string;
-  name: string;
-  chain_id: number | null;
-  registry: string;
-  /** triggers.updated_at: changes with every edit (conditions are replaced in the same transaction). */
+/** A row of CANDIDATES_SQL: a trigger and the batch items it is a candidate for. */
+type CandidateRow = Row<
+  s.triggers.Selectable,
+  'organization_id' | 'name' | 'chain_id' | 'registry',
+  { chain_id: number | null }
+> & {
+  trigger_id: s.triggers.Selectable['id'];
+  /** triggers.updated_at as text: changes with every edit (conditions are replaced in the same transaction). */
   version: string;
   items: number[];
-}
+};
 
 /** Compiled definitions the relay evaluates itself are kept per process; more than this and the map starts over. */
 const MAX_CACHED_DEFINITIONS = 50_000;

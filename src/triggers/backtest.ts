@@ -17,6 +17,7 @@ import {
   type TriggerEvent,
 } from './engine.js';
 import { loadTriggerInput } from './store.js';
+import type { TriggerEventRow } from './event-row.js';
 import type { Db } from '../db/pool.js';
 
 export interface BacktestFiring {
@@ -124,7 +125,7 @@ export async function runBacktest(
   async function* pages(): AsyncGenerator<TriggerEvent> {
     let after = { block: request.fromBlock - 1, log: Number.MAX_SAFE_INTEGER };
     for (;;) {
-      const { rows } = await pool.query<TriggerEvent>(
+      const { rows } = await pool.query<TriggerEventRow>(
         `SELECT ${TRIGGER_EVENT_COLUMNS} FROM canonical_events
          WHERE chain_id = $1 AND registry = $2 AND block_number <= $3 AND (block_number, log_index) > ($4, $5)
          ORDER BY block_number, log_index LIMIT 5000`,

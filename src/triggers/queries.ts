@@ -2,6 +2,8 @@
 import { SecretBox } from '../secrets.js';
 import { REDACTED_SECRET } from '../actions/action-secrets.js';
 import type { Db } from '../db/pool.js';
+import type { Row } from '../db/rows.js';
+import type * as s from 'zapatos/schema';
 
 export interface TriggerRecord {
   id: string;
@@ -56,7 +58,34 @@ const LIST_SQL = `${SELECT} WHERE t.organization_id = $1 AND ($2::boolean IS NUL
        AND ($3::uuid IS NULL OR (t.created_at, t.id) < (SELECT created_at, id FROM triggers WHERE id = $3 AND organization_id = $1))
      ORDER BY t.created_at DESC, t.id DESC LIMIT $4`;
 
-function toRecord(r: Record<string, any>): TriggerRecord {
+/** A row of SELECT: the trigger's columns, its conditions and actions as JSON (so ids are numbers). */
+type TriggerRow = Row<
+  s.triggers.Selectable,
+  | 'id'
+  | 'organization_id'
+  | 'name'
+  | 'description'
+  | 'chain_id'
+  | 'registry'
+  | 'enabled'
+  | 'settings'
+  | 'created_at'
+  | 'updated_at',
+  { chain_id: number | null; registry: TriggerRecord['registry']; settings: Record<string, unknown> }
+> & {
+  conditions: Row<
+    s.trigger_conditions.JSONSelectable,
+    'id' | 'condition_type' | 'field' | 'operator' | 'value' | 'config',
+    { config: Record<string, unknown> | null }
+  >[];
+  actions: Row<
+    s.trigger_actions.JSONSelectable,
+    'id' | 'action_type' | 'priority' | 'config',
+    { action_type: TriggerRecord['actions'][number]['action_type']; config: Record<string, unknown> }
+  >[];
+};
+
+function toRecord(r: TriggerRow): TriggerRecord {
   return {
     id: r.id,
     organizationId: r.organization_id,
@@ -67,7 +96,7 @@ function toRecord(r: Record<string, any>): TriggerRecord {
     enabled: r.enabled,
     settings: r.settings,
     conditions: r.conditions,
-    actions: r.actions.map((a: TriggerRecord['actions'][number]) => ({ ...a, config: redactSecrets(a.config) })),
+    actions: r.actions.map((a) => ({ ...a, config: redactSecrets(a.config) })),
     createdAt: r.created_at.toISOString(),
     updatedAt: r.updated_at.toISOString(),
   };
@@ -78,7 +107,11 @@ export async function getTrigger(
   organizationId: string,
   triggerId: string,
 ): Promise<TriggerRecord | undefined> {
-  const { rows } = await pool.query({ name: 'get-trigger', text: GET_SQL, values: [triggerId, organizationId] });
+  const { rows } = await pool.query<TriggerRow>({
+    name: 'get-trigger',
+    text: GET_SQL,
+    values: [triggerId, organizationId],
+  });
   return rows[0] ? toRecord(rows[0]) : undefined;
 }
 
@@ -88,7 +121,7 @@ export async function listTriggers(
   organizationId: string,
   options: { limit: number; cursor?: string; enabled?: boolean },
 ) {
-  const { rows } = await pool.query({
+  const { rows } = await pool.query<TriggerRow>({
     name: 'list-triggers',
     text: LIST_SQL,
     values: [organizationId, options.enabled ?? null, options.cursor ?? null, options.limit + 1],

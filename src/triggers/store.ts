@@ -1,10 +1,13 @@
 /** Triggers in Postgres: the definition rows (triggers, trigger_conditions, trigger_actions) as one unit. */
 import type pg from 'pg';
+import type * as s from 'zapatos/schema';
 import type { Db } from '../db/pool.js';
+import type { Row } from '../db/rows.js';
 import {
   compileDefinition,
   DefinitionError,
   staticPrefilters,
+  type ConditionRow,
   type Registry,
   type TriggerDefinitionInput,
   type TriggerSettings,
@@ -31,12 +34,42 @@ export function templateStateKeys(
   return [...keys];
 }
 
-export interface ActionRow {
-  id: number;
-  action_type: 'telegram' | 'rest' | 'mcp';
-  priority: number;
-  config: Record<string, unknown>;
-}
+/** An action as loadTriggerInput reads it (through json_build_object, hence JSONSelectable). */
+export type ActionRow = Row<
+  s.trigger_actions.JSONSelectable,
+  'id' | 'action_type' | 'priority' | 'config',
+  { action_type: 'telegram' | 'rest' | 'mcp'; config: Record<string, unknown> }
+>;
+
+/** The trigger row loadTriggerInput reads, with its conditions and actions as JSON. */
+type StoredTriggerRow = Row<
+  s.triggers.Selectable,
+  | 'id'
+  | 'organization_id'
+  | 'user_id'
+  | 'name'
+  | 'chain_id'
+  | 'registry'
+  | 'enabled'
+  | 'settings'
+  | 'start_seq'
+  | 'start_block',
+  {
+    chain_id: number | null;
+    registry: Registry;
+    settings: Partial<TriggerSettings>;
+    start_seq: string;
+    start_block: number | null;
+  }
+> & {
+  conditions: (Row<
+    s.trigger_conditions.JSONSelectable,
+    'condition_type' | 'field' | 'operator' | 'value' | 'config',
+    Omit<ConditionRow, 'key'>
+  > &
+    Pick<ConditionRow, 'key'>)[];
+  actions: ActionRow[];
+};
 
 export interface StoredTrigger {
   input: TriggerDefinitionInput & { settings: TriggerSettings };
@@ -68,7 +101,7 @@ export interface TriggerWrite {
 }
 
 export async function loadTriggerInput(db: Db | pg.PoolClient, triggerId: string): Promise<StoredTrigger | null> {
-  const { rows } = await db.query(
+  const { rows } = await db.query<StoredTriggerRow>(
     `SELECT t.id, t.organization_id, t.user_id, t.name, t.chain_id::float8 AS chain_id, t.registry, t.enabled, t.settings, t.start_seq::text AS start_seq, t.start_block::float8 AS start_block,
        coalesce((SELECT json_agg(json_build_object('key', c.id::text, 'condition_type', c.condition_type, 'field', c.field,
                  'operator', c.operator, 'value', c.value, 'config', c.config) ORDER BY c.id) FROM trigger_conditions c WHERE c.trigger_id = t.id), '[]') AS conditions,
@@ -171,7 +204,7 @@ export async function saveTrigger(
   if (actionIssues.length > 0) throw new DefinitionError(actionIssues);
   let id = existingId;
   if (!id) {
-    const { rows } = await client.query<{ id: string }>(
+    const { rows } = await client.query<Pick<s.triggers.Selectable, 'id'>>(
       `INSERT INTO triggers (user_id, organization_id, name, description, chain_id, registry, enabled, is_stateful, settings, start_seq, start_block,
          prefilter_event_types, prefilter_agent_ids)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,
@@ -239,7 +272,7 @@ async function replaceActions(
   actions: NonNullable<TriggerWrite['actions']>,
   secrets: SecretBox | undefined,
 ) {
-  const { rows } = await client.query<{ id: number; url: string }>(
+  const { rows } = await client.query<Pick<s.trigger_actions.Selectable, 'id'> & { url: string }>(
     `SELECT id, config->>'url' AS url FROM trigger_actions WHERE trigger_id = $1 AND action_type = 'rest' ORDER BY id`,
     [triggerId],
   );
@@ -264,7 +297,7 @@ async function replaceActions(
       ]);
       continue;
     }
-    const { rows: inserted } = await client.query<{ id: number }>(
+    const { rows: inserted } = await client.query<Pick<s.trigger_actions.Selectable, 'id'>>(
       'INSERT INTO trigger_actions (trigger_id, action_type, priority, config) VALUES ($1, $2, $3, $4) RETURNING id',
       [triggerId, a.action_type, a.priority ?? 1, JSON.stringify(a.config)],
     );
@@ -279,14 +312,9 @@ async function replaceActions(
  * condition whose parameters change gets a new key, so only its state restarts.
  */
 async function replaceConditions(client: pg.PoolClient, triggerId: string, conditions: TriggerWrite['conditions']) {
-  const { rows } = await client.query<{
-    id: number;
-    condition_type: string;
-    field: string;
-    operator: string;
-    value: string;
-    config: unknown;
-  }>(
+  const { rows } = await client.query<
+    Pick<s.trigger_conditions.Selectable, 'id' | 'condition_type' | 'field' | 'operator' | 'value' | 'config'>
+  >(
     'SELECT id, condition_type, field, operator, value, config FROM trigger_conditions WHERE trigger_id = $1 ORDER BY id',
     [triggerId],
   );
