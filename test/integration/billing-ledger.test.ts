@@ -21,6 +21,7 @@ import {
   type LedgerEntry,
   type Movement,
 } from '../../src/billing/ledger.js';
+import { createMaintenanceActivities } from '../../activities/maintenance.js';
 import { createPool } from '../../src/db/pool.js';
 import { createTenantPool, TenantDb } from '../../src/db/tenant.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
@@ -285,6 +286,17 @@ describe('holds', () => {
     figures = await expectConsistent(org);
     expect(figures.held).toBe('0.00000000');
     expect(toUnits(figures.balance)).toBe(30n * 100_000_000n - BigInt(paid.length) * 100_000_000n - 125_000_000n);
+  });
+
+  it('the maintenance run releases expired holds', async () => {
+    const org = await funded('3');
+    const { hold } = await reserve(pool, { organizationId: org, key: 'late', amount: '2', ttlSeconds: 60 });
+    const maintenance = createMaintenanceActivities({ pool, logger: testLogger });
+    expect((await maintenance.applyRetention()).expiredHoldsReleased).toBe(0);
+    await db.pool.query(`UPDATE credit_holds SET expires_at = now() WHERE id = $1`, [hold.id]);
+    expect((await maintenance.applyRetention()).expiredHoldsReleased).toBe(1);
+    expect(await getAccount(pool, org)).toMatchObject({ held: '0.00000000', available: '3.00000000' });
+    await expectConsistent(org);
   });
 
   it('concurrent captures and releases of one hold settle it once', async () => {
