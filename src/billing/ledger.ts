@@ -27,6 +27,7 @@ import {
   parseKey,
   refusal,
   selectEntries,
+  type AccountRow,
   type CreditKind,
   type EntryKind,
   type LedgerEntry,
@@ -68,30 +69,9 @@ export async function credit(db: Db, request: CreditRequest): Promise<Movement> 
   if (!(CREDIT_KINDS as readonly string[]).includes(request.kind)) {
     throw new BillingError('invalid_input', `a credit is one of ${CREDIT_KINDS.join(', ')}`);
   }
-  const { organizationId, key, amount } = parseMovement(request);
-  return keyedMovement(db, key, { organizationId, kind: request.kind, amount }, async (client) => {
-    const account = (await lockAccount(client, organizationId, { create: true }))!;
-    const original = await findEntry(client, organizationId, key);
-    if (original) return replayOf(original);
+  return adjustAccount(db, request, request.kind, 1n, (account, amount) => {
     const settled = minUnits(account.owed, amount);
-    const balance = account.balance + amount - settled;
-    await client.query(`UPDATE credits SET balance = $3, owed = $4 WHERE organization_id = $1 AND currency = $2`, [
-      organizationId,
-      CURRENCY,
-      formatAmount(balance),
-      formatAmount(account.owed - settled),
-    ]);
-    return fresh(
-      await insertEntry(client, {
-        ...describe(request),
-        organizationId,
-        kind: request.kind,
-        key,
-        balanceChange: amount - settled,
-        owedChange: -settled,
-        balanceAfter: balance,
-      }),
-    );
+    return { balanceChange: amount - settled, owedChange: -settled };
   });
 }
 
@@ -133,31 +113,10 @@ export async function debit(db: Db, request: MovementRequest): Promise<Movement>
  * the rest, already spent, is recorded as owed, and paid calls are refused until a credit settles it.
  */
 export async function reverseCredit(db: Db, request: MovementRequest): Promise<Movement> {
-  const { organizationId, key, amount } = parseMovement(request);
-  return keyedMovement(db, key, { organizationId, kind: 'reversal', amount: -amount }, async (client) => {
-    const account = (await lockAccount(client, organizationId, { create: true }))!;
-    const original = await findEntry(client, organizationId, key);
-    if (original) return replayOf(original);
+  return adjustAccount(db, request, 'reversal', -1n, (account, amount) => {
     // Credits reserved by holds stay: the work they pay for is under way.
     const taken = minUnits(amount, account.balance - account.held);
-    const balance = account.balance - taken;
-    await client.query(`UPDATE credits SET balance = $3, owed = $4 WHERE organization_id = $1 AND currency = $2`, [
-      organizationId,
-      CURRENCY,
-      formatAmount(balance),
-      formatAmount(account.owed + amount - taken),
-    ]);
-    return fresh(
-      await insertEntry(client, {
-        ...describe(request),
-        organizationId,
-        kind: 'reversal',
-        key,
-        balanceChange: -taken,
-        owedChange: amount - taken,
-        balanceAfter: balance,
-      }),
-    );
+    return { balanceChange: -taken, owedChange: amount - taken };
   });
 }
 
@@ -255,6 +214,44 @@ const describe = (request: MovementRequest) => ({
   description: request.description ?? null,
   reference: request.reference ?? null,
 });
+
+/**
+ * A credit or a reversal: under the account's lock (opening the account if need be) the key is checked again, then
+ * balance and owed move as `change` says and the entry is written. `sign` says whether the operation adds or takes.
+ */
+async function adjustAccount(
+  db: Db,
+  request: MovementRequest,
+  kind: EntryKind,
+  sign: 1n | -1n,
+  change: (account: AccountRow, amount: bigint) => { balanceChange: bigint; owedChange: bigint },
+): Promise<Movement> {
+  const { organizationId, key, amount } = parseMovement(request);
+  return keyedMovement(db, key, { organizationId, kind, amount: sign * amount }, async (client) => {
+    const account = (await lockAccount(client, organizationId, { create: true }))!;
+    const original = await findEntry(client, organizationId, key);
+    if (original) return replayOf(original);
+    const { balanceChange, owedChange } = change(account, amount);
+    const balance = account.balance + balanceChange;
+    await client.query(`UPDATE credits SET balance = $3, owed = $4 WHERE organization_id = $1 AND currency = $2`, [
+      organizationId,
+      CURRENCY,
+      formatAmount(balance),
+      formatAmount(account.owed + owedChange),
+    ]);
+    return fresh(
+      await insertEntry(client, {
+        ...describe(request),
+        organizationId,
+        kind,
+        key,
+        balanceChange,
+        owedChange,
+        balanceAfter: balance,
+      }),
+    );
+  });
+}
 
 /** A key taken by a transaction that committed while ours ran: ours rolls back, the original answers. */
 class KeyTaken extends Error {}
