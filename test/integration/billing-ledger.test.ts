@@ -131,6 +131,36 @@ describe('debits under concurrency', () => {
     expect((await expectConsistent(org)).balance).toBe('0.72000000');
   });
 
+  it('credits, reversals, holds and debits racing on one account keep every invariant', async () => {
+    const org = await funded('20');
+    const calls: Promise<unknown>[] = [];
+    for (let i = 0; i < 120; i++) {
+      const key = `mix-${i % 100}`; // 20 of them retried while the first is in flight
+      calls.push(outcome(debit(pool, { organizationId: org, key, amount: '0.3' })));
+      if (i % 10 === 0)
+        calls.push(outcome(credit(pool, { organizationId: org, key: `top-${i}`, kind: 'purchase', amount: '1' })));
+      if (i % 24 === 0) calls.push(outcome(reverseCredit(pool, { organizationId: org, key: `rev-${i}`, amount: '4' })));
+      if (i % 6 === 0) {
+        calls.push(
+          outcome(
+            reserve(pool, { organizationId: org, key: `job-${i}`, amount: '0.5' }).then((r) =>
+              i % 12 === 0
+                ? capture(pool, { organizationId: org, holdId: r.hold.id, amount: '0.2' })
+                : releaseHold(pool, { organizationId: org, holdId: r.hold.id }),
+            ),
+          ),
+        );
+      }
+    }
+    const results = await Promise.all(calls);
+    const refusals = results.filter((r) => typeof r === 'string');
+    expect(
+      new Set(refusals).size <= 2 && refusals.every((r) => r === 'insufficient_credits' || r === 'account_owes'),
+    ).toBe(true);
+    const figures = await expectConsistent(org);
+    expect(figures.held).toBe('0.00000000');
+  });
+
   it('refuses a key reused with another amount or operation, and moves nothing', async () => {
     const org = await funded('10');
     const first = await debit(pool, { organizationId: org, key: 'k1', amount: '1.5' });
