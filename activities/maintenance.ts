@@ -5,6 +5,7 @@ import { pruneLoginFailures } from '../src/auth/accounts.js';
 import { pruneUsedNonces } from '../src/auth/siwe.js';
 import { pruneRefreshTokens } from '../src/auth/tokens.js';
 import { RateLimiter } from '../src/api/rate-limit.js';
+import { releaseExpiredHolds } from '../src/billing/ledger.js';
 
 export interface MaintenanceReport {
   actionResultsRemoved: number;
@@ -13,6 +14,8 @@ export interface MaintenanceReport {
   refreshTokensRemoved: number;
   loginFailuresRemoved: number;
   rateLimitWindowsRemoved: number;
+  /** Credit holds past their expiry, given back to their accounts. */
+  expiredHoldsReleased: number;
 }
 
 export interface MaintenanceDeps {
@@ -44,6 +47,7 @@ export function createMaintenanceActivities({ pool, logger, eventRetentionDays =
         loginFailuresRemoved: await pruneLoginFailures(pool),
         // The longest window is an hour: anything older than two is finished.
         rateLimitWindowsRemoved: await new RateLimiter(pool).cleanup(new Date(Date.now() - 2 * 3_600_000)),
+        expiredHoldsReleased: await releaseExpiredHolds(pool),
       };
       log.info(report, 'maintenance done');
       return report;

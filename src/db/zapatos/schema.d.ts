@@ -3868,6 +3868,389 @@ declare module 'zapatos/schema' {
   }
 
   /**
+   * **credit_holds**
+   * - Table in database
+   */
+  export namespace credit_holds {
+    export type Table = 'credit_holds';
+    export interface Selectable {
+      /**
+      * **credit_holds.amount**
+      * - `numeric` in database
+      * - `NOT NULL`, no default
+      */
+      amount: db.NumericString;
+      /**
+      * **credit_holds.capture_requested**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      capture_requested: db.NumericString | null;
+      /**
+      * **credit_holds.captured**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      captured: db.NumericString | null;
+      /**
+      * **credit_holds.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at: Date;
+      /**
+      * **credit_holds.currency**
+      * - `text` in database
+      * - `NOT NULL`, default: `'USDC'::text`
+      */
+      currency: string;
+      /**
+      * **credit_holds.description**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      description: string | null;
+      /**
+      * **credit_holds.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at: Date;
+      /**
+      * **credit_holds.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id: string;
+      /**
+      * **credit_holds.idempotency_key**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      idempotency_key: string;
+      /**
+      * **credit_holds.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+      /**
+      * **credit_holds.settled_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      settled_at: Date | null;
+      /**
+      * **credit_holds.status**
+      * - `text` in database
+      * - `NOT NULL`, default: `'held'::text`
+      */
+      status: string;
+    }
+    export interface JSONSelectable {
+      /**
+      * **credit_holds.amount**
+      * - `numeric` in database
+      * - `NOT NULL`, no default
+      */
+      amount: number;
+      /**
+      * **credit_holds.capture_requested**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      capture_requested: number | null;
+      /**
+      * **credit_holds.captured**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      captured: number | null;
+      /**
+      * **credit_holds.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at: db.TimestampTzString;
+      /**
+      * **credit_holds.currency**
+      * - `text` in database
+      * - `NOT NULL`, default: `'USDC'::text`
+      */
+      currency: string;
+      /**
+      * **credit_holds.description**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      description: string | null;
+      /**
+      * **credit_holds.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at: db.TimestampTzString;
+      /**
+      * **credit_holds.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id: string;
+      /**
+      * **credit_holds.idempotency_key**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      idempotency_key: string;
+      /**
+      * **credit_holds.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+      /**
+      * **credit_holds.settled_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      settled_at: db.TimestampTzString | null;
+      /**
+      * **credit_holds.status**
+      * - `text` in database
+      * - `NOT NULL`, default: `'held'::text`
+      */
+      status: string;
+    }
+    export interface Whereable {
+      /**
+      * **credit_holds.amount**
+      * - `numeric` in database
+      * - `NOT NULL`, no default
+      */
+      amount?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **credit_holds.capture_requested**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      capture_requested?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **credit_holds.captured**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      captured?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **credit_holds.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **credit_holds.currency**
+      * - `text` in database
+      * - `NOT NULL`, default: `'USDC'::text`
+      */
+      currency?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **credit_holds.description**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      description?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **credit_holds.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **credit_holds.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **credit_holds.idempotency_key**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      idempotency_key?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **credit_holds.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **credit_holds.settled_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      settled_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **credit_holds.status**
+      * - `text` in database
+      * - `NOT NULL`, default: `'held'::text`
+      */
+      status?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+    }
+    export interface Insertable {
+      /**
+      * **credit_holds.amount**
+      * - `numeric` in database
+      * - `NOT NULL`, no default
+      */
+      amount: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment;
+      /**
+      * **credit_holds.capture_requested**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      capture_requested?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **credit_holds.captured**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      captured?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **credit_holds.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+      /**
+      * **credit_holds.currency**
+      * - `text` in database
+      * - `NOT NULL`, default: `'USDC'::text`
+      */
+      currency?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment;
+      /**
+      * **credit_holds.description**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      description?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **credit_holds.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment;
+      /**
+      * **credit_holds.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment;
+      /**
+      * **credit_holds.idempotency_key**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      idempotency_key: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **credit_holds.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **credit_holds.settled_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      settled_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **credit_holds.status**
+      * - `text` in database
+      * - `NOT NULL`, default: `'held'::text`
+      */
+      status?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment;
+    }
+    export interface Updatable {
+      /**
+      * **credit_holds.amount**
+      * - `numeric` in database
+      * - `NOT NULL`, no default
+      */
+      amount?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment>;
+      /**
+      * **credit_holds.capture_requested**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      capture_requested?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **credit_holds.captured**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      captured?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **credit_holds.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **credit_holds.currency**
+      * - `text` in database
+      * - `NOT NULL`, default: `'USDC'::text`
+      */
+      currency?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **credit_holds.description**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      description?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **credit_holds.expires_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, no default
+      */
+      expires_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment>;
+      /**
+      * **credit_holds.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **credit_holds.idempotency_key**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      idempotency_key?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **credit_holds.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **credit_holds.settled_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      settled_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **credit_holds.status**
+      * - `text` in database
+      * - `NOT NULL`, default: `'held'::text`
+      */
+      status?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.DefaultType | db.SQLFragment>;
+    }
+    export type UniqueIndex = 'credit_holds_organization_id_idempotency_key_key' | 'credit_holds_pkey';
+    export type Column = keyof Selectable;
+    export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
+    export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
+    export type SQL = SQLExpression | SQLExpression[];
+  }
+
+  /**
    * **credit_transactions**
    * - Table in database
    */
@@ -3905,11 +4288,23 @@ declare module 'zapatos/schema' {
       */
       description: string | null;
       /**
+      * **credit_transactions.hold_id**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      hold_id: string | null;
+      /**
       * **credit_transactions.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id: string;
+      /**
+      * **credit_transactions.idempotency_key**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      idempotency_key: string | null;
       /**
       * **credit_transactions.organization_id**
       * - `uuid` in database
@@ -3917,11 +4312,23 @@ declare module 'zapatos/schema' {
       */
       organization_id: string;
       /**
+      * **credit_transactions.owed_delta**
+      * - `numeric` in database
+      * - `NOT NULL`, default: `0`
+      */
+      owed_delta: db.NumericString;
+      /**
       * **credit_transactions.reference_id**
       * - `text` in database
       * - Nullable, no default
       */
       reference_id: string | null;
+      /**
+      * **credit_transactions.seq**
+      * - `int8` in database
+      * - Generated column
+      */
+      seq: db.Int8String;
       /**
       * **credit_transactions.type**
       * - `text` in database
@@ -3961,11 +4368,23 @@ declare module 'zapatos/schema' {
       */
       description: string | null;
       /**
+      * **credit_transactions.hold_id**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      hold_id: string | null;
+      /**
       * **credit_transactions.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id: string;
+      /**
+      * **credit_transactions.idempotency_key**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      idempotency_key: string | null;
       /**
       * **credit_transactions.organization_id**
       * - `uuid` in database
@@ -3973,11 +4392,23 @@ declare module 'zapatos/schema' {
       */
       organization_id: string;
       /**
+      * **credit_transactions.owed_delta**
+      * - `numeric` in database
+      * - `NOT NULL`, default: `0`
+      */
+      owed_delta: number;
+      /**
       * **credit_transactions.reference_id**
       * - `text` in database
       * - Nullable, no default
       */
       reference_id: string | null;
+      /**
+      * **credit_transactions.seq**
+      * - `int8` in database
+      * - Generated column
+      */
+      seq: number;
       /**
       * **credit_transactions.type**
       * - `text` in database
@@ -4017,11 +4448,23 @@ declare module 'zapatos/schema' {
       */
       description?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **credit_transactions.hold_id**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      hold_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **credit_transactions.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **credit_transactions.idempotency_key**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      idempotency_key?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
       * **credit_transactions.organization_id**
       * - `uuid` in database
@@ -4029,11 +4472,23 @@ declare module 'zapatos/schema' {
       */
       organization_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **credit_transactions.owed_delta**
+      * - `numeric` in database
+      * - `NOT NULL`, default: `0`
+      */
+      owed_delta?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **credit_transactions.reference_id**
       * - `text` in database
       * - Nullable, no default
       */
       reference_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **credit_transactions.seq**
+      * - `int8` in database
+      * - Generated column
+      */
+      seq?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn>;
       /**
       * **credit_transactions.type**
       * - `text` in database
@@ -4073,17 +4528,35 @@ declare module 'zapatos/schema' {
       */
       description?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
       /**
+      * **credit_transactions.hold_id**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      hold_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **credit_transactions.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment;
       /**
+      * **credit_transactions.idempotency_key**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      idempotency_key?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **credit_transactions.organization_id**
       * - `uuid` in database
       * - `NOT NULL`, no default
       */
       organization_id: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **credit_transactions.owed_delta**
+      * - `numeric` in database
+      * - `NOT NULL`, default: `0`
+      */
+      owed_delta?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.DefaultType | db.SQLFragment;
       /**
       * **credit_transactions.reference_id**
       * - `text` in database
@@ -4129,17 +4602,35 @@ declare module 'zapatos/schema' {
       */
       description?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
       /**
+      * **credit_transactions.hold_id**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      hold_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
       * **credit_transactions.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.DefaultType | db.SQLFragment>;
       /**
+      * **credit_transactions.idempotency_key**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      idempotency_key?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
       * **credit_transactions.organization_id**
       * - `uuid` in database
       * - `NOT NULL`, no default
       */
       organization_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **credit_transactions.owed_delta**
+      * - `numeric` in database
+      * - `NOT NULL`, default: `0`
+      */
+      owed_delta?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.DefaultType | db.SQLFragment>;
       /**
       * **credit_transactions.reference_id**
       * - `text` in database
@@ -4153,7 +4644,7 @@ declare module 'zapatos/schema' {
       */
       type?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
     }
-    export type UniqueIndex = 'credit_transactions_pkey' | 'idx_credit_tx_reference';
+    export type UniqueIndex = 'credit_transactions_pkey' | 'idx_credit_tx_hold' | 'idx_credit_tx_idempotency' | 'idx_credit_tx_reference';
     export type Column = keyof Selectable;
     export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
     export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
@@ -4180,6 +4671,12 @@ declare module 'zapatos/schema' {
       */
       currency: string;
       /**
+      * **credits.held**
+      * - `numeric` in database
+      * - `NOT NULL`, default: `0`
+      */
+      held: db.NumericString;
+      /**
       * **credits.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
@@ -4191,6 +4688,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, no default
       */
       organization_id: string;
+      /**
+      * **credits.owed**
+      * - `numeric` in database
+      * - `NOT NULL`, default: `0`
+      */
+      owed: db.NumericString;
       /**
       * **credits.updated_at**
       * - `timestamptz` in database
@@ -4212,6 +4715,12 @@ declare module 'zapatos/schema' {
       */
       currency: string;
       /**
+      * **credits.held**
+      * - `numeric` in database
+      * - `NOT NULL`, default: `0`
+      */
+      held: number;
+      /**
       * **credits.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
@@ -4223,6 +4732,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, no default
       */
       organization_id: string;
+      /**
+      * **credits.owed**
+      * - `numeric` in database
+      * - `NOT NULL`, default: `0`
+      */
+      owed: number;
       /**
       * **credits.updated_at**
       * - `timestamptz` in database
@@ -4244,6 +4759,12 @@ declare module 'zapatos/schema' {
       */
       currency?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **credits.held**
+      * - `numeric` in database
+      * - `NOT NULL`, default: `0`
+      */
+      held?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **credits.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
@@ -4255,6 +4776,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, no default
       */
       organization_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **credits.owed**
+      * - `numeric` in database
+      * - `NOT NULL`, default: `0`
+      */
+      owed?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn>;
       /**
       * **credits.updated_at**
       * - `timestamptz` in database
@@ -4276,6 +4803,12 @@ declare module 'zapatos/schema' {
       */
       currency?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment;
       /**
+      * **credits.held**
+      * - `numeric` in database
+      * - `NOT NULL`, default: `0`
+      */
+      held?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.DefaultType | db.SQLFragment;
+      /**
       * **credits.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
@@ -4287,6 +4820,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, no default
       */
       organization_id: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **credits.owed**
+      * - `numeric` in database
+      * - `NOT NULL`, default: `0`
+      */
+      owed?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.DefaultType | db.SQLFragment;
       /**
       * **credits.updated_at**
       * - `timestamptz` in database
@@ -4308,6 +4847,12 @@ declare module 'zapatos/schema' {
       */
       currency?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.DefaultType | db.SQLFragment>;
       /**
+      * **credits.held**
+      * - `numeric` in database
+      * - `NOT NULL`, default: `0`
+      */
+      held?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.DefaultType | db.SQLFragment>;
+      /**
       * **credits.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
@@ -4319,6 +4864,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, no default
       */
       organization_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **credits.owed**
+      * - `numeric` in database
+      * - `NOT NULL`, default: `0`
+      */
+      owed?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.DefaultType | db.SQLFragment>;
       /**
       * **credits.updated_at**
       * - `timestamptz` in database
@@ -13218,20 +13769,20 @@ declare module 'zapatos/schema' {
   /* --- aggregate types --- */
 
   export namespace public {  
-    export type Table = a2a_tasks.Table | action_metrics_hourly.Table | action_results.Table | action_webhook_secrets.Table | agent_links.Table | agent_mcp_tokens.Table | api_keys.Table | canonical_events.Table | checkpoints.Table | credit_transactions.Table | credits.Table | deliveries.Table | delivery_breakers.Table | email_verification_tokens.Table | event_retractions.Table | events.Table | events_hourly.Table | indexed_blocks.Table | ingest_ranges.Table | login_failures.Table | oauth_clients.Table | oauth_tokens.Table | organization_invitations.Table | organization_members.Table | organizations.Table | payment_nonces.Table | query_cache.Table | rate_limit_counters.Table | refresh_tokens.Table | relay_cursors.Table | subscriptions.Table | telegram_chat_link_codes.Table | telegram_verified_chats.Table | trigger_actions.Table | trigger_conditions.Table | trigger_matches.Table | trigger_state.Table | triggers.Table | usage_logs.Table | used_nonces.Table | users.Table;
-    export type Selectable = a2a_tasks.Selectable | action_metrics_hourly.Selectable | action_results.Selectable | action_webhook_secrets.Selectable | agent_links.Selectable | agent_mcp_tokens.Selectable | api_keys.Selectable | canonical_events.Selectable | checkpoints.Selectable | credit_transactions.Selectable | credits.Selectable | deliveries.Selectable | delivery_breakers.Selectable | email_verification_tokens.Selectable | event_retractions.Selectable | events.Selectable | events_hourly.Selectable | indexed_blocks.Selectable | ingest_ranges.Selectable | login_failures.Selectable | oauth_clients.Selectable | oauth_tokens.Selectable | organization_invitations.Selectable | organization_members.Selectable | organizations.Selectable | payment_nonces.Selectable | query_cache.Selectable | rate_limit_counters.Selectable | refresh_tokens.Selectable | relay_cursors.Selectable | subscriptions.Selectable | telegram_chat_link_codes.Selectable | telegram_verified_chats.Selectable | trigger_actions.Selectable | trigger_conditions.Selectable | trigger_matches.Selectable | trigger_state.Selectable | triggers.Selectable | usage_logs.Selectable | used_nonces.Selectable | users.Selectable;
-    export type JSONSelectable = a2a_tasks.JSONSelectable | action_metrics_hourly.JSONSelectable | action_results.JSONSelectable | action_webhook_secrets.JSONSelectable | agent_links.JSONSelectable | agent_mcp_tokens.JSONSelectable | api_keys.JSONSelectable | canonical_events.JSONSelectable | checkpoints.JSONSelectable | credit_transactions.JSONSelectable | credits.JSONSelectable | deliveries.JSONSelectable | delivery_breakers.JSONSelectable | email_verification_tokens.JSONSelectable | event_retractions.JSONSelectable | events.JSONSelectable | events_hourly.JSONSelectable | indexed_blocks.JSONSelectable | ingest_ranges.JSONSelectable | login_failures.JSONSelectable | oauth_clients.JSONSelectable | oauth_tokens.JSONSelectable | organization_invitations.JSONSelectable | organization_members.JSONSelectable | organizations.JSONSelectable | payment_nonces.JSONSelectable | query_cache.JSONSelectable | rate_limit_counters.JSONSelectable | refresh_tokens.JSONSelectable | relay_cursors.JSONSelectable | subscriptions.JSONSelectable | telegram_chat_link_codes.JSONSelectable | telegram_verified_chats.JSONSelectable | trigger_actions.JSONSelectable | trigger_conditions.JSONSelectable | trigger_matches.JSONSelectable | trigger_state.JSONSelectable | triggers.JSONSelectable | usage_logs.JSONSelectable | used_nonces.JSONSelectable | users.JSONSelectable;
-    export type Whereable = a2a_tasks.Whereable | action_metrics_hourly.Whereable | action_results.Whereable | action_webhook_secrets.Whereable | agent_links.Whereable | agent_mcp_tokens.Whereable | api_keys.Whereable | canonical_events.Whereable | checkpoints.Whereable | credit_transactions.Whereable | credits.Whereable | deliveries.Whereable | delivery_breakers.Whereable | email_verification_tokens.Whereable | event_retractions.Whereable | events.Whereable | events_hourly.Whereable | indexed_blocks.Whereable | ingest_ranges.Whereable | login_failures.Whereable | oauth_clients.Whereable | oauth_tokens.Whereable | organization_invitations.Whereable | organization_members.Whereable | organizations.Whereable | payment_nonces.Whereable | query_cache.Whereable | rate_limit_counters.Whereable | refresh_tokens.Whereable | relay_cursors.Whereable | subscriptions.Whereable | telegram_chat_link_codes.Whereable | telegram_verified_chats.Whereable | trigger_actions.Whereable | trigger_conditions.Whereable | trigger_matches.Whereable | trigger_state.Whereable | triggers.Whereable | usage_logs.Whereable | used_nonces.Whereable | users.Whereable;
-    export type Insertable = a2a_tasks.Insertable | action_metrics_hourly.Insertable | action_results.Insertable | action_webhook_secrets.Insertable | agent_links.Insertable | agent_mcp_tokens.Insertable | api_keys.Insertable | canonical_events.Insertable | checkpoints.Insertable | credit_transactions.Insertable | credits.Insertable | deliveries.Insertable | delivery_breakers.Insertable | email_verification_tokens.Insertable | event_retractions.Insertable | events.Insertable | events_hourly.Insertable | indexed_blocks.Insertable | ingest_ranges.Insertable | login_failures.Insertable | oauth_clients.Insertable | oauth_tokens.Insertable | organization_invitations.Insertable | organization_members.Insertable | organizations.Insertable | payment_nonces.Insertable | query_cache.Insertable | rate_limit_counters.Insertable | refresh_tokens.Insertable | relay_cursors.Insertable | subscriptions.Insertable | telegram_chat_link_codes.Insertable | telegram_verified_chats.Insertable | trigger_actions.Insertable | trigger_conditions.Insertable | trigger_matches.Insertable | trigger_state.Insertable | triggers.Insertable | usage_logs.Insertable | used_nonces.Insertable | users.Insertable;
-    export type Updatable = a2a_tasks.Updatable | action_metrics_hourly.Updatable | action_results.Updatable | action_webhook_secrets.Updatable | agent_links.Updatable | agent_mcp_tokens.Updatable | api_keys.Updatable | canonical_events.Updatable | checkpoints.Updatable | credit_transactions.Updatable | credits.Updatable | deliveries.Updatable | delivery_breakers.Updatable | email_verification_tokens.Updatable | event_retractions.Updatable | events.Updatable | events_hourly.Updatable | indexed_blocks.Updatable | ingest_ranges.Updatable | login_failures.Updatable | oauth_clients.Updatable | oauth_tokens.Updatable | organization_invitations.Updatable | organization_members.Updatable | organizations.Updatable | payment_nonces.Updatable | query_cache.Updatable | rate_limit_counters.Updatable | refresh_tokens.Updatable | relay_cursors.Updatable | subscriptions.Updatable | telegram_chat_link_codes.Updatable | telegram_verified_chats.Updatable | trigger_actions.Updatable | trigger_conditions.Updatable | trigger_matches.Updatable | trigger_state.Updatable | triggers.Updatable | usage_logs.Updatable | used_nonces.Updatable | users.Updatable;
-    export type UniqueIndex = a2a_tasks.UniqueIndex | action_metrics_hourly.UniqueIndex | action_results.UniqueIndex | action_webhook_secrets.UniqueIndex | agent_links.UniqueIndex | agent_mcp_tokens.UniqueIndex | api_keys.UniqueIndex | canonical_events.UniqueIndex | checkpoints.UniqueIndex | credit_transactions.UniqueIndex | credits.UniqueIndex | deliveries.UniqueIndex | delivery_breakers.UniqueIndex | email_verification_tokens.UniqueIndex | event_retractions.UniqueIndex | events.UniqueIndex | events_hourly.UniqueIndex | indexed_blocks.UniqueIndex | ingest_ranges.UniqueIndex | login_failures.UniqueIndex | oauth_clients.UniqueIndex | oauth_tokens.UniqueIndex | organization_invitations.UniqueIndex | organization_members.UniqueIndex | organizations.UniqueIndex | payment_nonces.UniqueIndex | query_cache.UniqueIndex | rate_limit_counters.UniqueIndex | refresh_tokens.UniqueIndex | relay_cursors.UniqueIndex | subscriptions.UniqueIndex | telegram_chat_link_codes.UniqueIndex | telegram_verified_chats.UniqueIndex | trigger_actions.UniqueIndex | trigger_conditions.UniqueIndex | trigger_matches.UniqueIndex | trigger_state.UniqueIndex | triggers.UniqueIndex | usage_logs.UniqueIndex | used_nonces.UniqueIndex | users.UniqueIndex;
-    export type Column = a2a_tasks.Column | action_metrics_hourly.Column | action_results.Column | action_webhook_secrets.Column | agent_links.Column | agent_mcp_tokens.Column | api_keys.Column | canonical_events.Column | checkpoints.Column | credit_transactions.Column | credits.Column | deliveries.Column | delivery_breakers.Column | email_verification_tokens.Column | event_retractions.Column | events.Column | events_hourly.Column | indexed_blocks.Column | ingest_ranges.Column | login_failures.Column | oauth_clients.Column | oauth_tokens.Column | organization_invitations.Column | organization_members.Column | organizations.Column | payment_nonces.Column | query_cache.Column | rate_limit_counters.Column | refresh_tokens.Column | relay_cursors.Column | subscriptions.Column | telegram_chat_link_codes.Column | telegram_verified_chats.Column | trigger_actions.Column | trigger_conditions.Column | trigger_matches.Column | trigger_state.Column | triggers.Column | usage_logs.Column | used_nonces.Column | users.Column;
+    export type Table = a2a_tasks.Table | action_metrics_hourly.Table | action_results.Table | action_webhook_secrets.Table | agent_links.Table | agent_mcp_tokens.Table | api_keys.Table | canonical_events.Table | checkpoints.Table | credit_holds.Table | credit_transactions.Table | credits.Table | deliveries.Table | delivery_breakers.Table | email_verification_tokens.Table | event_retractions.Table | events.Table | events_hourly.Table | indexed_blocks.Table | ingest_ranges.Table | login_failures.Table | oauth_clients.Table | oauth_tokens.Table | organization_invitations.Table | organization_members.Table | organizations.Table | payment_nonces.Table | query_cache.Table | rate_limit_counters.Table | refresh_tokens.Table | relay_cursors.Table | subscriptions.Table | telegram_chat_link_codes.Table | telegram_verified_chats.Table | trigger_actions.Table | trigger_conditions.Table | trigger_matches.Table | trigger_state.Table | triggers.Table | usage_logs.Table | used_nonces.Table | users.Table;
+    export type Selectable = a2a_tasks.Selectable | action_metrics_hourly.Selectable | action_results.Selectable | action_webhook_secrets.Selectable | agent_links.Selectable | agent_mcp_tokens.Selectable | api_keys.Selectable | canonical_events.Selectable | checkpoints.Selectable | credit_holds.Selectable | credit_transactions.Selectable | credits.Selectable | deliveries.Selectable | delivery_breakers.Selectable | email_verification_tokens.Selectable | event_retractions.Selectable | events.Selectable | events_hourly.Selectable | indexed_blocks.Selectable | ingest_ranges.Selectable | login_failures.Selectable | oauth_clients.Selectable | oauth_tokens.Selectable | organization_invitations.Selectable | organization_members.Selectable | organizations.Selectable | payment_nonces.Selectable | query_cache.Selectable | rate_limit_counters.Selectable | refresh_tokens.Selectable | relay_cursors.Selectable | subscriptions.Selectable | telegram_chat_link_codes.Selectable | telegram_verified_chats.Selectable | trigger_actions.Selectable | trigger_conditions.Selectable | trigger_matches.Selectable | trigger_state.Selectable | triggers.Selectable | usage_logs.Selectable | used_nonces.Selectable | users.Selectable;
+    export type JSONSelectable = a2a_tasks.JSONSelectable | action_metrics_hourly.JSONSelectable | action_results.JSONSelectable | action_webhook_secrets.JSONSelectable | agent_links.JSONSelectable | agent_mcp_tokens.JSONSelectable | api_keys.JSONSelectable | canonical_events.JSONSelectable | checkpoints.JSONSelectable | credit_holds.JSONSelectable | credit_transactions.JSONSelectable | credits.JSONSelectable | deliveries.JSONSelectable | delivery_breakers.JSONSelectable | email_verification_tokens.JSONSelectable | event_retractions.JSONSelectable | events.JSONSelectable | events_hourly.JSONSelectable | indexed_blocks.JSONSelectable | ingest_ranges.JSONSelectable | login_failures.JSONSelectable | oauth_clients.JSONSelectable | oauth_tokens.JSONSelectable | organization_invitations.JSONSelectable | organization_members.JSONSelectable | organizations.JSONSelectable | payment_nonces.JSONSelectable | query_cache.JSONSelectable | rate_limit_counters.JSONSelectable | refresh_tokens.JSONSelectable | relay_cursors.JSONSelectable | subscriptions.JSONSelectable | telegram_chat_link_codes.JSONSelectable | telegram_verified_chats.JSONSelectable | trigger_actions.JSONSelectable | trigger_conditions.JSONSelectable | trigger_matches.JSONSelectable | trigger_state.JSONSelectable | triggers.JSONSelectable | usage_logs.JSONSelectable | used_nonces.JSONSelectable | users.JSONSelectable;
+    export type Whereable = a2a_tasks.Whereable | action_metrics_hourly.Whereable | action_results.Whereable | action_webhook_secrets.Whereable | agent_links.Whereable | agent_mcp_tokens.Whereable | api_keys.Whereable | canonical_events.Whereable | checkpoints.Whereable | credit_holds.Whereable | credit_transactions.Whereable | credits.Whereable | deliveries.Whereable | delivery_breakers.Whereable | email_verification_tokens.Whereable | event_retractions.Whereable | events.Whereable | events_hourly.Whereable | indexed_blocks.Whereable | ingest_ranges.Whereable | login_failures.Whereable | oauth_clients.Whereable | oauth_tokens.Whereable | organization_invitations.Whereable | organization_members.Whereable | organizations.Whereable | payment_nonces.Whereable | query_cache.Whereable | rate_limit_counters.Whereable | refresh_tokens.Whereable | relay_cursors.Whereable | subscriptions.Whereable | telegram_chat_link_codes.Whereable | telegram_verified_chats.Whereable | trigger_actions.Whereable | trigger_conditions.Whereable | trigger_matches.Whereable | trigger_state.Whereable | triggers.Whereable | usage_logs.Whereable | used_nonces.Whereable | users.Whereable;
+    export type Insertable = a2a_tasks.Insertable | action_metrics_hourly.Insertable | action_results.Insertable | action_webhook_secrets.Insertable | agent_links.Insertable | agent_mcp_tokens.Insertable | api_keys.Insertable | canonical_events.Insertable | checkpoints.Insertable | credit_holds.Insertable | credit_transactions.Insertable | credits.Insertable | deliveries.Insertable | delivery_breakers.Insertable | email_verification_tokens.Insertable | event_retractions.Insertable | events.Insertable | events_hourly.Insertable | indexed_blocks.Insertable | ingest_ranges.Insertable | login_failures.Insertable | oauth_clients.Insertable | oauth_tokens.Insertable | organization_invitations.Insertable | organization_members.Insertable | organizations.Insertable | payment_nonces.Insertable | query_cache.Insertable | rate_limit_counters.Insertable | refresh_tokens.Insertable | relay_cursors.Insertable | subscriptions.Insertable | telegram_chat_link_codes.Insertable | telegram_verified_chats.Insertable | trigger_actions.Insertable | trigger_conditions.Insertable | trigger_matches.Insertable | trigger_state.Insertable | triggers.Insertable | usage_logs.Insertable | used_nonces.Insertable | users.Insertable;
+    export type Updatable = a2a_tasks.Updatable | action_metrics_hourly.Updatable | action_results.Updatable | action_webhook_secrets.Updatable | agent_links.Updatable | agent_mcp_tokens.Updatable | api_keys.Updatable | canonical_events.Updatable | checkpoints.Updatable | credit_holds.Updatable | credit_transactions.Updatable | credits.Updatable | deliveries.Updatable | delivery_breakers.Updatable | email_verification_tokens.Updatable | event_retractions.Updatable | events.Updatable | events_hourly.Updatable | indexed_blocks.Updatable | ingest_ranges.Updatable | login_failures.Updatable | oauth_clients.Updatable | oauth_tokens.Updatable | organization_invitations.Updatable | organization_members.Updatable | organizations.Updatable | payment_nonces.Updatable | query_cache.Updatable | rate_limit_counters.Updatable | refresh_tokens.Updatable | relay_cursors.Updatable | subscriptions.Updatable | telegram_chat_link_codes.Updatable | telegram_verified_chats.Updatable | trigger_actions.Updatable | trigger_conditions.Updatable | trigger_matches.Updatable | trigger_state.Updatable | triggers.Updatable | usage_logs.Updatable | used_nonces.Updatable | users.Updatable;
+    export type UniqueIndex = a2a_tasks.UniqueIndex | action_metrics_hourly.UniqueIndex | action_results.UniqueIndex | action_webhook_secrets.UniqueIndex | agent_links.UniqueIndex | agent_mcp_tokens.UniqueIndex | api_keys.UniqueIndex | canonical_events.UniqueIndex | checkpoints.UniqueIndex | credit_holds.UniqueIndex | credit_transactions.UniqueIndex | credits.UniqueIndex | deliveries.UniqueIndex | delivery_breakers.UniqueIndex | email_verification_tokens.UniqueIndex | event_retractions.UniqueIndex | events.UniqueIndex | events_hourly.UniqueIndex | indexed_blocks.UniqueIndex | ingest_ranges.UniqueIndex | login_failures.UniqueIndex | oauth_clients.UniqueIndex | oauth_tokens.UniqueIndex | organization_invitations.UniqueIndex | organization_members.UniqueIndex | organizations.UniqueIndex | payment_nonces.UniqueIndex | query_cache.UniqueIndex | rate_limit_counters.UniqueIndex | refresh_tokens.UniqueIndex | relay_cursors.UniqueIndex | subscriptions.UniqueIndex | telegram_chat_link_codes.UniqueIndex | telegram_verified_chats.UniqueIndex | trigger_actions.UniqueIndex | trigger_conditions.UniqueIndex | trigger_matches.UniqueIndex | trigger_state.UniqueIndex | triggers.UniqueIndex | usage_logs.UniqueIndex | used_nonces.UniqueIndex | users.UniqueIndex;
+    export type Column = a2a_tasks.Column | action_metrics_hourly.Column | action_results.Column | action_webhook_secrets.Column | agent_links.Column | agent_mcp_tokens.Column | api_keys.Column | canonical_events.Column | checkpoints.Column | credit_holds.Column | credit_transactions.Column | credits.Column | deliveries.Column | delivery_breakers.Column | email_verification_tokens.Column | event_retractions.Column | events.Column | events_hourly.Column | indexed_blocks.Column | ingest_ranges.Column | login_failures.Column | oauth_clients.Column | oauth_tokens.Column | organization_invitations.Column | organization_members.Column | organizations.Column | payment_nonces.Column | query_cache.Column | rate_limit_counters.Column | refresh_tokens.Column | relay_cursors.Column | subscriptions.Column | telegram_chat_link_codes.Column | telegram_verified_chats.Column | trigger_actions.Column | trigger_conditions.Column | trigger_matches.Column | trigger_state.Column | triggers.Column | usage_logs.Column | used_nonces.Column | users.Column;
   
-    export type AllBaseTables = [a2a_tasks.Table, action_results.Table, action_webhook_secrets.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, checkpoints.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, email_verification_tokens.Table, event_retractions.Table, events.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organizations.Table, payment_nonces.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, subscriptions.Table, telegram_chat_link_codes.Table, telegram_verified_chats.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
+    export type AllBaseTables = [a2a_tasks.Table, action_results.Table, action_webhook_secrets.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, checkpoints.Table, credit_holds.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, email_verification_tokens.Table, event_retractions.Table, events.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organizations.Table, payment_nonces.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, subscriptions.Table, telegram_chat_link_codes.Table, telegram_verified_chats.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
     export type AllForeignTables = [];
     export type AllViews = [canonical_events.Table];
     export type AllMaterializedViews = [action_metrics_hourly.Table, events_hourly.Table];
-    export type AllTablesAndViews = [a2a_tasks.Table, action_metrics_hourly.Table, action_results.Table, action_webhook_secrets.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, canonical_events.Table, checkpoints.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, email_verification_tokens.Table, event_retractions.Table, events.Table, events_hourly.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organizations.Table, payment_nonces.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, subscriptions.Table, telegram_chat_link_codes.Table, telegram_verified_chats.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
+    export type AllTablesAndViews = [a2a_tasks.Table, action_metrics_hourly.Table, action_results.Table, action_webhook_secrets.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, canonical_events.Table, checkpoints.Table, credit_holds.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, email_verification_tokens.Table, event_retractions.Table, events.Table, events_hourly.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organizations.Table, payment_nonces.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, subscriptions.Table, telegram_chat_link_codes.Table, telegram_verified_chats.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
   }
 
 
@@ -13268,6 +13819,7 @@ declare module 'zapatos/schema' {
     "api_keys": api_keys.Selectable;
     "canonical_events": canonical_events.Selectable;
     "checkpoints": checkpoints.Selectable;
+    "credit_holds": credit_holds.Selectable;
     "credit_transactions": credit_transactions.Selectable;
     "credits": credits.Selectable;
     "deliveries": deliveries.Selectable;
@@ -13312,6 +13864,7 @@ declare module 'zapatos/schema' {
     "api_keys": api_keys.JSONSelectable;
     "canonical_events": canonical_events.JSONSelectable;
     "checkpoints": checkpoints.JSONSelectable;
+    "credit_holds": credit_holds.JSONSelectable;
     "credit_transactions": credit_transactions.JSONSelectable;
     "credits": credits.JSONSelectable;
     "deliveries": deliveries.JSONSelectable;
@@ -13356,6 +13909,7 @@ declare module 'zapatos/schema' {
     "api_keys": api_keys.Whereable;
     "canonical_events": canonical_events.Whereable;
     "checkpoints": checkpoints.Whereable;
+    "credit_holds": credit_holds.Whereable;
     "credit_transactions": credit_transactions.Whereable;
     "credits": credits.Whereable;
     "deliveries": deliveries.Whereable;
@@ -13400,6 +13954,7 @@ declare module 'zapatos/schema' {
     "api_keys": api_keys.Insertable;
     "canonical_events": canonical_events.Insertable;
     "checkpoints": checkpoints.Insertable;
+    "credit_holds": credit_holds.Insertable;
     "credit_transactions": credit_transactions.Insertable;
     "credits": credits.Insertable;
     "deliveries": deliveries.Insertable;
@@ -13444,6 +13999,7 @@ declare module 'zapatos/schema' {
     "api_keys": api_keys.Updatable;
     "canonical_events": canonical_events.Updatable;
     "checkpoints": checkpoints.Updatable;
+    "credit_holds": credit_holds.Updatable;
     "credit_transactions": credit_transactions.Updatable;
     "credits": credits.Updatable;
     "deliveries": deliveries.Updatable;
@@ -13488,6 +14044,7 @@ declare module 'zapatos/schema' {
     "api_keys": api_keys.UniqueIndex;
     "canonical_events": canonical_events.UniqueIndex;
     "checkpoints": checkpoints.UniqueIndex;
+    "credit_holds": credit_holds.UniqueIndex;
     "credit_transactions": credit_transactions.UniqueIndex;
     "credits": credits.UniqueIndex;
     "deliveries": deliveries.UniqueIndex;
@@ -13532,6 +14089,7 @@ declare module 'zapatos/schema' {
     "api_keys": api_keys.Column;
     "canonical_events": canonical_events.Column;
     "checkpoints": checkpoints.Column;
+    "credit_holds": credit_holds.Column;
     "credit_transactions": credit_transactions.Column;
     "credits": credits.Column;
     "deliveries": deliveries.Column;
@@ -13576,6 +14134,7 @@ declare module 'zapatos/schema' {
     "api_keys": api_keys.SQL;
     "canonical_events": canonical_events.SQL;
     "checkpoints": checkpoints.SQL;
+    "credit_holds": credit_holds.SQL;
     "credit_transactions": credit_transactions.SQL;
     "credits": credits.SQL;
     "deliveries": deliveries.SQL;
