@@ -39,31 +39,24 @@
  * BENCH_PROFILE_SECONDS (4; 0: no CPU profile), BENCH_STORM_SECONDS (3; 0: skip the key-cache-cleared run), BENCH_FLOOD (1; 0: skip
  * the bogus-key flood comparison), BENCH_EVENTS (10000), BENCH_TRIGGERS (20), BENCH_POOL_MAX (10), BENCH_JWT_BATCH (1900), BENCH_LOG_LEVEL (error).
  */
-import {
-  now,
-  BenchError,
-  sleep,
-  percentile,
-  ms,
-  int,
-  ratio,
-  runBench,
-  intEnv,
-  type Cleanups,
-  progress,
-} from './common.js';
+import { now, BenchError, sleep, percentile, ms, int, ratio, intEnv, progress } from './common.js';
 import { CLK_TCK, treeTicks, machineTicks, type MachineTicks } from './proc.js';
-import { benchFolder, startBenchPostgres, startBenchTemporal } from './stack.js';
-import { spawn, type ChildProcess } from 'node:child_process';
+import {
+  BENCH_DIR,
+  benchFolder,
+  benchRun,
+  connectBenchTemporal,
+  spawnBenchChild,
+  startBenchPostgres,
+  startBenchReceiver,
+  startBenchTemporal,
+  type OnCleanup,
+} from './harness.js';
 import { randomBytes, randomUUID } from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Session } from 'node:inspector/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
-import { Client, Connection } from '@temporalio/client';
 import { initTRPC } from '@trpc/server';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import pg from 'pg';
@@ -109,8 +102,6 @@ const UPSERT_CONCURRENT_MS = 2_000;
 const REVOCATION_TIMEOUT_MS = 5_000;
 
 const logger = pino({ level: LOG_LEVEL }, pino.destination(2));
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const PROJECT_ROOT = path.resolve(HERE, '../..');
 
 // ------------------------------------------------------------------------------------------------ helpers
 
@@ -119,8 +110,7 @@ const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
 const pad = (text: string, width: number) => (text.length >= width ? text : text + ' '.repeat(width - text.length));
 const lpad = (text: string, width: number) => (text.length >= width ? text : ' '.repeat(width - text.length) + text);
 
-const cleanups: Cleanups = [];
-const onCleanup = (name: string, fn: () => Promise<unknown>) => cleanups.push({ name, fn });
+const { onCleanup, run } = benchRun(30_000);
 
 // ------------------------------------------------------------------------------------------------ /proc (CPU)
 
@@ -284,19 +274,13 @@ interface LoadClient {
   stop(): Promise<void>;
 }
 
-/** A load generator process; `priority` (nice value) lowers its share of the CPU. */
-async function startLoadClient(priority?: number): Promise<LoadClient> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(HERE, 'api-load.ts')], {
-    cwd: PROJECT_ROOT,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  if (priority !== undefined && child.pid !== undefined) os.setPriority(child.pid, priority);
-  let exitReason: string | undefined;
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', (code, signal) => {
-      exitReason = `load generator exited (code ${code}, signal ${signal})`;
-      resolve();
-    }),
+/** A load generator process (test/bench/api-load.ts); `priority` (nice value) lowers its share of the CPU. */
+function startLoadClient(name: string, onCleanup: OnCleanup, priority?: number): LoadClient {
+  const { child, exitReason, stop } = spawnBenchChild(
+    name,
+    path.join(BENCH_DIR, 'api-load.ts'),
+    { priority, killAfterMs: 5_000 },
+    onCleanup,
   );
   let nextId = 1;
   return {
@@ -324,7 +308,7 @@ async function startLoadClient(priority?: number): Promise<LoadClient> {
         };
         const onExit = () => {
           done();
-          reject(new BenchError(exitReason ?? 'load generator exited'));
+          reject(new BenchError(exitReason() ?? `${name} exited`));
         };
         const done = () => {
           child.off('message', onMessage);
@@ -334,13 +318,7 @@ async function startLoadClient(priority?: number): Promise<LoadClient> {
         child.once('exit', onExit);
         child.send({ type: 'run', id, ...spec } satisfies LoadCommand);
       }),
-    stop: async () => {
-      if (exitReason) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    },
+    stop,
   };
 }
 
@@ -393,11 +371,10 @@ async function main(): Promise<void> {
 
   // ---- Postgres (migrated) and the Temporal dev server, in parallel.
   const root = await benchFolder('erc8004-bench-api-', onCleanup);
-  const [{ databaseUrl, postmasterPid }, { server: temporalServer }] = await Promise.all([
+  const [{ databaseUrl, postmasterPid }, { server: temporalServer, pid: temporalPid }] = await Promise.all([
     startBenchPostgres(root, 'bench_api', logger, onCleanup),
     startBenchTemporal(logger, onCleanup),
   ]);
-  const temporalPid = temporalServer.process.pid;
 
   // The API's pool (production default size) and a separate one for seeding and the floor measurements.
   const pool = createPool(databaseUrl, logger, { max: POOL_MAX, applicationName: 'bench-api' });
@@ -415,9 +392,7 @@ async function main(): Promise<void> {
   );
 
   // ---- The production API services and server.
-  const connection = await Connection.connect({ address: temporalServer.address });
-  onCleanup('Temporal connection', () => connection.close());
-  const temporal = new Client({ connection });
+  const temporal = await connectBenchTemporal(temporalServer.address, onCleanup);
   const taskQueue = `bench-api-${randomUUID()}`;
   // The production wiring: caches that listen for revocations, the tenant pool (row-level security), the rate limiter.
   const config = loadConfig({
@@ -449,23 +424,17 @@ async function main(): Promise<void> {
   const t = initTRPC.create();
   const floorRouter = t.router({ constant: t.procedure.query(() => ({ ok: true })) });
   const floorTrpc = createHTTPHandler({ router: floorRouter, basePath: '/trpc/' });
-  const floorServer = http.createServer((req, res) => {
-    served++;
-    if (req.url?.startsWith('/trpc/')) return floorTrpc(req, res);
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end('{"ok":true}');
-  });
-  floorServer.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve) => floorServer.listen(0, '127.0.0.1', resolve));
-  onCleanup(
+  const { url: floorUrl } = await startBenchReceiver(
     'floor server',
-    () =>
-      new Promise<void>((resolve) => {
-        floorServer.close(() => resolve());
-        floorServer.closeIdleConnections();
-      }),
+    (req, res) => {
+      served++;
+      if (req.url?.startsWith('/trpc/')) return floorTrpc(req, res);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"ok":true}');
+    },
+    { keepAliveTimeoutMs: 65_000 },
+    onCleanup,
   );
-  const floorUrl = `http://127.0.0.1:${(floorServer.address() as AddressInfo).port}`;
 
   // ---- Seed: an enterprise organization, its API key, a JWT, triggers and events.
   const seedStarted = now();
@@ -682,8 +651,7 @@ async function main(): Promise<void> {
   progress(`floor: SELECT 1 p50 ${ms(selectOne.p50)}, counter upsert p50 ${ms(upsertSerial.p50)}`);
 
   // ---- Load.
-  const load = await startLoadClient();
-  onCleanup('load generator', () => load.stop());
+  const load = startLoadClient('load generator', onCleanup);
   const loopDelay = monitorEventLoopDelay({ resolution: 5 });
 
   const measure = async (
@@ -836,8 +804,7 @@ async function main(): Promise<void> {
     );
     // An attacker's CPU is not on our machine: the flood generator runs at the lowest priority so that it competes
     // less with the server it attacks (its request rate and CPU are reported).
-    const floodClient = await startLoadClient(19);
-    onCleanup('flood generator', () => floodClient.stop());
+    const floodClient = startLoadClient('flood generator', onCleanup, 19);
     const argon2Before = argon2Verifications.value();
     let floodStarted!: () => void;
     const floodMeasuring = new Promise<void>((resolve) => (floodStarted = resolve));
@@ -1086,4 +1053,4 @@ async function main(): Promise<void> {
   }
 }
 
-await runBench(main, cleanups, 30_000);
+await run(main);
