@@ -252,26 +252,26 @@ export interface BenchChild {
   /** Why the child exited, once it has. */
   exitReason(): string | undefined;
   exited: Promise<void>;
-  /** SIGTERM, then SIGKILL after `killAfterMs`; waits for the exit. */
+  /** Stops the child and waits for its exit. */
   stop(): Promise<void>;
 }
 
 /**
  * A benchmark child process (worker, load generator): `node --import tsx <script>` from the project root with an IPC
- * channel, so that its CPU is accounted for on its own. `priority` (nice value) lowers its share of the CPU.
+ * channel, so that its CPU is accounted for on its own; stopped with SIGTERM, then SIGKILL after `killAfterMs`.
  */
 export function spawnBenchChild(
   name: string,
   script: string,
-  options: { env?: Record<string, string>; priority?: number; killAfterMs: number },
+  killAfterMs: number,
   onCleanup: OnCleanup,
+  env: Record<string, string> = {},
 ): BenchChild {
   const child = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: PROJECT_ROOT,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, ...options.env },
+    env: { ...process.env, ...env },
   });
-  if (options.priority !== undefined && child.pid !== undefined) os.setPriority(child.pid, options.priority);
   let exitReason: string | undefined;
   const exited = new Promise<void>((resolve) =>
     child.once('exit', (code, signal) => {
@@ -282,7 +282,7 @@ export function spawnBenchChild(
   const stop = async () => {
     if (exitReason) return;
     child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.killAfterMs);
+    const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     await exited;
     clearTimeout(timer);
   };
@@ -309,12 +309,7 @@ export function spawnWorkerProcess<Stats extends { type: 'stats'; id: number }, 
   env: Record<string, string>,
   onCleanup: OnCleanup,
 ): WorkerProcess<Stats, Ready> {
-  const { child, exitReason, exited } = spawnBenchChild(
-    'worker process',
-    script,
-    { env, killAfterMs: 20_000 },
-    onCleanup,
-  );
+  const { child, exitReason, exited } = spawnBenchChild('worker process', script, 20_000, onCleanup, env);
   let error: string | undefined;
   let readyMessage: Ready | undefined;
   const pending = new Map<number, (stats: Stats) => void>();
