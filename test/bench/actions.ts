@@ -46,32 +46,35 @@ import {
   ms,
   int,
   ratio,
-  runBench,
   intEnv,
-  type Cleanups,
   progress,
   p50p99,
   waitFor,
   rpc,
 } from './common.js';
-import { CLK_TCK, treeTicks, childPid } from './proc.js';
-import { benchFolder, startBenchPostgres, startBenchTemporal } from './stack.js';
-import { spawnWorkerProcess } from './worker-process.js';
+import { CLK_TCK, treeTicks } from './proc.js';
+import {
+  BENCH_DIR,
+  benchFolder,
+  benchRun,
+  connectBenchTemporal,
+  deployBenchEmitter,
+  runInBackground,
+  spawnWorkerProcess,
+  startBenchAnvil,
+  startBenchPostgres,
+  startBenchReceiver,
+  startBenchTemporal,
+} from './harness.js';
 import { DEV_SERVER_DYNAMIC_CONFIG } from '../../src/temporal/dev-server.js';
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import pino from 'pino';
-import { encodeFunctionData, getAddress, toHex, type Address, type Hex } from 'viem';
+import { encodeFunctionData, toHex, type Address, type Hex } from 'viem';
 import { parseChains, type ChainConfig } from '../../src/chain/config.js';
-import { deployRegistries, startAnvil } from '../../src/chain/dev/anvil.js';
-import { DevRegistries } from '../../src/chain/dev/registry-client.js';
 import { createPool } from '../../src/db/pool.js';
 import { ChainIndexer } from '../../src/indexer/chain-indexer.js';
 import { createHeadSubscriptionClient } from '../../src/indexer/rpc.js';
@@ -131,7 +134,6 @@ const MAX_TX_PER_BLOCK = 400;
 const TX_GAS = '0x30d40';
 
 const logger = pino({ level: LOG_LEVEL }, pino.destination(2));
-const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 // ------------------------------------------------------------------------------------------------ helpers
 
@@ -244,8 +246,7 @@ function activityAfter(
 
 // ------------------------------------------------------------------------------------------------ the run
 
-const cleanups: Cleanups = [];
-const onCleanup = (name: string, fn: () => Promise<unknown>) => cleanups.push({ name, fn });
+const { onCleanup, run } = benchRun(30_000);
 
 interface Receipt {
   id: string;
@@ -281,56 +282,25 @@ async function main(): Promise<void> {
 
   // ---- Postgres (migrated), the Temporal dev server and anvil, in parallel.
   const root = await benchFolder('erc8004-bench-actions-', onCleanup);
-  const [{ databaseUrl, postmasterPid }, { server: temporalServer, cliPath }, chainSetup] = await Promise.all([
+  const [{ databaseUrl, postmasterPid, version: pgVersion }, temporal, chainSetup] = await Promise.all([
     startBenchPostgres(root, 'bench_actions', logger, onCleanup),
     startBenchTemporal(logger, onCleanup, DYNAMIC_CONFIG.length > 0 ? { dynamicConfig: DYNAMIC_CONFIG } : {}),
     (async () => {
-      const anvil = await startAnvil();
-      onCleanup('anvil', () => anvil.stop());
-      const deployed = await deployRegistries(anvil.rpcUrl);
-      const registries = await DevRegistries.connect(anvil.rpcUrl, deployed);
-      const emitterArtifact = registries.artifacts.BenchReputationEmitter;
-      const hash = await registries.wallet.deployContract({
-        abi: emitterArtifact.abi,
-        bytecode: emitterArtifact.bytecode,
-        args: [],
-        account: deployed.deployer,
-        chain: deployed.chain,
-      });
-      const receipt = await registries.publicClient.waitForTransactionReceipt({ hash, pollingInterval: 20 });
-      if (receipt.status !== 'success' || !receipt.contractAddress)
-        throw new BenchError('BenchReputationEmitter deployment failed');
-      return {
-        anvil,
-        registries,
-        emitter: getAddress(receipt.contractAddress),
-        emitterAbi: emitterArtifact.abi,
-        firstBlock: Number(receipt.blockNumber),
-      };
+      const chain = await startBenchAnvil(onCleanup);
+      return { ...chain, ...(await deployBenchEmitter(chain, chain.deployed.deployer)) };
     })(),
   ]);
-  const { anvil, registries, emitter, emitterAbi, firstBlock } = chainSetup;
-  const temporalPid = temporalServer.process.pid;
-  const anvilPid = childPid('anvil');
-  const temporalVersion = (() => {
-    try {
-      return /Server ([\d.]+)/.exec(execFileSync(cliPath, ['--version']).toString())?.[1] ?? '?';
-    } catch {
-      return '?';
-    }
-  })();
-  const anvilVersion = (await rpc<string>(anvil.rpcUrl, 'web3_clientVersion')).replace(/^anvil\/v?/, '');
+  const { anvil, registries, emitter, abi: emitterAbi, firstBlock, version: anvilVersion } = chainSetup;
+  const { server: temporalServer, pid: temporalPid, version: temporalVersion } = temporal;
+  const anvilPid = anvil.pid;
   const pool = createPool(databaseUrl, logger, { max: CREATE_CONCURRENCY + 8, applicationName: 'bench-actions' });
   onCleanup('bench pool', () => pool.end());
-  const pgVersion = (await pool.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]!.v.split(
-    ' ',
-  )[0]!;
   progress(`Postgres ${pgVersion}, Temporal ${temporalVersion}, anvil ${anvilVersion} up (${ms(now() - started)})`);
 
   // ---- The worker, in its own process (bundling the workflows takes a while: start it now).
   const taskQueue = `bench-actions-${randomUUID()}`;
   const workerProcess = spawnWorkerProcess<ActionsWorkerStats, { settings: ActionsWorkerSettings }>(
-    path.join(HERE, 'actions-worker.ts'),
+    path.join(BENCH_DIR, 'actions-worker.ts'),
     {
       BENCH_TEMPORAL_ADDRESS: temporalServer.address,
       BENCH_DATABASE_URL: databaseUrl,
@@ -362,57 +332,52 @@ async function main(): Promise<void> {
   const arrivals: number[] = [];
   let unparsable = 0;
   let repeated = 0;
-  const receiver = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const at = now();
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"received":true}');
-      if (req.url?.startsWith('/floor')) return;
-      const id = String(req.headers['webhook-id'] ?? '');
-      const known = receipts.get(id);
-      if (known) {
-        known.copies++;
-        repeated++;
-        return;
-      }
-      let seq: string;
-      let block: number;
-      try {
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
-          event?: { ingest_seq?: unknown; block_number?: unknown };
-        };
-        seq = String(body.event?.ingest_seq);
-        block = Number(body.event?.block_number);
-        if (!id || seq === 'undefined' || !Number.isFinite(block))
-          throw new Error('no webhook-id, event.ingest_seq or event.block_number');
-      } catch {
-        unparsable++;
-        return;
-      }
-      receipts.set(id, { id, seq, block, at, copies: 1 });
-      const ids = bySeq.get(seq);
-      if (ids) ids.push(id);
-      else bySeq.set(seq, [id]);
-      arrivals.push(at);
-    });
-  });
-  receiver.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', () => resolve()));
-  onCleanup(
+  const receiver = await startBenchReceiver(
     'webhook receiver',
-    () =>
-      new Promise<void>((resolve) => {
-        receiver.closeAllConnections();
-        receiver.close(() => resolve());
-      }),
+    (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const at = now();
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"received":true}');
+        if (req.url?.startsWith('/floor')) return;
+        const id = String(req.headers['webhook-id'] ?? '');
+        const known = receipts.get(id);
+        if (known) {
+          known.copies++;
+          repeated++;
+          return;
+        }
+        let seq: string;
+        let block: number;
+        try {
+          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+            event?: { ingest_seq?: unknown; block_number?: unknown };
+          };
+          seq = String(body.event?.ingest_seq);
+          block = Number(body.event?.block_number);
+          if (!id || seq === 'undefined' || !Number.isFinite(block))
+            throw new Error('no webhook-id, event.ingest_seq or event.block_number');
+        } catch {
+          unparsable++;
+          return;
+        }
+        receipts.set(id, { id, seq, block, at, copies: 1 });
+        const ids = bySeq.get(seq);
+        if (ids) ids.push(id);
+        else bySeq.set(seq, [id]);
+        arrivals.push(at);
+      });
+    },
+    { keepAliveTimeoutMs: 5_000 },
+    onCleanup,
   );
-  const receiverPort = (receiver.address() as AddressInfo).port;
-  const webhookUrl = `http://127.0.0.1:${receiverPort}/hooks/erc8004`;
+  const receiverPort = Number(new URL(receiver.url).port);
+  const webhookUrl = `${receiver.url}/hooks/erc8004`;
 
   // ---- Floor: loopback HTTP POST (keep-alive fetch; a fresh connection per request, as safeRequest does) and NOTIFY.
   const floorBody = JSON.stringify({ type: 'erc8004.trigger.fired', kind: 'match', padding: 'x'.repeat(1_400) });
-  const floorUrl = `http://127.0.0.1:${receiverPort}/floor`;
+  const floorUrl = `${receiver.url}/floor`;
   const postKeepAlive = async () => {
     const res = await fetch(floorUrl, {
       method: 'POST',
@@ -506,9 +471,7 @@ async function main(): Promise<void> {
   progress(`worker process polling (${ms(now() - started)})`);
 
   // ---- Temporal client, TriggerService, triggers.
-  const connection = await Connection.connect({ address: temporalServer.address });
-  onCleanup('Temporal client connection', () => connection.close());
-  const client = new Client({ connection, namespace: 'default' });
+  const client = await connectBenchTemporal(temporalServer.address, onCleanup);
   const stamps = new Map<string, Stamp>();
   const stamp = (seq: string) => {
     let s = stamps.get(seq);
@@ -653,13 +616,7 @@ async function main(): Promise<void> {
     dispatch: { dispatchers: DISPATCHERS },
   });
   const relay = new Relay({ pool: relayPool, databaseUrl, dispatcher, logger });
-  const relayController = new AbortController();
-  let relayError: unknown;
-  const relayRun = relay.run(relayController.signal).catch((err: unknown) => (relayError = err));
-  onCleanup('relay', async () => {
-    relayController.abort();
-    await relayRun;
-  });
+  const checkRelay = runInBackground('relay', (signal) => relay.run(signal), onCleanup);
 
   const [chain] = parseChains([
     {
@@ -711,16 +668,11 @@ async function main(): Promise<void> {
       },
       onError: (err) => logger.warn({ err }, 'head subscription error; polling continues'),
     });
-  let indexerError: unknown;
-  const indexerRun = indexer.run({ wake }).catch((err: unknown) => (indexerError = err));
-  onCleanup('live indexer', async () => {
-    indexerController.abort();
-    await indexerRun;
-  });
+  const checkIndexer = runInBackground('live indexer', () => indexer.run({ wake }), onCleanup, indexerController);
   const checkRunning = () => {
     checkWorker();
-    if (relayError) throw relayError;
-    if (indexerError) throw indexerError;
+    checkRelay();
+    checkIndexer();
   };
 
   // ---- Producer: one NewFeedback per transaction, agents in turn, a block every BLOCK_MS (automine off).
@@ -1306,4 +1258,4 @@ async function main(): Promise<void> {
   }
 }
 
-await runBench(main, cleanups, 30_000);
+await run(main);

@@ -1,10 +1,12 @@
 /**
- * The closed-loop HTTP load generator of the API benchmark (test/bench/api.ts), run in its own process so that its CPU
- * is accounted for on its own. Not a benchmark by itself: the benchmark spawns it with `node --import tsx`.
+ * The HTTP load generator of the API benchmark (test/bench/api.ts), run in its own process so that its CPU is accounted
+ * for on its own. Not a benchmark by itself: the benchmark spawns it with `node --import tsx`.
  *
- * Each run: `concurrency` workers, each with its own keep-alive connection (node:http Agent, maxSockets =
- * concurrency), issue GET requests back to back for `warmupMs` (discarded) and then `durationMs` (measured). Latency is
- * request start → end of the response body. When `batchLimit` is set, at most that many requests are issued between
+ * Each run: closed loop (the legitimate clients) — `concurrency` workers, each with its own keep-alive connection
+ * (node:http Agent, maxSockets = concurrency), issue GET requests back to back — or, with `ratePerSecond`, open loop
+ * (an attacker) — requests start on a fixed schedule whether or not earlier ones were answered, over at most
+ * `concurrency` keep-alive connections. Either for `warmupMs` (discarded) and then `durationMs` (measured). Latency is
+ * request start (open loop: its scheduled start) → end of the response body. When `batchLimit` is set, at most that many requests are issued between
  * two resets: the workers then drain, the clock is paused, the parent is asked to reset (it clears the rate-limit
  * counters) and the next batch starts; the pauses are not part of the measured time.
  *
@@ -27,6 +29,8 @@ export interface LoadRun {
   batchLimit: number;
   /** Each request carries a fresh, well-formed but made-up API key in X-API-Key (the bogus-key flood). */
   bogusApiKeys?: boolean;
+  /** Open loop: this many requests per second on a fixed schedule (no batches); unset: closed loop. */
+  ratePerSecond?: number;
 }
 
 export interface LoadResult {
@@ -45,6 +49,8 @@ export interface LoadResult {
   /** CPU of this process during the measured time, µs. */
   cpuUserUs: number;
   cpuSystemUs: number;
+  /** Most requests in flight at once (open loop: more than `concurrency` means requests waited for a connection). */
+  maxInFlight: number;
 }
 
 export type LoadMessage =
@@ -67,7 +73,10 @@ function percentile(sorted: Float64Array, p: number): number {
 
 let resetWaiter: (() => void) | undefined;
 
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
 async function run(spec: LoadRun): Promise<LoadResult> {
+  if (spec.ratePerSecond !== undefined && spec.batchLimit > 0) throw new Error('an open-loop run has no batches');
   const target = new URL(spec.url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: spec.concurrency, maxFreeSockets: spec.concurrency });
   const headers = () =>
@@ -116,6 +125,7 @@ async function run(spec: LoadRun): Promise<LoadResult> {
 
   let issuedInBatch = 0;
   let inFlight = 0;
+  let maxInFlight = 0;
   let batch = 0;
   let resets = 0;
   let drained: (() => void) | undefined;
@@ -153,6 +163,34 @@ async function run(spec: LoadRun): Promise<LoadResult> {
       gate = undefined;
     })());
 
+  /** One request, timed from `scheduledAt` (open loop: when it was due, so that a queued request counts its wait). */
+  const issue = async (scheduledAt = performance.now()) => {
+    issuedInBatch++;
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    const counted = measuring;
+    let status = 'error';
+    try {
+      const res = await request();
+      status = String(res.status);
+      if (counted) bytes += res.bytes;
+    } catch (err) {
+      if (counted) errors++;
+      firstError ??= err instanceof Error ? err.message : String(err);
+    }
+    const took = performance.now() - scheduledAt;
+    inFlight--;
+    if (inFlight === 0 && drained) {
+      const resolve = drained;
+      drained = undefined;
+      resolve();
+    }
+    if (counted) {
+      latencies.push(took);
+      statuses[status] = (statuses[status] ?? 0) + 1;
+    }
+  };
+
   const worker = async () => {
     for (;;) {
       if (spec.batchLimit > 0 && issuedInBatch >= spec.batchLimit) {
@@ -161,35 +199,31 @@ async function run(spec: LoadRun): Promise<LoadResult> {
       }
       updatePhase();
       if (stop) return;
-      issuedInBatch++;
-      inFlight++;
-      const counted = measuring;
-      const started = performance.now();
-      let status = 'error';
-      try {
-        const res = await request();
-        status = String(res.status);
-        if (counted) bytes += res.bytes;
-      } catch (err) {
-        if (counted) errors++;
-        firstError ??= err instanceof Error ? err.message : String(err);
-      }
-      const took = performance.now() - started;
-      inFlight--;
-      if (inFlight === 0 && drained) {
-        const resolve = drained;
-        drained = undefined;
-        resolve();
-      }
-      if (counted) {
-        latencies.push(took);
-        statuses[status] = (statuses[status] ?? 0) + 1;
-      }
+      await issue();
     }
   };
 
+  /** Starts every request that is due, then sleeps until the next one is; waits for the last answers at the end. */
+  const openLoop = async (ratePerSecond: number) => {
+    const intervalMs = 1000 / ratePerSecond;
+    const started = new Set<Promise<void>>();
+    let due = performance.now();
+    for (;;) {
+      updatePhase();
+      if (stop) break;
+      for (const t = performance.now(); due <= t; due += intervalMs) {
+        const request = issue(due);
+        started.add(request);
+        void request.finally(() => started.delete(request));
+      }
+      await sleep(due - performance.now());
+    }
+    await Promise.all(started);
+  };
+
   try {
-    await Promise.all(Array.from({ length: spec.concurrency }, worker));
+    if (spec.ratePerSecond !== undefined) await openLoop(spec.ratePerSecond);
+    else await Promise.all(Array.from({ length: spec.concurrency }, worker));
   } finally {
     agent.destroy();
   }
@@ -216,6 +250,7 @@ async function run(spec: LoadRun): Promise<LoadResult> {
     bytesPerResponse: latencies.length > 0 ? bytes / latencies.length : 0,
     cpuUserUs: cpu.user,
     cpuSystemUs: cpu.system,
+    maxInFlight,
   };
 }
 

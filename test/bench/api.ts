@@ -22,11 +22,13 @@
  * rate_limit_counters rows and the in-process over-limit cache) between batches, outside the measured time. The
  * limiter's own round trips still happen on every request.
  *
- * Bogus-key flood (issue 10, item 4): the API-key trigger list measured twice back to back, without and then with a
- * second load generator (at nice 19: an attacker's CPU is not on our machine) sending BENCH_CONCURRENCY connections of
- * well-formed but made-up API keys (a fresh one per request) from the same address; prints both p99 and their ratio (target ≤ 2×), the flood's answers and the argon2
- * verifications it cost. During these two runs, resets clear the legitimate buckets only (the flood's 'verify' bucket
- * keeps counting, as it would in production).
+ * Bogus-key flood (issue 10, item 4): an attacker at a fixed offered rate (BENCH_FLOOD_RATE requests/s of well-formed but
+ * made-up API keys, a fresh one per request, open loop: a second load generator whose CPU is bounded by that rate, unlike
+ * a closed loop's, which takes whatever the server leaves) from the legitimate client's own address. First the flood alone, for what a refusal costs the
+ * server (CPU per refused request, Postgres CPU, SQL statements, argon2 verifications); then BENCH_FLOOD_REPEATS times the
+ * API-key trigger list without and with the flood, back to back; every ratio of their p99 is printed, and the target
+ * (≤ 2×) counts only if the worst one meets it. During these runs, resets clear the legitimate buckets only (the flood's
+ * 'verify' bucket keeps counting, as it would in production).
  *
  * Every API SQL statement is counted and timed (a wrapper around the API pool's query: durations include the wait for a
  * pooled connection), so the report shows the round trips per request and where time goes.
@@ -37,33 +39,26 @@
  *
  * Knobs (environment): BENCH_CONCURRENCY (16), BENCH_WARMUP_SECONDS (2), BENCH_SECONDS (8), BENCH_SERIAL_SECONDS (2),
  * BENCH_PROFILE_SECONDS (4; 0: no CPU profile), BENCH_STORM_SECONDS (3; 0: skip the key-cache-cleared run), BENCH_FLOOD (1; 0: skip
- * the bogus-key flood comparison), BENCH_EVENTS (10000), BENCH_TRIGGERS (20), BENCH_POOL_MAX (10), BENCH_JWT_BATCH (1900), BENCH_LOG_LEVEL (error).
+ * the bogus-key flood comparison), BENCH_FLOOD_RATE (500 requests/s), BENCH_FLOOD_REPEATS (3), BENCH_EVENTS (10000), BENCH_TRIGGERS (20), BENCH_POOL_MAX (10), BENCH_JWT_BATCH (1900), BENCH_LOG_LEVEL (error).
  */
-import {
-  now,
-  BenchError,
-  sleep,
-  percentile,
-  ms,
-  int,
-  ratio,
-  runBench,
-  intEnv,
-  type Cleanups,
-  progress,
-} from './common.js';
+import { now, BenchError, sleep, percentile, ms, int, ratio, intEnv, progress, waitFor } from './common.js';
 import { CLK_TCK, treeTicks, machineTicks, type MachineTicks } from './proc.js';
-import { benchFolder, startBenchPostgres, startBenchTemporal } from './stack.js';
-import { spawn, type ChildProcess } from 'node:child_process';
+import {
+  BENCH_DIR,
+  benchFolder,
+  benchRun,
+  connectBenchTemporal,
+  spawnBenchChild,
+  startBenchPostgres,
+  startBenchReceiver,
+  startBenchTemporal,
+  type OnCleanup,
+} from './harness.js';
 import { randomBytes, randomUUID } from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Session } from 'node:inspector/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
-import { Client, Connection } from '@temporalio/client';
 import { initTRPC } from '@trpc/server';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import pg from 'pg';
@@ -90,6 +85,25 @@ const SERIAL_MS = intEnv('BENCH_SERIAL_SECONDS', 2, 0, 30) * 1000;
 const PROFILE_MS = intEnv('BENCH_PROFILE_SECONDS', 4, 0, 30) * 1000;
 const STORM_MS = intEnv('BENCH_STORM_SECONDS', 3, 0, 30) * 1000;
 const FLOOD = intEnv('BENCH_FLOOD', 1, 0, 1) === 1;
+/**
+ * The attacker's offered rate, bogus-key requests per second from one address (open loop). 500/s is 30,000 guesses a
+ * minute, 500x what the per-IP verification limit lets through (60 a minute): nearly every request is refused, so what
+ * is measured is the refusal path. One client sustains it easily over a few keep-alive connections; well above it, one
+ * address is a volumetric attack for the network edge (per-IP connection and request limits), and the refusal cost
+ * printed below gives the refused requests per second a core can absorb.
+ */
+const FLOOD_RATE = intEnv('BENCH_FLOOD_RATE', 500, 1, 100_000);
+/** Baseline and flooded runs, back to back, this many times: the target counts only if it holds in every one. */
+const FLOOD_REPEATS = intEnv('BENCH_FLOOD_REPEATS', 3, 1, 20);
+/**
+ * The flood alone (no legitimate load), to measure what a refusal costs the server: first until the address is over its
+ * verification limit (its first 60 keys are verified with argon2, once a minute), then, once those verifications are
+ * done, measured.
+ */
+const FLOOD_SOLO_WARMUP_MS = 2_000;
+const FLOOD_SOLO_MS = 3_000;
+/** Below this share of the offered rate, the flood did not really happen: its run is reported as such. */
+const FLOOD_MIN_ACHIEVED = 0.95;
 const TARGET_FLOOD_P99_FACTOR = 2;
 const EVENTS = intEnv('BENCH_EVENTS', 10_000, 51, 1_000_000);
 const TRIGGERS = intEnv('BENCH_TRIGGERS', 20, 1, 200);
@@ -109,8 +123,6 @@ const UPSERT_CONCURRENT_MS = 2_000;
 const REVOCATION_TIMEOUT_MS = 5_000;
 
 const logger = pino({ level: LOG_LEVEL }, pino.destination(2));
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const PROJECT_ROOT = path.resolve(HERE, '../..');
 
 // ------------------------------------------------------------------------------------------------ helpers
 
@@ -119,8 +131,7 @@ const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
 const pad = (text: string, width: number) => (text.length >= width ? text : text + ' '.repeat(width - text.length));
 const lpad = (text: string, width: number) => (text.length >= width ? text : ' '.repeat(width - text.length) + text);
 
-const cleanups: Cleanups = [];
-const onCleanup = (name: string, fn: () => Promise<unknown>) => cleanups.push({ name, fn });
+const { onCleanup, run } = benchRun(30_000);
 
 // ------------------------------------------------------------------------------------------------ /proc (CPU)
 
@@ -284,20 +295,9 @@ interface LoadClient {
   stop(): Promise<void>;
 }
 
-/** A load generator process; `priority` (nice value) lowers its share of the CPU. */
-async function startLoadClient(priority?: number): Promise<LoadClient> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', path.join(HERE, 'api-load.ts')], {
-    cwd: PROJECT_ROOT,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  if (priority !== undefined && child.pid !== undefined) os.setPriority(child.pid, priority);
-  let exitReason: string | undefined;
-  const exited = new Promise<void>((resolve) =>
-    child.once('exit', (code, signal) => {
-      exitReason = `load generator exited (code ${code}, signal ${signal})`;
-      resolve();
-    }),
-  );
+/** A load generator process (test/bench/api-load.ts). */
+function startLoadClient(name: string, onCleanup: OnCleanup): LoadClient {
+  const { child, exitReason, stop } = spawnBenchChild(name, path.join(BENCH_DIR, 'api-load.ts'), 5_000, onCleanup);
   let nextId = 1;
   return {
     run: (spec, hooks) =>
@@ -324,7 +324,7 @@ async function startLoadClient(priority?: number): Promise<LoadClient> {
         };
         const onExit = () => {
           done();
-          reject(new BenchError(exitReason ?? 'load generator exited'));
+          reject(new BenchError(exitReason() ?? `${name} exited`));
         };
         const done = () => {
           child.off('message', onMessage);
@@ -334,13 +334,7 @@ async function startLoadClient(priority?: number): Promise<LoadClient> {
         child.once('exit', onExit);
         child.send({ type: 'run', id, ...spec } satisfies LoadCommand);
       }),
-    stop: async () => {
-      if (exitReason) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    },
+    stop,
   };
 }
 
@@ -383,6 +377,31 @@ interface ScenarioResult {
   loaded: Measured;
 }
 
+interface FloodRepeat {
+  baseline: Measured;
+  flooded: Measured;
+  flood: LoadResult;
+  argon2: number;
+  /** Legitimate p99 with the flood ÷ without. */
+  ratio: number;
+  /** Achieved ÷ offered flood rate. */
+  achieved: number;
+}
+
+interface FloodResult {
+  /** The flood alone: what refusing costs. */
+  solo: {
+    flood: LoadResult;
+    serverUs: number;
+    postgresUs: number;
+    /** argon2 verifications before the address was over its limit (the warm-up). */
+    warmupArgon2: number;
+    argon2: number;
+    statements: number;
+  };
+  repeats: FloodRepeat[];
+}
+
 // ------------------------------------------------------------------------------------------------ main
 
 async function main(): Promise<void> {
@@ -393,11 +412,10 @@ async function main(): Promise<void> {
 
   // ---- Postgres (migrated) and the Temporal dev server, in parallel.
   const root = await benchFolder('erc8004-bench-api-', onCleanup);
-  const [{ databaseUrl, postmasterPid }, { server: temporalServer }] = await Promise.all([
+  const [{ databaseUrl, postmasterPid }, { server: temporalServer, pid: temporalPid }] = await Promise.all([
     startBenchPostgres(root, 'bench_api', logger, onCleanup),
     startBenchTemporal(logger, onCleanup),
   ]);
-  const temporalPid = temporalServer.process.pid;
 
   // The API's pool (production default size) and a separate one for seeding and the floor measurements.
   const pool = createPool(databaseUrl, logger, { max: POOL_MAX, applicationName: 'bench-api' });
@@ -415,9 +433,7 @@ async function main(): Promise<void> {
   );
 
   // ---- The production API services and server.
-  const connection = await Connection.connect({ address: temporalServer.address });
-  onCleanup('Temporal connection', () => connection.close());
-  const temporal = new Client({ connection });
+  const temporal = await connectBenchTemporal(temporalServer.address, onCleanup);
   const taskQueue = `bench-api-${randomUUID()}`;
   // The production wiring: caches that listen for revocations, the tenant pool (row-level security), the rate limiter.
   const config = loadConfig({
@@ -449,23 +465,17 @@ async function main(): Promise<void> {
   const t = initTRPC.create();
   const floorRouter = t.router({ constant: t.procedure.query(() => ({ ok: true })) });
   const floorTrpc = createHTTPHandler({ router: floorRouter, basePath: '/trpc/' });
-  const floorServer = http.createServer((req, res) => {
-    served++;
-    if (req.url?.startsWith('/trpc/')) return floorTrpc(req, res);
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end('{"ok":true}');
-  });
-  floorServer.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve) => floorServer.listen(0, '127.0.0.1', resolve));
-  onCleanup(
+  const { url: floorUrl } = await startBenchReceiver(
     'floor server',
-    () =>
-      new Promise<void>((resolve) => {
-        floorServer.close(() => resolve());
-        floorServer.closeIdleConnections();
-      }),
+    (req, res) => {
+      served++;
+      if (req.url?.startsWith('/trpc/')) return floorTrpc(req, res);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"ok":true}');
+    },
+    { keepAliveTimeoutMs: 65_000 },
+    onCleanup,
   );
-  const floorUrl = `http://127.0.0.1:${(floorServer.address() as AddressInfo).port}`;
 
   // ---- Seed: an enterprise organization, its API key, a JWT, triggers and events.
   const seedStarted = now();
@@ -682,8 +692,7 @@ async function main(): Promise<void> {
   progress(`floor: SELECT 1 p50 ${ms(selectOne.p50)}, counter upsert p50 ${ms(upsertSerial.p50)}`);
 
   // ---- Load.
-  const load = await startLoadClient();
-  onCleanup('load generator', () => load.stop());
+  const load = startLoadClient('load generator', onCleanup);
   const loopDelay = monitorEventLoopDelay({ resolution: 5 });
 
   const measure = async (
@@ -820,47 +829,99 @@ async function main(): Promise<void> {
   }
 
   // ---- A flood of made-up API keys from the legitimate client's own address, next to its traffic (issue 10, item 4).
-  let flood: { baseline: Measured; flooded: Measured; flood: LoadResult; argon2: number } | undefined;
+  let flood: FloodResult | undefined;
   if (FLOOD) {
     const keyTriggersScenario = scenarios.find((x) => x.key === 'key-triggers')!;
     // Legitimate buckets only: the flood's per-address verification bucket keeps its count, as in production.
     const resetLegitimate = () => admin.query(`DELETE FROM rate_limit_counters WHERE bucket NOT LIKE 'verify:%'`);
     await resetCounters();
-    const baseline = await measure(
-      keyTriggersScenario,
-      CONCURRENCY,
-      WARMUP_MS,
-      DURATION_MS,
-      undefined,
-      resetLegitimate,
-    );
-    // An attacker's CPU is not on our machine: the flood generator runs at the lowest priority so that it competes
-    // less with the server it attacks (its request rate and CPU are reported).
-    const floodClient = await startLoadClient(19);
-    onCleanup('flood generator', () => floodClient.stop());
-    const argon2Before = argon2Verifications.value();
-    let floodStarted!: () => void;
-    const floodMeasuring = new Promise<void>((resolve) => (floodStarted = resolve));
-    const floodRun = floodClient.run(
-      {
-        url: triggersUrl,
-        headers: {},
-        bogusApiKeys: true,
-        concurrency: CONCURRENCY,
-        warmupMs: 0,
-        durationMs: WARMUP_MS + DURATION_MS + 2_000,
-        batchLimit: 0,
+    // Open loop: the attacker's rate is fixed, so its generator's CPU on this machine is bounded (and printed), unlike a
+    // closed loop's, which takes whatever the server leaves and competes with it. It runs at the usual priority: a
+    // starved generator would fall behind its schedule and send in bursts.
+    const floodClient = startLoadClient('flood generator', onCleanup);
+    const floodSpec = (warmupMs: number, durationMs: number) => ({
+      url: triggersUrl,
+      headers: {},
+      bogusApiKeys: true,
+      ratePerSecond: FLOOD_RATE,
+      concurrency: CONCURRENCY,
+      warmupMs,
+      durationMs,
+      batchLimit: 0,
+    });
+    const checkFloodAnswers = (f: LoadResult, when: string) => {
+      const unexpected = Object.entries(f.statuses).filter(([status]) => status !== '401' && status !== '429');
+      if (unexpected.length > 0 || f.errors > 0)
+        errors.push(
+          `bogus-key flood (${when}): answers other than 401/429 ${JSON.stringify(Object.fromEntries(unexpected))}${f.firstError ? `, first error: ${f.firstError}` : ''}`,
+        );
+    };
+
+    // What a refusal costs: the flood alone, with the server's CPU (this process) and Postgres' over its measured part.
+    const warmupArgon2Before = argon2Verifications.value();
+    await floodClient.run(floodSpec(0, FLOOD_SOLO_WARMUP_MS), {});
+    // The verifications it started run on in argon2's threadpool: wait for this process to go quiet before measuring.
+    const serverQuiet = async () => {
+      const [cpu, t0] = [process.cpuUsage(), now()];
+      await sleep(250);
+      const used = process.cpuUsage(cpu);
+      return (used.user + used.system) / 1000 / (now() - t0) < 0.1;
+    };
+    await waitFor("the server to go quiet after the flood's verifications", serverQuiet, 60_000, 0);
+    let soloStart: { server: NodeJS.CpuUsage; postgres: number; argon2: number; sql: SqlTallies } | undefined;
+    const soloFlood = await floodClient.run(floodSpec(500, FLOOD_SOLO_MS), {
+      onMeasuring: () => {
+        soloStart = {
+          server: process.cpuUsage(),
+          postgres: treeTicks(postmasterPid),
+          argon2: argon2Verifications.value(),
+          sql: sqlCounter.snapshot(),
+        };
       },
-      { onMeasuring: floodStarted },
-    );
-    await floodMeasuring;
-    const flooded = await measure(keyTriggersScenario, CONCURRENCY, WARMUP_MS, DURATION_MS, undefined, resetLegitimate);
-    const floodResult = await floodRun;
-    flood = { baseline, flooded, flood: floodResult, argon2: argon2Verifications.value() - argon2Before };
-    await floodClient.stop();
+    });
+    if (!soloStart) throw new BenchError('the flood generator never started measuring');
+    const solo = {
+      flood: soloFlood,
+      serverUs: ((u) => u.user + u.system)(process.cpuUsage(soloStart.server)),
+      postgresUs: ((treeTicks(postmasterPid) - soloStart.postgres) * 1e6) / CLK_TCK,
+      warmupArgon2: soloStart.argon2 - warmupArgon2Before,
+      argon2: argon2Verifications.value() - soloStart.argon2,
+      statements: [...sqlDelta(soloStart.sql, sqlCounter.snapshot()).values()].reduce((n, t) => n + t.count, 0),
+    };
+    checkFloodAnswers(soloFlood, 'alone');
     progress(
-      `bogus-key flood: legitimate p99 ${ms(baseline.load.latency.p99)} without, ${ms(flooded.load.latency.p99)} with (${fixed(flooded.load.latency.p99 / baseline.load.latency.p99, 2)}x)`,
+      `bogus-key flood alone: ${int(soloFlood.requests / (soloFlood.measuredMs / 1000))} req/s refused, ` +
+        `${fixed(solo.serverUs / soloFlood.requests, 0)} µs of server CPU each, ${solo.argon2} argon2 verification(s)`,
     );
+
+    const measureKeyList = () =>
+      measure(keyTriggersScenario, CONCURRENCY, WARMUP_MS, DURATION_MS, undefined, resetLegitimate);
+    const repeats: FloodRepeat[] = [];
+    for (let r = 1; r <= FLOOD_REPEATS; r++) {
+      const baseline = await measureKeyList();
+      const argon2Before = argon2Verifications.value();
+      let floodStarted!: () => void;
+      const floodMeasuring = new Promise<void>((resolve) => (floodStarted = resolve));
+      const floodRun = floodClient.run(floodSpec(0, WARMUP_MS + DURATION_MS + 2_000), { onMeasuring: floodStarted });
+      await floodMeasuring;
+      const flooded = await measureKeyList();
+      const floodResult = await floodRun;
+      checkFloodAnswers(floodResult, `repetition ${r}`);
+      const repeat = {
+        baseline,
+        flooded,
+        flood: floodResult,
+        argon2: argon2Verifications.value() - argon2Before,
+        ratio: flooded.load.latency.p99 / baseline.load.latency.p99,
+        achieved: floodResult.requests / (floodResult.measuredMs / 1000) / FLOOD_RATE,
+      };
+      repeats.push(repeat);
+      progress(
+        `bogus-key flood ${r}/${FLOOD_REPEATS}: legitimate p99 ${ms(baseline.load.latency.p99)} without, ${ms(flooded.load.latency.p99)} with (${fixed(repeat.ratio, 2)}x)`,
+      );
+    }
+    await floodClient.stop();
+    flood = { solo, repeats };
   }
 
   // ---- Revocation: the cached key must stop working at once.
@@ -1030,19 +1091,31 @@ async function main(): Promise<void> {
   }
 
   if (flood) {
-    const { baseline, flooded, flood: f } = flood;
-    const refused = Object.entries(f.statuses)
-      .map(([status, n]) => `${status}: ${int(n)}`)
-      .join(', ');
+    const { solo, repeats } = flood;
+    const answers = (f: LoadResult) =>
+      Object.entries(f.statuses)
+        .map(([status, n]) => `${status}: ${int(n)}`)
+        .join(', ');
+    const perRefusal = solo.serverUs / solo.flood.requests;
     console.log(
-      `  bogus-key flood (${CONCURRENCY} connections of made-up keys from the same address as the legitimate client, ${int(f.requests / (f.measuredMs / 1000))} req/s, ` +
-        `generator at nice 19 using ${fixed(((f.cpuUserUs + f.cpuSystemUs) / 1000 / f.measuredMs) * 100, 0)}% of a core; ` +
-        `answers ${refused}; ${flood.argon2} argon2 verification(s) in all):`,
+      `  bogus-key flood: made-up API keys (a fresh one per request) from the legitimate client's own address, open loop at ${int(FLOOD_RATE)} req/s ` +
+        `over at most ${CONCURRENCY} connections`,
     );
     console.log(
-      `    legitimate key REST trigger list: without the flood ${int(baseline.rps)} req/s p50 ${ms(baseline.load.latency.p50)} p99 ${ms(baseline.load.latency.p99)}; ` +
-        `with it ${int(flooded.rps)} req/s p50 ${ms(flooded.load.latency.p50)} p99 ${ms(flooded.load.latency.p99)}; p99 ratio ${fixed(flooded.load.latency.p99 / baseline.load.latency.p99, 2)}x`,
+      `    refusal cost (flood alone, ${FLOOD_SOLO_MS / 1000} s measured after a ${FLOOD_SOLO_WARMUP_MS / 1000} s flood in which ${solo.warmupArgon2} key(s) were verified with argon2 before the address was over its limit, and those verifications' end): ` +
+        `${int(solo.flood.requests / (solo.flood.measuredMs / 1000))} req/s refused (answers ${answers(solo.flood)}); ` +
+        `server CPU ${fixed(perRefusal, 0)} µs per refused request (${int(1e6 / perRefusal)} refusals/s per core), ` +
+        `Postgres ${fixed(solo.postgresUs / solo.flood.requests, 1)} µs per request, ${int(solo.statements)} SQL statement(s), ${solo.argon2} argon2 verification(s)`,
     );
+    for (const [i, r] of repeats.entries()) {
+      const f = r.flood;
+      console.log(
+        `    ${i + 1}/${repeats.length}: legitimate key REST trigger list without the flood ${int(r.baseline.rps)} req/s p50 ${ms(r.baseline.load.latency.p50)} p99 ${ms(r.baseline.load.latency.p99)}; ` +
+          `with it ${int(r.flooded.rps)} req/s p50 ${ms(r.flooded.load.latency.p50)} p99 ${ms(r.flooded.load.latency.p99)}; p99 ratio ${fixed(r.ratio, 2)}x ` +
+          `(flood ${int(f.requests / (f.measuredMs / 1000))} req/s achieved${r.achieved < FLOOD_MIN_ACHIEVED ? ' — BELOW the offered rate' : ''}, ` +
+          `at most ${f.maxInFlight} in flight, generator ${fixed(((f.cpuUserUs + f.cpuSystemUs) / 1000 / f.measuredMs) * 100, 0)}% of a core; answers ${answers(f)}; ${r.argon2} argon2)`,
+      );
+    }
   }
 
   // ---- Targets.
@@ -1073,10 +1146,12 @@ async function main(): Promise<void> {
     `  (info) JWT trigger list, tRPC vs REST: ${int(trpcTriggers.rps)} vs ${int(jwtTriggers.rps)} req/s, p99 ${ms(trpcTriggers.load.latency.p99)} vs ${ms(jwtTriggers.load.latency.p99)}`,
   );
   if (flood) {
-    const factor = flood.flooded.load.latency.p99 / flood.baseline.load.latency.p99;
+    const worst = Math.max(...flood.repeats.map((r) => r.ratio));
+    const allOffered = flood.repeats.every((r) => r.achieved >= FLOOD_MIN_ACHIEVED);
     console.log(
-      `  legitimate p99 under a bogus-key flood ≤ ${TARGET_FLOOD_P99_FACTOR}x without: ${ms(flood.flooded.load.latency.p99)} vs ${ms(flood.baseline.load.latency.p99)} ` +
-        `(${fixed(factor, 2)}x) → ${verdict(factor <= TARGET_FLOOD_P99_FACTOR)}`,
+      `  legitimate p99 under a bogus-key flood (${int(FLOOD_RATE)} req/s) ≤ ${TARGET_FLOOD_P99_FACTOR}x without, in every one of ${flood.repeats.length} repetitions: ` +
+        `${flood.repeats.map((r) => `${fixed(r.ratio, 2)}x`).join(', ')}; worst ${fixed(worst, 2)}x` +
+        `${allOffered ? '' : ' (the flood fell short of its offered rate: not a valid measurement)'} → ${verdict(allOffered && worst <= TARGET_FLOOD_P99_FACTOR)}`,
     );
   }
   console.log(`(benchmark figures only: nothing here fails on speed; total run ${ms(now() - started)})`);
@@ -1086,4 +1161,4 @@ async function main(): Promise<void> {
   }
 }
 
-await runBench(main, cleanups, 30_000);
+await run(main);

@@ -1,4 +1,4 @@
-/** What every benchmark script shares: timing, percentiles, number formatting, and the run/cleanup harness. */
+/** What every benchmark script shares besides its stack (harness.ts): timing, percentiles, formatting, settings, waits. */
 
 export const now = () => performance.now();
 
@@ -41,37 +41,6 @@ export function intEnv(name: string, fallback: number, min: number, max = Number
     throw new Error(`${name} must be an integer ${range}, got ${raw}`);
   }
   return value;
-}
-
-export type Cleanups = { name: string; fn: () => Promise<unknown> }[];
-
-/** Runs a benchmark's main, then its cleanups in reverse order (each bounded in time), and exits with its status. */
-export async function runBench(
-  main: () => Promise<void>,
-  cleanups: Cleanups,
-  cleanupTimeoutMs = 30_000,
-): Promise<never> {
-  let exitCode = 0;
-  try {
-    await main();
-  } catch (err) {
-    exitCode = 1;
-    console.error(
-      `ERROR: ${err instanceof BenchError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
-    );
-  } finally {
-    for (const { name, fn } of cleanups.reverse()) {
-      try {
-        await Promise.race([
-          fn(),
-          sleep(cleanupTimeoutMs).then(() => Promise.reject(new Error(`timed out after ${cleanupTimeoutMs / 1000} s`))),
-        ]);
-      } catch (err) {
-        console.error(`cleanup of ${name} failed: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
-  }
-  process.exit(exitCode);
 }
 
 /** A progress line on stderr (the figures go to stdout). */

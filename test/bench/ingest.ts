@@ -27,14 +27,12 @@ import {
   ms,
   int,
   ratio,
-  runBench,
   intEnv,
-  type Cleanups,
   progress,
   rpc,
   waitFor as waitForCondition,
 } from './common.js';
-import { benchFolder, startBenchPostgres } from './stack.js';
+import { benchFolder, benchRun, deployBenchEmitter, startBenchAnvil, startBenchPostgres } from './harness.js';
 import os from 'node:os';
 import pg from 'pg';
 import pino from 'pino';
@@ -42,7 +40,6 @@ import {
   createPublicClient,
   decodeEventLog,
   encodeFunctionData,
-  getAddress,
   http,
   type Address,
   type EIP1193RequestFn,
@@ -51,8 +48,6 @@ import {
   type Transport,
 } from 'viem';
 import { parseChains, type ChainConfig } from '../../src/chain/config.js';
-import { deployRegistries, startAnvil } from '../../src/chain/dev/anvil.js';
-import { DevRegistries } from '../../src/chain/dev/registry-client.js';
 import { ensureDatabase } from '../../src/db/embedded.js';
 import { createPool } from '../../src/db/pool.js';
 import { runBackfill } from '../../src/indexer/backfill.js';
@@ -145,8 +140,7 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number }>
 
 // ------------------------------------------------------------------------------------------------ the run
 
-const cleanups: Cleanups = [];
-const onCleanup = (name: string, fn: () => Promise<unknown>) => cleanups.push({ name, fn });
+const { onCleanup, run } = benchRun(15_000);
 
 async function main(): Promise<void> {
   const started = now();
@@ -155,27 +149,13 @@ async function main(): Promise<void> {
 
   // ---- Postgres: a migrated template, cloned into one database per phase.
   const root = await benchFolder('erc8004-bench-', onCleanup);
-  const { db } = await startBenchPostgres(root, 'bench_template', logger, onCleanup);
+  const { db, version: pgVersion } = await startBenchPostgres(root, 'bench_template', logger, onCleanup);
   for (const name of ['bench_ingest', 'bench_profile']) await ensureDatabase(db.adminUrl, name, 'bench_template');
-  const pgVersion = await (async () => {
-    const client = new pg.Client({ connectionString: db.adminUrl });
-    await client.connect();
-    try {
-      return (await client.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]!.v.split(
-        ' ',
-      )[0]!;
-    } finally {
-      await client.end();
-    }
-  })();
   progress(`Postgres ${pgVersion} up (${ms(now() - started)})`);
 
   // ---- anvil with room for big batches; our registries and the emitter.
-  const anvil = await startAnvil({ extraArgs: ['--gas-limit', '1000000000'] });
-  onCleanup('anvil', () => anvil.stop());
-  const anvilVersion = (await rpc<string>(anvil.rpcUrl, 'web3_clientVersion')).replace(/^anvil\/v?/, '');
-  const deployed = await deployRegistries(anvil.rpcUrl);
-  const registries = await DevRegistries.connect(anvil.rpcUrl, deployed);
+  const chainSetup = await startBenchAnvil(onCleanup, { extraArgs: ['--gas-limit', '1000000000'] });
+  const { anvil, registries, version: anvilVersion } = chainSetup;
   const [owner, ...clients] = registries.accounts;
   if (!owner || clients.length < 5) throw new BenchError('anvil has fewer than 6 unlocked accounts');
   const registered = await registries.register(owner, 'https://agent.example/agent.json');
@@ -193,29 +173,14 @@ async function main(): Promise<void> {
     .find((id) => id !== undefined);
   if (agentId === undefined) throw new BenchError('register() emitted no Registered event');
 
-  const emitterArtifact = registries.artifacts.BenchReputationEmitter;
-  const deployHash = await registries.wallet.deployContract({
-    abi: emitterArtifact.abi,
-    bytecode: emitterArtifact.bytecode,
-    args: [],
-    account: owner,
-    chain: deployed.chain,
-  });
-  const deployReceipt = await registries.publicClient.waitForTransactionReceipt({
-    hash: deployHash,
-    pollingInterval: 20,
-  });
-  if (deployReceipt.status !== 'success' || !deployReceipt.contractAddress)
-    throw new BenchError('BenchReputationEmitter deployment failed');
-  const emitter = getAddress(deployReceipt.contractAddress);
-  const firstBlock = Number(deployReceipt.blockNumber);
+  const { emitter, abi: emitterAbi, firstBlock } = await deployBenchEmitter(chainSetup, owner);
 
   // ---- ≥ 20,000 events, EVENTS_PER_TX per block, with empty blocks in between.
   const nextIndex = new Map<Address, bigint>();
   const emitBatch = async (client: Address, count: number) => {
     const first = nextIndex.get(client) ?? 1n;
     nextIndex.set(client, first + BigInt(count));
-    return registries.send(client, emitter, emitterArtifact.abi, 'emitFeedbackBatch', [
+    return registries.send(client, emitter, emitterAbi, 'emitFeedbackBatch', [
       agentId,
       BigInt(count),
       40n + BigInt(count % 7),
@@ -453,7 +418,7 @@ async function main(): Promise<void> {
     const first = nextIndex.get(client) ?? 1n;
     nextIndex.set(client, first + BigInt(LIVE_EVENTS));
     const data = encodeFunctionData({
-      abi: emitterArtifact.abi,
+      abi: emitterAbi,
       functionName: 'emitFeedbackBatch',
       args: [agentId, BigInt(LIVE_EVENTS), 7n, first],
     });
@@ -606,4 +571,4 @@ async function main(): Promise<void> {
   console.log(`(benchmark figures only: nothing here fails on speed; total run ${ms(now() - started)})`);
 }
 
-await runBench(main, cleanups, 15_000);
+await run(main);

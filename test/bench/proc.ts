@@ -46,16 +46,6 @@ export function treeTicks(rootPid: number | undefined): number {
   return total;
 }
 
-/** The pid of a direct child of this process with the given command name (anvil: startAnvil does not expose it). */
-export function childPid(comm: string): number | undefined {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = procStat(Number(entry));
-    if (stat?.ppid === process.pid && stat.comm === comm) return Number(entry);
-  }
-  return undefined;
-}
-
 /** Resident set size in bytes (VmRSS), or NaN once the process is gone. */
 export function rssBytes(pid: number | undefined): number {
   if (pid === undefined) return Number.NaN;

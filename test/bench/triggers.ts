@@ -35,30 +35,21 @@
  * workflows).
  */
 import type { temporal } from '@temporalio/proto';
-import {
-  now,
-  BenchError,
-  sleep,
-  percentile,
-  ascending,
-  ms,
-  int,
-  ratio,
-  runBench,
-  intEnv,
-  type Cleanups,
-  progress,
-  p50p99,
-} from './common.js';
+import { now, BenchError, sleep, percentile, ascending, ms, int, ratio, intEnv, progress, p50p99 } from './common.js';
 import { CLK_TCK, treeTicks, rssBytes, machineTicks } from './proc.js';
-import { benchFolder, startBenchPostgres, startBenchTemporal } from './stack.js';
-import { spawnWorkerProcess } from './worker-process.js';
-import { execFileSync } from 'node:child_process';
+import {
+  BENCH_DIR,
+  benchFolder,
+  benchRun,
+  connectBenchTemporal,
+  runInBackground,
+  spawnWorkerProcess,
+  startBenchPostgres,
+  startBenchTemporal,
+} from './harness.js';
 import { randomInt, randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Client, Connection } from '@temporalio/client';
 import pino from 'pino';
 import { createPool } from '../../src/db/pool.js';
 import { Relay, type RelayItem } from '../../src/relay/relay.js';
@@ -124,7 +115,6 @@ const SAMPLE_MS = 500;
 const logger = pino({ level: LOG_LEVEL }, pino.destination(2));
 /** Wall clock in ms with sub-ms resolution: comparable with the database's now() on the same host. */
 const wall = () => performance.timeOrigin + performance.now();
-const HERE = path.dirname(fileURLToPath(import.meta.url));
 
 // ------------------------------------------------------------------------------------------------ helpers
 
@@ -274,8 +264,7 @@ function analyseHistory(events: HistoryEvent[], fromMs: number, into: HistoryBre
 
 // ------------------------------------------------------------------------------------------------ the run
 
-const cleanups: Cleanups = [];
-const onCleanup = (name: string, fn: () => Promise<unknown>) => cleanups.push({ name, fn });
+const { onCleanup, run } = benchRun(30_000);
 
 /** Per-event timestamps taken in this process (wall clock, ms). */
 interface Stamp {
@@ -380,30 +369,20 @@ async function main(): Promise<void> {
 
   // ---- Postgres (migrated) and the Temporal dev server, in parallel.
   const root = await benchFolder('erc8004-bench-triggers-', onCleanup);
-  const [{ databaseUrl, postmasterPid }, { server: temporalServer, cliPath }] = await Promise.all([
+  const [{ databaseUrl, postmasterPid, version: pgVersion }, temporal] = await Promise.all([
     startBenchPostgres(root, 'bench_triggers', logger, onCleanup),
     startBenchTemporal(logger, onCleanup),
   ]);
-  const temporalPid = temporalServer.process.pid;
-  const temporalVersion = (() => {
-    try {
-      return /Server ([\d.]+)/.exec(execFileSync(cliPath, ['--version']).toString())?.[1] ?? '?';
-    } catch {
-      return '?';
-    }
-  })();
+  const { server: temporalServer, pid: temporalPid, version: temporalVersion } = temporal;
 
   const pool = createPool(databaseUrl, logger, { max: CREATE_CONCURRENCY + 8, applicationName: 'bench-triggers' });
   onCleanup('bench pool', () => pool.end());
-  const pgVersion = (await pool.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]!.v.split(
-    ' ',
-  )[0]!;
   progress(`Postgres ${pgVersion} and Temporal ${temporalVersion} up (${ms(now() - started)})`);
 
   // ---- The worker, in its own process.
   const taskQueue = `bench-triggers-${randomUUID()}`;
   const workerProcess = spawnWorkerProcess<WorkerStats>(
-    path.join(HERE, 'triggers-worker.ts'),
+    path.join(BENCH_DIR, 'triggers-worker.ts'),
     {
       BENCH_TEMPORAL_ADDRESS: temporalServer.address,
       BENCH_DATABASE_URL: databaseUrl,
@@ -496,9 +475,7 @@ async function main(): Promise<void> {
   );
 
   // ---- Temporal client (instrumented), TriggerService, relay with the production dispatcher.
-  const connection = await Connection.connect({ address: temporalServer.address });
-  onCleanup('Temporal client connection', () => connection.close());
-  const client = new Client({ connection, namespace: 'default' });
+  const client = await connectBenchTemporal(temporalServer.address, onCleanup);
   const stamps = new Map<string, Stamp>();
   const stamp = (seq: string) => {
     let s = stamps.get(seq);
@@ -575,16 +552,10 @@ async function main(): Promise<void> {
   }
   const dispatcher = new TimedDispatcher({ pool: relayPool, temporal: client, taskQueue, logger });
   const relay = new Relay({ pool: relayPool, databaseUrl, dispatcher, logger });
-  const relayController = new AbortController();
-  let relayError: unknown;
-  const relayRun = relay.run(relayController.signal).catch((err: unknown) => (relayError = err));
-  onCleanup('relay', async () => {
-    relayController.abort();
-    await relayRun;
-  });
+  const checkRelay = runInBackground('relay', (signal) => relay.run(signal), onCleanup);
   const checkRunning = () => {
     checkWorker();
-    if (relayError) throw relayError;
+    checkRelay();
   };
 
   const service = new TriggerService({ pool, temporal: client, taskQueue, logger });
@@ -1195,4 +1166,4 @@ async function main(): Promise<void> {
   console.log(`(benchmark figures only: nothing here fails on speed; total run ${ms(now() - started)})`);
 }
 
-await runBench(main, cleanups, 30_000);
+await run(main);

@@ -1,4 +1,4 @@
-/** The API's router: its type is what TypeScript clients import (`import type { AppRouter } from 'erc8004-backend/api'`). */
+/** The API's router: its type is what TypeScript clients import (`import type { AppRouter } from 'erc8004-backend/client'`). */
 import { router } from './trpc.js';
 import { apiKeysRouter } from '../routers/api-keys/index.js';
 import { authRouter } from '../routers/auth/index.js';
