@@ -17,20 +17,8 @@ import type pg from 'pg';
 import { debit, credit } from '../../src/billing/ledger.js';
 import { createPool } from '../../src/db/pool.js';
 import { insertOrganization, insertUser } from '../helpers/fixtures.js';
-import {
-  ascending,
-  BenchError,
-  int,
-  intEnv,
-  ms,
-  now,
-  percentile,
-  progress,
-  ratio,
-  runBench,
-  type Cleanups,
-} from './common.js';
-import { benchFolder, startBenchPostgres } from './stack.js';
+import { ascending, BenchError, int, intEnv, ms, now, percentile, progress, ratio } from './common.js';
+import { benchFolder, benchRun, startBenchPostgres } from './harness.js';
 
 const SECONDS = intEnv('BENCH_BILLING_SECONDS', 5, 1, 600);
 const CONCURRENCY = intEnv('BENCH_BILLING_CONCURRENCY', 16, 1, 200);
@@ -42,8 +30,7 @@ const FUNDING = '1000000';
 const CHARGE = '0.00012345';
 
 const logger = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'error' }, pino.destination(2));
-const cleanups: Cleanups = [];
-const onCleanup = (name: string, fn: () => Promise<unknown>) => cleanups.push({ name, fn });
+const { onCleanup, run } = benchRun();
 
 interface Figures {
   calls: number;
@@ -151,4 +138,4 @@ async function main(): Promise<void> {
   console.log('(ledger checked: every account sums to its balance, no key charged twice; speed never fails the run)');
 }
 
-await runBench(main, cleanups);
+await run(main);
