@@ -1,25 +1,17 @@
 /**
  * A trigger's firings: recording them (idempotent on trigger, event and kind) and creating one delivery per action,
- * for the delivery dispatchers' pumps. The trigger workflows do this through local activities; the relay does it directly for the triggers whose firing
- * depends on the event alone (src/relay/trigger-dispatcher.ts).
+ * for the delivery dispatchers' pumps. The trigger workflows do this through local activities; the relay does it
+ * directly for the triggers whose firing depends on the event alone (src/relay/trigger-dispatcher.ts).
  */
 import type { Client } from '@temporalio/client';
 import type pg from 'pg';
 import type { Logger } from '../logger.js';
 import type { ActionType } from '../actions/config.js';
 import { buildTemplateContext } from '../actions/templates.js';
-import { templateStateKeys } from './store.js';
-import { deliveryDispatcherWorkflow } from '../../workflows/delivery-dispatcher.js';
-
-export interface MatchRecord {
-  eventSeq: string;
-  eventId: string;
-  agentKey: string;
-  kind: 'match' | 'absence';
-  /** Block time, Unix seconds. */
-  timestamp: number;
-  evaluation: unknown;
-}
+import { templateStateKeys } from '../triggers/store.js';
+import { DELIVERIES_CREATED_CHANNEL, nextDispatcher, type DispatchSettings } from './dispatchers.js';
+import { deliveryKey } from './ids.js';
+import type { MatchRecord } from './types.js';
 
 export interface FiringDeps {
   pool: pg.Pool;
@@ -27,10 +19,6 @@ export interface FiringDeps {
   taskQueue: string;
   logger: Logger;
   dispatch?: DispatchSettings;
-}
-
-export function deliveryKey(triggerId: string, eventSeq: string, kind: string, actionId: number): string {
-  return `dlv_${triggerId}_${eventSeq}_${kind}_${actionId}`;
 }
 
 /** Records a trigger's firings; returns how many were new (a replayed batch records nothing twice). */
@@ -63,58 +51,6 @@ export async function recordFirings(
     ],
   );
   return rowCount ?? 0;
-}
-
-/** How first attempts are spread over delivery dispatchers (workflows/delivery-dispatcher.ts). */
-export interface DispatchSettings {
-  /** Dispatchers per task queue. Default 2. */
-  dispatchers?: number;
-}
-
-export const DEFAULT_DELIVERY_DISPATCHERS = 2;
-/** NOTIFY channel that wakes the dispatchers; the payload is the dispatcher's workflow id. */
-export const DELIVERIES_CREATED_CHANNEL = 'deliveries_created';
-
-const DISPATCHER_PREFIX = 'deliveries/';
-
-export function dispatcherWorkflowId(taskQueue: string, index: number): string {
-  return `${DISPATCHER_PREFIX}${taskQueue}/${index}`;
-}
-
-/** The task queue a dispatcher runs on, from its workflow id. */
-export function dispatcherTaskQueue(workflowId: string): string {
-  return workflowId.slice(DISPATCHER_PREFIX.length, workflowId.lastIndexOf('/'));
-}
-
-/** Starts a dispatcher workflow unless it runs already. */
-export async function ensureDispatcher(temporal: Client, taskQueue: string, workflowId: string): Promise<void> {
-  await temporal.workflow.start(deliveryDispatcherWorkflow, {
-    workflowId,
-    taskQueue,
-    args: [{}],
-    workflowIdConflictPolicy: 'USE_EXISTING',
-  });
-}
-
-let turn = Math.floor(Math.random() * 1_000);
-/** Dispatchers this process has made sure of (a relay or a worker assigns deliveries to them). */
-const ensured = new Set<string>();
-
-/**
- * The dispatcher for the next call, in turn: a call's deliveries (a relay batch) go to one dispatcher, while
- * consecutive calls spread over all of them, so that a batch held up by a slow receiver does not hold up the next.
- */
-async function nextDispatcher(deps: FiringDeps): Promise<string> {
-  turn = (turn + 1) % 1_000_000;
-  const workflowId = dispatcherWorkflowId(
-    deps.taskQueue,
-    turn % (deps.dispatch?.dispatchers ?? DEFAULT_DELIVERY_DISPATCHERS),
-  );
-  if (!ensured.has(workflowId)) {
-    await ensureDispatcher(deps.temporal, deps.taskQueue, workflowId);
-    ensured.add(workflowId);
-  }
-  return workflowId;
 }
 
 export interface Firing {
