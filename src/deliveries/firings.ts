@@ -5,6 +5,7 @@
  */
 import type { Client } from '@temporalio/client';
 import type pg from 'pg';
+import type * as s from 'zapatos/schema';
 import type { Logger } from '../logger.js';
 import type { ActionType } from '../actions/config.js';
 import { buildTemplateContext } from '../actions/templates.js';
@@ -53,6 +54,32 @@ export async function recordFirings(
   return rowCount ?? 0;
 }
 
+type ConditionValues = Record<string, { result: boolean; metric?: number | string | null }>;
+
+/** A condition as templates name it (id, type, config.name). */
+type ConditionNames = Pick<s.trigger_conditions.Selectable, 'id' | 'condition_type'> & {
+  config: Record<string, unknown> | null;
+};
+
+/** A firing with its event, its trigger, and the trigger's actions and conditions (startDeliveries' query). */
+type FiringRow = Pick<s.trigger_matches.Selectable, 'event_id' | 'agent_key' | 'matched_at'> &
+  Pick<s.triggers.Selectable, 'organization_id' | 'name' | 'registry'> & {
+    match_id: s.trigger_matches.Selectable['id'];
+    trigger_id: string;
+    event_seq: string;
+    kind: 'match' | 'absence';
+    /** The match's condition values (an absence's evaluation has none). */
+    evaluation: ConditionValues | null;
+    chain_id: number | null;
+    event: Record<string, unknown>;
+    block_time_iso: string;
+    value_text: string | null;
+    agent_id_text: string | null;
+    feedback_index_text: string | null;
+    actions: (Pick<s.trigger_actions.Selectable, 'id' | 'priority'> & { action_type: ActionType })[];
+    conditions: ConditionNames[];
+  };
+
 export interface Firing {
   triggerId: string;
   eventSeq: string;
@@ -70,7 +97,7 @@ export async function startDeliveries(deps: FiringDeps, fired: readonly Firing[]
   const { pool, logger: log } = deps;
   if (fired.length === 0) return 0;
   // The firings with their events, and each trigger's actions (in priority order) and conditions (for template names).
-  const { rows } = await pool.query(
+  const { rows } = await pool.query<FiringRow>(
     `SELECT m.id AS match_id, m.trigger_id::text AS trigger_id, m.event_seq::text AS event_seq, m.event_id, m.kind, m.agent_key, m.evaluation, m.matched_at,
        t.organization_id, t.name, t.chain_id::float8 AS chain_id, t.registry,
        to_jsonb(e) - 'created_at' AS event, to_char(e.block_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS block_time_iso,
@@ -87,17 +114,16 @@ export async function startDeliveries(deps: FiringDeps, fired: readonly Firing[]
   if (rows.length === 0) return 0;
   const deliveries: {
     key: string;
-    row: (typeof rows)[number];
+    row: FiringRow;
     actionId: number;
     actionType: ActionType;
     context: string;
   }[] = [];
   for (const m of rows) {
-    const actions: { id: number; action_type: ActionType; priority: number }[] = m.actions;
-    const conditions: { id: number; condition_type: string; config: Record<string, unknown> | null }[] = m.conditions;
+    const { actions, conditions } = m;
     if (actions.length === 0) continue;
     /** Condition values under every name a template may use (id, type, config.name). */
-    const withAliases = (values: Record<string, { result: boolean; metric?: number | string | null }> | undefined) => {
+    const withAliases = (values: ConditionValues | null) => {
       if (!values) return undefined;
       const out = { ...values };
       for (const c of conditions) {
