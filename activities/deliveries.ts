@@ -41,8 +41,7 @@ export interface DeliveryDeps {
 export function createDeliveryActivities(deps: DeliveryDeps) {
   const { pool, temporal, taskQueue } = deps;
   const log = deps.logger.child({ component: 'deliveries' });
-  const claimLeaseMs = deps.claimLeaseMs ?? CLAIM_LEASE_MS;
-  const repository = new DeliveryRepository(pool, claimLeaseMs);
+  const repository = new DeliveryRepository(pool, deps.claimLeaseMs ?? CLAIM_LEASE_MS);
   const senders = new Senders(deps);
   const deliverer = new Deliverer({
     pool,
@@ -59,7 +58,6 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     repository,
     deliverer,
     logger: log,
-    claimLeaseMs,
   });
   const firingDeps = { pool, temporal, taskQueue, logger: log, dispatch: deps.dispatch };
 

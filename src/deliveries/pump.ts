@@ -31,7 +31,6 @@ export interface PumpDeps {
   repository: DeliveryRepository;
   deliverer: Deliverer;
   logger: Logger;
-  claimLeaseMs: number;
 }
 
 export interface PumpShift {
@@ -49,7 +48,8 @@ export class DeliveryPump {
 
   /** One shift; what it did. When cancelled, it returns what it did once the batches in flight have had their moment. */
   async run({ dispatcherId, shiftMs, claim, heartbeat, signal: cancelled }: PumpShift): Promise<PumpResult> {
-    const { repository, deliverer, claimLeaseMs } = this.deps;
+    const { repository, deliverer } = this.deps;
+    const { claimLeaseMs } = repository;
     const log = this.deps.logger.child({ dispatcherId, claim });
     let wake: (() => void) | undefined;
     let woken = true;

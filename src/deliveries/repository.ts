@@ -73,7 +73,7 @@ export class DeliveryRepository {
   constructor(
     private readonly pool: pg.Pool,
     /** How long a pump's claim holds without being extended. */
-    private readonly claimLeaseMs: number,
+    readonly claimLeaseMs: number,
   ) {}
 
   async load(key: string): Promise<DeliveryRow | undefined> {
