@@ -6,6 +6,7 @@
 import type { Client } from '@temporalio/client';
 import type pg from 'pg';
 import type * as s from 'zapatos/schema';
+import type { Row } from '../db/rows.js';
 import type { Logger } from '../logger.js';
 import type { ActionType } from '../actions/config.js';
 import { buildTemplateContext } from '../actions/templates.js';
@@ -57,26 +58,29 @@ export async function recordFirings(
 type ConditionValues = Record<string, { result: boolean; metric?: number | string | null }>;
 
 /** A condition as templates name it (id, type, config.name). */
-type ConditionNames = Pick<s.trigger_conditions.Selectable, 'id' | 'condition_type'> & {
+type ConditionNames = Pick<s.trigger_conditions.JSONSelectable, 'id' | 'condition_type'> & {
   config: Record<string, unknown> | null;
 };
 
 /** A firing with its event, its trigger, and the trigger's actions and conditions (startDeliveries' query). */
-type FiringRow = Pick<s.trigger_matches.Selectable, 'event_id' | 'agent_key' | 'matched_at'> &
-  Pick<s.triggers.Selectable, 'organization_id' | 'name' | 'registry'> & {
-    match_id: s.trigger_matches.Selectable['id'];
-    trigger_id: string;
-    event_seq: string;
+type FiringRow = Row<
+  s.trigger_matches.Selectable,
+  'trigger_id' | 'event_seq' | 'event_id' | 'kind' | 'agent_key' | 'evaluation' | 'matched_at',
+  {
     kind: 'match' | 'absence';
     /** The match's condition values (an absence's evaluation has none). */
     evaluation: ConditionValues | null;
-    chain_id: number | null;
+  }
+> &
+  Row<s.triggers.Selectable, 'organization_id' | 'name' | 'chain_id' | 'registry', { chain_id: number | null }> & {
+    match_id: s.trigger_matches.Selectable['id'];
+    /** The event's row (to_jsonb), its exact numbers and block time beside it as text. */
     event: Record<string, unknown>;
     block_time_iso: string;
     value_text: string | null;
     agent_id_text: string | null;
     feedback_index_text: string | null;
-    actions: (Pick<s.trigger_actions.Selectable, 'id' | 'priority'> & { action_type: ActionType })[];
+    actions: (Pick<s.trigger_actions.JSONSelectable, 'id' | 'priority'> & { action_type: ActionType })[];
     conditions: ConditionNames[];
   };
 

@@ -6,18 +6,29 @@ import type pg from 'pg';
 import type * as s from 'zapatos/schema';
 import type { ActionType } from '../actions/config.js';
 import type { TemplateContext } from '../actions/templates.js';
+import type { Row } from '../db/rows.js';
 import { attemptJobId, DISPATCHER_ID_PATTERN } from './ids.js';
 import type { DeliveryMark, SentOutcome } from './types.js';
 
 /** A delivery with its action's config and its trigger's conditions (for template names). */
-export type DeliveryRow = Pick<
+export type DeliveryRow = Row<
   s.deliveries.Selectable,
-  'idempotency_key' | 'match_id' | 'organization_id' | 'trigger_id' | 'action_id' | 'status' | 'attempts'
+  | 'idempotency_key'
+  | 'match_id'
+  | 'organization_id'
+  | 'trigger_id'
+  | 'action_id'
+  | 'action_type'
+  | 'status'
+  | 'attempts'
+  | 'context',
+  { action_type: ActionType; context: TemplateContext }
 > & {
-  action_type: ActionType;
-  context: TemplateContext;
+  /** The action's (trigger_actions.config); null when the action was deleted. */
   config: Record<string, unknown> | null;
-  conditions: { id: number; condition_type: string; config: Record<string, unknown> | null }[];
+  conditions: (Pick<s.trigger_conditions.JSONSelectable, 'id' | 'condition_type'> & {
+    config: Record<string, unknown> | null;
+  })[];
 };
 
 /** One attempt, as made. */
