@@ -14,6 +14,9 @@ const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}
 
 /** Modules the trigger and delivery workflows import: pure logic only, no I/O, no Node built-ins. */
 const workflowSafeModules = [
+  'src/deliveries/ids.ts',
+  'src/deliveries/timing.ts',
+  'src/deliveries/types.ts',
   'src/triggers/definition.ts',
   'src/triggers/drain.ts',
   'src/triggers/engine.ts',
@@ -86,7 +89,8 @@ export default tseslint.config(
           })),
           patterns: [
             {
-              regex: '^(\\.\\./)+src/(?!triggers/(definition|drain|engine|runner|search-attributes|seen-events)\\.js$)',
+              regex:
+                '^(\\.\\./)+src/(?!(triggers/(definition|drain|engine|runner|search-attributes|seen-events)|deliveries/(ids|timing|types))\\.js$)',
               message:
                 'Workflow code may import only the workflow-safe modules of src/ (listed in eslint.config.js); anything else does I/O.',
             },

@@ -8,7 +8,8 @@ import type { Logger } from '../src/logger.js';
 import type { TriggerEvent, TriggerState } from '../src/triggers/engine.js';
 import { loadTriggerInput, type StoredTrigger } from '../src/triggers/store.js';
 import type { TriggerEventRow } from '../src/triggers/event-row.js';
-import { recordMatches, type MatchRecord } from '../src/triggers/firings.js';
+import { recordMatches } from '../src/deliveries/firings.js';
+import type { MatchRecord } from '../src/deliveries/types.js';
 import type { CanonicalEventsQuery, TriggerHistoryQuery } from '../src/triggers/runner.js';
 
 /** Columns of canonical_events a TriggerEvent needs, numbers exact. */

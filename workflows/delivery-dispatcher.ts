@@ -1,6 +1,6 @@
 /**
  * Delivery dispatcher (id `deliveries/{taskQueue}/{n}`): keeps one long-running activity going — the pump
- * (activities/deliveries.ts, pumpDeliveries) — that makes the first attempts of the deliveries assigned to this
+ * (src/deliveries/pump.ts) — that makes the first attempts of the deliveries assigned to this
  * dispatcher, in batches, woken by NOTIFY as the relay (or a trigger workflow) creates them. The deliveries themselves
  * are durable rows; Temporal keeps the pump alive: it heartbeats, and when its worker dies it is retried on another
  * one, which takes over what the dead run had claimed. What does not settle at the first attempt — a transient
@@ -10,9 +10,7 @@
  * and a new version of the code takes over; after `shiftsPerRun` shifts the workflow continues as new.
  */
 import { continueAsNew, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { createDeliveryActivities } from '../activities/deliveries.js';
-
-type DeliveryActivities = ReturnType<typeof createDeliveryActivities>;
+import type { DeliveryWorkflowActivities } from '../src/deliveries/types.js';
 
 export interface DeliveryDispatcherInput {
   /** How long one run of the pump lasts (default 10 minutes). */
@@ -23,7 +21,7 @@ export interface DeliveryDispatcherInput {
 
 export async function deliveryDispatcherWorkflow(args: DeliveryDispatcherInput): Promise<void> {
   const shiftMs = args.shiftMs ?? 10 * 60_000;
-  const { pumpDeliveries } = proxyActivities<DeliveryActivities>({
+  const { pumpDeliveries } = proxyActivities<DeliveryWorkflowActivities>({
     // The shift, then time to finish the batches in flight (the longest action timeout is 120 s).
     startToCloseTimeout: shiftMs + 5 * 60_000,
     // A pump whose worker died is noticed within this, and retried elsewhere.

@@ -5,9 +5,13 @@
  * parks on a durable timer instead of spending attempts. Every attempt carries the same idempotency key.
  */
 import { patched, proxyActivities, proxyLocalActivities, sleep } from '@temporalio/workflow';
-import type { AttemptOutcome, createDeliveryActivities, DeliveryPlan, FirstAttempt } from '../activities/deliveries.js';
-
-type DeliveryActivities = ReturnType<typeof createDeliveryActivities>;
+import { afterTransientFailure, whileBreakerOpen } from '../src/deliveries/timing.js';
+import type {
+  AttemptOutcome,
+  DeliveryPlan,
+  DeliveryWorkflowActivities as DeliveryActivities,
+  FirstAttempt,
+} from '../src/deliveries/types.js';
 
 const { prepareDelivery, checkBreaker, markDelivery } = proxyActivities<DeliveryActivities>({
   startToCloseTimeout: '30 seconds',
@@ -93,9 +97,10 @@ export async function deliveryWorkflow({
         ? checkBreaker(plan.destination, idempotencyKey)
         : checkBreaker(plan.destination));
       if (gate.open) {
-        if (Date.now() - started + gate.retryInMs > retry.horizon_ms) break;
+        const parking = whileBreakerOpen(retry, { elapsedMs: Date.now() - started, retryInMs: gate.retryInMs });
+        if (!parking.park) break;
         await markDelivery(idempotencyKey, 'parked');
-        await sleep(gate.retryInMs);
+        await sleep(parking.sleepMs);
         continue;
       }
       attempts++;
@@ -114,10 +119,13 @@ export async function deliveryWorkflow({
       await markDelivery(idempotencyKey, 'dead', outcome.error);
       return { status: 'dead', attempts, error: outcome.error };
     }
-    const backoff = Math.min(retry.initial_interval_ms * 2 ** (attempts - 1), retry.max_interval_ms);
-    const delay = Math.max(outcome.retryAfterMs ?? 0, backoff);
-    if (attempts >= retry.max_attempts || Date.now() - started + delay > retry.horizon_ms) break;
-    await sleep(delay);
+    const next = afterTransientFailure(retry, {
+      attempts,
+      elapsedMs: Date.now() - started,
+      retryAfterMs: outcome.retryAfterMs,
+    });
+    if (!next.retry) break;
+    await sleep(next.delayMs);
   }
   const error = `gave up after ${attempts} attempt(s) within the retry policy: ${lastError || 'destination unavailable (circuit open)'}`;
   await markDelivery(idempotencyKey, 'dead', error);

@@ -18,7 +18,7 @@ import {
 } from './engine.js';
 import { drainItems, type TriggerItem } from './drain.js';
 import { SeenEvents, type SeenEventsSnapshot } from './seen-events.js';
-import type { MatchRecord } from './firings.js';
+import type { MatchRecord } from '../deliveries/types.js';
 
 /** The patch ids the trigger workflow branches on (workflows/trigger.ts lists which histories pin each). */
 export type TriggerPatch =

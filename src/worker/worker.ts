@@ -15,12 +15,8 @@ import type { ActionSettings } from '../actions/settings.js';
 import { TelegramChatVerifier } from '../actions/telegram-chats.js';
 import { ensureSchedules } from './schedules.js';
 import type { Logger } from '../logger.js';
-import {
-  DEFAULT_DELIVERY_DISPATCHERS,
-  dispatcherWorkflowId,
-  ensureDispatcher,
-  type DispatchSettings,
-} from '../triggers/firings.js';
+import { DEFAULT_DELIVERY_DISPATCHERS, ensureDispatcher, type DispatchSettings } from '../deliveries/dispatchers.js';
+import { dispatcherWorkflowId } from '../deliveries/ids.js';
 
 export const WORKFLOWS_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../workflows/index.ts');
 

@@ -80,7 +80,7 @@ import { ChainIndexer } from '../../src/indexer/chain-indexer.js';
 import { createHeadSubscriptionClient } from '../../src/indexer/rpc.js';
 import { Relay, type RelayItem } from '../../src/relay/relay.js';
 import { TriggerDispatcher } from '../../src/relay/trigger-dispatcher.js';
-import { DEFAULT_DELIVERY_DISPATCHERS } from '../../src/triggers/firings.js';
+import { DEFAULT_DELIVERY_DISPATCHERS } from '../../src/deliveries/dispatchers.js';
 import { TriggerService } from '../../src/triggers/service.js';
 import type { TriggerWrite } from '../../src/triggers/store.js';
 import { appendEvents, feedbackRecord, insertOrganization, insertUser } from '../helpers/fixtures.js';

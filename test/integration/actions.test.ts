@@ -18,7 +18,7 @@ import {
   listBreakers,
   recordBreakerOutcomes,
 } from '../../src/actions/breaker.js';
-import { replayDeadLetters } from '../../src/actions/delivery-service.js';
+import { replayDeadLetters } from '../../src/deliveries/service.js';
 import { currentWebhookSecret } from '../../src/actions/webhook-secrets.js';
 import { verifyWebhook } from '../../src/actions/webhook-signing.js';
 import { ChainIndexer } from '../../src/indexer/chain-indexer.js';
@@ -39,12 +39,9 @@ import { startMcpAgent, startWebhookReceiver, type McpAgent, type WebhookReceive
 import { startTelegramStandIn } from '../helpers/telegram-stand-in.js';
 import { startTestApi } from '../helpers/api.js';
 import { keccak256, stringToHex } from 'viem';
-import {
-  DEFAULT_DELIVERY_DISPATCHERS,
-  dispatcherWorkflowId,
-  ensureDispatcher,
-  startDeliveries,
-} from '../../src/triggers/firings.js';
+import { DEFAULT_DELIVERY_DISPATCHERS, ensureDispatcher } from '../../src/deliveries/dispatchers.js';
+import { startDeliveries } from '../../src/deliveries/firings.js';
+import { deliveryWorkflowId, dispatcherWorkflowId } from '../../src/deliveries/ids.js';
 import { maintenanceWorkflow } from '../../workflows/maintenance.js';
 import { createDeliveryActivities } from '../../activities/deliveries.js';
 
@@ -906,7 +903,7 @@ describe('actions', () => {
     await fire();
     const [first] = await until(() => deliveriesOf(id), settled);
     // A pending delivery of a dispatcher no workflow runs, so that only the pump runs below attempt it.
-    const dispatcherId = `deliveries/lease-test-${randomUUID()}/0`;
+    const dispatcherId = dispatcherWorkflowId(`lease-test-${randomUUID()}`, 0);
     const key = `${first.idempotency_key}_lease`;
     await db.pool.query(
       `INSERT INTO deliveries (idempotency_key, organization_id, trigger_id, action_id, action_type, match_id, event_seq, event_id, context, workflow_id)
@@ -953,7 +950,9 @@ describe('actions', () => {
       ['success', 200],
       ['retrying', 503],
     ]);
-    await expect(client.workflow.getHandle(`delivery/${key}`).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+    await expect(client.workflow.getHandle(deliveryWorkflowId(key)).describe()).rejects.toBeInstanceOf(
+      WorkflowNotFoundError,
+    );
   });
 
   it('a delivery created without a notification is found by the sweep; a pump that loses its LISTEN connection starts over', async () => {

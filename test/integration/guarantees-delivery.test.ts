@@ -10,7 +10,7 @@ import { TelegramLimiter } from '../../src/actions/telegram.js';
 import { Relay } from '../../src/relay/relay.js';
 import { TriggerDispatcher } from '../../src/relay/trigger-dispatcher.js';
 import { SecretBox } from '../../src/secrets.js';
-import { dispatcherWorkflowId } from '../../src/triggers/firings.js';
+import { dispatcherWorkflowId } from '../../src/deliveries/ids.js';
 import { TriggerService } from '../../src/triggers/service.js';
 import type { TriggerWrite } from '../../src/triggers/store.js';
 import { testActionSettings } from '../helpers/actions.js';

@@ -24,7 +24,7 @@ import { startWebhookReceiver } from '../helpers/receivers.js';
 import { appendEvents, feedbackRecord, insertOrganization, insertUser } from '../helpers/fixtures.js';
 import { testLogger } from '../helpers/logger.js';
 import { eventually } from '../helpers/wait.js';
-import { dispatcherWorkflowId } from '../../src/triggers/firings.js';
+import { dispatcherWorkflowId } from '../../src/deliveries/ids.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/histories');
 let db: TestDatabase;

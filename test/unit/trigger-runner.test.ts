@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { compileDefinition, DefinitionError, type TriggerDefinitionInput } from '../../src/triggers/definition.js';
 import { evaluate, initialState, type TriggerEvent, type TriggerState } from '../../src/triggers/engine.js';
 import type { TriggerItem } from '../../src/triggers/drain.js';
-import type { MatchRecord } from '../../src/triggers/firings.js';
+import type { MatchRecord } from '../../src/deliveries/types.js';
 import {
   TriggerRunner,
   type CanonicalEventsQuery,

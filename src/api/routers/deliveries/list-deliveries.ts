@@ -1,5 +1,5 @@
 import { orgProcedure } from '../../trpc/trpc.js';
-import { listDeliveries } from '../../../actions/delivery-service.js';
+import { listDeliveries } from '../../../deliveries/service.js';
 import { listDeliveriesMeta, ZListDeliveriesRequest, ZListDeliveriesResponse } from './list-deliveries.types.js';
 
 export const listDeliveriesRoute = orgProcedure('read')

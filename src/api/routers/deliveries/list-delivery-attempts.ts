@@ -1,5 +1,5 @@
 import { orgProcedure } from '../../trpc/trpc.js';
-import { deliveryAttempts } from '../../../actions/delivery-service.js';
+import { deliveryAttempts } from '../../../deliveries/service.js';
 import {
   listDeliveryAttemptsMeta,
   ZListDeliveryAttemptsRequest,

@@ -1,5 +1,5 @@
 import { orgProcedure } from '../../trpc/trpc.js';
-import { replayDeadLetters } from '../../../actions/delivery-service.js';
+import { replayDeadLetters } from '../../../deliveries/service.js';
 import {
   replayDeliveriesMeta,
   ZReplayDeliveriesRequest,

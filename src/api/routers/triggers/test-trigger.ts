@@ -1,13 +1,8 @@
 import { orgProcedure } from '../../trpc/trpc.js';
 import { ApiError } from '../../trpc/errors.js';
 import { TRIGGER_EVENT_COLUMNS } from '../../../../activities/triggers.js';
-import {
-  buildTemplateContext,
-  defaultWebhookBody,
-  escapingForParseMode,
-  renderJsonTemplate,
-  renderTemplate,
-} from '../../../actions/templates.js';
+import { buildTemplateContext } from '../../../actions/templates.js';
+import { renderAction, type ActionConfigInput } from '../../../deliveries/render.js';
 import { compileDefinition } from '../../../triggers/definition.js';
 import { evaluate, initialState, type TriggerEvent } from '../../../triggers/engine.js';
 import { getTrigger } from '../../../triggers/queries.js';
@@ -75,31 +70,10 @@ export const testTriggerRoute = orgProcedure('read')
     const actions = (
       stored?.actions ?? input.definition!.actions.map((a) => ({ ...a, priority: a.priority ?? 1 }))
     ).map((a) => {
-      const config = a.config as Record<string, any>;
       try {
-        const preview =
-          a.action_type === 'telegram'
-            ? {
-                chat_id: config.chat_id,
-                text: renderTemplate(
-                  config.message_template,
-                  context,
-                  escapingForParseMode(config.parse_mode ?? 'MarkdownV2'),
-                ),
-              }
-            : a.action_type === 'rest'
-              ? {
-                  method: config.method ?? 'POST',
-                  url: config.url,
-                  body:
-                    config.body_template === undefined
-                      ? defaultWebhookBody(context)
-                      : renderJsonTemplate(config.body_template, context),
-                }
-              : {
-                  tool: config.tool_name,
-                  arguments: renderJsonTemplate(config.arguments_template ?? {}, context, 'arguments_template'),
-                };
+        // The action as the request schema let it through (not necessarily saved): rendered as its sender would.
+        const config = a.config as ActionConfigInput[typeof a.action_type];
+        const preview = renderAction(a.action_type, config, context);
         return { actionType: a.action_type, priority: a.priority, preview };
       } catch (err) {
         return { actionType: a.action_type, priority: a.priority, preview: null, error: (err as Error).message };

@@ -1,25 +1,19 @@
 /**
  * A trigger's firings: recording them (idempotent on trigger, event and kind) and creating one delivery per action,
- * for the delivery dispatchers' pumps. The trigger workflows do this through local activities; the relay does it directly for the triggers whose firing
- * depends on the event alone (src/relay/trigger-dispatcher.ts).
+ * for the delivery dispatchers' pumps. The trigger workflows do this through local activities; the relay does it
+ * directly for the triggers whose firing depends on the event alone (src/relay/trigger-dispatcher.ts).
  */
 import type { Client } from '@temporalio/client';
 import type pg from 'pg';
+import type * as s from 'zapatos/schema';
+import type { Row } from '../db/rows.js';
 import type { Logger } from '../logger.js';
 import type { ActionType } from '../actions/config.js';
 import { buildTemplateContext } from '../actions/templates.js';
-import { templateStateKeys } from './store.js';
-import { deliveryDispatcherWorkflow } from '../../workflows/delivery-dispatcher.js';
-
-export interface MatchRecord {
-  eventSeq: string;
-  eventId: string;
-  agentKey: string;
-  kind: 'match' | 'absence';
-  /** Block time, Unix seconds. */
-  timestamp: number;
-  evaluation: unknown;
-}
+import { templateStateKeys } from '../triggers/store.js';
+import { DELIVERIES_CREATED_CHANNEL, nextDispatcher, type DispatchSettings } from './dispatchers.js';
+import { deliveryKey } from './ids.js';
+import type { MatchRecord } from './types.js';
 
 export interface FiringDeps {
   pool: pg.Pool;
@@ -27,10 +21,6 @@ export interface FiringDeps {
   taskQueue: string;
   logger: Logger;
   dispatch?: DispatchSettings;
-}
-
-export function deliveryKey(triggerId: string, eventSeq: string, kind: string, actionId: number): string {
-  return `dlv_${triggerId}_${eventSeq}_${kind}_${actionId}`;
 }
 
 /** Records a trigger's firings; returns how many were new (a replayed batch records nothing twice). */
@@ -65,57 +55,34 @@ export async function recordFirings(
   return rowCount ?? 0;
 }
 
-/** How first attempts are spread over delivery dispatchers (workflows/delivery-dispatcher.ts). */
-export interface DispatchSettings {
-  /** Dispatchers per task queue. Default 2. */
-  dispatchers?: number;
-}
+type ConditionValues = Record<string, { result: boolean; metric?: number | string | null }>;
 
-export const DEFAULT_DELIVERY_DISPATCHERS = 2;
-/** NOTIFY channel that wakes the dispatchers; the payload is the dispatcher's workflow id. */
-export const DELIVERIES_CREATED_CHANNEL = 'deliveries_created';
+/** A condition as templates name it (id, type, config.name). */
+type ConditionNames = Pick<s.trigger_conditions.JSONSelectable, 'id' | 'condition_type'> & {
+  config: Record<string, unknown> | null;
+};
 
-const DISPATCHER_PREFIX = 'deliveries/';
-
-export function dispatcherWorkflowId(taskQueue: string, index: number): string {
-  return `${DISPATCHER_PREFIX}${taskQueue}/${index}`;
-}
-
-/** The task queue a dispatcher runs on, from its workflow id. */
-export function dispatcherTaskQueue(workflowId: string): string {
-  return workflowId.slice(DISPATCHER_PREFIX.length, workflowId.lastIndexOf('/'));
-}
-
-/** Starts a dispatcher workflow unless it runs already. */
-export async function ensureDispatcher(temporal: Client, taskQueue: string, workflowId: string): Promise<void> {
-  await temporal.workflow.start(deliveryDispatcherWorkflow, {
-    workflowId,
-    taskQueue,
-    args: [{}],
-    workflowIdConflictPolicy: 'USE_EXISTING',
-  });
-}
-
-let turn = Math.floor(Math.random() * 1_000);
-/** Dispatchers this process has made sure of (a relay or a worker assigns deliveries to them). */
-const ensured = new Set<string>();
-
-/**
- * The dispatcher for the next call, in turn: a call's deliveries (a relay batch) go to one dispatcher, while
- * consecutive calls spread over all of them, so that a batch held up by a slow receiver does not hold up the next.
- */
-async function nextDispatcher(deps: FiringDeps): Promise<string> {
-  turn = (turn + 1) % 1_000_000;
-  const workflowId = dispatcherWorkflowId(
-    deps.taskQueue,
-    turn % (deps.dispatch?.dispatchers ?? DEFAULT_DELIVERY_DISPATCHERS),
-  );
-  if (!ensured.has(workflowId)) {
-    await ensureDispatcher(deps.temporal, deps.taskQueue, workflowId);
-    ensured.add(workflowId);
+/** A firing with its event, its trigger, and the trigger's actions and conditions (startDeliveries' query). */
+type FiringRow = Row<
+  s.trigger_matches.Selectable,
+  'trigger_id' | 'event_seq' | 'event_id' | 'kind' | 'agent_key' | 'evaluation' | 'matched_at',
+  {
+    kind: 'match' | 'absence';
+    /** The match's condition values (an absence's evaluation has none). */
+    evaluation: ConditionValues | null;
   }
-  return workflowId;
-}
+> &
+  Row<s.triggers.Selectable, 'organization_id' | 'name' | 'chain_id' | 'registry', { chain_id: number | null }> & {
+    match_id: s.trigger_matches.Selectable['id'];
+    /** The event's row (to_jsonb), its exact numbers and block time beside it as text. */
+    event: Record<string, unknown>;
+    block_time_iso: string;
+    value_text: string | null;
+    agent_id_text: string | null;
+    feedback_index_text: string | null;
+    actions: (Pick<s.trigger_actions.JSONSelectable, 'id' | 'priority'> & { action_type: ActionType })[];
+    conditions: ConditionNames[];
+  };
 
 export interface Firing {
   triggerId: string;
@@ -134,7 +101,7 @@ export async function startDeliveries(deps: FiringDeps, fired: readonly Firing[]
   const { pool, logger: log } = deps;
   if (fired.length === 0) return 0;
   // The firings with their events, and each trigger's actions (in priority order) and conditions (for template names).
-  const { rows } = await pool.query(
+  const { rows } = await pool.query<FiringRow>(
     `SELECT m.id AS match_id, m.trigger_id::text AS trigger_id, m.event_seq::text AS event_seq, m.event_id, m.kind, m.agent_key, m.evaluation, m.matched_at,
        t.organization_id, t.name, t.chain_id::float8 AS chain_id, t.registry,
        to_jsonb(e) - 'created_at' AS event, to_char(e.block_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS block_time_iso,
@@ -151,17 +118,16 @@ export async function startDeliveries(deps: FiringDeps, fired: readonly Firing[]
   if (rows.length === 0) return 0;
   const deliveries: {
     key: string;
-    row: (typeof rows)[number];
+    row: FiringRow;
     actionId: number;
     actionType: ActionType;
     context: string;
   }[] = [];
   for (const m of rows) {
-    const actions: { id: number; action_type: ActionType; priority: number }[] = m.actions;
-    const conditions: { id: number; condition_type: string; config: Record<string, unknown> | null }[] = m.conditions;
+    const { actions, conditions } = m;
     if (actions.length === 0) continue;
     /** Condition values under every name a template may use (id, type, config.name). */
-    const withAliases = (values: Record<string, { result: boolean; metric?: number | string | null }> | undefined) => {
+    const withAliases = (values: ConditionValues | null) => {
       if (!values) return undefined;
       const out = { ...values };
       for (const c of conditions) {

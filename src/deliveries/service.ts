@@ -4,7 +4,10 @@
  * it can recognise it.
  */
 import type { Client } from '@temporalio/client';
+import type * as s from 'zapatos/schema';
 import type { Db } from '../db/pool.js';
+import { deliveryWorkflow } from '../../workflows/delivery.js';
+import { replayWorkflowId } from './ids.js';
 
 export interface DeliveryFilter {
   organizationId: string;
@@ -32,31 +35,46 @@ export interface DeliveryView {
   deadAt: string | null;
 }
 
-const VIEW = `idempotency_key, trigger_id, action_id, action_type, event_id, destination, status, attempts, last_error, last_http_status, replays,
-  created_at, delivered_at, dead_at`;
+const VIEW_COLUMNS = [
+  'idempotency_key',
+  'trigger_id',
+  'action_id',
+  'action_type',
+  'event_id',
+  'destination',
+  'status',
+  'attempts',
+  'last_error',
+  'last_http_status',
+  'replays',
+  'created_at',
+  'delivered_at',
+  'dead_at',
+] as const;
+type ViewRow = Pick<s.deliveries.Selectable, (typeof VIEW_COLUMNS)[number]>;
+const VIEW = VIEW_COLUMNS.join(', ');
 
-function toView(r: Record<string, unknown>): DeliveryView {
-  const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : null);
+function toView(r: ViewRow): DeliveryView {
   return {
-    idempotencyKey: r.idempotency_key as string,
-    triggerId: r.trigger_id as string | null,
-    actionId: r.action_id as number | null,
-    actionType: r.action_type as string,
-    eventId: r.event_id as string,
-    destination: r.destination as string | null,
-    status: r.status as string,
-    attempts: r.attempts as number,
-    lastError: r.last_error as string | null,
-    lastHttpStatus: r.last_http_status as number | null,
-    replays: r.replays as number,
-    createdAt: iso(r.created_at)!,
-    deliveredAt: iso(r.delivered_at),
-    deadAt: iso(r.dead_at),
+    idempotencyKey: r.idempotency_key,
+    triggerId: r.trigger_id,
+    actionId: r.action_id,
+    actionType: r.action_type,
+    eventId: r.event_id,
+    destination: r.destination,
+    status: r.status,
+    attempts: r.attempts,
+    lastError: r.last_error,
+    lastHttpStatus: r.last_http_status,
+    replays: r.replays,
+    createdAt: r.created_at.toISOString(),
+    deliveredAt: r.delivered_at?.toISOString() ?? null,
+    deadAt: r.dead_at?.toISOString() ?? null,
   };
 }
 
 export async function listDeliveries(pool: Db, f: DeliveryFilter): Promise<DeliveryView[]> {
-  const { rows } = await pool.query(
+  const { rows } = await pool.query<ViewRow>(
     `SELECT ${VIEW} FROM deliveries
      WHERE organization_id = $1 AND ($2::uuid IS NULL OR trigger_id = $2) AND ($3::int IS NULL OR action_id = $3)
        AND ($4::text IS NULL OR status = $4) AND ($5::timestamptz IS NULL OR created_at >= $5)
@@ -75,7 +93,12 @@ export async function listDeliveries(pool: Db, f: DeliveryFilter): Promise<Deliv
 
 /** Every attempt of one delivery (action_results), oldest first. */
 export async function deliveryAttempts(pool: Db, organizationId: string, idempotencyKey: string) {
-  const { rows } = await pool.query(
+  const { rows } = await pool.query<
+    Pick<
+      s.action_results.Selectable,
+      'attempt' | 'status' | 'http_status' | 'duration_ms' | 'error_message' | 'response_data' | 'executed_at'
+    >
+  >(
     `SELECT r.attempt, r.status, r.http_status, r.duration_ms, r.error_message, r.response_data, r.executed_at
      FROM action_results r JOIN deliveries d ON d.idempotency_key = r.idempotency_key
      WHERE d.organization_id = $1 AND r.idempotency_key = $2 ORDER BY r.executed_at, r.attempt`,
@@ -95,7 +118,7 @@ export async function replayDeadLetters(
   target: { organizationId: string; idempotencyKey?: string; triggerId?: string; since?: Date },
 ): Promise<string[]> {
   if (!target.idempotencyKey && !target.triggerId) throw new Error('give a delivery key or a trigger id');
-  const { rows } = await pool.query<{ idempotency_key: string; replays: number }>(
+  const { rows } = await pool.query<Pick<s.deliveries.Selectable, 'idempotency_key' | 'replays'>>(
     `UPDATE deliveries SET status = 'pending', replays = replays + 1, dead_at = NULL
      WHERE organization_id = $1 AND status = 'dead'
        AND ($2::text IS NULL OR idempotency_key = $2) AND ($3::uuid IS NULL OR trigger_id = $3)
@@ -104,12 +127,12 @@ export async function replayDeadLetters(
     [target.organizationId, target.idempotencyKey ?? null, target.triggerId ?? null, target.since ?? null],
   );
   for (const row of rows) {
-    const workflowId = `delivery/${row.idempotency_key}/replay-${row.replays}`;
+    const workflowId = replayWorkflowId(row.idempotency_key, row.replays);
     await pool.query('UPDATE deliveries SET workflow_id = $2 WHERE idempotency_key = $1', [
       row.idempotency_key,
       workflowId,
     ]);
-    await temporal.workflow.start('deliveryWorkflow', {
+    await temporal.workflow.start(deliveryWorkflow, {
       workflowId,
       taskQueue,
       args: [{ idempotencyKey: row.idempotency_key }],
