@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { z } from 'zod';
 import { AuthError } from './errors.js';
-import { slugify, uniqueViolation, withTransaction, type Queryable } from './db.js';
+import { slugify, uniqueViolation } from './db.js';
+import { withTransaction, type Queryable } from '../db/transaction.js';
 import { hashPassword, passwordNeedsRehash, verifyDummy, verifyPassword } from './passwords.js';
 
 // ------------------------------------------------------------------------------------------------ input schemas

@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import pg from 'pg';
 import { z } from 'zod';
 import { AuthError } from './errors.js';
-import { withTransaction, type Queryable } from './db.js';
+import { withTransaction, type Queryable } from '../db/transaction.js';
 import { NotifiedCache } from './notified-cache.js';
 import { hashPassword, verifyDummy, verifyPassword } from './passwords.js';
 import type { Db } from '../db/pool.js';

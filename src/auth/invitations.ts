@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import { AuthError } from './errors.js';
 import type { Db } from '../db/pool.js';
-import { withTransaction, type Queryable } from './db.js';
+import { withTransaction, type Queryable } from '../db/transaction.js';
 import type { OrganizationRole } from './organization-access.js';
 
 export const INVITATION_TTL_SECONDS = 7 * 24 * 3600;

@@ -2,7 +2,7 @@ import { TRPCError } from '@trpc/server';
 import { orgProcedure } from '../../trpc/trpc.js';
 import type { ApiContext } from '../../trpc/context.js';
 import { ApiError } from '../../trpc/errors.js';
-import { withTransaction } from '../../../indexer/store.js';
+import { withTransaction } from '../../../db/transaction.js';
 import {
   deleteOrganizationMeta,
   organizationOutput,
