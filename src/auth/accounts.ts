@@ -271,22 +271,3 @@ export async function loginWithPassword(
   );
   return { userId: user.id };
 }
-
-// ------------------------------------------------------------------------------------------------ lookups
-
-export type OrganizationRole = 'owner' | 'admin' | 'member' | 'viewer';
-
-/** The user's role in the organization (the owner is organizations.owner_id), or undefined if not a member. */
-export async function roleInOrganization(
-  db: Queryable,
-  userId: string,
-  organizationId: string,
-): Promise<OrganizationRole | undefined> {
-  const { rows } = await db.query<{ role: OrganizationRole }>(
-    `SELECT CASE WHEN o.owner_id = $1 THEN 'owner' ELSE m.role END AS role
-     FROM organizations o LEFT JOIN organization_members m ON m.organization_id = o.id AND m.user_id = $1
-     WHERE o.id = $2 AND (o.owner_id = $1 OR m.user_id IS NOT NULL)`,
-    [userId, organizationId],
-  );
-  return rows[0]?.role;
-}

@@ -9,15 +9,14 @@ import type pg from 'pg';
 import { AuthError } from './errors.js';
 import type { Db } from '../db/pool.js';
 import { withTransaction, type Queryable } from '../db/transaction.js';
-import type { OrganizationRole } from './organization-access.js';
+import { ROLE_RANK, type Role } from './authorization.js';
 
 export const INVITATION_TTL_SECONDS = 7 * 24 * 3600;
 export const INVITATION_TOKEN_PATTERN = /^inv_[A-Za-z0-9_-]{20,100}$/;
 
-export type InvitableRole = Exclude<OrganizationRole, 'owner'>;
+export type InvitableRole = Exclude<Role, 'owner'>;
 export type InvitationStatus = 'pending' | 'accepted' | 'declined' | 'revoked' | 'expired';
 
-const RANK: Record<OrganizationRole, number> = { viewer: 1, member: 2, admin: 3, owner: 4 };
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
 export interface Invitation {
@@ -51,7 +50,7 @@ export interface NewInvitation {
   email: string;
   role: InvitableRole;
   /** The inviter's own role (an API key or OAuth token with the admin permission counts as admin). */
-  inviterRole: OrganizationRole;
+  inviterRole: Role;
   /** The user the invitation is attributed to. */
   invitedBy: string;
 }
@@ -65,7 +64,7 @@ export async function createInvitation(
   db: Db,
   input: NewInvitation,
 ): Promise<{ invitation: Invitation; token: string; organizationName: string; inviterName: string }> {
-  if (RANK[input.role] > RANK[input.inviterRole]) {
+  if (ROLE_RANK[input.role] > ROLE_RANK[input.inviterRole]) {
     throw new AuthError('forbidden', `you cannot invite with a role above your own (${input.inviterRole})`);
   }
   const email = input.email.trim().toLowerCase();
