@@ -12,7 +12,7 @@ import { withTransaction, type Queryable } from '../db/transaction.js';
 import { NotifiedCache } from './notified-cache.js';
 import { hashPassword, verifyDummy, verifyPassword } from './passwords.js';
 import type { Db } from '../db/pool.js';
-import { maxRateLimitOverride, type Plan } from '../api/rate-limit.js';
+import { maxRateLimitOverride, type Plan } from '../rate-limit.js';
 
 export type ApiKeyEnvironment = 'live' | 'test';
 export type ApiKeyType = 'standard' | 'restricted' | 'admin';

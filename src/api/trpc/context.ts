@@ -26,12 +26,11 @@ import {
   bucketFor,
   keyOverrideBucket,
   rateLimitHeaders,
+  type Plan,
   type RateLimitDecision,
   type RateLimiter,
-} from '../rate-limit.js';
+} from '../../rate-limit.js';
 import type { Permission, Role, Subject } from '../../auth/authorization.js';
-
-export type Plan = 'free' | 'starter' | 'pro' | 'enterprise';
 
 /** Long-lived dependencies of the API, created once per process. */
 export interface ApiServices {
