@@ -6,6 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type pg from 'pg';
+import type * as s from 'zapatos/schema';
 import { AuthError } from './errors.js';
 import type { Db } from '../db/pool.js';
 import { withTransaction, type Queryable } from '../db/transaction.js';
@@ -34,7 +35,13 @@ const STATUS_SQL = `CASE WHEN accepted_at IS NOT NULL THEN 'accepted' WHEN decli
   WHEN revoked_at IS NOT NULL THEN 'revoked' WHEN expires_at <= now() THEN 'expired' ELSE 'pending' END`;
 const OPEN_SQL = 'accepted_at IS NULL AND declined_at IS NULL AND revoked_at IS NULL';
 
-const toInvitation = (r: Record<string, any>): Invitation => ({
+/** organization_invitations.role is CHECK-constrained to the invitable roles; the status is computed (STATUS_SQL). */
+type InvitationRow = Omit<s.organization_invitations.Selectable, 'role'> & {
+  role: InvitableRole;
+  status: InvitationStatus;
+};
+
+const toInvitation = (r: InvitationRow): Invitation => ({
   id: r.id,
   organizationId: r.organization_id,
   email: r.email,
@@ -75,7 +82,7 @@ export async function createInvitation(
        WHERE organization_id = $1 AND email = $2 AND ${OPEN_SQL}`,
       [input.organizationId, email, input.invitedBy],
     );
-    const { rows } = await client.query(
+    const { rows } = await client.query<InvitationRow>(
       `INSERT INTO organization_invitations (organization_id, email, role, token_hash, invited_by, expires_at)
        VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6)) RETURNING *, 'pending' AS status`,
       [input.organizationId, email, input.role, hashToken(token), input.invitedBy, INVITATION_TTL_SECONDS],
@@ -96,7 +103,7 @@ export async function createInvitation(
 
 /** The organization's invitations, newest first. */
 export async function listInvitations(db: Queryable, organizationId: string): Promise<Invitation[]> {
-  const { rows } = await db.query(
+  const { rows } = await db.query<InvitationRow>(
     `SELECT *, ${STATUS_SQL} AS status FROM organization_invitations WHERE organization_id = $1 ORDER BY created_at DESC LIMIT 500`,
     [organizationId],
   );
@@ -110,7 +117,7 @@ export async function revokeInvitation(
   invitationId: string,
   revokedBy: string,
 ): Promise<Invitation> {
-  const { rows } = await db.query(
+  const { rows } = await db.query<InvitationRow>(
     `UPDATE organization_invitations SET revoked_at = now(), revoked_by = $3
      WHERE organization_id = $1 AND id = $2 AND ${OPEN_SQL} AND expires_at > now()
      RETURNING *, 'revoked' AS status`,
@@ -148,7 +155,10 @@ export async function answerInvitation(
   answer: 'accept' | 'decline',
 ): Promise<InvitationAnswer> {
   return withTransaction(pool, async (client) => {
-    const { rows } = await client.query(
+    const { rows } = await client.query<
+      Pick<InvitationRow, 'id' | 'organization_id' | 'role' | 'invited_by'> &
+        Pick<s.users.Selectable, 'username' | 'email'> & { verified: boolean; is_owner: boolean }
+    >(
       `SELECT i.id, i.organization_id, i.role, i.invited_by, u.username, u.email, u.email_verified_at IS NOT NULL AS verified,
               o.owner_id = u.id AS is_owner
        FROM organization_invitations i
