@@ -1,8 +1,8 @@
 import { TRPCError } from '@trpc/server';
 import { authedProcedure, publicProcedure } from '../../trpc/trpc.js';
-import { loginWithPassword, registerUser } from '../../../auth/accounts.js';
+import { accountProfile, loginWithPassword, registerUser } from '../../../auth/accounts.js';
 import { mailEmailVerification, RESEND_LIMIT, verifyEmail } from '../../../auth/email-verification.js';
-import { hashRefreshToken, issueRefreshToken, revokeRefreshFamily, rotateRefreshToken } from '../../../auth/tokens.js';
+import { issueRefreshToken, revokeRefreshToken, rotateRefreshToken } from '../../../auth/tokens.js';
 import { issueSiweNonce, verifySiwe } from '../../../auth/siwe.js';
 import type { ApiContext } from '../../trpc/context.js';
 import { AuthError } from '../../../auth/errors.js';
@@ -78,13 +78,7 @@ export const logoutRoute = publicProcedure
   .meta(logoutMeta)
   .input(ZRefreshRequest)
   .output(ZLogoutResponse)
-  .mutation(async ({ ctx, input }) => {
-    const { rows } = await ctx.pool.query<{ family_id: string }>(
-      'SELECT family_id FROM refresh_tokens WHERE token_hash = $1',
-      [hashRefreshToken(input.refreshToken)],
-    );
-    return { revoked: rows[0] ? await revokeRefreshFamily(ctx.pool, rows[0].family_id) : 0 };
-  });
+  .mutation(async ({ ctx, input }) => ({ revoked: await revokeRefreshToken(ctx.pool, input.refreshToken) }));
 
 export const meRoute = authedProcedure
   .meta(meMeta)
@@ -96,35 +90,9 @@ export const meRoute = authedProcedure
         code: 'FORBIDDEN',
         message: 'only a signed-in user has a profile; API keys belong to an organization',
       });
-    const userId = ctx.subject.userId;
-    const { rows: users } = await ctx.pool.query(
-      'SELECT id, username, email, email_verified_at IS NOT NULL AS email_verified, wallet_address FROM users WHERE id = $1 AND is_active',
-      [userId],
-    );
-    if (!users[0]) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'the account no longer exists' });
-    const { rows: orgs } = await ctx.pool.query(
-      `SELECT o.id, o.name, o.slug, o.plan, o.is_personal, CASE WHEN o.owner_id = $1 THEN 'owner' ELSE m.role END AS role
-     FROM organizations o LEFT JOIN organization_members m ON m.organization_id = o.id AND m.user_id = $1
-     WHERE o.is_active AND (o.owner_id = $1 OR m.user_id IS NOT NULL) ORDER BY o.created_at`,
-      [userId],
-    );
-    return {
-      user: {
-        id: users[0].id,
-        username: users[0].username,
-        email: users[0].email,
-        emailVerified: users[0].email_verified,
-        walletAddress: users[0].wallet_address,
-      },
-      organizations: orgs.map((o) => ({
-        id: o.id,
-        name: o.name,
-        slug: o.slug,
-        plan: o.plan,
-        role: o.role,
-        isPersonal: o.is_personal,
-      })),
-    };
+    const profile = await accountProfile(ctx.pool, ctx.subject.userId);
+    if (!profile) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'the account no longer exists' });
+    return profile;
   });
 
 export const siweNonceRoute = publicProcedure
