@@ -6,6 +6,7 @@
  * connection is down the cache is bypassed.
  */
 import type pg from 'pg';
+import type * as s from 'zapatos/schema';
 import type { Role } from './authorization.js';
 import { NotifiedCache } from './notified-cache.js';
 
@@ -27,9 +28,10 @@ export async function roleInOrganization(
 }
 
 export async function organizationIsActive(db: pg.Pool, organizationId: string): Promise<boolean> {
-  const { rows } = await db.query<{ is_active: boolean }>('SELECT is_active FROM organizations WHERE id = $1', [
-    organizationId,
-  ]);
+  const { rows } = await db.query<Pick<s.organizations.Selectable, 'is_active'>>(
+    'SELECT is_active FROM organizations WHERE id = $1',
+    [organizationId],
+  );
   return rows[0]?.is_active === true;
 }
 
