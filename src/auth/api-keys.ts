@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import pg from 'pg';
 import type * as s from 'zapatos/schema';
+import type { Row } from '../db/rows.js';
 import { z } from 'zod';
 import { AuthError } from './errors.js';
 import { withTransaction, type Queryable } from '../db/transaction.js';
@@ -94,7 +95,7 @@ const SUMMARY_COLUMNS = `id, organization_id, name, prefix, environment, key_typ
   last_used_at, host(last_used_ip) AS last_used_ip, created_by, created_at, revoked_at, revoked_by, revocation_reason`;
 
 /** The columns of SUMMARY_COLUMNS; environment, key_type and permissions are CHECK-constrained (jsonb: an array). */
-type SummaryRow = Omit<s.api_keys.Selectable, 'key_hash' | 'environment' | 'key_type' | 'permissions'> & KeyKind;
+type SummaryRow = Row<s.api_keys.Selectable, Exclude<keyof s.api_keys.Selectable, 'key_hash'>, KeyKind>;
 type KeyKind = { environment: ApiKeyEnvironment; key_type: ApiKeyType; permissions: ApiKeyPermission[] };
 
 function toSummary(r: SummaryRow): ApiKeySummary {

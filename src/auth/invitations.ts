@@ -7,6 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type pg from 'pg';
 import type * as s from 'zapatos/schema';
+import type { Row } from '../db/rows.js';
 import { AuthError } from './errors.js';
 import type { Db } from '../db/pool.js';
 import { withTransaction, type Queryable } from '../db/transaction.js';
@@ -36,10 +37,11 @@ const STATUS_SQL = `CASE WHEN accepted_at IS NOT NULL THEN 'accepted' WHEN decli
 const OPEN_SQL = 'accepted_at IS NULL AND declined_at IS NULL AND revoked_at IS NULL';
 
 /** organization_invitations.role is CHECK-constrained to the invitable roles; the status is computed (STATUS_SQL). */
-type InvitationRow = Omit<s.organization_invitations.Selectable, 'role'> & {
-  role: InvitableRole;
-  status: InvitationStatus;
-};
+type InvitationRow = Row<
+  s.organization_invitations.Selectable,
+  keyof s.organization_invitations.Selectable,
+  { role: InvitableRole }
+> & { status: InvitationStatus };
 
 const toInvitation = (r: InvitationRow): Invitation => ({
   id: r.id,
