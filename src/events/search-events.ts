@@ -1,34 +1,12 @@
 /** Browsing the indexed registry events (canonical chain only), newest first, a page at a time. */
 import type { Queryable } from '../db/transaction.js';
+import { EVENT_COLUMNS } from '../indexer/decode.js';
 
-/** Event-specific columns, returned under `fields` when set. NUMERIC ones (feedback_index, value) come back as exact text. */
-const FIELDS = [
-  'owner',
-  'from_address',
-  'token_uri',
-  'metadata_key',
-  'metadata_value',
-  'updated_by',
-  'client_address',
-  'feedback_index',
-  'value',
-  'value_decimals',
-  'tag1',
-  'tag2',
-  'endpoint',
-  'file_uri',
-  'file_hash',
-  'responder',
-  'validator_address',
-  'request_hash',
-  'request_uri',
-  'response',
-  'response_uri',
-  'response_hash',
-  'tag',
-  'abi_version',
-  'contract_address',
-] as const;
+/**
+ * The event-specific columns (EVENT_COLUMNS from `owner` on), the ABI version and the contract: returned under
+ * `fields` when set. NUMERIC ones (feedback_index, value) come back as exact text.
+ */
+const FIELDS = [...EVENT_COLUMNS.slice(EVENT_COLUMNS.indexOf('owner')), 'abi_version', 'contract_address'] as const;
 type Field = (typeof FIELDS)[number];
 
 export interface EventSearch {
