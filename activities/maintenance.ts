@@ -4,7 +4,7 @@ import type { Logger } from '../src/logger.js';
 import { pruneLoginFailures } from '../src/auth/accounts.js';
 import { pruneUsedNonces } from '../src/auth/siwe.js';
 import { pruneRefreshTokens } from '../src/auth/tokens.js';
-import { RateLimiter } from '../src/api/rate-limit.js';
+import { RateLimiter } from '../src/rate-limit.js';
 import { releaseExpiredHolds } from '../src/billing/ledger.js';
 
 export interface MaintenanceReport {

@@ -7,15 +7,10 @@ import type pg from 'pg';
 import type { Logger } from '../src/logger.js';
 import type { TriggerEvent, TriggerState } from '../src/triggers/engine.js';
 import { loadTriggerInput, type StoredTrigger } from '../src/triggers/store.js';
-import type { TriggerEventRow } from '../src/triggers/event-row.js';
+import { TRIGGER_EVENT_COLUMNS, type TriggerEventRow } from '../src/triggers/event-row.js';
 import { recordMatches } from '../src/deliveries/firings.js';
 import type { MatchRecord } from '../src/deliveries/types.js';
 import type { CanonicalEventsQuery, TriggerHistoryQuery } from '../src/triggers/runner.js';
-
-/** Columns of canonical_events a TriggerEvent needs, numbers exact. */
-export const TRIGGER_EVENT_COLUMNS = `ingest_seq::text AS ingest_seq, id, chain_id::float8 AS chain_id, block_number::float8 AS block_number,
-  log_index, "timestamp"::float8 AS "timestamp", registry, event_type, agent_id::text AS agent_id, value::text AS value, value_decimals,
-  tag1, tag2, tag, validator_address, file_uri, response, request_hash, abi_version`;
 
 export function createTriggerActivities({ pool, logger }: { pool: pg.Pool; logger: Logger }) {
   const log = logger.child({ component: 'trigger-activities' });

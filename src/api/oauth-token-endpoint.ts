@@ -15,7 +15,7 @@ import { issueClientCredentialsToken } from '../auth/oauth.js';
 import { isAuthError } from '../auth/errors.js';
 import type { Logger } from '../logger.js';
 import { clientIpOf, type TrustedProxies } from './client-ip.js';
-import { bucketFor, rateLimitHeaders, type RateLimiter } from './rate-limit.js';
+import { bucketFor, rateLimitHeaders, type RateLimiter } from '../rate-limit.js';
 
 export const OAUTH_TOKEN_PATH = '/oauth/token';
 export const OAUTH_TOKEN_MAX_BODY_BYTES = 16 * 1024;

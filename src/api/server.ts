@@ -6,7 +6,7 @@ import type { TrustedProxies } from './client-ip.js';
 import { HttpError, sendJson } from './http.js';
 import { handleIngest } from './ingest.js';
 import { createOAuthTokenHandler, OAUTH_TOKEN_PATH } from './oauth-token-endpoint.js';
-import { RateLimiter } from './rate-limit.js';
+import { RateLimiter } from '../rate-limit.js';
 import { renderMetrics } from './metrics.js';
 import type { ApiHandlers } from './trpc/handlers.js';
 import { renderDocsPage } from './docs-page.js';

@@ -15,7 +15,7 @@ import { createTenantPool } from '../db/tenant.js';
 import { createMailer } from '../mail/mailer.js';
 import { parseAllowList } from '../actions/safe-http.js';
 import { TriggerService } from '../triggers/service.js';
-import { RateLimiter } from './rate-limit.js';
+import { RateLimiter } from '../rate-limit.js';
 import type { ApiServices } from './trpc/context.js';
 
 export interface ApiServicesInput {

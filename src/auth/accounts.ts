@@ -3,9 +3,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
+import type * as s from 'zapatos/schema';
 import { z } from 'zod';
+import type { Role } from './authorization.js';
 import { AuthError } from './errors.js';
-import { slugify, uniqueViolation, withTransaction, type Queryable } from './db.js';
+import { slugify, uniqueViolation } from './db.js';
+import { withTransaction, type Queryable } from '../db/transaction.js';
 import { hashPassword, passwordNeedsRehash, verifyDummy, verifyPassword } from './passwords.js';
 
 // ------------------------------------------------------------------------------------------------ input schemas
@@ -271,21 +274,47 @@ export async function loginWithPassword(
   return { userId: user.id };
 }
 
-// ------------------------------------------------------------------------------------------------ lookups
+// ------------------------------------------------------------------------------------------------ profile
 
-export type OrganizationRole = 'owner' | 'admin' | 'member' | 'viewer';
+export interface AccountProfile {
+  user: { id: string; username: string; email: string; emailVerified: boolean; walletAddress: string | null };
+  /** The active organizations the user owns or is a member of, oldest first. */
+  organizations: { id: string; name: string; slug: string; plan: string; role: Role; isPersonal: boolean }[];
+}
 
-/** The user's role in the organization (the owner is organizations.owner_id), or undefined if not a member. */
-export async function roleInOrganization(
-  db: Queryable,
-  userId: string,
-  organizationId: string,
-): Promise<OrganizationRole | undefined> {
-  const { rows } = await db.query<{ role: OrganizationRole }>(
-    `SELECT CASE WHEN o.owner_id = $1 THEN 'owner' ELSE m.role END AS role
-     FROM organizations o LEFT JOIN organization_members m ON m.organization_id = o.id AND m.user_id = $1
-     WHERE o.id = $2 AND (o.owner_id = $1 OR m.user_id IS NOT NULL)`,
-    [userId, organizationId],
+/** The user and their organizations with their role in each; undefined when the account is gone or disabled. */
+export async function accountProfile(db: Queryable, userId: string): Promise<AccountProfile | undefined> {
+  const { rows: users } = await db.query<
+    Pick<s.users.Selectable, 'id' | 'username' | 'email' | 'wallet_address'> & { email_verified: boolean }
+  >(
+    'SELECT id, username, email, email_verified_at IS NOT NULL AS email_verified, wallet_address FROM users WHERE id = $1 AND is_active',
+    [userId],
   );
-  return rows[0]?.role;
+  const user = users[0];
+  if (!user) return undefined;
+  const { rows: orgs } = await db.query<
+    Pick<s.organizations.Selectable, 'id' | 'name' | 'slug' | 'plan' | 'is_personal'> & { role: Role }
+  >(
+    `SELECT o.id, o.name, o.slug, o.plan, o.is_personal, CASE WHEN o.owner_id = $1 THEN 'owner' ELSE m.role END AS role
+     FROM organizations o LEFT JOIN organization_members m ON m.organization_id = o.id AND m.user_id = $1
+     WHERE o.is_active AND (o.owner_id = $1 OR m.user_id IS NOT NULL) ORDER BY o.created_at`,
+    [userId],
+  );
+  return {
+    user: {
+      id: user.id,
+      username: user.username,
+      email: user.email,
+      emailVerified: user.email_verified,
+      walletAddress: user.wallet_address,
+    },
+    organizations: orgs.map((o) => ({
+      id: o.id,
+      name: o.name,
+      slug: o.slug,
+      plan: o.plan,
+      role: o.role,
+      isPersonal: o.is_personal,
+    })),
+  };
 }

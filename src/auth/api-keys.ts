@@ -6,13 +6,15 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import pg from 'pg';
+import type * as s from 'zapatos/schema';
+import type { Row } from '../db/rows.js';
 import { z } from 'zod';
 import { AuthError } from './errors.js';
-import { withTransaction, type Queryable } from './db.js';
+import { withTransaction, type Queryable } from '../db/transaction.js';
 import { NotifiedCache } from './notified-cache.js';
 import { hashPassword, verifyDummy, verifyPassword } from './passwords.js';
 import type { Db } from '../db/pool.js';
-import { maxRateLimitOverride, type Plan } from '../api/rate-limit.js';
+import { maxRateLimitOverride, type Plan } from '../rate-limit.js';
 
 export type ApiKeyEnvironment = 'live' | 'test';
 export type ApiKeyType = 'standard' | 'restricted' | 'admin';
@@ -92,24 +94,9 @@ export interface CreatedApiKey extends ApiKeySummary {
 const SUMMARY_COLUMNS = `id, organization_id, name, prefix, environment, key_type, permissions, rate_limit_override, expires_at,
   last_used_at, host(last_used_ip) AS last_used_ip, created_by, created_at, revoked_at, revoked_by, revocation_reason`;
 
-interface SummaryRow {
-  id: string;
-  organization_id: string;
-  name: string;
-  prefix: string;
-  environment: ApiKeyEnvironment;
-  key_type: ApiKeyType;
-  permissions: ApiKeyPermission[];
-  rate_limit_override: number | null;
-  expires_at: Date | null;
-  last_used_at: Date | null;
-  last_used_ip: string | null;
-  created_by: string;
-  created_at: Date;
-  revoked_at: Date | null;
-  revoked_by: string | null;
-  revocation_reason: string | null;
-}
+/** The columns of SUMMARY_COLUMNS; environment, key_type and permissions are CHECK-constrained (jsonb: an array). */
+type SummaryRow = Row<s.api_keys.Selectable, Exclude<keyof s.api_keys.Selectable, 'key_hash'>, KeyKind>;
+type KeyKind = { environment: ApiKeyEnvironment; key_type: ApiKeyType; permissions: ApiKeyPermission[] };
 
 function toSummary(r: SummaryRow): ApiKeySummary {
   return {
@@ -137,7 +124,7 @@ type KeySettings = z.output<typeof createApiKeyInputSchema>;
 /** Inserts a key on the given client; a prefix collision (≈ never) is retried with fresh material. */
 async function insertApiKey(
   client: Queryable,
-  s: KeySettings,
+  settings: KeySettings,
   first: { key: string; prefix: string; hash: string },
 ): Promise<CreatedApiKey> {
   let material = first;
@@ -149,21 +136,21 @@ async function insertApiKey(
        ON CONFLICT (prefix) DO NOTHING
        RETURNING ${SUMMARY_COLUMNS}`,
       [
-        s.organizationId,
+        settings.organizationId,
         material.hash,
-        s.name,
+        settings.name,
         material.prefix,
-        s.environment,
-        s.keyType,
-        JSON.stringify(s.permissions),
-        s.rateLimitOverride ?? null,
-        s.expiresAt ?? null,
-        s.createdBy,
+        settings.environment,
+        settings.keyType,
+        JSON.stringify(settings.permissions),
+        settings.rateLimitOverride ?? null,
+        settings.expiresAt ?? null,
+        settings.createdBy,
       ],
     );
     if (rows[0]) return { ...toSummary(rows[0]), key: material.key };
     if (attempt >= 3) throw new Error('could not generate a unique API key prefix');
-    const next = generateApiKey(s.environment);
+    const next = generateApiKey(settings.environment);
     material = { ...next, hash: await hashPassword(next.key) };
   }
 }
@@ -237,7 +224,7 @@ export async function revokeApiKey(
   input: RevokeApiKeyInput,
 ): Promise<{ prefix: string; revokedAt: Date }> {
   const { rows } = await db
-    .query<{ prefix: string; revoked_at: Date }>(
+    .query<Pick<s.api_keys.Selectable, 'prefix'> & { revoked_at: Date }>(
       `WITH updated AS (
        UPDATE api_keys SET revoked_at = now(), revoked_by = $3, revocation_reason = $4
        WHERE id = $1 AND organization_id = $2 AND revoked_at IS NULL
@@ -328,20 +315,10 @@ const USAGE_UPDATE_INTERVAL_SECONDS = 60;
 export async function verifyApiKey(pool: pg.Pool, fullKey: string, ip?: string | null): Promise<VerifiedApiKey> {
   const parsed = parseApiKey(fullKey);
   if (!parsed) throw new AuthError('token_invalid', 'invalid API key');
-  const { rows } = await pool.query<{
-    id: string;
-    organization_id: string;
-    key_hash: string;
-    permissions: ApiKeyPermission[];
-    key_type: ApiKeyType;
-    environment: ApiKeyEnvironment;
-    rate_limit_override: number | null;
-    expires_at: Date | null;
-    revoked: boolean;
-    expired: boolean;
-    usage_due: boolean;
-    org_active: boolean;
-  }>(
+  const { rows } = await pool.query<
+    Pick<s.api_keys.Selectable, 'id' | 'organization_id' | 'key_hash' | 'rate_limit_override' | 'expires_at'> &
+      KeyKind & { revoked: boolean; expired: boolean; usage_due: boolean; org_active: boolean }
+  >(
     `SELECT k.id, k.organization_id, k.key_hash, k.permissions, k.key_type, k.environment, k.rate_limit_override, k.expires_at,
             k.revoked_at IS NOT NULL AS revoked, coalesce(k.expires_at <= now(), false) AS expired,
             (k.last_used_at IS NULL OR k.last_used_at < now() - make_interval(secs => $2)) AS usage_due,

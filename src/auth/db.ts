@@ -1,11 +1,4 @@
 /** Small database helpers shared by the auth services. */
-import type pg from 'pg';
-import type { Db } from '../db/pool.js';
-
-export { withTransaction } from '../indexer/store.js';
-
-/** Anything that runs a query: a pool, or a client inside a caller's transaction. */
-export type Queryable = Db | pg.PoolClient | pg.Client;
 
 /** The constraint a unique violation (23505) hit, or undefined for any other error. */
 export function uniqueViolation(err: unknown): string | undefined {

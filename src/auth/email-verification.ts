@@ -8,7 +8,7 @@ import type pg from 'pg';
 import type { Mailer } from '../mail/mailer.js';
 import { verificationMail } from '../mail/messages.js';
 import { AuthError } from './errors.js';
-import { withTransaction, type Queryable } from './db.js';
+import { withTransaction, type Queryable } from '../db/transaction.js';
 
 export const EMAIL_VERIFICATION_TTL_SECONDS = 24 * 3600;
 export const EMAIL_VERIFICATION_TOKEN_PATTERN = /^evt_[A-Za-z0-9_-]{43}$/;

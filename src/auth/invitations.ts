@@ -6,18 +6,19 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type pg from 'pg';
+import type * as s from 'zapatos/schema';
+import type { Row } from '../db/rows.js';
 import { AuthError } from './errors.js';
 import type { Db } from '../db/pool.js';
-import { withTransaction, type Queryable } from './db.js';
-import type { OrganizationRole } from './organization-access.js';
+import { withTransaction, type Queryable } from '../db/transaction.js';
+import { ROLE_RANK, type Role } from './authorization.js';
 
 export const INVITATION_TTL_SECONDS = 7 * 24 * 3600;
 export const INVITATION_TOKEN_PATTERN = /^inv_[A-Za-z0-9_-]{20,100}$/;
 
-export type InvitableRole = Exclude<OrganizationRole, 'owner'>;
+export type InvitableRole = Exclude<Role, 'owner'>;
 export type InvitationStatus = 'pending' | 'accepted' | 'declined' | 'revoked' | 'expired';
 
-const RANK: Record<OrganizationRole, number> = { viewer: 1, member: 2, admin: 3, owner: 4 };
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 
 export interface Invitation {
@@ -35,7 +36,14 @@ const STATUS_SQL = `CASE WHEN accepted_at IS NOT NULL THEN 'accepted' WHEN decli
   WHEN revoked_at IS NOT NULL THEN 'revoked' WHEN expires_at <= now() THEN 'expired' ELSE 'pending' END`;
 const OPEN_SQL = 'accepted_at IS NULL AND declined_at IS NULL AND revoked_at IS NULL';
 
-const toInvitation = (r: Record<string, any>): Invitation => ({
+/** organization_invitations.role is CHECK-constrained to the invitable roles; the status is computed (STATUS_SQL). */
+type InvitationRow = Row<
+  s.organization_invitations.Selectable,
+  keyof s.organization_invitations.Selectable,
+  { role: InvitableRole }
+> & { status: InvitationStatus };
+
+const toInvitation = (r: InvitationRow): Invitation => ({
   id: r.id,
   organizationId: r.organization_id,
   email: r.email,
@@ -51,7 +59,7 @@ export interface NewInvitation {
   email: string;
   role: InvitableRole;
   /** The inviter's own role (an API key or OAuth token with the admin permission counts as admin). */
-  inviterRole: OrganizationRole;
+  inviterRole: Role;
   /** The user the invitation is attributed to. */
   invitedBy: string;
 }
@@ -65,7 +73,7 @@ export async function createInvitation(
   db: Db,
   input: NewInvitation,
 ): Promise<{ invitation: Invitation; token: string; organizationName: string; inviterName: string }> {
-  if (RANK[input.role] > RANK[input.inviterRole]) {
+  if (ROLE_RANK[input.role] > ROLE_RANK[input.inviterRole]) {
     throw new AuthError('forbidden', `you cannot invite with a role above your own (${input.inviterRole})`);
   }
   const email = input.email.trim().toLowerCase();
@@ -76,7 +84,7 @@ export async function createInvitation(
        WHERE organization_id = $1 AND email = $2 AND ${OPEN_SQL}`,
       [input.organizationId, email, input.invitedBy],
     );
-    const { rows } = await client.query(
+    const { rows } = await client.query<InvitationRow>(
       `INSERT INTO organization_invitations (organization_id, email, role, token_hash, invited_by, expires_at)
        VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6)) RETURNING *, 'pending' AS status`,
       [input.organizationId, email, input.role, hashToken(token), input.invitedBy, INVITATION_TTL_SECONDS],
@@ -97,7 +105,7 @@ export async function createInvitation(
 
 /** The organization's invitations, newest first. */
 export async function listInvitations(db: Queryable, organizationId: string): Promise<Invitation[]> {
-  const { rows } = await db.query(
+  const { rows } = await db.query<InvitationRow>(
     `SELECT *, ${STATUS_SQL} AS status FROM organization_invitations WHERE organization_id = $1 ORDER BY created_at DESC LIMIT 500`,
     [organizationId],
   );
@@ -111,7 +119,7 @@ export async function revokeInvitation(
   invitationId: string,
   revokedBy: string,
 ): Promise<Invitation> {
-  const { rows } = await db.query(
+  const { rows } = await db.query<InvitationRow>(
     `UPDATE organization_invitations SET revoked_at = now(), revoked_by = $3
      WHERE organization_id = $1 AND id = $2 AND ${OPEN_SQL} AND expires_at > now()
      RETURNING *, 'revoked' AS status`,
@@ -149,7 +157,10 @@ export async function answerInvitation(
   answer: 'accept' | 'decline',
 ): Promise<InvitationAnswer> {
   return withTransaction(pool, async (client) => {
-    const { rows } = await client.query(
+    const { rows } = await client.query<
+      Pick<InvitationRow, 'id' | 'organization_id' | 'role' | 'invited_by'> &
+        Pick<s.users.Selectable, 'username' | 'email'> & { verified: boolean; is_owner: boolean }
+    >(
       `SELECT i.id, i.organization_id, i.role, i.invited_by, u.username, u.email, u.email_verified_at IS NOT NULL AS verified,
               o.owner_id = u.id AS is_owner
        FROM organization_invitations i

@@ -12,7 +12,7 @@
 import pg from 'pg';
 import { z } from 'zod';
 import { randomBase62 } from './api-keys.js';
-import { withTransaction, type Queryable } from './db.js';
+import { withTransaction, type Queryable } from '../db/transaction.js';
 import { AuthError } from './errors.js';
 import { NotifiedCache } from './notified-cache.js';
 import { hashPassword, verifyDummy, verifyPassword } from './passwords.js';

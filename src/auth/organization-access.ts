@@ -6,19 +6,19 @@
  * connection is down the cache is bypassed.
  */
 import type pg from 'pg';
+import type * as s from 'zapatos/schema';
+import type { Role } from './authorization.js';
 import { NotifiedCache } from './notified-cache.js';
 
 export const ORGANIZATION_ACCESS_CHANNEL = 'organization_access_changed';
-
-export type OrganizationRole = 'owner' | 'admin' | 'member' | 'viewer';
 
 /** The user's role in an active organization; undefined when not a member or the organization is inactive. */
 export async function roleInOrganization(
   db: pg.Pool,
   userId: string,
   organizationId: string,
-): Promise<OrganizationRole | undefined> {
-  const { rows } = await db.query<{ role: OrganizationRole }>(
+): Promise<Role | undefined> {
+  const { rows } = await db.query<{ role: Role }>(
     `SELECT CASE WHEN o.owner_id = $1 THEN 'owner' ELSE m.role END AS role
      FROM organizations o LEFT JOIN organization_members m ON m.organization_id = o.id AND m.user_id = $1
      WHERE o.id = $2 AND o.is_active AND (o.owner_id = $1 OR m.user_id IS NOT NULL)`,
@@ -28,9 +28,10 @@ export async function roleInOrganization(
 }
 
 export async function organizationIsActive(db: pg.Pool, organizationId: string): Promise<boolean> {
-  const { rows } = await db.query<{ is_active: boolean }>('SELECT is_active FROM organizations WHERE id = $1', [
-    organizationId,
-  ]);
+  const { rows } = await db.query<Pick<s.organizations.Selectable, 'is_active'>>(
+    'SELECT is_active FROM organizations WHERE id = $1',
+    [organizationId],
+  );
   return rows[0]?.is_active === true;
 }
 
@@ -40,7 +41,7 @@ interface Answer<T> {
   value: T;
 }
 
-export class OrganizationAccessCache extends NotifiedCache<Answer<OrganizationRole | null | boolean>> {
+export class OrganizationAccessCache extends NotifiedCache<Answer<Role | null | boolean>> {
   constructor(
     options: {
       ttlMs?: number;
@@ -58,12 +59,12 @@ export class OrganizationAccessCache extends NotifiedCache<Answer<OrganizationRo
     });
   }
 
-  async roleOf(db: pg.Pool, userId: string, organizationId: string): Promise<OrganizationRole | undefined> {
+  async roleOf(db: pg.Pool, userId: string, organizationId: string): Promise<Role | undefined> {
     const answer = await this.load(`role:${userId}:${organizationId}`, async () => ({
       organizationId,
       value: (await roleInOrganization(db, userId, organizationId)) ?? null,
     }));
-    return (answer.value as OrganizationRole | null) ?? undefined;
+    return (answer.value as Role | null) ?? undefined;
   }
 
   async isActive(db: pg.Pool, organizationId: string): Promise<boolean> {

@@ -12,7 +12,7 @@ import { getAddress, isHex, verifyMessage, type Hex } from 'viem';
 import { parseSiweMessage, validateSiweMessage } from 'viem/siwe';
 import { AuthError } from './errors.js';
 import { createPersonalOrganization } from './accounts.js';
-import { withTransaction } from './db.js';
+import { withTransaction } from '../db/transaction.js';
 
 export const SIWE_NONCE_TTL_SECONDS = 5 * 60;
 const NONCE_RE = /^([0-9a-f]{32})([0-9a-f]{8})([0-9a-f]{32})$/;

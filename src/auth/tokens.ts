@@ -5,7 +5,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import type pg from 'pg';
 import { AuthError } from './errors.js';
-import { withTransaction, type Queryable } from './db.js';
+import { withTransaction, type Queryable } from '../db/transaction.js';
 
 // ------------------------------------------------------------------------------------------------ access tokens
 

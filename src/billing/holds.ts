@@ -8,7 +8,7 @@
  */
 import type pg from 'pg';
 import type { Db } from '../db/pool.js';
-import { withTransaction } from '../indexer/store.js';
+import { withTransaction } from '../db/transaction.js';
 import { formatAmount, minUnits, parseAmount, toUnits } from './amount.js';
 import { BillingError } from './errors.js';
 import { CURRENCY, findCaptureEntry, insertEntry, lockAccount, parseKey, refusal, type LedgerEntry } from './store.js';

@@ -8,9 +8,9 @@
 import type pg from 'pg';
 import { EVENT_COLUMNS, type EventRecord } from './decode.js';
 import { segmentRange, type BlockRange, type OccupiedRange, type Segment } from './ranges.js';
-import type { Db } from '../db/pool.js';
 import type { Row } from '../db/rows.js';
 import type * as s from 'zapatos/schema';
+import { withTransaction } from '../db/transaction.js';
 
 /** Advisory lock key serialising writers of ingest_seq ("8004" in ASCII). */
 export const INGEST_LOCK = 0x38303034;
@@ -19,21 +19,6 @@ export interface Checkpoint {
   chainId: number;
   blockNumber: number;
   blockHash: string;
-}
-
-export async function withTransaction<T>(pool: Db, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const result = await fn(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
 }
 
 /** A transaction that may append to the event log (see INGEST_LOCK). */

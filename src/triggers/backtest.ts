@@ -5,7 +5,6 @@
  * Absence conditions use block time: a request's deadline passes when an event at or after it is seen, or at the end
  * of the range (the last event's block time).
  */
-import { TRIGGER_EVENT_COLUMNS } from '../../activities/triggers.js';
 import { compileDefinition, type TriggerDefinition, type TriggerDefinitionInput } from './definition.js';
 import {
   evaluate,
@@ -17,7 +16,7 @@ import {
   type TriggerEvent,
 } from './engine.js';
 import { loadTriggerInput } from './store.js';
-import type { TriggerEventRow } from './event-row.js';
+import { TRIGGER_EVENT_COLUMNS, type TriggerEventRow } from './event-row.js';
 import type { Db } from '../db/pool.js';
 
 export interface BacktestFiring {

@@ -6,7 +6,7 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type pg from 'pg';
 import type { Logger } from '../logger.js';
-import { withTransaction } from '../indexer/store.js';
+import { withTransaction } from '../db/transaction.js';
 import {
   configUpdate,
   stateQuery,

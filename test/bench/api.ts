@@ -63,7 +63,7 @@ import { initTRPC } from '@trpc/server';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import pg from 'pg';
 import pino from 'pino';
-import { RateLimiter } from '../../src/api/rate-limit.js';
+import { RateLimiter } from '../../src/rate-limit.js';
 import { startApiServer } from '../../src/api/server.js';
 import { createApiHandlers } from '../../src/api/trpc/handlers.js';
 import { registerUser } from '../../src/auth/accounts.js';

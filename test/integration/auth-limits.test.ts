@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { AUTH_LIMIT, bucketFor, VERIFY_LIMIT } from '../../src/api/rate-limit.js';
+import { AUTH_LIMIT, bucketFor, VERIFY_LIMIT } from '../../src/rate-limit.js';
 import { loginWithPassword, registerUser } from '../../src/auth/accounts.js';
 import { createApiKey } from '../../src/auth/api-keys.js';
 import { AuthError } from '../../src/auth/errors.js';

@@ -48,7 +48,7 @@ function renameColumn(schema: string, table: string, column: string, renamed: st
   return schema.slice(0, start) + block + schema.slice(end);
 }
 
-// The modules whose queries read the events and trigger tables (and what they import). The project's own
+// The modules whose queries read the events, trigger and organization tables (and what they import). The project's own
 // `npm run typecheck` is the passing case: this checks that the same code no longer compiles once columns are renamed.
 const QUERY_MODULES = [
   'src/triggers/queries.ts',
@@ -60,6 +60,10 @@ const QUERY_MODULES = [
   'src/relay/trigger-dispatcher.ts',
   'src/api/metrics.ts',
   'activities/triggers.ts',
+  'src/organizations/organizations.ts',
+  'src/auth/accounts.ts',
+  'src/auth/api-keys.ts',
+  'src/auth/invitations.ts',
 ];
 /** Each rename, and modules whose typecheck it must break. */
 const RENAMES = [
@@ -77,6 +81,14 @@ const RENAMES = [
     renamed: 'last_block',
     breaks: ['src/indexer/store.ts', 'src/api/metrics.ts'],
   },
+  {
+    table: 'organizations',
+    column: 'is_personal',
+    renamed: 'personal',
+    breaks: ['src/organizations/organizations.ts', 'src/auth/accounts.ts'],
+  },
+  { table: 'api_keys', column: 'prefix', renamed: 'key_prefix', breaks: ['src/auth/api-keys.ts'] },
+  { table: 'organization_invitations', column: 'expires_at', renamed: 'expiry', breaks: ['src/auth/invitations.ts'] },
 ];
 
 it(

@@ -7,7 +7,7 @@ import http from 'node:http';
 import { createTRPCClient, httpLink } from '@trpc/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppRouter } from '../../src/api/trpc/app-router.js';
-import { AUTH_LIMIT } from '../../src/api/rate-limit.js';
+import { AUTH_LIMIT } from '../../src/rate-limit.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { joinByInvitation, startTestApi, type ApiCaller, type TestApi } from '../helpers/api.js';
 

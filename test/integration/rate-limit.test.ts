@@ -14,7 +14,7 @@ import {
   VERIFY_LIMIT,
   rateLimitHeaders,
   type RateLimitDecision,
-} from '../../src/api/rate-limit.js';
+} from '../../src/rate-limit.js';
 import { createPool } from '../../src/db/pool.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { testLogger } from '../helpers/logger.js';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiContext } from '../../src/api/trpc/context.js';
 import { createCallerFactory, orgProcedure, router } from '../../src/api/trpc/trpc.js';
 import { createTenantPool, TenantDb } from '../../src/db/tenant.js';
-import { withTransaction } from '../../src/indexer/store.js';
+import { withTransaction } from '../../src/db/transaction.js';
 import { startTestApi, type TestApi } from '../helpers/api.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { feedbackEvent, insertEvent, insertOrganization, insertUser } from '../helpers/fixtures.js';

@@ -26,26 +26,11 @@ import {
   bucketFor,
   keyOverrideBucket,
   rateLimitHeaders,
+  type Plan,
   type RateLimitDecision,
   type RateLimiter,
-} from '../rate-limit.js';
-import type { Role } from './trpc.js';
-
-export type Permission = 'read' | 'write' | 'delete' | 'admin';
-export type Plan = 'free' | 'starter' | 'pro' | 'enterprise';
-
-export type Subject =
-  | { kind: 'anonymous' }
-  | { kind: 'user'; userId: string }
-  | {
-      kind: 'apiKey';
-      keyId: string;
-      organizationId: string;
-      permissions: Permission[];
-      keyType: 'standard' | 'restricted' | 'admin';
-      rateLimitOverride: number | null;
-    }
-  | { kind: 'oauth'; clientId: string; organizationId: string; scopes: Permission[] };
+} from '../../rate-limit.js';
+import type { Permission, Role, Subject } from '../../auth/authorization.js';
 
 /** Long-lived dependencies of the API, created once per process. */
 export interface ApiServices {

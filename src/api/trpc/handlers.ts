@@ -5,7 +5,7 @@ import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import { createOpenApiHttpHandler, generateOpenApiDocument } from 'trpc-to-openapi';
 import { appRouter } from './app-router.js';
 import { createApiContext, floodRefusal, type ApiServices } from './context.js';
-import { rateLimitHeaders } from '../rate-limit.js';
+import { rateLimitHeaders } from '../../rate-limit.js';
 import { describeAnswers } from './openapi.js';
 import { containsNul, HttpError, readJsonBody, sendJson } from '../http.js';
 

@@ -10,7 +10,8 @@ import { initTRPC, TRPCError } from '@trpc/server';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import { z } from 'zod';
 import { TenantDb } from '../../db/tenant.js';
-import type { ApiContext, Permission, Subject } from './context.js';
+import { roleGrants, type Permission, type Role, type Subject } from '../../auth/authorization.js';
+import type { ApiContext } from './context.js';
 import { toTRPCError } from './errors.js';
 
 /** OpenAPI metadata, plus `auth: true` on authentication endpoints (their stricter rate limit). */
@@ -80,11 +81,6 @@ export const authedProcedure = publicProcedure.use(async ({ ctx, next }) => {
   return next({ ctx: { ...ctx, subject: ctx.subject as Exclude<Subject, { kind: 'anonymous' }> } });
 });
 
-export const ROLE_RANK = { viewer: 1, member: 2, admin: 3, owner: 4 } as const;
-export type Role = keyof typeof ROLE_RANK;
-/** The least role that holds a permission. */
-const ROLE_FOR: Record<Permission, Role> = { read: 'viewer', write: 'member', delete: 'member', admin: 'admin' };
-
 export const orgInput = z.object({ organizationId: z.uuid('must be an organization id') });
 
 /**
@@ -102,7 +98,7 @@ export function orgProcedure(permission: Permission) {
     let role: Role | undefined;
     if (s.kind === 'user') {
       role = await ctx.roleOf(s.userId, organizationId);
-      if (!role || ROLE_RANK[role] < ROLE_RANK[ROLE_FOR[permission]]) throw denied();
+      if (!role || !roleGrants(role, permission)) throw denied();
     } else if (s.kind === 'apiKey') {
       if (s.organizationId !== organizationId) throw denied();
       if (!(s.keyType === 'admin' || s.permissions.includes(permission) || s.permissions.includes('admin'))) {

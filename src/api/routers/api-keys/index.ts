@@ -1,5 +1,8 @@
 import { router } from '../../trpc/trpc.js';
-import { createApiKeyRoute, listApiKeysRoute, revokeApiKeyRoute, rotateApiKeyRoute } from './api-keys.js';
+import { createApiKeyRoute } from './create-api-key.js';
+import { listApiKeysRoute } from './list-api-keys.js';
+import { revokeApiKeyRoute } from './revoke-api-key.js';
+import { rotateApiKeyRoute } from './rotate-api-key.js';
 
 export const apiKeysRouter = router({
   create: createApiKeyRoute,

@@ -1,81 +1,9 @@
 import { authedProcedure } from '../../trpc/trpc.js';
+import { searchEvents } from '../../../events/search-events.js';
 import { searchEventsMeta, ZSearchEventsRequest, ZSearchEventsResponse } from './search-events.types.js';
-
-const FIELDS = [
-  'owner',
-  'from_address',
-  'token_uri',
-  'metadata_key',
-  'metadata_value',
-  'updated_by',
-  'client_address',
-  'feedback_index',
-  'value',
-  'value_decimals',
-  'tag1',
-  'tag2',
-  'endpoint',
-  'file_uri',
-  'file_hash',
-  'responder',
-  'validator_address',
-  'request_hash',
-  'request_uri',
-  'response',
-  'response_uri',
-  'response_hash',
-  'tag',
-  'abi_version',
-  'contract_address',
-] as const;
 
 export const searchEventsRoute = authedProcedure
   .meta(searchEventsMeta)
   .input(ZSearchEventsRequest)
   .output(ZSearchEventsResponse)
-  .query(async ({ ctx, input }) => {
-    const { rows } = await ctx.pool.query(
-      `SELECT ingest_seq::text AS seq, id, chain_id::float8 AS chain_id, block_number::float8 AS block_number, block_hash, transaction_hash, log_index,
-         registry, event_type, agent_id::text AS agent_id, "timestamp"::float8 AS ts, block_time, source, pushed_by,
-         ${FIELDS.map((f) => (f === 'feedback_index' || f === 'value' ? `${f}::text AS ${f}` : f)).join(', ')}
-       FROM canonical_events
-       WHERE ($1::int8 IS NULL OR chain_id = $1) AND ($2::text IS NULL OR registry = $2) AND ($3::text IS NULL OR event_type = $3)
-         AND ($4::numeric IS NULL OR agent_id = $4) AND ($5::text IS NULL OR client_address = $5) AND ($6::text IS NULL OR validator_address = $6)
-         AND ($7::int8 IS NULL OR block_number >= $7) AND ($8::int8 IS NULL OR block_number <= $8)
-         AND ($9::timestamptz IS NULL OR block_time >= $9) AND ($10::timestamptz IS NULL OR block_time <= $10)
-         AND ($11::int8 IS NULL OR ingest_seq < $11)
-       ORDER BY ingest_seq DESC LIMIT $12`,
-      [
-        input.chainId ?? null,
-        input.registry ?? null,
-        input.eventType ?? null,
-        input.agentId ?? null,
-        input.clientAddress ?? null,
-        input.validatorAddress ?? null,
-        input.fromBlock ?? null,
-        input.toBlock ?? null,
-        input.from ?? null,
-        input.to ?? null,
-        input.cursor ?? null,
-        input.limit + 1,
-      ],
-    );
-    const items = rows.slice(0, input.limit).map((r) => ({
-      id: r.id,
-      seq: r.seq,
-      chainId: r.chain_id,
-      blockNumber: r.block_number,
-      blockHash: r.block_hash,
-      transactionHash: r.transaction_hash,
-      logIndex: r.log_index,
-      registry: r.registry,
-      eventType: r.event_type,
-      agentId: r.agent_id,
-      timestamp: r.ts,
-      blockTime: r.block_time.toISOString(),
-      fields: Object.fromEntries(FIELDS.filter((f) => r[f] !== null).map((f) => [f, r[f]])),
-      source: r.source,
-      pushedBy: r.pushed_by,
-    }));
-    return { items, nextCursor: rows.length > input.limit ? items[items.length - 1]!.seq : null };
-  });
+  .query(({ ctx, input }) => searchEvents(ctx.pool, input));

@@ -1,6 +1,6 @@
 import { orgProcedure } from '../../trpc/trpc.js';
 import { ApiError } from '../../trpc/errors.js';
-import { TRIGGER_EVENT_COLUMNS } from '../../../../activities/triggers.js';
+import { TRIGGER_EVENT_COLUMNS } from '../../../triggers/event-row.js';
 import { buildTemplateContext } from '../../../actions/templates.js';
 import { renderAction, type ActionConfigInput } from '../../../deliveries/render.js';
 import { compileDefinition } from '../../../triggers/definition.js';

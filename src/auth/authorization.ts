@@ -1,0 +1,30 @@
+/**
+ * The authorization vocabulary: who calls (a Subject), the roles users hold in an organization, and the permissions
+ * that roles, API keys and OAuth scopes grant. The checks themselves run in one place (orgProcedure, src/api/trpc).
+ */
+
+export const ROLE_RANK = { viewer: 1, member: 2, admin: 3, owner: 4 } as const;
+export type Role = keyof typeof ROLE_RANK;
+
+export type Permission = 'read' | 'write' | 'delete' | 'admin';
+
+/** The least role that holds a permission. */
+const ROLE_FOR: Record<Permission, Role> = { read: 'viewer', write: 'member', delete: 'member', admin: 'admin' };
+
+/** Whether a user with this role holds the permission (viewer reads; member writes and deletes; admin/owner administers). */
+export function roleGrants(role: Role, permission: Permission): boolean {
+  return ROLE_RANK[role] >= ROLE_RANK[ROLE_FOR[permission]];
+}
+
+export type Subject =
+  | { kind: 'anonymous' }
+  | { kind: 'user'; userId: string }
+  | {
+      kind: 'apiKey';
+      keyId: string;
+      organizationId: string;
+      permissions: Permission[];
+      keyType: 'standard' | 'restricted' | 'admin';
+      rateLimitOverride: number | null;
+    }
+  | { kind: 'oauth'; clientId: string; organizationId: string; scopes: Permission[] };
