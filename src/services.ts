@@ -10,7 +10,9 @@ import { requireDatabaseUrl, requireTemporalAddress } from './config.js';
 import type { ChainConfig } from './chain/config.js';
 import { ChainIndexer } from './indexer/chain-indexer.js';
 import { createHeadSubscriptionClient, sleep } from './indexer/rpc.js';
-import { Relay, type Dispatcher } from './relay/relay.js';
+import { Relay } from './relay/relay.js';
+import { TriggerDispatcher } from './relay/trigger-dispatcher.js';
+import type { Client } from '@temporalio/client';
 
 /** Name of the application database inside the embedded cluster. */
 export const EMBEDDED_DATABASE = 'erc8004';
@@ -172,8 +174,18 @@ function headSubscription(chain: ChainConfig, ctx: ProcessContext) {
   };
 }
 
-/** The relay over the event log, with the given dispatcher; a failed relay is restarted or fails the process. */
-export function startRelay(ctx: ProcessContext, pool: Pool, databaseUrl: string, dispatcher: Dispatcher): Relay {
+/**
+ * The relay from the event log to the trigger workflows (per-event triggers evaluated on the way); a failed relay is
+ * restarted or fails the process.
+ */
+export function startRelay(ctx: ProcessContext, pool: Pool, databaseUrl: string, temporal: Client): Relay {
+  const dispatcher = new TriggerDispatcher({
+    pool,
+    temporal,
+    taskQueue: ctx.config.temporal.taskQueue,
+    logger: ctx.logger,
+    dispatch: { dispatchers: ctx.config.actions.dispatchers },
+  });
   const controller = new AbortController();
   const relay = new Relay({ pool, databaseUrl, dispatcher, logger: ctx.logger });
   const run = superviseComponent(ctx, 'relay', controller.signal, () => relay.run(controller.signal));

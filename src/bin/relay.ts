@@ -1,23 +1,11 @@
 /** Production entry point: the relay from the event log to the trigger workflows. Needs DATABASE_URL and TEMPORAL_ADDRESS. */
 import { runProcess } from '../runtime.js';
 import { provideDatabase, providePool, provideTemporal, provideTemporalClient, startRelay } from '../services.js';
-import { TriggerDispatcher } from '../relay/trigger-dispatcher.js';
 
 await runProcess('erc8004-relay', async (ctx) => {
   const databaseUrl = await provideDatabase(ctx, { allowEmbedded: false });
   const temporalAddress = await provideTemporal(ctx, { allowDevServer: false });
   const pool = providePool(ctx, databaseUrl, 'erc8004-relay');
   const temporal = await provideTemporalClient(ctx, temporalAddress);
-  startRelay(
-    ctx,
-    pool,
-    databaseUrl,
-    new TriggerDispatcher({
-      pool,
-      temporal,
-      taskQueue: ctx.config.temporal.taskQueue,
-      logger: ctx.logger,
-      dispatch: { dispatchers: ctx.config.actions.dispatchers },
-    }),
-  );
+  startRelay(ctx, pool, databaseUrl, temporal);
 });

@@ -14,7 +14,6 @@ import {
   startRelay,
 } from '../services.js';
 import { startConfiguredApi, startConfiguredWorker } from './components.js';
-import { TriggerDispatcher } from '../relay/trigger-dispatcher.js';
 import { actionSettings } from '../actions/settings.js';
 
 await runProcess(
@@ -38,18 +37,7 @@ await runProcess(
     }
     const temporal = await provideTemporalClient(ctx, temporalAddress);
     startIndexers(ctx, pool, chains);
-    startRelay(
-      ctx,
-      pool,
-      databaseUrl,
-      new TriggerDispatcher({
-        pool,
-        temporal,
-        taskQueue: config.temporal.taskQueue,
-        logger,
-        dispatch: { dispatchers: config.actions.dispatchers },
-      }),
-    );
+    startRelay(ctx, pool, databaseUrl, temporal);
 
     const api = await startConfiguredApi(ctx, { pool, databaseUrl, temporal, actions });
 

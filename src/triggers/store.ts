@@ -202,6 +202,19 @@ export async function saveTrigger(
     }
   }
   if (actionIssues.length > 0) throw new DefinitionError(actionIssues);
+  // The columns both statements write, in the order of their placeholders.
+  const columns = [
+    write.name,
+    write.description ?? null,
+    write.chainId,
+    write.registry,
+    write.enabled ?? true,
+    draft.conditions.some((c) => c.params.kind === 'ema' || c.params.kind === 'rate' || c.params.kind === 'absence'),
+    JSON.stringify(settings),
+    settings.start_block,
+    prefilters.eventTypes,
+    prefilters.agentIds,
+  ];
   let id = existingId;
   if (!id) {
     const { rows } = await client.query<Pick<s.triggers.Selectable, 'id'>>(
@@ -213,22 +226,7 @@ export async function saveTrigger(
          greatest((SELECT coalesce(max(ingest_seq), 0) FROM events), (SELECT coalesce(max(ingest_seq), 0) FROM event_retractions)),
          $10, $11, $12)
        RETURNING id`,
-      [
-        write.userId,
-        write.organizationId,
-        write.name,
-        write.description ?? null,
-        write.chainId,
-        write.registry,
-        write.enabled ?? true,
-        draft.conditions.some(
-          (c) => c.params.kind === 'ema' || c.params.kind === 'rate' || c.params.kind === 'absence',
-        ),
-        JSON.stringify(settings),
-        settings.start_block,
-        prefilters.eventTypes,
-        prefilters.agentIds,
-      ],
+      [write.userId, write.organizationId, ...columns],
     );
     id = rows[0]!.id;
   } else {
@@ -236,21 +234,7 @@ export async function saveTrigger(
       `UPDATE triggers SET name = $2, description = $3, chain_id = $4, registry = $5, enabled = $6, is_stateful = $7, settings = $8,
          start_block = $9, prefilter_event_types = $10, prefilter_agent_ids = $11
        WHERE id = $1`,
-      [
-        id,
-        write.name,
-        write.description ?? null,
-        write.chainId,
-        write.registry,
-        write.enabled ?? true,
-        draft.conditions.some(
-          (c) => c.params.kind === 'ema' || c.params.kind === 'rate' || c.params.kind === 'absence',
-        ),
-        JSON.stringify(settings),
-        settings.start_block,
-        prefilters.eventTypes,
-        prefilters.agentIds,
-      ],
+      [id, ...columns],
     );
     if (rowCount === 0) throw new Error(`trigger ${id} does not exist`);
   }
