@@ -6,10 +6,15 @@
  *  - known valid: secrets that verified recently. They skip the per-IP limit on verifications (a client sharing an
  *    address with a flood still gets its key re-verified when the success cache expires); they are still verified.
  * Both are keyed by sha256 of the secret (never the secret), bounded in size (oldest dropped first) and expire.
+ *  - the verification gate: secrets not known valid are verified one at a time (by default) with a bounded queue. The
+ *    per-IP limit bounds how many verifications a flood gets; the gate bounds how much CPU they take at once, so that a
+ *    burst of them (a flood crossing into a new window gets its whole allowance at once) cannot take every core from
+ *    the requests of known clients. A full queue is refused at once.
  *  - blocked addresses: client addresses the shared per-IP verification limit refused, until its window ends. The
  *    limiter's windows are fixed, so it would refuse them until then anyway: a flood from one address is answered from
  *    memory instead of costing a limiter round trip per request.
  */
+import { ConcurrencyGate } from '../concurrency.js';
 import { cacheId } from './notified-cache.js';
 
 class BoundedTtlSet {
@@ -59,18 +64,28 @@ export interface CredentialGuardOptions {
   validTtlMs?: number;
   /** Size bound of each set (default 10 000). */
   maxEntries?: number;
+  /** Verifications of secrets not known valid that run at once (default 1). */
+  unknownVerificationConcurrency?: number;
+  /** How many of them may wait; beyond that they are refused at once (default 256). */
+  unknownVerificationQueue?: number;
 }
 
 export class CredentialGuard {
   private readonly invalid: BoundedTtlSet;
   private readonly valid: BoundedTtlSet;
   private readonly blockedAddresses: BoundedTtlSet;
+  /** Where verifications of secrets not known valid wait their turn. */
+  readonly unknownVerifications: ConcurrencyGate;
 
   constructor(options: CredentialGuardOptions = {}) {
     const max = options.maxEntries ?? 10_000;
     this.invalid = new BoundedTtlSet(options.invalidTtlMs ?? 15 * 60_000, max);
     this.valid = new BoundedTtlSet(options.validTtlMs ?? 60 * 60_000, max);
     this.blockedAddresses = new BoundedTtlSet(0, max);
+    this.unknownVerifications = new ConcurrencyGate(
+      options.unknownVerificationConcurrency ?? 1,
+      options.unknownVerificationQueue ?? 256,
+    );
   }
 
   /** Until when (ms since the epoch) the per-IP verification limit refuses `ip`, as this process last heard it. */

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AUTH_LIMIT, bucketFor, VERIFY_LIMIT } from '../../src/rate-limit.js';
 import { loginWithPassword, registerUser } from '../../src/auth/accounts.js';
 import { createApiKey } from '../../src/auth/api-keys.js';
+import { CredentialGuard } from '../../src/auth/credential-guard.js';
 import { AuthError } from '../../src/auth/errors.js';
 import { code, startTestApi, type ApiCaller, type TestApi } from '../helpers/api.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
@@ -161,6 +162,92 @@ describe('unknown API keys and the argon2 threadpool (item 4)', () => {
         (await api.caller({ 'x-api-key': good.key }, ip)).triggers.list({ organizationId: owner.organizationId }),
       ),
     ).toBe('OK');
+  });
+});
+
+describe('the verification gate: unknown credentials take one core at most (item 4)', () => {
+  it('verifies made-up keys one at a time, however many addresses they come from', async () => {
+    const gate = api.services.credentialGuard.unknownVerifications;
+    gate.peakInFlight = 0;
+    const verificationsBefore = await metric('erc8004_argon2_verifications_total');
+    const results = await Promise.all(
+      Array.from({ length: 12 }, async () =>
+        code((await api.caller({ 'x-api-key': bogusKey() }, newIp())).auth.me({})),
+      ),
+    );
+    expect(results).toEqual(Array(12).fill('UNAUTHORIZED'));
+    expect(await metric('erc8004_argon2_verifications_total')).toBe(verificationsBefore + 12);
+    expect(gate.peakInFlight).toBe(1);
+  });
+
+  it('refuses with 429 at once when its queue is full, verifying nothing for the refused, and a known key still works', async () => {
+    const owner = await account('enterprise');
+    const good = await owner.as.apiKeys.create({
+      organizationId: owner.organizationId,
+      name: 'good',
+      permissions: ['read'],
+    });
+    const usesGood = async () =>
+      code(
+        (await api.caller({ 'x-api-key': good.key }, newIp())).triggers.list({ organizationId: owner.organizationId }),
+      );
+    expect(await usesGood()).toBe('OK');
+
+    const original = api.services.credentialGuard;
+    api.services.credentialGuard = new CredentialGuard({ unknownVerificationQueue: 2 });
+    try {
+      // The gate's one slot is taken: two made-up keys may wait, the others are refused without waiting.
+      let open!: () => void;
+      const occupied = api.services.credentialGuard.unknownVerifications.run(
+        () => new Promise<void>((resolve) => (open = resolve)),
+      );
+      const verificationsBefore = await metric('erc8004_argon2_verifications_total');
+      const busyBefore = await metric('erc8004_auth_failures_total', { credential: 'api_key', reason: 'busy' });
+      const pending = Array.from({ length: 6 }, async () =>
+        code((await api.caller({ 'x-api-key': bogusKey() }, newIp())).auth.me({})),
+      );
+      await eventually(
+        () => metric('erc8004_auth_failures_total', { credential: 'api_key', reason: 'busy' }),
+        (n) => n === busyBefore + 4,
+        10_000,
+      );
+      expect(await metric('erc8004_argon2_verifications_total')).toBe(verificationsBefore);
+      open();
+      await occupied;
+      const results = await Promise.all(pending);
+      expect(results.filter((r) => r === 'UNAUTHORIZED')).toHaveLength(2);
+      expect(results.filter((r) => r === 'TOO_MANY_REQUESTS')).toHaveLength(4);
+      expect(await metric('erc8004_argon2_verifications_total')).toBe(verificationsBefore + 2);
+
+      // Over HTTP the refusal says when to retry.
+      const held = api.services.credentialGuard.unknownVerifications.run(
+        () => new Promise<void>((resolve) => (open = resolve)),
+      );
+      const queued = [1, 2].map(() => rest('/me', { 'x-api-key': bogusKey() }));
+      await eventually(
+        async () => api.services.credentialGuard.unknownVerifications.queued,
+        (n) => n === 2,
+        10_000,
+      );
+      const refusedOverHttp = await rest('/me', { 'x-api-key': bogusKey() });
+      expect(refusedOverHttp.status).toBe(429);
+      expect(refusedOverHttp.headers.get('retry-after')).toBe('1');
+      open();
+      await held;
+      expect((await Promise.all(queued)).map((r) => r.status)).toEqual([401, 401]);
+
+      // A key verified before does not wait behind unknown ones (its cached verification is gone, too).
+      api.services.apiKeys.clear();
+      api.services.credentialGuard.recordValid(good.key);
+      const blocked = api.services.credentialGuard.unknownVerifications.run(
+        () => new Promise<void>((resolve) => (open = resolve)),
+      );
+      expect(await usesGood()).toBe('OK');
+      open();
+      await blocked;
+    } finally {
+      api.services.credentialGuard = original;
+    }
   });
 });
 

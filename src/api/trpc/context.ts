@@ -14,6 +14,7 @@ import { AuthError, isAuthError } from '../../auth/errors.js';
 import { parseApiKey, type ApiKeyCache } from '../../auth/api-keys.js';
 import type { CredentialGuard } from '../../auth/credential-guard.js';
 import { parseOAuthAccessToken, verifyOAuthAccessToken, type OAuthTokenCache } from '../../auth/oauth.js';
+import { GateFullError } from '../../concurrency.js';
 import { counter } from '../../counters.js';
 import type { TokenSigner } from '../../auth/tokens.js';
 import {
@@ -111,7 +112,7 @@ const bearerToken = (header: string): string | undefined => /^Bearer\s+(.+)$/i.e
 /** Requests refused for their credentials, by kind of credential and reason (GET /metrics). */
 export const authFailures = counter(
   'erc8004_auth_failures_total',
-  'API requests refused for their credentials, by credential (api_key, oauth_token, access_token, header) and reason (malformed, invalid, known_invalid, conflicting, rate_limited).',
+  'API requests refused for their credentials, by credential (api_key, oauth_token, access_token, header) and reason (malformed, invalid, known_invalid, conflicting, rate_limited, busy).',
 );
 
 type CredentialKind = 'api_key' | 'oauth_token' | 'access_token' | 'header';
@@ -160,10 +161,21 @@ async function verifyGuarded<T>(
     }
   }
   try {
-    const result = await verify();
+    const result = guard.isKnownValid(secret) ? await verify() : await guard.unknownVerifications.run(verify);
     guard.recordValid(secret);
     return result;
   } catch (err) {
+    if (err instanceof GateFullError) {
+      setHeader('Retry-After', '1');
+      return refused(
+        credential,
+        'busy',
+        new TRPCError({
+          code: 'TOO_MANY_REQUESTS',
+          message: 'too many credential verifications waiting; retry in 1 s',
+        }),
+      );
+    }
     if (isAuthError(err, 'token_invalid')) guard.recordInvalid(secret);
     throw err;
   }
