@@ -89,12 +89,15 @@ export interface TriggerWorkflowInput {
  * record-and-deliver                 | 04524f3 11-26 | v1, v2, v3       | v4, fresh         | v1, v2, v3
  * refold-agent-before-its-next-event | d86f0c9 12-07 | none ³           | none ³            | —
  * abi-version-series                 | 596d6a5 12-07 | v1, v2, v3, v4 ⁴ | fresh             | v1–v4 (or re-recorded)
+ * history-before-live-events         | (this) 12-07  | none ⁵           | none ⁵            | —
  *
  * ¹ asked only when record-and-deliver and local-record are false: the remote-activity rung goes as one with them.
  * ² asked only when record-and-deliver is false.
  * ³ asked only when a drain holds a retraction and a later event of the same agent; no history does (the fixtures'
  *   retractions arrive alone). test/integration/trigger-reorg.test.ts exercises the new branch live.
  * ⁴ asked at every wake-up; the fixtures' events carry no abi_version, so both branches evaluate them alike.
+ * ⁵ asked only when a start block's history page is read; no fixture has a start block.
+ *   test/integration/guarantees-triggers.test.ts (settings.start_block) exercises the new branch live.
  *
  * After deprecatePatch is deployed and no run from before that deploy is open, the call goes away.
  */

@@ -22,6 +22,7 @@ import type { MatchRecord } from '../deliveries/types.js';
 
 /** The patch ids the trigger workflow branches on (workflows/trigger.ts lists which histories pin each). */
 export type TriggerPatch =
+  | 'history-before-live-events'
   | 'abi-version-series'
   | 'refold-agent-before-its-next-event'
   | 'idle-without-timer'
@@ -234,8 +235,18 @@ export class TriggerRunner {
         limit: HISTORY_PAGE,
       });
       if (page.length === 0) break;
-      this.queue.unshift(...page.map((event): TriggerItem => ({ kind: 'event', event })));
-      await this.record(await this.drain());
+      const history = page.map((event): TriggerItem => ({ kind: 'event', event }));
+      if (this.deps.patched('history-before-live-events')) {
+        // Live events (all after the history) wait until the whole history is read: drained with a page, they would
+        // come before the later pages and raise the seen-events mark past them (dropping them as seen).
+        const live = this.queue.splice(0);
+        this.queue.push(...history);
+        await this.record(await this.drain());
+        this.queue.unshift(...live);
+      } else {
+        this.queue.unshift(...history);
+        await this.record(await this.drain());
+      }
       after = page[page.length - 1]!.ingest_seq;
     }
   }

@@ -61,6 +61,8 @@ class FakeTemporal {
   readonly calls: Call[] = [];
   readonly canonicalQueries: CanonicalEventsQuery[] = [];
   readonly historyQueries: TriggerHistoryQuery[] = [];
+  /** Runs while the n-th history page is read (signals are handled while an activity runs). */
+  whileReadingHistoryPage?: (n: number) => void;
   /** The canonical events the loaders read (the indexer is ahead of the workflow). */
   canonical: TriggerEvent[] = [];
 
@@ -99,6 +101,7 @@ class FakeTemporal {
         },
         loadTriggerHistory: async (q: TriggerHistoryQuery) => {
           this.historyQueries.push(q);
+          this.whileReadingHistoryPage?.(this.historyQueries.length);
           return this.canonical
             .filter(
               (e) =>
@@ -385,7 +388,41 @@ describe('loading', () => {
     r.load({ input: RATE, startSeq: '2', startBlock: 0 });
     r.receive(events(3));
     await r.readHistory();
+    await r.step();
     expect(seqs(temporal.recorded())).toEqual(['3']);
+  });
+
+  it('evaluates a history of several pages before the live events that arrived meanwhile, losing none of it', async () => {
+    const temporal = new FakeTemporal();
+    // 2,500 feedbacks before the trigger (three pages), one every 100 s; three live ones arrive while it reads.
+    temporal.canonical = Array.from({ length: 2_500 }, (_, i) => feedback(i + 1, { timestamp: T0 + (i + 1) * 100 }));
+    const live = [2_501, 2_502, 2_503].map((seq): TriggerItem => ({
+      kind: 'event',
+      event: feedback(seq, { timestamp: T0 + 2_500 * 100 + (seq - 2_500) }),
+    }));
+    const r = runner(temporal, {}, null);
+    r.load({ input: RATE, startSeq: '2500', startBlock: 0 });
+    r.receive(live.slice(0, 1));
+    temporal.whileReadingHistoryPage = (n) => n === 2 && r.receive(live.slice(1));
+    await r.readHistory();
+    await r.step();
+    // Every feedback counted once, in chain order: the live ones fire (with the history's last, three within a
+    // minute) after the history.
+    expect(r.view().state.agents['1:7']?.conditions.e).toMatchObject({ count: 2_503 });
+    expect(seqs(temporal.recorded())).toEqual(['2502', '2503']);
+    expect(r.view().seen.chains['1']?.hwm).toBe('2503');
+  });
+
+  it('in a run from before the patch, drains each history page together with the live events (as it did)', async () => {
+    const temporal = new FakeTemporal();
+    temporal.patches['history-before-live-events'] = false;
+    temporal.canonical = Array.from({ length: 2_500 }, (_, i) => feedback(i + 1, { timestamp: T0 + (i + 1) * 100 }));
+    const r = runner(temporal, {}, null);
+    r.load({ input: RATE, startSeq: '2500', startBlock: 0 });
+    r.receive([{ kind: 'event', event: feedback(2_501, { timestamp: T0 + 250_001 }) }]);
+    await r.readHistory();
+    // The live event raised the high-water mark after the first page: most of the later pages counted as seen.
+    expect((r.view().state.agents['1:7']?.conditions.e as { count: number } | undefined)?.count).toBeLessThan(2_501);
   });
 
   it('reads no history without a start block', async () => {
