@@ -266,7 +266,8 @@ export class StripeBilling {
     log: Logger,
   ): Promise<void> {
     const purchaseId = session.metadata?.purchase_id;
-    if (session.mode !== 'payment' || !purchaseId) return; // subscriptions are applied from their own events
+    // Subscriptions are applied from their own events; a payment of no purchase of ours has nothing to credit.
+    if (session.mode !== 'payment' || !purchaseId || !UUID.test(purchaseId)) return;
     const { rows } = await client.query<PurchaseRow>(
       `SELECT id, organization_id, pack_id, price_cents, currency, credit_amount::text, status
        FROM credit_purchases WHERE id = $1 FOR UPDATE`,
