@@ -3,34 +3,15 @@
  * stateless, sends no webhooks) on a free port for the test run. scripts/ensure-stripe-mock.sh provides the binary,
  * building it with Go on first use.
  */
-import { execFile, spawn } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { spawn } from 'node:child_process';
+import { ensureTool } from '../../src/ensure-tool.js';
 import { getFreePort } from './ports.js';
-
-const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** Any sk_test_… key is accepted by stripe-mock. */
 export const STRIPE_MOCK_SECRET_KEY = 'sk_test_stripemock';
 
-async function resolveStripeMock(): Promise<string> {
-  try {
-    const { stdout } = await promisify(execFile)('bash', [path.join(PROJECT_ROOT, 'scripts/ensure-stripe-mock.sh')], {
-      maxBuffer: 16 * 1024 * 1024,
-      timeout: 30 * 60_000,
-    });
-    const binary = stdout.trim().split('\n').pop();
-    if (!binary) throw new Error('scripts/ensure-stripe-mock.sh printed no path');
-    return binary;
-  } catch (err) {
-    const stderr = (err as { stderr?: string }).stderr?.trim();
-    throw new Error(`stripe-mock unavailable.\n${stderr || (err as Error).message}`, { cause: err });
-  }
-}
-
 export async function startStripeMock(): Promise<{ url: string; stop(): Promise<void> }> {
-  const binary = await resolveStripeMock();
+  const binary = await ensureTool('scripts/ensure-stripe-mock.sh', 'stripe-mock');
   const port = await getFreePort();
   // HTTP only (no HTTPS listener to collide with another run); no strict version check: the SDK sends a newer
   // Stripe-Version than stripe-mock's spec.
