@@ -9,7 +9,7 @@ import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { startApiServer } from '../../src/api/server.js';
-import { STRIPE_WEBHOOK_PATH } from '../../src/api/stripe-webhook.js';
+import { MAX_STRIPE_WEBHOOK_BYTES, STRIPE_WEBHOOK_PATH } from '../../src/api/stripe-webhook.js';
 import { isBillingError } from '../../src/billing/errors.js';
 import { debit, getAccount } from '../../src/billing/ledger.js';
 import type { StripeBilling } from '../../src/billing/stripe.js';
@@ -176,6 +176,15 @@ describe('webhook verification', () => {
     const recorded = await db.pool.query('SELECT 1 FROM stripe_events WHERE event_id = $1', [event.id]);
     expect(recorded.rowCount).toBe(0);
     expect(await purchaseStatus(purchase.purchaseId)).toBe('pending');
+  });
+
+  it('refuses a body over the size limit with 413 before verifying anything', async () => {
+    const res = await fetch(webhookUrl, {
+      method: 'POST',
+      headers: { 'stripe-signature': 't=1,v1=00' },
+      body: 'x'.repeat(MAX_STRIPE_WEBHOOK_BYTES + 1),
+    });
+    expect(res.status).toBe(413);
   });
 
   it('answers 503 when billing is not configured', async () => {
