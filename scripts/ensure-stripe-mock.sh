@@ -10,12 +10,11 @@ version="${STRIPE_MOCK_VERSION:-v0.203.0}"
 bin_dir="$root/.cache/bin"
 local_mock="$bin_dir/stripe-mock"
 
-# stripe-mock has no --version flag; -h prints its usage and exits 0 (older builds exit 2: both mean it runs).
-works() { [ -x "$1" ] && { "$1" -h >/dev/null 2>&1 || [ $? -eq 2 ]; }; }
+works() { [ -x "$1" ] && "$1" -version >/dev/null 2>&1; }
 
 if [ -n "${STRIPE_MOCK:-}" ]; then
   if works "$STRIPE_MOCK"; then echo "$STRIPE_MOCK"; exit 0; fi
-  echo "STRIPE_MOCK=$STRIPE_MOCK does not run ('$STRIPE_MOCK -h' failed)." >&2
+  echo "STRIPE_MOCK=$STRIPE_MOCK does not run ('$STRIPE_MOCK -version' failed)." >&2
   exit 1
 fi
 

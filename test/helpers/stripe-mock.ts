@@ -5,43 +5,49 @@
  */
 import { spawn } from 'node:child_process';
 import { ensureTool } from '../../src/ensure-tool.js';
-import { getFreePort } from './ports.js';
 
 /** Any sk_test_… key is accepted by stripe-mock. */
 export const STRIPE_MOCK_SECRET_KEY = 'sk_test_stripemock';
 
 export async function startStripeMock(): Promise<{ url: string; stop(): Promise<void> }> {
   const binary = await ensureTool('scripts/ensure-stripe-mock.sh', 'stripe-mock');
-  const port = await getFreePort();
-  // HTTP only (no HTTPS listener to collide with another run); no strict version check: the SDK sends a newer
-  // Stripe-Version than stripe-mock's spec.
-  const child = spawn(binary, ['-http-addr', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // The OS picks both ports (an empty port), so parallel runs never collide; stripe-mock always opens HTTPS as well,
+  // which the tests do not use. No strict version check: the SDK sends a newer Stripe-Version than stripe-mock's spec.
+  const child = spawn(binary, ['-http-addr', '127.0.0.1:', '-https-addr', '127.0.0.1:'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
     process.removeListener('exit', killOnExit);
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    await exited;
   };
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`stripe-mock exited (${child.exitCode}): ${stderr}`);
-    try {
-      const res = await fetch(`${url}/v1/customers`, {
-        headers: { authorization: `Bearer ${STRIPE_MOCK_SECRET_KEY}` },
-      });
-      if (res.ok) return { url, stop };
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`stripe-mock did not answer on ${url} within 30 s: ${stderr}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  let output = '';
+  const listening = new Promise<string>((resolve, reject) => {
+    // It announces its addresses on stdout and its problems on stderr.
+    const read = (chunk: Buffer) => {
+      output = (output + chunk.toString()).slice(-4000);
+      const address = /Listening for HTTP at address: (\S+)/.exec(output)?.[1];
+      if (address) resolve(`http://${address}`);
+    };
+    child.stdout.on('data', read);
+    child.stderr.on('data', read);
+    void exited.then(() => reject(new Error(`stripe-mock exited (${child.exitCode}): ${output}`)));
+    setTimeout(() => reject(new Error(`stripe-mock did not start within 30 s: ${output}`)), 30_000).unref();
+  });
+  try {
+    const url = await listening;
+    const res = await fetch(`${url}/v1/customers`, { headers: { authorization: `Bearer ${STRIPE_MOCK_SECRET_KEY}` } });
+    if (!res.ok) throw new Error(`stripe-mock at ${url} answered ${res.status}`);
+    return { url, stop };
+  } catch (err) {
+    await stop();
+    throw err;
   }
 }
