@@ -16,7 +16,7 @@ import Stripe from 'stripe';
 import type pg from 'pg';
 import type { Db } from '../db/pool.js';
 import { nestedIn } from '../db/nested-transaction.js';
-import { withTransaction } from '../db/transaction.js';
+import { withTransaction, type Queryable } from '../db/transaction.js';
 import type { Logger } from '../logger.js';
 import { setOrganizationPlan } from '../organizations/plan.js';
 import type { Plan } from '../rate-limit.js';
@@ -358,12 +358,7 @@ export class StripeBilling {
       log.info({ subscriptionId: subscription.id }, 'subscription event older than the state applied: ignored');
       return;
     }
-    const { rows } = await client.query<{ plan: Plan }>(
-      `SELECT plan FROM subscriptions WHERE organization_id = $1 AND status = ANY($2)
-       ORDER BY array_position(ARRAY['enterprise', 'pro', 'starter'], plan) LIMIT 1`,
-      [organizationId, PLAN_GIVING_STATUSES],
-    );
-    const plan = rows[0]?.plan ?? 'free';
+    const plan = (await currentSubscription(client, organizationId))?.plan ?? 'free';
     const change = await setOrganizationPlan(client, organizationId, plan, `stripe ${subscription.id} ${status}`);
     if (change.changed) log.info({ ...change, subscriptionId: subscription.id, status }, 'plan changed');
   }
@@ -494,6 +489,42 @@ function subscriptionStatusOf(status: string): SubscriptionStatus {
 export function proportionalCredits(purchase: { credit_amount: string; price_cents: number }, cents: number): string {
   const share = BigInt(Math.min(Math.max(Math.trunc(cents), 0), purchase.price_cents));
   return formatAmount((toUnits(purchase.credit_amount) * share) / BigInt(purchase.price_cents));
+}
+
+export interface SubscriptionSummary {
+  stripeSubscriptionId: string;
+  plan: Plan;
+  status: SubscriptionStatus;
+  /** The payment failed and Stripe is retrying: the plan is kept meanwhile (the grace period). */
+  pastDue: boolean;
+  currentPeriodEnd: Date | null;
+}
+
+/** The subscription that gives the organization its plan, if any (the best plan among those that give one). */
+export async function currentSubscription(
+  db: Queryable,
+  organizationId: string,
+): Promise<SubscriptionSummary | undefined> {
+  const { rows } = await db.query<{
+    stripe_subscription_id: string;
+    plan: Plan;
+    status: SubscriptionStatus;
+    current_period_end: Date | null;
+  }>(
+    `SELECT stripe_subscription_id, plan, status, current_period_end FROM subscriptions
+     WHERE organization_id = $1 AND status = ANY($2)
+     ORDER BY array_position(ARRAY['enterprise', 'pro', 'starter'], plan) LIMIT 1`,
+    [organizationId, PLAN_GIVING_STATUSES],
+  );
+  const row = rows[0];
+  if (!row) return undefined;
+  return {
+    stripeSubscriptionId: row.stripe_subscription_id,
+    plan: row.plan,
+    status: row.status,
+    pastDue: row.status === 'past_due',
+    currentPeriodEnd: row.current_period_end,
+  };
 }
 
 /** The billing of a configured process, or undefined when Stripe is not configured. */

@@ -12,7 +12,7 @@ import { startApiServer } from '../../src/api/server.js';
 import { MAX_STRIPE_WEBHOOK_BYTES, STRIPE_WEBHOOK_PATH } from '../../src/api/stripe-webhook.js';
 import { isBillingError } from '../../src/billing/errors.js';
 import { debit, getAccount } from '../../src/billing/ledger.js';
-import type { StripeBilling } from '../../src/billing/stripe.js';
+import { currentSubscription, type StripeBilling } from '../../src/billing/stripe.js';
 import { PLAN_CHANGED_CHANNEL } from '../../src/organizations/plan.js';
 import { startTestApi, type TestApi } from '../helpers/api.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
@@ -342,6 +342,7 @@ describe('subscriptions', () => {
         organizationId,
       ]);
       expect(rows).toEqual([{ status: 'past_due' }]);
+      expect(await currentSubscription(db.pool, organizationId)).toMatchObject({ plan: 'pro', pastDue: true });
 
       // Matched by lookup key as well as by id.
       await deliver(
@@ -355,6 +356,7 @@ describe('subscriptions', () => {
       expect(await planOf(organizationId)).toBe('pro');
       await deliver(stripeEvent('customer.subscription.deleted', subscription(organizationId, 'canceled')));
       expect(await planOf(organizationId)).toBe('free');
+      expect(await currentSubscription(db.pool, organizationId)).toBeUndefined();
     } finally {
       await listener.end();
     }
