@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // First-run setup for `npm start` and `npm test` on a fresh clone (plain Node, no dependencies):
-// installs npm packages when node_modules is missing or older than the lockfile, and provides the Temporal CLI.
+// installs npm packages when node_modules is missing or older than the lockfile, and provides the Temporal CLI
+// (--temporal) and stripe-mock, the Stripe stand-in of the billing tests (--stripe-mock).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -21,14 +22,14 @@ if (!existsSync(installed) || statSync(installed).mtimeMs < statSync(lock).mtime
   if (result.status !== 0) process.exit(result.status ?? 1);
 }
 
-const wantsTemporalCli = process.argv.includes('--temporal') && !process.env.TEMPORAL_ADDRESS;
-if (wantsTemporalCli) {
+/** Runs a script that finds or builds a tool and prints its path; its messages go to our stderr. */
+function ensureTool(script) {
   try {
-    execFileSync('bash', [path.join(root, 'temporal/ensure-cli.sh')], {
-      cwd: root,
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    execFileSync('bash', [path.join(root, script)], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
   } catch {
     process.exit(1);
   }
 }
+
+if (process.argv.includes('--temporal') && !process.env.TEMPORAL_ADDRESS) ensureTool('temporal/ensure-cli.sh');
+if (process.argv.includes('--stripe-mock')) ensureTool('scripts/ensure-stripe-mock.sh');

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ChainConfigError, loadChains, type ChainConfig } from './chain/config.js';
 import { parseTrustedProxies, type TrustedProxies } from './api/client-ip.js';
+import { apiBaseOf, creditPacksSchema, planPricesSchema, type StripeSettings } from './billing/stripe-config.js';
 
 /**
  * Every environment variable the service reads, parsed once at startup.
@@ -103,6 +104,26 @@ export const envSchema = z.object({
       }
     })
     .optional(),
+
+  /** Stripe secret key (sk_…/rk_…); unset turns billing off ("billing is not configured"). */
+  STRIPE_SECRET_KEY: z
+    .string()
+    .regex(/^(sk|rk)_(test|live)_\w+$/, 'must be a Stripe secret or restricted key (sk_test_…, sk_live_…)')
+    .optional(),
+  /** Signing secret of the webhook endpoint (whsec_…); required with STRIPE_SECRET_KEY. */
+  STRIPE_WEBHOOK_SECRET: z
+    .string()
+    .regex(/^whsec_\w+$/, 'must be a webhook signing secret (whsec_…)')
+    .optional(),
+  /** Where the Stripe SDK connects (stripe-mock in tests); Stripe's API when unset. */
+  STRIPE_API_BASE: z.url({ message: 'must be a URL such as http://127.0.0.1:12111' }).optional(),
+  /** Credit packs sold through Checkout: JSON [{ id, name, priceCents, credits }]. */
+  BILLING_CREDIT_PACKS: creditPacksSchema.optional(),
+  /** Stripe prices of the plans: JSON [{ price, lookupKey?, plan, includedCredits? }]. */
+  BILLING_PLAN_PRICES: planPricesSchema.optional(),
+  BILLING_SUCCESS_URL: z.url({ message: 'must be a URL' }).optional(),
+  BILLING_CANCEL_URL: z.url({ message: 'must be a URL' }).optional(),
+  BILLING_PORTAL_RETURN_URL: z.url({ message: 'must be a URL' }).optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -153,6 +174,8 @@ export interface Config {
     dispatchers: number;
     ipfsGateway: string;
   };
+  /** Stripe credit purchases and subscriptions; undefined when STRIPE_SECRET_KEY is unset (billing is off). */
+  stripe: StripeSettings | undefined;
 }
 
 export class ConfigError extends Error {
@@ -228,6 +251,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       dispatchers: e.DELIVERY_DISPATCHERS,
       ipfsGateway: e.IPFS_GATEWAY_URL,
     },
+    stripe: stripeSettings(e),
+  };
+}
+
+function stripeSettings(e: Env): StripeSettings | undefined {
+  if (!e.STRIPE_SECRET_KEY) return undefined;
+  if (!e.STRIPE_WEBHOOK_SECRET) {
+    throw new ConfigError([
+      'STRIPE_WEBHOOK_SECRET: required with STRIPE_SECRET_KEY (the endpoint signing secret, whsec_…)',
+    ]);
+  }
+  const base = (e.API_PUBLIC_URL ?? `http://${e.API_HOST}:${e.API_PORT}`).replace(/\/$/, '');
+  return {
+    secretKey: e.STRIPE_SECRET_KEY,
+    webhookSecret: e.STRIPE_WEBHOOK_SECRET,
+    api: e.STRIPE_API_BASE ? apiBaseOf(new URL(e.STRIPE_API_BASE)) : undefined,
+    creditPacks: e.BILLING_CREDIT_PACKS ?? [],
+    planPrices: e.BILLING_PLAN_PRICES ?? [],
+    successUrl: e.BILLING_SUCCESS_URL ?? `${base}/billing/success?session_id={CHECKOUT_SESSION_ID}`,
+    cancelUrl: e.BILLING_CANCEL_URL ?? `${base}/billing/cancelled`,
+    portalReturnUrl: e.BILLING_PORTAL_RETURN_URL ?? `${base}/billing`,
   };
 }
 

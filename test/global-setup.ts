@@ -3,7 +3,8 @@
  *  - an embedded Postgres cluster in a fresh temp folder on a free port, with a migrated template database
  *    from which each test file clones its own database (test/helpers/db.ts);
  *  - a Temporal dev server (`temporal server start-dev`, in memory) on free ports, unless TEST_TEMPORAL_ADDRESS
- *    points at one already running.
+ *    points at one already running;
+ *  - stripe-mock (test/helpers/stripe-mock.ts) on a free port, for the billing tests.
  * Everything is stopped and removed in teardown, so runs never collide and nothing is left running.
  */
 import fs from 'node:fs/promises';
@@ -14,6 +15,7 @@ import { startEmbeddedPostgres, ensureDatabase } from '../src/db/embedded.js';
 import { migrate } from '../src/db/migrate.js';
 import { resolveTemporalCli, startTemporalDevServer } from '../src/temporal/dev-server.js';
 import { getFreePort } from './helpers/ports.js';
+import { startStripeMock } from './helpers/stripe-mock.js';
 import { testLogger } from './helpers/logger.js';
 
 export const TEMPLATE_DATABASE = 'erc8004_template';
@@ -23,6 +25,7 @@ declare module 'vitest' {
     pgAdminUrl: string;
     templateDatabase: string;
     temporalAddress: string;
+    stripeMockUrl: string;
   }
 }
 
@@ -31,7 +34,7 @@ export default async function setup(project: TestProject) {
   // Postgres runs as an unprivileged user when we are root: it must be able to enter the folder.
   await fs.chmod(root, 0o755);
 
-  // Both start side by side; should either fail, the other is stopped and the folder removed (nothing left running).
+  // They start side by side; should any fail, the others are stopped and the folder removed (nothing left running).
   const started = await Promise.allSettled([
     (async () => {
       const port = await getFreePort();
@@ -58,20 +61,22 @@ export default async function setup(project: TestProject) {
         readyTimeoutMs: 90_000,
       });
     })(),
+    startStripeMock(),
   ]);
-  const [database, temporal] = started;
-  if (database.status === 'rejected' || temporal.status === 'rejected') {
+  const [database, temporal, stripeMock] = started;
+  if (database.status === 'rejected' || temporal.status === 'rejected' || stripeMock.status === 'rejected') {
     await Promise.allSettled(started.flatMap((s) => (s.status === 'fulfilled' ? [s.value.stop()] : [])));
     await fs.rm(root, { recursive: true, force: true });
-    throw (database.status === 'rejected' ? database : (temporal as PromiseRejectedResult)).reason;
+    throw started.find((s): s is PromiseRejectedResult => s.status === 'rejected')!.reason;
   }
 
   project.provide('pgAdminUrl', database.value.adminUrl);
   project.provide('templateDatabase', TEMPLATE_DATABASE);
   project.provide('temporalAddress', temporal.value.address);
+  project.provide('stripeMockUrl', stripeMock.value.url);
 
   return async () => {
-    await Promise.allSettled([temporal.value.stop(), database.value.stop()]);
+    await Promise.allSettled([temporal.value.stop(), database.value.stop(), stripeMock.value.stop()]);
     await fs.rm(root, { recursive: true, force: true });
   };
 }

@@ -30,7 +30,19 @@ export async function readJsonBody(
   // Without a content type, only an empty body passes (when that means "no input").
   const unsupported = () => new HttpError(415, `content-type must be application/json${type ? `, not ${type}` : ''}`);
   if (!isJson && !(options.emptyIsUndefined && type === '' && declared === 0)) throw unsupported();
-  if (declared > limit) throw new HttpError(413, `body larger than ${limit} bytes`);
+  const body = await readRawBody(req, limit);
+  if (options.emptyIsUndefined && body.length === 0) return undefined;
+  if (!isJson) throw unsupported();
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new HttpError(400, `malformed JSON: ${(err as Error).message}`);
+  }
+}
+
+/** The body exactly as sent, up to `limit` bytes (413 beyond it): for signatures over the raw bytes. */
+export async function readRawBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+  if (Number(req.headers['content-length'] ?? 0) > limit) throw new HttpError(413, `body larger than ${limit} bytes`);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -38,13 +50,7 @@ export async function readJsonBody(
     if (size > limit) throw new HttpError(413, `body larger than ${limit} bytes`);
     chunks.push(chunk as Buffer);
   }
-  if (options.emptyIsUndefined && size === 0) return undefined;
-  if (!isJson) throw unsupported();
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch (err) {
-    throw new HttpError(400, `malformed JSON: ${(err as Error).message}`);
-  }
+  return Buffer.concat(chunks);
 }
 
 /** Whether a parsed JSON value holds U+0000 in any string or key (Postgres text cannot store it). */

@@ -5,6 +5,8 @@ import { checkHealth, sharedWorkerCheck, type HealthDeps } from './health.js';
 import type { TrustedProxies } from './client-ip.js';
 import { HttpError, sendJson } from './http.js';
 import { handleIngest } from './ingest.js';
+import { handleStripeWebhookRequest, STRIPE_WEBHOOK_PATH } from './stripe-webhook.js';
+import type { StripeBilling } from '../billing/stripe.js';
 import { createOAuthTokenHandler, OAUTH_TOKEN_PATH } from './oauth-token-endpoint.js';
 import { RateLimiter } from '../rate-limit.js';
 import { renderMetrics } from './metrics.js';
@@ -22,6 +24,8 @@ export interface ApiServerDeps extends HealthDeps {
   rateLimiter?: RateLimiter;
   /** Proxies whose X-Forwarded-For gives the client address (TRUST_PROXY). */
   trustedProxies?: TrustedProxies;
+  /** Stripe checkout and webhooks; undefined when billing is not configured (the webhook answers 503). */
+  stripeBilling?: StripeBilling;
 }
 
 export interface RunningApiServer {
@@ -60,6 +64,10 @@ export function createApiHandler(deps: ApiServerDeps): http.RequestListener {
       if (url.pathname === '/api/v1/ingest/events') {
         if (req.method !== 'POST') return sendJson(res, 405, { error: 'method not allowed' });
         const result = await handleIngest(req, { pool: deps.pool, logger: log, token: deps.ingestApiToken });
+        return sendJson(res, result.status, result.body);
+      }
+      if (url.pathname === STRIPE_WEBHOOK_PATH) {
+        const result = await handleStripeWebhookRequest(req, deps.stripeBilling);
         return sendJson(res, result.status, result.body);
       }
       if (oauthToken && url.pathname === OAUTH_TOKEN_PATH) return await oauthToken(req, res);

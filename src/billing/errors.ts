@@ -17,7 +17,14 @@ export type BillingErrorCode =
   | 'duplicate_reference'
   | 'hold_not_found'
   /** The hold was already released, expired or captured, so it cannot be captured or released now. */
-  | 'hold_not_active';
+  | 'hold_not_active'
+  /** Stripe is not configured (STRIPE_SECRET_KEY unset): no checkout, portal or webhook. */
+  | 'billing_not_configured'
+  /** A credit pack or plan that the configuration does not offer. */
+  | 'unknown_pack'
+  | 'unknown_plan'
+  /** A webhook whose signature does not verify (wrong secret, altered body, stale timestamp). */
+  | 'invalid_signature';
 
 export class BillingError extends Error {
   readonly code: BillingErrorCode;

@@ -1,13 +1,10 @@
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import type { Logger } from '../logger.js';
 import { SEARCH_ATTRIBUTES } from './search-attributes.js';
 import { connectTemporal } from './connection.js';
-
-const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+import { ensureTool } from '../ensure-tool.js';
 
 /**
  * The dev server's defaults throttle task dispatch (20 transfer-queue polls/s on its single shard: ~40 ms before every
@@ -22,21 +19,9 @@ export const DEV_SERVER_DYNAMIC_CONFIG = [
 ];
 
 /** Runs temporal/ensure-cli.sh, which finds or builds the Temporal CLI and prints its path. */
-export async function resolveTemporalCli(explicitPath?: string): Promise<string> {
+export function resolveTemporalCli(explicitPath?: string): Promise<string> {
   const env = { ...process.env, ...(explicitPath ? { TEMPORAL_CLI: explicitPath } : {}) };
-  try {
-    const { stdout } = await promisify(execFile)('bash', [path.join(PROJECT_ROOT, 'temporal/ensure-cli.sh')], {
-      env,
-      maxBuffer: 16 * 1024 * 1024,
-      timeout: 30 * 60_000,
-    });
-    const cli = stdout.trim().split('\n').pop();
-    if (!cli) throw new Error('temporal/ensure-cli.sh printed no path');
-    return cli;
-  } catch (err) {
-    const stderr = (err as { stderr?: string }).stderr?.trim();
-    throw new Error(`Temporal CLI unavailable.\n${stderr || (err as Error).message}`, { cause: err });
-  }
+  return ensureTool('temporal/ensure-cli.sh', 'Temporal CLI', env);
 }
 
 export interface TemporalDevServer {

@@ -5,6 +5,7 @@ import { Client, Connection } from '@temporalio/client';
 import { TRPCError } from '@trpc/server';
 import { inject } from 'vitest';
 import { startApiServer, type RunningApiServer } from '../../src/api/server.js';
+import { createStripeBilling, type StripeBilling } from '../../src/billing/stripe.js';
 import { createApiServices } from '../../src/api/services.js';
 import { appRouter } from '../../src/api/trpc/app-router.js';
 import { createApiContext, type ApiServices } from '../../src/api/trpc/context.js';
@@ -27,6 +28,8 @@ export interface TestApi {
   server: RunningApiServer;
   /** The SMTP server the API sends its mails to (SMTP_URL). */
   mailbox: Mailbox;
+  /** Stripe billing, when `env` configures it (STRIPE_SECRET_KEY…; see stripeMockEnv in ./stripe.ts). */
+  stripeBilling: StripeBilling | undefined;
   /** An in-process caller with the given headers (as tRPC's createCaller would get them from a request). */
   caller(headers?: Record<string, string>, ip?: string): Promise<ApiCaller>;
   close(): Promise<void>;
@@ -79,6 +82,7 @@ export async function startTestApi(
     secrets,
     appKey: randomBytes(32),
   });
+  const stripeBilling = createStripeBilling(config.stripe, { pool: db.pool, logger: testLogger, maxNetworkRetries: 0 });
   const server = await startApiServer(
     {
       pool: db.pool,
@@ -88,6 +92,7 @@ export async function startTestApi(
       api: createApiHandlers(services, { baseUrl: 'http://127.0.0.1' }),
       rateLimiter: services.rateLimiter,
       trustedProxies: config.api.trustedProxies,
+      stripeBilling,
     },
     { host: '127.0.0.1', port: 0 },
   );
@@ -95,6 +100,7 @@ export async function startTestApi(
     services,
     server,
     mailbox,
+    stripeBilling,
     caller: async (headers = {}, ip = '127.0.0.1') => {
       const req = {
         headers: Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v])),

@@ -4251,6 +4251,359 @@ declare module 'zapatos/schema' {
   }
 
   /**
+   * **credit_purchases**
+   * - Table in database
+   */
+  export namespace credit_purchases {
+    export type Table = 'credit_purchases';
+    export interface Selectable {
+      /**
+      * **credit_purchases.checkout_session_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      checkout_session_id: string | null;
+      /**
+      * **credit_purchases.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at: Date;
+      /**
+      * **credit_purchases.credit_amount**
+      * - `numeric` in database
+      * - `NOT NULL`, no default
+      */
+      credit_amount: db.NumericString;
+      /**
+      * **credit_purchases.currency**
+      * - `text` in database
+      * - `NOT NULL`, default: `'usd'::text`
+      */
+      currency: string;
+      /**
+      * **credit_purchases.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id: string;
+      /**
+      * **credit_purchases.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+      /**
+      * **credit_purchases.pack_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      pack_id: string;
+      /**
+      * **credit_purchases.payment_intent_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payment_intent_id: string | null;
+      /**
+      * **credit_purchases.price_cents**
+      * - `int4` in database
+      * - `NOT NULL`, no default
+      */
+      price_cents: number;
+      /**
+      * **credit_purchases.status**
+      * - `text` in database
+      * - `NOT NULL`, default: `'pending'::text`
+      */
+      status: string;
+      /**
+      * **credit_purchases.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at: Date;
+    }
+    export interface JSONSelectable {
+      /**
+      * **credit_purchases.checkout_session_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      checkout_session_id: string | null;
+      /**
+      * **credit_purchases.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at: db.TimestampTzString;
+      /**
+      * **credit_purchases.credit_amount**
+      * - `numeric` in database
+      * - `NOT NULL`, no default
+      */
+      credit_amount: number;
+      /**
+      * **credit_purchases.currency**
+      * - `text` in database
+      * - `NOT NULL`, default: `'usd'::text`
+      */
+      currency: string;
+      /**
+      * **credit_purchases.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id: string;
+      /**
+      * **credit_purchases.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+      /**
+      * **credit_purchases.pack_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      pack_id: string;
+      /**
+      * **credit_purchases.payment_intent_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payment_intent_id: string | null;
+      /**
+      * **credit_purchases.price_cents**
+      * - `int4` in database
+      * - `NOT NULL`, no default
+      */
+      price_cents: number;
+      /**
+      * **credit_purchases.status**
+      * - `text` in database
+      * - `NOT NULL`, default: `'pending'::text`
+      */
+      status: string;
+      /**
+      * **credit_purchases.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at: db.TimestampTzString;
+    }
+    export interface Whereable {
+      /**
+      * **credit_purchases.checkout_session_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      checkout_session_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **credit_purchases.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **credit_purchases.credit_amount**
+      * - `numeric` in database
+      * - `NOT NULL`, no default
+      */
+      credit_amount?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **credit_purchases.currency**
+      * - `text` in database
+      * - `NOT NULL`, default: `'usd'::text`
+      */
+      currency?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **credit_purchases.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **credit_purchases.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **credit_purchases.pack_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      pack_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **credit_purchases.payment_intent_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payment_intent_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **credit_purchases.price_cents**
+      * - `int4` in database
+      * - `NOT NULL`, no default
+      */
+      price_cents?: number | db.Parameter<number> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, number | db.Parameter<number> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **credit_purchases.status**
+      * - `text` in database
+      * - `NOT NULL`, default: `'pending'::text`
+      */
+      status?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **credit_purchases.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+    }
+    export interface Insertable {
+      /**
+      * **credit_purchases.checkout_session_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      checkout_session_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **credit_purchases.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+      /**
+      * **credit_purchases.credit_amount**
+      * - `numeric` in database
+      * - `NOT NULL`, no default
+      */
+      credit_amount: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment;
+      /**
+      * **credit_purchases.currency**
+      * - `text` in database
+      * - `NOT NULL`, default: `'usd'::text`
+      */
+      currency?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment;
+      /**
+      * **credit_purchases.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment;
+      /**
+      * **credit_purchases.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **credit_purchases.pack_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      pack_id: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **credit_purchases.payment_intent_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payment_intent_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **credit_purchases.price_cents**
+      * - `int4` in database
+      * - `NOT NULL`, no default
+      */
+      price_cents: number | db.Parameter<number> | db.SQLFragment;
+      /**
+      * **credit_purchases.status**
+      * - `text` in database
+      * - `NOT NULL`, default: `'pending'::text`
+      */
+      status?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment;
+      /**
+      * **credit_purchases.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+    }
+    export interface Updatable {
+      /**
+      * **credit_purchases.checkout_session_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      checkout_session_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **credit_purchases.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **credit_purchases.credit_amount**
+      * - `numeric` in database
+      * - `NOT NULL`, no default
+      */
+      credit_amount?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment>;
+      /**
+      * **credit_purchases.currency**
+      * - `text` in database
+      * - `NOT NULL`, default: `'usd'::text`
+      */
+      currency?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **credit_purchases.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **credit_purchases.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **credit_purchases.pack_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      pack_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **credit_purchases.payment_intent_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payment_intent_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **credit_purchases.price_cents**
+      * - `int4` in database
+      * - `NOT NULL`, no default
+      */
+      price_cents?: number | db.Parameter<number> | db.SQLFragment | db.SQLFragment<any, number | db.Parameter<number> | db.SQLFragment>;
+      /**
+      * **credit_purchases.status**
+      * - `text` in database
+      * - `NOT NULL`, default: `'pending'::text`
+      */
+      status?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **credit_purchases.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+    }
+    export type UniqueIndex = 'credit_purchases_checkout_session_id_key' | 'credit_purchases_payment_intent_id_key' | 'credit_purchases_pkey';
+    export type Column = keyof Selectable;
+    export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
+    export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
+    export type SQL = SQLExpression | SQLExpression[];
+  }
+
+  /**
    * **credit_transactions**
    * - Table in database
    */
@@ -10904,6 +11257,119 @@ declare module 'zapatos/schema' {
   }
 
   /**
+   * **stripe_events**
+   * - Table in database
+   */
+  export namespace stripe_events {
+    export type Table = 'stripe_events';
+    export interface Selectable {
+      /**
+      * **stripe_events.event_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      event_id: string;
+      /**
+      * **stripe_events.received_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      received_at: Date;
+      /**
+      * **stripe_events.type**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      type: string;
+    }
+    export interface JSONSelectable {
+      /**
+      * **stripe_events.event_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      event_id: string;
+      /**
+      * **stripe_events.received_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      received_at: db.TimestampTzString;
+      /**
+      * **stripe_events.type**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      type: string;
+    }
+    export interface Whereable {
+      /**
+      * **stripe_events.event_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      event_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **stripe_events.received_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      received_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **stripe_events.type**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      type?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+    }
+    export interface Insertable {
+      /**
+      * **stripe_events.event_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      event_id: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **stripe_events.received_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      received_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+      /**
+      * **stripe_events.type**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      type: string | db.Parameter<string> | db.SQLFragment;
+    }
+    export interface Updatable {
+      /**
+      * **stripe_events.event_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      event_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **stripe_events.received_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      received_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **stripe_events.type**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      type?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+    }
+    export type UniqueIndex = 'stripe_events_pkey';
+    export type Column = keyof Selectable;
+    export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
+    export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
+    export type SQL = SQLExpression | SQLExpression[];
+  }
+
+  /**
    * **subscriptions**
    * - Table in database
    */
@@ -10919,21 +11385,27 @@ declare module 'zapatos/schema' {
       /**
       * **subscriptions.current_period_end**
       * - `timestamptz` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
-      current_period_end: Date;
+      current_period_end: Date | null;
       /**
       * **subscriptions.current_period_start**
       * - `timestamptz` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
-      current_period_start: Date;
+      current_period_start: Date | null;
       /**
       * **subscriptions.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id: string;
+      /**
+      * **subscriptions.last_event_created**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      last_event_created: Date | null;
       /**
       * **subscriptions.organization_id**
       * - `uuid` in database
@@ -10952,6 +11424,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, no default
       */
       status: string;
+      /**
+      * **subscriptions.stripe_price**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      stripe_price: string | null;
       /**
       * **subscriptions.stripe_subscription_id**
       * - `text` in database
@@ -10975,21 +11453,27 @@ declare module 'zapatos/schema' {
       /**
       * **subscriptions.current_period_end**
       * - `timestamptz` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
-      current_period_end: db.TimestampTzString;
+      current_period_end: db.TimestampTzString | null;
       /**
       * **subscriptions.current_period_start**
       * - `timestamptz` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
-      current_period_start: db.TimestampTzString;
+      current_period_start: db.TimestampTzString | null;
       /**
       * **subscriptions.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id: string;
+      /**
+      * **subscriptions.last_event_created**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      last_event_created: db.TimestampTzString | null;
       /**
       * **subscriptions.organization_id**
       * - `uuid` in database
@@ -11008,6 +11492,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, no default
       */
       status: string;
+      /**
+      * **subscriptions.stripe_price**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      stripe_price: string | null;
       /**
       * **subscriptions.stripe_subscription_id**
       * - `text` in database
@@ -11031,13 +11521,13 @@ declare module 'zapatos/schema' {
       /**
       * **subscriptions.current_period_end**
       * - `timestamptz` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
       current_period_end?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
       /**
       * **subscriptions.current_period_start**
       * - `timestamptz` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
       current_period_start?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
       /**
@@ -11046,6 +11536,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **subscriptions.last_event_created**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      last_event_created?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
       /**
       * **subscriptions.organization_id**
       * - `uuid` in database
@@ -11064,6 +11560,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, no default
       */
       status?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **subscriptions.stripe_price**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      stripe_price?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
       * **subscriptions.stripe_subscription_id**
       * - `text` in database
@@ -11087,21 +11589,27 @@ declare module 'zapatos/schema' {
       /**
       * **subscriptions.current_period_end**
       * - `timestamptz` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
-      current_period_end: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment;
+      current_period_end?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
       /**
       * **subscriptions.current_period_start**
       * - `timestamptz` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
-      current_period_start: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment;
+      current_period_start?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
       /**
       * **subscriptions.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment;
+      /**
+      * **subscriptions.last_event_created**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      last_event_created?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
       /**
       * **subscriptions.organization_id**
       * - `uuid` in database
@@ -11120,6 +11628,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, no default
       */
       status: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **subscriptions.stripe_price**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      stripe_price?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
       /**
       * **subscriptions.stripe_subscription_id**
       * - `text` in database
@@ -11143,21 +11657,27 @@ declare module 'zapatos/schema' {
       /**
       * **subscriptions.current_period_end**
       * - `timestamptz` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
-      current_period_end?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment>;
+      current_period_end?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
       /**
       * **subscriptions.current_period_start**
       * - `timestamptz` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
-      current_period_start?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment>;
+      current_period_start?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
       /**
       * **subscriptions.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **subscriptions.last_event_created**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      last_event_created?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
       /**
       * **subscriptions.organization_id**
       * - `uuid` in database
@@ -11176,6 +11696,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, no default
       */
       status?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **subscriptions.stripe_price**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      stripe_price?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
       /**
       * **subscriptions.stripe_subscription_id**
       * - `text` in database
@@ -13769,20 +14295,20 @@ declare module 'zapatos/schema' {
   /* --- aggregate types --- */
 
   export namespace public {  
-    export type Table = a2a_tasks.Table | action_metrics_hourly.Table | action_results.Table | action_webhook_secrets.Table | agent_links.Table | agent_mcp_tokens.Table | api_keys.Table | canonical_events.Table | checkpoints.Table | credit_holds.Table | credit_transactions.Table | credits.Table | deliveries.Table | delivery_breakers.Table | email_verification_tokens.Table | event_retractions.Table | events.Table | events_hourly.Table | indexed_blocks.Table | ingest_ranges.Table | login_failures.Table | oauth_clients.Table | oauth_tokens.Table | organization_invitations.Table | organization_members.Table | organizations.Table | payment_nonces.Table | query_cache.Table | rate_limit_counters.Table | refresh_tokens.Table | relay_cursors.Table | subscriptions.Table | telegram_chat_link_codes.Table | telegram_verified_chats.Table | trigger_actions.Table | trigger_conditions.Table | trigger_matches.Table | trigger_state.Table | triggers.Table | usage_logs.Table | used_nonces.Table | users.Table;
-    export type Selectable = a2a_tasks.Selectable | action_metrics_hourly.Selectable | action_results.Selectable | action_webhook_secrets.Selectable | agent_links.Selectable | agent_mcp_tokens.Selectable | api_keys.Selectable | canonical_events.Selectable | checkpoints.Selectable | credit_holds.Selectable | credit_transactions.Selectable | credits.Selectable | deliveries.Selectable | delivery_breakers.Selectable | email_verification_tokens.Selectable | event_retractions.Selectable | events.Selectable | events_hourly.Selectable | indexed_blocks.Selectable | ingest_ranges.Selectable | login_failures.Selectable | oauth_clients.Selectable | oauth_tokens.Selectable | organization_invitations.Selectable | organization_members.Selectable | organizations.Selectable | payment_nonces.Selectable | query_cache.Selectable | rate_limit_counters.Selectable | refresh_tokens.Selectable | relay_cursors.Selectable | subscriptions.Selectable | telegram_chat_link_codes.Selectable | telegram_verified_chats.Selectable | trigger_actions.Selectable | trigger_conditions.Selectable | trigger_matches.Selectable | trigger_state.Selectable | triggers.Selectable | usage_logs.Selectable | used_nonces.Selectable | users.Selectable;
-    export type JSONSelectable = a2a_tasks.JSONSelectable | action_metrics_hourly.JSONSelectable | action_results.JSONSelectable | action_webhook_secrets.JSONSelectable | agent_links.JSONSelectable | agent_mcp_tokens.JSONSelectable | api_keys.JSONSelectable | canonical_events.JSONSelectable | checkpoints.JSONSelectable | credit_holds.JSONSelectable | credit_transactions.JSONSelectable | credits.JSONSelectable | deliveries.JSONSelectable | delivery_breakers.JSONSelectable | email_verification_tokens.JSONSelectable | event_retractions.JSONSelectable | events.JSONSelectable | events_hourly.JSONSelectable | indexed_blocks.JSONSelectable | ingest_ranges.JSONSelectable | login_failures.JSONSelectable | oauth_clients.JSONSelectable | oauth_tokens.JSONSelectable | organization_invitations.JSONSelectable | organization_members.JSONSelectable | organizations.JSONSelectable | payment_nonces.JSONSelectable | query_cache.JSONSelectable | rate_limit_counters.JSONSelectable | refresh_tokens.JSONSelectable | relay_cursors.JSONSelectable | subscriptions.JSONSelectable | telegram_chat_link_codes.JSONSelectable | telegram_verified_chats.JSONSelectable | trigger_actions.JSONSelectable | trigger_conditions.JSONSelectable | trigger_matches.JSONSelectable | trigger_state.JSONSelectable | triggers.JSONSelectable | usage_logs.JSONSelectable | used_nonces.JSONSelectable | users.JSONSelectable;
-    export type Whereable = a2a_tasks.Whereable | action_metrics_hourly.Whereable | action_results.Whereable | action_webhook_secrets.Whereable | agent_links.Whereable | agent_mcp_tokens.Whereable | api_keys.Whereable | canonical_events.Whereable | checkpoints.Whereable | credit_holds.Whereable | credit_transactions.Whereable | credits.Whereable | deliveries.Whereable | delivery_breakers.Whereable | email_verification_tokens.Whereable | event_retractions.Whereable | events.Whereable | events_hourly.Whereable | indexed_blocks.Whereable | ingest_ranges.Whereable | login_failures.Whereable | oauth_clients.Whereable | oauth_tokens.Whereable | organization_invitations.Whereable | organization_members.Whereable | organizations.Whereable | payment_nonces.Whereable | query_cache.Whereable | rate_limit_counters.Whereable | refresh_tokens.Whereable | relay_cursors.Whereable | subscriptions.Whereable | telegram_chat_link_codes.Whereable | telegram_verified_chats.Whereable | trigger_actions.Whereable | trigger_conditions.Whereable | trigger_matches.Whereable | trigger_state.Whereable | triggers.Whereable | usage_logs.Whereable | used_nonces.Whereable | users.Whereable;
-    export type Insertable = a2a_tasks.Insertable | action_metrics_hourly.Insertable | action_results.Insertable | action_webhook_secrets.Insertable | agent_links.Insertable | agent_mcp_tokens.Insertable | api_keys.Insertable | canonical_events.Insertable | checkpoints.Insertable | credit_holds.Insertable | credit_transactions.Insertable | credits.Insertable | deliveries.Insertable | delivery_breakers.Insertable | email_verification_tokens.Insertable | event_retractions.Insertable | events.Insertable | events_hourly.Insertable | indexed_blocks.Insertable | ingest_ranges.Insertable | login_failures.Insertable | oauth_clients.Insertable | oauth_tokens.Insertable | organization_invitations.Insertable | organization_members.Insertable | organizations.Insertable | payment_nonces.Insertable | query_cache.Insertable | rate_limit_counters.Insertable | refresh_tokens.Insertable | relay_cursors.Insertable | subscriptions.Insertable | telegram_chat_link_codes.Insertable | telegram_verified_chats.Insertable | trigger_actions.Insertable | trigger_conditions.Insertable | trigger_matches.Insertable | trigger_state.Insertable | triggers.Insertable | usage_logs.Insertable | used_nonces.Insertable | users.Insertable;
-    export type Updatable = a2a_tasks.Updatable | action_metrics_hourly.Updatable | action_results.Updatable | action_webhook_secrets.Updatable | agent_links.Updatable | agent_mcp_tokens.Updatable | api_keys.Updatable | canonical_events.Updatable | checkpoints.Updatable | credit_holds.Updatable | credit_transactions.Updatable | credits.Updatable | deliveries.Updatable | delivery_breakers.Updatable | email_verification_tokens.Updatable | event_retractions.Updatable | events.Updatable | events_hourly.Updatable | indexed_blocks.Updatable | ingest_ranges.Updatable | login_failures.Updatable | oauth_clients.Updatable | oauth_tokens.Updatable | organization_invitations.Updatable | organization_members.Updatable | organizations.Updatable | payment_nonces.Updatable | query_cache.Updatable | rate_limit_counters.Updatable | refresh_tokens.Updatable | relay_cursors.Updatable | subscriptions.Updatable | telegram_chat_link_codes.Updatable | telegram_verified_chats.Updatable | trigger_actions.Updatable | trigger_conditions.Updatable | trigger_matches.Updatable | trigger_state.Updatable | triggers.Updatable | usage_logs.Updatable | used_nonces.Updatable | users.Updatable;
-    export type UniqueIndex = a2a_tasks.UniqueIndex | action_metrics_hourly.UniqueIndex | action_results.UniqueIndex | action_webhook_secrets.UniqueIndex | agent_links.UniqueIndex | agent_mcp_tokens.UniqueIndex | api_keys.UniqueIndex | canonical_events.UniqueIndex | checkpoints.UniqueIndex | credit_holds.UniqueIndex | credit_transactions.UniqueIndex | credits.UniqueIndex | deliveries.UniqueIndex | delivery_breakers.UniqueIndex | email_verification_tokens.UniqueIndex | event_retractions.UniqueIndex | events.UniqueIndex | events_hourly.UniqueIndex | indexed_blocks.UniqueIndex | ingest_ranges.UniqueIndex | login_failures.UniqueIndex | oauth_clients.UniqueIndex | oauth_tokens.UniqueIndex | organization_invitations.UniqueIndex | organization_members.UniqueIndex | organizations.UniqueIndex | payment_nonces.UniqueIndex | query_cache.UniqueIndex | rate_limit_counters.UniqueIndex | refresh_tokens.UniqueIndex | relay_cursors.UniqueIndex | subscriptions.UniqueIndex | telegram_chat_link_codes.UniqueIndex | telegram_verified_chats.UniqueIndex | trigger_actions.UniqueIndex | trigger_conditions.UniqueIndex | trigger_matches.UniqueIndex | trigger_state.UniqueIndex | triggers.UniqueIndex | usage_logs.UniqueIndex | used_nonces.UniqueIndex | users.UniqueIndex;
-    export type Column = a2a_tasks.Column | action_metrics_hourly.Column | action_results.Column | action_webhook_secrets.Column | agent_links.Column | agent_mcp_tokens.Column | api_keys.Column | canonical_events.Column | checkpoints.Column | credit_holds.Column | credit_transactions.Column | credits.Column | deliveries.Column | delivery_breakers.Column | email_verification_tokens.Column | event_retractions.Column | events.Column | events_hourly.Column | indexed_blocks.Column | ingest_ranges.Column | login_failures.Column | oauth_clients.Column | oauth_tokens.Column | organization_invitations.Column | organization_members.Column | organizations.Column | payment_nonces.Column | query_cache.Column | rate_limit_counters.Column | refresh_tokens.Column | relay_cursors.Column | subscriptions.Column | telegram_chat_link_codes.Column | telegram_verified_chats.Column | trigger_actions.Column | trigger_conditions.Column | trigger_matches.Column | trigger_state.Column | triggers.Column | usage_logs.Column | used_nonces.Column | users.Column;
+    export type Table = a2a_tasks.Table | action_metrics_hourly.Table | action_results.Table | action_webhook_secrets.Table | agent_links.Table | agent_mcp_tokens.Table | api_keys.Table | canonical_events.Table | checkpoints.Table | credit_holds.Table | credit_purchases.Table | credit_transactions.Table | credits.Table | deliveries.Table | delivery_breakers.Table | email_verification_tokens.Table | event_retractions.Table | events.Table | events_hourly.Table | indexed_blocks.Table | ingest_ranges.Table | login_failures.Table | oauth_clients.Table | oauth_tokens.Table | organization_invitations.Table | organization_members.Table | organizations.Table | payment_nonces.Table | query_cache.Table | rate_limit_counters.Table | refresh_tokens.Table | relay_cursors.Table | stripe_events.Table | subscriptions.Table | telegram_chat_link_codes.Table | telegram_verified_chats.Table | trigger_actions.Table | trigger_conditions.Table | trigger_matches.Table | trigger_state.Table | triggers.Table | usage_logs.Table | used_nonces.Table | users.Table;
+    export type Selectable = a2a_tasks.Selectable | action_metrics_hourly.Selectable | action_results.Selectable | action_webhook_secrets.Selectable | agent_links.Selectable | agent_mcp_tokens.Selectable | api_keys.Selectable | canonical_events.Selectable | checkpoints.Selectable | credit_holds.Selectable | credit_purchases.Selectable | credit_transactions.Selectable | credits.Selectable | deliveries.Selectable | delivery_breakers.Selectable | email_verification_tokens.Selectable | event_retractions.Selectable | events.Selectable | events_hourly.Selectable | indexed_blocks.Selectable | ingest_ranges.Selectable | login_failures.Selectable | oauth_clients.Selectable | oauth_tokens.Selectable | organization_invitations.Selectable | organization_members.Selectable | organizations.Selectable | payment_nonces.Selectable | query_cache.Selectable | rate_limit_counters.Selectable | refresh_tokens.Selectable | relay_cursors.Selectable | stripe_events.Selectable | subscriptions.Selectable | telegram_chat_link_codes.Selectable | telegram_verified_chats.Selectable | trigger_actions.Selectable | trigger_conditions.Selectable | trigger_matches.Selectable | trigger_state.Selectable | triggers.Selectable | usage_logs.Selectable | used_nonces.Selectable | users.Selectable;
+    export type JSONSelectable = a2a_tasks.JSONSelectable | action_metrics_hourly.JSONSelectable | action_results.JSONSelectable | action_webhook_secrets.JSONSelectable | agent_links.JSONSelectable | agent_mcp_tokens.JSONSelectable | api_keys.JSONSelectable | canonical_events.JSONSelectable | checkpoints.JSONSelectable | credit_holds.JSONSelectable | credit_purchases.JSONSelectable | credit_transactions.JSONSelectable | credits.JSONSelectable | deliveries.JSONSelectable | delivery_breakers.JSONSelectable | email_verification_tokens.JSONSelectable | event_retractions.JSONSelectable | events.JSONSelectable | events_hourly.JSONSelectable | indexed_blocks.JSONSelectable | ingest_ranges.JSONSelectable | login_failures.JSONSelectable | oauth_clients.JSONSelectable | oauth_tokens.JSONSelectable | organization_invitations.JSONSelectable | organization_members.JSONSelectable | organizations.JSONSelectable | payment_nonces.JSONSelectable | query_cache.JSONSelectable | rate_limit_counters.JSONSelectable | refresh_tokens.JSONSelectable | relay_cursors.JSONSelectable | stripe_events.JSONSelectable | subscriptions.JSONSelectable | telegram_chat_link_codes.JSONSelectable | telegram_verified_chats.JSONSelectable | trigger_actions.JSONSelectable | trigger_conditions.JSONSelectable | trigger_matches.JSONSelectable | trigger_state.JSONSelectable | triggers.JSONSelectable | usage_logs.JSONSelectable | used_nonces.JSONSelectable | users.JSONSelectable;
+    export type Whereable = a2a_tasks.Whereable | action_metrics_hourly.Whereable | action_results.Whereable | action_webhook_secrets.Whereable | agent_links.Whereable | agent_mcp_tokens.Whereable | api_keys.Whereable | canonical_events.Whereable | checkpoints.Whereable | credit_holds.Whereable | credit_purchases.Whereable | credit_transactions.Whereable | credits.Whereable | deliveries.Whereable | delivery_breakers.Whereable | email_verification_tokens.Whereable | event_retractions.Whereable | events.Whereable | events_hourly.Whereable | indexed_blocks.Whereable | ingest_ranges.Whereable | login_failures.Whereable | oauth_clients.Whereable | oauth_tokens.Whereable | organization_invitations.Whereable | organization_members.Whereable | organizations.Whereable | payment_nonces.Whereable | query_cache.Whereable | rate_limit_counters.Whereable | refresh_tokens.Whereable | relay_cursors.Whereable | stripe_events.Whereable | subscriptions.Whereable | telegram_chat_link_codes.Whereable | telegram_verified_chats.Whereable | trigger_actions.Whereable | trigger_conditions.Whereable | trigger_matches.Whereable | trigger_state.Whereable | triggers.Whereable | usage_logs.Whereable | used_nonces.Whereable | users.Whereable;
+    export type Insertable = a2a_tasks.Insertable | action_metrics_hourly.Insertable | action_results.Insertable | action_webhook_secrets.Insertable | agent_links.Insertable | agent_mcp_tokens.Insertable | api_keys.Insertable | canonical_events.Insertable | checkpoints.Insertable | credit_holds.Insertable | credit_purchases.Insertable | credit_transactions.Insertable | credits.Insertable | deliveries.Insertable | delivery_breakers.Insertable | email_verification_tokens.Insertable | event_retractions.Insertable | events.Insertable | events_hourly.Insertable | indexed_blocks.Insertable | ingest_ranges.Insertable | login_failures.Insertable | oauth_clients.Insertable | oauth_tokens.Insertable | organization_invitations.Insertable | organization_members.Insertable | organizations.Insertable | payment_nonces.Insertable | query_cache.Insertable | rate_limit_counters.Insertable | refresh_tokens.Insertable | relay_cursors.Insertable | stripe_events.Insertable | subscriptions.Insertable | telegram_chat_link_codes.Insertable | telegram_verified_chats.Insertable | trigger_actions.Insertable | trigger_conditions.Insertable | trigger_matches.Insertable | trigger_state.Insertable | triggers.Insertable | usage_logs.Insertable | used_nonces.Insertable | users.Insertable;
+    export type Updatable = a2a_tasks.Updatable | action_metrics_hourly.Updatable | action_results.Updatable | action_webhook_secrets.Updatable | agent_links.Updatable | agent_mcp_tokens.Updatable | api_keys.Updatable | canonical_events.Updatable | checkpoints.Updatable | credit_holds.Updatable | credit_purchases.Updatable | credit_transactions.Updatable | credits.Updatable | deliveries.Updatable | delivery_breakers.Updatable | email_verification_tokens.Updatable | event_retractions.Updatable | events.Updatable | events_hourly.Updatable | indexed_blocks.Updatable | ingest_ranges.Updatable | login_failures.Updatable | oauth_clients.Updatable | oauth_tokens.Updatable | organization_invitations.Updatable | organization_members.Updatable | organizations.Updatable | payment_nonces.Updatable | query_cache.Updatable | rate_limit_counters.Updatable | refresh_tokens.Updatable | relay_cursors.Updatable | stripe_events.Updatable | subscriptions.Updatable | telegram_chat_link_codes.Updatable | telegram_verified_chats.Updatable | trigger_actions.Updatable | trigger_conditions.Updatable | trigger_matches.Updatable | trigger_state.Updatable | triggers.Updatable | usage_logs.Updatable | used_nonces.Updatable | users.Updatable;
+    export type UniqueIndex = a2a_tasks.UniqueIndex | action_metrics_hourly.UniqueIndex | action_results.UniqueIndex | action_webhook_secrets.UniqueIndex | agent_links.UniqueIndex | agent_mcp_tokens.UniqueIndex | api_keys.UniqueIndex | canonical_events.UniqueIndex | checkpoints.UniqueIndex | credit_holds.UniqueIndex | credit_purchases.UniqueIndex | credit_transactions.UniqueIndex | credits.UniqueIndex | deliveries.UniqueIndex | delivery_breakers.UniqueIndex | email_verification_tokens.UniqueIndex | event_retractions.UniqueIndex | events.UniqueIndex | events_hourly.UniqueIndex | indexed_blocks.UniqueIndex | ingest_ranges.UniqueIndex | login_failures.UniqueIndex | oauth_clients.UniqueIndex | oauth_tokens.UniqueIndex | organization_invitations.UniqueIndex | organization_members.UniqueIndex | organizations.UniqueIndex | payment_nonces.UniqueIndex | query_cache.UniqueIndex | rate_limit_counters.UniqueIndex | refresh_tokens.UniqueIndex | relay_cursors.UniqueIndex | stripe_events.UniqueIndex | subscriptions.UniqueIndex | telegram_chat_link_codes.UniqueIndex | telegram_verified_chats.UniqueIndex | trigger_actions.UniqueIndex | trigger_conditions.UniqueIndex | trigger_matches.UniqueIndex | trigger_state.UniqueIndex | triggers.UniqueIndex | usage_logs.UniqueIndex | used_nonces.UniqueIndex | users.UniqueIndex;
+    export type Column = a2a_tasks.Column | action_metrics_hourly.Column | action_results.Column | action_webhook_secrets.Column | agent_links.Column | agent_mcp_tokens.Column | api_keys.Column | canonical_events.Column | checkpoints.Column | credit_holds.Column | credit_purchases.Column | credit_transactions.Column | credits.Column | deliveries.Column | delivery_breakers.Column | email_verification_tokens.Column | event_retractions.Column | events.Column | events_hourly.Column | indexed_blocks.Column | ingest_ranges.Column | login_failures.Column | oauth_clients.Column | oauth_tokens.Column | organization_invitations.Column | organization_members.Column | organizations.Column | payment_nonces.Column | query_cache.Column | rate_limit_counters.Column | refresh_tokens.Column | relay_cursors.Column | stripe_events.Column | subscriptions.Column | telegram_chat_link_codes.Column | telegram_verified_chats.Column | trigger_actions.Column | trigger_conditions.Column | trigger_matches.Column | trigger_state.Column | triggers.Column | usage_logs.Column | used_nonces.Column | users.Column;
   
-    export type AllBaseTables = [a2a_tasks.Table, action_results.Table, action_webhook_secrets.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, checkpoints.Table, credit_holds.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, email_verification_tokens.Table, event_retractions.Table, events.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organizations.Table, payment_nonces.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, subscriptions.Table, telegram_chat_link_codes.Table, telegram_verified_chats.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
+    export type AllBaseTables = [a2a_tasks.Table, action_results.Table, action_webhook_secrets.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, checkpoints.Table, credit_holds.Table, credit_purchases.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, email_verification_tokens.Table, event_retractions.Table, events.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organizations.Table, payment_nonces.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, stripe_events.Table, subscriptions.Table, telegram_chat_link_codes.Table, telegram_verified_chats.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
     export type AllForeignTables = [];
     export type AllViews = [canonical_events.Table];
     export type AllMaterializedViews = [action_metrics_hourly.Table, events_hourly.Table];
-    export type AllTablesAndViews = [a2a_tasks.Table, action_metrics_hourly.Table, action_results.Table, action_webhook_secrets.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, canonical_events.Table, checkpoints.Table, credit_holds.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, email_verification_tokens.Table, event_retractions.Table, events.Table, events_hourly.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organizations.Table, payment_nonces.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, subscriptions.Table, telegram_chat_link_codes.Table, telegram_verified_chats.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
+    export type AllTablesAndViews = [a2a_tasks.Table, action_metrics_hourly.Table, action_results.Table, action_webhook_secrets.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, canonical_events.Table, checkpoints.Table, credit_holds.Table, credit_purchases.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, email_verification_tokens.Table, event_retractions.Table, events.Table, events_hourly.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organizations.Table, payment_nonces.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, stripe_events.Table, subscriptions.Table, telegram_chat_link_codes.Table, telegram_verified_chats.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
   }
 
 
@@ -13820,6 +14346,7 @@ declare module 'zapatos/schema' {
     "canonical_events": canonical_events.Selectable;
     "checkpoints": checkpoints.Selectable;
     "credit_holds": credit_holds.Selectable;
+    "credit_purchases": credit_purchases.Selectable;
     "credit_transactions": credit_transactions.Selectable;
     "credits": credits.Selectable;
     "deliveries": deliveries.Selectable;
@@ -13841,6 +14368,7 @@ declare module 'zapatos/schema' {
     "rate_limit_counters": rate_limit_counters.Selectable;
     "refresh_tokens": refresh_tokens.Selectable;
     "relay_cursors": relay_cursors.Selectable;
+    "stripe_events": stripe_events.Selectable;
     "subscriptions": subscriptions.Selectable;
     "telegram_chat_link_codes": telegram_chat_link_codes.Selectable;
     "telegram_verified_chats": telegram_verified_chats.Selectable;
@@ -13865,6 +14393,7 @@ declare module 'zapatos/schema' {
     "canonical_events": canonical_events.JSONSelectable;
     "checkpoints": checkpoints.JSONSelectable;
     "credit_holds": credit_holds.JSONSelectable;
+    "credit_purchases": credit_purchases.JSONSelectable;
     "credit_transactions": credit_transactions.JSONSelectable;
     "credits": credits.JSONSelectable;
     "deliveries": deliveries.JSONSelectable;
@@ -13886,6 +14415,7 @@ declare module 'zapatos/schema' {
     "rate_limit_counters": rate_limit_counters.JSONSelectable;
     "refresh_tokens": refresh_tokens.JSONSelectable;
     "relay_cursors": relay_cursors.JSONSelectable;
+    "stripe_events": stripe_events.JSONSelectable;
     "subscriptions": subscriptions.JSONSelectable;
     "telegram_chat_link_codes": telegram_chat_link_codes.JSONSelectable;
     "telegram_verified_chats": telegram_verified_chats.JSONSelectable;
@@ -13910,6 +14440,7 @@ declare module 'zapatos/schema' {
     "canonical_events": canonical_events.Whereable;
     "checkpoints": checkpoints.Whereable;
     "credit_holds": credit_holds.Whereable;
+    "credit_purchases": credit_purchases.Whereable;
     "credit_transactions": credit_transactions.Whereable;
     "credits": credits.Whereable;
     "deliveries": deliveries.Whereable;
@@ -13931,6 +14462,7 @@ declare module 'zapatos/schema' {
     "rate_limit_counters": rate_limit_counters.Whereable;
     "refresh_tokens": refresh_tokens.Whereable;
     "relay_cursors": relay_cursors.Whereable;
+    "stripe_events": stripe_events.Whereable;
     "subscriptions": subscriptions.Whereable;
     "telegram_chat_link_codes": telegram_chat_link_codes.Whereable;
     "telegram_verified_chats": telegram_verified_chats.Whereable;
@@ -13955,6 +14487,7 @@ declare module 'zapatos/schema' {
     "canonical_events": canonical_events.Insertable;
     "checkpoints": checkpoints.Insertable;
     "credit_holds": credit_holds.Insertable;
+    "credit_purchases": credit_purchases.Insertable;
     "credit_transactions": credit_transactions.Insertable;
     "credits": credits.Insertable;
     "deliveries": deliveries.Insertable;
@@ -13976,6 +14509,7 @@ declare module 'zapatos/schema' {
     "rate_limit_counters": rate_limit_counters.Insertable;
     "refresh_tokens": refresh_tokens.Insertable;
     "relay_cursors": relay_cursors.Insertable;
+    "stripe_events": stripe_events.Insertable;
     "subscriptions": subscriptions.Insertable;
     "telegram_chat_link_codes": telegram_chat_link_codes.Insertable;
     "telegram_verified_chats": telegram_verified_chats.Insertable;
@@ -14000,6 +14534,7 @@ declare module 'zapatos/schema' {
     "canonical_events": canonical_events.Updatable;
     "checkpoints": checkpoints.Updatable;
     "credit_holds": credit_holds.Updatable;
+    "credit_purchases": credit_purchases.Updatable;
     "credit_transactions": credit_transactions.Updatable;
     "credits": credits.Updatable;
     "deliveries": deliveries.Updatable;
@@ -14021,6 +14556,7 @@ declare module 'zapatos/schema' {
     "rate_limit_counters": rate_limit_counters.Updatable;
     "refresh_tokens": refresh_tokens.Updatable;
     "relay_cursors": relay_cursors.Updatable;
+    "stripe_events": stripe_events.Updatable;
     "subscriptions": subscriptions.Updatable;
     "telegram_chat_link_codes": telegram_chat_link_codes.Updatable;
     "telegram_verified_chats": telegram_verified_chats.Updatable;
@@ -14045,6 +14581,7 @@ declare module 'zapatos/schema' {
     "canonical_events": canonical_events.UniqueIndex;
     "checkpoints": checkpoints.UniqueIndex;
     "credit_holds": credit_holds.UniqueIndex;
+    "credit_purchases": credit_purchases.UniqueIndex;
     "credit_transactions": credit_transactions.UniqueIndex;
     "credits": credits.UniqueIndex;
     "deliveries": deliveries.UniqueIndex;
@@ -14066,6 +14603,7 @@ declare module 'zapatos/schema' {
     "rate_limit_counters": rate_limit_counters.UniqueIndex;
     "refresh_tokens": refresh_tokens.UniqueIndex;
     "relay_cursors": relay_cursors.UniqueIndex;
+    "stripe_events": stripe_events.UniqueIndex;
     "subscriptions": subscriptions.UniqueIndex;
     "telegram_chat_link_codes": telegram_chat_link_codes.UniqueIndex;
     "telegram_verified_chats": telegram_verified_chats.UniqueIndex;
@@ -14090,6 +14628,7 @@ declare module 'zapatos/schema' {
     "canonical_events": canonical_events.Column;
     "checkpoints": checkpoints.Column;
     "credit_holds": credit_holds.Column;
+    "credit_purchases": credit_purchases.Column;
     "credit_transactions": credit_transactions.Column;
     "credits": credits.Column;
     "deliveries": deliveries.Column;
@@ -14111,6 +14650,7 @@ declare module 'zapatos/schema' {
     "rate_limit_counters": rate_limit_counters.Column;
     "refresh_tokens": refresh_tokens.Column;
     "relay_cursors": relay_cursors.Column;
+    "stripe_events": stripe_events.Column;
     "subscriptions": subscriptions.Column;
     "telegram_chat_link_codes": telegram_chat_link_codes.Column;
     "telegram_verified_chats": telegram_verified_chats.Column;
@@ -14135,6 +14675,7 @@ declare module 'zapatos/schema' {
     "canonical_events": canonical_events.SQL;
     "checkpoints": checkpoints.SQL;
     "credit_holds": credit_holds.SQL;
+    "credit_purchases": credit_purchases.SQL;
     "credit_transactions": credit_transactions.SQL;
     "credits": credits.SQL;
     "deliveries": deliveries.SQL;
@@ -14156,6 +14697,7 @@ declare module 'zapatos/schema' {
     "rate_limit_counters": rate_limit_counters.SQL;
     "refresh_tokens": refresh_tokens.SQL;
     "relay_cursors": relay_cursors.SQL;
+    "stripe_events": stripe_events.SQL;
     "subscriptions": subscriptions.SQL;
     "telegram_chat_link_codes": telegram_chat_link_codes.SQL;
     "telegram_verified_chats": telegram_verified_chats.SQL;
