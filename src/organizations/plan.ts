@@ -1,0 +1,58 @@
+/**
+ * An organization's plan: the one way to change it (Stripe subscriptions, the operator command, tests). The change
+ * and its audit row (`plan_changes`) are one statement, so they commit together on any handle — a pool, or the
+ * client of a caller's transaction (the Stripe webhook's). The organizations row's trigger (migration 0022) NOTIFYs
+ * `organization_plan_changed` when the transaction commits: every API process drops that organization's cached plan
+ * (PlanCache) and the next request gets the new plan's rate limit and quotas.
+ */
+import { BillingError } from '../billing/errors.js';
+import { isPlan, PLANS, type Plan } from '../billing/plans.js';
+import type { Queryable } from '../db/transaction.js';
+
+export const PLAN_CHANGED_CHANNEL = 'organization_plan_changed';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export const PLAN_CHANGE_SOURCES = ['stripe', 'operator', 'test'] as const;
+
+export interface PlanChangeReason {
+  source: (typeof PLAN_CHANGE_SOURCES)[number];
+  /** What caused it: a Stripe event or subscription id, an operator's note. */
+  ref?: string;
+}
+
+/**
+ * Sets the organization's plan. Nothing changes (and nothing is recorded) when it is on that plan already. Throws
+ * BillingError 'invalid_input' for an unknown plan, source or organization, having changed nothing.
+ */
+export async function setOrganizationPlan(
+  db: Queryable,
+  organizationId: string,
+  plan: Plan,
+  reason: { source: 'stripe' | 'operator' | 'test'; ref?: string },
+): Promise<{ changed: boolean; previous: Plan }> {
+  if (!isPlan(plan)) throw new BillingError('invalid_input', `a plan is one of ${PLANS.join(', ')}`);
+  if (!(PLAN_CHANGE_SOURCES as readonly string[]).includes(reason.source)) {
+    throw new BillingError('invalid_input', `a plan change's source is one of ${PLAN_CHANGE_SOURCES.join(', ')}`);
+  }
+  if (!UUID.test(organizationId)) throw new BillingError('invalid_input', `no organization ${organizationId}`);
+  if (reason.ref !== undefined && reason.ref.length > 500) {
+    throw new BillingError('invalid_input', "a plan change's reference has at most 500 characters");
+  }
+  // One statement: the row is locked, changed and audited atomically, also outside a transaction. A concurrent change
+  // waits for the lock and then sees ours as its previous plan.
+  const { rows } = await db.query<{ previous: Plan; changed: boolean }>(
+    `WITH current AS (
+       SELECT id, plan FROM organizations WHERE id = $1 FOR NO KEY UPDATE),
+     updated AS (
+       UPDATE organizations o SET plan = $2 FROM current c WHERE o.id = c.id AND c.plan <> $2 RETURNING o.id),
+     audited AS (
+       INSERT INTO plan_changes (organization_id, previous_plan, plan, source, reference)
+       SELECT c.id, c.plan, $2, $3, $4 FROM current c JOIN updated u ON u.id = c.id)
+     SELECT c.plan AS previous, EXISTS (SELECT FROM updated) AS changed FROM current c`,
+    [organizationId, plan, reason.source, reason.ref ?? null],
+  );
+  const row = rows[0];
+  if (!row) throw new BillingError('invalid_input', `no organization ${organizationId}`);
+  return { changed: row.changed, previous: row.previous };
+}
