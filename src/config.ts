@@ -2,6 +2,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ChainConfigError, loadChains, type ChainConfig } from './chain/config.js';
 import { parseTrustedProxies, type TrustedProxies } from './api/client-ip.js';
+import { DEFAULT_PLANS, planTableSchema, type PlanTable } from './billing/plans.js';
 
 /**
  * Every environment variable the service reads, parsed once at startup.
@@ -103,6 +104,9 @@ export const envSchema = z.object({
       }
     })
     .optional(),
+
+  /** Plans' rate limits and quotas: JSON overriding the defaults per plan (src/billing/plans.ts). */
+  BILLING_PLANS: planTableSchema.optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -153,6 +157,10 @@ export interface Config {
     dispatchers: number;
     ipfsGateway: string;
   };
+  billing: {
+    /** What each plan allows: the defaults with BILLING_PLANS applied. */
+    plans: PlanTable;
+  };
 }
 
 export class ConfigError extends Error {
@@ -175,7 +183,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const name = issue.path.join('.');
-      return `${name}: ${issue.message} (${describeValue(cleaned[name])})`;
+      return `${name}: ${issue.message} (${describeValue(cleaned[String(issue.path[0])])})`;
     });
     throw new ConfigError(problems);
   }
@@ -228,6 +236,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       dispatchers: e.DELIVERY_DISPATCHERS,
       ipfsGateway: e.IPFS_GATEWAY_URL,
     },
+    billing: { plans: e.BILLING_PLANS ?? DEFAULT_PLANS },
   };
 }
 

@@ -27,11 +27,7 @@
  */
 import { isIP } from 'node:net';
 import type pg from 'pg';
-
-/** Requests per hour for each organization plan. */
-export const PLAN_LIMITS = { free: 50, starter: 100, pro: 500, enterprise: 2000 } as const;
-
-export type Plan = keyof typeof PLAN_LIMITS;
+import { planLimits, type Plan } from './billing/plans.js';
 
 /** Window of the plan and anonymous limits. */
 export const API_WINDOW_SECONDS = 3600;
@@ -266,9 +262,9 @@ export function rateLimitHeaders(d: RateLimitDecision): Record<string, string> {
   return headers;
 }
 
+/** Requests per hour of the plan (its `requestsPerHour` in the plan table, src/billing/plans.ts). */
 function planLimit(plan: Plan): number {
-  // Plans come from the database (CHECK-constrained); an unknown value gets the smallest limit rather than none.
-  return PLAN_LIMITS[plan] ?? PLAN_LIMITS.free;
+  return planLimits(plan).requestsPerHour;
 }
 
 /**

@@ -4,6 +4,9 @@
  * startup, installed by runProcess with configurePlans). Everything that needs a plan's figures asks planLimits.
  */
 
+import { z } from 'zod';
+import { isAmount } from './amount.js';
+
 export const PLANS = ['free', 'starter', 'pro', 'enterprise'] as const;
 export type Plan = (typeof PLANS)[number];
 
@@ -56,6 +59,75 @@ export const DEFAULT_PLANS: PlanTable = {
 export function isPlan(value: unknown): value is Plan {
   return typeof value === 'string' && (PLANS as readonly string[]).includes(value);
 }
+
+const count = (what: string) =>
+  z
+    .number({ message: `${what} must be a whole number` })
+    .int(`${what} must be a whole number`)
+    .min(1, `${what} must be at least 1`)
+    .max(1_000_000_000, `${what} must be at most 1000000000`);
+
+/** Names the keys a strict object does not know: a misspelt plan or figure is refused, not ignored. */
+const unknownKeys =
+  (what: string, otherwise: string) =>
+  (issue: { code?: string; keys?: string[] }): string =>
+    issue.code === 'unrecognized_keys'
+      ? `unknown ${what}: ${(issue.keys ?? []).map((k) => JSON.stringify(k)).join(', ')}`
+      : otherwise;
+
+const limitsOverride = z.strictObject(
+  {
+    requestsPerHour: count('requestsPerHour').optional(),
+    maxTriggers: count('maxTriggers').optional(),
+    maxActionsPerTrigger: count('maxActionsPerTrigger').optional(),
+    deliveriesPerMonth: count('deliveriesPerMonth').optional(),
+    includedMonthlyCredits: z
+      .string({ message: 'includedMonthlyCredits must be a decimal string such as "10" or "12.5"' })
+      .refine((v) => isAmount(v, { allowZero: true }), {
+        message: 'includedMonthlyCredits must be a decimal string with at most 8 decimals, such as "10" or "12.5"',
+      })
+      .optional(),
+  },
+  {
+    error: unknownKeys(
+      'figure (figures: requestsPerHour, maxTriggers, maxActionsPerTrigger, deliveriesPerMonth, includedMonthlyCredits)',
+      'must be an object of figures, such as {"maxTriggers":10}',
+    ),
+  },
+);
+
+/**
+ * BILLING_PLANS: a JSON object of plans, each with the figures it changes, e.g.
+ * `{"free":{"maxTriggers":10},"pro":{"requestsPerHour":1000}}`; what it leaves out keeps its default.
+ */
+export const planTableSchema = z
+  .string()
+  .transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object such as {"free":{"maxTriggers":10}}' });
+      return z.NEVER;
+    }
+  })
+  .pipe(
+    z.strictObject(
+      Object.fromEntries(PLANS.map((plan) => [plan, limitsOverride.optional()])) as Record<
+        Plan,
+        z.ZodOptional<typeof limitsOverride>
+      >,
+      { error: unknownKeys(`plan (plans: ${PLANS.join(', ')})`, 'must be a JSON object of plans') },
+    ),
+  )
+  .transform(
+    (overrides): PlanTable =>
+      Object.fromEntries(
+        PLANS.map((plan) => [plan, { ...DEFAULT_PLANS[plan], ...stripUndefined(overrides[plan]) }]),
+      ) as PlanTable,
+  );
+
+const stripUndefined = <T extends object>(o: T | undefined): Partial<T> =>
+  Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
 
 let active: PlanTable = DEFAULT_PLANS;
 

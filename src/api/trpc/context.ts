@@ -27,11 +27,11 @@ import {
   bucketFor,
   keyOverrideBucket,
   rateLimitHeaders,
-  type Plan,
   type RateLimitDecision,
   type RateLimiter,
 } from '../../rate-limit.js';
 import type { Permission, Role, Subject } from '../../auth/authorization.js';
+import type { Plan } from '../../billing/plans.js';
 
 /** Long-lived dependencies of the API, created once per process. */
 export interface ApiServices {
