@@ -56,3 +56,21 @@ export async function setOrganizationPlan(
   if (!row) throw new BillingError('invalid_input', `no organization ${organizationId}`);
   return { changed: row.changed, previous: row.previous };
 }
+
+/** The organization's plan; undefined when there is no such organization. */
+export async function organizationPlan(db: Queryable, organizationId: string): Promise<Plan | undefined> {
+  if (!UUID.test(organizationId)) return undefined;
+  const { rows } = await db.query<{ plan: Plan }>('SELECT plan FROM organizations WHERE id = $1', [organizationId]);
+  return rows[0]?.plan;
+}
+
+/** The best plan among the active organizations the user owns or belongs to (free when none). */
+export async function bestPlanOfUser(db: Queryable, userId: string): Promise<Plan> {
+  const { rows } = await db.query<{ plan: Plan | null }>(
+    `SELECT (array_agg(o.plan ORDER BY array_position($2::text[], o.plan) DESC))[1] AS plan
+     FROM organizations o LEFT JOIN organization_members m ON m.organization_id = o.id AND m.user_id = $1
+     WHERE o.is_active AND (o.owner_id = $1 OR m.user_id IS NOT NULL)`,
+    [userId, PLANS],
+  );
+  return rows[0]?.plan ?? 'free';
+}

@@ -1,0 +1,204 @@
+/**
+ * Plans and quotas (issue 12): a plan's quotas refuse what would exceed them with a 403 naming the plan that lifts
+ * them, also when creates race at the limit; a plan change (setOrganizationPlan) is recorded and reaches every API
+ * process at once — two API processes on one database see the new rate limit well before their caches' TTL.
+ */
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TRPCError } from '@trpc/server';
+import { configurePlans, DEFAULT_PLANS } from '../../src/billing/plans.js';
+import { loadConfig } from '../../src/config.js';
+import { setOrganizationPlan } from '../../src/organizations/plan.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { startTestApi, type TestApi } from '../helpers/api.js';
+import { eventually } from '../helpers/wait.js';
+
+let db: TestDatabase;
+let first: TestApi;
+let second: TestApi;
+
+// Small quotas, so that the limits are reached with a few requests (BILLING_PLANS, as an operator would set it).
+const plans = loadConfig({
+  BILLING_PLANS: JSON.stringify({
+    free: { maxTriggers: 2, maxActionsPerTrigger: 2 },
+    starter: { maxTriggers: 3, maxActionsPerTrigger: 4 },
+  }),
+}).billing.plans;
+
+beforeAll(async () => {
+  configurePlans(plans);
+  db = await createTestDatabase();
+  // One token secret: a user signed in on one process is signed in on the other, as behind a load balancer.
+  const env = { JWT_SECRET: randomBytes(32).toString('hex') };
+  [first, second] = await Promise.all([startTestApi(db, { env }), startTestApi(db, { env })]);
+});
+afterAll(async () => {
+  configurePlans(DEFAULT_PLANS);
+  await first?.close();
+  await second?.close();
+  await db?.drop();
+});
+
+let n = 0;
+const ip = () => `10.30.${Math.floor(++n / 250)}.${(n % 250) + 1}`;
+
+/** A new user with a personal organization (free), signed in on both API processes. */
+async function account() {
+  const tag = randomBytes(4).toString('hex');
+  const session = await (
+    await first.caller({}, ip())
+  ).auth.register({ username: `p${tag}`, email: `p${tag}@example.test`, password: 'correct horse battery' });
+  const headers = { authorization: `Bearer ${session.accessToken}` };
+  return {
+    ...session,
+    organizationId: session.organizationId!,
+    onFirst: await first.caller(headers, ip()),
+    onSecond: await second.caller(headers, ip()),
+  };
+}
+
+const action = (i: number) => ({ action_type: 'rest' as const, config: { url: `https://receiver.example/hook/${i}` } });
+const trigger = (actions = 1) => ({
+  name: 'low feedback',
+  chainId: 31337,
+  registry: 'reputation' as const,
+  conditions: [{ condition_type: 'score_threshold', field: 'value', operator: '<', value: '50' }],
+  actions: Array.from({ length: actions }, (_, i) => action(i)),
+});
+
+const refusal = (promise: Promise<unknown>) =>
+  promise.then(
+    () => 'allowed',
+    (err: unknown) => (err instanceof TRPCError ? `${err.code}: ${err.message}` : err),
+  );
+
+const count = async (sql: string, organizationId: string) =>
+  (await db.pool.query<{ n: number }>(sql, [organizationId])).rows[0]!.n;
+const triggerCount = (organizationId: string) =>
+  count('SELECT count(*)::int AS n FROM triggers WHERE organization_id = $1', organizationId);
+
+describe('quotas', () => {
+  it('refuses a trigger beyond the plan, naming the limit and the plan that lifts it; a better plan allows it', async () => {
+    const owner = await account();
+    const organizationId = owner.organizationId;
+    await owner.onFirst.triggers.create({ organizationId, ...trigger() });
+    await owner.onSecond.triggers.create({ organizationId, ...trigger() });
+    expect(await refusal(owner.onFirst.triggers.create({ organizationId, ...trigger() }))).toBe(
+      'FORBIDDEN: the free plan allows 2 triggers; the starter plan allows 3',
+    );
+    // Over REST too: 403 with the same message.
+    const res = await fetch(`${first.server.url}/api/v1/organizations/${organizationId}/triggers`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${owner.accessToken}` },
+      body: JSON.stringify(trigger()),
+    });
+    expect(res.status).toBe(403);
+    expect(JSON.stringify(await res.json())).toContain('the free plan allows 2 triggers; the starter plan allows 3');
+    expect(await triggerCount(organizationId)).toBe(2);
+
+    await setOrganizationPlan(db.pool, organizationId, 'starter', { source: 'test' });
+    await owner.onSecond.triggers.create({ organizationId, ...trigger() });
+    expect(await refusal(owner.onSecond.triggers.create({ organizationId, ...trigger() }))).toBe(
+      'FORBIDDEN: the starter plan allows 3 triggers; the pro plan allows 1000',
+    );
+    expect(await triggerCount(organizationId)).toBe(3);
+  });
+
+  it('lets only one of two creates racing at the limit through, whichever API process they reach', async () => {
+    const owner = await account();
+    const organizationId = owner.organizationId;
+    await owner.onFirst.triggers.create({ organizationId, ...trigger() });
+    const outcomes = await Promise.all([
+      refusal(owner.onFirst.triggers.create({ organizationId, ...trigger() })),
+      refusal(owner.onSecond.triggers.create({ organizationId, ...trigger() })),
+    ]);
+    expect(outcomes.sort()).toEqual([
+      'FORBIDDEN: the free plan allows 2 triggers; the starter plan allows 3',
+      'allowed',
+    ]);
+    expect(await triggerCount(organizationId)).toBe(2);
+  });
+
+  it('refuses more actions per trigger than the plan allows, on create and on update, changing nothing', async () => {
+    const owner = await account();
+    const organizationId = owner.organizationId;
+    const message = 'FORBIDDEN: the free plan allows 2 actions per trigger; the starter plan allows 4';
+    expect(await refusal(owner.onFirst.triggers.create({ organizationId, ...trigger(3) }))).toBe(message);
+    expect(await triggerCount(organizationId)).toBe(0);
+
+    const { id } = await owner.onFirst.triggers.create({ organizationId, ...trigger(2) });
+    expect(await refusal(owner.onSecond.triggers.update({ organizationId, triggerId: id, ...trigger(3) }))).toBe(
+      message,
+    );
+    expect(await count('SELECT count(*)::int AS n FROM trigger_actions WHERE trigger_id = $1', id)).toBe(2);
+  });
+});
+
+describe('plan changes', () => {
+  it('reach every API process at once: both announce the new rate limit well before the plan cache TTL', async () => {
+    const owner = await account();
+    const organizationId = owner.organizationId;
+    const limitOn = async (api: TestApi) => {
+      const res = await fetch(`${api.server.url}/api/v1/organizations/${organizationId}/triggers`, {
+        headers: { authorization: `Bearer ${owner.accessToken}` },
+      });
+      expect(res.status).toBe(200);
+      return res.headers.get('x-ratelimit-limit');
+    };
+    // Both processes have read (and cached) the free plan.
+    expect([await limitOn(first), await limitOn(second)]).toEqual(['50', '50']);
+
+    expect(await setOrganizationPlan(db.pool, organizationId, 'pro', { source: 'test', ref: 'upgrade' })).toEqual({
+      changed: true,
+      previous: 'free',
+    });
+    // Bounded far below the cache TTL (30 s): only the notification explains the new limit this soon.
+    const limits = await eventually(
+      () => Promise.all([limitOn(first), limitOn(second)]),
+      (l) => l.every((limit) => limit === '500'),
+      3_000,
+      50,
+    );
+    expect(limits).toEqual(['500', '500']);
+
+    // Setting the same plan again changes and records nothing.
+    expect(await setOrganizationPlan(db.pool, organizationId, 'pro', { source: 'operator' })).toEqual({
+      changed: false,
+      previous: 'pro',
+    });
+    const { rows } = await db.pool.query(
+      'SELECT previous_plan, plan, source, reference FROM plan_changes WHERE organization_id = $1',
+      [organizationId],
+    );
+    expect(rows).toEqual([{ previous_plan: 'free', plan: 'pro', source: 'test', reference: 'upgrade' }]);
+  });
+
+  it('refuses an unknown plan, source or organization, changing nothing', async () => {
+    const owner = await account();
+    const organizationId = owner.organizationId;
+    const message = (promise: Promise<unknown>) =>
+      promise.then(
+        () => 'changed',
+        (err: Error) => err.message,
+      );
+    expect(await message(setOrganizationPlan(db.pool, organizationId, 'gold' as 'pro', { source: 'test' }))).toBe(
+      'a plan is one of free, starter, pro, enterprise',
+    );
+    expect(await message(setOrganizationPlan(db.pool, organizationId, 'pro', { source: 'me' as 'test' }))).toBe(
+      "a plan change's source is one of stripe, operator, test",
+    );
+    const missing = '00000000-0000-4000-8000-000000000000';
+    expect(await message(setOrganizationPlan(db.pool, missing, 'pro', { source: 'test' }))).toBe(
+      `no organization ${missing}`,
+    );
+    expect(await message(setOrganizationPlan(db.pool, 'not-an-id', 'pro', { source: 'test' }))).toBe(
+      'no organization not-an-id',
+    );
+    expect((await db.pool.query('SELECT plan FROM organizations WHERE id = $1', [organizationId])).rows).toEqual([
+      { plan: 'free' },
+    ]);
+    expect(await count('SELECT count(*)::int AS n FROM plan_changes WHERE organization_id = $1', organizationId)).toBe(
+      0,
+    );
+  });
+});
