@@ -49,9 +49,9 @@ export const DEFAULT_PLANS: PlanTable = {
   },
   enterprise: {
     requestsPerHour: 2_000,
-    maxTriggers: 10_000,
+    maxTriggers: 100_000,
     maxActionsPerTrigger: 50,
-    deliveriesPerMonth: 5_000_000,
+    deliveriesPerMonth: 50_000_000,
     includedMonthlyCredits: '1000',
   },
 };

@@ -100,3 +100,47 @@ export async function planAndUsage(db: Queryable, organizationId: string): Promi
     usage: { triggers: row?.triggers ?? 0, deliveriesThisMonth: row?.deliveries ?? 0 },
   };
 }
+
+export type NewDeliveryStatus = 'pending' | 'quota_exceeded';
+
+/**
+ * Counts new deliveries against their organizations' deliveries per month (UTC), in the caller's transaction, which
+ * must insert them before it commits: 'pending' within the quota, 'quota_exceeded' beyond it (recorded, never
+ * attempted). The month's counters (`delivery_usage`) are locked in organization order, so concurrent creators of one
+ * organization take turns and cannot both pass the quota. Deliveries that exist already (a replayed firing) are not
+ * counted again; their status is whatever it was.
+ */
+export async function deliveryStatuses(
+  client: Queryable,
+  deliveries: readonly { key: string; organizationId: string }[],
+): Promise<NewDeliveryStatus[]> {
+  const organizations = [...new Set(deliveries.map((d) => d.organizationId))].sort();
+  const { rows: counters } = await client.query<{ organization_id: string; deliveries: number; plan: Plan | null }>(
+    `INSERT INTO delivery_usage AS u (organization_id, month)
+     SELECT o, (date_trunc('month', now() AT TIME ZONE 'UTC'))::date FROM unnest($1::uuid[]) AS o
+     ON CONFLICT (organization_id, month) DO UPDATE SET deliveries = u.deliveries
+     RETURNING u.organization_id, u.deliveries, (SELECT plan FROM organizations WHERE id = u.organization_id) AS plan`,
+    [organizations],
+  );
+  const { rows: existing } = await client.query<{ idempotency_key: string }>(
+    'SELECT idempotency_key FROM deliveries WHERE idempotency_key = ANY($1::text[])',
+    [deliveries.map((d) => d.key)],
+  );
+  const known = new Set(existing.map((r) => r.idempotency_key));
+  const used = new Map(counters.map((c) => [c.organization_id, c.deliveries]));
+  const quota = new Map(counters.map((c) => [c.organization_id, planLimits(c.plan ?? 'free').deliveriesPerMonth]));
+  const statuses = deliveries.map((d): NewDeliveryStatus => {
+    if (known.has(d.key)) return 'pending';
+    const count = used.get(d.organizationId) ?? 0;
+    if (count >= (quota.get(d.organizationId) ?? 0)) return 'quota_exceeded';
+    used.set(d.organizationId, count + 1);
+    return 'pending';
+  });
+  await client.query(
+    `UPDATE delivery_usage u SET deliveries = c.n
+     FROM unnest($1::uuid[], $2::int[]) AS c(o, n)
+     WHERE u.organization_id = c.o AND u.month = (date_trunc('month', now() AT TIME ZONE 'UTC'))::date`,
+    [[...used.keys()], [...used.values()]],
+  );
+  return statuses;
+}

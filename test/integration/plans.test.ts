@@ -8,7 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TRPCError } from '@trpc/server';
 import { configurePlans, DEFAULT_PLANS } from '../../src/billing/plans.js';
 import { loadConfig } from '../../src/config.js';
+import { recordMatches, startDeliveries } from '../../src/deliveries/firings.js';
 import { setOrganizationPlan } from '../../src/organizations/plan.js';
+import { appendEvents, feedbackRecord } from '../helpers/fixtures.js';
+import { testLogger } from '../helpers/logger.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { startTestApi, type TestApi } from '../helpers/api.js';
 import { eventually } from '../helpers/wait.js';
@@ -20,7 +23,7 @@ let second: TestApi;
 // Small quotas, so that the limits are reached with a few requests (BILLING_PLANS, as an operator would set it).
 const plans = loadConfig({
   BILLING_PLANS: JSON.stringify({
-    free: { maxTriggers: 2, maxActionsPerTrigger: 2 },
+    free: { maxTriggers: 2, maxActionsPerTrigger: 2, deliveriesPerMonth: 3 },
     starter: { maxTriggers: 3, maxActionsPerTrigger: 4 },
   }),
 }).billing.plans;
@@ -200,5 +203,69 @@ describe('plan changes', () => {
     expect(await count('SELECT count(*)::int AS n FROM plan_changes WHERE organization_id = $1', organizationId)).toBe(
       0,
     );
+  });
+});
+
+describe('deliveries per month', () => {
+  let block = 9_000;
+  /** A recorded firing of the trigger on a new event (as the relay or the trigger workflow records it). */
+  async function firing(triggerId: string) {
+    const record = feedbackRecord({ block_number: ++block, timestamp: Math.floor(Date.now() / 1000) });
+    await appendEvents(db.pool, [record]);
+    const { rows } = await db.pool.query<{ seq: string }>('SELECT ingest_seq::text AS seq FROM events WHERE id = $1', [
+      record.id,
+    ]);
+    const eventSeq = rows[0]!.seq;
+    await recordMatches(db.pool, triggerId, [
+      { eventSeq, eventId: record.id, agentKey: '31337:0', kind: 'match', timestamp: record.timestamp, evaluation: {} },
+    ]);
+    return { triggerId, eventSeq, kind: 'match' as const };
+  }
+  const deliver = (fired: Awaited<ReturnType<typeof firing>>[]) =>
+    startDeliveries(
+      { pool: db.pool, temporal: first.services.temporal, taskQueue: first.services.taskQueue, logger: testLogger },
+      fired,
+    );
+  const statuses = async (organizationId: string) =>
+    (
+      await db.pool.query<{ status: string; n: number }>(
+        'SELECT status, count(*)::int AS n FROM deliveries WHERE organization_id = $1 GROUP BY status ORDER BY status',
+        [organizationId],
+      )
+    ).rows;
+
+  it('records the firing but does not attempt deliveries beyond the quota; a replayed firing is not counted twice', async () => {
+    const owner = await account();
+    const organizationId = owner.organizationId;
+    const { id } = await owner.onFirst.triggers.create({ organizationId, ...trigger(2) });
+    await deliver([await firing(id)]);
+    const second = await firing(id);
+    await deliver([second]);
+    expect(await statuses(organizationId)).toEqual([
+      { status: 'pending', n: 3 },
+      { status: 'quota_exceeded', n: 1 },
+    ]);
+    await deliver([second]); // the same firing again (a retried activity): nothing new, nothing counted
+    expect(await count('SELECT count(*)::int AS n FROM deliveries WHERE organization_id = $1', organizationId)).toBe(4);
+    expect(await count('SELECT deliveries AS n FROM delivery_usage WHERE organization_id = $1', organizationId)).toBe(
+      3,
+    );
+    // The refused firing is recorded all the same.
+    expect(await count('SELECT count(*)::int AS n FROM trigger_matches WHERE trigger_id = $1', id)).toBe(2);
+    // Listed with its status.
+    const listed = await owner.onFirst.deliveries.list({ organizationId, status: 'quota_exceeded' });
+    expect(listed.items).toHaveLength(1);
+  });
+
+  it('lets concurrent creators of one organization together attempt no more than the quota', async () => {
+    const owner = await account();
+    const organizationId = owner.organizationId;
+    const { id } = await owner.onFirst.triggers.create({ organizationId, ...trigger(1) });
+    const fired = await Promise.all(Array.from({ length: 6 }, () => firing(id)));
+    await Promise.all(fired.map((f) => deliver([f])));
+    expect(await statuses(organizationId)).toEqual([
+      { status: 'pending', n: 3 },
+      { status: 'quota_exceeded', n: 3 },
+    ]);
   });
 });
