@@ -1,5 +1,5 @@
 /**
- * Request rate limits shared by every API process: the plans' limits, and the Postgres counters behind them (also
+ * Request rate limits shared by every API process: the plans' limits (their figures: the plan table in src/billing/plans.ts), and the Postgres counters behind them (also
  * consumed by the auth services' mail limits and pruned by the maintenance schedule, hence outside src/api).
  *
  * Algorithm: FIXED windows aligned to the Unix epoch (an hourly window runs from hh:00:00 to hh+1:00:00 UTC). The
