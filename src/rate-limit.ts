@@ -1,6 +1,7 @@
 /**
- * Request rate limits shared by every API process: the plans' limits (their figures: the plan table in src/billing/plans.ts), and the Postgres counters behind them (also
- * consumed by the auth services' mail limits and pruned by the maintenance schedule, hence outside src/api).
+ * Request rate limits shared by every API process: the plans' limits (their figures are in the plan table,
+ * src/billing/plans.ts), and the Postgres counters behind them (also consumed by the auth services' mail limits and
+ * pruned by the maintenance schedule, hence outside src/api).
  *
  * Algorithm: FIXED windows aligned to the Unix epoch (an hourly window runs from hh:00:00 to hh+1:00:00 UTC). The
  * counters live in Postgres (`rate_limit_counters`, migration 0010), one row per (bucket, window), so any number of
