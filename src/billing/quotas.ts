@@ -76,7 +76,10 @@ export async function checkTriggerQuotas(
   if (rows[0]!.n >= limit) throw new QuotaExceededError('maxTriggers', plan, limit);
 }
 
-/** What the plan allows, with what the organization uses of its counted quotas (the billing router's "plan and quotas"). */
+/**
+ * The organization's plan, what it allows, and what the organization uses of its counted quotas: the billing router's
+ * "current plan and quotas". Deliveries are this calendar month's (UTC) that were attempted or are to be.
+ */
 export interface PlanUsage {
   plan: Plan;
   limits: PlanLimits;
@@ -87,8 +90,8 @@ export async function planAndUsage(db: Queryable, organizationId: string): Promi
   const { rows } = await db.query<{ plan: Plan; triggers: number; deliveries: number }>(
     `SELECT o.plan,
        (SELECT count(*)::int FROM triggers t WHERE t.organization_id = o.id) AS triggers,
-       (SELECT count(*)::int FROM deliveries d
-         WHERE d.organization_id = o.id AND d.created_at >= date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC') AS deliveries
+       coalesce((SELECT u.deliveries FROM delivery_usage u
+                 WHERE u.organization_id = o.id AND u.month = (date_trunc('month', now() AT TIME ZONE 'UTC'))::date), 0) AS deliveries
      FROM organizations o WHERE o.id = $1`,
     [organizationId],
   );

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TRPCError } from '@trpc/server';
 import { configurePlans, DEFAULT_PLANS } from '../../src/billing/plans.js';
+import { planAndUsage } from '../../src/billing/quotas.js';
 import { loadConfig } from '../../src/config.js';
 import { recordMatches, startDeliveries } from '../../src/deliveries/firings.js';
 import { setOrganizationPlan } from '../../src/organizations/plan.js';
@@ -252,6 +253,11 @@ describe('deliveries per month', () => {
     );
     // The refused firing is recorded all the same.
     expect(await count('SELECT count(*)::int AS n FROM trigger_matches WHERE trigger_id = $1', id)).toBe(2);
+    expect(await planAndUsage(db.pool, organizationId)).toEqual({
+      plan: 'free',
+      limits: plans.free,
+      usage: { triggers: 1, deliveriesThisMonth: 3 },
+    });
     // Listed with its status.
     const listed = await owner.onFirst.deliveries.list({ organizationId, status: 'quota_exceeded' });
     expect(listed.items).toHaveLength(1);
