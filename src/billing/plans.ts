@@ -25,6 +25,9 @@ export interface PlanLimits {
 
 export type PlanTable = Record<Plan, PlanLimits>;
 
+/** The most actions any trigger may have, whatever the plan (the API's trigger schema refuses more). */
+export const MAX_ACTIONS_PER_TRIGGER = 16;
+
 export const DEFAULT_PLANS: PlanTable = {
   free: {
     requestsPerHour: 50,
@@ -43,14 +46,14 @@ export const DEFAULT_PLANS: PlanTable = {
   pro: {
     requestsPerHour: 500,
     maxTriggers: 1_000,
-    maxActionsPerTrigger: 20,
+    maxActionsPerTrigger: 16,
     deliveriesPerMonth: 250_000,
     includedMonthlyCredits: '100',
   },
   enterprise: {
     requestsPerHour: 2_000,
     maxTriggers: 100_000,
-    maxActionsPerTrigger: 50,
+    maxActionsPerTrigger: 16,
     deliveriesPerMonth: 50_000_000,
     includedMonthlyCredits: '1000',
   },
@@ -79,7 +82,12 @@ const limitsOverride = z.strictObject(
   {
     requestsPerHour: count('requestsPerHour').optional(),
     maxTriggers: count('maxTriggers').optional(),
-    maxActionsPerTrigger: count('maxActionsPerTrigger').optional(),
+    maxActionsPerTrigger: count('maxActionsPerTrigger')
+      .max(
+        MAX_ACTIONS_PER_TRIGGER,
+        `maxActionsPerTrigger must be at most ${MAX_ACTIONS_PER_TRIGGER} (what any trigger may have)`,
+      )
+      .optional(),
     deliveriesPerMonth: count('deliveriesPerMonth').optional(),
     includedMonthlyCredits: z
       .string({ message: 'includedMonthlyCredits must be a decimal string such as "10" or "12.5"' })

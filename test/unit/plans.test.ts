@@ -47,6 +47,7 @@ describe('BILLING_PLANS', () => {
     expect(problem('{"free":{"maxTriggers":0}}')).toMatch(
       /BILLING_PLANS\.free\.maxTriggers: maxTriggers must be at least 1/,
     );
+    expect(problem('{"pro":{"maxActionsPerTrigger":17}}')).toMatch(/at most 16 \(what any trigger may have\)/);
     expect(problem('{"free":{"maxTriggers":2.5}}')).toMatch(/maxTriggers must be a whole number/);
     expect(problem('{"free":{"maxTriggers":"5"}}')).toMatch(/maxTriggers must be a whole number/);
     expect(problem('{"pro":{"includedMonthlyCredits":10}}')).toMatch(/includedMonthlyCredits must be a decimal string/);
@@ -58,8 +59,11 @@ describe('BILLING_PLANS', () => {
     expect(planLimits('free').maxTriggers).toBe(2);
     // The next plan that allows more is named, skipping one that allows no more.
     expect(quotaMessage('maxTriggers', 'free')).toBe('the free plan allows 2 triggers; the pro plan allows 7');
+    expect(quotaMessage('maxActionsPerTrigger', 'starter')).toBe(
+      'the starter plan allows 10 actions per trigger; the pro plan allows 16',
+    );
     expect(quotaMessage('maxActionsPerTrigger', 'pro')).toBe(
-      `the pro plan allows ${DEFAULT_PLANS.pro.maxActionsPerTrigger} actions per trigger; the enterprise plan allows ${DEFAULT_PLANS.enterprise.maxActionsPerTrigger}`,
+      'the pro plan allows 16 actions per trigger, the most of any plan',
     );
     expect(quotaMessage('deliveriesPerMonth', 'enterprise')).toBe(
       `the enterprise plan allows ${DEFAULT_PLANS.enterprise.deliveriesPerMonth} deliveries per month, the most of any plan`,
