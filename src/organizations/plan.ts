@@ -15,15 +15,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const PLAN_CHANGE_SOURCES = ['stripe', 'operator', 'test'] as const;
 
-export interface PlanChangeReason {
-  source: (typeof PLAN_CHANGE_SOURCES)[number];
-  /** What caused it: a Stripe event or subscription id, an operator's note. */
-  ref?: string;
-}
-
 /**
- * Sets the organization's plan. Nothing changes (and nothing is recorded) when it is on that plan already. Throws
- * BillingError 'invalid_input' for an unknown plan, source or organization, having changed nothing.
+ * Sets the organization's plan, recording who asked (`reason.source`) and why (`reason.ref`: a Stripe event or
+ * subscription id, an operator's note). Nothing changes (and nothing is recorded) when it is on that plan already.
+ * Throws BillingError 'invalid_input' for an unknown plan, source or organization, having changed nothing.
  */
 export async function setOrganizationPlan(
   db: Queryable,
