@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ChainConfigError, loadChains, type ChainConfig } from './chain/config.js';
 import { parseTrustedProxies, type TrustedProxies } from './api/client-ip.js';
 import { apiBaseOf, creditPacksSchema, planPricesSchema, type StripeSettings } from './billing/stripe-config.js';
+import { DEFAULT_PLANS, planTableSchema, type PlanTable } from './billing/plans.js';
 
 /**
  * Every environment variable the service reads, parsed once at startup.
@@ -124,6 +125,8 @@ export const envSchema = z.object({
   BILLING_SUCCESS_URL: z.url({ message: 'must be a URL' }).optional(),
   BILLING_CANCEL_URL: z.url({ message: 'must be a URL' }).optional(),
   BILLING_PORTAL_RETURN_URL: z.url({ message: 'must be a URL' }).optional(),
+  /** Plans' rate limits and quotas: JSON overriding the defaults per plan (src/billing/plans.ts). */
+  BILLING_PLANS: planTableSchema.optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -176,6 +179,10 @@ export interface Config {
   };
   /** Stripe credit purchases and subscriptions; undefined when STRIPE_SECRET_KEY is unset (billing is off). */
   stripe: StripeSettings | undefined;
+  billing: {
+    /** What each plan allows: the defaults with BILLING_PLANS applied. */
+    plans: PlanTable;
+  };
 }
 
 export class ConfigError extends Error {
@@ -198,7 +205,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => {
       const name = issue.path.join('.');
-      return `${name}: ${issue.message} (${describeValue(cleaned[name])})`;
+      return `${name}: ${issue.message} (${describeValue(cleaned[String(issue.path[0])])})`;
     });
     throw new ConfigError(problems);
   }
@@ -251,6 +258,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       dispatchers: e.DELIVERY_DISPATCHERS,
       ipfsGateway: e.IPFS_GATEWAY_URL,
     },
+    billing: { plans: e.BILLING_PLANS ?? DEFAULT_PLANS },
     stripe: stripeSettings(e),
   };
 }

@@ -1,6 +1,7 @@
 /**
- * Request rate limits shared by every API process: the plans' limits, and the Postgres counters behind them (also
- * consumed by the auth services' mail limits and pruned by the maintenance schedule, hence outside src/api).
+ * Request rate limits shared by every API process: the plans' limits (their figures are in the plan table,
+ * src/billing/plans.ts), and the Postgres counters behind them (also consumed by the auth services' mail limits and
+ * pruned by the maintenance schedule, hence outside src/api).
  *
  * Algorithm: FIXED windows aligned to the Unix epoch (an hourly window runs from hh:00:00 to hh+1:00:00 UTC). The
  * counters live in Postgres (`rate_limit_counters`, migration 0010), one row per (bucket, window), so any number of
@@ -27,11 +28,7 @@
  */
 import { isIP } from 'node:net';
 import type pg from 'pg';
-
-/** Requests per hour for each organization plan. */
-export const PLAN_LIMITS = { free: 50, starter: 100, pro: 500, enterprise: 2000 } as const;
-
-export type Plan = keyof typeof PLAN_LIMITS;
+import { planLimits, type Plan } from './billing/plans.js';
 
 /** Window of the plan and anonymous limits. */
 export const API_WINDOW_SECONDS = 3600;
@@ -266,9 +263,9 @@ export function rateLimitHeaders(d: RateLimitDecision): Record<string, string> {
   return headers;
 }
 
+/** Requests per hour of the plan (its `requestsPerHour` in the plan table, src/billing/plans.ts). */
 function planLimit(plan: Plan): number {
-  // Plans come from the database (CHECK-constrained); an unknown value gets the smallest limit rather than none.
-  return PLAN_LIMITS[plan] ?? PLAN_LIMITS.free;
+  return planLimits(plan).requestsPerHour;
 }
 
 /**

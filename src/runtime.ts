@@ -1,3 +1,4 @@
+import { configurePlans } from './billing/plans.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createLogger, type Logger } from './logger.js';
 import { ChildProcessFile } from './child-processes.js';
@@ -43,6 +44,8 @@ export async function runProcess(
     }
     throw err;
   }
+  // One plan table for every component of the process (rate limits, quotas).
+  configurePlans(config.billing.plans);
   const logger = createLogger(config, name, { toStderr: options.oneShot });
   const steps: { name: string; step: () => Promise<void> }[] = [];
   let requestShutdown!: (reason: string) => void;

@@ -10,6 +10,7 @@ import { ApiKeyCache } from '../auth/api-keys.js';
 import { CredentialGuard } from '../auth/credential-guard.js';
 import { OAuthTokenCache } from '../auth/oauth.js';
 import { OrganizationAccessCache } from '../auth/organization-access.js';
+import { PlanCache } from '../organizations/plan-cache.js';
 import { createTokenSigner } from '../auth/tokens.js';
 import { createTenantPool } from '../db/tenant.js';
 import { createMailer } from '../mail/mailer.js';
@@ -47,11 +48,13 @@ export async function createApiServices(
   await apiKeys.listenForRevocations(input.databaseUrl);
   const oauthTokens = new OAuthTokenCache();
   const organizationAccess = new OrganizationAccessCache();
+  const plans = new PlanCache();
   try {
     await oauthTokens.listenForRevocations(input.databaseUrl);
     await organizationAccess.listenForRevocations(input.databaseUrl);
+    await plans.listenForRevocations(input.databaseUrl);
   } catch (err) {
-    await Promise.all([apiKeys.close(), oauthTokens.close(), organizationAccess.close()]);
+    await Promise.all([apiKeys.close(), oauthTokens.close(), organizationAccess.close(), plans.close()]);
     throw err;
   }
   const tenantPool = createTenantPool(input.databaseUrl, input.logger, { max: config.database.poolMax });
@@ -77,6 +80,7 @@ export async function createApiServices(
     oauthTokens,
     organizationAccess,
     rateLimiter: new RateLimiter(input.pool),
+    plans,
     trustedProxies: config.api.trustedProxies,
     siweDomain: new URL(publicUrl).host,
     siweSecret: derive(Buffer.from(jwtSecret), 'sign-in with ethereum'),
@@ -87,7 +91,13 @@ export async function createApiServices(
     services,
     close: async () => {
       mailer.close();
-      await Promise.all([apiKeys.close(), oauthTokens.close(), organizationAccess.close(), tenantPool.end()]);
+      await Promise.all([
+        apiKeys.close(),
+        oauthTokens.close(),
+        organizationAccess.close(),
+        plans.close(),
+        tenantPool.end(),
+      ]);
     },
   };
 }

@@ -14,7 +14,8 @@ import { withTransaction, type Queryable } from '../db/transaction.js';
 import { NotifiedCache } from './notified-cache.js';
 import { hashPassword, verifyDummy, verifyPassword } from './passwords.js';
 import type { Db } from '../db/pool.js';
-import { maxRateLimitOverride, type Plan } from '../rate-limit.js';
+import type { Plan } from '../billing/plans.js';
+import { maxRateLimitOverride } from '../rate-limit.js';
 
 export type ApiKeyEnvironment = 'live' | 'test';
 export type ApiKeyType = 'standard' | 'restricted' | 'admin';

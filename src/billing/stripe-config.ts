@@ -28,14 +28,6 @@ const planPrice = z.object({
   /** The price's lookup key, if it has one: subscription events match on either. */
   lookupKey: z.string().min(1).max(200).optional(),
   plan: z.enum(['starter', 'pro', 'enterprise'], { message: "must be 'starter', 'pro' or 'enterprise'" }),
-  /**
-   * USDC granted with every paid invoice of this price. Kept here until plan quotas have their own configuration
-   * (src/billing/plans.ts); "0" or absent grants nothing.
-   */
-  includedCredits: z
-    .string()
-    .refine((text) => isAmount(text, { allowZero: true }), { message: 'must be a decimal string such as "10"' })
-    .optional(),
 });
 export type PlanPrice = z.infer<typeof planPrice>;
 

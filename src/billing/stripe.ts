@@ -19,10 +19,10 @@ import { nestedIn } from '../db/nested-transaction.js';
 import { withTransaction, type Queryable } from '../db/transaction.js';
 import type { Logger } from '../logger.js';
 import { setOrganizationPlan } from '../organizations/plan.js';
-import type { Plan } from '../rate-limit.js';
 import { formatAmount, toUnits } from './amount.js';
 import { BillingError } from './errors.js';
 import { credit, reverseCredit } from './ledger.js';
+import { planLimits, type Plan } from './plans.js';
 import type { CreditPack, PlanPrice, StripeSettings } from './stripe-config.js';
 
 /** Stripe's signature tolerance: events signed longer ago are refused (replay protection). */
@@ -359,8 +359,16 @@ export class StripeBilling {
       return;
     }
     const plan = (await currentSubscription(client, organizationId))?.plan ?? 'free';
-    const change = await setOrganizationPlan(client, organizationId, plan, `stripe ${subscription.id} ${status}`);
-    if (change.changed) log.info({ ...change, subscriptionId: subscription.id, status }, 'plan changed');
+    const change = await setOrganizationPlan(client, organizationId, plan, {
+      source: 'stripe',
+      ref: `${event.id} ${subscription.id} ${status}`,
+    });
+    if (change.changed) {
+      log.info(
+        { organizationId, plan, previous: change.previous, subscriptionId: subscription.id, status },
+        'plan changed',
+      );
+    }
   }
 
   /** The plan's included credits, once per paid invoice. */
@@ -371,8 +379,9 @@ export class StripeBilling {
       .map((line) => line.pricing?.price_details?.price)
       .map((p) => (p === undefined ? undefined : this.priceOf(p)))
       .find((p) => p !== undefined);
-    const included = price?.includedCredits;
-    if (!price || !included || toUnits(included) === 0n) return;
+    if (!price) return;
+    const included = planLimits(price.plan).includedMonthlyCredits;
+    if (toUnits(included) === 0n) return;
     const organizationId = await this.organizationOf(client, details.metadata?.org_id, invoice.customer);
     if (!organizationId) {
       log.warn({ invoiceId: invoice.id }, 'paid invoice of no organization of ours: ignored');

@@ -10,6 +10,8 @@ import type { Row } from '../db/rows.js';
 import type { Logger } from '../logger.js';
 import type { ActionType } from '../actions/config.js';
 import { buildTemplateContext } from '../actions/templates.js';
+import { deliveryStatuses } from '../billing/quotas.js';
+import { withTransaction } from '../db/transaction.js';
 import { templateStateKeys } from '../triggers/store.js';
 import { DELIVERIES_CREATED_CHANNEL, nextDispatcher, type DispatchSettings } from './dispatchers.js';
 import { deliveryKey } from './ids.js';
@@ -177,27 +179,37 @@ export async function startDeliveries(deps: FiringDeps, fired: readonly Firing[]
   }
   if (deliveries.length === 0) return 0;
   const workflowId = await nextDispatcher(deps);
-  // The NOTIFY goes out when the insert commits: the dispatcher finds the rows.
-  await pool.query(
-    `WITH created AS (
-       INSERT INTO deliveries (idempotency_key, organization_id, trigger_id, action_id, action_type, match_id, event_seq, event_id, context, workflow_id)
-       SELECT *, $10 FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::int4[], $5::text[], $6::int8[], $7::int8[], $8::text[], $9::jsonb[])
-       ON CONFLICT (idempotency_key) DO NOTHING
-       RETURNING 1)
-     SELECT pg_notify('${DELIVERIES_CREATED_CHANNEL}', $10) WHERE EXISTS (SELECT FROM created)`,
-    [
-      deliveries.map((d) => d.key),
-      deliveries.map((d) => d.row.organization_id),
-      deliveries.map((d) => d.row.trigger_id),
-      deliveries.map((d) => d.actionId),
-      deliveries.map((d) => d.actionType),
-      deliveries.map((d) => d.row.match_id),
-      deliveries.map((d) => d.row.event_seq),
-      deliveries.map((d) => d.row.event_id),
-      deliveries.map((d) => d.context),
-      workflowId,
-    ],
-  );
+  const exceeded = await withTransaction(pool, async (client) => {
+    // Beyond the organization's deliveries per month, a firing's deliveries are recorded but not attempted.
+    const statuses = await deliveryStatuses(
+      client,
+      deliveries.map((d) => ({ key: d.key, organizationId: d.row.organization_id })),
+    );
+    // The NOTIFY goes out when the insert commits: the dispatcher finds the rows.
+    await client.query(
+      `WITH created AS (
+         INSERT INTO deliveries (idempotency_key, organization_id, trigger_id, action_id, action_type, match_id, event_seq, event_id, context, status, workflow_id)
+         SELECT *, $11 FROM unnest($1::text[], $2::uuid[], $3::uuid[], $4::int4[], $5::text[], $6::int8[], $7::int8[], $8::text[], $9::jsonb[], $10::text[])
+         ON CONFLICT (idempotency_key) DO NOTHING
+         RETURNING status)
+       SELECT pg_notify('${DELIVERIES_CREATED_CHANNEL}', $11) WHERE EXISTS (SELECT FROM created WHERE status = 'pending')`,
+      [
+        deliveries.map((d) => d.key),
+        deliveries.map((d) => d.row.organization_id),
+        deliveries.map((d) => d.row.trigger_id),
+        deliveries.map((d) => d.actionId),
+        deliveries.map((d) => d.actionType),
+        deliveries.map((d) => d.row.match_id),
+        deliveries.map((d) => d.row.event_seq),
+        deliveries.map((d) => d.row.event_id),
+        deliveries.map((d) => d.context),
+        statuses,
+        workflowId,
+      ],
+    );
+    return statuses.filter((status) => status === 'quota_exceeded').length;
+  });
+  if (exceeded > 0) log.warn({ deliveries: exceeded }, 'deliveries beyond the plan quota: recorded, not attempted');
   log.debug({ deliveries: deliveries.length, dispatcher: workflowId }, 'deliveries created');
   return deliveries.length;
 }

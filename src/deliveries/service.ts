@@ -13,7 +13,7 @@ export interface DeliveryFilter {
   organizationId: string;
   triggerId?: string;
   actionId?: number;
-  status?: 'pending' | 'parked' | 'delivered' | 'dead';
+  status?: 'pending' | 'parked' | 'delivered' | 'dead' | 'quota_exceeded';
   since?: Date;
   limit?: number;
 }

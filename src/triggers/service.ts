@@ -7,6 +7,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type pg from 'pg';
 import type { Logger } from '../logger.js';
 import { withTransaction } from '../db/transaction.js';
+import { checkTriggerQuotas } from '../billing/quotas.js';
 import {
   configUpdate,
   stateQuery,
@@ -53,9 +54,10 @@ export class TriggerService {
 
   async create(write: TriggerWrite): Promise<string> {
     await this.checkDestinations(write);
-    const id = await withTransaction(this.deps.pool, (client) =>
-      saveTrigger(client, write, undefined, this.deps.secrets),
-    );
+    const id = await withTransaction(this.deps.pool, async (client) => {
+      await checkTriggerQuotas(client, write.organizationId, { newTrigger: true, actions: write.actions?.length ?? 0 });
+      return saveTrigger(client, write, undefined, this.deps.secrets);
+    });
     await this.ensureWorkflow(id);
     this.log.info({ triggerId: id, organizationId: write.organizationId }, 'trigger created');
     return id;
@@ -65,6 +67,7 @@ export class TriggerService {
     await this.checkDestinations(write);
     await withTransaction(this.deps.pool, async (client) => {
       await this.lockExisting(client, id, write.organizationId);
+      await checkTriggerQuotas(client, write.organizationId, { newTrigger: false, actions: write.actions?.length });
       await saveTrigger(client, write, id, this.deps.secrets);
     });
     const stored = await loadTriggerInput(this.deps.pool, id);

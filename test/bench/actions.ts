@@ -557,7 +557,8 @@ async function main(): Promise<void> {
 
   const service = new TriggerService({ pool, temporal: client, taskQueue, logger });
   const userId = await insertUser(pool);
-  const organizationId = await insertOrganization(pool, userId);
+  // Enterprise: the bench's triggers and deliveries stay within the plan's quotas (src/billing/plans.ts).
+  const organizationId = await insertOrganization(pool, userId, { plan: 'enterprise' });
   const triggerWrite = (agent: number): TriggerWrite => ({
     organizationId,
     userId,

@@ -202,7 +202,7 @@ function summariseProfile(profile: {
 const SQL_KINDS: [string, (sql: string) => boolean][] = [
   ['rate limit: counter upsert', (s) => s.includes('INSERT INTO rate_limit_counters')],
   ['bench: counter reset (not per request)', (s) => s.includes('DELETE FROM rate_limit_counters')],
-  ['rate limit: best plan of user', (s) => s.includes("array_position(ARRAY['enterprise'")],
+  ['rate limit: best plan of user', (s) => s.includes('array_position($2::text[], o.plan)')],
   ['rate limit: plan of org (API key)', (s) => s.startsWith('SELECT plan FROM organizations WHERE id')],
   ['orgProcedure: roleOf', (s) => s.includes("CASE WHEN o.owner_id = $1 THEN 'owner'")],
   ['orgProcedure: organizationActive', (s) => s.startsWith('SELECT is_active FROM organizations WHERE id')],

@@ -70,6 +70,7 @@ const LATER_MIGRATION_PROBES: Record<string, (db: TestDatabase) => Promise<boole
   '0019_breakers_per_organization_and_claim_leases': (db) => hasColumn(db, 'delivery_breakers', 'organization_id'),
   '0020_credits_ledger': (db) => exists(db, `SELECT 1 FROM pg_tables WHERE tablename = 'credit_holds'`),
   '0021_stripe_billing': (db) => exists(db, `SELECT 1 FROM pg_tables WHERE tablename = 'stripe_events'`),
+  '0022_plan_changes': (db) => exists(db, `SELECT 1 FROM pg_tables WHERE tablename = 'plan_changes'`),
 };
 
 describe('migrations on an empty database', () => {

@@ -5,7 +5,6 @@ import {
   ANONYMOUS_LIMIT_PER_HOUR,
   API_WINDOW_SECONDS,
   AUTH_LIMIT,
-  PLAN_LIMITS,
   RateLimiter,
   bucketFor,
   clientIpKey,
@@ -15,6 +14,7 @@ import {
   rateLimitHeaders,
   type RateLimitDecision,
 } from '../../src/rate-limit.js';
+import { DEFAULT_PLANS } from '../../src/billing/plans.js';
 import { createPool } from '../../src/db/pool.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { testLogger } from '../helpers/logger.js';
@@ -65,12 +65,13 @@ async function consumeN(limiter: RateLimiter, name: string, limit: number, windo
 
 describe('bucketFor', () => {
   it('uses the plan limits per hour', () => {
-    expect(PLAN_LIMITS).toEqual({ free: 50, starter: 100, pro: 500, enterprise: 2000 });
+    const perHour = Object.fromEntries(Object.entries(DEFAULT_PLANS).map(([plan, p]) => [plan, p.requestsPerHour]));
+    expect(perHour).toEqual({ free: 50, starter: 100, pro: 500, enterprise: 2000 });
     for (const plan of ['free', 'starter', 'pro', 'enterprise'] as const) {
       // Per organization: every key of the organization shares this bucket.
       expect(bucketFor({ kind: 'apiKey', keyId: 'k1', organizationId: 'o1', override: null, plan }, 'api')).toEqual({
         bucket: 'api:org:o1',
-        limit: PLAN_LIMITS[plan],
+        limit: DEFAULT_PLANS[plan].requestsPerHour,
         windowSeconds: 3600,
       });
     }

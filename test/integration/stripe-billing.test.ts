@@ -3,6 +3,8 @@
  * events delivered over HTTP (replays, reordering, tampering, concurrent duplicates), credits, plans, refunds, disputes.
  * stripe-mock sends no webhooks: the tests sign the events Stripe would send, as Stripe would.
  */
+import { formatAmount, toUnits } from '../../src/billing/amount.js';
+import { planLimits } from '../../src/billing/plans.js';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import Stripe from 'stripe';
@@ -23,7 +25,7 @@ import { until } from '../helpers/wait.js';
 
 const WEBHOOK_SECRET = 'whsec_stripebillingtest';
 const PACK = { id: 'pack-25', name: '25 USDC of credits', priceCents: 2500, credits: '25' };
-const PRO = { price: 'price_pro_monthly', lookupKey: 'pro_monthly', plan: 'pro', includedCredits: '10' };
+const PRO = { price: 'price_pro_monthly', lookupKey: 'pro_monthly', plan: 'pro' };
 const STARTER = { price: 'price_starter_monthly', plan: 'starter' };
 
 let db: TestDatabase;
@@ -376,7 +378,8 @@ describe('subscriptions', () => {
     };
     await deliver(stripeEvent('invoice.paid', invoice));
     await deliver(stripeEvent('invoice.paid', invoice));
-    expect(await balanceOf(organizationId)).toBe('10.00000000');
+    // The pro plan's included credits (src/billing/plans.ts), once.
+    expect(await balanceOf(organizationId)).toBe(formatAmount(toUnits(planLimits('pro').includedMonthlyCredits)));
   });
 
   it('opens subscription checkout and the portal on one customer per organization', async () => {

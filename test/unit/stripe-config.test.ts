@@ -25,12 +25,12 @@ describe('Stripe configuration', () => {
       API_PUBLIC_URL: 'https://api.example.com/',
       STRIPE_API_BASE: 'http://127.0.0.1:12111',
       BILLING_CREDIT_PACKS: '[{"id":"pack-25","name":"25 credits","priceCents":2500,"credits":"25"}]',
-      BILLING_PLAN_PRICES: '[{"price":"price_pro","lookupKey":"pro_monthly","plan":"pro","includedCredits":"10"}]',
+      BILLING_PLAN_PRICES: '[{"price":"price_pro","lookupKey":"pro_monthly","plan":"pro"}]',
     });
     expect(config.stripe).toMatchObject({
       api: { host: '127.0.0.1', port: 12111, protocol: 'http' },
       creditPacks: [{ id: 'pack-25', priceCents: 2500, credits: '25' }],
-      planPrices: [{ price: 'price_pro', plan: 'pro', includedCredits: '10' }],
+      planPrices: [{ price: 'price_pro', plan: 'pro' }],
       successUrl: 'https://api.example.com/billing/success?session_id={CHECKOUT_SESSION_ID}',
       cancelUrl: 'https://api.example.com/billing/cancelled',
     });

@@ -27,11 +27,12 @@ import {
   bucketFor,
   keyOverrideBucket,
   rateLimitHeaders,
-  type Plan,
   type RateLimitDecision,
   type RateLimiter,
 } from '../../rate-limit.js';
 import type { Permission, Role, Subject } from '../../auth/authorization.js';
+import type { Plan } from '../../billing/plans.js';
+import type { PlanCache } from '../../organizations/plan-cache.js';
 
 /** Long-lived dependencies of the API, created once per process. */
 export interface ApiServices {
@@ -52,6 +53,8 @@ export interface ApiServices {
   /** Cache of roles and organization activity; absent: every request reads the database. */
   organizationAccess?: OrganizationAccessCache;
   rateLimiter: RateLimiter;
+  /** Organizations' plans (rate limits, quotas), dropped at once when a plan changes. */
+  plans: PlanCache;
   /** Proxies whose X-Forwarded-For gives the client address (TRUST_PROXY); absent: the TCP peer is the client. */
   trustedProxies?: TrustedProxies;
   /** Domain for Sign-In with Ethereum messages (e.g. api.example.com). */
@@ -81,21 +84,6 @@ export interface ApiContext extends ApiServices {
 }
 
 type AnyRequest = http.IncomingMessage | Request;
-
-/**
- * Plans change rarely and are read on every request (rate limits): keep them per process for a short while. A plan
- * change takes effect within PLAN_TTL_MS.
- */
-const PLAN_TTL_MS = 30_000;
-const planCache = new Map<string, { plan: Plan; expires: number }>();
-async function cachedPlan(key: string, load: () => Promise<Plan>): Promise<Plan> {
-  const hit = planCache.get(key);
-  if (hit && hit.expires > Date.now()) return hit.plan;
-  const plan = await load();
-  if (planCache.size > 10_000) planCache.clear();
-  planCache.set(key, { plan, expires: Date.now() + PLAN_TTL_MS });
-  return plan;
-}
 
 /** Reads a header from a Node request or a fetch Request alike. */
 export function headerOf(req: AnyRequest, name: string): string | undefined {
@@ -344,24 +332,9 @@ export async function createApiContext(
             : subject.kind,
   });
   const pool = services.pool;
-  const planOf = (organizationId: string): Promise<Plan> =>
-    cachedPlan(`org:${organizationId}`, async () => {
-      const { rows } = await pool.query<{ plan: Plan }>('SELECT plan FROM organizations WHERE id = $1', [
-        organizationId,
-      ]);
-      return rows[0]?.plan ?? 'free';
-    });
+  const planOf = (organizationId: string): Promise<Plan> => services.plans.planOf(pool, organizationId);
   /** A signed-in user is limited by the best plan among their organizations. */
-  const bestPlanOfUser = (userId: string): Promise<Plan> =>
-    cachedPlan(`user:${userId}`, async () => {
-      const { rows } = await pool.query<{ plan: Plan | null }>(
-        `SELECT (array_agg(o.plan ORDER BY array_position(ARRAY['enterprise','pro','starter','free'], o.plan)))[1] AS plan
-       FROM organizations o LEFT JOIN organization_members m ON m.organization_id = o.id AND m.user_id = $1
-       WHERE o.is_active AND (o.owner_id = $1 OR m.user_id IS NOT NULL)`,
-        [userId],
-      );
-      return rows[0]?.plan ?? 'free';
-    });
+  const bestPlanOfUser = (userId: string): Promise<Plan> => services.plans.bestPlanOfUser(pool, userId);
   /** The most restrictive decision so far sets the X-RateLimit-* headers. */
   let shown: RateLimitDecision | undefined;
   const consume = async (buckets: { bucket: string; limit: number; windowSeconds: number }[]) => {

@@ -5,6 +5,7 @@ import { AuthError } from '../../auth/errors.js';
 import { DefinitionError } from '../../triggers/definition.js';
 import { TriggerNotFoundError } from '../../triggers/service.js';
 import { BacktestRequestError } from '../../triggers/backtest.js';
+import { QuotaExceededError } from '../../billing/quotas.js';
 
 /** A domain "not found" or "conflict" raised by API services. */
 export class ApiError extends Error {
@@ -46,6 +47,8 @@ export function toTRPCError(err: unknown): TRPCError {
   if (err instanceof ZodError) return new TRPCError({ code: 'BAD_REQUEST', message: 'invalid input', cause: err });
   if (err instanceof TriggerNotFoundError) return new TRPCError({ code: 'NOT_FOUND', message: err.message });
   if (err instanceof BacktestRequestError) return new TRPCError({ code: 'BAD_REQUEST', message: err.message });
+  // The caller may not have more on its plan: 403 naming the limit and the plan that lifts it.
+  if (err instanceof QuotaExceededError) return new TRPCError({ code: 'FORBIDDEN', message: err.message });
   if (err instanceof ApiError) return new TRPCError({ code: err.code, message: err.message });
   if (err instanceof AuthError)
     return new TRPCError({ code: AUTH_CODES[err.code] ?? 'UNAUTHORIZED', message: err.message });

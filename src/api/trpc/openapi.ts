@@ -43,7 +43,11 @@ const ERRORS: Record<number, { codes: string[]; description: string; bodies?: 'a
       'Invalid input: malformed JSON, a value the schema refuses (`issues`), or a rule checked beyond the schema (`data.issues`)',
   },
   401: { codes: ['UNAUTHORIZED'], description: 'Missing, invalid or expired credentials' },
-  403: { codes: ['FORBIDDEN'], description: 'The caller lacks access to this organization or permission' },
+  403: {
+    codes: ['FORBIDDEN'],
+    description:
+      "The caller lacks access to this organization or permission, or the organization's plan allows no more",
+  },
   404: { codes: ['NOT_FOUND'], description: 'Not found (or not visible to the caller)' },
   409: { codes: ['CONFLICT'], description: 'Conflicts with the current state (e.g. already exists)' },
   413: { codes: ['PAYLOAD_TOO_LARGE'], description: 'The request body is larger than the limit', bodies: 'all' },

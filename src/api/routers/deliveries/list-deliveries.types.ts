@@ -13,7 +13,8 @@ export const listDeliveriesMeta: ApiMeta = {
 export const ZListDeliveriesRequest = z.object({
   triggerId: z.uuid().optional(),
   actionId: z.coerce.number().int().positive().max(2_147_483_647).optional(),
-  status: z.enum(['pending', 'parked', 'delivered', 'dead']).optional(),
+  // quota_exceeded: created beyond the plan's deliveries per month, never attempted.
+  status: z.enum(['pending', 'parked', 'delivered', 'dead', 'quota_exceeded']).optional(),
   since: z.iso.datetime({ offset: true }).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 });

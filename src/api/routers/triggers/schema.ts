@@ -1,4 +1,5 @@
 /** Shared shapes of the trigger procedures (inputs are re-validated as a whole by the trigger definition compiler). */
+import { MAX_ACTIONS_PER_TRIGGER } from '../../../billing/plans.js';
 import { z } from 'zod';
 
 /** What the trigger operations' documents say about the rules beyond this schema. */
@@ -36,7 +37,7 @@ export const triggerBody = z.object({
   enabled: z.boolean().optional(),
   settings: settingsInput.optional(),
   conditions: z.array(conditionInput).max(32),
-  actions: z.array(actionInput).max(16).default([]),
+  actions: z.array(actionInput).max(MAX_ACTIONS_PER_TRIGGER).default([]),
 });
 
 export const triggerOutput = z.object({
