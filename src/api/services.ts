@@ -17,6 +17,7 @@ import { createMailer } from '../mail/mailer.js';
 import { parseAllowList } from '../actions/safe-http.js';
 import { TriggerService } from '../triggers/service.js';
 import { RateLimiter } from '../rate-limit.js';
+import { createStripeBilling } from '../billing/stripe.js';
 import type { ApiServices } from './trpc/context.js';
 
 export interface ApiServicesInput {
@@ -28,6 +29,8 @@ export interface ApiServicesInput {
   secrets: SecretBox;
   /** The app key, from which development derives the token secrets when none are configured. */
   appKey: Buffer;
+  /** Retries of a failed Stripe request (the SDK's default when absent; tests use 0). */
+  stripeNetworkRetries?: number;
 }
 
 function derive(key: Buffer, label: string): Uint8Array {
@@ -86,6 +89,11 @@ export async function createApiServices(
     siweSecret: derive(Buffer.from(jwtSecret), 'sign-in with ethereum'),
     mailer,
     publicUrl,
+    stripeBilling: createStripeBilling(config.stripe, {
+      pool: input.pool,
+      logger: input.logger,
+      maxNetworkRetries: input.stripeNetworkRetries,
+    }),
   };
   return {
     services,

@@ -201,6 +201,16 @@ export async function releaseHold(db: Db, request: ReleaseRequest): Promise<Hold
   });
 }
 
+/** The organization's holds that still reserve credits, newest first. */
+export async function listActiveHolds(db: Db, organizationId: string): Promise<Hold[]> {
+  const { rows } = await db.query<HoldRow>(
+    `SELECT ${HOLD_COLUMNS} FROM credit_holds
+     WHERE organization_id = $1 AND currency = $2 AND status = 'held' ORDER BY created_at DESC`,
+    [organizationId, CURRENCY],
+  );
+  return rows.map(holdOf);
+}
+
 /**
  * Releases every hold past its expiry, one account per transaction (account lock first, as everywhere). Run
  * periodically by the maintenance schedule with the owner pool; returns how many holds it released.

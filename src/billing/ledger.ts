@@ -17,6 +17,7 @@ import type { Db } from '../db/pool.js';
 import { withTransaction } from '../db/transaction.js';
 import { formatAmount, minUnits, parseAmount, toUnits } from './amount.js';
 import { BillingError } from './errors.js';
+import { listActiveHolds, type Hold } from './holds.js';
 import {
   CREDIT_KINDS,
   CURRENCY,
@@ -36,7 +37,7 @@ import {
 
 export { CREDIT_KINDS, CURRENCY, ENTRY_KINDS };
 export type { CreditKind, EntryKind, LedgerEntry, Movement };
-export { capture, releaseExpiredHolds, releaseHold, reserve } from './holds.js';
+export { capture, listActiveHolds, releaseExpiredHolds, releaseHold, reserve } from './holds.js';
 export type { CaptureOutcome, Hold, HoldOutcome, HoldStatus } from './holds.js';
 
 export interface Account {
@@ -130,6 +131,12 @@ export async function getAccount(db: Db, organizationId: string): Promise<Accoun
   const zero = formatAmount(0n);
   const row = rows[0] ?? { balance: zero, held: zero, owed: zero, available: zero };
   return { currency: CURRENCY, ...row };
+}
+
+/** The account's figures and the holds that make up `held` (the billing API's balance view). */
+export async function getAccountWithHolds(db: Db, organizationId: string): Promise<Account & { holds: Hold[] }> {
+  const [account, holds] = await Promise.all([getAccount(db, organizationId), listActiveHolds(db, organizationId)]);
+  return { ...account, holds };
 }
 
 export const MAX_PAGE_SIZE = 200;

@@ -464,8 +464,9 @@ export class StripeBilling {
   /** The configured price a Stripe price (object or id) stands for, by id or lookup key. */
   private priceOf(price: string | Stripe.Price): PlanPrice | undefined {
     const id = typeof price === 'string' ? price : price.id;
-    const lookupKey = typeof price === 'string' ? null : price.lookup_key;
-    return this.planPrices.find((p) => p.price === id || (lookupKey !== null && p.lookupKey === lookupKey));
+    // A price without a lookup key must not match a configured price without one (both would be undefined).
+    const lookupKey = typeof price === 'string' ? undefined : (price.lookup_key ?? undefined);
+    return this.planPrices.find((p) => p.price === id || (lookupKey !== undefined && p.lookupKey === lookupKey));
   }
 
   /** An organization of ours, named by the metadata we set or found by its Stripe customer. */

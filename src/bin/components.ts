@@ -6,7 +6,6 @@ import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { ActionSettings } from '../actions/settings.js';
 import { startApiServer, type RunningApiServer } from '../api/server.js';
-import { createStripeBilling } from '../billing/stripe.js';
 import { createApiServices } from '../api/services.js';
 import { createApiHandlers } from '../api/trpc/handlers.js';
 import type { ProcessContext } from '../runtime.js';
@@ -64,7 +63,7 @@ export async function startConfiguredApi(
       ingestApiToken: config.ingestApiToken,
       rateLimiter: apiServices.services.rateLimiter,
       trustedProxies: config.api.trustedProxies,
-      stripeBilling: createStripeBilling(config.stripe, { pool, logger }),
+      stripeBilling: apiServices.services.stripeBilling,
       api: createApiHandlers(apiServices.services, {
         baseUrl: config.api.publicUrl ?? `http://${config.api.host}:${config.api.port}`,
       }),

@@ -5,7 +5,7 @@ import { Client, Connection } from '@temporalio/client';
 import { TRPCError } from '@trpc/server';
 import { inject } from 'vitest';
 import { startApiServer, type RunningApiServer } from '../../src/api/server.js';
-import { createStripeBilling, type StripeBilling } from '../../src/billing/stripe.js';
+import type { StripeBilling } from '../../src/billing/stripe.js';
 import { createApiServices } from '../../src/api/services.js';
 import { appRouter } from '../../src/api/trpc/app-router.js';
 import { createApiContext, type ApiServices } from '../../src/api/trpc/context.js';
@@ -28,7 +28,7 @@ export interface TestApi {
   server: RunningApiServer;
   /** The SMTP server the API sends its mails to (SMTP_URL). */
   mailbox: Mailbox;
-  /** Stripe billing, when `env` configures it (STRIPE_SECRET_KEY…; see stripeMockEnv in ./stripe.ts). */
+  /** Stripe billing, when `env` configures it (STRIPE_SECRET_KEY…; see stripeMockEnv in ./stripe-env.ts). */
   stripeBilling: StripeBilling | undefined;
   /** An in-process caller with the given headers (as tRPC's createCaller would get them from a request). */
   caller(headers?: Record<string, string>, ip?: string): Promise<ApiCaller>;
@@ -81,8 +81,9 @@ export async function startTestApi(
     logger: testLogger,
     secrets,
     appKey: randomBytes(32),
+    stripeNetworkRetries: 0,
   });
-  const stripeBilling = createStripeBilling(config.stripe, { pool: db.pool, logger: testLogger, maxNetworkRetries: 0 });
+  const { stripeBilling } = services;
   const server = await startApiServer(
     {
       pool: db.pool,

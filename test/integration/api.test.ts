@@ -24,13 +24,15 @@ import {
   type TestApi,
 } from '../helpers/api.js';
 import { extract } from '../helpers/mail.js';
+import { stripeMockEnv, TEST_PACK } from '../helpers/stripe-env.js';
 
 let db: TestDatabase;
 let api: TestApi;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  api = await startTestApi(db, { withWorker: true });
+  // Billing configured (stripe-mock): the tenancy table calls the checkout procedures too.
+  api = await startTestApi(db, { withWorker: true, env: stripeMockEnv() });
 });
 afterAll(async () => {
   await api?.close();
@@ -299,6 +301,14 @@ describe('tenancy: every organization-scoped procedure refuses outsiders and ins
         clientId: (await asOwner(fx).oauthClients.create({ organizationId: fx.org, name: 'target' })).clientId,
       }),
     },
+    'billing.account': { role: 'viewer', key: 'read', input: () => ({}) },
+    'billing.entries': { role: 'viewer', key: 'read', input: () => ({ kind: 'purchase' }) },
+    'billing.usage': { role: 'viewer', key: 'read', input: () => ({ period: 'month' }) },
+    'billing.plan': { role: 'viewer', key: 'read', input: () => ({}) },
+    'billing.packs': { role: 'viewer', key: 'read', input: () => ({}) },
+    'billing.createCreditCheckout': { role: 'admin', key: 'admin', input: () => ({ packId: TEST_PACK.id }) },
+    'billing.createSubscriptionCheckout': { role: 'admin', key: 'admin', input: () => ({ plan: 'pro' }) },
+    'billing.portalLink': { role: 'admin', key: 'admin', input: () => ({}) },
     'organizations.members': { role: 'viewer', key: 'read', input: () => ({}) },
     'organizations.rename': { role: 'admin', key: 'admin', input: () => ({ name: 'renamed' }) },
     'organizations.removeMember': {

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SchemaArbitraries, type JsonSchema } from '../helpers/json-schema-arbitrary.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { startTestApi, type TestApi } from '../helpers/api.js';
+import { stripeMockEnv } from '../helpers/stripe-env.js';
 
 const SEED = 8004;
 const RUNS_PER_OPERATION = 12;
@@ -46,7 +47,8 @@ let document: Document;
 beforeAll(async () => {
   db = await createTestDatabase();
   // With a worker, as in production: deleting a trigger (or an organization with triggers) waits for its workflow.
-  api = await startTestApi(db, { withWorker: true });
+  // Billing configured (stripe-mock), so that the billing operations reach their handlers rather than answer 503.
+  api = await startTestApi(db, { withWorker: true, env: stripeMockEnv() });
   const session = await (
     await api.caller({}, '10.9.0.1')
   ).auth.register({ username: 'openapi-fuzz', email: 'openapi-fuzz@example.test', password: 'correct horse battery' });

@@ -2,6 +2,7 @@
 import { router } from './trpc.js';
 import { apiKeysRouter } from '../routers/api-keys/index.js';
 import { authRouter } from '../routers/auth/index.js';
+import { billingRouter } from '../routers/billing/index.js';
 import { organizationsRouter } from '../routers/organizations/index.js';
 import { deliveriesRouter } from '../routers/deliveries/index.js';
 import { eventsRouter } from '../routers/events/index.js';
@@ -20,6 +21,7 @@ export const appRouter = router({
   deliveries: deliveriesRouter,
   webhooks: webhooksRouter,
   telegram: telegramRouter,
+  billing: billingRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -33,6 +33,7 @@ import {
 import type { Permission, Role, Subject } from '../../auth/authorization.js';
 import type { Plan } from '../../billing/plans.js';
 import type { PlanCache } from '../../organizations/plan-cache.js';
+import type { StripeBilling } from '../../billing/stripe.js';
 
 /** Long-lived dependencies of the API, created once per process. */
 export interface ApiServices {
@@ -65,6 +66,8 @@ export interface ApiServices {
   mailer: Mailer;
   /** Public base URL of the API, for links in mails. */
   publicUrl: string;
+  /** Stripe checkout, portal and webhooks; absent when billing is not configured (those calls answer 503). */
+  stripeBilling?: StripeBilling;
 }
 
 export interface ApiContext extends ApiServices {

@@ -6,6 +6,7 @@ import { DefinitionError } from '../../triggers/definition.js';
 import { TriggerNotFoundError } from '../../triggers/service.js';
 import { BacktestRequestError } from '../../triggers/backtest.js';
 import { QuotaExceededError } from '../../billing/quotas.js';
+import { BillingError, type BillingErrorCode } from '../../billing/errors.js';
 
 /** A domain "not found" or "conflict" raised by API services. */
 export class ApiError extends Error {
@@ -33,6 +34,24 @@ const AUTH_CODES: Record<AuthError['code'], TRPCError['code']> = {
   invalid_input: 'BAD_REQUEST',
 };
 
+const BILLING_CODES: Record<BillingErrorCode, TRPCError['code']> = {
+  invalid_amount: 'BAD_REQUEST',
+  invalid_input: 'BAD_REQUEST',
+  unknown_pack: 'BAD_REQUEST',
+  unknown_plan: 'BAD_REQUEST',
+  // The credits do not cover a paid call, or a reversed payment left a debt: pay (top up) and retry.
+  insufficient_credits: 'PAYMENT_REQUIRED',
+  account_owes: 'PAYMENT_REQUIRED',
+  idempotency_conflict: 'CONFLICT',
+  duplicate_reference: 'CONFLICT',
+  hold_not_active: 'CONFLICT',
+  hold_not_found: 'NOT_FOUND',
+  // The server, not the caller, lacks the Stripe settings: 503 with the message naming them.
+  billing_not_configured: 'SERVICE_UNAVAILABLE',
+  // Only the webhook route verifies signatures (and answers 400 itself); a procedure never should.
+  invalid_signature: 'BAD_REQUEST',
+};
+
 export function toTRPCError(err: unknown): TRPCError {
   if (err instanceof TRPCError) return err;
   if (err instanceof DefinitionError) {
@@ -49,6 +68,8 @@ export function toTRPCError(err: unknown): TRPCError {
   if (err instanceof BacktestRequestError) return new TRPCError({ code: 'BAD_REQUEST', message: err.message });
   // The caller may not have more on its plan: 403 naming the limit and the plan that lifts it.
   if (err instanceof QuotaExceededError) return new TRPCError({ code: 'FORBIDDEN', message: err.message });
+  if (err instanceof BillingError)
+    return new TRPCError({ code: BILLING_CODES[err.code] ?? 'BAD_REQUEST', message: err.message });
   if (err instanceof ApiError) return new TRPCError({ code: err.code, message: err.message });
   if (err instanceof AuthError)
     return new TRPCError({ code: AUTH_CODES[err.code] ?? 'UNAUTHORIZED', message: err.message });

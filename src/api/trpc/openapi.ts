@@ -36,7 +36,7 @@ export function exactlyOneOf<T extends z.ZodObject>(schema: T, ...groups: [strin
 }
 
 /** Every error the API layer answers, by status (the codes tRPC maps to it). */
-const ERRORS: Record<number, { codes: string[]; description: string; bodies?: 'all' }> = {
+const ERRORS: Record<number, { codes: string[]; description: string; bodies?: 'all'; onlyPaths?: RegExp }> = {
   400: {
     codes: ['BAD_REQUEST', 'PARSE_ERROR'],
     description:
@@ -57,6 +57,12 @@ const ERRORS: Record<number, { codes: string[]; description: string; bodies?: 'a
     description: 'Rate limit exceeded (or sign-in locked); retry after `Retry-After` seconds',
   },
   500: { codes: ['INTERNAL_SERVER_ERROR'], description: 'Unexpected failure (logged); the body carries no detail' },
+  // Only the billing operations depend on settings a server may lack (Stripe).
+  503: {
+    codes: ['SERVICE_UNAVAILABLE'],
+    description: 'Billing is not configured on this server (STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET unset)',
+    onlyPaths: /\/billing\//,
+  },
 };
 
 const rateLimitHeaders = {
@@ -147,7 +153,7 @@ export function describeAnswers<D>(generated: D, router: AnyRouter): D {
       const responses: Record<string, unknown> = { ...operation.responses };
       for (const key of Object.keys(responses)) if (key !== '200') delete responses[key];
       for (const [status, error] of Object.entries(ERRORS)) {
-        if (error.bodies && !takesBody) continue;
+        if ((error.bodies && !takesBody) || (error.onlyPaths && !error.onlyPaths.test(path))) continue;
         responses[status] = {
           description: error.description,
           ...(status === '429'
