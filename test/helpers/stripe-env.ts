@@ -29,22 +29,34 @@ export function stripeMockEnv(): Record<string, string> {
 const signer = new Stripe(STRIPE_MOCK_SECRET_KEY);
 let clock = Math.floor(Date.now() / 1000) - 1000;
 
-/** An event as Stripe sends it; `created` increases with every call, so later events are newer. */
-export function stripeEvent(type: string, object: Record<string, unknown>) {
-  return { id: `evt_${randomUUID().replace(/-/g, '')}`, object: 'event', type, created: ++clock, data: { object } };
+/** An event as Stripe sends it; `created` increases with every call unless given, so later events are newer. */
+export function stripeEvent(type: string, object: Record<string, unknown>, created = ++clock) {
+  return { id: `evt_${randomUUID().replace(/-/g, '')}`, object: 'event', type, created, data: { object } };
 }
 
-/** Delivers an event to the API's webhook route, signed with TEST_WEBHOOK_SECRET as Stripe signs it. */
-export async function deliverSigned(apiUrl: string, event: object): Promise<number> {
-  const payload = JSON.stringify(event);
+/**
+ * Delivers an event to the API's webhook route, signed as Stripe signs it (with TEST_WEBHOOK_SECRET unless `secret`);
+ * `payload` sends another body under the event's signature (a tampered one), `timestamp` signs at another time.
+ */
+export async function deliverWebhook(
+  apiUrl: string,
+  event: object,
+  options: { payload?: string; secret?: string; timestamp?: number } = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const header = signer.webhooks.generateTestHeaderString({
+    payload: JSON.stringify(event),
+    secret: options.secret ?? TEST_WEBHOOK_SECRET,
+    timestamp: options.timestamp,
+  });
   const res = await fetch(`${apiUrl}${STRIPE_WEBHOOK_PATH}`, {
     method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'stripe-signature': signer.webhooks.generateTestHeaderString({ payload, secret: TEST_WEBHOOK_SECRET }),
-    },
-    body: payload,
+    headers: { 'content-type': 'application/json', 'stripe-signature': header },
+    body: options.payload ?? JSON.stringify(event),
   });
-  await res.body?.cancel();
-  return res.status;
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+/** Delivers a signed event; its HTTP status. */
+export async function deliverSigned(apiUrl: string, event: object): Promise<number> {
+  return (await deliverWebhook(apiUrl, event)).status;
 }

@@ -5,11 +5,8 @@
  */
 import { formatAmount, toUnits } from '../../src/billing/amount.js';
 import { planLimits } from '../../src/billing/plans.js';
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
 import { startApiServer } from '../../src/api/server.js';
 import { MAX_STRIPE_WEBHOOK_BYTES, STRIPE_WEBHOOK_PATH } from '../../src/api/stripe-webhook.js';
 import { isBillingError } from '../../src/billing/errors.js';
@@ -20,31 +17,22 @@ import { startTestApi, type TestApi } from '../helpers/api.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { insertOrganization, insertUser } from '../helpers/fixtures.js';
 import { testLogger } from '../helpers/logger.js';
-import { STRIPE_MOCK_SECRET_KEY } from '../helpers/stripe-mock.js';
+import { deliverWebhook, stripeEvent, stripeMockEnv, TEST_PACK, TEST_PLAN_PRICES } from '../helpers/stripe-env.js';
 import { until } from '../helpers/wait.js';
 
-const WEBHOOK_SECRET = 'whsec_stripebillingtest';
-const PACK = { id: 'pack-25', name: '25 USDC of credits', priceCents: 2500, credits: '25' };
-const PRO = { price: 'price_pro_monthly', lookupKey: 'pro_monthly', plan: 'pro' };
-const STARTER = { price: 'price_starter_monthly', plan: 'starter' };
+const PACK = TEST_PACK;
+const PRO = TEST_PLAN_PRICES[1];
+/** A subscription period that began before any event of this file. */
+const PERIOD_START = Math.floor(Date.now() / 1000) - 2_000;
 
 let db: TestDatabase;
 let api: TestApi;
 let billing: StripeBilling;
 let webhookUrl: string;
-const signer = new Stripe(STRIPE_MOCK_SECRET_KEY);
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  api = await startTestApi(db, {
-    env: {
-      STRIPE_SECRET_KEY: STRIPE_MOCK_SECRET_KEY,
-      STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
-      STRIPE_API_BASE: inject('stripeMockUrl'),
-      BILLING_CREDIT_PACKS: JSON.stringify([PACK]),
-      BILLING_PLAN_PRICES: JSON.stringify([PRO, STARTER]),
-    },
-  });
+  api = await startTestApi(db, { env: stripeMockEnv() });
   billing = api.stripeBilling!;
   webhookUrl = `${api.server.url}${STRIPE_WEBHOOK_PATH}`;
 });
@@ -58,29 +46,8 @@ async function newOrganization(): Promise<string> {
   return insertOrganization(db.pool, await insertUser(db.pool));
 }
 
-let clock = Math.floor(Date.now() / 1000) - 1000;
-/** An event as Stripe sends it; `created` increases with every call unless given. */
-function stripeEvent(type: string, object: Record<string, unknown>, created = ++clock) {
-  return { id: `evt_${randomUUID().replace(/-/g, '')}`, object: 'event', type, created, data: { object } };
-}
-
-async function deliver(
-  event: object,
-  options: { payload?: string; secret?: string; timestamp?: number } = {},
-): Promise<{ status: number; body: Record<string, unknown> }> {
-  const payload = options.payload ?? JSON.stringify(event);
-  const header = signer.webhooks.generateTestHeaderString({
-    payload: JSON.stringify(event),
-    secret: options.secret ?? WEBHOOK_SECRET,
-    timestamp: options.timestamp,
-  });
-  const res = await fetch(webhookUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'stripe-signature': header },
-    body: payload,
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-}
+const deliver = (event: object, options?: Parameters<typeof deliverWebhook>[2]) =>
+  deliverWebhook(api.server.url, event, options);
 
 function checkoutSession(
   purchase: { organizationId: string; purchaseId: string; sessionId: string },
@@ -318,7 +285,7 @@ describe('subscriptions', () => {
       status,
       customer: 'cus_unknown',
       metadata: { org_id: organizationId },
-      items: { data: [{ price, current_period_start: clock, current_period_end: clock + 30 * 86_400 }] },
+      items: { data: [{ price, current_period_start: PERIOD_START, current_period_end: PERIOD_START + 30 * 86_400 }] },
     };
   }
 
