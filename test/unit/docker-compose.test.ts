@@ -92,6 +92,13 @@ function dockerfileCmd(): string[] {
   return arg.startsWith('[') ? (JSON.parse(arg) as string[]) : tokens(arg);
 }
 
+/** What production refuses to start without (test/unit/production-secrets.test.ts, src/mail/mailer.ts), with valid samples. */
+const PRODUCTION_SECRET_SAMPLES: Record<string, string> = {
+  APP_ENCRYPTION_KEY: 'ab'.repeat(32),
+  JWT_SECRET: 'a-sample-secret-of-at-least-thirty-two-characters',
+  SMTP_URL: 'smtps://user:pass@mail.example.com:465',
+};
+
 describe('docker-compose.yml', () => {
   it('defines the expected services', () => {
     const expected = [
@@ -141,10 +148,26 @@ describe('docker-compose.yml', () => {
     expect(unknown, 'env vars not in envSchema (src/config.ts)').toEqual([]);
   });
 
+  it('requires from the environment every secret production refuses to start without', () => {
+    // `${NAME:?message}`: compose itself stops with the message when the operator has not set it.
+    const missing: string[] = [];
+    for (const [name, service] of appServices) {
+      const env = environmentOf(service);
+      for (const secret of Object.keys(PRODUCTION_SECRET_SAMPLES)) {
+        if (!new RegExp(`^\\$\\{${secret}:\\?.+\\}$`).test(String(env[secret] ?? '')))
+          missing.push(`${name}: ${secret}`);
+      }
+    }
+    expect(missing, 'production secrets not required as ${NAME:?message}').toEqual([]);
+  });
+
   it('gives the app services values that envSchema accepts', () => {
-    // Compose interpolation (${VAR:-default}) is resolved with its default before parsing.
+    // Compose interpolation is resolved before parsing: ${VAR:-default} with its default, a required ${VAR:?message}
+    // with a sample of what the operator must provide.
     const interpolate = (value: string): string =>
-      value.replace(/\$\{([A-Z0-9_]+)(?::?-([^}]*))?\}/g, (_m, _name: string, fallback?: string) => fallback ?? '');
+      value
+        .replace(/\$\{([A-Z0-9_]+):\?[^}]*\}/g, (_m, name: string) => PRODUCTION_SECRET_SAMPLES[name] ?? '')
+        .replace(/\$\{([A-Z0-9_]+)(?::?-([^}]*))?\}/g, (_m, _name: string, fallback?: string) => fallback ?? '');
     const invalid: string[] = [];
     for (const [name, service] of appServices) {
       const env = Object.fromEntries(
