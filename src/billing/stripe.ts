@@ -15,8 +15,7 @@
 import Stripe from 'stripe';
 import type pg from 'pg';
 import type { Db } from '../db/pool.js';
-import { nestedIn } from '../db/nested-transaction.js';
-import { withTransaction, type Queryable } from '../db/transaction.js';
+import { inTransaction, withTransaction, type Queryable } from '../db/transaction.js';
 import type { Logger } from '../logger.js';
 import { setOrganizationPlan } from '../organizations/plan.js';
 import { formatAmount, toUnits } from './amount.js';
@@ -312,7 +311,7 @@ export class StripeBilling {
       );
       return this.setPurchaseStatus(client, purchase, 'failed');
     }
-    await credit(nestedIn(client), {
+    await credit(inTransaction(client), {
       organizationId: purchase.organization_id,
       kind: 'purchase',
       key: `stripe:checkout:${session.id}`,
@@ -387,7 +386,7 @@ export class StripeBilling {
       log.warn({ invoiceId: invoice.id }, 'paid invoice of no organization of ours: ignored');
       return;
     }
-    await credit(nestedIn(client), {
+    await credit(inTransaction(client), {
       organizationId,
       kind: 'grant',
       key: `stripe:invoice:${invoice.id}`,
@@ -415,7 +414,7 @@ export class StripeBilling {
     const purchase = await this.purchaseOfPayment(client, paymentIntent);
     const amount = purchase ? proportionalCredits(purchase, dispute.amount) : '0';
     if (!purchase || toUnits(amount) === 0n) return;
-    await credit(nestedIn(client), {
+    await credit(inTransaction(client), {
       organizationId: purchase.organization_id,
       kind: 'grant',
       key: `stripe:dispute-won:${dispute.id}`,
@@ -439,7 +438,7 @@ export class StripeBilling {
     }
     const amount = proportionalCredits(purchase, cents);
     if (toUnits(amount) === 0n) return;
-    const movement = await reverseCredit(nestedIn(client), {
+    const movement = await reverseCredit(inTransaction(client), {
       organizationId: purchase.organization_id,
       key,
       amount,

@@ -5,7 +5,26 @@ import type { Db } from './pool.js';
 /** Anything that runs a query: a pool, or a client inside a caller's transaction. */
 export type Queryable = Db | pg.PoolClient | pg.Client;
 
+/** Handles made by inTransaction: their open transaction's client, and how many savepoints are open in it. */
+const openTransactions = new WeakMap<Db, { client: pg.PoolClient; savepoints: number }>();
+
+/**
+ * A `Db` over the client of a transaction already open, for functions that run their own transaction (such as the
+ * credits ledger's) when the caller needs their effect in its transaction: withTransaction on it runs in a savepoint,
+ * undone alone when it fails, and the caller's COMMIT decides for all of it.
+ */
+export function inTransaction(client: pg.PoolClient): Db {
+  const db: Db = {
+    query: client.query.bind(client) as Db['query'],
+    connect: () => Promise.reject(new Error('a transaction handle has no connection of its own: use withTransaction')),
+  };
+  openTransactions.set(db, { client, savepoints: 0 });
+  return db;
+}
+
 export async function withTransaction<T>(pool: Db, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const open = openTransactions.get(pool);
+  if (open) return inSavepoint(open, fn);
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
@@ -17,5 +36,23 @@ export async function withTransaction<T>(pool: Db, fn: (client: pg.PoolClient) =
     throw err;
   } finally {
     client.release();
+  }
+}
+
+async function inSavepoint<T>(
+  open: { client: pg.PoolClient; savepoints: number },
+  fn: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  const name = `nested_${++open.savepoints}`;
+  try {
+    await open.client.query(`SAVEPOINT ${name}`);
+    const result = await fn(open.client);
+    await open.client.query(`RELEASE SAVEPOINT ${name}`);
+    return result;
+  } catch (err) {
+    await open.client.query(`ROLLBACK TO SAVEPOINT ${name}`).catch(() => undefined);
+    throw err;
+  } finally {
+    open.savepoints--;
   }
 }
