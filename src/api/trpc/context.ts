@@ -131,7 +131,8 @@ async function verifyGuarded<T>(
   if (cached !== undefined) return cached;
   const guard = services.credentialGuard;
   if (guard.isKnownInvalid(secret)) return refused(credential, 'known_invalid', unauthorized('invalid credentials'));
-  if (!guard.isKnownValid(secret)) {
+  const knownValid = guard.isKnownValid(secret);
+  if (!knownValid) {
     const { bucket, limit, windowSeconds } = bucketFor({ kind: 'anonymous', ip }, 'verify');
     const blockedUntil = guard.addressBlockedUntil(ip);
     const decision =
@@ -152,7 +153,7 @@ async function verifyGuarded<T>(
     }
   }
   try {
-    const result = guard.isKnownValid(secret) ? await verify() : await guard.unknownVerifications.run(verify);
+    const result = knownValid ? await verify() : await guard.unknownVerifications.run(verify);
     guard.recordValid(secret);
     return result;
   } catch (err) {
