@@ -9,7 +9,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type pg from 'pg';
-import type { Db } from '../db/pool.js';
+import type { Queryable } from '../db/transaction.js';
 import { acquireSingletonLock, type SingletonLock } from '../db/singleton-lock.js';
 import type { Logger } from '../logger.js';
 import { redactTelegramSecrets, sendTelegramMessage } from './telegram.js';
@@ -17,8 +17,6 @@ import { redactTelegramSecrets, sendTelegramMessage } from './telegram.js';
 export const LINK_CODE_TTL_MINUTES = 60;
 const CODE_PREFIX = 'org_';
 const CODE_PATTERN = /^org_[A-Za-z0-9_-]{20}$/;
-
-type Queryable = Pick<Db, 'query'> | pg.PoolClient;
 
 const hashCode = (code: string) => createHash('sha256').update(code).digest('hex');
 

@@ -4,7 +4,7 @@
  * on bigint units.
  */
 import type pg from 'pg';
-import type { Db } from '../db/pool.js';
+import type { Queryable } from '../db/transaction.js';
 import { formatAmount, toUnits } from './amount.js';
 import { BillingError } from './errors.js';
 
@@ -12,7 +12,6 @@ import { BillingError } from './errors.js';
 export const CURRENCY = 'USDC';
 
 /** Something to query: a pool, an organization-scoped TenantDb, or the client of the current transaction. */
-export type Queryable = Db | pg.PoolClient;
 
 export const CREDIT_KINDS = ['purchase', 'grant', 'bonus', 'refund'] as const;
 /** What adds credits: a purchase, a grant (operator, plan-included credits), a bonus, a refund of a charge. */
