@@ -261,3 +261,49 @@ export async function deployRegistries(rpcUrl: string): Promise<DeployedRegistri
     chain,
   };
 }
+
+// ---------------------------------------------------------------------------------------------------- payment token
+
+/** Where Multicall3 lives on every public chain (and where x402's EVM verifier looks for it). */
+export const MULTICALL3_ADDRESS: Address = '0xcA11bde05977b3631167028862bE2a173976CA11';
+
+export interface DeployedPaymentToken {
+  /** TestUSDC: EIP-3009, EIP-712 domain { name: 'USD Coin', version: '2' }, 6 decimals. */
+  address: Address;
+  name: string;
+  version: string;
+  decimals: number;
+}
+
+/**
+ * Deploys our EIP-3009 test token (src/chain/contracts/TestUSDC.sol) with anvil's first account, and installs a
+ * Multicall3 at its canonical address when the chain has none (anvil has none; the x402 verifier reads failure
+ * reasons through it).
+ */
+export async function deployPaymentToken(rpcUrl: string): Promise<DeployedPaymentToken> {
+  const artifacts = await loadArtifacts();
+  const probe = createPublicClient({ transport: http(rpcUrl) });
+  const chain = anvilChain(rpcUrl, await probe.getChainId());
+  const publicClient = createPublicClient({ chain, transport: http(rpcUrl), pollingInterval: 50 });
+  const wallet = createWalletClient({ chain, transport: http(rpcUrl), pollingInterval: 50 });
+  const [first] = await wallet.getAddresses();
+  if (!first) throw new Error(`no unlocked accounts on ${rpcUrl}`);
+  const deploy = async (artifact: { abi: Abi; bytecode: Hex }) => {
+    const hash = await wallet.deployContract({ ...artifact, args: [], account: first, chain });
+    const receipt = await publicClient.waitForTransactionReceipt({ hash, pollingInterval: 50 });
+    if (receipt.status !== 'success' || !receipt.contractAddress) {
+      throw new Error(`deployment failed (tx ${hash}, status ${receipt.status})`);
+    }
+    return getAddress(receipt.contractAddress);
+  };
+  const token = await deploy(artifacts.TestUSDC);
+  if (!(await publicClient.getCode({ address: MULTICALL3_ADDRESS }))) {
+    const multicall = await deploy(artifacts.TestMulticall3);
+    const code = await publicClient.getCode({ address: multicall });
+    await publicClient.request({
+      method: 'anvil_setCode' as never,
+      params: [MULTICALL3_ADDRESS, code] as never,
+    });
+  }
+  return { address: token, name: 'USD Coin', version: '2', decimals: 6 };
+}
