@@ -4,6 +4,7 @@ import { ChainConfigError, loadChains, type ChainConfig } from './chain/config.j
 import { parseTrustedProxies, type TrustedProxies } from './api/client-ip.js';
 import { apiBaseOf, creditPacksSchema, planPricesSchema, type StripeSettings } from './billing/stripe-config.js';
 import { DEFAULT_PLANS, planTableSchema, type PlanTable } from './billing/plans.js';
+import { x402EnvFields, x402Settings, type X402Settings } from './payments/x402/config.js';
 
 /**
  * Every environment variable the service reads, parsed once at startup.
@@ -127,6 +128,9 @@ export const envSchema = z.object({
   BILLING_PORTAL_RETURN_URL: z.url({ message: 'must be a URL' }).optional(),
   /** Plans' rate limits and quotas: JSON overriding the defaults per plan (src/billing/plans.ts). */
   BILLING_PLANS: planTableSchema.optional(),
+
+  /** x402 pay-per-call on the query endpoints (src/payments/x402/config.ts): X402_ENABLED, X402_NETWORK, … */
+  ...x402EnvFields,
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -183,6 +187,8 @@ export interface Config {
     /** What each plan allows: the defaults with BILLING_PLANS applied. */
     plans: PlanTable;
   };
+  /** x402 pay-per-call for callers without credentials; undefined when X402_ENABLED is not set. */
+  x402: X402Settings | undefined;
 }
 
 export class ConfigError extends Error {
@@ -217,6 +223,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (err instanceof ChainConfigError) throw new ConfigError([err.message.replace(/\n/g, '\n  ')]);
     throw err;
   }
+  const x402 = x402Settings(e, (chainId) => chains.find((c) => c.chainId === chainId)?.rpcUrl);
+  if (x402 && 'problems' in x402) throw new ConfigError(x402.problems);
   return {
     nodeEnv: e.NODE_ENV,
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT ?? (e.NODE_ENV === 'production' ? 'json' : 'pretty') },
@@ -260,6 +268,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     billing: { plans: e.BILLING_PLANS ?? DEFAULT_PLANS },
     stripe: stripeSettings(e),
+    x402,
   };
 }
 
