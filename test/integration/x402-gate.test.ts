@@ -15,6 +15,7 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFacilitatorClient, paymentNetworkClient } from '../../src/payments/x402/facilitator.js';
 import { X402Gate, type X402Payer, type X402Route } from '../../src/payments/x402/gate.js';
+import { claimPayment } from '../../src/payments/x402/payments.js';
 import { reconcileX402Payments } from '../../src/payments/x402/reconcile.js';
 import type { X402Settings } from '../../src/payments/x402/config.js';
 import { startTestChain, type TestChain } from '../helpers/chain.js';
@@ -235,6 +236,33 @@ describe('x402 gate', () => {
     } finally {
       await down.close();
     }
+  });
+
+  it('decides a claim left behind (its process died): failed once the authorization expired unused', async () => {
+    const payer = privateKeyToAccount(generatePrivateKey()).address;
+    const nonce = `0x${'ab'.repeat(32)}`;
+    const claim = await claimPayment(db.pool, {
+      network: 'eip155:31337',
+      asset: chain.paymentToken!.address,
+      payer,
+      nonce,
+      payTo,
+      amount: 10_000n,
+      validBefore: BigInt(Math.floor(Date.now() / 1000) - 10),
+      tool: 'getReputationSummary',
+      requestId: 'r-stale',
+    });
+    expect(claim.claimed).toBe(true);
+    const network = createPublicClient({ transport: viemHttp(chain.anvil.rpcUrl) });
+    const reconcile = (staleAfterMs: number) =>
+      reconcileX402Payments({ pool: db.pool, network, logger: testLogger, staleAfterMs });
+    // Young claims belong to their request.
+    expect(await reconcile(60_000)).toEqual({ settled: 0, failed: 0, open: 0 });
+    expect(await reconcile(0)).toEqual({ settled: 0, failed: 1, open: 0 });
+    const { rows } = await db.pool.query(`SELECT status, error FROM x402_payments WHERE payer = $1`, [
+      payer.toLowerCase(),
+    ]);
+    expect(rows).toEqual([{ status: 'failed', error: 'authorization expired without being settled' }]);
   });
 
   it('records a settlement whose receipt does not come in time as pending (202), and reconciles it once mined', async () => {

@@ -19,7 +19,7 @@ import {
   encodePaymentResponseHeader,
 } from '@x402/core/http';
 import { x402ResourceServer, type FacilitatorClient } from '@x402/core/server';
-import type { PaymentPayload, PaymentRequirements, SettleResponse } from '@x402/core/types';
+import type { PaymentPayload, PaymentRequired, PaymentRequirements, SettleResponse } from '@x402/core/types';
 import { ExactEvmScheme } from '@x402/evm/exact/server';
 import { getAddress, recoverTypedDataAddress, type Hex, type PublicClient } from 'viem';
 import type { Queryable } from '../../db/transaction.js';
@@ -60,15 +60,29 @@ export interface ClaimedPayment {
   id: string;
   requestId: string;
   route: X402Route;
+  /** The URL of what is paid for (the PaymentRequired's resource). */
+  resource: string;
   payer: X402Payer;
   payload: PaymentPayload;
   requirements: PaymentRequirements;
 }
 
+/** Why a payment does not (yet) pay, whatever the transport: 402 with what to pay, or 503 when the network is down. */
+export type X402Refusal =
+  | { status: 402; error: string; message: string; price: string; paymentRequired: PaymentRequired }
+  | { status: 503; error: 'payment_network_unavailable'; message: string };
+
+export type X402Settlement =
+  /** On chain: release the answer with the settle response. */
+  | { status: 200; settleResponse: SettleResponse }
+  /** Sent, receipt not seen in time: recorded, reconciled later; the answer is withheld, the client must not pay again. */
+  | { status: 202; settleResponse: SettleResponse; paymentId: string; message: string }
+  | X402Refusal;
+
 export type X402Decision =
   /** Not a paid call, or the caller has credentials: the normal path. */
   | { kind: 'pass' }
-  /** Answer this (402, 503, 400) and stop. */
+  /** Answer this (402, 503) and stop. */
   | { kind: 'respond'; response: X402Response }
   | { kind: 'paid'; payment: ClaimedPayment };
 
@@ -81,7 +95,7 @@ export interface X402GateDeps {
   logger: Logger;
   /** A tool's price per call, USDC as a decimal string. */
   priceOf(tool: string): string;
-  /** The paid call a request is for; undefined when the path is not one. */
+  /** The paid call an HTTP request is for; undefined when the path is not one. */
   route(method: string, url: URL): X402Route | undefined;
 }
 
@@ -156,63 +170,46 @@ export class X402Gate {
     });
   }
 
-  private async paymentRequired(
-    request: X402Request,
-    route: X402Route,
-    requirements: PaymentRequirements[],
-    error: string,
-    message: string,
-  ): Promise<X402Response> {
-    const required = await this.server.createPaymentRequiredResponse(
-      requirements,
+  private async refusal(route: X402Route, resource: string, error: string, message: string): Promise<X402Refusal> {
+    const paymentRequired = await this.server.createPaymentRequiredResponse(
+      await this.requirementsFor(route.tool),
       {
-        url: request.url.toString(),
+        url: resource,
         description: route.description ?? `${route.tool} (${this.deps.priceOf(route.tool)} USDC per call)`,
         mimeType: 'application/json',
       },
       error,
     );
-    return {
-      status: 402,
-      headers: { 'PAYMENT-REQUIRED': encodePaymentRequiredHeader(required), 'Cache-Control': 'no-store' },
-      body: { error, message, price: this.deps.priceOf(route.tool), currency: 'USDC' },
-    };
+    return { status: 402, error, message, price: this.deps.priceOf(route.tool), paymentRequired };
   }
 
-  private unavailable(message: string): X402Response {
-    return { status: 503, headers: { 'Retry-After': '5' }, body: { error: 'payment_network_unavailable', message } };
+  private unavailable(message: string): X402Refusal {
+    return { status: 503, error: 'payment_network_unavailable', message };
   }
 
-  /** Steps 1 to 3: what to do with this request. */
-  async decide(request: X402Request): Promise<X402Decision> {
-    if (hasCredentials(request.headers)) return { kind: 'pass' };
-    const route = this.deps.route(request.method, request.url);
-    if (!route) return { kind: 'pass' };
+  /**
+   * Steps 1 to 3 for any transport: `payload` is what the client sent (undefined: nothing; 'malformed': not a
+   * payment payload). Either a refusal to answer, or a payment claimed for this call.
+   */
+  async claim(
+    route: X402Route,
+    resource: string,
+    payload: PaymentPayload | 'malformed' | undefined,
+  ): Promise<{ refused: X402Refusal } | { payment: ClaimedPayment }> {
     let requirements: PaymentRequirements[];
     try {
       requirements = await this.requirementsFor(route.tool);
     } catch (err) {
       this.log.warn({ err }, 'x402 facilitator unavailable');
-      return {
-        kind: 'respond',
-        response: this.unavailable('the payment facilitator cannot be reached; retry shortly'),
-      };
+      return { refused: this.unavailable('the payment facilitator cannot be reached; retry shortly') };
     }
-    const refuse = async (error: string, message: string): Promise<X402Decision> => ({
-      kind: 'respond',
-      response: await this.paymentRequired(request, route, requirements, error, message),
+    const refuse = async (error: string, message: string) => ({
+      refused: await this.refusal(route, resource, error, message),
     });
-
-    const header = request.headers['payment-signature'] ?? request.headers['x-payment'];
-    if (typeof header !== 'string' || header === '') {
+    if (payload === undefined) {
       return refuse('payment_required', `this call costs ${this.deps.priceOf(route.tool)} USDC: pay with x402`);
     }
-    let payload: PaymentPayload;
-    try {
-      payload = decodePaymentSignatureHeader(header);
-    } catch {
-      return refuse('invalid_payment', 'PAYMENT-SIGNATURE is not a base64 JSON payment payload');
-    }
+    if (payload === 'malformed') return refuse('invalid_payment', 'the payment is not an x402 payment payload');
     if (payload.x402Version !== 2) return refuse('invalid_x402_version', 'only x402 version 2 is accepted');
     const matched = this.server.findMatchingRequirements(requirements, payload);
     const signed = authorizationOf(payload);
@@ -225,13 +222,14 @@ export class X402Gate {
       verified = await this.server.verifyPayment(payload, matched);
     } catch (err) {
       this.log.warn({ err }, 'x402 verification failed');
-      return { kind: 'respond', response: this.unavailable('the payment could not be verified now; retry shortly') };
+      return { refused: this.unavailable('the payment could not be verified now; retry shortly') };
     }
     // An unreachable RPC makes a good payment look invalid (the simulation fails): that is ours, not the payer's.
     if (!verified.isValid) {
       if (await this.isOutage(signed, matched)) {
-        const message = 'the payment network cannot be reached; the payment was not used, retry shortly';
-        return { kind: 'respond', response: this.unavailable(message) };
+        return {
+          refused: this.unavailable('the payment network cannot be reached; the payment was not used, retry shortly'),
+        };
       }
       return refuse(verified.invalidReason ?? 'invalid_payment', verified.invalidMessage ?? 'the payment is invalid');
     }
@@ -260,11 +258,11 @@ export class X402Gate {
     }
     const payer = getAddress(authorization.from);
     return {
-      kind: 'paid',
       payment: {
         id: claim.id,
         requestId,
         route,
+        resource,
         payer: { kind: 'x402', payer, paymentId: claim.id },
         payload,
         requirements: matched,
@@ -277,8 +275,8 @@ export class X402Gate {
     await releaseClaim(this.deps.pool, payment.id);
   }
 
-  /** Step 4, after the query ran: settle, and release `body` only if the money moved. */
-  async settle(payment: ClaimedPayment, body: unknown, request: X402Request): Promise<X402Response> {
+  /** Step 4, after the query ran: settle; the answer may be released only on status 200. */
+  async settle(payment: ClaimedPayment): Promise<X402Settlement> {
     let result: SettleResponse;
     try {
       result = await this.server.settlePayment(payment.payload, payment.requirements);
@@ -294,7 +292,7 @@ export class X402Gate {
     if (result.success) {
       await recordSettlement(this.deps.pool, payment.id, { status: 'settled', transactionHash: result.transaction });
       log.info({ transaction: result.transaction }, 'x402 payment settled');
-      return { status: 200, headers: { 'PAYMENT-RESPONSE': encodePaymentResponseHeader(result) }, body };
+      return { status: 200, settleResponse: result };
     }
     if (result.errorReason === 'settlement_pending' && result.transaction) {
       await recordSettlement(this.deps.pool, payment.id, {
@@ -305,15 +303,11 @@ export class X402Gate {
       log.warn({ transaction: result.transaction }, 'x402 settlement pending: reconciled later');
       return {
         status: 202,
-        headers: { 'PAYMENT-RESPONSE': encodePaymentResponseHeader(result) },
-        body: {
-          error: 'settlement_pending',
-          message:
-            'the payment was sent but is not confirmed yet; it is recorded and will not be charged again. ' +
-            'Do not sign a new payment for this call.',
-          paymentId: payment.id,
-          transaction: result.transaction,
-        },
+        settleResponse: result,
+        paymentId: payment.id,
+        message:
+          'the payment was sent but is not confirmed yet; it is recorded and will not be charged again. ' +
+          'Do not sign a new payment for this call.',
       };
     }
     const signed = authorizationOf(payment.payload);
@@ -324,21 +318,17 @@ export class X402Gate {
         'the payment network cannot be reached; this payment is held until it is known whether it was sent',
       );
     }
+    const reason = result.errorReason ?? 'settlement_failed';
     await recordSettlement(this.deps.pool, payment.id, {
       status: 'failed',
       transactionHash: result.transaction || undefined,
-      error:
-        `${result.errorReason ?? 'settlement_failed'}${result.errorMessage ? `: ${result.errorMessage}` : ''}`.slice(
-          0,
-          1000,
-        ),
+      error: `${reason}${result.errorMessage ? `: ${result.errorMessage}` : ''}`.slice(0, 1000),
     });
-    log.warn({ reason: result.errorReason, transaction: result.transaction }, 'x402 settlement failed');
-    return this.paymentRequired(
-      request,
+    log.warn({ reason, transaction: result.transaction }, 'x402 settlement failed');
+    return this.refusal(
       payment.route,
-      await this.requirementsFor(payment.route.tool),
-      result.errorReason ?? 'settlement_failed',
+      payment.resource,
+      reason,
       'the payment could not be settled; nothing was charged',
     );
   }
@@ -386,6 +376,25 @@ export class X402Gate {
     }
   }
 
+  /** Steps 1 to 3 over HTTP: PAYMENT-SIGNATURE (or v1's X-PAYMENT) in, a decision out. */
+  async decide(request: X402Request): Promise<X402Decision> {
+    if (hasCredentials(request.headers)) return { kind: 'pass' };
+    const route = this.deps.route(request.method, request.url);
+    if (!route) return { kind: 'pass' };
+    const header = request.headers['payment-signature'] ?? request.headers['x-payment'];
+    let payload: PaymentPayload | 'malformed' | undefined;
+    if (typeof header === 'string' && header !== '') {
+      try {
+        payload = decodePaymentSignatureHeader(header);
+      } catch {
+        payload = 'malformed';
+      }
+    }
+    const claimed = await this.claim(route, request.url.toString(), payload);
+    if ('refused' in claimed) return { kind: 'respond', response: httpResponse(claimed.refused) };
+    return { kind: 'paid', payment: claimed.payment };
+  }
+
   /** Runs the whole exchange on a Node request: false when the request is not an x402 one (the caller serves it). */
   async serve(
     req: http.IncomingMessage,
@@ -393,8 +402,7 @@ export class X402Gate {
     url: URL,
     run: (route: X402Route, payer: X402Payer, requestId: string) => Promise<unknown>,
   ): Promise<boolean> {
-    const request: X402Request = { method: req.method ?? 'GET', url, headers: req.headers };
-    const decision = await this.decide(request);
+    const decision = await this.decide({ method: req.method ?? 'GET', url, headers: req.headers });
     if (decision.kind === 'pass') return false;
     if (decision.kind === 'respond') {
       writeJson(res, decision.response);
@@ -408,8 +416,42 @@ export class X402Gate {
       await this.release(payment);
       throw err;
     }
-    writeJson(res, await this.settle(payment, body, request));
+    writeJson(res, httpResponse(await this.settle(payment), body));
     return true;
+  }
+}
+
+/** A refusal or a settlement as HTTP: `body` (the answer) only with a settlement that succeeded. */
+export function httpResponse(outcome: X402Settlement, body?: unknown): X402Response {
+  switch (outcome.status) {
+    case 200:
+      return {
+        status: 200,
+        headers: { 'PAYMENT-RESPONSE': encodePaymentResponseHeader(outcome.settleResponse) },
+        body,
+      };
+    case 202:
+      return {
+        status: 202,
+        headers: { 'PAYMENT-RESPONSE': encodePaymentResponseHeader(outcome.settleResponse) },
+        body: {
+          error: 'settlement_pending',
+          message: outcome.message,
+          paymentId: outcome.paymentId,
+          transaction: outcome.settleResponse.transaction,
+        },
+      };
+    case 402:
+      return {
+        status: 402,
+        headers: {
+          'PAYMENT-REQUIRED': encodePaymentRequiredHeader(outcome.paymentRequired),
+          'Cache-Control': 'no-store',
+        },
+        body: { error: outcome.error, message: outcome.message, price: outcome.price, currency: 'USDC' },
+      };
+    case 503:
+      return { status: 503, headers: { 'Retry-After': '5' }, body: { error: outcome.error, message: outcome.message } };
   }
 }
 
