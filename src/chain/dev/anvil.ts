@@ -218,9 +218,8 @@ export function anvilChain(rpcUrl: string, chainId = 31337): Chain {
   });
 }
 
-/** Deploys the four test registries with anvil's first unlocked account, waiting for each receipt. */
-export async function deployRegistries(rpcUrl: string): Promise<DeployedRegistries> {
-  const artifacts = await loadArtifacts();
+/** Deploys contracts with anvil's first unlocked account, waiting for each receipt. */
+async function anvilDeployer(rpcUrl: string) {
   const probe = createPublicClient({ transport: http(rpcUrl) });
   const chain = anvilChain(rpcUrl, await probe.getChainId());
   const publicClient = createPublicClient({ chain, transport: http(rpcUrl), pollingInterval: 50 });
@@ -228,7 +227,6 @@ export async function deployRegistries(rpcUrl: string): Promise<DeployedRegistri
   const [first] = await wallet.getAddresses();
   if (!first) throw new Error(`no unlocked accounts on ${rpcUrl}`);
   const deployer = getAddress(first);
-
   const deploy = async (abi: Abi, bytecode: Hex, args: readonly unknown[]) => {
     const hash = await wallet.deployContract({ abi, bytecode, args, account: deployer, chain });
     const receipt = await publicClient.waitForTransactionReceipt({ hash, pollingInterval: 50 });
@@ -237,6 +235,13 @@ export async function deployRegistries(rpcUrl: string): Promise<DeployedRegistri
     }
     return { address: getAddress(receipt.contractAddress), blockNumber: receipt.blockNumber };
   };
+  return { chain, publicClient, deployer, deploy };
+}
+
+/** Deploys the four test registries with anvil's first unlocked account, waiting for each receipt. */
+export async function deployRegistries(rpcUrl: string): Promise<DeployedRegistries> {
+  const artifacts = await loadArtifacts();
+  const { chain, deployer, deploy } = await anvilDeployer(rpcUrl);
 
   const identity = await deploy(artifacts.IdentityRegistry.abi, artifacts.IdentityRegistry.bytecode, []);
   const reputation = await deploy(artifacts.ReputationRegistry.abi, artifacts.ReputationRegistry.bytecode, [
@@ -282,28 +287,15 @@ export interface DeployedPaymentToken {
  */
 export async function deployPaymentToken(rpcUrl: string): Promise<DeployedPaymentToken> {
   const artifacts = await loadArtifacts();
-  const probe = createPublicClient({ transport: http(rpcUrl) });
-  const chain = anvilChain(rpcUrl, await probe.getChainId());
-  const publicClient = createPublicClient({ chain, transport: http(rpcUrl), pollingInterval: 50 });
-  const wallet = createWalletClient({ chain, transport: http(rpcUrl), pollingInterval: 50 });
-  const [first] = await wallet.getAddresses();
-  if (!first) throw new Error(`no unlocked accounts on ${rpcUrl}`);
-  const deploy = async (artifact: { abi: Abi; bytecode: Hex }) => {
-    const hash = await wallet.deployContract({ ...artifact, args: [], account: first, chain });
-    const receipt = await publicClient.waitForTransactionReceipt({ hash, pollingInterval: 50 });
-    if (receipt.status !== 'success' || !receipt.contractAddress) {
-      throw new Error(`deployment failed (tx ${hash}, status ${receipt.status})`);
-    }
-    return getAddress(receipt.contractAddress);
-  };
-  const token = await deploy(artifacts.TestUSDC);
+  const { publicClient, deploy } = await anvilDeployer(rpcUrl);
+  const token = await deploy(artifacts.TestUSDC.abi, artifacts.TestUSDC.bytecode, []);
   if (!(await publicClient.getCode({ address: MULTICALL3_ADDRESS }))) {
-    const multicall = await deploy(artifacts.TestMulticall3);
-    const code = await publicClient.getCode({ address: multicall });
+    const multicall = await deploy(artifacts.TestMulticall3.abi, artifacts.TestMulticall3.bytecode, []);
+    const code = await publicClient.getCode({ address: multicall.address });
     await publicClient.request({
       method: 'anvil_setCode' as never,
       params: [MULTICALL3_ADDRESS, code] as never,
     });
   }
-  return { address: token, name: 'USD Coin', version: '2', decimals: 6 };
+  return { address: token.address, name: 'USD Coin', version: '2', decimals: 6 };
 }
