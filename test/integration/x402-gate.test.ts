@@ -45,7 +45,7 @@ interface Served {
 }
 
 /** A server with the gate in front of a stand-in query ("summary"); what passes the gate answers `{ credits: true }`. */
-async function serve(db: TestDatabase, settings: X402Settings): Promise<Served> {
+async function serve(db: TestDatabase, settings: X402Settings, onRun?: () => void): Promise<Served> {
   const gate = new X402Gate({
     pool: db.pool,
     settings,
@@ -64,6 +64,7 @@ async function serve(db: TestDatabase, settings: X402Settings): Promise<Served> 
     void gate
       .serve(req, res, url, async (route, payer) => {
         runs.push({ route, payer });
+        onRun?.();
         await new Promise((r) => setTimeout(r, 20));
         if (route.input.agentId === '404') throw new Error('no such agent');
         return { answer: { tool: route.tool, agentId: route.input.agentId } };
@@ -242,6 +243,37 @@ describe('x402 gate', () => {
     }
   });
 
+  it('holds a payment whose settlement met a network outage: 503, claimed until the chain says what happened', async () => {
+    const proxy = await startRpcProxy(chain.anvil.rpcUrl);
+    const settings = x402Settings(chain, payTo, {
+      facilitator: { kind: 'local', privateKey: FACILITATOR_KEY, rpcUrl: proxy.url },
+    });
+    // The network goes down while the query runs, after the payment was verified and claimed.
+    const down = await serve(db, settings, () => {
+      proxy.failWith = { match: () => true, message: 'upstream unavailable' };
+    });
+    try {
+      const payer = await fundedPayer(chain, 1_000_000n);
+      const url = `${down.url}/api/v1/agents/31337/14/summary`;
+      const res = await payingFetch(chain, payer.key)(url);
+      expect(res.status).toBe(503);
+      expect(down.runs).toHaveLength(1);
+      const mine = async () => (await payments(db)).filter((p) => p.payer === payer.address.toLowerCase());
+      expect(await mine()).toEqual([expect.objectContaining({ status: 'claimed', transaction_hash: null })]);
+      expect(await tokenBalance(chain, payer.address)).toBe(1_000_000n);
+      // Back up: the authorization is unused and still valid, so the reconciler leaves it open (not failed: the
+      // payer's signature could still be broadcast), and the payer is not charged.
+      proxy.failWith = undefined;
+      const network = createPublicClient({ transport: viemHttp(chain.anvil.rpcUrl) });
+      const result = await reconcileX402Payments({ pool: db.pool, network, logger: testLogger, staleAfterMs: 0 });
+      expect(result.open).toBeGreaterThanOrEqual(1);
+      expect(await mine()).toEqual([expect.objectContaining({ status: 'claimed' })]);
+    } finally {
+      await down.close();
+      await proxy.stop();
+    }
+  });
+
   it('pays a tool call over MCP: PaymentRequired as a tool error, then the settlement in _meta', async () => {
     const settings = x402Settings(chain, payTo);
     const gate = new X402Gate({
@@ -308,7 +340,7 @@ describe('x402 gate', () => {
       reconcileX402Payments({ pool: db.pool, network, logger: testLogger, staleAfterMs });
     // Young claims belong to their request.
     expect(await reconcile(60_000)).toEqual({ settled: 0, failed: 0, open: 0 });
-    expect(await reconcile(0)).toEqual({ settled: 0, failed: 1, open: 0 });
+    expect(await reconcile(0)).toMatchObject({ settled: 0, failed: 1 });
     const { rows } = await db.pool.query(`SELECT status, error FROM x402_payments WHERE payer = $1`, [
       payer.toLowerCase(),
     ]);
