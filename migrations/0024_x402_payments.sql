@@ -14,6 +14,8 @@ CREATE TABLE x402_payments (
     amount NUMERIC(78, 0) NOT NULL CHECK (amount > 0),
     -- The authorization's validBefore (unix seconds): past it, an unsettled authorization can never settle.
     valid_before NUMERIC(78, 0) NOT NULL,
+    -- sha256 of the signature: only its bearer may collect the answer of a settlement that was pending (below).
+    signature_hash TEXT NOT NULL CHECK (signature_hash ~ '^[0-9a-f]{64}$'),
     tool TEXT NOT NULL,
     request_id TEXT NOT NULL,
     -- claimed: verified and reserved, query running or settling; pending: broadcast, receipt not seen yet;
@@ -24,9 +26,13 @@ CREATE TABLE x402_payments (
     claimed_at TIMESTAMPTZ NOT NULL DEFAULT NOW(),
     updated_at TIMESTAMPTZ NOT NULL DEFAULT NOW(),
     settled_at TIMESTAMPTZ,
+    -- When the answer was released. A settlement answered 202 pending is paid but not yet answered: the same
+    -- signature sent again once it settled collects the answer, once.
+    delivered_at TIMESTAMPTZ,
     CONSTRAINT x402_payments_claim_key UNIQUE (network, asset, payer, nonce),
     CONSTRAINT x402_payments_pending_hash CHECK (status <> 'pending' OR transaction_hash IS NOT NULL),
-    CONSTRAINT x402_payments_settled_at CHECK ((status = 'settled') = (settled_at IS NOT NULL))
+    CONSTRAINT x402_payments_settled_at CHECK ((status = 'settled') = (settled_at IS NOT NULL)),
+    CONSTRAINT x402_payments_delivered CHECK (delivered_at IS NULL OR status = 'settled')
 );
 -- The reconciler's work list.
 CREATE INDEX idx_x402_payments_unresolved ON x402_payments(claimed_at) WHERE status IN ('claimed', 'pending');

@@ -333,6 +333,7 @@ describe('x402 gate', () => {
       validBefore: BigInt(Math.floor(Date.now() / 1000) - 10),
       tool: 'getReputationSummary',
       requestId: 'r-stale',
+      signatureHash: 'cd'.repeat(32),
     });
     expect(claim.claimed).toBe(true);
     const network = createPublicClient({ transport: viemHttp(chain.anvil.rpcUrl) });
@@ -363,9 +364,12 @@ describe('x402 gate', () => {
       expect(body).toMatchObject({ error: 'settlement_pending' });
       const row = (await payments(db)).find((p) => p.id === body.paymentId);
       expect(row).toMatchObject({ status: 'pending', transaction_hash: body.transaction.toLowerCase() });
-      // The same signature again is refused, not settled a second time.
+      // The same signature again while it is pending: 202 again, not run, not settled a second time.
+      const before = slow.runs.length;
       const again = await fetch(url, { headers: { 'PAYMENT-SIGNATURE': signature } });
-      expect(again.status).toBe(402);
+      expect(again.status).toBe(202);
+      expect(await again.json()).toMatchObject({ error: 'settlement_pending', paymentId: body.paymentId });
+      expect(slow.runs).toHaveLength(before);
 
       const network = createPublicClient({ transport: viemHttp(chain.anvil.rpcUrl) });
       expect(await reconcileX402Payments({ pool: db.pool, network, logger: testLogger, staleAfterMs: 60_000 })).toEqual(
@@ -376,6 +380,21 @@ describe('x402 gate', () => {
         { settled: 1, failed: 0, open: 0 },
       );
       expect((await payments(db)).find((p) => p.id === body.paymentId)).toMatchObject({ status: 'settled' });
+      expect(await tokenBalance(chain, payer.address)).toBe(990_000n);
+
+      // Paid but not answered: the same signature collects the answer, once, without paying again.
+      const runs = slow.runs.length;
+      const collected = await fetch(url, { headers: { 'PAYMENT-SIGNATURE': signature } });
+      expect(collected.status).toBe(200);
+      expect(await collected.json()).toEqual({ answer: { tool: 'getReputationSummary', agentId: '12' } });
+      expect(decodePaymentResponseHeader(collected.headers.get('payment-response')!)).toMatchObject({
+        success: true,
+        transaction: body.transaction,
+      });
+      expect(slow.runs.length - runs).toBe(1);
+      const twice = await fetch(url, { headers: { 'PAYMENT-SIGNATURE': signature } });
+      expect(twice.status).toBe(402);
+      expect(slow.runs.length - runs).toBe(1);
       expect(await tokenBalance(chain, payer.address)).toBe(990_000n);
       expect(await tokenBalance(chain, payTo as Address)).toBeGreaterThan(0n);
     } finally {

@@ -14652,6 +14652,12 @@ declare module 'zapatos/schema' {
       */
       claimed_at: Date;
       /**
+      * **x402_payments.delivered_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      delivered_at: Date | null;
+      /**
       * **x402_payments.error**
       * - `text` in database
       * - Nullable, no default
@@ -14699,6 +14705,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       settled_at: Date | null;
+      /**
+      * **x402_payments.signature_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      signature_hash: string;
       /**
       * **x402_payments.status**
       * - `text` in database
@@ -14750,6 +14762,12 @@ declare module 'zapatos/schema' {
       */
       claimed_at: db.TimestampTzString;
       /**
+      * **x402_payments.delivered_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      delivered_at: db.TimestampTzString | null;
+      /**
       * **x402_payments.error**
       * - `text` in database
       * - Nullable, no default
@@ -14797,6 +14815,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       settled_at: db.TimestampTzString | null;
+      /**
+      * **x402_payments.signature_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      signature_hash: string;
       /**
       * **x402_payments.status**
       * - `text` in database
@@ -14848,6 +14872,12 @@ declare module 'zapatos/schema' {
       */
       claimed_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **x402_payments.delivered_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      delivered_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **x402_payments.error**
       * - `text` in database
       * - Nullable, no default
@@ -14895,6 +14925,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       settled_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **x402_payments.signature_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      signature_hash?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
       * **x402_payments.status**
       * - `text` in database
@@ -14946,6 +14982,12 @@ declare module 'zapatos/schema' {
       */
       claimed_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
       /**
+      * **x402_payments.delivered_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      delivered_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **x402_payments.error**
       * - `text` in database
       * - Nullable, no default
@@ -14993,6 +15035,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       settled_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **x402_payments.signature_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      signature_hash: string | db.Parameter<string> | db.SQLFragment;
       /**
       * **x402_payments.status**
       * - `text` in database
@@ -15044,6 +15092,12 @@ declare module 'zapatos/schema' {
       */
       claimed_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
       /**
+      * **x402_payments.delivered_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      delivered_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
+      /**
       * **x402_payments.error**
       * - `text` in database
       * - Nullable, no default
@@ -15091,6 +15145,12 @@ declare module 'zapatos/schema' {
       * - Nullable, no default
       */
       settled_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **x402_payments.signature_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      signature_hash?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
       /**
       * **x402_payments.status**
       * - `text` in database

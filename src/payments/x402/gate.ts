@@ -11,7 +11,7 @@
  *      `settlement_pending` with the transaction (not 402: the client would sign and pay again) and is reconciled.
  * Requests with credentials (Authorization, X-API-Key) are not ours: they pay with credits.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import {
   decodePaymentSignatureHeader,
@@ -25,7 +25,16 @@ import { getAddress, recoverTypedDataAddress, type Hex, type PublicClient } from
 import type { Queryable } from '../../db/transaction.js';
 import type { Logger } from '../../logger.js';
 import { atomicAmount, type X402Settings } from './config.js';
-import { claimPayment, recordSettlement, releaseClaim } from './payments.js';
+import {
+  claimPayment,
+  findPaymentByKey,
+  giveBackDelivery,
+  recordSettlement,
+  releaseClaim,
+  takeDelivery,
+  type X402PaymentRow,
+} from './payments.js';
+import { reconcilePayment } from './reconcile.js';
 
 /** The paid call a request asks for: the query tool and its input (path and query parameters). */
 export interface X402Route {
@@ -65,19 +74,23 @@ export interface ClaimedPayment {
   payer: X402Payer;
   payload: PaymentPayload;
   requirements: PaymentRequirements;
+  /** Set when this request collects the answer of a payment settled earlier (after a 202): nothing to settle. */
+  settledBefore?: SettleResponse;
 }
 
-/** Why a payment does not (yet) pay, whatever the transport: 402 with what to pay, or 503 when the network is down. */
+/**
+ * Why the answer is not given (yet), whatever the transport: 402 with what to pay, 503 when the network is down, 202
+ * when the payment was sent but not confirmed (recorded and reconciled; the client must not pay again, and collects
+ * the answer by sending the same signature once it settled).
+ */
 export type X402Refusal =
   | { status: 402; error: string; message: string; price: string; paymentRequired: PaymentRequired }
-  | { status: 503; error: 'payment_network_unavailable'; message: string };
+  | { status: 503; error: 'payment_network_unavailable'; message: string }
+  | { status: 202; settleResponse: SettleResponse; paymentId: string; message: string };
 
 export type X402Settlement =
   /** On chain: release the answer with the settle response. */
-  | { status: 200; settleResponse: SettleResponse }
-  /** Sent, receipt not seen in time: recorded, reconciled later; the answer is withheld, the client must not pay again. */
-  | { status: 202; settleResponse: SettleResponse; paymentId: string; message: string }
-  | X402Refusal;
+  { status: 200; settleResponse: SettleResponse } | X402Refusal;
 
 export type X402Decision =
   /** Not a paid call, or the caller has credentials: the normal path. */
@@ -217,6 +230,20 @@ export class X402Gate {
       return refuse('payment_requirements_mismatch', 'the payment does not match what this call requires');
     }
 
+    const { authorization } = signed;
+    const signatureHash = createHash('sha256').update(signed.signature.toLowerCase()).digest('hex');
+    const key = {
+      network: matched.network,
+      asset: matched.asset,
+      payer: authorization.from,
+      nonce: authorization.nonce,
+    };
+    const earlier = await findPaymentByKey(this.deps.pool, key);
+    if (earlier?.signature_hash === signatureHash && earlier.tool === route.tool && !earlier.delivered_at) {
+      const collected = await this.collect(earlier, route, resource, payload, matched);
+      if (collected) return collected;
+    }
+
     let verified;
     try {
       verified = await this.server.verifyPayment(payload, matched);
@@ -234,13 +261,10 @@ export class X402Gate {
       return refuse(verified.invalidReason ?? 'invalid_payment', verified.invalidMessage ?? 'the payment is invalid');
     }
 
-    const { authorization } = signed;
     const requestId = randomUUID();
     const claim = await claimPayment(this.deps.pool, {
-      network: matched.network,
-      asset: matched.asset,
-      payer: authorization.from,
-      nonce: authorization.nonce,
+      ...key,
+      signatureHash,
       payTo: matched.payTo,
       amount: BigInt(matched.amount),
       validBefore: BigInt(authorization.validBefore),
@@ -270,13 +294,72 @@ export class X402Gate {
     };
   }
 
+  /**
+   * The same signature again after a 202 pending: still pending (202 again, unless the chain now says settled or
+   * failed), or settled and not yet answered — then this request, and only one, runs the query and gets the answer.
+   * Undefined: nothing to collect (a settled payment already answered, a failed one), the normal checks refuse it.
+   */
+  private async collect(
+    earlier: X402PaymentRow,
+    route: X402Route,
+    resource: string,
+    payload: PaymentPayload,
+    requirements: PaymentRequirements,
+  ): Promise<{ refused: X402Refusal } | { payment: ClaimedPayment } | undefined> {
+    let status = earlier.status;
+    const transaction = earlier.transaction_hash ?? '';
+    const payer = getAddress(earlier.payer);
+    if (status === 'pending' && this.deps.network) {
+      status = (await reconcilePayment(this.deps.pool, this.deps.network, earlier).catch(() => undefined)) ?? status;
+    }
+    if (status === 'pending') {
+      const settleResponse = {
+        success: false,
+        errorReason: 'settlement_pending',
+        transaction,
+        network: requirements.network,
+        payer,
+      };
+      return { refused: this.pending(earlier.id, settleResponse) };
+    }
+    if (status !== 'settled') return undefined;
+    if (!(await takeDelivery(this.deps.pool, earlier.id))) {
+      return { refused: await this.refusal(route, resource, 'duplicate_payment', 'this answer is being delivered') };
+    }
+    return {
+      payment: {
+        id: earlier.id,
+        requestId: randomUUID(),
+        route,
+        resource,
+        payer: { kind: 'x402', payer, paymentId: earlier.id },
+        payload,
+        requirements,
+        settledBefore: { success: true, transaction, network: requirements.network, payer },
+      },
+    };
+  }
+
+  private pending(paymentId: string, settleResponse: SettleResponse): X402Refusal {
+    return {
+      status: 202,
+      settleResponse,
+      paymentId,
+      message:
+        'the payment was sent but is not confirmed yet; it is recorded and will not be charged again. ' +
+        'Do not sign a new payment: send the same one again later to collect the answer.',
+    };
+  }
+
   /** The query could not run (bad input, unknown agent…): nothing was sent to the chain, the signature may be reused. */
   async release(payment: ClaimedPayment): Promise<void> {
-    await releaseClaim(this.deps.pool, payment.id);
+    if (payment.settledBefore) await giveBackDelivery(this.deps.pool, payment.id);
+    else await releaseClaim(this.deps.pool, payment.id);
   }
 
   /** Step 4, after the query ran: settle; the answer may be released only on status 200. */
   async settle(payment: ClaimedPayment): Promise<X402Settlement> {
+    if (payment.settledBefore) return { status: 200, settleResponse: payment.settledBefore };
     let result: SettleResponse;
     try {
       result = await this.server.settlePayment(payment.payload, payment.requirements);
@@ -290,7 +373,11 @@ export class X402Gate {
     }
     const log = this.log.child({ paymentId: payment.id, tool: payment.route.tool, payer: payment.payer.payer });
     if (result.success) {
-      await recordSettlement(this.deps.pool, payment.id, { status: 'settled', transactionHash: result.transaction });
+      await recordSettlement(this.deps.pool, payment.id, {
+        status: 'settled',
+        transactionHash: result.transaction,
+        delivered: true,
+      });
       log.info({ transaction: result.transaction }, 'x402 payment settled');
       return { status: 200, settleResponse: result };
     }
@@ -301,14 +388,7 @@ export class X402Gate {
         error: result.errorMessage,
       });
       log.warn({ transaction: result.transaction }, 'x402 settlement pending: reconciled later');
-      return {
-        status: 202,
-        settleResponse: result,
-        paymentId: payment.id,
-        message:
-          'the payment was sent but is not confirmed yet; it is recorded and will not be charged again. ' +
-          'Do not sign a new payment for this call.',
-      };
+      return this.pending(payment.id, result);
     }
     const signed = authorizationOf(payment.payload);
     if (!result.transaction && signed && (await this.isOutage(signed, payment.requirements))) {

@@ -31,6 +31,13 @@ function paymentOf(meta: Record<string, unknown> | undefined): PaymentPayload | 
 }
 
 function toolError(refusal: X402Refusal): McpToolError {
+  if (refusal.status === 202) {
+    return {
+      isError: true,
+      content: [{ type: 'text', text: `settlement_pending: ${refusal.message}` }],
+      _meta: { [MCP_PAYMENT_RESPONSE_META]: refusal.settleResponse, paymentId: refusal.paymentId },
+    };
+  }
   if (refusal.status === 503) {
     return {
       isError: true,
@@ -67,16 +74,6 @@ export async function payMcpToolCall<T>(
   const settlement = await gate.settle(payment);
   if (settlement.status === 200) {
     return { paid: true, value, meta: { [MCP_PAYMENT_RESPONSE_META]: settlement.settleResponse } };
-  }
-  if (settlement.status === 202) {
-    return {
-      paid: false,
-      result: {
-        isError: true,
-        content: [{ type: 'text', text: `settlement_pending: ${settlement.message}` }],
-        _meta: { [MCP_PAYMENT_RESPONSE_META]: settlement.settleResponse, paymentId: settlement.paymentId },
-      },
-    };
   }
   return { paid: false, result: toolError(settlement) };
 }

@@ -20,6 +20,8 @@ export interface X402Claim {
   amount: bigint;
   /** The authorization's validBefore, unix seconds. */
   validBefore: bigint;
+  /** sha256 (hex) of the signature. */
+  signatureHash: string;
   tool: string;
   requestId: string;
 }
@@ -33,6 +35,7 @@ export type X402PaymentRow = Row<
   | 'nonce'
   | 'amount'
   | 'valid_before'
+  | 'signature_hash'
   | 'tool'
   | 'request_id'
   | 'status'
@@ -40,10 +43,28 @@ export type X402PaymentRow = Row<
   | 'error'
   | 'claimed_at'
   | 'settled_at'
+  | 'delivered_at'
 >;
 
-const COLUMNS = `id, network, asset, payer, nonce, amount, valid_before, tool, request_id, status, transaction_hash, error,
-  claimed_at, settled_at`;
+const COLUMNS = `id, network, asset, payer, nonce, amount, valid_before, signature_hash, tool, request_id, status,
+  transaction_hash, error, claimed_at, settled_at, delivered_at`;
+
+type ClaimKey = Pick<X402Claim, 'network' | 'asset' | 'payer' | 'nonce'>;
+const keyParams = (key: ClaimKey) => [
+  key.network,
+  key.asset.toLowerCase(),
+  key.payer.toLowerCase(),
+  key.nonce.toLowerCase(),
+];
+
+/** The payment holding this authorization, if any. */
+export async function findPaymentByKey(db: Queryable, key: ClaimKey): Promise<X402PaymentRow | undefined> {
+  const { rows } = await db.query<X402PaymentRow>(
+    `SELECT ${COLUMNS} FROM x402_payments WHERE network = $1 AND asset = $2 AND payer = $3 AND nonce = $4`,
+    keyParams(key),
+  );
+  return rows[0];
+}
 
 /** The claim's id, or the payment that already holds this authorization. */
 export async function claimPayment(
@@ -51,8 +72,9 @@ export async function claimPayment(
   claim: X402Claim,
 ): Promise<{ claimed: true; id: string } | { claimed: false; existing: X402PaymentRow }> {
   const { rows } = await db.query<{ id: string }>(
-    `INSERT INTO x402_payments (network, asset, payer, nonce, pay_to, amount, valid_before, tool, request_id, status)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'claimed')
+    `INSERT INTO x402_payments
+       (network, asset, payer, nonce, pay_to, amount, valid_before, tool, request_id, signature_hash, status)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'claimed')
      ON CONFLICT ON CONSTRAINT x402_payments_claim_key DO NOTHING
      RETURNING id`,
     [
@@ -65,16 +87,14 @@ export async function claimPayment(
       claim.validBefore.toString(),
       claim.tool,
       claim.requestId,
+      claim.signatureHash,
     ],
   );
   if (rows[0]) return { claimed: true, id: rows[0].id };
-  const { rows: existing } = await db.query<X402PaymentRow>(
-    `SELECT ${COLUMNS} FROM x402_payments WHERE network = $1 AND asset = $2 AND payer = $3 AND nonce = $4`,
-    [claim.network, claim.asset.toLowerCase(), claim.payer.toLowerCase(), claim.nonce.toLowerCase()],
-  );
+  const existing = await findPaymentByKey(db, claim);
   // Deleted between the two statements (a claim released after its query failed): the caller may simply retry.
-  if (!existing[0]) return claimPayment(db, claim);
-  return { claimed: false, existing: existing[0] };
+  if (!existing) return claimPayment(db, claim);
+  return { claimed: false, existing };
 }
 
 /**
@@ -90,7 +110,8 @@ export async function recordSettlement(
   db: Queryable,
   id: string,
   outcome:
-    | { status: 'settled'; transactionHash: string | undefined }
+    /** `delivered`: the answer goes out with this settlement (not after a 202 pending). */
+    | { status: 'settled'; transactionHash: string | undefined; delivered?: boolean }
     | { status: 'pending'; transactionHash: string; error?: string }
     | { status: 'failed'; transactionHash?: string; error: string },
 ): Promise<void> {
@@ -100,10 +121,34 @@ export async function recordSettlement(
             transaction_hash = COALESCE($3, transaction_hash),
             error = $4,
             settled_at = CASE WHEN $2 = 'settled' THEN now() END,
+            delivered_at = CASE WHEN $5 THEN now() END,
             updated_at = now()
       WHERE id = $1 AND status <> 'settled'`,
-    [id, outcome.status, outcome.transactionHash?.toLowerCase() || null, 'error' in outcome ? outcome.error : null],
+    [
+      id,
+      outcome.status,
+      outcome.transactionHash?.toLowerCase() || null,
+      'error' in outcome ? outcome.error : null,
+      outcome.status === 'settled' && outcome.delivered === true,
+    ],
   );
+}
+
+/**
+ * Takes the right to release the answer of a settled payment that has none yet (it was answered 202 pending): true
+ * for exactly one caller. `giveBackDelivery` undoes it when that answer could not be computed.
+ */
+export async function takeDelivery(db: Queryable, id: string): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE x402_payments SET delivered_at = now(), updated_at = now()
+      WHERE id = $1 AND status = 'settled' AND delivered_at IS NULL`,
+    [id],
+  );
+  return rowCount === 1;
+}
+
+export async function giveBackDelivery(db: Queryable, id: string): Promise<void> {
+  await db.query(`UPDATE x402_payments SET delivered_at = NULL, updated_at = now() WHERE id = $1`, [id]);
 }
 
 /** One payment by id. */

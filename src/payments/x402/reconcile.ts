@@ -66,32 +66,42 @@ async function decide(
   return undefined;
 }
 
+/** Asks the chain about one payment and records what it says: undefined when it cannot tell yet. */
+export async function reconcilePayment(
+  pool: Queryable,
+  network: PublicClient,
+  payment: X402PaymentRow,
+): Promise<'settled' | 'failed' | undefined> {
+  const outcome = await decide(payment, network);
+  if (!outcome) return undefined;
+  if (outcome.status === 'settled') {
+    await recordSettlement(pool, payment.id, {
+      status: 'settled',
+      transactionHash: payment.transaction_hash ?? undefined,
+    });
+  } else {
+    await recordSettlement(pool, payment.id, { status: 'failed', error: outcome.error ?? 'failed' });
+  }
+  return outcome.status;
+}
+
 /** One pass over the undecided payments. */
 export async function reconcileX402Payments(deps: ReconcileDeps): Promise<ReconcileResult> {
   const log = deps.logger.child({ component: 'x402-reconciler' });
   const result: ReconcileResult = { settled: 0, failed: 0, open: 0 };
   for (const payment of await unresolvedPayments(deps.pool, deps.staleAfterMs)) {
-    let outcome;
+    let status;
     try {
-      outcome = await decide(payment, deps.network);
+      status = await reconcilePayment(deps.pool, deps.network, payment);
     } catch (err) {
       log.warn({ err, paymentId: payment.id }, 'x402 payment not reconciled: network error');
     }
-    if (!outcome) {
+    if (!status) {
       result.open += 1;
       continue;
     }
-    if (outcome.status === 'settled') {
-      await recordSettlement(deps.pool, payment.id, {
-        status: 'settled',
-        transactionHash: payment.transaction_hash ?? undefined,
-      });
-      result.settled += 1;
-    } else {
-      await recordSettlement(deps.pool, payment.id, { status: 'failed', error: outcome.error ?? 'failed' });
-      result.failed += 1;
-    }
-    log.info({ paymentId: payment.id, status: outcome.status }, 'x402 payment reconciled');
+    result[status] += 1;
+    log.info({ paymentId: payment.id, status }, 'x402 payment reconciled');
   }
   return result;
 }
