@@ -4,6 +4,7 @@ import { ChainConfigError, loadChains, type ChainConfig } from './chain/config.j
 import { parseTrustedProxies, type TrustedProxies } from './api/client-ip.js';
 import { apiBaseOf, creditPacksSchema, planPricesSchema, type StripeSettings } from './billing/stripe-config.js';
 import { DEFAULT_PLANS, planTableSchema, type PlanTable } from './billing/plans.js';
+import { DEFAULT_TIER_PRICES, tierPricesSchema, type TierPrices } from './queries/prices.js';
 import { x402EnvFields, x402Settings, type X402Settings } from './payments/x402/config.js';
 
 /**
@@ -128,6 +129,8 @@ export const envSchema = z.object({
   BILLING_PORTAL_RETURN_URL: z.url({ message: 'must be a URL' }).optional(),
   /** Plans' rate limits and quotas: JSON overriding the defaults per plan (src/billing/plans.ts). */
   BILLING_PLANS: planTableSchema.optional(),
+  /** Price of a query call per tier, USDC: JSON overriding the defaults, e.g. {"0":"0.002"} (src/queries/prices.ts). */
+  QUERY_PRICES: tierPricesSchema.optional(),
 
   /** x402 pay-per-call on the query endpoints (src/payments/x402/config.ts): X402_ENABLED, X402_NETWORK, … */
   ...x402EnvFields,
@@ -186,6 +189,10 @@ export interface Config {
   billing: {
     /** What each plan allows: the defaults with BILLING_PLANS applied. */
     plans: PlanTable;
+  };
+  queries: {
+    /** Price of a call per tier (USDC): the defaults with QUERY_PRICES applied. */
+    prices: TierPrices;
   };
   /** x402 pay-per-call for callers without credentials; undefined when X402_ENABLED is not set. */
   x402: X402Settings | undefined;
@@ -267,6 +274,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ipfsGateway: e.IPFS_GATEWAY_URL,
     },
     billing: { plans: e.BILLING_PLANS ?? DEFAULT_PLANS },
+    queries: { prices: e.QUERY_PRICES ?? DEFAULT_TIER_PRICES },
     stripe: stripeSettings(e),
     x402,
   };
