@@ -8,6 +8,7 @@ import { createApiContext, floodRefusal, type ApiServices } from './context.js';
 import { rateLimitHeaders } from '../../rate-limit.js';
 import { describeAnswers } from './openapi.js';
 import { containsNul, HttpError, readJsonBody, sendJson } from '../http.js';
+import { createX402QueryHandler } from '../x402-queries.js';
 
 /** Larger inputs are refused with 413 before parsing. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -96,6 +97,8 @@ export interface ApiHandlers {
   trpc: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
   rest: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
   openApiDocument: () => unknown;
+  /** x402 pay-per-call in front of the REST query routes (true: served); absent unless X402_ENABLED. */
+  x402?: (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => Promise<boolean>;
 }
 
 export function createApiHandlers(services: ApiServices, options: { baseUrl: string }): ApiHandlers {
@@ -140,6 +143,7 @@ export function createApiHandlers(services: ApiServices, options: { baseUrl: str
       await acceptInput(req, 'rest');
       await rest(req, res);
     },
+    x402: createX402QueryHandler(services),
     openApiDocument: () =>
       (document ??= describeAnswers(
         generateOpenApiDocument(appRouter, {

@@ -42,6 +42,8 @@ export interface X402Route {
   input: Record<string, unknown>;
   /** Shown to the payer in the 402's resource description. */
   description?: string;
+  /** Why the input cannot run: refused with 400 before any payment is asked for. */
+  invalid?: string;
 }
 
 export interface X402Request {
@@ -86,6 +88,7 @@ export interface ClaimedPayment {
 export type X402Refusal =
   | { status: 402; error: string; message: string; price: string; paymentRequired: PaymentRequired }
   | { status: 503; error: 'payment_network_unavailable'; message: string }
+  | { status: 400; error: 'invalid_input'; message: string }
   | { status: 202; settleResponse: SettleResponse; paymentId: string; message: string };
 
 export type X402Settlement =
@@ -209,6 +212,7 @@ export class X402Gate {
     resource: string,
     payload: PaymentPayload | 'malformed' | undefined,
   ): Promise<{ refused: X402Refusal } | { payment: ClaimedPayment }> {
+    if (route.invalid) return { refused: { status: 400, error: 'invalid_input', message: route.invalid } };
     let requirements: PaymentRequirements[];
     try {
       requirements = await this.requirementsFor(route.tool);
@@ -532,6 +536,8 @@ export function httpResponse(outcome: X402Settlement, body?: unknown): X402Respo
       };
     case 503:
       return { status: 503, headers: { 'Retry-After': '5' }, body: { error: outcome.error, message: outcome.message } };
+    case 400:
+      return { status: 400, headers: {}, body: { error: outcome.error, message: outcome.message } };
   }
 }
 

@@ -38,11 +38,11 @@ function toolError(refusal: X402Refusal): McpToolError {
       _meta: { [MCP_PAYMENT_RESPONSE_META]: refusal.settleResponse, paymentId: refusal.paymentId },
     };
   }
-  if (refusal.status === 503) {
+  if (refusal.status === 503 || refusal.status === 400) {
     return {
       isError: true,
       content: [{ type: 'text', text: `${refusal.error}: ${refusal.message}` }],
-      _meta: { code: 'PAYMENT_NETWORK_UNAVAILABLE' },
+      _meta: { code: refusal.error.toUpperCase() },
     };
   }
   return {
