@@ -8,6 +8,7 @@ import { defineQueryTool } from '../tool.js';
 import { formatTrimmed, formatWad, meanWad, minMax, stddevPopWad } from '../exact-decimal.js';
 import { feedbackAsOf, type FeedbackRow } from '../feedback-set.js';
 import { feedbackScopeParams, scopeFilter } from '../feedback-params.js';
+import { groupSorted } from '../grouping.js';
 import { contractGetSummary } from '../onchain-summary.js';
 
 const params = z.object({
@@ -76,9 +77,6 @@ function figures(rows: readonly FeedbackRow[]): z.output<z.ZodObject<typeof stat
   };
 }
 
-/** UTF-16 code unit order, the same as canonical JSON's key order (locale-independent). */
-const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
 export const getReputationSummary = defineQueryTool({
   name: 'getReputationSummary',
   tier: 1,
@@ -97,15 +95,15 @@ export const getReputationSummary = defineQueryTool({
     const registryRows =
       p.abiVersion === 'v1.0' ? await feedbackAsOf(ctx.db, ctx.asOf, ctx.agentId, { abiVersions: ['v1.0'] }) : [];
     const counted = scoped.filter((r) => !r.revoked);
-    const tags = [...new Set(counted.map((r) => r.tag1))].sort(byCodeUnits);
+    const byTag1 = groupSorted(counted, (r) => r.tag1);
     const overall = figures(counted);
     return {
       ...overall,
       stddevPop: counted.length ? formatWad(stddevPopWad(counted.map((r) => r.wad))) : null,
       revokedCount: scoped.length - counted.length,
       withResponse: counted.filter((r) => r.responses > 0).length,
-      byTag1: tags.map((tag1) => ({ tag1, ...figures(counted.filter((r) => r.tag1 === tag1)) })),
-      mixedTags: tags.length > 1,
+      byTag1: byTag1.map(([tag1, rows]) => ({ tag1, ...figures(rows) })),
+      mixedTags: byTag1.length > 1,
       onchain: onchainSummaries(registryRows, p.clients, p.tag1 ?? '', p.tag2 ?? ''),
     };
   },
@@ -113,14 +111,7 @@ export const getReputationSummary = defineQueryTool({
 
 /** getSummary of each registry, for the given clients or — as §B.6 asks — all of its clients of the agent. */
 function onchainSummaries(rows: readonly FeedbackRow[], clients: string[] | undefined, tag1: string, tag2: string) {
-  const byRegistry = new Map<string, FeedbackRow[]>();
-  for (const row of rows) {
-    const list = byRegistry.get(row.registry);
-    if (list) list.push(row);
-    else byRegistry.set(row.registry, [row]);
-  }
-  return [...byRegistry.keys()].sort(byCodeUnits).map((registry) => {
-    const feedback = byRegistry.get(registry)!;
+  return groupSorted(rows, (r) => r.registry).map(([registry, feedback]) => {
     // getClients(agentId): every client that gave feedback (revoked or not), in first-feedback order.
     const clientList = clients ?? [...new Set(feedback.map((r) => r.client))];
     const summary = contractGetSummary(feedback, clientList, tag1, tag2);
