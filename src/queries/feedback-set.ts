@@ -95,7 +95,8 @@ interface FeedbackSqlRow {
   responses: number;
 }
 
-// The feedback, revocations and responses of one agent at or below a block. $1 chain, $2 agent, $3 block.
+// The feedback, revocations and responses of one agent at or below a block (a select list, completed by its caller).
+// $1 chain, $2 agent, $3 block.
 const FEEDBACK_AS_OF = `
   WITH numbered AS (
     SELECT e.contract_address, e.abi_version, e.client_address,
@@ -125,10 +126,21 @@ const FEEDBACK_AS_OF = `
   SELECT f.contract_address AS registry, f.abi_version, f.client_address AS client,
          f.feedback_index::text AS feedback_index, f.value::text AS value, f.value_decimals, f.tag1, f.tag2,
          f.endpoint, f.file_uri, f.file_hash, f.block_number::text AS block_number, f.log_index, f.block_time,
-         f.transaction_hash, r.block_number::text AS revoked_at_block, COALESCE(p.n, 0) AS responses
-  FROM feedback f
-  LEFT JOIN revocations r USING (contract_address, client_address, feedback_index)
-  LEFT JOIN responses p USING (contract_address, client_address, feedback_index)`;
+         f.transaction_hash, r.block_number::text AS revoked_at_block, COALESCE(p.n, 0) AS responses`;
+
+/** The SQL conditions of a filter over the `f` rows; values are bound through `bind`. */
+function filterConditions(filter: FeedbackFilter, bind: (value: unknown) => string): string[] {
+  const where: string[] = [];
+  if (filter.clients) where.push(`f.client_address = ANY(${bind(filter.clients.map((c) => c.toLowerCase()))}::text[])`);
+  if (filter.tag1 !== undefined) where.push(`COALESCE(f.tag1, '') = ${bind(filter.tag1)}`);
+  if (filter.tag2 !== undefined) where.push(`COALESCE(f.tag2, '') = ${bind(filter.tag2)}`);
+  if (filter.from) where.push(`f.block_time >= ${bind(filter.from)}`);
+  if (filter.to) where.push(`f.block_time < ${bind(filter.to)}`);
+  if (filter.fromBlock !== undefined) where.push(`f.block_number >= ${bind(filter.fromBlock)}`);
+  if (filter.toBlock !== undefined) where.push(`f.block_number <= ${bind(filter.toBlock)}`);
+  if (filter.abiVersions) where.push(`f.abi_version = ANY(${bind(filter.abiVersions)}::text[])`);
+  return where;
+}
 
 /**
  * The agent's feedback as of `asOf`, filtered; in chain order (block, log index), or reversed with `page.order`.
@@ -141,17 +153,35 @@ export async function feedbackAsOf(
   filter: FeedbackFilter = {},
   page?: FeedbackPage,
 ): Promise<FeedbackRow[]> {
+  return (await selectFeedback(db, asOf, agentId, filter, {}, page)).map(({ inScope: _, ...row }) => row);
+}
+
+/**
+ * Every row of `filter`, each marked whether it also matches `scope` — one read for a tool that needs both a set and
+ * a narrower part of it (the summary: the registry's view of all feedback, and the asked window).
+ */
+export function feedbackInScope(
+  db: Queryable,
+  asOf: Pick<AsOf, 'chainId' | 'asOfBlock'>,
+  agentId: string,
+  filter: FeedbackFilter,
+  scope: FeedbackFilter,
+): Promise<(FeedbackRow & { inScope: boolean })[]> {
+  return selectFeedback(db, asOf, agentId, filter, scope);
+}
+
+async function selectFeedback(
+  db: Queryable,
+  asOf: Pick<AsOf, 'chainId' | 'asOfBlock'>,
+  agentId: string,
+  filter: FeedbackFilter,
+  scope: FeedbackFilter,
+  page?: FeedbackPage,
+): Promise<(FeedbackRow & { inScope: boolean })[]> {
   const params: unknown[] = [asOf.chainId, agentId, asOf.asOfBlock];
-  const where: string[] = [];
   const bind = (value: unknown) => `$${params.push(value)}`;
-  if (filter.clients) where.push(`f.client_address = ANY(${bind(filter.clients.map((c) => c.toLowerCase()))}::text[])`);
-  if (filter.tag1 !== undefined) where.push(`COALESCE(f.tag1, '') = ${bind(filter.tag1)}`);
-  if (filter.tag2 !== undefined) where.push(`COALESCE(f.tag2, '') = ${bind(filter.tag2)}`);
-  if (filter.from) where.push(`f.block_time >= ${bind(filter.from)}`);
-  if (filter.to) where.push(`f.block_time < ${bind(filter.to)}`);
-  if (filter.fromBlock !== undefined) where.push(`f.block_number >= ${bind(filter.fromBlock)}`);
-  if (filter.toBlock !== undefined) where.push(`f.block_number <= ${bind(filter.toBlock)}`);
-  if (filter.abiVersions) where.push(`f.abi_version = ANY(${bind(filter.abiVersions)}::text[])`);
+  const where = filterConditions(filter, bind);
+  const inScope = filterConditions(scope, bind);
   const direction = page?.order === 'desc' ? 'DESC' : 'ASC';
   if (page?.after) {
     const comparison = direction === 'DESC' ? '<' : '>';
@@ -159,12 +189,15 @@ export async function feedbackAsOf(
       `(f.block_number, f.log_index) ${comparison} (${bind(page.after.blockNumber)}::bigint, ${bind(page.after.logIndex)}::int)`,
     );
   }
-  const sql = `${FEEDBACK_AS_OF}
+  const sql = `${FEEDBACK_AS_OF}, ${inScope.length ? inScope.join(' AND ') : 'true'} AS in_scope
+    FROM feedback f
+    LEFT JOIN revocations r USING (contract_address, client_address, feedback_index)
+    LEFT JOIN responses p USING (contract_address, client_address, feedback_index)
     ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
     ORDER BY f.block_number ${direction}, f.log_index ${direction}, f.contract_address ${direction}
     ${page ? `LIMIT ${bind(page.limit)}` : ''}`;
-  const { rows } = await db.query<FeedbackSqlRow>(sql, params);
-  return rows.map(toFeedbackRow);
+  const { rows } = await db.query<FeedbackSqlRow & { in_scope: boolean }>(sql, params);
+  return rows.map((r) => ({ ...toFeedbackRow(r), inScope: r.in_scope }));
 }
 
 function toFeedbackRow(r: FeedbackSqlRow): FeedbackRow {

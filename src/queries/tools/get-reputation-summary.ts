@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { defineQueryTool } from '../tool.js';
 import { formatTrimmed, formatWad, meanWad, minMax, stddevPopWad } from '../exact-decimal.js';
-import { feedbackAsOf, type FeedbackRow } from '../feedback-set.js';
+import { feedbackInScope, type FeedbackRow } from '../feedback-set.js';
 import { feedbackScopeParams, scopeFilter } from '../feedback-params.js';
 import { groupSorted } from '../grouping.js';
 import { contractGetSummary } from '../onchain-summary.js';
@@ -87,13 +87,11 @@ export const getReputationSummary = defineQueryTool({
   params,
   data,
   async run(ctx, p) {
-    const scoped = await feedbackAsOf(ctx.db, ctx.asOf, ctx.agentId, {
-      ...scopeFilter(p),
-      abiVersions: [p.abiVersion],
-    });
-    // What the registry sums: all of its feedback of the agent as of the block (it has no window), v1.0 only.
-    const registryRows =
-      p.abiVersion === 'v1.0' ? await feedbackAsOf(ctx.db, ctx.asOf, ctx.agentId, { abiVersions: ['v1.0'] }) : [];
+    // One read: every row of the asked version, marked whether it is in the asked scope. The registry's summary
+    // sums all of its feedback of the agent (it has no window) — v1.0 only, v0.4 registries answer something else.
+    const rows = await feedbackInScope(ctx.db, ctx.asOf, ctx.agentId, { abiVersions: [p.abiVersion] }, scopeFilter(p));
+    const scoped = rows.filter((r) => r.inScope);
+    const registryRows = p.abiVersion === 'v1.0' ? rows : [];
     const counted = scoped.filter((r) => !r.revoked);
     const byTag1 = groupSorted(counted, (r) => r.tag1);
     const overall = figures(counted);
