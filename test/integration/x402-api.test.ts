@@ -188,3 +188,35 @@ describe('x402 on the REST query endpoints, payment network down', () => {
     }
   });
 });
+
+describe('x402 with the real query tools', () => {
+  it('pays getReputationSummary (tier 1) and answers as the credits path does', async () => {
+    const [db, chain] = await Promise.all([createTestDatabase(), startTestChain({ paymentToken: true })]);
+    const payTo = privateKeyToAccount(generatePrivateKey()).address;
+    const api = await startTestApi(db, { env: x402Env(chain, payTo) });
+    try {
+      await db.pool.query(
+        `INSERT INTO checkpoints (chain_id, last_block_number, last_block_hash) VALUES ($1, 200, $2)`,
+        [CHAIN, `0x${'ef'.repeat(32)}`],
+      );
+      await insertEvent(db.pool, feedbackEvent({ chain_id: CHAIN, block_number: 120, log_index: 0, agent_id: '3' }));
+      const payer = await fundedPayer(chain, 1_000_000n);
+      const res = await payingFetch(chain, payer.key)(`${api.server.url}/api/v1/agents/${CHAIN}/3/summary`);
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { answer: Record<string, unknown>; billing: Record<string, unknown> };
+      expect(body.answer).toMatchObject({ tool: 'getReputationSummary', chainId: CHAIN, agentId: '3', asOfBlock: 200 });
+      expect(body.billing).toMatchObject({ price: '0.01', charged: '0.01', balance: null });
+      expect(decodePaymentResponseHeader(res.headers.get('payment-response')!).success).toBe(true);
+      expect(await tokenBalance(chain, payer.address)).toBe(990_000n);
+      // Without x402 in the way, the same path wants credentials.
+      const withKey = await fetch(`${api.server.url}/api/v1/agents/${CHAIN}/3/summary`, {
+        headers: { 'X-API-Key': 'not-a-key' },
+      });
+      expect(withKey.status).toBe(401);
+    } finally {
+      await api.close();
+      await chain.stop();
+      await db.drop();
+    }
+  });
+});

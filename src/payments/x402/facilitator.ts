@@ -13,12 +13,12 @@ import {
   createWalletClient,
   defineChain,
   http,
-  nonceManager,
   publicActions,
   type Chain,
   type PublicClient,
 } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
+import { createNonceManager, jsonRpc } from 'viem/nonce';
 import type { X402Settings } from './config.js';
 
 export function paymentChain(settings: Pick<X402Settings, 'chainId' | 'network'>, rpcUrl: string): Chain {
@@ -35,8 +35,9 @@ export function localFacilitator(
   settings: X402Settings & { facilitator: { kind: 'local' } },
 ): FacilitatorClient & { address: string } {
   const { rpcUrl, privateKey } = settings.facilitator;
-  // The nonce manager hands out the wallet's nonces in process: concurrent settlements do not reuse one.
-  const account = privateKeyToAccount(privateKey, { nonceManager });
+  // A nonce manager hands out the wallet's nonces in process, so concurrent settlements do not reuse one. Our own,
+  // not viem's shared one: that caches nonces per address and chain id for the whole process, across RPCs.
+  const account = privateKeyToAccount(privateKey, { nonceManager: createNonceManager({ source: jsonRpc() }) });
   const chain = paymentChain(settings, rpcUrl);
   const client = createWalletClient({ account, chain, transport: http(rpcUrl), pollingInterval: 250 }).extend(
     publicActions,
