@@ -8,7 +8,9 @@
  *      times at once runs the query once, the others are refused as duplicates;
  *   4. the query runs with the x402 payer (no ledger debit), then the payment is settled; the answer is released
  *      only on settlement success, with PAYMENT-RESPONSE. A settlement still waiting for its receipt answers 202
- *      `settlement_pending` with the transaction (not 402: the client would sign and pay again) and is reconciled.
+ *      `settlement_pending` with the transaction (not 402: the client would sign and pay again) and is reconciled;
+ *      the same signature sent again collects the answer once it settled. x402_payments is the pending-settlement
+ *      store shared by every API process: a payment is broadcast at most once whichever process sees it again.
  * Requests with credentials (Authorization, X-API-Key) are not ours: they pay with credits.
  */
 import { createHash, randomUUID } from 'node:crypto';
