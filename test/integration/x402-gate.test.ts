@@ -20,7 +20,7 @@ import { createFacilitatorClient, paymentNetworkClient } from '../../src/payment
 import { X402Gate, type X402Payer, type X402Route } from '../../src/payments/x402/gate.js';
 import { claimPayment } from '../../src/payments/x402/payments.js';
 import { reconcileX402Payments } from '../../src/payments/x402/reconcile.js';
-import { MCP_PAYMENT_META, MCP_PAYMENT_RESPONSE_META, payMcpToolCall } from '../../src/payments/x402/mcp.js';
+import { x402McpPayPerCall } from '../../src/payments/x402/mcp.js';
 import type { X402Settings } from '../../src/payments/x402/config.js';
 import { startTestChain, type TestChain } from '../helpers/chain.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
@@ -274,49 +274,59 @@ describe('x402 gate', () => {
     }
   });
 
-  it('pays a tool call over MCP: PaymentRequired as a tool error, then the settlement in _meta', async () => {
+  it("pays a tool call over MCP through the MCP server's seam: terms, verify and claim, settle, release", async () => {
     const settings = x402Settings(chain, payTo);
-    const gate = new X402Gate({
-      pool: db.pool,
-      settings,
-      facilitator: createFacilitatorClient(settings),
-      network: paymentNetworkClient(settings),
-      logger: testLogger,
-      priceOf: () => PRICE,
-      route: () => undefined,
-    });
+    const mcp = x402McpPayPerCall(
+      new X402Gate({
+        pool: db.pool,
+        settings,
+        facilitator: createFacilitatorClient(settings),
+        network: paymentNetworkClient(settings),
+        logger: testLogger,
+        priceOf: () => PRICE,
+        route: () => undefined,
+      }),
+    );
     const payer = await fundedPayer(chain, 1_000_000n);
-    const call = {
-      route: { tool: 'getReputationSummary', input: { chainId: 31337, agentId: '13' } },
-      resource: 'mcp://tool/getReputationSummary',
-    };
-    let runs = 0;
-    const run = async () => ({ n: ++runs });
+    const call = { tool: { name: 'getReputationSummary' }, resourceUrl: 'http://127.0.0.1/mcp#getReputationSummary' };
 
-    const unpaid = await payMcpToolCall(gate, { ...call, meta: undefined }, run);
-    if (unpaid.paid) throw new Error('paid without a payment');
-    const required = unpaid.result.structuredContent as unknown as PaymentRequired;
-    expect(required).toMatchObject({ x402Version: 2, accepts: [{ amount: '10000', network: 'eip155:31337' }] });
-    expect(JSON.parse(unpaid.result.content[0]!.text)).toEqual(required);
-
+    const required = (await mcp.paymentRequired(call)) as unknown as PaymentRequired;
+    expect(required).toMatchObject({
+      x402Version: 2,
+      resource: { url: call.resourceUrl },
+      accepts: [{ amount: '10000', network: 'eip155:31337', asset: chain.paymentToken!.address, payTo }],
+    });
     const client = new x402Client();
     registerExactEvmScheme(client, { signer: privateKeyToAccount(payer.key), networks: ['eip155:31337'] });
     client.setSpendControls({
       allowedAssets: [{ network: 'eip155:31337', asset: chain.paymentToken!.address, maxAmountPerPayment: '10000' }],
     });
     const payment = await client.createPaymentPayload(required);
-    const paid = await payMcpToolCall(gate, { ...call, meta: { [MCP_PAYMENT_META]: payment } }, run);
-    expect(paid).toMatchObject({
-      paid: true,
-      value: { n: 1 },
-      meta: { [MCP_PAYMENT_RESPONSE_META]: { success: true, network: 'eip155:31337', payer: payer.address } },
+
+    // The query failed: the claim is given up, and the same payment pays the next try.
+    const first = await mcp.verify(call, payment);
+    if (!first.ok) throw new Error(`refused: ${JSON.stringify(first.refusal)}`);
+    expect(await mcp.verify(call, payment)).toMatchObject({
+      ok: false,
+      refusal: { kind: 'payment_required', paymentRequired: { error: 'duplicate_payment' } },
     });
-    const replay = await payMcpToolCall(gate, { ...call, meta: { [MCP_PAYMENT_META]: payment } }, run);
-    expect(replay).toMatchObject({
-      paid: false,
-      result: { isError: true, structuredContent: { error: 'invalid_exact_evm_nonce_already_used' } },
+    await first.release();
+
+    const verified = await mcp.verify(call, payment);
+    if (!verified.ok) throw new Error(`refused: ${JSON.stringify(verified.refusal)}`);
+    expect(verified.payer).toMatchObject({ kind: 'x402', payer: payer.address });
+    expect(await verified.settle()).toMatchObject({
+      success: true,
+      response: { success: true, network: 'eip155:31337', payer: payer.address },
     });
-    expect(runs).toBe(1);
+    expect(await mcp.verify(call, payment)).toMatchObject({
+      ok: false,
+      refusal: { kind: 'payment_required', paymentRequired: { error: 'invalid_exact_evm_nonce_already_used' } },
+    });
+    expect(await mcp.verify(call, { not: 'a payment' })).toMatchObject({
+      ok: false,
+      refusal: { kind: 'payment_required', paymentRequired: { error: 'invalid_payment' } },
+    });
     expect(await tokenBalance(chain, payer.address)).toBe(990_000n);
   });
 

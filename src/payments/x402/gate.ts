@@ -188,8 +188,9 @@ export class X402Gate {
     });
   }
 
-  private async refusal(route: X402Route, resource: string, error: string, message: string): Promise<X402Refusal> {
-    const paymentRequired = await this.server.createPaymentRequiredResponse(
+  /** The terms of one call (x402 PaymentRequired), with `error` saying why they are sent. */
+  async paymentRequired(route: X402Route, resource: string, error = 'payment_required'): Promise<PaymentRequired> {
+    return this.server.createPaymentRequiredResponse(
       await this.requirementsFor(route.tool),
       {
         url: resource,
@@ -198,6 +199,10 @@ export class X402Gate {
       },
       error,
     );
+  }
+
+  private async refusal(route: X402Route, resource: string, error: string, message: string): Promise<X402Refusal> {
+    const paymentRequired = await this.paymentRequired(route, resource, error);
     return { status: 402, error, message, price: this.deps.priceOf(route.tool), paymentRequired };
   }
 

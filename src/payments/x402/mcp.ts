@@ -1,79 +1,84 @@
 /**
- * x402 over MCP (the x402 v2 MCP transport): the client puts its PaymentPayload in the tool call's
- * `params._meta["x402/payment"]`; a call that must be paid is answered as a tool error carrying the PaymentRequired
- * object (structuredContent, and as JSON text); a paid answer carries the settlement in `_meta["x402/payment-response"]`.
- * Same gate, same claim-before-run and settle-before-release as over HTTP (./gate.ts).
+ * x402 over MCP (the x402 v2 MCP transport), as the MCP server's pay-per-call seam wants it (src/mcp/pay-per-call.ts,
+ * McpPayPerCall): the terms of a call (PaymentRequired, sent as a tool error), and the verification of the payload a
+ * client put in `params._meta["x402/payment"]` — claimed before the query runs, settled after, the SettleResponse
+ * going out in `result._meta["x402/payment-response"]`. Same gate, claim and settlement as over HTTP (./gate.ts).
+ * The types are structural, so this module does not depend on the MCP server's.
  */
-import type { PaymentPayload, SettleResponse } from '@x402/core/types';
-import type { X402Gate, X402Payer, X402Refusal, X402Route } from './gate.js';
+import type { PaymentPayload } from '@x402/core/types';
+import type { ClaimedPayment, X402Gate, X402Payer, X402Refusal, X402Settlement } from './gate.js';
 
-export const MCP_PAYMENT_META = 'x402/payment';
-export const MCP_PAYMENT_RESPONSE_META = 'x402/payment-response';
-
-/** A tool error as the MCP SDK's CallToolResult wants it. */
-export interface McpToolError {
-  isError: true;
-  content: { type: 'text'; text: string }[];
-  structuredContent?: Record<string, unknown>;
-  _meta?: Record<string, unknown>;
+/** One tools/call an anonymous caller is asked to pay for. */
+export interface McpPaidToolCall {
+  tool: { name: string };
+  /** The MCP endpoint's URL with the tool's name as fragment: the x402 `resource.url`. */
+  resourceUrl: string;
 }
 
-export type McpPaidCall<T> =
-  | { paid: true; value: T; meta: { [MCP_PAYMENT_RESPONSE_META]: SettleResponse } }
-  | { paid: false; result: McpToolError };
+type X402Object = Record<string, unknown>;
 
-function paymentOf(meta: Record<string, unknown> | undefined): PaymentPayload | 'malformed' | undefined {
-  const payment = meta?.[MCP_PAYMENT_META];
+export type McpPaymentRefusal =
+  | { kind: 'payment_required'; paymentRequired: X402Object; response?: X402Object }
+  | { kind: 'failed'; code: string; message: string; response?: X402Object };
+
+export type McpPaymentVerification =
+  | {
+      ok: true;
+      payer: X402Payer;
+      settle(): Promise<{ success: true; response: X402Object } | { success: false; refusal: McpPaymentRefusal }>;
+      /** The query could not run: gives the claim up (nothing was sent to the chain; the payment may be sent again). */
+      release(): Promise<void>;
+    }
+  | { ok: false; refusal: McpPaymentRefusal };
+
+const asObject = (value: object) => value as unknown as X402Object;
+
+function refusalOf(refusal: X402Refusal): McpPaymentRefusal {
+  switch (refusal.status) {
+    case 402:
+      return { kind: 'payment_required', paymentRequired: asObject(refusal.paymentRequired) };
+    case 202:
+      return {
+        kind: 'failed',
+        code: 'SETTLEMENT_PENDING',
+        message: refusal.message,
+        response: asObject(refusal.settleResponse),
+      };
+    case 503:
+      return { kind: 'failed', code: 'PAYMENT_NETWORK_UNAVAILABLE', message: refusal.message };
+    case 400:
+      return { kind: 'failed', code: 'INVALID_PARAMS', message: refusal.message };
+  }
+}
+
+function payloadOf(payment: unknown): PaymentPayload | 'malformed' | undefined {
   if (payment === undefined) return undefined;
   if (!payment || typeof payment !== 'object' || !('accepted' in payment) || !('payload' in payment))
     return 'malformed';
   return payment as PaymentPayload;
 }
 
-function toolError(refusal: X402Refusal): McpToolError {
-  if (refusal.status === 202) {
-    return {
-      isError: true,
-      content: [{ type: 'text', text: `settlement_pending: ${refusal.message}` }],
-      _meta: { [MCP_PAYMENT_RESPONSE_META]: refusal.settleResponse, paymentId: refusal.paymentId },
-    };
-  }
-  if (refusal.status === 503 || refusal.status === 400) {
-    return {
-      isError: true,
-      content: [{ type: 'text', text: `${refusal.error}: ${refusal.message}` }],
-      _meta: { code: refusal.error.toUpperCase() },
-    };
-  }
+/** The MCP server's McpPayPerCall over our x402 gate. */
+export function x402McpPayPerCall(gate: X402Gate) {
+  const routeOf = (call: McpPaidToolCall) => ({ tool: call.tool.name, input: {} });
+  const settled = (outcome: X402Settlement) =>
+    outcome.status === 200
+      ? { success: true as const, response: asObject(outcome.settleResponse) }
+      : { success: false as const, refusal: refusalOf(outcome) };
   return {
-    isError: true,
-    content: [{ type: 'text', text: JSON.stringify(refusal.paymentRequired) }],
-    structuredContent: refusal.paymentRequired as unknown as Record<string, unknown>,
+    async paymentRequired(call: McpPaidToolCall): Promise<X402Object> {
+      return asObject(await gate.paymentRequired(routeOf(call), call.resourceUrl));
+    },
+    async verify(call: McpPaidToolCall, payment: unknown): Promise<McpPaymentVerification> {
+      const claimed = await gate.claim(routeOf(call), call.resourceUrl, payloadOf(payment));
+      if ('refused' in claimed) return { ok: false, refusal: refusalOf(claimed.refused) };
+      const claim: ClaimedPayment = claimed.payment;
+      return {
+        ok: true,
+        payer: claim.payer,
+        settle: async () => settled(await gate.settle(claim)),
+        release: () => gate.release(claim),
+      };
+    },
   };
-}
-
-/**
- * Runs `run` for a tool call paid by x402: refused (payment required, invalid, duplicate, network down) as a tool
- * error, or the value with the settlement to put in the result's `_meta`.
- */
-export async function payMcpToolCall<T>(
-  gate: X402Gate,
-  call: { route: X402Route; resource: string; meta: Record<string, unknown> | undefined },
-  run: (payer: X402Payer, requestId: string) => Promise<T>,
-): Promise<McpPaidCall<T>> {
-  const claimed = await gate.claim(call.route, call.resource, paymentOf(call.meta));
-  if ('refused' in claimed) return { paid: false, result: toolError(claimed.refused) };
-  const { payment } = claimed;
-  let value: T;
-  try {
-    value = await run(payment.payer, payment.requestId);
-  } catch (err) {
-    await gate.release(payment);
-    throw err;
-  }
-  const settlement = await gate.settle(payment);
-  if (settlement.status === 200) {
-    return { paid: true, value, meta: { [MCP_PAYMENT_RESPONSE_META]: settlement.settleResponse } };
-  }
-  return { paid: false, result: toolError(settlement) };
 }
