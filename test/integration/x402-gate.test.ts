@@ -45,8 +45,9 @@ interface Served {
 }
 
 /** A server with the gate in front of a stand-in query ("summary"); what passes the gate answers `{ credits: true }`. */
-async function serve(db: TestDatabase, settings: X402Settings, onRun?: () => void): Promise<Served> {
-  const gate = new X402Gate({
+/** The gate as the API builds it (in-process facilitator), pricing every call at PRICE; `summary` paths are paid. */
+function testGate(db: TestDatabase, settings: X402Settings): X402Gate {
+  return new X402Gate({
     pool: db.pool,
     settings,
     facilitator: createFacilitatorClient(settings),
@@ -58,6 +59,10 @@ async function serve(db: TestDatabase, settings: X402Settings, onRun?: () => voi
       return m ? { tool: 'getReputationSummary', input: { chainId: m[1], agentId: m[2] } } : undefined;
     },
   });
+}
+
+async function serve(db: TestDatabase, settings: X402Settings, onRun?: () => void): Promise<Served> {
+  const gate = testGate(db, settings);
   const runs: Served['runs'] = [];
   const server = http.createServer((req, res) => {
     const url = new URL(req.url!, `http://${req.headers.host}`);
@@ -276,17 +281,7 @@ describe('x402 gate', () => {
 
   it("pays a tool call over MCP through the MCP server's seam: terms, verify and claim, settle, release", async () => {
     const settings = x402Settings(chain, payTo);
-    const mcp = x402McpPayPerCall(
-      new X402Gate({
-        pool: db.pool,
-        settings,
-        facilitator: createFacilitatorClient(settings),
-        network: paymentNetworkClient(settings),
-        logger: testLogger,
-        priceOf: () => PRICE,
-        route: () => undefined,
-      }),
-    );
+    const mcp = x402McpPayPerCall(testGate(db, settings));
     const payer = await fundedPayer(chain, 1_000_000n);
     const call = { tool: { name: 'getReputationSummary' }, resourceUrl: 'http://127.0.0.1/mcp#getReputationSummary' };
 
