@@ -6,6 +6,7 @@
  * Shares and HHI are exact ratios of counts rendered with RATIO_DIGITS digits (truncated); the flags compare the exact
  * ratios, never the rendered strings.
  */
+import { meanWad } from './exact-decimal.js';
 import type { FeedbackPoint } from './feedback-point.js';
 import { ratioString } from './ratio.js';
 
@@ -73,7 +74,7 @@ export function computeClientConcentration(
     }
   }
   const clients: ClientFigures[] = [...byClient.values()]
-    .map(({ sum, ...figures }) => ({ ...figures, meanWad: figures.count > 0 ? sum / BigInt(figures.count) : null }))
+    .map(({ sum, ...figures }) => ({ ...figures, meanWad: figures.count > 0 ? meanWad(sum, figures.count) : null }))
     .sort((a, b) => b.count - a.count || (a.client < b.client ? -1 : a.client > b.client ? 1 : 0));
 
   const counts = clients.filter((c) => c.count > 0).map((c) => BigInt(c.count));

@@ -3,6 +3,7 @@
  * figures always give the same signals in the same order. Codes are stable: clients may switch on them.
  */
 import type { ClientFlag } from './client-concentration.js';
+import { formatWad, meanWad } from './exact-decimal.js';
 import type { FeedbackPoint } from './feedback-point.js';
 import { ratioString } from './ratio.js';
 
@@ -80,8 +81,8 @@ export function recentDecline(feedback: readonly FeedbackPoint[], asOfTime: numb
   return {
     recentCount: Number(r),
     priorCount: Number(p),
-    recentMeanWad: r > 0n ? recentSum / r : null,
-    priorMeanWad: p > 0n ? s / p : null,
+    recentMeanWad: r > 0n ? meanWad(recentSum, r) : null,
+    priorMeanWad: p > 0n ? meanWad(s, p) : null,
     declined: enough && gap > 0n && gap * gap > (p * q - s * s) * r * r,
   };
 }
@@ -111,8 +112,8 @@ export function reportSignals(inputs: SignalInputs): Signal[] {
     raised.set('RECENT_DECLINE', {
       recentCount: inputs.decline.recentCount,
       priorCount: inputs.decline.priorCount,
-      recentMean: ratioString(inputs.decline.recentMeanWad!, 10n ** 18n, 18),
-      priorMean: ratioString(inputs.decline.priorMeanWad!, 10n ** 18n, 18),
+      recentMean: formatWad(inputs.decline.recentMeanWad!),
+      priorMean: formatWad(inputs.decline.priorMeanWad!),
     });
   }
   const total = BigInt(inputs.feedbackCount + inputs.revokedCount);

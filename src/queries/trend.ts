@@ -5,6 +5,7 @@
  * before the window starts.
  */
 import { QueryError } from './errors.js';
+import { meanWad } from './exact-decimal.js';
 import type { FeedbackPoint } from './feedback-point.js';
 
 export const GRANULARITIES = ['day', 'week', 'month'] as const;
@@ -143,11 +144,11 @@ export function computeTrend(
       start,
       end,
       count,
-      meanWad: count > 0 ? sum / BigInt(count) : null,
+      meanWad: count > 0 ? meanWad(sum, count) : null,
       uniqueClients: clients.size,
       newClients,
       cumulativeCount,
-      cumulativeMeanWad: cumulativeCount > 0 ? cumulativeSum / BigInt(cumulativeCount) : null,
+      cumulativeMeanWad: cumulativeCount > 0 ? meanWad(cumulativeSum, cumulativeCount) : null,
       partial: start < from || end > to,
     });
   }
