@@ -1,8 +1,11 @@
 /** The query tools we sell, in the order the surfaces list them. Each tool module adds itself here. */
+import { compareToBaseline } from './compare-to-baseline.js';
 import { QueryError } from './errors.js';
+import { getClientAnalysis } from './get-client-analysis.js';
+import { getTrend } from './get-trend.js';
 import type { QueryTool, QueryToolName } from './tool.js';
 
-export const QUERY_TOOLS: readonly QueryTool[] = [];
+export const QUERY_TOOLS: readonly QueryTool[] = [getTrend, getClientAnalysis, compareToBaseline];
 
 const byName = new Map<string, QueryTool>(QUERY_TOOLS.map((t) => [t.name, t]));
 
