@@ -1,11 +1,23 @@
 /** The query tools we sell, in the order the surfaces list them. Each tool module adds itself here. */
-import { compareToBaseline } from './compare-to-baseline.js';
 import { QueryError } from './errors.js';
-import { getClientAnalysis } from './get-client-analysis.js';
-import { getTrend } from './get-trend.js';
 import type { QueryTool, QueryToolName } from './tool.js';
+import { compareToBaseline } from './tools/compare-to-baseline.js';
+import { getAgentProfile } from './tools/get-agent-profile.js';
+import { getClientAnalysis } from './tools/get-client-analysis.js';
+import { getFeedbacks } from './tools/get-feedbacks.js';
+import { getReputationSummary } from './tools/get-reputation-summary.js';
+import { getTrend } from './tools/get-trend.js';
+import { getValidationHistory } from './tools/get-validation-history.js';
 
-export const QUERY_TOOLS: readonly QueryTool[] = [getTrend, getClientAnalysis, compareToBaseline];
+export const QUERY_TOOLS: readonly QueryTool[] = [
+  getAgentProfile,
+  getFeedbacks,
+  getReputationSummary,
+  getValidationHistory,
+  getTrend,
+  getClientAnalysis,
+  compareToBaseline,
+];
 
 const byName = new Map<string, QueryTool>(QUERY_TOOLS.map((t) => [t.name, t]));
 

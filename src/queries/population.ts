@@ -22,7 +22,7 @@ export interface AgentAggregate {
 export async function agentAggregates(
   db: Queryable,
   asOf: Pick<AsOf, 'chainId' | 'asOfBlock'>,
-  filter: Pick<FeedbackFilter, 'tag1' | 'tag2' | 'from' | 'to'> = {},
+  filter: Pick<FeedbackFilter, 'tag1' | 'tag2' | 'from' | 'to' | 'abiVersions'> = {},
 ): Promise<AgentAggregate[]> {
   const params: unknown[] = [asOf.chainId, asOf.asOfBlock];
   const where = feedbackFilterConditions(filter, (value) => `$${params.push(value)}`);

@@ -4,10 +4,10 @@
  */
 import type { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compareToBaseline } from '../../src/queries/compare-to-baseline.js';
+import { compareToBaseline } from '../../src/queries/tools/compare-to-baseline.js';
 import { isQueryError } from '../../src/queries/errors.js';
-import { getClientAnalysis } from '../../src/queries/get-client-analysis.js';
-import { getTrend } from '../../src/queries/get-trend.js';
+import { getClientAnalysis } from '../../src/queries/tools/get-client-analysis.js';
+import { getTrend } from '../../src/queries/tools/get-trend.js';
 import type { QueryContext, QueryTool } from '../../src/queries/tool.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { address, blockHash, GENESIS_TIME, ScriptedChain } from '../helpers/scripted-events.js';
@@ -161,15 +161,19 @@ describe('getTrend', () => {
   });
 
   it('takes a window and a granularity, and refuses a window that ends before it starts', async () => {
-    const weeks = await run(getTrend, LATEST, { granularity: 'week', from: '2026-04-01', to: '2026-04-15' });
+    const weeks = await run(getTrend, LATEST, {
+      granularity: 'week',
+      from: '2026-04-01T00:00:00Z',
+      to: '2026-04-15T00:00:00Z',
+    });
     // ISO weeks from Monday 2026-03-30; both ends cut by the window
     expect(weeks.buckets.map((b) => [b.start.slice(0, 10), b.count, b.cumulativeCount, b.partial])).toEqual([
       ['2026-03-30', 1, 4, true],
       ['2026-04-06', 1, 5, false],
       ['2026-04-13', 0, 5, true],
     ]);
-    await expect(run(getTrend, LATEST, { from: '2026-04-15', to: '2026-04-01' })).rejects.toSatisfy((err) =>
-      isQueryError(err, 'invalid_params'),
+    await expect(run(getTrend, LATEST, { from: '2026-04-15T00:00:00Z', to: '2026-04-01T00:00:00Z' })).rejects.toSatisfy(
+      (err) => isQueryError(err, 'invalid_params'),
     );
   });
 });

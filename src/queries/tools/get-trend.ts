@@ -1,12 +1,12 @@
 /** getTrend (tier 2): an agent's feedback over time, in contiguous UTC buckets. Semantics: src/queries/trend.ts. */
 import { z } from 'zod';
-import { asOfBlockTime } from './block-time.js';
-import { formatWad } from './exact-decimal.js';
-import { toFeedbackPoint } from './feedback-point.js';
-import { feedbackAsOf } from './feedback-set.js';
-import { parseTimeWindow, timeWindowParams } from './time-window.js';
-import { defineQueryTool, type QueryContext } from './tool.js';
-import { computeTrend, GRANULARITIES, type Granularity, type Trend, type TrendWindow } from './trend.js';
+import { asOfBlockTime } from '../block-time.js';
+import { formatWad } from '../exact-decimal.js';
+import { toFeedbackPoint } from '../feedback-point.js';
+import { feedbackAsOf, type AbiVersion } from '../feedback-set.js';
+import { abiVersionParam, feedbackScopeParams, scopeFilter } from '../feedback-params.js';
+import { defineQueryTool, type QueryContext } from '../tool.js';
+import { computeTrend, GRANULARITIES, type Granularity, type Trend, type TrendWindow } from '../trend.js';
 
 const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
 const decimal = z.string().describe('exact decimal');
@@ -57,11 +57,11 @@ export async function computeAgentTrend(
   ctx: Pick<QueryContext, 'db' | 'asOf' | 'agentId'>,
   granularity: Granularity,
   window: TrendWindow,
-  tag1?: string,
+  scope: { tag1?: string; abiVersion: AbiVersion },
   asOfTime?: number,
 ): Promise<Trend> {
   const [rows, time] = await Promise.all([
-    feedbackAsOf(ctx.db, ctx.asOf, ctx.agentId, { tag1 }),
+    feedbackAsOf(ctx.db, ctx.asOf, ctx.agentId, { tag1: scope.tag1, abiVersions: [scope.abiVersion] }),
     asOfTime ?? asOfBlockTime(ctx.db, ctx.asOf),
   ]);
   return computeTrend(rows.map(toFeedbackPoint), granularity, time, window);
@@ -75,18 +75,18 @@ export const getTrend = defineQueryTool({
     'Feedback per UTC day, ISO week or month (at most 365 buckets, empty ones included): count, exact mean, unique and ' +
     'new clients, cumulative count and mean. Revoked feedback is left out of every bucket.',
   params: z.object({
-    granularity: z.enum(GRANULARITIES).default('month'),
-    /** Only feedback with this tag1 (exact match). */
-    tag1: z.string().max(256).optional(),
-    ...timeWindowParams,
+    granularity: z.enum(GRANULARITIES).default('month').describe('UTC day, ISO week (from Monday) or month.'),
+    tag1: feedbackScopeParams.tag1,
+    from: feedbackScopeParams.from,
+    to: feedbackScopeParams.to,
+    abiVersion: abiVersionParam,
   }),
   data: trendData,
   async run(ctx, params) {
-    const { from, to } = parseTimeWindow(params);
-    const window: TrendWindow = {
-      from: from && from.getTime() / 1000,
-      to: to && to.getTime() / 1000,
-    };
-    return trendAnswer(await computeAgentTrend(ctx, params.granularity, window, params.tag1));
+    const { from, to, tag1 } = scopeFilter(params);
+    const window: TrendWindow = { from: from && from.getTime() / 1000, to: to && to.getTime() / 1000 };
+    return trendAnswer(
+      await computeAgentTrend(ctx, params.granularity, window, { tag1, abiVersion: params.abiVersion }),
+    );
   },
 });

@@ -3,13 +3,14 @@
  * Semantics: src/queries/client-concentration.ts.
  */
 import { z } from 'zod';
-import { CLIENT_FLAGS, computeClientConcentration, type ClientConcentration } from './client-concentration.js';
-import { formatWad } from './exact-decimal.js';
-import { toFeedbackPoint } from './feedback-point.js';
-import { feedbackAsOf, type FeedbackRow } from './feedback-set.js';
-import { clientsRatingOtherAgents } from './population.js';
-import { RATIO_DIGITS } from './ratio.js';
-import { defineQueryTool, type QueryContext } from './tool.js';
+import { CLIENT_FLAGS, computeClientConcentration, type ClientConcentration } from '../client-concentration.js';
+import { formatWad } from '../exact-decimal.js';
+import { toFeedbackPoint } from '../feedback-point.js';
+import { abiVersionParam, feedbackScopeParams, scopeFilter } from '../feedback-params.js';
+import { feedbackAsOf, type FeedbackRow } from '../feedback-set.js';
+import { clientsRatingOtherAgents } from '../population.js';
+import { RATIO_DIGITS } from '../ratio.js';
+import { defineQueryTool, type QueryContext } from '../tool.js';
 
 const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
 const ratio = z.string().describe(`exact ratio, ${RATIO_DIGITS} decimals, truncated`);
@@ -83,14 +84,14 @@ export const getClientAnalysis = defineQueryTool({
     'exclusive-client shares, and flags (LOW_DIVERSITY, CONCENTRATED, DOMINANT_CLIENT, EXCLUSIVE_CLIENTS) — signals, ' +
     'not verdicts.',
   params: z.object({
-    /** Only feedback with this tag1 (exact match). */
-    tag1: z.string().max(256).optional(),
-    /** How many clients to list (the figures always cover all). */
-    limit: z.coerce.number().int().min(0).max(1000).default(100),
+    tag1: feedbackScopeParams.tag1,
+    abiVersion: abiVersionParam,
+    limit: z.coerce.number().int().min(0).max(1000).default(100).describe('Clients listed (the figures cover all).'),
   }),
   data: clientAnalysisData,
   async run(ctx, params) {
-    const rows = await feedbackAsOf(ctx.db, ctx.asOf, ctx.agentId, { tag1: params.tag1 });
+    const { tag1 } = scopeFilter(params);
+    const rows = await feedbackAsOf(ctx.db, ctx.asOf, ctx.agentId, { tag1, abiVersions: [params.abiVersion] });
     return clientAnalysisAnswer(await analyseClients(ctx, rows), params.limit);
   },
 });

@@ -11,13 +11,13 @@ import {
   type Baseline,
   type BaselineMetric,
   type MetricSample,
-} from './baseline.js';
-import { formatTrimmed, formatWad, meanWad, WAD } from './exact-decimal.js';
-import type { FeedbackFilter } from './feedback-set.js';
-import { agentAggregates, type AgentAggregate } from './population.js';
-import { RATIO_DIGITS, truncatedDivision } from './ratio.js';
-import { parseTimeWindow, timeWindowParams } from './time-window.js';
-import { defineQueryTool, type QueryContext } from './tool.js';
+} from '../baseline.js';
+import { formatTrimmed, formatWad, meanWad, WAD } from '../exact-decimal.js';
+import type { FeedbackFilter } from '../feedback-set.js';
+import { agentAggregates, type AgentAggregate } from '../population.js';
+import { RATIO_DIGITS, truncatedDivision } from '../ratio.js';
+import { abiVersionParam, feedbackScopeParams, scopeFilter } from '../feedback-params.js';
+import { defineQueryTool, type QueryContext } from '../tool.js';
 
 export const DEFAULT_MIN_FEEDBACK = 5;
 
@@ -67,7 +67,7 @@ export type BaselineData = z.output<typeof baselineData>;
 export interface BaselineScope {
   metric: BaselineMetric;
   minFeedback: number;
-  filter: Pick<FeedbackFilter, 'tag1' | 'from' | 'to'>;
+  filter: Pick<FeedbackFilter, 'tag1' | 'from' | 'to' | 'abiVersions'>;
 }
 
 /** Compares the context's agent with the chain's other agents as of the context's block. */
@@ -113,18 +113,25 @@ export const compareToBaseline = defineQueryTool({
     'is better) against the other agents on the chain with at least minFeedback feedback in the same scope.',
   params: z.object({
     metric: z.enum(BASELINE_METRICS).default('mean'),
-    /** Only feedback with this tag1 (exact match), for the agent and the population alike. */
-    tag1: z.string().max(256).optional(),
-    minFeedback: z.coerce.number().int().min(1).max(1_000_000).default(DEFAULT_MIN_FEEDBACK),
-    ...timeWindowParams,
+    tag1: feedbackScopeParams.tag1,
+    from: feedbackScopeParams.from,
+    to: feedbackScopeParams.to,
+    abiVersion: abiVersionParam,
+    minFeedback: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .default(DEFAULT_MIN_FEEDBACK)
+      .describe('Feedback (counted, in scope) an agent needs to be in the population.'),
   }),
   data: baselineData,
   async run(ctx, params) {
-    const window = parseTimeWindow(params);
+    const { tag1, from, to } = scopeFilter(params);
     return computeBaseline(ctx, {
       metric: params.metric,
       minFeedback: params.minFeedback,
-      filter: { tag1: params.tag1, ...window },
+      filter: { tag1, from, to, abiVersions: [params.abiVersion] },
     });
   },
 });
