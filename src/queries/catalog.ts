@@ -5,6 +5,7 @@ import { compareToBaseline } from './tools/compare-to-baseline.js';
 import { getAgentProfile } from './tools/get-agent-profile.js';
 import { getClientAnalysis } from './tools/get-client-analysis.js';
 import { getFeedbacks } from './tools/get-feedbacks.js';
+import { getReputationReport } from './tools/get-reputation-report.js';
 import { getReputationSummary } from './tools/get-reputation-summary.js';
 import { getTrend } from './tools/get-trend.js';
 import { getValidationHistory } from './tools/get-validation-history.js';
@@ -17,6 +18,7 @@ export const QUERY_TOOLS: readonly QueryTool[] = [
   getTrend,
   getClientAnalysis,
   compareToBaseline,
+  getReputationReport,
 ];
 
 const byName = new Map<string, QueryTool>(QUERY_TOOLS.map((t) => [t.name, t]));

@@ -57,6 +57,11 @@ function bucketsBefore(start: number, count: number, granularity: Granularity): 
   return start - count * (granularity === 'day' ? DAY : 7 * DAY);
 }
 
+/** The window of the last `count` buckets up to `asOfTime` (the last one unfinished, so partial). */
+export function lastBuckets(asOfTime: number, granularity: Granularity, count: number): Required<TrendWindow> {
+  return { from: bucketsBefore(bucketStart(asOfTime, granularity), count - 1, granularity), to: asOfTime + 1 };
+}
+
 export interface TrendBucket {
   /** Bucket bounds, Unix seconds, [start, end). */
   start: number;

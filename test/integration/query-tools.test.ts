@@ -155,6 +155,7 @@ describe('catalog', () => {
       ['getTrend', 2],
       ['getClientAnalysis', 2],
       ['compareToBaseline', 2],
+      ['getReputationReport', 3],
     ]);
   });
 });
