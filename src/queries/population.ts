@@ -5,6 +5,7 @@
  */
 import type { Queryable } from '../db/transaction.js';
 import type { AsOf } from './as-of.js';
+import { canonicalJson } from './canonical-json.js';
 import { feedbackAsOfSql, feedbackFilterConditions, type FeedbackFilter } from './feedback-set.js';
 
 const FEEDBACK_OF_CHAIN_AS_OF = feedbackAsOfSql({ allAgents: true });
@@ -18,11 +19,39 @@ export interface AgentAggregate {
   sumOfSquaredClientCounts: bigint;
 }
 
+export type PopulationFilter = Pick<FeedbackFilter, 'tag1' | 'tag2' | 'from' | 'to' | 'abiVersions'>;
+
+/**
+ * The chain's aggregates as of a block are the same for every agent asked about at that block, and reading them takes
+ * one pass over the chain's whole feedback set (≈0.5–1 s at 100,000 feedback): the latest few are kept in this
+ * process. The key holds the block's hash, so a reorg below the block (which changes its hash) never serves stale
+ * figures.
+ */
+const MEMO_ENTRIES = 16;
+const memo = new Map<string, Promise<AgentAggregate[]>>();
+
 /** Every agent of the chain with counted feedback in `filter`'s scope, as of the block; in agent id order. */
-export async function agentAggregates(
+export function agentAggregates(db: Queryable, asOf: AsOf, filter: PopulationFilter = {}): Promise<AgentAggregate[]> {
+  const key = canonicalJson({
+    asOf,
+    filter: { ...filter, from: filter.from?.toISOString(), to: filter.to?.toISOString() },
+  });
+  let aggregates = memo.get(key);
+  if (aggregates) {
+    memo.delete(key); // re-insert: the Map's order is the recency order
+  } else {
+    aggregates = readAgentAggregates(db, asOf, filter);
+    aggregates.catch(() => memo.delete(key));
+    if (memo.size >= MEMO_ENTRIES) memo.delete(memo.keys().next().value!);
+  }
+  memo.set(key, aggregates);
+  return aggregates;
+}
+
+async function readAgentAggregates(
   db: Queryable,
   asOf: Pick<AsOf, 'chainId' | 'asOfBlock'>,
-  filter: Pick<FeedbackFilter, 'tag1' | 'tag2' | 'from' | 'to' | 'abiVersions'> = {},
+  filter: PopulationFilter,
 ): Promise<AgentAggregate[]> {
   const params: unknown[] = [asOf.chainId, asOf.asOfBlock];
   const where = feedbackFilterConditions(filter, (value) => `$${params.push(value)}`);

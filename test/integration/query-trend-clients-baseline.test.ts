@@ -8,6 +8,8 @@ import { compareToBaseline } from '../../src/queries/tools/compare-to-baseline.j
 import { isQueryError } from '../../src/queries/errors.js';
 import { getClientAnalysis } from '../../src/queries/tools/get-client-analysis.js';
 import { getTrend } from '../../src/queries/tools/get-trend.js';
+import { agentAggregates } from '../../src/queries/population.js';
+import type { Queryable } from '../../src/db/transaction.js';
 import type { QueryContext, QueryTool } from '../../src/queries/tool.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { address, blockHash, GENESIS_TIME, ScriptedChain } from '../helpers/scripted-events.js';
@@ -290,5 +292,33 @@ describe('compareToBaseline', () => {
     expect(older.agent).toEqual({ value: '61.915', feedbackCount: 4, eligible: true });
     expect(older.population).toMatchObject({ size: 3, median: '75' });
     expect(older.percentileRank).toBe('33.333333');
+  });
+});
+
+describe('agentAggregates', () => {
+  it('reads the chain once per block, hash and scope', async () => {
+    let queries = 0;
+    const counting = { query: (...args: Parameters<typeof db.pool.query>) => (queries++, db.pool.query(...args)) };
+    const asOf = { chainId: CHAIN, asOfBlock: LATEST - 1, asOfBlockHash: blockHash(LATEST - 1) };
+    const first = await agentAggregates(counting as unknown as Queryable, asOf, { tag1: 'quality' });
+    expect(await agentAggregates(counting as unknown as Queryable, asOf, { tag1: 'quality' })).toBe(first);
+    expect(queries).toBe(1);
+    // A reorg below the block changes its hash: read again.
+    await agentAggregates(
+      counting as unknown as Queryable,
+      { ...asOf, asOfBlockHash: blockHash(LATEST - 1, 1) },
+      {
+        tag1: 'quality',
+      },
+    );
+    await agentAggregates(counting as unknown as Queryable, asOf, { tag1: 'uptime' });
+    expect(queries).toBe(3);
+    expect(first.find((a) => a.agentId === AGENT)).toEqual({
+      agentId: AGENT,
+      count: 6,
+      wadSum: 33716n * 10n ** 16n, // 337.16
+      clients: 4,
+      sumOfSquaredClientCounts: 12n,
+    });
   });
 });
