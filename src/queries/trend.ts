@@ -81,7 +81,7 @@ export interface TrendBucket {
 export interface TrendWindow {
   /** Unix seconds, inclusive; default: the first counted feedback (keeping at most MAX_TREND_BUCKETS buckets). */
   from?: number;
-  /** Unix seconds, exclusive; default: just after `asOfTime`. */
+  /** Unix seconds, exclusive; default and latest: just after `asOfTime` (nothing is known beyond it). */
   to?: number;
 }
 
@@ -103,7 +103,7 @@ export function computeTrend(
   window: TrendWindow = {},
 ): Trend {
   const counted = feedback.filter((f) => !f.revoked).sort((a, b) => a.time - b.time);
-  const to = window.to ?? asOfTime + 1;
+  const to = Math.min(window.to ?? Infinity, asOfTime + 1);
   const lastStart = bucketStart(to - 1, granularity);
   let from: number;
   if (window.from !== undefined) {

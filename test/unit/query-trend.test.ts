@@ -114,6 +114,18 @@ describe('computeTrend', () => {
     expect(refused(() => computeTrend([], 'day', now, { from: now + 10, to: now }))).toBe(true);
   });
 
+  it('ends a window at the as-of time: the buckets after it are unknown, the one holding it is partial', () => {
+    const trend = computeTrend([point('0xa', 1n, '2026-01-02T00:00:00Z')], 'month', at('2026-02-10T00:00:00Z'), {
+      from: at('2026-01-01T00:00:00Z'),
+      to: at('2026-12-01T00:00:00Z'),
+    });
+    expect(trend.to).toBe(at('2026-02-10T00:00:01Z'));
+    expect(trend.buckets.map((b) => [iso(b.start).slice(0, 7), b.partial])).toEqual([
+      ['2026-01', false],
+      ['2026-02', true],
+    ]);
+  });
+
   it('keeps the latest 365 buckets by default', () => {
     const trend = computeTrend([point('0xa', 1n, '2020-01-01T00:00:00Z')], 'day', at('2026-06-01T00:00:00Z'));
     expect(trend.buckets).toHaveLength(MAX_TREND_BUCKETS);
