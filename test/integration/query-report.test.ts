@@ -2,22 +2,21 @@
  * getReputationReport over a scripted event log: the signals and rates it raises (worked out by hand in the
  * comments), that it composes the other tools' answers, reports progress, and is byte-reproducible.
  */
-import type { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../src/queries/canonical-json.js';
-import type { QueryContext, QueryTool } from '../../src/queries/tool.js';
+import type { QueryContext } from '../../src/queries/tool.js';
 import { compareToBaseline } from '../../src/queries/tools/compare-to-baseline.js';
 import { getClientAnalysis } from '../../src/queries/tools/get-client-analysis.js';
 import { getReputationReport, REPORT_VERSION } from '../../src/queries/tools/get-reputation-report.js';
 import { getReputationSummary } from '../../src/queries/tools/get-reputation-summary.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { address, blockHash, bytes32, GENESIS_TIME, ScriptedChain } from '../helpers/scripted-events.js';
+import { blockAt, datedFeedback, runTool } from '../helpers/dated-feedback.js';
+import { address, blockHash, bytes32, ScriptedChain } from '../helpers/scripted-events.js';
 
 const CHAIN = 31337;
 const AGENT = '7';
 const [A, B, C, D] = [0xa, 0xb, 0xc, 0xd].map(address) as [string, string, string, string];
 const VALIDATOR = address(0x77);
-const blockAt = (date: string) => (Date.parse(`${date}T00:00:00Z`) / 1000 - GENESIS_TIME) / 12;
 const LATEST = blockAt('2026-06-30');
 const OLDER = blockAt('2026-05-15');
 
@@ -26,12 +25,7 @@ let db: TestDatabase;
 beforeAll(async () => {
   db = await createTestDatabase();
   const chain = new ScriptedChain(db.pool, CHAIN);
-  const index = new Map<string, number>();
-  const feedback = (date: string, agentId: string, client: string, value: string) => {
-    const key = `${agentId}/${client}`;
-    index.set(key, (index.get(key) ?? 0) + 1);
-    return chain.feedback(blockAt(date), { agentId, client, index: index.get(key)!, value, decimals: 0 });
-  };
+  const feedback = datedFeedback(chain);
   // Prior 90 days (from 2026-03-02): six 90s from A, B, C in turn.
   for (const [day, client] of [A, B, C, A, B, C].entries()) await feedback(`2026-04-0${day + 1}`, AGENT, client, '90');
   // Two revoked (C's 50, A's 10): 2 of 13 feedback revoked.
@@ -81,13 +75,7 @@ const context = (asOfBlock: number, progress?: QueryContext['progress']): QueryC
   progress,
 });
 
-function run<P extends z.ZodObject, D extends z.ZodType>(
-  tool: QueryTool<P, D>,
-  ctx: QueryContext,
-  params: Record<string, unknown> = {},
-): Promise<z.output<D>> {
-  return tool.run(ctx, tool.params.parse(params));
-}
+const run = runTool;
 
 describe('getReputationReport', () => {
   it('raises the signals the figures call for, with a confidence level and rates', async () => {

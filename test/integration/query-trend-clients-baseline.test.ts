@@ -10,15 +10,14 @@ import { getClientAnalysis } from '../../src/queries/tools/get-client-analysis.j
 import { getTrend } from '../../src/queries/tools/get-trend.js';
 import { agentAggregates } from '../../src/queries/population.js';
 import type { Queryable } from '../../src/db/transaction.js';
-import type { QueryContext, QueryTool } from '../../src/queries/tool.js';
+import type { QueryTool } from '../../src/queries/tool.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { address, blockHash, GENESIS_TIME, ScriptedChain } from '../helpers/scripted-events.js';
+import { blockAt, datedFeedback, runTool } from '../helpers/dated-feedback.js';
+import { address, blockHash, ScriptedChain } from '../helpers/scripted-events.js';
 
 const CHAIN = 31337;
 const AGENT = '7';
 const [A, B, C, D, E] = [0xa, 0xb, 0xc, 0xd, 0xe].map(address) as [string, string, string, string, string];
-/** The block whose time is `date` (midnight UTC) on the scripted chain (a block every 12 s from 2026-01-01). */
-const blockAt = (date: string) => (Date.parse(`${date}T00:00:00Z`) / 1000 - GENESIS_TIME) / 12;
 const LATEST = blockAt('2026-05-10');
 const OLDER = blockAt('2026-03-10');
 
@@ -27,12 +26,7 @@ let db: TestDatabase;
 beforeAll(async () => {
   db = await createTestDatabase();
   const chain = new ScriptedChain(db.pool, CHAIN);
-  let index = new Map<string, number>();
-  const feedback = (date: string, agentId: string, client: string, value: string, decimals = 0, tag1 = 'quality') => {
-    const key = `${agentId}/${client}`;
-    index.set(key, (index.get(key) ?? 0) + 1);
-    return chain.feedback(blockAt(date), { agentId, client, index: index.get(key)!, value, decimals, tag1 });
-  };
+  const feedback = datedFeedback(chain);
   // The agent under test.
   await feedback('2026-01-10', AGENT, A, '95');
   await feedback('2026-01-20', AGENT, B, '-1234', 2); // −12.34
@@ -41,7 +35,7 @@ beforeAll(async () => {
   await chain.revoke(blockAt('2026-03-20'), { agentId: AGENT, client: C, index: 1 });
   // D's first feedback was removed by a reorg; the one that replaced it is worth 60.
   await chain.retract(await feedback('2026-04-02', AGENT, D, '70'));
-  index.set(`${AGENT}/${D}`, 0);
+  feedback.forget(AGENT, D);
   await feedback('2026-04-03', AGENT, D, '60');
   await feedback('2026-04-10', AGENT, A, '95', 1); // 9.5
   await feedback('2026-05-01', AGENT, E, '100');
@@ -63,7 +57,6 @@ beforeAll(async () => {
   await feedback('2026-01-06', '10', address(0x31), '100');
   for (let i = 0; i < 5; i++) await feedback('2026-04-20', '11', address(0x40), '90');
   await feedback('2026-05-10', '12', address(0x50), '1'); // the latest event: the as-of time of LATEST
-  index = new Map();
 });
 
 afterAll(async () => {
@@ -75,12 +68,8 @@ function run<P extends z.ZodObject, D extends z.ZodType>(
   asOfBlock: number,
   params: Record<string, unknown> = {},
 ): Promise<z.output<D>> {
-  const ctx: QueryContext = {
-    db: db.pool,
-    asOf: { chainId: CHAIN, asOfBlock, asOfBlockHash: blockHash(asOfBlock) },
-    agentId: AGENT,
-  };
-  return tool.run(ctx, tool.params.parse(params));
+  const asOf = { chainId: CHAIN, asOfBlock, asOfBlockHash: blockHash(asOfBlock) };
+  return runTool(tool, { db: db.pool, asOf, agentId: AGENT }, params);
 }
 
 describe('getTrend', () => {
