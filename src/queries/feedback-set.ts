@@ -98,9 +98,10 @@ interface FeedbackSqlRow {
 /**
  * The feedback set as SQL: the feedback, revocations and responses at or below a block ($1 chain, $2 block) of one
  * agent ($3), or with `allAgents` of every agent of the chain (for population figures; each row names its
- * `agent_id`). Conditions on `f` (feedbackFilterConditions) may follow as a WHERE clause.
+ * `agent_id`). `columns` adds to the select list (", <expression> AS name"); conditions on `f`
+ * (feedbackFilterConditions) may follow as a WHERE clause.
  */
-export function feedbackAsOfSql({ allAgents = false }: { allAgents?: boolean } = {}): string {
+export function feedbackAsOfSql({ allAgents = false, columns = '' }: { allAgents?: boolean; columns?: string } = {}) {
   const scope = `e.chain_id = $1 AND e.block_number <= $2${allAgents ? '' : ' AND e.agent_id = $3::numeric'}`;
   return `
   WITH numbered AS (
@@ -131,7 +132,7 @@ export function feedbackAsOfSql({ allAgents = false }: { allAgents?: boolean } =
   SELECT f.agent_id::text AS agent_id, f.contract_address AS registry, f.abi_version, f.client_address AS client,
          f.feedback_index::text AS feedback_index, f.value::text AS value, f.value_decimals, f.tag1, f.tag2,
          f.endpoint, f.file_uri, f.file_hash, f.block_number::text AS block_number, f.log_index, f.block_time,
-         f.transaction_hash, r.block_number::text AS revoked_at_block, COALESCE(p.n, 0) AS responses
+         f.transaction_hash, r.block_number::text AS revoked_at_block, COALESCE(p.n, 0) AS responses${columns}
   FROM feedback f
   LEFT JOIN revocations r USING (agent_id, contract_address, client_address, feedback_index)
   LEFT JOIN responses p USING (agent_id, contract_address, client_address, feedback_index)`;
@@ -151,8 +152,6 @@ export function feedbackFilterConditions(filter: FeedbackFilter, bind: (value: u
   return where;
 }
 
-const FEEDBACK_OF_AGENT_AS_OF = feedbackAsOfSql();
-
 /**
  * The agent's feedback as of `asOf`, filtered; in chain order (block, log index), or reversed with `page.order`.
  * Without `page`, every matching row.
@@ -164,9 +163,35 @@ export async function feedbackAsOf(
   filter: FeedbackFilter = {},
   page?: FeedbackPage,
 ): Promise<FeedbackRow[]> {
+  return (await selectFeedback(db, asOf, agentId, filter, {}, page)).map(({ inScope: _, ...row }) => row);
+}
+
+/**
+ * Every row of `filter`, each marked whether it also matches `scope` — one read for a tool that needs both a set and
+ * a narrower part of it (the summary: the registry's view of all feedback, and the asked window).
+ */
+export function feedbackInScope(
+  db: Queryable,
+  asOf: Pick<AsOf, 'chainId' | 'asOfBlock'>,
+  agentId: string,
+  filter: FeedbackFilter,
+  scope: FeedbackFilter,
+): Promise<(FeedbackRow & { inScope: boolean })[]> {
+  return selectFeedback(db, asOf, agentId, filter, scope);
+}
+
+async function selectFeedback(
+  db: Queryable,
+  asOf: Pick<AsOf, 'chainId' | 'asOfBlock'>,
+  agentId: string,
+  filter: FeedbackFilter,
+  scope: FeedbackFilter,
+  page?: FeedbackPage,
+): Promise<(FeedbackRow & { inScope: boolean })[]> {
   const params: unknown[] = [asOf.chainId, asOf.asOfBlock, agentId];
   const bind = (value: unknown) => `$${params.push(value)}`;
   const where = feedbackFilterConditions(filter, bind);
+  const inScope = feedbackFilterConditions(scope, bind);
   const direction = page?.order === 'desc' ? 'DESC' : 'ASC';
   if (page?.after) {
     const comparison = direction === 'DESC' ? '<' : '>';
@@ -174,12 +199,12 @@ export async function feedbackAsOf(
       `(f.block_number, f.log_index) ${comparison} (${bind(page.after.blockNumber)}::bigint, ${bind(page.after.logIndex)}::int)`,
     );
   }
-  const sql = `${FEEDBACK_OF_AGENT_AS_OF}
+  const sql = `${feedbackAsOfSql({ columns: `, ${inScope.length ? inScope.join(' AND ') : 'true'} AS in_scope` })}
     ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
     ORDER BY f.block_number ${direction}, f.log_index ${direction}, f.contract_address ${direction}
     ${page ? `LIMIT ${bind(page.limit)}` : ''}`;
-  const { rows } = await db.query<FeedbackSqlRow>(sql, params);
-  return rows.map(toFeedbackRow);
+  const { rows } = await db.query<FeedbackSqlRow & { in_scope: boolean }>(sql, params);
+  return rows.map((r) => ({ ...toFeedbackRow(r), inScope: r.in_scope }));
 }
 
 function toFeedbackRow(r: FeedbackSqlRow): FeedbackRow {

@@ -9,6 +9,7 @@
  * such on a tie — by another truncating division, and narrowed to int128.
  */
 import { toInt128, toWad } from './exact-decimal.js';
+import { groupBy } from './grouping.js';
 
 export interface ContractFeedback {
   client: string;
@@ -32,13 +33,7 @@ export function contractGetSummary(
   tag1: string,
   tag2: string,
 ): ContractSummary {
-  const byClient = new Map<string, ContractFeedback[]>();
-  for (const fb of feedback) {
-    const key = fb.client.toLowerCase();
-    const list = byClient.get(key);
-    if (list) list.push(fb);
-    else byClient.set(key, [fb]);
-  }
+  const byClient = groupBy(feedback, (fb) => fb.client.toLowerCase());
   let sum = 0n;
   let count = 0;
   const decimalCounts = new Array<number>(19).fill(0);

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import type { Queryable } from '../../db/transaction.js';
 import type { AsOf } from '../as-of.js';
+import { compareCodeUnits } from '../grouping.js';
 import { defineQueryTool } from '../tool.js';
 import { mcpEndpoint, readRegistrationFile } from '../registration-file.js';
 
@@ -171,7 +172,7 @@ export async function agentProfileAsOf(
     services: parsed?.services ?? [],
     mcpEndpoint: mcpEndpoint(parsed),
     metadata: [...metadata.entries()]
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .sort(([a], [b]) => compareCodeUnits(a, b))
       .map(([key, row]) => ({
         key,
         value: row.metadata_value ?? '0x',

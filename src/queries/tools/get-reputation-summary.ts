@@ -6,8 +6,9 @@
 import { z } from 'zod';
 import { defineQueryTool } from '../tool.js';
 import { formatTrimmed, formatWad, meanWad, minMax, stddevPopWad } from '../exact-decimal.js';
-import { feedbackAsOf, type FeedbackRow } from '../feedback-set.js';
+import { feedbackInScope, type FeedbackRow } from '../feedback-set.js';
 import { abiVersionParam, feedbackScopeParams, scopeFilter } from '../feedback-params.js';
+import { groupSorted } from '../grouping.js';
 import { contractGetSummary } from '../onchain-summary.js';
 
 const params = z.object({
@@ -70,9 +71,6 @@ function figures(rows: readonly FeedbackRow[]): z.output<z.ZodObject<typeof stat
   };
 }
 
-/** UTF-16 code unit order, the same as canonical JSON's key order (locale-independent). */
-const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
 export const getReputationSummary = defineQueryTool({
   name: 'getReputationSummary',
   tier: 1,
@@ -83,23 +81,21 @@ export const getReputationSummary = defineQueryTool({
   params,
   data,
   async run(ctx, p) {
-    const scoped = await feedbackAsOf(ctx.db, ctx.asOf, ctx.agentId, {
-      ...scopeFilter(p),
-      abiVersions: [p.abiVersion],
-    });
-    // What the registry sums: all of its feedback of the agent as of the block (it has no window), v1.0 only.
-    const registryRows =
-      p.abiVersion === 'v1.0' ? await feedbackAsOf(ctx.db, ctx.asOf, ctx.agentId, { abiVersions: ['v1.0'] }) : [];
+    // One read: every row of the asked version, marked whether it is in the asked scope. The registry's summary
+    // sums all of its feedback of the agent (it has no window) — v1.0 only, v0.4 registries answer something else.
+    const rows = await feedbackInScope(ctx.db, ctx.asOf, ctx.agentId, { abiVersions: [p.abiVersion] }, scopeFilter(p));
+    const scoped = rows.filter((r) => r.inScope);
+    const registryRows = p.abiVersion === 'v1.0' ? rows : [];
     const counted = scoped.filter((r) => !r.revoked);
-    const tags = [...new Set(counted.map((r) => r.tag1))].sort(byCodeUnits);
+    const byTag1 = groupSorted(counted, (r) => r.tag1);
     const overall = figures(counted);
     return {
       ...overall,
       stddevPop: counted.length ? formatWad(stddevPopWad(counted.map((r) => r.wad))) : null,
       revokedCount: scoped.length - counted.length,
       withResponse: counted.filter((r) => r.responses > 0).length,
-      byTag1: tags.map((tag1) => ({ tag1, ...figures(counted.filter((r) => r.tag1 === tag1)) })),
-      mixedTags: tags.length > 1,
+      byTag1: byTag1.map(([tag1, rows]) => ({ tag1, ...figures(rows) })),
+      mixedTags: byTag1.length > 1,
       onchain: onchainSummaries(registryRows, p.clients, p.tag1 ?? '', p.tag2 ?? ''),
     };
   },
@@ -107,14 +103,7 @@ export const getReputationSummary = defineQueryTool({
 
 /** getSummary of each registry, for the given clients or — as §B.6 asks — all of its clients of the agent. */
 function onchainSummaries(rows: readonly FeedbackRow[], clients: string[] | undefined, tag1: string, tag2: string) {
-  const byRegistry = new Map<string, FeedbackRow[]>();
-  for (const row of rows) {
-    const list = byRegistry.get(row.registry);
-    if (list) list.push(row);
-    else byRegistry.set(row.registry, [row]);
-  }
-  return [...byRegistry.keys()].sort(byCodeUnits).map((registry) => {
-    const feedback = byRegistry.get(registry)!;
+  return groupSorted(rows, (r) => r.registry).map(([registry, feedback]) => {
     // getClients(agentId): every client that gave feedback (revoked or not), in first-feedback order.
     const clientList = clients ?? [...new Set(feedback.map((r) => r.client))];
     const summary = contractGetSummary(feedback, clientList, tag1, tag2);

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { defineQueryTool } from '../tool.js';
 import { formatWad, WAD } from '../exact-decimal.js';
 import { addressList, decodeCursor, encodeCursor, pageParams } from '../feedback-params.js';
+import { groupSorted } from '../grouping.js';
 import { validationsAsOf, type ValidationRow } from '../validation-set.js';
 
 const params = z.object({
@@ -88,17 +89,6 @@ function summarise(rows: readonly ValidationRow[]): z.output<z.ZodObject<typeof 
   };
 }
 
-/** Groups rows by a key, keys in UTF-16 order (deterministic). */
-function groupBy(rows: readonly ValidationRow[], key: (r: ValidationRow) => string): [string, ValidationRow[]][] {
-  const groups = new Map<string, ValidationRow[]>();
-  for (const row of rows) {
-    const list = groups.get(key(row));
-    if (list) list.push(row);
-    else groups.set(key(row), [row]);
-  }
-  return [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-}
-
 export const getValidationHistory = defineQueryTool({
   name: 'getValidationHistory',
   tier: 1,
@@ -131,7 +121,7 @@ export const getValidationHistory = defineQueryTool({
           : null,
       summary: {
         ...summarise(rows),
-        onchain: groupBy(rows, (r) => r.registry).map(([registry, group]) => {
+        onchain: groupSorted(rows, (r) => r.registry).map(([registry, group]) => {
           const responded = group.filter((r) => r.status === 'responded');
           const total = responded.reduce((sum, r) => sum + r.response!, 0);
           return {
@@ -140,7 +130,7 @@ export const getValidationHistory = defineQueryTool({
             avgResponse: responded.length ? Math.floor(total / responded.length) : 0,
           };
         }),
-        byValidator: groupBy(rows, (r) => r.validator).map(([validator, group]) => ({
+        byValidator: groupSorted(rows, (r) => r.validator).map(([validator, group]) => ({
           validator,
           ...summarise(group),
         })),
