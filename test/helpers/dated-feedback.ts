@@ -2,6 +2,7 @@
  * Query-tool tests by calendar date on a ScriptedChain (a block every 12 s from 2026-01-01): the block of a date,
  * feedback numbered per (agent, client) as the registry numbers it, and a tool run with its parameters parsed.
  */
+import { expect } from 'vitest';
 import type { z } from 'zod';
 import type { QueryContext, QueryTool } from '../../src/queries/tool.js';
 import { GENESIS_TIME, type ScriptedChain } from './scripted-events.js';
@@ -25,11 +26,16 @@ export function datedFeedback(chain: ScriptedChain) {
   return give;
 }
 
-/** Runs a tool as the query service would, with its parameters parsed (defaults applied). */
-export function runTool<P extends z.ZodObject, D extends z.ZodType>(
+/**
+ * Runs a tool as the query service would, with its parameters parsed (defaults applied), and checks that the answer
+ * is exactly what its output schema describes (the surfaces publish that schema).
+ */
+export async function runTool<P extends z.ZodObject, D extends z.ZodType>(
   tool: QueryTool<P, D>,
   ctx: QueryContext,
   params: Record<string, unknown> = {},
 ): Promise<z.output<D>> {
-  return tool.run(ctx, tool.params.parse(params));
+  const data = await tool.run(ctx, tool.params.parse(params));
+  expect(tool.data.parse(data), `${tool.name}'s answer matches its data schema`).toEqual(data);
+  return data;
 }
