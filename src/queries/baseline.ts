@@ -5,7 +5,7 @@
  */
 import { RATIO_DIGITS, ratioString, truncatedDivision } from './ratio.js';
 
-export const BASELINE_METRICS = ['mean', 'count', 'uniqueClients', 'hhi'] as const;
+export const BASELINE_METRICS = ['mean', 'count', 'uniqueClients', 'hhi', 'validationAvg'] as const;
 export type BaselineMetric = (typeof BASELINE_METRICS)[number];
 
 /** For HHI less is better (feedback spread over more clients); for the others more is better. */
@@ -13,12 +13,12 @@ export function higherIsBetter(metric: BaselineMetric): boolean {
   return metric !== 'hhi';
 }
 
-/** A mean is pulled toward the population's by its sample size; counts and HHI are not samples of a value. */
+/** Means are pulled toward the population's by their sample size; counts and HHI are not samples of a value. */
 export function isShrinkable(metric: BaselineMetric): boolean {
-  return metric === 'mean';
+  return metric === 'mean' || metric === 'validationAvg';
 }
 
-/** One agent's value of a metric (18-decimal fixed point) and the feedback it rests on. */
+/** One agent's value of a metric (18-decimal fixed point) and the sample it rests on (feedback, or validations). */
 export interface MetricSample {
   value: bigint;
   sampleSize: number;

@@ -1,12 +1,14 @@
 /**
- * Figures over every agent of a chain, read from the same as-of feedback set as one agent's (feedbackAsOfSql with all
- * agents): per-agent aggregates for compareToBaseline and "which of these clients rated another agent" for the client
- * analysis. Only non-revoked feedback counts. Sums of WADs are exact in SQL numeric and divided in BigInt, never in SQL.
+ * Figures over every agent of a chain, read from the same as-of feedback and validation sets as one agent's
+ * (feedbackAsOfSql and validationsAsOfSql with all agents): per-agent aggregates for compareToBaseline and "which of
+ * these clients rated another agent" for the client analysis. Only non-revoked feedback counts. Sums of WADs are exact
+ * in SQL numeric and divided in BigInt, never in SQL.
  */
 import type { Queryable } from '../db/transaction.js';
 import type { AsOf } from './as-of.js';
 import { canonicalJson } from './canonical-json.js';
 import { feedbackAsOfSql, feedbackFilterConditions, type FeedbackFilter } from './feedback-set.js';
+import { validationsAsOfSql } from './validation-set.js';
 
 const FEEDBACK_OF_CHAIN_AS_OF = feedbackAsOfSql({ allAgents: true });
 
@@ -28,24 +30,49 @@ export type PopulationFilter = Pick<FeedbackFilter, 'tag1' | 'tag2' | 'from' | '
  * figures.
  */
 const MEMO_ENTRIES = 16;
-const memo = new Map<string, Promise<AgentAggregate[]>>();
+const memo = new Map<string, Promise<unknown>>();
+
+function memoised<T>(key: unknown, read: () => Promise<T>): Promise<T> {
+  const text = canonicalJson(key);
+  let figures = memo.get(text) as Promise<T> | undefined;
+  if (figures) {
+    memo.delete(text); // re-inserted below: the Map's order is the recency order
+  } else {
+    figures = read();
+    figures.catch(() => memo.delete(text));
+    if (memo.size >= MEMO_ENTRIES) memo.delete(memo.keys().next().value!);
+  }
+  memo.set(text, figures);
+  return figures;
+}
 
 /** Every agent of the chain with counted feedback in `filter`'s scope, as of the block; in agent id order. */
 export function agentAggregates(db: Queryable, asOf: AsOf, filter: PopulationFilter = {}): Promise<AgentAggregate[]> {
-  const key = canonicalJson({
-    asOf,
-    filter: { ...filter, from: filter.from?.toISOString(), to: filter.to?.toISOString() },
+  const filterKey = { ...filter, from: filter.from?.toISOString(), to: filter.to?.toISOString() };
+  return memoised({ figures: 'feedback', asOf, filter: filterKey }, () => readAgentAggregates(db, asOf, filter));
+}
+
+/** One agent's responded validation requests and the sum of their latest responses (0–100 each). */
+export interface AgentValidationAggregate {
+  agentId: string;
+  responded: number;
+  responseSum: bigint;
+}
+
+const VALIDATIONS_OF_CHAIN_AS_OF = validationsAsOfSql({ allAgents: true });
+
+/** Every agent of the chain with a responded validation request as of the block; in agent id order. */
+export function agentValidationAggregates(db: Queryable, asOf: AsOf): Promise<AgentValidationAggregate[]> {
+  return memoised({ figures: 'validations', asOf }, async () => {
+    const { rows } = await db.query<{ agent_id: string; responded: number; response_sum: string }>(
+      `WITH requests AS (${VALIDATIONS_OF_CHAIN_AS_OF})
+       SELECT agent_id, count(*)::int AS responded, sum(response)::text AS response_sum
+       FROM requests WHERE response_count > 0
+       GROUP BY agent_id ORDER BY agent_id::numeric`,
+      [asOf.chainId, asOf.asOfBlock],
+    );
+    return rows.map((r) => ({ agentId: r.agent_id, responded: r.responded, responseSum: BigInt(r.response_sum) }));
   });
-  let aggregates = memo.get(key);
-  if (aggregates) {
-    memo.delete(key); // re-insert: the Map's order is the recency order
-  } else {
-    aggregates = readAgentAggregates(db, asOf, filter);
-    aggregates.catch(() => memo.delete(key));
-    if (memo.size >= MEMO_ENTRIES) memo.delete(memo.keys().next().value!);
-  }
-  memo.set(key, aggregates);
-  return aggregates;
 }
 
 async function readAgentAggregates(

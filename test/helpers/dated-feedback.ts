@@ -39,3 +39,39 @@ export async function runTool<P extends z.ZodObject, D extends z.ZodType>(
   expect(tool.data.parse(data), `${tool.name}'s answer matches its data schema`).toEqual(data);
   return data;
 }
+
+/** A validation request of `agentId` to `validator` on `date`. */
+export function validationRequest(
+  chain: ScriptedChain,
+  date: string,
+  agentId: string,
+  validator: string,
+  hash: string,
+) {
+  return chain.event('validation', blockAt(date), {
+    event_type: 'ValidationRequest',
+    agent_id: agentId,
+    validator_address: validator,
+    request_uri: `ipfs://request-${hash.slice(-4)}`,
+    request_hash: hash,
+  });
+}
+
+/** A response (0–100) to the validation request `hash` on `date`. */
+export function validationResponse(
+  chain: ScriptedChain,
+  date: string,
+  request: { agentId: string; validator: string; hash: string },
+  response: number,
+) {
+  return chain.event('validation', blockAt(date), {
+    event_type: 'ValidationResponse',
+    agent_id: request.agentId,
+    validator_address: request.validator,
+    request_hash: request.hash,
+    response,
+    response_uri: `ipfs://response-${request.hash.slice(-4)}`,
+    response_hash: `0x${response.toString(16).padStart(64, '0')}`,
+    tag: '',
+  });
+}

@@ -10,7 +10,7 @@ import { getClientAnalysis } from '../../src/queries/tools/get-client-analysis.j
 import { getReputationReport, REPORT_VERSION } from '../../src/queries/tools/get-reputation-report.js';
 import { getReputationSummary } from '../../src/queries/tools/get-reputation-summary.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { blockAt, datedFeedback, runTool } from '../helpers/dated-feedback.js';
+import { blockAt, datedFeedback, runTool, validationRequest, validationResponse } from '../helpers/dated-feedback.js';
 import { address, blockHash, bytes32, ScriptedChain } from '../helpers/scripted-events.js';
 
 const CHAIN = 31337;
@@ -35,23 +35,8 @@ beforeAll(async () => {
   await chain.revoke(blockAt('2026-04-13'), { agentId: AGENT, client: A, index: 3 });
   // One failed validation.
   const requestHash = bytes32(0x1234);
-  await chain.event('validation', blockAt('2026-05-01'), {
-    event_type: 'ValidationRequest',
-    agent_id: AGENT,
-    validator_address: VALIDATOR,
-    request_uri: 'ipfs://request',
-    request_hash: requestHash,
-  });
-  await chain.event('validation', blockAt('2026-05-02'), {
-    event_type: 'ValidationResponse',
-    agent_id: AGENT,
-    validator_address: VALIDATOR,
-    request_hash: requestHash,
-    response: 30,
-    response_uri: 'ipfs://response',
-    response_hash: bytes32(0x5678),
-    tag: '',
-  });
+  await validationRequest(chain, '2026-05-01', AGENT, VALIDATOR, requestHash);
+  await validationResponse(chain, '2026-05-02', { agentId: AGENT, validator: VALIDATOR, hash: requestHash }, 30);
   // Last 30 days (from 2026-05-31): five 80s — more than one σ (0) below 90.
   for (const [day, client] of [A, B, C, A, B].entries()) await feedback(`2026-06-1${day}`, AGENT, client, '80');
   await chain.respond(blockAt('2026-06-16'), { agentId: AGENT, client: A, index: 1, responder: address(0x99) });

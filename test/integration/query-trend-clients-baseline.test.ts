@@ -12,8 +12,8 @@ import { agentAggregates } from '../../src/queries/population.js';
 import type { Queryable } from '../../src/db/transaction.js';
 import type { QueryTool } from '../../src/queries/tool.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { blockAt, datedFeedback, runTool } from '../helpers/dated-feedback.js';
-import { address, blockHash, ScriptedChain } from '../helpers/scripted-events.js';
+import { blockAt, datedFeedback, runTool, validationRequest, validationResponse } from '../helpers/dated-feedback.js';
+import { address, blockHash, bytes32, ScriptedChain } from '../helpers/scripted-events.js';
 
 const CHAIN = 31337;
 const AGENT = '7';
@@ -56,6 +56,24 @@ beforeAll(async () => {
   await feedback('2026-01-05', '10', address(0x30), '100');
   await feedback('2026-01-06', '10', address(0x31), '100');
   for (let i = 0; i < 5; i++) await feedback('2026-04-20', '11', address(0x40), '90');
+  // Validations, latest response per request: agent 7 100 and 50 (one pending), agent 8 80, agent 9 50 and 40 (its
+  // first response, 10, was superseded).
+  const validator = address(0x70);
+  const validations: [string, number[]][] = [
+    [AGENT, [100]],
+    [AGENT, [50]],
+    [AGENT, []],
+    ['8', [80]],
+    ['9', [60]],
+    ['9', [10, 40]],
+  ];
+  for (const [i, [agentId, responses]] of validations.entries()) {
+    const hash = bytes32(0x100 + i);
+    await validationRequest(chain, '2026-04-21', agentId, validator, hash);
+    for (const response of responses) {
+      await validationResponse(chain, '2026-04-22', { agentId, validator, hash }, response);
+    }
+  }
   await feedback('2026-05-10', '12', address(0x50), '1'); // the latest event: the as-of time of LATEST
 });
 
@@ -258,11 +276,29 @@ describe('compareToBaseline', () => {
       metric: 'mean',
       higherIsBetter: true,
       minFeedback: 5,
-      agent: { value: '56.193333333333333333', feedbackCount: 6, eligible: true },
-      population: { size: 3, mean: '65', p25: '52.5', median: '75', p75: '82.5', medianFeedbackCount: '5' },
+      agent: { value: '56.193333333333333333', sampleSize: 6, eligible: true },
+      population: { size: 3, mean: '65', p25: '52.5', median: '75', p75: '82.5', medianSampleSize: '5' },
       percentileRank: '33.333333', // one of three below
       shrunkValue: '60.196363636363636363', // (5·65 + 6·56.193333333333333333) / 11
     });
+  });
+
+  it('ranks the mean latest validation response, per responded request', async () => {
+    const validation = await run(compareToBaseline, LATEST, { metric: 'validationAvg', minFeedback: 1 });
+    // 7: (100 + 50)/2 = 75 over 2; 8: 80 over 1; 9: (60 + 40)/2 = 50 over 2.
+    expect(validation).toEqual({
+      metric: 'validationAvg',
+      higherIsBetter: true,
+      minFeedback: 1,
+      agent: { value: '75', sampleSize: 2, eligible: true },
+      population: { size: 2, mean: '65', p25: '57.5', median: '65', p75: '72.5', medianSampleSize: '1.5' },
+      percentileRank: '50.000000',
+      shrunkValue: '70.714285714285714285', // (1.5·65 + 2·75) / 3.5
+    });
+    // As of OLDER nothing was validated yet.
+    const before = await run(compareToBaseline, OLDER, { metric: 'validationAvg', minFeedback: 1 });
+    expect(before.agent).toEqual({ value: null, sampleSize: 0, eligible: false });
+    expect(before.population.size).toBe(0);
   });
 
   it('ranks HHI lower-is-better, scopes by tag1 and answers as of an older block', async () => {
@@ -278,7 +314,7 @@ describe('compareToBaseline', () => {
 
     const older = await run(compareToBaseline, OLDER, { minFeedback: 2 });
     // As of OLDER: 7 has 95, −12.34, 85, 80 (C not yet revoked); 8 (30), 9 (75), 10 (100); 11 not yet rated.
-    expect(older.agent).toEqual({ value: '61.915', feedbackCount: 4, eligible: true });
+    expect(older.agent).toEqual({ value: '61.915', sampleSize: 4, eligible: true });
     expect(older.population).toMatchObject({ size: 3, median: '75' });
     expect(older.percentileRank).toBe('33.333333');
   });

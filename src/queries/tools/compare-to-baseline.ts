@@ -14,15 +14,15 @@ import {
 } from '../baseline.js';
 import { formatTrimmed, formatWad, meanWad, WAD } from '../exact-decimal.js';
 import type { FeedbackFilter } from '../feedback-set.js';
-import { agentAggregates, type AgentAggregate } from '../population.js';
+import { agentAggregates, agentValidationAggregates, type AgentAggregate } from '../population.js';
 import { RATIO_DIGITS, truncatedDivision } from '../ratio.js';
 import { abiVersionParam, feedbackScopeParams, scopeFilter } from '../feedback-params.js';
 import { defineQueryTool, type QueryContext } from '../tool.js';
 
 export const DEFAULT_MIN_FEEDBACK = 5;
 
-/** The metric of one agent's aggregate, in 18-decimal fixed point. */
-export function metricValue(metric: BaselineMetric, a: AgentAggregate): bigint {
+/** A feedback metric of one agent's aggregate, in 18-decimal fixed point. */
+export function metricValue(metric: Exclude<BaselineMetric, 'validationAvg'>, a: AgentAggregate): bigint {
   switch (metric) {
     case 'mean':
       return meanWad(a.wadSum, a.count);
@@ -42,25 +42,25 @@ export const baselineData = z.object({
   higherIsBetter: z.boolean(),
   minFeedback: z.number().int(),
   agent: z.object({
-    /** Null when the agent has no counted feedback in scope. */
-    value: decimal.nullable(),
-    feedbackCount: z.number().int(),
-    /** Has at least minFeedback (it would be in the population of the others' comparisons). */
-    eligible: z.boolean(),
+    value: decimal.nullable().describe('Null when the agent has nothing to measure in scope.'),
+    sampleSize: z.number().int().describe('Counted feedback in scope (responded validations for validationAvg).'),
+    eligible: z.boolean().describe('Has at least minFeedback: it is in the population of the others’ comparisons.'),
   }),
   population: z.object({
-    /** Other agents with at least minFeedback counted feedback in scope. */
-    size: z.number().int(),
+    size: z.number().int().describe('Other agents with a sample of at least minFeedback.'),
     mean: decimal.nullable(),
     p25: decimal.nullable(),
     median: decimal.nullable(),
     p75: decimal.nullable(),
-    medianFeedbackCount: decimal.nullable(),
+    medianSampleSize: decimal.nullable(),
   }),
-  /** 100·(#worse + ½#equal)/N, `RATIO_DIGITS` decimals; null without a population or a value. */
-  percentileRank: z.string().describe(`exact, ${RATIO_DIGITS} decimals, truncated`).nullable(),
-  /** For the mean: (C·m + n·x̄)/(C + n), C the population's median feedback count, m its mean. */
-  shrunkValue: decimal.nullable(),
+  percentileRank: z
+    .string()
+    .nullable()
+    .describe(`100·(#worse + ½#equal)/N, exact, ${RATIO_DIGITS} decimals truncated; null without population or value.`),
+  shrunkValue: decimal
+    .nullable()
+    .describe('Means only: (C·m + n·x̄)/(C + n), C the population’s median sample size, m its mean.'),
 });
 export type BaselineData = z.output<typeof baselineData>;
 
@@ -70,25 +70,45 @@ export interface BaselineScope {
   filter: Pick<FeedbackFilter, 'tag1' | 'from' | 'to' | 'abiVersions'>;
 }
 
+/** Each agent's value of the metric and its sample size, by agent id. */
+async function agentSamples(
+  ctx: Pick<QueryContext, 'db' | 'asOf'>,
+  scope: BaselineScope,
+): Promise<Map<string, MetricSample>> {
+  const { metric } = scope;
+  if (metric === 'validationAvg') {
+    const validations = await agentValidationAggregates(ctx.db, ctx.asOf);
+    return new Map(
+      validations.map((v) => [
+        v.agentId,
+        { value: truncatedDivision(v.responseSum * WAD, BigInt(v.responded)), sampleSize: v.responded },
+      ]),
+    );
+  }
+  const aggregates = await agentAggregates(ctx.db, ctx.asOf, scope.filter);
+  return new Map(aggregates.map((a) => [a.agentId, { value: metricValue(metric, a), sampleSize: a.count }]));
+}
+
 /** Compares the context's agent with the chain's other agents as of the context's block. */
 export async function computeBaseline(
   ctx: Pick<QueryContext, 'db' | 'asOf' | 'agentId'>,
   scope: BaselineScope,
 ): Promise<BaselineData> {
-  const aggregates = await agentAggregates(ctx.db, ctx.asOf, scope.filter);
-  const sample = (a: AgentAggregate): MetricSample => ({ value: metricValue(scope.metric, a), sampleSize: a.count });
-  const own = aggregates.find((a) => a.agentId === ctx.agentId);
-  const population = aggregates.filter((a) => a.agentId !== ctx.agentId && a.count >= scope.minFeedback).map(sample);
-  const baseline: Baseline = compareWithPopulation(scope.metric, own && sample(own), population);
+  const samples = await agentSamples(ctx, scope);
+  const own = samples.get(ctx.agentId);
+  const population = [...samples]
+    .filter(([agentId, s]) => agentId !== ctx.agentId && s.sampleSize >= scope.minFeedback)
+    .map(([, s]) => s);
+  const baseline: Baseline = compareWithPopulation(scope.metric, own, population);
   const wad = (v: bigint | null) => (v === null ? null : formatWad(v));
   return {
     metric: scope.metric,
     higherIsBetter: higherIsBetter(scope.metric),
     minFeedback: scope.minFeedback,
     agent: {
-      value: own ? formatWad(metricValue(scope.metric, own)) : null,
-      feedbackCount: own?.count ?? 0,
-      eligible: (own?.count ?? 0) >= scope.minFeedback,
+      value: own ? formatWad(own.value) : null,
+      sampleSize: own?.sampleSize ?? 0,
+      eligible: (own?.sampleSize ?? 0) >= scope.minFeedback,
     },
     population: {
       size: baseline.populationSize,
@@ -96,7 +116,7 @@ export async function computeBaseline(
       p25: wad(baseline.p25),
       median: wad(baseline.median),
       p75: wad(baseline.p75),
-      medianFeedbackCount:
+      medianSampleSize:
         baseline.medianSampleSizeTimesTwo === null ? null : formatTrimmed(baseline.medianSampleSizeTimesTwo * 5n, 1),
     },
     percentileRank: baseline.percentileRank,
@@ -109,8 +129,9 @@ export const compareToBaseline = defineQueryTool({
   tier: 2,
   title: 'Compare to baseline',
   description:
-    'Mid-rank percentile, quartiles and a shrunk mean of one metric (mean, count, uniqueClients, or hhi where lower ' +
-    'is better) against the other agents on the chain with at least minFeedback feedback in the same scope.',
+    'Mid-rank percentile, quartiles and a shrunk mean of one metric (mean, count, uniqueClients, hhi where lower is ' +
+    'better, or validationAvg: the mean latest validation response) against the other agents on the chain with a ' +
+    'sample of at least minFeedback in the same scope.',
   params: z.object({
     metric: z.enum(BASELINE_METRICS).default('mean'),
     tag1: feedbackScopeParams.tag1,
@@ -123,7 +144,10 @@ export const compareToBaseline = defineQueryTool({
       .min(1)
       .max(1_000_000)
       .default(DEFAULT_MIN_FEEDBACK)
-      .describe('Feedback (counted, in scope) an agent needs to be in the population.'),
+      .describe(
+        'Sample an agent needs to be in the population: counted feedback in scope, or responded validations for ' +
+          'validationAvg (which tag1, from, to and abiVersion do not narrow).',
+      ),
   }),
   data: baselineData,
   async run(ctx, params) {
