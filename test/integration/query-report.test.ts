@@ -2,14 +2,17 @@
  * getReputationReport over a scripted event log: the signals and rates it raises (worked out by hand in the
  * comments), that it composes the other tools' answers, reports progress, and is byte-reproducible.
  */
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../src/queries/canonical-json.js';
+import { QueryService } from '../../src/queries/service.js';
 import type { QueryContext } from '../../src/queries/tool.js';
 import { compareToBaseline } from '../../src/queries/tools/compare-to-baseline.js';
 import { getClientAnalysis } from '../../src/queries/tools/get-client-analysis.js';
 import { getReputationReport, REPORT_VERSION } from '../../src/queries/tools/get-reputation-report.js';
 import { getReputationSummary } from '../../src/queries/tools/get-reputation-summary.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { testLogger } from '../helpers/logger.js';
 import { blockAt, datedFeedback, runTool, validationRequest, validationResponse } from '../helpers/dated-feedback.js';
 import { address, blockHash, bytes32, ScriptedChain } from '../helpers/scripted-events.js';
 
@@ -47,6 +50,12 @@ beforeAll(async () => {
     await feedback(`2026-02-0${i + 1}`, '8', client, '70');
   }
   await feedback('2026-06-30', '9', address(0x90), '1'); // the latest event: LATEST's as-of time
+  // The indexer's checkpoint, the default as-of block.
+  await db.pool.query(`INSERT INTO checkpoints (chain_id, last_block_number, last_block_hash) VALUES ($1, $2, $3)`, [
+    CHAIN,
+    LATEST,
+    blockHash(LATEST),
+  ]);
 });
 
 afterAll(async () => {
@@ -128,5 +137,34 @@ describe('getReputationReport', () => {
     ]);
     const legacy = await run(getReputationReport, context(LATEST), { abiVersion: 'v0.4' });
     expect(legacy.inputsHash).not.toBe(JSON.parse(first).inputsHash);
+  });
+
+  it('answers through the query service with progress, and from its cache with the same bytes', async () => {
+    const service = new QueryService({
+      pool: db.pool,
+      logger: testLogger,
+      prices: { 0: '0.001', 1: '0.01', 2: '0.05', 3: '0.2' },
+      planOf: async () => 'free',
+      tools: [getReputationReport],
+    });
+    const ask = (progress?: QueryContext['progress']) => {
+      const paymentId = randomUUID();
+      return service.call({
+        tool: 'getReputationReport',
+        input: { chainId: CHAIN, agentId: AGENT },
+        payer: { kind: 'x402', payer: address(0xaa), paymentId },
+        requestId: paymentId,
+        surface: 'x402',
+        progress,
+      });
+    };
+    const seen: number[] = [];
+    const first = await ask(({ done }) => seen.push(done));
+    expect(seen).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(first.answer).toMatchObject({ asOfBlock: LATEST, asOfBlockHash: blockHash(LATEST) });
+    expect(canonicalJson(first.answer.data)).toBe(canonicalJson(await run(getReputationReport, context(LATEST))));
+    const again = await ask();
+    expect(again.billing.cache).toBe('hit');
+    expect(canonicalJson(again.answer)).toBe(canonicalJson(first.answer));
   });
 });
