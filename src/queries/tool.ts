@@ -56,7 +56,8 @@ export const commonQueryInput = z.object({
   asOfBlock: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
   /** Skip the cache and compute anew (charged at full price like any call). */
   fresh: z
-    .union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')])
+    // A query string says "true"/"false"; JSON callers send a boolean.
+    .preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean())
     .optional()
     .default(false),
 });
