@@ -6,6 +6,7 @@ import { pruneUsedNonces } from '../src/auth/siwe.js';
 import { pruneRefreshTokens } from '../src/auth/tokens.js';
 import { RateLimiter } from '../src/rate-limit.js';
 import { releaseExpiredHolds } from '../src/billing/ledger.js';
+import { purgeExpiredAnswers } from '../src/queries/cache.js';
 
 export interface MaintenanceReport {
   actionResultsRemoved: number;
@@ -16,6 +17,8 @@ export interface MaintenanceReport {
   rateLimitWindowsRemoved: number;
   /** Credit holds past their expiry, given back to their accounts. */
   expiredHoldsReleased: number;
+  /** Query answers past their cache lifetime. */
+  cachedAnswersRemoved: number;
 }
 
 export interface MaintenanceDeps {
@@ -48,6 +51,7 @@ export function createMaintenanceActivities({ pool, logger, eventRetentionDays =
         // The longest window is an hour: anything older than two is finished.
         rateLimitWindowsRemoved: await new RateLimiter(pool).cleanup(new Date(Date.now() - 2 * 3_600_000)),
         expiredHoldsReleased: await releaseExpiredHolds(pool),
+        cachedAnswersRemoved: await purgeExpiredAnswers(pool),
       };
       log.info(report, 'maintenance done');
       return report;

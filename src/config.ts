@@ -4,6 +4,7 @@ import { ChainConfigError, loadChains, type ChainConfig } from './chain/config.j
 import { parseTrustedProxies, type TrustedProxies } from './api/client-ip.js';
 import { apiBaseOf, creditPacksSchema, planPricesSchema, type StripeSettings } from './billing/stripe-config.js';
 import { DEFAULT_PLANS, planTableSchema, type PlanTable } from './billing/plans.js';
+import { DEFAULT_TIER_PRICES, tierPricesSchema, type TierPrices } from './queries/prices.js';
 
 /**
  * Every environment variable the service reads, parsed once at startup.
@@ -127,6 +128,8 @@ export const envSchema = z.object({
   BILLING_PORTAL_RETURN_URL: z.url({ message: 'must be a URL' }).optional(),
   /** Plans' rate limits and quotas: JSON overriding the defaults per plan (src/billing/plans.ts). */
   BILLING_PLANS: planTableSchema.optional(),
+  /** Price of a query call per tier, USDC: JSON overriding the defaults, e.g. {"0":"0.002"} (src/queries/prices.ts). */
+  QUERY_PRICES: tierPricesSchema.optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -182,6 +185,10 @@ export interface Config {
   billing: {
     /** What each plan allows: the defaults with BILLING_PLANS applied. */
     plans: PlanTable;
+  };
+  queries: {
+    /** Price of a call per tier (USDC): the defaults with QUERY_PRICES applied. */
+    prices: TierPrices;
   };
 }
 
@@ -259,6 +266,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ipfsGateway: e.IPFS_GATEWAY_URL,
     },
     billing: { plans: e.BILLING_PLANS ?? DEFAULT_PLANS },
+    queries: { prices: e.QUERY_PRICES ?? DEFAULT_TIER_PRICES },
     stripe: stripeSettings(e),
   };
 }

@@ -18,6 +18,9 @@ import { parseAllowList } from '../actions/safe-http.js';
 import { TriggerService } from '../triggers/service.js';
 import { RateLimiter } from '../rate-limit.js';
 import { createStripeBilling } from '../billing/stripe.js';
+import { QueryService } from '../queries/service.js';
+import { rpcBlockHashLookup } from '../queries/as-of.js';
+import { createChainClient } from '../indexer/rpc.js';
 import type { ApiServices } from './trpc/context.js';
 
 export interface ApiServicesInput {
@@ -89,6 +92,13 @@ export async function createApiServices(
     siweSecret: derive(Buffer.from(jwtSecret), 'sign-in with ethereum'),
     mailer,
     publicUrl,
+    queries: new QueryService({
+      pool: input.pool,
+      logger: input.logger,
+      prices: config.queries.prices,
+      planOf: (organizationId) => plans.planOf(input.pool, organizationId),
+      lookupBlockHash: rpcBlockHashLookup(config.chains, (rpcUrl) => createChainClient({ rpcUrl })),
+    }),
     stripeBilling: createStripeBilling(config.stripe, {
       pool: input.pool,
       logger: input.logger,

@@ -41,3 +41,9 @@ export function credentialGrants(credential: OrganizationCredential, permission:
     granted.includes('admin')
   );
 }
+
+/** The caller as the ledger and the usage log name it: 'user:<id>', 'apiKey:<id>' or 'oauth:<clientId>'. */
+export function callerName(subject: Exclude<Subject, { kind: 'anonymous' }>): string {
+  if (subject.kind === 'user') return `user:${subject.userId}`;
+  return subject.kind === 'apiKey' ? `apiKey:${subject.keyId}` : `oauth:${subject.clientId}`;
+}

@@ -21,6 +21,8 @@ export interface PlanLimits {
   deliveriesPerMonth: number;
   /** Credits (USDC, decimal string) included every month of a paid subscription. */
   includedMonthlyCredits: string;
+  /** Paid query calls (any tool, any tier) answered without charge per calendar month (UTC); the rest are charged. */
+  includedQueryCallsPerMonth: number;
 }
 
 export type PlanTable = Record<Plan, PlanLimits>;
@@ -35,6 +37,7 @@ export const DEFAULT_PLANS: PlanTable = {
     maxActionsPerTrigger: 5,
     deliveriesPerMonth: 1_000,
     includedMonthlyCredits: '0',
+    includedQueryCallsPerMonth: 0,
   },
   starter: {
     requestsPerHour: 100,
@@ -42,6 +45,7 @@ export const DEFAULT_PLANS: PlanTable = {
     maxActionsPerTrigger: 10,
     deliveriesPerMonth: 20_000,
     includedMonthlyCredits: '10',
+    includedQueryCallsPerMonth: 1_000,
   },
   pro: {
     requestsPerHour: 500,
@@ -49,6 +53,7 @@ export const DEFAULT_PLANS: PlanTable = {
     maxActionsPerTrigger: 16,
     deliveriesPerMonth: 250_000,
     includedMonthlyCredits: '100',
+    includedQueryCallsPerMonth: 10_000,
   },
   enterprise: {
     requestsPerHour: 2_000,
@@ -56,6 +61,7 @@ export const DEFAULT_PLANS: PlanTable = {
     maxActionsPerTrigger: 16,
     deliveriesPerMonth: 50_000_000,
     includedMonthlyCredits: '1000',
+    includedQueryCallsPerMonth: 100_000,
   },
 };
 
@@ -89,6 +95,12 @@ const limitsOverride = z.strictObject(
       )
       .optional(),
     deliveriesPerMonth: count('deliveriesPerMonth').optional(),
+    includedQueryCallsPerMonth: z
+      .number({ message: 'includedQueryCallsPerMonth must be a whole number' })
+      .int('includedQueryCallsPerMonth must be a whole number')
+      .min(0, 'includedQueryCallsPerMonth must be at least 0')
+      .max(1_000_000_000, 'includedQueryCallsPerMonth must be at most 1000000000')
+      .optional(),
     includedMonthlyCredits: z
       .string({ message: 'includedMonthlyCredits must be a decimal string such as "10" or "12.5"' })
       .refine((v) => isAmount(v, { allowZero: true }), {
@@ -98,7 +110,7 @@ const limitsOverride = z.strictObject(
   },
   {
     error: unknownKeys(
-      'figure (figures: requestsPerHour, maxTriggers, maxActionsPerTrigger, deliveriesPerMonth, includedMonthlyCredits)',
+      'figure (figures: requestsPerHour, maxTriggers, maxActionsPerTrigger, deliveriesPerMonth, includedMonthlyCredits, includedQueryCallsPerMonth)',
       'must be an object of figures, such as {"maxTriggers":10}',
     ),
   },

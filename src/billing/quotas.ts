@@ -83,15 +83,17 @@ export async function checkTriggerQuotas(
 export interface PlanUsage {
   plan: Plan;
   limits: PlanLimits;
-  usage: { triggers: number; deliveriesThisMonth: number };
+  usage: { triggers: number; deliveriesThisMonth: number; includedQueryCallsThisMonth: number };
 }
 
 export async function planAndUsage(db: Queryable, organizationId: string): Promise<PlanUsage> {
-  const { rows } = await db.query<{ plan: Plan; triggers: number; deliveries: number }>(
+  const { rows } = await db.query<{ plan: Plan; triggers: number; deliveries: number; queries: number }>(
     `SELECT o.plan,
        (SELECT count(*)::int FROM triggers t WHERE t.organization_id = o.id) AS triggers,
        coalesce((SELECT u.deliveries FROM delivery_usage u
-                 WHERE u.organization_id = o.id AND u.month = (date_trunc('month', now() AT TIME ZONE 'UTC'))::date), 0) AS deliveries
+                 WHERE u.organization_id = o.id AND u.month = (date_trunc('month', now() AT TIME ZONE 'UTC'))::date), 0) AS deliveries,
+       coalesce((SELECT a.used FROM query_allowances a
+                 WHERE a.organization_id = o.id AND a.period_start = (date_trunc('month', now() AT TIME ZONE 'UTC'))::date), 0) AS queries
      FROM organizations o WHERE o.id = $1`,
     [organizationId],
   );
@@ -100,7 +102,11 @@ export async function planAndUsage(db: Queryable, organizationId: string): Promi
   return {
     plan,
     limits: planLimits(plan),
-    usage: { triggers: row?.triggers ?? 0, deliveriesThisMonth: row?.deliveries ?? 0 },
+    usage: {
+      triggers: row?.triggers ?? 0,
+      deliveriesThisMonth: row?.deliveries ?? 0,
+      includedQueryCallsThisMonth: row?.queries ?? 0,
+    },
   };
 }
 

@@ -7,7 +7,7 @@
  */
 import type http from 'node:http';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
-import { credentialGrants, type OrganizationCredential } from '../auth/authorization.js';
+import { callerName, credentialGrants, type OrganizationCredential } from '../auth/authorization.js';
 import { createApiContext, type ApiContext, type ApiServices } from '../api/trpc/context.js';
 import { HttpError } from '../api/http.js';
 import { TRPCError } from '@trpc/server';
@@ -93,7 +93,7 @@ function refusalOf(
 }
 
 function organizationCaller(credential: OrganizationCredential, req: http.IncomingMessage): McpCaller {
-  const caller = credential.kind === 'apiKey' ? `apiKey:${credential.keyId}` : `oauth:${credential.clientId}`;
+  const caller = callerName(credential);
   const token = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim();
   return {
     kind: 'organization',

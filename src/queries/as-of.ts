@@ -51,3 +51,24 @@ export async function resolveAsOf(
   }
   return { chainId, asOfBlock, asOfBlockHash: hash };
 }
+
+/** A BlockHashLookup over the configured chains' RPC endpoints (clients made on first use). */
+export function rpcBlockHashLookup(
+  chains: readonly { chainId: number; rpcUrl: string }[],
+  clientOf: (rpcUrl: string) => { getBlock(args: { blockNumber: bigint }): Promise<{ hash: string | null }> },
+): BlockHashLookup {
+  const clients = new Map<number, ReturnType<typeof clientOf>>();
+  return async (chainId, blockNumber) => {
+    const chain = chains.find((c) => c.chainId === chainId);
+    if (!chain) return undefined;
+    let client = clients.get(chainId);
+    if (!client) clients.set(chainId, (client = clientOf(chain.rpcUrl)));
+    try {
+      const block = await client.getBlock({ blockNumber: BigInt(blockNumber) });
+      return block.hash ?? undefined;
+    } catch {
+      // An RPC that fails leaves the hash unknown: the caller is told so, as for a chain without RPC.
+      return undefined;
+    }
+  };
+}

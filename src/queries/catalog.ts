@@ -1,8 +1,17 @@
 /** The query tools we sell, in the order the surfaces list them. Each tool module adds itself here. */
 import { QueryError } from './errors.js';
 import type { QueryTool, QueryToolName } from './tool.js';
+import { getAgentProfile } from './tools/get-agent-profile.js';
+import { getFeedbacks } from './tools/get-feedbacks.js';
+import { getReputationSummary } from './tools/get-reputation-summary.js';
+import { getValidationHistory } from './tools/get-validation-history.js';
 
-export const QUERY_TOOLS: readonly QueryTool[] = [];
+export const QUERY_TOOLS: readonly QueryTool[] = [
+  getAgentProfile,
+  getFeedbacks,
+  getReputationSummary,
+  getValidationHistory,
+];
 
 const byName = new Map<string, QueryTool>(QUERY_TOOLS.map((t) => [t.name, t]));
 

@@ -26,6 +26,18 @@ export const QUERY_TOOL_NAMES = [
 ] as const;
 export type QueryToolName = (typeof QUERY_TOOL_NAMES)[number];
 
+/** Each tool's REST path under /api/v1/agents/{chainId}/{agentId}/ (the x402 gate prices requests by it). */
+export const QUERY_TOOL_PATHS: Record<QueryToolName, string> = {
+  getAgentProfile: 'profile',
+  getFeedbacks: 'feedbacks',
+  getReputationSummary: 'summary',
+  getValidationHistory: 'validations',
+  getTrend: 'trend',
+  getClientAnalysis: 'clients',
+  compareToBaseline: 'baseline',
+  getReputationReport: 'report',
+};
+
 export type Tier = 0 | 1 | 2 | 3;
 
 /** Default price per call, USDC (decimal strings), and cache lifetime, per tier. Prices are configurable. */
@@ -44,7 +56,8 @@ export const commonQueryInput = z.object({
   asOfBlock: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
   /** Skip the cache and compute anew (charged at full price like any call). */
   fresh: z
-    .union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')])
+    // A query string says "true"/"false"; JSON callers send a boolean.
+    .preprocess((v) => (v === 'true' ? true : v === 'false' ? false : v), z.boolean())
     .optional()
     .default(false),
 });

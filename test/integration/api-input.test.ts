@@ -38,7 +38,7 @@ function procedures(): [string, 'query' | 'mutation'][] {
 }
 
 /** The procedures whose input is all optional, known by name: a required field that became optional shows here. */
-const OPTIONAL_INPUT = ['auth.me', 'auth.resendVerification', 'auth.siweNonce', 'events.search'];
+const OPTIONAL_INPUT = ['auth.me', 'auth.resendVerification', 'auth.siweNonce', 'events.search', 'queries.tools'];
 
 /** Procedures whose every input parser accepts `{}` (me, siweNonce, events.search…): they may serve an unrelated object. */
 function allOptional(path: string): boolean {

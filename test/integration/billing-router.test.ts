@@ -115,7 +115,7 @@ describe('journey', () => {
     expect(await owner.as.billing.plan(org)).toEqual({
       plan: 'pro',
       limits: planLimits('pro'),
-      usage: { triggers: 0, deliveriesThisMonth: 0 },
+      usage: { triggers: 0, deliveriesThisMonth: 0, includedQueryCallsThisMonth: 0 },
       subscription: { plan: 'pro', status: 'active', pastDue: false, currentPeriodEnd: null },
     });
     // The plan change reaches the API's plan cache by NOTIFY: the next requests carry pro's limit.

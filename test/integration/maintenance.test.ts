@@ -58,6 +58,12 @@ it('the maintenance workflow refreshes the reporting views, prunes expired bookk
     `INSERT INTO rate_limit_counters (bucket, window_start, count) VALUES ('api:ip:1', now() - interval '5 hours', 3), ('api:ip:1', date_trunc('hour', now()), 1)`,
   );
 
+  await db.pool.query(
+    `INSERT INTO query_cache (cache_key, tier, tool, arguments, result, expires_at)
+     VALUES ('expired', 0, 'getAgentProfile', '{}', '{}', now() - interval '1 minute'),
+            ('live', 0, 'getAgentProfile', '{}', '{}', now() + interval '5 minutes')`,
+  );
+
   const report = await client.workflow.execute('maintenanceWorkflow', {
     taskQueue,
     workflowId: `maintenance-test-${randomUUID()}`,
@@ -67,8 +73,10 @@ it('the maintenance workflow refreshes the reporting views, prunes expired bookk
     actionResultsRemoved: 1,
     usedNoncesRemoved: 1,
     rateLimitWindowsRemoved: 1,
+    cachedAnswersRemoved: 1,
     eventsRemoved: 0,
   });
+  expect((await db.pool.query(`SELECT cache_key FROM query_cache`)).rows).toEqual([{ cache_key: 'live' }]);
   expect(await eventBlocks()).toEqual([1, 2, 3]);
   expect((await db.pool.query(`SELECT job_id FROM action_results`)).rows).toEqual([{ job_id: 'new' }]);
   // events_hourly (a plain materialized view without TimescaleDB) counts every event.

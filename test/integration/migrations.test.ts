@@ -71,6 +71,9 @@ const LATER_MIGRATION_PROBES: Record<string, (db: TestDatabase) => Promise<boole
   '0020_credits_ledger': (db) => exists(db, `SELECT 1 FROM pg_tables WHERE tablename = 'credit_holds'`),
   '0021_stripe_billing': (db) => exists(db, `SELECT 1 FROM pg_tables WHERE tablename = 'stripe_events'`),
   '0022_plan_changes': (db) => exists(db, `SELECT 1 FROM pg_tables WHERE tablename = 'plan_changes'`),
+  '0023_query_metering': (db) => exists(db, `SELECT 1 FROM pg_tables WHERE tablename = 'query_allowances'`),
+  '0025_query_tool_indexes': (db) =>
+    exists(db, `SELECT 1 FROM pg_indexes WHERE indexname = 'idx_events_agent_type_block'`),
 };
 
 describe('migrations on an empty database', () => {

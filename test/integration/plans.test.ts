@@ -256,7 +256,7 @@ describe('deliveries per month', () => {
     expect(await planAndUsage(db.pool, organizationId)).toEqual({
       plan: 'free',
       limits: plans.free,
-      usage: { triggers: 1, deliveriesThisMonth: 3 },
+      usage: { triggers: 1, deliveriesThisMonth: 3, includedQueryCallsThisMonth: 0 },
     });
     // Listed with its status.
     const listed = await owner.onFirst.deliveries.list({ organizationId, status: 'quota_exceeded' });

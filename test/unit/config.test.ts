@@ -25,6 +25,21 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ EVENT_RETENTION_DAYS: '1y' })).toThrow(/EVENT_RETENTION_DAYS/);
   });
 
+  it('reads query prices per tier over the defaults, and refuses a bad price or tier by name', () => {
+    expect(loadConfig({}).queries.prices).toEqual({ 0: '0.001', 1: '0.01', 2: '0.05', 3: '0.2' });
+    expect(loadConfig({ QUERY_PRICES: '{"0":"0.002","3":"0.25"}' }).queries.prices).toEqual({
+      0: '0.002',
+      1: '0.01',
+      2: '0.05',
+      3: '0.25',
+    });
+    expect(() => loadConfig({ QUERY_PRICES: '{"1":"0.0000001"}' })).toThrow(/QUERY_PRICES.*at most 6 decimals/s);
+    expect(() => loadConfig({ QUERY_PRICES: '{"1":"0"}' })).toThrow(/QUERY_PRICES.*above zero/s);
+    expect(() => loadConfig({ QUERY_PRICES: '{"1":0.01}' })).toThrow(/QUERY_PRICES.*decimal string/s);
+    expect(() => loadConfig({ QUERY_PRICES: '{"4":"1"}' })).toThrow(/QUERY_PRICES.*unknown tier "4"/s);
+    expect(() => loadConfig({ QUERY_PRICES: 'cheap' })).toThrow(/QUERY_PRICES.*JSON object/s);
+  });
+
   it('reads production settings', () => {
     const config = loadConfig({
       NODE_ENV: 'production',

@@ -6,6 +6,7 @@ import { billingRouter } from '../routers/billing/index.js';
 import { organizationsRouter } from '../routers/organizations/index.js';
 import { deliveriesRouter } from '../routers/deliveries/index.js';
 import { eventsRouter } from '../routers/events/index.js';
+import { queriesRouter } from '../routers/queries/index.js';
 import { oauthClientsRouter } from '../routers/oauth-clients/index.js';
 import { triggersRouter } from '../routers/triggers/index.js';
 import { telegramRouter } from '../routers/telegram/index.js';
@@ -22,6 +23,7 @@ export const appRouter = router({
   webhooks: webhooksRouter,
   telegram: telegramRouter,
   billing: billingRouter,
+  queries: queriesRouter,
 });
 
 export type AppRouter = typeof appRouter;

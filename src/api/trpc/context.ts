@@ -34,6 +34,7 @@ import type { Permission, Role, Subject } from '../../auth/authorization.js';
 import type { Plan } from '../../billing/plans.js';
 import type { PlanCache } from '../../organizations/plan-cache.js';
 import type { StripeBilling } from '../../billing/stripe.js';
+import type { QueryService } from '../../queries/service.js';
 
 /** Long-lived dependencies of the API, created once per process. */
 export interface ApiServices {
@@ -68,6 +69,8 @@ export interface ApiServices {
   publicUrl: string;
   /** Stripe checkout, portal and webhooks; absent when billing is not configured (those calls answer 503). */
   stripeBilling?: StripeBilling;
+  /** Paid reputation queries (src/queries/service.ts). */
+  queries: QueryService;
 }
 
 export interface ApiContext extends ApiServices {
@@ -76,6 +79,10 @@ export interface ApiContext extends ApiServices {
   authError: TRPCError | undefined;
   ip: string;
   log: Logger;
+  /** Which door the request came in by: tRPC (/trpc) or REST (/api/v1). */
+  surface: 'trpc' | 'rest';
+  /** The request's `Idempotency-Key` header: a paid call retried with the same key is charged once. */
+  idempotencyKey: string | undefined;
   rateLimit(scope: 'api' | 'auth'): Promise<void>;
   /** Counts a member's request against the organization's plan bucket (orgProcedure, once membership is checked). */
   rateLimitOrganization(organizationId: string): Promise<void>;
@@ -320,6 +327,7 @@ export async function createApiContext(
   services: ApiServices,
   req: AnyRequest,
   setHeader: (name: string, value: string) => void,
+  surface: 'trpc' | 'rest' = 'trpc',
 ): Promise<ApiContext> {
   const ip = clientIpOf(req, services.trustedProxies);
   const { subject, authError } = await authenticate(services, req, ip, setHeader);
@@ -362,6 +370,8 @@ export async function createApiContext(
     authError,
     ip,
     log,
+    surface,
+    idempotencyKey: headerOf(req, 'idempotency-key')?.trim() || undefined,
     async rateLimit(scope) {
       if (scope === 'auth' || subject.kind === 'anonymous')
         return consume([bucketFor({ kind: 'anonymous', ip }, scope)]);

@@ -7,6 +7,7 @@ import { TriggerNotFoundError } from '../../triggers/service.js';
 import { BacktestRequestError } from '../../triggers/backtest.js';
 import { QuotaExceededError } from '../../billing/quotas.js';
 import { BillingError, type BillingErrorCode } from '../../billing/errors.js';
+import { QueryError, type QueryErrorCode } from '../../queries/errors.js';
 
 /** A domain "not found" or "conflict" raised by API services. */
 export class ApiError extends Error {
@@ -52,6 +53,14 @@ const BILLING_CODES: Record<BillingErrorCode, TRPCError['code']> = {
   invalid_signature: 'BAD_REQUEST',
 };
 
+const QUERY_CODES: Record<QueryErrorCode, TRPCError['code']> = {
+  chain_not_indexed: 'NOT_FOUND',
+  block_not_indexed: 'BAD_REQUEST',
+  block_hash_unknown: 'BAD_REQUEST',
+  invalid_params: 'BAD_REQUEST',
+  unknown_tool: 'NOT_FOUND',
+};
+
 export function toTRPCError(err: unknown): TRPCError {
   if (err instanceof TRPCError) return err;
   if (err instanceof DefinitionError) {
@@ -70,6 +79,7 @@ export function toTRPCError(err: unknown): TRPCError {
   if (err instanceof QuotaExceededError) return new TRPCError({ code: 'FORBIDDEN', message: err.message });
   if (err instanceof BillingError)
     return new TRPCError({ code: BILLING_CODES[err.code] ?? 'BAD_REQUEST', message: err.message });
+  if (err instanceof QueryError) return new TRPCError({ code: QUERY_CODES[err.code], message: err.message });
   if (err instanceof ApiError) return new TRPCError({ code: err.code, message: err.message });
   if (err instanceof AuthError)
     return new TRPCError({ code: AUTH_CODES[err.code] ?? 'UNAUTHORIZED', message: err.message });

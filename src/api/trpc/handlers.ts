@@ -106,10 +106,17 @@ export function createApiHandlers(
   options: { baseUrl: string; mcp?: McpHandlerOptions },
 ): ApiHandlers {
   // The REST adapter hands over a fetch Request, which has no peer address: the Node request behind the response has.
-  const createContext = ({ req, res }: { req: http.IncomingMessage; res: http.ServerResponse }) =>
-    createApiContext(services, (res.req as http.IncomingMessage | undefined) ?? req, (name, value) => {
-      if (!res.headersSent) res.setHeader(name, value);
-    });
+  const contextOf =
+    (surface: 'trpc' | 'rest') =>
+    ({ req, res }: { req: http.IncomingMessage; res: http.ServerResponse }) =>
+      createApiContext(
+        services,
+        (res.req as http.IncomingMessage | undefined) ?? req,
+        (name, value) => {
+          if (!res.headersSent) res.setHeader(name, value);
+        },
+        surface,
+      );
   const onError = ({ error, path }: { error: { code: string; cause?: unknown }; path?: string }) => {
     if (error.code === 'INTERNAL_SERVER_ERROR')
       services.logger.error({ err: error.cause ?? error, path }, 'API request failed');
@@ -117,12 +124,17 @@ export function createApiHandlers(
   let document: unknown;
   const trpc = createHTTPHandler({
     router: appRouter,
-    createContext,
+    createContext: contextOf('trpc'),
     basePath: '/trpc/',
     maxBodySize: MAX_BODY_BYTES,
     onError,
   });
-  const rest = createOpenApiHttpHandler({ router: appRouter, createContext, maxBodySize: MAX_BODY_BYTES, onError });
+  const rest = createOpenApiHttpHandler({
+    router: appRouter,
+    createContext: contextOf('rest'),
+    maxBodySize: MAX_BODY_BYTES,
+    onError,
+  });
   return {
     trpc: async (req, res) => {
       if (refusedAsFlood(services, req, res, 'trpc')) return;

@@ -10,7 +10,14 @@ import { initTRPC, TRPCError } from '@trpc/server';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import { z } from 'zod';
 import { TenantDb } from '../../db/tenant.js';
-import { credentialGrants, roleGrants, type Permission, type Role, type Subject } from '../../auth/authorization.js';
+import {
+  callerName,
+  credentialGrants,
+  roleGrants,
+  type Permission,
+  type Role,
+  type Subject,
+} from '../../auth/authorization.js';
 import type { ApiContext } from './context.js';
 import { toTRPCError } from './errors.js';
 
@@ -91,28 +98,7 @@ export const orgInput = z.object({ organizationId: z.uuid('must be an organizati
 export function orgProcedure(permission: Permission) {
   return authedProcedure.input(orgInput).use(async ({ ctx, input, next, type }) => {
     const organizationId = input.organizationId;
-    const s = ctx.subject;
-    // One answer for "not a member" and "does not exist": no probing of other tenants.
-    const denied = () =>
-      new TRPCError({ code: 'FORBIDDEN', message: `no ${permission} access to organization ${organizationId}` });
-    let role: Role | undefined;
-    if (s.kind === 'user') {
-      role = await ctx.roleOf(s.userId, organizationId);
-      if (!role || !roleGrants(role, permission)) throw denied();
-    } else if (s.kind === 'apiKey') {
-      if (s.organizationId !== organizationId) throw denied();
-      if (!credentialGrants(s, permission)) {
-        throw new TRPCError({ code: 'FORBIDDEN', message: `this API key lacks the '${permission}' permission` });
-      }
-    } else {
-      if (s.organizationId !== organizationId) throw denied();
-      if (!credentialGrants(s, permission)) {
-        throw new TRPCError({ code: 'FORBIDDEN', message: `this token lacks the '${permission}' scope` });
-      }
-    }
-    // For users, roleOf already required an active organization; keys and tokens are checked here.
-    if (s.kind !== 'user' && !(await ctx.organizationActive(organizationId))) throw denied();
-    await ctx.rateLimitOrganization(organizationId);
+    const role = await authorizeOrganization(ctx, organizationId, permission);
     const result = await next({
       ctx: { ...ctx, org: { id: organizationId, role }, pool: new TenantDb(ctx.tenantPool, organizationId) },
     });
@@ -120,5 +106,74 @@ export function orgProcedure(permission: Permission) {
     // than waiting for the NOTIFY that tells the other API processes (src/auth/organization-access.ts).
     if (type === 'mutation') ctx.organizationAccess?.invalidatePrefix(organizationId);
     return result;
+  });
+}
+
+type AuthedContext = ApiContext & { subject: Exclude<Subject, { kind: 'anonymous' }> };
+
+/**
+ * Whether the caller may act with `permission` in the organization: users through their role, API keys through their
+ * permissions, OAuth tokens through their scopes, a key or token only in its own organization, which must be active.
+ * Counts the request against the organization's plan. Returns the user's role (undefined for keys and tokens).
+ */
+async function authorizeOrganization(
+  ctx: AuthedContext,
+  organizationId: string,
+  permission: Permission,
+): Promise<Role | undefined> {
+  const s = ctx.subject;
+  // One answer for "not a member" and "does not exist": no probing of other tenants.
+  const denied = () =>
+    new TRPCError({ code: 'FORBIDDEN', message: `no ${permission} access to organization ${organizationId}` });
+  let role: Role | undefined;
+  if (s.kind === 'user') {
+    role = await ctx.roleOf(s.userId, organizationId);
+    if (!role || !roleGrants(role, permission)) throw denied();
+  } else if (s.kind === 'apiKey') {
+    if (s.organizationId !== organizationId) throw denied();
+    if (!credentialGrants(s, permission)) {
+      throw new TRPCError({ code: 'FORBIDDEN', message: `this API key lacks the '${permission}' permission` });
+    }
+  } else {
+    if (s.organizationId !== organizationId) throw denied();
+    if (!credentialGrants(s, permission)) {
+      throw new TRPCError({ code: 'FORBIDDEN', message: `this token lacks the '${permission}' scope` });
+    }
+  }
+  // For users, roleOf already required an active organization; keys and tokens are checked here.
+  if (s.kind !== 'user' && !(await ctx.organizationActive(organizationId))) throw denied();
+  await ctx.rateLimitOrganization(organizationId);
+  return role;
+}
+
+export const payingOrgInput = z.object({
+  /** The organization that pays; API keys and OAuth tokens pay from their own and may leave it out. */
+  organizationId: z.uuid('must be an organization id').optional(),
+});
+
+/**
+ * Paid calls (queries): the caller's organization pays, with the same checks as orgProcedure. A user names the
+ * organization; a key or token pays from its own. Adds `ctx.org` and `ctx.payer`, the caller as the ledger and
+ * usage log name it.
+ */
+export function payingProcedure(permission: Permission) {
+  return authedProcedure.input(payingOrgInput).use(async ({ ctx, input, next }) => {
+    const s = ctx.subject;
+    const organizationId = input.organizationId ?? (s.kind === 'user' ? undefined : s.organizationId);
+    if (!organizationId) {
+      throw new TRPCError({
+        code: 'BAD_REQUEST',
+        message: 'name the organization that pays for the call: organizationId',
+      });
+    }
+    const role = await authorizeOrganization(ctx, organizationId, permission);
+    const caller = callerName(s);
+    return next({
+      ctx: {
+        ...ctx,
+        org: { id: organizationId, role },
+        payer: { kind: 'organization' as const, organizationId, caller },
+      },
+    });
   });
 }

@@ -119,8 +119,10 @@ contract ReputationRegistry {
         return (fb.value, fb.valueDecimals, fb.tag1, fb.tag2, fb.isRevoked);
     }
 
-    /// @notice Average of the non-revoked feedback of `clientAddresses` (all clients when empty) matching the tags
-    ///         (an empty tag matches any), expressed with 18 decimals.
+    /// @notice Average of the non-revoked feedback of `clientAddresses` (all clients when empty; the deployed registry
+    ///         reverts instead) matching the tags (an empty tag matches any), as the deployed v1.0 registry computes it:
+    ///         values normalised to 18 decimals, averaged with truncation, then rescaled to the most frequent
+    ///         valueDecimals (the smallest on a tie); (0, 0, 0) when nothing matches.
     function getSummary(uint256 agentId, address[] calldata clientAddresses, string calldata tag1, string calldata tag2)
         external
         view
@@ -133,6 +135,7 @@ contract ReputationRegistry {
         bytes32 t1 = keccak256(bytes(tag1));
         bytes32 t2 = keccak256(bytes(tag2));
         int256 sum;
+        uint64[19] memory decimalCounts;
         for (uint256 c = 0; c < clients.length; c++) {
             Feedback[] storage list = _feedback[agentId][clients[c]];
             for (uint256 i = 0; i < list.length; i++) {
@@ -141,15 +144,20 @@ contract ReputationRegistry {
                 if (!anyTag1 && keccak256(bytes(fb.tag1)) != t1) continue;
                 if (!anyTag2 && keccak256(bytes(fb.tag2)) != t2) continue;
                 sum += int256(fb.value) * int256(10 ** (18 - uint256(fb.valueDecimals)));
+                decimalCounts[fb.valueDecimals]++;
                 count++;
             }
         }
-        summaryValueDecimals = 18;
-        if (count > 0) {
-            int256 avg = sum / int256(uint256(count));
-            require(avg >= type(int128).min && avg <= type(int128).max, "summary overflow");
-            summaryValue = int128(avg);
+        if (count == 0) return (0, 0, 0);
+        uint64 maxCount;
+        for (uint8 d = 0; d <= 18; d++) {
+            if (decimalCounts[d] > maxCount) {
+                maxCount = decimalCounts[d];
+                summaryValueDecimals = d;
+            }
         }
+        int256 avgWad = sum / int256(uint256(count));
+        summaryValue = int128(avgWad / int256(10 ** (18 - uint256(summaryValueDecimals))));
     }
 
     // ---------------------------------------------------------------- helpers

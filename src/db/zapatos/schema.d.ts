@@ -10839,6 +10839,119 @@ declare module 'zapatos/schema' {
   }
 
   /**
+   * **query_allowances**
+   * - Table in database
+   */
+  export namespace query_allowances {
+    export type Table = 'query_allowances';
+    export interface Selectable {
+      /**
+      * **query_allowances.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+      /**
+      * **query_allowances.period_start**
+      * - `date` in database
+      * - `NOT NULL`, no default
+      */
+      period_start: Date;
+      /**
+      * **query_allowances.used**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      used: number;
+    }
+    export interface JSONSelectable {
+      /**
+      * **query_allowances.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+      /**
+      * **query_allowances.period_start**
+      * - `date` in database
+      * - `NOT NULL`, no default
+      */
+      period_start: db.DateString;
+      /**
+      * **query_allowances.used**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      used: number;
+    }
+    export interface Whereable {
+      /**
+      * **query_allowances.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **query_allowances.period_start**
+      * - `date` in database
+      * - `NOT NULL`, no default
+      */
+      period_start?: (db.DateString | Date) | db.Parameter<(db.DateString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.DateString | Date) | db.Parameter<(db.DateString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **query_allowances.used**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      used?: number | db.Parameter<number> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, number | db.Parameter<number> | db.SQLFragment | db.ParentColumn>;
+    }
+    export interface Insertable {
+      /**
+      * **query_allowances.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **query_allowances.period_start**
+      * - `date` in database
+      * - `NOT NULL`, no default
+      */
+      period_start: (db.DateString | Date) | db.Parameter<(db.DateString | Date)> | db.SQLFragment;
+      /**
+      * **query_allowances.used**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      used?: number | db.Parameter<number> | db.DefaultType | db.SQLFragment;
+    }
+    export interface Updatable {
+      /**
+      * **query_allowances.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **query_allowances.period_start**
+      * - `date` in database
+      * - `NOT NULL`, no default
+      */
+      period_start?: (db.DateString | Date) | db.Parameter<(db.DateString | Date)> | db.SQLFragment | db.SQLFragment<any, (db.DateString | Date) | db.Parameter<(db.DateString | Date)> | db.SQLFragment>;
+      /**
+      * **query_allowances.used**
+      * - `int4` in database
+      * - `NOT NULL`, default: `0`
+      */
+      used?: number | db.Parameter<number> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, number | db.Parameter<number> | db.DefaultType | db.SQLFragment>;
+    }
+    export type UniqueIndex = 'query_allowances_pkey';
+    export type Column = keyof Selectable;
+    export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
+    export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
+    export type SQL = SQLExpression | SQLExpression[];
+  }
+
+  /**
    * **query_cache**
    * - Table in database
    */
@@ -10852,11 +10965,23 @@ declare module 'zapatos/schema' {
       */
       arguments: db.JSONValue;
       /**
+      * **query_cache.as_of_block**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      as_of_block: db.Int8String | null;
+      /**
       * **query_cache.cache_key**
       * - `text` in database
       * - `NOT NULL`, no default
       */
       cache_key: string;
+      /**
+      * **query_cache.chain_id**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      chain_id: db.Int8String | null;
       /**
       * **query_cache.created_at**
       * - `timestamptz` in database
@@ -10882,6 +11007,12 @@ declare module 'zapatos/schema' {
       */
       result: db.JSONValue;
       /**
+      * **query_cache.semantics_version**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      semantics_version: string | null;
+      /**
       * **query_cache.tier**
       * - `int4` in database
       * - `NOT NULL`, no default
@@ -10902,11 +11033,23 @@ declare module 'zapatos/schema' {
       */
       arguments: db.JSONValue;
       /**
+      * **query_cache.as_of_block**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      as_of_block: number | null;
+      /**
       * **query_cache.cache_key**
       * - `text` in database
       * - `NOT NULL`, no default
       */
       cache_key: string;
+      /**
+      * **query_cache.chain_id**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      chain_id: number | null;
       /**
       * **query_cache.created_at**
       * - `timestamptz` in database
@@ -10932,6 +11075,12 @@ declare module 'zapatos/schema' {
       */
       result: db.JSONValue;
       /**
+      * **query_cache.semantics_version**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      semantics_version: string | null;
+      /**
       * **query_cache.tier**
       * - `int4` in database
       * - `NOT NULL`, no default
@@ -10952,11 +11101,23 @@ declare module 'zapatos/schema' {
       */
       arguments?: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **query_cache.as_of_block**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      as_of_block?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **query_cache.cache_key**
       * - `text` in database
       * - `NOT NULL`, no default
       */
       cache_key?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **query_cache.chain_id**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      chain_id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn>;
       /**
       * **query_cache.created_at**
       * - `timestamptz` in database
@@ -10982,6 +11143,12 @@ declare module 'zapatos/schema' {
       */
       result?: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **query_cache.semantics_version**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      semantics_version?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **query_cache.tier**
       * - `int4` in database
       * - `NOT NULL`, no default
@@ -11002,11 +11169,23 @@ declare module 'zapatos/schema' {
       */
       arguments: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment;
       /**
+      * **query_cache.as_of_block**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      as_of_block?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **query_cache.cache_key**
       * - `text` in database
       * - `NOT NULL`, no default
       */
       cache_key: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **query_cache.chain_id**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      chain_id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | null | db.DefaultType | db.SQLFragment;
       /**
       * **query_cache.created_at**
       * - `timestamptz` in database
@@ -11032,6 +11211,12 @@ declare module 'zapatos/schema' {
       */
       result: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment;
       /**
+      * **query_cache.semantics_version**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      semantics_version?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **query_cache.tier**
       * - `int4` in database
       * - `NOT NULL`, no default
@@ -11052,11 +11237,23 @@ declare module 'zapatos/schema' {
       */
       arguments?: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment>;
       /**
+      * **query_cache.as_of_block**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      as_of_block?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | null | db.DefaultType | db.SQLFragment>;
+      /**
       * **query_cache.cache_key**
       * - `text` in database
       * - `NOT NULL`, no default
       */
       cache_key?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **query_cache.chain_id**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      chain_id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | null | db.DefaultType | db.SQLFragment>;
       /**
       * **query_cache.created_at**
       * - `timestamptz` in database
@@ -11081,6 +11278,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, no default
       */
       result?: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment>;
+      /**
+      * **query_cache.semantics_version**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      semantics_version?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
       /**
       * **query_cache.tier**
       * - `int4` in database
@@ -13815,17 +14018,41 @@ declare module 'zapatos/schema' {
     export type Table = 'usage_logs';
     export interface Selectable {
       /**
+      * **usage_logs.agent_id**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      agent_id: db.NumericString | null;
+      /**
       * **usage_logs.arguments**
       * - `jsonb` in database
       * - `NOT NULL`, no default
       */
       arguments: db.JSONValue;
       /**
+      * **usage_logs.as_of_block**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      as_of_block: db.Int8String | null;
+      /**
       * **usage_logs.cached**
       * - `bool` in database
       * - `NOT NULL`, default: `false`
       */
       cached: boolean;
+      /**
+      * **usage_logs.caller**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      caller: string | null;
+      /**
+      * **usage_logs.chain_id**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      chain_id: db.Int8String | null;
       /**
       * **usage_logs.cost**
       * - `numeric` in database
@@ -13839,23 +14066,71 @@ declare module 'zapatos/schema' {
       */
       created_at: Date;
       /**
+      * **usage_logs.error**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      error: string | null;
+      /**
       * **usage_logs.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id: string;
       /**
+      * **usage_logs.included**
+      * - `bool` in database
+      * - `NOT NULL`, default: `false`
+      */
+      included: boolean;
+      /**
       * **usage_logs.organization_id**
       * - `uuid` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
-      organization_id: string;
+      organization_id: string | null;
+      /**
+      * **usage_logs.outcome**
+      * - `text` in database
+      * - `NOT NULL`, default: `'answered'::text`
+      */
+      outcome: string;
+      /**
+      * **usage_logs.payer_address**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payer_address: string | null;
+      /**
+      * **usage_logs.payment_reference**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payment_reference: string | null;
+      /**
+      * **usage_logs.price**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      price: db.NumericString | null;
+      /**
+      * **usage_logs.request_key**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      request_key: string | null;
       /**
       * **usage_logs.response_time_ms**
       * - `int4` in database
       * - Nullable, no default
       */
       response_time_ms: number | null;
+      /**
+      * **usage_logs.surface**
+      * - `text` in database
+      * - `NOT NULL`, default: `'trpc'::text`
+      */
+      surface: string;
       /**
       * **usage_logs.tier**
       * - `int4` in database
@@ -13871,17 +14146,41 @@ declare module 'zapatos/schema' {
     }
     export interface JSONSelectable {
       /**
+      * **usage_logs.agent_id**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      agent_id: number | null;
+      /**
       * **usage_logs.arguments**
       * - `jsonb` in database
       * - `NOT NULL`, no default
       */
       arguments: db.JSONValue;
       /**
+      * **usage_logs.as_of_block**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      as_of_block: number | null;
+      /**
       * **usage_logs.cached**
       * - `bool` in database
       * - `NOT NULL`, default: `false`
       */
       cached: boolean;
+      /**
+      * **usage_logs.caller**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      caller: string | null;
+      /**
+      * **usage_logs.chain_id**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      chain_id: number | null;
       /**
       * **usage_logs.cost**
       * - `numeric` in database
@@ -13895,23 +14194,71 @@ declare module 'zapatos/schema' {
       */
       created_at: db.TimestampTzString;
       /**
+      * **usage_logs.error**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      error: string | null;
+      /**
       * **usage_logs.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id: string;
       /**
+      * **usage_logs.included**
+      * - `bool` in database
+      * - `NOT NULL`, default: `false`
+      */
+      included: boolean;
+      /**
       * **usage_logs.organization_id**
       * - `uuid` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
-      organization_id: string;
+      organization_id: string | null;
+      /**
+      * **usage_logs.outcome**
+      * - `text` in database
+      * - `NOT NULL`, default: `'answered'::text`
+      */
+      outcome: string;
+      /**
+      * **usage_logs.payer_address**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payer_address: string | null;
+      /**
+      * **usage_logs.payment_reference**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payment_reference: string | null;
+      /**
+      * **usage_logs.price**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      price: number | null;
+      /**
+      * **usage_logs.request_key**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      request_key: string | null;
       /**
       * **usage_logs.response_time_ms**
       * - `int4` in database
       * - Nullable, no default
       */
       response_time_ms: number | null;
+      /**
+      * **usage_logs.surface**
+      * - `text` in database
+      * - `NOT NULL`, default: `'trpc'::text`
+      */
+      surface: string;
       /**
       * **usage_logs.tier**
       * - `int4` in database
@@ -13927,17 +14274,41 @@ declare module 'zapatos/schema' {
     }
     export interface Whereable {
       /**
+      * **usage_logs.agent_id**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      agent_id?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **usage_logs.arguments**
       * - `jsonb` in database
       * - `NOT NULL`, no default
       */
       arguments?: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **usage_logs.as_of_block**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      as_of_block?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **usage_logs.cached**
       * - `bool` in database
       * - `NOT NULL`, default: `false`
       */
       cached?: boolean | db.Parameter<boolean> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, boolean | db.Parameter<boolean> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **usage_logs.caller**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      caller?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **usage_logs.chain_id**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      chain_id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn>;
       /**
       * **usage_logs.cost**
       * - `numeric` in database
@@ -13951,23 +14322,71 @@ declare module 'zapatos/schema' {
       */
       created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **usage_logs.error**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      error?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **usage_logs.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **usage_logs.included**
+      * - `bool` in database
+      * - `NOT NULL`, default: `false`
+      */
+      included?: boolean | db.Parameter<boolean> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, boolean | db.Parameter<boolean> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **usage_logs.organization_id**
       * - `uuid` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
       organization_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **usage_logs.outcome**
+      * - `text` in database
+      * - `NOT NULL`, default: `'answered'::text`
+      */
+      outcome?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **usage_logs.payer_address**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payer_address?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **usage_logs.payment_reference**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payment_reference?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **usage_logs.price**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      price?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **usage_logs.request_key**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      request_key?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
       * **usage_logs.response_time_ms**
       * - `int4` in database
       * - Nullable, no default
       */
       response_time_ms?: number | db.Parameter<number> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, number | db.Parameter<number> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **usage_logs.surface**
+      * - `text` in database
+      * - `NOT NULL`, default: `'trpc'::text`
+      */
+      surface?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
       * **usage_logs.tier**
       * - `int4` in database
@@ -13983,17 +14402,41 @@ declare module 'zapatos/schema' {
     }
     export interface Insertable {
       /**
+      * **usage_logs.agent_id**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      agent_id?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **usage_logs.arguments**
       * - `jsonb` in database
       * - `NOT NULL`, no default
       */
       arguments: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment;
       /**
+      * **usage_logs.as_of_block**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      as_of_block?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **usage_logs.cached**
       * - `bool` in database
       * - `NOT NULL`, default: `false`
       */
       cached?: boolean | db.Parameter<boolean> | db.DefaultType | db.SQLFragment;
+      /**
+      * **usage_logs.caller**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      caller?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **usage_logs.chain_id**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      chain_id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | null | db.DefaultType | db.SQLFragment;
       /**
       * **usage_logs.cost**
       * - `numeric` in database
@@ -14007,23 +14450,71 @@ declare module 'zapatos/schema' {
       */
       created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
       /**
+      * **usage_logs.error**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      error?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **usage_logs.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment;
       /**
+      * **usage_logs.included**
+      * - `bool` in database
+      * - `NOT NULL`, default: `false`
+      */
+      included?: boolean | db.Parameter<boolean> | db.DefaultType | db.SQLFragment;
+      /**
       * **usage_logs.organization_id**
       * - `uuid` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
-      organization_id: string | db.Parameter<string> | db.SQLFragment;
+      organization_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **usage_logs.outcome**
+      * - `text` in database
+      * - `NOT NULL`, default: `'answered'::text`
+      */
+      outcome?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment;
+      /**
+      * **usage_logs.payer_address**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payer_address?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **usage_logs.payment_reference**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payment_reference?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **usage_logs.price**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      price?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **usage_logs.request_key**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      request_key?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
       /**
       * **usage_logs.response_time_ms**
       * - `int4` in database
       * - Nullable, no default
       */
       response_time_ms?: number | db.Parameter<number> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **usage_logs.surface**
+      * - `text` in database
+      * - `NOT NULL`, default: `'trpc'::text`
+      */
+      surface?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment;
       /**
       * **usage_logs.tier**
       * - `int4` in database
@@ -14039,17 +14530,41 @@ declare module 'zapatos/schema' {
     }
     export interface Updatable {
       /**
+      * **usage_logs.agent_id**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      agent_id?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | null | db.DefaultType | db.SQLFragment>;
+      /**
       * **usage_logs.arguments**
       * - `jsonb` in database
       * - `NOT NULL`, no default
       */
       arguments?: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment>;
       /**
+      * **usage_logs.as_of_block**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      as_of_block?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | null | db.DefaultType | db.SQLFragment>;
+      /**
       * **usage_logs.cached**
       * - `bool` in database
       * - `NOT NULL`, default: `false`
       */
       cached?: boolean | db.Parameter<boolean> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, boolean | db.Parameter<boolean> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **usage_logs.caller**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      caller?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **usage_logs.chain_id**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      chain_id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | null | db.DefaultType | db.SQLFragment>;
       /**
       * **usage_logs.cost**
       * - `numeric` in database
@@ -14063,23 +14578,71 @@ declare module 'zapatos/schema' {
       */
       created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
       /**
+      * **usage_logs.error**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      error?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
       * **usage_logs.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.DefaultType | db.SQLFragment>;
       /**
+      * **usage_logs.included**
+      * - `bool` in database
+      * - `NOT NULL`, default: `false`
+      */
+      included?: boolean | db.Parameter<boolean> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, boolean | db.Parameter<boolean> | db.DefaultType | db.SQLFragment>;
+      /**
       * **usage_logs.organization_id**
       * - `uuid` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
-      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      organization_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **usage_logs.outcome**
+      * - `text` in database
+      * - `NOT NULL`, default: `'answered'::text`
+      */
+      outcome?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **usage_logs.payer_address**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payer_address?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **usage_logs.payment_reference**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payment_reference?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **usage_logs.price**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      price?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **usage_logs.request_key**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      request_key?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
       /**
       * **usage_logs.response_time_ms**
       * - `int4` in database
       * - Nullable, no default
       */
       response_time_ms?: number | db.Parameter<number> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, number | db.Parameter<number> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **usage_logs.surface**
+      * - `text` in database
+      * - `NOT NULL`, default: `'trpc'::text`
+      */
+      surface?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.DefaultType | db.SQLFragment>;
       /**
       * **usage_logs.tier**
       * - `int4` in database
@@ -14093,7 +14656,7 @@ declare module 'zapatos/schema' {
       */
       tool?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
     }
-    export type UniqueIndex = 'usage_logs_pkey';
+    export type UniqueIndex = 'idx_usage_logs_request' | 'usage_logs_pkey';
     export type Column = keyof Selectable;
     export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
     export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
@@ -14629,20 +15192,20 @@ declare module 'zapatos/schema' {
   /* --- aggregate types --- */
 
   export namespace public {  
-    export type Table = a2a_tasks.Table | action_metrics_hourly.Table | action_results.Table | action_webhook_secrets.Table | agent_links.Table | agent_mcp_tokens.Table | api_keys.Table | canonical_events.Table | checkpoints.Table | credit_holds.Table | credit_purchases.Table | credit_transactions.Table | credits.Table | deliveries.Table | delivery_breakers.Table | delivery_usage.Table | email_verification_tokens.Table | event_retractions.Table | events.Table | events_hourly.Table | indexed_blocks.Table | ingest_ranges.Table | login_failures.Table | oauth_clients.Table | oauth_tokens.Table | organization_invitations.Table | organization_members.Table | organizations.Table | payment_nonces.Table | plan_changes.Table | query_cache.Table | rate_limit_counters.Table | refresh_tokens.Table | relay_cursors.Table | stripe_events.Table | subscriptions.Table | telegram_chat_link_codes.Table | telegram_verified_chats.Table | trigger_actions.Table | trigger_conditions.Table | trigger_matches.Table | trigger_state.Table | triggers.Table | usage_logs.Table | used_nonces.Table | users.Table;
-    export type Selectable = a2a_tasks.Selectable | action_metrics_hourly.Selectable | action_results.Selectable | action_webhook_secrets.Selectable | agent_links.Selectable | agent_mcp_tokens.Selectable | api_keys.Selectable | canonical_events.Selectable | checkpoints.Selectable | credit_holds.Selectable | credit_purchases.Selectable | credit_transactions.Selectable | credits.Selectable | deliveries.Selectable | delivery_breakers.Selectable | delivery_usage.Selectable | email_verification_tokens.Selectable | event_retractions.Selectable | events.Selectable | events_hourly.Selectable | indexed_blocks.Selectable | ingest_ranges.Selectable | login_failures.Selectable | oauth_clients.Selectable | oauth_tokens.Selectable | organization_invitations.Selectable | organization_members.Selectable | organizations.Selectable | payment_nonces.Selectable | plan_changes.Selectable | query_cache.Selectable | rate_limit_counters.Selectable | refresh_tokens.Selectable | relay_cursors.Selectable | stripe_events.Selectable | subscriptions.Selectable | telegram_chat_link_codes.Selectable | telegram_verified_chats.Selectable | trigger_actions.Selectable | trigger_conditions.Selectable | trigger_matches.Selectable | trigger_state.Selectable | triggers.Selectable | usage_logs.Selectable | used_nonces.Selectable | users.Selectable;
-    export type JSONSelectable = a2a_tasks.JSONSelectable | action_metrics_hourly.JSONSelectable | action_results.JSONSelectable | action_webhook_secrets.JSONSelectable | agent_links.JSONSelectable | agent_mcp_tokens.JSONSelectable | api_keys.JSONSelectable | canonical_events.JSONSelectable | checkpoints.JSONSelectable | credit_holds.JSONSelectable | credit_purchases.JSONSelectable | credit_transactions.JSONSelectable | credits.JSONSelectable | deliveries.JSONSelectable | delivery_breakers.JSONSelectable | delivery_usage.JSONSelectable | email_verification_tokens.JSONSelectable | event_retractions.JSONSelectable | events.JSONSelectable | events_hourly.JSONSelectable | indexed_blocks.JSONSelectable | ingest_ranges.JSONSelectable | login_failures.JSONSelectable | oauth_clients.JSONSelectable | oauth_tokens.JSONSelectable | organization_invitations.JSONSelectable | organization_members.JSONSelectable | organizations.JSONSelectable | payment_nonces.JSONSelectable | plan_changes.JSONSelectable | query_cache.JSONSelectable | rate_limit_counters.JSONSelectable | refresh_tokens.JSONSelectable | relay_cursors.JSONSelectable | stripe_events.JSONSelectable | subscriptions.JSONSelectable | telegram_chat_link_codes.JSONSelectable | telegram_verified_chats.JSONSelectable | trigger_actions.JSONSelectable | trigger_conditions.JSONSelectable | trigger_matches.JSONSelectable | trigger_state.JSONSelectable | triggers.JSONSelectable | usage_logs.JSONSelectable | used_nonces.JSONSelectable | users.JSONSelectable;
-    export type Whereable = a2a_tasks.Whereable | action_metrics_hourly.Whereable | action_results.Whereable | action_webhook_secrets.Whereable | agent_links.Whereable | agent_mcp_tokens.Whereable | api_keys.Whereable | canonical_events.Whereable | checkpoints.Whereable | credit_holds.Whereable | credit_purchases.Whereable | credit_transactions.Whereable | credits.Whereable | deliveries.Whereable | delivery_breakers.Whereable | delivery_usage.Whereable | email_verification_tokens.Whereable | event_retractions.Whereable | events.Whereable | events_hourly.Whereable | indexed_blocks.Whereable | ingest_ranges.Whereable | login_failures.Whereable | oauth_clients.Whereable | oauth_tokens.Whereable | organization_invitations.Whereable | organization_members.Whereable | organizations.Whereable | payment_nonces.Whereable | plan_changes.Whereable | query_cache.Whereable | rate_limit_counters.Whereable | refresh_tokens.Whereable | relay_cursors.Whereable | stripe_events.Whereable | subscriptions.Whereable | telegram_chat_link_codes.Whereable | telegram_verified_chats.Whereable | trigger_actions.Whereable | trigger_conditions.Whereable | trigger_matches.Whereable | trigger_state.Whereable | triggers.Whereable | usage_logs.Whereable | used_nonces.Whereable | users.Whereable;
-    export type Insertable = a2a_tasks.Insertable | action_metrics_hourly.Insertable | action_results.Insertable | action_webhook_secrets.Insertable | agent_links.Insertable | agent_mcp_tokens.Insertable | api_keys.Insertable | canonical_events.Insertable | checkpoints.Insertable | credit_holds.Insertable | credit_purchases.Insertable | credit_transactions.Insertable | credits.Insertable | deliveries.Insertable | delivery_breakers.Insertable | delivery_usage.Insertable | email_verification_tokens.Insertable | event_retractions.Insertable | events.Insertable | events_hourly.Insertable | indexed_blocks.Insertable | ingest_ranges.Insertable | login_failures.Insertable | oauth_clients.Insertable | oauth_tokens.Insertable | organization_invitations.Insertable | organization_members.Insertable | organizations.Insertable | payment_nonces.Insertable | plan_changes.Insertable | query_cache.Insertable | rate_limit_counters.Insertable | refresh_tokens.Insertable | relay_cursors.Insertable | stripe_events.Insertable | subscriptions.Insertable | telegram_chat_link_codes.Insertable | telegram_verified_chats.Insertable | trigger_actions.Insertable | trigger_conditions.Insertable | trigger_matches.Insertable | trigger_state.Insertable | triggers.Insertable | usage_logs.Insertable | used_nonces.Insertable | users.Insertable;
-    export type Updatable = a2a_tasks.Updatable | action_metrics_hourly.Updatable | action_results.Updatable | action_webhook_secrets.Updatable | agent_links.Updatable | agent_mcp_tokens.Updatable | api_keys.Updatable | canonical_events.Updatable | checkpoints.Updatable | credit_holds.Updatable | credit_purchases.Updatable | credit_transactions.Updatable | credits.Updatable | deliveries.Updatable | delivery_breakers.Updatable | delivery_usage.Updatable | email_verification_tokens.Updatable | event_retractions.Updatable | events.Updatable | events_hourly.Updatable | indexed_blocks.Updatable | ingest_ranges.Updatable | login_failures.Updatable | oauth_clients.Updatable | oauth_tokens.Updatable | organization_invitations.Updatable | organization_members.Updatable | organizations.Updatable | payment_nonces.Updatable | plan_changes.Updatable | query_cache.Updatable | rate_limit_counters.Updatable | refresh_tokens.Updatable | relay_cursors.Updatable | stripe_events.Updatable | subscriptions.Updatable | telegram_chat_link_codes.Updatable | telegram_verified_chats.Updatable | trigger_actions.Updatable | trigger_conditions.Updatable | trigger_matches.Updatable | trigger_state.Updatable | triggers.Updatable | usage_logs.Updatable | used_nonces.Updatable | users.Updatable;
-    export type UniqueIndex = a2a_tasks.UniqueIndex | action_metrics_hourly.UniqueIndex | action_results.UniqueIndex | action_webhook_secrets.UniqueIndex | agent_links.UniqueIndex | agent_mcp_tokens.UniqueIndex | api_keys.UniqueIndex | canonical_events.UniqueIndex | checkpoints.UniqueIndex | credit_holds.UniqueIndex | credit_purchases.UniqueIndex | credit_transactions.UniqueIndex | credits.UniqueIndex | deliveries.UniqueIndex | delivery_breakers.UniqueIndex | delivery_usage.UniqueIndex | email_verification_tokens.UniqueIndex | event_retractions.UniqueIndex | events.UniqueIndex | events_hourly.UniqueIndex | indexed_blocks.UniqueIndex | ingest_ranges.UniqueIndex | login_failures.UniqueIndex | oauth_clients.UniqueIndex | oauth_tokens.UniqueIndex | organization_invitations.UniqueIndex | organization_members.UniqueIndex | organizations.UniqueIndex | payment_nonces.UniqueIndex | plan_changes.UniqueIndex | query_cache.UniqueIndex | rate_limit_counters.UniqueIndex | refresh_tokens.UniqueIndex | relay_cursors.UniqueIndex | stripe_events.UniqueIndex | subscriptions.UniqueIndex | telegram_chat_link_codes.UniqueIndex | telegram_verified_chats.UniqueIndex | trigger_actions.UniqueIndex | trigger_conditions.UniqueIndex | trigger_matches.UniqueIndex | trigger_state.UniqueIndex | triggers.UniqueIndex | usage_logs.UniqueIndex | used_nonces.UniqueIndex | users.UniqueIndex;
-    export type Column = a2a_tasks.Column | action_metrics_hourly.Column | action_results.Column | action_webhook_secrets.Column | agent_links.Column | agent_mcp_tokens.Column | api_keys.Column | canonical_events.Column | checkpoints.Column | credit_holds.Column | credit_purchases.Column | credit_transactions.Column | credits.Column | deliveries.Column | delivery_breakers.Column | delivery_usage.Column | email_verification_tokens.Column | event_retractions.Column | events.Column | events_hourly.Column | indexed_blocks.Column | ingest_ranges.Column | login_failures.Column | oauth_clients.Column | oauth_tokens.Column | organization_invitations.Column | organization_members.Column | organizations.Column | payment_nonces.Column | plan_changes.Column | query_cache.Column | rate_limit_counters.Column | refresh_tokens.Column | relay_cursors.Column | stripe_events.Column | subscriptions.Column | telegram_chat_link_codes.Column | telegram_verified_chats.Column | trigger_actions.Column | trigger_conditions.Column | trigger_matches.Column | trigger_state.Column | triggers.Column | usage_logs.Column | used_nonces.Column | users.Column;
+    export type Table = a2a_tasks.Table | action_metrics_hourly.Table | action_results.Table | action_webhook_secrets.Table | agent_links.Table | agent_mcp_tokens.Table | api_keys.Table | canonical_events.Table | checkpoints.Table | credit_holds.Table | credit_purchases.Table | credit_transactions.Table | credits.Table | deliveries.Table | delivery_breakers.Table | delivery_usage.Table | email_verification_tokens.Table | event_retractions.Table | events.Table | events_hourly.Table | indexed_blocks.Table | ingest_ranges.Table | login_failures.Table | oauth_clients.Table | oauth_tokens.Table | organization_invitations.Table | organization_members.Table | organizations.Table | payment_nonces.Table | plan_changes.Table | query_allowances.Table | query_cache.Table | rate_limit_counters.Table | refresh_tokens.Table | relay_cursors.Table | stripe_events.Table | subscriptions.Table | telegram_chat_link_codes.Table | telegram_verified_chats.Table | trigger_actions.Table | trigger_conditions.Table | trigger_matches.Table | trigger_state.Table | triggers.Table | usage_logs.Table | used_nonces.Table | users.Table;
+    export type Selectable = a2a_tasks.Selectable | action_metrics_hourly.Selectable | action_results.Selectable | action_webhook_secrets.Selectable | agent_links.Selectable | agent_mcp_tokens.Selectable | api_keys.Selectable | canonical_events.Selectable | checkpoints.Selectable | credit_holds.Selectable | credit_purchases.Selectable | credit_transactions.Selectable | credits.Selectable | deliveries.Selectable | delivery_breakers.Selectable | delivery_usage.Selectable | email_verification_tokens.Selectable | event_retractions.Selectable | events.Selectable | events_hourly.Selectable | indexed_blocks.Selectable | ingest_ranges.Selectable | login_failures.Selectable | oauth_clients.Selectable | oauth_tokens.Selectable | organization_invitations.Selectable | organization_members.Selectable | organizations.Selectable | payment_nonces.Selectable | plan_changes.Selectable | query_allowances.Selectable | query_cache.Selectable | rate_limit_counters.Selectable | refresh_tokens.Selectable | relay_cursors.Selectable | stripe_events.Selectable | subscriptions.Selectable | telegram_chat_link_codes.Selectable | telegram_verified_chats.Selectable | trigger_actions.Selectable | trigger_conditions.Selectable | trigger_matches.Selectable | trigger_state.Selectable | triggers.Selectable | usage_logs.Selectable | used_nonces.Selectable | users.Selectable;
+    export type JSONSelectable = a2a_tasks.JSONSelectable | action_metrics_hourly.JSONSelectable | action_results.JSONSelectable | action_webhook_secrets.JSONSelectable | agent_links.JSONSelectable | agent_mcp_tokens.JSONSelectable | api_keys.JSONSelectable | canonical_events.JSONSelectable | checkpoints.JSONSelectable | credit_holds.JSONSelectable | credit_purchases.JSONSelectable | credit_transactions.JSONSelectable | credits.JSONSelectable | deliveries.JSONSelectable | delivery_breakers.JSONSelectable | delivery_usage.JSONSelectable | email_verification_tokens.JSONSelectable | event_retractions.JSONSelectable | events.JSONSelectable | events_hourly.JSONSelectable | indexed_blocks.JSONSelectable | ingest_ranges.JSONSelectable | login_failures.JSONSelectable | oauth_clients.JSONSelectable | oauth_tokens.JSONSelectable | organization_invitations.JSONSelectable | organization_members.JSONSelectable | organizations.JSONSelectable | payment_nonces.JSONSelectable | plan_changes.JSONSelectable | query_allowances.JSONSelectable | query_cache.JSONSelectable | rate_limit_counters.JSONSelectable | refresh_tokens.JSONSelectable | relay_cursors.JSONSelectable | stripe_events.JSONSelectable | subscriptions.JSONSelectable | telegram_chat_link_codes.JSONSelectable | telegram_verified_chats.JSONSelectable | trigger_actions.JSONSelectable | trigger_conditions.JSONSelectable | trigger_matches.JSONSelectable | trigger_state.JSONSelectable | triggers.JSONSelectable | usage_logs.JSONSelectable | used_nonces.JSONSelectable | users.JSONSelectable;
+    export type Whereable = a2a_tasks.Whereable | action_metrics_hourly.Whereable | action_results.Whereable | action_webhook_secrets.Whereable | agent_links.Whereable | agent_mcp_tokens.Whereable | api_keys.Whereable | canonical_events.Whereable | checkpoints.Whereable | credit_holds.Whereable | credit_purchases.Whereable | credit_transactions.Whereable | credits.Whereable | deliveries.Whereable | delivery_breakers.Whereable | delivery_usage.Whereable | email_verification_tokens.Whereable | event_retractions.Whereable | events.Whereable | events_hourly.Whereable | indexed_blocks.Whereable | ingest_ranges.Whereable | login_failures.Whereable | oauth_clients.Whereable | oauth_tokens.Whereable | organization_invitations.Whereable | organization_members.Whereable | organizations.Whereable | payment_nonces.Whereable | plan_changes.Whereable | query_allowances.Whereable | query_cache.Whereable | rate_limit_counters.Whereable | refresh_tokens.Whereable | relay_cursors.Whereable | stripe_events.Whereable | subscriptions.Whereable | telegram_chat_link_codes.Whereable | telegram_verified_chats.Whereable | trigger_actions.Whereable | trigger_conditions.Whereable | trigger_matches.Whereable | trigger_state.Whereable | triggers.Whereable | usage_logs.Whereable | used_nonces.Whereable | users.Whereable;
+    export type Insertable = a2a_tasks.Insertable | action_metrics_hourly.Insertable | action_results.Insertable | action_webhook_secrets.Insertable | agent_links.Insertable | agent_mcp_tokens.Insertable | api_keys.Insertable | canonical_events.Insertable | checkpoints.Insertable | credit_holds.Insertable | credit_purchases.Insertable | credit_transactions.Insertable | credits.Insertable | deliveries.Insertable | delivery_breakers.Insertable | delivery_usage.Insertable | email_verification_tokens.Insertable | event_retractions.Insertable | events.Insertable | events_hourly.Insertable | indexed_blocks.Insertable | ingest_ranges.Insertable | login_failures.Insertable | oauth_clients.Insertable | oauth_tokens.Insertable | organization_invitations.Insertable | organization_members.Insertable | organizations.Insertable | payment_nonces.Insertable | plan_changes.Insertable | query_allowances.Insertable | query_cache.Insertable | rate_limit_counters.Insertable | refresh_tokens.Insertable | relay_cursors.Insertable | stripe_events.Insertable | subscriptions.Insertable | telegram_chat_link_codes.Insertable | telegram_verified_chats.Insertable | trigger_actions.Insertable | trigger_conditions.Insertable | trigger_matches.Insertable | trigger_state.Insertable | triggers.Insertable | usage_logs.Insertable | used_nonces.Insertable | users.Insertable;
+    export type Updatable = a2a_tasks.Updatable | action_metrics_hourly.Updatable | action_results.Updatable | action_webhook_secrets.Updatable | agent_links.Updatable | agent_mcp_tokens.Updatable | api_keys.Updatable | canonical_events.Updatable | checkpoints.Updatable | credit_holds.Updatable | credit_purchases.Updatable | credit_transactions.Updatable | credits.Updatable | deliveries.Updatable | delivery_breakers.Updatable | delivery_usage.Updatable | email_verification_tokens.Updatable | event_retractions.Updatable | events.Updatable | events_hourly.Updatable | indexed_blocks.Updatable | ingest_ranges.Updatable | login_failures.Updatable | oauth_clients.Updatable | oauth_tokens.Updatable | organization_invitations.Updatable | organization_members.Updatable | organizations.Updatable | payment_nonces.Updatable | plan_changes.Updatable | query_allowances.Updatable | query_cache.Updatable | rate_limit_counters.Updatable | refresh_tokens.Updatable | relay_cursors.Updatable | stripe_events.Updatable | subscriptions.Updatable | telegram_chat_link_codes.Updatable | telegram_verified_chats.Updatable | trigger_actions.Updatable | trigger_conditions.Updatable | trigger_matches.Updatable | trigger_state.Updatable | triggers.Updatable | usage_logs.Updatable | used_nonces.Updatable | users.Updatable;
+    export type UniqueIndex = a2a_tasks.UniqueIndex | action_metrics_hourly.UniqueIndex | action_results.UniqueIndex | action_webhook_secrets.UniqueIndex | agent_links.UniqueIndex | agent_mcp_tokens.UniqueIndex | api_keys.UniqueIndex | canonical_events.UniqueIndex | checkpoints.UniqueIndex | credit_holds.UniqueIndex | credit_purchases.UniqueIndex | credit_transactions.UniqueIndex | credits.UniqueIndex | deliveries.UniqueIndex | delivery_breakers.UniqueIndex | delivery_usage.UniqueIndex | email_verification_tokens.UniqueIndex | event_retractions.UniqueIndex | events.UniqueIndex | events_hourly.UniqueIndex | indexed_blocks.UniqueIndex | ingest_ranges.UniqueIndex | login_failures.UniqueIndex | oauth_clients.UniqueIndex | oauth_tokens.UniqueIndex | organization_invitations.UniqueIndex | organization_members.UniqueIndex | organizations.UniqueIndex | payment_nonces.UniqueIndex | plan_changes.UniqueIndex | query_allowances.UniqueIndex | query_cache.UniqueIndex | rate_limit_counters.UniqueIndex | refresh_tokens.UniqueIndex | relay_cursors.UniqueIndex | stripe_events.UniqueIndex | subscriptions.UniqueIndex | telegram_chat_link_codes.UniqueIndex | telegram_verified_chats.UniqueIndex | trigger_actions.UniqueIndex | trigger_conditions.UniqueIndex | trigger_matches.UniqueIndex | trigger_state.UniqueIndex | triggers.UniqueIndex | usage_logs.UniqueIndex | used_nonces.UniqueIndex | users.UniqueIndex;
+    export type Column = a2a_tasks.Column | action_metrics_hourly.Column | action_results.Column | action_webhook_secrets.Column | agent_links.Column | agent_mcp_tokens.Column | api_keys.Column | canonical_events.Column | checkpoints.Column | credit_holds.Column | credit_purchases.Column | credit_transactions.Column | credits.Column | deliveries.Column | delivery_breakers.Column | delivery_usage.Column | email_verification_tokens.Column | event_retractions.Column | events.Column | events_hourly.Column | indexed_blocks.Column | ingest_ranges.Column | login_failures.Column | oauth_clients.Column | oauth_tokens.Column | organization_invitations.Column | organization_members.Column | organizations.Column | payment_nonces.Column | plan_changes.Column | query_allowances.Column | query_cache.Column | rate_limit_counters.Column | refresh_tokens.Column | relay_cursors.Column | stripe_events.Column | subscriptions.Column | telegram_chat_link_codes.Column | telegram_verified_chats.Column | trigger_actions.Column | trigger_conditions.Column | trigger_matches.Column | trigger_state.Column | triggers.Column | usage_logs.Column | used_nonces.Column | users.Column;
   
-    export type AllBaseTables = [a2a_tasks.Table, action_results.Table, action_webhook_secrets.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, checkpoints.Table, credit_holds.Table, credit_purchases.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, delivery_usage.Table, email_verification_tokens.Table, event_retractions.Table, events.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organizations.Table, payment_nonces.Table, plan_changes.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, stripe_events.Table, subscriptions.Table, telegram_chat_link_codes.Table, telegram_verified_chats.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
+    export type AllBaseTables = [a2a_tasks.Table, action_results.Table, action_webhook_secrets.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, checkpoints.Table, credit_holds.Table, credit_purchases.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, delivery_usage.Table, email_verification_tokens.Table, event_retractions.Table, events.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organizations.Table, payment_nonces.Table, plan_changes.Table, query_allowances.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, stripe_events.Table, subscriptions.Table, telegram_chat_link_codes.Table, telegram_verified_chats.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
     export type AllForeignTables = [];
     export type AllViews = [canonical_events.Table];
     export type AllMaterializedViews = [action_metrics_hourly.Table, events_hourly.Table];
-    export type AllTablesAndViews = [a2a_tasks.Table, action_metrics_hourly.Table, action_results.Table, action_webhook_secrets.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, canonical_events.Table, checkpoints.Table, credit_holds.Table, credit_purchases.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, delivery_usage.Table, email_verification_tokens.Table, event_retractions.Table, events.Table, events_hourly.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organizations.Table, payment_nonces.Table, plan_changes.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, stripe_events.Table, subscriptions.Table, telegram_chat_link_codes.Table, telegram_verified_chats.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
+    export type AllTablesAndViews = [a2a_tasks.Table, action_metrics_hourly.Table, action_results.Table, action_webhook_secrets.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, canonical_events.Table, checkpoints.Table, credit_holds.Table, credit_purchases.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, delivery_usage.Table, email_verification_tokens.Table, event_retractions.Table, events.Table, events_hourly.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organizations.Table, payment_nonces.Table, plan_changes.Table, query_allowances.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, stripe_events.Table, subscriptions.Table, telegram_chat_link_codes.Table, telegram_verified_chats.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
   }
 
 
@@ -14700,6 +15263,7 @@ declare module 'zapatos/schema' {
     "organizations": organizations.Selectable;
     "payment_nonces": payment_nonces.Selectable;
     "plan_changes": plan_changes.Selectable;
+    "query_allowances": query_allowances.Selectable;
     "query_cache": query_cache.Selectable;
     "rate_limit_counters": rate_limit_counters.Selectable;
     "refresh_tokens": refresh_tokens.Selectable;
@@ -14749,6 +15313,7 @@ declare module 'zapatos/schema' {
     "organizations": organizations.JSONSelectable;
     "payment_nonces": payment_nonces.JSONSelectable;
     "plan_changes": plan_changes.JSONSelectable;
+    "query_allowances": query_allowances.JSONSelectable;
     "query_cache": query_cache.JSONSelectable;
     "rate_limit_counters": rate_limit_counters.JSONSelectable;
     "refresh_tokens": refresh_tokens.JSONSelectable;
@@ -14798,6 +15363,7 @@ declare module 'zapatos/schema' {
     "organizations": organizations.Whereable;
     "payment_nonces": payment_nonces.Whereable;
     "plan_changes": plan_changes.Whereable;
+    "query_allowances": query_allowances.Whereable;
     "query_cache": query_cache.Whereable;
     "rate_limit_counters": rate_limit_counters.Whereable;
     "refresh_tokens": refresh_tokens.Whereable;
@@ -14847,6 +15413,7 @@ declare module 'zapatos/schema' {
     "organizations": organizations.Insertable;
     "payment_nonces": payment_nonces.Insertable;
     "plan_changes": plan_changes.Insertable;
+    "query_allowances": query_allowances.Insertable;
     "query_cache": query_cache.Insertable;
     "rate_limit_counters": rate_limit_counters.Insertable;
     "refresh_tokens": refresh_tokens.Insertable;
@@ -14896,6 +15463,7 @@ declare module 'zapatos/schema' {
     "organizations": organizations.Updatable;
     "payment_nonces": payment_nonces.Updatable;
     "plan_changes": plan_changes.Updatable;
+    "query_allowances": query_allowances.Updatable;
     "query_cache": query_cache.Updatable;
     "rate_limit_counters": rate_limit_counters.Updatable;
     "refresh_tokens": refresh_tokens.Updatable;
@@ -14945,6 +15513,7 @@ declare module 'zapatos/schema' {
     "organizations": organizations.UniqueIndex;
     "payment_nonces": payment_nonces.UniqueIndex;
     "plan_changes": plan_changes.UniqueIndex;
+    "query_allowances": query_allowances.UniqueIndex;
     "query_cache": query_cache.UniqueIndex;
     "rate_limit_counters": rate_limit_counters.UniqueIndex;
     "refresh_tokens": refresh_tokens.UniqueIndex;
@@ -14994,6 +15563,7 @@ declare module 'zapatos/schema' {
     "organizations": organizations.Column;
     "payment_nonces": payment_nonces.Column;
     "plan_changes": plan_changes.Column;
+    "query_allowances": query_allowances.Column;
     "query_cache": query_cache.Column;
     "rate_limit_counters": rate_limit_counters.Column;
     "refresh_tokens": refresh_tokens.Column;
@@ -15043,6 +15613,7 @@ declare module 'zapatos/schema' {
     "organizations": organizations.SQL;
     "payment_nonces": payment_nonces.SQL;
     "plan_changes": plan_changes.SQL;
+    "query_allowances": query_allowances.SQL;
     "query_cache": query_cache.SQL;
     "rate_limit_counters": rate_limit_counters.SQL;
     "refresh_tokens": refresh_tokens.SQL;

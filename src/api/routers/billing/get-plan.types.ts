@@ -21,10 +21,12 @@ export const ZGetPlanResponse = z.object({
     maxActionsPerTrigger: z.number().int(),
     deliveriesPerMonth: z.number().int(),
     includedMonthlyCredits: amount.describe('USDC included every month of a paid subscription'),
+    includedQueryCallsPerMonth: z.number().int().describe('Paid query calls answered without charge per month (UTC)'),
   }),
   usage: z.object({
     triggers: z.number().int(),
     deliveriesThisMonth: z.number().int().describe('This calendar month (UTC)'),
+    includedQueryCallsThisMonth: z.number().int().describe('Included query calls taken this calendar month (UTC)'),
   }),
   subscription: z
     .object({
