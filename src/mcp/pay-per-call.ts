@@ -1,7 +1,7 @@
 /**
  * The seam for x402 pay-per-call on the MCP endpoint, for callers without credentials (x402 v2, MCP transport):
- *  1. a tools/call without payment is answered with a tool error (`isError: true`) whose `structuredContent` is the
- *     x402 `PaymentRequired` object (also as JSON text);
+ *  1. a tools/call without payment is answered with a tool error (`isError: true`) whose first content block is the
+ *     x402 `PaymentRequired` object as JSON text (see paymentRefused in ./tools.ts for why not structured content);
  *  2. the client retries the same call with the signed `PaymentPayload` in `params._meta["x402/payment"]`;
  *  3. the server verifies it (and claims its nonce, so that duplicates run nothing), runs the query with an x402 payer
  *     (no ledger debit), settles, and answers with the `SettleResponse` in `result._meta["x402/payment-response"]`.

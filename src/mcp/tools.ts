@@ -1,5 +1,5 @@
 /**
- * One MCP tool per query tool (src/queries/catalog.ts): its parameters are the common ones plus its own, its output
+ * One MCP tool per query tool the query service offers (src/queries/catalog.ts): its parameters are the common ones plus its own, its output
  * the answer envelope with its data; the price is in the description (what clients show people) and in `_meta`.
  * A call is paid by the caller's organization through the query service (or per call with x402, ./pay-per-call.ts);
  * what the service refuses comes back as a tool error (`isError: true`) with a stable code in `_meta`, so that an
@@ -19,17 +19,10 @@ import { isBillingError } from '../billing/errors.js';
 import { getAccount } from '../billing/ledger.js';
 import type { Db } from '../db/pool.js';
 import type { Logger } from '../logger.js';
-import { QUERY_TOOLS } from '../queries/catalog.js';
 import { canonicalJson } from '../queries/canonical-json.js';
 import { isQueryError } from '../queries/errors.js';
-import type { QueryPayer, QueryService } from '../queries/service.js';
-import {
-  answerEnvelope,
-  commonQueryInput,
-  TIER_DEFAULTS,
-  type ProgressReporter,
-  type QueryTool,
-} from '../queries/tool.js';
+import { toolInput, type QueryPayer, type QueryService } from '../queries/service.js';
+import { answerEnvelope, type ProgressReporter, type QueryTool } from '../queries/tool.js';
 import type { McpCaller } from './auth.js';
 import {
   X402_PAYMENT_META,
@@ -71,19 +64,18 @@ interface ToolDefinition {
 }
 
 export function defineMcpTools(queries: QueryService): ToolDefinition[] {
-  return QUERY_TOOLS.map((tool) => {
-    const price = queries.priceOf(tool.name);
-    const { cacheTtlSeconds } = TIER_DEFAULTS[tool.tier];
+  return queries.describeTools().map(({ name, title, description, tier, price, cacheTtlSeconds }) => {
+    const tool = queries.tool(name);
     return {
       tool,
       price,
       config: {
-        title: tool.title,
-        description: `${tool.description} Price: ${price} ${CURRENCY} per call (tier ${tool.tier}); answers are as of a block and cached for ${cacheTtlSeconds} s (fresh: true skips the cache, at the same price).`,
-        inputSchema: commonQueryInput.extend(tool.params.shape),
+        title,
+        description: `${description} Price: ${price} ${CURRENCY} per call (tier ${tier}); answers are as of a block and cached for ${cacheTtlSeconds} s (fresh: true skips the cache, at the same price).`,
+        inputSchema: toolInput(tool),
         outputSchema: answerEnvelope.extend({ data: tool.data }),
-        annotations: { title: tool.title, readOnlyHint: true, idempotentHint: true, openWorldHint: false },
-        _meta: { [PRICING_META_KEY]: { tier: tool.tier, price, currency: CURRENCY, cacheTtlSeconds } },
+        annotations: { title, readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+        _meta: { [PRICING_META_KEY]: { tier, price, currency: CURRENCY, cacheTtlSeconds } },
       },
     };
   });
@@ -168,14 +160,17 @@ async function payPerCall(
   return answered(answer, { [X402_PAYMENT_RESPONSE_META]: settlement.response });
 }
 
-/** The x402 MCP transport's "payment required" (the terms as structured content), or a failure with its code. */
+/**
+ * The x402 MCP transport's "payment required": the terms as the JSON text of the first content block. Not as
+ * `structuredContent`, which the transport also allows: the SDK's client checks structured content against the tool's
+ * output schema even in an error, and would throw instead of letting the caller pay. Or a failure with its code.
+ */
 function paymentRefused(refusal: PaymentRefusal): CallToolResult {
   const responseMeta = refusal.response ? { [X402_PAYMENT_RESPONSE_META]: refusal.response } : {};
   if (refusal.kind === 'payment_required') {
     return {
       isError: true,
       content: [{ type: 'text', text: JSON.stringify(refusal.paymentRequired) }],
-      structuredContent: refusal.paymentRequired,
       _meta: responseMeta,
     };
   }

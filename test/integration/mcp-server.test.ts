@@ -1,13 +1,16 @@
 /**
  * The MCP server at /mcp through the SDK's own client (Client + StreamableHTTPClientTransport) against a real API
  * server and database: the query tools listed with schemas and prices, bearer auth with API keys and OAuth tokens
- * (401/403 as the MCP authorization spec words them), the HTTP edges (405, body limits, malformed JSON).
+ * (401/403 as the MCP authorization spec words them), calls charged to the key's or token's own organization (and
+ * refused, charging nothing, when its credits do not cover them), progress notifications, the HTTP edges (405, body
+ * limits, malformed JSON), and the pay-per-call seam x402 plugs into, with a stand-in for x402.
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOAuthClient, issueClientCredentialsToken } from '../../src/auth/oauth.js';
-import { MCP_MAX_BODY_BYTES } from '../../src/mcp/handler.js';
+import { MCP_MAX_BODY_BYTES, type McpHandlerOptions } from '../../src/mcp/handler.js';
+import type { ApiServices } from '../../src/api/trpc/context.js';
 import { X402_PAYMENT_META, X402_PAYMENT_RESPONSE_META, type McpPayPerCall } from '../../src/mcp/pay-per-call.js';
 import { startApiServer, type RunningApiServer } from '../../src/api/server.js';
 import { createApiHandlers } from '../../src/api/trpc/handlers.js';
@@ -15,7 +18,9 @@ import { BILLING_META_KEY, PRICING_META_KEY } from '../../src/mcp/tools.js';
 import { toUnits } from '../../src/billing/amount.js';
 import { credit, getAccount, listEntries } from '../../src/billing/ledger.js';
 import { QUERY_TOOLS } from '../../src/queries/catalog.js';
-import { TIER_DEFAULTS } from '../../src/queries/tool.js';
+import { defineQueryTool, TIER_DEFAULTS, type QueryTool } from '../../src/queries/tool.js';
+import { QueryService } from '../../src/queries/service.js';
+import { z } from 'zod';
 import { startTestApi, type ApiCaller, type TestApi } from '../helpers/api.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { eventually } from '../helpers/wait.js';
@@ -41,12 +46,14 @@ async function account(): Promise<Account> {
   };
 }
 
+let lastKeyId = '';
 async function apiKey(owner: Account, permissions: ('read' | 'write' | 'delete' | 'admin')[]): Promise<string> {
   const created = await owner.as.apiKeys.create({
     organizationId: owner.organizationId,
     name: `k${tag()}`,
     permissions,
   });
+  lastKeyId = created.id;
   return created.key;
 }
 
@@ -88,14 +95,30 @@ function post(headers: Record<string, string>, body: string | Buffer = initializ
   });
 }
 
+/** Another API server on the same database, for wiring the test API does not have (pay per call, other tools). */
+function startSecondServer(services: ApiServices, mcp?: McpHandlerOptions): Promise<RunningApiServer> {
+  return startApiServer(
+    {
+      pool: db.pool,
+      temporal: services.temporal,
+      taskQueue: services.taskQueue,
+      logger: services.logger,
+      api: createApiHandlers(services, { baseUrl: 'http://127.0.0.1', mcp }),
+    },
+    { host: '127.0.0.1', port: 0 },
+  );
+}
+
 let owner: Account;
 let readKey: string;
+let readKeyCaller: string;
 
 beforeAll(async () => {
   db = await createTestDatabase();
   api = await startTestApi(db);
   owner = await account();
   readKey = await apiKey(owner, ['read']);
+  readKeyCaller = `apiKey:${lastKeyId}`;
 });
 afterAll(async () => {
   await api?.close();
@@ -110,10 +133,8 @@ describe('tools/list', () => {
     expect(tools.map((t) => t.name)).toEqual(QUERY_TOOLS.map((t) => t.name));
     for (const tool of QUERY_TOOLS) {
       const listed = tools.find((t) => t.name === tool.name)!;
-      const { price, cacheTtlSeconds } = {
-        ...TIER_DEFAULTS[tool.tier],
-        ...{ price: api.services.queries.priceOf(tool.name) },
-      };
+      const price = api.services.queries.priceOf(tool.name);
+      const { cacheTtlSeconds } = TIER_DEFAULTS[tool.tier];
       expect(listed._meta?.[PRICING_META_KEY]).toEqual({ tier: tool.tier, price, currency: 'USDC', cacheTtlSeconds });
       expect(listed.description).toContain(`${price} USDC per call`);
       expect(listed.annotations).toMatchObject({ readOnlyHint: true, idempotentHint: true, openWorldHint: false });
@@ -316,9 +337,33 @@ describe('tools/call', () => {
 
     expect(await balanceOf(owner.organizationId)).toBe(before - toUnits(price));
     expect(toUnits(billing.balance!)).toBe(before - toUnits(price));
+    // Metered as an MCP call by this key, and charged once in the ledger under its usage row.
+    const { rows } = await db.pool.query<{ id: string; surface: string; caller: string; tool: string }>(
+      'SELECT id, surface, caller, tool FROM usage_logs WHERE request_key = $1',
+      [`${owner.organizationId}:${billing.requestId}`],
+    );
+    expect(rows).toEqual([
+      { id: expect.any(String), surface: 'mcp', caller: readKeyCaller, tool: 'getReputationSummary' },
+    ]);
     const [entry] = await usageEntries(owner.organizationId);
-    expect(entry).toMatchObject({ key: `query:${billing.requestId}` });
+    expect(entry).toMatchObject({ key: `query:${rows[0]!.id}` });
     expect(toUnits(entry!.amount)).toBe(-toUnits(price));
+  });
+
+  it('answers every tool with structured content that matches its output schema', async () => {
+    const client = await connect({ authorization: `Bearer ${readKey}` });
+    await client.listTools(); // the SDK's client checks structured content against the listed output schemas
+    for (const tool of api.services.queries.listTools()) {
+      const result = await client.callTool({ name: tool.name, arguments: { chainId: CHAIN, agentId: AGENT } });
+      expect(result.isError, JSON.stringify(result.content)).toBeFalsy();
+      expect(result.structuredContent).toMatchObject({
+        tool: tool.name,
+        chainId: CHAIN,
+        agentId: AGENT,
+        asOfBlock: HEAD,
+      });
+    }
+    await client.close();
   });
 
   it('reports insufficient credits as a tool error naming the balance and the price, and charges nothing', async () => {
@@ -428,16 +473,7 @@ describe('pay per call (the seam x402 plugs into)', () => {
   let paid: RunningApiServer;
 
   beforeAll(async () => {
-    paid = await startApiServer(
-      {
-        pool: db.pool,
-        temporal: api.services.temporal,
-        taskQueue: api.services.taskQueue,
-        logger: api.services.logger,
-        api: createApiHandlers(api.services, { baseUrl: 'http://127.0.0.1', mcp: { payPerCall: gate } }),
-      },
-      { host: '127.0.0.1', port: 0 },
-    );
+    paid = await startSecondServer(api.services, { payPerCall: gate });
   });
   afterAll(async () => {
     await paid?.stop();
@@ -449,15 +485,19 @@ describe('pay per call (the seam x402 plugs into)', () => {
     expect((await client.listTools()).tools).toHaveLength(QUERY_TOOLS.length);
     const args = { name: 'getReputationSummary', arguments: { chainId: CHAIN, agentId: AGENT } };
 
+    // The terms come as the JSON text of the first content block (x402's MCP transport).
+    const terms = (result: Awaited<ReturnType<Client['callTool']>>) =>
+      JSON.parse((result.content as { text: string }[])[0]!.text) as unknown;
     const unpaid = await client.callTool(args);
     expect(unpaid.isError).toBe(true);
-    expect(unpaid.structuredContent).toMatchObject({
+    expect(terms(unpaid)).toMatchObject({
       x402Version: 2,
       accepts: [{ amount: api.services.queries.priceOf('getReputationSummary') }],
     });
 
     const refused = await client.callTool({ ...args, _meta: { [X402_PAYMENT_META]: { good: false } } });
-    expect(refused).toMatchObject({ isError: true, structuredContent: { error: 'invalid_payment' } });
+    expect(refused.isError).toBe(true);
+    expect(terms(refused)).toMatchObject({ x402Version: 2, error: 'invalid_payment' });
 
     // Not settled yet: the answer is withheld, and the client is told why rather than asked to pay again.
     const pending = await client.callTool({ ...args, _meta: { [X402_PAYMENT_META]: { pending: true } } });
@@ -483,5 +523,59 @@ describe('pay per call (the seam x402 plugs into)', () => {
       body: initialize,
     });
     expect(res.status).toBe(401);
+  });
+});
+
+// ------------------------------------------------------------------------------------------------ progress
+
+describe('progress notifications', () => {
+  /** A long tier-3 tool that reports its progress, served by a query service of its own on a second server. */
+  const report = defineQueryTool({
+    name: 'getReputationReport',
+    tier: 3,
+    title: 'Report (stand-in)',
+    description: 'Reports progress three times.',
+    params: z.object({}),
+    data: z.object({ steps: z.number() }),
+    run: async (ctx) => {
+      for (let done = 1; done <= 3; done++) {
+        ctx.progress?.({ done, total: 3, message: `step ${done}` });
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      return { steps: 3 };
+    },
+  });
+  let server: RunningApiServer;
+
+  beforeAll(async () => {
+    const queries = new QueryService({
+      pool: db.pool,
+      logger: api.services.logger,
+      planOf: (organizationId) => api.services.plans.planOf(db.pool, organizationId),
+      tools: [report as unknown as QueryTool],
+    });
+    server = await startSecondServer({ ...api.services, queries });
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it("forwards a tool's progress as notifications/progress when the client sent a progress token", async () => {
+    const client = new Client({ name: 'mcp-server-test', version: '1.0.0' });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), {
+        requestInit: { headers: { authorization: `Bearer ${readKey}` } },
+      }),
+    );
+    const progress: unknown[] = [];
+    const result = await client.callTool(
+      { name: 'getReputationReport', arguments: { chainId: CHAIN, agentId: AGENT, fresh: true } },
+      undefined,
+      { onprogress: (p) => progress.push(p) },
+    );
+    await client.close();
+    expect(result.isError).toBeFalsy();
+    expect(result.structuredContent).toMatchObject({ tool: 'getReputationReport', data: { steps: 3 } });
+    expect(progress).toEqual([1, 2, 3].map((done) => ({ progress: done, total: 3, message: `step ${done}` })));
   });
 });
