@@ -48,6 +48,8 @@ export type PaymentVerification =
       payer: Extract<QueryPayer, { kind: 'x402' }>;
       /** Settles the verified (and claimed) payment once the answer is computed. */
       settle(): Promise<PaymentSettlement>;
+      /** The query was refused or failed: nothing is settled, and the claim is given up so the payer may retry. */
+      release(): Promise<void>;
     }
   | { ok: false; refusal: PaymentRefusal };
 

@@ -1,6 +1,7 @@
 /**
- * One MCP tool per query tool the query service offers (src/queries/catalog.ts): its parameters are the common ones plus its own, its output
- * the answer envelope with its data; the price is in the description (what clients show people) and in `_meta`.
+ * One MCP tool per query tool the query service offers (src/queries/catalog.ts): its parameters are the common ones
+ * plus its own, its output the answer envelope with its data; the price is in the description (what clients show
+ * people) and in `_meta`.
  * A call is paid by the caller's organization through the query service (or per call with x402, ./pay-per-call.ts);
  * what the service refuses comes back as a tool error (`isError: true`) with a stable code in `_meta`, so that an
  * agent can read why and what to do.
@@ -16,7 +17,7 @@ import type {
 } from '@modelcontextprotocol/sdk/types.js';
 import { ZodError, type z } from 'zod';
 import { isBillingError } from '../billing/errors.js';
-import { getAccount } from '../billing/ledger.js';
+import { CURRENCY, getAccount } from '../billing/ledger.js';
 import type { Db } from '../db/pool.js';
 import type { Logger } from '../logger.js';
 import { canonicalJson } from '../queries/canonical-json.js';
@@ -35,10 +36,13 @@ import {
 /** Reverse-DNS `_meta` keys of ours (the `mcp` and `modelcontextprotocol` prefixes are reserved). */
 export const PRICING_META_KEY = 'org.erc8004-backend/pricing';
 export const BILLING_META_KEY = 'org.erc8004-backend/billing';
+/**
+ * A call's idempotency key, in the request's `params._meta` (the REST API's Idempotency-Key header, per call: an SDK
+ * client sets headers for all its calls at once): a retried call with the same key is charged once.
+ */
+export const IDEMPOTENCY_META_KEY = 'org.erc8004-backend/idempotencyKey';
 
 export const MCP_SERVER_INFO = { name: 'erc8004-backend', version: '1.0.0' };
-
-const CURRENCY = 'USDC';
 
 export interface McpToolDeps {
   queries: QueryService;
@@ -107,7 +111,9 @@ async function callTool(
   extra: Extra,
   parentLog: Logger,
 ): Promise<CallToolResult> {
-  const requestId = randomUUID();
+  const idempotencyKey = extra._meta?.[IDEMPOTENCY_META_KEY];
+  // The service refuses a key that is not a request id (invalid_params), as it does for the header.
+  const requestId = idempotencyKey === undefined ? randomUUID() : String(idempotencyKey);
   const log = parentLog.child({ tool: tool.name, requestId });
   const progress = progressForwarder(extra, log);
   const run = (payer: QueryPayer) =>
@@ -123,12 +129,12 @@ async function callTool(
       organizationId: caller.organizationId,
       caller: caller.caller,
     });
-    log.info({ charged: billing.charged, cache: billing.cache }, 'query tool answered');
+    log.debug({ charged: billing.charged, cache: billing.cache }, 'query tool answered');
     return answered(answer, {
       [BILLING_META_KEY]: { requestId, ...billing, currency: CURRENCY },
     });
   } catch (err) {
-    return await toolError(err, { tool, price, caller, deps, log });
+    return await toolError(err, { price, caller, deps, log });
   }
 }
 
@@ -153,7 +159,13 @@ async function payPerCall(
   }
   const verification = await gate.verify(call, payment);
   if (!verification.ok) return paymentRefused(verification.refusal);
-  const { answer } = await run(verification.payer);
+  let answer: object;
+  try {
+    ({ answer } = await run(verification.payer));
+  } catch (err) {
+    await verification.release();
+    throw err;
+  }
   const settlement = await verification.settle();
   if (!settlement.success) return paymentRefused(settlement.refusal);
   call.log.info({ payer: verification.payer.payer }, 'query tool answered, paid per call');
@@ -198,7 +210,7 @@ function progressForwarder(extra: Extra, log: Logger): ProgressReporter | undefi
 /** A refusal as a tool result an agent can act on; anything unexpected is logged and answered without detail. */
 async function toolError(
   err: unknown,
-  ctx: { tool: QueryTool; price: string; caller: McpCaller; deps: McpToolDeps; log: Logger },
+  ctx: { price: string; caller: McpCaller; deps: McpToolDeps; log: Logger },
 ): Promise<CallToolResult> {
   const result = (text: string, meta: Record<string, unknown>): CallToolResult => ({
     isError: true,

@@ -14,7 +14,7 @@ import type { ApiServices } from '../../src/api/trpc/context.js';
 import { X402_PAYMENT_META, X402_PAYMENT_RESPONSE_META, type McpPayPerCall } from '../../src/mcp/pay-per-call.js';
 import { startApiServer, type RunningApiServer } from '../../src/api/server.js';
 import { createApiHandlers } from '../../src/api/trpc/handlers.js';
-import { BILLING_META_KEY, PRICING_META_KEY } from '../../src/mcp/tools.js';
+import { BILLING_META_KEY, IDEMPOTENCY_META_KEY, PRICING_META_KEY } from '../../src/mcp/tools.js';
 import { toUnits } from '../../src/billing/amount.js';
 import { credit, getAccount, listEntries } from '../../src/billing/ledger.js';
 import { QUERY_TOOLS } from '../../src/queries/catalog.js';
@@ -417,6 +417,30 @@ describe('tools/call', () => {
     expect(await balanceOf(owner.organizationId)).toBe(ownerBefore);
   });
 
+  it('charges a call retried with the same idempotency key once', async () => {
+    const entries = (await usageEntries(owner.organizationId)).length;
+    const client = await connect({ authorization: `Bearer ${readKey}` });
+    const summary = (idempotencyKey: string) =>
+      client.callTool({
+        name: 'getReputationSummary',
+        arguments: { chainId: CHAIN, agentId: AGENT, fresh: true },
+        _meta: { [IDEMPOTENCY_META_KEY]: idempotencyKey },
+      });
+    const key = `retry-${tag()}`;
+    const first = await summary(key);
+    const second = await summary(key);
+    const other = await summary(`retry-${tag()}`);
+    const refused = await summary('not a request id');
+    await client.close();
+    const billing = (result: typeof first) => result._meta?.[BILLING_META_KEY] as Record<string, string>;
+    expect(toUnits(billing(first).charged!)).toBeGreaterThan(0n);
+    expect(toUnits(billing(second).charged!)).toBe(0n);
+    expect(second.structuredContent).toEqual(first.structuredContent);
+    expect(toUnits(billing(other).charged!)).toBeGreaterThan(0n);
+    expect(refused).toMatchObject({ isError: true, _meta: { code: 'INVALID_PARAMS' } });
+    expect(await usageEntries(owner.organizationId)).toHaveLength(entries + 2);
+  });
+
   it('also answers with an OAuth access token, charging its organization', async () => {
     const before = (await usageEntries(owner.organizationId)).length;
     const client = await connect({ authorization: `Bearer ${await oauthToken(owner, 'read')}` });
@@ -434,7 +458,8 @@ describe('tools/call', () => {
 
 describe('pay per call (the seam x402 plugs into)', () => {
   const settled = { success: true, transaction: `0x${'0f'.repeat(32)}`, network: 'eip155:31337' };
-  const verified: unknown[] = [];
+  /** What the stand-in was asked: verify(payment), then settle or release. */
+  const seen: unknown[] = [];
   /** A stand-in for x402: a payment is good when it says so; it settles at once. */
   const gate: McpPayPerCall = {
     paymentRequired: async (call) => ({
@@ -443,12 +468,15 @@ describe('pay per call (the seam x402 plugs into)', () => {
       accepts: [{ scheme: 'exact', network: 'eip155:31337', amount: call.price }],
     }),
     verify: async (call, payment) => {
-      verified.push(payment);
+      seen.push(payment);
       const { good, pending } = payment as { good?: boolean; pending?: boolean };
+      const payer = { kind: 'x402' as const, payer: `0x${'aa'.repeat(20)}`, paymentId: call.requestId };
+      const release = async () => void seen.push('released');
       if (pending) {
         return {
           ok: true,
-          payer: { kind: 'x402', payer: `0x${'aa'.repeat(20)}`, paymentId: call.requestId },
+          payer,
+          release,
           settle: async () => ({
             success: false,
             refusal: { kind: 'failed', code: 'SETTLEMENT_PENDING', message: 'settlement pending', response: settled },
@@ -465,8 +493,9 @@ describe('pay per call (the seam x402 plugs into)', () => {
         };
       return {
         ok: true,
-        payer: { kind: 'x402', payer: `0x${'aa'.repeat(20)}`, paymentId: call.requestId },
-        settle: async () => ({ success: true, response: settled }),
+        payer,
+        release,
+        settle: async () => (seen.push('settled'), { success: true, response: settled }),
       };
     },
   };
@@ -505,11 +534,18 @@ describe('pay per call (the seam x402 plugs into)', () => {
     expect(pending.structuredContent).toBeUndefined();
 
     const answered = await client.callTool({ ...args, _meta: { [X402_PAYMENT_META]: { good: true } } });
-    await client.close();
     expect(answered.isError).toBeFalsy();
     expect(answered.structuredContent).toMatchObject({ tool: 'getReputationSummary', data: { count: 2 } });
     expect(answered._meta?.[X402_PAYMENT_RESPONSE_META]).toEqual(settled);
-    expect(verified).toEqual([{ good: false }, { pending: true }, { good: true }]);
+    // A paid call the query service refuses settles nothing: the claim on the payment is released.
+    const unknownChain = await client.callTool({
+      name: 'getReputationSummary',
+      arguments: { chainId: 999_999, agentId: AGENT },
+      _meta: { [X402_PAYMENT_META]: { good: true } },
+    });
+    await client.close();
+    expect(unknownChain).toMatchObject({ isError: true, _meta: { code: 'CHAIN_NOT_INDEXED' } });
+    expect(seen).toEqual([{ good: false }, { pending: true }, { good: true }, 'settled', { good: true }, 'released']);
   });
 
   it('still refuses a bad key with 401 (pay per call is for callers without credentials)', async () => {
