@@ -18,9 +18,7 @@ import { BILLING_META_KEY, IDEMPOTENCY_META_KEY, PRICING_META_KEY } from '../../
 import { toUnits } from '../../src/billing/amount.js';
 import { credit, getAccount, listEntries } from '../../src/billing/ledger.js';
 import { QUERY_TOOLS } from '../../src/queries/catalog.js';
-import { defineQueryTool, TIER_DEFAULTS, type QueryTool } from '../../src/queries/tool.js';
-import { QueryService } from '../../src/queries/service.js';
-import { z } from 'zod';
+import { TIER_DEFAULTS } from '../../src/queries/tool.js';
 import { startTestApi, type ApiCaller, type TestApi } from '../helpers/api.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { eventually } from '../helpers/wait.js';
@@ -119,6 +117,8 @@ beforeAll(async () => {
   owner = await account();
   readKey = await apiKey(owner, ['read']);
   readKeyCaller = `apiKey:${lastKeyId}`;
+  await indexChain();
+  await grant(owner.organizationId, '10');
 });
 afterAll(async () => {
   await api?.close();
@@ -306,11 +306,6 @@ const usageEntries = async (organizationId: string) =>
   (await listEntries(db.pool, organizationId, { kinds: ['usage'] })).entries;
 
 describe('tools/call', () => {
-  beforeAll(async () => {
-    await indexChain();
-    await grant(owner.organizationId, '1');
-  });
-
   it("answers with the answer as structured content and text, and charges the caller's organization", async () => {
     const price = api.services.queries.priceOf('getReputationSummary');
     const before = await balanceOf(owner.organizationId);
@@ -565,53 +560,48 @@ describe('pay per call (the seam x402 plugs into)', () => {
 // ------------------------------------------------------------------------------------------------ progress
 
 describe('progress notifications', () => {
-  /** A long tier-3 tool that reports its progress, served by a query service of its own on a second server. */
-  const report = defineQueryTool({
-    name: 'getReputationReport',
-    tier: 3,
-    title: 'Report (stand-in)',
-    description: 'Reports progress three times.',
-    params: z.object({}),
-    data: z.object({ steps: z.number() }),
-    run: async (ctx) => {
-      for (let done = 1; done <= 3; done++) {
-        ctx.progress?.({ done, total: 3, message: `step ${done}` });
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-      return { steps: 3 };
-    },
-  });
-  let server: RunningApiServer;
-
-  beforeAll(async () => {
-    const queries = new QueryService({
-      pool: db.pool,
-      logger: api.services.logger,
-      planOf: (organizationId) => api.services.plans.planOf(db.pool, organizationId),
-      tools: [report as unknown as QueryTool],
-    });
-    server = await startSecondServer({ ...api.services, queries });
-  });
-  afterAll(async () => {
-    await server?.stop();
-  });
-
-  it("forwards a tool's progress as notifications/progress when the client sent a progress token", async () => {
-    const client = new Client({ name: 'mcp-server-test', version: '1.0.0' });
-    await client.connect(
-      new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), {
-        requestInit: { headers: { authorization: `Bearer ${readKey}` } },
-      }),
-    );
-    const progress: unknown[] = [];
+  it("forwards the report's progress as notifications/progress when the client sent a progress token", async () => {
+    const client = await connect({ authorization: `Bearer ${readKey}` });
+    const progress: { progress: number; total?: number; message?: string }[] = [];
     const result = await client.callTool(
       { name: 'getReputationReport', arguments: { chainId: CHAIN, agentId: AGENT, fresh: true } },
       undefined,
       { onprogress: (p) => progress.push(p) },
     );
     await client.close();
-    expect(result.isError).toBeFalsy();
-    expect(result.structuredContent).toMatchObject({ tool: 'getReputationReport', data: { steps: 3 } });
-    expect(progress).toEqual([1, 2, 3].map((done) => ({ progress: done, total: 3, message: `step ${done}` })));
+    expect(result.isError, JSON.stringify(result.content)).toBeFalsy();
+    expect(result.structuredContent).toMatchObject({ tool: 'getReputationReport', agentId: AGENT });
+    // Part by part, in order, up to the whole.
+    const total = progress[0]!.total!;
+    expect(total).toBeGreaterThan(1);
+    expect(progress.map((p) => p.progress)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+    expect(progress.every((p) => p.total === total && typeof p.message === 'string')).toBe(true);
+  });
+
+  it('sends none without a progress token (the raw stream holds the result alone)', async () => {
+    const call = (meta: Record<string, unknown>) =>
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 7,
+        method: 'tools/call',
+        params: {
+          name: 'getReputationReport',
+          arguments: { chainId: CHAIN, agentId: AGENT, fresh: true },
+          _meta: meta,
+        },
+      });
+    const events = async (meta: Record<string, unknown>) => {
+      const res = await post({ authorization: `Bearer ${readKey}` }, call(meta));
+      expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+      const text = await res.text();
+      return [...text.matchAll(/^data: (.+)$/gm)].map((m) => JSON.parse(m[1]!) as { method?: string; id?: number });
+    };
+    const without = await events({});
+    // Answered (not refused), so the absence of notifications is the point.
+    expect(without[0]).not.toHaveProperty('result.isError');
+    expect(without).toEqual([expect.objectContaining({ id: 7, result: expect.anything() })]);
+    const withToken = await events({ progressToken: 'p1' });
+    expect(withToken.filter((e) => e.method === 'notifications/progress').length).toBeGreaterThan(1);
+    expect(withToken.at(-1)).toMatchObject({ id: 7 });
   });
 });
