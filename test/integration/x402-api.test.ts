@@ -5,6 +5,11 @@
  * that counts its runs, so "the query ran once" is observable.
  */
 import { decodePaymentRequiredHeader, decodePaymentResponseHeader } from '@x402/core/http';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { x402Client } from '@x402/core/client';
+import type { PaymentRequired } from '@x402/core/types';
+import { registerExactEvmScheme } from '@x402/evm/exact/client';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -190,7 +195,7 @@ describe('x402 on the REST query endpoints, payment network down', () => {
 });
 
 describe('x402 with the real query tools', () => {
-  it('pays getReputationSummary (tier 1) and answers as the credits path does', async () => {
+  it('pays getReputationSummary (tier 1) over REST and over MCP, answering as the credits path does', async () => {
     const [db, chain] = await Promise.all([createTestDatabase(), startTestChain({ paymentToken: true })]);
     const payTo = privateKeyToAccount(generatePrivateKey()).address;
     const api = await startTestApi(db, { env: x402Env(chain, payTo) });
@@ -208,6 +213,34 @@ describe('x402 with the real query tools', () => {
       expect(body.billing).toMatchObject({ price: '0.01', charged: '0.01', balance: null });
       expect(decodePaymentResponseHeader(res.headers.get('payment-response')!).success).toBe(true);
       expect(await tokenBalance(chain, payer.address)).toBe(990_000n);
+      // Over MCP without credentials: the terms as a tool error, then the paid call answered with the settlement.
+      const mcp = new Client({ name: 'x402-test', version: '1.0.0' });
+      await mcp.connect(new StreamableHTTPClientTransport(new URL(`${api.server.url}/mcp`)));
+      try {
+        const call = { name: 'getReputationSummary', arguments: { chainId: CHAIN, agentId: '3' } };
+        const unpaid = await mcp.callTool(call);
+        expect(unpaid.isError).toBe(true);
+        const terms = JSON.parse((unpaid.content as { text: string }[])[0]!.text) as PaymentRequired;
+        expect(terms).toMatchObject({ x402Version: 2, accepts: [{ amount: '10000', payTo }] });
+        const x402 = new x402Client();
+        registerExactEvmScheme(x402, { signer: privateKeyToAccount(payer.key), networks: ['eip155:31337'] });
+        x402.setSpendControls({
+          allowedAssets: [
+            { network: 'eip155:31337', asset: chain.paymentToken!.address, maxAmountPerPayment: '10000' },
+          ],
+        });
+        const payment = await x402.createPaymentPayload(terms);
+        const paid = await mcp.callTool({ ...call, _meta: { 'x402/payment': payment } });
+        expect(paid.isError).toBeFalsy();
+        expect(paid.structuredContent).toMatchObject({ tool: 'getReputationSummary', agentId: '3' });
+        expect(paid._meta?.['x402/payment-response']).toMatchObject({ success: true, payer: payer.address });
+        expect(await tokenBalance(chain, payer.address)).toBe(980_000n);
+        const replay = await mcp.callTool({ ...call, _meta: { 'x402/payment': payment } });
+        expect(replay.isError).toBe(true);
+        expect(await tokenBalance(chain, payer.address)).toBe(980_000n);
+      } finally {
+        await mcp.close();
+      }
       // Without x402 in the way, the same path wants credentials.
       const withKey = await fetch(`${api.server.url}/api/v1/agents/${CHAIN}/3/summary`, {
         headers: { 'X-API-Key': 'not-a-key' },
