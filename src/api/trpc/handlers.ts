@@ -8,6 +8,7 @@ import { createApiContext, floodRefusal, type ApiServices } from './context.js';
 import { rateLimitHeaders } from '../../rate-limit.js';
 import { describeAnswers } from './openapi.js';
 import { containsNul, HttpError, readJsonBody, sendJson } from '../http.js';
+import { createMcpHandler, type McpHandlerOptions } from '../../mcp/handler.js';
 
 /** Larger inputs are refused with 413 before parsing. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -95,10 +96,15 @@ async function acceptJsonBody(req: http.IncomingMessage, surface: 'trpc' | 'rest
 export interface ApiHandlers {
   trpc: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
   rest: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
+  /** The MCP server (/mcp) and its OAuth metadata documents (src/mcp/handler.ts, MCP_HANDLER_PATHS). */
+  mcp: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
   openApiDocument: () => unknown;
 }
 
-export function createApiHandlers(services: ApiServices, options: { baseUrl: string }): ApiHandlers {
+export function createApiHandlers(
+  services: ApiServices,
+  options: { baseUrl: string; mcp?: McpHandlerOptions },
+): ApiHandlers {
   // The REST adapter hands over a fetch Request, which has no peer address: the Node request behind the response has.
   const contextOf =
     (surface: 'trpc' | 'rest') =>
@@ -140,6 +146,7 @@ export function createApiHandlers(services: ApiServices, options: { baseUrl: str
       await acceptInput(req, 'rest');
       await rest(req, res);
     },
+    mcp: createMcpHandler(services, options.mcp),
     openApiDocument: () =>
       (document ??= describeAnswers(
         generateOpenApiDocument(appRouter, {
