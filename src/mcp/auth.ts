@@ -74,8 +74,10 @@ type OAuthErrorCode = 'invalid_token' | 'insufficient_scope';
 
 /** A refusal as RFC 6750 §3 words it, with the resource metadata the MCP authorization spec adds (RFC 9728). */
 function bearerChallenge(error: OAuthErrorCode, description: string, status: 401 | 403, resourceMetadataUrl: string) {
+  // A quoted-string may not hold a bare quote or backslash (RFC 9110 §5.6.4); the body keeps the message as is.
+  const quoted = description.replace(/["\\]/g, "'");
   const header =
-    `Bearer error="${error}", error_description="${description}", scope="${MCP_REQUIRED_SCOPE}", ` +
+    `Bearer error="${error}", error_description="${quoted}", scope="${MCP_REQUIRED_SCOPE}", ` +
     `resource_metadata="${resourceMetadataUrl}"`;
   return new HttpError(status, description, { 'www-authenticate': header }, undefined, {
     error,

@@ -162,7 +162,9 @@ describe('bearer authentication', () => {
       const res = await post(headers);
       expect(res.status).toBe(401);
       const challenge = res.headers.get('www-authenticate')!;
-      expect(challenge).toMatch(/^Bearer error="invalid_token", error_description="[^"]+"/);
+      expect(challenge).toMatch(
+        /^Bearer error="invalid_token", error_description="[^"\\]+", scope="read", resource_metadata="[^"]+"$/,
+      );
       const metadataUrl = /resource_metadata="([^"]+)"/.exec(challenge)![1]!;
       expect(new URL(metadataUrl).pathname).toBe('/.well-known/oauth-protected-resource/mcp');
       expect(await res.json()).toMatchObject({ error: 'invalid_token' });
