@@ -85,6 +85,8 @@ export function createApiHandler(deps: ApiServerDeps): http.RequestListener {
           return res.end(renderDocsPage(deps.api.openApiDocument()));
         }
         if (url.pathname.startsWith('/api/v1/')) {
+          // Paid queries without credentials are paid per call with x402 (src/api/x402-queries.ts).
+          if (deps.api.x402 && (await deps.api.x402(req, res, url))) return;
           // The REST router is mounted at the root of its own paths.
           req.url = req.url!.slice('/api/v1'.length);
           return await deps.api.rest(req, res);

@@ -8,6 +8,8 @@ import { createApiContext, floodRefusal, type ApiServices } from './context.js';
 import { rateLimitHeaders } from '../../rate-limit.js';
 import { describeAnswers } from './openapi.js';
 import { containsNul, HttpError, readJsonBody, sendJson } from '../http.js';
+import { createX402QueryHandler } from '../x402-queries.js';
+import { x402McpPayPerCall } from '../../payments/x402/mcp.js';
 import { createMcpHandler, type McpHandlerOptions } from '../../mcp/handler.js';
 
 /** Larger inputs are refused with 413 before parsing. */
@@ -99,6 +101,8 @@ export interface ApiHandlers {
   /** The MCP server (/mcp) and its OAuth metadata documents (src/mcp/handler.ts, MCP_HANDLER_PATHS). */
   mcp: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
   openApiDocument: () => unknown;
+  /** x402 pay-per-call in front of the REST query routes (true: served); absent unless X402_ENABLED. */
+  x402?: (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => Promise<boolean>;
 }
 
 export function createApiHandlers(
@@ -146,7 +150,12 @@ export function createApiHandlers(
       await acceptInput(req, 'rest');
       await rest(req, res);
     },
-    mcp: createMcpHandler(services, options.mcp),
+    x402: createX402QueryHandler(services),
+    // x402 over MCP when it is configured (options.mcp may bring its own, as tests do).
+    mcp: createMcpHandler(services, {
+      payPerCall: services.x402 && x402McpPayPerCall(services.x402.gate),
+      ...options.mcp,
+    }),
     openApiDocument: () =>
       (document ??= describeAnswers(
         generateOpenApiDocument(appRouter, {
