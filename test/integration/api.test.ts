@@ -12,6 +12,8 @@ import { appRouter, type AppRouter } from '../../src/api/trpc/app-router.js';
 import { orgInput } from '../../src/api/trpc/trpc.js';
 import { ROLE_RANK, type Permission } from '../../src/auth/authorization.js';
 import { issueClientCredentialsToken } from '../../src/auth/oauth.js';
+import { credit } from '../../src/billing/ledger.js';
+import { QUERY_TOOL_NAMES } from '../../src/queries/tool.js';
 import { createTestDatabase, databaseFingerprint, type TestDatabase } from '../helpers/db.js';
 import { appendEvents, feedbackRecord } from '../helpers/fixtures.js';
 import {
@@ -211,6 +213,8 @@ describe('tenancy: every organization-scoped procedure refuses outsiders and ins
     admin: Account;
     spareUserId: string;
   };
+  const QUERY_CHAIN = 31337;
+
   interface Entry {
     /** The least role that may call it. */
     role: Role;
@@ -309,6 +313,13 @@ describe('tenancy: every organization-scoped procedure refuses outsiders and ins
     'billing.createCreditCheckout': { role: 'admin', key: 'admin', input: () => ({ packId: TEST_PACK.id }) },
     'billing.createSubscriptionCheckout': { role: 'admin', key: 'admin', input: () => ({ plan: 'pro' }) },
     'billing.portalLink': { role: 'admin', key: 'admin', input: () => ({}) },
+    // Paid queries: any reader; the organization pays (credits granted below, on a chain with a checkpoint).
+    ...Object.fromEntries(
+      QUERY_TOOL_NAMES.map((name) => [
+        `queries.${name}`,
+        { role: 'viewer', key: 'read', input: () => ({ chainId: QUERY_CHAIN, agentId: '1' }) } satisfies Entry,
+      ]),
+    ),
     'organizations.members': { role: 'viewer', key: 'read', input: () => ({}) },
     'organizations.rename': { role: 'admin', key: 'admin', input: () => ({ name: 'renamed' }) },
     'organizations.removeMember': {
@@ -409,6 +420,12 @@ describe('tenancy: every organization-scoped procedure refuses outsiders and ins
         admin: members.admin,
         spareUserId: spare.userId,
       };
+
+      await credit(db.pool, { organizationId: org, kind: 'grant', key: 'tenancy-queries', amount: '100' });
+      await db.pool.query(
+        `INSERT INTO checkpoints (chain_id, last_block_number, last_block_hash) VALUES ($1, 10, $2) ON CONFLICT DO NOTHING`,
+        [QUERY_CHAIN, `0x${'cd'.repeat(32)}`],
+      );
 
       const keyCaller = async (permissions: Permission[]) =>
         api.caller({
