@@ -1,9 +1,13 @@
 /** The query tools we sell, in the order the surfaces list them. Each tool module adds itself here. */
 import { QueryError } from './errors.js';
 import type { QueryTool, QueryToolName } from './tool.js';
+import { compareToBaseline } from './tools/compare-to-baseline.js';
 import { getAgentProfile } from './tools/get-agent-profile.js';
+import { getClientAnalysis } from './tools/get-client-analysis.js';
 import { getFeedbacks } from './tools/get-feedbacks.js';
+import { getReputationReport } from './tools/get-reputation-report.js';
 import { getReputationSummary } from './tools/get-reputation-summary.js';
+import { getTrend } from './tools/get-trend.js';
 import { getValidationHistory } from './tools/get-validation-history.js';
 
 export const QUERY_TOOLS: readonly QueryTool[] = [
@@ -11,6 +15,10 @@ export const QUERY_TOOLS: readonly QueryTool[] = [
   getFeedbacks,
   getReputationSummary,
   getValidationHistory,
+  getTrend,
+  getClientAnalysis,
+  compareToBaseline,
+  getReputationReport,
 ];
 
 const byName = new Map<string, QueryTool>(QUERY_TOOLS.map((t) => [t.name, t]));

@@ -44,6 +44,15 @@ export const feedbackScopeParams = {
   toBlock: blockNumber('Only feedback at or below this block (the as-of block caps it).').optional(),
 };
 
+/** Which registries' feedback a figure covers: v1.0 values and v0.4 scores (0–100) are different scales. */
+export const abiVersionParam = z
+  .enum(['v1.0', 'v0.4'])
+  .default('v1.0')
+  .describe(
+    'Which registries’ feedback to look at: v1.0 values (default) or v0.4 scores (0–100) — never mixed, ' +
+      'they are different scales.',
+  );
+
 export interface FeedbackScope {
   clients?: string[];
   tag1?: string;

@@ -95,41 +95,51 @@ interface FeedbackSqlRow {
   responses: number;
 }
 
-// The feedback, revocations and responses of one agent at or below a block (a select list, completed by its caller).
-// $1 chain, $2 agent, $3 block.
-const FEEDBACK_AS_OF = `
+/**
+ * The feedback set as SQL: the feedback, revocations and responses at or below a block ($1 chain, $2 block) of one
+ * agent ($3), or with `allAgents` of every agent of the chain (for population figures; each row names its
+ * `agent_id`). `columns` adds to the select list (", <expression> AS name"); conditions on `f`
+ * (feedbackFilterConditions) may follow as a WHERE clause.
+ */
+export function feedbackAsOfSql({ allAgents = false, columns = '' }: { allAgents?: boolean; columns?: string } = {}) {
+  const scope = `e.chain_id = $1 AND e.block_number <= $2${allAgents ? '' : ' AND e.agent_id = $3::numeric'}`;
+  return `
   WITH numbered AS (
-    SELECT e.contract_address, e.abi_version, e.client_address,
+    SELECT e.agent_id, e.contract_address, e.abi_version, e.client_address,
            COALESCE(e.feedback_index, row_number() OVER (
-             PARTITION BY e.contract_address, e.client_address, e.feedback_index IS NULL
+             PARTITION BY e.agent_id, e.contract_address, e.client_address, e.feedback_index IS NULL
              ORDER BY e.block_number, e.log_index)) AS feedback_index,
            e.value, e.value_decimals, e.tag1, e.tag2, e.endpoint, e.file_uri, e.file_hash,
            e.block_number, e.log_index, e.block_time, e.transaction_hash
     FROM canonical_events e
-    WHERE e.chain_id = $1 AND e.agent_id = $2::numeric AND e.event_type = 'NewFeedback' AND e.block_number <= $3
+    WHERE ${scope} AND e.event_type = 'NewFeedback'
   ), feedback AS (
     -- one row per key, should a key ever appear twice (the first in chain order is the registry's)
-    SELECT DISTINCT ON (contract_address, client_address, feedback_index) *
+    SELECT DISTINCT ON (agent_id, contract_address, client_address, feedback_index) *
     FROM numbered
-    ORDER BY contract_address, client_address, feedback_index, block_number, log_index
+    ORDER BY agent_id, contract_address, client_address, feedback_index, block_number, log_index
   ), revocations AS (
-    SELECT contract_address, client_address, feedback_index, min(block_number) AS block_number
-    FROM canonical_events
-    WHERE chain_id = $1 AND agent_id = $2::numeric AND event_type = 'FeedbackRevoked' AND block_number <= $3
-    GROUP BY contract_address, client_address, feedback_index
+    SELECT e.agent_id, e.contract_address, e.client_address, e.feedback_index, min(e.block_number) AS block_number
+    FROM canonical_events e
+    WHERE ${scope} AND e.event_type = 'FeedbackRevoked'
+    GROUP BY e.agent_id, e.contract_address, e.client_address, e.feedback_index
   ), responses AS (
-    SELECT contract_address, client_address, feedback_index, count(*)::int AS n
-    FROM canonical_events
-    WHERE chain_id = $1 AND agent_id = $2::numeric AND event_type = 'ResponseAppended' AND block_number <= $3
-    GROUP BY contract_address, client_address, feedback_index
+    SELECT e.agent_id, e.contract_address, e.client_address, e.feedback_index, count(*)::int AS n
+    FROM canonical_events e
+    WHERE ${scope} AND e.event_type = 'ResponseAppended'
+    GROUP BY e.agent_id, e.contract_address, e.client_address, e.feedback_index
   )
-  SELECT f.contract_address AS registry, f.abi_version, f.client_address AS client,
+  SELECT f.agent_id::text AS agent_id, f.contract_address AS registry, f.abi_version, f.client_address AS client,
          f.feedback_index::text AS feedback_index, f.value::text AS value, f.value_decimals, f.tag1, f.tag2,
          f.endpoint, f.file_uri, f.file_hash, f.block_number::text AS block_number, f.log_index, f.block_time,
-         f.transaction_hash, r.block_number::text AS revoked_at_block, COALESCE(p.n, 0) AS responses`;
+         f.transaction_hash, r.block_number::text AS revoked_at_block, COALESCE(p.n, 0) AS responses${columns}
+  FROM feedback f
+  LEFT JOIN revocations r USING (agent_id, contract_address, client_address, feedback_index)
+  LEFT JOIN responses p USING (agent_id, contract_address, client_address, feedback_index)`;
+}
 
-/** The SQL conditions of a filter over the `f` rows; values are bound through `bind`. */
-function filterConditions(filter: FeedbackFilter, bind: (value: unknown) => string): string[] {
+/** The WHERE conditions of a filter over feedbackAsOfSql's `f`; `bind` adds a parameter and gives its placeholder. */
+export function feedbackFilterConditions(filter: FeedbackFilter, bind: (value: unknown) => string): string[] {
   const where: string[] = [];
   if (filter.clients) where.push(`f.client_address = ANY(${bind(filter.clients.map((c) => c.toLowerCase()))}::text[])`);
   if (filter.tag1 !== undefined) where.push(`COALESCE(f.tag1, '') = ${bind(filter.tag1)}`);
@@ -178,10 +188,10 @@ async function selectFeedback(
   scope: FeedbackFilter,
   page?: FeedbackPage,
 ): Promise<(FeedbackRow & { inScope: boolean })[]> {
-  const params: unknown[] = [asOf.chainId, agentId, asOf.asOfBlock];
+  const params: unknown[] = [asOf.chainId, asOf.asOfBlock, agentId];
   const bind = (value: unknown) => `$${params.push(value)}`;
-  const where = filterConditions(filter, bind);
-  const inScope = filterConditions(scope, bind);
+  const where = feedbackFilterConditions(filter, bind);
+  const inScope = feedbackFilterConditions(scope, bind);
   const direction = page?.order === 'desc' ? 'DESC' : 'ASC';
   if (page?.after) {
     const comparison = direction === 'DESC' ? '<' : '>';
@@ -189,10 +199,7 @@ async function selectFeedback(
       `(f.block_number, f.log_index) ${comparison} (${bind(page.after.blockNumber)}::bigint, ${bind(page.after.logIndex)}::int)`,
     );
   }
-  const sql = `${FEEDBACK_AS_OF}, ${inScope.length ? inScope.join(' AND ') : 'true'} AS in_scope
-    FROM feedback f
-    LEFT JOIN revocations r USING (contract_address, client_address, feedback_index)
-    LEFT JOIN responses p USING (contract_address, client_address, feedback_index)
+  const sql = `${feedbackAsOfSql({ columns: `, ${inScope.length ? inScope.join(' AND ') : 'true'} AS in_scope` })}
     ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
     ORDER BY f.block_number ${direction}, f.log_index ${direction}, f.contract_address ${direction}
     ${page ? `LIMIT ${bind(page.limit)}` : ''}`;

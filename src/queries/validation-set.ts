@@ -56,20 +56,26 @@ interface ValidationSqlRow {
   first_response_time: Date | null;
 }
 
-// $1 chain, $2 agent, $3 block.
-const VALIDATIONS_AS_OF = `
+/**
+ * The validation set as SQL: requests at or below a block ($1 chain, $2 block) of one agent ($3), or with `allAgents`
+ * of every agent of the chain (each row names its `agent_id`), with their latest responses. A request hash is unique
+ * per registry, so (registry, request hash) keys a request chain-wide.
+ */
+export function validationsAsOfSql({ allAgents = false }: { allAgents?: boolean } = {}): string {
+  const scope = `chain_id = $1 AND block_number <= $2${allAgents ? '' : ' AND agent_id = $3::numeric'}`;
+  return `
   WITH requests AS (
     SELECT DISTINCT ON (contract_address, request_hash)
-           contract_address, request_hash, validator_address, request_uri, block_number, log_index, block_time,
-           transaction_hash
+           agent_id, contract_address, request_hash, validator_address, request_uri, block_number, log_index,
+           block_time, transaction_hash
     FROM canonical_events
-    WHERE chain_id = $1 AND agent_id = $2::numeric AND event_type = 'ValidationRequest' AND block_number <= $3
+    WHERE ${scope} AND event_type = 'ValidationRequest'
     ORDER BY contract_address, request_hash, block_number, log_index
   ), responses AS (
     SELECT contract_address, request_hash, response, response_uri, response_hash, tag, block_number, log_index,
            block_time
     FROM canonical_events
-    WHERE chain_id = $1 AND agent_id = $2::numeric AND event_type = 'ValidationResponse' AND block_number <= $3
+    WHERE ${scope} AND event_type = 'ValidationResponse'
   ), latest AS (
     SELECT DISTINCT ON (contract_address, request_hash) *
     FROM responses
@@ -78,7 +84,7 @@ const VALIDATIONS_AS_OF = `
     SELECT contract_address, request_hash, count(*)::int AS n, min(block_time) AS first_time
     FROM responses GROUP BY contract_address, request_hash
   )
-  SELECT q.contract_address AS registry, q.request_hash, q.validator_address AS validator, q.request_uri,
+  SELECT q.agent_id::text AS agent_id, q.contract_address AS registry, q.request_hash, q.validator_address AS validator, q.request_uri,
          q.block_number::text AS request_block, q.log_index AS request_log_index, q.block_time AS request_time,
          q.transaction_hash AS request_tx, COALESCE(c.n, 0) AS response_count, l.response, l.response_uri,
          l.response_hash, l.tag, l.block_number::text AS response_block, l.block_time AS response_time,
@@ -86,6 +92,9 @@ const VALIDATIONS_AS_OF = `
   FROM requests q
   LEFT JOIN latest l USING (contract_address, request_hash)
   LEFT JOIN counts c USING (contract_address, request_hash)`;
+}
+
+const VALIDATIONS_OF_AGENT_AS_OF = validationsAsOfSql();
 
 /** The agent's validation requests as of `asOf`, in chain order of the requests. */
 export async function validationsAsOf(
@@ -94,7 +103,7 @@ export async function validationsAsOf(
   agentId: string,
   filter: ValidationFilter = {},
 ): Promise<ValidationRow[]> {
-  const params: unknown[] = [asOf.chainId, agentId, asOf.asOfBlock];
+  const params: unknown[] = [asOf.chainId, asOf.asOfBlock, agentId];
   const where: string[] = [];
   const bind = (value: unknown) => `$${params.push(value)}`;
   if (filter.validators) {
@@ -102,7 +111,7 @@ export async function validationsAsOf(
   }
   if (filter.tag !== undefined) where.push(`l.tag = ${bind(filter.tag)}`);
   const { rows } = await db.query<ValidationSqlRow>(
-    `${VALIDATIONS_AS_OF} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    `${VALIDATIONS_OF_AGENT_AS_OF} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
      ORDER BY q.block_number, q.log_index, q.contract_address, q.request_hash`,
     params,
   );

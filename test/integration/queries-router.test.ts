@@ -68,6 +68,16 @@ describe('queries router', () => {
       // 80 and 90.5 count; B's is revoked; C's was retracted.
       summary: { count: 2, uniqueClients: 1, mean: '85.25', min: '80', max: '90.5', revokedCount: 1 },
       validations: {},
+      // One month holding both counted values; A is the only client, and rates no other agent.
+      trend: { granularity: 'month', buckets: [{ count: 2, mean: '85.25', uniqueClients: 1, partial: true }] },
+      clients: {
+        feedbackCount: 2,
+        clientCount: 1,
+        hhi: '1.000000',
+        flags: ['LOW_DIVERSITY', 'DOMINANT_CLIENT', 'EXCLUSIVE_CLIENTS'],
+      },
+      baseline: { agent: { value: '85.25', sampleSize: 2, eligible: false }, population: { size: 0 } },
+      report: { confidence: 'low', summary: { count: 2, revokedCount: 1 } },
     };
     const tools = (await rest('/queries/tools').then((r) => r.json())) as {
       tools: { name: string; path: string; price: string }[];

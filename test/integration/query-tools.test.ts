@@ -146,12 +146,16 @@ async function ask<P extends Record<string, unknown>>(tool: QueryTool, params: P
 }
 
 describe('catalog', () => {
-  it('lists the four tools once, with their tiers', () => {
+  it('lists the tools once, with their tiers', () => {
     expect(QUERY_TOOLS.map((t) => [t.name, t.tier])).toEqual([
       ['getAgentProfile', 0],
       ['getFeedbacks', 0],
       ['getReputationSummary', 1],
       ['getValidationHistory', 1],
+      ['getTrend', 2],
+      ['getClientAnalysis', 2],
+      ['compareToBaseline', 2],
+      ['getReputationReport', 3],
     ]);
   });
 });

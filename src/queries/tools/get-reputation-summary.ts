@@ -7,19 +7,13 @@ import { z } from 'zod';
 import { defineQueryTool } from '../tool.js';
 import { formatTrimmed, formatWad, meanWad, minMax, stddevPopWad } from '../exact-decimal.js';
 import { feedbackInScope, type FeedbackRow } from '../feedback-set.js';
-import { feedbackScopeParams, scopeFilter } from '../feedback-params.js';
+import { abiVersionParam, feedbackScopeParams, scopeFilter } from '../feedback-params.js';
 import { groupSorted } from '../grouping.js';
 import { contractGetSummary } from '../onchain-summary.js';
 
 const params = z.object({
   ...feedbackScopeParams,
-  abiVersion: z
-    .enum(['v1.0', 'v0.4'])
-    .default('v1.0')
-    .describe(
-      'Which registries’ feedback to summarise: v1.0 values (default) or v0.4 scores (0–100) — never mixed, ' +
-        'they are different scales.',
-    ),
+  abiVersion: abiVersionParam,
 });
 
 const decimal = (what: string) => z.string().describe(`${what}, as an exact decimal (up to 18 decimals).`);
