@@ -5,6 +5,7 @@ import { parseTrustedProxies, type TrustedProxies } from './api/client-ip.js';
 import { apiBaseOf, creditPacksSchema, planPricesSchema, type StripeSettings } from './billing/stripe-config.js';
 import { DEFAULT_PLANS, planTableSchema, type PlanTable } from './billing/plans.js';
 import { DEFAULT_TIER_PRICES, tierPricesSchema, type TierPrices } from './queries/prices.js';
+import { x402EnvFields, x402Settings, type X402Settings } from './payments/x402/config.js';
 
 /**
  * Every environment variable the service reads, parsed once at startup.
@@ -130,6 +131,9 @@ export const envSchema = z.object({
   BILLING_PLANS: planTableSchema.optional(),
   /** Price of a query call per tier, USDC: JSON overriding the defaults, e.g. {"0":"0.002"} (src/queries/prices.ts). */
   QUERY_PRICES: tierPricesSchema.optional(),
+
+  /** x402 pay-per-call on the query endpoints (src/payments/x402/config.ts): X402_ENABLED, X402_NETWORK, … */
+  ...x402EnvFields,
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -190,6 +194,8 @@ export interface Config {
     /** Price of a call per tier (USDC): the defaults with QUERY_PRICES applied. */
     prices: TierPrices;
   };
+  /** x402 pay-per-call for callers without credentials; undefined when X402_ENABLED is not set. */
+  x402: X402Settings | undefined;
 }
 
 export class ConfigError extends Error {
@@ -224,6 +230,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (err instanceof ChainConfigError) throw new ConfigError([err.message.replace(/\n/g, '\n  ')]);
     throw err;
   }
+  const x402 = x402Settings(e, (chainId) => chains.find((c) => c.chainId === chainId)?.rpcUrl);
+  if (x402 && 'problems' in x402) throw new ConfigError(x402.problems);
   return {
     nodeEnv: e.NODE_ENV,
     log: { level: e.LOG_LEVEL, format: e.LOG_FORMAT ?? (e.NODE_ENV === 'production' ? 'json' : 'pretty') },
@@ -268,6 +276,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     billing: { plans: e.BILLING_PLANS ?? DEFAULT_PLANS },
     queries: { prices: e.QUERY_PRICES ?? DEFAULT_TIER_PRICES },
     stripe: stripeSettings(e),
+    x402,
   };
 }
 

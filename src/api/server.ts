@@ -13,6 +13,7 @@ import { renderMetrics } from './metrics.js';
 import type { ApiHandlers } from './trpc/handlers.js';
 import { renderDocsPage } from './docs-page.js';
 import { VERIFY_EMAIL_PAGE_PATH, verifyEmailPage } from './verify-email-page.js';
+import { MCP_HANDLER_PATHS } from '../mcp/handler.js';
 
 export interface ApiServerDeps extends HealthDeps {
   logger: Logger;
@@ -73,6 +74,7 @@ export function createApiHandler(deps: ApiServerDeps): http.RequestListener {
       if (oauthToken && url.pathname === OAUTH_TOKEN_PATH) return await oauthToken(req, res);
       if (deps.api) {
         if (url.pathname.startsWith('/trpc/')) return await deps.api.trpc(req, res);
+        if (MCP_HANDLER_PATHS.includes(url.pathname)) return await deps.api.mcp(req, res);
         if (url.pathname === '/api/v1/openapi.json') return sendJson(res, 200, deps.api.openApiDocument());
         if (url.pathname === VERIFY_EMAIL_PAGE_PATH && (req.method === 'GET' || req.method === 'HEAD')) {
           res.writeHead(200, verifyEmailPage.headers);
@@ -83,6 +85,8 @@ export function createApiHandler(deps: ApiServerDeps): http.RequestListener {
           return res.end(renderDocsPage(deps.api.openApiDocument()));
         }
         if (url.pathname.startsWith('/api/v1/')) {
+          // Paid queries without credentials are paid per call with x402 (src/api/x402-queries.ts).
+          if (deps.api.x402 && (await deps.api.x402(req, res, url))) return;
           // The REST router is mounted at the root of its own paths.
           req.url = req.url!.slice('/api/v1'.length);
           return await deps.api.rest(req, res);

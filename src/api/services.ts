@@ -21,6 +21,9 @@ import { createStripeBilling } from '../billing/stripe.js';
 import { QueryService } from '../queries/service.js';
 import { rpcBlockHashLookup } from '../queries/as-of.js';
 import { createChainClient } from '../indexer/rpc.js';
+import type { QueryTool } from '../queries/tool.js';
+import { createX402Service } from '../payments/x402/service.js';
+import { x402QueryRoute } from './x402-queries.js';
 import type { ApiServices } from './trpc/context.js';
 
 export interface ApiServicesInput {
@@ -34,6 +37,8 @@ export interface ApiServicesInput {
   appKey: Buffer;
   /** Retries of a failed Stripe request (the SDK's default when absent; tests use 0). */
   stripeNetworkRetries?: number;
+  /** The query tools offered; default: the catalog (src/queries/catalog.ts). */
+  queryTools?: readonly QueryTool[];
 }
 
 function derive(key: Buffer, label: string): Uint8Array {
@@ -65,6 +70,14 @@ export async function createApiServices(
   }
   const tenantPool = createTenantPool(input.databaseUrl, input.logger, { max: config.database.poolMax });
   const publicUrl = config.api.publicUrl ?? `http://${config.api.host}:${config.api.port}`;
+  const queries = new QueryService({
+    pool: input.pool,
+    logger: input.logger,
+    prices: config.queries.prices,
+    planOf: (organizationId) => plans.planOf(input.pool, organizationId),
+    lookupBlockHash: rpcBlockHashLookup(config.chains, (rpcUrl) => createChainClient({ rpcUrl })),
+    tools: input.queryTools,
+  });
   const services: ApiServices = {
     pool: input.pool,
     tenantPool,
@@ -92,13 +105,15 @@ export async function createApiServices(
     siweSecret: derive(Buffer.from(jwtSecret), 'sign-in with ethereum'),
     mailer,
     publicUrl,
-    queries: new QueryService({
-      pool: input.pool,
-      logger: input.logger,
-      prices: config.queries.prices,
-      planOf: (organizationId) => plans.planOf(input.pool, organizationId),
-      lookupBlockHash: rpcBlockHashLookup(config.chains, (rpcUrl) => createChainClient({ rpcUrl })),
-    }),
+    queries,
+    x402: config.x402
+      ? createX402Service(config.x402, {
+          pool: input.pool,
+          logger: input.logger,
+          priceOf: (tool) => queries.priceOf(tool),
+          route: x402QueryRoute(() => queries),
+        })
+      : undefined,
     stripeBilling: createStripeBilling(config.stripe, {
       pool: input.pool,
       logger: input.logger,
@@ -115,6 +130,7 @@ export async function createApiServices(
         organizationAccess.close(),
         plans.close(),
         tenantPool.end(),
+        services.x402?.close(),
       ]);
     },
   };

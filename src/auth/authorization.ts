@@ -28,3 +28,22 @@ export type Subject =
       rateLimitOverride: number | null;
     }
   | { kind: 'oauth'; clientId: string; organizationId: string; scopes: Permission[] };
+
+/** A credential an organization issued: an API key or an OAuth client's access token. */
+export type OrganizationCredential = Extract<Subject, { kind: 'apiKey' } | { kind: 'oauth' }>;
+
+/** Whether an API key's permissions or an OAuth token's scopes grant `permission` ('admin', and admin keys, grant all). */
+export function credentialGrants(credential: OrganizationCredential, permission: Permission): boolean {
+  const granted = credential.kind === 'apiKey' ? credential.permissions : credential.scopes;
+  return (
+    (credential.kind === 'apiKey' && credential.keyType === 'admin') ||
+    granted.includes(permission) ||
+    granted.includes('admin')
+  );
+}
+
+/** The caller as the ledger and the usage log name it: 'user:<id>', 'apiKey:<id>' or 'oauth:<clientId>'. */
+export function callerName(subject: Exclude<Subject, { kind: 'anonymous' }>): string {
+  if (subject.kind === 'user') return `user:${subject.userId}`;
+  return subject.kind === 'apiKey' ? `apiKey:${subject.keyId}` : `oauth:${subject.clientId}`;
+}

@@ -12,6 +12,7 @@ import { createApiContext, type ApiServices } from '../../src/api/trpc/context.j
 import { createApiHandlers } from '../../src/api/trpc/handlers.js';
 import { createCallerFactory } from '../../src/api/trpc/trpc.js';
 import { loadConfig } from '../../src/config.js';
+import type { QueryTool } from '../../src/queries/tool.js';
 import { SecretBox } from '../../src/secrets.js';
 import { startWorker, type RunningWorker } from '../../src/worker/worker.js';
 import { testActionSettings } from './actions.js';
@@ -44,6 +45,8 @@ export async function startTestApi(
     secrets?: SecretBox;
     allowedHosts?: string;
     env?: Record<string, string>;
+    /** The query tools offered (default: the catalog's). */
+    queryTools?: readonly QueryTool[];
   } = {},
 ): Promise<TestApi> {
   const address = inject('temporalAddress');
@@ -82,6 +85,7 @@ export async function startTestApi(
     secrets,
     appKey: randomBytes(32),
     stripeNetworkRetries: 0,
+    queryTools: options.queryTools,
   });
   const { stripeBilling } = services;
   const server = await startApiServer(

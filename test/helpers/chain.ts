@@ -1,10 +1,12 @@
 import type pg from 'pg';
 import { parseChains, type ChainConfig } from '../../src/chain/config.js';
 import {
+  deployPaymentToken,
   deployRegistries,
   startAnvil,
   type AnvilInstance,
   type AnvilOptions,
+  type DeployedPaymentToken,
   type DeployedRegistries,
 } from '../../src/chain/dev/anvil.js';
 import { DevRegistries } from '../../src/chain/dev/registry-client.js';
@@ -16,12 +18,14 @@ export interface TestChain {
   deployed: DeployedRegistries;
   registries: DevRegistries;
   config: ChainConfig;
+  /** Our EIP-3009 token (with Multicall3 installed), when asked for with `paymentToken: true`. */
+  paymentToken: DeployedPaymentToken | undefined;
   stop(): Promise<void>;
 }
 
 /** A fresh anvil with our registries deployed, and the chain configuration an indexer needs to read it. */
 export async function startTestChain(
-  options: AnvilOptions & { confirmations?: number; maxBlockRange?: number } = {},
+  options: AnvilOptions & { confirmations?: number; maxBlockRange?: number; paymentToken?: boolean } = {},
 ): Promise<TestChain> {
   const anvil = await startAnvil(options);
   try {
@@ -44,7 +48,8 @@ export async function startTestChain(
         ],
       },
     ]);
-    return { anvil, deployed, registries, config: config!, stop: () => anvil.stop() };
+    const paymentToken = options.paymentToken ? await deployPaymentToken(anvil.rpcUrl) : undefined;
+    return { anvil, deployed, registries, config: config!, paymentToken, stop: () => anvil.stop() };
   } catch (err) {
     await anvil.stop();
     throw err;

@@ -72,6 +72,7 @@ const LATER_MIGRATION_PROBES: Record<string, (db: TestDatabase) => Promise<boole
   '0021_stripe_billing': (db) => exists(db, `SELECT 1 FROM pg_tables WHERE tablename = 'stripe_events'`),
   '0022_plan_changes': (db) => exists(db, `SELECT 1 FROM pg_tables WHERE tablename = 'plan_changes'`),
   '0023_query_metering': (db) => exists(db, `SELECT 1 FROM pg_tables WHERE tablename = 'query_allowances'`),
+  '0024_x402_payments': (db) => exists(db, `SELECT 1 FROM pg_tables WHERE tablename = 'x402_payments'`),
   '0025_query_tool_indexes': (db) =>
     exists(db, `SELECT 1 FROM pg_indexes WHERE indexname = 'idx_events_agent_type_block'`),
 };

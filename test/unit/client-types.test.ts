@@ -41,6 +41,10 @@ describe('typed client (erc8004-backend/client)', () => {
     expect(errorsOf(program, 'consumer.ts')).toEqual([]);
   });
 
+  it("compiles the README's x402 client, paying a query without an account", () => {
+    expect(errorsOf(program, 'x402-consumer.ts')).toEqual([]);
+  });
+
   it('refuses a call whose input does not match the procedure', () => {
     const errors = errorsOf(program, 'wrong-call.ts');
     expect(errors).toHaveLength(1);

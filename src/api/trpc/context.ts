@@ -35,6 +35,7 @@ import type { Plan } from '../../billing/plans.js';
 import type { PlanCache } from '../../organizations/plan-cache.js';
 import type { StripeBilling } from '../../billing/stripe.js';
 import type { QueryService } from '../../queries/service.js';
+import type { X402Service } from '../../payments/x402/service.js';
 
 /** Long-lived dependencies of the API, created once per process. */
 export interface ApiServices {
@@ -71,6 +72,8 @@ export interface ApiServices {
   stripeBilling?: StripeBilling;
   /** Paid reputation queries (src/queries/service.ts). */
   queries: QueryService;
+  /** x402 pay-per-call for callers without credentials; absent unless X402_ENABLED. */
+  x402?: X402Service;
 }
 
 export interface ApiContext extends ApiServices {

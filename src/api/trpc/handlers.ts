@@ -8,6 +8,9 @@ import { createApiContext, floodRefusal, type ApiServices } from './context.js';
 import { rateLimitHeaders } from '../../rate-limit.js';
 import { describeAnswers } from './openapi.js';
 import { containsNul, HttpError, readJsonBody, sendJson } from '../http.js';
+import { createX402QueryHandler } from '../x402-queries.js';
+import { x402McpPayPerCall } from '../../payments/x402/mcp.js';
+import { createMcpHandler, type McpHandlerOptions } from '../../mcp/handler.js';
 
 /** Larger inputs are refused with 413 before parsing. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -95,10 +98,17 @@ async function acceptJsonBody(req: http.IncomingMessage, surface: 'trpc' | 'rest
 export interface ApiHandlers {
   trpc: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
   rest: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
+  /** The MCP server (/mcp) and its OAuth metadata documents (src/mcp/handler.ts, MCP_HANDLER_PATHS). */
+  mcp: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
   openApiDocument: () => unknown;
+  /** x402 pay-per-call in front of the REST query routes (true: served); absent unless X402_ENABLED. */
+  x402?: (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => Promise<boolean>;
 }
 
-export function createApiHandlers(services: ApiServices, options: { baseUrl: string }): ApiHandlers {
+export function createApiHandlers(
+  services: ApiServices,
+  options: { baseUrl: string; mcp?: McpHandlerOptions },
+): ApiHandlers {
   // The REST adapter hands over a fetch Request, which has no peer address: the Node request behind the response has.
   const contextOf =
     (surface: 'trpc' | 'rest') =>
@@ -140,6 +150,12 @@ export function createApiHandlers(services: ApiServices, options: { baseUrl: str
       await acceptInput(req, 'rest');
       await rest(req, res);
     },
+    x402: createX402QueryHandler(services),
+    // x402 over MCP when it is configured (options.mcp may bring its own, as tests do).
+    mcp: createMcpHandler(services, {
+      payPerCall: services.x402 && x402McpPayPerCall(services.x402.gate),
+      ...options.mcp,
+    }),
     openApiDocument: () =>
       (document ??= describeAnswers(
         generateOpenApiDocument(appRouter, {

@@ -10,7 +10,14 @@ import { initTRPC, TRPCError } from '@trpc/server';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import { z } from 'zod';
 import { TenantDb } from '../../db/tenant.js';
-import { roleGrants, type Permission, type Role, type Subject } from '../../auth/authorization.js';
+import {
+  callerName,
+  credentialGrants,
+  roleGrants,
+  type Permission,
+  type Role,
+  type Subject,
+} from '../../auth/authorization.js';
 import type { ApiContext } from './context.js';
 import { toTRPCError } from './errors.js';
 
@@ -124,12 +131,12 @@ async function authorizeOrganization(
     if (!role || !roleGrants(role, permission)) throw denied();
   } else if (s.kind === 'apiKey') {
     if (s.organizationId !== organizationId) throw denied();
-    if (!(s.keyType === 'admin' || s.permissions.includes(permission) || s.permissions.includes('admin'))) {
+    if (!credentialGrants(s, permission)) {
       throw new TRPCError({ code: 'FORBIDDEN', message: `this API key lacks the '${permission}' permission` });
     }
   } else {
     if (s.organizationId !== organizationId) throw denied();
-    if (!(s.scopes.includes(permission) || s.scopes.includes('admin'))) {
+    if (!credentialGrants(s, permission)) {
       throw new TRPCError({ code: 'FORBIDDEN', message: `this token lacks the '${permission}' scope` });
     }
   }
@@ -160,8 +167,7 @@ export function payingProcedure(permission: Permission) {
       });
     }
     const role = await authorizeOrganization(ctx, organizationId, permission);
-    const caller =
-      s.kind === 'user' ? `user:${s.userId}` : s.kind === 'apiKey' ? `apiKey:${s.keyId}` : `oauth:${s.clientId}`;
+    const caller = callerName(s);
     return next({
       ctx: {
         ...ctx,

@@ -218,9 +218,8 @@ export function anvilChain(rpcUrl: string, chainId = 31337): Chain {
   });
 }
 
-/** Deploys the four test registries with anvil's first unlocked account, waiting for each receipt. */
-export async function deployRegistries(rpcUrl: string): Promise<DeployedRegistries> {
-  const artifacts = await loadArtifacts();
+/** Deploys contracts with anvil's first unlocked account, waiting for each receipt. */
+async function anvilDeployer(rpcUrl: string) {
   const probe = createPublicClient({ transport: http(rpcUrl) });
   const chain = anvilChain(rpcUrl, await probe.getChainId());
   const publicClient = createPublicClient({ chain, transport: http(rpcUrl), pollingInterval: 50 });
@@ -228,7 +227,6 @@ export async function deployRegistries(rpcUrl: string): Promise<DeployedRegistri
   const [first] = await wallet.getAddresses();
   if (!first) throw new Error(`no unlocked accounts on ${rpcUrl}`);
   const deployer = getAddress(first);
-
   const deploy = async (abi: Abi, bytecode: Hex, args: readonly unknown[]) => {
     const hash = await wallet.deployContract({ abi, bytecode, args, account: deployer, chain });
     const receipt = await publicClient.waitForTransactionReceipt({ hash, pollingInterval: 50 });
@@ -237,6 +235,13 @@ export async function deployRegistries(rpcUrl: string): Promise<DeployedRegistri
     }
     return { address: getAddress(receipt.contractAddress), blockNumber: receipt.blockNumber };
   };
+  return { chain, publicClient, deployer, deploy };
+}
+
+/** Deploys the four test registries with anvil's first unlocked account, waiting for each receipt. */
+export async function deployRegistries(rpcUrl: string): Promise<DeployedRegistries> {
+  const artifacts = await loadArtifacts();
+  const { chain, deployer, deploy } = await anvilDeployer(rpcUrl);
 
   const identity = await deploy(artifacts.IdentityRegistry.abi, artifacts.IdentityRegistry.bytecode, []);
   const reputation = await deploy(artifacts.ReputationRegistry.abi, artifacts.ReputationRegistry.bytecode, [
@@ -260,4 +265,37 @@ export async function deployRegistries(rpcUrl: string): Promise<DeployedRegistri
     deployer,
     chain,
   };
+}
+
+// ---------------------------------------------------------------------------------------------------- payment token
+
+/** Where Multicall3 lives on every public chain (and where x402's EVM verifier looks for it). */
+export const MULTICALL3_ADDRESS: Address = '0xcA11bde05977b3631167028862bE2a173976CA11';
+
+export interface DeployedPaymentToken {
+  /** TestUSDC: EIP-3009, EIP-712 domain { name: 'USD Coin', version: '2' }, 6 decimals. */
+  address: Address;
+  name: string;
+  version: string;
+  decimals: number;
+}
+
+/**
+ * Deploys our EIP-3009 test token (src/chain/contracts/TestUSDC.sol) with anvil's first account, and installs a
+ * Multicall3 at its canonical address when the chain has none (anvil has none; the x402 verifier reads failure
+ * reasons through it).
+ */
+export async function deployPaymentToken(rpcUrl: string): Promise<DeployedPaymentToken> {
+  const artifacts = await loadArtifacts();
+  const { publicClient, deploy } = await anvilDeployer(rpcUrl);
+  const token = await deploy(artifacts.TestUSDC.abi, artifacts.TestUSDC.bytecode, []);
+  if (!(await publicClient.getCode({ address: MULTICALL3_ADDRESS }))) {
+    const multicall = await deploy(artifacts.TestMulticall3.abi, artifacts.TestMulticall3.bytecode, []);
+    const code = await publicClient.getCode({ address: multicall.address });
+    await publicClient.request({
+      method: 'anvil_setCode' as never,
+      params: [MULTICALL3_ADDRESS, code] as never,
+    });
+  }
+  return { address: token.address, name: 'USD Coin', version: '2', decimals: 6 };
 }

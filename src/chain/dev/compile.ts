@@ -18,6 +18,8 @@ export const CONTRACT_NAMES = [
   'ValidationRegistry',
   'LegacyReputationRegistryV04',
   'BenchReputationEmitter',
+  'TestUSDC',
+  'TestMulticall3',
 ] as const;
 export type ContractName = (typeof CONTRACT_NAMES)[number];
 

@@ -15189,23 +15189,586 @@ declare module 'zapatos/schema' {
     export type SQL = SQLExpression | SQLExpression[];
   }
 
+  /**
+   * **x402_payments**
+   * - Table in database
+   */
+  export namespace x402_payments {
+    export type Table = 'x402_payments';
+    export interface Selectable {
+      /**
+      * **x402_payments.amount**
+      * - `numeric` in database
+      * - `NOT NULL`, no default
+      */
+      amount: db.NumericString;
+      /**
+      * **x402_payments.asset**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      asset: string;
+      /**
+      * **x402_payments.claimed_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      claimed_at: Date;
+      /**
+      * **x402_payments.delivered_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      delivered_at: Date | null;
+      /**
+      * **x402_payments.error**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      error: string | null;
+      /**
+      * **x402_payments.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id: string;
+      /**
+      * **x402_payments.network**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      network: string;
+      /**
+      * **x402_payments.nonce**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      nonce: string;
+      /**
+      * **x402_payments.pay_to**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      pay_to: string;
+      /**
+      * **x402_payments.payer**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      payer: string;
+      /**
+      * **x402_payments.request_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      request_id: string;
+      /**
+      * **x402_payments.settled_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      settled_at: Date | null;
+      /**
+      * **x402_payments.signature_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      signature_hash: string;
+      /**
+      * **x402_payments.status**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      status: string;
+      /**
+      * **x402_payments.tool**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      tool: string;
+      /**
+      * **x402_payments.transaction_hash**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      transaction_hash: string | null;
+      /**
+      * **x402_payments.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at: Date;
+      /**
+      * **x402_payments.valid_before**
+      * - `numeric` in database
+      * - `NOT NULL`, no default
+      */
+      valid_before: db.NumericString;
+    }
+    export interface JSONSelectable {
+      /**
+      * **x402_payments.amount**
+      * - `numeric` in database
+      * - `NOT NULL`, no default
+      */
+      amount: number;
+      /**
+      * **x402_payments.asset**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      asset: string;
+      /**
+      * **x402_payments.claimed_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      claimed_at: db.TimestampTzString;
+      /**
+      * **x402_payments.delivered_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      delivered_at: db.TimestampTzString | null;
+      /**
+      * **x402_payments.error**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      error: string | null;
+      /**
+      * **x402_payments.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id: string;
+      /**
+      * **x402_payments.network**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      network: string;
+      /**
+      * **x402_payments.nonce**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      nonce: string;
+      /**
+      * **x402_payments.pay_to**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      pay_to: string;
+      /**
+      * **x402_payments.payer**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      payer: string;
+      /**
+      * **x402_payments.request_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      request_id: string;
+      /**
+      * **x402_payments.settled_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      settled_at: db.TimestampTzString | null;
+      /**
+      * **x402_payments.signature_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      signature_hash: string;
+      /**
+      * **x402_payments.status**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      status: string;
+      /**
+      * **x402_payments.tool**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      tool: string;
+      /**
+      * **x402_payments.transaction_hash**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      transaction_hash: string | null;
+      /**
+      * **x402_payments.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at: db.TimestampTzString;
+      /**
+      * **x402_payments.valid_before**
+      * - `numeric` in database
+      * - `NOT NULL`, no default
+      */
+      valid_before: number;
+    }
+    export interface Whereable {
+      /**
+      * **x402_payments.amount**
+      * - `numeric` in database
+      * - `NOT NULL`, no default
+      */
+      amount?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **x402_payments.asset**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      asset?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **x402_payments.claimed_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      claimed_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **x402_payments.delivered_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      delivered_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **x402_payments.error**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      error?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **x402_payments.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **x402_payments.network**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      network?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **x402_payments.nonce**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      nonce?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **x402_payments.pay_to**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      pay_to?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **x402_payments.payer**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      payer?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **x402_payments.request_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      request_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **x402_payments.settled_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      settled_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **x402_payments.signature_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      signature_hash?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **x402_payments.status**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      status?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **x402_payments.tool**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      tool?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **x402_payments.transaction_hash**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      transaction_hash?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **x402_payments.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **x402_payments.valid_before**
+      * - `numeric` in database
+      * - `NOT NULL`, no default
+      */
+      valid_before?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn>;
+    }
+    export interface Insertable {
+      /**
+      * **x402_payments.amount**
+      * - `numeric` in database
+      * - `NOT NULL`, no default
+      */
+      amount: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment;
+      /**
+      * **x402_payments.asset**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      asset: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **x402_payments.claimed_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      claimed_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+      /**
+      * **x402_payments.delivered_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      delivered_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **x402_payments.error**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      error?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **x402_payments.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment;
+      /**
+      * **x402_payments.network**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      network: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **x402_payments.nonce**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      nonce: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **x402_payments.pay_to**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      pay_to: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **x402_payments.payer**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      payer: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **x402_payments.request_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      request_id: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **x402_payments.settled_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      settled_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **x402_payments.signature_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      signature_hash: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **x402_payments.status**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      status: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **x402_payments.tool**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      tool: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **x402_payments.transaction_hash**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      transaction_hash?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **x402_payments.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+      /**
+      * **x402_payments.valid_before**
+      * - `numeric` in database
+      * - `NOT NULL`, no default
+      */
+      valid_before: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment;
+    }
+    export interface Updatable {
+      /**
+      * **x402_payments.amount**
+      * - `numeric` in database
+      * - `NOT NULL`, no default
+      */
+      amount?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment>;
+      /**
+      * **x402_payments.asset**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      asset?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **x402_payments.claimed_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      claimed_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **x402_payments.delivered_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      delivered_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **x402_payments.error**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      error?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **x402_payments.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **x402_payments.network**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      network?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **x402_payments.nonce**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      nonce?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **x402_payments.pay_to**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      pay_to?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **x402_payments.payer**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      payer?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **x402_payments.request_id**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      request_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **x402_payments.settled_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      settled_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **x402_payments.signature_hash**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      signature_hash?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **x402_payments.status**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      status?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **x402_payments.tool**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      tool?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **x402_payments.transaction_hash**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      transaction_hash?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **x402_payments.updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **x402_payments.valid_before**
+      * - `numeric` in database
+      * - `NOT NULL`, no default
+      */
+      valid_before?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment>;
+    }
+    export type UniqueIndex = 'x402_payments_claim_key' | 'x402_payments_pkey';
+    export type Column = keyof Selectable;
+    export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
+    export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
+    export type SQL = SQLExpression | SQLExpression[];
+  }
+
   /* --- aggregate types --- */
 
   export namespace public {  
-    export type Table = a2a_tasks.Table | action_metrics_hourly.Table | action_results.Table | action_webhook_secrets.Table | agent_links.Table | agent_mcp_tokens.Table | api_keys.Table | canonical_events.Table | checkpoints.Table | credit_holds.Table | credit_purchases.Table | credit_transactions.Table | credits.Table | deliveries.Table | delivery_breakers.Table | delivery_usage.Table | email_verification_tokens.Table | event_retractions.Table | events.Table | events_hourly.Table | indexed_blocks.Table | ingest_ranges.Table | login_failures.Table | oauth_clients.Table | oauth_tokens.Table | organization_invitations.Table | organization_members.Table | organizations.Table | payment_nonces.Table | plan_changes.Table | query_allowances.Table | query_cache.Table | rate_limit_counters.Table | refresh_tokens.Table | relay_cursors.Table | stripe_events.Table | subscriptions.Table | telegram_chat_link_codes.Table | telegram_verified_chats.Table | trigger_actions.Table | trigger_conditions.Table | trigger_matches.Table | trigger_state.Table | triggers.Table | usage_logs.Table | used_nonces.Table | users.Table;
-    export type Selectable = a2a_tasks.Selectable | action_metrics_hourly.Selectable | action_results.Selectable | action_webhook_secrets.Selectable | agent_links.Selectable | agent_mcp_tokens.Selectable | api_keys.Selectable | canonical_events.Selectable | checkpoints.Selectable | credit_holds.Selectable | credit_purchases.Selectable | credit_transactions.Selectable | credits.Selectable | deliveries.Selectable | delivery_breakers.Selectable | delivery_usage.Selectable | email_verification_tokens.Selectable | event_retractions.Selectable | events.Selectable | events_hourly.Selectable | indexed_blocks.Selectable | ingest_ranges.Selectable | login_failures.Selectable | oauth_clients.Selectable | oauth_tokens.Selectable | organization_invitations.Selectable | organization_members.Selectable | organizations.Selectable | payment_nonces.Selectable | plan_changes.Selectable | query_allowances.Selectable | query_cache.Selectable | rate_limit_counters.Selectable | refresh_tokens.Selectable | relay_cursors.Selectable | stripe_events.Selectable | subscriptions.Selectable | telegram_chat_link_codes.Selectable | telegram_verified_chats.Selectable | trigger_actions.Selectable | trigger_conditions.Selectable | trigger_matches.Selectable | trigger_state.Selectable | triggers.Selectable | usage_logs.Selectable | used_nonces.Selectable | users.Selectable;
-    export type JSONSelectable = a2a_tasks.JSONSelectable | action_metrics_hourly.JSONSelectable | action_results.JSONSelectable | action_webhook_secrets.JSONSelectable | agent_links.JSONSelectable | agent_mcp_tokens.JSONSelectable | api_keys.JSONSelectable | canonical_events.JSONSelectable | checkpoints.JSONSelectable | credit_holds.JSONSelectable | credit_purchases.JSONSelectable | credit_transactions.JSONSelectable | credits.JSONSelectable | deliveries.JSONSelectable | delivery_breakers.JSONSelectable | delivery_usage.JSONSelectable | email_verification_tokens.JSONSelectable | event_retractions.JSONSelectable | events.JSONSelectable | events_hourly.JSONSelectable | indexed_blocks.JSONSelectable | ingest_ranges.JSONSelectable | login_failures.JSONSelectable | oauth_clients.JSONSelectable | oauth_tokens.JSONSelectable | organization_invitations.JSONSelectable | organization_members.JSONSelectable | organizations.JSONSelectable | payment_nonces.JSONSelectable | plan_changes.JSONSelectable | query_allowances.JSONSelectable | query_cache.JSONSelectable | rate_limit_counters.JSONSelectable | refresh_tokens.JSONSelectable | relay_cursors.JSONSelectable | stripe_events.JSONSelectable | subscriptions.JSONSelectable | telegram_chat_link_codes.JSONSelectable | telegram_verified_chats.JSONSelectable | trigger_actions.JSONSelectable | trigger_conditions.JSONSelectable | trigger_matches.JSONSelectable | trigger_state.JSONSelectable | triggers.JSONSelectable | usage_logs.JSONSelectable | used_nonces.JSONSelectable | users.JSONSelectable;
-    export type Whereable = a2a_tasks.Whereable | action_metrics_hourly.Whereable | action_results.Whereable | action_webhook_secrets.Whereable | agent_links.Whereable | agent_mcp_tokens.Whereable | api_keys.Whereable | canonical_events.Whereable | checkpoints.Whereable | credit_holds.Whereable | credit_purchases.Whereable | credit_transactions.Whereable | credits.Whereable | deliveries.Whereable | delivery_breakers.Whereable | delivery_usage.Whereable | email_verification_tokens.Whereable | event_retractions.Whereable | events.Whereable | events_hourly.Whereable | indexed_blocks.Whereable | ingest_ranges.Whereable | login_failures.Whereable | oauth_clients.Whereable | oauth_tokens.Whereable | organization_invitations.Whereable | organization_members.Whereable | organizations.Whereable | payment_nonces.Whereable | plan_changes.Whereable | query_allowances.Whereable | query_cache.Whereable | rate_limit_counters.Whereable | refresh_tokens.Whereable | relay_cursors.Whereable | stripe_events.Whereable | subscriptions.Whereable | telegram_chat_link_codes.Whereable | telegram_verified_chats.Whereable | trigger_actions.Whereable | trigger_conditions.Whereable | trigger_matches.Whereable | trigger_state.Whereable | triggers.Whereable | usage_logs.Whereable | used_nonces.Whereable | users.Whereable;
-    export type Insertable = a2a_tasks.Insertable | action_metrics_hourly.Insertable | action_results.Insertable | action_webhook_secrets.Insertable | agent_links.Insertable | agent_mcp_tokens.Insertable | api_keys.Insertable | canonical_events.Insertable | checkpoints.Insertable | credit_holds.Insertable | credit_purchases.Insertable | credit_transactions.Insertable | credits.Insertable | deliveries.Insertable | delivery_breakers.Insertable | delivery_usage.Insertable | email_verification_tokens.Insertable | event_retractions.Insertable | events.Insertable | events_hourly.Insertable | indexed_blocks.Insertable | ingest_ranges.Insertable | login_failures.Insertable | oauth_clients.Insertable | oauth_tokens.Insertable | organization_invitations.Insertable | organization_members.Insertable | organizations.Insertable | payment_nonces.Insertable | plan_changes.Insertable | query_allowances.Insertable | query_cache.Insertable | rate_limit_counters.Insertable | refresh_tokens.Insertable | relay_cursors.Insertable | stripe_events.Insertable | subscriptions.Insertable | telegram_chat_link_codes.Insertable | telegram_verified_chats.Insertable | trigger_actions.Insertable | trigger_conditions.Insertable | trigger_matches.Insertable | trigger_state.Insertable | triggers.Insertable | usage_logs.Insertable | used_nonces.Insertable | users.Insertable;
-    export type Updatable = a2a_tasks.Updatable | action_metrics_hourly.Updatable | action_results.Updatable | action_webhook_secrets.Updatable | agent_links.Updatable | agent_mcp_tokens.Updatable | api_keys.Updatable | canonical_events.Updatable | checkpoints.Updatable | credit_holds.Updatable | credit_purchases.Updatable | credit_transactions.Updatable | credits.Updatable | deliveries.Updatable | delivery_breakers.Updatable | delivery_usage.Updatable | email_verification_tokens.Updatable | event_retractions.Updatable | events.Updatable | events_hourly.Updatable | indexed_blocks.Updatable | ingest_ranges.Updatable | login_failures.Updatable | oauth_clients.Updatable | oauth_tokens.Updatable | organization_invitations.Updatable | organization_members.Updatable | organizations.Updatable | payment_nonces.Updatable | plan_changes.Updatable | query_allowances.Updatable | query_cache.Updatable | rate_limit_counters.Updatable | refresh_tokens.Updatable | relay_cursors.Updatable | stripe_events.Updatable | subscriptions.Updatable | telegram_chat_link_codes.Updatable | telegram_verified_chats.Updatable | trigger_actions.Updatable | trigger_conditions.Updatable | trigger_matches.Updatable | trigger_state.Updatable | triggers.Updatable | usage_logs.Updatable | used_nonces.Updatable | users.Updatable;
-    export type UniqueIndex = a2a_tasks.UniqueIndex | action_metrics_hourly.UniqueIndex | action_results.UniqueIndex | action_webhook_secrets.UniqueIndex | agent_links.UniqueIndex | agent_mcp_tokens.UniqueIndex | api_keys.UniqueIndex | canonical_events.UniqueIndex | checkpoints.UniqueIndex | credit_holds.UniqueIndex | credit_purchases.UniqueIndex | credit_transactions.UniqueIndex | credits.UniqueIndex | deliveries.UniqueIndex | delivery_breakers.UniqueIndex | delivery_usage.UniqueIndex | email_verification_tokens.UniqueIndex | event_retractions.UniqueIndex | events.UniqueIndex | events_hourly.UniqueIndex | indexed_blocks.UniqueIndex | ingest_ranges.UniqueIndex | login_failures.UniqueIndex | oauth_clients.UniqueIndex | oauth_tokens.UniqueIndex | organization_invitations.UniqueIndex | organization_members.UniqueIndex | organizations.UniqueIndex | payment_nonces.UniqueIndex | plan_changes.UniqueIndex | query_allowances.UniqueIndex | query_cache.UniqueIndex | rate_limit_counters.UniqueIndex | refresh_tokens.UniqueIndex | relay_cursors.UniqueIndex | stripe_events.UniqueIndex | subscriptions.UniqueIndex | telegram_chat_link_codes.UniqueIndex | telegram_verified_chats.UniqueIndex | trigger_actions.UniqueIndex | trigger_conditions.UniqueIndex | trigger_matches.UniqueIndex | trigger_state.UniqueIndex | triggers.UniqueIndex | usage_logs.UniqueIndex | used_nonces.UniqueIndex | users.UniqueIndex;
-    export type Column = a2a_tasks.Column | action_metrics_hourly.Column | action_results.Column | action_webhook_secrets.Column | agent_links.Column | agent_mcp_tokens.Column | api_keys.Column | canonical_events.Column | checkpoints.Column | credit_holds.Column | credit_purchases.Column | credit_transactions.Column | credits.Column | deliveries.Column | delivery_breakers.Column | delivery_usage.Column | email_verification_tokens.Column | event_retractions.Column | events.Column | events_hourly.Column | indexed_blocks.Column | ingest_ranges.Column | login_failures.Column | oauth_clients.Column | oauth_tokens.Column | organization_invitations.Column | organization_members.Column | organizations.Column | payment_nonces.Column | plan_changes.Column | query_allowances.Column | query_cache.Column | rate_limit_counters.Column | refresh_tokens.Column | relay_cursors.Column | stripe_events.Column | subscriptions.Column | telegram_chat_link_codes.Column | telegram_verified_chats.Column | trigger_actions.Column | trigger_conditions.Column | trigger_matches.Column | trigger_state.Column | triggers.Column | usage_logs.Column | used_nonces.Column | users.Column;
+    export type Table = a2a_tasks.Table | action_metrics_hourly.Table | action_results.Table | action_webhook_secrets.Table | agent_links.Table | agent_mcp_tokens.Table | api_keys.Table | canonical_events.Table | checkpoints.Table | credit_holds.Table | credit_purchases.Table | credit_transactions.Table | credits.Table | deliveries.Table | delivery_breakers.Table | delivery_usage.Table | email_verification_tokens.Table | event_retractions.Table | events.Table | events_hourly.Table | indexed_blocks.Table | ingest_ranges.Table | login_failures.Table | oauth_clients.Table | oauth_tokens.Table | organization_invitations.Table | organization_members.Table | organizations.Table | payment_nonces.Table | plan_changes.Table | query_allowances.Table | query_cache.Table | rate_limit_counters.Table | refresh_tokens.Table | relay_cursors.Table | stripe_events.Table | subscriptions.Table | telegram_chat_link_codes.Table | telegram_verified_chats.Table | trigger_actions.Table | trigger_conditions.Table | trigger_matches.Table | trigger_state.Table | triggers.Table | usage_logs.Table | used_nonces.Table | users.Table | x402_payments.Table;
+    export type Selectable = a2a_tasks.Selectable | action_metrics_hourly.Selectable | action_results.Selectable | action_webhook_secrets.Selectable | agent_links.Selectable | agent_mcp_tokens.Selectable | api_keys.Selectable | canonical_events.Selectable | checkpoints.Selectable | credit_holds.Selectable | credit_purchases.Selectable | credit_transactions.Selectable | credits.Selectable | deliveries.Selectable | delivery_breakers.Selectable | delivery_usage.Selectable | email_verification_tokens.Selectable | event_retractions.Selectable | events.Selectable | events_hourly.Selectable | indexed_blocks.Selectable | ingest_ranges.Selectable | login_failures.Selectable | oauth_clients.Selectable | oauth_tokens.Selectable | organization_invitations.Selectable | organization_members.Selectable | organizations.Selectable | payment_nonces.Selectable | plan_changes.Selectable | query_allowances.Selectable | query_cache.Selectable | rate_limit_counters.Selectable | refresh_tokens.Selectable | relay_cursors.Selectable | stripe_events.Selectable | subscriptions.Selectable | telegram_chat_link_codes.Selectable | telegram_verified_chats.Selectable | trigger_actions.Selectable | trigger_conditions.Selectable | trigger_matches.Selectable | trigger_state.Selectable | triggers.Selectable | usage_logs.Selectable | used_nonces.Selectable | users.Selectable | x402_payments.Selectable;
+    export type JSONSelectable = a2a_tasks.JSONSelectable | action_metrics_hourly.JSONSelectable | action_results.JSONSelectable | action_webhook_secrets.JSONSelectable | agent_links.JSONSelectable | agent_mcp_tokens.JSONSelectable | api_keys.JSONSelectable | canonical_events.JSONSelectable | checkpoints.JSONSelectable | credit_holds.JSONSelectable | credit_purchases.JSONSelectable | credit_transactions.JSONSelectable | credits.JSONSelectable | deliveries.JSONSelectable | delivery_breakers.JSONSelectable | delivery_usage.JSONSelectable | email_verification_tokens.JSONSelectable | event_retractions.JSONSelectable | events.JSONSelectable | events_hourly.JSONSelectable | indexed_blocks.JSONSelectable | ingest_ranges.JSONSelectable | login_failures.JSONSelectable | oauth_clients.JSONSelectable | oauth_tokens.JSONSelectable | organization_invitations.JSONSelectable | organization_members.JSONSelectable | organizations.JSONSelectable | payment_nonces.JSONSelectable | plan_changes.JSONSelectable | query_allowances.JSONSelectable | query_cache.JSONSelectable | rate_limit_counters.JSONSelectable | refresh_tokens.JSONSelectable | relay_cursors.JSONSelectable | stripe_events.JSONSelectable | subscriptions.JSONSelectable | telegram_chat_link_codes.JSONSelectable | telegram_verified_chats.JSONSelectable | trigger_actions.JSONSelectable | trigger_conditions.JSONSelectable | trigger_matches.JSONSelectable | trigger_state.JSONSelectable | triggers.JSONSelectable | usage_logs.JSONSelectable | used_nonces.JSONSelectable | users.JSONSelectable | x402_payments.JSONSelectable;
+    export type Whereable = a2a_tasks.Whereable | action_metrics_hourly.Whereable | action_results.Whereable | action_webhook_secrets.Whereable | agent_links.Whereable | agent_mcp_tokens.Whereable | api_keys.Whereable | canonical_events.Whereable | checkpoints.Whereable | credit_holds.Whereable | credit_purchases.Whereable | credit_transactions.Whereable | credits.Whereable | deliveries.Whereable | delivery_breakers.Whereable | delivery_usage.Whereable | email_verification_tokens.Whereable | event_retractions.Whereable | events.Whereable | events_hourly.Whereable | indexed_blocks.Whereable | ingest_ranges.Whereable | login_failures.Whereable | oauth_clients.Whereable | oauth_tokens.Whereable | organization_invitations.Whereable | organization_members.Whereable | organizations.Whereable | payment_nonces.Whereable | plan_changes.Whereable | query_allowances.Whereable | query_cache.Whereable | rate_limit_counters.Whereable | refresh_tokens.Whereable | relay_cursors.Whereable | stripe_events.Whereable | subscriptions.Whereable | telegram_chat_link_codes.Whereable | telegram_verified_chats.Whereable | trigger_actions.Whereable | trigger_conditions.Whereable | trigger_matches.Whereable | trigger_state.Whereable | triggers.Whereable | usage_logs.Whereable | used_nonces.Whereable | users.Whereable | x402_payments.Whereable;
+    export type Insertable = a2a_tasks.Insertable | action_metrics_hourly.Insertable | action_results.Insertable | action_webhook_secrets.Insertable | agent_links.Insertable | agent_mcp_tokens.Insertable | api_keys.Insertable | canonical_events.Insertable | checkpoints.Insertable | credit_holds.Insertable | credit_purchases.Insertable | credit_transactions.Insertable | credits.Insertable | deliveries.Insertable | delivery_breakers.Insertable | delivery_usage.Insertable | email_verification_tokens.Insertable | event_retractions.Insertable | events.Insertable | events_hourly.Insertable | indexed_blocks.Insertable | ingest_ranges.Insertable | login_failures.Insertable | oauth_clients.Insertable | oauth_tokens.Insertable | organization_invitations.Insertable | organization_members.Insertable | organizations.Insertable | payment_nonces.Insertable | plan_changes.Insertable | query_allowances.Insertable | query_cache.Insertable | rate_limit_counters.Insertable | refresh_tokens.Insertable | relay_cursors.Insertable | stripe_events.Insertable | subscriptions.Insertable | telegram_chat_link_codes.Insertable | telegram_verified_chats.Insertable | trigger_actions.Insertable | trigger_conditions.Insertable | trigger_matches.Insertable | trigger_state.Insertable | triggers.Insertable | usage_logs.Insertable | used_nonces.Insertable | users.Insertable | x402_payments.Insertable;
+    export type Updatable = a2a_tasks.Updatable | action_metrics_hourly.Updatable | action_results.Updatable | action_webhook_secrets.Updatable | agent_links.Updatable | agent_mcp_tokens.Updatable | api_keys.Updatable | canonical_events.Updatable | checkpoints.Updatable | credit_holds.Updatable | credit_purchases.Updatable | credit_transactions.Updatable | credits.Updatable | deliveries.Updatable | delivery_breakers.Updatable | delivery_usage.Updatable | email_verification_tokens.Updatable | event_retractions.Updatable | events.Updatable | events_hourly.Updatable | indexed_blocks.Updatable | ingest_ranges.Updatable | login_failures.Updatable | oauth_clients.Updatable | oauth_tokens.Updatable | organization_invitations.Updatable | organization_members.Updatable | organizations.Updatable | payment_nonces.Updatable | plan_changes.Updatable | query_allowances.Updatable | query_cache.Updatable | rate_limit_counters.Updatable | refresh_tokens.Updatable | relay_cursors.Updatable | stripe_events.Updatable | subscriptions.Updatable | telegram_chat_link_codes.Updatable | telegram_verified_chats.Updatable | trigger_actions.Updatable | trigger_conditions.Updatable | trigger_matches.Updatable | trigger_state.Updatable | triggers.Updatable | usage_logs.Updatable | used_nonces.Updatable | users.Updatable | x402_payments.Updatable;
+    export type UniqueIndex = a2a_tasks.UniqueIndex | action_metrics_hourly.UniqueIndex | action_results.UniqueIndex | action_webhook_secrets.UniqueIndex | agent_links.UniqueIndex | agent_mcp_tokens.UniqueIndex | api_keys.UniqueIndex | canonical_events.UniqueIndex | checkpoints.UniqueIndex | credit_holds.UniqueIndex | credit_purchases.UniqueIndex | credit_transactions.UniqueIndex | credits.UniqueIndex | deliveries.UniqueIndex | delivery_breakers.UniqueIndex | delivery_usage.UniqueIndex | email_verification_tokens.UniqueIndex | event_retractions.UniqueIndex | events.UniqueIndex | events_hourly.UniqueIndex | indexed_blocks.UniqueIndex | ingest_ranges.UniqueIndex | login_failures.UniqueIndex | oauth_clients.UniqueIndex | oauth_tokens.UniqueIndex | organization_invitations.UniqueIndex | organization_members.UniqueIndex | organizations.UniqueIndex | payment_nonces.UniqueIndex | plan_changes.UniqueIndex | query_allowances.UniqueIndex | query_cache.UniqueIndex | rate_limit_counters.UniqueIndex | refresh_tokens.UniqueIndex | relay_cursors.UniqueIndex | stripe_events.UniqueIndex | subscriptions.UniqueIndex | telegram_chat_link_codes.UniqueIndex | telegram_verified_chats.UniqueIndex | trigger_actions.UniqueIndex | trigger_conditions.UniqueIndex | trigger_matches.UniqueIndex | trigger_state.UniqueIndex | triggers.UniqueIndex | usage_logs.UniqueIndex | used_nonces.UniqueIndex | users.UniqueIndex | x402_payments.UniqueIndex;
+    export type Column = a2a_tasks.Column | action_metrics_hourly.Column | action_results.Column | action_webhook_secrets.Column | agent_links.Column | agent_mcp_tokens.Column | api_keys.Column | canonical_events.Column | checkpoints.Column | credit_holds.Column | credit_purchases.Column | credit_transactions.Column | credits.Column | deliveries.Column | delivery_breakers.Column | delivery_usage.Column | email_verification_tokens.Column | event_retractions.Column | events.Column | events_hourly.Column | indexed_blocks.Column | ingest_ranges.Column | login_failures.Column | oauth_clients.Column | oauth_tokens.Column | organization_invitations.Column | organization_members.Column | organizations.Column | payment_nonces.Column | plan_changes.Column | query_allowances.Column | query_cache.Column | rate_limit_counters.Column | refresh_tokens.Column | relay_cursors.Column | stripe_events.Column | subscriptions.Column | telegram_chat_link_codes.Column | telegram_verified_chats.Column | trigger_actions.Column | trigger_conditions.Column | trigger_matches.Column | trigger_state.Column | triggers.Column | usage_logs.Column | used_nonces.Column | users.Column | x402_payments.Column;
   
-    export type AllBaseTables = [a2a_tasks.Table, action_results.Table, action_webhook_secrets.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, checkpoints.Table, credit_holds.Table, credit_purchases.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, delivery_usage.Table, email_verification_tokens.Table, event_retractions.Table, events.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organizations.Table, payment_nonces.Table, plan_changes.Table, query_allowances.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, stripe_events.Table, subscriptions.Table, telegram_chat_link_codes.Table, telegram_verified_chats.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
+    export type AllBaseTables = [a2a_tasks.Table, action_results.Table, action_webhook_secrets.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, checkpoints.Table, credit_holds.Table, credit_purchases.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, delivery_usage.Table, email_verification_tokens.Table, event_retractions.Table, events.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organizations.Table, payment_nonces.Table, plan_changes.Table, query_allowances.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, stripe_events.Table, subscriptions.Table, telegram_chat_link_codes.Table, telegram_verified_chats.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table, x402_payments.Table];
     export type AllForeignTables = [];
     export type AllViews = [canonical_events.Table];
     export type AllMaterializedViews = [action_metrics_hourly.Table, events_hourly.Table];
-    export type AllTablesAndViews = [a2a_tasks.Table, action_metrics_hourly.Table, action_results.Table, action_webhook_secrets.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, canonical_events.Table, checkpoints.Table, credit_holds.Table, credit_purchases.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, delivery_usage.Table, email_verification_tokens.Table, event_retractions.Table, events.Table, events_hourly.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organizations.Table, payment_nonces.Table, plan_changes.Table, query_allowances.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, stripe_events.Table, subscriptions.Table, telegram_chat_link_codes.Table, telegram_verified_chats.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table];
+    export type AllTablesAndViews = [a2a_tasks.Table, action_metrics_hourly.Table, action_results.Table, action_webhook_secrets.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, canonical_events.Table, checkpoints.Table, credit_holds.Table, credit_purchases.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, delivery_usage.Table, email_verification_tokens.Table, event_retractions.Table, events.Table, events_hourly.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organizations.Table, payment_nonces.Table, plan_changes.Table, query_allowances.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, stripe_events.Table, subscriptions.Table, telegram_chat_link_codes.Table, telegram_verified_chats.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table, x402_payments.Table];
   }
 
 
@@ -15280,6 +15843,7 @@ declare module 'zapatos/schema' {
     "usage_logs": usage_logs.Selectable;
     "used_nonces": used_nonces.Selectable;
     "users": users.Selectable;
+    "x402_payments": x402_payments.Selectable;
   }[T];
 
   export type JSONSelectableForTable<T extends Table> = {
@@ -15330,6 +15894,7 @@ declare module 'zapatos/schema' {
     "usage_logs": usage_logs.JSONSelectable;
     "used_nonces": used_nonces.JSONSelectable;
     "users": users.JSONSelectable;
+    "x402_payments": x402_payments.JSONSelectable;
   }[T];
 
   export type WhereableForTable<T extends Table> = {
@@ -15380,6 +15945,7 @@ declare module 'zapatos/schema' {
     "usage_logs": usage_logs.Whereable;
     "used_nonces": used_nonces.Whereable;
     "users": users.Whereable;
+    "x402_payments": x402_payments.Whereable;
   }[T];
 
   export type InsertableForTable<T extends Table> = {
@@ -15430,6 +15996,7 @@ declare module 'zapatos/schema' {
     "usage_logs": usage_logs.Insertable;
     "used_nonces": used_nonces.Insertable;
     "users": users.Insertable;
+    "x402_payments": x402_payments.Insertable;
   }[T];
 
   export type UpdatableForTable<T extends Table> = {
@@ -15480,6 +16047,7 @@ declare module 'zapatos/schema' {
     "usage_logs": usage_logs.Updatable;
     "used_nonces": used_nonces.Updatable;
     "users": users.Updatable;
+    "x402_payments": x402_payments.Updatable;
   }[T];
 
   export type UniqueIndexForTable<T extends Table> = {
@@ -15530,6 +16098,7 @@ declare module 'zapatos/schema' {
     "usage_logs": usage_logs.UniqueIndex;
     "used_nonces": used_nonces.UniqueIndex;
     "users": users.UniqueIndex;
+    "x402_payments": x402_payments.UniqueIndex;
   }[T];
 
   export type ColumnForTable<T extends Table> = {
@@ -15580,6 +16149,7 @@ declare module 'zapatos/schema' {
     "usage_logs": usage_logs.Column;
     "used_nonces": used_nonces.Column;
     "users": users.Column;
+    "x402_payments": x402_payments.Column;
   }[T];
 
   export type SQLForTable<T extends Table> = {
@@ -15630,6 +16200,7 @@ declare module 'zapatos/schema' {
     "usage_logs": usage_logs.SQL;
     "used_nonces": used_nonces.SQL;
     "users": users.SQL;
+    "x402_payments": x402_payments.SQL;
   }[T];
 
 }
