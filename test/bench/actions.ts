@@ -51,6 +51,7 @@ import {
   p50p99,
   waitFor,
   rpc,
+  verdict,
 } from './common.js';
 import { CLK_TCK, treeTicks } from './proc.js';
 import {
@@ -137,7 +138,6 @@ const logger = pino({ level: LOG_LEVEL }, pino.destination(2));
 
 // ------------------------------------------------------------------------------------------------ helpers
 
-const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
 const mib = (bytes: number) => `${int(bytes / 1024 / 1024)} MiB`;
 const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
 

@@ -41,20 +41,39 @@
  * BENCH_PROFILE_SECONDS (4; 0: no CPU profile), BENCH_STORM_SECONDS (3; 0: skip the key-cache-cleared run), BENCH_FLOOD (1; 0: skip
  * the bogus-key flood comparison), BENCH_FLOOD_RATE (500 requests/s), BENCH_FLOOD_REPEATS (3), BENCH_EVENTS (10000), BENCH_TRIGGERS (20), BENCH_POOL_MAX (10), BENCH_JWT_BATCH (1900), BENCH_LOG_LEVEL (error).
  */
-import { now, BenchError, sleep, percentile, ms, int, ratio, intEnv, progress, waitFor } from './common.js';
+import {
+  now,
+  BenchError,
+  sleep,
+  percentile,
+  ms,
+  int,
+  ratio,
+  intEnv,
+  progress,
+  waitFor,
+  pad,
+  lpad,
+  verdict,
+} from './common.js';
 import { CLK_TCK, treeTicks, machineTicks, type MachineTicks } from './proc.js';
 import {
   BENCH_DIR,
   benchFolder,
+  benchOrganization,
   benchRun,
-  connectBenchTemporal,
+  instrumentPools,
+  perRequestKinds,
   spawnBenchChild,
+  sqlDelta,
+  sqlPrefix,
+  startBenchApi,
   startBenchPostgres,
   startBenchReceiver,
   startBenchTemporal,
   type OnCleanup,
+  type SqlTallies,
 } from './harness.js';
-import { randomBytes, randomUUID } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import { Session } from 'node:inspector/promises';
@@ -64,15 +83,9 @@ import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import pg from 'pg';
 import pino from 'pino';
 import { RateLimiter } from '../../src/rate-limit.js';
-import { startApiServer } from '../../src/api/server.js';
-import { createApiHandlers } from '../../src/api/trpc/handlers.js';
-import { registerUser } from '../../src/auth/accounts.js';
-import { createApiKey, revokeApiKey, verifyApiKey } from '../../src/auth/api-keys.js';
+import { revokeApiKey, verifyApiKey } from '../../src/auth/api-keys.js';
 import { argon2Verifications } from '../../src/auth/passwords.js';
 import { createPool } from '../../src/db/pool.js';
-import { SecretBox } from '../../src/secrets.js';
-import { loadConfig } from '../../src/config.js';
-import { createApiServices } from '../../src/api/services.js';
 import { appendEvents, feedbackRecord } from '../helpers/fixtures.js';
 import type { LoadCommand, LoadMessage, LoadResult, LoadRun } from './api-load.js';
 
@@ -127,9 +140,6 @@ const logger = pino({ level: LOG_LEVEL }, pino.destination(2));
 // ------------------------------------------------------------------------------------------------ helpers
 
 const fixed = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
-const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
-const pad = (text: string, width: number) => (text.length >= width ? text : text + ' '.repeat(width - text.length));
-const lpad = (text: string, width: number) => (text.length >= width ? text : ' '.repeat(width - text.length) + text);
 
 const { onCleanup, run } = benchRun(30_000);
 
@@ -198,7 +208,7 @@ function summariseProfile(profile: {
 
 // ------------------------------------------------------------------------------------------------ SQL accounting
 
-/** What an API statement is for (first match wins). */
+/** The API's statements by what they are for. */
 const SQL_KINDS: [string, (sql: string) => boolean][] = [
   ['rate limit: counter upsert', (s) => s.includes('INSERT INTO rate_limit_counters')],
   ['bench: counter reset (not per request)', (s) => s.includes('DELETE FROM rate_limit_counters')],
@@ -212,78 +222,11 @@ const SQL_KINDS: [string, (sql: string) => boolean][] = [
   ['tenant: set organization (new connection or organization)', (s) => s.includes("set_config('app.organization_id'")],
   ['query: event search', (s) => s.includes('FROM canonical_events')],
 ];
-const kindCache = new Map<string, string>();
+/** What an API statement is for (first match wins). */
 function kindOf(sql: string): string {
-  let kind = kindCache.get(sql);
-  if (kind === undefined) {
-    const text = sql.trimStart();
-    kind = SQL_KINDS.find(([, test]) => test(text))?.[0] ?? `other: ${text.replace(/\s+/g, ' ').slice(0, 50)}`;
-    kindCache.set(sql, kind);
-  }
-  return kind;
+  const text = sql.trimStart();
+  return SQL_KINDS.find(([, test]) => test(text))?.[0] ?? sqlPrefix(text, 50);
 }
-
-interface SqlTally {
-  count: number;
-  totalMs: number;
-}
-type SqlTallies = Map<string, SqlTally>;
-
-/**
- * Counts and times every query of the API (promise form: all the API's reads use it): `pool.query` of the `queries`
- * pools, and queries on the clients that the `clients` pools hand out (the tenant pool: TenantDb goes through
- * `connect()`).
- */
-function instrumentPools(pools: { queries: pg.Pool[]; clients: pg.Pool[] }): { snapshot(): SqlTallies } {
-  const tallies: SqlTallies = new Map();
-  const instrumented = new WeakSet<object>();
-  const wrapQuery = (target: { query: unknown }) => {
-    if (instrumented.has(target)) return;
-    instrumented.add(target);
-    const original = (target.query as (...args: unknown[]) => unknown).bind(target);
-    target.query = countingQuery(original);
-  };
-  const countingQuery =
-    (original: (...args: unknown[]) => unknown) =>
-    (...args: unknown[]) => {
-      const text = typeof args[0] === 'string' ? args[0] : ((args[0] as { text?: string } | undefined)?.text ?? '');
-      const kind = kindOf(text);
-      const started = performance.now();
-      const result = original(...args);
-      if (!(result instanceof Promise)) return result;
-      const record = () => {
-        let tally = tallies.get(kind);
-        if (!tally) tallies.set(kind, (tally = { count: 0, totalMs: 0 }));
-        tally.count++;
-        tally.totalMs += performance.now() - started;
-      };
-      result.then(record, record);
-      return result;
-    };
-  for (const pool of pools.queries) wrapQuery(pool as unknown as { query: unknown });
-  for (const pool of pools.clients) {
-    const connect = pool.connect.bind(pool) as (...args: unknown[]) => unknown;
-    (pool as unknown as { connect: (...args: unknown[]) => unknown }).connect = (...args: unknown[]) => {
-      if (args.length > 0) return connect(...args); // pg's own callback form (pool.query): not counted here
-      return (connect() as Promise<pg.PoolClient>).then(
-        (client) => (wrapQuery(client as unknown as { query: unknown }), client),
-      );
-    };
-  }
-  return { snapshot: () => new Map([...tallies].map(([k, v]) => [k, { ...v }])) };
-}
-
-function sqlDelta(a: SqlTallies, b: SqlTallies): SqlTallies {
-  const out: SqlTallies = new Map();
-  for (const [kind, tally] of b) {
-    const before = a.get(kind) ?? { count: 0, totalMs: 0 };
-    const count = tally.count - before.count;
-    if (count > 0) out.set(kind, { count, totalMs: tally.totalMs - before.totalMs });
-  }
-  return out;
-}
-
-const perRequestKinds = (t: SqlTallies) => [...t].filter(([kind]) => !kind.startsWith('bench:'));
 
 // ------------------------------------------------------------------------------------------------ load generator
 
@@ -417,9 +360,7 @@ async function main(): Promise<void> {
     startBenchTemporal(logger, onCleanup),
   ]);
 
-  // The API's pool (production default size) and a separate one for seeding and the floor measurements.
-  const pool = createPool(databaseUrl, logger, { max: POOL_MAX, applicationName: 'bench-api' });
-  onCleanup('API pool', () => pool.end());
+  // A separate pool for seeding and the floor measurements (the API has its own, of the production default size).
   const admin = createPool(databaseUrl, logger, { max: 12, applicationName: 'bench-api-admin' });
   onCleanup('admin pool', () => admin.end());
   const pgSettings = (
@@ -432,32 +373,14 @@ async function main(): Promise<void> {
     `Postgres ${setting('server_version')} (fsync ${setting('fsync')}, synchronous_commit ${setting('synchronous_commit')}) and Temporal up (${ms(now() - started)})`,
   );
 
-  // ---- The production API services and server.
-  const temporal = await connectBenchTemporal(temporalServer.address, onCleanup);
-  const taskQueue = `bench-api-${randomUUID()}`;
-  // The production wiring: caches that listen for revocations, the tenant pool (row-level security), the rate limiter.
-  const config = loadConfig({
-    DATABASE_URL: databaseUrl,
-    TEMPORAL_ADDRESS: temporalServer.address,
-    TEMPORAL_TASK_QUEUE: taskQueue,
-    DATABASE_POOL_MAX: String(POOL_MAX),
-  });
-  const { services, close: closeServices } = await createApiServices({
-    config,
-    pool,
-    databaseUrl,
-    temporal,
-    logger,
-    secrets: new SecretBox(randomBytes(32)),
-    appKey: randomBytes(32),
-  });
-  onCleanup('API services', closeServices);
-  const { apiKeys, tenantPool } = services;
-  const api = await startApiServer(
-    { pool, temporal, taskQueue, logger, api: createApiHandlers(services, { baseUrl: 'http://127.0.0.1' }) },
-    { host: '127.0.0.1', port: 0 },
+  // ---- The production API services and server: caches that listen for revocations, the tenant pool (row-level
+  // security), the rate limiter.
+  const api = await startBenchApi(
+    { databaseUrl, temporalAddress: temporalServer.address, logger, poolMax: POOL_MAX, applicationName: 'bench-api' },
+    onCleanup,
   );
-  onCleanup('API server', () => api.stop());
+  const { pool, services } = api;
+  const { apiKeys, tenantPool } = services;
   let served = 0;
   api.server.on('request', () => served++);
 
@@ -479,20 +402,7 @@ async function main(): Promise<void> {
 
   // ---- Seed: an enterprise organization, its API key, a JWT, triggers and events.
   const seedStarted = now();
-  const user = await registerUser(admin, {
-    username: 'bench',
-    email: 'bench@example.test',
-    password: 'correct horse battery',
-  });
-  const organizationId = user.organizationId;
-  await admin.query(`UPDATE organizations SET plan = 'enterprise' WHERE id = $1`, [organizationId]);
-  const key = await createApiKey(admin, {
-    organizationId,
-    createdBy: user.userId,
-    name: 'bench',
-    environment: 'live',
-    permissions: ['read'],
-  });
+  const { user, organizationId, key } = await benchOrganization(admin, 'enterprise');
   const jwt = await services.tokens.signAccessToken(user.userId);
   {
     let next = 0;
@@ -637,7 +547,7 @@ async function main(): Promise<void> {
   progress('every scenario answers as expected');
 
   // ---- Floor: Postgres round trips on the API pool, and the rate-limit upsert on one hot row.
-  const sqlCounter = instrumentPools({ queries: [pool], clients: [tenantPool] });
+  const sqlCounter = instrumentPools({ queries: [pool], clients: [tenantPool] }, kindOf);
   const roundTrip = async (fn: () => Promise<unknown>) => {
     for (let i = 0; i < 20; i++) await fn();
     const times: number[] = [];

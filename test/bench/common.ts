@@ -48,6 +48,15 @@ export function progress(message: string): void {
   process.stderr.write(`  · ${message}\n`);
 }
 
+/** Pads to a column's width (left-aligned), or right-aligned with lpad. */
+export const pad = (text: string, width: number) =>
+  text.length >= width ? text : text + ' '.repeat(width - text.length);
+export const lpad = (text: string, width: number) =>
+  text.length >= width ? text : ' '.repeat(width - text.length) + text;
+
+/** A target's line ends with this. */
+export const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
+
 export function p50p99(values: Iterable<number>): string {
   const sorted = ascending(values);
   return `p50 ${ms(percentile(sorted, 50))}  p99 ${ms(percentile(sorted, 99))}`;

@@ -5,6 +5,7 @@
  * receivers. The benchmark scripts keep only what they measure.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,6 +22,16 @@ import {
   type DeployedRegistries,
 } from '../../src/chain/dev/anvil.js';
 import { DevRegistries } from '../../src/chain/dev/registry-client.js';
+import { startApiServer, type RunningApiServer } from '../../src/api/server.js';
+import { createApiServices } from '../../src/api/services.js';
+import { createApiHandlers } from '../../src/api/trpc/handlers.js';
+import type { ApiServices } from '../../src/api/trpc/context.js';
+import { registerUser, type RegisteredUser } from '../../src/auth/accounts.js';
+import { createApiKey, type ApiKeyPermission, type CreatedApiKey } from '../../src/auth/api-keys.js';
+import type { Plan } from '../../src/billing/plans.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createPool } from '../../src/db/pool.js';
+import { SecretBox } from '../../src/secrets.js';
 import { ensureDatabase, startEmbeddedPostgres, type EmbeddedDatabase } from '../../src/db/embedded.js';
 import { migrate } from '../../src/db/migrate.js';
 import type { Logger } from '../../src/logger.js';
@@ -179,6 +190,165 @@ export async function connectBenchTemporal(address: string, onCleanup: OnCleanup
   onCleanup('Temporal client connection', () => connection.close());
   return new Client({ connection, namespace: 'default' });
 }
+
+// ------------------------------------------------------------------------------------------------ the API server
+
+export interface BenchApi extends RunningApiServer {
+  /** The API's own pool (the owner pool the services and the query service read and write through). */
+  pool: pg.Pool;
+  config: Config;
+  services: ApiServices;
+}
+
+/**
+ * The production API in this process: its pool of `poolMax` connections (production's DATABASE_POOL_MAX default is
+ * 10), a Temporal client (TriggerService needs one), createApiServices over the configuration (caches listening for
+ * revocations, the tenant pool, the rate limiter, the query service) and startApiServer with createApiHandlers on a
+ * free loopback port. `env` adds configuration (e.g. BILLING_PLANS) to what the stack needs.
+ */
+export async function startBenchApi(
+  options: {
+    databaseUrl: string;
+    temporalAddress: string;
+    logger: Logger;
+    poolMax: number;
+    applicationName: string;
+    env?: Record<string, string>;
+  },
+  onCleanup: OnCleanup,
+): Promise<BenchApi> {
+  const { databaseUrl, logger, poolMax } = options;
+  const pool = createPool(databaseUrl, logger, { max: poolMax, applicationName: options.applicationName });
+  onCleanup('API pool', () => pool.end());
+  const temporal = await connectBenchTemporal(options.temporalAddress, onCleanup);
+  const taskQueue = `${options.applicationName}-${randomUUID()}`;
+  const config = loadConfig({
+    ...options.env,
+    DATABASE_URL: databaseUrl,
+    TEMPORAL_ADDRESS: options.temporalAddress,
+    TEMPORAL_TASK_QUEUE: taskQueue,
+    DATABASE_POOL_MAX: String(poolMax),
+  });
+  const { services, close } = await createApiServices({
+    config,
+    pool,
+    databaseUrl,
+    temporal,
+    logger,
+    secrets: new SecretBox(randomBytes(32)),
+    appKey: randomBytes(32),
+  });
+  onCleanup('API services', close);
+  const server = await startApiServer(
+    { pool, temporal, taskQueue, logger, api: createApiHandlers(services, { baseUrl: 'http://127.0.0.1' }) },
+    { host: '127.0.0.1', port: 0 },
+  );
+  onCleanup('API server', () => server.stop());
+  return { ...server, pool, config, services };
+}
+
+/** A signed-up user whose organization is on `plan`, with an API key of `permissions`. */
+export async function benchOrganization(
+  db: pg.Pool,
+  plan: Plan,
+  permissions: ApiKeyPermission[] = ['read'],
+): Promise<{ user: RegisteredUser; organizationId: string; key: CreatedApiKey }> {
+  const user = await registerUser(db, {
+    username: 'bench',
+    email: 'bench@example.test',
+    password: 'correct horse battery',
+  });
+  await db.query(`UPDATE organizations SET plan = $2 WHERE id = $1`, [user.organizationId, plan]);
+  const key = await createApiKey(db, {
+    organizationId: user.organizationId,
+    createdBy: user.userId,
+    name: 'bench',
+    environment: 'live',
+    permissions,
+  });
+  return { user, organizationId: user.organizationId, key };
+}
+
+// ------------------------------------------------------------------------------------------------ SQL accounting
+
+export interface SqlTally {
+  count: number;
+  totalMs: number;
+}
+/** Statements by kind (what the classifier names them). */
+export type SqlTallies = Map<string, SqlTally>;
+
+/** A statement's first characters, whitespace folded: the kind when a benchmark has no better name for it. */
+export const sqlPrefix = (sql: string, length = 60) =>
+  `other: ${sql.trimStart().replace(/\s+/g, ' ').slice(0, length)}`;
+
+/**
+ * Counts and times every query of the API (promise form: all the API's reads use it): `pool.query` of the `queries`
+ * pools, and queries on the clients that the `clients` pools hand out (the tenant pool: TenantDb goes through
+ * `connect()`). Durations include the wait for a pooled connection. `classify` names a statement's kind (memoised per
+ * SQL text).
+ */
+export function instrumentPools(
+  pools: { queries: pg.Pool[]; clients: pg.Pool[] },
+  classify: (sql: string) => string = sqlPrefix,
+): { snapshot(): SqlTallies } {
+  const tallies: SqlTallies = new Map();
+  const kinds = new Map<string, string>();
+  const kindOf = (sql: string) => {
+    let kind = kinds.get(sql);
+    if (kind === undefined) kinds.set(sql, (kind = classify(sql)));
+    return kind;
+  };
+  const instrumented = new WeakSet<object>();
+  const wrapQuery = (target: { query: unknown }) => {
+    if (instrumented.has(target)) return;
+    instrumented.add(target);
+    const original = (target.query as (...args: unknown[]) => unknown).bind(target);
+    target.query = countingQuery(original);
+  };
+  const countingQuery =
+    (original: (...args: unknown[]) => unknown) =>
+    (...args: unknown[]) => {
+      const text = typeof args[0] === 'string' ? args[0] : ((args[0] as { text?: string } | undefined)?.text ?? '');
+      const kind = kindOf(text);
+      const started = performance.now();
+      const result = original(...args);
+      if (!(result instanceof Promise)) return result;
+      const record = () => {
+        let tally = tallies.get(kind);
+        if (!tally) tallies.set(kind, (tally = { count: 0, totalMs: 0 }));
+        tally.count++;
+        tally.totalMs += performance.now() - started;
+      };
+      result.then(record, record);
+      return result;
+    };
+  for (const pool of pools.queries) wrapQuery(pool as unknown as { query: unknown });
+  for (const pool of pools.clients) {
+    const connect = pool.connect.bind(pool) as (...args: unknown[]) => unknown;
+    (pool as unknown as { connect: (...args: unknown[]) => unknown }).connect = (...args: unknown[]) => {
+      if (args.length > 0) return connect(...args); // pg's own callback form (pool.query): not counted here
+      return (connect() as Promise<pg.PoolClient>).then(
+        (client) => (wrapQuery(client as unknown as { query: unknown }), client),
+      );
+    };
+  }
+  return { snapshot: () => new Map([...tallies].map(([k, v]) => [k, { ...v }])) };
+}
+
+/** What ran between two snapshots. */
+export function sqlDelta(a: SqlTallies, b: SqlTallies): SqlTallies {
+  const out: SqlTallies = new Map();
+  for (const [kind, tally] of b) {
+    const before = a.get(kind) ?? { count: 0, totalMs: 0 };
+    const count = tally.count - before.count;
+    if (count > 0) out.set(kind, { count, totalMs: tally.totalMs - before.totalMs });
+  }
+  return out;
+}
+
+/** The statements requests made (a kind named `bench: …` is the benchmark's own, not a request's). */
+export const perRequestKinds = (t: SqlTallies) => [...t].filter(([kind]) => !kind.startsWith('bench:'));
 
 // ------------------------------------------------------------------------------------------------ anvil
 

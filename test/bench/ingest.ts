@@ -31,6 +31,7 @@ import {
   progress,
   rpc,
   waitFor as waitForCondition,
+  verdict,
 } from './common.js';
 import { benchFolder, benchRun, deployBenchEmitter, startBenchAnvil, startBenchPostgres } from './harness.js';
 import os from 'node:os';
@@ -80,8 +81,6 @@ const logger = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'silent' });
 /** The shared waitFor with this benchmark's pace: latency is measured while waiting, so it polls every 2 ms. */
 const waitFor = (what: string, condition: () => boolean | Promise<boolean>) =>
   waitForCondition(what, condition, WAIT_TIMEOUT_MS, 2);
-
-const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
 
 interface RpcCounter {
   calls: Map<string, number>;

@@ -35,7 +35,20 @@
  * workflows).
  */
 import type { temporal } from '@temporalio/proto';
-import { now, BenchError, sleep, percentile, ascending, ms, int, ratio, intEnv, progress, p50p99 } from './common.js';
+import {
+  now,
+  BenchError,
+  sleep,
+  percentile,
+  ascending,
+  ms,
+  int,
+  ratio,
+  intEnv,
+  progress,
+  p50p99,
+  verdict,
+} from './common.js';
 import { CLK_TCK, treeTicks, rssBytes, machineTicks } from './proc.js';
 import {
   BENCH_DIR,
@@ -118,7 +131,6 @@ const wall = () => performance.timeOrigin + performance.now();
 
 // ------------------------------------------------------------------------------------------------ helpers
 
-const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
 const mib = (bytes: number) => `${int(bytes / 1024 / 1024)} MiB`;
 const mean = (values: readonly number[]) =>
   values.length > 0 ? values.reduce((a, b) => a + b, 0) / values.length : Number.NaN;

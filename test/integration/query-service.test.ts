@@ -243,6 +243,9 @@ describe('query service', () => {
     expect(outcomes.filter((o) => o.billing.included)).toHaveLength(3);
     expect(outcomes.filter((o) => o.billing.charged === '0.01')).toHaveLength(3);
     expect(await balance(payer.organizationId)).toBe('0.97000000');
+    // The usage rows say the same: an included call cost nothing, a charged one its price.
+    const costs = (await usageRows(payer.organizationId)).map((r) => `${r.included}:${r.cost}`).sort();
+    expect(costs).toEqual([...Array(3).fill('false:0.01000000'), ...Array(3).fill('true:0.00000000')]);
   });
 
   it('meters an x402 payer without touching any ledger', async () => {
