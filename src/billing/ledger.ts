@@ -84,29 +84,49 @@ export async function credit(db: Db, request: CreditRequest): Promise<Movement> 
  */
 export async function debit(db: Db, request: MovementRequest): Promise<Movement> {
   const { organizationId, key, amount } = parseMovement(request);
-  return keyedMovement(db, key, { organizationId, kind: 'usage', amount: -amount }, async (client) => {
-    const charged = await client.query<{ balance: string }>(
-      `UPDATE credits SET balance = balance - $3
-       WHERE organization_id = $1 AND currency = $2 AND owed = 0 AND balance - held >= $3 RETURNING balance::text`,
-      [organizationId, CURRENCY, formatAmount(amount)],
-    );
-    if (charged.rowCount === 0) {
-      // A retry of a charge that emptied the account lands here too: the original answers it.
-      const original = await findEntry(client, organizationId, key);
-      if (original) return replayOf(original);
-      throw refusal(await lockAccount(client, organizationId), amount);
-    }
-    return fresh(
-      await insertEntry(client, {
-        ...describe(request),
-        organizationId,
-        kind: 'usage',
-        key,
-        balanceChange: -amount,
-        balanceAfter: charged.rows[0]!.balance,
-      }),
-    );
-  });
+  return keyedMovement(db, key, { organizationId, kind: 'usage', amount: -amount }, (client) =>
+    charge(client, request, organizationId, key, amount),
+  );
+}
+
+/**
+ * The same charge inside the caller's open transaction, without a savepoint of its own: for a key the caller made
+ * unique in that transaction (a usage row's id), which no other transaction can take meanwhile. A refusal throws, and
+ * the caller's transaction is to be rolled back.
+ */
+export async function debitInTransaction(client: pg.PoolClient, request: MovementRequest): Promise<Movement> {
+  const { organizationId, key, amount } = parseMovement(request);
+  return charge(client, request, organizationId, key, amount);
+}
+
+async function charge(
+  client: pg.PoolClient,
+  request: MovementRequest,
+  organizationId: string,
+  key: string,
+  amount: bigint,
+): Promise<Movement> {
+  const charged = await client.query<{ balance: string }>(
+    `UPDATE credits SET balance = balance - $3
+     WHERE organization_id = $1 AND currency = $2 AND owed = 0 AND balance - held >= $3 RETURNING balance::text`,
+    [organizationId, CURRENCY, formatAmount(amount)],
+  );
+  if (charged.rowCount === 0) {
+    // A retry of a charge that emptied the account lands here too: the original answers it.
+    const original = await findEntry(client, organizationId, key);
+    if (original) return replayOf(original);
+    throw refusal(await lockAccount(client, organizationId), amount);
+  }
+  return fresh(
+    await insertEntry(client, {
+      ...describe(request),
+      organizationId,
+      kind: 'usage',
+      key,
+      balanceChange: -amount,
+      balanceAfter: charged.rows[0]!.balance,
+    }),
+  );
 }
 
 /**

@@ -6,8 +6,8 @@
  * failed on our side is refunded and gives up its request key: a retry is a new call, charged anew.
  */
 import type { Db } from '../db/pool.js';
-import { inTransaction, withTransaction, type Queryable } from '../db/transaction.js';
-import { credit, debit } from '../billing/ledger.js';
+import { withTransaction, type Queryable } from '../db/transaction.js';
+import { credit, debitInTransaction } from '../billing/ledger.js';
 import type { QueryTool } from './tool.js';
 
 export type QuerySurface = 'trpc' | 'rest' | 'mcp' | 'x402' | 'a2a';
@@ -57,18 +57,24 @@ function requestKey(call: MeteredCall): string {
 /** The ledger key of a usage row: a row is charged at most once, and a retried request finds its row. */
 const ledgerKey = (usageId: string) => `query:${usageId}`;
 
+/** A call answered from the cache is complete when it is charged: its usage row is written complete, once. */
+export interface AnsweredFromCache {
+  asOfBlock: number;
+  latencyMs: number;
+}
+
 /**
  * Charges the call and writes its usage row, in one transaction. Throws the ledger's BillingError when the credits do
  * not cover it (nothing written: the caller records the refusal). The row is written at cost = price, what a paid or
  * x402 call costs, so that it is written once on their path (a round trip fewer per call); an included call zeroes it.
  */
-export async function chargeCall(pool: Db, call: MeteredCall): Promise<Charge> {
+export async function chargeCall(pool: Db, call: MeteredCall, answered?: AnsweredFromCache): Promise<Charge> {
   return withTransaction(pool, async (client) => {
     const payer = call.payer;
     const inserted = await client.query<{ id: string }>(
       `INSERT INTO usage_logs (request_key, organization_id, payer_address, payment_reference, caller, surface, tool,
-         tier, arguments, chain_id, agent_id, price, cost)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+         tier, arguments, chain_id, agent_id, price, cost, cached, as_of_block, response_time_ms)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15)
        ON CONFLICT (request_key) WHERE request_key IS NOT NULL DO NOTHING RETURNING id`,
       [
         requestKey(call),
@@ -83,6 +89,9 @@ export async function chargeCall(pool: Db, call: MeteredCall): Promise<Charge> {
         call.chainId,
         call.agentId,
         call.price,
+        answered !== undefined,
+        answered?.asOfBlock ?? null,
+        answered ? Math.round(answered.latencyMs) : null,
       ],
     );
     const usageId = inserted.rows[0]?.id;
@@ -94,7 +103,8 @@ export async function chargeCall(pool: Db, call: MeteredCall): Promise<Charge> {
       await client.query('UPDATE usage_logs SET included = true, cost = 0 WHERE id = $1', [usageId]);
       return { usageId, charged: '0', included: true, replayed: false, balance: await balanceOf(client, payer) };
     }
-    const movement = await debit(inTransaction(client), {
+    // The key is this new row's: no other transaction can hold it, so the debit needs no savepoint of its own.
+    const movement = await debitInTransaction(client, {
       organizationId: payer.organizationId,
       key: ledgerKey(usageId),
       amount: call.price,

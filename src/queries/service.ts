@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
 import type { Db } from '../db/pool.js';
+import { withTransaction } from '../db/transaction.js';
 import type { Logger } from '../logger.js';
 import { isBillingError } from '../billing/errors.js';
 import type { Plan } from '../billing/plans.js';
@@ -21,6 +22,7 @@ import {
   isRequestId,
   recordRefusal,
   refundCall,
+  type Charge,
   type MeteredCall,
   type QueryPayer,
   type QuerySurface,
@@ -163,33 +165,39 @@ export class QueryService {
     }
     let charge;
     try {
-      charge = await chargeCall(this.deps.pool, metered);
+      charge = await chargeCall(
+        this.deps.pool,
+        metered,
+        cached && { asOfBlock: cached.asOfBlock, latencyMs: performance.now() - started },
+      );
     } catch (err) {
       if (isBillingError(err)) await recordRefusal(this.deps.pool, metered, err.message);
       throw err;
     }
+    if (cached) return { answer: cached, billing: this.billingOf(metered, charge, 'hit') };
 
     let answer: QueryAnswer;
     try {
-      if (cached) {
-        answer = cached;
-      } else {
-        const data = await tool.run(
-          { db: this.deps.pool, asOf: asOf!, agentId, progress: request.progress, signal: request.signal },
-          params as never,
-        );
-        answer = {
-          tool: tool.name,
-          chainId,
-          agentId,
-          asOfBlock: asOf!.asOfBlock,
-          asOfBlockHash: asOf!.asOfBlockHash,
-          semanticsVersion: SEMANTICS_VERSION,
-          params,
-          data,
-        };
-        await storeAnswer(this.deps.pool, key, question, answer);
-      }
+      const data = await tool.run(
+        { db: this.deps.pool, asOf: asOf!, agentId, progress: request.progress, signal: request.signal },
+        params as never,
+      );
+      answer = {
+        tool: tool.name,
+        chainId,
+        agentId,
+        asOfBlock: asOf!.asOfBlock,
+        asOfBlockHash: asOf!.asOfBlockHash,
+        semanticsVersion: SEMANTICS_VERSION,
+        params,
+        data,
+      };
+      const completion = { outcome: 'answered' as const, cached: false, asOfBlock: answer.asOfBlock };
+      // One commit for both: the answer kept and the call's row completed.
+      await withTransaction(this.deps.pool, async (client) => {
+        await storeAnswer(client, key, question, answer);
+        await completeUsage(client, charge.usageId, { ...completion, latencyMs: performance.now() - started });
+      });
     } catch (err) {
       log.error({ err }, 'query failed; the charge is returned');
       await refundCall(this.deps.pool, metered, charge);
@@ -201,21 +209,10 @@ export class QueryService {
       });
       throw err;
     }
-    await completeUsage(this.deps.pool, charge.usageId, {
-      outcome: 'answered',
-      cached: Boolean(cached),
-      latencyMs: performance.now() - started,
-      asOfBlock: answer.asOfBlock,
-    });
-    return {
-      answer,
-      billing: {
-        price: metered.price,
-        charged: charge.charged,
-        balance: charge.balance,
-        included: charge.included,
-        cache: cached ? 'hit' : fresh ? 'bypass' : 'miss',
-      },
-    };
+    return { answer, billing: this.billingOf(metered, charge, fresh ? 'bypass' : 'miss') };
+  }
+
+  private billingOf(call: MeteredCall, charge: Charge, cache: QueryBilling['cache']): QueryBilling {
+    return { price: call.price, charged: charge.charged, balance: charge.balance, included: charge.included, cache };
   }
 }
