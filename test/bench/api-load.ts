@@ -365,6 +365,8 @@ async function run(spec: LoadRun): Promise<LoadResult> {
         due = issueDue(due, intervalMs);
         await Promise.race([sleep(due - performance.now()), gateCommandArrived()]);
       }
+      // What fell due while the gate was still open (the command may be read late, after a stall of this process).
+      issueDue(due, intervalMs);
       const closedAt = performance.now();
       measuring = false;
       await Promise.all(started);
