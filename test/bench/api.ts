@@ -24,11 +24,23 @@
  *
  * Bogus-key flood (issue 10, item 4): an attacker at a fixed offered rate (BENCH_FLOOD_RATE requests/s of well-formed but
  * made-up API keys, a fresh one per request, open loop: a second load generator whose CPU is bounded by that rate, unlike
- * a closed loop's, which takes whatever the server leaves) from the legitimate client's own address. First the flood alone, for what a refusal costs the
- * server (CPU per refused request, Postgres CPU, SQL statements, argon2 verifications); then BENCH_FLOOD_REPEATS times the
- * API-key trigger list without and with the flood, back to back; every ratio of their p99 is printed, and the target
- * (≤ 2×) counts only if the worst one meets it. During these runs, resets clear the legitimate buckets only (the flood's
- * 'verify' bucket keeps counting, as it would in production).
+ * a closed loop's, which takes whatever the server leaves) from the legitimate client's own address. First the flood
+ * alone, for what a refusal costs the server (CPU per refused request, Postgres CPU, SQL statements, argon2
+ * verifications). Then the API-key trigger list with and without the flood, compared in one run of the legitimate load
+ * so that the machine's drift (other work on its shared cores) falls on both alike: after a warm-up without the flood,
+ * 2 × BENCH_FLOOD_SLICES slices of BENCH_FLOOD_SLICE_MS, baseline and flooded alternating (ABAB…, baseline first). The
+ * flood generator runs throughout, gated: before a flooded slice the gate opens, and FLOOD_SETTLE_MS (250 ms) passes
+ * before the legitimate load resumes; when a flooded slice's time is up the gate closes, and the slice (the legitimate
+ * load included) goes on until the flood's last requests are answered, so that the flood's work, such as a burst of
+ * argon2 verifications when its address's verification window starts anew, stays within the flooded slices and is never
+ * hidden in a pause. Between slices the legitimate workers drain and its rate-limit counters are reset (outside the
+ * measured time; the flood's 'verify' bucket keeps counting, as it would in production). The load generator returns
+ * each slice's raw latencies; each condition's are pooled over its slices, and the ratio of the pooled p99s (with ÷
+ * without) is the repetition's figure. BENCH_FLOOD_REPEATS repetitions, each containing one start of the address's
+ * verification window (VERIFY_LIMIT's fixed windows: there the flood gets its next argon2 verifications, all at once),
+ * waiting for one if needed, so that every repetition carries the flood's recurring cost alike; the target (≤ 2×)
+ * counts only if every repetition meets it and the flood achieved its offered rate in every open period. Each slice's
+ * own p99 and the argon2 verifications per condition are printed too.
  *
  * Every API SQL statement is counted and timed (a wrapper around the API pool's query: durations include the wait for a
  * pooled connection), so the report shows the round trips per request and where time goes.
@@ -39,13 +51,15 @@
  *
  * Knobs (environment): BENCH_CONCURRENCY (16), BENCH_WARMUP_SECONDS (2), BENCH_SECONDS (8), BENCH_SERIAL_SECONDS (2),
  * BENCH_PROFILE_SECONDS (4; 0: no CPU profile), BENCH_STORM_SECONDS (3; 0: skip the key-cache-cleared run), BENCH_FLOOD (1; 0: skip
- * the bogus-key flood comparison), BENCH_FLOOD_RATE (500 requests/s), BENCH_FLOOD_REPEATS (3), BENCH_EVENTS (10000), BENCH_TRIGGERS (20), BENCH_POOL_MAX (10), BENCH_JWT_BATCH (1900), BENCH_LOG_LEVEL (error).
+ * the bogus-key flood comparison), BENCH_FLOOD_RATE (500 requests/s), BENCH_FLOOD_REPEATS (3), BENCH_FLOOD_SLICES (12),
+ * BENCH_FLOOD_SLICE_MS (1000), BENCH_EVENTS (10000), BENCH_TRIGGERS (20), BENCH_POOL_MAX (10), BENCH_JWT_BATCH (1900), BENCH_LOG_LEVEL (error).
  */
 import {
   now,
   BenchError,
   sleep,
   percentile,
+  ascending,
   ms,
   int,
   ratio,
@@ -82,7 +96,7 @@ import { initTRPC } from '@trpc/server';
 import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import pg from 'pg';
 import pino from 'pino';
-import { RateLimiter } from '../../src/rate-limit.js';
+import { RateLimiter, VERIFY_LIMIT } from '../../src/rate-limit.js';
 import { revokeApiKey, verifyApiKey } from '../../src/auth/api-keys.js';
 import { argon2Verifications } from '../../src/auth/passwords.js';
 import { createPool } from '../../src/db/pool.js';
@@ -106,8 +120,20 @@ const FLOOD = intEnv('BENCH_FLOOD', 1, 0, 1) === 1;
  * printed below gives the refused requests per second a core can absorb.
  */
 const FLOOD_RATE = intEnv('BENCH_FLOOD_RATE', 500, 1, 100_000);
-/** Baseline and flooded runs, back to back, this many times: the target counts only if it holds in every one. */
+/** Repetitions of the comparison: the target counts only if it holds in every one. */
 const FLOOD_REPEATS = intEnv('BENCH_FLOOD_REPEATS', 3, 1, 20);
+/**
+ * Slices of each condition per repetition, baseline and flooded alternating (ABAB…), of BENCH_FLOOD_SLICE_MS each: a
+ * slice is short next to the machine's drift, and the pooled samples of a condition (12 s of it) are more than one
+ * 8 s run's.
+ */
+const FLOOD_SLICES = intEnv('BENCH_FLOOD_SLICES', 12, 1, 100);
+const FLOOD_SLICE_MS = intEnv('BENCH_FLOOD_SLICE_MS', 1_000, 100, 10_000);
+/**
+ * After the flood is switched on or off (off: its requests answered) and before the slice starts: the flood's steady
+ * state, or its absence, not the switch, is measured.
+ */
+const FLOOD_SETTLE_MS = 250;
 /**
  * The flood alone (no legitimate load), to measure what a refusal costs the server: first until the address is over its
  * verification limit (its first 60 keys are verified with argon2, once a minute), then, once those verifications are
@@ -230,11 +256,22 @@ function kindOf(sql: string): string {
 
 // ------------------------------------------------------------------------------------------------ load generator
 
+interface LoadHooks {
+  onMeasuring?: () => void;
+  /** A batch boundary (rate-limit counters to reset). */
+  onReset?: () => Promise<void>;
+  /** Before slice `slice` of a sliced run: set it up (and reset the rate-limit counters: a slice starts a batch). */
+  onSlice?: (slice: number) => Promise<void>;
+  /** Slice `slice`'s time is up: wind its condition down (the slice goes on meanwhile). */
+  onSliceEnd?: (slice: number) => Promise<void>;
+}
+
 interface LoadClient {
-  run(
-    spec: Omit<LoadRun, 'type' | 'id'>,
-    hooks: { onMeasuring?: () => void; onReset?: () => Promise<void> },
-  ): Promise<LoadResult>;
+  run(spec: Omit<LoadRun, 'type' | 'id'>, hooks: LoadHooks): Promise<LoadResult>;
+  /** Opens or closes the gate of the gated run under way; resolves once done (closed: its requests answered). */
+  gate(open: boolean): Promise<void>;
+  /** Ends the gated run under way (its result resolves `run`). */
+  end(): void;
   stop(): Promise<void>;
 }
 
@@ -242,21 +279,35 @@ interface LoadClient {
 function startLoadClient(name: string, onCleanup: OnCleanup): LoadClient {
   const { child, exitReason, stop } = spawnBenchChild(name, path.join(BENCH_DIR, 'api-load.ts'), 5_000, onCleanup);
   let nextId = 1;
+  let current: number | undefined;
+  let gateWaiter: { open: boolean; resolve: () => void; reject: (err: unknown) => void } | undefined;
+  const command = (message: LoadCommand) => child.send(message);
+  const currentRun = () => {
+    if (current === undefined) throw new BenchError(`${name}: no run under way`);
+    return current;
+  };
   return {
     run: (spec, hooks) =>
       new Promise<LoadResult>((resolve, reject) => {
         const id = nextId++;
+        current = id;
+        const answer = (step: Promise<void> | undefined, reply: 'resume' | 'end') =>
+          (step ?? Promise.resolve()).then(
+            () => command({ type: reply, id }),
+            (err: unknown) => {
+              done();
+              reject(err);
+            },
+          );
         const onMessage = (message: LoadMessage) => {
           if (message.id !== id) return;
           if (message.type === 'measuring') hooks.onMeasuring?.();
-          else if (message.type === 'reset') {
-            (hooks.onReset?.() ?? Promise.resolve()).then(
-              () => child.send({ type: 'reset-done', id } satisfies LoadCommand),
-              (err: unknown) => {
-                done();
-                reject(err);
-              },
-            );
+          else if (message.type === 'reset') void answer(hooks.onReset?.(), 'resume');
+          else if (message.type === 'slice') void answer(hooks.onSlice?.(message.slice), 'resume');
+          else if (message.type === 'slice-end') void answer(hooks.onSliceEnd?.(message.slice), 'end');
+          else if (message.type === 'gated') {
+            if (gateWaiter?.open === message.open) gateWaiter.resolve();
+            gateWaiter = undefined;
           } else if (message.type === 'result') {
             done();
             resolve(message);
@@ -272,11 +323,21 @@ function startLoadClient(name: string, onCleanup: OnCleanup): LoadClient {
         const done = () => {
           child.off('message', onMessage);
           child.off('exit', onExit);
+          if (current === id) current = undefined;
+          gateWaiter?.reject(new BenchError(`${name}: the run ended while its gate was being switched`));
+          gateWaiter = undefined;
         };
         child.on('message', onMessage);
         child.once('exit', onExit);
-        child.send({ type: 'run', id, ...spec } satisfies LoadCommand);
+        command({ type: 'run', id, ...spec });
       }),
+    gate: (open) =>
+      new Promise<void>((resolve, reject) => {
+        const id = currentRun();
+        gateWaiter = { open, resolve, reject };
+        command({ type: 'gate', id, open });
+      }),
+    end: () => command({ type: 'stop', id: currentRun() }),
     stop,
   };
 }
@@ -320,15 +381,28 @@ interface ScenarioResult {
   loaded: Measured;
 }
 
-interface FloodRepeat {
-  baseline: Measured;
-  flooded: Measured;
-  flood: LoadResult;
+/** The legitimate latencies of one condition, pooled over its slices. */
+interface PooledSlices {
+  slices: number;
+  samples: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  /** Each slice's own p99, for the spread (the target uses the pooled p99). */
+  sliceP99s: number[];
+  /** argon2 verifications while this condition was set up (its slices, their settles and drains). */
   argon2: number;
-  /** Legitimate p99 with the flood ÷ without. */
+}
+
+interface FloodRepeat {
+  baseline: PooledSlices;
+  flooded: PooledSlices;
+  flood: LoadResult;
+  /** Pooled legitimate p99 with the flood ÷ without. */
   ratio: number;
-  /** Achieved ÷ offered flood rate. */
+  /** Achieved ÷ offered flood rate, over all its open periods and in the lowest one. */
   achieved: number;
+  lowestAchieved: number;
 }
 
 interface FloodResult {
@@ -610,9 +684,15 @@ async function main(): Promise<void> {
     concurrency: number,
     warmupMs: number,
     durationMs: number,
-    onMeasuring?: () => void,
-    reset: () => Promise<unknown> = resetCounters,
+    options: {
+      onMeasuring?: () => void;
+      /** Between batches (default: every rate-limit counter). */
+      reset?: () => Promise<unknown>;
+      /** A sliced run: this many slices, each set up by `onSlice` (which resets the counters too) and wound down by `onEnd`. */
+      slices?: { count: number; onSlice: (slice: number) => Promise<void>; onEnd: (slice: number) => Promise<void> };
+    } = {},
   ): Promise<Measured> => {
+    const { onMeasuring, reset = resetCounters, slices } = options;
     if (s.batched) await reset();
     let cpuStart: CpuSnapshot | undefined;
     let sqlStart: SqlTallies | undefined;
@@ -632,7 +712,15 @@ async function main(): Promise<void> {
       };
     };
     const result = await load.run(
-      { url: s.url, headers: s.headers, concurrency, warmupMs, durationMs, batchLimit: s.batched ? JWT_BATCH : 0 },
+      {
+        url: s.url,
+        headers: s.headers,
+        concurrency,
+        warmupMs,
+        durationMs,
+        batchLimit: s.batched ? JWT_BATCH : 0,
+        slices: slices?.count,
+      },
       {
         onMeasuring: () => {
           cpuStart = snapshotCpu();
@@ -653,6 +741,8 @@ async function main(): Promise<void> {
               await reset();
             }
           : undefined,
+        onSlice: slices?.onSlice,
+        onSliceEnd: slices?.onEnd,
       },
     );
     const cpuEnd = snapshotCpu();
@@ -724,14 +814,16 @@ async function main(): Promise<void> {
   let clearedAt: number | undefined;
   if (STORM_MS > 0) {
     const keyTriggersScenario = scenarios.find((x) => x.key === 'key-triggers')!;
-    storm = await measure(keyTriggersScenario, CONCURRENCY, 500, STORM_MS, () => {
-      setTimeout(
-        () => {
-          clearedAt = now();
-          apiKeys.clear();
-        },
-        Math.min(1_000, STORM_MS / 3),
-      ).unref();
+    storm = await measure(keyTriggersScenario, CONCURRENCY, 500, STORM_MS, {
+      onMeasuring: () => {
+        setTimeout(
+          () => {
+            clearedAt = now();
+            apiKeys.clear();
+          },
+          Math.min(1_000, STORM_MS / 3),
+        ).unref();
+      },
     });
     progress(
       `key cache cleared under load: ${storm.sql.get('auth: API key lookup (cache miss)')?.count ?? 0} verifications`,
@@ -804,30 +896,86 @@ async function main(): Promise<void> {
         `${fixed(solo.serverUs / soloFlood.requests, 0)} µs of server CPU each, ${solo.argon2} argon2 verification(s)`,
     );
 
-    const measureKeyList = () =>
-      measure(keyTriggersScenario, CONCURRENCY, WARMUP_MS, DURATION_MS, undefined, resetLegitimate);
+    // Baseline and flooded slices alternate (ABAB…, baseline first) within one run of the legitimate load, so that the
+    // machine's drift (other work on its cores) falls on both conditions alike; each condition's latencies are pooled.
+    const sliceCount = 2 * FLOOD_SLICES;
+    const floodedSlice = (slice: number) => slice % 2 === 1;
+    const pooledSlices = (legitimate: LoadResult, argon2PerSlice: number[], flooded: boolean): PooledSlices => {
+      const picked = (legitimate.slices ?? []).filter((_, k) => floodedSlice(k) === flooded);
+      const sorted = ascending(picked.flatMap((slice) => slice.latencies));
+      const seconds = picked.reduce((sum, slice) => sum + slice.durationMs, 0) / 1000;
+      return {
+        slices: picked.length,
+        samples: sorted.length,
+        rps: sorted.length / seconds,
+        p50: percentile(sorted, 50),
+        p99: percentile(sorted, 99),
+        sliceP99s: picked.map((slice) => percentile(ascending(slice.latencies), 99)),
+        argon2: argon2PerSlice.filter((_, k) => floodedSlice(k) === flooded).reduce((a, b) => a + b, 0),
+      };
+    };
     const repeats: FloodRepeat[] = [];
+    // Each repetition contains one start of the flood's verification window (fixed windows aligned to the epoch), where
+    // the address gets its next VERIFY_LIMIT argon2 verifications: the flood's recurring cost, in every repetition
+    // alike rather than in those that happen to cross a window boundary. Without one early enough, wait for the next
+    // (it then falls at the end of the warm-up, before the first flooded slice opens).
+    const windowMs = VERIFY_LIMIT.windowSeconds * 1000;
+    const latestWindowStartMs = WARMUP_MS + (sliceCount - 2) * (FLOOD_SLICE_MS + FLOOD_SETTLE_MS);
+    const awaitWindowStartWithin = async () => {
+      const untilWindowStart = Math.ceil(Date.now() / windowMs) * windowMs - Date.now();
+      if (untilWindowStart > latestWindowStartMs) await sleep(untilWindowStart - WARMUP_MS);
+    };
     for (let r = 1; r <= FLOOD_REPEATS; r++) {
-      const baseline = await measureKeyList();
-      const argon2Before = argon2Verifications.value();
-      let floodStarted!: () => void;
-      const floodMeasuring = new Promise<void>((resolve) => (floodStarted = resolve));
-      const floodRun = floodClient.run(floodSpec(0, WARMUP_MS + DURATION_MS + 2_000), { onMeasuring: floodStarted });
-      await floodMeasuring;
-      const flooded = await measureKeyList();
+      await awaitWindowStartWithin();
+      // The flood runs for the whole repetition, gated: open for the flooded slices, closed (its requests answered)
+      // for the baseline ones; its per-address verification bucket keeps counting throughout.
+      const floodRun = floodClient.run({ ...floodSpec(0, 0), gated: true }, {});
+      const argon2AtStart = argon2Verifications.value();
+      const argon2PerSlice: number[] = [];
+      let argon2Mark = 0;
+      const markArgon2 = (slice: number) => {
+        const value = argon2Verifications.value();
+        if (slice > 0) argon2PerSlice[slice - 1] = value - argon2Mark;
+        argon2Mark = value;
+      };
+      const legitimate = await measure(keyTriggersScenario, CONCURRENCY, WARMUP_MS, sliceCount * FLOOD_SLICE_MS, {
+        reset: resetLegitimate,
+        slices: {
+          count: sliceCount,
+          onSlice: async (slice) => {
+            markArgon2(slice);
+            await resetLegitimate();
+            if (floodedSlice(slice)) await floodClient.gate(true);
+            await sleep(FLOOD_SETTLE_MS);
+          },
+          // The flood's last answers (argon2 verifications queued behind one another take seconds) come within the
+          // flooded slice, with the legitimate load still running: none of its work is left for the pause.
+          onEnd: async (slice) => {
+            if (floodedSlice(slice)) await floodClient.gate(false);
+          },
+        },
+      });
+      markArgon2(sliceCount);
+      floodClient.end();
       const floodResult = await floodRun;
+      if (legitimate.load.slices?.length !== sliceCount)
+        throw new BenchError(`the legitimate load ran ${legitimate.load.slices?.length ?? 0} of ${sliceCount} slices`);
       checkFloodAnswers(floodResult, `repetition ${r}`);
-      const repeat = {
+      const baseline = pooledSlices(legitimate.load, argon2PerSlice, false);
+      const flooded = pooledSlices(legitimate.load, argon2PerSlice, true);
+      const rateOf = (requests: number, durationMs: number) => requests / (durationMs / 1000) / FLOOD_RATE;
+      const repeat: FloodRepeat = {
         baseline,
         flooded,
         flood: floodResult,
-        argon2: argon2Verifications.value() - argon2Before,
-        ratio: flooded.load.latency.p99 / baseline.load.latency.p99,
-        achieved: floodResult.requests / (floodResult.measuredMs / 1000) / FLOOD_RATE,
+        ratio: flooded.p99 / baseline.p99,
+        achieved: rateOf(floodResult.requests, floodResult.measuredMs),
+        lowestAchieved: Math.min(...(floodResult.openPeriods ?? []).map((p) => rateOf(p.requests, p.durationMs))),
       };
       repeats.push(repeat);
       progress(
-        `bogus-key flood ${r}/${FLOOD_REPEATS}: legitimate p99 ${ms(baseline.load.latency.p99)} without, ${ms(flooded.load.latency.p99)} with (${fixed(repeat.ratio, 2)}x)`,
+        `bogus-key flood ${r}/${FLOOD_REPEATS}: legitimate pooled p99 ${ms(baseline.p99)} without, ${ms(flooded.p99)} with (${fixed(repeat.ratio, 2)}x); ` +
+          `argon2 ${argon2Verifications.value() - argon2AtStart} (${flooded.argon2} flooded, ${baseline.argon2} not)`,
       );
     }
     await floodClient.stop();
@@ -1017,13 +1165,22 @@ async function main(): Promise<void> {
         `server CPU ${fixed(perRefusal, 0)} µs per refused request (${int(1e6 / perRefusal)} refusals/s per core), ` +
         `Postgres ${fixed(solo.postgresUs / solo.flood.requests, 1)} µs per request, ${int(solo.statements)} SQL statement(s), ${solo.argon2} argon2 verification(s)`,
     );
+    console.log(
+      `    legitimate key REST trigger list (${CONCURRENCY} connections), per repetition: a ${WARMUP_MS / 1000} s warm-up without the flood, then ${2 * FLOOD_SLICES} slices ` +
+        `of ${ms(FLOOD_SLICE_MS)} alternating without / with it (baseline first), each after the workers drained, the rate-limit counters were reset, ` +
+        `the flood was switched on (flooded slices) and ${FLOOD_SETTLE_MS} ms passed; a flooded slice ends once the flood is off and answered (the legitimate load goes on meanwhile); ` +
+        `each condition's latencies pooled over its ${FLOOD_SLICES} slices; ` +
+        `each repetition contains one start of the flood address's verification window (${VERIFY_LIMIT.limit} argon2 verifications per ${VERIFY_LIMIT.windowSeconds} s)`,
+    );
+    const spread = (p99s: number[]) => `${ms(Math.min(...p99s))}–${ms(Math.max(...p99s))}`;
     for (const [i, r] of repeats.entries()) {
       const f = r.flood;
+      const condition = (c: PooledSlices) =>
+        `${int(c.samples)} requests, ${int(c.rps)} req/s, p50 ${ms(c.p50)} p99 ${ms(c.p99)} (slices' own p99 ${spread(c.sliceP99s)}; ${c.argon2} argon2)`;
       console.log(
-        `    ${i + 1}/${repeats.length}: legitimate key REST trigger list without the flood ${int(r.baseline.rps)} req/s p50 ${ms(r.baseline.load.latency.p50)} p99 ${ms(r.baseline.load.latency.p99)}; ` +
-          `with it ${int(r.flooded.rps)} req/s p50 ${ms(r.flooded.load.latency.p50)} p99 ${ms(r.flooded.load.latency.p99)}; p99 ratio ${fixed(r.ratio, 2)}x ` +
-          `(flood ${int(f.requests / (f.measuredMs / 1000))} req/s achieved${r.achieved < FLOOD_MIN_ACHIEVED ? ' — BELOW the offered rate' : ''}, ` +
-          `at most ${f.maxInFlight} in flight, generator ${fixed(((f.cpuUserUs + f.cpuSystemUs) / 1000 / f.measuredMs) * 100, 0)}% of a core; answers ${answers(f)}; ${r.argon2} argon2)`,
+        `    ${i + 1}/${repeats.length}: without the flood ${condition(r.baseline)}; with it ${condition(r.flooded)}; ratio of pooled p99 ${fixed(r.ratio, 2)}x ` +
+          `(flood ${int(FLOOD_RATE * r.achieved)} req/s achieved over ${f.openPeriods?.length ?? 0} open periods, lowest ${fixed(r.lowestAchieved * 100, 0)}% of the offered rate` +
+          `${r.lowestAchieved < FLOOD_MIN_ACHIEVED ? ' — BELOW it' : ''}, at most ${f.maxInFlight} in flight, generator ${fixed(((f.cpuUserUs + f.cpuSystemUs) / 1000 / f.measuredMs) * 100, 0)}% of a core; answers ${answers(f)})`,
       );
     }
   }
@@ -1057,9 +1214,9 @@ async function main(): Promise<void> {
   );
   if (flood) {
     const worst = Math.max(...flood.repeats.map((r) => r.ratio));
-    const allOffered = flood.repeats.every((r) => r.achieved >= FLOOD_MIN_ACHIEVED);
+    const allOffered = flood.repeats.every((r) => r.lowestAchieved >= FLOOD_MIN_ACHIEVED);
     console.log(
-      `  legitimate p99 under a bogus-key flood (${int(FLOOD_RATE)} req/s) ≤ ${TARGET_FLOOD_P99_FACTOR}x without, in every one of ${flood.repeats.length} repetitions: ` +
+      `  legitimate p99 under a bogus-key flood (${int(FLOOD_RATE)} req/s) ≤ ${TARGET_FLOOD_P99_FACTOR}x without (pooled over alternating slices), in every one of ${flood.repeats.length} repetitions: ` +
         `${flood.repeats.map((r) => `${fixed(r.ratio, 2)}x`).join(', ')}; worst ${fixed(worst, 2)}x` +
         `${allOffered ? '' : ' (the flood fell short of its offered rate: not a valid measurement)'} → ${verdict(allOffered && worst <= TARGET_FLOOD_P99_FACTOR)}`,
     );
