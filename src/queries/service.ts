@@ -193,8 +193,10 @@ export class QueryService {
         data,
       };
       const completion = { outcome: 'answered' as const, cached: false, asOfBlock: answer.asOfBlock };
-      // One commit for both: the answer kept and the call's row completed.
+      // One commit for both: the answer kept and the call's row completed. It need not wait for the disk: a crash
+      // can lose only a cache row and the completion of a row whose charge committed durably before.
       await withTransaction(this.deps.pool, async (client) => {
+        await client.query('SET LOCAL synchronous_commit = off');
         await storeAnswer(client, key, question, answer);
         await completeUsage(client, charge.usageId, { ...completion, latencyMs: performance.now() - started });
       });
