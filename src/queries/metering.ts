@@ -57,6 +57,27 @@ function requestKey(call: MeteredCall): string {
 /** The ledger key of a usage row: a row is charged at most once, and a retried request finds its row. */
 const ledgerKey = (usageId: string) => `query:${usageId}`;
 
+/**
+ * What every usage row records of a call, in this column order: organization_id, payer_address, payment_reference,
+ * caller, surface, tool, tier, arguments, chain_id, agent_id, price.
+ */
+function usageColumns(call: MeteredCall): unknown[] {
+  const payer = call.payer;
+  return [
+    payer.kind === 'organization' ? payer.organizationId : null,
+    payer.kind === 'x402' ? payer.payer.toLowerCase() : null,
+    payer.kind === 'x402' ? payer.paymentId : null,
+    payer.kind === 'organization' ? payer.caller : null,
+    call.surface,
+    call.tool.name,
+    call.tool.tier,
+    JSON.stringify(call.params),
+    call.chainId,
+    call.agentId,
+    call.price,
+  ];
+}
+
 /** A call answered from the cache is complete when it is charged: its usage row is written complete, once. */
 export interface AnsweredFromCache {
   asOfBlock: number;
@@ -78,17 +99,7 @@ export async function chargeCall(pool: Db, call: MeteredCall, answered?: Answere
        ON CONFLICT (request_key) WHERE request_key IS NOT NULL DO NOTHING RETURNING id`,
       [
         requestKey(call),
-        payer.kind === 'organization' ? payer.organizationId : null,
-        payer.kind === 'x402' ? payer.payer.toLowerCase() : null,
-        payer.kind === 'x402' ? payer.paymentId : null,
-        payer.kind === 'organization' ? payer.caller : null,
-        call.surface,
-        call.tool.name,
-        call.tool.tier,
-        JSON.stringify(call.params),
-        call.chainId,
-        call.agentId,
-        call.price,
+        ...usageColumns(call),
         answered !== undefined,
         answered?.asOfBlock ?? null,
         answered ? Math.round(answered.latencyMs) : null,
@@ -203,24 +214,10 @@ export async function refundCall(pool: Db, call: MeteredCall, charge: Charge): P
 
 /** A call refused before it ran (credits, an unknown chain or block): logged without a request key, charged nothing. */
 export async function recordRefusal(db: Queryable, call: MeteredCall, error: string): Promise<void> {
-  const payer = call.payer;
   await db.query(
     `INSERT INTO usage_logs (organization_id, payer_address, payment_reference, caller, surface, tool, tier, arguments,
        chain_id, agent_id, price, cost, outcome, error)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, 'refused', $12)`,
-    [
-      payer.kind === 'organization' ? payer.organizationId : null,
-      payer.kind === 'x402' ? payer.payer.toLowerCase() : null,
-      payer.kind === 'x402' ? payer.paymentId : null,
-      payer.kind === 'organization' ? payer.caller : null,
-      call.surface,
-      call.tool.name,
-      call.tool.tier,
-      JSON.stringify(call.params),
-      call.chainId,
-      call.agentId,
-      call.price,
-      error.slice(0, 1000),
-    ],
+    [...usageColumns(call), error.slice(0, 1000)],
   );
 }
