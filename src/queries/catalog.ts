@@ -1,6 +1,8 @@
-/** The query tools we sell, in the order the surfaces list them. Each tool module adds itself here. */
-import { QueryError } from './errors.js';
-import type { QueryTool, QueryToolName } from './tool.js';
+/**
+ * The query tools we sell, in the order the surfaces list them. Each tool module adds itself here; the query service
+ * (src/queries/service.ts) looks them up by name.
+ */
+import type { QueryTool } from './tool.js';
 import { compareToBaseline } from './tools/compare-to-baseline.js';
 import { getAgentProfile } from './tools/get-agent-profile.js';
 import { getClientAnalysis } from './tools/get-client-analysis.js';
@@ -20,15 +22,3 @@ export const QUERY_TOOLS: readonly QueryTool[] = [
   compareToBaseline,
   getReputationReport,
 ];
-
-const byName = new Map<string, QueryTool>(QUERY_TOOLS.map((t) => [t.name, t]));
-
-export function queryTool(name: string): QueryTool {
-  const tool = byName.get(name);
-  if (!tool) throw new QueryError('unknown_tool', `no query tool named ${JSON.stringify(name)}`);
-  return tool;
-}
-
-export function isQueryToolName(name: string): name is QueryToolName {
-  return byName.has(name);
-}
