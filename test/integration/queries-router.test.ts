@@ -63,11 +63,20 @@ describe('queries router', () => {
   it('answers each tool the same over tRPC and REST, as of the checkpoint, and charges each call its price', async () => {
     const org = await signUp('1');
     const expectedFigures: Record<string, Record<string, unknown>> = {
-      profile: {},
-      feedbacks: {},
+      // No identity event for agent 7 on this chain: not registered as of the block.
+      profile: { registered: false, owner: null },
+      // Newest first; C's retracted feedback is not there, B's is there and revoked.
+      feedbacks: {
+        feedbacks: [
+          { client: B, decimal: '-5', revoked: true, revokedAtBlock: 16, blockNumber: 14 },
+          { client: A, value: '905', valueDecimals: 1, decimal: '90.5', revoked: false, blockNumber: 12 },
+          { client: A, decimal: '80', revoked: false, blockNumber: 10 },
+        ],
+        nextCursor: null,
+      },
       // 80 and 90.5 count; B's is revoked; C's was retracted.
       summary: { count: 2, uniqueClients: 1, mean: '85.25', min: '80', max: '90.5', revokedCount: 1 },
-      validations: {},
+      validations: { requests: [], summary: { requests: 0, responded: 0, pending: 0 } },
       // One month holding both counted values; A is the only client, and rates no other agent.
       trend: { granularity: 'month', buckets: [{ count: 2, mean: '85.25', uniqueClients: 1, partial: true }] },
       clients: {
