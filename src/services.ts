@@ -185,6 +185,8 @@ export function startRelay(ctx: ProcessContext, pool: Pool, databaseUrl: string,
     taskQueue: ctx.config.temporal.taskQueue,
     logger: ctx.logger,
     dispatch: { dispatchers: ctx.config.actions.dispatchers },
+    // The candidates of each batch from memory, kept current by NOTIFY.
+    databaseUrl,
   });
   const controller = new AbortController();
   const relay = new Relay({ pool, databaseUrl, dispatcher, logger: ctx.logger });
@@ -192,6 +194,7 @@ export function startRelay(ctx: ProcessContext, pool: Pool, databaseUrl: string,
   ctx.onShutdown('relay', async () => {
     controller.abort();
     await run;
+    await dispatcher.close();
   });
   return relay;
 }

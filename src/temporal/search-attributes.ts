@@ -1,6 +1,7 @@
 /**
  * Custom search attributes that make triggers findable in the Temporal Web UI
- * (e.g. `Registry = "reputation" AND Enabled = true`). Registered on the dev server at start
+ * (e.g. `Registry = "reputation" AND Enabled = true`, or `LastFiredAt > "2026-12-08T00:00:00Z"` for the triggers that
+ * fired since). Registered on the dev server at start
  * and by the `temporal-setup` service in docker-compose.yml.
  */
 export const SEARCH_ATTRIBUTES = {
@@ -9,6 +10,8 @@ export const SEARCH_ATTRIBUTES = {
   ChainId: 'Int',
   Registry: 'Keyword',
   Enabled: 'Bool',
+  LastFiredAt: 'Datetime',
+  FiringCount: 'Int',
 } as const;
 
 export type SearchAttributeName = keyof typeof SEARCH_ATTRIBUTES;
