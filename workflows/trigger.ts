@@ -90,23 +90,24 @@ export interface TriggerWorkflowInput {
  *
  * Histories (test/fixtures/histories): v1 = trigger-workflow-v1-before-deliveries.json (no markers),
  * v2 = trigger-workflow-v2-remote-activities.json, v3 = trigger-workflow-v3-two-local-activities.json,
- * v4 = trigger-workflow.json; fresh = the history test/integration/trigger-replay.test.ts records on the current code.
+ * v4 = trigger-workflow-v4-record-and-deliver.json, v5 = trigger-workflow.json (restored from snapshots, firings shown);
+ * fresh = the history test/integration/trigger-replay.test.ts records on the current code.
  *
  * deprecatePatch(id) once no open run started before the commit that added it (for ¹, before 95ad779) and the
  * fixtures in the last column are retired (deleted: no open run can replay like them any more). Dates are 2026.
  *
  * patch id                           | added in      | old branch       | new branch        | retired fixtures
  * -----------------------------------|---------------|------------------|-------------------|-----------------------
- * idle-without-timer                 | 4c4ed77 11-26 | v1               | v2, v3, v4, fresh | v1
+ * idle-without-timer                 | 4c4ed77 11-26 | v1               | v2–v5, fresh      | v1
  * start-deliveries ¹                 | fb122e9 11-26 | v1               | v2                | v1, v2
  * local-record ²                     | 95ad779 11-26 | v1, v2           | v3                | v1, v2
- * record-and-deliver                 | 04524f3 11-26 | v1, v2, v3       | v4, fresh         | v1, v2, v3
+ * record-and-deliver                 | 04524f3 11-26 | v1, v2, v3       | v4, v5, fresh     | v1, v2, v3
  * refold-agent-before-its-next-event | d86f0c9 12-07 | none ³           | none ³            | —
- * abi-version-series                 | 596d6a5 12-07 | v1, v2, v3, v4 ⁴ | fresh             | v1–v4 (or re-recorded)
+ * abi-version-series                 | 596d6a5 12-07 | v1, v2, v3, v4 ⁴ | v5, fresh         | v1–v4 (or re-recorded)
  * history-before-live-events         | 70e545e 12-07 | none ⁵           | none ⁵            | —
- * restore-from-snapshot              | (this) 12-08  | v1–v4 ⁶          | fresh             | v1–v4
- * snapshot-with-firings              | (this) 12-08  | v1–v4            | fresh             | v1–v4
- * firing-search-attributes           | (this) 12-08  | v1–v4            | fresh             | v1–v4
+ * restore-from-snapshot              | 3670b09 12-08 | v1–v4 ⁶          | v5, fresh         | v1–v4
+ * snapshot-with-firings              | 3670b09 12-08 | v1–v4            | v5, fresh         | v1–v4
+ * firing-search-attributes           | 3670b09 12-08 | v1–v4            | v5, fresh         | v1–v4
  *
  * ¹ asked only when record-and-deliver and local-record are false: the remote-activity rung goes as one with them.
  * ² asked only when record-and-deliver is false.
