@@ -635,41 +635,52 @@ describe('continue-as-new', () => {
   });
 });
 
+/** Feedback of two agents at random gaps, and where a run is cut (the cut's other fields vary by property). */
+const series = <Cut>(cut: (length: number) => fc.Arbitrary<Cut>, maxCuts: number) =>
+  fc
+    .array(fc.record({ agent: fc.constantFrom('1', '2'), gap: fc.integer({ min: 0, max: 40 }) }), {
+      minLength: 1,
+      maxLength: 25,
+    })
+    .chain((steps) => fc.tuple(fc.constant(steps), fc.array(cut(steps.length), { maxLength: maxCuts })));
+
+/** The events of a series, and what one fold over them fires and ends with. */
+function foldSeries(steps: { agent: string; gap: number }[]) {
+  let time = T0;
+  const log = steps.map(({ agent, gap }, i) => feedback(i + 1, { agent_id: agent, timestamp: (time += gap) }));
+  const reference = initialState();
+  const def = compileDefinition(RATE);
+  const expected = log.filter((e) => evaluate(def, reference, e).fired).map((e) => e.ingest_seq);
+  return { log, reference, expected };
+}
+
+/** The batches between the cut points, each with its cut (if one falls there). */
+function* batchesOf<Cut extends { cut: number }>(log: TriggerEvent[], cuts: Cut[]) {
+  const points = [...new Set([0, ...cuts.map((c) => c.cut), log.length])].sort((a, b) => a - b);
+  for (let i = 1; i < points.length; i++) {
+    const batch = log.slice(points[i - 1], points[i]).map((event): TriggerItem => ({ kind: 'event', event }));
+    yield { batch, cut: cuts.find((c) => c.cut === points[i]) };
+  }
+}
+
 describe('property: whatever the batching, repeats and continue-as-new points', () => {
   it('a trigger fires and ends exactly like one fold over the events', async () => {
-    const scenario = fc
-      .array(fc.record({ agent: fc.constantFrom('1', '2'), gap: fc.integer({ min: 0, max: 40 }) }), {
-        minLength: 1,
-        maxLength: 25,
-      })
-      .chain((steps) =>
-        fc.tuple(
-          fc.constant(steps),
-          fc.array(
-            fc.record({
-              cut: fc.integer({ min: 0, max: steps.length }),
-              repeat: fc.boolean(),
-              /** Hand over to a new run after receiving this batch: before evaluating it, or after. */
-              handOver: fc.constantFrom('no', 'before step', 'after step'),
-            }),
-            { maxLength: 8 },
-          ),
-        ),
-      );
+    const scenario = series(
+      (length) =>
+        fc.record({
+          cut: fc.integer({ min: 0, max: length }),
+          repeat: fc.boolean(),
+          /** Hand over to a new run after receiving this batch: before evaluating it, or after. */
+          handOver: fc.constantFrom('no', 'before step', 'after step'),
+        }),
+      8,
+    );
     await fc.assert(
       fc.asyncProperty(scenario, async ([steps, cuts]) => {
-        let time = T0;
-        const log = steps.map(({ agent, gap }, i) => feedback(i + 1, { agent_id: agent, timestamp: (time += gap) }));
-        const reference = initialState();
-        const def = compileDefinition(RATE);
-        const expected = log.filter((e) => evaluate(def, reference, e).fired).map((e) => e.ingest_seq);
-
+        const { log, reference, expected } = foldSeries(steps);
         const temporal = new FakeTemporal();
         let r = runner(temporal);
-        const points = [...new Set([0, ...cuts.map((c) => c.cut), log.length])].sort((a, b) => a - b);
-        for (let i = 1; i < points.length; i++) {
-          const batch = log.slice(points[i - 1], points[i]).map((event): TriggerItem => ({ kind: 'event', event }));
-          const cut = cuts.find((c) => c.cut === points[i]);
+        for (const { batch, cut } of batchesOf(log, cuts)) {
           r.receive(batch);
           if (cut?.repeat) r.receive(batch);
           if (cut?.handOver !== 'before step') await r.step();
@@ -773,39 +784,22 @@ describe('a run that starts without a carry (new, terminated, reset)', () => {
   });
 
   it('property: terminated anywhere, the restarted runs fire exactly where one uninterrupted fold does', async () => {
-    const scenario = fc
-      .array(fc.record({ agent: fc.constantFrom('1', '2'), gap: fc.integer({ min: 0, max: 40 }) }), {
-        minLength: 1,
-        maxLength: 25,
-      })
-      .chain((steps) =>
-        fc.tuple(
-          fc.constant(steps),
-          fc.array(
-            fc.record({
-              cut: fc.integer({ min: 0, max: steps.length }),
-              /** Terminate after receiving this batch: before evaluating it, or after. */
-              terminate: fc.constantFrom('no', 'before step', 'after step'),
-            }),
-            { maxLength: 6 },
-          ),
-        ),
-      );
+    const scenario = series(
+      (length) =>
+        fc.record({
+          cut: fc.integer({ min: 0, max: length }),
+          /** Terminate after receiving this batch: before evaluating it, or after. */
+          terminate: fc.constantFrom('no', 'before step', 'after step'),
+        }),
+      6,
+    );
     await fc.assert(
       fc.asyncProperty(scenario, async ([steps, cuts]) => {
-        let time = T0;
-        const log = steps.map(({ agent, gap }, i) => feedback(i + 1, { agent_id: agent, timestamp: (time += gap) }));
-        const reference = initialState();
-        const def = compileDefinition(RATE);
-        const expected = log.filter((e) => evaluate(def, reference, e).fired).map((e) => e.ingest_seq);
-
+        const { log, reference, expected } = foldSeries(steps);
         const temporal = new FakeTemporal();
         let r = runner(temporal);
-        const points = [...new Set([0, ...cuts.map((c) => c.cut), log.length])].sort((a, b) => a - b);
-        for (let i = 1; i < points.length; i++) {
-          const batch = log.slice(points[i - 1], points[i]).map((event): TriggerItem => ({ kind: 'event', event }));
+        for (const { batch, cut } of batchesOf(log, cuts)) {
           temporal.log.push(...batch);
-          const cut = cuts.find((c) => c.cut === points[i]);
           r.receive(batch);
           if (cut?.terminate !== 'before step') await r.step();
           if (cut && cut.terminate !== 'no') {
