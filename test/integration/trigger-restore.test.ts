@@ -98,7 +98,11 @@ describe('a stateful trigger whose workflow is terminated mid-series', () => {
   it('fires exactly where an uninterrupted one does: the new run restores the snapshot and the events after it', async () => {
     // EMA (alpha 0.5) below 50: 90 → 90, 40 → 65, 30 → 47.5 fires (snapshot), 90 → 68.75, 80 → 74.4; then 40 → 57.2
     // (an empty state would fire: 40; the snapshot alone would fire: 43.75), 20 → 38.6 fires.
-    const ema = [{ condition_type: 'ema_threshold', operator: '<', value: '50', config: { alpha: 0.5 } }];
+    // Agent 1 only: the catch-up reads the events with the relay's prefilters (agent 2's would fire: a new EMA of 10).
+    const ema = [
+      { condition_type: 'agent_id_equals', operator: '=', value: '1' },
+      { condition_type: 'ema_threshold', operator: '<', value: '50', config: { alpha: 0.5 } },
+    ];
     const steady = await service.create(trigger('uninterrupted', ema));
     const restarted = await service.create(trigger('terminated', ema));
     await feed('1', '90', '40', '30', '90', '80');
@@ -114,6 +118,7 @@ describe('a stateful trigger whose workflow is terminated mid-series', () => {
 
     await client.workflow.getHandle(triggerWorkflowId(restarted)).terminate('test: the worker lost it');
     // The relay's next signal starts a new run (signalWithStart), without a carry.
+    await feed('2', '10');
     await feed('1', '40', '20');
     await settled(steady);
     await settled(restarted);
@@ -121,7 +126,8 @@ describe('a stateful trigger whose workflow is terminated mid-series', () => {
     expect(await firedValues(restarted)).toEqual(await firedValues(steady));
     const [before, after] = await Promise.all([service.state(steady), service.state(restarted)]);
     // The same EMA state (under each trigger's own condition key).
-    const conditionsOf = (view: typeof before) => Object.values(view.state.agents[`${chainId}:1`]!.conditions);
+    const conditionsOf = (view: typeof before) =>
+      Object.values(view.state.agents[`${chainId}:1`]!.conditions).filter((c) => c.kind === 'ema');
     expect(conditionsOf(after)).toEqual(conditionsOf(before));
     expect(after.fired).toBe(2);
   });
