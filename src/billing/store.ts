@@ -177,9 +177,11 @@ export async function selectEntries(db: Queryable, organizationId: string, f: En
 /**
  * A row of the caller's that a charge pays for: `insert` is an INSERT … SELECT … FROM charged RETURNING id over
  * `params` ($1…$n), so the row is written only when the charge applied. It must raise on a duplicate (no ON CONFLICT):
- * the raise undoes the charge with the statement.
+ * the raise undoes the charge with the statement. `name` (one per insert text) prepares the statement once per
+ * connection: it is on the hot path of every paid call.
  */
 export interface ChargedRecord {
+  name: string;
   insert: string;
   params: unknown[];
 }
@@ -196,8 +198,9 @@ export async function chargeWithRecord(
 ): Promise<{ recordId: string; entry: LedgerEntry } | undefined> {
   const n = record.params.length;
   const [org, currency, amount, keyPrefix, description] = [1, 2, 3, 4, 5].map((i) => `$${n + i}`);
-  const { rows } = await db.query<EntryRow & { record_id: string }>(
-    `WITH charged AS (
+  const { rows } = await db.query<EntryRow & { record_id: string }>({
+    name: `ledger-charge-with-${record.name}`,
+    text: `WITH charged AS (
        UPDATE credits SET balance = balance - ${amount}::numeric
        WHERE organization_id = ${org} AND currency = ${currency} AND owed = 0 AND balance - held >= ${amount}::numeric
        RETURNING balance),
@@ -210,7 +213,7 @@ export async function chargeWithRecord(
        FROM charged, record
        RETURNING ${ENTRY_COLUMNS})
      SELECT record.id AS record_id, entry.* FROM record, entry`,
-    [
+    values: [
       ...record.params,
       charge.organizationId,
       CURRENCY,
@@ -218,7 +221,7 @@ export async function chargeWithRecord(
       charge.keyPrefix,
       charge.description,
     ],
-  );
+  });
   const row = rows[0];
   return row && { recordId: row.record_id, entry: entryOf(row) };
 }

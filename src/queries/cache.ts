@@ -57,11 +57,12 @@ export class AnswerCache {
         return remembered.answer;
       }
     }
-    const { rows } = await db.query<{ result: string; seconds_left: number }>(
-      `SELECT result::text AS result, extract(epoch FROM expires_at - now())::float8 AS seconds_left
+    const { rows } = await db.query<{ result: string; seconds_left: number }>({
+      name: 'query-cache-lookup',
+      text: `SELECT result::text AS result, extract(epoch FROM expires_at - now())::float8 AS seconds_left
        FROM query_cache WHERE cache_key = $1 AND expires_at > now()`,
-      [key],
-    );
+      values: [key],
+    });
     const row = rows[0];
     if (!row) return undefined;
     const answer = JSON.parse(row.result) as QueryAnswer;
@@ -76,12 +77,13 @@ export class AnswerCache {
   async store(db: Queryable, key: string, q: CacheQuestion, answer: QueryAnswer): Promise<void> {
     const result = JSON.stringify(answer);
     const ttl = TIER_DEFAULTS[q.tool.tier].cacheTtlSeconds;
-    await db.query(
-      `INSERT INTO query_cache (cache_key, tier, tool, arguments, result, expires_at, chain_id, as_of_block, semantics_version)
+    await db.query({
+      name: 'query-cache-store',
+      text: `INSERT INTO query_cache (cache_key, tier, tool, arguments, result, expires_at, chain_id, as_of_block, semantics_version)
        VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6), $7, $8, $9)
        ON CONFLICT (cache_key) DO UPDATE SET result = EXCLUDED.result, expires_at = EXCLUDED.expires_at,
          as_of_block = EXCLUDED.as_of_block, created_at = now()`,
-      [
+      values: [
         key,
         q.tool.tier,
         q.tool.name,
@@ -92,7 +94,7 @@ export class AnswerCache {
         answer.asOfBlock,
         SEMANTICS_VERSION,
       ],
-    );
+    });
     this.forget(key);
     this.remember(key, { answer, until: Date.now() + 1000 * Math.min(MEMORY_SECONDS, ttl), size: result.length });
   }

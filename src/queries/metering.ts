@@ -108,7 +108,8 @@ function usageInsert(call: MeteredCall, answered: AnsweredFromCache | undefined,
   const insert = `INSERT INTO usage_logs (request_key, organization_id, payer_address, payment_reference, caller, surface,
       tool, tier, arguments, chain_id, agent_id, price, cost, included, cached, as_of_block, response_time_ms)
     ${source ? `SELECT ${values} FROM ${source}` : `VALUES (${values})`} RETURNING id`;
-  return { insert, params };
+  // Named per text (prepared once per connection): every call runs one of these.
+  return { name: `usage-row-from-${source ?? 'values'}`, insert, params };
 }
 
 /**
@@ -122,8 +123,8 @@ export async function chargeCall(pool: Db, call: MeteredCall, answered?: Answere
   const payer = call.payer;
   try {
     if (payer.kind === 'x402') {
-      const { insert, params } = usageInsert(call, answered, false);
-      const { rows } = await pool.query<{ id: string }>(insert, params);
+      const { name, insert, params } = usageInsert(call, answered, false);
+      const { rows } = await pool.query<{ id: string }>({ name, text: insert, values: params });
       return { usageId: rows[0]!.id, charged: call.price, included: false, replayed: false, balance: null };
     }
     if (call.includedPerMonth > 0) {
@@ -179,10 +180,11 @@ async function claimIncludedCall(
   answered: AnsweredFromCache | undefined,
 ): Promise<Charge | undefined> {
   const organizationId = (call.payer as { organizationId: string }).organizationId;
-  const { insert, params } = usageInsert(call, answered, true, 'claimed');
+  const { name, insert, params } = usageInsert(call, answered, true, 'claimed');
   const n = params.length;
-  const { rows } = await db.query<{ id: string; balance: string | null }>(
-    `WITH claimed AS (
+  const { rows } = await db.query<{ id: string; balance: string | null }>({
+    name: `included-call-with-${name}`,
+    text: `WITH claimed AS (
        INSERT INTO query_allowances AS a (organization_id, period_start, used)
        VALUES ($${n + 1}, date_trunc('month', now() AT TIME ZONE 'UTC')::date, 1)
        ON CONFLICT (organization_id, period_start) DO UPDATE SET used = a.used + 1 WHERE a.used < $${n + 2}
@@ -190,8 +192,8 @@ async function claimIncludedCall(
      usage AS (${insert})
      SELECT usage.id, (SELECT balance::text FROM credits WHERE organization_id = $${n + 1} AND currency = 'USDC') AS balance
      FROM usage`,
-    [...params, organizationId, call.includedPerMonth],
-  );
+    values: [...params, organizationId, call.includedPerMonth],
+  });
   const row = rows[0];
   return row && { usageId: row.id, charged: '0', included: true, replayed: false, balance: row.balance ?? '0' };
 }
@@ -206,11 +208,12 @@ export interface CallResult {
 
 /** Completes the call's usage row once it is answered (or failed). */
 export async function completeUsage(db: Queryable, usageId: string, result: CallResult): Promise<void> {
-  await db.query(
-    `UPDATE usage_logs SET outcome = $2, cached = $3, response_time_ms = $4, as_of_block = $5, error = $6,
+  await db.query({
+    name: 'usage-row-complete',
+    text: `UPDATE usage_logs SET outcome = $2, cached = $3, response_time_ms = $4, as_of_block = $5, error = $6,
        request_key = CASE WHEN $2 = 'failed' THEN NULL ELSE request_key END
      WHERE id = $1`,
-    [
+    values: [
       usageId,
       result.outcome,
       result.cached,
@@ -218,7 +221,7 @@ export async function completeUsage(db: Queryable, usageId: string, result: Call
       result.asOfBlock ?? null,
       result.error?.slice(0, 1000) ?? null,
     ],
-  );
+  });
 }
 
 /**

@@ -144,9 +144,9 @@ describe('query service', () => {
     await service.call({ tool: 'getFeedbacks', input, payer, surface: 'rest' });
     let cacheReads = 0;
     const counting = {
-      query: (text: string, values?: unknown[]) => {
-        if (/FROM query_cache/.test(text)) cacheReads += 1;
-        return pool.query(text, values);
+      query: (query: string | pg.QueryConfig, values?: unknown[]) => {
+        if (/FROM query_cache/.test(typeof query === 'string' ? query : query.text)) cacheReads += 1;
+        return pool.query(query, values);
       },
       connect: () => pool.connect(),
     } as unknown as pg.Pool;
