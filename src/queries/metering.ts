@@ -16,7 +16,12 @@ export type QueryPayer =
   /** `caller` names who asked inside the organization: `user:<id>`, `apiKey:<id>`, `oauth:<client id>`. */
   | { kind: 'organization'; organizationId: string; caller: string }
   /** Paid on chain for this one call (src/payments/x402): `paymentId` is the payment's record. */
-  | { kind: 'x402'; payer: string; paymentId: string };
+  | { kind: 'x402'; payer: string; paymentId: string }
+  /**
+   * An organization's long task (A2A) that reserved the price in a credit hold and captures it itself once the answer
+   * is in: the call is metered here but not debited.
+   */
+  | { kind: 'hold'; organizationId: string; caller: string; holdId: string };
 
 export interface MeteredCall {
   payer: QueryPayer;
@@ -50,7 +55,7 @@ export function isRequestId(value: string): boolean {
 }
 
 function requestKey(call: MeteredCall): string {
-  const who = call.payer.kind === 'organization' ? call.payer.organizationId : call.payer.payer.toLowerCase();
+  const who = call.payer.kind === 'x402' ? call.payer.payer.toLowerCase() : call.payer.organizationId;
   return `${who}:${call.requestId}`;
 }
 
@@ -64,10 +69,10 @@ const ledgerKey = (usageId: string) => `query:${usageId}`;
 function usageColumns(call: MeteredCall): unknown[] {
   const payer = call.payer;
   return [
-    payer.kind === 'organization' ? payer.organizationId : null,
+    payer.kind === 'x402' ? null : payer.organizationId,
     payer.kind === 'x402' ? payer.payer.toLowerCase() : null,
-    payer.kind === 'x402' ? payer.paymentId : null,
-    payer.kind === 'organization' ? payer.caller : null,
+    payer.kind === 'x402' ? payer.paymentId : payer.kind === 'hold' ? `hold:${payer.holdId}` : null,
+    payer.kind === 'x402' ? null : payer.caller,
     call.surface,
     call.tool.name,
     call.tool.tier,
@@ -107,7 +112,8 @@ export async function chargeCall(pool: Db, call: MeteredCall, answered?: Answere
     );
     const usageId = inserted.rows[0]?.id;
     if (!usageId) return replayOf(client, call);
-    if (payer.kind === 'x402') {
+    // Paid elsewhere: on chain (x402), or by the capture of the task's hold.
+    if (payer.kind !== 'organization') {
       return { usageId, charged: call.price, included: false, replayed: false, balance: null };
     }
     if (await claimIncludedCall(client, payer.organizationId, call.includedPerMonth)) {
@@ -141,7 +147,7 @@ async function replayOf(client: Queryable, call: MeteredCall): Promise<Charge> {
 }
 
 async function balanceOf(client: Queryable, payer: QueryPayer): Promise<string | null> {
-  if (payer.kind !== 'organization') return null;
+  if (payer.kind === 'x402') return null;
   const { rows } = await client.query<{ balance: string }>(
     `SELECT balance::text AS balance FROM credits WHERE organization_id = $1 AND currency = 'USDC'`,
     [payer.organizationId],
