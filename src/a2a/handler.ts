@@ -1,7 +1,8 @@
 /**
  * The A2A endpoints: the agent card, JSON-RPC at /a2a/jsonrpc and HTTP+JSON at /a2a/rest (the SDK's Express
  * handlers, which also answer a request without `A2A-Version: 1.0` with VersionNotSupported, -32009). Callers
- * authenticate as on /mcp (an API key or OAuth token with read; src/mcp/auth.ts): without one, 401.
+ * authenticate as on /mcp (an API key or OAuth token with read; src/mcp/auth.ts): without one, 401 — unless x402 is
+ * enabled and the request is a SendMessage that pays for itself (./x402.ts).
  */
 import type http from 'node:http';
 import express, { type Request as ExpressRequest } from 'express';
@@ -16,6 +17,8 @@ import { A2A_CARD_PATH, A2A_JSONRPC_PATH, A2A_REST_PATH, agentCardDocument, buil
 import { QueryTaskExecutor } from './executor.js';
 import { QueryTaskRequestHandler } from './request-handler.js';
 import { OrganizationUser } from './user.js';
+import { isPayableA2APath, serveX402SendMessage } from './x402.js';
+import { hasCredentials } from '../payments/x402/gate.js';
 
 export const isA2APath = (pathname: string): boolean =>
   pathname === A2A_CARD_PATH || pathname.startsWith(`${A2A_JSONRPC_PATH}`) || pathname.startsWith(`${A2A_REST_PATH}/`);
@@ -66,6 +69,10 @@ export function createA2AHandler(
     if (flood) {
       const message = `too many credential verifications from this address; retry in ${flood.retryAfterSeconds} s`;
       return sendJson(res, 429, { error: message }, rateLimitHeaders(flood));
+    }
+    const gate = services.x402?.gate;
+    if (gate && !hasCredentials(req.headers) && isPayableA2APath(req.method, path)) {
+      return serveX402SendMessage(services, gate, req, res, path);
     }
     const { caller } = await authenticateMcpRequest(services, req, res, { allowAnonymous: false });
     if (caller.kind !== 'organization') return sendJson(res, 401, { error: 'an API key or OAuth token is required' });

@@ -17,7 +17,7 @@ import {
   DefaultAgentCardResolver,
   type Client,
 } from '@a2a-js/sdk/client';
-import { TaskState, type SendMessageResult, type StreamResponse, type Task } from '@a2a-js/sdk';
+import { SendMessageRequest, Task, TaskState, type SendMessageResult, type StreamResponse } from '@a2a-js/sdk';
 import { credit, getAccount, listActiveHolds, listEntries } from '../../src/billing/ledger.js';
 import { toUnits } from '../../src/billing/amount.js';
 import { QUERY_TOOLS } from '../../src/queries/catalog.js';
@@ -31,6 +31,11 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { appendEvents, feedbackRecord } from '../helpers/fixtures.js';
 import { testLogger } from '../helpers/logger.js';
 import { eventually } from '../helpers/wait.js';
+import { startTestChain, type TestChain } from '../helpers/chain.js';
+import { fundedPayer, payingFetch, tokenBalance, x402Env } from '../helpers/x402.js';
+import { decodePaymentRequiredHeader, decodePaymentResponseHeader } from '@x402/core/http';
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
+import { atomicAmount } from '../../src/payments/x402/config.js';
 
 const CHAIN = 31337;
 const AGENT = '7';
@@ -561,4 +566,81 @@ describe('a worker lost mid-task', () => {
     );
     expect(answered.rows[0].n).toBe(1);
   }, 60_000);
+});
+
+// ------------------------------------------------------------------------------------------------ x402
+
+describe('x402 for callers without an account', () => {
+  let chain: TestChain;
+  let paid: TestApi;
+  const payTo = privateKeyToAccount(generatePrivateKey()).address;
+  const sendMessage = (data: Record<string, unknown>, headers: Record<string, string> = { 'a2a-version': '1.0' }) => ({
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 7,
+      method: 'SendMessage',
+      params: SendMessageRequest.toJSON(ask(data)),
+    }),
+  });
+  const rpcUrl = () => `${paid.server.url}${A2A_JSONRPC_PATH}`;
+
+  beforeAll(async () => {
+    chain = await startTestChain({ paymentToken: true });
+    paid = await startTestApi(db, { taskQueue, queryTools: TOOLS, env: x402Env(chain, payTo) });
+  });
+  afterAll(async () => {
+    await paid?.close();
+    await chain?.stop();
+  });
+
+  it('asks for the price with 402, then answers a paid SendMessage with the COMPLETED task', async () => {
+    const price = paid.services.queries.priceOf('getReputationSummary');
+    const unpaid = await fetch(rpcUrl(), sendMessage({ ...summary, agentId: '40' }));
+    expect(unpaid.status).toBe(402);
+    const required = decodePaymentRequiredHeader(unpaid.headers.get('payment-required')!);
+    const amount = atomicAmount(price, 6).toString();
+    expect(required.accepts).toEqual([expect.objectContaining({ amount, payTo })]);
+    expect(required.resource.url).toMatch(/\/a2a\/jsonrpc#getReputationSummary$/);
+
+    const payer = await fundedPayer(chain, 5_000_000n);
+    const res = await payingFetch(chain, payer.key)(rpcUrl(), sendMessage({ ...summary, agentId: '40' }));
+    expect(res.status).toBe(200);
+    expect(decodePaymentResponseHeader(res.headers.get('payment-response')!)).toMatchObject({ success: true });
+    const body = (await res.json()) as { id: number; result: { task: { id: string } } };
+    expect(body.id).toBe(7);
+    const task = Task.fromJSON(body.result.task);
+    expect(stateOf(task)).toBe(TaskState.TASK_STATE_COMPLETED);
+    expect(artifactData(task)).toMatchObject({ tool: 'getReputationSummary', chainId: CHAIN, agentId: '40' });
+    expect(await tokenBalance(chain, payer.address)).toBe(5_000_000n - BigInt(amount));
+    const { rows } = await db.pool.query(
+      `SELECT t.payer_address, t.organization_id, t.status, u.surface, u.payer_address AS usage_payer
+       FROM a2a_tasks t JOIN usage_logs u ON u.payment_reference = t.payment_reference WHERE t.id = $1`,
+      [task.id],
+    );
+    expect(rows).toEqual([
+      {
+        payer_address: payer.address.toLowerCase(),
+        organization_id: null,
+        status: 'completed',
+        surface: 'a2a',
+        usage_payer: payer.address.toLowerCase(),
+      },
+    ]);
+  });
+
+  it('refuses bad arguments before any payment, and every other method without credentials', async () => {
+    const bad = await fetch(rpcUrl(), sendMessage({ tool: 'getHoroscope', chainId: CHAIN, agentId: AGENT }));
+    expect(bad.status).toBe(400);
+    expect(bad.headers.get('payment-required')).toBeNull();
+    const getTask = await fetch(rpcUrl(), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'a2a-version': '1.0' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'GetTask', params: { id: randomUUID() } }),
+    });
+    expect(getTask.status).toBe(401);
+    const v03 = (await (await fetch(rpcUrl(), sendMessage(summary, {}))).json()) as { error: { code: number } };
+    expect(v03.error.code).toBe(-32009);
+  });
 });
