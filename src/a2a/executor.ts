@@ -15,7 +15,7 @@ import type { QueryService } from '../queries/service.js';
 import { ORGANIZATION_ID } from '../triggers/search-attributes.js';
 import { queryRequestOf } from './query-request.js';
 import { callerOf } from './user.js';
-import { insertTask, statusOf } from './tasks.js';
+import { finishTask, insertTask, statusOf } from './tasks.js';
 import { taskUpdates, type TaskNotifications } from './task-events.js';
 import type { A2ATaskInput } from './workflow-types.js';
 
@@ -72,17 +72,26 @@ export class QueryTaskExecutor implements AgentExecutor {
       input: request.input,
       price: price!,
     };
-    // Attaches to the workflow when it exists already (a retried execute).
-    await this.deps.temporal.workflow.start('a2aTaskWorkflow', {
-      workflowId: a2aWorkflowId(context.taskId),
-      taskQueue: this.deps.taskQueue,
-      args: [input],
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      typedSearchAttributes: [
-        { key: ORGANIZATION_ID, value: caller.organizationId },
-        { key: QUERY_TOOL, value: request.tool },
-      ],
-    });
+    try {
+      // Attaches to the workflow when it exists already (a retried execute).
+      await this.deps.temporal.workflow.start('a2aTaskWorkflow', {
+        workflowId: a2aWorkflowId(context.taskId),
+        taskQueue: this.deps.taskQueue,
+        args: [input],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        typedSearchAttributes: [
+          { key: ORGANIZATION_ID, value: caller.organizationId },
+          { key: QUERY_TOOL, value: request.tool },
+        ],
+      });
+    } catch (err) {
+      // No workflow will ever end this task: it ends here, so that it does not count as pending for ever.
+      await finishTask(pool, context.taskId, {
+        state: 'failed',
+        text: 'the task could not be started; nothing was charged',
+      });
+      throw err;
+    }
     this.log.debug({ taskId: context.taskId, tool: request.tool }, 'A2A task started');
     for await (const event of taskUpdates(pool, this.deps.notifications, context.taskId, {
       timestamp: status.timestamp,

@@ -24,7 +24,8 @@ import { QUERY_TOOLS } from '../../src/queries/catalog.js';
 import { defineQueryTool, type QueryTool } from '../../src/queries/tool.js';
 import { startWorker, type RunningWorker } from '../../src/worker/worker.js';
 import { A2A_CARD_PATH, A2A_JSONRPC_PATH } from '../../src/a2a/card.js';
-import { a2aWorkflowId } from '../../src/a2a/executor.js';
+import { a2aWorkflowId, QUERY_TOOL } from '../../src/a2a/executor.js';
+import { ORGANIZATION_ID } from '../../src/triggers/search-attributes.js';
 import { startTestApi, type ApiCaller, type TestApi } from '../helpers/api.js';
 import { testActionSettings } from '../helpers/actions.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
@@ -324,7 +325,10 @@ describe('SendMessage', () => {
     const captured = (await captures(owner.organizationId)).filter((e) => e.description?.includes(task.id));
     expect(captured).toHaveLength(1);
     expect(await listActiveHolds(db.pool, owner.organizationId)).toEqual([]);
-    expect(await workflowStatus(task.id)).toBe('COMPLETED');
+    const described = await api.services.temporal.workflow.getHandle(a2aWorkflowId(task.id)).describe();
+    expect(described.status.name).toBe('COMPLETED');
+    expect(described.typedSearchAttributes.get(QUERY_TOOL)).toBe('getReputationSummary');
+    expect(described.typedSearchAttributes.get(ORGANIZATION_ID)).toBe(owner.organizationId);
   });
 
   it('returns at once with returnImmediately; GetTask polls it to COMPLETED', async () => {
