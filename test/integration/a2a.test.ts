@@ -325,8 +325,11 @@ describe('SendMessage', () => {
     const captured = (await captures(owner.organizationId)).filter((e) => e.description?.includes(task.id));
     expect(captured).toHaveLength(1);
     expect(await listActiveHolds(db.pool, owner.organizationId)).toEqual([]);
-    const described = await api.services.temporal.workflow.getHandle(a2aWorkflowId(task.id)).describe();
-    expect(described.status.name).toBe('COMPLETED');
+    // The task's ending is the workflow's last step: the workflow closes a moment after.
+    const described = await eventually(
+      () => api.services.temporal.workflow.getHandle(a2aWorkflowId(task.id)).describe(),
+      (d) => d.status.name === 'COMPLETED',
+    );
     expect(described.typedSearchAttributes.get(QUERY_TOOL)).toBe('getReputationSummary');
     expect(described.typedSearchAttributes.get(ORGANIZATION_ID)).toBe(owner.organizationId);
   });
