@@ -25,6 +25,7 @@ import type { QueryTool } from '../queries/tool.js';
 import { createX402Service } from '../payments/x402/service.js';
 import { x402QueryRoute } from './x402-queries.js';
 import type { ApiServices } from './trpc/context.js';
+import { TaskNotifications } from '../a2a/task-events.js';
 
 export interface ApiServicesInput {
   config: Config;
@@ -64,6 +65,13 @@ export async function createApiServices(
     await oauthTokens.listenForRevocations(input.databaseUrl);
     await organizationAccess.listenForRevocations(input.databaseUrl);
     await plans.listenForRevocations(input.databaseUrl);
+  } catch (err) {
+    await Promise.all([apiKeys.close(), oauthTokens.close(), organizationAccess.close(), plans.close()]);
+    throw err;
+  }
+  const a2aNotifications = new TaskNotifications(input.databaseUrl, input.logger);
+  try {
+    await a2aNotifications.start();
   } catch (err) {
     await Promise.all([apiKeys.close(), oauthTokens.close(), organizationAccess.close(), plans.close()]);
     throw err;
@@ -114,6 +122,7 @@ export async function createApiServices(
           route: x402QueryRoute(() => queries),
         })
       : undefined,
+    a2a: { limits: config.a2a, notifications: a2aNotifications },
     stripeBilling: createStripeBilling(config.stripe, {
       pool: input.pool,
       logger: input.logger,
@@ -131,6 +140,7 @@ export async function createApiServices(
         plans.close(),
         tenantPool.end(),
         services.x402?.close(),
+        a2aNotifications.close(),
       ]);
     },
   };

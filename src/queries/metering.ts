@@ -16,7 +16,12 @@ export type QueryPayer =
   /** `caller` names who asked inside the organization: `user:<id>`, `apiKey:<id>`, `oauth:<client id>`. */
   | { kind: 'organization'; organizationId: string; caller: string }
   /** Paid on chain for this one call (src/payments/x402): `paymentId` is the payment's record. */
-  | { kind: 'x402'; payer: string; paymentId: string };
+  | { kind: 'x402'; payer: string; paymentId: string }
+  /**
+   * An organization's long task (A2A) that reserved the price in a credit hold and captures it itself once the answer
+   * is in: the call is metered here but not debited.
+   */
+  | { kind: 'hold'; organizationId: string; caller: string; holdId: string };
 
 export interface MeteredCall {
   payer: QueryPayer;
@@ -50,7 +55,7 @@ export function isRequestId(value: string): boolean {
 }
 
 function requestKey(call: MeteredCall): string {
-  const who = call.payer.kind === 'organization' ? call.payer.organizationId : call.payer.payer.toLowerCase();
+  const who = call.payer.kind === 'x402' ? call.payer.payer.toLowerCase() : call.payer.organizationId;
   return `${who}:${call.requestId}`;
 }
 
@@ -65,10 +70,10 @@ const ledgerKey = (usageId: string) => `${LEDGER_KEY_PREFIX}${usageId}`;
 function usageColumns(call: MeteredCall): unknown[] {
   const payer = call.payer;
   return [
-    payer.kind === 'organization' ? payer.organizationId : null,
+    payer.kind === 'x402' ? null : payer.organizationId,
     payer.kind === 'x402' ? payer.payer.toLowerCase() : null,
-    payer.kind === 'x402' ? payer.paymentId : null,
-    payer.kind === 'organization' ? payer.caller : null,
+    payer.kind === 'x402' ? payer.paymentId : payer.kind === 'hold' ? `hold:${payer.holdId}` : null,
+    payer.kind === 'x402' ? null : payer.caller,
     call.surface,
     call.tool.name,
     call.tool.tier,
@@ -114,7 +119,7 @@ function usageInsert(call: MeteredCall, answered: AnsweredFromCache | undefined,
 
 /**
  * Charges the call and writes its usage row, in one statement per way of paying (no transaction of ours): an x402
- * payer has paid already; an organization pays with one of the month's included calls while there are some, else
+ * payer has paid already, an A2A task pays by capturing its hold; an organization pays with one of the month's included calls while there are some, else
  * with credits (the ledger's debitWithRecord: the charge, the row and the ledger entry together). A retried request
  * finds its row and is charged nothing. Throws the ledger's BillingError when the credits do not cover the call
  * (nothing written: the caller records the refusal).
@@ -122,7 +127,8 @@ function usageInsert(call: MeteredCall, answered: AnsweredFromCache | undefined,
 export async function chargeCall(pool: Db, call: MeteredCall, answered?: AnsweredFromCache): Promise<Charge> {
   const payer = call.payer;
   try {
-    if (payer.kind === 'x402') {
+    // Paid elsewhere: on chain (x402), or by the capture of the task's hold.
+    if (payer.kind !== 'organization') {
       const { name, insert, params } = usageInsert(call, answered, false);
       const { rows } = await pool.query<{ id: string }>({ name, text: insert, values: params });
       return { usageId: rows[0]!.id, charged: call.price, included: false, replayed: false, balance: null };
@@ -166,7 +172,7 @@ async function replayOf(db: Queryable, call: MeteredCall): Promise<Charge | unde
   );
   const row = rows[0];
   if (!row) return undefined;
-  const balance = call.payer.kind === 'organization' ? (row.balance ?? '0') : null;
+  const balance = call.payer.kind === 'x402' ? null : (row.balance ?? '0');
   return { usageId: row.id, charged: '0', included: row.included, replayed: true, balance };
 }
 

@@ -36,11 +36,29 @@ declare module 'zapatos/schema' {
       */
       arguments: db.JSONValue;
       /**
+      * **a2a_tasks.artifacts**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'[]'::jsonb`
+      */
+      artifacts: db.JSONValue;
+      /**
+      * **a2a_tasks.caller**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      caller: string | null;
+      /**
       * **a2a_tasks.completed_at**
       * - `timestamptz` in database
       * - Nullable, no default
       */
       completed_at: Date | null;
+      /**
+      * **a2a_tasks.context_id**
+      * - `text` in database
+      * - `NOT NULL`, default: `(gen_random_uuid())::text`
+      */
+      context_id: string;
       /**
       * **a2a_tasks.cost**
       * - `numeric` in database
@@ -60,17 +78,53 @@ declare module 'zapatos/schema' {
       */
       error: string | null;
       /**
+      * **a2a_tasks.history**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'[]'::jsonb`
+      */
+      history: db.JSONValue;
+      /**
+      * **a2a_tasks.hold_id**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      hold_id: string | null;
+      /**
       * **a2a_tasks.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id: string;
       /**
+      * **a2a_tasks.metadata**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'{}'::jsonb`
+      */
+      metadata: db.JSONValue;
+      /**
       * **a2a_tasks.organization_id**
       * - `uuid` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
-      organization_id: string;
+      organization_id: string | null;
+      /**
+      * **a2a_tasks.payer_address**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payer_address: string | null;
+      /**
+      * **a2a_tasks.payment_reference**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payment_reference: string | null;
+      /**
+      * **a2a_tasks.price**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      price: db.NumericString | null;
       /**
       * **a2a_tasks.progress**
       * - `numeric` in database
@@ -96,6 +150,18 @@ declare module 'zapatos/schema' {
       */
       status: string;
       /**
+      * **a2a_tasks.status_detail**
+      * - `jsonb` in database
+      * - Nullable, no default
+      */
+      status_detail: db.JSONValue | null;
+      /**
+      * **a2a_tasks.status_updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      status_updated_at: Date;
+      /**
       * **a2a_tasks.tool**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -107,6 +173,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, default: `now()`
       */
       updated_at: Date;
+      /**
+      * **a2a_tasks.workflow_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      workflow_id: string | null;
     }
     export interface JSONSelectable {
       /**
@@ -116,11 +188,29 @@ declare module 'zapatos/schema' {
       */
       arguments: db.JSONValue;
       /**
+      * **a2a_tasks.artifacts**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'[]'::jsonb`
+      */
+      artifacts: db.JSONValue;
+      /**
+      * **a2a_tasks.caller**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      caller: string | null;
+      /**
       * **a2a_tasks.completed_at**
       * - `timestamptz` in database
       * - Nullable, no default
       */
       completed_at: db.TimestampTzString | null;
+      /**
+      * **a2a_tasks.context_id**
+      * - `text` in database
+      * - `NOT NULL`, default: `(gen_random_uuid())::text`
+      */
+      context_id: string;
       /**
       * **a2a_tasks.cost**
       * - `numeric` in database
@@ -140,17 +230,53 @@ declare module 'zapatos/schema' {
       */
       error: string | null;
       /**
+      * **a2a_tasks.history**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'[]'::jsonb`
+      */
+      history: db.JSONValue;
+      /**
+      * **a2a_tasks.hold_id**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      hold_id: string | null;
+      /**
       * **a2a_tasks.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id: string;
       /**
+      * **a2a_tasks.metadata**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'{}'::jsonb`
+      */
+      metadata: db.JSONValue;
+      /**
       * **a2a_tasks.organization_id**
       * - `uuid` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
-      organization_id: string;
+      organization_id: string | null;
+      /**
+      * **a2a_tasks.payer_address**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payer_address: string | null;
+      /**
+      * **a2a_tasks.payment_reference**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payment_reference: string | null;
+      /**
+      * **a2a_tasks.price**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      price: number | null;
       /**
       * **a2a_tasks.progress**
       * - `numeric` in database
@@ -176,6 +302,18 @@ declare module 'zapatos/schema' {
       */
       status: string;
       /**
+      * **a2a_tasks.status_detail**
+      * - `jsonb` in database
+      * - Nullable, no default
+      */
+      status_detail: db.JSONValue | null;
+      /**
+      * **a2a_tasks.status_updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      status_updated_at: db.TimestampTzString;
+      /**
       * **a2a_tasks.tool**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -187,6 +325,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, default: `now()`
       */
       updated_at: db.TimestampTzString;
+      /**
+      * **a2a_tasks.workflow_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      workflow_id: string | null;
     }
     export interface Whereable {
       /**
@@ -196,11 +340,29 @@ declare module 'zapatos/schema' {
       */
       arguments?: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **a2a_tasks.artifacts**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'[]'::jsonb`
+      */
+      artifacts?: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **a2a_tasks.caller**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      caller?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **a2a_tasks.completed_at**
       * - `timestamptz` in database
       * - Nullable, no default
       */
       completed_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **a2a_tasks.context_id**
+      * - `text` in database
+      * - `NOT NULL`, default: `(gen_random_uuid())::text`
+      */
+      context_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
       * **a2a_tasks.cost**
       * - `numeric` in database
@@ -220,17 +382,53 @@ declare module 'zapatos/schema' {
       */
       error?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **a2a_tasks.history**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'[]'::jsonb`
+      */
+      history?: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **a2a_tasks.hold_id**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      hold_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **a2a_tasks.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **a2a_tasks.metadata**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'{}'::jsonb`
+      */
+      metadata?: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **a2a_tasks.organization_id**
       * - `uuid` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
       organization_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **a2a_tasks.payer_address**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payer_address?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **a2a_tasks.payment_reference**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payment_reference?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **a2a_tasks.price**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      price?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn>;
       /**
       * **a2a_tasks.progress**
       * - `numeric` in database
@@ -256,6 +454,18 @@ declare module 'zapatos/schema' {
       */
       status?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **a2a_tasks.status_detail**
+      * - `jsonb` in database
+      * - Nullable, no default
+      */
+      status_detail?: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **a2a_tasks.status_updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      status_updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **a2a_tasks.tool**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -267,6 +477,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, default: `now()`
       */
       updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **a2a_tasks.workflow_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      workflow_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
     }
     export interface Insertable {
       /**
@@ -276,11 +492,29 @@ declare module 'zapatos/schema' {
       */
       arguments: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment;
       /**
+      * **a2a_tasks.artifacts**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'[]'::jsonb`
+      */
+      artifacts?: db.JSONValue | db.Parameter<db.JSONValue> | db.DefaultType | db.SQLFragment;
+      /**
+      * **a2a_tasks.caller**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      caller?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **a2a_tasks.completed_at**
       * - `timestamptz` in database
       * - Nullable, no default
       */
       completed_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **a2a_tasks.context_id**
+      * - `text` in database
+      * - `NOT NULL`, default: `(gen_random_uuid())::text`
+      */
+      context_id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment;
       /**
       * **a2a_tasks.cost**
       * - `numeric` in database
@@ -300,17 +534,53 @@ declare module 'zapatos/schema' {
       */
       error?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
       /**
+      * **a2a_tasks.history**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'[]'::jsonb`
+      */
+      history?: db.JSONValue | db.Parameter<db.JSONValue> | db.DefaultType | db.SQLFragment;
+      /**
+      * **a2a_tasks.hold_id**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      hold_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **a2a_tasks.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment;
       /**
+      * **a2a_tasks.metadata**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'{}'::jsonb`
+      */
+      metadata?: db.JSONValue | db.Parameter<db.JSONValue> | db.DefaultType | db.SQLFragment;
+      /**
       * **a2a_tasks.organization_id**
       * - `uuid` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
-      organization_id: string | db.Parameter<string> | db.SQLFragment;
+      organization_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **a2a_tasks.payer_address**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payer_address?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **a2a_tasks.payment_reference**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payment_reference?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **a2a_tasks.price**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      price?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | null | db.DefaultType | db.SQLFragment;
       /**
       * **a2a_tasks.progress**
       * - `numeric` in database
@@ -336,6 +606,18 @@ declare module 'zapatos/schema' {
       */
       status: string | db.Parameter<string> | db.SQLFragment;
       /**
+      * **a2a_tasks.status_detail**
+      * - `jsonb` in database
+      * - Nullable, no default
+      */
+      status_detail?: db.JSONValue | db.Parameter<db.JSONValue> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **a2a_tasks.status_updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      status_updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+      /**
       * **a2a_tasks.tool**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -347,6 +629,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, default: `now()`
       */
       updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+      /**
+      * **a2a_tasks.workflow_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      workflow_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
     }
     export interface Updatable {
       /**
@@ -356,11 +644,29 @@ declare module 'zapatos/schema' {
       */
       arguments?: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment>;
       /**
+      * **a2a_tasks.artifacts**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'[]'::jsonb`
+      */
+      artifacts?: db.JSONValue | db.Parameter<db.JSONValue> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **a2a_tasks.caller**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      caller?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
       * **a2a_tasks.completed_at**
       * - `timestamptz` in database
       * - Nullable, no default
       */
       completed_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **a2a_tasks.context_id**
+      * - `text` in database
+      * - `NOT NULL`, default: `(gen_random_uuid())::text`
+      */
+      context_id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.DefaultType | db.SQLFragment>;
       /**
       * **a2a_tasks.cost**
       * - `numeric` in database
@@ -380,17 +686,53 @@ declare module 'zapatos/schema' {
       */
       error?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
       /**
+      * **a2a_tasks.history**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'[]'::jsonb`
+      */
+      history?: db.JSONValue | db.Parameter<db.JSONValue> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **a2a_tasks.hold_id**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      hold_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
       * **a2a_tasks.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.DefaultType | db.SQLFragment>;
       /**
+      * **a2a_tasks.metadata**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'{}'::jsonb`
+      */
+      metadata?: db.JSONValue | db.Parameter<db.JSONValue> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.DefaultType | db.SQLFragment>;
+      /**
       * **a2a_tasks.organization_id**
       * - `uuid` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
-      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      organization_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **a2a_tasks.payer_address**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payer_address?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **a2a_tasks.payment_reference**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payment_reference?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **a2a_tasks.price**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      price?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | null | db.DefaultType | db.SQLFragment>;
       /**
       * **a2a_tasks.progress**
       * - `numeric` in database
@@ -416,6 +758,18 @@ declare module 'zapatos/schema' {
       */
       status?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
       /**
+      * **a2a_tasks.status_detail**
+      * - `jsonb` in database
+      * - Nullable, no default
+      */
+      status_detail?: db.JSONValue | db.Parameter<db.JSONValue> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **a2a_tasks.status_updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      status_updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+      /**
       * **a2a_tasks.tool**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -427,6 +781,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, default: `now()`
       */
       updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **a2a_tasks.workflow_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      workflow_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
     }
     export type UniqueIndex = 'a2a_tasks_pkey';
     export type Column = keyof Selectable;
