@@ -5,7 +5,7 @@
  * enabled and the request is a SendMessage that pays for itself (./x402.ts).
  */
 import type http from 'node:http';
-import express, { type Request as ExpressRequest } from 'express';
+import express, { type Request as ExpressRequest, type Response as ExpressResponse } from 'express';
 import { jsonRpcHandler, restHandler, type UserBuilder } from '@a2a-js/sdk/server/express';
 import { UnauthenticatedUser } from '@a2a-js/sdk/server';
 import type { ApiServices } from '../api/trpc/context.js';
@@ -79,7 +79,7 @@ export function createA2AHandler(
     (req as A2ARequest).a2aUser = new OrganizationUser(caller.organizationId, caller.caller);
     await new Promise<void>((resolve) => {
       res.once('close', resolve);
-      app(req as ExpressRequest, res, () => {
+      app(req as ExpressRequest, res as ExpressResponse, () => {
         if (!res.headersSent) sendJson(res, 404, { error: 'not found', path });
         resolve();
       });
