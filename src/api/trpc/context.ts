@@ -36,6 +36,7 @@ import type { PlanCache } from '../../organizations/plan-cache.js';
 import type { StripeBilling } from '../../billing/stripe.js';
 import type { QueryService } from '../../queries/service.js';
 import type { X402Service } from '../../payments/x402/service.js';
+import type { AgentService } from '../../agents/service.js';
 
 /** Long-lived dependencies of the API, created once per process. */
 export interface ApiServices {
@@ -74,6 +75,8 @@ export interface ApiServices {
   queries: QueryService;
   /** x402 pay-per-call for callers without credentials; absent unless X402_ENABLED. */
   x402?: X402Service;
+  /** Agent links, agent MCP tokens, follows and "my agents" (src/agents). */
+  agents: AgentService;
 }
 
 export interface ApiContext extends ApiServices {
