@@ -102,6 +102,9 @@ export interface LinkLapseDispatcherOptions {
   logger: Logger;
 }
 
+const transferKey = (e: { chain_id: number; agent_id: string | null; transaction_hash: string }) =>
+  `${e.chain_id}:${e.agent_id}:${e.transaction_hash}`;
+
 /** The relay consumer (cursor 'agent-links') that lapses links and tells their organizations. */
 export class LinkLapseDispatcher implements Dispatcher {
   private readonly log: Logger;
@@ -110,10 +113,15 @@ export class LinkLapseDispatcher implements Dispatcher {
   }
 
   async dispatch(batch: readonly RelayItem[]): Promise<void> {
+    // A transfer clears agentWallet first, in the same transaction: name such a lapse after the transfer.
+    const transfers = new Set(
+      batch.flatMap((i) => (lapseReasonOf(i) === 'transferred' && i.kind === 'event' ? [transferKey(i.event)] : [])),
+    );
     for (const item of batch) {
-      const reason = lapseReasonOf(item);
-      if (!reason || item.kind !== 'event') continue;
+      const seen = lapseReasonOf(item);
+      if (!seen || item.kind !== 'event') continue;
       const e = item.event;
+      const reason = transfers.has(transferKey(e)) ? 'transferred' : seen;
       const lapsed = await lapseLink(this.options.pool, {
         chainId: e.chain_id,
         agentId: e.agent_id!,

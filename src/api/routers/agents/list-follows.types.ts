@@ -11,5 +11,5 @@ export const listFollowsMeta: ApiMeta = {
     protect: true,
   },
 };
-export const ZListFollowsRequest = z.object({});
+export const ZListFollowsRequest = z.looseObject({});
 export const ZListFollowsResponse = z.object({ items: z.array(followOutput) });

@@ -12,7 +12,7 @@ export const listMyAgentsMeta: ApiMeta = {
     protect: true,
   },
 };
-export const ZListMyAgentsRequest = z.object({});
+export const ZListMyAgentsRequest = z.looseObject({});
 export const ZListMyAgentsResponse = z.object({
   items: z.array(
     linkOutput.extend({
