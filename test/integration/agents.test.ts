@@ -254,6 +254,49 @@ describe('linking', () => {
   });
 });
 
+/** Waits until the lapse relay has dispatched every stored event. */
+async function relayCaughtUp() {
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
+    const { rows } = await db.pool.query<{ behind: boolean }>(
+      `SELECT coalesce((SELECT position FROM relay_cursors WHERE name = 'agent-links'), 0)
+                < (SELECT coalesce(max(ingest_seq), 0) FROM events) AS behind`,
+    );
+    if (!rows[0]!.behind) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error('the agent-links relay did not catch up');
+}
+
+/** The lapse relay (cursor 'agent-links') as the relay process runs it, mailing to the test mailbox. */
+async function withLapseRelay(fn: () => Promise<void>) {
+  const mailer = createMailer(
+    { mail: { smtpUrl: api.mailbox.url, from: 'Test <no-reply@example.test>' }, nodeEnv: 'test' },
+    testLogger,
+  );
+  const relay = new Relay({
+    pool: db.pool,
+    databaseUrl: db.url,
+    name: 'agent-links',
+    logger: testLogger,
+    idlePollMs: 100,
+    dispatcher: new LinkLapseDispatcher({
+      pool: db.pool,
+      mailer,
+      publicUrl: 'https://api.example.test',
+      logger: testLogger,
+    }),
+  });
+  const controller = new AbortController();
+  const running = relay.run(controller.signal);
+  try {
+    await fn();
+  } finally {
+    controller.abort();
+    await running.catch(() => undefined);
+    mailer.close();
+  }
+}
+
 describe('lapse', () => {
   it('a transfer seen by the indexer lapses the link, deletes its MCP token and mails the owner', async () => {
     const owner = await account();
@@ -265,28 +308,9 @@ describe('lapse', () => {
     await owner.as.agents.link(linkInput(await signedChallenge(owner.as, owner.org, agentId, from)));
     await owner.as.agents.registerMcpToken({ organizationId: owner.org, chainId, agentId, token: 'tok_lapse_12345' });
 
-    const mailer = createMailer(
-      { mail: { smtpUrl: api.mailbox.url, from: 'Test <no-reply@example.test>' }, nodeEnv: 'test' },
-      testLogger,
-    );
-    const relay = new Relay({
-      pool: db.pool,
-      databaseUrl: db.url,
-      name: 'agent-links',
-      logger: testLogger,
-      idlePollMs: 100,
-      dispatcher: new LinkLapseDispatcher({
-        pool: db.pool,
-        mailer,
-        publicUrl: 'https://api.example.test',
-        logger: testLogger,
-      }),
-    });
-    const controller = new AbortController();
-    const running = relay.run(controller.signal);
-    try {
+    await withLapseRelay(async () => {
       // Events at or below the block the proof was read at (the registration) lapse nothing.
-      await new Promise((r) => setTimeout(r, 500));
+      await relayCaughtUp();
       expect((await owner.as.agents.listLinks({ organizationId: owner.org })).items).toMatchObject([
         { status: 'active' },
       ]);
@@ -319,13 +343,32 @@ describe('lapse', () => {
       const relinked = await owner.as.agents.link(linkInput(await signedChallenge(owner.as, owner.org, agentId, to)));
       expect(relinked).toMatchObject({ status: 'active', walletAddress: to.toLowerCase(), lapsedAt: null });
       // One mail per lapse: the relay moved on.
-      await new Promise((r) => setTimeout(r, 300));
+      await relayCaughtUp();
       expect(api.mailbox.to(owner.email).filter((m) => m.subject.startsWith('Agent '))).toHaveLength(1);
-    } finally {
-      controller.abort();
-      await running.catch(() => undefined);
-      mailer.close();
-    }
+    });
+  });
+
+  it('the agentWallet signs a link; a wallet change lapses it (wallet_changed)', async () => {
+    const owner = await account();
+    const agentOwner = chain.registries.accounts[1]!;
+    const agentWallet = chain.registries.accounts[2]!;
+    const agentId = await registerAgent(agentOwner);
+    await chain.registries.setAgentWallet(agentOwner, BigInt(agentId), agentWallet);
+    const indexer = testIndexer(chain.config, db.pool);
+    await indexer.tick();
+    const link = await owner.as.agents.link(
+      linkInput(await signedChallenge(owner.as, owner.org, agentId, agentWallet, 'eip712')),
+    );
+    expect(link).toMatchObject({ signerKind: 'agentWallet', walletAddress: agentWallet.toLowerCase() });
+    await withLapseRelay(async () => {
+      await chain.registries.setAgentWallet(agentOwner, BigInt(agentId), chain.registries.accounts[3]!);
+      await indexer.tick();
+      const mail = await api.mailbox.waitFor(owner.email, 2);
+      expect(mail.text).toContain("the agent's agentWallet changed");
+      expect(
+        (await owner.as.agents.listLinks({ organizationId: owner.org, includeInactive: 'true' })).items,
+      ).toMatchObject([{ status: 'lapsed', lapseReason: 'wallet_changed' }]);
+    });
   });
 
   it('a use-time check lapses a link whose signer no longer owns the agent, before the indexer sees it', async () => {

@@ -239,25 +239,21 @@ describe('tenancy: every organization-scoped procedure refuses outsiders and ins
   const newKey = async (fx: Fixture) => ({
     keyId: (await asOwner(fx).apiKeys.create({ organizationId: fx.org, name: 'target', permissions: ['read'] })).id,
   });
-  /** A new agent of an anvil account, linked to the organization by the owner (the procedures that need a link). */
-  const linkedAgent = async (fx: Fixture, token?: string) => {
-    const agentOwner = chain.registries.accounts[1]!;
-    const receipt = await chain.registries.register(agentOwner, 'https://agent.example/registration.json');
-    const agentId = BigInt(receipt.logs[0]!.topics[3]!).toString();
-    const input = { chainId: chain.config.chainId, agentId };
-    const c = await asOwner(fx).agents.createLinkChallenge({ organizationId: fx.org, ...input });
-    const signature = await chain.registries.wallet.signMessage({ account: agentOwner, message: c.message });
-    await asOwner(fx).agents.link({ organizationId: fx.org, ...input, nonce: c.nonce, signature, scheme: 'eip191' });
-    if (token) await asOwner(fx).agents.registerMcpToken({ organizationId: fx.org, ...input, token });
-    return input;
-  };
+  /** A new agent of an anvil account, and its owner's signature of a link challenge for the organization. */
   const signedLink = async (fx: Fixture) => {
     const agentOwner = chain.registries.accounts[1]!;
     const receipt = await chain.registries.register(agentOwner, 'https://agent.example/registration.json');
     const input = { chainId: chain.config.chainId, agentId: BigInt(receipt.logs[0]!.topics[3]!).toString() };
     const c = await asOwner(fx).agents.createLinkChallenge({ organizationId: fx.org, ...input });
     const signature = await chain.registries.wallet.signMessage({ account: agentOwner, message: c.message });
-    return { ...input, nonce: c.nonce, signature, scheme: 'eip191' };
+    return { ...input, nonce: c.nonce, signature, scheme: 'eip191' as const };
+  };
+  /** A new agent linked to the organization by the owner (the procedures that need a link), with an MCP token if given. */
+  const linkedAgent = async (fx: Fixture, token?: string) => {
+    const { chainId, agentId, ...proof } = await signedLink(fx);
+    await asOwner(fx).agents.link({ organizationId: fx.org, chainId, agentId, ...proof });
+    if (token) await asOwner(fx).agents.registerMcpToken({ organizationId: fx.org, chainId, agentId, token });
+    return { chainId, agentId };
   };
   let followed = 0;
   const follow = () => ({
