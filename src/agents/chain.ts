@@ -7,6 +7,9 @@ import {
   BaseError,
   ContractFunctionRevertedError,
   getAddress,
+  HttpRequestError,
+  RpcRequestError,
+  TimeoutError,
   isAddressEqual,
   parseAbi,
   zeroAddress,
@@ -122,7 +125,11 @@ export class AgentChains {
         : await client.verifyTypedData({ address, ...linkTypedData(challenge), signature, blockNumber: block });
     } catch (err) {
       // A malformed signature or a contract that reverts is not a valid signature; an RPC failure is not an answer.
-      if (err instanceof BaseError && /fetch|HTTP request failed|timed? ?out/i.test(err.message)) throw err;
+      if (err instanceof HttpRequestError || err instanceof TimeoutError || err instanceof RpcRequestError)
+        throw new AgentError(
+          'chain_unavailable',
+          `chain ${challenge.chainId}'s RPC did not answer: ${err.shortMessage}`,
+        );
       return false;
     }
   }

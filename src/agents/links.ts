@@ -128,7 +128,8 @@ export class AgentLinks {
     input: AgentRef & { userId: string | null; nonce: string; signature: string; scheme: SignatureScheme },
   ): Promise<AgentLinkRecord> {
     const challenge = openLinkChallenge(this.deps.secret, this.binding(input), input.nonce, this.now());
-    if (!isHex(input.signature, { strict: true }) || input.signature.length < 132)
+    // Any length: a contract wallet's signature is what its isValidSignature reads (65 bytes for an EOA).
+    if (!isHex(input.signature, { strict: true }) || input.signature.length < 4)
       throw new AgentError('invalid_signature', 'the signature must be 0x-prefixed hex (65 bytes for an EOA)');
     const signature = input.signature as Hex;
     const control = await this.deps.chains.control(input.chainId, input.agentId);
