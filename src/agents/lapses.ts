@@ -16,7 +16,7 @@ import type { Queryable } from '../db/transaction.js';
 import type { Logger } from '../logger.js';
 import type { Mailer } from '../mail/mailer.js';
 import type { Row } from '../db/rows.js';
-import type { Dispatcher, RelayItem } from '../relay/relay.js';
+import type { Dispatcher, RelayItem, StoredEvent } from '../relay/relay.js';
 
 export type LapseReason = 'transferred' | 'wallet_changed' | 'owner_changed';
 
@@ -60,10 +60,12 @@ export async function lapseLink(
 }
 
 /** Which events end a proof of control, and why; undefined for every other event. */
-export function lapseReasonOf(item: RelayItem): LapseReason | undefined {
-  if (item.kind !== 'event' || item.event.registry !== 'identity' || item.event.agent_id === null) return undefined;
-  if (item.event.event_type === 'Transfer') return 'transferred';
-  if (item.event.event_type === 'MetadataSet' && item.event.metadata_key === 'agentWallet') return 'wallet_changed';
+export function lapseReasonOf(
+  e: Pick<StoredEvent, 'registry' | 'event_type' | 'agent_id' | 'metadata_key'>,
+): LapseReason | undefined {
+  if (e.registry !== 'identity' || e.agent_id === null) return undefined;
+  if (e.event_type === 'Transfer') return 'transferred';
+  if (e.event_type === 'MetadataSet' && e.metadata_key === 'agentWallet') return 'wallet_changed';
   return undefined;
 }
 
@@ -113,25 +115,32 @@ export class LinkLapseDispatcher implements Dispatcher {
   }
 
   async dispatch(batch: readonly RelayItem[]): Promise<void> {
-    // A transfer clears agentWallet first, in the same transaction: name such a lapse after the transfer.
-    const transfers = new Set(
-      batch.flatMap((i) => (lapseReasonOf(i) === 'transferred' && i.kind === 'event' ? [transferKey(i.event)] : [])),
+    const changes = batch.flatMap((i) => (i.kind === 'event' && lapseReasonOf(i.event) ? [i.event] : []));
+    if (changes.length > 0) await this.lapse(changes);
+    await notifyLapses(this.options);
+  }
+
+  private async lapse(changes: StoredEvent[]): Promise<void> {
+    // One read for the batch: most identity events are about agents nobody linked (a first run reads all history).
+    const { rows } = await this.options.pool.query<{ key: string }>(
+      `SELECT chain_id::text || ':' || agent_id::text AS key FROM agent_links
+       WHERE status = 'active' AND (chain_id, agent_id) IN (SELECT * FROM unnest($1::bigint[], $2::numeric[]))`,
+      [changes.map((e) => e.chain_id), changes.map((e) => e.agent_id)],
     );
-    for (const item of batch) {
-      const seen = lapseReasonOf(item);
-      if (!seen || item.kind !== 'event') continue;
-      const e = item.event;
-      const reason = transfers.has(transferKey(e)) ? 'transferred' : seen;
+    const linked = new Set(rows.map((r) => r.key));
+    // A transfer clears agentWallet first, in the same transaction: name such a lapse after the transfer.
+    const transfers = new Set(changes.filter((e) => e.event_type === 'Transfer').map(transferKey));
+    for (const e of changes) {
+      if (!linked.has(`${e.chain_id}:${e.agent_id}`)) continue;
       const lapsed = await lapseLink(this.options.pool, {
         chainId: e.chain_id,
         agentId: e.agent_id!,
-        reason,
+        reason: transfers.has(transferKey(e)) ? 'transferred' : lapseReasonOf(e)!,
         eventId: e.id,
         aboveBlock: e.block_number,
       });
       if (lapsed) this.log.info({ ...lapsed, eventId: e.id }, 'agent link lapsed');
     }
-    await notifyLapses(this.options);
   }
 }
 

@@ -12,6 +12,8 @@ import {
 import { walletFromMetadata } from '../../src/agents/chain.js';
 import { AgentError } from '../../src/agents/errors.js';
 import { followTriggers } from '../../src/agents/follows.js';
+import { lapseMail, lapseReasonOf } from '../../src/agents/lapses.js';
+import type { StoredEvent } from '../../src/relay/relay.js';
 import { compileDefinition } from '../../src/triggers/definition.js';
 
 const secret = new Uint8Array(32).fill(7);
@@ -126,5 +128,43 @@ describe('a follow', () => {
     }
     const drop = set[3]!.write.conditions[2]!;
     expect(drop).toMatchObject({ condition_type: 'ema_threshold', operator: '<', value: '2.5' });
+  });
+});
+
+describe('lapse reasons', () => {
+  const event = (
+    registry: 'identity' | 'reputation',
+    event_type: StoredEvent['event_type'],
+    metadata_key: string | null = null,
+    agent_id: string | null = '3',
+  ) => ({
+    registry,
+    event_type,
+    metadata_key,
+    agent_id,
+  });
+  it('a transfer or an agentWallet change ends a proof of control; nothing else does', () => {
+    expect(lapseReasonOf(event('identity', 'Transfer'))).toBe('transferred');
+    expect(lapseReasonOf(event('identity', 'MetadataSet', 'agentWallet'))).toBe('wallet_changed');
+    expect(lapseReasonOf(event('identity', 'MetadataSet', 'name'))).toBeUndefined();
+    expect(lapseReasonOf(event('identity', 'URIUpdated'))).toBeUndefined();
+    expect(lapseReasonOf(event('identity', 'Registered'))).toBeUndefined();
+    expect(lapseReasonOf(event('reputation', 'NewFeedback'))).toBeUndefined();
+    expect(lapseReasonOf(event('identity', 'Transfer', null, null))).toBeUndefined();
+  });
+  it('the mail names the agent, the reason and how to link again', () => {
+    const mail = lapseMail({
+      to: 'a@example.test',
+      organizationName: 'Acme',
+      chainId: 8453,
+      agentId: '7',
+      reason: 'wallet_changed',
+      publicUrl: 'https://api.example.com/',
+    });
+    expect(mail.subject).toBe('Agent 7 on chain 8453 is no longer linked to Acme');
+    expect(mail.text).toContain("the agent's agentWallet changed");
+    expect(mail.text).toContain(
+      'POST https://api.example.com/api/v1/organizations/<organizationId>/agents/8453/7/link-challenge',
+    );
   });
 });
