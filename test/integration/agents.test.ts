@@ -297,6 +297,42 @@ async function withLapseRelay(fn: () => Promise<void>) {
   }
 }
 
+describe('over REST with an admin API key', () => {
+  it('challenge, sign with EIP-712, link, list, and my agents, as the README shows', async () => {
+    const owner = await account();
+    const key = await owner.as.apiKeys.create({ organizationId: owner.org, name: 'linker', permissions: ['admin'] });
+    const eoa = chain.registries.accounts[1]!;
+    const agentId = await registerAgent(eoa);
+    const rest = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${api.server.url}/api/v1/organizations/${owner.org}${path}`, {
+        method,
+        headers: { 'x-api-key': key.key, ...(body ? { 'content-type': 'application/json' } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const challenge = await rest('POST', `/agents/${chainId}/${agentId}/link-challenge`);
+    expect(challenge.status).toBe(200);
+    const typed = challenge.body.typedData as Parameters<typeof chain.registries.wallet.signTypedData>[0];
+    const signature = await chain.registries.wallet.signTypedData({ ...typed, account: eoa });
+    const linked = await rest('POST', `/agents/${chainId}/${agentId}/link`, {
+      nonce: challenge.body.nonce,
+      signature,
+      scheme: 'eip712',
+    });
+    expect(linked).toMatchObject({ status: 200, body: { agentId, status: 'active', signatureScheme: 'eip712' } });
+    const again = await rest('POST', `/agents/${chainId}/${agentId}/link`, {
+      nonce: challenge.body.nonce,
+      signature,
+      scheme: 'eip712',
+    });
+    expect(again.status).toBe(409);
+    expect((await rest('GET', '/agent-links')).body.items).toMatchObject([{ agentId }]);
+    await testIndexer(chain.config, db.pool).tick();
+    expect((await rest('GET', '/my-agents')).body.items).toMatchObject([{ agentId, summary: { data: { count: 0 } } }]);
+  });
+});
+
 describe('lapse', () => {
   it('a transfer seen by the indexer lapses the link, deletes its MCP token and mails the owner', async () => {
     const owner = await account();
