@@ -6,6 +6,7 @@
 import {
   BaseError,
   ContractFunctionRevertedError,
+  ContractFunctionZeroDataError,
   getAddress,
   HttpRequestError,
   RpcRequestError,
@@ -25,6 +26,7 @@ import { AgentError } from './errors.js';
 const identityAbi = parseAbi([
   'function ownerOf(uint256 agentId) view returns (address)',
   'function getMetadata(uint256 agentId, string metadataKey) view returns (bytes)',
+  'function getAgentWallet(uint256 agentId) view returns (address)',
 ]);
 
 export type SignerKind = 'owner' | 'agentWallet';
@@ -55,8 +57,10 @@ export function walletFromMetadata(value: Hex): Address | undefined {
   return isAddressEqual(address, zeroAddress) ? undefined : address;
 }
 
+/** The call reverted, or the contract has no such function (a fallback that answers nothing). */
 const reverted = (err: unknown) =>
-  err instanceof BaseError && err.walk((e) => e instanceof ContractFunctionRevertedError) !== null;
+  err instanceof BaseError &&
+  err.walk((e) => e instanceof ContractFunctionRevertedError || e instanceof ContractFunctionZeroDataError) !== null;
 
 export class AgentChains {
   private readonly clients = new Map<number, PublicClient>();
@@ -89,14 +93,22 @@ export class AgentChains {
       const block = await client.getBlockNumber({ cacheTime: 0 });
       const read = { address: identityRegistry, abi: identityAbi, blockNumber: block } as const;
       const owner = await client.readContract({ ...read, functionName: 'ownerOf', args: [BigInt(agentId)] });
+      // The v1.0 getter first; a registry without it keeps the wallet only as `agentWallet` metadata.
       const wallet = await client
-        .readContract({ ...read, functionName: 'getMetadata', args: [BigInt(agentId), 'agentWallet'] })
-        .catch((err: unknown) => {
-          // A registry without agentWallet metadata: only the owner can sign.
-          if (reverted(err)) return '0x' as Hex;
-          throw err;
+        .readContract({ ...read, functionName: 'getAgentWallet', args: [BigInt(agentId)] })
+        .catch(async (err: unknown) => {
+          if (!reverted(err)) throw err;
+          const raw = await client
+            .readContract({ ...read, functionName: 'getMetadata', args: [BigInt(agentId), 'agentWallet'] })
+            .catch((e: unknown) => {
+              // Neither: only the owner can sign.
+              if (reverted(e)) return '0x' as Hex;
+              throw e;
+            });
+          return walletFromMetadata(raw) ?? zeroAddress;
         });
-      return { block, owner: getAddress(owner), agentWallet: walletFromMetadata(wallet) };
+      const agentWallet = isAddressEqual(wallet, zeroAddress) ? undefined : getAddress(wallet);
+      return { block, owner: getAddress(owner), agentWallet };
     } catch (err) {
       if (reverted(err))
         throw new AgentError(

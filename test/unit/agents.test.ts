@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { hashTypedData, recoverMessageAddress, recoverTypedDataAddress } from 'viem';
+import {
+  ContractFunctionRevertedError,
+  getAddress,
+  hashTypedData,
+  recoverMessageAddress,
+  recoverTypedDataAddress,
+  type PublicClient,
+} from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import {
   issueLinkChallenge,
@@ -9,7 +16,7 @@ import {
   parseLinkMessage,
   type LinkBinding,
 } from '../../src/agents/challenge.js';
-import { walletFromMetadata } from '../../src/agents/chain.js';
+import { AgentChains, walletFromMetadata } from '../../src/agents/chain.js';
 import { AgentError } from '../../src/agents/errors.js';
 import { followTriggers } from '../../src/agents/follows.js';
 import { lapseMail, lapseReasonOf } from '../../src/agents/lapses.js';
@@ -166,5 +173,72 @@ describe('lapse reasons', () => {
     expect(mail.text).toContain(
       'POST https://api.example.com/api/v1/organizations/<organizationId>/agents/8453/7/link-challenge',
     );
+  });
+});
+
+describe("an agent's control, read from its registry", () => {
+  const chain = {
+    chainId: 1,
+    rpcUrl: 'http://rpc.invalid',
+    confirmations: 0,
+    pollIntervalMs: 1_000,
+    maxBlockRange: 1_000,
+    deployments: [
+      {
+        registry: 'identity' as const,
+        address: '0x8004a169fb4a3325136eb29fa0ceb6d2e539a432' as const,
+        abiVersion: 'v1.0' as const,
+        firstBlock: 0,
+      },
+    ],
+  };
+  const owner = '0x1111111111111111111111111111111111111111';
+  const wallet = '0x2222222222222222222222222222222222222222';
+  const revert = (functionName: string) =>
+    new ContractFunctionRevertedError({ abi: [], functionName, message: 'execution reverted' });
+  const clientWith = (answers: Record<string, () => unknown>) =>
+    ({
+      getBlockNumber: async () => 100n,
+      readContract: async ({ functionName }: { functionName: string }) => answers[functionName]!(),
+    }) as unknown as PublicClient;
+
+  it('reads getAgentWallet, falls back to the agentWallet metadata, and knows an unregistered agent', async () => {
+    const modern = new AgentChains([chain], () => clientWith({ ownerOf: () => owner, getAgentWallet: () => wallet }));
+    expect(await modern.control(1, '5')).toEqual({
+      block: 100n,
+      owner: getAddress(owner),
+      agentWallet: getAddress(wallet),
+    });
+    const metadataOnly = new AgentChains([chain], () =>
+      clientWith({
+        ownerOf: () => owner,
+        getAgentWallet: () => {
+          throw revert('getAgentWallet');
+        },
+        getMetadata: () => wallet,
+      }),
+    );
+    expect((await metadataOnly.control(1, '5')).agentWallet).toBe(getAddress(wallet));
+    const cleared = new AgentChains([chain], () =>
+      clientWith({ ownerOf: () => owner, getAgentWallet: () => '0x0000000000000000000000000000000000000000' }),
+    );
+    expect((await cleared.control(1, '5')).agentWallet).toBeUndefined();
+    const missing = new AgentChains([chain], () =>
+      clientWith({
+        ownerOf: () => {
+          throw revert('ownerOf');
+        },
+      }),
+    );
+    await expect(missing.control(1, '5')).rejects.toMatchObject({ code: 'agent_not_found' });
+    await expect(missing.control(2, '5')).rejects.toMatchObject({ code: 'unknown_chain' });
+    const down = new AgentChains([chain], () =>
+      clientWith({
+        ownerOf: () => {
+          throw new Error('connect ECONNREFUSED');
+        },
+      }),
+    );
+    await expect(down.control(1, '5')).rejects.toMatchObject({ code: 'chain_unavailable' });
   });
 });
