@@ -26,6 +26,7 @@ import { createX402Service } from '../payments/x402/service.js';
 import { x402QueryRoute } from './x402-queries.js';
 import type { ApiServices } from './trpc/context.js';
 import { TaskNotifications } from '../a2a/task-events.js';
+import { AgentService } from '../agents/service.js';
 
 export interface ApiServicesInput {
   config: Config;
@@ -86,19 +87,29 @@ export async function createApiServices(
     lookupBlockHash: rpcBlockHashLookup(config.chains, (rpcUrl) => createChainClient({ rpcUrl })),
     tools: input.queryTools,
   });
+  const triggers = new TriggerService({
+    pool: input.pool,
+    temporal: input.temporal,
+    taskQueue: config.temporal.taskQueue,
+    logger: input.logger,
+    secrets: input.secrets,
+    destinations: { allow: parseAllowList(config.actions.allowedHosts) },
+  });
   const services: ApiServices = {
     pool: input.pool,
     tenantPool,
     logger: input.logger,
     temporal: input.temporal,
     taskQueue: config.temporal.taskQueue,
-    triggers: new TriggerService({
+    triggers,
+    agents: new AgentService({
       pool: input.pool,
-      temporal: input.temporal,
-      taskQueue: config.temporal.taskQueue,
-      logger: input.logger,
+      chains: config.chains,
       secrets: input.secrets,
-      destinations: { allow: parseAllowList(config.actions.allowedHosts) },
+      triggers,
+      linkSecret: derive(Buffer.from(jwtSecret), 'agent link challenges'),
+      domain: new URL(publicUrl).host,
+      logger: input.logger,
     }),
     secrets: input.secrets,
     tokens: createTokenSigner(jwtSecret),

@@ -76,6 +76,7 @@ const LATER_MIGRATION_PROBES: Record<string, (db: TestDatabase) => Promise<boole
   '0025_query_tool_indexes': (db) =>
     exists(db, `SELECT 1 FROM pg_indexes WHERE indexname = 'idx_events_agent_type_block'`),
   '0026_a2a_tasks_v1': (db) => hasColumn(db, 'a2a_tasks', 'workflow_id'),
+  '0027_agent_links': (db) => exists(db, `SELECT 1 FROM pg_tables WHERE tablename = 'agent_follows'`),
 };
 
 describe('migrations on an empty database', () => {

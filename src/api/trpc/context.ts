@@ -38,6 +38,7 @@ import type { PlanCache } from '../../organizations/plan-cache.js';
 import type { StripeBilling } from '../../billing/stripe.js';
 import type { QueryService } from '../../queries/service.js';
 import type { X402Service } from '../../payments/x402/service.js';
+import type { AgentService } from '../../agents/service.js';
 
 /** Long-lived dependencies of the API, created once per process. */
 export interface ApiServices {
@@ -78,6 +79,8 @@ export interface ApiServices {
   x402?: X402Service;
   /** A2A tasks (src/a2a): the organizations' limits and the live task updates of this process. */
   a2a: { limits: A2ALimits; notifications: TaskNotifications };
+  /** Agent links, agent MCP tokens, follows and "my agents" (src/agents). */
+  agents: AgentService;
 }
 
 export interface ApiContext extends ApiServices {
