@@ -12,8 +12,9 @@ import globals from 'globals';
 
 const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
-/** Modules the trigger and delivery workflows import: pure logic only, no I/O, no Node built-ins. */
+/** Modules the trigger, delivery and A2A task workflows import: pure logic only, no I/O, no Node built-ins. */
 const workflowSafeModules = [
+  'src/a2a/workflow-types.ts',
   'src/deliveries/ids.ts',
   'src/deliveries/timing.ts',
   'src/deliveries/types.ts',
@@ -90,7 +91,7 @@ export default tseslint.config(
           patterns: [
             {
               regex:
-                '^(\\.\\./)+src/(?!(triggers/(definition|drain|engine|runner|search-attributes|seen-events)|deliveries/(ids|timing|types))\\.js$)',
+                '^(\\.\\./)+src/(?!(triggers/(definition|drain|engine|runner|search-attributes|seen-events)|deliveries/(ids|timing|types)|a2a/workflow-types)\\.js$)',
               message:
                 'Workflow code may import only the workflow-safe modules of src/ (listed in eslint.config.js); anything else does I/O.',
             },

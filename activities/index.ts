@@ -3,6 +3,8 @@ import type { Logger } from '../src/logger.js';
 import { createTriggerActivities } from './triggers.js';
 import { createDeliveryActivities, type DeliveryDeps } from './deliveries.js';
 import { createMaintenanceActivities } from './maintenance.js';
+import { createA2AActivities } from './a2a.js';
+import type { QueryService } from '../src/queries/service.js';
 
 export interface ActivityDeps {
   pool: Pool;
@@ -11,6 +13,8 @@ export interface ActivityDeps {
   delivery: Omit<DeliveryDeps, 'pool' | 'logger'>;
   /** EVENT_RETENTION_DAYS; 0 or absent keeps registry events forever. */
   eventRetentionDays?: number;
+  /** Answers the A2A tasks' queries. */
+  queries: QueryService;
 }
 
 export interface DatabaseCheck {
@@ -21,12 +25,13 @@ export interface DatabaseCheck {
 }
 
 /** Builds the worker's activities around their dependencies (one instance per worker). */
-export function createActivities({ pool, logger, delivery, eventRetentionDays }: ActivityDeps) {
+export function createActivities({ pool, logger, delivery, eventRetentionDays, queries }: ActivityDeps) {
   const log = logger.child({ component: 'activities' });
   return {
     ...createTriggerActivities({ pool, logger }),
     ...createDeliveryActivities({ pool, logger, ...delivery }),
     ...createMaintenanceActivities({ pool, logger, eventRetentionDays }),
+    ...createA2AActivities({ pool, logger, queries }),
     /** Proves that a worker is polling and can reach Postgres. */
     async checkDatabase(): Promise<DatabaseCheck> {
       const started = performance.now();

@@ -131,6 +131,10 @@ export const envSchema = z.object({
   BILLING_PLANS: planTableSchema.optional(),
   /** Price of a query call per tier, USDC: JSON overriding the defaults, e.g. {"0":"0.002"} (src/queries/prices.ts). */
   QUERY_PRICES: tierPricesSchema.optional(),
+  /** A2A: tasks an organization may have submitted or working at once; one more is refused. */
+  A2A_MAX_PENDING_TASKS: z.coerce.number().int().min(1).max(100_000).default(20),
+  /** A2A: the largest data part (tool and arguments, JSON bytes) a message may carry. */
+  A2A_MAX_ARGUMENT_BYTES: z.coerce.number().int().min(256).max(1_048_576).default(16_384),
 
   /** x402 pay-per-call on the query endpoints (src/payments/x402/config.ts): X402_ENABLED, X402_NETWORK, … */
   ...x402EnvFields,
@@ -193,6 +197,10 @@ export interface Config {
   queries: {
     /** Price of a call per tier (USDC): the defaults with QUERY_PRICES applied. */
     prices: TierPrices;
+  };
+  a2a: {
+    maxPendingTasks: number;
+    maxArgumentBytes: number;
   };
   /** x402 pay-per-call for callers without credentials; undefined when X402_ENABLED is not set. */
   x402: X402Settings | undefined;
@@ -275,6 +283,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     billing: { plans: e.BILLING_PLANS ?? DEFAULT_PLANS },
     queries: { prices: e.QUERY_PRICES ?? DEFAULT_TIER_PRICES },
+    a2a: { maxPendingTasks: e.A2A_MAX_PENDING_TASKS, maxArgumentBytes: e.A2A_MAX_ARGUMENT_BYTES },
     stripe: stripeSettings(e),
     x402,
   };

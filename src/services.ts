@@ -12,6 +12,8 @@ import { ChainIndexer } from './indexer/chain-indexer.js';
 import { createHeadSubscriptionClient, sleep } from './indexer/rpc.js';
 import { Relay } from './relay/relay.js';
 import { TriggerDispatcher } from './relay/trigger-dispatcher.js';
+import { LinkLapseDispatcher } from './agents/lapses.js';
+import { createMailer } from './mail/mailer.js';
 import type { Client } from '@temporalio/client';
 
 /** Name of the application database inside the embedded cluster. */
@@ -191,10 +193,26 @@ export function startRelay(ctx: ProcessContext, pool: Pool, databaseUrl: string,
   const controller = new AbortController();
   const relay = new Relay({ pool, databaseUrl, dispatcher, logger: ctx.logger });
   const run = superviseComponent(ctx, 'relay', controller.signal, () => relay.run(controller.signal));
+  // Agent links lapse on their own cursor: a slow mail never holds up the triggers (src/agents/lapses.ts).
+  const mailer = createMailer(ctx.config, ctx.logger);
+  const lapses = new Relay({
+    pool,
+    databaseUrl,
+    name: 'agent-links',
+    logger: ctx.logger,
+    dispatcher: new LinkLapseDispatcher({
+      pool,
+      mailer,
+      publicUrl: ctx.config.api.publicUrl ?? `http://${ctx.config.api.host}:${ctx.config.api.port}`,
+      logger: ctx.logger,
+    }),
+  });
+  const lapsesRun = superviseComponent(ctx, 'agent-link relay', controller.signal, () => lapses.run(controller.signal));
   ctx.onShutdown('relay', async () => {
     controller.abort();
-    await run;
+    await Promise.all([run, lapsesRun]);
     await dispatcher.close();
+    mailer.close();
   });
   return relay;
 }

@@ -5,3 +5,4 @@ export { triggerWorkflow } from './trigger.js';
 export { deliveryWorkflow } from './delivery.js';
 export { deliveryDispatcherWorkflow } from './delivery-dispatcher.js';
 export { maintenanceWorkflow } from './maintenance.js';
+export { a2aTaskWorkflow } from './a2a-task.js';

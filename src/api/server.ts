@@ -14,6 +14,7 @@ import type { ApiHandlers } from './trpc/handlers.js';
 import { renderDocsPage } from './docs-page.js';
 import { VERIFY_EMAIL_PAGE_PATH, verifyEmailPage } from './verify-email-page.js';
 import { MCP_HANDLER_PATHS } from '../mcp/handler.js';
+import { isA2APath } from '../a2a/handler.js';
 
 export interface ApiServerDeps extends HealthDeps {
   logger: Logger;
@@ -75,6 +76,7 @@ export function createApiHandler(deps: ApiServerDeps): http.RequestListener {
       if (deps.api) {
         if (url.pathname.startsWith('/trpc/')) return await deps.api.trpc(req, res);
         if (MCP_HANDLER_PATHS.includes(url.pathname)) return await deps.api.mcp(req, res);
+        if (isA2APath(url.pathname)) return await deps.api.a2a(req, res);
         if (url.pathname === '/api/v1/openapi.json') return sendJson(res, 200, deps.api.openApiDocument());
         if (url.pathname === VERIFY_EMAIL_PAGE_PATH && (req.method === 'GET' || req.method === 'HEAD')) {
           res.writeHead(200, verifyEmailPage.headers);

@@ -25,6 +25,8 @@ import type { QueryTool } from '../queries/tool.js';
 import { createX402Service } from '../payments/x402/service.js';
 import { x402QueryRoute } from './x402-queries.js';
 import type { ApiServices } from './trpc/context.js';
+import { TaskNotifications } from '../a2a/task-events.js';
+import { AgentService } from '../agents/service.js';
 
 export interface ApiServicesInput {
   config: Config;
@@ -68,6 +70,13 @@ export async function createApiServices(
     await Promise.all([apiKeys.close(), oauthTokens.close(), organizationAccess.close(), plans.close()]);
     throw err;
   }
+  const a2aNotifications = new TaskNotifications(input.databaseUrl, input.logger);
+  try {
+    await a2aNotifications.start();
+  } catch (err) {
+    await Promise.all([apiKeys.close(), oauthTokens.close(), organizationAccess.close(), plans.close()]);
+    throw err;
+  }
   const tenantPool = createTenantPool(input.databaseUrl, input.logger, { max: config.database.poolMax });
   const publicUrl = config.api.publicUrl ?? `http://${config.api.host}:${config.api.port}`;
   const queries = new QueryService({
@@ -78,19 +87,29 @@ export async function createApiServices(
     lookupBlockHash: rpcBlockHashLookup(config.chains, (rpcUrl) => createChainClient({ rpcUrl })),
     tools: input.queryTools,
   });
+  const triggers = new TriggerService({
+    pool: input.pool,
+    temporal: input.temporal,
+    taskQueue: config.temporal.taskQueue,
+    logger: input.logger,
+    secrets: input.secrets,
+    destinations: { allow: parseAllowList(config.actions.allowedHosts) },
+  });
   const services: ApiServices = {
     pool: input.pool,
     tenantPool,
     logger: input.logger,
     temporal: input.temporal,
     taskQueue: config.temporal.taskQueue,
-    triggers: new TriggerService({
+    triggers,
+    agents: new AgentService({
       pool: input.pool,
-      temporal: input.temporal,
-      taskQueue: config.temporal.taskQueue,
-      logger: input.logger,
+      chains: config.chains,
       secrets: input.secrets,
-      destinations: { allow: parseAllowList(config.actions.allowedHosts) },
+      triggers,
+      linkSecret: derive(Buffer.from(jwtSecret), 'agent link challenges'),
+      domain: new URL(publicUrl).host,
+      logger: input.logger,
     }),
     secrets: input.secrets,
     tokens: createTokenSigner(jwtSecret),
@@ -114,6 +133,7 @@ export async function createApiServices(
           route: x402QueryRoute(() => queries),
         })
       : undefined,
+    a2a: { limits: config.a2a, notifications: a2aNotifications },
     stripeBilling: createStripeBilling(config.stripe, {
       pool: input.pool,
       logger: input.logger,
@@ -131,6 +151,7 @@ export async function createApiServices(
         plans.close(),
         tenantPool.end(),
         services.x402?.close(),
+        a2aNotifications.close(),
       ]);
     },
   };

@@ -26,8 +26,11 @@ import {
   insertEntry,
   lockAccount,
   parseKey,
+  readAccount,
   refusal,
   selectEntries,
+  chargeWithRecord,
+  type ChargedRecord,
   type AccountRow,
   type CreditKind,
   type EntryKind,
@@ -36,7 +39,7 @@ import {
 } from './store.js';
 
 export { CREDIT_KINDS, CURRENCY, ENTRY_KINDS };
-export type { CreditKind, EntryKind, LedgerEntry, Movement };
+export type { ChargedRecord, CreditKind, EntryKind, LedgerEntry, Movement };
 export { capture, listActiveHolds, releaseExpiredHolds, releaseHold, reserve } from './holds.js';
 export type { CaptureOutcome, Hold, HoldOutcome, HoldStatus } from './holds.js';
 
@@ -90,13 +93,32 @@ export async function debit(db: Db, request: MovementRequest): Promise<Movement>
 }
 
 /**
- * The same charge inside the caller's open transaction, without a savepoint of its own: for a key the caller made
- * unique in that transaction (a usage row's id), which no other transaction can take meanwhile. A refusal throws, and
- * the caller's transaction is to be rolled back.
+ * Charges a paid call together with the row it pays for (a usage row), in one statement: see chargeWithRecord. The
+ * ledger key is `keyPrefix` + the row's id. Undefined when the charge is refused and nothing was written: the caller
+ * tells a retry of its own request from a refusal, which `chargeRefusal` explains.
  */
-export async function debitInTransaction(client: pg.PoolClient, request: MovementRequest): Promise<Movement> {
-  const { organizationId, key, amount } = parseMovement(request);
-  return charge(client, request, organizationId, key, amount);
+export async function debitWithRecord(
+  db: Db,
+  request: { organizationId: string; amount: string; keyPrefix: string; description?: string },
+  record: ChargedRecord,
+): Promise<{ recordId: string; movement: Movement } | undefined> {
+  parseKey(`${request.keyPrefix}00000000-0000-0000-0000-000000000000`);
+  const charged = await chargeWithRecord(
+    db,
+    {
+      organizationId: request.organizationId,
+      amount: parseAmount(request.amount),
+      keyPrefix: request.keyPrefix,
+      description: request.description ?? null,
+    },
+    record,
+  );
+  return charged && { recordId: charged.recordId, movement: { entry: charged.entry, replayed: false } };
+}
+
+/** Why a charge of `amount` is refused on the account as it is now (insufficient credits, or a debt). */
+export async function chargeRefusal(db: Db, organizationId: string, amount: string): Promise<BillingError> {
+  return refusal(await readAccount(db, organizationId), parseAmount(amount));
 }
 
 async function charge(

@@ -174,6 +174,68 @@ export async function selectEntries(db: Queryable, organizationId: string, f: En
   return rows.map(entryOf);
 }
 
+/**
+ * A row of the caller's that a charge pays for: `insert` is an INSERT … SELECT … FROM charged RETURNING id over
+ * `params` ($1…$n), so the row is written only when the charge applied. It must raise on a duplicate (no ON CONFLICT):
+ * the raise undoes the charge with the statement. `name` (one per insert text) prepares the statement once per
+ * connection: it is on the hot path of every paid call.
+ */
+export interface ChargedRecord {
+  name: string;
+  insert: string;
+  params: unknown[];
+}
+
+/**
+ * The guarded charge of a paid call, the caller's record and the ledger entry keyed `keyPrefix` + the record's id, in
+ * one statement: one round trip, atomic without a transaction of ours. The key is new by construction (the record's
+ * id), so it needs no conflict handling. Undefined when the guard refused the charge: nothing was written.
+ */
+export async function chargeWithRecord(
+  db: Queryable,
+  charge: { organizationId: string; amount: bigint; keyPrefix: string; description: string | null },
+  record: ChargedRecord,
+): Promise<{ recordId: string; entry: LedgerEntry } | undefined> {
+  const n = record.params.length;
+  const [org, currency, amount, keyPrefix, description] = [1, 2, 3, 4, 5].map((i) => `$${n + i}`);
+  const { rows } = await db.query<EntryRow & { record_id: string }>({
+    name: `ledger-charge-with-${record.name}`,
+    text: `WITH charged AS (
+       UPDATE credits SET balance = balance - ${amount}::numeric
+       WHERE organization_id = ${org} AND currency = ${currency} AND owed = 0 AND balance - held >= ${amount}::numeric
+       RETURNING balance),
+     record AS (${record.insert}),
+     entry AS (
+       INSERT INTO credit_transactions (organization_id, currency, type, amount, owed_delta, balance_after,
+         idempotency_key, description)
+       SELECT ${org}, ${currency}, 'usage', -${amount}::numeric, 0, charged.balance, ${keyPrefix}::text || record.id,
+         ${description}
+       FROM charged, record
+       RETURNING ${ENTRY_COLUMNS})
+     SELECT record.id AS record_id, entry.* FROM record, entry`,
+    values: [
+      ...record.params,
+      charge.organizationId,
+      CURRENCY,
+      formatAmount(charge.amount),
+      charge.keyPrefix,
+      charge.description,
+    ],
+  });
+  const row = rows[0];
+  return row && { recordId: row.record_id, entry: entryOf(row) };
+}
+
+/** The account's figures without a lock (to explain a refusal); undefined when it never held credits. */
+export async function readAccount(db: Queryable, organizationId: string): Promise<AccountRow | undefined> {
+  const { rows } = await db.query<{ balance: string; held: string; owed: string }>(
+    `SELECT balance::text, held::text, owed::text FROM credits WHERE organization_id = $1 AND currency = $2`,
+    [organizationId, CURRENCY],
+  );
+  const row = rows[0];
+  return row && { balance: toUnits(row.balance), held: toUnits(row.held), owed: toUnits(row.owed) };
+}
+
 /** A ledger row to write; amounts in units, signed. */
 export interface NewEntry {
   organizationId: string;

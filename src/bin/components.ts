@@ -26,6 +26,7 @@ export async function startConfiguredWorker(
     maxCachedWorkflows: config.temporal.maxCachedWorkflows,
     dispatch: { dispatchers: config.actions.dispatchers },
     eventRetentionDays: config.eventRetentionDays,
+    queries: { prices: config.queries.prices },
     pool,
     logger,
     actions,

@@ -37,7 +37,8 @@ export async function authenticateMcpRequest(
   services: ApiServices,
   req: http.IncomingMessage,
   res: http.ServerResponse,
-  options: { resourceMetadataUrl: string; allowAnonymous: boolean },
+  /** Without `resourceMetadataUrl` (the A2A endpoints reuse this) the challenge names no resource metadata. */
+  options: { resourceMetadataUrl?: string; allowAnonymous: boolean },
 ): Promise<{ caller: McpCaller; context: ApiContext }> {
   const context = await createApiContext(services, req, (name, value) => {
     if (!res.headersSent) res.setHeader(name, value);
@@ -73,12 +74,12 @@ export async function authenticateMcpRequest(
 type OAuthErrorCode = 'invalid_token' | 'insufficient_scope';
 
 /** A refusal as RFC 6750 §3 words it, with the resource metadata the MCP authorization spec adds (RFC 9728). */
-function bearerChallenge(error: OAuthErrorCode, description: string, status: 401 | 403, resourceMetadataUrl: string) {
+function bearerChallenge(error: OAuthErrorCode, description: string, status: 401 | 403, resourceMetadataUrl?: string) {
   // A quoted-string may not hold a bare quote or backslash (RFC 9110 §5.6.4); the body keeps the message as is.
   const quoted = description.replace(/["\\]/g, "'");
   const header =
-    `Bearer error="${error}", error_description="${quoted}", scope="${MCP_REQUIRED_SCOPE}", ` +
-    `resource_metadata="${resourceMetadataUrl}"`;
+    `Bearer error="${error}", error_description="${quoted}", scope="${MCP_REQUIRED_SCOPE}"` +
+    (resourceMetadataUrl ? `, resource_metadata="${resourceMetadataUrl}"` : '');
   return new HttpError(status, description, { 'www-authenticate': header }, undefined, {
     error,
     error_description: description,

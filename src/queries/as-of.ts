@@ -22,10 +22,11 @@ export async function resolveAsOf(
   asOfBlock: number | undefined,
   lookupBlockHash?: BlockHashLookup,
 ): Promise<AsOf> {
-  const head = await db.query<{ block: string; hash: string }>(
-    'SELECT last_block_number::text AS block, last_block_hash AS hash FROM checkpoints WHERE chain_id = $1',
-    [chainId],
-  );
+  const head = await db.query<{ block: string; hash: string }>({
+    name: 'query-as-of-checkpoint',
+    text: 'SELECT last_block_number::text AS block, last_block_hash AS hash FROM checkpoints WHERE chain_id = $1',
+    values: [chainId],
+  });
   const checkpoint = head.rows[0];
   if (!checkpoint) throw new QueryError('chain_not_indexed', `chain ${chainId} is not indexed here`);
   const headBlock = Number(checkpoint.block);

@@ -6,8 +6,8 @@
  * failed on our side is refunded and gives up its request key: a retry is a new call, charged anew.
  */
 import type { Db } from '../db/pool.js';
-import { withTransaction, type Queryable } from '../db/transaction.js';
-import { credit, debitInTransaction } from '../billing/ledger.js';
+import type { Queryable } from '../db/transaction.js';
+import { chargeRefusal, credit, debitWithRecord } from '../billing/ledger.js';
 import type { QueryTool } from './tool.js';
 
 export type QuerySurface = 'trpc' | 'rest' | 'mcp' | 'x402' | 'a2a';
@@ -16,7 +16,12 @@ export type QueryPayer =
   /** `caller` names who asked inside the organization: `user:<id>`, `apiKey:<id>`, `oauth:<client id>`. */
   | { kind: 'organization'; organizationId: string; caller: string }
   /** Paid on chain for this one call (src/payments/x402): `paymentId` is the payment's record. */
-  | { kind: 'x402'; payer: string; paymentId: string };
+  | { kind: 'x402'; payer: string; paymentId: string }
+  /**
+   * An organization's long task (A2A) that reserved the price in a credit hold and captures it itself once the answer
+   * is in: the call is metered here but not debited.
+   */
+  | { kind: 'hold'; organizationId: string; caller: string; holdId: string };
 
 export interface MeteredCall {
   payer: QueryPayer;
@@ -50,12 +55,13 @@ export function isRequestId(value: string): boolean {
 }
 
 function requestKey(call: MeteredCall): string {
-  const who = call.payer.kind === 'organization' ? call.payer.organizationId : call.payer.payer.toLowerCase();
+  const who = call.payer.kind === 'x402' ? call.payer.payer.toLowerCase() : call.payer.organizationId;
   return `${who}:${call.requestId}`;
 }
 
 /** The ledger key of a usage row: a row is charged at most once, and a retried request finds its row. */
-const ledgerKey = (usageId: string) => `query:${usageId}`;
+const LEDGER_KEY_PREFIX = 'query:';
+const ledgerKey = (usageId: string) => `${LEDGER_KEY_PREFIX}${usageId}`;
 
 /**
  * What every usage row records of a call, in this column order: organization_id, payer_address, payment_reference,
@@ -64,10 +70,10 @@ const ledgerKey = (usageId: string) => `query:${usageId}`;
 function usageColumns(call: MeteredCall): unknown[] {
   const payer = call.payer;
   return [
-    payer.kind === 'organization' ? payer.organizationId : null,
+    payer.kind === 'x402' ? null : payer.organizationId,
     payer.kind === 'x402' ? payer.payer.toLowerCase() : null,
-    payer.kind === 'x402' ? payer.paymentId : null,
-    payer.kind === 'organization' ? payer.caller : null,
+    payer.kind === 'x402' ? payer.paymentId : payer.kind === 'hold' ? `hold:${payer.holdId}` : null,
+    payer.kind === 'x402' ? null : payer.caller,
     call.surface,
     call.tool.name,
     call.tool.tier,
@@ -84,82 +90,118 @@ export interface AnsweredFromCache {
   latencyMs: number;
 }
 
+/** The duplicate of a request key: the request was charged before (or is being charged by a concurrent retry). */
+const isDuplicateRequest = (err: unknown) =>
+  (err as { code?: string; constraint?: string }).code === '23505' &&
+  (err as { constraint?: string }).constraint === 'idx_usage_logs_request';
+
 /**
- * Charges the call and writes its usage row, in one transaction. Throws the ledger's BillingError when the credits do
- * not cover it (nothing written: the caller records the refusal). The row is written at cost = price, what a paid or
- * x402 call costs, so that it is written once on their path (a round trip fewer per call); an included call zeroes it.
+ * The INSERT of a call's usage row, as SELECT … FROM `source` (a CTE whose row gates it) or VALUES when no source is
+ * given. Written at cost = price, or 0 for an included call. Without ON CONFLICT: a taken request key raises.
+ */
+function usageInsert(call: MeteredCall, answered: AnsweredFromCache | undefined, included: boolean, source?: string) {
+  const params = [
+    requestKey(call),
+    ...usageColumns(call),
+    included ? '0' : call.price,
+    included,
+    answered !== undefined,
+    answered?.asOfBlock ?? null,
+    answered ? Math.round(answered.latencyMs) : null,
+  ];
+  const values = params.map((_, i) => `$${i + 1}`).join(', ');
+  const insert = `INSERT INTO usage_logs (request_key, organization_id, payer_address, payment_reference, caller, surface,
+      tool, tier, arguments, chain_id, agent_id, price, cost, included, cached, as_of_block, response_time_ms)
+    ${source ? `SELECT ${values} FROM ${source}` : `VALUES (${values})`} RETURNING id`;
+  // Named per text (prepared once per connection): every call runs one of these.
+  return { name: `usage-row-from-${source ?? 'values'}`, insert, params };
+}
+
+/**
+ * Charges the call and writes its usage row, in one statement per way of paying (no transaction of ours): an x402
+ * payer has paid already, an A2A task pays by capturing its hold; an organization pays with one of the month's included calls while there are some, else
+ * with credits (the ledger's debitWithRecord: the charge, the row and the ledger entry together). A retried request
+ * finds its row and is charged nothing. Throws the ledger's BillingError when the credits do not cover the call
+ * (nothing written: the caller records the refusal).
  */
 export async function chargeCall(pool: Db, call: MeteredCall, answered?: AnsweredFromCache): Promise<Charge> {
-  return withTransaction(pool, async (client) => {
-    const payer = call.payer;
-    const inserted = await client.query<{ id: string }>(
-      `INSERT INTO usage_logs (request_key, organization_id, payer_address, payment_reference, caller, surface, tool,
-         tier, arguments, chain_id, agent_id, price, cost, cached, as_of_block, response_time_ms)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15)
-       ON CONFLICT (request_key) WHERE request_key IS NOT NULL DO NOTHING RETURNING id`,
-      [
-        requestKey(call),
-        ...usageColumns(call),
-        answered !== undefined,
-        answered?.asOfBlock ?? null,
-        answered ? Math.round(answered.latencyMs) : null,
-      ],
+  const payer = call.payer;
+  try {
+    // Paid elsewhere: on chain (x402), or by the capture of the task's hold.
+    if (payer.kind !== 'organization') {
+      const { name, insert, params } = usageInsert(call, answered, false);
+      const { rows } = await pool.query<{ id: string }>({ name, text: insert, values: params });
+      return { usageId: rows[0]!.id, charged: call.price, included: false, replayed: false, balance: null };
+    }
+    if (call.includedPerMonth > 0) {
+      const included = await claimIncludedCall(pool, call, answered);
+      if (included) return included;
+    }
+    const charged = await debitWithRecord(
+      pool,
+      {
+        organizationId: payer.organizationId,
+        amount: call.price,
+        keyPrefix: LEDGER_KEY_PREFIX,
+        description: `${call.tool.name} (tier ${call.tool.tier})`,
+      },
+      usageInsert(call, answered, false, 'charged'),
     );
-    const usageId = inserted.rows[0]?.id;
-    if (!usageId) return replayOf(client, call);
-    if (payer.kind === 'x402') {
-      return { usageId, charged: call.price, included: false, replayed: false, balance: null };
+    if (charged) {
+      const balance = charged.movement.entry.balanceAfter;
+      return { usageId: charged.recordId, charged: call.price, included: false, replayed: false, balance };
     }
-    if (await claimIncludedCall(client, payer.organizationId, call.includedPerMonth)) {
-      await client.query('UPDATE usage_logs SET included = true, cost = 0 WHERE id = $1', [usageId]);
-      return { usageId, charged: '0', included: true, replayed: false, balance: await balanceOf(client, payer) };
-    }
-    // The key is this new row's: no other transaction can hold it, so the debit needs no savepoint of its own.
-    const movement = await debitInTransaction(client, {
-      organizationId: payer.organizationId,
-      key: ledgerKey(usageId),
-      amount: call.price,
-      description: `${call.tool.name} (tier ${call.tool.tier})`,
-    });
-    return { usageId, charged: call.price, included: false, replayed: false, balance: movement.entry.balanceAfter };
-  });
+    // Refused, unless the request was charged before (a retry after the credits ran out).
+    const replay = await replayOf(pool, call);
+    if (replay) return replay;
+    throw await chargeRefusal(pool, payer.organizationId, call.price);
+  } catch (err) {
+    if (!isDuplicateRequest(err)) throw err;
+    const replay = await replayOf(pool, call);
+    if (!replay) throw new Error(`the usage row of request ${requestKey(call)} vanished`, { cause: err });
+    return replay;
+  }
 }
 
-async function replayOf(client: Queryable, call: MeteredCall): Promise<Charge> {
-  const { rows } = await client.query<{ id: string; included: boolean }>(
-    'SELECT id, included FROM usage_logs WHERE request_key = $1',
+async function replayOf(db: Queryable, call: MeteredCall): Promise<Charge | undefined> {
+  const { rows } = await db.query<{ id: string; included: boolean; balance: string | null }>(
+    `SELECT u.id, u.included, c.balance::text AS balance
+     FROM usage_logs u LEFT JOIN credits c ON c.organization_id = u.organization_id AND c.currency = 'USDC'
+     WHERE u.request_key = $1`,
     [requestKey(call)],
   );
-  const row = rows[0]!;
-  return {
-    usageId: row.id,
-    charged: '0',
-    included: row.included,
-    replayed: true,
-    balance: await balanceOf(client, call.payer),
-  };
+  const row = rows[0];
+  if (!row) return undefined;
+  const balance = call.payer.kind === 'x402' ? null : (row.balance ?? '0');
+  return { usageId: row.id, charged: '0', included: row.included, replayed: true, balance };
 }
 
-async function balanceOf(client: Queryable, payer: QueryPayer): Promise<string | null> {
-  if (payer.kind !== 'organization') return null;
-  const { rows } = await client.query<{ balance: string }>(
-    `SELECT balance::text AS balance FROM credits WHERE organization_id = $1 AND currency = 'USDC'`,
-    [payer.organizationId],
-  );
-  return rows[0]?.balance ?? '0';
-}
-
-/** Takes one of the month's included calls; false when the plan has none or the month's are used up. */
-async function claimIncludedCall(client: Queryable, organizationId: string, perMonth: number): Promise<boolean> {
-  if (perMonth <= 0) return false;
-  const { rowCount } = await client.query(
-    `INSERT INTO query_allowances AS a (organization_id, period_start, used)
-     VALUES ($1, date_trunc('month', now() AT TIME ZONE 'UTC')::date, 1)
-     ON CONFLICT (organization_id, period_start) DO UPDATE SET used = a.used + 1 WHERE a.used < $2
-     RETURNING used`,
-    [organizationId, perMonth],
-  );
-  return rowCount === 1;
+/**
+ * Takes one of the month's included calls and writes the call's row with it, in one statement; undefined when the
+ * plan's calls of the month are used up.
+ */
+async function claimIncludedCall(
+  db: Queryable,
+  call: MeteredCall,
+  answered: AnsweredFromCache | undefined,
+): Promise<Charge | undefined> {
+  const organizationId = (call.payer as { organizationId: string }).organizationId;
+  const { name, insert, params } = usageInsert(call, answered, true, 'claimed');
+  const n = params.length;
+  const { rows } = await db.query<{ id: string; balance: string | null }>({
+    name: `included-call-with-${name}`,
+    text: `WITH claimed AS (
+       INSERT INTO query_allowances AS a (organization_id, period_start, used)
+       VALUES ($${n + 1}, date_trunc('month', now() AT TIME ZONE 'UTC')::date, 1)
+       ON CONFLICT (organization_id, period_start) DO UPDATE SET used = a.used + 1 WHERE a.used < $${n + 2}
+       RETURNING used),
+     usage AS (${insert})
+     SELECT usage.id, (SELECT balance::text FROM credits WHERE organization_id = $${n + 1} AND currency = 'USDC') AS balance
+     FROM usage`,
+    values: [...params, organizationId, call.includedPerMonth],
+  });
+  const row = rows[0];
+  return row && { usageId: row.id, charged: '0', included: true, replayed: false, balance: row.balance ?? '0' };
 }
 
 export interface CallResult {
@@ -172,11 +214,12 @@ export interface CallResult {
 
 /** Completes the call's usage row once it is answered (or failed). */
 export async function completeUsage(db: Queryable, usageId: string, result: CallResult): Promise<void> {
-  await db.query(
-    `UPDATE usage_logs SET outcome = $2, cached = $3, response_time_ms = $4, as_of_block = $5, error = $6,
+  await db.query({
+    name: 'usage-row-complete',
+    text: `UPDATE usage_logs SET outcome = $2, cached = $3, response_time_ms = $4, as_of_block = $5, error = $6,
        request_key = CASE WHEN $2 = 'failed' THEN NULL ELSE request_key END
      WHERE id = $1`,
-    [
+    values: [
       usageId,
       result.outcome,
       result.cached,
@@ -184,7 +227,7 @@ export async function completeUsage(db: Queryable, usageId: string, result: Call
       result.asOfBlock ?? null,
       result.error?.slice(0, 1000) ?? null,
     ],
-  );
+  });
 }
 
 /**

@@ -13,7 +13,7 @@ import { isBillingError } from '../billing/errors.js';
 import type { Plan } from '../billing/plans.js';
 import { planLimits } from '../billing/plans.js';
 import { resolveAsOf, type BlockHashLookup } from './as-of.js';
-import { cacheKey, cachedAnswer, storeAnswer, type CacheQuestion } from './cache.js';
+import { AnswerCache, cacheKey, type CacheQuestion } from './cache.js';
 import { QUERY_TOOLS } from './catalog.js';
 import { QueryError, isQueryError } from './errors.js';
 import {
@@ -90,6 +90,7 @@ export class QueryService {
   private readonly prices: TierPrices;
   private readonly log: Logger;
   private readonly tools: ReadonlyMap<string, QueryTool>;
+  private readonly answers = new AnswerCache();
 
   constructor(private readonly deps: QueryServiceDeps) {
     this.prices = deps.prices ?? DEFAULT_TIER_PRICES;
@@ -154,7 +155,7 @@ export class QueryService {
     const log = this.log.child({ tool: tool.name, requestId, surface: request.surface });
 
     const key = cacheKey(question);
-    const cached = fresh ? undefined : await cachedAnswer(this.deps.pool, key);
+    const cached = fresh ? undefined : await this.answers.lookup(this.deps.pool, key);
     let asOf;
     try {
       // Refusals come before any work: an unknown chain or block, then credits.
@@ -195,11 +196,14 @@ export class QueryService {
       const completion = { outcome: 'answered' as const, cached: false, asOfBlock: answer.asOfBlock };
       // One commit for both: the answer kept and the call's row completed. It need not wait for the disk: a crash
       // can lose only a cache row and the completion of a row whose charge committed durably before.
-      await withTransaction(this.deps.pool, async (client) => {
-        await client.query('SET LOCAL synchronous_commit = off');
-        await storeAnswer(client, key, question, answer);
-        await completeUsage(client, charge.usageId, { ...completion, latencyMs: performance.now() - started });
-      });
+      await withTransaction(
+        this.deps.pool,
+        async (client) => {
+          await this.answers.store(client, key, question, answer);
+          await completeUsage(client, charge.usageId, { ...completion, latencyMs: performance.now() - started });
+        },
+        { durable: false },
+      );
     } catch (err) {
       log.error({ err }, 'query failed; the charge is returned');
       await refundCall(this.deps.pool, metered, charge);

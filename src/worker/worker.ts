@@ -17,6 +17,10 @@ import { ensureSchedules } from './schedules.js';
 import type { Logger } from '../logger.js';
 import { DEFAULT_DELIVERY_DISPATCHERS, ensureDispatcher, type DispatchSettings } from '../deliveries/dispatchers.js';
 import { dispatcherWorkflowId } from '../deliveries/ids.js';
+import { QueryService } from '../queries/service.js';
+import type { TierPrices } from '../queries/prices.js';
+import type { QueryTool } from '../queries/tool.js';
+import { PlanCache } from '../organizations/plan-cache.js';
 
 export const WORKFLOWS_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../workflows/index.ts');
 
@@ -76,6 +80,8 @@ export interface WorkerOptions {
   eventRetentionDays?: number;
   /** Create the recurring schedules (maintenance) if missing; off in tests that share a server. */
   schedules?: boolean;
+  /** The query tools A2A tasks run, and their prices (QUERY_PRICE_*); default: the catalog at default prices. */
+  queries?: { prices?: TierPrices; tools?: readonly QueryTool[] };
 }
 
 export interface RunningWorker {
@@ -84,6 +90,17 @@ export interface RunningWorker {
   /** Resolves when the worker has stopped; rejects if it crashed. */
   done: Promise<void>;
   stop(): Promise<void>;
+}
+
+function workerQueryService(options: WorkerOptions): QueryService {
+  const plans = new PlanCache();
+  return new QueryService({
+    pool: options.pool,
+    logger: options.logger,
+    prices: options.queries?.prices,
+    tools: options.queries?.tools,
+    planOf: (organizationId) => plans.planOf(options.pool, organizationId),
+  });
 }
 
 export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
@@ -110,6 +127,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         dispatch: options.dispatch,
       },
       eventRetentionDays: options.eventRetentionDays,
+      queries: workerQueryService(options),
     }),
     maxCachedWorkflows: options.maxCachedWorkflows ?? 1_000,
   });

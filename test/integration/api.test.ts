@@ -27,17 +27,24 @@ import {
 } from '../helpers/api.js';
 import { extract } from '../helpers/mail.js';
 import { stripeMockEnv, TEST_PACK } from '../helpers/stripe-env.js';
+import { startTestChain, type TestChain } from '../helpers/chain.js';
 
 let db: TestDatabase;
 let api: TestApi;
+/** A chain with our registries: the agent-link procedures check signatures against its identity registry. */
+let chain: TestChain;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
+  [db, chain] = await Promise.all([createTestDatabase(), startTestChain()]);
   // Billing configured (stripe-mock): the tenancy table calls the checkout procedures too.
-  api = await startTestApi(db, { withWorker: true, env: stripeMockEnv() });
+  api = await startTestApi(db, {
+    withWorker: true,
+    env: { ...stripeMockEnv(), CHAINS: JSON.stringify([chain.config]) },
+  });
 });
 afterAll(async () => {
   await api?.close();
+  await chain?.stop();
   await db?.drop();
 });
 
@@ -232,6 +239,28 @@ describe('tenancy: every organization-scoped procedure refuses outsiders and ins
   const newKey = async (fx: Fixture) => ({
     keyId: (await asOwner(fx).apiKeys.create({ organizationId: fx.org, name: 'target', permissions: ['read'] })).id,
   });
+  /** A new agent of an anvil account, and its owner's signature of a link challenge for the organization. */
+  const signedLink = async (fx: Fixture) => {
+    const agentOwner = chain.registries.accounts[1]!;
+    const receipt = await chain.registries.register(agentOwner, 'https://agent.example/registration.json');
+    const input = { chainId: chain.config.chainId, agentId: BigInt(receipt.logs[0]!.topics[3]!).toString() };
+    const c = await asOwner(fx).agents.createLinkChallenge({ organizationId: fx.org, ...input });
+    const signature = await chain.registries.wallet.signMessage({ account: agentOwner, message: c.message });
+    return { ...input, nonce: c.nonce, signature, scheme: 'eip191' as const };
+  };
+  /** A new agent linked to the organization by the owner (the procedures that need a link), with an MCP token if given. */
+  const linkedAgent = async (fx: Fixture, token?: string) => {
+    const { chainId, agentId, ...proof } = await signedLink(fx);
+    await asOwner(fx).agents.link({ organizationId: fx.org, chainId, agentId, ...proof });
+    if (token) await asOwner(fx).agents.registerMcpToken({ organizationId: fx.org, chainId, agentId, token });
+    return { chainId, agentId };
+  };
+  let followed = 0;
+  const follow = () => ({
+    chainId: 31337,
+    agentId: String(1_000 + ++followed),
+    actions: [{ action_type: 'rest', config: { url: 'https://receiver.example/follow' } }],
+  });
   let invited = 0;
   /**
    * The table: every organization-scoped procedure of the router must have an entry (checked against the router
@@ -320,6 +349,38 @@ describe('tenancy: every organization-scoped procedure refuses outsiders and ins
         { role: 'viewer', key: 'read', input: () => ({ chainId: QUERY_CHAIN, agentId: '1' }) } satisfies Entry,
       ]),
     ),
+    'agents.createLinkChallenge': {
+      role: 'admin',
+      key: 'admin',
+      input: () => ({ chainId: chain.config.chainId, agentId: '0' }),
+    },
+    'agents.link': { role: 'admin', key: 'admin', input: signedLink },
+    'agents.unlink': { role: 'admin', key: 'admin', input: (fx) => linkedAgent(fx) },
+    'agents.listLinks': { role: 'viewer', key: 'read', input: () => ({}) },
+    'agents.myAgents': { role: 'viewer', key: 'read', input: () => ({}) },
+    'agents.registerMcpToken': {
+      role: 'admin',
+      key: 'admin',
+      input: async (fx) => ({ ...(await linkedAgent(fx)), token: 'tok_tenancy_new' }),
+    },
+    'agents.rotateMcpToken': {
+      role: 'admin',
+      key: 'admin',
+      input: async (fx) => ({ ...(await linkedAgent(fx, 'tok_tenancy_old')), token: 'tok_tenancy_new' }),
+    },
+    'agents.deleteMcpToken': { role: 'admin', key: 'admin', input: (fx) => linkedAgent(fx, 'tok_tenancy_old') },
+    'agents.getMcpToken': { role: 'viewer', key: 'read', input: (fx) => linkedAgent(fx, 'tok_tenancy_old') },
+    'agents.follow': { role: 'member', key: 'write', input: follow },
+    'agents.unfollow': {
+      role: 'member',
+      key: 'delete',
+      input: async (fx) => {
+        const { chainId, agentId, actions } = follow();
+        await asOwner(fx).agents.follow({ organizationId: fx.org, chainId, agentId, actions } as never);
+        return { chainId, agentId };
+      },
+    },
+    'agents.listFollows': { role: 'viewer', key: 'read', input: () => ({}) },
     'organizations.members': { role: 'viewer', key: 'read', input: () => ({}) },
     'organizations.rename': { role: 'admin', key: 'admin', input: () => ({ name: 'renamed' }) },
     'organizations.removeMember': {

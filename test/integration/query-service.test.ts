@@ -138,6 +138,35 @@ describe('query service', () => {
     expect((await usageRows(payer.organizationId)).map((r) => r.cached)).toEqual([false, true]);
   });
 
+  it("serves another process's cached answer, reading query_cache once and then from memory", async () => {
+    const payer = await fundedOrganization('1');
+    const input = { chainId: CHAIN, agentId: '7', asOfBlock: 190 };
+    await service.call({ tool: 'getFeedbacks', input, payer, surface: 'rest' });
+    let cacheReads = 0;
+    const counting = {
+      query: (query: string | pg.QueryConfig, values?: unknown[]) => {
+        if (/FROM query_cache/.test(typeof query === 'string' ? query : query.text)) cacheReads += 1;
+        return pool.query(query, values);
+      },
+      connect: () => pool.connect(),
+    } as unknown as pg.Pool;
+    const otherProcess = new QueryService({
+      pool: counting,
+      logger: testLogger,
+      prices: { 0: '0.001', 1: '0.01', 2: '0.05', 3: '0.2' },
+      planOf: async () => 'free',
+      tools: [feedbackCount],
+    });
+    const outcomes = [];
+    for (let i = 0; i < 3; i++)
+      outcomes.push(await otherProcess.call({ tool: 'getFeedbacks', input, payer, surface: 'rest' }));
+    expect(outcomes.map((o) => o.billing.cache)).toEqual(['hit', 'hit', 'hit']);
+    expect(outcomes.map((o) => o.answer.data)).toEqual(Array(3).fill({ count: 3 }));
+    expect(runs).toBe(1);
+    expect(cacheReads).toBe(1);
+    expect(await balance(payer.organizationId)).toBe('0.96000000');
+  });
+
   it('refuses a call the credits cannot pay, names balance and price, computes nothing and logs the refusal', async () => {
     const payer = await fundedOrganization('0.005');
     const err = await service
@@ -169,6 +198,35 @@ describe('query service', () => {
     expect(outcomes.filter((o) => o.billing.charged === '0.01')).toHaveLength(1);
     expect(await balance(payer.organizationId)).toBe('0.99000000');
     expect(await usageRows(payer.organizationId)).toHaveLength(1);
+  });
+
+  it('races many requests and their retries on a small balance: each charged once, exactly what fits, ledger = balance', async () => {
+    const payer = await fundedOrganization('0.05');
+    const requestIds = Array.from({ length: 12 }, () => randomUUID());
+    const call = (requestId: string) =>
+      service
+        .call({ tool: 'getFeedbacks', input: { chainId: CHAIN, agentId: '7' }, payer, requestId, surface: 'rest' })
+        .then((o) => ({ requestId, charged: o.billing.charged }))
+        .catch((err: unknown) => {
+          if (!isBillingError(err, 'insufficient_credits')) throw err;
+          return { requestId, charged: 'refused' };
+        });
+    // Every request three times at once.
+    const outcomes = await Promise.all(requestIds.flatMap((id) => [call(id), call(id), call(id)]));
+    const paid = new Set(outcomes.filter((o) => o.charged === '0.01').map((o) => o.requestId));
+    expect(outcomes.filter((o) => o.charged === '0.01')).toHaveLength(5);
+    expect(paid.size).toBe(5);
+    expect(await balance(payer.organizationId)).toBe('0.00000000');
+    const { rows: ledger } = await db.pool.query<{ total: string; n: number }>(
+      `SELECT sum(amount)::text AS total, count(*)::int AS n FROM credit_transactions WHERE organization_id = $1`,
+      [payer.organizationId],
+    );
+    expect(ledger[0]).toEqual({ total: '0.00000000', n: 6 });
+    // A charged request retried once the credits are gone is answered as the retry it is, not refused.
+    const retried = await call([...paid][0]!);
+    expect(retried.charged).toBe('0');
+    const answered = (await usageRows(payer.organizationId)).filter((r) => r.outcome === 'answered');
+    expect(answered).toHaveLength(5);
   });
 
   it('refunds a call that failed on our side; a retry of it is a new, charged call', async () => {

@@ -11,6 +11,7 @@ import { oauthClientsRouter } from '../routers/oauth-clients/index.js';
 import { triggersRouter } from '../routers/triggers/index.js';
 import { telegramRouter } from '../routers/telegram/index.js';
 import { webhooksRouter } from '../routers/webhooks/index.js';
+import { agentsRouter } from '../routers/agents/index.js';
 
 export const appRouter = router({
   auth: authRouter,
@@ -24,6 +25,7 @@ export const appRouter = router({
   telegram: telegramRouter,
   billing: billingRouter,
   queries: queriesRouter,
+  agents: agentsRouter,
 });
 
 export type AppRouter = typeof appRouter;

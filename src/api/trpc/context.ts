@@ -2,6 +2,8 @@
  * The request context, built the same way for tRPC (/trpc) and REST (/api/v1): who is calling (a user by JWT, an API
  * key, an OAuth client token, or nobody), from where, and the services procedures use.
  */
+import type { A2ALimits } from '../../a2a/request-handler.js';
+import type { TaskNotifications } from '../../a2a/task-events.js';
 import type http from 'node:http';
 import type { Client } from '@temporalio/client';
 import { TRPCError } from '@trpc/server';
@@ -36,6 +38,7 @@ import type { PlanCache } from '../../organizations/plan-cache.js';
 import type { StripeBilling } from '../../billing/stripe.js';
 import type { QueryService } from '../../queries/service.js';
 import type { X402Service } from '../../payments/x402/service.js';
+import type { AgentService } from '../../agents/service.js';
 
 /** Long-lived dependencies of the API, created once per process. */
 export interface ApiServices {
@@ -74,6 +77,10 @@ export interface ApiServices {
   queries: QueryService;
   /** x402 pay-per-call for callers without credentials; absent unless X402_ENABLED. */
   x402?: X402Service;
+  /** A2A tasks (src/a2a): the organizations' limits and the live task updates of this process. */
+  a2a: { limits: A2ALimits; notifications: TaskNotifications };
+  /** Agent links, agent MCP tokens, follows and "my agents" (src/agents). */
+  agents: AgentService;
 }
 
 export interface ApiContext extends ApiServices {

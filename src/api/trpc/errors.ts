@@ -8,6 +8,7 @@ import { BacktestRequestError } from '../../triggers/backtest.js';
 import { QuotaExceededError } from '../../billing/quotas.js';
 import { BillingError, type BillingErrorCode } from '../../billing/errors.js';
 import { QueryError, type QueryErrorCode } from '../../queries/errors.js';
+import { AgentError, type AgentErrorCode } from '../../agents/errors.js';
 
 /** A domain "not found" or "conflict" raised by API services. */
 export class ApiError extends Error {
@@ -61,6 +62,22 @@ const QUERY_CODES: Record<QueryErrorCode, TRPCError['code']> = {
   unknown_tool: 'NOT_FOUND',
 };
 
+const AGENT_CODES: Record<AgentErrorCode, TRPCError['code']> = {
+  unknown_chain: 'NOT_FOUND',
+  agent_not_found: 'NOT_FOUND',
+  invalid_challenge: 'BAD_REQUEST',
+  challenge_expired: 'BAD_REQUEST',
+  challenge_used: 'CONFLICT',
+  // The caller is signed in; the proof of control is what fails: 403, not 401.
+  invalid_signature: 'FORBIDDEN',
+  link_not_found: 'NOT_FOUND',
+  not_linked: 'FORBIDDEN',
+  token_not_found: 'NOT_FOUND',
+  token_exists: 'CONFLICT',
+  follow_not_found: 'NOT_FOUND',
+  chain_unavailable: 'SERVICE_UNAVAILABLE',
+};
+
 export function toTRPCError(err: unknown): TRPCError {
   if (err instanceof TRPCError) return err;
   if (err instanceof DefinitionError) {
@@ -80,6 +97,7 @@ export function toTRPCError(err: unknown): TRPCError {
   if (err instanceof BillingError)
     return new TRPCError({ code: BILLING_CODES[err.code] ?? 'BAD_REQUEST', message: err.message });
   if (err instanceof QueryError) return new TRPCError({ code: QUERY_CODES[err.code], message: err.message });
+  if (err instanceof AgentError) return new TRPCError({ code: AGENT_CODES[err.code], message: err.message });
   if (err instanceof ApiError) return new TRPCError({ code: err.code, message: err.message });
   if (err instanceof AuthError)
     return new TRPCError({ code: AUTH_CODES[err.code] ?? 'UNAUTHORIZED', message: err.message });

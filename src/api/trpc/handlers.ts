@@ -11,6 +11,7 @@ import { containsNul, HttpError, readJsonBody, sendJson } from '../http.js';
 import { createX402QueryHandler } from '../x402-queries.js';
 import { x402McpPayPerCall } from '../../payments/x402/mcp.js';
 import { createMcpHandler, type McpHandlerOptions } from '../../mcp/handler.js';
+import { createA2AHandler } from '../../a2a/handler.js';
 
 /** Larger inputs are refused with 413 before parsing. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -100,6 +101,8 @@ export interface ApiHandlers {
   rest: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
   /** The MCP server (/mcp) and its OAuth metadata documents (src/mcp/handler.ts, MCP_HANDLER_PATHS). */
   mcp: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
+  /** The A2A agent card and endpoints (src/a2a/handler.ts, isA2APath). */
+  a2a: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
   openApiDocument: () => unknown;
   /** x402 pay-per-call in front of the REST query routes (true: served); absent unless X402_ENABLED. */
   x402?: (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => Promise<boolean>;
@@ -156,6 +159,7 @@ export function createApiHandlers(
       payPerCall: services.x402 && x402McpPayPerCall(services.x402.gate),
       ...options.mcp,
     }),
+    a2a: createA2AHandler(services),
     openApiDocument: () =>
       (document ??= describeAnswers(
         generateOpenApiDocument(appRouter, {

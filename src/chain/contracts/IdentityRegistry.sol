@@ -78,6 +78,13 @@ contract IdentityRegistry {
         _setMetadata(agentId, metadataKey, metadataValue);
     }
 
+    /// @notice Points agentWallet at another address. Test registry: the owner sets it directly; the official v1.0
+    ///         registry also asks for the new wallet's signature and a deadline. The event is the same.
+    function setAgentWallet(uint256 agentId, address newWallet) external {
+        _requireOwner(agentId);
+        _writeMetadata(agentId, AGENT_WALLET_KEY, abi.encodePacked(newWallet));
+    }
+
     function getMetadata(uint256 agentId, string calldata metadataKey) external view returns (bytes memory) {
         _requireExists(agentId);
         return _metadata[agentId][metadataKey];

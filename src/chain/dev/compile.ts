@@ -20,6 +20,7 @@ export const CONTRACT_NAMES = [
   'BenchReputationEmitter',
   'TestUSDC',
   'TestMulticall3',
+  'TestERC1271Wallet',
 ] as const;
 export type ContractName = (typeof CONTRACT_NAMES)[number];
 

@@ -112,6 +112,10 @@ export class DevRegistries {
     return this.send(from, this.identity.address, this.identity.abi, 'setMetadata', [agentId, key, value]);
   }
 
+  setAgentWallet(from: Address, agentId: bigint, wallet: Address) {
+    return this.send(from, this.identity.address, this.identity.abi, 'setAgentWallet', [agentId, wallet]);
+  }
+
   transfer(from: Address, to: Address, agentId: bigint) {
     return this.send(from, this.identity.address, this.identity.abi, 'transferFrom', [from, to, agentId]);
   }

@@ -36,11 +36,29 @@ declare module 'zapatos/schema' {
       */
       arguments: db.JSONValue;
       /**
+      * **a2a_tasks.artifacts**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'[]'::jsonb`
+      */
+      artifacts: db.JSONValue;
+      /**
+      * **a2a_tasks.caller**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      caller: string | null;
+      /**
       * **a2a_tasks.completed_at**
       * - `timestamptz` in database
       * - Nullable, no default
       */
       completed_at: Date | null;
+      /**
+      * **a2a_tasks.context_id**
+      * - `text` in database
+      * - `NOT NULL`, default: `(gen_random_uuid())::text`
+      */
+      context_id: string;
       /**
       * **a2a_tasks.cost**
       * - `numeric` in database
@@ -60,17 +78,53 @@ declare module 'zapatos/schema' {
       */
       error: string | null;
       /**
+      * **a2a_tasks.history**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'[]'::jsonb`
+      */
+      history: db.JSONValue;
+      /**
+      * **a2a_tasks.hold_id**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      hold_id: string | null;
+      /**
       * **a2a_tasks.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id: string;
       /**
+      * **a2a_tasks.metadata**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'{}'::jsonb`
+      */
+      metadata: db.JSONValue;
+      /**
       * **a2a_tasks.organization_id**
       * - `uuid` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
-      organization_id: string;
+      organization_id: string | null;
+      /**
+      * **a2a_tasks.payer_address**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payer_address: string | null;
+      /**
+      * **a2a_tasks.payment_reference**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payment_reference: string | null;
+      /**
+      * **a2a_tasks.price**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      price: db.NumericString | null;
       /**
       * **a2a_tasks.progress**
       * - `numeric` in database
@@ -96,6 +150,18 @@ declare module 'zapatos/schema' {
       */
       status: string;
       /**
+      * **a2a_tasks.status_detail**
+      * - `jsonb` in database
+      * - Nullable, no default
+      */
+      status_detail: db.JSONValue | null;
+      /**
+      * **a2a_tasks.status_updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      status_updated_at: Date;
+      /**
       * **a2a_tasks.tool**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -107,6 +173,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, default: `now()`
       */
       updated_at: Date;
+      /**
+      * **a2a_tasks.workflow_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      workflow_id: string | null;
     }
     export interface JSONSelectable {
       /**
@@ -116,11 +188,29 @@ declare module 'zapatos/schema' {
       */
       arguments: db.JSONValue;
       /**
+      * **a2a_tasks.artifacts**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'[]'::jsonb`
+      */
+      artifacts: db.JSONValue;
+      /**
+      * **a2a_tasks.caller**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      caller: string | null;
+      /**
       * **a2a_tasks.completed_at**
       * - `timestamptz` in database
       * - Nullable, no default
       */
       completed_at: db.TimestampTzString | null;
+      /**
+      * **a2a_tasks.context_id**
+      * - `text` in database
+      * - `NOT NULL`, default: `(gen_random_uuid())::text`
+      */
+      context_id: string;
       /**
       * **a2a_tasks.cost**
       * - `numeric` in database
@@ -140,17 +230,53 @@ declare module 'zapatos/schema' {
       */
       error: string | null;
       /**
+      * **a2a_tasks.history**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'[]'::jsonb`
+      */
+      history: db.JSONValue;
+      /**
+      * **a2a_tasks.hold_id**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      hold_id: string | null;
+      /**
       * **a2a_tasks.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id: string;
       /**
+      * **a2a_tasks.metadata**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'{}'::jsonb`
+      */
+      metadata: db.JSONValue;
+      /**
       * **a2a_tasks.organization_id**
       * - `uuid` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
-      organization_id: string;
+      organization_id: string | null;
+      /**
+      * **a2a_tasks.payer_address**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payer_address: string | null;
+      /**
+      * **a2a_tasks.payment_reference**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payment_reference: string | null;
+      /**
+      * **a2a_tasks.price**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      price: number | null;
       /**
       * **a2a_tasks.progress**
       * - `numeric` in database
@@ -176,6 +302,18 @@ declare module 'zapatos/schema' {
       */
       status: string;
       /**
+      * **a2a_tasks.status_detail**
+      * - `jsonb` in database
+      * - Nullable, no default
+      */
+      status_detail: db.JSONValue | null;
+      /**
+      * **a2a_tasks.status_updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      status_updated_at: db.TimestampTzString;
+      /**
       * **a2a_tasks.tool**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -187,6 +325,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, default: `now()`
       */
       updated_at: db.TimestampTzString;
+      /**
+      * **a2a_tasks.workflow_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      workflow_id: string | null;
     }
     export interface Whereable {
       /**
@@ -196,11 +340,29 @@ declare module 'zapatos/schema' {
       */
       arguments?: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **a2a_tasks.artifacts**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'[]'::jsonb`
+      */
+      artifacts?: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **a2a_tasks.caller**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      caller?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **a2a_tasks.completed_at**
       * - `timestamptz` in database
       * - Nullable, no default
       */
       completed_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **a2a_tasks.context_id**
+      * - `text` in database
+      * - `NOT NULL`, default: `(gen_random_uuid())::text`
+      */
+      context_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
       * **a2a_tasks.cost**
       * - `numeric` in database
@@ -220,17 +382,53 @@ declare module 'zapatos/schema' {
       */
       error?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **a2a_tasks.history**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'[]'::jsonb`
+      */
+      history?: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **a2a_tasks.hold_id**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      hold_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **a2a_tasks.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **a2a_tasks.metadata**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'{}'::jsonb`
+      */
+      metadata?: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **a2a_tasks.organization_id**
       * - `uuid` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
       organization_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **a2a_tasks.payer_address**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payer_address?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **a2a_tasks.payment_reference**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payment_reference?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **a2a_tasks.price**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      price?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn>;
       /**
       * **a2a_tasks.progress**
       * - `numeric` in database
@@ -256,6 +454,18 @@ declare module 'zapatos/schema' {
       */
       status?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **a2a_tasks.status_detail**
+      * - `jsonb` in database
+      * - Nullable, no default
+      */
+      status_detail?: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **a2a_tasks.status_updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      status_updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **a2a_tasks.tool**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -267,6 +477,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, default: `now()`
       */
       updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **a2a_tasks.workflow_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      workflow_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
     }
     export interface Insertable {
       /**
@@ -276,11 +492,29 @@ declare module 'zapatos/schema' {
       */
       arguments: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment;
       /**
+      * **a2a_tasks.artifacts**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'[]'::jsonb`
+      */
+      artifacts?: db.JSONValue | db.Parameter<db.JSONValue> | db.DefaultType | db.SQLFragment;
+      /**
+      * **a2a_tasks.caller**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      caller?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **a2a_tasks.completed_at**
       * - `timestamptz` in database
       * - Nullable, no default
       */
       completed_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **a2a_tasks.context_id**
+      * - `text` in database
+      * - `NOT NULL`, default: `(gen_random_uuid())::text`
+      */
+      context_id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment;
       /**
       * **a2a_tasks.cost**
       * - `numeric` in database
@@ -300,17 +534,53 @@ declare module 'zapatos/schema' {
       */
       error?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
       /**
+      * **a2a_tasks.history**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'[]'::jsonb`
+      */
+      history?: db.JSONValue | db.Parameter<db.JSONValue> | db.DefaultType | db.SQLFragment;
+      /**
+      * **a2a_tasks.hold_id**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      hold_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **a2a_tasks.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment;
       /**
+      * **a2a_tasks.metadata**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'{}'::jsonb`
+      */
+      metadata?: db.JSONValue | db.Parameter<db.JSONValue> | db.DefaultType | db.SQLFragment;
+      /**
       * **a2a_tasks.organization_id**
       * - `uuid` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
-      organization_id: string | db.Parameter<string> | db.SQLFragment;
+      organization_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **a2a_tasks.payer_address**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payer_address?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **a2a_tasks.payment_reference**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payment_reference?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **a2a_tasks.price**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      price?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | null | db.DefaultType | db.SQLFragment;
       /**
       * **a2a_tasks.progress**
       * - `numeric` in database
@@ -336,6 +606,18 @@ declare module 'zapatos/schema' {
       */
       status: string | db.Parameter<string> | db.SQLFragment;
       /**
+      * **a2a_tasks.status_detail**
+      * - `jsonb` in database
+      * - Nullable, no default
+      */
+      status_detail?: db.JSONValue | db.Parameter<db.JSONValue> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **a2a_tasks.status_updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      status_updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+      /**
       * **a2a_tasks.tool**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -347,6 +629,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, default: `now()`
       */
       updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+      /**
+      * **a2a_tasks.workflow_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      workflow_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
     }
     export interface Updatable {
       /**
@@ -356,11 +644,29 @@ declare module 'zapatos/schema' {
       */
       arguments?: db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.SQLFragment>;
       /**
+      * **a2a_tasks.artifacts**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'[]'::jsonb`
+      */
+      artifacts?: db.JSONValue | db.Parameter<db.JSONValue> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **a2a_tasks.caller**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      caller?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
       * **a2a_tasks.completed_at**
       * - `timestamptz` in database
       * - Nullable, no default
       */
       completed_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **a2a_tasks.context_id**
+      * - `text` in database
+      * - `NOT NULL`, default: `(gen_random_uuid())::text`
+      */
+      context_id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.DefaultType | db.SQLFragment>;
       /**
       * **a2a_tasks.cost**
       * - `numeric` in database
@@ -380,17 +686,53 @@ declare module 'zapatos/schema' {
       */
       error?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
       /**
+      * **a2a_tasks.history**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'[]'::jsonb`
+      */
+      history?: db.JSONValue | db.Parameter<db.JSONValue> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **a2a_tasks.hold_id**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      hold_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
       * **a2a_tasks.id**
       * - `uuid` in database
       * - `NOT NULL`, default: `gen_random_uuid()`
       */
       id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.DefaultType | db.SQLFragment>;
       /**
+      * **a2a_tasks.metadata**
+      * - `jsonb` in database
+      * - `NOT NULL`, default: `'{}'::jsonb`
+      */
+      metadata?: db.JSONValue | db.Parameter<db.JSONValue> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | db.DefaultType | db.SQLFragment>;
+      /**
       * **a2a_tasks.organization_id**
       * - `uuid` in database
-      * - `NOT NULL`, no default
+      * - Nullable, no default
       */
-      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      organization_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **a2a_tasks.payer_address**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payer_address?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **a2a_tasks.payment_reference**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      payment_reference?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **a2a_tasks.price**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      price?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | null | db.DefaultType | db.SQLFragment>;
       /**
       * **a2a_tasks.progress**
       * - `numeric` in database
@@ -416,6 +758,18 @@ declare module 'zapatos/schema' {
       */
       status?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
       /**
+      * **a2a_tasks.status_detail**
+      * - `jsonb` in database
+      * - Nullable, no default
+      */
+      status_detail?: db.JSONValue | db.Parameter<db.JSONValue> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, db.JSONValue | db.Parameter<db.JSONValue> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **a2a_tasks.status_updated_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      status_updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+      /**
       * **a2a_tasks.tool**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -427,6 +781,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, default: `now()`
       */
       updated_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **a2a_tasks.workflow_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      workflow_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
     }
     export type UniqueIndex = 'a2a_tasks_pkey';
     export type Column = keyof Selectable;
@@ -1353,6 +1713,322 @@ declare module 'zapatos/schema' {
   }
 
   /**
+   * **agent_follow_triggers**
+   * - Table in database
+   */
+  export namespace agent_follow_triggers {
+    export type Table = 'agent_follow_triggers';
+    export interface Selectable {
+      /**
+      * **agent_follow_triggers.follow_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      follow_id: string;
+      /**
+      * **agent_follow_triggers.kind**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      kind: string;
+      /**
+      * **agent_follow_triggers.trigger_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      trigger_id: string;
+    }
+    export interface JSONSelectable {
+      /**
+      * **agent_follow_triggers.follow_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      follow_id: string;
+      /**
+      * **agent_follow_triggers.kind**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      kind: string;
+      /**
+      * **agent_follow_triggers.trigger_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      trigger_id: string;
+    }
+    export interface Whereable {
+      /**
+      * **agent_follow_triggers.follow_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      follow_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **agent_follow_triggers.kind**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      kind?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **agent_follow_triggers.trigger_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      trigger_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+    }
+    export interface Insertable {
+      /**
+      * **agent_follow_triggers.follow_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      follow_id: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **agent_follow_triggers.kind**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      kind: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **agent_follow_triggers.trigger_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      trigger_id: string | db.Parameter<string> | db.SQLFragment;
+    }
+    export interface Updatable {
+      /**
+      * **agent_follow_triggers.follow_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      follow_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **agent_follow_triggers.kind**
+      * - `text` in database
+      * - `NOT NULL`, no default
+      */
+      kind?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **agent_follow_triggers.trigger_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      trigger_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+    }
+    export type UniqueIndex = 'agent_follow_triggers_pkey' | 'agent_follow_triggers_trigger_id_key';
+    export type Column = keyof Selectable;
+    export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
+    export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
+    export type SQL = SQLExpression | SQLExpression[];
+  }
+
+  /**
+   * **agent_follows**
+   * - Table in database
+   */
+  export namespace agent_follows {
+    export type Table = 'agent_follows';
+    export interface Selectable {
+      /**
+      * **agent_follows.agent_id**
+      * - `numeric` in database
+      * - `NOT NULL`, no default
+      */
+      agent_id: db.NumericString;
+      /**
+      * **agent_follows.chain_id**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      chain_id: db.Int8String;
+      /**
+      * **agent_follows.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at: Date;
+      /**
+      * **agent_follows.created_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      created_by: string | null;
+      /**
+      * **agent_follows.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id: string;
+      /**
+      * **agent_follows.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+    }
+    export interface JSONSelectable {
+      /**
+      * **agent_follows.agent_id**
+      * - `numeric` in database
+      * - `NOT NULL`, no default
+      */
+      agent_id: number;
+      /**
+      * **agent_follows.chain_id**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      chain_id: number;
+      /**
+      * **agent_follows.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at: db.TimestampTzString;
+      /**
+      * **agent_follows.created_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      created_by: string | null;
+      /**
+      * **agent_follows.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id: string;
+      /**
+      * **agent_follows.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string;
+    }
+    export interface Whereable {
+      /**
+      * **agent_follows.agent_id**
+      * - `numeric` in database
+      * - `NOT NULL`, no default
+      */
+      agent_id?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **agent_follows.chain_id**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      chain_id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **agent_follows.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **agent_follows.created_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      created_by?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **agent_follows.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **agent_follows.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+    }
+    export interface Insertable {
+      /**
+      * **agent_follows.agent_id**
+      * - `numeric` in database
+      * - `NOT NULL`, no default
+      */
+      agent_id: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment;
+      /**
+      * **agent_follows.chain_id**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      chain_id: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment;
+      /**
+      * **agent_follows.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+      /**
+      * **agent_follows.created_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      created_by?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **agent_follows.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment;
+      /**
+      * **agent_follows.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id: string | db.Parameter<string> | db.SQLFragment;
+    }
+    export interface Updatable {
+      /**
+      * **agent_follows.agent_id**
+      * - `numeric` in database
+      * - `NOT NULL`, no default
+      */
+      agent_id?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment>;
+      /**
+      * **agent_follows.chain_id**
+      * - `int8` in database
+      * - `NOT NULL`, no default
+      */
+      chain_id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment>;
+      /**
+      * **agent_follows.created_at**
+      * - `timestamptz` in database
+      * - `NOT NULL`, default: `now()`
+      */
+      created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **agent_follows.created_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      created_by?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **agent_follows.id**
+      * - `uuid` in database
+      * - `NOT NULL`, default: `gen_random_uuid()`
+      */
+      id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **agent_follows.organization_id**
+      * - `uuid` in database
+      * - `NOT NULL`, no default
+      */
+      organization_id?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+    }
+    export type UniqueIndex = 'agent_follows_organization_id_chain_id_agent_id_key' | 'agent_follows_pkey';
+    export type Column = keyof Selectable;
+    export type OnlyCols<T extends readonly Column[]> = Pick<Selectable, T[number]>;
+    export type SQLExpression = Table | db.ColumnNames<Updatable | (keyof Updatable)[]> | db.ColumnValues<Updatable> | Whereable | Column | db.ParentColumn | db.GenericSQLExpression;
+    export type SQL = SQLExpression | SQLExpression[];
+  }
+
+  /**
    * **agent_links**
    * - Table in database
    */
@@ -1390,11 +2066,41 @@ declare module 'zapatos/schema' {
       */
       id: string;
       /**
+      * **agent_links.lapse_event_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      lapse_event_id: string | null;
+      /**
+      * **agent_links.lapse_notified_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      lapse_notified_at: Date | null;
+      /**
+      * **agent_links.lapse_reason**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      lapse_reason: string | null;
+      /**
+      * **agent_links.lapsed_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      lapsed_at: Date | null;
+      /**
       * **agent_links.linked_at**
       * - `timestamptz` in database
       * - `NOT NULL`, default: `now()`
       */
       linked_at: Date;
+      /**
+      * **agent_links.linked_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      linked_by: string | null;
       /**
       * **agent_links.linked_by_signature**
       * - `text` in database
@@ -1414,11 +2120,29 @@ declare module 'zapatos/schema' {
       */
       signature_message: string;
       /**
+      * **agent_links.signature_scheme**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      signature_scheme: string | null;
+      /**
+      * **agent_links.signer_kind**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      signer_kind: string | null;
+      /**
       * **agent_links.status**
       * - `text` in database
       * - `NOT NULL`, default: `'active'::text`
       */
       status: string;
+      /**
+      * **agent_links.verified_block**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      verified_block: db.NumericString | null;
       /**
       * **agent_links.wallet_address**
       * - `text` in database
@@ -1458,11 +2182,41 @@ declare module 'zapatos/schema' {
       */
       id: string;
       /**
+      * **agent_links.lapse_event_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      lapse_event_id: string | null;
+      /**
+      * **agent_links.lapse_notified_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      lapse_notified_at: db.TimestampTzString | null;
+      /**
+      * **agent_links.lapse_reason**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      lapse_reason: string | null;
+      /**
+      * **agent_links.lapsed_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      lapsed_at: db.TimestampTzString | null;
+      /**
       * **agent_links.linked_at**
       * - `timestamptz` in database
       * - `NOT NULL`, default: `now()`
       */
       linked_at: db.TimestampTzString;
+      /**
+      * **agent_links.linked_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      linked_by: string | null;
       /**
       * **agent_links.linked_by_signature**
       * - `text` in database
@@ -1482,11 +2236,29 @@ declare module 'zapatos/schema' {
       */
       signature_message: string;
       /**
+      * **agent_links.signature_scheme**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      signature_scheme: string | null;
+      /**
+      * **agent_links.signer_kind**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      signer_kind: string | null;
+      /**
       * **agent_links.status**
       * - `text` in database
       * - `NOT NULL`, default: `'active'::text`
       */
       status: string;
+      /**
+      * **agent_links.verified_block**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      verified_block: number | null;
       /**
       * **agent_links.wallet_address**
       * - `text` in database
@@ -1526,11 +2298,41 @@ declare module 'zapatos/schema' {
       */
       id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **agent_links.lapse_event_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      lapse_event_id?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **agent_links.lapse_notified_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      lapse_notified_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **agent_links.lapse_reason**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      lapse_reason?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **agent_links.lapsed_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      lapsed_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **agent_links.linked_at**
       * - `timestamptz` in database
       * - `NOT NULL`, default: `now()`
       */
       linked_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **agent_links.linked_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      linked_by?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
       * **agent_links.linked_by_signature**
       * - `text` in database
@@ -1550,11 +2352,29 @@ declare module 'zapatos/schema' {
       */
       signature_message?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **agent_links.signature_scheme**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      signature_scheme?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **agent_links.signer_kind**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      signer_kind?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **agent_links.status**
       * - `text` in database
       * - `NOT NULL`, default: `'active'::text`
       */
       status?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **agent_links.verified_block**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      verified_block?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn>;
       /**
       * **agent_links.wallet_address**
       * - `text` in database
@@ -1594,11 +2414,41 @@ declare module 'zapatos/schema' {
       */
       id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment;
       /**
+      * **agent_links.lapse_event_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      lapse_event_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **agent_links.lapse_notified_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      lapse_notified_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **agent_links.lapse_reason**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      lapse_reason?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **agent_links.lapsed_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      lapsed_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **agent_links.linked_at**
       * - `timestamptz` in database
       * - `NOT NULL`, default: `now()`
       */
       linked_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
+      /**
+      * **agent_links.linked_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      linked_by?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
       /**
       * **agent_links.linked_by_signature**
       * - `text` in database
@@ -1618,11 +2468,29 @@ declare module 'zapatos/schema' {
       */
       signature_message: string | db.Parameter<string> | db.SQLFragment;
       /**
+      * **agent_links.signature_scheme**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      signature_scheme?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **agent_links.signer_kind**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      signer_kind?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **agent_links.status**
       * - `text` in database
       * - `NOT NULL`, default: `'active'::text`
       */
       status?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment;
+      /**
+      * **agent_links.verified_block**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      verified_block?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | null | db.DefaultType | db.SQLFragment;
       /**
       * **agent_links.wallet_address**
       * - `text` in database
@@ -1662,11 +2530,41 @@ declare module 'zapatos/schema' {
       */
       id?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.DefaultType | db.SQLFragment>;
       /**
+      * **agent_links.lapse_event_id**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      lapse_event_id?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **agent_links.lapse_notified_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      lapse_notified_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **agent_links.lapse_reason**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      lapse_reason?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **agent_links.lapsed_at**
+      * - `timestamptz` in database
+      * - Nullable, no default
+      */
+      lapsed_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | null | db.DefaultType | db.SQLFragment>;
+      /**
       * **agent_links.linked_at**
       * - `timestamptz` in database
       * - `NOT NULL`, default: `now()`
       */
       linked_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **agent_links.linked_by**
+      * - `uuid` in database
+      * - Nullable, no default
+      */
+      linked_by?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
       /**
       * **agent_links.linked_by_signature**
       * - `text` in database
@@ -1686,11 +2584,29 @@ declare module 'zapatos/schema' {
       */
       signature_message?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
       /**
+      * **agent_links.signature_scheme**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      signature_scheme?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **agent_links.signer_kind**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      signer_kind?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
       * **agent_links.status**
       * - `text` in database
       * - `NOT NULL`, default: `'active'::text`
       */
       status?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **agent_links.verified_block**
+      * - `numeric` in database
+      * - Nullable, no default
+      */
+      verified_block?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | null | db.DefaultType | db.SQLFragment>;
       /**
       * **agent_links.wallet_address**
       * - `text` in database
@@ -1731,6 +2647,18 @@ declare module 'zapatos/schema' {
       */
       created_at: Date;
       /**
+      * **agent_mcp_tokens.fingerprint**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      fingerprint: string | null;
+      /**
+      * **agent_mcp_tokens.last4**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      last4: string | null;
+      /**
       * **agent_mcp_tokens.token**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -1762,6 +2690,18 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, default: `now()`
       */
       created_at: db.TimestampTzString;
+      /**
+      * **agent_mcp_tokens.fingerprint**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      fingerprint: string | null;
+      /**
+      * **agent_mcp_tokens.last4**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      last4: string | null;
       /**
       * **agent_mcp_tokens.token**
       * - `text` in database
@@ -1795,6 +2735,18 @@ declare module 'zapatos/schema' {
       */
       created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **agent_mcp_tokens.fingerprint**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      fingerprint?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **agent_mcp_tokens.last4**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      last4?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **agent_mcp_tokens.token**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -1827,6 +2779,18 @@ declare module 'zapatos/schema' {
       */
       created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment;
       /**
+      * **agent_mcp_tokens.fingerprint**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      fingerprint?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
+      * **agent_mcp_tokens.last4**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      last4?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **agent_mcp_tokens.token**
       * - `text` in database
       * - `NOT NULL`, no default
@@ -1858,6 +2822,18 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, default: `now()`
       */
       created_at?: (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (db.TimestampTzString | Date) | db.Parameter<(db.TimestampTzString | Date)> | db.DefaultType | db.SQLFragment>;
+      /**
+      * **agent_mcp_tokens.fingerprint**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      fingerprint?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
+      /**
+      * **agent_mcp_tokens.last4**
+      * - `text` in database
+      * - Nullable, no default
+      */
+      last4?: string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | null | db.DefaultType | db.SQLFragment>;
       /**
       * **agent_mcp_tokens.token**
       * - `text` in database
@@ -14677,6 +15653,12 @@ declare module 'zapatos/schema' {
       */
       agent_id: db.NumericString | null;
       /**
+      * **used_nonces.chain_id**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      chain_id: db.Int8String | null;
+      /**
       * **used_nonces.expires_at**
       * - `timestamptz` in database
       * - `NOT NULL`, no default
@@ -14688,6 +15670,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, no default
       */
       nonce_hash: string;
+      /**
+      * **used_nonces.purpose**
+      * - `text` in database
+      * - `NOT NULL`, default: `'siwe'::text`
+      */
+      purpose: string;
       /**
       * **used_nonces.used_at**
       * - `timestamptz` in database
@@ -14709,6 +15697,12 @@ declare module 'zapatos/schema' {
       */
       agent_id: number | null;
       /**
+      * **used_nonces.chain_id**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      chain_id: number | null;
+      /**
       * **used_nonces.expires_at**
       * - `timestamptz` in database
       * - `NOT NULL`, no default
@@ -14720,6 +15714,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, no default
       */
       nonce_hash: string;
+      /**
+      * **used_nonces.purpose**
+      * - `text` in database
+      * - `NOT NULL`, default: `'siwe'::text`
+      */
+      purpose: string;
       /**
       * **used_nonces.used_at**
       * - `timestamptz` in database
@@ -14741,6 +15741,12 @@ declare module 'zapatos/schema' {
       */
       agent_id?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | db.SQLFragment | db.ParentColumn>;
       /**
+      * **used_nonces.chain_id**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      chain_id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | db.SQLFragment | db.ParentColumn>;
+      /**
       * **used_nonces.expires_at**
       * - `timestamptz` in database
       * - `NOT NULL`, no default
@@ -14752,6 +15758,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, no default
       */
       nonce_hash?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
+      /**
+      * **used_nonces.purpose**
+      * - `text` in database
+      * - `NOT NULL`, default: `'siwe'::text`
+      */
+      purpose?: string | db.Parameter<string> | db.SQLFragment | db.ParentColumn | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment | db.ParentColumn>;
       /**
       * **used_nonces.used_at**
       * - `timestamptz` in database
@@ -14773,6 +15785,12 @@ declare module 'zapatos/schema' {
       */
       agent_id?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | null | db.DefaultType | db.SQLFragment;
       /**
+      * **used_nonces.chain_id**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      chain_id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | null | db.DefaultType | db.SQLFragment;
+      /**
       * **used_nonces.expires_at**
       * - `timestamptz` in database
       * - `NOT NULL`, no default
@@ -14784,6 +15802,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, no default
       */
       nonce_hash: string | db.Parameter<string> | db.SQLFragment;
+      /**
+      * **used_nonces.purpose**
+      * - `text` in database
+      * - `NOT NULL`, default: `'siwe'::text`
+      */
+      purpose?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment;
       /**
       * **used_nonces.used_at**
       * - `timestamptz` in database
@@ -14805,6 +15829,12 @@ declare module 'zapatos/schema' {
       */
       agent_id?: (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (number | db.NumericString) | db.Parameter<(number | db.NumericString)> | null | db.DefaultType | db.SQLFragment>;
       /**
+      * **used_nonces.chain_id**
+      * - `int8` in database
+      * - Nullable, no default
+      */
+      chain_id?: (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | null | db.DefaultType | db.SQLFragment | db.SQLFragment<any, (number | db.Int8String | bigint) | db.Parameter<(number | db.Int8String | bigint)> | null | db.DefaultType | db.SQLFragment>;
+      /**
       * **used_nonces.expires_at**
       * - `timestamptz` in database
       * - `NOT NULL`, no default
@@ -14816,6 +15846,12 @@ declare module 'zapatos/schema' {
       * - `NOT NULL`, no default
       */
       nonce_hash?: string | db.Parameter<string> | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.SQLFragment>;
+      /**
+      * **used_nonces.purpose**
+      * - `text` in database
+      * - `NOT NULL`, default: `'siwe'::text`
+      */
+      purpose?: string | db.Parameter<string> | db.DefaultType | db.SQLFragment | db.SQLFragment<any, string | db.Parameter<string> | db.DefaultType | db.SQLFragment>;
       /**
       * **used_nonces.used_at**
       * - `timestamptz` in database
@@ -15755,20 +16791,20 @@ declare module 'zapatos/schema' {
   /* --- aggregate types --- */
 
   export namespace public {  
-    export type Table = a2a_tasks.Table | action_metrics_hourly.Table | action_results.Table | action_webhook_secrets.Table | agent_links.Table | agent_mcp_tokens.Table | api_keys.Table | canonical_events.Table | checkpoints.Table | credit_holds.Table | credit_purchases.Table | credit_transactions.Table | credits.Table | deliveries.Table | delivery_breakers.Table | delivery_usage.Table | email_verification_tokens.Table | event_retractions.Table | events.Table | events_hourly.Table | indexed_blocks.Table | ingest_ranges.Table | login_failures.Table | oauth_clients.Table | oauth_tokens.Table | organization_invitations.Table | organization_members.Table | organizations.Table | payment_nonces.Table | plan_changes.Table | query_allowances.Table | query_cache.Table | rate_limit_counters.Table | refresh_tokens.Table | relay_cursors.Table | stripe_events.Table | subscriptions.Table | telegram_chat_link_codes.Table | telegram_verified_chats.Table | trigger_actions.Table | trigger_conditions.Table | trigger_matches.Table | trigger_state.Table | triggers.Table | usage_logs.Table | used_nonces.Table | users.Table | x402_payments.Table;
-    export type Selectable = a2a_tasks.Selectable | action_metrics_hourly.Selectable | action_results.Selectable | action_webhook_secrets.Selectable | agent_links.Selectable | agent_mcp_tokens.Selectable | api_keys.Selectable | canonical_events.Selectable | checkpoints.Selectable | credit_holds.Selectable | credit_purchases.Selectable | credit_transactions.Selectable | credits.Selectable | deliveries.Selectable | delivery_breakers.Selectable | delivery_usage.Selectable | email_verification_tokens.Selectable | event_retractions.Selectable | events.Selectable | events_hourly.Selectable | indexed_blocks.Selectable | ingest_ranges.Selectable | login_failures.Selectable | oauth_clients.Selectable | oauth_tokens.Selectable | organization_invitations.Selectable | organization_members.Selectable | organizations.Selectable | payment_nonces.Selectable | plan_changes.Selectable | query_allowances.Selectable | query_cache.Selectable | rate_limit_counters.Selectable | refresh_tokens.Selectable | relay_cursors.Selectable | stripe_events.Selectable | subscriptions.Selectable | telegram_chat_link_codes.Selectable | telegram_verified_chats.Selectable | trigger_actions.Selectable | trigger_conditions.Selectable | trigger_matches.Selectable | trigger_state.Selectable | triggers.Selectable | usage_logs.Selectable | used_nonces.Selectable | users.Selectable | x402_payments.Selectable;
-    export type JSONSelectable = a2a_tasks.JSONSelectable | action_metrics_hourly.JSONSelectable | action_results.JSONSelectable | action_webhook_secrets.JSONSelectable | agent_links.JSONSelectable | agent_mcp_tokens.JSONSelectable | api_keys.JSONSelectable | canonical_events.JSONSelectable | checkpoints.JSONSelectable | credit_holds.JSONSelectable | credit_purchases.JSONSelectable | credit_transactions.JSONSelectable | credits.JSONSelectable | deliveries.JSONSelectable | delivery_breakers.JSONSelectable | delivery_usage.JSONSelectable | email_verification_tokens.JSONSelectable | event_retractions.JSONSelectable | events.JSONSelectable | events_hourly.JSONSelectable | indexed_blocks.JSONSelectable | ingest_ranges.JSONSelectable | login_failures.JSONSelectable | oauth_clients.JSONSelectable | oauth_tokens.JSONSelectable | organization_invitations.JSONSelectable | organization_members.JSONSelectable | organizations.JSONSelectable | payment_nonces.JSONSelectable | plan_changes.JSONSelectable | query_allowances.JSONSelectable | query_cache.JSONSelectable | rate_limit_counters.JSONSelectable | refresh_tokens.JSONSelectable | relay_cursors.JSONSelectable | stripe_events.JSONSelectable | subscriptions.JSONSelectable | telegram_chat_link_codes.JSONSelectable | telegram_verified_chats.JSONSelectable | trigger_actions.JSONSelectable | trigger_conditions.JSONSelectable | trigger_matches.JSONSelectable | trigger_state.JSONSelectable | triggers.JSONSelectable | usage_logs.JSONSelectable | used_nonces.JSONSelectable | users.JSONSelectable | x402_payments.JSONSelectable;
-    export type Whereable = a2a_tasks.Whereable | action_metrics_hourly.Whereable | action_results.Whereable | action_webhook_secrets.Whereable | agent_links.Whereable | agent_mcp_tokens.Whereable | api_keys.Whereable | canonical_events.Whereable | checkpoints.Whereable | credit_holds.Whereable | credit_purchases.Whereable | credit_transactions.Whereable | credits.Whereable | deliveries.Whereable | delivery_breakers.Whereable | delivery_usage.Whereable | email_verification_tokens.Whereable | event_retractions.Whereable | events.Whereable | events_hourly.Whereable | indexed_blocks.Whereable | ingest_ranges.Whereable | login_failures.Whereable | oauth_clients.Whereable | oauth_tokens.Whereable | organization_invitations.Whereable | organization_members.Whereable | organizations.Whereable | payment_nonces.Whereable | plan_changes.Whereable | query_allowances.Whereable | query_cache.Whereable | rate_limit_counters.Whereable | refresh_tokens.Whereable | relay_cursors.Whereable | stripe_events.Whereable | subscriptions.Whereable | telegram_chat_link_codes.Whereable | telegram_verified_chats.Whereable | trigger_actions.Whereable | trigger_conditions.Whereable | trigger_matches.Whereable | trigger_state.Whereable | triggers.Whereable | usage_logs.Whereable | used_nonces.Whereable | users.Whereable | x402_payments.Whereable;
-    export type Insertable = a2a_tasks.Insertable | action_metrics_hourly.Insertable | action_results.Insertable | action_webhook_secrets.Insertable | agent_links.Insertable | agent_mcp_tokens.Insertable | api_keys.Insertable | canonical_events.Insertable | checkpoints.Insertable | credit_holds.Insertable | credit_purchases.Insertable | credit_transactions.Insertable | credits.Insertable | deliveries.Insertable | delivery_breakers.Insertable | delivery_usage.Insertable | email_verification_tokens.Insertable | event_retractions.Insertable | events.Insertable | events_hourly.Insertable | indexed_blocks.Insertable | ingest_ranges.Insertable | login_failures.Insertable | oauth_clients.Insertable | oauth_tokens.Insertable | organization_invitations.Insertable | organization_members.Insertable | organizations.Insertable | payment_nonces.Insertable | plan_changes.Insertable | query_allowances.Insertable | query_cache.Insertable | rate_limit_counters.Insertable | refresh_tokens.Insertable | relay_cursors.Insertable | stripe_events.Insertable | subscriptions.Insertable | telegram_chat_link_codes.Insertable | telegram_verified_chats.Insertable | trigger_actions.Insertable | trigger_conditions.Insertable | trigger_matches.Insertable | trigger_state.Insertable | triggers.Insertable | usage_logs.Insertable | used_nonces.Insertable | users.Insertable | x402_payments.Insertable;
-    export type Updatable = a2a_tasks.Updatable | action_metrics_hourly.Updatable | action_results.Updatable | action_webhook_secrets.Updatable | agent_links.Updatable | agent_mcp_tokens.Updatable | api_keys.Updatable | canonical_events.Updatable | checkpoints.Updatable | credit_holds.Updatable | credit_purchases.Updatable | credit_transactions.Updatable | credits.Updatable | deliveries.Updatable | delivery_breakers.Updatable | delivery_usage.Updatable | email_verification_tokens.Updatable | event_retractions.Updatable | events.Updatable | events_hourly.Updatable | indexed_blocks.Updatable | ingest_ranges.Updatable | login_failures.Updatable | oauth_clients.Updatable | oauth_tokens.Updatable | organization_invitations.Updatable | organization_members.Updatable | organizations.Updatable | payment_nonces.Updatable | plan_changes.Updatable | query_allowances.Updatable | query_cache.Updatable | rate_limit_counters.Updatable | refresh_tokens.Updatable | relay_cursors.Updatable | stripe_events.Updatable | subscriptions.Updatable | telegram_chat_link_codes.Updatable | telegram_verified_chats.Updatable | trigger_actions.Updatable | trigger_conditions.Updatable | trigger_matches.Updatable | trigger_state.Updatable | triggers.Updatable | usage_logs.Updatable | used_nonces.Updatable | users.Updatable | x402_payments.Updatable;
-    export type UniqueIndex = a2a_tasks.UniqueIndex | action_metrics_hourly.UniqueIndex | action_results.UniqueIndex | action_webhook_secrets.UniqueIndex | agent_links.UniqueIndex | agent_mcp_tokens.UniqueIndex | api_keys.UniqueIndex | canonical_events.UniqueIndex | checkpoints.UniqueIndex | credit_holds.UniqueIndex | credit_purchases.UniqueIndex | credit_transactions.UniqueIndex | credits.UniqueIndex | deliveries.UniqueIndex | delivery_breakers.UniqueIndex | delivery_usage.UniqueIndex | email_verification_tokens.UniqueIndex | event_retractions.UniqueIndex | events.UniqueIndex | events_hourly.UniqueIndex | indexed_blocks.UniqueIndex | ingest_ranges.UniqueIndex | login_failures.UniqueIndex | oauth_clients.UniqueIndex | oauth_tokens.UniqueIndex | organization_invitations.UniqueIndex | organization_members.UniqueIndex | organizations.UniqueIndex | payment_nonces.UniqueIndex | plan_changes.UniqueIndex | query_allowances.UniqueIndex | query_cache.UniqueIndex | rate_limit_counters.UniqueIndex | refresh_tokens.UniqueIndex | relay_cursors.UniqueIndex | stripe_events.UniqueIndex | subscriptions.UniqueIndex | telegram_chat_link_codes.UniqueIndex | telegram_verified_chats.UniqueIndex | trigger_actions.UniqueIndex | trigger_conditions.UniqueIndex | trigger_matches.UniqueIndex | trigger_state.UniqueIndex | triggers.UniqueIndex | usage_logs.UniqueIndex | used_nonces.UniqueIndex | users.UniqueIndex | x402_payments.UniqueIndex;
-    export type Column = a2a_tasks.Column | action_metrics_hourly.Column | action_results.Column | action_webhook_secrets.Column | agent_links.Column | agent_mcp_tokens.Column | api_keys.Column | canonical_events.Column | checkpoints.Column | credit_holds.Column | credit_purchases.Column | credit_transactions.Column | credits.Column | deliveries.Column | delivery_breakers.Column | delivery_usage.Column | email_verification_tokens.Column | event_retractions.Column | events.Column | events_hourly.Column | indexed_blocks.Column | ingest_ranges.Column | login_failures.Column | oauth_clients.Column | oauth_tokens.Column | organization_invitations.Column | organization_members.Column | organizations.Column | payment_nonces.Column | plan_changes.Column | query_allowances.Column | query_cache.Column | rate_limit_counters.Column | refresh_tokens.Column | relay_cursors.Column | stripe_events.Column | subscriptions.Column | telegram_chat_link_codes.Column | telegram_verified_chats.Column | trigger_actions.Column | trigger_conditions.Column | trigger_matches.Column | trigger_state.Column | triggers.Column | usage_logs.Column | used_nonces.Column | users.Column | x402_payments.Column;
+    export type Table = a2a_tasks.Table | action_metrics_hourly.Table | action_results.Table | action_webhook_secrets.Table | agent_follow_triggers.Table | agent_follows.Table | agent_links.Table | agent_mcp_tokens.Table | api_keys.Table | canonical_events.Table | checkpoints.Table | credit_holds.Table | credit_purchases.Table | credit_transactions.Table | credits.Table | deliveries.Table | delivery_breakers.Table | delivery_usage.Table | email_verification_tokens.Table | event_retractions.Table | events.Table | events_hourly.Table | indexed_blocks.Table | ingest_ranges.Table | login_failures.Table | oauth_clients.Table | oauth_tokens.Table | organization_invitations.Table | organization_members.Table | organizations.Table | payment_nonces.Table | plan_changes.Table | query_allowances.Table | query_cache.Table | rate_limit_counters.Table | refresh_tokens.Table | relay_cursors.Table | stripe_events.Table | subscriptions.Table | telegram_chat_link_codes.Table | telegram_verified_chats.Table | trigger_actions.Table | trigger_conditions.Table | trigger_matches.Table | trigger_state.Table | triggers.Table | usage_logs.Table | used_nonces.Table | users.Table | x402_payments.Table;
+    export type Selectable = a2a_tasks.Selectable | action_metrics_hourly.Selectable | action_results.Selectable | action_webhook_secrets.Selectable | agent_follow_triggers.Selectable | agent_follows.Selectable | agent_links.Selectable | agent_mcp_tokens.Selectable | api_keys.Selectable | canonical_events.Selectable | checkpoints.Selectable | credit_holds.Selectable | credit_purchases.Selectable | credit_transactions.Selectable | credits.Selectable | deliveries.Selectable | delivery_breakers.Selectable | delivery_usage.Selectable | email_verification_tokens.Selectable | event_retractions.Selectable | events.Selectable | events_hourly.Selectable | indexed_blocks.Selectable | ingest_ranges.Selectable | login_failures.Selectable | oauth_clients.Selectable | oauth_tokens.Selectable | organization_invitations.Selectable | organization_members.Selectable | organizations.Selectable | payment_nonces.Selectable | plan_changes.Selectable | query_allowances.Selectable | query_cache.Selectable | rate_limit_counters.Selectable | refresh_tokens.Selectable | relay_cursors.Selectable | stripe_events.Selectable | subscriptions.Selectable | telegram_chat_link_codes.Selectable | telegram_verified_chats.Selectable | trigger_actions.Selectable | trigger_conditions.Selectable | trigger_matches.Selectable | trigger_state.Selectable | triggers.Selectable | usage_logs.Selectable | used_nonces.Selectable | users.Selectable | x402_payments.Selectable;
+    export type JSONSelectable = a2a_tasks.JSONSelectable | action_metrics_hourly.JSONSelectable | action_results.JSONSelectable | action_webhook_secrets.JSONSelectable | agent_follow_triggers.JSONSelectable | agent_follows.JSONSelectable | agent_links.JSONSelectable | agent_mcp_tokens.JSONSelectable | api_keys.JSONSelectable | canonical_events.JSONSelectable | checkpoints.JSONSelectable | credit_holds.JSONSelectable | credit_purchases.JSONSelectable | credit_transactions.JSONSelectable | credits.JSONSelectable | deliveries.JSONSelectable | delivery_breakers.JSONSelectable | delivery_usage.JSONSelectable | email_verification_tokens.JSONSelectable | event_retractions.JSONSelectable | events.JSONSelectable | events_hourly.JSONSelectable | indexed_blocks.JSONSelectable | ingest_ranges.JSONSelectable | login_failures.JSONSelectable | oauth_clients.JSONSelectable | oauth_tokens.JSONSelectable | organization_invitations.JSONSelectable | organization_members.JSONSelectable | organizations.JSONSelectable | payment_nonces.JSONSelectable | plan_changes.JSONSelectable | query_allowances.JSONSelectable | query_cache.JSONSelectable | rate_limit_counters.JSONSelectable | refresh_tokens.JSONSelectable | relay_cursors.JSONSelectable | stripe_events.JSONSelectable | subscriptions.JSONSelectable | telegram_chat_link_codes.JSONSelectable | telegram_verified_chats.JSONSelectable | trigger_actions.JSONSelectable | trigger_conditions.JSONSelectable | trigger_matches.JSONSelectable | trigger_state.JSONSelectable | triggers.JSONSelectable | usage_logs.JSONSelectable | used_nonces.JSONSelectable | users.JSONSelectable | x402_payments.JSONSelectable;
+    export type Whereable = a2a_tasks.Whereable | action_metrics_hourly.Whereable | action_results.Whereable | action_webhook_secrets.Whereable | agent_follow_triggers.Whereable | agent_follows.Whereable | agent_links.Whereable | agent_mcp_tokens.Whereable | api_keys.Whereable | canonical_events.Whereable | checkpoints.Whereable | credit_holds.Whereable | credit_purchases.Whereable | credit_transactions.Whereable | credits.Whereable | deliveries.Whereable | delivery_breakers.Whereable | delivery_usage.Whereable | email_verification_tokens.Whereable | event_retractions.Whereable | events.Whereable | events_hourly.Whereable | indexed_blocks.Whereable | ingest_ranges.Whereable | login_failures.Whereable | oauth_clients.Whereable | oauth_tokens.Whereable | organization_invitations.Whereable | organization_members.Whereable | organizations.Whereable | payment_nonces.Whereable | plan_changes.Whereable | query_allowances.Whereable | query_cache.Whereable | rate_limit_counters.Whereable | refresh_tokens.Whereable | relay_cursors.Whereable | stripe_events.Whereable | subscriptions.Whereable | telegram_chat_link_codes.Whereable | telegram_verified_chats.Whereable | trigger_actions.Whereable | trigger_conditions.Whereable | trigger_matches.Whereable | trigger_state.Whereable | triggers.Whereable | usage_logs.Whereable | used_nonces.Whereable | users.Whereable | x402_payments.Whereable;
+    export type Insertable = a2a_tasks.Insertable | action_metrics_hourly.Insertable | action_results.Insertable | action_webhook_secrets.Insertable | agent_follow_triggers.Insertable | agent_follows.Insertable | agent_links.Insertable | agent_mcp_tokens.Insertable | api_keys.Insertable | canonical_events.Insertable | checkpoints.Insertable | credit_holds.Insertable | credit_purchases.Insertable | credit_transactions.Insertable | credits.Insertable | deliveries.Insertable | delivery_breakers.Insertable | delivery_usage.Insertable | email_verification_tokens.Insertable | event_retractions.Insertable | events.Insertable | events_hourly.Insertable | indexed_blocks.Insertable | ingest_ranges.Insertable | login_failures.Insertable | oauth_clients.Insertable | oauth_tokens.Insertable | organization_invitations.Insertable | organization_members.Insertable | organizations.Insertable | payment_nonces.Insertable | plan_changes.Insertable | query_allowances.Insertable | query_cache.Insertable | rate_limit_counters.Insertable | refresh_tokens.Insertable | relay_cursors.Insertable | stripe_events.Insertable | subscriptions.Insertable | telegram_chat_link_codes.Insertable | telegram_verified_chats.Insertable | trigger_actions.Insertable | trigger_conditions.Insertable | trigger_matches.Insertable | trigger_state.Insertable | triggers.Insertable | usage_logs.Insertable | used_nonces.Insertable | users.Insertable | x402_payments.Insertable;
+    export type Updatable = a2a_tasks.Updatable | action_metrics_hourly.Updatable | action_results.Updatable | action_webhook_secrets.Updatable | agent_follow_triggers.Updatable | agent_follows.Updatable | agent_links.Updatable | agent_mcp_tokens.Updatable | api_keys.Updatable | canonical_events.Updatable | checkpoints.Updatable | credit_holds.Updatable | credit_purchases.Updatable | credit_transactions.Updatable | credits.Updatable | deliveries.Updatable | delivery_breakers.Updatable | delivery_usage.Updatable | email_verification_tokens.Updatable | event_retractions.Updatable | events.Updatable | events_hourly.Updatable | indexed_blocks.Updatable | ingest_ranges.Updatable | login_failures.Updatable | oauth_clients.Updatable | oauth_tokens.Updatable | organization_invitations.Updatable | organization_members.Updatable | organizations.Updatable | payment_nonces.Updatable | plan_changes.Updatable | query_allowances.Updatable | query_cache.Updatable | rate_limit_counters.Updatable | refresh_tokens.Updatable | relay_cursors.Updatable | stripe_events.Updatable | subscriptions.Updatable | telegram_chat_link_codes.Updatable | telegram_verified_chats.Updatable | trigger_actions.Updatable | trigger_conditions.Updatable | trigger_matches.Updatable | trigger_state.Updatable | triggers.Updatable | usage_logs.Updatable | used_nonces.Updatable | users.Updatable | x402_payments.Updatable;
+    export type UniqueIndex = a2a_tasks.UniqueIndex | action_metrics_hourly.UniqueIndex | action_results.UniqueIndex | action_webhook_secrets.UniqueIndex | agent_follow_triggers.UniqueIndex | agent_follows.UniqueIndex | agent_links.UniqueIndex | agent_mcp_tokens.UniqueIndex | api_keys.UniqueIndex | canonical_events.UniqueIndex | checkpoints.UniqueIndex | credit_holds.UniqueIndex | credit_purchases.UniqueIndex | credit_transactions.UniqueIndex | credits.UniqueIndex | deliveries.UniqueIndex | delivery_breakers.UniqueIndex | delivery_usage.UniqueIndex | email_verification_tokens.UniqueIndex | event_retractions.UniqueIndex | events.UniqueIndex | events_hourly.UniqueIndex | indexed_blocks.UniqueIndex | ingest_ranges.UniqueIndex | login_failures.UniqueIndex | oauth_clients.UniqueIndex | oauth_tokens.UniqueIndex | organization_invitations.UniqueIndex | organization_members.UniqueIndex | organizations.UniqueIndex | payment_nonces.UniqueIndex | plan_changes.UniqueIndex | query_allowances.UniqueIndex | query_cache.UniqueIndex | rate_limit_counters.UniqueIndex | refresh_tokens.UniqueIndex | relay_cursors.UniqueIndex | stripe_events.UniqueIndex | subscriptions.UniqueIndex | telegram_chat_link_codes.UniqueIndex | telegram_verified_chats.UniqueIndex | trigger_actions.UniqueIndex | trigger_conditions.UniqueIndex | trigger_matches.UniqueIndex | trigger_state.UniqueIndex | triggers.UniqueIndex | usage_logs.UniqueIndex | used_nonces.UniqueIndex | users.UniqueIndex | x402_payments.UniqueIndex;
+    export type Column = a2a_tasks.Column | action_metrics_hourly.Column | action_results.Column | action_webhook_secrets.Column | agent_follow_triggers.Column | agent_follows.Column | agent_links.Column | agent_mcp_tokens.Column | api_keys.Column | canonical_events.Column | checkpoints.Column | credit_holds.Column | credit_purchases.Column | credit_transactions.Column | credits.Column | deliveries.Column | delivery_breakers.Column | delivery_usage.Column | email_verification_tokens.Column | event_retractions.Column | events.Column | events_hourly.Column | indexed_blocks.Column | ingest_ranges.Column | login_failures.Column | oauth_clients.Column | oauth_tokens.Column | organization_invitations.Column | organization_members.Column | organizations.Column | payment_nonces.Column | plan_changes.Column | query_allowances.Column | query_cache.Column | rate_limit_counters.Column | refresh_tokens.Column | relay_cursors.Column | stripe_events.Column | subscriptions.Column | telegram_chat_link_codes.Column | telegram_verified_chats.Column | trigger_actions.Column | trigger_conditions.Column | trigger_matches.Column | trigger_state.Column | triggers.Column | usage_logs.Column | used_nonces.Column | users.Column | x402_payments.Column;
   
-    export type AllBaseTables = [a2a_tasks.Table, action_results.Table, action_webhook_secrets.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, checkpoints.Table, credit_holds.Table, credit_purchases.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, delivery_usage.Table, email_verification_tokens.Table, event_retractions.Table, events.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organizations.Table, payment_nonces.Table, plan_changes.Table, query_allowances.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, stripe_events.Table, subscriptions.Table, telegram_chat_link_codes.Table, telegram_verified_chats.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table, x402_payments.Table];
+    export type AllBaseTables = [a2a_tasks.Table, action_results.Table, action_webhook_secrets.Table, agent_follow_triggers.Table, agent_follows.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, checkpoints.Table, credit_holds.Table, credit_purchases.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, delivery_usage.Table, email_verification_tokens.Table, event_retractions.Table, events.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organizations.Table, payment_nonces.Table, plan_changes.Table, query_allowances.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, stripe_events.Table, subscriptions.Table, telegram_chat_link_codes.Table, telegram_verified_chats.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table, x402_payments.Table];
     export type AllForeignTables = [];
     export type AllViews = [canonical_events.Table];
     export type AllMaterializedViews = [action_metrics_hourly.Table, events_hourly.Table];
-    export type AllTablesAndViews = [a2a_tasks.Table, action_metrics_hourly.Table, action_results.Table, action_webhook_secrets.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, canonical_events.Table, checkpoints.Table, credit_holds.Table, credit_purchases.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, delivery_usage.Table, email_verification_tokens.Table, event_retractions.Table, events.Table, events_hourly.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organizations.Table, payment_nonces.Table, plan_changes.Table, query_allowances.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, stripe_events.Table, subscriptions.Table, telegram_chat_link_codes.Table, telegram_verified_chats.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table, x402_payments.Table];
+    export type AllTablesAndViews = [a2a_tasks.Table, action_metrics_hourly.Table, action_results.Table, action_webhook_secrets.Table, agent_follow_triggers.Table, agent_follows.Table, agent_links.Table, agent_mcp_tokens.Table, api_keys.Table, canonical_events.Table, checkpoints.Table, credit_holds.Table, credit_purchases.Table, credit_transactions.Table, credits.Table, deliveries.Table, delivery_breakers.Table, delivery_usage.Table, email_verification_tokens.Table, event_retractions.Table, events.Table, events_hourly.Table, indexed_blocks.Table, ingest_ranges.Table, login_failures.Table, oauth_clients.Table, oauth_tokens.Table, organization_invitations.Table, organization_members.Table, organizations.Table, payment_nonces.Table, plan_changes.Table, query_allowances.Table, query_cache.Table, rate_limit_counters.Table, refresh_tokens.Table, relay_cursors.Table, stripe_events.Table, subscriptions.Table, telegram_chat_link_codes.Table, telegram_verified_chats.Table, trigger_actions.Table, trigger_conditions.Table, trigger_matches.Table, trigger_state.Table, triggers.Table, usage_logs.Table, used_nonces.Table, users.Table, x402_payments.Table];
   }
 
 
@@ -15800,6 +16836,8 @@ declare module 'zapatos/schema' {
     "action_metrics_hourly": action_metrics_hourly.Selectable;
     "action_results": action_results.Selectable;
     "action_webhook_secrets": action_webhook_secrets.Selectable;
+    "agent_follow_triggers": agent_follow_triggers.Selectable;
+    "agent_follows": agent_follows.Selectable;
     "agent_links": agent_links.Selectable;
     "agent_mcp_tokens": agent_mcp_tokens.Selectable;
     "api_keys": api_keys.Selectable;
@@ -15851,6 +16889,8 @@ declare module 'zapatos/schema' {
     "action_metrics_hourly": action_metrics_hourly.JSONSelectable;
     "action_results": action_results.JSONSelectable;
     "action_webhook_secrets": action_webhook_secrets.JSONSelectable;
+    "agent_follow_triggers": agent_follow_triggers.JSONSelectable;
+    "agent_follows": agent_follows.JSONSelectable;
     "agent_links": agent_links.JSONSelectable;
     "agent_mcp_tokens": agent_mcp_tokens.JSONSelectable;
     "api_keys": api_keys.JSONSelectable;
@@ -15902,6 +16942,8 @@ declare module 'zapatos/schema' {
     "action_metrics_hourly": action_metrics_hourly.Whereable;
     "action_results": action_results.Whereable;
     "action_webhook_secrets": action_webhook_secrets.Whereable;
+    "agent_follow_triggers": agent_follow_triggers.Whereable;
+    "agent_follows": agent_follows.Whereable;
     "agent_links": agent_links.Whereable;
     "agent_mcp_tokens": agent_mcp_tokens.Whereable;
     "api_keys": api_keys.Whereable;
@@ -15953,6 +16995,8 @@ declare module 'zapatos/schema' {
     "action_metrics_hourly": action_metrics_hourly.Insertable;
     "action_results": action_results.Insertable;
     "action_webhook_secrets": action_webhook_secrets.Insertable;
+    "agent_follow_triggers": agent_follow_triggers.Insertable;
+    "agent_follows": agent_follows.Insertable;
     "agent_links": agent_links.Insertable;
     "agent_mcp_tokens": agent_mcp_tokens.Insertable;
     "api_keys": api_keys.Insertable;
@@ -16004,6 +17048,8 @@ declare module 'zapatos/schema' {
     "action_metrics_hourly": action_metrics_hourly.Updatable;
     "action_results": action_results.Updatable;
     "action_webhook_secrets": action_webhook_secrets.Updatable;
+    "agent_follow_triggers": agent_follow_triggers.Updatable;
+    "agent_follows": agent_follows.Updatable;
     "agent_links": agent_links.Updatable;
     "agent_mcp_tokens": agent_mcp_tokens.Updatable;
     "api_keys": api_keys.Updatable;
@@ -16055,6 +17101,8 @@ declare module 'zapatos/schema' {
     "action_metrics_hourly": action_metrics_hourly.UniqueIndex;
     "action_results": action_results.UniqueIndex;
     "action_webhook_secrets": action_webhook_secrets.UniqueIndex;
+    "agent_follow_triggers": agent_follow_triggers.UniqueIndex;
+    "agent_follows": agent_follows.UniqueIndex;
     "agent_links": agent_links.UniqueIndex;
     "agent_mcp_tokens": agent_mcp_tokens.UniqueIndex;
     "api_keys": api_keys.UniqueIndex;
@@ -16106,6 +17154,8 @@ declare module 'zapatos/schema' {
     "action_metrics_hourly": action_metrics_hourly.Column;
     "action_results": action_results.Column;
     "action_webhook_secrets": action_webhook_secrets.Column;
+    "agent_follow_triggers": agent_follow_triggers.Column;
+    "agent_follows": agent_follows.Column;
     "agent_links": agent_links.Column;
     "agent_mcp_tokens": agent_mcp_tokens.Column;
     "api_keys": api_keys.Column;
@@ -16157,6 +17207,8 @@ declare module 'zapatos/schema' {
     "action_metrics_hourly": action_metrics_hourly.SQL;
     "action_results": action_results.SQL;
     "action_webhook_secrets": action_webhook_secrets.SQL;
+    "agent_follow_triggers": agent_follow_triggers.SQL;
+    "agent_follows": agent_follows.SQL;
     "agent_links": agent_links.SQL;
     "agent_mcp_tokens": agent_mcp_tokens.SQL;
     "api_keys": api_keys.SQL;

@@ -152,6 +152,17 @@ export function hasCredentials(headers: http.IncomingHttpHeaders): boolean {
   return Boolean(headers.authorization || headers['x-api-key']);
 }
 
+/** The payment a request carries: PAYMENT-SIGNATURE (or v1's X-PAYMENT), 'malformed' when unreadable. */
+export function paymentPayloadOf(headers: http.IncomingHttpHeaders): PaymentPayload | 'malformed' | undefined {
+  const header = headers['payment-signature'] ?? headers['x-payment'];
+  if (typeof header !== 'string' || header === '') return undefined;
+  try {
+    return decodePaymentSignatureHeader(header);
+  } catch {
+    return 'malformed';
+  }
+}
+
 export class X402Gate {
   private readonly server: x402ResourceServer;
   private ready: Promise<void> | undefined;
@@ -472,16 +483,7 @@ export class X402Gate {
     if (hasCredentials(request.headers)) return { kind: 'pass' };
     const route = this.deps.route(request.method, request.url);
     if (!route) return { kind: 'pass' };
-    const header = request.headers['payment-signature'] ?? request.headers['x-payment'];
-    let payload: PaymentPayload | 'malformed' | undefined;
-    if (typeof header === 'string' && header !== '') {
-      try {
-        payload = decodePaymentSignatureHeader(header);
-      } catch {
-        payload = 'malformed';
-      }
-    }
-    const claimed = await this.claim(route, request.url.toString(), payload);
+    const claimed = await this.claim(route, request.url.toString(), paymentPayloadOf(request.headers));
     if ('refused' in claimed) return { kind: 'respond', response: httpResponse(claimed.refused) };
     return { kind: 'paid', payment: claimed.payment };
   }
@@ -548,7 +550,7 @@ export function httpResponse(outcome: X402Settlement, body?: unknown): X402Respo
   }
 }
 
-function writeJson(res: http.ServerResponse, response: X402Response): void {
+export function writeJson(res: http.ServerResponse, response: X402Response): void {
   const payload = JSON.stringify(response.body);
   res.writeHead(response.status, {
     'content-type': 'application/json; charset=utf-8',

@@ -1,0 +1,117 @@
+/**
+ * The A2A agent: a message names a query tool and its arguments (./query-request.ts); the task is recorded, its
+ * workflow started (`a2a/{taskId}`, workflows/a2a-task.ts), and what the workflow writes to the task is relayed to the
+ * SDK's event bus until the task is terminal (./task-events.ts). A message the tools cannot answer is REJECTED with
+ * the reason, before any workflow or hold.
+ */
+import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { TaskState, type Task } from '@a2a-js/sdk';
+import { AgentEvent, type AgentExecutor, type ExecutionEventBus, type RequestContext } from '@a2a-js/sdk/server';
+import type { Db } from '../db/pool.js';
+import type { Logger } from '../logger.js';
+import type { QueryService } from '../queries/service.js';
+import { ORGANIZATION_ID } from '../triggers/search-attributes.js';
+import { queryRequestOf } from './query-request.js';
+import { callerOf } from './user.js';
+import { finishTask, insertTask, statusOf } from './tasks.js';
+import { taskUpdates, type TaskNotifications } from './task-events.js';
+import type { A2ATaskInput } from './workflow-types.js';
+
+export const QUERY_TOOL = defineSearchAttributeKey('QueryTool', SearchAttributeType.KEYWORD);
+
+export const a2aWorkflowId = (taskId: string) => `a2a/${taskId}`;
+
+export interface QueryTaskExecutorDeps {
+  pool: Db;
+  queries: QueryService;
+  temporal: Client;
+  taskQueue: string;
+  notifications: TaskNotifications;
+  logger: Logger;
+}
+
+export class QueryTaskExecutor implements AgentExecutor {
+  private readonly log: Logger;
+
+  constructor(private readonly deps: QueryTaskExecutorDeps) {
+    this.log = deps.logger.child({ component: 'a2a-executor' });
+  }
+
+  async execute(context: RequestContext, bus: ExecutionEventBus): Promise<void> {
+    const { pool, queries } = this.deps;
+    const caller = callerOf(context.context);
+    const message = context.userMessage;
+    const request = queryRequestOf(message, queries);
+    const ids = { id: context.taskId, contextId: context.contextId };
+    const status = request.ok
+      ? statusOf(ids, TaskState.TASK_STATE_SUBMITTED)
+      : statusOf(ids, TaskState.TASK_STATE_REJECTED, request.reason);
+    const price = request.ok ? queries.priceOf(request.tool) : undefined;
+    await insertTask(pool, {
+      ...ids,
+      owner: { organizationId: caller.organizationId },
+      caller: caller.caller,
+      tool: request.tool,
+      arguments: request.ok ? request.input : {},
+      price,
+      message,
+      status,
+      workflowId: request.ok ? a2aWorkflowId(context.taskId) : undefined,
+    });
+    const task: Task = { ...ids, status, history: [message], artifacts: [], metadata: {} };
+    bus.publish(AgentEvent.task(task));
+    if (!request.ok) return;
+
+    const input: A2ATaskInput = {
+      taskId: context.taskId,
+      organizationId: caller.organizationId,
+      caller: caller.caller,
+      tool: request.tool,
+      input: request.input,
+      price: price!,
+    };
+    try {
+      // Attaches to the workflow when it exists already (a retried execute).
+      await this.deps.temporal.workflow.start('a2aTaskWorkflow', {
+        workflowId: a2aWorkflowId(context.taskId),
+        taskQueue: this.deps.taskQueue,
+        args: [input],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        typedSearchAttributes: [
+          { key: ORGANIZATION_ID, value: caller.organizationId },
+          { key: QUERY_TOOL, value: request.tool },
+        ],
+      });
+    } catch (err) {
+      // No workflow will ever end this task: it ends here, so that it does not count as pending for ever.
+      await finishTask(pool, context.taskId, {
+        state: 'failed',
+        text: 'the task could not be started; nothing was charged',
+      });
+      throw err;
+    }
+    this.log.debug({ taskId: context.taskId, tool: request.tool }, 'A2A task started');
+    for await (const event of taskUpdates(pool, this.deps.notifications, context.taskId, {
+      timestamp: status.timestamp,
+      artifacts: 0,
+    })) {
+      bus.publish(event);
+    }
+  }
+
+  /** Cancels the task's workflow, which releases the hold and writes CANCELED (relayed by `execute`). */
+  async cancelTask(taskId: string): Promise<void> {
+    await cancelTaskWorkflow(this.deps.temporal, taskId);
+  }
+}
+
+/** Asks the task's workflow to cancel; a workflow that has finished already is left as it is. */
+export async function cancelTaskWorkflow(temporal: Client, taskId: string): Promise<void> {
+  try {
+    await temporal.workflow.getHandle(a2aWorkflowId(taskId)).cancel();
+  } catch (err) {
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
+  }
+}
