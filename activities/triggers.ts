@@ -10,7 +10,15 @@ import { loadTriggerInput, type StoredTrigger } from '../src/triggers/store.js';
 import { TRIGGER_EVENT_COLUMNS, type TriggerEventRow } from '../src/triggers/event-row.js';
 import { recordMatches } from '../src/deliveries/firings.js';
 import type { MatchRecord } from '../src/deliveries/types.js';
-import type { CanonicalEventsQuery, TriggerHistoryQuery } from '../src/triggers/runner.js';
+import type {
+  CanonicalEventsQuery,
+  TriggerHistoryQuery,
+  TriggerItemsQuery,
+  TriggerSnapshot,
+  TriggerStart,
+} from '../src/triggers/runner.js';
+import type { TriggerItem } from '../src/triggers/drain.js';
+import { loadTriggerItems, loadTriggerStart, saveTriggerSnapshot } from '../src/triggers/snapshots.js';
 
 export function createTriggerActivities({ pool, logger }: { pool: pg.Pool; logger: Logger }) {
   const log = logger.child({ component: 'trigger-activities' });
@@ -35,6 +43,21 @@ export function createTriggerActivities({ pool, logger }: { pool: pg.Pool; logge
          ON CONFLICT (trigger_id) DO UPDATE SET state_data = EXCLUDED.state_data, last_updated = now()`,
         [triggerId, JSON.stringify(state)],
       );
+    },
+
+    /** The trigger as stored and its latest snapshot, or null when it was deleted. */
+    loadTriggerStart(triggerId: string): Promise<TriggerStart | null> {
+      return loadTriggerStart(pool, triggerId);
+    },
+
+    /** A page of the items the relay sends the trigger, after a snapshot's position. */
+    loadTriggerItems(q: TriggerItemsQuery): Promise<TriggerItem[]> {
+      return loadTriggerItems(pool, q);
+    },
+
+    /** Snapshot with its position (run as a local activity, beside a firing's or on its own now and then). */
+    saveTriggerSnapshot(triggerId: string, snapshot: TriggerSnapshot): Promise<void> {
+      return saveTriggerSnapshot(pool, triggerId, snapshot);
     },
 
     async deleteTriggerState(triggerId: string): Promise<void> {

@@ -187,6 +187,8 @@ export function startRelay(ctx: ProcessContext, pool: Pool, databaseUrl: string,
     taskQueue: ctx.config.temporal.taskQueue,
     logger: ctx.logger,
     dispatch: { dispatchers: ctx.config.actions.dispatchers },
+    // The candidates of each batch from memory, kept current by NOTIFY.
+    databaseUrl,
   });
   const controller = new AbortController();
   const relay = new Relay({ pool, databaseUrl, dispatcher, logger: ctx.logger });
@@ -209,6 +211,7 @@ export function startRelay(ctx: ProcessContext, pool: Pool, databaseUrl: string,
   ctx.onShutdown('relay', async () => {
     controller.abort();
     await Promise.all([run, lapsesRun]);
+    await dispatcher.close();
     mailer.close();
   });
   return relay;

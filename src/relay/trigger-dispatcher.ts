@@ -8,9 +8,15 @@
  * history) hold no state, so their workflow has nothing to keep: the dispatcher evaluates their events itself with the
  * same pure evaluator, records the firings and creates their deliveries directly — idempotent on (trigger, event,
  * kind), so a batch dispatched again after a crash changes nothing. It saves a signal and a workflow task per event,
- * which is most of what an event costs on the Temporal path. Their workflows stay for config updates and deletion.
+ * which is most of what an event costs on the Temporal path. Their workflows stay for config updates and deletion,
+ * and for the Temporal UI: every few seconds (SHOW_FIRINGS_EVERY_MS), the triggers that fired here meanwhile get one
+ * `relayFirings` signal each with their recorded count and latest firing, which their workflow upserts as search
+ * attributes (LastFiredAt, FiringCount) — a signal per trigger per interval, not per event.
+ *
+ * With a databaseUrl the candidates come from an in-memory index kept current by NOTIFY (src/relay/candidate-index.ts),
+ * the query below being the fallback while the index cannot vouch for being current.
  */
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type pg from 'pg';
 import type * as s from 'zapatos/schema';
 import type { Logger } from '../logger.js';
@@ -23,7 +29,10 @@ import { recordFirings, startDeliveries } from '../deliveries/firings.js';
 import type { MatchRecord } from '../deliveries/types.js';
 import { loadTriggerInput } from '../triggers/store.js';
 import { triggerSearchAttributes, triggerWorkflowId } from '../triggers/search-attributes.js';
-import { eventsSignal, triggerWorkflow, type TriggerItem } from '../../workflows/trigger.js';
+import { SHOW_FIRINGS_EVERY_MS } from '../triggers/runner.js';
+import { triggerWorkflowSummary } from '../triggers/workflow-summary.js';
+import { eventsSignal, relayFiringsSignal, triggerWorkflow, type TriggerItem } from '../../workflows/trigger.js';
+import { CandidateIndex, type Candidate, type EventRoute } from './candidate-index.js';
 import type { Dispatcher, RelayItem } from './relay.js';
 
 export interface TriggerDispatcherOptions {
@@ -37,6 +46,10 @@ export interface TriggerDispatcherOptions {
   maxItemsPerSignal?: number;
   /** Delivery dispatcher workflows per task queue (a mismatch with the worker only spreads a trigger over more of them). */
   dispatch?: DispatchSettings;
+  /** Enables the in-memory candidate index (its LISTEN connection); without it every batch queries its candidates. */
+  databaseUrl?: string;
+  /** How often the relay's firings are shown in the Temporal UI (default SHOW_FIRINGS_EVERY_MS). */
+  showFiringsEveryMs?: number;
 }
 
 /** Temporal warns at 256 KB per payload and fails at 2 MB: stay far below. */
@@ -121,17 +134,13 @@ export function chunkItems(items: TriggerItem[], maxItems: number): TriggerItem[
   return chunks;
 }
 
-/** A row of CANDIDATES_SQL: a trigger and the batch items it is a candidate for. */
+/** A row of CANDIDATES_SQL: a trigger and the batch items it is a candidate for (what the index answers too). */
 type CandidateRow = Row<
   s.triggers.Selectable,
   'organization_id' | 'name' | 'chain_id' | 'registry',
   { chain_id: number | null }
-> & {
-  trigger_id: s.triggers.Selectable['id'];
-  /** triggers.updated_at as text: changes with every edit (conditions are replaced in the same transaction). */
-  version: string;
-  items: number[];
-};
+> &
+  Candidate;
 
 /** Compiled definitions the relay evaluates itself are kept per process; more than this and the map starts over. */
 const MAX_CACHED_DEFINITIONS = 50_000;
@@ -144,14 +153,31 @@ export class TriggerDispatcher implements Dispatcher {
   signalsSent = 0;
   /** Events evaluated here rather than signalled, since start. */
   evaluatedInRelay = 0;
+  /** Batches whose candidates came from the in-memory index, and from the query (metrics, benchmarks). */
+  indexedBatches = 0;
+  queriedBatches = 0;
+  readonly index: CandidateIndex | undefined;
+  /** Triggers that fired here since their firings were last shown in the Temporal UI. */
+  private readonly unshown = new Set<string>();
+  private showTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: TriggerDispatcherOptions) {
     this.log = options.logger.child({ component: 'trigger-dispatcher' });
+    if (options.databaseUrl)
+      this.index = new CandidateIndex({ pool: options.pool, databaseUrl: options.databaseUrl, logger: options.logger });
+  }
+
+  /** Stops the candidate index's LISTEN connection and shows the firings not shown yet. */
+  async close(): Promise<void> {
+    clearTimeout(this.showTimer);
+    this.showTimer = undefined;
+    await this.showFirings();
+    await this.index?.close();
   }
 
   async dispatch(batch: readonly RelayItem[]): Promise<void> {
     if (batch.length === 0) return;
-    const route = batch.map((i) =>
+    const route = batch.map((i): EventRoute =>
       i.kind === 'event'
         ? {
             seq: i.seq,
@@ -162,14 +188,7 @@ export class TriggerDispatcher implements Dispatcher {
           }
         : { seq: i.eventSeq, chain: i.chainId, registry: i.registry, type: i.eventType, agent: i.agentId },
     );
-    const { rows } = await this.options.pool.query<CandidateRow>(CANDIDATES_SQL, [
-      batch.map((_, i) => i),
-      route.map((r) => r.seq),
-      route.map((r) => r.chain),
-      route.map((r) => r.registry),
-      route.map((r) => r.type),
-      route.map((r) => r.agent),
-    ]);
+    const rows = await this.candidates(route);
     if (rows.length === 0) return;
     /** Firings of the triggers evaluated here, recorded and delivered together: a few statements per batch. */
     const firings: { triggerId: string; match: MatchRecord }[] = [];
@@ -185,8 +204,60 @@ export class TriggerDispatcher implements Dispatcher {
         { pool, temporal, taskQueue, logger: this.log, dispatch },
         firings.map((f) => ({ triggerId: f.triggerId, eventSeq: f.match.eventSeq, kind: f.match.kind })),
       );
+      for (const f of firings) this.unshown.add(f.triggerId);
+      this.showTimer ??= setTimeout(() => {
+        this.showTimer = undefined;
+        void this.showFirings();
+      }, this.options.showFiringsEveryMs ?? SHOW_FIRINGS_EVERY_MS).unref();
     }
     this.log.debug({ items: batch.length, triggers: rows.length }, 'dispatched to triggers');
+  }
+
+  /** From the in-memory index when it can vouch for being current, else from the query. */
+  private async candidates(route: EventRoute[]): Promise<CandidateRow[]> {
+    const indexed = await this.index?.candidates(route);
+    if (indexed) {
+      this.indexedBatches++;
+      return indexed;
+    }
+    this.queriedBatches++;
+    const { rows } = await this.options.pool.query<CandidateRow>(CANDIDATES_SQL, [
+      route.map((_, i) => i),
+      route.map((r) => r.seq),
+      route.map((r) => r.chain),
+      route.map((r) => r.registry),
+      route.map((r) => r.type),
+      route.map((r) => r.agent),
+    ]);
+    return rows;
+  }
+
+  /**
+   * Signals the triggers that fired here their recorded count and latest firing (their workflows upsert LastFiredAt
+   * and FiringCount). Best effort: the UI only; a trigger whose workflow is gone is skipped, a failure is logged.
+   */
+  private async showFirings(): Promise<void> {
+    const triggerIds = [...this.unshown];
+    this.unshown.clear();
+    if (triggerIds.length === 0) return;
+    try {
+      const { rows } = await this.options.pool.query<{ trigger_id: string; count: number; last_ms: number }>(
+        `SELECT trigger_id::text AS trigger_id, count(*)::int AS count, extract(epoch FROM max(matched_at))::float8 * 1000 AS last_ms
+         FROM trigger_matches WHERE trigger_id = ANY ($1::uuid[]) GROUP BY trigger_id`,
+        [triggerIds],
+      );
+      await forEachConcurrently(rows, this.options.concurrency ?? 16, async (row) => {
+        try {
+          await this.options.temporal.workflow
+            .getHandle(triggerWorkflowId(row.trigger_id))
+            .signal(relayFiringsSignal, { count: row.count, lastFiredAt: Math.round(row.last_ms) });
+        } catch (err) {
+          if (!(err instanceof WorkflowNotFoundError)) throw err;
+        }
+      });
+    } catch (err) {
+      this.log.warn({ err, triggers: triggerIds.length }, 'could not show relay firings in the Temporal UI');
+    }
   }
 
   /** The trigger's definition when the relay evaluates it (fires per event), else undefined. */
@@ -262,6 +333,8 @@ export class TriggerDispatcher implements Dispatcher {
           enabled: true,
         }),
         memo: { name: row.name, registry: row.registry, chainId: row.chain_id },
+        // Only when this signal starts the workflow (its own start set the full summary): what the row tells.
+        ...triggerWorkflowSummary({ name: row.name, registry: row.registry, chainId: row.chain_id }),
       });
       this.signalsSent++;
     }

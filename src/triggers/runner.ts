@@ -6,9 +6,15 @@
  *
  * Workflow code: deterministic, no I/O of its own, no Node built-ins (a workflow-safe module, see eslint.config.js).
  */
-import { compileDefinition, type TriggerDefinition, type TriggerDefinitionInput } from './definition.js';
+import {
+  compileDefinition,
+  staticPrefilters,
+  type TriggerDefinition,
+  type TriggerDefinitionInput,
+} from './definition.js';
 import {
   expireAbsences,
+  firesPerEvent,
   initialState,
   nextDeadline,
   pruneState,
@@ -22,6 +28,9 @@ import type { MatchRecord } from '../deliveries/types.js';
 
 /** The patch ids the trigger workflow branches on (workflows/trigger.ts lists which histories pin each). */
 export type TriggerPatch =
+  | 'restore-from-snapshot'
+  | 'snapshot-with-firings'
+  | 'firing-search-attributes'
   | 'history-before-live-events'
   | 'abi-version-series'
   | 'refold-agent-before-its-next-event'
@@ -55,6 +64,44 @@ export interface TriggerHistoryQuery {
   limit: number;
 }
 
+/**
+ * A page of what the relay sent (or would have sent) the trigger after a position: its events and retractions in ingest
+ * order, filtered like the relay's candidates (registry, chain, static prefilters, after the trigger's start).
+ */
+export interface TriggerItemsQuery {
+  registry: string;
+  chainId: number | null;
+  eventTypes: string[] | null;
+  agentIds: string[] | null;
+  /** Exclusive lower bound: the snapshot's position (or the trigger's start). */
+  afterSeq: string;
+  limit: number;
+}
+
+/**
+ * What trigger_state holds: the state and the seen events after every item up to `position` (an ingest_seq of the
+ * relay's order), and the firing count. A run that starts without a carry restores it and folds the items after it.
+ */
+export interface TriggerSnapshot {
+  version: 2;
+  state: TriggerState;
+  seen: SeenEventsSnapshot;
+  position: string;
+  fired: number;
+}
+
+/** The trigger as stored, its latest snapshot (null when none, or one from before positions were kept). */
+export interface TriggerStart {
+  trigger: StoredTriggerStart;
+  snapshot: TriggerSnapshot | null;
+}
+
+/** What a firing changes in the Temporal UI (search attributes LastFiredAt and FiringCount). */
+export interface FiringAttributes {
+  lastFiredAt: Date;
+  firingCount: number;
+}
+
 type FiredRef = Pick<MatchRecord, 'eventSeq' | 'kind'>;
 
 /** Recording firings and starting their deliveries; the workflow has a remote and a local flavour of each. */
@@ -72,10 +119,17 @@ export interface TriggerRunnerDeps {
     loadCanonicalEvents(q: CanonicalEventsQuery): Promise<TriggerEvent[]>;
     loadTriggerHistory(q: TriggerHistoryQuery): Promise<TriggerEvent[]>;
     saveTriggerState(triggerId: string, state: TriggerState): Promise<unknown>;
+    loadTriggerDefinition(triggerId: string): Promise<StoredTriggerStart | null>;
+    loadTriggerStart(triggerId: string): Promise<TriggerStart | null>;
+    loadTriggerItems(q: TriggerItemsQuery): Promise<TriggerItem[]>;
+    saveTriggerSnapshot(triggerId: string, snapshot: TriggerSnapshot): Promise<unknown>;
   };
   localActivities: FiringRecorders & {
     recordAndDeliver(triggerId: string, matches: MatchRecord[]): Promise<unknown>;
+    saveTriggerSnapshot(triggerId: string, snapshot: TriggerSnapshot): Promise<unknown>;
   };
+  /** Shows the firings in the Temporal UI (upsertSearchAttributes in the workflow). */
+  showFirings(attributes: FiringAttributes): void;
 }
 
 /** What one run hands the next at continue-as-new. */
@@ -88,6 +142,8 @@ export interface TriggerCarry {
   fired: number;
   /** The start block the first run read history from: re-folds include that history (absent in older runs). */
   historyStartBlock?: number;
+  /** The relay position of the last item evaluated (absent in older runs). */
+  position?: string;
 }
 
 export interface TriggerRunnerOptions {
@@ -97,6 +153,8 @@ export interface TriggerRunnerOptions {
   /** Snapshot the state into trigger_state at most this often. */
   snapshotEveryMs: number;
   carried?: TriggerCarry;
+  /** Started by the trigger's creation (workflows/trigger.ts: TriggerWorkflowInput.created). */
+  created?: boolean;
 }
 
 /** The trigger as stored (what the loadTriggerDefinition activity returns, when the trigger exists). */
@@ -120,15 +178,24 @@ export interface TriggerView {
 }
 
 const HISTORY_PAGE = 1_000;
+/** Items per page when a restored run catches up after its snapshot (each page is one activity result). */
+export const CATCH_UP_PAGE = 250;
+/** A changed state is snapshotted after this many events even within the snapshot interval. */
+export const SNAPSHOT_EVERY_EVENTS = 1_000;
+/** The Temporal UI's firing attributes are upserted at most this often (a burst of firings is one update). */
+export const SHOW_FIRINGS_EVERY_MS = 5_000;
+
+const maxSeq = (a: string, b: string) => (BigInt(a) >= BigInt(b) ? a : b);
 
 export class TriggerRunner {
   readonly triggerId: string;
   private readonly deps: TriggerRunnerDeps;
   private readonly signalCap: number;
   private readonly snapshotEveryMs: number;
+  private readonly created: boolean;
   private readonly queue: TriggerItem[];
   private readonly state: TriggerState;
-  private readonly seen: SeenEvents;
+  private seen: SeenEvents;
   private input: TriggerDefinitionInput | undefined;
   private def: TriggerDefinition | undefined;
   private startSeq: string;
@@ -140,6 +207,13 @@ export class TriggerRunner {
   private isDeleted = false;
   private dirty = false;
   private lastSnapshot: number;
+  /** Events evaluated since the last snapshot. */
+  private eventsSinceSnapshot = 0;
+  /** The relay position (ingest_seq) of the last item drained: a snapshot covers everything up to it. */
+  private position: string;
+  /** Firings not yet shown in the Temporal UI, and when it was last updated. */
+  private unshownFiring: number | undefined;
+  private lastShown: number | undefined;
 
   constructor(options: TriggerRunnerOptions, deps: TriggerRunnerDeps) {
     const { carried } = options;
@@ -147,6 +221,7 @@ export class TriggerRunner {
     this.deps = deps;
     this.signalCap = options.continueAsNewAfterSignals;
     this.snapshotEveryMs = options.snapshotEveryMs;
+    this.created = options.created ?? false;
     this.queue = [...(carried?.queue ?? [])];
     this.input = carried?.input;
     this.def = this.input && compileDefinition(this.input);
@@ -155,6 +230,8 @@ export class TriggerRunner {
     this.seen = carried ? SeenEvents.restore(carried.seen) : new SeenEvents();
     this.fired = carried?.fired ?? 0;
     this.historyStartBlock = carried?.historyStartBlock;
+    // A carry from before positions were kept: its seen events tell how far it got.
+    this.position = carried?.position ?? this.seen.highWaterMarks().reduce(maxSeq, this.startSeq);
     this.lastSnapshot = deps.now();
   }
 
@@ -189,9 +266,73 @@ export class TriggerRunner {
     this.input = stored.input;
     this.def = compileDefinition(this.input);
     this.startSeq = stored.startSeq;
+    this.position = maxSeq(this.position, stored.startSeq);
     if (stored.startBlock !== null) {
       this.pendingHistory = { startBlock: stored.startBlock };
       this.historyStartBlock = stored.startBlock;
+    }
+  }
+
+  /**
+   * Starts a run that has no carry (a new trigger, or one whose workflow was terminated, reset or lost): loads the
+   * definition and, when a snapshot exists, the state it holds, then folds what the relay sent after the snapshot (the
+   * events a terminated run had accepted but not evaluated, or had evaluated without saving) — so the run goes on
+   * exactly where an uninterrupted one would. A trigger just created has no snapshot and nothing to catch up on: the
+   * relay sends it every event after its start. False when the trigger no longer exists.
+   */
+  async start(): Promise<boolean> {
+    if (!this.deps.patched('restore-from-snapshot')) {
+      // Runs from before: the state started empty (the snapshot was written, never read).
+      const stored = await this.deps.activities.loadTriggerDefinition(this.triggerId);
+      if (!stored) return false;
+      this.load(stored);
+      await this.readHistory();
+      return true;
+    }
+    const start = await this.deps.activities.loadTriggerStart(this.triggerId);
+    if (!start) return false;
+    this.load(start.trigger);
+    // A trigger the relay evaluates itself holds no state here: there is nothing to restore or catch up on.
+    if (firesPerEvent(this.current())) return true;
+    if (start.snapshot) this.restore(start.snapshot);
+    await this.readHistory();
+    if (start.snapshot || !this.created) await this.catchUp();
+    this.showFirings();
+    return true;
+  }
+
+  /** Takes a snapshot's state; its history (if any) is part of it already. */
+  private restore(snapshot: TriggerSnapshot): void {
+    this.state.agents = snapshot.state.agents;
+    this.state.pending = snapshot.state.pending;
+    this.seen = SeenEvents.restore(snapshot.seen);
+    this.fired = snapshot.fired;
+    this.position = maxSeq(this.position, snapshot.position);
+    this.pendingHistory = undefined;
+  }
+
+  /**
+   * Folds the items after the position, a page at a time, before the live items that arrived meanwhile (those are
+   * after or among them: the seen events drop the repeats). Firings are recorded again, idempotently.
+   */
+  private async catchUp(): Promise<void> {
+    const def = this.current();
+    const { eventTypes, agentIds } = staticPrefilters(def);
+    for (;;) {
+      const page = await this.deps.activities.loadTriggerItems({
+        registry: def.registry,
+        chainId: def.chainId,
+        eventTypes,
+        agentIds,
+        afterSeq: this.position,
+        limit: CATCH_UP_PAGE,
+      });
+      if (page.length === 0) return;
+      const live = this.queue.splice(0);
+      this.queue.push(...page);
+      await this.record(await this.drain());
+      this.queue.unshift(...live);
+      if (page.length < CATCH_UP_PAGE) return;
     }
   }
 
@@ -258,7 +399,13 @@ export class TriggerRunner {
    */
   sleepTimeoutMs(): number | undefined {
     const deadline = nextDeadline(this.state);
-    const untilDeadline = deadline === undefined ? undefined : Math.max(0, deadline * 1_000 - this.deps.now());
+    let untilDeadline = deadline === undefined ? undefined : Math.max(0, deadline * 1_000 - this.deps.now());
+    // Firings waiting to be shown wake the run when the UI may be updated again.
+    if (this.unshownFiring !== undefined) {
+      const untilShow =
+        this.lastShown === undefined ? 0 : Math.max(0, this.lastShown + SHOW_FIRINGS_EVERY_MS - this.deps.now());
+      untilDeadline = untilDeadline === undefined ? untilShow : Math.min(untilDeadline, untilShow);
+    }
     if (!this.deps.patched('idle-without-timer') || this.dirty || untilDeadline !== undefined)
       return untilDeadline === undefined ? this.snapshotEveryMs : Math.min(untilDeadline, this.snapshotEveryMs);
     return undefined;
@@ -292,17 +439,40 @@ export class TriggerRunner {
       }
     }
     await this.record(matches);
+    this.showFirings();
 
+    const due =
+      this.dirty &&
+      (this.deps.now() - this.lastSnapshot >= this.snapshotEveryMs ||
+        this.eventsSinceSnapshot >= SNAPSHOT_EVERY_EVENTS);
+    // patched() is asked before any await: an extra microtask here would reorder this run's commands against an
+    // update handler's in the histories from before (their upsert came after saveTriggerState).
+    if (due && this.deps.patched('snapshot-with-firings')) {
+      await this.saveSnapshot();
+      return;
+    }
     if (this.dirty && this.deps.now() - this.lastSnapshot >= this.snapshotEveryMs) {
+      // Histories from before snapshots carried a position.
       await this.deps.activities.saveTriggerState(this.triggerId, this.state);
       this.lastSnapshot = this.deps.now();
       this.dirty = false;
     }
   }
 
+  /**
+   * Relay-evaluated firings of this trigger (the relay evaluates triggers that fire per event itself and tells their
+   * workflow the count now and then): shown in the Temporal UI like the workflow's own.
+   */
+  relayFirings(count: number, lastFiredAtMs: number): void {
+    if (!this.deps.patched('firing-search-attributes')) return;
+    this.fired = Math.max(this.fired, count);
+    this.deps.showFirings({ lastFiredAt: new Date(lastFiredAtMs), firingCount: this.fired });
+  }
+
   /** Saves the state and returns what the next run starts from (the queue moves with it). */
   async handOver(): Promise<TriggerCarry> {
-    await this.deps.activities.saveTriggerState(this.triggerId, this.state);
+    if (this.deps.patched('snapshot-with-firings')) await this.saveSnapshot();
+    else await this.deps.activities.saveTriggerState(this.triggerId, this.state);
     return {
       input: this.input!,
       startSeq: this.startSeq,
@@ -311,7 +481,41 @@ export class TriggerRunner {
       queue: this.queue.splice(0),
       fired: this.fired,
       historyStartBlock: this.historyStartBlock,
+      position: this.position,
     };
+  }
+
+  /** The snapshot of everything up to the position. */
+  private snapshot(): TriggerSnapshot {
+    return {
+      version: 2,
+      state: this.state,
+      seen: this.seen.snapshot(),
+      position: this.position,
+      fired: this.fired,
+    };
+  }
+
+  /** Writes the snapshot in a local activity (patched 'snapshot-with-firings'). */
+  private async saveSnapshot(): Promise<void> {
+    await this.deps.localActivities.saveTriggerSnapshot(this.triggerId, this.snapshot());
+    this.snapshotSaved();
+  }
+
+  private snapshotSaved(): void {
+    this.lastSnapshot = this.deps.now();
+    this.eventsSinceSnapshot = 0;
+    this.dirty = false;
+  }
+
+  /** Upserts the firing attributes, at most once every SHOW_FIRINGS_EVERY_MS (sleepTimeoutMs wakes for the rest). */
+  private showFirings(): void {
+    if (this.unshownFiring === undefined) return;
+    const now = this.deps.now();
+    if (this.lastShown !== undefined && now - this.lastShown < SHOW_FIRINGS_EVERY_MS) return;
+    this.deps.showFirings({ lastFiredAt: new Date(this.unshownFiring), firingCount: this.fired });
+    this.lastShown = now;
+    this.unshownFiring = undefined;
   }
 
   private signalCapReached(): boolean {
@@ -330,6 +534,11 @@ export class TriggerRunner {
   /** Evaluates the queued items in order; returns the firings to record. */
   private async drain(): Promise<MatchRecord[]> {
     const def = this.current();
+    const items = this.queue.splice(0);
+    for (const item of items) {
+      this.position = maxSeq(this.position, item.kind === 'event' ? item.event.ingest_seq : item.seq);
+      if (item.kind === 'event') this.eventsSinceSnapshot++;
+    }
     const { firings, changed } = await drainItems(
       {
         def,
@@ -349,7 +558,7 @@ export class TriggerRunner {
         // Histories from before re-folded an agent touched by a retraction only after the drain.
         refoldBeforeNextEvent: () => this.deps.patched('refold-agent-before-its-next-event'),
       },
-      this.queue.splice(0),
+      items,
     );
     if (changed) this.dirty = true;
     this.fired += firings.length;
@@ -366,8 +575,20 @@ export class TriggerRunner {
   private async record(matches: MatchRecord[]): Promise<void> {
     if (matches.length === 0) return;
     const { activities, localActivities: local } = this.deps;
+    if (this.deps.patched('firing-search-attributes')) this.unshownFiring = this.deps.now();
     // One local activity records the firings and creates their deliveries (one marker, one activation less per firing).
     if (this.deps.patched('record-and-deliver')) {
+      // The snapshot goes with every firing, in a local activity beside it (the same activation): a restored run
+      // folds only what came after the last firing.
+      if (this.deps.patched('snapshot-with-firings')) {
+        const snapshot = this.snapshot();
+        await Promise.all([
+          local.recordAndDeliver(this.triggerId, matches),
+          local.saveTriggerSnapshot(this.triggerId, snapshot),
+        ]);
+        this.snapshotSaved();
+        return;
+      }
       await local.recordAndDeliver(this.triggerId, matches);
       return;
     }

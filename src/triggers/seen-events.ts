@@ -48,6 +48,11 @@ export class SeenEvents {
     return (this.chains.get(chainId)?.hwm ?? 0n).toString();
   }
 
+  /** The high-water mark of every chain seen. */
+  highWaterMarks(): string[] {
+    return [...this.chains.values()].map((c) => c.hwm.toString());
+  }
+
   snapshot(): SeenEventsSnapshot {
     const chains: SeenEventsSnapshot['chains'] = {};
     for (const [chain, { hwm, recent }] of this.chains) {

@@ -18,6 +18,7 @@ import {
 import { compileDefinition } from './definition.js';
 import { triggerSearchAttributes, triggerWorkflowId } from './search-attributes.js';
 import { loadTriggerInput, saveTrigger, type TriggerWrite } from './store.js';
+import { storedTriggerSummary } from './workflow-summary.js';
 import type { SecretBox } from '../secrets.js';
 import { refusedDestinations } from '../actions/config.js';
 import type { AllowList, HostLookup } from '../actions/safe-http.js';
@@ -58,7 +59,7 @@ export class TriggerService {
       await checkTriggerQuotas(client, write.organizationId, { newTrigger: true, actions: write.actions?.length ?? 0 });
       return saveTrigger(client, write, undefined, this.deps.secrets);
     });
-    await this.ensureWorkflow(id);
+    await this.ensureWorkflow(id, true);
     this.log.info({ triggerId: id, organizationId: write.organizationId }, 'trigger created');
     return id;
   }
@@ -123,18 +124,19 @@ export class TriggerService {
     if (rowCount === 0) throw new TriggerNotFoundError(id);
   }
 
-  /** Starts the trigger's workflow unless it runs already. */
-  private async ensureWorkflow(id: string): Promise<void> {
+  /** Starts the trigger's workflow unless it runs already; `created`: the trigger is new (nothing to restore). */
+  private async ensureWorkflow(id: string, created = false): Promise<void> {
     const stored = await loadTriggerInput(this.deps.pool, id);
     if (!stored) throw new TriggerNotFoundError(id);
     const def = compileDefinition(stored.input);
     await this.deps.temporal.workflow.start(triggerWorkflow, {
       workflowId: triggerWorkflowId(id),
       taskQueue: this.deps.taskQueue,
-      args: [{ triggerId: id, ...this.deps.workflowOptions }],
+      args: [{ triggerId: id, ...this.deps.workflowOptions, ...(created ? { created } : {}) }],
       workflowIdConflictPolicy: 'USE_EXISTING',
       typedSearchAttributes: triggerSearchAttributes(def),
       memo: { name: def.name, registry: def.registry, chainId: def.chainId },
+      ...storedTriggerSummary(stored),
     });
   }
 

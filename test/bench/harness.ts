@@ -468,6 +468,8 @@ export interface WorkerProcess<Stats, Ready> {
   check(): void;
   /** The child's measurements (cleared afterwards when `reset`). */
   stats(reset?: boolean): Promise<Stats>;
+  /** A message of the child's own protocol (beyond ready/stats/error); resolves on the answer of type `answer`. */
+  request(message: { type: string }, answer: string, timeoutMs: number): Promise<void>;
 }
 
 /**
@@ -498,6 +500,20 @@ export function spawnWorkerProcess<Stats extends { type: 'stats'; id: number }, 
   return {
     pid: child.pid,
     check,
+    async request(message, answer, timeoutMs) {
+      check();
+      const answered = new Promise<boolean>((resolve) => {
+        const listener = (raw: unknown) => {
+          if ((raw as { type?: string })?.type !== answer) return;
+          child.off('message', listener);
+          resolve(true);
+        };
+        child.on('message', listener);
+      });
+      child.send(message);
+      if (!(await Promise.race([answered, sleep(timeoutMs).then(() => false)])))
+        throw new BenchError(`the worker process did not answer ${message.type} within ${timeoutMs / 1000} s`);
+    },
     async ready(timeoutMs) {
       const deadline = now() + timeoutMs;
       while (!readyMessage) {

@@ -12,6 +12,12 @@
  * (appendEvents → withIngestTransaction → insertEvents), one small transaction every BENCH_TICK_MS, agents drawn
  * uniformly at random. It measures, in the same run:
  *  - floor: the pure evaluator in process (compileDefinition once, then evaluate per event), events/s;
+ *  - the bare-signal floor (issue 15): N (the first trigger count) cached workflows that only count their signals,
+ *    fed by the production Relay minus candidates and evaluation (test/bench/triggers-floor.ts), on a ladder: the
+ *    highest sustained signal rate (the ceiling) and, at half of it, committed → handled p50 / p99. With BENCH_STATEFUL=1
+ *    the steady phase runs at half the ceiling, and the stateful path is reported as a fraction of the ceiling;
+ *  - the relay's candidates: per batch from the in-memory index (barrier NOTIFY + lookup), and per event (lookup
+ *    alone), with at least 10,000 triggers in the index (triggers of another registry fill it up when N is smaller);
  *  - creation rate of the triggers (TriggerService.create: rows + workflow start), bounded concurrency;
  *  - worker RSS with every trigger workflow started and idle (and how many the workflow cache holds);
  *  - committed → evaluated latency at a steady rate: trigger_matches.matched_at − events.created_at, both from the
@@ -32,7 +38,7 @@
  * first N only; 1: for every N, time permitting), BENCH_CREATE_CONCURRENCY (32), BENCH_SETTLE_SECONDS (10),
  * BENCH_TICK_MS (10), BENCH_MAX_CACHED_WORKFLOWS (1000), BENCH_TIME_BUDGET_SECONDS (450), BENCH_LOG_LEVEL (error),
  * BENCH_STATEFUL (0: triggers that fire per event, evaluated by the relay; 1: stateful triggers, evaluated by their
- * workflows).
+ * workflows), BENCH_FLOOR (1; 0 skips the bare-signal floor).
  */
 import type { temporal } from '@temporalio/proto';
 import {
@@ -75,6 +81,7 @@ import type { TriggerWrite } from '../../src/triggers/store.js';
 import type { EventsBatch } from '../../workflows/trigger.js';
 import { appendEvents, feedbackRecord, insertOrganization, insertUser } from '../helpers/fixtures.js';
 import type { WorkerStats } from './triggers-worker.js';
+import { floorLatencies, floorRelay, floorWorkflowId } from './triggers-floor.js';
 
 // ------------------------------------------------------------------------------------------------ settings
 
@@ -105,6 +112,8 @@ const LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'error';
  * takes the Temporal path (signal → workflow task → local activities).
  */
 const STATEFUL = process.env.BENCH_STATEFUL === '1';
+/** 0 skips the floor (signal-counting workflows fed by the relay): then no ratio is reported. */
+const FLOOR = process.env.BENCH_FLOOR !== '0';
 
 const TARGET_RATE = 200;
 const TARGET_TRIGGERS = 1_000;
@@ -112,6 +121,13 @@ const TARGET_P50_MS = 15;
 const TARGET_P99_MS = 100;
 const TARGET_IDLE_TRIGGERS = 10_000;
 const TARGET_RSS_MIB = 1_024;
+/** Issue 15: the stateful path against the floor measured in the same run. */
+const TARGET_FLOOR_FRACTION = 0.7;
+const TARGET_STATEFUL_RATE = 200;
+const TARGET_P50_FLOOR_MULTIPLE = 2;
+const TARGET_HALF_CEILING_P99_MS = 250;
+const TARGET_CANDIDATES_P99_MS = 2;
+const TARGET_INDEXED_TRIGGERS = 10_000;
 
 const CHAIN_ID = 31337;
 const BASE_TIMESTAMP = 1_767_225_600;
@@ -150,6 +166,10 @@ const latencyText = (phase: { latency: number[]; pending: number[] }) => {
   const l = latencyStats(phase);
   return `p50 ${l.at(50)}  p99 ${l.at(99)}`;
 };
+
+const stepText = (st: StepResult) =>
+  `${int(st.rate)} events/s: achieved ${int(st.achieved)}, backlog at end ${int(st.backlogEnd)}, growth ${int(st.slope)}/s, ` +
+  `drained in ${ms(st.drainMs)}, p50 ${ms(st.p50)}  p99 ${ms(st.p99)} → ${st.sustained ? 'sustained' : 'lag grows'}`;
 
 // ------------------------------------------------------------------------------------------------ /proc
 
@@ -401,6 +421,7 @@ async function main(): Promise<void> {
       BENCH_TASK_QUEUE: taskQueue,
       BENCH_MAX_CACHED_WORKFLOWS: String(MAX_CACHED_WORKFLOWS),
       BENCH_LOG_LEVEL: LOG_LEVEL,
+      ...(FLOOR ? { BENCH_FLOOR_TASK_QUEUE: `${taskQueue}-floor`, BENCH_FLOOR_CACHE: String(COUNTS[0]) } : {}),
     },
     onCleanup,
   );
@@ -562,9 +583,22 @@ async function main(): Promise<void> {
       dispatch.dispatchMs.push(wall() - t0);
     }
   }
-  const dispatcher = new TimedDispatcher({ pool: relayPool, temporal: client, taskQueue, logger });
+  const dispatcher = new TimedDispatcher({ pool: relayPool, temporal: client, taskQueue, logger, databaseUrl });
+  onCleanup('dispatcher', () => dispatcher.close());
+  {
+    // The in-memory candidates (barrier NOTIFY + lookup) are timed like the query they replace.
+    const index = dispatcher.index!;
+    const candidates = index.candidates.bind(index);
+    index.candidates = async (routes) => {
+      const t0 = now();
+      const found = await candidates(routes);
+      if (found) dispatch.candidatesMs.push(now() - t0);
+      return found;
+    };
+  }
   const relay = new Relay({ pool: relayPool, databaseUrl, dispatcher, logger });
-  const checkRelay = runInBackground('relay', (signal) => relay.run(signal), onCleanup);
+  // Started after the floor (which has its own relay and cursor).
+  let checkRelay = () => {};
   const checkRunning = () => {
     checkWorker();
     checkRelay();
@@ -740,6 +774,79 @@ async function main(): Promise<void> {
     await workerStats(true);
   };
 
+  /** How a ladder step counts the events handled after a position, and reads their latencies. */
+  interface StepProbe {
+    evaluated(after: string): Promise<number>;
+    latencies(
+      before: string,
+      after: string,
+      sent: number,
+      waited: { ms: number; capped: boolean },
+    ): Promise<{ latency: number[]; pending: number[] }>;
+  }
+  /**
+   * One ladder step at `rate`: produce for STEP_SECONDS while sampling the backlog, wait for the rest, judge whether
+   * the rate was sustained (the producer kept the pace, the backlog did not grow, little was left at the end).
+   */
+  const ladderStep = async (rate: number, agents: number, probe: StepProbe): Promise<StepResult> => {
+    const before = await maxSeq();
+    const live = { committed: 0 };
+    const samples: { t: number; backlog: number }[] = [];
+    const stepStart = now();
+    let sampling = true;
+    let stoppedEarly = false;
+    const sampler = (async () => {
+      while (sampling) {
+        await sleep(SAMPLE_MS);
+        if (!sampling) break;
+        const committed = live.committed;
+        const evaluated = await probe.evaluated(before);
+        samples.push({ t: (now() - stepStart) / 1000, backlog: committed - evaluated });
+      }
+    })();
+    // Stop a step early once the backlog is clearly out of hand (more than 3 s of events waiting).
+    const produced = await produce(rate, STEP_SECONDS, agents, live, () => {
+      const last = samples[samples.length - 1];
+      stoppedEarly = !!last && last.t >= 3 && last.backlog > rate * 3;
+      return stoppedEarly;
+    });
+    sampling = false;
+    await sampler;
+    const after = await maxSeq();
+    const evaluatedAtEnd = await probe.evaluated(before);
+    const backlogEnd = produced.sent - evaluatedAtEnd;
+    const waited = await waitProgress('events evaluated', () => probe.evaluated(before), produced.sent, 60_000);
+    const phase = await probe.latencies(before, after, produced.sent, waited);
+    // Growth of the backlog: least-squares slope (events/s) over the samples after a 2 s warm-up.
+    const fit = samples.filter((s) => s.t >= 2);
+    let slope = 0;
+    if (fit.length >= 3) {
+      const mt = mean(fit.map((s) => s.t));
+      const mb = mean(fit.map((s) => s.backlog));
+      const num = fit.reduce((sum, s) => sum + (s.t - mt) * (s.backlog - mb), 0);
+      const den = fit.reduce((sum, s) => sum + (s.t - mt) ** 2, 0);
+      slope = den > 0 ? num / den : 0;
+    }
+    const sorted = ascending([...phase.latency, ...phase.pending]);
+    return {
+      rate,
+      achieved: produced.sent / (produced.ms / 1000),
+      evaluatedPerSecond: evaluatedAtEnd / (produced.ms / 1000),
+      backlogEnd,
+      slope,
+      drainMs: waited.ms,
+      p50: percentile(sorted, 50),
+      p99: percentile(sorted, 99),
+      sustained:
+        !waited.capped &&
+        !stoppedEarly &&
+        !produced.behind &&
+        slope <= Math.max(rate * 0.05, 5) &&
+        backlogEnd <= Math.max(rate, 50),
+      stoppedEarly,
+    };
+  };
+
   /** Reads the histories of up to 40 trigger workflows that fired in (after, upTo]: where their time went. */
   const sampleHistories = async (after: string, upTo: string, fromMs: number): Promise<HistoryBreakdown> => {
     const breakdown = newBreakdown();
@@ -764,6 +871,97 @@ async function main(): Promise<void> {
     );
     return breakdown;
   };
+
+  // ---- Floor: N workflows that only count their signals, fed by the relay machinery minus evaluation.
+  interface FloorResult {
+    n: number;
+    ladder: StepResult[];
+    ceiling: number | undefined;
+    half: StepResult | undefined;
+  }
+  let floorResult: FloorResult | undefined;
+  if (FLOOR) {
+    const n = COUNTS[0]!;
+    const floorQueue = `${taskQueue}-floor`;
+    progress(`floor: starting ${int(n)} signal-counting workflows`);
+    let nextAgent = 0;
+    await Promise.all(
+      Array.from({ length: CREATE_CONCURRENCY }, async () => {
+        for (let agent = nextAgent++; agent < n; agent = nextAgent++)
+          await client.workflow.start('signalCounterWorkflow', {
+            workflowId: floorWorkflowId(String(agent)),
+            taskQueue: floorQueue,
+          });
+      }),
+    );
+    await waitProgress('floor workflows started', async () => (await workerStats()).floorStarted, n, 180_000);
+    const relayOfFloor = floorRelay({ pool: relayPool, databaseUrl, client, taskQueue: floorQueue, logger });
+    await relayOfFloor.cursor();
+    await relayPool.query('UPDATE relay_cursors SET position = $2 WHERE name = $1', [
+      relayOfFloor.name,
+      await maxSeq(),
+    ]);
+    const floorController = new AbortController();
+    const checkFloorRelay = runInBackground(
+      'floor relay',
+      (signal) => relayOfFloor.run(signal),
+      onCleanup,
+      floorController,
+    );
+    let handledBase = 0;
+    const floorStep = async (rate: number) => {
+      checkFloorRelay();
+      handledBase = (await workerStats(true)).floorHandled;
+      return ladderStep(rate, n, {
+        evaluated: async () => (await workerStats()).floorHandled - handledBase,
+        latencies: async (before, after) => {
+          const { latency, missing } = await floorLatencies(
+            pool,
+            before,
+            after,
+            (await workerStats(true)).floorSamples,
+          );
+          // Events not handled (none when the wait ended in time) have no latency: counted as pending at 0.
+          return { latency, pending: Array.from({ length: missing }, () => 0) };
+        },
+      });
+    };
+    const ladder: StepResult[] = [];
+    for (const rate of LADDER) {
+      const step = await floorStep(rate);
+      ladder.push(step);
+      progress(`floor ladder ${stepText(step)}`);
+      if (!step.sustained) break;
+    }
+    const ceiling = ladder.filter((st) => st.sustained).pop()?.rate;
+    let half: StepResult | undefined;
+    if (ceiling) {
+      half = await floorStep(Math.max(1, Math.round(ceiling / 2)));
+      progress(`floor at half the ceiling: ${stepText(half)}`);
+    }
+    floorResult = { n, ladder, ceiling, half };
+    floorController.abort();
+    await workerProcess.request({ type: 'floor-stop' }, 'floor-stopped', 60_000);
+  }
+  // The stateful path is measured at half the floor's ceiling (issue 15's latency target), else at BENCH_STEADY_RATE.
+  const steadyRate = STATEFUL && floorResult?.ceiling ? Math.max(1, Math.round(floorResult.ceiling / 2)) : STEADY_RATE;
+
+  // Enough triggers in the candidate index to measure it at the target size: triggers of another registry (they never
+  // match the benchmark's events, and have no workflow), added before the relay loads the index.
+  const indexFiller = Math.max(0, TARGET_INDEXED_TRIGGERS - COUNTS[COUNTS.length - 1]!);
+  if (indexFiller > 0)
+    await pool.query(
+      `INSERT INTO triggers (user_id, organization_id, name, chain_id, registry, enabled, is_stateful, settings, start_seq, prefilter_agent_ids)
+       SELECT $1, $2, 'index filler ' || g, $3, 'validation', true, false, '{}', 0, ARRAY[g::numeric]
+       FROM generate_series(1, $4) g`,
+      [userId, organizationId, CHAIN_ID, indexFiller],
+    );
+  // The trigger relay starts at the end of the log (the floor's events are not the triggers' business).
+  await relay.cursor();
+  await relayPool.query('UPDATE relay_cursors SET position = $2 WHERE name = $1', [relay.name, await maxSeq()]);
+  checkRelay = runInBackground('relay', (signal) => relay.run(signal), onCleanup);
+  /** Per-event lookups in the index (no barrier), µs: measured once the first scenario's triggers exist. */
+  let lookupUs: number[] = [];
 
   // ---- Scenarios.
   const results: ScenarioResult[] = [];
@@ -883,8 +1081,8 @@ async function main(): Promise<void> {
         index === 0 || remaining() > (STEADY_SECONDS * 4 + 60) * 1000
           ? STEADY_SECONDS
           : Math.max(5, Math.floor(STEADY_SECONDS / 2));
-      progress(`N=${int(total)}: ${STEADY_RATE} events/s for ${seconds} s`);
-      const produced = await produce(STEADY_RATE, seconds, total);
+      progress(`N=${int(total)}: ${steadyRate} events/s for ${seconds} s`);
+      const produced = await produce(steadyRate, seconds, total);
       const cpu = cpuPercent(cpu0, cpuSample());
       const after = await maxSeq();
       const laterReserve = COUNTS.slice(index + 1).length > 0 ? 150_000 : 20_000;
@@ -893,7 +1091,7 @@ async function main(): Promise<void> {
       const recordStats = await workerStats(true);
       const historyBreakdown = await sampleHistories(before, after, phaseStartWall);
       result.steady = {
-        rate: STEADY_RATE,
+        rate: steadyRate,
         seconds,
         phase,
         produce: produced,
@@ -909,6 +1107,24 @@ async function main(): Promise<void> {
             ? `${int(phase.evaluated)} of ${int(phase.sent)} evaluated when the wait stopped (still progressing)`
             : `all ${int(phase.evaluated)} evaluated`),
       );
+    }
+
+    // The index's per-event lookup (no barrier), with this scenario's triggers and the filler in it.
+    if (lookupUs.length === 0 && dispatcher.index && dispatcher.index.size > 0) {
+      const last = await maxSeq();
+      for (let i = 0; i < 20_000; i++) {
+        const route = {
+          seq: last,
+          chain: CHAIN_ID,
+          registry: 'reputation',
+          type: 'NewFeedback',
+          agent: String(randomInt(total)),
+        };
+        const t0 = now();
+        dispatcher.index.lookup([route]);
+        lookupUs.push((now() - t0) * 1000);
+      }
+      lookupUs = ascending(lookupUs);
     }
 
     // Highest sustained rate.
@@ -935,70 +1151,16 @@ async function main(): Promise<void> {
       }
       checkRunning();
       await resetPhase();
-      const before = await maxSeq();
-      const live = { committed: 0 };
-      const samples: { t: number; backlog: number }[] = [];
-      const stepStart = now();
-      let sampling = true;
-      let stoppedEarly = false;
-      const sampler = (async () => {
-        while (sampling) {
-          await sleep(SAMPLE_MS);
-          if (!sampling) break;
-          const committed = live.committed;
-          const matched = await matchedBetween(before, '9223372036854775807');
-          samples.push({ t: (now() - stepStart) / 1000, backlog: committed - matched });
-        }
-      })();
-      // Stop a step early once the backlog is clearly out of hand (more than 3 s of events waiting).
-      const produced = await produce(rate, STEP_SECONDS, total, live, () => {
-        const last = samples[samples.length - 1];
-        stoppedEarly = !!last && last.t >= 3 && last.backlog > rate * 3;
-        return stoppedEarly;
+      const step = await ladderStep(rate, total, {
+        evaluated: (after) => matchedBetween(after, '9223372036854775807'),
+        latencies: async (before, after, sent, waited) => {
+          const phase = await phaseLatency(before, after, sent, waited);
+          return { latency: phase.latency, pending: phase.pending };
+        },
       });
-      sampling = false;
-      await sampler;
-      const after = await maxSeq();
-      const matchedAtEnd = await matchedBetween(before, after);
-      const backlogEnd = produced.sent - matchedAtEnd;
-      const waited = await waitEvaluated(before, after, produced.sent, 60_000);
-      const phase = await phaseLatency(before, after, produced.sent, waited);
-      // Growth of the backlog: least-squares slope (events/s) over the samples after a 2 s warm-up.
-      const fit = samples.filter((s) => s.t >= 2);
-      let slope = 0;
-      if (fit.length >= 3) {
-        const mt = mean(fit.map((s) => s.t));
-        const mb = mean(fit.map((s) => s.backlog));
-        const num = fit.reduce((sum, s) => sum + (s.t - mt) * (s.backlog - mb), 0);
-        const den = fit.reduce((sum, s) => sum + (s.t - mt) ** 2, 0);
-        slope = den > 0 ? num / den : 0;
-      }
-      const achieved = produced.sent / (produced.ms / 1000);
-      const sorted = ascending([...phase.latency, ...phase.pending]);
-      const sustained =
-        !waited.capped &&
-        !stoppedEarly &&
-        !produced.behind &&
-        slope <= Math.max(rate * 0.05, 5) &&
-        backlogEnd <= Math.max(rate, 50);
-      const step: StepResult = {
-        rate,
-        achieved,
-        evaluatedPerSecond: matchedAtEnd / (produced.ms / 1000),
-        backlogEnd,
-        slope,
-        drainMs: waited.ms,
-        p50: percentile(sorted, 50),
-        p99: percentile(sorted, 99),
-        sustained,
-        stoppedEarly,
-      };
       steps.push(step);
-      progress(
-        `ladder ${int(rate)} events/s: achieved ${int(achieved)}, backlog at end ${int(backlogEnd)}, growth ${int(slope)}/s, drained in ${ms(waited.ms)}, ` +
-          `${latencyText(phase)} → ${sustained ? 'sustained' : 'lag grows'}`,
-      );
-      if (!sustained) break;
+      progress(`ladder ${stepText(step)}`);
+      if (!step.sustained) break;
     }
   }
 
@@ -1034,6 +1196,23 @@ async function main(): Promise<void> {
     'floor: pure evaluator in process:',
     `${int(floorRate)} events/s (${floorUs.toFixed(2)} µs/event, evaluate() over ${int(floorCount)} events; compileDefinition ${compileUs.toFixed(1)} µs once)`,
   );
+  if (floorResult) {
+    const f = floorResult;
+    console.log('');
+    console.log(
+      `floor: ${int(f.n)} cached workflows that only count their signals (test/bench/floor-workflow.ts), fed by the production Relay ` +
+        '(ingest order, grouped per workflow, signalWithStart 16 at a time, cursor after acceptance) minus candidates and evaluation; ' +
+        'latency = events.created_at → the signal handled in the worker',
+    );
+    for (const st of f.ladder) console.log(`    ${stepText(st)}`);
+    console.log(
+      `    → bare-signal ceiling: ${f.ceiling ? `${int(f.ceiling)} events/s` : `below ${int(LADDER[0]!)} events/s`}` +
+        (f.ladder.every((st) => st.sustained)
+          ? ' (the ladder ended without the lag growing: the ceiling is at least this)'
+          : '') +
+        (f.half ? `; at half of it (${int(f.half.rate)} events/s): p50 ${ms(f.half.p50)}  p99 ${ms(f.half.p99)}` : ''),
+    );
+  }
   for (const r of results) {
     console.log('');
     console.log(`N = ${int(r.n)} active triggers`);
@@ -1152,6 +1331,51 @@ async function main(): Promise<void> {
       `  N=${int(r.n).padEnd(7)} ${s && l ? `${int(s.rate)} events/s: p50 ${l.at(50).padEnd(9)} p99 ${l.at(99).padEnd(9)}` : ''}` +
         `  sustained ${r.ladder ? (highest ? `≥ ${int(highest.rate)} events/s` : `< ${int(LADDER[0]!)} events/s`) : 'not measured'}` +
         `  idle worker RSS ${mib(r.idle.rss)}  create ${int(r.createdNow / (r.createMs / 1000))}/s`,
+    );
+  }
+  // Issue 15: the stateful path as a fraction of the floor, the relay's candidates, measured in this run.
+  const first = results[0];
+  const statefulHighest = first?.ladder?.filter((st) => st.sustained).pop()?.rate;
+  if (STATEFUL && floorResult?.ceiling && first) {
+    const ceiling = floorResult.ceiling;
+    const fraction = (statefulHighest ?? 0) / ceiling;
+    const capped = first.ladder?.every((st) => st.sustained) ?? false;
+    console.log(
+      `  stateful path, ${int(first.n)} stateful triggers: sustained ${statefulHighest ? `${int(statefulHighest)}` : `< ${int(LADDER[0]!)}`} events/s = ` +
+        `${(fraction * 100).toFixed(0)}% of the bare-signal ceiling (${int(ceiling)} events/s)${capped ? ' (the ladder ended: at least this)' : ''}` +
+        `   target ≥ ${TARGET_FLOOR_FRACTION * 100}%: ${verdict(fraction >= TARGET_FLOOR_FRACTION)}`,
+    );
+    const allows = ceiling * TARGET_FLOOR_FRACTION >= TARGET_STATEFUL_RATE;
+    console.log(
+      `  target ≥ ${TARGET_STATEFUL_RATE} events/s where the ceiling allows it: ` +
+        (allows
+          ? verdict((statefulHighest ?? 0) >= TARGET_STATEFUL_RATE)
+          : `not applicable (${TARGET_FLOOR_FRACTION * 100}% of the ceiling is ${int(ceiling * TARGET_FLOOR_FRACTION)} events/s)`),
+    );
+    const half = floorResult.half;
+    const steady = first.steady;
+    if (half && steady) {
+      const l = latencyStats(steady.phase);
+      console.log(
+        `  at half the ceiling (${int(steady.rate)} events/s): committed → evaluated p50 ${l.at(50)} = ${(l.p50 / half.p50).toFixed(1)}× the bare signal's p50 ` +
+          `(${ms(half.p50)})   target ≤ ${TARGET_P50_FLOOR_MULTIPLE}×: ${verdict(l.p50 <= TARGET_P50_FLOOR_MULTIPLE * half.p50)}; ` +
+          `p99 ${l.at(99)}   target ≤ ${TARGET_HALF_CEILING_P99_MS} ms: ${verdict(l.p99 <= TARGET_HALF_CEILING_P99_MS)}`,
+      );
+    }
+  } else if (STATEFUL)
+    console.log('  stateful path against the floor: not measured (BENCH_FLOOR=0, or the floor sustained no step)');
+  const indexed = dispatcher.index?.size ?? 0;
+  const candidates = ascending(results.flatMap((r) => (r.steady ? r.steady.dispatch.candidatesMs : [])));
+  if (candidates.length > 0) {
+    const p99 = percentile(candidates, 99);
+    console.log(
+      `  relay candidates with ${int(indexed)} triggers in the in-memory index: per batch (barrier NOTIFY + lookup, shared by the batch's events) ` +
+        `p50 ${ms(percentile(candidates, 50))}  p99 ${ms(p99)} over ${int(candidates.length)} batches (${int(dispatcher.indexedBatches)} from the index, ` +
+        `${int(dispatcher.queriedBatches)} queried); per event, lookup alone p50 ${percentile(lookupUs, 50).toFixed(1)} µs  p99 ${percentile(lookupUs, 99).toFixed(1)} µs` +
+        `   target ≤ ${TARGET_CANDIDATES_P99_MS} ms p99 at ${int(TARGET_INDEXED_TRIGGERS)} triggers: ` +
+        (indexed >= TARGET_INDEXED_TRIGGERS
+          ? verdict(p99 <= TARGET_CANDIDATES_P99_MS)
+          : `not measured (${int(indexed)} indexed)`),
     );
   }
   const target1k = results.find((r) => r.n === TARGET_TRIGGERS)?.steady;

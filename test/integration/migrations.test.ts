@@ -77,6 +77,7 @@ const LATER_MIGRATION_PROBES: Record<string, (db: TestDatabase) => Promise<boole
     exists(db, `SELECT 1 FROM pg_indexes WHERE indexname = 'idx_events_agent_type_block'`),
   '0026_a2a_tasks_v1': (db) => hasColumn(db, 'a2a_tasks', 'workflow_id'),
   '0027_agent_links': (db) => exists(db, `SELECT 1 FROM pg_tables WHERE tablename = 'agent_follows'`),
+  '0028_trigger_index_notify': (db) => exists(db, `SELECT 1 FROM pg_trigger WHERE tgname = 'triggers_notify_index'`),
 };
 
 describe('migrations on an empty database', () => {

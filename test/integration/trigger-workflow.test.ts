@@ -44,6 +44,8 @@ beforeAll(async () => {
     taskQueue,
     logger: testLogger,
     maxItemsPerSignal: 3,
+    // The candidates from the in-memory index (the other trigger test files route with the query).
+    databaseUrl: db.url,
   });
   relay = new Relay({ pool: db.pool, databaseUrl: db.url, logger: testLogger, dispatcher });
   userId = await insertUser(db.pool);
@@ -51,6 +53,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await dispatcher?.close();
   await temporal?.close();
   await db?.drop();
 });
@@ -218,6 +221,9 @@ describe('trigger workflow', () => {
     expect(await agentsOf(everyChain)).toEqual(['501', '502']);
     expect(await agentsOf(disabled)).toEqual([]);
     expect(await agentsOf(inactive)).toEqual([]);
+    // Each change above was in the index before the next dispatch: no batch had to query its candidates.
+    expect(dispatcher.indexedBatches).toBeGreaterThan(0);
+    expect(dispatcher.queriedBatches).toBe(0);
   });
 
   it('drops duplicate and reordered batches, evaluating each event once', async () => {
