@@ -31,7 +31,7 @@ export function createActivities({ pool, logger, delivery, eventRetentionDays, q
     ...createTriggerActivities({ pool, logger }),
     ...createDeliveryActivities({ pool, logger, ...delivery }),
     ...createMaintenanceActivities({ pool, logger, eventRetentionDays }),
-    ...createA2AActivities({ pool, logger, queries }),
+    ...createA2AActivities({ pool, logger, queries, temporal: delivery.temporal, taskQueue: delivery.taskQueue }),
     /** Proves that a worker is polling and can reach Postgres. */
     async checkDatabase(): Promise<DatabaseCheck> {
       const started = performance.now();

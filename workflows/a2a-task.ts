@@ -1,5 +1,5 @@
 /**
- * One A2A query task (workflow id `a2a/{taskId}`): hold the price → compute (heartbeating, retried on another worker
+ * One A2A query task (workflow id `a2a/{taskId}`): hold the price (or take an included call) → compute (heartbeating, retried on another worker
  * if this one dies) → capture the price → write the terminal task state. Every step is idempotent on the task, so a
  * workflow replayed after a crash completes once and charges once. Cancelled before the answer is in, it releases the
  * hold and writes CANCELED; once the answer is in, it finishes (capture and COMPLETED) whatever is asked.
@@ -41,9 +41,11 @@ export async function a2aTaskWorkflow(input: A2ATaskInput): Promise<A2ATaskResul
     await finishA2ATask({ taskId, state: 'rejected', text: held.refused });
     return { state: 'rejected', charged: '0' };
   }
+  // Without a hold, the task took one of the organization's included calls: nothing to capture.
+  const holdId = 'holdId' in held ? held.holdId : undefined;
   try {
     await markTaskWorking(taskId);
-    await computeTaskAnswer({ ...input, holdId: held.holdId });
+    await computeTaskAnswer({ ...input, holdId });
   } catch (err) {
     const canceled = isCancellation(err);
     await CancellationScope.nonCancellable(async () => {
@@ -58,7 +60,8 @@ export async function a2aTaskWorkflow(input: A2ATaskInput): Promise<A2ATaskResul
     return { state: 'failed', charged: '0' };
   }
   return CancellationScope.nonCancellable(async () => {
-    const charged = await captureTaskPrice({ organizationId, holdId: held.holdId, amount: input.price });
+    const charged =
+      holdId === undefined ? '0' : await captureTaskPrice({ organizationId, holdId, amount: input.price });
     await finishA2ATask({ taskId, state: 'completed', cost: charged });
     return { state: 'completed' as const, charged };
   });

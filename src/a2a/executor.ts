@@ -15,7 +15,7 @@ import type { QueryService } from '../queries/service.js';
 import { ORGANIZATION_ID } from '../triggers/search-attributes.js';
 import { queryRequestOf } from './query-request.js';
 import { callerOf } from './user.js';
-import { finishTask, insertTask, statusOf } from './tasks.js';
+import { finishTask, insertTask, insertTaskWithinLimit, statusOf, tooManyPendingTasks, type NewTask } from './tasks.js';
 import { taskUpdates, type TaskNotifications } from './task-events.js';
 import type { A2ATaskInput } from './workflow-types.js';
 
@@ -30,6 +30,8 @@ export interface QueryTaskExecutorDeps {
   taskQueue: string;
   notifications: TaskNotifications;
   logger: Logger;
+  /** Tasks an organization may have submitted or working at once (A2A_MAX_PENDING_TASKS). */
+  maxPendingTasks: number;
 }
 
 export class QueryTaskExecutor implements AgentExecutor {
@@ -45,11 +47,11 @@ export class QueryTaskExecutor implements AgentExecutor {
     const message = context.userMessage;
     const request = queryRequestOf(message, queries);
     const ids = { id: context.taskId, contextId: context.contextId };
-    const status = request.ok
+    let status = request.ok
       ? statusOf(ids, TaskState.TASK_STATE_SUBMITTED)
       : statusOf(ids, TaskState.TASK_STATE_REJECTED, request.reason);
     const price = request.ok ? queries.priceOf(request.tool) : undefined;
-    await insertTask(pool, {
+    const record: NewTask & { owner: { organizationId: string } } = {
       ...ids,
       owner: { organizationId: caller.organizationId },
       caller: caller.caller,
@@ -59,30 +61,35 @@ export class QueryTaskExecutor implements AgentExecutor {
       message,
       status,
       workflowId: request.ok ? a2aWorkflowId(context.taskId) : undefined,
-    });
+    };
+    let accepted = request.ok;
+    if (request.ok) {
+      const admitted = await insertTaskWithinLimit(pool, record, this.deps.maxPendingTasks);
+      if (!admitted.inserted) {
+        // Sent together with others that took the last places: refused like the request handler refuses.
+        accepted = false;
+        status = statusOf(
+          ids,
+          TaskState.TASK_STATE_REJECTED,
+          tooManyPendingTasks(admitted.pending, this.deps.maxPendingTasks),
+        );
+        await insertTask(pool, { ...record, status, workflowId: undefined });
+      }
+    } else {
+      await insertTask(pool, record);
+    }
     const task: Task = { ...ids, status, history: [message], artifacts: [], metadata: {} };
     bus.publish(AgentEvent.task(task));
-    if (!request.ok) return;
+    if (!request.ok || !accepted) return;
 
-    const input: A2ATaskInput = {
-      taskId: context.taskId,
-      organizationId: caller.organizationId,
-      caller: caller.caller,
-      tool: request.tool,
-      input: request.input,
-      price: price!,
-    };
     try {
-      // Attaches to the workflow when it exists already (a retried execute).
-      await this.deps.temporal.workflow.start('a2aTaskWorkflow', {
-        workflowId: a2aWorkflowId(context.taskId),
-        taskQueue: this.deps.taskQueue,
-        args: [input],
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        typedSearchAttributes: [
-          { key: ORGANIZATION_ID, value: caller.organizationId },
-          { key: QUERY_TOOL, value: request.tool },
-        ],
+      await startTaskWorkflow(this.deps.temporal, this.deps.taskQueue, {
+        taskId: context.taskId,
+        organizationId: caller.organizationId,
+        caller: caller.caller,
+        tool: request.tool,
+        input: request.input,
+        price: price!,
       });
     } catch (err) {
       // No workflow will ever end this task: it ends here, so that it does not count as pending for ever.
@@ -105,6 +112,23 @@ export class QueryTaskExecutor implements AgentExecutor {
   async cancelTask(taskId: string): Promise<void> {
     await cancelTaskWorkflow(this.deps.temporal, taskId);
   }
+}
+
+/**
+ * Starts the task's workflow, or attaches to it when it exists already (a retried execute, or the sweep of tasks
+ * whose API process died before it started them: ./recovery.ts).
+ */
+export async function startTaskWorkflow(temporal: Client, taskQueue: string, input: A2ATaskInput): Promise<void> {
+  await temporal.workflow.start('a2aTaskWorkflow', {
+    workflowId: a2aWorkflowId(input.taskId),
+    taskQueue,
+    args: [input],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    typedSearchAttributes: [
+      { key: ORGANIZATION_ID, value: input.organizationId },
+      { key: QUERY_TOOL, value: input.tool },
+    ],
+  });
 }
 
 /** Asks the task's workflow to cancel; a workflow that has finished already is left as it is. */

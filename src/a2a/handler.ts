@@ -38,6 +38,7 @@ export function createA2AHandler(
     taskQueue: services.taskQueue,
     notifications,
     logger: services.logger,
+    maxPendingTasks: limits.maxPendingTasks,
   });
   const requestHandler = new QueryTaskRequestHandler({
     card,

@@ -18,7 +18,15 @@ import { DefaultRequestHandler, type AgentExecutor, type ServerCallContext, type
 import type { Db } from '../db/pool.js';
 import { argumentBytes } from './query-request.js';
 import { cancelTaskWorkflow } from './executor.js';
-import { countPendingTasks, InvalidPageTokenError, isTerminalState, listTasks, loadTask, saveTask } from './tasks.js';
+import {
+  countPendingTasks,
+  InvalidPageTokenError,
+  isTerminalState,
+  listTasks,
+  loadTask,
+  saveTask,
+  tooManyPendingTasks,
+} from './tasks.js';
 import { taskUpdates, type TaskNotifications } from './task-events.js';
 import { ownerOf } from './user.js';
 
@@ -95,12 +103,12 @@ export class QueryTaskRequestHandler extends DefaultRequestHandler {
         metadata: { limit: String(this.limits.maxArgumentBytes), size: String(bytes) },
       });
     }
+    // The common case, refused before any task is written; simultaneous sends that pass it together are held to the
+    // limit by the executor's insert (a REJECTED task beyond it).
     const pending = await countPendingTasks(this.pool, ownerOf(context));
     if (pending >= this.limits.maxPendingTasks) {
       throw new RequestMalformedError({
-        message:
-          `too many pending tasks: ${pending} are submitted or working, the limit is ${this.limits.maxPendingTasks}; ` +
-          'wait for one to finish or cancel one',
+        message: tooManyPendingTasks(pending, this.limits.maxPendingTasks),
         metadata: { limit: String(this.limits.maxPendingTasks), pending: String(pending) },
       });
     }

@@ -14,8 +14,10 @@ import {
   type ListTasksRequest,
   type ListTasksResponse,
 } from '@a2a-js/sdk';
-import type { Queryable } from '../db/transaction.js';
+import type { Db } from '../db/pool.js';
+import { withTransaction, type Queryable } from '../db/transaction.js';
 import type { QueryAnswer } from '../queries/tool.js';
+import type { A2ATaskInput } from './workflow-types.js';
 
 export const A2A_TASK_CHANNEL = 'a2a_task';
 
@@ -284,6 +286,91 @@ export async function finishTask(db: Queryable, taskId: string, ending: TaskEndi
       .rows[0]!.status;
   await notifyTask(db, taskId, ending.state);
   return ending.state;
+}
+
+/** Why a task beyond the pending-task limit is refused (by the request handler, or by the insert that enforces it). */
+export function tooManyPendingTasks(pending: number, limit: number): string {
+  return (
+    `too many pending tasks: ${pending} are submitted or working, the limit is ${limit}; ` +
+    'wait for one to finish or cancel one'
+  );
+}
+
+/**
+ * Records a new task of an organization unless it has `maxPending` tasks submitted or working already. The count and
+ * the insert run under a transaction-scoped advisory lock of the organization, so that simultaneous sends (on any API
+ * process) cannot pass the limit together. A task recorded before (a retried execute) is accepted as it is.
+ */
+export async function insertTaskWithinLimit(
+  pool: Db,
+  task: NewTask & { owner: { organizationId: string } },
+  maxPending: number,
+): Promise<{ inserted: true } | { inserted: false; pending: number }> {
+  return withTransaction(pool, async (client) => {
+    await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('a2a-pending:' || $1, 0))`, [
+      task.owner.organizationId,
+    ]);
+    const known = await client.query('SELECT 1 FROM a2a_tasks WHERE id = $1', [task.id]);
+    if (!known.rowCount) {
+      const pending = await countPendingTasks(client, task.owner);
+      if (pending >= maxPending) return { inserted: false as const, pending };
+      await insertTask(client, task);
+    }
+    return { inserted: true as const };
+  });
+}
+
+/** An organization's task still SUBMITTED well after it was recorded, as its workflow's input: it may never have started. */
+export type StrandedTask = A2ATaskInput;
+
+/** Organization tasks SUBMITTED (with a workflow id) for longer than `graceSeconds`, oldest first. */
+export async function strandedTasks(db: Queryable, graceSeconds: number, limit = 500): Promise<StrandedTask[]> {
+  const { rows } = await db.query<StrandedTask>(
+    `SELECT id AS "taskId", organization_id AS "organizationId", coalesce(caller, '') AS caller, tool,
+       arguments AS input, price::text AS price
+     FROM a2a_tasks
+     WHERE status = 'submitted' AND organization_id IS NOT NULL AND workflow_id IS NOT NULL AND price IS NOT NULL
+       AND created_at < now() - make_interval(secs => $1)
+     ORDER BY created_at LIMIT $2`,
+    [graceSeconds, limit],
+  );
+  return rows;
+}
+
+/**
+ * How a task paid with one of its organization's included calls is marked (payment_reference; x402 tasks keep their
+ * payment's reference there), and how it is marked once the call was given back.
+ */
+const INCLUDED_CALL = 'included-call';
+const INCLUDED_CALL_RETURNED = 'included-call-returned';
+
+/**
+ * Locks the task's row for the choice of how it pays (inside the caller's transaction): whether it took an included
+ * call already, and its hold if it has one. Undefined for an unknown task.
+ */
+export async function lockTaskPayment(
+  client: Queryable,
+  taskId: string,
+): Promise<{ includedCall: boolean; holdId: string | undefined } | undefined> {
+  const { rows } = await client.query<{ payment_reference: string | null; hold_id: string | null }>(
+    'SELECT payment_reference, hold_id FROM a2a_tasks WHERE id = $1 FOR UPDATE',
+    [taskId],
+  );
+  const row = rows[0];
+  return row && { includedCall: row.payment_reference === INCLUDED_CALL, holdId: row.hold_id ?? undefined };
+}
+
+export async function recordIncludedCall(db: Queryable, taskId: string): Promise<void> {
+  await db.query('UPDATE a2a_tasks SET payment_reference = $2 WHERE id = $1', [taskId, INCLUDED_CALL]);
+}
+
+/** Marks the task's included call as given back; false when it took none or gave it back already. */
+export async function markIncludedCallReturned(db: Queryable, taskId: string): Promise<boolean> {
+  const { rowCount } = await db.query(
+    'UPDATE a2a_tasks SET payment_reference = $3 WHERE id = $1 AND payment_reference = $2',
+    [taskId, INCLUDED_CALL, INCLUDED_CALL_RETURNED],
+  );
+  return rowCount === 1;
 }
 
 /** The organization's tasks that are not finished yet (the pending-task limit). */

@@ -22,20 +22,28 @@ export interface A2ATaskResult {
   charged: string;
 }
 
-export type HoldOutcome = { holdId: string } | { refused: string };
+/** How the task pays: a credit hold, one of the organization's included calls of the month, or not at all (refused). */
+export type HoldOutcome = { holdId: string } | { includedCall: true } | { refused: string };
 
 export interface A2ATaskActivities {
-  /** Reserves the price in a credit hold keyed by the task (a retry finds the same hold); refused when not covered. */
+  /**
+   * Takes one of the organization's included calls of the month while its plan has some (as every other query
+   * surface does), else reserves the price in a credit hold keyed by the task; a retry finds what the first attempt
+   * took. Refused when neither covers the price.
+   */
   holdTaskPrice(input: A2ATaskInput): Promise<HoldOutcome>;
   markTaskWorking(taskId: string): Promise<void>;
   /**
-   * Computes the answer (from the query cache when it can), metered without a debit (the hold pays), and keeps it on
-   * the task. Heartbeats; a retry after a lost worker is the same metered call.
+   * Computes the answer (from the query cache when it can), metered without a debit (the hold pays; without a hold,
+   * the included call the task took), and keeps it on the task. Heartbeats; a retry after a lost worker is the same metered call.
    */
-  computeTaskAnswer(input: A2ATaskInput & { holdId: string }): Promise<void>;
+  computeTaskAnswer(input: A2ATaskInput & { holdId?: string }): Promise<void>;
   /** Captures the price from the hold; returns what was charged. Idempotent by hold. */
   captureTaskPrice(input: { organizationId: string; holdId: string; amount: string }): Promise<string>;
-  /** Gives the hold back (the task's, by its key, when no hold id is known yet); nothing if there is none. */
+  /**
+   * Gives back what the task took to pay: its hold (by the task, when no hold id is known yet), or its included call;
+   * nothing if there is none, or it was given back already.
+   */
   releaseTaskHold(input: { organizationId: string; taskId: string }): Promise<void>;
   /** Writes the terminal state once; 'completed' takes the answer computeTaskAnswer kept. */
   finishA2ATask(input: { taskId: string; state: A2ATaskResult['state']; text?: string; cost?: string }): Promise<void>;

@@ -26,7 +26,7 @@ export async function startConfiguredWorker(
     maxCachedWorkflows: config.temporal.maxCachedWorkflows,
     dispatch: { dispatchers: config.actions.dispatchers },
     eventRetentionDays: config.eventRetentionDays,
-    queries: { prices: config.queries.prices },
+    queries: { prices: config.queries.prices, chains: config.chains },
     pool,
     logger,
     actions,

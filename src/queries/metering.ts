@@ -21,7 +21,9 @@ export type QueryPayer =
    * An organization's long task (A2A) that reserved the price in a credit hold and captures it itself once the answer
    * is in: the call is metered here but not debited.
    */
-  | { kind: 'hold'; organizationId: string; caller: string; holdId: string };
+  | { kind: 'hold'; organizationId: string; caller: string; holdId: string }
+  /** An organization's long task (A2A) that took one of the month's included calls before it ran: metered at no cost. */
+  | { kind: 'included'; organizationId: string; caller: string };
 
 export interface MeteredCall {
   payer: QueryPayer;
@@ -127,11 +129,13 @@ function usageInsert(call: MeteredCall, answered: AnsweredFromCache | undefined,
 export async function chargeCall(pool: Db, call: MeteredCall, answered?: AnsweredFromCache): Promise<Charge> {
   const payer = call.payer;
   try {
-    // Paid elsewhere: on chain (x402), or by the capture of the task's hold.
+    // Paid elsewhere: on chain (x402), by the capture of the task's hold, or with the included call the task took.
     if (payer.kind !== 'organization') {
-      const { name, insert, params } = usageInsert(call, answered, false);
+      const included = payer.kind === 'included';
+      const { name, insert, params } = usageInsert(call, answered, included);
       const { rows } = await pool.query<{ id: string }>({ name, text: insert, values: params });
-      return { usageId: rows[0]!.id, charged: call.price, included: false, replayed: false, balance: null };
+      const charged = included ? '0' : call.price;
+      return { usageId: rows[0]!.id, charged, included, replayed: false, balance: null };
     }
     if (call.includedPerMonth > 0) {
       const included = await claimIncludedCall(pool, call, answered);
@@ -204,6 +208,34 @@ async function claimIncludedCall(
   return row && { usageId: row.id, charged: '0', included: true, replayed: false, balance: row.balance ?? '0' };
 }
 
+/**
+ * Takes one of the month's included calls for a call metered later (an A2A task, which pays before it runs); false
+ * when the plan's calls of the month are used up. The caller makes it once per task (in its own transaction).
+ */
+export async function takeIncludedCall(
+  db: Queryable,
+  organizationId: string,
+  includedPerMonth: number,
+): Promise<boolean> {
+  if (includedPerMonth <= 0) return false;
+  const { rowCount } = await db.query(
+    `INSERT INTO query_allowances AS a (organization_id, period_start, used)
+     VALUES ($1, date_trunc('month', now() AT TIME ZONE 'UTC')::date, 1)
+     ON CONFLICT (organization_id, period_start) DO UPDATE SET used = a.used + 1 WHERE a.used < $2`,
+    [organizationId, includedPerMonth],
+  );
+  return rowCount === 1;
+}
+
+/** Gives an included call back to the month's allowance (a call that failed on our side). */
+export async function returnIncludedCall(db: Queryable, organizationId: string): Promise<void> {
+  await db.query(
+    `UPDATE query_allowances SET used = used - 1
+     WHERE organization_id = $1 AND period_start = date_trunc('month', now() AT TIME ZONE 'UTC')::date AND used > 0`,
+    [organizationId],
+  );
+}
+
 export interface CallResult {
   outcome: 'answered' | 'failed';
   cached: boolean;
@@ -238,11 +270,7 @@ export async function refundCall(pool: Db, call: MeteredCall, charge: Charge): P
   if (call.payer.kind !== 'organization' || charge.replayed) return;
   const organizationId = call.payer.organizationId;
   if (charge.included) {
-    await pool.query(
-      `UPDATE query_allowances SET used = used - 1
-       WHERE organization_id = $1 AND period_start = date_trunc('month', now() AT TIME ZONE 'UTC')::date AND used > 0`,
-      [organizationId],
-    );
+    await returnIncludedCall(pool, organizationId);
     return;
   }
   await credit(pool, {

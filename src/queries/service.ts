@@ -127,6 +127,11 @@ export class QueryService {
     return this.prices[this.tool(toolName).tier];
   }
 
+  /** The organization's plan's included query calls per month (0: none). */
+  async includedCallsPerMonth(organizationId: string): Promise<number> {
+    return planLimits(await this.deps.planOf(organizationId)).includedQueryCallsPerMonth;
+  }
+
   async call(request: QueryCall): Promise<QueryOutcome> {
     const started = performance.now();
     const tool = this.tool(request.tool);
@@ -148,9 +153,7 @@ export class QueryService {
       params,
       surface: request.surface,
       includedPerMonth:
-        request.payer.kind === 'organization'
-          ? planLimits(await this.deps.planOf(request.payer.organizationId)).includedQueryCallsPerMonth
-          : 0,
+        request.payer.kind === 'organization' ? await this.includedCallsPerMonth(request.payer.organizationId) : 0,
     };
     const log = this.log.child({ tool: tool.name, requestId, surface: request.surface });
 

@@ -18,6 +18,8 @@ import type { Logger } from '../logger.js';
 import { DEFAULT_DELIVERY_DISPATCHERS, ensureDispatcher, type DispatchSettings } from '../deliveries/dispatchers.js';
 import { dispatcherWorkflowId } from '../deliveries/ids.js';
 import { QueryService } from '../queries/service.js';
+import { rpcBlockHashLookup } from '../queries/as-of.js';
+import { createChainClient } from '../indexer/rpc.js';
 import type { TierPrices } from '../queries/prices.js';
 import type { QueryTool } from '../queries/tool.js';
 import { PlanCache } from '../organizations/plan-cache.js';
@@ -80,8 +82,15 @@ export interface WorkerOptions {
   eventRetentionDays?: number;
   /** Create the recurring schedules (maintenance) if missing; off in tests that share a server. */
   schedules?: boolean;
-  /** The query tools A2A tasks run, and their prices (QUERY_PRICE_*); default: the catalog at default prices. */
-  queries?: { prices?: TierPrices; tools?: readonly QueryTool[] };
+  /**
+   * The query tools A2A tasks run, their prices (QUERY_PRICE_*), and the chains whose RPC gives the hash of a block
+   * the indexer does not remember (as the API's queries do); default: the catalog at default prices, no RPC.
+   */
+  queries?: {
+    prices?: TierPrices;
+    tools?: readonly QueryTool[];
+    chains?: readonly { chainId: number; rpcUrl: string }[];
+  };
 }
 
 export interface RunningWorker {
@@ -100,6 +109,7 @@ function workerQueryService(options: WorkerOptions): QueryService {
     prices: options.queries?.prices,
     tools: options.queries?.tools,
     planOf: (organizationId) => plans.planOf(options.pool, organizationId),
+    lookupBlockHash: rpcBlockHashLookup(options.queries?.chains ?? [], (rpcUrl) => createChainClient({ rpcUrl })),
   });
 }
 

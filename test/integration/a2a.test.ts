@@ -25,6 +25,9 @@ import { defineQueryTool, type QueryTool } from '../../src/queries/tool.js';
 import { startWorker, type RunningWorker } from '../../src/worker/worker.js';
 import { A2A_CARD_PATH, A2A_JSONRPC_PATH } from '../../src/a2a/card.js';
 import { a2aWorkflowId, QUERY_TOOL } from '../../src/a2a/executor.js';
+import { insertTask, statusOf } from '../../src/a2a/tasks.js';
+import { resumeStrandedTasks } from '../../src/a2a/recovery.js';
+import { createChainClient } from '../../src/indexer/rpc.js';
 import { ORGANIZATION_ID } from '../../src/triggers/search-attributes.js';
 import { startTestApi, type ApiCaller, type TestApi } from '../helpers/api.js';
 import { testActionSettings } from '../helpers/actions.js';
@@ -84,6 +87,8 @@ let api: TestApi;
 /** The second API process: same database, same Temporal task queue. */
 let other: TestApi;
 let worker: RunningWorker;
+/** The test chain (anvil): x402 payments, and the RPC that gives the worker's queries the hash of an old block. */
+let chain: TestChain;
 const taskQueue = `a2a-${randomUUID()}`;
 let n = 0;
 const tag = () => `${++n}_${Date.now() % 1_000_000}`;
@@ -114,7 +119,7 @@ function startTestWorker(): Promise<RunningWorker> {
     pool: db.pool,
     logger: testLogger,
     actions: testActionSettings(),
-    queries: { tools: TOOLS },
+    queries: { tools: TOOLS, chains: [{ chainId: CHAIN, rpcUrl: chain.config.rpcUrl }] },
   });
 }
 
@@ -182,6 +187,18 @@ const taskRows = async (organizationId: string) =>
 const workflowStatus = async (taskId: string) =>
   (await api.services.temporal.workflow.getHandle(a2aWorkflowId(taskId)).describe()).status.name;
 
+/** A slow task sent without waiting, held WORKING at the gate. */
+async function startSlow(org: Account) {
+  closeGate();
+  const a2a = await client(api, org.key);
+  const task = asTask(await a2a.sendMessage(ask(slow, true)));
+  await eventually(
+    () => a2a.getTask({ id: task.id, tenant: '', historyLength: undefined }),
+    (t) => stateOf(t) === TaskState.TASK_STATE_WORKING,
+  );
+  return { a2a, task };
+}
+
 /** Collects a stream's events in the background. */
 function collect(stream: AsyncGenerator<StreamResponse>) {
   const events: StreamResponse[] = [];
@@ -234,6 +251,8 @@ beforeAll(async () => {
     env: { A2A_MAX_PENDING_TASKS: '3', A2A_MAX_ARGUMENT_BYTES: '512' },
   });
   other = await startTestApi(db, { taskQueue, queryTools: TOOLS, env: { A2A_MAX_PENDING_TASKS: '3' } });
+  chain = await startTestChain({ paymentToken: true });
+  expect(chain.anvil.chainId).toBe(CHAIN);
   worker = await startTestWorker();
   await indexChain();
   owner = await account('10');
@@ -243,6 +262,7 @@ afterAll(async () => {
   await worker?.stop();
   await other?.close();
   await api?.close();
+  await chain?.stop();
   await db?.drop();
 });
 
@@ -446,17 +466,6 @@ describe('GetTask and ListTasks', () => {
 // ------------------------------------------------------------------------------------------------ cancel, subscribe
 
 describe('CancelTask and SubscribeToTask', () => {
-  async function startSlow(org: Account) {
-    closeGate();
-    const a2a = await client(api, org.key);
-    const task = asTask(await a2a.sendMessage(ask(slow, true)));
-    await eventually(
-      () => a2a.getTask({ id: task.id, tenant: '', historyLength: undefined }),
-      (t) => stateOf(t) === TaskState.TASK_STATE_WORKING,
-    );
-    return { a2a, task };
-  }
-
   it('cancels on the same process: workflow cancelled, hold released, nothing charged', async () => {
     const org = await account('10');
     const before = await balanceOf(org.organizationId);
@@ -539,6 +548,157 @@ describe('CancelTask and SubscribeToTask', () => {
   });
 });
 
+// ------------------------------------------------------------------------------------------------ hardening
+
+describe('the pending-task limit under simultaneous sends', () => {
+  it('never lets more than the limit be pending: the sends beyond it are refused or REJECTED', async () => {
+    const org = await account('10');
+    const clients = [await client(api, org.key), await client(other, org.key, 'rest')];
+    closeGate();
+    const sends = await Promise.allSettled(
+      Array.from({ length: 12 }, (_, i) => clients[i % 2]!.sendMessage(ask(slow, true))),
+    );
+    const { rows } = await db.pool.query<{ status: string; n: number }>(
+      'SELECT status, count(*)::int AS n FROM a2a_tasks WHERE organization_id = $1 GROUP BY status',
+      [org.organizationId],
+    );
+    const count = (status: string) => rows.find((r) => r.status === status)?.n ?? 0;
+    expect(count('submitted') + count('working')).toBe(3);
+    const accepted = sends.flatMap((r) =>
+      r.status === 'fulfilled' && stateOf(asTask(r.value)) !== TaskState.TASK_STATE_REJECTED ? [asTask(r.value)] : [],
+    );
+    expect(accepted).toHaveLength(3);
+    // Every other send was refused before it was written, or written REJECTED by the insert that holds the limit.
+    for (const refused of sends) {
+      if (refused.status === 'rejected') expect(String(refused.reason)).toMatch(/too many pending tasks/);
+      else if (stateOf(asTask(refused.value)) === TaskState.TASK_STATE_REJECTED)
+        expect(textOf(asTask(refused.value))).toMatch(/too many pending tasks: 3 are submitted or working/);
+    }
+    expect(count('rejected')).toBe(sends.filter((r) => r.status === 'fulfilled').length - 3);
+    release();
+    for (const task of accepted)
+      await eventually(
+        () => clients[0]!.getTask({ id: task.id, tenant: '', historyLength: undefined }),
+        (t) => stateOf(t) === TaskState.TASK_STATE_COMPLETED,
+      );
+  }, 60_000);
+});
+
+describe('a task whose workflow was never started', () => {
+  /** A task recorded as the executor records it, by an API process that died before starting its workflow. */
+  async function strandedTask(org: Account, agentId: string, ageSeconds: number): Promise<string> {
+    const id = randomUUID();
+    const ids = { id, contextId: randomUUID() };
+    const input = { chainId: CHAIN, agentId };
+    await insertTask(db.pool, {
+      ...ids,
+      owner: { organizationId: org.organizationId },
+      caller: 'apiKey:test',
+      tool: 'getReputationSummary',
+      arguments: input,
+      price: api.services.queries.priceOf('getReputationSummary'),
+      message: ask({ ...summary, agentId }).message,
+      status: statusOf(ids, TaskState.TASK_STATE_SUBMITTED),
+      workflowId: a2aWorkflowId(id),
+    });
+    await db.pool.query(`UPDATE a2a_tasks SET created_at = now() - make_interval(secs => $2) WHERE id = $1`, [
+      id,
+      ageSeconds,
+    ]);
+    return id;
+  }
+
+  it('is started by the sweep after the grace period, and completes once, charged once', async () => {
+    const org = await account('10');
+    const stranded = await strandedTask(org, '30', 600);
+    const recent = await strandedTask(org, '31', 0);
+    const sweep = { pool: db.pool, temporal: api.services.temporal, taskQueue, logger: testLogger };
+    // Two sweeps at once (two maintenance runs, or a retried activity) start one workflow.
+    const [first, second] = await Promise.all([resumeStrandedTasks(sweep), resumeStrandedTasks(sweep)]);
+    expect(first).toContain(stranded);
+    expect(second).toContain(stranded);
+    expect(first).not.toContain(recent);
+    await eventually(
+      () => workflowStatus(stranded),
+      (status) => status === 'COMPLETED',
+    );
+    const price = api.services.queries.priceOf('getReputationSummary');
+    const row = await db.pool.query('SELECT status, cost::float8 AS cost FROM a2a_tasks WHERE id = $1', [stranded]);
+    expect(row.rows[0]).toEqual({ status: 'completed', cost: Number(price) });
+    expect((await captures(org.organizationId)).filter((e) => e.description?.includes(stranded))).toHaveLength(1);
+    expect(toUnits(await balanceOf(org.organizationId))).toBe(toUnits('10') - toUnits(price));
+    // A sweep after its ending starts nothing again.
+    expect(await resumeStrandedTasks(sweep)).not.toContain(stranded);
+    expect((await captures(org.organizationId)).filter((e) => e.description?.includes(stranded))).toHaveLength(1);
+    expect((await db.pool.query('SELECT status FROM a2a_tasks WHERE id = $1', [recent])).rows[0].status).toBe(
+      'submitted',
+    );
+  }, 60_000);
+});
+
+describe('a task as of a block the indexer does not remember', () => {
+  it("is answered with the block's hash from the chain's RPC", async () => {
+    const block = await createChainClient({ rpcUrl: chain.config.rpcUrl }).getBlock({ blockNumber: 1n });
+    const known = await db.pool.query(
+      'SELECT 1 FROM indexed_blocks WHERE chain_id = $1 AND block_number = 1 UNION ALL SELECT 1 FROM canonical_events WHERE chain_id = $1 AND block_number = 1',
+      [CHAIN],
+    );
+    expect(known.rowCount).toBe(0);
+    const task = asTask(await (await client(api, owner.key)).sendMessage(ask({ ...summary, asOfBlock: 1 })));
+    expect(textOf(task)).toBe('');
+    expect(stateOf(task)).toBe(TaskState.TASK_STATE_COMPLETED);
+    expect(artifactData(task)).toMatchObject({ asOfBlock: 1, asOfBlockHash: block.hash });
+  });
+});
+
+describe("a plan's included query calls", () => {
+  async function includedAccount(): Promise<Account> {
+    const org = await account('0');
+    await db.pool.query(`UPDATE organizations SET plan = 'starter' WHERE id = $1`, [org.organizationId]);
+    return org;
+  }
+  const usedCalls = async (organizationId: string) =>
+    Number(
+      (
+        await db.pool.query(
+          'SELECT coalesce(sum(used), 0)::int AS n FROM query_allowances WHERE organization_id = $1',
+          [organizationId],
+        )
+      ).rows[0].n,
+    );
+
+  it('pay for a task while the month has some: no hold, no charge, the usage row says included', async () => {
+    const org = await includedAccount();
+    const task = asTask(await (await client(api, org.key)).sendMessage(ask(summary)));
+    expect(textOf(task)).toBe('');
+    expect(stateOf(task)).toBe(TaskState.TASK_STATE_COMPLETED);
+    expect(await usedCalls(org.organizationId)).toBe(1);
+    expect(toUnits(await balanceOf(org.organizationId))).toBe(0n);
+    expect(await captures(org.organizationId)).toEqual([]);
+    const usage = await db.pool.query(
+      'SELECT included, cost::float8 AS cost, surface FROM usage_logs WHERE organization_id = $1',
+      [org.organizationId],
+    );
+    expect(usage.rows).toEqual([{ included: true, cost: 0, surface: 'a2a' }]);
+    const row = await db.pool.query('SELECT hold_id, cost::float8 AS cost FROM a2a_tasks WHERE id = $1', [task.id]);
+    expect(row.rows[0]).toEqual({ hold_id: null, cost: 0 });
+  });
+
+  it('are given back when the task is canceled', async () => {
+    const org = await includedAccount();
+    const { a2a, task } = await startSlow(org);
+    expect(await usedCalls(org.organizationId)).toBe(1);
+    expect(stateOf(await a2a.cancelTask({ id: task.id, tenant: '', metadata: {} }))).toBe(
+      TaskState.TASK_STATE_CANCELED,
+    );
+    await eventually(
+      () => usedCalls(org.organizationId),
+      (n) => n === 0,
+    );
+    release();
+  });
+});
+
 // ------------------------------------------------------------------------------------------------ worker loss
 
 describe('a worker lost mid-task', () => {
@@ -578,7 +738,6 @@ describe('a worker lost mid-task', () => {
 // ------------------------------------------------------------------------------------------------ x402
 
 describe('x402 for callers without an account', () => {
-  let chain: TestChain;
   let paid: TestApi;
   const payTo = privateKeyToAccount(generatePrivateKey()).address;
   const sendMessage = (data: Record<string, unknown>, headers: Record<string, string> = { 'a2a-version': '1.0' }) => ({
@@ -594,12 +753,10 @@ describe('x402 for callers without an account', () => {
   const rpcUrl = () => `${paid.server.url}${A2A_JSONRPC_PATH}`;
 
   beforeAll(async () => {
-    chain = await startTestChain({ paymentToken: true });
     paid = await startTestApi(db, { taskQueue, queryTools: TOOLS, env: x402Env(chain, payTo) });
   });
   afterAll(async () => {
     await paid?.close();
-    await chain?.stop();
   });
 
   it('asks for the price with 402, then answers a paid SendMessage with the COMPLETED task', async () => {

@@ -7,6 +7,7 @@ import { startTestTemporal, type TestTemporal } from '../helpers/temporal.js';
 import { appendEvents, feedbackRecord, insertOrganization, insertUser } from '../helpers/fixtures.js';
 import { testLogger } from '../helpers/logger.js';
 import { createMaintenanceActivities } from '../../activities/maintenance.js';
+import { a2aWorkflowId } from '../../src/a2a/executor.js';
 
 let db: TestDatabase;
 let temporal: TestTemporal;
@@ -93,6 +94,28 @@ it('with EVENT_RETENTION_DAYS set, retention removes exactly the events older th
   const oneYear = createMaintenanceActivities({ pool: db.pool, logger: testLogger, eventRetentionDays: 365 });
   expect((await oneYear.applyRetention()).eventsRemoved).toBe(2);
   expect(await eventBlocks()).toEqual([1, 4]);
+});
+
+it('starts the workflow of an A2A task whose API process died before starting it, which ends the task once', async () => {
+  const organizationId = await insertOrganization(db.pool, await insertUser(db.pool));
+  const taskId = randomUUID();
+  // As the executor records it; ten minutes old, well past the grace period.
+  await db.pool.query(
+    `INSERT INTO a2a_tasks (id, organization_id, caller, tool, arguments, price, status, workflow_id, created_at)
+     VALUES ($1, $2, 'apiKey:test', 'getReputationSummary', '{"chainId": 1, "agentId": "1"}', '0.01', 'submitted', $3,
+       now() - interval '10 minutes')`,
+    [taskId, organizationId, a2aWorkflowId(taskId)],
+  );
+  const report = await client.workflow.execute('maintenanceWorkflow', {
+    taskQueue,
+    workflowId: `maintenance-test-${randomUUID()}`,
+  });
+  expect(report.strandedA2ATasksResumed).toEqual([taskId]);
+  // The organization has no credits: the task's workflow ends it REJECTED, once.
+  const result = await client.workflow.getHandle(a2aWorkflowId(taskId)).result();
+  expect(result).toEqual({ state: 'rejected', charged: '0' });
+  const { rows } = await db.pool.query('SELECT status, error FROM a2a_tasks WHERE id = $1', [taskId]);
+  expect(rows).toEqual([{ status: 'rejected', error: expect.stringMatching(/^insufficient credits/) }]);
 });
 
 it('the maintenance schedule is created once, and again is a no-op', async () => {
