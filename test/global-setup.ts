@@ -29,6 +29,22 @@ declare module 'vitest' {
   }
 }
 
+/**
+ * A free port can be taken by another process between the probe and Postgres binding it (test runs and benchmarks
+ * side by side): a start that fails is tried again on another port, twice.
+ */
+async function startPostgresOnAFreePort(dataDir: string) {
+  for (let attempt = 1; ; attempt++) {
+    const port = await getFreePort();
+    try {
+      return await startEmbeddedPostgres({ dataDir, port, logger: testLogger });
+    } catch (err) {
+      if (attempt === 3) throw err;
+      testLogger.warn({ err, port, attempt }, 'embedded Postgres did not start; trying another port');
+    }
+  }
+}
+
 export default async function setup(project: TestProject) {
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'erc8004-test-'));
   // Postgres runs as an unprivileged user when we are root: it must be able to enter the folder.
@@ -37,8 +53,7 @@ export default async function setup(project: TestProject) {
   // They start side by side; should any fail, the others are stopped and the folder removed (nothing left running).
   const started = await Promise.allSettled([
     (async () => {
-      const port = await getFreePort();
-      const db = await startEmbeddedPostgres({ dataDir: path.join(root, 'pg'), port, logger: testLogger });
+      const db = await startPostgresOnAFreePort(path.join(root, 'pg'));
       try {
         await ensureDatabase(db.adminUrl, TEMPLATE_DATABASE);
         await migrate({ databaseUrl: db.urlFor(TEMPLATE_DATABASE), logger: testLogger });
