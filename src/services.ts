@@ -13,6 +13,8 @@ import { createHeadSubscriptionClient, sleep } from './indexer/rpc.js';
 import { Relay } from './relay/relay.js';
 import { TriggerDispatcher } from './relay/trigger-dispatcher.js';
 import type { Client } from '@temporalio/client';
+import type { ActionSettings } from './actions/settings.js';
+import { createDirectSender } from './deliveries/direct.js';
 
 /** Name of the application database inside the embedded cluster. */
 export const EMBEDDED_DATABASE = 'erc8004';
@@ -176,15 +178,25 @@ function headSubscription(chain: ChainConfig, ctx: ProcessContext) {
 
 /**
  * The relay from the event log to the trigger workflows (per-event triggers evaluated on the way); a failed relay is
- * restarted or fails the process.
+ * restarted or fails the process. With the action settings (the same sealing key as the workers'), the deliveries it
+ * creates get their first attempts in this process at once (src/deliveries/direct.ts), else from the pumps.
  */
-export function startRelay(ctx: ProcessContext, pool: Pool, databaseUrl: string, temporal: Client): Relay {
+export function startRelay(
+  ctx: ProcessContext,
+  pool: Pool,
+  databaseUrl: string,
+  temporal: Client,
+  actions?: ActionSettings,
+): Relay {
+  const taskQueue = ctx.config.temporal.taskQueue;
+  const direct = actions && createDirectSender({ ...actions, pool, temporal, taskQueue, logger: ctx.logger });
   const dispatcher = new TriggerDispatcher({
     pool,
     temporal,
-    taskQueue: ctx.config.temporal.taskQueue,
+    taskQueue,
     logger: ctx.logger,
     dispatch: { dispatchers: ctx.config.actions.dispatchers },
+    direct,
   });
   const controller = new AbortController();
   const relay = new Relay({ pool, databaseUrl, dispatcher, logger: ctx.logger });
@@ -192,6 +204,7 @@ export function startRelay(ctx: ProcessContext, pool: Pool, databaseUrl: string,
   ctx.onShutdown('relay', async () => {
     controller.abort();
     await run;
+    await direct?.close();
   });
   return relay;
 }

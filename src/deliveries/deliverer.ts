@@ -20,7 +20,7 @@ import { forEachConcurrently } from '../concurrency.js';
 import type { Logger } from '../logger.js';
 import type { SecretBox } from '../secrets.js';
 import { deliveryWorkflow } from '../../workflows/delivery.js';
-import { deliveryWorkflowId } from './ids.js';
+import { deliveryWorkflowId, deliveryWorkflowLabel } from './ids.js';
 import type { AttemptRecord, DeliveryRepository, DeliveryRow, SettledDelivery } from './repository.js';
 import type { CheckedConfig, Senders, SecretsOf } from './senders.js';
 import type { AttemptOutcome, AttemptRequest, BatchResult, DeliveryPlan, FirstAttempt, SentOutcome } from './types.js';
@@ -192,13 +192,23 @@ export class Deliverer {
   }
 
   /** Starts a delivery's own workflow, which carries on from what the batch did (retries, parking, dead letter). */
-  private async handOff(key: string, first: FirstAttempt): Promise<void> {
+  private async handOff(row: DeliveryRow, first: FirstAttempt): Promise<void> {
+    const key = row.idempotency_key;
     try {
       await this.deps.temporal.workflow.start(deliveryWorkflow, {
         workflowId: deliveryWorkflowId(key),
         taskQueue: this.deps.taskQueue,
         args: [{ idempotencyKey: key, first }],
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        ...deliveryWorkflowLabel({
+          idempotencyKey: key,
+          triggerName: row.context.trigger?.name ?? null,
+          triggerId: row.trigger_id,
+          destination: first.plan?.destination ?? null,
+          eventType: typeof row.context.event?.event_type === 'string' ? row.context.event.event_type : null,
+          agentKey: row.context.agent?.key ?? null,
+          kind: row.context.kind ?? null,
+        }),
       });
     } catch (err) {
       // Started by an earlier run of the same batch (rerun after a crash).
@@ -236,7 +246,7 @@ export class Deliverer {
     const secretsOf: SecretsOf = async (row) => webhookSecrets.get(row.action_id!) ?? senders.secretsNow(row);
 
     const attempts: AttemptRecord[] = [];
-    const handOffs: { key: string; first: FirstAttempt }[] = [];
+    const handOffs: { key: string; row: DeliveryRow; first: FirstAttempt }[] = [];
     const settled: SettledDelivery[] = [];
     const firings = new Map<string, typeof planned>();
     for (const p of planned) {
@@ -261,7 +271,7 @@ export class Deliverer {
         const { destination } = plan;
         const gate = gates.get(breakerKeyId({ organizationId: row.organization_id, destination }));
         if (gate?.open || this.isSlow(destination)) {
-          handOffs.push({ key, first: { plan } });
+          handOffs.push({ key, row, first: { plan } });
           settled.push({
             key,
             status: 'pending',
@@ -287,7 +297,7 @@ export class Deliverer {
         else if (outcome.permanent)
           settled.push({ key, status: 'dead', destination, error: outcome.error, workflow_id: null, attempt });
         else {
-          handOffs.push({ key, first: { plan, outcome: withoutExcerpt(outcome) } });
+          handOffs.push({ key, row, first: { plan, outcome: withoutExcerpt(outcome) } });
           settled.push({
             key,
             status: 'pending',
@@ -309,7 +319,7 @@ export class Deliverer {
       claim,
     );
     const handedOff = handOffs.filter((h) => ours.has(h.key));
-    await forEachConcurrently(handedOff, HAND_OFF_CONCURRENCY, (h) => this.handOff(h.key, h.first));
+    await forEachConcurrently(handedOff, HAND_OFF_CONCURRENCY, (h) => this.handOff(h.row, h.first));
     const [, settledCount] = await Promise.all([
       repository.recordAttempts(attempts),
       repository.settle(settled, claim),

@@ -19,7 +19,8 @@ import { forEachConcurrently } from '../concurrency.js';
 import { compileDefinition, type TriggerDefinition } from '../triggers/definition.js';
 import { evaluate, firesPerEvent, initialState, type TriggerEvent } from '../triggers/engine.js';
 import type { DispatchSettings } from '../deliveries/dispatchers.js';
-import { recordFirings, startDeliveries } from '../deliveries/firings.js';
+import type { DirectSender } from '../deliveries/direct.js';
+import { recordFiringsAndStartDeliveries } from '../deliveries/firings.js';
 import type { MatchRecord } from '../deliveries/types.js';
 import { loadTriggerInput } from '../triggers/store.js';
 import { triggerSearchAttributes, triggerWorkflowId } from '../triggers/search-attributes.js';
@@ -37,6 +38,8 @@ export interface TriggerDispatcherOptions {
   maxItemsPerSignal?: number;
   /** Delivery dispatcher workflows per task queue (a mismatch with the worker only spreads a trigger over more of them). */
   dispatch?: DispatchSettings;
+  /** Makes the first attempts of the deliveries created here at once, in this process (else the pumps do). */
+  direct?: DirectSender;
 }
 
 /** Temporal warns at 256 KB per payload and fails at 2 MB: stay far below. */
@@ -179,12 +182,8 @@ export class TriggerDispatcher implements Dispatcher {
       else await this.signal(row, batch);
     });
     if (firings.length > 0) {
-      const { pool, temporal, taskQueue, dispatch } = this.options;
-      await recordFirings(pool, firings);
-      await startDeliveries(
-        { pool, temporal, taskQueue, logger: this.log, dispatch },
-        firings.map((f) => ({ triggerId: f.triggerId, eventSeq: f.match.eventSeq, kind: f.match.kind })),
-      );
+      const { pool, temporal, taskQueue, dispatch, direct } = this.options;
+      await recordFiringsAndStartDeliveries({ pool, temporal, taskQueue, logger: this.log, dispatch, direct }, firings);
     }
     this.log.debug({ items: batch.length, triggers: rows.length }, 'dispatched to triggers');
   }
