@@ -162,10 +162,10 @@ function headSubscription(chain: ChainConfig, ctx: ProcessContext) {
   const client = createHeadSubscriptionClient(chain);
   if (!client) return undefined;
   return {
-    wake: (notify: () => void) =>
+    wake: (notify: (head: number) => void) =>
       client.watchBlockNumber({
         emitOnBegin: false,
-        onBlockNumber: () => notify(),
+        onBlockNumber: (blockNumber) => notify(Number(blockNumber)),
         onError: (err) =>
           ctx.logger.warn({ err, chainId: chain.chainId }, 'head subscription error; polling continues'),
       }),
