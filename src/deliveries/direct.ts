@@ -18,12 +18,19 @@ import { Senders, type SenderDeps } from './senders.js';
 
 /** Deliveries a direct sender holds at most (beyond it, new deliveries are left to the pumps). */
 export const DIRECT_MAX_IN_FLIGHT = 1_000;
+/**
+ * Batches (one per commit) it attempts at once, as a pump does: beyond them the sends would only slow each other down
+ * (and a send slower than a second hands its destination's deliveries off to per-delivery workflows); the pumps, which
+ * batch what waits, take the surplus.
+ */
+export const DIRECT_BATCHES_IN_FLIGHT = 4;
 
 export interface DirectSenderOptions {
   repository: DeliveryRepository;
   deliverer: Deliverer;
   logger: Logger;
   maxInFlight?: number;
+  maxBatches?: number;
 }
 
 export class DirectSender {
@@ -34,6 +41,7 @@ export class DirectSender {
   attempted = 0;
   private readonly log: Logger;
   private readonly maxInFlight: number;
+  private readonly maxBatches: number;
   /** The deliveries in flight, by key. */
   private readonly holding = new Set<string>();
   private readonly batches = new Set<Promise<void>>();
@@ -43,12 +51,13 @@ export class DirectSender {
   constructor(private readonly options: DirectSenderOptions) {
     this.claimLeaseMs = options.repository.claimLeaseMs;
     this.maxInFlight = options.maxInFlight ?? DIRECT_MAX_IN_FLIGHT;
+    this.maxBatches = options.maxBatches ?? DIRECT_BATCHES_IN_FLIGHT;
     this.log = options.logger.child({ component: 'direct-sender', claim: this.claim });
   }
 
   /** Whether it takes `count` more deliveries now; if not, they are left to the dispatchers' pumps. */
   accepts(count: number): boolean {
-    return !this.closed && this.holding.size + count <= this.maxInFlight;
+    return !this.closed && this.batches.size < this.maxBatches && this.holding.size + count <= this.maxInFlight;
   }
 
   /** Attempts deliveries claimed for it (committed), in the background. */
