@@ -241,6 +241,8 @@ export class ChainIndexer extends ChainReader {
       knownHead === undefined ? this.head() : this.announcedHead(knownHead),
       loadCheckpoint(this.pool, chainId),
     ]);
+    // The head is recorded (for lag metrics) once per pass: here when there is a checkpoint's row to record it on.
+    const headRecorded = checkpoint !== undefined;
     if (checkpoint) {
       [, checkpoint] = await Promise.all([recordHead(this.pool, chainId, head), this.checkForReorg(checkpoint, head)]);
     }
@@ -281,7 +283,7 @@ export class ChainIndexer extends ChainReader {
       }
       if (!advanced || next <= chunk.to) break;
     }
-    if (checkpoint) await recordHead(this.pool, chainId, head);
+    if (checkpoint && !headRecorded) await recordHead(this.pool, chainId, head);
     this.stats.checkpoint = checkpoint?.blockNumber;
     this.onProgress?.(this.stats);
     return checkpoint;
