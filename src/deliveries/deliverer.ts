@@ -28,6 +28,12 @@ import type { AttemptOutcome, AttemptRequest, BatchResult, DeliveryPlan, FirstAt
 /** An attempt slower than this marks its destination slow: the batches then leave it to per-delivery workflows. */
 const SLOW_ATTEMPT_MS = 1_000;
 const SLOW_LANE_MS = 5 * 60_000;
+/**
+ * Deliveries to one slow destination handed off per window, at most: each costs a workflow, and a stream handed off
+ * whole (a busy machine makes every answer slow) would overrun Temporal; beyond it the batches attempt them themselves.
+ */
+const SLOW_HAND_OFFS_PER_WINDOW = 50;
+const SLOW_HAND_OFF_WINDOW_MS = 10_000;
 /** Firings attempted at once within a batch (a firing's actions go one after the other, in priority order). */
 const BATCH_CONCURRENCY = 32;
 /** Delivery workflows started at once when a batch hands deliveries off (a destination down: many of them). */
@@ -74,6 +80,8 @@ export class Deliverer {
   private readonly log: Logger;
   /** Destinations whose attempts were slow lately (this worker's view): batches hand their deliveries off. */
   private readonly slowUntil = new Map<string, number>();
+  /** Per slow destination: hand-offs in the current window (bounded by SLOW_HAND_OFFS_PER_WINDOW). */
+  private readonly slowHandOffs = new Map<string, { since: number; count: number }>();
 
   constructor(private readonly deps: DelivererDeps) {
     this.log = deps.logger;
@@ -81,6 +89,19 @@ export class Deliverer {
 
   private isSlow(destination: string): boolean {
     return (this.slowUntil.get(destination) ?? 0) > Date.now();
+  }
+
+  /** Whether a delivery to this slow destination may still be handed off in the current window (and counts it). */
+  private slowHandOff(destination: string): boolean {
+    const now = Date.now();
+    let window = this.slowHandOffs.get(destination);
+    if (!window || now - window.since >= SLOW_HAND_OFF_WINDOW_MS) {
+      window = { since: now, count: 0 };
+      this.slowHandOffs.set(destination, window);
+    }
+    if (window.count >= SLOW_HAND_OFFS_PER_WINDOW) return false;
+    window.count++;
+    return true;
   }
 
   /** What the delivery workflow needs up front; null when there is nothing (left) to deliver. */
@@ -171,7 +192,10 @@ export class Deliverer {
     clearTimeout(slow);
     const durationMs = Math.round(performance.now() - started);
     // A quick answer (from a per-delivery workflow's attempt, say) brings the destination back into the batches.
-    if (durationMs < SLOW_ATTEMPT_MS) this.slowUntil.delete(destination);
+    if (durationMs < SLOW_ATTEMPT_MS) {
+      this.slowUntil.delete(destination);
+      this.slowHandOffs.delete(destination);
+    }
     return { outcome, durationMs };
   }
 
@@ -270,7 +294,7 @@ export class Deliverer {
         }
         const { destination } = plan;
         const gate = gates.get(breakerKeyId({ organizationId: row.organization_id, destination }));
-        if (gate?.open || this.isSlow(destination)) {
+        if (gate?.open || (this.isSlow(destination) && this.slowHandOff(destination))) {
           handOffs.push({ key, row, first: { plan } });
           settled.push({
             key,

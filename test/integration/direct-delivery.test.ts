@@ -92,11 +92,20 @@ async function relayOneEvent(agent: string, direct: DirectSender) {
   const delivery = async () =>
     (
       await db.pool.query<{ status: string; claim: string | null }>(
-        'SELECT status, claim FROM deliveries WHERE trigger_id = $1',
+        'SELECT status, claim FROM deliveries WHERE trigger_id = $1 ORDER BY event_seq LIMIT 1',
         [trigger],
       )
     ).rows[0]!;
-  return { created: rows[0]!, requests, delivery };
+  /** More events for the agent, all in one relay batch. */
+  const feed = async (count: number) => {
+    const at = Math.floor(Date.now() / 1000);
+    await appendEvents(
+      db.pool,
+      Array.from({ length: count }, () => feedbackRecord({ block_number: ++block, timestamp: at, agent_id: agent })),
+    );
+    await relay.catchUp();
+  };
+  return { created: rows[0]!, requests, delivery, feed };
 }
 
 describe('direct first attempts', () => {
@@ -172,4 +181,35 @@ describe('direct first attempts', () => {
     expect(await description.staticDetails()).toContain('Event: NewFeedback for agent');
     await direct.close();
   });
+
+  it(
+    'hands off at most 50 deliveries to a slow destination per window; the batch attempts the rest itself',
+    { timeout: 120_000 },
+    async () => {
+      const direct = createDirectSender({
+        ...actions,
+        pool: db.pool,
+        temporal: client,
+        taskQueue: temporal.taskQueue,
+        logger: testLogger,
+      });
+      // The first answer takes over a second: the destination is slow from then on (for this sender's deliverer).
+      receiver.script({ delayMs: 1_200 });
+      const { delivery, requests, feed } = await relayOneEvent('305', direct);
+      await until(async () => (await delivery()).status === 'delivered', 30_000);
+      await feed(60);
+      const counts = async () =>
+        (
+          await db.pool.query<{ delivered: number; workflows: number }>(
+            `SELECT count(*) FILTER (WHERE status = 'delivered')::int AS delivered,
+               count(*) FILTER (WHERE workflow_id LIKE 'delivery/%')::int AS workflows
+             FROM deliveries d JOIN triggers t ON t.id = d.trigger_id WHERE t.name = 'direct 305'`,
+          )
+        ).rows[0]!;
+      await until(async () => (await counts()).delivered === 61, 90_000);
+      expect((await counts()).workflows).toBe(50);
+      expect(requests()).toHaveLength(61);
+      await direct.close();
+    },
+  );
 });
