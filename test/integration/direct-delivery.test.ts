@@ -44,6 +44,16 @@ afterAll(async () => {
   await db?.drop();
 });
 
+/** A direct sender as the relay of `npm start` has: the workers' sealing key, the test database and Temporal. */
+const directSender = () =>
+  createDirectSender({
+    ...actions,
+    pool: db.pool,
+    temporal: client,
+    taskQueue: temporal.taskQueue,
+    logger: testLogger,
+  });
+
 /** A sender whose process "died" right after the commit: it never attempts what was claimed for it. */
 class DeadSender extends DirectSender {
   claimed: DeliveryRow[] = [];
@@ -110,13 +120,7 @@ async function relayOneEvent(agent: string, direct: DirectSender) {
 
 describe('direct first attempts', () => {
   it('records the firing and its delivery in one transaction and attempts it in this process, once', async () => {
-    const direct = createDirectSender({
-      ...actions,
-      pool: db.pool,
-      temporal: client,
-      taskQueue: temporal.taskQueue,
-      logger: testLogger,
-    });
+    const direct = directSender();
     const { created, requests, delivery } = await relayOneEvent('301', direct);
     // One transaction: the firing's matched_at and the delivery's created_at are the same now().
     expect(created.same_transaction).toBe(true);
@@ -160,13 +164,7 @@ describe('direct first attempts', () => {
   });
 
   it('hands a delivery that did not settle to its workflow, which the Temporal UI lists by trigger and destination', async () => {
-    const direct = createDirectSender({
-      ...actions,
-      pool: db.pool,
-      temporal: client,
-      taskQueue: temporal.taskQueue,
-      logger: testLogger,
-    });
+    const direct = directSender();
     receiver.script({ status: 503 });
     const { delivery, requests } = await relayOneEvent('304', direct);
     await until(async () => (await delivery()).status === 'delivered', 60_000);
@@ -186,13 +184,7 @@ describe('direct first attempts', () => {
     'hands off at most 50 deliveries to a slow destination per window; the batch attempts the rest itself',
     { timeout: 120_000 },
     async () => {
-      const direct = createDirectSender({
-        ...actions,
-        pool: db.pool,
-        temporal: client,
-        taskQueue: temporal.taskQueue,
-        logger: testLogger,
-      });
+      const direct = directSender();
       // The first answer takes over a second: the destination is slow from then on (for this sender's deliverer).
       receiver.script({ delayMs: 1_200 });
       const { delivery, requests, feed } = await relayOneEvent('305', direct);
