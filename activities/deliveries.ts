@@ -12,7 +12,8 @@ import type { AllowList } from '../src/actions/safe-http.js';
 import type { TelegramLimiter } from '../src/actions/telegram.js';
 import { Deliverer } from '../src/deliveries/deliverer.js';
 import { ensureWaitingDispatchers, type DispatchSettings } from '../src/deliveries/dispatchers.js';
-import { recordMatches, startDeliveries } from '../src/deliveries/firings.js';
+import { DirectSender } from '../src/deliveries/direct.js';
+import { recordFiringsAndStartDeliveries, startDeliveries } from '../src/deliveries/firings.js';
 import { CLAIM_LEASE_MS, DeliveryPump } from '../src/deliveries/pump.js';
 import { DeliveryRepository } from '../src/deliveries/repository.js';
 import { Senders } from '../src/deliveries/senders.js';
@@ -59,7 +60,9 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
     deliverer,
     logger: log,
   });
-  const firingDeps = { pool, temporal, taskQueue, logger: log, dispatch: deps.dispatch };
+  // Firings recorded here (trigger workflows' local activities) get their first attempts in this worker at once.
+  const direct = new DirectSender({ repository, deliverer, logger: log });
+  const firingDeps = { pool, temporal, taskQueue, logger: log, dispatch: deps.dispatch, direct };
 
   const workflowActivities: DeliveryWorkflowActivities = {
     prepareDelivery: (key) => deliverer.prepare(key),
@@ -95,12 +98,11 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
       );
     },
 
-    /** A trigger workflow's firings in one local activity: recorded, and their deliveries created. */
-    async recordAndDeliver(triggerId: string, matches: MatchRecord[]): Promise<number> {
-      await recordMatches(pool, triggerId, matches);
-      return startDeliveries(
+    /** A trigger workflow's firings in one local activity: recorded, and their deliveries created, in one transaction. */
+    recordAndDeliver(triggerId: string, matches: MatchRecord[]): Promise<number> {
+      return recordFiringsAndStartDeliveries(
         firingDeps,
-        matches.map((m) => ({ triggerId, eventSeq: m.eventSeq, kind: m.kind })),
+        matches.map((match) => ({ triggerId, match })),
       );
     },
 

@@ -15,6 +15,8 @@ import { TriggerDispatcher } from './relay/trigger-dispatcher.js';
 import { LinkLapseDispatcher } from './agents/lapses.js';
 import { createMailer } from './mail/mailer.js';
 import type { Client } from '@temporalio/client';
+import type { ActionSettings } from './actions/settings.js';
+import { createDirectSender } from './deliveries/direct.js';
 
 /** Name of the application database inside the embedded cluster. */
 export const EMBEDDED_DATABASE = 'erc8004';
@@ -162,10 +164,10 @@ function headSubscription(chain: ChainConfig, ctx: ProcessContext) {
   const client = createHeadSubscriptionClient(chain);
   if (!client) return undefined;
   return {
-    wake: (notify: () => void) =>
+    wake: (notify: (head: number) => void) =>
       client.watchBlockNumber({
         emitOnBegin: false,
-        onBlockNumber: () => notify(),
+        onBlockNumber: (blockNumber) => notify(Number(blockNumber)),
         onError: (err) =>
           ctx.logger.warn({ err, chainId: chain.chainId }, 'head subscription error; polling continues'),
       }),
@@ -178,17 +180,27 @@ function headSubscription(chain: ChainConfig, ctx: ProcessContext) {
 
 /**
  * The relay from the event log to the trigger workflows (per-event triggers evaluated on the way); a failed relay is
- * restarted or fails the process.
+ * restarted or fails the process. With the action settings (the same sealing key as the workers'), the deliveries it
+ * creates get their first attempts in this process at once (src/deliveries/direct.ts), else from the pumps.
  */
-export function startRelay(ctx: ProcessContext, pool: Pool, databaseUrl: string, temporal: Client): Relay {
+export function startRelay(
+  ctx: ProcessContext,
+  pool: Pool,
+  databaseUrl: string,
+  temporal: Client,
+  actions?: ActionSettings,
+): Relay {
+  const taskQueue = ctx.config.temporal.taskQueue;
+  const direct = actions && createDirectSender({ ...actions, pool, temporal, taskQueue, logger: ctx.logger });
   const dispatcher = new TriggerDispatcher({
     pool,
     temporal,
-    taskQueue: ctx.config.temporal.taskQueue,
+    taskQueue,
     logger: ctx.logger,
     dispatch: { dispatchers: ctx.config.actions.dispatchers },
     // The candidates of each batch from memory, kept current by NOTIFY.
     databaseUrl,
+    direct,
   });
   const controller = new AbortController();
   const relay = new Relay({ pool, databaseUrl, dispatcher, logger: ctx.logger });
@@ -212,6 +224,7 @@ export function startRelay(ctx: ProcessContext, pool: Pool, databaseUrl: string,
     controller.abort();
     await Promise.all([run, lapsesRun]);
     await dispatcher.close();
+    await direct?.close();
     mailer.close();
   });
   return relay;

@@ -1,4 +1,5 @@
 /** Production entry point: the relay from the event log to the trigger workflows. Needs DATABASE_URL and TEMPORAL_ADDRESS. */
+import { actionSettings } from '../actions/settings.js';
 import { runProcess } from '../runtime.js';
 import { provideDatabase, providePool, provideTemporal, provideTemporalClient, startRelay } from '../services.js';
 
@@ -7,5 +8,7 @@ await runProcess('erc8004-relay', async (ctx) => {
   const temporalAddress = await provideTemporal(ctx, { allowDevServer: false });
   const pool = providePool(ctx, databaseUrl, 'erc8004-relay');
   const temporal = await provideTemporalClient(ctx, temporalAddress);
-  startRelay(ctx, pool, databaseUrl, temporal);
+  // First attempts in this process need the workers' sealing key: only with APP_ENCRYPTION_KEY (else the pumps make them).
+  const actions = ctx.config.actions.appEncryptionKey ? await actionSettings(ctx.config) : undefined;
+  startRelay(ctx, pool, databaseUrl, temporal, actions);
 });

@@ -37,7 +37,7 @@ await runProcess(
     }
     const temporal = await provideTemporalClient(ctx, temporalAddress);
     startIndexers(ctx, pool, chains);
-    startRelay(ctx, pool, databaseUrl, temporal);
+    startRelay(ctx, pool, databaseUrl, temporal, actions);
 
     const api = await startConfiguredApi(ctx, { pool, databaseUrl, temporal, actions });
 

@@ -20,7 +20,7 @@ import { forEachConcurrently } from '../concurrency.js';
 import type { Logger } from '../logger.js';
 import type { SecretBox } from '../secrets.js';
 import { deliveryWorkflow } from '../../workflows/delivery.js';
-import { deliveryWorkflowId } from './ids.js';
+import { deliveryWorkflowId, deliveryWorkflowLabel } from './ids.js';
 import type { AttemptRecord, DeliveryRepository, DeliveryRow, SettledDelivery } from './repository.js';
 import type { CheckedConfig, Senders, SecretsOf } from './senders.js';
 import type { AttemptOutcome, AttemptRequest, BatchResult, DeliveryPlan, FirstAttempt, SentOutcome } from './types.js';
@@ -28,6 +28,12 @@ import type { AttemptOutcome, AttemptRequest, BatchResult, DeliveryPlan, FirstAt
 /** An attempt slower than this marks its destination slow: the batches then leave it to per-delivery workflows. */
 const SLOW_ATTEMPT_MS = 1_000;
 const SLOW_LANE_MS = 5 * 60_000;
+/**
+ * Deliveries to one slow destination handed off per window, at most: each costs a workflow, and a stream handed off
+ * whole (a busy machine makes every answer slow) would overrun Temporal; beyond it the batches attempt them themselves.
+ */
+const SLOW_HAND_OFFS_PER_WINDOW = 50;
+const SLOW_HAND_OFF_WINDOW_MS = 10_000;
 /** Firings attempted at once within a batch (a firing's actions go one after the other, in priority order). */
 const BATCH_CONCURRENCY = 32;
 /** Delivery workflows started at once when a batch hands deliveries off (a destination down: many of them). */
@@ -74,6 +80,8 @@ export class Deliverer {
   private readonly log: Logger;
   /** Destinations whose attempts were slow lately (this worker's view): batches hand their deliveries off. */
   private readonly slowUntil = new Map<string, number>();
+  /** Per slow destination: hand-offs in the current window (bounded by SLOW_HAND_OFFS_PER_WINDOW). */
+  private readonly slowHandOffs = new Map<string, { since: number; count: number }>();
 
   constructor(private readonly deps: DelivererDeps) {
     this.log = deps.logger;
@@ -81,6 +89,19 @@ export class Deliverer {
 
   private isSlow(destination: string): boolean {
     return (this.slowUntil.get(destination) ?? 0) > Date.now();
+  }
+
+  /** Whether a delivery to this slow destination may still be handed off in the current window (and counts it). */
+  private slowHandOff(destination: string): boolean {
+    const now = Date.now();
+    let window = this.slowHandOffs.get(destination);
+    if (!window || now - window.since >= SLOW_HAND_OFF_WINDOW_MS) {
+      window = { since: now, count: 0 };
+      this.slowHandOffs.set(destination, window);
+    }
+    if (window.count >= SLOW_HAND_OFFS_PER_WINDOW) return false;
+    window.count++;
+    return true;
   }
 
   /** What the delivery workflow needs up front; null when there is nothing (left) to deliver. */
@@ -171,7 +192,10 @@ export class Deliverer {
     clearTimeout(slow);
     const durationMs = Math.round(performance.now() - started);
     // A quick answer (from a per-delivery workflow's attempt, say) brings the destination back into the batches.
-    if (durationMs < SLOW_ATTEMPT_MS) this.slowUntil.delete(destination);
+    if (durationMs < SLOW_ATTEMPT_MS) {
+      this.slowUntil.delete(destination);
+      this.slowHandOffs.delete(destination);
+    }
     return { outcome, durationMs };
   }
 
@@ -192,13 +216,23 @@ export class Deliverer {
   }
 
   /** Starts a delivery's own workflow, which carries on from what the batch did (retries, parking, dead letter). */
-  private async handOff(key: string, first: FirstAttempt): Promise<void> {
+  private async handOff(row: DeliveryRow, first: FirstAttempt): Promise<void> {
+    const key = row.idempotency_key;
     try {
       await this.deps.temporal.workflow.start(deliveryWorkflow, {
         workflowId: deliveryWorkflowId(key),
         taskQueue: this.deps.taskQueue,
         args: [{ idempotencyKey: key, first }],
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        ...deliveryWorkflowLabel({
+          idempotencyKey: key,
+          triggerName: row.context.trigger?.name ?? null,
+          triggerId: row.trigger_id,
+          destination: first.plan?.destination ?? null,
+          eventType: typeof row.context.event?.event_type === 'string' ? row.context.event.event_type : null,
+          agentKey: row.context.agent?.key ?? null,
+          kind: row.context.kind ?? null,
+        }),
       });
     } catch (err) {
       // Started by an earlier run of the same batch (rerun after a crash).
@@ -236,7 +270,7 @@ export class Deliverer {
     const secretsOf: SecretsOf = async (row) => webhookSecrets.get(row.action_id!) ?? senders.secretsNow(row);
 
     const attempts: AttemptRecord[] = [];
-    const handOffs: { key: string; first: FirstAttempt }[] = [];
+    const handOffs: { key: string; row: DeliveryRow; first: FirstAttempt }[] = [];
     const settled: SettledDelivery[] = [];
     const firings = new Map<string, typeof planned>();
     for (const p of planned) {
@@ -260,8 +294,8 @@ export class Deliverer {
         }
         const { destination } = plan;
         const gate = gates.get(breakerKeyId({ organizationId: row.organization_id, destination }));
-        if (gate?.open || this.isSlow(destination)) {
-          handOffs.push({ key, first: { plan } });
+        if (gate?.open || (this.isSlow(destination) && this.slowHandOff(destination))) {
+          handOffs.push({ key, row, first: { plan } });
           settled.push({
             key,
             status: 'pending',
@@ -287,7 +321,7 @@ export class Deliverer {
         else if (outcome.permanent)
           settled.push({ key, status: 'dead', destination, error: outcome.error, workflow_id: null, attempt });
         else {
-          handOffs.push({ key, first: { plan, outcome: withoutExcerpt(outcome) } });
+          handOffs.push({ key, row, first: { plan, outcome: withoutExcerpt(outcome) } });
           settled.push({
             key,
             status: 'pending',
@@ -309,7 +343,7 @@ export class Deliverer {
       claim,
     );
     const handedOff = handOffs.filter((h) => ours.has(h.key));
-    await forEachConcurrently(handedOff, HAND_OFF_CONCURRENCY, (h) => this.handOff(h.key, h.first));
+    await forEachConcurrently(handedOff, HAND_OFF_CONCURRENCY, (h) => this.handOff(h.row, h.first));
     const [, settledCount] = await Promise.all([
       repository.recordAttempts(attempts),
       repository.settle(settled, claim),

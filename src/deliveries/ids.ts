@@ -37,3 +37,39 @@ export function dispatcherWorkflowId(taskQueue: string, index: number): string {
 export function dispatcherTaskQueue(workflowId: string): string {
   return workflowId.slice(DISPATCHER_PREFIX.length, workflowId.lastIndexOf('/'));
 }
+
+/** What the Temporal UI shows of a delivery workflow without opening it (its static summary and details). */
+export interface DeliveryWorkflowLabel {
+  staticSummary: string;
+  staticDetails: string;
+}
+
+/** The UI's summary is one short line: longer trigger names are cut. */
+const SUMMARY_NAME_LENGTH = 120;
+
+/**
+ * A delivery workflow's label in the Temporal UI: the trigger's name and the destination (a host or a chat, never a
+ * URL path, which may hold a token), and in the details the event, the agent and the idempotency key.
+ */
+export function deliveryWorkflowLabel(delivery: {
+  idempotencyKey: string;
+  triggerName: string | null;
+  triggerId: string | null;
+  destination: string | null;
+  eventType: string | null;
+  agentKey: string | null;
+  kind: string | null;
+  replay?: number;
+}): DeliveryWorkflowLabel {
+  const fullName = delivery.triggerName ?? 'deleted trigger';
+  const name = fullName.length > SUMMARY_NAME_LENGTH ? `${fullName.slice(0, SUMMARY_NAME_LENGTH - 1)}…` : fullName;
+  const destination = delivery.destination ?? 'unknown destination';
+  const replay = delivery.replay === undefined ? '' : ` (replay ${delivery.replay})`;
+  const details = [
+    `Delivery of trigger **${fullName}**${delivery.triggerId ? ` (\`${delivery.triggerId}\`)` : ''}${replay}`,
+    `Destination: \`${destination}\``,
+    `Event: ${delivery.eventType ?? 'unknown'}${delivery.kind === 'absence' ? ' (absence)' : ''}${delivery.agentKey ? ` for agent \`${delivery.agentKey}\`` : ''}`,
+    `Idempotency key: \`${delivery.idempotencyKey}\``,
+  ];
+  return { staticSummary: `${name} → ${destination}${replay}`, staticDetails: details.join('\n') };
+}

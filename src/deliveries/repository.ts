@@ -60,7 +60,7 @@ export const EXCERPT = 2_048;
 const ERROR_LENGTH = 2_000;
 
 /** A delivery with its action's config and its trigger's conditions, from `deliveries d`. */
-const DELIVERY_COLUMNS = `d.idempotency_key, d.match_id::text AS match_id, d.organization_id, d.trigger_id, d.action_id, d.action_type, d.status,
+export const DELIVERY_COLUMNS = `d.idempotency_key, d.match_id::text AS match_id, d.organization_id, d.trigger_id, d.action_id, d.action_type, d.status,
   d.attempts, d.context, a.config,
   coalesce((SELECT json_agg(json_build_object('id', c.id, 'condition_type', c.condition_type, 'config', c.config) ORDER BY c.id)
             FROM trigger_conditions c WHERE c.trigger_id = d.trigger_id), '[]') AS conditions`;
@@ -133,6 +133,16 @@ export class DeliveryRepository {
     await this.pool.query(
       `UPDATE deliveries SET claim_expires_at = now() + make_interval(secs => $3::float8 / 1000) WHERE workflow_id = $1 AND status = 'pending' AND claim = $2`,
       [dispatcherId, claim, this.claimLeaseMs],
+    );
+  }
+
+  /** Extends `claim` on those of these deliveries it still holds unsettled (a direct sender's: by key). */
+  async extendClaimsOn(keys: readonly string[], claim: string): Promise<void> {
+    if (keys.length === 0) return;
+    await this.pool.query(
+      `UPDATE deliveries SET claim_expires_at = now() + make_interval(secs => $3::float8 / 1000)
+       WHERE idempotency_key = ANY($1::text[]) AND status = 'pending' AND claim = $2`,
+      [keys, claim, this.claimLeaseMs],
     );
   }
 

@@ -7,7 +7,7 @@ import type { Client } from '@temporalio/client';
 import type * as s from 'zapatos/schema';
 import type { Db } from '../db/pool.js';
 import { deliveryWorkflow } from '../../workflows/delivery.js';
-import { replayWorkflowId } from './ids.js';
+import { deliveryWorkflowLabel, replayWorkflowId } from './ids.js';
 
 export interface DeliveryFilter {
   organizationId: string;
@@ -118,12 +118,20 @@ export async function replayDeadLetters(
   target: { organizationId: string; idempotencyKey?: string; triggerId?: string; since?: Date },
 ): Promise<string[]> {
   if (!target.idempotencyKey && !target.triggerId) throw new Error('give a delivery key or a trigger id');
-  const { rows } = await pool.query<Pick<s.deliveries.Selectable, 'idempotency_key' | 'replays'>>(
+  const { rows } = await pool.query<
+    Pick<s.deliveries.Selectable, 'idempotency_key' | 'replays' | 'trigger_id' | 'destination'> & {
+      trigger_name: string | null;
+      event_type: string | null;
+      agent_key: string | null;
+      kind: string | null;
+    }
+  >(
     `UPDATE deliveries SET status = 'pending', replays = replays + 1, dead_at = NULL
      WHERE organization_id = $1 AND status = 'dead'
        AND ($2::text IS NULL OR idempotency_key = $2) AND ($3::uuid IS NULL OR trigger_id = $3)
        AND ($4::timestamptz IS NULL OR dead_at >= $4)
-     RETURNING idempotency_key, replays`,
+     RETURNING idempotency_key, replays, trigger_id, destination, context #>> '{trigger,name}' AS trigger_name,
+       context #>> '{event,event_type}' AS event_type, context #>> '{agent,key}' AS agent_key, context ->> 'kind' AS kind`,
     [target.organizationId, target.idempotencyKey ?? null, target.triggerId ?? null, target.since ?? null],
   );
   for (const row of rows) {
@@ -136,6 +144,16 @@ export async function replayDeadLetters(
       workflowId,
       taskQueue,
       args: [{ idempotencyKey: row.idempotency_key }],
+      ...deliveryWorkflowLabel({
+        idempotencyKey: row.idempotency_key,
+        triggerName: row.trigger_name,
+        triggerId: row.trigger_id,
+        destination: row.destination,
+        eventType: row.event_type,
+        agentKey: row.agent_key,
+        kind: row.kind,
+        replay: row.replays,
+      }),
     });
   }
   return rows.map((r) => r.idempotency_key);

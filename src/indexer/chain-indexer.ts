@@ -231,12 +231,18 @@ export class ChainIndexer extends ChainReader {
 
   /**
    * One pass: checks for a reorg at the checkpoint, then writes everything up to head − confirmations that is not
-   * already written by a backfill. Returns the new checkpoint.
+   * already written by a backfill. `knownHead`: the head a new-head subscription just announced (saves asking the node
+   * for it). Returns the new checkpoint.
    */
-  async tick(): Promise<Checkpoint | undefined> {
+  async tick(knownHead?: number): Promise<Checkpoint | undefined> {
     const chainId = this.chain.chainId;
     // Independent reads and writes go side by side: each round trip here adds to every event's latency.
-    let [head, checkpoint] = await Promise.all([this.head(), loadCheckpoint(this.pool, chainId)]);
+    let [head, checkpoint] = await Promise.all([
+      knownHead === undefined ? this.head() : this.announcedHead(knownHead),
+      loadCheckpoint(this.pool, chainId),
+    ]);
+    // The head is recorded (for lag metrics) once per pass: here when there is a checkpoint's row to record it on.
+    const headRecorded = checkpoint !== undefined;
     if (checkpoint) {
       [, checkpoint] = await Promise.all([recordHead(this.pool, chainId, head), this.checkForReorg(checkpoint, head)]);
     }
@@ -277,10 +283,15 @@ export class ChainIndexer extends ChainReader {
       }
       if (!advanced || next <= chunk.to) break;
     }
-    if (checkpoint) await recordHead(this.pool, chainId, head);
+    if (checkpoint && !headRecorded) await recordHead(this.pool, chainId, head);
     this.stats.checkpoint = checkpoint?.blockNumber;
     this.onProgress?.(this.stats);
     return checkpoint;
+  }
+
+  private announcedHead(head: number): number {
+    this.stats.head = head;
+    return head;
   }
 
   /** Compares the checkpoint's hash with the chain; on a mismatch, retracts back to the common ancestor. */
@@ -327,10 +338,12 @@ export class ChainIndexer extends ChainReader {
   }
 
   /**
-   * Runs until the signal aborts: a tick, then waits for the next head (WebSocket subscription when configured) or the
-   * poll interval. Only one live indexer per chain writes at a time (a session advisory lock); others stand by.
+   * Runs until the signal aborts: a tick, then waits for the next head (WebSocket subscription when configured: `wake`
+   * subscribes `notify`, which takes the new head's number when known) or the poll interval. A head that arrives during
+   * a pass starts a follow-up pass as soon as the pass ends (several such heads: one pass, to the newest). Only one live
+   * indexer per chain writes at a time (a session advisory lock); others stand by.
    */
-  async run(options: { wake?: (notify: () => void) => () => void } = {}): Promise<void> {
+  async run(options: { wake?: (notify: (head?: number) => void) => () => void } = {}): Promise<void> {
     const stop = this.signal ?? new AbortController().signal;
     const lock = await acquireSingletonLock(this.pool, {
       key: `live-indexer:${this.chain.chainId}`,
@@ -344,8 +357,11 @@ export class ChainIndexer extends ChainReader {
     let wakeUp: (() => void) | undefined;
     // A head that arrives during a pass must not be lost: remember it and start the next pass at once.
     let pending: boolean;
-    const unsubscribe = options.wake?.(() => {
+    /** The newest head announced since the last pass started (undefined: ask the node). */
+    let announced: number | undefined;
+    const unsubscribe = options.wake?.((head) => {
       pending = true;
+      if (head !== undefined) announced = Math.max(announced ?? head, head);
       wakeUp?.();
     });
     try {
@@ -355,8 +371,10 @@ export class ChainIndexer extends ChainReader {
       );
       while (!this.signal.aborted) {
         pending = false;
+        const head = announced;
+        announced = undefined;
         try {
-          await this.tick();
+          await this.tick(head);
         } catch (err) {
           if (err instanceof AbortedError || this.signal.aborted) break;
           this.log.error({ err }, 'indexer pass failed; retrying');

@@ -258,7 +258,12 @@ export async function claimRange(
   leaseMs: number,
 ): Promise<Segment[]> {
   return withTransaction(pool, async (client) => {
-    await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [rangeLockKey(chainId)]);
+    // A claim's commit does not wait for the disk (it is on every live pass's path): a Postgres crash that loses it
+    // also ends every session that could act on it, and each claimer claims again after reconnecting.
+    await client.query(
+      `SELECT pg_advisory_xact_lock(hashtextextended($1, 0)), set_config('synchronous_commit', 'off', true)`,
+      [rangeLockKey(chainId)],
+    );
     // Expired claims go, and are not counted (the read does not see the delete of its own statement).
     const { rows } = await client.query<
       Row<s.ingest_ranges.Selectable, 'from_block' | 'to_block' | 'state' | 'owner', { state: 'done' | 'claimed' }>

@@ -25,7 +25,8 @@ import { forEachConcurrently } from '../concurrency.js';
 import { compileDefinition, type TriggerDefinition } from '../triggers/definition.js';
 import { evaluate, firesPerEvent, initialState, type TriggerEvent } from '../triggers/engine.js';
 import type { DispatchSettings } from '../deliveries/dispatchers.js';
-import { recordFirings, startDeliveries } from '../deliveries/firings.js';
+import type { DirectSender } from '../deliveries/direct.js';
+import { recordFiringsAndStartDeliveries } from '../deliveries/firings.js';
 import type { MatchRecord } from '../deliveries/types.js';
 import { loadTriggerInput } from '../triggers/store.js';
 import { triggerSearchAttributes, triggerWorkflowId } from '../triggers/search-attributes.js';
@@ -50,6 +51,8 @@ export interface TriggerDispatcherOptions {
   databaseUrl?: string;
   /** How often the relay's firings are shown in the Temporal UI (default SHOW_FIRINGS_EVERY_MS). */
   showFiringsEveryMs?: number;
+  /** Makes the first attempts of the deliveries created here at once, in this process (else the pumps do). */
+  direct?: DirectSender;
 }
 
 /** Temporal warns at 256 KB per payload and fails at 2 MB: stay far below. */
@@ -198,12 +201,8 @@ export class TriggerDispatcher implements Dispatcher {
       else await this.signal(row, batch);
     });
     if (firings.length > 0) {
-      const { pool, temporal, taskQueue, dispatch } = this.options;
-      await recordFirings(pool, firings);
-      await startDeliveries(
-        { pool, temporal, taskQueue, logger: this.log, dispatch },
-        firings.map((f) => ({ triggerId: f.triggerId, eventSeq: f.match.eventSeq, kind: f.match.kind })),
-      );
+      const { pool, temporal, taskQueue, dispatch, direct } = this.options;
+      await recordFiringsAndStartDeliveries({ pool, temporal, taskQueue, logger: this.log, dispatch, direct }, firings);
       for (const f of firings) this.unshown.add(f.triggerId);
       this.showTimer ??= setTimeout(() => {
         this.showTimer = undefined;

@@ -5,7 +5,7 @@
  * It runs the production worker (startWorker: the workflow bundle, every activity, the production defaults for the
  * cache and the slots) with action settings that let webhooks reach 127.0.0.1 (the benchmark's receiver).
  *
- * Environment: BENCH_TEMPORAL_ADDRESS, BENCH_DATABASE_URL, BENCH_TASK_QUEUE (required); BENCH_MAX_CACHED_WORKFLOWS
+ * Environment: BENCH_TEMPORAL_ADDRESS, BENCH_DATABASE_URL, BENCH_TASK_QUEUE, BENCH_APP_KEY (hex; required); BENCH_MAX_CACHED_WORKFLOWS
  * (unset: startWorker's default); BENCH_POOL_MAX (10, DATABASE_POOL_MAX's default); BENCH_LOG_LEVEL (error).
  *
  * IPC with the parent: sends { type: 'ready', settings } once polling; answers { type: 'stats', id, reset } with its
@@ -17,6 +17,7 @@ import type pg from 'pg';
 import pino from 'pino';
 import { parseAllowList } from '../../src/actions/safe-http.js';
 import { createPool } from '../../src/db/pool.js';
+import { SecretBox } from '../../src/secrets.js';
 import type { RunningWorker } from '../../src/worker/worker.js';
 import { testActionSettings } from '../helpers/actions.js';
 import {
@@ -142,8 +143,11 @@ await runWorkerChild<ActionsWorkerMeasurements, { settings: ActionsWorkerSetting
   logger,
   worker: {
     ...(maxCached ? { maxCachedWorkflows: Number(maxCached) } : {}),
-    // Webhooks go to the benchmark's receiver on 127.0.0.1.
-    actions: testActionSettings({ allow: parseAllowList('127.0.0.1') }),
+    // Webhooks go to the benchmark's receiver on 127.0.0.1; the sealing key is the bench's (its relay sends too).
+    actions: testActionSettings({
+      allow: parseAllowList('127.0.0.1'),
+      secrets: new SecretBox(Buffer.from(requiredEnv('BENCH_APP_KEY'), 'hex')),
+    }),
   },
   measurements: () => ({ definitionLoads, statements, poolWaiting }),
   reset: () => {

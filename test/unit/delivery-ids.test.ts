@@ -4,6 +4,7 @@ import {
   attemptJobId,
   deliveryKey,
   deliveryWorkflowId,
+  deliveryWorkflowLabel,
   dispatcherTaskQueue,
   dispatcherWorkflowId,
   replayWorkflowId,
@@ -25,5 +26,49 @@ describe('delivery ids', () => {
         expect(dispatcherTaskQueue(dispatcherWorkflowId(taskQueue, index))).toBe(taskQueue);
       }),
     );
+  });
+
+  it("labels a delivery workflow for the Temporal UI with its trigger's name and destination", () => {
+    const key = deliveryKey('a1b2c3d4-0000-4000-8000-000000000001', '42', 'match', 7);
+    const label = deliveryWorkflowLabel({
+      idempotencyKey: key,
+      triggerName: 'Low score alert',
+      triggerId: 'a1b2c3d4-0000-4000-8000-000000000001',
+      destination: 'rest:hooks.example.com',
+      eventType: 'NewFeedback',
+      agentKey: '8453:12',
+      kind: 'match',
+    });
+    expect(label.staticSummary).toBe('Low score alert → rest:hooks.example.com');
+    expect(label.staticDetails.split('\n')).toEqual([
+      'Delivery of trigger **Low score alert** (`a1b2c3d4-0000-4000-8000-000000000001`)',
+      'Destination: `rest:hooks.example.com`',
+      'Event: NewFeedback for agent `8453:12`',
+      `Idempotency key: \`${key}\``,
+    ]);
+  });
+
+  it('keeps the summary one short line, says which replay it is, and copes with a deleted trigger', () => {
+    const label = deliveryWorkflowLabel({
+      idempotencyKey: 'dlv_x',
+      triggerName: 'n'.repeat(500),
+      triggerId: null,
+      destination: null,
+      eventType: null,
+      agentKey: null,
+      kind: 'absence',
+      replay: 2,
+    });
+    expect(label.staticSummary).toBe(`${'n'.repeat(119)}… → unknown destination (replay 2)`);
+    expect(label.staticDetails).toContain('Event: unknown (absence)');
+    expect(
+      deliveryWorkflowLabel({
+        ...{ idempotencyKey: 'k', triggerId: null, destination: 'telegram:42' },
+        triggerName: null,
+        eventType: null,
+        agentKey: null,
+        kind: null,
+      }).staticSummary,
+    ).toBe('deleted trigger → telegram:42');
   });
 });
