@@ -46,7 +46,13 @@ export class DevRegistries {
 
   static async connect(rpcUrl: string, deployed: DeployedRegistries): Promise<DevRegistries> {
     const publicClient = createPublicClient({ chain: deployed.chain, transport: http(rpcUrl), pollingInterval: 20 });
-    const wallet = createWalletClient({ chain: deployed.chain, transport: http(rpcUrl), pollingInterval: 20 });
+    // A send is not idempotent: the transport's retry of one that timed out (a loaded machine) would submit it again,
+    // and anvil refuses the copy ("transaction already imported", "nonce too low"). Wait longer instead.
+    const wallet = createWalletClient({
+      chain: deployed.chain,
+      transport: http(rpcUrl, { retryCount: 0, timeout: 60_000 }),
+      pollingInterval: 20,
+    });
     const accounts = (await wallet.getAddresses()).map((a) => getAddress(a));
     return new DevRegistries(deployed, publicClient, wallet, await loadArtifacts(), accounts);
   }
