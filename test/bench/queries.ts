@@ -376,9 +376,12 @@ const SQL_KINDS: [string, (sql: string) => boolean][] = [
   ['metering: usage row update', (s) => s.startsWith('UPDATE usage_logs')],
   ['tool: feedback as of', (s) => s.includes('WITH numbered AS')],
   ['tool: validations as of', (s) => s.includes('WITH requests AS')],
-  ['charge: transaction BEGIN', (s) => s === 'BEGIN'],
-  ['charge: transaction COMMIT', (s) => s === 'COMMIT'],
-  ['charge: ledger savepoint', (s) => /^(SAVEPOINT|RELEASE SAVEPOINT)/.test(s)],
+  ['charge: debit, usage row and ledger entry (one statement)', (s) => s.startsWith('WITH charged AS')],
+  ['charge: included call and usage row (one statement)', (s) => s.startsWith('WITH claimed AS')],
+  ['answer kept: transaction BEGIN (no disk wait)', (s) => s.startsWith('BEGIN; SET LOCAL synchronous_commit')],
+  ['transaction BEGIN', (s) => s === 'BEGIN'],
+  ['transaction COMMIT', (s) => s === 'COMMIT'],
+  ['ledger savepoint', (s) => /^(SAVEPOINT|RELEASE SAVEPOINT)/.test(s)],
 ];
 const classifySql = (sql: string) => {
   const text = sql.trim();
