@@ -535,3 +535,15 @@ describe('DevRegistries (the simulator, tests and benchmarks send through it)', 
     expect(await gasWithHeadroom(pub, call)).toBeGreaterThan((await pub.estimateContractGas(call)) + 2_800n);
   });
 });
+
+describe('the dev registry client', () => {
+  it("sends one account's transactions at once without reusing a nonce", async () => {
+    const registries = await DevRegistries.connect(anvil.rpcUrl, reg);
+    const receipts = await Promise.all(
+      Array.from({ length: 30 }, () => registries.register(other, 'ipfs://same-sender')),
+    );
+    const agentIds = receipts.map((r) => BigInt(logsOf(r, reg.identity)[0]!.topics[3]!));
+    expect(receipts.every((r) => r.status === 'success')).toBe(true);
+    expect(new Set(agentIds).size).toBe(30);
+  });
+});

@@ -46,8 +46,7 @@ export class DevRegistries {
 
   static async connect(rpcUrl: string, deployed: DeployedRegistries): Promise<DevRegistries> {
     const publicClient = createPublicClient({ chain: deployed.chain, transport: http(rpcUrl), pollingInterval: 20 });
-    // A send is not idempotent: the transport's retry of one that timed out (a loaded machine) would submit it again,
-    // and anvil refuses the copy ("transaction already imported", "nonce too low"). Wait longer instead.
+    // A send is not idempotent: the transport's retry of one that timed out would submit it again. Wait longer instead.
     const wallet = createWalletClient({
       chain: deployed.chain,
       transport: http(rpcUrl, { retryCount: 0, timeout: 60_000 }),
@@ -80,17 +79,29 @@ export class DevRegistries {
     functionName: string,
     args: readonly unknown[],
   ): Promise<Hex> {
-    const gas = await gasWithHeadroom(this.publicClient, { address, abi, functionName, args, account: from });
-    return this.wallet.writeContract({
-      address,
-      abi,
-      functionName,
-      args,
-      account: from,
-      chain: this.deployed.chain,
-      gas,
-    });
+    // One account's sends go one after another: the node gives each the account's next nonce, and two at once can
+    // get the same one (the second then fails: "transaction already imported" or "nonce too low").
+    const previous = this.sending.get(from) ?? Promise.resolve();
+    const sent = previous
+      .catch(() => undefined)
+      .then(async () => {
+        const gas = await gasWithHeadroom(this.publicClient, { address, abi, functionName, args, account: from });
+        return this.wallet.writeContract({
+          address,
+          abi,
+          functionName,
+          args,
+          account: from,
+          chain: this.deployed.chain,
+          gas,
+        });
+      });
+    this.sending.set(from, sent);
+    return sent;
   }
+
+  /** The last send of each account (see sendNoWait). */
+  private readonly sending = new Map<Address, Promise<unknown>>();
 
   private get identity() {
     return { address: this.deployed.identity, abi: this.artifacts.IdentityRegistry.abi };
