@@ -180,6 +180,14 @@ async function replayOf(db: Queryable, call: MeteredCall): Promise<Charge | unde
   return { usageId: row.id, charged: '0', included: row.included, replayed: true, balance };
 }
 
+/** The calendar month (UTC) included calls are counted in. */
+const CURRENT_PERIOD = "date_trunc('month', now() AT TIME ZONE 'UTC')::date";
+
+/** Counts one more included call of the month for `organization`, unless `perMonth` are used: no row then. */
+const takeAllowanceSql = (organization: string, perMonth: string) =>
+  `INSERT INTO query_allowances AS a (organization_id, period_start, used) VALUES (${organization}, ${CURRENT_PERIOD}, 1)
+   ON CONFLICT (organization_id, period_start) DO UPDATE SET used = a.used + 1 WHERE a.used < ${perMonth}`;
+
 /**
  * Takes one of the month's included calls and writes the call's row with it, in one statement; undefined when the
  * plan's calls of the month are used up.
@@ -195,10 +203,7 @@ async function claimIncludedCall(
   const { rows } = await db.query<{ id: string; balance: string | null }>({
     name: `included-call-with-${name}`,
     text: `WITH claimed AS (
-       INSERT INTO query_allowances AS a (organization_id, period_start, used)
-       VALUES ($${n + 1}, date_trunc('month', now() AT TIME ZONE 'UTC')::date, 1)
-       ON CONFLICT (organization_id, period_start) DO UPDATE SET used = a.used + 1 WHERE a.used < $${n + 2}
-       RETURNING used),
+${takeAllowanceSql(`$${n + 1}`, `$${n + 2}`)} RETURNING used),
      usage AS (${insert})
      SELECT usage.id, (SELECT balance::text FROM credits WHERE organization_id = $${n + 1} AND currency = 'USDC') AS balance
      FROM usage`,
@@ -218,12 +223,7 @@ export async function takeIncludedCall(
   includedPerMonth: number,
 ): Promise<boolean> {
   if (includedPerMonth <= 0) return false;
-  const { rowCount } = await db.query(
-    `INSERT INTO query_allowances AS a (organization_id, period_start, used)
-     VALUES ($1, date_trunc('month', now() AT TIME ZONE 'UTC')::date, 1)
-     ON CONFLICT (organization_id, period_start) DO UPDATE SET used = a.used + 1 WHERE a.used < $2`,
-    [organizationId, includedPerMonth],
-  );
+  const { rowCount } = await db.query(takeAllowanceSql('$1', '$2'), [organizationId, includedPerMonth]);
   return rowCount === 1;
 }
 
@@ -231,7 +231,7 @@ export async function takeIncludedCall(
 export async function returnIncludedCall(db: Queryable, organizationId: string): Promise<void> {
   await db.query(
     `UPDATE query_allowances SET used = used - 1
-     WHERE organization_id = $1 AND period_start = date_trunc('month', now() AT TIME ZONE 'UTC')::date AND used > 0`,
+     WHERE organization_id = $1 AND period_start = ${CURRENT_PERIOD} AND used > 0`,
     [organizationId],
   );
 }
