@@ -102,6 +102,7 @@ export async function debitWithRecord(
   request: { organizationId: string; amount: string; keyPrefix: string; description?: string },
   record: ChargedRecord,
 ): Promise<{ recordId: string; movement: Movement } | undefined> {
+  // The key will be the prefix and the record's id (a UUID): refuse a prefix that cannot make a valid key.
   parseKey(`${request.keyPrefix}00000000-0000-0000-0000-000000000000`);
   const charged = await chargeWithRecord(
     db,

@@ -78,8 +78,16 @@ export async function lockAccount(
       [organizationId, CURRENCY],
     );
   }
-  const { rows } = await client.query<{ balance: string; held: string; owed: string }>(
-    `SELECT balance::text, held::text, owed::text FROM credits WHERE organization_id = $1 AND currency = $2 FOR UPDATE`,
+  return selectAccount(client, organizationId, 'FOR UPDATE');
+}
+
+async function selectAccount(
+  db: Queryable,
+  organizationId: string,
+  lock: 'FOR UPDATE' | '',
+): Promise<AccountRow | undefined> {
+  const { rows } = await db.query<{ balance: string; held: string; owed: string }>(
+    `SELECT balance::text, held::text, owed::text FROM credits WHERE organization_id = $1 AND currency = $2 ${lock}`,
     [organizationId, CURRENCY],
   );
   const row = rows[0];
@@ -227,13 +235,8 @@ export async function chargeWithRecord(
 }
 
 /** The account's figures without a lock (to explain a refusal); undefined when it never held credits. */
-export async function readAccount(db: Queryable, organizationId: string): Promise<AccountRow | undefined> {
-  const { rows } = await db.query<{ balance: string; held: string; owed: string }>(
-    `SELECT balance::text, held::text, owed::text FROM credits WHERE organization_id = $1 AND currency = $2`,
-    [organizationId, CURRENCY],
-  );
-  const row = rows[0];
-  return row && { balance: toUnits(row.balance), held: toUnits(row.held), owed: toUnits(row.owed) };
+export function readAccount(db: Queryable, organizationId: string): Promise<AccountRow | undefined> {
+  return selectAccount(db, organizationId, '');
 }
 
 /** A ledger row to write; amounts in units, signed. */
