@@ -15,34 +15,14 @@ import { createPool } from '../../src/db/pool.js';
 import { canonicalJson } from '../../src/queries/canonical-json.js';
 import { isQueryError } from '../../src/queries/errors.js';
 import { QueryService, type QueryPayer } from '../../src/queries/service.js';
-import { defineQueryTool } from '../../src/queries/tool.js';
+import { feedbackCountTool } from '../helpers/query-tools.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { feedbackEvent, insertEvent, insertOrganization, insertUser } from '../helpers/fixtures.js';
 import { testLogger } from '../helpers/logger.js';
 
 const CHAIN = 31337;
 const HEAD_HASH = `0x${'ab'.repeat(32)}`;
-let runs = 0;
-
-/** Counts the agent's canonical NewFeedback at or below the block; `fail` makes it throw (a fault on our side). */
-const feedbackCount = defineQueryTool({
-  name: 'getFeedbacks',
-  tier: 1,
-  title: 'Feedback count',
-  description: 'How many feedback an agent has, as of a block.',
-  params: z.object({ fail: z.coerce.boolean().optional() }),
-  data: z.object({ count: z.number() }),
-  async run(ctx, params) {
-    runs += 1;
-    if (params.fail) throw new Error('tool failure');
-    const { rows } = await ctx.db.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM canonical_events
-       WHERE chain_id = $1 AND agent_id = $2 AND event_type = 'NewFeedback' AND block_number <= $3`,
-      [ctx.asOf.chainId, ctx.agentId, ctx.asOf.asOfBlock],
-    );
-    return { count: rows[0]!.n };
-  },
-});
+const { tool: feedbackCount, counter } = feedbackCountTool();
 
 let db: TestDatabase;
 let pool: pg.Pool;
@@ -82,7 +62,7 @@ afterAll(async () => {
   await db?.drop();
 });
 beforeEach(() => {
-  runs = 0;
+  counter.runs = 0;
 });
 
 async function fundedOrganization(amount: string): Promise<QueryPayer & { kind: 'organization' }> {
@@ -129,7 +109,7 @@ describe('query service', () => {
     const input = { chainId: CHAIN, agentId: '7', asOfBlock: 150 };
     const first = await service.call({ tool: 'getFeedbacks', input, payer, surface: 'rest' });
     const second = await service.call({ tool: 'getFeedbacks', input, payer, surface: 'rest' });
-    expect(runs).toBe(1);
+    expect(counter.runs).toBe(1);
     expect(first.answer.data).toEqual({ count: 2 });
     expect(first.billing.cache).toBe('miss');
     expect(second.billing.cache).toBe('hit');
@@ -162,7 +142,7 @@ describe('query service', () => {
       outcomes.push(await otherProcess.call({ tool: 'getFeedbacks', input, payer, surface: 'rest' }));
     expect(outcomes.map((o) => o.billing.cache)).toEqual(['hit', 'hit', 'hit']);
     expect(outcomes.map((o) => o.answer.data)).toEqual(Array(3).fill({ count: 3 }));
-    expect(runs).toBe(1);
+    expect(counter.runs).toBe(1);
     expect(cacheReads).toBe(1);
     expect(await balance(payer.organizationId)).toBe('0.96000000');
   });
@@ -174,7 +154,7 @@ describe('query service', () => {
       .catch((e: unknown) => e);
     expect(isBillingError(err, 'insufficient_credits')).toBe(true);
     expect((err as Error).message).toMatch(/0\.01000000 USDC needed, 0\.00500000 available/);
-    expect(runs).toBe(0);
+    expect(counter.runs).toBe(0);
     expect(await balance(payer.organizationId)).toBe('0.00500000');
     const rows = await usageRows(payer.organizationId);
     expect(rows).toHaveLength(1);
@@ -266,7 +246,7 @@ describe('query service', () => {
         'unknown_tool',
       ),
     ).toBe(true);
-    expect(runs).toBe(0);
+    expect(counter.runs).toBe(0);
     expect(await balance(payer.organizationId)).toBe('1.00000000');
   });
 

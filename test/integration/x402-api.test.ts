@@ -11,9 +11,8 @@ import { x402Client } from '@x402/core/client';
 import type { PaymentRequired } from '@x402/core/types';
 import { registerExactEvmScheme } from '@x402/evm/exact/client';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
-import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defineQueryTool } from '../../src/queries/tool.js';
+import { feedbackCountTool } from '../helpers/query-tools.js';
 import { startTestApi, type TestApi } from '../helpers/api.js';
 import { startTestChain, type TestChain } from '../helpers/chain.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
@@ -21,26 +20,7 @@ import { feedbackEvent, insertEvent } from '../helpers/fixtures.js';
 import { fundedPayer, payingFetch, signedPayment, tokenBalance, x402Env } from '../helpers/x402.js';
 
 const CHAIN = 31337;
-let runs = 0;
-
-/** Tier 1 (0.01 USDC = 10,000 units of the token): the agent's canonical feedback as of the block. */
-const feedbackCount = defineQueryTool({
-  name: 'getFeedbacks',
-  tier: 1,
-  title: 'Feedback count',
-  description: 'How many feedback an agent has, as of a block.',
-  params: z.object({}),
-  data: z.object({ count: z.number() }),
-  async run(ctx) {
-    runs += 1;
-    const { rows } = await ctx.db.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM canonical_events
-       WHERE chain_id = $1 AND agent_id = $2 AND event_type = 'NewFeedback' AND block_number <= $3`,
-      [ctx.asOf.chainId, ctx.agentId, ctx.asOf.asOfBlock],
-    );
-    return { count: rows[0]!.n };
-  },
-});
+const { tool: feedbackCount, counter } = feedbackCountTool();
 
 describe('x402 on the REST query endpoints', () => {
   let db: TestDatabase;
@@ -82,7 +62,7 @@ describe('x402 on the REST query endpoints', () => {
       expect.objectContaining({ amount: '10000', asset: chain.paymentToken!.address, payTo, network: 'eip155:31337' }),
     ]);
     expect(required.resource.url).toMatch(/\/api\/v1\/agents\/31337\/7\/feedbacks$/);
-    expect(runs).toBe(0);
+    expect(counter.runs).toBe(0);
 
     const paid = await payingFetch(chain, payer.key)(url('7'));
     expect(paid.status).toBe(200);
@@ -94,7 +74,7 @@ describe('x402 on the REST query endpoints', () => {
     expect(receipt).toMatchObject({ success: true, payer: payer.address });
     expect(await tokenBalance(chain, payer.address)).toBe(4_990_000n);
     expect(await tokenBalance(chain, payTo)).toBe(10_000n);
-    expect(runs).toBe(1);
+    expect(counter.runs).toBe(1);
 
     const { rows } = await db.pool.query<{ id: string; status: string }>(
       `SELECT id, status FROM x402_payments WHERE payer = $1`,
@@ -112,18 +92,18 @@ describe('x402 on the REST query endpoints', () => {
   it('refuses a replay, and runs one signature sent 5 times at once once', async () => {
     const payer = await fundedPayer(chain, 1_000_000n);
     const signature = await signedPayment(chain, payer.key, url('8'));
-    const before = runs; // agent 8 is asked for the first time here: nothing cached
+    const before = counter.runs; // agent 8 is asked for the first time here: nothing cached
     const responses = await Promise.all(
       Array.from({ length: 5 }, () => fetch(url('8'), { headers: { 'PAYMENT-SIGNATURE': signature } })),
     );
     expect(responses.map((r) => r.status).sort()).toEqual([200, 402, 402, 402, 402]);
-    expect(runs - before).toBe(1);
+    expect(counter.runs - before).toBe(1);
     const replay = await fetch(url('8'), { headers: { 'PAYMENT-SIGNATURE': signature } });
     expect(replay.status).toBe(402);
     expect(decodePaymentRequiredHeader(replay.headers.get('payment-required')!).error).toBe(
       'invalid_exact_evm_nonce_already_used',
     );
-    expect(runs - before).toBe(1);
+    expect(counter.runs - before).toBe(1);
     expect(await tokenBalance(chain, payer.address)).toBe(990_000n);
     expect((await usage()).filter((u) => u.payer_address === payer.address.toLowerCase())).toHaveLength(1);
   });
@@ -148,7 +128,7 @@ describe('x402 on the REST query endpoints', () => {
   });
 
   it('leaves requests with credentials to the credits path: no 402, no payment asked, no run', async () => {
-    const before = runs;
+    const before = counter.runs;
     const credentials: Record<string, string>[] = [
       { 'X-API-Key': 'not-a-key' },
       { Authorization: 'Bearer not-a-token' },
@@ -160,7 +140,7 @@ describe('x402 on the REST query endpoints', () => {
       expect(await res.json()).toMatchObject({ code: expect.stringMatching(/^(UNAUTHORIZED|NOT_FOUND)$/) });
       expect(res.headers.get('payment-required')).toBeNull();
     }
-    expect(runs).toBe(before);
+    expect(counter.runs).toBe(before);
   });
 });
 
@@ -179,11 +159,11 @@ describe('x402 on the REST query endpoints, payment network down', () => {
         `0x${'cd'.repeat(32)}`,
       ]);
       const payer = await fundedPayer(chain, 1_000_000n);
-      const before = runs;
+      const before = counter.runs;
       const res = await payingFetch(chain, payer.key)(`${api.server.url}/api/v1/agents/${CHAIN}/7/feedbacks`);
       expect(res.status).toBe(503);
       expect(await res.json()).toMatchObject({ error: 'payment_network_unavailable' });
-      expect(runs).toBe(before);
+      expect(counter.runs).toBe(before);
       expect((await db.pool.query(`SELECT 1 FROM x402_payments`)).rowCount).toBe(0);
       expect(await tokenBalance(chain, payer.address)).toBe(1_000_000n);
     } finally {
