@@ -5,6 +5,7 @@
  */
 
 import { z } from 'zod';
+import { jsonSetting } from '../json-setting.js';
 import { isAmount } from './amount.js';
 
 export const PLANS = ['free', 'starter', 'pro', 'enterprise'] as const;
@@ -120,16 +121,7 @@ const limitsOverride = z.strictObject(
  * BILLING_PLANS: a JSON object of plans, each with the figures it changes, e.g.
  * `{"free":{"maxTriggers":10},"pro":{"requestsPerHour":1000}}`; what it leaves out keeps its default.
  */
-export const planTableSchema = z
-  .string()
-  .transform((text, ctx) => {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'must be a JSON object such as {"free":{"maxTriggers":10}}' });
-      return z.NEVER;
-    }
-  })
+export const planTableSchema = jsonSetting('must be a JSON object such as {"free":{"maxTriggers":10}}')
   .pipe(
     z.strictObject(
       Object.fromEntries(PLANS.map((plan) => [plan, limitsOverride.optional()])) as Record<

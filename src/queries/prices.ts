@@ -4,6 +4,7 @@
  * `{"0":"0.002","3":"0.25"}`; what it leaves out keeps its default (src/queries/tool.ts TIER_DEFAULTS).
  */
 import { z } from 'zod';
+import { jsonSetting } from '../json-setting.js';
 import { isAmount } from '../billing/amount.js';
 import { TIER_DEFAULTS, type Tier } from './tool.js';
 
@@ -22,16 +23,7 @@ const price = z
     message: 'a price is a decimal string above zero with at most 6 decimals (USDC), such as "0.01"',
   });
 
-export const tierPricesSchema = z
-  .string()
-  .transform((text, ctx) => {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'must be a JSON object of tiers, such as {"0":"0.001","3":"0.2"}' });
-      return z.NEVER;
-    }
-  })
+export const tierPricesSchema = jsonSetting('must be a JSON object of tiers, such as {"0":"0.001","3":"0.2"}')
   .pipe(
     z.strictObject(
       { 0: price.optional(), 1: price.optional(), 2: price.optional(), 3: price.optional() },
