@@ -37,6 +37,8 @@ export interface DeliveryDeps {
   dispatch?: DispatchSettings;
   /** How long a pump's claim holds without being extended (default CLAIM_LEASE_MS). */
   claimLeaseMs?: number;
+  /** Gets what must be closed when the worker stops (the direct sender, which waits for its attempts in flight). */
+  onClose?: (close: () => Promise<void>) => void;
 }
 
 export function createDeliveryActivities(deps: DeliveryDeps) {
@@ -62,6 +64,7 @@ export function createDeliveryActivities(deps: DeliveryDeps) {
   });
   // Firings recorded here (trigger workflows' local activities) get their first attempts in this worker at once.
   const direct = new DirectSender({ repository, deliverer, logger: log });
+  deps.onClose?.(() => direct.close());
   const firingDeps = { pool, temporal, taskQueue, logger: log, dispatch: deps.dispatch, direct };
 
   const workflowActivities: DeliveryWorkflowActivities = {

@@ -93,7 +93,8 @@ export class DirectSender {
   /** Takes no more deliveries and waits for those in flight (what it cannot finish, the pumps take over later). */
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.allSettled([...this.batches]);
+    // A commit that found room before the close may still hand its deliveries over meanwhile: wait for those too.
+    while (this.batches.size > 0) await Promise.allSettled([...this.batches]);
   }
 
   private async extendClaims(): Promise<void> {

@@ -264,10 +264,12 @@ export class CandidateIndex {
       for (const id of organizationIds) this.changedOrganizations.add(id);
       throw err;
     }
-    const triggers = new Set(triggerIds);
-    const organizations = new Set(organizationIds);
-    for (const [id, t] of this.triggers)
-      if (triggers.has(id) || organizations.has(t.row.organization_id)) this.triggers.delete(id);
+    for (const id of triggerIds) this.triggers.delete(id);
+    // Only an organization's change needs a pass over every trigger (a trigger's change is the common one).
+    if (organizationIds.length > 0) {
+      const organizations = new Set(organizationIds);
+      for (const [id, t] of this.triggers) if (organizations.has(t.row.organization_id)) this.triggers.delete(id);
+    }
     for (const row of rows) this.triggers.set(row.trigger_id, { row, startSeq: BigInt(row.start_seq) });
     this.buckets = undefined;
   }

@@ -121,6 +121,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   // Activities start delivery workflows: they need a client of their own.
   const clientConnection = await Connection.connect({ address: options.address });
   const client = new Client({ connection: clientConnection, namespace: options.namespace });
+  const closers: (() => Promise<void>)[] = [];
   const worker = await Worker.create({
     connection,
     namespace: options.namespace,
@@ -135,6 +136,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         taskQueue: options.taskQueue,
         breaker: options.breaker,
         dispatch: options.dispatch,
+        onClose: (close) => closers.push(close),
       },
       eventRetentionDays: options.eventRetentionDays,
       queries: workerQueryService(options),
@@ -147,6 +149,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   for (let i = 0; i < dispatchers; i++)
     await ensureDispatcher(client, options.taskQueue, dispatcherWorkflowId(options.taskQueue, i));
   const done = worker.run().finally(async () => {
+    // The direct sender's attempts in flight finish first: a batch may still hand deliveries off through the client.
+    await Promise.allSettled(closers.map((close) => close()));
     await connection.close().catch(() => undefined);
     await clientConnection.close().catch(() => undefined);
   });

@@ -149,6 +149,52 @@ describe('direct first attempts', () => {
     expect(requests()).toHaveLength(1);
   });
 
+  it('two relays with their own direct senders racing over one event: one firing, one delivery, one request', async () => {
+    const [first, second] = [directSender(), directSender()];
+    const { taskQueue } = temporal;
+    const service = new TriggerService({ pool: db.pool, temporal: client, taskQueue, logger: testLogger });
+    const trigger: string = await service.create({
+      organizationId: orgId,
+      userId,
+      name: 'direct race',
+      chainId: 31337,
+      registry: 'reputation',
+      conditions: [{ condition_type: 'agent_id_equals', operator: '=', value: '306' }],
+      actions: [{ action_type: 'rest', config: { url: `${receiver.url}/306` } }],
+    });
+    const relays = [first, second].map(
+      (direct) =>
+        new Relay({
+          pool: db.pool,
+          databaseUrl: db.url,
+          logger: testLogger,
+          dispatcher: new TriggerDispatcher({ pool: db.pool, temporal: client, taskQueue, logger: testLogger, direct }),
+          name: `direct-${++relayNumber}`,
+        }),
+    );
+    await appendEvents(db.pool, [
+      feedbackRecord({ block_number: ++block, timestamp: Math.floor(Date.now() / 1000), agent_id: '306' }),
+    ]);
+    await Promise.all(relays.map((relay) => relay.catchUp()));
+    const { rows } = await db.pool.query<{ claim: string; status: string; firings: number }>(
+      `SELECT d.claim, d.status, (SELECT count(*)::int FROM trigger_matches m WHERE m.trigger_id = d.trigger_id) AS firings
+       FROM deliveries d WHERE d.trigger_id = $1`,
+      [trigger],
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.firings).toBe(1);
+    expect([first.claim, second.claim]).toContain(rows[0]!.claim);
+    await until(
+      async () =>
+        (await db.pool.query('SELECT 1 FROM deliveries WHERE trigger_id = $1 AND status = $2', [trigger, 'delivered']))
+          .rowCount === 1,
+      30_000,
+    );
+    await Promise.all([first.close(), second.close()]);
+    expect(first.attempted + second.attempted).toBe(1);
+    expect(receiver.requests.filter((r) => r.path.endsWith('/306'))).toHaveLength(1);
+  });
+
   it('leaves new deliveries to the pumps when the direct sender has no room', async () => {
     const full = new DeadSender({
       repository: { claimLeaseMs: 60_000 } as never,
