@@ -198,6 +198,20 @@ describe('linking', () => {
     expect(await code(owner.as.agents.unlink({ organizationId: owner.org, chainId, agentId }))).toBe('NOT_FOUND');
   });
 
+  it('two concurrent link calls with one signed challenge: exactly one links', async () => {
+    const racer = await account();
+    const racedAgent = await registerAgent(eoa);
+    const input = linkInput(await signedChallenge(racer.as, racer.org, racedAgent, eoa));
+    const outcomes = await Promise.allSettled([racer.as.agents.link(input), racer.as.agents.link(input)]);
+    expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+    expect(outcomes.find((o) => o.status === 'rejected')).toMatchObject({
+      reason: { code: 'CONFLICT', message: expect.stringContaining('already used') },
+    });
+    expect((await racer.as.agents.listLinks({ organizationId: racer.org })).items).toMatchObject([
+      { agentId: racedAgent, status: 'active' },
+    ]);
+  });
+
   it('links with EIP-712 typed data; a fresh proof by the owner moves the link to another organization', async () => {
     const first = await owner.as.agents.link(
       linkInput(await signedChallenge(owner.as, owner.org, agentId, eoa, 'eip712')),
@@ -522,6 +536,21 @@ describe('follow an agent', () => {
     expect((await owner.as.triggers.list({ organizationId: owner.org })).items).toEqual([]);
     expect((await owner.as.agents.listFollows({ organizationId: owner.org })).items).toEqual([]);
     expect(await code(owner.as.agents.unfollow(ref))).toBe('NOT_FOUND');
+  });
+
+  it('two concurrent follow calls make one set', async () => {
+    const owner = await account();
+    const ref = { organizationId: owner.org, chainId, agentId: await registerAgent(chain.registries.accounts[1]!) };
+    const [a, b] = await Promise.all([
+      owner.as.agents.follow({ ...ref, actions }),
+      owner.as.agents.follow({ ...ref, actions }),
+    ]);
+    expect([a.created, b.created].sort()).toEqual([false, true]);
+    expect(a.id).toBe(b.id);
+    expect((await owner.as.triggers.list({ organizationId: owner.org })).items).toHaveLength(4);
+    expect((await owner.as.agents.listFollows({ organizationId: owner.org })).items).toMatchObject([
+      { id: a.id, triggers: expect.arrayContaining([expect.objectContaining({ kind: 'reputation_drop' })]) },
+    ]);
   });
 
   it('a refused action leaves no half-made set', async () => {
