@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LinkLapseDispatcher } from '../../src/agents/lapses.js';
 import { loadArtifacts } from '../../src/chain/dev/compile.js';
 import { createMailer } from '../../src/mail/mailer.js';
-import { Relay } from '../../src/relay/relay.js';
+import { Relay, type RelayItem } from '../../src/relay/relay.js';
 import { agentSecret } from '../../src/secrets.js';
 import { code, joinByInvitation, startTestApi, verifyByMail, type ApiCaller, type TestApi } from '../helpers/api.js';
 import { startTestChain, testIndexer, type TestChain } from '../helpers/chain.js';
@@ -396,6 +396,47 @@ describe('lapse', () => {
       await relayCaughtUp();
       expect(api.mailbox.to(owner.email).filter((m) => m.subject.startsWith('Agent '))).toHaveLength(1);
     });
+  });
+
+  it('a batch dispatched twice at once (a replay, or two relays on one cursor) lapses once and mails once', async () => {
+    const owner = await account();
+    const from = chain.registries.accounts[3]!;
+    const agentId = await registerAgent(from);
+    const indexer = testIndexer(chain.config, db.pool);
+    await owner.as.agents.link(linkInput(await signedChallenge(owner.as, owner.org, agentId, from)));
+    await chain.registries.transfer(from, chain.registries.accounts[4]!, BigInt(agentId));
+    await indexer.tick();
+    const { rows: batch } = await db.pool.query<RelayItem>(
+      `SELECT 'event' AS kind, ingest_seq::text AS seq, json_build_object('id', id, 'registry', registry,
+         'event_type', event_type, 'agent_id', agent_id::text, 'metadata_key', metadata_key,
+         'chain_id', chain_id::float8, 'block_number', block_number::float8, 'transaction_hash', transaction_hash) AS event
+       FROM events WHERE chain_id = $1 AND agent_id = $2 ORDER BY ingest_seq`,
+      [chainId, agentId],
+    );
+    expect(batch.map((i) => i.kind === 'event' && i.event.event_type)).toContain('Transfer');
+    const mailer = createMailer(
+      { mail: { smtpUrl: api.mailbox.url, from: 'Test <no-reply@example.test>' }, nodeEnv: 'test' },
+      testLogger,
+    );
+    const dispatcher = new LinkLapseDispatcher({
+      pool: db.pool,
+      mailer,
+      publicUrl: 'https://api.example.test',
+      logger: testLogger,
+    });
+    try {
+      await Promise.all([dispatcher.dispatch(batch), dispatcher.dispatch(batch)]);
+      await dispatcher.dispatch(batch);
+    } finally {
+      mailer.close();
+    }
+    // The first mail to the address is the registration's verification mail.
+    await api.mailbox.waitFor(owner.email, 2);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(api.mailbox.to(owner.email).filter((m) => m.subject.startsWith('Agent '))).toHaveLength(1);
+    expect(
+      (await owner.as.agents.listLinks({ organizationId: owner.org, includeInactive: 'true' })).items,
+    ).toMatchObject([{ status: 'lapsed', lapseReason: 'transferred' }]);
   });
 
   it('the agentWallet signs a link; a wallet change lapses it (wallet_changed)', async () => {
