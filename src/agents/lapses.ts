@@ -39,17 +39,17 @@ export async function lapseLink(
   const { rows } = await db.query<
     Row<s.agent_links.Selectable, 'id' | 'account_id' | 'agent_id'> & { chain_id: number }
   >(
-    `UPDATE agent_links SET status = 'lapsed', lapsed_at = now(), lapse_reason = $3, lapse_event_id = $4
-     WHERE chain_id = $1 AND agent_id = $2 AND status = 'active' AND ($5::numeric IS NULL OR coalesce(verified_block, 0) < $5)
-     RETURNING id, account_id, chain_id::float8 AS chain_id, agent_id::text AS agent_id`,
+    // One statement: the token goes with the lapse or not at all (a replay finds the link no longer active).
+    `WITH lapsed AS (
+       UPDATE agent_links SET status = 'lapsed', lapsed_at = now(), lapse_reason = $3, lapse_event_id = $4
+       WHERE chain_id = $1 AND agent_id = $2 AND status = 'active' AND ($5::numeric IS NULL OR coalesce(verified_block, 0) < $5)
+       RETURNING id, account_id, chain_id, agent_id),
+     token AS (DELETE FROM agent_mcp_tokens t USING lapsed WHERE t.chain_id = lapsed.chain_id AND t.agent_id = lapsed.agent_id)
+     SELECT id, account_id, chain_id::float8 AS chain_id, agent_id::text AS agent_id FROM lapsed`,
     [change.chainId, change.agentId, change.reason, change.eventId ?? null, change.aboveBlock ?? null],
   );
   const row = rows[0];
   if (!row) return undefined;
-  await db.query('DELETE FROM agent_mcp_tokens WHERE chain_id = $1 AND agent_id = $2', [
-    change.chainId,
-    change.agentId,
-  ]);
   return {
     id: row.id,
     organizationId: row.account_id,
