@@ -6,7 +6,7 @@
  */
 import { getAddress, parseAbi, type Address } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LinkLapseDispatcher } from '../../src/agents/lapses.js';
+import { lapseLink, LinkLapseDispatcher } from '../../src/agents/lapses.js';
 import { loadArtifacts } from '../../src/chain/dev/compile.js';
 import { createMailer } from '../../src/mail/mailer.js';
 import { Relay, type RelayItem } from '../../src/relay/relay.js';
@@ -479,6 +479,31 @@ describe('lapse', () => {
 });
 
 describe('agent MCP tokens', () => {
+  it('a lapse committed while a token is being registered leaves no token behind', async () => {
+    const owner = await account();
+    const eoa = chain.registries.accounts[9]!;
+    const agentId = await registerAgent(eoa);
+    const ref = { organizationId: owner.org, chainId, agentId };
+    await owner.as.agents.link(linkInput(await signedChallenge(owner.as, owner.org, agentId, eoa)));
+    // A lapse in flight: it holds the link row (as lapseLink's UPDATE does) while the registration runs.
+    const lapse = await db.pool.connect();
+    try {
+      await lapse.query('BEGIN');
+      await lapseLink(lapse, { chainId, agentId, reason: 'transferred' });
+      const registering = code(owner.as.agents.registerMcpToken({ ...ref, token: 'tok_racing_lapse_1' }));
+      await new Promise((r) => setTimeout(r, 500));
+      await lapse.query('COMMIT');
+      expect(await registering).toBe('FORBIDDEN');
+    } finally {
+      lapse.release();
+    }
+    const { rowCount } = await db.pool.query('SELECT 1 FROM agent_mcp_tokens WHERE chain_id = $1 AND agent_id = $2', [
+      chainId,
+      agentId,
+    ]);
+    expect(rowCount).toBe(0);
+  });
+
   it('only an organization with an active link registers, rotates and deletes; reads show no token', async () => {
     const owner = await account();
     const other = await account();
