@@ -325,3 +325,7 @@ export function requireTemporalAddress(config: Config): string {
   }
   return config.temporal.address;
 }
+
+/** The API's public base URL: API_PUBLIC_URL, else the address it listens on (links in mails, OpenAPI, MCP). */
+export const apiBaseUrl = (api: Pick<Config['api'], 'publicUrl' | 'host' | 'port'>): string =>
+  api.publicUrl ?? `http://${api.host}:${api.port}`;

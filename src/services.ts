@@ -6,7 +6,7 @@ import { migrate } from './db/migrate.js';
 import { connectTemporal, createTemporalClient } from './temporal/connection.js';
 import { resolveTemporalCli, startTemporalDevServer } from './temporal/dev-server.js';
 import type { ProcessContext } from './runtime.js';
-import { requireDatabaseUrl, requireTemporalAddress } from './config.js';
+import { apiBaseUrl, requireDatabaseUrl, requireTemporalAddress } from './config.js';
 import type { ChainConfig } from './chain/config.js';
 import { ChainIndexer } from './indexer/chain-indexer.js';
 import { createHeadSubscriptionClient, sleep } from './indexer/rpc.js';
@@ -215,7 +215,7 @@ export function startRelay(
     dispatcher: new LinkLapseDispatcher({
       pool,
       mailer,
-      publicUrl: ctx.config.api.publicUrl ?? `http://${ctx.config.api.host}:${ctx.config.api.port}`,
+      publicUrl: apiBaseUrl(ctx.config.api),
       logger: ctx.logger,
     }),
   });

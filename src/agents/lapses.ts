@@ -12,7 +12,7 @@
  */
 import type * as s from 'zapatos/schema';
 import type { Db } from '../db/pool.js';
-import type { Queryable } from '../db/transaction.js';
+import { withTransaction, type Queryable } from '../db/transaction.js';
 import type { Logger } from '../logger.js';
 import type { Mailer } from '../mail/mailer.js';
 import type { Row } from '../db/rows.js';
@@ -39,17 +39,17 @@ export async function lapseLink(
   const { rows } = await db.query<
     Row<s.agent_links.Selectable, 'id' | 'account_id' | 'agent_id'> & { chain_id: number }
   >(
-    `UPDATE agent_links SET status = 'lapsed', lapsed_at = now(), lapse_reason = $3, lapse_event_id = $4
-     WHERE chain_id = $1 AND agent_id = $2 AND status = 'active' AND ($5::numeric IS NULL OR coalesce(verified_block, 0) < $5)
-     RETURNING id, account_id, chain_id::float8 AS chain_id, agent_id::text AS agent_id`,
+    // One statement: the token goes with the lapse or not at all (a replay finds the link no longer active).
+    `WITH lapsed AS (
+       UPDATE agent_links SET status = 'lapsed', lapsed_at = now(), lapse_reason = $3, lapse_event_id = $4
+       WHERE chain_id = $1 AND agent_id = $2 AND status = 'active' AND ($5::numeric IS NULL OR coalesce(verified_block, 0) < $5)
+       RETURNING id, account_id, chain_id, agent_id),
+     token AS (DELETE FROM agent_mcp_tokens t USING lapsed WHERE t.chain_id = lapsed.chain_id AND t.agent_id = lapsed.agent_id)
+     SELECT id, account_id, chain_id::float8 AS chain_id, agent_id::text AS agent_id FROM lapsed`,
     [change.chainId, change.agentId, change.reason, change.eventId ?? null, change.aboveBlock ?? null],
   );
   const row = rows[0];
   if (!row) return undefined;
-  await db.query('DELETE FROM agent_mcp_tokens WHERE chain_id = $1 AND agent_id = $2', [
-    change.chainId,
-    change.agentId,
-  ]);
   return {
     id: row.id,
     organizationId: row.account_id,
@@ -144,37 +144,47 @@ export class LinkLapseDispatcher implements Dispatcher {
   }
 }
 
-/** Mails the owner and admins of each organization whose link lapsed and was not told yet; marks it told. */
+/**
+ * Mails the owner and admins of each organization whose link lapsed and was not told yet (up to 100 links); marks it
+ * told. Each link is claimed (FOR UPDATE SKIP LOCKED) until it is marked, so a batch dispatched twice at once (a
+ * replay, two relays on one cursor) mails once; a crash before the mark mails again (at least once).
+ */
 export async function notifyLapses(options: Pick<LinkLapseDispatcherOptions, 'pool' | 'mailer' | 'publicUrl'>) {
-  const { rows } = await options.pool.query<{
-    id: string;
-    chain_id: number;
-    agent_id: string;
-    lapse_reason: LapseReason;
-    organization_name: string;
-    emails: string[];
-  }>(
-    `SELECT l.id, l.chain_id::float8 AS chain_id, l.agent_id::text AS agent_id, l.lapse_reason, o.name AS organization_name,
-            array(SELECT DISTINCT u.email FROM organization_members m JOIN users u ON u.id = m.user_id
-                  WHERE m.organization_id = o.id AND m.role = 'admin' AND u.is_active
-                  UNION SELECT u.email FROM users u WHERE u.id = o.owner_id AND u.is_active) AS emails
-     FROM agent_links l JOIN organizations o ON o.id = l.account_id
-     WHERE l.status = 'lapsed' AND l.lapse_notified_at IS NULL
-     ORDER BY l.lapsed_at LIMIT 100`,
-  );
-  for (const row of rows) {
-    for (const to of row.emails.filter((e) => !e.endsWith('@wallet.invalid'))) {
-      await options.mailer.send(
-        lapseMail({
-          to,
-          organizationName: row.organization_name,
-          chainId: row.chain_id,
-          agentId: row.agent_id,
-          reason: row.lapse_reason,
-          publicUrl: options.publicUrl,
-        }),
+  for (let told = 0; told < 100; told++) {
+    const more = await withTransaction(options.pool, async (client) => {
+      const { rows } = await client.query<{
+        id: string;
+        chain_id: number;
+        agent_id: string;
+        lapse_reason: LapseReason;
+        organization_name: string;
+        emails: string[];
+      }>(
+        `SELECT l.id, l.chain_id::float8 AS chain_id, l.agent_id::text AS agent_id, l.lapse_reason, o.name AS organization_name,
+                array(SELECT DISTINCT u.email FROM organization_members m JOIN users u ON u.id = m.user_id
+                      WHERE m.organization_id = o.id AND m.role = 'admin' AND u.is_active
+                      UNION SELECT u.email FROM users u WHERE u.id = o.owner_id AND u.is_active) AS emails
+         FROM agent_links l JOIN organizations o ON o.id = l.account_id
+         WHERE l.status = 'lapsed' AND l.lapse_notified_at IS NULL
+         ORDER BY l.lapsed_at LIMIT 1 FOR UPDATE OF l SKIP LOCKED`,
       );
-    }
-    await options.pool.query('UPDATE agent_links SET lapse_notified_at = now() WHERE id = $1', [row.id]);
+      const row = rows[0];
+      if (!row) return false;
+      for (const to of row.emails.filter((e) => !e.endsWith('@wallet.invalid'))) {
+        await options.mailer.send(
+          lapseMail({
+            to,
+            organizationName: row.organization_name,
+            chainId: row.chain_id,
+            agentId: row.agent_id,
+            reason: row.lapse_reason,
+            publicUrl: options.publicUrl,
+          }),
+        );
+      }
+      await client.query('UPDATE agent_links SET lapse_notified_at = now() WHERE id = $1', [row.id]);
+      return true;
+    });
+    if (!more) return;
   }
 }

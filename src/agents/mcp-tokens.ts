@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type * as s from 'zapatos/schema';
 import type { Db } from '../db/pool.js';
+import { withTransaction } from '../db/transaction.js';
 import type { Row } from '../db/rows.js';
 import { agentSecret, type SecretBox } from '../secrets.js';
 import { AgentError } from './errors.js';
@@ -50,18 +51,29 @@ export class AgentMcpTokens {
     await this.deps.links.requireActiveLink(ref);
     const sealed = this.deps.secrets.encrypt(token, agentSecret(ref.chainId, ref.agentId, 'agent_mcp_tokens.token'));
     const values = [ref.chainId, ref.agentId, sealed, tokenFingerprint(token), token.slice(-4)];
-    const { rows } =
-      mode === 'register'
-        ? await this.deps.pool.query<TokenRow>(
-            `INSERT INTO agent_mcp_tokens (chain_id, agent_id, token, fingerprint, last4) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (chain_id, agent_id) DO NOTHING RETURNING ${COLUMNS}`,
-            values,
-          )
-        : await this.deps.pool.query<TokenRow>(
-            `UPDATE agent_mcp_tokens SET token = $3, fingerprint = $4, last4 = $5 WHERE chain_id = $1 AND agent_id = $2
-             RETURNING ${COLUMNS}`,
-            values,
-          );
+    const rows = await withTransaction(this.deps.pool, async (client) => {
+      // The link row stays shared-locked until the token is written: a lapse, unlink or move (which delete the token)
+      // either committed before (no active link: refused) or waits for this write and deletes it.
+      const held = await client.query(
+        `SELECT 1 FROM agent_links WHERE chain_id = $1 AND agent_id = $2 AND account_id = $3 AND status = 'active'
+         FOR SHARE`,
+        [ref.chainId, ref.agentId, ref.organizationId],
+      );
+      if (held.rowCount !== 1) throw notLinked(ref);
+      const { rows } =
+        mode === 'register'
+          ? await client.query<TokenRow>(
+              `INSERT INTO agent_mcp_tokens (chain_id, agent_id, token, fingerprint, last4) VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (chain_id, agent_id) DO NOTHING RETURNING ${COLUMNS}`,
+              values,
+            )
+          : await client.query<TokenRow>(
+              `UPDATE agent_mcp_tokens SET token = $3, fingerprint = $4, last4 = $5 WHERE chain_id = $1 AND agent_id = $2
+               RETURNING ${COLUMNS}`,
+              values,
+            );
+      return rows;
+    });
     if (!rows[0]) {
       throw mode === 'register'
         ? new AgentError('token_exists', `agent ${ref.agentId} on chain ${ref.chainId} has an MCP token: rotate it`)
@@ -83,11 +95,7 @@ export class AgentMcpTokens {
   /** The token's summary, for an organization with an active link (no on-chain check: it reveals nothing secret). */
   async get(ref: AgentRef): Promise<McpTokenSummary | null> {
     const link = await this.deps.links.get(ref);
-    if (link?.status !== 'active')
-      throw new AgentError(
-        'not_linked',
-        `organization ${ref.organizationId} has no active link to agent ${ref.agentId}`,
-      );
+    if (link?.status !== 'active') throw notLinked(ref);
     const { rows } = await this.deps.pool.query<TokenRow>(
       `SELECT ${COLUMNS} FROM agent_mcp_tokens WHERE chain_id = $1 AND agent_id = $2`,
       [ref.chainId, ref.agentId],
@@ -95,3 +103,6 @@ export class AgentMcpTokens {
     return rows[0] ? toSummary(rows[0]) : null;
   }
 }
+
+const notLinked = (ref: AgentRef) =>
+  new AgentError('not_linked', `organization ${ref.organizationId} has no active link to agent ${ref.agentId}`);

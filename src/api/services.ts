@@ -3,7 +3,7 @@ import { hkdfSync } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import type pg from 'pg';
 import type { Config } from '../config.js';
-import { ConfigError } from '../config.js';
+import { apiBaseUrl, ConfigError } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { SecretBox } from '../secrets.js';
 import { ApiKeyCache } from '../auth/api-keys.js';
@@ -78,7 +78,7 @@ export async function createApiServices(
     throw err;
   }
   const tenantPool = createTenantPool(input.databaseUrl, input.logger, { max: config.database.poolMax });
-  const publicUrl = config.api.publicUrl ?? `http://${config.api.host}:${config.api.port}`;
+  const publicUrl = apiBaseUrl(config.api);
   const queries = new QueryService({
     pool: input.pool,
     logger: input.logger,

@@ -8,6 +8,7 @@ import type { ActionSettings } from '../actions/settings.js';
 import { startApiServer, type RunningApiServer } from '../api/server.js';
 import { createApiServices } from '../api/services.js';
 import { createApiHandlers } from '../api/trpc/handlers.js';
+import { apiBaseUrl } from '../config.js';
 import type { ProcessContext } from '../runtime.js';
 import { startWorker, type RunningWorker } from '../worker/worker.js';
 
@@ -66,7 +67,7 @@ export async function startConfiguredApi(
       trustedProxies: config.api.trustedProxies,
       stripeBilling: apiServices.services.stripeBilling,
       api: createApiHandlers(apiServices.services, {
-        baseUrl: config.api.publicUrl ?? `http://${config.api.host}:${config.api.port}`,
+        baseUrl: apiBaseUrl(config.api),
       }),
     },
     config.api,

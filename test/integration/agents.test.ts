@@ -6,10 +6,10 @@
  */
 import { getAddress, parseAbi, type Address } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LinkLapseDispatcher } from '../../src/agents/lapses.js';
+import { lapseLink, LinkLapseDispatcher } from '../../src/agents/lapses.js';
 import { loadArtifacts } from '../../src/chain/dev/compile.js';
 import { createMailer } from '../../src/mail/mailer.js';
-import { Relay } from '../../src/relay/relay.js';
+import { Relay, type RelayItem } from '../../src/relay/relay.js';
 import { agentSecret } from '../../src/secrets.js';
 import { code, joinByInvitation, startTestApi, verifyByMail, type ApiCaller, type TestApi } from '../helpers/api.js';
 import { startTestChain, testIndexer, type TestChain } from '../helpers/chain.js';
@@ -198,6 +198,20 @@ describe('linking', () => {
     expect(await code(owner.as.agents.unlink({ organizationId: owner.org, chainId, agentId }))).toBe('NOT_FOUND');
   });
 
+  it('two concurrent link calls with one signed challenge: exactly one links', async () => {
+    const racer = await account();
+    const racedAgent = await registerAgent(eoa);
+    const input = linkInput(await signedChallenge(racer.as, racer.org, racedAgent, eoa));
+    const outcomes = await Promise.allSettled([racer.as.agents.link(input), racer.as.agents.link(input)]);
+    expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(1);
+    expect(outcomes.find((o) => o.status === 'rejected')).toMatchObject({
+      reason: { code: 'CONFLICT', message: expect.stringContaining('already used') },
+    });
+    expect((await racer.as.agents.listLinks({ organizationId: racer.org })).items).toMatchObject([
+      { agentId: racedAgent, status: 'active' },
+    ]);
+  });
+
   it('links with EIP-712 typed data; a fresh proof by the owner moves the link to another organization', async () => {
     const first = await owner.as.agents.link(
       linkInput(await signedChallenge(owner.as, owner.org, agentId, eoa, 'eip712')),
@@ -384,6 +398,47 @@ describe('lapse', () => {
     });
   });
 
+  it('a batch dispatched twice at once (a replay, or two relays on one cursor) lapses once and mails once', async () => {
+    const owner = await account();
+    const from = chain.registries.accounts[3]!;
+    const agentId = await registerAgent(from);
+    const indexer = testIndexer(chain.config, db.pool);
+    await owner.as.agents.link(linkInput(await signedChallenge(owner.as, owner.org, agentId, from)));
+    await chain.registries.transfer(from, chain.registries.accounts[4]!, BigInt(agentId));
+    await indexer.tick();
+    const { rows: batch } = await db.pool.query<RelayItem>(
+      `SELECT 'event' AS kind, ingest_seq::text AS seq, json_build_object('id', id, 'registry', registry,
+         'event_type', event_type, 'agent_id', agent_id::text, 'metadata_key', metadata_key,
+         'chain_id', chain_id::float8, 'block_number', block_number::float8, 'transaction_hash', transaction_hash) AS event
+       FROM events WHERE chain_id = $1 AND agent_id = $2 ORDER BY ingest_seq`,
+      [chainId, agentId],
+    );
+    expect(batch.map((i) => i.kind === 'event' && i.event.event_type)).toContain('Transfer');
+    const mailer = createMailer(
+      { mail: { smtpUrl: api.mailbox.url, from: 'Test <no-reply@example.test>' }, nodeEnv: 'test' },
+      testLogger,
+    );
+    const dispatcher = new LinkLapseDispatcher({
+      pool: db.pool,
+      mailer,
+      publicUrl: 'https://api.example.test',
+      logger: testLogger,
+    });
+    try {
+      await Promise.all([dispatcher.dispatch(batch), dispatcher.dispatch(batch)]);
+      await dispatcher.dispatch(batch);
+    } finally {
+      mailer.close();
+    }
+    // The first mail to the address is the registration's verification mail.
+    await api.mailbox.waitFor(owner.email, 2);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(api.mailbox.to(owner.email).filter((m) => m.subject.startsWith('Agent '))).toHaveLength(1);
+    expect(
+      (await owner.as.agents.listLinks({ organizationId: owner.org, includeInactive: 'true' })).items,
+    ).toMatchObject([{ status: 'lapsed', lapseReason: 'transferred' }]);
+  });
+
   it('the agentWallet signs a link; a wallet change lapses it (wallet_changed)', async () => {
     const owner = await account();
     const agentOwner = chain.registries.accounts[1]!;
@@ -424,6 +479,31 @@ describe('lapse', () => {
 });
 
 describe('agent MCP tokens', () => {
+  it('a lapse committed while a token is being registered leaves no token behind', async () => {
+    const owner = await account();
+    const eoa = chain.registries.accounts[9]!;
+    const agentId = await registerAgent(eoa);
+    const ref = { organizationId: owner.org, chainId, agentId };
+    await owner.as.agents.link(linkInput(await signedChallenge(owner.as, owner.org, agentId, eoa)));
+    // A lapse in flight: it holds the link row (as lapseLink's UPDATE does) while the registration runs.
+    const lapse = await db.pool.connect();
+    try {
+      await lapse.query('BEGIN');
+      await lapseLink(lapse, { chainId, agentId, reason: 'transferred' });
+      const registering = code(owner.as.agents.registerMcpToken({ ...ref, token: 'tok_racing_lapse_1' }));
+      await new Promise((r) => setTimeout(r, 500));
+      await lapse.query('COMMIT');
+      expect(await registering).toBe('FORBIDDEN');
+    } finally {
+      lapse.release();
+    }
+    const { rowCount } = await db.pool.query('SELECT 1 FROM agent_mcp_tokens WHERE chain_id = $1 AND agent_id = $2', [
+      chainId,
+      agentId,
+    ]);
+    expect(rowCount).toBe(0);
+  });
+
   it('only an organization with an active link registers, rotates and deletes; reads show no token', async () => {
     const owner = await account();
     const other = await account();
@@ -522,6 +602,21 @@ describe('follow an agent', () => {
     expect((await owner.as.triggers.list({ organizationId: owner.org })).items).toEqual([]);
     expect((await owner.as.agents.listFollows({ organizationId: owner.org })).items).toEqual([]);
     expect(await code(owner.as.agents.unfollow(ref))).toBe('NOT_FOUND');
+  });
+
+  it('two concurrent follow calls make one set', async () => {
+    const owner = await account();
+    const ref = { organizationId: owner.org, chainId, agentId: await registerAgent(chain.registries.accounts[1]!) };
+    const [a, b] = await Promise.all([
+      owner.as.agents.follow({ ...ref, actions }),
+      owner.as.agents.follow({ ...ref, actions }),
+    ]);
+    expect([a.created, b.created].sort()).toEqual([false, true]);
+    expect(a.id).toBe(b.id);
+    expect((await owner.as.triggers.list({ organizationId: owner.org })).items).toHaveLength(4);
+    expect((await owner.as.agents.listFollows({ organizationId: owner.org })).items).toMatchObject([
+      { id: a.id, triggers: expect.arrayContaining([expect.objectContaining({ kind: 'reputation_drop' })]) },
+    ]);
   });
 
   it('a refused action leaves no half-made set', async () => {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, envSchema, loadConfig } from '../../src/config.js';
+import { apiBaseUrl, ConfigError, envSchema, loadConfig } from '../../src/config.js';
 
 describe('loadConfig', () => {
   it('applies embedded defaults when nothing is set', () => {
@@ -104,5 +104,12 @@ describe('configuration documentation', () => {
     const text = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');
     const named = [...text.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]);
     expect(named.filter((n) => !keys.includes(n!))).toEqual([]);
+  });
+});
+
+describe('apiBaseUrl', () => {
+  it('is API_PUBLIC_URL when set, else the address the API listens on', () => {
+    expect(apiBaseUrl(loadConfig({ API_PUBLIC_URL: 'https://api.example.com' }).api)).toBe('https://api.example.com');
+    expect(apiBaseUrl({ publicUrl: undefined, host: '127.0.0.1', port: 3000 })).toBe('http://127.0.0.1:3000');
   });
 });
