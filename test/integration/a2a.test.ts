@@ -36,7 +36,7 @@ import { appendEvents, feedbackRecord } from '../helpers/fixtures.js';
 import { testLogger } from '../helpers/logger.js';
 import { eventually } from '../helpers/wait.js';
 import { startTestChain, type TestChain } from '../helpers/chain.js';
-import { fundedPayer, payingFetch, tokenBalance, x402Env } from '../helpers/x402.js';
+import { fundedPayer, payingFetch, signedPayment, tokenBalance, x402Env } from '../helpers/x402.js';
 import { decodePaymentRequiredHeader, decodePaymentResponseHeader } from '@x402/core/http';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { atomicAmount } from '../../src/payments/x402/config.js';
@@ -460,6 +460,16 @@ describe('GetTask and ListTasks', () => {
     const stranger = await client(api, owner.key);
     await expect(stranger.getTask({ id: ids[0]!, tenant: '', historyLength: undefined })).rejects.toThrow(/not found/i);
     await expect(stranger.cancelTask({ id: ids[0]!, tenant: '', metadata: {} })).rejects.toThrow(/not found/i);
+    // A message naming another organization's task (its id chosen by the client) does not reach it.
+    const row = async () =>
+      (await db.pool.query('SELECT organization_id, history, status_detail FROM a2a_tasks WHERE id = $1', [ids[0]]))
+        .rows;
+    const before = await row();
+    expect(before).toEqual([expect.objectContaining({ organization_id: org.organizationId })]);
+    const intrusion = ask(summary);
+    intrusion.message.taskId = ids[0]!;
+    await expect(stranger.sendMessage(intrusion)).rejects.toThrow(/not found/i);
+    expect(await row()).toEqual(before);
   });
 });
 
@@ -792,6 +802,28 @@ describe('x402 for callers without an account', () => {
         usage_payer: payer.address.toLowerCase(),
       },
     ]);
+  });
+
+  it('runs one payment once: sent 4 times at once, one COMPLETED task and one sale; sent again, refused', async () => {
+    const amount = atomicAmount(paid.services.queries.priceOf('getReputationSummary'), 6);
+    const payer = await fundedPayer(chain, 5_000_000n);
+    const request = sendMessage({ ...summary, agentId: '41' });
+    const signature = await signedPayment(chain, payer.key, rpcUrl(), request);
+    const send = () => fetch(rpcUrl(), { ...request, headers: { ...request.headers, 'PAYMENT-SIGNATURE': signature } });
+    const responses = await Promise.all(Array.from({ length: 4 }, send));
+    expect(responses.map((r) => r.status).sort()).toEqual([200, 402, 402, 402]);
+    const replay = await send();
+    expect(replay.status).toBe(402);
+    expect(decodePaymentRequiredHeader(replay.headers.get('payment-required')!).error).toBe(
+      'invalid_exact_evm_nonce_already_used',
+    );
+    expect(await tokenBalance(chain, payer.address)).toBe(5_000_000n - amount);
+    const { rows } = await db.pool.query(
+      `SELECT (SELECT count(*)::int FROM a2a_tasks WHERE payer_address = $1) AS tasks,
+         (SELECT count(*)::int FROM usage_logs WHERE payer_address = $1) AS usage`,
+      [payer.address.toLowerCase()],
+    );
+    expect(rows).toEqual([{ tasks: 1, usage: 1 }]);
   });
 
   it('refuses bad arguments before any payment, and every other method without credentials', async () => {
