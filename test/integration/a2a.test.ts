@@ -32,7 +32,7 @@ import { ORGANIZATION_ID } from '../../src/triggers/search-attributes.js';
 import { startTestApi, type ApiCaller, type TestApi } from '../helpers/api.js';
 import { testActionSettings } from '../helpers/actions.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { appendEvents, feedbackRecord } from '../helpers/fixtures.js';
+import { indexTwoFeedbacks } from '../helpers/fixtures.js';
 import { testLogger } from '../helpers/logger.js';
 import { eventually } from '../helpers/wait.js';
 import { startTestChain, type TestChain } from '../helpers/chain.js';
@@ -215,31 +215,8 @@ const kinds = (events: StreamResponse[]) =>
     return p.$case;
   });
 
-async function indexChain(): Promise<void> {
-  await appendEvents(db.pool, [
-    feedbackRecord({
-      chain_id: CHAIN,
-      agent_id: AGENT,
-      block_number: 100,
-      log_index: 0,
-      value: '90',
-      client_address: `0x${'c1'.repeat(20)}`,
-    }),
-    feedbackRecord({
-      chain_id: CHAIN,
-      agent_id: AGENT,
-      block_number: 101,
-      log_index: 0,
-      value: '80',
-      client_address: `0x${'c2'.repeat(20)}`,
-    }),
-  ]);
-  await db.pool.query('INSERT INTO checkpoints (chain_id, last_block_number, last_block_hash) VALUES ($1, $2, $3)', [
-    CHAIN,
-    HEAD,
-    `0x${'ab'.repeat(32)}`,
-  ]);
-}
+const indexChain = () =>
+  indexTwoFeedbacks(db.pool, { chainId: CHAIN, agentId: AGENT, head: HEAD, headHash: `0x${'ab'.repeat(32)}` });
 
 let owner: Account;
 
@@ -434,7 +411,7 @@ describe('GetTask and ListTasks', () => {
   it("lists the organization's tasks newest first, paged; another organization's task is not found", async () => {
     const org = await account('10');
     const a2a = await client(api, org.key);
-    const ids = [];
+    const ids: string[] = [];
     for (const agentId of ['20', '21', '22']) ids.push(asTask(await a2a.sendMessage(ask({ ...summary, agentId }))).id);
     const first = await a2a.listTasks({
       tenant: '',
