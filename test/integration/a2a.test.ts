@@ -6,7 +6,6 @@
  * unknown tool, limits, another organization's task, a request without A2A-Version).
  */
 import { randomUUID } from 'node:crypto';
-import { inject } from 'vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
@@ -22,7 +21,8 @@ import { credit, getAccount, listActiveHolds, listEntries } from '../../src/bill
 import { toUnits } from '../../src/billing/amount.js';
 import { QUERY_TOOLS } from '../../src/queries/catalog.js';
 import { defineQueryTool, type QueryTool } from '../../src/queries/tool.js';
-import { startWorker, type RunningWorker } from '../../src/worker/worker.js';
+import type { RunningWorker } from '../../src/worker/worker.js';
+import { startTestWorker } from '../helpers/temporal.js';
 import { A2A_CARD_PATH, A2A_JSONRPC_PATH } from '../../src/a2a/card.js';
 import { a2aWorkflowId, QUERY_TOOL } from '../../src/a2a/executor.js';
 import { insertTask, statusOf } from '../../src/a2a/tasks.js';
@@ -30,7 +30,6 @@ import { resumeStrandedTasks } from '../../src/a2a/recovery.js';
 import { createChainClient } from '../../src/indexer/rpc.js';
 import { ORGANIZATION_ID } from '../../src/triggers/search-attributes.js';
 import { startTestApi, type ApiCaller, type TestApi } from '../helpers/api.js';
-import { testActionSettings } from '../helpers/actions.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { indexTwoFeedbacks } from '../helpers/fixtures.js';
 import { testLogger } from '../helpers/logger.js';
@@ -111,17 +110,10 @@ async function account(credits: string): Promise<Account> {
   return { organizationId, as, key };
 }
 
-function startTestWorker(): Promise<RunningWorker> {
-  return startWorker({
-    address: inject('temporalAddress'),
-    namespace: 'default',
-    taskQueue,
-    pool: db.pool,
-    logger: testLogger,
-    actions: testActionSettings(),
+const startQueryWorker = (): Promise<RunningWorker> =>
+  startTestWorker(db.pool, taskQueue, {
     queries: { tools: TOOLS, chains: [{ chainId: CHAIN, rpcUrl: chain.config.rpcUrl }] },
   });
-}
 
 async function client(server: TestApi, key: string, transport: 'jsonrpc' | 'rest' = 'jsonrpc'): Promise<Client> {
   const fetchImpl = createAuthenticatingFetchWithRetry(fetch, {
@@ -230,7 +222,7 @@ beforeAll(async () => {
   other = await startTestApi(db, { taskQueue, queryTools: TOOLS, env: { A2A_MAX_PENDING_TASKS: '3' } });
   chain = await startTestChain({ paymentToken: true });
   expect(chain.anvil.chainId).toBe(CHAIN);
-  worker = await startTestWorker();
+  worker = await startQueryWorker();
   await indexChain();
   owner = await account('10');
 });
@@ -704,7 +696,7 @@ describe('a worker lost mid-task', () => {
     await worker.stop();
     // Let the retried computation through at once on the new worker.
     release();
-    worker = await startTestWorker();
+    worker = await startQueryWorker();
     const done = await eventually(
       () => a2a.getTask({ id: task.id, tenant: '', historyLength: undefined }),
       (t) => stateOf(t) === TaskState.TASK_STATE_COMPLETED,
