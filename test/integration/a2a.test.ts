@@ -525,6 +525,32 @@ describe('CancelTask and SubscribeToTask', () => {
     const task = asTask(await a2a.sendMessage(ask({ ...summary, agentId: '30' })));
     await expect(a2a.cancelTask({ id: task.id, tenant: '', metadata: {} })).rejects.toThrow(/not cancelable/i);
   });
+
+  it('a cancel racing the completion ends the task one way: CANCELED with nothing charged, or COMPLETED charged once', async () => {
+    const org = await account('10');
+    const before = await balanceOf(org.organizationId);
+    const price = api.services.queries.priceOf('getReputationReport');
+    const { a2a, task } = await startSlow(org);
+    release();
+    const cancel = await a2a.cancelTask({ id: task.id, tenant: '', metadata: {} }).then(
+      (t) => stateOf(t),
+      (err: Error) => err.message,
+    );
+    const ended = await eventually(
+      () => a2a.getTask({ id: task.id, tenant: '', historyLength: undefined }),
+      (t) => stateOf(t) === TaskState.TASK_STATE_CANCELED || stateOf(t) === TaskState.TASK_STATE_COMPLETED,
+    );
+    expect(await listActiveHolds(db.pool, org.organizationId)).toEqual([]);
+    if (stateOf(ended) === TaskState.TASK_STATE_CANCELED) {
+      expect(cancel).toBe(TaskState.TASK_STATE_CANCELED);
+      expect(await captures(org.organizationId)).toEqual([]);
+      expect(await balanceOf(org.organizationId)).toBe(before);
+    } else {
+      expect(cancel).toMatch(/not cancelable/i);
+      expect(await captures(org.organizationId)).toHaveLength(1);
+      expect(toUnits(await balanceOf(org.organizationId))).toBe(toUnits(before) - toUnits(price));
+    }
+  });
 });
 
 // ------------------------------------------------------------------------------------------------ hardening
