@@ -173,10 +173,6 @@ export async function loadTask(db: Queryable, id: string, owner: TaskOwner): Pro
   return rows[0] && taskOf(rows[0]);
 }
 
-/**
- * The SDK's save (every event it processes): status, history and artifacts as it has them. Only an existing task of
- * the owner that is not terminal yet changes.
- */
 /** A task and how far its work is (0..1), whoever owns it: for relaying a task the caller was already allowed to see. */
 export async function loadTaskProgress(
   db: Queryable,
@@ -186,6 +182,10 @@ export async function loadTaskProgress(
   return rows[0] && { task: taskOf(rows[0]), progress: rows[0].progress };
 }
 
+/**
+ * The SDK's save (every event it processes): status, history and artifacts as it has them. Only an existing task of
+ * the owner that is not terminal yet changes.
+ */
 export async function saveTask(db: Queryable, task: Task, owner: TaskOwner): Promise<void> {
   if (!isTaskId(task.id) || !task.status) return;
   const scope = ownerClause(owner, 2);

@@ -7,7 +7,7 @@
  */
 import type http from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { SendMessageRequest, SendMessageResponse, TaskState, type Task } from '@a2a-js/sdk';
+import { SendMessageRequest, SendMessageResponse, TaskState } from '@a2a-js/sdk';
 import {
   A2AError,
   RequestMalformedError,
@@ -18,7 +18,7 @@ import {
 } from '@a2a-js/sdk/errors';
 import type { ApiServices } from '../api/trpc/context.js';
 import { HttpError, readJsonBody, sendJson } from '../api/http.js';
-import { httpResponse, paymentPayloadOf, writeJson, type X402Gate } from '../payments/x402/gate.js';
+import { httpResponse, paymentPayloadOf, writeJson, x402RequestId, type X402Gate } from '../payments/x402/gate.js';
 import { A2A_JSONRPC_PATH, A2A_PROTOCOL_VERSION, A2A_REST_PATH } from './card.js';
 import { argumentBytes, queryRequestOf } from './query-request.js';
 import { finishTask, insertTask, loadTask, statusOf } from './tasks.js';
@@ -72,14 +72,12 @@ export async function serveX402SendMessage(
   const owner = { payerAddress: payment.payer.payer };
   // The payment's record names the task: collecting an answer after a pending settlement finds the same task.
   const ids = { id: payment.payer.paymentId, contextId: message.contextId || randomUUID() };
-  let task: Task | undefined;
-  try {
+  const response = await gate.answer(payment, async () => {
     const outcome = await services.queries.call({
       tool: query.tool,
       input: route.input,
       payer: payment.payer,
-      // One payment, one metered call (as on REST).
-      requestId: `x402:${payment.payer.paymentId}`,
+      requestId: x402RequestId(payment.payer),
       surface: 'a2a',
     });
     await insertTask(services.pool, {
@@ -97,12 +95,9 @@ export async function serveX402SendMessage(
       answer: outcome.answer,
       cost: outcome.billing.price,
     });
-    task = await loadTask(services.pool, ids.id, owner);
-  } catch (err) {
-    // Nothing was sent to the chain: the same payment may be sent again.
-    await gate.release(payment);
-    throw err;
-  }
-  const result = SendMessageResponse.toJSON({ payload: { $case: 'task', value: task! } });
-  writeJson(res, httpResponse(await gate.settle(payment), jsonRpc ? { jsonrpc: '2.0', id, result } : result));
+    const task = await loadTask(services.pool, ids.id, owner);
+    const result = SendMessageResponse.toJSON({ payload: { $case: 'task', value: task! } });
+    return jsonRpc ? { jsonrpc: '2.0', id, result } : result;
+  });
+  writeJson(res, response);
 }

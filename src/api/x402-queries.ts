@@ -5,7 +5,7 @@
  */
 import type http from 'node:http';
 import { getHTTPStatusCodeFromError } from '@trpc/server/http';
-import type { X402Route } from '../payments/x402/gate.js';
+import { x402RequestId, type X402Route } from '../payments/x402/gate.js';
 import { toolInput, type QueryService } from '../queries/service.js';
 import { QUERY_TOOL_NAMES, QUERY_TOOL_PATHS, type QueryToolName } from '../queries/tool.js';
 import { HttpError } from './http.js';
@@ -69,9 +69,7 @@ export function createX402QueryHandler(
           tool: route.tool,
           input: route.input,
           payer,
-          // One payment, one metered call: a second run for the same payment (collecting an answer after a
-          // pending settlement) is a replay in usage_logs, not a second sale.
-          requestId: `x402:${payer.paymentId}`,
+          requestId: x402RequestId(payer),
           surface: 'x402',
         });
       } catch (err) {

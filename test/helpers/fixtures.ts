@@ -92,3 +92,28 @@ export function feedbackRecord(overrides: Partial<EventRecord> = {}): EventRecor
 export async function appendEvents(pool: pg.Pool, records: EventRecord[]): Promise<number> {
   return (await withIngestTransaction(pool, (client) => insertEvents(client, records))).inserted;
 }
+
+/**
+ * A chain indexed up to a confirmed `head`: two feedbacks to `agentId` (90 from client 0xc1…, 80 from 0xc2…) at blocks
+ * 100 and 101 — what the query surfaces' tests ask about.
+ */
+export async function indexTwoFeedbacks(
+  pool: pg.Pool,
+  chain: { chainId: number; agentId: string; head: number; headHash: string },
+): Promise<void> {
+  const feedback = (block_number: number, value: string, client: string) =>
+    feedbackRecord({
+      chain_id: chain.chainId,
+      agent_id: chain.agentId,
+      block_number,
+      log_index: 0,
+      value,
+      client_address: `0x${client.repeat(20)}`,
+    });
+  await appendEvents(pool, [feedback(100, '90', 'c1'), feedback(101, '80', 'c2')]);
+  await pool.query('INSERT INTO checkpoints (chain_id, last_block_number, last_block_hash) VALUES ($1, $2, $3)', [
+    chain.chainId,
+    chain.head,
+    chain.headHash,
+  ]);
+}

@@ -23,15 +23,7 @@ export async function startTestTemporal(
 ): Promise<TestTemporal> {
   const address = inject('temporalAddress');
   const taskQueue = `${name}-${randomUUID()}`;
-  const running = await startWorker({
-    address,
-    namespace: 'default',
-    taskQueue,
-    pool: db.pool,
-    logger: testLogger,
-    actions: testActionSettings(),
-    ...worker,
-  });
+  const running = await startTestWorker(db.pool, taskQueue, worker);
   const connection = await Connection.connect({ address });
   return {
     address,
@@ -43,4 +35,21 @@ export async function startTestTemporal(
       await connection.close();
     },
   };
+}
+
+/** A worker of the test's own on `taskQueue`, on the test Temporal server (test action settings unless given). */
+export function startTestWorker(
+  pool: WorkerOptions['pool'],
+  taskQueue: string,
+  options: Partial<Omit<WorkerOptions, 'address' | 'namespace' | 'taskQueue' | 'pool'>> = {},
+): Promise<RunningWorker> {
+  return startWorker({
+    address: inject('temporalAddress'),
+    namespace: 'default',
+    taskQueue,
+    pool,
+    logger: testLogger,
+    actions: testActionSettings(),
+    ...options,
+  });
 }

@@ -95,10 +95,10 @@ export function payingFetch(
 }
 
 /**
- * A signed PAYMENT-SIGNATURE for `url`, made by the official client but not sent: to send it as often as a test
- * likes.
+ * A signed PAYMENT-SIGNATURE for `url` (asked for with `init`: a GET by default), made by the official client but not
+ * sent: to send it as often as a test likes.
  */
-export async function signedPayment(chain: TestChain, key: Hex, url: string): Promise<string> {
+export async function signedPayment(chain: TestChain, key: Hex, url: string, init?: RequestInit): Promise<string> {
   let captured: string | undefined;
   const capture: typeof fetch = async (input, init) => {
     const request = new Request(input, init);
@@ -109,7 +109,7 @@ export async function signedPayment(chain: TestChain, key: Hex, url: string): Pr
     }
     return fetch(request);
   };
-  await payingFetch(chain, key, { fetch: capture })(url);
+  await payingFetch(chain, key, { fetch: capture })(url, init);
   if (!captured) throw new Error(`${url} asked for no payment`);
   return captured;
 }

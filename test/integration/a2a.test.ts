@@ -6,7 +6,6 @@
  * unknown tool, limits, another organization's task, a request without A2A-Version).
  */
 import { randomUUID } from 'node:crypto';
-import { inject } from 'vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
@@ -22,7 +21,8 @@ import { credit, getAccount, listActiveHolds, listEntries } from '../../src/bill
 import { toUnits } from '../../src/billing/amount.js';
 import { QUERY_TOOLS } from '../../src/queries/catalog.js';
 import { defineQueryTool, type QueryTool } from '../../src/queries/tool.js';
-import { startWorker, type RunningWorker } from '../../src/worker/worker.js';
+import type { RunningWorker } from '../../src/worker/worker.js';
+import { startTestWorker } from '../helpers/temporal.js';
 import { A2A_CARD_PATH, A2A_JSONRPC_PATH } from '../../src/a2a/card.js';
 import { a2aWorkflowId, QUERY_TOOL } from '../../src/a2a/executor.js';
 import { insertTask, statusOf } from '../../src/a2a/tasks.js';
@@ -30,13 +30,12 @@ import { resumeStrandedTasks } from '../../src/a2a/recovery.js';
 import { createChainClient } from '../../src/indexer/rpc.js';
 import { ORGANIZATION_ID } from '../../src/triggers/search-attributes.js';
 import { startTestApi, type ApiCaller, type TestApi } from '../helpers/api.js';
-import { testActionSettings } from '../helpers/actions.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { appendEvents, feedbackRecord } from '../helpers/fixtures.js';
+import { indexTwoFeedbacks } from '../helpers/fixtures.js';
 import { testLogger } from '../helpers/logger.js';
 import { eventually } from '../helpers/wait.js';
 import { startTestChain, type TestChain } from '../helpers/chain.js';
-import { fundedPayer, payingFetch, tokenBalance, x402Env } from '../helpers/x402.js';
+import { fundedPayer, payingFetch, signedPayment, tokenBalance, x402Env } from '../helpers/x402.js';
 import { decodePaymentRequiredHeader, decodePaymentResponseHeader } from '@x402/core/http';
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { atomicAmount } from '../../src/payments/x402/config.js';
@@ -111,17 +110,10 @@ async function account(credits: string): Promise<Account> {
   return { organizationId, as, key };
 }
 
-function startTestWorker(): Promise<RunningWorker> {
-  return startWorker({
-    address: inject('temporalAddress'),
-    namespace: 'default',
-    taskQueue,
-    pool: db.pool,
-    logger: testLogger,
-    actions: testActionSettings(),
+const startQueryWorker = (): Promise<RunningWorker> =>
+  startTestWorker(db.pool, taskQueue, {
     queries: { tools: TOOLS, chains: [{ chainId: CHAIN, rpcUrl: chain.config.rpcUrl }] },
   });
-}
 
 async function client(server: TestApi, key: string, transport: 'jsonrpc' | 'rest' = 'jsonrpc'): Promise<Client> {
   const fetchImpl = createAuthenticatingFetchWithRetry(fetch, {
@@ -215,31 +207,8 @@ const kinds = (events: StreamResponse[]) =>
     return p.$case;
   });
 
-async function indexChain(): Promise<void> {
-  await appendEvents(db.pool, [
-    feedbackRecord({
-      chain_id: CHAIN,
-      agent_id: AGENT,
-      block_number: 100,
-      log_index: 0,
-      value: '90',
-      client_address: `0x${'c1'.repeat(20)}`,
-    }),
-    feedbackRecord({
-      chain_id: CHAIN,
-      agent_id: AGENT,
-      block_number: 101,
-      log_index: 0,
-      value: '80',
-      client_address: `0x${'c2'.repeat(20)}`,
-    }),
-  ]);
-  await db.pool.query('INSERT INTO checkpoints (chain_id, last_block_number, last_block_hash) VALUES ($1, $2, $3)', [
-    CHAIN,
-    HEAD,
-    `0x${'ab'.repeat(32)}`,
-  ]);
-}
+const indexChain = () =>
+  indexTwoFeedbacks(db.pool, { chainId: CHAIN, agentId: AGENT, head: HEAD, headHash: `0x${'ab'.repeat(32)}` });
 
 let owner: Account;
 
@@ -253,7 +222,7 @@ beforeAll(async () => {
   other = await startTestApi(db, { taskQueue, queryTools: TOOLS, env: { A2A_MAX_PENDING_TASKS: '3' } });
   chain = await startTestChain({ paymentToken: true });
   expect(chain.anvil.chainId).toBe(CHAIN);
-  worker = await startTestWorker();
+  worker = await startQueryWorker();
   await indexChain();
   owner = await account('10');
 });
@@ -434,7 +403,7 @@ describe('GetTask and ListTasks', () => {
   it("lists the organization's tasks newest first, paged; another organization's task is not found", async () => {
     const org = await account('10');
     const a2a = await client(api, org.key);
-    const ids = [];
+    const ids: string[] = [];
     for (const agentId of ['20', '21', '22']) ids.push(asTask(await a2a.sendMessage(ask({ ...summary, agentId }))).id);
     const first = await a2a.listTasks({
       tenant: '',
@@ -460,6 +429,16 @@ describe('GetTask and ListTasks', () => {
     const stranger = await client(api, owner.key);
     await expect(stranger.getTask({ id: ids[0]!, tenant: '', historyLength: undefined })).rejects.toThrow(/not found/i);
     await expect(stranger.cancelTask({ id: ids[0]!, tenant: '', metadata: {} })).rejects.toThrow(/not found/i);
+    // A message naming another organization's task (its id chosen by the client) does not reach it.
+    const row = async () =>
+      (await db.pool.query('SELECT organization_id, history, status_detail FROM a2a_tasks WHERE id = $1', [ids[0]]))
+        .rows;
+    const before = await row();
+    expect(before).toEqual([expect.objectContaining({ organization_id: org.organizationId })]);
+    const intrusion = ask(summary);
+    intrusion.message.taskId = ids[0]!;
+    await expect(stranger.sendMessage(intrusion)).rejects.toThrow(/not found/i);
+    expect(await row()).toEqual(before);
   });
 });
 
@@ -545,6 +524,32 @@ describe('CancelTask and SubscribeToTask', () => {
     const a2a = await client(other, org.key);
     const task = asTask(await a2a.sendMessage(ask({ ...summary, agentId: '30' })));
     await expect(a2a.cancelTask({ id: task.id, tenant: '', metadata: {} })).rejects.toThrow(/not cancelable/i);
+  });
+
+  it('a cancel racing the completion ends the task one way: CANCELED with nothing charged, or COMPLETED charged once', async () => {
+    const org = await account('10');
+    const before = await balanceOf(org.organizationId);
+    const price = api.services.queries.priceOf('getReputationReport');
+    const { a2a, task } = await startSlow(org);
+    release();
+    const cancel = await a2a.cancelTask({ id: task.id, tenant: '', metadata: {} }).then(
+      (t) => stateOf(t),
+      (err: Error) => err.message,
+    );
+    const ended = await eventually(
+      () => a2a.getTask({ id: task.id, tenant: '', historyLength: undefined }),
+      (t) => stateOf(t) === TaskState.TASK_STATE_CANCELED || stateOf(t) === TaskState.TASK_STATE_COMPLETED,
+    );
+    expect(await listActiveHolds(db.pool, org.organizationId)).toEqual([]);
+    if (stateOf(ended) === TaskState.TASK_STATE_CANCELED) {
+      expect(cancel).toBe(TaskState.TASK_STATE_CANCELED);
+      expect(await captures(org.organizationId)).toEqual([]);
+      expect(await balanceOf(org.organizationId)).toBe(before);
+    } else {
+      expect(cancel).toMatch(/not cancelable/i);
+      expect(await captures(org.organizationId)).toHaveLength(1);
+      expect(toUnits(await balanceOf(org.organizationId))).toBe(toUnits(before) - toUnits(price));
+    }
   });
 });
 
@@ -717,7 +722,7 @@ describe('a worker lost mid-task', () => {
     await worker.stop();
     // Let the retried computation through at once on the new worker.
     release();
-    worker = await startTestWorker();
+    worker = await startQueryWorker();
     const done = await eventually(
       () => a2a.getTask({ id: task.id, tenant: '', historyLength: undefined }),
       (t) => stateOf(t) === TaskState.TASK_STATE_COMPLETED,
@@ -792,6 +797,28 @@ describe('x402 for callers without an account', () => {
         usage_payer: payer.address.toLowerCase(),
       },
     ]);
+  });
+
+  it('runs one payment once: sent 4 times at once, one COMPLETED task and one sale; sent again, refused', async () => {
+    const amount = atomicAmount(paid.services.queries.priceOf('getReputationSummary'), 6);
+    const payer = await fundedPayer(chain, 5_000_000n);
+    const request = sendMessage({ ...summary, agentId: '41' });
+    const signature = await signedPayment(chain, payer.key, rpcUrl(), request);
+    const send = () => fetch(rpcUrl(), { ...request, headers: { ...request.headers, 'PAYMENT-SIGNATURE': signature } });
+    const responses = await Promise.all(Array.from({ length: 4 }, send));
+    expect(responses.map((r) => r.status).sort()).toEqual([200, 402, 402, 402]);
+    const replay = await send();
+    expect(replay.status).toBe(402);
+    expect(decodePaymentRequiredHeader(replay.headers.get('payment-required')!).error).toBe(
+      'invalid_exact_evm_nonce_already_used',
+    );
+    expect(await tokenBalance(chain, payer.address)).toBe(5_000_000n - amount);
+    const { rows } = await db.pool.query(
+      `SELECT (SELECT count(*)::int FROM a2a_tasks WHERE payer_address = $1) AS tasks,
+         (SELECT count(*)::int FROM usage_logs WHERE payer_address = $1) AS usage`,
+      [payer.address.toLowerCase()],
+    );
+    expect(rows).toEqual([{ tasks: 1, usage: 1 }]);
   });
 
   it('refuses bad arguments before any payment, and every other method without credentials', async () => {

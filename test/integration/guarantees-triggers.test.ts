@@ -11,7 +11,8 @@ import { TriggerDispatcher } from '../../src/relay/trigger-dispatcher.js';
 import { SecretBox } from '../../src/secrets.js';
 import { triggerWorkflowId } from '../../src/triggers/search-attributes.js';
 import { TriggerService } from '../../src/triggers/service.js';
-import { startWorker, type RunningWorker } from '../../src/worker/worker.js';
+import type { RunningWorker } from '../../src/worker/worker.js';
+import { startTestWorker } from '../helpers/temporal.js';
 import { testActionSettings } from '../helpers/actions.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { appendEvents, feedbackRecord, insertOrganization, insertUser } from '../helpers/fixtures.js';
@@ -42,17 +43,8 @@ afterAll(async () => {
   await db?.drop();
 });
 
-function worker(taskQueue: string, maxCachedWorkflows?: number): Promise<RunningWorker> {
-  return startWorker({
-    address: inject('temporalAddress'),
-    namespace: 'default',
-    taskQueue,
-    pool: db.pool,
-    logger: testLogger,
-    actions: testActionSettings({ secrets: box }),
-    maxCachedWorkflows,
-  });
-}
+const worker = (taskQueue: string, maxCachedWorkflows?: number): Promise<RunningWorker> =>
+  startTestWorker(db.pool, taskQueue, { actions: testActionSettings({ secrets: box }), maxCachedWorkflows });
 
 function pipeline(taskQueue: string) {
   const service = new TriggerService({ pool: db.pool, temporal: client, taskQueue, logger: testLogger, secrets: box });

@@ -22,7 +22,7 @@ import { TIER_DEFAULTS } from '../../src/queries/tool.js';
 import { startTestApi, type ApiCaller, type TestApi } from '../helpers/api.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { eventually } from '../helpers/wait.js';
-import { appendEvents, feedbackRecord } from '../helpers/fixtures.js';
+import { indexTwoFeedbacks } from '../helpers/fixtures.js';
 
 let db: TestDatabase;
 let api: TestApi;
@@ -270,34 +270,10 @@ const CHAIN = 31337;
 const AGENT = '7';
 const HEAD = 110;
 const HEAD_HASH = `0x${'ab'.repeat(32)}`;
-const CLIENTS = [`0x${'c1'.repeat(20)}`, `0x${'c2'.repeat(20)}`];
 
 /** Two feedbacks to agent 7 (90 and 80, two clients) on an indexed chain whose confirmed head is block 110. */
-async function indexChain(): Promise<void> {
-  await appendEvents(db.pool, [
-    feedbackRecord({
-      chain_id: CHAIN,
-      agent_id: AGENT,
-      block_number: 100,
-      log_index: 0,
-      value: '90',
-      client_address: CLIENTS[0],
-    }),
-    feedbackRecord({
-      chain_id: CHAIN,
-      agent_id: AGENT,
-      block_number: 101,
-      log_index: 0,
-      value: '80',
-      client_address: CLIENTS[1],
-    }),
-  ]);
-  await db.pool.query('INSERT INTO checkpoints (chain_id, last_block_number, last_block_hash) VALUES ($1, $2, $3)', [
-    CHAIN,
-    HEAD,
-    HEAD_HASH,
-  ]);
-}
+const indexChain = () =>
+  indexTwoFeedbacks(db.pool, { chainId: CHAIN, agentId: AGENT, head: HEAD, headHash: HEAD_HASH });
 
 async function grant(organizationId: string, amount: string): Promise<void> {
   await credit(db.pool, { organizationId, kind: 'grant', key: `mcp-test-${tag()}`, amount });

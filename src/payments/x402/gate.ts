@@ -148,6 +148,12 @@ function authorizationOf(payload: PaymentPayload): { authorization: Eip3009Autho
   return { authorization, signature };
 }
 
+/**
+ * The query service's request id for a paid call: one payment, one metered call — a second run for the same payment
+ * (collecting an answer after a pending settlement) is a replay in usage_logs, not a second sale.
+ */
+export const x402RequestId = (payer: X402Payer): string => `x402:${payer.paymentId}`;
+
 export function hasCredentials(headers: http.IncomingHttpHeaders): boolean {
   return Boolean(headers.authorization || headers['x-api-key']);
 }
@@ -502,15 +508,23 @@ export class X402Gate {
       return true;
     }
     const { payment } = decision;
+    writeJson(res, await this.answer(payment, () => run(payment.route, payment.payer, payment.requestId)));
+    return true;
+  }
+
+  /**
+   * Step 4 around the paid work, for any HTTP door: runs it, gives the payment back when it throws (nothing was sent
+   * to the chain: the same signature may be sent again), then settles; `body` is released only on settlement.
+   */
+  async answer(payment: ClaimedPayment, run: () => Promise<unknown>): Promise<X402Response> {
     let body: unknown;
     try {
-      body = await run(payment.route, payment.payer, payment.requestId);
+      body = await run();
     } catch (err) {
       await this.release(payment);
       throw err;
     }
-    writeJson(res, httpResponse(await this.settle(payment), body));
-    return true;
+    return httpResponse(await this.settle(payment), body);
   }
 }
 
