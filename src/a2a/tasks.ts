@@ -310,7 +310,14 @@ export async function insertTaskWithinLimit(
     await client.query(`SELECT pg_advisory_xact_lock(hashtextextended('a2a-pending:' || $1, 0))`, [
       task.owner.organizationId,
     ]);
-    const known = await client.query('SELECT 1 FROM a2a_tasks WHERE id = $1', [task.id]);
+    const known = await client.query<{ organization_id: string | null }>(
+      'SELECT organization_id FROM a2a_tasks WHERE id = $1',
+      [task.id],
+    );
+    // The SDK loads a client's task id through the organization's store first; this guards the workflow id too.
+    if (known.rows[0] && known.rows[0].organization_id !== task.owner.organizationId) {
+      throw new Error(`task ${task.id} is not this organization's`);
+    }
     if (!known.rowCount) {
       const pending = await countPendingTasks(client, task.owner);
       if (pending >= maxPending) return { inserted: false as const, pending };
