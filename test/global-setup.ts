@@ -30,17 +30,18 @@ declare module 'vitest' {
 }
 
 /**
- * A free port can be taken by another process between the probe and Postgres binding it (test runs and benchmarks
- * side by side): a start that fails is tried again on another port, twice.
+ * A free port can be taken by another process between the probe and the server binding it (test runs and benchmarks
+ * side by side; the Temporal dev server also binds an HTTP port next to the one given): a start that fails is tried
+ * again on another port, twice.
  */
-async function startPostgresOnAFreePort(dataDir: string) {
+async function onAFreePort<T>(what: string, start: (port: number) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     const port = await getFreePort();
     try {
-      return await startEmbeddedPostgres({ dataDir, port, logger: testLogger });
+      return await start(port);
     } catch (err) {
       if (attempt === 3) throw err;
-      testLogger.warn({ err, port, attempt }, 'embedded Postgres did not start; trying another port');
+      testLogger.warn({ err, port, attempt }, `${what} did not start; trying another port`);
     }
   }
 }
@@ -53,7 +54,9 @@ export default async function setup(project: TestProject) {
   // They start side by side; should any fail, the others are stopped and the folder removed (nothing left running).
   const started = await Promise.allSettled([
     (async () => {
-      const db = await startPostgresOnAFreePort(path.join(root, 'pg'));
+      const db = await onAFreePort('embedded Postgres', (port) =>
+        startEmbeddedPostgres({ dataDir: path.join(root, 'pg'), port, logger: testLogger }),
+      );
       try {
         await ensureDatabase(db.adminUrl, TEMPLATE_DATABASE);
         await migrate({ databaseUrl: db.urlFor(TEMPLATE_DATABASE), logger: testLogger });
@@ -67,14 +70,16 @@ export default async function setup(project: TestProject) {
       if (process.env.TEST_TEMPORAL_ADDRESS)
         return { address: process.env.TEST_TEMPORAL_ADDRESS, stop: async () => {} };
       const cliPath = await resolveTemporalCli(process.env.TEMPORAL_CLI);
-      return startTemporalDevServer({
-        cliPath,
-        port: await getFreePort(),
-        namespace: 'default',
-        logger: testLogger,
-        headless: true,
-        readyTimeoutMs: 90_000,
-      });
+      return onAFreePort('Temporal dev server', (port) =>
+        startTemporalDevServer({
+          cliPath,
+          port,
+          namespace: 'default',
+          logger: testLogger,
+          headless: true,
+          readyTimeoutMs: 90_000,
+        }),
+      );
     })(),
     startStripeMock(),
   ]);
